@@ -1,0 +1,23 @@
+"""cellprop: cell instance segmentation trained from clicked cell centres.
+
+The package is split in layers that only import downwards:
+
+* ``cellprop.engine``   - image I/O, ONNX inference, guided propagation, graph cut,
+  measurements (numpy/onnxruntime; never Qt, never torch)
+* ``cellprop.app``      - the PySide6 desktop front end over the engine
+* ``cellprop.training`` - PyTorch training and ONNX export (the ``train`` extra)
+* ``cellprop.cli``      - the ``cellprop`` command line, a thin front end over the engine
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("cellprop")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+source"
+
+CITATION = (
+    "Nishimura K., Ker D.F.E., Bise R. Weakly Supervised Cell Instance Segmentation by "
+    "Propagating from Detection Response. MICCAI 2019, LNCS 11764, pp. 649-657. "
+    "doi:10.1007/978-3-030-32239-7_72"
+)
