@@ -24,7 +24,7 @@ $(VENV)/.base: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base
-	$(BIN)/python -m pip install -q -e ".[train,test]" "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[train,test,installer]" "$(TORCH)"
 	touch $@
 
 sysdeps:
@@ -52,7 +52,6 @@ screenshot: sysdeps $(VENV)/.dev
 	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python tools/screenshots.py docs
 
 installer: sysdeps $(VENV)/.dev
-	$(BIN)/python -m pip install -q -e ".[installer]" "$(TORCH)"
 	$(BIN)/python installer/build.py
 
 clean:

@@ -1,0 +1,94 @@
+"""The one-folder desktop bundle: build it, run the frozen CLI and the frozen GUI (slow)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = ROOT / "installer" / "dist" / "cellprop"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="the bundle is built on Linux here"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Path:
+    subprocess.run([sys.executable, str(ROOT / "installer" / "build.py")], check=True, cwd=ROOT)
+    assert (BUNDLE / "cellprop").exists() and (BUNDLE / "cellprop-gui").exists()
+    return BUNDLE
+
+
+def _sample() -> Path:
+    samples = sorted(
+        p
+        for p in (ROOT / "resources" / "samples").iterdir()
+        if p.suffix.lower() in {".png", ".tif", ".tiff", ".jpg"}
+    )
+    assert samples, "no sample images shipped"
+    return samples[0]
+
+
+def _bare_env(**extra: str) -> dict[str, str]:
+    # No PATH to the venv, no PYTHONPATH, no HOME settings: the bundle must carry everything.
+    return {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), **extra}
+
+
+def test_bundle_leaves_out_torch_and_training(bundle):
+    names = {p.name for p in bundle.rglob("*")}
+    assert not any(n.startswith("libtorch") for n in names)
+    assert not (bundle / "_internal" / "torch").exists()
+    assert any(p.name == "unet.onnx" for p in bundle.rglob("unet.onnx"))
+
+
+def test_frozen_cli_segments_a_sample(bundle, tmp_path):
+    sample = _sample()
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(bundle / "cellprop"), "segment", str(sample), "--out", str(out), "--device", "cpu"],
+        env=_bare_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    stem = sample.stem
+    for name in (
+        f"{stem}_labels.tif",
+        f"{stem}_overlay.png",
+        f"{stem}_cells.csv",
+        "cells.csv",
+        "summary.csv",
+        "run.json",
+    ):
+        assert (out / name).exists(), name
+    rows = (out / f"{stem}_cells.csv").read_text().strip().splitlines()
+    assert len(rows) > 10, "the frozen CLI found almost no cells on a sample full of cells"
+    assert "[E:onnxruntime" not in result.stderr, "onnxruntime's CUDA noise reached the user"
+
+
+def test_frozen_gui_self_test(bundle, tmp_path):
+    result = subprocess.run(
+        [str(bundle / "cellprop-gui"), "--self-test", str(_sample())],
+        env=_bare_env(QT_QPA_PLATFORM="offscreen"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bundle_size_reported(bundle):
+    size = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file()) / 2**20
+    print(f"bundle size: {size:.0f} MB")
+    assert size < 1500, f"bundle is {size:.0f} MB"

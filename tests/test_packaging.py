@@ -1,0 +1,92 @@
+"""`pip install .` carries the models: the wheel holds them and works outside the source tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        cwd=out,
+    )
+    (found,) = out.glob("cellprop-*.whl")
+    return found
+
+
+def test_wheel_carries_code_models_and_licence(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = sorted(p.name for p in (ROOT / "resources" / "models").iterdir() if p.is_dir())
+    assert shipped, "no models in resources/models"
+    for model in shipped:
+        for f in ("unet.onnx", "guided.onnx", "model.json"):
+            assert f"cellprop/resources/models/{model}/{f}" in names
+    for module in (
+        "cellprop/__init__.py",
+        "cellprop/cli.py",
+        "cellprop/engine/__init__.py",
+        "cellprop/app/__init__.py",
+        "cellprop/training/__init__.py",
+    ):
+        assert module in names
+    # Nothing called app/ or engine/ at the top of site-packages, and no test/installer code.
+    assert not any(
+        n.split("/")[0] in {"app", "engine", "training", "resources", "tests"} for n in names
+    )
+    assert any(n.endswith("licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
+
+
+def test_installed_wheel_finds_its_models_outside_the_source_tree(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    code = (
+        "import cellprop.engine as e, cellprop.resources as r;"
+        "print(e.__file__); print(r.ROOT);"
+        "m = e.load_model(e.list_models()[0].name, device='cpu'); print(m.path)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(target))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    for line in out[:3]:
+        assert line.startswith(str(target)), out
