@@ -11,7 +11,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["normalise", "rescale", "scaled_shape", "pad_to_multiple", "percentiles"]
+__all__ = [
+    "normalise",
+    "rescale",
+    "prepare",
+    "scaled_shape",
+    "pad_to_multiple",
+    "percentiles",
+]
 
 
 def percentiles(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> tuple[float, float]:
@@ -184,3 +191,29 @@ def pad_to_multiple(image: np.ndarray, multiple: int, mode: str = "reflect") -> 
         mode = "symmetric"
     width = [(0, 0)] * (image.ndim - 2) + [(0, pad_r), (0, pad_c)]
     return np.pad(image, width, mode=mode)
+
+
+def prepare(
+    image: np.ndarray, scale: float = 1.0, low: float = 1.0, high: float = 99.8
+) -> np.ndarray:
+    """Turn raw pixels into the network's input: normalise, then resize by ``scale``.
+
+    This fixes the order of the two steps (percentiles are taken at the original resolution)
+    for training and inference alike; model.json's ``input.normalisation`` and ``input.scale``
+    are its arguments.
+
+    Parameters
+    ----------
+    image : ndarray
+        2-D raw image, any real dtype.
+    scale : float
+        Resize factor to the network's working scale.
+    low, high : float
+        Percentiles mapped to 0 and 1.
+
+    Returns
+    -------
+    ndarray of float32
+        2-D, shape ``scaled_shape(image.shape, scale)``. Not padded: see `pad_to_multiple`.
+    """
+    return rescale(normalise(image, low, high), scale, order=1)
