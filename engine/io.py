@@ -1,0 +1,528 @@
+"""Reading microscopy images: TIFF (8/16/32-bit, compressed, multi-page, multi-channel), PNG, JPEG, BMP.
+
+Every failure is one :class:`~cellprop.engine.errors.ImageError` naming the file and the reason,
+so that a batch can report it and go on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "ImageData",
+    "find_images",
+    "read_image",
+    "to_grey",
+]
+
+#: File name endings read by :func:`read_image` and picked up from folders by :func:`find_images`.
+IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+#: Largest image (one plane) accepted: 64 Mpixel, e.g. 8192 x 8192. Segmentation needs about
+#: 60 bytes per pixel at the network's scale plus the image itself, so this keeps one image well
+#: inside a desktop's memory; larger images are refused before any pixel is decoded.
+MAX_PIXELS = 8192 * 8192
+
+_KIND_BY_EXTENSION = {
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+}
+
+# ITU-R BT.601 luma weights, the ones OpenCV, Pillow and ImageJ ("weighted") use.
+_RGB_WEIGHTS = np.array([0.299, 0.587, 0.114])
+
+# Resolutions that image editors write by default; they say nothing about the microscope.
+_DEFAULT_DPI = {1.0, 72.0, 96.0, 150.0, 200.0, 300.0, 600.0, 1200.0}
+
+_UNIT_ALIASES = {
+    "micron": "um",
+    "microns": "um",
+    "micrometer": "um",
+    "micrometre": "um",
+    "\u00b5m": "um",
+    "\u03bcm": "um",
+    "\\u00b5m": "um",
+    "um": "um",
+    "nm": "nm",
+    "nanometer": "nm",
+    "mm": "mm",
+    "millimeter": "mm",
+    "cm": "cm",
+}
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """One plane of an image file, as the engine uses it.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        2-D array, original dtype and values (chosen page and channel; colour converted to grey).
+    path : pathlib.Path or None
+        The file it came from.
+    page, n_pages : int
+        The plane used and how many planes (time points, slices, ...) the file holds.
+    channel, n_channels : int
+        The channel used and how many channels the file holds (colour counts as one channel).
+    pixel_size : float or None
+        Physical size of a pixel from the file's metadata, in ``unit``; None when not recorded.
+    unit : str or None
+        Unit of ``pixel_size`` (``"um"``, ``"nm"``, ...).
+    """
+
+    pixels: np.ndarray
+    path: Path | None = None
+    page: int = 0
+    n_pages: int = 1
+    channel: int = 0
+    n_channels: int = 1
+    pixel_size: float | None = None
+    unit: str | None = None
+
+    @property
+    def description(self) -> str:
+        """A one-line summary for logs and status bars."""
+        h, w = self.pixels.shape
+        parts = [f"{w} x {h}", str(self.pixels.dtype)]
+        if self.n_pages > 1:
+            parts.append(f"page {self.page + 1}/{self.n_pages}")
+        if self.n_channels > 1:
+            parts.append(f"channel {self.channel + 1}/{self.n_channels}")
+        if self.pixel_size is not None:
+            parts.append(f"{self.pixel_size:g} {self.unit or ''}/px".replace(" /", "/"))
+        return ", ".join(parts)
+
+
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    """Convert an (H, W, 3|4) colour array to grey with BT.601 weights, keeping the dtype.
+
+    An alpha channel is ignored; a (H, W, 2) grey+alpha array gives its grey channel.
+    """
+    if rgb.ndim != 3:
+        return rgb
+    if rgb.shape[2] < 3:
+        return rgb[..., 0]
+    grey = rgb[..., :3].astype(np.float64) @ _RGB_WEIGHTS
+    if np.issubdtype(rgb.dtype, np.integer):
+        info = np.iinfo(rgb.dtype)
+        return np.clip(np.rint(grey), info.min, info.max).astype(rgb.dtype)
+    return grey.astype(rgb.dtype)
+
+
+def _sniff(head: bytes) -> str | None:
+    """The file kind from its first bytes, whatever its name says."""
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if head[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if head[:2] == b"BM":
+        return "BMP"
+    return None
+
+
+def _check_size(path: Path, height: int, width: int) -> None:
+    if height <= 0 or width <= 0:
+        raise ImageError(path, f"the image has no pixels ({width} x {height})")
+    if height * width > MAX_PIXELS:
+        raise ImageError(
+            path,
+            f"{width} x {height} pixels is larger than the {MAX_PIXELS // 2**20} Mpixel limit "
+            f"(e.g. 8192 x 8192); crop or downscale the image first",
+        )
+
+
+def read_image(path: str | Path, page: int | None = None, channel: int | None = None) -> ImageData:
+    """Read one 2-D plane of an image file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A TIFF, PNG, JPEG or BMP file.
+    page : int, optional
+        Which plane of a multi-page file (time point, position, ...), from 0. Default: the first.
+        A 3-D stack (a Z axis with more than one slice) needs an explicit choice, because
+        segmenting its first slice silently is rarely what was meant.
+    channel : int, optional
+        Which channel of a multi-channel file, from 0. Default: the first. Colour (RGB) images
+        are converted to grey instead.
+
+    Returns
+    -------
+    ImageData
+        The plane with its original dtype, what was chosen, and the pixel size if recorded.
+
+    Raises
+    ------
+    ImageError
+        The file is missing, empty, truncated, of an unsupported kind, too large, or the page or
+        channel asked for does not exist. The message names the file and the reason.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(path, "no such file")
+    if path.is_dir():
+        raise ImageError(path, "is a folder, not an image file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError(path, "the file is empty (0 bytes)")
+    ext = path.suffix.lower()
+    expected = _KIND_BY_EXTENSION.get(ext)
+    if expected is None:
+        raise ImageError(
+            path,
+            f"unsupported file type '{ext or '(no extension)'}' "
+            f"(supported: {', '.join(IMAGE_EXTENSIONS)})",
+        )
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ImageError(path, f"cannot be opened ({exc.strerror or exc})") from exc
+    actual = _sniff(head)
+    if actual is None:
+        raise ImageError(path, f"not a {expected} file (unrecognised content)")
+    if actual != expected:
+        raise ImageError(
+            path, f"the file holds a {actual} image but its name ends in '{ext}'; rename it"
+        )
+    if page is not None and page < 0:
+        raise ImageError(path, f"page {page} does not exist (pages count from 0)")
+    if channel is not None and channel < 0:
+        raise ImageError(path, f"channel {channel} does not exist (channels count from 0)")
+    if actual == "TIFF":
+        return _read_tiff(path, page, channel)
+    return _read_other(path, actual, page, channel)
+
+
+# --- TIFF --------------------------------------------------------------------------------------
+
+
+def _read_tiff(path: Path, page: int | None, channel: int | None) -> ImageData:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise ImageError(path, "the TIFF file holds no image")
+            series = tif.series[0]
+            axes, shape = series.axes, tuple(series.shape)
+            keyframe = series.keyframe
+            in_page = keyframe.axes
+            if not axes.endswith(in_page):  # pages that tifffile could not shape: plain list
+                in_page = axes[-len(keyframe.shape) :]
+            outer_axes = axes[: len(axes) - len(in_page)]
+            outer_shape = shape[: len(outer_axes)]
+            page_shape = shape[len(outer_axes) :]
+            height = page_shape[in_page.index("Y")] if "Y" in in_page else 0
+            width = page_shape[in_page.index("X")] if "X" in in_page else 0
+            _check_size(path, height, width)
+
+            # Page axes: everything outside a plane that is not a channel (time, slice, position).
+            page_dims = [(a, n) for a, n in zip(outer_axes, outer_shape, strict=True) if a != "C"]
+            n_pages = int(np.prod([n for _, n in page_dims], dtype=np.int64))
+            rgb = "S" in in_page and keyframe.photometric in (
+                tifffile.PHOTOMETRIC.RGB,
+                tifffile.PHOTOMETRIC.YCBCR,
+                tifffile.PHOTOMETRIC.PALETTE,
+            )
+            n_samples = page_shape[in_page.index("S")] if "S" in in_page else 1
+            n_outer_channels = outer_shape[outer_axes.index("C")] if "C" in outer_axes else 1
+            n_channels = n_outer_channels if n_outer_channels > 1 or rgb else n_samples
+
+            z = dict(page_dims).get("Z", 1)
+            if page is None:
+                if z > 1:
+                    raise ImageError(
+                        path,
+                        f"a 3-D stack of {z} slices (axes {axes}, shape {shape}); "
+                        f"choose one slice with a page number (--page)",
+                    )
+                page = 0
+            channel = 0 if channel is None else channel
+            if page >= n_pages:
+                raise ImageError(path, f"page {page} does not exist (the file has {n_pages})")
+            if channel >= n_channels:
+                raise ImageError(
+                    path, f"channel {channel} does not exist (the file has {n_channels})"
+                )
+
+            # Flat index of the TIFF page to decode: only that page is read from disk.
+            index = []
+            rest = page
+            page_sizes = [n for _, n in page_dims]
+            page_idx = np.unravel_index(rest, page_sizes) if page_sizes else ()
+            it = iter(page_idx)
+            for a in outer_axes:
+                index.append(channel if a == "C" else int(next(it)))
+            flat = int(np.ravel_multi_index(index, outer_shape, order="C")) if outer_shape else 0
+            data = tif.asarray(key=flat, series=0) if outer_shape else series.asarray()
+            pixels = _plane_from_page(np.asarray(data), in_page, rgb, channel, n_outer_channels)
+            pixel_size, unit = _tiff_pixel_size(tif, keyframe)
+    except ImageError:
+        raise
+    except MemoryError as exc:
+        raise ImageError(path, "too large to read into memory") from exc
+    except Exception as exc:  # tifffile raises many kinds; the user needs only the reason
+        if _tiff_data_past_end(path):
+            raise ImageError(
+                path, "the TIFF file is truncated (its image data ends early)"
+            ) from exc
+        raise ImageError(path, _tiff_reason(exc)) from exc
+    pixels = _check_pixels(path, pixels)
+    return ImageData(
+        pixels=pixels,
+        path=path,
+        page=page,
+        n_pages=n_pages,
+        channel=channel,
+        n_channels=n_channels,
+        pixel_size=pixel_size,
+        unit=unit,
+    )
+
+
+def _plane_from_page(
+    data: np.ndarray, in_page: str, rgb: bool, channel: int, n_outer: int
+) -> np.ndarray:
+    """Reduce one decoded TIFF page (axes ``in_page``) to a 2-D plane."""
+    if data.ndim != len(in_page):
+        data = np.squeeze(data)
+        in_page = "".join(a for a, n in zip(in_page, data.shape, strict=False) if n != 1)
+    # Any axis other than Y, X, S inside one page (rare: volumetric tiles) keeps its first index.
+    keep = [a for a in in_page if a in "YXS"]
+    data = data[tuple(slice(None) if a in keep else 0 for a in in_page)]
+    target = "YXS" if "S" in keep else "YX"
+    data = np.transpose(data, [keep.index(a) for a in target])  # planar or chunky: (Y, X[, S])
+    if data.ndim == 3:
+        if rgb:
+            data = to_grey(data)
+        else:  # separate channels stored as samples of one page
+            data = data[..., channel if n_outer <= 1 else 0]
+    return np.ascontiguousarray(data)
+
+
+def _check_pixels(path: Path, pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim != 2:
+        raise ImageError(path, f"could not reduce the image to one plane (shape {pixels.shape})")
+    if pixels.dtype == bool:
+        return pixels.astype(np.uint8) * 255
+    if np.iscomplexobj(pixels):
+        raise ImageError(path, "complex-valued images are not supported")
+    if pixels.dtype.kind not in "uif":
+        raise ImageError(path, f"unsupported pixel type {pixels.dtype}")
+    if pixels.dtype == np.float16:
+        pixels = pixels.astype(np.float32)
+    return pixels
+
+
+def _tiff_data_past_end(path: Path) -> bool:
+    """Whether the first page's strips or tiles point beyond the end of the file."""
+    import tifffile
+
+    try:
+        size = path.stat().st_size
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
+            return bool(ends) and max(ends) > size
+    except Exception:
+        return False
+
+
+def _tiff_reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    low = text.lower()
+    if "truncat" in low or "unexpected end" in low or "read" in low and "bytes" in low:
+        return f"the TIFF file is truncated or damaged ({text})"
+    if "compression" in low or "codec" in low or "decode" in low:
+        return f"the TIFF data cannot be decoded ({text})"
+    if "not a tiff" in low or "invalid tiff" in low:
+        return f"not a valid TIFF file ({text})"
+    return f"cannot read the TIFF file ({text})"
+
+
+def _normalise_unit(unit: str | None) -> str | None:
+    if not unit:
+        return None
+    key = str(unit).strip().lower()
+    if key in ("", "pixel", "pixels", "px", "none", "inch", "inches"):
+        return None
+    return _UNIT_ALIASES.get(key, key)
+
+
+def _tiff_pixel_size(tif, page) -> tuple[float | None, str | None]:
+    """Pixel size from ImageJ, OME or the baseline resolution tags, in that order of trust."""
+    xres = page.tags.get("XResolution")
+    per_unit = None
+    if xres is not None:
+        num, den = xres.value if isinstance(xres.value, tuple) else (xres.value, 1)
+        if num and den:
+            per_unit = den / num  # resolution is pixels per unit; we want units per pixel
+
+    ij = tif.imagej_metadata
+    if ij and per_unit is not None:
+        unit = _normalise_unit(ij.get("unit"))
+        if unit is not None:
+            return float(per_unit), unit
+
+    if tif.is_ome and tif.ome_metadata:
+        match = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
+        if match:
+            unit_match = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
+            unit = _normalise_unit(unit_match.group(1) if unit_match else "um") or "um"
+            return float(match.group(1)), unit
+
+    resunit = page.tags.get("ResolutionUnit")
+    code = int(resunit.value) if resunit is not None else 2  # TIFF default is inch
+    if per_unit is None:
+        return None, None
+    if code == 3:  # centimetre
+        return float(per_unit * 1e4), "um"
+    if code == 2:  # inch: ignore the dpi values image editors write by default
+        dpi = 1.0 / per_unit
+        if round(dpi, 6) in _DEFAULT_DPI:
+            return None, None
+        return float(per_unit * 25400.0), "um"
+    if code == 4:  # millimetre (tifffile extension)
+        return float(per_unit * 1e3), "um"
+    if code == 5:  # micrometre (tifffile extension)
+        return float(per_unit), "um"
+    return None, None
+
+
+# --- PNG, JPEG, BMP ----------------------------------------------------------------------------
+
+
+def _read_other(path: Path, kind: str, page: int | None, channel: int | None) -> ImageData:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            _check_size(path, height, width)
+            n_pages = getattr(im, "n_frames", 1)
+            page = 0 if page is None else page
+            if page >= n_pages:
+                raise ImageError(path, f"page {page} does not exist (the file has {n_pages})")
+            if channel not in (None, 0):
+                raise ImageError(path, f"channel {channel} does not exist (the file has 1)")
+            if page:
+                im.seek(page)
+            im.load()  # decodes now, so truncation is reported here
+            pixels = _pil_to_array(im)
+        if kind == "PNG" and _png_is_16bit_colour(path):
+            pixels = _read_png16_colour(path)
+    except ImageError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageError(path, f"not a readable {kind} file") from exc
+    except MemoryError as exc:
+        raise ImageError(path, "too large to read into memory") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        text = str(exc).strip() or type(exc).__name__
+        if "truncated" in text.lower():
+            reason = f"the {kind} file is truncated ({text})"
+        else:
+            reason = f"cannot read the {kind} file ({text})"
+        raise ImageError(path, reason) from exc
+    pixels = _check_pixels(path, pixels)
+    return ImageData(pixels=pixels, path=path, page=page, n_pages=n_pages)
+
+
+def _pil_to_array(im) -> np.ndarray:
+    mode = im.mode
+    if mode in ("1", "L", "I", "F", "I;16", "I;16B", "I;16L"):
+        return np.array(im)
+    if mode in ("LA", "La"):
+        return np.array(im)[..., 0]
+    if mode in ("RGB", "RGBA", "RGBa", "RGBX"):
+        return to_grey(np.array(im))
+    # Palette, CMYK, YCbCr, ...: Pillow knows how to make them RGB.
+    return to_grey(np.array(im.convert("RGB")))
+
+
+def _png_is_16bit_colour(path: Path) -> bool:
+    # IHDR: bit depth at byte 24, colour type at byte 25 (2 = RGB, 6 = RGBA).
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+    return len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
+
+
+def _read_png16_colour(path: Path) -> np.ndarray:
+    # Pillow reduces 16-bit colour PNGs to 8 bits; OpenCV keeps the full depth.
+    import cv2
+
+    data = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise ImageError(path, "cannot decode the 16-bit PNG")
+    return to_grey(
+        cv2.cvtColor(data, cv2.COLOR_BGRA2RGBA if data.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    )
+
+
+# --- finding files -----------------------------------------------------------------------------
+
+
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+
+
+def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[Path]:
+    """Expand files and folders into the list of image files to process.
+
+    Parameters
+    ----------
+    inputs : iterable of str or pathlib.Path
+        Files are kept as given (even with an unsupported ending or missing, so that the run
+        reports them by name); folders contribute their image files (see ``IMAGE_EXTENSIONS``),
+        hidden files excepted, in natural order (``img2`` before ``img10``).
+    recursive : bool
+        Also look into sub-folders.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Without duplicates, in the order found.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(p: Path) -> None:
+        key = p.resolve() if p.exists() else p
+        if key not in seen:
+            seen.add(key)
+            found.append(p)
+
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            if recursive:
+                candidates = []
+                for root, dirs, files in os.walk(item):
+                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                    candidates += [Path(root) / f for f in files]
+            else:
+                candidates = [p for p in item.iterdir() if p.is_file()]
+            for p in sorted(candidates, key=_natural_key):
+                if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS:
+                    add(p)
+        else:
+            add(item)
+    return found
