@@ -1,0 +1,726 @@
+"""The app's behaviour: open, run, cancel, batch, export, settings.
+
+No widgets here. The window calls these methods and listens to the signals; tests do the
+same without a window (and may pass a fake engine). All engine work runs in background
+jobs (:mod:`.workers`); results come back as signals on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from .qt_compat import emit
+from .settings_store import SettingsStore
+from .state import DEFAULT_OVERLAYS, Document, Overlay, Result, Status, UserSettings
+from .workers import Job, make_pool
+
+# Confirm callback: given the files that exist already, return True to replace them.
+ConfirmOverwrite = Callable[[list], bool]
+
+
+@dataclass
+class ModelStatus:
+    """What the settings panel shows about the chosen model."""
+
+    name: str
+    path: str = ""
+    description: str = ""
+    provider: str = ""  # "CPU" / "CUDA" once loaded
+    defaults: dict = field(default_factory=dict)  # threshold, smoothness, min_size, diameter
+    error: str = ""
+    loading: bool = False
+
+
+@dataclass
+class BatchSummary:
+    out_dir: Path
+    total: int
+    done: int = 0
+    failed: int = 0
+    cancelled: bool = False
+    seconds: float = 0.0
+    errors: list = field(default_factory=list)  # (path, message)
+
+    def describe(self) -> str:
+        text = f"{self.done} of {self.total} images segmented"
+        if self.failed:
+            text += f", {self.failed} failed"
+        if self.cancelled:
+            text += " (stopped by you)"
+        return text + f"; results in {self.out_dir}"
+
+
+def output_names(stem: str) -> dict:
+    """The files written for one image, by kind (same names as ``cellprop segment``)."""
+    return {
+        "labels": f"{stem}_labels.tif",
+        "overlay": f"{stem}_overlay.png",
+        "table": f"{stem}_cells.csv",
+        "roi": f"{stem}_rois.zip",
+    }
+
+
+def readable_error(exc: BaseException, engine) -> str:
+    """A sentence a biologist can act on, for any exception the engine may raise."""
+    if isinstance(exc, MemoryError):
+        return (
+            "Not enough memory for this image. Close other programs, choose the CPU, or "
+            "split the image into smaller pieces."
+        )
+    model_error = getattr(engine, "ModelError", ())
+    if model_error and isinstance(exc, model_error):
+        return f"The model could not be used: {exc}"
+    image_error = getattr(engine, "ImageError", ())
+    if image_error and isinstance(exc, image_error):
+        return f"This image could not be read: {exc}"
+    if isinstance(exc, FileExistsError):
+        return f"Not overwritten: {exc}"
+    if isinstance(exc, OSError):
+        return f"A file could not be read or written: {exc}"
+    text = str(exc) or type(exc).__name__
+    # onnxruntime reports allocation failures as generic runtime errors
+    if "memory" in text.lower() or "bad_alloc" in text.lower():
+        return "Not enough memory for this image (" + text.splitlines()[0][:200] + ")."
+    return f"Something went wrong ({type(exc).__name__}): {text.splitlines()[0][:300]}"
+
+
+def _default_engine():
+    from cellprop import engine
+
+    return engine
+
+
+class AppController(QObject):
+    """Owns the open documents, the settings and the background work."""
+
+    documents_added = Signal(int, int)  # first index, count
+    document_changed = Signal(int)  # status, cell count or error of one image changed
+    current_changed = Signal(int)  # -1 when nothing is open
+    image_ready = Signal(int)  # the current image's pixels are loaded (or its plane changed)
+    result_ready = Signal(int)  # a result for this image arrived
+    busy_changed = Signal(bool)
+    progress = Signal(str, float)  # text, fraction 0..1 (-1: unknown)
+    batch_started = Signal(int)  # number of images
+    batch_progress = Signal(int, int, float)  # finished, total, seconds left (-1 unknown)
+    batch_finished = Signal(object)  # BatchSummary
+    folder_opened = Signal(str, int)  # folder, images found in it: the window offers a batch
+    exported = Signal(object)  # list of written paths
+    log = Signal(str, str)  # level ("info", "warning", "error"), message
+    error = Signal(str)  # a readable message to show in the window
+    selection_changed = Signal(int)  # cell id, 0 for none
+    settings_changed = Signal(object)  # UserSettings
+    model_changed = Signal(object)  # ModelStatus
+    overlays_changed = Signal(object)  # {name: Overlay}
+
+    MAX_IMAGES_IN_MEMORY = 4
+
+    def __init__(
+        self,
+        engine=None,
+        store: SettingsStore | None = None,
+        work_pool: QThreadPool | None = None,
+        load_pool: QThreadPool | None = None,
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self.engine = engine if engine is not None else _default_engine()
+        self.store = store if store is not None else SettingsStore()
+        self.documents: list[Document] = []
+        self.current_index = -1
+        self.selected_cell = 0
+        self.settings = self.store.load_settings()
+        self.overlays = self.store.load_overlays()
+        self.model_status = ModelStatus(name=self.settings.model)
+        self._work_pool = work_pool if work_pool is not None else make_pool(1)
+        self._load_pool = load_pool if load_pool is not None else make_pool(1)
+        self._job: Job | None = None  # the one heavy job (run, batch, export)
+        self._loads: set = set()  # image/model loads in flight (kept alive until done)
+        self._model_lock = threading.Lock()
+        self._model_cache: dict = {}
+        self._recently_viewed: list = []
+        self._batch: BatchSummary | None = None
+        self._batch_started_at = 0.0
+
+    # ------------------------------------------------------------------ documents
+    @property
+    def current(self) -> Document | None:
+        if 0 <= self.current_index < len(self.documents):
+            return self.documents[self.current_index]
+        return None
+
+    def index_of(self, path: str | Path) -> int:
+        target = Path(path).resolve()
+        for i, doc in enumerate(self.documents):
+            if doc.path.resolve() == target:
+                return i
+        return -1
+
+    def open_paths(self, paths: Iterable[str | Path]) -> list:
+        """Open image files and every image inside folders. Returns the new indices.
+
+        Unreadable files are listed too (marked failed) so the user sees what went wrong.
+        """
+        new_docs: list[Document] = []
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                try:
+                    found = list(self.engine.find_images([path]))
+                except Exception as exc:  # noqa: BLE001
+                    self._report(readable_error(exc, self.engine))
+                    continue
+                if not found:
+                    self._report(f"No images found in the folder {path}.")
+                    continue
+                emit(self.log, "info", f"{len(found)} images found in {path}")
+                new_docs += self._add_documents(found)
+                emit(self.folder_opened, str(path), len(found))
+            elif path.is_file():
+                new_docs += self._add_documents([path])
+            else:
+                self._report(f"{path}: no such file or folder.")
+        indices = [self.documents.index(d) for d in new_docs]
+        if indices and self.current is None:
+            self.set_current(indices[0])
+        return indices
+
+    def _add_documents(self, paths: Iterable[Path]) -> list:
+        added = []
+        for p in paths:
+            if self.index_of(p) >= 0:
+                continue
+            added.append(Document(path=Path(p)))
+        if added:
+            first = len(self.documents)
+            self.documents.extend(added)
+            emit(self.documents_added, first, len(added))
+        return added
+
+    def set_current(self, index: int) -> None:
+        if not (0 <= index < len(self.documents)) or index == self.current_index:
+            return
+        self.current_index = index
+        self.selected_cell = 0
+        emit(self.current_changed, index)
+        emit(self.selection_changed, 0)
+        doc = self.documents[index]
+        if doc.image is None or (doc.image.page, doc.image.channel) != doc.plane:
+            self._load_image(index)
+        else:
+            emit(self.image_ready, index)
+
+    def next_image(self) -> None:
+        if self.documents:
+            self.set_current(min(self.current_index + 1, len(self.documents) - 1))
+
+    def previous_image(self) -> None:
+        if self.documents:
+            self.set_current(max(self.current_index - 1, 0))
+
+    def set_plane(self, page: int, channel: int) -> None:
+        """Show another page or channel of the current image (results are kept per plane)."""
+        doc = self.current
+        if doc is None or (page, channel) == doc.plane:
+            return
+        doc.page, doc.channel = page, channel
+        self.selected_cell = 0
+        emit(self.document_changed, self.current_index)
+        self._load_image(self.current_index)
+
+    def _load_image(self, index: int) -> None:
+        doc = self.documents[index]
+        page, channel = doc.plane
+
+        def read(job: Job):
+            return self.engine.read_image(doc.path, page=page, channel=channel)
+
+        job = Job(read, name=f"read {doc.name}")
+
+        def finished(image):
+            doc.image = image
+            if doc.error and doc.result is None and not doc.running:
+                doc.error = None
+            self._forget_old_images(doc)
+            emit(self.document_changed, self.documents.index(doc))
+            if self.current is doc:
+                emit(self.image_ready, self.current_index)
+
+        def failed(exc, tb):
+            doc.error = readable_error(exc, self.engine)
+            emit(self.document_changed, self.documents.index(doc))
+            self._report(doc.error, tb)
+
+        self._start_side_job(job, finished, failed)
+
+    def _forget_old_images(self, keep: Document) -> None:
+        """Only a few images stay in memory; results are kept regardless."""
+        if keep in self._recently_viewed:
+            self._recently_viewed.remove(keep)
+        self._recently_viewed.append(keep)
+        while len(self._recently_viewed) > self.MAX_IMAGES_IN_MEMORY:
+            old = self._recently_viewed.pop(0)
+            if old is not self.current and not old.running:
+                old.image = None
+
+    # ------------------------------------------------------------------ selection
+    def select_cell(self, label: int) -> None:
+        result = self.current.result if self.current else None
+        if result is None or not (0 <= label <= result.n_cells):
+            label = 0
+        if label != self.selected_cell:
+            self.selected_cell = label
+            emit(self.selection_changed, label)
+
+    def select_cell_at(self, x: int, y: int) -> int:
+        result = self.current.result if self.current else None
+        label = result.label_at(x, y) if result is not None else 0
+        self.select_cell(label)
+        return label
+
+    def describe_pixel(self, x: int, y: int) -> str:
+        """Status-bar text for the pixel under the cursor."""
+        doc = self.current
+        if doc is None or doc.image is None:
+            return ""
+        pixels = doc.image.pixels
+        h, w = pixels.shape[:2]
+        if not (0 <= x < w and 0 <= y < h):
+            return ""
+        value = pixels[y, x]
+        shown = f"{value:.4g}" if pixels.dtype.kind == "f" else f"{int(value)}"
+        text = f"x {x}, y {y}   value {shown}"
+        if doc.result is not None:
+            label = doc.result.label_at(x, y)
+            text += f"   cell {label}" if label else "   background"
+        return text
+
+    # ------------------------------------------------------------------ settings
+    def available_models(self) -> list:
+        try:
+            return list(self.engine.list_models())
+        except Exception as exc:  # noqa: BLE001
+            self._report(readable_error(exc, self.engine))
+            return []
+
+    def available_devices(self) -> list:
+        try:
+            return list(self.engine.available_devices())
+        except Exception:  # noqa: BLE001 - a broken GPU stack must not stop the app
+            return ["cpu"]
+
+    def update_settings(self, **changes) -> None:
+        unknown = set(changes) - set(UserSettings.field_names())
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        new = self.settings.with_changes(**changes)
+        if new == self.settings:
+            return
+        model_changed = (new.model, new.device) != (self.settings.model, self.settings.device)
+        self.settings = new
+        self.store.save_settings(new)
+        emit(self.settings_changed, new)
+        if model_changed:
+            self.load_model()
+
+    def reset_to_model_defaults(self) -> None:
+        self.update_settings(threshold=None, diameter=None, smoothness=None, min_size=None)
+
+    def set_overlay(
+        self, name: str, visible: bool | None = None, opacity: float | None = None
+    ) -> None:
+        old = self.overlays.get(name, DEFAULT_OVERLAYS[name])
+        new = Overlay(
+            old.visible if visible is None else bool(visible),
+            old.opacity if opacity is None else min(1.0, max(0.0, float(opacity))),
+        )
+        if new != old:
+            self.overlays = {**self.overlays, name: new}
+            self.store.save_overlays(self.overlays)
+            emit(self.overlays_changed, self.overlays)
+
+    # ------------------------------------------------------------------ model
+    def load_model(self) -> None:
+        """Load the chosen model in the background; ``model_changed`` tells the outcome."""
+        name, device = self.settings.model, self.settings.device
+        self.model_status = ModelStatus(name=name, loading=True)
+        emit(self.model_changed, self.model_status)
+        job = Job(lambda job: self._model_for(name, device), name=f"load model {name}")
+
+        def finished(model):
+            if (name, device) == (self.settings.model, self.settings.device):
+                self.model_status = self._status_of(model)
+                emit(self.model_changed, self.model_status)
+                emit(
+                    self.log,
+                    "info",
+                    f"Model '{self.model_status.name}' ready on {self.model_status.provider}",
+                )
+
+        def failed(exc, tb):
+            if (name, device) == (self.settings.model, self.settings.device):
+                message = readable_error(exc, self.engine)
+                self.model_status = ModelStatus(name=name, error=message)
+                emit(self.model_changed, self.model_status)
+                self._report(message, tb)
+
+        self._start_side_job(job, finished, failed)
+
+    def _model_for(self, name: str, device: str):
+        """The loaded model (cached); runs on worker threads only."""
+        with self._model_lock:
+            key = (name, device)
+            if key not in self._model_cache:
+                model = self.engine.load_model(name, device=device)
+                self._model_cache = {key: model}  # one model in memory at a time
+            return self._model_cache[key]
+
+    @staticmethod
+    def _status_of(model) -> ModelStatus:
+        info = dict(getattr(model, "info", {}) or {})
+        defaults = dict(getattr(model, "defaults", {}) or info.get("defaults", {}))
+        scale = float(info.get("input", {}).get("scale", 1.0) or 1.0)
+        diameter = info.get("cell_diameter_px")
+        shown = {
+            "threshold": defaults.get("threshold"),
+            "smoothness": defaults.get("graphcut_weight"),
+            "min_size": defaults.get("min_size_px"),
+            # the network's typical diameter, in the original image's pixels
+            "diameter": float(diameter) / scale if diameter else None,
+        }
+        return ModelStatus(
+            name=str(getattr(model, "name", "")),
+            path=str(model.path),
+            description=str(info.get("description", "")),
+            provider=str(getattr(model, "provider", "")),
+            defaults=shown,
+        )
+
+    # ------------------------------------------------------------------ running
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def run_current(self) -> bool:
+        """Segment the current image in the background. False if nothing could start."""
+        doc = self.current
+        if doc is None:
+            self._report("Open an image first.")
+            return False
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        index = self.current_index
+        plane = doc.plane
+        user = self.settings
+        engine = self.engine
+
+        def work(job: Job):
+            job.progress("Loading the model", 0.0)
+            model = self._model_for(user.model, user.device)
+            image = doc.image
+            if image is None or (image.page, image.channel) != plane:
+                job.progress("Reading the image", 0.0)
+                image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
+            settings = engine.Settings(**user.engine_kwargs())
+            started = time.monotonic()
+            seg = engine.segment(
+                image.pixels, model, settings, progress=job.progress, cancel=job.is_cancelled
+            )
+            job.progress("Measuring the cells", 1.0)
+            pixel_size = user.pixel_size or getattr(image, "pixel_size", None)
+            table = engine.measure(
+                seg.labels,
+                image.pixels,
+                pixel_size=pixel_size,
+                unit=getattr(image, "unit", None) or "um",
+            )
+            return image, seg, table, model, time.monotonic() - started
+
+        doc.running = True
+        emit(self.document_changed, index)
+
+        def finished(out):
+            image, seg, table, model, seconds = out
+            doc.running = False
+            doc.error = None
+            doc.image = image
+            doc.results[plane] = Result(
+                labels=seg.labels,
+                centres=seg.centres,
+                table=table,
+                n_cells=int(seg.n_cells),
+                likelihood=seg.likelihood,
+                contribution=seg.contribution,
+                settings=seg.settings,
+                timings=dict(seg.timings or {}),
+            )
+            emit(self.document_changed, self.documents.index(doc))
+            emit(self.result_ready, self.documents.index(doc))
+            emit(
+                self.log,
+                "info",
+                f"{doc.name}: {seg.n_cells} cells in {seconds:.1f} s "
+                f"({getattr(model, 'provider', '')})",
+            )
+            if self.model_status.provider != getattr(model, "provider", ""):
+                self.model_status = self._status_of(model)
+                emit(self.model_changed, self.model_status)
+
+        def failed(exc, tb):
+            doc.running = False
+            if isinstance(exc, self.engine.Cancelled):
+                emit(self.log, "info", f"{doc.name}: stopped; nothing changed.")
+            else:
+                doc.error = readable_error(exc, self.engine)
+                self._report(f"{doc.name}: {doc.error}", tb)
+            emit(self.document_changed, self.documents.index(doc))
+
+        return self._start_work(
+            Job(work, name=f"segment {doc.name}"), finished, failed, f"Segmenting {doc.name}"
+        )
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            emit(self.progress, "Stopping after the current step…", -1.0)
+            emit(self.log, "info", "Cancel requested")
+
+    def run_batch(
+        self, paths: Iterable[str | Path], out_dir: str | Path, overwrite: bool = False
+    ) -> bool:
+        """Segment many images into ``out_dir`` (same files as ``cellprop segment``)."""
+        paths = [Path(p) for p in paths]
+        out_dir = Path(out_dir)
+        if not paths:
+            self._report("No images to process.")
+            return False
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        self._add_documents([p for p in paths if self.index_of(p) < 0])
+        user = self.settings
+        engine = self.engine
+        summary = BatchSummary(out_dir=out_dir, total=len(paths))
+
+        def work(job: Job):
+            job.progress("Loading the model", 0.0)
+            model = self._model_for(user.model, user.device)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            settings = engine.Settings(**user.engine_kwargs())
+            return engine.process_batch(
+                paths,
+                out_dir,
+                model,
+                settings,
+                overwrite=overwrite,
+                roi=user.roi_zip,
+                progress=job.progress,
+                cancel=job.is_cancelled,
+                on_result=job.partial,
+            )
+
+        for p in paths:
+            i = self.index_of(p)
+            self.documents[i].running = True
+            emit(self.document_changed, i)
+
+        self._batch = summary
+        self._batch_started_at = time.monotonic()
+
+        def finished(batch_result):
+            self._end_batch(paths, summary, batch_result)
+
+        def failed(exc, tb):
+            if not isinstance(exc, self.engine.Cancelled):
+                self._report(readable_error(exc, self.engine), tb)
+            else:
+                summary.cancelled = True
+            self._end_batch(paths, summary, None)
+
+        job = Job(work, name="batch")
+        job.signals.partial.connect(self._on_batch_result)
+        started = self._start_work(job, finished, failed, f"Processing {len(paths)} images")
+        if started:
+            emit(self.batch_started, len(paths))
+            emit(self.batch_progress, 0, len(paths), -1.0)
+            emit(self.log, "info", f"Batch of {len(paths)} images into {out_dir}")
+        return started
+
+    def _on_batch_result(self, image_result) -> None:
+        summary = self._batch
+        if summary is None:
+            return
+        i = self.index_of(image_result.path)
+        doc = self.documents[i] if i >= 0 else None
+        status = getattr(image_result, "status", "done")
+        if doc is not None:
+            doc.running = False
+        if status == "done":
+            summary.done += 1
+            if doc is not None:
+                doc.error = None
+                seg = image_result.segmentation
+                if seg is not None:
+                    doc.results[(0, 0)] = Result(
+                        labels=seg.labels,
+                        centres=seg.centres,
+                        table=image_result.table,
+                        n_cells=int(image_result.n_cells),
+                        settings=seg.settings,
+                        timings=dict(seg.timings or {}),
+                        outputs=dict(image_result.outputs),
+                    )
+            emit(self.log, "info", f"{Path(image_result.path).name}: {image_result.n_cells} cells")
+        elif status == "cancelled":
+            summary.cancelled = True
+        else:
+            summary.failed += 1
+            message = image_result.error or status
+            summary.errors.append((Path(image_result.path), message))
+            if doc is not None:
+                doc.error = message
+            self._report(f"{Path(image_result.path).name}: {message}")
+        if doc is not None:
+            emit(self.document_changed, i)
+            if doc is self.current:
+                emit(self.result_ready, i)
+        finished = summary.done + summary.failed
+        elapsed = time.monotonic() - self._batch_started_at
+        eta = elapsed / finished * (summary.total - finished) if finished else -1.0
+        emit(self.batch_progress, finished, summary.total, eta)
+
+    def _end_batch(self, paths, summary: BatchSummary, batch_result) -> None:
+        for p in paths:
+            i = self.index_of(p)
+            if i >= 0 and self.documents[i].running:
+                self.documents[i].running = False
+                emit(self.document_changed, i)
+        if batch_result is not None:
+            statuses = [getattr(r, "status", "") for r in getattr(batch_result, "results", [])]
+            summary.cancelled = summary.cancelled or "cancelled" in statuses
+        summary.seconds = time.monotonic() - self._batch_started_at
+        self._batch = None
+        emit(self.log, "info", "Batch finished: " + summary.describe())
+        emit(self.batch_finished, summary)
+
+    # ------------------------------------------------------------------ export
+    def export_paths(self, doc: Document, out_dir: Path, roi: bool) -> dict:
+        names = output_names(
+            doc.path.stem if doc.plane == (0, 0) else f"{doc.path.stem}_p{doc.page}c{doc.channel}"
+        )
+        if not roi:
+            names.pop("roi")
+        return {kind: Path(out_dir) / name for kind, name in names.items()}
+
+    def export_current(self, out_dir: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
+        doc = self.current
+        if doc is None or doc.result is None:
+            self._report("Nothing to export yet: run the segmentation first.")
+            return False
+        return self._export([doc], Path(out_dir), confirm_overwrite)
+
+    def export_all(self, out_dir: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
+        docs = [d for d in self.documents if d.result is not None]
+        if not docs:
+            self._report("Nothing to export yet: no image has been segmented.")
+            return False
+        return self._export(docs, Path(out_dir), confirm_overwrite)
+
+    def _export(self, docs: list, out_dir: Path, confirm_overwrite: ConfirmOverwrite) -> bool:
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        roi = self.settings.roi_zip
+        plan = [(doc, doc.result, self.export_paths(doc, out_dir, roi)) for doc in docs]
+        existing = [p for _, _, paths in plan for p in paths.values() if p.exists()]
+        if existing and not confirm_overwrite(existing):
+            emit(self.log, "info", "Export cancelled: files exist and were kept.")
+            return False
+        engine = self.engine
+
+        def work(job: Job):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            written = []
+            for n, (doc, result, paths) in enumerate(plan):
+                if job.is_cancelled():
+                    break
+                job.progress(f"Writing {doc.name}", n / len(plan))
+                image = (
+                    doc.image
+                    if doc.image is not None
+                    else engine.read_image(doc.path, page=doc.page, channel=doc.channel)
+                )
+                engine.write_labels(paths["labels"], result.labels)
+                engine.write_overlay(paths["overlay"], image.pixels, result.labels, result.centres)
+                engine.write_table(paths["table"], result.table, image_name=doc.name)
+                if "roi" in paths:
+                    engine.write_roi_zip(paths["roi"], result.labels)
+                written.append((doc, result, paths))
+            return written
+
+        def finished(written):
+            files = []
+            for _doc, result, paths in written:
+                result.outputs.update(paths)
+                files += list(paths.values())
+            emit(self.log, "info", f"Exported {len(files)} files to {out_dir}")
+            emit(self.exported, files)
+
+        def failed(exc, tb):
+            self._report("Export failed: " + readable_error(exc, self.engine), tb)
+
+        return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def has_unsaved_results(self) -> bool:
+        return any(not r.outputs for d in self.documents for r in d.results.values())
+
+    # ------------------------------------------------------------------ plumbing
+    def _report(self, message: str, details: str | None = None) -> None:
+        emit(self.log, "error", message if not details else f"{message}\n{details.rstrip()}")
+        emit(self.error, message)
+
+    def _start_work(self, job: Job, finished, failed, title: str) -> bool:
+        if self._job is not None:
+            return False
+        self._job = job
+        job.signals.progress.connect(
+            lambda stage, frac: emit(self.progress, f"{title}: {stage}", frac)
+        )
+        job.signals.finished.connect(finished)
+        job.signals.failed.connect(failed)
+        job.signals.done.connect(self._work_done)
+        emit(self.busy_changed, True)
+        emit(self.progress, title, 0.0)
+        self._work_pool.start(job)
+        return True
+
+    def _work_done(self) -> None:
+        self._job = None
+        emit(self.progress, "", 1.0)
+        emit(self.busy_changed, False)
+
+    def _start_side_job(self, job: Job, finished, failed) -> None:
+        self._loads.add(job)
+        job.signals.finished.connect(finished)
+        job.signals.failed.connect(failed)
+        job.signals.done.connect(lambda: self._loads.discard(job))
+        self._load_pool.start(job)
+
+    def wait_idle(self, timeout_ms: int = 30000) -> bool:
+        """Block until background work ends (shutdown and tests)."""
+        ok = self._work_pool.waitForDone(timeout_ms)
+        return self._load_pool.waitForDone(timeout_ms) and ok
+
+    def shutdown(self, timeout_ms: int = 10000) -> None:
+        if self._job is not None:
+            self._job.cancel()
+        self.wait_idle(timeout_ms)
+
+
+__all__ = ["AppController", "BatchSummary", "ModelStatus", "Status", "output_names"]

@@ -1,0 +1,146 @@
+"""Turn images and segmentation results into RGBA arrays for display.
+
+Pure numpy, no Qt: the viewer wraps these arrays in QImages, tests check them directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Golden-ratio hue steps give neighbouring label ids clearly different colours.
+_GOLDEN = 0.618033988749895
+
+
+def auto_contrast(pixels: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> tuple:
+    """Display range (low, high) that clips the darkest and brightest fraction of pixels.
+
+    Parameters
+    ----------
+    pixels : 2-D array of any numeric dtype.
+    low_pct, high_pct : percentiles that become black and white.
+
+    Returns
+    -------
+    (low, high) as floats with high > low.
+    """
+    finite = pixels[np.isfinite(pixels)] if pixels.dtype.kind == "f" else pixels
+    if finite.size == 0:
+        return 0.0, 1.0
+    # A strided sample keeps this fast on large images; the percentiles barely move.
+    sample = finite.ravel()[:: max(1, finite.size // 500_000)]
+    low, high = np.percentile(sample, [low_pct, high_pct])
+    if high <= low:
+        low, high = float(sample.min()), float(sample.max())
+    if high <= low:
+        high = low + 1.0
+    return float(low), float(high)
+
+
+def value_range(pixels: np.ndarray) -> tuple:
+    """(minimum, maximum) a contrast control should offer for this image."""
+    if pixels.dtype == np.uint8:
+        return 0.0, 255.0
+    if pixels.dtype == np.uint16:
+        return 0.0, float(max(int(pixels.max()), 1))
+    lo, hi = float(np.nanmin(pixels)), float(np.nanmax(pixels))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def to_display(pixels: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Grey uint8 image with ``low`` shown black and ``high`` white (8-, 16-bit or float input)."""
+    scale = 255.0 / max(high - low, 1e-12)
+    out = (pixels.astype(np.float32) - np.float32(low)) * np.float32(scale)
+    np.clip(out, 0, 255, out=out)
+    return np.ascontiguousarray(out.astype(np.uint8))
+
+
+def label_colours(n_labels: int, seed: int = 0) -> np.ndarray:
+    """An (n_labels + 1, 3) uint8 colour table; row 0 (background) is black.
+
+    Colours are bright, saturated and differ between consecutive ids.
+    """
+    ids = np.arange(n_labels + 1, dtype=np.float64)
+    hue = (ids * _GOLDEN + seed * 0.1) % 1.0
+    sat = 0.65 + 0.35 * ((ids * 7) % 3) / 2.0
+    val = np.full_like(hue, 0.95)
+    rgb = _hsv_to_rgb(hue, sat, val)
+    table = (rgb * 255).astype(np.uint8)
+    table[0] = 0
+    return table
+
+
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    i = np.floor(h * 6).astype(int) % 6
+    f = h * 6 - np.floor(h * 6)
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    choices = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
+    out = np.zeros((*h.shape, 3))
+    for k, (r, g, b) in enumerate(choices):
+        sel = i == k
+        out[sel, 0], out[sel, 1], out[sel, 2] = r[sel], g[sel], b[sel]
+    return out
+
+
+def fills_rgba(labels: np.ndarray) -> np.ndarray:
+    """Each cell filled with its own colour, background transparent. (H, W, 4) uint8."""
+    n = int(labels.max()) if labels.size else 0
+    table = label_colours(n)
+    rgba = np.zeros((*labels.shape, 4), dtype=np.uint8)
+    rgba[..., :3] = table[labels]
+    rgba[..., 3] = np.where(labels > 0, 255, 0).astype(np.uint8)
+    return rgba
+
+
+def outline_mask(labels: np.ndarray) -> np.ndarray:
+    """True on the pixels of a cell that touch a different label (its boundary)."""
+    edge = np.zeros(labels.shape, dtype=bool)
+    if labels.ndim != 2 or labels.size == 0:
+        return edge
+    diff_y = labels[1:, :] != labels[:-1, :]
+    diff_x = labels[:, 1:] != labels[:, :-1]
+    edge[1:, :] |= diff_y
+    edge[:-1, :] |= diff_y
+    edge[:, 1:] |= diff_x
+    edge[:, :-1] |= diff_x
+    return edge & (labels > 0)
+
+
+def outlines_rgba(labels: np.ndarray, colour=(255, 255, 0)) -> np.ndarray:
+    """Cell boundaries in one colour, everything else transparent."""
+    edge = outline_mask(labels)
+    rgba = np.zeros((*labels.shape, 4), dtype=np.uint8)
+    rgba[edge, :3] = colour
+    rgba[edge, 3] = 255
+    return rgba
+
+
+def cell_outline_rgba(labels: np.ndarray, label: int, colour=(255, 255, 255)) -> np.ndarray:
+    """The boundary of one cell (a selection highlight), thickened to two pixels."""
+    mask = labels == label
+    rgba = np.zeros((*labels.shape, 4), dtype=np.uint8)
+    if not mask.any():
+        return rgba
+    edge = outline_mask(mask.astype(np.uint8))
+    grown = edge.copy()
+    grown[1:, :] |= edge[:-1, :]
+    grown[:, 1:] |= edge[:, :-1]
+    rgba[grown, :3] = colour
+    rgba[grown, 3] = 255
+    return rgba
+
+
+def heatmap_rgba(values: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """A 'hot' colour map (black-red-yellow-white) whose transparency follows the value.
+
+    Zero stays fully transparent so the image shows through where nothing was found.
+    """
+    v = values.astype(np.float32)
+    top = float(np.nanmax(v)) if vmax is None and v.size else (vmax or 1.0)
+    top = top if top > 0 else 1.0
+    x = np.clip(v / np.float32(top), 0, 1)
+    rgba = np.zeros((*v.shape, 4), dtype=np.uint8)
+    rgba[..., 0] = (np.clip(x * 3.0, 0, 1) * 255).astype(np.uint8)
+    rgba[..., 1] = (np.clip(x * 3.0 - 1.0, 0, 1) * 255).astype(np.uint8)
+    rgba[..., 2] = (np.clip(x * 3.0 - 2.0, 0, 1) * 255).astype(np.uint8)
+    rgba[..., 3] = (np.sqrt(x) * 255).astype(np.uint8)
+    return rgba

@@ -1,0 +1,104 @@
+"""Remember the user's choices between sessions (QSettings).
+
+Tests pass their own ``QSettings(path, IniFormat)`` so they never touch the user's file.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+from .state import DEFAULT_OVERLAYS, OVERLAY_NAMES, Overlay, UserSettings
+
+ORGANISATION = "cellprop"
+APPLICATION = "cellprop"
+
+_FLOATS = ("threshold", "diameter", "smoothness", "pixel_size")
+_INTS = ("min_size",)
+_BOOLS = ("exclude_border", "roi_zip")
+_STRINGS = ("model", "device")
+
+
+def default_qsettings() -> QSettings:
+    return QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION
+    )
+
+
+def _to_bool(value) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+class SettingsStore:
+    """Reads and writes :class:`UserSettings`, overlays and recent folders."""
+
+    def __init__(self, qsettings: QSettings | None = None):
+        self._qs = qsettings if qsettings is not None else default_qsettings()
+
+    @property
+    def file_name(self) -> str:
+        return self._qs.fileName()
+
+    def load_settings(self) -> UserSettings:
+        defaults = UserSettings()
+        values = {}
+        for name in _STRINGS:
+            raw = self._qs.value(f"segmentation/{name}")
+            if raw:
+                values[name] = str(raw)
+        for name in _FLOATS + _INTS:
+            raw = self._qs.value(f"segmentation/{name}")
+            if raw in (None, "", "default"):
+                continue
+            try:
+                values[name] = int(raw) if name in _INTS else float(raw)
+            except (TypeError, ValueError):
+                continue  # a hand-edited or corrupt entry falls back to the default
+        for name in _BOOLS:
+            raw = self._qs.value(f"segmentation/{name}")
+            if raw is not None:
+                values[name] = _to_bool(raw)
+        if values.get("device") not in (None, "auto", "cpu", "cuda"):
+            values.pop("device")
+        return defaults.with_changes(**values)
+
+    def save_settings(self, settings: UserSettings) -> None:
+        for name in _STRINGS + _FLOATS + _INTS + _BOOLS:
+            value = getattr(settings, name)
+            self._qs.setValue(f"segmentation/{name}", "default" if value is None else value)
+        self._qs.sync()
+
+    def load_overlays(self) -> dict:
+        overlays = dict(DEFAULT_OVERLAYS)
+        for name in OVERLAY_NAMES:
+            visible = self._qs.value(f"overlays/{name}_visible")
+            opacity = self._qs.value(f"overlays/{name}_opacity")
+            if visible is None or opacity is None:
+                continue
+            try:
+                overlays[name] = Overlay(_to_bool(visible), min(1.0, max(0.0, float(opacity))))
+            except (TypeError, ValueError):
+                continue
+        return overlays
+
+    def save_overlays(self, overlays: dict) -> None:
+        for name, overlay in overlays.items():
+            self._qs.setValue(f"overlays/{name}_visible", overlay.visible)
+            self._qs.setValue(f"overlays/{name}_opacity", overlay.opacity)
+        self._qs.sync()
+
+    def folder(self, key: str) -> str:
+        return str(self._qs.value(f"folders/{key}", "") or "")
+
+    def set_folder(self, key: str, path: str) -> None:
+        self._qs.setValue(f"folders/{key}", str(path))
+        self._qs.sync()
+
+    def window_state(self) -> tuple:
+        return self._qs.value("window/geometry"), self._qs.value("window/state")
+
+    def save_window_state(self, geometry, state) -> None:
+        self._qs.setValue("window/geometry", geometry)
+        self._qs.setValue("window/state", state)
+        self._qs.sync()

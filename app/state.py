@@ -1,0 +1,146 @@
+"""What the app knows: the open images, their results, and the user's choices.
+
+Plain dataclasses, no Qt. The controller changes them and announces changes with signals.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class Status(str, enum.Enum):
+    """Where an image stands, as the side list shows it."""
+
+    NOT_RUN = "not run"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass
+class Result:
+    """One segmentation of one image plane, as the viewer and table need it.
+
+    ``likelihood`` and ``contribution`` are None for batch results: a batch keeps only
+    labels, centres and the table so that a thousand images do not fill the memory.
+    """
+
+    labels: np.ndarray
+    centres: np.ndarray  # (N, 2) of (x, y) for labels 1..N
+    table: Any  # engine CellTable
+    n_cells: int
+    likelihood: np.ndarray | None = None
+    contribution: np.ndarray | None = None
+    settings: Any = None  # the resolved engine settings actually used
+    timings: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)  # {kind: Path} files a batch wrote
+
+    def label_at(self, x: int, y: int) -> int:
+        h, w = self.labels.shape[:2]
+        if 0 <= x < w and 0 <= y < h:
+            return int(self.labels[y, x])
+        return 0
+
+
+@dataclass
+class Document:
+    """One open image file. Results are kept per (page, channel) so nothing is lost."""
+
+    path: Path
+    page: int = 0
+    channel: int = 0
+    image: Any = None  # engine ImageData once read, else None
+    running: bool = False
+    error: str | None = None
+    results: dict = field(default_factory=dict)  # {(page, channel): Result}
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def plane(self) -> tuple:
+        return (self.page, self.channel)
+
+    @property
+    def result(self) -> Result | None:
+        return self.results.get(self.plane)
+
+    @property
+    def status(self) -> Status:
+        if self.running:
+            return Status.RUNNING
+        if self.result is not None:
+            return Status.DONE
+        if self.error:
+            return Status.FAILED
+        return Status.NOT_RUN
+
+    @property
+    def n_cells(self) -> int | None:
+        return self.result.n_cells if self.result is not None else None
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """The settings panel's choices. None means "use the model's default"."""
+
+    model: str = "phase"  # a shipped model's name or a model folder
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    threshold: float | None = None
+    diameter: float | None = None
+    smoothness: float | None = None
+    min_size: int | None = None
+    exclude_border: bool = False
+    pixel_size: float | None = None
+    roi_zip: bool = True  # also write ImageJ ROI zips on export and in batches
+
+    def with_changes(self, **changes) -> UserSettings:
+        return replace(self, **changes)
+
+    def engine_kwargs(self) -> dict:
+        """Keyword arguments for ``cellprop.engine.Settings``."""
+        return {
+            "threshold": self.threshold,
+            "diameter": self.diameter,
+            "smoothness": self.smoothness,
+            "min_size": self.min_size,
+            "exclude_border": self.exclude_border,
+            "pixel_size": self.pixel_size,
+        }
+
+    @classmethod
+    def field_names(cls) -> list:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """One overlay layer's visibility and opacity (0..1)."""
+
+    visible: bool
+    opacity: float
+
+
+OVERLAY_NAMES = ("fills", "outlines", "centres", "likelihood", "contribution")
+
+OVERLAY_TITLES = {
+    "fills": "Cell colours",
+    "outlines": "Outlines",
+    "centres": "Centres and numbers",
+    "likelihood": "Cell-centre likelihood",
+    "contribution": "Propagation map",
+}
+
+DEFAULT_OVERLAYS = {
+    "fills": Overlay(True, 0.35),
+    "outlines": Overlay(True, 1.0),
+    "centres": Overlay(False, 1.0),
+    "likelihood": Overlay(False, 0.6),
+    "contribution": Overlay(False, 0.6),
+}

@@ -1,0 +1,361 @@
+"""The app's behaviour, driven through the controller without a window (fake engine)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_app_fakes as fakes  # noqa: E402
+from cellprop.app.controller import AppController  # noqa: E402
+from cellprop.app.settings_store import SettingsStore  # noqa: E402
+from cellprop.app.state import Status, UserSettings  # noqa: E402
+
+WAIT_MS = 10_000
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    return tmp_path / "settings" / "cellprop.ini"
+
+
+def make_store(settings_file) -> SettingsStore:
+    return SettingsStore(QSettings(str(settings_file), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def controller(qtbot, settings_file):
+    ctl = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    yield ctl
+    ctl.shutdown()
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "experiment"
+    folder.mkdir()
+    return [fakes.make_blob_image(folder / f"img{k}.npy", n_cells=k + 2, seed=k) for k in range(3)]
+
+
+def open_and_wait(qtbot, ctl, paths):
+    with qtbot.waitSignal(ctl.image_ready, timeout=WAIT_MS):
+        ctl.open_paths(paths)
+
+
+def run_and_wait(qtbot, ctl):
+    with qtbot.waitSignal(ctl.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b):
+        assert ctl.run_current()
+
+
+def test_open_files_lists_them_not_run_and_shows_the_first(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    assert [d.path for d in controller.documents] == images
+    assert [d.status for d in controller.documents] == [Status.NOT_RUN] * 3
+    assert controller.current_index == 0
+    assert controller.current.image.pixels.shape == (64, 64)
+
+
+def test_opening_the_same_file_twice_keeps_one_entry(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images[:1])
+    controller.open_paths(images[:1])
+    assert len(controller.documents) == 1
+
+
+def test_opening_a_folder_offers_a_batch(qtbot, controller, images):
+    with qtbot.waitSignal(controller.folder_opened, timeout=WAIT_MS) as sig:
+        controller.open_paths([images[0].parent])
+    assert sig.args == [str(images[0].parent), 3]
+    assert len(controller.documents) == 3
+
+
+def test_missing_path_is_reported_not_raised(qtbot, controller, tmp_path):
+    with qtbot.waitSignal(controller.error, timeout=WAIT_MS) as sig:
+        controller.open_paths([tmp_path / "nope.tif"])
+    assert "no such file" in sig.args[0]
+    assert controller.documents == []
+
+
+def test_corrupt_file_is_marked_failed_with_a_readable_message(qtbot, controller, tmp_path):
+    bad = tmp_path / "broken.npy"
+    bad.write_bytes(b"not an image")
+    with qtbot.waitSignal(controller.error, timeout=WAIT_MS) as sig:
+        controller.open_paths([bad])
+    assert "could not be read" in sig.args[0] and "broken.npy" in sig.args[0]
+    assert controller.documents[0].status == Status.FAILED
+
+
+def test_next_and_previous_step_through_images_and_stop_at_the_ends(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    controller.previous_image()
+    assert controller.current_index == 0
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.next_image()
+    controller.next_image()
+    controller.next_image()
+    assert controller.current_index == 2
+
+
+def test_run_segments_the_current_image_in_the_background(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    with qtbot.waitSignal(controller.result_ready, timeout=WAIT_MS):
+        controller.run_current()
+        assert controller.busy
+        assert controller.current.status == Status.RUNNING
+    doc = controller.current
+    assert doc.status == Status.DONE
+    assert doc.n_cells == 2
+    assert doc.result.labels.max() == 2
+    assert len(doc.result.table) == 2
+    assert doc.result.likelihood is not None
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+
+
+def test_run_reports_progress(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    seen = []
+    controller.progress.connect(lambda text, frac: seen.append((text, frac)))
+    controller.engine.delay = 0.06
+    run_and_wait(qtbot, controller)
+    assert any("propagating" in text for text, _ in seen)
+
+
+def test_settings_reach_the_engine(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    controller.update_settings(threshold=0.3, min_size=12, exclude_border=True)
+    run_and_wait(qtbot, controller)
+    used = controller.engine.segment_calls[-1]
+    assert (used.threshold, used.min_size, used.exclude_border) == (0.3, 12, True)
+    assert used.smoothness is None  # left at the model's default
+
+
+def test_cancel_stops_a_run_and_keeps_the_earlier_result(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    run_and_wait(qtbot, controller)
+    first = controller.current.result
+    controller.engine.delay = 0.05
+    controller.engine.stages = 200
+    controller.engine.segment_started.clear()
+    assert controller.run_current()
+    assert controller.engine.segment_started.wait(5)
+    with qtbot.waitSignal(controller.busy_changed, timeout=WAIT_MS):
+        controller.cancel()
+    assert controller.current.result is first
+    assert controller.current.status == Status.DONE
+
+
+def test_second_run_while_busy_is_refused_with_a_message(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    controller.engine.delay = 0.05
+    messages = []
+    controller.error.connect(messages.append)
+    assert controller.run_current()
+    assert not controller.run_current()
+    assert "Already working" in messages[-1]
+    controller.cancel()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+
+
+def test_missing_model_is_a_readable_error_and_the_app_goes_on(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    with qtbot.waitSignal(
+        controller.model_changed, timeout=WAIT_MS, check_params_cb=lambda s: bool(s.error)
+    ):
+        controller.update_settings(model="/nowhere/model")
+    assert "could not be used" in controller.model_status.error
+    with qtbot.waitSignal(controller.error, timeout=WAIT_MS) as sig:
+        controller.run_current()
+    assert "/nowhere/model" in sig.args[0]
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert controller.current.status == Status.FAILED
+    controller.update_settings(model="phase")
+    run_and_wait(qtbot, controller)
+    assert controller.current.status == Status.DONE
+
+
+def test_out_of_memory_becomes_a_readable_message(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    controller.engine.segment = no_memory
+    with qtbot.waitSignal(controller.error, timeout=WAIT_MS) as sig:
+        controller.run_current()
+    assert "Not enough memory" in sig.args[0]
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+
+
+def test_model_defaults_and_provider_are_published(qtbot, controller):
+    with qtbot.waitSignal(
+        controller.model_changed, timeout=WAIT_MS, check_params_cb=lambda s: not s.loading
+    ):
+        controller.load_model()
+    status = controller.model_status
+    assert status.provider == "CPU"
+    assert status.defaults == {
+        "threshold": 0.5,
+        "smoothness": 20.0,
+        "min_size": 4,
+        "diameter": 16.0,
+    }
+
+
+def test_clicking_a_cell_selects_it_and_background_clears(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    run_and_wait(qtbot, controller)
+    labels = controller.current.result.labels
+    y, x = np.argwhere(labels == 2)[0]
+    with qtbot.waitSignal(controller.selection_changed, timeout=WAIT_MS) as sig:
+        assert controller.select_cell_at(int(x), int(y)) == 2
+    assert sig.args == [2]
+    assert "cell 2" in controller.describe_pixel(int(x), int(y))
+    controller.select_cell_at(0, 63)
+    assert controller.selected_cell == 0
+    assert "background" in controller.describe_pixel(0, 63)
+
+
+def test_settings_persist_across_a_restart(qtbot, settings_file):
+    first = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    first.update_settings(
+        threshold=0.42, diameter=25.0, exclude_border=True, device="cpu", pixel_size=0.65
+    )
+    first.set_overlay("likelihood", visible=True, opacity=0.3)
+    first.shutdown()
+    second = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    assert second.settings == UserSettings(
+        threshold=0.42, diameter=25.0, exclude_border=True, device="cpu", pixel_size=0.65
+    )
+    assert second.overlays["likelihood"].visible
+    assert second.overlays["likelihood"].opacity == pytest.approx(0.3)
+    second.reset_to_model_defaults()
+    third = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    assert third.settings.threshold is None and third.settings.exclude_border
+    second.shutdown()
+    third.shutdown()
+
+
+def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text("[segmentation]\nthreshold=banana\ndevice=quantum\n")
+    assert make_store(settings_file).load_settings() == UserSettings()
+
+
+def test_batch_writes_results_reports_the_corrupt_file_and_finishes(
+    qtbot, controller, images, tmp_path
+):
+    images[1].write_bytes(b"corrupt")
+    out = tmp_path / "results"
+    errors = []
+    controller.error.connect(errors.append)
+    controller.open_paths([images[0].parent])
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS) as sig:
+        assert controller.run_batch(images, out)
+    summary = sig.args[0]
+    assert (summary.done, summary.failed, summary.cancelled) == (2, 1, False)
+    assert sorted(p.name for p in out.glob("*_labels.tif")) == [
+        "img0_labels.tif",
+        "img2_labels.tif",
+    ]
+    assert any("img1.npy" in e for e in errors)
+    statuses = [d.status for d in controller.documents]
+    assert statuses == [Status.DONE, Status.FAILED, Status.DONE]
+    assert controller.documents[2].n_cells == 4
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+
+
+def test_batch_reports_eta(qtbot, controller, images, tmp_path):
+    seen = []
+    controller.batch_progress.connect(lambda done, total, eta: seen.append((done, total, eta)))
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
+        controller.run_batch(images, tmp_path / "out")
+    assert [s[:2] for s in seen] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert seen[1][2] >= 0 and seen[-1][2] == 0
+
+
+def test_cancelling_a_batch_stops_and_keeps_what_finished(qtbot, controller, images, tmp_path):
+    controller.engine.delay = 0.05
+    out = tmp_path / "out"
+    finished_one = []
+
+    def cancel_after_first(done, total, eta):
+        if done == 1 and not finished_one:
+            finished_one.append(done)
+            controller.cancel()
+
+    controller.batch_progress.connect(cancel_after_first)
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS) as sig:
+        controller.run_batch(images, out)
+    summary = sig.args[0]
+    assert summary.cancelled
+    assert summary.done == 1
+    assert [p.name for p in out.glob("*_labels.tif")] == ["img0_labels.tif"]
+    assert controller.documents[0].status == Status.DONE
+    assert [d.status for d in controller.documents[1:]] == [Status.NOT_RUN] * 2
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+
+
+def test_export_writes_all_files_and_never_overwrites_without_asking(
+    qtbot, controller, images, tmp_path
+):
+    open_and_wait(qtbot, controller, images)
+    run_and_wait(qtbot, controller)
+    out = tmp_path / "export"
+    asked = []
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
+        controller.export_current(out, lambda existing: asked.append(existing) or False)
+    assert asked == []
+    names = sorted(p.name for p in sig.args[0])
+    assert names == ["img0_cells.csv", "img0_labels.tif", "img0_overlay.png", "img0_rois.zip"]
+    assert not controller.has_unsaved_results()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    (out / "img0_cells.csv").write_text("mine")
+    assert not controller.export_current(out, lambda existing: asked.append(existing) or False)
+    assert len(asked[0]) == 4
+    assert (out / "img0_cells.csv").read_text() == "mine"
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.export_current(out, lambda existing: True)
+    assert (out / "img0_cells.csv").read_text() != "mine"
+
+
+def test_export_all_writes_every_segmented_image(qtbot, controller, images, tmp_path):
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
+        controller.run_batch(images, tmp_path / "batch")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
+        controller.export_all(tmp_path / "all", lambda existing: False)
+    assert len(sig.args[0]) == 12
+
+
+def test_results_are_kept_per_page(qtbot, controller, tmp_path):
+    stack = np.stack(
+        [np.load(fakes.make_blob_image(tmp_path / f"p{k}.npy", n_cells=k + 1)) for k in range(2)]
+    )
+    np.save(tmp_path / "stack.npy", stack)
+    open_and_wait(qtbot, controller, [tmp_path / "stack.npy"])
+    assert controller.current.image.n_pages == 2
+    run_and_wait(qtbot, controller)
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_plane(1, 0)
+    assert controller.current.status == Status.NOT_RUN
+    run_and_wait(qtbot, controller)
+    assert controller.current.n_cells == 2
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_plane(0, 0)
+    assert controller.current.n_cells == 1
+
+
+def test_thousands_of_emits_leave_true_alive(qtbot, controller):
+    """PySide6 6.12.0's emit drops a reference to True each call; the app's emit() repairs it."""
+    from cellprop.app.qt_compat import emit
+
+    before = sys.getrefcount(True)
+    for _ in range(5000):
+        emit(controller.progress, "x", 0.5)
+    assert sys.getrefcount(True) >= before - 50

@@ -1,0 +1,285 @@
+"""(No tests here.) A stand-in for ``cellprop.engine``: the app's logic tested fast, exactly.
+
+It follows the API in docs/ARCHITECTURE.md: images are .npy files (a file that does not load
+is "corrupt"), segmentation labels the connected bright blobs. Tests of the real engine live
+in tests/test_app_engine.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+
+class ImageError(ValueError):
+    def __init__(self, path, reason):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+class Cancelled(Exception):  # noqa: N818
+    pass
+
+
+class OutputExists(FileExistsError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    threshold: float | None = None
+    diameter: float | None = None
+    smoothness: float | None = None
+    min_size: int | None = None
+    exclude_border: bool = False
+    pixel_size: float | None = None
+    propagation: str = "crop"
+    memory_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class ImageData:
+    pixels: np.ndarray
+    path: Path | None
+    page: int = 0
+    n_pages: int = 1
+    channel: int = 0
+    n_channels: int = 1
+    pixel_size: float | None = None
+    unit: str | None = None
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    path: Path
+    description: str = ""
+    modality: str = "phase"
+
+
+@dataclass
+class Model:
+    name: str
+    path: Path
+    device: str = "cpu"
+    provider: str = "CPU"
+    info: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)
+
+
+@dataclass
+class Segmentation:
+    labels: np.ndarray
+    likelihood: np.ndarray
+    contribution: np.ndarray
+    centres: np.ndarray
+    timings: dict
+    n_cells: int
+    settings: Settings
+
+
+class CellTable:
+    def __init__(self, columns: dict):
+        self.columns = columns
+
+    def __len__(self):
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def rows(self):
+        return [{k: v[i] for k, v in self.columns.items()} for i in range(len(self))]
+
+
+@dataclass
+class ImageResult:
+    path: Path
+    status: str
+    n_cells: int = 0
+    mean_area: float = 0.0
+    seconds: float = 0.0
+    error: str | None = None
+    outputs: dict = field(default_factory=dict)
+    segmentation: Segmentation | None = None
+    table: CellTable | None = None
+
+
+@dataclass
+class BatchResult:
+    results: list
+    out_dir: Path
+
+
+def make_blob_image(path: Path, n_cells: int = 3, size: int = 64, seed: int = 0) -> Path:
+    """A dark image with ``n_cells`` bright squares, saved as .npy."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 20, (size, size)).astype(np.uint16)
+    for k in range(n_cells):
+        y, x = 6 + (k // 4) * 14, 6 + (k % 4) * 14
+        image[y : y + 8, x : x + 8] = 1000 + 100 * k
+    np.save(path, image)
+    return path
+
+
+class FakeEngine:
+    """Namespace with the engine's functions. ``delay`` slows segment (per stage)."""
+
+    ImageError = ImageError
+    ModelError = ModelError
+    Cancelled = Cancelled
+    OutputExists = OutputExists
+    Settings = Settings
+
+    def __init__(self, delay: float = 0.0, stages: int = 10):
+        self.delay = delay
+        self.stages = stages
+        self.loaded_models: list = []
+        self.segment_calls: list = []
+        self.segment_started = threading.Event()
+
+    # --- io
+    def read_image(self, path, page=0, channel=0):
+        path = Path(path)
+        try:
+            pixels = np.load(path)
+        except Exception as exc:
+            raise ImageError(path, "not an image file") from exc
+        if pixels.ndim == 3:
+            n_pages = pixels.shape[0]
+            if not 0 <= page < n_pages:
+                raise ImageError(path, f"page {page} out of range")
+            return ImageData(pixels[page], path, page=page, n_pages=n_pages)
+        return ImageData(pixels, path, pixel_size=0.5, unit="um")
+
+    def find_images(self, inputs, recursive=False):
+        found = []
+        for p in map(Path, inputs):
+            found += sorted(p.glob("*.npy")) if p.is_dir() else [p]
+        return found
+
+    # --- models
+    def list_models(self):
+        return [ModelInfo("phase", Path("/models/phase"), "Phase contrast")]
+
+    def available_devices(self):
+        return ["cpu"]
+
+    def load_model(self, name_or_path, device="auto"):
+        if str(name_or_path) not in ("phase",) and not Path(name_or_path).is_dir():
+            raise ModelError(f"{name_or_path}: no model.json in this folder")
+        self.loaded_models.append((str(name_or_path), device))
+        info = {
+            "description": "fake",
+            "input": {"scale": 0.5},
+            "cell_diameter_px": 8.0,
+            "defaults": {"threshold": 0.5, "graphcut_weight": 20.0, "min_size_px": 4},
+        }
+        return Model(str(name_or_path), Path("/models/phase"), info=info, defaults=info["defaults"])
+
+    # --- segmentation
+    def segment(self, image, model, settings=None, progress=None, cancel=None):
+        settings = settings if settings is not None else Settings()
+        self.segment_calls.append(settings)
+        self.segment_started.set()
+        for k in range(self.stages):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            if progress is not None:
+                progress("propagating", k / self.stages)
+            time.sleep(self.delay)
+        bright = image > image.mean() + image.std()
+        labels, n = ndimage.label(bright)
+        centres = np.array(ndimage.center_of_mass(bright, labels, range(1, n + 1)))[:, ::-1]
+        likelihood = bright.astype(np.float32)
+        return Segmentation(
+            labels.astype(np.uint16),
+            likelihood,
+            likelihood * 0.5,
+            centres.reshape(-1, 2),
+            {"total": 0.01},
+            n,
+            settings,
+        )
+
+    def measure(self, labels, image, pixel_size=None, unit="um"):
+        ids = np.arange(1, int(labels.max()) + 1)
+        area = ndimage.sum(np.ones_like(labels), labels, ids)
+        mean = ndimage.mean(image, labels, ids)
+        return CellTable(
+            {"label": ids, "area": area.astype(float), "mean_intensity": np.asarray(mean, float)}
+        )
+
+    # --- writers
+    def write_labels(self, path, labels):
+        np.save(Path(path).with_suffix(".npy"), labels)
+        Path(path).write_bytes(b"labels")
+
+    def write_overlay(self, path, image, labels, centres=None):
+        Path(path).write_bytes(b"png")
+
+    def write_table(self, path, table, image_name=None):
+        rows = table.rows()
+        Path(path).write_text("\n".join(str(r) for r in rows))
+
+    def write_roi_zip(self, path, labels):
+        Path(path).write_bytes(b"zip")
+
+    def process_image(
+        self, path, out_dir, model, settings, overwrite=False, roi=False, progress=None, cancel=None
+    ):
+        path = Path(path)
+        started = time.monotonic()
+        try:
+            image = self.read_image(path)
+        except ImageError as exc:
+            return ImageResult(path, "failed", error=str(exc))
+        try:
+            seg = self.segment(image.pixels, model, settings, progress, cancel)
+        except Cancelled:
+            return ImageResult(path, "cancelled")
+        table = self.measure(seg.labels, image.pixels)
+        out = Path(out_dir) / f"{path.stem}_labels.tif"
+        if out.exists() and not overwrite:
+            return ImageResult(path, "skipped", error=f"{out}: exists already")
+        self.write_labels(out, seg.labels)
+        return ImageResult(
+            path,
+            "done",
+            seg.n_cells,
+            seconds=time.monotonic() - started,
+            outputs={"labels": out},
+            segmentation=seg,
+            table=table,
+        )
+
+    def process_batch(
+        self,
+        paths,
+        out_dir,
+        model,
+        settings,
+        overwrite=False,
+        roi=False,
+        workers=1,
+        progress=None,
+        cancel=None,
+        on_result=None,
+    ):
+        results = []
+        for path in paths:
+            if cancel is not None and cancel():
+                break
+            result = self.process_image(
+                path, out_dir, model, settings, overwrite, roi, progress, cancel
+            )
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return BatchResult(results, Path(out_dir))
