@@ -1,0 +1,210 @@
+"""Training data: images and their clicked cell centres, read from dataset folders.
+
+A dataset folder holds ``images/`` and the cell centres in one of three forms::
+
+    DATASET/images/<stem>.<ext>     the microscopy images (TIFF 8/16-bit, PNG, JPEG, BMP)
+    DATASET/points.csv              image,x,y  one row per cell (x = column, y = row, pixels)
+    DATASET/points/<stem>.csv       x,y        one file per image (header optional)
+    DATASET/markers/<stem>.<ext>    label image of markers; each label's centroid is a centre
+
+Only centres are read: instance masks (``masks/``) are never used for training.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from cellprop.engine.errors import ImageError
+from cellprop.engine.io import IMAGE_EXTENSIONS, read_image
+
+__all__ = ["Sample", "DatasetError", "load_dataset", "load_datasets", "read_points_csv"]
+
+
+class DatasetError(ValueError):
+    """A dataset folder or file cannot be used; the message names the file."""
+
+
+@dataclass
+class Sample:
+    """One training image with its cell centres.
+
+    Attributes
+    ----------
+    name : str
+        ``<dataset>/<image file name>``, unique across datasets.
+    path : Path
+        The image file.
+    pixels : ndarray
+        2-D raw pixels (original dtype).
+    points : ndarray [N, 2]
+        Cell centres as (x, y) = (column, row) in original pixels.
+    """
+
+    name: str
+    path: Path
+    pixels: np.ndarray
+    points: np.ndarray = field(repr=False)
+
+
+def _float(value: str, path: Path, line: int, column: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}: line {line}: {column} is not a number: {value!r}") from None
+    if not np.isfinite(number):
+        raise DatasetError(f"{path}: line {line}: {column} is not finite: {value!r}")
+    return number
+
+
+def read_points_csv(path: Path) -> dict[str, np.ndarray]:
+    """Read cell centres from a CSV file.
+
+    Two layouts are understood: ``image,x,y`` (one file for a dataset; result keyed by image file
+    name) and ``x,y`` (one file per image, header optional; result keyed by ``""``). Extra
+    columns are ignored.
+
+    Returns
+    -------
+    dict
+        ``{image name: array [N, 2] of (x, y)}``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    rows = list(csv.reader(line for line in text.splitlines() if line.strip()))
+    if not rows:
+        return {}
+    header = [cell.strip().lower() for cell in rows[0]]
+    if "x" in header and "y" in header:
+        ix, iy = header.index("x"), header.index("y")
+        iimage = header.index("image") if "image" in header else None
+        body, first_line = rows[1:], 2
+    else:  # no header: x,y per line
+        ix, iy, iimage = 0, 1, None
+        body, first_line = rows, 1
+    points: dict[str, list[tuple[float, float]]] = {}
+    for line, row in enumerate(body, start=first_line):
+        need = max(ix, iy, iimage if iimage is not None else 0)
+        if len(row) <= need:
+            raise DatasetError(f"{path}: line {line}: expected {need + 1} columns, got {len(row)}")
+        key = row[iimage].strip() if iimage is not None else ""
+        xy = (_float(row[ix], path, line, "x"), _float(row[iy], path, line, "y"))
+        points.setdefault(key, []).append(xy)
+    return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
+
+
+def _marker_centres(path: Path) -> np.ndarray:
+    """(x, y) centroids of the labels of a marker image (0 = background)."""
+    from scipy import ndimage
+
+    labels = _read_pixels(path)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetError(f"{path}: marker image must hold integer labels, not {labels.dtype}")
+    ids = np.unique(labels)
+    ids = ids[ids != 0]
+    if ids.size == 0:
+        return np.zeros((0, 2))
+    centres = ndimage.center_of_mass(np.ones(labels.shape), labels, ids)
+    return np.asarray([(c, r) for r, c in centres], dtype=np.float64)
+
+
+def _read_pixels(path: Path) -> np.ndarray:
+    try:
+        return read_image(path).pixels
+    except ImageError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def load_dataset(folder: str | Path, read_pixels: bool = True) -> list[Sample]:
+    """Read every annotated image of one dataset folder (layouts in the module docstring).
+
+    Images without any centre are skipped: with no cells marked, their background would teach
+    the network that cells there are background. Centres outside the image are an error.
+
+    Parameters
+    ----------
+    folder : path
+        The dataset folder (holding ``images/``).
+    read_pixels : bool
+        False to read only the annotations (pixels left empty), e.g. for a summary.
+
+    Returns
+    -------
+    list of Sample
+        Sorted by image file name.
+    """
+    folder = Path(folder)
+    images_dir = folder / "images"
+    if not images_dir.is_dir():
+        raise DatasetError(f"{folder}: not a dataset folder (it has no images/ folder)")
+    files = _image_files(images_dir)
+    if not files:
+        raise DatasetError(f"{images_dir}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+
+    by_name: dict[str, np.ndarray] = {}
+    if (folder / "points.csv").is_file():
+        by_name = read_points_csv(folder / "points.csv")
+        known = {p.name for p in files} | {p.stem for p in files}
+        unknown = sorted(set(by_name) - known)
+        if "" in by_name:
+            raise DatasetError(f"{folder / 'points.csv'}: needs an 'image' column (image,x,y)")
+        if unknown:
+            raise DatasetError(
+                f"{folder / 'points.csv'}: images not found in {images_dir}: "
+                + ", ".join(unknown[:5])
+            )
+    elif (folder / "points").is_dir():
+        for csv_path in sorted((folder / "points").glob("*.csv")):
+            by_name[csv_path.stem] = read_points_csv(csv_path).get("", np.zeros((0, 2)))
+    elif (folder / "markers").is_dir():
+        for marker in _image_files(folder / "markers"):
+            by_name[marker.stem] = _marker_centres(marker)
+    else:
+        raise DatasetError(
+            f"{folder}: no cell centres found: expected points.csv (image,x,y), "
+            "points/<image>.csv (x,y) or markers/<image> label images"
+        )
+
+    samples = []
+    for path in files:
+        points = by_name.get(path.name, by_name.get(path.stem))
+        if points is None or len(points) == 0:
+            continue
+        pixels = _read_pixels(path) if read_pixels else np.zeros((0, 0))
+        if read_pixels:
+            rows, cols = pixels.shape
+            outside = (
+                (points[:, 0] < -0.5)
+                | (points[:, 1] < -0.5)
+                | (points[:, 0] > cols - 0.5)
+                | (points[:, 1] > rows - 0.5)
+            )
+            if outside.any():
+                x, y = points[np.argmax(outside)]
+                raise DatasetError(
+                    f"{path}: {int(outside.sum())} centre(s) outside the {cols}x{rows} image, "
+                    f"e.g. x={x:g}, y={y:g}"
+                )
+        samples.append(Sample(f"{folder.name}/{path.name}", path, pixels, points))
+    if not samples:
+        raise DatasetError(f"{folder}: no image has any cell centre")
+    return samples
+
+
+def load_datasets(folders: list[str | Path]) -> list[Sample]:
+    """Samples of several dataset folders, in the order given."""
+    samples: list[Sample] = []
+    for folder in folders:
+        samples.extend(load_dataset(folder))
+    return samples
