@@ -1,0 +1,143 @@
+"""``cellprop-gui [FILES/FOLDERS]`` (also ``cellprop gui``): start the desktop app.
+
+``--self-test SAMPLE`` opens SAMPLE in the real window, segments it and exits 0 on success
+and 1 on failure (installers use it to check that a bundle really works).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+
+from .qt_compat import emit
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cellprop-gui",
+        description="Find and outline every cell in microscopy images, in a window.",
+    )
+    parser.add_argument(
+        "paths", nargs="*", metavar="FILE_OR_FOLDER", help="images or folders of images to open"
+    )
+    parser.add_argument(
+        "--self-test",
+        metavar="SAMPLE",
+        help="open SAMPLE, segment it, print the result and exit (0 = success)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds --self-test waits for the segmentation (default 600)",
+    )
+    return parser
+
+
+def _headless() -> bool:
+    return sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def _application(argv: list):
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "cellprop-gui", *argv])
+    app.setApplicationName("cellprop")
+    app.setOrganizationName("cellprop")
+    app.setApplicationDisplayName("cellprop")
+    app.setDesktopFileName("cellprop")
+    return app
+
+
+def _install_excepthook(window) -> None:
+    """An unexpected error in a slot is logged and shown; the app keeps running."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        try:
+            emit(window.controller.log, "error", "Unexpected error (please report it):\n" + text)
+            window.banner.show_message(f"Unexpected error: {exc}. Details are in the Log tab.")
+        except Exception:  # noqa: BLE001 - never fail while reporting a failure
+            previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
+
+
+def self_test(sample: str, timeout_s: float) -> int:
+    """Open ``sample`` in a window, segment it, report. Returns the exit status."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    window.dialogs.ask = lambda *args: False  # never block on a question
+    window.show()
+    controller = window.controller
+    outcome: dict = {}
+    loop = QEventLoop()
+    started = time.monotonic()
+
+    def finished(index: int) -> None:
+        doc = controller.documents[index]
+        outcome["cells"] = doc.n_cells
+        loop.quit()
+
+    def failed(message: str) -> None:
+        outcome["error"] = message
+        loop.quit()
+
+    controller.result_ready.connect(finished)
+    controller.error.connect(failed)
+    controller.image_ready.connect(
+        lambda i: outcome.get("ran") or (outcome.__setitem__("ran", True), controller.run_current())
+    )
+    QTimer.singleShot(
+        int(timeout_s * 1000),
+        lambda: (outcome.setdefault("error", f"no result after {timeout_s:.0f} s"), loop.quit()),
+    )
+    controller.open_paths([sample])
+    if "error" not in outcome:
+        loop.exec()
+    seconds = time.monotonic() - started
+    provider = controller.model_status.provider or "?"
+    controller.shutdown()
+    window.close()
+    if "error" in outcome:
+        print(f"cellprop-gui self-test FAILED: {outcome['error']}", file=sys.stderr)
+        return 1
+    print(
+        f"cellprop-gui self-test ok: {outcome['cells']} cells in {sample} "
+        f"({seconds:.1f} s, {provider})"
+    )
+    return 0
+
+
+def main(argv: list | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    if args.self_test and _headless():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = _application([])
+    if args.self_test:
+        return self_test(args.self_test, args.timeout)
+
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    window.dialogs.parent = window
+    window.show()
+    _install_excepthook(window)
+    if args.paths:
+        window.open_paths(args.paths)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,658 @@
+"""The main window: puts the panels together and wires them to the controller.
+
+No decisions are taken here beyond asking the user (through :class:`Dialogs`, which tests
+replace); everything else is a controller call or a controller signal shown on screen.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+import cellprop
+
+from . import render
+from .controller import AppController
+from .icon import app_icon
+from .panels import (
+    DisplayPanel,
+    DocumentList,
+    ErrorBanner,
+    LogPanel,
+    OverlayPanel,
+    SettingsPanel,
+    WelcomeView,
+)
+from .table import CellTableView
+from .viewer import ImageViewer
+
+IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
+
+
+def sample_images() -> list:
+    """The example images shipped in cellprop.resources.samples (may be empty)."""
+    try:
+        import cellprop.resources as resources
+    except ImportError:
+        return []
+    folder = Path(resources.__file__).parent / "samples"
+    suffixes = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}
+    return sorted(p for p in folder.glob("*") if p.suffix.lower() in suffixes)
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 0:
+        return "estimating time left…"
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+class Dialogs:
+    """Questions to the user. Tests pass an object with the same methods and set answers."""
+
+    def __init__(self, parent: QWidget):
+        self.parent = parent
+
+    def ask(self, title: str, question: str) -> bool:
+        answer = QMessageBox.question(
+            self.parent,
+            title,
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def choose_files(self, start: str) -> list:
+        files, _ = QFileDialog.getOpenFileNames(self.parent, "Open images", start, IMAGE_FILTER)
+        return files
+
+    def choose_folder(self, title: str, start: str) -> str:
+        return QFileDialog.getExistingDirectory(self.parent, title, start)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: AppController | None = None, dialogs=None):
+        super().__init__()
+        self.controller = controller if controller is not None else AppController()
+        self.dialogs = dialogs if dialogs is not None else Dialogs(self)
+        self._contrast = (0.0, 255.0)
+        self._centre_on_selection = False
+        self.setWindowTitle("cellprop")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self._build_central()
+        self._build_docks()
+        self._build_status_bar()
+        self._build_actions()
+        self._connect()
+        self._restore_state()
+        self._set_busy(False)
+        QTimer.singleShot(0, self.controller.load_model)
+
+    # ------------------------------------------------------------------ layout
+    def _build_central(self) -> None:
+        self.welcome = WelcomeView(has_samples=bool(sample_images()))
+        self.viewer = ImageViewer()
+        self.banner = ErrorBanner()
+        viewer_page = QWidget()
+        layout = QVBoxLayout(viewer_page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.viewer, 1)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(viewer_page)
+        self.setCentralWidget(self.stack)
+
+    def _build_docks(self) -> None:
+        self.documents = DocumentList(self.controller)
+        self.images_dock = self._dock(
+            "Images", self.documents, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+
+        self.settings_panel = SettingsPanel(self.controller)
+        self.overlay_panel = OverlayPanel(self.controller)
+        self.display_panel = DisplayPanel()
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(self.settings_panel)
+        side_layout.addWidget(self.overlay_panel)
+        side_layout.addWidget(self.display_panel)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(330)
+        self.settings_dock = self._dock("Settings", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+
+        self.table = CellTableView()
+        self.cells_summary = QLabel("No cells yet: open an image and press Segment.")
+        cells = QWidget()
+        cells_layout = QVBoxLayout(cells)
+        cells_layout.setContentsMargins(4, 4, 4, 4)
+        cells_layout.addWidget(self.cells_summary)
+        cells_layout.addWidget(self.table, 1)
+        self.log_panel = LogPanel()
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.addTab(cells, "Cells")
+        self.bottom_tabs.addTab(self.log_panel, "Log")
+        self.bottom_dock = self._dock(
+            "Measurements", self.bottom_tabs, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.pixel_info = QLabel()
+        self.pixel_info.setMinimumWidth(320)
+        self.progress_text = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setRange(0, 1000)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the work in progress. Finished images are kept.")
+        self.zoom_label = QLabel()
+        bar.addWidget(self.pixel_info, 1)
+        busy = QWidget()
+        busy_layout = QHBoxLayout(busy)
+        busy_layout.setContentsMargins(0, 0, 0, 0)
+        busy_layout.addWidget(self.progress_text)
+        busy_layout.addWidget(self.progress)
+        busy_layout.addWidget(self.cancel_button)
+        bar.addPermanentWidget(busy)
+        bar.addPermanentWidget(self.zoom_label)
+        self.busy_widgets = busy
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        c = self.controller
+        self.open_files_action = self._action(
+            "Open images…",
+            self.ask_open_files,
+            QKeySequence.StandardKey.Open,
+            "Open one or more image files",
+        )
+        self.open_folder_action = self._action(
+            "Open folder…", self.ask_open_folder, "Ctrl+Shift+O", "Open every image in a folder"
+        )
+        self.run_action = self._action(
+            "Segment", self.run_current, "F5", "Find and outline the cells in this image (F5)"
+        )
+        self.cancel_action = self._action("Cancel", c.cancel, "Esc", "Stop the work in progress")
+        self.batch_action = self._action(
+            "Process all…",
+            self.ask_batch_all,
+            "Ctrl+B",
+            "Segment every open image and save the results in a folder you choose",
+        )
+        self.export_action = self._action(
+            "Export…",
+            self.ask_export_current,
+            "Ctrl+E",
+            "Save this image's outlines, labels, overlay and cell table (CSV)",
+        )
+        self.export_all_action = self._action(
+            "Export all…",
+            self.ask_export_all,
+            "Ctrl+Shift+E",
+            "Save the results of every segmented image",
+        )
+        self.next_action = self._action(
+            "Next image", c.next_image, "PgDown", "Show the next image in the list (Page Down)"
+        )
+        self.previous_action = self._action(
+            "Previous image",
+            c.previous_image,
+            "PgUp",
+            "Show the previous image in the list (Page Up)",
+        )
+        self.fit_action = self._action(
+            "Fit", self.viewer.fit, "Ctrl+0", "Show the whole image (Ctrl+0)"
+        )
+        self.actual_size_action = self._action(
+            "1:1", self.viewer.actual_size, "Ctrl+1", "One screen pixel per image pixel (Ctrl+1)"
+        )
+        self.zoom_in_action = self._action(
+            "Zoom in", lambda: self.viewer.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn
+        )
+        self.zoom_out_action = self._action(
+            "Zoom out", lambda: self.viewer.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut
+        )
+        self.about_action = self._action("About cellprop", self.show_about)
+        self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.cancel_button.clicked.connect(c.cancel)
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        for a in (
+            self.open_files_action,
+            self.open_folder_action,
+            None,
+            self.export_action,
+            self.export_all_action,
+            None,
+            self.quit_action,
+        ):
+            file_menu.addSeparator() if a is None else file_menu.addAction(a)
+        image_menu = menu.addMenu("&Image")
+        for a in (
+            self.run_action,
+            self.cancel_action,
+            self.batch_action,
+            None,
+            self.previous_action,
+            self.next_action,
+        ):
+            image_menu.addSeparator() if a is None else image_menu.addAction(a)
+        view_menu = menu.addMenu("&View")
+        for a in (
+            self.fit_action,
+            self.actual_size_action,
+            self.zoom_in_action,
+            self.zoom_out_action,
+            None,
+        ):
+            view_menu.addSeparator() if a is None else view_menu.addAction(a)
+        for dock in (self.images_dock, self.settings_dock, self.bottom_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("toolbar_main")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for a in (
+            self.open_files_action,
+            self.open_folder_action,
+            None,
+            self.run_action,
+            self.cancel_action,
+            self.batch_action,
+            None,
+            self.export_action,
+            self.export_all_action,
+            None,
+            self.previous_action,
+            self.next_action,
+            None,
+            self.fit_action,
+            self.actual_size_action,
+        ):
+            toolbar.addSeparator() if a is None else toolbar.addAction(a)
+        run_button = toolbar.widgetForAction(self.run_action)
+        if run_button is not None:
+            run_button.setStyleSheet("font-weight: bold;")
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.documents_added.connect(lambda *_: self.stack.setCurrentIndex(1))
+        c.current_changed.connect(self._current_changed)
+        c.image_ready.connect(self._image_ready)
+        c.result_ready.connect(self._result_ready)
+        c.document_changed.connect(self._document_changed)
+        c.busy_changed.connect(self._set_busy)
+        c.progress.connect(self._progress)
+        c.batch_started.connect(self._batch_started)
+        c.batch_progress.connect(self._batch_progress)
+        c.batch_finished.connect(self._batch_finished)
+        c.folder_opened.connect(
+            lambda folder, n: QTimer.singleShot(0, lambda: self.offer_batch(folder, n))
+        )
+        c.log.connect(self.log_panel.add)
+        c.error.connect(self._show_error)
+        c.selection_changed.connect(self._selection_changed)
+        c.overlays_changed.connect(self.viewer.apply_overlays)
+        c.exported.connect(
+            lambda files: self.statusBar().showMessage(f"Saved {len(files)} files", 8000)
+        )
+        self.viewer.apply_overlays(c.overlays)
+        self.viewer.mouse_moved.connect(
+            lambda x, y: self.pixel_info.setText(c.describe_pixel(x, y))
+        )
+        self.viewer.pixel_clicked.connect(self._viewer_clicked)
+        self.viewer.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.table.cell_clicked.connect(self._row_clicked)
+        self.display_panel.contrast_changed.connect(self._set_contrast)
+        self.display_panel.auto_contrast_requested.connect(self._auto_contrast)
+        self.display_panel.plane_changed.connect(c.set_plane)
+        self.welcome.open_files.connect(self.ask_open_files)
+        self.welcome.open_folder.connect(self.ask_open_folder)
+        self.welcome.open_sample.connect(lambda: self.open_paths(sample_images()[:1]))
+
+    # ------------------------------------------------------------------ opening
+    def open_paths(self, paths) -> None:
+        self.controller.open_paths([Path(p) for p in paths])
+
+    def ask_open_files(self) -> None:
+        files = self.dialogs.choose_files(self.controller.store.folder("open"))
+        if files:
+            self.controller.store.set_folder("open", str(Path(files[0]).parent))
+            self.open_paths(files)
+
+    def ask_open_folder(self) -> None:
+        folder = self.dialogs.choose_folder(
+            "Open a folder of images", self.controller.store.folder("open")
+        )
+        if folder:
+            self.controller.store.set_folder("open", folder)
+            self.open_paths([folder])
+
+    def dragEnterEvent(self, event):  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # ------------------------------------------------------------------ batch
+    def offer_batch(self, folder: str, n_images: int) -> None:
+        if self.controller.busy:
+            return
+        if not self.dialogs.ask(
+            "Process the whole folder?",
+            f"{n_images} images were found in\n{folder}\n\n"
+            "Segment all of them now and save the results?",
+        ):
+            return
+        paths = [d.path for d in self.controller.documents if d.path.parent == Path(folder)]
+        self._start_batch(paths, Path(folder) / "cellprop-results")
+
+    def ask_batch_all(self) -> None:
+        paths = [d.path for d in self.controller.documents]
+        if not paths:
+            self._show_error("Open some images first.")
+            return
+        self._start_batch(paths, paths[0].parent / "cellprop-results")
+
+    def _start_batch(self, paths: list, suggested: Path) -> None:
+        start = self.controller.store.folder("batch_parent")
+        out = self.dialogs.choose_folder(
+            "Where should the results be saved?", str(suggested if not start else Path(start))
+        )
+        if not out:
+            return
+        out = Path(out)
+        overwrite = False
+        if out.is_dir() and any(out.iterdir()):
+            overwrite = self.dialogs.ask(
+                "Replace earlier results?",
+                f"{out} already contains files.\n\nReplace results of the same images? "
+                "(No: images whose results exist are skipped.)",
+            )
+        self.controller.store.set_folder("batch_parent", str(out))
+        self.controller.run_batch(paths, out, overwrite=overwrite)
+
+    def _batch_started(self, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
+        self.progress.setFormat("%v of %m images")
+
+    def _batch_progress(self, done: int, total: int, eta: float) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress_text.setText(
+            f"Batch: {done} of {total} images — {format_seconds(eta)}"
+            if done < total
+            else "Batch: finishing…"
+        )
+
+    def _batch_finished(self, summary) -> None:
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 1000)
+        text = summary.describe()
+        self.statusBar().showMessage(text, 20000)
+        if summary.failed:
+            names = ", ".join(Path(p).name for p, _ in summary.errors[:5])
+            self._show_error(
+                f"Batch finished: {summary.failed} image(s) failed ({names}). "
+                "See the Log tab for details."
+            )
+
+    # ------------------------------------------------------------------ running
+    def run_current(self) -> None:
+        self.banner.hide()
+        self.controller.run_current()
+
+    def _set_busy(self, busy: bool) -> None:
+        has_docs = bool(self.controller.documents)
+        self.run_action.setEnabled(not busy and has_docs)
+        self.batch_action.setEnabled(not busy and has_docs)
+        self.export_action.setEnabled(not busy)
+        self.export_all_action.setEnabled(not busy)
+        self.cancel_action.setEnabled(busy)
+        self.busy_widgets.setVisible(busy)
+        if not busy:
+            self.progress_text.setText("")
+
+    def _progress(self, text: str, fraction: float) -> None:
+        if self.controller._batch is not None:  # the batch bar counts images instead
+            return
+        self.progress_text.setText(text)
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(min(1.0, fraction) * 1000))
+
+    # ------------------------------------------------------------------ showing
+    def _current_changed(self, index: int) -> None:
+        self.stack.setCurrentIndex(1)
+        doc = self.controller.current
+        self.setWindowTitle(f"{doc.name} — cellprop" if doc else "cellprop")
+        self.pixel_info.setText("")
+        if doc is not None and doc.error and doc.image is None:
+            self._show_error(doc.error)
+        else:
+            self.banner.hide()
+
+    def _image_ready(self, index: int) -> None:
+        doc = self.controller.current
+        if doc is None or doc.image is None:
+            return
+        pixels = doc.image.pixels
+        same_shape = self.viewer._pixels is not None and self.viewer._pixels.shape == pixels.shape
+        self._contrast = render.auto_contrast(pixels)
+        self.viewer.set_image(pixels, *self._contrast, keep_view=same_shape)
+        self.display_panel.set_range(*render.value_range(pixels), *self._contrast)
+        self.display_panel.set_planes(
+            doc.image.n_pages, doc.image.n_channels, doc.page, doc.channel
+        )
+        self._show_result(doc)
+
+    def _result_ready(self, index: int) -> None:
+        if index == self.controller.current_index:
+            self._show_result(self.controller.current)
+
+    def _document_changed(self, index: int) -> None:
+        self._set_busy(self.controller.busy)
+
+    def _show_result(self, doc) -> None:
+        result = doc.result if doc is not None else None
+        self.viewer.set_result(result)
+        self.table.set_table(result.table if result is not None else None)
+        available = {"fills", "outlines", "centres"} if result is not None else set()
+        if result is not None and result.likelihood is not None:
+            available.add("likelihood")
+        if result is not None and result.contribution is not None:
+            available.add("contribution")
+        self.overlay_panel.set_available(available)
+        if result is None:
+            self.cells_summary.setText("Not segmented yet: press Segment (F5).")
+            return
+        areas = self._column(result.table, ("area", "Area", "AreaShape_Area"))
+        text = f"{result.n_cells} cells"
+        if areas is not None and len(areas):
+            text += f", median area {np.median(areas):.0f} px"
+        self.cells_summary.setText(
+            text + ". Click a cell or a row to find it; click a heading to sort."
+        )
+
+    @staticmethod
+    def _column(table, names):
+        columns = getattr(table, "columns", None) or {}
+        for name in names:
+            if name in columns:
+                return np.asarray(columns[name], float)
+        return None
+
+    def _set_contrast(self, low: float, high: float) -> None:
+        self._contrast = (low, high)
+        self.viewer.set_contrast(low, high)
+
+    def _auto_contrast(self) -> None:
+        doc = self.controller.current
+        if doc is None or doc.image is None:
+            return
+        self._contrast = render.auto_contrast(doc.image.pixels)
+        self.viewer.set_contrast(*self._contrast)
+        self.display_panel.set_range(*render.value_range(doc.image.pixels), *self._contrast)
+
+    def _viewer_clicked(self, x: int, y: int) -> None:
+        self._centre_on_selection = False
+        self.controller.select_cell_at(x, y)
+
+    def _row_clicked(self, label: int) -> None:
+        self._centre_on_selection = True
+        self.controller.select_cell(label)
+        if self.controller.selected_cell == label:  # already selected: still centre on it
+            self._selection_changed(label)
+
+    def _selection_changed(self, label: int) -> None:
+        doc = self.controller.current
+        result = doc.result if doc is not None else None
+        centre = None
+        if self._centre_on_selection and result is not None and 0 < label <= len(result.centres):
+            centre = tuple(result.centres[label - 1])
+        self._centre_on_selection = False
+        self.viewer.show_selection(label, centre)
+        self.table.select_label(label)
+
+    def _show_error(self, message: str) -> None:
+        if self.controller.documents:
+            self.stack.setCurrentIndex(1)
+        self.banner.show_message(message)
+        if self.stack.currentIndex() == 0:
+            self.statusBar().showMessage(message, 15000)
+
+    # ------------------------------------------------------------------ export
+    def _confirm_overwrite(self, existing: list) -> bool:
+        names = "\n".join(str(p.name) for p in existing[:8])
+        more = f"\n… and {len(existing) - 8} more" if len(existing) > 8 else ""
+        return self.dialogs.ask(
+            "Replace existing files?",
+            f"These files exist already in {existing[0].parent}:\n\n{names}{more}\n\nReplace them?",
+        )
+
+    def ask_export_current(self) -> None:
+        doc = self.controller.current
+        if doc is None or doc.result is None:
+            self._show_error("Nothing to export yet: segment the image first (F5).")
+            return
+        out = self.dialogs.choose_folder("Save the results in…", self._export_start(doc))
+        if out:
+            self.controller.store.set_folder("export", out)
+            self.controller.export_current(out, self._confirm_overwrite)
+
+    def ask_export_all(self) -> None:
+        docs = [d for d in self.controller.documents if d.result is not None]
+        if not docs:
+            self._show_error("Nothing to export yet: no image has been segmented.")
+            return
+        out = self.dialogs.choose_folder(
+            "Save the results of all images in…", self._export_start(docs[0])
+        )
+        if out:
+            self.controller.store.set_folder("export", out)
+            self.controller.export_all(out, self._confirm_overwrite)
+
+    def _export_start(self, doc) -> str:
+        return self.controller.store.folder("export") or str(doc.path.parent)
+
+    # ------------------------------------------------------------------ about, closing
+    def about_text(self) -> str:
+        return (
+            f"<h3>cellprop {html.escape(cellprop.__version__)}</h3>"
+            "<p>Finds and outlines every cell in microscopy images, from a network "
+            "trained on clicked cell centres only.</p>"
+            "<p>Licence: GPL-3.0-or-later.</p>"
+            f"<p>If cellprop helps your research, please cite:<br>"
+            f"<i>{html.escape(cellprop.CITATION)}</i></p>"
+        )
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About cellprop", self.about_text())
+
+    def _restore_state(self) -> None:
+        geometry, state = self.controller.store.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event):  # noqa: N802
+        c = self.controller
+        if c.busy and not self.dialogs.ask(
+            "Stop and quit?", "Work is still running. Stop it and quit?"
+        ):
+            event.ignore()
+            return
+        if (
+            not c.busy
+            and c.has_unsaved_results()
+            and not self.dialogs.ask(
+                "Quit without saving?", "Some results have not been exported yet. Quit anyway?"
+            )
+        ):
+            event.ignore()
+            return
+        c.store.save_window_state(self.saveGeometry(), self.saveState())
+        c.shutdown()
+        event.accept()

@@ -1,0 +1,544 @@
+"""The side panels: settings, overlays, display, the image list, the log, the welcome page.
+
+Each panel shows state it is given and turns user input into one controller call.
+Tooltips speak to biologists, not to programmers.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .qt_compat import emit
+from .state import OVERLAY_NAMES, OVERLAY_TITLES, Status
+
+CHOOSE_FOLDER = "__choose_folder__"
+
+TIPS = {
+    "model": "The trained network to use. Pick the one made for your kind of microscopy "
+    "(phase contrast, DIC, fluorescence), or choose a model folder you trained yourself.",
+    "device": "Where the computation runs. 'Automatic' uses the graphics card (CUDA) when one "
+    "works and the processor (CPU) otherwise.",
+    "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
+    "if faint cells are missed; raise it if background specks become cells.",
+    "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
+    "larger or smaller than the model's training cells; 'automatic' uses the model's scale.",
+    "smoothness": "How smooth the outlines are. Higher values give rounder, simpler outlines; "
+    "lower values follow the image edges more closely.",
+    "min_size": "Objects smaller than this many pixels are dropped (debris, noise).",
+    "exclude_border": "Leave out cells that touch the image edge: they are only partly visible, "
+    "so their size and shape would be wrong.",
+    "pixel_size": "Size of one pixel in micrometres, for areas and lengths in µm. 'From the file' "
+    "uses the calibration stored in the image, if any; otherwise results are in pixels.",
+    "roi_zip": "Also save the outlines as an ImageJ/Fiji ROI set (.zip) you can open in Fiji's "
+    "ROI Manager.",
+    "reset": "Go back to the values recommended by the chosen model.",
+}
+
+OVERLAY_TIPS = {
+    "fills": "Each cell filled with its own colour, to see where one cell ends and the next "
+    "begins.",
+    "outlines": "The outline of every cell found.",
+    "centres": "A dot on each cell's centre with the cell's number (the same number as in the "
+    "table).",
+    "likelihood": "What the network sees: bright where it thinks a cell centre is.",
+    "contribution": "For each pixel, how strongly it belongs to the cell it was given to "
+    "(the propagation from each detected centre).",
+}
+
+STATUS_COLOURS = {
+    Status.NOT_RUN: QColor(150, 150, 150),
+    Status.RUNNING: QColor(60, 140, 230),
+    Status.DONE: QColor(60, 180, 90),
+    Status.FAILED: QColor(220, 60, 60),
+}
+
+
+def _status_icon(status: Status) -> QIcon:
+    pixmap = QPixmap(14, 14)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(STATUS_COLOURS[status])
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawEllipse(1, 1, 12, 12)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class SettingsPanel(QGroupBox):
+    """Model, device and segmentation settings. Calls ``controller.update_settings``."""
+
+    def __init__(self, controller, parent=None):
+        super().__init__("Segmentation settings", parent)
+        self.controller = controller
+        self._refreshing = False
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+
+        self.model = QComboBox()
+        self.device = QComboBox()
+        self.provider = QLabel()
+        self.provider.setWordWrap(True)
+        self.threshold = self._double(0.01, 0.99, 0.05, 2)
+        self.diameter = self._double(0.0, 2000.0, 1.0, 1, special="automatic", suffix=" px")
+        self.smoothness = self._double(0.0, 500.0, 1.0, 1)
+        self.min_size = QSpinBox()
+        self.min_size.setRange(0, 1_000_000)
+        self.min_size.setSuffix(" px")
+        self.min_size.setKeyboardTracking(False)
+        self.exclude_border = QCheckBox("Leave out cells touching the edge")
+        self.pixel_size = self._double(0.0, 1000.0, 0.01, 4, special="from the file", suffix=" µm")
+        self.roi_zip = QCheckBox("Also save ImageJ ROIs")
+        self.reset = QPushButton("Reset to model defaults")
+
+        self.labels = {}
+        for name, title, widget in [
+            ("model", "Model", self.model),
+            ("device", "Run on", self.device),
+            ("provider", "", self.provider),
+            ("threshold", "Detection threshold", self.threshold),
+            ("diameter", "Cell diameter", self.diameter),
+            ("smoothness", "Outline smoothness", self.smoothness),
+            ("min_size", "Smallest cell", self.min_size),
+            ("exclude_border", "Border cells", self.exclude_border),
+            ("pixel_size", "Pixel size", self.pixel_size),
+            ("roi_zip", "Export", self.roi_zip),
+        ]:
+            label = QLabel(title)
+            tip = TIPS.get(name, "")
+            label.setToolTip(tip)
+            widget.setToolTip(tip)
+            form.addRow(label, widget)
+            self.labels[name] = label
+        form.addRow(self.reset)
+        self.reset.setToolTip(TIPS["reset"])
+
+        for key, title in [
+            ("auto", "Automatic"),
+            ("cpu", "Processor (CPU)"),
+            ("cuda", "Graphics card (CUDA)"),
+        ]:
+            self.device.addItem(title, key)
+        self._fill_models()
+
+        self.model.activated.connect(self._model_chosen)
+        self.device.activated.connect(
+            lambda i: controller.update_settings(device=self.device.itemData(i))
+        )
+        self.threshold.valueChanged.connect(lambda v: self._edited("threshold", v))
+        self.diameter.valueChanged.connect(lambda v: self._edited("diameter", v or None))
+        self.smoothness.valueChanged.connect(lambda v: self._edited("smoothness", v))
+        self.min_size.valueChanged.connect(lambda v: self._edited("min_size", int(v)))
+        self.pixel_size.valueChanged.connect(lambda v: self._edited("pixel_size", v or None))
+        self.exclude_border.toggled.connect(lambda b: self._edited("exclude_border", bool(b)))
+        self.roi_zip.toggled.connect(lambda b: self._edited("roi_zip", bool(b)))
+        self.reset.clicked.connect(controller.reset_to_model_defaults)
+        controller.settings_changed.connect(self.refresh)
+        controller.model_changed.connect(self.refresh)
+        self.refresh()
+
+    @staticmethod
+    def _double(lo, hi, step, decimals, special="", suffix=""):
+        box = QDoubleSpinBox()
+        box.setRange(lo, hi)
+        box.setSingleStep(step)
+        box.setDecimals(decimals)
+        box.setKeyboardTracking(False)
+        if special:
+            box.setSpecialValueText(special)
+        if suffix:
+            box.setSuffix(suffix)
+        return box
+
+    def _fill_models(self) -> None:
+        self.model.clear()
+        for info in self.controller.available_models():
+            self.model.addItem(str(info.name), str(info.name))
+            self.model.setItemData(
+                self.model.count() - 1, str(info.description), Qt.ItemDataRole.ToolTipRole
+            )
+        current = self.controller.settings.model
+        if self.model.findData(current) < 0:
+            self.model.addItem(Path(current).name or current, current)
+        self.model.addItem("Choose a model folder…", CHOOSE_FOLDER)
+
+    def _model_chosen(self, index: int) -> None:
+        value = self.model.itemData(index)
+        if value == CHOOSE_FOLDER:
+            folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+            if not folder:
+                self.refresh()
+                return
+            value = folder
+            if self.model.findData(value) < 0:
+                self.model.insertItem(self.model.count() - 1, Path(value).name, value)
+        self.controller.update_settings(model=value)
+
+    def _edited(self, name: str, value) -> None:
+        if not self._refreshing:
+            self.controller.update_settings(**{name: value})
+
+    def refresh(self, *_ignored) -> None:
+        """Show the controller's settings; None values show the model's default."""
+        self._refreshing = True
+        try:
+            s = self.controller.settings
+            status = self.controller.model_status
+            defaults = status.defaults
+            index = self.model.findData(s.model)
+            if index < 0:
+                self._fill_models()
+                index = self.model.findData(s.model)
+            self.model.setCurrentIndex(index)
+            self.device.setCurrentIndex(max(0, self.device.findData(s.device)))
+            cuda = "cuda" in self.controller.available_devices()
+            self.device.model().item(2).setEnabled(cuda)
+            if status.loading:
+                self.provider.setText("Loading the model…")
+                self.provider.setStyleSheet("")
+            elif status.error:
+                self.provider.setText(status.error)
+                self.provider.setStyleSheet("color: #c62828;")
+            elif status.provider:
+                self.provider.setText(
+                    f"In use: {status.provider}"
+                    + (f" — {status.description}" if status.description else "")
+                )
+                self.provider.setStyleSheet("color: #2e7d32;")
+            else:
+                self.provider.setText("")
+            for name, box in [
+                ("threshold", self.threshold),
+                ("smoothness", self.smoothness),
+                ("min_size", self.min_size),
+            ]:
+                value = getattr(s, name)
+                shown = value if value is not None else defaults.get(name)
+                if shown is not None:
+                    box.setValue(shown)
+                self._mark(name, value is not None, defaults.get(name))
+            self.diameter.setValue(s.diameter or 0.0)
+            self._mark("diameter", s.diameter is not None, defaults.get("diameter"))
+            self.pixel_size.setValue(s.pixel_size or 0.0)
+            self.exclude_border.setChecked(s.exclude_border)
+            self.roi_zip.setChecked(s.roi_zip)
+        finally:
+            self._refreshing = False
+
+    def _mark(self, name: str, overridden: bool, default) -> None:
+        """Bold label = your own value; the tooltip tells the model's default."""
+        label = self.labels[name]
+        font = label.font()
+        font.setBold(overridden)
+        label.setFont(font)
+        suffix = f"\n\nModel default: {default:g}" if isinstance(default, (int, float)) else ""
+        label.setToolTip(TIPS[name] + suffix)
+
+
+class OverlayPanel(QGroupBox):
+    """One row per overlay: a check box to show it and a slider for its opacity."""
+
+    def __init__(self, controller, parent=None):
+        super().__init__("Show on the image", parent)
+        self.controller = controller
+        layout = QFormLayout(self)
+        self.checks: dict[str, QCheckBox] = {}
+        self.sliders: dict[str, QSlider] = {}
+        for name in OVERLAY_NAMES:
+            check = QCheckBox(OVERLAY_TITLES[name])
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, 100)
+            slider.setMaximumWidth(110)
+            tip = OVERLAY_TIPS[name]
+            check.setToolTip(tip)
+            slider.setToolTip("Opacity: left is see-through, right is solid.")
+            check.toggled.connect(lambda b, n=name: controller.set_overlay(n, visible=b))
+            slider.valueChanged.connect(
+                lambda v, n=name: controller.set_overlay(n, opacity=v / 100.0)
+            )
+            layout.addRow(check, slider)
+            self.checks[name], self.sliders[name] = check, slider
+        controller.overlays_changed.connect(self.refresh)
+        self.refresh(controller.overlays)
+
+    def refresh(self, overlays) -> None:
+        for name, overlay in overlays.items():
+            for widget in (self.checks[name], self.sliders[name]):
+                widget.blockSignals(True)
+            self.checks[name].setChecked(overlay.visible)
+            self.sliders[name].setValue(round(overlay.opacity * 100))
+            for widget in (self.checks[name], self.sliders[name]):
+                widget.blockSignals(False)
+
+    def set_available(self, names: set) -> None:
+        """Grey out overlays the current result does not have (batch results keep fewer)."""
+        for name in OVERLAY_NAMES:
+            ok = name in names
+            self.checks[name].setEnabled(ok)
+            self.sliders[name].setEnabled(ok)
+            tip = OVERLAY_TIPS[name]
+            if not ok and name in ("likelihood", "contribution"):
+                tip += "\n\nNot kept for batch results: press Segment to see it."
+            self.checks[name].setToolTip(tip)
+
+
+class DisplayPanel(QGroupBox):
+    """Brightness/contrast of the image, and which page or channel of the file is shown."""
+
+    contrast_changed = Signal(float, float)
+    auto_contrast_requested = Signal()
+    plane_changed = Signal(int, int)
+
+    STEPS = 1000
+
+    def __init__(self, parent=None):
+        super().__init__("Image display", parent)
+        layout = QFormLayout(self)
+        self.black = QSlider(Qt.Orientation.Horizontal)
+        self.white = QSlider(Qt.Orientation.Horizontal)
+        for slider in (self.black, self.white):
+            slider.setRange(0, self.STEPS)
+        self.black.setToolTip("Values at or below this are shown black.")
+        self.white.setToolTip("Values at or above this are shown white.")
+        self.auto = QPushButton("Auto contrast")
+        self.auto.setToolTip(
+            "Stretch the contrast so that the faintest and brightest 0.5% of "
+            "pixels just reach black and white."
+        )
+        self.range_label = QLabel()
+        self.range_label.setToolTip("Shown range, in the image's own pixel values.")
+        self.page = QSpinBox()
+        self.channel = QSpinBox()
+        self.page.setToolTip(
+            "Which page (plane or time point) of a multi-page file to show and segment."
+        )
+        self.channel.setToolTip("Which colour channel of the file to show and segment.")
+        layout.addRow("Black", self.black)
+        layout.addRow("White", self.white)
+        layout.addRow(self.range_label, self.auto)
+        self._page_label, self._channel_label = QLabel("Page"), QLabel("Channel")
+        layout.addRow(self._page_label, self.page)
+        layout.addRow(self._channel_label, self.channel)
+        self._lo, self._hi = 0.0, 255.0
+        self.black.valueChanged.connect(self._slid)
+        self.white.valueChanged.connect(self._slid)
+        self.auto.clicked.connect(lambda: emit(self.auto_contrast_requested))
+        self.page.valueChanged.connect(self._plane)
+        self.channel.valueChanged.connect(self._plane)
+        self.set_planes(1, 1, 0, 0)
+
+    def set_range(self, lo: float, hi: float, low: float, high: float) -> None:
+        """Value range of the image (lo..hi) and the shown black/white points."""
+        self._lo, self._hi = lo, hi if hi > lo else lo + 1
+        for slider, value in ((self.black, low), (self.white, high)):
+            slider.blockSignals(True)
+            slider.setValue(round((value - self._lo) / (self._hi - self._lo) * self.STEPS))
+            slider.blockSignals(False)
+        self.range_label.setText(f"{low:.4g} – {high:.4g}")
+
+    def _value(self, slider) -> float:
+        return self._lo + slider.value() / self.STEPS * (self._hi - self._lo)
+
+    def _slid(self) -> None:
+        low, high = self._value(self.black), self._value(self.white)
+        if high <= low:
+            high = low + (self._hi - self._lo) / self.STEPS
+        self.range_label.setText(f"{low:.4g} – {high:.4g}")
+        emit(self.contrast_changed, low, high)
+
+    def set_planes(self, n_pages: int, n_channels: int, page: int, channel: int) -> None:
+        for box, n, value, label in (
+            (self.page, n_pages, page, self._page_label),
+            (self.channel, n_channels, channel, self._channel_label),
+        ):
+            box.blockSignals(True)
+            box.setRange(0, max(0, n - 1))
+            box.setValue(value)
+            box.setSuffix(f" of {n} (first is 0)")
+            box.blockSignals(False)
+            box.setVisible(n > 1)
+            label.setVisible(n > 1)
+
+    def _plane(self) -> None:
+        emit(self.plane_changed, self.page.value(), self.channel.value())
+
+
+class DocumentList(QListWidget):
+    """The open images with their status and cell count."""
+
+    def __init__(self, controller, parent=None):
+        super().__init__(parent)
+        self.controller = controller
+        self.setToolTip(
+            "Your open images. Grey: not segmented yet, blue: working, "
+            "green: done, red: failed (hover for the reason)."
+        )
+        self.setAlternatingRowColors(True)
+        controller.documents_added.connect(self._added)
+        controller.document_changed.connect(self.update_row)
+        controller.current_changed.connect(self._select)
+        self.currentRowChanged.connect(self._row_changed)
+
+    def _added(self, first: int, count: int) -> None:
+        for i in range(first, first + count):
+            self.addItem(QListWidgetItem())
+            self.update_row(i)
+
+    def update_row(self, index: int) -> None:
+        item = self.item(index)
+        if item is None:
+            return
+        doc = self.controller.documents[index]
+        status = doc.status
+        text = doc.name
+        if status == Status.DONE:
+            text += f"  —  {doc.n_cells} cells"
+        elif status == Status.RUNNING:
+            text += "  —  working…"
+        elif status == Status.FAILED:
+            text += "  —  failed"
+        item.setText(text)
+        item.setIcon(_status_icon(status))
+        tip = f"{doc.path}\nStatus: {status.value}"
+        if doc.error:
+            tip += f"\n{doc.error}"
+        item.setToolTip(tip)
+
+    def _select(self, index: int) -> None:
+        if self.currentRow() != index:
+            self.blockSignals(True)
+            self.setCurrentRow(index)
+            self.blockSignals(False)
+
+    def _row_changed(self, row: int) -> None:
+        if row >= 0:
+            self.controller.set_current(row)
+
+
+class LogPanel(QPlainTextEdit):
+    """Everything the app did and every error, with times, for the user and for support."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(5000)
+        self.setToolTip("What the program did, and full details of any error.")
+
+    def add(self, level: str, message: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        colour = {"error": "#c62828", "warning": "#ef6c00"}.get(level, "")
+        body = html.escape(message).replace("\n", "<br>")
+        if colour:
+            body = f'<span style="color:{colour}">{body}</span>'
+        self.appendHtml(f"<span style='color:#888'>{stamp}</span> {body}")
+
+
+class ErrorBanner(QFrame):
+    """A dismissible message above the image: errors are seen, never modal, never fatal."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        self.setStyleSheet(
+            "#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; "
+            "border-radius: 4px; } QLabel { color: #8a1c1c; }"
+        )
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Hide this message (it stays in the log).")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_message(self, message: str) -> None:
+        self.text.setText(message)
+        self.show()
+
+
+class WelcomeView(QWidget):
+    """The first thing a user sees: what to do, in one sentence, and two buttons."""
+
+    open_files = Signal()
+    open_folder = Signal()
+    open_sample = Signal()
+
+    def __init__(self, has_samples: bool, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        title = QLabel("Drop images or a folder here")
+        font = title.font()
+        font.setPointSize(font.pointSize() + 10)
+        font.setBold(True)
+        title.setFont(font)
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text = QLabel(
+            "cellprop finds and outlines every cell in your microscopy images.<br>"
+            "Open one image to check the result, or a whole folder to process an experiment.<br>"
+            "Then press <b>Segment</b> (F5) and export the table of cell measurements."
+        )
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text.setStyleSheet("color: #555; font-size: 11pt;")
+        formats = QLabel("TIFF (8/16-bit, multi-page), PNG, JPEG, BMP")
+        formats.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        formats.setStyleSheet("color: #888;")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for label, signal, tip in [
+            ("Open images…", self.open_files, "Choose one or more image files (Ctrl+O)."),
+            (
+                "Open folder…",
+                self.open_folder,
+                "Choose a folder: all its images are listed and can be processed in one go.",
+            ),
+        ] + (
+            [("Try a sample image", self.open_sample, "Open an example phase-contrast image.")]
+            if has_samples
+            else []
+        ):
+            button = QPushButton(label)
+            button.setMinimumHeight(36)
+            button.setMinimumWidth(150)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _=False, s=signal: emit(s))
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addWidget(title)
+        layout.addSpacing(12)
+        layout.addWidget(text)
+        layout.addSpacing(18)
+        layout.addLayout(buttons)
+        layout.addSpacing(8)
+        layout.addWidget(formats)
+        layout.addStretch(3)

@@ -1,0 +1,164 @@
+"""The per-cell feature table: a Qt model over the engine's CellTable, and its view."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from .qt_compat import emit
+
+# Column names that hold the cell id, in the order they are looked for.
+LABEL_COLUMNS = ("label", "ObjectNumber", "cell", "id")
+
+
+def _columns_of(table) -> dict:
+    if table is None:
+        return {}
+    columns = getattr(table, "columns", None)
+    if isinstance(columns, dict):
+        return columns
+    rows = table.rows()
+    if not rows:
+        return {}
+    return {name: np.array([r[name] for r in rows]) for name in rows[0]}
+
+
+class CellTableModel(QAbstractTableModel):
+    """Rows = cells, columns = the engine's features, in the engine's order."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._names: list[str] = []
+        self._columns: list[np.ndarray] = []
+        self._n_rows = 0
+        self._label_column: np.ndarray | None = None
+
+    def set_table(self, table) -> None:
+        self.beginResetModel()
+        columns = _columns_of(table)
+        self._names = list(columns)
+        self._columns = [np.asarray(v) for v in columns.values()]
+        self._n_rows = len(self._columns[0]) if self._columns else 0
+        self._label_column = None
+        for name in LABEL_COLUMNS:
+            if name in columns:
+                self._label_column = np.asarray(columns[name]).astype(np.int64)
+                break
+        if self._label_column is None and self._n_rows:
+            self._label_column = np.arange(1, self._n_rows + 1)
+        self.endResetModel()
+
+    # --- lookup between cell ids and rows
+    def label_of_row(self, row: int) -> int:
+        if self._label_column is None or not 0 <= row < self._n_rows:
+            return 0
+        return int(self._label_column[row])
+
+    def row_of_label(self, label: int) -> int:
+        if self._label_column is None:
+            return -1
+        hits = np.flatnonzero(self._label_column == label)
+        return int(hits[0]) if hits.size else -1
+
+    def column_names(self) -> list:
+        return list(self._names)
+
+    # --- Qt model interface
+    def rowCount(self, parent=QModelIndex()):  # noqa: B008, N802 - Qt's signature
+        return 0 if parent.isValid() else self._n_rows
+
+    def columnCount(self, parent=QModelIndex()):  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._names)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        value = self._columns[index.column()][index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if isinstance(value, (float, np.floating)):
+                return f"{float(value):.4g}"
+            return str(value.item() if hasattr(value, "item") else value)
+        if role == Qt.ItemDataRole.UserRole:  # the raw value, for sorting
+            return value.item() if hasattr(value, "item") else value
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if isinstance(value, (int, float, np.number)):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._names):
+            return self._names[section]
+        if orientation == Qt.Orientation.Vertical:
+            return str(section + 1)
+        return None
+
+
+class CellTableView(QTableView):
+    """Sortable table; a clicked row reports its cell id, ``select_label`` highlights one."""
+
+    cell_clicked = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.cells = CellTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.cells)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.setModel(self.proxy)
+        self.setSortingEnabled(True)
+        self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # engine order until a click
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.horizontalHeader().setDefaultSectionSize(90)
+        self.setToolTip("One row per cell. Click a row to show the cell; click a heading to sort.")
+        self.clicked.connect(self._row_clicked)
+        self._updating = False
+
+    def set_table(self, table) -> None:
+        self.cells.set_table(table)
+
+    def _row_clicked(self, proxy_index) -> None:
+        if self._updating:
+            return
+        row = self.proxy.mapToSource(proxy_index).row()
+        label = self.cells.label_of_row(row)
+        if label:
+            emit(self.cell_clicked, label)
+
+    def select_label(self, label: int) -> None:
+        """Highlight the row of cell ``label`` (0 clears) and scroll it into view."""
+        self._updating = True
+        try:
+            row = self.cells.row_of_label(label) if label else -1
+            if row < 0:
+                self.clearSelection()
+                return
+            index = self.proxy.mapFromSource(self.cells.index(row, 0))
+            self.selectionModel().select(
+                index,
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            self.setCurrentIndex(index)
+            self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        finally:
+            self._updating = False
+
+    def selected_label(self) -> int:
+        rows = self.selectionModel().selectedRows()
+        if not rows:
+            return 0
+        return self.cells.label_of_row(self.proxy.mapToSource(rows[0]).row())

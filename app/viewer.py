@@ -1,0 +1,234 @@
+"""The image viewer: zoom, pan, contrast, and the overlay layers over the image.
+
+The viewer only draws what it is given and reports where the mouse is; it never decides
+anything about documents or results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsItemGroup,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+)
+
+from . import render
+from .qt_compat import emit
+from .state import DEFAULT_OVERLAYS, OVERLAY_NAMES
+
+# Cell ids are drawn only up to this many cells: beyond it they hide the image.
+MAX_CELL_IDS = 3000
+
+
+def qimage_from_array(array: np.ndarray) -> QImage:
+    """A QImage that owns a copy of a (H, W) uint8 grey or (H, W, 4) uint8 RGBA array."""
+    array = np.ascontiguousarray(array)
+    h, w = array.shape[:2]
+    if array.ndim == 2:
+        image = QImage(array.data, w, h, array.strides[0], QImage.Format.Format_Grayscale8)
+    else:
+        image = QImage(array.data, w, h, array.strides[0], QImage.Format.Format_RGBA8888)
+    return image.copy()  # detach from the numpy buffer
+
+
+class ImageViewer(QGraphicsView):
+    """Shows one image with overlays. Wheel zooms, dragging pans, a click picks a cell."""
+
+    mouse_moved = Signal(int, int)  # image pixel under the cursor
+    pixel_clicked = Signal(int, int)
+    zoom_changed = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(QColor(32, 32, 36))
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        self.setMouseTracking(True)
+        self._image_item = QGraphicsPixmapItem()
+        self._image_item.setZValue(0)
+        self.scene().addItem(self._image_item)
+        self._layers: dict[str, QGraphicsItem] = {}
+        for z, name in enumerate(OVERLAY_NAMES, start=1):
+            item = QGraphicsItemGroup() if name == "centres" else QGraphicsPixmapItem()
+            item.setZValue({"likelihood": 1, "contribution": 2}.get(name, z + 2))
+            self.scene().addItem(item)
+            self._layers[name] = item
+        self._selection_item = QGraphicsPixmapItem()
+        self._selection_item.setZValue(20)
+        self.scene().addItem(self._selection_item)
+        self._pixels: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+        self._press_pos = None
+        self._fit_on_resize = True
+        self.overlays = dict(DEFAULT_OVERLAYS)
+
+    # ------------------------------------------------------------------ content
+    def set_image(
+        self, pixels: np.ndarray | None, low: float, high: float, keep_view: bool = False
+    ) -> None:
+        self._pixels = pixels
+        if pixels is None:
+            self._image_item.setPixmap(QPixmap())
+            self.clear_result()
+            return
+        self.set_contrast(low, high)
+        self.scene().setSceneRect(QRectF(0, 0, pixels.shape[1], pixels.shape[0]))
+        if not keep_view:
+            self.fit()
+
+    def set_contrast(self, low: float, high: float) -> None:
+        if self._pixels is None:
+            return
+        grey = render.to_display(self._pixels, low, high)
+        self._image_item.setPixmap(QPixmap.fromImage(qimage_from_array(grey)))
+
+    def set_result(self, result) -> None:
+        """Draw the layers of a segmentation result (state.Result) or clear them (None)."""
+        if result is None:
+            self.clear_result()
+            return
+        labels = result.labels
+        self._labels = labels
+        self._set_pixmap("fills", render.fills_rgba(labels))
+        self._set_pixmap("outlines", render.outlines_rgba(labels))
+        self._set_pixmap(
+            "likelihood",
+            None if result.likelihood is None else render.heatmap_rgba(result.likelihood, vmax=1.0),
+        )
+        self._set_pixmap(
+            "contribution",
+            None if result.contribution is None else render.heatmap_rgba(result.contribution),
+        )
+        self._draw_centres(result.centres)
+        self._selection_item.setPixmap(QPixmap())
+        self.apply_overlays(self.overlays)
+
+    def clear_result(self) -> None:
+        self._labels = None
+        for name in OVERLAY_NAMES:
+            if name == "centres":
+                self._draw_centres(np.zeros((0, 2)))
+            else:
+                self._set_pixmap(name, None)
+        self._selection_item.setPixmap(QPixmap())
+
+    def _set_pixmap(self, name: str, rgba: np.ndarray | None) -> None:
+        item = self._layers[name]
+        item.setPixmap(QPixmap() if rgba is None else QPixmap.fromImage(qimage_from_array(rgba)))
+
+    def _draw_centres(self, centres: np.ndarray) -> None:
+        group = self._layers["centres"]
+        for child in group.childItems():
+            group.removeFromGroup(child)
+            self.scene().removeItem(child)
+        if centres is None or len(centres) == 0 or len(centres) > MAX_CELL_IDS:
+            return
+        pen = QPen(QColor(0, 0, 0), 1)
+        pen.setCosmetic(True)
+        brush = QBrush(QColor(255, 64, 64))
+        font = QFont()
+        font.setPointSize(8)
+        font.setBold(True)
+        for label, (x, y) in enumerate(np.asarray(centres, float), start=1):
+            dot = QGraphicsEllipseItem(-3, -3, 6, 6)
+            dot.setPos(QPointF(x + 0.5, y + 0.5))
+            dot.setBrush(brush)
+            dot.setPen(pen)
+            dot.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            text = QGraphicsSimpleTextItem(str(label))
+            text.setFont(font)
+            text.setBrush(QBrush(QColor(255, 255, 255)))
+            text.setPen(QPen(QColor(0, 0, 0), 0.6))
+            text.setPos(QPointF(x + 0.5, y + 0.5))
+            text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            group.addToGroup(dot)
+            group.addToGroup(text)
+
+    def apply_overlays(self, overlays: dict) -> None:
+        self.overlays = dict(overlays)
+        for name, overlay in overlays.items():
+            item = self._layers.get(name)
+            if item is not None:
+                item.setVisible(overlay.visible)
+                item.setOpacity(overlay.opacity)
+
+    def layer(self, name: str) -> QGraphicsItem:
+        """The graphics item of one overlay (tests read its pixmap, visibility, opacity)."""
+        return self._layers[name]
+
+    def show_selection(self, label: int, centre: tuple | None = None) -> None:
+        """Outline cell ``label`` in white; centre the view on it when ``centre`` is given."""
+        if self._labels is None or not label:
+            self._selection_item.setPixmap(QPixmap())
+            return
+        rgba = render.cell_outline_rgba(self._labels, label)
+        self._selection_item.setPixmap(QPixmap.fromImage(qimage_from_array(rgba)))
+        if centre is not None:
+            self.centerOn(QPointF(centre[0] + 0.5, centre[1] + 0.5))
+
+    # ------------------------------------------------------------------ zoom
+    @property
+    def zoom(self) -> float:
+        return float(self.transform().m11())
+
+    def fit(self) -> None:
+        if self._pixels is None:
+            return
+        self._fit_on_resize = True
+        self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        emit(self.zoom_changed, self.zoom)
+
+    def actual_size(self) -> None:
+        self._fit_on_resize = False
+        self.resetTransform()
+        emit(self.zoom_changed, self.zoom)
+
+    def zoom_by(self, factor: float) -> None:
+        new = min(64.0, max(0.02, self.zoom * factor))
+        self._fit_on_resize = False
+        self.scale(new / self.zoom, new / self.zoom)
+        emit(self.zoom_changed, self.zoom)
+
+    def wheelEvent(self, event):  # noqa: N802 - Qt override
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(1.25**steps)
+        event.accept()
+
+    def resizeEvent(self, event):  # noqa: N802
+        super().resizeEvent(event)
+        if self._fit_on_resize:
+            self.fit()
+
+    # ------------------------------------------------------------------ mouse
+    def _pixel_at(self, pos) -> tuple:
+        point = self.mapToScene(pos)
+        return int(np.floor(point.x())), int(np.floor(point.y()))
+
+    def mouseMoveEvent(self, event):  # noqa: N802
+        super().mouseMoveEvent(event)
+        if self._pixels is not None:
+            emit(self.mouse_moved, *self._pixel_at(event.position().toPoint()))
+
+    def mousePressEvent(self, event):  # noqa: N802
+        self._press_pos = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event):  # noqa: N802
+        super().mouseReleaseEvent(event)
+        pos = event.position().toPoint()
+        if self._press_pos is not None and self._pixels is not None:
+            moved = (pos - self._press_pos).manhattanLength()
+            if moved <= 3 and event.button() == Qt.MouseButton.LeftButton:
+                emit(self.pixel_clicked, *self._pixel_at(pos))
+        self._press_pos = None

@@ -1,0 +1,288 @@
+"""The window shows the controller's state and forwards input (offscreen, fake engine)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_app_fakes as fakes  # noqa: E402
+from cellprop.app.controller import AppController  # noqa: E402
+from cellprop.app.main_window import MainWindow, format_seconds  # noqa: E402
+from cellprop.app.settings_store import SettingsStore  # noqa: E402
+from cellprop.app.state import Status  # noqa: E402
+
+import cellprop  # noqa: E402
+
+WAIT_MS = 10_000
+
+
+class ScriptedDialogs:
+    """Answers the window's questions like a user would, and records them."""
+
+    def __init__(self):
+        self.answers: list = []  # answers to ask(), in order; default yes
+        self.folder = ""
+        self.files: list = []
+        self.questions: list = []
+
+    def ask(self, title, question):
+        self.questions.append(question)
+        return self.answers.pop(0) if self.answers else True
+
+    def choose_files(self, start):
+        return self.files
+
+    def choose_folder(self, title, start):
+        return self.folder
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    store = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    controller = AppController(engine=fakes.FakeEngine(), store=store)
+    dialogs = ScriptedDialogs()
+    win = MainWindow(controller, dialogs=dialogs)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    controller.shutdown()
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "experiment"
+    folder.mkdir()
+    return [fakes.make_blob_image(folder / f"img{k}.npy", n_cells=k + 2, seed=k) for k in range(3)]
+
+
+def open_and_run(qtbot, win, paths):
+    with qtbot.waitSignal(win.controller.image_ready, timeout=WAIT_MS):
+        win.open_paths(paths)
+    with qtbot.waitSignal(win.controller.result_ready, timeout=WAIT_MS):
+        win.run_action.trigger()
+    qtbot.waitUntil(lambda: not win.controller.busy, timeout=WAIT_MS)
+
+
+def test_starts_on_the_welcome_view_that_says_what_to_do(window):
+    assert window.stack.currentWidget() is window.welcome
+    texts = " ".join(w.text() for w in window.welcome.findChildren(type(window.pixel_info)))
+    assert "Drop images or a folder here" in texts
+    assert not window.run_action.isEnabled()
+
+
+def test_dropping_files_opens_them_and_lists_them(qtbot, window, images):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in images[:2]])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(window.controller.image_ready, timeout=WAIT_MS):
+        window.dropEvent(event)
+    assert window.stack.currentIndex() == 1
+    assert window.documents.count() == 2
+    assert "img0.npy" in window.documents.item(0).text()
+    assert window.run_action.isEnabled()
+
+
+def test_run_fills_overlays_and_table_and_marks_the_list(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    result = window.controller.current.result
+    assert not window.viewer.layer("fills").pixmap().isNull()
+    assert not window.viewer.layer("outlines").pixmap().isNull()
+    assert window.viewer.layer("fills").pixmap().width() == 64
+    assert window.table.model().rowCount() == result.n_cells == 2
+    assert "2 cells" in window.documents.item(0).text()
+    assert "2 cells" in window.cells_summary.text()
+    centres = window.viewer.layer("centres").childItems()
+    assert len(centres) == 2 * 2  # a dot and a number per cell
+
+
+def test_overlay_controls_toggle_and_fade_the_layers(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    window.overlay_panel.checks["likelihood"].setChecked(True)
+    window.overlay_panel.sliders["likelihood"].setValue(25)
+    layer = window.viewer.layer("likelihood")
+    assert layer.isVisible() and layer.opacity() == pytest.approx(0.25)
+    window.overlay_panel.checks["fills"].setChecked(False)
+    assert not window.viewer.layer("fills").isVisible()
+    assert window.controller.overlays["fills"].visible is False
+
+
+def test_clicking_a_cell_selects_its_row_and_a_row_selects_the_cell(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    labels = window.controller.current.result.labels
+    y, x = np.argwhere(labels == 2)[3]
+    window.viewer.pixel_clicked.emit(int(x), int(y))
+    assert window.table.selected_label() == 2
+    assert not window.viewer._selection_item.pixmap().isNull()
+    row = window.table.cells.row_of_label(1)
+    index = window.table.proxy.mapFromSource(window.table.cells.index(row, 0))
+    window.table.clicked.emit(index)
+    assert window.controller.selected_cell == 1
+    assert window.table.selected_label() == 1
+
+
+def test_table_columns_sort(qtbot, window, images):
+    open_and_run(qtbot, window, images[2:3])
+    model = window.table.model()
+    area_col = window.table.cells.column_names().index("area")
+    window.table.sortByColumn(area_col, Qt.SortOrder.DescendingOrder)
+    values = [
+        float(model.data(model.index(r, area_col), Qt.ItemDataRole.UserRole))
+        for r in range(model.rowCount())
+    ]
+    assert values == sorted(values, reverse=True)
+
+
+def test_pixel_value_and_cell_id_under_the_cursor(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    labels = window.controller.current.result.labels
+    y, x = np.argwhere(labels == 1)[0]
+    window.viewer.mouse_moved.emit(int(x), int(y))
+    assert f"x {x}, y {y}" in window.pixel_info.text()
+    assert "cell 1" in window.pixel_info.text()
+
+
+def test_zoom_fit_and_actual_size(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    window.actual_size_action.trigger()
+    assert window.viewer.zoom == pytest.approx(1.0)
+    window.zoom_in_action.trigger()
+    assert window.viewer.zoom == pytest.approx(1.25)
+    window.fit_action.trigger()
+    assert window.viewer.zoom > 2  # a 64 px image fills the view
+
+
+def test_contrast_control_changes_the_displayed_image(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    before = window.viewer._image_item.pixmap().toImage()
+    window.display_panel.white.setValue(window.display_panel.white.maximum() // 4)
+    after = window.viewer._image_item.pixmap().toImage()
+    assert before != after
+
+
+def test_errors_appear_in_the_banner_and_the_log(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.npy"
+    bad.write_bytes(b"junk")
+    with qtbot.waitSignal(window.controller.error, timeout=WAIT_MS):
+        window.open_paths([bad])
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=WAIT_MS)
+    assert "broken.npy" in window.banner.text.text()
+    assert "broken.npy" in window.log_panel.toPlainText()
+    assert window.controller.documents[0].status == Status.FAILED
+
+
+def test_dropping_a_folder_offers_a_batch_into_a_chosen_folder(qtbot, window, images, tmp_path):
+    images[1].write_bytes(b"corrupt")
+    out = tmp_path / "results"
+    window.dialogs.folder = str(out)
+    with qtbot.waitSignal(window.controller.batch_finished, timeout=WAIT_MS) as sig:
+        window.open_paths([images[0].parent])
+    assert "3 images" in window.dialogs.questions[0]
+    assert (sig.args[0].done, sig.args[0].failed) == (2, 1)
+    assert len(list(out.glob("*_labels.tif"))) == 2
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=WAIT_MS)
+    assert "img1.npy" in window.banner.text.text()
+    assert "failed" in window.documents.item(1).text()
+
+
+def test_declining_the_batch_just_opens_the_images(qtbot, window, images):
+    window.dialogs.answers = [False]
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: bool(window.dialogs.questions), timeout=WAIT_MS)
+    assert not window.controller.busy
+    assert window.documents.count() == 3
+
+
+def test_export_asks_before_replacing_files(qtbot, window, images, tmp_path):
+    open_and_run(qtbot, window, images[:1])
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "img0_cells.csv").write_text("keep me")
+    window.dialogs.folder = str(out)
+    window.dialogs.answers = [False]
+    window.export_action.trigger()
+    assert "img0_cells.csv" in window.dialogs.questions[-1]
+    assert (out / "img0_cells.csv").read_text() == "keep me"
+
+
+def test_about_box_has_version_licence_and_citation(window):
+    text = window.about_text()
+    assert cellprop.__version__ in text
+    assert "GPL-3.0-or-later" in text
+    assert "Nishimura" in text and "MICCAI 2019" in text
+
+
+def test_keys_step_through_images(qtbot, window, images):
+    with qtbot.waitSignal(window.controller.image_ready, timeout=WAIT_MS):
+        window.open_paths(images)
+    assert window.next_action.shortcut().toString() == "PgDown"
+    window.next_action.trigger()
+    assert window.controller.current_index == 1
+    assert window.documents.currentRow() == 1
+    window.previous_action.trigger()
+    assert window.controller.current_index == 0
+
+
+def test_closing_with_unsaved_results_asks_first(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    window.dialogs.answers = [False]
+    assert not window.close()
+    assert "not been exported" in window.dialogs.questions[-1]
+
+
+def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
+    qtbot.waitUntil(lambda: window.controller.model_status.provider == "CPU", timeout=WAIT_MS)
+    panel = window.settings_panel
+    assert panel.threshold.value() == pytest.approx(0.5)
+    assert "In use: CPU" in panel.provider.text()
+    panel.threshold.setValue(0.7)
+    assert window.controller.settings.threshold == pytest.approx(0.7)
+    assert panel.labels["threshold"].font().bold()
+    panel.reset.click()
+    assert window.controller.settings.threshold is None
+    assert panel.threshold.value() == pytest.approx(0.5)
+    for widget in (
+        panel.threshold,
+        panel.diameter,
+        panel.smoothness,
+        panel.min_size,
+        panel.exclude_border,
+        panel.pixel_size,
+        panel.model,
+        panel.device,
+    ):
+        assert widget.toolTip()
+
+
+def test_format_seconds_reads_like_a_person():
+    assert format_seconds(-1) == "estimating time left…"
+    assert format_seconds(12) == "about 12 s left"
+    assert format_seconds(150) == "about 2 min left"
+
+
+def test_viewer_click_versus_drag(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    clicks = []
+    window.viewer.pixel_clicked.connect(lambda x, y: clicks.append((x, y)))
+    centre = window.viewer.viewport().rect().center()
+    qtbot.mouseClick(window.viewer.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert len(clicks) == 1
+    qtbot.mousePress(window.viewer.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseRelease(
+        window.viewer.viewport(), Qt.MouseButton.LeftButton, pos=centre + QPoint(30, 0)
+    )
+    assert len(clicks) == 1
