@@ -643,6 +643,7 @@ class AppController(QObject):
             emit(self.log, "info", "Export cancelled: files exist and were kept.")
             return False
         engine = self.engine
+        overwrite = bool(existing)  # only reached when the user agreed to replace them
 
         def work(job: Job):
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -651,16 +652,30 @@ class AppController(QObject):
                 if job.is_cancelled():
                     break
                 job.progress(f"Writing {doc.name}", n / len(plan))
-                image = (
-                    doc.image
-                    if doc.image is not None
-                    else engine.read_image(doc.path, page=doc.page, channel=doc.channel)
+                image = doc.image
+                if image is None or (image.page, image.channel) != doc.plane:
+                    image = engine.read_image(doc.path, page=doc.page, channel=doc.channel)
+                pixel_size = self.settings.pixel_size or getattr(image, "pixel_size", None)
+                unit = getattr(image, "unit", None) or "um"
+                engine.write_labels(
+                    paths["labels"],
+                    result.labels,
+                    pixel_size=pixel_size,
+                    unit=unit,
+                    overwrite=overwrite,
                 )
-                engine.write_labels(paths["labels"], result.labels)
-                engine.write_overlay(paths["overlay"], image.pixels, result.labels, result.centres)
-                engine.write_table(paths["table"], result.table, image_name=doc.name)
+                engine.write_overlay(
+                    paths["overlay"],
+                    image.pixels,
+                    result.labels,
+                    result.centres,
+                    overwrite=overwrite,
+                )
+                engine.write_table(
+                    paths["table"], result.table, image_name=doc.name, overwrite=overwrite
+                )
                 if "roi" in paths:
-                    engine.write_roi_zip(paths["roi"], result.labels)
+                    engine.write_roi_zip(paths["roi"], result.labels, overwrite=overwrite)
                 written.append((doc, result, paths))
             return written
 

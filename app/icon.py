@@ -17,9 +17,9 @@ SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 # (centre x, centre y, radius x, radius y, rotation degrees, fill colour), on a 100x100 grid
 _CELLS = [
-    (36, 40, 22, 16, -25, "#4fc3a1"),
-    (66, 34, 16, 13, 20, "#f2b134"),
-    (56, 70, 21, 15, 10, "#e8607a"),
+    (32, 38, 20, 14, -25, "#4fc3a1"),
+    (71, 32, 15, 12, 20, "#f2b134"),
+    (57, 70, 22, 15, 10, "#e8607a"),
 ]
 
 
@@ -44,7 +44,7 @@ def draw_icon(size: int) -> QImage:
         painter.restore()
     painter.setPen(QPen(QColor("#1d2b36"), 1.5))
     painter.setBrush(QColor("#ffffff"))
-    painter.drawEllipse(QPointF(36, 40), 4.5, 4.5)
+    painter.drawEllipse(QPointF(32, 38), 4.5, 4.5)
     painter.end()
     return image
 

@@ -634,8 +634,12 @@ class MainWindow(QMainWindow):
         geometry, state = self.controller.store.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        if state is None or not self.restoreState(state):
+            # first start: most of the window for the image
+            self.resizeDocks([self.bottom_dock], [220], Qt.Orientation.Vertical)
+            self.resizeDocks(
+                [self.images_dock, self.settings_dock], [230, 340], Qt.Orientation.Horizontal
+            )
 
     def closeEvent(self, event):  # noqa: N802
         c = self.controller

@@ -217,18 +217,27 @@ class FakeEngine:
         )
 
     # --- writers
-    def write_labels(self, path, labels):
+    @staticmethod
+    def _check(path, overwrite):
+        if Path(path).exists() and not overwrite:
+            raise OutputExists(f"{path}: exists already")
+
+    def write_labels(self, path, labels, pixel_size=None, unit="um", overwrite=False):
+        self._check(path, overwrite)
         np.save(Path(path).with_suffix(".npy"), labels)
         Path(path).write_bytes(b"labels")
 
-    def write_overlay(self, path, image, labels, centres=None):
+    def write_overlay(self, path, image, labels, centres=None, overwrite=False):
+        self._check(path, overwrite)
         Path(path).write_bytes(b"png")
 
-    def write_table(self, path, table, image_name=None):
+    def write_table(self, path, table, image_name=None, overwrite=False):
+        self._check(path, overwrite)
         rows = table.rows()
         Path(path).write_text("\n".join(str(r) for r in rows))
 
-    def write_roi_zip(self, path, labels):
+    def write_roi_zip(self, path, labels, overwrite=False):
+        self._check(path, overwrite)
         Path(path).write_bytes(b"zip")
 
     def process_image(

@@ -1,0 +1,161 @@
+"""Screenshots of the real app for the README: ``make screenshot`` (under Xvfb).
+
+    python tools/screenshots.py docs
+
+Starts the real window with the real engine and the shipped model on a sample image and
+saves: the welcome window, a segmented image with overlays and a selected cell, and a batch
+in progress. Settings go to a temporary file, so the user's own settings are not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_SAMPLES = ROOT.parent / "shared" / "data" / "c2c12-phase" / "images"
+
+
+def sample_paths() -> list:
+    from cellprop.app.main_window import sample_images
+
+    found = sample_images()
+    if not found and SHARED_SAMPLES.is_dir():
+        found = sorted(SHARED_SAMPLES.glob("*.png"))
+    if not found:
+        sys.exit("no sample images: resources/samples/ is empty and ../shared/data is absent")
+    return found
+
+
+def wait_until(app, predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            sys.exit(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def settle(app, seconds: float = 0.4) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+class Answers:
+    """Plays the user in the window's dialogs: yes to the batch, results into ``folder``."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def ask(self, title, question):
+        return "Quit" not in title
+
+    def choose_files(self, start):
+        return []
+
+    def choose_folder(self, title, start):
+        return str(self.folder)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="folder for the PNGs (docs)")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(["cellprop"])
+    app.setApplicationName("cellprop")
+
+    from cellprop.app.controller import AppController
+    from cellprop.app.main_window import MainWindow
+    from cellprop.app.settings_store import SettingsStore
+
+    work = Path(tempfile.mkdtemp(prefix="cellprop-shots-"))
+    try:
+        store = SettingsStore(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
+        controller = AppController(store=store)
+        window = MainWindow(controller, dialogs=Answers(work / "batch-results"))
+        window.resize(1500, 940)
+        window.move(0, 0)
+        window.show()
+        wait_until(app, lambda: not controller.model_status.loading, 60, "the model")
+        settle(app)
+        shots = []
+
+        def shoot(name: str) -> None:
+            settle(app)
+            path = args.out / name
+            if not window.grab().save(str(path)):
+                sys.exit(f"could not save {path}")
+            shots.append(path)
+            print(path)
+
+        shoot("screenshot-welcome.png")
+
+        # one image, segmented, with outlines, colours and a selected cell
+        samples = sample_paths()
+        controller.open_paths(samples[:1])
+        wait_until(
+            app,
+            lambda: controller.current is not None and controller.current.image is not None,
+            60,
+            "the image",
+        )
+        controller.set_overlay("fills", visible=True, opacity=0.35)
+        controller.set_overlay("outlines", visible=True, opacity=1.0)
+        controller.set_overlay("centres", visible=False)
+        controller.run_current()
+        wait_until(
+            app,
+            lambda: (
+                controller.current.result is not None
+                or (controller.current.error and not controller.busy)
+            ),
+            args.timeout,
+            "the segmentation",
+        )
+        if controller.current.result is None:
+            sys.exit(f"segmentation failed: {controller.current.error}")
+        result = controller.current.result
+        # select a cell near the middle of the image, as a click on its row would
+        h, w = result.labels.shape
+        distances = ((result.centres - [w / 2, h / 2]) ** 2).sum(axis=1)
+        window._row_clicked(int(distances.argmin()) + 1)
+        shoot("screenshot-segmented.png")
+
+        # a batch over a folder, caught while it runs
+        folder = work / "experiment"
+        folder.mkdir()
+        pool = samples if len(samples) >= 3 else samples * 3
+        for k, src in enumerate(pool[:6]):
+            shutil.copy(src, folder / f"well_{k + 1:02d}{src.suffix}")
+        window.open_paths([folder])
+        wait_until(app, lambda: controller.busy, 30, "the batch to start")
+        wait_until(
+            app,
+            lambda: window.progress.value() >= 1 or not controller.busy,
+            args.timeout,
+            "the first batch result",
+        )
+        shoot("screenshot-batch.png")
+        controller.cancel()
+        wait_until(app, lambda: not controller.busy, args.timeout, "the batch to stop")
+        controller.shutdown()
+        window.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
