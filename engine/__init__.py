@@ -1,21 +1,61 @@
 """cellprop.engine: segmentation from a trained model, with numpy and onnxruntime only.
 
-The public API is listed here, in one place; everything else is private to its module.
+The public API is listed here, in one place (docs/ARCHITECTURE.md describes it); the modules
+behind it each hold one stage:
+
+    io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
+    normalise   percentiles, rescale                 shared with training
+    model       list_models, load_model              model folders, onnxruntime sessions
+    detect      centres and centre regions S_u
+    propagate   U-Net (tiled) and guided propagation per cell (crop | full)
+    projection  maximum projection
+    graphcut    per-cell PyMaxflow cut and fusion
+    pipeline    Settings, segment                    all stages on one image
+    features    measure                              per-cell table, CellProfiler names
+    output      write_labels, write_overlay, write_table, write_roi_zip
+    batch       process_image, process_batch         files in, result files out
+    evaluate    F1 at 10 px, mDice, AP50
+
 Never imports Qt or torch (import-linter contracts in pyproject.toml).
 """
 
+from .batch import BatchResult, ImageResult, output_paths, process_batch, process_image
 from .errors import Cancelled, ImageError, ModelError, OutputExists
-from .io import IMAGE_EXTENSIONS, MAX_PIXELS, ImageData, find_images, read_image, to_grey
+from .evaluate import evaluate_folder
+from .features import CellTable, measure
+from .io import IMAGE_EXTENSIONS, MAX_PIXELS, ImageData, find_images, read_image
+from .model import Model, ModelInfo, available_devices, list_models, load_model
+from .output import write_labels, write_overlay, write_roi_zip, write_table
+from .pipeline import Segmentation, Settings, segment
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
+    "BatchResult",
     "Cancelled",
+    "CellTable",
     "ImageData",
     "ImageError",
+    "ImageResult",
+    "Model",
     "ModelError",
+    "ModelInfo",
     "OutputExists",
+    "Segmentation",
+    "Settings",
+    "available_devices",
+    "evaluate_folder",
     "find_images",
+    "list_models",
+    "load_model",
+    "measure",
+    "output_paths",
+    "process_batch",
+    "process_image",
     "read_image",
-    "to_grey",
+    "segment",
+    "write_labels",
+    "write_overlay",
+    "write_roi_zip",
+    "write_table",
 ]

@@ -1,0 +1,423 @@
+"""The ``cellprop`` command: segment, evaluate, models, and the gui/train front ends.
+
+A thin layer over :mod:`cellprop.engine`; ``gui`` and ``train`` import their packages only when
+asked, so ``cellprop segment`` never loads Qt or torch.
+
+Exit status: 0 all images done; 1 some image failed (each named on stderr); 2 nothing could run
+(bad arguments, no images, unknown model, results that exist without ``--overwrite``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cellprop import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="cellprop",
+        description="Segment every cell in microscopy images with a model trained from clicked "
+        "cell centres (Nishimura, Ker & Bise, MICCAI 2019).",
+    )
+    parser.add_argument("--version", action="version", version=f"cellprop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    seg = sub.add_parser(
+        "segment",
+        help="segment images or folders of images",
+        description="Segment every cell. For each image IMG writes DIR/IMG_labels.tif "
+        "(instance labels, 0 = background), DIR/IMG_overlay.png (outlines), DIR/IMG_cells.csv "
+        "(per-cell features) and with --roi DIR/IMG_rois.zip (ImageJ ROIs); for the run "
+        "DIR/cells.csv, DIR/summary.csv and DIR/run.json.",
+    )
+    seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    seg.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="result folder")
+    seg.add_argument(
+        "--model",
+        "-m",
+        default=None,
+        metavar="NAME|PATH",
+        help="shipped model name (see `cellprop models`) or model folder "
+        "(default: phase, or the only model installed)",
+    )
+    seg.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the networks run (auto: CUDA if it really works, else CPU)",
+    )
+    seg.add_argument(
+        "--propagation",
+        choices=("crop", "full"),
+        default="crop",
+        help="crop: a window per cell (fast, default); full: the whole image per "
+        "cell as in the paper (slow reference)",
+    )
+    seg.add_argument(
+        "--threshold",
+        type=_fraction,
+        default=None,
+        metavar="T",
+        help="detection threshold on the likelihood, 0..1 (default: the model's)",
+    )
+    seg.add_argument(
+        "--diameter",
+        type=_positive_float,
+        default=None,
+        metavar="PX",
+        help="expected cell diameter in pixels; rescales images to the model's "
+        "scale (default: the model's fixed scale)",
+    )
+    seg.add_argument(
+        "--pixel-size",
+        type=_positive_float,
+        default=None,
+        metavar="UM",
+        help="pixel size in micrometres for the measurements (default: from the "
+        "TIFF metadata, else sizes in pixels)",
+    )
+    seg.add_argument(
+        "--min-size",
+        type=_count,
+        default=None,
+        metavar="PX",
+        help="drop cells smaller than this many pixels (default: the model's)",
+    )
+    seg.add_argument(
+        "--smoothness",
+        type=float,
+        default=None,
+        metavar="W",
+        help="graph-cut smoothness weight (default: the model's, 20)",
+    )
+    seg.add_argument(
+        "--exclude-border", action="store_true", help="drop cells touching the image border"
+    )
+    seg.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing results (never done without this flag)",
+    )
+    seg.add_argument("--roi", action="store_true", help="also write an ImageJ ROI zip per image")
+    seg.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="images processed at once (each needs its own memory budget)",
+    )
+    seg.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders")
+    seg.add_argument(
+        "--page",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="page (time point / slice) of multi-page files, from 0 (default: "
+        "the first; required for 3-D stacks)",
+    )
+    seg.add_argument(
+        "--channel",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="channel of multi-channel files, from 0 (default: the first)",
+    )
+    seg.add_argument(
+        "--memory",
+        type=int,
+        default=1024,
+        metavar="MB",
+        help="memory budget of one network call (default 1024)",
+    )
+    seg.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="score predicted labels against a dataset (F1 at 10 px, mDice, AP50)",
+        description="Score DIR's <stem>_labels.tif against DATASET (images/, points.csv, "
+        "masks/): detection F1 with one-to-one matching within 10 px, mDice over ground-truth "
+        "cells (METHOD.md section 7) where masks exist, and average precision at IoU 0.5.",
+    )
+    ev.add_argument("dataset", type=Path, metavar="DATASET")
+    ev.add_argument("predictions", type=Path, metavar="PRED_DIR")
+    ev.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the scores as JSON (default: PRED_DIR/evaluation.json)",
+    )
+    ev.add_argument(
+        "--radius",
+        type=_positive_float,
+        default=10.0,
+        metavar="PX",
+        help="detection matching radius (default 10)",
+    )
+
+    sub.add_parser("models", help="list the installed models and what each is for")
+    sub.add_parser("gui", help="open the desktop app", add_help=False)
+    sub.add_parser(
+        "train", help="train a model from points (needs the 'train' extra)", add_help=False
+    )
+    return parser
+
+
+def _default_model(requested: str | None) -> str:
+    from cellprop.engine import ModelError, list_models
+
+    if requested:
+        return requested
+    models = list_models()
+    names = [m.name for m in models]
+    if "phase" in names:
+        return "phase"
+    if len(models) == 1:
+        return names[0]
+    if not models:
+        raise ModelError("no model is installed; give a model folder with --model")
+    raise ModelError(f"several models are installed ({', '.join(names)}); choose one with --model")
+
+
+def _planned_outputs(paths: list[Path], out: Path, roi: bool) -> list[Path]:
+    from cellprop.engine.batch import RUN_FILES, output_paths
+
+    files = [out / name for name in RUN_FILES]
+    for p in paths:
+        files += list(output_paths(p, out, roi).values())
+    return files
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from cellprop.engine import (
+        ModelError,
+        OutputExists,
+        Settings,
+        find_images,
+        load_model,
+        process_batch,
+    )
+
+    out = args.out.resolve()
+    paths = find_images(args.inputs, recursive=args.recursive)
+    # Earlier results inside an input folder are not inputs.
+    paths = [p for p in paths if not (p.exists() and p.resolve().is_relative_to(out))]
+    if not paths:
+        print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
+        return EXIT_USAGE
+    stems: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in stems:
+            print(
+                f"cellprop: {p} and {stems[p.stem]} would write the same result files "
+                f"({p.stem}_*); process them into different --out folders",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        stems[p.stem] = p
+    if not args.overwrite:
+        existing = [f for f in _planned_outputs(paths, args.out, args.roi) if f.exists()]
+        if existing:
+            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            print(
+                f"cellprop: {existing[0]}{more} exist already; nothing was written. "
+                f"Use --overwrite to replace them, or another --out folder.",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    try:
+        settings = Settings(
+            threshold=args.threshold,
+            diameter=args.diameter,
+            smoothness=args.smoothness,
+            min_size=args.min_size,
+            exclude_border=args.exclude_border,
+            pixel_size=args.pixel_size,
+            propagation=args.propagation,
+            memory_mb=args.memory,
+        )
+        model = load_model(_default_model(args.model), device=args.device)
+    except (ModelError, ValueError) as exc:
+        print(f"cellprop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    log = sys.stderr
+    print(
+        f"cellprop: model {model.name} on {model.provider}; {len(paths)} image(s) -> {args.out}",
+        file=log,
+    )
+    bar = tqdm(total=len(paths), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)
+
+    def on_result(res) -> None:
+        if res.status == "done":
+            line = f"  done    {res.path.name}: {res.n_cells} cells, {res.seconds:.1f} s"
+        else:
+            line = f"  {res.status:<7} {res.error or res.path.name}"
+        bar.write(line, file=log)
+        bar.set_postfix_str(res.path.name, refresh=False)
+        bar.update(1)
+
+    try:
+        result = process_batch(
+            paths,
+            args.out,
+            model,
+            settings,
+            overwrite=args.overwrite,
+            roi=args.roi,
+            workers=max(1, args.workers),
+            on_result=on_result,
+            page=args.page,
+            channel=args.channel,
+        )
+    except OutputExists as exc:
+        bar.close()
+        print(f"cellprop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        bar.close()
+        print("cellprop: interrupted; finished images keep their results", file=sys.stderr)
+        return 130
+    bar.close()
+    done = sum(r.status == "done" for r in result.results)
+    failed = [r for r in result.results if r.status != "done"]
+    cells = sum(r.n_cells for r in result.results)
+    print(
+        f"cellprop: {done}/{len(result.results)} image(s) done, {cells} cells; "
+        f"results in {args.out}",
+        file=log,
+    )
+    if failed:
+        print(f"cellprop: {len(failed)} image(s) not processed:", file=sys.stderr)
+        for r in failed:
+            print(f"  {r.error or r.path}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cellprop.engine import evaluate_folder
+
+    try:
+        scores = evaluate_folder(args.dataset, args.predictions, radius=args.radius)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"cellprop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = scores.report()
+    report["dataset"] = str(args.dataset)
+    report["predictions"] = str(args.predictions)
+    d = report["detection"]
+    print(f"images scored      {sum(1 for e in report['per_image'] if not e.get('missing'))}")
+    print(
+        f"detection F1       {d['f1']:.3f}  (precision {d['precision']:.3f}, recall "
+        f"{d['recall']:.3f}; tp {d['tp']}, fp {d['fp']}, fn {d['fn']}; within "
+        f"{args.radius:g} px)"
+    )
+    if report["mdice"] is not None:
+        print(
+            f"mDice              {report['mdice']:.3f}  ({report['mdice_cells']} "
+            "ground-truth cells)"
+        )
+        print(f"AP at IoU 0.5      {report['ap50']:.3f}")
+    else:
+        print("mDice, AP50        no masks in the dataset")
+    missing = [e["image"] for e in report["per_image"] if e.get("missing")]
+    if missing:
+        print(
+            f"no prediction for  {len(missing)} image(s), not scored: "
+            + ", ".join(missing[:5])
+            + (" ..." if len(missing) > 5 else "")
+        )
+    target = args.json or (args.predictions / "evaluation.json")
+    try:
+        target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"scores written to  {target}")
+    except OSError as exc:
+        print(f"cellprop: cannot write {target}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from cellprop.engine import available_devices, list_models
+
+    models = list_models()
+    if not models:
+        print("no models installed")
+        return EXIT_OK
+    width = max(len(m.name) for m in models)
+    for m in models:
+        print(f"{m.name:<{width}}  {m.modality:<12}  {m.description}")
+        print(f"{'':<{width}}  {m.path}")
+    print(f"devices: {', '.join(available_devices())}")
+    return EXIT_OK
+
+
+def _delegate(module: str, argv: list[str], what: str, extra: str) -> int:
+    import importlib
+
+    try:
+        entry = importlib.import_module(module).main
+    except ImportError as exc:
+        print(f"cellprop: {what} is not available ({exc}); {extra}", file=sys.stderr)
+        return EXIT_USAGE
+    return int(entry(argv) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # gui and train take their own options: hand them everything after the sub-command.
+    if argv and argv[0] == "gui":
+        return _delegate(
+            "cellprop.app.main",
+            argv[1:],
+            "the desktop app",
+            "install cellprop with its Qt dependency (PySide6)",
+        )
+    if argv and argv[0] == "train":
+        return _delegate(
+            "cellprop.training.cli",
+            argv[1:],
+            "training",
+            "install the training extra: pip install 'cellprop[train]'",
+        )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    handlers = {"segment": cmd_segment, "evaluate": cmd_evaluate, "models": cmd_models}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

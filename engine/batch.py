@@ -1,0 +1,361 @@
+"""Whole files in, result files out: one image (process_image) or many (process_batch).
+
+The CLI, the app's export and its folder batch all call these, so every front end writes the
+same files. A file that cannot be read or segmented is reported by name and leaves nothing
+behind; existing results are never replaced unless ``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import Cancelled, ImageError, OutputExists
+from .features import CellTable, measure
+from .io import read_image
+from .output import atomic_path, write_labels, write_overlay, write_roi_zip, write_table
+from .pipeline import Segmentation, Settings, segment
+
+__all__ = ["BatchResult", "ImageResult", "output_paths", "process_batch", "process_image"]
+
+#: Files written for each image, by kind: DIR/<stem><suffix>.
+OUTPUT_SUFFIXES = {
+    "labels": "_labels.tif",
+    "overlay": "_overlay.png",
+    "cells": "_cells.csv",
+    "roi": "_rois.zip",
+}
+
+#: Files written once per run.
+RUN_FILES = ("cells.csv", "summary.csv", "run.json")
+
+
+@dataclass
+class ImageResult:
+    """What happened to one image.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The input file.
+    status : {"done", "failed", "skipped", "cancelled"}
+    n_cells : int
+    mean_area : float
+        Mean cell area in pixels (nan without cells).
+    seconds : float
+    error : str or None
+        Why it failed or was skipped, naming the file.
+    outputs : dict of str to pathlib.Path
+        Files written, by kind (see ``OUTPUT_SUFFIXES``).
+    segmentation, table
+        The in-memory results (None unless done).
+    """
+
+    path: Path
+    status: str = "done"
+    n_cells: int = 0
+    mean_area: float = float("nan")
+    seconds: float = 0.0
+    error: str | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    segmentation: Segmentation | None = None
+    table: CellTable | None = None
+    image_info: str = ""
+
+
+@dataclass
+class BatchResult:
+    """A run over many images: per-image results and the run's folder."""
+
+    results: list[ImageResult]
+    out_dir: Path
+
+    @property
+    def failed(self) -> list[ImageResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "done" for r in self.results)
+
+
+def output_paths(path: str | Path, out_dir: str | Path, roi: bool = False) -> dict[str, Path]:
+    """The result files for one input image, by kind."""
+    stem = Path(path).stem
+    kinds = [k for k in OUTPUT_SUFFIXES if roi or k != "roi"]
+    return {k: Path(out_dir) / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in kinds}
+
+
+def process_image(
+    path: str | Path,
+    out_dir: str | Path,
+    model,
+    settings: Settings | None = None,
+    overwrite: bool = False,
+    roi: bool = False,
+    progress: Callable[[str, float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    page: int | None = None,
+    channel: int | None = None,
+) -> ImageResult:
+    """Read, segment, measure and write the result files of one image.
+
+    Never raises for a bad image: the result's status says "failed" (unreadable file, or an
+    error while segmenting), "skipped" (results exist and ``overwrite`` is False) or
+    "cancelled", and no file of that image is left behind.
+
+    Returns
+    -------
+    ImageResult
+    """
+    path = Path(path)
+    settings = settings if settings is not None else Settings()
+    started = time.perf_counter()
+    result = ImageResult(path=path)
+    targets = output_paths(path, out_dir, roi)
+    existing = [p for p in targets.values() if p.exists()]
+    if existing and not overwrite:
+        result.status = "skipped"
+        result.error = str(OutputExists(existing[0]))
+        return result
+    written: list[Path] = []
+    try:
+        data = read_image(path, page=page, channel=channel)
+        result.image_info = data.description
+        seg = segment(data.pixels, model, settings, progress=progress, cancel=cancel)
+        pixel_size = settings.pixel_size or data.pixel_size
+        unit = "um" if settings.pixel_size else (data.unit or "um")
+        table = measure(seg.labels, data.pixels, pixel_size=pixel_size, unit=unit)
+        writers = {
+            "labels": lambda p: write_labels(p, seg.labels, pixel_size, unit, overwrite),
+            "overlay": lambda p: write_overlay(p, data.pixels, seg.labels, seg.centres, overwrite),
+            "cells": lambda p: write_table(p, table, overwrite=overwrite),
+            "roi": lambda p: write_roi_zip(p, seg.labels, overwrite),
+        }
+        for kind, target in targets.items():
+            writers[kind](target)
+            written.append(target)
+            result.outputs[kind] = target
+        result.segmentation, result.table = seg, table
+        result.n_cells = seg.n_cells
+        areas = np.bincount(seg.labels.ravel())[1:]
+        result.mean_area = float(areas.mean()) if seg.n_cells else float("nan")
+    except Cancelled:
+        result.status = "cancelled"
+    except ImageError as exc:
+        result.status, result.error = "failed", str(exc)
+    except OutputExists as exc:
+        result.status, result.error = "skipped", str(exc)
+    except MemoryError:
+        result.status, result.error = "failed", f"{path}: out of memory while segmenting"
+    except Exception as exc:  # one bad image must not stop a batch; say which and why
+        result.status, result.error = "failed", f"{path}: {type(exc).__name__}: {exc}"
+    if result.status != "done":
+        for p in written:  # nothing half-done stays on disk
+            p.unlink(missing_ok=True)
+        result.outputs = {}
+        result.segmentation = result.table = None
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _versions() -> dict:
+    import onnxruntime
+    import scipy
+    import skimage
+
+    from cellprop import __version__
+
+    return {
+        "cellprop": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-image": skimage.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def process_batch(
+    paths: Iterable[str | Path],
+    out_dir: str | Path,
+    model,
+    settings: Settings | None = None,
+    overwrite: bool = False,
+    roi: bool = False,
+    workers: int = 1,
+    progress: Callable[[str, float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    on_result: Callable[[ImageResult], None] | None = None,
+    page: int | None = None,
+    channel: int | None = None,
+) -> BatchResult:
+    """Process many images; write DIR/cells.csv, DIR/summary.csv and DIR/run.json at the end.
+
+    Parameters
+    ----------
+    paths : iterable of path
+        Image files (see :func:`cellprop.engine.find_images`).
+    out_dir : path
+        Result folder (created).
+    workers : int
+        Images processed at the same time (threads sharing one model; onnxruntime and numpy
+        release the GIL). Each worker holds one image's memory (``settings.memory_mb`` plus
+        the image's arrays).
+    progress : callable, optional
+        ``progress(name, fraction)``: the image just finished and the fraction of images done.
+    on_result : callable, optional
+        Called with each :class:`ImageResult` as it completes (in completion order).
+
+    Returns
+    -------
+    BatchResult
+        Results in input order. A failed image does not stop the batch.
+
+    Raises
+    ------
+    OutputExists
+        A run file (cells.csv, summary.csv, run.json) exists and ``overwrite`` is False;
+        raised before any image is processed.
+    """
+    paths = [Path(p) for p in paths]
+    settings = settings if settings is not None else Settings()
+    out = Path(out_dir)
+    for name in RUN_FILES:
+        if (out / name).exists() and not overwrite:
+            raise OutputExists(out / name)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results: list[ImageResult | None] = [None] * len(paths)
+    done = 0
+
+    def run(i: int) -> tuple[int, ImageResult]:
+        if cancel is not None and cancel():
+            return i, ImageResult(path=paths[i], status="cancelled")
+        return i, process_image(
+            paths[i],
+            out,
+            model,
+            settings,
+            overwrite,
+            roi,
+            cancel=cancel,
+            page=page,
+            channel=channel,
+        )
+
+    resolved: dict = {}
+
+    def finish(i: int, res: ImageResult) -> None:
+        nonlocal done
+        done += 1
+        if on_result is not None:
+            on_result(res)
+        if progress is not None:
+            progress(res.path.name, done / len(paths))
+        # Keep the small per-cell table, not the image-sized arrays: a batch of a thousand
+        # frames must not hold a thousand label images.
+        if res.segmentation is not None:
+            resolved.setdefault("settings", res.segmentation.settings)
+            res.segmentation = None
+        results[i] = res
+
+    if workers <= 1:
+        for i in range(len(paths)):
+            finish(*run(i))
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for fut in [pool.submit(run, i) for i in range(len(paths))]:
+                finish(*fut.result())
+    final = [r for r in results if r is not None]
+    _write_run_files(
+        out,
+        final,
+        model,
+        settings,
+        resolved.get("settings"),
+        overwrite,
+        time.perf_counter() - started,
+    )
+    return BatchResult(results=final, out_dir=out)
+
+
+def _write_run_files(
+    out: Path,
+    results: list[ImageResult],
+    model,
+    settings: Settings,
+    resolved: dict | None,
+    overwrite: bool,
+    seconds: float,
+) -> None:
+    # cells.csv: every cell of every image, the image's name first. Column sets may differ
+    # between images (physical units in some only): the union, in first-seen order.
+    names: list[str] = []
+    for r in results:
+        if r.table is not None:
+            names += [n for n in r.table.names if n not in names]
+    with atomic_path(out / "cells.csv", overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["Image", *names])
+            for r in results:
+                if r.table is None:
+                    continue
+                for row in r.table.rows():
+                    writer.writerow([r.path.name] + [_cell(row.get(n, "")) for n in names])
+    with atomic_path(out / "summary.csv", overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["Image", "Path", "Status", "Cells", "MeanArea_px", "Seconds", "Error"])
+            for r in results:
+                writer.writerow(
+                    [
+                        r.path.name,
+                        str(r.path),
+                        r.status,
+                        r.n_cells,
+                        "" if np.isnan(r.mean_area) else f"{r.mean_area:.2f}",
+                        f"{r.seconds:.2f}",
+                        r.error or "",
+                    ]
+                )
+    run = {
+        "settings": asdict(settings),
+        "resolved": resolved,
+        "model": {
+            "name": model.name,
+            "path": str(model.path),
+            "description": getattr(model, "description", ""),
+        },
+        "provider": model.provider,
+        "device": model.device,
+        "images": len(results),
+        "done": sum(r.status == "done" for r in results),
+        "failed": sum(r.status == "failed" for r in results),
+        "skipped": sum(r.status == "skipped" for r in results),
+        "cells": sum(r.n_cells for r in results),
+        "seconds": round(seconds, 3),
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with atomic_path(out / "run.json", overwrite) as tmp:
+        tmp.write_text(json.dumps(run, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value)

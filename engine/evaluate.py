@@ -1,0 +1,251 @@
+"""Accuracy as the paper reports it (METHOD.md section 7), plus AP at IoU 0.5.
+
+* Detection F1: predicted and annotated centres matched one-to-one within 10 px, maximising
+  sum(exp(-0.01 d)) as the authors' code does; counts summed over images.
+* mDice: for every ground-truth cell, the predicted cell most frequent under it; Dice of the two
+  whole objects (0 if none); averaged over ground-truth cells. Extra predictions cost nothing.
+* AP50: instances matched at IoU > 0.5 (one-to-one by construction); TP / (TP + FP + FN).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.optimize import linear_sum_assignment
+
+__all__ = [
+    "Scores",
+    "ap_counts",
+    "centroids",
+    "dice_per_cell",
+    "evaluate_folder",
+    "match_points",
+]
+
+
+def match_points(true_xy, pred_xy, radius: float = 10.0) -> tuple[int, int, int]:
+    """One-to-one matching of points within ``radius``; returns (tp, fp, fn).
+
+    The matching maximises sum(exp(-0.01 d)) over pairs closer than ``radius`` (authors' code).
+    """
+    t = np.asarray(true_xy, float).reshape(-1, 2)
+    p = np.asarray(pred_xy, float).reshape(-1, 2)
+    if len(t) == 0 or len(p) == 0:
+        return 0, len(p), len(t)
+    d = np.hypot(t[:, None, 0] - p[None, :, 0], t[:, None, 1] - p[None, :, 1])
+    weight = np.where(d <= radius, np.exp(-0.01 * d), 0.0)
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    tp = int((d[rows, cols] <= radius).sum())
+    return tp, len(p) - tp, len(t) - tp
+
+
+def centroids(labels: np.ndarray) -> np.ndarray:
+    """(x, y) centroid of every label present, in label order."""
+    labels = np.asarray(labels)
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    if len(ids) == 0:
+        return np.zeros((0, 2))
+    rc = np.array(ndi.center_of_mass(np.ones_like(labels, bool), labels, ids))
+    return rc[:, ::-1]
+
+
+def _overlaps(true: np.ndarray, pred: np.ndarray):
+    """Contingency of true x pred labels: (true ids, pred ids, counts, true sizes, pred sizes)."""
+    true = np.asarray(true).astype(np.int64).ravel()
+    pred = np.asarray(pred).astype(np.int64).ravel()
+    t_ids, t_inv = np.unique(true, return_inverse=True)
+    p_ids, p_inv = np.unique(pred, return_inverse=True)
+    table = np.zeros((len(t_ids), len(p_ids)), np.int64)
+    np.add.at(table, (t_inv, p_inv), 1)
+    return t_ids, p_ids, table
+
+
+def dice_per_cell(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Dice of every ground-truth cell with the predicted cell most frequent under it.
+
+    Returns one value per ground-truth label (in label order); 0 where no predicted cell lies
+    under it.
+    """
+    t_ids, p_ids, table = _overlaps(true, pred)
+    t_sizes = table.sum(1)
+    p_sizes = table.sum(0)
+    out = []
+    fg_p = p_ids > 0
+    for i, t in enumerate(t_ids):
+        if t == 0:
+            continue
+        counts = np.where(fg_p, table[i], 0)
+        if counts.max() == 0:
+            out.append(0.0)
+            continue
+        j = int(np.argmax(counts))
+        out.append(2.0 * counts[j] / (t_sizes[i] + p_sizes[j]))
+    return np.asarray(out, float)
+
+
+def ap_counts(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tuple[int, int, int]:
+    """(tp, fp, fn) of instances matched at IoU > ``iou`` (>= 0.5 makes matches unique)."""
+    t_ids, p_ids, table = _overlaps(true, pred)
+    t_sizes = table.sum(1)[:, None]
+    p_sizes = table.sum(0)[None, :]
+    scores = table / np.maximum(t_sizes + p_sizes - table, 1)
+    scores = scores[t_ids > 0][:, p_ids > 0]
+    n_true, n_pred = scores.shape
+    tp = int((scores > iou).any(1).sum()) if scores.size else 0
+    return tp, n_pred - tp, n_true - tp
+
+
+@dataclass
+class Scores:
+    """Summed counts and pooled per-cell Dice over images, and the ratios from them."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    dice: list = field(default_factory=list)
+    ap_tp: int = 0
+    ap_fp: int = 0
+    ap_fn: int = 0
+    per_image: list = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp else 0.0
+
+    @property
+    def mdice(self) -> float | None:
+        return float(np.mean(self.dice)) if self.dice else None
+
+    @property
+    def ap50(self) -> float | None:
+        total = self.ap_tp + self.ap_fp + self.ap_fn
+        return self.ap_tp / total if total else None
+
+    def report(self) -> dict:
+        return {
+            "images": len(self.per_image),
+            "detection": {
+                "f1": self.f1,
+                "precision": self.precision,
+                "recall": self.recall,
+                "tp": self.tp,
+                "fp": self.fp,
+                "fn": self.fn,
+                "radius_px": 10,
+            },
+            "mdice": self.mdice,
+            "mdice_cells": len(self.dice),
+            "ap50": self.ap50,
+            "ap50_counts": {"tp": self.ap_tp, "fp": self.ap_fp, "fn": self.ap_fn},
+            "per_image": self.per_image,
+        }
+
+
+def _read_points(path: Path) -> dict[str, list[tuple[float, float]]]:
+    points: dict[str, list[tuple[float, float]]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            points.setdefault(row["image"], []).append((float(row["x"]), float(row["y"])))
+    return points
+
+
+def _find_prediction(pred_dir: Path, stem: str) -> Path | None:
+    for name in (
+        f"{stem}_labels.tif",
+        f"{stem}_labels.tiff",
+        f"{stem}.tif",
+        f"{stem}.tiff",
+        f"{stem}.png",
+    ):
+        if (pred_dir / name).is_file():
+            return pred_dir / name
+    return None
+
+
+def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 10.0) -> Scores:
+    """Score predicted label images against a dataset folder (shared/data layout).
+
+    Parameters
+    ----------
+    dataset : path
+        Folder with ``images/``, ``points.csv`` and optionally ``masks/<stem>.tif``.
+    pred_dir : path
+        Folder with ``<stem>_labels.tif`` (as ``cellprop segment`` writes) or ``<stem>.tif``.
+    radius : float
+        Detection matching radius, pixels.
+
+    Returns
+    -------
+    Scores
+        Detection counts over images with points, Dice and AP over images with masks.
+        Images without a prediction are listed in ``per_image`` with ``"missing": true``
+        and not scored.
+
+    Raises
+    ------
+    FileNotFoundError
+        No images folder, or not one prediction found.
+    """
+    from .io import IMAGE_EXTENSIONS, read_image
+
+    dataset, pred_dir = Path(dataset), Path(pred_dir)
+    images = dataset / "images"
+    if not images.is_dir():
+        raise FileNotFoundError(f"{dataset}: no images/ folder (expected the dataset layout)")
+    if not pred_dir.is_dir():
+        raise FileNotFoundError(f"{pred_dir}: no such folder of predictions")
+    points = _read_points(dataset / "points.csv") if (dataset / "points.csv").is_file() else {}
+    scores = Scores()
+    found = 0
+    for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
+        pred_path = _find_prediction(pred_dir, image.stem)
+        if pred_path is None:
+            scores.per_image.append({"image": image.name, "missing": True})
+            continue
+        found += 1
+        pred = read_image(pred_path).pixels
+        entry: dict = {
+            "image": image.name,
+            "prediction": pred_path.name,
+            "cells": int(len(np.unique(pred)) - (pred.min() == 0)),
+        }
+        if image.name in points:
+            tp, fp, fn = match_points(points[image.name], centroids(pred), radius)
+            scores.tp, scores.fp, scores.fn = scores.tp + tp, scores.fp + fp, scores.fn + fn
+            entry.update(tp=tp, fp=fp, fn=fn)
+        mask = dataset / "masks" / f"{image.stem}.tif"
+        if mask.is_file():
+            true = read_image(mask).pixels
+            if true.shape != pred.shape:
+                raise ValueError(
+                    f"{pred_path}: shape {pred.shape} differs from {mask} {true.shape}"
+                )
+            dice = dice_per_cell(true, pred)
+            scores.dice.extend(dice.tolist())
+            a_tp, a_fp, a_fn = ap_counts(true, pred)
+            scores.ap_tp, scores.ap_fp, scores.ap_fn = (
+                scores.ap_tp + a_tp,
+                scores.ap_fp + a_fp,
+                scores.ap_fn + a_fn,
+            )
+            entry.update(
+                mdice=float(dice.mean()) if len(dice) else None,
+                ap50=a_tp / max(1, a_tp + a_fp + a_fn),
+            )
+        scores.per_image.append(entry)
+    if found == 0:
+        raise FileNotFoundError(f"{pred_dir}: no predicted label image for any image of {images}")
+    return scores

@@ -1,0 +1,299 @@
+"""Model folders (docs/ARCHITECTURE.md) and the onnxruntime sessions that run them.
+
+A model folder holds ``unet.onnx`` (image -> likelihood), ``guided.onnx`` (image, grad_output ->
+guided-backprop grad_input) and ``model.json``. Sessions run on CUDA only when a session really
+initialises and runs there; otherwise on the CPU, without onnxruntime's CUDA log noise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+__all__ = [
+    "Model",
+    "ModelInfo",
+    "available_devices",
+    "list_models",
+    "load_model",
+    "models_folder",
+]
+
+# onnxruntime logs at WARNING and above by default, and a CUDA build on a machine without CUDA
+# libraries logs a screen of errors. Users act on our messages, not on those.
+_ORT_SEVERITY = 3  # ERROR: real failures still reach stderr
+_ORT_SILENT = 4  # FATAL only: used while probing CUDA, whose failure is expected and handled
+
+# An ONNX graph "y = Identity(x)" for float [1], serialised with onnx.helper (71 bytes). Used to
+# find out whether the CUDA provider really works before any model is loaded.
+_PROBE_ONNX = (
+    b'\x08\x08\x12\x00:;\n\x10\n\x01x\x12\x01y"\x08Identity\x12\x05probeZ\x0f\n\x01x\x12\n\n'
+    b"\x08\x08\x01\x12\x04\n\x02\x08\x01b\x0f\n\x01y\x12\n\n\x08\x08\x01\x12\x04\n\x02\x08\x01"
+    b"B\x04\n\x00\x10\x11"
+)
+
+_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+@cache
+def _ort():
+    """onnxruntime, imported on first use with its default logger quietened once."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(_ORT_SEVERITY)
+    return ort
+
+
+def _session_options(severity: int = _ORT_SEVERITY):
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = severity
+    # Shapes change from call to call (image sizes, batch sizes): a memory pattern planned for
+    # one shape is useless for the next, and the CPU arena would keep the largest call's memory
+    # for the life of the process. Without both, peak memory follows the current call.
+    options.enable_mem_pattern = False
+    options.enable_cpu_mem_arena = False
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    threads = os.environ.get("CELLPROP_THREADS")
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return options
+
+
+@cache
+def _cuda_works() -> bool:
+    """True when a CUDA session initialises and runs; probed once per process, silently."""
+    ort = _ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    try:
+        ort.set_default_logger_severity(_ORT_SILENT)
+        session = ort.InferenceSession(
+            _PROBE_ONNX,
+            _session_options(_ORT_SILENT),
+            providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
+        )
+        if session.get_providers()[0] != "CUDAExecutionProvider":
+            return False
+        out = session.run(None, {"x": np.ones(1, np.float32)})[0]
+        return bool(out[0] == 1.0)
+    except Exception:
+        return False
+    finally:
+        ort.set_default_logger_severity(_ORT_SEVERITY)
+
+
+def available_devices() -> list[str]:
+    """Devices a model can run on here: ``["cpu"]`` or ``["cpu", "cuda"]``."""
+    return ["cpu", "cuda"] if _cuda_works() else ["cpu"]
+
+
+def models_folder() -> Path:
+    """The folder of shipped models (``cellprop/resources/models``)."""
+    from importlib.resources import files
+
+    return Path(str(files("cellprop.resources"))) / "models"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model folder says about itself (model.json), without loading the networks."""
+
+    name: str
+    path: Path
+    description: str
+    modality: str
+    info: dict = field(repr=False, compare=False)
+
+
+def _read_info(folder: Path) -> dict:
+    meta = folder / "model.json"
+    if not meta.is_file():
+        raise ModelError(f"{folder}: not a model folder (no model.json)")
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{folder}: model.json cannot be read ({exc})") from exc
+    if not isinstance(info, dict) or info.get("format") != "cellprop-model":
+        raise ModelError(f"{folder}: model.json is not a cellprop model description")
+    if info.get("format_version") != 1:
+        raise ModelError(
+            f"{folder}: model format version {info.get('format_version')} is not supported "
+            f"by this cellprop (it reads version 1)"
+        )
+    for key in ("input", "files", "defaults"):
+        if not isinstance(info.get(key), dict):
+            raise ModelError(f"{folder}: model.json lacks its '{key}' section")
+    return info
+
+
+def _search_path() -> list[Path]:
+    """Shipped models first, then folders listed in CELLPROP_MODEL_PATH (os.pathsep separated)."""
+    folders = [models_folder()]
+    extra = os.environ.get("CELLPROP_MODEL_PATH", "")
+    folders += [Path(p) for p in extra.split(os.pathsep) if p]
+    return folders
+
+
+def list_models() -> list[ModelInfo]:
+    """The models found in the shipped folder (and CELLPROP_MODEL_PATH), sorted by name.
+
+    Broken folders are left out here; :func:`load_model` on one says what is wrong.
+    """
+    found: dict[str, ModelInfo] = {}
+    for root in _search_path():
+        if not root.is_dir():
+            continue
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            try:
+                info = _read_info(folder)
+            except ModelError:
+                continue
+            name = str(info.get("name") or folder.name)
+            found.setdefault(
+                name,
+                ModelInfo(
+                    name=name,
+                    path=folder,
+                    description=str(info.get("description", "")),
+                    modality=str(info.get("modality", "")),
+                    info=info,
+                ),
+            )
+    return sorted(found.values(), key=lambda m: m.name)
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_file() and path.name == "model.json":
+        return path.parent
+    if path.is_dir():
+        return path
+    for model in list_models():
+        if model.name == str(name_or_path) or model.path.name == str(name_or_path):
+            return model.path
+    names = ", ".join(m.name for m in list_models()) or "none installed"
+    raise ModelError(f"{name_or_path}: no such model folder or model name (available: {names})")
+
+
+class Model:
+    """A loaded model: its description and two onnxruntime sessions.
+
+    Attributes
+    ----------
+    name, path, info
+        The model's name, folder and parsed model.json.
+    defaults : dict
+        model.json "defaults" (sizes in original image pixels).
+    provider : str
+        "CPU" or "CUDA": where the sessions really run.
+    device : str
+        "cpu" or "cuda".
+    stride, scale, low, high, cell_diameter_px, receptive_field_radius_px
+        The input contract of the networks, from model.json.
+    """
+
+    def __init__(self, folder: Path, device: str = "auto") -> None:
+        info = _read_info(folder)
+        self.path = folder
+        self.info = info
+        self.name = str(info.get("name") or folder.name)
+        self.description = str(info.get("description", ""))
+        self.modality = str(info.get("modality", ""))
+        self.defaults = dict(info["defaults"])
+        inp = info["input"]
+        norm = inp.get("normalisation", {})
+        if norm.get("method", "percentile") != "percentile":
+            raise ModelError(f"{folder}: normalisation '{norm.get('method')}' is not supported")
+        self.low = float(norm.get("low", 1.0))
+        self.high = float(norm.get("high", 99.8))
+        self.stride = int(inp.get("stride", 16))
+        self.scale = float(inp.get("scale", 1.0))
+        self.cell_diameter_px = float(info.get("cell_diameter_px", 0) or 0) or None
+        self.receptive_field_radius_px = int(info.get("receptive_field_radius_px", 0) or 0)
+        arch = info.get("architecture", {})
+        self.base_channels = int(arch.get("base_channels", 16))
+        self.depth = int(arch.get("depth", 4))
+
+        if device not in ("auto", "cpu", "cuda"):
+            raise ModelError(f"unknown device '{device}' (use auto, cpu or cuda)")
+        if device == "cuda" and not _cuda_works():
+            raise ModelError(
+                "CUDA was asked for but does not work here (no GPU or no CUDA "
+                "libraries); use --device cpu or auto"
+            )
+        self.device = "cuda" if device == "cuda" or (device == "auto" and _cuda_works()) else "cpu"
+        self.provider = self.device.upper()
+        providers = [_PROVIDERS[self.device]] + (
+            ["CPUExecutionProvider"] if self.device == "cuda" else []
+        )
+
+        files = info["files"]
+        self._sessions = {}
+        for key in ("unet", "guided"):
+            file = folder / str(files.get(key, f"{key}.onnx"))
+            if not file.is_file():
+                raise ModelError(f"{folder}: {file.name} is missing")
+            try:
+                self._sessions[key] = _ort().InferenceSession(
+                    str(file), _session_options(), providers=providers
+                )
+            except Exception as exc:
+                raise ModelError(f"{folder}: {file.name} cannot be loaded ({exc})") from exc
+        names = {k: [i.name for i in s.get_inputs()] for k, s in self._sessions.items()}
+        if names["unet"] != ["image"] or sorted(names["guided"]) != ["grad_output", "image"]:
+            raise ModelError(f"{folder}: the ONNX graphs do not have the expected inputs {names}")
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, path={str(self.path)!r}, provider={self.provider!r})"
+
+    def likelihood(self, image: np.ndarray) -> np.ndarray:
+        """Run the U-Net on a normalised batch [N, 1, H, W] (H, W multiples of ``stride``)."""
+        out = self._sessions["unet"].run(None, {"image": np.ascontiguousarray(image, np.float32)})
+        return out[0]
+
+    def guided(self, image: np.ndarray, grad_output: np.ndarray) -> np.ndarray:
+        """Guided-backprop gradient w.r.t. the input for each batch item, raw (not clamped)."""
+        feeds = {
+            "image": np.ascontiguousarray(image, np.float32),
+            "grad_output": np.ascontiguousarray(grad_output, np.float32),
+        }
+        return self._sessions["guided"].run(None, feeds)[0]
+
+    def bytes_per_pixel(self) -> int:
+        """Rough working memory of one guided-propagation pixel (forward activations kept).
+
+        Sum over levels of the channels held for the backward pass (about 6 float32 tensors of
+        the level's width per DoubleConv: convs, masks, gradients) scaled by the level's area.
+        Used to size batches to a memory budget; measured peaks are reported by the benchmark.
+        """
+        total = 0.0
+        for level in range(self.depth + 1):
+            width = self.base_channels * min(2**level, 8)
+            total += 12 * width / 4**level  # encoder and decoder at this level
+        return int(4 * total) + 64
+
+
+def load_model(name_or_path: str | Path, device: str = "auto") -> Model:
+    """Load a model by shipped name or folder path.
+
+    Parameters
+    ----------
+    name_or_path : str or pathlib.Path
+        A name from :func:`list_models`, a model folder, or its model.json.
+    device : {"auto", "cpu", "cuda"}
+        "auto" uses CUDA when it really works here, else the CPU.
+
+    Raises
+    ------
+    ModelError
+        Unknown name, broken folder, or CUDA forced where it does not work.
+    """
+    return Model(_resolve(name_or_path), device=device)

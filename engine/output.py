@@ -1,0 +1,287 @@
+"""Result files: label TIFF, overlay PNG, per-cell CSV and ImageJ ROI zip.
+
+Every writer goes through a temporary file in the target folder and renames it at the end, so an
+interrupted or failed write never leaves a half-written result under the final name; and none
+replaces an existing file unless asked to.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .errors import OutputExists
+
+__all__ = [
+    "atomic_path",
+    "label_outline",
+    "masks_from_rois",
+    "write_labels",
+    "write_overlay",
+    "write_roi_zip",
+    "write_table",
+]
+
+
+@contextmanager
+def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
+
+    Raises
+    ------
+    OutputExists
+        ``path`` exists and ``overwrite`` is False (checked before and again at the end).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExists(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if path.exists() and not overwrite:
+            raise OutputExists(path)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_labels(
+    path: str | Path,
+    labels: np.ndarray,
+    pixel_size: float | None = None,
+    unit: str = "um",
+    overwrite: bool = False,
+) -> Path:
+    """Write an instance label image as a zlib-compressed TIFF (uint16, or uint32 if needed).
+
+    The pixel size, when known, is written as ImageJ reads it (resolution and unit), so Fiji
+    shows the labels calibrated like the image.
+    """
+    import tifffile
+
+    labels = np.asarray(labels)
+    top = int(labels.max()) if labels.size else 0
+    dtype = np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32
+    kwargs: dict = {"compression": "zlib", "photometric": "minisblack"}
+    if pixel_size:
+        kwargs["resolution"] = (1.0 / pixel_size, 1.0 / pixel_size)
+        kwargs["resolutionunit"] = "NONE"
+        if dtype == np.uint16:
+            kwargs["imagej"] = True
+            kwargs["metadata"] = {"unit": "micron" if unit == "um" else unit}
+            kwargs.pop("photometric")
+    with atomic_path(path, overwrite) as tmp:
+        tifffile.imwrite(tmp, labels.astype(dtype, copy=False), **kwargs)
+    return Path(path)
+
+
+def _display_8bit(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, np.float32)
+    lo, hi = np.percentile(
+        image[:: max(1, image.shape[0] // 512), :: max(1, image.shape[1] // 512)], [0.5, 99.5]
+    )
+    if not hi > lo:
+        return np.zeros(image.shape, np.uint8)
+    return np.clip((image - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
+def write_overlay(
+    path: str | Path,
+    image: np.ndarray,
+    labels: np.ndarray,
+    centres: np.ndarray | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a PNG of the image (contrast-stretched grey) with each cell's outline and centre.
+
+    Outlines are the cells' own boundary pixels (yellow), so neighbouring cells stay apart;
+    centres (x, y) are small red dots.
+    """
+    import cv2
+
+    grey = _display_8bit(image)
+    rgb = np.dstack([grey, grey, grey])
+    labels = np.asarray(labels)
+    inner = labels > 0
+    edge = inner & (ndi.grey_erosion(labels, size=3) != ndi.grey_dilation(labels, size=3))
+    rgb[edge] = (255, 220, 0)
+    if centres is not None and len(centres):
+        xy = np.rint(np.asarray(centres)).astype(int)
+        h, w = labels.shape
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                if abs(dr) + abs(dc) > 1:
+                    continue
+                r = np.clip(xy[:, 1] + dr, 0, h - 1)
+                c = np.clip(xy[:, 0] + dc, 0, w - 1)
+                rgb[r, c] = (255, 40, 40)
+    with atomic_path(path, overwrite) as tmp:
+        if not cv2.imwrite(str(tmp), rgb[..., ::-1]):
+            raise OSError(f"{path}: could not write the PNG")
+    return Path(path)
+
+
+def _format(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.10g}"
+    return str(value)
+
+
+def write_table(
+    path: str | Path,
+    table,
+    image_name: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a :class:`~cellprop.engine.features.CellTable` as CSV, one row per cell.
+
+    With ``image_name`` an ``Image`` column comes first (for tables that gather many images).
+    """
+    names = list(table.columns)
+    columns = [table.columns[n].tolist() for n in names]
+    with atomic_path(path, overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow((["Image"] if image_name is not None else []) + names)
+            for row in zip(*columns, strict=True):
+                cells = [_format(v) for v in row]
+                writer.writerow(([image_name] if image_name is not None else []) + cells)
+    return Path(path)
+
+
+_STEP = {(0, 1): 0, (1, 0): 1, (0, -1): 2, (-1, 0): 3}  # (dx, dy) -> direction index
+
+
+def label_outline(mask: np.ndarray) -> np.ndarray:
+    """The outer boundary of a 4-connected pixel set, along pixel edges.
+
+    Vertices are pixel corners in ImageJ's convention (pixel (row r, col c) spans x c..c+1 and
+    y r..r+1), clockwise on screen, without collinear points. Filling the polygon (pixel centres
+    inside) gives back the pixel set, minus any holes.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        2-D bool array holding one connected object.
+
+    Returns
+    -------
+    numpy.ndarray
+        int [K, 2] of (x, y).
+    """
+    m = np.pad(np.asarray(mask, bool), 1)
+    r, c = np.nonzero(m)
+    # Directed boundary edges with the object on their right (clockwise on screen).
+    edges: dict[tuple[int, int], list[tuple[int, int]]] = {}
+
+    def add(x0: int, y0: int, x1: int, y1: int) -> None:
+        edges.setdefault((x0, y0), []).append((x1, y1))
+
+    for y, x in zip(r.tolist(), c.tolist(), strict=True):
+        if not m[y - 1, x]:
+            add(x, y, x + 1, y)
+        if not m[y, x + 1]:
+            add(x + 1, y, x + 1, y + 1)
+        if not m[y + 1, x]:
+            add(x + 1, y + 1, x, y + 1)
+        if not m[y, x - 1]:
+            add(x, y + 1, x, y)
+    # Start on the top edge of the first pixel in raster order: certainly the outer boundary.
+    start = (int(c[0]), int(r[0]))
+    points = [start]
+    prev = start
+    current = edges[start].pop(0)
+    while current != start:
+        outs = edges[current]
+        if len(outs) > 1:
+            # A corner where the object touches itself diagonally: turn right (keep the pixel
+            # we are walking around on our right), which traces each 4-connected piece alone.
+            d_in = (current[0] - prev[0], current[1] - prev[1])
+            right = (-d_in[1], d_in[0])
+            pick = next(
+                (o for o in outs if (o[0] - current[0], o[1] - current[1]) == right), outs[0]
+            )
+            outs.remove(pick)
+            nxt = pick
+        else:
+            nxt = outs.pop()
+        points.append(current)
+        prev, current = current, nxt
+    pts = np.array(points, np.int64) - 1  # undo the padding
+    # Drop vertices in the middle of straight runs.
+    before = np.roll(pts, 1, axis=0)
+    after = np.roll(pts, -1, axis=0)
+    cross = (pts[:, 0] - before[:, 0]) * (after[:, 1] - pts[:, 1]) - (pts[:, 1] - before[:, 1]) * (
+        after[:, 0] - pts[:, 0]
+    )
+    return pts[cross != 0]
+
+
+def write_roi_zip(path: str | Path, labels: np.ndarray, overwrite: bool = False) -> Path:
+    """Write one ImageJ ROI per cell (traced polygons along pixel edges) into a zip for Fiji.
+
+    ROI names are ``cell-<label>`` so a ROI is found from a CSV row; filling each ROI in ImageJ
+    gives back the cell's pixels exactly (cells with holes lose their holes).
+    """
+    import roifile
+
+    labels = np.asarray(labels)
+    rois = []
+    for k, box in enumerate(ndi.find_objects(labels)):
+        if box is None:
+            continue
+        label = k + 1
+        sub = labels[box] == label
+        pieces, n = ndi.label(sub)
+        if n > 1:  # keep the largest 4-connected piece; fusion makes cells connected
+            sizes = np.bincount(pieces.ravel())
+            sizes[0] = 0
+            sub = pieces == int(np.argmax(sizes))
+        pts = label_outline(sub) + np.array([box[1].start, box[0].start])
+        roi = roifile.ImagejRoi.frompoints(pts.astype(np.int32), name=f"cell-{label}")
+        roi.roitype = roifile.ROI_TYPE.TRACED
+        roi.options = roifile.ROI_OPTIONS(0)
+        roi.right = int(pts[:, 0].max())
+        roi.bottom = int(pts[:, 1].max())
+        rois.append(roi)
+    with atomic_path(path, overwrite) as tmp:
+        tmp.unlink()  # roifile appends to an existing zip; give it a fresh one
+        if rois:
+            roifile.roiwrite(tmp, rois, mode="w")
+        else:
+            import zipfile
+
+            zipfile.ZipFile(tmp, "w").close()
+    return Path(path)
+
+
+def masks_from_rois(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
+    """Read a ROI zip written by :func:`write_roi_zip` back into a label image (for checks).
+
+    Pixels whose centre lies inside a ROI's polygon get the label in the ROI's name.
+    """
+    import roifile
+    from skimage.draw import polygon
+
+    labels = np.zeros(shape, np.int32)
+    rois = roifile.roiread(path) if Path(path).stat().st_size > 22 else []
+    for roi in rois if isinstance(rois, list) else [rois]:
+        xy = roi.coordinates()
+        label = int(str(roi.name).split("-")[-1])
+        # Pixel (r, c) has its centre at (c + 0.5, r + 0.5) in ImageJ coordinates.
+        rr, cc = polygon(xy[:, 1] - 0.5, xy[:, 0] - 0.5, shape)
+        labels[rr, cc] = label
+    return labels

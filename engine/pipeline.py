@@ -1,0 +1,275 @@
+"""segment(): one image in, labels out, through every stage of the method (METHOD.md sections 2-5).
+
+    raw image -> normalise + rescale -> U-Net likelihood (tiled) -> centres, regions S_u
+      -> guided propagation per cell (crop windows, batched) -> maximum projection
+      -> back to the original size -> per-cell graph cut -> fusion -> size/border filters
+
+Stages are the plain functions of the neighbouring modules; this one resolves settings against
+the model's defaults, times each stage and maps results back to the original pixel grid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .detect import centre_regions, find_centres
+from .errors import Cancelled
+from .graphcut import GraphCutParams, boundary_image, label_dtype, segment_cells
+from .normalise import normalise, percentiles, rescale
+from .projection import project
+from .propagate import likelihood_map, propagate_cells
+
+__all__ = ["Segmentation", "Settings", "resolve_settings", "segment"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a user may choose; None means the model's default (model.json "defaults").
+
+    Attributes
+    ----------
+    threshold : float, optional
+        Detection threshold on the likelihood, 0..1.
+    diameter : float, optional
+        Expected cell diameter in original pixels; the image is rescaled so cells have the
+        diameter the network was trained on. None: the model's fixed ``input.scale``.
+    smoothness : float, optional
+        Graph-cut pairwise (Potts) weight.
+    min_size : int, optional
+        Smallest cell kept, original pixels.
+    exclude_border : bool
+        Drop cells touching the image border.
+    pixel_size : float, optional
+        Physical pixel size (overrides the file's metadata) for measurements.
+    propagation : {"crop", "full"}
+        ``crop``: windows around each cell (fast); ``full``: the paper's whole-image passes.
+    memory_mb : int
+        Budget for one network call (batched propagation, U-Net tiles).
+    """
+
+    threshold: float | None = None
+    diameter: float | None = None
+    smoothness: float | None = None
+    min_size: int | None = None
+    exclude_border: bool = False
+    pixel_size: float | None = None
+    propagation: str = "crop"
+    memory_mb: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must lie between 0 and 1, got {self.threshold}")
+        if self.diameter is not None and not self.diameter > 0:
+            raise ValueError(f"diameter must be positive, got {self.diameter}")
+        if self.smoothness is not None and self.smoothness < 0:
+            raise ValueError(f"smoothness must not be negative, got {self.smoothness}")
+        if self.min_size is not None and self.min_size < 0:
+            raise ValueError(f"min size must not be negative, got {self.min_size}")
+        if self.pixel_size is not None and not self.pixel_size > 0:
+            raise ValueError(f"pixel size must be positive, got {self.pixel_size}")
+        if self.propagation not in ("crop", "full"):
+            raise ValueError(f"propagation must be 'crop' or 'full', got {self.propagation!r}")
+        if self.memory_mb < 64:
+            raise ValueError(f"memory budget must be at least 64 MB, got {self.memory_mb}")
+
+
+@dataclass
+class Segmentation:
+    """The result of :func:`segment` on one image.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray
+        uint16 (uint32 past 65535 cells) instance labels 1..N, 0 = background; image shape.
+    likelihood : numpy.ndarray
+        float32 detection likelihood in [0, 1], image shape.
+    contribution : numpy.ndarray
+        float32 fused maximum projection of the cells' contribution maps, image shape.
+    centres : numpy.ndarray
+        float [N, 2] of (x, y) for labels 1..N, original pixels.
+    timings : dict of str to float
+        Seconds per stage.
+    settings : dict
+        The values actually used (model defaults filled in, scale, mode, provider).
+    """
+
+    labels: np.ndarray
+    likelihood: np.ndarray
+    contribution: np.ndarray
+    centres: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.centres)
+
+
+def resolve_settings(model, settings: Settings) -> dict:
+    """Fill the settings' None values from the model's defaults; add the working scale.
+
+    Returns a plain dict (JSON-ready) of every value the pipeline will use.
+    """
+    d = model.defaults
+    scale = model.scale
+    if settings.diameter is not None and model.cell_diameter_px:
+        scale = model.cell_diameter_px / settings.diameter
+    resolved = asdict(settings)
+    resolved.update(
+        threshold=float(
+            settings.threshold if settings.threshold is not None else d.get("threshold", 0.5)
+        ),
+        smoothness=float(
+            settings.smoothness
+            if settings.smoothness is not None
+            else d.get("graphcut_weight", 20.0)
+        ),
+        min_size=int(
+            settings.min_size if settings.min_size is not None else d.get("min_size_px", 0)
+        ),
+        scale=float(scale),
+        peak_min_distance=int(d.get("peak_min_distance", 2)),
+        region_radius_px=float(d.get("region_radius_px", 15)),
+        edge_beta=float(d.get("edge_beta", 10.0)),
+        polarity=str(d.get("polarity", "bright_boundary")),
+        propagation_margin_px=int(d.get("propagation_margin_px", 48)),
+        model=model.name,
+        provider=model.provider,
+    )
+    return resolved
+
+
+def _relabel(labels: np.ndarray, centres_rc: np.ndarray, min_size: int, exclude_border: bool):
+    """Drop small and (optionally) border cells; number the rest 1..N in detection order."""
+    n = len(centres_rc)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)[: n + 1]
+    keep = counts >= max(1, min_size)
+    keep[0] = False
+    if exclude_border:
+        border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        keep[np.unique(border)] = False
+    new_ids = np.zeros(n + 1, np.int64)
+    new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
+    out = new_ids[labels].astype(label_dtype(int(keep.sum())))
+    return out, centres_rc[keep[1:]]
+
+
+def segment(
+    image: np.ndarray,
+    model,
+    settings: Settings = Settings(),
+    progress: Callable[[str, float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Segmentation:
+    """Segment every cell of one 2-D image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D raw image (any real dtype), e.g. ``read_image(path).pixels``.
+    model : cellprop.engine.model.Model
+        From :func:`cellprop.engine.load_model`.
+    settings : Settings
+        User choices; None fields take the model's defaults.
+    progress : callable, optional
+        ``progress(stage, fraction)`` with fraction of the whole image done, 0..1.
+    cancel : callable, optional
+        Polled between steps; when it returns True, :class:`Cancelled` is raised.
+
+    Returns
+    -------
+    Segmentation
+        Labels, likelihood and contribution at the image's size, centres, timings, settings.
+    """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"segment expects a 2-D image, got shape {image.shape}")
+    cfg = resolve_settings(model, settings)
+    timings: dict[str, float] = {}
+
+    def report(stage: str, fraction: float) -> None:
+        if cancel is not None and cancel():
+            raise Cancelled()
+        if progress is not None:
+            progress(stage, float(min(1.0, max(0.0, fraction))))
+
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - clock
+        clock = now
+
+    report("normalise", 0.0)
+    h, w = image.shape
+    lo, hi = percentiles(image, model.low, model.high)
+    empty = np.zeros((h, w), np.float32)
+    if not hi > lo:  # a flat image holds no cells; the network must not be asked to invent some
+        lap("normalise")
+        labels = np.zeros((h, w), np.uint16)
+        return Segmentation(labels, empty, empty.copy(), np.zeros((0, 2)), timings, cfg)
+    normalised = normalise(image, model.low, model.high)
+    scale = cfg["scale"]
+    net_image = rescale(normalised, scale, order=1)
+    sy, sx = net_image.shape[0] / h, net_image.shape[1] / w
+    lap("normalise")
+
+    report("detect", 0.02)
+    likelihood = likelihood_map(model, net_image, cfg["memory_mb"], cancel)
+    lap("unet")
+    centres_net = find_centres(likelihood, cfg["threshold"], cfg["peak_min_distance"])
+    regions = centre_regions(likelihood.shape, centres_net, cfg["region_radius_px"] * scale)
+    lap("detect")
+    n = len(centres_net)
+
+    report("propagate", 0.15)
+    maps = propagate_cells(
+        model,
+        net_image,
+        likelihood,
+        regions,
+        n,
+        mode=cfg["propagation"],
+        margin=cfg["propagation_margin_px"],
+        memory_mb=cfg["memory_mb"],
+        progress=lambda f: report("propagate", 0.15 + 0.6 * f),
+        cancel=cancel,
+    )
+    proj = project(likelihood.shape, maps)
+    lap("propagate")
+
+    report("graph cut", 0.75)
+    # Back to the original grid: the cut follows the image's own edges at full resolution.
+    value = rescale(proj.value, shape=(h, w), order=1)
+    owner = rescale(proj.owner, shape=(h, w), order=0)
+    del proj
+    centres_rc = (centres_net + 0.5) / np.array([sy, sx]) - 0.5
+    params = GraphCutParams(weight=cfg["smoothness"], beta=cfg["edge_beta"])
+    boundary = boundary_image(normalised, cfg["polarity"])
+    del normalised
+    labels = segment_cells(
+        owner,
+        value,
+        centres_rc,
+        boundary,
+        params,
+        cancel=cancel,
+        progress=lambda f: report("graph cut", 0.75 + 0.2 * f),
+    )
+    del owner, boundary
+    labels, centres_rc = _relabel(labels, centres_rc, cfg["min_size"], settings.exclude_border)
+    lap("graphcut")
+
+    likelihood_full = rescale(likelihood, shape=(h, w), order=1).astype(np.float32, copy=False)
+    centres_xy = centres_rc[:, ::-1].copy() if len(centres_rc) else np.zeros((0, 2))
+    lap("finish")
+    report("done", 1.0)
+    cfg["n_detected"] = int(n)
+    return Segmentation(
+        labels, likelihood_full, value.astype(np.float32, copy=False), centres_xy, timings, cfg
+    )
