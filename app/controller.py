@@ -43,6 +43,7 @@ class BatchSummary:
     total: int
     done: int = 0
     failed: int = 0
+    skipped: int = 0
     cancelled: bool = False
     seconds: float = 0.0
     errors: list = field(default_factory=list)  # (path, message)
@@ -51,19 +52,47 @@ class BatchSummary:
         text = f"{self.done} of {self.total} images segmented"
         if self.failed:
             text += f", {self.failed} failed"
+        if self.skipped:
+            text += f", {self.skipped} skipped (results existed)"
         if self.cancelled:
             text += " (stopped by you)"
         return text + f"; results in {self.out_dir}"
 
 
-def output_names(stem: str) -> dict:
-    """The files written for one image, by kind (same names as ``cellprop segment``)."""
-    return {
-        "labels": f"{stem}_labels.tif",
-        "overlay": f"{stem}_overlay.png",
-        "table": f"{stem}_cells.csv",
-        "roi": f"{stem}_rois.zip",
-    }
+@dataclass(frozen=True)
+class BatchItem:
+    """One finished image of a batch, copied on the worker thread.
+
+    The engine drops an image's arrays right after reporting it (so a long batch does not
+    fill the memory), so the app takes what it shows before that happens.
+    """
+
+    path: Path
+    status: str
+    n_cells: int
+    error: str | None
+    outputs: dict
+    labels: object = None
+    centres: object = None
+    table: object = None
+    settings: object = None
+    timings: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, image_result) -> BatchItem:
+        seg = getattr(image_result, "segmentation", None)
+        return cls(
+            path=Path(image_result.path),
+            status=str(image_result.status),
+            n_cells=int(image_result.n_cells or 0),
+            error=image_result.error,
+            outputs=dict(image_result.outputs or {}),
+            labels=None if seg is None else seg.labels,
+            centres=None if seg is None else seg.centres,
+            table=getattr(image_result, "table", None),
+            settings=None if seg is None else seg.settings,
+            timings={} if seg is None else dict(seg.timings or {}),
+        )
 
 
 def readable_error(exc: BaseException, engine) -> str:
@@ -522,7 +551,7 @@ class AppController(QObject):
                 roi=user.roi_zip,
                 progress=job.progress,
                 cancel=job.is_cancelled,
-                on_result=job.partial,
+                on_result=lambda r: job.partial(BatchItem.of(r)),
             )
 
         for p in paths:
@@ -552,45 +581,46 @@ class AppController(QObject):
             emit(self.log, "info", f"Batch of {len(paths)} images into {out_dir}")
         return started
 
-    def _on_batch_result(self, image_result) -> None:
+    def _on_batch_result(self, item: BatchItem) -> None:
         summary = self._batch
         if summary is None:
             return
-        i = self.index_of(image_result.path)
+        i = self.index_of(item.path)
         doc = self.documents[i] if i >= 0 else None
-        status = getattr(image_result, "status", "done")
         if doc is not None:
             doc.running = False
-        if status == "done":
+        if item.status == "done":
             summary.done += 1
             if doc is not None:
                 doc.error = None
-                seg = image_result.segmentation
-                if seg is not None:
+                if item.labels is not None:
                     doc.results[(0, 0)] = Result(
-                        labels=seg.labels,
-                        centres=seg.centres,
-                        table=image_result.table,
-                        n_cells=int(image_result.n_cells),
-                        settings=seg.settings,
-                        timings=dict(seg.timings or {}),
-                        outputs=dict(image_result.outputs),
+                        labels=item.labels,
+                        centres=item.centres,
+                        table=item.table,
+                        n_cells=item.n_cells,
+                        settings=item.settings,
+                        timings=item.timings,
+                        outputs=item.outputs,
                     )
-            emit(self.log, "info", f"{Path(image_result.path).name}: {image_result.n_cells} cells")
-        elif status == "cancelled":
+            emit(self.log, "info", f"{item.path.name}: {item.n_cells} cells")
+        elif item.status == "cancelled":
             summary.cancelled = True
+        elif item.status == "skipped":
+            summary.skipped += 1
+            emit(self.log, "info", f"{item.path.name}: skipped, {item.error}")
         else:
             summary.failed += 1
-            message = image_result.error or status
-            summary.errors.append((Path(image_result.path), message))
+            message = item.error or item.status
+            summary.errors.append((item.path, message))
             if doc is not None:
                 doc.error = message
-            self._report(f"{Path(image_result.path).name}: {message}")
+            self._report(f"{item.path.name}: {message}")
         if doc is not None:
             emit(self.document_changed, i)
             if doc is self.current:
                 emit(self.result_ready, i)
-        finished = summary.done + summary.failed
+        finished = summary.done + summary.failed + summary.skipped
         elapsed = time.monotonic() - self._batch_started_at
         eta = elapsed / finished * (summary.total - finished) if finished else -1.0
         emit(self.batch_progress, finished, summary.total, eta)
@@ -611,12 +641,16 @@ class AppController(QObject):
 
     # ------------------------------------------------------------------ export
     def export_paths(self, doc: Document, out_dir: Path, roi: bool) -> dict:
-        names = output_names(
-            doc.path.stem if doc.plane == (0, 0) else f"{doc.path.stem}_p{doc.page}c{doc.channel}"
-        )
-        if not roi:
-            names.pop("roi")
-        return {kind: Path(out_dir) / name for kind, name in names.items()}
+        """Where export writes one image's files: the names ``cellprop segment`` uses.
+
+        Another page or channel than the first gets ``_p<page>c<channel>`` in its names.
+        """
+        target = doc.path
+        if doc.plane != (0, 0):
+            target = doc.path.with_name(
+                f"{doc.path.stem}_p{doc.page}c{doc.channel}{doc.path.suffix}"
+            )
+        return dict(self.engine.output_paths(target, out_dir, roi=roi))
 
     def export_current(self, out_dir: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         doc = self.current
@@ -672,7 +706,7 @@ class AppController(QObject):
                     overwrite=overwrite,
                 )
                 engine.write_table(
-                    paths["table"], result.table, image_name=doc.name, overwrite=overwrite
+                    paths["cells"], result.table, image_name=doc.name, overwrite=overwrite
                 )
                 if "roi" in paths:
                     engine.write_roi_zip(paths["roi"], result.labels, overwrite=overwrite)
@@ -738,4 +772,4 @@ class AppController(QObject):
         self.wait_idle(timeout_ms)
 
 
-__all__ = ["AppController", "BatchSummary", "ModelStatus", "Status", "output_names"]
+__all__ = ["AppController", "BatchItem", "BatchSummary", "ModelStatus", "Status"]

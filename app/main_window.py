@@ -424,9 +424,11 @@ class MainWindow(QMainWindow):
         if out.is_dir() and any(out.iterdir()):
             overwrite = self.dialogs.ask(
                 "Replace earlier results?",
-                f"{out} already contains files.\n\nReplace results of the same images? "
-                "(No: images whose results exist are skipped.)",
+                f"{out} already contains files.\n\nReplace the results in it? "
+                "(No: nothing is started; choose another folder.)",
             )
+            if not overwrite:
+                return
         self.controller.store.set_folder("batch_parent", str(out))
         self.controller.run_batch(paths, out, overwrite=overwrite)
 

@@ -217,6 +217,19 @@ class FakeEngine:
         )
 
     # --- writers
+    def output_paths(self, path, out_dir, roi=False):
+        suffixes = {
+            "labels": "_labels.tif",
+            "overlay": "_overlay.png",
+            "cells": "_cells.csv",
+            "roi": "_rois.zip",
+        }
+        return {
+            k: Path(out_dir) / f"{Path(path).stem}{v}"
+            for k, v in suffixes.items()
+            if roi or k != "roi"
+        }
+
     @staticmethod
     def _check(path, overwrite):
         if Path(path).exists() and not overwrite:

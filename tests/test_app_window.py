@@ -286,3 +286,16 @@ def test_viewer_click_versus_drag(qtbot, window, images):
         window.viewer.viewport(), Qt.MouseButton.LeftButton, pos=centre + QPoint(30, 0)
     )
     assert len(clicks) == 1
+
+
+def test_batch_into_a_folder_with_files_asks_and_no_starts_nothing(qtbot, window, images, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "cells.csv").write_text("earlier run")
+    window.dialogs.folder = str(out)
+    window.dialogs.answers = [True, False]  # yes: process the folder; no: do not replace
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: len(window.dialogs.questions) == 2, timeout=WAIT_MS)
+    assert "already contains files" in window.dialogs.questions[1]
+    assert not window.controller.busy
+    assert (out / "cells.csv").read_text() == "earlier run"
