@@ -1,0 +1,173 @@
+"""engine.io: every supported format read with its values intact; every bad file one clear error."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from cellprop.engine import MAX_PIXELS, ImageError, find_images, read_image
+from cellprop.engine.io import to_grey
+
+RNG = np.random.default_rng(7)
+
+
+def ramp(dtype, shape=(37, 53)) -> np.ndarray:
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    top = info.max if info else 1000.0
+    return (RNG.random(shape) * top).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.float32])
+@pytest.mark.parametrize("compression", [None, "lzw", "zlib", "deflate"])
+def test_tiff_depths_and_compressions_round_trip(tmp_path, dtype, compression):
+    data = ramp(dtype)
+    path = tmp_path / "img.tif"
+    tifffile.imwrite(path, data, compression=compression)
+    got = read_image(path)
+    assert got.pixels.dtype == data.dtype
+    np.testing.assert_array_equal(got.pixels, data)
+    assert (got.page, got.n_pages, got.channel, got.n_channels) == (0, 1, 0, 1)
+
+
+def test_multipage_tiff_page_choice_default_first(tmp_path):
+    frames = np.stack([ramp(np.uint16) for _ in range(5)])
+    path = tmp_path / "series.tif"
+    tifffile.imwrite(path, frames, imagej=True, metadata={"axes": "TYX"})
+    first = read_image(path)
+    assert first.n_pages == 5 and first.page == 0
+    np.testing.assert_array_equal(first.pixels, frames[0])
+    np.testing.assert_array_equal(read_image(path, page=3).pixels, frames[3])
+    assert "page 4/5" in read_image(path, page=3).description
+    with pytest.raises(ImageError, match="page 5 does not exist"):
+        read_image(path, page=5)
+
+
+def test_multichannel_tiff_channel_choice(tmp_path):
+    stack = np.stack([np.stack([ramp(np.uint16) for _ in range(3)]) for _ in range(2)])
+    path = tmp_path / "tc.tif"
+    tifffile.imwrite(path, stack, imagej=True, metadata={"axes": "TCYX"})
+    got = read_image(path, page=1, channel=2)
+    assert (got.n_pages, got.n_channels) == (2, 3)
+    np.testing.assert_array_equal(got.pixels, stack[1, 2])
+    np.testing.assert_array_equal(read_image(path).pixels, stack[0, 0])
+    with pytest.raises(ImageError, match="channel 3 does not exist"):
+        read_image(path, channel=3)
+
+
+def test_three_d_stack_needs_a_slice_choice(tmp_path):
+    volume = np.stack([ramp(np.uint8) for _ in range(4)])
+    path = tmp_path / "volume.tif"
+    tifffile.imwrite(path, volume, imagej=True, metadata={"axes": "ZYX"})
+    with pytest.raises(ImageError) as err:
+        read_image(path)
+    assert str(path) in str(err.value) and "3-D stack of 4 slices" in str(err.value)
+    np.testing.assert_array_equal(read_image(path, page=2).pixels, volume[2])
+
+
+def test_rgb_becomes_grey_with_bt601_weights(tmp_path):
+    rgb = ramp(np.uint8, (20, 30, 3))
+    expected = np.rint(rgb.astype(float) @ [0.299, 0.587, 0.114]).astype(np.uint8)
+    np.testing.assert_array_equal(to_grey(rgb), expected)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.tif").pixels, expected)
+    cv2.imwrite(str(tmp_path / "rgb.png"), rgb[..., ::-1])
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png").pixels, expected)
+    cv2.imwrite(str(tmp_path / "rgb.bmp"), rgb[..., ::-1])
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.bmp").pixels, expected)
+
+
+def test_png_16bit_and_jpeg(tmp_path):
+    data = ramp(np.uint16)
+    cv2.imwrite(str(tmp_path / "a.png"), data)
+    got = read_image(tmp_path / "a.png")
+    assert got.pixels.dtype == np.uint16
+    np.testing.assert_array_equal(got.pixels, data)
+    grey = ramp(np.uint8)
+    cv2.imwrite(str(tmp_path / "a.jpg"), grey, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    jpg = read_image(tmp_path / "a.jpg").pixels
+    assert jpg.shape == grey.shape and np.abs(jpg.astype(int) - grey).mean() < 3
+
+
+def test_pixel_size_from_metadata(tmp_path):
+    data = ramp(np.uint16)
+    tifffile.imwrite(
+        tmp_path / "ij.tif",
+        data,
+        imagej=True,
+        resolution=(1 / 0.65, 1 / 0.65),
+        metadata={"unit": "micron"},
+    )
+    got = read_image(tmp_path / "ij.tif")
+    assert got.unit == "um" and got.pixel_size == pytest.approx(0.65, rel=1e-6)
+    tifffile.imwrite(
+        tmp_path / "cm.tif", data, resolution=(1e4 / 0.5, 1e4 / 0.5), resolutionunit="CENTIMETER"
+    )
+    got = read_image(tmp_path / "cm.tif")
+    assert got.unit == "um" and got.pixel_size == pytest.approx(0.5, rel=1e-6)
+    # 72 dpi is what image editors write: it says nothing about the microscope.
+    tifffile.imwrite(tmp_path / "dpi.tif", data, resolution=(72, 72), resolutionunit="INCH")
+    assert read_image(tmp_path / "dpi.tif").pixel_size is None
+
+
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def test_bad_files_give_one_clear_error_naming_the_file(tmp_path):
+    cases = {}
+    tifffile.imwrite(tmp_path / "trunc.tif", ramp(np.uint16, (300, 300)), compression="zlib")
+    cases["trunc.tif"] = (_truncate(tmp_path / "trunc.tif"), "truncated")
+    cv2.imwrite(str(tmp_path / "trunc.png"), ramp(np.uint8, (300, 300)))
+    cases["trunc.png"] = (_truncate(tmp_path / "trunc.png"), "truncated")
+    (tmp_path / "empty.tif").write_bytes(b"")
+    cases["empty.tif"] = (tmp_path / "empty.tif", "empty")
+    cv2.imwrite(str(tmp_path / "real.png"), ramp(np.uint8))
+    (tmp_path / "png_named.tif").write_bytes((tmp_path / "real.png").read_bytes())
+    cases["wrong extension"] = (tmp_path / "png_named.tif", "holds a PNG image")
+    (tmp_path / "notes.txt").write_text("hello")
+    cases["unsupported"] = (tmp_path / "notes.txt", "unsupported file type")
+    (tmp_path / "garbage.tif").write_bytes(b"this is not an image at all")
+    cases["garbage"] = (tmp_path / "garbage.tif", "not a TIFF")
+    cases["missing"] = (tmp_path / "missing.tif", "no such file")
+    # A 20000 x 20000 TIFF (400 MB, written sparse): refused from its header, nothing decoded.
+    tifffile.imwrite(tmp_path / "huge.tif", shape=(20000, 20000), dtype=np.uint8)
+    cases["huge"] = (tmp_path / "huge.tif", "larger than the 64 Mpixel limit")
+    for name, (path, reason) in cases.items():
+        with pytest.raises(ImageError) as err:
+            read_image(path)
+        assert str(err.value).startswith(str(path) + ": "), name
+        assert reason in err.value.reason, (name, err.value.reason)
+        assert err.value.path == path
+
+
+def test_size_bound_is_64_megapixels():
+    assert MAX_PIXELS == 8192 * 8192
+
+
+def test_find_images_folders_natural_order_recursive_and_explicit_files(tmp_path):
+    for name in ["img10.png", "img2.png", "img1.tif", ".hidden.png", "notes.txt"]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.tiff").write_bytes(b"x")
+    flat = find_images([tmp_path])
+    assert [p.name for p in flat] == ["img1.tif", "img2.png", "img10.png"]
+    deep = find_images([tmp_path], recursive=True)
+    assert [p.name for p in deep] == ["img1.tif", "img2.png", "img10.png", "deep.tiff"]
+    # Explicit files are kept whatever they are, so that the run names them when they fail.
+    explicit = find_images([tmp_path / "notes.txt", tmp_path / "img2.png", tmp_path])
+    assert [p.name for p in explicit][:2] == ["notes.txt", "img2.png"]
+    assert len(explicit) == 4  # img2.png is not listed twice
+
+
+@pytest.mark.data
+def test_real_images_read(shared_data):
+    c2c12 = read_image(shared_data / "c2c12-phase" / "images" / "0000.png")
+    assert c2c12.pixels.shape == (1040, 1392) and c2c12.pixels.dtype == np.uint8
+    hela = sorted((shared_data / "hela-dic" / "images").iterdir())[0]
+    got = read_image(hela)
+    assert got.pixels.shape == (512, 512)
+    mask = read_image(shared_data / "hela-dic" / "masks" / hela.name)
+    assert mask.pixels.dtype == np.uint16 and mask.pixels.max() > 0
