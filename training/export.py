@@ -253,6 +253,9 @@ def export_model(
     RuntimeError
         When onnxruntime disagrees with torch beyond the tolerances (nothing is written then).
     """
+    # Checked first, so that a bad argument leaves no files behind.
+    engine_defaults = default_engine_settings(modality, scale, cell_diameter_px)
+    engine_defaults.update(defaults or {})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
@@ -267,8 +270,6 @@ def export_model(
         unet_tmp.replace(out_dir / "unet.onnx")
         guided_tmp.replace(out_dir / "guided.onnx")
 
-    engine_defaults = default_engine_settings(modality, scale, cell_diameter_px)
-    engine_defaults.update(defaults or {})
     info: dict[str, Any] = {
         "format": "cellprop-model",
         "format_version": 1,

@@ -141,8 +141,8 @@ def split_samples(
     """Split by image into training and validation samples.
 
     With ``val`` names (file names or stems, with or without the ``dataset/`` prefix) those are
-    held out. Otherwise the last ``ceil(val_fraction * n)`` images of each dataset (sorted by name)
-    are, when the dataset has at least two; whole images are held out so that neighbouring crops
+    held out. Otherwise the last ``round(val_fraction * n)`` images (at least one) of each
+    dataset, sorted by name, are, when the dataset has at least two; whole images are held out so that neighbouring crops
     of one image cannot leak into validation.
     """
     if val:
@@ -163,7 +163,7 @@ def split_samples(
         by_dataset.setdefault(s.name.split("/")[0], []).append(s)
     for group in by_dataset.values():
         group = sorted(group, key=lambda s: s.name)
-        n_val = math.ceil(val_fraction * len(group)) if len(group) >= 2 and val_fraction else 0
+        n_val = max(1, round(val_fraction * len(group))) if len(group) >= 2 and val_fraction else 0
         train.extend(group[: len(group) - n_val])
         valid.extend(group[len(group) - n_val :])
     return train, valid
@@ -238,7 +238,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         The run's settings (validated with ``config.check()``).
     progress : bool
         Show a progress bar (loss, validation loss, ETA) on stderr.
-    log : callable
+    log : callable or None
         Receives one line per event (datasets read, each epoch's summary, export).
 
     Returns
@@ -247,6 +247,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         The best model, the model.json content, the export check and per-epoch history.
     """
     config.check()
+    log = log or (lambda _line: None)
     started = time.perf_counter()
     torch.set_num_threads(config.threads)
     out = Path(config.out)

@@ -1,0 +1,357 @@
+"""Training from points: targets, dataset reading, crops, metrics, and short real training runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+torch = pytest.importorskip("torch")
+
+from cellprop.training.augment import Augmentation, random_crop  # noqa: E402
+from cellprop.training.cli import build_parser, main  # noqa: E402
+from cellprop.training.data import (  # noqa: E402
+    DatasetError,
+    load_dataset,
+    read_points_csv,
+)
+from cellprop.training.export import load_onnx_session  # noqa: E402
+from cellprop.training.metrics import detection_score, find_peaks  # noqa: E402
+from cellprop.training.targets import (  # noqa: E402
+    estimate_cell_diameter,
+    gaussian_targets,
+)
+from cellprop.training.train import (  # noqa: E402
+    TrainConfig,
+    auto_scale,
+    split_samples,
+    to_network_coordinates,
+    to_original_coordinates,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CELLPROP_SHARED_DATA", REPO.parent / "shared" / "data"))
+C2C12 = SHARED_DATA / "c2c12-phase"
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+def test_gaussian_targets_peak_at_each_centre_and_max_not_sum():
+    centres = np.array([[10.0, 12.0], [16.0, 12.0], [40.0, 30.0]])
+    sigma = 3.0
+    m = gaussian_targets((50, 60), centres, sigma)
+    assert m.dtype == np.float32 and m.shape == (50, 60)
+    for x, y in centres:
+        assert m[int(y), int(x)] == pytest.approx(1.0)
+    # Midway between the two close centres: the larger single Gaussian, not the sum of two.
+    assert m[12, 13] == pytest.approx(np.exp(-(3.0**2) / (2 * sigma**2)), rel=1e-5)
+    assert m.max() <= 1.0
+    # Far from every centre the map is zero.
+    assert m[0, 59] < 1e-6
+
+
+def test_gaussian_targets_honour_sub_pixel_centres_and_sigma():
+    m = gaussian_targets((21, 21), np.array([[10.5, 10.0]]), sigma=2.0)
+    assert m[10, 10] == pytest.approx(m[10, 11])
+    wide = gaussian_targets((21, 21), np.array([[10.0, 10.0]]), sigma=4.0)
+    narrow = gaussian_targets((21, 21), np.array([[10.0, 10.0]]), sigma=2.0)
+    assert wide.sum() > 3.5 * narrow.sum()
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_targets((5, 5), np.zeros((1, 2)), sigma=0)
+
+
+def test_cell_diameter_from_points_is_the_median_neighbour_distance():
+    grid = np.stack(np.meshgrid(np.arange(5) * 12.0, np.arange(4) * 12.0), -1).reshape(-1, 2)
+    assert estimate_cell_diameter([grid]) == pytest.approx(12.0)
+    assert estimate_cell_diameter([grid], scale=0.5) == pytest.approx(6.0)
+    with pytest.raises(ValueError):
+        estimate_cell_diameter([np.zeros((1, 2))])
+    assert auto_scale(39.0) == pytest.approx(0.5)
+    assert auto_scale(20.0) == pytest.approx(1.0)
+
+
+def test_coordinate_conversion_round_trips_and_follows_pixel_centres():
+    points = np.array([[0.0, 0.0], [9.0, 3.5]])
+    assert np.allclose(to_original_coordinates(to_network_coordinates(points, 0.5), 0.5), points)
+    # Pixels 0 and 1 average into network pixel 0, whose centre is original x = 0.5.
+    assert to_network_coordinates(np.array([[0.5, 0.5]]), 0.5) == pytest.approx(0.0)
+
+
+# --- reading datasets ----------------------------------------------------------------------
+
+
+def _blobs(shape, centres, dtype=np.uint8, peak=200):
+    image = np.full(shape, 20, np.float64)
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    for x, y in centres:
+        image += peak * np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / 18.0)
+    return np.clip(image, 0, np.iinfo(dtype).max).astype(dtype)
+
+
+def test_reads_points_csv_layout_with_tiff_png_and_jpeg(tmp_path):
+    folder = tmp_path / "cells"
+    (folder / "images").mkdir(parents=True)
+    tifffile.imwrite(
+        folder / "images" / "a.tif", _blobs((40, 50), [(10, 10)], np.uint16), compression="zlib"
+    )
+    tifffile.imwrite(
+        folder / "images" / "b.tiff", _blobs((40, 50), [(20, 30)], np.uint16), compression="lzw"
+    )
+    cv2.imwrite(str(folder / "images" / "c.png"), _blobs((30, 30), [(5, 6)]))
+    cv2.imwrite(str(folder / "images" / "d.jpg"), _blobs((30, 30), [(7, 8)]))
+    cv2.imwrite(str(folder / "images" / "unannotated.png"), _blobs((30, 30), []))
+    (folder / "points.csv").write_text(
+        "image,x,y\na.tif,10,10\na.tif,30.5,20\nb.tiff,20,30\nc.png,5,6\nd.jpg,7,8\n"
+    )
+    samples = load_dataset(folder)
+    assert [s.name for s in samples] == [
+        "cells/a.tif",
+        "cells/b.tiff",
+        "cells/c.png",
+        "cells/d.jpg",
+    ]
+    assert samples[0].pixels.dtype == np.uint16
+    assert samples[0].points.tolist() == [[10.0, 10.0], [30.5, 20.0]]
+    assert samples[2].pixels.shape == (30, 30)
+
+
+def test_reads_one_csv_per_image_and_marker_label_images(tmp_path):
+    per_image = tmp_path / "per_image"
+    (per_image / "images").mkdir(parents=True)
+    (per_image / "points").mkdir()
+    cv2.imwrite(str(per_image / "images" / "f1.png"), _blobs((30, 40), [(5, 5)]))
+    (per_image / "points" / "f1.csv").write_text("3,4\n10.5,20\n")  # no header
+    cv2.imwrite(str(per_image / "images" / "f2.png"), _blobs((30, 40), [(5, 5)]))
+    (per_image / "points" / "f2.csv").write_text("x,y\n1,2\n")
+    samples = load_dataset(per_image)
+    assert [s.points.tolist() for s in samples] == [[[3.0, 4.0], [10.5, 20.0]], [[1.0, 2.0]]]
+
+    markers = tmp_path / "markers"
+    (markers / "images").mkdir(parents=True)
+    (markers / "markers").mkdir()
+    tifffile.imwrite(markers / "images" / "m.tif", _blobs((30, 40), [(5, 5)], np.uint16))
+    labels = np.zeros((30, 40), np.uint16)
+    labels[2:5, 3:6] = 7  # centroid (x=4, y=3)
+    labels[20:22, 30:34] = 300  # centroid (x=31.5, y=20.5)
+    tifffile.imwrite(markers / "markers" / "m.tif", labels)
+    (sample,) = load_dataset(markers)
+    assert sorted(map(tuple, sample.points.tolist())) == [(4.0, 3.0), (31.5, 20.5)]
+
+
+def test_dataset_errors_name_the_file(tmp_path):
+    with pytest.raises(DatasetError, match="no images/ folder"):
+        load_dataset(tmp_path)
+    folder = tmp_path / "d"
+    (folder / "images").mkdir(parents=True)
+    cv2.imwrite(str(folder / "images" / "a.png"), _blobs((20, 20), []))
+    with pytest.raises(DatasetError, match="no cell centres"):
+        load_dataset(folder)
+    (folder / "points.csv").write_text("image,x,y\na.png,3,oops\n")
+    with pytest.raises(DatasetError, match=r"points\.csv: line 2: y is not a number"):
+        load_dataset(folder)
+    (folder / "points.csv").write_text("image,x,y\nmissing.png,3,4\n")
+    with pytest.raises(DatasetError, match="missing.png"):
+        load_dataset(folder)
+    (folder / "points.csv").write_text("image,x,y\na.png,3,40\n")
+    with pytest.raises(DatasetError, match=r"a\.png: 1 centre\(s\) outside"):
+        load_dataset(folder)
+    (folder / "images" / "b.png").write_bytes(b"not an image at all")
+    (folder / "points.csv").write_text("image,x,y\na.png,3,4\nb.png,1,1\n")
+    with pytest.raises(DatasetError, match=r"b\.png"):
+        load_dataset(folder)
+
+
+def test_read_points_csv_keys_by_image(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("image,x,y,comment\nA.png,1,2,first\nB.png,3,4,\nA.png,5,6,x\n")
+    points = read_points_csv(path)
+    assert points["A.png"].tolist() == [[1.0, 2.0], [5.0, 6.0]]
+    assert points["B.png"].tolist() == [[3.0, 4.0]]
+
+
+def test_split_holds_out_whole_images(tmp_path):
+    from cellprop.training.data import Sample
+
+    def sample(dataset, name):
+        return Sample(f"{dataset}/{name}", Path(name), np.zeros((4, 4)), np.zeros((1, 2)))
+
+    samples = [sample("a", f"{i}.png") for i in range(7)] + [sample("b", "x.png")]
+    train_set, val_set = split_samples(samples, [], 0.15)
+    assert [s.name for s in val_set] == ["a/6.png"]  # b has a single image: kept for training
+    assert len(train_set) == 7
+    train_set, val_set = split_samples(samples, ["2", "a/3.png"], 0.15)
+    assert [s.name for s in val_set] == ["a/2.png", "a/3.png"]
+    with pytest.raises(DatasetError, match="nope"):
+        split_samples(samples, ["nope.png"], 0.15)
+
+
+# --- crops and metrics ---------------------------------------------------------------------
+
+
+def test_random_crops_are_seeded_and_keep_image_and_target_aligned():
+    rng = np.random.default_rng(0)
+    image = rng.random((100, 120)).astype(np.float32)
+    target = np.zeros_like(image)
+    image[30, 70] = target[30, 70] = 50.0  # one marked pixel, far brighter than the rest
+    geometric = Augmentation(
+        zoom=(1.0, 1.0),
+        contrast=(1.0, 1.0),
+        offset=(0.0, 0.0),
+        gamma=(1.0, 1.0),
+        noise_probability=0.0,
+        blur_probability=0.0,
+    )
+    seen = 0
+    for seed in range(40):
+        img, tgt = random_crop(image, target, 64, np.random.default_rng(seed), geometric)
+        assert img.shape == tgt.shape == (64, 64)
+        if tgt.max() == 50.0:
+            seen += 1
+            assert np.unravel_index(img.argmax(), img.shape) == np.unravel_index(
+                tgt.argmax(), tgt.shape
+            )
+    assert seen > 3
+    a = random_crop(image, target, 32, np.random.default_rng(5))
+    b = random_crop(image, target, 32, np.random.default_rng(5))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    # Crops larger than the image are padded, not refused.
+    img, tgt = random_crop(image[:20, :20], target[:20, :20], 48, np.random.default_rng(1))
+    assert img.shape == (48, 48)
+
+
+def test_detection_score_counts_one_to_one_matches():
+    likelihood = gaussian_targets((60, 80), np.array([[10.0, 10.0], [50.0, 40.0]]), 3.0)
+    peaks = find_peaks(likelihood, 0.5)
+    assert np.allclose(sorted(peaks.tolist()), [[10.0, 10.0], [50.0, 40.0]])
+    truth = np.array([[12.0, 10.0], [70.0, 10.0]])
+    score = detection_score(peaks, truth, 10.0)
+    assert (score.tp, score.fp, score.fn) == (1, 1, 1)
+    assert score.f1 == pytest.approx(0.5)
+    # Two predictions near one true point: only one may match it.
+    score = detection_score(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0.5, 0.0]]))
+    assert (score.tp, score.fp, score.fn) == (1, 1, 0)
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def test_help_explains_the_dataset_layout(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for phrase in ("points.csv", "images/", "--out", "--scale", "--resume", "markers/"):
+        assert phrase in text
+
+
+def test_cli_reports_a_bad_dataset_with_its_name(tmp_path, capsys):
+    status = main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "m"), "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "images/" in err
+
+
+# --- short real training runs --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_c2c12(tmp_path_factory):
+    """Two 256 x 320 crops of real frames (one to train, one to validate) with their points."""
+    if not (C2C12 / "points.csv").is_file():
+        pytest.skip(f"shared data not found at {C2C12} (set CELLPROP_SHARED_DATA)")
+    folder = tmp_path_factory.mktemp("small") / "c2c12-small"
+    (folder / "images").mkdir(parents=True)
+    with open(C2C12 / "points.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    lines = ["image,x,y"]
+    r0, c0, h, w = 300, 400, 256, 320
+    for name in ("0000.png", "0006.png"):
+        image = cv2.imread(str(C2C12 / "images" / name), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(folder / "images" / name), image[r0 : r0 + h, c0 : c0 + w])
+        for row in rows:
+            x, y = float(row["x"]) - c0, float(row["y"]) - r0
+            if row["image"] == name and 0 <= x < w and 0 <= y < h:
+                lines.append(f"{name},{x},{y}")
+    (folder / "points.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _tiny_config(dataset: Path, out: Path, epochs: int) -> TrainConfig:
+    return TrainConfig(
+        datasets=[str(dataset)],
+        out=str(out),
+        name="tiny",
+        modality="phase",
+        scale=0.5,
+        base_channels=4,
+        depth=2,
+        epochs=epochs,
+        steps_per_epoch=6,
+        crop=64,
+        batch=4,
+        learning_rate=3e-3,
+        val=["0006.png"],
+        seed=3,
+        command="test",
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(small_c2c12, tmp_path_factory):
+    """One short uninterrupted run, shared by the tests below (training is the slow part)."""
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    return folder, train(_tiny_config(small_c2c12, folder, 4), progress=False, log=None)
+
+
+@pytest.mark.data
+def test_short_training_lowers_the_loss_and_exports_a_working_pair(tiny_run):
+    folder, result = tiny_run
+    history = result.history
+    assert len(history) == 4
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert min(h["val_loss"] for h in history[1:]) < history[0]["val_loss"]
+
+    info = json.loads((folder / "model.json").read_text())
+    assert info["training"]["val_images"] == ["c2c12-small/0006.png"]
+    assert info["training"]["best_val_loss"] == pytest.approx(
+        min(h["val_loss"] for h in history), abs=1e-6
+    )
+    assert info["input"]["stride"] == 4 and info["input"]["scale"] == 0.5
+    assert result.check.ok()
+    unet = load_onnx_session(folder / "unet.onnx")
+    guided = load_onnx_session(folder / "guided.onnx")
+    x = np.random.default_rng(0).random((2, 1, 64, 96), dtype=np.float32)
+    y = unet.run(None, {"image": x})[0]
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    g = guided.run(None, {"image": x, "grad_output": (y > 0.3).astype(np.float32)})[0]
+    assert g.shape == x.shape and np.isfinite(g).all()
+
+
+@pytest.mark.data
+def test_training_is_reproducible_and_resumes_where_it_stopped(small_c2c12, tiny_run, tmp_path):
+    _, full = tiny_run
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_during_second_epoch(line):
+        # Raised before the second epoch's checkpoint is written: resuming redoes that epoch.
+        if line.startswith("epoch 2/"):
+            raise Interrupt
+
+    config = _tiny_config(small_c2c12, tmp_path / "resumed", 4)
+    with pytest.raises(Interrupt):
+        train(config, progress=False, log=stop_during_second_epoch)
+    config.resume = True
+    resumed = train(config, progress=False, log=None)
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
+    for key, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
