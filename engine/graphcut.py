@@ -36,7 +36,8 @@ class GraphCutParams:
     bg_seed : float
         Pixels another cell owns with a value above this are background seeds (code: 0.01).
     p_cell : float
-        Probability of "cell" for pixels that are neither seed (code: 0.5001, nearly neutral).
+        Probability of "cell" for non-seed pixels the cell owns (code: 0.5001, nearly neutral);
+        other non-seed pixels get ``1 - p_cell``.
     pad : int
         Pixels of context around the owned region; the window's rim is background.
     min_seed_px : int
@@ -168,11 +169,13 @@ def cut_cell(
     )
     graph.add_grid_edges(nodes, weights=right, structure=_RIGHT, symmetric=True)
     graph.add_grid_edges(nodes, weights=down, structure=_DOWN, symmetric=True)
-    # Data term: source = cell. A pixel on the source side pays its sink capacity.
-    cost_cell = -np.log(params.p_cell)
-    cost_back = -np.log(1.0 - params.p_cell)
-    source = np.full((h, w), cost_back)
-    sink = np.full((h, w), cost_cell)
+    # Data term: source = cell; a pixel on the source side pays its sink capacity. Nearly
+    # neutral, as in the authors' code: a hair towards "cell" where this cell's map owns the
+    # pixel and towards "background" elsewhere, so that the pairwise term decides, but an
+    # empty stretch of background is never annexed for free.
+    p = np.where(own, params.p_cell, 1.0 - params.p_cell)
+    source = -np.log(1.0 - p)
+    sink = -np.log(p)
     source[fg], sink[fg] = _INF, 0.0
     source[bg], sink[bg] = 0.0, _INF
     graph.add_grid_tedges(nodes, source, sink)

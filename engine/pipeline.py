@@ -137,6 +137,15 @@ def resolve_settings(model, settings: Settings) -> dict:
         edge_beta=float(d.get("edge_beta", 10.0)),
         polarity=str(d.get("polarity", "bright_boundary")),
         propagation_margin_px=int(d.get("propagation_margin_px", 48)),
+        # Optional in model.json: graph-cut seed thresholds on the scaled maps (METHOD 5).
+        seed_fg=float(d.get("seed_fg", GraphCutParams.fg_seed)),
+        seed_bg=float(d.get("seed_bg", GraphCutParams.bg_seed)),
+        # Cell diameter in original pixels, for the graph-cut window's context.
+        diameter_px=float(
+            settings.diameter
+            if settings.diameter is not None
+            else (model.cell_diameter_px or 16.0) / model.scale
+        ),
         model=model.name,
         provider=model.provider,
     )
@@ -249,7 +258,13 @@ def segment(
     owner = rescale(proj.owner, shape=(h, w), order=0)
     del proj
     centres_rc = (centres_net + 0.5) / np.array([sy, sx]) - 0.5
-    params = GraphCutParams(weight=cfg["smoothness"], beta=cfg["edge_beta"])
+    params = GraphCutParams(
+        weight=cfg["smoothness"],
+        beta=cfg["edge_beta"],
+        fg_seed=cfg["seed_fg"],
+        bg_seed=cfg["seed_bg"],
+        pad=max(4, round(0.25 * cfg["diameter_px"])),
+    )
     boundary = boundary_image(normalised, cfg["polarity"])
     del normalised
     labels = segment_cells(

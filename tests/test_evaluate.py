@@ -1,0 +1,100 @@
+"""engine.evaluate and `cellprop evaluate`: the published metrics on cases computed by hand."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from cellprop.engine.evaluate import (
+    ap_counts,
+    centroids,
+    dice_per_cell,
+    evaluate_folder,
+    match_points,
+)
+
+from cellprop.cli import main
+
+
+def test_points_match_one_to_one_within_10_px():
+    true = [(0, 0), (20, 0), (40, 0)]
+    pred = [(3, 4), (2, 0), (20, 11), (100, 100)]  # two near the first; one 11 px away
+    assert match_points(true, pred) == (1, 3, 2)
+    assert match_points(true, []) == (0, 0, 3)
+    assert match_points([], pred) == (0, 4, 0)
+    # The matching is global: the greedy nearest choice would leave (10, 0) unmatched.
+    assert match_points([(0, 0), (10, 0)], [(5, 0), (-5, 0)]) == (2, 0, 0)
+
+
+def test_dice_takes_the_most_frequent_predicted_cell_and_zero_when_none():
+    true = np.zeros((30, 30), np.uint16)
+    pred = np.zeros_like(true)
+    true[0:10, 0:10] = 1
+    pred[0:10, 5:15] = 5  # 50 of 100 pixels, 100 pixels in all: Dice 0.5
+    pred[0:10, 0:2] = 6  # a smaller fragment under the same cell: not the most frequent
+    true[20:30, 20:30] = 2  # nothing predicted there
+    dice = dice_per_cell(true, pred)
+    np.testing.assert_allclose(dice, [2 * 50 / (100 + 100), 0.0])
+
+
+def test_ap50_counts():
+    true = np.zeros((40, 40), np.int32)
+    pred = np.zeros_like(true)
+    true[0:10, 0:10] = 1
+    pred[0:10, 0:8] = 1  # IoU 0.8: matched
+    true[20:30, 0:10] = 2
+    pred[20:30, 5:15] = 2  # IoU 50 / 150: not matched
+    pred[35:40, 35:40] = 3  # false positive
+    assert ap_counts(true, pred) == (1, 2, 1)
+
+
+def test_centroids_in_xy():
+    labels = np.zeros((10, 20), np.uint8)
+    labels[2:4, 10:16] = 7
+    np.testing.assert_allclose(centroids(labels), [[12.5, 2.5]])
+
+
+@pytest.fixture()
+def tiny_dataset(tmp_path):
+    data = tmp_path / "dataset"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    true = np.zeros((50, 60), np.uint16)
+    true[5:15, 5:15] = 1
+    true[30:40, 30:45] = 2
+    guess = np.zeros_like(true)
+    guess[5:15, 5:15] = 4  # perfect
+    guess[30:40, 30:38] = 9  # 80 of the 150 pixels
+    cv2.imwrite(str(data / "images" / "a.png"), np.zeros((50, 60), np.uint8))
+    cv2.imwrite(str(data / "images" / "b.png"), np.zeros((50, 60), np.uint8))
+    tifffile.imwrite(data / "masks" / "a.tif", true)
+    (data / "points.csv").write_text("image,x,y\na.png,9.5,9.5\na.png,37,34.5\nb.png,5,5\n")
+    tifffile.imwrite(pred / "a_labels.tif", guess)
+    return data, pred
+
+
+def test_evaluate_folder_and_command(tiny_dataset, capsys):
+    data, pred = tiny_dataset
+    scores = evaluate_folder(data, pred)
+    # Centroids: (9.5, 9.5) and (33.5, 34.5) -> 3.5 px from (37, 34.5): both matched; b.png has
+    # no prediction and is not scored.
+    assert (scores.tp, scores.fp, scores.fn) == (2, 0, 0)
+    assert scores.mdice == pytest.approx((1.0 + 2 * 80 / (150 + 80)) / 2)
+    assert scores.ap50 == pytest.approx(2 / 2)  # IoU 80/150 = 0.53 > 0.5
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert "detection F1       1.000" in out and "b.png" in out
+    report = json.loads((pred / "evaluation.json").read_text())
+    assert report["detection"]["tp"] == 2 and report["mdice"] == pytest.approx(scores.mdice)
+
+
+def test_evaluate_without_predictions_is_a_clear_error(tiny_dataset, tmp_path, capsys):
+    data, _ = tiny_dataset
+    (tmp_path / "nothing").mkdir()
+    assert main(["evaluate", str(data), str(tmp_path / "nothing")]) == 2
+    assert "no predicted label image" in capsys.readouterr().err

@@ -1,0 +1,141 @@
+"""engine.features: closed forms on known shapes, and agreement with scikit-image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from cellprop.engine import measure
+from cellprop.engine.features import feret_diameters
+from skimage.draw import ellipse
+from skimage.measure import regionprops
+
+
+def rectangle_labels(h=8, w=14, top=5, left=7, shape=(30, 40)):
+    labels = np.zeros(shape, np.uint16)
+    labels[top : top + h, left : left + w] = 1
+    return labels
+
+
+def test_rectangle_closed_forms():
+    h, w = 8, 14
+    t = measure(rectangle_labels(h, w)).rows()[0]
+    assert t["ObjectNumber"] == 1
+    assert t["AreaShape_Area"] == h * w
+    assert t["AreaShape_Center_X"] == pytest.approx(7 + (w - 1) / 2)
+    assert t["AreaShape_Center_Y"] == pytest.approx(5 + (h - 1) / 2)
+    assert t["AreaShape_Extent"] == pytest.approx(1.0)
+    assert t["AreaShape_Solidity"] == pytest.approx(1.0)
+    assert t["AreaShape_ConvexArea"] == h * w
+    assert t["AreaShape_MinFeretDiameter"] == pytest.approx(h)
+    assert t["AreaShape_MaxFeretDiameter"] == pytest.approx(np.hypot(h, w))
+    # Second moments of a w x h block of pixels: variance (n^2 - 1) / 12 per axis.
+    assert t["AreaShape_MajorAxisLength"] == pytest.approx(4 * np.sqrt((w * w - 1) / 12))
+    assert t["AreaShape_MinorAxisLength"] == pytest.approx(4 * np.sqrt((h * h - 1) / 12))
+    assert t["AreaShape_Orientation"] == pytest.approx(0.0)  # wider than tall: along x
+    assert t["AreaShape_EquivalentDiameter"] == pytest.approx(2 * np.sqrt(h * w / np.pi))
+    assert (t["AreaShape_BoundingBoxMinimum_X"], t["AreaShape_BoundingBoxMinimum_Y"]) == (7, 5)
+    assert (t["AreaShape_BoundingBoxMaximum_X"], t["AreaShape_BoundingBoxMaximum_Y"]) == (21, 13)
+    assert t["TouchesBorder"] is False
+    tall = measure(rectangle_labels(14, 8)).rows()[0]
+    assert abs(tall["AreaShape_Orientation"]) == pytest.approx(90.0)
+
+
+def test_disc_is_round_and_compact():
+    r = 20
+    yy, xx = np.mgrid[:61, :61]
+    labels = ((yy - 30) ** 2 + (xx - 30) ** 2 <= r * r).astype(np.uint8)
+    t = measure(labels).rows()[0]
+    assert t["AreaShape_Area"] == pytest.approx(np.pi * r * r, rel=0.01)
+    # 4 pi A / P^2 is 1 for a true circle; digital perimeters run a few percent long.
+    assert t["AreaShape_FormFactor"] == pytest.approx(1.0, abs=0.1)
+    assert t["AreaShape_Compactness"] == pytest.approx(1.0, abs=0.02)
+    assert t["AreaShape_Eccentricity"] < 0.05
+    assert t["AreaShape_MinFeretDiameter"] == pytest.approx(2 * r + 1, abs=1.0)
+    assert t["AreaShape_MaxFeretDiameter"] == pytest.approx(2 * r + 1, abs=1.0)
+
+
+def test_orientation_is_counter_clockwise_from_x_on_screen():
+    for angle in (30.0, -45.0, 60.0):
+        labels = np.zeros((101, 101), np.uint8)
+        # skimage's rotation is counter-clockwise in (row, col) axes with rows downwards;
+        # on screen a positive CellProfiler angle rises to the right.
+        rr, cc = ellipse(50, 50, 10, 35, rotation=np.radians(angle))
+        labels[rr, cc] = 1
+        t = measure(labels).rows()[0]
+        assert t["AreaShape_Orientation"] == pytest.approx(angle, abs=1.5)
+
+
+def test_agrees_with_scikit_image_on_irregular_cells():
+    rng = np.random.default_rng(3)
+    labels = np.zeros((120, 160), np.int32)
+    for k in range(1, 9):
+        r, c = rng.integers(15, 105), rng.integers(15, 145)
+        rr, cc = ellipse(
+            r,
+            c,
+            rng.integers(4, 12),
+            rng.integers(4, 12),
+            labels.shape,
+            rotation=rng.uniform(0, np.pi),
+        )
+        labels[rr, cc] = k
+    image = rng.integers(0, 4000, labels.shape).astype(np.uint16)
+    table = measure(labels, image)
+    props = {p.label: p for p in regionprops(labels, intensity_image=image)}
+    assert table.columns["ObjectNumber"].tolist() == sorted(props)
+    for row in table.rows():
+        p = props[row["ObjectNumber"]]
+        assert row["AreaShape_Area"] == p.area
+        assert row["AreaShape_Perimeter"] == pytest.approx(p.perimeter)
+        assert row["AreaShape_MajorAxisLength"] == pytest.approx(p.axis_major_length)
+        assert row["AreaShape_MinorAxisLength"] == pytest.approx(p.axis_minor_length)
+        assert row["AreaShape_Eccentricity"] == pytest.approx(p.eccentricity)
+        assert row["AreaShape_Solidity"] == pytest.approx(p.solidity)
+        assert row["AreaShape_Extent"] == pytest.approx(p.extent)
+        assert row["AreaShape_ConvexArea"] == p.area_convex
+        assert row["AreaShape_FormFactor"] == pytest.approx(4 * np.pi * p.area / p.perimeter**2)
+        # Feret diameters against brute force over the pixel squares' corners.
+        rr, cc = np.nonzero(labels == p.label)
+        corners = np.concatenate(
+            [np.stack([rr + dr, cc + dc], 1) for dr in (-0.5, 0.5) for dc in (-0.5, 0.5)]
+        )
+        dist = np.hypot(*(corners[:, None, :] - corners[None, :, :]).transpose(2, 0, 1))
+        assert row["AreaShape_MaxFeretDiameter"] == pytest.approx(dist.max())
+        angles = np.radians(np.arange(0, 180, 0.05))
+        proj = corners @ np.stack([np.cos(angles), np.sin(angles)])
+        widths = proj.max(0) - proj.min(0)
+        assert row["AreaShape_MinFeretDiameter"] == pytest.approx(widths.min(), abs=0.01)
+        values = image[labels == p.label].astype(float)
+        assert row["Intensity_MeanIntensity"] == pytest.approx(values.mean())
+        assert row["Intensity_MinIntensity"] == values.min()
+        assert row["Intensity_MaxIntensity"] == values.max()
+        assert row["Intensity_IntegratedIntensity"] == pytest.approx(values.sum())
+
+
+def test_physical_units_named_and_scaled():
+    labels = rectangle_labels(8, 14)
+    px = measure(labels).rows()[0]
+    um = measure(labels, pixel_size=0.5).rows()[0]
+    assert "AreaShape_Area" not in um and "AreaShape_Area_um2" in um
+    assert um["AreaShape_Area_um2"] == pytest.approx(px["AreaShape_Area"] * 0.25)
+    assert um["AreaShape_Perimeter_um"] == pytest.approx(px["AreaShape_Perimeter"] * 0.5)
+    assert um["AreaShape_MaxFeretDiameter_um"] == pytest.approx(
+        px["AreaShape_MaxFeretDiameter"] * 0.5
+    )
+    # Dimensionless and positional columns do not change.
+    assert um["AreaShape_FormFactor"] == pytest.approx(px["AreaShape_FormFactor"])
+    assert um["AreaShape_Center_X"] == px["AreaShape_Center_X"]
+
+
+def test_border_flag_and_empty_table():
+    labels = rectangle_labels(5, 5, top=0, left=3)
+    assert measure(labels).rows()[0]["TouchesBorder"] is True
+    empty = measure(np.zeros((10, 10), np.uint16), np.zeros((10, 10), np.uint8))
+    assert len(empty) == 0
+    assert "AreaShape_Area" in empty.names and "Intensity_MeanIntensity" in empty.names
+
+
+def test_feret_of_one_pixel_and_a_line():
+    assert feret_diameters(np.array([[3, 4]])) == pytest.approx((1.0, np.sqrt(2)))
+    line = np.array([[0, c] for c in range(10)])
+    assert feret_diameters(line) == pytest.approx((1.0, np.hypot(1, 10)))
