@@ -529,21 +529,23 @@ class MainWindow(QMainWindow):
         if result is None:
             self.cells_summary.setText("Not segmented yet: press Segment (F5).")
             return
-        areas = self._column(result.table, ("area", "Area", "AreaShape_Area"))
         text = f"{result.n_cells} cells"
+        area_name, areas = self._area_column(result.table)
         if areas is not None and len(areas):
-            text += f", median area {np.median(areas):.0f} px"
+            suffix = area_name.removeprefix("AreaShape_Area").lstrip("_")  # "", "um2", "nm2"
+            unit = (suffix[:-1].replace("um", "µm") + "²") if suffix else "px"
+            text += f", median area {np.median(areas):.4g} {unit}"
         self.cells_summary.setText(
             text + ". Click a cell or a row to find it; click a heading to sort."
         )
 
     @staticmethod
-    def _column(table, names):
+    def _area_column(table) -> tuple:
         columns = getattr(table, "columns", None) or {}
-        for name in names:
-            if name in columns:
-                return np.asarray(columns[name], float)
-        return None
+        for name in columns:
+            if name.startswith("AreaShape_Area") or name == "area":
+                return name, np.asarray(columns[name], float)
+        return "", None
 
     def _set_contrast(self, low: float, high: float) -> None:
         self._contrast = (low, high)

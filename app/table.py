@@ -19,6 +19,25 @@ from .qt_compat import emit
 LABEL_COLUMNS = ("label", "ObjectNumber", "cell", "id")
 
 
+def friendly_name(column: str) -> str:
+    """A short heading for a CellProfiler-style column name (the CSV keeps the full name)."""
+    if column in LABEL_COLUMNS:
+        return "Cell"
+    for prefix in ("AreaShape_", "Intensity_"):
+        if column.startswith(prefix):
+            column = column[len(prefix) :]
+    column = column.replace("_um2", " (µm²)").replace("_um", " (µm)")
+    # split CamelCase words: "MaxFeretDiameter" -> "Max Feret Diameter"
+    words, current = [], ""
+    for ch in column.replace("_", " "):
+        if ch.isupper() and current and not current.endswith(" ") and not current[-1].isupper():
+            words.append(current)
+            current = ""
+        current += ch
+    words.append(current)
+    return " ".join(w.strip() for w in words if w.strip())
+
+
 def _columns_of(table) -> dict:
     if table is None:
         return {}
@@ -94,10 +113,13 @@ class CellTableModel(QAbstractTableModel):
         return None
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        horizontal = orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._names)
+        if role == Qt.ItemDataRole.ToolTipRole and horizontal:
+            return f"{self._names[section]} (the column's name in the exported CSV)"
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._names):
-            return self._names[section]
+        if horizontal:
+            return friendly_name(self._names[section])
         if orientation == Qt.Orientation.Vertical:
             return str(section + 1)
         return None
