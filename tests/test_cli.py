@@ -1,0 +1,210 @@
+"""`cellprop segment|models|gui|train`: outputs, bad files, no partial results, no clobbering."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+
+from cellprop.cli import main
+
+
+def textured(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return (ndi.gaussian_filter(rng.random(shape), 3) * 255).astype(np.uint8)
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    """Two good images and every kind of bad file, in one folder."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good1.png"), textured((96, 128), 1))
+    tifffile.imwrite(
+        folder / "good2.tif",
+        textured((80, 90), 2).astype(np.uint16) * 200,
+        imagej=True,
+        resolution=(2.0, 2.0),
+        metadata={"unit": "micron"},
+    )
+    tifffile.imwrite(folder / "trunc.tif", textured((200, 200), 3), compression="zlib")
+    data = (folder / "trunc.tif").read_bytes()
+    (folder / "trunc.tif").write_bytes(data[: len(data) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "wrong.tif").write_bytes((folder / "good1.png").read_bytes())
+    tifffile.imwrite(
+        folder / "stack.tif",
+        np.stack([textured((40, 40), s) for s in range(3)]),
+        imagej=True,
+        metadata={"axes": "ZYX"},
+    )
+    tifffile.imwrite(folder / "huge.tif", shape=(20000, 20000), dtype=np.uint8)
+    return folder
+
+
+def segment(args, model_dir):
+    return main(
+        ["segment", *map(str, args), "--model", str(model_dir), "--threshold", "0.01", "--quiet"]
+    )
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+BAD = ["trunc", "empty", "wrong", "stack", "huge"]
+
+
+def test_segment_folder_reports_bad_files_and_goes_on(inputs, tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "out"
+    assert segment([inputs, "--out", out, "--roi"], tiny_model_dir) == 1  # some failed
+    err = capsys.readouterr().err
+    for name, reason in [
+        ("trunc.tif", "truncated"),
+        ("empty.png", "empty"),
+        ("wrong.tif", "PNG"),
+        ("stack.tif", "3-D stack"),
+        ("huge.tif", "Mpixel limit"),
+    ]:
+        assert any(name in ln and reason in ln for ln in err.splitlines()), (name, err)
+    names = sorted(p.name for p in out.iterdir())
+    for stem in ("good1", "good2"):
+        for suffix in ("_labels.tif", "_overlay.png", "_cells.csv", "_rois.zip"):
+            assert f"{stem}{suffix}" in names
+    assert not [n for n in names if any(n.startswith(b) for b in BAD)]  # no partial outputs
+    assert not [n for n in names if n.startswith(".")]  # no temporary files either
+    summary = {row["Image"]: row for row in read_csv(out / "summary.csv")}
+    assert summary["good1.png"]["Status"] == "done"
+    assert all(summary[f]["Status"] == "failed" for f in summary if f.split(".")[0] in BAD)
+    run = json.loads((out / "run.json").read_text())
+    assert run["provider"] == "CPU" and run["done"] == 2 and run["failed"] == 5
+    assert run["settings"]["threshold"] == 0.01 and run["model"]["name"] == "tiny"
+    assert "versions" in run and run["resolved"]["scale"] == 0.5
+
+
+def test_outputs_match_the_segmentation(inputs, tmp_path, tiny_model_dir):
+    out = tmp_path / "out"
+    assert segment([inputs / "good1.png", inputs / "good2.tif", "--out", out], tiny_model_dir) == 0
+    labels = tifffile.imread(out / "good1_labels.tif")
+    assert labels.shape == (96, 128)
+    per_image = read_csv(out / "good1_cells.csv")
+    assert len(per_image) == len(np.unique(labels)) - 1
+    everything = read_csv(out / "cells.csv")
+    assert next(csv.reader(open(out / "cells.csv")))[0] == "Image"
+    assert len(everything) == len(per_image) + len(read_csv(out / "good2_cells.csv"))
+    # good2.tif carries 0.5 um pixels in its metadata: sizes come in micrometres.
+    header = next(csv.reader(open(out / "good2_cells.csv")))
+    assert "AreaShape_Area_um2" in header and "AreaShape_Area" not in header
+
+
+def test_existing_results_are_never_overwritten_without_the_flag(
+    inputs, tmp_path, tiny_model_dir, capsys
+):
+    out = tmp_path / "out"
+    good = inputs / "good1.png"
+    assert segment([good, "--out", out], tiny_model_dir) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "good1_cells.csv").write_text("edited by the user\n")
+    assert segment([good, "--out", out], tiny_model_dir) == 2
+    assert "exist already" in capsys.readouterr().err
+    assert (out / "good1_cells.csv").read_text() == "edited by the user\n"
+    assert {p.name for p in out.iterdir()} == set(before)
+    assert segment([good, "--out", out, "--overwrite"], tiny_model_dir) == 0
+    assert (out / "good1_cells.csv").read_text() != "edited by the user\n"
+
+
+def test_results_inside_the_input_folder_are_not_inputs(inputs, tmp_path, tiny_model_dir):
+    folder = tmp_path / "only"
+    folder.mkdir()
+    (folder / "a.png").write_bytes((inputs / "good1.png").read_bytes())
+    assert segment([folder, "--out", folder / "results"], tiny_model_dir) == 0
+    assert segment([folder, "--out", folder / "results", "--overwrite"], tiny_model_dir) == 0
+    rows = read_csv(folder / "results" / "summary.csv")
+    assert [r["Image"] for r in rows] == ["a.png"]
+
+
+def test_a_failure_while_writing_leaves_nothing_of_that_image(
+    inputs, tmp_path, tiny_model, monkeypatch
+):
+    from cellprop.engine import Settings, batch
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(batch, "write_table", broken)
+    out = tmp_path / "out"
+    result = batch.process_image(inputs / "good1.png", out, tiny_model, Settings(threshold=0.01))
+    assert result.status == "failed" and "disk full" in result.error
+    assert "good1.png" in result.error
+    assert list(out.iterdir()) == []  # the labels and overlay written before were removed
+
+
+def test_no_images_and_unknown_model_are_usage_errors(tmp_path, tiny_model_dir, capsys):
+    (tmp_path / "empty").mkdir()
+    assert segment([tmp_path / "empty", "--out", tmp_path / "o"], tiny_model_dir) == 2
+    assert "no images found" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "a.png"), textured((32, 32)))
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "a.png"),
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                "nonexistent-model",
+            ]
+        )
+        == 2
+    )
+    assert "nonexistent-model" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_models_command_lists_models(tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.setenv("CELLPROP_MODEL_PATH", str(tiny_model_dir.parent))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "random weights" in out and "devices: cpu" in out
+
+
+def test_segment_does_not_load_qt_or_torch():
+    code = (
+        "import sys; from cellprop import cli; cli.build_parser();"
+        "import cellprop.engine;"
+        "print(any(m.split('.')[0] in ('torch', 'PySide6') for m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout.strip() == "False", run.stderr
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and "cellprop" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["segment", "--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--model",
+        "--device",
+        "--propagation",
+        "--threshold",
+        "--diameter",
+        "--pixel-size",
+        "--min-size",
+        "--exclude-border",
+        "--overwrite",
+        "--roi",
+        "--workers",
+        "--recursive",
+    ):
+        assert option in text

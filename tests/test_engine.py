@@ -1,0 +1,174 @@
+"""The engine end to end with a tiny random model: shapes, tiling, batching, modes, models,
+cancellation, and no torch at run time. Accuracy is tested on real images in test_engine_real.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from cellprop.engine import (
+    Cancelled,
+    ModelError,
+    Settings,
+    available_devices,
+    list_models,
+    load_model,
+    segment,
+)
+from cellprop.engine.normalise import prepare
+from cellprop.engine.propagate import likelihood_map, propagate_cells
+
+RNG = np.random.default_rng(11)
+
+
+def textured(shape) -> np.ndarray:
+    """Blobs on noise: something for a random network to respond to."""
+    from scipy import ndimage as ndi
+
+    return (ndi.gaussian_filter(RNG.random(shape), 3) * 4000).astype(np.uint16)
+
+
+def test_any_image_size_gives_results_of_the_same_size(tiny_model):
+    for shape in [(101, 77), (16, 16), (9, 300)]:
+        image = textured(shape)
+        seg = segment(image, tiny_model, Settings(threshold=0.01))
+        assert seg.labels.shape == shape and seg.labels.dtype == np.uint16
+        assert seg.likelihood.shape == shape and seg.likelihood.dtype == np.float32
+        assert seg.contribution.shape == shape
+        assert seg.centres.shape == (seg.n_cells, 2)
+        assert int(seg.labels.max()) == seg.n_cells
+        assert set(seg.timings) >= {"normalise", "unet", "detect", "propagate", "graphcut"}
+        assert seg.settings["threshold"] == 0.01 and seg.settings["provider"] == "CPU"
+
+
+def test_flat_and_empty_images_give_zero_cells_not_an_error(tiny_model):
+    for image in (np.zeros((64, 80), np.uint8), np.full((50, 50), 7, np.uint16)):
+        seg = segment(image, tiny_model)
+        assert seg.n_cells == 0 and seg.labels.max() == 0 and seg.labels.shape == image.shape
+
+
+def test_tiled_unet_equals_one_pass(tiny_model):
+    image = prepare(textured((300, 420)), 1.0)
+    whole = likelihood_map(tiny_model, image, memory_mb=4096)
+    tiled = likelihood_map(tiny_model, image, memory_mb=1)  # forces tiles
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def _maps(model, image, mode, memory_mb):
+    from cellprop.engine.detect import centre_regions, find_centres
+
+    lik = likelihood_map(model, image)
+    centres = find_centres(lik, float(np.percentile(lik, 99)), 2)
+    regions = centre_regions(lik.shape, centres, 5)
+    return {
+        m.label: m
+        for m in propagate_cells(model, image, lik, regions, len(centres), mode, 16, memory_mb)
+    }
+
+
+def test_batching_does_not_change_the_maps(tiny_model):
+    image = prepare(textured((96, 128)), 1.0)
+    one_by_one = _maps(tiny_model, image, "crop", memory_mb=0)  # batch of 1
+    batched = _maps(tiny_model, image, "crop", memory_mb=1024)
+    assert one_by_one.keys() == batched.keys() and len(batched) > 3
+    for label, cell in batched.items():
+        np.testing.assert_allclose(cell.values, one_by_one[label].values, atol=1e-5)
+
+
+def test_full_mode_covers_the_whole_image(tiny_model):
+    image = prepare(textured((64, 96)), 1.0)
+    full = _maps(tiny_model, image, "full", memory_mb=256)
+    assert full and all(m.values.shape == image.shape for m in full.values())
+    assert all(m.values.max() == pytest.approx(1.0) for m in full.values())
+
+
+def test_diameter_rescales_and_results_come_back_to_the_original_size(tiny_model):
+    image = textured((120, 90))
+    seg = segment(image, tiny_model, Settings(threshold=0.01, diameter=40.0))
+    assert seg.labels.shape == image.shape
+    assert seg.settings["scale"] == pytest.approx(tiny_model.cell_diameter_px / 40.0)
+
+
+def test_progress_and_cancel(tiny_model):
+    seen = []
+    segment(
+        textured((64, 64)),
+        tiny_model,
+        Settings(threshold=0.01),
+        progress=lambda stage, f: seen.append(f),
+    )
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    with pytest.raises(Cancelled):
+        segment(textured((64, 64)), tiny_model, cancel=lambda: True)
+
+
+def test_settings_are_checked():
+    for bad in ({"threshold": 1.5}, {"diameter": 0}, {"propagation": "fast"}, {"pixel_size": -1}):
+        with pytest.raises(ValueError):
+            Settings(**bad)
+
+
+def test_model_folders_and_errors(tiny_model_dir, tmp_path, monkeypatch):
+    model = load_model(tiny_model_dir, device="cpu")
+    assert model.provider == "CPU" and model.device == "cpu" and model.stride == 8
+    assert load_model(tiny_model_dir / "model.json").name == "tiny"
+    with pytest.raises(ModelError, match="no such model"):
+        load_model("no-such-model")
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "guided.onnx").unlink()
+    with pytest.raises(ModelError, match="guided.onnx is missing") as err:
+        load_model(broken)
+    assert str(broken) in str(err.value)
+    (broken / "model.json").write_text("{not json")
+    with pytest.raises(ModelError, match="cannot be read"):
+        load_model(broken)
+    with pytest.raises(ModelError, match="unknown device"):
+        load_model(tiny_model_dir, device="tpu")
+    if "cuda" not in available_devices():
+        with pytest.raises(ModelError, match="CUDA"):
+            load_model(tiny_model_dir, device="cuda")
+    # Extra model folders are found by name through CELLPROP_MODEL_PATH.
+    monkeypatch.setenv("CELLPROP_MODEL_PATH", str(tiny_model_dir.parent))
+    assert "tiny" in [m.name for m in list_models()]
+    assert load_model("tiny").path == tiny_model_dir
+
+
+def test_devices_and_no_onnxruntime_noise(tiny_model_dir):
+    assert available_devices()[0] == "cpu"
+    code = (
+        "from cellprop.engine import load_model, available_devices;"
+        f"m = load_model({str(tiny_model_dir)!r}); print(m.provider, available_devices())"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[0] in ("CPU", "CUDA")
+    assert run.stderr == ""  # onnxruntime's CUDA-missing errors never reach the user
+
+
+def test_engine_runs_with_torch_unavailable(tiny_model_dir, tmp_path):
+    """A segment run in a process where importing torch (or Qt) fails."""
+    from cellprop.engine import write_labels
+
+    image = tmp_path / "img.tif"
+    write_labels(image, textured((80, 100)))  # any 16-bit TIFF will do as an input
+    code = f"""
+import sys
+sys.modules['torch'] = None
+sys.modules['PySide6'] = None
+from cellprop.cli import main
+rc = main(['segment', {str(image)!r}, '--out', {str(tmp_path / "out")!r},
+           '--model', {str(tiny_model_dir)!r}, '--threshold', '0.01', '--quiet'])
+assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]
+sys.exit(rc)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out" / "img_labels.tif").is_file()
+    summary = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert summary["done"] == 1 and summary["provider"] == "CPU"

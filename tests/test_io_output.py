@@ -1,0 +1,88 @@
+"""engine.output: result files that open elsewhere (Fiji ROIs, TIFF labels) and never clobber."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import roifile
+import tifffile
+from cellprop.engine import OutputExists, read_image, write_labels, write_overlay, write_roi_zip
+from cellprop.engine.output import label_outline, masks_from_rois
+from skimage.draw import ellipse
+
+
+def awkward_labels() -> np.ndarray:
+    """Concave, touching, diagonal-pinched and one-pixel cells, and one at the border."""
+    rng = np.random.default_rng(5)
+    labels = np.zeros((90, 120), np.uint16)
+    k = 0
+    for _ in range(12):
+        k += 1
+        rr, cc = ellipse(
+            rng.integers(5, 85),
+            rng.integers(5, 115),
+            rng.integers(3, 10),
+            rng.integers(3, 10),
+            labels.shape,
+            rotation=rng.uniform(0, 3),
+        )
+        labels[rr, cc] = k
+    k += 1
+    labels[40:50, 0:3] = k  # on the border
+    k += 1
+    labels[5, 60] = k  # one pixel
+    k += 1
+    # An L with a diagonal pinch: (70,100)-(71,101) touch only at a corner.
+    labels[60:70, 100:102] = k
+    labels[68:70, 102:110] = k
+    labels[70, 110] = k  # corner-touching pixel; the ROI keeps the 4-connected body only
+    return labels
+
+
+def test_outline_of_a_square_is_its_four_corners():
+    mask = np.zeros((5, 5), bool)
+    mask[1:3, 2:4] = True
+    # Rows 1-2, columns 2-3: corners x 2..4, y 1..3, clockwise on screen.
+    np.testing.assert_array_equal(label_outline(mask), [[2, 1], [4, 1], [4, 3], [2, 3]])
+
+
+def test_roi_zip_round_trips_to_the_same_masks(tmp_path):
+    labels = awkward_labels()
+    path = write_roi_zip(tmp_path / "rois.zip", labels)
+    rois = roifile.roiread(path)
+    assert len(rois) == len(np.unique(labels)) - 1
+    assert all(r.roitype == roifile.ROI_TYPE.TRACED for r in rois)
+    back = masks_from_rois(path, labels.shape)
+    expected = labels.copy()
+    expected[70, 110] = 0  # the corner-only pixel is not part of the 4-connected cell
+    np.testing.assert_array_equal(back, expected)
+
+
+def test_labels_tiff_keeps_values_and_pixel_size(tmp_path):
+    labels = awkward_labels()
+    write_labels(tmp_path / "l.tif", labels, pixel_size=0.65)
+    got = read_image(tmp_path / "l.tif")
+    np.testing.assert_array_equal(got.pixels, labels)
+    assert got.pixel_size == pytest.approx(0.65) and got.unit == "um"
+    many = np.arange(70000, dtype=np.uint32).reshape(280, 250)
+    write_labels(tmp_path / "many.tif", many)
+    assert tifffile.imread(tmp_path / "many.tif").dtype == np.uint32
+
+
+def test_overlay_draws_outlines(tmp_path):
+    labels = awkward_labels()
+    image = np.full(labels.shape, 100, np.uint16)
+    write_overlay(tmp_path / "o.png", image, labels, centres=np.array([[60.0, 40.0]]))
+    rgb = read_image(tmp_path / "o.png").pixels  # grey reading is enough to see drawing
+    assert rgb.shape == labels.shape and len(np.unique(rgb)) > 1
+
+
+def test_nothing_is_overwritten_without_asking(tmp_path):
+    target = tmp_path / "x_labels.tif"
+    target.write_bytes(b"the user's file")
+    with pytest.raises(OutputExists, match="x_labels.tif"):
+        write_labels(target, np.ones((4, 4), np.uint16))
+    assert target.read_bytes() == b"the user's file"
+    write_labels(target, np.ones((4, 4), np.uint16), overwrite=True)
+    assert tifffile.imread(target).sum() == 16
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x_labels.tif"]  # no temp files left
