@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to write")
     what = parser.add_argument_group("what the model is for")
     what.add_argument("--name", default=None, help="model name (default: MODEL_DIR's name)")
-    what.add_argument("--description", default="", help="one line shown when choosing a model")
+    what.add_argument(
+        "--description", default="", metavar="TEXT", help="one line shown when choosing a model"
+    )
     what.add_argument(
         "--modality",
         default="phase",
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument(
         "--scale",
         type=float,
+        metavar="FACTOR",
         default=None,
         help="resize factor applied to images before the network, e.g. 0.5 halves them "
         "(default: automatic, neighbouring cells about 20 pixels apart)",
@@ -64,21 +67,30 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument(
         "--sigma",
         type=float,
+        metavar="PIXELS",
         default=None,
         help="width of the blob drawn at each centre, in original image pixels "
         "(default: 0.3 x the typical distance between neighbouring cells)",
     )
     net = parser.add_argument_group("network (bigger = slower, not always better)")
-    net.add_argument("--base-channels", type=int, default=16, help="width of the first layer (16)")
-    net.add_argument("--depth", type=int, default=3, help="number of down-sampling steps (3)")
-    run = parser.add_argument_group("training run")
-    run.add_argument("--epochs", type=int, default=40, help="number of epochs (40)")
-    run.add_argument("--steps", type=int, default=50, help="batches per epoch (50)")
-    run.add_argument("--batch", type=int, default=8, help="crops per batch (8)")
-    run.add_argument(
-        "--crop", type=int, default=128, help="crop side at the working scale, pixels (128)"
+    net.add_argument(
+        "--base-channels", type=int, metavar="N", default=16, help="width of the first layer (16)"
     )
-    run.add_argument("--lr", type=float, default=1e-3, help="learning rate (0.001)")
+    net.add_argument(
+        "--depth", type=int, metavar="N", default=3, help="number of down-sampling steps (3)"
+    )
+    run = parser.add_argument_group("training run")
+    run.add_argument("--epochs", type=int, metavar="N", default=40, help="number of epochs (40)")
+    run.add_argument("--steps", type=int, metavar="N", default=50, help="batches per epoch (50)")
+    run.add_argument("--batch", type=int, metavar="N", default=8, help="crops per batch (8)")
+    run.add_argument(
+        "--crop",
+        type=int,
+        metavar="PIXELS",
+        default=128,
+        help="crop side at the working scale, pixels (128)",
+    )
+    run.add_argument("--lr", type=float, metavar="RATE", default=1e-3, help="learning rate (0.001)")
     run.add_argument(
         "--val",
         nargs="+",
@@ -88,11 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the last 15%% of each dataset's images)",
     )
     run.add_argument(
-        "--val-fraction", type=float, default=0.15, help="share of images held out (0.15)"
+        "--val-fraction",
+        type=float,
+        metavar="SHARE",
+        default=0.15,
+        help="share of images held out (0.15)",
     )
     run.add_argument("--no-augment", action="store_true", help="switch off augmentation")
-    run.add_argument("--seed", type=int, default=0, help="random seed; same seed, same model (0)")
-    run.add_argument("--threads", type=int, default=2, help="CPU threads for torch (2)")
+    run.add_argument(
+        "--seed", type=int, metavar="N", default=0, help="random seed; same seed, same model (0)"
+    )
+    run.add_argument(
+        "--threads", type=int, metavar="N", default=2, help="CPU threads for torch (2)"
+    )
     run.add_argument(
         "--work",
         default=None,
