@@ -46,7 +46,7 @@ models: $(VENV)/.dev
 	$(BIN)/python -m cellprop.training.models ../shared/data
 
 validate: $(VENV)/.dev
-	$(BIN)/python -m cellprop.training.validate ../shared/data --out docs
+	$(BIN)/python tools/validate.py ../shared/data --out docs
 
 screenshot: sysdeps $(VENV)/.dev
 	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python tools/screenshots.py docs

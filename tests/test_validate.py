@@ -1,0 +1,128 @@
+"""`make validate` (tools/validate.py) and the scoring and splits it relies on (training/models.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "tools"))
+
+from cellprop.engine.evaluate import Scores, centroids  # noqa: E402
+from cellprop.training.models import (  # noqa: E402
+    MODELS_DIR,
+    RECIPES,
+    Case,
+    add_scores,
+    load_cases,
+    objective,
+    summary,
+)
+
+
+def _squares() -> np.ndarray:
+    labels = np.zeros((60, 80), np.int32)
+    labels[5:25, 5:25] = 1
+    labels[30:50, 10:30] = 2
+    labels[10:40, 45:75] = 3
+    return labels
+
+
+def test_scores_perfect_and_with_one_cell_missed():
+    truth = _squares()
+    case = Case("x", np.zeros(truth.shape), centroids(truth), truth)
+    perfect = Scores()
+    add_scores(perfect, case, truth)
+    s = summary(perfect)
+    assert (s["f1"], s["mdice"], s["ap50"]) == (1.0, 1.0, 1.0)
+
+    missed = truth.copy()
+    missed[missed == 3] = 0
+    partial = Scores()
+    add_scores(partial, case, missed)
+    s = summary(partial)
+    assert s["tp_fp_fn"] == [2, 0, 1]
+    assert s["f1"] == pytest.approx(0.8)
+    assert s["mdice"] == pytest.approx(2 / 3)  # the missed cell counts as Dice 0
+    assert s["ap50"] == pytest.approx(2 / 3)
+    assert objective(perfect) > objective(partial)
+
+    # detection alone, on given centres 12 px off: beyond the 10 px radius
+    detection = Scores()
+    add_scores(detection, Case("x", truth, centroids(truth), None), centres=centroids(truth) + 12)
+    assert summary(detection)["tp_fp_fn"] == [0, 3, 3] and detection.mdice is None
+    assert objective(detection) == 0.0
+
+
+@pytest.mark.data
+def test_load_cases_reads_points_and_masks_where_they_exist():
+    if not (DATA / "gowt1-fluo" / "images").is_dir():
+        pytest.skip("needs ../shared/data/gowt1-fluo (absent)")
+    with_mask, without = load_cases(DATA / "gowt1-fluo", ("t021.tif", "t000.tif"))
+    assert with_mask.mask is not None and without.mask is None
+    assert with_mask.mask.shape == with_mask.image.shape == (1024, 1024)
+    assert len(with_mask.points) > 10 and with_mask.points.shape[1] == 2
+
+
+def test_recipes_keep_tune_and_test_images_out_of_training():
+    for recipe in RECIPES.values():
+        train = set(recipe.train)
+        for other in (recipe.val, recipe.tune, recipe.test):
+            assert not train & set(other), recipe.name
+        assert not set(recipe.tune) & set(recipe.test), recipe.name
+    masked = {"t021.tif", "t031.tif", "t033.tif", "t039.tif"}
+    nuclei = RECIPES["nuclei"]
+    assert masked == set(nuclei.tune) | set(nuclei.test)
+    # frames far from the masked ones: nothing within 10 frames of them is trained on
+    trained = {int(n[1:4]) for n in nuclei.train}
+    assert all(abs(t - m) > 10 for t in trained for m in (21, 31, 33, 39))
+
+
+def _needs(dataset: str, model: str) -> None:
+    if not (DATA / dataset).is_dir():
+        pytest.skip(f"needs ../shared/data/{dataset} (absent)")
+    if not (MODELS_DIR / model / "model.json").is_file():
+        pytest.skip(f"needs the shipped model resources/models/{model}")
+
+
+@pytest.mark.data
+def test_validate_end_to_end_on_one_real_image(tmp_path):
+    _needs("hela-dic", "dic")
+    import validate
+
+    assert (
+        validate.main(
+            [str(DATA), "--out", str(tmp_path), "--only", "dic", "--max-images", "1", "--no-record"]
+        )
+        == 0
+    )
+    report = (tmp_path / "validation.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| hela-dic (dic)"))
+    assert "t070" in row and "classical" in row
+    for method in ("seeded watershed", "**cellprop**"):
+        assert f"| {method} |" in report
+    scores = [line.split("|")[5:8] for line in report.splitlines() if "cellprop**" in line][0]
+    mdice, ap50 = float(scores[1]), float(scores[2])
+    assert 0.0 <= ap50 <= 1.0 and 0.3 < mdice <= 1.0  # a trained model finds real cells
+    figure = cv2.imread(str(tmp_path / "validation_hela-dic.png"))
+    assert figure is not None and figure.shape[1] == 3 * figure.shape[0]
+    # Cell Tracking Challenge pixels must never land in the repository: the figure is outlines
+    # on black, so most of it is exactly black.
+    assert (figure.max(axis=2) == 0).mean() > 0.6
+
+
+@pytest.mark.data
+def test_reference_check_agrees_with_the_authors_code():
+    _needs("wsispdr-reference", "phase")
+    import validate
+
+    check = validate.reference_check(DATA / "wsispdr-reference")
+    assert check["their_cells"] == 31
+    # The same kind of cells (C2C12 phase contrast): most official peaks must be found again.
+    assert check["centres_f1"] > 0.6
+    assert 0.0 < check["foreground_dice"] <= 1.0

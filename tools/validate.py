@@ -1,0 +1,437 @@
+"""`make validate`: accuracy of the shipped models on held-out images, beside two baselines.
+
+For every dataset of ../shared/data that a shipped model was trained for, on that model's
+``test`` images (training/models.py; never used for training or for tuning), three methods are
+scored side by side:
+
+1. ``classical``: smoothing, threshold, distance-transform watershed (tools/baselines.py);
+2. ``seeded watershed``: a gradient watershed seeded from the model's own detected centres;
+3. ``cellprop``: the engine with the model's defaults (model.json), as `cellprop segment` runs.
+
+The baselines' two free choices (threshold method and correction factor) are picked on the same
+``tune`` images that chose cellprop's defaults, so no method sees the test images before.
+
+Scores (cellprop.engine.evaluate): detection F1 at 10 px on the centroids of the objects
+(cellprop also on its detected peaks), and where masks exist mDice and AP at IoU 0.5. Writes
+docs/validation.md, docs/validation_<dataset>.png and each model.json's "validation".
+
+The sanity check against the authors' own outputs (../shared/data/wsispdr-reference) compares
+the phase model's centres and labels with the official code's on the same image.
+
+Usage::
+
+    python tools/validate.py ../shared/data --out docs [--only dic] [--max-images 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baselines import classical_segment, seeded_watershed  # noqa: E402
+from cellprop.engine import Settings, load_model, read_image, segment  # noqa: E402
+from cellprop.engine.evaluate import Scores, ap_counts, dice_per_cell, match_points  # noqa: E402
+from cellprop.training.models import (  # noqa: E402
+    MODELS_DIR,
+    RECIPES,
+    Case,
+    add_scores,
+    load_cases,
+    objective,
+    summary,
+)
+
+METHODS = ("classical", "seeded watershed", "cellprop")
+COLOURS = {"classical": (0, 165, 255), "seeded watershed": (255, 128, 0), "cellprop": (0, 220, 0)}
+BASELINE_GRID = {"method": ("otsu", "local"), "correction": (0.7, 0.85, 1.0, 1.2)}
+
+
+def run_methods(case: Case, model, baseline_params: dict, diameter: float, modality: str):
+    """Labels (and timings) of the three methods on one image; also cellprop's peaks."""
+    out, seconds = {}, {}
+    t0 = time.perf_counter()
+    out["classical"] = classical_segment(
+        case.image, modality, diameter, **baseline_params["classical"]
+    )
+    seconds["classical"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = segment(case.image, model, Settings())
+    seconds["cellprop"] = time.perf_counter() - t0
+    out["cellprop"] = result.labels
+    t0 = time.perf_counter()
+    out["seeded watershed"] = seeded_watershed(
+        case.image, result.centres, modality, diameter, **baseline_params["seeded watershed"]
+    )
+    detection = sum(result.timings.get(k, 0.0) for k in ("normalise", "unet", "detect"))
+    seconds["seeded watershed"] = time.perf_counter() - t0 + detection
+    return out, seconds, result.centres
+
+
+def tune_baselines(cases: list[Case], model, diameter: float, modality: str) -> dict:
+    """Each baseline's threshold method and correction factor, best on the tune images."""
+    centres = [segment(c.image, model, Settings()).centres for c in cases]
+    best = {}
+    for method, run in (
+        ("classical", lambda c, i, **p: classical_segment(c.image, modality, diameter, **p)),
+        (
+            "seeded watershed",
+            lambda c, i, **p: seeded_watershed(c.image, centres[i], modality, diameter, **p),
+        ),
+    ):
+        ranked = []
+        for values in itertools.product(*BASELINE_GRID.values()):
+            params = dict(zip(BASELINE_GRID, values, strict=True))
+            scores = Scores()
+            for i, case in enumerate(cases):
+                add_scores(scores, case, run(case, i, **params))
+            ranked.append((objective(scores), params))
+        best[method] = max(ranked, key=lambda r: r[0])[1]
+    return best
+
+
+def validate_dataset(
+    root: Path, recipe, max_images: int | None = None, models: Path = MODELS_DIR
+) -> dict:
+    """Score the three methods on a recipe's test images; returns a JSON-ready dict."""
+    model = load_model(models / recipe.name, device="cpu")
+    recorded = {Path(n).name for n in model.info.get("training", {}).get("train_images", [])}
+    leaked = recorded & set(recipe.test + recipe.tune)
+    if leaked:
+        raise RuntimeError(f"{recipe.name}: test/tune images were used for training: {leaked}")
+    folder = root / recipe.dataset
+    tune = load_cases(folder, recipe.tune[:max_images])
+    params = tune_baselines(tune, model, recipe.diameter, recipe.modality)
+    test = load_cases(folder, recipe.test[:max_images])
+    scores = {m: Scores() for m in METHODS}
+    peaks, seconds = Scores(), dict.fromkeys(METHODS, 0.0)
+    example = None
+    for case in test:
+        labels, timing, centres = run_methods(case, model, params, recipe.diameter, recipe.modality)
+        for m in METHODS:
+            add_scores(scores[m], case, labels[m])
+            seconds[m] += timing[m] / len(test)
+        add_scores(peaks, case, centres=centres)
+        if example is None:
+            example = (case, labels, centres)
+    results = {m: dict(summary(s), seconds_per_image=seconds[m]) for m, s in scores.items()}
+    results["cellprop"]["f1_peaks"] = peaks.f1
+    return {
+        "dataset": recipe.dataset,
+        "model": recipe.name,
+        "test_images": list(recipe.test[:max_images]),
+        "tune_images": list(recipe.tune[:max_images]),
+        "train_images": sorted(recorded) or list(recipe.train),
+        "cells": int(sum(len(c.points) for c in test)),
+        "masks": sum(c.mask is not None for c in test),
+        "baseline_params": params,
+        "defaults": {
+            k: model.defaults.get(k) for k in ("threshold", "graphcut_weight", "min_size_px")
+        },
+        "scores": results,
+        "_example": example,
+    }
+
+
+# --- sanity check against the authors' code -------------------------------------------------
+
+
+def reference_check(folder: Path, models: Path = MODELS_DIR) -> dict:
+    """Agreement of the phase model with the official WSISPDR outputs on their demo image.
+
+    Centres: one-to-one matching of our detected centres with output/guided/00000/peaks.txt
+    (ID 0 is the official code's background entry, not a cell) within 10 px. Layout: their
+    label image (output/seg/labelresults) taken as reference for mDice, AP50 and the Dice of the
+    union of all cells; and the share of the official guided maps' energy (instance.png) that
+    falls inside our cells.
+    """
+    model = load_model(models / "phase", device="cpu")
+    image = read_image(folder / "image/test/ori/00000.png").pixels
+    peaks = np.genfromtxt(folder / "output/guided/00000/peaks.txt", delimiter=",", names=True)
+    theirs = np.stack([peaks["x"], peaks["y"]], 1)[peaks["ID"] > 0]
+    their_labels = read_image(folder / "output/seg/labelresults/00000label.png").pixels
+    energy = cv2.imread(str(folder / "output/guided/00000/instance.png")).astype(float).sum(2)
+    result = segment(image, model, Settings())
+    tp, fp, fn = match_points(theirs, result.centres)
+    distance = np.hypot(*(theirs[:, None] - result.centres[None]).transpose(2, 0, 1))
+    nearest = distance.min(1) if distance.size else np.zeros(0)
+    a_tp, a_fp, a_fn = ap_counts(their_labels, result.labels)
+    ours, ref = result.labels > 0, their_labels > 0
+    return {
+        "their_cells": len(theirs),
+        "our_cells": int(len(result.centres)),
+        "centres_matched": tp,
+        "centres_f1": 2 * tp / (2 * tp + fp + fn),
+        "median_nearest_distance_px": float(np.median(nearest)) if len(nearest) else None,
+        "labels_mdice": float(np.mean(dice_per_cell(their_labels, result.labels))),
+        "labels_ap50": a_tp / (a_tp + a_fp + a_fn),
+        "foreground_dice": 2 * (ours & ref).sum() / (ours.sum() + ref.sum()),
+        "guided_energy_inside_our_cells": float(energy[ours].sum() / energy.sum()),
+        "_example": (image, theirs, their_labels, result),
+    }
+
+
+# --- figures and report ------------------------------------------------------------------------
+
+
+def _outlines(canvas: np.ndarray, labels: np.ndarray, colour, thickness: int = 1) -> None:
+    for k in np.unique(labels[labels > 0]):
+        contours, _ = cv2.findContours(
+            (labels == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+        )
+        cv2.drawContours(canvas, contours, -1, colour, thickness)
+
+
+def _points(canvas: np.ndarray, points: np.ndarray, colour, size: int = 3) -> None:
+    for x, y in np.round(points).astype(int):
+        cv2.drawMarker(canvas, (int(x), int(y)), colour, cv2.MARKER_CROSS, 2 * size + 1, 1)
+
+
+def example_figure(result: dict, shippable: bool, side: int = 256) -> np.ndarray:
+    """Three panels (classical, seeded watershed, cellprop) over one test image.
+
+    Outlines in colour, ground-truth outlines (masks) in grey, annotated centres as white
+    crosses. Only images that may be shipped are drawn under the outlines; for the Cell
+    Tracking Challenge data the panels show outlines on a black canvas (their images must never
+    be committed into the project).
+    """
+    case, labels, _ = result["_example"]
+    rows, cols = case.image.shape
+    crop = min(rows, cols, 2 * side)  # at most half-size, so outlines stay readable
+    r0, c0 = (rows - crop) // 2, (cols - crop) // 2
+    window = (slice(r0, r0 + crop), slice(c0, c0 + crop))
+    if shippable:
+        grey = cv2.normalize(case.image[window].astype(np.float32), None, 0, 255, cv2.NORM_MINMAX)
+        base = cv2.cvtColor(grey.astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    else:
+        base = np.zeros((crop, crop, 3), np.uint8)
+    panels = []
+    for method in METHODS:
+        canvas = base.copy()
+        if case.mask is not None:
+            _outlines(canvas, case.mask[window], (110, 110, 110))
+        _outlines(canvas, labels[method][window], COLOURS[method], 2 if crop > side else 1)
+        pts = case.points - [c0, r0]
+        _points(canvas, pts[(pts >= 0).all(1) & (pts < crop).all(1)], (255, 255, 255))
+        canvas = cv2.resize(canvas, (side, side), interpolation=cv2.INTER_AREA)
+        cv2.putText(
+            canvas, method, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, COLOURS[method], 1, cv2.LINE_AA
+        )
+        panels.append(canvas)
+    return np.hstack(panels)
+
+
+def reference_figure(check: dict) -> np.ndarray:
+    """The demo image: official labels (grey outlines) and peaks (red) beside ours (green)."""
+    image, theirs, their_labels, result = check["_example"]
+    grey = cv2.normalize(image.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX)
+    canvas = cv2.cvtColor(grey.astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    _outlines(canvas, their_labels, (40, 40, 230))
+    _outlines(canvas, result.labels, (0, 220, 0))
+    _points(canvas, theirs, (40, 40, 230), 4)
+    _points(canvas, result.centres, (0, 220, 0), 3)
+    return canvas
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def write_report(results: list[dict], check: dict | None, out: Path, command: str) -> str:
+    """docs/validation.md: what was run on which images, the table, and the reference check."""
+    lines = [
+        "# Validation",
+        "",
+        f"Written by `make validate` (`{command}`), {time.strftime('%Y-%m-%d %H:%M %Z')}. "
+        "Everything here is measured; nothing is copied from elsewhere.",
+        "",
+        "Methods: **classical** = smoothing, Otsu or local threshold, distance-transform "
+        "watershed (what a CellProfiler user would build; foreground by modality: intensity "
+        "for fluorescence, deviation from background for phase contrast, local texture for "
+        "DIC); **seeded watershed** = gradient watershed from the cellprop model's own detected "
+        "centres inside the classical foreground (what detection alone gives); **cellprop** = "
+        "guided propagation + graph cut with the model's defaults (`cellprop segment --model "
+        "NAME`, no flags). The baselines' threshold method and correction factor were chosen "
+        "on the same tuning images as cellprop's defaults (tools/baselines.py, tools/validate.py).",
+        "",
+        "Scores: **F1** = detection F1 of object centroids against the annotated points, "
+        "one-to-one matching within 10 px, counts summed over images (in brackets: cellprop's "
+        "detected peaks); **mDice** = for each ground-truth cell, Dice with the predicted cell "
+        "most frequent under it (0 if none), averaged over all ground-truth cells; **AP50** = "
+        "TP / (TP + FP + FN) at IoU 0.5, counts summed over images.",
+        "",
+        "| dataset (model) | test images | cells | method | F1 | mDice | AP50 | s/image |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        names = ", ".join(Path(n).stem for n in r["test_images"])
+        if len(r["test_images"]) > 4:
+            names = f"{Path(r['test_images'][0]).stem}–{Path(r['test_images'][-1]).stem}"
+        for i, method in enumerate(METHODS):
+            s = r["scores"][method]
+            f1 = _fmt(s["f1"]) + (f" ({_fmt(s['f1_peaks'])})" if "f1_peaks" in s else "")
+            head = (
+                (f"{r['dataset']} ({r['model']})", names, str(r["cells"]))
+                if i == 0
+                else ("", "", "")
+            )
+            bold = "**" if method == "cellprop" else ""
+            lines.append(
+                f"| {' | '.join(head)} | {bold}{method}{bold} | {f1} | {_fmt(s.get('mdice'))} | "
+                f"{_fmt(s.get('ap50'))} | {_fmt(s['seconds_per_image'], 2)} |"
+            )
+    lines += ["", "## Images used for what", ""]
+    for r in results:
+        lines.append(
+            f"* **{r['dataset']}**: trained on {_span(r['train_images'])}; defaults tuned on "
+            f"{_span(r['tune_images'])}; tested on {_span(r['test_images'])} "
+            f"({r['masks']} with masks). cellprop defaults: {r['defaults']}; baselines: "
+            f"{r['baseline_params']}."
+        )
+    lines += [
+        "",
+        "Example overlays (one test image each; coloured = method, grey = mask, white "
+        "crosses = annotated centres; hela-dic and gowt1-fluo drawn without their pixels, "
+        "which may not be shipped):",
+        "",
+    ]
+    for r in results:
+        lines.append(f"![{r['dataset']}](validation_{r['dataset']}.png)")
+    if check is not None:
+        lines += [
+            "",
+            "## Sanity check against the authors' code (wsispdr-reference)",
+            "",
+            "On the official demo image (image/test/ori/00000.png, 320x320 phase contrast), the "
+            "`phase` model against the outputs of the official code (a check of the "
+            "re-implementation, not ground truth):",
+            "",
+            f"* centres: {check['centres_matched']} of their {check['their_cells']} peaks "
+            f"matched one-to-one within 10 px by our {check['our_cells']} centres "
+            f"(F1 {_fmt(check['centres_f1'])}"
+            + (
+                f"; median distance from each of their peaks to our nearest centre "
+                f"{_fmt(check['median_nearest_distance_px'], 1)} px"
+                if check["median_nearest_distance_px"] is not None
+                else ""
+            )
+            + ");",
+            f"* instance layout against their label image (output/seg/labelresults): mDice "
+            f"{_fmt(check['labels_mdice'])}, AP50 {_fmt(check['labels_ap50'])}, Dice of the "
+            f"union of all cells {_fmt(check['foreground_dice'])};",
+            f"* {100 * check['guided_energy_inside_our_cells']:.0f}% of the official "
+            "guided-backprop maps' intensity (output/guided/00000/instance.png) lies inside our "
+            "cells.",
+            "",
+            "![wsispdr reference](validation_wsispdr-reference.png)",
+            "",
+            "Red: official peaks and labels; green: ours.",
+        ]
+    text = "\n".join(lines) + "\n"
+    (out / "validation.md").write_text(text, encoding="utf-8")
+    return text
+
+
+def _span(names) -> str:
+    names = [Path(n).stem for n in names]
+    if len(names) <= 4:
+        return ", ".join(names)
+    return f"{len(names)} images ({names[0]} … {names[-1]})"
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if np.isnan(value) else round(float(value), 4)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def record_in_model(result: dict, models: Path = MODELS_DIR) -> None:
+    """Store the scores in the model's model.json under "validation"."""
+    path = models / result["model"] / "model.json"
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info["validation"] = _jsonable(
+        {
+            k: result[k]
+            for k in ("dataset", "test_images", "tune_images", "cells", "scores", "baseline_params")
+        }
+    )
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+SHIPPABLE = {"c2c12-phase", "wsispdr-reference"}  # see ../shared/data/README.md
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="folder of datasets (../shared/data)")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="report folder")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(RECIPES),
+        help="validate only this model (repeatable)",
+    )
+    parser.add_argument(
+        "--max-images",
+        type=int,
+        default=None,
+        help="at most this many tune and test images per dataset (quick runs)",
+    )
+    parser.add_argument(
+        "--models", type=Path, default=MODELS_DIR, help="folder of model folders (default: shipped)"
+    )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not write the scores into the models' model.json",
+    )
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in args.only or RECIPES:
+        recipe = RECIPES[name]
+        if not (args.data / recipe.dataset).is_dir():
+            print(f"{recipe.dataset}: not in {args.data}, skipped")
+            continue
+        t0 = time.perf_counter()
+        result = validate_dataset(args.data, recipe, args.max_images, args.models)
+        results.append(result)
+        cv2.imwrite(
+            str(args.out / f"validation_{recipe.dataset}.png"),
+            example_figure(result, recipe.dataset in SHIPPABLE),
+        )
+        if not args.no_record:
+            record_in_model(result, args.models)
+        print(
+            f"{recipe.dataset}: {json.dumps(_jsonable(result['scores']))} "
+            f"({time.perf_counter() - t0:.0f} s)"
+        )
+    check = None
+    reference = args.data / "wsispdr-reference"
+    if reference.is_dir() and (args.models / "phase" / "model.json").is_file():
+        check = reference_check(reference, args.models)
+        cv2.imwrite(str(args.out / "validation_wsispdr-reference.png"), reference_figure(check))
+        print(f"wsispdr-reference: {json.dumps(_jsonable(check))}")
+    command = "python tools/validate.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_report(results, check, args.out, command.strip())
+    print(f"wrote {args.out / 'validation.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,416 @@
+"""The shipped models: one fixed, documented recipe each, and `make models` to retrain them.
+
+Each recipe names its dataset in ../shared/data, the network and its working scale, and four
+disjoint image sets chosen by frame number so that tuning and testing happen on frames far from
+the training frames (consecutive time-lapse frames are nearly copies of each other):
+
+* ``train``: the network learns from these images' points (never from masks);
+* ``val``: the training loop's held-out loss (checkpoint selection);
+* ``tune``: the engine defaults (threshold, graph-cut weight, minimum size) are chosen here,
+  against masks where they exist, else against the points (detection F1);
+* ``test``: only ``make validate`` (tools/validate.py) looks at these.
+
+Usage::
+
+    python -m cellprop.training.models ../shared/data [--only dic] [--minutes 18] [--no-train]
+
+``--no-train`` only re-tunes the defaults of the models already in resources/models/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "MODELS_DIR",
+    "RECIPES",
+    "Case",
+    "Recipe",
+    "add_scores",
+    "frames",
+    "load_cases",
+    "main",
+    "objective",
+    "summary",
+    "train_recipe",
+    "tune_defaults",
+]
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
+
+
+def frames(pattern: str, numbers) -> tuple[str, ...]:
+    """Image file names from a pattern and frame numbers: ``frames("t{:03d}.tif", range(3))``."""
+    return tuple(pattern.format(n) for n in numbers)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one shipped model is trained and tuned (see the module docstring for the splits).
+
+    Sizes: ``diameter`` is the typical cell diameter in original pixels (measured on the data:
+    median mask equivalent diameter, or the spacing of points where there are no masks);
+    ``scale`` brings it to ``diameter * scale`` pixels at the network's scale.
+    """
+
+    name: str
+    dataset: str
+    modality: str
+    description: str
+    scale: float
+    diameter: float
+    sigma: float  # Gaussian target sigma at the network's scale
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    tune: tuple[str, ...]
+    test: tuple[str, ...]
+    base_channels: int = 16
+    depth: int = 4
+    crop: int = 128  # training crop side at the network's scale
+    epochs: int = 40  # x steps_per_epoch batches of 8 crops; ~12-15 min on 2 CPU cores
+    steps_per_epoch: int = 50
+    grid: dict = field(default_factory=dict)  # engine defaults searched on the tune images
+
+    @property
+    def cell_diameter_px(self) -> float:
+        return self.diameter * self.scale
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        Recipe(
+            name="phase",
+            dataset="c2c12-phase",
+            modality="phase",
+            description="Phase contrast, C2C12 myoblasts (10x); trained on c2c12-phase points",
+            scale=0.5,
+            diameter=30.0,
+            sigma=5.5,
+            # Seven consecutive frames of one field: nothing is far from anything; the test
+            # frames are the last two, after a validation frame.
+            train=frames("{:04d}.png", range(0, 4)),
+            val=frames("{:04d}.png", [4]),
+            tune=frames("{:04d}.png", [4]),
+            test=frames("{:04d}.png", [5, 6]),
+            # No masks: only detection can be tuned; the graph cut keeps the authors' weight 20.
+            grid={"threshold": [0.3, 0.4, 0.5, 0.6]},
+        ),
+        Recipe(
+            name="dic",
+            dataset="hela-dic",
+            modality="dic",
+            description="DIC, HeLa cells (dense, touching); trained on hela-dic points",
+            scale=0.25,
+            diameter=110.0,
+            sigma=6.0,
+            train=frames("t{:03d}.tif", range(0, 50)),
+            val=frames("t{:03d}.tif", range(54, 58)),
+            tune=frames("t{:03d}.tif", range(60, 68)),
+            test=frames("t{:03d}.tif", range(70, 84)),
+            crop=96,  # the frames are 128 px at this scale
+            # DIC shows a boundary as a bright and a dark line side by side (relief), so both
+            # polarities of the cut's edge term are tried.
+            grid={
+                "threshold": [0.3, 0.4, 0.5],
+                "graphcut_weight": [0.0, 5.0, 20.0, 40.0],
+                "polarity": ["dark_boundary", "bright_boundary"],
+            },
+        ),
+        Recipe(
+            name="nuclei",
+            dataset="gowt1-fluo",
+            modality="fluorescence",
+            description="Fluorescent nuclei (widefield, GFP; GOWT1 mouse stem cells); trained "
+            "on gowt1-fluo points",
+            scale=0.4,
+            diameter=60.0,
+            sigma=5.0,
+            # Masks exist for t021, t031, t033, t039 only: frames 11-49 are kept out of training.
+            train=frames("t{:03d}.tif", [*range(0, 10), *range(50, 92)]),
+            val=frames("t{:03d}.tif", range(44, 48)),
+            tune=frames("t{:03d}.tif", [21, 31]),
+            test=frames("t{:03d}.tif", [33, 39]),
+            grid={"threshold": [0.3, 0.4, 0.5], "graphcut_weight": [0.0, 5.0, 20.0, 40.0]},
+        ),
+    ]
+}
+
+
+def _subset(root: Path, recipe: Recipe, work: Path) -> Path:
+    """A dataset folder holding only the recipe's train and val images (symlinks) and points.
+
+    The training loop reads every image of a folder; building this view is how the tune and
+    test images are kept out of it, whatever the folder holds.
+    """
+    source = root / recipe.dataset
+    folder = work / recipe.dataset
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    keep = set(recipe.train) | set(recipe.val)
+    for name in sorted(keep):
+        link = folder / "images" / name
+        if not link.exists():
+            link.symlink_to((source / "images" / name).resolve())
+    lines = (source / "points.csv").read_text(encoding="utf-8").splitlines()
+    rows = [lines[0]] + [line for line in lines[1:] if line.split(",")[0] in keep]
+    (folder / "points.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder
+
+
+def train_recipe(
+    root: Path, recipe: Recipe, out: Path, epochs: int | None = None, threads: int = 2, log=print
+) -> dict:
+    """Train and export one model into ``out`` (points only); returns its model.json content.
+
+    Parameters
+    ----------
+    root : Path
+        The folder of datasets (../shared/data).
+    recipe : Recipe
+        What to train.
+    out : Path
+        The model folder to write (unet.onnx, guided.onnx, model.json).
+    epochs : int, optional
+        Overrides ``recipe.epochs`` (quick trial runs; the shipped models use the recipe's).
+    threads : int
+        torch threads. On a shared 2-core machine 1 is faster than 2 while anything else runs
+        (OpenMP threads spin-wait for each other); results do not depend on it.
+    """
+    import tempfile
+
+    from .export import default_engine_settings
+    from .train import TrainConfig, train
+
+    overlap = set(recipe.train) & (set(recipe.val) | set(recipe.tune) | set(recipe.test))
+    if overlap or set(recipe.tune) & set(recipe.test):
+        raise ValueError(f"{recipe.name}: image sets overlap: {sorted(overlap)}")
+    epochs = epochs or recipe.epochs
+    command = f"python -m cellprop.training.models DATA --only {recipe.name}"
+    with tempfile.TemporaryDirectory(prefix=f"cellprop-{recipe.name}-") as tmp:
+        config = TrainConfig(
+            datasets=[str(_subset(root, recipe, Path(tmp)))],
+            out=str(out),
+            work=str(Path(tmp) / "work"),
+            name=recipe.name,
+            description=recipe.description,
+            modality=recipe.modality,
+            scale=recipe.scale,
+            sigma=recipe.sigma / recipe.scale,  # TrainConfig takes it in original pixels
+            base_channels=recipe.base_channels,
+            depth=recipe.depth,
+            crop=recipe.crop,
+            epochs=epochs,
+            steps_per_epoch=recipe.steps_per_epoch,
+            val=list(recipe.val),
+            threads=threads,
+            seed=0,
+            command=command,
+        )
+        result = train(config, progress=sys.stderr.isatty(), log=lambda line: log("  " + line))
+    info = result.info
+    # The training loop records the spacing of neighbouring points as the cell size; on sparse
+    # data (gowt1: nuclei ~60 px, neighbours ~106 px apart) that is not the cell's diameter, which
+    # the engine uses to rescale for a user's --diameter. The recipe's measured diameter is.
+    info["cell_diameter_px"] = round(recipe.cell_diameter_px, 2)
+    info["defaults"] = default_engine_settings(
+        recipe.modality, recipe.scale, recipe.cell_diameter_px
+    )
+    info["training"].update(
+        recipe=dict(_recipe_record(recipe), epochs=epochs),
+        tune_images=list(recipe.tune),
+        test_images=list(recipe.test),
+        history=result.history,
+    )
+    _write_info(out, info)
+    return info
+
+
+def _recipe_record(recipe: Recipe) -> dict:
+    keep = (
+        "scale",
+        "diameter",
+        "sigma",
+        "base_channels",
+        "depth",
+        "crop",
+        "epochs",
+        "steps_per_epoch",
+    )
+    return {k: getattr(recipe, k) for k in keep}
+
+
+def _write_info(folder: Path, info: dict) -> None:
+    (folder / "model.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+# --- scoring (shared with tools/validate.py) ---------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One evaluation image: pixels, annotated centres (x, y), instance mask (or None)."""
+
+    name: str
+    image: np.ndarray
+    points: np.ndarray
+    mask: np.ndarray | None
+
+
+def load_cases(folder: Path, names: tuple[str, ...]) -> list[Case]:
+    """Read images, their points (points.csv) and masks (masks/<stem>.tif) where present."""
+    from cellprop.engine.io import read_image
+
+    from .data import read_points_csv
+
+    points = read_points_csv(folder / "points.csv")
+    cases = []
+    for name in names:
+        mask_file = folder / "masks" / (Path(name).stem + ".tif")
+        mask = read_image(mask_file).pixels if mask_file.is_file() else None
+        image = read_image(folder / "images" / name).pixels
+        cases.append(Case(name, image, points.get(name, np.zeros((0, 2))), mask))
+    return cases
+
+
+def add_scores(scores, case: Case, labels: np.ndarray | None = None, centres=None) -> None:
+    """Add one image's counts to an engine `Scores` (cellprop.engine.evaluate).
+
+    Detection is scored on ``centres`` when given, else on the centroids of ``labels``; the
+    segmentation (mDice, AP50) on ``labels`` where the case has a mask.
+    """
+    from cellprop.engine.evaluate import ap_counts, centroids, dice_per_cell, match_points
+
+    tp, fp, fn = match_points(case.points, centroids(labels) if centres is None else centres)
+    scores.tp, scores.fp, scores.fn = scores.tp + tp, scores.fp + fp, scores.fn + fn
+    if labels is not None and case.mask is not None:
+        scores.dice.extend(dice_per_cell(case.mask, labels).tolist())
+        tp, fp, fn = ap_counts(case.mask, labels)
+        scores.ap_tp, scores.ap_fp, scores.ap_fn = (
+            scores.ap_tp + tp,
+            scores.ap_fp + fp,
+            scores.ap_fn + fn,
+        )
+
+
+def summary(scores) -> dict:
+    """F1 (with its counts), mDice and AP50 of an engine `Scores`; None where not measured."""
+    return {
+        "f1": scores.f1,
+        "tp_fp_fn": [scores.tp, scores.fp, scores.fn],
+        "mdice": scores.mdice,
+        "ap50": scores.ap50,
+    }
+
+
+def objective(scores) -> float:
+    """What tuning maximises: mDice + AP50 where masks exist, else detection F1."""
+    return scores.mdice + scores.ap50 if scores.mdice is not None else scores.f1
+
+
+# --- defaults ----------------------------------------------------------------------------------
+
+
+def _remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
+    sizes = np.bincount(labels.ravel())
+    small = sizes < min_size
+    small[0] = False
+    out = labels.copy()
+    out[small[labels]] = 0
+    return out
+
+
+def tune_defaults(root: Path, recipe: Recipe, model_dir: Path, log=print) -> dict:
+    """Choose the engine defaults on the recipe's tune images and store them in model.json.
+
+    Every combination of ``recipe.grid`` (engine defaults such as the detection threshold and
+    the graph-cut weight) is run with the engine; each result is then filtered by candidate
+    minimum sizes (a fraction of the typical cell's area). The best combination by `objective`
+    (mDice + AP50 against masks where they exist, else detection F1 against the points) becomes
+    model.json's "defaults", and the search is recorded under "tuning".
+    """
+    from cellprop.engine import Settings, load_model, segment
+    from cellprop.engine.evaluate import Scores
+
+    model = load_model(model_dir, device="cpu")
+    cases = load_cases(root / recipe.dataset, recipe.tune)
+    area = np.pi * (recipe.diameter / 2) ** 2
+    min_sizes = sorted({max(1, int(round(f * area))) for f in (0.02, 0.05, 0.1, 0.2)})
+    keys = list(recipe.grid)
+    base = dict(model.defaults)
+    trials = []
+    for values in itertools.product(*recipe.grid.values()):
+        model.defaults.clear()
+        model.defaults.update(base, **dict(zip(keys, values, strict=True)))
+        t0 = time.perf_counter()
+        results = [segment(c.image, model, Settings(min_size=1)) for c in cases]
+        for min_size in min_sizes:
+            scores = Scores()
+            for case, result in zip(cases, results, strict=True):
+                add_scores(scores, case, _remove_small(result.labels, min_size))
+            params = dict(zip(keys, values, strict=True), min_size_px=min_size)
+            trials.append((objective(scores), params, summary(scores)))
+        log(
+            f"  {dict(zip(keys, values, strict=True))}: best {max(t[0] for t in trials[-len(min_sizes) :]):.4f}"
+            f" ({time.perf_counter() - t0:.0f} s)"
+        )
+    best_score, best, scores = max(trials, key=lambda t: t[0])
+    info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    info["defaults"].update(best)
+    info["tuning"] = {
+        "images": list(recipe.tune),
+        "objective": "mDice + AP50" if cases[0].mask is not None else "detection F1",
+        "grid": dict(recipe.grid, min_size_px=min_sizes),
+        "best": best,
+        "scores": {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
+    }
+    _write_info(model_dir, info)
+    log(f"{recipe.name}: defaults {best} ({info['tuning']['objective']} {best_score:.4f})")
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Retrain the shipped models from their recipes and tune their defaults."
+    )
+    parser.add_argument("data", type=Path, help="folder of datasets (../shared/data)")
+    parser.add_argument(
+        "--only", action="append", choices=sorted(RECIPES), help="this model only (repeatable)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=MODELS_DIR,
+        help="where the model folders go (default: resources/models)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="override the recipes' epochs (quick trials only)"
+    )
+    parser.add_argument(
+        "--no-train", action="store_true", help="only re-tune the defaults of the existing models"
+    )
+    args = parser.parse_args(argv)
+    for name in args.only or RECIPES:
+        recipe = RECIPES[name]
+        if not (args.data / recipe.dataset / "images").is_dir():
+            print(f"{name}: {args.data / recipe.dataset} is missing, skipped")
+            continue
+        out = args.out / name
+        t0 = time.perf_counter()
+        if not args.no_train:
+            print(f"{name}: training on {len(recipe.train)} images of {recipe.dataset}", flush=True)
+            train_recipe(args.data, recipe, out, args.epochs, log=lambda s: print(s, flush=True))
+        tune_defaults(args.data, recipe, out, log=lambda s: print(s, flush=True))
+        print(f"{name}: done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
