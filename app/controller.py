@@ -174,6 +174,7 @@ class AppController(QObject):
         self._model_cache: dict = {}
         self._recently_viewed: list = []
         self._batch: BatchSummary | None = None
+        self._batch_queue: list = []  # batch images not reported yet, in processing order
         self._batch_started_at = 0.0
 
     # ------------------------------------------------------------------ documents
@@ -554,15 +555,13 @@ class AppController(QObject):
                 on_result=lambda r: job.partial(BatchItem.of(r)),
             )
 
-        for p in paths:
-            i = self.index_of(p)
-            self.documents[i].running = True
-            emit(self.document_changed, i)
-
         self._batch = summary
+        self._batch_queue = list(paths)
         self._batch_started_at = time.monotonic()
 
         def finished(batch_result):
+            finished_all = summary.done + summary.failed + summary.skipped >= summary.total
+            summary.cancelled = summary.cancelled or (job.is_cancelled() and not finished_all)
             self._end_batch(paths, summary, batch_result)
 
         def failed(exc, tb):
@@ -575,6 +574,14 @@ class AppController(QObject):
         job = Job(work, name="batch")
         job.signals.partial.connect(self._on_batch_result)
         started = self._start_work(job, finished, failed, f"Processing {len(paths)} images")
+        if not started:
+            self._batch = None
+            return False
+        for n, p in enumerate(paths):  # images are processed in order: the first is working
+            i = self.index_of(p)
+            self.documents[i].running = True
+            self.documents[i].waiting = n > 0
+            emit(self.document_changed, i)
         if started:
             emit(self.batch_started, len(paths))
             emit(self.batch_progress, 0, len(paths), -1.0)
@@ -588,7 +595,14 @@ class AppController(QObject):
         i = self.index_of(item.path)
         doc = self.documents[i] if i >= 0 else None
         if doc is not None:
-            doc.running = False
+            doc.running = doc.waiting = False
+        if item.path in self._batch_queue:
+            self._batch_queue.remove(item.path)
+        if self._batch_queue and item.status != "cancelled":
+            following = self.index_of(self._batch_queue[0])
+            if following >= 0 and self.documents[following].waiting:
+                self.documents[following].waiting = False
+                emit(self.document_changed, following)
         if item.status == "done":
             summary.done += 1
             if doc is not None:
@@ -629,8 +643,9 @@ class AppController(QObject):
         for p in paths:
             i = self.index_of(p)
             if i >= 0 and self.documents[i].running:
-                self.documents[i].running = False
+                self.documents[i].running = self.documents[i].waiting = False
                 emit(self.document_changed, i)
+        self._batch_queue = []
         if batch_result is not None:
             statuses = [getattr(r, "status", "") for r in getattr(batch_result, "results", [])]
             summary.cancelled = summary.cancelled or "cancelled" in statuses

@@ -111,9 +111,9 @@ class SettingsPanel(QGroupBox):
         self.min_size.setRange(0, 1_000_000)
         self.min_size.setSuffix(" px")
         self.min_size.setKeyboardTracking(False)
-        self.exclude_border = QCheckBox("Leave out cells touching the edge")
+        self.exclude_border = QCheckBox("Leave out edge cells")
         self.pixel_size = self._double(0.0, 1000.0, 0.01, 4, special="from the file", suffix=" µm")
-        self.roi_zip = QCheckBox("Also save ImageJ ROIs")
+        self.roi_zip = QCheckBox("Also save Fiji ROIs")
         self.reset = QPushButton("Reset to model defaults")
 
         self.labels = {}
@@ -419,7 +419,7 @@ class DocumentList(QListWidget):
         if status == Status.DONE:
             text += f"  —  {doc.n_cells} cells"
         elif status == Status.RUNNING:
-            text += "  —  working…"
+            text += "  —  waiting…" if doc.waiting else "  —  working…"
         elif status == Status.FAILED:
             text += "  —  failed"
         item.setText(text)

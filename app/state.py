@@ -56,6 +56,7 @@ class Document:
     channel: int = 0
     image: Any = None  # engine ImageData once read, else None
     running: bool = False
+    waiting: bool = False  # queued in a batch, not started yet (shown as running)
     error: str | None = None
     results: dict = field(default_factory=dict)  # {(page, channel): Result}
 

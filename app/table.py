@@ -152,6 +152,9 @@ class CellTableView(QTableView):
 
     def set_table(self, table) -> None:
         self.cells.set_table(table)
+        # headings and numbers readable without dragging column borders
+        self.horizontalHeader().setResizeContentsPrecision(200)
+        self.resizeColumnsToContents()
 
     def _row_clicked(self, proxy_index) -> None:
         if self._updating:

@@ -67,6 +67,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for the PNGs (docs)")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--model", default="phase", help="shipped model name or model folder")
+    parser.add_argument(
+        "--images", nargs="*", type=Path, help="images to show (default: the shipped samples)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -84,6 +88,7 @@ def main(argv=None) -> int:
     try:
         store = SettingsStore(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
         controller = AppController(store=store)
+        controller.update_settings(model=args.model)
         window = MainWindow(controller, dialogs=Answers(work / "batch-results"))
         window.resize(1500, 940)
         window.move(0, 0)
@@ -103,7 +108,7 @@ def main(argv=None) -> int:
         shoot("screenshot-welcome.png")
 
         # one image, segmented, with outlines, colours and a selected cell
-        samples = sample_paths()
+        samples = args.images or sample_paths()
         controller.open_paths(samples[:1])
         wait_until(
             app,
