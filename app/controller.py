@@ -174,7 +174,8 @@ class AppController(QObject):
         self._model_cache: dict = {}
         self._recently_viewed: list = []
         self._batch: BatchSummary | None = None
-        self._batch_queue: list = []  # batch images not reported yet, in processing order
+        self._batch_queue: list = []
+        self._devices: list | None = None  # batch images not reported yet, in processing order
         self._batch_started_at = 0.0
 
     # ------------------------------------------------------------------ documents
@@ -339,10 +340,13 @@ class AppController(QObject):
             return []
 
     def available_devices(self) -> list:
-        try:
-            return list(self.engine.available_devices())
-        except Exception:  # noqa: BLE001 - a broken GPU stack must not stop the app
-            return ["cpu"]
+        """Devices that really work here (asked once: probing CUDA takes a while)."""
+        if self._devices is None:
+            try:
+                self._devices = list(self.engine.available_devices())
+            except Exception:  # noqa: BLE001 - a broken GPU stack must not stop the app
+                self._devices = ["cpu"]
+        return self._devices
 
     def update_settings(self, **changes) -> None:
         unknown = set(changes) - set(UserSettings.field_names())

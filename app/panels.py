@@ -404,6 +404,20 @@ class DocumentList(QListWidget):
         controller.current_changed.connect(self._select)
         self.currentRowChanged.connect(self._row_changed)
 
+    def paintEvent(self, event):  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if self.count() == 0:  # say what belongs here instead of an empty white box
+            painter = QPainter(self.viewport())
+            painter.setPen(QColor(140, 140, 140))
+            painter.drawText(
+                self.viewport().rect().adjusted(12, 12, -12, -12),
+                Qt.AlignmentFlag.AlignTop
+                | Qt.AlignmentFlag.AlignHCenter
+                | Qt.TextFlag.TextWordWrap,
+                "No images open yet.\n\nDrop image files or a folder onto the window.",
+            )
+            painter.end()
+
     def _added(self, first: int, count: int) -> None:
         for i in range(first, first + count):
             self.addItem(QListWidgetItem())
