@@ -5,7 +5,9 @@
   ``g_in = 1[f > 0] * 1[g_out > 0] * g_out``.
 * `GuidedBackprop` writes the same backward pass out as ordinary tensor operations, so that it
   can be exported to ONNX (which has no autograd) as ``guided.onnx``: BatchNorm folded into the
-  convolutions, a conv's backward as a transposed conv with the same weights, max-pool's backward
+  convolutions, a conv's backward as a transposed conv with the same weights (computed as an
+  ordinary conv with the kernels flipped and in/out channels swapped, the same numbers, because
+  onnxruntime's Conv is about twice as fast as its ConvTranspose), max-pool's backward
   as an equality mask, bilinear upsampling's backward as its adjoint ``A_h^T g A_w``, the
   sigmoid's as ``y (1 - y) g`` and the concatenation's as a channel split.
 
@@ -118,6 +120,8 @@ class _FoldedDoubleConv(nn.Module):
         self.register_buffer("b1", b1)
         self.register_buffer("w2", w2)
         self.register_buffer("b2", b2)
+        self.register_buffer("w1_adjoint", _adjoint_kernel(w1))
+        self.register_buffer("w2_adjoint", _adjoint_kernel(w2))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Both ReLU outputs: the second is the block's output, the first is kept for backward."""
@@ -128,14 +132,20 @@ class _FoldedDoubleConv(nn.Module):
     def backward(self, a1: torch.Tensor, a2: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """Guided gradient at the block's input from the gradient at its output."""
         grad = _guided_relu_backward(a2, grad)
-        grad = F.conv_transpose2d(grad, self.w2, padding=1)
+        grad = F.conv2d(grad, self.w2_adjoint, padding=1)
         grad = _guided_relu_backward(a1, grad)
-        return F.conv_transpose2d(grad, self.w1, padding=1)
+        return F.conv2d(grad, self.w1_adjoint, padding=1)
+
+
+def _adjoint_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """Kernel of the conv equal to ``conv_transpose2d(., weight)`` (stride 1, 'same' padding)."""
+    return weight.transpose(0, 1).flip(2, 3).contiguous()
 
 
 def _guided_relu_backward(activation: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    # ReLU output > 0 exactly where its input > 0: the recorded activation is enough.
-    return grad * (activation > 0).to(grad.dtype) * (grad > 0).to(grad.dtype)
+    # 1[f > 0] * 1[g > 0] * g = relu(g) * sign(a): the recorded ReLU output a is >= 0, so its
+    # sign is the 0/1 mask of f > 0; two cheap ops instead of comparisons, casts and products.
+    return F.relu(grad) * torch.sign(activation)
 
 
 def _maxpool_backward(x: torch.Tensor, pooled: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -203,6 +213,7 @@ class GuidedBackprop(nn.Module):
         self.skip_channels = [unet.widths[i] for i in reversed(range(unet.depth))]
         self.register_buffer("w_out", unet.outc.weight.detach().clone())
         self.register_buffer("b_out", unet.outc.bias.detach().clone())
+        self.register_buffer("w_out_adjoint", _adjoint_kernel(self.w_out))
 
     def forward(self, image: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
         # Forward pass, recording what the backward pass needs: every ReLU output, every
@@ -224,7 +235,7 @@ class GuidedBackprop(nn.Module):
 
         # Backward pass.
         grad = grad_output * y * (1 - y)
-        grad = F.conv_transpose2d(grad, self.w_out)
+        grad = F.conv2d(grad, self.w_out_adjoint)
         skip_grads = []
         for level in reversed(range(self.depth)):
             block = self.up[level]
