@@ -40,7 +40,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 bench: $(VENV)/.dev
-	$(BIN)/python -m tests.bench
+	$(BIN)/python tools/bench.py
 
 models: $(VENV)/.dev
 	$(BIN)/python -m cellprop.training.models ../shared/data

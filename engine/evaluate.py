@@ -21,8 +21,10 @@ __all__ = [
     "Scores",
     "ap_counts",
     "centroids",
+    "compare_modes",
     "dice_per_cell",
     "evaluate_folder",
+    "map_correlation",
     "match_points",
 ]
 
@@ -249,3 +251,84 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
     if found == 0:
         raise FileNotFoundError(f"{pred_dir}: no predicted label image for any image of {images}")
     return scores
+
+
+def map_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two maps over the same pixels (1.0 when both are constant)."""
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    da, db = a - a.mean(), b - b.mean()
+    denom = np.sqrt((da * da).sum() * (db * db).sum())
+    if denom == 0:
+        return 1.0 if np.allclose(a, b) else 0.0
+    return float((da * db).sum() / denom)
+
+
+def compare_modes(image: np.ndarray, model, settings=None) -> dict:
+    """Crop-mode propagation against the paper's full-image propagation on one image.
+
+    Detection runs once; both modes propagate from the same cells. Each cell's two maps are
+    compared on its neighbourhood: the pixels within one cell diameter of its centre (network
+    scale). The final label images of the two modes are compared by mDice (full as truth).
+
+    Returns
+    -------
+    dict
+        ``cells``, per-cell ``correlations`` (list), their ``min``/``median``/``p05``,
+        ``seconds_crop``/``seconds_full`` (propagation only) and ``ratio``, ``labels_mdice``,
+        ``segment_seconds_crop``/``segment_seconds_full`` (whole pipeline).
+    """
+    import time
+    from dataclasses import replace
+
+    from .pipeline import Settings, detect_cells, network_input, resolve_settings, segment
+    from .propagate import likelihood_map, propagate_cells
+
+    settings = settings or Settings()
+    cfg = resolve_settings(model, settings)
+    net = network_input(image, model, cfg)
+    lik = likelihood_map(model, net, cfg["memory_mb"])
+    centres, regions = detect_cells(lik, cfg)
+    n = len(centres)
+    maps, seconds = {}, {}
+    for mode in ("crop", "full"):
+        t0 = time.perf_counter()
+        maps[mode] = {
+            m.label: m
+            for m in propagate_cells(
+                model, net, lik, regions, n, mode, cfg["propagation_margin_px"], cfg["memory_mb"]
+            )
+        }
+        seconds[mode] = time.perf_counter() - t0
+    radius = (model.cell_diameter_px or 16.0) * cfg["scale"] / model.scale
+    rr, cc = np.ogrid[: net.shape[0], : net.shape[1]]
+    correlations = []
+    for label, crop in maps["crop"].items():
+        full = maps["full"][label]
+        r, c = centres[label - 1]
+        near = (rr - r) ** 2 + (cc - c) ** 2 <= radius**2
+        a = np.zeros(net.shape, np.float32)
+        a[
+            crop.top : crop.top + crop.values.shape[0], crop.left : crop.left + crop.values.shape[1]
+        ] = crop.values
+        correlations.append(map_correlation(a[near], full.values[near]))
+    labels, seg_seconds = {}, {}
+    for mode in ("crop", "full"):
+        t0 = time.perf_counter()
+        labels[mode] = segment(image, model, replace(settings, propagation=mode)).labels
+        seg_seconds[mode] = time.perf_counter() - t0
+    dice = dice_per_cell(labels["full"], labels["crop"])
+    corr = np.asarray(correlations) if correlations else np.ones(1)
+    return {
+        "cells": n,
+        "correlations": [round(v, 5) for v in correlations],
+        "min": float(corr.min()),
+        "p05": float(np.percentile(corr, 5)),
+        "median": float(np.median(corr)),
+        "seconds_crop": seconds["crop"],
+        "seconds_full": seconds["full"],
+        "ratio": seconds["full"] / max(seconds["crop"], 1e-9),
+        "labels_mdice": float(dice.mean()) if len(dice) else 1.0,
+        "segment_seconds_crop": seg_seconds["crop"],
+        "segment_seconds_full": seg_seconds["full"],
+    }

@@ -23,7 +23,14 @@ from .normalise import normalise, percentiles, rescale
 from .projection import project
 from .propagate import likelihood_map, propagate_cells
 
-__all__ = ["Segmentation", "Settings", "resolve_settings", "segment"]
+__all__ = [
+    "Segmentation",
+    "Settings",
+    "detect_cells",
+    "network_input",
+    "resolve_settings",
+    "segment",
+]
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,18 @@ def _relabel(labels: np.ndarray, centres_rc: np.ndarray, min_size: int, exclude_
     return out, centres_rc[keep[1:]]
 
 
+def detect_cells(likelihood: np.ndarray, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (network-scale row, col) and centre regions S_u with resolved settings ``cfg``."""
+    centres = find_centres(likelihood, cfg["threshold"], cfg["peak_min_distance"])
+    regions = centre_regions(likelihood.shape, centres, cfg["region_radius_px"] * cfg["scale"])
+    return centres, regions
+
+
+def network_input(image: np.ndarray, model, cfg: dict) -> np.ndarray:
+    """The normalised image at the network's scale, as segment() feeds it to the networks."""
+    return rescale(normalise(image, model.low, model.high), cfg["scale"], order=1)
+
+
 def segment(
     image: np.ndarray,
     model,
@@ -231,8 +250,7 @@ def segment(
     report("detect", 0.02)
     likelihood = likelihood_map(model, net_image, cfg["memory_mb"], cancel)
     lap("unet")
-    centres_net = find_centres(likelihood, cfg["threshold"], cfg["peak_min_distance"])
-    regions = centre_regions(likelihood.shape, centres_net, cfg["region_radius_px"] * scale)
+    centres_net, regions = detect_cells(likelihood, cfg)
     lap("detect")
     n = len(centres_net)
 

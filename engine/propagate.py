@@ -159,8 +159,7 @@ def crop_windows(
     for box in boxes:
         if box is not None:
             extent = max(extent, box[0].stop - box[0].start, box[1].stop - box[1].start)
-    # +stride: an origin rounded down to the stride grid may lose up to stride-1 pixels of margin.
-    side = int(np.ceil((extent + 2 * margin + stride) / stride)) * stride
+    side = int(np.ceil((extent + 2 * margin) / stride)) * stride
     size = (min(side, shape[0]), min(side, shape[1]))
     origins = np.full((n_cells, 2), -1, np.int64)
     for k, box in enumerate(boxes):
@@ -168,7 +167,9 @@ def crop_windows(
             continue
         for axis in range(2):
             centre = (box[axis].start + box[axis].stop) / 2
-            start = int(np.floor((centre - size[axis] / 2) / stride)) * stride
+            # Nearest grid origin: the margin on one side may shrink by up to stride / 2,
+            # which costs far less agreement than misaligned pooling windows would.
+            start = int(np.round((centre - size[axis] / 2) / stride)) * stride
             origins[k, axis] = min(max(start, 0), shape[axis] - size[axis])
     return origins, size
 

@@ -53,7 +53,9 @@ def test_two_touching_discs_split_at_their_neck():
     owner, value = projection_like(shape, centres, radii, union)
     voronoi_col = centres[:, 1].mean()
     assert abs(neck_col - voronoi_col) > 2  # the test can tell the neck from the bisector
-    params = GraphCutParams(fg_seed=0.5, bg_seed=0.5)
+    # Seeds: each disc's core (evidence above half its peak). The cut's window is the seeds'
+    # box plus `pad`, which must reach the disc's rim: pad >= radius - core radius.
+    params = GraphCutParams(fg_seed=0.5, bg_seed=0.5, pad=12)
     labels = segment_cells(owner, value, centres, boundary_image(image, "bright_boundary"), params)
     assert set(np.unique(labels)) == {0, 1, 2}
     # The two cells together cover the discs, not the bright background (beyond the one-pixel

@@ -1,0 +1,174 @@
+"""Speed and memory of the engine (`make bench`): prints figures, asserts nothing.
+
+Cases, each in its own process so that its peak memory is its own:
+
+* c2c12   a real 1040 x 1392 C2C12 phase-contrast frame, crop mode: seconds per stage and per
+          image, cells, peak memory
+* dic     a real 512 x 512 HeLa DIC frame (read from ../shared/data only, never copied)
+* modes   a 512 x 512 region of the C2C12 frame in crop and full mode in the same run: time
+          ratio and agreement (per-cell map correlation near each cell, labels mDice)
+* big     a 4096 x 4096 image (the C2C12 frame mirrored into a mosaic): seconds and peak memory
+
+Goals (issue 3, on a 2-core CPU): <= 10 s per 1040 x 1392 frame; crop >= 20x faster than full;
+<= 2 GB peak on 4096 x 4096.
+
+    python tools/bench.py [--model phase] [--only c2c12,modes] [--out bench-output]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ("c2c12", "dic", "modes", "big")
+
+
+def shared_data() -> Path:
+    env = os.environ.get("CELLPROP_SHARED_DATA")
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+def c2c12_frame() -> Path:
+    shared = shared_data() / "c2c12-phase" / "images" / "0000.png"
+    return shared if shared.is_file() else ROOT / "resources" / "samples" / "c2c12_0000.png"
+
+
+def peak_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux, bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def run_case(case: str, model_name: str) -> dict:
+    """One case, in this process; returns its figures."""
+    import numpy as np
+    from cellprop.engine import Settings, load_model, read_image, segment
+    from cellprop.engine.evaluate import compare_modes
+
+    model = load_model(model_name)
+    base = peak_mb()
+    out: dict = {
+        "case": case,
+        "model": model.name,
+        "provider": model.provider,
+        "baseline_mb": round(base, 1),
+    }
+    if case in ("c2c12", "big"):
+        image = read_image(c2c12_frame()).pixels
+        out["source"] = str(c2c12_frame())
+        if case == "big":
+            reps = (int(np.ceil(4096 / image.shape[0])), int(np.ceil(4096 / image.shape[1])))
+            rows = [
+                np.hstack([image if (i + j) % 2 == 0 else image[:, ::-1] for j in range(reps[1])])
+                for i in range(reps[0])
+            ]
+            image = np.vstack(rows)[:4096, :4096].copy()
+        t0 = time.perf_counter()
+        seg = segment(image, model, Settings())
+        out.update(
+            shape=list(image.shape),
+            seconds=round(time.perf_counter() - t0, 2),
+            cells=seg.n_cells,
+            stages={k: round(v, 2) for k, v in seg.timings.items()},
+        )
+    elif case == "dic":
+        folder = shared_data() / "hela-dic" / "images"
+        if not folder.is_dir():
+            return {"case": case, "skipped": f"{folder} not found"}
+        dic_model = next(
+            (m for m in ("dic", "hela-dic") if (ROOT / "resources" / "models" / m).is_dir()), None
+        )
+        if dic_model:
+            model = load_model(dic_model)
+            out["model"] = model.name
+        image = read_image(sorted(folder.iterdir())[0]).pixels
+        t0 = time.perf_counter()
+        seg = segment(image, model, Settings())
+        out.update(
+            shape=list(image.shape),
+            seconds=round(time.perf_counter() - t0, 2),
+            cells=seg.n_cells,
+            stages={k: round(v, 2) for k, v in seg.timings.items()},
+        )
+    elif case == "modes":
+        image = read_image(c2c12_frame()).pixels[264:776, 440:952]
+        res = compare_modes(image, model)
+        res.pop("correlations")
+        out.update({k: round(v, 4) if isinstance(v, float) else v for k, v in res.items()})
+    out["peak_mb"] = round(peak_mb(), 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="phase")
+    parser.add_argument("--only", default=",".join(CASES), help="comma-separated cases")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-output")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # child process entry
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(args.case, args.model)))
+        return 0
+
+    results = []
+    print(f"cellprop benchmark: model {args.model}, {os.cpu_count()} CPU cores visible")
+    for case in args.only.split(","):
+        t0 = time.perf_counter()
+        child = subprocess.run(
+            [sys.executable, __file__, "--case", case, "--model", args.model],
+            capture_output=True,
+            text=True,
+        )
+        if child.returncode != 0:
+            print(f"{case}: failed\n{child.stderr[-2000:]}")
+            results.append({"case": case, "error": child.stderr[-2000:]})
+            continue
+        res = json.loads(child.stdout.strip().splitlines()[-1])
+        res["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        results.append(res)
+        report(res)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"figures written to {args.out / 'bench.json'}")
+    return 0
+
+
+def report(r: dict) -> None:
+    case = r["case"]
+    if "skipped" in r:
+        print(f"\n[{case}] skipped: {r['skipped']}")
+        return
+    print(f"\n[{case}] model {r['model']} on {r['provider']}")
+    if "stages" in r:
+        h, w = r["shape"]
+        print(
+            f"  image {w} x {h}: {r['seconds']:.2f} s, {r['cells']} cells, "
+            f"peak memory {r['peak_mb']:.0f} MB (after loading: {r['baseline_mb']:.0f} MB)"
+        )
+        print("  stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in r["stages"].items()))
+    if case == "modes":
+        print(
+            f"  512 x 512 region, {r['cells']} cells: propagation crop {r['seconds_crop']:.2f} s, "
+            f"full {r['seconds_full']:.2f} s -> full/crop {r['ratio']:.1f}x"
+        )
+        print(
+            f"  whole pipeline: crop {r['segment_seconds_crop']:.2f} s, full "
+            f"{r['segment_seconds_full']:.2f} s -> "
+            f"{r['segment_seconds_full'] / max(r['segment_seconds_crop'], 1e-9):.1f}x"
+        )
+        print(
+            f"  per-cell map correlation near each cell: min {r['min']:.4f}, 5th percentile "
+            f"{r['p05']:.4f}, median {r['median']:.4f}; labels mDice {r['labels_mdice']:.4f}"
+        )
+        print(f"  peak memory {r['peak_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
