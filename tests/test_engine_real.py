@@ -1,0 +1,83 @@
+"""The engine on real microscopy images with the shipped phase-contrast model.
+
+Needs the shipped model (resources/models/phase); tests marked `data` also need ../shared/data.
+Frames 0005 and 0006 of c2c12-phase are the model's held-out frames.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from cellprop.engine import Settings, read_image, segment, write_roi_zip
+from cellprop.engine.evaluate import compare_modes, match_points
+from cellprop.engine.output import masks_from_rois
+from cellprop.resources import path as resource_path
+
+SAMPLE = resource_path("samples", "c2c12_0006_crop512.png")
+CROP = (264, 440)  # where the sample lies in frame 0006 (rows, cols); see resources/ATTRIBUTION.md
+
+
+@pytest.fixture(scope="module")
+def sample_segmentation(phase_model):
+    image = read_image(SAMPLE).pixels
+    return image, segment(image, phase_model, Settings())
+
+
+def test_sample_gives_plausible_cells(sample_segmentation):
+    image, seg = sample_segmentation
+    assert seg.labels.shape == image.shape and seg.labels.dtype == np.uint16
+    assert 30 <= seg.n_cells <= 80  # about 50 cells in this crop, by eye
+    areas = np.bincount(seg.labels.ravel())[1:]
+    assert (areas > 0).all()  # labels are 1..N with no gaps
+    # C2C12 myoblasts at 10x: about 25-60 px across, i.e. hundreds to a few thousand pixels.
+    assert 400 < np.median(areas) < 4000
+    # Each centre lies in (or right next to) its own cell.
+    for k, (x, y) in enumerate(seg.centres, start=1):
+        r, c = int(round(y)), int(round(x))
+        window = seg.labels[max(0, r - 3) : r + 4, max(0, c - 3) : c + 4]
+        assert (window == k).any()
+
+
+@pytest.mark.data
+def test_detection_matches_manual_positions(sample_segmentation, shared_data):
+    _, seg = sample_segmentation
+    points = []
+    with open(shared_data / "c2c12-phase" / "points.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["image"] == "0006.png":
+                x, y = float(row["x"]) - CROP[1], float(row["y"]) - CROP[0]
+                if 0 <= x < 512 and 0 <= y < 512:
+                    points.append((x, y))
+    tp, fp, fn = match_points(points, seg.centres, radius=10)
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    assert len(points) > 30 and f1 >= 0.85, (tp, fp, fn)
+
+
+def test_roi_zip_round_trips_on_a_real_segmentation(sample_segmentation, tmp_path):
+    _, seg = sample_segmentation
+    path = write_roi_zip(tmp_path / "rois.zip", seg.labels)
+    np.testing.assert_array_equal(masks_from_rois(path, seg.labels.shape), seg.labels)
+
+
+def test_bit_depth_does_not_change_the_result(sample_segmentation, phase_model):
+    image, seg = sample_segmentation
+    as16 = image.astype(np.uint16) * 257 + 100  # same picture, 16-bit range and an offset
+    seg16 = segment(as16, phase_model, Settings())
+    assert seg16.n_cells == seg.n_cells
+    assert (seg16.labels == seg.labels).mean() > 0.995
+
+
+def test_crop_mode_agrees_with_full_mode(phase_model):
+    """The paper's whole-image propagation per cell against crop windows, same cells."""
+    image = read_image(SAMPLE).pixels[128:384, 128:384]  # 256 x 256: full mode stays quick
+    result = compare_modes(image, phase_model)
+    assert result["cells"] >= 5
+    assert result["min"] >= 0.99, result["correlations"]
+    assert result["labels_mdice"] >= 0.98
+    assert result["seconds_full"] > result["seconds_crop"]
+
+
+def test_blank_image_gives_zero_cells(phase_model):
+    assert segment(np.zeros((200, 300), np.uint8), phase_model).n_cells == 0
