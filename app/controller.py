@@ -15,7 +15,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from .qt_compat import emit
 from .settings_store import SettingsStore
 from .state import DEFAULT_OVERLAYS, Document, Overlay, Result, Status, UserSettings
 from .workers import Job, make_pool
@@ -209,9 +208,9 @@ class AppController(QObject):
                 if not found:
                     self._report(f"No images found in the folder {path}.")
                     continue
-                emit(self.log, "info", f"{len(found)} images found in {path}")
+                self.log.emit("info", f"{len(found)} images found in {path}")
                 new_docs += self._add_documents(found)
-                emit(self.folder_opened, str(path), len(found))
+                self.folder_opened.emit(str(path), len(found))
             elif path.is_file():
                 new_docs += self._add_documents([path])
             else:
@@ -230,7 +229,7 @@ class AppController(QObject):
         if added:
             first = len(self.documents)
             self.documents.extend(added)
-            emit(self.documents_added, first, len(added))
+            self.documents_added.emit(first, len(added))
         return added
 
     def set_current(self, index: int) -> None:
@@ -238,13 +237,13 @@ class AppController(QObject):
             return
         self.current_index = index
         self.selected_cell = 0
-        emit(self.current_changed, index)
-        emit(self.selection_changed, 0)
+        self.current_changed.emit(index)
+        self.selection_changed.emit(0)
         doc = self.documents[index]
         if doc.image is None or (doc.image.page, doc.image.channel) != doc.plane:
             self._load_image(index)
         else:
-            emit(self.image_ready, index)
+            self.image_ready.emit(index)
 
     def next_image(self) -> None:
         if self.documents:
@@ -261,7 +260,7 @@ class AppController(QObject):
             return
         doc.page, doc.channel = page, channel
         self.selected_cell = 0
-        emit(self.document_changed, self.current_index)
+        self.document_changed.emit(self.current_index)
         self._load_image(self.current_index)
 
     def _load_image(self, index: int) -> None:
@@ -278,13 +277,13 @@ class AppController(QObject):
             if doc.error and doc.result is None and not doc.running:
                 doc.error = None
             self._forget_old_images(doc)
-            emit(self.document_changed, self.documents.index(doc))
+            self.document_changed.emit(self.documents.index(doc))
             if self.current is doc:
-                emit(self.image_ready, self.current_index)
+                self.image_ready.emit(self.current_index)
 
         def failed(exc, tb):
             doc.error = readable_error(exc, self.engine)
-            emit(self.document_changed, self.documents.index(doc))
+            self.document_changed.emit(self.documents.index(doc))
             self._report(doc.error, tb)
 
         self._start_side_job(job, finished, failed)
@@ -306,7 +305,7 @@ class AppController(QObject):
             label = 0
         if label != self.selected_cell:
             self.selected_cell = label
-            emit(self.selection_changed, label)
+            self.selection_changed.emit(label)
 
     def select_cell_at(self, x: int, y: int) -> int:
         result = self.current.result if self.current else None
@@ -358,7 +357,7 @@ class AppController(QObject):
         model_changed = (new.model, new.device) != (self.settings.model, self.settings.device)
         self.settings = new
         self.store.save_settings(new)
-        emit(self.settings_changed, new)
+        self.settings_changed.emit(new)
         if model_changed:
             self.load_model()
 
@@ -376,22 +375,21 @@ class AppController(QObject):
         if new != old:
             self.overlays = {**self.overlays, name: new}
             self.store.save_overlays(self.overlays)
-            emit(self.overlays_changed, self.overlays)
+            self.overlays_changed.emit(self.overlays)
 
     # ------------------------------------------------------------------ model
     def load_model(self) -> None:
         """Load the chosen model in the background; ``model_changed`` tells the outcome."""
         name, device = self.settings.model, self.settings.device
         self.model_status = ModelStatus(name=name, loading=True)
-        emit(self.model_changed, self.model_status)
+        self.model_changed.emit(self.model_status)
         job = Job(lambda job: self._model_for(name, device), name=f"load model {name}")
 
         def finished(model):
             if (name, device) == (self.settings.model, self.settings.device):
                 self.model_status = self._status_of(model)
-                emit(self.model_changed, self.model_status)
-                emit(
-                    self.log,
+                self.model_changed.emit(self.model_status)
+                self.log.emit(
                     "info",
                     f"Model '{self.model_status.name}' ready on {self.model_status.provider}",
                 )
@@ -400,7 +398,7 @@ class AppController(QObject):
             if (name, device) == (self.settings.model, self.settings.device):
                 message = readable_error(exc, self.engine)
                 self.model_status = ModelStatus(name=name, error=message)
-                emit(self.model_changed, self.model_status)
+                self.model_changed.emit(self.model_status)
                 self._report(message, tb)
 
         self._start_side_job(job, finished, failed)
@@ -477,7 +475,7 @@ class AppController(QObject):
             return image, seg, table, model, time.monotonic() - started
 
         doc.running = True
-        emit(self.document_changed, index)
+        self.document_changed.emit(index)
 
         def finished(out):
             image, seg, table, model, seconds = out
@@ -494,26 +492,25 @@ class AppController(QObject):
                 settings=seg.settings,
                 timings=dict(seg.timings or {}),
             )
-            emit(self.document_changed, self.documents.index(doc))
-            emit(self.result_ready, self.documents.index(doc))
-            emit(
-                self.log,
+            self.document_changed.emit(self.documents.index(doc))
+            self.result_ready.emit(self.documents.index(doc))
+            self.log.emit(
                 "info",
                 f"{doc.name}: {seg.n_cells} cells in {seconds:.1f} s "
                 f"({getattr(model, 'provider', '')})",
             )
             if self.model_status.provider != getattr(model, "provider", ""):
                 self.model_status = self._status_of(model)
-                emit(self.model_changed, self.model_status)
+                self.model_changed.emit(self.model_status)
 
         def failed(exc, tb):
             doc.running = False
             if isinstance(exc, self.engine.Cancelled):
-                emit(self.log, "info", f"{doc.name}: stopped; nothing changed.")
+                self.log.emit("info", f"{doc.name}: stopped; nothing changed.")
             else:
                 doc.error = readable_error(exc, self.engine)
                 self._report(f"{doc.name}: {doc.error}", tb)
-            emit(self.document_changed, self.documents.index(doc))
+            self.document_changed.emit(self.documents.index(doc))
 
         return self._start_work(
             Job(work, name=f"segment {doc.name}"), finished, failed, f"Segmenting {doc.name}"
@@ -522,8 +519,8 @@ class AppController(QObject):
     def cancel(self) -> None:
         if self._job is not None:
             self._job.cancel()
-            emit(self.progress, "Stopping after the current step…", -1.0)
-            emit(self.log, "info", "Cancel requested")
+            self.progress.emit("Stopping after the current step…", -1.0)
+            self.log.emit("info", "Cancel requested")
 
     def run_batch(
         self, paths: Iterable[str | Path], out_dir: str | Path, overwrite: bool = False
@@ -585,11 +582,11 @@ class AppController(QObject):
             i = self.index_of(p)
             self.documents[i].running = True
             self.documents[i].waiting = n > 0
-            emit(self.document_changed, i)
+            self.document_changed.emit(i)
         if started:
-            emit(self.batch_started, len(paths))
-            emit(self.batch_progress, 0, len(paths), -1.0)
-            emit(self.log, "info", f"Batch of {len(paths)} images into {out_dir}")
+            self.batch_started.emit(len(paths))
+            self.batch_progress.emit(0, len(paths), -1.0)
+            self.log.emit("info", f"Batch of {len(paths)} images into {out_dir}")
         return started
 
     def _on_batch_result(self, item: BatchItem) -> None:
@@ -606,7 +603,7 @@ class AppController(QObject):
             following = self.index_of(self._batch_queue[0])
             if following >= 0 and self.documents[following].waiting:
                 self.documents[following].waiting = False
-                emit(self.document_changed, following)
+                self.document_changed.emit(following)
         if item.status == "done":
             summary.done += 1
             if doc is not None:
@@ -621,12 +618,12 @@ class AppController(QObject):
                         timings=item.timings,
                         outputs=item.outputs,
                     )
-            emit(self.log, "info", f"{item.path.name}: {item.n_cells} cells")
+            self.log.emit("info", f"{item.path.name}: {item.n_cells} cells")
         elif item.status == "cancelled":
             summary.cancelled = True
         elif item.status == "skipped":
             summary.skipped += 1
-            emit(self.log, "info", f"{item.path.name}: skipped, {item.error}")
+            self.log.emit("info", f"{item.path.name}: skipped, {item.error}")
         else:
             summary.failed += 1
             message = item.error or item.status
@@ -635,28 +632,28 @@ class AppController(QObject):
                 doc.error = message
             self._report(f"{item.path.name}: {message}")
         if doc is not None:
-            emit(self.document_changed, i)
+            self.document_changed.emit(i)
             if doc is self.current:
-                emit(self.result_ready, i)
+                self.result_ready.emit(i)
         finished = summary.done + summary.failed + summary.skipped
         elapsed = time.monotonic() - self._batch_started_at
         eta = elapsed / finished * (summary.total - finished) if finished else -1.0
-        emit(self.batch_progress, finished, summary.total, eta)
+        self.batch_progress.emit(finished, summary.total, eta)
 
     def _end_batch(self, paths, summary: BatchSummary, batch_result) -> None:
         for p in paths:
             i = self.index_of(p)
             if i >= 0 and self.documents[i].running:
                 self.documents[i].running = self.documents[i].waiting = False
-                emit(self.document_changed, i)
+                self.document_changed.emit(i)
         self._batch_queue = []
         if batch_result is not None:
             statuses = [getattr(r, "status", "") for r in getattr(batch_result, "results", [])]
             summary.cancelled = summary.cancelled or "cancelled" in statuses
         summary.seconds = time.monotonic() - self._batch_started_at
         self._batch = None
-        emit(self.log, "info", "Batch finished: " + summary.describe())
-        emit(self.batch_finished, summary)
+        self.log.emit("info", "Batch finished: " + summary.describe())
+        self.batch_finished.emit(summary)
 
     # ------------------------------------------------------------------ export
     def export_paths(self, doc: Document, out_dir: Path, roi: bool) -> dict:
@@ -693,7 +690,7 @@ class AppController(QObject):
         plan = [(doc, doc.result, self.export_paths(doc, out_dir, roi)) for doc in docs]
         existing = [p for _, _, paths in plan for p in paths.values() if p.exists()]
         if existing and not confirm_overwrite(existing):
-            emit(self.log, "info", "Export cancelled: files exist and were kept.")
+            self.log.emit("info", "Export cancelled: files exist and were kept.")
             return False
         engine = self.engine
         overwrite = bool(existing)  # only reached when the user agreed to replace them
@@ -737,8 +734,8 @@ class AppController(QObject):
             for _doc, result, paths in written:
                 result.outputs.update(paths)
                 files += list(paths.values())
-            emit(self.log, "info", f"Exported {len(files)} files to {out_dir}")
-            emit(self.exported, files)
+            self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
+            self.exported.emit(files)
 
         def failed(exc, tb):
             self._report("Export failed: " + readable_error(exc, self.engine), tb)
@@ -750,28 +747,28 @@ class AppController(QObject):
 
     # ------------------------------------------------------------------ plumbing
     def _report(self, message: str, details: str | None = None) -> None:
-        emit(self.log, "error", message if not details else f"{message}\n{details.rstrip()}")
-        emit(self.error, message)
+        self.log.emit("error", message if not details else f"{message}\n{details.rstrip()}")
+        self.error.emit(message)
 
     def _start_work(self, job: Job, finished, failed, title: str) -> bool:
         if self._job is not None:
             return False
         self._job = job
         job.signals.progress.connect(
-            lambda stage, frac: emit(self.progress, f"{title}: {stage}", frac)
+            lambda stage, frac: self.progress.emit(f"{title}: {stage}", frac)
         )
         job.signals.finished.connect(finished)
         job.signals.failed.connect(failed)
         job.signals.done.connect(self._work_done)
-        emit(self.busy_changed, True)
-        emit(self.progress, title, 0.0)
+        self.busy_changed.emit(True)
+        self.progress.emit(title, 0.0)
         self._work_pool.start(job)
         return True
 
     def _work_done(self) -> None:
         self._job = None
-        emit(self.progress, "", 1.0)
-        emit(self.busy_changed, False)
+        self.progress.emit("", 1.0)
+        self.busy_changed.emit(False)
 
     def _start_side_job(self, job: Job, finished, failed) -> None:
         self._loads.add(job)

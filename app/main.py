@@ -12,8 +12,6 @@ import sys
 import time
 import traceback
 
-from .qt_compat import emit
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -63,7 +61,7 @@ def _install_excepthook(window) -> None:
     def hook(exc_type, exc, tb):
         text = "".join(traceback.format_exception(exc_type, exc, tb))
         try:
-            emit(window.controller.log, "error", "Unexpected error (please report it):\n" + text)
+            window.controller.log.emit("error", "Unexpected error (please report it):\n" + text)
             window.banner.show_message(f"Unexpected error: {exc}. Details are in the Log tab.")
         except Exception:  # noqa: BLE001 - never fail while reporting a failure
             previous(exc_type, exc, tb)
@@ -94,15 +92,19 @@ def self_test(sample: str, timeout_s: float) -> int:
         outcome["error"] = message
         loop.quit()
 
+    def image_ready(index: int) -> None:
+        if "started" not in outcome:  # segment once, as soon as the image is shown
+            outcome["started"] = True
+            controller.run_current()
+
+    def too_slow() -> None:
+        outcome.setdefault("error", f"no result after {timeout_s:.0f} s")
+        loop.quit()
+
     controller.result_ready.connect(finished)
     controller.error.connect(failed)
-    controller.image_ready.connect(
-        lambda i: outcome.get("ran") or (outcome.__setitem__("ran", True), controller.run_current())
-    )
-    QTimer.singleShot(
-        int(timeout_s * 1000),
-        lambda: (outcome.setdefault("error", f"no result after {timeout_s:.0f} s"), loop.quit()),
-    )
+    controller.image_ready.connect(image_ready)
+    QTimer.singleShot(int(timeout_s * 1000), too_slow)
     controller.open_paths([sample])
     if "error" not in outcome:
         loop.exec()

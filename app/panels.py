@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .qt_compat import emit
 from .state import OVERLAY_NAMES, OVERLAY_TITLES, Status
 
 CHOOSE_FOLDER = "__choose_folder__"
@@ -347,7 +346,7 @@ class DisplayPanel(QGroupBox):
         self._lo, self._hi = 0.0, 255.0
         self.black.valueChanged.connect(self._slid)
         self.white.valueChanged.connect(self._slid)
-        self.auto.clicked.connect(lambda: emit(self.auto_contrast_requested))
+        self.auto.clicked.connect(lambda: self.auto_contrast_requested.emit())
         self.page.valueChanged.connect(self._plane)
         self.channel.valueChanged.connect(self._plane)
         self.set_planes(1, 1, 0, 0)
@@ -369,7 +368,7 @@ class DisplayPanel(QGroupBox):
         if high <= low:
             high = low + (self._hi - self._lo) / self.STEPS
         self.range_label.setText(f"{low:.4g} – {high:.4g}")
-        emit(self.contrast_changed, low, high)
+        self.contrast_changed.emit(low, high)
 
     def set_planes(self, n_pages: int, n_channels: int, page: int, channel: int) -> None:
         for box, n, value, label in (
@@ -385,7 +384,7 @@ class DisplayPanel(QGroupBox):
             label.setVisible(n > 1)
 
     def _plane(self) -> None:
-        emit(self.plane_changed, self.page.value(), self.channel.value())
+        self.plane_changed.emit(self.page.value(), self.channel.value())
 
 
 class DocumentList(QListWidget):
@@ -545,7 +544,7 @@ class WelcomeView(QWidget):
             button.setMinimumHeight(36)
             button.setMinimumWidth(150)
             button.setToolTip(tip)
-            button.clicked.connect(lambda _=False, s=signal: emit(s))
+            button.clicked.connect(lambda _=False, s=signal: s.emit())
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addWidget(title)

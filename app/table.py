@@ -13,8 +13,6 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from .qt_compat import emit
-
 # Column names that hold the cell id, in the order they are looked for.
 LABEL_COLUMNS = ("label", "ObjectNumber", "cell", "id")
 
@@ -162,7 +160,7 @@ class CellTableView(QTableView):
         row = self.proxy.mapToSource(proxy_index).row()
         label = self.cells.label_of_row(row)
         if label:
-            emit(self.cell_clicked, label)
+            self.cell_clicked.emit(label)
 
     def select_label(self, label: int) -> None:
         """Highlight the row of cell ``label`` (0 clears) and scroll it into view."""

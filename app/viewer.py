@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
 )
 
 from . import render
-from .qt_compat import emit
 from .state import DEFAULT_OVERLAYS, OVERLAY_NAMES
 
 # Cell ids are drawn only up to this many cells: beyond it they hide the image.
@@ -186,18 +185,18 @@ class ImageViewer(QGraphicsView):
             return
         self._fit_on_resize = True
         self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
-        emit(self.zoom_changed, self.zoom)
+        self.zoom_changed.emit(self.zoom)
 
     def actual_size(self) -> None:
         self._fit_on_resize = False
         self.resetTransform()
-        emit(self.zoom_changed, self.zoom)
+        self.zoom_changed.emit(self.zoom)
 
     def zoom_by(self, factor: float) -> None:
         new = min(64.0, max(0.02, self.zoom * factor))
         self._fit_on_resize = False
         self.scale(new / self.zoom, new / self.zoom)
-        emit(self.zoom_changed, self.zoom)
+        self.zoom_changed.emit(self.zoom)
 
     def wheelEvent(self, event):  # noqa: N802 - Qt override
         steps = event.angleDelta().y() / 120.0
@@ -218,7 +217,7 @@ class ImageViewer(QGraphicsView):
     def mouseMoveEvent(self, event):  # noqa: N802
         super().mouseMoveEvent(event)
         if self._pixels is not None:
-            emit(self.mouse_moved, *self._pixel_at(event.position().toPoint()))
+            self.mouse_moved.emit(*self._pixel_at(event.position().toPoint()))
 
     def mousePressEvent(self, event):  # noqa: N802
         self._press_pos = event.position().toPoint()
@@ -230,5 +229,5 @@ class ImageViewer(QGraphicsView):
         if self._press_pos is not None and self._pixels is not None:
             moved = (pos - self._press_pos).manhattanLength()
             if moved <= 3 and event.button() == Qt.MouseButton.LeftButton:
-                emit(self.pixel_clicked, *self._pixel_at(pos))
+                self.pixel_clicked.emit(*self._pixel_at(pos))
         self._press_pos = None

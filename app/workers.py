@@ -14,8 +14,6 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from .qt_compat import emit
-
 
 class JobSignals(QObject):
     progress = Signal(str, float)  # stage text, fraction 0..1
@@ -51,21 +49,21 @@ class Job(QRunnable):
         now = time.monotonic()
         if fraction >= 1.0 or now - self._last_progress >= self.PROGRESS_INTERVAL_S:
             self._last_progress = now
-            emit(self.signals.progress, str(stage), float(fraction))
+            self.signals.progress.emit(str(stage), float(fraction))
 
     def partial(self, item: object) -> None:
-        emit(self.signals.partial, item)
+        self.signals.partial.emit(item)
 
     def run(self) -> None:  # called on a pool thread
         try:
             result = self.fn(self)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the window
-            emit(self.signals.failed, exc, traceback.format_exc())
+            self.signals.failed.emit(exc, traceback.format_exc())
         else:
-            emit(self.signals.finished, result)
+            self.signals.finished.emit(result)
         finally:
             self._finished.set()
-            emit(self.signals.done)
+            self.signals.done.emit()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._finished.wait(timeout)
