@@ -47,10 +47,9 @@ def _check_cancel(cancel: Callable[[], bool] | None) -> None:
         raise Cancelled()
 
 
-def _tiles(length: int, core: int, stride: int) -> list[tuple[int, int]]:
-    """Core intervals of at most ``core`` (a multiple of ``stride``) covering ``0..length``."""
-    starts = range(0, length, core)
-    return [(s, min(s + core, length)) for s in starts]
+def _tiles(length: int, core: int) -> list[tuple[int, int]]:
+    """Abutting intervals of at most ``core`` pixels covering ``0..length``."""
+    return [(s, min(s + core, length)) for s in range(0, length, core)]
 
 
 def likelihood_map(
@@ -94,8 +93,8 @@ def likelihood_map(
     core = max(stride, side - 2 * halo)
     out = np.zeros((rows, cols), np.float32)
     prows, pcols = padded.shape
-    for r0, r1 in _tiles(rows, core, stride):
-        for c0, c1 in _tiles(cols, core, stride):
+    for r0, r1 in _tiles(rows, core):
+        for c0, c1 in _tiles(cols, core):
             _check_cancel(cancel)
             # Read window: the core plus the halo, clipped to the padded image, stride-aligned
             # so that pooling windows fall where they fall in a whole-image pass.

@@ -208,3 +208,15 @@ def test_help_and_version(capsys):
         "--recursive",
     ):
         assert option in text
+
+
+def test_workers_give_the_same_results(inputs, tmp_path, tiny_model_dir):
+    goods = [inputs / "good1.png", inputs / "good2.tif"]
+    assert segment([*goods, "--out", tmp_path / "one"], tiny_model_dir) == 0
+    assert segment([*goods, "--out", tmp_path / "two", "--workers", "2"], tiny_model_dir) == 0
+    for stem in ("good1", "good2"):
+        a = tifffile.imread(tmp_path / "one" / f"{stem}_labels.tif")
+        b = tifffile.imread(tmp_path / "two" / f"{stem}_labels.tif")
+        np.testing.assert_array_equal(a, b)
+    rows = read_csv(tmp_path / "two" / "summary.csv")
+    assert [r["Image"] for r in rows] == ["good1.png", "good2.tif"]  # input order kept

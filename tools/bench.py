@@ -54,6 +54,7 @@ def run_case(case: str, model_name: str) -> dict:
 
     model = load_model(model_name)
     base = peak_mb()
+    cpu0 = time.process_time()
     out: dict = {
         "case": case,
         "model": model.name,
@@ -103,6 +104,8 @@ def run_case(case: str, model_name: str) -> dict:
         res.pop("correlations")
         out.update({k: round(v, 4) if isinstance(v, float) else v for k, v in res.items()})
     out["peak_mb"] = round(peak_mb(), 1)
+    # CPU seconds (all threads): unlike wall time, not inflated when other jobs share the cores.
+    out["cpu_seconds"] = round(time.process_time() - cpu0, 2)
     return out
 
 
@@ -118,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     results = []
-    print(f"cellprop benchmark: model {args.model}, {os.cpu_count()} CPU cores visible")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"cellprop benchmark: model {args.model}, {os.cpu_count()} CPU cores visible, "
+        f"load average {load:.1f} at start (wall times stretch when other jobs share the cores)"
+    )
     for case in args.only.split(","):
         t0 = time.perf_counter()
         child = subprocess.run(
