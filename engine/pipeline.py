@@ -218,6 +218,11 @@ def segment(
         raise ValueError(f"segment expects a 2-D image, got shape {image.shape}")
     cfg = resolve_settings(model, settings)
     timings: dict[str, float] = {}
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        # NaN/inf pixels (masked or saturated float data) would poison the percentiles.
+        finite = np.isfinite(image)
+        fill = float(np.median(image[finite])) if finite.any() else 0.0
+        image = np.where(finite, image, fill)
 
     def report(stage: str, fraction: float) -> None:
         if cancel is not None and cancel():

@@ -52,10 +52,14 @@ def test_flat_and_empty_images_give_zero_cells_not_an_error(tiny_model):
         assert seg.n_cells == 0 and seg.labels.max() == 0 and seg.labels.shape == image.shape
 
 
-def test_tiled_unet_equals_one_pass(tiny_model):
+def test_tiled_unet_equals_one_pass(tiny_model, monkeypatch):
     image = prepare(textured((300, 420)), 1.0)
     whole = likelihood_map(tiny_model, image, memory_mb=4096)
-    tiled = likelihood_map(tiny_model, image, memory_mb=1)  # forces tiles
+    calls = []
+    run = tiny_model.likelihood
+    monkeypatch.setattr(tiny_model, "likelihood", lambda x: calls.append(x.shape) or run(x))
+    tiled = likelihood_map(tiny_model, image, memory_mb=16)  # too small for one pass
+    assert len(calls) > 1 and all(s[2] * s[3] < image.size for s in calls)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
 
 
@@ -172,3 +176,11 @@ sys.exit(rc)
     assert (tmp_path / "out" / "img_labels.tif").is_file()
     summary = json.loads((tmp_path / "out" / "run.json").read_text())
     assert summary["done"] == 1 and summary["provider"] == "CPU"
+
+
+def test_non_finite_pixels_do_not_break_segmentation(tiny_model):
+    image = textured((64, 64)).astype(np.float32)
+    image[10:20, 10:20] = np.nan
+    image[30, 30] = np.inf
+    seg = segment(image, tiny_model, Settings(threshold=0.01))
+    assert np.isfinite(seg.likelihood).all() and seg.labels.shape == image.shape
