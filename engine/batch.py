@@ -134,7 +134,7 @@ def process_image(
         seg = segment(data.pixels, model, settings, progress=progress, cancel=cancel)
         pixel_size = settings.pixel_size or data.pixel_size
         unit = "um" if settings.pixel_size else (data.unit or "um")
-        table = measure(seg.labels, data.pixels, pixel_size=pixel_size, unit=unit)
+        table = measure(seg.labels, data.pixels, pixel_size, unit, centres=seg.centres)
         writers = {
             "labels": lambda p: write_labels(p, seg.labels, pixel_size, unit, overwrite),
             "overlay": lambda p: write_overlay(p, data.pixels, seg.labels, seg.centres, overwrite),

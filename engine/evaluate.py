@@ -1,7 +1,9 @@
 """Accuracy as the paper reports it (METHOD.md section 7), plus AP at IoU 0.5.
 
 * Detection F1: predicted and annotated centres matched one-to-one within 10 px, maximising
-  sum(exp(-0.01 d)) as the authors' code does; counts summed over images.
+  sum(exp(-0.01 d)) as the authors' code does; counts summed over images. Predicted centres are
+  the detections (Detection_Center_X/Y of ``<stem>_cells.csv``) when present, as published;
+  otherwise the centroids of the predicted labels.
 * mDice: for every ground-truth cell, the predicted cell most frequent under it; Dice of the two
   whole objects (0 if none); averaged over ground-truth cells. Extra predictions cost nothing.
 * AP50: instances matched at IoU > 0.5 (one-to-one by construction); TP / (TP + FP + FN).
@@ -164,6 +166,18 @@ def _read_points(path: Path) -> dict[str, list[tuple[float, float]]]:
     return points
 
 
+def _detections(table: Path) -> np.ndarray | None:
+    """Detected centres (x, y) from a per-image cells CSV, if it has them."""
+    if not table.is_file():
+        return None
+    with open(table, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if "Detection_Center_X" not in (reader.fieldnames or []):
+            return None
+        xy = [(float(r["Detection_Center_X"]), float(r["Detection_Center_Y"])) for r in reader]
+    return np.array(xy, float).reshape(-1, 2)
+
+
 def _find_prediction(pred_dir: Path, stem: str) -> Path | None:
     for name in (
         f"{stem}_labels.tif",
@@ -225,7 +239,10 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             "cells": int(len(np.unique(pred)) - (pred.min() == 0)),
         }
         if image.name in points:
-            tp, fp, fn = match_points(points[image.name], centroids(pred), radius)
+            detected = _detections(pred_path.parent / f"{image.stem}_cells.csv")
+            entry["points"] = "detections" if detected is not None else "centroids"
+            predicted = detected if detected is not None else centroids(pred)
+            tp, fp, fn = match_points(points[image.name], predicted, radius)
             scores.tp, scores.fp, scores.fn = scores.tp + tp, scores.fp + fp, scores.fn + fn
             entry.update(tp=tp, fp=fp, fn=fn)
         mask = dataset / "masks" / f"{image.stem}.tif"

@@ -94,6 +94,7 @@ def measure(
     image: np.ndarray | None = None,
     pixel_size: float | None = None,
     unit: str = "um",
+    centres: np.ndarray | None = None,
 ) -> CellTable:
     """Measure every labelled cell.
 
@@ -107,6 +108,10 @@ def measure(
         Physical size of one pixel; size columns are then in ``unit`` (areas in ``unit``^2).
     unit : str
         Name of the physical unit, used in column names (``"um"``).
+    centres : numpy.ndarray, optional
+        [N, 2] (x, y) where cell k was detected (``Segmentation.centres``, label k = row k - 1):
+        adds Detection_Center_X/Y after the centroid, the points the published detection
+        F-measure is computed on.
 
     Returns
     -------
@@ -163,6 +168,9 @@ def measure(
         put("ObjectNumber", int(p.label))
         put("AreaShape_Center_X", float(cx))
         put("AreaShape_Center_Y", float(cy))
+        if centres is not None:
+            put("Detection_Center_X", float(centres[p.label - 1][0]))
+            put("Detection_Center_Y", float(centres[p.label - 1][1]))
         put(f"AreaShape_Area{au}", area * s * s)
         put(f"AreaShape_Perimeter{lu}", perimeter * s)
         put(f"AreaShape_EquivalentDiameter{lu}", float(p.equivalent_diameter_area) * s)
@@ -195,6 +203,7 @@ def measure(
             None if image is None else np.zeros((3, 3), np.asarray(image).dtype),
             pixel_size,
             unit,
+            None if centres is None else np.zeros((1, 2)),
         )
         return CellTable(
             {k: v[:0] for k, v in empty.columns.items()},

@@ -103,6 +103,7 @@ def test_outputs_match_the_segmentation(inputs, tmp_path, tiny_model_dir):
     # good2.tif carries 0.5 um pixels in its metadata: sizes come in micrometres.
     header = next(csv.reader(open(out / "good2_cells.csv")))
     assert "AreaShape_Area_um2" in header and "AreaShape_Area" not in header
+    assert header.index("Detection_Center_X") == header.index("AreaShape_Center_Y") + 1
 
 
 def test_existing_results_are_never_overwritten_without_the_flag(

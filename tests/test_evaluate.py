@@ -98,3 +98,15 @@ def test_evaluate_without_predictions_is_a_clear_error(tiny_dataset, tmp_path, c
     (tmp_path / "nothing").mkdir()
     assert main(["evaluate", str(data), str(tmp_path / "nothing")]) == 2
     assert "no predicted label image" in capsys.readouterr().err
+
+
+def test_detections_from_the_cells_table_are_used_when_present(tiny_dataset):
+    data, pred = tiny_dataset
+    # cellprop segment writes where each cell was detected; the published F-measure uses
+    # those points. Here one detection is 12 px off its manual position: not matched.
+    (pred / "a_cells.csv").write_text(
+        "ObjectNumber,Detection_Center_X,Detection_Center_Y\n1,9.5,9.5\n2,37,46.5\n"
+    )
+    scores = evaluate_folder(data, pred)
+    assert (scores.tp, scores.fp, scores.fn) == (1, 1, 1)
+    assert scores.per_image[0]["points"] == "detections"
