@@ -245,6 +245,7 @@ def segment(
     if not hi > lo:  # a flat image holds no cells; the network must not be asked to invent some
         lap("normalise")
         labels = np.zeros((h, w), np.uint16)
+        cfg["n_detected"] = 0
         return Segmentation(labels, empty, empty.copy(), np.zeros((0, 2)), timings, cfg)
     normalised = normalise(image, model.low, model.high)
     scale = cfg["scale"]
