@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from . import render
 from .settings_store import SettingsStore
 from .state import DEFAULT_OVERLAYS, Document, Overlay, Result, Status, UserSettings
 from .workers import Job, make_pool
@@ -297,6 +298,8 @@ class AppController(QObject):
             old = self._recently_viewed.pop(0)
             if old is not self.current and not old.running:
                 old.image = None
+                for result in old.results.values():
+                    result.layers = {}
 
     # ------------------------------------------------------------------ selection
     def select_cell(self, label: int) -> None:
@@ -465,20 +468,18 @@ class AppController(QObject):
                 image.pixels, model, settings, progress=job.progress, cancel=job.is_cancelled
             )
             job.progress("Measuring the cells", 1.0)
+            # as engine.batch does: a pixel size typed by the user is in micrometres
             pixel_size = user.pixel_size or getattr(image, "pixel_size", None)
-            table = engine.measure(
-                seg.labels,
-                image.pixels,
-                pixel_size=pixel_size,
-                unit=getattr(image, "unit", None) or "um",
-            )
-            return image, seg, table, model, time.monotonic() - started
+            unit = "um" if user.pixel_size else (getattr(image, "unit", None) or "um")
+            table = engine.measure(seg.labels, image.pixels, pixel_size=pixel_size, unit=unit)
+            layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
+            return image, seg, table, layers, model, time.monotonic() - started
 
         doc.running = True
         self.document_changed.emit(index)
 
         def finished(out):
-            image, seg, table, model, seconds = out
+            image, seg, table, layers, model, seconds = out
             doc.running = False
             doc.error = None
             doc.image = image
@@ -491,6 +492,7 @@ class AppController(QObject):
                 contribution=seg.contribution,
                 settings=seg.settings,
                 timings=dict(seg.timings or {}),
+                layers=layers,
             )
             self.document_changed.emit(self.documents.index(doc))
             self.result_ready.emit(self.documents.index(doc))

@@ -144,3 +144,13 @@ def heatmap_rgba(values: np.ndarray, vmax: float | None = None) -> np.ndarray:
     rgba[..., 2] = (np.clip(x * 3.0 - 2.0, 0, 1) * 255).astype(np.uint8)
     rgba[..., 3] = (np.sqrt(x) * 255).astype(np.uint8)
     return rgba
+
+
+def result_layers(labels: np.ndarray, likelihood=None, contribution=None) -> dict:
+    """All overlay images of one result, {name: RGBA}; for drawing off the GUI thread."""
+    layers = {"fills": fills_rgba(labels), "outlines": outlines_rgba(labels)}
+    if likelihood is not None:
+        layers["likelihood"] = heatmap_rgba(likelihood, vmax=1.0)
+    if contribution is not None:
+        layers["contribution"] = heatmap_rgba(contribution)
+    return layers

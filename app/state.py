@@ -39,6 +39,9 @@ class Result:
     settings: Any = None  # the resolved engine settings actually used
     timings: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)  # {kind: Path} files a batch wrote
+    # overlay images drawn on the worker thread ({name: RGBA array}); dropped when the image
+    # leaves the screen, redrawn on demand
+    layers: dict = field(default_factory=dict)
 
     def label_at(self, x: int, y: int) -> int:
         h, w = self.labels.shape[:2]

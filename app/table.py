@@ -150,9 +150,11 @@ class CellTableView(QTableView):
 
     def set_table(self, table) -> None:
         self.cells.set_table(table)
-        # headings and numbers readable without dragging column borders
-        self.horizontalHeader().setResizeContentsPrecision(200)
-        self.resizeColumnsToContents()
+        # headings readable without dragging column borders (measuring every cell is slow)
+        metrics = self.horizontalHeader().fontMetrics()
+        for column in range(self.cells.columnCount()):
+            heading = self.cells.headerData(column, Qt.Orientation.Horizontal)
+            self.setColumnWidth(column, max(70, metrics.horizontalAdvance(heading) + 28))
 
     def _row_clicked(self, proxy_index) -> None:
         if self._updating:

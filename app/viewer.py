@@ -96,18 +96,13 @@ class ImageViewer(QGraphicsView):
         if result is None:
             self.clear_result()
             return
-        labels = result.labels
-        self._labels = labels
-        self._set_pixmap("fills", render.fills_rgba(labels))
-        self._set_pixmap("outlines", render.outlines_rgba(labels))
-        self._set_pixmap(
-            "likelihood",
-            None if result.likelihood is None else render.heatmap_rgba(result.likelihood, vmax=1.0),
-        )
-        self._set_pixmap(
-            "contribution",
-            None if result.contribution is None else render.heatmap_rgba(result.contribution),
-        )
+        self._labels = result.labels
+        if not result.layers:
+            result.layers = render.result_layers(
+                result.labels, result.likelihood, result.contribution
+            )
+        for name in ("fills", "outlines", "likelihood", "contribution"):
+            self._set_pixmap(name, result.layers.get(name))
         self._draw_centres(result.centres)
         self._selection_item.setPixmap(QPixmap())
         self.apply_overlays(self.overlays)
