@@ -355,3 +355,13 @@ def test_training_is_reproducible_and_resumes_where_it_stopped(small_c2c12, tiny
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
     for key, value in full.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+@pytest.mark.data
+def test_resume_refuses_a_checkpoint_of_a_different_training(small_c2c12, tiny_run):
+    folder, _ = tiny_run
+    config = _tiny_config(small_c2c12, folder, 6)
+    config.resume = True
+    config.base_channels = 5
+    with pytest.raises(ValueError, match=r"cannot resume, --base-channels was 4 \(now 5\)"):
+        train(config, progress=False, log=None)

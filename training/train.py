@@ -92,6 +92,36 @@ class TrainConfig:
             raise ValueError("--val-fraction must be in [0, 1)")
 
 
+_RESUME_MUST_MATCH = (
+    "datasets",
+    "scale",
+    "sigma",
+    "base_channels",
+    "depth",
+    "seed",
+    "crop",
+    "batch",
+    "steps_per_epoch",
+    "learning_rate",
+    "val",
+    "val_fraction",
+    "low",
+    "high",
+    "augment",
+)
+_OPTION = {
+    "datasets": "the dataset list",
+    "base_channels": "--base-channels",
+    "steps_per_epoch": "--steps",
+    "learning_rate": "--lr",
+    "val_fraction": "--val-fraction",
+    "augment": "augmentation",
+    "low": "the low percentile",
+    "high": "the high percentile",
+}
+_OPTION.update({k: f"--{k.replace('_', '-')}" for k in _RESUME_MUST_MATCH if k not in _OPTION})
+
+
 @dataclass
 class PreparedImage:
     """A sample at the network's scale: normalised image, target, centres (original pixels)."""
@@ -286,11 +316,13 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     if config.resume and checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         saved = state["config"]
-        for key in ("base_channels", "depth", "seed", "crop", "batch", "steps_per_epoch"):
-            if saved[key] != getattr(config, key):
+        # Only the number of epochs (and threads, output, wording) may change on resume: the
+        # rest would silently mix two different trainings in one model.
+        for key in _RESUME_MUST_MATCH:
+            if saved.get(key) != getattr(config, key):
                 raise ValueError(
-                    f"{checkpoint_path}: cannot resume, --{key.replace('_', '-')} was "
-                    f"{saved[key]} (now {getattr(config, key)})"
+                    f"{checkpoint_path}: cannot resume, {_OPTION.get(key, key)} was "
+                    f"{saved.get(key)} (now {getattr(config, key)})"
                 )
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
