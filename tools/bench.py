@@ -46,13 +46,15 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
-def run_case(case: str, model_name: str) -> dict:
+def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
     """One case, in this process; returns its figures."""
     import numpy as np
     from cellprop.engine import Settings, load_model, read_image, segment
     from cellprop.engine.evaluate import compare_modes
 
     model = load_model(model_name)
+    if margin is not None:  # a trial value instead of model.json's propagation margin
+        model.defaults["propagation_margin_px"] = margin
     base = peak_mb()
     cpu0 = time.process_time()
     out: dict = {
@@ -114,10 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="phase")
     parser.add_argument("--only", default=",".join(CASES), help="comma-separated cases")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-output")
+    parser.add_argument(
+        "--margin",
+        type=int,
+        default=None,
+        help="crop margin (network pixels) instead of the model's, for trials",
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)  # child process entry
     args = parser.parse_args(argv)
     if args.case:
-        print(json.dumps(run_case(args.case, args.model)))
+        print(json.dumps(run_case(args.case, args.model, args.margin)))
         return 0
 
     results = []
@@ -142,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
         report(res)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"figures written to {args.out / 'bench.json'}")
+    name = "bench.json" if args.margin is None else f"bench-margin{args.margin}.json"
+    (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"figures written to {args.out / name}")
     return 0
 
 
@@ -152,7 +161,7 @@ def report(r: dict) -> None:
     if "skipped" in r:
         print(f"\n[{case}] skipped: {r['skipped']}")
         return
-    print(f"\n[{case}] model {r['model']} on {r['provider']}")
+    print(f"\n[{case}] model {r['model']} on {r['provider']}, crop margin {r['margin_px']} px")
     if "stages" in r:
         h, w = r["shape"]
         print(
