@@ -471,7 +471,9 @@ class AppController(QObject):
             # as engine.batch does: a pixel size typed by the user is in micrometres
             pixel_size = user.pixel_size or getattr(image, "pixel_size", None)
             unit = "um" if user.pixel_size else (getattr(image, "unit", None) or "um")
-            table = engine.measure(seg.labels, image.pixels, pixel_size=pixel_size, unit=unit)
+            table = engine.measure(
+                seg.labels, image.pixels, pixel_size=pixel_size, unit=unit, centres=seg.centres
+            )
             layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
             return image, seg, table, layers, model, time.monotonic() - started
 

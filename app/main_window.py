@@ -468,8 +468,13 @@ class MainWindow(QMainWindow):
         has_docs = bool(self.controller.documents)
         self.run_action.setEnabled(not busy and has_docs)
         self.batch_action.setEnabled(not busy and has_docs)
-        self.export_action.setEnabled(not busy)
-        self.export_all_action.setEnabled(not busy)
+        current = self.controller.current
+        self.export_action.setEnabled(
+            not busy and current is not None and current.result is not None
+        )
+        self.export_all_action.setEnabled(
+            not busy and any(d.result is not None for d in self.controller.documents)
+        )
         self.cancel_action.setEnabled(busy)
         self.busy_widgets.setVisible(busy)
         if not busy:
@@ -488,6 +493,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ showing
     def _current_changed(self, index: int) -> None:
         self.stack.setCurrentIndex(1)
+        self._set_busy(self.controller.busy)
         doc = self.controller.current
         self.setWindowTitle(f"{doc.name} — cellprop" if doc else "cellprop")
         self.pixel_info.setText("")

@@ -224,9 +224,9 @@ class SettingsPanel(QGroupBox):
                 self.provider.setText(status.error)
                 self.provider.setStyleSheet("color: #c62828;")
             elif status.provider:
-                self.provider.setText(
-                    f"In use: {status.provider}"
-                    + (f" — {status.description}" if status.description else "")
+                self.provider.setText(f"In use: {status.provider}")
+                self.provider.setToolTip(
+                    f"{status.description}\n{status.path}" if status.description else status.path
                 )
                 self.provider.setStyleSheet("color: #2e7d32;")
             else:

@@ -155,6 +155,7 @@ class CellTableView(QTableView):
         for column in range(self.cells.columnCount()):
             heading = self.cells.headerData(column, Qt.Orientation.Horizontal)
             self.setColumnWidth(column, max(70, metrics.horizontalAdvance(heading) + 28))
+        self.scrollToTop()
 
     def _row_clicked(self, proxy_index) -> None:
         if self._updating:

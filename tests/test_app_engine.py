@@ -131,7 +131,7 @@ def test_open_run_fills_overlays_and_table_with_the_engines_numbers(
     model = engine.load_model(controller.settings.model, device="cpu")
     direct = engine.segment(doc.image.pixels, model, engine.Settings())
     np.testing.assert_array_equal(result.labels, direct.labels)
-    table = engine.measure(direct.labels, doc.image.pixels)
+    table = engine.measure(direct.labels, doc.image.pixels, centres=direct.centres)
     assert window.table.model().rowCount() == len(table) == result.n_cells
     names = window.table.cells.column_names()
     assert names == list(table.columns)

@@ -208,7 +208,7 @@ class FakeEngine:
             settings,
         )
 
-    def measure(self, labels, image, pixel_size=None, unit="um"):
+    def measure(self, labels, image, pixel_size=None, unit="um", centres=None):
         ids = np.arange(1, int(labels.max()) + 1)
         area = ndimage.sum(np.ones_like(labels), labels, ids)
         mean = ndimage.mean(image, labels, ids)

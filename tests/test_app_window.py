@@ -77,6 +77,7 @@ def test_starts_on_the_welcome_view_that_says_what_to_do(window):
     texts = " ".join(w.text() for w in window.welcome.findChildren(type(window.pixel_info)))
     assert "Drop images or a folder here" in texts
     assert not window.run_action.isEnabled()
+    assert not window.export_action.isEnabled()  # nothing to export yet
 
 
 def test_dropping_files_opens_them_and_lists_them(qtbot, window, images):

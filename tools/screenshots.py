@@ -135,13 +135,14 @@ def main(argv=None) -> int:
         # select a cell near the middle of the image, as a click on its row would
         h, w = result.labels.shape
         distances = ((result.centres - [w / 2, h / 2]) ** 2).sum(axis=1)
+        window.viewer.actual_size()  # 1:1 shows the outlines pixel for pixel
         window._row_clicked(int(distances.argmin()) + 1)
         shoot("screenshot-segmented.png")
 
         # a batch over a folder, caught while it runs
         folder = work / "experiment"
         folder.mkdir()
-        pool = samples if len(samples) >= 3 else samples * 3
+        pool = (samples[1:] + samples[:1]) * 6  # start with another picture than above
         for k, src in enumerate(pool[:6]):
             shutil.copy(src, folder / f"well_{k + 1:02d}{src.suffix}")
         window.open_paths([folder])
@@ -152,6 +153,9 @@ def main(argv=None) -> int:
             args.timeout,
             "the first batch result",
         )
+        # show the first finished image of the batch, as a click in the list would
+        controller.set_current(controller.index_of(folder / f"well_01{pool[0].suffix}"))
+        wait_until(app, lambda: controller.current.image is not None, 60, "the batch image")
         shoot("screenshot-batch.png")
         controller.cancel()
         wait_until(app, lambda: not controller.busy, args.timeout, "the batch to stop")
