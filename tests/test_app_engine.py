@@ -254,3 +254,39 @@ def test_self_test_passes_on_a_good_image_and_fails_on_a_bad_one(crops, tmp_path
     )
     assert failed.returncode != 0
     assert "bad.png" in failed.stderr
+
+
+def test_dropping_a_folder_with_a_corrupt_image_in_the_window(qtbot, controller, crops, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    crops[2].write_bytes(b"\x89PNG but then nothing")
+    out = tmp_path / "results"
+
+    class Answers(AlwaysYes):
+        def choose_folder(self, title, start):
+            return str(out)
+
+    window = MainWindow(controller, dialogs=Answers())
+    qtbot.addWidget(window)
+    window.show()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(crops[0].parent))])
+    drop = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        window.dropEvent(drop)
+    assert (sig.args[0].done, sig.args[0].failed) == (2, 1)
+    assert sorted(p.name for p in out.glob("*_labels.tif")) == [
+        "crop0_labels.tif",
+        "crop1_labels.tif",
+    ]
+    assert "crop2.png" in window.banner.text.text()
+    assert "failed" in window.documents.item(2).text()
+    assert "cells" in window.documents.item(0).text()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
