@@ -119,6 +119,16 @@ def readable_error(exc: BaseException, engine) -> str:
     return f"Something went wrong ({type(exc).__name__}): {text.splitlines()[0][:300]}"
 
 
+# The engine's stage names, as the progress text tells them to a biologist.
+STAGE_WORDS = {
+    "normalise": "preparing the image",
+    "detect": "finding cell centres",
+    "propagate": "tracing each cell back from its centre",
+    "graph cut": "drawing the outlines",
+    "done": "measuring the cells",
+}
+
+
 def _default_engine():
     from cellprop import engine
 
@@ -759,7 +769,9 @@ class AppController(QObject):
             return False
         self._job = job
         job.signals.progress.connect(
-            lambda stage, frac: self.progress.emit(f"{title}: {stage}", frac)
+            lambda stage, frac: self.progress.emit(
+                f"{title}: {STAGE_WORDS.get(stage, stage)}", frac
+            )
         )
         job.signals.finished.connect(finished)
         job.signals.failed.connect(failed)

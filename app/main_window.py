@@ -134,7 +134,10 @@ class MainWindow(QMainWindow):
             "Images", self.documents, Qt.DockWidgetArea.LeftDockWidgetArea
         )
 
-        self.settings_panel = SettingsPanel(self.controller)
+        self.settings_panel = SettingsPanel(
+            self.controller,
+            choose_folder=lambda title, start: self.dialogs.choose_folder(title, start),
+        )
         self.overlay_panel = OverlayPanel(self.controller)
         self.display_panel = DisplayPanel()
         side = QWidget()

@@ -92,9 +92,13 @@ def _status_icon(status: Status) -> QIcon:
 class SettingsPanel(QGroupBox):
     """Model, device and segmentation settings. Calls ``controller.update_settings``."""
 
-    def __init__(self, controller, parent=None):
+    def __init__(self, controller, choose_folder=None, parent=None):
         super().__init__("Segmentation settings", parent)
         self.controller = controller
+        # asks for a model folder: (title, start) -> path or ""; the window passes its dialogs
+        self.choose_folder = choose_folder or (
+            lambda title, start: QFileDialog.getExistingDirectory(self, title, start)
+        )
         self._refreshing = False
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -189,7 +193,7 @@ class SettingsPanel(QGroupBox):
     def _model_chosen(self, index: int) -> None:
         value = self.model.itemData(index)
         if value == CHOOSE_FOLDER:
-            folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+            folder = self.choose_folder("Choose a model folder (with model.json)", "")
             if not folder:
                 self.refresh()
                 return

@@ -300,3 +300,16 @@ def test_batch_into_a_folder_with_files_asks_and_no_starts_nothing(qtbot, window
     assert "already contains files" in window.dialogs.questions[1]
     assert not window.controller.busy
     assert (out / "cells.csv").read_text() == "earlier run"
+
+
+def test_choosing_a_broken_model_folder_says_so_in_the_panel(qtbot, window, tmp_path):
+    panel = window.settings_panel
+    window.dialogs.folder = str(tmp_path / "not-a-model")
+    choose = panel.model.findData("__choose_folder__")
+    with qtbot.waitSignal(
+        window.controller.model_changed, timeout=WAIT_MS, check_params_cb=lambda s: bool(s.error)
+    ):
+        panel.model.activated.emit(choose)
+    assert window.controller.settings.model == str(tmp_path / "not-a-model")
+    assert "not-a-model" in panel.provider.text()
+    assert panel.model.currentText() == "not-a-model"
