@@ -171,6 +171,7 @@ class AppController(QObject):
         self.engine = engine if engine is not None else _default_engine()
         self.store = store if store is not None else SettingsStore()
         self.documents: list[Document] = []
+        self._index_by_path: dict = {}  # resolved path -> index in documents
         self.current_index = -1
         self.selected_cell = 0
         self.settings = self.store.load_settings()
@@ -196,11 +197,8 @@ class AppController(QObject):
         return None
 
     def index_of(self, path: str | Path) -> int:
-        target = Path(path).resolve()
-        for i, doc in enumerate(self.documents):
-            if doc.path.resolve() == target:
-                return i
-        return -1
+        """Position of an open image in the list, -1 if it is not open."""
+        return self._index_by_path.get(Path(path).resolve(), -1)
 
     def open_paths(self, paths: Iterable[str | Path]) -> list:
         """Open image files and every image inside folders. Returns the new indices.
@@ -232,13 +230,17 @@ class AppController(QObject):
         return indices
 
     def _add_documents(self, paths: Iterable[Path]) -> list:
-        added = []
+        added, seen = [], set()
         for p in paths:
-            if self.index_of(p) >= 0:
+            key = Path(p).resolve()
+            if key in seen or self.index_of(key) >= 0:
                 continue
+            seen.add(key)
             added.append(Document(path=Path(p)))
         if added:
             first = len(self.documents)
+            for n, doc in enumerate(added):  # a dict: batches of thousands look up often
+                self._index_by_path[doc.path.resolve()] = first + n
             self.documents.extend(added)
             self.documents_added.emit(first, len(added))
         return added

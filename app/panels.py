@@ -6,6 +6,7 @@ Tooltips speak to biologists, not to programmers.
 
 from __future__ import annotations
 
+import functools
 import html
 import time
 from pathlib import Path
@@ -77,6 +78,7 @@ STATUS_COLOURS = {
 }
 
 
+@functools.cache  # four icons, drawn once (lists can hold thousands of images)
 def _status_icon(status: Status) -> QIcon:
     pixmap = QPixmap(14, 14)
     pixmap.fill(Qt.GlobalColor.transparent)

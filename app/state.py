@@ -50,7 +50,7 @@ class Result:
         return 0
 
 
-@dataclass
+@dataclass(eq=False)  # one object per open file: compared by identity, never by pixels
 class Document:
     """One open image file. Results are kept per (page, channel) so nothing is lost."""
 
