@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tools"))
+from source_tree import stage_package  # noqa: E402
+
 DIST = HERE / "dist"
 WORK = HERE / "build"
 
@@ -27,7 +31,10 @@ def folder_size(path: Path) -> int:
 
 def build(cpu_only: bool = False, clean: bool = False) -> Path:
     """Run PyInstaller on cellprop.spec; return the bundle folder."""
-    env = dict(os.environ)
+    staged = WORK / "src"
+    shutil.rmtree(staged, ignore_errors=True)
+    stage_package(staged)
+    env = dict(os.environ, CELLPROP_STAGED_SOURCES=str(staged))
     if cpu_only:
         env["CELLPROP_CPU_ONLY"] = "1"
     cmd = [

@@ -9,22 +9,14 @@ Exit status is lint-imports' own: non-zero when a contract is broken.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYOUT = {"cellprop": "cellprop", "cellprop/engine": "engine", "cellprop/app": "app",
-          "cellprop/training": "training"}
-
-
-def build_tree(dest: Path, root: Path = ROOT) -> Path:
-    for target, source in LAYOUT.items():
-        shutil.copytree(root / source, dest / target, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.onnx", "*.pt"))
-    return dest
+sys.path.insert(0, str(ROOT / "tools"))
+from source_tree import stage_package as build_tree  # noqa: E402
 
 
 def main() -> int:
@@ -32,8 +24,12 @@ def main() -> int:
         build_tree(Path(tmp))
         env = dict(os.environ, PYTHONPATH=tmp)
         exe = Path(sys.executable).with_name("lint-imports")
-        cmd = [str(exe) if exe.exists() else "lint-imports", "--no-cache",
-               "--config", str(ROOT / "pyproject.toml")]
+        cmd = [
+            str(exe) if exe.exists() else "lint-imports",
+            "--no-cache",
+            "--config",
+            str(ROOT / "pyproject.toml"),
+        ]
         return subprocess.call(cmd, cwd=tmp, env=env)
 
 
