@@ -290,3 +290,27 @@ def test_dropping_a_folder_with_a_corrupt_image_in_the_window(qtbot, controller,
     assert "failed" in window.documents.item(2).text()
     assert "cells" in window.documents.item(0).text()
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+
+
+def test_pages_of_a_16_bit_time_lapse_are_chosen_in_the_display_panel(qtbot, controller, tmp_path):
+    import tifffile
+
+    stack = np.stack([np.full((64, 80), 1000 * (k + 1), np.uint16) for k in range(3)])
+    stack[:, 10:20, 10:20] += 500
+    path = tmp_path / "timelapse.tif"
+    tifffile.imwrite(path, stack, imagej=True, metadata={"axes": "TYX"})
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        window.open_paths([path])
+    panel = window.display_panel
+    assert controller.current.image.n_pages == 3
+    assert panel.page.isVisible() and panel.page.maximum() == 2
+    assert not panel.channel.isVisible()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        panel.page.setValue(2)
+    np.testing.assert_array_equal(controller.current.image.pixels, stack[2])
+    assert controller.current.plane == (2, 0)
+    low, high = window._contrast
+    assert 3000 <= low < high <= 3500  # automatic contrast follows the 16-bit values

@@ -1,0 +1,92 @@
+"""Display arithmetic of the app (cellprop.app.render): pure numpy, no screen needed."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from cellprop.app import render  # noqa: E402
+
+
+def test_auto_contrast_clips_the_extremes_of_a_16_bit_image():
+    rng = np.random.default_rng(0)
+    image = rng.normal(2000, 100, (200, 200)).astype(np.uint16)
+    image[0, 0] = 65535  # one hot pixel must not decide the display
+    low, high = render.auto_contrast(image)
+    assert 1600 < low < 2000 < high < 2400
+    shown = render.to_display(image, low, high)
+    assert shown.dtype == np.uint8
+    assert shown[0, 0] == 255 and 100 < np.median(shown) < 160
+
+
+def test_auto_contrast_of_a_flat_image_is_still_a_valid_range():
+    low, high = render.auto_contrast(np.full((10, 10), 7, np.uint8))
+    assert high > low
+
+
+def test_to_display_maps_low_to_black_and_high_to_white():
+    image = np.array([[10, 20, 30]], np.uint16)
+    assert render.to_display(image, 10, 30).tolist() == [[0, 127, 255]]
+
+
+def test_value_range_follows_the_bit_depth():
+    assert render.value_range(np.zeros((2, 2), np.uint8)) == (0.0, 255.0)
+    assert render.value_range(np.full((2, 2), 4095, np.uint16)) == (0.0, 4095.0)
+    assert render.value_range(np.array([[0.5, 2.5]], np.float32)) == (0.5, 2.5)
+
+
+def test_label_colours_differ_between_neighbouring_ids_and_background_is_black():
+    table = render.label_colours(50).astype(int)
+    assert table[0].tolist() == [0, 0, 0]
+    steps = np.abs(np.diff(table[1:], axis=0)).sum(axis=1)
+    assert steps.min() > 60
+
+
+def test_outlines_are_the_boundary_pixels_of_each_cell_and_keep_neighbours_apart():
+    labels = np.zeros((8, 10), np.uint16)
+    labels[1:7, 1:5] = 1
+    labels[1:7, 5:9] = 2  # touching cell 1
+    edge = render.outline_mask(labels)
+    assert edge[1, 1] and edge[3, 4] and edge[3, 5]  # outer and shared boundaries
+    assert not edge[3, 2]  # inside
+    assert not edge[0, 0]  # background
+    rgba = render.outlines_rgba(labels)
+    assert (rgba[..., 3] > 0).sum() == edge.sum()
+
+
+def test_fills_are_transparent_on_background():
+    labels = np.array([[0, 1], [2, 0]], np.uint16)
+    rgba = render.fills_rgba(labels)
+    assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 255
+    assert rgba[0, 1, :3].tolist() != rgba[1, 0, :3].tolist()
+
+
+def test_heatmap_is_transparent_at_zero_and_bright_at_the_top():
+    values = np.array([[0.0, 0.5, 1.0]], np.float32)
+    rgba = render.heatmap_rgba(values, vmax=1.0)
+    assert rgba[0, 0, 3] == 0
+    assert rgba[0, 2].tolist() == [255, 255, 255, 255]
+    assert rgba[0, 1, 0] == 255 and rgba[0, 1, 2] == 0  # red-yellow half way
+
+
+def test_selection_outline_marks_only_that_cell():
+    labels = np.zeros((10, 10), np.uint16)
+    labels[2:5, 2:5] = 1
+    labels[6:9, 6:9] = 2
+    rgba = render.cell_outline_rgba(labels, 2)
+    marked = np.argwhere(rgba[..., 3] > 0)
+    assert marked.min() >= 5 and marked.size
+    assert not render.cell_outline_rgba(labels, 3)[..., 3].any()
+
+
+@pytest.mark.parametrize("with_maps", [True, False])
+def test_result_layers_skip_maps_a_batch_did_not_keep(with_maps):
+    labels = np.ones((4, 4), np.uint16)
+    maps = np.zeros((4, 4), np.float32) if with_maps else None
+    layers = render.result_layers(labels, maps, maps)
+    assert set(layers) == (
+        {"fills", "outlines", "likelihood", "contribution"} if with_maps else {"fills", "outlines"}
+    )
