@@ -61,6 +61,7 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
         "case": case,
         "model": model.name,
         "provider": model.provider,
+        "margin_px": model.defaults.get("propagation_margin_px"),
         "baseline_mb": round(base, 1),
     }
     if case in ("c2c12", "big"):
@@ -161,7 +162,7 @@ def report(r: dict) -> None:
     if "skipped" in r:
         print(f"\n[{case}] skipped: {r['skipped']}")
         return
-    print(f"\n[{case}] model {r['model']} on {r['provider']}, crop margin {r['margin_px']} px")
+    print(f"\n[{case}] model {r['model']} on {r['provider']}, crop margin {r.get('margin_px')} px")
     if "stages" in r:
         h, w = r["shape"]
         print(
