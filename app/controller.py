@@ -453,6 +453,10 @@ class AppController(QObject):
     def busy(self) -> bool:
         return self._job is not None
 
+    @property
+    def in_batch(self) -> bool:
+        return self._batch is not None
+
     def run_current(self) -> bool:
         """Segment the current image in the background. False if nothing could start."""
         doc = self.current

@@ -133,7 +133,6 @@ def main(argv: list | None = None) -> int:
     from .main_window import MainWindow
 
     window = MainWindow()
-    window.dialogs.parent = window
     window.show()
     _install_excepthook(window)
     if args.paths:

@@ -484,7 +484,7 @@ class MainWindow(QMainWindow):
             self.progress_text.setText("")
 
     def _progress(self, text: str, fraction: float) -> None:
-        if self.controller._batch is not None:  # the batch bar counts images instead
+        if self.controller.in_batch:  # the batch bar counts images instead
             return
         self.progress_text.setText(text)
         if fraction < 0:
