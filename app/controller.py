@@ -741,9 +741,8 @@ class AppController(QObject):
                     result.centres,
                     overwrite=overwrite,
                 )
-                engine.write_table(
-                    paths["cells"], result.table, image_name=doc.name, overwrite=overwrite
-                )
+                # no image-name column: the same per-image CSV as `cellprop segment`
+                engine.write_table(paths["cells"], result.table, overwrite=overwrite)
                 if "roi" in paths:
                     engine.write_roi_zip(paths["roi"], result.labels, overwrite=overwrite)
                 written.append((doc, result, paths))

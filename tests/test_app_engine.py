@@ -314,3 +314,24 @@ def test_pages_of_a_16_bit_time_lapse_are_chosen_in_the_display_panel(qtbot, con
     assert controller.current.plane == (2, 0)
     low, high = window._contrast
     assert 3000 <= low < high <= 3500  # automatic contrast follows the 16-bit values
+
+
+def test_export_writes_the_same_files_as_the_command_line(qtbot, controller, crops, tmp_path):
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:1])
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    app_dir, cli_dir = tmp_path / "app", tmp_path / "cli"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        controller.export_current(app_dir, lambda existing: False)
+    model = engine.load_model(controller.settings.model, device="cpu")
+    engine.process_image(crops[0], cli_dir, model, engine.Settings(), roi=True)
+    app_files = sorted(p.name for p in app_dir.iterdir())
+    assert app_files == sorted(p.name for p in cli_dir.iterdir())
+    assert (app_dir / "crop0_cells.csv").read_text() == (cli_dir / "crop0_cells.csv").read_text()
+    np.testing.assert_array_equal(
+        engine.read_image(app_dir / "crop0_labels.tif").pixels,
+        engine.read_image(cli_dir / "crop0_labels.tif").pixels,
+    )
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
