@@ -297,7 +297,7 @@ class AppController(QObject):
         def failed(exc, tb):
             doc.error = readable_error(exc, self.engine)
             self.document_changed.emit(self.documents.index(doc))
-            self._report(doc.error, tb)
+            self._report(doc.error, self._details(exc, tb))
 
         self._start_side_job(job, finished, failed)
 
@@ -414,7 +414,7 @@ class AppController(QObject):
                 message = readable_error(exc, self.engine)
                 self.model_status = ModelStatus(name=name, error=message)
                 self.model_changed.emit(self.model_status)
-                self._report(message, tb)
+                self._report(message, self._details(exc, tb))
 
         self._start_side_job(job, finished, failed)
 
@@ -529,7 +529,7 @@ class AppController(QObject):
                 self.log.emit("info", f"{doc.name}: stopped; nothing changed.")
             else:
                 doc.error = readable_error(exc, self.engine)
-                self._report(f"{doc.name}: {doc.error}", tb)
+                self._report(f"{doc.name}: {doc.error}", self._details(exc, tb))
             self.document_changed.emit(self.documents.index(doc))
 
         return self._start_work(
@@ -587,7 +587,7 @@ class AppController(QObject):
 
         def failed(exc, tb):
             if not isinstance(exc, self.engine.Cancelled):
-                self._report(readable_error(exc, self.engine), tb)
+                self._report(readable_error(exc, self.engine), self._details(exc, tb))
             else:
                 summary.cancelled = True
             self._end_batch(paths, summary, None)
@@ -757,7 +757,9 @@ class AppController(QObject):
             self.exported.emit(files)
 
         def failed(exc, tb):
-            self._report("Export failed: " + readable_error(exc, self.engine), tb)
+            self._report(
+                "Export failed: " + readable_error(exc, self.engine), self._details(exc, tb)
+            )
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
 
@@ -765,6 +767,19 @@ class AppController(QObject):
         return any(not r.outputs for d in self.documents for r in d.results.values())
 
     # ------------------------------------------------------------------ plumbing
+    def _details(self, exc: BaseException, tb: str) -> str | None:
+        """The traceback for the log, only when the error was not foreseen.
+
+        A bad file, a broken model, a full memory or an existing output are explained by
+        their message; anything else is a bug whose traceback helps whoever fixes it.
+        """
+        foreseen = tuple(
+            getattr(self.engine, name)
+            for name in ("ImageError", "ModelError", "OutputExists", "Cancelled")
+            if isinstance(getattr(self.engine, name, None), type)
+        )
+        return None if isinstance(exc, (*foreseen, MemoryError)) else tb
+
     def _report(self, message: str, details: str | None = None) -> None:
         self.log.emit("error", message if not details else f"{message}\n{details.rstrip()}")
         self.error.emit(message)

@@ -500,6 +500,10 @@ class MainWindow(QMainWindow):
         doc = self.controller.current
         self.setWindowTitle(f"{doc.name} — cellprop" if doc else "cellprop")
         self.pixel_info.setText("")
+        if doc is not None and doc.image is None:  # never show another file's pixels
+            self.viewer.set_image(None, 0.0, 1.0)
+            self.table.set_table(None)
+            self.cells_summary.setText("")
         if doc is not None and doc.error and doc.image is None:
             self._show_error(doc.error)
         else:

@@ -367,3 +367,25 @@ def test_long_sessions_do_not_exhaust_none_or_true(qtbot):
     if sys.version_info < (3, 12):
         lost = qt_compat._leaks()
         assert qt_compat.SINGLETONS_PROTECTED == (max(lost.values()) >= qt_compat._PROBES // 2)
+
+
+def test_log_keeps_tracebacks_for_bugs_only(qtbot, controller, images, tmp_path):
+    logged = []
+    controller.log.connect(lambda level, text: logged.append(text))
+    bad = tmp_path / "broken.npy"
+    bad.write_bytes(b"junk")
+    with qtbot.waitSignal(controller.error, timeout=WAIT_MS):
+        controller.open_paths([bad])
+    assert "Traceback" not in logged[-1]  # a bad file is explained by its message
+    controller.open_paths(images[:1])
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_current(1)
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    controller.engine.segment = bug
+    with qtbot.waitSignal(controller.error, timeout=WAIT_MS):
+        controller.run_current()
+    assert "Traceback" in logged[-1] and "ZeroDivisionError" in logged[-1]
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)

@@ -313,3 +313,16 @@ def test_choosing_a_broken_model_folder_says_so_in_the_panel(qtbot, window, tmp_
     assert window.controller.settings.model == str(tmp_path / "not-a-model")
     assert "not-a-model" in panel.provider.text()
     assert panel.model.currentText() == "not-a-model"
+
+
+def test_a_file_that_fails_to_open_never_shows_the_previous_picture(
+    qtbot, window, images, tmp_path
+):
+    open_and_run(qtbot, window, images[:1])
+    bad = tmp_path / "broken.npy"
+    bad.write_bytes(b"junk")
+    with qtbot.waitSignal(window.controller.error, timeout=WAIT_MS):
+        window.open_paths([bad])
+        window.controller.set_current(1)
+    assert window.viewer._image_item.pixmap().isNull()
+    assert window.table.model().rowCount() == 0
