@@ -91,7 +91,9 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
         )
         if dic_model:
             model = load_model(dic_model)
-            out["model"] = model.name
+            if margin is not None:
+                model.defaults["propagation_margin_px"] = margin
+            out.update(model=model.name, margin_px=model.defaults.get("propagation_margin_px"))
         image = read_image(sorted(folder.iterdir())[0]).pixels
         t0 = time.perf_counter()
         seg = segment(image, model, Settings())
@@ -137,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for case in args.only.split(","):
         t0 = time.perf_counter()
+        extra = ["--margin", str(args.margin)] if args.margin is not None else []
         child = subprocess.run(
-            [sys.executable, __file__, "--case", case, "--model", args.model],
+            [sys.executable, __file__, "--case", case, "--model", args.model, *extra],
             capture_output=True,
             text=True,
         )
@@ -166,8 +169,9 @@ def report(r: dict) -> None:
     if "stages" in r:
         h, w = r["shape"]
         print(
-            f"  image {w} x {h}: {r['seconds']:.2f} s, {r['cells']} cells, "
-            f"peak memory {r['peak_mb']:.0f} MB (after loading: {r['baseline_mb']:.0f} MB)"
+            f"  image {w} x {h}: {r['seconds']:.2f} s ({r['cpu_seconds']:.1f} CPU s over all "
+            f"threads), {r['cells']} cells, peak memory {r['peak_mb']:.0f} MB (after loading: "
+            f"{r['baseline_mb']:.0f} MB)"
         )
         print("  stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in r["stages"].items()))
     if case == "modes":
@@ -184,7 +188,7 @@ def report(r: dict) -> None:
             f"  per-cell map correlation near each cell: min {r['min']:.4f}, 5th percentile "
             f"{r['p05']:.4f}, median {r['median']:.4f}; labels mDice {r['labels_mdice']:.4f}"
         )
-        print(f"  peak memory {r['peak_mb']:.0f} MB")
+        print(f"  peak memory {r['peak_mb']:.0f} MB, {r['cpu_seconds']:.1f} CPU s in all")
 
 
 if __name__ == "__main__":
