@@ -116,3 +116,19 @@ def test_dic_segment_and_evaluate_from_the_command_line(dic_model_dir, shared_da
     # phase: mDice 0.64). Bounds leave room for retrained models, not for a broken pipeline.
     assert report["mdice"] >= 0.55 and report["ap50"] >= 0.4
     assert report["detection"]["f1"] >= 0.6
+
+
+def test_expected_diameter_undoes_a_change_of_magnification(sample_segmentation, phase_model):
+    """The same field imaged 1.5x larger, segmented with --diameter 1.5x the model's."""
+    import cv2
+
+    image, seg = sample_segmentation
+    bigger = cv2.resize(image, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+    diameter = 1.5 * phase_model.cell_diameter_px / phase_model.scale
+    seg_big = segment(bigger, phase_model, Settings(diameter=diameter))
+    assert seg_big.labels.shape == bigger.shape
+    assert seg_big.settings["scale"] == pytest.approx(phase_model.scale / 1.5)
+    assert abs(seg_big.n_cells - seg.n_cells) <= max(3, 0.1 * seg.n_cells)
+    area = np.median(np.bincount(seg.labels.ravel())[1:])
+    area_big = np.median(np.bincount(seg_big.labels.ravel())[1:])
+    assert area_big / area == pytest.approx(1.5**2, rel=0.2)
