@@ -228,7 +228,7 @@ def process_batch(
         A run file (cells.csv, summary.csv, run.json) exists and ``overwrite`` is False;
         raised before any image is processed.
     """
-    paths = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
     settings = settings if settings is not None else Settings()
     out = Path(out_dir)
     for name in RUN_FILES:
@@ -236,14 +236,14 @@ def process_batch(
             raise OutputExists(out / name)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results: list[ImageResult | None] = [None] * len(paths)
+    results: list[ImageResult | None] = [None] * len(files)
     done = 0
 
     def run(i: int) -> tuple[int, ImageResult]:
         if cancel is not None and cancel():
-            return i, ImageResult(path=paths[i], status="cancelled")
+            return i, ImageResult(path=files[i], status="cancelled")
         return i, process_image(
-            paths[i],
+            files[i],
             out,
             model,
             settings,
@@ -262,7 +262,7 @@ def process_batch(
         if on_result is not None:
             on_result(res)
         if progress is not None:
-            progress(res.path.name, done / len(paths))
+            progress(res.path.name, done / len(files))
         # Keep the small per-cell table, not the image-sized arrays: a batch of a thousand
         # frames must not hold a thousand label images.
         if res.segmentation is not None:
@@ -271,11 +271,11 @@ def process_batch(
         results[i] = res
 
     if workers <= 1:
-        for i in range(len(paths)):
+        for i in range(len(files)):
             finish(*run(i))
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for fut in [pool.submit(run, i) for i in range(len(paths))]:
+            for fut in [pool.submit(run, i) for i in range(len(files))]:
                 finish(*fut.result())
     final = [r for r in results if r is not None]
     _write_run_files(

@@ -157,11 +157,11 @@ def cut_cell(
         return fg
     bg = ndi.binary_fill_holes(others & (value > params.bg_seed))
     # Nothing of this cell lies outside its padded window: the rim is background.
-    top, bottom, left, right = rim
-    bg[0, :] |= top
-    bg[-1, :] |= bottom
-    bg[:, 0] |= left
-    bg[:, -1] |= right
+    rim_top, rim_bottom, rim_left, rim_right = rim
+    bg[0, :] |= rim_top
+    bg[-1, :] |= rim_bottom
+    bg[:, 0] |= rim_left
+    bg[:, -1] |= rim_right
     fg &= ~bg  # background wins where seeds overlap (authors' rule)
     if not fg.any():
         return fg
