@@ -221,3 +221,9 @@ def test_workers_give_the_same_results(inputs, tmp_path, tiny_model_dir):
         np.testing.assert_array_equal(a, b)
     rows = read_csv(tmp_path / "two" / "summary.csv")
     assert [r["Image"] for r in rows] == ["good1.png", "good2.tif"]  # input order kept
+
+
+def test_a_3d_stack_runs_with_a_page_choice(inputs, tmp_path, tiny_model_dir):
+    out = tmp_path / "out"
+    assert segment([inputs / "stack.tif", "--out", out, "--page", "2"], tiny_model_dir) == 0
+    assert tifffile.imread(out / "stack_labels.tif").shape == (40, 40)
