@@ -279,7 +279,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     def on_result(res) -> None:
         if res.status == "done":
-            line = f"  done    {res.path.name}: {res.n_cells} cells, {res.seconds:.1f} s"
+            line = (
+                f"  done    {res.path.name} ({res.image_info}): {res.n_cells} cells, "
+                f"{res.seconds:.1f} s"
+            )
         else:
             line = f"  {res.status:<7} {res.error or res.path.name}"
         bar.write(line, file=log)

@@ -58,6 +58,8 @@ class ImageResult:
         Files written, by kind (see ``OUTPUT_SUFFIXES``).
     segmentation, table
         The in-memory results (None unless done).
+    image_info : str
+        What was read: size, dtype, page and channel chosen, pixel size (``ImageData.description``).
     """
 
     path: Path
@@ -317,7 +319,9 @@ def _write_run_files(
     with atomic_path(out / "summary.csv", overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["Image", "Path", "Status", "Cells", "MeanArea_px", "Seconds", "Error"])
+            writer.writerow(
+                ["Image", "Path", "Status", "Cells", "MeanArea_px", "Seconds", "Read", "Error"]
+            )
             for r in results:
                 writer.writerow(
                     [
@@ -327,6 +331,7 @@ def _write_run_files(
                         r.n_cells,
                         "" if np.isnan(r.mean_area) else f"{r.mean_area:.2f}",
                         f"{r.seconds:.2f}",
+                        r.image_info,
                         r.error or "",
                     ]
                 )

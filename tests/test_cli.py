@@ -227,3 +227,4 @@ def test_a_3d_stack_runs_with_a_page_choice(inputs, tmp_path, tiny_model_dir):
     out = tmp_path / "out"
     assert segment([inputs / "stack.tif", "--out", out, "--page", "2"], tiny_model_dir) == 0
     assert tifffile.imread(out / "stack_labels.tif").shape == (40, 40)
+    assert "page 3/3" in read_csv(out / "summary.csv")[0]["Read"]  # the plane used is reported
