@@ -247,6 +247,11 @@ class Model:
                 )
             except Exception as exc:
                 raise ModelError(f"{folder}: {file.name} cannot be loaded ({exc})") from exc
+        if self.device == "cuda":
+            # Report where the sessions really run: onnxruntime may have placed one on the CPU.
+            used = {s.get_providers()[0] for s in self._sessions.values()}
+            if used != {"CUDAExecutionProvider"}:
+                self.device, self.provider = "cpu", "CPU"
         names = {k: [i.name for i in s.get_inputs()] for k, s in self._sessions.items()}
         if names["unet"] != ["image"] or sorted(names["guided"]) != ["grad_output", "image"]:
             raise ModelError(f"{folder}: the ONNX graphs do not have the expected inputs {names}")
