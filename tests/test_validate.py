@@ -126,3 +126,33 @@ def test_reference_check_agrees_with_the_authors_code():
     # The same kind of cells (C2C12 phase contrast): most official peaks must be found again.
     assert check["centres_f1"] > 0.6
     assert 0.0 < check["foreground_dice"] <= 1.0
+
+
+def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
+    import validate
+
+    def scores(f1, mdice, ap50):
+        return {"f1": f1, "mdice": mdice, "ap50": ap50, "seconds_per_image": 1.0}
+
+    result = {
+        "dataset": "hela-dic",
+        "model": "dic",
+        "test_images": ["t070.tif", "t071.tif"],
+        "tune_images": ["t060.tif"],
+        "train_images": ["t000.tif"],
+        "cells": 30,
+        "masks": 2,
+        "baseline_params": {},
+        "defaults": {},
+        "scores": {
+            "classical": scores(0.2, 0.40, 0.10),
+            "seeded watershed": scores(0.6, 0.78, 0.70),
+            "cellprop": dict(scores(0.5, 0.75, 0.80), f1_peaks=0.9),
+        },
+    }
+    text = validate.write_report([result], None, tmp_path, "test")
+    assert (tmp_path / "validation.md").read_text() == text
+    assert "| hela-dic | mdice >= 0.8 | 0.750 | missed by 0.050 |" in text
+    assert "| hela-dic | ap50 >= 0.75 | 0.800 | met |" in text
+    assert "not ahead on mdice of seeded watershed" in text
+    assert "0.500 (0.900)" in text  # object F1, then the detected peaks' F1
