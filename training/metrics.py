@@ -5,49 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from scipy.optimize import linear_sum_assignment
+from cellprop.engine.detect import find_centres
+from cellprop.engine.evaluate import match_points
 
-__all__ = ["DetectionScore", "find_peaks", "match_points", "detection_score"]
+__all__ = ["DetectionScore", "find_peaks", "detection_score"]
 
 
 def find_peaks(likelihood: np.ndarray, threshold: float = 0.5, min_distance: int = 2) -> np.ndarray:
-    """Cell centres as the local maxima of a likelihood map above a threshold.
+    """Cell centres as the engine finds them (:func:`cellprop.engine.detect.find_centres`).
 
-    A pixel is a maximum when it equals the maximum of its ``(2 min_distance + 1)`` square
-    neighbourhood; touching maxima (plateaus) are merged into their centroid, as in the
-    reference code.
+    Training scores its epochs with the very peak finder that segmentation uses, so the F1
+    recorded in model.json is the F1 users get.
 
     Returns
     -------
     ndarray [N, 2]
         (x, y) of each peak, pixels of ``likelihood``.
     """
-    size = 2 * int(min_distance) + 1
-    local_max = ndimage.maximum_filter(likelihood, size=size, mode="nearest") == likelihood
-    peaks = local_max & (likelihood > threshold)
-    labels, n = ndimage.label(peaks, structure=np.ones((3, 3)))
-    if n == 0:
-        return np.zeros((0, 2))
-    centres = ndimage.center_of_mass(peaks, labels, np.arange(1, n + 1))
-    return np.asarray([(c, r) for r, c in centres], dtype=np.float64)
-
-
-def match_points(
-    predicted: np.ndarray, truth: np.ndarray, max_distance: float = 10.0
-) -> list[tuple[int, int]]:
-    """One-to-one matching of two point sets within ``max_distance`` (minimum total distance)."""
-    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1, 2)
-    truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
-    if len(predicted) == 0 or len(truth) == 0:
-        return []
-    distance = np.linalg.norm(predicted[:, None, :] - truth[None, :, :], axis=2)
-    # Pairs farther than the limit get a prohibitive cost, then are dropped.
-    cost = np.where(distance <= max_distance, distance, 1e6)
-    rows, cols = linear_sum_assignment(cost)
-    return [
-        (int(r), int(c)) for r, c in zip(rows, cols, strict=True) if distance[r, c] <= max_distance
-    ]
+    return find_centres(likelihood, threshold, min_distance)[:, ::-1]
 
 
 @dataclass(frozen=True)
@@ -96,5 +71,6 @@ def detection_score(
     >>> s.tp, s.fp, s.fn
     (1, 1, 1)
     """
-    tp = len(match_points(predicted, truth, max_distance))
-    return DetectionScore(tp, len(predicted) - tp, len(truth) - tp)
+    # One matching for training and `cellprop evaluate`: the engine's (authors' weighting).
+    tp, fp, fn = match_points(truth, predicted, max_distance)
+    return DetectionScore(tp, fp, fn)
