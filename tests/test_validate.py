@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,7 @@ from cellprop.training.models import (  # noqa: E402
     RECIPES,
     Case,
     add_scores,
+    check_splits,
     load_cases,
     objective,
     summary,
@@ -69,12 +71,14 @@ def test_load_cases_reads_points_and_masks_where_they_exist():
     assert len(with_mask.points) > 10 and with_mask.points.shape[1] == 2
 
 
-def test_recipes_keep_tune_and_test_images_out_of_training():
+def test_recipes_keep_test_images_out_of_training_and_tuning():
     for recipe in RECIPES.values():
-        train = set(recipe.train)
-        for other in (recipe.val, recipe.tune, recipe.test):
-            assert not train & set(other), recipe.name
-        assert not set(recipe.tune) & set(recipe.test), recipe.name
+        check_splits(recipe)
+        assert not set(recipe.test) & (set(recipe.train) | set(recipe.tune)), recipe.name
+        if recipe.grid:  # defaults are tuned: never on a training image
+            assert not set(recipe.tune) & set(recipe.train), recipe.name
+    with pytest.raises(ValueError, match="overlap"):
+        check_splits(replace(RECIPES["dic"], test=RECIPES["dic"].train[:1]))
     masked = {"t021.tif", "t031.tif", "t033.tif", "t039.tif"}
     nuclei = RECIPES["nuclei"]
     assert masked == set(nuclei.tune) | set(nuclei.test)
@@ -106,7 +110,10 @@ def test_validate_end_to_end_on_one_real_image(tmp_path):
     assert "t070" in row and "classical" in row
     for method in ("seeded watershed", "**cellprop**"):
         assert f"| {method} |" in report
-    scores = [line.split("|")[5:8] for line in report.splitlines() if "cellprop**" in line][0]
+    rows = [
+        line for line in report.splitlines() if line.startswith("|") and "| **cellprop** |" in line
+    ]
+    scores = rows[0].split("|")[5:8]
     mdice, ap50 = float(scores[1]), float(scores[2])
     assert 0.0 <= ap50 <= 1.0 and 0.3 < mdice <= 1.0  # a trained model finds real cells
     figure = cv2.imread(str(tmp_path / "validation_hela-dic.png"))

@@ -44,6 +44,7 @@ from cellprop.training.models import (  # noqa: E402
     RECIPES,
     Case,
     add_scores,
+    check_splits,
     load_cases,
     objective,
     summary,
@@ -109,9 +110,11 @@ def validate_dataset(
     """Score the three methods on a recipe's test images; returns a JSON-ready dict."""
     model = load_model(models / recipe.name, device="cpu")
     recorded = {Path(n).name for n in model.info.get("training", {}).get("train_images", [])}
-    leaked = recorded & set(recipe.test + recipe.tune)
-    if leaked:
-        raise RuntimeError(f"{recipe.name}: test/tune images were used for training: {leaked}")
+    check_splits(recipe)
+    if recorded & set(recipe.test):
+        raise RuntimeError(
+            f"{recipe.name}: test images were trained on: {recorded & set(recipe.test)}"
+        )
     folder = root / recipe.dataset
     tune = load_cases(folder, recipe.tune[:max_images])
     params = tune_baselines(tune, model, recipe.diameter, recipe.modality)
@@ -138,9 +141,11 @@ def validate_dataset(
         "cells": int(sum(len(c.points) for c in test)),
         "masks": sum(c.mask is not None for c in test),
         "baseline_params": params,
-        "defaults": {
-            k: model.defaults.get(k) for k in ("threshold", "graphcut_weight", "min_size_px")
-        },
+        "tuned": bool(recipe.grid),
+        "defaults": dict(
+            {k: model.defaults.get(k) for k in ("threshold", "graphcut_weight", "min_size_px")},
+            scale=model.scale,
+        ),
         "scores": results,
         "_example": example,
     }
@@ -264,7 +269,10 @@ def write_report(results: list[dict], check: dict | None, out: Path, command: st
         "watershed (what a CellProfiler user would build; foreground by modality: intensity "
         "for fluorescence, deviation from background for phase contrast, local texture for "
         "DIC); **seeded watershed** = gradient watershed from the cellprop model's own detected "
-        "centres inside the classical foreground (what detection alone gives); **cellprop** = "
+        "centres inside the classical foreground, which is widened by a disk of half the "
+        "typical cell diameter around each centre (like CellProfiler's Distance-N; on round "
+        "nuclei of even size this is a strong shape prior) and limited to one diameter from "
+        "it: what detection alone gives; **cellprop** = "
         "guided propagation + graph cut with the model's defaults (`cellprop segment --model "
         "NAME`, no flags). The baselines' threshold method and correction factor were chosen "
         "on the same tuning images as cellprop's defaults (tools/baselines.py, tools/validate.py).",
@@ -320,10 +328,15 @@ def write_report(results: list[dict], check: dict | None, out: Path, command: st
     lines += ["", "## Images used for what", ""]
     for r in results:
         lines.append(
-            f"* **{r['dataset']}**: trained on {_span(r['train_images'])}; defaults tuned on "
-            f"{_span(r['tune_images'])}; tested on {_span(r['test_images'])} "
-            f"({r['masks']} with masks). cellprop defaults: {r['defaults']}; baselines: "
-            f"{r['baseline_params']}."
+            f"* **{r['dataset']}**: trained on {_span(r['train_images'])}; "
+            + (
+                f"defaults and baselines tuned on {_span(r['tune_images'])}"
+                if r.get("tuned", True)
+                else f"cellprop's defaults not tuned (the exported ones); baselines tuned on "
+                f"{_span(r['tune_images'])}"
+            )
+            + f"; tested on {_span(r['test_images'])} ({r['masks']} with masks). cellprop "
+            f"defaults: {r['defaults']}; baselines: {r['baseline_params']}."
         )
     lines += [
         "",
