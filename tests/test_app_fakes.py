@@ -13,49 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+# The engine's own errors and value types: the fake replaces only the work (reading, models,
+# segmentation), so a change to these types reaches the app's tests too.
+from cellprop.engine import (
+    Cancelled,
+    ImageData,
+    ImageError,
+    ModelError,
+    OutputExists,
+    Settings,
+)
 from scipy import ndimage
 
-
-class ImageError(ValueError):
-    def __init__(self, path, reason):
-        self.path, self.reason = Path(path), reason
-        super().__init__(f"{path}: {reason}")
-
-
-class ModelError(RuntimeError):
-    pass
-
-
-class Cancelled(Exception):  # noqa: N818
-    pass
-
-
-class OutputExists(FileExistsError):
-    pass
-
-
-@dataclass(frozen=True)
-class Settings:
-    threshold: float | None = None
-    diameter: float | None = None
-    smoothness: float | None = None
-    min_size: int | None = None
-    exclude_border: bool = False
-    pixel_size: float | None = None
-    propagation: str = "crop"
-    memory_mb: int = 1024
-
-
-@dataclass(frozen=True)
-class ImageData:
-    pixels: np.ndarray
-    path: Path | None
-    page: int = 0
-    n_pages: int = 1
-    channel: int = 0
-    n_channels: int = 1
-    pixel_size: float | None = None
-    unit: str | None = None
+__all__ = ["Cancelled", "ImageData", "ImageError", "ModelError", "OutputExists", "Settings"]
 
 
 @dataclass
