@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -365,3 +366,18 @@ def test_resume_refuses_a_checkpoint_of_a_different_training(small_c2c12, tiny_r
     config.base_channels = 5
     with pytest.raises(ValueError, match=r"cannot resume, --base-channels was 4 \(now 5\)"):
         train(config, progress=False, log=None)
+
+
+@pytest.mark.data
+def test_a_stated_cell_diameter_is_recorded_at_the_network_scale(small_c2c12, tiny_run, tmp_path):
+    folder, _ = tiny_run
+    info = json.loads((folder / "model.json").read_text())
+    neighbour = info["training"]["median_neighbour_distance_px"]
+    assert info["cell_diameter_px"] == pytest.approx(neighbour * 0.5, abs=0.01)
+
+    config = dataclasses.replace(_tiny_config(small_c2c12, tmp_path / "m", 1), cell_diameter=30.0)
+    train(config, progress=False, log=None)
+    stated = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert stated["cell_diameter_px"] == pytest.approx(15.0)
+    with pytest.raises(ValueError, match="cell-diameter"):
+        dataclasses.replace(config, cell_diameter=0.0).check()

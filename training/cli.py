@@ -72,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="width of the blob drawn at each centre, in original image pixels "
         "(default: 0.3 x the typical distance between neighbouring cells)",
     )
+    size.add_argument(
+        "--cell-diameter",
+        type=float,
+        metavar="PIXELS",
+        default=None,
+        help="typical cell diameter in original image pixels, recorded in the model so that "
+        "'cellprop segment --diameter' rescales right (default: the typical distance between "
+        "neighbouring clicked cells, which is too large when cells are sparse)",
+    )
     net = parser.add_argument_group("network (bigger = slower, not always better)")
     net.add_argument(
         "--base-channels", type=int, metavar="N", default=16, help="width of the first layer (16)"
@@ -144,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         modality=args.modality,
         scale=args.scale,
         sigma=args.sigma,
+        cell_diameter=args.cell_diameter,
         base_channels=args.base_channels,
         depth=args.depth,
         epochs=args.epochs,

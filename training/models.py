@@ -224,7 +224,6 @@ def train_recipe(
     """
     import tempfile
 
-    from .export import default_engine_settings
     from .train import TrainConfig, train
 
     check_splits(recipe)
@@ -239,6 +238,7 @@ def train_recipe(
         f"--base-channels {recipe.base_channels} --depth {recipe.depth} --crop {recipe.crop} "
         f"--epochs {epochs} --steps {recipe.steps_per_epoch} "
         + (f"--sigma {recipe.sigma / recipe.scale:g} " if recipe.sigma else "")
+        + f"--cell-diameter {recipe.diameter:g} "
         + "--val "
         + " ".join(recipe.val)
     )
@@ -257,6 +257,9 @@ def train_recipe(
             scale=recipe.scale,
             # TrainConfig takes sigma in original pixels; None: its default (0.3 x spacing)
             sigma=recipe.sigma / recipe.scale if recipe.sigma else None,
+            # The spacing of points overestimates sparse cells (gowt1: neighbours ~106 px apart,
+            # nuclei ~60 px); the recipe's measured diameter goes into model.json instead.
+            cell_diameter=recipe.diameter,
             base_channels=recipe.base_channels,
             depth=recipe.depth,
             crop=recipe.crop,
@@ -269,13 +272,6 @@ def train_recipe(
         )
         result = train(config, progress=sys.stderr.isatty(), log=lambda line: log("  " + line))
     info = result.info
-    # The training loop records the spacing of neighbouring points as the cell size; on sparse
-    # data (gowt1: nuclei ~60 px, neighbours ~106 px apart) that is not the cell's diameter, which
-    # the engine uses to rescale for a user's --diameter. The recipe's measured diameter is.
-    info["cell_diameter_px"] = round(recipe.cell_diameter_px, 2)
-    info["defaults"] = default_engine_settings(
-        recipe.modality, recipe.scale, recipe.cell_diameter_px
-    )
     info["defaults"].update(recipe.fixed)
     info["training"].update(
         recipe=dict(_recipe_record(recipe), epochs=epochs),

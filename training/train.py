@@ -58,6 +58,9 @@ class TrainConfig:
     modality: str = "phase"
     scale: float | None = None  # None: auto, neighbours ~20 px apart at the network's scale
     sigma: float | None = None  # original pixels; None: 0.3 x median neighbour distance
+    # Typical cell diameter, original pixels; None: the median neighbour distance, which equals
+    # it for confluent cells and overestimates it for sparse ones (gowt1: 106 px for 60 px nuclei).
+    cell_diameter: float | None = None
     base_channels: int = 16
     depth: int = 3
     epochs: int = 40
@@ -86,6 +89,8 @@ class TrainConfig:
             raise ValueError("--scale must be in (0, 4]")
         if self.sigma is not None and not self.sigma > 0:
             raise ValueError("--sigma must be positive")
+        if self.cell_diameter is not None and not self.cell_diameter > 0:
+            raise ValueError("--cell-diameter must be positive")
         if self.crop % 2**self.depth or self.crop < 2**self.depth:
             raise ValueError(f"--crop must be a multiple of 2**depth = {2**self.depth}")
         if not 0 <= self.val_fraction < 1:
@@ -422,7 +427,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         modality=config.modality,
         scale=scale,
         normalisation={"method": "percentile", "low": config.low, "high": config.high},
-        cell_diameter_px=neighbour * scale,
+        cell_diameter_px=(config.cell_diameter or neighbour) * scale,
         sigma_px=sigma_px,
         training=training,
         check_image=check_image,
