@@ -50,6 +50,21 @@ class GraphCutParams:
         Pixels of context around the owned region; the window's rim is background.
     min_seed_px : int
         Foreground seed blobs smaller than this are dropped ("tiny blobs").
+    data_term : {"map", "intensity"}
+        ``map``: the authors' nearly neutral data term from the projection alone. ``intensity``
+        (fluorescence, model.json "data_term"): where the image itself is strong evidence
+        (bright nuclei on a dark background), pixels darker than the cell window's Otsu
+        threshold pay for being "cell" and brighter ones for being background. With the
+        neutral term the dark-boundary pairwise weight is cheapest far out in the dark
+        background, so nuclei came out ~24% larger than their masks on GOWT1. On the GOWT1
+        tune frames t021/t031 (nuclei model) mDice went 0.889 -> 0.918, AP50 0.960 both;
+        the result hardly depends on the weight (0.01 to 3 within 0.0002): in the dark
+        background the pairwise term is ~0, so any data cost there decides.
+    data_weight : float
+        Scale of the intensity term against the Potts weight (model.json "data_weight").
+    data_softness : float
+        Width of the sigmoid around the threshold, as a fraction of the window's intensity
+        range (model.json "data_softness").
     """
 
     weight: float = 20.0
@@ -59,6 +74,9 @@ class GraphCutParams:
     p_cell: float = 0.5001
     pad: int = 4
     min_seed_px: int = 4
+    data_term: str = "map"
+    data_weight: float = 1.0
+    data_softness: float = 0.05
 
 
 def label_dtype(n_cells: int) -> type:
@@ -73,17 +91,64 @@ def boundary_image(normalised: np.ndarray, polarity: str) -> np.ndarray:
     ----------
     normalised : numpy.ndarray
         The image normalised as the network's input (percentiles to 0..1), original size.
-    polarity : {"bright_boundary", "dark_boundary"}
+    polarity : {"bright_boundary", "dark_boundary", "gradient"}
         ``bright_boundary``: phase contrast, where a bright halo surrounds each cell.
         ``dark_boundary``: fluorescence (bright cells on a dark background), where the dark gaps
         between cells are the boundaries.
+        ``gradient``: DIC, the smoothed image's gradient magnitude (scaled so that its 99th
+        percentile is 1). On the HeLa tune frames t060-t067 (dic model, edge_beta 25) it raised
+        mDice / AP50 from 0.749 / 0.705 (dark_boundary, beta 10) to 0.793 / 0.753.
     """
+    if polarity == "gradient":
+        # DIC: a boundary is a bright and a dark line side by side (relief), so neither
+        # polarity of the raw intensity marks it; the smoothed gradient magnitude does.
+        # Sigma 2 px and the 99th percentile as "1" were picked on the HeLa tune frames
+        # t060-t067 (sigma 1 and 3 were worse).
+        g = ndi.gaussian_gradient_magnitude(np.asarray(normalised, np.float32), 2.0)
+        top = float(np.percentile(g, 99.0))
+        return np.clip(g / top, 0.0, 1.0).astype(np.float32) if top > 0 else np.zeros_like(g)
     image = np.clip(normalised, 0.0, 1.0).astype(np.float32)
     if polarity == "bright_boundary":
         return image
     if polarity == "dark_boundary":
         return 1.0 - image
-    raise ValueError(f"polarity must be 'bright_boundary' or 'dark_boundary', not {polarity!r}")
+    raise ValueError(
+        f"polarity must be 'bright_boundary', 'dark_boundary' or 'gradient', not {polarity!r}"
+    )
+
+
+def _otsu(values: np.ndarray, bins: int = 64) -> float:
+    """Otsu's threshold of ``values`` (in [0, 1])."""
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    hist = hist.astype(np.float64)
+    mids = 0.5 * (edges[:-1] + edges[1:])
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * mids)
+    mu0 = m0 / np.maximum(w0, 1e-12)
+    mu1 = (m0[-1] - m0) / np.maximum(w1, 1e-12)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return float(edges[1:][int(np.argmax(between[:-1]))])
+
+
+def intensity_probability(
+    intensity: np.ndarray, softness: float = 0.05, where: np.ndarray | None = None
+) -> np.ndarray:
+    """P(cell) from a fluorescence window: a sigmoid around the window's Otsu threshold.
+
+    The window is smoothed (quantised 8-bit nuclei near the background level are otherwise
+    noise) and the threshold is taken on its own range over ``where`` (default: all of it),
+    so that a dim nucleus is judged against its own surroundings, not against a bright
+    neighbour; ``softness`` is the sigmoid's width as a fraction of that range.
+    """
+    image = ndi.gaussian_filter(intensity.astype(np.float32), 1.5)
+    values = image[where] if where is not None and where.any() else image.ravel()
+    lo, hi = float(values.min()), float(values.max())
+    if not hi > lo:
+        return np.full(image.shape, 0.5)
+    t = lo + (hi - lo) * _otsu((values - lo) / (hi - lo))
+    z = np.clip((image - t) / (max(softness, 1e-6) * (hi - lo)), -30.0, 30.0)
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -114,6 +179,7 @@ def cut_cell(
     peak: tuple[float, float],
     params: GraphCutParams = GraphCutParams(),
     rim: tuple[bool, bool, bool, bool] = (True, True, True, True),
+    intensity: np.ndarray | None = None,
 ) -> np.ndarray:
     """Binary min-cut of one cell on its window.
 
@@ -135,6 +201,9 @@ def cut_cell(
         Which window edges (top, bottom, left, right) are background seeds: those inside the
         image, where the window's padding guarantees the cell does not reach. Edges on the
         image border are left free.
+    intensity : numpy.ndarray, optional
+        The normalised image on the window; needed when ``params.data_term`` is
+        ``"intensity"``.
 
     Returns
     -------
@@ -187,6 +256,16 @@ def cut_cell(
     p = np.where(own, params.p_cell, 1.0 - params.p_cell)
     source = -np.log(1.0 - p)
     sink = -np.log(p)
+    if params.data_term == "intensity":
+        if intensity is None:
+            raise ValueError("data_term 'intensity' needs the normalised image")
+        # Fluorescence: the image is the evidence the neutral term lacks (see GraphCutParams).
+        q = intensity_probability(intensity, params.data_softness, where=~bg)
+        q = np.clip(q, 1e-4, 1.0 - 1e-4)
+        source = source + params.data_weight * -np.log(1.0 - q)
+        sink = sink + params.data_weight * -np.log(q)
+    elif params.data_term != "map":
+        raise ValueError(f"data_term must be 'map' or 'intensity', not {params.data_term!r}")
     source[fg], sink[fg] = _INF, 0.0
     source[bg], sink[bg] = 0.0, _INF
     graph.add_grid_tedges(nodes, source, sink)
@@ -275,6 +354,7 @@ def segment_cells(
     params: GraphCutParams = GraphCutParams(),
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[float], None] | None = None,
+    intensity: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cut every cell on its own window and fuse the results.
 
@@ -288,6 +368,8 @@ def segment_cells(
         Boundary image in [0, 1] (:func:`boundary_image`).
     params : GraphCutParams
         Cut parameters.
+    intensity : numpy.ndarray, optional
+        The normalised image, for ``params.data_term == "intensity"``.
 
     Returns
     -------
@@ -327,6 +409,7 @@ def segment_cells(
             peak=(centres[k, 0] - r0, centres[k, 1] - c0),
             params=params,
             rim=(r0 > 0, r1 < h, c0 > 0, c1 < w),
+            intensity=None if intensity is None else intensity[window],
         )
         if mask.any():
             masks.append((label, window, mask))

@@ -147,6 +147,10 @@ def resolve_settings(model, settings: Settings) -> dict:
         # Optional in model.json: graph-cut seed thresholds on the scaled maps (METHOD 5).
         seed_fg=float(d.get("seed_fg", GraphCutParams.fg_seed)),
         seed_bg=float(d.get("seed_bg", GraphCutParams.bg_seed)),
+        # Optional: "intensity" adds the image as a data term (fluorescence; graphcut.py).
+        data_term=str(d.get("data_term", GraphCutParams.data_term)),
+        data_weight=float(d.get("data_weight", GraphCutParams.data_weight)),
+        data_softness=float(d.get("data_softness", GraphCutParams.data_softness)),
         # Cell diameter in original pixels, for the graph-cut window's context.
         diameter_px=float(
             settings.diameter
@@ -288,8 +292,12 @@ def segment(
         fg_seed=cfg["seed_fg"],
         bg_seed=cfg["seed_bg"],
         pad=max(4, round(0.25 * cfg["diameter_px"])),
+        data_term=cfg["data_term"],
+        data_weight=cfg["data_weight"],
+        data_softness=cfg["data_softness"],
     )
     boundary = boundary_image(normalised, cfg["polarity"])
+    intensity = normalised if cfg["data_term"] == "intensity" else None
     del normalised
     labels = segment_cells(
         owner,
@@ -299,8 +307,9 @@ def segment(
         params,
         cancel=cancel,
         progress=lambda f: report("graph cut", 0.75 + 0.2 * f),
+        intensity=intensity,
     )
-    del owner, boundary
+    del owner, boundary, intensity
     labels, centres_rc = _relabel(labels, centres_rc, cfg["min_size"], settings.exclude_border)
     lap("graphcut")
 
