@@ -52,9 +52,23 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
     from cellprop.engine import Settings, load_model, read_image, segment
     from cellprop.engine.evaluate import compare_modes
 
-    model = load_model(model_name)
-    if margin is not None:  # a trial value instead of model.json's propagation margin
-        model.defaults["propagation_margin_px"] = margin
+    def load(name: str):
+        model = load_model(name)
+        if margin is not None:  # a trial value instead of model.json's propagation margin
+            model.defaults["propagation_margin_px"] = margin
+        return model
+
+    def timed_segment(image) -> dict:
+        t0 = time.perf_counter()
+        seg = segment(image, model, Settings())
+        return {
+            "shape": list(image.shape),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "cells": seg.n_cells,
+            "stages": {k: round(v, 2) for k, v in seg.timings.items()},
+        }
+
+    model = load(model_name)
     base = peak_mb()
     cpu0 = time.process_time()
     out: dict = {
@@ -74,14 +88,7 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
                 for i in range(reps[0])
             ]
             image = np.vstack(rows)[:4096, :4096].copy()
-        t0 = time.perf_counter()
-        seg = segment(image, model, Settings())
-        out.update(
-            shape=list(image.shape),
-            seconds=round(time.perf_counter() - t0, 2),
-            cells=seg.n_cells,
-            stages={k: round(v, 2) for k, v in seg.timings.items()},
-        )
+        out.update(timed_segment(image))
     elif case == "dic":
         folder = shared_data() / "hela-dic" / "images"
         if not folder.is_dir():
@@ -90,19 +97,10 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
             (m for m in ("dic", "hela-dic") if (ROOT / "resources" / "models" / m).is_dir()), None
         )
         if dic_model:
-            model = load_model(dic_model)
-            if margin is not None:
-                model.defaults["propagation_margin_px"] = margin
+            model = load(dic_model)
             out.update(model=model.name, margin_px=model.defaults.get("propagation_margin_px"))
         image = read_image(sorted(folder.iterdir())[0]).pixels
-        t0 = time.perf_counter()
-        seg = segment(image, model, Settings())
-        out.update(
-            shape=list(image.shape),
-            seconds=round(time.perf_counter() - t0, 2),
-            cells=seg.n_cells,
-            stages={k: round(v, 2) for k, v in seg.timings.items()},
-        )
+        out.update(timed_segment(image))
     elif case == "modes":
         image = read_image(c2c12_frame()).pixels[264:776, 440:952]
         res = compare_modes(image, model)
