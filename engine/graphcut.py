@@ -277,7 +277,10 @@ def cut_cell(
     # Authors' clean-up: close small gaps, fill holes, then take back one pixel of the growth.
     mask = ndi.binary_dilation(mask, _disk(2))
     mask = ndi.binary_fill_holes(mask)
-    mask = ndi.binary_erosion(mask, _disk(1), border_value=0)
+    # Outside the window counts as cell for the erosion: inside the image the rim is a
+    # background seed, so the mask never reaches it there, and at the image border a cell
+    # must keep its outermost pixels (else every border cell ends one pixel short of it).
+    mask = ndi.binary_erosion(mask, _disk(1), border_value=1)
     return mask
 
 

@@ -185,3 +185,18 @@ def test_gradient_polarity_marks_both_sides_of_a_relief_edge():
     assert g[20, 19:21].min() > 0.9 and g[20, 5] < 0.05
     with pytest.raises(ValueError, match="gradient"):
         boundary_image(img, "nonsense")
+
+
+def test_a_cell_cut_by_the_image_border_reaches_it():
+    """A cell the image edge cuts off keeps its outermost pixels (the clean-up's erosion must not
+    treat the image border as background), so `exclude_border` can see it touch the edge."""
+    shape = (60, 80)
+    centres = np.array([[4.0, 40.0]])  # the disc of radius 12 runs off the top edge
+    union = disc(shape, centres[0], 12.0)
+    image = np.where(union, 0.2, 0.9).astype(np.float32)
+    owner, value = projection_like(shape, centres, (12.0,), union)
+    params = GraphCutParams(fg_seed=0.5, bg_seed=0.5, pad=12)
+    labels = segment_cells(owner, value, centres, boundary_image(image, "bright_boundary"), params)
+    top_row = labels[0] > 0
+    assert top_row.sum() >= 0.9 * union[0].sum()
+    assert (labels[0][union[0]] == 1).all()
