@@ -28,6 +28,7 @@ __all__ = [
     "evaluate_folder",
     "map_correlation",
     "match_points",
+    "unlabelled_border_fp",
 ]
 
 
@@ -102,6 +103,32 @@ def ap_counts(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tuple[int
     n_true, n_pred = scores.shape
     tp = int((scores > iou).any(1).sum()) if scores.size else 0
     return tp, n_pred - tp, n_true - tp
+
+
+def unlabelled_border_fp(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> int:
+    """How many unmatched predictions touch the image border and lie mostly on unlabelled pixels.
+
+    Ground truth that leaves cells at the image edge unlabelled (Cell Tracking Challenge silver
+    truth does, ../shared/data/README.md) turns every cell found there into a false positive.
+    This counts them, so a report can say how many of its false positives are of that kind; it
+    is not a different score.
+    """
+    true = np.asarray(true)
+    pred = np.asarray(pred)
+    t_ids, p_ids, table = _overlaps(true, pred)
+    t_sizes = table.sum(1)[:, None]
+    p_sizes = table.sum(0)[None, :]
+    scores = table / np.maximum(t_sizes + p_sizes - table, 1)
+    matched = (scores[t_ids > 0] > iou).any(0)
+    background = table[t_ids == 0].sum(0) if (t_ids == 0).any() else np.zeros(len(p_ids))
+    border = np.unique(np.concatenate([pred[0], pred[-1], pred[:, 0], pred[:, -1]]))
+    count = 0
+    for j, p in enumerate(p_ids):
+        if p == 0 or matched[j]:
+            continue
+        if p in border and background[j] > 0.5 * p_sizes[0, j]:
+            count += 1
+    return count
 
 
 @dataclass

@@ -14,6 +14,7 @@ from cellprop.engine.evaluate import (
     dice_per_cell,
     evaluate_folder,
     match_points,
+    unlabelled_border_fp,
 )
 
 from cellprop.cli import main
@@ -49,6 +50,22 @@ def test_ap50_counts():
     pred[20:30, 5:15] = 2  # IoU 50 / 150: not matched
     pred[35:40, 35:40] = 3  # false positive
     assert ap_counts(true, pred) == (1, 2, 1)
+    assert ap_counts(true, pred, iou=0.75) == (1, 2, 1)
+    assert ap_counts(true, pred, iou=0.85) == (0, 3, 2)  # IoU 0.8 no longer enough
+
+
+def test_unlabelled_border_false_positives_are_counted_apart():
+    true = np.zeros((40, 40), np.int32)
+    pred = np.zeros_like(true)
+    true[10:20, 10:20] = 1
+    pred[10:20, 10:20] = 1  # matched
+    pred[0:6, 20:30] = 2  # at the top edge, where the truth labels nothing: counted
+    pred[30:36, 30:36] = 3  # inside the image on unlabelled pixels: an ordinary false positive
+    true[32:40, 0:8] = 2
+    pred[30:40, 0:4] = 4  # at the edge but mostly on a labelled cell (a bad match): not counted
+    assert ap_counts(true, pred) == (1, 3, 1)
+    assert unlabelled_border_fp(true, pred) == 1
+    assert unlabelled_border_fp(true, true) == 0
 
 
 def test_centroids_in_xy():

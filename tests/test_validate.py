@@ -116,6 +116,8 @@ def test_validate_end_to_end_on_one_real_image(tmp_path):
     scores = rows[0].split("|")[5:8]
     mdice, ap50 = float(scores[1]), float(scores[2])
     assert 0.0 <= ap50 <= 1.0 and 0.3 < mdice <= 1.0  # a trained model finds real cells
+    edge = next(line for line in report.splitlines() if line.startswith("* hela-dic: classical"))
+    assert "**cellprop**" not in edge and "cellprop" in edge and "(AP50 " in edge
     figure = cv2.imread(str(tmp_path / "validation_hela-dic.png"))
     assert figure is not None and figure.shape[1] == 3 * figure.shape[0]
     # Cell Tracking Challenge pixels must never land in the repository: the figure is outlines
@@ -138,8 +140,18 @@ def test_reference_check_agrees_with_the_authors_code():
 def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
     import validate
 
-    def scores(f1, mdice, ap50):
-        return {"f1": f1, "mdice": mdice, "ap50": ap50, "seconds_per_image": 1.0}
+    def scores(f1, mdice, ap50, counts=(10, 5, 3), edge=2):
+        tp, fp, fn = counts
+        return {
+            "f1": f1,
+            "mdice": mdice,
+            "ap50": ap50,
+            "ap75": ap50 / 2,
+            "ap50_counts": list(counts),
+            "ap50_fp_unlabelled_edge": edge,
+            "ap50_unlabelled_edge_not_counted": tp / (tp + fp - edge + fn),
+            "seconds_per_image": 1.0,
+        }
 
     result = {
         "dataset": "hela-dic",
@@ -163,3 +175,5 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
     assert "| hela-dic | ap50 >= 0.75 | 0.800 | met |" in text
     assert "not ahead on mdice of seeded watershed" in text
     assert "0.500 (0.900)" in text  # object F1, then the detected peaks' F1
+    assert "| 0.800 | 0.400 | 1.00 |" in text  # AP50, AP75, seconds
+    assert "cellprop 2 of 5 (AP50 0.625)" in text  # 10 / (10 + 5 - 2 + 3)
