@@ -17,21 +17,29 @@ def _lint_imports_in(tree: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("lint-imports")
     return subprocess.run(
         [str(exe), "--no-cache", "--config", str(ROOT / "pyproject.toml")],
-        cwd=tree, env={"PYTHONPATH": str(tree), "PATH": ""}, capture_output=True, text=True,
+        cwd=tree,
+        env={"PYTHONPATH": str(tree), "PATH": ""},
+        capture_output=True,
+        text=True,
     )
 
 
 def test_import_contracts_hold():
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "lint_imports.py")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "lint_imports.py")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
 
 @pytest.mark.parametrize(
     ("folder", "line", "forbidden"),
-    [("engine", "import torch", "torch"), ("engine", "from PySide6 import QtCore", "PySide6"),
-     ("app", "import torch", "torch"), ("engine", "import cellprop.app", "cellprop.app")],
+    [
+        ("engine", "import torch", "torch"),
+        ("engine", "from PySide6 import QtCore", "PySide6"),
+        ("app", "import torch", "torch"),
+        ("engine", "import cellprop.app", "cellprop.app"),
+    ],
 )
 def test_import_contracts_catch_a_violation(tmp_path, folder, line, forbidden):
     tree = lint_imports.build_tree(tmp_path)
@@ -42,6 +50,7 @@ def test_import_contracts_catch_a_violation(tmp_path, folder, line, forbidden):
 
 
 def test_ruff_clean():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stdout + result.stderr
