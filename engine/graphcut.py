@@ -234,6 +234,15 @@ def cut_cell(
     fg &= ~bg  # background wins where seeds overlap (authors' rule)
     if not fg.any():
         return fg
+    # The detected centre belongs to its cell: where the map is weak right at the centre (a
+    # thin dark cell whose map lights up only its rim), the cut must not keep a sliver beside
+    # it and drop the centre. (A cell left with no seed of its own, e.g. a second peak on a
+    # neighbour, still vanishes above.)
+    r = int(np.clip(round(peak[0]), 0, fg.shape[0] - 1))
+    c = int(np.clip(round(peak[1]), 0, fg.shape[1] - 1))
+    centre = np.zeros_like(fg)
+    centre[max(0, r - 1) : r + 2, max(0, c - 1) : c + 2] = True
+    fg |= centre & ~bg
 
     h, w = own.shape
     graph = maxflow.Graph[float]()
@@ -273,7 +282,8 @@ def cut_cell(
     mask = ~graph.get_grid_segments(nodes)
     if not mask.any():
         return mask
-    mask = _component_at(mask, peak)
+    # Holes first: a centre seed inside a dark nucleolus is one piece with the nucleus around it.
+    mask = _component_at(ndi.binary_fill_holes(mask), peak)
     # Authors' clean-up: close small gaps, fill holes, then take back one pixel of the growth.
     mask = ndi.binary_dilation(mask, _disk(2))
     mask = ndi.binary_fill_holes(mask)
