@@ -173,7 +173,10 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
     assert (tmp_path / "validation.md").read_text() == text
     assert "| hela-dic | mdice >= 0.8 | 0.750 | missed by 0.050 |" in text
     assert "| hela-dic | ap50 >= 0.75 | 0.800 | met |" in text
-    assert "not ahead on mdice of seeded watershed" in text
+    assert "behind seeded watershed on mdice" in text
     assert "0.500 (0.900)" in text  # object F1, then the detected peaks' F1
     assert "| 0.800 | 0.400 | 1.00 |" in text  # AP50, AP75, seconds
     assert "cellprop 2 of 5 (AP50 0.625)" in text  # 10 / (10 + 5 - 2 + 3)
+    result["scores"]["seeded watershed"]["ap50"] = 0.80
+    text = validate.write_report([result], None, tmp_path, "test")
+    assert "level with seeded watershed on ap50 (same counts [10, 5, 3])" in text

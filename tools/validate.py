@@ -360,15 +360,19 @@ def write_report(results: list[dict], check: dict | None, out: Path, command: st
             )
             lines.append(f"| {r['dataset']} | {metric} >= {goal} | {_fmt(value)} | {verdict} |")
         metrics = ("mdice", "ap50") if cellprop.get("mdice") is not None else ("f1",)
-        behind = [
-            f"{m} of {b}"
-            for b in METHODS[:2]
-            for m in metrics
-            if (r["scores"][b].get(m) or 0.0) >= (cellprop.get(m) or 0.0)
-        ]
+        behind = []
+        for b in METHODS[:2]:
+            for m in metrics:
+                theirs, ours = r["scores"][b].get(m) or 0.0, cellprop.get(m) or 0.0
+                if theirs > ours:
+                    behind.append(f"behind {b} on {m}")
+                elif theirs == ours:
+                    counts = r["scores"][b].get(f"{m}_counts")
+                    same = f" (same counts {counts})" if counts else ""
+                    behind.append(f"level with {b} on {m}{same}")
         lines.append(
             f"| {r['dataset']} | ahead of both baselines ({', '.join(metrics)}) | | "
-            + ("met |" if not behind else f"missed: not ahead on {', '.join(behind)} |")
+            + ("met |" if not behind else f"missed: {'; '.join(behind)} |")
         )
     lines += ["", "## Images used for what", ""]
     for r in results:
