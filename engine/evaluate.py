@@ -93,12 +93,17 @@ def dice_per_cell(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.asarray(out, float)
 
 
+def _ious(true: np.ndarray, pred: np.ndarray):
+    """IoU of every true x predicted label (background included): (true ids, pred ids, IoU,
+    contingency table)."""
+    t_ids, p_ids, table = _overlaps(true, pred)
+    union = table.sum(1)[:, None] + table.sum(0)[None, :] - table
+    return t_ids, p_ids, table / np.maximum(union, 1), table
+
+
 def ap_counts(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tuple[int, int, int]:
     """(tp, fp, fn) of instances matched at IoU > ``iou`` (>= 0.5 makes matches unique)."""
-    t_ids, p_ids, table = _overlaps(true, pred)
-    t_sizes = table.sum(1)[:, None]
-    p_sizes = table.sum(0)[None, :]
-    scores = table / np.maximum(t_sizes + p_sizes - table, 1)
+    t_ids, p_ids, scores, _ = _ious(true, pred)
     scores = scores[t_ids > 0][:, p_ids > 0]
     n_true, n_pred = scores.shape
     tp = int((scores > iou).any(1).sum()) if scores.size else 0
@@ -113,22 +118,12 @@ def unlabelled_border_fp(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -
     This counts them, so a report can say how many of its false positives are of that kind; it
     is not a different score.
     """
-    true = np.asarray(true)
     pred = np.asarray(pred)
-    t_ids, p_ids, table = _overlaps(true, pred)
-    t_sizes = table.sum(1)[:, None]
-    p_sizes = table.sum(0)[None, :]
-    scores = table / np.maximum(t_sizes + p_sizes - table, 1)
+    t_ids, p_ids, scores, table = _ious(true, pred)
     matched = (scores[t_ids > 0] > iou).any(0)
-    background = table[t_ids == 0].sum(0) if (t_ids == 0).any() else np.zeros(len(p_ids))
-    border = np.unique(np.concatenate([pred[0], pred[-1], pred[:, 0], pred[:, -1]]))
-    count = 0
-    for j, p in enumerate(p_ids):
-        if p == 0 or matched[j]:
-            continue
-        if p in border and background[j] > 0.5 * p_sizes[0, j]:
-            count += 1
-    return count
+    on_unlabelled = table[t_ids == 0].sum(0) > 0.5 * table.sum(0)
+    at_edge = np.isin(p_ids, np.concatenate([pred[0], pred[-1], pred[:, 0], pred[:, -1]]))
+    return int(((p_ids > 0) & ~matched & on_unlabelled & at_edge).sum())
 
 
 @dataclass
