@@ -50,6 +50,14 @@ class GraphCutParams:
         Pixels of context around the owned region; the window's rim is background.
     min_seed_px : int
         Foreground seed blobs smaller than this are dropped ("tiny blobs").
+    seed_radius_px : float
+        If positive, foreground seeds lie within this distance of the cell's centre (model.json
+        "seed_radius", a fraction of the cell diameter). The guided maps of DIC cells light up
+        the relief at a cell's edge, outside as much as inside: on the HeLa tune frames 36% of
+        the seeds (maps above 0.05) lay on mask background, and the cut cannot be tighter than
+        its seeds. Seeds within 0.45 diameters of the centre raised mDice / AP50 there from
+        0.788 / 0.764 to 0.837 / 0.840 (0.36: 0.833 / 0.811; 0.6: 0.798 / 0.773). 0: the
+        authors' rule (every strong pixel the cell owns).
     data_term : {"map", "intensity"}
         ``map``: the authors' nearly neutral data term from the projection alone. ``intensity``
         (fluorescence, model.json "data_term"): where the image itself is strong evidence
@@ -74,6 +82,7 @@ class GraphCutParams:
     p_cell: float = 0.5001
     pad: int = 4
     min_seed_px: int = 4
+    seed_radius_px: float = 0.0
     data_term: str = "map"
     data_weight: float = 1.0
     data_softness: float = 0.05
@@ -216,6 +225,9 @@ def cut_cell(
     # rather than vanishing.
     strongest = float(value[own].max()) if own.any() else 0.0
     fg = ndi.binary_fill_holes(own & (value > min(params.fg_seed, 0.5 * strongest)))
+    if params.seed_radius_px > 0:  # evidence near the centre only (see GraphCutParams)
+        rr, cc = np.ogrid[: fg.shape[0], : fg.shape[1]]
+        fg &= (rr - peak[0]) ** 2 + (cc - peak[1]) ** 2 <= params.seed_radius_px**2
     if params.min_seed_px > 1 and fg.any():
         lab, n = ndi.label(fg)
         sizes = np.bincount(lab.ravel())

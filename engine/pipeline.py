@@ -147,6 +147,8 @@ def resolve_settings(model, settings: Settings) -> dict:
         # Optional in model.json: graph-cut seed thresholds on the scaled maps (METHOD 5).
         seed_fg=float(d.get("seed_fg", GraphCutParams.fg_seed)),
         seed_bg=float(d.get("seed_bg", GraphCutParams.bg_seed)),
+        # Optional: foreground seeds within this fraction of the cell diameter of the centre.
+        seed_radius=float(d.get("seed_radius", 0.0)),
         # Optional: "intensity" adds the image as a data term (fluorescence; graphcut.py).
         data_term=str(d.get("data_term", GraphCutParams.data_term)),
         data_weight=float(d.get("data_weight", GraphCutParams.data_weight)),
@@ -291,6 +293,7 @@ def segment(
         beta=cfg["edge_beta"],
         fg_seed=cfg["seed_fg"],
         bg_seed=cfg["seed_bg"],
+        seed_radius_px=cfg["seed_radius"] * cfg["diameter_px"],
         pad=max(4, round(0.25 * cfg["diameter_px"])),
         data_term=cfg["data_term"],
         data_weight=cfg["data_weight"],

@@ -200,3 +200,27 @@ def test_a_cell_cut_by_the_image_border_reaches_it():
     top_row = labels[0] > 0
     assert top_row.sum() >= 0.9 * union[0].sum()
     assert (labels[0][union[0]] == 1).all()
+
+
+def test_seed_radius_keeps_far_map_evidence_from_forcing_the_outline():
+    """A cell (disc of radius 8, outlined by a bright edge) whose map is also strong on a tail
+    outside it, as DIC maps are on the relief beside a cell: with every strong pixel a seed the
+    tail is forced into the cell; with seeds near the centre only, the cut follows the edge."""
+    from cellprop.engine.graphcut import cut_cell
+
+    shape, centre = (41, 61), (20.0, 20.0)
+    cell = disc(shape, centre, 8)
+    ring = disc(shape, centre, 9) & ~cell
+    value = np.where(cell, 0.8, 0.0).astype(np.float32)
+    value[18:23, 20:50] = 0.6  # the tail: strong map evidence reaching 30 px out
+    own = value > 0
+    boundary = ring.astype(np.float32)
+    args = (own, value, np.zeros(shape, bool), boundary, centre)
+    rim = (True, True, True, True)
+    base = dict(fg_seed=0.05, bg_seed=0.5, beta=10.0)
+    forced = cut_cell(*args, GraphCutParams(**base), rim=rim)
+    near = cut_cell(*args, GraphCutParams(**base, seed_radius_px=6.0), rim=rim)
+    assert forced[20, 45]  # the tail became cell
+    assert not near[20, 45] and near[20, 20]
+    inside = disc(shape, centre, 10)
+    assert near.sum() >= 0.9 * cell.sum() and (near & ~inside).sum() == 0
