@@ -28,13 +28,18 @@ def shared_data() -> Path:
     return folder
 
 
+def _shipped_model_dir(name: str) -> Path:
+    """A shipped model folder; skips the test until it is committed."""
+    folder = ROOT / "resources" / "models" / name
+    if not (folder / "model.json").is_file():
+        pytest.skip(f"the shipped model resources/models/{name} is not there yet")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def phase_model_dir() -> Path:
-    """The shipped phase-contrast model folder; skips until it is committed."""
-    folder = ROOT / "resources" / "models" / "phase"
-    if not (folder / "model.json").is_file():
-        pytest.skip("the shipped model resources/models/phase is not there yet")
-    return folder
+    """The shipped phase-contrast model folder."""
+    return _shipped_model_dir("phase")
 
 
 @pytest.fixture(scope="session")
@@ -47,11 +52,8 @@ def phase_model(phase_model_dir):
 
 @pytest.fixture(scope="session")
 def dic_model_dir() -> Path:
-    """The shipped DIC model folder; skips until it is committed."""
-    folder = ROOT / "resources" / "models" / "dic"
-    if not (folder / "model.json").is_file():
-        pytest.skip("the shipped model resources/models/dic is not there yet")
-    return folder
+    """The shipped DIC model folder."""
+    return _shipped_model_dir("dic")
 
 
 @pytest.fixture(scope="session")
