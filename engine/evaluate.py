@@ -19,6 +19,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
+from .graphcut import border_labels
+
 __all__ = [
     "Scores",
     "ap_counts",
@@ -122,7 +124,7 @@ def unlabelled_border_fp(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -
     t_ids, p_ids, scores, table = _ious(true, pred)
     matched = (scores[t_ids > 0] > iou).any(0)
     on_unlabelled = table[t_ids == 0].sum(0) > 0.5 * table.sum(0)
-    at_edge = np.isin(p_ids, np.concatenate([pred[0], pred[-1], pred[:, 0], pred[:, -1]]))
+    at_edge = np.isin(p_ids, border_labels(pred))
     return int(((p_ids > 0) & ~matched & on_unlabelled & at_edge).sum())
 
 

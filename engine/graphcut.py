@@ -15,7 +15,15 @@ from scipy import ndimage as ndi
 
 from .errors import Cancelled
 
-__all__ = ["GraphCutParams", "boundary_image", "cut_cell", "fuse", "label_dtype", "segment_cells"]
+__all__ = [
+    "GraphCutParams",
+    "border_labels",
+    "boundary_image",
+    "cut_cell",
+    "fuse",
+    "label_dtype",
+    "segment_cells",
+]
 
 _INF = 1e9
 
@@ -91,6 +99,11 @@ class GraphCutParams:
 def label_dtype(n_cells: int) -> type:
     """uint16 labels, uint32 past 65535 cells."""
     return np.uint16 if n_cells <= np.iinfo(np.uint16).max else np.uint32
+
+
+def border_labels(labels: np.ndarray) -> np.ndarray:
+    """The labels (0 included if present) of a label image's outermost rows and columns."""
+    return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
 
 
 def boundary_image(normalised: np.ndarray, polarity: str) -> np.ndarray:

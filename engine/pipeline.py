@@ -18,7 +18,7 @@ import numpy as np
 
 from .detect import centre_regions, find_centres
 from .errors import Cancelled
-from .graphcut import GraphCutParams, boundary_image, label_dtype, segment_cells
+from .graphcut import GraphCutParams, border_labels, boundary_image, label_dtype, segment_cells
 from .normalise import normalise, percentiles, rescale
 from .projection import project
 from .propagate import likelihood_map, propagate_cells
@@ -172,8 +172,7 @@ def _relabel(labels: np.ndarray, centres_rc: np.ndarray, min_size: int, exclude_
     keep = counts >= max(1, min_size)
     keep[0] = False
     if exclude_border:
-        border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-        keep[np.unique(border)] = False
+        keep[border_labels(labels)] = False
     new_ids = np.zeros(n + 1, np.int64)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
     out = new_ids[labels].astype(label_dtype(int(keep.sum())))
