@@ -418,6 +418,33 @@ class AppController(QObject):
 
         self._start_side_job(job, finished, failed)
 
+    def suggest_model(self) -> bool:
+        """Switch to the installed model that suits the current image, in the background.
+
+        The engine's ``suggest_model`` (lit or dark background, then which network is most
+        confident); the log says what was chosen and why. False if there is no image yet.
+        """
+        doc = self.current
+        if doc is None or doc.image is None:
+            self._report("Open an image first; the model is chosen from what it shows.")
+            return False
+        pixels, device, name = doc.image.pixels, self.settings.device, doc.name
+        engine = self.engine
+
+        def work(job: Job):
+            models = [engine.load_model(m.path, device=device) for m in engine.list_models()]
+            return engine.suggest_model(pixels, models)
+
+        def finished(suggestion):
+            self.log.emit("info", f"{name}: {suggestion.describe()}")
+            self.update_settings(model=suggestion.model.name)
+
+        def failed(exc, tb):
+            self._report(readable_error(exc, self.engine), self._details(exc, tb))
+
+        self._start_side_job(Job(work, name="suggest a model"), finished, failed)
+        return True
+
     def _model_for(self, name: str, device: str):
         """The loaded model (cached); runs on worker threads only."""
         with self._model_lock:

@@ -246,6 +246,13 @@ class MainWindow(QMainWindow):
             "Ctrl+Shift+E",
             "Save the results of every segmented image",
         )
+        self.suggest_action = self._action(
+            "Suggest a model",
+            c.suggest_model,
+            None,
+            "Switch to the installed model that suits this image (phase contrast, DIC, "
+            "fluorescence)",
+        )
         self.next_action = self._action(
             "Next image", c.next_image, "PgDown", "Show the next image in the list (Page Down)"
         )
@@ -288,6 +295,7 @@ class MainWindow(QMainWindow):
             self.run_action,
             self.cancel_action,
             self.batch_action,
+            self.suggest_action,
             None,
             self.previous_action,
             self.next_action,
@@ -471,6 +479,7 @@ class MainWindow(QMainWindow):
         has_docs = bool(self.controller.documents)
         self.run_action.setEnabled(not busy and has_docs)
         self.batch_action.setEnabled(not busy and has_docs)
+        self.suggest_action.setEnabled(not busy and has_docs)
         current = self.controller.current
         self.export_action.setEnabled(
             not busy and current is not None and current.result is not None

@@ -40,7 +40,8 @@ CHOOSE_FOLDER = "__choose_folder__"
 
 TIPS = {
     "model": "The trained network to use. Pick the one made for your kind of microscopy "
-    "(phase contrast, DIC, fluorescence), or choose a model folder you trained yourself.",
+    "(phase contrast, DIC, fluorescence), or choose a model folder you trained yourself. "
+    "Image > Suggest a model picks the installed one that suits the image shown.",
     "device": "Where the computation runs. 'Automatic' uses the graphics card (CUDA) when one "
     "works and the processor (CPU) otherwise.",
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "

@@ -63,9 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         "-m",
         default=None,
-        metavar="NAME|PATH",
-        help="shipped model name (see `cellprop models`) or model folder "
-        "(default: phase, or the only model installed)",
+        metavar="NAME|PATH|auto",
+        help="shipped model name (see `cellprop models`), model folder, or 'auto': the "
+        "installed model that suits the first image, used for all (default: phase, or the "
+        "only model installed)",
     )
     seg.add_argument(
         "--device",
@@ -206,6 +207,29 @@ def _default_model(requested: str | None) -> str:
     raise ModelError(f"several models are installed ({', '.join(names)}); choose one with --model")
 
 
+def _suggested_model(paths: list[Path], args: argparse.Namespace):
+    """``--model auto``: the installed model that suits the first readable image.
+
+    One model serves the whole batch, so that the images' measurements stay comparable; the
+    choice and its figures are printed.
+    """
+    from cellprop.engine import ImageError, list_models, load_model, read_image
+    from cellprop.engine.choose import suggest_model
+
+    models = [load_model(m.path, device=args.device) for m in list_models()]
+    if not models:
+        return load_model(_default_model(None), device=args.device)  # says what is missing
+    for path in paths:
+        try:
+            pixels = read_image(path, page=args.page, channel=args.channel).pixels
+        except ImageError:
+            continue  # the batch reports it
+        suggestion = suggest_model(pixels, models)
+        print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
+        return suggestion.model
+    return load_model(_default_model(None), device=args.device)
+
+
 def _planned_outputs(paths: list[Path], out: Path, roi: bool) -> list[Path]:
     from cellprop.engine.batch import RUN_FILES, output_paths
 
@@ -265,7 +289,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
             propagation=args.propagation,
             memory_mb=args.memory,
         )
-        model = load_model(_default_model(args.model), device=args.device)
+        if args.model == "auto":
+            model = _suggested_model(paths, args)
+        else:
+            model = load_model(_default_model(args.model), device=args.device)
     except (ModelError, ValueError) as exc:
         print(f"cellprop: {exc}", file=sys.stderr)
         return EXIT_USAGE

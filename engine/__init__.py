@@ -6,6 +6,7 @@ behind it each hold one stage:
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
+    choose      suggest_model                        which model suits an image (--model auto)
     detect      centres and centre regions S_u
     propagate   U-Net (tiled) and guided propagation per cell (crop | full)
     projection  maximum projection
@@ -20,6 +21,7 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 """
 
 from .batch import BatchResult, ImageResult, output_paths, process_batch, process_image
+from .choose import Suggestion, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists
 from .evaluate import evaluate_folder
 from .features import CellTable, measure
@@ -43,6 +45,7 @@ __all__ = [
     "OutputExists",
     "Segmentation",
     "Settings",
+    "Suggestion",
     "available_devices",
     "evaluate_folder",
     "find_images",
@@ -54,6 +57,7 @@ __all__ = [
     "process_image",
     "read_image",
     "segment",
+    "suggest_model",
     "write_labels",
     "write_overlay",
     "write_roi_zip",

@@ -335,3 +335,43 @@ def test_export_writes_the_same_files_as_the_command_line(qtbot, controller, cro
         engine.read_image(cli_dir / "crop0_labels.tif").pixels,
     )
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+
+
+@pytest.mark.parametrize(
+    ("image", "start", "expected"),
+    [
+        ("sample", "dic", "phase"),
+        ("gowt1-fluo/images/t045.tif", "phase", "nuclei"),
+        ("hela-dic/images/t041.tif", "nuclei", "dic"),
+    ],
+)
+def test_suggest_a_model_switches_to_the_one_for_the_image(qtbot, tmp_path, image, start, expected):
+    names = {m.name for m in engine.list_models()}
+    if not {"phase", "dic", "nuclei"} <= names:
+        pytest.skip("the three shipped models are not all installed")
+    if image == "sample":
+        path = _source_image()
+    else:
+        path = REPO.parent / "shared" / "data" / image
+        if not path.is_file():
+            pytest.skip(f"{path} is absent (../shared/data)")
+    store = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    controller = AppController(store=store)
+    controller.update_settings(model=start, device="cpu")
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    logged = []
+    controller.log.connect(lambda level, text: logged.append(text))
+    try:
+        assert not window.suggest_action.isEnabled()  # nothing open yet
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            window.open_paths([path])
+        assert window.suggest_action.isEnabled()
+        with qtbot.waitSignal(controller.settings_changed, timeout=RUN_MS):
+            window.suggest_action.trigger()
+        assert controller.settings.model == expected
+        assert any(f"model {expected} chosen for this image" in t for t in logged)
+        qtbot.waitUntil(lambda: controller.model_status.name == expected, timeout=RUN_MS)
+        assert window.settings_panel.model.currentData() == expected
+    finally:
+        controller.shutdown(RUN_MS)

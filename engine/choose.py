@@ -1,0 +1,110 @@
+"""Which installed model suits an image: ``--model auto``.
+
+Two observations, measured on every dataset in ../shared/data (docs/validation.md lists the
+figures), make the choice:
+
+1. Light. Fluorescence images are emitted light on a dark background: after the models'
+   percentile normalisation their median pixel is near 0 (GOWT1: 0.00). Transmitted-light
+   images (phase contrast, DIC, bright field) have a lit background in mid-grey (C2C12 0.30,
+   HeLa DIC 0.38-0.41, the WSISPDR phase crop 0.17). So a median below
+   :data:`DARK_BACKGROUND` lets only fluorescence models compete, a median above it only the
+   others (all of them, where the installed models are of one kind only).
+2. Confidence. A U-Net trained on one modality answers its own kind of image with peaks near 1
+   and others with lower, ragged ones. Among the competing models the one whose detected
+   centres have the highest median likelihood wins (C2C12: phase 0.95, dic 0.70-0.79;
+   HeLa: dic 0.96-0.98, phase 0.59-0.69).
+
+It is a suggestion, stated with its figures: the front ends say which model was chosen and why,
+and a batch uses one model for all its images so that their measurements stay comparable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detect import find_centres
+from .errors import ModelError
+from .normalise import normalise, percentiles, rescale
+from .propagate import likelihood_map
+
+__all__ = ["DARK_BACKGROUND", "Suggestion", "suggest_model"]
+
+DARK_BACKGROUND = 0.1  # normalised median below which an image is taken as fluorescence
+_MAX_SIDE = 768  # network-scale pixels looked at (a centred window); bounds the time taken
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The model :func:`suggest_model` chose, and the figures it chose by.
+
+    Attributes
+    ----------
+    model : Model
+        The chosen model (one of those given).
+    fluorescence : bool
+        Whether the image was taken as fluorescence (dark background).
+    median : float
+        The image's median pixel after percentile normalisation (1, 99.8).
+    confidence : dict
+        Model name -> median likelihood of its detected centres (0 when it found none), for
+        the models that competed.
+    """
+
+    model: object
+    fluorescence: bool
+    median: float
+    confidence: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for a log: what was chosen and why."""
+        kind = "dark background: fluorescence" if self.fluorescence else "lit background"
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in self.confidence.items())
+        return (
+            f"model {self.model.name} chosen for this image ({kind}, median {self.median:.2f}; "
+            f"centre confidence {scores})"
+        )
+
+
+def _confidence(model, pixels: np.ndarray) -> float:
+    """Median likelihood at the centres ``model`` finds in a centred window of the image."""
+    net = rescale(normalise(pixels, model.low, model.high), model.scale, order=1)
+    rows, cols = net.shape
+    r0, c0 = max(0, (rows - _MAX_SIDE) // 2), max(0, (cols - _MAX_SIDE) // 2)
+    net = net[r0 : r0 + _MAX_SIDE, c0 : c0 + _MAX_SIDE]
+    likelihood = likelihood_map(model, net)
+    threshold = float(model.defaults.get("threshold", 0.5))
+    centres = find_centres(likelihood, threshold, int(model.defaults.get("peak_min_distance", 2)))
+    if not len(centres):
+        return 0.0
+    at = np.round(centres).astype(int)
+    return float(np.median(likelihood[at[:, 0], at[:, 1]]))
+
+
+def suggest_model(pixels: np.ndarray, models: Sequence) -> Suggestion:
+    """Choose among loaded models for one 2-D image (see the module docstring for how).
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        The image as read (any dtype), 2-D.
+    models : sequence of Model
+        The candidates, loaded (:func:`cellprop.engine.load_model`).
+
+    Raises
+    ------
+    ModelError
+        When no model is given.
+    """
+    if not models:
+        raise ModelError("no model to choose from")
+    pixels = np.asarray(pixels, dtype=np.float32)
+    lo, hi = percentiles(pixels, 1.0, 99.8)
+    median = float(np.clip((np.median(pixels) - lo) / max(hi - lo, 1e-6), 0.0, 1.0))
+    fluorescence = median < DARK_BACKGROUND
+    pool = [m for m in models if (m.modality == "fluorescence") == fluorescence] or list(models)
+    confidence = {m.name: _confidence(m, pixels) for m in pool}
+    best = max(pool, key=lambda m: confidence[m.name])
+    return Suggestion(model=best, fluorescence=fluorescence, median=median, confidence=confidence)

@@ -1,0 +1,89 @@
+"""`--model auto`: the shipped models are told apart on real images of each modality."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cellprop.engine import ModelError, load_model, read_image, suggest_model
+from scipy import ndimage as ndi
+
+from cellprop.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SAMPLES = sorted((ROOT / "resources" / "samples").glob("*.png"))
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return [load_model(name, device="cpu") for name in ("phase", "dic", "nuclei")]
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_shipped_phase_samples_choose_phase(shipped, sample):
+    s = suggest_model(read_image(sample).pixels, shipped)
+    assert s.model.name == "phase"
+    assert not s.fluorescence and s.median > 0.2
+    # Phase contrast and DIC compete; the phase model is the more confident by a clear margin.
+    assert set(s.confidence) == {"phase", "dic"}
+    assert s.confidence["phase"] > s.confidence["dic"] + 0.1
+    assert "model phase chosen" in s.describe()
+
+
+@pytest.mark.parametrize(
+    ("dataset", "frames", "expected"),
+    [
+        ("c2c12-phase", ["0000.png", "0006.png"], "phase"),
+        ("hela-dic", ["t000.tif", "t041.tif", "t083.tif"], "dic"),
+        ("gowt1-fluo", ["t000.tif", "t045.tif", "t091.tif"], "nuclei"),
+    ],
+)
+def test_real_images_of_each_modality_choose_their_model(
+    shipped, shared_data, dataset, frames, expected
+):
+    for name in frames:
+        s = suggest_model(read_image(shared_data / dataset / "images" / name).pixels, shipped)
+        assert s.model.name == expected, (name, s.describe())
+        assert s.fluorescence == (expected == "nuclei")
+
+
+def test_the_official_wsispdr_crop_chooses_phase(shipped, shared_data):
+    image = shared_data / "wsispdr-reference" / "image" / "test" / "ori" / "00000.png"
+    assert suggest_model(read_image(image).pixels, shipped).model.name == "phase"
+
+
+def test_a_dark_background_lets_only_fluorescence_models_compete(shipped):
+    rng = np.random.default_rng(0)
+    spots = np.zeros((400, 400), np.float32)
+    spots[tuple(rng.integers(20, 380, (2, 30)))] = 1.0
+    image = (ndi.gaussian_filter(spots, 9) * 3e4 + rng.normal(5, 1, spots.shape)).clip(0, 255)
+    s = suggest_model(image.astype(np.uint8), shipped)
+    assert s.fluorescence and s.median < 0.1
+    assert list(s.confidence) == ["nuclei"] and s.model.name == "nuclei"
+    # With no fluorescence model installed, the others compete rather than nothing.
+    s = suggest_model(image.astype(np.uint8), shipped[:2])
+    assert set(s.confidence) == {"phase", "dic"}
+
+
+def test_no_candidates_is_an_error():
+    with pytest.raises(ModelError, match="no model"):
+        suggest_model(np.zeros((32, 32)), [])
+
+
+def test_cli_auto_uses_one_model_for_the_batch_and_says_why(tmp_path, shared_data, capsys):
+    images = [
+        shared_data / "gowt1-fluo" / "images" / "t000.tif",
+        ROOT / "resources" / "samples" / "c2c12_0006_crop512.png",
+    ]
+    out = tmp_path / "out"
+    assert (
+        main(["segment", *map(str, images), "--out", str(out), "--model", "auto", "--quiet"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "model nuclei chosen for this image (dark background" in err and "t000.tif" in err
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["name"] == "nuclei"
+    assert (out / "c2c12_0006_crop512_labels.tif").is_file()
