@@ -180,3 +180,20 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
     result["scores"]["seeded watershed"]["ap50"] = 0.80
     text = validate.write_report([result], None, tmp_path, "test")
     assert "level with seeded watershed on ap50 (same counts [10, 5, 3])" in text
+
+
+@pytest.mark.data
+def test_model_choice_is_checked_on_every_image_and_reported(tmp_path):
+    for dataset, model in (("c2c12-phase", "phase"), ("hela-dic", "dic"), ("gowt1-fluo", "nuclei")):
+        _needs(dataset, model)
+    import validate
+
+    choice = validate.model_choice_check(DATA)
+    rows = {r["dataset"]: r for r in choice["rows"]}
+    assert rows["hela-dic"]["images"] == 84 and rows["gowt1-fluo"]["images"] == 92
+    for row in rows.values():
+        assert row["right"] == row["images"], row
+        assert row["min_margin"] > 0.05, row
+    text = validate.write_report([], None, tmp_path, "test", choice)
+    assert "## Model choice (`--model auto`)" in text
+    assert "| hela-dic (84) | dic | 84 of 84 |" in text

@@ -214,6 +214,46 @@ def reference_check(folder: Path, models: Path = MODELS_DIR) -> dict:
 # --- figures and report ------------------------------------------------------------------------
 
 
+def model_choice_check(data: Path, models: Path = MODELS_DIR) -> dict | None:
+    """``--model auto`` on every image of every dataset: how often it picks the dataset's model.
+
+    The margin of an image is the right model's centre confidence minus the best other
+    competitor's (where the lighting rule leaves it alone in the pool, its confidence).
+    """
+    from cellprop.engine import load_model, read_image, suggest_model
+
+    loaded = [load_model(models / r, device="cpu") for r in RECIPES if (models / r).is_dir()]
+    if len(loaded) < 2:
+        return None
+    sources = [
+        (r.name, r.dataset, sorted((data / r.dataset / "images").iterdir()))
+        for r in RECIPES.values()
+        if (data / r.dataset / "images").is_dir()
+    ]
+    reference = data / "wsispdr-reference" / "image" / "test" / "ori" / "00000.png"
+    if reference.is_file():
+        sources.append(("phase", "wsispdr-reference", [reference]))
+    rows = []
+    for expected, dataset, files in sources:
+        right, margins, t0 = 0, [], time.perf_counter()
+        for f in files:
+            s = suggest_model(read_image(f).pixels, loaded)
+            right += s.model.name == expected
+            others = [v for k, v in s.confidence.items() if k != expected]
+            margins.append(s.confidence.get(expected, 0.0) - max(others, default=0.0))
+        rows.append(
+            dict(
+                dataset=dataset,
+                expected=expected,
+                images=len(files),
+                right=right,
+                min_margin=float(min(margins)),
+                seconds=(time.perf_counter() - t0) / len(files),
+            )
+        )
+    return {"rows": rows}
+
+
 def _outlines(canvas: np.ndarray, labels: np.ndarray, colour, thickness: int = 1) -> None:
     for k in np.unique(labels[labels > 0]):
         contours, _ = cv2.findContours(
@@ -279,7 +319,9 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def write_report(results: list[dict], check: dict | None, out: Path, command: str) -> str:
+def write_report(
+    results: list[dict], check: dict | None, out: Path, command: str, choice: dict | None = None
+) -> str:
     """docs/validation.md: what was run on which images, the table, and the reference check."""
     lines = [
         "# Validation",
@@ -426,6 +468,25 @@ def write_report(results: list[dict], check: dict | None, out: Path, command: st
             "",
             "Red: official peaks and labels; green: ours.",
         ]
+    if choice is not None:
+        lines += [
+            "",
+            "## Model choice (`--model auto`)",
+            "",
+            "`suggest_model` (engine/choose.py) on every image of each dataset, training frames "
+            "included (it judges the networks' confidence, not the segmentation): how often it "
+            "picks the dataset's model, and the smallest margin of the right model's centre "
+            "confidence over the best other competitor's.",
+            "",
+            "| images | model expected | chosen right | smallest margin | s/image |",
+            "|---|---|---|---|---|",
+        ]
+        for row in choice["rows"]:
+            lines.append(
+                f"| {row['dataset']} ({row['images']}) | {row['expected']} | "
+                f"{row['right']} of {row['images']} | {_fmt(row['min_margin'], 2)} | "
+                f"{_fmt(row['seconds'], 2)} |"
+            )
     text = "\n".join(lines) + "\n"
     (out / "validation.md").write_text(text, encoding="utf-8")
     return text
@@ -517,8 +578,11 @@ def main(argv: list[str] | None = None) -> int:
         check = reference_check(reference, args.models)
         cv2.imwrite(str(args.out / "validation_wsispdr-reference.png"), reference_figure(check))
         print(f"wsispdr-reference: {json.dumps(_jsonable(check))}")
+    choice = model_choice_check(args.data, args.models) if not args.only else None
+    if choice is not None:
+        print(f"model choice: {json.dumps(_jsonable(choice))}")
     command = "python tools/validate.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_report(results, check, args.out, command.strip())
+    write_report(results, check, args.out, command.strip(), choice)
     print(f"wrote {args.out / 'validation.md'}")
     return 0
 
