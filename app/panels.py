@@ -245,6 +245,13 @@ class SettingsPanel(QGroupBox):
             ]:
                 value = getattr(s, name)
                 shown = value if value is not None else defaults.get(name)
+                if name == "min_size" and value is None and shown and s.diameter:
+                    # The engine scales the model's minimum to the diameter you give.
+                    from cellprop.engine.pipeline import scaled_min_size
+
+                    model_diameter = defaults.get("diameter")
+                    if model_diameter:
+                        shown = scaled_min_size(shown, s.diameter / model_diameter)
                 if shown is not None:
                     box.setValue(shown)
                 self._mark(name, value is not None, defaults.get(name))

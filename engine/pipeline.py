@@ -29,6 +29,7 @@ __all__ = [
     "detect_cells",
     "network_input",
     "resolve_settings",
+    "scaled_min_size",
     "segment",
 ]
 
@@ -125,6 +126,9 @@ def resolve_settings(model, settings: Settings) -> dict:
     scale = model.scale
     if settings.diameter is not None and model.cell_diameter_px:
         scale = model.cell_diameter_px / settings.diameter
+    # Defaults in original pixels (minimum size, centre region) were set for the model's own
+    # cell size; cells `ratio` times wider need them `ratio` times wider too.
+    ratio = model.scale / scale
     resolved = asdict(settings)
     resolved.update(
         threshold=float(
@@ -136,11 +140,13 @@ def resolve_settings(model, settings: Settings) -> dict:
             else d.get("graphcut_weight", 20.0)
         ),
         min_size=int(
-            settings.min_size if settings.min_size is not None else d.get("min_size_px", 0)
+            settings.min_size
+            if settings.min_size is not None
+            else scaled_min_size(d.get("min_size_px", 0), ratio)
         ),
         scale=float(scale),
         peak_min_distance=int(d.get("peak_min_distance", 2)),
-        region_radius_px=float(d.get("region_radius_px", 15)),
+        region_radius_px=float(d.get("region_radius_px", 15)) * ratio,
         edge_beta=float(d.get("edge_beta", 10.0)),
         polarity=str(d.get("polarity", "bright_boundary")),
         propagation_margin_px=int(d.get("propagation_margin_px", 48)),
@@ -163,6 +169,11 @@ def resolve_settings(model, settings: Settings) -> dict:
         provider=model.provider,
     )
     return resolved
+
+
+def scaled_min_size(min_size_px: float, ratio: float) -> int:
+    """A model's default minimum cell area for cells ``ratio`` times its own cells' diameter."""
+    return int(round(float(min_size_px) * ratio**2))
 
 
 def _relabel(labels: np.ndarray, centres_rc: np.ndarray, min_size: int, exclude_border: bool):

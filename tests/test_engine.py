@@ -98,6 +98,23 @@ def test_diameter_rescales_and_results_come_back_to_the_original_size(tiny_model
     assert seg.settings["scale"] == pytest.approx(tiny_model.cell_diameter_px / 40.0)
 
 
+def test_a_given_diameter_scales_the_models_size_defaults(tiny_model):
+    from cellprop.engine.pipeline import resolve_settings
+
+    own = tiny_model.cell_diameter_px / tiny_model.scale  # the model's cells, original pixels
+    base = resolve_settings(tiny_model, Settings())
+    twice = resolve_settings(tiny_model, Settings(diameter=2 * own))
+    assert twice["scale"] == pytest.approx(tiny_model.scale / 2)
+    # Minimum area and centre region follow the cells; in network pixels nothing changes.
+    assert twice["min_size"] == round(4 * tiny_model.defaults["min_size_px"])
+    assert twice["region_radius_px"] == pytest.approx(2 * base["region_radius_px"])
+    assert twice["region_radius_px"] * twice["scale"] == pytest.approx(
+        base["region_radius_px"] * base["scale"]
+    )
+    # A minimum size given by the user is kept as given.
+    assert resolve_settings(tiny_model, Settings(diameter=2 * own, min_size=7))["min_size"] == 7
+
+
 def test_progress_and_cancel(tiny_model):
     seen = []
     segment(
