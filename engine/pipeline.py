@@ -165,6 +165,9 @@ def resolve_settings(model, settings: Settings) -> dict:
             if settings.diameter is not None
             else (model.cell_diameter_px or 16.0) / model.scale
         ),
+        # The graph cut runs on the image resized by this factor, where cells have the model's
+        # own diameter: its weights, edge smoothing and seeds were tuned at that size.
+        cut_scale=1.0 / ratio,
         model=model.name,
         provider=model.provider,
     )
@@ -294,35 +297,43 @@ def segment(
 
     report("graph cut", 0.75)
     # Back to the original grid: the cut follows the image's own edges at full resolution.
-    value = rescale(proj.value, shape=(h, w), order=1)
-    owner = rescale(proj.owner, shape=(h, w), order=0)
+    # With a --diameter other than the model's, it runs where cells have the model's size
+    # (cut_scale) and its labels are brought to the original grid after.
+    cut_image = rescale(normalised, cfg["cut_scale"], order=1)
+    ch, cw = cut_image.shape
+    value = rescale(proj.value, shape=(ch, cw), order=1)
+    owner = rescale(proj.owner, shape=(ch, cw), order=0)
     del proj
+    centres_cut = (centres_net + 0.5) / np.array([sy * h / ch, sx * w / cw]) - 0.5
     centres_rc = (centres_net + 0.5) / np.array([sy, sx]) - 0.5
+    cut_diameter = cfg["diameter_px"] * ch / h
     params = GraphCutParams(
         weight=cfg["smoothness"],
         beta=cfg["edge_beta"],
         fg_seed=cfg["seed_fg"],
         bg_seed=cfg["seed_bg"],
-        seed_radius_px=cfg["seed_radius"] * cfg["diameter_px"],
-        pad=max(4, round(0.25 * cfg["diameter_px"])),
+        seed_radius_px=cfg["seed_radius"] * cut_diameter,
+        pad=max(4, round(0.25 * cut_diameter)),
         data_term=cfg["data_term"],
         data_weight=cfg["data_weight"],
         data_softness=cfg["data_softness"],
     )
-    boundary = boundary_image(normalised, cfg["polarity"])
-    intensity = normalised if cfg["data_term"] == "intensity" else None
+    boundary = boundary_image(cut_image, cfg["polarity"])
+    intensity = cut_image if cfg["data_term"] == "intensity" else None
     del normalised
     labels = segment_cells(
         owner,
         value,
-        centres_rc,
+        centres_cut,
         boundary,
         params,
         cancel=cancel,
         progress=lambda f: report("graph cut", 0.75 + 0.2 * f),
         intensity=intensity,
     )
-    del owner, boundary, intensity
+    del owner, boundary, intensity, cut_image
+    labels = rescale(labels, shape=(h, w), order=0)
+    value = rescale(value, shape=(h, w), order=1)
     labels, centres_rc = _relabel(labels, centres_rc, cfg["min_size"], settings.exclude_border)
     lap("graphcut")
 

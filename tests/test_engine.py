@@ -94,7 +94,7 @@ def test_full_mode_covers_the_whole_image(tiny_model):
 def test_diameter_rescales_and_results_come_back_to_the_original_size(tiny_model):
     image = textured((120, 90))
     seg = segment(image, tiny_model, Settings(threshold=0.01, diameter=40.0))
-    assert seg.labels.shape == image.shape
+    assert seg.labels.shape == seg.contribution.shape == seg.likelihood.shape == image.shape
     assert seg.settings["scale"] == pytest.approx(tiny_model.cell_diameter_px / 40.0)
 
 
@@ -105,6 +105,7 @@ def test_a_given_diameter_scales_the_models_size_defaults(tiny_model):
     base = resolve_settings(tiny_model, Settings())
     twice = resolve_settings(tiny_model, Settings(diameter=2 * own))
     assert twice["scale"] == pytest.approx(tiny_model.scale / 2)
+    assert base["cut_scale"] == 1.0 and twice["cut_scale"] == pytest.approx(0.5)
     # Minimum area and centre region follow the cells; in network pixels nothing changes.
     assert twice["min_size"] == round(4 * tiny_model.defaults["min_size_px"])
     assert twice["region_radius_px"] == pytest.approx(2 * base["region_radius_px"])

@@ -136,9 +136,11 @@ def test_expected_diameter_undoes_a_change_of_magnification(sample_segmentation,
     assert area_big / area == pytest.approx(1.5**2, rel=0.2)
 
 
-def test_a_dic_frame_at_half_the_magnification_with_its_diameter(dic_model_dir, shared_data):
-    """Size defaults (minimum area, centre region) follow --diameter: HeLa cells imaged at half
-    the magnification are all kept, not dropped as smaller than the model's own minimum."""
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_a_dic_frame_at_another_magnification_with_its_diameter(dic_model_dir, shared_data, factor):
+    """With --diameter, a HeLa frame imaged at half or twice the magnification is segmented as
+    the recorded one: size defaults follow the diameter (at half size no cell falls under the
+    model's own minimum area) and the graph cut runs where cells have the model's size."""
     import cv2
     from cellprop.engine import load_model
     from cellprop.engine.evaluate import ap_counts, dice_per_cell
@@ -147,15 +149,16 @@ def test_a_dic_frame_at_half_the_magnification_with_its_diameter(dic_model_dir, 
     folder = shared_data / "hela-dic"
     image = read_image(folder / "images" / "t075.tif").pixels
     mask = read_image(folder / "masks" / "t075.tif").pixels
-    small = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-    small_mask = cv2.resize(mask, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_NEAREST)
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    other = cv2.resize(image, None, fx=factor, fy=factor, interpolation=interpolation)
+    other_mask = cv2.resize(mask, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
     full = segment(image, model, Settings())
-    diameter = 0.5 * model.cell_diameter_px / model.scale
-    half = segment(small, model, Settings(diameter=diameter))
-    assert half.settings["min_size"] == round(model.defaults["min_size_px"] / 4)
-    assert abs(half.n_cells - full.n_cells) <= 2
+    diameter = factor * model.cell_diameter_px / model.scale
+    seg = segment(other, model, Settings(diameter=diameter))
+    assert seg.labels.shape == other.shape
+    assert seg.settings["min_size"] == round(model.defaults["min_size_px"] * factor**2)
+    assert abs(seg.n_cells - full.n_cells) <= 2
     dice_full = dice_per_cell(mask, full.labels).mean()
-    dice_half = dice_per_cell(small_mask, half.labels).mean()
-    assert dice_half > dice_full - 0.1
-    tp, fp, fn = ap_counts(small_mask, half.labels)
+    assert dice_per_cell(other_mask, seg.labels).mean() > dice_full - 0.03
+    tp, fp, fn = ap_counts(other_mask, seg.labels)
     assert tp >= 0.7 * (tp + fn)
