@@ -87,3 +87,11 @@ def test_cli_auto_uses_one_model_for_the_batch_and_says_why(tmp_path, shared_dat
     run = json.loads((out / "run.json").read_text())
     assert run["model"]["name"] == "nuclei"
     assert (out / "c2c12_0006_crop512_labels.tif").is_file()
+
+
+def test_cli_auto_on_the_shipped_sample_chooses_phase(tmp_path, capsys):
+    sample = ROOT / "resources" / "samples" / "c2c12_0006_crop512.png"
+    out = tmp_path / "out"
+    assert main(["segment", str(sample), "--out", str(out), "--model", "auto", "--quiet"]) == 0
+    assert "model phase chosen for this image (lit background" in capsys.readouterr().err
+    assert json.loads((out / "run.json").read_text())["model"]["name"] == "phase"
