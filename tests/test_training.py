@@ -381,3 +381,22 @@ def test_a_stated_cell_diameter_is_recorded_at_the_network_scale(small_c2c12, ti
     assert stated["cell_diameter_px"] == pytest.approx(15.0)
     with pytest.raises(ValueError, match="cell-diameter"):
         dataclasses.replace(config, cell_diameter=0.0).check()
+
+
+@pytest.mark.data
+def test_the_gamma_range_is_checked_recorded_and_must_match_on_resume(small_c2c12, tiny_run):
+    from cellprop.training.cli import build_parser
+
+    folder, _ = tiny_run
+    info = json.loads((folder / "model.json").read_text())
+    assert info["training"]["gamma"] == [0.8, 1.25]
+    args = build_parser().parse_args(["d", "--out", "m", "--gamma", "0.5", "2"])
+    assert args.gamma == [0.5, 2.0]
+    config = _tiny_config(small_c2c12, folder, 6)
+    for bad in ((1.2, 2.0), (0.5, 0.9), (0.0, 2.0)):
+        with pytest.raises(ValueError, match="--gamma"):
+            dataclasses.replace(config, gamma=bad).check()
+    config.resume = True
+    config.gamma = (0.5, 2.0)
+    with pytest.raises(ValueError, match=r"cannot resume, --gamma was"):
+        train(config, progress=False, log=None)

@@ -117,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-augment", action="store_true", help="switch off augmentation")
     run.add_argument(
+        "--gamma",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=(0.8, 1.25),
+        help="range of the random gamma applied to training crops (0.8 1.25); widen it, e.g. "
+        "0.5 2, when images may come from cameras or viewers with other gammas",
+    )
+    run.add_argument(
         "--seed", type=int, metavar="N", default=0, help="random seed; same seed, same model (0)"
     )
     run.add_argument(
@@ -165,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         val=args.val,
         val_fraction=args.val_fraction,
         augment=not args.no_augment,
+        gamma=tuple(args.gamma),
         threads=args.threads,
         resume=args.resume,
         command=shlex.join(["cellprop-train", *argv]),

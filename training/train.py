@@ -74,6 +74,9 @@ class TrainConfig:
     low: float = 1.0
     high: float = 99.8
     augment: bool = True
+    # Gamma range of the intensity augmentation (log-uniform). Widen it for modalities whose
+    # cameras and viewers apply different gammas (fluorescence: nuclei recipe, 0.5-2.0).
+    gamma: tuple[float, float] = (0.8, 1.25)
     threads: int = 2
     resume: bool = False
     command: str = ""
@@ -95,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"--crop must be a multiple of 2**depth = {2**self.depth}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError("--val-fraction must be in [0, 1)")
+        if not 0 < self.gamma[0] <= 1 <= self.gamma[1]:
+            raise ValueError("--gamma LOW HIGH must satisfy 0 < LOW <= 1 <= HIGH")
 
 
 _RESUME_MUST_MATCH = (
@@ -113,6 +118,7 @@ _RESUME_MUST_MATCH = (
     "low",
     "high",
     "augment",
+    "gamma",
 )
 _OPTION = {
     "datasets": "the dataset list",
@@ -335,7 +341,9 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         first_epoch, seconds_before = state["epoch"] + 1, state["seconds"]
         log(f"resuming from {checkpoint_path} after epoch {first_epoch}")
 
-    augmentation = Augmentation() if config.augment else Augmentation.none()
+    augmentation = (
+        Augmentation(gamma=tuple(config.gamma)) if config.augment else Augmentation.none()
+    )
     total_steps = config.epochs * config.steps_per_epoch
     bar = _progress(total_steps, first_epoch * config.steps_per_epoch, progress)
     try:
@@ -407,6 +415,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         "batch": config.batch,
         "crop": config.crop,
         "augment": config.augment,
+        "gamma": list(config.gamma),
         "best_val_loss": round(float(best_loss), 6),
         "final_val_loss": round(float(final_loss), 6),
         "val_detection": (
