@@ -32,6 +32,7 @@ class ModelStatus:
     path: str = ""
     description: str = ""
     provider: str = ""  # "CPU" / "CUDA" once loaded
+    modality: str = ""  # model.json "modality": phase, dic, fluorescence, ...
     defaults: dict = field(default_factory=dict)  # threshold, smoothness, min_size, diameter
     error: str = ""
     loading: bool = False
@@ -155,6 +156,7 @@ class AppController(QObject):
     selection_changed = Signal(int)  # cell id, 0 for none
     settings_changed = Signal(object)  # UserSettings
     model_changed = Signal(object)  # ModelStatus
+    hint = Signal(str)  # advice worth showing above the image (not an error)
     overlays_changed = Signal(object)  # {name: Overlay}
 
     MAX_IMAGES_IN_MEMORY = 4
@@ -184,6 +186,7 @@ class AppController(QObject):
         self._model_lock = threading.Lock()
         self._model_cache: dict = {}
         self._recently_viewed: list = []
+        self._modality_checked: set = set()  # paths whose light was compared with the model
         self._batch: BatchSummary | None = None
         self._batch_queue: list = []
         self._devices: list | None = None  # batch images not reported yet, in processing order
@@ -289,6 +292,9 @@ class AppController(QObject):
             doc.image = image
             if doc.error and doc.result is None and not doc.running:
                 doc.error = None
+            if doc.path not in self._modality_checked:  # once per file, not on every re-read
+                self._modality_checked.add(doc.path)
+                self._check_modality(doc)
             self._forget_old_images(doc)
             self.document_changed.emit(self.documents.index(doc))
             if self.current is doc:
@@ -418,6 +424,27 @@ class AppController(QObject):
 
         self._start_side_job(job, finished, failed)
 
+    def _check_modality(self, doc: Document) -> None:
+        """Say so when the image's light does not fit the chosen model's kind of microscopy.
+
+        Fluorescence has a dark background, transmitted light (phase contrast, DIC) a lit one
+        (engine ``background_level``); only the median is looked at, no network is run.
+        """
+        modality = self.model_status.modality
+        level = getattr(self.engine, "background_level", None)
+        if not modality or level is None:
+            return
+        dark = level(doc.image.pixels) < self.engine.DARK_BACKGROUND
+        if dark == (modality == "fluorescence"):
+            return
+        light = "a dark background, like fluorescence" if dark else "a lit background"
+        message = (
+            f"{doc.name} has {light}, but the model '{self.model_status.name}' is for "
+            f"{modality} images. Image ▸ Suggest a model picks an installed model that suits it."
+        )
+        self.log.emit("warning", message)
+        self.hint.emit(message)
+
     def suggest_model(self) -> bool:
         """Switch to the installed model that suits the current image, in the background.
 
@@ -472,6 +499,7 @@ class AppController(QObject):
             path=str(model.path),
             description=str(info.get("description", "")),
             provider=str(getattr(model, "provider", "")),
+            modality=str(info.get("modality", "")),
             defaults=shown,
         )
 

@@ -356,6 +356,7 @@ class MainWindow(QMainWindow):
             lambda folder, n: QTimer.singleShot(0, lambda: self.offer_batch(folder, n))
         )
         c.log.connect(self.log_panel.add)
+        c.hint.connect(lambda message: self.banner.show_message(message, "hint"))
         c.error.connect(self._show_error)
         c.selection_changed.connect(self._selection_changed)
         c.overlays_changed.connect(self.viewer.apply_overlays)

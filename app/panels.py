@@ -491,10 +491,8 @@ class ErrorBanner(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("errorBanner")
-        self.setStyleSheet(
-            "#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; "
-            "border-radius: 4px; } QLabel { color: #8a1c1c; }"
-        )
+        self.kind = "error"
+        self.setStyleSheet(self._STYLES["error"])
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
         self.text = QLabel()
@@ -508,7 +506,17 @@ class ErrorBanner(QFrame):
         layout.addWidget(close)
         self.hide()
 
-    def show_message(self, message: str) -> None:
+    _STYLES = {
+        "error": "#errorBanner { background: #fdecea; border: 1px solid #f5c2c0; "
+        "border-radius: 4px; } QLabel { color: #8a1c1c; }",
+        "hint": "#errorBanner { background: #e8f1fb; border: 1px solid #b6d0ee; "
+        "border-radius: 4px; } QLabel { color: #174a7c; }",
+    }
+
+    def show_message(self, message: str, kind: str = "error") -> None:
+        """Show ``message``; ``kind`` "hint" is advice (blue), not an error (red)."""
+        self.setStyleSheet(self._STYLES[kind])
+        self.kind = kind
         self.text.setText(message)
         self.show()
 

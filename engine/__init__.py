@@ -6,7 +6,7 @@ behind it each hold one stage:
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
-    choose      suggest_model                        which model suits an image (--model auto)
+    choose      suggest_model, background_level      which model suits an image (--model auto)
     detect      centres and centre regions S_u
     propagate   U-Net (tiled) and guided propagation per cell (crop | full)
     projection  maximum projection
@@ -21,7 +21,7 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 """
 
 from .batch import BatchResult, ImageResult, output_paths, process_batch, process_image
-from .choose import Suggestion, suggest_model
+from .choose import DARK_BACKGROUND, Suggestion, background_level, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists
 from .evaluate import evaluate_folder
 from .features import CellTable, measure
@@ -31,6 +31,7 @@ from .output import write_labels, write_overlay, write_roi_zip, write_table
 from .pipeline import Segmentation, Settings, segment
 
 __all__ = [
+    "DARK_BACKGROUND",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "BatchResult",
@@ -47,6 +48,7 @@ __all__ = [
     "Settings",
     "Suggestion",
     "available_devices",
+    "background_level",
     "evaluate_folder",
     "find_images",
     "list_models",

@@ -30,7 +30,7 @@ from .errors import ModelError
 from .normalise import normalise, percentiles, rescale
 from .propagate import likelihood_map
 
-__all__ = ["DARK_BACKGROUND", "Suggestion", "suggest_model"]
+__all__ = ["DARK_BACKGROUND", "Suggestion", "background_level", "suggest_model"]
 
 DARK_BACKGROUND = 0.1  # normalised median below which an image is taken as fluorescence
 _MAX_SIDE = 768  # network-scale pixels looked at (a centred window); bounds the time taken
@@ -83,6 +83,16 @@ def _confidence(model, pixels: np.ndarray) -> float:
     return float(np.median(likelihood[at[:, 0], at[:, 1]]))
 
 
+def background_level(pixels: np.ndarray) -> float:
+    """The image's median after percentile normalisation (1, 99.8), in [0, 1].
+
+    Below :data:`DARK_BACKGROUND` the image is taken as fluorescence (a dark background).
+    """
+    pixels = np.asarray(pixels, dtype=np.float32)
+    lo, hi = percentiles(pixels, 1.0, 99.8)
+    return float(np.clip((np.median(pixels) - lo) / max(hi - lo, 1e-6), 0.0, 1.0))
+
+
 def suggest_model(pixels: np.ndarray, models: Sequence) -> Suggestion:
     """Choose among loaded models for one 2-D image (see the module docstring for how).
 
@@ -101,8 +111,7 @@ def suggest_model(pixels: np.ndarray, models: Sequence) -> Suggestion:
     if not models:
         raise ModelError("no model to choose from")
     pixels = np.asarray(pixels, dtype=np.float32)
-    lo, hi = percentiles(pixels, 1.0, 99.8)
-    median = float(np.clip((np.median(pixels) - lo) / max(hi - lo, 1e-6), 0.0, 1.0))
+    median = background_level(pixels)
     fluorescence = median < DARK_BACKGROUND
     pool = [m for m in models if (m.modality == "fluorescence") == fluorescence] or list(models)
     confidence = {m.name: _confidence(m, pixels) for m in pool}

@@ -375,3 +375,39 @@ def test_suggest_a_model_switches_to_the_one_for_the_image(qtbot, tmp_path, imag
         assert window.settings_panel.model.currentData() == expected
     finally:
         controller.shutdown(RUN_MS)
+
+
+def test_an_image_that_does_not_fit_the_model_gets_a_hint(qtbot, tmp_path):
+    if not {"phase", "nuclei"} <= {m.name for m in engine.list_models()}:
+        pytest.skip("the shipped phase and nuclei models are not installed")
+    fluorescence = REPO.parent / "shared" / "data" / "gowt1-fluo" / "images" / "t045.tif"
+    if not fluorescence.is_file():
+        pytest.skip(f"{fluorescence} is absent (../shared/data)")
+    store = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    controller = AppController(store=store)
+    controller.update_settings(model="phase", device="cpu")
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    hints = []
+    controller.hint.connect(hints.append)
+    try:
+        qtbot.waitUntil(lambda: controller.model_status.modality == "phase", timeout=RUN_MS)
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            window.open_paths([_source_image()])  # phase contrast: fits, nothing said
+        assert hints == [] and not window.banner.isVisible()
+        index = controller.open_paths([fluorescence])[0]
+        assert hints == []  # not read until shown
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            controller.set_current(index)
+        assert len(hints) == 1
+        assert "t045.tif has a dark background" in hints[0] and "'phase'" in hints[0]
+        assert "Suggest a model" in hints[0]
+        assert window.banner.isVisible() and window.banner.kind == "hint"
+        # Said once per file: showing it again does not repeat the hint.
+        controller.previous_image()
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            controller.set_current(index)
+        assert len(hints) == 1
+    finally:
+        controller.shutdown(RUN_MS)
