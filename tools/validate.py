@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import classical_segment, seeded_watershed  # noqa: E402
-from cellprop.engine import Settings, load_model, read_image, segment  # noqa: E402
+from cellprop.engine import Settings, load_model, read_image, segment, suggest_model  # noqa: E402
 from cellprop.engine.evaluate import (  # noqa: E402
     Scores,
     ap_counts,
@@ -45,6 +45,7 @@ from cellprop.engine.evaluate import (  # noqa: E402
     match_points,
     unlabelled_border_fp,
 )
+from cellprop.engine.normalise import rescale  # noqa: E402
 from cellprop.training.models import (  # noqa: E402
     MODELS_DIR,
     RECIPES,
@@ -268,18 +269,10 @@ def robustness_check(
         scores, peaks = Scores(), Scores()
         for case in test:
             image = _light(case.image, condition, rng)
-            if factor != 1.0:
-                interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-                image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=interpolation)
+            image = rescale(image, factor, order=1 if factor < 1 else 3)
             settings = Settings(diameter=own * factor if give_diameter else None)
             result = segment(image, model, settings)
-            labels = result.labels
-            if factor != 1.0:
-                h, w = case.image.shape
-                labels = cv2.resize(
-                    labels.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST
-                )
-                labels = labels.astype(result.labels.dtype)
+            labels = rescale(result.labels, shape=case.image.shape, order=0)
             add_scores(scores, case, labels)
             add_scores(peaks, case, centres=(result.centres + 0.5) / factor - 0.5)
         rows.append(dict(summary(scores), condition=condition, f1_peaks=peaks.f1))
@@ -292,8 +285,6 @@ def model_choice_check(data: Path, models: Path = MODELS_DIR) -> dict | None:
     The margin of an image is the right model's centre confidence minus the best other
     competitor's (where the lighting rule leaves it alone in the pool, its confidence).
     """
-    from cellprop.engine import load_model, read_image, suggest_model
-
     loaded = [load_model(models / r, device="cpu") for r in RECIPES if (models / r).is_dir()]
     if len(loaded) < 2:
         return None
@@ -553,8 +544,9 @@ def write_report(
             "",
             "No other lab's images are at hand, so the same test images are altered the way "
             "another microscope or camera would record them, and cellprop is run with the "
-            "model's defaults (tools/validate.py `CONDITIONS`). Training augmented contrast "
-            "and gamma (0.8-1.25), noise and zoom (0.8-1.25); the conditions go beyond that. "
+            "model's defaults (tools/validate.py `CONDITIONS`). Training augmented contrast, "
+            "gamma (0.8-1.25; the nuclei model 0.5-2.0), noise and zoom (0.8-1.25); the "
+            "conditions go beyond that. "
             "A changed magnification is simulated by resizing, and the result is scored at the "
             "recorded size; past the training zoom range the cell diameter is given "
             "(`--diameter`), as a user who knows their magnification would. F1 is on the "
