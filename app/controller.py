@@ -431,11 +431,10 @@ class AppController(QObject):
         (engine ``background_level``); only the median is looked at, no network is run.
         """
         modality = self.model_status.modality
-        level = getattr(self.engine, "background_level", None)
-        if not modality or level is None:
+        if not modality or not hasattr(self.engine, "light_fits"):
             return
-        dark = level(doc.image.pixels) < self.engine.DARK_BACKGROUND
-        if dark == (modality == "fluorescence"):
+        dark = self.engine.background_level(doc.image.pixels) < self.engine.DARK_BACKGROUND
+        if self.engine.light_fits(modality, dark):
             return
         light = "a dark background, like fluorescence" if dark else "a lit background"
         message = (

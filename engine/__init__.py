@@ -21,7 +21,7 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 """
 
 from .batch import BatchResult, ImageResult, output_paths, process_batch, process_image
-from .choose import DARK_BACKGROUND, Suggestion, background_level, suggest_model
+from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists
 from .evaluate import evaluate_folder
 from .features import CellTable, measure
@@ -51,6 +51,7 @@ __all__ = [
     "background_level",
     "evaluate_folder",
     "find_images",
+    "light_fits",
     "list_models",
     "load_model",
     "measure",

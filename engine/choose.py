@@ -30,7 +30,7 @@ from .errors import ModelError
 from .normalise import normalise, percentiles, rescale
 from .propagate import likelihood_map
 
-__all__ = ["DARK_BACKGROUND", "Suggestion", "background_level", "suggest_model"]
+__all__ = ["DARK_BACKGROUND", "Suggestion", "background_level", "light_fits", "suggest_model"]
 
 DARK_BACKGROUND = 0.1  # normalised median below which an image is taken as fluorescence
 _MAX_SIDE = 768  # network-scale pixels looked at (a centred window); bounds the time taken
@@ -93,6 +93,11 @@ def background_level(pixels: np.ndarray) -> float:
     return float(np.clip((np.median(pixels) - lo) / max(hi - lo, 1e-6), 0.0, 1.0))
 
 
+def light_fits(modality: str, dark: bool) -> bool:
+    """Whether a model of ``modality`` is made for images with (or without) a dark background."""
+    return (modality == "fluorescence") == dark
+
+
 def suggest_model(pixels: np.ndarray, models: Sequence) -> Suggestion:
     """Choose among loaded models for one 2-D image (see the module docstring for how).
 
@@ -113,7 +118,7 @@ def suggest_model(pixels: np.ndarray, models: Sequence) -> Suggestion:
     pixels = np.asarray(pixels, dtype=np.float32)
     median = background_level(pixels)
     fluorescence = median < DARK_BACKGROUND
-    pool = [m for m in models if (m.modality == "fluorescence") == fluorescence] or list(models)
+    pool = [m for m in models if light_fits(m.modality, fluorescence)] or list(models)
     confidence = {m.name: _confidence(m, pixels) for m in pool}
     best = max(pool, key=lambda m: confidence[m.name])
     return Suggestion(model=best, fluorescence=fluorescence, median=median, confidence=confidence)
