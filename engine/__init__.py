@@ -7,6 +7,7 @@ behind it each hold one stage:
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
     choose      suggest_model, background_level      which model suits an image (--model auto)
+    size        estimate_diameter                    how large its cells are (--diameter auto)
     detect      centres and centre regions S_u
     propagate   U-Net (tiled) and guided propagation per cell (crop | full)
     projection  maximum projection
@@ -29,6 +30,7 @@ from .io import IMAGE_EXTENSIONS, MAX_PIXELS, ImageData, find_images, read_image
 from .model import Model, ModelInfo, available_devices, list_models, load_model
 from .output import write_labels, write_overlay, write_roi_zip, write_table
 from .pipeline import Segmentation, Settings, segment
+from .size import DiameterEstimate, estimate_diameter
 
 __all__ = [
     "DARK_BACKGROUND",
@@ -37,6 +39,7 @@ __all__ = [
     "BatchResult",
     "Cancelled",
     "CellTable",
+    "DiameterEstimate",
     "ImageData",
     "ImageError",
     "ImageResult",
@@ -49,6 +52,7 @@ __all__ = [
     "Suggestion",
     "available_devices",
     "background_level",
+    "estimate_diameter",
     "evaluate_folder",
     "find_images",
     "light_fits",

@@ -30,7 +30,14 @@ from .errors import ModelError
 from .normalise import normalise, percentiles, rescale
 from .propagate import likelihood_map
 
-__all__ = ["DARK_BACKGROUND", "Suggestion", "background_level", "light_fits", "suggest_model"]
+__all__ = [
+    "DARK_BACKGROUND",
+    "Suggestion",
+    "background_level",
+    "centre_confidence",
+    "light_fits",
+    "suggest_model",
+]
 
 DARK_BACKGROUND = 0.1  # normalised median below which an image is taken as fluorescence
 _MAX_SIDE = 768  # network-scale pixels looked at (a centred window); bounds the time taken
@@ -68,12 +75,17 @@ class Suggestion:
         )
 
 
-def _confidence(model, pixels: np.ndarray) -> float:
-    """Median likelihood at the centres ``model`` finds in a centred window of the image."""
-    net = rescale(normalise(pixels, model.low, model.high), model.scale, order=1)
-    rows, cols = net.shape
-    r0, c0 = max(0, (rows - _MAX_SIDE) // 2), max(0, (cols - _MAX_SIDE) // 2)
-    net = net[r0 : r0 + _MAX_SIDE, c0 : c0 + _MAX_SIDE]
+def centre_confidence(model, normalised: np.ndarray, scale: float, max_side: int = _MAX_SIDE):
+    """Median likelihood at the centres ``model`` finds in a normalised image run at ``scale``.
+
+    Only a centred window of at most ``max_side`` network-scale pixels is looked at (it bounds
+    the time taken); 0 when no centre is found. Also what :mod:`.size` compares across scales.
+    """
+    # Crop in the image's pixels first: a large image is never rescaled whole.
+    side = int(np.ceil(max_side / scale))
+    rows, cols = normalised.shape
+    r0, c0 = max(0, (rows - side) // 2), max(0, (cols - side) // 2)
+    net = rescale(normalised[r0 : r0 + side, c0 : c0 + side], scale, order=1)
     likelihood = likelihood_map(model, net)
     threshold = float(model.defaults.get("threshold", 0.5))
     centres = find_centres(likelihood, threshold, int(model.defaults.get("peak_min_distance", 2)))
@@ -119,6 +131,8 @@ def suggest_model(pixels: np.ndarray, models: Sequence) -> Suggestion:
     median = background_level(pixels)
     fluorescence = median < DARK_BACKGROUND
     pool = [m for m in models if light_fits(m.modality, fluorescence)] or list(models)
-    confidence = {m.name: _confidence(m, pixels) for m in pool}
+    confidence = {
+        m.name: centre_confidence(m, normalise(pixels, m.low, m.high), m.scale) for m in pool
+    }
     best = max(pool, key=lambda m: confidence[m.name])
     return Suggestion(model=best, fluorescence=fluorescence, median=median, confidence=confidence)

@@ -196,7 +196,7 @@ class Model:
         "CPU" or "CUDA": where the sessions really run.
     device : str
         "cpu" or "cuda".
-    stride, scale, low, high, cell_diameter_px, receptive_field_radius_px
+    stride, scale, low, high, cell_diameter_px, receptive_field_radius_px, size_reference
         The input contract of the networks, from model.json.
     """
 
@@ -218,6 +218,9 @@ class Model:
         self.scale = float(inp.get("scale", 1.0))
         self.cell_diameter_px = float(info.get("cell_diameter_px", 0) or 0) or None
         self.receptive_field_radius_px = int(info.get("receptive_field_radius_px", 0) or 0)
+        # Where the centre confidence of the model's own images peaks, relative to its working
+        # scale (size.py; measured by `make models`, 1 where not measured).
+        self.size_reference = float(info.get("diameter_estimate", {}).get("reference", 1.0))
         arch = info.get("architecture", {})
         self.base_channels = int(arch.get("base_channels", 16))
         self.depth = int(arch.get("depth", 4))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from .graphcut import GraphCutParams, border_labels, boundary_image, label_dtype
 from .normalise import normalise, percentiles, rescale
 from .projection import project
 from .propagate import likelihood_map, propagate_cells
+from .size import estimate_diameter
 
 __all__ = [
     "Segmentation",
@@ -42,9 +43,10 @@ class Settings:
     ----------
     threshold : float, optional
         Detection threshold on the likelihood, 0..1.
-    diameter : float, optional
+    diameter : float or "auto", optional
         Expected cell diameter in original pixels; the image is rescaled so cells have the
         diameter the network was trained on. None: the model's fixed ``input.scale``.
+        ``"auto"``: estimated on each image (:func:`cellprop.engine.size.estimate_diameter`).
     smoothness : float, optional
         Graph-cut pairwise (Potts) weight.
     min_size : int, optional
@@ -60,7 +62,7 @@ class Settings:
     """
 
     threshold: float | None = None
-    diameter: float | None = None
+    diameter: float | str | None = None
     smoothness: float | None = None
     min_size: int | None = None
     exclude_border: bool = False
@@ -71,7 +73,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must lie between 0 and 1, got {self.threshold}")
-        if self.diameter is not None and not self.diameter > 0:
+        if isinstance(self.diameter, str):
+            if self.diameter != "auto":
+                raise ValueError(f"diameter must be a number or 'auto', got {self.diameter!r}")
+        elif self.diameter is not None and not self.diameter > 0:
             raise ValueError(f"diameter must be positive, got {self.diameter}")
         if self.smoothness is not None and self.smoothness < 0:
             raise ValueError(f"smoothness must not be negative, got {self.smoothness}")
@@ -120,8 +125,11 @@ class Segmentation:
 def resolve_settings(model, settings: Settings) -> dict:
     """Fill the settings' None values from the model's defaults; add the working scale.
 
-    Returns a plain dict (JSON-ready) of every value the pipeline will use.
+    Returns a plain dict (JSON-ready) of every value the pipeline will use. A diameter of
+    ``"auto"`` must have been estimated first (:func:`segment` does).
     """
+    if settings.diameter == "auto":
+        raise ValueError("diameter 'auto' is estimated per image; segment() resolves it")
     d = model.defaults
     scale = model.scale
     if settings.diameter is not None and model.cell_diameter_px:
@@ -235,13 +243,25 @@ def segment(
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"segment expects a 2-D image, got shape {image.shape}")
-    cfg = resolve_settings(model, settings)
     timings: dict[str, float] = {}
     if image.dtype.kind == "f" and not np.isfinite(image).all():
         # NaN/inf pixels (masked or saturated float data) would poison the percentiles.
         finite = np.isfinite(image)
         fill = float(np.median(image[finite])) if finite.any() else 0.0
         image = np.where(finite, image, fill)
+    estimate = None
+    if settings.diameter == "auto":
+        if progress is not None:
+            progress("size", 0.0)
+        t0 = time.perf_counter()
+        estimate = estimate_diameter(image, model)
+        timings["size"] = time.perf_counter() - t0
+        # None (no cells at any scale): the model's own scale, as without a diameter.
+        settings = replace(settings, diameter=estimate.diameter)
+    cfg = resolve_settings(model, settings)
+    if estimate is not None:
+        cfg["diameter_estimated"] = True
+        cfg["diameter_estimate"] = estimate.describe()
 
     def report(stage: str, fraction: float) -> None:
         if cancel is not None and cancel():

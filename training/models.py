@@ -36,6 +36,7 @@ __all__ = [
     "Case",
     "Recipe",
     "add_scores",
+    "calibrate_size",
     "frames",
     "load_cases",
     "main",
@@ -476,6 +477,36 @@ def tune_defaults(root: Path, recipe: Recipe, model_dir: Path, log=print) -> dic
     return info
 
 
+def calibrate_size(root: Path, recipe: Recipe, model_dir: Path, log=print) -> dict:
+    """Measure where the model's centre confidence peaks on its own tune images (``--diameter auto``).
+
+    cellprop.engine.size estimates an image's cell size from the trial scale at which the
+    model's detected centres are most confident. On the model's own images that is not exactly
+    its working scale; the offset measured here (the inverse of the magnification estimated on
+    the tune images, geometric mean) goes into model.json ``diameter_estimate.reference``.
+    """
+    from cellprop.engine import load_model
+    from cellprop.engine.size import estimate_diameter
+
+    model = load_model(model_dir, device="cpu")
+    model.size_reference = 1.0
+    cases = load_cases(root / recipe.dataset, recipe.tune)
+    found = [estimate_diameter(c.image, model).magnification for c in cases]
+    found = [m for m in found if m]
+    if not found:
+        raise RuntimeError(f"{recipe.name}: no cells found on the tune images at any scale")
+    reference = float(2.0 ** -np.mean(np.log2(found)))
+    info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    info["diameter_estimate"] = {
+        "reference": round(reference, 4),
+        "images": list(recipe.tune),
+        "magnifications": [round(m, 4) for m in found],
+    }
+    _write_info(model_dir, info)
+    log(f"{recipe.name}: size reference {reference:.3f} (tune images {len(found)})")
+    return info
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Retrain the shipped models from their recipes and tune their defaults."
@@ -508,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: training on {len(recipe.train)} images of {recipe.dataset}", flush=True)
             train_recipe(args.data, recipe, out, args.epochs, log=lambda s: print(s, flush=True))
         tune_defaults(args.data, recipe, out, log=lambda s: print(s, flush=True))
+        calibrate_size(args.data, recipe, out, log=lambda s: print(s, flush=True))
         print(f"{name}: done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     return 0
 

@@ -1,0 +1,109 @@
+"""How large the cells of an image are, for a model that has not seen it: ``--diameter auto``.
+
+A model's U-Net was trained on cells of one size (give or take its zoom augmentation). Shown
+cells of that size it answers with clean peaks near 1 at their centres; shown cells much larger
+it splits them into several weaker peaks, much smaller it merges or misses them. So the image
+is run at a range of trial scales and the scale where the median likelihood of the detected
+centres is highest says how much larger or smaller the image's cells are than the model's own
+(the same figure :func:`cellprop.engine.choose.suggest_model` compares across models).
+
+The top of that curve is flat over a zoom range or so; the estimate is the middle (in log
+scale) of the trial scales within :data:`PLATEAU` of the best. Where a model's curve peaks on
+its own images is not exactly its working scale (the working scale was chosen for the whole
+segmentation, not for the peaks): model.json ``diameter_estimate.reference`` records that
+offset, measured on the model's tune images (`make models`), and the estimate corrects for it.
+Measured on simulated magnifications x0.5-x2 of every dataset's images, docs/validation.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .choose import centre_confidence
+from .normalise import normalise, percentiles
+
+__all__ = ["PLATEAU", "STEPS", "DiameterEstimate", "estimate_diameter"]
+
+#: log2 of the magnifications tried, relative to the model's own images: x0.42 ... x2.38.
+STEPS = np.arange(-5, 6) / 4
+#: Trial scales whose centre confidence is within this of the best form the plateau.
+PLATEAU = 0.02
+_MAX_SIDE = 512  # network-scale window looked at per trial scale; bounds the time taken
+
+
+@dataclass(frozen=True)
+class DiameterEstimate:
+    """What :func:`estimate_diameter` found.
+
+    Attributes
+    ----------
+    diameter : float or None
+        Typical cell diameter in the image's pixels; None when no trial scale found a cell.
+    magnification : float or None
+        The image's cells relative to the model's own (2.0: twice as wide).
+    model_diameter : float
+        The model's own typical cell diameter, original pixels of its training images.
+    confidence : dict
+        Magnification tried -> median likelihood of the centres found there (0: none).
+    """
+
+    diameter: float | None
+    magnification: float | None
+    model_diameter: float
+    confidence: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for a log."""
+        if self.diameter is None:
+            return (
+                f"cell diameter could not be estimated (no cells found at any scale); the "
+                f"model's {self.model_diameter:.0f} px is used"
+            )
+        return (
+            f"cell diameter estimated at {self.diameter:.0f} px (x{self.magnification:.2f} the "
+            f"model's {self.model_diameter:.0f} px)"
+        )
+
+
+def estimate_diameter(pixels: np.ndarray, model, steps: np.ndarray = STEPS) -> DiameterEstimate:
+    """Estimate the typical cell diameter of a 2-D image in its own pixels, for ``model``.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        The image as read (any real dtype), 2-D.
+    model : cellprop.engine.model.Model
+        The model that will segment it; its ``cell_diameter_px`` must be known.
+    steps : numpy.ndarray
+        log2 of the magnifications tried (default :data:`STEPS`).
+
+    Returns
+    -------
+    DiameterEstimate
+        ``diameter`` None when no trial scale found any cell (e.g. an empty or flat image).
+    """
+    own = (model.cell_diameter_px or 16.0) / model.scale
+    pixels = np.asarray(pixels, dtype=np.float32)
+    lo, hi = percentiles(pixels, model.low, model.high)
+    if not hi > lo:
+        return DiameterEstimate(None, None, own)
+    normalised = normalise(pixels, model.low, model.high)
+    magnifications = 2.0 ** np.asarray(steps, dtype=np.float64)
+    # Cells `m` times the model's are brought to its size at scale / m; `reference` moves the
+    # trial to where the model's own images peak.
+    scores = np.array(
+        [
+            centre_confidence(model, normalised, model.scale * model.size_reference / m, _MAX_SIDE)
+            for m in magnifications
+        ]
+    )
+    confidence = {
+        round(float(m), 3): round(float(c), 4) for m, c in zip(magnifications, scores, strict=True)
+    }
+    if not scores.max() > 0:
+        return DiameterEstimate(None, None, own, confidence)
+    top = np.asarray(steps)[scores >= scores.max() - PLATEAU]
+    magnification = float(2.0 ** top.mean())
+    return DiameterEstimate(own * magnification, magnification, own, confidence)

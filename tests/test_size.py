@@ -1,0 +1,130 @@
+"""`--diameter auto`: the cell size of an image is estimated from the model's own confidence."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cellprop.engine import Settings, read_image, segment
+from cellprop.engine.normalise import rescale
+from cellprop.engine.pipeline import resolve_settings
+from cellprop.engine.size import STEPS, estimate_diameter
+from cellprop.training.models import RECIPES, calibrate_size
+
+from cellprop.cli import main
+
+SAMPLES = sorted((Path(__file__).resolve().parents[1] / "resources" / "samples").glob("*.png"))
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return read_image(SAMPLES[0]).pixels
+
+
+@pytest.mark.parametrize("magnification", [0.5, 1.0, 1.6, 2.0])
+def test_the_magnification_of_a_resized_phase_image_is_found(phase_model, sample, magnification):
+    image = rescale(sample.astype(np.float32), magnification, order=1)
+    est = estimate_diameter(image, phase_model)
+    own = phase_model.cell_diameter_px / phase_model.scale
+    assert est.model_diameter == pytest.approx(own)
+    # Within one trial step (2 ** 0.25 = 1.19) of the truth.
+    assert abs(np.log2(est.magnification / magnification)) <= 0.25 + 1e-9, est.describe()
+    assert est.diameter == pytest.approx(own * est.magnification)
+    assert len(est.confidence) == len(STEPS)
+    # The confidence curve has its top near the truth and falls away from it.
+    tried = np.array(list(est.confidence))
+    scores = np.array(list(est.confidence.values()))
+    near = scores[np.abs(np.log2(tried / magnification)) <= 0.25].max()
+    far = scores[np.abs(np.log2(tried / magnification)) >= 0.75]
+    assert far.size and near > far.max() + 0.02
+    assert f"{est.diameter:.0f} px" in est.describe()
+
+
+def test_a_flat_image_gives_no_estimate_and_segments_at_the_model_scale(phase_model):
+    flat = np.full((200, 240), 90, np.uint8)
+    est = estimate_diameter(flat, phase_model)
+    assert est.diameter is None and est.magnification is None
+    assert "could not be estimated" in est.describe()
+    result = segment(flat, phase_model, Settings(diameter="auto"))
+    assert result.n_cells == 0
+    assert result.settings["diameter_estimated"] is True
+    assert result.settings["scale"] == pytest.approx(phase_model.scale)
+
+
+def test_auto_diameter_segments_a_twice_magnified_image_like_the_original(phase_model, sample):
+    crop = sample[:256, :320]
+    base = segment(crop, phase_model)
+    big = rescale(crop.astype(np.float32), 2.0, order=1)
+    plain = segment(big, phase_model)
+    auto = segment(big, phase_model, Settings(diameter="auto"))
+    assert auto.settings["diameter_estimated"] is True
+    assert "estimated at" in auto.settings["diameter_estimate"]
+    # The estimate brings the cells back to the model's size: about the original count,
+    # where the model's fixed scale sees cells twice too wide.
+    assert abs(auto.n_cells - base.n_cells) <= 0.15 * base.n_cells
+    assert abs(plain.n_cells - base.n_cells) > abs(auto.n_cells - base.n_cells)
+    assert auto.settings["diameter_px"] == pytest.approx(auto.settings["diameter"]) and isinstance(
+        auto.settings["diameter"], float
+    )
+
+
+def test_settings_accept_auto_and_reject_other_words(phase_model):
+    assert Settings(diameter="auto").diameter == "auto"
+    with pytest.raises(ValueError, match="number or 'auto'"):
+        Settings(diameter="large")
+    with pytest.raises(ValueError, match="estimated per image"):
+        resolve_settings(phase_model, Settings(diameter="auto"))
+
+
+def test_cli_estimates_per_image_and_records_it(tmp_path, sample, capsys):
+    import cv2
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    crop = sample[:256, :320]
+    cv2.imwrite(str(folder / "a_native.png"), crop)
+    cv2.imwrite(str(folder / "b_double.png"), cv2.resize(crop, None, fx=2, fy=2))
+    out = tmp_path / "out"
+    code = main(
+        ["segment", str(folder), "--out", str(out), "--model", "phase", "--diameter", "auto"]
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "diameter ~" in err
+    rows = {r["Image"]: r for r in csv.DictReader(open(out / "summary.csv", encoding="utf-8"))}
+    native, double = (
+        float(rows["a_native.png"]["Diameter_px"]),
+        float(rows["b_double.png"]["Diameter_px"]),
+    )
+    assert 1.6 < double / native < 2.5
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["diameter"] == "auto"
+
+
+def test_cli_rejects_a_diameter_that_is_neither(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["segment", str(tmp_path), "--out", str(tmp_path / "o"), "--diameter", "big"])
+    assert exc.value.code == 2
+    assert "a number of pixels or 'auto', got 'big'" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_calibration_on_the_tune_images_is_what_ships(shared_data, dic_model_dir, tmp_path):
+    """`make models` measures the size reference on the tune frames; the shipped one matches."""
+    recipe = RECIPES["dic"]
+    if not (shared_data / recipe.dataset / "images").is_dir():
+        pytest.skip(f"{recipe.dataset} not in {shared_data}")
+    folder = tmp_path / "dic"
+    shutil.copytree(dic_model_dir, folder)
+    shipped = json.loads((folder / "model.json").read_text())["diameter_estimate"]
+    info = calibrate_size(shared_data, recipe, folder, log=lambda s: None)
+    measured = info["diameter_estimate"]
+    assert measured["images"] == list(recipe.tune)
+    assert len(measured["magnifications"]) == len(recipe.tune)
+    assert measured["reference"] == pytest.approx(shipped["reference"], abs=1e-3)
+    assert 0.7 < measured["reference"] < 1.5
+    assert json.loads((folder / "model.json").read_text())["diameter_estimate"] == measured
