@@ -24,6 +24,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _diameter(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _positive_float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of pixels or 'auto', got {text!r}"
+        ) from None
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 < value < 1:
@@ -90,11 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--diameter",
-        type=_positive_float,
+        type=_diameter,
         default=None,
         metavar="PX",
-        help="expected cell diameter in pixels; rescales images to the model's "
-        "scale (default: the model's fixed scale)",
+        help="expected cell diameter in pixels, or 'auto' to estimate it on each image; "
+        "rescales images so their cells have the model's size (default: the model's "
+        "fixed scale)",
     )
     seg.add_argument(
         "--pixel-size",
@@ -306,9 +318,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     def on_result(res) -> None:
         if res.status == "done":
+            estimated = (
+                f", diameter ~{res.diameter:.0f} px"
+                if args.diameter == "auto" and res.diameter
+                else ""
+            )
             line = (
-                f"  done    {res.path.name} ({res.image_info}): {res.n_cells} cells, "
-                f"{res.seconds:.1f} s"
+                f"  done    {res.path.name} ({res.image_info}): {res.n_cells} cells"
+                f"{estimated}, {res.seconds:.1f} s"
             )
         else:
             line = f"  {res.status:<7} {res.error or res.path.name}"

@@ -60,6 +60,9 @@ class ImageResult:
         The in-memory results (None unless done).
     image_info : str
         What was read: size, dtype, page and channel chosen, pixel size (``ImageData.description``).
+    diameter : float or None
+        The cell diameter (pixels) the image was segmented for: the model's, the one given, or
+        the one estimated on this image (``Settings(diameter="auto")``).
     """
 
     path: Path
@@ -72,6 +75,7 @@ class ImageResult:
     segmentation: Segmentation | None = None
     table: CellTable | None = None
     image_info: str = ""
+    diameter: float | None = None
 
 
 @dataclass
@@ -149,6 +153,7 @@ def process_image(
             result.outputs[kind] = target
         result.segmentation, result.table = seg, table
         result.n_cells = seg.n_cells
+        result.diameter = float(seg.settings["diameter_px"])
         areas = np.bincount(seg.labels.ravel())[1:]
         result.mean_area = float(areas.mean()) if seg.n_cells else float("nan")
     except Cancelled:
@@ -320,7 +325,17 @@ def _write_run_files(
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(
-                ["Image", "Path", "Status", "Cells", "MeanArea_px", "Seconds", "Read", "Error"]
+                [
+                    "Image",
+                    "Path",
+                    "Status",
+                    "Cells",
+                    "MeanArea_px",
+                    "Diameter_px",
+                    "Seconds",
+                    "Read",
+                    "Error",
+                ]
             )
             for r in results:
                 writer.writerow(
@@ -330,6 +345,7 @@ def _write_run_files(
                         r.status,
                         r.n_cells,
                         "" if np.isnan(r.mean_area) else f"{r.mean_area:.2f}",
+                        "" if r.diameter is None else f"{r.diameter:.1f}",
                         f"{r.seconds:.2f}",
                         r.image_info,
                         r.error or "",
