@@ -471,6 +471,37 @@ class AppController(QObject):
         self._start_side_job(Job(work, name="suggest a model"), finished, failed)
         return True
 
+    def estimate_diameter(self) -> bool:
+        """Estimate the typical cell diameter of the current image and use it, in the background.
+
+        The engine's ``estimate_diameter`` with the chosen model (the trial scale where the
+        model's centres are most confident); the log says the figure. False if no image is open.
+        """
+        doc = self.current
+        if doc is None or doc.image is None:
+            self._report("Open an image first; the cell diameter is measured on what it shows.")
+            return False
+        pixels, name = doc.image.pixels, doc.name
+        model_name, device = self.settings.model, self.settings.device
+        engine = self.engine
+
+        def work(job: Job):
+            return engine.estimate_diameter(pixels, self._model_for(model_name, device))
+
+        def finished(estimate):
+            if estimate.diameter is None:
+                self.log.emit("warning", f"{name}: {estimate.describe()}")
+                self.hint.emit(f"{name}: {estimate.describe()}")
+                return
+            self.log.emit("info", f"{name}: {estimate.describe()}")
+            self.update_settings(diameter=round(float(estimate.diameter), 1))
+
+        def failed(exc, tb):
+            self._report(readable_error(exc, self.engine), self._details(exc, tb))
+
+        self._start_side_job(Job(work, name="estimate the cell diameter"), finished, failed)
+        return True
+
     def _model_for(self, name: str, device: str):
         """The loaded model (cached); runs on worker threads only."""
         with self._model_lock:

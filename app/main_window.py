@@ -253,6 +253,13 @@ class MainWindow(QMainWindow):
             "Switch to the installed model that suits this image (phase contrast, DIC, "
             "fluorescence)",
         )
+        self.estimate_action = self._action(
+            "Estimate cell diameter",
+            c.estimate_diameter,
+            None,
+            "Measure the typical cell diameter in this image with the chosen model and use it "
+            "(for images taken at another magnification than the model's)",
+        )
         self.next_action = self._action(
             "Next image", c.next_image, "PgDown", "Show the next image in the list (Page Down)"
         )
@@ -296,6 +303,7 @@ class MainWindow(QMainWindow):
             self.cancel_action,
             self.batch_action,
             self.suggest_action,
+            self.estimate_action,
             None,
             self.previous_action,
             self.next_action,
@@ -481,6 +489,7 @@ class MainWindow(QMainWindow):
         self.run_action.setEnabled(not busy and has_docs)
         self.batch_action.setEnabled(not busy and has_docs)
         self.suggest_action.setEnabled(not busy and has_docs)
+        self.estimate_action.setEnabled(not busy and has_docs)
         current = self.controller.current
         self.export_action.setEnabled(
             not busy and current is not None and current.result is not None

@@ -47,7 +47,10 @@ TIPS = {
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
-    "larger or smaller than the model's training cells; 'automatic' uses the model's scale.",
+    "larger or smaller than the model's training cells; 'automatic' uses the model's scale. "
+    "Estimate measures it on the image shown.",
+    "estimate": "Measure the typical cell diameter in the image shown, with the chosen model, "
+    "and use it (Image ▸ Estimate cell diameter).",
     "smoothness": "How smooth the outlines are. Higher values give rounder, simpler outlines; "
     "lower values follow the image edges more closely.",
     "min_size": "Objects smaller than this many pixels are dropped (debris, noise).",
@@ -112,6 +115,15 @@ class SettingsPanel(QGroupBox):
         self.provider.setWordWrap(True)
         self.threshold = self._double(0.01, 0.99, 0.05, 2)
         self.diameter = self._double(0.0, 2000.0, 1.0, 1, special="automatic", suffix=" px")
+        self.estimate = QToolButton()
+        self.estimate.setText("Estimate")
+        self.estimate.setToolTip(TIPS["estimate"])
+        self.diameter.setToolTip(TIPS["diameter"])
+        diameter_row = QWidget()
+        row = QHBoxLayout(diameter_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.diameter, 1)
+        row.addWidget(self.estimate)
         self.smoothness = self._double(0.0, 500.0, 1.0, 1)
         self.min_size = QSpinBox()
         self.min_size.setRange(0, 1_000_000)
@@ -128,7 +140,7 @@ class SettingsPanel(QGroupBox):
             ("device", "Run on", self.device),
             ("provider", "", self.provider),
             ("threshold", "Detection threshold", self.threshold),
-            ("diameter", "Cell diameter", self.diameter),
+            ("diameter", "Cell diameter", diameter_row),
             ("smoothness", "Outline smoothness", self.smoothness),
             ("min_size", "Smallest cell", self.min_size),
             ("exclude_border", "Border cells", self.exclude_border),
@@ -158,6 +170,7 @@ class SettingsPanel(QGroupBox):
         )
         self.threshold.valueChanged.connect(lambda v: self._edited("threshold", v))
         self.diameter.valueChanged.connect(lambda v: self._edited("diameter", v or None))
+        self.estimate.clicked.connect(controller.estimate_diameter)
         self.smoothness.valueChanged.connect(lambda v: self._edited("smoothness", v))
         self.min_size.valueChanged.connect(lambda v: self._edited("min_size", int(v)))
         self.pixel_size.valueChanged.connect(lambda v: self._edited("pixel_size", v or None))

@@ -411,3 +411,39 @@ def test_an_image_that_does_not_fit_the_model_gets_a_hint(qtbot, tmp_path):
         assert len(hints) == 1
     finally:
         controller.shutdown(RUN_MS)
+
+
+def test_estimate_cell_diameter_measures_a_magnified_image(qtbot, tmp_path):
+    """Image ▸ Estimate cell diameter (and the panel's Estimate button) on a x2 copy."""
+    import cv2
+
+    if "phase" not in {m.name for m in engine.list_models()}:
+        pytest.skip("the shipped phase model is not installed")
+    pixels = engine.read_image(_source_image()).pixels[:512, :512]
+    path = tmp_path / "magnified.png"
+    cv2.imwrite(str(path), cv2.resize(pixels, None, fx=2, fy=2))
+    store = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    controller = AppController(store=store)
+    controller.update_settings(model="phase", device="cpu")
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    logged = []
+    controller.log.connect(lambda level, text: logged.append(text))
+    own = controller.model_status.defaults.get("diameter")
+    try:
+        assert not window.estimate_action.isEnabled()  # nothing open yet
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            window.open_paths([path])
+        qtbot.waitUntil(lambda: controller.model_status.name == "phase", timeout=RUN_MS)
+        own = controller.model_status.defaults["diameter"]
+        with qtbot.waitSignal(controller.settings_changed, timeout=RUN_MS):
+            window.settings_panel.estimate.click()
+        assert 1.6 < controller.settings.diameter / own < 2.5
+        assert any("magnified.png: cell diameter estimated at" in t for t in logged)
+        # The panel shows the value in use, marked as the user's own (bold label).
+        assert window.settings_panel.diameter.value() == pytest.approx(controller.settings.diameter)
+        assert window.settings_panel.labels["diameter"].font().bold()
+        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+        assert window.estimate_action.isEnabled()
+    finally:
+        controller.shutdown(RUN_MS)
