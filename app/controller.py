@@ -186,7 +186,8 @@ class AppController(QObject):
         self._model_lock = threading.Lock()
         self._model_cache: dict = {}
         self._recently_viewed: list = []
-        self._modality_checked: set = set()  # paths whose light was compared with the model
+        # (path, model) pairs whose light was compared: each is said once, not on every re-read
+        self._modality_checked: set = set()
         self._batch: BatchSummary | None = None
         self._batch_queue: list = []
         self._devices: list | None = None  # batch images not reported yet, in processing order
@@ -292,9 +293,7 @@ class AppController(QObject):
             doc.image = image
             if doc.error and doc.result is None and not doc.running:
                 doc.error = None
-            if doc.path not in self._modality_checked:  # once per file, not on every re-read
-                self._modality_checked.add(doc.path)
-                self._check_modality(doc)
+            self._check_modality(doc)
             self._forget_old_images(doc)
             self.document_changed.emit(self.documents.index(doc))
             if self.current is doc:
@@ -414,6 +413,9 @@ class AppController(QObject):
                     "info",
                     f"Model '{self.model_status.name}' ready on {self.model_status.provider}",
                 )
+                doc = self.current
+                if doc is not None and doc.image is not None:  # the image shown, new model
+                    self._check_modality(doc)
 
         def failed(exc, tb):
             if (name, device) == (self.settings.model, self.settings.device):
@@ -428,11 +430,16 @@ class AppController(QObject):
         """Say so when the image's light does not fit the chosen model's kind of microscopy.
 
         Fluorescence has a dark background, transmitted light (phase contrast, DIC) a lit one
-        (engine ``background_level``); only the median is looked at, no network is run.
+        (engine ``background_level``); only the median is looked at, no network is run. Said
+        once per file and model: checked when an image is read and when a model has loaded.
         """
         modality = self.model_status.modality
         if not modality or not hasattr(self.engine, "light_fits"):
             return
+        key = (doc.path, self.model_status.name)
+        if key in self._modality_checked:
+            return
+        self._modality_checked.add(key)
         dark = self.engine.background_level(doc.image.pixels) < self.engine.DARK_BACKGROUND
         if self.engine.light_fits(modality, dark):
             return

@@ -365,6 +365,7 @@ class MainWindow(QMainWindow):
         )
         c.log.connect(self.log_panel.add)
         c.hint.connect(lambda message: self.banner.show_message(message, "hint"))
+        c.model_changed.connect(self._model_changed)
         c.error.connect(self._show_error)
         c.selection_changed.connect(self._selection_changed)
         c.overlays_changed.connect(self.viewer.apply_overlays)
@@ -526,6 +527,11 @@ class MainWindow(QMainWindow):
         if doc is not None and doc.error and doc.image is None:
             self._show_error(doc.error)
         else:
+            self.banner.hide()
+
+    def _model_changed(self, status) -> None:
+        # A note about the previous model's fit is stale; the controller says anew if needed.
+        if self.banner.isVisible() and self.banner.kind == "hint":
             self.banner.hide()
 
     def _image_ready(self, index: int) -> None:

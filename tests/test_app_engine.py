@@ -378,8 +378,8 @@ def test_suggest_a_model_switches_to_the_one_for_the_image(qtbot, tmp_path, imag
 
 
 def test_an_image_that_does_not_fit_the_model_gets_a_hint(qtbot, tmp_path):
-    if not {"phase", "nuclei"} <= {m.name for m in engine.list_models()}:
-        pytest.skip("the shipped phase and nuclei models are not installed")
+    if not {"phase", "dic", "nuclei"} <= {m.name for m in engine.list_models()}:
+        pytest.skip("the three shipped models are not all installed")
     fluorescence = REPO.parent / "shared" / "data" / "gowt1-fluo" / "images" / "t045.tif"
     if not fluorescence.is_file():
         pytest.skip(f"{fluorescence} is absent (../shared/data)")
@@ -409,6 +409,14 @@ def test_an_image_that_does_not_fit_the_model_gets_a_hint(qtbot, tmp_path):
         with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
             controller.set_current(index)
         assert len(hints) == 1
+        # A model that fits takes the note away; another that does not says it anew.
+        controller.update_settings(model="nuclei")
+        qtbot.waitUntil(lambda: controller.model_status.name == "nuclei", timeout=RUN_MS)
+        assert len(hints) == 1 and not window.banner.isVisible()
+        controller.update_settings(model="dic")
+        qtbot.waitUntil(lambda: len(hints) == 2, timeout=RUN_MS)
+        assert "t045.tif has a dark background" in hints[1] and "'dic'" in hints[1]
+        assert window.banner.isVisible()
     finally:
         controller.shutdown(RUN_MS)
 
