@@ -122,6 +122,14 @@ def test_validate_end_to_end_on_one_real_image(tmp_path):
     assert f"| as recorded | {mdice:.3f} / {ap50:.3f} |" in report
     assert f"| 16-bit, other exposure | {mdice:.3f} / {ap50:.3f} |" in report
     assert "| magnification x2, --diameter given |" in report
+    # --diameter auto: each row says which magnification it estimated; x2 is found as about 2.
+    auto = next(
+        line
+        for line in report.splitlines()
+        if line.startswith("| magnification x2, --diameter auto |")
+    )
+    estimated = float(auto.split("(x")[1].split(")")[0].split("-")[0])
+    assert 1.6 < estimated < 2.5
     edge = next(line for line in report.splitlines() if line.startswith("* hela-dic: classical"))
     assert "**cellprop**" not in edge and "cellprop" in edge and "(AP50 " in edge
     figure = cv2.imread(str(tmp_path / "validation_hela-dic.png"))

@@ -235,18 +235,24 @@ def _light(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray
     return np.clip(np.round(x), 0, 255).astype(image.dtype)
 
 
-#: (condition, pixel size factor, whether the cell diameter is given with --diameter)
+#: (condition, pixel size factor, --diameter: None = the model's scale, "given" = the true
+#: diameter as a user who knows their magnification would give it, "auto" = estimated)
 CONDITIONS = [
-    ("as recorded", 1.0, False),
-    ("16-bit, other exposure", 1.0, False),
-    ("gamma 1.5 (darker mid-tones)", 1.0, False),
-    ("noise (4% of the range)", 1.0, False),
-    ("defocus (blur 1.5 px)", 1.0, False),
-    ("uneven light (±25%)", 1.0, False),
-    ("magnification x0.8", 0.8, False),
-    ("magnification x1.25", 1.25, False),
-    ("magnification x0.5, --diameter given", 0.5, True),
-    ("magnification x2, --diameter given", 2.0, True),
+    ("as recorded", 1.0, None),
+    ("16-bit, other exposure", 1.0, None),
+    ("gamma 1.5 (darker mid-tones)", 1.0, None),
+    ("noise (4% of the range)", 1.0, None),
+    ("defocus (blur 1.5 px)", 1.0, None),
+    ("uneven light (±25%)", 1.0, None),
+    ("magnification x0.8", 0.8, None),
+    ("magnification x1.25", 1.25, None),
+    ("magnification x0.5, --diameter given", 0.5, "given"),
+    ("magnification x2, --diameter given", 2.0, "given"),
+    ("as recorded, --diameter auto", 1.0, "auto"),
+    ("magnification x0.5, --diameter auto", 0.5, "auto"),
+    ("magnification x0.8, --diameter auto", 0.8, "auto"),
+    ("magnification x1.25, --diameter auto", 1.25, "auto"),
+    ("magnification x2, --diameter auto", 2.0, "auto"),
 ]
 
 
@@ -256,26 +262,31 @@ def robustness_check(
     """cellprop with the model's defaults on the test images recorded otherwise (CONDITIONS).
 
     A changed magnification is simulated by resizing; the result is brought back to the
-    recorded size (nearest label) and scored against the recorded masks and points. Within the
-    training zoom range (0.8-1.25) the defaults are used as they are; beyond it the cell
-    diameter is given, as a user who knows their magnification would.
+    recorded size (nearest label) and scored against the recorded masks and points. Each
+    magnification runs with the model's scale, with the true diameter given, or with the
+    diameter estimated per image (``--diameter auto``); for the last, each row also holds the
+    estimated magnifications (``estimated``, one per image).
     """
     model = load_model(models / recipe.name, device="cpu")
     own = model.cell_diameter_px / model.scale  # the model's cells, original pixels
     test = load_cases(root / recipe.dataset, recipe.test[:max_images])
     rows = []
-    for condition, factor, give_diameter in CONDITIONS:
+    for condition, factor, diameter in CONDITIONS:
         rng = np.random.default_rng(0)
-        scores, peaks = Scores(), Scores()
+        scores, peaks, estimated = Scores(), Scores(), []
         for case in test:
             image = _light(case.image, condition, rng)
             image = rescale(image, factor, order=1 if factor < 1 else 3)
-            settings = Settings(diameter=own * factor if give_diameter else None)
-            result = segment(image, model, settings)
+            given = {"given": own * factor, "auto": "auto"}.get(diameter)
+            result = segment(image, model, Settings(diameter=given))
+            if diameter == "auto":
+                estimated.append(result.settings["diameter_px"] / own)
             labels = rescale(result.labels, shape=case.image.shape, order=0)
             add_scores(scores, case, labels)
             add_scores(peaks, case, centres=(result.centres + 0.5) / factor - 0.5)
-        rows.append(dict(summary(scores), condition=condition, f1_peaks=peaks.f1))
+        rows.append(
+            dict(summary(scores), condition=condition, f1_peaks=peaks.f1, estimated=estimated)
+        )
     return rows
 
 
@@ -548,8 +559,10 @@ def write_report(
             "gamma (0.8-1.25; the nuclei model 0.5-2.0), noise and zoom (0.8-1.25); the "
             "conditions go beyond that. "
             "A changed magnification is simulated by resizing, and the result is scored at the "
-            "recorded size; past the training zoom range the cell diameter is given "
-            "(`--diameter`), as a user who knows their magnification would. F1 is on the "
+            "recorded size; it is run with the model's scale (no flag), with the true cell "
+            "diameter given (`--diameter PX`, as a user who knows their magnification would), "
+            "and with the diameter estimated on each image (`--diameter auto`, engine/size.py; "
+            "in brackets the range of the magnifications it estimated). F1 is on the "
             "detected peaks; mDice / AP50 where masks exist.",
             "",
             "| condition | " + " | ".join(datasets) + " |",
@@ -565,6 +578,10 @@ def write_report(
                     cells.append(f"F1 {_fmt(row['f1_peaks'])}")
                 else:
                     cells.append(f"{_fmt(row['mdice'])} / {_fmt(row['ap50'])}")
+                if row is not None and row.get("estimated"):
+                    low, high = min(row["estimated"]), max(row["estimated"])
+                    span = f"x{low:.2f}" if abs(high - low) < 0.005 else f"x{low:.2f}-{high:.2f}"
+                    cells[-1] += f" ({span})"
             lines.append(f"| {condition} | " + " | ".join(cells) + " |")
     if choice is not None:
         lines += [
