@@ -3,7 +3,8 @@
 Cases, each in its own process so that its peak memory is its own:
 
 * c2c12   a real 1040 x 1392 C2C12 phase-contrast frame, crop mode: seconds per stage and per
-          image, cells, peak memory
+          image, cells, peak memory; and what ``--diameter auto``'s estimate adds (it runs
+          before segmenting; also for dic and nuclei)
 * dic     the dic model on a 1040 x 1392 mosaic of a real 512 x 512 HeLa DIC frame (mirrored
           tiles; read from ../shared/data only, never copied)
 * nuclei  the nuclei model on a 1040 x 1392 mosaic of a real 1024 x 1024 GOWT1 frame (likewise)
@@ -65,7 +66,7 @@ def peak_mb() -> float:
 
 def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
     """One case, in this process; returns its figures."""
-    from cellprop.engine import Settings, load_model, read_image, segment
+    from cellprop.engine import Settings, estimate_diameter, load_model, read_image, segment
     from cellprop.engine.evaluate import compare_modes
 
     def load(name: str):
@@ -84,6 +85,15 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
             "stages": {k: round(v, 2) for k, v in seg.timings.items()},
         }
 
+    def timed_estimate(image) -> dict:
+        t0 = time.perf_counter()
+        est = estimate_diameter(image, model)
+        return {
+            "estimate_seconds": round(time.perf_counter() - t0, 2),
+            "estimated_diameter": est.diameter and round(est.diameter, 1),
+            "model_diameter": round(est.model_diameter, 1),
+        }
+
     model = load(model_name)
     base = peak_mb()
     cpu0 = time.process_time()
@@ -100,6 +110,8 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
         if case == "big":
             image = mosaic(image, (4096, 4096))
         out.update(timed_segment(image))
+        if case == "c2c12":
+            out.update(timed_estimate(image))
     elif case in OTHER_MODALITIES:
         dataset, name = OTHER_MODALITIES[case]
         folder = shared_data() / dataset / "images"
@@ -109,7 +121,9 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
         out.update(model=model.name, margin_px=model.defaults.get("propagation_margin_px"))
         frame = sorted(folder.iterdir())[0]
         out["source"] = f"{frame} as a 1040 x 1392 mosaic"
-        out.update(timed_segment(mosaic(read_image(frame).pixels, (1040, 1392))))
+        image = mosaic(read_image(frame).pixels, (1040, 1392))
+        out.update(timed_segment(image))
+        out.update(timed_estimate(image))
     elif case == "modes":
         image = read_image(c2c12_frame()).pixels[264:776, 440:952]
         res = compare_modes(image, model)
@@ -181,6 +195,11 @@ def report(r: dict) -> None:
             f"{r['baseline_mb']:.0f} MB)"
         )
         print("  stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in r["stages"].items()))
+    if "estimate_seconds" in r:
+        print(
+            f"  --diameter auto adds {r['estimate_seconds']:.2f} s: estimated "
+            f"{r['estimated_diameter']} px (the model's own: {r['model_diameter']} px)"
+        )
     if case == "modes":
         print(
             f"  512 x 512 region, {r['cells']} cells: propagation crop {r['seconds_crop']:.2f} s, "
