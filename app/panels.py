@@ -47,7 +47,7 @@ TIPS = {
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
-    "larger or smaller than the model's training cells; 'automatic' uses the model's scale. "
+    "larger or smaller than the model's training cells; at zero the model's own cell size is used. "
     "Estimate measures it on the image shown.",
     "estimate": "Measure the typical cell diameter in the image shown, with the chosen model, "
     "and use it (Image ▸ Estimate cell diameter).",
@@ -114,7 +114,7 @@ class SettingsPanel(QGroupBox):
         self.provider = QLabel()
         self.provider.setWordWrap(True)
         self.threshold = self._double(0.01, 0.99, 0.05, 2)
-        self.diameter = self._double(0.0, 2000.0, 1.0, 1, special="automatic", suffix=" px")
+        self.diameter = self._double(0.0, 2000.0, 1.0, 1, special="model's", suffix=" px")
         self.estimate = QToolButton()
         self.estimate.setText("Estimate")
         self.estimate.setToolTip(TIPS["estimate"])
@@ -268,6 +268,9 @@ class SettingsPanel(QGroupBox):
                 if shown is not None:
                     box.setValue(shown)
                 self._mark(name, value is not None, defaults.get(name))
+            own = defaults.get("diameter")
+            # At zero the box names the size used: the model's own (not an estimate).
+            self.diameter.setSpecialValueText(f"model's, {own:.0f} px" if own else "model's")
             self.diameter.setValue(s.diameter or 0.0)
             self._mark("diameter", s.diameter is not None, defaults.get("diameter"))
             self.pixel_size.setValue(s.pixel_size or 0.0)
