@@ -47,8 +47,8 @@ TIPS = {
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
-    "larger or smaller than the model's training cells; at zero the model's own cell size is used. "
-    "Estimate measures it on the image shown.",
+    "larger or smaller than the model's training cells; at zero the model's own cell size is "
+    "used (shown in plain type). Estimate measures it on the image shown.",
     "estimate": "Measure the typical cell diameter in the image shown, with the chosen model, "
     "and use it (Image ▸ Estimate cell diameter).",
     "smoothness": "How smooth the outlines are. Higher values give rounder, simpler outlines; "
@@ -269,8 +269,9 @@ class SettingsPanel(QGroupBox):
                     box.setValue(shown)
                 self._mark(name, value is not None, defaults.get(name))
             own = defaults.get("diameter")
-            # At zero the box names the size used: the model's own (not an estimate).
-            self.diameter.setSpecialValueText(f"model's, {own:.0f} px" if own else "model's")
+            # At zero the box shows the size used, the model's own, as the other boxes show
+            # the model's values (the label is bold only for a value of yours).
+            self.diameter.setSpecialValueText(f"{own:.0f} px" if own else "model's")
             self.diameter.setValue(s.diameter or 0.0)
             self._mark("diameter", s.diameter is not None, defaults.get("diameter"))
             self.pixel_size.setValue(s.pixel_size or 0.0)

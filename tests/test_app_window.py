@@ -256,8 +256,8 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     panel.reset.click()
     assert window.controller.settings.threshold is None
     assert panel.threshold.value() == pytest.approx(0.5)
-    # No diameter of your own: the box names the model's cell size (16 px for the tiny model).
-    assert panel.diameter.value() == 0 and panel.diameter.text() == "model's, 16 px"
+    # No diameter of your own: the box shows the model's cell size (16 px for the tiny model).
+    assert panel.diameter.value() == 0 and panel.diameter.text() == "16 px"
     panel.diameter.setValue(40.0)
     assert window.controller.settings.diameter == pytest.approx(40.0)
     assert panel.labels["diameter"].font().bold()
