@@ -465,7 +465,7 @@ class AppController(QObject):
         engine = self.engine
 
         def work(job: Job):
-            models = [engine.load_model(m.path, device=device) for m in engine.list_models()]
+            models = engine.load_models(device=device)
             return engine.suggest_model(pixels, models)
 
         def finished(suggestion):

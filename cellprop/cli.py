@@ -225,10 +225,10 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
     One model serves the whole batch, so that the images' measurements stay comparable; the
     choice and its figures are printed.
     """
-    from cellprop.engine import ImageError, list_models, load_model, read_image
+    from cellprop.engine import ImageError, load_model, load_models, read_image
     from cellprop.engine.choose import suggest_model
 
-    models = [load_model(m.path, device=args.device) for m in list_models()]
+    models = load_models(device=args.device)
     if not models:
         return load_model(_default_model(None), device=args.device)  # says what is missing
     for path in paths:

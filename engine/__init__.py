@@ -27,7 +27,7 @@ from .errors import Cancelled, ImageError, ModelError, OutputExists
 from .evaluate import evaluate_folder
 from .features import CellTable, measure
 from .io import IMAGE_EXTENSIONS, MAX_PIXELS, ImageData, find_images, read_image
-from .model import Model, ModelInfo, available_devices, list_models, load_model
+from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
 from .output import write_labels, write_overlay, write_roi_zip, write_table
 from .pipeline import Segmentation, Settings, segment
 from .size import DiameterEstimate, estimate_diameter
@@ -58,6 +58,7 @@ __all__ = [
     "light_fits",
     "list_models",
     "load_model",
+    "load_models",
     "measure",
     "output_paths",
     "process_batch",

@@ -23,6 +23,7 @@ __all__ = [
     "available_devices",
     "list_models",
     "load_model",
+    "load_models",
     "models_folder",
 ]
 
@@ -305,3 +306,8 @@ def load_model(name_or_path: str | Path, device: str = "auto") -> Model:
         Unknown name, broken folder, or CUDA forced where it does not work.
     """
     return Model(_resolve(name_or_path), device=device)
+
+
+def load_models(device: str = "auto") -> list[Model]:
+    """Every installed model (:func:`list_models`), loaded: the candidates of ``--model auto``."""
+    return [load_model(m.path, device=device) for m in list_models()]
