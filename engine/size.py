@@ -24,7 +24,7 @@ import numpy as np
 from .choose import centre_confidence
 from .normalise import normalise, percentiles
 
-__all__ = ["PLATEAU", "STEPS", "DiameterEstimate", "estimate_diameter"]
+__all__ = ["PLATEAU", "STEPS", "DiameterEstimate", "estimate_diameter", "measure_reference"]
 
 #: log2 of the magnifications tried, relative to the model's own images: x0.42 ... x2.38.
 STEPS = np.arange(-5, 6) / 4
@@ -107,3 +107,32 @@ def estimate_diameter(pixels: np.ndarray, model, steps: np.ndarray = STEPS) -> D
     top = np.asarray(steps)[scores >= scores.max() - PLATEAU]
     magnification = float(2.0 ** top.mean())
     return DiameterEstimate(own * magnification, magnification, own, confidence)
+
+
+def measure_reference(model, images) -> tuple[float, list[float]]:
+    """Where ``model``'s centre confidence peaks on images of its own kind and cell size.
+
+    Run on the images a model was tuned or validated on (training does this after export,
+    `make models` on the tune images); the result is model.json ``diameter_estimate.reference``
+    (the inverse of the geometric mean magnification found with no reference).
+
+    Returns
+    -------
+    (float, list of float)
+        The reference, and the magnification found on each image where cells were found.
+
+    Raises
+    ------
+    ValueError
+        When no image shows a cell at any trial scale.
+    """
+    saved = model.size_reference
+    model.size_reference = 1.0
+    try:
+        found = [estimate_diameter(pixels, model).magnification for pixels in images]
+    finally:
+        model.size_reference = saved
+    found = [float(m) for m in found if m]
+    if not found:
+        raise ValueError("no cells found on these images at any trial scale")
+    return float(2.0 ** -np.mean(np.log2(found))), found

@@ -128,3 +128,36 @@ def test_calibration_on_the_tune_images_is_what_ships(shared_data, dic_model_dir
     assert measured["reference"] == pytest.approx(shipped["reference"], abs=1e-3)
     assert 0.7 < measured["reference"] < 1.5
     assert json.loads((folder / "model.json").read_text())["diameter_estimate"] == measured
+
+
+def test_the_reference_is_measured_on_a_models_own_images_and_left_as_it_was(phase_model, sample):
+    from cellprop.engine.size import measure_reference
+
+    shipped = phase_model.size_reference
+    reference, found = measure_reference(phase_model, [sample, sample[:512, :512]])
+    assert phase_model.size_reference == shipped  # measured without it, then put back
+    assert len(found) == 2
+    # The shipped sample is a frame of the same C2C12 sequence as the tune frame it was
+    # measured on: the same offset within one trial step.
+    assert abs(np.log2(reference / shipped)) <= 0.25
+    with pytest.raises(ValueError, match="no cells found"):
+        measure_reference(phase_model, [np.full((128, 128), 7, np.uint8)])
+
+
+def test_training_records_the_reference_of_the_model_it_exported(phase_model_dir, sample, tmp_path):
+    pytest.importorskip("torch")
+    from cellprop.training.data import Sample
+    from cellprop.training.train import _measure_size_reference
+
+    folder = tmp_path / "model"
+    shutil.copytree(phase_model_dir, folder)
+    info = json.loads((folder / "model.json").read_text())
+    info.pop("diameter_estimate")
+    samples = [Sample("own/c2c12.png", SAMPLES[0], sample, np.zeros((0, 2)))]
+    logged = []
+    info = _measure_size_reference(folder, info, samples, logged.append)
+    written = json.loads((folder / "model.json").read_text())["diameter_estimate"]
+    assert written == info["diameter_estimate"]
+    assert written["images"] == ["own/c2c12.png"] and len(written["magnifications"]) == 1
+    assert 1.0 < written["reference"] < 2.0
+    assert "size reference for --diameter auto" in logged[-1]

@@ -486,16 +486,14 @@ def calibrate_size(root: Path, recipe: Recipe, model_dir: Path, log=print) -> di
     the tune images, geometric mean) goes into model.json ``diameter_estimate.reference``.
     """
     from cellprop.engine import load_model
-    from cellprop.engine.size import estimate_diameter
+    from cellprop.engine.size import measure_reference
 
     model = load_model(model_dir, device="cpu")
-    model.size_reference = 1.0
     cases = load_cases(root / recipe.dataset, recipe.tune)
-    found = [estimate_diameter(c.image, model).magnification for c in cases]
-    found = [m for m in found if m]
-    if not found:
-        raise RuntimeError(f"{recipe.name}: no cells found on the tune images at any scale")
-    reference = float(2.0 ** -np.mean(np.log2(found)))
+    try:
+        reference, found = measure_reference(model, [c.image for c in cases])
+    except ValueError as exc:
+        raise RuntimeError(f"{recipe.name}: tune images: {exc}") from None
     info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
     info["diameter_estimate"] = {
         "reference": round(reference, 4),

@@ -9,6 +9,7 @@ exactly where an uninterrupted one would be.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -445,4 +446,31 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         f"exported to {out} (onnxruntime vs torch: likelihood max abs diff "
         f"{check.unet_max_abs_diff:.1e}, guided relative error {check.guided_rel_error:.1e})"
     )
+    info = _measure_size_reference(out, info, val_samples or train_samples[:4], log)
     return TrainResult(model, info, check, history)
+
+
+def _measure_size_reference(out: Path, info: dict, samples, log) -> dict:
+    """model.json ``diameter_estimate``: where the exported model's centres are most confident.
+
+    ``--diameter auto`` (cellprop.engine.size) corrects its estimate by this; measured on the
+    validation images (else a few training images), with the exported ONNX model.
+    """
+    from cellprop.engine import load_model
+    from cellprop.engine.size import measure_reference
+
+    try:
+        reference, found = measure_reference(
+            load_model(out, device="cpu"), [s.pixels for s in samples]
+        )
+    except ValueError as exc:  # a model that finds nothing yet: --diameter auto assumes 1
+        log(f"size reference not measured ({exc})")
+        return info
+    info["diameter_estimate"] = {
+        "reference": round(reference, 4),
+        "images": [s.name for s in samples],
+        "magnifications": [round(m, 4) for m in found],
+    }
+    (out / "model.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    log(f"size reference for --diameter auto: {reference:.3f} ({len(found)} images)")
+    return info
