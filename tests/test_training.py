@@ -400,3 +400,46 @@ def test_the_gamma_range_is_checked_recorded_and_must_match_on_resume(small_c2c1
     config.gamma = (0.5, 2.0)
     with pytest.raises(ValueError, match=r"cannot resume, --gamma was"):
         train(config, progress=False, log=None)
+
+
+@pytest.mark.data
+def test_the_zoom_range_reaches_the_crops_is_recorded_and_must_match_on_resume(
+    small_c2c12, tiny_run, tmp_path, monkeypatch
+):
+    import shutil
+
+    import cellprop.training.train as train_module
+    import torch
+    from cellprop.training.cli import build_parser
+
+    folder, _ = tiny_run
+    info = json.loads((folder / "model.json").read_text())
+    assert info["training"]["zoom"] == [0.8, 1.25]
+    args = build_parser().parse_args(["d", "--out", "m", "--zoom", "0.67", "1.5"])
+    assert args.zoom == [0.67, 1.5]
+    config = _tiny_config(small_c2c12, folder, 6)
+    for bad in ((1.2, 2.0), (0.5, 0.9), (0.1, 2.0), (0.8, 5.0)):
+        with pytest.raises(ValueError, match="--zoom"):
+            dataclasses.replace(config, zoom=bad).check()
+    resumed = dataclasses.replace(config, resume=True, zoom=(0.67, 1.5))
+    with pytest.raises(ValueError, match=r"cannot resume, --zoom was \(0.8, 1.25\)"):
+        train(resumed, progress=False, log=None)
+
+    # A checkpoint from before --zoom existed was trained with the default: it resumes.
+    out = tmp_path / "model"
+    shutil.copytree(folder / "checkpoints", out / "checkpoints")
+    state = torch.load(out / "checkpoints" / "checkpoint.pt", weights_only=False)
+    del state["config"]["zoom"]
+    torch.save(state, out / "checkpoints" / "checkpoint.pt")
+    seen = []
+    real_crop = train_module.random_crop
+
+    def crop(*a, **k):
+        seen.append(k.get("augmentation", a[4] if len(a) > 4 else None).zoom)
+        return real_crop(*a, **k)
+
+    monkeypatch.setattr(train_module, "random_crop", crop)
+    later = dataclasses.replace(config, out=str(out), epochs=5, resume=True)
+    result = train(later, progress=False, log=None)
+    assert len(result.history) == 5
+    assert seen and set(seen) == {(0.8, 1.25)}

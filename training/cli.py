@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         "0.5 2, when images may come from cameras or viewers with other gammas",
     )
     run.add_argument(
+        "--zoom",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=(0.8, 1.25),
+        help="range of the random zoom applied to training crops (0.8 1.25); widen it, e.g. "
+        "0.67 1.5, when cell sizes vary more than that",
+    )
+    run.add_argument(
         "--seed", type=int, metavar="N", default=0, help="random seed; same seed, same model (0)"
     )
     run.add_argument(
@@ -175,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         val_fraction=args.val_fraction,
         augment=not args.no_augment,
         gamma=tuple(args.gamma),
+        zoom=tuple(args.zoom),
         threads=args.threads,
         resume=args.resume,
         command=shlex.join(["cellprop-train", *argv]),

@@ -80,6 +80,7 @@ class Recipe:
     epochs: int = 40  # x steps_per_epoch batches of 8 crops; ~12-15 min on 2 CPU cores
     steps_per_epoch: int = 50
     gamma: tuple[float, float] = (0.8, 1.25)  # intensity augmentation (TrainConfig.gamma)
+    zoom: tuple[float, float] = (0.8, 1.25)  # scale augmentation (TrainConfig.zoom)
     grid: dict = field(default_factory=dict)  # engine defaults searched on the tune images
     fixed: dict = field(default_factory=dict)  # engine defaults measured elsewhere, set as they are
 
@@ -272,6 +273,7 @@ def train_recipe(
         f"--base-channels {recipe.base_channels} --depth {recipe.depth} --crop {recipe.crop} "
         f"--epochs {epochs} --steps {recipe.steps_per_epoch} "
         f"--gamma {recipe.gamma[0]:g} {recipe.gamma[1]:g} "
+        f"--zoom {recipe.zoom[0]:g} {recipe.zoom[1]:g} "
         + (f"--sigma {recipe.sigma / recipe.scale:g} " if recipe.sigma else "")
         + f"--cell-diameter {recipe.diameter:g} "
         + "--val "
@@ -301,6 +303,7 @@ def train_recipe(
             epochs=epochs,
             steps_per_epoch=recipe.steps_per_epoch,
             gamma=recipe.gamma,
+            zoom=recipe.zoom,
             val=list(recipe.val),
             threads=threads,
             seed=0,
@@ -330,6 +333,7 @@ def _recipe_record(recipe: Recipe) -> dict:
         "epochs",
         "steps_per_epoch",
         "gamma",
+        "zoom",
     )
     return {k: getattr(recipe, k) for k in keep}
 

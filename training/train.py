@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,8 @@ class TrainConfig:
     # Gamma range of the intensity augmentation (log-uniform). Widen it for modalities whose
     # cameras and viewers apply different gammas (fluorescence: nuclei recipe, 0.5-2.0).
     gamma: tuple[float, float] = (0.8, 1.25)
+    # Random zoom of training crops (cells this much larger or smaller than the scale makes them).
+    zoom: tuple[float, float] = (0.8, 1.25)
     threads: int = 2
     resume: bool = False
     command: str = ""
@@ -101,6 +103,8 @@ class TrainConfig:
             raise ValueError("--val-fraction must be in [0, 1)")
         if not 0 < self.gamma[0] <= 1 <= self.gamma[1]:
             raise ValueError("--gamma LOW HIGH must satisfy 0 < LOW <= 1 <= HIGH")
+        if not 0.25 <= self.zoom[0] <= 1 <= self.zoom[1] <= 4:
+            raise ValueError("--zoom LOW HIGH must satisfy 0.25 <= LOW <= 1 <= HIGH <= 4")
 
 
 _RESUME_MUST_MATCH = (
@@ -120,6 +124,7 @@ _RESUME_MUST_MATCH = (
     "high",
     "augment",
     "gamma",
+    "zoom",
 )
 _OPTION = {
     "datasets": "the dataset list",
@@ -330,11 +335,14 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         saved = state["config"]
         # Only the number of epochs (and threads, output, wording) may change on resume: the
         # rest would silently mix two different trainings in one model.
+        # A checkpoint written before an option existed was trained with its default.
+        defaults = {f.name: f.default for f in fields(TrainConfig)}
         for key in _RESUME_MUST_MATCH:
-            if saved.get(key) != getattr(config, key):
+            before = saved.get(key, defaults[key])
+            if before != getattr(config, key):
                 raise ValueError(
                     f"{checkpoint_path}: cannot resume, {_OPTION.get(key, key)} was "
-                    f"{saved.get(key)} (now {getattr(config, key)})"
+                    f"{before} (now {getattr(config, key)})"
                 )
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -343,7 +351,9 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         log(f"resuming from {checkpoint_path} after epoch {first_epoch}")
 
     augmentation = (
-        Augmentation(gamma=tuple(config.gamma)) if config.augment else Augmentation.none()
+        Augmentation(gamma=tuple(config.gamma), zoom=tuple(config.zoom))
+        if config.augment
+        else Augmentation.none()
     )
     total_steps = config.epochs * config.steps_per_epoch
     bar = _progress(total_steps, first_epoch * config.steps_per_epoch, progress)
@@ -417,6 +427,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         "crop": config.crop,
         "augment": config.augment,
         "gamma": list(config.gamma),
+        "zoom": list(config.zoom),
         "best_val_loss": round(float(best_loss), 6),
         "final_val_loss": round(float(final_loss), 6),
         "val_detection": (
