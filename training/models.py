@@ -135,6 +135,11 @@ RECIPES: dict[str, Recipe] = {
             # 80 epochs instead of 40 (third session) lowered the best validation loss from
             # 0.0065 to 0.0059 but scored mDice + AP50 1.658 on the tune frames against this
             # model's 1.674 (same grid): not adopted, and the test frames were not looked at.
+            # Zoom 0.67-1.5 instead of 0.8-1.25 (fourth session, --zoom) raised the best
+            # validation loss (0.0065 -> 0.0077) and on the tune frames scored 1.657 as recorded
+            # (1.674), 1.568 at magnification x1.25 without a diameter (1.524) and 1.651 with
+            # --diameter auto (1.638): no clear gain, --diameter auto already recovers the
+            # magnification; not adopted, test frames not looked at.
             # Trials on the first model showed no effect of the threshold (0.3-0.5: the peaks
             # lie far above it) nor of the cut's weight (20-100), worse results for foreground
             # seeds at 0.02 or above 0.1, and edge_beta 25 best of 10-40 (40 collapses).
