@@ -161,3 +161,23 @@ def test_training_records_the_reference_of_the_model_it_exported(phase_model_dir
     assert written["images"] == ["own/c2c12.png"] and len(written["magnifications"]) == 1
     assert 1.0 < written["reference"] < 2.0
     assert "size reference for --diameter auto" in logged[-1]
+
+
+@pytest.mark.data
+def test_make_models_without_training_measures_the_reference(
+    shared_data, phase_model_dir, tmp_path, capsys
+):
+    """`python -m cellprop.training.models DATA --no-train --only phase --out DIR`."""
+    from cellprop.training.models import main as models_main
+
+    out = tmp_path / "models"
+    shutil.copytree(phase_model_dir, out / "phase")
+    shipped = json.loads((out / "phase" / "model.json").read_text())
+    info = dict(shipped)
+    del info["diameter_estimate"]
+    (out / "phase" / "model.json").write_text(json.dumps(info))
+    assert models_main([str(shared_data), "--no-train", "--only", "phase", "--out", str(out)]) == 0
+    assert "phase: size reference 1.414" in capsys.readouterr().out
+    written = json.loads((out / "phase" / "model.json").read_text())
+    assert written["diameter_estimate"] == shipped["diameter_estimate"]
+    assert written["defaults"] == shipped["defaults"]  # phase has no grid: nothing re-tuned
