@@ -384,47 +384,43 @@ def test_a_stated_cell_diameter_is_recorded_at_the_network_scale(small_c2c12, ti
 
 
 @pytest.mark.data
-def test_the_gamma_range_is_checked_recorded_and_must_match_on_resume(small_c2c12, tiny_run):
+@pytest.mark.parametrize(
+    ("option", "wider", "bad"),
+    [
+        ("gamma", (0.5, 2.0), ((1.2, 2.0), (0.5, 0.9), (0.0, 2.0))),
+        ("zoom", (0.67, 1.5), ((1.2, 2.0), (0.5, 0.9), (0.1, 2.0), (0.8, 5.0))),
+    ],
+)
+def test_an_augmentation_range_is_checked_recorded_and_must_match_on_resume(
+    small_c2c12, tiny_run, option, wider, bad
+):
     from cellprop.training.cli import build_parser
 
     folder, _ = tiny_run
     info = json.loads((folder / "model.json").read_text())
-    assert info["training"]["gamma"] == [0.8, 1.25]
-    args = build_parser().parse_args(["d", "--out", "m", "--gamma", "0.5", "2"])
-    assert args.gamma == [0.5, 2.0]
+    assert info["training"][option] == [0.8, 1.25]
+    args = build_parser().parse_args(["d", "--out", "m", f"--{option}", *map(str, wider)])
+    assert getattr(args, option) == list(wider)
     config = _tiny_config(small_c2c12, folder, 6)
-    for bad in ((1.2, 2.0), (0.5, 0.9), (0.0, 2.0)):
-        with pytest.raises(ValueError, match="--gamma"):
-            dataclasses.replace(config, gamma=bad).check()
-    config.resume = True
-    config.gamma = (0.5, 2.0)
-    with pytest.raises(ValueError, match=r"cannot resume, --gamma was"):
-        train(config, progress=False, log=None)
+    for values in bad:
+        with pytest.raises(ValueError, match=f"--{option}"):
+            dataclasses.replace(config, **{option: values}).check()
+    resumed = dataclasses.replace(config, resume=True, **{option: wider})
+    with pytest.raises(ValueError, match=rf"cannot resume, --{option} was \(0.8, 1.25\)"):
+        train(resumed, progress=False, log=None)
 
 
 @pytest.mark.data
-def test_the_zoom_range_reaches_the_crops_is_recorded_and_must_match_on_resume(
+def test_the_zoom_range_reaches_the_crops_and_an_older_checkpoint_resumes(
     small_c2c12, tiny_run, tmp_path, monkeypatch
 ):
     import shutil
 
     import cellprop.training.train as train_module
     import torch
-    from cellprop.training.cli import build_parser
 
     folder, _ = tiny_run
-    info = json.loads((folder / "model.json").read_text())
-    assert info["training"]["zoom"] == [0.8, 1.25]
-    args = build_parser().parse_args(["d", "--out", "m", "--zoom", "0.67", "1.5"])
-    assert args.zoom == [0.67, 1.5]
     config = _tiny_config(small_c2c12, folder, 6)
-    for bad in ((1.2, 2.0), (0.5, 0.9), (0.1, 2.0), (0.8, 5.0)):
-        with pytest.raises(ValueError, match="--zoom"):
-            dataclasses.replace(config, zoom=bad).check()
-    resumed = dataclasses.replace(config, resume=True, zoom=(0.67, 1.5))
-    with pytest.raises(ValueError, match=r"cannot resume, --zoom was \(0.8, 1.25\)"):
-        train(resumed, progress=False, log=None)
-
     # A checkpoint from before --zoom existed was trained with the default: it resumes.
     out = tmp_path / "model"
     shutil.copytree(folder / "checkpoints", out / "checkpoints")

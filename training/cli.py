@@ -116,24 +116,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of images held out (0.15)",
     )
     run.add_argument("--no-augment", action="store_true", help="switch off augmentation")
-    run.add_argument(
-        "--gamma",
-        type=float,
-        nargs=2,
-        metavar=("LOW", "HIGH"),
-        default=(0.8, 1.25),
-        help="range of the random gamma applied to training crops (0.8 1.25); widen it, e.g. "
-        "0.5 2, when images may come from cameras or viewers with other gammas",
-    )
-    run.add_argument(
-        "--zoom",
-        type=float,
-        nargs=2,
-        metavar=("LOW", "HIGH"),
-        default=(0.8, 1.25),
-        help="range of the random zoom applied to training crops (0.8 1.25); widen it, e.g. "
-        "0.67 1.5, when cell sizes vary more than that",
-    )
+    for flag, what, hint in [
+        (
+            "--gamma",
+            "gamma",
+            "0.5 2, when images may come from cameras or viewers with other gammas",
+        ),
+        ("--zoom", "zoom", "0.67 1.5, when cell sizes vary more than that"),
+    ]:
+        run.add_argument(
+            flag,
+            type=float,
+            nargs=2,
+            metavar=("LOW", "HIGH"),
+            default=(0.8, 1.25),
+            help=f"range of the random {what} applied to training crops (0.8 1.25); widen it, "
+            f"e.g. {hint}",
+        )
     run.add_argument(
         "--seed", type=int, metavar="N", default=0, help="random seed; same seed, same model (0)"
     )
