@@ -395,6 +395,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "ground-truth cells)"
         )
         print(f"AP at IoU 0.5      {report['ap50']:.3f}")
+        print(f"AP at IoU 0.75     {report['ap75']:.3f}  (how closely outlines fit)")
     else:
         print("mDice, AP50        no masks in the dataset")
     missing = [e["image"] for e in report["per_image"] if e.get("missing")]

@@ -103,11 +103,16 @@ def test_evaluate_folder_and_command(tiny_dataset, capsys):
     assert (scores.tp, scores.fp, scores.fn) == (2, 0, 0)
     assert scores.mdice == pytest.approx((1.0 + 2 * 80 / (150 + 80)) / 2)
     assert scores.ap50 == pytest.approx(2 / 2)  # IoU 80/150 = 0.53 > 0.5
+    # ... but not > 0.75: at IoU 0.75 that cell is both a miss and a false positive.
+    assert scores.ap75_counts == [1, 1, 1] and scores.ap75 == pytest.approx(1 / 3)
+    assert scores.per_image[0]["ap75"] == pytest.approx(1 / 3)
     assert main(["evaluate", str(data), str(pred)]) == 0
     out = capsys.readouterr().out
     assert "detection F1       1.000" in out and "b.png" in out
+    assert "AP at IoU 0.75     0.333" in out
     report = json.loads((pred / "evaluation.json").read_text())
     assert report["detection"]["tp"] == 2 and report["mdice"] == pytest.approx(scores.mdice)
+    assert report["ap75_counts"] == {"tp": 1, "fp": 1, "fn": 1}
 
 
 def test_evaluate_without_predictions_is_a_clear_error(tiny_dataset, tmp_path, capsys):

@@ -128,9 +128,9 @@ def validate_dataset(
     test = load_cases(folder, recipe.test[:max_images])
     scores = {m: Scores() for m in METHODS}
     peaks, seconds = Scores(), dict.fromkeys(METHODS, 0.0)
-    # Beside the goals' scores: AP at IoU 0.75 (how well outlines fit, where AP50 saturates) and
-    # the false positives at the image edge on unlabelled mask pixels (cells the truth omits).
-    ap75 = {m: np.zeros(3, int) for m in METHODS}
+    # Beside the goals' scores: AP at IoU 0.75 (Scores.ap75: how well outlines fit, where AP50
+    # saturates) and the false positives at the image edge on unlabelled mask pixels (cells the
+    # truth omits).
     edge_fp = dict.fromkeys(METHODS, 0)
     example = None
     for case in test:
@@ -139,7 +139,6 @@ def validate_dataset(
             add_scores(scores[m], case, labels[m])
             seconds[m] += timing[m] / len(test)
             if case.mask is not None:
-                ap75[m] += ap_counts(case.mask, labels[m], iou=0.75)
                 edge_fp[m] += unlabelled_border_fp(case.mask, labels[m])
         add_scores(peaks, case, centres=centres)
         if example is None:
@@ -148,7 +147,7 @@ def validate_dataset(
     for m, s in scores.items():
         if s.ap50 is None:
             continue
-        results[m]["ap75"] = float(ap75[m][0] / max(1, ap75[m].sum()))
+        results[m]["ap75"] = s.ap75
         results[m]["ap50_fp_unlabelled_edge"] = edge_fp[m]
         results[m]["ap50_counts"] = [s.ap_tp, s.ap_fp, s.ap_fn]
         results[m]["ap50_unlabelled_edge_not_counted"] = s.ap_tp / max(

@@ -382,18 +382,12 @@ def add_scores(scores, case: Case, labels: np.ndarray | None = None, centres=Non
     Detection is scored on ``centres`` when given, else on the centroids of ``labels``; the
     segmentation (mDice, AP50) on ``labels`` where the case has a mask.
     """
-    from cellprop.engine.evaluate import ap_counts, centroids, dice_per_cell, match_points
+    from cellprop.engine.evaluate import centroids, match_points
 
     tp, fp, fn = match_points(case.points, centroids(labels) if centres is None else centres)
     scores.tp, scores.fp, scores.fn = scores.tp + tp, scores.fp + fp, scores.fn + fn
     if labels is not None and case.mask is not None:
-        scores.dice.extend(dice_per_cell(case.mask, labels).tolist())
-        tp, fp, fn = ap_counts(case.mask, labels)
-        scores.ap_tp, scores.ap_fp, scores.ap_fn = (
-            scores.ap_tp + tp,
-            scores.ap_fp + fp,
-            scores.ap_fn + fn,
-        )
+        scores.add_instances(case.mask, labels)
 
 
 def summary(scores) -> dict:
