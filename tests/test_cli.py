@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +16,8 @@ import tifffile
 from scipy import ndimage as ndi
 
 from cellprop.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def textured(shape, seed=0):
@@ -175,6 +179,29 @@ def test_models_command_lists_models(tiny_model_dir, monkeypatch, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "random weights" in out and "devices: cpu" in out
+    tiny = out[re.search(r"^tiny ", out, re.MULTILINE).start() :].splitlines()
+    assert tiny[1].strip() == "cells about 24 px across"  # 12 px at scale 0.5; never validated
+
+
+def test_models_command_says_what_each_shipped_model_was_measured_at(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("phase", "dic", "nuclei"):
+        folder = ROOT / "resources" / "models" / name
+        if not (folder / "model.json").is_file():
+            continue
+        info = json.loads((folder / "model.json").read_text())
+        ours = info["validation"]["scores"]["cellprop"]
+        start = re.search(rf"^{name} ", out, re.MULTILINE)
+        assert start, out
+        facts = out[start.start() :].splitlines()[1]
+        own = info["cell_diameter_px"] / info["input"]["scale"]
+        assert f"cells about {own:.0f} px across" in facts
+        if ours["mdice"] is not None:
+            assert f"mDice {ours['mdice']:.3f}, AP50 {ours['ap50']:.3f}" in facts
+        else:
+            assert re.search(r"detection F1 0\.\d{3}", facts)
+        assert f"on held-out {info['validation']['dataset']} images" in facts
 
 
 def test_segment_does_not_load_qt_or_torch():
