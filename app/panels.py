@@ -198,9 +198,9 @@ class SettingsPanel(QGroupBox):
         self.model.clear()
         for info in self.controller.available_models():
             self.model.addItem(str(info.name), str(info.name))
-            self.model.setItemData(
-                self.model.count() - 1, str(info.description), Qt.ItemDataRole.ToolTipRole
-            )
+            facts = info.facts()
+            tip = f"{info.description}\n{facts}" if facts else str(info.description)
+            self.model.setItemData(self.model.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         current = self.controller.settings.model
         if self.model.findData(current) < 0:
             self.model.addItem(Path(current).name or current, current)

@@ -425,32 +425,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     width = max(len(m.name) for m in models)
     for m in models:
         print(f"{m.name:<{width}}  {m.modality:<12}  {m.description}")
-        facts = _model_facts(m.info)
+        facts = m.facts()
         if facts:
             print(f"{'':<{width}}  {facts}")
         print(f"{'':<{width}}  {m.path}")
     print(f"devices: {', '.join(available_devices())}")
     return EXIT_OK
-
-
-def _model_facts(info: dict) -> str:
-    """What a user choosing a model wants to know: its cells' size and its measured accuracy."""
-    facts = []
-    diameter = info.get("cell_diameter_px")
-    scale = info.get("input", {}).get("scale") or 1.0
-    if diameter:
-        facts.append(f"cells about {float(diameter) / float(scale):.0f} px across")
-    validation = info.get("validation") or {}
-    ours = (validation.get("scores") or {}).get("cellprop") or {}
-    if ours.get("mdice") is not None:
-        figures = f"mDice {ours['mdice']:.3f}, AP50 {ours['ap50']:.3f}"
-    elif ours.get("f1_peaks", ours.get("f1")) is not None:
-        figures = f"detection F1 {ours.get('f1_peaks', ours.get('f1')):.3f}"
-    else:
-        figures = ""
-    if figures:
-        facts.append(f"{figures} on held-out {validation.get('dataset', '')} images")
-    return "; ".join(facts)
 
 
 def _delegate(module: str, argv: list[str], what: str, extra: str) -> int:

@@ -113,6 +113,28 @@ class ModelInfo:
     modality: str
     info: dict = field(repr=False, compare=False)
 
+    def facts(self) -> str:
+        """What a user choosing a model wants to know: its cells' size, its measured accuracy.
+
+        "" when model.json says neither.
+        """
+        facts = []
+        diameter = self.info.get("cell_diameter_px")
+        scale = self.info.get("input", {}).get("scale") or 1.0
+        if diameter:
+            facts.append(f"cells about {float(diameter) / float(scale):.0f} px across")
+        validation = self.info.get("validation") or {}
+        ours = (validation.get("scores") or {}).get("cellprop") or {}
+        if ours.get("mdice") is not None:
+            figures = f"mDice {ours['mdice']:.3f}, AP50 {ours['ap50']:.3f}"
+        elif ours.get("f1_peaks", ours.get("f1")) is not None:
+            figures = f"detection F1 {ours.get('f1_peaks', ours.get('f1')):.3f}"
+        else:
+            figures = ""
+        if figures:
+            facts.append(f"{figures} on held-out {validation.get('dataset', '')} images")
+        return "; ".join(facts)
+
 
 def _read_info(folder: Path) -> dict:
     meta = folder / "model.json"

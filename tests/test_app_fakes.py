@@ -36,6 +36,9 @@ class ModelInfo:
     description: str = ""
     modality: str = "phase"
 
+    def facts(self) -> str:
+        return "cells about 32 px across"
+
 
 @dataclass
 class Model:

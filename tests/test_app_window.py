@@ -262,6 +262,9 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert window.controller.settings.diameter == pytest.approx(40.0)
     assert panel.labels["diameter"].font().bold()
     assert panel.estimate.toolTip()
+    # The model list says what each model is for and what it was measured at.
+    tip = panel.model.itemData(panel.model.findData("phase"), Qt.ItemDataRole.ToolTipRole)
+    assert tip == "Phase contrast\ncells about 32 px across"
     for widget in (
         panel.threshold,
         panel.diameter,
