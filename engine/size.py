@@ -11,7 +11,8 @@ The top of that curve is flat over a zoom range or so; the estimate is the middl
 scale) of the trial scales within :data:`PLATEAU` of the best. Where a model's curve peaks on
 its own images is not exactly its working scale (the working scale was chosen for the whole
 segmentation, not for the peaks): model.json ``diameter_estimate.reference`` records that
-offset, measured on the model's tune images (`make models`), and the estimate corrects for it.
+offset (:func:`measure_reference`: cellprop-train runs it on the held-out images of the model
+it exports, `make models` on the tune images), and the estimate corrects for it.
 Measured on simulated magnifications x0.5-x2 of every dataset's images, docs/validation.md.
 """
 
