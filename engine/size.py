@@ -25,7 +25,14 @@ import numpy as np
 from .choose import centre_confidence
 from .normalise import normalise, percentiles
 
-__all__ = ["PLATEAU", "STEPS", "DiameterEstimate", "estimate_diameter", "measure_reference"]
+__all__ = [
+    "PLATEAU",
+    "STEPS",
+    "DiameterEstimate",
+    "estimate_diameter",
+    "measure_reference",
+    "reference_record",
+]
 
 #: log2 of the magnifications tried, relative to the model's own images: x0.42 ... x2.38.
 STEPS = np.arange(-5, 6) / 4
@@ -137,3 +144,17 @@ def measure_reference(model, images) -> tuple[float, list[float]]:
     if not found:
         raise ValueError("no cells found on these images at any trial scale")
     return float(2.0 ** -np.mean(np.log2(found))), found
+
+
+def reference_record(model, names, images) -> dict:
+    """model.json ``diameter_estimate``: :func:`measure_reference` on named images, rounded.
+
+    ``{"reference": ..., "images": names, "magnifications": [one per image with cells]}``;
+    raises ValueError as :func:`measure_reference` does.
+    """
+    reference, found = measure_reference(model, images)
+    return {
+        "reference": round(reference, 4),
+        "images": list(names),
+        "magnifications": [round(m, 4) for m in found],
+    }

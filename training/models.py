@@ -489,22 +489,21 @@ def calibrate_size(root: Path, recipe: Recipe, model_dir: Path, log=print) -> di
     the tune images, geometric mean) goes into model.json ``diameter_estimate.reference``.
     """
     from cellprop.engine import load_model
-    from cellprop.engine.size import measure_reference
+    from cellprop.engine.size import reference_record
 
     model = load_model(model_dir, device="cpu")
     cases = load_cases(root / recipe.dataset, recipe.tune)
     try:
-        reference, found = measure_reference(model, [c.image for c in cases])
+        record = reference_record(model, recipe.tune, [c.image for c in cases])
     except ValueError as exc:
         raise RuntimeError(f"{recipe.name}: tune images: {exc}") from None
     info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
-    info["diameter_estimate"] = {
-        "reference": round(reference, 4),
-        "images": list(recipe.tune),
-        "magnifications": [round(m, 4) for m in found],
-    }
+    info["diameter_estimate"] = record
     _write_info(model_dir, info)
-    log(f"{recipe.name}: size reference {reference:.3f} (tune images {len(found)})")
+    log(
+        f"{recipe.name}: size reference {record['reference']:.3f} "
+        f"(tune images {len(record['magnifications'])})"
+    )
     return info
 
 

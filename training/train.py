@@ -468,20 +468,18 @@ def _measure_size_reference(out: Path, info: dict, samples, log) -> dict:
     validation images (else a few training images), with the exported ONNX model.
     """
     from cellprop.engine import load_model
-    from cellprop.engine.size import measure_reference
+    from cellprop.engine.size import reference_record
 
+    model = load_model(out, device="cpu")
     try:
-        reference, found = measure_reference(
-            load_model(out, device="cpu"), [s.pixels for s in samples]
-        )
+        record = reference_record(model, [s.name for s in samples], [s.pixels for s in samples])
     except ValueError as exc:  # a model that finds nothing yet: --diameter auto assumes 1
         log(f"size reference not measured ({exc})")
         return info
-    info["diameter_estimate"] = {
-        "reference": round(reference, 4),
-        "images": [s.name for s in samples],
-        "magnifications": [round(m, 4) for m in found],
-    }
+    info["diameter_estimate"] = record
     (out / "model.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    log(f"size reference for --diameter auto: {reference:.3f} ({len(found)} images)")
+    log(
+        f"size reference for --diameter auto: {record['reference']:.3f} "
+        f"({len(record['magnifications'])} images)"
+    )
     return info
