@@ -434,7 +434,7 @@ class AppController(QObject):
         once per file and model: checked when an image is read and when a model has loaded.
         """
         modality = self.model_status.modality
-        if not modality or not hasattr(self.engine, "light_fits"):
+        if not modality:
             return
         key = (doc.path, self.model_status.name)
         if key in self._modality_checked:
