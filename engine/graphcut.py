@@ -106,13 +106,20 @@ def border_labels(labels: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
 
 
-def boundary_image(normalised: np.ndarray, polarity: str) -> np.ndarray:
+#: Sigma (pixels at the cut's scale) of the "gradient" boundary image when a model names none.
+GRADIENT_SIGMA = 2.0
+
+
+def boundary_image(
+    normalised: np.ndarray, polarity: str, sigma: float = GRADIENT_SIGMA
+) -> np.ndarray:
     """The image that makes a cut cheap, in [0, 1]: high where cell boundaries are.
 
     Parameters
     ----------
     normalised : numpy.ndarray
-        The image normalised as the network's input (percentiles to 0..1), original size.
+        The image normalised as the network's input (percentiles to 0..1), at the graph cut's
+        scale (where cells have the model's own diameter).
     polarity : {"bright_boundary", "dark_boundary", "gradient"}
         ``bright_boundary``: phase contrast, where a bright halo surrounds each cell.
         ``dark_boundary``: fluorescence (bright cells on a dark background), where the dark gaps
@@ -120,13 +127,15 @@ def boundary_image(normalised: np.ndarray, polarity: str) -> np.ndarray:
         ``gradient``: DIC, the smoothed image's gradient magnitude (scaled so that its 99th
         percentile is 1). On the HeLa tune frames t060-t067 (dic model, edge_beta 25) it raised
         mDice / AP50 from 0.749 / 0.705 (dark_boundary, beta 10) to 0.793 / 0.753.
+    sigma : float
+        ``gradient`` only: the Gaussian's sigma in pixels (model.json ``edge_sigma``). Small
+        values follow the texture inside a cell, large ones only the relief of whole cells.
     """
     if polarity == "gradient":
         # DIC: a boundary is a bright and a dark line side by side (relief), so neither
-        # polarity of the raw intensity marks it; the smoothed gradient magnitude does.
-        # Sigma 2 px and the 99th percentile as "1" were picked on the HeLa tune frames
-        # t060-t067 (sigma 1 and 3 were worse).
-        g = ndi.gaussian_gradient_magnitude(np.asarray(normalised, np.float32), 2.0)
+        # polarity of the raw intensity marks it; the smoothed gradient magnitude does, with
+        # the 99th percentile as "1".
+        g = ndi.gaussian_gradient_magnitude(np.asarray(normalised, np.float32), float(sigma))
         top = float(np.percentile(g, 99.0))
         return np.clip(g / top, 0.0, 1.0).astype(np.float32) if top > 0 else np.zeros_like(g)
     image = np.clip(normalised, 0.0, 1.0).astype(np.float32)

@@ -18,7 +18,14 @@ import numpy as np
 
 from .detect import centre_regions, find_centres
 from .errors import Cancelled
-from .graphcut import GraphCutParams, border_labels, boundary_image, label_dtype, segment_cells
+from .graphcut import (
+    GRADIENT_SIGMA,
+    GraphCutParams,
+    border_labels,
+    boundary_image,
+    label_dtype,
+    segment_cells,
+)
 from .normalise import normalise, percentiles, rescale
 from .projection import project
 from .propagate import likelihood_map, propagate_cells
@@ -156,6 +163,8 @@ def resolve_settings(model, settings: Settings) -> dict:
         peak_min_distance=int(d.get("peak_min_distance", 2)),
         region_radius_px=float(d.get("region_radius_px", 15)) * ratio,
         edge_beta=float(d.get("edge_beta", 10.0)),
+        # Optional: sigma of the "gradient" boundary image, pixels at the cut's scale.
+        edge_sigma=float(d.get("edge_sigma", GRADIENT_SIGMA)),
         polarity=str(d.get("polarity", "bright_boundary")),
         propagation_margin_px=int(d.get("propagation_margin_px", 48)),
         # Optional in model.json: graph-cut seed thresholds on the scaled maps (METHOD 5).
@@ -338,7 +347,7 @@ def segment(
         data_weight=cfg["data_weight"],
         data_softness=cfg["data_softness"],
     )
-    boundary = boundary_image(cut_image, cfg["polarity"])
+    boundary = boundary_image(cut_image, cfg["polarity"], cfg["edge_sigma"])
     intensity = cut_image if cfg["data_term"] == "intensity" else None
     del normalised
     labels = segment_cells(

@@ -116,6 +116,26 @@ def test_a_given_diameter_scales_the_models_size_defaults(tiny_model):
     assert resolve_settings(tiny_model, Settings(diameter=2 * own, min_size=7))["min_size"] == 7
 
 
+def test_the_models_edge_sigma_reaches_the_boundary_image(tiny_model, monkeypatch):
+    import cellprop.engine.pipeline as pipeline
+    from cellprop.engine.graphcut import GRADIENT_SIGMA
+
+    assert "edge_sigma" not in tiny_model.defaults
+    assert pipeline.resolve_settings(tiny_model, Settings())["edge_sigma"] == GRADIENT_SIGMA
+    seen = []
+    original = pipeline.boundary_image
+
+    def spy(image, polarity, sigma):
+        seen.append((polarity, sigma))
+        return original(image, polarity, sigma)
+
+    monkeypatch.setattr(pipeline, "boundary_image", spy)
+    monkeypatch.setitem(tiny_model.defaults, "edge_sigma", 3.5)
+    monkeypatch.setitem(tiny_model.defaults, "polarity", "gradient")
+    seg = segment(textured((120, 90)), tiny_model, Settings(threshold=0.01))
+    assert seen == [("gradient", 3.5)] and seg.settings["edge_sigma"] == 3.5
+
+
 def test_progress_and_cancel(tiny_model):
     seen = []
     segment(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from cellprop.engine.detect import centre_regions, find_centres
 from cellprop.engine.graphcut import (
+    GRADIENT_SIGMA,
     GraphCutParams,
     boundary_image,
     fuse,
@@ -185,6 +186,24 @@ def test_gradient_polarity_marks_both_sides_of_a_relief_edge():
     assert g[20, 19:21].min() > 0.9 and g[20, 5] < 0.05
     with pytest.raises(ValueError, match="gradient"):
         boundary_image(img, "nonsense")
+
+
+def test_gradient_sigma_trades_texture_for_the_relief_of_whole_cells():
+    # Fine texture inside a cell (period 6 px) and one relief edge: a small sigma marks both,
+    # a large one (model.json edge_sigma) the relief and a wider band around it.
+    img = np.full((40, 80), 0.5, np.float32)
+    xx = np.arange(80)[None, :].repeat(40, 0)
+    img[:, :30] += (0.1 * np.sin(2 * np.pi * xx / 6))[:, :30]
+    img[:, 59], img[:, 60] = 1.0, 0.0
+    fine = boundary_image(img, "gradient", sigma=1.0)
+    broad = boundary_image(img, "gradient", sigma=4.0)
+    assert fine[20, 10:16].max() > 0.4 and broad[20, 10:16].max() < 0.15
+    assert fine[20, 59:61].min() > 0.9 and broad[20, 59:61].min() > 0.9
+    assert broad[20, 53] > 0.3 > fine[20, 53]
+    # The default is the sigma a model without edge_sigma gets.
+    np.testing.assert_array_equal(
+        boundary_image(img, "gradient"), boundary_image(img, "gradient", GRADIENT_SIGMA)
+    )
 
 
 def test_a_cell_cut_by_the_image_border_reaches_it():
