@@ -120,8 +120,17 @@ def readable_error(exc: BaseException, engine) -> str:
     return f"Something went wrong ({type(exc).__name__}): {text.splitlines()[0][:300]}"
 
 
+def _size_note(settings) -> str:
+    """ "; cell diameter estimated at 62 px (...)" for a result whose diameter was measured on
+    the image itself (the engine's ``diameter="auto"``), else ""."""
+    if not settings or not settings.get("diameter_estimated"):
+        return ""
+    return f"; {settings.get('diameter_estimate', 'cell diameter estimated')}"
+
+
 # The engine's stage names, as the progress text tells them to a biologist.
 STAGE_WORDS = {
+    "size": "measuring the cell size",
     "normalise": "preparing the image",
     "detect": "finding cell centres",
     "propagate": "tracing each cell back from its centre",
@@ -382,7 +391,9 @@ class AppController(QObject):
             self.load_model()
 
     def reset_to_model_defaults(self) -> None:
-        self.update_settings(threshold=None, diameter=None, smoothness=None, min_size=None)
+        self.update_settings(
+            threshold=None, diameter=None, diameter_each_image=False, smoothness=None, min_size=None
+        )
 
     def set_overlay(
         self, name: str, visible: bool | None = None, opacity: float | None = None
@@ -501,7 +512,10 @@ class AppController(QObject):
                 self.hint.emit(f"{name}: {estimate.describe()}")
                 return
             self.log.emit("info", f"{name}: {estimate.describe()}")
-            self.update_settings(diameter=round(float(estimate.diameter), 1))
+            # This image's figure, for every image: no longer measured on each one.
+            self.update_settings(
+                diameter=round(float(estimate.diameter), 1), diameter_each_image=False
+            )
 
         def failed(exc, tb):
             self._report(readable_error(exc, self.engine), self._details(exc, tb))
@@ -609,7 +623,7 @@ class AppController(QObject):
             self.log.emit(
                 "info",
                 f"{doc.name}: {seg.n_cells} cells in {seconds:.1f} s "
-                f"({getattr(model, 'provider', '')})",
+                f"({getattr(model, 'provider', '')}){_size_note(seg.settings)}",
             )
             if self.model_status.provider != getattr(model, "provider", ""):
                 self.model_status = self._status_of(model)
@@ -730,7 +744,9 @@ class AppController(QObject):
                         timings=item.timings,
                         outputs=item.outputs,
                     )
-            self.log.emit("info", f"{item.path.name}: {item.n_cells} cells")
+            self.log.emit(
+                "info", f"{item.path.name}: {item.n_cells} cells{_size_note(item.settings)}"
+            )
         elif item.status == "cancelled":
             summary.cancelled = True
         elif item.status == "skipped":

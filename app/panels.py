@@ -51,6 +51,9 @@ TIPS = {
     "used (shown in plain type). Estimate measures it on the image shown.",
     "estimate": "Measure the typical cell diameter in the image shown, with the chosen model, "
     "and use it (Image ▸ Estimate cell diameter).",
+    "diameter_each_image": "Measure the cell diameter on every image before segmenting it, "
+    "for folders that mix magnifications (as --diameter auto on the command line; about a "
+    "second more per image). The Log tab says what each image measured.",
     "smoothness": "How smooth the outlines are. Higher values give rounder, simpler outlines; "
     "lower values follow the image edges more closely.",
     "min_size": "Objects smaller than this many pixels are dropped (debris, noise).",
@@ -124,6 +127,7 @@ class SettingsPanel(QGroupBox):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.diameter, 1)
         row.addWidget(self.estimate)
+        self.diameter_each_image = QCheckBox("Measure on each image")
         self.smoothness = self._double(0.0, 500.0, 1.0, 1)
         self.min_size = QSpinBox()
         self.min_size.setRange(0, 1_000_000)
@@ -141,6 +145,7 @@ class SettingsPanel(QGroupBox):
             ("provider", "", self.provider),
             ("threshold", "Detection threshold", self.threshold),
             ("diameter", "Cell diameter", diameter_row),
+            ("diameter_each_image", "", self.diameter_each_image),
             ("smoothness", "Outline smoothness", self.smoothness),
             ("min_size", "Smallest cell", self.min_size),
             ("exclude_border", "Border cells", self.exclude_border),
@@ -171,6 +176,9 @@ class SettingsPanel(QGroupBox):
         self.threshold.valueChanged.connect(lambda v: self._edited("threshold", v))
         self.diameter.valueChanged.connect(lambda v: self._edited("diameter", v or None))
         self.estimate.clicked.connect(controller.estimate_diameter)
+        self.diameter_each_image.toggled.connect(
+            lambda b: self._edited("diameter_each_image", bool(b))
+        )
         self.smoothness.valueChanged.connect(lambda v: self._edited("smoothness", v))
         self.min_size.valueChanged.connect(lambda v: self._edited("min_size", int(v)))
         self.pixel_size.valueChanged.connect(lambda v: self._edited("pixel_size", v or None))
@@ -229,6 +237,7 @@ class SettingsPanel(QGroupBox):
             s = self.controller.settings
             status = self.controller.model_status
             defaults = status.defaults
+            d = s.engine_kwargs()["diameter"]  # None (the model's), yours, or "auto"
             index = self.model.findData(s.model)
             if index < 0:
                 self._fill_models()
@@ -258,13 +267,13 @@ class SettingsPanel(QGroupBox):
             ]:
                 value = getattr(s, name)
                 shown = value if value is not None else defaults.get(name)
-                if name == "min_size" and value is None and shown and s.diameter:
+                if name == "min_size" and value is None and shown and d not in (None, "auto"):
                     # The engine scales the model's minimum to the diameter you give.
                     from cellprop.engine.pipeline import scaled_min_size
 
                     model_diameter = defaults.get("diameter")
                     if model_diameter:
-                        shown = scaled_min_size(shown, s.diameter / model_diameter)
+                        shown = scaled_min_size(shown, d / model_diameter)
                 if shown is not None:
                     box.setValue(shown)
                 self._mark(name, value is not None, defaults.get(name))
@@ -273,7 +282,11 @@ class SettingsPanel(QGroupBox):
             # the model's values (the label is bold only for a value of yours).
             self.diameter.setSpecialValueText(f"{own:.0f} px" if own else "model's")
             self.diameter.setValue(s.diameter or 0.0)
-            self._mark("diameter", s.diameter is not None, defaults.get("diameter"))
+            self.diameter_each_image.setChecked(s.diameter_each_image)
+            # Measured on each image: the box's value and its Estimate do not apply.
+            self.diameter.setEnabled(not s.diameter_each_image)
+            self.estimate.setEnabled(not s.diameter_each_image)
+            self._mark("diameter", d is not None, defaults.get("diameter"))
             self.pixel_size.setValue(s.pixel_size or 0.0)
             self.exclude_border.setChecked(s.exclude_border)
             self.roi_zip.setChecked(s.roi_zip)

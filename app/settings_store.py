@@ -14,7 +14,7 @@ APPLICATION = "cellprop"
 
 _FLOATS = ("threshold", "diameter", "smoothness", "pixel_size")
 _INTS = ("min_size",)
-_BOOLS = ("exclude_border", "roi_zip")
+_BOOLS = ("exclude_border", "roi_zip", "diameter_each_image")
 _STRINGS = ("model", "device")
 
 

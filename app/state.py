@@ -98,6 +98,9 @@ class UserSettings:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     threshold: float | None = None
     diameter: float | None = None
+    # Measure the diameter on every image before segmenting it (the engine's "auto", the CLI's
+    # --diameter auto) instead of using ``diameter``: for folders that mix magnifications.
+    diameter_each_image: bool = False
     smoothness: float | None = None
     min_size: int | None = None
     exclude_border: bool = False
@@ -111,7 +114,7 @@ class UserSettings:
         """Keyword arguments for ``cellprop.engine.Settings``."""
         return {
             "threshold": self.threshold,
-            "diameter": self.diameter,
+            "diameter": "auto" if self.diameter_each_image else self.diameter,
             "smoothness": self.smoothness,
             "min_size": self.min_size,
             "exclude_border": self.exclude_border,

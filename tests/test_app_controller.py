@@ -224,19 +224,32 @@ def test_clicking_a_cell_selects_it_and_background_clears(qtbot, controller, ima
 def test_settings_persist_across_a_restart(qtbot, settings_file):
     first = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
     first.update_settings(
-        threshold=0.42, diameter=25.0, exclude_border=True, device="cpu", pixel_size=0.65
+        threshold=0.42,
+        diameter=25.0,
+        diameter_each_image=True,
+        exclude_border=True,
+        device="cpu",
+        pixel_size=0.65,
     )
     first.set_overlay("likelihood", visible=True, opacity=0.3)
     first.shutdown()
     second = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
     assert second.settings == UserSettings(
-        threshold=0.42, diameter=25.0, exclude_border=True, device="cpu", pixel_size=0.65
+        threshold=0.42,
+        diameter=25.0,
+        diameter_each_image=True,
+        exclude_border=True,
+        device="cpu",
+        pixel_size=0.65,
     )
+    # Measured on each image: the engine gets "auto", not the 25 px kept in the box.
+    assert second.settings.engine_kwargs()["diameter"] == "auto"
     assert second.overlays["likelihood"].visible
     assert second.overlays["likelihood"].opacity == pytest.approx(0.3)
     second.reset_to_model_defaults()
     third = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
     assert third.settings.threshold is None and third.settings.exclude_border
+    assert third.settings.diameter is None and not third.settings.diameter_each_image
     second.shutdown()
     third.shutdown()
 

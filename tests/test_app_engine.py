@@ -7,6 +7,7 @@ resources/samples or from ../shared/data; the tests skip cleanly when neither ex
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -453,5 +454,29 @@ def test_estimate_cell_diameter_measures_a_magnified_image(qtbot, tmp_path):
         assert window.settings_panel.labels["diameter"].font().bold()
         qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
         assert window.estimate_action.isEnabled()
+
+        # "Each image": every image of a batch is measured before it is segmented (as the
+        # CLI's --diameter auto), whatever the box holds; the log says what each measured.
+        panel = window.settings_panel
+        panel.diameter_each_image.setChecked(True)
+        assert controller.settings.diameter_each_image
+        assert not panel.diameter.isEnabled() and not panel.estimate.isEnabled()
+        controller.update_settings(diameter=own)  # a stale figure that must not be used
+        out = tmp_path / "out"
+        with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+            assert controller.run_batch([path], out)
+        with open(out / "summary.csv", newline="", encoding="utf-8") as f:
+            (row,) = list(csv.DictReader(f))
+        assert 1.6 < float(row["Diameter_px"]) / own < 2.5
+        assert any(
+            t.startswith("magnified.png: ") and "cell diameter estimated at" in t and " cells;" in t
+            for t in logged
+        )
+        # Estimating on the image shown (the menu) puts its figure back in the box for all.
+        with qtbot.waitSignal(controller.settings_changed, timeout=RUN_MS):
+            window.estimate_action.trigger()
+        assert not controller.settings.diameter_each_image
+        assert 1.6 < controller.settings.diameter / own < 2.5
+        assert panel.diameter.isEnabled() and panel.estimate.isEnabled()
     finally:
         controller.shutdown(RUN_MS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,7 @@ class Segmentation:
     centres: np.ndarray
     timings: dict
     n_cells: int
-    settings: Settings
+    settings: dict  # the values used, as the engine's Segmentation.settings
 
 
 class CellTable:
@@ -179,7 +179,7 @@ class FakeEngine:
             centres.reshape(-1, 2),
             {"total": 0.01},
             n,
-            settings,
+            asdict(settings),
         )
 
     def measure(self, labels, image, pixel_size=None, unit="um", centres=None):

@@ -261,7 +261,14 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     panel.diameter.setValue(40.0)
     assert window.controller.settings.diameter == pytest.approx(40.0)
     assert panel.labels["diameter"].font().bold()
-    assert panel.estimate.toolTip()
+    assert panel.estimate.toolTip() and panel.diameter_each_image.toolTip()
+    # Measured on each image: the box and its Estimate step aside until unticked.
+    panel.diameter_each_image.setChecked(True)
+    assert window.controller.settings.diameter_each_image
+    assert not panel.diameter.isEnabled() and not panel.estimate.isEnabled()
+    panel.diameter_each_image.setChecked(False)
+    assert panel.diameter.isEnabled() and panel.estimate.isEnabled()
+    assert window.controller.settings.diameter == pytest.approx(40.0)
     # The model list says what each model is for and what it was measured at.
     tip = panel.model.itemData(panel.model.findData("phase"), Qt.ItemDataRole.ToolTipRole)
     assert tip == "Phase contrast\ncells about 32 px across"
