@@ -121,11 +121,10 @@ def readable_error(exc: BaseException, engine) -> str:
 
 
 def _size_note(settings) -> str:
-    """ "; cell diameter estimated at 62 px (...)" for a result whose diameter was measured on
-    the image itself (the engine's ``diameter="auto"``), else ""."""
-    if not settings or not settings.get("diameter_estimated"):
-        return ""
-    return f"; {settings.get('diameter_estimate', 'cell diameter estimated')}"
+    """For the log: "; cell diameter estimated at 62 px (...)" where the engine measured the
+    diameter on the image itself (``diameter="auto"``), else ""."""
+    note = (settings or {}).get("diameter_estimate")
+    return f"; {note}" if note else ""
 
 
 # The engine's stage names, as the progress text tells them to a biologist.

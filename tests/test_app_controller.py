@@ -223,7 +223,7 @@ def test_clicking_a_cell_selects_it_and_background_clears(qtbot, controller, ima
 
 def test_settings_persist_across_a_restart(qtbot, settings_file):
     first = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
-    first.update_settings(
+    chosen = dict(
         threshold=0.42,
         diameter=25.0,
         diameter_each_image=True,
@@ -231,17 +231,11 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         device="cpu",
         pixel_size=0.65,
     )
+    first.update_settings(**chosen)
     first.set_overlay("likelihood", visible=True, opacity=0.3)
     first.shutdown()
     second = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
-    assert second.settings == UserSettings(
-        threshold=0.42,
-        diameter=25.0,
-        diameter_each_image=True,
-        exclude_border=True,
-        device="cpu",
-        pixel_size=0.65,
-    )
+    assert second.settings == UserSettings(**chosen)
     # Measured on each image: the engine gets "auto", not the 25 px kept in the box.
     assert second.settings.engine_kwargs()["diameter"] == "auto"
     assert second.overlays["likelihood"].visible
