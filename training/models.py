@@ -140,6 +140,8 @@ RECIPES: dict[str, Recipe] = {
             # (1.674), 1.568 at magnification x1.25 without a diameter (1.524) and 1.651 with
             # --diameter auto (1.638): no clear gain, --diameter auto already recovers the
             # magnification; not adopted, test frames not looked at.
+            # Trained at scale 0.45 (cells ~50 px; fifth session), run at 0.45 or 0.5: tune
+            # 1.652 at best against this model's 1.674 (same grid, edge_sigma 2): not adopted.
             # Trials on the first model showed no effect of the threshold (0.3-0.5: the peaks
             # lie far above it) nor of the cut's weight (20-100), worse results for foreground
             # seeds at 0.02 or above 0.1, and edge_beta 25 best of 10-40 (40 collapses).
