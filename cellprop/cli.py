@@ -42,6 +42,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
+    return value
+
+
 def _count(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -132,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--exclude-border", action="store_true", help="drop cells touching the image border"
+    )
+    seg.add_argument(
+        "--edge-fraction",
+        type=_share,
+        default=None,
+        metavar="F",
+        help="drop cells cut by the image border that are smaller than this fraction of a "
+        "typical cell's area (0 keeps them all; default: the model's)",
     )
     seg.add_argument(
         "--overwrite",
@@ -297,6 +312,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             smoothness=args.smoothness,
             min_size=args.min_size,
             exclude_border=args.exclude_border,
+            edge_fraction=args.edge_fraction,
             pixel_size=args.pixel_size,
             propagation=args.propagation,
             memory_mb=args.memory,

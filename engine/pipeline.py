@@ -35,6 +35,8 @@ __all__ = [
     "Segmentation",
     "Settings",
     "detect_cells",
+    "edge_min_size",
+    "filter_cells",
     "network_input",
     "resolve_settings",
     "scaled_min_size",
@@ -59,7 +61,11 @@ class Settings:
     min_size : int, optional
         Smallest cell kept, original pixels.
     exclude_border : bool
-        Drop cells touching the image border.
+        Drop every cell touching the image border.
+    edge_fraction : float, optional
+        Drop cells touching the image border whose area is below this fraction of a typical
+        cell's (pi d^2 / 4, d the cell diameter in use): fragments of cells mostly outside the
+        image, whose shape measurements mean little. 0 keeps them all.
     pixel_size : float, optional
         Physical pixel size (overrides the file's metadata) for measurements.
     propagation : {"crop", "full"}
@@ -73,6 +79,7 @@ class Settings:
     smoothness: float | None = None
     min_size: int | None = None
     exclude_border: bool = False
+    edge_fraction: float | None = None
     pixel_size: float | None = None
     propagation: str = "crop"
     memory_mb: int = 1024
@@ -89,6 +96,8 @@ class Settings:
             raise ValueError(f"smoothness must not be negative, got {self.smoothness}")
         if self.min_size is not None and self.min_size < 0:
             raise ValueError(f"min size must not be negative, got {self.min_size}")
+        if self.edge_fraction is not None and not 0.0 <= self.edge_fraction <= 1.0:
+            raise ValueError(f"edge fraction must lie between 0 and 1, got {self.edge_fraction}")
         if self.pixel_size is not None and not self.pixel_size > 0:
             raise ValueError(f"pixel size must be positive, got {self.pixel_size}")
         if self.propagation not in ("crop", "full"):
@@ -182,12 +191,19 @@ def resolve_settings(model, settings: Settings) -> dict:
             if settings.diameter is not None
             else (model.cell_diameter_px or 16.0) / model.scale
         ),
+        edge_fraction=float(
+            settings.edge_fraction
+            if settings.edge_fraction is not None
+            else d.get("edge_fraction", 0.0)
+        ),
         # The graph cut runs on the image resized by this factor, where cells have the model's
         # own diameter: its weights, edge smoothing and seeds were tuned at that size.
         cut_scale=1.0 / ratio,
         model=model.name,
         provider=model.provider,
     )
+    # The edge rule's smallest area, original pixels, from the diameter in use.
+    resolved["edge_min_size"] = edge_min_size(resolved["edge_fraction"], resolved["diameter_px"])
     return resolved
 
 
@@ -196,14 +212,36 @@ def scaled_min_size(min_size_px: float, ratio: float) -> int:
     return int(round(float(min_size_px) * ratio**2))
 
 
-def _relabel(labels: np.ndarray, centres_rc: np.ndarray, min_size: int, exclude_border: bool):
-    """Drop small and (optionally) border cells; number the rest 1..N in detection order."""
+def edge_min_size(fraction: float, diameter: float) -> int:
+    """The smallest area (pixels) of a cell cut by the image edge that is kept: ``fraction`` of
+    a typical cell's area, a disc of ``diameter`` pixels."""
+    return int(round(float(fraction) * np.pi * float(diameter) ** 2 / 4.0))
+
+
+def filter_cells(
+    labels: np.ndarray,
+    centres_rc: np.ndarray,
+    min_size: int,
+    exclude_border: bool = False,
+    edge_min: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop cells below ``min_size`` pixels and cells touching the image border (all of them
+    with ``exclude_border``, else those below ``edge_min`` pixels); number the rest 1..N in
+    detection order.
+
+    ``labels`` are 1..N for the N rows of ``centres_rc``; returns the new labels and the kept
+    rows.
+    """
     n = len(centres_rc)
     counts = np.bincount(labels.ravel(), minlength=n + 1)[: n + 1]
     keep = counts >= max(1, min_size)
     keep[0] = False
+    edge = border_labels(labels)
+    edge = edge[edge <= n]
     if exclude_border:
-        keep[border_labels(labels)] = False
+        keep[edge] = False
+    elif edge_min > 0:
+        keep[edge[counts[edge] < edge_min]] = False
     new_ids = np.zeros(n + 1, np.int64)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
     out = new_ids[labels].astype(label_dtype(int(keep.sum())))
@@ -363,7 +401,9 @@ def segment(
     del owner, boundary, intensity, cut_image
     labels = rescale(labels, shape=(h, w), order=0)
     value = rescale(value, shape=(h, w), order=1)
-    labels, centres_rc = _relabel(labels, centres_rc, cfg["min_size"], settings.exclude_border)
+    labels, centres_rc = filter_cells(
+        labels, centres_rc, cfg["min_size"], settings.exclude_border, cfg["edge_min_size"]
+    )
     lap("graphcut")
 
     likelihood_full = rescale(likelihood, shape=(h, w), order=1).astype(np.float32, copy=False)

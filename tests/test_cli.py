@@ -230,6 +230,7 @@ def test_help_and_version(capsys):
         "--pixel-size",
         "--min-size",
         "--exclude-border",
+        "--edge-fraction",
         "--overwrite",
         "--roi",
         "--workers",
@@ -255,3 +256,21 @@ def test_a_3d_stack_runs_with_a_page_choice(inputs, tmp_path, tiny_model_dir):
     assert segment([inputs / "stack.tif", "--out", out, "--page", "2"], tiny_model_dir) == 0
     assert tifffile.imread(out / "stack_labels.tif").shape == (40, 40)
     assert "page 3/3" in read_csv(out / "summary.csv")[0]["Read"]  # the plane used is reported
+
+
+def test_edge_fraction_reaches_the_run_record_and_bad_values_are_refused(
+    inputs, tmp_path, tiny_model_dir, capsys
+):
+    out = tmp_path / "out"
+    args = [inputs / "good1.png", "--out", out, "--edge-fraction", "0.5"]
+    assert segment(args, tiny_model_dir) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["edge_fraction"] == 0.5
+    diameter = run["resolved"]["diameter_px"]
+    assert run["resolved"]["edge_min_size"] == round(0.5 * np.pi * diameter**2 / 4)
+    with pytest.raises(SystemExit):
+        segment(
+            [inputs / "good1.png", "--out", tmp_path / "x", "--edge-fraction", "1.5"],
+            tiny_model_dir,
+        )
+    assert "--edge-fraction: must lie between 0 and 1, got 1.5" in capsys.readouterr().err

@@ -116,6 +116,48 @@ def test_a_given_diameter_scales_the_models_size_defaults(tiny_model):
     assert resolve_settings(tiny_model, Settings(diameter=2 * own, min_size=7))["min_size"] == 7
 
 
+def test_cells_cut_by_the_border_go_below_the_edge_size_or_all_with_exclude_border():
+    from cellprop.engine.pipeline import filter_cells
+
+    labels = np.zeros((40, 60), np.uint16)
+    labels[10:15, 10:16] = 1  # inside, 30 px
+    labels[0:5, 20:26] = 2  # cut by the top edge, 30 px
+    labels[20:40, 0:10] = 3  # cut by the left and bottom edges, 200 px
+    labels[15:30, 30:45] = 4  # inside, 225 px
+    centres = np.array([[12.0, 13.0], [2.0, 23.0], [30.0, 5.0], [22.0, 37.0]])
+
+    def kept(**kwargs):
+        out, rows = filter_cells(labels, centres, min_size=10, **kwargs)
+        assert int(out.max()) == len(rows)  # renumbered 1..N, the centres follow
+        return [tuple(r) for r in rows]
+
+    every = [tuple(r) for r in centres]
+    assert kept() == every
+    assert kept(edge_min=100) == [every[0], every[2], every[3]]  # the edge fragment goes
+    assert kept(edge_min=201) == [every[0], every[3]]
+    assert kept(exclude_border=True, edge_min=100) == [every[0], every[3]]
+    # The general minimum size still applies inside the image.
+    out, rows = filter_cells(labels, centres, min_size=31, edge_min=100)
+    assert [tuple(r) for r in rows] == [every[2], every[3]]
+
+
+def test_the_edge_fraction_is_a_share_of_the_cell_size_in_use(tiny_model, monkeypatch):
+    from cellprop.engine.pipeline import edge_min_size, resolve_settings
+
+    own = tiny_model.cell_diameter_px / tiny_model.scale
+    assert resolve_settings(tiny_model, Settings())["edge_min_size"] == 0  # none by default
+    monkeypatch.setitem(tiny_model.defaults, "edge_fraction", 0.4)
+    base = resolve_settings(tiny_model, Settings())
+    assert base["edge_fraction"] == 0.4
+    assert base["edge_min_size"] == edge_min_size(0.4, own) == round(0.4 * np.pi * own**2 / 4)
+    # Cells twice as wide: fragments four times larger; a user's value wins, 0 keeps all.
+    twice = resolve_settings(tiny_model, Settings(diameter=2 * own))
+    assert twice["edge_min_size"] == pytest.approx(4 * base["edge_min_size"], abs=2)
+    assert resolve_settings(tiny_model, Settings(edge_fraction=0.0))["edge_min_size"] == 0
+    with pytest.raises(ValueError, match="edge fraction"):
+        Settings(edge_fraction=1.5)
+
+
 def test_the_models_edge_sigma_reaches_the_boundary_image(tiny_model, monkeypatch):
     import cellprop.engine.pipeline as pipeline
     from cellprop.engine.graphcut import GRADIENT_SIGMA
