@@ -391,7 +391,12 @@ class AppController(QObject):
 
     def reset_to_model_defaults(self) -> None:
         self.update_settings(
-            threshold=None, diameter=None, diameter_each_image=False, smoothness=None, min_size=None
+            threshold=None,
+            diameter=None,
+            diameter_each_image=False,
+            smoothness=None,
+            min_size=None,
+            edge_fraction=None,
         )
 
     def set_overlay(
@@ -541,6 +546,7 @@ class AppController(QObject):
             "threshold": defaults.get("threshold"),
             "smoothness": defaults.get("graphcut_weight"),
             "min_size": defaults.get("min_size_px"),
+            "edge_fraction": float(defaults.get("edge_fraction", 0.0)),
             # the network's typical diameter, in the original image's pixels
             "diameter": float(diameter) / scale if diameter else None,
         }

@@ -59,6 +59,9 @@ TIPS = {
     "min_size": "Objects smaller than this many pixels are dropped (debris, noise).",
     "exclude_border": "Leave out cells that touch the image edge: they are only partly visible, "
     "so their size and shape would be wrong.",
+    "edge_fraction": "Leave out cells cut by the image edge that show less than this share of "
+    "a typical cell (of the cell diameter in use): fragments of cells that lie mostly outside "
+    "the image. 'keep all' keeps every cut cell; 'Leave out edge cells' above drops them all.",
     "pixel_size": "Size of one pixel in micrometres, for areas and lengths in µm. 'From the file' "
     "uses the calibration stored in the image, if any; otherwise results are in pixels.",
     "roi_zip": "Also save the outlines as an ImageJ/Fiji ROI set (.zip) you can open in Fiji's "
@@ -134,6 +137,13 @@ class SettingsPanel(QGroupBox):
         self.min_size.setSuffix(" px")
         self.min_size.setKeyboardTracking(False)
         self.exclude_border = QCheckBox("Leave out edge cells")
+        self.edge_fraction = QSpinBox()
+        self.edge_fraction.setRange(0, 100)
+        self.edge_fraction.setSingleStep(5)
+        self.edge_fraction.setPrefix("below ")
+        self.edge_fraction.setSuffix(" % of a cell")
+        self.edge_fraction.setSpecialValueText("keep all")
+        self.edge_fraction.setKeyboardTracking(False)
         self.pixel_size = self._double(0.0, 1000.0, 0.01, 4, special="from the file", suffix=" µm")
         self.roi_zip = QCheckBox("Also save Fiji ROIs")
         self.reset = QPushButton("Reset to model defaults")
@@ -149,6 +159,7 @@ class SettingsPanel(QGroupBox):
             ("smoothness", "Outline smoothness", self.smoothness),
             ("min_size", "Smallest cell", self.min_size),
             ("exclude_border", "Border cells", self.exclude_border),
+            ("edge_fraction", "Edge fragments", self.edge_fraction),
             ("pixel_size", "Pixel size", self.pixel_size),
             ("roi_zip", "Export", self.roi_zip),
         ]:
@@ -183,6 +194,7 @@ class SettingsPanel(QGroupBox):
         self.min_size.valueChanged.connect(lambda v: self._edited("min_size", int(v)))
         self.pixel_size.valueChanged.connect(lambda v: self._edited("pixel_size", v or None))
         self.exclude_border.toggled.connect(lambda b: self._edited("exclude_border", bool(b)))
+        self.edge_fraction.valueChanged.connect(lambda v: self._edited("edge_fraction", v / 100))
         self.roi_zip.toggled.connect(lambda b: self._edited("roi_zip", bool(b)))
         self.reset.clicked.connect(controller.reset_to_model_defaults)
         controller.settings_changed.connect(self.refresh)
@@ -289,17 +301,25 @@ class SettingsPanel(QGroupBox):
             self._mark("diameter", d is not None, defaults.get("diameter"))
             self.pixel_size.setValue(s.pixel_size or 0.0)
             self.exclude_border.setChecked(s.exclude_border)
+            # Shown in percent; None shows the model's fraction (0: keep all).
+            own_edge = 100 * float(defaults.get("edge_fraction") or 0.0)
+            edge = 100 * s.edge_fraction if s.edge_fraction is not None else own_edge
+            self.edge_fraction.setValue(round(edge))
+            self.edge_fraction.setEnabled(not s.exclude_border)  # all edge cells go anyway
+            self._mark("edge_fraction", s.edge_fraction is not None, own_edge, " %")
             self.roi_zip.setChecked(s.roi_zip)
         finally:
             self._refreshing = False
 
-    def _mark(self, name: str, overridden: bool, default) -> None:
+    def _mark(self, name: str, overridden: bool, default, unit: str = "") -> None:
         """Bold label = your own value; the tooltip tells the model's default."""
         label = self.labels[name]
         font = label.font()
         font.setBold(overridden)
         label.setFont(font)
-        suffix = f"\n\nModel default: {default:g}" if isinstance(default, (int, float)) else ""
+        suffix = (
+            f"\n\nModel default: {default:g}{unit}" if isinstance(default, (int, float)) else ""
+        )
         label.setToolTip(TIPS[name] + suffix)
 
 

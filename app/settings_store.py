@@ -12,7 +12,7 @@ from .state import DEFAULT_OVERLAYS, OVERLAY_NAMES, Overlay, UserSettings
 ORGANISATION = "cellprop"
 APPLICATION = "cellprop"
 
-_FLOATS = ("threshold", "diameter", "smoothness", "pixel_size")
+_FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
 _INTS = ("min_size",)
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image")
 _STRINGS = ("model", "device")

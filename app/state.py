@@ -104,6 +104,8 @@ class UserSettings:
     smoothness: float | None = None
     min_size: int | None = None
     exclude_border: bool = False
+    # Cells cut by the image edge below this fraction of a typical cell are left out.
+    edge_fraction: float | None = None
     pixel_size: float | None = None
     roi_zip: bool = True  # also write ImageJ ROI zips on export and in batches
 
@@ -118,6 +120,7 @@ class UserSettings:
             "smoothness": self.smoothness,
             "min_size": self.min_size,
             "exclude_border": self.exclude_border,
+            "edge_fraction": self.edge_fraction,
             "pixel_size": self.pixel_size,
         }
 

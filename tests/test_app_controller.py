@@ -203,6 +203,7 @@ def test_model_defaults_and_provider_are_published(qtbot, controller):
         "threshold": 0.5,
         "smoothness": 20.0,
         "min_size": 4,
+        "edge_fraction": 0.35,
         "diameter": 16.0,
     }
 
@@ -228,6 +229,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         diameter=25.0,
         diameter_each_image=True,
         exclude_border=True,
+        edge_fraction=0.2,
         device="cpu",
         pixel_size=0.65,
     )
@@ -244,6 +246,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     third = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
     assert third.settings.threshold is None and third.settings.exclude_border
     assert third.settings.diameter is None and not third.settings.diameter_each_image
+    assert third.settings.edge_fraction is None
     second.shutdown()
     third.shutdown()
 

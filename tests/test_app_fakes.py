@@ -153,7 +153,12 @@ class FakeEngine:
             "description": "fake",
             "input": {"scale": 0.5},
             "cell_diameter_px": 8.0,
-            "defaults": {"threshold": 0.5, "graphcut_weight": 20.0, "min_size_px": 4},
+            "defaults": {
+                "threshold": 0.5,
+                "graphcut_weight": 20.0,
+                "min_size_px": 4,
+                "edge_fraction": 0.35,
+            },
         }
         return Model(str(name_or_path), Path("/models/phase"), info=info, defaults=info["defaults"])
 

@@ -269,6 +269,18 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     panel.diameter_each_image.setChecked(False)
     assert panel.diameter.isEnabled() and panel.estimate.isEnabled()
     assert window.controller.settings.diameter == pytest.approx(40.0)
+    # Edge fragments: the model's share in percent until you set yours; 0 keeps every cut cell,
+    # and leaving out all edge cells makes the share moot.
+    assert panel.edge_fraction.value() == 35 and not panel.labels["edge_fraction"].font().bold()
+    assert "Model default: 35 %" in panel.labels["edge_fraction"].toolTip()
+    panel.edge_fraction.setValue(0)
+    assert window.controller.settings.edge_fraction == 0.0
+    assert panel.edge_fraction.text() == "keep all" and panel.labels["edge_fraction"].font().bold()
+    assert window.controller.settings.engine_kwargs()["edge_fraction"] == 0.0
+    panel.exclude_border.setChecked(True)
+    assert not panel.edge_fraction.isEnabled()
+    panel.exclude_border.setChecked(False)
+    assert panel.edge_fraction.isEnabled()
     # The model list says what each model is for and what it was measured at.
     tip = panel.model.itemData(panel.model.findData("phase"), Qt.ItemDataRole.ToolTipRole)
     assert tip == "Phase contrast\ncells about 32 px across"
@@ -278,6 +290,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.smoothness,
         panel.min_size,
         panel.exclude_border,
+        panel.edge_fraction,
         panel.pixel_size,
         panel.model,
         panel.device,
