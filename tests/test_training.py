@@ -439,3 +439,77 @@ def test_the_zoom_range_reaches_the_crops_and_an_older_checkpoint_resumes(
     result = train(later, progress=False, log=None)
     assert len(result.history) == 5
     assert seen and set(seen) == {(0.8, 1.25)}
+
+
+# --- tuning the shipped models' defaults ----------------------------------------------------------
+
+
+def test_tuning_chooses_the_filters_the_engine_then_applies(tiny_model_dir, tmp_path, monkeypatch):
+    """tune_defaults scores candidate minimum sizes and edge fractions on one segmentation per
+    grid point; the defaults it writes, run through the engine, must score exactly as recorded.
+    (The tiny model's cells mean nothing; the edge fraction is held at 0.5 so that its filter
+    has cut cells to drop.)"""
+    import shutil
+
+    import cellprop.training.models as models
+    from cellprop.engine import Settings, load_model, segment
+    from cellprop.engine.evaluate import Scores
+    from cellprop.training.models import (
+        EDGE_FRACTIONS,
+        Recipe,
+        add_scores,
+        load_cases,
+        summary,
+        tune_defaults,
+    )
+
+    rng = np.random.default_rng(3)
+    data = tmp_path / "data" / "blobs"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    yy, xx = np.mgrid[:96, :128]
+    rows = ["image,x,y"]
+    for name in ("a.png", "b.png"):
+        mask = np.zeros((96, 128), np.uint16)
+        centres = [(0, 20), (40, 60), (70, 100), (50, 127), (20, 90)]  # two cut by the edge
+        for i, (r, c) in enumerate(centres, 1):
+            mask[(yy - r) ** 2 + (xx - c) ** 2 < 100] = i
+            rows.append(f"{name},{c},{r}")
+        image = np.where(mask > 0, 180, 60) + rng.normal(0, 10, mask.shape)
+        cv2.imwrite(str(data / "images" / name), np.clip(image, 0, 255).astype(np.uint8))
+        tifffile.imwrite(data / "masks" / f"{Path(name).stem}.tif", mask)
+    (data / "points.csv").write_text("\n".join(rows) + "\n")
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    info = json.loads((model_dir / "model.json").read_text())
+    diameter = info["cell_diameter_px"] / info["input"]["scale"]
+    recipe = Recipe(
+        name="tiny",
+        dataset="blobs",
+        modality="phase",
+        description="",
+        scale=info["input"]["scale"],
+        diameter=diameter,
+        sigma=None,
+        train=("x.png",),
+        val=("y.png",),
+        tune=("a.png", "b.png"),
+        test=("z.png",),
+        grid={"threshold": [0.01, 0.05]},
+    )
+    assert 0.0 in EDGE_FRACTIONS
+    monkeypatch.setattr(models, "EDGE_FRACTIONS", (0.5,))
+    tuned = tune_defaults(tmp_path / "data", recipe, model_dir, log=lambda s: None)
+    record = tuned["tuning"]
+    assert record["grid"]["edge_fraction"] == [0.5] and tuned["defaults"]["edge_fraction"] == 0.5
+    assert json.loads((model_dir / "model.json").read_text()) == tuned
+    model = load_model(model_dir, device="cpu")
+    scores = Scores()
+    dropped = 0
+    for case in load_cases(data, recipe.tune):
+        labels = segment(case.image, model, Settings()).labels
+        dropped += segment(case.image, model, Settings(edge_fraction=0.0)).n_cells - labels.max()
+        add_scores(scores, case, labels)
+    assert dropped > 0  # the edge filter bit
+    again = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary(scores).items()}
+    assert again == record["scores"]

@@ -425,13 +425,9 @@ def objective(scores) -> float:
 # --- defaults ----------------------------------------------------------------------------------
 
 
-def _remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
-    sizes = np.bincount(labels.ravel())
-    small = sizes < min_size
-    small[0] = False
-    out = labels.copy()
-    out[small[labels]] = 0
-    return out
+#: Candidate model.json "edge_fraction" values (cells cut by the image edge smaller than this
+#: fraction of a typical cell are dropped; 0 keeps them all), searched with the minimum size.
+EDGE_FRACTIONS = (0.0, 0.25, 0.35, 0.5)
 
 
 def tune_defaults(root: Path, recipe: Recipe, model_dir: Path, log=print) -> dict:
@@ -439,13 +435,16 @@ def tune_defaults(root: Path, recipe: Recipe, model_dir: Path, log=print) -> dic
 
     Every combination of ``recipe.grid`` (engine defaults such as the detection threshold and
     the graph-cut weight; ``scale`` is the working scale, model.json ``input.scale``, which with
-    the recipe's diameter sets ``cell_diameter_px``) is run with the engine; each result is then filtered by candidate
-    minimum sizes (a fraction of the typical cell's area). The best combination by `objective`
+    the recipe's diameter sets ``cell_diameter_px``) is run with the engine; each result is then
+    filtered by candidate minimum sizes (a fraction of the typical cell's area) and candidate
+    edge fractions (`EDGE_FRACTIONS`: the same for cells cut by the image edge). The best
+    combination by `objective`
     (mDice + AP50 against masks where they exist, else detection F1 against the points) becomes
     model.json's "defaults", and the search is recorded under "tuning".
     """
     from cellprop.engine import Settings, load_model, segment
     from cellprop.engine.evaluate import Scores
+    from cellprop.engine.pipeline import edge_min_size, filter_cells
 
     if not recipe.grid:
         log(f"{recipe.name}: no grid, the exported defaults are kept")
@@ -467,13 +466,17 @@ def tune_defaults(root: Path, recipe: Recipe, model_dir: Path, log=print) -> dic
             model.scale = params["scale"]
             model.cell_diameter_px = recipe.diameter * params["scale"]
         t0 = time.perf_counter()
-        results = [segment(c.image, model, Settings(min_size=1)) for c in cases]
-        for min_size in min_sizes:
+        results = [segment(c.image, model, Settings(min_size=1, edge_fraction=0.0)) for c in cases]
+        filters = list(itertools.product(min_sizes, EDGE_FRACTIONS))
+        for min_size, fraction in filters:
+            edge_min = edge_min_size(fraction, recipe.diameter)
             scores = Scores()
             for case, result in zip(cases, results, strict=True):
-                add_scores(scores, case, _remove_small(result.labels, min_size))
-            trials.append((objective(scores), dict(params, min_size_px=min_size), summary(scores)))
-        best_here = max(t[0] for t in trials[-len(min_sizes) :])
+                kept, _ = filter_cells(result.labels, result.centres, min_size, False, edge_min)
+                add_scores(scores, case, kept)
+            chosen = dict(params, min_size_px=min_size, edge_fraction=fraction)
+            trials.append((objective(scores), chosen, summary(scores)))
+        best_here = max(t[0] for t in trials[-len(filters) :])
         log(f"  {params}: best {best_here:.4f} ({time.perf_counter() - t0:.0f} s)")
     best_score, best, scores = max(trials, key=lambda t: t[0])
     info = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
@@ -488,7 +491,7 @@ def tune_defaults(root: Path, recipe: Recipe, model_dir: Path, log=print) -> dic
     info["tuning"] = {
         "images": list(recipe.tune),
         "objective": "mDice + AP50" if cases[0].mask is not None else "detection F1",
-        "grid": dict(recipe.grid, min_size_px=min_sizes),
+        "grid": dict(recipe.grid, min_size_px=min_sizes, edge_fraction=list(EDGE_FRACTIONS)),
         "best": dict(best, scale=info["input"]["scale"]),
         "scores": {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
     }
