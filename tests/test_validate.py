@@ -211,3 +211,28 @@ def test_model_choice_is_checked_on_every_image_and_reported(tmp_path):
     text = validate.write_report([], None, tmp_path, "test", choice)
     assert "## Model choice (`--model auto`)" in text
     assert "| hela-dic (84) | dic | 84 of 84 |" in text
+
+
+def test_baselines_go_through_the_models_edge_rule():
+    """validate applies the model's edge rule (model.json edge_fraction) to the baselines' labels
+    as `cellprop segment` does to its own, so that the comparison is about the outlines: a small
+    piece cut by the image edge goes, a large one at the edge and a small one inside stay."""
+    import validate
+
+    from cellprop.engine import load_model
+
+    nuclei = load_model(MODELS_DIR / "nuclei", device="cpu")
+    assert nuclei.defaults["edge_fraction"] == 0.5  # 0.5 x pi x 60^2 / 4 = 1414 px at the edge
+    labels = np.zeros((200, 200), np.int32)
+    labels[0:10, 50:60] = 1  # 100 px, touching the top edge: a fragment
+    labels[150:200, 0:40] = 2  # 2000 px, touching two edges: kept
+    labels[90:100, 90:100] = 3  # 100 px, inside: the edge rule does not look at it
+    labels[20:60, 150:200] = 5  # 2000 px at the right edge; label 4 unused
+    kept = validate.edge_rule(nuclei)(labels)
+    assert kept.max() == 3 and not kept[0:10, 50:60].any()
+    for old in (2, 3, 5):
+        assert len(np.unique(kept[labels == old])) == 1 and kept[labels == old][0] > 0
+    # A model without an edge fraction (phase) keeps every cell as it is.
+    phase = load_model(MODELS_DIR / "phase", device="cpu")
+    assert "edge_fraction" not in phase.defaults
+    assert validate.edge_rule(phase)(labels) is labels
