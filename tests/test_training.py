@@ -444,18 +444,16 @@ def test_the_zoom_range_reaches_the_crops_and_an_older_checkpoint_resumes(
 # --- tuning the shipped models' defaults ----------------------------------------------------------
 
 
-def test_tuning_chooses_the_filters_the_engine_then_applies(tiny_model_dir, tmp_path, monkeypatch):
+def test_tuning_chooses_the_filters_the_engine_then_applies(tiny_model_dir, tmp_path):
     """tune_defaults scores candidate minimum sizes and edge fractions on one segmentation per
     grid point; the defaults it writes, run through the engine, must score exactly as recorded.
     (The tiny model's cells mean nothing; the edge fraction is held at 0.5 so that its filter
     has cut cells to drop.)"""
     import shutil
 
-    import cellprop.training.models as models
     from cellprop.engine import Settings, load_model, segment
     from cellprop.engine.evaluate import Scores
     from cellprop.training.models import (
-        EDGE_FRACTIONS,
         Recipe,
         add_scores,
         load_cases,
@@ -496,9 +494,9 @@ def test_tuning_chooses_the_filters_the_engine_then_applies(tiny_model_dir, tmp_
         tune=("a.png", "b.png"),
         test=("z.png",),
         grid={"threshold": [0.01, 0.05]},
+        edge_fractions=(0.5,),
     )
-    assert 0.0 in EDGE_FRACTIONS
-    monkeypatch.setattr(models, "EDGE_FRACTIONS", (0.5,))
+    assert 0.0 in Recipe.edge_fractions  # by default the search may keep every edge cell
     tuned = tune_defaults(tmp_path / "data", recipe, model_dir, log=lambda s: None)
     record = tuned["tuning"]
     assert record["grid"]["edge_fraction"] == [0.5] and tuned["defaults"]["edge_fraction"] == 0.5
