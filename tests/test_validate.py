@@ -218,7 +218,6 @@ def test_baselines_go_through_the_models_edge_rule():
     as `cellprop segment` does to its own, so that the comparison is about the outlines: a small
     piece cut by the image edge goes, a large one at the edge and a small one inside stay."""
     import validate
-
     from cellprop.engine import load_model
 
     nuclei = load_model(MODELS_DIR / "nuclei", device="cpu")
