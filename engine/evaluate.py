@@ -22,7 +22,9 @@ from scipy.optimize import linear_sum_assignment
 from .graphcut import border_labels
 
 __all__ = [
+    "AP50_ERRORS",
     "Scores",
+    "ap50_errors",
     "ap_counts",
     "centroids",
     "compare_modes",
@@ -112,6 +114,70 @@ def ap_counts(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tuple[int
     return tp, n_pred - tp, n_true - tp
 
 
+#: What each AP50 error is, in the order :func:`ap50_errors` tests for it. False positives (an
+#: unmatched predicted cell): "unlabelled edge", it touches the image border and lies mostly on
+#: pixels the truth leaves unlabelled (a cell the truth omits there); "background", mostly on
+#: unlabelled pixels elsewhere; else, by the true cell it covers most, "second piece", that cell
+#: is matched by another prediction; "outline too small" / "outline too large", that cell is
+#: matched by none and this prediction is smaller / larger than it. False negatives (an
+#: unmatched true cell), by the predicted cell most frequent under it: "missed", none covers a
+#: fifth of it; "merged", that prediction is matched to another true cell or has a quarter or
+#: more of its pixels on other true cells; "outline", else (it is this cell's, with IoU at most
+#: the threshold).
+AP50_ERRORS = (
+    "fp unlabelled edge",
+    "fp background",
+    "fp second piece",
+    "fp outline too small",
+    "fp outline too large",
+    "fn missed",
+    "fn merged",
+    "fn outline",
+)
+
+
+def ap50_errors(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> dict[str, int]:
+    """Every AP50 false positive and false negative of one image, by kind (:data:`AP50_ERRORS`).
+
+    The counts add up to the FP and FN of :func:`ap_counts` at the same ``iou``. They say where a
+    score is lost: outlines that close too early, cells cut in two or merged, cells missed, or
+    cells the truth does not label (Cell Tracking Challenge silver truth leaves some cells at
+    the image edge unlabelled, ../shared/data/README.md): a report of what limits a score, not a
+    different score.
+    """
+    pred = np.asarray(pred)
+    t_ids, p_ids, scores, table = _ious(true, pred)
+    out = dict.fromkeys(AP50_ERRORS, 0)
+    t_fg, p_fg = t_ids > 0, p_ids > 0
+    hit = scores > iou
+    hit[~t_fg, :] = False
+    hit[:, ~p_fg] = False
+    t_matched, p_matched = hit.any(1), hit.any(0)
+    t_sizes, p_sizes = table.sum(1), table.sum(0)
+    at_edge = np.isin(p_ids, border_labels(pred))
+    cells = np.where(t_fg[:, None], table, 0)  # overlaps with true cells only
+    for j in np.flatnonzero(p_fg & ~p_matched):
+        if table[~t_fg, j].sum() > 0.5 * p_sizes[j]:
+            out["fp unlabelled edge" if at_edge[j] else "fp background"] += 1
+            continue
+        i = int(np.argmax(cells[:, j]))
+        if t_matched[i]:
+            out["fp second piece"] += 1
+        else:
+            small = p_sizes[j] < t_sizes[i]
+            out["fp outline too small" if small else "fp outline too large"] += 1
+    preds = np.where(p_fg[None, :], table, 0)
+    for i in np.flatnonzero(t_fg & ~t_matched):
+        j = int(np.argmax(preds[i]))
+        if preds[i, j] < 0.2 * t_sizes[i]:
+            out["fn missed"] += 1
+        elif p_matched[j] or cells[:, j].sum() - cells[i, j] >= 0.25 * p_sizes[j]:
+            out["fn merged"] += 1
+        else:
+            out["fn outline"] += 1
+    return out
+
+
 def unlabelled_border_fp(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> int:
     """How many unmatched predictions touch the image border and lie mostly on unlabelled pixels.
 
@@ -120,12 +186,7 @@ def unlabelled_border_fp(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -
     This counts them, so a report can say how many of its false positives are of that kind; it
     is not a different score.
     """
-    pred = np.asarray(pred)
-    t_ids, p_ids, scores, table = _ious(true, pred)
-    matched = (scores[t_ids > 0] > iou).any(0)
-    on_unlabelled = table[t_ids == 0].sum(0) > 0.5 * table.sum(0)
-    at_edge = np.isin(p_ids, border_labels(pred))
-    return int(((p_ids > 0) & ~matched & on_unlabelled & at_edge).sum())
+    return ap50_errors(true, pred, iou)["fp unlabelled edge"]
 
 
 @dataclass

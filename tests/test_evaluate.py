@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 from cellprop.engine.evaluate import (
+    AP50_ERRORS,
+    ap50_errors,
     ap_counts,
     centroids,
     dice_per_cell,
@@ -66,6 +68,39 @@ def test_unlabelled_border_false_positives_are_counted_apart():
     assert ap_counts(true, pred) == (1, 3, 1)
     assert unlabelled_border_fp(true, pred) == 1
     assert unlabelled_border_fp(true, true) == 0
+
+
+def test_every_ap50_error_is_named_by_its_kind():
+    true = np.zeros((60, 60), np.int32)
+    pred = np.zeros_like(true)
+    true[10:20, 10:20] = 1
+    pred[10:20, 10:19] = 1  # matched (IoU 0.9)
+    pred[10:20, 19:21] = 2  # a sliver of cell 1 beside its match: second piece
+    pred[0:5, 30:40] = 3  # at the top edge on unlabelled pixels: unlabelled edge
+    pred[25:30, 50:55] = 4  # inside the image on unlabelled pixels: background
+    true[30:50, 30:50] = 2
+    pred[35:45, 35:45] = 5  # a quarter of cell 2: outline too small, and cell 2 fn outline
+    true[52:60, 0:8] = 3
+    true[52:60, 8:16] = 4
+    pred[52:60, 0:16] = 6  # one prediction over cells 3 and 4: too large, both fn merged
+    true[0:10, 50:60] = 5  # nothing predicted there: missed
+    errors = ap50_errors(true, pred)
+    assert set(errors) == set(AP50_ERRORS)
+    assert errors == {
+        "fp unlabelled edge": 1,
+        "fp background": 1,
+        "fp second piece": 1,
+        "fp outline too small": 1,
+        "fp outline too large": 1,
+        "fn missed": 1,
+        "fn merged": 2,
+        "fn outline": 1,
+    }
+    tp, fp, fn = ap_counts(true, pred)
+    assert (tp, fp, fn) == (1, 5, 4)
+    assert sum(v for k, v in errors.items() if k.startswith("fp")) == fp
+    assert sum(v for k, v in errors.items() if k.startswith("fn")) == fn
+    assert set(ap50_errors(true, true).values()) == {0}
 
 
 def test_centroids_in_xy():
