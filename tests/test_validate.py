@@ -130,8 +130,16 @@ def test_validate_end_to_end_on_one_real_image(tmp_path):
     )
     estimated = float(auto.split("(x")[1].split(")")[0].split("-")[0])
     assert 1.6 < estimated < 2.5
-    edge = next(line for line in report.splitlines() if line.startswith("* hela-dic: classical"))
-    assert "**cellprop**" not in edge and "cellprop" in edge and "(AP50 " in edge
+    # Every AP50 error is given a kind: in each method's row the kinds add up to its FP and FN.
+    assert "## Where the AP50 errors lie" in report
+    table = report.split("## Where the AP50 errors lie")[1].split("\n## ")[0]
+    rows = [line.split("|")[2:-1] for line in table.splitlines() if line.startswith("| ")][1:]
+    assert [r[0].strip() for r in rows] == ["classical", "seeded watershed", "**cellprop**"]
+    for r in rows:
+        fp, *fp_kinds, fn, missed, merged, outline, without_edge = r[1:]
+        assert int(fp) == sum(int(k) for k in fp_kinds)
+        assert int(fn) == int(missed) + int(merged) + int(outline)
+        assert 0.0 <= float(without_edge) <= 1.0
     figure = cv2.imread(str(tmp_path / "validation_hela-dic.png"))
     assert figure is not None and figure.shape[1] == 3 * figure.shape[0]
     # Cell Tracking Challenge pixels must never land in the repository: the figure is outlines
@@ -156,7 +164,11 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
 
     def scores(f1, mdice, ap50, counts=(10, 5, 3), edge=2):
         tp, fp, fn = counts
+        kinds = dict.fromkeys(validate.AP50_ERRORS, 0)
+        kinds.update({"fp unlabelled edge": edge, "fp outline too small": fp - edge})
+        kinds.update({"fn missed": 1, "fn outline": fn - 1})
         return {
+            "ap50_errors": kinds,
             "f1": f1,
             "mdice": mdice,
             "ap50": ap50,
@@ -190,7 +202,9 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
     assert "behind seeded watershed on mdice" in text
     assert "0.500 (0.900)" in text  # object F1, then the detected peaks' F1
     assert "| 0.800 | 0.400 | 1.00 |" in text  # AP50, AP75, seconds
-    assert "cellprop 2 of 5 (AP50 0.625)" in text  # 10 / (10 + 5 - 2 + 3)
+    # FP 5: 2 at the unlabelled edge, 3 too small; FN 3: 1 missed, 2 outline; AP50 without the
+    # unlabelled-edge FPs 10 / (10 + 5 - 2 + 3).
+    assert "|  | **cellprop** | 5 | 2 | 0 | 0 | 3 | 0 | 3 | 1 | 0 | 2 | 0.625 |" in text
     result["scores"]["seeded watershed"]["ap50"] = 0.80
     text = validate.write_report([result], None, tmp_path, "test")
     assert "level with seeded watershed on ap50 (same counts [10, 5, 3])" in text

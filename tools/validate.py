@@ -42,11 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import classical_segment, seeded_watershed  # noqa: E402
 from cellprop.engine import Settings, load_model, read_image, segment, suggest_model  # noqa: E402
 from cellprop.engine.evaluate import (  # noqa: E402
+    AP50_ERRORS,
     Scores,
+    ap50_errors,
     ap_counts,
     dice_per_cell,
     match_points,
-    unlabelled_border_fp,
 )
 from cellprop.engine.normalise import rescale  # noqa: E402
 from cellprop.engine.pipeline import filter_cells, resolve_settings  # noqa: E402
@@ -151,9 +152,9 @@ def validate_dataset(
     scores = {m: Scores() for m in METHODS}
     peaks, seconds = Scores(), dict.fromkeys(METHODS, 0.0)
     # Beside the goals' scores: AP at IoU 0.75 (Scores.ap75: how well outlines fit, where AP50
-    # saturates) and the false positives at the image edge on unlabelled mask pixels (cells the
-    # truth omits).
-    edge_fp = dict.fromkeys(METHODS, 0)
+    # saturates) and every AP50 error by kind (engine.evaluate.ap50_errors), among them the
+    # false positives at the image edge on unlabelled mask pixels (cells the truth omits).
+    errors = {m: dict.fromkeys(AP50_ERRORS, 0) for m in METHODS}
     example = None
     for case in test:
         labels, timing, centres = run_methods(case, model, params, recipe.diameter, recipe.modality)
@@ -161,7 +162,8 @@ def validate_dataset(
             add_scores(scores[m], case, labels[m])
             seconds[m] += timing[m] / len(test)
             if case.mask is not None:
-                edge_fp[m] += unlabelled_border_fp(case.mask, labels[m])
+                for kind, n in ap50_errors(case.mask, labels[m]).items():
+                    errors[m][kind] += n
         add_scores(peaks, case, centres=centres)
         if example is None:
             example = (case, labels, centres)
@@ -169,13 +171,16 @@ def validate_dataset(
     for m, s in scores.items():
         if s.ap50 is None:
             continue
+        edge_fp = errors[m]["fp unlabelled edge"]
         results[m]["ap75"] = s.ap75
-        results[m]["ap50_fp_unlabelled_edge"] = edge_fp[m]
+        results[m]["ap50_errors"] = errors[m]
+        results[m]["ap50_fp_unlabelled_edge"] = edge_fp
         results[m]["ap50_counts"] = [s.ap_tp, s.ap_fp, s.ap_fn]
         results[m]["ap50_unlabelled_edge_not_counted"] = s.ap_tp / max(
-            1, s.ap_tp + s.ap_fp - edge_fp[m] + s.ap_fn
+            1, s.ap_tp + s.ap_fp - edge_fp + s.ap_fn
         )
     results["cellprop"]["f1_peaks"] = peaks.f1
+    used = resolve_settings(model, Settings())
     return {
         "dataset": recipe.dataset,
         "model": recipe.name,
@@ -186,13 +191,18 @@ def validate_dataset(
         "masks": sum(c.mask is not None for c in test),
         "baseline_params": params,
         "tuned": bool(recipe.grid),
-        "defaults": dict(
-            {
-                k: model.defaults.get(k)
-                for k in ("threshold", "graphcut_weight", "min_size_px", "edge_fraction")
-            },
-            scale=model.scale,
-        ),
+        # The values `cellprop segment --model NAME` runs with (defaults the model.json leaves
+        # out filled in as the engine fills them), under model.json's names.
+        "defaults": {
+            name: used[key]
+            for name, key in (
+                ("threshold", "threshold"),
+                ("graphcut_weight", "smoothness"),
+                ("min_size_px", "min_size"),
+                ("edge_fraction", "edge_fraction"),
+                ("scale", "scale"),
+            )
+        },
         "scores": results,
         "_example": example,
     }
@@ -476,26 +486,44 @@ def write_report(
     if edge:
         lines += [
             "",
-            "False positives at the image edge: the masks leave some cells cut by the image "
-            "edge unlabelled (../shared/data/README.md), and a cell found there counts as a "
-            "false positive. How many of each method's AP50 false positives are of that kind "
-            "(touching the edge, more than half on unlabelled pixels), and AP50 if they were "
-            "not counted; the goals are judged on the AP50 above, with them counted. Every "
-            "method's labels have been through the model's edge rule first (`edge_fraction` "
-            "in the defaults below: cells cut by the edge that show less than that share of a "
-            "typical cell are dropped, as `cellprop segment` does):",
+            "## Where the AP50 errors lie",
             "",
+            "Every AP50 false positive (FP, a predicted cell matched to no true cell at IoU "
+            "> 0.5) and false negative (FN, a true cell matched by none), by kind "
+            "(engine/evaluate.py `ap50_errors`). FP: *unlabelled edge*, it touches the image "
+            "edge and lies mostly on pixels the masks leave unlabelled (the masks omit some "
+            "cells cut by the edge, ../shared/data/README.md, so a cell found there counts "
+            "against a method); *background*, mostly on unlabelled pixels elsewhere; else, by "
+            "the true cell it covers most: *second piece*, that cell is matched by another "
+            "prediction; *too small* / *too large*, matched by none, and this outline is "
+            "smaller / larger than the cell. FN: *missed*, no predicted cell covers a fifth of "
+            "it; *merged*, the predicted cell most frequent under it is matched to another cell "
+            "or has a quarter or more of its pixels on other cells; *outline*, else (found, but "
+            "IoU at most 0.5). The last column is AP50 with the unlabelled-edge FPs not counted; "
+            "the goals are judged on the AP50 above, with them counted. Every method's labels "
+            "have been through the model's edge rule first (`edge_fraction` in the defaults "
+            "below: cells cut by the edge that show less than that share of a typical cell are "
+            "dropped, as `cellprop segment` does).",
+            "",
+            "| dataset | method | FP | unlabelled edge | background | second piece | too small "
+            "| too large | FN | missed | merged | outline | AP50 without unlabelled edge |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in edge:
-            parts = []
-            for m in METHODS:
+            for i, m in enumerate(METHODS):
                 s = r["scores"][m]
-                tp, fp, fn = s["ap50_counts"]
-                parts.append(
-                    f"{m} {s['ap50_fp_unlabelled_edge']} of {fp} "
-                    f"(AP50 {_fmt(s['ap50_unlabelled_edge_not_counted'])})"
+                _tp, fp, fn = s["ap50_counts"]
+                kinds = s.get("ap50_errors") or {}
+                fps, fns = (
+                    [str(kinds.get(k, "–")) for k in AP50_ERRORS if k.startswith(side)]
+                    for side in ("fp", "fn")
                 )
-            lines.append(f"* {r['dataset']}: " + "; ".join(parts) + ".")
+                bold = "**" if m == "cellprop" else ""
+                lines.append(
+                    f"| {r['dataset'] if i == 0 else ''} | {bold}{m}{bold} | {fp} | "
+                    f"{' | '.join(fps)} | {fn} | {' | '.join(fns)} | "
+                    f"{_fmt(s['ap50_unlabelled_edge_not_counted'])} |"
+                )
     lines += ["", "## Goals", "", "| dataset | goal | measured | |", "|---|---|---|---|"]
     for r in results:
         cellprop = r["scores"]["cellprop"]
