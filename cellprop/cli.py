@@ -411,6 +411,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "ground-truth cells)"
         )
         print(f"AP at IoU 0.5      {report['ap50']:.3f}")
+        errors = report["ap50_errors"]
+        for side, name in (("fp", "false positives"), ("fn", "false negatives")):
+            kinds = [f"{n} {kind[3:]}" for kind, n in errors.items() if kind.startswith(side) and n]
+            if kinds:
+                print(f"  AP50 {name + ':':17}{', '.join(kinds)}")
         print(f"AP at IoU 0.75     {report['ap75']:.3f}  (how closely outlines fit)")
     else:
         print("mDice, AP50        no masks in the dataset")

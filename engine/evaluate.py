@@ -32,7 +32,6 @@ __all__ = [
     "evaluate_folder",
     "map_correlation",
     "match_points",
-    "unlabelled_border_fp",
 ]
 
 
@@ -178,17 +177,6 @@ def ap50_errors(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> dict[st
     return out
 
 
-def unlabelled_border_fp(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> int:
-    """How many unmatched predictions touch the image border and lie mostly on unlabelled pixels.
-
-    Ground truth that leaves cells at the image edge unlabelled (Cell Tracking Challenge silver
-    truth does, ../shared/data/README.md) turns every cell found there into a false positive.
-    This counts them, so a report can say how many of its false positives are of that kind; it
-    is not a different score.
-    """
-    return ap50_errors(true, pred, iou)["fp unlabelled edge"]
-
-
 @dataclass
 class Scores:
     """Summed counts and pooled per-cell Dice over images, and the ratios from them."""
@@ -201,12 +189,15 @@ class Scores:
     ap_fp: int = 0
     ap_fn: int = 0
     ap75_counts: list = field(default_factory=lambda: [0, 0, 0])  # tp, fp, fn at IoU 0.75
+    # The AP50 false positives and negatives by kind (ap50_errors), summed over images.
+    ap50_errors: dict = field(default_factory=lambda: dict.fromkeys(AP50_ERRORS, 0))
     per_image: list = field(default_factory=list)
 
     def add_instances(self, true: np.ndarray, pred: np.ndarray) -> dict:
         """Add one image's instance scores against its mask; returns that image's figures.
 
-        Dice of every true cell (pooled for mDice) and the AP counts at IoU 0.5 and 0.75.
+        Dice of every true cell (pooled for mDice), the AP counts at IoU 0.5 and 0.75, and the
+        AP50 errors by kind.
         """
         dice = dice_per_cell(true, pred)
         self.dice.extend(dice.tolist())
@@ -214,6 +205,8 @@ class Scores:
         self.ap_tp, self.ap_fp, self.ap_fn = self.ap_tp + tp, self.ap_fp + fp, self.ap_fn + fn
         strict = ap_counts(true, pred, iou=0.75)
         self.ap75_counts = [a + b for a, b in zip(self.ap75_counts, strict, strict=True)]
+        for kind, n in ap50_errors(true, pred).items():
+            self.ap50_errors[kind] += n
         return {
             "mdice": float(dice.mean()) if len(dice) else None,
             "ap50": tp / max(1, tp + fp + fn),
@@ -263,6 +256,7 @@ class Scores:
             "mdice_cells": len(self.dice),
             "ap50": self.ap50,
             "ap50_counts": {"tp": self.ap_tp, "fp": self.ap_fp, "fn": self.ap_fn},
+            "ap50_errors": dict(self.ap50_errors),
             "ap75": self.ap75,
             "ap75_counts": dict(zip(("tp", "fp", "fn"), self.ap75_counts, strict=True)),
             "per_image": self.per_image,

@@ -16,7 +16,6 @@ from cellprop.engine.evaluate import (
     dice_per_cell,
     evaluate_folder,
     match_points,
-    unlabelled_border_fp,
 )
 
 from cellprop.cli import main
@@ -66,8 +65,8 @@ def test_unlabelled_border_false_positives_are_counted_apart():
     true[32:40, 0:8] = 2
     pred[30:40, 0:4] = 4  # at the edge but mostly on a labelled cell (a bad match): not counted
     assert ap_counts(true, pred) == (1, 3, 1)
-    assert unlabelled_border_fp(true, pred) == 1
-    assert unlabelled_border_fp(true, true) == 0
+    assert ap50_errors(true, pred)["fp unlabelled edge"] == 1
+    assert ap50_errors(true, true)["fp unlabelled edge"] == 0
 
 
 def test_every_ap50_error_is_named_by_its_kind():
@@ -148,6 +147,31 @@ def test_evaluate_folder_and_command(tiny_dataset, capsys):
     report = json.loads((pred / "evaluation.json").read_text())
     assert report["detection"]["tp"] == 2 and report["mdice"] == pytest.approx(scores.mdice)
     assert report["ap75_counts"] == {"tp": 1, "fp": 1, "fn": 1}
+    assert set(report["ap50_errors"].values()) == {0} and "false positives" not in out
+
+
+def test_evaluate_names_the_kinds_of_its_ap50_errors(tiny_dataset, tmp_path, capsys):
+    data, _ = tiny_dataset
+    pred = tmp_path / "errors"
+    pred.mkdir()
+    guess = np.zeros((50, 60), np.uint16)
+    guess[5:15, 5:15] = 1  # cell 1, matched
+    guess[30:40, 30:35] = 2  # a third of cell 2: outline too small, and cell 2 not matched
+    guess[0:6, 50:60] = 3  # at the image edge, where the mask labels nothing
+    tifffile.imwrite(pred / "a_labels.tif", guess)
+    scores = evaluate_folder(data, pred)
+    assert (scores.ap_tp, scores.ap_fp, scores.ap_fn) == (1, 2, 1)
+    assert {k: v for k, v in scores.ap50_errors.items() if v} == {
+        "fp unlabelled edge": 1,
+        "fp outline too small": 1,
+        "fn outline": 1,
+    }
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert "false positives: 1 unlabelled edge, 1 outline too small" in out
+    assert "false negatives: 1 outline" in out
+    report = json.loads((pred / "evaluation.json").read_text())
+    assert report["ap50_errors"] == scores.ap50_errors
 
 
 def test_evaluate_without_predictions_is_a_clear_error(tiny_dataset, tmp_path, capsys):

@@ -44,7 +44,6 @@ from cellprop.engine import Settings, load_model, read_image, segment, suggest_m
 from cellprop.engine.evaluate import (  # noqa: E402
     AP50_ERRORS,
     Scores,
-    ap50_errors,
     ap_counts,
     dice_per_cell,
     match_points,
@@ -152,18 +151,14 @@ def validate_dataset(
     scores = {m: Scores() for m in METHODS}
     peaks, seconds = Scores(), dict.fromkeys(METHODS, 0.0)
     # Beside the goals' scores: AP at IoU 0.75 (Scores.ap75: how well outlines fit, where AP50
-    # saturates) and every AP50 error by kind (engine.evaluate.ap50_errors), among them the
-    # false positives at the image edge on unlabelled mask pixels (cells the truth omits).
-    errors = {m: dict.fromkeys(AP50_ERRORS, 0) for m in METHODS}
+    # saturates) and every AP50 error by kind (Scores.ap50_errors), among them the false
+    # positives at the image edge on unlabelled mask pixels (cells the truth omits).
     example = None
     for case in test:
         labels, timing, centres = run_methods(case, model, params, recipe.diameter, recipe.modality)
         for m in METHODS:
             add_scores(scores[m], case, labels[m])
             seconds[m] += timing[m] / len(test)
-            if case.mask is not None:
-                for kind, n in ap50_errors(case.mask, labels[m]).items():
-                    errors[m][kind] += n
         add_scores(peaks, case, centres=centres)
         if example is None:
             example = (case, labels, centres)
@@ -171,9 +166,9 @@ def validate_dataset(
     for m, s in scores.items():
         if s.ap50 is None:
             continue
-        edge_fp = errors[m]["fp unlabelled edge"]
+        edge_fp = s.ap50_errors["fp unlabelled edge"]
         results[m]["ap75"] = s.ap75
-        results[m]["ap50_errors"] = errors[m]
+        results[m]["ap50_errors"] = dict(s.ap50_errors)
         results[m]["ap50_fp_unlabelled_edge"] = edge_fp
         results[m]["ap50_counts"] = [s.ap_tp, s.ap_fp, s.ap_fn]
         results[m]["ap50_unlabelled_edge_not_counted"] = s.ap_tp / max(
