@@ -174,7 +174,6 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
             "ap50": ap50,
             "ap75": ap50 / 2,
             "ap50_counts": list(counts),
-            "ap50_fp_unlabelled_edge": edge,
             "ap50_unlabelled_edge_not_counted": tp / (tp + fp - edge + fn),
             "seconds_per_image": 1.0,
         }

@@ -169,7 +169,6 @@ def validate_dataset(
         edge_fp = s.ap50_errors["fp unlabelled edge"]
         results[m]["ap75"] = s.ap75
         results[m]["ap50_errors"] = dict(s.ap50_errors)
-        results[m]["ap50_fp_unlabelled_edge"] = edge_fp
         results[m]["ap50_counts"] = [s.ap_tp, s.ap_fp, s.ap_fn]
         results[m]["ap50_unlabelled_edge_not_counted"] = s.ap_tp / max(
             1, s.ap_tp + s.ap_fp - edge_fp + s.ap_fn
