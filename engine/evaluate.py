@@ -62,15 +62,40 @@ def centroids(labels: np.ndarray) -> np.ndarray:
     return rc[:, ::-1]
 
 
-def _overlaps(true: np.ndarray, pred: np.ndarray):
-    """Contingency of true x pred labels: (true ids, pred ids, counts, true sizes, pred sizes)."""
-    true = np.asarray(true).astype(np.int64).ravel()
-    pred = np.asarray(pred).astype(np.int64).ravel()
-    t_ids, t_inv = np.unique(true, return_inverse=True)
-    p_ids, p_inv = np.unique(pred, return_inverse=True)
-    table = np.zeros((len(t_ids), len(p_ids)), np.int64)
-    np.add.at(table, (t_inv, p_inv), 1)
-    return t_ids, p_ids, table
+@dataclass(frozen=True)
+class _Overlap:
+    """True x predicted labels of one image (background 0 included where present): their ids,
+    the contingency table of pixel counts and IoU. Computed once per image, every instance
+    score reads it."""
+
+    t_ids: np.ndarray
+    p_ids: np.ndarray
+    table: np.ndarray
+    iou: np.ndarray
+    p_at_edge: np.ndarray  # bool per predicted id: touches the image border
+
+    @classmethod
+    def of(cls, true: np.ndarray, pred: np.ndarray) -> _Overlap:
+        pred = np.asarray(pred)
+        t_ids, t_inv = np.unique(np.asarray(true).astype(np.int64).ravel(), return_inverse=True)
+        p_ids, p_inv = np.unique(pred.astype(np.int64).ravel(), return_inverse=True)
+        table = np.bincount(
+            t_inv.ravel() * len(p_ids) + p_inv.ravel(), minlength=len(t_ids) * len(p_ids)
+        ).reshape(len(t_ids), len(p_ids))
+        union = table.sum(1)[:, None] + table.sum(0)[None, :] - table
+        edge = np.isin(p_ids, border_labels(pred)) if pred.size else np.zeros(len(p_ids), bool)
+        return cls(t_ids, p_ids, table, table / np.maximum(union, 1), edge)
+
+
+def _dice(o: _Overlap) -> np.ndarray:
+    t_sizes, p_sizes = o.table.sum(1), o.table.sum(0)
+    counts = np.where(o.p_ids[None, :] > 0, o.table, 0)[o.t_ids > 0]
+    if counts.shape[1] == 0:
+        return np.zeros(len(counts))
+    j = np.argmax(counts, axis=1)
+    best = counts[np.arange(len(counts)), j]
+    dice = 2.0 * best / (t_sizes[o.t_ids > 0] + p_sizes[j])
+    return np.where(best > 0, dice, 0.0).astype(float)
 
 
 def dice_per_cell(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -79,38 +104,19 @@ def dice_per_cell(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     Returns one value per ground-truth label (in label order); 0 where no predicted cell lies
     under it.
     """
-    t_ids, p_ids, table = _overlaps(true, pred)
-    t_sizes = table.sum(1)
-    p_sizes = table.sum(0)
-    out = []
-    fg_p = p_ids > 0
-    for i, t in enumerate(t_ids):
-        if t == 0:
-            continue
-        counts = np.where(fg_p, table[i], 0)
-        if counts.max() == 0:
-            out.append(0.0)
-            continue
-        j = int(np.argmax(counts))
-        out.append(2.0 * counts[j] / (t_sizes[i] + p_sizes[j]))
-    return np.asarray(out, float)
+    return _dice(_Overlap.of(true, pred))
 
 
-def _ious(true: np.ndarray, pred: np.ndarray):
-    """IoU of every true x predicted label (background included): (true ids, pred ids, IoU,
-    contingency table)."""
-    t_ids, p_ids, table = _overlaps(true, pred)
-    union = table.sum(1)[:, None] + table.sum(0)[None, :] - table
-    return t_ids, p_ids, table / np.maximum(union, 1), table
+def _ap(o: _Overlap, iou: float) -> tuple[int, int, int]:
+    scores = o.iou[o.t_ids > 0][:, o.p_ids > 0]
+    n_true, n_pred = scores.shape
+    tp = int((scores > iou).any(1).sum()) if scores.size else 0
+    return tp, n_pred - tp, n_true - tp
 
 
 def ap_counts(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tuple[int, int, int]:
     """(tp, fp, fn) of instances matched at IoU > ``iou`` (>= 0.5 makes matches unique)."""
-    t_ids, p_ids, scores, _ = _ious(true, pred)
-    scores = scores[t_ids > 0][:, p_ids > 0]
-    n_true, n_pred = scores.shape
-    tp = int((scores > iou).any(1).sum()) if scores.size else 0
-    return tp, n_pred - tp, n_true - tp
+    return _ap(_Overlap.of(true, pred), iou)
 
 
 #: What each AP50 error is, in the order :func:`ap50_errors` tests for it. False positives (an
@@ -144,16 +150,18 @@ def ap50_errors(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> dict[st
     the image edge unlabelled, ../shared/data/README.md): a report of what limits a score, not a
     different score.
     """
-    pred = np.asarray(pred)
-    t_ids, p_ids, scores, table = _ious(true, pred)
+    return _errors(_Overlap.of(true, pred), iou)
+
+
+def _errors(o: _Overlap, iou: float) -> dict[str, int]:
+    t_ids, p_ids, table, at_edge = o.t_ids, o.p_ids, o.table, o.p_at_edge
     out = dict.fromkeys(AP50_ERRORS, 0)
     t_fg, p_fg = t_ids > 0, p_ids > 0
-    hit = scores > iou
+    hit = o.iou > iou
     hit[~t_fg, :] = False
     hit[:, ~p_fg] = False
     t_matched, p_matched = hit.any(1), hit.any(0)
     t_sizes, p_sizes = table.sum(1), table.sum(0)
-    at_edge = np.isin(p_ids, border_labels(pred))
     cells = np.where(t_fg[:, None], table, 0)  # overlaps with true cells only
     for j in np.flatnonzero(p_fg & ~p_matched):
         if table[~t_fg, j].sum() > 0.5 * p_sizes[j]:
@@ -199,13 +207,14 @@ class Scores:
         Dice of every true cell (pooled for mDice), the AP counts at IoU 0.5 and 0.75, and the
         AP50 errors by kind.
         """
-        dice = dice_per_cell(true, pred)
+        overlap = _Overlap.of(true, pred)
+        dice = _dice(overlap)
         self.dice.extend(dice.tolist())
-        tp, fp, fn = ap_counts(true, pred)
+        tp, fp, fn = _ap(overlap, 0.5)
         self.ap_tp, self.ap_fp, self.ap_fn = self.ap_tp + tp, self.ap_fp + fp, self.ap_fn + fn
-        strict = ap_counts(true, pred, iou=0.75)
+        strict = _ap(overlap, 0.75)
         self.ap75_counts = [a + b for a, b in zip(self.ap75_counts, strict, strict=True)]
-        for kind, n in ap50_errors(true, pred).items():
+        for kind, n in _errors(overlap, 0.5).items():
             self.ap50_errors[kind] += n
         return {
             "mdice": float(dice.mean()) if len(dice) else None,
