@@ -86,6 +86,12 @@ class _Overlap:
         edge = np.isin(p_ids, border_labels(pred)) if pred.size else np.zeros(len(p_ids), bool)
         return cls(t_ids, p_ids, table, table / np.maximum(union, 1), edge)
 
+    def matched(self, iou: float) -> tuple[np.ndarray, np.ndarray]:
+        """Which true and which predicted ids (bool per id; background never) have a partner
+        of IoU above ``iou``: one-to-one for ``iou`` >= 0.5."""
+        hit = (self.iou > iou) & (self.t_ids > 0)[:, None] & (self.p_ids > 0)[None, :]
+        return hit.any(1), hit.any(0)
+
 
 def _dice(o: _Overlap) -> np.ndarray:
     t_sizes, p_sizes = o.table.sum(1), o.table.sum(0)
@@ -108,10 +114,8 @@ def dice_per_cell(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 def _ap(o: _Overlap, iou: float) -> tuple[int, int, int]:
-    scores = o.iou[o.t_ids > 0][:, o.p_ids > 0]
-    n_true, n_pred = scores.shape
-    tp = int((scores > iou).any(1).sum()) if scores.size else 0
-    return tp, n_pred - tp, n_true - tp
+    tp = int(o.matched(iou)[0].sum())
+    return tp, int((o.p_ids > 0).sum()) - tp, int((o.t_ids > 0).sum()) - tp
 
 
 def ap_counts(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tuple[int, int, int]:
@@ -157,10 +161,7 @@ def _errors(o: _Overlap, iou: float) -> dict[str, int]:
     t_ids, p_ids, table, at_edge = o.t_ids, o.p_ids, o.table, o.p_at_edge
     out = dict.fromkeys(AP50_ERRORS, 0)
     t_fg, p_fg = t_ids > 0, p_ids > 0
-    hit = o.iou > iou
-    hit[~t_fg, :] = False
-    hit[:, ~p_fg] = False
-    t_matched, p_matched = hit.any(1), hit.any(0)
+    t_matched, p_matched = o.matched(iou)
     t_sizes, p_sizes = table.sum(1), table.sum(0)
     cells = np.where(t_fg[:, None], table, 0)  # overlaps with true cells only
     for j in np.flatnonzero(p_fg & ~p_matched):

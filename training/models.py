@@ -204,10 +204,10 @@ RECIPES: dict[str, Recipe] = {
                 # 0.5 the test frames scored mDice 0.737 / AP50 0.605, worse than at 0.4: the
                 # tune frames' preference did not carry over. Searched between 0.35 and 0.4
                 # (fifth session, every edge cell kept) the grid chose 0.4; 0.35 left it in the
-                # sixth session (it doubled the search, 8.6 min as it stands), after a trial with the
-                # edge fraction searched too put 0.35 at 1.726 and 0.4 at 1.718, inside the
-                # training-seed noise above, and the four val frames (checkpoint choice only)
-                # the other way, 1.798 against 1.836.
+                # sixth session (it doubled the search, 8.6 min as it stands), after a trial
+                # with the edge fraction searched too put 0.35 at 1.726 and 0.4 at 1.718, inside
+                # the training-seed noise above, and the four val frames (checkpoint choice
+                # only) the other way, 1.798 against 1.836.
                 "scale": [0.4],
             },
         ),
