@@ -145,6 +145,10 @@ RECIPES: dict[str, Recipe] = {
             # magnification; not adopted, test frames not looked at.
             # Trained at scale 0.45 (cells ~50 px; fifth session), run at 0.45 or 0.5: tune
             # 1.652 at best against this model's 1.674 (same grid, edge_sigma 2): not adopted.
+            # Target sigma (eighth session, this grid): 11.5 px, the reference code's rule of
+            # 0.3 x the points' spacing, scored mDice / AP50 0.840 / 0.828 on the tune frames
+            # (1.668) and 6 px 0.839 / 0.831 (1.670), against this model's 0.845 / 0.860
+            # (1.704): neither better, not adopted, test frames not looked at.
             # The training seed (fifth session; seeds 1 and 2, this recipe, today's defaults):
             # tune mDice 0.844 / 0.845 and AP50 0.822 / 0.815 against seed 0's 0.845 / 0.860.
             # mDice hardly moves with the seed; AP50 moves by up to 0.045 on these eleven
