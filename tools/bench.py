@@ -8,8 +8,9 @@ Cases, each in its own process so that its peak memory is its own:
 * dic     the dic model on a 1040 x 1392 mosaic of a real 512 x 512 HeLa DIC frame (mirrored
           tiles; read from ../shared/data only, never copied)
 * nuclei  the nuclei model on a 1040 x 1392 mosaic of a real 1024 x 1024 GOWT1 frame (likewise)
-* modes   a 512 x 512 region of the C2C12 frame in crop and full mode in the same run: time
-          ratio and agreement (per-cell map correlation near each cell, labels mDice)
+* modes   the central 512 x 512 region of the C2C12 frame (or of ``--frame``) in crop and full
+          mode in the same run: time ratio and agreement (per-cell map correlation near each
+          cell, labels mDice)
 * big     a 4096 x 4096 image (the C2C12 frame mirrored into a mosaic): seconds and peak memory
 
 Goals (issues 3 and 5, on a 2-core CPU): <= 10 s per 1040 x 1392 frame for every shipped model;
@@ -17,6 +18,8 @@ crop >= 20x faster than full;
 <= 2 GB peak on 4096 x 4096.
 
     python tools/bench.py [--model phase] [--only c2c12,modes] [--out bench-output]
+    python tools/bench.py --model dic --only modes --margin 44 \
+        --frame ../shared/data/hela-dic/images/t062.tif   # a margin trial on the model's own cells
 """
 
 from __future__ import annotations
@@ -64,7 +67,15 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
-def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
+def central(image, side: int = 512):
+    """The central ``side`` x ``side`` region of ``image`` (all of it where it is smaller)."""
+    top, left = max(0, (image.shape[0] - side) // 2), max(0, (image.shape[1] - side) // 2)
+    return image[top : top + side, left : left + side]
+
+
+def run_case(
+    case: str, model_name: str, margin: int | None = None, frame: Path | None = None
+) -> dict:
     """One case, in this process; returns its figures."""
     from cellprop.engine import Settings, estimate_diameter, load_model, read_image, segment
     from cellprop.engine.evaluate import compare_modes
@@ -125,7 +136,8 @@ def run_case(case: str, model_name: str, margin: int | None = None) -> dict:
         out.update(timed_segment(image))
         out.update(timed_estimate(image))
     elif case == "modes":
-        image = read_image(c2c12_frame()).pixels[264:776, 440:952]
+        out["source"] = str(frame or c2c12_frame())
+        image = central(read_image(frame or c2c12_frame()).pixels)
         res = compare_modes(image, model)
         res.pop("correlations")
         out.update({k: round(v, 4) if isinstance(v, float) else v for k, v in res.items()})
@@ -146,10 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="crop margin (network pixels) instead of the model's, for trials",
     )
+    parser.add_argument(
+        "--frame",
+        type=Path,
+        default=None,
+        help="image for the modes case instead of the C2C12 frame",
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)  # child process entry
     args = parser.parse_args(argv)
     if args.case:
-        print(json.dumps(run_case(args.case, args.model, args.margin)))
+        print(json.dumps(run_case(args.case, args.model, args.margin, args.frame)))
         return 0
 
     results = []
@@ -161,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in args.only.split(","):
         t0 = time.perf_counter()
         extra = ["--margin", str(args.margin)] if args.margin is not None else []
+        extra += ["--frame", str(args.frame)] if args.frame is not None else []
         child = subprocess.run(
             [sys.executable, __file__, "--case", case, "--model", args.model, *extra],
             capture_output=True,

@@ -161,9 +161,10 @@ RECIPES: dict[str, Recipe] = {
             # gave mDice 0.696 / AP50 0.603 against 0.771 / 0.683: a gain of that size on
             # eleven frames is noise, so the first model's values stay.
             # Crop margin of the guided propagation: export's default is 1.5 diameters at the
-            # training scale (58 px). Crop against full propagation (engine compare_modes) on
-            # tune frames t058 / t062 / t066 at the working scale 0.4 (cells ~44 px): at 58 px
-            # per-cell map correlation min 0.9995 (t062), labels mDice 0.9996; at 44 px (one
+            # training scale (58 px). Crop against full propagation (tools/bench.py --model dic
+            # --only modes --margin PX --frame FRAME; engine compare_modes) on tune frames
+            # t058 / t062 / t066 at the working scale 0.4 (cells ~44 px): at 58 px per-cell
+            # map correlation min 0.9995 (t062), labels mDice 0.9996; at 44 px (one
             # diameter) min 0.9991 / 0.9988 / 0.9983, labels mDice 0.9999 / 0.9992 / 0.9996,
             # crop propagation 2.3x faster than at 58 on t062; 36 px min 0.9980, 30 px 0.9924.
             # Re-tuned at 44 (eighth session): same defaults, tune mDice 0.8449 -> 0.8448; make
