@@ -136,8 +136,9 @@ def run_case(
         out.update(timed_segment(image))
         out.update(timed_estimate(image))
     elif case == "modes":
-        out["source"] = str(frame or c2c12_frame())
-        image = central(read_image(frame or c2c12_frame()).pixels)
+        source = frame or c2c12_frame()
+        out["source"] = str(source)
+        image = central(read_image(source).pixels)
         res = compare_modes(image, model)
         res.pop("correlations")
         out.update({k: round(v, 4) if isinstance(v, float) else v for k, v in res.items()})
