@@ -124,11 +124,13 @@ def ap_counts(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tuple[int
 
 
 #: What each AP50 error is, in the order :func:`ap50_errors` tests for it. False positives (an
-#: unmatched predicted cell): "unlabelled edge", it touches the image border and lies mostly on
-#: pixels the truth leaves unlabelled (a cell the truth omits there); "background", mostly on
-#: unlabelled pixels elsewhere; else, by the true cell it covers most, "second piece", that cell
-#: is matched by another prediction; "outline too small" / "outline too large", that cell is
-#: matched by none and this prediction is smaller / larger than it. False negatives (an
+#: unmatched predicted cell) that cover no true cell by half or more and lie mostly on pixels
+#: the truth leaves unlabelled: "unlabelled edge", it touches the image border (a cell the
+#: truth omits there); "background", elsewhere. Every other one, by the true cell it covers
+#: most: "second piece", that cell is matched by another prediction; "outline too small" /
+#: "outline too large", that cell is matched by none and this prediction is smaller / larger
+#: than it (a small cell's outline grown far into the background is "too large", not a cell
+#: the truth omits). False negatives (an
 #: unmatched true cell), by the predicted cell most frequent under it: "missed", none covers a
 #: fifth of it; "merged", that prediction is matched to another true cell or has a quarter or
 #: more of its pixels on other true cells; "outline", else (it is this cell's, with IoU at most
@@ -165,10 +167,11 @@ def _errors(o: _Overlap, iou: float) -> dict[str, int]:
     t_sizes, p_sizes = table.sum(1), table.sum(0)
     cells = np.where(t_fg[:, None], table, 0)  # overlaps with true cells only
     for j in np.flatnonzero(p_fg & ~p_matched):
-        if table[~t_fg, j].sum() > 0.5 * p_sizes[j]:
+        i = int(np.argmax(cells[:, j]))
+        covers_a_cell = cells[i, j] >= 0.5 * t_sizes[i] > 0
+        if not covers_a_cell and table[~t_fg, j].sum() > 0.5 * p_sizes[j]:
             out["fp unlabelled edge" if at_edge[j] else "fp background"] += 1
             continue
-        i = int(np.argmax(cells[:, j]))
         if t_matched[i]:
             out["fp second piece"] += 1
         else:

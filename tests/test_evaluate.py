@@ -69,6 +69,20 @@ def test_unlabelled_border_false_positives_are_counted_apart():
     assert ap50_errors(true, true)["fp unlabelled edge"] == 0
 
 
+def test_a_small_cell_grown_onto_unlabelled_edge_pixels_is_an_outline_error():
+    # HeLa test frames: a small cell's outline spreads over the background and reaches the
+    # image edge. Most of it is unlabelled, but it covers the true cell, which the truth does
+    # label: the truth omits nothing there, the outline is too large.
+    true = np.zeros((40, 40), np.int32)
+    pred = np.zeros_like(true)
+    true[4:8, 16:20] = 1  # 16 px
+    pred[0:12, 12:24] = 1  # 144 px over all of it, touching the top edge
+    pred[0:6, 30:36] = 2  # a cell the truth omits at the edge
+    assert ap_counts(true, pred) == (0, 2, 1)
+    errors = {k: v for k, v in ap50_errors(true, pred).items() if v}
+    assert errors == {"fp unlabelled edge": 1, "fp outline too large": 1, "fn outline": 1}
+
+
 def test_every_ap50_error_is_named_by_its_kind():
     true = np.zeros((60, 60), np.int32)
     pred = np.zeros_like(true)
