@@ -217,8 +217,10 @@ def process_batch(
         Result folder (created).
     workers : int
         Images processed at the same time (threads sharing one model; onnxruntime and numpy
-        release the GIL). Each worker holds one image's memory (``settings.memory_mb`` plus
-        the image's arrays).
+        release the GIL, PyMaxflow's graph cut does not, so concurrent images' cuts take
+        turns). Each worker holds one image's memory (``settings.memory_mb`` plus the image's
+        arrays). onnxruntime already spreads one image over every core: on a 2-core machine
+        2 workers were no faster than 1 (README, *Command line*).
     progress : callable, optional
         ``progress(name, fraction)``: the image just finished and the fraction of images done.
     on_result : callable, optional
