@@ -130,11 +130,10 @@ def ap_counts(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tuple[int
 #: most: "second piece", that cell is matched by another prediction; "outline too small" /
 #: "outline too large", that cell is matched by none and this prediction is smaller / larger
 #: than it (a small cell's outline grown far into the background is "too large", not a cell
-#: the truth omits). False negatives (an
-#: unmatched true cell), by the predicted cell most frequent under it: "missed", none covers a
-#: fifth of it; "merged", that prediction is matched to another true cell or has a quarter or
-#: more of its pixels on other true cells; "outline", else (it is this cell's, with IoU at most
-#: the threshold).
+#: the truth omits). False negatives (an unmatched true cell), by the predicted cell most
+#: frequent under it: "missed", none covers a fifth of it; "merged", that prediction is matched
+#: to another true cell or has a quarter or more of its pixels on other true cells; "outline",
+#: else (it is this cell's, with IoU at most the threshold).
 AP50_ERRORS = (
     "fp unlabelled edge",
     "fp background",
@@ -168,7 +167,7 @@ def _errors(o: _Overlap, iou: float) -> dict[str, int]:
     cells = np.where(t_fg[:, None], table, 0)  # overlaps with true cells only
     for j in np.flatnonzero(p_fg & ~p_matched):
         i = int(np.argmax(cells[:, j]))
-        covers_a_cell = cells[i, j] >= 0.5 * t_sizes[i] > 0
+        covers_a_cell = cells[i, j] > 0 and cells[i, j] >= 0.5 * t_sizes[i]
         if not covers_a_cell and table[~t_fg, j].sum() > 0.5 * p_sizes[j]:
             out["fp unlabelled edge" if at_edge[j] else "fp background"] += 1
             continue
