@@ -257,11 +257,14 @@ class Model:
             )
         self.device = "cuda" if device == "cuda" or (device == "auto" and _cuda_works()) else "cpu"
         self.provider = self.device.upper()
+        self._open_sessions()
+
+    def _open_sessions(self) -> None:
+        """The two onnxruntime sessions, on ``self.device`` (may fall back to the CPU)."""
+        folder, files = self.path, self.info["files"]
         providers = [_PROVIDERS[self.device]] + (
             ["CPUExecutionProvider"] if self.device == "cuda" else []
         )
-
-        files = info["files"]
         self._sessions = {}
         for key in ("unet", "guided"):
             file = folder / str(files.get(key, f"{key}.onnx"))
@@ -284,6 +287,15 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, path={str(self.path)!r}, provider={self.provider!r})"
+
+    # A model travels to worker processes (process_batch with workers) as its description,
+    # defaults included as they are now; each process opens its own sessions from the folder.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_sessions"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._open_sessions()
 
     def likelihood(self, image: np.ndarray) -> np.ndarray:
         """Run the U-Net on a normalised batch [N, 1, H, W] (H, W multiples of ``stride``)."""
