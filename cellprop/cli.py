@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="images processed at once (each needs its own memory budget)",
+        help="images processed at once, each in its own process (each needs its own memory budget)",
     )
     seg.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders")
     seg.add_argument(

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
+import os
+import pickle
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -216,11 +221,10 @@ def process_batch(
     out_dir : path
         Result folder (created).
     workers : int
-        Images processed at the same time (threads sharing one model; onnxruntime and numpy
-        release the GIL, PyMaxflow's graph cut does not, so concurrent images' cuts take
-        turns). Each worker holds one image's memory (``settings.memory_mb`` plus the image's
-        arrays). onnxruntime already spreads one image over every core: on a 2-core machine
-        2 workers were no faster than 1 (README, *Command line*).
+        Images processed at the same time, each in its own process with its own copy of the
+        model and an equal share of the CPU cores for onnxruntime (threads would not do: the
+        graph cut, PyMaxflow, holds Python's lock). Each worker holds one image's memory
+        (``settings.memory_mb`` plus the image's arrays). 1: in this process.
     progress : callable, optional
         ``progress(name, fraction)``: the image just finished and the fraction of images done.
     on_result : callable, optional
@@ -279,13 +283,13 @@ def process_batch(
             res.segmentation = None
         results[i] = res
 
-    if workers <= 1:
+    if workers <= 1 or len(files) <= 1:
         for i in range(len(files)):
             finish(*run(i))
     else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for fut in [pool.submit(run, i) for i in range(len(files))]:
-                finish(*fut.result())
+        args = (out, settings, overwrite, roi, page, channel)
+        for i, res in _in_processes(files, model, args, min(workers, len(files)), cancel):
+            finish(i, res)
     final = [r for r in results if r is not None]
     _write_run_files(
         out,
@@ -297,6 +301,64 @@ def process_batch(
         time.perf_counter() - started,
     )
     return BatchResult(results=final, out_dir=out)
+
+
+#: The model and the cancel flag of a worker process (process_batch with workers > 1).
+_WORKER: dict = {}
+
+
+def _start_worker(model_bytes: bytes, threads: int, stop) -> None:
+    # Ctrl-C is the parent's to handle: it raises the stop flag, and each worker then stops
+    # its image the way a cancelled one stops (no half-written files).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Set before the model opens its sessions (engine.model reads it), unless the user chose.
+    os.environ.setdefault("CELLPROP_THREADS", str(threads))
+    _WORKER["model"] = pickle.loads(model_bytes)
+    _WORKER["stop"] = stop
+
+
+def _work(path: Path, args: tuple) -> ImageResult:
+    out, settings, overwrite, roi, page, channel = args
+    stop = _WORKER["stop"]
+    if stop.is_set():
+        return ImageResult(path=path, status="cancelled")
+    model = _WORKER["model"]
+    return process_image(
+        path, out, model, settings, overwrite, roi, cancel=stop.is_set, page=page, channel=channel
+    )
+
+
+def _in_processes(files, model, args, workers, cancel):
+    """Yield (index, ImageResult) as images finish in ``workers`` processes ("spawn": no
+    fork of a process that runs threads, and the same on every platform)."""
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    start = (pickle.dumps(model), threads, stop)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=start
+    ) as pool:
+        pending = {pool.submit(_work, path, args): i for i, path in enumerate(files)}
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                if cancel is not None and not stop.is_set() and cancel():
+                    stop.set()  # images under way stop at their next check; queued ones at once
+                for fut in done:
+                    i = pending.pop(fut)
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool as exc:
+                        res = ImageResult(
+                            path=files[i],
+                            status="failed",
+                            error=f"{files[i]}: its worker process stopped ({exc})",
+                        )
+                    yield i, res
+        except BaseException:  # Ctrl-C, or the caller gave up: no image goes on without it
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _write_run_files(

@@ -67,9 +67,13 @@ def read_csv(path):
 BAD = ["trunc", "empty", "wrong", "stack", "huge"]
 
 
-def test_segment_folder_reports_bad_files_and_goes_on(inputs, tmp_path, tiny_model_dir, capsys):
+@pytest.mark.parametrize("workers", ["1", "3"])  # in this process; in three worker processes
+def test_segment_folder_reports_bad_files_and_goes_on(
+    inputs, tmp_path, tiny_model_dir, capsys, workers
+):
     out = tmp_path / "out"
-    assert segment([inputs, "--out", out, "--roi"], tiny_model_dir) == 1  # some failed
+    args = [inputs, "--out", out, "--roi", "--workers", workers]
+    assert segment(args, tiny_model_dir) == 1  # some failed
     err = capsys.readouterr().err
     for name, reason in [
         ("trunc.tif", "truncated"),

@@ -191,6 +191,35 @@ def test_progress_and_cancel(tiny_model):
         segment(textured((64, 64)), tiny_model, cancel=lambda: True)
 
 
+def test_a_model_travels_to_another_process_as_it_is(tiny_model_dir):
+    import pickle
+
+    model = load_model(tiny_model_dir, device="cpu")
+    model.defaults["graphcut_weight"] = 7.0  # changed after loading: the copy keeps it
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy is not model and copy.defaults["graphcut_weight"] == 7.0
+    assert copy.provider == "CPU" and copy.path == model.path
+    image = textured((64, 64))
+    a = segment(image, model, Settings(threshold=0.01))
+    b = segment(image, copy, Settings(threshold=0.01))
+    np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_a_batch_in_worker_processes_stops_when_cancelled(tiny_model, tmp_path):
+    import cv2
+    from cellprop.engine import process_batch
+
+    paths = []
+    for k in range(3):
+        paths.append(tmp_path / f"img{k}.png")
+        cv2.imwrite(str(paths[-1]), textured((64, 64)))
+    out = tmp_path / "out"
+    # Cancelled from the start: the workers are still starting when the flag is raised.
+    result = process_batch(paths, out, tiny_model, workers=2, cancel=lambda: True)
+    assert [r.status for r in result.results] == ["cancelled"] * 3
+    assert sorted(p.name for p in out.iterdir()) == ["cells.csv", "run.json", "summary.csv"]
+
+
 def test_settings_are_checked():
     for bad in ({"threshold": 1.5}, {"diameter": 0}, {"propagation": "fast"}, {"pixel_size": -1}):
         with pytest.raises(ValueError):

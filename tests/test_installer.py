@@ -27,14 +27,18 @@ def bundle() -> Path:
     return BUNDLE
 
 
-def _sample() -> Path:
+def _samples() -> list[Path]:
     samples = sorted(
         p
         for p in (ROOT / "resources" / "samples").iterdir()
         if p.suffix.lower() in {".png", ".tif", ".tiff", ".jpg"}
     )
     assert samples, "no sample images shipped"
-    return samples[0]
+    return samples
+
+
+def _sample() -> Path:
+    return _samples()[0]
 
 
 def _bare_env(**extra: str) -> dict[str, str]:
@@ -49,11 +53,16 @@ def test_bundle_leaves_out_torch_and_training(bundle):
     assert any(p.name == "unet.onnx" for p in bundle.rglob("unet.onnx"))
 
 
-def test_frozen_cli_segments_a_sample(bundle, tmp_path):
-    sample = _sample()
+def test_frozen_cli_segments_the_samples_in_worker_processes(bundle, tmp_path):
+    # --workers 2 spawns worker processes, which a frozen executable must start as workers
+    # (multiprocessing.freeze_support in installer/launch_cli.py), not as a second CLI.
+    samples = _samples()
+    assert len(samples) >= 2, "two samples are needed for two workers"
+    sample = samples[0]
     out = tmp_path / "out"
     result = subprocess.run(
-        [str(bundle / "cellprop"), "segment", str(sample), "--out", str(out), "--device", "cpu"],
+        [str(bundle / "cellprop"), "segment", *map(str, samples), "--out", str(out)]
+        + ["--device", "cpu", "--workers", "2"],
         env=_bare_env(),
         capture_output=True,
         text=True,
@@ -74,6 +83,8 @@ def test_frozen_cli_segments_a_sample(bundle, tmp_path):
     rows = (out / f"{stem}_cells.csv").read_text().strip().splitlines()
     assert len(rows) > 10, "the frozen CLI found almost no cells on a sample full of cells"
     assert "[E:onnxruntime" not in result.stderr, "onnxruntime's CUDA noise reached the user"
+    summary = (out / "summary.csv").read_text()
+    assert summary.count(",done,") == len(samples), summary
 
 
 def test_frozen_gui_self_test(bundle, tmp_path):
