@@ -171,13 +171,20 @@ def process_image(
         result.status, result.error = "failed", f"{path}: out of memory while segmenting"
     except Exception as exc:  # one bad image must not stop a batch; say which and why
         result.status, result.error = "failed", f"{path}: {type(exc).__name__}: {exc}"
+    except BaseException:  # Ctrl-C while its files are written: they go, then the run stops
+        _remove(written)
+        raise
     if result.status != "done":
-        for p in written:  # nothing half-done stays on disk
-            p.unlink(missing_ok=True)
+        _remove(written)  # nothing half-done stays on disk
         result.outputs = {}
         result.segmentation = result.table = None
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _remove(files: list[Path]) -> None:
+    for p in files:
+        p.unlink(missing_ok=True)
 
 
 def _versions() -> dict:

@@ -156,6 +156,21 @@ def test_a_failure_while_writing_leaves_nothing_of_that_image(
     assert list(out.iterdir()) == []  # the labels and overlay written before were removed
 
 
+def test_ctrl_c_while_writing_leaves_nothing_of_that_image(
+    inputs, tmp_path, tiny_model, monkeypatch
+):
+    from cellprop.engine import Settings, batch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "write_table", interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):  # the run stops ...
+        batch.process_image(inputs / "good1.png", out, tiny_model, Settings(threshold=0.01))
+    assert list(out.iterdir()) == []  # ... and the labels and overlay written before are gone
+
+
 def test_no_images_and_unknown_model_are_usage_errors(tmp_path, tiny_model_dir, capsys):
     (tmp_path / "empty").mkdir()
     assert segment([tmp_path / "empty", "--out", tmp_path / "o"], tiny_model_dir) == 2
