@@ -258,22 +258,7 @@ def process_batch(
     started = time.perf_counter()
     results: list[ImageResult | None] = [None] * len(files)
     done = 0
-
-    def run(i: int) -> tuple[int, ImageResult]:
-        if cancel is not None and cancel():
-            return i, ImageResult(path=files[i], status="cancelled")
-        return i, process_image(
-            files[i],
-            out,
-            model,
-            settings,
-            overwrite,
-            roi,
-            cancel=cancel,
-            page=page,
-            channel=channel,
-        )
-
+    args = (out, settings, overwrite, roi, page, channel)
     resolved: dict = {}
 
     def finish(i: int, res: ImageResult) -> None:
@@ -291,10 +276,9 @@ def process_batch(
         results[i] = res
 
     if workers <= 1 or len(files) <= 1:
-        for i in range(len(files)):
-            finish(*run(i))
+        for i, path in enumerate(files):
+            finish(i, _one(path, model, args, cancel))
     else:
-        args = (out, settings, overwrite, roi, page, channel)
         for i, res in _in_processes(files, model, args, min(workers, len(files)), cancel):
             finish(i, res)
     final = [r for r in results if r is not None]
@@ -324,15 +308,18 @@ def _start_worker(model_bytes: bytes, threads: int, stop) -> None:
     _WORKER["stop"] = stop
 
 
-def _work(path: Path, args: tuple) -> ImageResult:
-    out, settings, overwrite, roi, page, channel = args
-    stop = _WORKER["stop"]
-    if stop.is_set():
+def _one(path: Path, model, args: tuple, cancel: Callable[[], bool] | None) -> ImageResult:
+    """One image of a batch, here or in a worker; ``args`` as process_batch packs them."""
+    if cancel is not None and cancel():
         return ImageResult(path=path, status="cancelled")
-    model = _WORKER["model"]
+    out, settings, overwrite, roi, page, channel = args
     return process_image(
-        path, out, model, settings, overwrite, roi, cancel=stop.is_set, page=page, channel=channel
+        path, out, model, settings, overwrite, roi, cancel=cancel, page=page, channel=channel
     )
+
+
+def _work(path: Path, args: tuple) -> ImageResult:
+    return _one(path, _WORKER["model"], args, _WORKER["stop"].is_set)
 
 
 def _in_processes(files, model, args, workers, cancel):

@@ -494,8 +494,8 @@ def write_report(
             "cell's outline grown over the background to the edge is *too large*). FN: "
             "*missed*, no predicted cell covers a fifth of it; *merged*, the predicted cell most "
             "frequent under it is matched to another cell or has a quarter or more of its pixels "
-            "on other cells; *outline*, else (found, but IoU at most 0.5). The last column is AP50 with the unlabelled-edge FPs not counted; "
-            "the goals are judged on the AP50 above, with them counted. Every method's labels "
+            "on other cells; *outline*, else (found, but IoU at most 0.5). The last column is "
+            "AP50 with the unlabelled-edge FPs not counted; the goals are judged on the AP50 above, with them counted. Every method's labels "
             "have been through the model's edge rule first (`edge_fraction` in the defaults "
             "below: cells cut by the edge that show less than that share of a typical cell are "
             "dropped, as `cellprop segment` does).",
