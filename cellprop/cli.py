@@ -56,6 +56,18 @@ def _count(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'auto', got {text}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cellprop import __version__
 
@@ -156,10 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--roi", action="store_true", help="also write an ImageJ ROI zip per image")
     seg.add_argument(
         "--workers",
-        type=int,
+        type=_workers,
         default=1,
         metavar="N",
-        help="images processed at once, each in its own process (each needs its own memory budget)",
+        help="images processed at once, each in its own process (each needs its own memory "
+        "budget); auto: one per core, at most 4, one per 2 GB of memory (default: 1)",
     )
     seg.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders")
     seg.add_argument(
@@ -357,7 +370,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             settings,
             overwrite=args.overwrite,
             roi=args.roi,
-            workers=max(1, args.workers),
+            workers=args.workers,
             on_result=on_result,
             page=args.page,
             channel=args.channel,

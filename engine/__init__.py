@@ -16,12 +16,20 @@ behind it each hold one stage:
     features    measure                              per-cell table, CellProfiler names
     output      write_labels, write_overlay, write_table, write_roi_zip
     batch       process_image, process_batch         files in, result files out
+                auto_workers                         images at once (--workers auto)
     evaluate    F1 at 10 px, mDice, AP50
 
 Never imports Qt or torch (import-linter contracts in pyproject.toml).
 """
 
-from .batch import BatchResult, ImageResult, output_paths, process_batch, process_image
+from .batch import (
+    BatchResult,
+    ImageResult,
+    auto_workers,
+    output_paths,
+    process_batch,
+    process_image,
+)
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists
 from .evaluate import evaluate_folder
@@ -50,6 +58,7 @@ __all__ = [
     "Segmentation",
     "Settings",
     "Suggestion",
+    "auto_workers",
     "available_devices",
     "background_level",
     "estimate_diameter",

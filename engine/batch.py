@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
+import numbers
 import os
 import pickle
 import platform
@@ -30,7 +31,14 @@ from .io import read_image
 from .output import atomic_path, write_labels, write_overlay, write_roi_zip, write_table
 from .pipeline import Segmentation, Settings, segment
 
-__all__ = ["BatchResult", "ImageResult", "output_paths", "process_batch", "process_image"]
+__all__ = [
+    "BatchResult",
+    "ImageResult",
+    "auto_workers",
+    "output_paths",
+    "process_batch",
+    "process_image",
+]
 
 #: Files written for each image, by kind: DIR/<stem><suffix>.
 OUTPUT_SUFFIXES = {
@@ -212,7 +220,7 @@ def process_batch(
     settings: Settings | None = None,
     overwrite: bool = False,
     roi: bool = False,
-    workers: int = 1,
+    workers: int | str = 1,
     progress: Callable[[str, float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     on_result: Callable[[ImageResult], None] | None = None,
@@ -227,11 +235,12 @@ def process_batch(
         Image files (see :func:`cellprop.engine.find_images`).
     out_dir : path
         Result folder (created).
-    workers : int
+    workers : int or "auto"
         Images processed at the same time, each in its own process with its own copy of the
         model and an equal share of the CPU cores for onnxruntime (threads would not do: the
         graph cut, PyMaxflow, holds Python's lock). Each worker holds one image's memory
-        (``settings.memory_mb`` plus the image's arrays). 1: in this process.
+        (``settings.memory_mb`` plus the image's arrays). 1: in this process. ``"auto"``:
+        :func:`auto_workers`.
     progress : callable, optional
         ``progress(name, fraction)``: the image just finished and the fraction of images done.
     on_result : callable, optional
@@ -250,6 +259,10 @@ def process_batch(
     """
     files = [Path(p) for p in paths]
     settings = settings if settings is not None else Settings()
+    if workers == "auto":
+        workers = auto_workers()
+    elif not isinstance(workers, numbers.Integral) or isinstance(workers, bool):
+        raise ValueError(f"workers must be a whole number or 'auto', not {workers!r}")
     out = Path(out_dir)
     for name in RUN_FILES:
         if (out / name).exists() and not overwrite:
@@ -275,11 +288,12 @@ def process_batch(
             res.segmentation = None
         results[i] = res
 
-    if workers <= 1 or len(files) <= 1:
+    workers = max(1, min(workers, len(files)))
+    if workers == 1:
         for i, path in enumerate(files):
             finish(i, _one(path, model, args, cancel))
     else:
-        for i, res in _in_processes(files, model, args, min(workers, len(files)), cancel):
+        for i, res in _in_processes(files, model, args, workers, cancel):
             finish(i, res)
     final = [r for r in results if r is not None]
     _write_run_files(
@@ -290,8 +304,39 @@ def process_batch(
         resolved.get("settings"),
         overwrite,
         time.perf_counter() - started,
+        workers,
     )
     return BatchResult(results=final, out_dir=out)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on: a cluster job's share, not the whole machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity call (macOS, Windows): every core
+        return max(1, os.cpu_count() or 1)
+
+
+#: A worker's peak memory on a 1040 x 1392 phase-contrast frame was 0.8 GB (README,
+#: Performance); auto_workers allows one per this many bytes of the machine's memory.
+_BYTES_PER_WORKER = 2 << 30
+
+
+def auto_workers() -> int:
+    """Images at once for ``workers="auto"``: one per usable core, at most four, and at most
+    one per 2 GB of the machine's memory (where the platform tells it).
+
+    Four: each worker opens its own copy of the model (a second or two, and its memory), and
+    more workers leave each fewer cores for onnxruntime.
+    """
+    n = min(4, usable_cores())
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        total = 0
+    if total > 0:
+        n = min(n, total // _BYTES_PER_WORKER)
+    return max(1, int(n))
 
 
 #: The model and the cancel flag of a worker process (process_batch with workers > 1).
@@ -327,7 +372,7 @@ def _in_processes(files, model, args, workers, cancel):
     fork of a process that runs threads, and the same on every platform)."""
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, usable_cores() // workers)
     start = (pickle.dumps(model), threads, stop)
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=start
@@ -363,6 +408,7 @@ def _write_run_files(
     resolved: dict | None,
     overwrite: bool,
     seconds: float,
+    workers: int,
 ) -> None:
     # cells.csv: every cell of every image, the image's name first. Column sets may differ
     # between images (physical units in some only): the union, in first-seen order.
@@ -419,6 +465,7 @@ def _write_run_files(
         },
         "provider": model.provider,
         "device": model.device,
+        "workers": workers,
         "images": len(results),
         "done": sum(r.status == "done" for r in results),
         "failed": sum(r.status == "failed" for r in results),

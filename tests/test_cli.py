@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
+from cellprop.engine import auto_workers
 from scipy import ndimage as ndi
 
 from cellprop.cli import main
@@ -268,6 +269,25 @@ def test_workers_give_the_same_results(inputs, tmp_path, tiny_model_dir):
         np.testing.assert_array_equal(a, b)
     rows = read_csv(tmp_path / "two" / "summary.csv")
     assert [r["Image"] for r in rows] == ["good1.png", "good2.tif"]  # input order kept
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["workers"] == 2
+    assert json.loads((tmp_path / "one" / "run.json").read_text())["workers"] == 1
+    # "auto" is the engine's choice for this machine, at most one per image.
+    assert segment([*goods, "--out", tmp_path / "auto", "--workers", "auto"], tiny_model_dir) == 0
+    used = json.loads((tmp_path / "auto" / "run.json").read_text())["workers"]
+    assert used == min(2, auto_workers())
+    a = tifffile.imread(tmp_path / "one" / "good1_labels.tif")
+    np.testing.assert_array_equal(a, tifffile.imread(tmp_path / "auto" / "good1_labels.tif"))
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many", "1.5"])
+def test_workers_must_be_a_count_or_auto(inputs, tmp_path, tiny_model_dir, capsys, value):
+    with pytest.raises(SystemExit) as done:
+        segment(
+            [inputs / "good1.png", "--out", tmp_path / "out", "--workers", value], tiny_model_dir
+        )
+    assert done.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_3d_stack_runs_with_a_page_choice(inputs, tmp_path, tiny_model_dir):

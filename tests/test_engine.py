@@ -220,6 +220,37 @@ def test_a_batch_in_worker_processes_stops_when_cancelled(tiny_model, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["cells.csv", "run.json", "summary.csv"]
 
 
+def test_auto_workers_follow_the_cores_and_the_memory(monkeypatch):
+    from cellprop.engine import batch
+
+    def machine(cores, gigabytes):
+        monkeypatch.setattr(batch, "usable_cores", lambda: cores)
+        pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": gigabytes * (1 << 30) // 4096}
+        monkeypatch.setattr(batch.os, "sysconf", pages.__getitem__, raising=False)
+        return batch.auto_workers()
+
+    assert machine(2, 24) == 2  # this project's CI machine
+    assert machine(16, 128) == 4  # at most four
+    assert machine(16, 5) == 2  # one per 2 GB
+    assert machine(1, 64) == 1
+    assert machine(8, 1) == 1  # never none
+
+    def unknown(name):
+        raise ValueError(name)
+
+    monkeypatch.setattr(batch.os, "sysconf", unknown, raising=False)
+    assert batch.auto_workers() == 4  # memory unknown: the cores decide (8 above)
+
+
+def test_workers_must_be_a_count_or_auto(tiny_model, tmp_path):
+    from cellprop.engine import process_batch
+
+    for bad in ("many", 1.5, True):
+        with pytest.raises(ValueError, match="workers"):
+            process_batch([], tmp_path / "out", tiny_model, workers=bad)
+    assert not (tmp_path / "out").exists()
+
+
 def test_settings_are_checked():
     for bad in ({"threshold": 1.5}, {"diameter": 0}, {"propagation": "fast"}, {"pixel_size": -1}):
         with pytest.raises(ValueError):
