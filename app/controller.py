@@ -198,6 +198,7 @@ class AppController(QObject):
         self._modality_checked: set = set()
         self._batch: BatchSummary | None = None
         self._batch_queue: list = []
+        self._batch_at_once = 1  # images the running batch segments at the same time
         self._devices: list | None = None  # batch images not reported yet, in processing order
         self._batch_started_at = 0.0
 
@@ -654,9 +655,14 @@ class AppController(QObject):
             self.log.emit("info", "Cancel requested")
 
     def run_batch(
-        self, paths: Iterable[str | Path], out_dir: str | Path, overwrite: bool = False
+        self,
+        paths: Iterable[str | Path],
+        out_dir: str | Path,
+        overwrite: bool = False,
+        workers: int | None = None,
     ) -> bool:
-        """Segment many images into ``out_dir`` (same files as ``cellprop segment``)."""
+        """Segment many images into ``out_dir`` (same files as ``cellprop segment``),
+        ``workers`` at once (default: the settings' choice, else the engine's automatic one)."""
         paths = [Path(p) for p in paths]
         out_dir = Path(out_dir)
         if not paths:
@@ -669,6 +675,7 @@ class AppController(QObject):
         user = self.settings
         engine = self.engine
         summary = BatchSummary(out_dir=out_dir, total=len(paths))
+        at_once = workers or user.batch_workers or engine.auto_workers()
 
         def work(job: Job):
             job.progress("Loading the model", 0.0)
@@ -682,6 +689,7 @@ class AppController(QObject):
                 settings,
                 overwrite=overwrite,
                 roi=user.roi_zip,
+                workers=at_once,
                 progress=job.progress,
                 cancel=job.is_cancelled,
                 on_result=lambda r: job.partial(BatchItem.of(r)),
@@ -689,6 +697,7 @@ class AppController(QObject):
 
         self._batch = summary
         self._batch_queue = list(paths)
+        self._batch_at_once = at_once
         self._batch_started_at = time.monotonic()
 
         def finished(batch_result):
@@ -709,15 +718,17 @@ class AppController(QObject):
         if not started:
             self._batch = None
             return False
-        for n, p in enumerate(paths):  # images are processed in order: the first is working
+        # Images start in order, ``at_once`` at a time: those are working, the rest wait.
+        for n, p in enumerate(paths):
             i = self.index_of(p)
             self.documents[i].running = True
-            self.documents[i].waiting = n > 0
+            self.documents[i].waiting = n >= at_once
             self.document_changed.emit(i)
         if started:
             self.batch_started.emit(len(paths))
             self.batch_progress.emit(0, len(paths), -1.0)
-            self.log.emit("info", f"Batch of {len(paths)} images into {out_dir}")
+            at_a_time = f", {at_once} at a time" if at_once > 1 and len(paths) > 1 else ""
+            self.log.emit("info", f"Batch of {len(paths)} images into {out_dir}{at_a_time}")
         return started
 
     def _on_batch_result(self, item: BatchItem) -> None:
@@ -730,11 +741,12 @@ class AppController(QObject):
             doc.running = doc.waiting = False
         if item.path in self._batch_queue:
             self._batch_queue.remove(item.path)
-        if self._batch_queue and item.status != "cancelled":
-            following = self.index_of(self._batch_queue[0])
-            if following >= 0 and self.documents[following].waiting:
-                self.documents[following].waiting = False
-                self.document_changed.emit(following)
+        if item.status != "cancelled":  # the next queued image takes the free place
+            for path in self._batch_queue[: self._batch_at_once]:
+                following = self.index_of(path)
+                if following >= 0 and self.documents[following].waiting:
+                    self.documents[following].waiting = False
+                    self.document_changed.emit(following)
         if item.status == "done":
             summary.done += 1
             if doc is not None:

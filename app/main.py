@@ -70,7 +70,13 @@ def _install_excepthook(window) -> None:
 
 
 def self_test(sample: str, timeout_s: float) -> int:
-    """Open ``sample`` in a window, segment it, report. Returns the exit status."""
+    """Open ``sample`` in a window, segment it, then segment two copies of it as a folder
+    batch in two worker processes (a frozen app must start those as workers, not as second
+    windows); report. Returns the exit status."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from PySide6.QtCore import QEventLoop, QTimer
 
     from .main_window import MainWindow
@@ -83,9 +89,30 @@ def self_test(sample: str, timeout_s: float) -> int:
     loop = QEventLoop()
     started = time.monotonic()
 
+    scratch = Path(tempfile.mkdtemp(prefix="cellprop-self-test-"))
+    copies = [scratch / f"{name}{Path(sample).suffix}" for name in ("a", "b")]
+
     def finished(index: int) -> None:
-        doc = controller.documents[index]
-        outcome["cells"] = doc.n_cells
+        outcome.setdefault("cells", controller.documents[index].n_cells)
+
+    def idle(busy: bool) -> None:  # the image's own run is over: the batch
+        if busy or "cells" not in outcome or "batch" in outcome:
+            return
+        outcome["batch"] = True
+        for copy in copies:
+            shutil.copyfile(sample, copy)
+        if not controller.run_batch(copies, scratch / "results", workers=2):
+            outcome.setdefault("error", "the batch did not start")
+            loop.quit()
+
+    def batch_finished(summary) -> None:
+        found = [controller.documents[controller.index_of(p)].n_cells for p in copies]
+        if summary.done != 2 or found != [outcome["cells"]] * 2:
+            outcome.setdefault(
+                "error",
+                f"two-process batch: {summary.describe()}, cells {found} "
+                f"(expected {outcome['cells']} each)",
+            )
         loop.quit()
 
     def failed(message: str) -> None:
@@ -102,6 +129,8 @@ def self_test(sample: str, timeout_s: float) -> int:
         loop.quit()
 
     controller.result_ready.connect(finished)
+    controller.busy_changed.connect(idle)
+    controller.batch_finished.connect(batch_finished)
     controller.error.connect(failed)
     controller.image_ready.connect(image_ready)
     QTimer.singleShot(int(timeout_s * 1000), too_slow)
@@ -112,12 +141,13 @@ def self_test(sample: str, timeout_s: float) -> int:
     provider = controller.model_status.provider or "?"
     controller.shutdown()
     window.close()
+    shutil.rmtree(scratch, ignore_errors=True)
     if "error" in outcome:
         print(f"cellprop-gui self-test FAILED: {outcome['error']}", file=sys.stderr)
         return 1
     print(
-        f"cellprop-gui self-test ok: {outcome['cells']} cells in {sample} "
-        f"({seconds:.1f} s, {provider})"
+        f"cellprop-gui self-test ok: {outcome['cells']} cells in {sample}, and in each of two "
+        f"copies segmented in two worker processes ({seconds:.1f} s, {provider})"
     )
     return 0
 

@@ -44,6 +44,10 @@ TIPS = {
     "Image > Suggest a model picks the installed one that suits the image shown.",
     "device": "Where the computation runs. 'Automatic' uses the graphics card (CUDA) when one "
     "works and the processor (CPU) otherwise.",
+    "batch_workers": "When many images are processed (Process all, or a dropped folder), how "
+    "many are segmented at the same time, each in its own process. 'Automatic' is one per processor "
+    "core, up to four, within the computer's memory (each takes up to about 1 GB for a "
+    "1.4-megapixel image). Use 1 to keep the computer free for other work.",
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
@@ -119,6 +123,10 @@ class SettingsPanel(QGroupBox):
         self.device = QComboBox()
         self.provider = QLabel()
         self.provider.setWordWrap(True)
+        self.batch_workers = QSpinBox()
+        self.batch_workers.setRange(0, 64)
+        self.batch_workers.setSuffix(" at once")
+        self.batch_workers.setKeyboardTracking(False)
         self.threshold = self._double(0.01, 0.99, 0.05, 2)
         self.diameter = self._double(0.0, 2000.0, 1.0, 1, special="model's", suffix=" px")
         self.estimate = QToolButton()
@@ -153,6 +161,7 @@ class SettingsPanel(QGroupBox):
             ("model", "Model", self.model),
             ("device", "Run on", self.device),
             ("provider", "", self.provider),
+            ("batch_workers", "Folder images", self.batch_workers),
             ("threshold", "Detection threshold", self.threshold),
             ("diameter", "Cell diameter", diameter_row),
             ("diameter_each_image", "", self.diameter_each_image),
@@ -183,6 +192,9 @@ class SettingsPanel(QGroupBox):
         self.model.activated.connect(self._model_chosen)
         self.device.activated.connect(
             lambda i: controller.update_settings(device=self.device.itemData(i))
+        )
+        self.batch_workers.valueChanged.connect(
+            lambda v: self._edited("batch_workers", int(v) or None)
         )
         self.threshold.valueChanged.connect(lambda v: self._edited("threshold", v))
         self.diameter.valueChanged.connect(lambda v: self._edited("diameter", v or None))
@@ -272,6 +284,11 @@ class SettingsPanel(QGroupBox):
                 self.provider.setStyleSheet("color: #2e7d32;")
             else:
                 self.provider.setText("")
+            # At zero the box shows the number "automatic" stands for on this computer.
+            self.batch_workers.setSpecialValueText(
+                f"automatic ({self.controller.engine.auto_workers()})"
+            )
+            self.batch_workers.setValue(s.batch_workers or 0)
             for name, box in [
                 ("threshold", self.threshold),
                 ("smoothness", self.smoothness),

@@ -13,7 +13,7 @@ ORGANISATION = "cellprop"
 APPLICATION = "cellprop"
 
 _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
-_INTS = ("min_size",)
+_INTS = ("min_size", "batch_workers")
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image")
 _STRINGS = ("model", "device")
 
@@ -61,6 +61,8 @@ class SettingsStore:
                 values[name] = _to_bool(raw)
         if values.get("device") not in (None, "auto", "cpu", "cuda"):
             values.pop("device")
+        if values.get("batch_workers", 1) < 1:
+            values.pop("batch_workers")
         return defaults.with_changes(**values)
 
     def save_settings(self, settings: UserSettings) -> None:

@@ -108,6 +108,9 @@ class UserSettings:
     edge_fraction: float | None = None
     pixel_size: float | None = None
     roi_zip: bool = True  # also write ImageJ ROI zips on export and in batches
+    # Images a folder batch segments at once, each in its own process; None: the engine's
+    # ``auto_workers`` (one per core, up to four, within the memory).
+    batch_workers: int | None = None
 
     def with_changes(self, **changes) -> UserSettings:
         return replace(self, **changes)

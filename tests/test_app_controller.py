@@ -232,6 +232,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         edge_fraction=0.2,
         device="cpu",
         pixel_size=0.65,
+        batch_workers=3,
     )
     first.update_settings(**chosen)
     first.set_overlay("likelihood", visible=True, opacity=0.3)
@@ -247,13 +248,14 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     assert third.settings.threshold is None and third.settings.exclude_border
     assert third.settings.diameter is None and not third.settings.diameter_each_image
     assert third.settings.edge_fraction is None
+    assert third.settings.batch_workers == 3  # not a model default: the reset keeps it
     second.shutdown()
     third.shutdown()
 
 
 def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     settings_file.parent.mkdir(parents=True)
-    settings_file.write_text("[segmentation]\nthreshold=banana\ndevice=quantum\n")
+    settings_file.write_text("[segmentation]\nthreshold=banana\ndevice=quantum\nbatch_workers=0\n")
     assert make_store(settings_file).load_settings() == UserSettings()
 
 
@@ -277,6 +279,27 @@ def test_batch_writes_results_reports_the_corrupt_file_and_finishes(
     statuses = [d.status for d in controller.documents]
     assert statuses == [Status.DONE, Status.FAILED, Status.DONE]
     assert controller.documents[2].n_cells == 4
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+
+
+def test_batch_runs_the_chosen_number_of_images_at_once(qtbot, controller, images, tmp_path):
+    controller.engine.delay = 0.02
+    waiting = []
+    controller.batch_started.connect(
+        lambda total: waiting.append([d.waiting for d in controller.documents])
+    )
+    controller.open_paths(images)
+    # Automatic: the engine's number for this computer (the fake says 3; 2 images wait less).
+    controller.update_settings(batch_workers=None)
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
+        assert controller.run_batch(images, tmp_path / "auto")
+    controller.update_settings(batch_workers=2)
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
+        assert controller.run_batch(images, tmp_path / "two")
+    assert controller.engine.batch_workers == [3, 2]
+    # Two at once: the first two images are working from the start, the third waits.
+    assert waiting == [[False, False, False], [False, False, True]]
+    assert [d.status for d in controller.documents] == [Status.DONE] * 3
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
 
 

@@ -8,6 +8,7 @@ resources/samples or from ../shared/data; the tests skip cleanly when neither ex
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -183,6 +184,7 @@ def test_batch_of_three_with_a_corrupt_file(qtbot, controller, crops, tmp_path):
     out = tmp_path / "results"
     errors: list = []
     controller.error.connect(errors.append)
+    controller.update_settings(batch_workers=2)  # in two worker processes, whatever the cores
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
         assert controller.run_batch(crops, out)
     summary = sig.args[0]
@@ -196,6 +198,14 @@ def test_batch_of_three_with_a_corrupt_file(qtbot, controller, crops, tmp_path):
     statuses = [d.status for d in controller.documents]
     assert statuses == [Status.DONE, Status.FAILED, Status.DONE]
     labels = engine.read_image(out / "crop0_labels.tif").pixels
+    np.testing.assert_array_equal(labels, controller.documents[0].result.labels)
+    assert json.loads((out / "run.json").read_text())["workers"] == 2
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    # The same image segmented here, in the app's own process, gives the same labels.
+    controller.set_current(0)
+    controller.documents[0].results.clear()
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.run_current()
     np.testing.assert_array_equal(labels, controller.documents[0].result.labels)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
 

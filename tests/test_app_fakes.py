@@ -117,6 +117,11 @@ class FakeEngine:
         self.loaded_models: list = []
         self.segment_calls: list = []
         self.segment_started = threading.Event()
+        self.batch_workers: list = []  # the ``workers`` of each process_batch call
+        self.cores = 3  # what auto_workers answers
+
+    def auto_workers(self):
+        return self.cores
 
     # --- io
     def read_image(self, path, page=0, channel=0):
@@ -273,6 +278,7 @@ class FakeEngine:
         cancel=None,
         on_result=None,
     ):
+        self.batch_workers.append(workers)
         results = []
         for path in paths:
             if cancel is not None and cancel():

@@ -281,6 +281,14 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert not panel.edge_fraction.isEnabled()
     panel.exclude_border.setChecked(False)
     assert panel.edge_fraction.isEnabled()
+    # Images at once in a batch: "automatic" shows what it stands for here (the fake: 3).
+    assert panel.batch_workers.value() == 0 and panel.batch_workers.text() == "automatic (3)"
+    panel.batch_workers.setValue(2)
+    assert window.controller.settings.batch_workers == 2
+    panel.reset.click()  # not a model default: kept
+    assert panel.batch_workers.value() == 2
+    panel.batch_workers.setValue(0)
+    assert window.controller.settings.batch_workers is None
     # The model list says what each model is for and what it was measured at.
     tip = panel.model.itemData(panel.model.findData("phase"), Qt.ItemDataRole.ToolTipRole)
     assert tip == "Phase contrast\ncells about 32 px across"
@@ -294,6 +302,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.pixel_size,
         panel.model,
         panel.device,
+        panel.batch_workers,
     ):
         assert widget.toolTip()
 
