@@ -675,7 +675,7 @@ class AppController(QObject):
         user = self.settings
         engine = self.engine
         summary = BatchSummary(out_dir=out_dir, total=len(paths))
-        at_once = workers or user.batch_workers or engine.auto_workers()
+        at_once = workers or user.batch_workers or engine.auto_workers(len(paths))
 
         def work(job: Job):
             job.progress("Loading the model", 0.0)

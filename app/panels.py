@@ -45,9 +45,10 @@ TIPS = {
     "device": "Where the computation runs. 'Automatic' uses the graphics card (CUDA) when one "
     "works and the processor (CPU) otherwise.",
     "batch_workers": "When many images are processed (Process all, or a dropped folder), how "
-    "many are segmented at the same time, each in its own process. 'Automatic' is one per processor "
-    "core, up to four, within the computer's memory (each takes up to about 1 GB for a "
-    "1.4-megapixel image). Use 1 to keep the computer free for other work.",
+    "many are segmented at the same time, each in its own process. 'Automatic' is one per "
+    "processor core, up to four, within the computer's memory (each takes up to about 1 GB for "
+    "a 1.4-megapixel image), and only for folders of four images or more. Use 1 to keep the "
+    "computer free for other work.",
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "

@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="images processed at once, each in its own process (each needs its own memory "
-        "budget); auto: one per core, at most 4, one per 2 GB of memory (default: 1)",
+        "budget); auto: one per core, at most 4, one per 2 GB of memory, two images or more "
+        "each (default: 1)",
     )
     seg.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders")
     seg.add_argument(

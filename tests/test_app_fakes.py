@@ -120,7 +120,7 @@ class FakeEngine:
         self.batch_workers: list = []  # the ``workers`` of each process_batch call
         self.cores = 3  # what auto_workers answers
 
-    def auto_workers(self):
+    def auto_workers(self, images=None):
         return self.cores
 
     # --- io

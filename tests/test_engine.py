@@ -223,17 +223,19 @@ def test_a_batch_in_worker_processes_stops_when_cancelled(tiny_model, tmp_path):
 def test_auto_workers_follow_the_cores_and_the_memory(monkeypatch):
     from cellprop.engine import batch
 
-    def machine(cores, gigabytes):
+    def machine(cores, gigabytes, images=None):
         monkeypatch.setattr(batch, "usable_cores", lambda: cores)
         pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": gigabytes * (1 << 30) // 4096}
         monkeypatch.setattr(batch.os, "sysconf", pages.__getitem__, raising=False)
-        return batch.auto_workers()
+        return batch.auto_workers(images)
 
     assert machine(2, 24) == 2  # this project's CI machine
     assert machine(16, 128) == 4  # at most four
     assert machine(16, 5) == 2  # one per 2 GB
     assert machine(1, 64) == 1
     assert machine(8, 1) == 1  # never none
+    # A batch: at least two images per worker (a worker's start costs about one image).
+    assert [machine(8, 64, images) for images in (0, 1, 3, 4, 7, 100)] == [1, 1, 1, 2, 3, 4]
 
     def unknown(name):
         raise ValueError(name)
