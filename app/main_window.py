@@ -10,8 +10,8 @@ import html
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -90,6 +90,10 @@ class Dialogs:
 
     def choose_folder(self, title: str, start: str) -> str:
         return QFileDialog.getExistingDirectory(self.parent, title, start)
+
+    def open_folder(self, folder: str) -> None:
+        """Show ``folder`` in the system's file manager."""
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
 
 class MainWindow(QMainWindow):
@@ -369,9 +373,7 @@ class MainWindow(QMainWindow):
         c.error.connect(self._show_error)
         c.selection_changed.connect(self._selection_changed)
         c.overlays_changed.connect(self.viewer.apply_overlays)
-        c.exported.connect(
-            lambda files: self.statusBar().showMessage(f"Saved {len(files)} files", 8000)
-        )
+        c.exported.connect(self._exported)
         self.viewer.apply_overlays(c.overlays)
         self.viewer.mouse_moved.connect(
             lambda x, y: self.pixel_info.setText(c.describe_pixel(x, y))
@@ -473,12 +475,32 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 1000)
         text = summary.describe()
         self.statusBar().showMessage(text, 20000)
+        folder = self._open_folder_action(summary.out_dir)
         if summary.failed:
             names = ", ".join(Path(p).name for p, _ in summary.errors[:5])
             self._show_error(
                 f"Batch finished: {summary.failed} image(s) failed ({names}). "
-                "See the Log tab for details."
+                "See the Log tab for details.",
+                folder,
             )
+        elif summary.done:
+            self.banner.show_message(
+                f"Batch finished: {text}.", "hint" if summary.cancelled else "done", folder
+            )
+
+    def _exported(self, files: list) -> None:
+        self.statusBar().showMessage(f"Saved {len(files)} files", 8000)
+        if files:
+            folder = Path(files[0]).parent
+            self.banner.show_message(
+                f"Saved {len(files)} files in {folder}.", "done", self._open_folder_action(folder)
+            )
+
+    def _open_folder_action(self, folder) -> tuple | None:
+        """The banner's "Open folder" button for ``folder``, if it exists."""
+        if not Path(folder).is_dir():
+            return None
+        return ("Open folder", lambda: self.dialogs.open_folder(str(folder)))
 
     # ------------------------------------------------------------------ running
     def run_current(self) -> None:
@@ -618,10 +640,10 @@ class MainWindow(QMainWindow):
         self.viewer.show_selection(label, centre)
         self.table.select_label(label)
 
-    def _show_error(self, message: str) -> None:
+    def _show_error(self, message: str, action=None) -> None:
         if self.controller.documents:
             self.stack.setCurrentIndex(1)
-        self.banner.show_message(message)
+        self.banner.show_message(message, action=action)
         if self.stack.currentIndex() == 0:
             self.statusBar().showMessage(message, 15000)
 

@@ -566,11 +566,17 @@ class ErrorBanner(QFrame):
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # One optional button for what the message invites (e.g. opening the results folder).
+        self.action = QPushButton()
+        self.action.hide()
+        self.action.clicked.connect(lambda: self._act and self._act())
+        self._act = None
         close = QToolButton()
         close.setText("✕")
         close.setToolTip("Hide this message (it stays in the log).")
         close.clicked.connect(self.hide)
         layout.addWidget(self.text, 1)
+        layout.addWidget(self.action)
         layout.addWidget(close)
         self.hide()
 
@@ -579,13 +585,19 @@ class ErrorBanner(QFrame):
         "border-radius: 4px; } QLabel { color: #8a1c1c; }",
         "hint": "#errorBanner { background: #e8f1fb; border: 1px solid #b6d0ee; "
         "border-radius: 4px; } QLabel { color: #174a7c; }",
+        "done": "#errorBanner { background: #e9f6ec; border: 1px solid #b9e0c2; "
+        "border-radius: 4px; } QLabel { color: #1e5e2e; }",
     }
 
-    def show_message(self, message: str, kind: str = "error") -> None:
-        """Show ``message``; ``kind`` "hint" is advice (blue), not an error (red)."""
+    def show_message(self, message: str, kind: str = "error", action=None) -> None:
+        """Show ``message``; ``kind`` "hint" is advice (blue), "done" a finished job (green),
+        "error" an error (red). ``action``: (button text, callable) for a button beside it."""
         self.setStyleSheet(self._STYLES[kind])
         self.kind = kind
         self.text.setText(message)
+        self._act = action[1] if action else None
+        self.action.setText(action[0] if action else "")
+        self.action.setVisible(action is not None)
         self.show()
 
 

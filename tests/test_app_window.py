@@ -33,6 +33,7 @@ class ScriptedDialogs:
         self.folder = ""
         self.files: list = []
         self.questions: list = []
+        self.opened: list = []  # folders shown in the file manager
 
     def ask(self, title, question):
         self.questions.append(question)
@@ -43,6 +44,9 @@ class ScriptedDialogs:
 
     def choose_folder(self, title, start):
         return self.folder
+
+    def open_folder(self, folder):
+        self.opened.append(folder)
 
 
 @pytest.fixture
@@ -198,6 +202,27 @@ def test_dropping_a_folder_offers_a_batch_into_a_chosen_folder(qtbot, window, im
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=WAIT_MS)
     assert "img1.npy" in window.banner.text.text()
     assert "failed" in window.documents.item(1).text()
+    # The message at the end leads to the results.
+    qtbot.waitUntil(lambda: "Batch finished" in window.banner.text.text(), timeout=WAIT_MS)
+    assert window.banner.kind == "error" and window.banner.action.text() == "Open folder"
+    window.banner.action.click()
+    assert window.dialogs.opened == [str(out)]
+
+
+def test_a_finished_batch_says_so_and_opens_its_folder(qtbot, window, images, tmp_path):
+    out = tmp_path / "results"
+    window.dialogs.folder = str(out)
+    with qtbot.waitSignal(window.controller.batch_finished, timeout=WAIT_MS):
+        window.open_paths([images[0].parent])
+    assert window.banner.isVisible() and window.banner.kind == "done"
+    assert "3 of 3 images segmented" in window.banner.text.text()
+    assert str(out) in window.banner.text.text()
+    assert window.banner.action.isVisible()
+    window.banner.action.click()
+    assert window.dialogs.opened == [str(out)]
+    # A later message without anything to open shows no button.
+    window._show_error("Open some images first.")
+    assert not window.banner.action.isVisible()
 
 
 def test_declining_the_batch_just_opens_the_images(qtbot, window, images):
@@ -218,6 +243,14 @@ def test_export_asks_before_replacing_files(qtbot, window, images, tmp_path):
     window.export_action.trigger()
     assert "img0_cells.csv" in window.dialogs.questions[-1]
     assert (out / "img0_cells.csv").read_text() == "keep me"
+    # Replaced when allowed; the message says where the files went and opens the folder.
+    window.dialogs.answers = [True]
+    with qtbot.waitSignal(window.controller.exported, timeout=WAIT_MS):
+        window.export_action.trigger()
+    assert (out / "img0_cells.csv").read_text() != "keep me"
+    assert window.banner.kind == "done" and f"Saved 4 files in {out}" in window.banner.text.text()
+    window.banner.action.click()
+    assert window.dialogs.opened == [str(out)]
 
 
 def test_about_box_has_version_licence_and_citation(window):
