@@ -47,8 +47,8 @@ TIPS = {
     "batch_workers": "When many images are processed (Process all, or a dropped folder), how "
     "many are segmented at the same time, each in its own process. 'Automatic' is one per "
     "processor core, up to four, within the computer's memory (each takes up to about 1 GB for "
-    "a 1.4-megapixel image), and only for folders of four images or more. Use 1 to keep the "
-    "computer free for other work.",
+    "a 1.4-megapixel image), with at least two images for each (a small folder runs fewer at "
+    "once). Use 1 to keep the computer free for other work.",
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
