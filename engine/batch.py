@@ -8,6 +8,7 @@ behind; existing results are never replaced unless ``overwrite`` is set.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import multiprocessing
 import numbers
@@ -17,6 +18,7 @@ import platform
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -373,31 +375,80 @@ def _work(path: Path, args: tuple) -> ImageResult:
 
 def _in_processes(files, model, args, workers, cancel):
     """Yield (index, ImageResult) as images finish in ``workers`` processes ("spawn": no
-    fork of a process that runs threads, and the same on every platform)."""
+    fork of a process that runs threads, and the same on every platform).
+
+    A worker that dies (the out-of-memory killer, a crash in native code) takes its pool with
+    it, and every image then running with it. Those images are tried again, each alone in a
+    fresh process, so that only the one that kills its worker again fails, by name; the images
+    not started yet go on in a fresh pool.
+    """
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     threads = max(1, usable_cores() // workers)
-    start = (pickle.dumps(model), threads, stop)
+    pool = functools.partial(
+        _pool_run,
+        files=files,
+        args=args,
+        context=context,
+        start=(pickle.dumps(model), threads, stop),
+        stop=stop,
+        cancel=cancel,
+    )
+    todo = deque(range(len(files)))
+    while todo:
+        lost = []
+        for i, res in pool(todo, workers):
+            if res is None:
+                lost.append(i)
+            else:
+                yield i, res
+        for i in lost:
+            for _, res in pool(deque([i]), 1):
+                if res is None:  # it killed its worker again, alone this time
+                    res = ImageResult(
+                        path=files[i],
+                        status="failed",
+                        error=f"{files[i]}: its worker process stopped while segmenting it "
+                        "(out of memory, or a crash in a library)",
+                    )
+                yield i, res
+
+
+def _pool_run(todo: deque, size: int, files, args, context, start, stop, cancel):
+    """Run the images ``todo`` (indices, taken from the left) in ``size`` processes, no more
+    at a time than there are processes, so that those running are known. Yields (index,
+    ImageResult), or (index, None) for an image whose worker died; after a death nothing more
+    is started, and what was not started stays in ``todo``."""
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=start
+        size, mp_context=context, initializer=_start_worker, initargs=start
     ) as pool:
-        pending = {pool.submit(_work, path, args): i for i, path in enumerate(files)}
+        running: dict = {}
+        broken = False
         try:
-            while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                if cancel is not None and not stop.is_set() and cancel():
-                    stop.set()  # images under way stop at their next check; queued ones at once
-                for fut in done:
-                    i = pending.pop(fut)
+            while running or (todo and not broken):
+                while todo and not broken and len(running) < size:
+                    if stop.is_set():  # cancelled: the rest is not started at all
+                        i = todo.popleft()
+                        yield i, ImageResult(path=files[i], status="cancelled")
+                        continue
                     try:
-                        res = fut.result()
-                    except BrokenProcessPool as exc:
-                        res = ImageResult(
-                            path=files[i],
-                            status="failed",
-                            error=f"{files[i]}: its worker process stopped ({exc})",
-                        )
-                    yield i, res
+                        running[pool.submit(_work, files[todo[0]], args)] = todo[0]
+                    except BrokenProcessPool:
+                        broken = True
+                    else:
+                        todo.popleft()
+                if not running:
+                    continue
+                done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                if cancel is not None and not stop.is_set() and cancel():
+                    stop.set()  # images under way stop at their next check
+                for fut in done:
+                    i = running.pop(fut)
+                    try:
+                        yield i, fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        yield i, None
         except BaseException:  # Ctrl-C, or the caller gave up: no image goes on without it
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)

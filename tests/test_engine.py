@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,6 +219,33 @@ def test_a_batch_in_worker_processes_stops_when_cancelled(tiny_model, tmp_path):
     result = process_batch(paths, out, tiny_model, workers=2, cancel=lambda: True)
     assert [r.status for r in result.results] == ["cancelled"] * 3
     assert sorted(p.name for p in out.iterdir()) == ["cells.csv", "run.json", "summary.csv"]
+
+
+def test_a_worker_that_dies_fails_its_image_and_the_batch_goes_on(
+    tiny_model, tmp_path, monkeypatch
+):
+    import copy
+
+    import cv2
+    from cellprop.engine import process_batch
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # the workers import it too
+    from worker_crash import CrashingModel
+
+    model = copy.copy(tiny_model)
+    model.__class__ = CrashingModel
+    paths = []
+    for k in range(6):
+        paths.append(tmp_path / f"img{k}.png")
+        wide = k == 2  # this one kills its worker
+        cv2.imwrite(str(paths[-1]), textured((64, 320 if wide else 64)))
+    out = tmp_path / "out"
+    result = process_batch(paths, out, model, workers=2)
+    statuses = [r.status for r in result.results]
+    assert statuses == ["done", "done", "failed", "done", "done", "done"]
+    assert "img2.png" in result.results[2].error and "stopped" in result.results[2].error
+    written = sorted(p.name for p in out.glob("*_labels.tif"))
+    assert written == [f"img{k}_labels.tif" for k in (0, 1, 3, 4, 5)]
 
 
 def test_auto_workers_follow_the_cores_and_the_memory(monkeypatch):
