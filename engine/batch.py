@@ -426,6 +426,8 @@ def _pool_run(todo: deque, size: int, files, args, context, start, stop, cancel)
         broken = False
         try:
             while running or (todo and not broken):
+                if cancel is not None and not stop.is_set() and cancel():
+                    stop.set()  # images under way stop at their next check
                 while todo and not broken and len(running) < size:
                     if stop.is_set():  # cancelled: the rest is not started at all
                         i = todo.popleft()
@@ -440,8 +442,6 @@ def _pool_run(todo: deque, size: int, files, args, context, start, stop, cancel)
                 if not running:
                     continue
                 done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-                if cancel is not None and not stop.is_set() and cancel():
-                    stop.set()  # images under way stop at their next check
                 for fut in done:
                     i = running.pop(fut)
                     try:
