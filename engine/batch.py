@@ -242,7 +242,8 @@ def process_batch(
         model and an equal share of the CPU cores for onnxruntime (threads would not do: the
         graph cut, PyMaxflow, holds Python's lock). Each worker holds one image's memory
         (``settings.memory_mb`` plus the image's arrays). 1: in this process. ``"auto"``:
-        :func:`auto_workers`.
+        :func:`auto_workers`. Workers are spawned: a script that asks for more than one must
+        keep its top level under ``if __name__ == "__main__":``, or each worker runs it again.
     progress : callable, optional
         ``progress(name, fraction)``: the image just finished and the fraction of images done.
     on_result : callable, optional
