@@ -293,6 +293,7 @@ def test_batch_runs_the_chosen_number_of_images_at_once(qtbot, controller, image
     controller.update_settings(batch_workers=None)
     with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
         assert controller.run_batch(images, tmp_path / "auto")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)  # the job ends after
     controller.update_settings(batch_workers=2)
     with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
         assert controller.run_batch(images, tmp_path / "two")
