@@ -79,6 +79,53 @@ def test_crop_mode_agrees_with_full_mode(phase_model):
     assert result["seconds_full"] > result["seconds_crop"]
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def test_the_detected_centres_given_back_give_the_same_cells(sample_segmentation, phase_model):
+    """Corrections re-run the pipeline from a list of centres; unchanged, it changes nothing."""
+    image, seg = sample_segmentation
+    again = segment(image, phase_model, Settings(), centres=seg.centres)
+    np.testing.assert_array_equal(again.labels, seg.labels)
+    np.testing.assert_allclose(again.centres, seg.centres, atol=1e-6)
+
+
+def test_a_centre_left_out_takes_only_its_own_cell_away(sample_segmentation, phase_model):
+    image, seg = sample_segmentation
+    k = seg.n_cells // 2  # a cell in the middle of the list, label k + 1
+    fewer = segment(image, phase_model, Settings(), centres=np.delete(seg.centres, k, axis=0))
+    assert fewer.n_cells == seg.n_cells - 1
+    gone = seg.labels == k + 1
+    # its pixels are background now, or (a little) its neighbours'
+    assert (fewer.labels[gone] == 0).mean() > 0.5
+    # every other cell keeps its outline; labels after k shift down by one
+    ious = [
+        _iou(seg.labels == old, fewer.labels == (old if old <= k else old - 1))
+        for old in range(1, seg.n_cells + 1)
+        if old != k + 1
+    ]
+    assert np.median(ious) > 0.99 and min(ious) > 0.7
+
+
+def test_a_clicked_centre_the_network_missed_gets_its_outline(sample_segmentation, phase_model):
+    """At a strict threshold the network misses cells that the default finds; clicked at
+    those cells' centres, they get the outlines the default gives them."""
+    image, seg = sample_segmentation
+    strict = Settings(threshold=0.9)
+    few = segment(image, phase_model, strict)
+    found = np.array([np.hypot(*(few.centres - c).T).min() < 2 for c in seg.centres])
+    missed = np.nonzero(~found)[0]
+    assert len(missed) >= 3, "the strict threshold should miss some of the sample's cells"
+    clicked = np.vstack([few.centres, seg.centres[missed]])
+    fixed = segment(image, phase_model, strict, centres=clicked)
+    assert fixed.n_cells == len(clicked)
+    ious = [
+        _iou(fixed.labels == few.n_cells + 1 + i, seg.labels == k + 1) for i, k in enumerate(missed)
+    ]
+    assert np.median(ious) > 0.8, ious
+
+
 def test_blank_image_gives_zero_cells(phase_model):
     assert segment(np.zeros((200, 300), np.uint8), phase_model).n_cells == 0
 
