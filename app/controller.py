@@ -11,8 +11,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from . import render
@@ -198,6 +200,7 @@ class AppController(QObject):
         self._modality_checked: set = set()
         self._batch: BatchSummary | None = None
         self._batch_queue: list = []
+        self._batch_user = self.settings  # the settings the running batch was started with
         self._batch_at_once = 1  # images the running batch segments at the same time
         self._devices: list | None = None  # batch images not reported yet, in processing order
         self._batch_started_at = 0.0
@@ -595,14 +598,7 @@ class AppController(QObject):
             seg = engine.segment(
                 image.pixels, model, settings, progress=job.progress, cancel=job.is_cancelled
             )
-            job.progress("Measuring the cells", 1.0)
-            # as engine.batch does: a pixel size typed by the user is in micrometres
-            pixel_size = user.pixel_size or getattr(image, "pixel_size", None)
-            unit = "um" if user.pixel_size else (getattr(image, "unit", None) or "um")
-            table = engine.measure(
-                seg.labels, image.pixels, pixel_size=pixel_size, unit=unit, centres=seg.centres
-            )
-            layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
+            table, layers = self._measure(job, image, seg, user.pixel_size)
             return image, seg, table, layers, model, time.monotonic() - started
 
         doc.running = True
@@ -623,6 +619,8 @@ class AppController(QObject):
                 settings=seg.settings,
                 timings=dict(seg.timings or {}),
                 layers=layers,
+                model=user.model,
+                device=user.device,
             )
             self.document_changed.emit(self.documents.index(doc))
             self.result_ready.emit(self.documents.index(doc))
@@ -646,6 +644,136 @@ class AppController(QObject):
 
         return self._start_work(
             Job(work, name=f"segment {doc.name}"), finished, failed, f"Segmenting {doc.name}"
+        )
+
+    def _measure(self, job: Job, image, seg, typed_pixel_size):
+        """The cell table and overlay layers of a segmentation (on the worker thread)."""
+        job.progress("Measuring the cells", 1.0)
+        # as engine.batch does: a pixel size typed by the user is in micrometres
+        pixel_size = typed_pixel_size or getattr(image, "pixel_size", None)
+        unit = "um" if typed_pixel_size else (getattr(image, "unit", None) or "um")
+        table = self.engine.measure(
+            seg.labels, image.pixels, pixel_size=pixel_size, unit=unit, centres=seg.centres
+        )
+        return table, render.result_layers(seg.labels, seg.likelihood, seg.contribution)
+
+    # ------------------------------------------------------------------ corrections
+    def can_correct(self) -> bool:
+        """True when the current image has a result that a click may correct."""
+        doc = self.current
+        return not self.busy and doc is not None and doc.result is not None
+
+    def add_cell_at(self, x: float, y: float) -> bool:
+        """Add a cell the network missed: its outline from a centre clicked at (x, y).
+
+        The image is segmented again from the result's centres plus this one, with the
+        model and settings that made the result, so the other cells keep their outlines
+        (a click inside a cell adds a centre there and splits it). False if nothing started.
+        """
+        doc = self.current
+        if not self.can_correct():
+            return False
+        h, w = doc.result.labels.shape[:2]
+        if not (0 <= x < w and 0 <= y < h):
+            return False
+        centres = np.vstack([np.reshape(doc.result.centres, (-1, 2)), [[float(x), float(y)]]])
+        return self._correct(doc, centres, f"cell added at x {x:.0f}, y {y:.0f}", added=(x, y))
+
+    def remove_cell(self, label: int | None = None) -> bool:
+        """Take a cell out (debris, a false detection, half of a split cell); default the
+        selected one. The image is segmented again without its centre, so that a neighbour it
+        was cut from gets its pixels back. False if nothing started."""
+        doc = self.current
+        label = self.selected_cell if label is None else int(label)
+        if not self.can_correct() or not 0 < label <= doc.result.n_cells:
+            return False
+        centres = np.delete(np.reshape(doc.result.centres, (-1, 2)), label - 1, axis=0)
+        return self._correct(doc, centres, f"cell {label} removed")
+
+    def undo_correction(self) -> bool:
+        """Back to the result before the last correction of the current image."""
+        doc = self.current
+        if self.busy or doc is None or doc.result is None or doc.result.previous is None:
+            return False
+        doc.results[doc.plane] = doc.result.previous
+        self.select_cell(0)
+        index = self.documents.index(doc)
+        self.document_changed.emit(index)
+        self.result_ready.emit(index)
+        self.log.emit("info", f"{doc.name}: correction undone, {doc.result.n_cells} cells")
+        return True
+
+    def _correct(self, doc: Document, centres, what: str, added=None) -> bool:
+        old = doc.result
+        plane = doc.plane
+        engine = self.engine
+        cfg = old.settings if isinstance(old.settings, dict) else {}
+        names = {f.name for f in dataclass_fields(engine.Settings)}
+        # The values that made this result (a diameter measured on the image included).
+        settings = engine.Settings(**{k: v for k, v in cfg.items() if k in names})
+        model_name = old.model or self.settings.model
+        device = old.device if old.model else self.settings.device
+        typed_pixel_size = cfg.get("pixel_size")  # as when the result was measured
+
+        def work(job: Job):
+            job.progress("Loading the model", 0.0)
+            model = self._model_for(model_name, device)
+            image = doc.image
+            if image is None or (image.page, image.channel) != plane:
+                image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
+            seg = engine.segment(
+                image.pixels,
+                model,
+                settings,
+                progress=job.progress,
+                cancel=job.is_cancelled,
+                centres=centres,
+            )
+            table, layers = self._measure(job, image, seg, typed_pixel_size)
+            return image, seg, table, layers
+
+        def finished(out):
+            image, seg, table, layers = out
+            doc.image = image
+            if added is not None and seg.n_cells <= old.n_cells:
+                self._report(
+                    f"{doc.name}: no cell found at x {added[0]:.0f}, y {added[1]:.0f} (its "
+                    f"outline came out empty or smaller than the smallest cell, "
+                    f"{seg.settings.get('min_size') or 0} px); nothing changed."
+                )
+                return
+            doc.results[plane] = Result(
+                labels=seg.labels,
+                centres=seg.centres,
+                table=table,
+                n_cells=int(seg.n_cells),
+                likelihood=seg.likelihood,
+                contribution=seg.contribution,
+                settings=seg.settings,
+                timings=dict(seg.timings or {}),
+                layers=layers,
+                model=model_name,
+                device=device,
+                edits=old.edits + 1,
+                previous=old,
+            )
+            index = self.documents.index(doc)
+            self.document_changed.emit(index)
+            self.result_ready.emit(index)
+            self.log.emit("info", f"{doc.name}: {what}; {seg.n_cells} cells (Ctrl+Z undoes)")
+            self.select_cell(int(seg.n_cells) if added is not None else 0)
+
+        def failed(exc, tb):
+            if isinstance(exc, self.engine.Cancelled):
+                self.log.emit("info", f"{doc.name}: correction stopped; nothing changed.")
+            else:
+                self._report(
+                    f"{doc.name}: the correction failed: {readable_error(exc, self.engine)}",
+                    self._details(exc, tb),
+                )
+
+        return self._start_work(
+            Job(work, name=f"correct {doc.name}"), finished, failed, f"Correcting {doc.name}"
         )
 
     def cancel(self) -> None:
@@ -696,6 +824,7 @@ class AppController(QObject):
             )
 
         self._batch = summary
+        self._batch_user = user
         self._batch_queue = list(paths)
         self._batch_at_once = at_once
         self._batch_started_at = time.monotonic()
@@ -760,6 +889,8 @@ class AppController(QObject):
                         settings=item.settings,
                         timings=item.timings,
                         outputs=item.outputs,
+                        model=self._batch_user.model,
+                        device=self._batch_user.device,
                     )
             self.log.emit(
                 "info", f"{item.path.name}: {item.n_cells} cells{_size_note(item.settings)}"

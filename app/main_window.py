@@ -285,6 +285,28 @@ class MainWindow(QMainWindow):
         self.zoom_out_action = self._action(
             "Zoom out", lambda: self.viewer.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut
         )
+        self.add_cells_action = self._action(
+            "Add cells by clicking",
+            self._add_mode_toggled,
+            "A",
+            "While on, a click on the image adds a cell there: click the centre of a cell the "
+            "network missed (inside a cell: splits it). The outline is found from your click "
+            "as from a detected centre (A; Esc ends)",
+        )
+        self.add_cells_action.setCheckable(True)
+        self.remove_cell_action = self._action(
+            "Remove selected cell",
+            lambda: self.controller.remove_cell(),
+            QKeySequence.StandardKey.Delete,
+            "Take the selected cell out (debris, a false cell, half of a split cell); its "
+            "neighbours may take its pixels (Delete)",
+        )
+        self.undo_action = self._action(
+            "Undo correction",
+            self.controller.undo_correction,
+            QKeySequence.StandardKey.Undo,
+            "Back to the outlines before the last added or removed cell (Ctrl+Z)",
+        )
         self.about_action = self._action("About cellprop", self.show_about)
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.cancel_button.clicked.connect(c.cancel)
@@ -313,6 +335,9 @@ class MainWindow(QMainWindow):
             self.next_action,
         ):
             image_menu.addSeparator() if a is None else image_menu.addAction(a)
+        edit_menu = menu.addMenu("&Edit")
+        for a in (self.undo_action, None, self.add_cells_action, self.remove_cell_action):
+            edit_menu.addSeparator() if a is None else edit_menu.addAction(a)
         view_menu = menu.addMenu("&View")
         for a in (
             self.fit_action,
@@ -340,6 +365,9 @@ class MainWindow(QMainWindow):
             None,
             self.export_action,
             self.export_all_action,
+            None,
+            self.add_cells_action,
+            self.remove_cell_action,
             None,
             self.previous_action,
             self.next_action,
@@ -521,9 +549,36 @@ class MainWindow(QMainWindow):
             not busy and any(d.result is not None for d in self.controller.documents)
         )
         self.cancel_action.setEnabled(busy)
+        self._update_correction_actions()
         self.busy_widgets.setVisible(busy)
         if not busy:
             self.progress_text.setText("")
+
+    def _update_correction_actions(self) -> None:
+        c = self.controller
+        can = c.can_correct()
+        self.add_cells_action.setEnabled(can)
+        if not can and self.add_cells_action.isChecked() and not c.busy:
+            self.add_cells_action.setChecked(False)  # another image, or no result any more
+            self._add_mode_toggled(False)
+        self.remove_cell_action.setEnabled(can and c.selected_cell > 0)
+        result = c.current.result if c.current is not None else None
+        self.undo_action.setEnabled(
+            not c.busy and result is not None and result.previous is not None
+        )
+
+    def _add_mode_toggled(self, on: bool) -> None:
+        on = bool(on) and self.controller.can_correct()
+        self.add_cells_action.setChecked(on)
+        self.viewer.viewport().setCursor(
+            Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor
+        )
+        if on:
+            self.statusBar().showMessage(
+                "Click the centre of each cell to add; A or Esc when done", 0
+            )
+        else:
+            self.statusBar().clearMessage()
 
     def _progress(self, text: str, fraction: float) -> None:
         if self.controller.in_batch:  # the batch bar counts images instead
@@ -597,7 +652,8 @@ class MainWindow(QMainWindow):
             unit = (suffix[:-1].replace("um", "µm") + "²") if suffix else "px"
             text += f", median area {np.median(areas):.4g} {unit}"
         self.cells_summary.setText(
-            text + ". Click a cell or a row to find it; click a heading to sort."
+            text + ". Click a cell or a row to find it; click a heading to sort. Missed or false "
+            "cells: Edit ▸ Add cells by clicking (A), Remove selected cell (Delete)."
         )
 
     @staticmethod
@@ -622,6 +678,9 @@ class MainWindow(QMainWindow):
 
     def _viewer_clicked(self, x: int, y: int) -> None:
         self._centre_on_selection = False
+        if self.add_cells_action.isChecked():
+            self.controller.add_cell_at(x, y)
+            return
         self.controller.select_cell_at(x, y)
 
     def _row_clicked(self, label: int) -> None:
@@ -631,6 +690,7 @@ class MainWindow(QMainWindow):
             self._selection_changed(label)
 
     def _selection_changed(self, label: int) -> None:
+        self._update_correction_actions()
         doc = self.controller.current
         result = doc.result if doc is not None else None
         centre = None
@@ -705,6 +765,13 @@ class MainWindow(QMainWindow):
             self.resizeDocks(
                 [self.images_dock, self.settings_dock], [230, 340], Qt.Orientation.Horizontal
             )
+
+    def keyPressEvent(self, event):  # noqa: N802 - Qt override
+        # Esc is Cancel while working; otherwise it ends adding cells.
+        if event.key() == Qt.Key.Key_Escape and self.add_cells_action.isChecked():
+            self._add_mode_toggled(False)
+            return
+        super().keyPressEvent(event)
 
     def closeEvent(self, event):  # noqa: N802
         c = self.controller

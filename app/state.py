@@ -42,6 +42,14 @@ class Result:
     # overlay images drawn on the worker thread ({name: RGBA array}); dropped when the image
     # leaves the screen, redrawn on demand
     layers: dict = field(default_factory=dict)
+    # where it came from, so that a correction re-runs it the same way: the model as chosen
+    # (a shipped model's name or a folder) and the device
+    model: str = ""
+    device: str = "auto"
+    # corrections by hand (cells added at a click, cells removed): how many, and the result
+    # before the last one (Undo)
+    edits: int = 0
+    previous: Result | None = None
 
     def label_at(self, x: int, y: int) -> int:
         h, w = self.labels.shape[:2]

@@ -423,3 +423,89 @@ def test_log_keeps_tracebacks_for_bugs_only(qtbot, controller, images, tmp_path)
         controller.run_current()
     assert "Traceback" in logged[-1] and "ZeroDivisionError" in logged[-1]
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+
+
+# ---------------------------------------------------------------------- corrections
+
+
+def correct_and_wait(qtbot, ctl, start):
+    with qtbot.waitSignal(ctl.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b):
+        assert start()
+
+
+def background_pixel(result) -> tuple:
+    ys, xs = np.nonzero(result.labels == 0)
+    far = [(x, y) for x, y in zip(xs, ys, strict=True) if 4 <= x < 60 and 4 <= y < 60]
+    return far[len(far) // 2]
+
+
+def test_a_cell_added_at_a_click_removed_and_undone(qtbot, controller, images, tmp_path):
+    open_and_wait(qtbot, controller, images[2:])
+    run_and_wait(qtbot, controller)
+    engine, doc = controller.engine, controller.current
+    first = doc.result
+    assert first.n_cells == 4
+    x, y = background_pixel(first)
+    correct_and_wait(qtbot, controller, lambda: controller.add_cell_at(x, y))
+    # the image is segmented again from the old centres plus the click, nothing detected anew
+    np.testing.assert_allclose(engine.given_centres[-1], np.vstack([first.centres, [[x, y]]]))
+    added = doc.result
+    assert added.n_cells == 5 and added.label_at(x, y) == 5
+    assert controller.selected_cell == 5  # the new cell is shown selected
+    assert len(added.table) == 5 and added.previous is first and added.edits == 1
+    assert controller.has_unsaved_results()  # a corrected result is not saved yet
+
+    correct_and_wait(qtbot, controller, lambda: controller.remove_cell(2))
+    removed = doc.result
+    np.testing.assert_allclose(engine.given_centres[-1], np.delete(added.centres, 1, axis=0))
+    assert removed.n_cells == 4 and removed.edits == 2
+    gone = added.labels == 2
+    assert (removed.labels[gone] == 0).all()  # in the fake, nothing else claims its pixels
+    assert removed.label_at(x, y) == 4  # the added cell is number 4 now
+
+    out = tmp_path / "corrected"
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        controller.export_current(out, lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    np.testing.assert_array_equal(np.load(out / "img2_labels.npy"), removed.labels)
+
+    assert controller.undo_correction() and doc.result is added
+    assert controller.undo_correction() and doc.result is first
+    assert not controller.undo_correction()  # nothing before the network's own result
+    calls = len(engine.segment_calls)
+    assert not controller.remove_cell(0) and not controller.remove_cell(9)
+    assert not controller.add_cell_at(-1, 3) and not controller.add_cell_at(3, 64)
+    assert len(engine.segment_calls) == calls
+
+
+def test_a_correction_reuses_the_model_and_settings_of_the_result(qtbot, controller, images):
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
+        controller.run_batch(images[:2], images[0].parent / "out")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    engine = controller.engine
+    batch_settings = engine.segment_calls[-1]
+    # settings changed after the batch do not leak into its results' corrections
+    controller.update_settings(threshold=0.8, min_size=1)
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_current(1)
+    doc = controller.current
+    assert doc.result is not None and doc.result.likelihood is None  # a batch result
+    x, y = background_pixel(doc.result)
+    correct_and_wait(qtbot, controller, lambda: controller.add_cell_at(x, y))
+    assert engine.segment_calls[-1] == batch_settings
+    assert engine.loaded_models[-1] == ("phase", "auto")
+    assert doc.result.n_cells == doc.result.previous.n_cells + 1
+    assert not doc.result.outputs  # the batch's files no longer match: unsaved
+
+
+def test_a_click_where_no_cell_is_found_changes_nothing_and_says_why(qtbot, controller, images):
+    controller.update_settings(min_size=30)  # the fake's blobs have 64 px, a click 25
+    open_and_wait(qtbot, controller, images[:1])
+    run_and_wait(qtbot, controller)
+    before = controller.current.result
+    x, y = background_pixel(before)
+    with qtbot.waitSignal(controller.error, timeout=WAIT_MS) as sig:
+        assert controller.add_cell_at(x, y)
+    assert f"no cell found at x {x}, y {y}" in sig.args[0] and "30 px" in sig.args[0]
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert controller.current.result is before

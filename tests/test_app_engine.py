@@ -154,6 +154,34 @@ def test_open_run_fills_overlays_and_table_with_the_engines_numbers(
         assert result.n_cells > 3  # a trained model finds cells in a real image
 
 
+def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controller, crops):
+    """Corrections go through the engine with the result's own settings: removing a cell
+    and clicking its centre again brings back its outline, as the last cell."""
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:1])
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    first = controller.current.result
+    if first.n_cells < 3:
+        pytest.skip(f"the model {controller.settings.model!r} found too few cells to correct")
+    k = first.n_cells // 2
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.remove_cell(k)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    removed = controller.current.result
+    assert removed.n_cells == first.n_cells - 1 and len(removed.table) == removed.n_cells
+    x, y = first.centres[k - 1]
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.add_cell_at(x, y)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    back = controller.current.result
+    assert back.n_cells == first.n_cells and controller.selected_cell == back.n_cells
+    old, new = first.labels == k, back.labels == back.n_cells
+    assert (old & new).sum() / (old | new).sum() > 0.9
+    assert back.edits == 2 and back.previous is removed
+
+
 def test_event_loop_keeps_ticking_during_a_run(qtbot, controller):
     """A whole real image segmented while a 10 ms timer ticks on the GUI thread."""
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):

@@ -117,6 +117,7 @@ class FakeEngine:
         self.loaded_models: list = []
         self.segment_calls: list = []
         self.segment_started = threading.Event()
+        self.given_centres: list = []  # the ``centres`` of each segment call (None: detect)
         self.batch_workers: list = []  # the ``workers`` of each process_batch call
         self.cores = 3  # what auto_workers answers
 
@@ -168,9 +169,10 @@ class FakeEngine:
         return Model(str(name_or_path), Path("/models/phase"), info=info, defaults=info["defaults"])
 
     # --- segmentation
-    def segment(self, image, model, settings=None, progress=None, cancel=None):
+    def segment(self, image, model, settings=None, progress=None, cancel=None, centres=None):
         settings = settings if settings is not None else Settings()
         self.segment_calls.append(settings)
+        self.given_centres.append(None if centres is None else np.array(centres))
         self.segment_started.set()
         for k in range(self.stages):
             if cancel is not None and cancel():
@@ -180,7 +182,11 @@ class FakeEngine:
             time.sleep(self.delay)
         bright = image > image.mean() + image.std()
         labels, n = ndimage.label(bright)
-        centres = np.array(ndimage.center_of_mass(bright, labels, range(1, n + 1)))[:, ::-1]
+        if centres is None:
+            centres = np.array(ndimage.center_of_mass(bright, labels, range(1, n + 1)))[:, ::-1]
+        else:  # each centre's blob, in the centres' order; in the background a 5 x 5 square
+            labels, centres = self._cells_at(labels, np.reshape(centres, (-1, 2)), settings)
+            n = len(centres)
         likelihood = bright.astype(np.float32)
         return Segmentation(
             labels.astype(np.uint16),
@@ -191,6 +197,23 @@ class FakeEngine:
             n,
             asdict(settings),
         )
+
+    @staticmethod
+    def _cells_at(blobs, centres, settings):
+        out = np.zeros_like(blobs)
+        kept = []
+        for x, y in centres:
+            r, c = int(round(y)), int(round(x))
+            blob = blobs[r, c]
+            cell = blobs == blob if blob else np.zeros(blobs.shape, bool)
+            if not blob or (out[cell] > 0).any():  # background, or a blob already taken
+                cell = np.zeros(blobs.shape, bool)
+                cell[max(0, r - 2) : r + 3, max(0, c - 2) : c + 3] = True
+            if cell.sum() < (settings.min_size or 0):
+                continue
+            kept.append((x, y))
+            out[cell] = len(kept)
+        return out, np.array(kept, float).reshape(-1, 2)
 
     def measure(self, labels, image, pixel_size=None, unit="um", centres=None):
         ids = np.arange(1, int(labels.max()) + 1)

@@ -397,3 +397,36 @@ def test_a_file_that_fails_to_open_never_shows_the_previous_picture(
         window.controller.set_current(1)
     assert window.viewer._image_item.pixmap().isNull()
     assert window.table.model().rowCount() == 0
+
+
+def test_cells_are_added_by_clicking_removed_with_delete_and_undone(qtbot, window, images):
+    assert not window.add_cells_action.isEnabled()  # nothing to correct yet
+    open_and_run(qtbot, window, images[:1])
+    c = window.controller
+    assert window.add_cells_action.isEnabled() and not window.remove_cell_action.isEnabled()
+    assert not window.undo_action.isEnabled()
+    ys, xs = np.nonzero(c.current.result.labels == 0)
+    x, y = int(xs[len(xs) // 2]), int(ys[len(ys) // 2])
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_A)  # add mode on
+    assert window.add_cells_action.isChecked()
+    assert window.viewer.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.viewer.pixel_clicked.emit(x, y)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert c.current.result.n_cells == 3 and c.selected_cell == 3
+    assert window.table.model().rowCount() == 3 and "3 cells" in window.cells_summary.text()
+    assert window.undo_action.isEnabled() and window.remove_cell_action.isEnabled()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)  # add mode off: clicks select again
+    assert not window.add_cells_action.isChecked()
+    labels = c.current.result.labels
+    yy, xx = np.argwhere(labels == 1)[0]
+    window.viewer.pixel_clicked.emit(int(xx), int(yy))
+    assert c.selected_cell == 1 and c.current.result.n_cells == 3
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        qtbot.keyClick(window.viewer, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert c.current.result.n_cells == 2 and c.current.result.label_at(int(xx), int(yy)) == 0
+    assert window.table.model().rowCount() == 2
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert c.current.result.n_cells == 3 and window.table.model().rowCount() == 3
