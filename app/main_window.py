@@ -294,6 +294,7 @@ class MainWindow(QMainWindow):
             "as from a detected centre (A; Esc ends)",
         )
         self.add_cells_action.setCheckable(True)
+        self.add_cells_action.setIconText("Add cells")  # the toolbar's shorter name
         self.remove_cell_action = self._action(
             "Remove selected cell",
             lambda: self.controller.remove_cell(),
@@ -301,6 +302,7 @@ class MainWindow(QMainWindow):
             "Take the selected cell out (debris, a false cell, half of a split cell); its "
             "neighbours may take its pixels (Delete)",
         )
+        self.remove_cell_action.setIconText("Remove cell")
         self.undo_action = self._action(
             "Undo correction",
             self.controller.undo_correction,
