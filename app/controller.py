@@ -98,6 +98,19 @@ class BatchItem:
         )
 
 
+#: Corrections that Undo can take back, per image (each keeps a whole result in memory).
+UNDO_DEPTH = 20
+
+
+def _trim_undo(result: Result, depth: int) -> None:
+    """Forget the results more than ``depth`` corrections back."""
+    for _ in range(depth):
+        if result.previous is None:
+            return
+        result = result.previous
+    result.previous = None
+
+
 def readable_error(exc: BaseException, engine) -> str:
     """A sentence a biologist can act on, for any exception the engine may raise."""
     if isinstance(exc, MemoryError):
@@ -703,6 +716,11 @@ class AppController(QObject):
         self.log.emit("info", f"{doc.name}: correction undone, {doc.result.n_cells} cells")
         return True
 
+    def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
+        """How many of these images (default all) have corrections not exported yet."""
+        docs = self.documents if docs is None else docs
+        return sum(any(r.edits and not r.outputs for r in d.results.values()) for d in docs)
+
     def _correct(self, doc: Document, centres, what: str, added=None) -> bool:
         old = doc.result
         plane = doc.plane
@@ -757,6 +775,7 @@ class AppController(QObject):
                 edits=old.edits + 1,
                 previous=old,
             )
+            _trim_undo(doc.results[plane], UNDO_DEPTH)
             index = self.documents.index(doc)
             self.document_changed.emit(index)
             self.result_ready.emit(index)

@@ -467,6 +467,14 @@ class MainWindow(QMainWindow):
         self._start_batch(paths, paths[0].parent / "cellprop-results")
 
     def _start_batch(self, paths: list, suggested: Path) -> None:
+        docs = [d for d in self.controller.documents if d.path in set(paths)]
+        corrected = self.controller.unexported_corrections(docs)
+        if corrected and not self.dialogs.ask(
+            "Replace your corrections?",
+            f"{corrected} of these images have cells you corrected and have not exported.\n\n"
+            "Processing them replaces your corrections with the network's cells. Go on?",
+        ):
+            return
         start = self.controller.store.folder("batch_parent")
         out = self.dialogs.choose_folder(
             "Where should the results be saved?", str(suggested if not start else Path(start))
@@ -534,6 +542,20 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ running
     def run_current(self) -> None:
+        doc = self.controller.current
+        if (
+            doc is not None
+            and doc.result is not None
+            and doc.result.edits
+            and not doc.result.outputs
+            and not self.dialogs.ask(
+                "Segment again?",
+                f"You corrected the cells of {doc.name} ({doc.result.edits} corrections) and "
+                "have not exported them.\n\nSegmenting again replaces them with the network's "
+                "cells. Segment again?",
+            )
+        ):
+            return
         self.banner.hide()
         self.controller.run_current()
 

@@ -509,3 +509,20 @@ def test_a_click_where_no_cell_is_found_changes_nothing_and_says_why(qtbot, cont
     assert f"no cell found at x {x}, y {y}" in sig.args[0] and "30 px" in sig.args[0]
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     assert controller.current.result is before
+
+
+def test_undo_keeps_a_bounded_number_of_corrections():
+    from cellprop.app.controller import UNDO_DEPTH, _trim_undo
+    from cellprop.app.state import Result
+
+    result = None
+    for k in range(UNDO_DEPTH + 5):  # a chain of corrections, newest last
+        result = Result(
+            np.zeros((2, 2), np.uint16), np.zeros((0, 2)), None, 0, edits=k, previous=result
+        )
+    _trim_undo(result, UNDO_DEPTH)
+    chain = []
+    while result is not None:
+        chain.append(result.edits)
+        result = result.previous
+    assert chain == list(range(UNDO_DEPTH + 4, 3, -1))  # the newest and UNDO_DEPTH before it

@@ -430,3 +430,33 @@ def test_cells_are_added_by_clicking_removed_with_delete_and_undone(qtbot, windo
     assert window.table.model().rowCount() == 2
     qtbot.keyClick(window.viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert c.current.result.n_cells == 3 and window.table.model().rowCount() == 3
+
+
+def test_segmenting_again_or_a_batch_asks_before_replacing_corrections(
+    qtbot, window, images, tmp_path
+):
+    open_and_run(qtbot, window, images[:1])
+    c = window.controller
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        assert c.remove_cell(1)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    corrected = c.current.result
+    calls = len(c.engine.segment_calls)
+    window.dialogs.answers = [False]
+    window.run_action.trigger()  # declined: the corrections stay, nothing runs
+    assert "corrected the cells of img0.npy" in window.dialogs.questions[-1]
+    assert not c.busy and c.current.result is corrected
+    assert len(c.engine.segment_calls) == calls
+    window.dialogs.answers = [False]
+    window.batch_action.trigger()
+    assert "1 of these images have cells you corrected" in window.dialogs.questions[-1]
+    assert not c.busy and c.current.result is corrected
+    # once exported, the corrections are safe in files: no question
+    with qtbot.waitSignal(c.exported, timeout=WAIT_MS):
+        c.export_current(tmp_path / "saved", lambda existing: False)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    asked = len(window.dialogs.questions)
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.run_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert len(window.dialogs.questions) == asked and c.current.result.edits == 0
