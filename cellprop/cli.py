@@ -175,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
         "budget); auto: one per core, at most 4, one per 2 GB of memory, two images or more "
         "each (default: 1)",
     )
+    seg.add_argument(
+        "--points",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="outline the cells at these centres instead of detecting them: a CSV of x,y "
+        "(pixels) for one image, or image,x,y for several (the training data's points.csv); "
+        "a Fiji Multi-point results table (X, Y) reads as it is",
+    )
     seg.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders")
     seg.add_argument(
         "--page",
@@ -290,6 +299,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         find_images,
         load_model,
         process_batch,
+        read_points,
     )
 
     out = args.out.resolve()
@@ -331,6 +341,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
             propagation=args.propagation,
             memory_mb=args.memory,
         )
+        points = None if args.points is None else read_points(args.points)
+        if points is not None and "" in points and len(paths) > 1:
+            raise ValueError(
+                f"{args.points}: x,y without an image column fits one image, not "
+                f"{len(paths)}; add an image column (image,x,y)"
+            )
         if args.model == "auto":
             model = _suggested_model(paths, args)
         else:
@@ -375,6 +391,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             on_result=on_result,
             page=args.page,
             channel=args.channel,
+            points=points,
         )
     except OutputExists as exc:
         bar.close()

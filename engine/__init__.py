@@ -4,6 +4,7 @@ The public API is listed here, in one place (docs/ARCHITECTURE.md describes it);
 behind it each hold one stage:
 
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
+                read_points                          cell centres in (CSV: image,x,y or x,y)
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
     choose      suggest_model, background_level      which model suits an image (--model auto)
@@ -31,10 +32,10 @@ from .batch import (
     process_image,
 )
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
-from .errors import Cancelled, ImageError, ModelError, OutputExists
+from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError
 from .evaluate import evaluate_folder
 from .features import CellTable, measure
-from .io import IMAGE_EXTENSIONS, MAX_PIXELS, ImageData, find_images, read_image
+from .io import IMAGE_EXTENSIONS, MAX_PIXELS, ImageData, find_images, read_image, read_points
 from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
 from .output import write_labels, write_overlay, write_roi_zip, write_table
 from .pipeline import Segmentation, Settings, segment
@@ -55,6 +56,7 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "OutputExists",
+    "PointsError",
     "Segmentation",
     "Settings",
     "Suggestion",
@@ -73,6 +75,7 @@ __all__ = [
     "process_batch",
     "process_image",
     "read_image",
+    "read_points",
     "segment",
     "suggest_model",
     "write_labels",

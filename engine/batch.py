@@ -127,8 +127,12 @@ def process_image(
     cancel: Callable[[], bool] | None = None,
     page: int | None = None,
     channel: int | None = None,
+    centres: np.ndarray | None = None,
 ) -> ImageResult:
     """Read, segment, measure and write the result files of one image.
+
+    ``centres`` ([N, 2] (x, y), pixels): segment the cells at these centres instead of the
+    detected ones (:func:`cellprop.engine.segment`).
 
     Never raises for a bad image: the result's status says "failed" (unreadable file, or an
     error while segmenting), "skipped" (results exist and ``overwrite`` is False) or
@@ -152,7 +156,9 @@ def process_image(
     try:
         data = read_image(path, page=page, channel=channel)
         result.image_info = data.description
-        seg = segment(data.pixels, model, settings, progress=progress, cancel=cancel)
+        seg = segment(
+            data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
+        )
         pixel_size = settings.pixel_size or data.pixel_size
         unit = "um" if settings.pixel_size else (data.unit or "um")
         table = measure(seg.labels, data.pixels, pixel_size, unit, centres=seg.centres)
@@ -228,6 +234,7 @@ def process_batch(
     on_result: Callable[[ImageResult], None] | None = None,
     page: int | None = None,
     channel: int | None = None,
+    points: dict | None = None,
 ) -> BatchResult:
     """Process many images; write DIR/cells.csv, DIR/summary.csv and DIR/run.json at the end.
 
@@ -248,6 +255,10 @@ def process_batch(
         ``progress(name, fraction)``: the image just finished and the fraction of images done.
     on_result : callable, optional
         Called with each :class:`ImageResult` as it completes (in completion order).
+    points : dict, optional
+        Cell centres to segment instead of detecting cells, as :func:`cellprop.engine.read_points`
+        gives them: ``{image file name: [N, 2] (x, y)}``, or ``{"": ...}`` for every image. An
+        image the dict does not name fails (by name), and the batch goes on.
 
     Returns
     -------
@@ -274,7 +285,7 @@ def process_batch(
     started = time.perf_counter()
     results: list[ImageResult | None] = [None] * len(files)
     done = 0
-    args = (out, settings, overwrite, roi, page, channel)
+    args = (out, settings, overwrite, roi, page, channel, points)
     resolved: dict = {}
 
     def finish(i: int, res: ImageResult) -> None:
@@ -308,6 +319,7 @@ def process_batch(
         overwrite,
         time.perf_counter() - started,
         workers,
+        "network" if points is None else "points file",
     )
     return BatchResult(results=final, out_dir=out)
 
@@ -364,9 +376,27 @@ def _one(path: Path, model, args: tuple, cancel: Callable[[], bool] | None) -> I
     """One image of a batch, here or in a worker; ``args`` as process_batch packs them."""
     if cancel is not None and cancel():
         return ImageResult(path=path, status="cancelled")
-    out, settings, overwrite, roi, page, channel = args
+    out, settings, overwrite, roi, page, channel, points = args
+    centres = None
+    if points is not None:
+        centres = points.get(path.name, points.get(""))
+        if centres is None:
+            return ImageResult(
+                path=path,
+                status="failed",
+                error=f"{path}: the points file gives no cell centres for {path.name}",
+            )
     return process_image(
-        path, out, model, settings, overwrite, roi, cancel=cancel, page=page, channel=channel
+        path,
+        out,
+        model,
+        settings,
+        overwrite,
+        roi,
+        cancel=cancel,
+        page=page,
+        channel=channel,
+        centres=centres,
     )
 
 
@@ -465,6 +495,7 @@ def _write_run_files(
     overwrite: bool,
     seconds: float,
     workers: int,
+    centres: str = "network",
 ) -> None:
     # cells.csv: every cell of every image, the image's name first. Column sets may differ
     # between images (physical units in some only): the union, in first-seen order.
@@ -522,6 +553,7 @@ def _write_run_files(
         "provider": model.provider,
         "device": model.device,
         "workers": workers,
+        "centres": centres,  # where the cells' centres came from: "network" or "points file"
         "images": len(results),
         "done": sum(r.status == "done" for r in results),
         "failed": sum(r.status == "failed" for r in results),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["Cancelled", "ImageError", "ModelError", "OutputExists"]
+__all__ = ["Cancelled", "ImageError", "ModelError", "OutputExists", "PointsError"]
 
 
 class ImageError(ValueError):
@@ -40,3 +40,7 @@ class OutputExists(FileExistsError):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         super().__init__(f"{self.path}: exists already (use --overwrite to replace it)")
+
+
+class PointsError(ValueError):
+    """A file of cell centres (points CSV) cannot be used; the message names the file and line."""

@@ -275,14 +275,6 @@ class Scores:
         }
 
 
-def _read_points(path: Path) -> dict[str, list[tuple[float, float]]]:
-    points: dict[str, list[tuple[float, float]]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            points.setdefault(row["image"], []).append((float(row["x"]), float(row["y"])))
-    return points
-
-
 def _detections(table: Path) -> np.ndarray | None:
     """Detected centres (x, y) from a per-image cells CSV, if it has them."""
     if not table.is_file():
@@ -332,7 +324,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
     FileNotFoundError
         No images folder, or not one prediction found.
     """
-    from .io import IMAGE_EXTENSIONS, read_image
+    from .io import IMAGE_EXTENSIONS, read_image, read_points
 
     dataset, pred_dir = Path(dataset), Path(pred_dir)
     images = dataset / "images"
@@ -340,7 +332,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         raise FileNotFoundError(f"{dataset}: no images/ folder (expected the dataset layout)")
     if not pred_dir.is_dir():
         raise FileNotFoundError(f"{pred_dir}: no such folder of predictions")
-    points = _read_points(dataset / "points.csv") if (dataset / "points.csv").is_file() else {}
+    points = read_points(dataset / "points.csv") if (dataset / "points.csv").is_file() else {}
     scores = Scores()
     found = 0
     for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):

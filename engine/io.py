@@ -6,6 +6,7 @@ so that a batch can report it and go on.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Iterable
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, PointsError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -22,6 +23,7 @@ __all__ = [
     "ImageData",
     "find_images",
     "read_image",
+    "read_points",
     "to_grey",
 ]
 
@@ -526,3 +528,59 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         else:
             add(item)
     return found
+
+
+def _number(value: str, path: Path, line: int, column: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PointsError(f"{path}: line {line}: {column} is not a number: {value!r}") from None
+    if not np.isfinite(number):
+        raise PointsError(f"{path}: line {line}: {column} is not finite: {value!r}")
+    return number
+
+
+def read_points(path: str | Path) -> dict[str, np.ndarray]:
+    """Read cell centres (pixels) from a CSV file.
+
+    Two layouts are understood: ``image,x,y`` (one file for many images; the result keyed by
+    image file name) and ``x,y`` (one image's centres, header optional; keyed by ``""``). Column
+    names are matched without regard to case and other columns are ignored, so a results table
+    of Fiji's Multi-point tool (Analyze > Measure: ``X``, ``Y``, in pixels when the image is not
+    calibrated) reads as it is.
+
+    Returns
+    -------
+    dict
+        ``{image name: array [N, 2] of (x, y)}``.
+
+    Raises
+    ------
+    PointsError
+        The file cannot be read, or a row has too few columns or a value that is not a number.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PointsError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    rows = list(csv.reader(line for line in text.splitlines() if line.strip()))
+    if not rows:
+        return {}
+    header = [cell.strip().lower() for cell in rows[0]]
+    if "x" in header and "y" in header:
+        ix, iy = header.index("x"), header.index("y")
+        iimage = header.index("image") if "image" in header else None
+        body, first_line = rows[1:], 2
+    else:  # no header: x,y per line
+        ix, iy, iimage = 0, 1, None
+        body, first_line = rows, 1
+    points: dict[str, list[tuple[float, float]]] = {}
+    for line, row in enumerate(body, start=first_line):
+        need = max(ix, iy, iimage if iimage is not None else 0)
+        if len(row) <= need:
+            raise PointsError(f"{path}: line {line}: expected {need + 1} columns, got {len(row)}")
+        key = row[iimage].strip() if iimage is not None else ""
+        xy = (_number(row[ix], path, line, "x"), _number(row[iy], path, line, "y"))
+        points.setdefault(key, []).append(xy)
+    return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}

@@ -314,3 +314,71 @@ def test_edge_fraction_reaches_the_run_record_and_bad_values_are_refused(
             tiny_model_dir,
         )
     assert "--edge-fraction: must lie between 0 and 1, got 1.5" in capsys.readouterr().err
+
+
+SAMPLE = ROOT / "resources" / "samples" / "c2c12_0006_crop512.png"
+
+
+def test_points_outline_the_cells_a_user_clicked(tmp_path, phase_model_dir):
+    """--points: a Fiji Multi-point table of the detected centres, one left out, gives back
+    the same cells less that one; the rest of the pipeline is the one detection uses."""
+    found = tmp_path / "found"
+    assert main(["segment", str(SAMPLE), "--out", str(found), "--quiet"]) == 0
+    rows = read_csv(found / "c2c12_0006_crop512_cells.csv")
+    xy = [(float(r["Detection_Center_X"]), float(r["Detection_Center_Y"])) for r in rows]
+    left_out = len(xy) // 2
+    table = tmp_path / "Results.csv"  # Analyze > Measure on a multi-point selection
+    table.write_text(
+        " ,Area,Mean,X,Y\n"
+        + "".join(
+            f"{k + 1},0,128,{x:.4f},{y:.4f}\n" for k, (x, y) in enumerate(xy) if k != left_out
+        )
+    )
+    given = tmp_path / "given"
+    code = main(["segment", str(SAMPLE), "--out", str(given), "--points", str(table), "--quiet"])
+    assert code == 0
+    a = tifffile.imread(found / "c2c12_0006_crop512_labels.tif")
+    b = tifffile.imread(given / "c2c12_0006_crop512_labels.tif")
+    assert b.max() == a.max() - 1
+    kept = (a > 0) & (a != left_out + 1)
+    renumbered = np.where(a > left_out + 1, a - 1, a)
+    assert (b[kept] == renumbered[kept]).mean() > 0.99
+    assert json.loads((given / "run.json").read_text())["centres"] == "points file"
+    assert json.loads((found / "run.json").read_text())["centres"] == "network"
+
+
+def test_points_for_a_batch_name_their_images(tmp_path, phase_model_dir, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pixels = cv2.imread(str(SAMPLE), cv2.IMREAD_UNCHANGED)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(folder / name), pixels[:256, :256])
+    points = tmp_path / "points.csv"
+    points.write_text("image,x,y\na.png,100,120\na.png,30,40\n")  # nothing for b.png
+    out = tmp_path / "out"
+    assert main(["segment", str(folder), "--out", str(out), "--points", str(points)]) == 1
+    err = capsys.readouterr().err
+    assert "b.png: the points file gives no cell centres for b.png" in err
+    assert (out / "a_labels.tif").exists() and not (out / "b_labels.tif").exists()
+    assert tifffile.imread(out / "a_labels.tif").max() <= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x,y\n10,abc\n", "line 2: y is not a number: 'abc'"),
+        ("x,y\n10\n", "line 2: expected 2 columns, got 1"),
+        ("x,y\n10,20\n", "x,y without an image column fits one image, not 2"),
+    ],
+)
+def test_a_points_file_that_cannot_be_used_stops_before_anything_runs(
+    inputs, tmp_path, tiny_model_dir, capsys, text, message
+):
+    points = tmp_path / "points.csv"
+    points.write_text(text)
+    goods = [inputs / "good1.png", inputs / "good2.tif"]
+    code = segment([*goods, "--out", tmp_path / "out", "--points", points], tiny_model_dir)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{points}: " in err and message in err
+    assert not (tmp_path / "out").exists()

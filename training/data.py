@@ -12,13 +12,12 @@ Only centres are read: instance masks (``masks/``) are never used for training.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from cellprop.engine.errors import ImageError
-from cellprop.engine.io import IMAGE_EXTENSIONS, read_image
+from cellprop.engine.errors import ImageError, PointsError
+from cellprop.engine.io import IMAGE_EXTENSIONS, read_image, read_points
 
 __all__ = ["Sample", "DatasetError", "load_dataset", "load_datasets", "read_points_csv"]
 
@@ -49,53 +48,13 @@ class Sample:
     points: np.ndarray = field(repr=False)
 
 
-def _float(value: str, path: Path, line: int, column: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise DatasetError(f"{path}: line {line}: {column} is not a number: {value!r}") from None
-    if not np.isfinite(number):
-        raise DatasetError(f"{path}: line {line}: {column} is not finite: {value!r}")
-    return number
-
-
 def read_points_csv(path: Path) -> dict[str, np.ndarray]:
-    """Read cell centres from a CSV file.
-
-    Two layouts are understood: ``image,x,y`` (one file for a dataset; result keyed by image file
-    name) and ``x,y`` (one file per image, header optional; result keyed by ``""``). Extra
-    columns are ignored.
-
-    Returns
-    -------
-    dict
-        ``{image name: array [N, 2] of (x, y)}``.
-    """
-    path = Path(path)
+    """Cell centres from a CSV file (:func:`cellprop.engine.io.read_points`, which
+    ``cellprop segment --points`` reads too); errors as :class:`DatasetError`."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    rows = list(csv.reader(line for line in text.splitlines() if line.strip()))
-    if not rows:
-        return {}
-    header = [cell.strip().lower() for cell in rows[0]]
-    if "x" in header and "y" in header:
-        ix, iy = header.index("x"), header.index("y")
-        iimage = header.index("image") if "image" in header else None
-        body, first_line = rows[1:], 2
-    else:  # no header: x,y per line
-        ix, iy, iimage = 0, 1, None
-        body, first_line = rows, 1
-    points: dict[str, list[tuple[float, float]]] = {}
-    for line, row in enumerate(body, start=first_line):
-        need = max(ix, iy, iimage if iimage is not None else 0)
-        if len(row) <= need:
-            raise DatasetError(f"{path}: line {line}: expected {need + 1} columns, got {len(row)}")
-        key = row[iimage].strip() if iimage is not None else ""
-        xy = (_float(row[ix], path, line, "x"), _float(row[iy], path, line, "y"))
-        points.setdefault(key, []).append(xy)
-    return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
+        return read_points(path)
+    except PointsError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _marker_centres(path: Path) -> np.ndarray:
