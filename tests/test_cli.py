@@ -347,7 +347,8 @@ def test_points_outline_the_cells_a_user_clicked(tmp_path, phase_model_dir):
     assert json.loads((found / "run.json").read_text())["centres"] == "network"
 
 
-def test_points_for_a_batch_name_their_images(tmp_path, phase_model_dir, capsys):
+@pytest.mark.parametrize("workers", ["1", "2"])  # here; in worker processes
+def test_points_for_a_batch_name_their_images(tmp_path, phase_model_dir, capsys, workers):
     folder = tmp_path / "in"
     folder.mkdir()
     pixels = cv2.imread(str(SAMPLE), cv2.IMREAD_UNCHANGED)
@@ -356,7 +357,8 @@ def test_points_for_a_batch_name_their_images(tmp_path, phase_model_dir, capsys)
     points = tmp_path / "points.csv"
     points.write_text("image,x,y\na.png,100,120\na.png,30,40\n")  # nothing for b.png
     out = tmp_path / "out"
-    assert main(["segment", str(folder), "--out", str(out), "--points", str(points)]) == 1
+    args = ["segment", str(folder), "--out", str(out), "--points", str(points)]
+    assert main([*args, "--workers", workers]) == 1
     err = capsys.readouterr().err
     assert "b.png: the points file gives no cell centres for b.png" in err
     assert (out / "a_labels.tif").exists() and not (out / "b_labels.tif").exists()
