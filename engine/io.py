@@ -547,7 +547,9 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     image file name) and ``x,y`` (one image's centres, header optional; keyed by ``""``). Column
     names are matched without regard to case and other columns are ignored, so a results table
     of Fiji's Multi-point tool (Analyze > Measure: ``X``, ``Y``, in pixels when the image is not
-    calibrated) reads as it is.
+    calibrated) reads as it is, and so do cellprop's own cell tables (``IMG_cells.csv``, and a
+    batch's ``cells.csv`` with its ``Image`` column): their ``Detection_Center_X/Y`` are the
+    centres the cells were outlined from.
 
     Returns
     -------
@@ -568,6 +570,8 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     if not rows:
         return {}
     header = [cell.strip().lower() for cell in rows[0]]
+    if "x" not in header and "detection_center_x" in header:  # cellprop's own cell tables
+        header = [{"detection_center_x": "x", "detection_center_y": "y"}.get(h, h) for h in header]
     if "x" in header and "y" in header:
         ix, iy = header.index("x"), header.index("y")
         iimage = header.index("image") if "image" in header else None

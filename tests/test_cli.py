@@ -384,3 +384,17 @@ def test_a_points_file_that_cannot_be_used_stops_before_anything_runs(
     err = capsys.readouterr().err
     assert f"{points}: " in err and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_table_given_back_as_points_gives_the_same_cells(tmp_path, phase_model_dir):
+    """cellprop's own cells.csv (Image, Detection_Center_X/Y) reads as a points file: an
+    exported (e.g. corrected) result can be outlined again, with other settings."""
+    first = tmp_path / "first"
+    assert main(["segment", str(SAMPLE), "--out", str(first), "--quiet"]) == 0
+    again = tmp_path / "again"
+    args = ["segment", str(SAMPLE), "--out", str(again), "--quiet"]
+    assert main([*args, "--points", str(first / "cells.csv")]) == 0
+    np.testing.assert_array_equal(
+        tifffile.imread(first / "c2c12_0006_crop512_labels.tif"),
+        tifffile.imread(again / "c2c12_0006_crop512_labels.tif"),
+    )
