@@ -622,19 +622,7 @@ class AppController(QObject):
             doc.running = False
             doc.error = None
             doc.image = image
-            doc.results[plane] = Result(
-                labels=seg.labels,
-                centres=seg.centres,
-                table=table,
-                n_cells=int(seg.n_cells),
-                likelihood=seg.likelihood,
-                contribution=seg.contribution,
-                settings=seg.settings,
-                timings=dict(seg.timings or {}),
-                layers=layers,
-                model=user.model,
-                device=user.device,
-            )
+            doc.results[plane] = Result.of(seg, table, layers, model=user.model, device=user.device)
             self.document_changed.emit(self.documents.index(doc))
             self.result_ready.emit(self.documents.index(doc))
             self.log.emit(
@@ -760,16 +748,10 @@ class AppController(QObject):
                     f"{seg.settings.get('min_size') or 0} px); nothing changed."
                 )
                 return
-            doc.results[plane] = Result(
-                labels=seg.labels,
-                centres=seg.centres,
-                table=table,
-                n_cells=int(seg.n_cells),
-                likelihood=seg.likelihood,
-                contribution=seg.contribution,
-                settings=seg.settings,
-                timings=dict(seg.timings or {}),
-                layers=layers,
+            doc.results[plane] = Result.of(
+                seg,
+                table,
+                layers,
                 model=model_name,
                 device=device,
                 edits=old.edits + 1,

@@ -51,6 +51,22 @@ class Result:
     edits: int = 0
     previous: Result | None = None
 
+    @classmethod
+    def of(cls, seg, table, layers: dict, **more) -> Result:
+        """From an engine Segmentation, its cell table and its overlay layers."""
+        return cls(
+            labels=seg.labels,
+            centres=seg.centres,
+            table=table,
+            n_cells=int(seg.n_cells),
+            likelihood=seg.likelihood,
+            contribution=seg.contribution,
+            settings=seg.settings,
+            timings=dict(seg.timings or {}),
+            layers=layers,
+            **more,
+        )
+
     def label_at(self, x: int, y: int) -> int:
         h, w = self.labels.shape[:2]
         if 0 <= x < w and 0 <= y < h:
