@@ -398,3 +398,14 @@ def test_a_cell_table_given_back_as_points_gives_the_same_cells(tmp_path, phase_
         tifffile.imread(first / "c2c12_0006_crop512_labels.tif"),
         tifffile.imread(again / "c2c12_0006_crop512_labels.tif"),
     )
+
+
+def test_points_outside_the_image_fail_it_by_name(tmp_path, phase_model_dir, capsys):
+    points = tmp_path / "points.csv"
+    points.write_text("x,y\n100,120\n600,40\n")  # the sample is 512 x 512
+    out = tmp_path / "out"
+    code = main(["segment", str(SAMPLE), "--out", str(out), "--points", str(points)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"{SAMPLE}: 1 of its 2 points lie outside the image (512 x 512 pixels)" in err
+    assert not (out / "c2c12_0006_crop512_labels.tif").exists()
