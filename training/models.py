@@ -153,6 +153,12 @@ RECIPES: dict[str, Recipe] = {
             # tune mDice 0.844 / 0.845 and AP50 0.822 / 0.815 against seed 0's 0.845 / 0.860.
             # mDice hardly moves with the seed; AP50 moves by up to 0.045 on these eleven
             # frames, so smaller differences between trials are not read as gains.
+            # An ensemble of seeds (eleventh session: likelihood and guided maps averaged over
+            # the networks, as one graph would compute them) did not help either: seeds 0 + 1
+            # scored mDice / AP50 0.835 / 0.849 on the tune frames (1.684), seeds 0 + 1 + 2
+            # 0.834 / 0.834 (1.669), against seed 0 alone 0.845 / 0.860 (1.704; seeds 1 and 2
+            # retrained today: 1.655, 1.653), at 2-3x the propagation time. Averaged maps of
+            # different networks are blurred, not sharpened; test frames not looked at.
             # Trials on the first model showed no effect of the threshold (0.3-0.5: the peaks
             # lie far above it) nor of the cut's weight (20-100), worse results for foreground
             # seeds at 0.02 or above 0.1, and edge_beta 25 best of 10-40 (40 collapses).
