@@ -98,6 +98,17 @@ class BatchItem:
         )
 
 
+def _not_kept(clicks, centres) -> list:
+    """The clicked centres that did not become cells (the size or border filters dropped
+    them): a kept centre comes back among the result's centres, to rounding."""
+    centres = np.reshape(centres, (-1, 2))
+    return [
+        (x, y)
+        for x, y in clicks
+        if not len(centres) or np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() > 1e-3
+    ]
+
+
 #: Corrections that Undo can take back, per image (each keeps a whole result in memory).
 UNDO_DEPTH = 20
 
@@ -214,6 +225,8 @@ class AppController(QObject):
         self._batch: BatchSummary | None = None
         self._batch_queue: list = []
         self._batch_user = self.settings  # the settings the running batch was started with
+        self._correcting: Document | None = None  # the image whose correction is running
+        self._queued_clicks: list = []  # cells clicked meanwhile, (x, y)
         self._batch_at_once = 1  # images the running batch segments at the same time
         self._devices: list | None = None  # batch images not reported yet, in processing order
         self._batch_started_at = 0.0
@@ -669,16 +682,34 @@ class AppController(QObject):
 
         The image is segmented again from the result's centres plus this one, with the
         model and settings that made the result, so the other cells keep their outlines
-        (a click inside a cell adds a centre there and splits it). False if nothing started.
+        (a click inside a cell adds a centre there and splits it). Clicks made while a
+        correction of the same image runs wait for it and are added together when it ends.
+        False if nothing started or waits.
         """
         doc = self.current
-        if not self.can_correct():
+        if doc is None or doc.result is None:
             return False
         h, w = doc.result.labels.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
             return False
-        centres = np.vstack([np.reshape(doc.result.centres, (-1, 2)), [[float(x), float(y)]]])
-        return self._correct(doc, centres, f"cell added at x {x:.0f}, y {y:.0f}", added=(x, y))
+        if self.busy and self._correcting is doc:
+            self._queued_clicks.append((float(x), float(y)))
+            self.log.emit(
+                "info",
+                f"{doc.name}: cell at x {x:.0f}, y {y:.0f} waits for the correction running",
+            )
+            return True
+        if not self.can_correct():
+            return False
+        return self._add_cells(doc, [(float(x), float(y))])
+
+    def _add_cells(self, doc: Document, clicks: list) -> bool:
+        centres = np.vstack([np.reshape(doc.result.centres, (-1, 2)), clicks])
+        if len(clicks) == 1:
+            what = f"cell added at x {clicks[0][0]:.0f}, y {clicks[0][1]:.0f}"
+        else:
+            what = f"{len(clicks)} cells added"
+        return self._correct(doc, centres, what, added=clicks)
 
     def remove_cell(self, label: int | None = None) -> bool:
         """Take a cell out (debris, a false detection, half of a split cell); default the
@@ -741,13 +772,16 @@ class AppController(QObject):
         def finished(out):
             image, seg, table, layers = out
             doc.image = image
-            if added is not None and seg.n_cells <= old.n_cells:
+            missing = _not_kept(added or [], seg.centres)
+            if missing:
+                where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missing)
                 self._report(
-                    f"{doc.name}: no cell found at x {added[0]:.0f}, y {added[1]:.0f} (its "
-                    f"outline came out empty or smaller than the smallest cell, "
-                    f"{seg.settings.get('min_size') or 0} px); nothing changed."
+                    f"{doc.name}: no cell found at {where} (its outline came out empty or "
+                    f"smaller than the smallest cell, {seg.settings.get('min_size') or 0} px)"
+                    + ("; nothing changed." if len(missing) == len(added) else ".")
                 )
-                return
+                if len(missing) == len(added):
+                    return
             doc.results[plane] = Result.of(
                 seg,
                 table,
@@ -762,9 +796,14 @@ class AppController(QObject):
             self.document_changed.emit(index)
             self.result_ready.emit(index)
             self.log.emit("info", f"{doc.name}: {what}; {seg.n_cells} cells (Ctrl+Z undoes)")
-            self.select_cell(int(seg.n_cells) if added is not None else 0)
+            self.select_cell(int(seg.n_cells) if added else 0)
 
         def failed(exc, tb):
+            if self._queued_clicks:
+                self.log.emit(
+                    "info", f"{doc.name}: {len(self._queued_clicks)} waiting clicks dropped"
+                )
+                self._queued_clicks = []
             if isinstance(exc, self.engine.Cancelled):
                 self.log.emit("info", f"{doc.name}: correction stopped; nothing changed.")
             else:
@@ -773,9 +812,12 @@ class AppController(QObject):
                     self._details(exc, tb),
                 )
 
-        return self._start_work(
+        started = self._start_work(
             Job(work, name=f"correct {doc.name}"), finished, failed, f"Correcting {doc.name}"
         )
+        if started:
+            self._correcting = doc
+        return started
 
     def cancel(self) -> None:
         if self._job is not None:
@@ -1060,8 +1102,15 @@ class AppController(QObject):
 
     def _work_done(self) -> None:
         self._job = None
+        doc, self._correcting = self._correcting, None
+        clicks, self._queued_clicks = self._queued_clicks, []
         self.progress.emit("", 1.0)
         self.busy_changed.emit(False)
+        # Clicks that came while a correction ran: one more correction adds them all.
+        if clicks and doc is self.current and doc.result is not None:
+            self._add_cells(doc, clicks)
+        elif clicks and doc is not None:
+            self.log.emit("info", f"{doc.name}: {len(clicks)} waiting clicks dropped")
 
     def _start_side_job(self, job: Job, finished, failed) -> None:
         self._loads.add(job)

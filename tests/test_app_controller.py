@@ -526,3 +526,34 @@ def test_undo_keeps_a_bounded_number_of_corrections():
         chain.append(result.edits)
         result = result.previous
     assert chain == list(range(UNDO_DEPTH + 4, 3, -1))  # the newest and UNDO_DEPTH before it
+
+
+def test_clicks_during_a_correction_wait_and_are_added_together(qtbot, settings_file, images):
+    ctl = AppController(engine=fakes.FakeEngine(delay=0.05), store=make_store(settings_file))
+    try:
+        open_and_wait(qtbot, ctl, images[2:])
+        run_and_wait(qtbot, ctl)
+        first = ctl.current.result
+        ys, xs = np.nonzero(first.labels == 0)
+        clicks = [(int(xs[k]), int(ys[k])) for k in (len(xs) // 4, len(xs) // 2, 3 * len(xs) // 4)]
+        assert ctl.add_cell_at(*clicks[0])
+        assert ctl.busy
+        assert ctl.add_cell_at(*clicks[1]) and ctl.add_cell_at(*clicks[2])  # they wait
+        qtbot.waitUntil(lambda: ctl.current.result.edits == 2 and not ctl.busy, timeout=WAIT_MS)
+        result = ctl.current.result
+        assert result.n_cells == first.n_cells + 3
+        # the second correction added both waiting clicks, after the first one's cell
+        np.testing.assert_allclose(ctl.engine.given_centres[-1][-2:], clicks[1:])
+        assert all(result.label_at(x, y) > first.n_cells for x, y in clicks)
+        assert ctl.undo_correction() and ctl.current.result.n_cells == first.n_cells + 1
+    finally:
+        ctl.shutdown()
+
+
+def test_clicked_centres_that_did_not_become_cells_are_named():
+    from cellprop.app.controller import _not_kept
+
+    centres = np.array([[10.0, 20.0], [30.5, 40.25]])
+    assert _not_kept([(30.5, 40.25), (50.0, 60.0)], centres) == [(50.0, 60.0)]
+    assert _not_kept([(1.0, 2.0)], np.zeros((0, 2))) == [(1.0, 2.0)]
+    assert _not_kept([], centres) == []
