@@ -1104,13 +1104,15 @@ class AppController(QObject):
         self._job = None
         doc, self._correcting = self._correcting, None
         clicks, self._queued_clicks = self._queued_clicks, []
+        # Clicks that came while a correction ran: one more correction adds them all, and
+        # the app stays busy meanwhile.
+        if clicks and doc is self.current and doc.result is not None:
+            if self._add_cells(doc, clicks):
+                return
+        if clicks:
+            self.log.emit("info", f"{doc.name}: {len(clicks)} waiting clicks dropped")
         self.progress.emit("", 1.0)
         self.busy_changed.emit(False)
-        # Clicks that came while a correction ran: one more correction adds them all.
-        if clicks and doc is self.current and doc.result is not None:
-            self._add_cells(doc, clicks)
-        elif clicks and doc is not None:
-            self.log.emit("info", f"{doc.name}: {len(clicks)} waiting clicks dropped")
 
     def _start_side_job(self, job: Job, finished, failed) -> None:
         self._loads.add(job)

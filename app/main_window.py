@@ -573,6 +573,8 @@ class MainWindow(QMainWindow):
             not busy and any(d.result is not None for d in self.controller.documents)
         )
         self.cancel_action.setEnabled(busy)
+        if not busy:
+            self.viewer.clear_pending()  # the clicked cells are outlined (or said not to be)
         self._update_correction_actions()
         self.busy_widgets.setVisible(busy)
         if not busy:
@@ -703,7 +705,8 @@ class MainWindow(QMainWindow):
     def _viewer_clicked(self, x: int, y: int) -> None:
         self._centre_on_selection = False
         if self.add_cells_action.isChecked():
-            self.controller.add_cell_at(x, y)
+            if self.controller.add_cell_at(x, y):
+                self.viewer.mark_pending(x, y)
             return
         self.controller.select_cell_at(x, y)
 

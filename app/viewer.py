@@ -65,6 +65,10 @@ class ImageViewer(QGraphicsView):
         self._selection_item = QGraphicsPixmapItem()
         self._selection_item.setZValue(20)
         self.scene().addItem(self._selection_item)
+        # clicked centres of cells being added, until the correction's result arrives
+        self._pending = QGraphicsItemGroup()
+        self._pending.setZValue(21)
+        self.scene().addItem(self._pending)
         self._pixels: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self._press_pos = None
@@ -147,6 +151,24 @@ class ImageViewer(QGraphicsView):
             text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
             group.addToGroup(dot)
             group.addToGroup(text)
+
+    def mark_pending(self, x: int, y: int) -> None:
+        """A ring where a cell was clicked to be added, shown while it is being outlined."""
+        pen = QPen(QColor(80, 220, 255), 2)
+        pen.setCosmetic(True)
+        ring = QGraphicsEllipseItem(-6, -6, 12, 12)
+        ring.setPos(QPointF(x + 0.5, y + 0.5))
+        ring.setPen(pen)
+        ring.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self._pending.addToGroup(ring)
+
+    def pending_marks(self) -> int:
+        return len(self._pending.childItems())
+
+    def clear_pending(self) -> None:
+        for child in self._pending.childItems():
+            self._pending.removeFromGroup(child)
+            self.scene().removeItem(child)
 
     def apply_overlays(self, overlays: dict) -> None:
         self.overlays = dict(overlays)

@@ -539,7 +539,10 @@ def test_clicks_during_a_correction_wait_and_are_added_together(qtbot, settings_
         assert ctl.add_cell_at(*clicks[0])
         assert ctl.busy
         assert ctl.add_cell_at(*clicks[1]) and ctl.add_cell_at(*clicks[2])  # they wait
+        idle = []
+        ctl.busy_changed.connect(lambda busy: idle.append(not busy))
         qtbot.waitUntil(lambda: ctl.current.result.edits == 2 and not ctl.busy, timeout=WAIT_MS)
+        assert idle.count(True) == 1 and idle[-1]  # idle once, at the end: no gap between
         result = ctl.current.result
         assert result.n_cells == first.n_cells + 3
         # the second correction added both waiting clicks, after the first one's cell

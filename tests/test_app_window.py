@@ -413,7 +413,9 @@ def test_cells_are_added_by_clicking_removed_with_delete_and_undone(qtbot, windo
     assert window.viewer.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
     with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
         window.viewer.pixel_clicked.emit(x, y)
+        assert window.viewer.pending_marks() == 1  # a ring where the cell is being added
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert window.viewer.pending_marks() == 0
     assert c.current.result.n_cells == 3 and c.selected_cell == 3
     assert window.table.model().rowCount() == 3 and "3 cells" in window.cells_summary.text()
     assert window.undo_action.isEnabled() and window.remove_cell_action.isEnabled()
