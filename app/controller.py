@@ -980,12 +980,14 @@ class AppController(QObject):
 
         Another page or channel than the first gets ``_p<page>c<channel>`` in its names.
         """
-        target = doc.path
-        if doc.plane != (0, 0):
-            target = doc.path.with_name(
-                f"{doc.path.stem}_p{doc.page}c{doc.channel}{doc.path.suffix}"
-            )
-        return dict(self.engine.output_paths(target, out_dir, roi=roi))
+        return dict(self.engine.output_paths(self._export_target(doc), out_dir, roi=roi))
+
+    @staticmethod
+    def _export_target(doc: Document) -> Path:
+        """The image as export names it: another plane than the first gets _p<page>c<channel>."""
+        if doc.plane == (0, 0):
+            return doc.path
+        return doc.path.with_name(f"{doc.path.stem}_p{doc.page}c{doc.channel}{doc.path.suffix}")
 
     def export_current(self, out_dir: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         doc = self.current
@@ -999,15 +1001,23 @@ class AppController(QObject):
         if not docs:
             self._report("Nothing to export yet: no image has been segmented.")
             return False
-        return self._export(docs, Path(out_dir), confirm_overwrite)
+        return self._export(docs, Path(out_dir), confirm_overwrite, combined=True)
 
-    def _export(self, docs: list, out_dir: Path, confirm_overwrite: ConfirmOverwrite) -> bool:
+    def _export(
+        self, docs: list, out_dir: Path, confirm_overwrite: ConfirmOverwrite, combined=False
+    ) -> bool:
+        """Write each image's files; ``combined``: also ``cells.csv`` with every image's cells
+        (as a batch writes it), so that a folder a batch wrote, its images corrected and
+        exported again, does not keep a stale table of all cells."""
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
             return False
         roi = self.settings.roi_zip
         plan = [(doc, doc.result, self.export_paths(doc, out_dir, roi)) for doc in docs]
+        everything = out_dir / "cells.csv" if combined else None
         existing = [p for _, _, paths in plan for p in paths.values() if p.exists()]
+        if everything is not None and everything.exists():
+            existing.append(everything)
         if existing and not confirm_overwrite(existing):
             self.log.emit("info", "Export cancelled: files exist and were kept.")
             return False
@@ -1045,10 +1055,15 @@ class AppController(QObject):
                 if "roi" in paths:
                     engine.write_roi_zip(paths["roi"], result.labels, overwrite=overwrite)
                 written.append((doc, result, paths))
-            return written
+            if everything is not None and written:
+                tables = [(self._export_target(d).name, r.table) for d, r, _ in written]
+                engine.write_tables(everything, tables, overwrite=overwrite)
+                return written, [everything]
+            return written, []
 
-        def finished(written):
-            files = []
+        def finished(out):
+            written, files = out
+            files = list(files)
             for _doc, result, paths in written:
                 result.outputs.update(paths)
                 files += list(paths.values())

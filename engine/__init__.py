@@ -16,6 +16,7 @@ behind it each hold one stage:
     pipeline    Settings, segment                    all stages on one image
     features    measure                              per-cell table, CellProfiler names
     output      write_labels, write_overlay, write_table, write_roi_zip
+                write_tables                         many images' cells in one CSV
     batch       process_image, process_batch         files in, result files out
                 auto_workers                         images at once (--workers auto)
     evaluate    F1 at 10 px, mDice, AP50
@@ -37,7 +38,7 @@ from .evaluate import evaluate_folder
 from .features import CellTable, measure
 from .io import IMAGE_EXTENSIONS, MAX_PIXELS, ImageData, find_images, read_image, read_points
 from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
-from .output import write_labels, write_overlay, write_roi_zip, write_table
+from .output import write_labels, write_overlay, write_roi_zip, write_table, write_tables
 from .pipeline import Segmentation, Settings, segment
 from .size import DiameterEstimate, estimate_diameter
 
@@ -82,4 +83,5 @@ __all__ = [
     "write_overlay",
     "write_roi_zip",
     "write_table",
+    "write_tables",
 ]

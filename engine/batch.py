@@ -30,7 +30,14 @@ import numpy as np
 from .errors import Cancelled, ImageError, OutputExists
 from .features import CellTable, measure
 from .io import read_image
-from .output import atomic_path, write_labels, write_overlay, write_roi_zip, write_table
+from .output import (
+    atomic_path,
+    write_labels,
+    write_overlay,
+    write_roi_zip,
+    write_table,
+    write_tables,
+)
 from .pipeline import Segmentation, Settings, segment
 
 __all__ = [
@@ -515,21 +522,9 @@ def _write_run_files(
     workers: int,
     centres: str = "network",
 ) -> None:
-    # cells.csv: every cell of every image, the image's name first. Column sets may differ
-    # between images (physical units in some only): the union, in first-seen order.
-    names: list[str] = []
-    for r in results:
-        if r.table is not None:
-            names += [n for n in r.table.names if n not in names]
-    with atomic_path(out / "cells.csv", overwrite) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["Image", *names])
-            for r in results:
-                if r.table is None:
-                    continue
-                for row in r.table.rows():
-                    writer.writerow([r.path.name] + [_cell(row.get(n, "")) for n in names])
+    # cells.csv: every cell of every image, the image's name first.
+    tables = [(r.path.name, r.table) for r in results if r.table is not None]
+    write_tables(out / "cells.csv", tables, overwrite)
     with atomic_path(out / "summary.csv", overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
@@ -583,11 +578,3 @@ def _write_run_files(
     }
     with atomic_path(out / "run.json", overwrite) as tmp:
         tmp.write_text(json.dumps(run, indent=2, default=str) + "\n", encoding="utf-8")
-
-
-def _cell(value) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value)

@@ -27,6 +27,7 @@ __all__ = [
     "write_overlay",
     "write_roi_zip",
     "write_table",
+    "write_tables",
 ]
 
 
@@ -159,6 +160,26 @@ def write_table(
             for row in zip(*columns, strict=True):
                 cells = [_format(v) for v in row]
                 writer.writerow(([image_name] if image_name is not None else []) + cells)
+    return Path(path)
+
+
+def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Path:
+    """Write the cells of many images into one CSV, an ``Image`` column first.
+
+    ``tables``: ``(image name, CellTable)`` pairs, in the order their rows are written. Column
+    sets may differ between images (physical units in some only): the file has their union, in
+    first-seen order, and a cell lacks nothing but the columns its image did not measure.
+    """
+    names: list[str] = []
+    for _, table in tables:
+        names += [n for n in table.columns if n not in names]
+    with atomic_path(path, overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["Image", *names])
+            for image_name, table in tables:
+                for row in table.rows():
+                    writer.writerow([image_name] + [_format(row.get(n, "")) for n in names])
     return Path(path)
 
 

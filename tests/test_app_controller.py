@@ -364,7 +364,9 @@ def test_export_all_writes_every_segmented_image(qtbot, controller, images, tmp_
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
         controller.export_all(tmp_path / "all", lambda existing: False)
-    assert len(sig.args[0]) == 12
+    assert len(sig.args[0]) == 13  # 4 files per image and cells.csv with every image's cells
+    rows = (tmp_path / "all" / "cells.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["img0.npy"] * 2 + ["img1.npy"] * 3 + ["img2.npy"] * 4
 
 
 def test_results_are_kept_per_page(qtbot, controller, tmp_path):
@@ -560,3 +562,25 @@ def test_clicked_centres_that_did_not_become_cells_are_named():
     assert _not_kept([(30.5, 40.25), (50.0, 60.0)], centres) == [(50.0, 60.0)]
     assert _not_kept([(1.0, 2.0)], np.zeros((0, 2))) == [(1.0, 2.0)]
     assert _not_kept([], centres) == []
+
+
+def test_a_corrected_batch_exported_again_gets_a_fresh_table_of_all_cells(
+    qtbot, controller, images
+):
+    out = images[0].parent / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
+        controller.run_batch(images, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_current(2)
+    correct_and_wait(qtbot, controller, lambda: controller.remove_cell(1))
+    assert controller.unexported_corrections() == 1
+    (out / "cells.csv").write_text("the batch's table")  # the fake's batch writes none
+    asked = []
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        controller.export_all(out, lambda existing: asked.append(existing) or True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert out / "cells.csv" in asked[0]  # the batch's table is replaced only when agreed
+    rows = (out / "cells.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows].count("img2.npy") == 3  # 4 found, 1 removed
+    assert controller.unexported_corrections() == 0

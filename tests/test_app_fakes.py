@@ -251,6 +251,11 @@ class FakeEngine:
         self._check(path, overwrite)
         Path(path).write_bytes(b"png")
 
+    def write_tables(self, path, tables, overwrite=False):
+        self._check(path, overwrite)
+        lines = [f"{name},{row}" for name, table in tables for row in table.rows()]
+        Path(path).write_text("\n".join(lines))
+
     def write_table(self, path, table, image_name=None, overwrite=False):
         self._check(path, overwrite)
         rows = table.rows()
