@@ -598,8 +598,11 @@ class AppController(QObject):
     def in_batch(self) -> bool:
         return self._batch is not None
 
-    def run_current(self) -> bool:
-        """Segment the current image in the background. False if nothing could start."""
+    def run_current(self, centres=None, what: str = "") -> bool:
+        """Segment the current image in the background. False if nothing could start.
+
+        ``centres`` ((x, y) rows): outline the cells there instead of detecting them; the
+        result then counts as the user's work (``what`` says where they came from)."""
         doc = self.current
         if doc is None:
             self._report("Open an image first.")
@@ -611,6 +614,7 @@ class AppController(QObject):
         plane = doc.plane
         user = self.settings
         engine = self.engine
+        given = centres is not None
 
         def work(job: Job):
             job.progress("Loading the model", 0.0)
@@ -622,7 +626,12 @@ class AppController(QObject):
             settings = engine.Settings(**user.engine_kwargs())
             started = time.monotonic()
             seg = engine.segment(
-                image.pixels, model, settings, progress=job.progress, cancel=job.is_cancelled
+                image.pixels,
+                model,
+                settings,
+                progress=job.progress,
+                cancel=job.is_cancelled,
+                **({} if centres is None else {"centres": centres}),
             )
             table, layers = self._measure(job, image, seg, user.pixel_size)
             return image, seg, table, layers, model, time.monotonic() - started
@@ -635,12 +644,14 @@ class AppController(QObject):
             doc.running = False
             doc.error = None
             doc.image = image
-            doc.results[plane] = Result.of(seg, table, layers, model=user.model, device=user.device)
+            doc.results[plane] = Result.of(
+                seg, table, layers, model=user.model, device=user.device, edits=int(given)
+            )
             self.document_changed.emit(self.documents.index(doc))
             self.result_ready.emit(self.documents.index(doc))
             self.log.emit(
                 "info",
-                f"{doc.name}: {seg.n_cells} cells in {seconds:.1f} s "
+                f"{doc.name}: {seg.n_cells} cells{what} in {seconds:.1f} s "
                 f"({getattr(model, 'provider', '')}){_size_note(seg.settings)}",
             )
             if self.model_status.provider != getattr(model, "provider", ""):
@@ -734,6 +745,46 @@ class AppController(QObject):
         self.result_ready.emit(index)
         self.log.emit("info", f"{doc.name}: correction undone, {doc.result.n_cells} cells")
         return True
+
+    def outline_points(self, csv_path: str | Path) -> bool:
+        """Outline the cells at the centres a CSV file gives for the current image (the
+        files ``cellprop segment --points`` reads: cells counted by hand in Fiji, or a cell
+        table cellprop wrote). With a result already there this is a correction (Undo goes
+        back); otherwise the image is segmented from these centres. False if nothing started.
+        """
+        doc = self.current
+        if doc is None:
+            self._report("Open an image first.")
+            return False
+        if doc.image is None:
+            self._report(f"{doc.name}: {doc.error or 'still being read; try again in a moment'}")
+            return False
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        csv_path = Path(csv_path)
+        try:
+            points = self.engine.read_points(csv_path)
+        except (OSError, ValueError) as exc:
+            self._report(str(exc))
+            return False
+        centres = points.get(doc.name, points.get(""))
+        if centres is None or not len(centres):
+            self._report(f"{csv_path}: no cell centres for {doc.name} in this file")
+            return False
+        h, w = doc.image.pixels.shape[:2]
+        xy = np.reshape(centres, (-1, 2))
+        off = int(((xy < -0.5) | (xy > np.array([w, h]) - 0.5)).any(axis=1).sum())
+        if off:
+            self._report(
+                f"{csv_path}: {off} of the {len(xy)} points for {doc.name} lie outside the "
+                f"image ({w} x {h} pixels); points must be in pixels of this image"
+            )
+            return False
+        what = f" at the {len(xy)} points of {csv_path.name}"
+        if doc.result is not None:
+            return self._correct(doc, xy, f"cells outlined{what}")
+        return self.run_current(centres=xy, what=what)
 
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""

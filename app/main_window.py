@@ -91,6 +91,12 @@ class Dialogs:
     def choose_folder(self, title: str, start: str) -> str:
         return QFileDialog.getExistingDirectory(self.parent, title, start)
 
+    def choose_points_file(self, start: str) -> str:
+        path, _ = QFileDialog.getOpenFileName(
+            self.parent, "Cell centres (CSV)", start, "CSV files (*.csv *.txt);;All files (*)"
+        )
+        return path
+
     def open_folder(self, folder: str) -> None:
         """Show ``folder`` in the system's file manager."""
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
@@ -309,6 +315,14 @@ class MainWindow(QMainWindow):
             QKeySequence.StandardKey.Undo,
             "Back to the outlines before the last added or removed cell (Ctrl+Z)",
         )
+        self.points_action = self._action(
+            "Outline cells at points from a file…",
+            self.ask_outline_points,
+            None,
+            "Outline the cells at centres from a CSV file: cells you counted in Fiji "
+            "(Multi-point, Measure: X, Y in pixels), x,y, image,x,y, or a cells table cellprop "
+            "exported",
+        )
         self.about_action = self._action("About cellprop", self.show_about)
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.cancel_button.clicked.connect(c.cancel)
@@ -338,7 +352,14 @@ class MainWindow(QMainWindow):
         ):
             image_menu.addSeparator() if a is None else image_menu.addAction(a)
         edit_menu = menu.addMenu("&Edit")
-        for a in (self.undo_action, None, self.add_cells_action, self.remove_cell_action):
+        for a in (
+            self.undo_action,
+            None,
+            self.add_cells_action,
+            self.remove_cell_action,
+            None,
+            self.points_action,
+        ):
             edit_menu.addSeparator() if a is None else edit_menu.addAction(a)
         view_menu = menu.addMenu("&View")
         for a in (
@@ -580,8 +601,22 @@ class MainWindow(QMainWindow):
         if not busy:
             self.progress_text.setText("")
 
+    def ask_outline_points(self) -> None:
+        doc = self.controller.current
+        if doc is None:
+            self._show_error("Open an image first.")
+            return
+        start = self.controller.store.folder("points") or str(doc.path.parent)
+        path = self.dialogs.choose_points_file(start)
+        if path:
+            self.controller.store.set_folder("points", str(Path(path).parent))
+            self.banner.hide()
+            self.controller.outline_points(path)
+
     def _update_correction_actions(self) -> None:
         c = self.controller
+        current = c.current
+        self.points_action.setEnabled(not c.busy and current is not None)
         can = c.can_correct()
         self.add_cells_action.setEnabled(can)
         if not can and self.add_cells_action.isChecked() and not c.busy:

@@ -23,6 +23,7 @@ from cellprop.engine import (
     ModelError,
     OutputExists,
     Settings,
+    read_points,
 )
 from scipy import ndimage
 
@@ -110,6 +111,7 @@ class FakeEngine:
     Cancelled = Cancelled
     OutputExists = OutputExists
     Settings = Settings
+    read_points = staticmethod(read_points)  # plain CSV reading: the engine's own
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay

@@ -32,6 +32,7 @@ class ScriptedDialogs:
         self.answers: list = []  # answers to ask(), in order; default yes
         self.folder = ""
         self.files: list = []
+        self.points_file = ""
         self.questions: list = []
         self.opened: list = []  # folders shown in the file manager
 
@@ -44,6 +45,9 @@ class ScriptedDialogs:
 
     def choose_folder(self, title, start):
         return self.folder
+
+    def choose_points_file(self, start):
+        return self.points_file
 
     def open_folder(self, folder):
         self.opened.append(folder)
@@ -462,3 +466,46 @@ def test_segmenting_again_or_a_batch_asks_before_replacing_corrections(
         window.run_action.trigger()
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     assert len(window.dialogs.questions) == asked and c.current.result.edits == 0
+
+
+def test_cells_outlined_at_points_from_a_file(qtbot, window, images, tmp_path):
+    """Image centres counted in Fiji (Multi-point, Measure) outline those cells only."""
+    c = window.controller
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[2:])
+    assert window.points_action.isEnabled()
+    pixels = c.current.image.pixels
+    from scipy import ndimage
+
+    blobs, n = ndimage.label(pixels > pixels.mean() + pixels.std())
+    centres = ndimage.center_of_mass(blobs > 0, blobs, [1, 3])  # two of the four cells
+    table = tmp_path / "Results.csv"
+    table.write_text(" ,X,Y\n" + "".join(f"{k},{x},{y}\n" for k, (y, x) in enumerate(centres)))
+    window.dialogs.points_file = str(table)
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.points_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    result = c.current.result
+    assert result.n_cells == 2 and result.edits == 1  # the user's work: protected, unsaved
+    np.testing.assert_allclose(c.engine.given_centres[-1], [(x, y) for y, x in centres])
+    assert "at the 2 points of Results.csv" in window.log_panel.toPlainText()
+    # a file for other images, or with points off the image, changes nothing and says why
+    other = tmp_path / "other.csv"
+    other.write_text("image,x,y\nsomething-else.tif,3,4\n")
+    window.dialogs.points_file = str(other)
+    window.points_action.trigger()
+    assert "no cell centres for img2.npy" in window.banner.text.text()
+    off = tmp_path / "off.csv"
+    off.write_text("x,y\n10,10\n500,10\n")
+    window.dialogs.points_file = str(off)
+    window.points_action.trigger()
+    assert "1 of the 2 points for img2.npy lie outside the image (64 x 64 pixels)" in (
+        window.banner.text.text()
+    )
+    assert c.current.result is result and not c.busy
+    # with a result there, points are a correction that Undo takes back
+    window.dialogs.points_file = str(table)
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.points_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert c.current.result.previous is result
