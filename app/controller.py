@@ -617,24 +617,12 @@ class AppController(QObject):
         given = centres is not None
 
         def work(job: Job):
-            job.progress("Loading the model", 0.0)
-            model = self._model_for(user.model, user.device)
-            image = doc.image
-            if image is None or (image.page, image.channel) != plane:
-                job.progress("Reading the image", 0.0)
-                image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
-            settings = engine.Settings(**user.engine_kwargs())
             started = time.monotonic()
-            seg = engine.segment(
-                image.pixels,
-                model,
-                settings,
-                progress=job.progress,
-                cancel=job.is_cancelled,
-                **({} if centres is None else {"centres": centres}),
+            settings = engine.Settings(**user.engine_kwargs())
+            out = self._segment(
+                job, doc, plane, (user.model, user.device), settings, centres, user.pixel_size
             )
-            table, layers = self._measure(job, image, seg, user.pixel_size)
-            return image, seg, table, layers, model, time.monotonic() - started
+            return (*out, time.monotonic() - started)
 
         doc.running = True
         self.document_changed.emit(index)
@@ -671,8 +659,23 @@ class AppController(QObject):
             Job(work, name=f"segment {doc.name}"), finished, failed, f"Segmenting {doc.name}"
         )
 
-    def _measure(self, job: Job, image, seg, typed_pixel_size):
-        """The cell table and overlay layers of a segmentation (on the worker thread)."""
+    def _segment(self, job: Job, doc, plane, model_key, settings, centres, typed_pixel_size):
+        """On the worker thread: the model, the image plane (read if not at hand), its
+        segmentation (at ``centres`` if given), the cell table and the overlay layers."""
+        job.progress("Loading the model", 0.0)
+        model = self._model_for(*model_key)
+        image = doc.image
+        if image is None or (image.page, image.channel) != plane:
+            job.progress("Reading the image", 0.0)
+            image = self.engine.read_image(doc.path, page=plane[0], channel=plane[1])
+        seg = self.engine.segment(
+            image.pixels,
+            model,
+            settings,
+            progress=job.progress,
+            cancel=job.is_cancelled,
+            centres=centres,
+        )
         job.progress("Measuring the cells", 1.0)
         # as engine.batch does: a pixel size typed by the user is in micrometres
         pixel_size = typed_pixel_size or getattr(image, "pixel_size", None)
@@ -680,7 +683,8 @@ class AppController(QObject):
         table = self.engine.measure(
             seg.labels, image.pixels, pixel_size=pixel_size, unit=unit, centres=seg.centres
         )
-        return table, render.result_layers(seg.labels, seg.likelihood, seg.contribution)
+        layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
+        return image, seg, table, layers, model
 
     # ------------------------------------------------------------------ corrections
     def can_correct(self) -> bool:
@@ -804,24 +808,11 @@ class AppController(QObject):
         typed_pixel_size = cfg.get("pixel_size")  # as when the result was measured
 
         def work(job: Job):
-            job.progress("Loading the model", 0.0)
-            model = self._model_for(model_name, device)
-            image = doc.image
-            if image is None or (image.page, image.channel) != plane:
-                image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
-            seg = engine.segment(
-                image.pixels,
-                model,
-                settings,
-                progress=job.progress,
-                cancel=job.is_cancelled,
-                centres=centres,
-            )
-            table, layers = self._measure(job, image, seg, typed_pixel_size)
-            return image, seg, table, layers
+            model_key = (model_name, device)
+            return self._segment(job, doc, plane, model_key, settings, centres, typed_pixel_size)
 
         def finished(out):
-            image, seg, table, layers = out
+            image, seg, table, layers, _model = out
             doc.image = image
             missing = _not_kept(added or [], seg.centres)
             if missing:
