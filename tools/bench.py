@@ -3,8 +3,9 @@
 Cases, each in its own process so that its peak memory is its own:
 
 * c2c12   a real 1040 x 1392 C2C12 phase-contrast frame, crop mode: seconds per stage and per
-          image, cells, peak memory; and what ``--diameter auto``'s estimate adds (it runs
-          before segmenting; also for dic and nuclei)
+          image, cells, peak memory; what ``--diameter auto``'s estimate adds (it runs
+          before segmenting), and what one correction in the app costs (the image segmented
+          again from its centres and a click); both also for dic and nuclei
 * dic     the dic model on a 1040 x 1392 mosaic of a real 512 x 512 HeLa DIC frame (mirrored
           tiles; read from ../shared/data only, never copied)
 * nuclei  the nuclei model on a 1040 x 1392 mosaic of a real 1024 x 1024 GOWT1 frame (likewise)
@@ -89,12 +90,21 @@ def run_case(
     def timed_segment(image) -> dict:
         t0 = time.perf_counter()
         seg = segment(image, model, Settings())
+        found.append(seg.centres)
         return {
             "shape": list(image.shape),
             "seconds": round(time.perf_counter() - t0, 2),
             "cells": seg.n_cells,
             "stages": {k: round(v, 2) for k, v in seg.timings.items()},
         }
+
+    def timed_correction(image) -> dict:
+        # The app's correction: the image segmented again from its centres plus a click.
+        h, w = image.shape
+        centres = [*found[-1], (w / 2, h / 2)]
+        t0 = time.perf_counter()
+        segment(image, model, Settings(), centres=centres)
+        return {"correction_seconds": round(time.perf_counter() - t0, 2)}
 
     def timed_estimate(image) -> dict:
         t0 = time.perf_counter()
@@ -105,6 +115,7 @@ def run_case(
             "model_diameter": round(est.model_diameter, 1),
         }
 
+    found: list = []  # the detected centres of timed_segment's image
     model = load(model_name)
     base = peak_mb()
     cpu0 = time.process_time()
@@ -123,6 +134,7 @@ def run_case(
         out.update(timed_segment(image))
         if case == "c2c12":
             out.update(timed_estimate(image))
+            out.update(timed_correction(image))
     elif case in OTHER_MODALITIES:
         dataset, name = OTHER_MODALITIES[case]
         folder = shared_data() / dataset / "images"
@@ -135,6 +147,7 @@ def run_case(
         image = mosaic(read_image(frame).pixels, (1040, 1392))
         out.update(timed_segment(image))
         out.update(timed_estimate(image))
+        out.update(timed_correction(image))
     elif case == "modes":
         source = frame or c2c12_frame()
         out["source"] = str(source)
@@ -220,6 +233,8 @@ def report(r: dict) -> None:
             f"  --diameter auto adds {r['estimate_seconds']:.2f} s: estimated "
             f"{r['estimated_diameter']} px (the model's own: {r['model_diameter']} px)"
         )
+    if "correction_seconds" in r:
+        print(f"  a correction (one cell added at a click) takes {r['correction_seconds']:.2f} s")
     if case == "modes":
         print(
             f"  512 x 512 region, {r['cells']} cells: propagation crop {r['seconds_crop']:.2f} s, "
