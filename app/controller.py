@@ -778,7 +778,7 @@ class AppController(QObject):
             return False
         h, w = doc.image.pixels.shape[:2]
         xy = np.reshape(centres, (-1, 2))
-        off = int(((xy < -0.5) | (xy > np.array([w, h]) - 0.5)).any(axis=1).sum())
+        off = self.engine.points_outside(xy, (h, w))
         if off:
             self._report(
                 f"{csv_path}: {off} of the {len(xy)} points for {doc.name} lie outside the "

@@ -4,7 +4,7 @@ The public API is listed here, in one place (docs/ARCHITECTURE.md describes it);
 behind it each hold one stage:
 
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
-                read_points                          cell centres in (CSV: image,x,y or x,y)
+                read_points, points_outside          cell centres in (CSV: image,x,y or x,y)
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
     choose      suggest_model, background_level      which model suits an image (--model auto)
@@ -36,7 +36,15 @@ from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, s
 from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError
 from .evaluate import evaluate_folder
 from .features import CellTable, measure
-from .io import IMAGE_EXTENSIONS, MAX_PIXELS, ImageData, find_images, read_image, read_points
+from .io import (
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    ImageData,
+    find_images,
+    points_outside,
+    read_image,
+    read_points,
+)
 from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
 from .output import write_labels, write_overlay, write_roi_zip, write_table, write_tables
 from .pipeline import Segmentation, Settings, segment
@@ -74,6 +82,7 @@ __all__ = [
     "measure",
     "output_paths",
     "process_batch",
+    "points_outside",
     "process_image",
     "read_image",
     "read_points",

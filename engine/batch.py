@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists
 from .features import CellTable, measure
-from .io import read_image
+from .io import points_outside, read_image
 from .output import (
     atomic_path,
     write_labels,
@@ -123,22 +123,6 @@ def output_paths(path: str | Path, out_dir: str | Path, roi: bool = False) -> di
     return {k: Path(out_dir) / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in kinds}
 
 
-def _check_centres(path: Path, centres, shape: tuple) -> None:
-    """Given centres must lie on the image: points in micrometres (a calibrated Fiji table) or
-    of another image would otherwise be outlined at the edge, or nowhere, without a word."""
-    xy = np.asarray(centres, float).reshape(-1, 2)
-    h, w = shape[:2]
-    outside = int(
-        ((xy[:, 0] < -0.5) | (xy[:, 0] > w - 0.5) | (xy[:, 1] < -0.5) | (xy[:, 1] > h - 0.5)).sum()
-    )
-    if outside:
-        raise ImageError(
-            path,
-            f"{outside} of its {len(xy)} points lie outside the image ({w} x {h} pixels); "
-            "points must be in pixels (x = column, y = row) of this image",
-        )
-
-
 def process_image(
     path: str | Path,
     out_dir: str | Path,
@@ -179,8 +163,14 @@ def process_image(
     try:
         data = read_image(path, page=page, channel=channel)
         result.image_info = data.description
-        if centres is not None:
-            _check_centres(path, centres, data.pixels.shape)
+        outside = 0 if centres is None else points_outside(centres, data.pixels.shape)
+        if outside:
+            h, w = data.pixels.shape[:2]
+            raise ImageError(
+                path,
+                f"{outside} of its {len(centres)} points lie outside the image ({w} x {h} "
+                "pixels); points must be in pixels (x = column, y = row) of this image",
+            )
         seg = segment(
             data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
         )

@@ -23,6 +23,7 @@ __all__ = [
     "ImageData",
     "find_images",
     "read_image",
+    "points_outside",
     "read_points",
     "to_grey",
 ]
@@ -588,3 +589,12 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
         xy = (_number(row[ix], path, line, "x"), _number(row[iy], path, line, "y"))
         points.setdefault(key, []).append(xy)
     return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
+
+
+def points_outside(centres, shape: tuple) -> int:
+    """How many (x, y) centres lie off an image of this (rows, cols) shape: points in
+    micrometres (a calibrated Fiji table) or of another image would otherwise be outlined at the
+    edge, or nowhere, without a word."""
+    xy = np.asarray(centres, float).reshape(-1, 2)
+    h, w = shape[:2]
+    return int(((xy < -0.5) | (xy > np.array([w, h]) - 0.5)).any(axis=1).sum())

@@ -23,6 +23,7 @@ from cellprop.engine import (
     ModelError,
     OutputExists,
     Settings,
+    points_outside,
     read_points,
 )
 from scipy import ndimage
@@ -112,6 +113,7 @@ class FakeEngine:
     OutputExists = OutputExists
     Settings = Settings
     read_points = staticmethod(read_points)  # plain CSV reading: the engine's own
+    points_outside = staticmethod(points_outside)
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay
