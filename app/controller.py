@@ -793,7 +793,7 @@ class AppController(QObject):
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""
         docs = self.documents if docs is None else docs
-        return sum(any(r.edits and not r.outputs for r in d.results.values()) for d in docs)
+        return sum(any(r.unsaved_edits for r in d.results.values()) for d in docs)
 
     def _correct(self, doc: Document, centres, what: str, added=None) -> bool:
         old = doc.result

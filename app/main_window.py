@@ -567,8 +567,7 @@ class MainWindow(QMainWindow):
         if (
             doc is not None
             and doc.result is not None
-            and doc.result.edits
-            and not doc.result.outputs
+            and doc.result.unsaved_edits
             and not self.dialogs.ask(
                 "Segment again?",
                 f"You corrected the cells of {doc.name} ({doc.result.edits} corrections) and "

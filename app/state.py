@@ -67,6 +67,11 @@ class Result:
             **more,
         )
 
+    @property
+    def unsaved_edits(self) -> bool:
+        """Corrected by hand (or outlined at given points) and not exported since."""
+        return bool(self.edits) and not self.outputs
+
     def label_at(self, x: int, y: int) -> int:
         h, w = self.labels.shape[:2]
         if 0 <= x < w and 0 <= y < h:
