@@ -248,9 +248,13 @@ def filter_cells(
     return out, centres_rc[keep[1:]]
 
 
-def detect_cells(likelihood: np.ndarray, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Centres (network-scale row, col) and centre regions S_u with resolved settings ``cfg``."""
-    centres = find_centres(likelihood, cfg["threshold"], cfg["peak_min_distance"])
+def detect_cells(
+    likelihood: np.ndarray, cfg: dict, centres: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (network-scale row, col) and centre regions S_u with resolved settings ``cfg``;
+    given ``centres`` (network-scale row, col) are used instead of the likelihood's peaks."""
+    if centres is None:
+        centres = find_centres(likelihood, cfg["threshold"], cfg["peak_min_distance"])
     regions = centre_regions(likelihood.shape, centres, cfg["region_radius_px"] * cfg["scale"])
     return centres, regions
 
@@ -351,15 +355,13 @@ def segment(
     report("detect", 0.02)
     likelihood = likelihood_map(model, net_image, cfg["memory_mb"], cancel)
     lap("unet")
-    if centres is None:
-        centres_net, regions = detect_cells(likelihood, cfg)
-    else:
+    given = None
+    if centres is not None:  # (x, y) original pixels -> (row, col) at the network's scale
         xy = np.asarray(centres, np.float64).reshape(-1, 2)
-        centres_net = (xy[:, ::-1] + 0.5) * np.array([sy, sx]) - 0.5
-        centres_net = np.clip(centres_net, 0, np.array(likelihood.shape) - 1)
-        radius = cfg["region_radius_px"] * cfg["scale"]
-        regions = centre_regions(likelihood.shape, centres_net, radius)
+        given = (xy[:, ::-1] + 0.5) * np.array([sy, sx]) - 0.5
+        given = np.clip(given, 0, np.array(likelihood.shape) - 1)
         cfg["centres_given"] = int(len(xy))
+    centres_net, regions = detect_cells(likelihood, cfg, given)
     lap("detect")
     n = len(centres_net)
 
