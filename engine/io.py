@@ -7,9 +7,12 @@ so that a batch can report it and go on.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,12 +220,50 @@ def read_image(path: str | Path, page: int | None = None, channel: int | None = 
 # --- TIFF --------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _tifffile_warnings() -> Iterator[list[str]]:
+    """Collect what tifffile logs about the file being read on this thread.
+
+    tifffile reports damage it works around (e.g. "invalid offset to first page") through the
+    ``tifffile`` logger, which without a handler prints to stderr, in the middle of a batch's
+    progress lines. The messages are kept here instead, for the error that names the file.
+    """
+    logger = logging.getLogger("tifffile")
+    thread = threading.get_ident()
+    found: list[str] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.thread == thread:
+                # "<tifffile.TiffPages @8> invalid offset ...": the object is of no use to a user.
+                found.append(re.sub(r"^<[^>]*>\s*", "", record.getMessage()))
+
+    handler = _Keep(logging.WARNING)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def _read_tiff(path: Path, page: int | None, channel: int | None) -> ImageData:
+    with _tifffile_warnings() as warnings:
+        return _read_tiff_quietly(path, page, channel, warnings)
+
+
+def _read_tiff_quietly(
+    path: Path, page: int | None, channel: int | None, warnings: list[str]
+) -> ImageData:
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
             if not tif.series:
+                if warnings:
+                    raise ImageError(path, f"the TIFF file is damaged ({warnings[0]})")
                 raise ImageError(path, "the TIFF file holds no image")
             series = tif.series[0]
             axes, shape = series.axes, tuple(series.shape)

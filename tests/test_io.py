@@ -116,7 +116,7 @@ def _truncate(path, keep=0.5):
     return path
 
 
-def test_bad_files_give_one_clear_error_naming_the_file(tmp_path):
+def test_bad_files_give_one_clear_error_naming_the_file(tmp_path, capfd):
     cases = {}
     tifffile.imwrite(tmp_path / "trunc.tif", ramp(np.uint16, (300, 300)), compression="zlib")
     cases["trunc.tif"] = (_truncate(tmp_path / "trunc.tif"), "truncated")
@@ -131,6 +131,10 @@ def test_bad_files_give_one_clear_error_naming_the_file(tmp_path):
     cases["unsupported"] = (tmp_path / "notes.txt", "unsupported file type")
     (tmp_path / "garbage.tif").write_bytes(b"this is not an image at all")
     cases["garbage"] = (tmp_path / "garbage.tif", "not a TIFF")
+    # A TIFF header pointing past the file: tifffile logs the damage (to stderr, by default) and
+    # finds no image; the reason belongs in the error, not in the terminal.
+    (tmp_path / "bad_offset.tif").write_bytes(b"II*\x00garbage")
+    cases["bad offset"] = (tmp_path / "bad_offset.tif", "damaged (invalid offset to first page")
     cases["missing"] = (tmp_path / "missing.tif", "no such file")
     # A 20000 x 20000 TIFF (400 MB, written sparse): refused from its header, nothing decoded.
     tifffile.imwrite(tmp_path / "huge.tif", shape=(20000, 20000), dtype=np.uint8)
@@ -141,6 +145,7 @@ def test_bad_files_give_one_clear_error_naming_the_file(tmp_path):
         assert str(err.value).startswith(str(path) + ": "), name
         assert reason in err.value.reason, (name, err.value.reason)
         assert err.value.path == path
+    assert capfd.readouterr().err == ""
 
 
 def test_size_bound_is_64_megapixels():
