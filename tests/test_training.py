@@ -170,6 +170,32 @@ def test_dataset_errors_name_the_file(tmp_path):
         load_dataset(folder)
 
 
+def test_a_cellprop_cell_table_is_a_points_csv(tmp_path):
+    """README: cells found by a shipped model and corrected in the app, exported with *Export
+    all*, are a training set: its cells.csv (Image, ..., Detection_Center_X/Y) reads as
+    points.csv, each cell at the centre it was detected or clicked at (not its centroid)."""
+    from cellprop.engine import measure, write_tables
+
+    folder = tmp_path / "corrected"
+    (folder / "images").mkdir(parents=True)
+    cv2.imwrite(str(folder / "images" / "a.png"), _blobs((40, 50), [(10, 10), (30, 20)]))
+    cv2.imwrite(str(folder / "images" / "b.png"), _blobs((30, 30), [(12, 15)]))
+    labels_a = np.zeros((40, 50), np.int32)
+    labels_a[5:16, 5:16] = 1
+    labels_a[25:36, 14:27] = 2
+    labels_b = np.zeros((30, 30), np.int32)
+    labels_b[8:20, 8:20] = 1
+    tables = [
+        ("a.png", measure(labels_a, centres=np.array([[9.0, 11.0], [20.5, 30.0]]))),
+        ("b.png", measure(labels_b, centres=np.array([[15.0, 12.0]]))),
+    ]
+    write_tables(folder / "points.csv", tables)
+    samples = load_dataset(folder)
+    assert [s.name for s in samples] == ["corrected/a.png", "corrected/b.png"]
+    assert samples[0].points.tolist() == [[9.0, 11.0], [20.5, 30.0]]
+    assert samples[1].points.tolist() == [[15.0, 12.0]]
+
+
 def test_read_points_csv_keys_by_image(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("image,x,y,comment\nA.png,1,2,first\nB.png,3,4,\nA.png,5,6,x\n")
