@@ -772,7 +772,7 @@ class AppController(QObject):
         except (OSError, ValueError) as exc:
             self._report(str(exc))
             return False
-        centres = points.get(doc.name, points.get(""))
+        centres = self.engine.centres_for(points, doc.name)
         if centres is None or not len(centres):
             self._report(f"{csv_path}: no cell centres for {doc.name} in this file")
             return False

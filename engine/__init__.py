@@ -4,7 +4,7 @@ The public API is listed here, in one place (docs/ARCHITECTURE.md describes it);
 behind it each hold one stage:
 
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
-                read_points, points_outside          cell centres in (CSV: image,x,y or x,y)
+                read_points, centres_for, points_outside  cell centres in (CSV: image,x,y or x,y)
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
     choose      suggest_model, background_level      which model suits an image (--model auto)
@@ -40,6 +40,7 @@ from .io import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
     ImageData,
+    centres_for,
     find_images,
     points_outside,
     read_image,
@@ -71,6 +72,7 @@ __all__ = [
     "Suggestion",
     "auto_workers",
     "available_devices",
+    "centres_for",
     "background_level",
     "estimate_diameter",
     "evaluate_folder",

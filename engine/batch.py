@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists
 from .features import CellTable, measure
-from .io import points_outside, read_image
+from .io import centres_for, points_outside, read_image
 from .output import (
     atomic_path,
     write_labels,
@@ -394,7 +394,7 @@ def _one(path: Path, model, args: tuple, cancel: Callable[[], bool] | None) -> I
     out, settings, overwrite, roi, page, channel, points = args
     centres = None
     if points is not None:
-        centres = points.get(path.name, points.get(""))
+        centres = centres_for(points, path.name)
         if centres is None:
             return ImageResult(
                 path=path,

@@ -23,6 +23,7 @@ from cellprop.engine import (
     ModelError,
     OutputExists,
     Settings,
+    centres_for,
     points_outside,
     read_points,
 )
@@ -113,6 +114,7 @@ class FakeEngine:
     OutputExists = OutputExists
     Settings = Settings
     read_points = staticmethod(read_points)  # plain CSV reading: the engine's own
+    centres_for = staticmethod(centres_for)
     points_outside = staticmethod(points_outside)
 
     def __init__(self, delay: float = 0.0, stages: int = 10):

@@ -6,7 +6,15 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from cellprop.engine import MAX_PIXELS, ImageError, find_images, read_image
+from cellprop.engine import (
+    MAX_PIXELS,
+    ImageError,
+    PointsError,
+    centres_for,
+    find_images,
+    read_image,
+    read_points,
+)
 from cellprop.engine.io import to_grey
 
 RNG = np.random.default_rng(7)
@@ -176,3 +184,23 @@ def test_real_images_read(shared_data):
     assert got.pixels.shape == (512, 512)
     mask = read_image(shared_data / "hela-dic" / "masks" / hela.name)
     assert mask.pixels.dtype == np.uint16 and mask.pixels.max() > 0
+
+
+def test_points_files_give_each_image_its_centres(tmp_path):
+    """image,x,y rows go to their image only; an x,y file (one image's centres, e.g. Fiji's
+    Multi-point Measure table: X, Y) goes to whichever image it is used with."""
+    named = tmp_path / "named.csv"
+    named.write_text("image,x,y\na.tif,1,2\nb.png,3.5,4\na.tif,5,6\n")
+    points = read_points(named)
+    assert centres_for(points, "a.tif").tolist() == [[1.0, 2.0], [5.0, 6.0]]
+    assert centres_for(points, "b.png").tolist() == [[3.5, 4.0]]
+    assert centres_for(points, "c.tif") is None
+    fiji = tmp_path / "Results.csv"
+    fiji.write_text(" ,X,Y,Ch\n1,10,20,1\n2,30.5,40,1\n")
+    points = read_points(fiji)
+    for name in ("a.tif", "anything.png"):
+        assert centres_for(points, name).tolist() == [[10.0, 20.0], [30.5, 40.0]]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,oops\n")
+    with pytest.raises(PointsError, match=r"bad\.csv: line 2: y is not a number"):
+        read_points(bad)
