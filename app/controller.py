@@ -111,6 +111,8 @@ def _not_kept(clicks, centres) -> list:
 
 #: Corrections that Undo can take back, per image (each keeps a whole result in memory).
 UNDO_DEPTH = 20
+#: Changes to the training marks of one image plane that Undo can take back.
+MARKS_UNDO_DEPTH = 200
 
 
 def _trim_undo(result: Result, depth: int) -> None:
@@ -135,6 +137,9 @@ def readable_error(exc: BaseException, engine) -> str:
     image_error = getattr(engine, "ImageError", ())
     if image_error and isinstance(exc, image_error):
         return f"This image could not be read: {exc}"
+    points_error = getattr(engine, "PointsError", ())
+    if points_error and isinstance(exc, points_error):
+        return str(exc)  # names the file and the line
     if isinstance(exc, FileExistsError):
         return f"Not overwritten: {exc}"
     if isinstance(exc, OSError):
@@ -192,6 +197,7 @@ class AppController(QObject):
     model_changed = Signal(object)  # ModelStatus
     hint = Signal(str)  # advice worth showing above the image (not an error)
     overlays_changed = Signal(object)  # {name: Overlay}
+    marks_changed = Signal(int)  # the centres marked for training on this image changed
 
     MAX_IMAGES_IN_MEMORY = 4
 
@@ -790,6 +796,194 @@ class AppController(QObject):
             return self._correct(doc, xy, f"cells outlined{what}")
         return self.run_current(centres=xy, what=what)
 
+    # ------------------------------------------------------------------ centres for training
+    def can_mark(self) -> bool:
+        """True when the current image is shown, so that its cell centres can be clicked."""
+        doc = self.current
+        return doc is not None and doc.image is not None
+
+    def marks(self, doc: Document | None = None) -> list:
+        """The centres marked for training on the plane shown, [(x, y), ...]."""
+        doc = self.current if doc is None else doc
+        return list(doc.marks.get(doc.plane, ())) if doc is not None else []
+
+    def _set_marks(self, doc: Document, plane: tuple, marks: list, what: str) -> None:
+        history = doc.marks_undo.setdefault(plane, [])
+        history.append(list(doc.marks.get(plane, ())))
+        del history[:-MARKS_UNDO_DEPTH]
+        doc.marks[plane] = marks
+        doc.marks_unsaved.add(plane)
+        if what:
+            self.log.emit("info", f"{doc.name}: {what}, {len(marks)} centres marked")
+        self.marks_changed.emit(self.documents.index(doc))
+
+    def mark_at(self, x: float, y: float, radius: float = 3.0) -> str:
+        """Mark a cell centre for training at (x, y), or take away the mark within ``radius``
+        pixels of it (a click on a mark). Returns "added", "removed" or "" (nothing done)."""
+        if not self.can_mark():
+            return ""
+        doc = self.current
+        h, w = doc.image.pixels.shape[:2]
+        if not (0 <= x < w and 0 <= y < h):
+            return ""
+        marks = self.marks(doc)
+        if marks:
+            distance = np.hypot(*(np.asarray(marks, float) - (x, y)).T)
+            nearest = int(np.argmin(distance))
+            if distance[nearest] <= radius:
+                del marks[nearest]
+                self._set_marks(doc, doc.plane, marks, "")
+                return "removed"
+        marks.append((float(x), float(y)))
+        self._set_marks(doc, doc.plane, marks, "")
+        return "added"
+
+    def mark_detected_cells(self, radius: float = 3.0) -> int:
+        """Mark the centre of every cell the segmentation found (then correct the marks by
+        hand), except where a mark already is. Returns how many were added."""
+        doc = self.current
+        if not self.can_mark() or doc.result is None:
+            return 0
+        ids = np.unique(doc.result.labels)
+        ids = ids[(ids > 0) & (ids <= len(doc.result.centres))]
+        found = np.reshape(doc.result.centres, (-1, 2))[ids - 1]
+        marks = self.marks(doc)
+        if marks:
+            near = np.hypot(
+                found[:, None, 0] - np.asarray(marks)[None, :, 0],
+                found[:, None, 1] - np.asarray(marks)[None, :, 1],
+            ).min(axis=1)
+            found = found[near > radius]
+        if not len(found):
+            return 0
+        marks += [(float(x), float(y)) for x, y in found]
+        self._set_marks(doc, doc.plane, marks, f"{len(found)} detected cells marked")
+        return len(found)
+
+    def clear_marks(self) -> bool:
+        """Take away every mark on the plane shown (Undo brings them back)."""
+        doc = self.current
+        if doc is None or not self.marks(doc):
+            return False
+        self._set_marks(doc, doc.plane, [], "marks cleared")
+        return True
+
+    def undo_mark(self) -> bool:
+        """Back to the marks before the last change on the plane shown."""
+        doc = self.current
+        history = doc.marks_undo.get(doc.plane) if doc is not None else None
+        if not history:
+            return False
+        doc.marks[doc.plane] = history.pop()
+        doc.marks_unsaved.add(doc.plane)
+        self.marks_changed.emit(self.documents.index(doc))
+        return True
+
+    def unsaved_marks(self) -> int:
+        """How many image planes have marks changed since they were last saved."""
+        return sum(bool(d.marks.get(plane)) for d in self.documents for plane in d.marks_unsaved)
+
+    @staticmethod
+    def training_name(doc: Document, plane: tuple) -> str:
+        """The name a marked plane gets in a training set's images/: always a TIFF (the plane
+        as shown), another plane than the first with _p<page>c<channel>."""
+        tag = "" if plane == (0, 0) else f"_p{plane[0]}c{plane[1]}"
+        return f"{doc.path.stem}{tag}.tif"
+
+    def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
+        """Write every marked plane and its centres into a dataset folder for cellprop-train
+        (images/ and points.csv; a points.csv already there keeps its other images' rows).
+        Images of the same name there are replaced only if ``confirm_overwrite`` agrees."""
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        folder = Path(folder)
+        plan = [
+            (doc, plane, self.training_name(doc, plane), list(marks))
+            for doc in self.documents
+            for plane, marks in doc.marks.items()
+            if marks
+        ]
+        if not plan:
+            self._report(
+                "No cell centres marked yet: choose Edit > Mark cell centres for training and "
+                "click the centre of every cell in an image."
+            )
+            return False
+        names = [name for _, _, name, _ in plan]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            sources = [str(d.path) for d, _, n, _ in plan if n == twice[0]]
+            self._report(
+                f"{' and '.join(sources)} would both be saved as {twice[0]}: rename one of them"
+            )
+            return False
+        existing = [folder / "images" / n for n in names if (folder / "images" / n).exists()]
+        if existing and not confirm_overwrite(existing):
+            self.log.emit("info", "Training set not saved: images of those names exist.")
+            return False
+        engine = self.engine
+        overwrite = bool(existing)
+
+        def work(job: Job):
+            planes = []
+            for n, (doc, plane, name, marks) in enumerate(plan):
+                job.progress(f"Saving {doc.name}", n / len(plan))
+                image = doc.image
+                if image is None or (image.page, image.channel) != plane:
+                    image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
+                planes.append((name, image.pixels, np.asarray(marks, float)))
+            return engine.write_training_set(folder, planes, overwrite=overwrite)
+
+        def finished(paths):
+            for doc, plane, _, marks in plan:
+                if doc.marks.get(plane) == marks:  # not changed while it was being written
+                    doc.marks_unsaved.discard(plane)
+            total = sum(len(m) for *_, m in plan)
+            self.log.emit(
+                "info",
+                f"Saved {total} cell centres on {len(plan)} images to {folder} "
+                f"(train a model on it: cellprop-train {folder} --out MODEL_FOLDER)",
+            )
+            self.exported.emit(list(paths))
+
+        def failed(exc, tb):
+            self._report(
+                "Saving the training set failed: " + readable_error(exc, self.engine),
+                self._details(exc, tb),
+            )
+
+        return self._start_work(
+            Job(work, name="training set"), finished, failed, "Saving the training set"
+        )
+
+    def open_marks(self, csv_path: str | Path) -> int:
+        """Marks from a points file (a training set's points.csv, or any file
+        ``--points`` reads) for the open images it names: each image's own rows, by its
+        name or the name it has in a training set; an x,y file's rows go to the image shown.
+        Replaces their marks on the first plane (Undo brings them back). Returns how many
+        images got marks."""
+        csv_path = Path(csv_path)
+        try:
+            points = self.engine.read_points(csv_path)
+        except (OSError, ValueError) as exc:
+            self._report(str(exc))
+            return 0
+        changed = 0
+        for doc in self.documents:
+            xy = points.get(doc.name, points.get(self.training_name(doc, (0, 0))))
+            if xy is None and doc is self.current:
+                xy = points.get("")
+            if xy is None:
+                continue
+            marks = [(float(x), float(y)) for x, y in np.reshape(xy, (-1, 2))]
+            self._set_marks(doc, (0, 0), marks, f"centres read from {csv_path.name}")
+            doc.marks_unsaved.discard((0, 0))  # the file holds them: nothing to lose
+            changed += 1
+        if not changed:
+            self._report(f"{csv_path}: no cell centres for the open images in this file")
+        return changed
+
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""
         docs = self.documents if docs is None else docs
@@ -1131,7 +1325,7 @@ class AppController(QObject):
         """
         foreseen = tuple(
             getattr(self.engine, name)
-            for name in ("ImageError", "ModelError", "OutputExists", "Cancelled")
+            for name in ("ImageError", "ModelError", "OutputExists", "PointsError", "Cancelled")
             if isinstance(getattr(self.engine, name, None), type)
         )
         return None if isinstance(exc, (*foreseen, MemoryError)) else tb

@@ -311,7 +311,7 @@ class MainWindow(QMainWindow):
         self.remove_cell_action.setIconText("Remove cell")
         self.undo_action = self._action(
             "Undo correction",
-            self.controller.undo_correction,
+            self._undo,
             QKeySequence.StandardKey.Undo,
             "Back to the outlines before the last added or removed cell (Ctrl+Z)",
         )
@@ -322,6 +322,43 @@ class MainWindow(QMainWindow):
             "Outline the cells at centres from a CSV file: cells you counted in Fiji "
             "(Multi-point, Measure: X, Y in pixels), x,y, image,x,y, or a cells table cellprop "
             "exported",
+        )
+        self.mark_action = self._action(
+            "Mark cell centres for training",
+            self._mark_mode_toggled,
+            "M",
+            "While on, a click on the image marks a cell centre for training a model (a click "
+            "on a mark takes it away): click the centre of every cell of an image, then File > "
+            "Save marked centres as a training set (M; Esc ends)",
+        )
+        self.mark_action.setCheckable(True)
+        self.mark_action.setIconText("Mark centres")
+        self.mark_detected_action = self._action(
+            "Mark the detected cells",
+            lambda: self.controller.mark_detected_cells(),
+            None,
+            "Mark the centre of every cell the segmentation found, to correct by hand instead of "
+            "clicking every cell",
+        )
+        self.clear_marks_action = self._action(
+            "Clear the marks on this image",
+            lambda: self.controller.clear_marks(),
+            None,
+            "Take away every centre marked on this image (Undo brings them back)",
+        )
+        self.save_marks_action = self._action(
+            "Save marked centres as a training set…",
+            self.ask_save_training_set,
+            None,
+            "Write the marked images and their cell centres into a folder that cellprop-train "
+            "reads (images/ and points.csv); a training set there grows by these images",
+        )
+        self.open_marks_action = self._action(
+            "Open marked centres…",
+            self.ask_open_marks,
+            None,
+            "Mark the centres a CSV file gives for the open images (a training set's points.csv, "
+            "to go on with it), by image name",
         )
         self.about_action = self._action("About cellprop", self.show_about)
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -335,6 +372,9 @@ class MainWindow(QMainWindow):
             None,
             self.export_action,
             self.export_all_action,
+            None,
+            self.open_marks_action,
+            self.save_marks_action,
             None,
             self.quit_action,
         ):
@@ -359,6 +399,10 @@ class MainWindow(QMainWindow):
             self.remove_cell_action,
             None,
             self.points_action,
+            None,
+            self.mark_action,
+            self.mark_detected_action,
+            self.clear_marks_action,
         ):
             edit_menu.addSeparator() if a is None else edit_menu.addAction(a)
         view_menu = menu.addMenu("&View")
@@ -425,6 +469,7 @@ class MainWindow(QMainWindow):
         c.selection_changed.connect(self._selection_changed)
         c.overlays_changed.connect(self.viewer.apply_overlays)
         c.exported.connect(self._exported)
+        c.marks_changed.connect(self._marks_changed)
         self.viewer.apply_overlays(c.overlays)
         self.viewer.mouse_moved.connect(
             lambda x, y: self.pixel_info.setText(c.describe_pixel(x, y))
@@ -623,12 +668,86 @@ class MainWindow(QMainWindow):
             self._add_mode_toggled(False)
         self.remove_cell_action.setEnabled(can and c.selected_cell > 0)
         result = c.current.result if c.current is not None else None
-        self.undo_action.setEnabled(
-            not c.busy and result is not None and result.previous is not None
+        marking = self.mark_action.isChecked()
+        if not c.can_mark() and marking:
+            self._mark_mode_toggled(False)  # nothing shown to mark
+            marking = False
+        self.mark_action.setEnabled(c.can_mark())
+        self.mark_detected_action.setEnabled(c.can_mark() and result is not None)
+        self.clear_marks_action.setEnabled(bool(c.marks()))
+        self.save_marks_action.setEnabled(not c.busy)
+        if marking:
+            history = current.marks_undo.get(current.plane) if current is not None else None
+            self.undo_action.setText("Undo mark")
+            self.undo_action.setEnabled(bool(history))
+        else:
+            self.undo_action.setText("Undo correction")
+            self.undo_action.setEnabled(
+                not c.busy and result is not None and result.previous is not None
+            )
+
+    def _undo(self) -> None:
+        if self.mark_action.isChecked():
+            self.controller.undo_mark()
+        else:
+            self.controller.undo_correction()
+
+    def _mark_mode_toggled(self, on: bool) -> None:
+        on = bool(on) and self.controller.can_mark()
+        if on and self.add_cells_action.isChecked():
+            self._add_mode_toggled(False)
+        self.mark_action.setChecked(on)
+        self.viewer.viewport().setCursor(
+            Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor
         )
+        self._show_marks()
+        self._update_correction_actions()
+
+    def _marks_changed(self, index: int) -> None:
+        if index == self.controller.current_index:
+            self._show_marks()
+            self._update_correction_actions()
+
+    def _show_marks(self) -> None:
+        """The current image's marks, drawn whenever it has some (marking or not), and the
+        count in the status bar while marking."""
+        marks = self.controller.marks()
+        self.viewer.set_marks(marks)
+        if self.mark_action.isChecked():
+            images = sum(bool(m) for d in self.controller.documents for m in d.marks.values())
+            self.statusBar().showMessage(
+                f"{len(marks)} centres marked on this image ({images} images marked). Click "
+                "the centre of every cell; click a mark to take it away; M or Esc when done",
+                0,
+            )
+        elif not self.add_cells_action.isChecked():
+            self.statusBar().clearMessage()
+
+    def ask_save_training_set(self) -> None:
+        c = self.controller
+        start = c.store.folder("training") or (
+            str(c.current.path.parent) if c.current is not None else str(Path.home())
+        )
+        folder = self.dialogs.choose_folder("Save the training set in…", start)
+        if folder:
+            c.store.set_folder("training", folder)
+            c.save_training_set(folder, self._confirm_overwrite)
+
+    def ask_open_marks(self) -> None:
+        c = self.controller
+        if not c.documents:
+            self._show_error("Open the images first, then their marked centres.")
+            return
+        start = c.store.folder("training") or str(c.documents[0].path.parent)
+        path = self.dialogs.choose_points_file(start)
+        if path:
+            c.store.set_folder("training", str(Path(path).parent))
+            c.open_marks(path)
 
     def _add_mode_toggled(self, on: bool) -> None:
         on = bool(on) and self.controller.can_correct()
+        if on and self.mark_action.isChecked():
+            self._mark_mode_toggled(False)
         self.add_cells_action.setChecked(on)
         self.viewer.viewport().setCursor(
             Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor
@@ -659,6 +778,7 @@ class MainWindow(QMainWindow):
         self.pixel_info.setText("")
         if doc is not None and doc.image is None:  # never show another file's pixels
             self.viewer.set_image(None, 0.0, 1.0)
+            self.viewer.set_marks([])
             self.table.set_table(None)
             self.cells_summary.setText("")
         if doc is not None and doc.error and doc.image is None:
@@ -684,6 +804,8 @@ class MainWindow(QMainWindow):
             doc.image.n_pages, doc.image.n_channels, doc.page, doc.channel
         )
         self._show_result(doc)
+        self._show_marks()
+        self._update_correction_actions()
 
     def _result_ready(self, index: int) -> None:
         if index == self.controller.current_index:
@@ -738,6 +860,10 @@ class MainWindow(QMainWindow):
 
     def _viewer_clicked(self, x: int, y: int) -> None:
         self._centre_on_selection = False
+        if self.mark_action.isChecked():
+            # a click within 6 screen pixels of a mark takes it away
+            self.controller.mark_at(x, y, radius=max(1.5, 6.0 / max(self.viewer.zoom, 1e-6)))
+            return
         if self.add_cells_action.isChecked():
             if self.controller.add_cell_at(x, y):
                 self.viewer.mark_pending(x, y)
@@ -832,6 +958,9 @@ class MainWindow(QMainWindow):
         if event.key() == Qt.Key.Key_Escape and self.add_cells_action.isChecked():
             self._add_mode_toggled(False)
             return
+        if event.key() == Qt.Key.Key_Escape and self.mark_action.isChecked():
+            self._mark_mode_toggled(False)
+            return
         super().keyPressEvent(event)
 
     def closeEvent(self, event):  # noqa: N802
@@ -847,6 +976,14 @@ class MainWindow(QMainWindow):
             and not self.dialogs.ask(
                 "Quit without saving?", "Some results have not been exported yet. Quit anyway?"
             )
+        ):
+            event.ignore()
+            return
+        unsaved = c.unsaved_marks()
+        if unsaved and not self.dialogs.ask(
+            "Quit without saving the marks?",
+            f"Cell centres marked on {unsaved} image(s) have not been saved as a training set "
+            "(File > Save marked centres as a training set). Quit anyway?",
         ):
             event.ignore()
             return

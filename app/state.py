@@ -91,6 +91,11 @@ class Document:
     waiting: bool = False  # queued in a batch, not started yet (shown as running)
     error: str | None = None
     results: dict = field(default_factory=dict)  # {(page, channel): Result}
+    # cell centres clicked for training, per plane: {(page, channel): [(x, y), ...]}; the
+    # lists before each change (Undo); the planes changed since they were last saved
+    marks: dict = field(default_factory=dict)
+    marks_undo: dict = field(default_factory=dict)
+    marks_unsaved: set = field(default_factory=set)
 
     @property
     def name(self) -> str:

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
     QGraphicsItem,
     QGraphicsItemGroup,
+    QGraphicsPathItem,
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
@@ -69,6 +79,10 @@ class ImageViewer(QGraphicsView):
         self._pending = QGraphicsItemGroup()
         self._pending.setZValue(21)
         self.scene().addItem(self._pending)
+        # cell centres marked for training: crosses, above everything
+        self._marks = QGraphicsItemGroup()
+        self._marks.setZValue(22)
+        self.scene().addItem(self._marks)
         self._pixels: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self._press_pos = None
@@ -166,8 +180,35 @@ class ImageViewer(QGraphicsView):
         return len(self._pending.childItems())
 
     def clear_pending(self) -> None:
-        for child in self._pending.childItems():
-            self._pending.removeFromGroup(child)
+        self._remove_children(self._pending)
+
+    def set_marks(self, marks) -> None:
+        """Draw the centres marked for training, [(x, y), ...], as crosses (magenta on a dark
+        rim, so that they show on bright and dark images alike)."""
+        self._remove_children(self._marks)
+        if not len(marks):
+            return
+        cross = QPainterPath()
+        cross.moveTo(-5, 0)
+        cross.lineTo(5, 0)
+        cross.moveTo(0, -5)
+        cross.lineTo(0, 5)
+        for colour, width in ((QColor(0, 0, 0, 200), 4), (QColor(255, 60, 220), 2)):
+            pen = QPen(colour, width)
+            pen.setCosmetic(True)
+            for x, y in marks:
+                item = QGraphicsPathItem(cross)
+                item.setPen(pen)
+                item.setPos(QPointF(x + 0.5, y + 0.5))
+                item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+                self._marks.addToGroup(item)
+
+    def marks_drawn(self) -> int:
+        return len(self._marks.childItems()) // 2
+
+    def _remove_children(self, group: QGraphicsItemGroup) -> None:
+        for child in group.childItems():
+            group.removeFromGroup(child)
             self.scene().removeItem(child)
 
     def apply_overlays(self, overlays: dict) -> None:

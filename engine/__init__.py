@@ -17,6 +17,7 @@ behind it each hold one stage:
     features    measure                              per-cell table, CellProfiler names
     output      write_labels, write_overlay, write_table, write_roi_zip
                 write_tables                         many images' cells in one CSV
+                write_points, write_training_set     clicked centres -> training dataset
     batch       process_image, process_batch         files in, result files out
                 auto_workers                         images at once (--workers auto)
     evaluate    F1 at 10 px, mDice, AP50
@@ -47,7 +48,15 @@ from .io import (
     read_points,
 )
 from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
-from .output import write_labels, write_overlay, write_roi_zip, write_table, write_tables
+from .output import (
+    write_labels,
+    write_overlay,
+    write_points,
+    write_roi_zip,
+    write_table,
+    write_tables,
+    write_training_set,
+)
 from .pipeline import Segmentation, Settings, segment
 from .size import DiameterEstimate, estimate_diameter
 
@@ -92,7 +101,9 @@ __all__ = [
     "suggest_model",
     "write_labels",
     "write_overlay",
+    "write_points",
     "write_roi_zip",
     "write_table",
     "write_tables",
+    "write_training_set",
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import OutputExists
+from .errors import OutputExists, PointsError
 
 __all__ = [
     "atomic_path",
@@ -27,7 +27,9 @@ __all__ = [
     "write_overlay",
     "write_roi_zip",
     "write_table",
+    "write_points",
     "write_tables",
+    "write_training_set",
 ]
 
 
@@ -181,6 +183,74 @@ def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Pat
                 for row in table.rows():
                     writer.writerow([image_name] + [_format(row.get(n, "")) for n in names])
     return Path(path)
+
+
+def write_points(path: str | Path, points: list, overwrite: bool = False) -> Path:
+    """Write cell centres as ``image,x,y`` (pixels), the points.csv of a training dataset.
+
+    ``points``: ``(image name, [N, 2] array of (x, y))`` pairs, rows written in that order;
+    :func:`cellprop.engine.io.read_points` reads the file back.
+    """
+    with atomic_path(path, overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["image", "x", "y"])
+            for name, centres in points:
+                for x, y in np.reshape(np.asarray(centres, np.float64), (-1, 2)):
+                    writer.writerow([name, _format(x), _format(y)])
+    return Path(path)
+
+
+def write_training_set(folder: str | Path, planes: list, overwrite: bool = False) -> list[Path]:
+    """Add images and their clicked cell centres to a training dataset folder.
+
+    The layout is the one ``cellprop-train`` reads: ``folder/images/NAME`` (each plane as a
+    zlib-compressed TIFF, so training sees the very pixels that were clicked on, whatever page
+    or channel of whichever file they came from) and ``folder/points.csv`` (``image,x,y``).
+
+    ``planes``: ``(NAME, pixels, [N, 2] (x, y))``, NAME ending in ``.tif``. A points.csv already
+    there keeps its rows for other images (a dataset grows over several sessions); the rows of
+    these images are replaced.
+
+    Raises
+    ------
+    OutputExists
+        An image of that name is in ``images/`` and ``overwrite`` is False (nothing written).
+    PointsError
+        The existing points.csv cannot be read or has no image column (nothing written).
+    """
+    import tifffile
+
+    from .io import read_points
+
+    folder = Path(folder)
+    names = [name for name, _, _ in planes]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"two images would be saved as {twice[0]}: rename one of them")
+    images = folder / "images"
+    if not overwrite:
+        for name in names:
+            if (images / name).exists():
+                raise OutputExists(images / name)
+    points_csv = folder / "points.csv"
+    kept: list = []
+    if points_csv.exists():
+        before = read_points(points_csv)
+        if "" in before:
+            raise PointsError(
+                f"{points_csv}: has no image column (image,x,y), so it is not a dataset's "
+                "points file; choose another folder"
+            )
+        kept = [(name, xy) for name, xy in before.items() if name not in set(names)]
+    written = []
+    for name, pixels, _ in planes:
+        with atomic_path(images / name, overwrite) as tmp:
+            tifffile.imwrite(tmp, np.asarray(pixels), compression="zlib", photometric="minisblack")
+        written.append(images / name)
+    rows = kept + [(name, xy) for name, _, xy in planes]
+    written.append(write_points(points_csv, rows, overwrite=True))
+    return written
 
 
 _STEP = {(0, 1): 0, (1, 0): 1, (0, -1): 2, (-1, 0): 3}  # (dx, dy) -> direction index

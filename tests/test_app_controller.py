@@ -10,6 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import tifffile  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -584,3 +585,134 @@ def test_a_corrected_batch_exported_again_gets_a_fresh_table_of_all_cells(
     rows = (out / "cells.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows].count("img2.npy") == 3  # 4 found, 1 removed
     assert controller.unexported_corrections() == 0
+
+
+# --- centres marked for training ---------------------------------------------------------------
+
+
+def test_cell_centres_marked_for_training_are_added_taken_away_and_undone(
+    qtbot, controller, images
+):
+    open_and_wait(qtbot, controller, images)
+    assert controller.can_mark()
+    assert controller.mark_at(10, 12) == "added"
+    assert controller.mark_at(40.0, 20.0) == "added"
+    assert controller.mark_at(64, 5) == ""  # off the image
+    assert controller.marks() == [(10.0, 12.0), (40.0, 20.0)]
+    assert controller.unsaved_marks() == 1
+    assert controller.mark_at(11, 13, radius=3) == "removed"  # a click on a mark
+    assert controller.marks() == [(40.0, 20.0)]
+    assert controller.undo_mark()
+    assert controller.marks() == [(10.0, 12.0), (40.0, 20.0)]
+    assert controller.clear_marks() and controller.marks() == []
+    assert controller.undo_mark() and len(controller.marks()) == 2
+    # marks belong to their image: the next one has none, and coming back finds them
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.next_image()
+    assert controller.marks() == []
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.previous_image()
+    assert controller.marks() == [(10.0, 12.0), (40.0, 20.0)]
+
+
+def test_the_detected_cells_become_marks_once(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images[2:])  # 4 cells
+    run_and_wait(qtbot, controller)
+    controller.mark_at(1, 1)
+    assert controller.mark_detected_cells() == 4
+    marks = controller.marks()
+    assert marks[0] == (1.0, 1.0)
+    assert np.allclose(marks[1:], controller.current.result.centres)
+    assert controller.mark_detected_cells() == 0  # each is marked already
+
+
+def test_marked_centres_save_as_a_training_set_that_training_reads(
+    qtbot, controller, images, tmp_path
+):
+    from cellprop.training.data import load_dataset
+
+    open_and_wait(qtbot, controller, images)
+    controller.mark_at(10, 10)
+    controller.mark_at(24, 10)
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.next_image()
+    controller.mark_at(38, 11)
+    folder = tmp_path / "my-cells"
+    # a dataset of an earlier session: its rows stay
+    (folder / "images").mkdir(parents=True)
+    tifffile.imwrite(folder / "images" / "old.tif", np.zeros((20, 20), np.uint8))
+    (folder / "points.csv").write_text("image,x,y\nold.tif,5,6\n")
+    asked = []
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
+        assert controller.save_training_set(folder, lambda e: asked.append(e) or False)
+    assert asked == []  # nothing of the same name was there
+    assert sorted(p.name for p in sig.args[0]) == ["img0.tif", "img1.tif", "points.csv"]
+    assert controller.unsaved_marks() == 0
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    samples = {s.path.name: s for s in load_dataset(folder)}
+    assert sorted(samples) == ["img0.tif", "img1.tif", "old.tif"]
+    assert samples["img0.tif"].points.tolist() == [[10.0, 10.0], [24.0, 10.0]]
+    assert samples["img1.tif"].points.tolist() == [[38.0, 11.0]]
+    assert samples["old.tif"].points.tolist() == [[5.0, 6.0]]
+    # the very pixels that were clicked on
+    assert np.array_equal(samples["img1.tif"].pixels, np.load(images[1]))
+
+    # saving again would replace img0.tif and img1.tif: asked, and declined, nothing changes
+    controller.mark_at(50, 50)
+    before = (folder / "points.csv").read_text()
+    assert not controller.save_training_set(folder, lambda e: asked.append(e) or False)
+    assert sorted(p.name for p in asked[0]) == ["img0.tif", "img1.tif"]
+    assert (folder / "points.csv").read_text() == before
+    assert controller.unsaved_marks() == 1
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.save_training_set(folder, lambda e: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    samples = {s.path.name: s for s in load_dataset(folder)}
+    assert samples["img1.tif"].points.tolist() == [[38.0, 11.0], [50.0, 50.0]]
+    assert samples["old.tif"].points.tolist() == [[5.0, 6.0]]
+
+
+def test_a_saved_training_set_opens_again_to_go_on_marking(qtbot, settings_file, images, tmp_path):
+    first = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    try:
+        open_and_wait(qtbot, first, images[:2])
+        first.mark_at(10, 10)
+        first.mark_at(30, 20)
+        with qtbot.waitSignal(first.exported, timeout=WAIT_MS):
+            first.save_training_set(tmp_path / "set", lambda e: False)
+        qtbot.waitUntil(lambda: not first.busy, timeout=WAIT_MS)
+    finally:
+        first.shutdown()
+    second = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    try:
+        open_and_wait(qtbot, second, images)  # the original files: marks found by image name
+        assert second.open_marks(tmp_path / "set" / "points.csv") == 1
+        assert second.marks() == [(10.0, 10.0), (30.0, 20.0)]
+        assert second.unsaved_marks() == 0  # what the file holds: nothing to lose
+        errors = []
+        second.error.connect(errors.append)
+        bad = tmp_path / "bad.csv"
+        bad.write_text("image,x,y\nimg0.npy,1,oops\n")
+        assert second.open_marks(bad) == 0
+        assert "bad.csv: line 2" in errors[-1]
+        assert second.marks() == [(10.0, 10.0), (30.0, 20.0)]
+    finally:
+        second.shutdown()
+
+
+def test_nothing_marked_or_two_images_of_one_name_say_so(qtbot, controller, tmp_path):
+    errors = []
+    controller.error.connect(errors.append)
+    a = fakes.make_blob_image(tmp_path / "img.npy")
+    (tmp_path / "other").mkdir()
+    b = fakes.make_blob_image(tmp_path / "other" / "img.npy")
+    open_and_wait(qtbot, controller, [a, b])
+    assert not controller.save_training_set(tmp_path / "set", lambda e: True)
+    assert "No cell centres marked yet" in errors[-1]
+    controller.mark_at(5, 5)
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.next_image()
+    controller.mark_at(6, 6)
+    assert not controller.save_training_set(tmp_path / "set", lambda e: True)
+    assert "would both be saved as img.tif" in errors[-1]
+    assert not (tmp_path / "set").exists()

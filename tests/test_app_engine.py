@@ -355,6 +355,33 @@ def test_pages_of_a_16_bit_time_lapse_are_chosen_in_the_display_panel(qtbot, con
     assert 3000 <= low < high <= 3500  # automatic contrast follows the 16-bit values
 
 
+def test_marks_on_two_pages_of_a_time_lapse_make_a_training_set(qtbot, controller, tmp_path):
+    """Each marked plane is saved as the pixels that were clicked on (the page shown, or
+    another read again), and cellprop-train's reader finds every centre."""
+    import tifffile
+    from cellprop.training.data import load_dataset
+
+    stack = np.stack([np.full((64, 80), 1000 * (k + 1), np.uint16) for k in range(3)])
+    path = tmp_path / "timelapse.tif"
+    tifffile.imwrite(path, stack, imagej=True, metadata={"axes": "TYX"})
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([path])
+    assert controller.mark_at(5, 6) == "added"
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_plane(2, 0)
+    assert controller.marks() == []
+    controller.mark_at(70, 50)
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.save_training_set(tmp_path / "set", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    samples = {s.path.name: s for s in load_dataset(tmp_path / "set")}
+    assert sorted(samples) == ["timelapse.tif", "timelapse_p2c0.tif"]
+    np.testing.assert_array_equal(samples["timelapse.tif"].pixels, stack[0])
+    np.testing.assert_array_equal(samples["timelapse_p2c0.tif"].pixels, stack[2])
+    assert samples["timelapse.tif"].points.tolist() == [[5.0, 6.0]]
+    assert samples["timelapse_p2c0.tif"].points.tolist() == [[70.0, 50.0]]
+
+
 def test_export_writes_the_same_files_as_the_command_line(qtbot, controller, crops, tmp_path):
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
         controller.open_paths(crops[:1])

@@ -22,10 +22,12 @@ from cellprop.engine import (
     ImageError,
     ModelError,
     OutputExists,
+    PointsError,
     Settings,
     centres_for,
     points_outside,
     read_points,
+    write_training_set,
 )
 from scipy import ndimage
 
@@ -112,10 +114,12 @@ class FakeEngine:
     ModelError = ModelError
     Cancelled = Cancelled
     OutputExists = OutputExists
+    PointsError = PointsError
     Settings = Settings
     read_points = staticmethod(read_points)  # plain CSV reading: the engine's own
     centres_for = staticmethod(centres_for)
     points_outside = staticmethod(points_outside)
+    write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay

@@ -509,3 +509,72 @@ def test_cells_outlined_at_points_from_a_file(qtbot, window, images, tmp_path):
         window.points_action.trigger()
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     assert c.current.result.previous is result
+
+
+def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
+    qtbot, window, images, tmp_path
+):
+    c = window.controller
+    assert not window.mark_action.isEnabled()  # no image shown yet
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[:2])  # no segmentation needed to mark
+    assert window.mark_action.isEnabled() and not window.mark_detected_action.isEnabled()
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_M)
+    assert window.mark_action.isChecked()
+    assert window.viewer.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
+    window.viewer.pixel_clicked.emit(10, 10)
+    window.viewer.pixel_clicked.emit(30, 12)
+    assert window.viewer.marks_drawn() == 2 and c.marks() == [(10.0, 10.0), (30.0, 12.0)]
+    assert "2 centres marked on this image" in window.statusBar().currentMessage()
+    window.viewer.pixel_clicked.emit(30, 12)  # on a mark: taken away
+    assert window.viewer.marks_drawn() == 1
+    assert window.undo_action.text() == "Undo mark" and window.undo_action.isEnabled()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.viewer.marks_drawn() == 2
+    # another image has its own marks; coming back shows these again
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.next_action.trigger()
+    assert window.viewer.marks_drawn() == 0
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.previous_action.trigger()
+    assert window.viewer.marks_drawn() == 2
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)  # marking off: clicks select again
+    assert not window.mark_action.isChecked()
+    assert window.undo_action.text() == "Undo correction"
+    window.viewer.pixel_clicked.emit(50, 50)
+    assert c.marks() == [(10.0, 10.0), (30.0, 12.0)]
+    assert window.viewer.marks_drawn() == 2  # still shown
+
+    # quitting with marks not saved asks; declined, the window stays
+    window.dialogs.answers = [False]
+    window.close()
+    assert (
+        window.isVisible()
+        and "have not been saved as a training set" in (window.dialogs.questions[-1])
+    )
+    window.dialogs.folder = str(tmp_path / "training")
+    with qtbot.waitSignal(c.exported, timeout=WAIT_MS):
+        window.save_marks_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert (tmp_path / "training" / "points.csv").read_text().splitlines() == [
+        "image,x,y",
+        "img0.tif,10,10",
+        "img0.tif,30,12",
+    ]
+    assert c.unsaved_marks() == 0
+
+
+def test_marking_and_adding_cells_take_turns(qtbot, window, images):
+    open_and_run(qtbot, window, images[:1])
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_M)
+    assert window.mark_action.isChecked() and window.mark_detected_action.isEnabled()
+    window.mark_detected_action.trigger()
+    assert window.viewer.marks_drawn() == window.controller.current.result.n_cells == 2
+    qtbot.keyClick(window.viewer, Qt.Key.Key_A)
+    assert window.add_cells_action.isChecked() and not window.mark_action.isChecked()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_M)
+    assert window.mark_action.isChecked() and not window.add_cells_action.isChecked()
+    window.clear_marks_action.trigger()
+    assert window.viewer.marks_drawn() == 0

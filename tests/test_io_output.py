@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import roifile
 import tifffile
-from cellprop.engine import OutputExists, read_image, write_labels, write_overlay, write_roi_zip
+from cellprop.engine import (
+    OutputExists,
+    PointsError,
+    read_image,
+    read_points,
+    write_labels,
+    write_overlay,
+    write_points,
+    write_roi_zip,
+    write_training_set,
+)
 from cellprop.engine.output import label_outline, masks_from_rois
 from skimage.draw import ellipse
 
@@ -86,3 +96,40 @@ def test_nothing_is_overwritten_without_asking(tmp_path):
     write_labels(target, np.ones((4, 4), np.uint16), overwrite=True)
     assert tifffile.imread(target).sum() == 16
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x_labels.tif"]  # no temp files left
+
+
+def test_points_written_read_back_exactly(tmp_path):
+    rows = [("a.tif", np.array([[1.5, 2.0], [1e-3, 1234.5678]])), ("b c.png", np.zeros((0, 2)))]
+    write_points(tmp_path / "p.csv", rows)
+    back = read_points(tmp_path / "p.csv")
+    assert list(back) == ["a.tif"]  # an image without centres has no rows
+    assert back["a.tif"].tolist() == [[1.5, 2.0], [1e-3, 1234.5678]]
+    with pytest.raises(OutputExists):
+        write_points(tmp_path / "p.csv", rows)
+
+
+def test_a_training_set_grows_and_refuses_what_it_would_lose(tmp_path):
+    folder = tmp_path / "set"
+    plane = np.arange(200, dtype=np.uint16).reshape(10, 20)
+    write_training_set(folder, [("one.tif", plane, [(3, 4)])])
+    assert np.array_equal(read_image(folder / "images" / "one.tif").pixels, plane)
+    write_training_set(folder, [("two.tif", plane.astype(np.float32), [(5, 6), (7, 8)])])
+    assert {k: v.tolist() for k, v in read_points(folder / "points.csv").items()} == {
+        "one.tif": [[3.0, 4.0]],
+        "two.tif": [[5.0, 6.0], [7.0, 8.0]],
+    }
+    before = (folder / "points.csv").read_text()
+    with pytest.raises(OutputExists):  # one.tif is there: replaced only when asked
+        write_training_set(folder, [("one.tif", plane, [(1, 1)])])
+    with pytest.raises(ValueError, match="two images would be saved as x.tif"):
+        write_training_set(folder, [("x.tif", plane, [(1, 1)]), ("x.tif", plane, [(2, 2)])])
+    assert (folder / "points.csv").read_text() == before
+    write_training_set(folder, [("one.tif", plane, [(1, 1)])], overwrite=True)
+    assert read_points(folder / "points.csv")["one.tif"].tolist() == [[1.0, 1.0]]
+    assert read_points(folder / "points.csv")["two.tif"].shape == (2, 2)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "points.csv").write_text("x,y\n1,2\n")  # not a dataset's points file
+    with pytest.raises(PointsError, match="has no image column"):
+        write_training_set(other, [("one.tif", plane, [(1, 1)])])
+    assert not (other / "images").exists()
