@@ -69,6 +69,11 @@ def format_seconds(seconds: float) -> str:
     return f"about {seconds / 3600:.1f} h left"
 
 
+def _count(n: int, noun: str) -> str:
+    """The count with its noun: 1 centre, 2 centres."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class Dialogs:
     """Questions to the user. Tests pass an object with the same methods and set answers."""
 
@@ -716,8 +721,9 @@ class MainWindow(QMainWindow):
         if self.mark_action.isChecked():
             images = sum(bool(m) for d in self.controller.documents for m in d.marks.values())
             self.statusBar().showMessage(
-                f"{len(marks)} centres marked on this image ({images} images marked). Click "
-                "the centre of every cell; click a mark to take it away; M or Esc when done",
+                f"{_count(len(marks), 'centre')} marked on this image "
+                f"({_count(images, 'image')} marked). Click the centre of every cell; click a "
+                "mark to take it away; M or Esc when done",
                 0,
             )
         elif not self.add_cells_action.isChecked():

@@ -3,8 +3,8 @@
     python tools/screenshots.py docs
 
 Starts the real window with the real engine and the shipped model on a sample image and
-saves: the welcome window, a segmented image with overlays and a selected cell, and a batch
-in progress. Settings go to a temporary file, so the user's own settings are not touched.
+saves: the welcome window, a segmented image with overlays and a selected cell, its cell
+centres marked for training, and a batch in progress. Settings go to a temporary file, so the user's own settings are not touched.
 """
 
 from __future__ import annotations
@@ -138,6 +138,14 @@ def main(argv=None) -> int:
         window.viewer.actual_size()  # 1:1 shows the outlines pixel for pixel
         window._row_clicked(int(distances.argmin()) + 1)
         shoot("screenshot-segmented.png")
+
+        # cell centres marked for training, started from the detected cells
+        controller.set_overlay("fills", visible=False)
+        window.mark_action.trigger()
+        controller.mark_detected_cells()
+        shoot("screenshot-marking.png")
+        window.mark_action.trigger()  # marking off again
+        controller.set_overlay("fills", visible=True, opacity=0.35)
 
         # a batch over a folder, caught while it runs
         folder = work / "experiment"
