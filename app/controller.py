@@ -7,6 +7,7 @@ jobs (:mod:`.workers`); results come back as signals on the GUI thread.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 from . import render
 from .settings_store import SettingsStore
 from .state import DEFAULT_OVERLAYS, Document, Overlay, Result, Status, UserSettings
+from .training_run import TrainingRun, training_unavailable
 from .workers import Job, make_pool
 
 # Confirm callback: given the files that exist already, return True to replace them.
@@ -151,6 +153,17 @@ def readable_error(exc: BaseException, engine) -> str:
     return f"Something went wrong ({type(exc).__name__}): {text.splitlines()[0][:300]}"
 
 
+def _training_summary(model_dir: Path) -> str:
+    """For the log: "; held-out images: detection F1 0.930" from a trained model's
+    model.json, or "" where it does not say."""
+    try:
+        training = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))["training"]
+        detection = training["val_detection"]
+        return f"; held-out images: detection F1 {float(detection['f1']):.3f}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
 def _size_note(settings) -> str:
     """For the log: "; cell diameter estimated at 62 px (...)" where the engine measured the
     diameter on the image itself (``diameter="auto"``), else ""."""
@@ -198,6 +211,8 @@ class AppController(QObject):
     hint = Signal(str)  # advice worth showing above the image (not an error)
     overlays_changed = Signal(object)  # {name: Overlay}
     marks_changed = Signal(int)  # the centres marked for training on this image changed
+    training_progress = Signal(str, float)  # a model being trained: what it does, fraction
+    training_finished = Signal(bool, str)  # True and the model folder, or False and why not
 
     MAX_IMAGES_IN_MEMORY = 4
 
@@ -236,6 +251,7 @@ class AppController(QObject):
         self._batch_at_once = 1  # images the running batch segments at the same time
         self._devices: list | None = None  # batch images not reported yet, in processing order
         self._batch_started_at = 0.0
+        self._training: TrainingRun | None = None  # a model being trained (a child process)
 
     # ------------------------------------------------------------------ documents
     @property
@@ -984,6 +1000,52 @@ class AppController(QObject):
             self._report(f"{csv_path}: no cell centres for the open images in this file")
         return changed
 
+    # ------------------------------------------------------------------ training a model
+    @staticmethod
+    def training_unavailable() -> str:
+        """Why this app cannot train models (no training extra installed), or ""."""
+        return training_unavailable()
+
+    @property
+    def training(self) -> bool:
+        """A model is being trained (the app stays usable meanwhile)."""
+        return self._training is not None
+
+    def train_model(self, dataset: str | Path, out: str | Path, modality: str, options=()) -> bool:
+        """Train a model on a training set (``cellprop-train DATASET --out OUT --modality
+        MODALITY [options]``) in a child process; progress and the end come as signals.
+        False if it did not start."""
+        reason = self.training_unavailable()
+        if reason:
+            self._report(reason)
+            return False
+        if self._training is not None:
+            self._report("A model is being trained already; wait for it or stop it first.")
+            return False
+        run = TrainingRun([dataset], Path(out), ["--modality", modality, *options], parent=self)
+        run.progress.connect(self.training_progress)
+        run.finished.connect(self._training_done)
+        self._training = run
+        self.log.emit("info", f"Training a model: {run.command}")
+        run.start()
+        return True
+
+    def stop_training(self) -> None:
+        if self._training is not None:
+            self._training.stop()
+
+    def _training_done(self, ok: bool, message: str) -> None:
+        run, self._training = self._training, None
+        if ok:
+            self.log.emit("info", f"Model trained: {message}{_training_summary(Path(message))}")
+        elif run is not None and run.stopped:
+            self.log.emit("info", message[0].upper() + message[1:])
+        else:
+            self._report(message[0].upper() + message[1:])
+        if run is not None:
+            run.deleteLater()
+        self.training_finished.emit(ok, message)
+
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""
         docs = self.documents if docs is None else docs
@@ -1380,6 +1442,7 @@ class AppController(QObject):
     def shutdown(self, timeout_ms: int = 10000) -> None:
         if self._job is not None:
             self._job.cancel()
+        self.stop_training()
         self.wait_idle(timeout_ms)
 
 

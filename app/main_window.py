@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -43,6 +44,7 @@ from .panels import (
     WelcomeView,
 )
 from .table import CellTableView
+from .training_run import MODALITIES, training_folder
 from .viewer import ImageViewer
 
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
@@ -101,6 +103,11 @@ class Dialogs:
             self.parent, "Cell centres (CSV)", start, "CSV files (*.csv *.txt);;All files (*)"
         )
         return path
+
+    def choose_item(self, title: str, label: str, items: list, current: int = 0) -> str:
+        """One of ``items``, or "" if the user cancels."""
+        item, ok = QInputDialog.getItem(self.parent, title, label, items, current, False)
+        return item if ok else ""
 
     def open_folder(self, folder: str) -> None:
         """Show ``folder`` in the system's file manager."""
@@ -214,6 +221,23 @@ class MainWindow(QMainWindow):
         busy_layout.addWidget(self.progress)
         busy_layout.addWidget(self.cancel_button)
         bar.addPermanentWidget(busy)
+        # a model being trained: its own progress, since the window stays usable meanwhile
+        self.training_text = QLabel()
+        self.training_progress = QProgressBar()
+        self.training_progress.setMaximumWidth(160)
+        self.training_progress.setRange(0, 1000)
+        self.stop_training_button = QPushButton("Stop training")
+        self.stop_training_button.setToolTip(
+            "Stop the training; the epochs done so far are kept (cellprop-train --resume)"
+        )
+        training = QWidget()
+        training_layout = QHBoxLayout(training)
+        training_layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.training_text, self.training_progress, self.stop_training_button):
+            training_layout.addWidget(widget)
+        training.hide()
+        bar.addPermanentWidget(training)
+        self.training_widgets = training
         bar.addPermanentWidget(self.zoom_label)
         self.busy_widgets = busy
 
@@ -365,6 +389,13 @@ class MainWindow(QMainWindow):
             "Mark the centres a CSV file gives for the open images (a training set's points.csv, "
             "to go on with it), by image name",
         )
+        self.train_action = self._action(
+            "Train a model on a training set…",
+            self.ask_train_model,
+            None,
+            "Train a model of your own on a saved training set (cellprop-train in the "
+            "background; the window stays usable): for cells no shipped model suits",
+        )
         self.about_action = self._action("About cellprop", self.show_about)
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.cancel_button.clicked.connect(c.cancel)
@@ -380,6 +411,7 @@ class MainWindow(QMainWindow):
             None,
             self.open_marks_action,
             self.save_marks_action,
+            self.train_action,
             None,
             self.quit_action,
         ):
@@ -475,6 +507,14 @@ class MainWindow(QMainWindow):
         c.overlays_changed.connect(self.viewer.apply_overlays)
         c.exported.connect(self._exported)
         c.marks_changed.connect(self._marks_changed)
+        c.training_progress.connect(self._training_progress)
+        c.training_finished.connect(self._training_finished)
+        self.stop_training_button.clicked.connect(c.stop_training)
+        reason = c.training_unavailable()
+        if reason:
+            self.train_action.setEnabled(False)
+            self.train_action.setToolTip(reason)
+            self.train_action.setStatusTip(reason)
         self.viewer.apply_overlays(c.overlays)
         self.viewer.mouse_moved.connect(
             lambda x, y: self.pixel_info.setText(c.describe_pixel(x, y))
@@ -750,6 +790,71 @@ class MainWindow(QMainWindow):
             c.store.set_folder("training", str(Path(path).parent))
             c.open_marks(path)
 
+    def ask_train_model(self) -> None:
+        c = self.controller
+        reason = c.training_unavailable()
+        if reason:
+            self._show_error(reason)
+            return
+        if c.training:
+            self._show_error("A model is being trained already; wait for it or stop it first.")
+            return
+        start = c.store.folder("training") or str(Path.home())
+        dataset = self.dialogs.choose_folder("Train on the training set in…", start)
+        if not dataset:
+            return
+        if not (Path(dataset) / "images").is_dir():
+            self._show_error(
+                f"{dataset} is not a training set (it has no images/ folder): save marked "
+                "centres as a training set first (File menu)"
+            )
+            return
+        chosen = self.dialogs.choose_folder("Save the new model in…", str(Path(dataset).parent))
+        if not chosen:
+            return
+        out = training_folder(Path(chosen), Path(dataset))
+        if (out / "model.json").is_file() and not self.dialogs.ask(
+            "Replace the model?", f"{out} holds a model already. Replace it with the new one?"
+        ):
+            return
+        # the kind of microscopy sets the new model's segmentation defaults; start from the
+        # chosen model's kind
+        kinds = list(MODALITIES)
+        current = getattr(c.model_status, "modality", "") or "phase"
+        modality = self.dialogs.choose_item(
+            "Kind of microscopy",
+            "The training images are:",
+            kinds,
+            kinds.index(current) if current in kinds else 0,
+        )
+        if not modality:
+            return
+        c.store.set_folder("training", str(Path(dataset).parent))
+        c.train_model(dataset, out, modality)
+
+    def _training_progress(self, text: str, fraction: float) -> None:
+        self.training_widgets.show()
+        self.training_text.setText(text)
+        if fraction < 0:
+            self.training_progress.setRange(0, 0)
+        else:
+            self.training_progress.setRange(0, 1000)
+            self.training_progress.setValue(round(min(1.0, fraction) * 1000))
+        self.train_action.setEnabled(False)
+
+    def _training_finished(self, ok: bool, message: str) -> None:
+        self.training_widgets.hide()
+        self.train_action.setEnabled(not self.controller.training_unavailable())
+        if ok:
+            folder = message
+            self.banner.show_message(
+                f"Model trained: {folder}.",
+                "done",
+                ("Use this model", lambda: self.controller.update_settings(model=folder)),
+            )
+        elif message.startswith("training stopped"):
+            self.statusBar().showMessage("Training stopped", 8000)
+
     def _add_mode_toggled(self, on: bool) -> None:
         on = bool(on) and self.controller.can_correct()
         if on and self.mark_action.isChecked():
@@ -973,6 +1078,13 @@ class MainWindow(QMainWindow):
         c = self.controller
         if c.busy and not self.dialogs.ask(
             "Stop and quit?", "Work is still running. Stop it and quit?"
+        ):
+            event.ignore()
+            return
+        if c.training and not self.dialogs.ask(
+            "Stop training and quit?",
+            "A model is being trained. Stop it and quit? (The epochs done so far are kept: "
+            "cellprop-train --resume goes on with them.)",
         ):
             event.ignore()
             return

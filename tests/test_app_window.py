@@ -31,6 +31,8 @@ class ScriptedDialogs:
     def __init__(self):
         self.answers: list = []  # answers to ask(), in order; default yes
         self.folder = ""
+        self.folders: list = []  # answers to choose_folder, in order; then ``folder``
+        self.item = None  # the answer to choose_item (None: the one offered)
         self.files: list = []
         self.points_file = ""
         self.questions: list = []
@@ -44,7 +46,11 @@ class ScriptedDialogs:
         return self.files
 
     def choose_folder(self, title, start):
-        return self.folder
+        return self.folders.pop(0) if self.folders else self.folder
+
+    def choose_item(self, title, label, items, current=0):
+        self.questions.append(label)
+        return self.item if self.item is not None else items[current]
 
     def choose_points_file(self, start):
         return self.points_file
@@ -578,3 +584,99 @@ def test_marking_and_adding_cells_take_turns(qtbot, window, images):
     assert window.mark_action.isChecked() and not window.add_cells_action.isChecked()
     window.clear_marks_action.trigger()
     assert window.viewer.marks_drawn() == 0
+
+
+# --- training a model from the window ----------------------------------------------------------
+
+
+def _tiny_training_set(folder: Path) -> Path:
+    """Two 96 x 96 images of bright round cells, every centre in points.csv."""
+    import tifffile
+
+    (folder / "images").mkdir(parents=True)
+    rows, cols = np.mgrid[:96, :96]
+    lines = ["image,x,y"]
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        image = rng.normal(100, 5, (96, 96))
+        for x, y in [(20, 20), (60, 25), (30, 70), (75, 70)]:
+            image += 400 * np.exp(-((cols - x - k) ** 2 + (rows - y) ** 2) / 60.0)
+            lines.append(f"img{k}.tif,{x + k},{y}")
+        tifffile.imwrite(folder / "images" / f"img{k}.tif", image.astype(np.uint16))
+    (folder / "points.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_path):
+    """File > Train a model runs cellprop-train in a child process (the app does not import
+    torch), shows its progress while the window stays usable, and offers the new model."""
+    pytest.importorskip("torch")
+    c = window.controller
+    assert window.train_action.isEnabled(), c.training_unavailable()
+    dataset = _tiny_training_set(tmp_path / "my-cells")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "notes.txt").write_text("mine")  # a folder of other files
+    window.dialogs.folders = [str(dataset), str(tmp_path / "models")]
+    window.dialogs.item = "fluorescence"
+    fractions = []
+    c.training_progress.connect(lambda text, f: fractions.append(f))
+    # a short run: the window's own call with a few options added
+    real = c.train_model
+    c.train_model = lambda d, o, m: real(d, o, m, ["--epochs", "2", "--steps", "2", "--crop", "64"])
+    with qtbot.waitSignal(c.training_finished, timeout=300_000) as sig:
+        window.train_action.trigger()
+        assert c.training and not c.busy  # in the background: the window stays usable
+        qtbot.waitUntil(lambda: window.training_widgets.isVisible(), timeout=30_000)
+        assert not window.train_action.isEnabled()
+    ok, folder = sig.args
+    assert ok, folder
+    assert Path(folder) == tmp_path / "models" / "my-cells-model"  # not strewn among notes.txt
+    assert (Path(folder) / "model.json").is_file() and (Path(folder) / "guided.onnx").is_file()
+    assert '"modality": "fluorescence"' in (Path(folder) / "model.json").read_text()
+    assert 0.5 in fractions or any(0 < f <= 1 for f in fractions)
+    assert not window.training_widgets.isVisible() and window.train_action.isEnabled()
+    assert "Model trained" in window.banner.text.text()
+    assert "Model trained: " in window.log_panel.toPlainText()
+    assert window.banner.action.text() == "Use this model"
+    window.banner.action.click()
+    assert c.settings.model == folder
+
+
+def test_training_can_be_stopped_and_says_how_to_go_on(qtbot, window, tmp_path):
+    pytest.importorskip("torch")
+    c = window.controller
+    dataset = _tiny_training_set(tmp_path / "set")
+    with qtbot.waitSignal(c.training_progress, timeout=60_000):
+        assert c.train_model(dataset, tmp_path / "model", "phase", ["--epochs", "500"])
+    assert not c.train_model(dataset, tmp_path / "other", "phase")  # one at a time
+    with qtbot.waitSignal(c.training_finished, timeout=60_000) as sig:
+        window.stop_training_button.click()
+    ok, message = sig.args
+    assert not ok and "--resume" in message and "training stopped" in message
+    assert not c.training and not (tmp_path / "model" / "model.json").exists()
+
+
+def test_without_the_training_extra_the_window_says_what_to_install(qtbot, tmp_path, monkeypatch):
+    import importlib.util
+
+    from cellprop.app import training_run
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        training_run.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torch" else real(name, *a),
+    )
+    store = SettingsStore(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    controller = AppController(engine=fakes.FakeEngine(), store=store)
+    win = MainWindow(controller, dialogs=ScriptedDialogs())
+    qtbot.addWidget(win)
+    try:
+        assert not win.train_action.isEnabled()
+        assert "pip install 'cellprop[train]'" in win.train_action.toolTip()
+        errors = []
+        controller.error.connect(errors.append)
+        assert not controller.train_model(tmp_path, tmp_path / "m", "phase")
+        assert "Training needs PyTorch" in errors[-1]
+    finally:
+        controller.shutdown()
