@@ -71,6 +71,15 @@ def format_seconds(seconds: float) -> str:
     return f"about {seconds / 3600:.1f} h left"
 
 
+def _show_fraction(bar: QProgressBar, fraction: float) -> None:
+    """A progress bar at ``fraction`` (0..1), or busy without an end when it is negative."""
+    if fraction < 0:
+        bar.setRange(0, 0)
+    else:
+        bar.setRange(0, 1000)
+        bar.setValue(round(min(1.0, fraction) * 1000))
+
+
 def _count(n: int, noun: str) -> str:
     """The count with its noun: 1 centre, 2 centres."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -737,14 +746,19 @@ class MainWindow(QMainWindow):
         else:
             self.controller.undo_correction()
 
-    def _mark_mode_toggled(self, on: bool) -> None:
-        on = bool(on) and self.controller.can_mark()
-        if on and self.add_cells_action.isChecked():
-            self._add_mode_toggled(False)
-        self.mark_action.setChecked(on)
+    def _click_mode(self, action: QAction, on: bool, other: QAction, other_off) -> None:
+        """Turn one of the two click modes (add cells, mark centres) on or off; turning one on
+        turns the other off. The cursor is a cross while either is on."""
+        if on and other.isChecked():
+            other_off(False)
+        action.setChecked(on)
         self.viewer.viewport().setCursor(
             Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor
         )
+
+    def _mark_mode_toggled(self, on: bool) -> None:
+        on = bool(on) and self.controller.can_mark()
+        self._click_mode(self.mark_action, on, self.add_cells_action, self._add_mode_toggled)
         self._show_marks()
         self._update_correction_actions()
 
@@ -835,11 +849,7 @@ class MainWindow(QMainWindow):
     def _training_progress(self, text: str, fraction: float) -> None:
         self.training_widgets.show()
         self.training_text.setText(text)
-        if fraction < 0:
-            self.training_progress.setRange(0, 0)
-        else:
-            self.training_progress.setRange(0, 1000)
-            self.training_progress.setValue(round(min(1.0, fraction) * 1000))
+        _show_fraction(self.training_progress, fraction)
         self.train_action.setEnabled(False)
 
     def _training_finished(self, ok: bool, message: str) -> None:
@@ -857,12 +867,7 @@ class MainWindow(QMainWindow):
 
     def _add_mode_toggled(self, on: bool) -> None:
         on = bool(on) and self.controller.can_correct()
-        if on and self.mark_action.isChecked():
-            self._mark_mode_toggled(False)
-        self.add_cells_action.setChecked(on)
-        self.viewer.viewport().setCursor(
-            Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor
-        )
+        self._click_mode(self.add_cells_action, on, self.mark_action, self._mark_mode_toggled)
         if on:
             self.statusBar().showMessage(
                 "Click the centre of each cell to add; A or Esc when done", 0
@@ -874,11 +879,7 @@ class MainWindow(QMainWindow):
         if self.controller.in_batch:  # the batch bar counts images instead
             return
         self.progress_text.setText(text)
-        if fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(round(min(1.0, fraction) * 1000))
+        _show_fraction(self.progress, fraction)
 
     # ------------------------------------------------------------------ showing
     def _current_changed(self, index: int) -> None:
