@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -43,13 +44,22 @@ _PROBE_ONNX = (
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
+# onnxruntime's logger is one setting for the whole process: the CUDA probe turns it down to
+# FATAL and back, so two threads probing at once (the app loads a model while its settings
+# panel asks which devices exist) would turn it back up under each other and let the failed
+# CUDA load's screen of errors through. One lock around both, and the probe's answer kept.
+_ORT_LOCK = threading.RLock()
+_CUDA: list[bool] = []  # the probe's answer, once known
+
+
 @cache
 def _ort():
     """onnxruntime, imported on first use with its default logger quietened once."""
-    import onnxruntime as ort
+    with _ORT_LOCK:
+        import onnxruntime as ort
 
-    ort.set_default_logger_severity(_ORT_SEVERITY)
-    return ort
+        ort.set_default_logger_severity(_ORT_SEVERITY)
+        return ort
 
 
 def _session_options(severity: int = _ORT_SEVERITY):
@@ -68,9 +78,15 @@ def _session_options(severity: int = _ORT_SEVERITY):
     return options
 
 
-@cache
 def _cuda_works() -> bool:
     """True when a CUDA session initialises and runs; probed once per process, silently."""
+    with _ORT_LOCK:
+        if not _CUDA:
+            _CUDA.append(_probe_cuda())
+        return _CUDA[0]
+
+
+def _probe_cuda() -> bool:
     ort = _ort()
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return False

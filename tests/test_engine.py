@@ -325,6 +325,43 @@ def test_devices_and_no_onnxruntime_noise(tiny_model_dir):
     assert run.stderr == ""  # onnxruntime's CUDA-missing errors never reach the user
 
 
+def test_the_cuda_probe_is_silent_when_threads_ask_at_once(monkeypatch):
+    """The app asks for the devices on two threads at start (a model loads while the settings
+    panel lists the devices). onnxruntime's logger is one setting for the process: a second
+    probe turning it back up while the first still loads the CUDA libraries let their screen of
+    errors through (seen 3 times in 12 starts). One probe, silenced throughout."""
+    import threading
+    import time
+
+    from cellprop.engine import model as engine_model
+
+    ort = engine_model._ort()
+    levels = [engine_model._ORT_SEVERITY]
+    seen = []  # the logger's level whenever the CUDA libraries fail to load
+
+    class SlowCudaSession:
+        def __init__(self, *args, **kwargs):
+            time.sleep(0.2)  # loading the CUDA libraries
+            seen.append(levels[-1])
+            raise RuntimeError("libcublasLt.so.13: cannot open shared object file")
+
+    monkeypatch.setattr(ort, "set_default_logger_severity", levels.append)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", SlowCudaSession)
+    monkeypatch.setattr(engine_model, "_CUDA", [])
+    answers = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(available_devices())) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [["cpu"]] * 3
+    assert seen == [engine_model._ORT_SILENT]  # probed once, with the logger silenced
+    assert levels[-1] == engine_model._ORT_SEVERITY  # and turned back to errors only
+
+
 def test_engine_runs_with_torch_unavailable(tiny_model_dir, tmp_path):
     """A segment run in a process where importing torch (or Qt) fails."""
     from cellprop.engine import write_labels
