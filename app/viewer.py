@@ -79,10 +79,19 @@ class ImageViewer(QGraphicsView):
         self._pending = QGraphicsItemGroup()
         self._pending.setZValue(21)
         self.scene().addItem(self._pending)
-        # cell centres marked for training: crosses, above everything
-        self._marks = QGraphicsItemGroup()
-        self._marks.setZValue(22)
-        self.scene().addItem(self._marks)
+        # cell centres marked for training: crosses above everything, {(x, y): items}, so that
+        # a click adds or removes one cross instead of redrawing hundreds
+        self._marks: dict[tuple, list] = {}
+        self._cross = QPainterPath()
+        self._cross.moveTo(-5, 0)
+        self._cross.lineTo(5, 0)
+        self._cross.moveTo(0, -5)
+        self._cross.lineTo(0, 5)
+        self._cross_pens = []
+        for colour, width in ((QColor(0, 0, 0, 200), 4), (QColor(255, 60, 220), 2)):
+            pen = QPen(colour, width)
+            pen.setCosmetic(True)
+            self._cross_pens.append(pen)
         self._pixels: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self._press_pos = None
@@ -185,26 +194,24 @@ class ImageViewer(QGraphicsView):
     def set_marks(self, marks) -> None:
         """Draw the centres marked for training, [(x, y), ...], as crosses (magenta on a dark
         rim, so that they show on bright and dark images alike)."""
-        self._remove_children(self._marks)
-        if not len(marks):
-            return
-        cross = QPainterPath()
-        cross.moveTo(-5, 0)
-        cross.lineTo(5, 0)
-        cross.moveTo(0, -5)
-        cross.lineTo(0, 5)
-        for colour, width in ((QColor(0, 0, 0, 200), 4), (QColor(255, 60, 220), 2)):
-            pen = QPen(colour, width)
-            pen.setCosmetic(True)
-            for x, y in marks:
-                item = QGraphicsPathItem(cross)
+        wanted = {(float(x), float(y)) for x, y in marks}
+        for key in set(self._marks) - wanted:
+            for item in self._marks.pop(key):
+                self.scene().removeItem(item)
+        for key in wanted - set(self._marks):
+            items = []
+            for pen in self._cross_pens:
+                item = QGraphicsPathItem(self._cross)
                 item.setPen(pen)
-                item.setPos(QPointF(x + 0.5, y + 0.5))
+                item.setZValue(22)
+                item.setPos(QPointF(key[0] + 0.5, key[1] + 0.5))
                 item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-                self._marks.addToGroup(item)
+                self.scene().addItem(item)
+                items.append(item)
+            self._marks[key] = items
 
     def marks_drawn(self) -> int:
-        return len(self._marks.childItems()) // 2
+        return len(self._marks)
 
     def _remove_children(self, group: QGraphicsItemGroup) -> None:
         for child in group.childItems():
