@@ -482,6 +482,7 @@ class DocumentList(QListWidget):
         self.setAlternatingRowColors(True)
         controller.documents_added.connect(self._added)
         controller.document_changed.connect(self.update_row)
+        controller.marks_changed.connect(self.update_row)
         controller.current_changed.connect(self._select)
         self.currentRowChanged.connect(self._row_changed)
 
@@ -517,6 +518,9 @@ class DocumentList(QListWidget):
             text += "  —  waiting…" if doc.waiting else "  —  working…"
         elif status == Status.FAILED:
             text += "  —  failed"
+        marked = sum(len(m) for m in doc.marks.values())
+        if marked:  # cell centres clicked for training
+            text += f"  ·  {marked} marked"
         item.setText(text)
         item.setIcon(_status_icon(status))
         tip = f"{doc.path}\nStatus: {status.value}"

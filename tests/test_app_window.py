@@ -532,6 +532,7 @@ def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
     window.viewer.pixel_clicked.emit(10, 10)
     window.viewer.pixel_clicked.emit(30, 12)
     assert window.viewer.marks_drawn() == 2 and c.marks() == [(10.0, 10.0), (30.0, 12.0)]
+    assert window.documents.item(0).text() == "img0.npy  ·  2 marked"
     assert "2 centres marked on this image (1 image marked)" in window.statusBar().currentMessage()
     window.viewer.pixel_clicked.emit(30, 12)  # on a mark: taken away
     assert window.viewer.marks_drawn() == 1
