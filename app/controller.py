@@ -948,6 +948,12 @@ class AppController(QObject):
                 image = doc.image
                 if image is None or (image.page, image.channel) != plane:
                     image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
+                off = engine.points_outside(np.asarray(marks, float), image.pixels.shape[:2])
+                if off:  # marks read from a file for an image not shown then
+                    raise engine.PointsError(
+                        f"{doc.path}: {off} of its {len(marks)} marked centres lie outside the "
+                        "image; take them away (Clear the marks on this image) and save again"
+                    )
                 planes.append((name, image.pixels, np.asarray(marks, float)))
             return engine.write_training_set(folder, planes, overwrite=overwrite)
 
@@ -985,18 +991,28 @@ class AppController(QObject):
         except (OSError, ValueError) as exc:
             self._report(str(exc))
             return 0
-        changed = 0
+        changed = refused = 0
         for doc in self.documents:
             xy = points.get(doc.name, points.get(self.training_name(doc, (0, 0))))
             if xy is None and doc is self.current:
                 xy = points.get("")
             if xy is None:
                 continue
-            marks = [(float(x), float(y)) for x, y in np.reshape(xy, (-1, 2))]
+            xy = np.reshape(xy, (-1, 2))
+            shown = doc.image is not None and (doc.image.page, doc.image.channel) == (0, 0)
+            off = self.engine.points_outside(xy, doc.image.pixels.shape[:2]) if shown else 0
+            if off:  # e.g. micrometres where pixels were meant (others are checked on saving)
+                self._report(
+                    f"{csv_path}: {off} of the {len(xy)} points for {doc.name} lie outside the "
+                    "image; points must be in pixels of this image"
+                )
+                refused += 1
+                continue
+            marks = [(float(x), float(y)) for x, y in xy]
             self._set_marks(doc, (0, 0), marks, f"centres read from {csv_path.name}")
             doc.marks_unsaved.discard((0, 0))  # the file holds them: nothing to lose
             changed += 1
-        if not changed:
+        if not changed and not refused:
             self._report(f"{csv_path}: no cell centres for the open images in this file")
         return changed
 

@@ -716,3 +716,24 @@ def test_nothing_marked_or_two_images_of_one_name_say_so(qtbot, controller, tmp_
     assert not controller.save_training_set(tmp_path / "set", lambda e: True)
     assert "would both be saved as img.tif" in errors[-1]
     assert not (tmp_path / "set").exists()
+
+
+def test_marks_from_a_file_that_lie_off_the_image_are_refused_by_name(
+    qtbot, controller, images, tmp_path
+):
+    """Points in micrometres where pixels were meant: the image shown refuses them at once;
+    an image not shown then gets them, and saving the training set names it and writes
+    nothing."""
+    errors = []
+    controller.error.connect(errors.append)
+    open_and_wait(qtbot, controller, images[:2])  # 64 x 64 pixels each
+    points = tmp_path / "um.csv"
+    points.write_text("image,x,y\nimg0.npy,100,20\nimg0.npy,10,10\nimg1.npy,10,300\n")
+    assert controller.open_marks(points) == 1  # img1, not shown, cannot be checked yet
+    assert controller.marks() == []
+    assert "um.csv: 1 of the 2 points for img0.npy lie outside the image" in errors[0]
+    assert len(errors) == 1
+    with qtbot.waitSignal(controller.busy_changed, check_params_cb=lambda b: not b):
+        assert controller.save_training_set(tmp_path / "set", lambda e: True)
+    assert "img1.npy: 1 of its 1 marked centres lie outside the image" in errors[-1]
+    assert not (tmp_path / "set" / "points.csv").exists()

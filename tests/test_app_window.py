@@ -681,3 +681,10 @@ def test_without_the_training_extra_the_window_says_what_to_install(qtbot, tmp_p
         assert "Training needs PyTorch" in errors[-1]
     finally:
         controller.shutdown()
+
+
+def test_an_installed_app_says_that_training_is_not_in_it(monkeypatch):
+    from cellprop.app import training_run
+
+    monkeypatch.setattr(training_run.sys, "frozen", True, raising=False)
+    assert "installed app does not include training" in training_run.training_unavailable()
