@@ -789,28 +789,40 @@ class AppController(QObject):
             self._report("Already working; wait or press Cancel first.")
             return False
         csv_path = Path(csv_path)
-        try:
-            points = self.engine.read_points(csv_path)
-        except (OSError, ValueError) as exc:
-            self._report(str(exc))
+        points = self._read_points_file(csv_path)
+        if points is None:
             return False
         centres = self.engine.centres_for(points, doc.name)
         if centres is None or not len(centres):
             self._report(f"{csv_path}: no cell centres for {doc.name} in this file")
             return False
-        h, w = doc.image.pixels.shape[:2]
         xy = np.reshape(centres, (-1, 2))
+        if not self._points_on_image(csv_path, doc, xy):
+            return False
+        what = f" at the {len(xy)} points of {csv_path.name}"
+        if doc.result is not None:
+            return self._correct(doc, xy, f"cells outlined{what}")
+        return self.run_current(centres=xy, what=what)
+
+    def _read_points_file(self, csv_path: Path) -> dict | None:
+        """The points file's centres by image name, or None (reported) if it cannot be read."""
+        try:
+            return self.engine.read_points(csv_path)
+        except (OSError, ValueError) as exc:
+            self._report(str(exc))
+            return None
+
+    def _points_on_image(self, csv_path: Path, doc: Document, xy: np.ndarray) -> bool:
+        """True if every point lies on the image shown; else says so (e.g. micrometres where
+        pixels were meant)."""
+        h, w = doc.image.pixels.shape[:2]
         off = self.engine.points_outside(xy, (h, w))
         if off:
             self._report(
                 f"{csv_path}: {off} of the {len(xy)} points for {doc.name} lie outside the "
                 f"image ({w} x {h} pixels); points must be in pixels of this image"
             )
-            return False
-        what = f" at the {len(xy)} points of {csv_path.name}"
-        if doc.result is not None:
-            return self._correct(doc, xy, f"cells outlined{what}")
-        return self.run_current(centres=xy, what=what)
+        return not off
 
     # ------------------------------------------------------------------ centres for training
     def can_mark(self) -> bool:
@@ -986,10 +998,8 @@ class AppController(QObject):
         Replaces their marks on the first plane (Undo brings them back). Returns how many
         images got marks."""
         csv_path = Path(csv_path)
-        try:
-            points = self.engine.read_points(csv_path)
-        except (OSError, ValueError) as exc:
-            self._report(str(exc))
+        points = self._read_points_file(csv_path)
+        if points is None:
             return 0
         changed = refused = 0
         for doc in self.documents:
@@ -999,13 +1009,9 @@ class AppController(QObject):
             if xy is None:
                 continue
             xy = np.reshape(xy, (-1, 2))
+            # an image not shown is checked when the training set is saved
             shown = doc.image is not None and (doc.image.page, doc.image.channel) == (0, 0)
-            off = self.engine.points_outside(xy, doc.image.pixels.shape[:2]) if shown else 0
-            if off:  # e.g. micrometres where pixels were meant (others are checked on saving)
-                self._report(
-                    f"{csv_path}: {off} of the {len(xy)} points for {doc.name} lie outside the "
-                    "image; points must be in pixels of this image"
-                )
+            if shown and not self._points_on_image(csv_path, doc, xy):
                 refused += 1
                 continue
             marks = [(float(x), float(y)) for x, y in xy]
