@@ -18,7 +18,20 @@ __all__ = [
     "scaled_shape",
     "pad_to_multiple",
     "percentiles",
+    "to_network_coordinates",
+    "to_original_coordinates",
 ]
+
+
+def to_network_coordinates(points: np.ndarray, scale) -> np.ndarray:
+    """Pixel-centre coordinates after a resize by ``scale`` (as OpenCV resizes): a float, or one
+    factor per coordinate column (e.g. ``[sy, sx]`` for (row, col) points)."""
+    return (np.asarray(points, dtype=np.float64) + 0.5) * np.asarray(scale, np.float64) - 0.5
+
+
+def to_original_coordinates(points: np.ndarray, scale) -> np.ndarray:
+    """Inverse of `to_network_coordinates`."""
+    return (np.asarray(points, dtype=np.float64) + 0.5) / np.asarray(scale, np.float64) - 0.5
 
 
 def percentiles(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> tuple[float, float]:

@@ -26,7 +26,13 @@ from .graphcut import (
     label_dtype,
     segment_cells,
 )
-from .normalise import normalise, percentiles, rescale
+from .normalise import (
+    normalise,
+    percentiles,
+    rescale,
+    to_network_coordinates,
+    to_original_coordinates,
+)
 from .projection import project
 from .propagate import likelihood_map, propagate_cells
 from .size import estimate_diameter
@@ -358,7 +364,7 @@ def segment(
     given = None
     if centres is not None:  # (x, y) original pixels -> (row, col) at the network's scale
         xy = np.asarray(centres, np.float64).reshape(-1, 2)
-        given = (xy[:, ::-1] + 0.5) * np.array([sy, sx]) - 0.5
+        given = to_network_coordinates(xy[:, ::-1], [sy, sx])
         given = np.clip(given, 0, np.array(likelihood.shape) - 1)
         cfg["centres_given"] = int(len(xy))
     centres_net, regions = detect_cells(likelihood, cfg, given)
@@ -390,8 +396,8 @@ def segment(
     value = rescale(proj.value, shape=(ch, cw), order=1)
     owner = rescale(proj.owner, shape=(ch, cw), order=0)
     del proj
-    centres_cut = (centres_net + 0.5) / np.array([sy * h / ch, sx * w / cw]) - 0.5
-    centres_rc = (centres_net + 0.5) / np.array([sy, sx]) - 0.5
+    centres_cut = to_original_coordinates(centres_net, [sy * h / ch, sx * w / cw])
+    centres_rc = to_original_coordinates(centres_net, [sy, sx])
     cut_diameter = cfg["diameter_px"] * ch / h
     params = GraphCutParams(
         weight=cfg["smoothness"],

@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from cellprop.engine.normalise import pad_to_multiple, prepare
+from cellprop.engine.normalise import (
+    pad_to_multiple,
+    prepare,
+    to_network_coordinates,
+    to_original_coordinates,
+)
 
 from .augment import Augmentation, random_crop
 from .data import DatasetError, Sample, load_datasets
@@ -161,16 +166,6 @@ def auto_scale(neighbour_distance: float) -> float:
     """Resize factor bringing the median neighbour distance near 20 px, in steps of 0.05."""
     scale = TARGET_NEIGHBOUR_DISTANCE_PX / neighbour_distance
     return float(np.clip(round(scale * 20) / 20, 0.1, 2.0))
-
-
-def to_network_coordinates(points: np.ndarray, scale: float) -> np.ndarray:
-    """Pixel-centre coordinates after a resize by ``scale`` (as OpenCV resizes)."""
-    return (np.asarray(points, dtype=np.float64) + 0.5) * scale - 0.5
-
-
-def to_original_coordinates(points: np.ndarray, scale: float) -> np.ndarray:
-    """Inverse of `to_network_coordinates`."""
-    return (np.asarray(points, dtype=np.float64) + 0.5) / scale - 0.5
 
 
 def prepare_sample(
