@@ -80,6 +80,16 @@ def _show_fraction(bar: QProgressBar, fraction: float) -> None:
         bar.setValue(round(min(1.0, fraction) * 1000))
 
 
+def _row(*widgets: QWidget) -> QWidget:
+    """The widgets side by side, without margins (a group in the status bar)."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    return row
+
+
 def _count(n: int, noun: str) -> str:
     """The count with its noun: 1 centre, 2 centres."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -223,12 +233,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setToolTip("Stop the work in progress. Finished images are kept.")
         self.zoom_label = QLabel()
         bar.addWidget(self.pixel_info, 1)
-        busy = QWidget()
-        busy_layout = QHBoxLayout(busy)
-        busy_layout.setContentsMargins(0, 0, 0, 0)
-        busy_layout.addWidget(self.progress_text)
-        busy_layout.addWidget(self.progress)
-        busy_layout.addWidget(self.cancel_button)
+        busy = _row(self.progress_text, self.progress, self.cancel_button)
         bar.addPermanentWidget(busy)
         # a model being trained: its own progress, since the window stays usable meanwhile
         self.training_text = QLabel()
@@ -239,11 +244,7 @@ class MainWindow(QMainWindow):
         self.stop_training_button.setToolTip(
             "Stop the training; the epochs done so far are kept (cellprop-train --resume)"
         )
-        training = QWidget()
-        training_layout = QHBoxLayout(training)
-        training_layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.training_text, self.training_progress, self.stop_training_button):
-            training_layout.addWidget(widget)
+        training = _row(self.training_text, self.training_progress, self.stop_training_button)
         training.hide()
         bar.addPermanentWidget(training)
         self.training_widgets = training

@@ -189,7 +189,9 @@ class ImageViewer(QGraphicsView):
         return len(self._pending.childItems())
 
     def clear_pending(self) -> None:
-        self._remove_children(self._pending)
+        for child in self._pending.childItems():
+            self._pending.removeFromGroup(child)
+            self.scene().removeItem(child)
 
     def set_marks(self, marks) -> None:
         """Draw the centres marked for training, [(x, y), ...], as crosses (magenta on a dark
@@ -212,11 +214,6 @@ class ImageViewer(QGraphicsView):
 
     def marks_drawn(self) -> int:
         return len(self._marks)
-
-    def _remove_children(self, group: QGraphicsItemGroup) -> None:
-        for child in group.childItems():
-            group.removeFromGroup(child)
-            self.scene().removeItem(child)
 
     def apply_overlays(self, overlays: dict) -> None:
         self.overlays = dict(overlays)
