@@ -160,10 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop cells cut by the image border that are smaller than this fraction of a "
         "typical cell's area (0 keeps them all; default: the model's)",
     )
-    seg.add_argument(
+    again = seg.add_mutually_exclusive_group()
+    again.add_argument(
         "--overwrite",
         action="store_true",
         help="replace existing results (never done without this flag)",
+    )
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with the run in --out that was stopped (cancelled, interrupted, or the "
+        "computer stopped) or had failures: the images it finished are kept, the others "
+        "are segmented; give the same images, model and settings as that run",
     )
     seg.add_argument("--roi", action="store_true", help="also write an ImageJ ROI zip per image")
     seg.add_argument(
@@ -295,6 +303,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from cellprop.engine import (
         ModelError,
         OutputExists,
+        ResumeError,
         Settings,
         find_images,
         load_model,
@@ -319,13 +328,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         stems[p.stem] = p
-    if not args.overwrite:
+    if not (args.overwrite or args.resume):
         existing = [f for f in _planned_outputs(paths, args.out, args.roi) if f.exists()]
         if existing:
             more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
             print(
                 f"cellprop: {existing[0]}{more} exist already; nothing was written. "
-                f"Use --overwrite to replace them, or another --out folder.",
+                "Use --overwrite to replace them, --resume to go on with a run that stopped, "
+                "or another --out folder.",
                 file=sys.stderr,
             )
             return EXIT_USAGE
@@ -363,7 +373,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(paths), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)
 
     def on_result(res) -> None:
-        if res.status == "done":
+        if res.kept:
+            line = f"  kept    {res.path.name}: {res.n_cells} cells (done by the earlier run)"
+        elif res.status == "done":
             estimated = (
                 f", diameter ~{res.diameter:.0f} px"
                 if args.diameter == "auto" and res.diameter
@@ -392,22 +404,29 @@ def cmd_segment(args: argparse.Namespace) -> int:
             page=args.page,
             channel=args.channel,
             points=points,
+            resume=args.resume,
         )
-    except OutputExists as exc:
+    except (OutputExists, ResumeError) as exc:
         bar.close()
         print(f"cellprop: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         bar.close()
-        print("cellprop: interrupted; finished images keep their results", file=sys.stderr)
+        print(
+            "cellprop: interrupted; finished images keep their results (add --resume to the "
+            "same command to go on)",
+            file=sys.stderr,
+        )
         return 130
     bar.close()
     done = sum(r.status == "done" for r in result.results)
     failed = [r for r in result.results if r.status != "done"]
     cells = sum(r.n_cells for r in result.results)
+    kept = sum(r.kept for r in result.results)
     print(
-        f"cellprop: {done}/{len(result.results)} image(s) done, {cells} cells; "
-        f"results in {args.out}",
+        f"cellprop: {done}/{len(result.results)} image(s) done"
+        + (f" ({kept} by the earlier run)" if kept else "")
+        + f", {cells} cells; results in {args.out}",
         file=log,
     )
     if failed:

@@ -20,6 +20,7 @@ behind it each hold one stage:
                 write_points, write_training_set     clicked centres -> training dataset
     batch       process_image, process_batch         files in, result files out
                 auto_workers                         images at once (--workers auto)
+    journal     earlier_run                          a run's record, to continue it (--resume)
     evaluate    F1 at 10 px, mDice, AP50
 
 Never imports Qt or torch (import-linter contracts in pyproject.toml).
@@ -34,7 +35,7 @@ from .batch import (
     process_image,
 )
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
-from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError
+from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError, ResumeError
 from .evaluate import evaluate_folder
 from .features import CellTable, measure
 from .io import (
@@ -47,8 +48,11 @@ from .io import (
     read_image,
     read_points,
 )
+from .journal import earlier_run
 from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
 from .output import (
+    read_labels,
+    read_table,
     write_labels,
     write_overlay,
     write_points,
@@ -76,6 +80,7 @@ __all__ = [
     "ModelInfo",
     "OutputExists",
     "PointsError",
+    "ResumeError",
     "Segmentation",
     "Settings",
     "Suggestion",
@@ -83,6 +88,7 @@ __all__ = [
     "available_devices",
     "centres_for",
     "background_level",
+    "earlier_run",
     "estimate_diameter",
     "evaluate_folder",
     "find_images",
@@ -96,7 +102,9 @@ __all__ = [
     "points_outside",
     "process_image",
     "read_image",
+    "read_labels",
     "read_points",
+    "read_table",
     "segment",
     "suggest_model",
     "write_labels",

@@ -7,9 +7,8 @@ behind; existing results are never replaced unless ``overwrite`` is set.
 
 from __future__ import annotations
 
-import csv
 import functools
-import json
+import glob
 import multiprocessing
 import numbers
 import os
@@ -22,23 +21,17 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .errors import Cancelled, ImageError, OutputExists
+from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import CellTable, measure
 from .io import centres_for, points_outside, read_image
-from .output import (
-    atomic_path,
-    write_labels,
-    write_overlay,
-    write_roi_zip,
-    write_table,
-    write_tables,
-)
-from .pipeline import Segmentation, Settings, segment
+from .journal import EarlierRun, Journal, earlier_run, run_record
+from .output import read_table, write_labels, write_overlay, write_roi_zip, write_table
+from .pipeline import Segmentation, Settings, resolve_settings, segment
 
 __all__ = [
     "BatchResult",
@@ -70,6 +63,9 @@ class ImageResult:
     path : pathlib.Path
         The input file.
     status : {"done", "failed", "skipped", "cancelled"}
+    kept : bool
+        Done by an earlier run of the same folder and taken over as it was (a continued run,
+        ``process_batch(resume=True)``): its files were not written again.
     n_cells : int
     mean_area : float
         Mean cell area in pixels (nan without cells).
@@ -85,6 +81,9 @@ class ImageResult:
     diameter : float or None
         The cell diameter (pixels) the image was segmented for: the model's, the one given, or
         the one estimated on this image (``Settings(diameter="auto")``).
+    settings : dict or None
+        The values it was segmented with (``Segmentation.settings``; for a kept image, the
+        run's settings resolved for its diameter).
     """
 
     path: Path
@@ -98,6 +97,8 @@ class ImageResult:
     table: CellTable | None = None
     image_info: str = ""
     diameter: float | None = None
+    settings: dict | None = None
+    kept: bool = False
 
 
 @dataclass
@@ -190,6 +191,7 @@ def process_image(
         result.segmentation, result.table = seg, table
         result.n_cells = seg.n_cells
         result.diameter = float(seg.settings["diameter_px"])
+        result.settings = seg.settings
         areas = np.bincount(seg.labels.ravel())[1:]
         result.mean_area = float(areas.mean()) if seg.n_cells else float("nan")
     except Cancelled:
@@ -250,8 +252,13 @@ def process_batch(
     page: int | None = None,
     channel: int | None = None,
     points: dict | None = None,
+    resume: bool = False,
 ) -> BatchResult:
-    """Process many images; write DIR/cells.csv, DIR/summary.csv and DIR/run.json at the end.
+    """Process many images into one folder, keeping a record of the run there as it goes.
+
+    Writes each image's files as :func:`process_image` does, DIR/run.json (what makes the
+    results) before the first image, a DIR/summary.csv row as each image ends, and at the end
+    DIR/cells.csv with summary.csv and run.json in input order (engine/journal.py).
 
     Parameters
     ----------
@@ -269,11 +276,17 @@ def process_batch(
     progress : callable, optional
         ``progress(name, fraction)``: the image just finished and the fraction of images done.
     on_result : callable, optional
-        Called with each :class:`ImageResult` as it completes (in completion order).
+        Called with each :class:`ImageResult` as it completes (in completion order; images
+        kept from an earlier run first).
     points : dict, optional
         Cell centres to segment instead of detecting cells, as :func:`cellprop.engine.read_points`
         gives them: ``{image file name: [N, 2] (x, y)}``, or ``{"": ...}`` for every image. An
         image the dict does not name fails (by name), and the batch goes on.
+    resume : bool
+        Continue the earlier run in ``out_dir`` (cancelled, interrupted or killed; or finished,
+        to try its failed images again): the images it finished whose files are all there are
+        kept as they are (``ImageResult.kept``), the others are segmented. The model, settings,
+        planes and centres must be those of that run. Not with ``overwrite``.
 
     Returns
     -------
@@ -283,8 +296,11 @@ def process_batch(
     Raises
     ------
     OutputExists
-        A run file (cells.csv, summary.csv, run.json) exists and ``overwrite`` is False;
-        raised before any image is processed.
+        A run file (cells.csv, summary.csv, run.json) exists, and neither ``overwrite`` nor
+        ``resume`` is set; raised before any image is processed.
+    ResumeError
+        ``resume`` and the folder holds no run to continue, or one made another way (the
+        message says what differs); raised before any image is processed.
     """
     files = [Path(p) for p in paths]
     settings = settings if settings is not None else Settings()
@@ -292,20 +308,40 @@ def process_batch(
         workers = auto_workers(len(files))
     elif not isinstance(workers, numbers.Integral) or isinstance(workers, bool):
         raise ValueError(f"workers must be a whole number or 'auto', not {workers!r}")
+    if resume and overwrite:
+        raise ValueError("a run is either continued (resume) or replaced (overwrite), not both")
     out = Path(out_dir)
-    for name in RUN_FILES:
-        if (out / name).exists() and not overwrite:
-            raise OutputExists(out / name)
+    record = run_record(model, settings, roi, page, channel, points)
+    kept: dict[int, ImageResult] = {}
+    earlier = None
+    if resume:
+        earlier = earlier_run(out)
+        if earlier is None:
+            raise ResumeError(f"{out}: no earlier run to continue here (no run.json)")
+        problem = earlier.difference(record)
+        if problem:
+            raise ResumeError(problem)
+        kept = _kept(files, out, earlier, model, settings, roi)
+        _remove_leftovers(files, out, roi)
+    else:
+        for name in RUN_FILES:
+            if (out / name).exists() and not overwrite:
+                raise OutputExists(out / name)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    journal = Journal(out, record, replace=overwrite or resume, kept=list(kept.values()))
     results: list[ImageResult | None] = [None] * len(files)
     done = 0
-    args = (out, settings, overwrite, roi, page, channel, points)
+    # Continuing a run, the other images' files there are its own: an image it was writing
+    # when it stopped has some of them, and they are replaced.
+    args = (out, settings, overwrite or resume, roi, page, channel, points)
     resolved: dict = {}
 
     def finish(i: int, res: ImageResult) -> None:
         nonlocal done
         done += 1
+        if not res.kept:
+            journal.add(res)
         if on_result is not None:
             on_result(res)
         if progress is not None:
@@ -317,26 +353,81 @@ def process_batch(
             res.segmentation = None
         results[i] = res
 
-    workers = max(1, min(workers, len(files)))
+    for i, res in kept.items():
+        finish(i, res)
+    todo = [i for i in range(len(files)) if i not in kept]
+    workers = max(1, min(workers, len(todo)))
     if workers == 1:
-        for i, path in enumerate(files):
-            finish(i, _one(path, model, args, cancel))
+        for i in todo:
+            finish(i, _one(files[i], model, args, cancel))
     else:
-        for i, res in _in_processes(files, model, args, workers, cancel):
-            finish(i, res)
+        jobs = _in_processes([files[i] for i in todo], model, args, workers, cancel)
+        for k, res in jobs:
+            finish(todo[k], res)
     final = [r for r in results if r is not None]
-    _write_run_files(
-        out,
+    journal.close(
         final,
-        model,
-        settings,
-        resolved.get("settings"),
-        overwrite,
-        time.perf_counter() - started,
-        workers,
-        "network" if points is None else "points file",
+        {
+            "resolved": resolved.get("settings") or (earlier and earlier.record.get("resolved")),
+            "provider": model.provider,
+            "device": model.device,
+            "workers": workers,
+            "seconds": round(time.perf_counter() - started, 3),
+            "versions": _versions(),
+        },
+        replace_cells=overwrite or resume,
     )
     return BatchResult(results=final, out_dir=out)
+
+
+def _remove_leftovers(files, out: Path, roi: bool) -> None:
+    """Remove the temporary files of writes a killed run left in ``out`` (output.atomic_path
+    names them ".<name>.<random><suffix>")."""
+    targets = [out / name for name in RUN_FILES]
+    for path in files:
+        targets += output_paths(path, out, roi).values()
+    for target in targets:
+        for left in out.glob(f".{glob.escape(target.stem)}.*{glob.escape(target.suffix)}"):
+            left.unlink(missing_ok=True)
+
+
+def _kept(files, out, earlier: EarlierRun, model, settings, roi) -> dict[int, ImageResult]:
+    """The images of ``files`` the earlier run in ``out`` finished, whose files are all there
+    and readable, as results taken over from it (by index into ``files``)."""
+    kept = {}
+    for i, path in enumerate(files):
+        row = earlier.rows.get(path.name)
+        targets = output_paths(path, out, roi)
+        if row is None or row.get("Status") != "done":
+            continue
+        if not all(p.is_file() for p in targets.values()):
+            continue
+        try:
+            table = read_table(targets["cells"])
+            diameter = float(row["Diameter_px"]) if row.get("Diameter_px") else None
+            mean_area = float(row["MeanArea_px"]) if row.get("MeanArea_px") else float("nan")
+            seconds = float(row.get("Seconds") or 0.0)
+            n_cells = int(row.get("Cells") or 0)
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # damaged: segmented again
+        if len(table) != n_cells:
+            continue
+        given = settings
+        if settings.diameter == "auto":
+            given = replace(settings, diameter=diameter)
+        kept[i] = ImageResult(
+            path=path,
+            n_cells=n_cells,
+            mean_area=mean_area,
+            seconds=seconds,
+            outputs=targets,
+            table=table,
+            image_info=row.get("Read") or "",
+            diameter=diameter,
+            settings=resolve_settings(model, given),
+            kept=True,
+        )
+    return kept
 
 
 def usable_cores() -> int:
@@ -499,72 +590,3 @@ def _pool_run(todo: deque, size: int, files, args, context, start, stop, cancel)
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-
-
-def _write_run_files(
-    out: Path,
-    results: list[ImageResult],
-    model,
-    settings: Settings,
-    resolved: dict | None,
-    overwrite: bool,
-    seconds: float,
-    workers: int,
-    centres: str = "network",
-) -> None:
-    # cells.csv: every cell of every image, the image's name first.
-    tables = [(r.path.name, r.table) for r in results if r.table is not None]
-    write_tables(out / "cells.csv", tables, overwrite)
-    with atomic_path(out / "summary.csv", overwrite) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(
-                [
-                    "Image",
-                    "Path",
-                    "Status",
-                    "Cells",
-                    "MeanArea_px",
-                    "Diameter_px",
-                    "Seconds",
-                    "Read",
-                    "Error",
-                ]
-            )
-            for r in results:
-                writer.writerow(
-                    [
-                        r.path.name,
-                        str(r.path),
-                        r.status,
-                        r.n_cells,
-                        "" if np.isnan(r.mean_area) else f"{r.mean_area:.2f}",
-                        "" if r.diameter is None else f"{r.diameter:.1f}",
-                        f"{r.seconds:.2f}",
-                        r.image_info,
-                        r.error or "",
-                    ]
-                )
-    run = {
-        "settings": asdict(settings),
-        "resolved": resolved,
-        "model": {
-            "name": model.name,
-            "path": str(model.path),
-            "description": getattr(model, "description", ""),
-        },
-        "provider": model.provider,
-        "device": model.device,
-        "workers": workers,
-        "centres": centres,  # where the cells' centres came from: "network" or "points file"
-        "images": len(results),
-        "done": sum(r.status == "done" for r in results),
-        "failed": sum(r.status == "failed" for r in results),
-        "skipped": sum(r.status == "skipped" for r in results),
-        "cells": sum(r.n_cells for r in results),
-        "seconds": round(seconds, 3),
-        "versions": _versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    with atomic_path(out / "run.json", overwrite) as tmp:
-        tmp.write_text(json.dumps(run, indent=2, default=str) + "\n", encoding="utf-8")

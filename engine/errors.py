@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["Cancelled", "ImageError", "ModelError", "OutputExists", "PointsError"]
+__all__ = [
+    "Cancelled",
+    "ImageError",
+    "ModelError",
+    "OutputExists",
+    "PointsError",
+    "ResumeError",
+]
 
 
 class ImageError(ValueError):
@@ -44,3 +51,8 @@ class OutputExists(FileExistsError):
 
 class PointsError(ValueError):
     """A file of cell centres (points CSV) cannot be used; the message names the file and line."""
+
+
+class ResumeError(ValueError):
+    """An earlier run in a result folder cannot be continued (none there, or other settings);
+    the message names the folder and what differs."""

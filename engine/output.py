@@ -23,6 +23,8 @@ __all__ = [
     "atomic_path",
     "label_outline",
     "masks_from_rois",
+    "read_labels",
+    "read_table",
     "write_labels",
     "write_overlay",
     "write_roi_zip",
@@ -87,6 +89,25 @@ def write_labels(
     with atomic_path(path, overwrite) as tmp:
         tifffile.imwrite(tmp, labels.astype(dtype, copy=False), **kwargs)
     return Path(path)
+
+
+def read_labels(path: str | Path) -> np.ndarray:
+    """Read back a label image :func:`write_labels` wrote (2-D, unsigned integers).
+
+    Raises
+    ------
+    ValueError
+        The file is not such an image (names the file); OSError where it cannot be read.
+    """
+    import tifffile
+
+    try:
+        labels = tifffile.imread(path)
+    except (tifffile.TiffFileError, ValueError) as exc:
+        raise ValueError(f"{path}: not a label image ({exc})") from exc
+    if labels.ndim != 2 or labels.dtype.kind != "u":
+        raise ValueError(f"{path}: not a label image ({labels.ndim}-D, {labels.dtype})")
+    return labels
 
 
 def _display_8bit(image: np.ndarray) -> np.ndarray:
@@ -163,6 +184,35 @@ def write_table(
                 cells = [_format(v) for v in row]
                 writer.writerow(([image_name] if image_name is not None else []) + cells)
     return Path(path)
+
+
+def read_table(path: str | Path):
+    """Read back a per-image cell table :func:`write_table` wrote, as a CellTable.
+
+    Numbers come back as float64 (what was written, to its 10 significant digits); a column
+    with anything else stays text. Pixel size and unit are not in the file (None).
+
+    Raises
+    ------
+    ValueError
+        The file is not such a table (names the file); OSError where it cannot be read.
+    """
+    from .features import CellTable
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or len(set(map(len, rows))) != 1:
+        raise ValueError(f"{path}: not a cell table (no heading, or rows of unequal length)")
+    header, body = rows[0], rows[1:]
+    if not body:
+        return CellTable(columns={name: np.zeros(0) for name in header})
+    columns = {}
+    for name, values in zip(header, zip(*body, strict=True), strict=True):
+        try:
+            columns[name] = np.array([float(v) if v else np.nan for v in values])
+        except ValueError:
+            columns[name] = np.array(values, dtype=object)
+    return CellTable(columns=columns)
 
 
 def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Path:

@@ -131,6 +131,110 @@ def test_existing_results_are_never_overwritten_without_the_flag(
     assert (out / "good1_cells.csv").read_text() != "edited by the user\n"
 
 
+def _three_images(tmp_path):
+    folder = tmp_path / "three"
+    folder.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(folder / f"frame{k}.png"), textured((96, 128), 10 + k))
+    return folder
+
+
+def _stopped_run(folder, out, tiny_model_dir, after: int):
+    """A run that the computer stopped after ``after`` images: Ctrl-C, as a kill would leave
+    it (no end of run written)."""
+    from cellprop.engine import Settings, load_model, process_batch
+
+    seen = []
+
+    def stop_after(result):
+        seen.append(result)
+        if len(seen) == after:
+            raise KeyboardInterrupt
+
+    paths = sorted(folder.iterdir())
+    with pytest.raises(KeyboardInterrupt):
+        process_batch(
+            paths, out, load_model(tiny_model_dir), Settings(threshold=0.01), on_result=stop_after
+        )
+
+
+def test_a_stopped_run_goes_on_with_resume_and_ends_as_one_run(tmp_path, tiny_model_dir, capsys):
+    folder = _three_images(tmp_path)
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert segment([folder, "--out", whole], tiny_model_dir) == 0
+    _stopped_run(folder, out, tiny_model_dir, after=1)
+    assert json.loads((out / "run.json").read_text())["state"] == "running"
+    assert [r["Image"] for r in read_csv(out / "summary.csv")] == ["frame0.png"]
+    assert not (out / "cells.csv").exists()
+    first = (out / "frame0_labels.tif").stat().st_mtime_ns
+    # Killed while writing frame1: one of its files and a temporary file are there.
+    (out / "frame1_labels.tif").write_bytes(b"half written")
+    (out / ".frame1_overlay.x1y2z3.png").write_bytes(b"")
+    capsys.readouterr()
+
+    assert segment([folder, "--out", out], tiny_model_dir) == 2  # not without --resume
+    assert "--resume" in capsys.readouterr().err
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "kept    frame0.png" in err and "done    frame1.png" in err
+    assert "(1 by the earlier run)" in err
+    assert (out / "frame0_labels.tif").stat().st_mtime_ns == first  # not segmented again
+    assert not (out / ".frame1_overlay.x1y2z3.png").exists()
+    # The continued run's files are those of one run that never stopped.
+    for name in ["cells.csv", "frame0_cells.csv", "frame1_cells.csv", "frame2_cells.csv"]:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    np.testing.assert_array_equal(
+        tifffile.imread(out / "frame1_labels.tif"), tifffile.imread(whole / "frame1_labels.tif")
+    )
+    rows = read_csv(out / "summary.csv")
+    assert [(r["Image"], r["Status"]) for r in rows] == [
+        (f"frame{k}.png", "done") for k in range(3)
+    ]
+    run = json.loads((out / "run.json").read_text())
+    assert (run["state"], run["done"], run["kept"]) == ("finished", 3, 1)
+
+
+def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
+    tmp_path, tiny_model_dir, capsys
+):
+    from cellprop.engine import Settings, load_model, process_batch
+
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    asked = []
+    result = process_batch(  # cancelled by the user after the first image: a finished run
+        sorted(folder.iterdir()),
+        out,
+        load_model(tiny_model_dir),
+        Settings(threshold=0.01),
+        cancel=lambda: len(asked) > 0,
+        on_result=asked.append,
+    )
+    assert [r.status for r in result.results] == ["done", "cancelled", "cancelled"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    # Another threshold would mix two kinds of result in one folder: refused, nothing written.
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    assert main([*argv, "--threshold", "0.02", "--resume", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "detection threshold: 0.01 there, 0.02 now" in err and str(out) in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # A folder without a run, and --resume with --overwrite, are refused too.
+    assert main([*argv[:3], str(tmp_path / "none"), *argv[4:], "--resume", "-q"]) == 2
+    assert "no earlier run to continue" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--resume", "--overwrite"])
+    assert stop.value.code == 2
+
+    # The kept image's table cut short (a disk that filled): segmented again, not taken over.
+    table = (out / "frame0_cells.csv").read_bytes()
+    (out / "frame0_cells.csv").write_bytes(table[: len(table) // 2])
+    assert main([*argv, "--threshold", "0.01", "--resume", "--workers", "2", "-q"]) == 0
+    assert "kept" not in capsys.readouterr().err
+    assert all(r["Status"] == "done" for r in read_csv(out / "summary.csv"))
+    assert (out / "frame0_cells.csv").read_bytes() == table
+
+
 def test_results_inside_the_input_folder_are_not_inputs(inputs, tmp_path, tiny_model_dir):
     folder = tmp_path / "only"
     folder.mkdir()

@@ -9,12 +9,17 @@ import tifffile
 from cellprop.engine import (
     OutputExists,
     PointsError,
+    measure,
     read_image,
+    read_labels,
     read_points,
+    read_table,
     write_labels,
     write_overlay,
     write_points,
     write_roi_zip,
+    write_table,
+    write_tables,
     write_training_set,
 )
 from cellprop.engine.output import label_outline, masks_from_rois
@@ -77,6 +82,26 @@ def test_labels_tiff_keeps_values_and_pixel_size(tmp_path):
     many = np.arange(70000, dtype=np.uint32).reshape(280, 250)
     write_labels(tmp_path / "many.tif", many)
     assert tifffile.imread(tmp_path / "many.tif").dtype == np.uint32
+
+
+def test_cell_tables_and_labels_read_back_as_written(tmp_path):
+    # What a continued batch takes over from its earlier part must write out the same again.
+    labels = awkward_labels()
+    image = np.random.default_rng(2).integers(0, 4000, labels.shape).astype(np.uint16)
+    table = measure(labels, image, pixel_size=0.5, unit="um")
+    write_table(tmp_path / "a.csv", table)
+    back = read_table(tmp_path / "a.csv")
+    assert back.names == table.names and len(back) == len(table)
+    write_tables(tmp_path / "both.csv", [("x.tif", table)])
+    write_tables(tmp_path / "both_back.csv", [("x.tif", back)])
+    assert (tmp_path / "both.csv").read_bytes() == (tmp_path / "both_back.csv").read_bytes()
+    write_labels(tmp_path / "l.tif", labels, pixel_size=0.5)
+    np.testing.assert_array_equal(read_labels(tmp_path / "l.tif"), labels)
+    (tmp_path / "short.csv").write_text("ObjectNumber,AreaShape_Area\n1,20\n2\n")
+    with pytest.raises(ValueError, match="short.csv: not a cell table"):
+        read_table(tmp_path / "short.csv")
+    with pytest.raises(ValueError, match="a.csv: not a label image"):
+        read_labels(tmp_path / "a.csv")
 
 
 def test_overlay_draws_outlines(tmp_path):

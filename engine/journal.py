@@ -1,0 +1,255 @@
+"""A batch run's record in its result folder, kept up to date so that the run can be continued.
+
+:func:`cellprop.engine.process_batch` writes ``run.json`` (the model, settings and planes that
+make the results; its ``state`` stays "running" until the run ends) before the first image,
+adds a row to ``summary.csv`` as each image ends, and at the end rewrites both, in input
+order, beside ``cells.csv``. A run that is cancelled, interrupted (Ctrl-C) or killed (a crash,
+a power cut) thus leaves a record of every image it finished; :func:`earlier_run` reads it
+back, and ``process_batch(resume=True)`` (``cellprop segment --resume``) keeps those images
+and segments the rest, once it has checked that the same model and settings are asked for:
+one folder never mixes results made two ways.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ResumeError
+from .output import atomic_path, write_tables
+
+__all__ = ["EarlierRun", "Journal", "earlier_run", "run_record"]
+
+SUMMARY_COLUMNS = (
+    "Image",
+    "Path",
+    "Status",
+    "Cells",
+    "MeanArea_px",
+    "Diameter_px",
+    "Seconds",
+    "Read",
+    "Error",
+)
+
+#: Settings that change no result (how much memory one network call may take).
+_NOT_COMPARED = ("memory_mb",)
+
+#: What a user calls each thing that must match for a run to be continued.
+_WORDS = {
+    "threshold": "detection threshold",
+    "diameter": "cell diameter",
+    "smoothness": "smoothness",
+    "min_size": "smallest cell",
+    "exclude_border": "cells touching the border left out",
+    "edge_fraction": "edge fragments left out below",
+    "pixel_size": "pixel size",
+    "propagation": "propagation",
+    "roi": "ImageJ ROI sets",
+    "page": "page",
+    "channel": "channel",
+    "centres": "cell centres from",
+    "points_digest": "points file (its contents)",
+}
+
+
+def _digest(points: dict) -> str:
+    """A fingerprint of a points dict ({image name: [N, 2] (x, y)}), to 1/1000 pixel."""
+    plain = {k: np.round(np.asarray(v, float), 3).tolist() for k, v in sorted(points.items())}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_record(model, settings, roi: bool, page, channel, points) -> dict:
+    """What made a run's results: run.json's first fields, compared when a run is continued."""
+    return {
+        "settings": asdict(settings),
+        "model": {
+            "name": model.name,
+            "path": str(model.path),
+            "description": getattr(model, "description", ""),
+        },
+        "roi": bool(roi),
+        "page": page,
+        "channel": channel,
+        # Where the cells' centres came from: "network" or "points file".
+        "centres": "network" if points is None else "points file",
+        "points_digest": None if points is None else _digest(points),
+    }
+
+
+def _compared(record: dict) -> dict:
+    """The values of a run record (or an older run.json) that must match to continue it."""
+    model = record.get("model") or {}
+    settings = record.get("settings") or {}
+    values = {k: v for k, v in settings.items() if k not in _NOT_COMPARED}
+    values.update(
+        model=(model.get("name"), model.get("path")),
+        roi=bool(record.get("roi", False)),
+        page=record.get("page"),
+        channel=record.get("channel"),
+        centres=record.get("centres", "network"),
+        points_digest=record.get("points_digest"),
+    )
+    return values
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "the model's default"
+    if isinstance(value, tuple):  # (model name, folder)
+        return f"{value[0]} ({value[1]})"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class EarlierRun:
+    """The record a batch run left in its folder.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+    record : dict
+        Its run.json.
+    rows : dict of str to dict
+        Its summary.csv rows (columns as ``SUMMARY_COLUMNS``) by image file name.
+    """
+
+    folder: Path
+    record: dict
+    rows: dict
+
+    @property
+    def finished(self) -> bool:
+        """False for a run that was interrupted or killed before its end."""
+        return self.record.get("state", "finished") != "running"
+
+    def done(self, names=None) -> list[str]:
+        """The images (file names; only those in ``names`` if given) it finished."""
+        return [
+            n
+            for n, row in self.rows.items()
+            if row.get("Status") == "done" and (names is None or n in names)
+        ]
+
+    def difference(self, record: dict) -> str | None:
+        """Why a run with ``record`` (:func:`run_record`) cannot continue this one, or None."""
+        old, new = _compared(self.record), _compared(record)
+        changed = []
+        for key in dict.fromkeys([*old, *new]):
+            if old.get(key) != new.get(key):
+                word = _WORDS.get(key, key.replace("_", " "))
+                changed.append(f"{word}: {_shown(old.get(key))} there, {_shown(new.get(key))} now")
+        if not changed:
+            return None
+        return (
+            f"{self.folder}: its results were made with other settings ("
+            + "; ".join(changed)
+            + "); continue it with the same ones, or write to another folder"
+        )
+
+
+def earlier_run(folder: str | Path) -> EarlierRun | None:
+    """The record of the batch run in ``folder``; None where there is none (no run.json).
+
+    Raises
+    ------
+    ResumeError
+        run.json is there but cannot be read (names the file).
+    """
+    folder = Path(folder)
+    path = folder / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResumeError(f"{path}: not the record of a cellprop run ({exc})") from exc
+    rows: dict = {}
+    summary = folder / "summary.csv"
+    if summary.is_file():  # absent when a run was killed before its first image ended
+        try:
+            with open(summary, newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    if row.get("Image"):
+                        rows[row["Image"]] = row
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ResumeError(f"{summary}: cannot be read ({exc})") from exc
+    return EarlierRun(folder=folder, record=record, rows=rows)
+
+
+def _row(result) -> list:
+    """One image's summary.csv row (an ImageResult)."""
+    return [
+        result.path.name,
+        str(result.path),
+        result.status,
+        result.n_cells,
+        "" if np.isnan(result.mean_area) else f"{result.mean_area:.2f}",
+        "" if result.diameter is None else f"{result.diameter:.1f}",
+        f"{result.seconds:.2f}",
+        result.image_info,
+        result.error or "",
+    ]
+
+
+class Journal:
+    """Writes a run's record while it runs (see the module's docstring).
+
+    ``replace``: run.json and summary.csv may be replaced (overwrite, or a run continued);
+    otherwise they must not exist yet. ``kept``: ImageResults of the earlier run taken over.
+    """
+
+    def __init__(self, folder: Path, record: dict, replace: bool, kept: list = ()) -> None:
+        self.folder = Path(folder)
+        self.record = dict(record, state="running", created=_now())
+        self._write_json(replace)
+        with atomic_path(self.folder / "summary.csv", replace) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(SUMMARY_COLUMNS)
+                writer.writerows(_row(r) for r in kept)
+
+    def add(self, result) -> None:
+        """Record one finished image (appended, so that a killed run keeps every row)."""
+        with open(self.folder / "summary.csv", "a", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerow(_row(result))
+
+    def close(self, results: list, extra: dict, replace_cells: bool) -> None:
+        """Write cells.csv, and summary.csv and run.json once more, in input order."""
+        tables = [(r.path.name, r.table) for r in results if r.table is not None]
+        write_tables(self.folder / "cells.csv", tables, replace_cells)
+        with atomic_path(self.folder / "summary.csv", True) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(SUMMARY_COLUMNS)
+                writer.writerows(_row(r) for r in results)
+        statuses = [r.status for r in results]
+        self.record.update(extra)
+        self.record.update(
+            state="finished",
+            images=len(results),
+            done=statuses.count("done"),
+            kept=sum(bool(getattr(r, "kept", False)) for r in results),
+            failed=statuses.count("failed"),
+            skipped=statuses.count("skipped"),
+            cancelled=statuses.count("cancelled"),
+            cells=sum(r.n_cells for r in results),
+            ended=_now(),
+        )
+        self._write_json(True)
+
+    def _write_json(self, replace: bool) -> None:
+        with atomic_path(self.folder / "run.json", replace) as tmp:
+            tmp.write_text(json.dumps(self.record, indent=2, default=str) + "\n", "utf-8")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
