@@ -49,12 +49,15 @@ class BatchSummary:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    kept: int = 0  # of ``done``: finished by the earlier run of a continued batch
     cancelled: bool = False
     seconds: float = 0.0
     errors: list = field(default_factory=list)  # (path, message)
 
     def describe(self) -> str:
         text = f"{self.done} of {self.total} images segmented"
+        if self.kept:
+            text += f" ({self.kept} by the earlier run)"
         if self.failed:
             text += f", {self.failed} failed"
         if self.skipped:
@@ -82,21 +85,39 @@ class BatchItem:
     table: object = None
     settings: object = None
     timings: dict = field(default_factory=dict)
+    kept: bool = False  # done by the earlier run of a continued batch
 
     @classmethod
-    def of(cls, image_result) -> BatchItem:
+    def of(cls, image_result, read_labels=None) -> BatchItem:
+        """``read_labels(path)``: reads an image an earlier run finished back from its file
+        (the engine keeps none of it in memory); without it such images come without cells."""
         seg = getattr(image_result, "segmentation", None)
+        kept = bool(getattr(image_result, "kept", False))
+        table = getattr(image_result, "table", None)
+        labels = centres = None
+        if seg is not None:
+            labels, centres = seg.labels, seg.centres
+        elif kept and read_labels is not None and table is not None:
+            try:
+                labels = read_labels(image_result.outputs["labels"])
+                columns = table.columns
+                centres = np.column_stack(
+                    [columns["Detection_Center_X"], columns["Detection_Center_Y"]]
+                ).astype(float)
+            except (OSError, ValueError, KeyError):  # the counts and files stand; no outlines
+                labels = centres = None
         return cls(
             path=Path(image_result.path),
             status=str(image_result.status),
             n_cells=int(image_result.n_cells or 0),
             error=image_result.error,
             outputs=dict(image_result.outputs or {}),
-            labels=None if seg is None else seg.labels,
-            centres=None if seg is None else seg.centres,
-            table=getattr(image_result, "table", None),
-            settings=None if seg is None else seg.settings,
+            labels=labels,
+            centres=centres,
+            table=table,
+            settings=getattr(image_result, "settings", None) if seg is None else seg.settings,
             timings={} if seg is None else dict(seg.timings or {}),
+            kept=kept,
         )
 
 
@@ -142,6 +163,9 @@ def readable_error(exc: BaseException, engine) -> str:
     points_error = getattr(engine, "PointsError", ())
     if points_error and isinstance(exc, points_error):
         return str(exc)  # names the file and the line
+    resume_error = getattr(engine, "ResumeError", ())
+    if resume_error and isinstance(exc, resume_error):
+        return f"The earlier run cannot be continued: {exc}"  # names the folder and why
     if isinstance(exc, FileExistsError):
         return f"Not overwritten: {exc}"
     if isinstance(exc, OSError):
@@ -1151,9 +1175,11 @@ class AppController(QObject):
         out_dir: str | Path,
         overwrite: bool = False,
         workers: int | None = None,
+        resume: bool = False,
     ) -> bool:
         """Segment many images into ``out_dir`` (same files as ``cellprop segment``),
-        ``workers`` at once (default: the settings' choice, else the engine's automatic one)."""
+        ``workers`` at once (default: the settings' choice, else the engine's automatic one).
+        ``resume``: continue the earlier run there (engine ``process_batch(resume=True)``)."""
         paths = [Path(p) for p in paths]
         out_dir = Path(out_dir)
         if not paths:
@@ -1183,7 +1209,8 @@ class AppController(QObject):
                 workers=at_once,
                 progress=job.progress,
                 cancel=job.is_cancelled,
-                on_result=lambda r: job.partial(BatchItem.of(r)),
+                on_result=lambda r: job.partial(BatchItem.of(r, engine.read_labels)),
+                resume=resume,
             )
 
         self._batch = summary
@@ -1241,6 +1268,7 @@ class AppController(QObject):
                     self.document_changed.emit(following)
         if item.status == "done":
             summary.done += 1
+            summary.kept += item.kept
             if doc is not None:
                 doc.error = None
                 if item.labels is not None:
@@ -1255,9 +1283,8 @@ class AppController(QObject):
                         model=self._batch_user.model,
                         device=self._batch_user.device,
                     )
-            self.log.emit(
-                "info", f"{item.path.name}: {item.n_cells} cells{_size_note(item.settings)}"
-            )
+            how = ", done by the earlier run" if item.kept else _size_note(item.settings)
+            self.log.emit("info", f"{item.path.name}: {item.n_cells} cells{how}")
         elif item.status == "cancelled":
             summary.cancelled = True
         elif item.status == "skipped":
@@ -1409,7 +1436,14 @@ class AppController(QObject):
         """
         foreseen = tuple(
             getattr(self.engine, name)
-            for name in ("ImageError", "ModelError", "OutputExists", "PointsError", "Cancelled")
+            for name in (
+                "ImageError",
+                "ModelError",
+                "OutputExists",
+                "PointsError",
+                "ResumeError",
+                "Cancelled",
+            )
             if isinstance(getattr(self.engine, name, None), type)
         )
         return None if isinstance(exc, (*foreseen, MemoryError)) else tb

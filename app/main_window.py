@@ -110,6 +110,17 @@ class Dialogs:
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def choose(self, title: str, text: str, options: list) -> str:
+        """One of ``options`` (button texts, the first the default), or "" if the user closes
+        the question."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self.parent)
+        buttons = [box.addButton(o, QMessageBox.ButtonRole.AcceptRole) for o in options]
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(buttons[0])
+        box.exec()
+        clicked = box.clickedButton()
+        return options[buttons.index(clicked)] if clicked in buttons else ""
+
     def choose_files(self, start: str) -> list:
         files, _ = QFileDialog.getOpenFileNames(self.parent, "Open images", start, IMAGE_FILTER)
         return files
@@ -603,8 +614,23 @@ class MainWindow(QMainWindow):
         if not out:
             return
         out = Path(out)
-        overwrite = False
-        if out.is_dir() and any(out.iterdir()):
+        overwrite = resume = False
+        earlier = self._earlier_run(out, paths)
+        if earlier is not None:
+            done = len(earlier.done({p.name for p in paths}))
+            stopped = "" if earlier.finished else " It stopped before its end."
+            answer = self.dialogs.choose(
+                "Continue the earlier run?",
+                f"{out} holds the results of an earlier run of these images: "
+                f"{done} of {_count(len(paths), 'image')} done.{stopped}\n\n"
+                f"Continue: keep those and segment the other {len(paths) - done}, with the "
+                "same model and settings as then.\nReplace: segment all of them again.",
+                ["Continue", "Replace"],
+            )
+            if not answer:
+                return
+            resume, overwrite = answer == "Continue", answer == "Replace"
+        elif out.is_dir() and any(out.iterdir()):
             overwrite = self.dialogs.ask(
                 "Replace earlier results?",
                 f"{out} already contains files.\n\nReplace the results in it? "
@@ -613,7 +639,19 @@ class MainWindow(QMainWindow):
             if not overwrite:
                 return
         self.controller.store.set_folder("batch_parent", str(out))
-        self.controller.run_batch(paths, out, overwrite=overwrite)
+        self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
+
+    def _earlier_run(self, out: Path, paths: list):
+        """The record of a batch run in ``out`` that processed some of ``paths``, or None (no
+        run there, or one of other images, or a record that cannot be read)."""
+        engine = self.controller.engine
+        try:
+            earlier = engine.earlier_run(out)
+        except engine.ResumeError:
+            return None
+        if earlier is None or not set(earlier.rows) & {p.name for p in paths}:
+            return None
+        return earlier
 
     def _batch_started(self, total: int) -> None:
         self.progress.setRange(0, total)

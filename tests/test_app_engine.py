@@ -261,6 +261,32 @@ def test_cancel_in_the_middle_of_a_batch_keeps_what_finished(qtbot, controller, 
     assert all(d.status in (Status.DONE, Status.NOT_RUN) for d in controller.documents)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
 
+    # Continued later, in a fresh window: what finished is kept (read back, not segmented
+    # again), the rest is segmented, and every image ends with its cells.
+    controller.batch_progress.disconnect(cancel_after_first)
+    first = {p.name: p.stat().st_mtime_ns for p in written}
+    later = AppController(store=controller.store)
+    errors: list = []
+    later.error.connect(errors.append)
+    try:
+        with qtbot.waitSignal(later.batch_finished, timeout=RUN_MS) as sig:
+            assert later.run_batch(paths, out, resume=True)
+        again = sig.args[0]
+        assert errors == []
+        assert (again.done, again.kept, again.failed) == (len(paths), summary.done, 0)
+        assert "by the earlier run" in again.describe()
+        assert {p.name: p.stat().st_mtime_ns for p in written} == first
+        assert [d.status for d in later.documents] == [Status.DONE] * len(paths)
+        for doc in later.documents:
+            labels = engine.read_image(out / f"{doc.path.stem}_labels.tif").pixels
+            np.testing.assert_array_equal(doc.result.labels, labels)
+            assert len(doc.result.centres) == doc.result.n_cells == labels.max()
+        rows = list(csv.DictReader(open(out / "summary.csv", newline="", encoding="utf-8")))
+        assert [r["Status"] for r in rows] == ["done"] * len(paths)
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+    finally:
+        later.shutdown()
+
 
 def test_self_test_passes_on_a_good_image_and_fails_on_a_bad_one(crops, tmp_path, model_name):
     env = {

@@ -23,8 +23,10 @@ from cellprop.engine import (
     ModelError,
     OutputExists,
     PointsError,
+    ResumeError,
     Settings,
     centres_for,
+    earlier_run,
     points_outside,
     read_points,
     write_training_set,
@@ -120,6 +122,8 @@ class FakeEngine:
     centres_for = staticmethod(centres_for)
     points_outside = staticmethod(points_outside)
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
+    ResumeError = ResumeError
+    earlier_run = staticmethod(earlier_run)  # reads a run's record: the engine's
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay
@@ -129,6 +133,7 @@ class FakeEngine:
         self.segment_started = threading.Event()
         self.given_centres: list = []  # the ``centres`` of each segment call (None: detect)
         self.batch_workers: list = []  # the ``workers`` of each process_batch call
+        self.batch_resumed: list = []  # the ``resume`` of each process_batch call
         self.cores = 3  # what auto_workers answers
 
     def auto_workers(self, images=None):
@@ -257,6 +262,9 @@ class FakeEngine:
         np.save(Path(path).with_suffix(".npy"), labels)
         Path(path).write_bytes(b"labels")
 
+    def read_labels(self, path):
+        return np.load(Path(path).with_suffix(".npy"))
+
     def write_overlay(self, path, image, labels, centres=None, overwrite=False):
         self._check(path, overwrite)
         Path(path).write_bytes(b"png")
@@ -315,8 +323,12 @@ class FakeEngine:
         progress=None,
         cancel=None,
         on_result=None,
+        resume=False,
     ):
+        """Like the engine's, except that a continued run (``resume``) does every image again."""
         self.batch_workers.append(workers)
+        self.batch_resumed.append(resume)
+        overwrite = overwrite or resume
         results = []
         for path in paths:
             if cancel is not None and cancel():

@@ -33,6 +33,8 @@ class ScriptedDialogs:
         self.folder = ""
         self.folders: list = []  # answers to choose_folder, in order; then ``folder``
         self.item = None  # the answer to choose_item (None: the one offered)
+        self.choice = None  # the answer to choose (None: the first option)
+        self.offered: list = []  # the options of each choose()
         self.files: list = []
         self.points_file = ""
         self.questions: list = []
@@ -41,6 +43,11 @@ class ScriptedDialogs:
     def ask(self, title, question):
         self.questions.append(question)
         return self.answers.pop(0) if self.answers else True
+
+    def choose(self, title, text, options):
+        self.questions.append(text)
+        self.offered.append(options)
+        return self.choice if self.choice is not None else options[0]
 
     def choose_files(self, start):
         return self.files
@@ -381,6 +388,35 @@ def test_batch_into_a_folder_with_files_asks_and_no_starts_nothing(qtbot, window
     assert "already contains files" in window.dialogs.questions[1]
     assert not window.controller.busy
     assert (out / "cells.csv").read_text() == "earlier run"
+
+
+@pytest.mark.parametrize("choice", ["Continue", "Replace", ""])
+def test_batch_into_the_folder_of_a_stopped_run_offers_to_continue_it(
+    qtbot, window, images, tmp_path, choice
+):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "run.json").write_text('{"state": "running"}')
+    (out / "summary.csv").write_text(
+        "Image,Path,Status,Cells\nimg0.npy,x,done,2\nimg1.npy,x,failed,0\n"
+    )
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = choice
+    window.open_paths([images[0].parent])  # yes: process the folder
+    qtbot.waitUntil(lambda: len(window.dialogs.offered) == 1, timeout=WAIT_MS)
+    question = window.dialogs.questions[-1]
+    assert "1 of 3 images done" in question and "stopped before its end" in question
+    assert "segment the other 2" in question
+    assert window.dialogs.offered == [["Continue", "Replace"]]
+    engine = window.controller.engine
+    if not choice:  # closed: nothing starts, nothing changes
+        qtbot.wait(200)
+        assert not window.controller.busy and engine.batch_resumed == []
+        assert (out / "run.json").read_text() == '{"state": "running"}'
+        return
+    qtbot.waitUntil(lambda: len(engine.batch_resumed) == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+    assert engine.batch_resumed == [choice == "Continue"]
 
 
 def test_choosing_a_broken_model_folder_says_so_in_the_panel(qtbot, window, tmp_path):
