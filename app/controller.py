@@ -1092,6 +1092,18 @@ class AppController(QObject):
             run.deleteLater()
         self.training_finished.emit(ok, message)
 
+    def cannot_continue(self, earlier) -> list[str]:
+        """Why a batch started now could not continue the ``earlier`` run (engine
+        ``earlier_run``): how its model or settings differ from the ones chosen, in words;
+        empty when it could, or while the chosen model is not loaded yet to tell."""
+        status = self.model_status
+        if status.loading or status.error or not status.path:
+            return []
+        user = self.settings
+        settings = self.engine.Settings(**user.engine_kwargs())
+        record = self.engine.run_record(status, settings, user.roi_zip, None, None, None)
+        return earlier.differences(record)
+
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""
         docs = self.documents if docs is None else docs

@@ -619,14 +619,25 @@ class MainWindow(QMainWindow):
         if earlier is not None:
             done = len(earlier.done({p.name for p in paths}))
             stopped = "" if earlier.finished else " It stopped before its end."
-            answer = self.dialogs.choose(
-                "Continue the earlier run?",
+            text = (
                 f"{out} holds the results of an earlier run of these images: "
                 f"{done} of {_count(len(paths), 'image')} done.{stopped}\n\n"
-                f"Continue: keep those and segment the other {len(paths) - done}, with the "
-                "same model and settings as then.\nReplace: segment all of them again.",
-                ["Continue", "Replace"],
             )
+            other = self.controller.cannot_continue(earlier)
+            if other:  # continuing would mix results made two ways in one folder
+                text += (
+                    "It was made with other settings than those chosen now ("
+                    + "; ".join(other)
+                    + "), so it cannot be continued.\nReplace: segment all of them again."
+                )
+                options = ["Replace"]
+            else:
+                text += (
+                    f"Continue: keep those and segment the other {len(paths) - done}, with "
+                    "the same model and settings as then.\nReplace: segment all of them again."
+                )
+                options = ["Continue", "Replace"]
+            answer = self.dialogs.choose("Continue the earlier run?", text, options)
             if not answer:
                 return
             resume, overwrite = answer == "Continue", answer == "Replace"

@@ -20,7 +20,7 @@ behind it each hold one stage:
                 write_points, write_training_set     clicked centres -> training dataset
     batch       process_image, process_batch         files in, result files out
                 auto_workers                         images at once (--workers auto)
-    journal     earlier_run                          a run's record, to continue it (--resume)
+    journal     earlier_run, run_record              a run's record, to continue it (--resume)
     evaluate    F1 at 10 px, mDice, AP50
 
 Never imports Qt or torch (import-linter contracts in pyproject.toml).
@@ -48,7 +48,7 @@ from .io import (
     read_image,
     read_points,
 )
-from .journal import earlier_run
+from .journal import earlier_run, run_record
 from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
 from .output import (
     read_labels,
@@ -105,6 +105,7 @@ __all__ = [
     "read_labels",
     "read_points",
     "read_table",
+    "run_record",
     "segment",
     "suggest_model",
     "write_labels",

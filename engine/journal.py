@@ -137,14 +137,20 @@ class EarlierRun:
             if row.get("Status") == "done" and (names is None or n in names)
         ]
 
-    def difference(self, record: dict) -> str | None:
-        """Why a run with ``record`` (:func:`run_record`) cannot continue this one, or None."""
+    def differences(self, record: dict) -> list[str]:
+        """What a run with ``record`` (:func:`run_record`) would do otherwise than this one,
+        in words ("detection threshold: 0.5 there, 0.4 now"); empty if nothing."""
         old, new = _compared(self.record), _compared(record)
         changed = []
         for key in dict.fromkeys([*old, *new]):
             if old.get(key) != new.get(key):
                 word = _WORDS.get(key, key.replace("_", " "))
                 changed.append(f"{word}: {_shown(old.get(key))} there, {_shown(new.get(key))} now")
+        return changed
+
+    def difference(self, record: dict) -> str | None:
+        """Why a run with ``record`` (:func:`run_record`) cannot continue this one, or None."""
+        changed = self.differences(record)
         if not changed:
             return None
         return (

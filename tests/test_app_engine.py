@@ -269,6 +269,9 @@ def test_cancel_in_the_middle_of_a_batch_keeps_what_finished(qtbot, controller, 
     errors: list = []
     later.error.connect(errors.append)
     try:
+        later.load_model()  # the window asks before it starts: the same check as the engine's
+        qtbot.waitUntil(lambda: bool(later.model_status.path), timeout=RUN_MS)
+        assert later.cannot_continue(engine.earlier_run(out)) == []
         with qtbot.waitSignal(later.batch_finished, timeout=RUN_MS) as sig:
             assert later.run_batch(paths, out, resume=True)
         again = sig.args[0]

@@ -29,6 +29,7 @@ from cellprop.engine import (
     earlier_run,
     points_outside,
     read_points,
+    run_record,
     write_training_set,
 )
 from scipy import ndimage
@@ -124,6 +125,7 @@ class FakeEngine:
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
     ResumeError = ResumeError
     earlier_run = staticmethod(earlier_run)  # reads a run's record: the engine's
+    run_record = staticmethod(run_record)
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -390,16 +391,29 @@ def test_batch_into_a_folder_with_files_asks_and_no_starts_nothing(qtbot, window
     assert (out / "cells.csv").read_text() == "earlier run"
 
 
+def _stopped_run(window, out, **changed):
+    """The record a run with the window's model and settings (``changed`` where given) left
+    when it stopped after img0."""
+    engine = window.controller.engine
+    status = window.controller.model_status
+    settings = engine.Settings(**{**window.controller.settings.engine_kwargs(), **changed})
+    roi = window.controller.settings.roi_zip
+    record = dict(engine.run_record(status, settings, roi, None, None, None), state="running")
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps(record))
+    (out / "summary.csv").write_text(
+        "Image,Path,Status,Cells\nimg0.npy,x,done,2\nimg1.npy,x,failed,0\n"
+    )
+
+
 @pytest.mark.parametrize("choice", ["Continue", "Replace", ""])
 def test_batch_into_the_folder_of_a_stopped_run_offers_to_continue_it(
     qtbot, window, images, tmp_path, choice
 ):
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
     out = tmp_path / "results"
-    out.mkdir()
-    (out / "run.json").write_text('{"state": "running"}')
-    (out / "summary.csv").write_text(
-        "Image,Path,Status,Cells\nimg0.npy,x,done,2\nimg1.npy,x,failed,0\n"
-    )
+    _stopped_run(window, out)
+    record = (out / "run.json").read_text()
     window.dialogs.folder = str(out)
     window.dialogs.choice = choice
     window.open_paths([images[0].parent])  # yes: process the folder
@@ -412,11 +426,26 @@ def test_batch_into_the_folder_of_a_stopped_run_offers_to_continue_it(
     if not choice:  # closed: nothing starts, nothing changes
         qtbot.wait(200)
         assert not window.controller.busy and engine.batch_resumed == []
-        assert (out / "run.json").read_text() == '{"state": "running"}'
+        assert (out / "run.json").read_text() == record
         return
     qtbot.waitUntil(lambda: len(engine.batch_resumed) == 1, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
     assert engine.batch_resumed == [choice == "Continue"]
+
+
+def test_a_stopped_run_made_with_other_settings_can_only_be_replaced(
+    qtbot, window, images, tmp_path
+):
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
+    out = tmp_path / "results"
+    _stopped_run(window, out, threshold=0.123)
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = ""  # the user closes the question
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: len(window.dialogs.offered) == 1, timeout=WAIT_MS)
+    assert window.dialogs.offered == [["Replace"]]
+    question = window.dialogs.questions[-1]
+    assert "detection threshold: 0.123 there" in question and "cannot be continued" in question
 
 
 def test_choosing_a_broken_model_folder_says_so_in_the_panel(qtbot, window, tmp_path):
