@@ -120,6 +120,20 @@ class BatchItem:
             kept=kept,
         )
 
+    def result(self, model: str, device: str) -> Result:
+        """The image's result as the window keeps it (``labels`` must be there)."""
+        return Result(
+            labels=self.labels,
+            centres=self.centres,
+            table=self.table,
+            n_cells=self.n_cells,
+            settings=self.settings,
+            timings=self.timings,
+            outputs=self.outputs,
+            model=model,
+            device=device,
+        )
+
 
 def _not_kept(clicks, centres) -> list:
     """The clicked centres that did not become cells (the size or border filters dropped
@@ -296,7 +310,9 @@ class AppController(QObject):
         new_docs: list[Document] = []
         for raw in paths:
             path = Path(raw)
-            if path.is_dir():
+            if path.is_dir() and (path / "run.json").is_file():
+                self.open_results(path)  # a batch's results: its images and their cells
+            elif path.is_dir():
                 try:
                     found = list(self.engine.find_images([path]))
                 except Exception as exc:  # noqa: BLE001
@@ -316,6 +332,58 @@ class AppController(QObject):
         if indices and self.current is None:
             self.set_current(indices[0])
         return indices
+
+    def open_results(self, folder: str | Path) -> None:
+        """Open the images a batch run wrote into ``folder`` with their cells read back from
+        its files (engine ``saved_results``), to look at, correct and export them again
+        without segmenting them again. Images open already keep the results they have."""
+        folder = Path(folder)
+        engine = self.engine
+
+        def read(job: Job):
+            run, results, problems = engine.saved_results(folder)
+            return run, [BatchItem.of(r, engine.read_labels) for r in results], problems
+
+        def finished(out):
+            run, items, problems = out
+            for problem in problems:
+                self._report(f"{folder}: {problem}")
+            record = run.record
+            model = record.get("model") or {}
+            # a correction re-runs the model that made the cells: its folder, or its name
+            chosen = model.get("path") if Path(model.get("path") or "").is_dir() else None
+            chosen = chosen or model.get("name") or self.settings.model
+            plane = (record.get("page") or 0, record.get("channel") or 0)
+            items = [i for i in items if i.labels is not None]
+            self._add_documents([i.path for i in items])
+            shown = []
+            for item in items:
+                i = self.index_of(item.path)
+                doc = self.documents[i]
+                if doc.results or doc.running:
+                    continue  # never replace what this window made or corrected
+                doc.page, doc.channel = plane
+                doc.error = None
+                doc.results[plane] = item.result(chosen, self.settings.device)
+                shown.append(i)
+                self.document_changed.emit(i)
+            self.log.emit(
+                "info",
+                f"Opened the results of {len(shown)} images from {folder} (model "
+                f"{model.get('name', '?')}, {record.get('created', 'date not recorded')})",
+            )
+            if self.current is None and shown:
+                self.set_current(shown[0])
+            elif self.current_index in shown:
+                self._load_image(self.current_index)  # its plane may be another one
+
+        def failed(exc, tb):
+            if isinstance(exc, engine.ResumeError):  # no run here: says so, naming the folder
+                self._report(str(exc))
+            else:
+                self._report(readable_error(exc, engine), self._details(exc, tb))
+
+        self._start_side_job(Job(read, name=f"open results {folder.name}"), finished, failed)
 
     def _add_documents(self, paths: Iterable[Path]) -> list:
         added, seen = [], set()
@@ -377,6 +445,16 @@ class AppController(QObject):
             doc.image = image
             if doc.error and doc.result is None and not doc.running:
                 doc.error = None
+            result = doc.results.get((image.page, image.channel))
+            if result is not None and result.labels.shape != image.pixels.shape[:2]:
+                # results read back from files (Open results) of an image changed since
+                del doc.results[(image.page, image.channel)]
+                h, w = result.labels.shape[:2]
+                doc.error = (
+                    f"{doc.name}: its saved cells ({w} x {h} pixels) do not fit the image "
+                    f"as it is now ({image.description}); segment it again"
+                )
+                self._report(doc.error)
             self._check_modality(doc)
             self._forget_old_images(doc)
             self.document_changed.emit(self.documents.index(doc))
@@ -1284,16 +1362,8 @@ class AppController(QObject):
             if doc is not None:
                 doc.error = None
                 if item.labels is not None:
-                    doc.results[(0, 0)] = Result(
-                        labels=item.labels,
-                        centres=item.centres,
-                        table=item.table,
-                        n_cells=item.n_cells,
-                        settings=item.settings,
-                        timings=item.timings,
-                        outputs=item.outputs,
-                        model=self._batch_user.model,
-                        device=self._batch_user.device,
+                    doc.results[(0, 0)] = item.result(
+                        self._batch_user.model, self._batch_user.device
                     )
             how = ", done by the earlier run" if item.kept else _size_note(item.settings)
             self.log.emit("info", f"{item.path.name}: {item.n_cells} cells{how}")

@@ -284,6 +284,14 @@ class MainWindow(QMainWindow):
         self.open_folder_action = self._action(
             "Open folder…", self.ask_open_folder, "Ctrl+Shift+O", "Open every image in a folder"
         )
+        self.open_results_action = self._action(
+            "Open results…",
+            self.ask_open_results,
+            "Ctrl+Shift+R",
+            "Open the images of an earlier run (Process all, or cellprop segment) with their "
+            "cells, read from its result folder: look, correct and export without segmenting "
+            "again",
+        )
         self.run_action = self._action(
             "Segment", self.run_current, "F5", "Find and outline the cells in this image (F5)"
         )
@@ -426,6 +434,7 @@ class MainWindow(QMainWindow):
         for a in (
             self.open_files_action,
             self.open_folder_action,
+            self.open_results_action,
             None,
             self.export_action,
             self.export_all_action,
@@ -567,6 +576,14 @@ class MainWindow(QMainWindow):
         if folder:
             self.controller.store.set_folder("open", folder)
             self.open_paths([folder])
+
+    def ask_open_results(self) -> None:
+        c = self.controller
+        folder = self.dialogs.choose_folder(
+            "Open the results of an earlier run", c.store.folder("batch_parent")
+        )
+        if folder:
+            c.open_results(folder)
 
     def dragEnterEvent(self, event):  # noqa: N802 - Qt override
         if event.mimeData().hasUrls():

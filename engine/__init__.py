@@ -21,6 +21,7 @@ behind it each hold one stage:
     batch       process_image, process_batch         files in, result files out
                 auto_workers                         images at once (--workers auto)
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
+                saved_results (batch)                a run's results read back, to look again
     evaluate    F1 at 10 px, mDice, AP50
 
 Never imports Qt or torch (import-linter contracts in pyproject.toml).
@@ -33,6 +34,7 @@ from .batch import (
     output_paths,
     process_batch,
     process_image,
+    saved_results,
 )
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError, ResumeError
@@ -106,6 +108,7 @@ __all__ = [
     "read_points",
     "read_table",
     "run_record",
+    "saved_results",
     "segment",
     "suggest_model",
     "write_labels",

@@ -40,6 +40,7 @@ __all__ = [
     "output_paths",
     "process_batch",
     "process_image",
+    "saved_results",
 ]
 
 #: Files written for each image, by kind: DIR/<stem><suffix>.
@@ -397,37 +398,93 @@ def _kept(files, out, earlier: EarlierRun, model, settings, roi) -> dict[int, Im
     kept = {}
     for i, path in enumerate(files):
         row = earlier.rows.get(path.name)
-        targets = output_paths(path, out, roi)
         if row is None or row.get("Status") != "done":
             continue
-        if not all(p.is_file() for p in targets.values()):
-            continue
         try:
-            table = read_table(targets["cells"])
-            diameter = float(row["Diameter_px"]) if row.get("Diameter_px") else None
-            mean_area = float(row["MeanArea_px"]) if row.get("MeanArea_px") else float("nan")
-            seconds = float(row.get("Seconds") or 0.0)
-            n_cells = int(row.get("Cells") or 0)
+            result = _from_row(path, row, output_paths(path, out, roi))
         except (OSError, UnicodeDecodeError, ValueError):
             continue  # damaged: segmented again
-        if len(table) != n_cells:
-            continue
         given = settings
         if settings.diameter == "auto":
-            given = replace(settings, diameter=diameter)
-        kept[i] = ImageResult(
-            path=path,
-            n_cells=n_cells,
-            mean_area=mean_area,
-            seconds=seconds,
-            outputs=targets,
-            table=table,
-            image_info=row.get("Read") or "",
-            diameter=diameter,
-            settings=resolve_settings(model, given),
-            kept=True,
-        )
+            given = replace(settings, diameter=result.diameter)
+        result.settings = resolve_settings(model, given)
+        kept[i] = result
     return kept
+
+
+def _from_row(path: Path, row: dict, targets: dict) -> ImageResult:
+    """An image a run finished, from its summary.csv row and its files (``targets``), as a
+    kept result; ValueError (naming the file) or OSError where a file is missing or damaged."""
+    for target in targets.values():
+        if not target.is_file():
+            raise ValueError(f"{target}: missing")
+    table = read_table(targets["cells"])
+    n_cells = int(row.get("Cells") or 0)
+    if len(table) != n_cells:
+        raise ValueError(f"{targets['cells']}: {len(table)} cells, not the {n_cells} made")
+    return ImageResult(
+        path=path,
+        n_cells=n_cells,
+        mean_area=float(row["MeanArea_px"]) if row.get("MeanArea_px") else float("nan"),
+        seconds=float(row.get("Seconds") or 0.0),
+        outputs=targets,
+        table=table,
+        image_info=row.get("Read") or "",
+        diameter=float(row["Diameter_px"]) if row.get("Diameter_px") else None,
+        kept=True,
+    )
+
+
+def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], list[str]]:
+    """The images a batch run in ``folder`` finished, read back from its files, to look at
+    (and correct) them again without segmenting them again.
+
+    Returns
+    -------
+    run : EarlierRun
+        The run's record (its model, settings and plane: ``run.record``).
+    results : list of ImageResult
+        One per image it finished whose files are all there, in the run's order, as kept
+        results (``kept``, ``table``, ``outputs``; ``settings``: the run's, resolved, with the
+        image's own diameter); ``path`` is the image where the run read it, or, moved since,
+        beside the result folder.
+    problems : list of str
+        Each image left out and why (image or result file gone or damaged), by name.
+
+    Raises
+    ------
+    ResumeError
+        No run's record in ``folder`` (no run.json), or one that cannot be read.
+    """
+    folder = Path(folder)
+    run = earlier_run(folder)
+    if run is None:
+        raise ResumeError(
+            f"{folder}: no run.json here: not a folder of results that cellprop segment or "
+            "a folder batch wrote"
+        )
+    used = dict(run.record.get("resolved") or run.record.get("settings") or {})
+    auto = (run.record.get("settings") or {}).get("diameter") == "auto"
+    roi = bool(run.record.get("roi", False))
+    results, problems = [], []
+    for name, row in run.rows.items():
+        if row.get("Status") != "done":
+            continue
+        recorded = Path(row.get("Path") or name)
+        path = next((p for p in (recorded, folder.parent / name) if p.is_file()), None)
+        if path is None:
+            problems.append(f"{name}: the image is no longer at {recorded}")
+            continue
+        try:
+            result = _from_row(path, row, output_paths(path, folder, roi))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problems.append(f"{name}: its results cannot be read ({exc})")
+            continue
+        result.settings = dict(used)
+        if auto and result.diameter:
+            result.settings["diameter"] = result.settings["diameter_px"] = result.diameter
+        results.append(result)
+    return run, results, problems
 
 
 def usable_cores() -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -195,7 +196,7 @@ def _row(result) -> list:
     """One image's summary.csv row (an ImageResult)."""
     return [
         result.path.name,
-        str(result.path),
+        os.path.abspath(result.path),  # where a later look at the results finds the image
         result.status,
         result.n_cells,
         "" if np.isnan(result.mean_area) else f"{result.mean_area:.2f}",

@@ -238,6 +238,45 @@ def test_batch_of_three_with_a_corrupt_file(qtbot, controller, crops, tmp_path):
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
 
 
+def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controller, crops, tmp_path):
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    made = [d.result for d in controller.documents]
+
+    # Another day, another window: the folder dropped on it opens its images with their cells.
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_paths([out])
+        assert [d.path for d in later.documents] == crops
+        assert [d.status for d in later.documents] == [Status.DONE] * 3
+        for doc, result in zip(later.documents, made, strict=True):
+            np.testing.assert_array_equal(doc.result.labels, result.labels)
+            np.testing.assert_allclose(doc.result.centres, result.centres, atol=1e-6)
+            assert doc.result.table.names == result.table.names
+        # A correction runs the model and settings that made the cells.
+        doc = later.current
+        n = doc.result.n_cells
+        with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
+            assert later.remove_cell(1)
+        assert doc.result.n_cells == n - 1 and doc.result.edits == 1
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        # Cells of an image changed since do not fit it: dropped, with the reason.
+        errors: list = []
+        later.error.connect(errors.append)
+        import cv2
+
+        cv2.imwrite(str(crops[2]), np.zeros((100, 120), np.uint8))
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.set_current(2)
+        assert later.documents[2].result is None
+        assert any("do not fit the image" in e for e in errors)
+    finally:
+        later.shutdown()
+
+
 def test_cancel_in_the_middle_of_a_batch_keeps_what_finished(qtbot, controller, crops, tmp_path):
     paths = crops + [crops[0].with_name(f"copy{k}.png") for k in range(3)]
     for k in range(3):

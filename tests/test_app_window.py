@@ -448,6 +448,20 @@ def test_a_stopped_run_made_with_other_settings_can_only_be_replaced(
     assert "detection threshold: 0.123 there" in question and "cannot be continued" in question
 
 
+def test_open_results_asks_for_the_folder_and_hands_it_to_the_controller(
+    window, tmp_path, monkeypatch
+):
+    opened = []
+    monkeypatch.setattr(window.controller, "open_results", opened.append)
+    file_menu = window.menuBar().actions()[0].menu()
+    assert window.open_results_action in file_menu.actions()
+    window.dialogs.folder = ""  # the user closes the folder dialog: nothing happens
+    window.open_results_action.trigger()
+    window.dialogs.folder = str(tmp_path / "results")
+    window.open_results_action.trigger()
+    assert opened == [str(tmp_path / "results")]
+
+
 def test_choosing_a_broken_model_folder_says_so_in_the_panel(qtbot, window, tmp_path):
     panel = window.settings_panel
     window.dialogs.folder = str(tmp_path / "not-a-model")

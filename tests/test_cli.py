@@ -235,6 +235,36 @@ def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
     assert (out / "frame0_cells.csv").read_bytes() == table
 
 
+def test_a_runs_results_read_back_are_what_it_wrote(tmp_path, tiny_model_dir):
+    from cellprop.engine import ResumeError, read_labels, saved_results
+
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out, "--pixel-size", "0.5"], tiny_model_dir) == 0
+    run, results, problems = saved_results(out)
+    assert problems == [] and run.record["settings"]["pixel_size"] == 0.5
+    assert [r.path for r in results] == sorted(folder.iterdir())
+    for r, row in zip(results, read_csv(out / "summary.csv"), strict=True):
+        assert r.kept and r.n_cells == int(row["Cells"]) == len(r.table)
+        assert r.settings["threshold"] == 0.01 and r.settings["pixel_size"] == 0.5
+        labels = read_labels(r.outputs["labels"])
+        assert labels.max() == r.n_cells and labels.shape == (96, 128)
+
+    # The images moved beside the result folder, one result file lost: the others still open.
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    out.rename(moved / "results")
+    (moved / "results" / "frame1_cells.csv").unlink()
+    _, results, problems = saved_results(moved / "results")
+    assert [r.path for r in results] == [moved / "frame0.png", moved / "frame2.png"]
+    assert len(problems) == 1 and problems[0].startswith("frame1.png: its results cannot")
+    (moved / "frame2.png").unlink()
+    _, results, problems = saved_results(moved / "results")
+    assert "frame2.png: the image is no longer at" in problems[1]
+    with pytest.raises(ResumeError, match="no run.json here"):
+        saved_results(moved)
+
+
 def test_results_inside_the_input_folder_are_not_inputs(inputs, tmp_path, tiny_model_dir):
     folder = tmp_path / "only"
     folder.mkdir()
