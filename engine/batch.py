@@ -30,7 +30,7 @@ from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import CellTable, measure
 from .io import centres_for, points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
-from .output import read_table, write_labels, write_overlay, write_roi_zip, write_table
+from .output import read_labels, read_table, write_labels, write_overlay, write_roi_zip, write_table
 from .pipeline import Segmentation, Settings, resolve_settings, segment
 
 __all__ = [
@@ -414,18 +414,23 @@ def _kept(files, out, earlier: EarlierRun, model, settings, roi) -> dict[int, Im
 
 def _from_row(path: Path, row: dict, targets: dict) -> ImageResult:
     """An image a run finished, from its summary.csv row and its files (``targets``), as a
-    kept result; ValueError (naming the file) or OSError where a file is missing or damaged."""
+    kept result; ValueError (naming the file) or OSError where a file is missing or damaged.
+
+    The files are the truth, not the row: cells corrected in the app and exported into the
+    run's folder count as they are now."""
     for target in targets.values():
         if not target.is_file():
             raise ValueError(f"{target}: missing")
+    labels = read_labels(targets["labels"])
     table = read_table(targets["cells"])
-    n_cells = int(row.get("Cells") or 0)
-    if len(table) != n_cells:
-        raise ValueError(f"{targets['cells']}: {len(table)} cells, not the {n_cells} made")
+    n_cells = int(labels.max()) if labels.size else 0
+    if len(table) != n_cells:  # one of the two cut short, or from another run
+        raise ValueError(f"{targets['cells']}: {len(table)} cells, the labels {n_cells}")
+    areas = np.bincount(labels.ravel())[1:]
     return ImageResult(
         path=path,
         n_cells=n_cells,
-        mean_area=float(row["MeanArea_px"]) if row.get("MeanArea_px") else float("nan"),
+        mean_area=float(areas.mean()) if n_cells else float("nan"),
         seconds=float(row.get("Seconds") or 0.0),
         outputs=targets,
         table=table,

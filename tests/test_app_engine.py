@@ -263,6 +263,18 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
             assert later.remove_cell(1)
         assert doc.result.n_cells == n - 1 and doc.result.edits == 1
         qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        # Exported into the run's folder, the correction is what the folder opens with next.
+        with qtbot.waitSignal(later.exported, timeout=RUN_MS):
+            assert later.export_current(out, lambda existing: True)
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        third = AppController(store=controller.store)
+        try:
+            with qtbot.waitSignal(third.image_ready, timeout=RUN_MS):
+                third.open_paths([out])
+            assert third.documents[0].result.n_cells == n - 1
+            np.testing.assert_array_equal(third.documents[0].result.labels, doc.result.labels)
+        finally:
+            third.shutdown()
         # Cells of an image changed since do not fit it: dropped, with the reason.
         errors: list = []
         later.error.connect(errors.append)
