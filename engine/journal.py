@@ -100,9 +100,19 @@ def _compared(record: dict) -> dict:
     return values
 
 
-def _shown(value) -> str:
+#: What None stands for, where it is not the model's default.
+_NONE = {
+    "page": "the first",
+    "channel": "the first",
+    "pixel_size": "the file's",
+    "diameter": "the model's",
+    "points_digest": "none",
+}
+
+
+def _shown(value, key: str = "") -> str:
     if value is None:
-        return "the model's default"
+        return _NONE.get(key, "the model's default")
     if isinstance(value, tuple):  # (model name, folder)
         return f"{value[0]} ({value[1]})"
     return str(value)
@@ -146,7 +156,8 @@ class EarlierRun:
         for key in dict.fromkeys([*old, *new]):
             if old.get(key) != new.get(key):
                 word = _WORDS.get(key, key.replace("_", " "))
-                changed.append(f"{word}: {_shown(old.get(key))} there, {_shown(new.get(key))} now")
+                was, now = _shown(old.get(key), key), _shown(new.get(key), key)
+                changed.append(f"{word}: {was} there, {now} now")
         return changed
 
     def difference(self, record: dict) -> str | None:

@@ -235,6 +235,26 @@ def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
     assert (out / "frame0_cells.csv").read_bytes() == table
 
 
+def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
+    from cellprop.engine import Settings
+    from cellprop.engine.journal import EarlierRun, run_record
+
+    class Model:
+        name, path = "phase", "/models/phase"
+
+    then = run_record(Model, Settings(pixel_size=0.65), False, 2, None, None)
+    now = run_record(Model, Settings(threshold=0.4), False, None, None, None)
+    earlier = EarlierRun(tmp_path, then, {})
+    roomier = run_record(Model, Settings(pixel_size=0.65, memory_mb=4096), False, 2, None, None)
+    assert earlier.differences(roomier) == []  # the memory budget changes no result
+    assert earlier.differences(now) == [
+        "detection threshold: the model's default there, 0.4 now",
+        "pixel size: 0.65 there, the file's now",
+        "page: 2 there, the first now",
+    ]
+    assert earlier.difference(now).startswith(f"{tmp_path}: its results were made with other")
+
+
 def test_a_runs_results_read_back_are_what_it_wrote(tmp_path, tiny_model_dir):
     from cellprop.engine import ResumeError, read_labels, saved_results
 
