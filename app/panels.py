@@ -625,7 +625,8 @@ class WelcomeView(QWidget):
         text = QLabel(
             "cellprop finds and outlines every cell in your microscopy images.<br>"
             "Open one image to check the result, or a whole folder to process an experiment.<br>"
-            "Then press <b>Segment</b> (F5) and export the table of cell measurements."
+            "Then press <b>Segment</b> (F5) and export the table of cell measurements.<br>"
+            "A folder of results from an earlier run opens with its cells."
         )
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         text.setStyleSheet("color: #555; font-size: 11pt;")
