@@ -89,23 +89,25 @@ class BatchItem:
 
     @classmethod
     def of(cls, image_result, read_labels=None) -> BatchItem:
-        """``read_labels(path)``: reads an image an earlier run finished back from its file
-        (the engine keeps none of it in memory); without it such images come without cells."""
+        """``read_labels(path)``: reads the labels of an image an earlier run finished back
+        from its file now; without it they are read when the image is shown."""
         seg = getattr(image_result, "segmentation", None)
         kept = bool(getattr(image_result, "kept", False))
         table = getattr(image_result, "table", None)
         labels = centres = None
         if seg is not None:
             labels, centres = seg.labels, seg.centres
-        elif kept and read_labels is not None and table is not None:
-            try:
-                labels = read_labels(image_result.outputs["labels"])
-                columns = table.columns
+        elif kept and table is not None and "labels" in (image_result.outputs or {}):
+            columns = table.columns
+            if "Detection_Center_X" in columns and "Detection_Center_Y" in columns:
                 centres = np.column_stack(
                     [columns["Detection_Center_X"], columns["Detection_Center_Y"]]
                 ).astype(float)
-            except (OSError, ValueError, KeyError):  # the counts and files stand; no outlines
-                labels = centres = None
+            if read_labels is not None:
+                try:
+                    labels = read_labels(image_result.outputs["labels"])
+                except (OSError, ValueError):  # read back when the image is shown
+                    labels = None
         return cls(
             path=Path(image_result.path),
             status=str(image_result.status),
@@ -120,8 +122,18 @@ class BatchItem:
             kept=kept,
         )
 
+    @property
+    def usable(self) -> bool:
+        """Done, with cells the window can show (in memory, or in the labels file)."""
+        has_file = "labels" in self.outputs
+        return (
+            self.status == "done"
+            and (self.labels is not None or has_file)
+            and (self.centres is not None)
+        )
+
     def result(self, model: str, device: str) -> Result:
-        """The image's result as the window keeps it (``labels`` must be there)."""
+        """The image's result as the window keeps it: its labels file holds these labels."""
         return Result(
             labels=self.labels,
             centres=self.centres,
@@ -132,6 +144,7 @@ class BatchItem:
             outputs=self.outputs,
             model=model,
             device=device,
+            labels_file=self.outputs.get("labels"),
         )
 
 
@@ -342,7 +355,7 @@ class AppController(QObject):
 
         def read(job: Job):
             run, results, problems = engine.saved_results(folder)
-            return run, [BatchItem.of(r, engine.read_labels) for r in results], problems
+            return run, [BatchItem.of(r) for r in results], problems  # labels read when shown
 
         def finished(out):
             run, items, problems = out
@@ -354,7 +367,7 @@ class AppController(QObject):
             chosen = model.get("path") if Path(model.get("path") or "").is_dir() else None
             chosen = chosen or model.get("name") or self.settings.model
             plane = (record.get("page") or 0, record.get("channel") or 0)
-            items = [i for i in items if i.labels is not None]
+            items = [i for i in items if i.usable]
             self._add_documents([i.path for i in items])
             shown = []
             for item in items:
@@ -409,7 +422,8 @@ class AppController(QObject):
         self.current_changed.emit(index)
         self.selection_changed.emit(0)
         doc = self.documents[index]
-        if doc.image is None or (doc.image.page, doc.image.channel) != doc.plane:
+        parked = doc.result is not None and doc.result.labels is None
+        if parked or doc.image is None or (doc.image.page, doc.image.channel) != doc.plane:
             self._load_image(index)
         else:
             self.image_ready.emit(index)
@@ -436,24 +450,40 @@ class AppController(QObject):
         doc = self.documents[index]
         page, channel = doc.plane
 
+        result = doc.results.get((page, channel))
+        parked = result.labels_file if result is not None and result.labels is None else None
+
         def read(job: Job):
-            return self.engine.read_image(doc.path, page=page, channel=channel)
+            image = self.engine.read_image(doc.path, page=page, channel=channel)
+            if parked is None:
+                return image, None
+            try:
+                return image, self.engine.read_labels(parked)
+            except (OSError, ValueError) as exc:
+                return image, exc
 
         job = Job(read, name=f"read {doc.name}")
 
-        def finished(image):
+        def finished(out):
+            image, labels = out
             doc.image = image
             if doc.error and doc.result is None and not doc.running:
                 doc.error = None
-            result = doc.results.get((image.page, image.channel))
-            if result is not None and result.labels.shape != image.pixels.shape[:2]:
-                # results read back from files (Open results) of an image changed since
-                del doc.results[(image.page, image.channel)]
+            if parked is not None and result is doc.results.get((page, channel)):
+                result.labels = None if isinstance(labels, Exception) else labels
+            problem = ""
+            if result is not None and result.labels is None and parked is not None:
+                problem = f"its cells could not be read back from {parked} ({labels})"
+            elif result is not None and result.labels.shape != image.pixels.shape[:2]:
+                # cells read back from files (Open results) of an image changed since
                 h, w = result.labels.shape[:2]
-                doc.error = (
-                    f"{doc.name}: its saved cells ({w} x {h} pixels) do not fit the image "
-                    f"as it is now ({image.description}); segment it again"
+                problem = (
+                    f"its saved cells ({w} x {h} pixels) do not fit the image as it is now "
+                    f"({image.description})"
                 )
+            if problem:
+                del doc.results[(page, channel)]
+                doc.error = f"{doc.name}: {problem}; segment it again"
                 self._report(doc.error)
             self._check_modality(doc)
             self._forget_old_images(doc)
@@ -478,7 +508,7 @@ class AppController(QObject):
             if old is not self.current and not old.running:
                 old.image = None
                 for result in old.results.values():
-                    result.layers = {}
+                    result.park()  # labels a file holds too are read back when shown
 
     # ------------------------------------------------------------------ selection
     def select_cell(self, label: int) -> None:
@@ -826,8 +856,8 @@ class AppController(QObject):
         False if nothing started or waits.
         """
         doc = self.current
-        if doc is None or doc.result is None:
-            return False
+        if doc is None or doc.result is None or doc.result.labels is None:
+            return False  # its cells are still being read back
         h, w = doc.result.labels.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
             return False
@@ -972,7 +1002,7 @@ class AppController(QObject):
         """Mark the centre of every cell the segmentation found (then correct the marks by
         hand), except where a mark already is. Returns how many were added."""
         doc = self.current
-        if not self.can_mark() or doc.result is None:
+        if not self.can_mark() or doc.result is None or doc.result.labels is None:
             return 0
         ids = np.unique(doc.result.labels)
         ids = ids[(ids > 0) & (ids <= len(doc.result.centres))]
@@ -1361,10 +1391,11 @@ class AppController(QObject):
             summary.kept += item.kept
             if doc is not None:
                 doc.error = None
-                if item.labels is not None:
-                    doc.results[(0, 0)] = item.result(
-                        self._batch_user.model, self._batch_user.device
-                    )
+                if item.usable:
+                    result = item.result(self._batch_user.model, self._batch_user.device)
+                    doc.results[(0, 0)] = result
+                    if doc is not self.current or doc.plane != (0, 0):
+                        result.park()  # a batch of a thousand images keeps tables, not labels
             how = ", done by the earlier run" if item.kept else _size_note(item.settings)
             self.log.emit("info", f"{item.path.name}: {item.n_cells} cells{how}")
         elif item.status == "cancelled":
@@ -1465,24 +1496,23 @@ class AppController(QObject):
                     image = engine.read_image(doc.path, page=doc.page, channel=doc.channel)
                 pixel_size = self.settings.pixel_size or getattr(image, "pixel_size", None)
                 unit = getattr(image, "unit", None) or "um"
+                labels = result.labels  # parked (not shown): read back from its file
+                if labels is None:
+                    labels = engine.read_labels(result.labels_file)
                 engine.write_labels(
                     paths["labels"],
-                    result.labels,
+                    labels,
                     pixel_size=pixel_size,
                     unit=unit,
                     overwrite=overwrite,
                 )
                 engine.write_overlay(
-                    paths["overlay"],
-                    image.pixels,
-                    result.labels,
-                    result.centres,
-                    overwrite=overwrite,
+                    paths["overlay"], image.pixels, labels, result.centres, overwrite=overwrite
                 )
                 # no image-name column: the same per-image CSV as `cellprop segment`
                 engine.write_table(paths["cells"], result.table, overwrite=overwrite)
                 if "roi" in paths:
-                    engine.write_roi_zip(paths["roi"], result.labels, overwrite=overwrite)
+                    engine.write_roi_zip(paths["roi"], labels, overwrite=overwrite)
                 written.append((doc, result, paths))
             if everything is not None and written:
                 tables = [(self._export_target(d).name, r.table) for d, r, _ in written]
@@ -1495,6 +1525,7 @@ class AppController(QObject):
             files = list(files)
             for _doc, result, paths in written:
                 result.outputs.update(paths)
+                result.labels_file = paths["labels"]  # the same labels: may be parked now
                 files += list(paths.values())
             self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
             self.exported.emit(files)

@@ -27,10 +27,12 @@ class Result:
     """One segmentation of one image plane, as the viewer and table need it.
 
     ``likelihood`` and ``contribution`` are None for batch results: a batch keeps only
-    labels, centres and the table so that a thousand images do not fill the memory.
+    labels, centres and the table so that a thousand images do not fill the memory; and
+    labels that are also in a file (``labels_file``) are let go while their image is not
+    shown (:meth:`park`) and read back when it is.
     """
 
-    labels: np.ndarray
+    labels: np.ndarray | None  # None: parked, in ``labels_file``
     centres: np.ndarray  # (N, 2) of (x, y) for labels 1..N
     table: Any  # engine CellTable
     n_cells: int
@@ -50,6 +52,8 @@ class Result:
     # before the last one (Undo)
     edits: int = 0
     previous: Result | None = None
+    # a file that holds exactly these labels (written by a batch or an export, or read back)
+    labels_file: Path | None = None
 
     @classmethod
     def of(cls, seg, table, layers: dict, **more) -> Result:
@@ -72,7 +76,16 @@ class Result:
         """Corrected by hand (or outlined at given points) and not exported since."""
         return bool(self.edits) and not self.outputs
 
+    def park(self) -> None:
+        """Let go of the labels and layers while the image is not shown, if a file holds
+        the labels (the window reads them back before it shows the image again)."""
+        self.layers = {}
+        if self.labels_file is not None:
+            self.labels = None
+
     def label_at(self, x: int, y: int) -> int:
+        if self.labels is None:
+            return 0
         h, w = self.labels.shape[:2]
         if 0 <= x < w and 0 <= y < h:
             return int(self.labels[y, x])

@@ -119,8 +119,9 @@ class ImageViewer(QGraphicsView):
         self._image_item.setPixmap(QPixmap.fromImage(qimage_from_array(grey)))
 
     def set_result(self, result) -> None:
-        """Draw the layers of a segmentation result (state.Result) or clear them (None)."""
-        if result is None:
+        """Draw the layers of a segmentation result (state.Result) or clear them (None, or
+        a result whose labels are still being read back from their file)."""
+        if result is None or result.labels is None:
             self.clear_result()
             return
         self._labels = result.labels

@@ -283,6 +283,43 @@ def test_batch_writes_results_reports_the_corrupt_file_and_finishes(
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
 
 
+def test_a_batchs_cells_wait_in_their_files_until_their_image_is_shown(
+    qtbot, controller, images, tmp_path
+):
+    # A batch of a thousand images must not hold a thousand label images in memory.
+    open_and_wait(qtbot, controller, images)  # img0 is shown
+    out = tmp_path / "batch"
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS):
+        controller.run_batch(images, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    docs = controller.documents
+    assert docs[0].result.labels is not None  # the image shown keeps its cells at hand
+    assert [d.result.labels for d in docs[1:]] == [None, None]  # the others: in their files
+    assert [d.result.labels_file for d in docs] == [out / f"img{k}_labels.tif" for k in range(3)]
+    assert [d.status for d in docs] == [Status.DONE] * 3 and docs[2].n_cells == 4
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_current(2)
+    np.testing.assert_array_equal(docs[2].result.labels, np.load(out / "img2_labels.npy"))
+    assert docs[2].result.labels.max() == 4
+
+    # Export all writes the cells of images not shown too, read from their files.
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        controller.export_all(tmp_path / "all", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "all" / "img1_labels.npy"), np.load(out / "img1_labels.npy")
+    )
+    # Their file gone since: shown, the image says so, to be segmented again.
+    assert docs[1].result.labels_file == tmp_path / "all" / "img1_labels.tif"
+    (tmp_path / "all" / "img1_labels.npy").unlink()
+    errors = []
+    controller.error.connect(errors.append)
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_current(1)
+    assert docs[1].result is None and docs[1].status == Status.FAILED
+    assert "img1.npy: its cells could not be read back" in errors[-1]
+
+
 def test_batch_runs_the_chosen_number_of_images_at_once(qtbot, controller, images, tmp_path):
     controller.engine.delay = 0.02
     waiting = []

@@ -226,6 +226,8 @@ def test_batch_of_three_with_a_corrupt_file(qtbot, controller, crops, tmp_path):
     statuses = [d.status for d in controller.documents]
     assert statuses == [Status.DONE, Status.FAILED, Status.DONE]
     labels = engine.read_image(out / "crop0_labels.tif").pixels
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(0)  # shown: its cells are read back from the batch's file
     np.testing.assert_array_equal(labels, controller.documents[0].result.labels)
     assert json.loads((out / "run.json").read_text())["workers"] == 2
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
@@ -244,6 +246,7 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
         assert controller.run_batch(crops, out)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     made = [d.result for d in controller.documents]
+    files = [engine.read_image(out / f"crop{k}_labels.tif").pixels for k in range(3)]
 
     # Another day, another window: the folder dropped on it opens its images with their cells.
     later = AppController(store=controller.store)
@@ -252,10 +255,15 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
             later.open_paths([out])
         assert [d.path for d in later.documents] == crops
         assert [d.status for d in later.documents] == [Status.DONE] * 3
-        for doc, result in zip(later.documents, made, strict=True):
-            np.testing.assert_array_equal(doc.result.labels, result.labels)
+        for i, (doc, result) in enumerate(zip(later.documents, made, strict=True)):
+            if i:
+                with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+                    later.set_current(i)
+            np.testing.assert_array_equal(doc.result.labels, files[i])
             np.testing.assert_allclose(doc.result.centres, result.centres, atol=1e-6)
             assert doc.result.table.names == result.table.names
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.set_current(0)
         # A correction runs the model and settings that made the cells.
         doc = later.current
         n = doc.result.n_cells
@@ -273,18 +281,18 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
                 third.open_paths([out])
             assert third.documents[0].result.n_cells == n - 1
             np.testing.assert_array_equal(third.documents[0].result.labels, doc.result.labels)
+            # Cells of an image changed since do not fit it: dropped, with the reason.
+            errors: list = []
+            third.error.connect(errors.append)
+            import cv2
+
+            cv2.imwrite(str(crops[2]), np.zeros((100, 120), np.uint8))
+            with qtbot.waitSignal(third.image_ready, timeout=RUN_MS):
+                third.set_current(2)
+            assert third.documents[2].result is None
+            assert any("do not fit the image" in e for e in errors)
         finally:
             third.shutdown()
-        # Cells of an image changed since do not fit it: dropped, with the reason.
-        errors: list = []
-        later.error.connect(errors.append)
-        import cv2
-
-        cv2.imwrite(str(crops[2]), np.zeros((100, 120), np.uint8))
-        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
-            later.set_current(2)
-        assert later.documents[2].result is None
-        assert any("do not fit the image" in e for e in errors)
     finally:
         later.shutdown()
 
@@ -331,7 +339,9 @@ def test_cancel_in_the_middle_of_a_batch_keeps_what_finished(qtbot, controller, 
         assert "by the earlier run" in again.describe()
         assert {p.name: p.stat().st_mtime_ns for p in written} == first
         assert [d.status for d in later.documents] == [Status.DONE] * len(paths)
-        for doc in later.documents:
+        for i, doc in enumerate(later.documents):
+            with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+                later.set_current(i)
             labels = engine.read_image(out / f"{doc.path.stem}_labels.tif").pixels
             np.testing.assert_array_equal(doc.result.labels, labels)
             assert len(doc.result.centres) == doc.result.n_cells == labels.max()
