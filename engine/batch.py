@@ -450,9 +450,9 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
         The run's record (its model, settings and plane: ``run.record``).
     results : list of ImageResult
         One per image it finished whose files are all there, in the run's order, as kept
-        results (``kept``, ``table``, ``outputs``; ``settings``: the run's, resolved, with the
-        image's own diameter); ``path`` is the image where the run read it, or, moved since,
-        beside the result folder.
+        results (``kept``, ``table``, ``outputs``; ``settings``: the run's as given, with the
+        image's own diameter where it was measured on each); ``path`` is the image where the
+        run read it, or, moved since, beside the result folder.
     problems : list of str
         Each image left out and why (image or result file gone or damaged), by name.
 
@@ -468,8 +468,10 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
             f"{folder}: no run.json here: not a folder of results that cellprop segment or "
             "a folder batch wrote"
         )
-    used = dict(run.record.get("resolved") or run.record.get("settings") or {})
-    auto = (run.record.get("settings") or {}).get("diameter") == "auto"
+    # As given (None: the model's default), so that a correction resolves them as the run did;
+    # a diameter measured on each image is that image's.
+    given = dict(run.record.get("settings") or {})
+    auto = given.get("diameter") == "auto"
     roi = bool(run.record.get("roi", False))
     results, problems = [], []
     for name, row in run.rows.items():
@@ -485,9 +487,7 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             problems.append(f"{name}: its results cannot be read ({exc})")
             continue
-        result.settings = dict(used)
-        if auto and result.diameter:
-            result.settings["diameter"] = result.settings["diameter_px"] = result.diameter
+        result.settings = dict(given, diameter=result.diameter) if auto else dict(given)
         results.append(result)
     return run, results, problems
 

@@ -269,6 +269,16 @@ def test_a_runs_results_read_back_are_what_it_wrote(tmp_path, tiny_model_dir):
         assert r.settings["threshold"] == 0.01 and r.settings["pixel_size"] == 0.5
         labels = read_labels(r.outputs["labels"])
         assert labels.max() == r.n_cells and labels.shape == (96, 128)
+    # Settings as given (a correction resolves them as the run did); a diameter measured on
+    # each image is that image's.
+    assert results[0].settings["min_size"] is None
+    auto = tmp_path / "auto"
+    assert (
+        segment([folder / "frame0.png", "--out", auto, "--diameter", "auto"], tiny_model_dir) == 0
+    )
+    _, (measured,), _ = saved_results(auto)
+    row = read_csv(auto / "summary.csv")[0]
+    assert measured.settings["diameter"] == pytest.approx(float(row["Diameter_px"]))
 
     # The images moved beside the result folder, one result file lost: the others still open.
     moved = tmp_path / "moved"
