@@ -645,15 +645,16 @@ class MainWindow(QMainWindow):
                 text += (
                     "It was made with other settings than those chosen now ("
                     + "; ".join(other)
-                    + "), so it cannot be continued.\nReplace: segment all of them again."
+                    + "), so it cannot be continued.\n"
                 )
                 options = ["Replace"]
             else:
                 text += (
                     f"Continue: keep those and segment the other {len(paths) - done}, with "
-                    "the same model and settings as then.\nReplace: segment all of them again."
+                    "the same model and settings as then.\n"
                 )
                 options = ["Continue", "Replace"]
+            text += "Replace: segment all of them again."
             answer = self.dialogs.choose("Continue the earlier run?", text, options)
             if not answer:
                 return
