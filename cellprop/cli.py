@@ -372,7 +372,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
     )
     bar = tqdm(total=len(paths), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)
 
+    reported: list = []  # every image's result as it ends
+
     def on_result(res) -> None:
+        reported.append(res)
         if res.kept:
             line = f"  kept    {res.path.name}: {res.n_cells} cells (done by the earlier run)"
         elif res.status == "done":
@@ -410,6 +413,16 @@ def cmd_segment(args: argparse.Namespace) -> int:
         bar.close()
         print(f"cellprop: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # the result folder cannot be made or written (read-only, full)
+        bar.close()
+        done = sum(r.status == "done" for r in reported)
+        print(
+            f"cellprop: cannot write the results to {exc.filename or args.out}: "
+            f"{exc.strerror or exc}"
+            + (f"; the {done} image(s) done keep their results (--resume goes on)" if done else ""),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED if reported else EXIT_USAGE
     except KeyboardInterrupt:
         bar.close()
         print(

@@ -235,6 +235,38 @@ def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
     assert (out / "frame0_cells.csv").read_bytes() == table
 
 
+def test_a_result_folder_that_cannot_be_written_is_said_not_a_traceback(
+    tmp_path, tiny_model_dir, capsys, monkeypatch
+):
+    folder = _three_images(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert segment([folder, "--out", blocker / "results"], tiny_model_dir) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the results to {blocker / 'results'}" in err
+    assert "Traceback" not in err
+
+    # The disk fills after the first image: the run stops, saying what is kept.
+    from cellprop.engine import journal
+
+    add = journal.Journal.add
+
+    def fill_up(self, result):
+        if (self.folder / "summary.csv").read_text().count("\n") >= 2:
+            raise OSError(28, "No space left on device", str(self.folder / "summary.csv"))
+        add(self, result)
+
+    monkeypatch.setattr(journal.Journal, "add", fill_up)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "--resume goes on" in err
+    assert (out / "frame0_labels.tif").is_file()
+    monkeypatch.setattr(journal.Journal, "add", add)
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    assert "kept    frame0.png" in capsys.readouterr().err
+
+
 def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
     from cellprop.engine import Settings
     from cellprop.engine.journal import EarlierRun, run_record
