@@ -17,7 +17,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_app_fakes as fakes  # noqa: E402
 from cellprop.app.controller import AppController  # noqa: E402
-from cellprop.app.main_window import MainWindow, format_seconds  # noqa: E402
+from cellprop.app.main_window import Dialogs, MainWindow, format_seconds  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
 from cellprop.app.state import Status  # noqa: E402
 
@@ -431,6 +431,27 @@ def test_batch_into_the_folder_of_a_stopped_run_offers_to_continue_it(
     qtbot.waitUntil(lambda: len(engine.batch_resumed) == 1, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
     assert engine.batch_resumed == [choice == "Continue"]
+
+
+@pytest.mark.parametrize("press", ["Continue", "Replace", "Cancel"])
+def test_the_real_question_with_options_answers_the_button_pressed(qtbot, window, press):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    seen = []
+
+    def click():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        seen.append([b.text() for b in box.buttons()])
+        next(b for b in box.buttons() if b.text().replace("&", "") == press).click()
+
+    QTimer.singleShot(20, click)
+    answer = Dialogs(window).choose("Continue the earlier run?", "text", ["Continue", "Replace"])
+    assert answer == ("" if press == "Cancel" else press)
+    assert sorted(t.replace("&", "") for t in seen[0]) == ["Cancel", "Continue", "Replace"]
 
 
 def test_a_stopped_run_made_with_other_settings_can_only_be_replaced(
