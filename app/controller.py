@@ -323,7 +323,7 @@ class AppController(QObject):
         new_docs: list[Document] = []
         for raw in paths:
             path = Path(raw)
-            if path.is_dir() and (path / "run.json").is_file():
+            if path.is_dir() and self._is_run_folder(path):
                 self.open_results(path)  # a batch's results: its images and their cells
             elif path.is_dir():
                 try:
@@ -345,6 +345,14 @@ class AppController(QObject):
         if indices and self.current is None:
             self.set_current(indices[0])
         return indices
+
+    def _is_run_folder(self, folder: Path) -> bool:
+        """Whether ``folder`` holds the record of a cellprop run (another program's run.json
+        does not make a folder of images one)."""
+        try:
+            return self.engine.earlier_run(folder) is not None
+        except self.engine.ResumeError:
+            return False
 
     def open_results(self, folder: str | Path) -> None:
         """Open the images a batch run wrote into ``folder`` with their cells read back from

@@ -186,8 +186,8 @@ def earlier_run(folder: str | Path) -> EarlierRun | None:
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(record, dict):
-            raise ValueError("not a JSON object")
+        if not isinstance(record, dict) or not {"model", "settings"} <= set(record):
+            raise ValueError("no model and settings in it")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ResumeError(f"{path}: not the record of a cellprop run ({exc})") from exc
     rows: dict = {}

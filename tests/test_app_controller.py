@@ -260,6 +260,14 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     assert make_store(settings_file).load_settings() == UserSettings()
 
 
+def test_a_folder_with_another_programs_run_json_opens_as_images(qtbot, controller, images):
+    (images[0].parent / "run.json").write_text('{"acquisition": "microscope software"}')
+    with qtbot.waitSignal(controller.folder_opened, timeout=WAIT_MS) as sig:
+        controller.open_paths([images[0].parent])
+    assert sig.args == [str(images[0].parent), 3]
+    assert [d.path for d in controller.documents] == images
+
+
 def test_batch_writes_results_reports_the_corrupt_file_and_finishes(
     qtbot, controller, images, tmp_path
 ):
