@@ -323,7 +323,7 @@ class AppController(QObject):
         new_docs: list[Document] = []
         for raw in paths:
             path = Path(raw)
-            if path.is_dir() and self._is_run_folder(path):
+            if path.is_dir() and self.earlier_run(path) is not None:
                 self.open_results(path)  # a batch's results: its images and their cells
             elif path.is_dir():
                 try:
@@ -346,13 +346,14 @@ class AppController(QObject):
             self.set_current(indices[0])
         return indices
 
-    def _is_run_folder(self, folder: Path) -> bool:
-        """Whether ``folder`` holds the record of a cellprop run (another program's run.json
-        does not make a folder of images one)."""
+    def earlier_run(self, folder: str | Path):
+        """The record of the cellprop run in ``folder`` (engine ``earlier_run``), or None where
+        there is none or it cannot be read (another program's run.json does not make a folder
+        of images a run's)."""
         try:
-            return self.engine.earlier_run(folder) is not None
+            return self.engine.earlier_run(folder)
         except self.engine.ResumeError:
-            return False
+            return None
 
     def open_results(self, folder: str | Path) -> None:
         """Open the images a batch run wrote into ``folder`` with their cells read back from

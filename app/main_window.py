@@ -673,11 +673,7 @@ class MainWindow(QMainWindow):
     def _earlier_run(self, out: Path, paths: list):
         """The record of a batch run in ``out`` that processed some of ``paths``, or None (no
         run there, or one of other images, or a record that cannot be read)."""
-        engine = self.controller.engine
-        try:
-            earlier = engine.earlier_run(out)
-        except engine.ResumeError:
-            return None
+        earlier = self.controller.earlier_run(out)
         if earlier is None or not set(earlier.rows) & {p.name for p in paths}:
             return None
         return earlier
