@@ -56,6 +56,15 @@ def _count(text: str) -> int:
     return value
 
 
+def _page(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return _count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a page number or 'all', got {text}") from None
+
+
 def _workers(text: str) -> int | str:
     if text == "auto":
         return text
@@ -195,11 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--recursive", "-r", action="store_true", help="look into sub-folders")
     seg.add_argument(
         "--page",
-        type=_count,
+        type=_page,
         default=None,
-        metavar="N",
+        metavar="N|all",
         help="page (time point / slice) of multi-page files, from 0 (default: "
-        "the first; required for 3-D stacks)",
+        "the first; 3-D stacks need one), or all: every page as an image of its own, "
+        "named <stem>_p<page>c<channel> (a time-lapse: a result per time point)",
     )
     seg.add_argument(
         "--channel",
@@ -279,7 +289,8 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
         return load_model(_default_model(None), device=args.device)  # says what is missing
     for path in paths:
         try:
-            pixels = read_image(path, page=args.page, channel=args.channel).pixels
+            page = 0 if args.page == "all" else args.page
+            pixels = read_image(path, page=page, channel=args.channel).pixels
         except ImageError:
             continue  # the batch reports it
         suggestion = suggest_model(pixels, models)
@@ -288,12 +299,12 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
     return load_model(_default_model(None), device=args.device)
 
 
-def _planned_outputs(paths: list[Path], out: Path, roi: bool) -> list[Path]:
+def _planned_outputs(planes: list, out: Path, roi: bool) -> list[Path]:
     from cellprop.engine.batch import RUN_FILES, output_paths
 
     files = [out / name for name in RUN_FILES]
-    for p in paths:
-        files += list(output_paths(p, out, roi).values())
+    for plane in planes:
+        files += list(output_paths(plane.target, out, roi).values())
     return files
 
 
@@ -305,6 +316,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         OutputExists,
         ResumeError,
         Settings,
+        batch_planes,
         find_images,
         load_model,
         process_batch,
@@ -318,18 +330,20 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if not paths:
         print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
         return EXIT_USAGE
-    stems: dict[str, Path] = {}
-    for p in paths:
-        if p.stem in stems:
+    planes = batch_planes(paths, args.page, args.channel)
+    stems: dict[str, str] = {}
+    for plane in planes:
+        stem = plane.target.stem
+        if stem in stems:
             print(
-                f"cellprop: {p} and {stems[p.stem]} would write the same result files "
-                f"({p.stem}_*); process them into different --out folders",
+                f"cellprop: {plane.where} and {stems[stem]} would write the same result files "
+                f"({stem}_*); process them into different --out folders",
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        stems[p.stem] = p
+        stems[stem] = plane.where
     if not (args.overwrite or args.resume):
-        existing = [f for f in _planned_outputs(paths, args.out, args.roi) if f.exists()]
+        existing = [f for f in _planned_outputs(planes, args.out, args.roi) if f.exists()]
         if existing:
             more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
             print(
@@ -352,10 +366,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
             memory_mb=args.memory,
         )
         points = None if args.points is None else read_points(args.points)
-        if points is not None and "" in points and len(paths) > 1:
+        if points is not None and "" in points and len(planes) > 1:
             raise ValueError(
                 f"{args.points}: x,y without an image column fits one image, not "
-                f"{len(paths)}; add an image column (image,x,y)"
+                f"{len(planes)}; add an image column (image,x,y)"
             )
         if args.model == "auto":
             model = _suggested_model(paths, args)
@@ -366,18 +380,20 @@ def cmd_segment(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     log = sys.stderr
+    pages = f" (every page of {len(paths)} file(s))" if len(planes) > len(paths) else ""
     print(
-        f"cellprop: model {model.name} on {model.provider}; {len(paths)} image(s) -> {args.out}",
+        f"cellprop: model {model.name} on {model.provider}; {len(planes)} image(s){pages} "
+        f"-> {args.out}",
         file=log,
     )
-    bar = tqdm(total=len(paths), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)
+    bar = tqdm(total=len(planes), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)
 
     reported: list = []  # every image's result as it ends
 
     def on_result(res) -> None:
         reported.append(res)
         if res.kept:
-            line = f"  kept    {res.path.name}: {res.n_cells} cells (done by the earlier run)"
+            line = f"  kept    {res.name}: {res.n_cells} cells (done by the earlier run)"
         elif res.status == "done":
             estimated = (
                 f", diameter ~{res.diameter:.0f} px"
@@ -385,13 +401,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 else ""
             )
             line = (
-                f"  done    {res.path.name} ({res.image_info}): {res.n_cells} cells"
+                f"  done    {res.name} ({res.image_info}): {res.n_cells} cells"
                 f"{estimated}, {res.seconds:.1f} s"
             )
         else:
-            line = f"  {res.status:<7} {res.error or res.path.name}"
+            line = f"  {res.status:<7} {res.error or res.name}"
         bar.write(line, file=log)
-        bar.set_postfix_str(res.path.name, refresh=False)
+        bar.set_postfix_str(res.name, refresh=False)
         bar.update(1)
 
     try:

@@ -4,6 +4,7 @@ The public API is listed here, in one place (docs/ARCHITECTURE.md describes it);
 behind it each hold one stage:
 
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
+                count_pages                          pages of a multi-page file (header only)
                 read_points, centres_for, points_outside  cell centres in (CSV: image,x,y or x,y)
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
@@ -19,6 +20,7 @@ behind it each hold one stage:
                 write_tables                         many images' cells in one CSV
                 write_points, write_training_set     clicked centres -> training dataset
     batch       process_image, process_batch         files in, result files out
+                batch_planes, plane_name             every page as an image (page="all")
                 auto_workers                         images at once (--workers auto)
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
                 saved_results (batch)                a run's results read back, to look again
@@ -30,8 +32,11 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 from .batch import (
     BatchResult,
     ImageResult,
+    Plane,
     auto_workers,
+    batch_planes,
     output_paths,
+    plane_name,
     process_batch,
     process_image,
     saved_results,
@@ -45,6 +50,7 @@ from .io import (
     MAX_PIXELS,
     ImageData,
     centres_for,
+    count_pages,
     find_images,
     points_outside,
     read_image,
@@ -81,6 +87,7 @@ __all__ = [
     "ModelError",
     "ModelInfo",
     "OutputExists",
+    "Plane",
     "PointsError",
     "ResumeError",
     "Segmentation",
@@ -88,7 +95,9 @@ __all__ = [
     "Suggestion",
     "auto_workers",
     "available_devices",
+    "batch_planes",
     "centres_for",
+    "count_pages",
     "background_level",
     "earlier_run",
     "estimate_diameter",
@@ -100,6 +109,7 @@ __all__ = [
     "load_models",
     "measure",
     "output_paths",
+    "plane_name",
     "process_batch",
     "points_outside",
     "process_image",

@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import CellTable, measure
-from .io import centres_for, points_outside, read_image
+from .io import centres_for, count_pages, points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import read_labels, read_table, write_labels, write_overlay, write_roi_zip, write_table
 from .pipeline import Segmentation, Settings, resolve_settings, segment
@@ -36,8 +36,11 @@ from .pipeline import Segmentation, Settings, resolve_settings, segment
 __all__ = [
     "BatchResult",
     "ImageResult",
+    "Plane",
     "auto_workers",
+    "batch_planes",
     "output_paths",
+    "plane_name",
     "process_batch",
     "process_image",
     "saved_results",
@@ -63,6 +66,12 @@ class ImageResult:
     ----------
     path : pathlib.Path
         The input file.
+    name : str
+        The name its results go by: the file's name, or for one page of a multi-page file
+        segmented page by page (``process_batch(page="all")``) :func:`plane_name`'s. Its files
+        are ``DIR/<stem of name>_labels.tif`` and so on; summary.csv and cells.csv name it so.
+    page : int or None
+        The page read, as asked (None: the file's first).
     status : {"done", "failed", "skipped", "cancelled"}
     kept : bool
         Done by an earlier run of the same folder and taken over as it was (a continued run,
@@ -89,6 +98,8 @@ class ImageResult:
 
     path: Path
     status: str = "done"
+    name: str = ""
+    page: int | None = None
     n_cells: int = 0
     mean_area: float = float("nan")
     seconds: float = 0.0
@@ -100,6 +111,71 @@ class ImageResult:
     diameter: float | None = None
     settings: dict | None = None
     kept: bool = False
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.name = self.name or self.path.name
+
+
+@dataclass(frozen=True)
+class Plane:
+    """One image of a batch: a file, or one page of a multi-page file (``page="all"``).
+
+    ``page``: the page to read (None: the file's first); ``name``: the name its results go by
+    (see ``ImageResult.name``)."""
+
+    path: Path
+    page: int | None = None
+    name: str = ""
+
+    @property
+    def target(self) -> Path:
+        """The path whose stem names its result files (:func:`output_paths`)."""
+        return self.path.with_name(self.name or self.path.name)
+
+    @property
+    def where(self) -> str:
+        """The file, and the page where it is one page of many, for messages."""
+        if self.name in ("", self.path.name):
+            return str(self.path)
+        return f"{self.path} page {self.page}"
+
+    def result(self, **more) -> ImageResult:
+        """An ImageResult of this image that needed no segmentation (cancelled, failed)."""
+        return ImageResult(path=self.path, name=self.name, page=self.page, **more)
+
+
+def plane_name(path: str | Path, page: int, channel: int | None = None) -> str:
+    """The name of one page (and channel) of an image file as its own image:
+    ``movie.tif`` page 3 -> ``movie_p3c0.tif``, the names the app gives the planes it exports
+    or saves for training."""
+    path = Path(path)
+    return f"{path.stem}_p{page}c{channel or 0}{path.suffix}"
+
+
+def batch_planes(
+    paths: Iterable[str | Path], page: int | str | None = None, channel: int | None = None
+) -> list[Plane]:
+    """The images a batch over ``paths`` segments, in order.
+
+    ``page``: one page of every file (None: the first), or ``"all"``: every page of a
+    multi-page file (a time-lapse, a stack of slices or positions) as an image of its own,
+    named by :func:`plane_name`; a file of one page (or one that cannot be read: the batch then
+    says why) stays one image under its own name. Each slice of a 3-D stack is segmented on
+    its own, in 2-D.
+    """
+    planes = []
+    for p in paths:
+        p = Path(p)
+        if page != "all":
+            planes.append(Plane(p, page, p.name))
+            continue
+        n = count_pages(p)
+        if n == 1:
+            planes.append(Plane(p, None, p.name))
+        else:
+            planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(n)]
+    return planes
 
 
 @dataclass
@@ -137,11 +213,13 @@ def process_image(
     page: int | None = None,
     channel: int | None = None,
     centres: np.ndarray | None = None,
+    name: str | None = None,
 ) -> ImageResult:
     """Read, segment, measure and write the result files of one image.
 
     ``centres`` ([N, 2] (x, y), pixels): segment the cells at these centres instead of the
-    detected ones (:func:`cellprop.engine.segment`).
+    detected ones (:func:`cellprop.engine.segment`). ``name``: the name the results go by
+    (default the file's; :func:`plane_name` for one page of many).
 
     Never raises for a bad image: the result's status says "failed" (unreadable file, or an
     error while segmenting), "skipped" (results exist and ``overwrite`` is False) or
@@ -154,8 +232,8 @@ def process_image(
     path = Path(path)
     settings = settings if settings is not None else Settings()
     started = time.perf_counter()
-    result = ImageResult(path=path)
-    targets = output_paths(path, out_dir, roi)
+    result = ImageResult(path=path, name=name or path.name, page=page)
+    targets = output_paths(path.with_name(result.name), out_dir, roi)
     existing = [p for p in targets.values() if p.exists()]
     if existing and not overwrite:
         result.status = "skipped"
@@ -250,7 +328,7 @@ def process_batch(
     progress: Callable[[str, float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     on_result: Callable[[ImageResult], None] | None = None,
-    page: int | None = None,
+    page: int | str | None = None,
     channel: int | None = None,
     points: dict | None = None,
     resume: bool = False,
@@ -267,6 +345,11 @@ def process_batch(
         Image files (see :func:`cellprop.engine.find_images`).
     out_dir : path
         Result folder (created).
+    page : int or "all", optional
+        The page of multi-page files to segment (default: the first), or ``"all"``: each page
+        of a multi-page file as an image of its own, named ``<stem>_p<page>c<channel>``
+        (:func:`batch_planes`; a time-lapse gives a label image and a table per time point,
+        and ``cells.csv`` all of them).
     workers : int or "auto"
         Images processed at the same time, each in its own process with its own copy of the
         model and an equal share of the CPU cores for onnxruntime (threads would not do: the
@@ -282,7 +365,9 @@ def process_batch(
     points : dict, optional
         Cell centres to segment instead of detecting cells, as :func:`cellprop.engine.read_points`
         gives them: ``{image file name: [N, 2] (x, y)}``, or ``{"": ...}`` for every image. An
-        image the dict does not name fails (by name), and the batch goes on.
+        image the dict does not name fails (by name), and the batch goes on. A page of a
+        multi-page file (``page="all"``) is named as its results are (``movie_p3c0.tif``);
+        its first page also by the file's name.
     resume : bool
         Continue the earlier run in ``out_dir`` (cancelled, interrupted or killed; or finished,
         to try its failed images again): the images it finished whose files are all there are
@@ -303,7 +388,9 @@ def process_batch(
         ``resume`` and the folder holds no run to continue, or one made another way (the
         message says what differs); raised before any image is processed.
     """
-    files = [Path(p) for p in paths]
+    if page is not None and page != "all" and not isinstance(page, numbers.Integral):
+        raise ValueError(f"page must be a page number or 'all', not {page!r}")
+    files = batch_planes(paths, page, channel)
     settings = settings if settings is not None else Settings()
     if workers == "auto":
         workers = auto_workers(len(files))
@@ -335,7 +422,7 @@ def process_batch(
     done = 0
     # Continuing a run, the other images' files there are its own: an image it was writing
     # when it stopped has some of them, and they are replaced.
-    args = (out, settings, overwrite or resume, roi, page, channel, points)
+    args = (out, settings, overwrite or resume, roi, channel, points)
     resolved: dict = {}
 
     def finish(i: int, res: ImageResult) -> None:
@@ -346,7 +433,7 @@ def process_batch(
         if on_result is not None:
             on_result(res)
         if progress is not None:
-            progress(res.path.name, done / len(files))
+            progress(res.name, done / len(files))
         # Keep the small per-cell table, not the image-sized arrays: a batch of a thousand
         # frames must not hold a thousand label images.
         if res.segmentation is not None:
@@ -381,27 +468,29 @@ def process_batch(
     return BatchResult(results=final, out_dir=out)
 
 
-def _remove_leftovers(files, out: Path, roi: bool) -> None:
+def _remove_leftovers(files: list[Plane], out: Path, roi: bool) -> None:
     """Remove the temporary files of writes a killed run left in ``out`` (output.atomic_path
     names them ".<name>.<random><suffix>")."""
     targets = [out / name for name in RUN_FILES]
-    for path in files:
-        targets += output_paths(path, out, roi).values()
+    for plane in files:
+        targets += output_paths(plane.target, out, roi).values()
     for target in targets:
         for left in out.glob(f".{glob.escape(target.stem)}.*{glob.escape(target.suffix)}"):
             left.unlink(missing_ok=True)
 
 
-def _kept(files, out, earlier: EarlierRun, model, settings, roi) -> dict[int, ImageResult]:
+def _kept(
+    files: list[Plane], out, earlier: EarlierRun, model, settings, roi
+) -> dict[int, ImageResult]:
     """The images of ``files`` the earlier run in ``out`` finished, whose files are all there
     and readable, as results taken over from it (by index into ``files``)."""
     kept = {}
-    for i, path in enumerate(files):
-        row = earlier.rows.get(path.name)
+    for i, plane in enumerate(files):
+        row = earlier.rows.get(plane.name)
         if row is None or row.get("Status") != "done":
             continue
         try:
-            result = _from_row(path, row, output_paths(path, out, roi))
+            result = _from_row(plane, row, output_paths(plane.target, out, roi))
         except (OSError, UnicodeDecodeError, ValueError):
             continue  # damaged: segmented again
         given = settings
@@ -412,7 +501,7 @@ def _kept(files, out, earlier: EarlierRun, model, settings, roi) -> dict[int, Im
     return kept
 
 
-def _from_row(path: Path, row: dict, targets: dict) -> ImageResult:
+def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
     """An image a run finished, from its summary.csv row and its files (``targets``), as a
     kept result; ValueError (naming the file) or OSError where a file is missing or damaged.
 
@@ -428,7 +517,9 @@ def _from_row(path: Path, row: dict, targets: dict) -> ImageResult:
         raise ValueError(f"{targets['cells']}: {len(table)} cells, the labels {n_cells}")
     areas = np.bincount(labels.ravel())[1:]
     return ImageResult(
-        path=path,
+        path=plane.path,
+        name=plane.name,
+        page=plane.page,
         n_cells=n_cells,
         mean_area=float(areas.mean()) if n_cells else float("nan"),
         seconds=float(row.get("Seconds") or 0.0),
@@ -478,12 +569,14 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
         if row.get("Status") != "done":
             continue
         recorded = Path(row.get("Path") or name)
-        path = next((p for p in (recorded, folder.parent / name) if p.is_file()), None)
+        path = next((p for p in (recorded, folder.parent / recorded.name) if p.is_file()), None)
         if path is None:
             problems.append(f"{name}: the image is no longer at {recorded}")
             continue
+        page = row.get("Page") or run.record.get("page")
+        plane = Plane(path, int(page) if str(page).isdigit() else None, name)
         try:
-            result = _from_row(path, row, output_paths(path, folder, roi))
+            result = _from_row(plane, row, output_paths(plane.target, folder, roi))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             problems.append(f"{name}: its results cannot be read ({exc})")
             continue
@@ -540,19 +633,23 @@ def _start_worker(model_bytes: bytes, threads: int, stop) -> None:
     _WORKER["stop"] = stop
 
 
-def _one(path: Path, model, args: tuple, cancel: Callable[[], bool] | None) -> ImageResult:
+def _one(plane: Plane, model, args: tuple, cancel: Callable[[], bool] | None) -> ImageResult:
     """One image of a batch, here or in a worker; ``args`` as process_batch packs them."""
+    path, page, name = plane.path, plane.page, plane.name
     if cancel is not None and cancel():
-        return ImageResult(path=path, status="cancelled")
-    out, settings, overwrite, roi, page, channel, points = args
+        return plane.result(status="cancelled")
+    out, settings, overwrite, roi, channel, points = args
     centres = None
     if points is not None:
-        centres = centres_for(points, path.name)
+        centres = points.get(name)
+        if centres is None and page == 0:  # a training set names a file's first page so
+            centres = points.get(path.name)
         if centres is None:
-            return ImageResult(
-                path=path,
+            centres = centres_for(points, name)
+        if centres is None:
+            return plane.result(
                 status="failed",
-                error=f"{path}: the points file gives no cell centres for {path.name}",
+                error=f"{path}: the points file gives no cell centres for {name}",
             )
     return process_image(
         path,
@@ -565,11 +662,12 @@ def _one(path: Path, model, args: tuple, cancel: Callable[[], bool] | None) -> I
         page=page,
         channel=channel,
         centres=centres,
+        name=name,
     )
 
 
-def _work(path: Path, args: tuple) -> ImageResult:
-    return _one(path, _WORKER["model"], args, _WORKER["stop"].is_set)
+def _work(plane: Plane, args: tuple) -> ImageResult:
+    return _one(plane, _WORKER["model"], args, _WORKER["stop"].is_set)
 
 
 def _in_processes(files, model, args, workers, cancel):
@@ -604,11 +702,10 @@ def _in_processes(files, model, args, workers, cancel):
         for i in lost:
             for _, res in pool(deque([i]), 1):
                 if res is None:  # it killed its worker again, alone this time
-                    res = ImageResult(
-                        path=files[i],
+                    res = files[i].result(
                         status="failed",
-                        error=f"{files[i]}: its worker process stopped while segmenting it "
-                        "(out of memory, or a crash in a library)",
+                        error=f"{files[i].where}: its worker process stopped while segmenting "
+                        "it (out of memory, or a crash in a library)",
                     )
                 yield i, res
 
@@ -630,7 +727,7 @@ def _pool_run(todo: deque, size: int, files, args, context, start, stop, cancel)
                 while todo and not broken and len(running) < size:
                     if stop.is_set():  # cancelled: the rest is not started at all
                         i = todo.popleft()
-                        yield i, ImageResult(path=files[i], status="cancelled")
+                        yield i, files[i].result(status="cancelled")
                         continue
                     try:
                         running[pool.submit(_work, files[todo[0]], args)] = todo[0]

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_PIXELS",
     "ImageData",
     "centres_for",
+    "count_pages",
     "find_images",
     "read_image",
     "points_outside",
@@ -269,19 +270,12 @@ def _read_tiff_quietly(
             series = tif.series[0]
             axes, shape = series.axes, tuple(series.shape)
             keyframe = series.keyframe
-            in_page = keyframe.axes
-            if not axes.endswith(in_page):  # pages that tifffile could not shape: plain list
-                in_page = axes[-len(keyframe.shape) :]
-            outer_axes = axes[: len(axes) - len(in_page)]
+            in_page, outer_axes, page_dims, n_pages = _tiff_layout(series)
             outer_shape = shape[: len(outer_axes)]
             page_shape = shape[len(outer_axes) :]
             height = page_shape[in_page.index("Y")] if "Y" in in_page else 0
             width = page_shape[in_page.index("X")] if "X" in in_page else 0
             _check_size(path, height, width)
-
-            # Page axes: everything outside a plane that is not a channel (time, slice, position).
-            page_dims = [(a, n) for a, n in zip(outer_axes, outer_shape, strict=True) if a != "C"]
-            n_pages = int(np.prod([n for _, n in page_dims], dtype=np.int64))
             rgb = "S" in in_page and keyframe.photometric in (
                 tifffile.PHOTOMETRIC.RGB,
                 tifffile.PHOTOMETRIC.YCBCR,
@@ -297,7 +291,8 @@ def _read_tiff_quietly(
                     raise ImageError(
                         path,
                         f"a 3-D stack of {z} slices (axes {axes}, shape {shape}); "
-                        f"choose one slice with a page number (--page)",
+                        "choose one slice with a page number (--page N), or segment "
+                        "each slice on its own (--page all)",
                     )
                 page = 0
             channel = 0 if channel is None else channel
@@ -341,6 +336,43 @@ def _read_tiff_quietly(
         pixel_size=pixel_size,
         unit=unit,
     )
+
+
+def _tiff_layout(series) -> tuple[str, str, list, int]:
+    """How a TIFF series divides into planes: the axes inside one TIFF page, the axes outside
+    it, the page axes ((axis, length) of everything outside a plane that is not a channel:
+    time, slice, position) and how many planes (pages, in this module's sense) they make."""
+    axes, shape = series.axes, tuple(series.shape)
+    in_page = series.keyframe.axes
+    if not axes.endswith(in_page):  # pages that tifffile could not shape: plain list
+        in_page = axes[-len(series.keyframe.shape) :]
+    outer_axes = axes[: len(axes) - len(in_page)]
+    outer_shape = shape[: len(outer_axes)]
+    page_dims = [(a, n) for a, n in zip(outer_axes, outer_shape, strict=True) if a != "C"]
+    return in_page, outer_axes, page_dims, int(np.prod([n for _, n in page_dims], dtype=np.int64))
+
+
+def count_pages(path: str | Path) -> int:
+    """How many pages (time points, slices, positions) an image file holds, from its header:
+    no pixel is decoded. A file that cannot be read counts as one page (reading it then says
+    what is wrong with it)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            kind = _sniff(fh.read(16))
+        if kind == "TIFF":
+            import tifffile
+
+            with _tifffile_warnings(), tifffile.TiffFile(path) as tif:
+                return max(1, _tiff_layout(tif.series[0])[3]) if tif.series else 1
+        if kind is not None:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return max(1, int(getattr(im, "n_frames", 1)))
+    except Exception:  # noqa: BLE001 - any damage: one page, reported when it is read
+        return 1
+    return 1
 
 
 def _plane_from_page(

@@ -30,6 +30,7 @@ __all__ = ["EarlierRun", "Journal", "earlier_run", "run_record"]
 SUMMARY_COLUMNS = (
     "Image",
     "Path",
+    "Page",
     "Status",
     "Cells",
     "MeanArea_px",
@@ -128,7 +129,8 @@ class EarlierRun:
     record : dict
         Its run.json.
     rows : dict of str to dict
-        Its summary.csv rows (columns as ``SUMMARY_COLUMNS``) by image file name.
+        Its summary.csv rows (columns as ``SUMMARY_COLUMNS``) by image name (the file's, or
+        a page's: ``ImageResult.name``).
     """
 
     folder: Path
@@ -141,7 +143,7 @@ class EarlierRun:
         return self.record.get("state", "finished") != "running"
 
     def done(self, names=None) -> list[str]:
-        """The images (file names; only those in ``names`` if given) it finished."""
+        """The images (names; only those in ``names`` if given) it finished."""
         return [
             n
             for n, row in self.rows.items()
@@ -206,8 +208,9 @@ def earlier_run(folder: str | Path) -> EarlierRun | None:
 def _row(result) -> list:
     """One image's summary.csv row (an ImageResult)."""
     return [
-        result.path.name,
+        result.name,
         os.path.abspath(result.path),  # where a later look at the results finds the image
+        "" if result.page is None else result.page,
         result.status,
         result.n_cells,
         "" if np.isnan(result.mean_area) else f"{result.mean_area:.2f}",
@@ -242,7 +245,7 @@ class Journal:
 
     def close(self, results: list, extra: dict, replace_cells: bool) -> None:
         """Write cells.csv, and summary.csv and run.json once more, in input order."""
-        tables = [(r.path.name, r.table) for r in results if r.table is not None]
+        tables = [(r.name, r.table) for r in results if r.table is not None]
         write_tables(self.folder / "cells.csv", tables, replace_cells)
         with atomic_path(self.folder / "summary.csv", True) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:

@@ -494,6 +494,103 @@ def test_a_3d_stack_runs_with_a_page_choice(inputs, tmp_path, tiny_model_dir):
     assert "page 3/3" in read_csv(out / "summary.csv")[0]["Read"]  # the plane used is reported
 
 
+def _time_lapse(tmp_path):
+    """A folder with a 3-frame time-lapse, a 2-slice 3-D stack and a single image."""
+    folder = tmp_path / "lapse"
+    folder.mkdir()
+    frames = np.stack([textured((96, 128), 20 + k) for k in range(3)])
+    tifffile.imwrite(folder / "movie.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    slices = np.stack([textured((64, 80), 30 + k) for k in range(2)])
+    tifffile.imwrite(folder / "stack.tif", slices, imagej=True, metadata={"axes": "ZYX"})
+    cv2.imwrite(str(folder / "single.png"), textured((96, 128), 40))
+    return folder
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])  # here; in worker processes
+def test_every_page_of_a_time_lapse_is_an_image_of_its_own(
+    tmp_path, tiny_model_dir, capsys, workers
+):
+    from cellprop.engine import saved_results
+
+    folder = _time_lapse(tmp_path)
+    out = tmp_path / "out"
+    assert (
+        segment([folder, "--out", out, "--page", "all", "--workers", workers], tiny_model_dir) == 0
+    )
+    err = capsys.readouterr().err
+    assert "6 image(s) (every page of 3 file(s))" in err
+    names = [f"movie_p{k}c0" for k in range(3)] + ["single"] + [f"stack_p{k}c0" for k in range(2)]
+    rows = read_csv(out / "summary.csv")
+    assert [r["Image"] for r in rows] == [n + (".png" if n == "single" else ".tif") for n in names]
+    assert [r["Page"] for r in rows] == ["0", "1", "2", "", "0", "1"]
+    assert rows[1]["Read"].startswith("128 x 96, uint8, page 2/3")
+    # Each page is segmented as that page alone would be (--page k), under its own name.
+    for k in range(3):
+        alone = tmp_path / f"page{k}"
+        assert segment([folder / "movie.tif", "--out", alone, "--page", k], tiny_model_dir) == 0
+        for kind in ("labels.tif", "cells.csv"):
+            got = (out / f"movie_p{k}c0_{kind}").read_bytes()
+            assert got == (alone / f"movie_{kind}").read_bytes(), (k, kind)
+    cells = read_csv(out / "cells.csv")
+    per_image = {r["Image"]: int(r["Cells"]) for r in rows}
+    for name, n in per_image.items():
+        assert sum(c["Image"] == name for c in cells) == n > 0
+    # Read back page by page; continued with the same pages only.
+    run, results, problems = saved_results(out)
+    assert problems == [] and run.record["page"] == "all"
+    assert [(r.name, r.page) for r in results] == [
+        (r["Image"], int(r["Page"]) if r["Page"] else None) for r in rows
+    ]
+    (out / "movie_p1c0_cells.csv").unlink()
+    assert segment([folder, "--out", out, "--resume", "--page", "0"], tiny_model_dir) == 2
+    assert "page: all there, 0 now" in capsys.readouterr().err
+    assert segment([folder, "--out", out, "--resume", "--page", "all"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "done    movie_p1c0.tif" in err and "(5 by the earlier run)" in err
+    assert (out / "movie_p1c0_cells.csv").read_bytes() == (
+        tmp_path / "page1/movie_cells.csv"
+    ).read_bytes()
+
+
+def test_pages_as_images_keep_their_names_apart_and_their_points(tmp_path, tiny_model_dir, capsys):
+    folder = _time_lapse(tmp_path)
+    clash = folder / "movie_p1c0.png"
+    cv2.imwrite(str(clash), textured((96, 128), 50))
+    assert segment([folder, "--out", tmp_path / "x", "--page", "all"], tiny_model_dir) == 2
+    assert (
+        f"{clash} and {folder / 'movie.tif'} page 1 would write the same" in capsys.readouterr().err
+    )
+    clash.unlink()
+    with pytest.raises(SystemExit) as done:
+        main(["segment", str(folder), "--out", str(tmp_path / "y"), "--page", "al"])
+    assert done.value.code == 2
+    assert "must be a page number or 'all'" in capsys.readouterr().err
+    # Centres by page: a page's own name, the file's name for its first page (as the app
+    # names the first page in a training set); a page with neither fails by name.
+    points = tmp_path / "points.csv"
+    points.write_text(
+        "image,x,y\nmovie.tif,20,30\nmovie_p1c0.tif,50,40\nmovie_p1c0.tif,90,60\n"
+        "single.png,64,48\nstack_p0c0.tif,10,10\nstack_p1c0.tif,30,30\n"
+    )
+    out = tmp_path / "out"
+    args = [folder, "--out", out, "--page", "all", "--points", points]
+    assert segment(args, tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    assert "movie.tif: the points file gives no cell centres for movie_p2c0.tif" in err
+    rows = {r["Image"]: r for r in read_csv(out / "summary.csv")}
+    assert [r["Status"] for r in rows.values()] == ["done", "done", "failed"] + ["done"] * 3
+    centres = read_csv(out / "movie_p1c0_cells.csv")
+    assert {(float(c["Detection_Center_X"]), float(c["Detection_Center_Y"])) for c in centres} <= {
+        (50.0, 40.0),
+        (90.0, 60.0),
+    }
+    first = read_csv(out / "movie_p0c0_cells.csv")
+    assert [(c["Detection_Center_X"], c["Detection_Center_Y"]) for c in first] in (
+        [],
+        [("20", "30")],
+    )
+
+
 def test_edge_fraction_reaches_the_run_record_and_bad_values_are_refused(
     inputs, tmp_path, tiny_model_dir, capsys
 ):

@@ -11,6 +11,7 @@ from cellprop.engine import (
     ImageError,
     PointsError,
     centres_for,
+    count_pages,
     find_images,
     read_image,
     read_points,
@@ -71,6 +72,30 @@ def test_three_d_stack_needs_a_slice_choice(tmp_path):
         read_image(path)
     assert str(path) in str(err.value) and "3-D stack of 4 slices" in str(err.value)
     np.testing.assert_array_equal(read_image(path, page=2).pixels, volume[2])
+
+
+def test_pages_are_counted_from_the_header_as_reading_sees_them(tmp_path):
+    """count_pages (what --page all segments) agrees with read_image's n_pages: channels are
+    not pages; time points, slices and positions are; a damaged file counts as one page."""
+    files = {
+        "tyx.tif": (np.stack([ramp(np.uint16) for _ in range(5)]), "TYX"),
+        "zyx.tif": (np.stack([ramp(np.uint8) for _ in range(4)]), "ZYX"),
+        "tcyx.tif": (np.zeros((3, 2, 37, 53), np.uint16), "TCYX"),
+        "cyx.tif": (np.zeros((3, 37, 53), np.uint16), "CYX"),
+        "yx.tif": (ramp(np.uint8), "YX"),
+    }
+    expected = {"tyx.tif": 5, "zyx.tif": 4, "tcyx.tif": 3, "cyx.tif": 1, "yx.tif": 1}
+    for name, (data, axes) in files.items():
+        tifffile.imwrite(tmp_path / name, data, imagej=True, metadata={"axes": axes})
+        assert count_pages(tmp_path / name) == expected[name], name
+        assert read_image(tmp_path / name, page=0).n_pages == expected[name], name
+    cv2.imwrite(str(tmp_path / "one.png"), ramp(np.uint8))
+    assert count_pages(tmp_path / "one.png") == 1
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00" + b"\xff" * 20)
+    for bad in ("broken.tif", "missing.tif"):
+        assert count_pages(tmp_path / bad) == 1  # reading it says what is wrong
+        with pytest.raises(ImageError, match=bad):
+            read_image(tmp_path / bad)
 
 
 def test_rgb_becomes_grey_with_bt601_weights(tmp_path):
