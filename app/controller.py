@@ -80,6 +80,8 @@ class BatchItem:
     n_cells: int
     error: str | None
     outputs: dict
+    name: str = ""  # the name its results go by: the file's, or a page's (movie_p3c0.tif)
+    page: int | None = None  # the page it is (a batch of every page), None: the first
     labels: object = None
     centres: object = None
     table: object = None
@@ -108,12 +110,15 @@ class BatchItem:
                     labels = read_labels(image_result.outputs["labels"])
                 except (OSError, ValueError):  # read back when the image is shown
                     labels = None
+        path = Path(image_result.path)
         return cls(
-            path=Path(image_result.path),
+            path=path,
             status=str(image_result.status),
             n_cells=int(image_result.n_cells or 0),
             error=image_result.error,
             outputs=dict(image_result.outputs or {}),
+            name=getattr(image_result, "name", "") or path.name,
+            page=getattr(image_result, "page", None),
             labels=labels,
             centres=centres,
             table=table,
@@ -121,6 +126,12 @@ class BatchItem:
             timings={} if seg is None else dict(seg.timings or {}),
             kept=kept,
         )
+
+    @property
+    def plane(self) -> tuple:
+        """The (page, channel) of its file it is the cells of (the app's batches read the
+        first channel)."""
+        return (self.page or 0, 0)
 
     @property
     def usable(self) -> bool:
@@ -145,6 +156,7 @@ class BatchItem:
             model=model,
             device=device,
             labels_file=self.outputs.get("labels"),
+            name=self.name if self.name not in ("", self.path.name) else None,
         )
 
 
@@ -296,6 +308,7 @@ class AppController(QObject):
         self._modality_checked: set = set()
         self._batch: BatchSummary | None = None
         self._batch_queue: list = []
+        self._batch_left: dict = {}
         self._batch_user = self.settings  # the settings the running batch was started with
         self._correcting: Document | None = None  # the image whose correction is running
         self._queued_clicks: list = []  # cells clicked meanwhile, (x, y)
@@ -375,19 +388,25 @@ class AppController(QObject):
             # a correction re-runs the model that made the cells: its folder, or its name
             chosen = model.get("path") if Path(model.get("path") or "").is_dir() else None
             chosen = chosen or model.get("name") or self.settings.model
-            plane = (record.get("page") or 0, record.get("channel") or 0)
+            page = record.get("page") if isinstance(record.get("page"), int) else 0
             items = [i for i in items if i.usable]
             self._add_documents([i.path for i in items])
+            busy = {
+                id(d) for d in self.documents if d.results or d.running
+            }  # never replace what this window made or corrected
             shown = []
             for item in items:
                 i = self.index_of(item.path)
                 doc = self.documents[i]
-                if doc.results or doc.running:
-                    continue  # never replace what this window made or corrected
-                doc.page, doc.channel = plane
+                if id(doc) in busy:
+                    continue
+                plane = (page if item.page is None else item.page, record.get("channel") or 0)
+                if not doc.results:  # the first of its planes opened is the one shown
+                    doc.page, doc.channel = plane
                 doc.error = None
                 doc.results[plane] = item.result(chosen, self.settings.device)
-                shown.append(i)
+                if i not in shown:
+                    shown.append(i)
                 self.document_changed.emit(i)
             self.log.emit(
                 "info",
@@ -1052,12 +1071,11 @@ class AppController(QObject):
         """How many image planes have marks changed since they were last saved."""
         return sum(bool(d.marks.get(plane)) for d in self.documents for plane in d.marks_unsaved)
 
-    @staticmethod
-    def training_name(doc: Document, plane: tuple) -> str:
+    def training_name(self, doc: Document, plane: tuple) -> str:
         """The name a marked plane gets in a training set's images/: always a TIFF (the plane
         as shown), another plane than the first with _p<page>c<channel>."""
-        tag = "" if plane == (0, 0) else f"_p{plane[0]}c{plane[1]}"
-        return f"{doc.path.stem}{tag}.tif"
+        name = doc.path.name if plane == (0, 0) else self.engine.plane_name(doc.path, *plane)
+        return f"{Path(name).stem}.tif"
 
     def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         """Write every marked plane and its centres into a dataset folder for cellprop-train
@@ -1218,8 +1236,15 @@ class AppController(QObject):
             return []
         user = self.settings
         settings = self.engine.Settings(**user.engine_kwargs())
-        record = self.engine.run_record(status, settings, user.roi_zip, None, None, None)
+        page = "all" if user.batch_pages else None
+        record = self.engine.run_record(status, settings, user.roi_zip, page, None, None)
         return earlier.differences(record)
+
+    def batch_names(self, paths: Iterable[Path]) -> list[str]:
+        """The names the images of a folder batch of ``paths`` go by, with the settings
+        chosen: the files' names, or with *Each page as an image* each page's."""
+        page = "all" if self.settings.batch_pages else None
+        return [plane.name for plane in self.engine.batch_planes(paths, page)]
 
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""
@@ -1263,6 +1288,7 @@ class AppController(QObject):
                 device=device,
                 edits=old.edits + 1,
                 previous=old,
+                name=old.name,
             )
             _trim_undo(doc.results[plane], UNDO_DEPTH)
             index = self.documents.index(doc)
@@ -1320,8 +1346,10 @@ class AppController(QObject):
         self._add_documents([p for p in paths if self.index_of(p) < 0])
         user = self.settings
         engine = self.engine
-        summary = BatchSummary(out_dir=out_dir, total=len(paths))
-        at_once = workers or user.batch_workers or engine.auto_workers(len(paths))
+        page = "all" if user.batch_pages else None
+        planes = engine.batch_planes(paths, page)
+        summary = BatchSummary(out_dir=out_dir, total=len(planes))
+        at_once = workers or user.batch_workers or engine.auto_workers(len(planes))
 
         def work(job: Job):
             job.progress("Loading the model", 0.0)
@@ -1339,12 +1367,19 @@ class AppController(QObject):
                 progress=job.progress,
                 cancel=job.is_cancelled,
                 on_result=lambda r: job.partial(BatchItem.of(r, engine.read_labels)),
+                page=page,
                 resume=resume,
             )
 
         self._batch = summary
         self._batch_user = user
-        self._batch_queue = list(paths)
+        # What is still to come, in the order the engine starts it: (file, page) per image,
+        # and per file how many of its images (a file of many pages is running until its
+        # last page ends).
+        self._batch_queue = [(p.path, p.page) for p in planes]
+        self._batch_left = {}
+        for p in planes:
+            self._batch_left[p.path] = self._batch_left.get(p.path, 0) + 1
         self._batch_at_once = at_once
         self._batch_started_at = time.monotonic()
 
@@ -1362,21 +1397,23 @@ class AppController(QObject):
 
         job = Job(work, name="batch")
         job.signals.partial.connect(self._on_batch_result)
-        started = self._start_work(job, finished, failed, f"Processing {len(paths)} images")
+        total = len(planes)
+        started = self._start_work(job, finished, failed, f"Processing {total} images")
         if not started:
             self._batch = None
             return False
         # Images start in order, ``at_once`` at a time: those are working, the rest wait.
-        for n, p in enumerate(paths):
+        starting = {path for path, _ in self._batch_queue[:at_once]}
+        for p in paths:
             i = self.index_of(p)
             self.documents[i].running = True
-            self.documents[i].waiting = n >= at_once
+            self.documents[i].waiting = p not in starting
             self.document_changed.emit(i)
-        if started:
-            self.batch_started.emit(len(paths))
-            self.batch_progress.emit(0, len(paths), -1.0)
-            at_a_time = f", {at_once} at a time" if at_once > 1 and len(paths) > 1 else ""
-            self.log.emit("info", f"Batch of {len(paths)} images into {out_dir}{at_a_time}")
+        self.batch_started.emit(total)
+        self.batch_progress.emit(0, total, -1.0)
+        at_a_time = f", {at_once} at a time" if at_once > 1 and total > 1 else ""
+        pages = f" (every page of {len(paths)} files)" if total > len(paths) else ""
+        self.log.emit("info", f"Batch of {total} images{pages} into {out_dir}{at_a_time}")
         return started
 
     def _on_batch_result(self, item: BatchItem) -> None:
@@ -1385,12 +1422,14 @@ class AppController(QObject):
             return
         i = self.index_of(item.path)
         doc = self.documents[i] if i >= 0 else None
+        if (item.path, item.page) in self._batch_queue:
+            self._batch_queue.remove((item.path, item.page))
+            self._batch_left[item.path] -= 1
         if doc is not None:
-            doc.running = doc.waiting = False
-        if item.path in self._batch_queue:
-            self._batch_queue.remove(item.path)
+            doc.running = self._batch_left.get(item.path, 0) > 0 and item.status != "cancelled"
+            doc.waiting = False
         if item.status != "cancelled":  # the next queued image takes the free place
-            for path in self._batch_queue[: self._batch_at_once]:
+            for path, _ in self._batch_queue[: self._batch_at_once]:
                 following = self.index_of(path)
                 if following >= 0 and self.documents[following].waiting:
                     self.documents[following].waiting = False
@@ -1402,23 +1441,23 @@ class AppController(QObject):
                 doc.error = None
                 if item.usable:
                     result = item.result(self._batch_user.model, self._batch_user.device)
-                    doc.results[(0, 0)] = result
-                    if doc is not self.current or doc.plane != (0, 0):
+                    doc.results[item.plane] = result
+                    if doc is not self.current or doc.plane != item.plane:
                         result.park()  # a batch of a thousand images keeps tables, not labels
             how = ", done by the earlier run" if item.kept else _size_note(item.settings)
-            self.log.emit("info", f"{item.path.name}: {item.n_cells} cells{how}")
+            self.log.emit("info", f"{item.name}: {item.n_cells} cells{how}")
         elif item.status == "cancelled":
             summary.cancelled = True
         elif item.status == "skipped":
             summary.skipped += 1
-            self.log.emit("info", f"{item.path.name}: skipped, {item.error}")
+            self.log.emit("info", f"{item.name}: skipped, {item.error}")
         else:
             summary.failed += 1
             message = item.error or item.status
             summary.errors.append((item.path, message))
             if doc is not None:
                 doc.error = message
-            self._report(f"{item.path.name}: {message}")
+            self._report(f"{item.name}: {message}")
         if doc is not None:
             self.document_changed.emit(i)
             if doc is self.current:
@@ -1434,7 +1473,7 @@ class AppController(QObject):
             if i >= 0 and self.documents[i].running:
                 self.documents[i].running = self.documents[i].waiting = False
                 self.document_changed.emit(i)
-        self._batch_queue = []
+        self._batch_queue, self._batch_left = [], {}
         if batch_result is not None:
             statuses = [getattr(r, "status", "") for r in getattr(batch_result, "results", [])]
             summary.cancelled = summary.cancelled or "cancelled" in statuses
@@ -1444,47 +1483,54 @@ class AppController(QObject):
         self.batch_finished.emit(summary)
 
     # ------------------------------------------------------------------ export
-    def export_paths(self, doc: Document, out_dir: Path, roi: bool) -> dict:
-        """Where export writes one image's files: the names ``cellprop segment`` uses.
+    def export_paths(self, doc: Document, out_dir: Path, roi: bool, plane=None) -> dict:
+        """Where export writes the files of one image (its plane shown, or ``plane``): the
+        names ``cellprop segment`` uses (see :meth:`_export_target`)."""
+        target = self._export_target(doc, plane or doc.plane)
+        return dict(self.engine.output_paths(target, out_dir, roi=roi))
 
-        Another page or channel than the first gets ``_p<page>c<channel>`` in its names.
-        """
-        return dict(self.engine.output_paths(self._export_target(doc), out_dir, roi=roi))
-
-    @staticmethod
-    def _export_target(doc: Document) -> Path:
-        """The image as export names it: another plane than the first gets _p<page>c<channel>."""
-        if doc.plane == (0, 0):
+    def _export_target(self, doc: Document, plane: tuple) -> Path:
+        """The image plane as export names it: as the batch that made its cells named it
+        (``Result.name``: a page of a time-lapse, movie_p3c0.tif), else the file's name for
+        its first plane and ``<stem>_p<page>c<channel>`` for another one."""
+        result = doc.results.get(plane)
+        if result is not None and result.name:
+            return doc.path.with_name(result.name)
+        if plane == (0, 0):
             return doc.path
-        return doc.path.with_name(f"{doc.path.stem}_p{doc.page}c{doc.channel}{doc.path.suffix}")
+        return doc.path.with_name(self.engine.plane_name(doc.path, *plane))
 
     def export_current(self, out_dir: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         doc = self.current
         if doc is None or doc.result is None:
             self._report("Nothing to export yet: run the segmentation first.")
             return False
-        return self._export([doc], Path(out_dir), confirm_overwrite)
+        return self._export([(doc, doc.plane)], Path(out_dir), confirm_overwrite)
 
     def export_all(self, out_dir: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
-        docs = [d for d in self.documents if d.result is not None]
-        if not docs:
+        """Every segmented image, each of its segmented pages and channels."""
+        planes = [(d, plane) for d in self.documents for plane in sorted(d.results)]
+        if not planes:
             self._report("Nothing to export yet: no image has been segmented.")
             return False
-        return self._export(docs, Path(out_dir), confirm_overwrite, combined=True)
+        return self._export(planes, Path(out_dir), confirm_overwrite, combined=True)
 
     def _export(
-        self, docs: list, out_dir: Path, confirm_overwrite: ConfirmOverwrite, combined=False
+        self, planes: list, out_dir: Path, confirm_overwrite: ConfirmOverwrite, combined=False
     ) -> bool:
-        """Write each image's files; ``combined``: also ``cells.csv`` with every image's cells
-        (as a batch writes it), so that a folder a batch wrote, its images corrected and
-        exported again, does not keep a stale table of all cells."""
+        """Write the files of each (document, plane); ``combined``: also ``cells.csv`` with
+        every image's cells (as a batch writes it), so that a folder a batch wrote, its images
+        corrected and exported again, does not keep a stale table of all cells."""
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
             return False
         roi = self.settings.roi_zip
-        plan = [(doc, doc.result, self.export_paths(doc, out_dir, roi)) for doc in docs]
+        plan = [
+            (doc, plane, doc.results[plane], self.export_paths(doc, out_dir, roi, plane))
+            for doc, plane in planes
+        ]
         everything = out_dir / "cells.csv" if combined else None
-        existing = [p for _, _, paths in plan for p in paths.values() if p.exists()]
+        existing = [p for *_, paths in plan for p in paths.values() if p.exists()]
         if everything is not None and everything.exists():
             existing.append(everything)
         if existing and not confirm_overwrite(existing):
@@ -1496,13 +1542,13 @@ class AppController(QObject):
         def work(job: Job):
             out_dir.mkdir(parents=True, exist_ok=True)
             written = []
-            for n, (doc, result, paths) in enumerate(plan):
+            for n, (doc, plane, result, paths) in enumerate(plan):
                 if job.is_cancelled():
                     break
-                job.progress(f"Writing {doc.name}", n / len(plan))
+                job.progress(f"Writing {paths['labels'].name}", n / len(plan))
                 image = doc.image
-                if image is None or (image.page, image.channel) != doc.plane:
-                    image = engine.read_image(doc.path, page=doc.page, channel=doc.channel)
+                if image is None or (image.page, image.channel) != plane:
+                    image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
                 pixel_size = self.settings.pixel_size or getattr(image, "pixel_size", None)
                 unit = getattr(image, "unit", None) or "um"
                 labels = result.labels  # parked (not shown): read back from its file
@@ -1522,9 +1568,9 @@ class AppController(QObject):
                 engine.write_table(paths["cells"], result.table, overwrite=overwrite)
                 if "roi" in paths:
                     engine.write_roi_zip(paths["roi"], labels, overwrite=overwrite)
-                written.append((doc, result, paths))
+                written.append((doc, plane, result, paths))
             if everything is not None and written:
-                tables = [(self._export_target(d).name, r.table) for d, r, _ in written]
+                tables = [(self._export_target(d, p).name, r.table) for d, p, r, _ in written]
                 engine.write_tables(everything, tables, overwrite=overwrite)
                 return written, [everything]
             return written, []
@@ -1532,7 +1578,7 @@ class AppController(QObject):
         def finished(out):
             written, files = out
             files = list(files)
-            for _doc, result, paths in written:
+            for *_, result, paths in written:
                 result.outputs.update(paths)
                 result.labels_file = paths["labels"]  # the same labels: may be parked now
                 files += list(paths.values())

@@ -632,13 +632,14 @@ class MainWindow(QMainWindow):
             return
         out = Path(out)
         overwrite = resume = False
-        earlier = self._earlier_run(out, paths)
+        names = self.controller.batch_names(paths)
+        earlier = self._earlier_run(out, names)
         if earlier is not None:
-            done = len(earlier.done({p.name for p in paths}))
+            done = len(earlier.done(set(names)))
             stopped = "" if earlier.finished else " It stopped before its end."
             text = (
                 f"{out} holds the results of an earlier run of these images: "
-                f"{done} of {_count(len(paths), 'image')} done.{stopped}\n\n"
+                f"{done} of {_count(len(names), 'image')} done.{stopped}\n\n"
             )
             other = self.controller.cannot_continue(earlier)
             if other:  # continuing would mix results made two ways in one folder
@@ -650,7 +651,7 @@ class MainWindow(QMainWindow):
                 options = ["Replace"]
             else:
                 text += (
-                    f"Continue: keep those and segment the other {len(paths) - done}, with "
+                    f"Continue: keep those and segment the other {len(names) - done}, with "
                     "the same model and settings as then.\n"
                 )
                 options = ["Continue", "Replace"]
@@ -670,11 +671,11 @@ class MainWindow(QMainWindow):
         self.controller.store.set_folder("batch_parent", str(out))
         self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
 
-    def _earlier_run(self, out: Path, paths: list):
-        """The record of a batch run in ``out`` that processed some of ``paths``, or None (no
-        run there, or one of other images, or a record that cannot be read)."""
+    def _earlier_run(self, out: Path, names: list):
+        """The record of a batch run in ``out`` that processed some of the images ``names``,
+        or None (no run there, or one of other images, or a record that cannot be read)."""
         earlier = self.controller.earlier_run(out)
-        if earlier is None or not set(earlier.rows) & {p.name for p in paths}:
+        if earlier is None or not set(earlier.rows) & set(names):
             return None
         return earlier
 

@@ -49,6 +49,10 @@ TIPS = {
     "processor core, up to four, within the computer's memory (each takes up to about 1 GB for "
     "a 1.4-megapixel image), with at least two images for each (a small folder runs fewer at "
     "once). Use 1 to keep the computer free for other work.",
+    "batch_pages": "When many images are processed (Process all, or a dropped folder), segment "
+    "every page of a multi-page file (each time point of a time-lapse, each slice or position "
+    "of a stack) as an image of its own, named <name>_p<page>c<channel>, instead of only the "
+    "page shown (the first). Each page's cells are shown on that page.",
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
@@ -128,6 +132,7 @@ class SettingsPanel(QGroupBox):
         self.batch_workers.setRange(0, 64)
         self.batch_workers.setSuffix(" at once")
         self.batch_workers.setKeyboardTracking(False)
+        self.batch_pages = QCheckBox("Each page as an image")
         self.threshold = self._double(0.01, 0.99, 0.05, 2)
         self.diameter = self._double(0.0, 2000.0, 1.0, 1, special="model's", suffix=" px")
         self.estimate = QToolButton()
@@ -163,6 +168,7 @@ class SettingsPanel(QGroupBox):
             ("device", "Run on", self.device),
             ("provider", "", self.provider),
             ("batch_workers", "Folder images", self.batch_workers),
+            ("batch_pages", "", self.batch_pages),
             ("threshold", "Detection threshold", self.threshold),
             ("diameter", "Cell diameter", diameter_row),
             ("diameter_each_image", "", self.diameter_each_image),
@@ -197,6 +203,7 @@ class SettingsPanel(QGroupBox):
         self.batch_workers.valueChanged.connect(
             lambda v: self._edited("batch_workers", int(v) or None)
         )
+        self.batch_pages.toggled.connect(lambda b: self._edited("batch_pages", bool(b)))
         self.threshold.valueChanged.connect(lambda v: self._edited("threshold", v))
         self.diameter.valueChanged.connect(lambda v: self._edited("diameter", v or None))
         self.estimate.clicked.connect(controller.estimate_diameter)
@@ -290,6 +297,7 @@ class SettingsPanel(QGroupBox):
                 f"automatic ({self.controller.engine.auto_workers()})"
             )
             self.batch_workers.setValue(s.batch_workers or 0)
+            self.batch_pages.setChecked(s.batch_pages)
             for name, box in [
                 ("threshold", self.threshold),
                 ("smoothness", self.smoothness),

@@ -14,7 +14,7 @@ APPLICATION = "cellprop"
 
 _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
 _INTS = ("min_size", "batch_workers")
-_BOOLS = ("exclude_border", "roi_zip", "diameter_each_image")
+_BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages")
 _STRINGS = ("model", "device")
 
 

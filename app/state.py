@@ -54,6 +54,9 @@ class Result:
     previous: Result | None = None
     # a file that holds exactly these labels (written by a batch or an export, or read back)
     labels_file: Path | None = None
+    # the name its files go by where a batch named it (one page of a multi-page file segmented
+    # page by page: "movie_p3c0.tif"); None: the app's own naming (Controller._export_target)
+    name: str | None = None
 
     @classmethod
     def of(cls, seg, table, layers: dict, **more) -> Result:
@@ -155,6 +158,9 @@ class UserSettings:
     edge_fraction: float | None = None
     pixel_size: float | None = None
     roi_zip: bool = True  # also write ImageJ ROI zips on export and in batches
+    # A folder batch segments every page of a multi-page file (a time-lapse, a stack) as an
+    # image of its own (the engine's page="all"), not only the first.
+    batch_pages: bool = False
     # Images a folder batch segments at once, each in its own process; None: the engine's
     # ``auto_workers`` (one per core, up to four, within the memory).
     batch_workers: int | None = None

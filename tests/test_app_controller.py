@@ -234,6 +234,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         device="cpu",
         pixel_size=0.65,
         batch_workers=3,
+        batch_pages=True,
     )
     first.update_settings(**chosen)
     first.set_overlay("likelihood", visible=True, opacity=0.3)
@@ -250,6 +251,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     assert third.settings.diameter is None and not third.settings.diameter_each_image
     assert third.settings.edge_fraction is None
     assert third.settings.batch_workers == 3  # not a model default: the reset keeps it
+    assert third.settings.batch_pages
     second.shutdown()
     third.shutdown()
 
@@ -326,6 +328,79 @@ def test_a_batchs_cells_wait_in_their_files_until_their_image_is_shown(
         controller.set_current(1)
     assert docs[1].result is None and docs[1].status == Status.FAILED
     assert "img1.npy: its cells could not be read back" in errors[-1]
+
+
+def _time_lapse(folder: Path) -> Path:
+    """A 3-page .npy time-lapse: page k has k + 2 cells."""
+    pages = [np.load(fakes.make_blob_image(folder / f"t{k}.npy", n_cells=k + 2)) for k in range(3)]
+    for k in range(3):
+        (folder / f"t{k}.npy").unlink()
+    np.save(folder / "movie.npy", np.stack(pages))
+    return folder / "movie.npy"
+
+
+def test_a_batch_of_every_page_shows_each_pages_cells_on_its_page(
+    qtbot, controller, images, tmp_path
+):
+    movie = _time_lapse(images[0].parent)
+    paths = [movie, images[0]]
+    open_and_wait(qtbot, controller, paths)
+    # Without the choice, a multi-page file is one image: its first page.
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS) as sig:
+        controller.run_batch(paths, tmp_path / "first")
+    assert sig.args[0].total == 2 and list(controller.documents[0].results) == [(0, 0)]
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+
+    controller.update_settings(batch_pages=True)
+    assert controller.batch_names(paths) == [
+        "movie_p0c0.npy",
+        "movie_p1c0.npy",
+        "movie_p2c0.npy",
+        "img0.npy",
+    ]
+    out = tmp_path / "pages"
+    log = []
+    controller.log.connect(lambda level, text: log.append(text))
+    with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS) as sig:
+        controller.run_batch(paths, out, overwrite=True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert (sig.args[0].total, sig.args[0].done) == (4, 4)
+    assert any("Batch of 4 images (every page of 2 files)" in t for t in log)
+    doc = controller.documents[0]
+    assert sorted(doc.results) == [(0, 0), (1, 0), (2, 0)]
+    assert [doc.results[(k, 0)].n_cells for k in range(3)] == [2, 3, 4]
+    assert [doc.results[(k, 0)].name for k in range(3)] == [f"movie_p{k}c0.npy" for k in range(3)]
+    assert controller.documents[1].result.name is None  # a file of one page keeps its name
+    # The page shown keeps its cells at hand; the other pages wait in their files.
+    assert doc.results[(0, 0)].labels is not None
+    assert doc.results[(1, 0)].labels is None and doc.results[(2, 0)].labels is None
+    assert not doc.running and doc.status == Status.DONE
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_plane(2, 0)
+    assert controller.current.n_cells == 4
+    np.testing.assert_array_equal(doc.result.labels, np.load(out / "movie_p2c0_labels.npy"))
+
+    # Export all writes every segmented page under the batch's names, so that exporting a
+    # corrected page into the batch's folder replaces that page's files.
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
+        controller.export_all(tmp_path / "all", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    written = {p.name for p in sig.args[0]}
+    assert {f"movie_p{k}c0_labels.tif" for k in range(3)} | {"img0_labels.tif"} <= written
+    rows = (tmp_path / "all" / "cells.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == (
+        ["movie_p0c0.npy"] * 2 + ["movie_p1c0.npy"] * 3 + ["movie_p2c0.npy"] * 4 + ["img0.npy"] * 2
+    )
+    # Export of the page shown alone, and a page segmented here: the app's own names.
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
+        controller.export_current(tmp_path / "one", lambda existing: False)
+    assert {p.name for p in sig.args[0]} >= {"movie_p2c0_labels.tif"}
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    del doc.results[(0, 0)]
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_plane(0, 0)
+    run_and_wait(qtbot, controller)
+    assert controller.export_paths(doc, tmp_path, roi=False)["labels"].name == "movie_labels.tif"
 
 
 def test_batch_runs_the_chosen_number_of_images_at_once(qtbot, controller, images, tmp_path):

@@ -297,6 +297,54 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
         later.shutdown()
 
 
+def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
+    qtbot, controller, crops, tmp_path
+):
+    import tifffile
+
+    frames = np.stack([engine.read_image(p).pixels for p in crops[:2]])
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    out = tmp_path / "results"
+    controller.update_settings(batch_pages=True, batch_workers=2)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        assert controller.run_batch([movie, crops[2]], out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert (sig.args[0].total, sig.args[0].done) == (3, 3)
+    rows = list(csv.DictReader(open(out / "summary.csv", encoding="utf-8")))
+    assert [(r["Image"], r["Page"]) for r in rows] == [
+        ("movie_p0c0.tif", "0"),
+        ("movie_p1c0.tif", "1"),
+        ("crop2.png", ""),
+    ]
+    # Each page's cells are those of its frame segmented as an image of its own.
+    for k in range(2):
+        alone = engine.read_image(out / f"movie_p{k}c0_labels.tif").pixels
+        assert alone.max() == controller.documents[0].results[(k, 0)].n_cells > 0
+
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_paths([out])
+        doc = later.documents[0]
+        assert doc.path == movie and sorted(doc.results) == [(0, 0), (1, 0)]
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.set_plane(1, 0)
+        np.testing.assert_array_equal(doc.image.pixels, frames[1])
+        np.testing.assert_array_equal(
+            doc.result.labels, engine.read_image(out / "movie_p1c0_labels.tif").pixels
+        )
+        # Continued with the same choice: every page is recognised as done.
+        later.load_model()
+        qtbot.waitUntil(lambda: bool(later.model_status.path), timeout=RUN_MS)
+        assert later.batch_names([movie, crops[2]]) == [r["Image"] for r in rows]
+        assert later.cannot_continue(later.earlier_run(out)) == []
+        later.update_settings(batch_pages=False)
+        assert later.cannot_continue(later.earlier_run(out)) == ["page: all there, the first now"]
+    finally:
+        later.shutdown()
+
+
 def test_cancel_in_the_middle_of_a_batch_keeps_what_finished(qtbot, controller, crops, tmp_path):
     paths = crops + [crops[0].with_name(f"copy{k}.png") for k in range(3)]
     for k in range(3):

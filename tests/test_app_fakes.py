@@ -22,11 +22,13 @@ from cellprop.engine import (
     ImageError,
     ModelError,
     OutputExists,
+    Plane,
     PointsError,
     ResumeError,
     Settings,
     centres_for,
     earlier_run,
+    plane_name,
     points_outside,
     read_points,
     run_record,
@@ -84,6 +86,8 @@ class CellTable:
 class ImageResult:
     path: Path
     status: str
+    name: str = ""
+    page: int | None = None
     n_cells: int = 0
     mean_area: float = 0.0
     seconds: float = 0.0
@@ -126,6 +130,7 @@ class FakeEngine:
     ResumeError = ResumeError
     earlier_run = staticmethod(earlier_run)  # reads a run's record: the engine's
     run_record = staticmethod(run_record)
+    plane_name = staticmethod(plane_name)
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay
@@ -285,27 +290,54 @@ class FakeEngine:
         self._check(path, overwrite)
         Path(path).write_bytes(b"zip")
 
+    def batch_planes(self, paths, page=None, channel=None):
+        """The engine's rule, with the pages of a 3-D .npy array."""
+        planes = []
+        for p in map(Path, paths):
+            try:
+                shape = np.load(p, mmap_mode="r").shape if page == "all" else ()
+            except Exception:
+                shape = ()
+            if len(shape) == 3 and shape[0] > 1:
+                planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(shape[0])]
+            else:
+                planes.append(Plane(p, None if page == "all" else page, p.name))
+        return planes
+
     def process_image(
-        self, path, out_dir, model, settings, overwrite=False, roi=False, progress=None, cancel=None
+        self,
+        path,
+        out_dir,
+        model,
+        settings,
+        overwrite=False,
+        roi=False,
+        progress=None,
+        cancel=None,
+        page=None,
+        name=None,
     ):
         path = Path(path)
+        name = name or path.name
         started = time.monotonic()
         try:
-            image = self.read_image(path)
+            image = self.read_image(path, page=page or 0)
         except ImageError as exc:
-            return ImageResult(path, "failed", error=str(exc))
+            return ImageResult(path, "failed", name, page, error=str(exc))
         try:
             seg = self.segment(image.pixels, model, settings, progress, cancel)
         except Cancelled:
-            return ImageResult(path, "cancelled")
+            return ImageResult(path, "cancelled", name, page)
         table = self.measure(seg.labels, image.pixels)
-        out = Path(out_dir) / f"{path.stem}_labels.tif"
+        out = Path(out_dir) / f"{Path(name).stem}_labels.tif"
         if out.exists() and not overwrite:
-            return ImageResult(path, "skipped", error=f"{out}: exists already")
+            return ImageResult(path, "skipped", name, page, error=f"{out}: exists already")
         self.write_labels(out, seg.labels)
         return ImageResult(
             path,
             "done",
+            name,
+            page,
             seg.n_cells,
             seconds=time.monotonic() - started,
             outputs={"labels": out},
@@ -325,6 +357,7 @@ class FakeEngine:
         progress=None,
         cancel=None,
         on_result=None,
+        page=None,
         resume=False,
     ):
         """Like the engine's, except that a continued run (``resume``) does every image again."""
@@ -332,11 +365,20 @@ class FakeEngine:
         self.batch_resumed.append(resume)
         overwrite = overwrite or resume
         results = []
-        for path in paths:
+        for plane in self.batch_planes(paths, page):
             if cancel is not None and cancel():
                 break
             result = self.process_image(
-                path, out_dir, model, settings, overwrite, roi, progress, cancel
+                plane.path,
+                out_dir,
+                model,
+                settings,
+                overwrite,
+                roi,
+                progress,
+                cancel,
+                page=plane.page,
+                name=plane.name,
             )
             results.append(result)
             if on_result is not None:

@@ -340,6 +340,10 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert panel.batch_workers.value() == 2
     panel.batch_workers.setValue(0)
     assert window.controller.settings.batch_workers is None
+    panel.batch_pages.setChecked(True)
+    assert window.controller.settings.batch_pages
+    panel.reset.click()  # not a model default either
+    assert panel.batch_pages.isChecked()
     # The model list says what each model is for and what it was measured at.
     tip = panel.model.itemData(panel.model.findData("phase"), Qt.ItemDataRole.ToolTipRole)
     assert tip == "Phase contrast\ncells about 32 px across"
@@ -354,6 +358,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.model,
         panel.device,
         panel.batch_workers,
+        panel.batch_pages,
     ):
         assert widget.toolTip()
 
@@ -391,14 +396,14 @@ def test_batch_into_a_folder_with_files_asks_and_no_starts_nothing(qtbot, window
     assert (out / "cells.csv").read_text() == "earlier run"
 
 
-def _stopped_run(window, out, **changed):
+def _stopped_run(window, out, page=None, **changed):
     """The record a run with the window's model and settings (``changed`` where given) left
     when it stopped after img0."""
     engine = window.controller.engine
     status = window.controller.model_status
     settings = engine.Settings(**{**window.controller.settings.engine_kwargs(), **changed})
     roi = window.controller.settings.roi_zip
-    record = dict(engine.run_record(status, settings, roi, None, None, None), state="running")
+    record = dict(engine.run_record(status, settings, roi, page, None, None), state="running")
     out.mkdir()
     (out / "run.json").write_text(json.dumps(record))
     (out / "summary.csv").write_text(
@@ -431,6 +436,26 @@ def test_batch_into_the_folder_of_a_stopped_run_offers_to_continue_it(
     qtbot.waitUntil(lambda: len(engine.batch_resumed) == 1, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
     assert engine.batch_resumed == [choice == "Continue"]
+
+
+def test_a_stopped_run_of_every_page_counts_the_pages(qtbot, window, images, tmp_path):
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
+    np.save(images[0].parent / "movie.npy", np.stack([np.load(images[0])] * 3))
+    window.controller.update_settings(batch_pages=True)
+    out = tmp_path / "results"
+    _stopped_run(window, out, page="all")
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = "Continue"
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: len(window.dialogs.offered) == 1, timeout=WAIT_MS)
+    question = window.dialogs.questions[-1]
+    assert "1 of 6 images done" in question and "segment the other 5" in question
+    assert window.dialogs.offered == [["Continue", "Replace"]]
+    engine = window.controller.engine
+    qtbot.waitUntil(lambda: len(engine.batch_resumed) == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+    movie = window.controller.documents[window.controller.index_of(images[0].parent / "movie.npy")]
+    assert sorted(movie.results) == [(0, 0), (1, 0), (2, 0)]
 
 
 @pytest.mark.parametrize("press", ["Continue", "Replace", "Cancel"])
