@@ -859,12 +859,8 @@ class AppController(QObject):
             centres=centres,
         )
         job.progress("Measuring the cells", 1.0)
-        # as engine.batch does: a pixel size typed by the user is in micrometres
-        pixel_size = typed_pixel_size or getattr(image, "pixel_size", None)
-        unit = "um" if typed_pixel_size else (getattr(image, "unit", None) or "um")
-        table = self.engine.measure(
-            seg.labels, image.pixels, pixel_size=pixel_size, unit=unit, centres=seg.centres
-        )
+        # as engine.batch does (a pixel size typed by the user is in micrometres)
+        table = self.engine.measure_image(seg.labels, image, typed_pixel_size, seg.centres)
         layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
         return image, seg, table, layers, model
 

@@ -16,6 +16,7 @@ behind it each hold one stage:
     graphcut    per-cell PyMaxflow cut and fusion
     pipeline    Settings, segment                    all stages on one image
     features    measure                              per-cell table, CellProfiler names
+                measure_image                        ... of a plane as read: every channel
     output      write_labels, write_overlay, write_table, write_roi_zip
                 write_tables                         many images' cells in one CSV
                 write_points, write_training_set     clicked centres -> training dataset
@@ -44,7 +45,7 @@ from .batch import (
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError, ResumeError
 from .evaluate import evaluate_folder
-from .features import CellTable, measure
+from .features import CellTable, measure, measure_image
 from .io import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
@@ -108,6 +109,7 @@ __all__ = [
     "load_model",
     "load_models",
     "measure",
+    "measure_image",
     "output_paths",
     "plane_name",
     "process_batch",

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
-from .features import CellTable, measure
+from .features import CellTable, measure_image
 from .io import centres_for, count_pages, points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import read_labels, read_table, write_labels, write_overlay, write_roi_zip, write_table
@@ -254,11 +254,10 @@ def process_image(
         seg = segment(
             data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
         )
-        pixel_size = settings.pixel_size or data.pixel_size
-        unit = "um" if settings.pixel_size else (data.unit or "um")
-        table = measure(seg.labels, data.pixels, pixel_size, unit, centres=seg.centres)
+        table = measure_image(seg.labels, data, settings.pixel_size, centres=seg.centres)
+        size, unit = table.pixel_size, table.unit or "um"  # as measured: given, or the file's
         writers = {
-            "labels": lambda p: write_labels(p, seg.labels, pixel_size, unit, overwrite),
+            "labels": lambda p: write_labels(p, seg.labels, size, unit, overwrite),
             "overlay": lambda p: write_overlay(p, data.pixels, seg.labels, seg.centres, overwrite),
             "cells": lambda p: write_table(p, table, overwrite=overwrite),
             "roi": lambda p: write_roi_zip(p, seg.labels, overwrite),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CellTable", "feret_diameters", "measure"]
+__all__ = ["CellTable", "feret_diameters", "measure", "measure_image"]
 
 
 @dataclass
@@ -95,6 +95,7 @@ def measure(
     pixel_size: float | None = None,
     unit: str = "um",
     centres: np.ndarray | None = None,
+    channels: dict | None = None,
 ) -> CellTable:
     """Measure every labelled cell.
 
@@ -112,6 +113,12 @@ def measure(
         [N, 2] (x, y) where cell k was detected (``Segmentation.centres``, label k = row k - 1):
         adds Detection_Center_X/Y after the centroid, the points the published detection
         F-measure is computed on.
+    channels : dict of str to numpy.ndarray, optional
+        More images of the same cells (the channels of a multi-channel file, same shape), by
+        name: each adds Intensity_MeanIntensity_<name>, _MinIntensity_<name>,
+        _MaxIntensity_<name> and _IntegratedIntensity_<name> (CellProfiler's naming for an
+        image measured by name), e.g. a fluorescent reporter in cells outlined on phase
+        contrast.
 
     Returns
     -------
@@ -122,7 +129,8 @@ def measure(
         _Extent, _FormFactor (4 pi A / P^2), _Compactness (2 pi mean(r^2) / A: 1 for a disk),
         _ConvexArea, _MinFeretDiameter, _MaxFeretDiameter, _BoundingBoxMinimum_X/_Y,
         _BoundingBoxMaximum_X/_Y (pixels, maximum exclusive), TouchesBorder, and with an image
-        Intensity_MeanIntensity, _MinIntensity, _MaxIntensity, _IntegratedIntensity.
+        Intensity_MeanIntensity, _MinIntensity, _MaxIntensity, _IntegratedIntensity, then
+        those of each of ``channels``.
 
     Examples
     --------
@@ -136,8 +144,10 @@ def measure(
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"labels must be 2-D, got shape {labels.shape}")
-    if image is not None and np.shape(image) != labels.shape:
-        raise ValueError(f"image shape {np.shape(image)} differs from labels {labels.shape}")
+    channels = dict(channels or {})
+    for name, plane in [("image", image), *channels.items()]:
+        if plane is not None and np.shape(plane) != labels.shape:
+            raise ValueError(f"{name} shape {np.shape(plane)} differs from labels {labels.shape}")
     if pixel_size is not None and not pixel_size > 0:
         raise ValueError(f"pixel size must be positive, got {pixel_size}")
     props = regionprops(labels.astype(np.int64, copy=False))
@@ -190,12 +200,13 @@ def measure(
         put("AreaShape_BoundingBoxMaximum_X", int(c1))
         put("AreaShape_BoundingBoxMaximum_Y", int(r1))
         put("TouchesBorder", bool(r0 == 0 or c0 == 0 or r1 == h or c1 == w))
-        if image is not None:
-            values = np.asarray(image)[coords[:, 0], coords[:, 1]].astype(np.float64)
-            put("Intensity_MeanIntensity", float(values.mean()))
-            put("Intensity_MinIntensity", float(values.min()))
-            put("Intensity_MaxIntensity", float(values.max()))
-            put("Intensity_IntegratedIntensity", float(values.sum()))
+        named = [("", image)] if image is not None else []
+        for suffix, plane in named + [(f"_{k}", v) for k, v in channels.items()]:
+            values = np.asarray(plane)[coords[:, 0], coords[:, 1]].astype(np.float64)
+            put(f"Intensity_MeanIntensity{suffix}", float(values.mean()))
+            put(f"Intensity_MinIntensity{suffix}", float(values.min()))
+            put(f"Intensity_MaxIntensity{suffix}", float(values.max()))
+            put(f"Intensity_IntegratedIntensity{suffix}", float(values.sum()))
 
     if not props:  # an empty table still has its columns, so CSV headers stay the same
         empty = measure(
@@ -204,6 +215,7 @@ def measure(
             pixel_size,
             unit,
             None if centres is None else np.zeros((1, 2)),
+            {k: np.zeros((3, 3), np.asarray(v).dtype) for k, v in channels.items()},
         )
         return CellTable(
             {k: v[:0] for k, v in empty.columns.items()},
@@ -212,3 +224,37 @@ def measure(
         )
     columns = {k: np.asarray(v) for k, v in rows.items()}
     return CellTable(columns, pixel_size, None if pixel_size is None else unit)
+
+
+def measure_image(
+    labels: np.ndarray, data, pixel_size: float | None = None, centres: np.ndarray | None = None
+) -> CellTable:
+    """The cell table of one segmented image plane, as every front end writes it.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The plane's labels.
+    data : ImageData
+        The plane as read (:func:`cellprop.engine.read_image`).
+    pixel_size : float, optional
+        Micrometres per pixel, given by the user; default: the file's calibration (in its
+        unit), else pixels.
+    centres : numpy.ndarray, optional
+        As :func:`measure`.
+
+    A file of several channels has every channel of this plane measured too (read from the
+    file): ``Intensity_MeanIntensity_C0``, ``_C1``, ... (channels counted from 0, as
+    ``--channel`` counts them), whichever of them was segmented.
+    """
+    from .io import read_image
+
+    size = pixel_size or data.pixel_size
+    unit = "um" if pixel_size else (data.unit or "um")
+    channels = {}
+    if data.n_channels > 1 and data.path is not None:
+        for c in range(data.n_channels):
+            same = c == data.channel
+            plane = data.pixels if same else read_image(data.path, data.page, c).pixels
+            channels[f"C{c}"] = plane
+    return measure(labels, data.pixels, size, unit, centres=centres, channels=channels)

@@ -237,6 +237,9 @@ class FakeEngine:
             out[cell] = len(kept)
         return out, np.array(kept, float).reshape(-1, 2)
 
+    def measure_image(self, labels, data, pixel_size=None, centres=None):
+        return self.measure(labels, data.pixels, pixel_size or data.pixel_size, "um", centres)
+
     def measure(self, labels, image, pixel_size=None, unit="um", centres=None):
         ids = np.arange(1, int(labels.max()) + 1)
         area = ndimage.sum(np.ones_like(labels), labels, ids)

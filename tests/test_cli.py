@@ -591,6 +591,28 @@ def test_pages_as_images_keep_their_names_apart_and_their_points(tmp_path, tiny_
     )
 
 
+def test_a_multi_channel_file_gets_every_channels_intensity_per_cell(tmp_path, tiny_model_dir):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    two = np.stack([textured((96, 128), 60), textured((96, 128), 61)]).astype(np.uint16) * 100
+    tifffile.imwrite(folder / "two.tif", two, imagej=True, metadata={"axes": "CYX"})
+    cv2.imwrite(str(folder / "one.png"), textured((96, 128), 62))
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    labels = tifffile.imread(out / "two_labels.tif")
+    cells = read_csv(out / "two_cells.csv")
+    assert len(cells) == labels.max() > 0
+    for c in range(2):
+        expected = [two[c][labels == k].mean() for k in range(1, len(cells) + 1)]
+        got = [float(r[f"Intensity_MeanIntensity_C{c}"]) for r in cells]
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # cells.csv holds both images' cells; the single-channel image has no channel columns.
+    rows = read_csv(out / "cells.csv")
+    assert {r["Image"] for r in rows} == {"one.png", "two.tif"}
+    assert all(r["Intensity_MeanIntensity_C1"] == "" for r in rows if r["Image"] == "one.png")
+    assert all(r["Intensity_MeanIntensity_C1"] != "" for r in rows if r["Image"] == "two.tif")
+
+
 def test_edge_fraction_reaches_the_run_record_and_bad_values_are_refused(
     inputs, tmp_path, tiny_model_dir, capsys
 ):

@@ -135,6 +135,41 @@ def test_border_flag_and_empty_table():
     assert "AreaShape_Area" in empty.names and "Intensity_MeanIntensity" in empty.names
 
 
+def test_every_channel_of_a_multi_channel_file_is_measured(tmp_path):
+    """A reporter channel's intensity per cell, in cells outlined on another channel: what a
+    multi-channel file adds to the table, the values those of each channel's own pixels."""
+    import tifffile
+    from cellprop.engine import measure_image, read_image
+
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 4000, (3, 30, 40)).astype(np.uint16)  # C, Y, X
+    path = tmp_path / "cyx.tif"
+    tifffile.imwrite(path, stack, imagej=True, metadata={"axes": "CYX"})
+    labels = np.zeros((30, 40), np.uint16)
+    labels[2:10, 3:12], labels[15:28, 20:37] = 1, 2
+    data = read_image(path, channel=1)  # segmented on the second channel
+    table = measure_image(labels, data)
+    for c in range(3):
+        for k in (1, 2):
+            pixels = stack[c][labels == k].astype(float)
+            row = table.rows()[k - 1]
+            assert row[f"Intensity_MeanIntensity_C{c}"] == pytest.approx(pixels.mean())
+            assert row[f"Intensity_IntegratedIntensity_C{c}"] == pytest.approx(pixels.sum())
+            assert row[f"Intensity_MaxIntensity_C{c}"] == pixels.max()
+            assert row[f"Intensity_MinIntensity_C{c}"] == pixels.min()
+    assert table.columns["Intensity_MeanIntensity"].tolist() == (
+        table.columns["Intensity_MeanIntensity_C1"].tolist()
+    )
+    # One channel: nothing more than the image's own columns; none without cells either way.
+    one = tmp_path / "one.tif"
+    tifffile.imwrite(one, stack[0])
+    assert not [n for n in measure_image(labels, read_image(one)).names if n.endswith("_C0")]
+    empty = measure_image(np.zeros_like(labels), data)
+    assert len(empty) == 0 and "Intensity_MeanIntensity_C2" in empty.names
+    with pytest.raises(ValueError, match="C9 shape"):
+        measure(labels, stack[0], channels={"C9": stack[0, :5]})
+
+
 def test_feret_of_one_pixel_and_a_line():
     assert feret_diameters(np.array([[3, 4]])) == pytest.approx((1.0, np.sqrt(2)))
     line = np.array([[0, c] for c in range(10)])
