@@ -1545,8 +1545,9 @@ class AppController(QObject):
                 image = doc.image
                 if image is None or (image.page, image.channel) != plane:
                     image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
-                pixel_size = self.settings.pixel_size or getattr(image, "pixel_size", None)
-                unit = getattr(image, "unit", None) or "um"
+                # the calibration the cells were measured with, not the one chosen now
+                made = result.settings if isinstance(result.settings, dict) else {}
+                pixel_size, unit = engine.calibration(image, made.get("pixel_size"))
                 labels = result.labels  # parked (not shown): read back from its file
                 if labels is None:
                     labels = engine.read_labels(result.labels_file)
@@ -1554,7 +1555,7 @@ class AppController(QObject):
                     paths["labels"],
                     labels,
                     pixel_size=pixel_size,
-                    unit=unit,
+                    unit=unit or "um",
                     overwrite=overwrite,
                 )
                 engine.write_overlay(

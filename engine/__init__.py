@@ -45,7 +45,7 @@ from .batch import (
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError, ResumeError
 from .evaluate import evaluate_folder
-from .features import CellTable, measure, measure_image
+from .features import CellTable, calibration, measure, measure_image
 from .io import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
@@ -97,6 +97,7 @@ __all__ = [
     "auto_workers",
     "available_devices",
     "batch_planes",
+    "calibration",
     "centres_for",
     "count_pages",
     "background_level",

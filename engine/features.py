@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CellTable", "feret_diameters", "measure", "measure_image"]
+__all__ = ["CellTable", "calibration", "feret_diameters", "measure", "measure_image"]
 
 
 @dataclass
@@ -249,12 +249,22 @@ def measure_image(
     """
     from .io import read_image
 
-    size = pixel_size or data.pixel_size
-    unit = "um" if pixel_size else (data.unit or "um")
+    size, unit = calibration(data, pixel_size)
     channels = {}
     if data.n_channels > 1 and data.path is not None:
         for c in range(data.n_channels):
             same = c == data.channel
             plane = data.pixels if same else read_image(data.path, data.page, c).pixels
             channels[f"C{c}"] = plane
-    return measure(labels, data.pixels, size, unit, centres=centres, channels=channels)
+    return measure(labels, data.pixels, size, unit or "um", centres=centres, channels=channels)
+
+
+def calibration(data, pixel_size: float | None = None) -> tuple[float | None, str | None]:
+    """The pixel size and its unit that the measurements of the plane ``data`` (ImageData)
+    use, and its label image records: ``pixel_size`` given (micrometres), else the file's
+    calibration, else (None, None): pixels."""
+    if pixel_size:
+        return float(pixel_size), "um"
+    if data.pixel_size:
+        return float(data.pixel_size), data.unit or "um"
+    return None, None

@@ -541,6 +541,34 @@ def test_export_writes_the_same_files_as_the_command_line(qtbot, controller, cro
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
 
 
+def test_export_records_the_calibration_the_cells_were_measured_with(
+    qtbot, controller, crops, tmp_path
+):
+    """A pixel size typed for a file calibrated in nanometres: the cells are measured in
+    micrometres, and exported so, whatever the box says by the time of the export."""
+    import tifffile
+
+    pixels = engine.read_image(crops[0]).pixels
+    path = tmp_path / "calibrated.tif"
+    tifffile.imwrite(
+        path, pixels, imagej=True, resolution=(1 / 650, 1 / 650), metadata={"unit": "nm"}
+    )
+    assert engine.read_image(path).unit == "nm"
+    controller.update_settings(pixel_size=0.65)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([path])
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert "AreaShape_Area_um2" in controller.current.result.table.names
+    controller.update_settings(pixel_size=2.0)  # changed after segmenting, not run again
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        controller.export_current(tmp_path / "out", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    labels = engine.read_image(tmp_path / "out" / "calibrated_labels.tif")
+    assert (labels.pixel_size, labels.unit) == (pytest.approx(0.65), "um")
+
+
 @pytest.mark.parametrize(
     ("image", "start", "expected"),
     [

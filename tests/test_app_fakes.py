@@ -26,6 +26,7 @@ from cellprop.engine import (
     PointsError,
     ResumeError,
     Settings,
+    calibration,
     centres_for,
     earlier_run,
     plane_name,
@@ -131,6 +132,7 @@ class FakeEngine:
     earlier_run = staticmethod(earlier_run)  # reads a run's record: the engine's
     run_record = staticmethod(run_record)
     plane_name = staticmethod(plane_name)
+    calibration = staticmethod(calibration)
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay
