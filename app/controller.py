@@ -156,7 +156,7 @@ class BatchItem:
             model=model,
             device=device,
             labels_file=self.outputs.get("labels"),
-            name=self.name if self.name not in ("", self.path.name) else None,
+            name=self.name or self.path.name,
         )
 
 

@@ -54,8 +54,9 @@ class Result:
     previous: Result | None = None
     # a file that holds exactly these labels (written by a batch or an export, or read back)
     labels_file: Path | None = None
-    # the name its files go by where a batch named it (one page of a multi-page file segmented
-    # page by page: "movie_p3c0.tif"); None: the app's own naming (Controller._export_target)
+    # the name its files go by where a batch or a run named them (the file's, or for one page
+    # of a multi-page file segmented page by page "movie_p3c0.tif"), so that an export into
+    # that folder replaces them; None: the app's own naming (Controller._export_target)
     name: str | None = None
 
     @classmethod

@@ -370,7 +370,7 @@ def test_a_batch_of_every_page_shows_each_pages_cells_on_its_page(
     assert sorted(doc.results) == [(0, 0), (1, 0), (2, 0)]
     assert [doc.results[(k, 0)].n_cells for k in range(3)] == [2, 3, 4]
     assert [doc.results[(k, 0)].name for k in range(3)] == [f"movie_p{k}c0.npy" for k in range(3)]
-    assert controller.documents[1].result.name is None  # a file of one page keeps its name
+    assert controller.documents[1].result.name == "img0.npy"  # a file of one page: its name
     # The page shown keeps its cells at hand; the other pages wait in their files.
     assert doc.results[(0, 0)].labels is not None
     assert doc.results[(1, 0)].labels is None and doc.results[(2, 0)].labels is None

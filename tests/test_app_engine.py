@@ -345,6 +345,31 @@ def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
         later.shutdown()
 
 
+def test_a_run_of_one_page_reopened_exports_under_the_runs_names(
+    qtbot, controller, crops, tmp_path
+):
+    """cellprop segment --page 1 names the results by the file; exporting that page again
+    from the app into the run's folder replaces them instead of adding files beside them."""
+    import tifffile
+
+    frames = np.stack([engine.read_image(p).pixels for p in crops[:2]])
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    out = tmp_path / "results"
+    model = engine.load_model(controller.settings.model, device="cpu")
+    assert engine.process_batch([movie], out, model, page=1, roi=True).ok
+    before = sorted(p.name for p in out.iterdir())
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([out])
+    doc = controller.current
+    assert doc.plane == (1, 0) and doc.result.n_cells > 0
+    np.testing.assert_array_equal(doc.image.pixels, frames[1])
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
 def test_cancel_in_the_middle_of_a_batch_keeps_what_finished(qtbot, controller, crops, tmp_path):
     paths = crops + [crops[0].with_name(f"copy{k}.png") for k in range(3)]
     for k in range(3):
