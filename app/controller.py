@@ -53,6 +53,8 @@ class BatchSummary:
     cancelled: bool = False
     seconds: float = 0.0
     errors: list = field(default_factory=list)  # (path, message)
+    # multi-page files of which only the first page was segmented ("movie.tif (14 pages)")
+    first_pages: list = field(default_factory=list)
 
     def describe(self) -> str:
         text = f"{self.done} of {self.total} images segmented"
@@ -64,7 +66,14 @@ class BatchSummary:
             text += f", {self.skipped} skipped (results existed)"
         if self.cancelled:
             text += " (stopped by you)"
-        return text + f"; results in {self.out_dir}"
+        text += f"; results in {self.out_dir}"
+        if self.first_pages:
+            more = f" and {len(self.first_pages) - 1} more" if len(self.first_pages) > 1 else ""
+            text += (
+                f". Only the first page of {self.first_pages[0]}{more} was segmented: tick "
+                "Each page as an image (Settings) to segment every page"
+            )
+        return text
 
 
 @dataclass(frozen=True)
@@ -1348,6 +1357,9 @@ class AppController(QObject):
         at_once = workers or user.batch_workers or engine.auto_workers(len(planes))
 
         def work(job: Job):
+            if page is None:  # said at the end: a time-lapse gave one image, not one per page
+                counts = [(p, engine.count_pages(p)) for p in paths]
+                summary.first_pages = [f"{p.name} ({n} pages)" for p, n in counts if n > 1]
             job.progress("Loading the model", 0.0)
             model = self._model_for(user.model, user.device)
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -317,6 +317,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         ResumeError,
         Settings,
         batch_planes,
+        count_pages,
         find_images,
         load_model,
         process_batch,
@@ -386,6 +387,16 @@ def cmd_segment(args: argparse.Namespace) -> int:
         f"-> {args.out}",
         file=log,
     )
+    if args.page is None:  # a time-lapse in one file would otherwise give one image, silently
+        several = [(p, n) for p in paths if (n := count_pages(p)) > 1]
+        if several:
+            (first, n), more = several[0], len(several) - 1
+            print(
+                f"cellprop: {first.name} ({n} pages)"
+                + (f" and {more} more multi-page file(s)" if more else "")
+                + ": only the first page is segmented (--page all: every page as an image)",
+                file=log,
+            )
     bar = tqdm(total=len(planes), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)
 
     reported: list = []  # every image's result as it ends

@@ -349,6 +349,14 @@ def test_a_batch_of_every_page_shows_each_pages_cells_on_its_page(
     with qtbot.waitSignal(controller.batch_finished, timeout=WAIT_MS) as sig:
         controller.run_batch(paths, tmp_path / "first")
     assert sig.args[0].total == 2 and list(controller.documents[0].results) == [(0, 0)]
+    assert (
+        sig.args[0]
+        .describe()
+        .endswith(  # and says so, with what segments every page
+            ". Only the first page of movie.npy (3 pages) was segmented: tick Each page as an "
+            "image (Settings) to segment every page"
+        )
+    )
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
 
     controller.update_settings(batch_pages=True)
@@ -365,6 +373,7 @@ def test_a_batch_of_every_page_shows_each_pages_cells_on_its_page(
         controller.run_batch(paths, out, overwrite=True)
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     assert (sig.args[0].total, sig.args[0].done) == (4, 4)
+    assert "Only the first page" not in sig.args[0].describe()
     assert any("Batch of 4 images (every page of 2 files)" in t for t in log)
     doc = controller.documents[0]
     assert sorted(doc.results) == [(0, 0), (1, 0), (2, 0)]

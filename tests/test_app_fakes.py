@@ -295,16 +295,21 @@ class FakeEngine:
         self._check(path, overwrite)
         Path(path).write_bytes(b"zip")
 
+    @staticmethod
+    def count_pages(path):
+        try:
+            shape = np.load(path, mmap_mode="r").shape
+        except Exception:
+            return 1
+        return shape[0] if len(shape) == 3 else 1
+
     def batch_planes(self, paths, page=None, channel=None):
         """The engine's rule, with the pages of a 3-D .npy array."""
         planes = []
         for p in map(Path, paths):
-            try:
-                shape = np.load(p, mmap_mode="r").shape if page == "all" else ()
-            except Exception:
-                shape = ()
-            if len(shape) == 3 and shape[0] > 1:
-                planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(shape[0])]
+            n = self.count_pages(p) if page == "all" else 1
+            if n > 1:
+                planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(n)]
             else:
                 planes.append(Plane(p, None if page == "all" else page, p.name))
         return planes

@@ -514,11 +514,15 @@ def test_every_page_of_a_time_lapse_is_an_image_of_its_own(
 
     folder = _time_lapse(tmp_path)
     out = tmp_path / "out"
+    # Without --page: the first page of each, and a word on the pages left.
+    assert segment([folder / "movie.tif", "--out", tmp_path / "first"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "movie.tif (3 pages): only the first page is segmented (--page all:" in err
     assert (
         segment([folder, "--out", out, "--page", "all", "--workers", workers], tiny_model_dir) == 0
     )
     err = capsys.readouterr().err
-    assert "6 image(s) (every page of 3 file(s))" in err
+    assert "6 image(s) (every page of 3 file(s))" in err and "only the first page" not in err
     names = [f"movie_p{k}c0" for k in range(3)] + ["single"] + [f"stack_p{k}c0" for k in range(2)]
     rows = read_csv(out / "summary.csv")
     assert [r["Image"] for r in rows] == [n + (".png" if n == "single" else ".tif") for n in names]
