@@ -91,6 +91,7 @@ class BatchItem:
     outputs: dict
     name: str = ""  # the name its results go by: the file's, or a page's (movie_p3c0.tif)
     page: int | None = None  # the page it is (a batch of every page), None: the first
+    n_pages: int = 1  # pages its file holds
     labels: object = None
     centres: object = None
     table: object = None
@@ -128,6 +129,7 @@ class BatchItem:
             outputs=dict(image_result.outputs or {}),
             name=getattr(image_result, "name", "") or path.name,
             page=getattr(image_result, "page", None),
+            n_pages=int(getattr(image_result, "n_pages", 1) or 1),
             labels=labels,
             centres=centres,
             table=table,
@@ -1357,15 +1359,12 @@ class AppController(QObject):
         at_once = workers or user.batch_workers or engine.auto_workers(len(planes))
 
         def work(job: Job):
-            if page is None:  # said at the end: a time-lapse gave one image, not one per page
-                counts = [(p, engine.count_pages(p)) for p in paths]
-                summary.first_pages = [f"{p.name} ({n} pages)" for p, n in counts if n > 1]
             job.progress("Loading the model", 0.0)
             model = self._model_for(user.model, user.device)
             out_dir.mkdir(parents=True, exist_ok=True)
             settings = engine.Settings(**user.engine_kwargs())
             return engine.process_batch(
-                paths,
+                planes,
                 out_dir,
                 model,
                 settings,
@@ -1445,6 +1444,8 @@ class AppController(QObject):
         if item.status == "done":
             summary.done += 1
             summary.kept += item.kept
+            if item.n_pages > 1 and item.page is None:  # a time-lapse gave one image: said
+                summary.first_pages.append(f"{item.name} ({item.n_pages} pages)")
             if doc is not None:
                 doc.error = None
                 if item.usable:

@@ -317,7 +317,6 @@ def cmd_segment(args: argparse.Namespace) -> int:
         ResumeError,
         Settings,
         batch_planes,
-        count_pages,
         find_images,
         load_model,
         process_batch,
@@ -387,16 +386,6 @@ def cmd_segment(args: argparse.Namespace) -> int:
         f"-> {args.out}",
         file=log,
     )
-    if args.page is None:  # a time-lapse in one file would otherwise give one image, silently
-        several = [(p, n) for p in paths if (n := count_pages(p)) > 1]
-        if several:
-            (first, n), more = several[0], len(several) - 1
-            print(
-                f"cellprop: {first.name} ({n} pages)"
-                + (f" and {more} more multi-page file(s)" if more else "")
-                + ": only the first page is segmented (--page all: every page as an image)",
-                file=log,
-            )
     bar = tqdm(total=len(planes), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)
 
     reported: list = []  # every image's result as it ends
@@ -423,7 +412,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     try:
         result = process_batch(
-            paths,
+            planes,
             args.out,
             model,
             settings,
@@ -469,6 +458,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
         + f", {cells} cells; results in {args.out}",
         file=log,
     )
+    several = [r for r in result.results if r.n_pages > 1 and args.page is None]
+    if several:  # a time-lapse in one file gave one image: say so, and what gives them all
+        more = f" and {len(several) - 1} more multi-page file(s)" if len(several) > 1 else ""
+        print(
+            f"cellprop: {several[0].name} ({several[0].n_pages} pages){more}: only the first "
+            "page was segmented (--page all: every page as an image)",
+            file=log,
+        )
     if failed:
         print(f"cellprop: {len(failed)} image(s) not processed:", file=sys.stderr)
         for r in failed:

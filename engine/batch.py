@@ -72,6 +72,8 @@ class ImageResult:
         are ``DIR/<stem of name>_labels.tif`` and so on; summary.csv and cells.csv name it so.
     page : int or None
         The page read, as asked (None: the file's first).
+    n_pages : int
+        How many pages the file holds (1 where it was not read).
     status : {"done", "failed", "skipped", "cancelled"}
     kept : bool
         Done by an earlier run of the same folder and taken over as it was (a continued run,
@@ -100,6 +102,7 @@ class ImageResult:
     status: str = "done"
     name: str = ""
     page: int | None = None
+    n_pages: int = 1
     n_cells: int = 0
     mean_area: float = float("nan")
     seconds: float = 0.0
@@ -166,6 +169,9 @@ def batch_planes(
     """
     planes = []
     for p in paths:
+        if isinstance(p, Plane):  # made already
+            planes.append(p)
+            continue
         p = Path(p)
         if page != "all":
             planes.append(Plane(p, page, p.name))
@@ -242,7 +248,7 @@ def process_image(
     written: list[Path] = []
     try:
         data = read_image(path, page=page, channel=channel)
-        result.image_info = data.description
+        result.image_info, result.n_pages = data.description, data.n_pages
         outside = 0 if centres is None else points_outside(centres, data.pixels.shape)
         if outside:
             h, w = data.pixels.shape[:2]
@@ -341,7 +347,8 @@ def process_batch(
     Parameters
     ----------
     paths : iterable of path
-        Image files (see :func:`cellprop.engine.find_images`).
+        Image files (see :func:`cellprop.engine.find_images`), or the :class:`Plane` items
+        :func:`batch_planes` made of them (for this ``page`` and ``channel``).
     out_dir : path
         Result folder (created).
     page : int or "all", optional

@@ -89,6 +89,7 @@ class ImageResult:
     status: str
     name: str = ""
     page: int | None = None
+    n_pages: int = 1
     n_cells: int = 0
     mean_area: float = 0.0
     seconds: float = 0.0
@@ -295,19 +296,19 @@ class FakeEngine:
         self._check(path, overwrite)
         Path(path).write_bytes(b"zip")
 
-    @staticmethod
-    def count_pages(path):
-        try:
-            shape = np.load(path, mmap_mode="r").shape
-        except Exception:
-            return 1
-        return shape[0] if len(shape) == 3 else 1
-
     def batch_planes(self, paths, page=None, channel=None):
         """The engine's rule, with the pages of a 3-D .npy array."""
         planes = []
-        for p in map(Path, paths):
-            n = self.count_pages(p) if page == "all" else 1
+        for p in paths:
+            if isinstance(p, Plane):
+                planes.append(p)
+                continue
+            p = Path(p)
+            try:
+                shape = np.load(p, mmap_mode="r").shape if page == "all" else ()
+            except Exception:
+                shape = ()
+            n = shape[0] if len(shape) == 3 else 1
             if n > 1:
                 planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(n)]
             else:
@@ -348,7 +349,8 @@ class FakeEngine:
             "done",
             name,
             page,
-            seg.n_cells,
+            n_pages=image.n_pages,
+            n_cells=seg.n_cells,
             seconds=time.monotonic() - started,
             outputs={"labels": out},
             segmentation=seg,

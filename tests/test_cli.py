@@ -517,7 +517,7 @@ def test_every_page_of_a_time_lapse_is_an_image_of_its_own(
     # Without --page: the first page of each, and a word on the pages left.
     assert segment([folder / "movie.tif", "--out", tmp_path / "first"], tiny_model_dir) == 0
     err = capsys.readouterr().err
-    assert "movie.tif (3 pages): only the first page is segmented (--page all:" in err
+    assert "movie.tif (3 pages): only the first page was segmented (--page all:" in err
     assert (
         segment([folder, "--out", out, "--page", "all", "--workers", workers], tiny_model_dir) == 0
     )
