@@ -291,8 +291,9 @@ def _read_tiff_quietly(
                     raise ImageError(
                         path,
                         f"a 3-D stack of {z} slices (axes {axes}, shape {shape}); "
-                        "choose one slice with a page number (--page N), or segment "
-                        "each slice on its own (--page all)",
+                        "choose one slice (--page N; in the app, the page chooser), or "
+                        "segment each slice on its own (--page all; in the app, Each page "
+                        "as an image)",
                     )
                 page = 0
             channel = 0 if channel is None else channel

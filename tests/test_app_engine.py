@@ -345,6 +345,29 @@ def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
         later.shutdown()
 
 
+def test_a_3d_stack_in_a_batch_says_how_to_segment_it_and_then_does(
+    qtbot, controller, crops, tmp_path
+):
+    import tifffile
+
+    slices = np.stack([engine.read_image(p).pixels for p in crops[:2]])
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, slices, imagej=True, metadata={"axes": "ZYX"})
+    errors: list = []
+    controller.error.connect(errors.append)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        assert controller.run_batch([stack], tmp_path / "first")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert (sig.args[0].done, sig.args[0].failed) == (0, 1)
+    assert "3-D stack of 2 slices" in errors[-1] and "Each page as an image" in errors[-1]
+    controller.update_settings(batch_pages=True)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        assert controller.run_batch([stack], tmp_path / "slices")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert (sig.args[0].done, sig.args[0].failed) == (2, 0)
+    assert sorted(controller.documents[0].results) == [(0, 0), (1, 0)]
+
+
 def test_a_run_of_one_page_reopened_exports_under_the_runs_names(
     qtbot, controller, crops, tmp_path
 ):
