@@ -89,6 +89,16 @@ def test_pages_are_counted_from_the_header_as_reading_sees_them(tmp_path):
         tifffile.imwrite(tmp_path / name, data, imagej=True, metadata={"axes": axes})
         assert count_pages(tmp_path / name) == expected[name], name
         assert read_image(tmp_path / name, page=0).n_pages == expected[name], name
+    # An OME-TIFF time-lapse of two channels, calibrated in its OME metadata.
+    tcyx = np.stack([np.stack([ramp(np.uint16) for _ in range(2)]) for _ in range(3)])
+    ome = tmp_path / "lapse.ome.tif"
+    tifffile.imwrite(
+        ome, tcyx, ome=True, metadata={"axes": "TCYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    )
+    assert count_pages(ome) == 3
+    got = read_image(ome, page=2, channel=1)
+    np.testing.assert_array_equal(got.pixels, tcyx[2, 1])
+    assert (got.n_pages, got.n_channels, got.pixel_size, got.unit) == (3, 2, 0.5, "um")
     cv2.imwrite(str(tmp_path / "one.png"), ramp(np.uint8))
     assert count_pages(tmp_path / "one.png") == 1
     (tmp_path / "broken.tif").write_bytes(b"II*\x00" + b"\xff" * 20)
