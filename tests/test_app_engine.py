@@ -297,14 +297,21 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
         later.shutdown()
 
 
+def _two_pages(crops, path: Path, axes: str) -> np.ndarray:
+    """The first two crops as one ImageJ TIFF of two pages (``axes`` "TYX": a time-lapse,
+    "ZYX": a 3-D stack); returns its pages."""
+    import tifffile
+
+    pages = np.stack([engine.read_image(p).pixels for p in crops[:2]])
+    tifffile.imwrite(path, pages, imagej=True, metadata={"axes": axes})
+    return pages
+
+
 def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
     qtbot, controller, crops, tmp_path
 ):
-    import tifffile
-
-    frames = np.stack([engine.read_image(p).pixels for p in crops[:2]])
     movie = tmp_path / "movie.tif"
-    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    frames = _two_pages(crops, movie, "TYX")
     out = tmp_path / "results"
     controller.update_settings(batch_pages=True, batch_workers=2)
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
@@ -348,11 +355,8 @@ def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
 def test_a_3d_stack_in_a_batch_says_how_to_segment_it_and_then_does(
     qtbot, controller, crops, tmp_path
 ):
-    import tifffile
-
-    slices = np.stack([engine.read_image(p).pixels for p in crops[:2]])
     stack = tmp_path / "stack.tif"
-    tifffile.imwrite(stack, slices, imagej=True, metadata={"axes": "ZYX"})
+    _two_pages(crops, stack, "ZYX")
     errors: list = []
     controller.error.connect(errors.append)
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
@@ -373,11 +377,8 @@ def test_a_run_of_one_page_reopened_exports_under_the_runs_names(
 ):
     """cellprop segment --page 1 names the results by the file; exporting that page again
     from the app into the run's folder replaces them instead of adding files beside them."""
-    import tifffile
-
-    frames = np.stack([engine.read_image(p).pixels for p in crops[:2]])
     movie = tmp_path / "movie.tif"
-    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    frames = _two_pages(crops, movie, "TYX")
     out = tmp_path / "results"
     model = engine.load_model(controller.settings.model, device="cpu")
     assert engine.process_batch([movie], out, model, page=1, roi=True).ok
