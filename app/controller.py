@@ -1243,15 +1243,13 @@ class AppController(QObject):
             return []
         user = self.settings
         settings = self.engine.Settings(**user.engine_kwargs())
-        page = "all" if user.batch_pages else None
-        record = self.engine.run_record(status, settings, user.roi_zip, page, None, None)
+        record = self.engine.run_record(status, settings, user.roi_zip, user.batch_page, None, None)
         return earlier.differences(record)
 
     def batch_names(self, paths: Iterable[Path]) -> list[str]:
         """The names the images of a folder batch of ``paths`` go by, with the settings
         chosen: the files' names, or with *Each page as an image* each page's."""
-        page = "all" if self.settings.batch_pages else None
-        return [plane.name for plane in self.engine.batch_planes(paths, page)]
+        return [plane.name for plane in self.engine.batch_planes(paths, self.settings.batch_page)]
 
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""
@@ -1353,7 +1351,7 @@ class AppController(QObject):
         self._add_documents([p for p in paths if self.index_of(p) < 0])
         user = self.settings
         engine = self.engine
-        page = "all" if user.batch_pages else None
+        page = user.batch_page
         planes = engine.batch_planes(paths, page)
         summary = BatchSummary(out_dir=out_dir, total=len(planes))
         at_once = workers or user.batch_workers or engine.auto_workers(len(planes))

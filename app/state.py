@@ -169,6 +169,12 @@ class UserSettings:
     def with_changes(self, **changes) -> UserSettings:
         return replace(self, **changes)
 
+    @property
+    def batch_page(self) -> str | None:
+        """The engine's ``page`` for a folder batch: "all" (each page as an image) or None
+        (the first page of each file)."""
+        return "all" if self.batch_pages else None
+
     def engine_kwargs(self) -> dict:
         """Keyword arguments for ``cellprop.engine.Settings``."""
         return {
