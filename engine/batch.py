@@ -683,8 +683,17 @@ def _in_processes(files, model, args, workers, cancel):
     A worker that dies (the out-of-memory killer, a crash in native code) takes its pool with
     it, and every image then running with it. Those images are tried again, each alone in a
     fresh process, so that only the one that kills its worker again fails, by name; the images
-    not started yet go on in a fresh pool.
+    not started yet go on in a fresh pool. An image lost so may have written some of its files
+    (each is written whole) before its pool went: those are this run's, and its second try
+    replaces them; files that were there before the run stay protected as ever.
     """
+    out, overwrite, roi = args[0], args[2], args[3]
+    before = set()
+    if not overwrite:
+        for i, plane in enumerate(files):
+            if any(p.exists() for p in output_paths(plane.target, out, roi).values()):
+                before.add(i)
+    again = (*args[:2], True, *args[3:])  # a lost image's second try, over its own files
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     threads = max(1, usable_cores() // workers)
@@ -706,7 +715,7 @@ def _in_processes(files, model, args, workers, cancel):
             else:
                 yield i, res
         for i in lost:
-            for _, res in pool(deque([i]), 1):
+            for _, res in pool(deque([i]), 1, args=args if i in before else again):
                 if res is None:  # it killed its worker again, alone this time
                     res = files[i].result(
                         status="failed",

@@ -248,6 +248,40 @@ def test_a_worker_that_dies_fails_its_image_and_the_batch_goes_on(
     assert written == [f"img{k}_labels.tif" for k in (0, 1, 3, 4, 5)]
 
 
+def test_an_image_lost_with_its_pool_after_writing_files_is_done_on_its_second_try(
+    tiny_model, tmp_path, monkeypatch
+):
+    """img0 has written its files when its pool goes (another image's worker died) before
+    img0's result came back: its second try replaces its own files (it was "skipped", as if
+    a user's files were in the way); files there before the run are still never replaced."""
+    import cv2
+    from cellprop.engine import batch, process_batch, read_labels, read_table
+
+    real, calls = batch._pool_run, []
+
+    def losing(todo, size, **kwargs):  # the first pool loses img0's and img2's results
+        first = not calls
+        calls.append(size)
+        for i, res in real(todo, size, **kwargs):
+            lost = first and res is not None and res.path.name in ("img0.png", "img2.png")
+            yield i, None if lost else res
+
+    monkeypatch.setattr(batch, "_pool_run", losing)
+    paths = []
+    for k in range(3):
+        paths.append(tmp_path / f"img{k}.png")
+        cv2.imwrite(str(paths[-1]), textured((64, 64)))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "img2_overlay.png").write_bytes(b"a user's file")
+    result = process_batch(paths, out, tiny_model, workers=2)
+    assert [r.status for r in result.results] == ["done", "done", "skipped"]
+    assert calls == [2, 1, 1]  # img0 and img2 tried again, each alone
+    labels = read_labels(out / "img0_labels.tif")
+    assert len(read_table(out / "img0_cells.csv")) == labels.max() == result.results[0].n_cells
+    assert (out / "img2_overlay.png").read_bytes() == b"a user's file"
+
+
 def test_auto_workers_follow_the_cores_and_the_memory(monkeypatch):
     from cellprop.engine import batch
 
