@@ -1548,7 +1548,7 @@ class AppController(QObject):
 
         def work(job: Job):
             out_dir.mkdir(parents=True, exist_ok=True)
-            written = []
+            written, tables = [], []
             for n, (doc, plane, result, paths) in enumerate(plan):
                 if job.is_cancelled():
                     break
@@ -1577,8 +1577,10 @@ class AppController(QObject):
                 if "roi" in paths:
                     engine.write_roi_zip(paths["roi"], labels, overwrite=overwrite)
                 written.append((doc, plane, result, paths))
+                # a page of a time-lapse carries its page, as the batch's cells.csv does
+                page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
+                tables.append((self._export_target(doc, plane).name, result.table, page))
             if everything is not None and written:
-                tables = [(self._export_target(d, p).name, r.table) for d, p, r, _ in written]
                 engine.write_tables(everything, tables, overwrite=overwrite)
                 return written, [everything]
             return written, []

@@ -245,7 +245,7 @@ class Journal:
 
     def close(self, results: list, extra: dict, replace_cells: bool) -> None:
         """Write cells.csv, and summary.csv and run.json once more, in input order."""
-        tables = [(r.name, r.table) for r in results if r.table is not None]
+        tables = [(r.name, r.table, r.page) for r in results if r.table is not None]
         write_tables(self.folder / "cells.csv", tables, replace_cells)
         with atomic_path(self.folder / "summary.csv", True) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:

@@ -218,20 +218,27 @@ def read_table(path: str | Path):
 def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Path:
     """Write the cells of many images into one CSV, an ``Image`` column first.
 
-    ``tables``: ``(image name, CellTable)`` pairs, in the order their rows are written. Column
-    sets may differ between images (physical units in some only): the file has their union, in
-    first-seen order, and a cell lacks nothing but the columns its image did not measure.
+    ``tables``: ``(image name, CellTable)`` pairs, in the order their rows are written, or
+    ``(image name, CellTable, page)`` triples for images that are pages of multi-page files
+    (a time-lapse): the file then has a ``Page`` column after ``Image`` (empty for an image
+    read whole), as summary.csv has, so cells can be joined to time points without taking
+    their names apart. Column sets may differ between images (physical units in some only):
+    the file has their union, in first-seen order, and a cell lacks nothing but the columns
+    its image did not measure.
     """
+    items = [(item[0], item[1], item[2] if len(item) > 2 else None) for item in tables]
+    paged = any(page is not None for *_, page in items)
     names: list[str] = []
-    for _, table in tables:
+    for _, table, _ in items:
         names += [n for n in table.columns if n not in names]
     with atomic_path(path, overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["Image", *names])
-            for image_name, table in tables:
+            writer.writerow(["Image", *(["Page"] if paged else []), *names])
+            for image_name, table, page in items:
+                first = [image_name, *([] if not paged else ["" if page is None else page])]
                 for row in table.rows():
-                    writer.writerow([image_name] + [_format(row.get(n, "")) for n in names])
+                    writer.writerow(first + [_format(row.get(n, "")) for n in names])
     return Path(path)
 
 

@@ -348,6 +348,11 @@ def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
         assert later.cannot_continue(later.earlier_run(out)) == []
         later.update_settings(batch_pages=False)
         assert later.cannot_continue(later.earlier_run(out)) == ["page: all there, the first now"]
+        # Exported from the app, the table of all cells is the batch's: pages and all.
+        exported = tmp_path / "exported"
+        with qtbot.waitSignal(later.exported, timeout=RUN_MS):
+            assert later.export_all(exported, lambda paths: False)
+        assert (exported / "cells.csv").read_bytes() == (out / "cells.csv").read_bytes()
     finally:
         later.shutdown()
 

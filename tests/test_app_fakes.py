@@ -284,7 +284,7 @@ class FakeEngine:
 
     def write_tables(self, path, tables, overwrite=False):
         self._check(path, overwrite)
-        lines = [f"{name},{row}" for name, table in tables for row in table.rows()]
+        lines = [f"{name},{row}" for name, table, *_ in tables for row in table.rows()]
         Path(path).write_text("\n".join(lines))
 
     def write_table(self, path, table, image_name=None, overwrite=False):

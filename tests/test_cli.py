@@ -539,6 +539,10 @@ def test_every_page_of_a_time_lapse_is_an_image_of_its_own(
     per_image = {r["Image"]: int(r["Cells"]) for r in rows}
     for name, n in per_image.items():
         assert sum(c["Image"] == name for c in cells) == n > 0
+    # Each cell carries its page, as its image's summary row does (the time point).
+    page_of = {r["Image"]: r["Page"] for r in rows}
+    assert list(cells[0])[:2] == ["Image", "Page"]
+    assert all(c["Page"] == page_of[c["Image"]] for c in cells)
     # Read back page by page; continued with the same pages only.
     run, results, problems = saved_results(out)
     assert problems == [] and run.record["page"] == "all"
