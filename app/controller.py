@@ -1353,6 +1353,11 @@ class AppController(QObject):
         engine = self.engine
         page = user.batch_page
         planes = engine.batch_planes(paths, page)
+        if resume:  # what the earlier run finished of other images stays in its tables
+            try:
+                planes = engine.continued_planes(planes, engine.earlier_run(out_dir))
+            except engine.ResumeError:
+                pass  # the batch says what is wrong with the folder
         summary = BatchSummary(out_dir=out_dir, total=len(planes))
         at_once = workers or user.batch_workers or engine.auto_workers(len(planes))
 

@@ -636,11 +636,18 @@ class MainWindow(QMainWindow):
         earlier = self._earlier_run(out, names)
         if earlier is not None:
             done = len(earlier.done(set(names)))
+            others = len(earlier.done()) - done
             stopped = "" if earlier.finished else " It stopped before its end."
             text = (
                 f"{out} holds the results of an earlier run of these images: "
-                f"{done} of {_count(len(names), 'image')} done.{stopped}\n\n"
+                f"{done} of {_count(len(names), 'image')} done.{stopped}"
             )
+            if others:
+                text += (
+                    f" It also finished {_count(others, 'other image')}: continued, the run "
+                    "keeps them in its tables; replaced, its tables hold only these."
+                )
+            text += "\n\n"
             other = self.controller.cannot_continue(earlier)
             if other:  # continuing would mix results made two ways in one folder
                 text += (

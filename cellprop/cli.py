@@ -317,6 +317,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         ResumeError,
         Settings,
         batch_planes,
+        continued_planes,
+        earlier_run,
         find_images,
         load_model,
         process_batch,
@@ -342,6 +344,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         stems[stem] = plane.where
+    given = len(planes)
+    if args.resume:  # the run goes on over all it had, whatever of it is given again
+        try:
+            planes = continued_planes(planes, earlier_run(out))
+        except ResumeError:
+            pass  # process_batch says what is wrong with the folder
     if not (args.overwrite or args.resume):
         existing = [f for f in _planned_outputs(planes, args.out, args.roi) if f.exists()]
         if existing:
@@ -380,10 +388,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     log = sys.stderr
-    pages = f" (every page of {len(paths)} file(s))" if len(planes) > len(paths) else ""
+    pages = f" (every page of {len(paths)} file(s))" if given > len(paths) else ""
+    if len(planes) > given:
+        pages += f", and {len(planes) - given} more the earlier run finished (kept in its tables)"
     print(
-        f"cellprop: model {model.name} on {model.provider}; {len(planes)} image(s){pages} "
-        f"-> {args.out}",
+        f"cellprop: model {model.name} on {model.provider}; {given} image(s){pages} -> {args.out}",
         file=log,
     )
     bar = tqdm(total=len(planes), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)

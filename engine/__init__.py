@@ -22,6 +22,7 @@ behind it each hold one stage:
                 write_points, write_training_set     clicked centres -> training dataset
     batch       process_image, process_batch         files in, result files out
                 batch_planes, plane_name             every page as an image (page="all")
+                continued_planes                     a run continued keeps all it finished
                 auto_workers                         images at once (--workers auto)
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
                 saved_results (batch)                a run's results read back, to look again
@@ -36,6 +37,7 @@ from .batch import (
     Plane,
     auto_workers,
     batch_planes,
+    continued_planes,
     output_paths,
     plane_name,
     process_batch,
@@ -98,6 +100,7 @@ __all__ = [
     "available_devices",
     "batch_planes",
     "calibration",
+    "continued_planes",
     "centres_for",
     "count_pages",
     "background_level",

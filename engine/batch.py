@@ -39,6 +39,7 @@ __all__ = [
     "Plane",
     "auto_workers",
     "batch_planes",
+    "continued_planes",
     "output_paths",
     "plane_name",
     "process_batch",
@@ -182,6 +183,30 @@ def batch_planes(
         else:
             planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(n)]
     return planes
+
+
+def continued_planes(planes: list[Plane], earlier: EarlierRun | None) -> list[Plane]:
+    """The images a run continuing ``earlier`` is over: ``planes``, then the images
+    ``earlier`` finished that are not among them (by name; not one whose result files
+    ``planes`` would write), from its summary.csv.
+
+    A run continued over fewer images than it had keeps the others in its ``cells.csv`` and
+    ``summary.csv``, as their files stay in its folder: the tables describe the folder.
+    """
+    if earlier is None:
+        return list(planes)
+    names = {p.name for p in planes}
+    stems = {p.target.stem for p in planes}
+    more = []
+    for name, row in earlier.rows.items():
+        if row.get("Status") != "done" or name in names or not row.get("Path"):
+            continue
+        page = (row.get("Page") or "").strip()
+        plane = Plane(Path(row["Path"]), int(page) if page.isdigit() else None, name)
+        if plane.target.stem not in stems:
+            more.append(plane)
+            stems.add(plane.target.stem)
+    return list(planes) + more
 
 
 @dataclass
@@ -378,7 +403,9 @@ def process_batch(
         Continue the earlier run in ``out_dir`` (cancelled, interrupted or killed; or finished,
         to try its failed images again): the images it finished whose files are all there are
         kept as they are (``ImageResult.kept``), the others are segmented. The model, settings,
-        planes and centres must be those of that run. Not with ``overwrite``.
+        planes and centres must be those of that run. Images it finished that ``paths`` does
+        not hold stay in the run, after the others (:func:`continued_planes`). Not with
+        ``overwrite``.
 
     Returns
     -------
@@ -415,6 +442,7 @@ def process_batch(
         problem = earlier.difference(record)
         if problem:
             raise ResumeError(problem)
+        files = continued_planes(files, earlier)
         kept = _kept(files, out, earlier, model, settings, roi)
         _remove_leftovers(files, out, roi)
     else:

@@ -450,6 +450,16 @@ def test_cancel_in_the_middle_of_a_batch_keeps_what_finished(qtbot, controller, 
         rows = list(csv.DictReader(open(out / "summary.csv", newline="", encoding="utf-8")))
         assert [r["Status"] for r in rows] == ["done"] * len(paths)
         qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        # Continued once more over two of the images: the run keeps the others it finished
+        # (counted, and in its tables).
+        cells = (out / "cells.csv").read_text(encoding="utf-8").splitlines()
+        with qtbot.waitSignal(later.batch_finished, timeout=RUN_MS) as sig:
+            assert later.run_batch(paths[:2], out, resume=True)
+        third = sig.args[0]
+        assert (third.total, third.done, third.kept, third.failed) == (len(paths),) * 3 + (0,)
+        after = (out / "cells.csv").read_text(encoding="utf-8").splitlines()
+        assert after[0] == cells[0] and sorted(after[1:]) == sorted(cells[1:])
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
     finally:
         later.shutdown()
 

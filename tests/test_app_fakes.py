@@ -28,6 +28,7 @@ from cellprop.engine import (
     Settings,
     calibration,
     centres_for,
+    continued_planes,
     earlier_run,
     plane_name,
     points_outside,
@@ -131,6 +132,7 @@ class FakeEngine:
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
     ResumeError = ResumeError
     earlier_run = staticmethod(earlier_run)  # reads a run's record: the engine's
+    continued_planes = staticmethod(continued_planes)  # ... and the images it finished
     run_record = staticmethod(run_record)
     plane_name = staticmethod(plane_name)
     calibration = staticmethod(calibration)

@@ -438,6 +438,23 @@ def test_batch_into_the_folder_of_a_stopped_run_offers_to_continue_it(
     assert engine.batch_resumed == [choice == "Continue"]
 
 
+def test_continuing_a_run_over_fewer_images_says_it_keeps_the_others(
+    qtbot, window, images, tmp_path
+):
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
+    out = tmp_path / "results"
+    _stopped_run(window, out)
+    with open(out / "summary.csv", "a") as fh:  # two images of another folder finished too
+        fh.write("elsewhere0.npy,x,done,4\nelsewhere1.npy,x,done,3\n")
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = ""
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: len(window.dialogs.offered) == 1, timeout=WAIT_MS)
+    question = window.dialogs.questions[-1]
+    assert "1 of 3 images done" in question
+    assert "It also finished 2 other images: continued, the run keeps them" in question
+
+
 def test_a_stopped_run_of_every_page_counts_the_pages(qtbot, window, images, tmp_path):
     qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
     np.save(images[0].parent / "movie.npy", np.stack([np.load(images[0])] * 3))

@@ -235,6 +235,39 @@ def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
     assert (out / "frame0_cells.csv").read_bytes() == table
 
 
+def test_a_run_continued_over_fewer_images_keeps_the_others_in_its_tables(
+    tmp_path, tiny_model_dir, capsys
+):
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    whole = {n: (out / n).read_bytes() for n in ("cells.csv", "summary.csv")}
+    (out / "frame1_cells.csv").unlink()  # frame1 must be done again
+    capsys.readouterr()
+    # Continued with frame1 alone (the other two picked out of the folder no more): their
+    # rows and cells stay, as their files do; frame1 is done again.
+    assert segment([folder / "frame1.png", "--out", out, "--resume"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "1 image(s), and 2 more the earlier run finished (kept in its tables)" in err
+    assert "done    frame1.png" in err and "kept    frame0.png" in err
+    assert "3/3 image(s) done (2 by the earlier run)" in err
+    rows = read_csv(out / "summary.csv")
+    assert [(r["Image"], r["Status"]) for r in rows] == [
+        ("frame1.png", "done"),
+        ("frame0.png", "done"),
+        ("frame2.png", "done"),
+    ]
+    by_image = lambda text: sorted(text.decode().splitlines()[1:])  # noqa: E731
+    assert by_image((out / "cells.csv").read_bytes()) == by_image(whole["cells.csv"])
+    # An image of the earlier run whose files are gone and whose file is gone too fails by
+    # its name; the rest of the run goes on.
+    (out / "frame2_labels.tif").unlink()
+    (folder / "frame2.png").unlink()
+    assert segment([folder / "frame1.png", "--out", out, "--resume"], tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    assert "frame2.png" in err and "kept    frame0.png" in err and "kept    frame1.png" in err
+
+
 def test_a_result_folder_that_cannot_be_written_is_said_not_a_traceback(
     tmp_path, tiny_model_dir, capsys, monkeypatch
 ):
