@@ -91,6 +91,7 @@ class BatchItem:
     outputs: dict
     name: str = ""  # the name its results go by: the file's, or a page's (movie_p3c0.tif)
     page: int | None = None  # the page it is (a batch of every page), None: the first
+    channel: int = 0  # the channel the batch segmented
     n_pages: int = 1  # pages its file holds
     labels: object = None
     centres: object = None
@@ -100,9 +101,10 @@ class BatchItem:
     kept: bool = False  # done by the earlier run of a continued batch
 
     @classmethod
-    def of(cls, image_result, read_labels=None) -> BatchItem:
+    def of(cls, image_result, read_labels=None, channel: int | None = None) -> BatchItem:
         """``read_labels(path)``: reads the labels of an image an earlier run finished back
-        from its file now; without it they are read when the image is shown."""
+        from its file now; without it they are read when the image is shown. ``channel``:
+        the one the batch segmented (None: the first)."""
         seg = getattr(image_result, "segmentation", None)
         kept = bool(getattr(image_result, "kept", False))
         table = getattr(image_result, "table", None)
@@ -129,6 +131,7 @@ class BatchItem:
             outputs=dict(image_result.outputs or {}),
             name=getattr(image_result, "name", "") or path.name,
             page=getattr(image_result, "page", None),
+            channel=channel or 0,
             n_pages=int(getattr(image_result, "n_pages", 1) or 1),
             labels=labels,
             centres=centres,
@@ -140,9 +143,8 @@ class BatchItem:
 
     @property
     def plane(self) -> tuple:
-        """The (page, channel) of its file it is the cells of (the app's batches read the
-        first channel)."""
-        return (self.page or 0, 0)
+        """The (page, channel) of its file it is the cells of."""
+        return (self.page or 0, self.channel)
 
     @property
     def usable(self) -> bool:
@@ -1243,13 +1245,17 @@ class AppController(QObject):
             return []
         user = self.settings
         settings = self.engine.Settings(**user.engine_kwargs())
-        record = self.engine.run_record(status, settings, user.roi_zip, user.batch_page, None, None)
+        record = self.engine.run_record(
+            status, settings, user.roi_zip, user.batch_page, user.batch_channel, None
+        )
         return earlier.differences(record)
 
     def batch_names(self, paths: Iterable[Path]) -> list[str]:
         """The names the images of a folder batch of ``paths`` go by, with the settings
         chosen: the files' names, or with *Each page as an image* each page's."""
-        return [plane.name for plane in self.engine.batch_planes(paths, self.settings.batch_page)]
+        user = self.settings
+        planes = self.engine.batch_planes(paths, user.batch_page, user.batch_channel)
+        return [plane.name for plane in planes]
 
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""
@@ -1351,8 +1357,8 @@ class AppController(QObject):
         self._add_documents([p for p in paths if self.index_of(p) < 0])
         user = self.settings
         engine = self.engine
-        page = user.batch_page
-        planes = engine.batch_planes(paths, page)
+        page, channel = user.batch_page, user.batch_channel
+        planes = engine.batch_planes(paths, page, channel)
         if resume:  # what the earlier run finished of other images stays in its tables
             try:
                 planes = engine.continued_planes(planes, engine.earlier_run(out_dir))
@@ -1376,8 +1382,9 @@ class AppController(QObject):
                 workers=at_once,
                 progress=job.progress,
                 cancel=job.is_cancelled,
-                on_result=lambda r: job.partial(BatchItem.of(r, engine.read_labels)),
+                on_result=lambda r: job.partial(BatchItem.of(r, engine.read_labels, channel)),
                 page=page,
+                channel=channel,
                 resume=resume,
             )
 
@@ -1423,6 +1430,7 @@ class AppController(QObject):
         self.batch_progress.emit(0, total, -1.0)
         at_a_time = f", {at_once} at a time" if at_once > 1 and total > 1 else ""
         pages = f" (every page of {len(paths)} files)" if total > len(paths) else ""
+        pages += f", channel {channel}" if channel else ""
         self.log.emit("info", f"Batch of {total} images{pages} into {out_dir}{at_a_time}")
         return started
 
@@ -1454,6 +1462,11 @@ class AppController(QObject):
                 if item.usable:
                     result = item.result(self._batch_user.model, self._batch_user.device)
                     doc.results[item.plane] = result
+                    if doc.result is None and doc.channel != item.channel:
+                        # shown: another channel, without cells; show the one segmented
+                        doc.page, doc.channel = item.plane
+                        if doc is self.current:
+                            self._load_image(i)
                     if doc is not self.current or doc.plane != item.plane:
                         result.park()  # a batch of a thousand images keeps tables, not labels
             how = ", done by the earlier run" if item.kept else _size_note(item.settings)

@@ -53,6 +53,10 @@ TIPS = {
     "every page of a multi-page file (each time point of a time-lapse, each slice or position "
     "of a stack) as an image of its own, named <name>_p<page>c<channel>, instead of only the "
     "page shown (the first). Each page's cells are shown on that page.",
+    "batch_channel_index": "When many images are processed (Process all, or a dropped "
+    "folder), which colour channel of each file is segmented, counted from 0 as the Channel "
+    "box under the image counts them: the phase contrast or DIC channel of files that hold a "
+    "fluorescent reporter too. Every channel is measured in each cell all the same.",
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
@@ -133,6 +137,10 @@ class SettingsPanel(QGroupBox):
         self.batch_workers.setSuffix(" at once")
         self.batch_workers.setKeyboardTracking(False)
         self.batch_pages = QCheckBox("Each page as an image")
+        self.batch_channel_index = QSpinBox()
+        self.batch_channel_index.setRange(0, 63)
+        self.batch_channel_index.setPrefix("channel ")
+        self.batch_channel_index.setKeyboardTracking(False)
         self.threshold = self._double(0.01, 0.99, 0.05, 2)
         self.diameter = self._double(0.0, 2000.0, 1.0, 1, special="model's", suffix=" px")
         self.estimate = QToolButton()
@@ -169,6 +177,7 @@ class SettingsPanel(QGroupBox):
             ("provider", "", self.provider),
             ("batch_workers", "Folder images", self.batch_workers),
             ("batch_pages", "", self.batch_pages),
+            ("batch_channel_index", "", self.batch_channel_index),
             ("threshold", "Detection threshold", self.threshold),
             ("diameter", "Cell diameter", diameter_row),
             ("diameter_each_image", "", self.diameter_each_image),
@@ -204,6 +213,9 @@ class SettingsPanel(QGroupBox):
             lambda v: self._edited("batch_workers", int(v) or None)
         )
         self.batch_pages.toggled.connect(lambda b: self._edited("batch_pages", bool(b)))
+        self.batch_channel_index.valueChanged.connect(
+            lambda v: self._edited("batch_channel_index", int(v))
+        )
         self.threshold.valueChanged.connect(lambda v: self._edited("threshold", v))
         self.diameter.valueChanged.connect(lambda v: self._edited("diameter", v or None))
         self.estimate.clicked.connect(controller.estimate_diameter)
@@ -298,6 +310,7 @@ class SettingsPanel(QGroupBox):
             )
             self.batch_workers.setValue(s.batch_workers or 0)
             self.batch_pages.setChecked(s.batch_pages)
+            self.batch_channel_index.setValue(s.batch_channel_index)
             for name, box in [
                 ("threshold", self.threshold),
                 ("smoothness", self.smoothness),

@@ -13,7 +13,7 @@ ORGANISATION = "cellprop"
 APPLICATION = "cellprop"
 
 _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
-_INTS = ("min_size", "batch_workers")
+_INTS = ("min_size", "batch_workers", "batch_channel_index")
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages")
 _STRINGS = ("model", "device")
 
@@ -63,6 +63,8 @@ class SettingsStore:
             values.pop("device")
         if values.get("batch_workers", 1) < 1:
             values.pop("batch_workers")
+        if values.get("batch_channel_index", 0) < 0:
+            values.pop("batch_channel_index")
         return defaults.with_changes(**values)
 
     def save_settings(self, settings: UserSettings) -> None:

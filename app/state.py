@@ -162,6 +162,10 @@ class UserSettings:
     # A folder batch segments every page of a multi-page file (a time-lapse, a stack) as an
     # image of its own (the engine's page="all"), not only the first.
     batch_pages: bool = False
+    # The channel of each file a folder batch segments (counted from 0, as the Channel box
+    # under the image counts them): the DIC or phase channel of a file that holds a
+    # fluorescent reporter too, whose channels are measured in each cell all the same.
+    batch_channel_index: int = 0
     # Images a folder batch segments at once, each in its own process; None: the engine's
     # ``auto_workers`` (one per core, up to four, within the memory).
     batch_workers: int | None = None
@@ -174,6 +178,12 @@ class UserSettings:
         """The engine's ``page`` for a folder batch: "all" (each page as an image) or None
         (the first page of each file)."""
         return "all" if self.batch_pages else None
+
+    @property
+    def batch_channel(self) -> int | None:
+        """The engine's ``channel`` for a folder batch (None: the first, as before there was
+        a choice, so that a run made then continues)."""
+        return self.batch_channel_index or None
 
     def engine_kwargs(self) -> dict:
         """Keyword arguments for ``cellprop.engine.Settings``."""

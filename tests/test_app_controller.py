@@ -235,6 +235,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         pixel_size=0.65,
         batch_workers=3,
         batch_pages=True,
+        batch_channel_index=2,
     )
     first.update_settings(**chosen)
     first.set_overlay("likelihood", visible=True, opacity=0.3)
@@ -251,14 +252,17 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     assert third.settings.diameter is None and not third.settings.diameter_each_image
     assert third.settings.edge_fraction is None
     assert third.settings.batch_workers == 3  # not a model default: the reset keeps it
-    assert third.settings.batch_pages
+    assert third.settings.batch_pages and third.settings.batch_channel == 2
     second.shutdown()
     third.shutdown()
 
 
 def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     settings_file.parent.mkdir(parents=True)
-    settings_file.write_text("[segmentation]\nthreshold=banana\ndevice=quantum\nbatch_workers=0\n")
+    settings_file.write_text(
+        "[segmentation]\nthreshold=banana\ndevice=quantum\nbatch_workers=0\n"
+        "batch_channel_index=-1\n"
+    )
     assert make_store(settings_file).load_settings() == UserSettings()
 
 

@@ -377,6 +377,50 @@ def test_a_3d_stack_in_a_batch_says_how_to_segment_it_and_then_does(
     assert sorted(controller.documents[0].results) == [(0, 0), (1, 0)]
 
 
+def test_a_folder_batch_segments_the_channel_chosen_and_shows_it(
+    qtbot, controller, crops, tmp_path
+):
+    """Files of two channels, the cells in the second (a DIC or phase channel beside a
+    reporter): the batch segments channel 1 as `cellprop segment --channel 1` does, and each
+    image shows that channel with its cells; a file of one channel fails by its name."""
+    import tifffile
+
+    paths = []
+    for k in range(2):
+        cells = engine.read_image(crops[k]).pixels
+        reporter = np.full_like(cells, 7)
+        paths.append(tmp_path / f"two{k}.tif")
+        tifffile.imwrite(
+            paths[-1], np.stack([reporter, cells]), imagej=True, metadata={"axes": "CYX"}
+        )
+    paths.append(crops[2])  # one channel only
+    controller.update_settings(batch_channel_index=1, batch_workers=1)
+    errors: list = []
+    controller.error.connect(errors.append)
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        assert controller.run_batch(paths, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert (sig.args[0].done, sig.args[0].failed) == (2, 1)
+    assert "crop2.png" in errors[-1] and "channel 1 does not exist" in errors[-1]
+    model = engine.load_model(controller.settings.model, device="cpu")
+    alone = engine.process_batch(paths[:2], tmp_path / "cli", model, channel=1)
+    for k in range(2):
+        doc = controller.documents[controller.index_of(paths[k])]
+        assert doc.plane == (0, 1) and sorted(doc.results) == [(0, 1)]
+        assert doc.result.n_cells == alone.results[k].n_cells > 0
+        for kind in ("labels.tif", "cells.csv"):
+            got = (out / f"two{k}_{kind}").read_bytes()
+            assert got == (tmp_path / "cli" / f"two{k}_{kind}").read_bytes(), (k, kind)
+    # The reporter channel is measured in each cell as well.
+    assert "Intensity_MeanIntensity_C0" in (out / "two0_cells.csv").read_text().splitlines()[0]
+    earlier = engine.earlier_run(out)
+    assert controller.cannot_continue(earlier) == []
+    assert controller.batch_names(paths) == ["two0.tif", "two1.tif", "crop2.png"]
+    controller.update_settings(batch_channel_index=0)
+    assert controller.cannot_continue(earlier) == ["channel: 1 there, the first now"]
+
+
 def test_a_run_of_one_page_reopened_exports_under_the_runs_names(
     qtbot, controller, crops, tmp_path
 ):

@@ -372,9 +372,11 @@ class FakeEngine:
         cancel=None,
         on_result=None,
         page=None,
+        channel=None,
         resume=False,
     ):
-        """Like the engine's, except that a continued run (``resume``) does every image again."""
+        """Like the engine's, except that a continued run (``resume``) does every image again
+        (and ``channel`` is not read: the fake's images have one)."""
         self.batch_workers.append(workers)
         self.batch_resumed.append(resume)
         overwrite = overwrite or resume

@@ -344,6 +344,10 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert window.controller.settings.batch_pages
     panel.reset.click()  # not a model default either
     assert panel.batch_pages.isChecked()
+    panel.batch_channel_index.setValue(1)
+    assert window.controller.settings.batch_channel == 1
+    panel.batch_channel_index.setValue(0)
+    assert window.controller.settings.batch_channel is None  # the first: as runs made before
     # The model list says what each model is for and what it was measured at.
     tip = panel.model.itemData(panel.model.findData("phase"), Qt.ItemDataRole.ToolTipRole)
     assert tip == "Phase contrast\ncells about 32 px across"
@@ -359,6 +363,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.device,
         panel.batch_workers,
         panel.batch_pages,
+        panel.batch_channel_index,
     ):
         assert widget.toolTip()
 
