@@ -26,6 +26,12 @@ __all__ = ["CellMap", "crop_windows", "likelihood_map", "propagate_cells", "scal
 #: Values of a per-cell map below this fraction of the map's maximum are zeroed (authors' code).
 MAP_FLOOR = 0.01
 
+#: On the CPU, the working memory of one batched guided call, MB, at most (whatever the
+#: budget): a batch far larger than the processor's caches runs slower, not faster (C2C12
+#: frame, 222 cells of 56 x 56 px windows, 2 cores: 1.41 s at 227 cells a call, 0.71 s at 14
+#: to 28, 0.74 s at 3; ``tools/bench.py``). A graphics card wants its batches large.
+CPU_CALL_MB = 64
+
 
 @dataclass(frozen=True)
 class CellMap:
@@ -204,7 +210,8 @@ def propagate_cells(
     margin : int
         Crop mode: context around each region's box, network-scale pixels.
     memory_mb : int
-        Budget for one batched ONNX call; the batch size follows from it.
+        Budget for one batched ONNX call; the batch size follows from it (on the CPU, from
+        at most ``CPU_CALL_MB`` of it).
     progress : callable, optional
         Called with the fraction of cells done (0..1) after each batch.
     cancel : callable, optional
@@ -232,6 +239,8 @@ def propagate_cells(
     else:
         origins, size = crop_windows(regions_p, n_cells, padded.shape, margin, stride)
     per_item = size[0] * size[1] * model.bytes_per_pixel()
+    if getattr(model, "device", "cpu") == "cpu":
+        memory_mb = min(memory_mb, CPU_CALL_MB)
     batch = int(max(1, min(256, memory_mb * 2**20 // per_item)))
     todo = [k for k in range(n_cells) if origins[k, 0] >= 0]
     done = 0

@@ -85,6 +85,28 @@ def test_batching_does_not_change_the_maps(tiny_model):
         np.testing.assert_allclose(cell.values, one_by_one[label].values, atol=1e-5)
 
 
+def test_on_the_cpu_a_propagation_call_holds_no_more_than_its_cap(tiny_model, monkeypatch):
+    """Batches far beyond the caches ran at half the speed on the CPU (README, Performance):
+    whatever the memory budget, one call's working memory stays within CPU_CALL_MB there."""
+    from cellprop.engine import propagate
+
+    image = prepare(textured((96, 128)), 1.0)
+    calls = []
+    run = tiny_model.guided
+    monkeypatch.setattr(tiny_model, "guided", lambda x, g: calls.append(x.shape) or run(x, g))
+    budget = _maps(tiny_model, image, "crop", memory_mb=1024)
+    uncapped = max(c[0] for c in calls)
+    per_item = calls[0][2] * calls[0][3] * tiny_model.bytes_per_pixel()
+    calls.clear()
+    monkeypatch.setattr(propagate, "CPU_CALL_MB", max(1, 3 * per_item // 2**20))
+    capped = _maps(tiny_model, image, "crop", memory_mb=1024)
+    assert tiny_model.device == "cpu" and uncapped > 3
+    assert max(c[0] for c in calls) * per_item <= propagate.CPU_CALL_MB * 2**20
+    assert max(c[0] for c in calls) < uncapped and capped.keys() == budget.keys()
+    for label, cell in capped.items():
+        np.testing.assert_array_equal(cell.values, budget[label].values)
+
+
 def test_full_mode_covers_the_whole_image(tiny_model):
     image = prepare(textured((64, 96)), 1.0)
     full = _maps(tiny_model, image, "full", memory_mb=256)
