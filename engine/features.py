@@ -49,10 +49,21 @@ class CellTable:
 
 
 def _hull_points(coords: np.ndarray) -> np.ndarray:
-    """Convex hull vertices of the union of the pixel squares at ``coords`` (row, col)."""
+    """Convex hull vertices of the union of the pixel squares at ``coords`` (row, col).
+
+    Only the first and last pixel of each row can hold a hull vertex, so only their squares'
+    corners go to Qhull: the same hull as from every pixel's corners, for a fraction of the
+    sorting (a 1,000-pixel cell has some 40 rows).
+    """
     from scipy.spatial import ConvexHull, QhullError
 
-    corners = coords[:, None, :] + np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
+    rows, at = np.unique(coords[:, 0], return_inverse=True)
+    first = np.full(len(rows), np.inf)
+    last = np.full(len(rows), -np.inf)
+    np.minimum.at(first, at, coords[:, 1])
+    np.maximum.at(last, at, coords[:, 1])
+    ends = np.concatenate([np.column_stack([rows, first]), np.column_stack([rows, last])])
+    corners = ends[:, None, :] + np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
     corners = np.unique(corners.reshape(-1, 2), axis=0)
     try:
         return corners[ConvexHull(corners).vertices]

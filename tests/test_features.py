@@ -174,3 +174,34 @@ def test_feret_of_one_pixel_and_a_line():
     assert feret_diameters(np.array([[3, 4]])) == pytest.approx((1.0, np.sqrt(2)))
     line = np.array([[0, c] for c in range(10)])
     assert feret_diameters(line) == pytest.approx((1.0, np.hypot(1, 10)))
+
+
+def test_feret_from_the_rows_ends_equals_the_hull_of_every_pixels_corners():
+    """The hull is taken from each row's first and last pixel only (fast); on blobs, holed
+    blobs and one-pixel lines both diameters must be those of every pixel's corners."""
+    from scipy.spatial import ConvexHull
+
+    def every_corner(coords):  # the slow reference: every corner of every pixel's square
+        square = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
+        corners = (coords[:, None, :] + square).reshape(-1, 2)
+        hull = corners[ConvexHull(corners).vertices]
+        widest = max(np.hypot(*(a - b)) for a in hull for b in hull)
+        narrowest = min(
+            np.ptp(hull @ np.array([-(b - a)[1], (b - a)[0]]) / np.hypot(*(b - a)))
+            for a, b in zip(hull, np.roll(hull, -1, axis=0), strict=True)
+        )
+        return narrowest, widest
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:40, :40]
+    shapes = [np.array([[2, c] for c in range(7)]), np.array([[r, 3] for r in range(9)])]
+    for _ in range(60):
+        blob = (yy - rng.uniform(10, 30)) ** 2 / rng.uniform(4, 200) + (
+            xx - rng.uniform(10, 30)
+        ) ** 2 / rng.uniform(4, 200) < 1
+        shapes.append(np.argwhere(blob & (rng.random(blob.shape) > rng.uniform(0, 0.6))))
+    for coords in shapes:
+        if len(coords) == 0:
+            continue
+        coords = coords.astype(np.float64)
+        assert feret_diameters(coords) == pytest.approx(every_corner(coords), abs=1e-9)
