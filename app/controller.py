@@ -329,6 +329,9 @@ class AppController(QObject):
         self._devices: list | None = None  # batch images not reported yet, in processing order
         self._batch_started_at = 0.0
         self._training: TrainingRun | None = None  # a model being trained (a child process)
+        # What segmenting the image shown computed, so that a correction of it redoes only
+        # what the edit changes (engine Memo); let go when another image is shown.
+        self._memo = self._new_memo()
 
     # ------------------------------------------------------------------ documents
     @property
@@ -455,9 +458,14 @@ class AppController(QObject):
             self.documents_added.emit(first, len(added))
         return added
 
+    def _new_memo(self):
+        memo = getattr(self.engine, "Memo", None)
+        return memo() if memo is not None else None
+
     def set_current(self, index: int) -> None:
         if not (0 <= index < len(self.documents)) or index == self.current_index:
             return
+        self._memo = self._new_memo()  # a correction of the image shown next starts afresh
         self.current_index = index
         self.selected_cell = 0
         self.current_changed.emit(index)
@@ -870,6 +878,7 @@ class AppController(QObject):
             progress=job.progress,
             cancel=job.is_cancelled,
             centres=centres,
+            memo=self._memo,
         )
         job.progress("Measuring the cells", 1.0)
         # as engine.batch does (a pixel size typed by the user is in micrometres)

@@ -72,7 +72,7 @@ from .output import (
     write_tables,
     write_training_set,
 )
-from .pipeline import Segmentation, Settings, segment
+from .pipeline import Memo, Segmentation, Settings, segment
 from .size import DiameterEstimate, estimate_diameter
 
 __all__ = [
@@ -93,6 +93,7 @@ __all__ = [
     "Plane",
     "PointsError",
     "ResumeError",
+    "Memo",
     "Segmentation",
     "Settings",
     "Suggestion",

@@ -7,6 +7,7 @@ the nearer centre, and each cell keeps only its part connected to its centre.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -406,6 +407,8 @@ def segment_cells(
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[float], None] | None = None,
     intensity: np.ndarray | None = None,
+    memo: dict | None = None,
+    used: set | None = None,
 ) -> np.ndarray:
     """Cut every cell on its own window and fuse the results.
 
@@ -421,6 +424,11 @@ def segment_cells(
         Cut parameters.
     intensity : numpy.ndarray, optional
         The normalised image, for ``params.data_term == "intensity"``.
+    memo : dict, optional
+        Cuts made before with the same ``boundary``, ``intensity`` and ``params``, by a digest
+        of everything else a cut depends on (its window, centre and the projection there); a
+        cell found there is not cut again, and those cut are added. ``used`` gets the digests
+        of this call's cells (see ``pipeline.Memo``).
 
     Returns
     -------
@@ -452,16 +460,33 @@ def segment_cells(
         c1 = min(w, box[1].stop + params.pad)
         window = (slice(r0, r1), slice(c0, c1))
         sub_owner = owner[window]
-        mask = cut_cell(
-            own=sub_owner == label,
-            value=value[window],
-            others=(sub_owner != label) & (sub_owner > 0),
-            boundary=boundary[window],
-            peak=(centres[k, 0] - r0, centres[k, 1] - c0),
-            params=params,
-            rim=(r0 > 0, r1 < h, c0 > 0, c1 < w),
-            intensity=None if intensity is None else intensity[window],
-        )
+        own = sub_owner == label
+        others = (sub_owner != label) & (sub_owner > 0)
+        peak = (centres[k, 0] - r0, centres[k, 1] - c0)
+        key = None
+        if memo is not None:
+            digest = hashlib.blake2b(np.packbits(own), digest_size=16)
+            digest.update(np.packbits(others))
+            digest.update(np.ascontiguousarray(value[window]).view(np.uint8))
+            digest.update(f"{window}{peak[0]!r}{peak[1]!r}".encode())
+            key = digest.digest()
+            if used is not None:
+                used.add(key)
+        if key is not None and key in memo:
+            mask = memo[key]
+        else:
+            mask = cut_cell(
+                own=own,
+                value=value[window],
+                others=others,
+                boundary=boundary[window],
+                peak=peak,
+                params=params,
+                rim=(r0 > 0, r1 < h, c0 > 0, c1 < w),
+                intensity=None if intensity is None else intensity[window],
+            )
+            if key is not None:
+                memo[key] = mask
         if mask.any():
             masks.append((label, window, mask))
         if progress is not None and k % 16 == 0:

@@ -12,6 +12,7 @@ the paper's computation, the whole image once per cell.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -190,6 +191,8 @@ def propagate_cells(
     memory_mb: int = 1024,
     progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    memo: dict | None = None,
+    used: set | None = None,
 ) -> Iterator[CellMap]:
     """Guided propagation from every cell, batched; yields each cell's scaled contribution map.
 
@@ -216,6 +219,11 @@ def propagate_cells(
         Called with the fraction of cells done (0..1) after each batch.
     cancel : callable, optional
         Checked between batches; raises :class:`Cancelled` when it returns True.
+    memo : dict, optional
+        Crop mode: maps computed before on the same ``image`` and ``likelihood``, by a digest
+        of what a cell's map depends on (its window and its region in it); a cell found there
+        is not propagated again, and those propagated are added. ``used`` gets the digests
+        of this call's cells (see ``pipeline.Memo``).
 
     Yields
     ------
@@ -243,24 +251,51 @@ def propagate_cells(
         memory_mb = min(memory_mb, CPU_CALL_MB)
     batch = int(max(1, min(256, memory_mb * 2**20 // per_item)))
     todo = [k for k in range(n_cells) if origins[k, 0] >= 0]
+
+    def window_of(k: int) -> tuple[slice, slice]:
+        t, left = (int(v) for v in origins[k])
+        return slice(t, t + size[0]), slice(left, left + size[1])
+
+    keys: dict[int, bytes] = {}
+    if memo is not None and mode == "crop":
+        for k in todo:
+            window = window_of(k)
+            digest = hashlib.blake2b(np.packbits(regions_p[window] == k + 1), digest_size=16)
+            digest.update(f"{window}".encode())
+            keys[k] = digest.digest()
+        if used is not None:
+            used.update(keys.values())
+        known = {k for k in todo if keys[k] in memo}
+    else:
+        memo, known = None, set()
+    run = [k for k in todo if k not in known]
     done = 0
-    for start in range(0, len(todo), batch):
+    new: dict[int, np.ndarray] = {}  # with a memo: this call's maps, yielded after the last
+    for start in range(0, len(run), batch):
         _check_cancel(cancel)
-        chunk = todo[start : start + batch]
+        chunk = run[start : start + batch]
         images = np.empty((len(chunk), 1, *size), np.float32)
         grads = np.empty_like(images)
         for i, k in enumerate(chunk):
-            t, left = origins[k]
-            window = (slice(t, t + size[0]), slice(left, left + size[1]))
+            window = window_of(k)
             images[i, 0] = padded[window]
             grads[i, 0] = np.where(regions_p[window] == k + 1, grad_source[window], 0)
         result = model.guided(images, grads)
         for i, k in enumerate(chunk):
             t, left = (int(v) for v in origins[k])
             h, w = min(size[0], rows - t), min(size[1], cols - left)
-            if h <= 0 or w <= 0:
-                continue
-            yield CellMap(k + 1, t, left, scale_map(result[i, 0, :h, :w]))
+            values = scale_map(result[i, 0, : max(h, 0), : max(w, 0)])
+            if memo is None:
+                if h > 0 and w > 0:
+                    yield CellMap(k + 1, t, left, values)
+            else:
+                memo[keys[k]] = new[k] = values
         done += len(chunk)
         if progress is not None:
-            progress(done / max(1, len(todo)))
+            progress(done / max(1, len(run)))
+    if memo is not None:  # every cell in label order, as without a memo
+        for k in todo:
+            t, left = (int(v) for v in origins[k])
+            values = new.get(k, memo[keys[k]])
+            if values.size:
+                yield CellMap(k + 1, t, left, values)

@@ -180,6 +180,12 @@ def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controll
     old, new = first.labels == k, back.labels == back.n_cells
     assert (old & new).sum() / (old | new).sum() > 0.9
     assert back.edits == 2 and back.previous is removed
+    # The corrections reused what segmenting the image computed (the window's Memo) and
+    # still gave the labels of a fresh run from the same centres.
+    assert controller._memo.reused["maps"] >= first.n_cells - 3
+    model = engine.load_model(controller.settings.model, device="cpu")
+    fresh = engine.segment(controller.current.image.pixels, model, centres=back.centres)
+    np.testing.assert_array_equal(back.labels, fresh.labels)
 
 
 def test_event_loop_keeps_ticking_during_a_run(qtbot, controller):

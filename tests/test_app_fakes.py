@@ -196,7 +196,9 @@ class FakeEngine:
         return Model(str(name_or_path), Path("/models/phase"), info=info, defaults=info["defaults"])
 
     # --- segmentation
-    def segment(self, image, model, settings=None, progress=None, cancel=None, centres=None):
+    def segment(
+        self, image, model, settings=None, progress=None, cancel=None, centres=None, memo=None
+    ):
         settings = settings if settings is not None else Settings()
         self.segment_calls.append(settings)
         self.given_centres.append(None if centres is None else np.array(centres))

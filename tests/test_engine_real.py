@@ -126,6 +126,42 @@ def test_a_clicked_centre_the_network_missed_gets_its_outline(sample_segmentatio
     assert np.median(ious) > 0.8, ious
 
 
+def test_corrections_with_a_memo_give_what_a_fresh_run_gives_and_reuse_the_rest(
+    sample_segmentation, phase_model
+):
+    """The app keeps a Memo of the image shown: each correction (a cell added at a click, one
+    removed, undone) must give the labels of a run without it, byte for byte, computing only
+    the few maps and cuts the edit changes."""
+    from cellprop.engine import Memo
+
+    image, seg = sample_segmentation
+    memo = Memo()
+    first = segment(image, phase_model, Settings(), memo=memo)
+    np.testing.assert_array_equal(first.labels, seg.labels)
+    assert memo.reused == {"maps": 0, "cuts": 0}
+    k = seg.n_cells // 2
+    inside = seg.centres[k] + [6.0, 4.0]  # a click inside a cell: it is split in two
+    edits = [
+        np.vstack([seg.centres, [[20.0, 30.0]]]),
+        np.vstack([seg.centres, [inside]]),
+        np.delete(seg.centres, k, axis=0),
+        seg.centres,
+    ]
+    for centres in edits:
+        with_memo = segment(image, phase_model, Settings(), centres=centres, memo=memo)
+        fresh = segment(image, phase_model, Settings(), centres=centres)
+        np.testing.assert_array_equal(with_memo.labels, fresh.labels)
+        np.testing.assert_array_equal(with_memo.contribution, fresh.contribution)
+        assert with_memo.timings["unet"] < 0.01  # the network's pass is not run again
+        # most cells untouched by the edit: their maps and cuts are reused
+        assert memo.reused["maps"] >= seg.n_cells - 3 and memo.reused["cuts"] >= seg.n_cells - 12
+    # Another setting, or another image: nothing is reused.
+    segment(image, phase_model, Settings(smoothness=5.0), centres=seg.centres, memo=memo)
+    assert memo.reused == {"maps": 0, "cuts": 0}
+    segment(image[:, ::-1], phase_model, Settings(), memo=memo)
+    assert memo.reused == {"maps": 0, "cuts": 0}
+
+
 def test_blank_image_gives_zero_cells(phase_model):
     assert segment(np.zeros((200, 300), np.uint8), phase_model).n_cells == 0
 
