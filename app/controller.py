@@ -1310,6 +1310,7 @@ class AppController(QObject):
                 previous=old,
                 name=old.name,
             )
+            old.keep_for_undo(doc.results[plane])
             _trim_undo(doc.results[plane], UNDO_DEPTH)
             index = self.documents.index(doc)
             self.document_changed.emit(index)

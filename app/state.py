@@ -87,6 +87,20 @@ class Result:
         if self.labels_file is not None:
             self.labels = None
 
+    def keep_for_undo(self, newer: Result) -> None:
+        """This result is now the one Undo goes back to (``newer`` corrects it): keep what
+        undoing needs, not its overlay images (redrawn when it is shown again) nor a second
+        copy of the likelihood (a correction does not change the network's view of the
+        image), and the propagation map, shown only, at half precision. Twenty corrections
+        of a 1040 x 1392 frame then hold about 120 MB instead of some 750 MB."""
+        self.layers = {}
+        mine, theirs = self.likelihood, newer.likelihood
+        if mine is not None and theirs is not None and mine.shape == theirs.shape:
+            if mine is theirs or np.array_equal(mine, theirs):
+                self.likelihood = theirs
+        if self.contribution is not None and self.contribution.dtype != np.float16:
+            self.contribution = self.contribution.astype(np.float16)
+
     def label_at(self, x: int, y: int) -> int:
         if self.labels is None:
             return 0

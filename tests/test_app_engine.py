@@ -19,6 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from cellprop.app import render  # noqa: E402
 from cellprop.app.controller import AppController  # noqa: E402
 from cellprop.app.main_window import MainWindow, sample_images  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
@@ -186,6 +187,15 @@ def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controll
     model = engine.load_model(controller.settings.model, device="cpu")
     fresh = engine.segment(controller.current.image.pixels, model, centres=back.centres)
     np.testing.assert_array_equal(back.labels, fresh.labels)
+    # What Undo goes back to keeps its labels and cells, not a second likelihood nor its
+    # overlay images; undone, it is drawn again from them.
+    assert removed.layers == {} and removed.likelihood is back.likelihood
+    assert removed.contribution.dtype == np.float16 and removed.labels.dtype == back.labels.dtype
+    layers = render.result_layers(removed.labels, removed.likelihood, removed.contribution)
+    assert set(layers) == {"fills", "outlines", "likelihood", "contribution"}
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.undo_correction()
+    assert controller.current.result is removed and removed.n_cells == first.n_cells - 1
 
 
 def test_event_loop_keeps_ticking_during_a_run(qtbot, controller):
