@@ -139,7 +139,7 @@ class SettingsPanel(QGroupBox):
         self.batch_pages = QCheckBox("Each page as an image")
         self.batch_channel_index = QSpinBox()
         self.batch_channel_index.setRange(0, 63)
-        self.batch_channel_index.setPrefix("channel ")
+        self.batch_channel_index.setSpecialValueText("0 (the first)")
         self.batch_channel_index.setKeyboardTracking(False)
         self.threshold = self._double(0.01, 0.99, 0.05, 2)
         self.diameter = self._double(0.0, 2000.0, 1.0, 1, special="model's", suffix=" px")
@@ -177,7 +177,7 @@ class SettingsPanel(QGroupBox):
             ("provider", "", self.provider),
             ("batch_workers", "Folder images", self.batch_workers),
             ("batch_pages", "", self.batch_pages),
-            ("batch_channel_index", "", self.batch_channel_index),
+            ("batch_channel_index", "Folder channel", self.batch_channel_index),
             ("threshold", "Detection threshold", self.threshold),
             ("diameter", "Cell diameter", diameter_row),
             ("diameter_each_image", "", self.diameter_each_image),
