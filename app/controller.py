@@ -882,7 +882,10 @@ class AppController(QObject):
         )
         job.progress("Measuring the cells", 1.0)
         # as engine.batch does (a pixel size typed by the user is in micrometres)
-        table = self.engine.measure_image(seg.labels, image, typed_pixel_size, seg.centres)
+        rows = self._memo.rows if self._memo is not None else None
+        table = self.engine.measure_image(
+            seg.labels, image, typed_pixel_size, seg.centres, memo=rows
+        )
         layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
         return image, seg, table, layers, model
 

@@ -187,6 +187,8 @@ def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controll
     model = engine.load_model(controller.settings.model, device="cpu")
     fresh = engine.segment(controller.current.image.pixels, model, centres=back.centres)
     np.testing.assert_array_equal(back.labels, fresh.labels)
+    table = engine.measure_image(fresh.labels, controller.current.image, None, fresh.centres)
+    assert back.table.rows() == table.rows() and len(controller._memo.rows) == back.n_cells
     # What Undo goes back to keeps its labels and cells, not a second likelihood nor its
     # overlay images; undone, it is drawn again from them.
     assert removed.layers == {} and removed.likelihood is back.likelihood

@@ -205,3 +205,46 @@ def test_feret_from_the_rows_ends_equals_the_hull_of_every_pixels_corners():
             continue
         coords = coords.astype(np.float64)
         assert feret_diameters(coords) == pytest.approx(every_corner(coords), abs=1e-9)
+
+
+def test_a_memo_of_rows_gives_the_same_table_measuring_only_what_changed(monkeypatch):
+    """The app measures each corrected image again with the rows of the last measurement
+    at hand: the table must be that of a measurement without them, whatever changed."""
+    from cellprop.engine import features
+
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 4000, (60, 80)).astype(np.uint16)
+    reporter = rng.random((60, 80)).astype(np.float32)
+    labels = np.zeros((60, 80), np.uint16)
+    for k, (r, c) in enumerate([(10, 10), (10, 40), (30, 25), (45, 60), (50, 10)], start=1):
+        labels[r - 6 : r + 6, c - 8 : c + 7] = k
+    centres = np.array([[10.0, 10.0], [40.0, 10.0], [25.0, 30.0], [60.0, 45.0], [10.0, 50.0]])
+    memo: dict = {}
+    kw = dict(centres=centres, channels={"C1": reporter})
+    first = measure(labels, image, **kw, memo=memo)
+    assert len(memo) == 5
+    # A correction: cell 2 removed (the others renumbered), cell 4 grown.
+    changed = labels.copy()
+    changed[changed == 2] = 0
+    changed[changed > 2] -= 1
+    changed[40:58, 50:75][changed[40:58, 50:75] == 0] = 3
+    kept = np.delete(centres, 1, axis=0)
+    slow = features.feret_diameters
+    calls = []
+    monkeypatch.setattr(features, "feret_diameters", lambda c: calls.append(1) or slow(c))
+    again = measure(changed, image, centres=kept, channels={"C1": reporter}, memo=memo)
+    assert len(calls) == 1  # only the grown cell measured; the other three from the memo
+    monkeypatch.setattr(features, "feret_diameters", slow)
+    fresh = measure(changed, image, centres=kept, channels={"C1": reporter})
+    assert again.names == fresh.names == first.names and len(memo) == 4
+    for name in fresh.names:
+        np.testing.assert_array_equal(again.columns[name], fresh.columns[name], err_msg=name)
+        assert again.columns[name].dtype == fresh.columns[name].dtype
+    # Other pixels under a cell, or another calibration: measured again, not taken over.
+    brighter = image.copy()
+    brighter[labels == 1] += 7
+    for args in [(changed, brighter), (changed, image, 0.5)]:
+        with_memo = measure(*args, centres=kept, channels={"C1": reporter}, memo=memo)
+        without = measure(*args, centres=kept, channels={"C1": reporter})
+        for name in without.names:
+            np.testing.assert_array_equal(with_memo.columns[name], without.columns[name])
