@@ -162,6 +162,20 @@ def test_corrections_with_a_memo_give_what_a_fresh_run_gives_and_reuse_the_rest(
     assert memo.reused == {"maps": 0, "cuts": 0}
 
 
+def test_a_frame_run_on_tiles_gives_nearly_the_cells_of_one_pass(phase_model):
+    """The U-Net's align_corners=True upsampling makes a tiled pass differ a little from one
+    pass (README, Performance); the cells must stay the same ones, nearly pixel for pixel."""
+    from cellprop.engine.evaluate import dice_per_cell
+
+    image = read_image(resource_path("samples", "c2c12_0000.png")).pixels
+    one = segment(image, phase_model, Settings())
+    tiled = segment(image, phase_model, Settings(memory_mb=64))
+    assert 0.01 < np.abs(one.likelihood - tiled.likelihood).max() < 0.3  # tiled, and near
+    tp, fp, fn = match_points(one.centres, tiled.centres, radius=10)
+    assert fp + fn <= 2 and tp > 200
+    assert dice_per_cell(one.labels, tiled.labels).mean() > 0.99
+
+
 def test_blank_image_gives_zero_cells(phase_model):
     assert segment(np.zeros((200, 300), np.uint8), phase_model).n_cells == 0
 
