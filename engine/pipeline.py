@@ -156,7 +156,8 @@ class Memo:
     boundary image, and each cell's contribution map and graph cut, each under a digest of
     everything it was computed from: a cell whose centre region is the same reuses its map,
     a cell whose window of the projection is the same reuses its cut, anything else is
-    computed again. The labels are therefore those of a call without it, byte for byte.
+    computed again. The labels are therefore those of a call without it, byte for byte on the
+    CPU (where a map does not depend on the cells batched with it).
     ``rows`` does the same for the cell table (``measure_image(..., memo=memo.rows)``). Another
     image, model or setting starts it afresh; only what the last call used is kept (17 MB for a
     1040 x 1392 C2C12 frame). One call at a time (not shared between threads).
