@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Images kept from the earlier run of a continued run that get a line each (the rest, one).
+KEPT_LINES = 10
 
 
 def _positive_float(text: str) -> float:
@@ -398,9 +400,27 @@ def cmd_segment(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(planes), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)
 
     reported: list = []  # every image's result as it ends
+    kept_seen = []  # images kept from the earlier run, in turn
+    hidden = []  # those past the first KEPT_LINES: one line for them all, not one each
+
+    def kept_lines_end() -> None:
+        if hidden:
+            bar.write(
+                f"  kept    {len(hidden)} more image(s), {sum(r.n_cells for r in hidden)} cells "
+                "(done by the earlier run)",
+                file=log,
+            )
+            hidden.clear()
 
     def on_result(res) -> None:
         reported.append(res)
+        if res.kept:
+            kept_seen.append(res)
+        if res.kept and len(kept_seen) > KEPT_LINES:
+            hidden.append(res)
+            bar.update(1)
+            return
+        kept_lines_end()
         if res.kept:
             line = f"  kept    {res.name}: {res.n_cells} cells (done by the earlier run)"
         elif res.status == "done":
@@ -439,6 +459,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         print(f"cellprop: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # the result folder cannot be made or written (read-only, full)
+        kept_lines_end()
         bar.close()
         done = sum(r.status == "done" for r in reported)
         print(
@@ -449,6 +470,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED if reported else EXIT_USAGE
     except KeyboardInterrupt:
+        kept_lines_end()
         bar.close()
         print(
             "cellprop: interrupted; finished images keep their results (add --resume to the "
@@ -456,6 +478,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    kept_lines_end()
     bar.close()
     done = sum(r.status == "done" for r in result.results)
     failed = [r for r in result.results if r.status != "done"]

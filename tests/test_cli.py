@@ -268,6 +268,30 @@ def test_a_run_continued_over_fewer_images_keeps_the_others_in_its_tables(
     assert "frame2.png" in err and "kept    frame0.png" in err and "kept    frame1.png" in err
 
 
+def test_a_long_run_continued_names_its_first_kept_images_and_counts_the_rest(
+    tmp_path, tiny_model_dir, capsys
+):
+    from cellprop.cli import KEPT_LINES
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(KEPT_LINES + 3):
+        cv2.imwrite(str(folder / f"f{k:02d}.png"), textured((64, 80), 40 + k))
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    (out / f"f{KEPT_LINES + 2:02d}_cells.csv").unlink()
+    capsys.readouterr()
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    kept = [line for line in err.splitlines() if line.strip().startswith("kept")]
+    assert len(kept) == KEPT_LINES + 1 and "f00.png" in kept[0]
+    rows = read_csv(out / "summary.csv")
+    cells = sum(int(r["Cells"]) for r in rows[KEPT_LINES : KEPT_LINES + 2])
+    assert kept[-1].strip() == f"kept    2 more image(s), {cells} cells (done by the earlier run)"
+    assert f"done    f{KEPT_LINES + 2:02d}.png" in err
+    assert f"({KEPT_LINES + 2} by the earlier run)" in err
+
+
 def test_a_result_folder_that_cannot_be_written_is_said_not_a_traceback(
     tmp_path, tiny_model_dir, capsys, monkeypatch
 ):
