@@ -332,6 +332,7 @@ class AppController(QObject):
         # What segmenting the image shown computed, so that a correction of it redoes only
         # what the edit changes (engine Memo); let go when another image is shown.
         self._memo = self._new_memo()
+        self._found_in: dict[str, list] = {}  # the images found in each folder opened
 
     # ------------------------------------------------------------------ documents
     @property
@@ -357,14 +358,19 @@ class AppController(QObject):
             elif path.is_dir():
                 try:
                     found = list(self.engine.find_images([path]))
+                    inside = ""
+                    if not found:  # an experiment saved folder by folder (wells, positions)
+                        found = list(self.engine.find_images([path], recursive=True))
+                        inside = " and its sub-folders"
                 except Exception as exc:  # noqa: BLE001
                     self._report(readable_error(exc, self.engine))
                     continue
                 if not found:
-                    self._report(f"No images found in the folder {path}.")
+                    self._report(f"No images found in the folder {path} nor below it.")
                     continue
-                self.log.emit("info", f"{len(found)} images found in {path}")
+                self.log.emit("info", f"{len(found)} images found in {path}{inside}")
                 new_docs += self._add_documents(found)
+                self._found_in[str(path)] = found
                 self.folder_opened.emit(str(path), len(found))
             elif path.is_file():
                 new_docs += self._add_documents([path])
@@ -374,6 +380,11 @@ class AppController(QObject):
         if indices and self.current is None:
             self.set_current(indices[0])
         return indices
+
+    def images_found_in(self, folder: str | Path) -> list[Path]:
+        """The images opening ``folder`` found (in it, or in its sub-folders where it held
+        none itself) that are still open, in their order."""
+        return [p for p in self._found_in.get(str(folder), []) if self.index_of(p) >= 0]
 
     def earlier_run(self, folder: str | Path):
         """The record of the cellprop run in ``folder`` (engine ``earlier_run``), or None where
@@ -1372,6 +1383,10 @@ class AppController(QObject):
         engine = self.engine
         page, channel = user.batch_page, user.batch_channel
         planes = engine.batch_planes(paths, page, channel)
+        clash = engine.name_clash(planes)
+        if clash is not None:
+            self._report(engine.clash_message(*clash) + "; nothing was started.")
+            return False
         if resume:  # what the earlier run finished of other images stays in its tables
             try:
                 planes = engine.continued_planes(planes, engine.earlier_run(out_dir))

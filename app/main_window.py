@@ -605,7 +605,7 @@ class MainWindow(QMainWindow):
             "Segment all of them now and save the results?",
         ):
             return
-        paths = [d.path for d in self.controller.documents if d.path.parent == Path(folder)]
+        paths = self.controller.images_found_in(folder)
         self._start_batch(paths, Path(folder) / "cellprop-results")
 
     def ask_batch_all(self) -> None:

@@ -319,10 +319,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
         ResumeError,
         Settings,
         batch_planes,
+        clash_message,
         continued_planes,
         earlier_run,
         find_images,
         load_model,
+        name_clash,
+        plane_name,
         process_batch,
         read_points,
     )
@@ -335,17 +338,16 @@ def cmd_segment(args: argparse.Namespace) -> int:
         print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
         return EXIT_USAGE
     planes = batch_planes(paths, args.page, args.channel)
-    stems: dict[str, str] = {}
-    for plane in planes:
-        stem = plane.target.stem
-        if stem in stems:
-            print(
-                f"cellprop: {plane.where} and {stems[stem]} would write the same result files "
-                f"({stem}_*); process them into different --out folders",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        stems[stem] = plane.where
+    clash = name_clash(planes)
+    if clash is not None:
+        print(f"cellprop: {clash_message(*clash)} (--out)", file=sys.stderr)
+        return EXIT_USAGE
+    renamed = [
+        p
+        for p in planes
+        if p.name != p.path.name
+        and (p.page is None or p.name != plane_name(p.path, p.page, args.channel))
+    ]
     given = len(planes)
     if args.resume:  # the run goes on over all it had, whatever of it is given again
         try:
@@ -390,6 +392,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     log = sys.stderr
+    if renamed:  # an experiment saved folder by folder, the same file names in each
+        print(
+            f"cellprop: {len(renamed)} image(s) share a file name with one in another folder; "
+            "their results are named after their folders too ("
+            f"{Path(renamed[0].path.parent.name, renamed[0].path.name)} -> "
+            f"{renamed[0].target.stem}_labels.tif, ...)",
+            file=log,
+        )
     pages = f" (every page of {len(paths)} file(s))" if given > len(paths) else ""
     if len(planes) > given:
         pages += f", and {len(planes) - given} more the earlier run finished (kept in its tables)"

@@ -23,6 +23,7 @@ behind it each hold one stage:
     batch       process_image, process_batch         files in, result files out
                 batch_planes, plane_name             every page as an image (page="all")
                 continued_planes                     a run continued keeps all it finished
+                name_clash, clash_message            images that would write the same files
                 auto_workers                         images at once (--workers auto)
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
                 saved_results (batch)                a run's results read back, to look again
@@ -37,7 +38,9 @@ from .batch import (
     Plane,
     auto_workers,
     batch_planes,
+    clash_message,
     continued_planes,
+    name_clash,
     output_paths,
     plane_name,
     process_batch,
@@ -101,6 +104,7 @@ __all__ = [
     "available_devices",
     "batch_planes",
     "calibration",
+    "clash_message",
     "continued_planes",
     "centres_for",
     "count_pages",
@@ -115,6 +119,7 @@ __all__ = [
     "load_models",
     "measure",
     "measure_image",
+    "name_clash",
     "output_paths",
     "plane_name",
     "process_batch",

@@ -40,6 +40,8 @@ __all__ = [
     "auto_workers",
     "batch_planes",
     "continued_planes",
+    "clash_message",
+    "name_clash",
     "output_paths",
     "plane_name",
     "process_batch",
@@ -182,7 +184,54 @@ def batch_planes(
             planes.append(Plane(p, None, p.name))
         else:
             planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(n)]
+    return _apart(planes)
+
+
+def _apart(planes: list[Plane]) -> list[Plane]:
+    """Images of files in different folders whose names would write the same result files
+    (``A01/img1.tif`` and ``A02/img1.tif``, an experiment saved well by well) are named after
+    their folders too: ``A01_img1.tif``, ``A02_img1.tif`` (as many folder names as tell them
+    apart; one in the folder the others lie below keeps its name). Clashes within one folder
+    (``movie_p1c0.png`` beside page 1 of ``movie.tif``) stay: :func:`name_clash` finds them."""
+    groups: dict[str, list[int]] = {}
+    for i, plane in enumerate(planes):
+        groups.setdefault(plane.target.stem.lower(), []).append(i)
+    planes = list(planes)
+    for members in groups.values():
+        folders = [planes[i].path.resolve().parent for i in members]
+        if len(members) < 2 or len(set(folders)) < len(members):
+            continue
+        try:
+            common = Path(os.path.commonpath(folders))
+        except ValueError:  # on different drives: every folder name tells them apart
+            common = Path()
+        for i, folder in zip(members, folders, strict=True):
+            below = folder.relative_to(common).parts if common.parts else folder.parts[1:]
+            if below:
+                plane = planes[i]
+                planes[i] = Plane(
+                    plane.path, plane.page, "_".join([*below, plane.name or plane.path.name])
+                )
     return planes
+
+
+def clash_message(a: Plane, b: Plane) -> str:
+    """What is wrong with two images whose result files would be the same (name_clash)."""
+    return (
+        f"{b.where} and {a.where} would write the same result files ({b.target.stem}_*); "
+        "process them into different result folders"
+    )
+
+
+def name_clash(planes: list[Plane]) -> tuple[Plane, Plane] | None:
+    """Two of ``planes`` whose result files would be the same ones, or None."""
+    seen: dict[str, Plane] = {}
+    for plane in planes:
+        stem = plane.target.stem.lower()  # one file on a case-insensitive disk
+        if stem in seen:
+            return seen[stem], plane
+        seen[stem] = plane
+    return None
 
 
 def continued_planes(planes: list[Plane], earlier: EarlierRun | None) -> list[Plane]:
@@ -424,6 +473,9 @@ def process_batch(
     if page is not None and page != "all" and not isinstance(page, numbers.Integral):
         raise ValueError(f"page must be a page number or 'all', not {page!r}")
     files = batch_planes(paths, page, channel)
+    clash = name_clash(files)
+    if clash is not None:
+        raise ValueError(clash_message(*clash))
     settings = settings if settings is not None else Settings()
     if workers == "auto":
         workers = auto_workers(len(files))

@@ -572,7 +572,8 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         reports them by name); folders contribute their image files (see ``IMAGE_EXTENSIONS``),
         hidden files excepted, in natural order (``img2`` before ``img10``).
     recursive : bool
-        Also look into sub-folders.
+        Also look into sub-folders, except hidden ones and cellprop's own result folders
+        (those holding a ``run.json``: their label images and overlays are not inputs).
 
     Returns
     -------
@@ -594,7 +595,11 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
             if recursive:
                 candidates = []
                 for root, dirs, files in os.walk(item):
-                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                    dirs[:] = sorted(
+                        d
+                        for d in dirs
+                        if not d.startswith(".") and not (Path(root) / d / "run.json").is_file()
+                    )
                     candidates += [Path(root) / f for f in files]
             else:
                 candidates = [p for p in item.iterdir() if p.is_file()]

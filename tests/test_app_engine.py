@@ -439,6 +439,46 @@ def test_a_folder_batch_segments_the_channel_chosen_and_shows_it(
     assert controller.cannot_continue(earlier) == ["channel: 1 there, the first now"]
 
 
+def test_a_folder_of_well_folders_opens_and_batches_each_wells_images_apart(
+    qtbot, controller, crops, tmp_path
+):
+    """An experiment saved well by well (the same file names in each folder): dropped, its
+    images open from the sub-folders, and the batch names each one's results after its well;
+    images that would still write the same files are refused before anything starts."""
+    exp = tmp_path / "plate"
+    for well, crop in (("A01", crops[0]), ("A02", crops[1])):
+        (exp / well).mkdir(parents=True)
+        (exp / well / "field1.png").write_bytes(crop.read_bytes())
+    logs: list = []
+    controller.log.connect(lambda level, text: logs.append(text))
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([exp])
+    assert [d.path for d in controller.documents] == [
+        exp / "A01" / "field1.png",
+        exp / "A02" / "field1.png",
+    ]
+    assert any("2 images found in" in t and "sub-folders" in t for t in logs)
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        assert controller.run_batch([d.path for d in controller.documents], out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert sig.args[0].done == 2
+    rows = list(csv.DictReader(open(out / "summary.csv", encoding="utf-8")))
+    assert [r["Image"] for r in rows] == ["A01_field1.png", "A02_field1.png"]
+    for k, doc in enumerate(controller.documents):  # each shows the cells of its own file
+        saved = out / f"A0{k + 1}_field1_labels.tif"
+        assert doc.result.labels_file == saved
+        assert doc.result.n_cells == engine.read_image(saved).pixels.max() > 0
+    # Two files of one folder whose results would be the same files: said, nothing started.
+    clash = exp / "A01" / "field1.tif"
+    clash.write_bytes((out / "A01_field1_labels.tif").read_bytes())
+    errors: list = []
+    controller.error.connect(errors.append)
+    assert not controller.run_batch([exp / "A01" / "field1.png", clash], tmp_path / "other")
+    assert "would write the same result files (field1_*)" in errors[-1]
+    assert not (tmp_path / "other").exists()
+
+
 def test_a_run_of_one_page_reopened_exports_under_the_runs_names(
     qtbot, controller, crops, tmp_path
 ):

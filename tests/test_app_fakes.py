@@ -28,14 +28,17 @@ from cellprop.engine import (
     Settings,
     calibration,
     centres_for,
+    clash_message,
     continued_planes,
     earlier_run,
+    name_clash,
     plane_name,
     points_outside,
     read_points,
     run_record,
     write_training_set,
 )
+from cellprop.engine.batch import _apart as apart_names
 from scipy import ndimage
 
 __all__ = ["Cancelled", "ImageData", "ImageError", "ModelError", "OutputExists", "Settings"]
@@ -133,6 +136,8 @@ class FakeEngine:
     ResumeError = ResumeError
     earlier_run = staticmethod(earlier_run)  # reads a run's record: the engine's
     continued_planes = staticmethod(continued_planes)  # ... and the images it finished
+    name_clash = staticmethod(name_clash)  # plain name comparisons: the engine's
+    clash_message = staticmethod(clash_message)
     run_record = staticmethod(run_record)
     plane_name = staticmethod(plane_name)
     calibration = staticmethod(calibration)
@@ -168,7 +173,7 @@ class FakeEngine:
     def find_images(self, inputs, recursive=False):
         found = []
         for p in map(Path, inputs):
-            found += sorted(p.glob("*.npy")) if p.is_dir() else [p]
+            found += sorted(p.glob("**/*.npy" if recursive else "*.npy")) if p.is_dir() else [p]
         return found
 
     # --- models
@@ -317,7 +322,7 @@ class FakeEngine:
                 planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(n)]
             else:
                 planes.append(Plane(p, None if page == "all" else page, p.name))
-        return planes
+        return apart_names(planes)  # files of one name in several folders: the engine's rule
 
     def process_image(
         self,

@@ -227,6 +227,24 @@ def test_dropping_a_folder_offers_a_batch_into_a_chosen_folder(qtbot, window, im
     assert window.dialogs.opened == [str(out)]
 
 
+def test_dropping_a_folder_of_well_folders_batches_the_images_below_it(
+    qtbot, window, images, tmp_path
+):
+    plate = tmp_path / "plate"
+    for k, well in enumerate(("A01", "A02")):
+        (plate / well).mkdir(parents=True)
+        (plate / well / "field.npy").write_bytes(images[k].read_bytes())
+    window.dialogs.folder = str(tmp_path / "results")
+    with qtbot.waitSignal(window.controller.batch_finished, timeout=WAIT_MS) as sig:
+        window.open_paths([plate])
+    assert "2 images" in window.dialogs.questions[0]
+    assert (sig.args[0].total, sig.args[0].done) == (2, 2)
+    assert window.controller.images_found_in(plate) == [
+        plate / "A01" / "field.npy",
+        plate / "A02" / "field.npy",
+    ]
+
+
 def test_a_finished_batch_says_so_and_opens_its_folder(qtbot, window, images, tmp_path):
     out = tmp_path / "results"
     window.dialogs.folder = str(out)

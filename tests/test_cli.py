@@ -656,6 +656,45 @@ def test_pages_as_images_keep_their_names_apart_and_their_points(tmp_path, tiny_
     )
 
 
+def test_an_experiment_saved_folder_by_folder_keeps_each_wells_results(
+    tmp_path, tiny_model_dir, capsys
+):
+    """Wells or positions in folders of their own, the same file names in each: each image's
+    results are named after its folder too, and earlier results inside are not inputs."""
+    exp = tmp_path / "exp"
+    for k, well in enumerate(["A01", "A02"]):
+        (exp / well).mkdir(parents=True)
+        cv2.imwrite(str(exp / well / "img1.png"), textured((64, 80), 60 + k))
+    cv2.imwrite(str(exp / "A02" / "img2.png"), textured((64, 80), 70))
+    for plate in ("p1", "p2"):  # the same well name on two plates
+        (exp / plate / "B03").mkdir(parents=True)
+        cv2.imwrite(str(exp / plate / "B03" / "img1.png"), textured((64, 80), 80))
+    assert segment([exp / "A01", "--out", exp / "A01" / "results"], tiny_model_dir) == 0
+    assert (exp / "A01" / "results" / "run.json").is_file()
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert segment([exp, "--recursive", "--out", out], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "4 image(s) share a file name with one in another folder" in err
+    assert "A01/img1.png -> A01_img1_labels.tif" in err
+    names = [r["Image"] for r in read_csv(out / "summary.csv")]
+    assert names == [
+        "A01_img1.png",
+        "A02_img1.png",
+        "img2.png",
+        "p1_B03_img1.png",
+        "p2_B03_img1.png",
+    ]
+    for name in names:
+        assert (out / f"{Path(name).stem}_labels.tif").is_file()
+    rows = read_csv(out / "summary.csv")
+    assert rows[0]["Path"] == str((exp / "A01" / "img1.png").resolve())
+    # Run again the same way, it is recognised and continued; the names are the same.
+    (out / "A02_img1_cells.csv").unlink()
+    assert segment([exp, "--recursive", "--out", out, "--resume"], tiny_model_dir) == 0
+    assert "done    A02_img1.png" in capsys.readouterr().err
+
+
 def test_a_multi_channel_file_gets_every_channels_intensity_per_cell(tmp_path, tiny_model_dir):
     folder = tmp_path / "in"
     folder.mkdir()
