@@ -15,6 +15,7 @@ behind it each hold one stage:
     projection  maximum projection
     graphcut    per-cell PyMaxflow cut and fusion
     pipeline    Settings, segment                    all stages on one image
+    memo        Memo                                 what segment() keeps for a correction
     features    measure                              per-cell table, CellProfiler names
                 measure_image                        ... of a plane as read: every channel
     output      write_labels, write_overlay, write_table, write_roi_zip
@@ -63,6 +64,7 @@ from .io import (
     read_points,
 )
 from .journal import earlier_run, run_record
+from .memo import Memo
 from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
 from .output import (
     read_labels,
@@ -75,7 +77,7 @@ from .output import (
     write_tables,
     write_training_set,
 )
-from .pipeline import Memo, Segmentation, Settings, segment
+from .pipeline import Segmentation, Settings, segment
 from .size import DiameterEstimate, estimate_diameter
 
 __all__ = [

@@ -9,10 +9,11 @@ unit in the column name (``AreaShape_Area_um2``).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .memo import digest
 
 __all__ = ["CellTable", "calibration", "feret_diameters", "measure", "measure_image"]
 
@@ -185,13 +186,10 @@ def measure(
     for p in props:
         key = None
         if memo is not None:
-            box = p.slice
-            digest = hashlib.blake2b(np.packbits(p.image), digest_size=16)
-            for _, plane in planes:
-                digest.update(np.ascontiguousarray(np.asarray(plane)[box]).view(np.uint8))
+            under = [np.asarray(plane)[p.slice] for _, plane in planes]
             centre = None if centres is None else tuple(centres[p.label - 1])
-            digest.update(f"{p.bbox}{(h, w)}{centre!r}{s!r}{lu}{[n for n, _ in planes]}".encode())
-            key = digest.digest()
+            names = [name for name, _ in planes]
+            key = digest(p.image, *under, p.bbox, (h, w), centre, s, lu, names)
             if key in memo:
                 used[key] = memo[key]
                 put("ObjectNumber", int(p.label))

@@ -7,7 +7,6 @@ the nearer centre, and each cell keeps only its part connected to its centre.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import Cancelled
+from .memo import digest
 
 __all__ = [
     "GraphCutParams",
@@ -428,7 +428,7 @@ def segment_cells(
         Cuts made before with the same ``boundary``, ``intensity`` and ``params``, by a digest
         of everything else a cut depends on (its window, centre and the projection there); a
         cell found there is not cut again, and those cut are added. ``used`` gets the digests
-        of this call's cells (see ``pipeline.Memo``).
+        of this call's cells (see ``memo.Memo``).
 
     Returns
     -------
@@ -465,11 +465,7 @@ def segment_cells(
         peak = (centres[k, 0] - r0, centres[k, 1] - c0)
         key = None
         if memo is not None:
-            digest = hashlib.blake2b(np.packbits(own), digest_size=16)
-            digest.update(np.packbits(others))
-            digest.update(np.ascontiguousarray(value[window]).view(np.uint8))
-            digest.update(f"{window}{peak[0]!r}{peak[1]!r}".encode())
-            key = digest.digest()
+            key = digest(own, others, value[window], window, peak)
             if used is not None:
                 used.add(key)
         if key is not None and key in memo:

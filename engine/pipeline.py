@@ -10,8 +10,6 @@ the model's defaults, times each stage and maps results back to the original pix
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -28,6 +26,7 @@ from .graphcut import (
     label_dtype,
     segment_cells,
 )
+from .memo import Memo
 from .normalise import (
     normalise,
     percentiles,
@@ -40,7 +39,6 @@ from .propagate import likelihood_map, propagate_cells
 from .size import estimate_diameter
 
 __all__ = [
-    "Memo",
     "Segmentation",
     "Settings",
     "detect_cells",
@@ -145,47 +143,6 @@ class Segmentation:
     @property
     def n_cells(self) -> int:
         return len(self.centres)
-
-
-class Memo:
-    """What :func:`segment` computed on one image, kept so that segmenting the same image
-    again from other centres (a correction in the app: a cell added or removed) redoes only
-    what those centres change.
-
-    Pass the same Memo to each call. It keeps the networks' input and likelihood, the
-    boundary image, and each cell's contribution map and graph cut, each under a digest of
-    everything it was computed from: a cell whose centre region is the same reuses its map,
-    a cell whose window of the projection is the same reuses its cut, anything else is
-    computed again. The labels are therefore those of a call without it, byte for byte on the
-    CPU (where a map does not depend on the cells batched with it).
-    ``rows`` does the same for the cell table (``measure_image(..., memo=memo.rows)``). Another
-    image, model or setting starts it afresh; only what the last call used is kept (17 MB for a
-    1040 x 1392 C2C12 frame). One call at a time (not shared between threads).
-    """
-
-    def __init__(self) -> None:
-        self.key: str | None = None
-        self.arrays: dict = {}  # the networks' input and output, the cut's image and edges
-        self.maps: dict = {}  # cell map digest -> scaled contribution map (crop mode)
-        self.cuts: dict = {}  # cut digest -> the cell's mask on its window
-        self.rows: dict = {}  # for measure(memo=): cell digest -> its row of the cell table
-        self.reused = {"maps": 0, "cuts": 0}  # of the last call, for tests and benchmarks
-
-    def start(self, image: np.ndarray, model, cfg: dict) -> None:
-        """Begin a call on ``image`` with ``model`` and resolved settings ``cfg``: keep what
-        was computed on the same image, model and settings, forget anything else."""
-        digest = hashlib.blake2b(np.ascontiguousarray(image).view(np.uint8), digest_size=16)
-        digest.update(f"{image.shape}{image.dtype.str}{id(model)}{model.name}".encode())
-        digest.update(json.dumps(cfg, sort_keys=True, default=str).encode())
-        key = digest.hexdigest()
-        if key != self.key:
-            self.key, self.arrays, self.maps, self.cuts, self.rows = key, {}, {}, {}, {}
-        self.reused = {"maps": 0, "cuts": 0}
-
-    def keep_used(self, maps: set, cuts: set) -> None:
-        """Forget the maps and cuts the last call did not use."""
-        self.maps = {k: v for k, v in self.maps.items() if k in maps}
-        self.cuts = {k: v for k, v in self.cuts.items() if k in cuts}
 
 
 def resolve_settings(model, settings: Settings) -> dict:

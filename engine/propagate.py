@@ -12,7 +12,6 @@ the paper's computation, the whole image once per cell.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import Cancelled
+from .memo import digest
 from .normalise import pad_to_multiple
 
 __all__ = ["CellMap", "crop_windows", "likelihood_map", "propagate_cells", "scale_map"]
@@ -226,7 +226,7 @@ def propagate_cells(
         Crop mode: maps computed before on the same ``image`` and ``likelihood``, by a digest
         of what a cell's map depends on (its window and its region in it); a cell found there
         is not propagated again, and those propagated are added. ``used`` gets the digests
-        of this call's cells (see ``pipeline.Memo``).
+        of this call's cells (see ``memo.Memo``).
 
     Yields
     ------
@@ -263,9 +263,7 @@ def propagate_cells(
     if memo is not None and mode == "crop":
         for k in todo:
             window = window_of(k)
-            digest = hashlib.blake2b(np.packbits(regions_p[window] == k + 1), digest_size=16)
-            digest.update(f"{window}".encode())
-            keys[k] = digest.digest()
+            keys[k] = digest(regions_p[window] == k + 1, window)
         if used is not None:
             used.update(keys.values())
         known = {k for k in todo if keys[k] in memo}
