@@ -1388,10 +1388,7 @@ class AppController(QObject):
             self._report(engine.clash_message(*clash) + "; nothing was started.")
             return False
         if resume:  # what the earlier run finished of other images stays in its tables
-            try:
-                planes = engine.continued_planes(planes, engine.earlier_run(out_dir))
-            except engine.ResumeError:
-                pass  # the batch says what is wrong with the folder
+            planes = engine.continued_planes(planes, out_dir)
         summary = BatchSummary(out_dir=out_dir, total=len(planes))
         at_once = workers or user.batch_workers or engine.auto_workers(len(planes))
 

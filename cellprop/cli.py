@@ -321,7 +321,6 @@ def cmd_segment(args: argparse.Namespace) -> int:
         batch_planes,
         clash_message,
         continued_planes,
-        earlier_run,
         find_images,
         load_model,
         name_clash,
@@ -350,10 +349,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     ]
     given = len(planes)
     if args.resume:  # the run goes on over all it had, whatever of it is given again
-        try:
-            planes = continued_planes(planes, earlier_run(out))
-        except ResumeError:
-            pass  # process_batch says what is wrong with the folder
+        planes = continued_planes(planes, out)
     if not (args.overwrite or args.resume):
         existing = [f for f in _planned_outputs(planes, args.out, args.roi) if f.exists()]
         if existing:

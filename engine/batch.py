@@ -234,14 +234,20 @@ def name_clash(planes: list[Plane]) -> tuple[Plane, Plane] | None:
     return None
 
 
-def continued_planes(planes: list[Plane], earlier: EarlierRun | None) -> list[Plane]:
-    """The images a run continuing ``earlier`` is over: ``planes``, then the images
-    ``earlier`` finished that are not among them (by name; not one whose result files
-    ``planes`` would write), from its summary.csv.
+def continued_planes(planes: list[Plane], earlier: EarlierRun | str | Path | None) -> list[Plane]:
+    """The images a run continuing ``earlier`` (a run's record, or its folder) is over:
+    ``planes``, then the images it finished that are not among them (by name; not one whose
+    result files ``planes`` would write), from its summary.csv. A folder without a readable
+    run adds nothing (:func:`process_batch` says what is wrong with it).
 
     A run continued over fewer images than it had keeps the others in its ``cells.csv`` and
     ``summary.csv``, as their files stay in its folder: the tables describe the folder.
     """
+    if isinstance(earlier, (str, Path)):
+        try:
+            earlier = earlier_run(earlier)
+        except ResumeError:
+            earlier = None
     if earlier is None:
         return list(planes)
     names = {p.name for p in planes}
