@@ -325,6 +325,10 @@ class AppController(QObject):
         self._batch_user = self.settings  # the settings the running batch was started with
         self._correcting: Document | None = None  # the image whose correction is running
         self._queued_clicks: list = []  # cells clicked meanwhile, (x, y)
+        # the image being got ready for corrections (prepare_corrections), and the cells
+        # removed meanwhile (their numbers in its result, which that does not change)
+        self._warming: Document | None = None
+        self._queued_removals: list = []
         self._batch_at_once = 1  # images the running batch segments at the same time
         self._devices: list | None = None  # batch images not reported yet, in processing order
         self._batch_started_at = 0.0
@@ -332,6 +336,7 @@ class AppController(QObject):
         # What segmenting the image shown computed, so that a correction of it redoes only
         # what the edit changes (engine Memo); let go when another image is shown.
         self._memo = self._new_memo()
+        self._memo_holds: tuple | None = None  # (document, plane) the memo was filled on
         self._found_in: dict[str, list] = {}  # the images found in each folder opened
 
     # ------------------------------------------------------------------ documents
@@ -476,7 +481,10 @@ class AppController(QObject):
     def set_current(self, index: int) -> None:
         if not (0 <= index < len(self.documents)) or index == self.current_index:
             return
+        if self._warming is not None and self._job is not None:
+            self._job.cancel()  # what it gets ready is let go with the memo below
         self._memo = self._new_memo()  # a correction of the image shown next starts afresh
+        self._memo_holds = None
         self.current_index = index
         self.selected_cell = 0
         self.current_changed.emit(index)
@@ -849,6 +857,7 @@ class AppController(QObject):
             doc.results[plane] = Result.of(
                 seg, table, layers, model=user.model, device=user.device, edits=int(given)
             )
+            self._memo_filled(doc, plane)
             self.document_changed.emit(self.documents.index(doc))
             self.result_ready.emit(self.documents.index(doc))
             self.log.emit(
@@ -873,9 +882,12 @@ class AppController(QObject):
             Job(work, name=f"segment {doc.name}"), finished, failed, f"Segmenting {doc.name}"
         )
 
-    def _segment(self, job: Job, doc, plane, model_key, settings, centres, typed_pixel_size):
+    def _segment(
+        self, job: Job, doc, plane, model_key, settings, centres, typed_pixel_size, layers=True
+    ):
         """On the worker thread: the model, the image plane (read if not at hand), its
-        segmentation (at ``centres`` if given), the cell table and the overlay layers."""
+        segmentation (at ``centres`` if given), the cell table and the overlay layers (None
+        without ``layers``)."""
         job.progress("Loading the model", 0.0)
         model = self._model_for(*model_key)
         image = doc.image
@@ -897,14 +909,99 @@ class AppController(QObject):
         table = self.engine.measure_image(
             seg.labels, image, typed_pixel_size, seg.centres, memo=rows
         )
-        layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
-        return image, seg, table, layers, model
+        if layers:
+            layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
+        return image, seg, table, layers or None, model
+
+    def _memo_filled(self, doc: Document, plane) -> None:
+        """The memo now holds what segmenting this image plane computed (if it is shown)."""
+        if doc is self.current:
+            self._memo_holds = (doc, plane)
 
     # ------------------------------------------------------------------ corrections
     def can_correct(self) -> bool:
-        """True when the current image has a result that a click may correct."""
+        """True when the current image has a result that a click may correct (also while
+        it is got ready for corrections: clicks then wait for that)."""
         doc = self.current
-        return not self.busy and doc is not None and doc.result is not None
+        if doc is None or doc.result is None:
+            return False
+        return not self.busy or (self._warming is doc and doc.result.labels is not None)
+
+    def prepare_corrections(self) -> bool:
+        """Get the image shown ready for quick corrections, in the background: when a batch
+        or *Open results* gave its cells, the window's memo is empty and a first correction
+        would segment the whole image again; this runs that segmentation (from the result's
+        centres, with the model and settings that made it, its outcome let go) so that the
+        first click is as quick as the next. The window calls it when the user turns on
+        *Add cells by clicking*. Meanwhile the app is busy (*Cancel* stops it); cells clicked
+        or removed meanwhile wait and are corrected together when it ends. False if nothing
+        started (nothing to get ready, ready already, or other work running)."""
+        doc = self.current
+        if (
+            doc is None
+            or self.busy
+            or self._memo is None
+            or doc.result is None
+            or doc.result.labels is None
+            or self._memo_holds == (doc, doc.plane)
+        ):
+            return False
+        plane = doc.plane
+        settings, model_key, typed_pixel_size = self._made_with(doc.result)
+        centres = np.reshape(doc.result.centres, (-1, 2))
+        started_at = time.monotonic()
+
+        def work(job: Job):
+            return self._segment(
+                job, doc, plane, model_key, settings, centres, typed_pixel_size, layers=False
+            )
+
+        def finished(out):
+            if doc.image is None:
+                doc.image = out[0]
+            self._memo_filled(doc, plane)
+            self.log.emit(
+                "info",
+                f"{doc.name}: ready for quick corrections ({time.monotonic() - started_at:.1f} s)",
+            )
+
+        def failed(exc, tb):
+            waiting = len(self._queued_clicks) + len(self._queued_removals)
+            if isinstance(exc, self.engine.Cancelled):
+                # Cancel meant the edits waiting too; another image shown lets them go anyway
+                self._queued_clicks, self._queued_removals = [], []
+                self.log.emit(
+                    "info",
+                    f"{doc.name}: getting ready for corrections stopped"
+                    + (f"; {waiting} waiting edits dropped" if waiting else ""),
+                )
+            else:  # the edits waiting are tried all the same, and report their own failure
+                self.log.emit(
+                    "warning",
+                    f"{doc.name}: getting ready for corrections failed: "
+                    f"{readable_error(exc, self.engine)}",
+                )
+
+        started = self._start_work(
+            Job(work, name=f"prepare {doc.name}"),
+            finished,
+            failed,
+            f"Getting {doc.name} ready for corrections",
+        )
+        if started:
+            self._correcting = self._warming = doc
+        return started
+
+    def _made_with(self, result: Result):
+        """The engine settings, (model, device) and typed pixel size that made a result
+        (a diameter measured on the image included): a correction of it uses the same."""
+        engine = self.engine
+        cfg = result.settings if isinstance(result.settings, dict) else {}
+        names = {f.name for f in dataclass_fields(engine.Settings)}
+        settings = engine.Settings(**{k: v for k, v in cfg.items() if k in names})
+        model_name = result.model or self.settings.model
+        device = result.device if result.model else self.settings.device
+        return settings, (model_name, device), cfg.get("pixel_size")
 
     def add_cell_at(self, x: float, y: float) -> bool:
         """Add a cell the network missed: its outline from a centre clicked at (x, y).
@@ -932,13 +1029,20 @@ class AppController(QObject):
             return False
         return self._add_cells(doc, [(float(x), float(y))])
 
-    def _add_cells(self, doc: Document, clicks: list) -> bool:
-        centres = np.vstack([np.reshape(doc.result.centres, (-1, 2)), clicks])
+    def _add_cells(self, doc: Document, clicks: list, removed: Iterable[int] = ()) -> bool:
+        """One correction: cells clicked added, cells numbered ``removed`` taken out."""
+        removed = sorted(set(removed))
+        kept = np.delete(np.reshape(doc.result.centres, (-1, 2)), [k - 1 for k in removed], 0)
+        centres = np.vstack([kept, np.reshape(clicks, (-1, 2))])
+        parts = []
         if len(clicks) == 1:
-            what = f"cell added at x {clicks[0][0]:.0f}, y {clicks[0][1]:.0f}"
-        else:
-            what = f"{len(clicks)} cells added"
-        return self._correct(doc, centres, what, added=clicks)
+            parts.append(f"cell added at x {clicks[0][0]:.0f}, y {clicks[0][1]:.0f}")
+        elif clicks:
+            parts.append(f"{len(clicks)} cells added")
+        if removed:
+            parts.append("cell" + "s" * (len(removed) > 1) + " " + ", ".join(map(str, removed)))
+            parts[-1] += " removed"
+        return self._correct(doc, centres, "; ".join(parts), added=clicks or None)
 
     def remove_cell(self, label: int | None = None) -> bool:
         """Take a cell out (debris, a false detection, half of a split cell); default the
@@ -948,6 +1052,11 @@ class AppController(QObject):
         label = self.selected_cell if label is None else int(label)
         if not self.can_correct() or not 0 < label <= doc.result.n_cells:
             return False
+        if self.busy:  # the image is being got ready for corrections: wait for that
+            if label not in self._queued_removals:
+                self._queued_removals.append(label)
+            self.log.emit("info", f"{doc.name}: removing cell {label} waits a moment")
+            return True
         centres = np.delete(np.reshape(doc.result.centres, (-1, 2)), label - 1, axis=0)
         return self._correct(doc, centres, f"cell {label} removed")
 
@@ -1288,17 +1397,10 @@ class AppController(QObject):
     def _correct(self, doc: Document, centres, what: str, added=None) -> bool:
         old = doc.result
         plane = doc.plane
-        engine = self.engine
-        cfg = old.settings if isinstance(old.settings, dict) else {}
-        names = {f.name for f in dataclass_fields(engine.Settings)}
-        # The values that made this result (a diameter measured on the image included).
-        settings = engine.Settings(**{k: v for k, v in cfg.items() if k in names})
-        model_name = old.model or self.settings.model
-        device = old.device if old.model else self.settings.device
-        typed_pixel_size = cfg.get("pixel_size")  # as when the result was measured
+        settings, model_key, typed_pixel_size = self._made_with(old)
+        model_name, device = model_key
 
         def work(job: Job):
-            model_key = (model_name, device)
             return self._segment(job, doc, plane, model_key, settings, centres, typed_pixel_size)
 
         def finished(out):
@@ -1326,6 +1428,7 @@ class AppController(QObject):
             )
             old.keep_for_undo(doc.results[plane])
             _trim_undo(doc.results[plane], UNDO_DEPTH)
+            self._memo_filled(doc, plane)
             index = self.documents.index(doc)
             self.document_changed.emit(index)
             self.result_ready.emit(index)
@@ -1692,15 +1795,17 @@ class AppController(QObject):
 
     def _work_done(self) -> None:
         self._job = None
-        doc, self._correcting = self._correcting, None
+        doc, self._correcting, self._warming = self._correcting, None, None
         clicks, self._queued_clicks = self._queued_clicks, []
-        # Clicks that came while a correction ran: one more correction adds them all, and
-        # the app stays busy meanwhile.
-        if clicks and doc is self.current and doc.result is not None:
-            if self._add_cells(doc, clicks):
+        removed, self._queued_removals = self._queued_removals, []
+        # Clicks (and removals, while the image was got ready) that came while a correction
+        # ran: one more correction does them all, and the app stays busy meanwhile.
+        waiting = len(clicks) + len(removed)
+        if waiting and doc is self.current and doc.result is not None:
+            if self._add_cells(doc, clicks, removed):
                 return
-        if clicks:
-            self.log.emit("info", f"{doc.name}: {len(clicks)} waiting clicks dropped")
+        if waiting:
+            self.log.emit("info", f"{doc.name}: {waiting} waiting edits dropped")
         self.progress.emit("", 1.0)
         self.busy_changed.emit(False)
 

@@ -944,6 +944,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 "Click the centre of each cell to add; A or Esc when done", 0
             )
+            # cells a batch or Open results gave: compute now what the first click reuses
+            self.controller.prepare_corrections()
         else:
             self.statusBar().clearMessage()
 

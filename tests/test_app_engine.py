@@ -315,6 +315,54 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
         later.shutdown()
 
 
+def test_an_image_a_batch_segmented_is_got_ready_for_quick_corrections(
+    qtbot, controller, crops, tmp_path
+):
+    """Turning on *Add cells by clicking* over cells a batch made computes, in the
+    background, what a correction reuses (the window's memo was empty: the batch ran in other
+    processes); a cell removed and one clicked meanwhile wait and are corrected together, and
+    the outcome is still a fresh run's from the same centres."""
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, tmp_path / "results")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(0)  # shown: its cells are read back from the batch's file
+    doc = controller.current
+    qtbot.waitUntil(lambda: doc.result is not None and doc.result.labels is not None)
+    made = doc.result
+    if made.n_cells < 3:
+        pytest.skip(f"the model {controller.settings.model!r} found too few cells to correct")
+    assert not controller._memo.maps  # nothing computed in this process for these cells
+
+    window.add_cells_action.trigger()
+    assert window.add_cells_action.isChecked()
+    assert controller.busy and controller._warming is doc and controller.can_correct()
+    k = made.n_cells // 2
+    x, y = made.centres[k - 1]
+    assert controller.remove_cell(k) and controller.add_cell_at(x, y)  # both wait
+    assert doc.result is made
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        pass
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    back = doc.result
+    assert back.edits == 1 and back.previous is made and back.n_cells == made.n_cells
+    # cell k is now the last; the correction reused the maps got ready beforehand
+    old, new = made.labels == k, back.labels == back.n_cells
+    assert (old & new).sum() / (old | new).sum() > 0.9
+    assert controller._memo.reused["maps"] >= made.n_cells - 3
+    model = engine.load_model(controller.settings.model, device="cpu")
+    fresh = engine.segment(doc.image.pixels, model, centres=back.centres)
+    np.testing.assert_array_equal(back.labels, fresh.labels)
+    # Ready already: turning the mode off and on again starts nothing.
+    window.add_cells_action.trigger()
+    window.add_cells_action.trigger()
+    assert window.add_cells_action.isChecked() and not controller.busy
+    assert not controller.prepare_corrections()
+
+
 def _two_pages(crops, path: Path, axes: str) -> np.ndarray:
     """The first two crops as one ImageJ TIFF of two pages (``axes`` "TYX": a time-lapse,
     "ZYX": a 3-D stack); returns its pages."""
