@@ -1093,9 +1093,13 @@ class AppController(QObject):
         points = self._read_points_file(csv_path)
         if points is None:
             return False
-        centres = self.engine.centres_for(points, doc.name)
-        if centres is None or not len(centres):
-            self._report(f"{csv_path}: no cell centres for {doc.name} in this file")
+        # the rows of the image's name (its page's, or the one a batch gave it), of its path
+        # (A01/field1.tif), else the file's x,y rows: as a batch given the file finds them
+        name = self._export_target(doc, doc.plane).name
+        plane = self.engine.Plane(doc.path, doc.page or None, name)
+        centres = self.engine.planes_points(points, [plane], doc.channel)[name]
+        if isinstance(centres, str) or not len(centres):
+            self._report(f"{csv_path}: no cell centres for {name} in this file")
             return False
         xy = np.reshape(centres, (-1, 2))
         if not self._points_on_image(csv_path, doc, xy):

@@ -5,7 +5,7 @@ behind it each hold one stage:
 
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
                 count_pages                          pages of a multi-page file (header only)
-                read_points, centres_for, points_outside  cell centres in (CSV: image,x,y or x,y)
+                read_points, points_outside          cell centres in (CSV: image,x,y or x,y)
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
     choose      suggest_model, background_level      which model suits an image (--model auto)
@@ -25,6 +25,7 @@ behind it each hold one stage:
                 batch_planes, plane_name             every page as an image (page="all")
                 continued_planes                     a run continued keeps all it finished
                 name_clash, clash_message            images that would write the same files
+                planes_points                        each image's centres in a points file
                 auto_workers                         images at once (--workers auto)
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
                 saved_results (batch)                a run's results read back, to look again
@@ -44,6 +45,7 @@ from .batch import (
     name_clash,
     output_paths,
     plane_name,
+    planes_points,
     process_batch,
     process_image,
     saved_results,
@@ -56,7 +58,6 @@ from .io import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
     ImageData,
-    centres_for,
     count_pages,
     find_images,
     points_outside,
@@ -108,7 +109,6 @@ __all__ = [
     "calibration",
     "clash_message",
     "continued_planes",
-    "centres_for",
     "count_pages",
     "background_level",
     "earlier_run",
@@ -124,6 +124,7 @@ __all__ = [
     "name_clash",
     "output_paths",
     "plane_name",
+    "planes_points",
     "process_batch",
     "points_outside",
     "process_image",

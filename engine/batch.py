@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import CellTable, measure_image
-from .io import centres_for, count_pages, points_outside, read_image
+from .io import count_pages, points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import read_labels, read_table, write_labels, write_overlay, write_roi_zip, write_table
 from .pipeline import Segmentation, Settings, resolve_settings, segment
@@ -44,6 +44,7 @@ __all__ = [
     "name_clash",
     "output_paths",
     "plane_name",
+    "planes_points",
     "process_batch",
     "process_image",
     "saved_results",
@@ -213,6 +214,67 @@ def _apart(planes: list[Plane]) -> list[Plane]:
                     plane.path, plane.page, "_".join([*below, plane.name or plane.path.name])
                 )
     return planes
+
+
+def _own_name(plane: Plane, channel: int | None) -> str:
+    """The name ``plane`` had before :func:`_apart` put its folders in front of it: the file's
+    name, or its page's (``movie_p3c0.tif``)."""
+    for name in (plane.path.name, plane_name(plane.path, plane.page or 0, channel)):
+        if plane.name in ("", name) or plane.name.endswith("_" + name):
+            return name
+    return plane.name
+
+
+def _path_matches(key: str, plane: Plane, own: str) -> bool:
+    """Whether a points file's image ``key`` written as a path (``A01/field1.tif``,
+    ``A01\\field1.tif``, or a whole path) is this image: its folders are the last of the
+    image's folders, its file name the image's own name."""
+    given = Path(key.replace("\\", "/"))
+    given = given.resolve() if given.is_absolute() else given
+    if len(given.parts) < 2 or given.name not in (own, own if plane.page else plane.path.name):
+        return False
+    folders, where = given.parts[:-1], plane.path.resolve().parent.parts
+    return len(folders) <= len(where) and where[len(where) - len(folders) :] == folders
+
+
+def planes_points(
+    points: dict[str, np.ndarray], planes: list[Plane], channel: int | None = None
+) -> dict[str, np.ndarray | str]:
+    """The centres a points file (:func:`cellprop.engine.read_points`) gives each image of a
+    batch, by the image's name: the rows of its name (as its results are named:
+    ``A01_field1.tif``, ``movie_p3c0.tif``), else of its path (``A01/field1.tif``, the
+    folders as many as tell it apart), else of its file name (a file's first page too), else
+    the file's ``x,y`` rows without an image column. Where none gives it centres, or the file
+    name alone is shared by images in different folders (which of them it meant cannot be
+    known), the value is the reason, a message naming the image."""
+    owns = [_own_name(plane, channel) for plane in planes]
+    shared: dict[str, set] = {}
+    for plane, own in zip(planes, owns, strict=True):
+        shared.setdefault(own, set()).add(plane.path.resolve().parent)
+    paths = [k for k in points if "/" in k or "\\" in k]
+    out: dict[str, np.ndarray | str] = {}
+    for plane, own in zip(planes, owns, strict=True):
+        centres = points.get(plane.name)
+        if centres is None:
+            centres = next((points[k] for k in paths if _path_matches(k, plane, own)), None)
+        if centres is None:
+            bare = (own, own if plane.page else plane.path.name)
+            named = next((n for n in bare if n in points), None)
+            if named is not None and len(shared[own]) > 1:
+                where = Path(plane.path.parent.name, own).as_posix()
+                out[plane.name] = (
+                    f"{plane.where}: the points file names {named}, the name of images in "
+                    f"{len(shared[own])} folders; name this one by its folder ({where}) or as "
+                    f"its results are named ({plane.name})"
+                )
+                continue
+            centres = points.get(named) if named is not None else points.get("")
+        out[plane.name] = (
+            centres
+            if centres is not None
+            else f"{plane.path}: the points file gives no cell centres for {plane.name}"
+        )
+    return out
 
 
 def clash_message(a: Plane, b: Plane) -> str:
@@ -453,7 +515,9 @@ def process_batch(
         gives them: ``{image file name: [N, 2] (x, y)}``, or ``{"": ...}`` for every image. An
         image the dict does not name fails (by name), and the batch goes on. A page of a
         multi-page file (``page="all"``) is named as its results are (``movie_p3c0.tif``);
-        its first page also by the file's name.
+        its first page also by the file's name. Images of one name in different folders are
+        named by their path (``A01/field1.tif``) or their results' name (``A01_field1.tif``):
+        :func:`planes_points`.
     resume : bool
         Continue the earlier run in ``out_dir`` (cancelled, interrupted or killed; or finished,
         to try its failed images again): the images it finished whose files are all there are
@@ -514,6 +578,8 @@ def process_batch(
     done = 0
     # Continuing a run, the other images' files there are its own: an image it was writing
     # when it stopped has some of them, and they are replaced.
+    if points is not None:  # each image's centres, or why it has none
+        points = planes_points(points, files, channel)
     args = (out, settings, overwrite or resume, roi, channel, points)
     resolved: dict = {}
 
@@ -732,17 +798,10 @@ def _one(plane: Plane, model, args: tuple, cancel: Callable[[], bool] | None) ->
         return plane.result(status="cancelled")
     out, settings, overwrite, roi, channel, points = args
     centres = None
-    if points is not None:
-        centres = points.get(name)
-        if centres is None and page == 0:  # a training set names a file's first page so
-            centres = points.get(path.name)
-        if centres is None:
-            centres = centres_for(points, name)
-        if centres is None:
-            return plane.result(
-                status="failed",
-                error=f"{path}: the points file gives no cell centres for {name}",
-            )
+    if points is not None:  # planes_points: the centres, or why there are none
+        centres = points.get(name, f"{path}: the points file gives no cell centres for {name}")
+        if isinstance(centres, str):
+            return plane.result(status="failed", error=centres)
     return process_image(
         path,
         out,

@@ -24,7 +24,6 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "ImageData",
-    "centres_for",
     "count_pages",
     "find_images",
     "read_image",
@@ -669,15 +668,6 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
         xy = (_number(row[ix], path, line, "x"), _number(row[iy], path, line, "y"))
         points.setdefault(key, []).append(xy)
     return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
-
-
-def centres_for(points: dict[str, np.ndarray], name: str) -> np.ndarray | None:
-    """The centres a file read by :func:`read_points` gives the image file ``name``.
-
-    Its own rows (``image,x,y``), else those of a file without an image column (``x,y``: one
-    image's centres, given to whichever image it is used with); None when it has neither.
-    """
-    return points.get(name, points.get(""))
 
 
 def points_outside(centres, shape: tuple) -> int:

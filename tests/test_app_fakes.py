@@ -27,12 +27,12 @@ from cellprop.engine import (
     ResumeError,
     Settings,
     calibration,
-    centres_for,
     clash_message,
     continued_planes,
     earlier_run,
     name_clash,
     plane_name,
+    planes_points,
     points_outside,
     read_points,
     run_record,
@@ -130,7 +130,8 @@ class FakeEngine:
     PointsError = PointsError
     Settings = Settings
     read_points = staticmethod(read_points)  # plain CSV reading: the engine's own
-    centres_for = staticmethod(centres_for)
+    Plane = Plane
+    planes_points = staticmethod(planes_points)  # name matching: the engine's
     points_outside = staticmethod(points_outside)
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
     ResumeError = ResumeError

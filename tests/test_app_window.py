@@ -674,12 +674,18 @@ def test_cells_outlined_at_points_from_a_file(qtbot, window, images, tmp_path):
         window.banner.text.text()
     )
     assert c.current.result is result and not c.busy
-    # with a result there, points are a correction that Undo takes back
-    window.dialogs.points_file = str(table)
+    # with a result there, points are a correction that Undo takes back; a file naming its
+    # images by folder (a batch's points for an experiment saved well by well) names this one
+    by_path = tmp_path / "wells.csv"
+    well = images[2].parent.name
+    by_path.write_text(
+        "image,x,y\n" + "".join(f"{well}/img2.npy,{x},{y}\n" for y, x in centres[:1])
+    )
+    window.dialogs.points_file = str(by_path)
     with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
         window.points_action.trigger()
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
-    assert c.current.result.previous is result
+    assert c.current.result.previous is result and c.current.result.n_cells == 1
 
 
 def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(

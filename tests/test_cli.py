@@ -784,6 +784,46 @@ def test_points_for_a_batch_name_their_images(tmp_path, phase_model_dir, capsys,
     assert tifffile.imread(out / "a_labels.tif").max() <= 2
 
 
+def test_points_for_wells_of_one_file_name_go_by_folder(tmp_path, phase_model_dir, capsys):
+    """An experiment saved well by well (A01/a.png, A02/a.png, A03/a.png): a points file
+    names each image by its path or by its results' name, and a bare ``a.png`` - which
+    of the three it meant cannot be known - fails with a message saying how to name it."""
+    pixels = cv2.imread(str(SAMPLE), cv2.IMREAD_UNCHANGED)
+    for well in ("A01", "A02", "A03"):
+        (tmp_path / "in" / well).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "in" / well / "a.png"), pixels[:256, :256])
+    found = tmp_path / "found"
+    assert main(["segment", str(tmp_path / "in" / "A01" / "a.png"), "--out", str(found)]) == 0
+    xy = [
+        (row["Detection_Center_X"], row["Detection_Center_Y"])
+        for row in read_csv(found / "a_cells.csv")[:3]
+    ]
+    assert len(xy) == 3
+    points = tmp_path / "points.csv"
+    points.write_text(
+        "image,x,y\n"
+        + "".join(f"A01/a.png,{x},{y}\n" for x, y in xy[:1])  # by its path
+        + "".join(f"in\\A02\\a.png,{x},{y}\n" for x, y in xy[:2])  # Windows', two folders
+        + "".join(f"A03_a.png,{x},{y}\n" for x, y in xy)  # as its results are named
+    )
+    out = tmp_path / "out"
+    args = ["segment", str(tmp_path / "in"), "--recursive", "--out", str(out), "--quiet"]
+    assert main([*args, "--points", str(points)]) == 0
+    cells = {w: tifffile.imread(out / f"{w}_a_labels.tif").max() for w in ("A01", "A02", "A03")}
+    assert cells == {"A01": 1, "A02": 2, "A03": 3}
+    capsys.readouterr()
+
+    points.write_text("image,x,y\na.png,100,120\n")
+    assert main([*args, "--points", str(points), "--out", str(tmp_path / "bare")]) == 1
+    err = capsys.readouterr().err
+    for well in ("A01", "A02", "A03"):
+        assert (
+            f"the points file names a.png, the name of images in 3 folders; name this one by "
+            f"its folder ({well}/a.png) or as its results are named ({well}_a.png)"
+        ) in err
+    assert not list((tmp_path / "bare").glob("*_labels.tif"))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -9,10 +11,11 @@ import tifffile
 from cellprop.engine import (
     MAX_PIXELS,
     ImageError,
+    Plane,
     PointsError,
-    centres_for,
     count_pages,
     find_images,
+    planes_points,
     read_image,
     read_points,
 )
@@ -227,14 +230,16 @@ def test_points_files_give_each_image_its_centres(tmp_path):
     named = tmp_path / "named.csv"
     named.write_text("image,x,y\na.tif,1,2\nb.png,3.5,4\na.tif,5,6\n")
     points = read_points(named)
-    assert centres_for(points, "a.tif").tolist() == [[1.0, 2.0], [5.0, 6.0]]
-    assert centres_for(points, "b.png").tolist() == [[3.5, 4.0]]
-    assert centres_for(points, "c.tif") is None
+    planes = [Plane(Path(name), None, name) for name in ("a.tif", "b.png", "c.tif")]
+    got = planes_points(points, planes)
+    assert got["a.tif"].tolist() == [[1.0, 2.0], [5.0, 6.0]]
+    assert got["b.png"].tolist() == [[3.5, 4.0]]
+    assert got["c.tif"] == "c.tif: the points file gives no cell centres for c.tif"
     fiji = tmp_path / "Results.csv"
     fiji.write_text(" ,X,Y,Ch\n1,10,20,1\n2,30.5,40,1\n")
     points = read_points(fiji)
-    for name in ("a.tif", "anything.png"):
-        assert centres_for(points, name).tolist() == [[10.0, 20.0], [30.5, 40.0]]
+    for centres in planes_points(points, planes[:2]).values():
+        assert centres.tolist() == [[10.0, 20.0], [30.5, 40.0]]
     bad = tmp_path / "bad.csv"
     bad.write_text("x,y\n1,oops\n")
     with pytest.raises(PointsError, match=r"bad\.csv: line 2: y is not a number"):
