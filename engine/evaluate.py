@@ -27,6 +27,7 @@ __all__ = [
     "ap50_errors",
     "ap_counts",
     "centroids",
+    "f1_score",
     "compare_modes",
     "dice_per_cell",
     "evaluate_folder",
@@ -49,6 +50,14 @@ def match_points(true_xy, pred_xy, radius: float = 10.0) -> tuple[int, int, int]
     rows, cols = linear_sum_assignment(weight, maximize=True)
     tp = int((d[rows, cols] <= radius).sum())
     return tp, len(p) - tp, len(t) - tp
+
+
+def f1_score(tp: int, fp: int, fn: int) -> float:
+    """Detection F1 from matched counts: 2 TP / (2 TP + FP + FN); 1.0 where there was
+    nothing to find and nothing was found (an image without cells segmented as such). The one
+    rule for ``cellprop evaluate``, training's checkpoint scores and docs/validation.md."""
+    total = 2 * tp + fp + fn
+    return 2 * tp / total if total else 1.0
 
 
 def centroids(labels: np.ndarray) -> np.ndarray:
@@ -235,7 +244,7 @@ class Scores:
 
     @property
     def f1(self) -> float:
-        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp else 0.0
+        return f1_score(self.tp, self.fp, self.fn)
 
     @property
     def mdice(self) -> float | None:

@@ -10,13 +10,16 @@ import pytest
 import tifffile
 from cellprop.engine.evaluate import (
     AP50_ERRORS,
+    Scores,
     ap50_errors,
     ap_counts,
     centroids,
     dice_per_cell,
     evaluate_folder,
+    f1_score,
     match_points,
 )
+from cellprop.training.metrics import detection_score
 
 from cellprop.cli import main
 
@@ -29,6 +32,16 @@ def test_points_match_one_to_one_within_10_px():
     assert match_points([], pred) == (0, 4, 0)
     # The matching is global: the greedy nearest choice would leave (10, 0) unmatched.
     assert match_points([(0, 0), (10, 0)], [(5, 0), (-5, 0)]) == (2, 0, 0)
+
+
+def test_one_f1_for_evaluate_and_training_even_with_nothing_to_find():
+    """`cellprop evaluate` and training's checkpoint scores share one F1: an image without
+    cells segmented without cells is perfect, not 0 (they once disagreed there)."""
+    assert f1_score(1, 1, 1) == pytest.approx(0.5) and f1_score(0, 2, 3) == 0.0
+    assert f1_score(0, 0, 0) == 1.0
+    for truth, pred in [([], []), ([(0, 0)], []), ([], [(0, 0)]), ([(0, 0), (50, 0)], [(2, 0)])]:
+        tp, fp, fn = match_points(truth, pred)
+        assert Scores(tp=tp, fp=fp, fn=fn).f1 == detection_score(np.array(pred), np.array(truth)).f1
 
 
 def test_dice_takes_the_most_frequent_predicted_cell_and_zero_when_none():

@@ -46,6 +46,7 @@ from cellprop.engine.evaluate import (  # noqa: E402
     Scores,
     ap_counts,
     dice_per_cell,
+    f1_score,
     match_points,
 )
 from cellprop.engine.normalise import rescale  # noqa: E402
@@ -230,7 +231,7 @@ def reference_check(folder: Path, models: Path = MODELS_DIR) -> dict:
         "their_cells": len(theirs),
         "our_cells": int(len(result.centres)),
         "centres_matched": tp,
-        "centres_f1": 2 * tp / (2 * tp + fp + fn),
+        "centres_f1": f1_score(tp, fp, fn),
         "median_nearest_distance_px": float(np.median(nearest)) if len(nearest) else None,
         "labels_mdice": float(np.mean(dice_per_cell(their_labels, result.labels))),
         "labels_ap50": a_tp / (a_tp + a_fp + a_fn),

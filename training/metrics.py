@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from cellprop.engine.detect import find_centres
-from cellprop.engine.evaluate import match_points
+from cellprop.engine.evaluate import f1_score, match_points
 
 __all__ = ["DetectionScore", "find_peaks", "detection_score"]
 
@@ -43,8 +43,7 @@ class DetectionScore:
 
     @property
     def f1(self) -> float:
-        total = 2 * self.tp + self.fp + self.fn
-        return 2 * self.tp / total if total else 1.0
+        return f1_score(self.tp, self.fp, self.fn)  # the rule `cellprop evaluate` scores by
 
     def __add__(self, other: DetectionScore) -> DetectionScore:
         return DetectionScore(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
