@@ -164,25 +164,17 @@ def _format(value) -> str:
     return str(value)
 
 
-def write_table(
-    path: str | Path,
-    table,
-    image_name: str | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write a :class:`~cellprop.engine.features.CellTable` as CSV, one row per cell.
-
-    With ``image_name`` an ``Image`` column comes first (for tables that gather many images).
-    """
+def write_table(path: str | Path, table, overwrite: bool = False) -> Path:
+    """Write a :class:`~cellprop.engine.features.CellTable` as CSV, one row per cell (one
+    image's cells; :func:`write_tables` gathers many images' with an ``Image`` column)."""
     names = list(table.columns)
     columns = [table.columns[n].tolist() for n in names]
     with atomic_path(path, overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow((["Image"] if image_name is not None else []) + names)
+            writer.writerow(names)
             for row in zip(*columns, strict=True):
-                cells = [_format(v) for v in row]
-                writer.writerow(([image_name] if image_name is not None else []) + cells)
+                writer.writerow([_format(v) for v in row])
     return Path(path)
 
 

@@ -297,7 +297,7 @@ class FakeEngine:
         lines = [f"{name},{row}" for name, table, *_ in tables for row in table.rows()]
         Path(path).write_text("\n".join(lines))
 
-    def write_table(self, path, table, image_name=None, overwrite=False):
+    def write_table(self, path, table, overwrite=False):
         self._check(path, overwrite)
         rows = table.rows()
         Path(path).write_text("\n".join(str(r) for r in rows))
