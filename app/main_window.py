@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -429,12 +430,18 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.cancel_button.clicked.connect(c.cancel)
 
+        # what was opened lately (images, folders, a run's results), filled when shown
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.setToolTipsVisible(True)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         for a in (
             self.open_files_action,
             self.open_folder_action,
             self.open_results_action,
+            self.recent_menu.menuAction(),
             None,
             self.export_action,
             self.export_all_action,
@@ -561,7 +568,40 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ opening
     def open_paths(self, paths) -> None:
-        self.controller.open_paths([Path(p) for p in paths])
+        paths = [Path(p) for p in paths]
+        self.controller.open_paths(paths)
+        self.controller.store.add_recent([p for p in paths if p.exists()])
+
+    def _fill_recent_menu(self) -> None:
+        """File > Open recent: an item per entry, the latest first, and one to clear them."""
+        menu = self.recent_menu
+        menu.clear()
+        entries = self.controller.store.recent()
+        for k, entry in enumerate(entries):
+            first = Path(entry[0])
+            label = first.name + (f" and {len(entry) - 1} more" if len(entry) > 1 else "")
+            if (first / "run.json").is_file():
+                label += " (results)"
+            action = menu.addAction(f"&{(k + 1) % 10}  {label}  —  {first.parent}")
+            action.setToolTip("\n".join(entry[:10]) + ("\n…" if len(entry) > 10 else ""))
+            action.triggered.connect(lambda _=False, e=entry: self.open_recent(e))
+        if not entries:
+            menu.addAction("Nothing opened yet").setEnabled(False)
+        menu.addSeparator()
+        clear = menu.addAction("Clear the list", self.controller.store.forget_recent)
+        clear.setEnabled(bool(entries))
+
+    def open_recent(self, entry: list) -> None:
+        """Open an entry of File > Open recent again: what of it is still there, saying what
+        is not (an entry with nothing left leaves the list)."""
+        there = [p for p in entry if Path(p).exists()]
+        gone = [p for p in entry if p not in there]
+        if gone:
+            more = f" (and {len(gone) - 1} more of that entry)" if len(gone) > 1 else ""
+            self._show_error(f"{gone[0]} is no longer there{more}.")
+        self.controller.store.forget_recent(entry)
+        if there:
+            self.open_paths(there)
 
     def ask_open_files(self) -> None:
         files = self.dialogs.choose_files(self.controller.store.folder("open"))
@@ -584,6 +624,7 @@ class MainWindow(QMainWindow):
         )
         if folder:
             c.open_results(folder)
+            c.store.add_recent([folder])
 
     def dragEnterEvent(self, event):  # noqa: N802 - Qt override
         if event.mimeData().hasUrls():
@@ -706,6 +747,9 @@ class MainWindow(QMainWindow):
         text = summary.describe()
         self.statusBar().showMessage(text, 20000)
         folder = self._open_folder_action(summary.out_dir)
+        if summary.done and Path(summary.out_dir, "run.json").is_file():
+            # the run's results, to open with their cells another day
+            self.controller.store.add_recent([summary.out_dir])
         if summary.failed:
             names = ", ".join(Path(p).name for p, _ in summary.errors[:5])
             self._show_error(

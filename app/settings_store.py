@@ -5,6 +5,9 @@ Tests pass their own ``QSettings(path, IniFormat)`` so they never touch the user
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from PySide6.QtCore import QSettings
 
 from .state import DEFAULT_OVERLAYS, OVERLAY_NAMES, Overlay, UserSettings
@@ -16,6 +19,8 @@ _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
 _INTS = ("min_size", "batch_workers", "batch_channel_index")
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages")
 _STRINGS = ("model", "device")
+#: Entries of File > Open recent.
+RECENT_MAX = 10
 
 
 def default_qsettings() -> QSettings:
@@ -97,6 +102,36 @@ class SettingsStore:
 
     def set_folder(self, key: str, path: str) -> None:
         self._qs.setValue(f"folders/{key}", str(path))
+        self._qs.sync()
+
+    def recent(self) -> list[list[str]]:
+        """What was opened lately, the latest first: each entry the paths opened together
+        (images, a folder, a run's results)."""
+        try:
+            entries = json.loads(str(self._qs.value("recent/entries", "[]") or "[]"))
+        except ValueError:  # a hand-edited or corrupt entry: start the list afresh
+            return []
+        if not isinstance(entries, list):
+            return []
+        return [
+            [str(p) for p in e]
+            for e in entries
+            if isinstance(e, list) and e and all(isinstance(p, str) for p in e)
+        ][:RECENT_MAX]
+
+    def add_recent(self, paths) -> None:
+        """Put the paths opened together first in the list (once: opened again, an entry
+        moves up), keeping the latest :data:`RECENT_MAX`."""
+        entry = [str(Path(p).absolute()) for p in paths]
+        if entry:
+            self._save_recent([entry, *(e for e in self.recent() if e != entry)])
+
+    def forget_recent(self, entry: list | None = None) -> None:
+        """Take ``entry`` out of the list (all of them without one)."""
+        self._save_recent([] if entry is None else [e for e in self.recent() if e != entry])
+
+    def _save_recent(self, entries: list) -> None:
+        self._qs.setValue("recent/entries", json.dumps(entries[:RECENT_MAX]))
         self._qs.sync()
 
     def window_state(self) -> tuple:

@@ -322,12 +322,16 @@ def test_an_image_a_batch_segmented_is_got_ready_for_quick_corrections(
     background, what a correction reuses (the window's memo was empty: the batch ran in other
     processes); a cell removed and one clicked meanwhile wait and are corrected together, and
     the outcome is still a fresh run's from the same centres."""
-    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
-        assert controller.run_batch(crops, tmp_path / "results")
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     window = MainWindow(controller, dialogs=AlwaysYes())
     qtbot.addWidget(window)
     window.show()
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, tmp_path / "results")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    # the run's folder is in File > Open recent, to open with its cells another day
+    assert controller.store.recent()[0] == [str(tmp_path / "results")]
+    window._fill_recent_menu()
+    assert window.recent_menu.actions()[0].text() == f"&1  results (results)  —  {tmp_path}"
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
         controller.set_current(0)  # shown: its cells are read back from the batch's file
     doc = controller.current

@@ -261,6 +261,48 @@ def test_a_finished_batch_says_so_and_opens_its_folder(qtbot, window, images, tm
     assert not window.banner.action.isVisible()
 
 
+def test_open_recent_opens_again_what_was_opened(qtbot, window, images, tmp_path):
+    """File > Open recent: each opening (a folder, images chosen together) an entry, the
+    latest first, kept between sessions; an entry opens what of it is still there and says
+    what is not."""
+    c = window.controller
+    window.dialogs.answers = [False]  # the folder: just open its images
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([images[0].parent])
+    window.open_paths(images[1:])
+    window.open_paths([tmp_path / "not-there.tif"])  # nothing opened: not recorded
+    entries = [[str(images[1]), str(images[2])], [str(images[0].parent)]]
+    assert c.store.recent() == entries
+    ini = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert SettingsStore(ini).recent() == entries  # there in the next session
+    window._fill_recent_menu()
+    texts = [a.text() for a in window.recent_menu.actions() if not a.isSeparator()]
+    assert texts == [
+        f"&1  img1.npy and 1 more  —  {images[0].parent}",
+        f"&2  experiment  —  {tmp_path}",
+        "Clear the list",
+    ]
+
+    # another day: one of the two images gone
+    images[2].unlink()
+    later = MainWindow(
+        AppController(engine=fakes.FakeEngine(), store=c.store), dialogs=window.dialogs
+    )
+    qtbot.addWidget(later)
+    with qtbot.waitSignal(later.controller.image_ready, timeout=WAIT_MS):
+        later._fill_recent_menu()  # as when the menu is shown
+        later.recent_menu.actions()[0].trigger()
+    assert [d.path for d in later.controller.documents] == [images[1]]
+    assert f"{images[2]} is no longer there" in later.banner.text.text()
+    assert c.store.recent() == [[str(images[1])], [str(images[0].parent)]]
+    later._fill_recent_menu()
+    later.recent_menu.actions()[-1].trigger()  # Clear the list
+    assert c.store.recent() == []
+    later._fill_recent_menu()
+    assert not later.recent_menu.actions()[0].isEnabled()
+    later.controller.shutdown()
+
+
 def test_declining_the_batch_just_opens_the_images(qtbot, window, images):
     window.dialogs.answers = [False]
     window.open_paths([images[0].parent])
