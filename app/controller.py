@@ -1676,8 +1676,9 @@ class AppController(QObject):
         self, planes: list, out_dir: Path, confirm_overwrite: ConfirmOverwrite, combined=False
     ) -> bool:
         """Write the files of each (document, plane); ``combined``: also ``cells.csv`` with
-        every image's cells (as a batch writes it), so that a folder a batch wrote, its images
-        corrected and exported again, does not keep a stale table of all cells."""
+        every image's cells and ``images.csv`` with each image's count and means (as a batch
+        writes them), so that a folder a batch wrote, its images corrected and exported again,
+        does not keep stale tables of all cells."""
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
             return False
@@ -1686,10 +1687,9 @@ class AppController(QObject):
             (doc, plane, doc.results[plane], self.export_paths(doc, out_dir, roi, plane))
             for doc, plane in planes
         ]
-        everything = out_dir / "cells.csv" if combined else None
+        gathered = [out_dir / "cells.csv", out_dir / "images.csv"] if combined else []
         existing = [p for *_, paths in plan for p in paths.values() if p.exists()]
-        if everything is not None and everything.exists():
-            existing.append(everything)
+        existing += [p for p in gathered if p.exists()]
         if existing and not confirm_overwrite(existing):
             self.log.emit("info", "Export cancelled: files exist and were kept.")
             return False
@@ -1730,9 +1730,10 @@ class AppController(QObject):
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
                 tables.append((self._export_target(doc, plane).name, result.table, page))
-            if everything is not None and written:
-                engine.write_tables(everything, tables, overwrite=overwrite)
-                return written, [everything]
+            if gathered and written:
+                engine.write_tables(gathered[0], tables, overwrite=overwrite)
+                engine.write_image_table(gathered[1], tables, overwrite=overwrite)
+                return written, gathered
             return written, []
 
         def finished(out):

@@ -20,6 +20,7 @@ behind it each hold one stage:
                 measure_image                        ... of a plane as read: every channel
     output      write_labels, write_overlay, write_table, write_roi_zip
                 write_tables                         many images' cells in one CSV
+                write_image_table                    ... and each image's count and means
                 write_points, write_training_set     clicked centres -> training dataset
     batch       process_image, process_batch         files in, result files out
                 batch_planes, plane_name             every page as an image (page="all")
@@ -70,6 +71,7 @@ from .model import Model, ModelInfo, available_devices, list_models, load_model,
 from .output import (
     read_labels,
     read_table,
+    write_image_table,
     write_labels,
     write_overlay,
     write_points,
@@ -141,6 +143,7 @@ __all__ = [
     "write_points",
     "write_roi_zip",
     "write_table",
+    "write_image_table",
     "write_tables",
     "write_training_set",
 ]

@@ -59,7 +59,7 @@ OUTPUT_SUFFIXES = {
 }
 
 #: Files written once per run.
-RUN_FILES = ("cells.csv", "summary.csv", "run.json")
+RUN_FILES = ("cells.csv", "images.csv", "summary.csv", "run.json")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ResumeError
-from .output import atomic_path, write_tables
+from .output import atomic_path, write_image_table, write_tables
 
 __all__ = ["EarlierRun", "Journal", "earlier_run", "run_record"]
 
@@ -244,9 +244,11 @@ class Journal:
             csv.writer(fh).writerow(_row(result))
 
     def close(self, results: list, extra: dict, replace_cells: bool) -> None:
-        """Write cells.csv, and summary.csv and run.json once more, in input order."""
+        """Write cells.csv and images.csv, and summary.csv and run.json once more, in input
+        order."""
         tables = [(r.name, r.table, r.page) for r in results if r.table is not None]
         write_tables(self.folder / "cells.csv", tables, replace_cells)
+        write_image_table(self.folder / "images.csv", tables, replace_cells)
         with atomic_path(self.folder / "summary.csv", True) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)

@@ -31,6 +31,7 @@ __all__ = [
     "write_table",
     "write_points",
     "write_tables",
+    "write_image_table",
     "write_training_set",
 ]
 
@@ -218,11 +219,7 @@ def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Pat
     the file has their union, in first-seen order, and a cell lacks nothing but the columns
     its image did not measure.
     """
-    items = [(item[0], item[1], item[2] if len(item) > 2 else None) for item in tables]
-    paged = any(page is not None for *_, page in items)
-    names: list[str] = []
-    for _, table, _ in items:
-        names += [n for n in table.columns if n not in names]
+    items, paged, names = _gathered(tables)
     with atomic_path(path, overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
@@ -232,6 +229,62 @@ def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Pat
                 for row in table.rows():
                     writer.writerow(first + [_format(row.get(n, "")) for n in names])
     return Path(path)
+
+
+def _gathered(tables: list) -> tuple[list, bool, list]:
+    """Many images' tables as :func:`write_tables` takes them: (name, table, page) triples,
+    whether any is a page, and the union of their columns in first-seen order."""
+    items = [(item[0], item[1], item[2] if len(item) > 2 else None) for item in tables]
+    paged = any(page is not None for *_, page in items)
+    names: list[str] = []
+    for _, table, _ in items:
+        names += [n for n in table.columns if n not in names]
+    return items, paged, names
+
+
+#: Cell-table columns that say which cell it is or where, not what it is like: their mean over
+#: an image's cells means nothing (an orientation's neither: it is an angle).
+NOT_AVERAGED = ("ObjectNumber", "Center_", "BoundingBox", "Orientation")
+
+
+def write_image_table(path: str | Path, tables: list, overwrite: bool = False) -> Path:
+    """Write one row per image: ``Image`` (and ``Page``, as :func:`write_tables`),
+    ``Count_Cells``, then the mean and the median over its cells of each measurement, named
+    as CellProfiler names its per-image aggregates (``Mean_Cells_AreaShape_Area``,
+    ``Median_Cells_Intensity_MeanIntensity``, ...; not of positions, numbers or orientations:
+    :data:`NOT_AVERAGED`). An image without cells has a count of 0 and empty means.
+
+    ``tables``: as :func:`write_tables` takes them.
+    """
+    items, paged, names = _gathered(tables)
+    measured = [n for n in names if not any(part in n for part in NOT_AVERAGED)]
+    header = ["Image", *(["Page"] if paged else []), "Count_Cells"]
+    header += [f"{kind}_Cells_{n}" for kind in ("Mean", "Median") for n in measured]
+    with atomic_path(path, overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for image_name, table, page in items:
+                values = {n: _numbers(table.columns.get(n)) for n in measured}
+                row = [image_name, *([] if not paged else ["" if page is None else page])]
+                row.append(len(table))
+                for summary in (np.mean, np.median):
+                    for n in measured:
+                        v = values[n]
+                        row.append(_format(summary(v)) if v is not None and v.size else "")
+                writer.writerow(row)
+    return Path(path)
+
+
+def _numbers(column) -> np.ndarray | None:
+    """A table column's finite numbers, or None for text or a column the image lacks."""
+    if column is None:
+        return None
+    try:
+        values = np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return values[np.isfinite(values)]
 
 
 def write_points(path: str | Path, points: list, overwrite: bool = False) -> Path:

@@ -498,9 +498,12 @@ def test_export_all_writes_every_segmented_image(qtbot, controller, images, tmp_
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
         controller.export_all(tmp_path / "all", lambda existing: False)
-    assert len(sig.args[0]) == 13  # 4 files per image and cells.csv with every image's cells
+    # 4 files per image, cells.csv with every image's cells and images.csv with their counts
+    assert len(sig.args[0]) == 14
     rows = (tmp_path / "all" / "cells.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["img0.npy"] * 2 + ["img1.npy"] * 3 + ["img2.npy"] * 4
+    counts = (tmp_path / "all" / "images.csv").read_text().splitlines()
+    assert counts == ["img0.npy,2", "img1.npy,3", "img2.npy,4"]
 
 
 def test_results_are_kept_per_page(qtbot, controller, tmp_path):

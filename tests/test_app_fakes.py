@@ -297,6 +297,10 @@ class FakeEngine:
         lines = [f"{name},{row}" for name, table, *_ in tables for row in table.rows()]
         Path(path).write_text("\n".join(lines))
 
+    def write_image_table(self, path, tables, overwrite=False):
+        self._check(path, overwrite)
+        Path(path).write_text("\n".join(f"{name},{len(table)}" for name, table, *_ in tables))
+
     def write_table(self, path, table, overwrite=False):
         self._check(path, overwrite)
         rows = table.rows()

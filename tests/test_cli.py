@@ -109,6 +109,15 @@ def test_outputs_match_the_segmentation(inputs, tmp_path, tiny_model_dir):
     everything = read_csv(out / "cells.csv")
     assert next(csv.reader(open(out / "cells.csv")))[0] == "Image"
     assert len(everything) == len(per_image) + len(read_csv(out / "good2_cells.csv"))
+    # one row per image: its count (summary.csv's), and means of its cells' measurements
+    images = read_csv(out / "images.csv")
+    summary = read_csv(out / "summary.csv")
+    assert [(r["Image"], r["Count_Cells"]) for r in images] == [
+        (r["Image"], r["Cells"]) for r in summary
+    ]
+    assert per_image  # the tiny model at threshold 0.01 finds some
+    areas = [float(r["AreaShape_Area"]) for r in per_image]
+    assert float(images[0]["Mean_Cells_AreaShape_Area"]) == pytest.approx(sum(areas) / len(areas))
     # good2.tif carries 0.5 um pixels in its metadata: sizes come in micrometres.
     header = next(csv.reader(open(out / "good2_cells.csv")))
     assert "AreaShape_Area_um2" in header and "AreaShape_Area" not in header

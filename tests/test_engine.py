@@ -242,7 +242,12 @@ def test_a_batch_in_worker_processes_stops_when_cancelled(tiny_model, tmp_path):
     # Cancelled from the start: the workers are still starting when the flag is raised.
     result = process_batch(paths, out, tiny_model, workers=2, cancel=lambda: True)
     assert [r.status for r in result.results] == ["cancelled"] * 3
-    assert sorted(p.name for p in out.iterdir()) == ["cells.csv", "run.json", "summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cells.csv",
+        "images.csv",
+        "run.json",
+        "summary.csv",
+    ]
 
 
 def test_a_worker_that_dies_fails_its_image_and_the_batch_goes_on(

@@ -14,6 +14,7 @@ from cellprop.engine import (
     read_labels,
     read_points,
     read_table,
+    write_image_table,
     write_labels,
     write_overlay,
     write_points,
@@ -102,6 +103,42 @@ def test_cell_tables_and_labels_read_back_as_written(tmp_path):
         read_table(tmp_path / "short.csv")
     with pytest.raises(ValueError, match="a.csv: not a label image"):
         read_labels(tmp_path / "a.csv")
+
+
+def test_the_image_table_counts_and_averages_each_images_cells(tmp_path):
+    """images.csv: one row per image, its cell count and the mean and median of each
+    measurement over its cells (CellProfiler's per-image names), not of positions, numbers
+    or orientations; an image without cells counts 0 with empty means."""
+    import csv
+
+    labels = awkward_labels()
+    image = np.random.default_rng(2).integers(0, 4000, labels.shape).astype(np.uint16)
+    table = measure(labels, image)
+    none = measure(np.zeros((20, 20), np.uint16), np.zeros((20, 20), np.uint16))
+    calibrated = measure(labels, image, pixel_size=0.5, unit="um")
+    write_image_table(
+        tmp_path / "images.csv", [("a.tif", table, None), ("m.tif", none, 3), ("c.tif", calibrated)]
+    )
+    with open(tmp_path / "images.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["Image"], r["Page"], r["Count_Cells"]) for r in rows] == [
+        ("a.tif", "", str(len(table))),
+        ("m.tif", "3", "0"),
+        ("c.tif", "", str(len(table))),
+    ]
+    area = np.asarray(table.columns["AreaShape_Area"], float)
+    assert float(rows[0]["Mean_Cells_AreaShape_Area"]) == pytest.approx(area.mean())
+    assert float(rows[0]["Median_Cells_AreaShape_Area"]) == pytest.approx(np.median(area))
+    mean = np.asarray(table.columns["Intensity_MeanIntensity"], float)
+    assert float(rows[0]["Mean_Cells_Intensity_MeanIntensity"]) == pytest.approx(mean.mean())
+    assert float(rows[2]["Mean_Cells_AreaShape_Area_um2"]) == pytest.approx(area.mean() * 0.25)
+    assert rows[0]["Mean_Cells_AreaShape_Area_um2"] == rows[2]["Mean_Cells_AreaShape_Area"] == ""
+    assert rows[1]["Mean_Cells_AreaShape_Area"] == rows[1]["Median_Cells_AreaShape_Area"] == ""
+    assert not [
+        name
+        for name in rows[0]
+        if any(part in name for part in ("Center", "BoundingBox", "ObjectNumber", "Orientation"))
+    ]
 
 
 def test_overlay_draws_outlines(tmp_path):
