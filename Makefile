@@ -37,7 +37,8 @@ test: sysdeps $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/python tools/lint_imports.py
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/python tools/lint_imports.py \
+	  && $(BIN)/mypy
 
 bench: $(VENV)/.dev
 	$(BIN)/python tools/bench.py

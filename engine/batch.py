@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -171,14 +172,14 @@ def batch_planes(
     says why) stays one image under its own name. Each slice of a 3-D stack is segmented on
     its own, in 2-D.
     """
-    planes = []
-    for p in paths:
-        if isinstance(p, Plane):  # made already
-            planes.append(p)
+    planes: list[Plane] = []
+    for given in paths:
+        if isinstance(given, Plane):  # made already
+            planes.append(given)
             continue
-        p = Path(p)
-        if page != "all":
-            planes.append(Plane(p, page, p.name))
+        p = Path(given)
+        if page != "all":  # one page of each file (an int or None)
+            planes.append(Plane(p, cast("int | None", page), p.name))
             continue
         n = count_pages(p)
         if n == 1:
@@ -392,7 +393,7 @@ def process_image(
         data = read_image(path, page=page, channel=channel)
         result.image_info, result.n_pages = data.description, data.n_pages
         outside = 0 if centres is None else points_outside(centres, data.pixels.shape)
-        if outside:
+        if outside and centres is not None:
             h, w = data.pixels.shape[:2]
             raise ImageError(
                 path,
@@ -447,9 +448,10 @@ def _remove(files: list[Path]) -> None:
 
 
 def _versions() -> dict:
+    from importlib.metadata import version
+
     import onnxruntime
     import scipy
-    import skimage
 
     from cellprop import __version__
 
@@ -459,7 +461,7 @@ def _versions() -> dict:
         "platform": platform.platform(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "scikit-image": skimage.__version__,
+        "scikit-image": version("scikit-image"),  # skimage loads lazily: its metadata
         "onnxruntime": onnxruntime.__version__,
     }
 
@@ -731,8 +733,8 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
         if path is None:
             problems.append(f"{name}: the image is no longer at {recorded}")
             continue
-        page = row.get("Page") or run.record.get("page")
-        plane = Plane(path, int(page) if str(page).isdigit() else None, name)
+        page = str(row.get("Page") or run.record.get("page"))
+        plane = Plane(path, int(page) if page.isdigit() else None, name)
         try:
             result = _from_row(plane, row, output_paths(plane.target, folder, roi))
         except (OSError, UnicodeDecodeError, ValueError) as exc:

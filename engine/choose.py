@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from .detect import find_centres
 from .errors import ModelError
 from .normalise import normalise, percentiles, rescale
 from .propagate import likelihood_map
+
+if TYPE_CHECKING:
+    from .model import Model
 
 __all__ = [
     "DARK_BACKGROUND",
@@ -60,7 +64,7 @@ class Suggestion:
         the models that competed.
     """
 
-    model: object
+    model: Model
     fluorescence: bool
     median: float
     confidence: dict = field(default_factory=dict)

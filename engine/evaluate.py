@@ -99,7 +99,7 @@ class _Overlap:
         """Which true and which predicted ids (bool per id; background never) have a partner
         of IoU above ``iou``: one-to-one for ``iou`` >= 0.5."""
         hit = (self.iou > iou) & (self.t_ids > 0)[:, None] & (self.p_ids > 0)[None, :]
-        return hit.any(1), hit.any(0)
+        return np.asarray(hit.any(1)), np.asarray(hit.any(0))
 
 
 def _dice(o: _Overlap) -> np.ndarray:
@@ -186,11 +186,11 @@ def _errors(o: _Overlap, iou: float) -> dict[str, int]:
             small = p_sizes[j] < t_sizes[i]
             out["fp outline too small" if small else "fp outline too large"] += 1
     preds = np.where(p_fg[None, :], table, 0)
-    for i in np.flatnonzero(t_fg & ~t_matched):
-        j = int(np.argmax(preds[i]))
-        if preds[i, j] < 0.2 * t_sizes[i]:
+    for t in np.flatnonzero(t_fg & ~t_matched):
+        best = int(np.argmax(preds[t]))
+        if preds[t, best] < 0.2 * t_sizes[t]:
             out["fn missed"] += 1
-        elif p_matched[j] or cells[:, j].sum() - cells[i, j] >= 0.25 * p_sizes[j]:
+        elif p_matched[best] or cells[:, best].sum() - cells[t, best] >= 0.25 * p_sizes[best]:
             out["fn merged"] += 1
         else:
             out["fn outline"] += 1

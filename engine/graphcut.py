@@ -468,9 +468,8 @@ def segment_cells(
             key = digest(own, others, value[window], window, peak)
             if used is not None:
                 used.add(key)
-        if key is not None and key in memo:
-            mask = memo[key]
-        else:
+        mask = memo.get(key) if memo is not None else None
+        if mask is None:
             mask = cut_cell(
                 own=own,
                 value=value[window],
@@ -481,7 +480,7 @@ def segment_cells(
                 rim=(r0 > 0, r1 < h, c0 > 0, c1 < w),
                 intensity=None if intensity is None else intensity[window],
             )
-            if key is not None:
+            if memo is not None:
                 memo[key] = mask
         if mask.any():
             masks.append((label, window, mask))

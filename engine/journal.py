@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -228,7 +229,7 @@ class Journal:
     otherwise they must not exist yet. ``kept``: ImageResults of the earlier run taken over.
     """
 
-    def __init__(self, folder: Path, record: dict, replace: bool, kept: list = ()) -> None:
+    def __init__(self, folder: Path, record: dict, replace: bool, kept: Iterable = ()) -> None:
         self.folder = Path(folder)
         self.record = dict(record, state="running", created=_now())
         self._write_json(replace)

@@ -24,7 +24,7 @@ def digest(*parts) -> bytes:
         if isinstance(part, np.ndarray):
             h.update(f"{part.shape}{part.dtype.str}".encode())
             data = np.packbits(part) if part.dtype == bool else np.ascontiguousarray(part)
-            h.update(data.view(np.uint8))
+            h.update(data.view(np.uint8).data)  # the array's own bytes, not a copy
         else:
             h.update(repr(part).encode())
     return h.digest()

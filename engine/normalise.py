@@ -8,6 +8,8 @@ must not depend on torch.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 
@@ -174,7 +176,9 @@ def rescale(
     return out
 
 
-def pad_to_multiple(image: np.ndarray, multiple: int, mode: str = "reflect") -> np.ndarray:
+def pad_to_multiple(
+    image: np.ndarray, multiple: int, mode: Literal["reflect", "constant"] = "reflect"
+) -> np.ndarray:
     """Pad a 2-D image at the bottom and right so both sides are multiples of ``multiple``.
 
     The network's max-pool steps need sides divisible by its stride (2**depth). Padding only at
@@ -200,9 +204,9 @@ def pad_to_multiple(image: np.ndarray, multiple: int, mode: str = "reflect") -> 
     pad_c = (-cols) % multiple
     if pad_r == 0 and pad_c == 0:
         return image
-    if mode == "reflect" and (pad_r >= rows or pad_c >= cols):
-        mode = "symmetric"
     width = [(0, 0)] * (image.ndim - 2) + [(0, pad_r), (0, pad_c)]
+    if mode == "reflect" and (pad_r >= rows or pad_c >= cols):
+        return np.pad(image, width, mode="symmetric")
     return np.pad(image, width, mode=mode)
 
 

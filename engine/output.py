@@ -472,7 +472,7 @@ def masks_from_rois(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     labels = np.zeros(shape, np.int32)
     rois = roifile.roiread(path) if Path(path).stat().st_size > 22 else []
     for roi in rois if isinstance(rois, list) else [rois]:
-        xy = roi.coordinates()
+        xy = np.asarray(roi.coordinates())
         label = int(str(roi.name).split("-")[-1])
         # Pixel (r, c) has its centre at (c + 0.5, r + 0.5) in ImageJ coordinates.
         rr, cc = polygon(xy[:, 1] - 0.5, xy[:, 0] - 0.5, shape)

@@ -137,10 +137,10 @@ def measure_reference(model, images) -> tuple[float, list[float]]:
     saved = model.size_reference
     model.size_reference = 1.0
     try:
-        found = [estimate_diameter(pixels, model).magnification for pixels in images]
+        estimated = [estimate_diameter(pixels, model).magnification for pixels in images]
     finally:
         model.size_reference = saved
-    found = [float(m) for m in found if m]
+    found = [float(m) for m in estimated if m]
     if not found:
         raise ValueError("no cells found on these images at any trial scale")
     return float(2.0 ** -np.mean(np.log2(found))), found

@@ -49,6 +49,18 @@ def test_import_contracts_catch_a_violation(tmp_path, folder, line, forbidden):
     assert f"cellprop.{folder}._violation -> {forbidden}" in result.stdout
 
 
+def test_the_engine_type_checks():
+    """mypy over engine/ ([tool.mypy] in pyproject.toml): the engine's annotations hold."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
 def test_ruff_clean():
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True, cwd=ROOT
