@@ -909,9 +909,10 @@ class AppController(QObject):
         table = self.engine.measure_image(
             seg.labels, image, typed_pixel_size, seg.centres, memo=rows
         )
+        overlays = None
         if layers:
-            layers = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
-        return image, seg, table, layers or None, model
+            overlays = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
+        return image, seg, table, overlays, model
 
     def _memo_filled(self, doc: Document, plane) -> None:
         """The memo now holds what segmenting this image plane computed (if it is shown)."""
@@ -1040,8 +1041,7 @@ class AppController(QObject):
         elif clicks:
             parts.append(f"{len(clicks)} cells added")
         if removed:
-            parts.append("cell" + "s" * (len(removed) > 1) + " " + ", ".join(map(str, removed)))
-            parts[-1] += " removed"
+            parts.append(f"cell{'s' * (len(removed) > 1)} {', '.join(map(str, removed))} removed")
         return self._correct(doc, centres, "; ".join(parts), added=clicks or None)
 
     def remove_cell(self, label: int | None = None) -> bool:
