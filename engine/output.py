@@ -128,10 +128,13 @@ def write_overlay(
     centres: np.ndarray | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a PNG of the image (contrast-stretched grey) with each cell's outline and centre.
+    """Write a PNG of the image (contrast-stretched grey) with each cell's outline, centre and
+    number.
 
     Outlines are the cells' own boundary pixels (yellow), so neighbouring cells stay apart;
-    centres (x, y) are small red dots.
+    centres (x, y) are small red dots, row k the centre of cell k + 1, and beside each its
+    number (white on a dark edge, legible on any image): the ``ObjectNumber`` of its row in
+    the cell table, so that a cell seen in the picture is found in the table.
     """
     import cv2
 
@@ -151,10 +154,24 @@ def write_overlay(
                 r = np.clip(xy[:, 1] + dr, 0, h - 1)
                 c = np.clip(xy[:, 0] + dc, 0, w - 1)
                 rgb[r, c] = (255, 40, 40)
+        _draw_numbers(rgb, xy)
     with atomic_path(path, overwrite) as tmp:
         if not cv2.imwrite(str(tmp), rgb[..., ::-1]):
             raise OSError(f"{path}: could not write the PNG")
     return Path(path)
+
+
+def _draw_numbers(rgb: np.ndarray, xy: np.ndarray) -> None:
+    """Cell k + 1's number just right of and above centre ``xy[k]``, in place on ``rgb``."""
+    import cv2
+
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    for k, (x, y) in enumerate(xy):
+        at = (int(x) + 3, int(y) - 3)
+        cv2.putText(bgr, str(k + 1), at, font, scale, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(bgr, str(k + 1), at, font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    rgb[...] = bgr[..., ::-1]
 
 
 def _format(value) -> str:

@@ -141,6 +141,28 @@ def test_the_image_table_counts_and_averages_each_images_cells(tmp_path):
     ]
 
 
+def test_overlay_numbers_each_cell_as_the_table_does(tmp_path):
+    """Beside each centre the overlay writes its cell's number (ObjectNumber in the table):
+    light text, found just above right of the centre, and nowhere without centres."""
+    import cv2
+
+    labels = np.zeros((80, 120), np.uint16)
+    labels[10:50, 10:50], labels[20:70, 60:110] = 1, 2
+    image = np.full(labels.shape, 100, np.uint16)
+    centres = np.array([[30.0, 30.0], [85.0, 45.0]])
+    write_overlay(tmp_path / "n.png", image, labels, centres=centres)
+    write_overlay(tmp_path / "plain.png", image, labels)
+    rgb = cv2.imread(str(tmp_path / "n.png"))[..., ::-1]
+    plain = cv2.imread(str(tmp_path / "plain.png"))[..., ::-1]
+    white = (rgb >= 200).all(axis=2)  # the text's strokes (anti-aliased)
+    assert not (plain >= 200).all(axis=2).any()
+    for x, y in centres.astype(int):
+        assert white[y - 12 : y, x + 2 : x + 16].sum() >= 5  # the digit's strokes
+    assert white.sum() == sum(
+        white[y - 14 : y + 2, x : x + 18].sum() for x, y in centres.astype(int)
+    )
+
+
 def test_overlay_draws_outlines(tmp_path):
     labels = awkward_labels()
     image = np.full(labels.shape, 100, np.uint16)
