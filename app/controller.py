@@ -337,6 +337,7 @@ class AppController(QObject):
         # what the edit changes (engine Memo); let go when another image is shown.
         self._memo = self._new_memo()
         self._memo_holds: tuple | None = None  # (document, plane) the memo was filled on
+        self._memo_tried: tuple | None = None  # ... and the last one prepare_corrections ran on
         self._found_in: dict[str, list] = {}  # the images found in each folder opened
 
     # ------------------------------------------------------------------ documents
@@ -484,7 +485,7 @@ class AppController(QObject):
         if self._warming is not None and self._job is not None:
             self._job.cancel()  # what it gets ready is let go with the memo below
         self._memo = self._new_memo()  # a correction of the image shown next starts afresh
-        self._memo_holds = None
+        self._memo_holds = self._memo_tried = None
         self.current_index = index
         self.selected_cell = 0
         self.current_changed.emit(index)
@@ -928,15 +929,17 @@ class AppController(QObject):
             return False
         return not self.busy or (self._warming is doc and doc.result.labels is not None)
 
-    def prepare_corrections(self) -> bool:
+    def prepare_corrections(self, again: bool = True) -> bool:
         """Get the image shown ready for quick corrections, in the background: when a batch
         or *Open results* gave its cells, the window's memo is empty and a first correction
         would segment the whole image again; this runs that segmentation (from the result's
         centres, with the model and settings that made it, its outcome let go) so that the
         first click is as quick as the next. The window calls it when the user turns on
         *Add cells by clicking*. Meanwhile the app is busy (*Cancel* stops it); cells clicked
-        or removed meanwhile wait and are corrected together when it ends. False if nothing
-        started (nothing to get ready, ready already, or other work running)."""
+        or removed meanwhile wait and are corrected together when it ends. Without ``again``,
+        an image it ran on already (stopped, or failed) is left as it is: the window asks so
+        whenever work ends or an image is shown with the mode on. False if nothing started
+        (nothing to get ready, ready already, or other work running)."""
         doc = self.current
         if (
             doc is None
@@ -945,6 +948,7 @@ class AppController(QObject):
             or doc.result is None
             or doc.result.labels is None
             or self._memo_holds == (doc, doc.plane)
+            or (not again and self._memo_tried == (doc, doc.plane))
         ):
             return False
         plane = doc.plane
@@ -991,6 +995,7 @@ class AppController(QObject):
         )
         if started:
             self._correcting = self._warming = doc
+            self._memo_tried = (doc, plane)
         return started
 
     def _made_with(self, result: Result):

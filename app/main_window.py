@@ -814,6 +814,8 @@ class MainWindow(QMainWindow):
         self.busy_widgets.setVisible(busy)
         if not busy:
             self.progress_text.setText("")
+            # once this has run: it may start work, which says so through here again
+            QTimer.singleShot(0, self._prepare_if_adding)
 
     def ask_outline_points(self) -> None:
         doc = self.controller.current
@@ -1044,7 +1046,14 @@ class MainWindow(QMainWindow):
     def _document_changed(self, index: int) -> None:
         self._set_busy(self.controller.busy)
 
+    def _prepare_if_adding(self) -> None:
+        """With *Add cells by clicking* on, the image shown gets ready for corrections (once:
+        not again after Cancel stopped it)."""
+        if self.add_cells_action.isChecked():
+            self.controller.prepare_corrections(again=False)
+
     def _show_result(self, doc) -> None:
+        self._prepare_if_adding()
         result = doc.result if doc is not None else None
         self.viewer.set_result(result)
         self.table.set_table(result.table if result is not None else None)

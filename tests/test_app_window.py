@@ -616,6 +616,51 @@ def test_a_file_that_fails_to_open_never_shows_the_previous_picture(
     assert window.table.model().rowCount() == 0
 
 
+def test_add_mode_gets_each_batch_image_ready_once(qtbot, window, images, tmp_path):
+    """With *Add cells by clicking* on, an image whose cells a batch made is got ready for
+    corrections (the window's memo filled) as it is shown; Cancel stops that without it
+    starting again by itself, and turning the mode on again does start it; a click meanwhile
+    waits for it and is then corrected."""
+    from cellprop.engine import Memo
+
+    c = window.controller
+    c.engine.Memo = Memo  # the fake engine ignores a memo, but the window then keeps one
+    c._memo = c._new_memo()
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS):
+        c.run_batch(images[:2], tmp_path / "results")
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: c.current is not None and c.current.result is not None)
+    assert c.current_index == 0 and c.current.result.labels is not None
+    c.engine.delay = 0.05  # half a second to get ready: time to cancel and click
+    calls = len(c.engine.segment_calls)
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_A)  # add mode on
+    assert c.busy and c._warming is c.documents[0]
+    assert "ready for corrections" in window.progress_text.text()
+    c.cancel()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    qtbot.wait(50)  # what the window does once work has ended
+    assert not c.busy and "getting ready for corrections stopped" in window.log_panel.toPlainText()
+
+    # the next image, shown with the mode on, is got ready; a click meanwhile waits
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_current(1)
+    qtbot.waitUntil(lambda: c._warming is c.documents[1], timeout=WAIT_MS)
+    labels = c.current.result.labels
+    ys, xs = np.nonzero(labels == 0)
+    assert c.add_cell_at(int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
+    assert c.current.result.edits == 0  # it waits
+    qtbot.waitUntil(lambda: c.current.result.edits == 1 and not c.busy, timeout=WAIT_MS)
+    assert c.current.result.n_cells == int(labels.max()) + 1
+    assert len(c.engine.segment_calls) == calls + 3  # stopped, got ready, corrected
+
+    # back to the first: shown again it starts afresh (another image was shown meanwhile)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_current(0)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert c._memo_holds == (c.documents[0], c.documents[0].plane)
+
+
 def test_cells_are_added_by_clicking_removed_with_delete_and_undone(qtbot, window, images):
     assert not window.add_cells_action.isEnabled()  # nothing to correct yet
     open_and_run(qtbot, window, images[:1])
