@@ -821,6 +821,12 @@ class AppController(QObject):
     def in_batch(self) -> bool:
         return self._batch is not None
 
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.progress.emit("Stopping after the current step…", -1.0)
+            self.log.emit("info", "Cancel requested")
+
     def run_current(self, centres=None, what: str = "") -> bool:
         """Segment the current image in the background. False if nothing could start.
 
@@ -1065,6 +1071,68 @@ class AppController(QObject):
         centres = np.delete(np.reshape(doc.result.centres, (-1, 2)), label - 1, axis=0)
         return self._correct(doc, centres, f"cell {label} removed")
 
+    def _correct(self, doc: Document, centres, what: str, added=None) -> bool:
+        old = doc.result
+        plane = doc.plane
+        settings, model_key, typed_pixel_size = self._made_with(old)
+        model_name, device = model_key
+
+        def work(job: Job):
+            return self._segment(job, doc, plane, model_key, settings, centres, typed_pixel_size)
+
+        def finished(out):
+            image, seg, table, layers, _model = out
+            doc.image = image
+            missing = _not_kept(added or [], seg.centres)
+            if missing:
+                where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missing)
+                self._report(
+                    f"{doc.name}: no cell found at {where} (its outline came out empty or "
+                    f"smaller than the smallest cell, {seg.settings.get('min_size') or 0} px)"
+                    + ("; nothing changed." if len(missing) == len(added) else ".")
+                )
+                if len(missing) == len(added):
+                    return
+            doc.results[plane] = Result.of(
+                seg,
+                table,
+                layers,
+                model=model_name,
+                device=device,
+                edits=old.edits + 1,
+                previous=old,
+                name=old.name,
+            )
+            old.keep_for_undo(doc.results[plane])
+            _trim_undo(doc.results[plane], UNDO_DEPTH)
+            self._memo_filled(doc, plane)
+            index = self.documents.index(doc)
+            self.document_changed.emit(index)
+            self.result_ready.emit(index)
+            self.log.emit("info", f"{doc.name}: {what}; {seg.n_cells} cells (Ctrl+Z undoes)")
+            self.select_cell(int(seg.n_cells) if added else 0)
+
+        def failed(exc, tb):
+            if self._queued_clicks:
+                self.log.emit(
+                    "info", f"{doc.name}: {len(self._queued_clicks)} waiting clicks dropped"
+                )
+                self._queued_clicks = []
+            if isinstance(exc, self.engine.Cancelled):
+                self.log.emit("info", f"{doc.name}: correction stopped; nothing changed.")
+            else:
+                self._report(
+                    f"{doc.name}: the correction failed: {readable_error(exc, self.engine)}",
+                    self._details(exc, tb),
+                )
+
+        started = self._start_work(
+            Job(work, name=f"correct {doc.name}"), finished, failed, f"Correcting {doc.name}"
+        )
+        if started:
+            self._correcting = doc
+        return started
+
     def undo_correction(self) -> bool:
         """Back to the result before the last correction of the current image."""
         doc = self.current
@@ -1133,6 +1201,11 @@ class AppController(QObject):
                 f"image ({w} x {h} pixels); points must be in pixels of this image"
             )
         return not off
+
+    def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
+        """How many of these images (default all) have corrections not exported yet."""
+        docs = self.documents if docs is None else docs
+        return sum(any(r.unsaved_edits for r in d.results.values()) for d in docs)
 
     # ------------------------------------------------------------------ centres for training
     def can_mark(self) -> bool:
@@ -1377,6 +1450,7 @@ class AppController(QObject):
             run.deleteLater()
         self.training_finished.emit(ok, message)
 
+    # ------------------------------------------------------------------ folder batches
     def cannot_continue(self, earlier) -> list[str]:
         """Why a batch started now could not continue the ``earlier`` run (engine
         ``earlier_run``): how its model or settings differ from the ones chosen, in words;
@@ -1397,79 +1471,6 @@ class AppController(QObject):
         user = self.settings
         planes = self.engine.batch_planes(paths, user.batch_page, user.batch_channel)
         return [plane.name for plane in planes]
-
-    def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
-        """How many of these images (default all) have corrections not exported yet."""
-        docs = self.documents if docs is None else docs
-        return sum(any(r.unsaved_edits for r in d.results.values()) for d in docs)
-
-    def _correct(self, doc: Document, centres, what: str, added=None) -> bool:
-        old = doc.result
-        plane = doc.plane
-        settings, model_key, typed_pixel_size = self._made_with(old)
-        model_name, device = model_key
-
-        def work(job: Job):
-            return self._segment(job, doc, plane, model_key, settings, centres, typed_pixel_size)
-
-        def finished(out):
-            image, seg, table, layers, _model = out
-            doc.image = image
-            missing = _not_kept(added or [], seg.centres)
-            if missing:
-                where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missing)
-                self._report(
-                    f"{doc.name}: no cell found at {where} (its outline came out empty or "
-                    f"smaller than the smallest cell, {seg.settings.get('min_size') or 0} px)"
-                    + ("; nothing changed." if len(missing) == len(added) else ".")
-                )
-                if len(missing) == len(added):
-                    return
-            doc.results[plane] = Result.of(
-                seg,
-                table,
-                layers,
-                model=model_name,
-                device=device,
-                edits=old.edits + 1,
-                previous=old,
-                name=old.name,
-            )
-            old.keep_for_undo(doc.results[plane])
-            _trim_undo(doc.results[plane], UNDO_DEPTH)
-            self._memo_filled(doc, plane)
-            index = self.documents.index(doc)
-            self.document_changed.emit(index)
-            self.result_ready.emit(index)
-            self.log.emit("info", f"{doc.name}: {what}; {seg.n_cells} cells (Ctrl+Z undoes)")
-            self.select_cell(int(seg.n_cells) if added else 0)
-
-        def failed(exc, tb):
-            if self._queued_clicks:
-                self.log.emit(
-                    "info", f"{doc.name}: {len(self._queued_clicks)} waiting clicks dropped"
-                )
-                self._queued_clicks = []
-            if isinstance(exc, self.engine.Cancelled):
-                self.log.emit("info", f"{doc.name}: correction stopped; nothing changed.")
-            else:
-                self._report(
-                    f"{doc.name}: the correction failed: {readable_error(exc, self.engine)}",
-                    self._details(exc, tb),
-                )
-
-        started = self._start_work(
-            Job(work, name=f"correct {doc.name}"), finished, failed, f"Correcting {doc.name}"
-        )
-        if started:
-            self._correcting = doc
-        return started
-
-    def cancel(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-            self.progress.emit("Stopping after the current step…", -1.0)
-            self.log.emit("info", "Cancel requested")
 
     def run_batch(
         self,
