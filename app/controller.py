@@ -1297,8 +1297,17 @@ class AppController(QObject):
     def training_name(self, doc: Document, plane: tuple) -> str:
         """The name a marked plane gets in a training set's images/: always a TIFF (the plane
         as shown), another plane than the first with _p<page>c<channel>."""
-        name = doc.path.name if plane == (0, 0) else self.engine.plane_name(doc.path, *plane)
-        return f"{Path(name).stem}.tif"
+        return self.training_names([(doc, plane)])[0]
+
+    def training_names(self, items: list) -> list[str]:
+        """:meth:`training_name` of each (document, plane), images of one name in different
+        folders (an experiment saved well by well) named after their folders too, as a batch
+        names their results (``A01_field1.tif``)."""
+        planes = []
+        for doc, plane in items:
+            name = doc.path.name if plane == (0, 0) else self.engine.plane_name(doc.path, *plane)
+            planes.append(self.engine.Plane(doc.path, plane[0], f"{Path(name).stem}.tif"))
+        return [p.name for p in self.engine.batch_planes(planes)]
 
     def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         """Write every marked plane and its centres into a dataset folder for cellprop-train
@@ -1308,11 +1317,10 @@ class AppController(QObject):
             self._report("Already working; wait or press Cancel first.")
             return False
         folder = Path(folder)
+        marked = [(d, plane) for d in self.documents for plane, m in d.marks.items() if m]
         plan = [
-            (doc, plane, self.training_name(doc, plane), list(marks))
-            for doc in self.documents
-            for plane, marks in doc.marks.items()
-            if marks
+            (doc, plane, name, list(doc.marks[plane]))
+            for (doc, plane), name in zip(marked, self.training_names(marked), strict=True)
         ]
         if not plan:
             self._report(
@@ -1384,8 +1392,9 @@ class AppController(QObject):
         if points is None:
             return 0
         changed = refused = 0
-        for doc in self.documents:
-            xy = points.get(doc.name, points.get(self.training_name(doc, (0, 0))))
+        names = self.training_names([(doc, (0, 0)) for doc in self.documents])
+        for doc, name in zip(self.documents, names, strict=True):
+            xy = points.get(doc.name, points.get(name))
             if xy is None and doc is self.current:
                 xy = points.get("")
             if xy is None:

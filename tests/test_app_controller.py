@@ -840,8 +840,7 @@ def test_nothing_marked_or_two_images_of_one_name_say_so(qtbot, controller, tmp_
     errors = []
     controller.error.connect(errors.append)
     a = fakes.make_blob_image(tmp_path / "img.npy")
-    (tmp_path / "other").mkdir()
-    b = fakes.make_blob_image(tmp_path / "other" / "img.npy")
+    b = fakes.make_blob_image(tmp_path / "b.npy").rename(tmp_path / "img.NPY")  # both img.tif
     open_and_wait(qtbot, controller, [a, b])
     assert not controller.save_training_set(tmp_path / "set", lambda e: True)
     assert "No cell centres marked yet" in errors[-1]
@@ -852,6 +851,40 @@ def test_nothing_marked_or_two_images_of_one_name_say_so(qtbot, controller, tmp_
     assert not controller.save_training_set(tmp_path / "set", lambda e: True)
     assert "would both be saved as img.tif" in errors[-1]
     assert not (tmp_path / "set").exists()
+
+
+def test_marked_wells_of_one_file_name_are_saved_apart_and_read_back(
+    qtbot, controller, tmp_path, settings_file
+):
+    """An experiment saved well by well (A01/field.npy, A02/field.npy): the training set names
+    the marked images after their folders, as a batch names their results, and reading its
+    points.csv back gives each image its own marks."""
+    wells = []
+    for k, well in enumerate(("A01", "A02")):
+        (tmp_path / well).mkdir()
+        wells.append(fakes.make_blob_image(tmp_path / well / "field.npy", seed=k))
+    open_and_wait(qtbot, controller, wells)
+    controller.mark_at(5, 5)
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.next_image()
+    controller.mark_at(6, 6)
+    controller.mark_at(20, 30)
+    assert controller.save_training_set(tmp_path / "set", lambda e: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert sorted(p.name for p in (tmp_path / "set" / "images").iterdir()) == [
+        "A01_field.tif",
+        "A02_field.tif",
+    ]
+    second = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    try:
+        open_and_wait(qtbot, second, wells)
+        assert second.open_marks(tmp_path / "set" / "points.csv") == 2
+        assert [d.marks[(0, 0)] for d in second.documents] == [
+            [(5.0, 5.0)],
+            [(6.0, 6.0), (20.0, 30.0)],
+        ]
+    finally:
+        second.shutdown()
 
 
 def test_marks_from_a_file_that_lie_off_the_image_are_refused_by_name(
