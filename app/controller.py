@@ -1171,7 +1171,7 @@ class AppController(QObject):
         name = self._export_target(doc, doc.plane).name
         plane = self.engine.Plane(doc.path, doc.page or None, name)
         centres = self.engine.planes_points(points, [plane], doc.channel)[name]
-        if isinstance(centres, str) or not len(centres):
+        if centres is None or isinstance(centres, str) or not len(centres):
             self._report(f"{csv_path}: no cell centres for {name} in this file")
             return False
         xy = np.reshape(centres, (-1, 2))
@@ -1384,19 +1384,29 @@ class AppController(QObject):
     def open_marks(self, csv_path: str | Path) -> int:
         """Marks from a points file (a training set's points.csv, or any file
         ``--points`` reads) for the open images it names: each image's own rows, by its
-        name or the name it has in a training set; an x,y file's rows go to the image shown.
-        Replaces their marks on the first plane (Undo brings them back). Returns how many
-        images got marks."""
+        name (or path, as a batch finds them: engine ``planes_points``) or the name it has in
+        a training set; an x,y file's rows go to the image shown. Replaces their marks on the
+        first plane (Undo brings them back). Returns how many images got marks."""
         csv_path = Path(csv_path)
         points = self._read_points_file(csv_path)
         if points is None:
             return 0
         changed = refused = 0
-        names = self.training_names([(doc, (0, 0)) for doc in self.documents])
-        for doc, name in zip(self.documents, names, strict=True):
-            xy = points.get(doc.name, points.get(name))
+        docs = self.documents
+        names = self.training_names([(doc, (0, 0)) for doc in docs])
+        planes = self.engine.batch_planes([doc.path for doc in docs])  # named apart
+        named = {k: v for k, v in points.items() if k}  # x,y rows: the image shown's only
+        found = self.engine.planes_points(named, planes)
+        for doc, name, plane in zip(docs, names, planes, strict=True):
+            xy = found[plane.name]
+            if xy is None or isinstance(xy, str):
+                xy = points.get(name, xy)  # as a training set names it, else why not
             if xy is None and doc is self.current:
                 xy = points.get("")
+            if isinstance(xy, str):  # a name several folders' images share
+                self._report(f"{csv_path}: {xy}")
+                refused += 1
+                continue
             if xy is None:
                 continue
             xy = np.reshape(xy, (-1, 2))

@@ -240,20 +240,21 @@ def _path_matches(key: str, plane: Plane, own: str) -> bool:
 
 def planes_points(
     points: dict[str, np.ndarray], planes: list[Plane], channel: int | None = None
-) -> dict[str, np.ndarray | str]:
+) -> dict[str, np.ndarray | str | None]:
     """The centres a points file (:func:`cellprop.engine.read_points`) gives each image of a
     batch, by the image's name: the rows of its name (as its results are named:
     ``A01_field1.tif``, ``movie_p3c0.tif``), else of its path (``A01/field1.tif``, the
     folders as many as tell it apart), else of its file name (a file's first page too), else
-    the file's ``x,y`` rows without an image column. Where none gives it centres, or the file
-    name alone is shared by images in different folders (which of them it meant cannot be
-    known), the value is the reason, a message naming the image."""
+    the file's ``x,y`` rows without an image column; None where none of these gives it
+    centres. Where only its file name does and images in different folders share that name
+    (which of them it meant cannot be known), the value is the reason, a message naming the
+    image and how to name it instead."""
     owns = [_own_name(plane, channel) for plane in planes]
     shared: dict[str, set] = {}
     for plane, own in zip(planes, owns, strict=True):
         shared.setdefault(own, set()).add(plane.path.resolve().parent)
     paths = [k for k in points if "/" in k or "\\" in k]
-    out: dict[str, np.ndarray | str] = {}
+    out: dict[str, np.ndarray | str | None] = {}
     for plane, own in zip(planes, owns, strict=True):
         centres = points.get(plane.name)
         if centres is None:
@@ -270,11 +271,7 @@ def planes_points(
                 )
                 continue
             centres = points.get(named) if named is not None else points.get("")
-        out[plane.name] = (
-            centres
-            if centres is not None
-            else f"{plane.path}: the points file gives no cell centres for {plane.name}"
-        )
+        out[plane.name] = centres
     return out
 
 
@@ -800,8 +797,10 @@ def _one(plane: Plane, model, args: tuple, cancel: Callable[[], bool] | None) ->
         return plane.result(status="cancelled")
     out, settings, overwrite, roi, channel, points = args
     centres = None
-    if points is not None:  # planes_points: the centres, or why there are none
-        centres = points.get(name, f"{path}: the points file gives no cell centres for {name}")
+    if points is not None:  # planes_points: the centres, none, or why they cannot be known
+        centres = points.get(name)
+        if centres is None:
+            centres = f"{path}: the points file gives no cell centres for {name}"
         if isinstance(centres, str):
             return plane.result(status="failed", error=centres)
     return process_image(

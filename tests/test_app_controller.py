@@ -883,6 +883,19 @@ def test_marked_wells_of_one_file_name_are_saved_apart_and_read_back(
             [(5.0, 5.0)],
             [(6.0, 6.0), (20.0, 30.0)],
         ]
+        # a file naming one well by its folder marks that well only; a bare file name,
+        # which could mean either, marks neither and says how to name them
+        errors: list = []
+        second.error.connect(errors.append)
+        by_folder = tmp_path / "by_folder.csv"
+        by_folder.write_text("image,x,y\nA02/field.npy,7,8\n")
+        assert second.open_marks(by_folder) == 1
+        assert [d.marks[(0, 0)] for d in second.documents] == [[(5.0, 5.0)], [(7.0, 8.0)]]
+        bare = tmp_path / "bare.csv"
+        bare.write_text("image,x,y\nfield.npy,9,9\n")
+        assert second.open_marks(bare) == 0
+        assert [d.marks[(0, 0)] for d in second.documents] == [[(5.0, 5.0)], [(7.0, 8.0)]]
+        assert len(errors) == 2 and "name this one by its folder (A01/field.npy)" in errors[0]
     finally:
         second.shutdown()
 
