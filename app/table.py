@@ -11,6 +11,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 # Column names that hold the cell id, in the order they are looked for.
@@ -88,6 +89,15 @@ class CellTableModel(QAbstractTableModel):
     def column_names(self) -> list:
         return list(self._names)
 
+    def row_text(self, row: int) -> list[str]:
+        """A row's values as the exported CSV writes them (10 significant digits)."""
+        out = []
+        for column in self._columns:
+            value = column[row]
+            value = value.item() if hasattr(value, "item") else value
+            out.append(f"{value:.10g}" if isinstance(value, float) else str(value))
+        return out
+
     # --- Qt model interface
     def rowCount(self, parent=QModelIndex()):  # noqa: B008, N802 - Qt's signature
         return 0 if parent.isValid() else self._n_rows
@@ -144,9 +154,35 @@ class CellTableView(QTableView):
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.horizontalHeader().setDefaultSectionSize(90)
-        self.setToolTip("One row per cell. Click a row to show the cell; click a heading to sort.")
+        self.setToolTip(
+            "One row per cell. Click a row to show the cell; click a heading to sort; Ctrl+C "
+            "copies the row (the whole table when none is selected) to paste into a spreadsheet."
+        )
         self.clicked.connect(self._row_clicked)
         self._updating = False
+        # Copying for a spreadsheet: the keyboard's Copy, and the right-click menu.
+        copy = QAction("Copy the row", self)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(lambda: self.copy_rows(selected_only=True))
+        copy_all = QAction("Copy the whole table", self)
+        copy_all.triggered.connect(lambda: self.copy_rows(selected_only=False))
+        self.addActions([copy, copy_all])
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+
+    def copy_rows(self, selected_only: bool = True) -> str:
+        """Put rows on the clipboard as tab-separated text under the CSV's column names
+        (what a spreadsheet pastes into columns), in the order shown: the selected row, or
+        every row when none is selected or ``selected_only`` is off. Returns the text."""
+        rows = [i.row() for i in self.selectionModel().selectedRows()] if selected_only else []
+        rows = rows or list(range(self.proxy.rowCount()))
+        lines = ["\t".join(self.cells.column_names())]
+        for row in rows:
+            source = self.proxy.mapToSource(self.proxy.index(row, 0)).row()
+            lines.append("\t".join(self.cells.row_text(source)))
+        text = "\n".join(lines) + "\n" if self.cells.rowCount() else ""
+        QGuiApplication.clipboard().setText(text)
+        return text
 
     def set_table(self, table) -> None:
         self.cells.set_table(table)

@@ -170,6 +170,31 @@ def test_table_columns_sort(qtbot, window, images):
     assert values == sorted(values, reverse=True)
 
 
+def test_the_table_copies_for_a_spreadsheet(qtbot, window, images):
+    """Ctrl+C on the table copies the selected cell's row, the right-click menu the whole
+    table: tab-separated under the CSV's column names, in the order shown."""
+    from PySide6.QtGui import QGuiApplication
+
+    open_and_run(qtbot, window, images[2:3])
+    table = window.table
+    names = table.cells.column_names()
+    area = names.index("area")
+    table.sortByColumn(area, Qt.SortOrder.DescendingOrder)
+    [copy_row, copy_all] = table.actions()
+    copy_all.trigger()
+    lines = QGuiApplication.clipboard().text().splitlines()
+    assert lines[0].split("\t") == names and len(lines) == 1 + table.model().rowCount() == 5
+    areas = [float(line.split("\t")[area]) for line in lines[1:]]
+    assert areas == sorted(areas, reverse=True)
+    window.controller.select_cell(2)
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    lines = QGuiApplication.clipboard().text().splitlines()
+    row = table.cells.row_of_label(2)
+    assert lines == ["\t".join(names), "\t".join(table.cells.row_text(row))]
+    assert copy_row.text() == "Copy the row" and copy_all.text() == "Copy the whole table"
+
+
 def test_pixel_value_and_cell_id_under_the_cursor(qtbot, window, images):
     open_and_run(qtbot, window, images[:1])
     labels = window.controller.current.result.labels
