@@ -268,6 +268,7 @@ class AppController(QObject):
     """Owns the open documents, the settings and the background work."""
 
     documents_added = Signal(int, int)  # first index, count
+    documents_removed = Signal(object)  # the indices (ascending) of the images closed
     document_changed = Signal(int)  # status, cell count or error of one image changed
     current_changed = Signal(int)  # -1 when nothing is open
     image_ready = Signal(int)  # the current image's pixels are loaded (or its plane changed)
@@ -475,6 +476,52 @@ class AppController(QObject):
             self.documents_added.emit(first, len(added))
         return added
 
+    def close_images(self, indices: Iterable[int]) -> bool:
+        """Take images out of the list, with their results, corrections and marks (the
+        window asks first where any is not saved: :meth:`unsaved_work`). The image shown
+        stays shown if it is not among them; else the next one is shown. Not while work
+        runs. False if nothing was closed."""
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        closing = sorted({int(i) for i in indices if 0 <= int(i) < len(self.documents)})
+        if not closing:
+            return False
+        shown = self.current
+        gone = {id(self.documents[i]) for i in closing}
+        self.documents = [d for d in self.documents if id(d) not in gone]
+        self._index_by_path = {d.path.resolve(): n for n, d in enumerate(self.documents)}
+        self._recently_viewed = [d for d in self._recently_viewed if id(d) not in gone]
+        self.documents_removed.emit(closing)
+        self.log.emit("info", f"{len(closing)} image(s) closed")
+        if shown is not None and id(shown) not in gone:
+            self.current_index = self.documents.index(shown)  # still shown, now here
+            self.current_changed.emit(self.current_index)
+        else:
+            self.current_index = -1
+            self.selected_cell = 0
+            if self.documents:
+                self.set_current(min(closing[0], len(self.documents) - 1))
+            else:
+                self._memo = self._new_memo()
+                self._memo_holds = self._memo_tried = None
+                self.current_changed.emit(-1)
+                self.selection_changed.emit(0)
+        return True
+
+    def unsaved_work(self, indices: Iterable[int]) -> str:
+        """What closing these images would lose, in words ("" when nothing): corrections
+        not exported, centres marked for training and not saved."""
+        docs = [self.documents[i] for i in indices if 0 <= i < len(self.documents)]
+        corrected = self.unexported_corrections(docs)
+        marked = sum(any(d.marks.get(p) for p in d.marks_unsaved) for d in docs)
+        parts = []
+        if corrected:
+            parts.append(f"corrections not exported on {corrected} image(s)")
+        if marked:
+            parts.append(f"cell centres marked for training and not saved on {marked} image(s)")
+        return " and ".join(parts)
+
     def _new_memo(self):
         memo = getattr(self.engine, "Memo", None)
         return memo() if memo is not None else None
@@ -534,6 +581,8 @@ class AppController(QObject):
         job = Job(read, name=f"read {doc.name}")
 
         def finished(out):
+            if doc not in self.documents:  # closed meanwhile
+                return
             image, labels = out
             doc.image = image
             if doc.error and doc.result is None and not doc.running:
@@ -561,6 +610,8 @@ class AppController(QObject):
                 self.image_ready.emit(self.current_index)
 
         def failed(exc, tb):
+            if doc not in self.documents:  # closed meanwhile
+                return
             doc.error = readable_error(exc, self.engine)
             self.document_changed.emit(self.documents.index(doc))
             self._report(doc.error, self._details(exc, tb))

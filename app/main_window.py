@@ -427,8 +427,23 @@ class MainWindow(QMainWindow):
             "background; the window stays usable): for cells no shipped model suits",
         )
         self.about_action = self._action("About cellprop", self.show_about)
+        self.close_image_action = self._action(
+            "Close image",
+            lambda: self.close_images([c.current_index]),
+            QKeySequence.StandardKey.Close,
+            "Take the image shown out of the list (its files are not touched)",
+        )
+        self.close_all_action = self._action(
+            "Close all images",
+            lambda: self.close_images(range(len(c.documents))),
+            "Ctrl+Shift+W",
+            "Take every image out of the list (their files are not touched)",
+        )
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.cancel_button.clicked.connect(c.cancel)
+        # the image list's right-click menu closes the image clicked
+        self.documents.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.documents.addActions([self.close_image_action, self.close_all_action])
 
         # what was opened lately (images, folders, a run's results), filled when shown
         self.recent_menu = QMenu("Open &recent", self)
@@ -445,6 +460,9 @@ class MainWindow(QMainWindow):
             None,
             self.export_action,
             self.export_all_action,
+            None,
+            self.close_image_action,
+            self.close_all_action,
             None,
             self.open_marks_action,
             self.save_marks_action,
@@ -590,6 +608,32 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         clear = menu.addAction("Clear the list", self.controller.store.forget_recent)
         clear.setEnabled(bool(entries))
+
+    def close_images(self, indices) -> bool:
+        """Close images from the list, asking first where that loses work not saved."""
+        c = self.controller
+        indices = [i for i in indices if 0 <= i < len(c.documents)]
+        if not indices:
+            return False
+        unsaved = c.unsaved_work(indices)
+        if unsaved and not self.dialogs.ask(
+            "Close without saving?",
+            f"Closing loses the {unsaved}.\n\nClose anyway?",
+        ):
+            return False
+        if not c.close_images(indices):
+            return False
+        if not c.documents:  # back to the start: nothing to show
+            self.stack.setCurrentIndex(0)
+            self.viewer.set_image(None, 0.0, 1.0)
+            self.viewer.set_result(None)
+            self.viewer.set_marks([])
+            self.table.set_table(None)
+            self.cells_summary.setText("")
+            self.setWindowTitle("cellprop")
+            self.banner.hide()
+        self._set_busy(c.busy)
+        return True
 
     def open_recent(self, entry: list) -> None:
         """Open an entry of File > Open recent again: what of it is still there, saying what
@@ -808,6 +852,8 @@ class MainWindow(QMainWindow):
             not busy and any(d.result is not None for d in self.controller.documents)
         )
         self.cancel_action.setEnabled(busy)
+        self.close_image_action.setEnabled(not busy and current is not None)
+        self.close_all_action.setEnabled(not busy and has_docs)
         if not busy:
             self.viewer.clear_pending()  # the clicked cells are outlined (or said not to be)
         self._update_correction_actions()

@@ -502,6 +502,7 @@ class DocumentList(QListWidget):
         )
         self.setAlternatingRowColors(True)
         controller.documents_added.connect(self._added)
+        controller.documents_removed.connect(self._removed)
         controller.document_changed.connect(self.update_row)
         controller.marks_changed.connect(self.update_row)
         controller.current_changed.connect(self._select)
@@ -525,6 +526,12 @@ class DocumentList(QListWidget):
         for i in range(first, first + count):
             self.addItem(QListWidgetItem())
             self.update_row(i)
+
+    def _removed(self, indices: list) -> None:
+        self.blockSignals(True)  # the controller says which image is shown next
+        for i in reversed(indices):
+            self.takeItem(i)
+        self.blockSignals(False)
 
     def update_row(self, index: int) -> None:
         item = self.item(index)

@@ -836,6 +836,23 @@ def test_a_saved_training_set_opens_again_to_go_on_marking(qtbot, settings_file,
         second.shutdown()
 
 
+def test_closing_images_keeps_the_rest_and_says_what_it_would_lose(qtbot, controller, images):
+    open_and_wait(qtbot, controller, images)
+    controller.mark_at(5, 5)  # marked for training, not saved
+    assert controller.unsaved_work([0]) == (
+        "cell centres marked for training and not saved on 1 image(s)"
+    )
+    assert controller.unsaved_work([1, 2]) == ""
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_current(2)
+    assert controller.close_images([0, 1])  # the image shown stays shown, now first
+    assert controller.current_index == 0 and controller.current.path == images[2]
+    assert controller.index_of(images[2]) == 0 and controller.index_of(images[0]) == -1
+    assert not controller.close_images([5])  # no such image
+    controller.open_paths(images[:1])  # opened again: a fresh image, no marks
+    assert controller.index_of(images[0]) == 1 and controller.documents[1].marks == {}
+
+
 def test_nothing_marked_or_two_images_of_one_name_say_so(qtbot, controller, tmp_path):
     errors = []
     controller.error.connect(errors.append)

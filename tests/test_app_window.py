@@ -286,6 +286,37 @@ def test_a_finished_batch_says_so_and_opens_its_folder(qtbot, window, images, tm
     assert not window.banner.action.isVisible()
 
 
+def test_images_are_closed_from_the_list_asking_before_work_is_lost(qtbot, window, images):
+    """File > Close image takes the image shown out of the list (the next one is shown),
+    asking first when its corrections were not exported; Close all goes back to the start."""
+    c = window.controller
+    open_and_run(qtbot, window, images)  # shows and segments the first
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        assert c.remove_cell(1)  # a correction, not exported
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    window.dialogs.answers = [False]
+    window.close_image_action.trigger()
+    assert (
+        "Closing loses the corrections not exported on 1 image(s)" in window.dialogs.questions[-1]
+    )
+    assert len(c.documents) == 3 and window.documents.count() == 3  # kept: the user said no
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.close_image_action.trigger()  # yes this time
+    assert [d.path for d in c.documents] == images[1:]
+    assert [window.documents.item(i).text() for i in range(2)] == ["img1.npy", "img2.npy"]
+    assert c.current.path == images[1] and window.documents.currentRow() == 0
+    assert window.windowTitle() == "img1.npy — cellprop"
+    asked = len(window.dialogs.questions)
+    window.close_all_action.trigger()  # nothing unsaved: no question
+    assert len(window.dialogs.questions) == asked
+    assert c.documents == [] and c.current is None and window.documents.count() == 0
+    assert window.stack.currentIndex() == 0 and window.table.model().rowCount() == 0
+    assert not window.close_all_action.isEnabled() and not window.run_action.isEnabled()
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[:1])  # and the list fills again as before
+    assert c.index_of(images[0]) == 0 and window.documents.count() == 1
+
+
 def test_open_recent_opens_again_what_was_opened(qtbot, window, images, tmp_path):
     """File > Open recent: each opening (a folder, images chosen together) an entry, the
     latest first, kept between sessions; an entry opens what of it is still there and says
