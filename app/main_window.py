@@ -427,10 +427,13 @@ class MainWindow(QMainWindow):
             "background; the window stays usable): for cells no shipped model suits",
         )
         self.about_action = self._action("About cellprop", self.show_about)
+        self.shortcuts_action = self._action(
+            "Keyboard shortcuts", self.show_shortcuts, tip="Every key the window answers to"
+        )
         self.close_image_action = self._action(
             "Close image",
             lambda: self.close_images([c.current_index]),
-            QKeySequence.StandardKey.Close,
+            "Ctrl+W",
             "Take the image shown out of the list (its files are not touched)",
         )
         self.close_all_action = self._action(
@@ -509,6 +512,7 @@ class MainWindow(QMainWindow):
         for dock in (self.images_dock, self.settings_dock, self.bottom_dock):
             view_menu.addAction(dock.toggleViewAction())
         help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
         help_menu.addAction(self.about_action)
 
         toolbar = self.addToolBar("Main")
@@ -1226,6 +1230,29 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About cellprop", self.about_text())
+
+    def shortcuts_text(self) -> str:
+        """Every keyboard shortcut of the window, from its actions (so never out of date),
+        with the keys the viewer and the click modes take too."""
+        rows = []
+        for action in self.actions():
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys:
+                rows.append((action.text().replace("&", ""), keys))
+        rows += [
+            ("Zoom", "Mouse wheel"),
+            ("Move the image", "Drag"),
+            ("Stop adding cells or marking centres", "Esc"),
+            ("Copy the selected row of the cells table", "Ctrl+C"),
+        ]
+        body = "".join(
+            f"<tr><td>{html.escape(what)}</td><td>&nbsp;&nbsp;<b>{html.escape(keys)}</b></td></tr>"
+            for what, keys in rows
+        )
+        return f"<table>{body}</table>"
+
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
 
     def _restore_state(self) -> None:
         geometry, state = self.controller.store.window_state()

@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtGui import QDropEvent, QKeySequence  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_app_fakes as fakes  # noqa: E402
@@ -168,6 +168,14 @@ def test_table_columns_sort(qtbot, window, images):
         for r in range(model.rowCount())
     ]
     assert values == sorted(values, reverse=True)
+
+
+def test_keyboard_shortcuts_are_listed_from_the_windows_actions(window):
+    text = window.shortcuts_text()
+    for action in (window.run_action, window.add_cells_action, window.close_image_action):
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        assert keys and f"{action.text()}</td><td>&nbsp;&nbsp;<b>{keys}</b>" in text
+    assert "Mouse wheel" in text and text.count("<tr>") > 15
 
 
 def test_the_table_copies_for_a_spreadsheet(qtbot, window, images):
