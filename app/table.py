@@ -90,13 +90,10 @@ class CellTableModel(QAbstractTableModel):
         return list(self._names)
 
     def row_text(self, row: int) -> list[str]:
-        """A row's values as the exported CSV writes them (10 significant digits)."""
-        out = []
-        for column in self._columns:
-            value = column[row]
-            value = value.item() if hasattr(value, "item") else value
-            out.append(f"{value:.10g}" if isinstance(value, float) else str(value))
-        return out
+        """A row's values as the exported CSV writes them."""
+        from cellprop.engine.output import format_value  # loaded: a table was measured
+
+        return [format_value(column[row]) for column in self._columns]
 
     # --- Qt model interface
     def rowCount(self, parent=QModelIndex()):  # noqa: B008, N802 - Qt's signature

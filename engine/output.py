@@ -21,6 +21,7 @@ from .errors import OutputExists, PointsError
 
 __all__ = [
     "atomic_path",
+    "format_value",
     "label_outline",
     "masks_from_rois",
     "read_labels",
@@ -174,7 +175,9 @@ def _draw_numbers(rgb: np.ndarray, xy: np.ndarray) -> None:
     rgb[...] = bgr[..., ::-1]
 
 
-def _format(value) -> str:
+def format_value(value) -> str:
+    """A table value as the CSV files write it: numbers to 10 significant digits, booleans
+    as 1 / 0 (the app copies rows for a spreadsheet the same way)."""
     if isinstance(value, (bool, np.bool_)):
         return "1" if value else "0"
     if isinstance(value, (float, np.floating)):
@@ -192,7 +195,7 @@ def write_table(path: str | Path, table, overwrite: bool = False) -> Path:
             writer = csv.writer(fh)
             writer.writerow(names)
             for row in zip(*columns, strict=True):
-                writer.writerow([_format(v) for v in row])
+                writer.writerow([format_value(v) for v in row])
     return Path(path)
 
 
@@ -244,7 +247,7 @@ def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Pat
             for image_name, table, page in items:
                 first = [image_name, *([] if not paged else ["" if page is None else page])]
                 for row in table.rows():
-                    writer.writerow(first + [_format(row.get(n, "")) for n in names])
+                    writer.writerow(first + [format_value(row.get(n, "")) for n in names])
     return Path(path)
 
 
@@ -288,7 +291,7 @@ def write_image_table(path: str | Path, tables: list, overwrite: bool = False) -
                 for summary in (np.mean, np.median):
                     for n in measured:
                         v = values[n]
-                        row.append(_format(summary(v)) if v is not None and v.size else "")
+                        row.append(format_value(summary(v)) if v is not None and v.size else "")
                 writer.writerow(row)
     return Path(path)
 
@@ -316,7 +319,7 @@ def write_points(path: str | Path, points: list, overwrite: bool = False) -> Pat
             writer.writerow(["image", "x", "y"])
             for name, centres in points:
                 for x, y in np.reshape(np.asarray(centres, np.float64), (-1, 2)):
-                    writer.writerow([name, _format(x), _format(y)])
+                    writer.writerow([name, format_value(x), format_value(y)])
     return Path(path)
 
 

@@ -138,6 +138,11 @@ def test_open_run_fills_overlays_and_table_with_the_engines_numbers(
     assert window.table.model().rowCount() == len(table) == result.n_cells
     names = window.table.cells.column_names()
     assert names == list(table.columns)
+    # copied for a spreadsheet: the exported CSV's text, tab-separated
+    engine.write_table(tmp_path / "cells.csv", result.table)
+    csv_lines = (tmp_path / "cells.csv").read_text().splitlines()
+    copied = window.table.copy_rows(selected_only=False).splitlines()
+    assert [line.split("\t") for line in copied] == [line.split(",") for line in csv_lines]
     for column in range(len(names)):
         shown = window.table.cells.data(
             window.table.cells.index(0, column), role=0x0100
