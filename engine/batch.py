@@ -445,10 +445,9 @@ def _remove(files: list[Path]) -> None:
 
 
 def _versions() -> dict:
-    from importlib.metadata import version
-
     import onnxruntime
     import scipy
+    import skimage
 
     from cellprop import __version__
 
@@ -458,7 +457,9 @@ def _versions() -> dict:
         "platform": platform.platform(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "scikit-image": version("scikit-image"),  # skimage loads lazily: its metadata
+        # getattr: skimage sets it lazily, out of a type checker's sight (and a frozen app
+        # may lack the package metadata importlib.metadata would read)
+        "scikit-image": str(getattr(skimage, "__version__", "")),
         "onnxruntime": onnxruntime.__version__,
     }
 
