@@ -355,12 +355,18 @@ class AppController(QObject):
     def open_paths(self, paths: Iterable[str | Path]) -> list:
         """Open image files and every image inside folders. Returns the new indices.
 
-        Unreadable files are listed too (marked failed) so the user sees what went wrong.
+        Unreadable files are listed too (marked failed) so the user sees what went wrong. A
+        batch's result folder opens its images with their cells (:meth:`open_results`); a
+        model folder (``model.json``) becomes the model in use.
         """
         new_docs: list[Document] = []
         for raw in paths:
             path = Path(raw)
-            if path.is_dir() and self.earlier_run(path) is not None:
+            if path.is_dir() and (path / "model.json").is_file():
+                # a model folder (trained here, or from a colleague): segment with it
+                self.update_settings(model=str(path))
+                self.log.emit("info", f"Model chosen: the folder {path}")
+            elif path.is_dir() and self.earlier_run(path) is not None:
                 self.open_results(path)  # a batch's results: its images and their cells
             elif path.is_dir():
                 try:

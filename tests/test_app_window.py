@@ -241,6 +241,22 @@ def test_errors_appear_in_the_banner_and_the_log(qtbot, window, tmp_path):
     assert window.controller.documents[0].status == Status.FAILED
 
 
+def test_dropping_a_model_folder_chooses_that_model(qtbot, window, tmp_path):
+    """A model folder (model.json beside its networks, trained here or from a colleague)
+    dropped on the window becomes the model in use, shown in the settings panel."""
+    folder = tmp_path / "my-hela-model"
+    folder.mkdir()
+    (folder / "model.json").write_text("{}")
+    c = window.controller
+    with qtbot.waitSignal(c.settings_changed, timeout=WAIT_MS):
+        window.open_paths([folder])
+    assert c.settings.model == str(folder) and c.documents == []
+    panel = window.settings_panel
+    qtbot.waitUntil(lambda: panel.model.currentData() == str(folder), timeout=WAIT_MS)
+    assert panel.model.currentText() == "my-hela-model"
+    assert f"Model chosen: the folder {folder}" in window.log_panel.toPlainText()
+
+
 def test_dropping_a_folder_offers_a_batch_into_a_chosen_folder(qtbot, window, images, tmp_path):
     images[1].write_bytes(b"corrupt")
     out = tmp_path / "results"
