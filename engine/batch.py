@@ -144,7 +144,7 @@ class Plane:
     @property
     def where(self) -> str:
         """The file, and the page where it is one page of many, for messages."""
-        if self.name in ("", self.path.name):
+        if self.page is None or self.name in ("", self.path.name):  # (renamed: A01_img1.tif)
             return str(self.path)
         return f"{self.path} page {self.page}"
 

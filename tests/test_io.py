@@ -224,6 +224,37 @@ def test_real_images_read(shared_data):
     assert mask.pixels.dtype == np.uint16 and mask.pixels.max() > 0
 
 
+def test_points_find_images_of_one_name_by_folder_page_or_whole_path(tmp_path):
+    """planes_points over an experiment saved well by well, and a time-lapse's pages: a
+    whole path, a folder path, a results name, a page's own name, a file's first page by the
+    file's name; a bare name several wells share is a message, a name nobody has is None."""
+    from cellprop.engine import batch_planes
+
+    for well in ("A01", "A02"):
+        (tmp_path / well).mkdir()
+        (tmp_path / well / "f.tif").write_bytes(b"")
+    movie = tmp_path / "A01" / "movie.tif"
+    planes = batch_planes([tmp_path / "A01" / "f.tif", tmp_path / "A02" / "f.tif"])
+    planes += [Plane(movie, 0, "movie_p0c0.tif"), Plane(movie, 1, "movie_p1c0.tif")]
+    assert [p.name for p in planes] == [
+        "A01_f.tif",
+        "A02_f.tif",
+        "movie_p0c0.tif",
+        "movie_p1c0.tif",
+    ]
+    one, two, three = np.array([[1.0, 1.0]]), np.array([[2.0, 2.0]]), np.array([[3.0, 3.0]])
+    got = planes_points({str(tmp_path / "A02" / "f.tif"): two, "movie.tif": one}, planes)
+    assert got["A01_f.tif"] is None and got["A02_f.tif"] is two
+    assert got["movie_p0c0.tif"] is one and got["movie_p1c0.tif"] is None  # the first page's
+    got = planes_points({"A01_f.tif": one, "movie_p1c0.tif": three, "f.tif": two}, planes)
+    assert got["A01_f.tif"] is one and got["movie_p1c0.tif"] is three
+    assert got["A02_f.tif"] == (
+        f"{tmp_path / 'A02' / 'f.tif'}: the points file names f.tif, the name of images in 2 "
+        "folders; name this one by its folder (A02/f.tif) or as its results are named "
+        "(A02_f.tif)"
+    )
+
+
 def test_points_files_give_each_image_its_centres(tmp_path):
     """image,x,y rows go to their image only; an x,y file (one image's centres, e.g. Fiji's
     Multi-point Measure table: X, Y) goes to whichever image it is used with."""
