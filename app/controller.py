@@ -520,7 +520,7 @@ class AppController(QObject):
         not exported, centres marked for training and not saved."""
         docs = [self.documents[i] for i in indices if 0 <= i < len(self.documents)]
         corrected = self.unexported_corrections(docs)
-        marked = sum(any(d.marks.get(p) for p in d.marks_unsaved) for d in docs)
+        marked = self.unsaved_marks(docs)
         parts = []
         if corrected:
             parts.append(f"corrections not exported on {corrected} image(s)")
@@ -1347,9 +1347,11 @@ class AppController(QObject):
         self.marks_changed.emit(self.documents.index(doc))
         return True
 
-    def unsaved_marks(self) -> int:
-        """How many image planes have marks changed since they were last saved."""
-        return sum(bool(d.marks.get(plane)) for d in self.documents for plane in d.marks_unsaved)
+    def unsaved_marks(self, docs: Iterable[Document] | None = None) -> int:
+        """How many image planes (of these images, default all) have marks changed since
+        they were last saved."""
+        docs = self.documents if docs is None else docs
+        return sum(bool(d.marks.get(plane)) for d in docs for plane in d.marks_unsaved)
 
     def training_name(self, doc: Document, plane: tuple) -> str:
         """The name a marked plane gets in a training set's images/: always a TIFF (the plane

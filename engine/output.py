@@ -239,27 +239,32 @@ def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Pat
     the file has their union, in first-seen order, and a cell lacks nothing but the columns
     its image did not measure.
     """
-    items, paged, names = _gathered(tables)
+    lead, items, names = _gathered(tables)
     with atomic_path(path, overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["Image", *(["Page"] if paged else []), *names])
-            for image_name, table, page in items:
-                first = [image_name, *([] if not paged else ["" if page is None else page])]
+            writer.writerow([*lead, *names])
+            for first, table in items:
                 for row in table.rows():
                     writer.writerow(first + [format_value(row.get(n, "")) for n in names])
     return Path(path)
 
 
-def _gathered(tables: list) -> tuple[list, bool, list]:
-    """Many images' tables as :func:`write_tables` takes them: (name, table, page) triples,
-    whether any is a page, and the union of their columns in first-seen order."""
+def _gathered(tables: list) -> tuple[list, list, list]:
+    """Many images' tables as :func:`write_tables` takes them: the leading column names
+    (``Image``, and ``Page`` when any image is a page), each table with its leading values,
+    and the union of the tables' columns in first-seen order."""
     items = [(item[0], item[1], item[2] if len(item) > 2 else None) for item in tables]
     paged = any(page is not None for *_, page in items)
+    lead = ["Image", "Page"] if paged else ["Image"]
     names: list[str] = []
     for _, table, _ in items:
         names += [n for n in table.columns if n not in names]
-    return items, paged, names
+    led = [
+        ([name, "" if page is None else page] if paged else [name], table)
+        for name, table, page in items
+    ]
+    return lead, led, names
 
 
 #: Cell-table columns that say which cell it is or where, not what it is like: their mean over
@@ -276,18 +281,17 @@ def write_image_table(path: str | Path, tables: list, overwrite: bool = False) -
 
     ``tables``: as :func:`write_tables` takes them.
     """
-    items, paged, names = _gathered(tables)
+    lead, items, names = _gathered(tables)
     measured = [n for n in names if not any(part in n for part in NOT_AVERAGED)]
-    header = ["Image", *(["Page"] if paged else []), "Count_Cells"]
+    header = [*lead, "Count_Cells"]
     header += [f"{kind}_Cells_{n}" for kind in ("Mean", "Median") for n in measured]
     with atomic_path(path, overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
-            for image_name, table, page in items:
+            for first, table in items:
                 values = {n: _numbers(table.columns.get(n)) for n in measured}
-                row = [image_name, *([] if not paged else ["" if page is None else page])]
-                row.append(len(table))
+                row = [*first, len(table)]
                 for summary in (np.mean, np.median):
                     for n in measured:
                         v = values[n]
