@@ -651,7 +651,7 @@ def test_a_click_where_no_cell_is_found_changes_nothing_and_says_why(qtbot, cont
 
 
 def test_undo_keeps_a_bounded_number_of_corrections():
-    from cellprop.app.controller import UNDO_DEPTH, _trim_undo
+    from cellprop.app.corrections import UNDO_DEPTH, _trim_undo
     from cellprop.app.state import Result
 
     result = None
@@ -693,7 +693,7 @@ def test_clicks_during_a_correction_wait_and_are_added_together(qtbot, settings_
 
 
 def test_clicked_centres_that_did_not_become_cells_are_named():
-    from cellprop.app.controller import _not_kept
+    from cellprop.app.corrections import _not_kept
 
     centres = np.array([[10.0, 20.0], [30.5, 40.25]])
     assert _not_kept([(30.5, 40.25), (50.0, 60.0)], centres) == [(50.0, 60.0)]

@@ -1,0 +1,412 @@
+"""Folder batches in the app: a batch run (engine ``process_batch``) with each image's
+outcome shown as it comes, and a batch's result folder opened again; a part of
+:class:`~.controller.AppController`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .messages import readable_error, size_note
+from .state import Result
+from .workers import Job
+
+
+@dataclass
+class BatchSummary:
+    out_dir: Path
+    total: int
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    kept: int = 0  # of ``done``: finished by the earlier run of a continued batch
+    cancelled: bool = False
+    seconds: float = 0.0
+    errors: list = field(default_factory=list)  # (path, message)
+    # multi-page files of which only the first page was segmented ("movie.tif (14 pages)")
+    first_pages: list = field(default_factory=list)
+
+    def describe(self) -> str:
+        text = f"{self.done} of {self.total} images segmented"
+        if self.kept:
+            text += f" ({self.kept} by the earlier run)"
+        if self.failed:
+            text += f", {self.failed} failed"
+        if self.skipped:
+            text += f", {self.skipped} skipped (results existed)"
+        if self.cancelled:
+            text += " (stopped by you)"
+        text += f"; results in {self.out_dir}"
+        if self.first_pages:
+            more = f" and {len(self.first_pages) - 1} more" if len(self.first_pages) > 1 else ""
+            text += (
+                f". Only the first page of {self.first_pages[0]}{more} was segmented: tick "
+                "Each page as an image (Settings) to segment every page"
+            )
+        return text
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One finished image of a batch, copied on the worker thread.
+
+    The engine drops an image's arrays right after reporting it (so a long batch does not
+    fill the memory), so the app takes what it shows before that happens.
+    """
+
+    path: Path
+    status: str
+    n_cells: int
+    error: str | None
+    outputs: dict
+    name: str = ""  # the name its results go by: the file's, or a page's (movie_p3c0.tif)
+    page: int | None = None  # the page it is (a batch of every page), None: the first
+    channel: int = 0  # the channel the batch segmented
+    n_pages: int = 1  # pages its file holds
+    labels: object = None
+    centres: object = None
+    table: object = None
+    settings: object = None
+    timings: dict = field(default_factory=dict)
+    kept: bool = False  # done by the earlier run of a continued batch
+
+    @classmethod
+    def of(cls, image_result, read_labels=None, channel: int | None = None) -> BatchItem:
+        """``read_labels(path)``: reads the labels of an image an earlier run finished back
+        from its file now; without it they are read when the image is shown. ``channel``:
+        the one the batch segmented (None: the first)."""
+        seg = getattr(image_result, "segmentation", None)
+        kept = bool(getattr(image_result, "kept", False))
+        table = getattr(image_result, "table", None)
+        labels = centres = None
+        if seg is not None:
+            labels, centres = seg.labels, seg.centres
+        elif kept and table is not None and "labels" in (image_result.outputs or {}):
+            columns = table.columns
+            if "Detection_Center_X" in columns and "Detection_Center_Y" in columns:
+                centres = np.column_stack(
+                    [columns["Detection_Center_X"], columns["Detection_Center_Y"]]
+                ).astype(float)
+            if read_labels is not None:
+                try:
+                    labels = read_labels(image_result.outputs["labels"])
+                except (OSError, ValueError):  # read back when the image is shown
+                    labels = None
+        path = Path(image_result.path)
+        return cls(
+            path=path,
+            status=str(image_result.status),
+            n_cells=int(image_result.n_cells or 0),
+            error=image_result.error,
+            outputs=dict(image_result.outputs or {}),
+            name=getattr(image_result, "name", "") or path.name,
+            page=getattr(image_result, "page", None),
+            channel=channel or 0,
+            n_pages=int(getattr(image_result, "n_pages", 1) or 1),
+            labels=labels,
+            centres=centres,
+            table=table,
+            settings=getattr(image_result, "settings", None) if seg is None else seg.settings,
+            timings={} if seg is None else dict(seg.timings or {}),
+            kept=kept,
+        )
+
+    @property
+    def plane(self) -> tuple:
+        """The (page, channel) of its file it is the cells of."""
+        return (self.page or 0, self.channel)
+
+    @property
+    def usable(self) -> bool:
+        """Done, with cells the window can show (in memory, or in the labels file)."""
+        has_file = "labels" in self.outputs
+        return (
+            self.status == "done"
+            and (self.labels is not None or has_file)
+            and (self.centres is not None)
+        )
+
+    def result(self, model: str, device: str) -> Result:
+        """The image's result as the window keeps it: its labels file holds these labels."""
+        return Result(
+            labels=self.labels,
+            centres=self.centres,
+            table=self.table,
+            n_cells=self.n_cells,
+            settings=self.settings,
+            timings=self.timings,
+            outputs=self.outputs,
+            model=model,
+            device=device,
+            labels_file=self.outputs.get("labels"),
+            name=self.name or self.path.name,
+        )
+
+
+class BatchMixin:
+    """The controller's folder batches (state in ``AppController.__init__``)."""
+
+    def earlier_run(self, folder: str | Path):
+        """The record of the cellprop run in ``folder`` (engine ``earlier_run``), or None where
+        there is none or it cannot be read (another program's run.json does not make a folder
+        of images a run's)."""
+        try:
+            return self.engine.earlier_run(folder)
+        except self.engine.ResumeError:
+            return None
+
+    def open_results(self, folder: str | Path) -> None:
+        """Open the images a batch run wrote into ``folder`` with their cells read back from
+        its files (engine ``saved_results``), to look at, correct and export them again
+        without segmenting them again. Images open already keep the results they have."""
+        folder = Path(folder)
+        engine = self.engine
+
+        def read(job: Job):
+            run, results, problems = engine.saved_results(folder)
+            return run, [BatchItem.of(r) for r in results], problems  # labels read when shown
+
+        def finished(out):
+            run, items, problems = out
+            for problem in problems:
+                self._report(f"{folder}: {problem}")
+            record = run.record
+            model = record.get("model") or {}
+            # a correction re-runs the model that made the cells: its folder, or its name
+            chosen = model.get("path") if Path(model.get("path") or "").is_dir() else None
+            chosen = chosen or model.get("name") or self.settings.model
+            page = record.get("page") if isinstance(record.get("page"), int) else 0
+            items = [i for i in items if i.usable]
+            self._add_documents([i.path for i in items])
+            busy = {
+                id(d) for d in self.documents if d.results or d.running
+            }  # never replace what this window made or corrected
+            shown = []
+            for item in items:
+                i = self.index_of(item.path)
+                doc = self.documents[i]
+                if id(doc) in busy:
+                    continue
+                plane = (page if item.page is None else item.page, record.get("channel") or 0)
+                if not doc.results:  # the first of its planes opened is the one shown
+                    doc.page, doc.channel = plane
+                doc.error = None
+                doc.results[plane] = item.result(chosen, self.settings.device)
+                if i not in shown:
+                    shown.append(i)
+                self.document_changed.emit(i)
+            self.log.emit(
+                "info",
+                f"Opened the results of {len(shown)} images from {folder} (model "
+                f"{model.get('name', '?')}, {record.get('created', 'date not recorded')})",
+            )
+            if self.current is None and shown:
+                self.set_current(shown[0])
+            elif self.current_index in shown:
+                self._load_image(self.current_index)  # its plane may be another one
+
+        def failed(exc, tb):
+            if isinstance(exc, engine.ResumeError):  # no run here: says so, naming the folder
+                self._report(str(exc))
+            else:
+                self._report(readable_error(exc, engine), self._details(exc, tb))
+
+        self._start_side_job(Job(read, name=f"open results {folder.name}"), finished, failed)
+
+    def cannot_continue(self, earlier) -> list[str]:
+        """Why a batch started now could not continue the ``earlier`` run (engine
+        ``earlier_run``): how its model or settings differ from the ones chosen, in words;
+        empty when it could, or while the chosen model is not loaded yet to tell."""
+        status = self.model_status
+        if status.loading or status.error or not status.path:
+            return []
+        user = self.settings
+        settings = self.engine.Settings(**user.engine_kwargs())
+        record = self.engine.run_record(
+            status, settings, user.roi_zip, user.batch_page, user.batch_channel, None
+        )
+        return earlier.differences(record)
+
+    def batch_names(self, paths: Iterable[Path]) -> list[str]:
+        """The names the images of a folder batch of ``paths`` go by, with the settings
+        chosen: the files' names, or with *Each page as an image* each page's."""
+        user = self.settings
+        planes = self.engine.batch_planes(paths, user.batch_page, user.batch_channel)
+        return [plane.name for plane in planes]
+
+    def run_batch(
+        self,
+        paths: Iterable[str | Path],
+        out_dir: str | Path,
+        overwrite: bool = False,
+        workers: int | None = None,
+        resume: bool = False,
+    ) -> bool:
+        """Segment many images into ``out_dir`` (same files as ``cellprop segment``),
+        ``workers`` at once (default: the settings' choice, else the engine's automatic one).
+        ``resume``: continue the earlier run there (engine ``process_batch(resume=True)``)."""
+        paths = [Path(p) for p in paths]
+        out_dir = Path(out_dir)
+        if not paths:
+            self._report("No images to process.")
+            return False
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        self._add_documents([p for p in paths if self.index_of(p) < 0])
+        user = self.settings
+        engine = self.engine
+        page, channel = user.batch_page, user.batch_channel
+        planes = engine.batch_planes(paths, page, channel)
+        clash = engine.name_clash(planes)
+        if clash is not None:
+            self._report(engine.clash_message(*clash) + "; nothing was started.")
+            return False
+        if resume:  # what the earlier run finished of other images stays in its tables
+            planes = engine.continued_planes(planes, out_dir)
+        summary = BatchSummary(out_dir=out_dir, total=len(planes))
+        at_once = workers or user.batch_workers or engine.auto_workers(len(planes))
+
+        def work(job: Job):
+            job.progress("Loading the model", 0.0)
+            model = self._model_for(user.model, user.device)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            settings = engine.Settings(**user.engine_kwargs())
+            return engine.process_batch(
+                planes,
+                out_dir,
+                model,
+                settings,
+                overwrite=overwrite,
+                roi=user.roi_zip,
+                workers=at_once,
+                progress=job.progress,
+                cancel=job.is_cancelled,
+                on_result=lambda r: job.partial(BatchItem.of(r, engine.read_labels, channel)),
+                page=page,
+                channel=channel,
+                resume=resume,
+            )
+
+        self._batch = summary
+        self._batch_user = user
+        # What is still to come, in the order the engine starts it: (file, page) per image,
+        # and per file how many of its images (a file of many pages is running until its
+        # last page ends).
+        self._batch_queue = [(p.path, p.page) for p in planes]
+        self._batch_left = {}
+        for p in planes:
+            self._batch_left[p.path] = self._batch_left.get(p.path, 0) + 1
+        self._batch_at_once = at_once
+        self._batch_started_at = time.monotonic()
+
+        def finished(batch_result):
+            finished_all = summary.done + summary.failed + summary.skipped >= summary.total
+            summary.cancelled = summary.cancelled or (job.is_cancelled() and not finished_all)
+            self._end_batch(paths, summary, batch_result)
+
+        def failed(exc, tb):
+            if not isinstance(exc, self.engine.Cancelled):
+                self._report(readable_error(exc, self.engine), self._details(exc, tb))
+            else:
+                summary.cancelled = True
+            self._end_batch(paths, summary, None)
+
+        job = Job(work, name="batch")
+        job.signals.partial.connect(self._on_batch_result)
+        total = len(planes)
+        started = self._start_work(job, finished, failed, f"Processing {total} images")
+        if not started:
+            self._batch = None
+            return False
+        # Images start in order, ``at_once`` at a time: those are working, the rest wait.
+        starting = {path for path, _ in self._batch_queue[:at_once]}
+        for p in paths:
+            i = self.index_of(p)
+            self.documents[i].running = True
+            self.documents[i].waiting = p not in starting
+            self.document_changed.emit(i)
+        self.batch_started.emit(total)
+        self.batch_progress.emit(0, total, -1.0)
+        at_a_time = f", {at_once} at a time" if at_once > 1 and total > 1 else ""
+        pages = f" (every page of {len(paths)} files)" if total > len(paths) else ""
+        pages += f", channel {channel}" if channel else ""
+        self.log.emit("info", f"Batch of {total} images{pages} into {out_dir}{at_a_time}")
+        return started
+
+    def _on_batch_result(self, item: BatchItem) -> None:
+        summary = self._batch
+        if summary is None:
+            return
+        i = self.index_of(item.path)
+        doc = self.documents[i] if i >= 0 else None
+        if (item.path, item.page) in self._batch_queue:
+            self._batch_queue.remove((item.path, item.page))
+            self._batch_left[item.path] -= 1
+        if doc is not None:
+            doc.running = self._batch_left.get(item.path, 0) > 0 and item.status != "cancelled"
+            doc.waiting = False
+        if item.status != "cancelled":  # the next queued image takes the free place
+            for path, _ in self._batch_queue[: self._batch_at_once]:
+                following = self.index_of(path)
+                if following >= 0 and self.documents[following].waiting:
+                    self.documents[following].waiting = False
+                    self.document_changed.emit(following)
+        if item.status == "done":
+            summary.done += 1
+            summary.kept += item.kept
+            if item.n_pages > 1 and item.page is None:  # a time-lapse gave one image: said
+                summary.first_pages.append(f"{item.name} ({item.n_pages} pages)")
+            if doc is not None:
+                doc.error = None
+                if item.usable:
+                    result = item.result(self._batch_user.model, self._batch_user.device)
+                    doc.results[item.plane] = result
+                    if doc.result is None and doc.channel != item.channel:
+                        # shown: another channel, without cells; show the one segmented
+                        doc.page, doc.channel = item.plane
+                        if doc is self.current:
+                            self._load_image(i)
+                    if doc is not self.current or doc.plane != item.plane:
+                        result.park()  # a batch of a thousand images keeps tables, not labels
+            how = ", done by the earlier run" if item.kept else size_note(item.settings)
+            self.log.emit("info", f"{item.name}: {item.n_cells} cells{how}")
+        elif item.status == "cancelled":
+            summary.cancelled = True
+        elif item.status == "skipped":
+            summary.skipped += 1
+            self.log.emit("info", f"{item.name}: skipped, {item.error}")
+        else:
+            summary.failed += 1
+            message = item.error or item.status
+            summary.errors.append((item.path, message))
+            if doc is not None:
+                doc.error = message
+            self._report(f"{item.name}: {message}")
+        if doc is not None:
+            self.document_changed.emit(i)
+            if doc is self.current:
+                self.result_ready.emit(i)
+        finished = summary.done + summary.failed + summary.skipped
+        elapsed = time.monotonic() - self._batch_started_at
+        eta = elapsed / finished * (summary.total - finished) if finished else -1.0
+        self.batch_progress.emit(finished, summary.total, eta)
+
+    def _end_batch(self, paths, summary: BatchSummary, batch_result) -> None:
+        for p in paths:
+            i = self.index_of(p)
+            if i >= 0 and self.documents[i].running:
+                self.documents[i].running = self.documents[i].waiting = False
+                self.document_changed.emit(i)
+        self._batch_queue, self._batch_left = [], {}
+        if batch_result is not None:
+            statuses = [getattr(r, "status", "") for r in getattr(batch_result, "results", [])]
+            summary.cancelled = summary.cancelled or "cancelled" in statuses
+        summary.seconds = time.monotonic() - self._batch_started_at
+        self._batch = None
+        self.log.emit("info", "Batch finished: " + summary.describe())
+        self.batch_finished.emit(summary)

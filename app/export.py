@@ -1,0 +1,135 @@
+"""Export from the app: the files ``cellprop segment`` writes, for the image shown or
+every segmented image (then with the gathered ``cells.csv`` and ``images.csv``); a part of
+:class:`~.controller.AppController`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .messages import readable_error
+from .state import Document
+from .workers import Job
+
+# Confirm callback: given the files that exist already, return True to replace them.
+ConfirmOverwrite = Callable[[list], bool]
+
+
+class ExportMixin:
+    """The controller's export (state in ``AppController.__init__``)."""
+
+    def export_paths(self, doc: Document, out_dir: Path, roi: bool, plane=None) -> dict:
+        """Where export writes the files of one image (its plane shown, or ``plane``): the
+        names ``cellprop segment`` uses (see :meth:`_export_target`)."""
+        target = self._export_target(doc, plane or doc.plane)
+        return dict(self.engine.output_paths(target, out_dir, roi=roi))
+
+    def _export_target(self, doc: Document, plane: tuple) -> Path:
+        """The image plane as export names it: as the batch that made its cells named it
+        (``Result.name``: a page of a time-lapse, movie_p3c0.tif), else the file's name for
+        its first plane and ``<stem>_p<page>c<channel>`` for another one."""
+        result = doc.results.get(plane)
+        if result is not None and result.name:
+            return doc.path.with_name(result.name)
+        if plane == (0, 0):
+            return doc.path
+        return doc.path.with_name(self.engine.plane_name(doc.path, *plane))
+
+    def export_current(self, out_dir: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
+        doc = self.current
+        if doc is None or doc.result is None:
+            self._report("Nothing to export yet: run the segmentation first.")
+            return False
+        return self._export([(doc, doc.plane)], Path(out_dir), confirm_overwrite)
+
+    def export_all(self, out_dir: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
+        """Every segmented image, each of its segmented pages and channels."""
+        planes = [(d, plane) for d in self.documents for plane in sorted(d.results)]
+        if not planes:
+            self._report("Nothing to export yet: no image has been segmented.")
+            return False
+        return self._export(planes, Path(out_dir), confirm_overwrite, combined=True)
+
+    def _export(
+        self, planes: list, out_dir: Path, confirm_overwrite: ConfirmOverwrite, combined=False
+    ) -> bool:
+        """Write the files of each (document, plane); ``combined``: also ``cells.csv`` with
+        every image's cells and ``images.csv`` with each image's count and means (as a batch
+        writes them), so that a folder a batch wrote, its images corrected and exported again,
+        does not keep stale tables of all cells."""
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        roi = self.settings.roi_zip
+        plan = [
+            (doc, plane, doc.results[plane], self.export_paths(doc, out_dir, roi, plane))
+            for doc, plane in planes
+        ]
+        gathered = [out_dir / "cells.csv", out_dir / "images.csv"] if combined else []
+        existing = [p for *_, paths in plan for p in paths.values() if p.exists()]
+        existing += [p for p in gathered if p.exists()]
+        if existing and not confirm_overwrite(existing):
+            self.log.emit("info", "Export cancelled: files exist and were kept.")
+            return False
+        engine = self.engine
+        overwrite = bool(existing)  # only reached when the user agreed to replace them
+
+        def work(job: Job):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            written, tables = [], []
+            for n, (doc, plane, result, paths) in enumerate(plan):
+                if job.is_cancelled():
+                    break
+                job.progress(f"Writing {paths['labels'].name}", n / len(plan))
+                image = doc.image
+                if image is None or (image.page, image.channel) != plane:
+                    image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
+                # the calibration the cells were measured with, not the one chosen now
+                made = result.settings if isinstance(result.settings, dict) else {}
+                pixel_size, unit = engine.calibration(image, made.get("pixel_size"))
+                labels = result.labels  # parked (not shown): read back from its file
+                if labels is None:
+                    labels = engine.read_labels(result.labels_file)
+                engine.write_labels(
+                    paths["labels"],
+                    labels,
+                    pixel_size=pixel_size,
+                    unit=unit or "um",
+                    overwrite=overwrite,
+                )
+                engine.write_overlay(
+                    paths["overlay"], image.pixels, labels, result.centres, overwrite=overwrite
+                )
+                # no image-name column: the same per-image CSV as `cellprop segment`
+                engine.write_table(paths["cells"], result.table, overwrite=overwrite)
+                if "roi" in paths:
+                    engine.write_roi_zip(paths["roi"], labels, overwrite=overwrite)
+                written.append((doc, plane, result, paths))
+                # a page of a time-lapse carries its page, as the batch's cells.csv does
+                page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
+                tables.append((self._export_target(doc, plane).name, result.table, page))
+            if gathered and written:
+                engine.write_tables(gathered[0], tables, overwrite=overwrite)
+                engine.write_image_table(gathered[1], tables, overwrite=overwrite)
+                return written, gathered
+            return written, []
+
+        def finished(out):
+            written, files = out
+            files = list(files)
+            for *_, result, paths in written:
+                result.outputs.update(paths)
+                result.labels_file = paths["labels"]  # the same labels: may be parked now
+                files += list(paths.values())
+            self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
+            self.exported.emit(files)
+
+        def failed(exc, tb):
+            self._report(
+                "Export failed: " + readable_error(exc, self.engine), self._details(exc, tb)
+            )
+
+        return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def has_unsaved_results(self) -> bool:
+        return any(not r.outputs for d in self.documents for r in d.results.values())

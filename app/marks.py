@@ -1,0 +1,285 @@
+"""Cell centres marked by hand for training, the training set they are saved as, and
+a model trained on it in a child process; a part of :class:`~.controller.AppController`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .export import ConfirmOverwrite
+from .messages import readable_error, training_summary
+from .state import Document
+from .training_run import TrainingRun, training_unavailable
+from .workers import Job
+
+#: Changes to the training marks of one image plane that Undo can take back.
+MARKS_UNDO_DEPTH = 200
+
+
+class MarksMixin:
+    """The controller's training marks and model training (state in ``AppController``)."""
+
+    def can_mark(self) -> bool:
+        """True when the current image is shown, so that its cell centres can be clicked."""
+        doc = self.current
+        return doc is not None and doc.image is not None
+
+    def marks(self, doc: Document | None = None) -> list:
+        """The centres marked for training on the plane shown, [(x, y), ...]."""
+        doc = self.current if doc is None else doc
+        return list(doc.marks.get(doc.plane, ())) if doc is not None else []
+
+    def _set_marks(self, doc: Document, plane: tuple, marks: list, what: str) -> None:
+        history = doc.marks_undo.setdefault(plane, [])
+        history.append(list(doc.marks.get(plane, ())))
+        del history[:-MARKS_UNDO_DEPTH]
+        doc.marks[plane] = marks
+        doc.marks_unsaved.add(plane)
+        if what:
+            self.log.emit("info", f"{doc.name}: {what}, {len(marks)} centres marked")
+        self.marks_changed.emit(self.documents.index(doc))
+
+    def mark_at(self, x: float, y: float, radius: float = 3.0) -> str:
+        """Mark a cell centre for training at (x, y), or take away the mark within ``radius``
+        pixels of it (a click on a mark). Returns "added", "removed" or "" (nothing done)."""
+        if not self.can_mark():
+            return ""
+        doc = self.current
+        h, w = doc.image.pixels.shape[:2]
+        if not (0 <= x < w and 0 <= y < h):
+            return ""
+        marks = self.marks(doc)
+        if marks:
+            distance = np.hypot(*(np.asarray(marks, float) - (x, y)).T)
+            nearest = int(np.argmin(distance))
+            if distance[nearest] <= radius:
+                del marks[nearest]
+                self._set_marks(doc, doc.plane, marks, "")
+                return "removed"
+        marks.append((float(x), float(y)))
+        self._set_marks(doc, doc.plane, marks, "")
+        return "added"
+
+    def mark_detected_cells(self, radius: float = 3.0) -> int:
+        """Mark the centre of every cell the segmentation found (then correct the marks by
+        hand), except where a mark already is. Returns how many were added."""
+        doc = self.current
+        if not self.can_mark() or doc.result is None or doc.result.labels is None:
+            return 0
+        ids = np.unique(doc.result.labels)
+        ids = ids[(ids > 0) & (ids <= len(doc.result.centres))]
+        found = np.reshape(doc.result.centres, (-1, 2))[ids - 1]
+        marks = self.marks(doc)
+        if marks:
+            near = np.hypot(
+                found[:, None, 0] - np.asarray(marks)[None, :, 0],
+                found[:, None, 1] - np.asarray(marks)[None, :, 1],
+            ).min(axis=1)
+            found = found[near > radius]
+        if not len(found):
+            return 0
+        marks += [(float(x), float(y)) for x, y in found]
+        self._set_marks(doc, doc.plane, marks, f"{len(found)} detected cells marked")
+        return len(found)
+
+    def clear_marks(self) -> bool:
+        """Take away every mark on the plane shown (Undo brings them back)."""
+        doc = self.current
+        if doc is None or not self.marks(doc):
+            return False
+        self._set_marks(doc, doc.plane, [], "marks cleared")
+        return True
+
+    def undo_mark(self) -> bool:
+        """Back to the marks before the last change on the plane shown."""
+        doc = self.current
+        history = doc.marks_undo.get(doc.plane) if doc is not None else None
+        if not history:
+            return False
+        doc.marks[doc.plane] = history.pop()
+        doc.marks_unsaved.add(doc.plane)
+        self.marks_changed.emit(self.documents.index(doc))
+        return True
+
+    def unsaved_marks(self, docs: Iterable[Document] | None = None) -> int:
+        """How many image planes (of these images, default all) have marks changed since
+        they were last saved."""
+        docs = self.documents if docs is None else docs
+        return sum(bool(d.marks.get(plane)) for d in docs for plane in d.marks_unsaved)
+
+    def training_name(self, doc: Document, plane: tuple) -> str:
+        """The name a marked plane gets in a training set's images/: always a TIFF (the plane
+        as shown), another plane than the first with _p<page>c<channel>."""
+        return self.training_names([(doc, plane)])[0]
+
+    def training_names(self, items: list) -> list[str]:
+        """:meth:`training_name` of each (document, plane), images of one name in different
+        folders (an experiment saved well by well) named after their folders too, as a batch
+        names their results (``A01_field1.tif``)."""
+        planes = []
+        for doc, plane in items:
+            name = doc.path.name if plane == (0, 0) else self.engine.plane_name(doc.path, *plane)
+            planes.append(self.engine.Plane(doc.path, plane[0], f"{Path(name).stem}.tif"))
+        return [p.name for p in self.engine.batch_planes(planes)]
+
+    def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
+        """Write every marked plane and its centres into a dataset folder for cellprop-train
+        (images/ and points.csv; a points.csv already there keeps its other images' rows).
+        Images of the same name there are replaced only if ``confirm_overwrite`` agrees."""
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        folder = Path(folder)
+        marked = [(d, plane) for d in self.documents for plane, m in d.marks.items() if m]
+        plan = [
+            (doc, plane, name, list(doc.marks[plane]))
+            for (doc, plane), name in zip(marked, self.training_names(marked), strict=True)
+        ]
+        if not plan:
+            self._report(
+                "No cell centres marked yet: choose Edit > Mark cell centres for training and "
+                "click the centre of every cell in an image."
+            )
+            return False
+        names = [name for _, _, name, _ in plan]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            sources = [str(d.path) for d, _, n, _ in plan if n == twice[0]]
+            self._report(
+                f"{' and '.join(sources)} would both be saved as {twice[0]}: rename one of them"
+            )
+            return False
+        existing = [folder / "images" / n for n in names if (folder / "images" / n).exists()]
+        if existing and not confirm_overwrite(existing):
+            self.log.emit("info", "Training set not saved: images of those names exist.")
+            return False
+        engine = self.engine
+        overwrite = bool(existing)
+
+        def work(job: Job):
+            planes = []
+            for n, (doc, plane, name, marks) in enumerate(plan):
+                job.progress(f"Saving {doc.name}", n / len(plan))
+                image = doc.image
+                if image is None or (image.page, image.channel) != plane:
+                    image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
+                off = engine.points_outside(np.asarray(marks, float), image.pixels.shape[:2])
+                if off:  # marks read from a file for an image not shown then
+                    raise engine.PointsError(
+                        f"{doc.path}: {off} of its {len(marks)} marked centres lie outside the "
+                        "image; take them away (Clear the marks on this image) and save again"
+                    )
+                planes.append((name, image.pixels, np.asarray(marks, float)))
+            return engine.write_training_set(folder, planes, overwrite=overwrite)
+
+        def finished(paths):
+            for doc, plane, _, marks in plan:
+                if doc.marks.get(plane) == marks:  # not changed while it was being written
+                    doc.marks_unsaved.discard(plane)
+            total = sum(len(m) for *_, m in plan)
+            self.log.emit(
+                "info",
+                f"Saved {total} cell centres on {len(plan)} images to {folder} "
+                f"(train a model on it: cellprop-train {folder} --out MODEL_FOLDER)",
+            )
+            self.exported.emit(list(paths))
+
+        def failed(exc, tb):
+            self._report(
+                "Saving the training set failed: " + readable_error(exc, self.engine),
+                self._details(exc, tb),
+            )
+
+        return self._start_work(
+            Job(work, name="training set"), finished, failed, "Saving the training set"
+        )
+
+    def open_marks(self, csv_path: str | Path) -> int:
+        """Marks from a points file (a training set's points.csv, or any file
+        ``--points`` reads) for the open images it names: each image's own rows, by its
+        name (or path, as a batch finds them: engine ``planes_points``) or the name it has in
+        a training set; an x,y file's rows go to the image shown. Replaces their marks on the
+        first plane (Undo brings them back). Returns how many images got marks."""
+        csv_path = Path(csv_path)
+        points = self._read_points_file(csv_path)
+        if points is None:
+            return 0
+        changed = refused = 0
+        docs = self.documents
+        names = self.training_names([(doc, (0, 0)) for doc in docs])
+        planes = self.engine.batch_planes([doc.path for doc in docs])  # named apart
+        named = {k: v for k, v in points.items() if k}  # x,y rows: the image shown's only
+        found = self.engine.planes_points(named, planes)
+        for doc, name, plane in zip(docs, names, planes, strict=True):
+            xy = found[plane.name]
+            if xy is None or isinstance(xy, str):
+                xy = points.get(name, xy)  # as a training set names it, else why not
+            if xy is None and doc is self.current:
+                xy = points.get("")
+            if isinstance(xy, str):  # a name several folders' images share
+                self._report(f"{csv_path}: {xy}")
+                refused += 1
+                continue
+            if xy is None:
+                continue
+            xy = np.reshape(xy, (-1, 2))
+            # an image not shown is checked when the training set is saved
+            shown = doc.image is not None and (doc.image.page, doc.image.channel) == (0, 0)
+            if shown and not self._points_on_image(csv_path, doc, xy):
+                refused += 1
+                continue
+            marks = [(float(x), float(y)) for x, y in xy]
+            self._set_marks(doc, (0, 0), marks, f"centres read from {csv_path.name}")
+            doc.marks_unsaved.discard((0, 0))  # the file holds them: nothing to lose
+            changed += 1
+        if not changed and not refused:
+            self._report(f"{csv_path}: no cell centres for the open images in this file")
+        return changed
+
+    # ------------------------------------------------------------------ training a model
+    @staticmethod
+    def training_unavailable() -> str:
+        """Why this app cannot train models (no training extra installed), or ""."""
+        return training_unavailable()
+
+    @property
+    def training(self) -> bool:
+        """A model is being trained (the app stays usable meanwhile)."""
+        return self._training is not None
+
+    def train_model(self, dataset: str | Path, out: str | Path, modality: str, options=()) -> bool:
+        """Train a model on a training set (``cellprop-train DATASET --out OUT --modality
+        MODALITY [options]``) in a child process; progress and the end come as signals.
+        False if it did not start."""
+        reason = self.training_unavailable()
+        if reason:
+            self._report(reason)
+            return False
+        if self._training is not None:
+            self._report("A model is being trained already; wait for it or stop it first.")
+            return False
+        run = TrainingRun([dataset], Path(out), ["--modality", modality, *options], parent=self)
+        run.progress.connect(self.training_progress)
+        run.finished.connect(self._training_done)
+        self._training = run
+        self.log.emit("info", f"Training a model: {run.command}")
+        run.start()
+        return True
+
+    def stop_training(self) -> None:
+        if self._training is not None:
+            self._training.stop()
+
+    def _training_done(self, ok: bool, message: str) -> None:
+        run, self._training = self._training, None
+        if ok:
+            self.log.emit("info", f"Model trained: {message}{training_summary(Path(message))}")
+        elif run is not None and run.stopped:
+            self.log.emit("info", message[0].upper() + message[1:])
+        else:
+            self._report(message[0].upper() + message[1:])
+        if run is not None:
+            run.deleteLater()
+        self.training_finished.emit(ok, message)

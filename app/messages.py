@@ -1,0 +1,66 @@
+"""What the app says: errors in words a biologist can act on, and progress in the
+engine's stages. Plain functions, no Qt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def readable_error(exc: BaseException, engine) -> str:
+    """A sentence a biologist can act on, for any exception the engine may raise."""
+    if isinstance(exc, MemoryError):
+        return (
+            "Not enough memory for this image. Close other programs, choose the CPU, or "
+            "split the image into smaller pieces."
+        )
+    model_error = getattr(engine, "ModelError", ())
+    if model_error and isinstance(exc, model_error):
+        return f"The model could not be used: {exc}"
+    image_error = getattr(engine, "ImageError", ())
+    if image_error and isinstance(exc, image_error):
+        return f"This image could not be read: {exc}"
+    points_error = getattr(engine, "PointsError", ())
+    if points_error and isinstance(exc, points_error):
+        return str(exc)  # names the file and the line
+    resume_error = getattr(engine, "ResumeError", ())
+    if resume_error and isinstance(exc, resume_error):
+        return f"The earlier run cannot be continued: {exc}"  # names the folder and why
+    if isinstance(exc, FileExistsError):
+        return f"Not overwritten: {exc}"
+    if isinstance(exc, OSError):
+        return f"A file could not be read or written: {exc}"
+    text = str(exc) or type(exc).__name__
+    # onnxruntime reports allocation failures as generic runtime errors
+    if "memory" in text.lower() or "bad_alloc" in text.lower():
+        return "Not enough memory for this image (" + text.splitlines()[0][:200] + ")."
+    return f"Something went wrong ({type(exc).__name__}): {text.splitlines()[0][:300]}"
+
+
+def training_summary(model_dir: Path) -> str:
+    """For the log: "; held-out images: detection F1 0.930" from a trained model's
+    model.json, or "" where it does not say."""
+    try:
+        training = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))["training"]
+        detection = training["val_detection"]
+        return f"; held-out images: detection F1 {float(detection['f1']):.3f}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def size_note(settings) -> str:
+    """For the log: "; cell diameter estimated at 62 px (...)" where the engine measured the
+    diameter on the image itself (``diameter="auto"``), else ""."""
+    note = (settings or {}).get("diameter_estimate")
+    return f"; {note}" if note else ""
+
+
+# The engine's stage names, as the progress text tells them to a biologist.
+STAGE_WORDS = {
+    "size": "measuring the cell size",
+    "normalise": "preparing the image",
+    "detect": "finding cell centres",
+    "propagate": "tracing each cell back from its centre",
+    "graph cut": "drawing the outlines",
+    "done": "measuring the cells",
+}
