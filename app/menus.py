@@ -23,6 +23,12 @@ def add_action(window: QMainWindow, text: str, slot, shortcut=None, tip: str = "
     return action
 
 
+def _fill(target, *actions) -> None:
+    """Put ``actions`` into a menu or toolbar in order, a separator for each None."""
+    for action in actions:
+        target.addSeparator() if action is None else target.addAction(action)
+
+
 def build_actions(window) -> None:
     """Every action of ``window`` (a :class:`~.main_window.MainWindow`), as attributes of it
     (``window.run_action``, ...), and the menus and toolbar that hold them."""
@@ -234,8 +240,8 @@ def build_actions(window) -> None:
     window.recent_menu.aboutToShow.connect(window._fill_recent_menu)
 
     menu = window.menuBar()
-    file_menu = menu.addMenu("&File")
-    for a in (
+    _fill(
+        menu.addMenu("&File"),
         window.open_files_action,
         window.open_folder_action,
         window.open_results_action,
@@ -252,10 +258,9 @@ def build_actions(window) -> None:
         window.train_action,
         None,
         window.quit_action,
-    ):
-        file_menu.addSeparator() if a is None else file_menu.addAction(a)
-    image_menu = menu.addMenu("&Image")
-    for a in (
+    )
+    _fill(
+        menu.addMenu("&Image"),
         window.run_action,
         window.cancel_action,
         window.batch_action,
@@ -264,10 +269,9 @@ def build_actions(window) -> None:
         None,
         window.previous_action,
         window.next_action,
-    ):
-        image_menu.addSeparator() if a is None else image_menu.addAction(a)
-    edit_menu = menu.addMenu("&Edit")
-    for a in (
+    )
+    _fill(
+        menu.addMenu("&Edit"),
         window.undo_action,
         None,
         window.add_cells_action,
@@ -278,17 +282,16 @@ def build_actions(window) -> None:
         window.mark_action,
         window.mark_detected_action,
         window.clear_marks_action,
-    ):
-        edit_menu.addSeparator() if a is None else edit_menu.addAction(a)
+    )
     view_menu = menu.addMenu("&View")
-    for a in (
+    _fill(
+        view_menu,
         window.fit_action,
         window.actual_size_action,
         window.zoom_in_action,
         window.zoom_out_action,
         None,
-    ):
-        view_menu.addSeparator() if a is None else view_menu.addAction(a)
+    )
     for dock in (window.images_dock, window.settings_dock, window.bottom_dock):
         view_menu.addAction(dock.toggleViewAction())
     help_menu = menu.addMenu("&Help")
@@ -298,7 +301,8 @@ def build_actions(window) -> None:
     toolbar = window.addToolBar("Main")
     toolbar.setObjectName("toolbar_main")
     toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-    for a in (
+    _fill(
+        toolbar,
         window.open_files_action,
         window.open_folder_action,
         None,
@@ -317,8 +321,7 @@ def build_actions(window) -> None:
         None,
         window.fit_action,
         window.actual_size_action,
-    ):
-        toolbar.addSeparator() if a is None else toolbar.addAction(a)
+    )
     run_button = toolbar.widgetForAction(window.run_action)
     if run_button is not None:
         run_button.setStyleSheet("font-weight: bold;")
