@@ -49,6 +49,8 @@ from .training_run import MODALITIES, training_folder
 from .viewer import ImageViewer
 
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
+# Files the window takes for tables of cell centres when dropped or opened (read_points).
+POINTS_SUFFIXES = {".csv", ".txt"}
 
 
 def sample_images() -> list:
@@ -310,9 +312,40 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ opening
     def open_paths(self, paths) -> None:
+        """Open images and folders; a table of cell centres among them (Fiji's Results.csv,
+        a training set's points.csv) is used for the images open (:meth:`use_points_file`)."""
         paths = [Path(p) for p in paths]
-        self.controller.open_paths(paths)
-        self.controller.store.add_recent([p for p in paths if p.exists()])
+        tables = [p for p in paths if p.is_file() and p.suffix.lower() in POINTS_SUFFIXES]
+        others = [p for p in paths if p not in tables]
+        if others:
+            self.controller.open_paths(others)
+            self.controller.store.add_recent([p for p in others if p.exists()])
+        for table in tables:
+            self.use_points_file(table)
+
+    def use_points_file(self, path: Path) -> None:
+        """A points file dropped on the window: outline the cells at its points in the image
+        shown (*Outline cells at points*) or mark them for training (*Open marked centres*),
+        as the user chooses."""
+        c = self.controller
+        if c.current is None:
+            self._show_error(
+                f"{path.name} is a table of cell centres, not an image: open the images it "
+                "is for first, then drop it again."
+            )
+            return
+        outline = f"Outline the cells at its points in {c.current.name}"
+        mark = "Mark its centres for training"
+        answer = self.dialogs.choose(
+            "A table of cell centres",
+            f"{path.name} is a table of cell centres, not an image. What should it do?",
+            [outline, mark],
+        )
+        if answer == outline:
+            self.banner.hide()
+            c.outline_points(path)
+        elif answer == mark:
+            c.open_marks(path)
 
     def _fill_recent_menu(self) -> None:
         """File > Open recent: an item per entry, the latest first, and one to clear them."""

@@ -855,6 +855,40 @@ def test_cells_outlined_at_points_from_a_file(qtbot, window, images, tmp_path):
     assert c.current.result.previous is result and c.current.result.n_cells == 1
 
 
+def test_a_dropped_table_of_centres_outlines_or_marks_cells_as_the_user_chooses(
+    qtbot, window, images, tmp_path
+):
+    """Fiji's Results.csv dropped on the window is not opened as an image: with no image open
+    it says what it is; else the user chooses to outline the cells at its points or to mark
+    them for training."""
+    c = window.controller
+    table = tmp_path / "Results.csv"
+    table.write_text(" ,X,Y\n1,20.5,30.5\n2,40,12\n")
+    window.open_paths([table])
+    assert not c.documents and window.dialogs.offered == []
+    assert "Results.csv is a table of cell centres, not an image" in window.banner.text.text()
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[2:])
+    window.dialogs.choice = "Mark its centres for training"
+    window.open_paths([table])
+    assert c.marks() == [(20.5, 30.5), (40.0, 12.0)]
+    assert len(c.documents) == 1  # still only the image: the table is not in the list
+    window.dialogs.choice = None  # the first option: outline the cells there
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.open_paths([table])
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert window.dialogs.offered[-1] == [
+        "Outline the cells at its points in img2.npy",
+        "Mark its centres for training",
+    ]
+    np.testing.assert_allclose(c.engine.given_centres[-1], [(20.5, 30.5), (40, 12)])
+    window.dialogs.choice = ""  # the question closed: nothing happens
+    edits = c.current.result.edits
+    window.open_paths([table])
+    assert not c.busy and c.current.result.edits == edits
+    assert [str(e[0]) for e in c.store.recent()] == [str(images[2])]
+
+
 def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
     qtbot, window, images, tmp_path
 ):
