@@ -334,7 +334,17 @@ class MainWindow(QMainWindow):
                 "is for first, then drop it again."
             )
             return
-        outline = f"Outline the cells at its points in {c.current.name}"
+        doc = c.current
+        if doc.image is None and not doc.error:  # dropped with its image, still being read
+
+            def ready(index: int) -> None:
+                c.image_ready.disconnect(ready)
+                if c.current is doc:
+                    self.use_points_file(path)
+
+            c.image_ready.connect(ready)
+            return
+        outline = f"Outline the cells at its points in {doc.name}"
         mark = "Mark its centres for training"
         answer = self.dialogs.choose(
             "A table of cell centres",

@@ -887,6 +887,12 @@ def test_a_dropped_table_of_centres_outlines_or_marks_cells_as_the_user_chooses(
     window.open_paths([table])
     assert not c.busy and c.current.result.edits == edits
     assert [str(e[0]) for e in c.store.recent()] == [str(images[2])]
+    # dropped together with its image: asked about once the image is there
+    window.close_images([0])
+    window.dialogs.choice = "Mark its centres for training"
+    with qtbot.waitSignal(c.marks_changed, timeout=WAIT_MS):
+        window.open_paths([table, images[0]])
+    assert c.current.name == "img0.npy" and c.marks() == [(20.5, 30.5), (40.0, 12.0)]
 
 
 def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
