@@ -137,6 +137,13 @@ class Dialogs:
         )
         return path
 
+    def choose_number(
+        self, title: str, label: str, value: float, minimum: float, maximum: float
+    ) -> float | None:
+        """A number typed by the user (whole pixels or one decimal), or None if they cancel."""
+        number, ok = QInputDialog.getDouble(self.parent, title, label, value, minimum, maximum, 1)
+        return number if ok else None
+
     def choose_item(self, title: str, label: str, items: list, current: int = 0) -> str:
         """One of ``items``, or "" if the user cancels."""
         item, ok = QInputDialog.getItem(self.parent, title, label, items, current, False)
@@ -774,8 +781,23 @@ class MainWindow(QMainWindow):
         )
         if not modality:
             return
+        # the cells' size sets the network's scale: the spacing of the marks tells it where
+        # cells touch, and overstates it where they are sparse (cellprop-train --cell-diameter)
+        typed = c.settings.diameter
+        diameter = self.dialogs.choose_number(
+            "Cell diameter",
+            "Typical cell diameter in the training images, in pixels.\n"
+            "0: measured from the spacing of the marked centres, right where cells touch;\n"
+            "give it where cells lie apart.",
+            float(typed) if isinstance(typed, (int, float)) else 0.0,
+            0.0,
+            5000.0,
+        )
+        if diameter is None:
+            return
+        options = ["--cell-diameter", f"{diameter:g}"] if diameter > 0 else []
         c.store.set_folder("training", str(Path(dataset).parent))
-        c.train_model(dataset, out, modality)
+        c.train_model(dataset, out, modality, options)
 
     def _training_progress(self, text: str, fraction: float) -> None:
         self.training_widgets.show()

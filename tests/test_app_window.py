@@ -34,6 +34,8 @@ class ScriptedDialogs:
         self.folder = ""
         self.folders: list = []  # answers to choose_folder, in order; then ``folder``
         self.item = None  # the answer to choose_item (None: the one offered)
+        self.number = None  # the answer to choose_number (None: the value offered)
+        self.numbers_offered: list = []
         self.choice = None  # the answer to choose (None: the first option)
         self.offered: list = []  # the options of each choose()
         self.files: list = []
@@ -55,6 +57,11 @@ class ScriptedDialogs:
 
     def choose_folder(self, title, start):
         return self.folders.pop(0) if self.folders else self.folder
+
+    def choose_number(self, title, label, value, minimum, maximum):
+        self.questions.append(label)
+        self.numbers_offered.append(value)
+        return self.number if self.number is not None else value
 
     def choose_item(self, title, label, items, current=0):
         self.questions.append(label)
@@ -997,11 +1004,13 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
     (tmp_path / "models" / "notes.txt").write_text("mine")  # a folder of other files
     window.dialogs.folders = [str(dataset), str(tmp_path / "models")]
     window.dialogs.item = "fluorescence"
+    window.dialogs.number = 15  # the blobs' diameter: they lie about 40 px apart
     fractions = []
     c.training_progress.connect(lambda text, f: fractions.append(f))
     # a short run: the window's own call with a few options added
     real = c.train_model
-    c.train_model = lambda d, o, m: real(d, o, m, ["--epochs", "2", "--steps", "2", "--crop", "64"])
+    short = ["--epochs", "2", "--steps", "2", "--crop", "64"]
+    c.train_model = lambda d, o, m, options=(): real(d, o, m, [*options, *short])
     with qtbot.waitSignal(c.training_finished, timeout=300_000) as sig:
         window.train_action.trigger()
         assert c.training and not c.busy  # in the background: the window stays usable
@@ -1011,7 +1020,12 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
     assert ok, folder
     assert Path(folder) == tmp_path / "models" / "my-cells-model"  # not strewn among notes.txt
     assert (Path(folder) / "model.json").is_file() and (Path(folder) / "guided.onnx").is_file()
-    assert '"modality": "fluorescence"' in (Path(folder) / "model.json").read_text()
+    info = json.loads((Path(folder) / "model.json").read_text())
+    assert info["modality"] == "fluorescence"
+    assert window.dialogs.numbers_offered == [0.0]  # no Cell diameter set: the marks' spacing
+    # the diameter given sets the working scale (15 px cells about 20 px across) and is kept
+    assert info["input"]["scale"] == pytest.approx(1.35)
+    assert info["cell_diameter_px"] == pytest.approx(15 * 1.35)
     assert 0.5 in fractions or any(0 < f <= 1 for f in fractions)
     assert not window.training_widgets.isVisible() and window.train_action.isEnabled()
     assert "Model trained" in window.banner.text.text()

@@ -395,16 +395,26 @@ def test_resume_refuses_a_checkpoint_of_a_different_training(small_c2c12, tiny_r
 
 
 @pytest.mark.data
-def test_a_stated_cell_diameter_is_recorded_at_the_network_scale(small_c2c12, tiny_run, tmp_path):
+def test_a_stated_cell_diameter_sets_scale_and_sigma_and_is_recorded(
+    small_c2c12, tiny_run, tmp_path
+):
+    """Without --cell-diameter the spacing of the points is the cells' size; with it (sparse
+    cells, whose spacing overstates them) the automatic scale and sigma follow the diameter."""
     folder, _ = tiny_run
     info = json.loads((folder / "model.json").read_text())
     neighbour = info["training"]["median_neighbour_distance_px"]
     assert info["cell_diameter_px"] == pytest.approx(neighbour * 0.5, abs=0.01)
+    assert info["sigma_px"] == pytest.approx(0.3 * neighbour * 0.5, abs=0.01)
 
-    config = dataclasses.replace(_tiny_config(small_c2c12, tmp_path / "m", 1), cell_diameter=30.0)
+    config = dataclasses.replace(
+        _tiny_config(small_c2c12, tmp_path / "m", 1), cell_diameter=30.0, scale=None
+    )
     train(config, progress=False, log=None)
     stated = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert stated["cell_diameter_px"] == pytest.approx(15.0)
+    assert auto_scale(neighbour) <= 0.5  # what the spacing gives: cells smaller
+    assert stated["input"]["scale"] == pytest.approx(0.65)  # 30 px cells about 20 px across
+    assert stated["cell_diameter_px"] == pytest.approx(30 * 0.65)
+    assert stated["sigma_px"] == pytest.approx(0.3 * 30 * 0.65, abs=0.01)
     with pytest.raises(ValueError, match="cell-diameter"):
         dataclasses.replace(config, cell_diameter=0.0).check()
 

@@ -30,7 +30,8 @@ examples:
   cellprop-train my-cells --out my-model --resume      (continue an interrupted run)
 
 The defaults suit a laptop CPU (minutes to an hour). The working scale is chosen
-so that neighbouring cells are about 20 pixels apart; set --scale to override it.
+so that cells are about 20 pixels across (--cell-diameter, else the distance between
+neighbouring cells: give --cell-diameter when cells are sparse); --scale overrides it.
 Use the model with:  cellprop segment IMAGES --model my-model
 """
 
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FACTOR",
         default=None,
         help="resize factor applied to images before the network, e.g. 0.5 halves them "
-        "(default: automatic, neighbouring cells about 20 pixels apart)",
+        "(default: automatic, cells about 20 pixels across)",
     )
     size.add_argument(
         "--sigma",
@@ -70,16 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PIXELS",
         default=None,
         help="width of the blob drawn at each centre, in original image pixels "
-        "(default: 0.3 x the typical distance between neighbouring cells)",
+        "(default: 0.3 x the cells' size, --cell-diameter or the distance between neighbours)",
     )
     size.add_argument(
         "--cell-diameter",
         type=float,
         metavar="PIXELS",
         default=None,
-        help="typical cell diameter in original image pixels, recorded in the model so that "
-        "'cellprop segment --diameter' rescales right (default: the typical distance between "
-        "neighbouring clicked cells, which is too large when cells are sparse)",
+        help="typical cell diameter in original image pixels: the automatic scale and sigma "
+        "follow it, and the model records it so that 'cellprop segment --diameter' rescales "
+        "right (default: the typical distance between neighbouring clicked cells, right for "
+        "cells that touch and too large when cells are sparse: give it then)",
     )
     net = parser.add_argument_group("network (bigger = slower, not always better)")
     net.add_argument(

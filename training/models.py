@@ -305,6 +305,20 @@ def check_splits(recipe: Recipe) -> None:
         raise ValueError(f"{recipe.name}: image sets overlap: {sorted(clash)}")
 
 
+def _spacing_sigma(source: Path, recipe: Recipe) -> float:
+    """The target sigma of a recipe that gives none (original pixels): 0.3 x the median
+    distance between neighbouring points of its training images, what the ``phase`` model
+    was trained with. (cellprop-train's default follows ``--cell-diameter`` where it is
+    given, and every recipe gives one.)"""
+    from .data import load_dataset
+    from .targets import estimate_cell_diameter
+    from .train import SIGMA_PER_CELL_SIZE
+
+    train = {f"{source.name}/{name}" for name in recipe.train}
+    points = [s.points for s in load_dataset(source, read_pixels=False) if s.name in train]
+    return SIGMA_PER_CELL_SIZE * estimate_cell_diameter(points)
+
+
 def train_recipe(
     root: Path, recipe: Recipe, out: Path, epochs: int | None = None, threads: int = 2, log=print
 ) -> dict:
@@ -331,6 +345,7 @@ def train_recipe(
     check_splits(recipe)
     epochs = epochs or recipe.epochs
     source = root / recipe.dataset
+    sigma = recipe.sigma / recipe.scale if recipe.sigma else _spacing_sigma(source, recipe)
     # When train + val are the whole folder, the run is exactly a cellprop-train command line,
     # and that is recorded; otherwise it goes through a view of the folder (see `_subset`).
     whole = set(recipe.train) | set(recipe.val) == {p.name for p in (source / "images").iterdir()}
@@ -341,7 +356,7 @@ def train_recipe(
         f"--epochs {epochs} --steps {recipe.steps_per_epoch} "
         f"--gamma {recipe.gamma[0]:g} {recipe.gamma[1]:g} "
         f"--zoom {recipe.zoom[0]:g} {recipe.zoom[1]:g} "
-        + (f"--sigma {recipe.sigma / recipe.scale:g} " if recipe.sigma else "")
+        + f"--sigma {sigma!r} "
         + f"--cell-diameter {recipe.diameter:g} "
         + "--val "
         + " ".join(recipe.val)
@@ -359,8 +374,7 @@ def train_recipe(
             description=recipe.description,
             modality=recipe.modality,
             scale=recipe.scale,
-            # TrainConfig takes sigma in original pixels; None: its default (0.3 x spacing)
-            sigma=recipe.sigma / recipe.scale if recipe.sigma else None,
+            sigma=sigma,  # original pixels
             # The spacing of points overestimates sparse cells (gowt1: neighbours ~106 px apart,
             # nuclei ~60 px); the recipe's measured diameter goes into model.json instead.
             cell_diameter=recipe.diameter,

@@ -43,13 +43,15 @@ __all__ = [
     "train",
 ]
 
-#: Cells are brought to about this many pixels between neighbours at the network's scale by the
-#: automatic --scale: enough for the 3x3 convs to see a cell, small enough for a CPU.
-TARGET_NEIGHBOUR_DISTANCE_PX = 20.0
+#: Cells are brought to about this size at the network's scale by the automatic --scale (their
+#: given diameter, else the distance between neighbours): enough for the 3x3 convs to see a
+#: cell, small enough for a CPU.
+TARGET_CELL_SIZE_PX = 20.0
 
-#: Default Gaussian sigma as a fraction of the median nearest-neighbour distance: 0.3 gives the
-#: reference code's 12 px on the paper's C2C12 data (neighbours about 39 px apart).
-SIGMA_PER_NEIGHBOUR_DISTANCE = 0.3
+#: Default Gaussian sigma as a fraction of the cells' size (their given diameter, else the
+#: median nearest-neighbour distance): 0.3 gives the reference code's 12 px on the paper's C2C12
+#: data (neighbours about 39 px apart).
+SIGMA_PER_CELL_SIZE = 0.3
 
 
 @dataclass
@@ -62,10 +64,11 @@ class TrainConfig:
     name: str = "custom"
     description: str = ""
     modality: str = "phase"
-    scale: float | None = None  # None: auto, neighbours ~20 px apart at the network's scale
-    sigma: float | None = None  # original pixels; None: 0.3 x median neighbour distance
+    scale: float | None = None  # None: auto, cells ~20 px across at the network's scale
+    sigma: float | None = None  # original pixels; None: 0.3 x the cells' size
     # Typical cell diameter, original pixels; None: the median neighbour distance, which equals
-    # it for confluent cells and overestimates it for sparse ones (gowt1: 106 px for 60 px nuclei).
+    # it for confluent cells and overestimates it for sparse ones (gowt1: 106 px for 60 px
+    # nuclei). The cells' size the automatic scale and sigma follow.
     cell_diameter: float | None = None
     base_channels: int = 16
     depth: int = 3
@@ -162,9 +165,10 @@ class TrainResult:
     history: list[dict]
 
 
-def auto_scale(neighbour_distance: float) -> float:
-    """Resize factor bringing the median neighbour distance near 20 px, in steps of 0.05."""
-    scale = TARGET_NEIGHBOUR_DISTANCE_PX / neighbour_distance
+def auto_scale(cell_size: float) -> float:
+    """Resize factor bringing cells of this size (original pixels: their diameter, or the
+    distance between neighbours) near 20 px, in steps of 0.05."""
+    scale = TARGET_CELL_SIZE_PX / cell_size
     return float(np.clip(round(scale * 20) / 20, 0.1, 2.0))
 
 
@@ -302,15 +306,17 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     if not train_samples:
         raise DatasetError("no training images left after holding out the validation images")
     neighbour = estimate_cell_diameter([s.points for s in train_samples])
-    scale = config.scale if config.scale is not None else auto_scale(neighbour)
-    sigma_orig = (
-        config.sigma if config.sigma is not None else SIGMA_PER_NEIGHBOUR_DISTANCE * neighbour
-    )
+    # the cells' size: the diameter given, else the spacing of the points (right for cells
+    # that touch; sparse cells would come out far too small at the automatic scale)
+    size = config.cell_diameter or neighbour
+    scale = config.scale if config.scale is not None else auto_scale(size)
+    sigma_orig = config.sigma if config.sigma is not None else SIGMA_PER_CELL_SIZE * size
     sigma_px = sigma_orig * scale
     log(
         f"{len(train_samples)} training and {len(val_samples)} validation images, "
-        f"{sum(len(s.points) for s in samples)} centres; neighbours {neighbour:.1f} px apart: "
-        f"working scale {scale:g}, sigma {sigma_px:.2f} px at that scale"
+        f"{sum(len(s.points) for s in samples)} centres; neighbours {neighbour:.1f} px apart"
+        + (f", cells {size:g} px across" if config.cell_diameter else "")
+        + f": working scale {scale:g}, sigma {sigma_px:.2f} px at that scale"
     )
     train_images = [
         prepare_sample(s, scale, sigma_px, config.low, config.high) for s in train_samples
