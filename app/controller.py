@@ -71,7 +71,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
     exported = Signal(object)  # list of written paths
     log = Signal(str, str)  # level ("info", "warning", "error"), message
     error = Signal(str)  # a readable message to show in the window
-    selection_changed = Signal(int)  # cell id, 0 for none
+    selection_changed = Signal(int)  # the cell selected last, 0 for none (all: selected_cells)
     settings_changed = Signal(object)  # UserSettings
     model_changed = Signal(object)  # ModelStatus
     hint = Signal(str)  # advice worth showing above the image (not an error)
@@ -96,7 +96,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         self.documents: list[Document] = []
         self._index_by_path: dict = {}  # resolved path -> index in documents
         self.current_index = -1
-        self.selected_cell = 0
+        self.selected_cells: tuple = ()  # cell numbers, in the order they were selected
         self.settings = self.store.load_settings()
         self.overlays = self.store.load_overlays()
         self.model_status = ModelStatus(name=self.settings.model)
@@ -227,7 +227,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
             self.current_changed.emit(self.current_index)
         else:
             self.current_index = -1
-            self.selected_cell = 0
+            self.selected_cells = ()
             if self.documents:
                 self.set_current(min(closing[0], len(self.documents) - 1))
             else:
@@ -262,7 +262,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         self._memo = self._new_memo()  # a correction of the image shown next starts afresh
         self._memo_holds = self._memo_tried = None
         self.current_index = index
-        self.selected_cell = 0
+        self.selected_cells = ()
         self.current_changed.emit(index)
         self.selection_changed.emit(0)
         doc = self.documents[index]
@@ -286,7 +286,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         if doc is None or (page, channel) == doc.plane:
             return
         doc.page, doc.channel = page, channel
-        self.selected_cell = 0
+        self.selected_cells = ()
         self.document_changed.emit(self.current_index)
         self._load_image(self.current_index)
 
@@ -359,18 +359,40 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
                     result.park()  # labels a file holds too are read back when shown
 
     # ------------------------------------------------------------------ selection
-    def select_cell(self, label: int) -> None:
+    @property
+    def selected_cell(self) -> int:
+        """The cell selected last (0: none): the one the table and the view go to."""
+        return self.selected_cells[-1] if self.selected_cells else 0
+
+    def select_cells(self, labels: Iterable[int]) -> None:
+        """Select these cells of the image shown (rows chosen with Ctrl or Shift in the
+        table, cells Ctrl-clicked in the image): *Remove* takes them all out at once."""
         result = self.current.result if self.current else None
-        if result is None or not (0 <= label <= result.n_cells):
-            label = 0
-        if label != self.selected_cell:
-            self.selected_cell = label
-            self.selection_changed.emit(label)
+        n_cells = result.n_cells if result is not None else 0
+        chosen = tuple(dict.fromkeys(int(k) for k in labels if 0 < int(k) <= n_cells))
+        if chosen != self.selected_cells:
+            self.selected_cells = chosen
+            self.selection_changed.emit(self.selected_cell)
+
+    def select_cell(self, label: int) -> None:
+        """Select this cell alone (0: none)."""
+        self.select_cells([label])
 
     def select_cell_at(self, x: int, y: int) -> int:
         result = self.current.result if self.current else None
         label = result.label_at(x, y) if result is not None else 0
         self.select_cell(label)
+        return label
+
+    def toggle_cell_at(self, x: int, y: int) -> int:
+        """Add the cell at (x, y) to the selection, or take it out of it if it is there (a
+        Ctrl-click). Returns its number (0: background)."""
+        result = self.current.result if self.current else None
+        label = result.label_at(x, y) if result is not None else 0
+        if label in self.selected_cells:
+            self.select_cells(k for k in self.selected_cells if k != label)
+        elif label:
+            self.select_cells([*self.selected_cells, label])
         return label
 
     def describe_pixel(self, x: int, y: int) -> str:

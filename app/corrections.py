@@ -173,19 +173,28 @@ class CorrectionsMixin:
 
     def remove_cell(self, label: int | None = None) -> bool:
         """Take a cell out (debris, a false detection, half of a split cell); default the
-        selected one. The image is segmented again without its centre, so that a neighbour it
-        was cut from gets its pixels back. False if nothing started."""
+        selected ones (:meth:`remove_cells`). False if nothing started."""
+        return self.remove_cells(self.selected_cells if label is None else [label])
+
+    def remove_cells(self, labels: Iterable[int]) -> bool:
+        """Take these cells out in one correction (Undo brings them all back). The image is
+        segmented again without their centres, so that a neighbour a cell was cut from gets
+        its pixels back. False if nothing started."""
         doc = self.current
-        label = self.selected_cell if label is None else int(label)
-        if not self.can_correct() or not 0 < label <= doc.result.n_cells:
+        if not self.can_correct():
+            return False
+        labels = sorted({int(k) for k in labels if 0 < int(k) <= doc.result.n_cells})
+        if not labels:
             return False
         if self.busy:  # the image is being got ready for corrections: wait for that
-            if label not in self._queued_removals:
-                self._queued_removals.append(label)
-            self.log.emit("info", f"{doc.name}: removing cell {label} waits a moment")
+            waiting = [k for k in labels if k not in self._queued_removals]
+            self._queued_removals += waiting
+            cells = ", ".join(map(str, labels))
+            self.log.emit(
+                "info", f"{doc.name}: removing cell{'s' * (len(labels) > 1)} {cells} waits a moment"
+            )
             return True
-        centres = np.delete(np.reshape(doc.result.centres, (-1, 2)), label - 1, axis=0)
-        return self._correct(doc, centres, f"cell {label} removed")
+        return self._add_cells(doc, [], labels)
 
     def _correct(self, doc: Document, centres, what: str, added=None) -> bool:
         old = doc.result

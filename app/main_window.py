@@ -308,8 +308,10 @@ class MainWindow(QMainWindow):
             lambda x, y: self.pixel_info.setText(c.describe_pixel(x, y))
         )
         self.viewer.pixel_clicked.connect(self._viewer_clicked)
+        self.viewer.pixel_ctrl_clicked.connect(self._viewer_ctrl_clicked)
         self.viewer.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.table.cell_clicked.connect(self._row_clicked)
+        self.table.cells_selected.connect(self.controller.select_cells)
         self.display_panel.contrast_changed.connect(self._set_contrast)
         self.display_panel.auto_contrast_requested.connect(self._auto_contrast)
         self.display_panel.plane_changed.connect(c.set_plane)
@@ -659,6 +661,10 @@ class MainWindow(QMainWindow):
             self.add_cells_action.setChecked(False)  # another image, or no result any more
             self._add_mode_toggled(False)
         self.remove_cell_action.setEnabled(can and c.selected_cell > 0)
+        several = len(c.selected_cells) > 1
+        self.remove_cell_action.setText(
+            f"Remove {len(c.selected_cells)} selected cells" if several else "Remove selected cell"
+        )
         result = c.current.result if c.current is not None else None
         marking = self.mark_action.isChecked()
         if not c.can_mark() and marking:
@@ -944,10 +950,20 @@ class MainWindow(QMainWindow):
             return
         self.controller.select_cell_at(x, y)
 
+    def _viewer_ctrl_clicked(self, x: int, y: int) -> None:
+        """Ctrl-click (or Shift-click): a cell added to the selection, or taken out of it; in
+        the click modes, a click like any other."""
+        if self.mark_action.isChecked() or self.add_cells_action.isChecked():
+            self._viewer_clicked(x, y)
+            return
+        self._centre_on_selection = False
+        self.controller.toggle_cell_at(x, y)
+
     def _row_clicked(self, label: int) -> None:
-        self._centre_on_selection = True
-        self.controller.select_cell(label)
-        if self.controller.selected_cell == label:  # already selected: still centre on it
+        """A row clicked: the view goes to its cell (the table has told the controller what
+        is selected, a Ctrl-click's whole selection included)."""
+        if label in self.controller.selected_cells:
+            self._centre_on_selection = True
             self._selection_changed(label)
 
     def _selection_changed(self, label: int) -> None:
@@ -958,8 +974,8 @@ class MainWindow(QMainWindow):
         if self._centre_on_selection and result is not None and 0 < label <= len(result.centres):
             centre = tuple(result.centres[label - 1])
         self._centre_on_selection = False
-        self.viewer.show_selection(label, centre)
-        self.table.select_label(label)
+        self.viewer.show_selection(self.controller.selected_cells, centre)
+        self.table.select_labels(self.controller.selected_cells)
 
     def _show_error(self, message: str, action=None) -> None:
         if self.controller.documents:
@@ -1028,7 +1044,8 @@ class MainWindow(QMainWindow):
             ("Zoom", "Mouse wheel"),
             ("Move the image", "Drag"),
             ("Stop adding cells or marking centres", "Esc"),
-            ("Copy the selected row of the cells table", "Ctrl+C"),
+            ("Copy the selected rows of the cells table", "Ctrl+C"),
+            ("Select several cells (then Delete removes them together)", "Ctrl+click"),
         ]
         body = "".join(
             f"<tr><td>{html.escape(what)}</td><td>&nbsp;&nbsp;<b>{html.escape(keys)}</b></td></tr>"

@@ -141,7 +141,8 @@ def build_actions(window) -> None:
         lambda: window.controller.remove_cell(),
         QKeySequence.StandardKey.Delete,
         "Take the selected cell out (debris, a false cell, half of a split cell); its "
-        "neighbours may take its pixels (Delete)",
+        "neighbours may take its pixels. Cells selected together (Ctrl-click in the image or "
+        "the table) go out together (Delete)",
     )
     window.remove_cell_action.setIconText("Remove cell")
     window.undo_action = add_action(

@@ -114,18 +114,21 @@ def outlines_rgba(labels: np.ndarray, colour=(255, 255, 0)) -> np.ndarray:
     return rgba
 
 
-def cell_outline_rgba(labels: np.ndarray, label: int, colour=(255, 255, 255)) -> np.ndarray:
-    """The boundary of one cell (a selection highlight), thickened to two pixels."""
-    mask = labels == label
+def cell_outline_rgba(labels: np.ndarray, chosen, colour=(255, 255, 255)) -> np.ndarray:
+    """The boundary of each chosen cell (a cell number, or several: the selection
+    highlight), thickened to two pixels; chosen cells side by side keep the line between
+    them."""
+    inside = np.isin(labels, np.atleast_1d(np.asarray(chosen))) & (labels > 0)
     rgba = np.zeros((*labels.shape, 4), dtype=np.uint8)
-    if not mask.any():
+    if not inside.any():
         return rgba
-    edge = outline_mask(mask.astype(np.uint8))
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    box = np.s_[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
+    edge = outline_mask(labels[box]) & inside[box]
     grown = edge.copy()
     grown[1:, :] |= edge[:-1, :]
     grown[:, 1:] |= edge[:, :-1]
-    rgba[grown, :3] = colour
-    rgba[grown, 3] = 255
+    rgba[box][grown] = (*colour, 255)
     return rgba
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QSortFilterProxyModel,
@@ -131,9 +132,11 @@ class CellTableModel(QAbstractTableModel):
 
 
 class CellTableView(QTableView):
-    """Sortable table; a clicked row reports its cell id, ``select_label`` highlights one."""
+    """Sortable table; a clicked row reports its cell id, rows chosen with Ctrl or Shift
+    report all their cells; ``select_labels`` highlights cells."""
 
     cell_clicked = Signal(int)
+    cells_selected = Signal(object)  # the cells of the rows the user selected, the current last
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -145,20 +148,23 @@ class CellTableView(QTableView):
         self.setSortingEnabled(True)
         self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # engine order until a click
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.horizontalHeader().setDefaultSectionSize(90)
         self.setToolTip(
-            "One row per cell. Click a row to show the cell; click a heading to sort; Ctrl+C "
-            "copies the row (the whole table when none is selected) to paste into a spreadsheet."
+            "One row per cell. Click a row to show the cell (Ctrl- or Shift-click: several, "
+            "to remove together); click a heading to sort; Ctrl+C copies the selected rows (the "
+            "whole table when none is selected) to paste into a spreadsheet."
         )
         self.clicked.connect(self._row_clicked)
+        self.selectionModel().selectionChanged.connect(self._rows_selected)
         self._updating = False
+        self._order: list = []  # the selected cells, in the order they were chosen
         # Copying for a spreadsheet: the keyboard's Copy, and the right-click menu.
-        copy = QAction("Copy the row", self)
+        copy = QAction("Copy the selected rows", self)
         copy.setShortcut(QKeySequence.StandardKey.Copy)
         copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         copy.triggered.connect(lambda: self.copy_rows(selected_only=True))
@@ -169,9 +175,10 @@ class CellTableView(QTableView):
 
     def copy_rows(self, selected_only: bool = True) -> str:
         """Put rows on the clipboard as tab-separated text under the CSV's column names
-        (what a spreadsheet pastes into columns), in the order shown: the selected row, or
+        (what a spreadsheet pastes into columns), in the order shown: the selected rows, or
         every row when none is selected or ``selected_only`` is off. Returns the text."""
-        rows = [i.row() for i in self.selectionModel().selectedRows()] if selected_only else []
+        selected = self.selectionModel().selectedRows() if selected_only else []
+        rows = sorted(i.row() for i in selected)
         rows = rows or list(range(self.proxy.rowCount()))
         lines = ["\t".join(self.cells.column_names())]
         for row in rows:
@@ -198,27 +205,62 @@ class CellTableView(QTableView):
         if label:
             self.cell_clicked.emit(label)
 
+    def _rows_selected(self, *_) -> None:
+        if self._updating:
+            return
+        # in the order they were chosen: those selected before, then the new ones (the row
+        # clicked last at the end: the one the view goes to)
+        now = self.selected_labels()
+        current = self.selected_label()
+        added = sorted((k for k in now if k not in self._order), key=lambda k: k == current)
+        self._order = [k for k in self._order if k in now] + added
+        self.cells_selected.emit(list(self._order))
+
     def select_label(self, label: int) -> None:
-        """Highlight the row of cell ``label`` (0 clears) and scroll it into view."""
+        """Highlight the row of cell ``label`` alone (0 clears) and scroll it into view."""
+        self.select_labels([label] if label else [])
+
+    def select_labels(self, labels) -> None:
+        """Highlight the rows of these cells (none: clear), the last one current and
+        scrolled into view."""
         self._updating = True
+        self._order = [int(k) for k in labels if k]
         try:
-            row = self.cells.row_of_label(label) if label else -1
-            if row < 0:
+            rows = [self.cells.row_of_label(k) for k in labels if k]
+            indices = [self.proxy.mapFromSource(self.cells.index(r, 0)) for r in rows if r >= 0]
+            if not indices:
                 self.clearSelection()
                 return
-            index = self.proxy.mapFromSource(self.cells.index(row, 0))
+            selection = QItemSelection()
+            for index in indices:
+                selection.select(index, index)
             self.selectionModel().select(
-                index,
+                selection,
                 QItemSelectionModel.SelectionFlag.ClearAndSelect
                 | QItemSelectionModel.SelectionFlag.Rows,
             )
-            self.setCurrentIndex(index)
-            self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+            self.selectionModel().setCurrentIndex(
+                indices[-1], QItemSelectionModel.SelectionFlag.NoUpdate
+            )
+            self.scrollTo(indices[-1], QAbstractItemView.ScrollHint.PositionAtCenter)
         finally:
             self._updating = False
 
     def selected_label(self) -> int:
+        """The cell of the current row if it is selected, else of the first selected row (0:
+        none)."""
         rows = self.selectionModel().selectedRows()
         if not rows:
             return 0
-        return self.cells.label_of_row(self.proxy.mapToSource(rows[0]).row())
+        current = self.currentIndex()
+        row = current if any(r.row() == current.row() for r in rows) else rows[0]
+        return self.cells.label_of_row(self.proxy.mapToSource(row).row())
+
+    def selected_labels(self) -> list:
+        """The cells of the selected rows, in the order shown."""
+        rows = sorted(i.row() for i in self.selectionModel().selectedRows())
+        labels = [
+            self.cells.label_of_row(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
+            for r in rows
+        ]
+        return [k for k in labels if k]

@@ -52,6 +52,7 @@ class ImageViewer(QGraphicsView):
 
     mouse_moved = Signal(int, int)  # image pixel under the cursor
     pixel_clicked = Signal(int, int)
+    pixel_ctrl_clicked = Signal(int, int)  # a click with Ctrl (or Shift) held: adds to a selection
     zoom_changed = Signal(float)
 
     def __init__(self, parent=None):
@@ -228,12 +229,14 @@ class ImageViewer(QGraphicsView):
         """The graphics item of one overlay (tests read its pixmap, visibility, opacity)."""
         return self._layers[name]
 
-    def show_selection(self, label: int, centre: tuple | None = None) -> None:
-        """Outline cell ``label`` in white; centre the view on it when ``centre`` is given."""
-        if self._labels is None or not label:
+    def show_selection(self, labels, centre: tuple | None = None) -> None:
+        """Outline the selected cells (numbers; none: no outline) in white; centre the view
+        on ``centre`` when it is given."""
+        labels = [int(k) for k in labels if k]
+        if self._labels is None or not labels:
             self._selection_item.setPixmap(QPixmap())
             return
-        rgba = render.cell_outline_rgba(self._labels, label)
+        rgba = render.cell_outline_rgba(self._labels, labels)
         self._selection_item.setPixmap(QPixmap.fromImage(qimage_from_array(rgba)))
         if centre is not None:
             self.centerOn(QPointF(centre[0] + 0.5, centre[1] + 0.5))
@@ -292,5 +295,9 @@ class ImageViewer(QGraphicsView):
         if self._press_pos is not None and self._pixels is not None:
             moved = (pos - self._press_pos).manhattanLength()
             if moved <= 3 and event.button() == Qt.MouseButton.LeftButton:
-                self.pixel_clicked.emit(*self._pixel_at(pos))
+                adding = event.modifiers() & (
+                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+                )
+                clicked = self.pixel_ctrl_clicked if adding else self.pixel_clicked
+                clicked.emit(*self._pixel_at(pos))
         self._press_pos = None

@@ -613,8 +613,16 @@ def test_a_cell_added_at_a_click_removed_and_undone(qtbot, controller, images, t
     assert not controller.undo_correction()  # nothing before the network's own result
     calls = len(engine.segment_calls)
     assert not controller.remove_cell(0) and not controller.remove_cell(9)
+    assert not controller.remove_cells([0, 9]) and not controller.remove_cell()  # none selected
+    controller.select_cells([9, 3, 0, 3])  # only cells of the image, each once
+    assert controller.selected_cells == (3,)
     assert not controller.add_cell_at(-1, 3) and not controller.add_cell_at(3, 64)
     assert len(engine.segment_calls) == calls
+    controller.select_cells([4, 1])
+    correct_and_wait(qtbot, controller, lambda: controller.remove_cell())  # both selected
+    np.testing.assert_allclose(engine.given_centres[-1], first.centres[1:3])
+    assert doc.result.n_cells == 2 and doc.result.previous is first
+    assert controller.selected_cells == ()
 
 
 def test_a_correction_reuses_the_model_and_settings_of_the_result(qtbot, controller, images):

@@ -82,6 +82,19 @@ def test_selection_outline_marks_only_that_cell():
     assert not render.cell_outline_rgba(labels, 3)[..., 3].any()
 
 
+def test_a_selection_of_several_cells_outlines_each_one():
+    labels = np.zeros((20, 24), np.uint16)
+    labels[2:10, 2:10] = 1
+    labels[2:10, 10:18] = 2  # touches cell 1
+    labels[12:18, 18:23] = 3
+    both = render.cell_outline_rgba(labels, [1, 2])[..., 3] > 0
+    assert both[5, 9] and both[5, 10]  # the line between the two cells is kept
+    assert both[2, 5] and both[2, 14] and not both[15, 20]  # cell 3 is not chosen
+    assert not both[5, 5] and not both[5, 14]  # their insides stay clear
+    one = render.cell_outline_rgba(labels, 1)[..., 3] > 0
+    assert (one & ~both).sum() == 0 and not one[2, 14]
+
+
 @pytest.mark.parametrize("with_maps", [True, False])
 def test_result_layers_skip_maps_a_batch_did_not_keep(with_maps):
     labels = np.ones((4, 4), np.uint16)

@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent, QKeySequence  # noqa: E402
+from PySide6.QtGui import QDropEvent, QImage, QKeySequence  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_app_fakes as fakes  # noqa: E402
@@ -158,11 +158,60 @@ def test_clicking_a_cell_selects_its_row_and_a_row_selects_the_cell(qtbot, windo
     window.viewer.pixel_clicked.emit(int(x), int(y))
     assert window.table.selected_label() == 2
     assert not window.viewer._selection_item.pixmap().isNull()
-    row = window.table.cells.row_of_label(1)
-    index = window.table.proxy.mapFromSource(window.table.cells.index(row, 0))
-    window.table.clicked.emit(index)
+    click_row(qtbot, window.table, 1)
     assert window.controller.selected_cell == 1
     assert window.table.selected_label() == 1
+
+
+def click_row(qtbot, table, label, modifier=Qt.KeyboardModifier.NoModifier):
+    """A real mouse click on the row of cell ``label``."""
+    row = table.cells.row_of_label(label)
+    index = table.proxy.mapFromSource(table.cells.index(row, 0))
+    centre = table.visualRect(index).center()
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, modifier, centre)
+
+
+def test_cells_selected_together_are_removed_in_one_correction(qtbot, window, images):
+    """Ctrl-click in the image or the table selects several cells (outlined together);
+    Delete takes them all out in one correction, which one Undo brings back."""
+    open_and_run(qtbot, window, images[2:3])  # four cells
+    c = window.controller
+    labels = c.current.result.labels
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    y, x = np.argwhere(labels == 1)[5]
+    window.viewer.pixel_clicked.emit(int(x), int(y))
+    y, x = np.argwhere(labels == 3)[5]
+    window.viewer.pixel_ctrl_clicked.emit(int(x), int(y))
+    assert c.selected_cells == (1, 3) and window.table.selected_labels() == [1, 3]
+    assert window.remove_cell_action.text() == "Remove 2 selected cells"
+    outlined = qimage_alpha(window.viewer._selection_item.pixmap())
+    assert outlined[labels == 1].any() and outlined[labels == 3].any()
+    assert not outlined[labels == 2].any()
+    click_row(qtbot, window.table, 4, ctrl)  # a row added in the table
+    assert c.selected_cells == (1, 3, 4)
+    click_row(qtbot, window.table, 1, ctrl)  # ... and one taken out again
+    assert c.selected_cells == (3, 4)
+    window.viewer.pixel_ctrl_clicked.emit(int(x), int(y))  # cell 3 out, from the image
+    assert c.selected_cells == (4,) and window.remove_cell_action.text() == "Remove selected cell"
+    window.viewer.pixel_ctrl_clicked.emit(int(x), int(y))
+    assert c.selected_cells == (4, 3)
+    before = c.current.result
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.remove_cell_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    after = c.current.result
+    assert after.n_cells == 2 and after.previous is before and c.selected_cells == ()
+    np.testing.assert_allclose(c.engine.given_centres[-1], np.delete(before.centres, [2, 3], 0))
+    assert "cells 3, 4 removed; 2 cells" in window.log_panel.toPlainText()
+    window.undo_action.trigger()
+    assert c.current.result is before
+
+
+def qimage_alpha(pixmap) -> np.ndarray:
+    """The alpha channel of a pixmap, as an array."""
+    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+    array = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    return array.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width(), 3] > 0
 
 
 def test_table_columns_sort(qtbot, window, images):
@@ -207,7 +256,15 @@ def test_the_table_copies_for_a_spreadsheet(qtbot, window, images):
     lines = QGuiApplication.clipboard().text().splitlines()
     row = table.cells.row_of_label(2)
     assert lines == ["\t".join(names), "\t".join(table.cells.row_text(row))]
-    assert copy_row.text() == "Copy the row" and copy_all.text() == "Copy the whole table"
+    assert copy_row.text() == "Copy the selected rows" and copy_all.text() == "Copy the whole table"
+    window.controller.select_cells([4, 1])  # several rows: in the order shown (by area)
+    copy_row.trigger()
+    copied = [line.split("\t")[0] for line in QGuiApplication.clipboard().text().splitlines()]
+    order = [
+        table.cells.row_text(table.proxy.mapToSource(table.proxy.index(r, 0)).row())[0]
+        for r in range(table.model().rowCount())
+    ]
+    assert copied[1:] == [k for k in order if k in ("1", "4")]
 
 
 def test_pixel_value_and_cell_id_under_the_cursor(qtbot, window, images):
