@@ -156,9 +156,13 @@ def write_overlay(
                 c = np.clip(xy[:, 0] + dc, 0, w - 1)
                 rgb[r, c] = (255, 40, 40)
         _draw_numbers(rgb, xy)
+    # encoded in memory and written by Python, as images are read (np.fromfile + imdecode):
+    # OpenCV's own file functions cannot open non-ASCII paths on Windows (a user's "Müller")
+    ok, png = cv2.imencode(".png", rgb[..., ::-1])
+    if not ok:
+        raise OSError(f"{path}: could not write the PNG")
     with atomic_path(path, overwrite) as tmp:
-        if not cv2.imwrite(str(tmp), rgb[..., ::-1]):
-            raise OSError(f"{path}: could not write the PNG")
+        Path(tmp).write_bytes(png.tobytes())
     return Path(path)
 
 
