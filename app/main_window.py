@@ -33,6 +33,7 @@ import cellprop
 
 from . import render
 from .controller import AppController
+from .histogram import HistogramView
 from .icon import app_icon
 from .menus import build_actions
 from .panels import (
@@ -225,6 +226,8 @@ class MainWindow(QMainWindow):
         self.log_panel = LogPanel()
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(cells, "Cells")
+        self.histogram = HistogramView()
+        self.bottom_tabs.addTab(self.histogram, "Distribution")
         self.bottom_tabs.addTab(self.log_panel, "Log")
         self.bottom_dock = self._dock(
             "Measurements", self.bottom_tabs, Qt.DockWidgetArea.BottomDockWidgetArea
@@ -312,6 +315,9 @@ class MainWindow(QMainWindow):
         self.viewer.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.table.cell_clicked.connect(self._row_clicked)
         self.table.cells_selected.connect(self.controller.select_cells)
+        self.histogram.cells_chosen.connect(
+            lambda cells, adding: c.select_cells([*c.selected_cells, *cells] if adding else cells)
+        )
         self.display_panel.contrast_changed.connect(self._set_contrast)
         self.display_panel.auto_contrast_requested.connect(self._auto_contrast)
         self.display_panel.plane_changed.connect(c.set_plane)
@@ -405,6 +411,7 @@ class MainWindow(QMainWindow):
             self.viewer.set_result(None)
             self.viewer.set_marks([])
             self.table.set_table(None)
+            self.histogram.set_table(None)
             self.cells_summary.setText("")
             self.setWindowTitle("cellprop")
             self.banner.hide()
@@ -853,6 +860,7 @@ class MainWindow(QMainWindow):
             self.viewer.set_image(None, 0.0, 1.0)
             self.viewer.set_marks([])
             self.table.set_table(None)
+            self.histogram.set_table(None)
             self.cells_summary.setText("")
         if doc is not None and doc.error and doc.image is None:
             self._show_error(doc.error)
@@ -898,6 +906,8 @@ class MainWindow(QMainWindow):
         result = doc.result if doc is not None else None
         self.viewer.set_result(result)
         self.table.set_table(result.table if result is not None else None)
+        self.histogram.set_table(result.table if result is not None else None)
+        self.histogram.set_selected(self.controller.selected_cells)
         available = {"fills", "outlines", "centres"} if result is not None else set()
         if result is not None and result.likelihood is not None:
             available.add("likelihood")
@@ -976,6 +986,7 @@ class MainWindow(QMainWindow):
         self._centre_on_selection = False
         self.viewer.show_selection(self.controller.selected_cells, centre)
         self.table.select_labels(self.controller.selected_cells)
+        self.histogram.set_selected(self.controller.selected_cells)
 
     def _show_error(self, message: str, action=None) -> None:
         if self.controller.documents:

@@ -38,7 +38,8 @@ def friendly_name(column: str) -> str:
     return " ".join(w.strip() for w in words if w.strip())
 
 
-def _columns_of(table) -> dict:
+def table_columns(table) -> dict:
+    """A cell table's columns, {name: values} (none for None)."""
     if table is None:
         return {}
     columns = getattr(table, "columns", None)
@@ -62,7 +63,7 @@ class CellTableModel(QAbstractTableModel):
 
     def set_table(self, table) -> None:
         self.beginResetModel()
-        columns = _columns_of(table)
+        columns = table_columns(table)
         self._names = list(columns)
         self._columns = [np.asarray(v) for v in columns.values()]
         self._n_rows = len(self._columns[0]) if self._columns else 0

@@ -103,3 +103,28 @@ def test_result_layers_skip_maps_a_batch_did_not_keep(with_maps):
     assert set(layers) == (
         {"fills", "outlines", "likelihood", "contribution"} if with_maps else {"fills", "outlines"}
     )
+
+
+def test_histogram_bins_run_from_the_smallest_value_to_the_largest():
+    from cellprop.app.histogram import histogram_bins
+
+    edges, which = histogram_bins([1.0, 2.0, 3.0, 10.0, np.nan], n_bins=3)
+    np.testing.assert_allclose(edges, [1, 4, 7, 10])
+    assert which.tolist() == [0, 0, 0, 2, -1]  # the largest value in the last bin, NaN in none
+    edges, which = histogram_bins([5, 5, 5])
+    assert len(edges) == 2 and which.tolist() == [0, 0, 0]  # all equal: one bar
+    edges, which = histogram_bins([np.nan])
+    assert len(edges) == 0 and which.tolist() == [-1]
+
+
+def test_histograms_are_offered_for_measurements_not_positions():
+    from cellprop.app.histogram import plotted_columns
+    from cellprop.engine.features import measure
+
+    labels = np.zeros((40, 40), np.uint16)
+    labels[5:15, 5:15], labels[20:35, 20:30] = 1, 2
+    table = measure(labels, np.full(labels.shape, 50, np.uint8))
+    names = plotted_columns(table)
+    assert "AreaShape_Area" in names and "AreaShape_Eccentricity" in names
+    assert not [n for n in names if "Center" in n or "BoundingBox" in n or "Orientation" in n]
+    assert "ObjectNumber" not in names and "TouchesBorder" not in names

@@ -207,6 +207,43 @@ def test_cells_selected_together_are_removed_in_one_correction(qtbot, window, im
     assert c.current.result is before
 
 
+def test_the_distribution_tab_selects_the_cells_of_a_bar(qtbot, window, images):
+    """The Distribution tab shows how a measurement is spread over the cells (area first); a
+    click on a bar selects its cells, Ctrl-click adds another bar's, Delete removes them."""
+    open_and_run(qtbot, window, images[2:3])  # four squares of one size, unequally bright
+    c, view, plot = window.controller, window.histogram, window.histogram.plot
+    window.bottom_tabs.setCurrentWidget(view)
+    assert view.current_measurement() == "area"  # the fake engine's area
+    assert plot.counts.tolist() == [4]  # all of one size: one bar
+    view.measurement.setCurrentIndex(view.measurement.findData("mean_intensity"))
+    columns = c.current.result.table.columns
+    brightness = dict(zip(columns["label"].tolist(), columns["mean_intensity"], strict=True))
+    assert plot.counts.sum() == 4 and len(plot.counts) == 20
+    dimmest = min(brightness, key=brightness.get)
+    brightest = max(brightness, key=brightness.get)
+    qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(0).toPoint())
+    assert c.selected_cells == (dimmest,) == tuple(view.cells_in_bin(0))
+    assert plot.chosen.tolist() == [1] + [0] * 19  # drawn darker within its bar
+    low = brightness[dimmest]
+    assert plot.describe_bar(0).startswith(f"{low:.4g} to ") and "1 cell, 1 selected" in (
+        plot.describe_bar(0)
+    )
+    assert "1 selected" in view.summary.text()
+    qtbot.mouseClick(
+        plot,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.ControlModifier,
+        plot.bar_centre(19).toPoint(),
+    )
+    assert c.selected_cells == (dimmest, brightest)
+    assert window.table.selected_labels() == sorted(c.selected_cells)
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.remove_cell_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert c.current.result.n_cells == 2 and plot.counts.sum() == 2  # it follows corrections
+    assert view.current_measurement() == "mean_intensity"  # the choice is kept
+
+
 def qimage_alpha(pixmap) -> np.ndarray:
     """The alpha channel of a pixmap, as an array."""
     image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)

@@ -136,8 +136,19 @@ def main(argv=None) -> int:
         h, w = result.labels.shape
         distances = ((result.centres - [w / 2, h / 2]) ** 2).sum(axis=1)
         window.viewer.actual_size()  # 1:1 shows the outlines pixel for pixel
-        window._row_clicked(int(distances.argmin()) + 1)
+        controller.select_cell(int(distances.argmin()) + 1)
+        window._row_clicked(int(distances.argmin()) + 1)  # the view goes to it
         shoot("screenshot-segmented.png")
+
+        # how the cells' areas spread, the smallest ones selected from their bars
+        window.bottom_tabs.setCurrentWidget(window.histogram)
+        window.histogram.cells_chosen.emit(
+            window.histogram.cells_in_bin(0) + window.histogram.cells_in_bin(1), False
+        )
+        window.viewer.fit()
+        shoot("screenshot-distribution.png")
+        window.bottom_tabs.setCurrentIndex(0)
+        controller.select_cell(0)
 
         # cell centres marked for training, started from the detected cells
         controller.set_overlay("fills", visible=False)
