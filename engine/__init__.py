@@ -22,11 +22,12 @@ behind it each hold one stage:
                 write_tables                         many images' cells in one CSV
                 write_image_table                    ... and each image's count and means
                 write_points, write_training_set     clicked centres -> training dataset
-    batch       process_image, process_batch         files in, result files out
+    planes      Plane, ImageResult                   what a batch is over, what became of each
                 batch_planes, plane_name             every page as an image (page="all")
                 continued_planes                     a run continued keeps all it finished
                 name_clash, clash_message            images that would write the same files
                 planes_points                        each image's centres in a points file
+    batch       process_image, process_batch         files in, result files out
                 auto_workers                         images at once (--workers auto)
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
                 saved_results (batch)                a run's results read back, to look again
@@ -37,16 +38,8 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 
 from .batch import (
     BatchResult,
-    ImageResult,
-    Plane,
     auto_workers,
-    batch_planes,
-    clash_message,
-    continued_planes,
-    name_clash,
     output_paths,
-    plane_name,
-    planes_points,
     process_batch,
     process_image,
     saved_results,
@@ -81,6 +74,16 @@ from .output import (
     write_training_set,
 )
 from .pipeline import Segmentation, Settings, segment
+from .planes import (
+    ImageResult,
+    Plane,
+    batch_planes,
+    clash_message,
+    continued_planes,
+    name_clash,
+    plane_name,
+    planes_points,
+)
 from .size import DiameterEstimate, estimate_diameter
 
 __all__ = [

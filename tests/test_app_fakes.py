@@ -38,7 +38,7 @@ from cellprop.engine import (
     run_record,
     write_training_set,
 )
-from cellprop.engine.batch import _apart as apart_names
+from cellprop.engine.planes import _apart as apart_names
 from scipy import ndimage
 
 __all__ = ["Cancelled", "ImageData", "ImageError", "ModelError", "OutputExists", "Settings"]

@@ -1,0 +1,296 @@
+"""What a batch is over and what became of each image.
+
+A batch segments *planes*: a file, or one page of a multi-page file (``page="all"``). Each
+goes by a name its result files are named after (``movie_p3c0.tif``; ``A01_img1.tif`` where
+files of one name lie in different folders); a points file gives each its centres by that
+name or its path (:func:`planes_points`); a continued run keeps the images it finished
+(:func:`continued_planes`). :class:`ImageResult` says what happened to one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+
+from .errors import ResumeError
+from .features import CellTable
+from .io import count_pages
+from .journal import EarlierRun, earlier_run
+from .pipeline import Segmentation
+
+__all__ = [
+    "ImageResult",
+    "Plane",
+    "batch_planes",
+    "clash_message",
+    "continued_planes",
+    "name_clash",
+    "plane_name",
+    "planes_points",
+]
+
+
+@dataclass
+class ImageResult:
+    """What happened to one image.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The input file.
+    name : str
+        The name its results go by: the file's name, or for one page of a multi-page file
+        segmented page by page (``process_batch(page="all")``) :func:`plane_name`'s. Its files
+        are ``DIR/<stem of name>_labels.tif`` and so on; summary.csv and cells.csv name it so.
+    page : int or None
+        The page read, as asked (None: the file's first).
+    n_pages : int
+        How many pages the file holds (1 where it was not read).
+    status : {"done", "failed", "skipped", "cancelled"}
+    kept : bool
+        Done by an earlier run of the same folder and taken over as it was (a continued run,
+        ``process_batch(resume=True)``): its files were not written again.
+    n_cells : int
+    mean_area : float
+        Mean cell area in pixels (nan without cells).
+    seconds : float
+    error : str or None
+        Why it failed or was skipped, naming the file.
+    outputs : dict of str to pathlib.Path
+        Files written, by kind (see ``OUTPUT_SUFFIXES``).
+    segmentation, table
+        The in-memory results (None unless done).
+    image_info : str
+        What was read: size, dtype, page and channel chosen, pixel size (``ImageData.description``).
+    diameter : float or None
+        The cell diameter (pixels) the image was segmented for: the model's, the one given, or
+        the one estimated on this image (``Settings(diameter="auto")``).
+    settings : dict or None
+        The values it was segmented with (``Segmentation.settings``; for a kept image, the
+        run's settings resolved for its diameter).
+    """
+
+    path: Path
+    status: str = "done"
+    name: str = ""
+    page: int | None = None
+    n_pages: int = 1
+    n_cells: int = 0
+    mean_area: float = float("nan")
+    seconds: float = 0.0
+    error: str | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    segmentation: Segmentation | None = None
+    table: CellTable | None = None
+    image_info: str = ""
+    diameter: float | None = None
+    settings: dict | None = None
+    kept: bool = False
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.name = self.name or self.path.name
+
+
+@dataclass(frozen=True)
+class Plane:
+    """One image of a batch: a file, or one page of a multi-page file (``page="all"``).
+
+    ``page``: the page to read (None: the file's first); ``name``: the name its results go by
+    (see ``ImageResult.name``)."""
+
+    path: Path
+    page: int | None = None
+    name: str = ""
+
+    @property
+    def target(self) -> Path:
+        """The path whose stem names its result files (:func:`output_paths`)."""
+        return self.path.with_name(self.name or self.path.name)
+
+    @property
+    def where(self) -> str:
+        """The file, and the page where it is one page of many, for messages."""
+        if self.page is None or self.name in ("", self.path.name):  # (renamed: A01_img1.tif)
+            return str(self.path)
+        return f"{self.path} page {self.page}"
+
+    def result(self, **more) -> ImageResult:
+        """An ImageResult of this image that needed no segmentation (cancelled, failed)."""
+        return ImageResult(path=self.path, name=self.name, page=self.page, **more)
+
+
+def plane_name(path: str | Path, page: int, channel: int | None = None) -> str:
+    """The name of one page (and channel) of an image file as its own image:
+    ``movie.tif`` page 3 -> ``movie_p3c0.tif``, the names the app gives the planes it exports
+    or saves for training."""
+    path = Path(path)
+    return f"{path.stem}_p{page}c{channel or 0}{path.suffix}"
+
+
+def batch_planes(
+    paths: Iterable[str | Path], page: int | str | None = None, channel: int | None = None
+) -> list[Plane]:
+    """The images a batch over ``paths`` segments, in order.
+
+    ``page``: one page of every file (None: the first), or ``"all"``: every page of a
+    multi-page file (a time-lapse, a stack of slices or positions) as an image of its own,
+    named by :func:`plane_name`; a file of one page (or one that cannot be read: the batch then
+    says why) stays one image under its own name. Each slice of a 3-D stack is segmented on
+    its own, in 2-D.
+    """
+    planes: list[Plane] = []
+    for given in paths:
+        if isinstance(given, Plane):  # made already
+            planes.append(given)
+            continue
+        p = Path(given)
+        if page != "all":  # one page of each file (an int or None)
+            planes.append(Plane(p, cast("int | None", page), p.name))
+            continue
+        n = count_pages(p)
+        if n == 1:
+            planes.append(Plane(p, None, p.name))
+        else:
+            planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(n)]
+    return _apart(planes)
+
+
+def _apart(planes: list[Plane]) -> list[Plane]:
+    """Images of files in different folders whose names would write the same result files
+    (``A01/img1.tif`` and ``A02/img1.tif``, an experiment saved well by well) are named after
+    their folders too: ``A01_img1.tif``, ``A02_img1.tif`` (as many folder names as tell them
+    apart; one in the folder the others lie below keeps its name). Clashes within one folder
+    (``movie_p1c0.png`` beside page 1 of ``movie.tif``) stay: :func:`name_clash` finds them."""
+    groups: dict[str, list[int]] = {}
+    for i, plane in enumerate(planes):
+        groups.setdefault(plane.target.stem.lower(), []).append(i)
+    planes = list(planes)
+    for members in groups.values():
+        folders = [planes[i].path.resolve().parent for i in members]
+        if len(members) < 2 or len(set(folders)) < len(members):
+            continue
+        try:
+            common = Path(os.path.commonpath(folders))
+        except ValueError:  # on different drives: every folder name tells them apart
+            common = Path()
+        for i, folder in zip(members, folders, strict=True):
+            below = folder.relative_to(common).parts if common.parts else folder.parts[1:]
+            if below:
+                plane = planes[i]
+                planes[i] = Plane(
+                    plane.path, plane.page, "_".join([*below, plane.name or plane.path.name])
+                )
+    return planes
+
+
+def _own_name(plane: Plane, channel: int | None) -> str:
+    """The name ``plane`` had before :func:`_apart` put its folders in front of it: the file's
+    name, or its page's (``movie_p3c0.tif``)."""
+    for name in (plane.path.name, plane_name(plane.path, plane.page or 0, channel)):
+        if plane.name in ("", name) or plane.name.endswith("_" + name):
+            return name
+    return plane.name
+
+
+def _path_matches(key: str, plane: Plane, own: str) -> bool:
+    """Whether a points file's image ``key`` written as a path (``A01/field1.tif``,
+    ``A01\\field1.tif``, or a whole path) is this image: its folders are the last of the
+    image's folders, its file name the image's own name."""
+    given = Path(key.replace("\\", "/"))
+    given = given.resolve() if given.is_absolute() else given
+    if len(given.parts) < 2 or given.name not in (own, own if plane.page else plane.path.name):
+        return False
+    folders, where = given.parts[:-1], plane.path.resolve().parent.parts
+    return len(folders) <= len(where) and where[len(where) - len(folders) :] == folders
+
+
+def planes_points(
+    points: dict[str, np.ndarray], planes: list[Plane], channel: int | None = None
+) -> dict[str, np.ndarray | str | None]:
+    """The centres a points file (:func:`cellprop.engine.read_points`) gives each image of a
+    batch, by the image's name: the rows of its name (as its results are named:
+    ``A01_field1.tif``, ``movie_p3c0.tif``), else of its path (``A01/field1.tif``, the
+    folders as many as tell it apart), else of its file name (a file's first page too), else
+    the file's ``x,y`` rows without an image column; None where none of these gives it
+    centres. Where only its file name does and images in different folders share that name
+    (which of them it meant cannot be known), the value is the reason, a message naming the
+    image and how to name it instead."""
+    owns = [_own_name(plane, channel) for plane in planes]
+    shared: dict[str, set] = {}
+    for plane, own in zip(planes, owns, strict=True):
+        shared.setdefault(own, set()).add(plane.path.resolve().parent)
+    paths = [k for k in points if "/" in k or "\\" in k]
+    out: dict[str, np.ndarray | str | None] = {}
+    for plane, own in zip(planes, owns, strict=True):
+        centres = points.get(plane.name)
+        if centres is None:
+            centres = next((points[k] for k in paths if _path_matches(k, plane, own)), None)
+        if centres is None:
+            bare = (own, own if plane.page else plane.path.name)
+            named = next((n for n in bare if n in points), None)
+            if named is not None and len(shared[own]) > 1:
+                where = Path(plane.path.parent.name, own).as_posix()
+                out[plane.name] = (
+                    f"{plane.where}: the points file names {named}, the name of images in "
+                    f"{len(shared[own])} folders; name this one by its folder ({where}) or as "
+                    f"its results are named ({plane.name})"
+                )
+                continue
+            centres = points.get(named) if named is not None else points.get("")
+        out[plane.name] = centres
+    return out
+
+
+def clash_message(a: Plane, b: Plane) -> str:
+    """What is wrong with two images whose result files would be the same (name_clash)."""
+    return (
+        f"{b.where} and {a.where} would write the same result files ({b.target.stem}_*); "
+        "process them into different result folders"
+    )
+
+
+def name_clash(planes: list[Plane]) -> tuple[Plane, Plane] | None:
+    """Two of ``planes`` whose result files would be the same ones, or None."""
+    seen: dict[str, Plane] = {}
+    for plane in planes:
+        stem = plane.target.stem.lower()  # one file on a case-insensitive disk
+        if stem in seen:
+            return seen[stem], plane
+        seen[stem] = plane
+    return None
+
+
+def continued_planes(planes: list[Plane], earlier: EarlierRun | str | Path | None) -> list[Plane]:
+    """The images a run continuing ``earlier`` (a run's record, or its folder) is over:
+    ``planes``, then the images it finished that are not among them (by name; not one whose
+    result files ``planes`` would write), from its summary.csv. A folder without a readable
+    run adds nothing (:func:`process_batch` says what is wrong with it).
+
+    A run continued over fewer images than it had keeps the others in its ``cells.csv`` and
+    ``summary.csv``, as their files stay in its folder: the tables describe the folder.
+    """
+    if isinstance(earlier, (str, Path)):
+        try:
+            earlier = earlier_run(earlier)
+        except ResumeError:
+            earlier = None
+    if earlier is None:
+        return list(planes)
+    names = {p.name for p in planes}
+    stems = {p.target.stem for p in planes}
+    more = []
+    for name, row in earlier.rows.items():
+        if row.get("Status") != "done" or name in names or not row.get("Path"):
+            continue
+        page = (row.get("Page") or "").strip()
+        plane = Plane(Path(row["Path"]), int(page) if page.isdigit() else None, name)
+        if plane.target.stem not in stems:
+            more.append(plane)
+            stems.add(plane.target.stem)
+    return list(planes) + more
