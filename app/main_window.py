@@ -672,6 +672,7 @@ class MainWindow(QMainWindow):
         self.remove_cell_action.setText(
             f"Remove {len(c.selected_cells)} selected cells" if several else "Remove selected cell"
         )
+        self.remove_cell_action.setIconText("Remove cells" if several else "Remove cell")
         result = c.current.result if c.current is not None else None
         marking = self.mark_action.isChecked()
         if not c.can_mark() and marking:

@@ -184,6 +184,7 @@ def test_cells_selected_together_are_removed_in_one_correction(qtbot, window, im
     window.viewer.pixel_ctrl_clicked.emit(int(x), int(y))
     assert c.selected_cells == (1, 3) and window.table.selected_labels() == [1, 3]
     assert window.remove_cell_action.text() == "Remove 2 selected cells"
+    assert window.remove_cell_action.iconText() == "Remove cells"  # the toolbar's name
     outlined = qimage_alpha(window.viewer._selection_item.pixmap())
     assert outlined[labels == 1].any() and outlined[labels == 3].any()
     assert not outlined[labels == 2].any()
