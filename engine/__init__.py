@@ -28,7 +28,8 @@ behind it each hold one stage:
                 name_clash, clash_message            images that would write the same files
                 planes_points                        each image's centres in a points file
     batch       process_image, process_batch         files in, result files out
-                auto_workers                         images at once (--workers auto)
+    parallel    auto_workers                         images at once (--workers auto), in
+                                                     worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
                 saved_results (batch)                a run's results read back, to look again
     evaluate    F1 at 10 px, mDice, AP50
@@ -38,7 +39,6 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 
 from .batch import (
     BatchResult,
-    auto_workers,
     output_paths,
     process_batch,
     process_image,
@@ -73,6 +73,7 @@ from .output import (
     write_tables,
     write_training_set,
 )
+from .parallel import auto_workers
 from .pipeline import Segmentation, Settings, segment
 from .planes import (
     ImageResult,

@@ -284,9 +284,9 @@ def test_an_image_lost_with_its_pool_after_writing_files_is_done_on_its_second_t
     img0's result came back: its second try replaces its own files (it was "skipped", as if
     a user's files were in the way); files there before the run are still never replaced."""
     import cv2
-    from cellprop.engine import batch, process_batch, read_labels, read_table
+    from cellprop.engine import parallel, process_batch, read_labels, read_table
 
-    real, calls = batch._pool_run, []
+    real, calls = parallel._pool_run, []
 
     def losing(todo, size, **kwargs):  # the first pool loses img0's and img2's results
         first = not calls
@@ -295,7 +295,7 @@ def test_an_image_lost_with_its_pool_after_writing_files_is_done_on_its_second_t
             lost = first and res is not None and res.path.name in ("img0.png", "img2.png")
             yield i, None if lost else res
 
-    monkeypatch.setattr(batch, "_pool_run", losing)
+    monkeypatch.setattr(parallel, "_pool_run", losing)
     paths = []
     for k in range(3):
         paths.append(tmp_path / f"img{k}.png")
@@ -312,13 +312,13 @@ def test_an_image_lost_with_its_pool_after_writing_files_is_done_on_its_second_t
 
 
 def test_auto_workers_follow_the_cores_and_the_memory(monkeypatch):
-    from cellprop.engine import batch
+    from cellprop.engine import parallel
 
     def machine(cores, gigabytes, images=None):
-        monkeypatch.setattr(batch, "usable_cores", lambda: cores)
+        monkeypatch.setattr(parallel, "usable_cores", lambda: cores)
         pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": gigabytes * (1 << 30) // 4096}
-        monkeypatch.setattr(batch.os, "sysconf", pages.__getitem__, raising=False)
-        return batch.auto_workers(images)
+        monkeypatch.setattr(parallel.os, "sysconf", pages.__getitem__, raising=False)
+        return parallel.auto_workers(images)
 
     assert machine(2, 24) == 2  # this project's CI machine
     assert machine(16, 128) == 4  # at most four
@@ -331,8 +331,8 @@ def test_auto_workers_follow_the_cores_and_the_memory(monkeypatch):
     def unknown(name):
         raise ValueError(name)
 
-    monkeypatch.setattr(batch.os, "sysconf", unknown, raising=False)
-    assert batch.auto_workers() == 4  # memory unknown: the cores decide (8 above)
+    monkeypatch.setattr(parallel.os, "sysconf", unknown, raising=False)
+    assert parallel.auto_workers() == 4  # memory unknown: the cores decide (8 above)
 
 
 def test_workers_must_be_a_count_or_auto(tiny_model, tmp_path):
