@@ -801,8 +801,8 @@ class MainWindow(QMainWindow):
         diameter = self.dialogs.choose_number(
             "Cell diameter",
             "Typical cell diameter in the training images, in pixels.\n"
-            "0: measured from the spacing of the marked centres, right where cells touch;\n"
-            "give it where cells lie apart.",
+            "0: measured from the spacing of the marked centres, right where cells touch\n"
+            "(fluorescence: from the bright nuclei themselves); give it where cells lie apart.",
             float(typed) if isinstance(typed, (int, float)) else 0.0,
             0.0,
             5000.0,

@@ -25,6 +25,7 @@ from cellprop.training.data import (  # noqa: E402
 from cellprop.training.export import load_onnx_session  # noqa: E402
 from cellprop.training.metrics import detection_score, find_peaks  # noqa: E402
 from cellprop.training.targets import (  # noqa: E402
+    blob_diameter,
     estimate_cell_diameter,
     gaussian_targets,
 )
@@ -77,6 +78,33 @@ def test_cell_diameter_from_points_is_the_median_neighbour_distance():
         estimate_cell_diameter([np.zeros((1, 2))])
     assert auto_scale(39.0) == pytest.approx(0.5)
     assert auto_scale(20.0) == pytest.approx(1.0)
+
+
+def _sparse_nuclei(diameter: float, spacing: int, size: int = 240, seed: int = 0):
+    """Bright discs of ``diameter`` on a noisy dark background, ``spacing`` px apart, with
+    their centres (x, y): fluorescent nuclei far sparser than they are large."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:size, :size]
+    image = rng.normal(100, 8, (size, size))
+    points = []
+    for y in range(spacing // 2, size - diameter, spacing):
+        for x in range(spacing // 2, size - diameter, spacing):
+            cx, cy = x + rng.uniform(-3, 3), y + rng.uniform(-3, 3)
+            image[(cols - cx) ** 2 + (rows - cy) ** 2 <= (diameter / 2) ** 2] += 900
+            points.append((cx, cy))
+    return np.clip(image, 0, 65535).astype(np.uint16), np.array(points)
+
+
+def test_the_size_of_bright_nuclei_is_measured_at_their_centres_not_from_their_spacing():
+    small, small_points = _sparse_nuclei(16, 60)
+    large, large_points = _sparse_nuclei(40, 100, size=400, seed=1)
+    assert estimate_cell_diameter([small_points]) == pytest.approx(60, abs=6)  # the spacing
+    assert blob_diameter([(small, small_points)]) == pytest.approx(16, rel=0.15)
+    assert blob_diameter([(large, large_points)]) == pytest.approx(40, rel=0.15)
+    both = blob_diameter([(small, small_points), (large, large_points)])
+    assert 16 * 0.85 <= both <= 40 * 1.15  # the median over every centre
+    with pytest.raises(ValueError, match="at least one centre"):
+        blob_diameter([(small, np.zeros((0, 2)))])
 
 
 def test_coordinate_conversion_round_trips_and_follows_pixel_centres():
@@ -417,6 +445,48 @@ def test_a_stated_cell_diameter_sets_scale_and_sigma_and_is_recorded(
     assert stated["sigma_px"] == pytest.approx(0.3 * 30 * 0.65, abs=0.01)
     with pytest.raises(ValueError, match="cell-diameter"):
         dataclasses.replace(config, cell_diameter=0.0).check()
+
+
+def test_fluorescence_training_follows_the_nuclei_size_where_they_lie_apart(tmp_path):
+    """Sparse nuclei, no --cell-diameter: a fluorescence model takes their own size for its
+    scale (the spacing would make them 6 px across); phase contrast keeps the spacing."""
+    folder = tmp_path / "nuclei"
+    (folder / "images").mkdir(parents=True)
+    lines = ["image,x,y"]
+    for k in range(3):
+        image, points = _sparse_nuclei(16, 60, seed=k)
+        tifffile.imwrite(folder / "images" / f"n{k}.tif", image)
+        lines += [f"n{k}.tif,{x},{y}" for x, y in points]
+    (folder / "points.csv").write_text("\n".join(lines) + "\n")
+
+    def quick(modality):
+        out = tmp_path / modality
+        config = TrainConfig(
+            datasets=[str(folder)],
+            out=str(out),
+            modality=modality,
+            base_channels=4,
+            depth=2,
+            epochs=1,
+            steps_per_epoch=2,
+            crop=64,
+            batch=2,
+            val=["n2.tif"],
+            command="test",
+        )
+        train(config, progress=False, log=None)
+        return json.loads((out / "model.json").read_text())
+
+    fluorescence = quick("fluorescence")
+    assert fluorescence["training"]["blob_diameter_px"] == pytest.approx(16, rel=0.15)
+    size = fluorescence["training"]["blob_diameter_px"]
+    assert fluorescence["input"]["scale"] == pytest.approx(auto_scale(size))  # about 1.25
+    assert fluorescence["cell_diameter_px"] == pytest.approx(size * auto_scale(size), rel=0.01)
+    phase = quick("phase")
+    spacing = phase["training"]["median_neighbour_distance_px"]
+    assert "blob_diameter_px" not in phase["training"]
+    assert phase["input"]["scale"] == pytest.approx(auto_scale(spacing))
+    assert phase["input"]["scale"] < 0.5 < fluorescence["input"]["scale"]
 
 
 @pytest.mark.data

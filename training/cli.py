@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="typical cell diameter in original image pixels: the automatic scale and sigma "
         "follow it, and the model records it so that 'cellprop segment --diameter' rescales "
         "right (default: the typical distance between neighbouring clicked cells, right for "
-        "cells that touch and too large when cells are sparse: give it then)",
+        "cells that touch and too large when cells are sparse: give it then; with --modality "
+        "fluorescence, the bright nuclei's own size at the clicks where that is smaller)",
     )
     net = parser.add_argument_group("network (bigger = slower, not always better)")
     net.add_argument(

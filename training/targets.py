@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-__all__ = ["gaussian_targets", "nearest_neighbour_distances", "estimate_cell_diameter"]
+__all__ = [
+    "blob_diameter",
+    "estimate_cell_diameter",
+    "gaussian_targets",
+    "nearest_neighbour_distances",
+]
 
 
 def gaussian_targets(shape: tuple[int, int], points: np.ndarray, sigma: float) -> np.ndarray:
@@ -84,3 +90,47 @@ def estimate_cell_diameter(point_sets: list[np.ndarray], scale: float = 1.0) -> 
     if distances.size == 0:
         raise ValueError("need at least two centres in one image to estimate the cell diameter")
     return float(np.median(distances) * scale)
+
+
+#: Blob scales tried by :func:`blob_diameter` (Gaussian sigma, pixels): diameters ~4-180 px.
+BLOB_SIGMAS = np.geomspace(1.5, 64.0, 24)
+
+
+def blob_diameter(images: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Typical diameter of bright round cells (fluorescent nuclei) at their clicked centres.
+
+    The scale-normalised Laplacian of Gaussian, ``-sigma^2 * LoG``, peaks over sigma where a
+    bright disc of diameter ``d`` has ``sigma = d / (2 sqrt 2)``: each centre gets the sigma
+    of its strongest response, and the median over all centres gives the diameter. Unlike
+    the spacing of the points it does not grow when the cells lie far apart (gowt1-fluo:
+    58 px, the masks' 60 px, where neighbours are 108 px apart). Only for bright blobs: the
+    irregular cells of phase contrast and the relief of DIC are not blobs (c2c12: 80-94 px
+    for 32 px cells; hela: 28-58 px for 110 px).
+
+    Parameters
+    ----------
+    images : list of (pixels, points)
+        2-D images and their centres, [N, 2] (x, y).
+    """
+    best = []
+    for pixels, points in images:
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if not len(points):
+            continue
+        image = np.asarray(pixels, dtype=np.float32)
+        low, high = np.percentile(image, (1.0, 99.8))
+        image = np.clip((image - low) / max(float(high - low), 1e-6), 0.0, 1.0)
+        responses = []
+        for sigma in BLOB_SIGMAS:
+            # large scales on a smaller copy (sigma there ~4 px): the same normalised response
+            factor = max(1.0, sigma / 4.0)
+            small = ndi.zoom(image, 1.0 / factor, order=1) if factor > 1 else image
+            s = sigma / factor
+            response = -(s * s) * ndi.gaussian_laplace(small, s)
+            rows = np.clip(np.round(points[:, 1] / factor).astype(int), 0, small.shape[0] - 1)
+            cols = np.clip(np.round(points[:, 0] / factor).astype(int), 0, small.shape[1] - 1)
+            responses.append(response[rows, cols])
+        best.append(BLOB_SIGMAS[np.argmax(responses, axis=0)])
+    if not best:
+        raise ValueError("need at least one centre to measure the cells' size")
+    return float(2.0 * np.sqrt(2.0) * np.median(np.concatenate(best)))

@@ -29,7 +29,7 @@ from .augment import Augmentation, random_crop
 from .data import DatasetError, Sample, load_datasets
 from .export import MODALITIES, ExportCheck, export_model
 from .metrics import DetectionScore, detection_score, find_peaks
-from .targets import estimate_cell_diameter, gaussian_targets
+from .targets import blob_diameter, estimate_cell_diameter, gaussian_targets
 from .unet import UNet
 
 __all__ = [
@@ -52,6 +52,10 @@ TARGET_CELL_SIZE_PX = 20.0
 #: median nearest-neighbour distance): 0.3 gives the reference code's 12 px on the paper's C2C12
 #: data (neighbours about 39 px apart).
 SIGMA_PER_CELL_SIZE = 0.3
+
+#: Training images on which the size of fluorescent nuclei is measured (blob_diameter), when
+#: no --cell-diameter is given: about half a second each.
+BLOB_IMAGES = 5
 
 
 @dataclass
@@ -307,15 +311,20 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         raise DatasetError("no training images left after holding out the validation images")
     neighbour = estimate_cell_diameter([s.points for s in train_samples])
     # the cells' size: the diameter given, else the spacing of the points (right for cells
-    # that touch; sparse cells would come out far too small at the automatic scale)
-    size = config.cell_diameter or neighbour
+    # that touch; sparse cells would come out far too small at the automatic scale), or for
+    # fluorescence the bright nuclei's own size where that is smaller (sparse nuclei)
+    blob = None
+    if config.cell_diameter is None and config.modality == "fluorescence":
+        blob = blob_diameter([(s.pixels, s.points) for s in train_samples[:BLOB_IMAGES]])
+    size = config.cell_diameter or min(neighbour, blob or neighbour)
     scale = config.scale if config.scale is not None else auto_scale(size)
     sigma_orig = config.sigma if config.sigma is not None else SIGMA_PER_CELL_SIZE * size
     sigma_px = sigma_orig * scale
     log(
         f"{len(train_samples)} training and {len(val_samples)} validation images, "
         f"{sum(len(s.points) for s in samples)} centres; neighbours {neighbour:.1f} px apart"
-        + (f", cells {size:g} px across" if config.cell_diameter else "")
+        + (f", cells {size:.1f} px across" if size != neighbour else "")
+        + (" (the nuclei's size at the points)" if blob is not None and size == blob else "")
         + f": working scale {scale:g}, sigma {sigma_px:.2f} px at that scale"
     )
     train_images = [
@@ -435,6 +444,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
             dict(score.as_dict(), threshold=0.5, match_radius_px=10.0) if score else None
         ),
         "median_neighbour_distance_px": round(neighbour, 2),
+        **({"blob_diameter_px": round(blob, 2)} if blob is not None else {}),
         "seconds": round(seconds, 1),
         "seed": config.seed,
         "command": config.command,
@@ -449,7 +459,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         modality=config.modality,
         scale=scale,
         normalisation={"method": "percentile", "low": config.low, "high": config.high},
-        cell_diameter_px=(config.cell_diameter or neighbour) * scale,
+        cell_diameter_px=size * scale,
         sigma_px=sigma_px,
         training=training,
         check_image=check_image,
