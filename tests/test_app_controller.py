@@ -944,3 +944,55 @@ def test_marks_from_a_file_that_lie_off_the_image_are_refused_by_name(
         assert controller.save_training_set(tmp_path / "set", lambda e: True)
     assert "img1.npy: 1 of its 1 marked centres lie outside the image" in errors[-1]
     assert not (tmp_path / "set" / "points.csv").exists()
+
+
+class HeldReads(fakes.FakeEngine):
+    """Image reads wait until the test lets them go; ``fail`` makes them fail then."""
+
+    def __init__(self):
+        super().__init__()
+        import threading
+
+        self.go = threading.Event()
+        self.reading = threading.Event()
+        self.fail = False
+
+    def read_image(self, path, page=0, channel=0):
+        self.reading.set()
+        self.go.wait(10)
+        if self.fail:
+            raise fakes.ImageError(Path(path), "unreadable after all")
+        return super().read_image(path, page, channel)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_an_image_closed_while_it_is_read_is_left_alone_when_the_read_ends(
+    qtbot, settings_file, images, fail
+):
+    """The read of an image closed meanwhile ends quietly: nothing shown, nothing reported,
+    the other image's state untouched."""
+    engine = HeldReads()
+    ctl = AppController(engine=engine, store=make_store(settings_file))
+    try:
+        engine.go.set()
+        with qtbot.waitSignal(ctl.image_ready, timeout=WAIT_MS):
+            ctl.open_paths(images[:1])  # shown, read
+        engine.go.clear()
+        engine.reading.clear()
+        engine.fail = fail
+        ctl.open_paths(images[1:2])
+        ctl.set_current(1)  # its read starts and waits
+        assert engine.reading.wait(5)
+        errors, ready, changed = [], [], []
+        ctl.error.connect(errors.append)
+        ctl.image_ready.connect(ready.append)
+        ctl.document_changed.connect(changed.append)
+        assert ctl.close_images([1])
+        engine.go.set()  # the read ends after its image has gone
+        assert ctl.wait_idle()
+        qtbot.wait(50)  # its signals are delivered
+        assert errors == [] and ready == [0]  # the image left is shown again, from memory
+        assert [d.path for d in ctl.documents] == [images[0]] and ctl.documents[0].error is None
+        assert all(i == 0 for i in changed)
+    finally:
+        ctl.shutdown()
