@@ -925,8 +925,9 @@ class MainWindow(QMainWindow):
             unit = (suffix[:-1].replace("um", "µm") + "²") if suffix else "px"
             text += f", median area {np.median(areas):.4g} {unit}"
         self.cells_summary.setText(
-            text + ". Click a cell or a row to find it; click a heading to sort. Missed or false "
-            "cells: Edit ▸ Add cells by clicking (A), Remove selected cell (Delete)."
+            text + ". Click a cell or a row to find it (Ctrl-click: several); click a heading "
+            "to sort. Missed or false cells: Edit ▸ Add cells by clicking (A), Remove selected "
+            "cell (Delete)."
         )
 
     @staticmethod
