@@ -217,10 +217,6 @@ class CellTableView(QTableView):
         self._order = [k for k in self._order if k in now] + added
         self.cells_selected.emit(list(self._order))
 
-    def select_label(self, label: int) -> None:
-        """Highlight the row of cell ``label`` alone (0 clears) and scroll it into view."""
-        self.select_labels([label] if label else [])
-
     def select_labels(self, labels) -> None:
         """Highlight the rows of these cells (none: clear), the last one current and
         scrolled into view."""
