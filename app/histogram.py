@@ -37,9 +37,9 @@ def histogram_bins(values, n_bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
     return edges, which
 
 
-def plotted_columns(table) -> list[str]:
-    """The measurements of a cell table a histogram shows, in the table's order."""
-    columns = table_columns(table)
+def plotted_columns(columns: dict) -> list[str]:
+    """The measurements among a cell table's columns (:func:`~.table.table_columns`) that a
+    histogram shows, in the table's order."""
     return [
         name
         for name, values in columns.items()
@@ -176,12 +176,13 @@ class HistogramView(QWidget):
     def set_table(self, table) -> None:
         """Show the cells of this table (None: none)."""
         columns = table_columns(table)
-        names = plotted_columns(table)
+        names = plotted_columns(columns)
         label = next((c for c in LABEL_COLUMNS if c in columns), None)
-        n = len(next(iter(columns.values()))) if columns else 0
-        self._labels = np.asarray(columns[label], dtype=int) if label else np.arange(1, n + 1)
+        rows = len(next(iter(columns.values()))) if columns else 0
+        self._labels = np.asarray(columns[label], dtype=int) if label else np.arange(1, rows + 1)
         self._columns = {name: columns[name] for name in names}
-        wanted = self._wanted or next((n for n in names if n.startswith("AreaShape_Area")), "")
+        area = next((name for name in names if name.startswith("AreaShape_Area")), "")
+        wanted = self._wanted or area
         self.measurement.blockSignals(True)
         self.measurement.clear()
         for name in names:

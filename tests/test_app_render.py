@@ -124,7 +124,7 @@ def test_histograms_are_offered_for_measurements_not_positions():
     labels = np.zeros((40, 40), np.uint16)
     labels[5:15, 5:15], labels[20:35, 20:30] = 1, 2
     table = measure(labels, np.full(labels.shape, 50, np.uint8))
-    names = plotted_columns(table)
+    names = plotted_columns(table.columns)
     assert "AreaShape_Area" in names and "AreaShape_Eccentricity" in names
     assert not [n for n in names if "Center" in n or "BoundingBox" in n or "Orientation" in n]
     assert "ObjectNumber" not in names and "TouchesBorder" not in names
