@@ -50,7 +50,7 @@ def plotted_columns(columns: dict) -> list[str]:
 class HistogramPlot(QWidget):
     """The bars; the cells in the selection are drawn darker within their bar."""
 
-    bar_clicked = Signal(int, bool)  # bin, add to the selection (Ctrl or Shift held)
+    bars_chosen = Signal(int, int, bool)  # first and last bar, add to the selection
 
     MARGIN = (44, 10, 10, 34)  # left, top, right, bottom: room for the axes' numbers
 
@@ -60,6 +60,7 @@ class HistogramPlot(QWidget):
         self.edges = np.zeros(0)
         self.counts = np.zeros(0, dtype=int)
         self.chosen = np.zeros(0, dtype=int)  # selected cells per bin
+        self._pressed = -1  # the bar a click or drag began on
         self.setMouseTracking(True)  # each bar's tooltip says what it holds
         self.setToolTip(self.describe_bar(-1))
 
@@ -127,7 +128,10 @@ class HistogramPlot(QWidget):
     def describe_bar(self, k: int) -> str:
         """What bar ``k`` holds, in words (its tooltip)."""
         if not 0 <= k < len(self.counts):
-            return "Click a bar to select its cells; Ctrl- or Shift-click adds them."
+            return (
+                "Click a bar to select its cells, drag across bars for a range of values; "
+                "Ctrl- or Shift-click adds them."
+            )
         low, high = self.edges[k], self.edges[k + 1]
         count, chosen = int(self.counts[k]), int(self.chosen[k])
         text = f"{low:.4g} to {high:.4g}: {count} cell{'s' * (count != 1)}"
@@ -138,12 +142,20 @@ class HistogramPlot(QWidget):
         super().mouseMoveEvent(event)
 
     def mousePressEvent(self, event):  # noqa: N802 - Qt override
-        k = self.bin_at(event.position().x())
-        if k >= 0 and event.button() == Qt.MouseButton.LeftButton:
-            adding = event.modifiers() & (
-                Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
-            )
-            self.bar_clicked.emit(k, bool(adding))
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._pressed = self.bin_at(event.position().x())
+
+    def mouseReleaseEvent(self, event):  # noqa: N802 - Qt override
+        """A click chooses a bar, a drag across bars all of them (a range of values)."""
+        first, self._pressed = self._pressed, -1
+        if event.button() != Qt.MouseButton.LeftButton or first < 0:
+            return
+        x = min(max(event.position().x(), self._area().left()), self._area().right() - 1)
+        last = self.bin_at(x)
+        adding = event.modifiers() & (
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+        )
+        self.bars_chosen.emit(min(first, last), max(first, last), bool(adding))
 
 
 class HistogramView(QWidget):
@@ -171,7 +183,7 @@ class HistogramView(QWidget):
         self._selected: tuple = ()
         self._wanted = ""  # the measurement chosen last: kept from image to image
         self.measurement.currentIndexChanged.connect(self._measurement_chosen)
-        self.plot.bar_clicked.connect(self._bar_clicked)
+        self.plot.bars_chosen.connect(self._bars_chosen)
 
     def set_table(self, table) -> None:
         """Show the cells of this table (None: none)."""
@@ -224,9 +236,10 @@ class HistogramView(QWidget):
             text += f"; {picked.sum()} selected (Delete removes them)"
         self.summary.setText(text)
 
-    def cells_in_bin(self, k: int) -> list[int]:
-        """The numbers of the cells whose value lies in bar ``k``."""
-        return self._labels[self._which == k].tolist()
+    def cells_in_bin(self, k: int, last: int | None = None) -> list[int]:
+        """The numbers of the cells whose value lies in bar ``k`` (to bar ``last``)."""
+        last = k if last is None else last
+        return self._labels[(self._which >= k) & (self._which <= last)].tolist()
 
-    def _bar_clicked(self, k: int, adding: bool) -> None:
-        self.cells_chosen.emit(self.cells_in_bin(k), adding)
+    def _bars_chosen(self, first: int, last: int, adding: bool) -> None:
+        self.cells_chosen.emit(self.cells_in_bin(first, last), adding)

@@ -238,6 +238,19 @@ def test_the_distribution_tab_selects_the_cells_of_a_bar(qtbot, window, images):
     )
     assert c.selected_cells == (dimmest, brightest)
     assert window.table.selected_labels() == sorted(c.selected_cells)
+    assert "drag across bars" in plot.describe_bar(-1)  # the tooltip away from the bars
+    # a drag across bars selects the cells of all of them: here every cell but the dimmest
+    qtbot.mousePress(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(19).toPoint())
+    qtbot.mouseRelease(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(1).toPoint())
+    assert sorted(c.selected_cells) == sorted(set(brightness) - {dimmest})
+    qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(0).toPoint())
+    qtbot.mouseClick(
+        plot,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.ControlModifier,
+        plot.bar_centre(19).toPoint(),
+    )
+    assert c.selected_cells == (dimmest, brightest)
     with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
         window.remove_cell_action.trigger()
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
