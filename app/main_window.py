@@ -1,6 +1,6 @@
 """The main window: puts the panels together and wires them to the controller.
 
-No decisions are taken here beyond asking the user (through :class:`Dialogs`, which tests
+No decisions are taken here beyond asking the user (through :class:`~.dialogs.Dialogs`, which tests
 replace); everything else is a controller call or a controller signal shown on screen.
 """
 
@@ -10,13 +10,11 @@ import html
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -33,6 +31,7 @@ import cellprop
 
 from . import render
 from .controller import AppController
+from .dialogs import Dialogs
 from .histogram import HistogramView
 from .icon import app_icon
 from .menus import build_actions
@@ -49,7 +48,6 @@ from .table import CellTableView
 from .training_run import MODALITIES, training_folder
 from .viewer import ImageViewer
 
-IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
 # Files the window takes for tables of cell centres when dropped or opened (read_points).
 POINTS_SUFFIXES = {".csv", ".txt"}
 
@@ -97,62 +95,6 @@ def _row(*widgets: QWidget) -> QWidget:
 def _count(n: int, noun: str) -> str:
     """The count with its noun: 1 centre, 2 centres."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-class Dialogs:
-    """Questions to the user. Tests pass an object with the same methods and set answers."""
-
-    def __init__(self, parent: QWidget):
-        self.parent = parent
-
-    def ask(self, title: str, question: str) -> bool:
-        answer = QMessageBox.question(
-            self.parent,
-            title,
-            question,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    def choose(self, title: str, text: str, options: list) -> str:
-        """One of ``options`` (button texts, the first the default), or "" if the user closes
-        the question."""
-        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self.parent)
-        buttons = [box.addButton(o, QMessageBox.ButtonRole.AcceptRole) for o in options]
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(buttons[0])
-        box.exec()
-        clicked = box.clickedButton()
-        return options[buttons.index(clicked)] if clicked in buttons else ""
-
-    def choose_files(self, start: str) -> list:
-        files, _ = QFileDialog.getOpenFileNames(self.parent, "Open images", start, IMAGE_FILTER)
-        return files
-
-    def choose_folder(self, title: str, start: str) -> str:
-        return QFileDialog.getExistingDirectory(self.parent, title, start)
-
-    def choose_points_file(self, start: str) -> str:
-        path, _ = QFileDialog.getOpenFileName(
-            self.parent, "Cell centres (CSV)", start, "CSV files (*.csv *.txt);;All files (*)"
-        )
-        return path
-
-    def choose_number(
-        self, title: str, label: str, value: float, minimum: float, maximum: float
-    ) -> float | None:
-        """A number typed by the user (whole pixels or one decimal), or None if they cancel."""
-        number, ok = QInputDialog.getDouble(self.parent, title, label, value, minimum, maximum, 1)
-        return number if ok else None
-
-    def choose_item(self, title: str, label: str, items: list, current: int = 0) -> str:
-        """One of ``items``, or "" if the user cancels."""
-        item, ok = QInputDialog.getItem(self.parent, title, label, items, current, False)
-        return item if ok else ""
-
-    def open_folder(self, folder: str) -> None:
-        """Show ``folder`` in the system's file manager."""
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
 
 class MainWindow(QMainWindow):

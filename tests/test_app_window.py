@@ -17,7 +17,8 @@ from PySide6.QtGui import QDropEvent, QImage, QKeySequence  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_app_fakes as fakes  # noqa: E402
 from cellprop.app.controller import AppController  # noqa: E402
-from cellprop.app.main_window import Dialogs, MainWindow, format_seconds  # noqa: E402
+from cellprop.app.dialogs import Dialogs  # noqa: E402
+from cellprop.app.main_window import MainWindow, format_seconds  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
 from cellprop.app.state import Status  # noqa: E402
 

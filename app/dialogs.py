@@ -1,0 +1,67 @@
+"""Questions the window asks the user: yes or no, one of several answers, files, folders,
+a number. Behind one small class so that tests answer them instead (the window takes any
+object with these methods)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+
+IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
+
+
+class Dialogs:
+    """Questions to the user. Tests pass an object with the same methods and set answers."""
+
+    def __init__(self, parent: QWidget):
+        self.parent = parent
+
+    def ask(self, title: str, question: str) -> bool:
+        answer = QMessageBox.question(
+            self.parent,
+            title,
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def choose(self, title: str, text: str, options: list) -> str:
+        """One of ``options`` (button texts, the first the default), or "" if the user closes
+        the question."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self.parent)
+        buttons = [box.addButton(o, QMessageBox.ButtonRole.AcceptRole) for o in options]
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(buttons[0])
+        box.exec()
+        clicked = box.clickedButton()
+        return options[buttons.index(clicked)] if clicked in buttons else ""
+
+    def choose_files(self, start: str) -> list:
+        files, _ = QFileDialog.getOpenFileNames(self.parent, "Open images", start, IMAGE_FILTER)
+        return files
+
+    def choose_folder(self, title: str, start: str) -> str:
+        return QFileDialog.getExistingDirectory(self.parent, title, start)
+
+    def choose_points_file(self, start: str) -> str:
+        path, _ = QFileDialog.getOpenFileName(
+            self.parent, "Cell centres (CSV)", start, "CSV files (*.csv *.txt);;All files (*)"
+        )
+        return path
+
+    def choose_number(
+        self, title: str, label: str, value: float, minimum: float, maximum: float
+    ) -> float | None:
+        """A number typed by the user (whole pixels or one decimal), or None if they cancel."""
+        number, ok = QInputDialog.getDouble(self.parent, title, label, value, minimum, maximum, 1)
+        return number if ok else None
+
+    def choose_item(self, title: str, label: str, items: list, current: int = 0) -> str:
+        """One of ``items``, or "" if the user cancels."""
+        item, ok = QInputDialog.getItem(self.parent, title, label, items, current, False)
+        return item if ok else ""
+
+    def open_folder(self, folder: str) -> None:
+        """Show ``folder`` in the system's file manager."""
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
