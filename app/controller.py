@@ -290,6 +290,18 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         self.document_changed.emit(self.current_index)
         self._load_image(self.current_index)
 
+    def step_page(self, step: int) -> bool:
+        """Show the page ``step`` pages on (1: the next time point of a time-lapse, -1: the
+        one before) of a multi-page image. False at either end, or with one page only."""
+        doc = self.current
+        if doc is None or doc.image is None:
+            return False
+        page = doc.page + step
+        if not 0 <= page < doc.image.n_pages:
+            return False
+        self.set_plane(page, doc.channel)
+        return True
+
     def _load_image(self, index: int) -> None:
         doc = self.documents[index]
         page, channel = doc.plane

@@ -108,6 +108,21 @@ def build_actions(window) -> None:
         "PgUp",
         "Show the previous image in the list (Page Up)",
     )
+    # Fiji's keys for the next and previous slice of a stack
+    window.next_page_action = add_action(
+        window,
+        "Next page",
+        lambda: c.step_page(1),
+        ".",
+        "Show the next page of a multi-page file: the next time point or slice (.)",
+    )
+    window.previous_page_action = add_action(
+        window,
+        "Previous page",
+        lambda: c.step_page(-1),
+        ",",
+        "Show the previous page of a multi-page file (,)",
+    )
     window.fit_action = add_action(
         window, "Fit", window.viewer.fit, "Ctrl+0", "Show the whole image (Ctrl+0)"
     )
@@ -270,6 +285,8 @@ def build_actions(window) -> None:
         None,
         window.previous_action,
         window.next_action,
+        window.previous_page_action,
+        window.next_page_action,
     )
     _fill(
         menu.addMenu("&Edit"),

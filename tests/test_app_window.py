@@ -1189,3 +1189,33 @@ def test_an_installed_app_says_that_training_is_not_in_it(monkeypatch):
 
     monkeypatch.setattr(training_run.sys, "frozen", True, raising=False)
     assert "installed app does not include training" in training_run.training_unavailable()
+
+
+def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, images):
+    """. and , show the next and previous page of a multi-page file (Fiji's keys for the
+    slices of a stack); each page keeps its own cells."""
+    frames = [np.load(p) for p in images]
+    movie = images[0].parent / "movie.npy"
+    np.save(movie, np.stack(frames))  # three time points: 2, 3 and 4 cells
+    c = window.controller
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([movie])
+    assert window.next_page_action.isEnabled() and not window.previous_page_action.isEnabled()
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.run_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert c.current.result.n_cells == 2
+    window.viewer.setFocus()
+    for page in (1, 2):
+        with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+            qtbot.keyClick(window.viewer, Qt.Key.Key_Period)
+        assert c.current.page == page and window.display_panel.page.value() == page
+        np.testing.assert_array_equal(c.current.image.pixels, frames[page])
+    assert c.current.result is None  # not segmented on this page
+    assert not window.next_page_action.isEnabled() and not c.step_page(1)  # the last page
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        qtbot.keyClick(window.viewer, Qt.Key.Key_Comma)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        qtbot.keyClick(window.viewer, Qt.Key.Key_Comma)
+    assert c.current.page == 0 and c.current.result.n_cells == 2  # its cells kept
+    assert not window.previous_page_action.isEnabled()
