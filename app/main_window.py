@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.controller = controller if controller is not None else AppController()
         self.dialogs = dialogs if dialogs is not None else Dialogs(self)
         self._contrast = (0.0, 255.0)
+        self._contrast_of: tuple | None = None  # (file, channel) the contrast was set for
         self._centre_on_selection = False
         self.setWindowTitle("cellprop")
         self.setWindowIcon(app_icon())
@@ -824,7 +825,11 @@ class MainWindow(QMainWindow):
             return
         pixels = doc.image.pixels
         same_shape = self.viewer._pixels is not None and self.viewer._pixels.shape == pixels.shape
-        self._contrast = render.auto_contrast(pixels)
+        # another page of the same channel (a time-lapse stepped through) keeps the contrast
+        # the user sees, or set: the brightness of the cells is compared across time points
+        if self._contrast_of != (doc.path, doc.channel):
+            self._contrast = render.auto_contrast(pixels)
+            self._contrast_of = (doc.path, doc.channel)
         self.viewer.set_image(pixels, *self._contrast, keep_view=same_shape)
         self.display_panel.set_range(*render.value_range(pixels), *self._contrast)
         self.display_panel.set_planes(

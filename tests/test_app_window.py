@@ -1205,12 +1205,14 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
         window.run_action.trigger()
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     assert c.current.result.n_cells == 2
+    window.display_panel.contrast_changed.emit(5.0, 900.0)  # the user's own display range
     window.viewer.setFocus()
     for page in (1, 2):
         with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
             qtbot.keyClick(window.viewer, Qt.Key.Key_Period)
         assert c.current.page == page and window.display_panel.page.value() == page
         np.testing.assert_array_equal(c.current.image.pixels, frames[page])
+        assert window._contrast == (5.0, 900.0)  # kept from page to page
     assert c.current.result is None  # not segmented on this page
     assert not window.next_page_action.isEnabled() and not c.step_page(1)  # the last page
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
@@ -1219,3 +1221,7 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
         qtbot.keyClick(window.viewer, Qt.Key.Key_Comma)
     assert c.current.page == 0 and c.current.result.n_cells == 2  # its cells kept
     assert not window.previous_page_action.isEnabled()
+    window.open_paths(images[1:2])
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_current(c.index_of(images[1]))  # another file: its own automatic contrast
+    assert window._contrast != (5.0, 900.0)
