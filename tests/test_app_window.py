@@ -222,8 +222,12 @@ def test_the_distribution_tab_selects_the_cells_of_a_bar(qtbot, window, images):
     brightness = dict(zip(columns["label"].tolist(), columns["mean_intensity"], strict=True))
     assert plot.counts.sum() == 4 and len(plot.counts) == 20
     dimmest = min(brightness, key=brightness.get)
+
+    def click_bar(k, modifier=Qt.KeyboardModifier.NoModifier):
+        qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, modifier, plot.bar_centre(k).toPoint())
+
     brightest = max(brightness, key=brightness.get)
-    qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(0).toPoint())
+    click_bar(0)
     assert c.selected_cells == (dimmest,) == tuple(view.cells_in_bin(0))
     assert plot.chosen.tolist() == [1] + [0] * 19  # drawn darker within its bar
     low = brightness[dimmest]
@@ -231,12 +235,7 @@ def test_the_distribution_tab_selects_the_cells_of_a_bar(qtbot, window, images):
         plot.describe_bar(0)
     )
     assert "1 selected" in view.summary.text()
-    qtbot.mouseClick(
-        plot,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.ControlModifier,
-        plot.bar_centre(19).toPoint(),
-    )
+    click_bar(19, Qt.KeyboardModifier.ControlModifier)
     assert c.selected_cells == (dimmest, brightest)
     assert window.table.selected_labels() == sorted(c.selected_cells)
     assert "drag across bars" in plot.describe_bar(-1)  # the tooltip away from the bars
@@ -244,13 +243,8 @@ def test_the_distribution_tab_selects_the_cells_of_a_bar(qtbot, window, images):
     qtbot.mousePress(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(19).toPoint())
     qtbot.mouseRelease(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(1).toPoint())
     assert sorted(c.selected_cells) == sorted(set(brightness) - {dimmest})
-    qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(0).toPoint())
-    qtbot.mouseClick(
-        plot,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.ControlModifier,
-        plot.bar_centre(19).toPoint(),
-    )
+    click_bar(0)
+    click_bar(19, Qt.KeyboardModifier.ControlModifier)
     assert c.selected_cells == (dimmest, brightest)
     with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
         window.remove_cell_action.trigger()
