@@ -103,7 +103,9 @@ class MainWindow(QMainWindow):
         self.controller = controller if controller is not None else AppController()
         self.dialogs = dialogs if dialogs is not None else Dialogs(self)
         self._contrast = (0.0, 255.0)
-        self._contrast_of: tuple | None = None  # (file, channel) the contrast was set for
+        # (file, channel) whose black and white levels the user set by hand: kept on its
+        # other pages; automatic levels follow each page
+        self._levels_set_for: tuple | None = None
         self._centre_on_selection = False
         self.setWindowTitle("cellprop")
         self.setWindowIcon(app_icon())
@@ -825,11 +827,11 @@ class MainWindow(QMainWindow):
             return
         pixels = doc.image.pixels
         same_shape = self.viewer._pixels is not None and self.viewer._pixels.shape == pixels.shape
-        # another page of the same channel (a time-lapse stepped through) keeps the contrast
-        # the user sees, or set: the brightness of the cells is compared across time points
-        if self._contrast_of != (doc.path, doc.channel):
+        # another page of a file whose levels the user set (a time-lapse stepped through)
+        # keeps them, so that brightness compares across time points
+        if self._levels_set_for != (doc.path, doc.channel):
+            self._levels_set_for = None
             self._contrast = render.auto_contrast(pixels)
-            self._contrast_of = (doc.path, doc.channel)
         self.viewer.set_image(pixels, *self._contrast, keep_view=same_shape)
         self.display_panel.set_range(*render.value_range(pixels), *self._contrast)
         self.display_panel.set_planes(
@@ -889,6 +891,8 @@ class MainWindow(QMainWindow):
         return "", None
 
     def _set_contrast(self, low: float, high: float) -> None:
+        doc = self.controller.current
+        self._levels_set_for = (doc.path, doc.channel) if doc is not None else None
         self._contrast = (low, high)
         self.viewer.set_contrast(low, high)
 
@@ -896,6 +900,7 @@ class MainWindow(QMainWindow):
         doc = self.controller.current
         if doc is None or doc.image is None:
             return
+        self._levels_set_for = None  # automatic again: they follow each page
         self._contrast = render.auto_contrast(doc.image.pixels)
         self.viewer.set_contrast(*self._contrast)
         self.display_panel.set_range(*render.value_range(doc.image.pixels), *self._contrast)

@@ -16,6 +16,7 @@ from PySide6.QtGui import QDropEvent, QImage, QKeySequence  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_app_fakes as fakes  # noqa: E402
+from cellprop.app import render  # noqa: E402
 from cellprop.app.controller import AppController  # noqa: E402
 from cellprop.app.dialogs import Dialogs  # noqa: E402
 from cellprop.app.main_window import MainWindow, format_seconds  # noqa: E402
@@ -1215,6 +1216,11 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
         qtbot.keyClick(window.viewer, Qt.Key.Key_Comma)
     assert c.current.page == 0 and c.current.result.n_cells == 2  # its cells kept
     assert not window.previous_page_action.isEnabled()
+    window.display_panel.auto.click()  # automatic levels again: they follow each page
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        qtbot.keyClick(window.viewer, Qt.Key.Key_Period)
+    assert window._contrast == render.auto_contrast(frames[1])
+    window.display_panel.contrast_changed.emit(5.0, 900.0)
     window.open_paths(images[1:2])
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         c.set_current(c.index_of(images[1]))  # another file: its own automatic contrast
