@@ -1011,7 +1011,7 @@ class MainWindow(QMainWindow):
         rows += [
             ("Zoom", "Mouse wheel"),
             ("Move the image", "Drag"),
-            ("Stop adding cells or marking centres", "Esc"),
+            ("Stop adding cells or marking centres; else let go of the selected cells", "Esc"),
             ("Copy the selected rows of the cells table", "Ctrl+C"),
             ("Select several cells (then Delete removes them together)", "Ctrl+click"),
         ]
@@ -1036,12 +1036,16 @@ class MainWindow(QMainWindow):
             )
 
     def keyPressEvent(self, event):  # noqa: N802 - Qt override
-        # Esc is Cancel while working; otherwise it ends adding cells.
+        # Esc is Cancel while working; otherwise it ends adding cells or marking, else it
+        # lets go of the cells selected.
         if event.key() == Qt.Key.Key_Escape and self.add_cells_action.isChecked():
             self._add_mode_toggled(False)
             return
         if event.key() == Qt.Key.Key_Escape and self.mark_action.isChecked():
             self._mark_mode_toggled(False)
+            return
+        if event.key() == Qt.Key.Key_Escape and self.controller.selected_cells:
+            self.controller.select_cells([])
             return
         super().keyPressEvent(event)
 

@@ -198,6 +198,10 @@ def test_cells_selected_together_are_removed_in_one_correction(qtbot, window, im
     assert c.selected_cells == (4,) and window.remove_cell_action.text() == "Remove selected cell"
     window.viewer.pixel_ctrl_clicked.emit(int(x), int(y))
     assert c.selected_cells == (4, 3)
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)  # lets go of them
+    assert c.selected_cells == () and window.table.selected_labels() == []
+    c.select_cells([4, 3])
     before = c.current.result
     with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
         window.remove_cell_action.trigger()
