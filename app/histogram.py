@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .table import LABEL_COLUMNS, friendly_name, table_columns
+from .viewer import adds_to_selection
 
 #: Columns not worth a histogram: numbers, positions and directions.
 NOT_PLOTTED = ("Center", "BoundingBox", "Orientation", "TouchesBorder", *LABEL_COLUMNS)
@@ -152,10 +153,7 @@ class HistogramPlot(QWidget):
             return
         x = min(max(event.position().x(), self._area().left()), self._area().right() - 1)
         last = self.bin_at(x)
-        adding = event.modifiers() & (
-            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
-        )
-        self.bars_chosen.emit(min(first, last), max(first, last), bool(adding))
+        self.bars_chosen.emit(min(first, last), max(first, last), adds_to_selection(event))
 
 
 class HistogramView(QWidget):
@@ -185,8 +183,9 @@ class HistogramView(QWidget):
         self.measurement.currentIndexChanged.connect(self._measurement_chosen)
         self.plot.bars_chosen.connect(self._bars_chosen)
 
-    def set_table(self, table) -> None:
-        """Show the cells of this table (None: none)."""
+    def set_table(self, table, selected=()) -> None:
+        """Show the cells of this table (None: none), the ``selected`` ones darker."""
+        self._selected = tuple(selected)
         columns = table_columns(table)
         names = plotted_columns(columns)
         label = next((c for c in LABEL_COLUMNS if c in columns), None)

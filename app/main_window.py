@@ -859,8 +859,9 @@ class MainWindow(QMainWindow):
         result = doc.result if doc is not None else None
         self.viewer.set_result(result)
         self.table.set_table(result.table if result is not None else None)
-        self.histogram.set_table(result.table if result is not None else None)
-        self.histogram.set_selected(self.controller.selected_cells)
+        self.histogram.set_table(
+            result.table if result is not None else None, self.controller.selected_cells
+        )
         available = {"fills", "outlines", "centres"} if result is not None else set()
         if result is not None and result.likelihood is not None:
             available.add("likelihood")

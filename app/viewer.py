@@ -36,6 +36,13 @@ from .state import DEFAULT_OVERLAYS, OVERLAY_NAMES
 MAX_CELL_IDS = 3000
 
 
+def adds_to_selection(event) -> bool:
+    """A click with Ctrl or Shift held adds to a selection (of cells, of histogram bars)
+    rather than replacing it."""
+    held = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    return bool(event.modifiers() & held)
+
+
 def qimage_from_array(array: np.ndarray) -> QImage:
     """A QImage that owns a copy of a (H, W) uint8 grey or (H, W, 4) uint8 RGBA array."""
     array = np.ascontiguousarray(array)
@@ -295,9 +302,8 @@ class ImageViewer(QGraphicsView):
         if self._press_pos is not None and self._pixels is not None:
             moved = (pos - self._press_pos).manhattanLength()
             if moved <= 3 and event.button() == Qt.MouseButton.LeftButton:
-                adding = event.modifiers() & (
-                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+                clicked = (
+                    self.pixel_ctrl_clicked if adds_to_selection(event) else self.pixel_clicked
                 )
-                clicked = self.pixel_ctrl_clicked if adding else self.pixel_clicked
                 clicked.emit(*self._pixel_at(pos))
         self._press_pos = None
