@@ -390,17 +390,20 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         """Select this cell alone (0: none)."""
         self.select_cells([label])
 
-    def select_cell_at(self, x: int, y: int) -> int:
+    def _cell_at(self, x: int, y: int) -> int:
+        """The number of the cell at (x, y) in the image shown (0: background, no result)."""
         result = self.current.result if self.current else None
-        label = result.label_at(x, y) if result is not None else 0
+        return result.label_at(x, y) if result is not None else 0
+
+    def select_cell_at(self, x: int, y: int) -> int:
+        label = self._cell_at(x, y)
         self.select_cell(label)
         return label
 
     def toggle_cell_at(self, x: int, y: int) -> int:
         """Add the cell at (x, y) to the selection, or take it out of it if it is there (a
         Ctrl-click). Returns its number (0: background)."""
-        result = self.current.result if self.current else None
-        label = result.label_at(x, y) if result is not None else 0
+        label = self._cell_at(x, y)
         if label in self.selected_cells:
             self.select_cells(k for k in self.selected_cells if k != label)
         elif label:
