@@ -1,7 +1,11 @@
 """How one measurement is spread over the cells of the image shown: a histogram whose bars
 are the cells themselves. A click on a bar selects its cells (with Ctrl or Shift: adds
 them), to find them in the image or to remove them together (debris among the smallest
-areas, two cells taken for one among the largest)."""
+areas, two cells taken for one among the largest).
+
+Over *all segmented images* the bars pool the cells of every image open (each segmented
+page of a file), and the image shown is drawn over them as an outline, scaled to the same
+number of cells, so that an image that differs from the rest of its experiment shows."""
 
 from __future__ import annotations
 
@@ -25,17 +29,26 @@ def histogram_bins(values, n_bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
     no edges when there is no number at all."""
     values = np.asarray(values, dtype=float)
     finite = np.isfinite(values)
-    which = np.full(values.shape, -1, dtype=int)
     if not finite.any():
-        return np.zeros(0), which
+        return np.zeros(0), np.full(values.shape, -1, dtype=int)
     low, high = float(values[finite].min()), float(values[finite].max())
     if low == high:
         edges = np.array([low - 0.5, high + 0.5])
     else:
         edges = np.linspace(low, high, n_bins + 1)
+    return edges, bins_of(values, edges)
+
+
+def bins_of(values, edges: np.ndarray) -> np.ndarray:
+    """Each value's bin among ``edges`` (-1 where it is not a number or lies outside)."""
+    values = np.asarray(values, dtype=float)
+    which = np.full(values.shape, -1, dtype=int)
     n = len(edges) - 1
-    which[finite] = np.clip(np.searchsorted(edges, values[finite], side="right") - 1, 0, n - 1)
-    return edges, which
+    if n < 1:
+        return which
+    inside = np.isfinite(values) & (values >= edges[0]) & (values <= edges[-1])
+    which[inside] = np.clip(np.searchsorted(edges, values[inside], side="right") - 1, 0, n - 1)
+    return which
 
 
 def plotted_columns(columns: dict) -> list[str]:
@@ -49,7 +62,9 @@ def plotted_columns(columns: dict) -> list[str]:
 
 
 class HistogramPlot(QWidget):
-    """The bars; the cells in the selection are drawn darker within their bar."""
+    """The bars; the cells in the selection are drawn darker within their bar. Over several
+    images (``shown`` given) the bars are all their cells and the image shown is an outline
+    over them, multiplied by ``scale`` (all cells / its cells) to compare shapes."""
 
     bars_chosen = Signal(int, int, bool)  # first and last bar, add to the selection
 
@@ -61,12 +76,27 @@ class HistogramPlot(QWidget):
         self.edges = np.zeros(0)
         self.counts = np.zeros(0, dtype=int)
         self.chosen = np.zeros(0, dtype=int)  # selected cells per bin
+        self.shown: np.ndarray | None = None  # the image shown's cells per bin (pooled view)
+        self.scale = 1.0  # the pooled view's factor from the image shown to all images
+        self.images = 1  # how many images the bars hold
         self._pressed = -1  # the bar a click or drag began on
         self.setMouseTracking(True)  # each bar's tooltip says what it holds
         self.setToolTip(self.describe_bar(-1))
 
-    def set_bins(self, edges: np.ndarray, counts: np.ndarray, chosen: np.ndarray) -> None:
-        self.edges, self.counts, self.chosen = edges, counts, chosen
+    def set_bins(
+        self,
+        edges: np.ndarray,
+        counts: np.ndarray,
+        chosen: np.ndarray,
+        shown: np.ndarray | None = None,
+        images: int = 1,
+    ) -> None:
+        """Bars of ``counts`` cells, ``chosen`` of them selected; over several ``images``,
+        ``shown`` are the image shown's cells per bar (its selected cells among them)."""
+        self.edges, self.counts, self.chosen, self.shown = edges, counts, chosen, shown
+        self.images = images
+        total = int(shown.sum()) if shown is not None else 0
+        self.scale = float(counts.sum()) / total if total else 1.0
         self.update()
 
     def _area(self) -> QRectF:
@@ -97,15 +127,35 @@ class HistogramPlot(QWidget):
         if not n:
             painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "No cells")
             return
-        top = max(int(self.counts.max()), 1)
+        scale = self.scale if self.shown is not None else 1.0
+        highest = (
+            self.counts.max()
+            if self.shown is None
+            else max(self.counts.max(), self.shown.max() * scale)
+        )
+        top = max(float(highest), 1.0)
         width = area.width() / n
         for k, (count, chosen) in enumerate(zip(self.counts, self.chosen, strict=True)):
             x = area.left() + k * width
-            for value, colour in ((count, QColor(110, 150, 210)), (chosen, QColor(30, 60, 140))):
+            for value, colour in (
+                (count, QColor(110, 150, 210)),
+                (chosen * scale, QColor(30, 60, 140)),
+            ):
                 if value:
                     height = area.height() * value / top
                     bar = QRectF(x + 1, area.bottom() - height, max(width - 2, 1), height)
                     painter.fillRect(bar, colour)
+        if self.shown is not None:  # the image shown, as an outline over all images' bars
+            painter.setPen(QPen(QColor(230, 120, 20), 2))
+            y = area.bottom()
+            for k, count in enumerate(self.shown):
+                x = area.left() + k * width
+                height = area.bottom() - area.height() * count * scale / top
+                painter.drawLine(QPointF(x, y), QPointF(x, height))
+                painter.drawLine(QPointF(x, height), QPointF(x + width, height))
+                y = height
+            painter.drawLine(QPointF(area.right(), y), QPointF(area.right(), area.bottom()))
+            painter.setPen(QPen(text))
         metrics = painter.fontMetrics()
         below = area.bottom() + metrics.height()
         for value, x, align in (
@@ -123,7 +173,7 @@ class HistogramPlot(QWidget):
                 align, x - w / 2
             )
             painter.drawText(QPointF(left, below), label)
-        painter.drawText(QPointF(4, area.top() + metrics.ascent()), str(top))
+        painter.drawText(QPointF(4, area.top() + metrics.ascent()), f"{top:.0f}")
         painter.drawText(QPointF(4, area.bottom()), "0")
 
     def describe_bar(self, k: int) -> str:
@@ -136,6 +186,11 @@ class HistogramPlot(QWidget):
         low, high = self.edges[k], self.edges[k + 1]
         count, chosen = int(self.counts[k]), int(self.chosen[k])
         text = f"{low:.4g} to {high:.4g}: {count} cell{'s' * (count != 1)}"
+        if self.shown is not None:
+            text += (
+                f" of {self.images} image{'s' * (self.images != 1)}, "
+                f"{int(self.shown[k])} in the image shown"
+            )
         return text + (f", {chosen} selected" if chosen else "")
 
     def mouseMoveEvent(self, event):  # noqa: N802 - Qt override
@@ -157,7 +212,12 @@ class HistogramPlot(QWidget):
 
 
 class HistogramView(QWidget):
-    """A measurement chooser over the plot; the bars' cells come out as ``cells_chosen``."""
+    """A measurement chooser over the plot; the bars' cells come out as ``cells_chosen``.
+
+    *Cells of* chooses the image shown or all segmented images (``set_pool_source`` names
+    where their cell tables come from; ``pool_changed`` says when they changed). A bar
+    clicked over all images selects the image shown's cells in it.
+    """
 
     cells_chosen = Signal(object, bool)  # cell numbers, add them to the selection
 
@@ -165,11 +225,20 @@ class HistogramView(QWidget):
         super().__init__(parent)
         self.measurement = QComboBox()
         self.measurement.setToolTip("The measurement whose spread over the cells is shown")
+        self.scope = QComboBox()
+        self.scope.addItem("This image", "image")
+        self.scope.addItem("All segmented images", "all")
+        self.scope.setToolTip(
+            "All segmented images: the cells of every image open, the image shown drawn over "
+            "them as an outline (scaled to the same number of cells)"
+        )
         self.summary = QLabel()
         self.plot = HistogramPlot()
         top = QHBoxLayout()
         top.addWidget(QLabel("Measurement"))
         top.addWidget(self.measurement)
+        top.addWidget(QLabel("Cells of"))
+        top.addWidget(self.scope)
         top.addWidget(self.summary, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -180,18 +249,51 @@ class HistogramView(QWidget):
         self._which = np.zeros(0, dtype=int)
         self._selected: tuple = ()
         self._wanted = ""  # the measurement chosen last: kept from image to image
+        self._pool = lambda: []  # the cell tables of all segmented images
+        self._stale = False  # the pooled view waits to be shown to be drawn anew
         self.measurement.currentIndexChanged.connect(self._measurement_chosen)
+        self.scope.currentIndexChanged.connect(lambda _: self._fill_measurements())
         self.plot.bars_chosen.connect(self._bars_chosen)
+
+    def set_pool_source(self, tables) -> None:
+        """``tables()`` gives the cell tables of every segmented image (the pooled view)."""
+        self._pool = tables
+        self.pool_changed()
+
+    def pool_changed(self) -> None:
+        """Some image's cells changed: the pooled view follows (when next shown, if hidden:
+        a batch reports every image)."""
+        self.scope.setItemText(1, f"All segmented images ({len(self._pool())})")
+        self._stale = self.pooled() and not self.isVisible()
+        if self.pooled() and not self._stale:
+            self._fill_measurements()
+
+    def showEvent(self, event):  # noqa: N802 - Qt override
+        if self._stale:
+            self._stale = False
+            self._fill_measurements()
+        super().showEvent(event)
+
+    def pooled(self) -> bool:
+        return self.scope.currentData() == "all"
 
     def set_table(self, table, selected=()) -> None:
         """Show the cells of this table (None: none), the ``selected`` ones darker."""
         self._selected = tuple(selected)
         columns = table_columns(table)
-        names = plotted_columns(columns)
         label = next((c for c in LABEL_COLUMNS if c in columns), None)
         rows = len(next(iter(columns.values()))) if columns else 0
         self._labels = np.asarray(columns[label], dtype=int) if label else np.arange(1, rows + 1)
-        self._columns = {name: columns[name] for name in names}
+        self._columns = {name: columns[name] for name in plotted_columns(columns)}
+        self._fill_measurements()
+
+    def _fill_measurements(self) -> None:
+        """The measurements offered: the image shown's (over all images, without cells of
+        its own: the first segmented image's), the one chosen last kept."""
+        names = list(self._columns)
+        if not names and self.pooled():
+            first = next((t for t in self._pool() if t is not None), None)
+            names = plotted_columns(table_columns(first))
         area = next((name for name in names if name.startswith("AreaShape_Area")), "")
         wanted = self._wanted or area
         self.measurement.blockSignals(True)
@@ -216,27 +318,57 @@ class HistogramView(QWidget):
         return self.measurement.currentData() or ""
 
     def _redraw(self) -> None:
-        values = self._columns.get(self.current_measurement())
-        if values is None:
-            self._which = np.zeros(0, dtype=int)
-            self.summary.setText("")
-            self.plot.set_bins(np.zeros(0), np.zeros(0, dtype=int), np.zeros(0, dtype=int))
-            return
-        edges, self._which = histogram_bins(values)
+        name = self.current_measurement()
+        values = self._columns.get(name)
+        mine = np.asarray(values if values is not None else [], dtype=float)
+        pooled, left_out = [], 0
+        if self.pooled():
+            for table in self._pool():
+                columns = table_columns(table)
+                if name in columns:
+                    pooled.append(np.asarray(columns[name], dtype=float))
+                else:  # measured in other units (no pixel size), or not at all
+                    left_out += 1
+        every = np.concatenate(pooled) if pooled else mine
+        edges, _ = histogram_bins(every)
         n = max(len(edges) - 1, 0)
+        self._which = bins_of(mine, edges)
         inside = self._which >= 0
-        counts = np.bincount(self._which[inside], minlength=n)
+        shown = np.bincount(self._which[inside], minlength=n)
         chosen = np.isin(self._labels, self._selected) & inside
         picked = np.bincount(self._which[chosen], minlength=n)
-        self.plot.set_bins(edges, counts, picked)
-        finite = np.asarray(values, dtype=float)[inside]
-        text = f"{inside.sum()} cells; median {np.median(finite):.4g}" if inside.any() else ""
-        if text and picked.sum():
-            text += f"; {picked.sum()} selected (Delete removes them)"
-        self.summary.setText(text)
+        if pooled:
+            counts = np.bincount(bins_of(every, edges)[np.isfinite(every)], minlength=n)
+            self.plot.set_bins(edges, counts, picked, shown, images=len(pooled))
+        else:
+            self.plot.set_bins(edges, shown, picked)
+        self.summary.setText(self._describe(every, mine[inside], len(pooled), left_out, picked))
+
+    @staticmethod
+    def _describe(every, mine, images: int, left_out: int, picked) -> str:
+        """The summary line: how many cells, their median; the selection."""
+        every = every[np.isfinite(every)]
+        parts = []
+        if images:
+            parts.append(
+                f"{len(every)} cells in {images} image{'s' * (images != 1)}; "
+                f"median {np.median(every):.4g}"
+            )
+            if left_out:
+                parts.append(f"{left_out} without this measurement left out")
+            if len(mine):
+                parts.append(
+                    f"the image shown (orange outline): {len(mine)}, median {np.median(mine):.4g}"
+                )
+        elif len(mine):
+            parts.append(f"{len(mine)} cells; median {np.median(mine):.4g}")
+        if parts and picked.sum():
+            parts.append(f"{picked.sum()} selected (Delete removes them)")
+        return "; ".join(parts)
 
     def cells_in_bin(self, k: int, last: int | None = None) -> list[int]:
-        """The numbers of the cells whose value lies in bar ``k`` (to bar ``last``)."""
+        """The numbers of the cells of the image shown whose value lies in bar ``k`` (to bar
+        ``last``)."""
         last = k if last is None else last
         return self._labels[(self._which >= k) & (self._which <= last)].tolist()
 

@@ -263,6 +263,12 @@ class MainWindow(QMainWindow):
         self.histogram.cells_chosen.connect(
             lambda cells, adding: c.select_cells([*c.selected_cells, *cells] if adding else cells)
         )
+        self.histogram.set_pool_source(
+            lambda: [
+                r.table for d in c.documents for r in d.results.values() if r.table is not None
+            ]
+        )
+        c.documents_removed.connect(lambda _: self.histogram.pool_changed())
         self.display_panel.contrast_changed.connect(self._set_contrast)
         self.display_panel.auto_contrast_requested.connect(self._auto_contrast)
         self.display_panel.plane_changed.connect(c.set_plane)
@@ -847,6 +853,7 @@ class MainWindow(QMainWindow):
 
     def _document_changed(self, index: int) -> None:
         self._set_busy(self.controller.busy)
+        self.histogram.pool_changed()  # its cells may have changed (a batch's image, ...)
 
     def _prepare_if_adding(self) -> None:
         """With *Add cells by clicking* on, the image shown gets ready for corrections (once:

@@ -258,6 +258,73 @@ def test_the_distribution_tab_selects_the_cells_of_a_bar(qtbot, window, images):
     assert view.current_measurement() == "mean_intensity"  # the choice is kept
 
 
+def test_the_distribution_over_all_images_outlines_the_image_shown(qtbot, window, images, tmp_path):
+    """*Cells of: All segmented images* pools the cells of every segmented image (a batch's
+    included) into the bars and outlines the image shown over them; a bar clicked selects
+    the image shown's cells in it, and the pool follows a correction and a closed image."""
+    window.dialogs.folder = str(tmp_path / "results")
+    with qtbot.waitSignal(window.controller.batch_finished, timeout=WAIT_MS):
+        window.open_paths([images[0].parent])  # 2, 3 and 4 cells, brighter by cell number
+    c, view, plot = window.controller, window.histogram, window.histogram.plot
+    window.bottom_tabs.setCurrentWidget(view)
+    c.set_current(2)
+    qtbot.waitUntil(lambda: window.table.model().rowCount() == 4, timeout=WAIT_MS)
+    view.measurement.setCurrentIndex(view.measurement.findData("mean_intensity"))
+    assert plot.counts.sum() == 4 and view.scope.itemText(1) == "All segmented images (3)"
+    view.scope.setCurrentIndex(1)
+    pooled = np.concatenate([d.result.table.columns["mean_intensity"] for d in c.documents])
+    assert plot.counts.sum() == 9 and plot.shown.sum() == 4 and plot.scale == 9 / 4
+    edges = np.linspace(pooled.min(), pooled.max(), 21)
+    assert np.allclose(plot.edges, edges)  # bins over every image's cells
+    mine = c.current.result.table.columns["mean_intensity"]
+    assert (
+        plot.shown.tolist()
+        == np.bincount(
+            np.clip(np.searchsorted(edges, mine, side="right") - 1, 0, 19), minlength=20
+        ).tolist()
+    )
+    assert "9 cells in 3 images" in view.summary.text()
+    assert "the image shown (orange outline): 4" in view.summary.text()
+    brightest = int(np.argmax(mine)) + 1  # the top bar holds only this image's brightest
+    assert "of 3 images, 1 in the image shown" in plot.describe_bar(19)
+    qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(19).toPoint())
+    assert c.selected_cells == (brightest,) and plot.chosen[19] == 1
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.remove_cell_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert plot.counts.sum() == 8 and plot.shown.sum() == 3  # follows the correction
+    c.close_images([0])
+    qtbot.waitUntil(lambda: plot.counts.sum() == 6, timeout=WAIT_MS)  # ... and a closed image
+    assert view.scope.itemText(1) == "All segmented images (2)"
+    view.scope.setCurrentIndex(0)
+    assert plot.shown is None and plot.counts.sum() == 3
+
+
+def test_the_pooled_distribution_leaves_out_images_measured_in_other_units(qtbot):
+    """Areas in µm² and in pixels do not go into one histogram: images without the chosen
+    measurement (no pixel size) are left out of the pool, and the summary says so."""
+    from cellprop.app.histogram import HistogramView
+
+    def table(**columns):
+        return fakes.CellTable({k: np.asarray(v, float) for k, v in columns.items()})
+
+    shown = table(ObjectNumber=[1, 2], AreaShape_Area_um2=[10.0, 30.0])
+    other = table(ObjectNumber=[1, 2, 3], AreaShape_Area_um2=[20.0, 20.0, 50.0])
+    in_pixels = table(ObjectNumber=[1], AreaShape_Area=[400.0])
+    view = HistogramView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_pool_source(lambda: [shown, other, in_pixels])
+    view.set_table(shown)
+    view.scope.setCurrentIndex(1)
+    assert view.current_measurement() == "AreaShape_Area_um2"
+    assert view.plot.counts.sum() == 5 and view.plot.shown.sum() == 2
+    assert view.plot.edges[0] == 10.0 and view.plot.edges[-1] == 50.0
+    text = view.summary.text()
+    assert "5 cells in 2 images; median 20" in text and "1 without this measurement" in text
+    assert view.cells_in_bin(0, 9) == [1]  # the image shown's cells in the lower half
+
+
 def qimage_alpha(pixmap) -> np.ndarray:
     """The alpha channel of a pixmap, as an array."""
     image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
