@@ -228,7 +228,8 @@ class CorrectionsMixin:
                 previous=old,
                 name=old.name,
             )
-            old.keep_for_undo(doc.results[plane])
+            old.keep_aside(doc.results[plane])
+            old.undone = None  # a new correction: what was undone is gone for good
             _trim_undo(doc.results[plane], UNDO_DEPTH)
             self._memo_filled(doc, plane)
             index = self.documents.index(doc)
@@ -259,16 +260,33 @@ class CorrectionsMixin:
         return started
 
     def undo_correction(self) -> bool:
-        """Back to the result before the last correction of the current image."""
+        """Back to the result before the last correction of the current image (Redo comes
+        back to this one until another correction is made)."""
         doc = self.current
         if self.busy or doc is None or doc.result is None or doc.result.previous is None:
             return False
-        doc.results[doc.plane] = doc.result.previous
+        undone = doc.result
+        undone.previous.undone = undone
+        return self._go_back(doc, undone.previous, undone, "undone")
+
+    def redo_correction(self) -> bool:
+        """The correction Undo took back, made again (no work: its result was kept)."""
+        doc = self.current
+        if self.busy or doc is None or doc.result is None or doc.result.undone is None:
+            return False
+        left = doc.result
+        redone, left.undone = left.undone, None
+        return self._go_back(doc, redone, left, "redone")
+
+    def _go_back(self, doc: Document, result: Result, left: Result, what: str) -> bool:
+        """Show ``result`` in place of ``left`` (kept aside for Undo or Redo)."""
+        doc.results[doc.plane] = result
+        left.keep_aside(result)
         self.select_cell(0)
         index = self.documents.index(doc)
         self.document_changed.emit(index)
         self.result_ready.emit(index)
-        self.log.emit("info", f"{doc.name}: correction undone, {doc.result.n_cells} cells")
+        self.log.emit("info", f"{doc.name}: correction {what}, {result.n_cells} cells")
         return True
 
     def outline_points(self, csv_path: str | Path) -> bool:

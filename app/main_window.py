@@ -637,13 +637,19 @@ class MainWindow(QMainWindow):
         self.clear_marks_action.setEnabled(bool(c.marks()))
         self.save_marks_action.setEnabled(not c.busy)
         if marking:
-            history = current.marks_undo.get(current.plane) if current is not None else None
+            plane = current.plane if current is not None else None
             self.undo_action.setText("Undo mark")
-            self.undo_action.setEnabled(bool(history))
+            self.undo_action.setEnabled(bool(current and current.marks_undo.get(plane)))
+            self.redo_action.setText("Redo mark")
+            self.redo_action.setEnabled(bool(current and current.marks_redo.get(plane)))
         else:
             self.undo_action.setText("Undo correction")
             self.undo_action.setEnabled(
                 not c.busy and result is not None and result.previous is not None
+            )
+            self.redo_action.setText("Redo correction")
+            self.redo_action.setEnabled(
+                not c.busy and result is not None and result.undone is not None
             )
 
     def _undo(self) -> None:
@@ -651,6 +657,12 @@ class MainWindow(QMainWindow):
             self.controller.undo_mark()
         else:
             self.controller.undo_correction()
+
+    def _redo(self) -> None:
+        if self.mark_action.isChecked():
+            self.controller.redo_mark()
+        else:
+            self.controller.redo_correction()
 
     def _click_mode(self, action: QAction, on: bool, other: QAction, other_off) -> None:
         """Turn one of the two click modes (add cells, mark centres) on or off; turning one on

@@ -35,6 +35,7 @@ class MarksMixin:
         history = doc.marks_undo.setdefault(plane, [])
         history.append(list(doc.marks.get(plane, ())))
         del history[:-MARKS_UNDO_DEPTH]
+        doc.marks_redo.pop(plane, None)  # a new change: what was undone is gone for good
         doc.marks[plane] = marks
         doc.marks_unsaved.add(plane)
         if what:
@@ -94,10 +95,23 @@ class MarksMixin:
 
     def undo_mark(self) -> bool:
         """Back to the marks before the last change on the plane shown."""
+        return self._step_marks(back=True)
+
+    def redo_mark(self) -> bool:
+        """The change of marks Undo took back, made again."""
+        return self._step_marks(back=False)
+
+    def _step_marks(self, back: bool) -> bool:
         doc = self.current
-        history = doc.marks_undo.get(doc.plane) if doc is not None else None
+        if doc is None:
+            return False
+        source, other = (
+            (doc.marks_undo, doc.marks_redo) if back else (doc.marks_redo, doc.marks_undo)
+        )
+        history = source.get(doc.plane)
         if not history:
             return False
+        other.setdefault(doc.plane, []).append(list(doc.marks.get(doc.plane, ())))
         doc.marks[doc.plane] = history.pop()
         doc.marks_unsaved.add(doc.plane)
         self.marks_changed.emit(self.documents.index(doc))

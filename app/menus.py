@@ -167,6 +167,13 @@ def build_actions(window) -> None:
         QKeySequence.StandardKey.Undo,
         "Back to the outlines before the last added or removed cell (Ctrl+Z)",
     )
+    window.redo_action = add_action(
+        window,
+        "Redo correction",
+        window._redo,
+        QKeySequence.StandardKey.Redo,
+        "The correction Undo took back, made again",
+    )
     window.points_action = add_action(
         window,
         "Outline cells at points from a file…",
@@ -291,6 +298,7 @@ def build_actions(window) -> None:
     _fill(
         menu.addMenu("&Edit"),
         window.undo_action,
+        window.redo_action,
         None,
         window.add_cells_action,
         window.remove_cell_action,

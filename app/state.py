@@ -48,10 +48,11 @@ class Result:
     # (a shipped model's name or a folder) and the device
     model: str = ""
     device: str = "auto"
-    # corrections by hand (cells added at a click, cells removed): how many, and the result
-    # before the last one (Undo)
+    # corrections by hand (cells added at a click, cells removed): how many, the result
+    # before the last one (Undo) and the one Undo came back from (Redo)
     edits: int = 0
     previous: Result | None = None
+    undone: Result | None = None
     # a file that holds exactly these labels (written by a batch or an export, or read back)
     labels_file: Path | None = None
     # the name its files go by where a batch or a run named them (the file's, or for one page
@@ -87,14 +88,15 @@ class Result:
         if self.labels_file is not None:
             self.labels = None
 
-    def keep_for_undo(self, newer: Result) -> None:
-        """This result is now the one Undo goes back to (``newer`` corrects it): keep what
-        undoing needs, not its overlay images (redrawn when it is shown again) nor a second
-        copy of the likelihood (a correction does not change the network's view of the
-        image), and the propagation map, shown only, at half precision. Twenty corrections
-        of a 1040 x 1392 frame then hold about 120 MB instead of some 750 MB."""
+    def keep_aside(self, shown: Result) -> None:
+        """This result is now one that Undo (or Redo) goes back to while ``shown``, a
+        correction of it (or what it corrects), is on the screen: keep what going back
+        needs, not its overlay images (redrawn when it is shown again) nor a second copy of
+        the likelihood (a correction does not change the network's view of the image), and
+        the propagation map, shown only, at half precision. Twenty corrections of a
+        1040 x 1392 frame then hold about 120 MB instead of some 750 MB."""
         self.layers = {}
-        mine, theirs = self.likelihood, newer.likelihood
+        mine, theirs = self.likelihood, shown.likelihood
         if mine is not None and theirs is not None and mine.shape == theirs.shape:
             if mine is theirs or np.array_equal(mine, theirs):
                 self.likelihood = theirs
@@ -123,9 +125,11 @@ class Document:
     error: str | None = None
     results: dict = field(default_factory=dict)  # {(page, channel): Result}
     # cell centres clicked for training, per plane: {(page, channel): [(x, y), ...]}; the
-    # lists before each change (Undo); the planes changed since they were last saved
+    # lists before each change (Undo) and those undone (Redo); the planes changed since they
+    # were last saved
     marks: dict = field(default_factory=dict)
     marks_undo: dict = field(default_factory=dict)
+    marks_redo: dict = field(default_factory=dict)
     marks_unsaved: set = field(default_factory=set)
 
     @property

@@ -612,6 +612,19 @@ def test_a_cell_added_at_a_click_removed_and_undone(qtbot, controller, images, t
     assert controller.undo_correction() and doc.result is first
     assert not controller.undo_correction()  # nothing before the network's own result
     calls = len(engine.segment_calls)
+    # Redo makes the undone corrections again, from what was kept: nothing is segmented
+    assert controller.redo_correction() and doc.result is added
+    assert controller.redo_correction() and doc.result is removed
+    assert not controller.redo_correction() and len(engine.segment_calls) == calls
+    assert controller.undo_correction() and doc.result is added and added.undone is removed
+    assert removed.layers == {}  # kept aside without its overlay images
+    correct_and_wait(qtbot, controller, lambda: controller.add_cell_at(x, y))
+    # a new correction after Undo: what was undone is gone, Undo still goes back
+    assert doc.result.previous is added and added.undone is None
+    assert not controller.redo_correction()
+    assert controller.undo_correction() and controller.undo_correction()
+    assert doc.result is first
+    calls = len(engine.segment_calls)
     assert not controller.remove_cell(0) and not controller.remove_cell(9)
     assert not controller.remove_cells([0, 9]) and not controller.remove_cell()  # none selected
     controller.select_cells([9, 3, 0, 3])  # only cells of the image, each once
@@ -750,6 +763,14 @@ def test_cell_centres_marked_for_training_are_added_taken_away_and_undone(
     assert controller.marks() == [(10.0, 12.0), (40.0, 20.0)]
     assert controller.clear_marks() and controller.marks() == []
     assert controller.undo_mark() and len(controller.marks()) == 2
+    assert controller.redo_mark() and controller.marks() == []  # cleared again
+    assert not controller.redo_mark()
+    assert controller.undo_mark() and controller.undo_mark()
+    assert controller.marks() == [(10.0, 12.0)]  # before the second mark ...
+    assert controller.redo_mark() and len(controller.marks()) == 2  # ... and after it
+    assert controller.mark_at(50, 50) == "added"  # a new change: nothing left to redo
+    assert not controller.redo_mark() and controller.undo_mark()
+    assert controller.marks() == [(10.0, 12.0), (40.0, 20.0)]
     # marks belong to their image: the next one has none, and coming back finds them
     with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
         controller.next_image()

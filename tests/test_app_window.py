@@ -954,8 +954,15 @@ def test_cells_are_added_by_clicking_removed_with_delete_and_undone(qtbot, windo
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     assert c.current.result.n_cells == 2 and c.current.result.label_at(int(xx), int(yy)) == 0
     assert window.table.model().rowCount() == 2
+    assert not window.redo_action.isEnabled()
     qtbot.keyClick(window.viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert c.current.result.n_cells == 3 and window.table.model().rowCount() == 3
+    assert window.redo_action.isEnabled() and window.redo_action.text() == "Redo correction"
+    window.viewer.setFocus()
+    redo = window.redo_action.shortcut()  # Ctrl+Shift+Z here, Ctrl+Y on Windows
+    qtbot.keyClick(window.viewer, redo[0].key(), redo[0].keyboardModifiers())
+    assert c.current.result.n_cells == 2 and window.table.model().rowCount() == 2
+    assert not window.redo_action.isEnabled()
 
 
 def test_segmenting_again_or_a_batch_asks_before_replacing_corrections(
@@ -1098,6 +1105,11 @@ def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
     assert window.viewer.marks_drawn() == 1
     assert window.undo_action.text() == "Undo mark" and window.undo_action.isEnabled()
     qtbot.keyClick(window.viewer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.viewer.marks_drawn() == 2
+    assert window.redo_action.text() == "Redo mark" and window.redo_action.isEnabled()
+    window.redo_action.trigger()
+    assert window.viewer.marks_drawn() == 1 and not window.redo_action.isEnabled()
+    window.undo_action.trigger()
     assert window.viewer.marks_drawn() == 2
     # another image has its own marks; coming back shows these again
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
