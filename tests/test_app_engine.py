@@ -203,6 +203,12 @@ def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controll
     with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
         assert controller.undo_correction()
     assert controller.current.result is removed and removed.n_cells == first.n_cells - 1
+    # Redo brings the cell back as it was, kept aside the same way
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.redo_correction()
+    assert controller.current.result is back and back.likelihood is removed.likelihood
+    assert back.layers == {} and back.contribution.dtype == np.float16
+    np.testing.assert_array_equal(back.labels, fresh.labels)
 
 
 def test_event_loop_keeps_ticking_during_a_run(qtbot, controller):
