@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QPainter, QPen
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .table import LABEL_COLUMNS, friendly_name, table_columns
@@ -82,6 +82,14 @@ class HistogramPlot(QWidget):
         self._pressed = -1  # the bar a click or drag began on
         self.setMouseTracking(True)  # each bar's tooltip says what it holds
         self.setToolTip(self.describe_bar(-1))
+        self.measurement = ""  # the CSV name of what the bars count (the copied table's)
+        # for a spreadsheet or a slide: the right-click menu
+        copy_bars = QAction("Copy the bars as a table", self)
+        copy_bars.triggered.connect(self.copy_bars)
+        copy_plot = QAction("Copy the plot as a picture", self)
+        copy_plot.triggered.connect(lambda: QGuiApplication.clipboard().setPixmap(self.grab()))
+        self.addActions([copy_bars, copy_plot])
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
     def set_bins(
         self,
@@ -98,6 +106,30 @@ class HistogramPlot(QWidget):
         total = int(shown.sum()) if shown is not None else 0
         self.scale = float(counts.sum()) / total if total else 1.0
         self.update()
+
+    def bars_text(self) -> str:
+        """The bars as tab-separated rows (what a spreadsheet pastes into columns): each
+        bar's range of the measurement, its cells, and over several images the image
+        shown's cells and selected ones."""
+        name = self.measurement or "Value"
+        head = [f"{name} from", f"{name} to"]
+        if self.shown is None:
+            head += ["Cells", "Selected"]
+        else:
+            head += [f"Cells in {self.images} images", "Cells in the image shown", "Selected"]
+        lines = ["\t".join(head)]
+        for k, count in enumerate(self.counts):
+            row = [f"{self.edges[k]:.6g}", f"{self.edges[k + 1]:.6g}", str(int(count))]
+            if self.shown is not None:
+                row.append(str(int(self.shown[k])))
+            lines.append("\t".join([*row, str(int(self.chosen[k]))]))
+        return "\n".join(lines) + "\n" if len(self.counts) else ""
+
+    def copy_bars(self) -> str:
+        """Put :meth:`bars_text` on the clipboard; returns it."""
+        text = self.bars_text()
+        QGuiApplication.clipboard().setText(text)
+        return text
 
     def _area(self) -> QRectF:
         left, top, right, bottom = self.MARGIN
@@ -337,6 +369,7 @@ class HistogramView(QWidget):
         shown = np.bincount(self._which[inside], minlength=n)
         chosen = np.isin(self._labels, self._selected) & inside
         picked = np.bincount(self._which[chosen], minlength=n)
+        self.plot.measurement = name
         if pooled:
             counts = np.bincount(bins_of(every, edges)[np.isfinite(every)], minlength=n)
             self.plot.set_bins(edges, counts, picked, shown, images=len(pooled))

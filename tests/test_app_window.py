@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent, QImage, QKeySequence  # noqa: E402
+from PySide6.QtGui import QDropEvent, QGuiApplication, QImage, QKeySequence  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_app_fakes as fakes  # noqa: E402
@@ -289,6 +289,22 @@ def test_the_distribution_over_all_images_outlines_the_image_shown(qtbot, window
     assert "of 3 images, 1 in the image shown" in plot.describe_bar(19)
     qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(19).toPoint())
     assert c.selected_cells == (brightest,) and plot.chosen[19] == 1
+    # the right-click menu copies the bars for a spreadsheet
+    rows = [line.split("\t") for line in plot.copy_bars().splitlines()]
+    assert QGuiApplication.clipboard().text().splitlines()[0] == "\t".join(rows[0])
+    assert rows[0] == [
+        "mean_intensity from",
+        "mean_intensity to",
+        "Cells in 3 images",
+        "Cells in the image shown",
+        "Selected",
+    ]
+    assert len(rows) == 21 and float(rows[1][0]) == pytest.approx(pooled.min(), rel=1e-5)
+    assert [sum(int(r[k]) for r in rows[1:]) for k in (2, 3, 4)] == [9, 4, 1]
+    assert rows[20][2:] == ["1", "1", "1"]
+    picture = next(a for a in plot.actions() if a.text() == "Copy the plot as a picture")
+    picture.trigger()
+    assert QGuiApplication.clipboard().image().width() == plot.width()
     with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
         window.remove_cell_action.trigger()
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
