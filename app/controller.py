@@ -290,6 +290,19 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         self.document_changed.emit(self.current_index)
         self._load_image(self.current_index)
 
+    def show_plane_of(self, doc: Document, plane: tuple) -> bool:
+        """Show this page and channel of an open image (another image than the one shown
+        opens at that plane). False if it is not open any more."""
+        if doc not in self.documents:
+            return False
+        index = self.documents.index(doc)
+        if index == self.current_index:
+            self.set_plane(*plane)
+        else:
+            doc.page, doc.channel = plane
+            self.set_current(index)
+        return True
+
     def step_page(self, step: int) -> bool:
         """Show the page ``step`` pages on (1: the next time point of a time-lapse, -1: the
         one before) of a multi-page image. False at either end, or with one page only."""

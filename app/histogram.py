@@ -67,6 +67,7 @@ class HistogramPlot(QWidget):
     over them, multiplied by ``scale`` (all cells / its cells) to compare shapes."""
 
     bars_chosen = Signal(int, int, bool)  # first and last bar, add to the selection
+    bar_opened = Signal(int)  # a bar double-clicked
 
     MARGIN = (44, 10, 10, 34)  # left, top, right, bottom: room for the axes' numbers
 
@@ -79,6 +80,7 @@ class HistogramPlot(QWidget):
         self.shown: np.ndarray | None = None  # the image shown's cells per bin (pooled view)
         self.scale = 1.0  # the pooled view's factor from the image shown to all images
         self.images = 1  # how many images the bars hold
+        self.where: list = []  # pooled: (image name, its cells per bar) for the tooltips
         self._pressed = -1  # the bar a click or drag began on
         self.setMouseTracking(True)  # each bar's tooltip says what it holds
         self.setToolTip(self.describe_bar(-1))
@@ -223,7 +225,16 @@ class HistogramPlot(QWidget):
                 f" of {self.images} image{'s' * (self.images != 1)}, "
                 f"{int(self.shown[k])} in the image shown"
             )
-        return text + (f", {chosen} selected" if chosen else "")
+        text += f", {chosen} selected" if chosen else ""
+        most = sorted(
+            ((int(counts[k]), name) for name, counts in self.where if counts[k]),
+            key=lambda pair: -pair[0],
+        )
+        if most:
+            listed = ", ".join(f"{name} ({count})" for count, name in most[:3])
+            text += f"\nMost in {listed}" + (" …" if len(most) > 3 else "")
+            text += f"\nDouble-click: show {most[0][1]} with these cells selected"
+        return text
 
     def mouseMoveEvent(self, event):  # noqa: N802 - Qt override
         self.setToolTip(self.describe_bar(self.bin_at(event.position().x())))
@@ -242,16 +253,23 @@ class HistogramPlot(QWidget):
         last = self.bin_at(x)
         self.bars_chosen.emit(min(first, last), max(first, last), adds_to_selection(event))
 
+    def mouseDoubleClickEvent(self, event):  # noqa: N802 - Qt override
+        k = self.bin_at(event.position().x())
+        if event.button() == Qt.MouseButton.LeftButton and k >= 0:
+            self.bar_opened.emit(k)
+
 
 class HistogramView(QWidget):
     """A measurement chooser over the plot; the bars' cells come out as ``cells_chosen``.
 
     *Cells of* chooses the image shown or all segmented images (``set_pool_source`` names
     where their cell tables come from; ``pool_changed`` says when they changed). A bar
-    clicked over all images selects the image shown's cells in it.
+    clicked over all images selects the image shown's cells in it; double-clicked, it asks
+    for the image with most cells in it (``image_wanted``: that image's key and the bar).
     """
 
     cells_chosen = Signal(object, bool)  # cell numbers, add them to the selection
+    image_wanted = Signal(object, int)  # pooled: the key of the image with most cells in a bar
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -281,15 +299,18 @@ class HistogramView(QWidget):
         self._which = np.zeros(0, dtype=int)
         self._selected: tuple = ()
         self._wanted = ""  # the measurement chosen last: kept from image to image
-        self._pool = lambda: []  # the cell tables of all segmented images
+        self._pool = lambda: []  # (key, name, cell table) of every segmented image
+        self._keys: list = []  # pooled: the images' keys, in the order of ``plot.where``
         self._stale = False  # the pooled view waits to be shown to be drawn anew
         self.measurement.currentIndexChanged.connect(self._measurement_chosen)
         self.scope.currentIndexChanged.connect(lambda _: self._fill_measurements())
         self.plot.bars_chosen.connect(self._bars_chosen)
+        self.plot.bar_opened.connect(self._bar_opened)
 
-    def set_pool_source(self, tables) -> None:
-        """``tables()`` gives the cell tables of every segmented image (the pooled view)."""
-        self._pool = tables
+    def set_pool_source(self, images) -> None:
+        """``images()`` gives (key, name, cell table) of every segmented image (the pooled
+        view; the key comes back with ``image_wanted``)."""
+        self._pool = images
         self.pool_changed()
 
     def pool_changed(self) -> None:
@@ -324,7 +345,7 @@ class HistogramView(QWidget):
         its own: the first segmented image's), the one chosen last kept."""
         names = list(self._columns)
         if not names and self.pooled():
-            first = next((t for t in self._pool() if t is not None), None)
+            first = next((table for _, _, table in self._pool() if table is not None), None)
             names = plotted_columns(table_columns(first))
         area = next((name for name in names if name.startswith("AreaShape_Area")), "")
         wanted = self._wanted or area
@@ -353,12 +374,14 @@ class HistogramView(QWidget):
         name = self.current_measurement()
         values = self._columns.get(name)
         mine = np.asarray(values if values is not None else [], dtype=float)
-        pooled, left_out = [], 0
+        pooled, left_out, names, self._keys = [], 0, [], []
         if self.pooled():
-            for table in self._pool():
+            for key, image, table in self._pool():
                 columns = table_columns(table)
                 if name in columns:
                     pooled.append(np.asarray(columns[name], dtype=float))
+                    names.append(image)
+                    self._keys.append(key)
                 else:  # measured in other units (no pixel size), or not at all
                     left_out += 1
         every = np.concatenate(pooled) if pooled else mine
@@ -371,9 +394,14 @@ class HistogramView(QWidget):
         picked = np.bincount(self._which[chosen], minlength=n)
         self.plot.measurement = name
         if pooled:
-            counts = np.bincount(bins_of(every, edges)[np.isfinite(every)], minlength=n)
+            self.plot.where = []
+            for image, values in zip(names, pooled, strict=True):
+                which = bins_of(values, edges)
+                self.plot.where.append((image, np.bincount(which[which >= 0], minlength=n)))
+            counts = np.sum([c for _, c in self.plot.where], axis=0).astype(int)
             self.plot.set_bins(edges, counts, picked, shown, images=len(pooled))
         else:
+            self.plot.where = []
             self.plot.set_bins(edges, shown, picked)
         self.summary.setText(self._describe(every, mine[inside], len(pooled), left_out, picked))
 
@@ -407,3 +435,15 @@ class HistogramView(QWidget):
 
     def _bars_chosen(self, first: int, last: int, adding: bool) -> None:
         self.cells_chosen.emit(self.cells_in_bin(first, last), adding)
+
+    def image_with_most(self, k: int):
+        """Pooled: the key of the image with most cells in bar ``k`` (None: not pooled)."""
+        counts = [int(c[k]) for _, c in self.plot.where]
+        if not counts or max(counts) == 0:
+            return None
+        return self._keys[int(np.argmax(counts))]
+
+    def _bar_opened(self, k: int) -> None:
+        key = self.image_with_most(k)
+        if key is not None:
+            self.image_wanted.emit(key, k)

@@ -92,6 +92,15 @@ def _row(*widgets: QWidget) -> QWidget:
     return row
 
 
+def plane_label(doc, plane: tuple) -> str:
+    """An image's name in the pooled Distribution's tooltips: with its page and channel
+    where it is not a file's first plane or the file has several segmented."""
+    page, channel = plane
+    if plane == (0, 0) and len(doc.results) < 2:
+        return doc.name
+    return f"{doc.name} page {page}" + (f" channel {channel}" if channel else "")
+
+
 def _count(n: int, noun: str) -> str:
     """The count with its noun: 1 centre, 2 centres."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -107,6 +116,7 @@ class MainWindow(QMainWindow):
         # other pages; automatic levels follow each page
         self._levels_set_for: tuple | None = None
         self._centre_on_selection = False
+        self._bar_wanted: tuple | None = None  # (image, plane, bar) whose cells to select
         self.setWindowTitle("cellprop")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -265,9 +275,13 @@ class MainWindow(QMainWindow):
         )
         self.histogram.set_pool_source(
             lambda: [
-                r.table for d in c.documents for r in d.results.values() if r.table is not None
+                ((d, plane), plane_label(d, plane), r.table)
+                for d in c.documents
+                for plane, r in d.results.items()
+                if r.table is not None
             ]
         )
+        self.histogram.image_wanted.connect(self._show_bar_in)
         c.documents_removed.connect(lambda _: self.histogram.pool_changed())
         self.display_panel.contrast_changed.connect(self._set_contrast)
         self.display_panel.auto_contrast_requested.connect(self._auto_contrast)
@@ -881,6 +895,9 @@ class MainWindow(QMainWindow):
         self.histogram.set_table(
             result.table if result is not None else None, self.controller.selected_cells
         )
+        wanted, self._bar_wanted = self._bar_wanted, None
+        if wanted is not None and wanted[:2] == (doc, getattr(doc, "plane", None)):
+            self._select_bar(wanted[2])
         available = {"fills", "outlines", "centres"} if result is not None else set()
         if result is not None and result.likelihood is not None:
             available.add("likelihood")
@@ -952,6 +969,21 @@ class MainWindow(QMainWindow):
         if label in self.controller.selected_cells:
             self._centre_on_selection = True
             self._selection_changed(label)
+
+    def _show_bar_in(self, key, bar: int) -> None:
+        """A bar of the pooled Distribution double-clicked: show the image with most cells
+        in it (``key``: the image and plane), those cells selected."""
+        doc, plane = key
+        if doc is self.controller.current and plane == doc.plane and doc.image is not None:
+            self._select_bar(bar)
+        else:
+            self._bar_wanted = (doc, plane, bar)
+            self.controller.show_plane_of(doc, plane)
+
+    def _select_bar(self, bar: int) -> None:
+        """Select the image shown's cells in a bar of the Distribution; the view goes there."""
+        self._centre_on_selection = True
+        self.controller.select_cells(self.histogram.cells_in_bin(bar))
 
     def _selection_changed(self, label: int) -> None:
         self._update_correction_actions()

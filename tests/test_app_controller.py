@@ -388,8 +388,15 @@ def test_a_batch_of_every_page_shows_each_pages_cells_on_its_page(
     assert doc.results[(0, 0)].labels is not None
     assert doc.results[(1, 0)].labels is None and doc.results[(2, 0)].labels is None
     assert not doc.running and doc.status == Status.DONE
+    # another image opened at a page chosen for it (the pooled Distribution's double-click)
     with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
-        controller.set_plane(2, 0)
+        assert controller.show_plane_of(controller.documents[1], (0, 0))
+    assert controller.current is controller.documents[1]
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        assert controller.show_plane_of(doc, (1, 0))
+    assert controller.current is doc and doc.plane == (1, 0) and doc.n_cells == 3
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        assert controller.show_plane_of(doc, (2, 0))  # the image shown: another page of it
     assert controller.current.n_cells == 4
     np.testing.assert_array_equal(doc.result.labels, np.load(out / "movie_p2c0_labels.npy"))
 

@@ -312,6 +312,14 @@ def test_the_distribution_over_all_images_outlines_the_image_shown(qtbot, window
     c.close_images([0])
     qtbot.waitUntil(lambda: plot.counts.sum() == 6, timeout=WAIT_MS)  # ... and a closed image
     assert view.scope.itemText(1) == "All segmented images (2)"
+    # a bar's tooltip names the images with most cells in it; a double-click shows the
+    # first of them with those cells selected
+    assert "Most in img1.npy (1), img2.npy (1)" in plot.describe_bar(0)
+    assert "Double-click: show img1.npy" in plot.describe_bar(0)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        qtbot.mouseDClick(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(0).toPoint())
+    qtbot.waitUntil(lambda: c.selected_cells == (1,), timeout=WAIT_MS)
+    assert c.current.name == "img1.npy" and view.pooled()
     view.scope.setCurrentIndex(0)
     assert plot.shown is None and plot.counts.sum() == 3
 
@@ -330,7 +338,9 @@ def test_the_pooled_distribution_leaves_out_images_measured_in_other_units(qtbot
     view = HistogramView()
     qtbot.addWidget(view)
     view.show()
-    view.set_pool_source(lambda: [shown, other, in_pixels])
+    view.set_pool_source(
+        lambda: [(1, "shown.tif", shown), (2, "other.tif", other), (3, "pixels.tif", in_pixels)]
+    )
     view.set_table(shown)
     view.scope.setCurrentIndex(1)
     assert view.current_measurement() == "AreaShape_Area_um2"
@@ -339,6 +349,24 @@ def test_the_pooled_distribution_leaves_out_images_measured_in_other_units(qtbot
     text = view.summary.text()
     assert "5 cells in 2 images; median 20" in text and "1 without this measurement" in text
     assert view.cells_in_bin(0, 9) == [1]  # the image shown's cells in the lower half
+    # bars of 2 µm²: 20 (twice, other.tif) in bar 5, 30 (shown.tif) in 10, 50 in 19
+    assert [view.image_with_most(k) for k in (5, 10, 19, 2)] == [2, 1, 2, None]
+    assert view.plot.describe_bar(5).endswith(
+        "2 cells of 2 images, 0 in the image shown\nMost in other.tif (2)"
+        "\nDouble-click: show other.tif with these cells selected"
+    )
+
+
+def test_the_pooled_distribution_names_pages_of_a_time_lapse():
+    from types import SimpleNamespace
+
+    from cellprop.app.main_window import plane_label
+
+    movie = SimpleNamespace(name="movie.tif", results={(0, 0): 1, (3, 0): 2})
+    single = SimpleNamespace(name="field.tif", results={(0, 0): 1})
+    assert plane_label(movie, (0, 0)) == "movie.tif page 0"
+    assert plane_label(movie, (3, 1)) == "movie.tif page 3 channel 1"
+    assert plane_label(single, (0, 0)) == "field.tif"
 
 
 def qimage_alpha(pixmap) -> np.ndarray:
