@@ -250,7 +250,8 @@ class MainWindow(QMainWindow):
         c.model_changed.connect(self._model_changed)
         c.error.connect(self._show_error)
         c.selection_changed.connect(self._selection_changed)
-        c.overlays_changed.connect(self.viewer.apply_overlays)
+        c.overlays_changed.connect(self._overlays_changed)
+        self._overlays_changed(c.overlays)
         c.exported.connect(self._exported)
         c.marks_changed.connect(self._marks_changed)
         c.training_progress.connect(self._training_progress)
@@ -904,6 +905,8 @@ class MainWindow(QMainWindow):
         if result is not None and result.contribution is not None:
             available.add("contribution")
         self.overlay_panel.set_available(available)
+        for name, action in self.overlay_actions.items():
+            action.setEnabled(name in available)
         if result is None:
             self.cells_summary.setText("Not segmented yet: press Segment (F5).")
             return
@@ -984,6 +987,25 @@ class MainWindow(QMainWindow):
         """Select the image shown's cells in a bar of the Distribution; the view goes there."""
         self._centre_on_selection = True
         self.controller.select_cells(self.histogram.cells_in_bin(bar))
+
+    def _overlays_changed(self, overlays: dict) -> None:
+        """The overlays' settings changed (a check box, a slider, a key): the View menu's
+        items follow, and anything hidden with H is shown again (the user is adjusting it)."""
+        for name, action in self.overlay_actions.items():
+            overlay = overlays.get(name)
+            action.setChecked(bool(overlay and overlay.visible))
+        if self.hide_overlays_action.isChecked():
+            self.hide_overlays_action.setChecked(False)
+            self.viewer.layers_hidden = False
+        self.viewer.apply_overlays(overlays)
+
+    def hide_overlays(self, hidden: bool) -> None:
+        """H: the image alone, or what was shown over it back again."""
+        self.hide_overlays_action.setChecked(hidden)
+        self.viewer.hide_layers(hidden)
+        self.statusBar().showMessage(
+            "Everything over the image hidden: H shows it again" if hidden else "", 4000
+        )
 
     def _selection_changed(self, label: int) -> None:
         self._update_correction_actions()

@@ -8,6 +8,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
+from .panels import OVERLAY_TIPS
+from .state import OVERLAY_NAMES, OVERLAY_TITLES
+
+#: Keys that show or hide an overlay (the others are in the View menu without one).
+OVERLAY_KEYS = {"fills": "C", "outlines": "O", "centres": "N"}
+
 
 def add_action(window: QMainWindow, text: str, slot, shortcut=None, tip: str = "") -> QAction:
     """A command of the window: its name, what it does, its key and its tip (the status bar
@@ -139,6 +145,27 @@ def build_actions(window) -> None:
     window.zoom_out_action = add_action(
         window, "Zoom out", lambda: window.viewer.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut
     )
+    # what is drawn over the image: the settings panel's check boxes, as keys and menu items
+    window.overlay_actions = {}
+    for name in OVERLAY_NAMES:
+        action = add_action(
+            window,
+            OVERLAY_TITLES[name],
+            lambda on, n=name: c.set_overlay(n, visible=on),
+            OVERLAY_KEYS.get(name),
+            OVERLAY_TIPS[name],
+        )
+        action.setCheckable(True)
+        window.overlay_actions[name] = action
+    window.hide_overlays_action = add_action(
+        window,
+        "Hide everything over the image",
+        window.hide_overlays,
+        "H",
+        "The image alone, to compare the cells with their outlines (H again brings back what "
+        "was shown)",
+    )
+    window.hide_overlays_action.setCheckable(True)
     window.add_cells_action = add_action(
         window,
         "Add cells by clicking",
@@ -316,6 +343,9 @@ def build_actions(window) -> None:
         window.actual_size_action,
         window.zoom_in_action,
         window.zoom_out_action,
+        None,
+        *window.overlay_actions.values(),
+        window.hide_overlays_action,
         None,
     )
     for dock in (window.images_dock, window.settings_dock, window.bottom_dock):

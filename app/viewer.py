@@ -83,6 +83,7 @@ class ImageViewer(QGraphicsView):
         self._selection_item = QGraphicsPixmapItem()
         self._selection_item.setZValue(20)
         self.scene().addItem(self._selection_item)
+        self.layers_hidden = False  # everything over the image hidden for a moment (H)
         # clicked centres of cells being added, until the correction's result arrives
         self._pending = QGraphicsItemGroup()
         self._pending.setZValue(21)
@@ -229,8 +230,15 @@ class ImageViewer(QGraphicsView):
         for name, overlay in overlays.items():
             item = self._layers.get(name)
             if item is not None:
-                item.setVisible(overlay.visible)
+                item.setVisible(overlay.visible and not self.layers_hidden)
                 item.setOpacity(overlay.opacity)
+        self._selection_item.setVisible(not self.layers_hidden)
+
+    def hide_layers(self, hidden: bool) -> None:
+        """Hide the result's overlays and the selection (the image alone), or show what the
+        overlays' settings show again; the settings themselves stay as they are."""
+        self.layers_hidden = bool(hidden)
+        self.apply_overlays(self.overlays)
 
     def layer(self, name: str) -> QGraphicsItem:
         """The graphics item of one overlay (tests read its pixmap, visibility, opacity)."""

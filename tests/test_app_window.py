@@ -369,6 +369,39 @@ def test_the_pooled_distribution_names_pages_of_a_time_lapse():
     assert plane_label(single, (0, 0)) == "field.tif"
 
 
+def test_keys_show_and_hide_what_is_drawn_over_the_image(qtbot, window, images):
+    """O, C and N switch outlines, cell colours and centres as the settings panel's boxes do
+    (the View menu lists them); H hides everything over the image and brings it back,
+    leaving the settings as they were."""
+    open_and_run(qtbot, window, images[:1])
+    c, viewer, panel = window.controller, window.viewer, window.overlay_panel
+    window.viewer.setFocus()
+    assert c.overlays["outlines"].visible and window.overlay_actions["outlines"].isChecked()
+    qtbot.keyClick(viewer, Qt.Key.Key_O)
+    assert not c.overlays["outlines"].visible and not viewer.layer("outlines").isVisible()
+    assert not panel.checks["outlines"].isChecked()
+    assert not window.overlay_actions["outlines"].isChecked()
+    panel.checks["outlines"].setChecked(True)  # the box, and the menu item follows
+    assert window.overlay_actions["outlines"].isChecked() and viewer.layer("outlines").isVisible()
+    shown = {name for name, o in c.overlays.items() if o.visible}
+    c.select_cell(1)
+    qtbot.keyClick(viewer, Qt.Key.Key_H)
+    assert window.hide_overlays_action.isChecked()
+    assert not any(viewer.layer(name).isVisible() for name in shown)
+    assert not viewer._selection_item.isVisible()
+    assert {name for name, o in c.overlays.items() if o.visible} == shown  # settings kept
+    qtbot.keyClick(viewer, Qt.Key.Key_H)
+    assert all(viewer.layer(name).isVisible() for name in shown)
+    assert viewer._selection_item.isVisible()
+    qtbot.keyClick(viewer, Qt.Key.Key_H)
+    qtbot.keyClick(viewer, Qt.Key.Key_C)  # an overlay switched while hidden: all shown again
+    assert not window.hide_overlays_action.isChecked()
+    assert viewer.layer("outlines").isVisible() and not viewer.layer("fills").isVisible()
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    assert window.overlay_actions["centres"] in view_menu.actions()
+    assert "Outlines</td><td>&nbsp;&nbsp;<b>O</b>" in window.shortcuts_text()
+
+
 def qimage_alpha(pixmap) -> np.ndarray:
     """The alpha channel of a pixmap, as an array."""
     image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
