@@ -77,6 +77,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
     hint = Signal(str)  # advice worth showing above the image (not an error)
     overlays_changed = Signal(object)  # {name: Overlay}
     marks_changed = Signal(int)  # the centres marked for training on this image changed
+    colour_ready = Signal(object)  # pixels of the channel drawn in colour (None: none)
     training_progress = Signal(str, float)  # a model being trained: what it does, fraction
     training_finished = Signal(bool, str)  # True and the model folder, or False and why not
 
@@ -129,6 +130,10 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         self._memo_holds: tuple | None = None  # (document, plane) the memo was filled on
         self._memo_tried: tuple | None = None  # ... and the last one prepare_corrections ran on
         self._found_in: dict[str, list] = {}  # the images found in each folder opened
+        # a second channel drawn in colour over the image shown (-1: none), kept from image
+        # to image and page to page while they have it; its pixels once read
+        self.colour_channel = -1
+        self.colour_pixels = None
 
     # ------------------------------------------------------------------ documents
     @property
@@ -432,13 +437,48 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         h, w = pixels.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
             return ""
-        value = pixels[y, x]
-        shown = f"{value:.4g}" if pixels.dtype.kind == "f" else f"{int(value)}"
-        text = f"x {x}, y {y}   value {shown}"
+        text = f"x {x}, y {y}   value {_value_text(pixels[y, x])}"
+        colour = self.colour_pixels
+        if colour is not None and colour.shape[:2] == (h, w):
+            text += f"   channel {self.colour_channel} {_value_text(colour[y, x])}"
         if doc.result is not None:
             label = doc.result.label_at(x, y)
             text += f"   cell {label}" if label else "   background"
         return text
+
+    def set_colour_channel(self, channel: int) -> None:
+        """Draw this channel of the image shown in colour over it (-1: none)."""
+        self.colour_channel = int(channel)
+        self.load_colour_channel()
+
+    def load_colour_channel(self) -> None:
+        """Read the colour channel at the page shown (``colour_ready`` brings its pixels;
+        None where there is none: not chosen, the channel shown, or the file lacks it)."""
+        doc, channel = self.current, self.colour_channel
+        image = doc.image if doc is not None else None
+        if image is None or not 0 <= channel < image.n_channels or channel == doc.channel:
+            self.colour_pixels = None
+            self.colour_ready.emit(None)
+            return
+        plane = (doc.page, channel)
+
+        def finished(colour):
+            if self.current is doc and (doc.page, self.colour_channel) == plane:
+                self.colour_pixels = colour.pixels
+                self.colour_ready.emit(colour.pixels)
+
+        def failed(exc, tb):
+            self._report(
+                f"{doc.name}: channel {channel} could not be read: "
+                f"{readable_error(exc, self.engine)}",
+                self._details(exc, tb),
+            )
+
+        read = Job(
+            lambda job: self.engine.read_image(doc.path, page=plane[0], channel=channel),
+            name=f"read channel {channel} of {doc.name}",
+        )
+        self._start_side_job(read, finished, failed)
 
     # ------------------------------------------------------------------ settings
     def available_models(self) -> list:
@@ -830,6 +870,12 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
             self._job.cancel()
         self.stop_training()
         self.wait_idle(timeout_ms)
+
+
+def _value_text(value) -> str:
+    """A pixel value as the status bar shows it: integers whole, floats to 4 digits."""
+    floating = isinstance(value, float) or getattr(getattr(value, "dtype", None), "kind", "") == "f"
+    return f"{value:.4g}" if floating else f"{int(value)}"
 
 
 __all__ = [

@@ -287,6 +287,13 @@ class MainWindow(QMainWindow):
         self.display_panel.contrast_changed.connect(self._set_contrast)
         self.display_panel.auto_contrast_requested.connect(self._auto_contrast)
         self.display_panel.plane_changed.connect(c.set_plane)
+        self.display_panel.colour_channel_changed.connect(c.set_colour_channel)
+        self.display_panel.colour_changed.connect(
+            lambda name: self.viewer.set_colour_channel(
+                c.colour_pixels, render.CHANNEL_COLOURS[name]
+            )
+        )
+        c.colour_ready.connect(self.viewer.set_colour_channel)
         self.welcome.open_files.connect(self.ask_open_files)
         self.welcome.open_folder.connect(self.ask_open_folder)
         self.welcome.open_sample.connect(lambda: self.open_paths(sample_images()[:1]))
@@ -868,8 +875,13 @@ class MainWindow(QMainWindow):
         self.viewer.set_image(pixels, *self._contrast, keep_view=same_shape)
         self.display_panel.set_range(*render.value_range(pixels), *self._contrast)
         self.display_panel.set_planes(
-            doc.image.n_pages, doc.image.n_channels, doc.page, doc.channel
+            doc.image.n_pages,
+            doc.image.n_channels,
+            doc.page,
+            doc.channel,
+            self.controller.colour_channel,
         )
+        self.controller.load_colour_channel()  # another channel in colour, if one is chosen
         self._show_result(doc)
         self._show_marks()
         self._update_correction_actions()

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from . import render
 from .state import OVERLAY_NAMES, OVERLAY_TITLES, Status
 
 CHOOSE_FOLDER = "__choose_folder__"
@@ -415,6 +416,8 @@ class DisplayPanel(QGroupBox):
     contrast_changed = Signal(float, float)
     auto_contrast_requested = Signal()
     plane_changed = Signal(int, int)
+    colour_channel_changed = Signal(int)  # -1: none
+    colour_changed = Signal(str)  # a name of render.CHANNEL_COLOURS
 
     STEPS = 1000
 
@@ -446,12 +449,33 @@ class DisplayPanel(QGroupBox):
         self._page_label, self._channel_label = QLabel("Page"), QLabel("Channel")
         layout.addRow(self._page_label, self.page)
         layout.addRow(self._channel_label, self.channel)
+        # another channel (a fluorescent reporter) in colour over the one shown
+        self.colour_channel = QComboBox()
+        self.colour_channel.setToolTip(
+            "Draw another channel of the file in colour over the one shown (a fluorescent "
+            "reporter over phase contrast), to see it in the outlined cells; the cells table "
+            "measures every channel all the same."
+        )
+        self.colour = QComboBox()
+        self.colour.addItems(list(render.CHANNEL_COLOURS))
+        self.colour.setToolTip("The colour of that channel")
+        self._colour_label = QLabel("In colour")
+        pair = QWidget()
+        row = QHBoxLayout(pair)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.colour_channel, 1)
+        row.addWidget(self.colour)
+        layout.addRow(self._colour_label, pair)
         self._lo, self._hi = 0.0, 255.0
         self.black.valueChanged.connect(self._slid)
         self.white.valueChanged.connect(self._slid)
         self.auto.clicked.connect(lambda: self.auto_contrast_requested.emit())
         self.page.valueChanged.connect(self._plane)
         self.channel.valueChanged.connect(self._plane)
+        self.colour_channel.currentIndexChanged.connect(
+            lambda _: self.colour_channel_changed.emit(self.colour_channel.currentData())
+        )
+        self.colour.currentTextChanged.connect(self.colour_changed.emit)
         self.set_planes(1, 1, 0, 0)
 
     def set_range(self, lo: float, hi: float, low: float, high: float) -> None:
@@ -473,7 +497,9 @@ class DisplayPanel(QGroupBox):
         self.range_label.setText(f"{low:.4g} – {high:.4g}")
         self.contrast_changed.emit(low, high)
 
-    def set_planes(self, n_pages: int, n_channels: int, page: int, channel: int) -> None:
+    def set_planes(
+        self, n_pages: int, n_channels: int, page: int, channel: int, colour_channel: int = -1
+    ) -> None:
         for box, n, value, label in (
             (self.page, n_pages, page, self._page_label),
             (self.channel, n_channels, channel, self._channel_label),
@@ -485,6 +511,16 @@ class DisplayPanel(QGroupBox):
             box.blockSignals(False)
             box.setVisible(n > 1)
             label.setVisible(n > 1)
+        self.colour_channel.blockSignals(True)
+        self.colour_channel.clear()
+        self.colour_channel.addItem("none", -1)
+        for k in range(n_channels):
+            if k != channel:
+                self.colour_channel.addItem(f"channel {k}", k)
+        self.colour_channel.setCurrentIndex(max(self.colour_channel.findData(colour_channel), 0))
+        self.colour_channel.blockSignals(False)
+        for widget in (self._colour_label, self.colour_channel, self.colour):
+            widget.setVisible(n_channels > 1)
 
     def _plane(self) -> None:
         self.plane_changed.emit(self.page.value(), self.channel.value())

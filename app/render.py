@@ -54,6 +54,27 @@ def to_display(pixels: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.ascontiguousarray(out.astype(np.uint8))
 
 
+#: Colours a second channel can be drawn in over the image (Fiji's LUT names).
+CHANNEL_COLOURS = {
+    "Green": (0, 255, 0),
+    "Magenta": (255, 0, 255),
+    "Cyan": (0, 255, 255),
+    "Red": (255, 0, 0),
+    "Yellow": (255, 255, 0),
+}
+
+
+def channel_rgba(pixels: np.ndarray, colour=(0, 255, 0), levels: tuple | None = None) -> np.ndarray:
+    """Another channel (a fluorescent reporter) as a colour layer over the image: the
+    colour everywhere, as opaque as the channel is bright between ``levels`` (default: its
+    automatic contrast), so that the image shows through where the channel is dark."""
+    low, high = auto_contrast(pixels) if levels is None else levels
+    rgba = np.zeros((*pixels.shape[:2], 4), np.uint8)
+    rgba[..., :3] = colour
+    rgba[..., 3] = to_display(pixels, low, high)
+    return rgba
+
+
 def label_colours(n_labels: int, seed: int = 0) -> np.ndarray:
     """An (n_labels + 1, 3) uint8 colour table; row 0 (background) is black.
 

@@ -83,6 +83,12 @@ class ImageViewer(QGraphicsView):
         self._selection_item = QGraphicsPixmapItem()
         self._selection_item.setZValue(20)
         self.scene().addItem(self._selection_item)
+        # another channel in colour, over the image and under everything the method drew
+        self._colour_item = QGraphicsPixmapItem()
+        self._colour_item.setZValue(0.5)
+        self.scene().addItem(self._colour_item)
+        self._colour_pixels: np.ndarray | None = None
+        self.colour = render.CHANNEL_COLOURS["Green"]
         self.layers_hidden = False  # everything over the image hidden for a moment (H)
         # clicked centres of cells being added, until the correction's result arrives
         self._pending = QGraphicsItemGroup()
@@ -112,6 +118,9 @@ class ImageViewer(QGraphicsView):
         self, pixels: np.ndarray | None, low: float, high: float, keep_view: bool = False
     ) -> None:
         self._pixels = pixels
+        colour = self._colour_pixels
+        if colour is not None and (pixels is None or colour.shape != pixels.shape):
+            self.set_colour_channel(None)  # another image's: its own comes when read
         if pixels is None:
             self._image_item.setPixmap(QPixmap())
             self.clear_result()
@@ -233,6 +242,23 @@ class ImageViewer(QGraphicsView):
                 item.setVisible(overlay.visible and not self.layers_hidden)
                 item.setOpacity(overlay.opacity)
         self._selection_item.setVisible(not self.layers_hidden)
+        self._colour_item.setVisible(not self.layers_hidden)
+
+    def set_colour_channel(self, pixels: np.ndarray | None, colour=None) -> None:
+        """Draw another channel's ``pixels`` (None: none) in ``colour`` (default: the one
+        drawn last) over the image, with its own automatic contrast."""
+        self.colour = self.colour if colour is None else colour
+        if pixels is not None and self._pixels is not None and pixels.shape != self._pixels.shape:
+            pixels = None  # another image's, arrived late
+        self._colour_pixels = pixels
+        rgba = None if pixels is None else render.channel_rgba(pixels, self.colour)
+        self._colour_item.setPixmap(
+            QPixmap() if rgba is None else QPixmap.fromImage(qimage_from_array(rgba))
+        )
+
+    def colour_layer(self) -> QGraphicsPixmapItem:
+        """The item of the channel drawn in colour (tests read its pixmap)."""
+        return self._colour_item
 
     def hide_layers(self, hidden: bool) -> None:
         """Hide the result's overlays and the selection (the image alone), or show what the

@@ -164,6 +164,18 @@ class FakeEngine:
             pixels = np.load(path)
         except Exception as exc:
             raise ImageError(path, "not an image file") from exc
+        if pixels.ndim == 4:  # pages, channels
+            n_pages, n_channels = pixels.shape[:2]
+            if not (0 <= page < n_pages and 0 <= channel < n_channels):
+                raise ImageError(path, f"page {page} or channel {channel} out of range")
+            return ImageData(
+                pixels[page, channel],
+                path,
+                page=page,
+                n_pages=n_pages,
+                channel=channel,
+                n_channels=n_channels,
+            )
         if pixels.ndim == 3:
             n_pages = pixels.shape[0]
             if not 0 <= page < n_pages:

@@ -128,3 +128,12 @@ def test_histograms_are_offered_for_measurements_not_positions():
     assert "AreaShape_Area" in names and "AreaShape_Eccentricity" in names
     assert not [n for n in names if "Center" in n or "BoundingBox" in n or "Orientation" in n]
     assert "ObjectNumber" not in names and "TouchesBorder" not in names
+
+
+def test_a_channel_in_colour_is_as_opaque_as_it_is_bright():
+    from cellprop.app.render import CHANNEL_COLOURS, channel_rgba
+
+    pixels = np.array([[100, 200], [300, 500]], np.uint16)
+    rgba = channel_rgba(pixels, CHANNEL_COLOURS["Magenta"], levels=(100, 300))
+    assert (rgba[..., :3] == [255, 0, 255]).all()
+    assert rgba[..., 3].tolist() == [[0, 127], [255, 255]]  # black to white: clear to solid

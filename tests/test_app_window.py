@@ -402,6 +402,62 @@ def test_keys_show_and_hide_what_is_drawn_over_the_image(qtbot, window, images):
     assert "Outlines</td><td>&nbsp;&nbsp;<b>O</b>" in window.shortcuts_text()
 
 
+def test_another_channel_is_drawn_in_colour_over_the_one_shown(qtbot, window, tmp_path):
+    """A fluorescent reporter beside phase contrast: *In colour* draws the chosen channel
+    over the image, as opaque as it is bright; it follows the pages of a time-lapse, and the
+    status bar gives its value under the cursor."""
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 50, (2, 3, 32, 40)).astype(np.uint16)  # 2 pages, 3 channels
+    stack[:, 1, 8:16, 10:20] = 4000  # the reporter lights one patch
+    stack[1, 1, 20:28, 10:20] = 4000  # ... and another one on the second page
+    path = tmp_path / "reporter.npy"
+    np.save(path, stack)
+    c, panel, viewer = window.controller, window.display_panel, window.viewer
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([path])
+    assert panel.colour_channel.isVisibleTo(window) and panel.colour.isVisibleTo(window)
+    assert [panel.colour_channel.itemText(k) for k in range(3)] == [
+        "none",
+        "channel 1",
+        "channel 2",
+    ]
+    assert viewer.colour_layer().pixmap().isNull()
+    with qtbot.waitSignal(c.colour_ready, timeout=WAIT_MS):
+        panel.colour_channel.setCurrentIndex(1)
+    np.testing.assert_array_equal(c.colour_pixels, stack[0, 1])
+    drawn = qimage_rgba(viewer.colour_layer().pixmap())
+    assert (drawn[12, 15] == [0, 255, 0, 255]).all()  # the bright patch: solid green
+    assert drawn[4, 4, 3] < 16  # the dark background: the image shows through
+    assert "channel 1 4000" in c.describe_pixel(15, 12)
+    panel.colour.setCurrentText("Magenta")
+    assert (qimage_rgba(viewer.colour_layer().pixmap())[12, 15] == [255, 0, 255, 255]).all()
+    with qtbot.waitSignal(c.colour_ready, timeout=WAIT_MS):
+        with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+            c.step_page(1)  # the next time point: its own reporter image
+    np.testing.assert_array_equal(c.colour_pixels, stack[1, 1])
+    assert qimage_rgba(viewer.colour_layer().pixmap())[24, 15, 3] == 255
+    # the reporter itself shown: nothing over it; back on channel 0 it comes back
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(1, 1)
+    assert c.colour_pixels is None and viewer.colour_layer().pixmap().isNull()
+    with qtbot.waitSignal(c.colour_ready, timeout=WAIT_MS):
+        with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+            c.set_plane(1, 0)
+    assert panel.colour_channel.currentData() == 1 and c.colour_pixels is not None
+    qtbot.keyClick(viewer, Qt.Key.Key_H)  # hidden with everything else over the image
+    assert not viewer.colour_layer().isVisible()
+    qtbot.keyClick(viewer, Qt.Key.Key_H)
+    panel.colour_channel.setCurrentIndex(0)
+    assert viewer.colour_layer().pixmap().isNull() and c.colour_pixels is None
+
+
+def qimage_rgba(pixmap) -> np.ndarray:
+    """A pixmap's pixels as an (h, w, 4) RGBA array."""
+    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+    array = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    return array.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()]
+
+
 def qimage_alpha(pixmap) -> np.ndarray:
     """The alpha channel of a pixmap, as an array."""
     image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
