@@ -140,13 +140,31 @@ def main(argv=None) -> int:
         window._row_clicked(int(distances.argmin()) + 1)  # the view goes to it
         shoot("screenshot-segmented.png")
 
-        # how the cells' areas spread, the smallest ones selected from their bars
+        # how the cells' areas spread over every image segmented (a second sample segmented
+        # too, where there is one), the image shown outlined over them, its smallest cells
+        # selected from their bars
+        first = controller.current
+        if len(samples) > 1:
+            controller.open_paths(samples[1:2])
+            controller.set_current(len(controller.documents) - 1)
+            wait_until(app, lambda: controller.current.image is not None, 60, "the image")
+            controller.run_current()
+            wait_until(
+                app,
+                lambda: controller.current.result is not None and not controller.busy,
+                args.timeout,
+                "the second segmentation",
+            )
+            controller.set_current(controller.documents.index(first))
+            wait_until(app, lambda: controller.current.image is not None, 60, "the image")
         window.bottom_tabs.setCurrentWidget(window.histogram)
+        window.histogram.scope.setCurrentIndex(1)  # all segmented images
         window.histogram.cells_chosen.emit(
             window.histogram.cells_in_bin(0) + window.histogram.cells_in_bin(1), False
         )
         window.viewer.fit()
         shoot("screenshot-distribution.png")
+        window.histogram.scope.setCurrentIndex(0)
         window.bottom_tabs.setCurrentIndex(0)
         controller.select_cell(0)
 
