@@ -349,6 +349,10 @@ def test_the_pooled_distribution_leaves_out_images_measured_in_other_units(qtbot
     text = view.summary.text()
     assert "5 cells in 2 images; median 20" in text and "1 without this measurement" in text
     assert view.cells_in_bin(0, 9) == [1]  # the image shown's cells in the lower half
+    view.set_table(None)  # an image not segmented yet: the others' cells all the same
+    assert view.current_measurement() == "AreaShape_Area_um2" and view.plot.counts.sum() == 5
+    assert view.plot.shown.sum() == 0 and "image shown" not in view.summary.text()
+    view.set_table(shown)
     # bars of 2 µm²: 20 (twice, other.tif) in bar 5, 30 (shown.tif) in 10, 50 in 19
     assert [view.image_with_most(k) for k in (5, 10, 19, 2)] == [2, 1, 2, None]
     assert view.plot.describe_bar(5).endswith(
