@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QPainter, QPen
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from . import render
 from .table import LABEL_COLUMNS, friendly_name, table_columns
 from .viewer import adds_to_selection
 
@@ -81,6 +82,7 @@ class HistogramPlot(QWidget):
         self.scale = 1.0  # the pooled view's factor from the image shown to all images
         self.images = 1  # how many images the bars hold
         self.where: list = []  # pooled: (image name, its cells per bar) for the tooltips
+        self.coloured = False  # bars in the colours the cells are drawn in (their legend)
         self._pressed = -1  # the bar a click or drag began on
         self.setMouseTracking(True)  # each bar's tooltip says what it holds
         self.setToolTip(self.describe_bar(-1))
@@ -169,11 +171,15 @@ class HistogramPlot(QWidget):
         )
         top = max(float(highest), 1.0)
         width = area.width() / n
+        fills = [QColor(110, 150, 210)] * n
+        if self.coloured:  # each bar in the colour of its cells in the image: the legend
+            mids = (self.edges[:-1] + self.edges[1:]) / 2
+            fills = [QColor(*rgb) for rgb in render.value_colours(mids, *self.edges[[0, -1]])]
         for k, (count, chosen) in enumerate(zip(self.counts, self.chosen, strict=True)):
             x = area.left() + k * width
             for value, colour in (
-                (count, QColor(110, 150, 210)),
-                (chosen * scale, QColor(30, 60, 140)),
+                (count, fills[k]),
+                (chosen * scale, fills[k].darker(250) if self.coloured else QColor(30, 60, 140)),
             ):
                 if value:
                     height = area.height() * value / top
@@ -269,6 +275,9 @@ class HistogramView(QWidget):
     """
 
     cells_chosen = Signal(object, bool)  # cell numbers, add them to the selection
+    # cells coloured by a measurement: its name and the values of the darkest and the
+    # brightest colour ("" when the cells keep their own colours)
+    colouring = Signal(str, float, float)
     image_wanted = Signal(object, int)  # pooled: the key of the image with most cells in a bar
 
     def __init__(self, parent=None):
@@ -289,6 +298,13 @@ class HistogramView(QWidget):
         top.addWidget(self.measurement)
         top.addWidget(QLabel("Cells of"))
         top.addWidget(self.scope)
+        self.colour_cells = QCheckBox("Colour the cells by it")
+        self.colour_cells.setToolTip(
+            "Fill each cell in the image with the colour of its value (dark blue: lowest, "
+            "yellow: highest; the bars are the legend), to see where the big, bright or round "
+            "cells lie"
+        )
+        top.addWidget(self.colour_cells)
         top.addWidget(self.summary, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -310,6 +326,7 @@ class HistogramView(QWidget):
         self._pool_timer.timeout.connect(self._fill_measurements)
         self.measurement.currentIndexChanged.connect(self._measurement_chosen)
         self.scope.currentIndexChanged.connect(lambda _: self._fill_measurements())
+        self.colour_cells.toggled.connect(lambda _: self._redraw())
         self.plot.bars_chosen.connect(self._bars_chosen)
         self.plot.bar_opened.connect(self._bar_opened)
 
@@ -410,6 +427,20 @@ class HistogramView(QWidget):
             self.plot.where = []
             self.plot.set_bins(edges, shown, picked)
         self.summary.setText(self._describe(every, mine[inside], len(pooled), left_out, picked))
+        self.plot.coloured = self.colour_cells.isChecked() and n > 0
+        if self.plot.coloured:
+            self.colouring.emit(name, float(edges[0]), float(edges[-1]))
+        else:
+            self.colouring.emit("", 0.0, 0.0)
+
+    def values_by_label(self, name: str) -> np.ndarray:
+        """The image shown's values of a measurement, indexed by cell number (NaN where a
+        number has no cell), as :func:`~.render.fills_by_value_rgba` takes them."""
+        values = np.asarray(self._columns.get(name, []), dtype=float)
+        out = np.full(int(self._labels.max()) + 1 if len(self._labels) else 1, np.nan)
+        if len(values) == len(self._labels):
+            out[self._labels] = values
+        return out
 
     @staticmethod
     def _describe(every, mine, images: int, left_out: int, picked) -> str:

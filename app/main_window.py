@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self._levels_set_for: tuple | None = None
         self._centre_on_selection = False
         self._bar_wanted: tuple | None = None  # (image, plane, bar) whose cells to select
+        self._coloured_by: tuple | None = None  # what the cells shown are coloured by
         self.setWindowTitle("cellprop")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -283,6 +284,10 @@ class MainWindow(QMainWindow):
             ]
         )
         self.histogram.image_wanted.connect(self._show_bar_in)
+        self.histogram.colouring.connect(self._colour_cells)
+        self.histogram.colour_cells.toggled.connect(
+            lambda on: on and c.set_overlay("fills", visible=True)
+        )
         c.documents_removed.connect(lambda _: self.histogram.pool_changed())
         self.display_panel.contrast_changed.connect(self._set_contrast)
         self.display_panel.auto_contrast_requested.connect(self._auto_contrast)
@@ -904,6 +909,7 @@ class MainWindow(QMainWindow):
         self._prepare_if_adding()
         result = doc.result if doc is not None else None
         self.viewer.set_result(result)
+        self._coloured_by = None  # drawn in their own colours again
         self.table.set_table(result.table if result is not None else None)
         self.histogram.set_table(
             result.table if result is not None else None, self.controller.selected_cells
@@ -1018,6 +1024,21 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             "Everything over the image hidden: H shows it again" if hidden else "", 4000
         )
+
+    def _colour_cells(self, name: str, low: float, high: float) -> None:
+        """The Distribution asks for the cells shown coloured by a measurement between
+        ``low`` and ``high`` (its bars' range), or ("") in their own colours."""
+        doc = self.controller.current
+        result = doc.result if doc is not None else None
+        key = (id(result), name, low, high) if name and result is not None else None
+        if key == self._coloured_by or (key is not None and result.labels is None):
+            return
+        self._coloured_by = key
+        if key is None:
+            self.viewer.colour_cells(None)
+            return
+        values = self.histogram.values_by_label(name)
+        self.viewer.colour_cells(render.fills_by_value_rgba(result.labels, values, low, high))
 
     def _selection_changed(self, label: int) -> None:
         self._update_correction_actions()

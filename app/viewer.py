@@ -90,6 +90,7 @@ class ImageViewer(QGraphicsView):
         self._colour_pixels: np.ndarray | None = None
         self.colour = render.CHANNEL_COLOURS["Green"]
         self.layers_hidden = False  # everything over the image hidden for a moment (H)
+        self._own_fills: np.ndarray | None = None  # the cells' own colours (not by a value)
         # clicked centres of cells being added, until the correction's result arrives
         self._pending = QGraphicsItemGroup()
         self._pending.setZValue(21)
@@ -149,12 +150,19 @@ class ImageViewer(QGraphicsView):
             )
         for name in ("fills", "outlines", "likelihood", "contribution"):
             self._set_pixmap(name, result.layers.get(name))
+        self._own_fills = result.layers.get("fills")
         self._draw_centres(result.centres)
         self._selection_item.setPixmap(QPixmap())
         self.apply_overlays(self.overlays)
 
+    def colour_cells(self, rgba: np.ndarray | None) -> None:
+        """Fill the cells with these colours (a measurement map: ``render.fills_by_value_rgba``)
+        instead of their own; None gives them their own again."""
+        self._set_pixmap("fills", rgba if rgba is not None else self._own_fills)
+
     def clear_result(self) -> None:
         self._labels = None
+        self._own_fills = None
         for name in OVERLAY_NAMES:
             if name == "centres":
                 self._draw_centres(np.zeros((0, 2)))

@@ -137,3 +137,19 @@ def test_a_channel_in_colour_is_as_opaque_as_it_is_bright():
     rgba = channel_rgba(pixels, CHANNEL_COLOURS["Magenta"], levels=(100, 300))
     assert (rgba[..., :3] == [255, 0, 255]).all()
     assert rgba[..., 3].tolist() == [[0, 127], [255, 255]]  # black to white: clear to solid
+
+
+def test_cells_coloured_by_a_value_run_from_dark_blue_to_yellow():
+    from cellprop.app.render import NO_VALUE_COLOUR, fills_by_value_rgba, value_colours
+
+    colours = value_colours([0.0, 0.5, 1.0, 2.0, -1.0, np.nan], 0.0, 1.0)
+    assert colours[0].tolist() == [68, 1, 84] and colours[2].tolist() == [253, 231, 37]
+    assert colours[3].tolist() == colours[2].tolist()  # clipped above ...
+    assert colours[4].tolist() == colours[0].tolist()  # ... and below
+    assert colours[5].tolist() == list(NO_VALUE_COLOUR)
+    # the middle: halfway between the 5th and 6th stops, (38, 130, 142) and (31, 158, 137)
+    assert colours[1].tolist() == [34, 144, 140]
+    labels = np.array([[0, 1], [2, 3]])
+    rgba = fills_by_value_rgba(labels, [np.nan, 0.0, 1.0], 0.0, 1.0)  # cell 3: no value
+    assert rgba[0, 0, 3] == 0 and rgba[1, 1].tolist() == [*NO_VALUE_COLOUR, 255]
+    assert rgba[0, 1].tolist() == [68, 1, 84, 255] and rgba[1, 0].tolist() == [253, 231, 37, 255]

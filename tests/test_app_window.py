@@ -459,7 +459,35 @@ def qimage_rgba(pixmap) -> np.ndarray:
     """A pixmap's pixels as an (h, w, 4) RGBA array."""
     image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
     array = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
-    return array.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()]
+    # a copy: the array must not outlive the QImage whose memory it reads
+    return array.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()].copy()
+
+
+def test_cells_are_coloured_by_a_measurement_with_the_bars_as_legend(qtbot, window, images):
+    """*Colour the cells by it* fills each cell with the viridis colour of its value (a
+    measurement map), the Distribution's bars in the same colours; unticked, the cells get
+    their own colours back."""
+    open_and_run(qtbot, window, images[2:3])  # four squares, unequally bright
+    c, view, viewer = window.controller, window.histogram, window.viewer
+    window.bottom_tabs.setCurrentWidget(view)
+    c.set_overlay("fills", visible=False)
+    view.measurement.setCurrentIndex(view.measurement.findData("mean_intensity"))
+    own = qimage_rgba(viewer.layer("fills").pixmap())
+    view.colour_cells.setChecked(True)
+    assert c.overlays["fills"].visible and view.plot.coloured
+    labels = c.current.result.labels
+    columns = c.current.result.table.columns
+    brightness = dict(zip(columns["label"].tolist(), columns["mean_intensity"], strict=True))
+    dimmest, brightest = min(brightness, key=brightness.get), max(brightness, key=brightness.get)
+    drawn = qimage_rgba(viewer.layer("fills").pixmap())
+    assert (drawn[labels == dimmest][:, :3] == [68, 1, 84]).all()  # viridis' darkest
+    assert (drawn[labels == brightest][:, :3] == [253, 231, 37]).all()  # ... and brightest
+    assert (drawn[labels == 0][:, 3] == 0).all()
+    view.measurement.setCurrentIndex(view.measurement.findData("area"))  # all one size
+    drawn = qimage_rgba(viewer.layer("fills").pixmap())
+    assert len({tuple(p) for p in drawn[labels > 0][:, :3]}) == 1
+    view.colour_cells.setChecked(False)
+    np.testing.assert_array_equal(qimage_rgba(viewer.layer("fills").pixmap()), own)
 
 
 def qimage_alpha(pixmap) -> np.ndarray:
