@@ -9,6 +9,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
+PICTURE_FILTER = "PNG (*.png);;TIFF (*.tif *.tiff);;JPEG (*.jpg *.jpeg)"
 
 
 class Dialogs:
@@ -47,6 +48,14 @@ class Dialogs:
     def choose_points_file(self, start: str) -> str:
         path, _ = QFileDialog.getOpenFileName(
             self.parent, "Cell centres (CSV)", start, "CSV files (*.csv *.txt);;All files (*)"
+        )
+        return path
+
+    def choose_picture_file(self, start: str) -> str:
+        """A file to save a picture in ("" if the user cancels); the dialog asks before
+        replacing a file that exists."""
+        path, _ = QFileDialog.getSaveFileName(
+            self.parent, "Save the view as a picture", start, PICTURE_FILTER
         )
         return path
 

@@ -1090,6 +1090,29 @@ class MainWindow(QMainWindow):
             self.controller.store.set_folder("export", out)
             self.controller.export_all(out, self._confirm_overwrite)
 
+    def ask_save_view(self) -> None:
+        """Save the image shown as it is shown (File ▸ Save the view as a picture)."""
+        doc = self.controller.current
+        if doc is None or doc.image is None:
+            self._show_error("Open an image first.")
+            return
+        start = str(doc.path.with_name(f"{doc.path.stem}_view.png"))
+        chosen = self.dialogs.choose_picture_file(start)
+        if not chosen:
+            return
+        path = Path(chosen)
+        if path.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+            path = path.with_name(path.name + ".png")  # a name typed without its kind
+            if path.exists() and not self.dialogs.ask(
+                "Replace the file?", f"{path} exists. Replace it?"
+            ):
+                return
+        if self.viewer.picture().save(str(path)):
+            self.controller.log.emit("info", f"{doc.name}: the view saved as {path}")
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+        else:
+            self._show_error(f"{path}: the picture could not be written (no permission?)")
+
     def _export_start(self, doc) -> str:
         return self.controller.store.folder("export") or str(doc.path.parent)
 

@@ -89,6 +89,14 @@ def build_actions(window) -> None:
         "Ctrl+Shift+E",
         "Save the results of every segmented image",
     )
+    window.save_view_action = add_action(
+        window,
+        "Save the view as a picture…",
+        window.ask_save_view,
+        "Ctrl+Shift+S",
+        "The whole image as it is shown, with what is drawn over it (contrast, outlines, "
+        "colours, another channel), at full resolution: for a figure or a slide",
+    )
     window.suggest_action = add_action(
         window,
         "Suggest a model",
@@ -299,6 +307,7 @@ def build_actions(window) -> None:
         None,
         window.export_action,
         window.export_all_action,
+        window.save_view_action,
         None,
         window.close_image_action,
         window.close_all_action,

@@ -264,6 +264,17 @@ class ImageViewer(QGraphicsView):
             QPixmap() if rgba is None else QPixmap.fromImage(qimage_from_array(rgba))
         )
 
+    def picture(self) -> QImage:
+        """The whole image as shown, with everything drawn over it, one pixel per image
+        pixel (not the zoom or the part in view)."""
+        rect = self.sceneRect()
+        picture = QImage(int(rect.width()), int(rect.height()), QImage.Format.Format_RGB32)
+        picture.fill(QColor(0, 0, 0))
+        painter = QPainter(picture)
+        self.scene().render(painter, QRectF(picture.rect()), rect)
+        painter.end()
+        return picture
+
     def colour_layer(self) -> QGraphicsPixmapItem:
         """The item of the channel drawn in colour (tests read its pixmap)."""
         return self._colour_item

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage, QKeySequence  # noqa: E402
+from scipy import ndimage as ndi  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_app_fakes as fakes  # noqa: E402
@@ -42,6 +43,7 @@ class ScriptedDialogs:
         self.offered: list = []  # the options of each choose()
         self.files: list = []
         self.points_file = ""
+        self.picture_file = ""
         self.questions: list = []
         self.opened: list = []  # folders shown in the file manager
 
@@ -71,6 +73,10 @@ class ScriptedDialogs:
 
     def choose_points_file(self, start):
         return self.points_file
+
+    def choose_picture_file(self, start):
+        self.picture_offered = start
+        return self.picture_file
 
     def open_folder(self, folder):
         self.opened.append(folder)
@@ -488,6 +494,38 @@ def test_cells_are_coloured_by_a_measurement_with_the_bars_as_legend(qtbot, wind
     assert len({tuple(p) for p in drawn[labels > 0][:, :3]}) == 1
     view.colour_cells.setChecked(False)
     np.testing.assert_array_equal(qimage_rgba(viewer.layer("fills").pixmap()), own)
+
+
+def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images, tmp_path):
+    """File ▸ Save the view as a picture: the whole image as shown (its contrast, outlines
+    over it), one pixel per image pixel whatever the zoom; a name typed without a kind gets
+    .png, and an existing file of that name is replaced only if the user agrees."""
+    open_and_run(qtbot, window, images[:1])
+    c, viewer = window.controller, window.viewer
+    viewer.zoom_by(3.0)  # the zoom does not matter
+    window.dialogs.picture_file = str(tmp_path / "figure.png")
+    window.save_view_action.trigger()
+    assert window.dialogs.picture_offered.endswith("img0_view.png")
+    saved = QImage(str(tmp_path / "figure.png")).convertToFormat(QImage.Format.Format_RGBA8888)
+    assert (saved.width(), saved.height()) == (64, 64)
+    pixels = np.frombuffer(saved.constBits(), np.uint8).reshape(64, 64, 4)
+    labels = c.current.result.labels
+    edge = render.outline_mask(labels)
+    assert (pixels[edge][:, :3] == [255, 255, 0]).all()  # the outlines, solid yellow
+    grey = render.to_display(c.current.image.pixels, *window._contrast)
+    far = ndi.distance_transform_edt(labels == 0) > 3  # background, away from the overlays
+    assert (pixels[far][:, 0] == grey[far]).all() and (pixels[far][:, 1] == grey[far]).all()
+    window.dialogs.picture_file = str(tmp_path / "figure")  # no kind: .png, exists: asked
+    window.dialogs.answers = [False]
+    before = (tmp_path / "figure.png").read_bytes()
+    window.hide_overlays(True)
+    window.save_view_action.trigger()
+    assert "figure.png exists. Replace it?" in window.dialogs.questions[-1]
+    assert (tmp_path / "figure.png").read_bytes() == before
+    window.save_view_action.trigger()  # agreed: the image alone now
+    plain = QImage(str(tmp_path / "figure.png")).convertToFormat(QImage.Format.Format_RGBA8888)
+    pixels = np.frombuffer(plain.constBits(), np.uint8).reshape(64, 64, 4)
+    assert (pixels[..., 0] == grey).all()
 
 
 def qimage_alpha(pixmap) -> np.ndarray:
