@@ -416,15 +416,14 @@ class HistogramView(QWidget):
         chosen = np.isin(self._labels, self._selected) & inside
         picked = np.bincount(self._which[chosen], minlength=n)
         self.plot.measurement = name
+        self.plot.where = []
+        for image, values in zip(names, pooled, strict=True):
+            which = bins_of(values, edges)
+            self.plot.where.append((image, np.bincount(which[which >= 0], minlength=n)))
         if pooled:
-            self.plot.where = []
-            for image, values in zip(names, pooled, strict=True):
-                which = bins_of(values, edges)
-                self.plot.where.append((image, np.bincount(which[which >= 0], minlength=n)))
             counts = np.sum([c for _, c in self.plot.where], axis=0).astype(int)
             self.plot.set_bins(edges, counts, picked, shown, images=len(pooled))
         else:
-            self.plot.where = []
             self.plot.set_bins(edges, shown, picked)
         self.summary.setText(self._describe(every, mine[inside], len(pooled), left_out, picked))
         self.plot.coloured = self.colour_cells.isChecked() and n > 0

@@ -461,9 +461,10 @@ def test_another_channel_is_drawn_in_colour_over_the_one_shown(qtbot, window, tm
     assert viewer.colour_layer().pixmap().isNull() and c.colour_pixels is None
 
 
-def qimage_rgba(pixmap) -> np.ndarray:
-    """A pixmap's pixels as an (h, w, 4) RGBA array."""
-    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+def qimage_rgba(picture) -> np.ndarray:
+    """A pixmap's or an image's pixels as an (h, w, 4) RGBA array."""
+    image = picture.toImage() if hasattr(picture, "toImage") else picture
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
     array = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
     # a copy: the array must not outlive the QImage whose memory it reads
     return array.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()].copy()
@@ -506,9 +507,8 @@ def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images
     window.dialogs.picture_file = str(tmp_path / "figure.png")
     window.save_view_action.trigger()
     assert window.dialogs.picture_offered.endswith("img0_view.png")
-    saved = QImage(str(tmp_path / "figure.png")).convertToFormat(QImage.Format.Format_RGBA8888)
-    assert (saved.width(), saved.height()) == (64, 64)
-    pixels = np.frombuffer(saved.constBits(), np.uint8).reshape(64, 64, 4)
+    pixels = qimage_rgba(QImage(str(tmp_path / "figure.png")))
+    assert pixels.shape == (64, 64, 4)
     labels = c.current.result.labels
     edge = render.outline_mask(labels)
     assert (pixels[edge][:, :3] == [255, 255, 0]).all()  # the outlines, solid yellow
@@ -523,16 +523,12 @@ def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images
     assert "figure.png exists. Replace it?" in window.dialogs.questions[-1]
     assert (tmp_path / "figure.png").read_bytes() == before
     window.save_view_action.trigger()  # agreed: the image alone now
-    plain = QImage(str(tmp_path / "figure.png")).convertToFormat(QImage.Format.Format_RGBA8888)
-    pixels = np.frombuffer(plain.constBits(), np.uint8).reshape(64, 64, 4)
-    assert (pixels[..., 0] == grey).all()
+    assert (qimage_rgba(QImage(str(tmp_path / "figure.png")))[..., 0] == grey).all()
 
 
 def qimage_alpha(pixmap) -> np.ndarray:
-    """The alpha channel of a pixmap, as an array."""
-    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
-    array = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
-    return array.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width(), 3] > 0
+    """Where a pixmap is not clear, as a bool array."""
+    return qimage_rgba(pixmap)[..., 3] > 0
 
 
 def test_table_columns_sort(qtbot, window, images):
