@@ -43,10 +43,12 @@ from .panels import (
     OverlayPanel,
     SettingsPanel,
     WelcomeView,
+    show_fraction,
 )
 from .table import CellTableView
-from .training_run import MODALITIES, training_folder
 from .viewer import ImageViewer
+from .window_results import ResultsWindowMixin
+from .window_training import TrainingWindowMixin
 
 # Files the window takes for tables of cell centres when dropped or opened (read_points).
 POINTS_SUFFIXES = {".csv", ".txt"}
@@ -61,25 +63,6 @@ def sample_images() -> list:
     folder = Path(resources.__file__).parent / "samples"
     suffixes = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}
     return sorted(p for p in folder.glob("*") if p.suffix.lower() in suffixes)
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 0:
-        return "estimating time left…"
-    if seconds < 60:
-        return f"about {max(1, round(seconds))} s left"
-    if seconds < 3600:
-        return f"about {round(seconds / 60)} min left"
-    return f"about {seconds / 3600:.1f} h left"
-
-
-def _show_fraction(bar: QProgressBar, fraction: float) -> None:
-    """A progress bar at ``fraction`` (0..1), or busy without an end when it is negative."""
-    if fraction < 0:
-        bar.setRange(0, 0)
-    else:
-        bar.setRange(0, 1000)
-        bar.setValue(round(min(1.0, fraction) * 1000))
 
 
 def _row(*widgets: QWidget) -> QWidget:
@@ -101,12 +84,7 @@ def plane_label(doc, plane: tuple) -> str:
     return f"{doc.name} page {page}" + (f" channel {channel}" if channel else "")
 
 
-def _count(n: int, noun: str) -> str:
-    """The count with its noun: 1 centre, 2 centres."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-class MainWindow(QMainWindow):
+class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
     def __init__(self, controller: AppController | None = None, dialogs=None):
         super().__init__()
         self.controller = controller if controller is not None else AppController()
@@ -441,146 +419,6 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.open_paths(paths)
 
-    # ------------------------------------------------------------------ batch
-    def offer_batch(self, folder: str, n_images: int) -> None:
-        if self.controller.busy:
-            return
-        if not self.dialogs.ask(
-            "Process the whole folder?",
-            f"{n_images} images were found in\n{folder}\n\n"
-            "Segment all of them now and save the results?",
-        ):
-            return
-        paths = self.controller.images_found_in(folder)
-        self._start_batch(paths, Path(folder) / "cellprop-results")
-
-    def ask_batch_all(self) -> None:
-        paths = [d.path for d in self.controller.documents]
-        if not paths:
-            self._show_error("Open some images first.")
-            return
-        self._start_batch(paths, paths[0].parent / "cellprop-results")
-
-    def _start_batch(self, paths: list, suggested: Path) -> None:
-        docs = [d for d in self.controller.documents if d.path in set(paths)]
-        corrected = self.controller.unexported_corrections(docs)
-        if corrected and not self.dialogs.ask(
-            "Replace your corrections?",
-            f"{corrected} of these images have cells you corrected and have not exported.\n\n"
-            "Processing them replaces your corrections with the network's cells. Go on?",
-        ):
-            return
-        start = self.controller.store.folder("batch_parent")
-        out = self.dialogs.choose_folder(
-            "Where should the results be saved?", str(suggested if not start else Path(start))
-        )
-        if not out:
-            return
-        out = Path(out)
-        overwrite = resume = False
-        names = self.controller.batch_names(paths)
-        earlier = self._earlier_run(out, names)
-        if earlier is not None:
-            done = len(earlier.done(set(names)))
-            others = len(earlier.done()) - done
-            stopped = "" if earlier.finished else " It stopped before its end."
-            text = (
-                f"{out} holds the results of an earlier run of these images: "
-                f"{done} of {_count(len(names), 'image')} done.{stopped}"
-            )
-            if others:
-                text += (
-                    f" It also finished {_count(others, 'other image')}: continued, the run "
-                    "keeps them in its tables; replaced, its tables hold only these."
-                )
-            text += "\n\n"
-            other = self.controller.cannot_continue(earlier)
-            if other:  # continuing would mix results made two ways in one folder
-                text += (
-                    "It was made with other settings than those chosen now ("
-                    + "; ".join(other)
-                    + "), so it cannot be continued.\n"
-                )
-                options = ["Replace"]
-            else:
-                text += (
-                    f"Continue: keep those and segment the other {len(names) - done}, with "
-                    "the same model and settings as then.\n"
-                )
-                options = ["Continue", "Replace"]
-            text += "Replace: segment all of them again."
-            answer = self.dialogs.choose("Continue the earlier run?", text, options)
-            if not answer:
-                return
-            resume, overwrite = answer == "Continue", answer == "Replace"
-        elif out.is_dir() and any(out.iterdir()):
-            overwrite = self.dialogs.ask(
-                "Replace earlier results?",
-                f"{out} already contains files.\n\nReplace the results in it? "
-                "(No: nothing is started; choose another folder.)",
-            )
-            if not overwrite:
-                return
-        self.controller.store.set_folder("batch_parent", str(out))
-        self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
-
-    def _earlier_run(self, out: Path, names: list):
-        """The record of a batch run in ``out`` that processed some of the images ``names``,
-        or None (no run there, or one of other images, or a record that cannot be read)."""
-        earlier = self.controller.earlier_run(out)
-        if earlier is None or not set(earlier.rows) & set(names):
-            return None
-        return earlier
-
-    def _batch_started(self, total: int) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(0)
-        self.progress.setFormat("%v of %m images")
-
-    def _batch_progress(self, done: int, total: int, eta: float) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(done)
-        self.progress_text.setText(
-            f"Batch: {done} of {total} images — {format_seconds(eta)}"
-            if done < total
-            else "Batch: finishing…"
-        )
-
-    def _batch_finished(self, summary) -> None:
-        self.progress.setFormat("%p%")
-        self.progress.setRange(0, 1000)
-        text = summary.describe()
-        self.statusBar().showMessage(text, 20000)
-        folder = self._open_folder_action(summary.out_dir)
-        if summary.done and Path(summary.out_dir, "run.json").is_file():
-            # the run's results, to open with their cells another day
-            self.controller.store.add_recent([summary.out_dir])
-        if summary.failed:
-            names = ", ".join(Path(p).name for p, _ in summary.errors[:5])
-            self._show_error(
-                f"Batch finished: {summary.failed} image(s) failed ({names}). "
-                "See the Log tab for details.",
-                folder,
-            )
-        elif summary.done:
-            self.banner.show_message(
-                f"Batch finished: {text}.", "hint" if summary.cancelled else "done", folder
-            )
-
-    def _exported(self, files: list) -> None:
-        self.statusBar().showMessage(f"Saved {len(files)} files", 8000)
-        if files:
-            folder = Path(files[0]).parent
-            self.banner.show_message(
-                f"Saved {len(files)} files in {folder}.", "done", self._open_folder_action(folder)
-            )
-
-    def _open_folder_action(self, folder) -> tuple | None:
-        """The banner's "Open folder" button for ``folder``, if it exists."""
-        if not Path(folder).is_dir():
-            return None
-        return ("Open folder", lambda: self.dialogs.open_folder(str(folder)))
-
     # ------------------------------------------------------------------ running
     def run_current(self) -> None:
         doc = self.controller.current
@@ -701,130 +539,6 @@ class MainWindow(QMainWindow):
             Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor
         )
 
-    def _mark_mode_toggled(self, on: bool) -> None:
-        on = bool(on) and self.controller.can_mark()
-        self._click_mode(self.mark_action, on, self.add_cells_action, self._add_mode_toggled)
-        self._show_marks()
-        self._update_correction_actions()
-
-    def _marks_changed(self, index: int) -> None:
-        if index == self.controller.current_index:
-            self._show_marks()
-            self._update_correction_actions()
-
-    def _show_marks(self) -> None:
-        """The current image's marks, drawn whenever it has some (marking or not), and the
-        count in the status bar while marking."""
-        marks = self.controller.marks()
-        self.viewer.set_marks(marks)
-        if self.mark_action.isChecked():
-            images = sum(bool(m) for d in self.controller.documents for m in d.marks.values())
-            self.statusBar().showMessage(
-                f"{_count(len(marks), 'centre')} marked on this image "
-                f"({_count(images, 'image')} marked). Click the centre of every cell; click a "
-                "mark to take it away; M or Esc when done",
-                0,
-            )
-        elif not self.add_cells_action.isChecked():
-            self.statusBar().clearMessage()
-
-    def ask_save_training_set(self) -> None:
-        c = self.controller
-        start = c.store.folder("training") or (
-            str(c.current.path.parent) if c.current is not None else str(Path.home())
-        )
-        folder = self.dialogs.choose_folder("Save the training set in…", start)
-        if folder:
-            c.store.set_folder("training", folder)
-            c.save_training_set(folder, self._confirm_overwrite)
-
-    def ask_open_marks(self) -> None:
-        c = self.controller
-        if not c.documents:
-            self._show_error("Open the images first, then their marked centres.")
-            return
-        start = c.store.folder("training") or str(c.documents[0].path.parent)
-        path = self.dialogs.choose_points_file(start)
-        if path:
-            c.store.set_folder("training", str(Path(path).parent))
-            c.open_marks(path)
-
-    def ask_train_model(self) -> None:
-        c = self.controller
-        reason = c.training_unavailable()
-        if reason:
-            self._show_error(reason)
-            return
-        if c.training:
-            self._show_error("A model is being trained already; wait for it or stop it first.")
-            return
-        start = c.store.folder("training") or str(Path.home())
-        dataset = self.dialogs.choose_folder("Train on the training set in…", start)
-        if not dataset:
-            return
-        if not (Path(dataset) / "images").is_dir():
-            self._show_error(
-                f"{dataset} is not a training set (it has no images/ folder): save marked "
-                "centres as a training set first (File menu)"
-            )
-            return
-        chosen = self.dialogs.choose_folder("Save the new model in…", str(Path(dataset).parent))
-        if not chosen:
-            return
-        out = training_folder(Path(chosen), Path(dataset))
-        if (out / "model.json").is_file() and not self.dialogs.ask(
-            "Replace the model?", f"{out} holds a model already. Replace it with the new one?"
-        ):
-            return
-        # the kind of microscopy sets the new model's segmentation defaults; start from the
-        # chosen model's kind
-        kinds = list(MODALITIES)
-        current = getattr(c.model_status, "modality", "") or "phase"
-        modality = self.dialogs.choose_item(
-            "Kind of microscopy",
-            "The training images are:",
-            kinds,
-            kinds.index(current) if current in kinds else 0,
-        )
-        if not modality:
-            return
-        # the cells' size sets the network's scale: the spacing of the marks tells it where
-        # cells touch, and overstates it where they are sparse (cellprop-train --cell-diameter)
-        typed = c.settings.diameter
-        diameter = self.dialogs.choose_number(
-            "Cell diameter",
-            "Typical cell diameter in the training images, in pixels.\n"
-            "0: measured from the spacing of the marked centres, right where cells touch\n"
-            "(fluorescence: from the bright nuclei themselves); give it where cells lie apart.",
-            float(typed) if isinstance(typed, (int, float)) else 0.0,
-            0.0,
-            5000.0,
-        )
-        if diameter is None:
-            return
-        options = ["--cell-diameter", f"{diameter:g}"] if diameter > 0 else []
-        c.store.set_folder("training", str(Path(dataset).parent))
-        c.train_model(dataset, out, modality, options)
-
-    def _training_progress(self, text: str, fraction: float) -> None:
-        self.training_widgets.show()
-        self.training_text.setText(text)
-        _show_fraction(self.training_progress, fraction)
-        self.train_action.setEnabled(False)
-
-    def _training_finished(self, ok: bool, message: str) -> None:
-        self.training_widgets.hide()
-        self.train_action.setEnabled(not self.controller.training_unavailable())
-        if ok:
-            folder = message
-            self.banner.show_message(
-                f"Model trained: {folder}.",
-                "done",
-                ("Use this model", lambda: self.controller.update_settings(model=folder)),
-            )
-        elif message.startswith("training stopped"):
-            self.statusBar().showMessage("Training stopped", 8000)
-
     def _add_mode_toggled(self, on: bool) -> None:
         on = bool(on) and self.controller.can_correct()
         self._click_mode(self.add_cells_action, on, self.mark_action, self._mark_mode_toggled)
@@ -841,7 +555,7 @@ class MainWindow(QMainWindow):
         if self.controller.in_batch:  # the batch bar counts images instead
             return
         self.progress_text.setText(text)
-        _show_fraction(self.progress, fraction)
+        show_fraction(self.progress, fraction)
 
     # ------------------------------------------------------------------ showing
     def _current_changed(self, index: int) -> None:
@@ -1058,63 +772,6 @@ class MainWindow(QMainWindow):
         self.banner.show_message(message, action=action)
         if self.stack.currentIndex() == 0:
             self.statusBar().showMessage(message, 15000)
-
-    # ------------------------------------------------------------------ export
-    def _confirm_overwrite(self, existing: list) -> bool:
-        names = "\n".join(str(p.name) for p in existing[:8])
-        more = f"\n… and {len(existing) - 8} more" if len(existing) > 8 else ""
-        return self.dialogs.ask(
-            "Replace existing files?",
-            f"These files exist already in {existing[0].parent}:\n\n{names}{more}\n\nReplace them?",
-        )
-
-    def ask_export_current(self) -> None:
-        doc = self.controller.current
-        if doc is None or doc.result is None:
-            self._show_error("Nothing to export yet: segment the image first (F5).")
-            return
-        out = self.dialogs.choose_folder("Save the results in…", self._export_start(doc))
-        if out:
-            self.controller.store.set_folder("export", out)
-            self.controller.export_current(out, self._confirm_overwrite)
-
-    def ask_export_all(self) -> None:
-        docs = [d for d in self.controller.documents if d.result is not None]
-        if not docs:
-            self._show_error("Nothing to export yet: no image has been segmented.")
-            return
-        out = self.dialogs.choose_folder(
-            "Save the results of all images in…", self._export_start(docs[0])
-        )
-        if out:
-            self.controller.store.set_folder("export", out)
-            self.controller.export_all(out, self._confirm_overwrite)
-
-    def ask_save_view(self) -> None:
-        """Save the image shown as it is shown (File ▸ Save the view as a picture)."""
-        doc = self.controller.current
-        if doc is None or doc.image is None:
-            self._show_error("Open an image first.")
-            return
-        start = str(doc.path.with_name(f"{doc.path.stem}_view.png"))
-        chosen = self.dialogs.choose_picture_file(start)
-        if not chosen:
-            return
-        path = Path(chosen)
-        if path.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
-            path = path.with_name(path.name + ".png")  # a name typed without its kind
-            if path.exists() and not self.dialogs.ask(
-                "Replace the file?", f"{path} exists. Replace it?"
-            ):
-                return
-        if self.viewer.picture().save(str(path)):
-            self.controller.log.emit("info", f"{doc.name}: the view saved as {path}")
-            self.statusBar().showMessage(f"Saved {path}", 5000)
-        else:
-            self._show_error(f"{path}: the picture could not be written (no permission?)")
-
-    def _export_start(self, doc) -> str:
-        return self.controller.store.folder("export") or str(doc.path.parent)
 
     # ------------------------------------------------------------------ about, closing
     def about_text(self) -> str:

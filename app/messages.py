@@ -64,3 +64,19 @@ STAGE_WORDS = {
     "graph cut": "drawing the outlines",
     "done": "measuring the cells",
 }
+
+
+def format_seconds(seconds: float) -> str:
+    """Time left, as a person says it."""
+    if seconds < 0:
+        return "estimating time left…"
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def counted(n: int, noun: str) -> str:
+    """The count with its noun: 1 centre, 2 centres."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -113,6 +114,15 @@ def _status_icon(status: Status) -> QIcon:
     painter.drawEllipse(1, 1, 12, 12)
     painter.end()
     return QIcon(pixmap)
+
+
+def show_fraction(bar: QProgressBar, fraction: float) -> None:
+    """A progress bar at ``fraction`` (0..1), or busy without an end when it is negative."""
+    if fraction < 0:
+        bar.setRange(0, 0)
+    else:
+        bar.setRange(0, 1000)
+        bar.setValue(round(min(1.0, fraction) * 1000))
 
 
 class SettingsPanel(QGroupBox):

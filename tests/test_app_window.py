@@ -20,7 +20,8 @@ import test_app_fakes as fakes  # noqa: E402
 from cellprop.app import render  # noqa: E402
 from cellprop.app.controller import AppController  # noqa: E402
 from cellprop.app.dialogs import Dialogs  # noqa: E402
-from cellprop.app.main_window import MainWindow, format_seconds  # noqa: E402
+from cellprop.app.main_window import MainWindow  # noqa: E402
+from cellprop.app.messages import format_seconds  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
 from cellprop.app.state import Status  # noqa: E402
 

@@ -1,0 +1,209 @@
+"""The window's side of getting results out: a folder batch (the questions before it, its
+progress and the message at its end), exports, and a picture of the view. Part of
+:class:`~.main_window.MainWindow`, in a module of its own as the controller's tasks are in
+theirs; what is done is the controller's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .messages import counted, format_seconds
+
+
+class ResultsWindowMixin:
+    """Batch, export and picture commands of :class:`~.main_window.MainWindow`."""
+
+    def offer_batch(self, folder: str, n_images: int) -> None:
+        if self.controller.busy:
+            return
+        if not self.dialogs.ask(
+            "Process the whole folder?",
+            f"{n_images} images were found in\n{folder}\n\n"
+            "Segment all of them now and save the results?",
+        ):
+            return
+        paths = self.controller.images_found_in(folder)
+        self._start_batch(paths, Path(folder) / "cellprop-results")
+
+    def ask_batch_all(self) -> None:
+        paths = [d.path for d in self.controller.documents]
+        if not paths:
+            self._show_error("Open some images first.")
+            return
+        self._start_batch(paths, paths[0].parent / "cellprop-results")
+
+    def _start_batch(self, paths: list, suggested: Path) -> None:
+        docs = [d for d in self.controller.documents if d.path in set(paths)]
+        corrected = self.controller.unexported_corrections(docs)
+        if corrected and not self.dialogs.ask(
+            "Replace your corrections?",
+            f"{corrected} of these images have cells you corrected and have not exported.\n\n"
+            "Processing them replaces your corrections with the network's cells. Go on?",
+        ):
+            return
+        start = self.controller.store.folder("batch_parent")
+        out = self.dialogs.choose_folder(
+            "Where should the results be saved?", str(suggested if not start else Path(start))
+        )
+        if not out:
+            return
+        out = Path(out)
+        overwrite = resume = False
+        names = self.controller.batch_names(paths)
+        earlier = self._earlier_run(out, names)
+        if earlier is not None:
+            done = len(earlier.done(set(names)))
+            others = len(earlier.done()) - done
+            stopped = "" if earlier.finished else " It stopped before its end."
+            text = (
+                f"{out} holds the results of an earlier run of these images: "
+                f"{done} of {counted(len(names), 'image')} done.{stopped}"
+            )
+            if others:
+                text += (
+                    f" It also finished {counted(others, 'other image')}: continued, the run "
+                    "keeps them in its tables; replaced, its tables hold only these."
+                )
+            text += "\n\n"
+            other = self.controller.cannot_continue(earlier)
+            if other:  # continuing would mix results made two ways in one folder
+                text += (
+                    "It was made with other settings than those chosen now ("
+                    + "; ".join(other)
+                    + "), so it cannot be continued.\n"
+                )
+                options = ["Replace"]
+            else:
+                text += (
+                    f"Continue: keep those and segment the other {len(names) - done}, with "
+                    "the same model and settings as then.\n"
+                )
+                options = ["Continue", "Replace"]
+            text += "Replace: segment all of them again."
+            answer = self.dialogs.choose("Continue the earlier run?", text, options)
+            if not answer:
+                return
+            resume, overwrite = answer == "Continue", answer == "Replace"
+        elif out.is_dir() and any(out.iterdir()):
+            overwrite = self.dialogs.ask(
+                "Replace earlier results?",
+                f"{out} already contains files.\n\nReplace the results in it? "
+                "(No: nothing is started; choose another folder.)",
+            )
+            if not overwrite:
+                return
+        self.controller.store.set_folder("batch_parent", str(out))
+        self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
+
+    def _earlier_run(self, out: Path, names: list):
+        """The record of a batch run in ``out`` that processed some of the images ``names``,
+        or None (no run there, or one of other images, or a record that cannot be read)."""
+        earlier = self.controller.earlier_run(out)
+        if earlier is None or not set(earlier.rows) & set(names):
+            return None
+        return earlier
+
+    def _batch_started(self, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
+        self.progress.setFormat("%v of %m images")
+
+    def _batch_progress(self, done: int, total: int, eta: float) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress_text.setText(
+            f"Batch: {done} of {total} images — {format_seconds(eta)}"
+            if done < total
+            else "Batch: finishing…"
+        )
+
+    def _batch_finished(self, summary) -> None:
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 1000)
+        text = summary.describe()
+        self.statusBar().showMessage(text, 20000)
+        folder = self._open_folder_action(summary.out_dir)
+        if summary.done and Path(summary.out_dir, "run.json").is_file():
+            # the run's results, to open with their cells another day
+            self.controller.store.add_recent([summary.out_dir])
+        if summary.failed:
+            names = ", ".join(Path(p).name for p, _ in summary.errors[:5])
+            self._show_error(
+                f"Batch finished: {summary.failed} image(s) failed ({names}). "
+                "See the Log tab for details.",
+                folder,
+            )
+        elif summary.done:
+            self.banner.show_message(
+                f"Batch finished: {text}.", "hint" if summary.cancelled else "done", folder
+            )
+
+    def _exported(self, files: list) -> None:
+        self.statusBar().showMessage(f"Saved {len(files)} files", 8000)
+        if files:
+            folder = Path(files[0]).parent
+            self.banner.show_message(
+                f"Saved {len(files)} files in {folder}.", "done", self._open_folder_action(folder)
+            )
+
+    def _open_folder_action(self, folder) -> tuple | None:
+        """The banner's "Open folder" button for ``folder``, if it exists."""
+        if not Path(folder).is_dir():
+            return None
+        return ("Open folder", lambda: self.dialogs.open_folder(str(folder)))
+
+    def _confirm_overwrite(self, existing: list) -> bool:
+        names = "\n".join(str(p.name) for p in existing[:8])
+        more = f"\n… and {len(existing) - 8} more" if len(existing) > 8 else ""
+        return self.dialogs.ask(
+            "Replace existing files?",
+            f"These files exist already in {existing[0].parent}:\n\n{names}{more}\n\nReplace them?",
+        )
+
+    def ask_export_current(self) -> None:
+        doc = self.controller.current
+        if doc is None or doc.result is None:
+            self._show_error("Nothing to export yet: segment the image first (F5).")
+            return
+        out = self.dialogs.choose_folder("Save the results in…", self._export_start(doc))
+        if out:
+            self.controller.store.set_folder("export", out)
+            self.controller.export_current(out, self._confirm_overwrite)
+
+    def ask_export_all(self) -> None:
+        docs = [d for d in self.controller.documents if d.result is not None]
+        if not docs:
+            self._show_error("Nothing to export yet: no image has been segmented.")
+            return
+        out = self.dialogs.choose_folder(
+            "Save the results of all images in…", self._export_start(docs[0])
+        )
+        if out:
+            self.controller.store.set_folder("export", out)
+            self.controller.export_all(out, self._confirm_overwrite)
+
+    def ask_save_view(self) -> None:
+        """Save the image shown as it is shown (File ▸ Save the view as a picture)."""
+        doc = self.controller.current
+        if doc is None or doc.image is None:
+            self._show_error("Open an image first.")
+            return
+        start = str(doc.path.with_name(f"{doc.path.stem}_view.png"))
+        chosen = self.dialogs.choose_picture_file(start)
+        if not chosen:
+            return
+        path = Path(chosen)
+        if path.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+            path = path.with_name(path.name + ".png")  # a name typed without its kind
+            if path.exists() and not self.dialogs.ask(
+                "Replace the file?", f"{path} exists. Replace it?"
+            ):
+                return
+        if self.viewer.picture().save(str(path)):
+            self.controller.log.emit("info", f"{doc.name}: the view saved as {path}")
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+        else:
+            self._show_error(f"{path}: the picture could not be written (no permission?)")
+
+    def _export_start(self, doc) -> str:
+        return self.controller.store.folder("export") or str(doc.path.parent)
