@@ -726,10 +726,9 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         for name, action in self.overlay_actions.items():
             overlay = overlays.get(name)
             action.setChecked(bool(overlay and overlay.visible))
-        if self.hide_overlays_action.isChecked():
-            self.hide_overlays_action.setChecked(False)
-            self.viewer.layers_hidden = False
         self.viewer.apply_overlays(overlays)
+        if self.hide_overlays_action.isChecked():
+            self.hide_overlays(False)
 
     def hide_overlays(self, hidden: bool) -> None:
         """H: the image alone, or what was shown over it back again."""
