@@ -438,9 +438,13 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         if not (0 <= x < w and 0 <= y < h):
             return ""
         text = f"x {x}, y {y}   value {_value_text(pixels[y, x])}"
+        rgb = doc.image.colour
+        if rgb is not None and rgb.shape[:2] == (h, w):
+            text += "   RGB " + ", ".join(_value_text(v) for v in rgb[y, x])
         colour = self.colour_pixels
         if colour is not None and colour.shape[:2] == (h, w):
-            text += f"   channel {self.colour_channel} {_value_text(colour[y, x])}"
+            name = doc.image.channel_name(self.colour_channel)
+            text += f"   {name} {_value_text(colour[y, x])}"
         if doc.result is not None:
             label = doc.result.label_at(x, y)
             text += f"   cell {label}" if label else "   background"

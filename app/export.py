@@ -98,7 +98,11 @@ class ExportMixin:
                     overwrite=overwrite,
                 )
                 engine.write_overlay(
-                    paths["overlay"], image.pixels, labels, result.centres, overwrite=overwrite
+                    paths["overlay"],
+                    image.display_pixels,
+                    labels,
+                    result.centres,
+                    overwrite=overwrite,
                 )
                 # no image-name column: the same per-image CSV as `cellprop segment`
                 engine.write_table(paths["cells"], result.table, overwrite=overwrite)

@@ -588,10 +588,15 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         same_shape = self.viewer._pixels is not None and self.viewer._pixels.shape == pixels.shape
         # another page of a file whose levels the user set (a time-lapse stepped through)
         # keeps them, so that brightness compares across time points
+        colour = doc.image.colour
         if self._levels_set_for != (doc.path, doc.channel):
             self._levels_set_for = None
-            self._contrast = render.auto_contrast(pixels)
-        self.viewer.set_image(pixels, *self._contrast, keep_view=same_shape)
+            # a colour image as it looks (a stained section, a camera's picture); a grey one
+            # stretched, as microscopy cameras use a fraction of their range
+            self._contrast = (
+                render.value_range(pixels) if colour is not None else render.auto_contrast(pixels)
+            )
+        self.viewer.set_image(pixels, *self._contrast, keep_view=same_shape, colour=colour)
         self.display_panel.set_range(*render.value_range(pixels), *self._contrast)
         self.display_panel.set_planes(
             doc.image.n_pages,
@@ -599,6 +604,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             doc.page,
             doc.channel,
             self.controller.colour_channel,
+            doc.image.channel_names,
         )
         self.controller.load_colour_channel()  # another channel in colour, if one is chosen
         self._show_result(doc)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -58,7 +58,8 @@ TIPS = {
     "batch_channel_index": "When many images are processed (Process all, or a dropped "
     "folder), which colour channel of each file is segmented, counted from 0 as the Channel "
     "box under the image counts them: the phase contrast or DIC channel of files that hold a "
-    "fluorescent reporter too. Every channel is measured in each cell all the same.",
+    "fluorescent reporter too; of colour (RGB) images, 0 is their grey and 1, 2, 3 their "
+    "red, green and blue. Every channel is measured in each cell all the same.",
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
@@ -420,6 +421,37 @@ class OverlayPanel(QGroupBox):
             self.checks[name].setToolTip(tip)
 
 
+class NamedSpinBox(QSpinBox):
+    """A spin box whose values may have names (a colour image's channels: "3 blue"); typing
+    either the number or the name chooses it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.names: tuple[str, ...] = ()
+
+    def textFromValue(self, value: int) -> str:  # noqa: N802 - Qt override
+        if 0 <= value < len(self.names):
+            return f"{value} {self.names[value]}"
+        return super().textFromValue(value)
+
+    def _word(self, text: str) -> str:
+        return text.removesuffix(self.suffix()).strip().split(" ")[0].lower()
+
+    def valueFromText(self, text: str) -> int:  # noqa: N802 - Qt override
+        word = self._word(text)
+        if word in self.names:
+            return self.names.index(word)
+        return int(word) if word.isdigit() else self.value()
+
+    def validate(self, text: str, pos: int):  # names as well as numbers
+        word = self._word(text)
+        if word in self.names or word.isdigit() and self.minimum() <= int(word) <= self.maximum():
+            return QValidator.State.Acceptable, text, pos
+        if not word or any(name.startswith(word) for name in self.names):
+            return QValidator.State.Intermediate, text, pos
+        return QValidator.State.Invalid, text, pos
+
+
 class DisplayPanel(QGroupBox):
     """Brightness/contrast of the image, and which page or channel of the file is shown."""
 
@@ -448,11 +480,15 @@ class DisplayPanel(QGroupBox):
         self.range_label = QLabel()
         self.range_label.setToolTip("Shown range, in the image's own pixel values.")
         self.page = QSpinBox()
-        self.channel = QSpinBox()
+        self.channel = NamedSpinBox()
         self.page.setToolTip(
             "Which page (plane or time point) of a multi-page file to show and segment."
         )
-        self.channel.setToolTip("Which colour channel of the file to show and segment.")
+        self.channel.setToolTip(
+            "Which channel of the file to show and segment. A colour image's are its grey "
+            "(0, shown in colour), red, green and blue: the blue of a composite whose nuclei "
+            "are blue, say."
+        )
         layout.addRow("Black", self.black)
         layout.addRow("White", self.white)
         layout.addRow(self.range_label, self.auto)
@@ -508,8 +544,17 @@ class DisplayPanel(QGroupBox):
         self.contrast_changed.emit(low, high)
 
     def set_planes(
-        self, n_pages: int, n_channels: int, page: int, channel: int, colour_channel: int = -1
+        self,
+        n_pages: int,
+        n_channels: int,
+        page: int,
+        channel: int,
+        colour_channel: int = -1,
+        channel_names: tuple = (),
     ) -> None:
+        """Show the page and channel choosers for a file of ``n_pages`` and ``n_channels``
+        (``channel_names``: what its channels are, a colour image's grey, red, green, blue)."""
+        self.channel.names = tuple(channel_names)
         for box, n, value, label in (
             (self.page, n_pages, page, self._page_label),
             (self.channel, n_channels, channel, self._channel_label),
@@ -526,7 +571,8 @@ class DisplayPanel(QGroupBox):
         self.colour_channel.addItem("none", -1)
         for k in range(n_channels):
             if k != channel:
-                self.colour_channel.addItem(f"channel {k}", k)
+                named = f" ({channel_names[k]})" if k < len(channel_names) else ""
+                self.colour_channel.addItem(f"channel {k}{named}", k)
         self.colour_channel.setCurrentIndex(max(self.colour_channel.findData(colour_channel), 0))
         self.colour_channel.blockSignals(False)
         for widget in (self._colour_label, self.colour_channel, self.colour):

@@ -47,7 +47,8 @@ def value_range(pixels: np.ndarray) -> tuple:
 
 
 def to_display(pixels: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Grey uint8 image with ``low`` shown black and ``high`` white (8-, 16-bit or float input)."""
+    """Grey uint8 image with ``low`` shown black and ``high`` white (8-, 16-bit or float input;
+    a colour (H, W, 3) image gives its colours, each between the same levels)."""
     scale = 255.0 / max(high - low, 1e-12)
     out = (pixels.astype(np.float32) - np.float32(low)) * np.float32(scale)
     np.clip(out, 0, 255, out=out)

@@ -44,11 +44,14 @@ def adds_to_selection(event) -> bool:
 
 
 def qimage_from_array(array: np.ndarray) -> QImage:
-    """A QImage that owns a copy of a (H, W) uint8 grey or (H, W, 4) uint8 RGBA array."""
+    """A QImage that owns a copy of a (H, W) uint8 grey, (H, W, 3) RGB or (H, W, 4) RGBA
+    array."""
     array = np.ascontiguousarray(array)
     h, w = array.shape[:2]
     if array.ndim == 2:
         image = QImage(array.data, w, h, array.strides[0], QImage.Format.Format_Grayscale8)
+    elif array.shape[2] == 3:
+        image = QImage(array.data, w, h, array.strides[0], QImage.Format.Format_RGB888)
     else:
         image = QImage(array.data, w, h, array.strides[0], QImage.Format.Format_RGBA8888)
     return image.copy()  # detach from the numpy buffer
@@ -109,6 +112,7 @@ class ImageViewer(QGraphicsView):
             pen.setCosmetic(True)
             self._cross_pens.append(pen)
         self._pixels: np.ndarray | None = None
+        self._shown: np.ndarray | None = None  # _pixels, or a colour image's colours
         self._labels: np.ndarray | None = None
         self._press_pos = None
         self._fit_on_resize = True
@@ -116,9 +120,18 @@ class ImageViewer(QGraphicsView):
 
     # ------------------------------------------------------------------ content
     def set_image(
-        self, pixels: np.ndarray | None, low: float, high: float, keep_view: bool = False
+        self,
+        pixels: np.ndarray | None,
+        low: float,
+        high: float,
+        keep_view: bool = False,
+        colour: np.ndarray | None = None,
     ) -> None:
+        """Show ``pixels`` (2-D) between the levels ``low`` (black) and ``high`` (white); a
+        colour image's grey comes with its ``colour`` (H, W, 3), shown instead at the same
+        levels."""
         self._pixels = pixels
+        self._shown = colour if colour is not None and pixels is not None else pixels
         colour = self._colour_pixels
         if colour is not None and (pixels is None or colour.shape != pixels.shape):
             self.set_colour_channel(None)  # another image's: its own comes when read
@@ -132,10 +145,10 @@ class ImageViewer(QGraphicsView):
             self.fit()
 
     def set_contrast(self, low: float, high: float) -> None:
-        if self._pixels is None:
+        if self._shown is None:
             return
-        grey = render.to_display(self._pixels, low, high)
-        self._image_item.setPixmap(QPixmap.fromImage(qimage_from_array(grey)))
+        shown = render.to_display(self._shown, low, high)
+        self._image_item.setPixmap(QPixmap.fromImage(qimage_from_array(shown)))
 
     def set_result(self, result) -> None:
         """Draw the layers of a segmentation result (state.Result) or clear them (None, or

@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count,
         default=None,
         metavar="N",
-        help="channel of multi-channel files, from 0 (default: the first)",
+        help="channel of multi-channel files, from 0 (default: the first); a colour (RGB) "
+        "image has 0 grey, 1 red, 2 green, 3 blue",
     )
     seg.add_argument(
         "--memory",

@@ -49,6 +49,7 @@ from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError
 from .evaluate import evaluate_folder
 from .features import CellTable, calibration, measure, measure_image
 from .io import (
+    COLOUR_CHANNELS,
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
     ImageData,
@@ -88,6 +89,7 @@ from .planes import (
 from .size import DiameterEstimate, estimate_diameter
 
 __all__ = [
+    "COLOUR_CHANNELS",
     "DARK_BACKGROUND",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",

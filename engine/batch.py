@@ -135,7 +135,9 @@ def process_image(
         size, unit = table.pixel_size, table.unit or "um"  # as measured: given, or the file's
         writers = {
             "labels": lambda p: write_labels(p, seg.labels, size, unit, overwrite),
-            "overlay": lambda p: write_overlay(p, data.pixels, seg.labels, seg.centres, overwrite),
+            "overlay": lambda p: write_overlay(
+                p, data.display_pixels, seg.labels, seg.centres, overwrite
+            ),
             "cells": lambda p: write_table(p, table, overwrite=overwrite),
             "roi": lambda p: write_roi_zip(p, seg.labels, overwrite),
         }

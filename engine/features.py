@@ -290,13 +290,18 @@ def measure_image(
 
     A file of several channels has every channel of this plane measured too (read from the
     file): ``Intensity_MeanIntensity_C0``, ``_C1``, ... (channels counted from 0, as
-    ``--channel`` counts them), whichever of them was segmented.
+    ``--channel`` counts them), whichever of them was segmented; a colour image's are its
+    grey, red, green and blue.
     """
     from .io import read_image
 
     size, unit = calibration(data, pixel_size)
     channels = {}
-    if data.n_channels > 1 and data.path is not None:
+    if data.colour is not None:  # a colour image's grey, red, green, blue: all at hand
+        channels["C0"] = data.pixels
+        for c in range(3):
+            channels[f"C{c + 1}"] = data.colour[..., c]
+    elif data.n_channels > 1 and data.path is not None:
         for c in range(data.n_channels):
             same = c == data.channel
             plane = data.pixels if same else read_image(data.path, data.page, c).pixels

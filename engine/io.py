@@ -21,6 +21,7 @@ import numpy as np
 from .errors import ImageError, PointsError
 
 __all__ = [
+    "COLOUR_CHANNELS",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "ImageData",
@@ -52,6 +53,12 @@ _KIND_BY_EXTENSION = {
 # ITU-R BT.601 luma weights, the ones OpenCV, Pillow and ImageJ ("weighted") use.
 _RGB_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
+#: The channels of a colour (RGB) file, as ``read_image``'s ``channel`` counts them: its grey
+#: (BT.601 luma, the default) and then its red, green and blue, so that a stain or a
+#: fluorescence composite saved in colour can be segmented on the one colour that shows the
+#: cells (Fiji's *Split Channels* numbers red, green and blue 1, 2, 3 too).
+COLOUR_CHANNELS = ("grey", "red", "green", "blue")
+
 # Resolutions that image editors write by default; they say nothing about the microscope.
 _DEFAULT_DPI = {1.0, 72.0, 96.0, 150.0, 200.0, 300.0, 600.0, 1200.0}
 
@@ -79,17 +86,24 @@ class ImageData:
     Attributes
     ----------
     pixels : numpy.ndarray
-        2-D array, original dtype and values (chosen page and channel; colour converted to grey).
+        2-D array, original dtype and values (chosen page and channel; a colour file's channel 0
+        is its grey).
     path : pathlib.Path or None
         The file it came from.
     page, n_pages : int
         The plane used and how many planes (time points, slices, ...) the file holds.
     channel, n_channels : int
-        The channel used and how many channels the file holds (colour counts as one channel).
+        The channel used and how many channels the file holds. A colour (RGB) file has four:
+        its grey, red, green and blue (``COLOUR_CHANNELS``); one whose red, green and blue are
+        the same everywhere (a grey image saved in colour) has one.
     pixel_size : float or None
         Physical size of a pixel from the file's metadata, in ``unit``; None when not recorded.
     unit : str or None
         Unit of ``pixel_size`` (``"um"``, ``"nm"``, ...).
+    colour : numpy.ndarray or None
+        The plane in colour, (H, W, 3) red, green, blue in the file's dtype, where the file is a
+        colour image and its grey (channel 0) was read: for showing it as it looks. None
+        otherwise.
     """
 
     pixels: np.ndarray
@@ -100,16 +114,41 @@ class ImageData:
     n_channels: int = 1
     pixel_size: float | None = None
     unit: str | None = None
+    colour: np.ndarray | None = None
+    is_colour_file: bool = False
+
+    @property
+    def display_pixels(self) -> np.ndarray:
+        """The plane as it looks: in colour (H, W, 3) where it is a colour image's grey, else
+        ``pixels`` (overlays and the app show this)."""
+        return self.colour if self.colour is not None else self.pixels
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """The names of the file's channels where they have names (a colour file's
+        ``COLOUR_CHANNELS``); empty where channels are only numbered."""
+        return COLOUR_CHANNELS if self.is_colour_file else ()
+
+    def channel_name(self, channel: int | None = None) -> str:
+        """``"channel 3 (blue)"``, ``"channel 1"``: a channel (default: the one read), counted
+        from 0 as ``channel`` and the app's chooser count them."""
+        channel = self.channel if channel is None else channel
+        names = self.channel_names
+        named = f" ({names[channel]})" if 0 <= channel < len(names) else ""
+        return f"channel {channel}{named}"
 
     @property
     def description(self) -> str:
-        """A one-line summary for logs and status bars."""
+        """A one-line summary for logs and status bars (pages and channels counted from 0, as
+        ``read_image`` and the app's choosers count them)."""
         h, w = self.pixels.shape
         parts = [f"{w} x {h}", str(self.pixels.dtype)]
+        if self.is_colour_file:
+            parts[1] += " colour"
         if self.n_pages > 1:
-            parts.append(f"page {self.page + 1}/{self.n_pages}")
+            parts.append(f"page {self.page} of 0-{self.n_pages - 1}")
         if self.n_channels > 1:
-            parts.append(f"channel {self.channel + 1}/{self.n_channels}")
+            parts.append(f"{self.channel_name()} of 0-{self.n_channels - 1}")
         if self.pixel_size is not None:
             parts.append(f"{self.pixel_size:g} {self.unit or ''}/px".replace(" /", "/"))
         return ", ".join(parts)
@@ -129,6 +168,56 @@ def to_grey(rgb: np.ndarray) -> np.ndarray:
         info = np.iinfo(rgb.dtype)
         return np.clip(np.rint(grey), info.min, info.max).astype(rgb.dtype)
     return grey.astype(rgb.dtype)
+
+
+def _is_grey(rgb: np.ndarray) -> bool:
+    """Whether red, green and blue agree everywhere, to 1% of the range (the rounding of a
+    grey image saved in colour, JPEG's included)."""
+    if rgb.dtype.kind in "ui":
+        tolerance = float(np.iinfo(rgb.dtype).max // 100)
+    else:
+        finite = rgb[np.isfinite(rgb)]
+        tolerance = 0.01 * float(np.ptp(finite)) if finite.size else 0.0
+    # every pixel's spread of colours, in the file's own type where it cannot wrap round, a few
+    # million at a time so that a large image is not copied whole; NaN left out
+    flat = rgb.reshape(-1, 3)
+    step = 1 << 22
+    for begin in range(0, len(flat), step):
+        part = flat[begin : begin + step]
+        if part.dtype.kind == "i":  # signed: a difference could wrap round
+            part = part.astype(np.int64)
+        r, g, b = part[:, 0], part[:, 1], part[:, 2]
+        spread = np.fmax(np.fmax(r, g), b) - np.fmin(np.fmin(r, g), b)
+        if spread.dtype.kind == "f":
+            spread = spread[np.isfinite(spread)]
+        if spread.size and float(spread.max()) > tolerance:
+            return False
+    return True
+
+
+def _colour_plane(
+    path: Path, rgb: np.ndarray, channel: int
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """One channel of a decoded colour plane (H, W, 3|4; alpha dropped): ``(pixels, colour,
+    is_colour_file)``. Channel 0 is the grey, with the plane in colour beside it for showing;
+    1, 2, 3 are red, green and blue. A plane whose colours agree is a grey image saved in
+    colour: one channel, no colour."""
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    if _is_grey(rgb):
+        if channel:
+            raise ImageError(
+                path,
+                f"channel {channel} does not exist (the file has 1: a grey image saved in colour)",
+            )
+        return to_grey(rgb), None, False
+    if channel >= len(COLOUR_CHANNELS):
+        names = ", ".join(f"{k} {name}" for k, name in enumerate(COLOUR_CHANNELS))
+        raise ImageError(
+            path, f"channel {channel} does not exist (a colour image has 4 channels: {names})"
+        )
+    if channel == 0:
+        return to_grey(rgb), rgb, True
+    return np.ascontiguousarray(rgb[..., channel - 1]), None, True
 
 
 def _sniff(head: bytes) -> str | None:
@@ -167,8 +256,9 @@ def read_image(path: str | Path, page: int | None = None, channel: int | None = 
         A 3-D stack (a Z axis with more than one slice) needs an explicit choice, because
         segmenting its first slice silently is rarely what was meant.
     channel : int, optional
-        Which channel of a multi-channel file, from 0. Default: the first. Colour (RGB) images
-        are converted to grey instead.
+        Which channel of a multi-channel file, from 0. Default: the first. A colour (RGB) image
+        has four: 0 its grey (BT.601 luma, with the plane in colour as ``ImageData.colour``),
+        1 red, 2 green, 3 blue.
 
     Returns
     -------
@@ -283,6 +373,11 @@ def _read_tiff_quietly(
             n_samples = page_shape[in_page.index("S")] if "S" in in_page else 1
             n_outer_channels = outer_shape[outer_axes.index("C")] if "C" in outer_axes else 1
             n_channels = n_outer_channels if n_outer_channels > 1 or rgb else n_samples
+            # a colour image (not a colour one per channel of a multi-channel file, read as
+            # grey): its grey, red, green and blue, until its pixels show it to be grey
+            colour_file = rgb and n_outer_channels <= 1
+            if colour_file:
+                n_channels = len(COLOUR_CHANNELS)
 
             z = dict(page_dims).get("Z", 1)
             if page is None:
@@ -298,7 +393,7 @@ def _read_tiff_quietly(
             channel = 0 if channel is None else channel
             if page >= n_pages:
                 raise ImageError(path, f"page {page} does not exist (the file has {n_pages})")
-            if channel >= n_channels:
+            if channel >= n_channels and not colour_file:  # a colour file's: _colour_plane
                 raise ImageError(
                     path, f"channel {channel} does not exist (the file has {n_channels})"
                 )
@@ -310,10 +405,16 @@ def _read_tiff_quietly(
             page_idx = np.unravel_index(rest, page_sizes) if page_sizes else ()
             it = iter(page_idx)
             for a in outer_axes:
-                index.append(channel if a == "C" else int(next(it)))
+                index.append((0 if colour_file else channel) if a == "C" else int(next(it)))
             flat = int(np.ravel_multi_index(index, outer_shape, order="C")) if outer_shape else 0
             data = tif.asarray(key=flat, series=0) if outer_shape else series.asarray()
             pixels = _plane_from_page(np.asarray(data), in_page, rgb, channel, n_outer_channels)
+            colour, is_colour_file = None, False
+            if pixels.ndim == 3 and colour_file:
+                pixels, colour, is_colour_file = _colour_plane(path, pixels, channel)
+                n_channels = len(COLOUR_CHANNELS) if is_colour_file else 1
+            elif pixels.ndim == 3:
+                pixels = to_grey(pixels)
             pixel_size, unit = _tiff_pixel_size(tif, keyframe)
     except ImageError:
         raise
@@ -335,6 +436,8 @@ def _read_tiff_quietly(
         n_channels=n_channels,
         pixel_size=pixel_size,
         unit=unit,
+        colour=colour,
+        is_colour_file=is_colour_file,
     )
 
 
@@ -378,7 +481,8 @@ def count_pages(path: str | Path) -> int:
 def _plane_from_page(
     data: np.ndarray, in_page: str, rgb: bool, channel: int, n_outer: int
 ) -> np.ndarray:
-    """Reduce one decoded TIFF page (axes ``in_page``) to a 2-D plane."""
+    """Reduce one decoded TIFF page (axes ``in_page``) to a 2-D plane, or to (Y, X, S) where
+    the samples are colours (``rgb``)."""
     if data.ndim != len(in_page):
         data = np.squeeze(data)
         in_page = "".join(a for a, n in zip(in_page, data.shape, strict=False) if n != 1)
@@ -387,11 +491,8 @@ def _plane_from_page(
     data = data[tuple(slice(None) if a in keep else 0 for a in in_page)]
     target = "YXS" if "S" in keep else "YX"
     data = np.transpose(data, [keep.index(a) for a in target])  # planar or chunky: (Y, X[, S])
-    if data.ndim == 3:
-        if rgb:
-            data = to_grey(data)
-        else:  # separate channels stored as samples of one page
-            data = data[..., channel if n_outer <= 1 else 0]
+    if data.ndim == 3 and not rgb:  # separate channels stored as samples of one page
+        data = data[..., channel if n_outer <= 1 else 0]
     return np.ascontiguousarray(data)
 
 
@@ -498,14 +599,17 @@ def _read_other(path: Path, kind: str, page: int | None, channel: int | None) ->
             page = 0 if page is None else page
             if page >= n_pages:
                 raise ImageError(path, f"page {page} does not exist (the file has {n_pages})")
-            if channel not in (None, 0):
-                raise ImageError(path, f"channel {channel} does not exist (the file has 1)")
             if page:
                 im.seek(page)
             im.load()  # decodes now, so truncation is reported here
             pixels = _pil_to_array(im)
         if kind == "PNG" and _png_is_16bit_colour(path):
             pixels = _read_png16_colour(path)
+        colour, is_colour_file = None, False
+        if pixels.ndim == 3:
+            pixels, colour, is_colour_file = _colour_plane(path, pixels, channel or 0)
+        elif channel:
+            raise ImageError(path, f"channel {channel} does not exist (the file has 1)")
     except ImageError:
         raise
     except UnidentifiedImageError as exc:
@@ -520,19 +624,29 @@ def _read_other(path: Path, kind: str, page: int | None, channel: int | None) ->
             reason = f"cannot read the {kind} file ({text})"
         raise ImageError(path, reason) from exc
     pixels = _check_pixels(path, pixels)
-    return ImageData(pixels=pixels, path=path, page=page, n_pages=n_pages)
+    return ImageData(
+        pixels=pixels,
+        path=path,
+        page=page,
+        n_pages=n_pages,
+        n_channels=len(COLOUR_CHANNELS) if is_colour_file else 1,
+        channel=channel or 0,
+        colour=colour,
+        is_colour_file=is_colour_file,
+    )
 
 
 def _pil_to_array(im) -> np.ndarray:
+    """The decoded frame: 2-D where it is grey, (H, W, 3|4) where it is in colour."""
     mode = im.mode
     if mode in ("1", "L", "I", "F", "I;16", "I;16B", "I;16L"):
         return np.array(im)
     if mode in ("LA", "La"):
         return np.array(im)[..., 0]
     if mode in ("RGB", "RGBA", "RGBa", "RGBX"):
-        return to_grey(np.array(im))
+        return np.array(im)
     # Palette, CMYK, YCbCr, ...: Pillow knows how to make them RGB.
-    return to_grey(np.array(im.convert("RGB")))
+    return np.array(im.convert("RGB"))
 
 
 def _png_is_16bit_colour(path: Path) -> bool:
@@ -549,9 +663,7 @@ def _read_png16_colour(path: Path) -> np.ndarray:
     data = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if data is None:
         raise ImageError(path, "cannot decode the 16-bit PNG")
-    return to_grey(
-        cv2.cvtColor(data, cv2.COLOR_BGRA2RGBA if data.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    )
+    return cv2.cvtColor(data, cv2.COLOR_BGRA2RGBA if data.shape[2] == 4 else cv2.COLOR_BGR2RGB)
 
 
 # --- finding files -----------------------------------------------------------------------------

@@ -129,8 +129,8 @@ def write_overlay(
     centres: np.ndarray | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a PNG of the image (contrast-stretched grey) with each cell's outline, centre and
-    number.
+    """Write a PNG of the image (contrast-stretched grey; a colour image, (H, W, 3), in its
+    colours) with each cell's outline, centre and number.
 
     Outlines are the cells' own boundary pixels (yellow), so neighbouring cells stay apart;
     centres (x, y) are small red dots, row k the centre of cell k + 1, and beside each its
@@ -139,8 +139,8 @@ def write_overlay(
     """
     import cv2
 
-    grey = _display_8bit(image)
-    rgb = np.dstack([grey, grey, grey])
+    shown = _display_8bit(image)
+    rgb = shown.copy() if shown.ndim == 3 else np.dstack([shown, shown, shown])
     labels = np.asarray(labels)
     inner = labels > 0
     edge = inner & (ndi.grey_erosion(labels, size=3) != ndi.grey_dilation(labels, size=3))

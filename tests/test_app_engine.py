@@ -24,9 +24,13 @@ from cellprop.app.controller import AppController  # noqa: E402
 from cellprop.app.main_window import MainWindow, sample_images  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
 from cellprop.app.state import Status  # noqa: E402
+from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings, QTimer  # noqa: E402
 
 from cellprop import engine  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_app_fakes as fakes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_IMAGE = REPO.parent / "shared" / "data" / "c2c12-phase" / "images" / "0000.png"
@@ -720,6 +724,64 @@ def test_pages_of_a_16_bit_time_lapse_are_chosen_in_the_display_panel(qtbot, con
     assert controller.current.plane == (2, 0)
     low, high = window._contrast
     assert 3000 <= low < high <= 3500  # automatic contrast follows the 16-bit values
+
+
+def test_a_colour_image_is_shown_in_colour_and_any_of_its_colours_segmented(
+    qtbot, controller, crops, tmp_path
+):
+    """A composite saved in colour (cells in blue, a reporter in red): shown as it looks,
+    its grey segmented by default, its blue when chosen; every colour measured in the cells,
+    the exported overlay in colour too."""
+    cells = engine.read_image(crops[0]).pixels
+    reporter = np.zeros_like(cells)
+    reporter[40:90, 60:140] = 200
+    ramp = np.tile(np.linspace(20, 120, cells.shape[1]).astype(cells.dtype), (cells.shape[0], 1))
+    composite = np.dstack([reporter, ramp, cells])
+    path = tmp_path / "composite.png"
+    Image.fromarray(composite).save(path)
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        window.open_paths([path])
+    image, panel = controller.current.image, window.display_panel
+    np.testing.assert_array_equal(image.colour, composite)
+    assert panel.channel.isVisible() and panel.channel.text().startswith("0 grey")
+    assert panel.colour_channel.itemText(3) == "channel 3 (blue)"
+    shown = fakes.qimage_rgba(window.viewer._image_item.pixmap())
+    np.testing.assert_array_equal(shown[60, 100, :3], composite[60, 100])  # as it looks
+    assert f"RGB 200, {ramp[60, 100]}, {cells[60, 100]}" in controller.describe_pixel(100, 60)
+
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()  # its grey, by default
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        controller.export_current(tmp_path / "out", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    drawn = np.asarray(Image.open(tmp_path / "out" / "composite_overlay.png").convert("RGB"))
+    red_patch, blue_patch = (np.median(drawn[45:85, 65:135, k]) for k in (0, 2))
+    assert red_patch > blue_patch + 50  # the reporter red, as in the file (grey: equal)
+    assert np.median(drawn[150:250, 150:250, 0]) < 30 < np.median(drawn[150:250, 150:250, 2])
+
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        panel.channel.setValue(3)  # the blue: the cells alone
+    assert controller.current.plane == (0, 3) and controller.current.image.colour is None
+    np.testing.assert_array_equal(controller.current.image.pixels, cells)
+    assert panel.channel.text().startswith("3 blue")
+    shown = fakes.qimage_rgba(window.viewer._image_item.pixmap())
+    assert (shown[60, 100, 0] == shown[60, 100, 1:3]).all()  # grey
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    model = engine.load_model(controller.settings.model, device="cpu")
+    direct = engine.segment(cells, model, engine.Settings())
+    np.testing.assert_array_equal(controller.current.result.labels, direct.labels)
+    table = controller.current.result.table
+    assert len(table) == direct.n_cells > 0
+    for channel, plane in enumerate((image.pixels, reporter, ramp, cells)):
+        measured = np.asarray(table.columns[f"Intensity_MeanIntensity_C{channel}"])
+        truth = [plane[direct.labels == k].mean() for k in range(1, direct.n_cells + 1)]
+        np.testing.assert_allclose(measured, truth, rtol=1e-6)
 
 
 def test_marks_on_two_pages_of_a_time_lapse_make_a_training_set(qtbot, controller, tmp_path):

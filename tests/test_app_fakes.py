@@ -424,3 +424,14 @@ class FakeEngine:
             if on_result is not None:
                 on_result(result)
         return BatchResult(results, Path(out_dir))
+
+
+def qimage_rgba(picture) -> np.ndarray:
+    """A pixmap's or an image's pixels as an (h, w, 4) RGBA array (for the app's tests)."""
+    from PySide6.QtGui import QImage
+
+    image = picture.toImage() if hasattr(picture, "toImage") else picture
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    array = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    # a copy: the array must not outlive the QImage whose memory it reads
+    return array.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()].copy()

@@ -436,17 +436,17 @@ def test_another_channel_is_drawn_in_colour_over_the_one_shown(qtbot, window, tm
     with qtbot.waitSignal(c.colour_ready, timeout=WAIT_MS):
         panel.colour_channel.setCurrentIndex(1)
     np.testing.assert_array_equal(c.colour_pixels, stack[0, 1])
-    drawn = qimage_rgba(viewer.colour_layer().pixmap())
+    drawn = fakes.qimage_rgba(viewer.colour_layer().pixmap())
     assert (drawn[12, 15] == [0, 255, 0, 255]).all()  # the bright patch: solid green
     assert drawn[4, 4, 3] < 16  # the dark background: the image shows through
     assert "channel 1 4000" in c.describe_pixel(15, 12)
     panel.colour.setCurrentText("Magenta")
-    assert (qimage_rgba(viewer.colour_layer().pixmap())[12, 15] == [255, 0, 255, 255]).all()
+    assert (fakes.qimage_rgba(viewer.colour_layer().pixmap())[12, 15] == [255, 0, 255, 255]).all()
     with qtbot.waitSignal(c.colour_ready, timeout=WAIT_MS):
         with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
             c.step_page(1)  # the next time point: its own reporter image
     np.testing.assert_array_equal(c.colour_pixels, stack[1, 1])
-    assert qimage_rgba(viewer.colour_layer().pixmap())[24, 15, 3] == 255
+    assert fakes.qimage_rgba(viewer.colour_layer().pixmap())[24, 15, 3] == 255
     # the reporter itself shown: nothing over it; back on channel 0 it comes back
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         c.set_plane(1, 1)
@@ -462,15 +462,6 @@ def test_another_channel_is_drawn_in_colour_over_the_one_shown(qtbot, window, tm
     assert viewer.colour_layer().pixmap().isNull() and c.colour_pixels is None
 
 
-def qimage_rgba(picture) -> np.ndarray:
-    """A pixmap's or an image's pixels as an (h, w, 4) RGBA array."""
-    image = picture.toImage() if hasattr(picture, "toImage") else picture
-    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
-    array = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
-    # a copy: the array must not outlive the QImage whose memory it reads
-    return array.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()].copy()
-
-
 def test_cells_are_coloured_by_a_measurement_with_the_bars_as_legend(qtbot, window, images):
     """*Colour the cells by it* fills each cell with the viridis colour of its value (a
     measurement map), the Distribution's bars in the same colours; unticked, the cells get
@@ -480,22 +471,22 @@ def test_cells_are_coloured_by_a_measurement_with_the_bars_as_legend(qtbot, wind
     window.bottom_tabs.setCurrentWidget(view)
     c.set_overlay("fills", visible=False)
     view.measurement.setCurrentIndex(view.measurement.findData("mean_intensity"))
-    own = qimage_rgba(viewer.layer("fills").pixmap())
+    own = fakes.qimage_rgba(viewer.layer("fills").pixmap())
     view.colour_cells.setChecked(True)
     assert c.overlays["fills"].visible and view.plot.coloured
     labels = c.current.result.labels
     columns = c.current.result.table.columns
     brightness = dict(zip(columns["label"].tolist(), columns["mean_intensity"], strict=True))
     dimmest, brightest = min(brightness, key=brightness.get), max(brightness, key=brightness.get)
-    drawn = qimage_rgba(viewer.layer("fills").pixmap())
+    drawn = fakes.qimage_rgba(viewer.layer("fills").pixmap())
     assert (drawn[labels == dimmest][:, :3] == [68, 1, 84]).all()  # viridis' darkest
     assert (drawn[labels == brightest][:, :3] == [253, 231, 37]).all()  # ... and brightest
     assert (drawn[labels == 0][:, 3] == 0).all()
     view.measurement.setCurrentIndex(view.measurement.findData("area"))  # all one size
-    drawn = qimage_rgba(viewer.layer("fills").pixmap())
+    drawn = fakes.qimage_rgba(viewer.layer("fills").pixmap())
     assert len({tuple(p) for p in drawn[labels > 0][:, :3]}) == 1
     view.colour_cells.setChecked(False)
-    np.testing.assert_array_equal(qimage_rgba(viewer.layer("fills").pixmap()), own)
+    np.testing.assert_array_equal(fakes.qimage_rgba(viewer.layer("fills").pixmap()), own)
 
 
 def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images, tmp_path):
@@ -508,7 +499,7 @@ def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images
     window.dialogs.picture_file = str(tmp_path / "figure.png")
     window.save_view_action.trigger()
     assert window.dialogs.picture_offered.endswith("img0_view.png")
-    pixels = qimage_rgba(QImage(str(tmp_path / "figure.png")))
+    pixels = fakes.qimage_rgba(QImage(str(tmp_path / "figure.png")))
     assert pixels.shape == (64, 64, 4)
     labels = c.current.result.labels
     edge = render.outline_mask(labels)
@@ -524,12 +515,12 @@ def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images
     assert "figure.png exists. Replace it?" in window.dialogs.questions[-1]
     assert (tmp_path / "figure.png").read_bytes() == before
     window.save_view_action.trigger()  # agreed: the image alone now
-    assert (qimage_rgba(QImage(str(tmp_path / "figure.png")))[..., 0] == grey).all()
+    assert (fakes.qimage_rgba(QImage(str(tmp_path / "figure.png")))[..., 0] == grey).all()
 
 
 def qimage_alpha(pixmap) -> np.ndarray:
     """Where a pixmap is not clear, as a bool array."""
-    return qimage_rgba(pixmap)[..., 3] > 0
+    return fakes.qimage_rgba(pixmap)[..., 3] > 0
 
 
 def test_table_columns_sort(qtbot, window, images):

@@ -557,7 +557,7 @@ def test_a_3d_stack_runs_with_a_page_choice(inputs, tmp_path, tiny_model_dir):
     out = tmp_path / "out"
     assert segment([inputs / "stack.tif", "--out", out, "--page", "2"], tiny_model_dir) == 0
     assert tifffile.imread(out / "stack_labels.tif").shape == (40, 40)
-    assert "page 3/3" in read_csv(out / "summary.csv")[0]["Read"]  # the plane used is reported
+    assert "page 2 of 0-2" in read_csv(out / "summary.csv")[0]["Read"]  # the plane used is reported
 
 
 def _time_lapse(tmp_path):
@@ -593,7 +593,7 @@ def test_every_page_of_a_time_lapse_is_an_image_of_its_own(
     rows = read_csv(out / "summary.csv")
     assert [r["Image"] for r in rows] == [n + (".png" if n == "single" else ".tif") for n in names]
     assert [r["Page"] for r in rows] == ["0", "1", "2", "", "0", "1"]
-    assert rows[1]["Read"].startswith("128 x 96, uint8, page 2/3")
+    assert rows[1]["Read"].startswith("128 x 96, uint8, page 1 of 0-2")
     # Each page is segmented as that page alone would be (--page k), under its own name.
     for k in range(3):
         alone = tmp_path / f"page{k}"
@@ -724,6 +724,35 @@ def test_a_multi_channel_file_gets_every_channels_intensity_per_cell(tmp_path, t
     assert {r["Image"] for r in rows} == {"one.png", "two.tif"}
     assert all(r["Intensity_MeanIntensity_C1"] == "" for r in rows if r["Image"] == "one.png")
     assert all(r["Intensity_MeanIntensity_C1"] != "" for r in rows if r["Image"] == "two.tif")
+
+
+def test_the_blue_of_a_colour_composite_is_segmented_with_channel_3(tmp_path, tiny_model_dir):
+    """Nuclei in blue, another stain in green: --channel 3 segments the blue alone, as if it
+    were a file of its own, and measures all four of the file's channels in each cell."""
+    blue = textured((96, 128), 63)
+    green = textured((96, 128), 64)
+    composite = np.dstack([np.zeros_like(blue), green, blue])
+    cv2.imwrite(str(tmp_path / "composite.png"), composite[..., ::-1])
+    cv2.imwrite(str(tmp_path / "blue.png"), blue)
+    out = tmp_path / "out"
+    assert (
+        segment(
+            [tmp_path / "composite.png", tmp_path / "blue.png", "--out", out, "--channel", "3"],
+            tiny_model_dir,
+        )
+        == 1
+    )  # blue.png has one channel only
+    alone = tmp_path / "alone"
+    assert segment([tmp_path / "blue.png", "--out", alone], tiny_model_dir) == 0
+    labels = tifffile.imread(out / "composite_labels.tif")
+    np.testing.assert_array_equal(labels, tifffile.imread(alone / "blue_labels.tif"))
+    cells = read_csv(out / "composite_cells.csv")
+    assert len(cells) == labels.max() > 0
+    grey = np.rint(composite @ [0.299, 0.587, 0.114])
+    for c, plane in enumerate((grey, composite[..., 0], green, blue)):
+        expected = [plane[labels == k].mean() for k in range(1, len(cells) + 1)]
+        got = [float(r[f"Intensity_MeanIntensity_C{c}"]) for r in cells]
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
 def test_edge_fraction_reaches_the_run_record_and_bad_values_are_refused(

@@ -50,7 +50,8 @@ def test_multipage_tiff_page_choice_default_first(tmp_path):
     assert first.n_pages == 5 and first.page == 0
     np.testing.assert_array_equal(first.pixels, frames[0])
     np.testing.assert_array_equal(read_image(path, page=3).pixels, frames[3])
-    assert "page 4/5" in read_image(path, page=3).description
+    # counted from 0, as page= and the app's page chooser count them
+    assert "page 3 of 0-4" in read_image(path, page=3).description
     with pytest.raises(ImageError, match="page 5 does not exist"):
         read_image(path, page=5)
 
@@ -111,16 +112,61 @@ def test_pages_are_counted_from_the_header_as_reading_sees_them(tmp_path):
             read_image(tmp_path / bad)
 
 
-def test_rgb_becomes_grey_with_bt601_weights(tmp_path):
+def test_colour_image_is_its_grey_then_red_green_blue(tmp_path):
     rgb = ramp(np.uint8, (20, 30, 3))
     expected = np.rint(rgb.astype(float) @ [0.299, 0.587, 0.114]).astype(np.uint8)
     np.testing.assert_array_equal(to_grey(rgb), expected)
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
-    np.testing.assert_array_equal(read_image(tmp_path / "rgb.tif").pixels, expected)
     cv2.imwrite(str(tmp_path / "rgb.png"), rgb[..., ::-1])
-    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png").pixels, expected)
     cv2.imwrite(str(tmp_path / "rgb.bmp"), rgb[..., ::-1])
-    np.testing.assert_array_equal(read_image(tmp_path / "rgb.bmp").pixels, expected)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba[..., [2, 1, 0, 3]])
+    tifffile.imwrite(tmp_path / "time.tif", np.stack([rgb[::-1], rgb]), photometric="rgb")
+    rgb16 = ramp(np.uint16, (20, 30, 3))
+    cv2.imwrite(str(tmp_path / "rgb16.png"), rgb16[..., ::-1])  # Pillow would make it 8-bit
+    for name, page, colours in (
+        ("rgb.tif", 0, rgb),
+        ("rgb.png", 0, rgb),
+        ("rgb.bmp", 0, rgb),
+        ("rgba.png", 0, rgb),
+        ("time.tif", 1, rgb),
+        ("rgb16.png", 0, rgb16),
+    ):
+        path = tmp_path / name
+        grey = read_image(path, page=page)
+        assert (grey.channel, grey.n_channels, grey.channel_names) == (
+            0,
+            4,
+            ("grey", "red", "green", "blue"),
+        ), name
+        np.testing.assert_array_equal(grey.pixels, to_grey(colours), err_msg=name)
+        np.testing.assert_array_equal(grey.colour, colours, err_msg=name)  # for showing it
+        assert grey.pixels.dtype == colours.dtype
+        for channel in (1, 2, 3):
+            one = read_image(path, page=page, channel=channel)
+            np.testing.assert_array_equal(one.pixels, colours[..., channel - 1], err_msg=name)
+            assert one.colour is None and one.n_channels == 4
+        assert "channel 3 (blue) of 0-3" in read_image(path, page=page, channel=3).description
+        with pytest.raises(ImageError, match=rf"{name}: channel 4 does not exist.*3 blue"):
+            read_image(path, page=page, channel=4)
+
+
+def test_grey_image_saved_in_colour_is_one_grey_channel(tmp_path):
+    grey = ramp(np.uint8, (40, 50))
+    cv2.imwrite(str(tmp_path / "grey.jpg"), np.dstack([grey] * 3), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    tifffile.imwrite(tmp_path / "grey.tif", np.dstack([grey] * 3), photometric="rgb")
+    for name in ("grey.jpg", "grey.tif"):
+        got = read_image(tmp_path / name)
+        assert (got.n_channels, got.colour, got.channel_names) == (1, None, ()), name
+        assert "colour" not in got.description
+        with pytest.raises(ImageError, match=f"{name}: channel 1 does not exist.*grey image"):
+            read_image(tmp_path / name, channel=1)
+    np.testing.assert_array_equal(read_image(tmp_path / "grey.tif").pixels, grey)
+    # one pixel of colour (a red scale bar burnt in) makes it a colour image
+    marked = np.dstack([grey] * 3)
+    marked[5, 5] = (255, 0, 0)
+    tifffile.imwrite(tmp_path / "marked.tif", marked, photometric="rgb")
+    assert read_image(tmp_path / "marked.tif").n_channels == 4
 
 
 def test_png_16bit_and_jpeg(tmp_path):
