@@ -104,6 +104,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self._build_docks()
         self._build_status_bar()
         build_actions(self)
+        self.scale_bar_action.setChecked(self.controller.store.flag("scale_bar"))
         self._connect()
         self._restore_state()
         self._set_busy(False)
@@ -277,6 +278,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             )
         )
         c.colour_ready.connect(self.viewer.set_colour_channel)
+        c.settings_changed.connect(lambda _: self._draw_scale_bar())  # a pixel size typed
         self.welcome.open_files.connect(self.ask_open_files)
         self.welcome.open_folder.connect(self.ask_open_folder)
         self.welcome.open_sample.connect(lambda: self.open_paths(sample_images()[:1]))
@@ -607,6 +609,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             doc.image.channel_names,
         )
         self.controller.load_colour_channel()  # another channel in colour, if one is chosen
+        self._draw_scale_bar()
         self._show_result(doc)
         self._show_marks()
         self._update_correction_actions()
@@ -735,6 +738,29 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self.viewer.apply_overlays(overlays)
         if self.hide_overlays_action.isChecked():
             self.hide_overlays(False)
+
+    def show_scale_bar(self, shown: bool) -> None:
+        """B: a scale bar over the image, or none; kept between sessions."""
+        self.scale_bar_action.setChecked(shown)
+        self.controller.store.set_flag("scale_bar", shown)
+        self._draw_scale_bar()
+        if shown and self.controller.current is not None and not self.viewer.scale_bar_label:
+            self.statusBar().showMessage(
+                "No scale bar: this image has no pixel size. Give one in the settings "
+                "(Pixel size), or open a calibrated file.",
+                6000,
+            )
+
+    def _draw_scale_bar(self) -> None:
+        """The scale bar of the image shown, at the pixel size its cells are measured with:
+        the one in the settings, else the file's."""
+        doc, bar = self.controller.current, None
+        if self.scale_bar_action.isChecked() and doc is not None and doc.image is not None:
+            size, unit = self.controller.engine.calibration(
+                doc.image, self.controller.settings.pixel_size
+            )
+            bar = render.scale_bar(doc.image.pixels.shape[1], size, unit)
+        self.viewer.set_scale_bar(bar)
 
     def hide_overlays(self, hidden: bool) -> None:
         """H: the image alone, or what was shown over it back again."""

@@ -174,6 +174,15 @@ def build_actions(window) -> None:
         "was shown)",
     )
     window.hide_overlays_action.setCheckable(True)
+    window.scale_bar_action = add_action(
+        window,
+        "Scale bar",
+        window.show_scale_bar,
+        "B",
+        "A scale bar at the bottom right of the image, in the pictures saved of the view too; "
+        "needs the pixel size (from the file, or Pixel size in the settings)",
+    )
+    window.scale_bar_action.setCheckable(True)
     window.add_cells_action = add_action(
         window,
         "Add cells by clicking",
@@ -355,6 +364,7 @@ def build_actions(window) -> None:
         None,
         *window.overlay_actions.values(),
         window.hide_overlays_action,
+        window.scale_bar_action,
         None,
     )
     for dock in (window.images_dock, window.settings_dock, window.bottom_dock):

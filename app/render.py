@@ -55,6 +55,31 @@ def to_display(pixels: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.ascontiguousarray(out.astype(np.uint8))
 
 
+# Micrometres in one of each unit a file's calibration may be in.
+_UM_PER_UNIT = {"nm": 1e-3, "um": 1.0, "mm": 1e3, "cm": 1e4}
+
+
+def scale_bar(width_px: int, pixel_size: float | None, unit: str | None, fraction: float = 0.2):
+    """A scale bar for an image ``width_px`` pixels wide of ``pixel_size`` ``unit`` per pixel:
+    ``(length in pixels, label)``, the length about ``fraction`` of the width and rounded down
+    to 1, 2 or 5 times a power of ten, labelled in nm, µm or mm, whichever reads best
+    (``"50 µm"``). None without a calibration in a unit of length."""
+    per_unit = _UM_PER_UNIT.get(unit or "")
+    if not pixel_size or pixel_size <= 0 or per_unit is None or width_px <= 0:
+        return None
+    um_per_px = pixel_size * per_unit
+    target = fraction * width_px * um_per_px
+    power = 10.0 ** np.floor(np.log10(target))
+    length = max(m * power for m in (1, 2, 5) if m * power <= target * (1 + 1e-9))
+    if length < 1:
+        label = f"{round(length * 1e3, 9):g} nm"
+    elif length >= 1000:
+        label = f"{round(length / 1e3, 9):g} mm"
+    else:
+        label = f"{round(length, 9):g} µm"
+    return float(length / um_per_px), label
+
+
 #: Colours a second channel can be drawn in over the image (Fiji's LUT names).
 CHANNEL_COLOURS = {
     "Green": (0, 255, 0),

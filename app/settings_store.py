@@ -97,6 +97,15 @@ class SettingsStore:
             self._qs.setValue(f"overlays/{name}_opacity", overlay.opacity)
         self._qs.sync()
 
+    def flag(self, key: str, default: bool = False) -> bool:
+        """A choice of the View menu kept between sessions (``"scale_bar"``)."""
+        value = self._qs.value(f"view/{key}")
+        return default if value is None else _to_bool(value)
+
+    def set_flag(self, key: str, value: bool) -> None:
+        self._qs.setValue(f"view/{key}", bool(value))
+        self._qs.sync()
+
     def folder(self, key: str) -> str:
         return str(self._qs.value(f"folders/{key}", "") or "")
 

@@ -111,6 +111,11 @@ class ImageViewer(QGraphicsView):
             pen = QPen(colour, width)
             pen.setCosmetic(True)
             self._cross_pens.append(pen)
+        # a scale bar at the bottom right, in image pixels (so a picture of the view has it)
+        self._scale_bar = QGraphicsItemGroup()
+        self._scale_bar.setZValue(19)
+        self.scene().addItem(self._scale_bar)
+        self.scale_bar_label = ""  # what the bar drawn says ("50 µm"); empty: none drawn
         self._pixels: np.ndarray | None = None
         self._shown: np.ndarray | None = None  # _pixels, or a colour image's colours
         self._labels: np.ndarray | None = None
@@ -138,6 +143,7 @@ class ImageViewer(QGraphicsView):
         if pixels is None:
             self._image_item.setPixmap(QPixmap())
             self.clear_result()
+            self.set_scale_bar(None)
             return
         self.set_contrast(low, high)
         self.scene().setSceneRect(QRectF(0, 0, pixels.shape[1], pixels.shape[0]))
@@ -262,8 +268,52 @@ class ImageViewer(QGraphicsView):
             if item is not None:
                 item.setVisible(overlay.visible and not self.layers_hidden)
                 item.setOpacity(overlay.opacity)
-        self._selection_item.setVisible(not self.layers_hidden)
-        self._colour_item.setVisible(not self.layers_hidden)
+        for item in (self._selection_item, self._colour_item, self._scale_bar):
+            item.setVisible(not self.layers_hidden)
+
+    def set_scale_bar(self, bar: tuple | None) -> None:
+        """Draw a scale bar, ``(length in image pixels, label)`` (``render.scale_bar``), at
+        the image's bottom right: a white bar with its length written above it, on a dark
+        box that keeps both legible on a bright image; None: no bar. Its size follows the
+        image's, so a picture of the view has it as the screen shows it."""
+        for item in self._scale_bar.childItems():
+            self._scale_bar.removeFromGroup(item)
+            self.scene().removeItem(item)
+        self.scale_bar_label = ""
+        if bar is None or self._pixels is None:
+            return
+        length, label = bar
+        h, w = self._pixels.shape[:2]
+        unit = max(1.0, min(w, h) / 100)  # the bar's proportions, in image pixels
+        thickness, pad = max(2.0, 0.8 * unit), max(2.0, 0.8 * unit)
+        text = QGraphicsSimpleTextItem(label)
+        font = QFont()
+        font.setPixelSize(max(6, round(2.4 * unit)))
+        font.setBold(True)
+        text.setFont(font)
+        text.setBrush(QColor(255, 255, 255))
+        size = text.boundingRect()
+        box_w = max(length, size.width()) + 2 * pad
+        box_h = size.height() + thickness + 2.5 * pad
+        left, top = w - 2 * unit - box_w, h - 2 * unit - box_h
+        box = self.scene().addRect(
+            QRectF(left, top, box_w, box_h), QPen(Qt.PenStyle.NoPen), QColor(0, 0, 0, 150)
+        )
+        text.setPos(left + (box_w - size.width()) / 2, top + pad)
+        self.scene().addItem(text)
+        bar_item = self.scene().addRect(
+            QRectF(left + (box_w - length) / 2, top + box_h - pad - thickness, length, thickness),
+            QPen(Qt.PenStyle.NoPen),
+            QColor(255, 255, 255),
+        )
+        for item in (box, text, bar_item):
+            self._scale_bar.addToGroup(item)
+        self.scale_bar_label = label
+
+    def scale_bar_length(self) -> float:
+        """The length of the bar drawn, in image pixels (0: none; tests)."""
+        bars = [i for i in self._scale_bar.childItems() if hasattr(i, "rect")]
+        return bars[-1].rect().width() if self.scale_bar_label and bars else 0.0
 
     def set_colour_channel(self, pixels: np.ndarray | None, colour=None) -> None:
         """Draw another channel's ``pixels`` (None: none) in ``colour`` (default: the one

@@ -153,3 +153,29 @@ def test_cells_coloured_by_a_value_run_from_dark_blue_to_yellow():
     rgba = fills_by_value_rgba(labels, [np.nan, 0.0, 1.0], 0.0, 1.0)  # cell 3: no value
     assert rgba[0, 0, 3] == 0 and rgba[1, 1].tolist() == [*NO_VALUE_COLOUR, 255]
     assert rgba[0, 1].tolist() == [68, 1, 84, 255] and rgba[1, 0].tolist() == [253, 231, 37, 255]
+
+
+@pytest.mark.parametrize(
+    ("width", "size", "unit", "label", "length_px"),
+    [
+        (1392, 0.65, "um", "100 µm", 100 / 0.65),  # a fifth is 181 µm: 100, not 200
+        (256, 0.65, "um", "20 µm", 20 / 0.65),
+        (1000, 100.0, "nm", "20 µm", 200.0),  # a calibration in nanometres
+        (512, 10.0, "um", "1 mm", 100.0),
+        (1000, 0.003, "um", "500 nm", 0.5 / 0.003),
+        (1000, 0.25, "um", "50 µm", 200.0),  # exactly a fifth
+    ],
+)
+def test_a_scale_bar_is_a_round_length_near_a_fifth_of_the_width(
+    width, size, unit, label, length_px
+):
+    bar = render.scale_bar(width, size, unit)
+    assert bar is not None and bar[1] == label
+    assert bar[0] == pytest.approx(length_px)
+    assert 0.08 * width <= bar[0] <= 0.2 * width + 1e-6
+
+
+def test_no_scale_bar_without_a_length_per_pixel():
+    assert render.scale_bar(1000, None, None) is None
+    assert render.scale_bar(1000, 0.5, "pixel") is None
+    assert render.scale_bar(1000, 0.0, "um") is None

@@ -518,6 +518,45 @@ def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images
     assert (fakes.qimage_rgba(QImage(str(tmp_path / "figure.png")))[..., 0] == grey).all()
 
 
+def test_a_scale_bar_follows_the_pixel_size_and_is_in_the_picture(qtbot, window, images, tmp_path):
+    """B draws a scale bar of a round length at the image's bottom right, at the pixel size
+    the cells are measured with (the settings', else the file's); a picture of the view has
+    it; an image without a pixel size has none and the status bar says why."""
+    c, viewer = window.controller, window.viewer
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[:1])  # 64 x 64 pixels of 0.5 µm
+    assert not window.scale_bar_action.isChecked() and viewer.scale_bar_label == ""
+
+    def white_in_corner() -> int:
+        picture = fakes.qimage_rgba(viewer.picture())
+        return int((picture[48:, 32:, :3] == 255).all(axis=-1).sum())
+
+    assert white_in_corner() == 0  # the fake's background is dark
+    qtbot.keyClick(viewer, Qt.Key.Key_B)
+    assert window.scale_bar_action.isChecked() and c.store.flag("scale_bar")
+    assert viewer.scale_bar_label == "5 µm" and viewer.scale_bar_length() == pytest.approx(10)
+    assert white_in_corner() >= 2 * 10  # the bar (two pixels thick) and its label
+    c.update_settings(pixel_size=0.1)  # typed in the settings: it wins over the file's
+    assert viewer.scale_bar_label == "1 µm" and viewer.scale_bar_length() == pytest.approx(10)
+    c.update_settings(pixel_size=None)
+    assert viewer.scale_bar_label == "5 µm"
+    window.hide_overlays(True)
+    assert white_in_corner() == 0
+    window.hide_overlays(False)
+
+    pages = tmp_path / "pages.npy"  # the fake reads a stack of pages without a pixel size
+    np.save(pages, np.stack([np.load(images[0])] * 2))
+    window.open_paths([pages])
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_current(c.index_of(pages))
+    assert viewer.scale_bar_label == "" and white_in_corner() == 0
+    qtbot.keyClick(viewer, Qt.Key.Key_B)
+    qtbot.keyClick(viewer, Qt.Key.Key_B)
+    assert "no pixel size" in window.statusBar().currentMessage()
+    qtbot.keyClick(viewer, Qt.Key.Key_B)
+    assert not c.store.flag("scale_bar")  # kept off for the next session
+
+
 def qimage_alpha(pixmap) -> np.ndarray:
     """Where a pixmap is not clear, as a bool array."""
     return fakes.qimage_rgba(pixmap)[..., 3] > 0
