@@ -227,7 +227,13 @@ class BatchMixin:
         user = self.settings
         settings = self.engine.Settings(**user.engine_kwargs())
         record = self.engine.run_record(
-            status, settings, user.roi_zip, user.batch_page, user.batch_channel, None
+            status,
+            settings,
+            user.roi_zip,
+            user.batch_page,
+            user.batch_channel,
+            None,
+            user.batch_track,
         )
         return earlier.differences(record)
 
@@ -290,6 +296,7 @@ class BatchMixin:
                 page=page,
                 channel=channel,
                 resume=resume,
+                track=user.batch_track,
             )
 
         self._batch = summary
@@ -396,6 +403,20 @@ class BatchMixin:
         eta = elapsed / finished * (summary.total - finished) if finished else -1.0
         self.batch_progress.emit(finished, summary.total, eta)
 
+    def _take_tracks(self, results, channel: int) -> None:
+        """Cells followed over time get their track columns once the whole batch is done:
+        the tables the window shows take them from the batch's final results."""
+        for r in results:
+            i = self.index_of(r.path)
+            if i < 0 or r.status != "done" or r.table is None:
+                continue
+            doc = self.documents[i]
+            result = doc.results.get((r.page or 0, channel))
+            if result is not None:
+                result.table = r.table
+                if doc is self.current and doc.plane == (r.page or 0, channel):
+                    self.result_ready.emit(i)
+
     def _end_batch(self, paths, summary: BatchSummary, batch_result) -> None:
         for p in paths:
             i = self.index_of(p)
@@ -406,6 +427,8 @@ class BatchMixin:
         if batch_result is not None:
             statuses = [getattr(r, "status", "") for r in getattr(batch_result, "results", [])]
             summary.cancelled = summary.cancelled or "cancelled" in statuses
+            if self._batch_user is not None and self._batch_user.batch_track:
+                self._take_tracks(batch_result.results, self._batch_user.batch_channel or 0)
         summary.seconds = time.monotonic() - self._batch_started_at
         self._batch = None
         self.log.emit("info", "Batch finished: " + summary.describe())

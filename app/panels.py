@@ -55,6 +55,12 @@ TIPS = {
     "every page of a multi-page file (each time point of a time-lapse, each slice or position "
     "of a stack) as an image of its own, named <name>_p<page>c<channel>, instead of only the "
     "page shown (the first). Each page's cells are shown on that page.",
+    "batch_track": "When many images are processed (Process all, or a dropped folder), follow "
+    "the cells of each time-lapse from time point to time point: the pages of a multi-page "
+    "file (with Each page as an image) or the images of one folder in name order. Each cell "
+    "gets its track's number (TrackObjects_Label), the cell it came from and how far it moved; "
+    "a cell that divides starts two tracks whose parent is its own. The run folder gets "
+    "tracks.csv: where each track starts and ends, its parent, distance and speed.",
     "batch_channel_index": "When many images are processed (Process all, or a dropped "
     "folder), which colour channel of each file is segmented, counted from 0 as the Channel "
     "box under the image counts them: the phase contrast or DIC channel of files that hold a "
@@ -149,6 +155,7 @@ class SettingsPanel(QGroupBox):
         self.batch_workers.setSuffix(" at once")
         self.batch_workers.setKeyboardTracking(False)
         self.batch_pages = QCheckBox("Each page as an image")
+        self.batch_track = QCheckBox("Follow cells over time")
         self.batch_channel_index = QSpinBox()
         self.batch_channel_index.setRange(0, 63)
         self.batch_channel_index.setSpecialValueText("0 (the first)")
@@ -189,6 +196,7 @@ class SettingsPanel(QGroupBox):
             ("provider", "", self.provider),
             ("batch_workers", "Folder images", self.batch_workers),
             ("batch_pages", "", self.batch_pages),
+            ("batch_track", "", self.batch_track),
             ("batch_channel_index", "Folder channel", self.batch_channel_index),
             ("threshold", "Detection threshold", self.threshold),
             ("diameter", "Cell diameter", diameter_row),
@@ -225,6 +233,7 @@ class SettingsPanel(QGroupBox):
             lambda v: self._edited("batch_workers", int(v) or None)
         )
         self.batch_pages.toggled.connect(lambda b: self._edited("batch_pages", bool(b)))
+        self.batch_track.toggled.connect(lambda b: self._edited("batch_track", bool(b)))
         self.batch_channel_index.valueChanged.connect(
             lambda v: self._edited("batch_channel_index", int(v))
         )
@@ -322,6 +331,7 @@ class SettingsPanel(QGroupBox):
             )
             self.batch_workers.setValue(s.batch_workers or 0)
             self.batch_pages.setChecked(s.batch_pages)
+            self.batch_track.setChecked(s.batch_track)
             self.batch_channel_index.setValue(s.batch_channel_index)
             for name, box in [
                 ("threshold", self.threshold),

@@ -17,7 +17,7 @@ APPLICATION = "cellprop"
 
 _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
 _INTS = ("min_size", "batch_workers", "batch_channel_index")
-_BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages")
+_BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages", "batch_track")
 _STRINGS = ("model", "device")
 #: Entries of File > Open recent.
 RECENT_MAX = 10

@@ -180,6 +180,10 @@ class UserSettings:
     # A folder batch segments every page of a multi-page file (a time-lapse, a stack) as an
     # image of its own (the engine's page="all"), not only the first.
     batch_pages: bool = False
+    # A folder batch follows the cells of each time-lapse from time point to time point (the
+    # pages of a file with batch_pages, the images of a folder in name order): the engine's
+    # track=True, track columns in the cell tables and tracks.csv.
+    batch_track: bool = False
     # The channel of each file a folder batch segments (counted from 0, as the Channel box
     # under the image counts them): the DIC or phase channel of a file that holds a
     # fluorescent reporter too, whose channels are measured in each cell all the same.

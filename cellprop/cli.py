@@ -222,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
         "image has 0 grey, 1 red, 2 green, 3 blue",
     )
     seg.add_argument(
+        "--track",
+        action="store_true",
+        help="follow the cells of time-lapses from time point to time point: the pages of a "
+        "multi-page file (with --page all) or the images of a folder in name order; each "
+        "cell's track in the cell tables (TrackObjects_Label, ...), divisions included, and "
+        "tracks.csv with every track's start, end, parent and distance travelled",
+    )
+    seg.add_argument(
         "--memory",
         type=int,
         default=1024,
@@ -460,6 +468,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             channel=args.channel,
             points=points,
             resume=args.resume,
+            track=args.track,
         )
     except (OutputExists, ResumeError) as exc:
         bar.close()
@@ -497,6 +506,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
         + f", {cells} cells; results in {args.out}",
         file=log,
     )
+    if args.track and (Path(args.out) / "tracks.csv").is_file():
+        with open(Path(args.out) / "tracks.csv", encoding="utf-8") as fh:
+            n_tracks = max(0, sum(1 for _ in fh) - 1)
+        print(f"cellprop: {n_tracks} tracks followed -> tracks.csv", file=log)
     several = [r for r in result.results if r.n_pages > 1 and args.page is None]
     if several:  # a time-lapse in one file gave one image: say so, and what gives them all
         more = f" and {len(several) - 1} more multi-page file(s)" if len(several) > 1 else ""

@@ -28,6 +28,8 @@ behind it each hold one stage:
                 name_clash, clash_message            images that would write the same files
                 planes_points                        each image's centres in a points file
     batch       process_image, process_batch         files in, result files out
+    track       track_frames, measure_tracks         cells followed from time point to time
+                                                     point (process_batch(track=True))
     parallel    auto_workers                         images at once (--workers auto), in
                                                      worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
@@ -87,10 +89,15 @@ from .planes import (
     planes_points,
 )
 from .size import DiameterEstimate, estimate_diameter
+from .track import TRACK_COLUMNS, TrackSettings, measure_tracks, track_frames
 
 __all__ = [
     "COLOUR_CHANNELS",
     "DARK_BACKGROUND",
+    "TRACK_COLUMNS",
+    "TrackSettings",
+    "measure_tracks",
+    "track_frames",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "BatchResult",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import numbers
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -22,7 +23,15 @@ from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import measure_image
 from .io import points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
-from .output import read_labels, read_table, write_labels, write_overlay, write_roi_zip, write_table
+from .output import (
+    read_labels,
+    read_table,
+    write_labels,
+    write_overlay,
+    write_roi_zip,
+    write_rows,
+    write_table,
+)
 from .parallel import auto_workers, in_processes
 from .pipeline import Settings, resolve_settings, segment
 from .planes import (
@@ -34,6 +43,7 @@ from .planes import (
     name_clash,
     planes_points,
 )
+from .track import Tracker, TrackSettings, measure_tracks
 
 __all__ = [
     "BatchResult",
@@ -51,8 +61,8 @@ OUTPUT_SUFFIXES = {
     "roi": "_rois.zip",
 }
 
-#: Files written once per run.
-RUN_FILES = ("cells.csv", "images.csv", "summary.csv", "run.json")
+#: Files written once per run (tracks.csv where cells are followed over time).
+RUN_FILES = ("cells.csv", "images.csv", "summary.csv", "run.json", "tracks.csv")
 
 
 @dataclass
@@ -212,6 +222,7 @@ def process_batch(
     channel: int | None = None,
     points: dict | None = None,
     resume: bool = False,
+    track: bool = False,
 ) -> BatchResult:
     """Process many images into one folder, keeping a record of the run there as it goes.
 
@@ -258,6 +269,16 @@ def process_batch(
         planes and centres must be those of that run. Images it finished that ``paths`` does
         not hold stay in the run, after the others (:func:`continued_planes`). Not with
         ``overwrite``.
+    track : bool
+        Follow the cells of each time-lapse from time point to time point: the pages of a
+        multi-page file (``page="all"``), and the images of one folder in their order (a
+        folder of frames, ``t000.tif``, ``t001.tif``, ...; the files of other folders are
+        other time-lapses). Once every image is done, each one's cell table (its
+        ``_cells.csv`` and ``cells.csv``) gains :data:`cellprop.engine.track.TRACK_COLUMNS`,
+        and DIR/tracks.csv describes every track (:func:`cellprop.engine.track.measure_tracks`,
+        with ``Sequence``, the file or folder, first, and the first and last image's names).
+        An image that failed breaks its time-lapse's tracks: the cells after it start new
+        ones; time points of another size start anew too.
 
     Returns
     -------
@@ -287,7 +308,7 @@ def process_batch(
     if resume and overwrite:
         raise ValueError("a run is either continued (resume) or replaced (overwrite), not both")
     out = Path(out_dir)
-    record = run_record(model, settings, roi, page, channel, points)
+    record = run_record(model, settings, roi, page, channel, points, track)
     kept: dict[int, ImageResult] = {}
     earlier = None
     if resume:
@@ -355,6 +376,10 @@ def process_batch(
         for k, res in jobs:
             finish(todo[k], res)
     final = [r for r in results if r is not None]
+    if track:
+        _follow(final, out, by_page=page == "all")
+    elif overwrite and (out / "tracks.csv").is_file():
+        (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
     journal.close(
         final,
         {
@@ -368,6 +393,69 @@ def process_batch(
         replace_cells=overwrite or resume,
     )
     return BatchResult(results=final, out_dir=out)
+
+
+def _follow(results: list[ImageResult], out: Path, by_page: bool) -> None:
+    """Follow the cells of each time-lapse among ``results`` (the pages of a multi-page file
+    where ``by_page``, else the images of a folder, in input order), add the track columns to
+    their tables and ``_cells.csv`` files, and write tracks.csv."""
+    sequences: dict = {}
+    for r in results:
+        paged = by_page and r.page is not None
+        key = (str(r.path), True) if paged else (str(Path(r.path).parent), False)
+        sequences.setdefault(key, []).append(r)
+    rows: list[dict] = []
+    for (where, paged), members in sequences.items():
+        if paged:
+            members.sort(key=lambda r: r.page)
+            name = re.sub(r"_p\d+c\d+(?=\.[^.]*$)", "", members[0].name)
+            rows += _follow_one(name, members, [r.page for r in members])
+        else:
+            rows += _follow_one(Path(where).name, members, list(range(len(members))))
+    write_rows(out / "tracks.csv", rows, overwrite=True)
+
+
+def _follow_one(sequence: str, members: list[ImageResult], times: list[int]) -> list[dict]:
+    """Follow the cells of one time-lapse's images (``members`` at time points ``times``):
+    their tables and ``_cells.csv`` files gain the track columns; returns tracks.csv's rows.
+    An image not done, or of another size, ends the tracks: those after it start anew."""
+    rows: list[dict] = []
+    first_track = 1
+    tracker: Tracker | None = None
+    followed: list[int] = []  # the members in the tracker, by index
+    shape = None
+
+    def close() -> None:
+        nonlocal first_track, tracker
+        if tracker is None:
+            return
+        names = {times[k]: members[k].name for k in followed}
+        found = measure_tracks(
+            tracker.tracks, [members[k].table for k in followed], [times[k] for k in followed]
+        )
+        for row in found:
+            head = {"Sequence": sequence, "Track": row.pop("Track"), "Parent": row.pop("Parent")}
+            head.update(First_Image=names[row["First_Frame"]], Last_Image=names[row["Last_Frame"]])
+            rows.append({**head, **row})
+        for k in followed:
+            write_table(members[k].outputs["cells"], members[k].table, overwrite=True)
+        first_track += tracker.tracks.n_tracks
+        tracker = None
+        followed.clear()
+
+    for k, r in enumerate(members):
+        if r.status != "done" or r.table is None:
+            close()  # a time point missing: the cells after it start new tracks
+            continue
+        labels = read_labels(r.outputs["labels"])
+        if tracker is not None and labels.shape != shape:
+            close()  # another size: not the same field
+        if tracker is None:
+            tracker, shape = Tracker(TrackSettings(), first_track), labels.shape
+        tracker.add(labels)
+        followed.append(k)
+    close()
+    return rows
 
 
 def _remove_leftovers(files: list[Plane], out: Path, roi: bool) -> None:

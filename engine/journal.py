@@ -59,6 +59,7 @@ _WORDS = {
     "channel": "channel",
     "centres": "cell centres from",
     "points_digest": "points file (its contents)",
+    "track": "cells followed over time",
 }
 
 
@@ -68,7 +69,7 @@ def _digest(points: dict) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_record(model, settings, roi: bool, page, channel, points) -> dict:
+def run_record(model, settings, roi: bool, page, channel, points, track: bool = False) -> dict:
     """What made a run's results: run.json's first fields, compared when a run is continued."""
     return {
         "settings": asdict(settings),
@@ -83,6 +84,7 @@ def run_record(model, settings, roi: bool, page, channel, points) -> dict:
         # Where the cells' centres came from: "network" or "points file".
         "centres": "network" if points is None else "points file",
         "points_digest": None if points is None else _digest(points),
+        "track": bool(track),
     }
 
 
@@ -98,6 +100,7 @@ def _compared(record: dict) -> dict:
         channel=record.get("channel"),
         centres=record.get("centres", "network"),
         points_digest=record.get("points_digest"),
+        track=bool(record.get("track", False)),
     )
     return values
 
@@ -115,6 +118,8 @@ _NONE = {
 def _shown(value, key: str = "") -> str:
     if value is None:
         return _NONE.get(key, "the model's default")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, tuple):  # (model name, folder)
         return f"{value[0]} ({value[1]})"
     return str(value)

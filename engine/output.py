@@ -34,6 +34,7 @@ __all__ = [
     "write_tables",
     "write_image_table",
     "write_training_set",
+    "write_rows",
 ]
 
 
@@ -254,6 +255,21 @@ def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Pat
     return Path(path)
 
 
+def write_rows(path: str | Path, rows: list, overwrite: bool = False) -> Path:
+    """Write dicts as CSV rows, the union of their keys as columns in first-seen order, values
+    as :func:`format_value` writes them (a run's ``tracks.csv``)."""
+    names: list[str] = []
+    for row in rows:
+        names += [n for n in row if n not in names]
+    with atomic_path(path, overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(names)
+            for row in rows:
+                writer.writerow([format_value(row.get(n, "")) for n in names])
+    return Path(path)
+
+
 def _gathered(tables: list) -> tuple[list, list, list]:
     """Many images' tables as :func:`write_tables` takes them: the leading column names
     (``Image``, and ``Page`` when any image is a page), each table with its leading values,
@@ -272,8 +288,16 @@ def _gathered(tables: list) -> tuple[list, list, list]:
 
 
 #: Cell-table columns that say which cell it is or where, not what it is like: their mean over
-#: an image's cells means nothing (an orientation's neither: it is an angle).
-NOT_AVERAGED = ("ObjectNumber", "Center_", "BoundingBox", "Orientation")
+#: an image's cells means nothing (an orientation's neither: it is an angle; nor a track's
+#: number or age). ObjectNumber covers TrackObjects_ParentObjectNumber.
+NOT_AVERAGED = (
+    "ObjectNumber",
+    "Center_",
+    "BoundingBox",
+    "Orientation",
+    "TrackObjects_Label",
+    "TrackObjects_Lifetime",
+)
 
 
 def write_image_table(path: str | Path, tables: list, overwrite: bool = False) -> Path:

@@ -235,6 +235,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         pixel_size=0.65,
         batch_workers=3,
         batch_pages=True,
+        batch_track=True,
         batch_channel_index=2,
     )
     first.update_settings(**chosen)
@@ -253,6 +254,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     assert third.settings.edge_fraction is None
     assert third.settings.batch_workers == 3  # not a model default: the reset keeps it
     assert third.settings.batch_pages and third.settings.batch_channel == 2
+    assert third.settings.batch_track
     second.shutdown()
     third.shutdown()
 

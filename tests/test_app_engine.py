@@ -442,6 +442,40 @@ def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
         later.shutdown()
 
 
+def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tracks(
+    qtbot, controller, crops, tmp_path
+):
+    """*Follow cells over time*: the batch's pages get track columns (as `cellprop segment
+    --track` writes them), and so do the tables the window shows and exports."""
+    import tifffile
+
+    first = engine.read_image(crops[0]).pixels
+    movie = tmp_path / "movie.tif"
+    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])  # drifting down
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    out = tmp_path / "results"
+    controller.update_settings(batch_pages=True, batch_track=True, batch_workers=2)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch([movie], out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    doc = controller.documents[0]
+    tracks = [doc.results[(k, 0)].table.columns["TrackObjects_Label"] for k in range(3)]
+    for k in range(3):
+        written = list(csv.DictReader(open(out / f"movie_p{k}c0_cells.csv", encoding="utf-8")))
+        assert [int(r["TrackObjects_Label"]) for r in written] == tracks[k].tolist()
+    assert len(set(tracks[0]) & set(tracks[2])) >= 0.8 * len(tracks[2]) > 0
+    assert (out / "tracks.csv").is_file()
+    assert controller.cannot_continue(controller.earlier_run(out)) == []
+    controller.update_settings(batch_track=False)
+    assert controller.cannot_continue(controller.earlier_run(out)) == [
+        "cells followed over time: yes there, no now"
+    ]
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(tmp_path / "exported", lambda paths: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert (tmp_path / "exported" / "cells.csv").read_bytes() == (out / "cells.csv").read_bytes()
+
+
 def test_a_3d_stack_in_a_batch_says_how_to_segment_it_and_then_does(
     qtbot, controller, crops, tmp_path
 ):

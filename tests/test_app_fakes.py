@@ -152,6 +152,7 @@ class FakeEngine:
         self.given_centres: list = []  # the ``centres`` of each segment call (None: detect)
         self.batch_workers: list = []  # the ``workers`` of each process_batch call
         self.batch_resumed: list = []  # the ``resume`` of each process_batch call
+        self.batch_tracked: list = []  # the ``track`` of each process_batch call
         self.cores = 3  # what auto_workers answers
 
     def auto_workers(self, images=None):
@@ -398,9 +399,11 @@ class FakeEngine:
         page=None,
         channel=None,
         resume=False,
+        track=False,
     ):
         """Like the engine's, except that a continued run (``resume``) does every image again
-        (and ``channel`` is not read: the fake's images have one)."""
+        (and ``channel`` is not read: the fake's images have one; ``track`` is only noted)."""
+        self.batch_tracked.append(track)
         self.batch_workers.append(workers)
         self.batch_resumed.append(resume)
         overwrite = overwrite or resume

@@ -893,9 +893,10 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     panel.batch_workers.setValue(0)
     assert window.controller.settings.batch_workers is None
     panel.batch_pages.setChecked(True)
-    assert window.controller.settings.batch_pages
-    panel.reset.click()  # not a model default either
-    assert panel.batch_pages.isChecked()
+    panel.batch_track.setChecked(True)
+    assert window.controller.settings.batch_pages and window.controller.settings.batch_track
+    panel.reset.click()  # not model defaults either
+    assert panel.batch_pages.isChecked() and panel.batch_track.isChecked()
     panel.batch_channel_index.setValue(1)
     assert window.controller.settings.batch_channel == 1
     panel.batch_channel_index.setValue(0)
@@ -915,6 +916,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.device,
         panel.batch_workers,
         panel.batch_pages,
+        panel.batch_track,
         panel.batch_channel_index,
     ):
         assert widget.toolTip()

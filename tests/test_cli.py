@@ -626,6 +626,68 @@ def test_every_page_of_a_time_lapse_is_an_image_of_its_own(
     ).read_bytes()
 
 
+def test_the_cells_of_a_time_lapse_are_followed_from_frame_to_frame(
+    tmp_path, phase_model_dir, capsys
+):
+    """--track: a multi-page time-lapse (--page all) and a folder of frames of real C2C12
+    cells drifting 3 px a frame; each cell keeps its track, and tracks.csv says where each
+    went."""
+    base = cv2.imread(str(ROOT / "resources/samples/c2c12_0006_crop512.png"), 0)
+    movie = np.stack([np.roll(base, 3 * t, axis=1) for t in range(4)])
+    tifffile.imwrite(tmp_path / "movie.tif", movie, imagej=True, metadata={"axes": "TYX"})
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(3):
+        cv2.imwrite(str(folder / f"t{t:03d}.png"), movie[t])
+    out = tmp_path / "out"
+    args = [tmp_path / "movie.tif", folder, "--page", "all", "--track", "--out", out]
+
+    def segment(args, model_dir):  # the shipped model at its own defaults
+        return main(["segment", *map(str, args), "--model", str(model_dir), "--quiet"])
+
+    assert segment(args, phase_model_dir) == 0
+    tracks = read_csv(out / "tracks.csv")
+    assert f"{len(tracks)} tracks followed -> tracks.csv" in capsys.readouterr().err
+    assert {t["Sequence"] for t in tracks} == {"movie.tif", "frames"}
+    for first, second in (("movie_p0c0", "movie_p1c0"), ("t000", "t001")):
+        before = {int(c["TrackObjects_Label"]): c for c in read_csv(out / f"{first}_cells.csv")}
+        after = read_csv(out / f"{second}_cells.csv")
+        kept = [c for c in after if int(c["TrackObjects_Label"]) in before]
+        assert len(kept) >= 0.8 * len(after) > 0  # most cells followed, ...
+        moved = [
+            float(c["AreaShape_Center_X"])
+            - float(before[int(c["TrackObjects_Label"])]["AreaShape_Center_X"])
+            for c in kept
+        ]
+        assert np.median(moved) == pytest.approx(3, abs=0.5)  # ... to where they drifted
+        for c in kept:  # its ObjectNumber before, and how far it went
+            parent = before[int(c["TrackObjects_Label"])]
+            assert c["TrackObjects_ParentObjectNumber"] == parent["ObjectNumber"]
+            assert int(c["TrackObjects_Lifetime"]) == int(parent["TrackObjects_Lifetime"]) + 1
+    whole = [t for t in tracks if t["Sequence"] == "movie.tif" and t["Frames"] == "4"]
+    assert len(whole) >= 0.5 * len(read_csv(out / "movie_p0c0_cells.csv"))
+    assert all(t["First_Image"] == "movie_p0c0.tif" for t in whole)
+    speeds = np.array([float(t["Speed"]) for t in whole])  # px a frame, rolled round the edge
+    assert np.median(speeds) == pytest.approx(3, abs=0.5) and np.mean(abs(speeds - 3) < 1) > 0.8
+    cells = read_csv(out / "cells.csv")
+    assert all(c["TrackObjects_Label"] for c in cells)
+    header = read_csv(out / "images.csv")[0]
+    assert "Mean_Cells_TrackObjects_DistanceTraveled" in header
+    assert "Mean_Cells_TrackObjects_Label" not in header  # a number, not a measurement
+    # a run that followed cells is continued only by one that does
+    (out / "t002_cells.csv").unlink()
+    resume = [tmp_path / "movie.tif", folder, "--page", "all", "--out", out, "--resume"]
+    assert segment(resume, phase_model_dir) == 2
+    assert "cells followed over time: yes there, no now" in capsys.readouterr().err
+    assert segment([*resume, "--track"], phase_model_dir) == 0
+    again = read_csv(out / "tracks.csv")  # the kept images' tables read back: to 10 digits
+    assert [list(t.values())[:8] for t in again] == [list(t.values())[:8] for t in tracks]
+    for new, old in zip(again, tracks, strict=True):
+        assert [float(v) for v in list(new.values())[8:]] == pytest.approx(
+            [float(v) for v in list(old.values())[8:]], rel=1e-6, abs=1e-6
+        )
+
+
 def test_pages_as_images_keep_their_names_apart_and_their_points(tmp_path, tiny_model_dir, capsys):
     folder = _time_lapse(tmp_path)
     clash = folder / "movie_p1c0.png"

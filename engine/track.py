@@ -1,0 +1,300 @@
+"""Following cells from page to page of a time-lapse: which cell of one time point each cell
+of the next one is, which are new, and which are the daughters of a division.
+
+Cells are linked by overlap, as CellProfiler's *TrackObjects* (method *Overlap*) and the
+Cell Tracking Challenge's simplest trackers do: between two time points, each pair of cells
+that overlap (or, without overlap, whose centres lie within ``max_move`` cell diameters) is a
+candidate, the pairs are taken best first (most overlap, then nearest) as long as both cells
+are free, and a cell left over that lies on a cell already taken (a fifth of its area or
+more, ``daughter_overlap``) is that cell's second daughter: at a division the mother's track ends and both daughters start tracks of their own
+whose parent is the mother's (the challenge's convention). Every other cell left over starts
+a new track. There is no gap closing: a cell missed at one time point starts a new track at
+the next.
+
+The functions are plain numpy and take label images (0 background, cells 1..n), so they serve
+the command line, the app and the validation alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "TRACK_COLUMNS",
+    "Links",
+    "TrackSettings",
+    "Tracker",
+    "Tracks",
+    "link_frames",
+    "measure_tracks",
+    "track_frames",
+]
+
+#: The columns following cells adds to each time point's cell table (CellProfiler's
+#: *TrackObjects* names): the cell's track; the ``ObjectNumber`` at the time point before of
+#: the cell it was, or divided from (0: a new cell); how far its centre moved from that
+#: cell's (pixels, or the table's unit: ``TrackObjects_DistanceTraveled_um``); and at how
+#: many time points its track has been seen, this one included.
+TRACK_COLUMNS = (
+    "TrackObjects_Label",
+    "TrackObjects_ParentObjectNumber",
+    "TrackObjects_DistanceTraveled",
+    "TrackObjects_Lifetime",
+)
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    """How cells are followed.
+
+    Attributes
+    ----------
+    max_move : float
+        How far a cell may move between two time points without overlapping itself, in cell
+        diameters (the median diameter of both time points' cells). Cells that overlap are
+        candidates whatever the distance.
+    daughter_overlap : float
+        The share of a left-over cell's area that must lie on a cell of the time point before
+        (one already followed by another cell) for it to count as that cell's daughter.
+    """
+
+    max_move: float = 0.5
+    daughter_overlap: float = 0.2
+
+
+@dataclass(frozen=True)
+class Links:
+    """How the cells of one time point follow from those before: for cell ``k`` (label
+    ``k``, at index ``k - 1``) ``source[k - 1]`` is the cell it was (0: none, a new cell),
+    and ``daughter[k - 1]`` says that it is one of two cells a division of its source made."""
+
+    source: np.ndarray
+    daughter: np.ndarray
+
+
+@dataclass
+class Tracks:
+    """Cells followed over time points.
+
+    Attributes
+    ----------
+    labels : list of numpy.ndarray
+        For each time point, the track of each cell (index ``k - 1`` for label ``k``), from 1.
+    parents : dict
+        Track -> the track it divided from (0: none).
+    links : list of Links
+        For each time point (the first has none: every source 0).
+    """
+
+    labels: list = field(default_factory=list)
+    parents: dict = field(default_factory=dict)
+    links: list = field(default_factory=list)
+
+    @property
+    def n_tracks(self) -> int:
+        return len(self.parents)
+
+    def spans(self) -> dict:
+        """Track -> (first, last) time point it is seen at."""
+        spans: dict = {}
+        for t, tracks in enumerate(self.labels):
+            for track in tracks.tolist():
+                first, _ = spans.get(track, (t, t))
+                spans[track] = (first, t)
+        return spans
+
+
+def _centres_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    flat = labels.ravel()
+    areas = np.bincount(flat, minlength=n + 1)[1:].astype(float)
+    rows, cols = np.indices(labels.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.bincount(flat, cols.ravel(), minlength=n + 1)[1:] / areas
+        y = np.bincount(flat, rows.ravel(), minlength=n + 1)[1:] / areas
+    return np.column_stack([x, y]), areas
+
+
+def link_frames(
+    before: np.ndarray, after: np.ndarray, settings: TrackSettings | None = None
+) -> Links:
+    """Link the cells of ``after`` (a label image) to those of ``before`` (the time point
+    before it, of the same shape). See the module's description for the rule."""
+    from scipy.spatial import cKDTree
+
+    settings = settings if settings is not None else TrackSettings()
+    before, after = np.asarray(before), np.asarray(after)
+    if before.shape != after.shape:
+        raise ValueError(f"time points of different sizes: {before.shape} and {after.shape}")
+    n, m = int(before.max(initial=0)), int(after.max(initial=0))
+    source = np.zeros(m, np.int64)
+    daughter = np.zeros(m, bool)
+    if n == 0 or m == 0:
+        return Links(source, daughter)
+    centres_b, areas_b = _centres_and_areas(before, n)
+    centres_a, areas_a = _centres_and_areas(after, m)
+    present = np.concatenate([areas_b[areas_b > 0], areas_a[areas_a > 0]])
+    reach = settings.max_move * float(np.median(2 * np.sqrt(present / np.pi)))
+
+    # overlap of every pair that overlaps at all: (before, after) -> pixels
+    both = (before > 0) & (after > 0)
+    pair = before[both].astype(np.int64) * (m + 1) + after[both]
+    keys, counts = np.unique(pair, return_counts=True)
+    firsts, seconds = np.divmod(keys, m + 1)
+    overlap = {(int(i), int(j)): int(c) for i, j, c in zip(firsts, seconds, counts, strict=True)}
+    candidates = {}
+    for (i, j), c in overlap.items():
+        iou = c / (areas_b[i - 1] + areas_a[j - 1] - c)
+        candidates[(i, j)] = 1.0 - iou  # 0 .. 1: overlapping pairs first, most overlap first
+    found = np.isfinite(centres_b).all(axis=1), np.isfinite(centres_a).all(axis=1)
+    index_b, index_a = np.flatnonzero(found[0]), np.flatnonzero(found[1])
+    near = cKDTree(centres_b[index_b]).query_ball_tree(cKDTree(centres_a[index_a]), reach)
+    for k, js in enumerate(near):
+        i = int(index_b[k]) + 1
+        for q in js:
+            j = int(index_a[q]) + 1
+            if (i, j) not in candidates:  # 1 .. 2: near but not overlapping, nearest first
+                d = float(np.hypot(*(centres_b[i - 1] - centres_a[j - 1])))
+                candidates[(i, j)] = 1.0 + d / max(reach, 1e-9)
+    taken_b: dict = {}
+    for (i, j), _ in sorted(candidates.items(), key=lambda item: (item[1], item[0])):
+        if i not in taken_b and not source[j - 1]:
+            taken_b[i] = j
+            source[j - 1] = i
+    # a cell left over on a cell already followed: its second daughter
+    mothers: dict = {}
+    for (i, j), _ in sorted(candidates.items(), key=lambda item: (item[1], item[0])):
+        if source[j - 1] or i not in taken_b or i in mothers:
+            continue
+        on_it = overlap.get((i, j), 0) / areas_a[j - 1]
+        if on_it >= settings.daughter_overlap:
+            mothers[i] = j
+    for i, j in mothers.items():
+        source[j - 1] = i
+        daughter[j - 1] = True
+        daughter[taken_b[i] - 1] = True
+    return Links(source, daughter)
+
+
+class Tracker:
+    """Follows cells one time point at a time (:meth:`add`), holding only the time point
+    before: a long time-lapse's label images are read, followed and let go one by one."""
+
+    def __init__(self, settings: TrackSettings | None = None, first_track: int = 1):
+        self.settings = settings
+        self.first_track = first_track
+        self.tracks = Tracks()
+        self._previous: np.ndarray | None = None
+
+    def add(self, labels: np.ndarray) -> np.ndarray:
+        """Follow the cells of the next time point into it; returns each one's track."""
+        labels = np.asarray(labels)
+        m = int(labels.max(initial=0))
+        if self._previous is None:
+            links = Links(np.zeros(m, np.int64), np.zeros(m, bool))
+        else:
+            links = link_frames(self._previous, labels, self.settings)
+        before = self.tracks.labels[-1] if self.tracks.labels else np.zeros(0, np.int64)
+        ids = np.zeros(m, np.int64)
+        for k in range(m):
+            came_from = int(links.source[k])
+            if came_from and not links.daughter[k]:
+                ids[k] = before[came_from - 1]
+                continue
+            ids[k] = self.first_track + len(self.tracks.parents)
+            self.tracks.parents[int(ids[k])] = int(before[came_from - 1]) if came_from else 0
+        self.tracks.labels.append(ids)
+        self.tracks.links.append(links)
+        self._previous = labels
+        return ids
+
+
+def track_frames(
+    frames: Iterable[np.ndarray], settings: TrackSettings | None = None, first_track: int = 1
+) -> Tracks:
+    """Follow the cells of consecutive time points (label images, in time order): each
+    cell's track (numbered from ``first_track``), each track's parent (``Tracks``). The
+    frames are taken one at a time (:class:`Tracker`), so an iterator that reads them from
+    files holds two in memory."""
+    tracker = Tracker(settings, first_track)
+    for labels in frames:
+        tracker.add(labels)
+    return tracker.tracks
+
+
+def measure_tracks(tracks: Tracks, tables: list, times: list | None = None) -> list[dict]:
+    """Add :data:`TRACK_COLUMNS` to each time point's cell table (``tables``, CellTable, in
+    the order of ``tracks``; changed in place) and describe each track: a dict per track
+    with ``Track``, ``Parent`` (the track it divided from, 0: none), ``First_Frame`` and
+    ``Last_Frame`` (``times``: the time points' numbers, pages of a file or frames of a
+    folder; default 0, 1, ...), ``Frames`` (how many it is seen at),
+    ``Start_X/Y`` and ``End_X/Y`` (pixels), ``Displacement`` (start to end),
+    ``PathLength`` (the sum of its moves) and ``Speed`` (path length per time point), the last
+    three in pixels or, where the tables are calibrated, ``_um`` (their unit)."""
+    times = list(range(len(tables))) if times is None else list(times)
+    if not tables:
+        return []
+    size = tables[0].pixel_size
+    suffix = f"_{tables[0].unit or 'um'}" if size else ""
+    per_px = float(size) if size else 1.0
+    seen: dict = {}  # track -> [first time, last time, times seen, start xy, end xy, path]
+    previous_xy = np.zeros((0, 2))
+    for t, (ids, links, table) in enumerate(zip(tracks.labels, tracks.links, tables, strict=True)):
+        n = len(ids)
+        if len(table) != n:
+            raise ValueError(
+                f"time point {times[t]}: {len(table)} cells in its table, {n} in its labels"
+            )
+        xy = (
+            np.column_stack(
+                [
+                    np.asarray(table.columns["AreaShape_Center_X"], float),
+                    np.asarray(table.columns["AreaShape_Center_Y"], float),
+                ]
+            )
+            if n
+            else np.zeros((0, 2))
+        )
+        source = np.asarray(links.source, np.int64)
+        moved = np.zeros(n)
+        came = source > 0
+        if came.any():
+            moved[came] = np.hypot(*(xy[came] - previous_xy[source[came] - 1]).T)
+        lifetime = np.zeros(n, np.int64)
+        for k, track in enumerate(ids.tolist()):
+            entry = seen.get(track)
+            if entry is None:
+                entry = seen[track] = [times[t], times[t], 0, xy[k], xy[k], 0.0]
+            else:
+                entry[5] += moved[k]
+            entry[1], entry[4] = times[t], xy[k]
+            entry[2] += 1
+            lifetime[k] = entry[2]
+        table.columns["TrackObjects_Label"] = np.asarray(ids, np.int64)
+        table.columns["TrackObjects_ParentObjectNumber"] = source
+        for stale in [n for n in table.columns if n.startswith("TrackObjects_DistanceTraveled")]:
+            del table.columns[stale]  # followed before, in other units
+        table.columns[f"TrackObjects_DistanceTraveled{suffix}"] = moved * per_px
+        table.columns["TrackObjects_Lifetime"] = lifetime
+        previous_xy = xy
+    rows = []
+    for track, (first, last, pages, start, end, path) in sorted(seen.items()):
+        rows.append(
+            {
+                "Track": track,
+                "Parent": tracks.parents.get(track, 0),
+                "First_Frame": first,
+                "Last_Frame": last,
+                "Frames": pages,
+                "Start_X": float(start[0]),
+                "Start_Y": float(start[1]),
+                "End_X": float(end[0]),
+                "End_Y": float(end[1]),
+                f"Displacement{suffix}": float(np.hypot(*(end - start))) * per_px,
+                f"PathLength{suffix}": path * per_px,
+                f"Speed{suffix}": path * per_px / max(last - first, 1),
+            }
+        )
+    return rows
