@@ -18,8 +18,16 @@ from . import render
 from .table import LABEL_COLUMNS, friendly_name, table_columns
 from .viewer import adds_to_selection
 
-#: Columns not worth a histogram: numbers, positions and directions.
-NOT_PLOTTED = ("Center", "BoundingBox", "Orientation", "TouchesBorder", *LABEL_COLUMNS)
+#: Parts of the names of columns not worth a histogram: numbers, positions and directions
+#: (a cell's own number: a name of LABEL_COLUMNS, whole).
+NOT_PLOTTED = (
+    "Center",
+    "BoundingBox",
+    "Orientation",
+    "TouchesBorder",
+    "ObjectNumber",
+    "TrackObjects_Label",
+)
 
 BINS = 20
 
@@ -58,7 +66,9 @@ def plotted_columns(columns: dict) -> list[str]:
     return [
         name
         for name, values in columns.items()
-        if not any(part in name for part in NOT_PLOTTED) and np.asarray(values).dtype.kind in "iuf"
+        if name not in LABEL_COLUMNS
+        and not any(part in name for part in NOT_PLOTTED)
+        and np.asarray(values).dtype.kind in "iuf"
     ]
 
 

@@ -128,6 +128,13 @@ def test_histograms_are_offered_for_measurements_not_positions():
     assert "AreaShape_Area" in names and "AreaShape_Eccentricity" in names
     assert not [n for n in names if "Center" in n or "BoundingBox" in n or "Orientation" in n]
     assert "ObjectNumber" not in names and "TouchesBorder" not in names
+    assert "AreaShape_Solidity" in names  # once left out for the "id" in it, as if a number
+    from cellprop.engine.track import measure_tracks, track_frames
+
+    measure_tracks(track_frames([labels, labels]), [table, measure(labels)])
+    names = plotted_columns(table.columns)
+    assert "TrackObjects_DistanceTraveled" in names and "TrackObjects_Lifetime" in names
+    assert "TrackObjects_Label" not in names and "TrackObjects_ParentObjectNumber" not in names
 
 
 def test_a_channel_in_colour_is_as_opaque_as_it_is_bright():
