@@ -414,6 +414,7 @@ class BatchMixin:
             result = doc.results.get((r.page or 0, channel))
             if result is not None:
                 result.table = r.table
+                result.layers = {}  # drawn again: each cell in its track's colour
                 if doc is self.current and doc.plane == (r.page or 0, channel):
                     self.result_ready.emit(i)
 

@@ -128,9 +128,18 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
-def fills_rgba(labels: np.ndarray) -> np.ndarray:
-    """Each cell filled with its own colour, background transparent. (H, W, 4) uint8."""
-    return _filled(labels, label_colours(int(labels.max()) if labels.size else 0))
+def fills_rgba(labels: np.ndarray, tracks=None) -> np.ndarray:
+    """Each cell filled with its own colour, background transparent. (H, W, 4) uint8.
+
+    ``tracks``: each cell's track (index ``k - 1`` for label ``k``; the cell table's
+    ``TrackObjects_Label``): the colour is then the track's, so that a cell followed over
+    time keeps its colour from time point to time point."""
+    n = int(labels.max()) if labels.size else 0
+    if tracks is None or len(tracks) != n:
+        return _filled(labels, label_colours(n))
+    tracks = np.asarray(tracks, np.int64)
+    colours = label_colours(int(tracks.max(initial=0)))
+    return _filled(labels, np.concatenate([colours[:1], colours[tracks]]))
 
 
 def _filled(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -245,9 +254,10 @@ def heatmap_rgba(values: np.ndarray, vmax: float | None = None) -> np.ndarray:
     return rgba
 
 
-def result_layers(labels: np.ndarray, likelihood=None, contribution=None) -> dict:
-    """All overlay images of one result, {name: RGBA}; for drawing off the GUI thread."""
-    layers = {"fills": fills_rgba(labels), "outlines": outlines_rgba(labels)}
+def result_layers(labels: np.ndarray, likelihood=None, contribution=None, tracks=None) -> dict:
+    """All overlay images of one result, {name: RGBA}; for drawing off the GUI thread.
+    ``tracks``: as :func:`fills_rgba` takes them (cells coloured by their track)."""
+    layers = {"fills": fills_rgba(labels, tracks), "outlines": outlines_rgba(labels)}
     if likelihood is not None:
         layers["likelihood"] = heatmap_rgba(likelihood, vmax=1.0)
     if contribution is not None:

@@ -465,6 +465,27 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
         assert [int(r["TrackObjects_Label"]) for r in written] == tracks[k].tolist()
     assert len(set(tracks[0]) & set(tracks[2])) >= 0.8 * len(tracks[2]) > 0
     assert (out / "tracks.csv").is_file()
+    # stepping through the time points, a cell keeps its colour: its track's
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    fills = []
+    for k in (2, 0):
+        if controller.current is not doc or doc.plane != (k, 0) or doc.image is None:
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.show_plane_of(doc, (k, 0))
+        labels = controller.current.result.labels
+        drawn = fakes.qimage_rgba(window.viewer.layer("fills").pixmap())
+        fills.append({})
+        for label, track in enumerate(tracks[k].tolist(), start=1):
+            rows, cols = np.nonzero(labels == label)
+            fills[-1][track] = tuple(drawn[rows[0], cols[0], :3])
+    both = set(fills[0]) & set(fills[1])
+    assert both and all(fills[0][t] == fills[1][t] for t in both)
+    # the track's colour, not the cell number's (which differs from it here)
+    assert any(t != k for k, t in enumerate(tracks[2].tolist(), start=1))
+    colours = render.label_colours(int(max(tracks[2].max(), tracks[0].max())))
+    assert all(fills[0][t] == tuple(colours[t]) for t in fills[0])
     assert controller.cannot_continue(controller.earlier_run(out)) == []
     controller.update_settings(batch_track=False)
     assert controller.cannot_continue(controller.earlier_run(out)) == [

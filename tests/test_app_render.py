@@ -186,3 +186,16 @@ def test_no_scale_bar_without_a_length_per_pixel():
     assert render.scale_bar(1000, None, None) is None
     assert render.scale_bar(1000, 0.5, "pixel") is None
     assert render.scale_bar(1000, 0.0, "um") is None
+
+
+def test_cells_followed_over_time_are_filled_in_their_tracks_colour():
+    labels = np.zeros((20, 30), np.uint16)
+    labels[2:8, 2:8], labels[10:18, 10:18], labels[2:8, 20:28] = 1, 2, 3
+    tracks = np.array([7, 2, 11])
+    filled = render.fills_rgba(labels, tracks)
+    colours = render.label_colours(11)
+    for label, track in zip((1, 2, 3), tracks, strict=True):
+        assert (filled[labels == label][:, :3] == colours[track]).all()
+    assert (filled[labels == 0][:, 3] == 0).all()
+    # tracks that do not fit the cells (a correction since): each cell its own colour
+    np.testing.assert_array_equal(render.fills_rgba(labels, tracks[:2]), render.fills_rgba(labels))
