@@ -7,6 +7,9 @@
 * mDice: for every ground-truth cell, the predicted cell most frequent under it; Dice of the two
   whole objects (0 if none); averaged over ground-truth cells. Extra predictions cost nothing.
 * AP50: instances matched at IoU > 0.5 (one-to-one by construction); TP / (TP + FP + FN).
+* Links (cells followed over time, :func:`link_scores`): against masks that number each cell
+  alike in every frame (the Cell Tracking Challenge's), a link between two predicted cells
+  matched (IoU > 0.5) to true cells is right if those are one cell.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "centroids",
     "f1_score",
     "compare_modes",
+    "link_scores",
     "dice_per_cell",
     "evaluate_folder",
     "map_correlation",
@@ -374,6 +378,69 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         scores.per_image.append(entry)
     if found == 0:
         raise FileNotFoundError(f"{pred_dir}: no predicted label image for any image of {images}")
+    return scores
+
+
+def _matches(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> dict[int, int]:
+    """Predicted label -> the true label it matches at IoU > ``iou`` (one-to-one)."""
+    o = _Overlap.of(true, pred)
+    t, p = np.nonzero((o.iou > iou) & (o.t_ids > 0)[:, None] & (o.p_ids > 0)[None, :])
+    return {int(o.p_ids[j]): int(o.t_ids[i]) for i, j in zip(t, p, strict=True)}
+
+
+def _true_mothers(before: np.ndarray, after: np.ndarray) -> dict[int, int]:
+    """True daughters of ``after`` -> their mother in ``before``: cells whose number is new
+    and that lie most on a cell whose number ends at ``before``."""
+    o = _Overlap.of(before, after)
+    ended = ~np.isin(o.t_ids, o.p_ids) & (o.t_ids > 0)
+    new = ~np.isin(o.p_ids, o.t_ids) & (o.p_ids > 0)
+    found = {}
+    for j in np.flatnonzero(new):
+        counts = np.where(o.t_ids > 0, o.table[:, j], 0)
+        i = int(np.argmax(counts))
+        if counts[i] > 0 and ended[i]:
+            found[int(o.p_ids[j])] = int(o.t_ids[i])
+    return found
+
+
+def link_scores(truth: list, predicted: list, settings=None) -> dict[str, int]:
+    """How well the cells of ``predicted`` (label images of consecutive time points) are
+    followed (:func:`cellprop.engine.track.track_frames`), against ``truth`` (the same time
+    points' masks, each cell numbered alike in every frame). Between each two time points:
+    of the links (not divisions) between predicted cells matched to true cells at IoU > 0.5
+    at both, how many join one cell (``right``) or two (``wrong``); of the true links (a number
+    in both frames) whose cells are both matched, how many the prediction makes (``found``
+    of ``true_links``); the daughter cells it calls (``daughters``), how many of them match a
+    true daughter whose mother their mother matches (``daughters_right``), and the true
+    daughters (``true_daughters``: a cell numbered anew that lies most on a cell whose number
+    ends there)."""
+    from .track import track_frames
+
+    tracks = track_frames(predicted, settings)
+    names = ("right", "wrong", "true_links", "found", "daughters", "daughters_right")
+    scores = dict.fromkeys((*names, "true_daughters"), 0)
+    matched = [_matches(t, p) for t, p in zip(truth, predicted, strict=True)]
+    for step in range(1, len(predicted)):
+        links = tracks.links[step]
+        before, after = matched[step - 1], matched[step]
+        for k, source in enumerate(links.source.tolist(), start=1):
+            if source and not links.daughter[k - 1] and source in before and k in after:
+                same = before[source] == after[k]
+                scores["right" if same else "wrong"] += 1
+        cell_before = {t: p for p, t in before.items()}
+        for true_id, k in ((t, p) for p, t in after.items()):
+            if true_id in cell_before:
+                scores["true_links"] += 1
+                made = links.source[k - 1] == cell_before[true_id] and not links.daughter[k - 1]
+                scores["found"] += bool(made)
+        mothers = _true_mothers(truth[step - 1], truth[step])
+        scores["true_daughters"] += len(mothers)
+        scores["daughters"] += int(links.daughter.sum())
+        for k in (np.flatnonzero(links.daughter) + 1).tolist():
+            mother = before.get(int(links.source[k - 1]))
+            true_daughter = after.get(k)
+            if mother is not None and true_daughter is not None:
+                scores["daughters_right"] += mothers.get(true_daughter) == mother
     return scores
 
 

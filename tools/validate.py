@@ -47,6 +47,7 @@ from cellprop.engine.evaluate import (  # noqa: E402
     ap_counts,
     dice_per_cell,
     f1_score,
+    link_scores,
     match_points,
 )
 from cellprop.engine.normalise import rescale  # noqa: E402
@@ -155,8 +156,10 @@ def validate_dataset(
     # saturates) and every AP50 error by kind (Scores.ap50_errors), among them the false
     # positives at the image edge on unlabelled mask pixels (cells the truth omits).
     example = None
+    outlined = []  # cellprop's labels of each test image, in order (cells followed over time)
     for case in test:
         labels, timing, centres = run_methods(case, model, params, recipe.diameter, recipe.modality)
+        outlined.append(labels["cellprop"])
         for m in METHODS:
             add_scores(scores[m], case, labels[m])
             seconds[m] += timing[m] / len(test)
@@ -199,7 +202,25 @@ def validate_dataset(
             )
         },
         "scores": results,
+        "tracking": tracking_check(folder, test, outlined),
         "_example": example,
+    }
+
+
+def tracking_check(folder: Path, test: list, outlined: list) -> dict | None:
+    """Cells followed over time (engine/track.py), scored by engine.evaluate.link_scores
+    where the test images are consecutive frames with masks that number each cell alike in
+    every frame (the Cell Tracking Challenge's): on cellprop's outlines of the test frames,
+    and on all the dataset's masks themselves (the linking alone); None elsewhere."""
+    numbers = [int("".join(filter(str.isdigit, Path(c.name).stem)) or -1) for c in test]
+    consecutive = len(test) > 1 and numbers == list(range(numbers[0], numbers[0] + len(test)))
+    if not consecutive or any(c.mask is None for c in test):
+        return None
+    masks = [read_image(p).pixels for p in sorted((folder / "masks").glob("*.tif"))]
+    return {
+        "test": link_scores([c.mask for c in test], outlined),
+        "masks": link_scores(masks, masks),
+        "mask_frames": len(masks),
     }
 
 
@@ -546,6 +567,36 @@ def write_report(
             f"| {r['dataset']} | ahead of both baselines ({', '.join(metrics)}) | | "
             + ("met |" if not behind else f"missed: {'; '.join(behind)} |")
         )
+    tracked = [r for r in results if r.get("tracking")]
+    if tracked:
+        lines += [
+            "",
+            "## Following cells over time",
+            "",
+            "`--track` (engine/track.py) links each frame's cells to the frame before. These "
+            "masks number each cell alike in every frame, so links can be checked "
+            "(engine/evaluate.py `link_scores`): a link between two cells matched to true "
+            "cells (IoU > 0.5) at both frames is right if they are one true cell; a called "
+            "daughter is right if it matches a true daughter (a cell numbered anew on one whose "
+            "number ends) of the cell its mother matches. *Masks* links the masks themselves "
+            "(the linking alone, every frame); *cellprop* the model's outlines of the test "
+            "frames.",
+            "",
+            "| dataset | linked | frames | links right | wrong | true links made | "
+            "daughters called | right | true daughters |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in tracked:
+            t = r["tracking"]
+            for what, s, frames in (
+                ("masks", t["masks"], f"all {t['mask_frames']}"),
+                ("cellprop", t["test"], _span(r["test_images"])),
+            ):
+                lines.append(
+                    f"| {r['dataset']} | {what} | {frames} | {s['right']} | {s['wrong']} | "
+                    f"{s['found']} of {s['true_links']} | {s['daughters']} | "
+                    f"{s['daughters_right']} | {s['true_daughters']} |"
+                )
     lines += ["", "## Images used for what", ""]
     for r in results:
         lines.append(
