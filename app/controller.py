@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from . import render
@@ -98,6 +99,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         self._index_by_path: dict = {}  # resolved path -> index in documents
         self.current_index = -1
         self.selected_cells: tuple = ()  # cell numbers, in the order they were selected
+        self._selected_tracks: set = set()  # their tracks, while another page is read
         self.settings = self.store.load_settings()
         self.overlays = self.store.load_overlays()
         self.model_status = ModelStatus(name=self.settings.model)
@@ -290,6 +292,8 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         doc = self.current
         if doc is None or (page, channel) == doc.plane:
             return
+        # cells followed over time stay selected: at the next page, the cells of their tracks
+        self._selected_tracks = _tracks_of(doc.result, self.selected_cells)
         doc.page, doc.channel = page, channel
         self.selected_cells = ()
         self.document_changed.emit(self.current_index)
@@ -366,6 +370,12 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
             self.document_changed.emit(self.documents.index(doc))
             if self.current is doc:
                 self.image_ready.emit(self.current_index)
+                tracks, self._selected_tracks = self._selected_tracks, set()
+                if tracks and doc.result is not None and doc.plane == (page, channel):
+                    column = _track_column(doc.result)
+                    self.select_cells(
+                        k for k, t in enumerate(column.tolist(), start=1) if t in tracks
+                    )
 
         def failed(exc, tb):
             if doc not in self.documents:  # closed meanwhile
@@ -874,6 +884,22 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
             self._job.cancel()
         self.stop_training()
         self.wait_idle(timeout_ms)
+
+
+def _track_column(result) -> np.ndarray:
+    """Each cell's track (the table's TrackObjects_Label, where it fits the cells; else
+    none)."""
+    columns = getattr(getattr(result, "table", None), "columns", None) or {}
+    tracks = columns.get("TrackObjects_Label")
+    if tracks is None or len(tracks) != getattr(result, "n_cells", -1):
+        return np.zeros(0, np.int64)
+    return np.asarray(tracks, np.int64)
+
+
+def _tracks_of(result, cells) -> set:
+    """The tracks of these cells of a result (none where its cells were not followed)."""
+    column = _track_column(result)
+    return {int(column[k - 1]) for k in cells if 0 < k <= len(column)}
 
 
 def _value_text(value) -> str:

@@ -486,6 +486,15 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     assert any(t != k for k, t in enumerate(tracks[2].tolist(), start=1))
     colours = render.label_colours(int(max(tracks[2].max(), tracks[0].max())))
     assert all(fills[0][t] == tuple(colours[t]) for t in fills[0])
+    # a cell selected stays selected from time point to time point: its track's cell
+    followed = sorted(both)[:2]
+    controller.select_cells(tracks[0].tolist().index(t) + 1 for t in followed)
+    for k in (1, 2):
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            assert controller.step_page(1)
+        chosen = [int(tracks[k][c - 1]) for c in controller.selected_cells]
+        assert sorted(chosen) == [t for t in followed if t in set(tracks[k].tolist())]
+    assert window.table.selectionModel().selectedRows()  # shown in the table too
     assert controller.cannot_continue(controller.earlier_run(out)) == []
     controller.update_settings(batch_track=False)
     assert controller.cannot_continue(controller.earlier_run(out)) == [
