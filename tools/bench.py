@@ -6,7 +6,7 @@ Cases, each in its own process so that its peak memory is its own:
           image, cells, peak memory, seconds to measure the cell table; what ``--diameter
           auto``'s estimate adds (it runs before segmenting), and what one correction in the
           app costs (the image segmented again from its centres and a click); all also for dic
-          and nuclei
+          and nuclei; and what following its cells to the next time point costs (--track)
 * dic     the dic model on a 1040 x 1392 mosaic of a real 512 x 512 HeLa DIC frame (mirrored
           tiles; read from ../shared/data only, never copied)
 * nuclei  the nuclei model on a 1040 x 1392 mosaic of a real 1024 x 1024 GOWT1 frame (likewise)
@@ -101,6 +101,7 @@ def run_case(
         seg = segment(image, model, Settings())
         seconds = time.perf_counter() - t0
         found.append(seg.centres)
+        outlined.append(seg.labels)
         # The cell table a batch writes and the app shows (every feature), after the labels.
         t0 = time.perf_counter()
         measure(seg.labels, image, centres=seg.centres)
@@ -141,7 +142,20 @@ def run_case(
             "model_diameter": round(est.model_diameter, 1),
         }
 
+    def timed_track(labels) -> dict:
+        # Following the cells to the next time point (--track), the frame's own cells moved
+        # 3 px as the next one: what linking and the track columns cost per time point.
+        import numpy as np
+        from cellprop.engine.track import measure_tracks, track_frames
+
+        frames = [labels, np.roll(labels, 3, axis=1)]
+        tables = [measure(f) for f in frames]
+        t0 = time.perf_counter()
+        measure_tracks(track_frames(frames), tables)
+        return {"track_seconds": round(time.perf_counter() - t0, 3)}
+
     found: list = []  # the detected centres of timed_segment's image
+    outlined: list = []  # and its labels
     model = load(model_name)
     base = peak_mb()
     cpu0 = time.process_time()
@@ -161,6 +175,7 @@ def run_case(
         if case == "c2c12":
             out.update(timed_estimate(image))
             out.update(timed_correction(image))
+            out.update(timed_track(outlined[-1]))
     elif case in OTHER_MODALITIES:
         dataset, name = OTHER_MODALITIES[case]
         folder = shared_data() / dataset / "images"
@@ -269,6 +284,8 @@ def report(r: dict) -> None:
             f"{r['correction_seconds']:.2f} s "
             f"({r['correction_seconds_without_memo']:.2f} s without the image's memo)"
         )
+    if "track_seconds" in r:
+        print(f"  following its cells to the next time point (--track): {r['track_seconds']:.3f} s")
     if case == "modes":
         print(
             f"  512 x 512 region, {r['cells']} cells: propagation crop {r['seconds_crop']:.2f} s, "
