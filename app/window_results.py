@@ -74,9 +74,12 @@ class ResultsWindowMixin:
                 )
                 options = ["Replace"]
             else:
+                follow = self.controller.settings.batch_track and not earlier.record.get("track")
                 text += (
                     f"Continue: keep those and segment the other {len(names) - done}, with "
-                    "the same model and settings as then.\n"
+                    "the same model and settings as then"
+                    + (", then follow the cells of all of them over time" if follow else "")
+                    + ".\n"
                 )
                 options = ["Continue", "Replace"]
             text += "Replace: segment all of them again."

@@ -158,10 +158,15 @@ class EarlierRun:
 
     def differences(self, record: dict) -> list[str]:
         """What a run with ``record`` (:func:`run_record`) would do otherwise than this one,
-        in words ("detection threshold: 0.5 there, 0.4 now"); empty if nothing."""
+        in words ("detection threshold: 0.5 there, 0.4 now"); empty if nothing. Following
+        cells over time where this run did not is no difference: the cells segmented stay
+        as they are and are followed at the end (not the other way round: a run that
+        followed them continued without would leave its tracks half out of date)."""
         old, new = _compared(self.record), _compared(record)
         changed = []
         for key in dict.fromkeys([*old, *new]):
+            if key == "track" and new.get(key) and not old.get(key):
+                continue  # cells followed in a run that did not: its cells stay as they are
             if old.get(key) != new.get(key):
                 word = _WORDS.get(key, key.replace("_", " "))
                 was, now = _shown(old.get(key), key), _shown(new.get(key), key)

@@ -997,6 +997,27 @@ def test_batch_into_the_folder_of_a_stopped_run_offers_to_continue_it(
     assert engine.batch_resumed == [choice == "Continue"]
 
 
+def test_a_run_made_without_following_cells_is_continued_to_follow_them(
+    qtbot, window, images, tmp_path
+):
+    """*Follow cells over time* ticked over a run made without it: continuing it is offered
+    (its images kept, then followed), and the batch is started with tracking."""
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
+    out = tmp_path / "results"
+    _stopped_run(window, out)
+    window.controller.update_settings(batch_track=True)
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = "Continue"
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: len(window.dialogs.offered) == 1, timeout=WAIT_MS)
+    assert window.dialogs.offered == [["Continue", "Replace"]]
+    assert "then follow the cells of all of them over time" in window.dialogs.questions[-1]
+    engine = window.controller.engine
+    qtbot.waitUntil(lambda: len(engine.batch_resumed) == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+    assert engine.batch_resumed == [True] and engine.batch_tracked == [True]
+
+
 def test_continuing_a_run_over_fewer_images_says_it_keeps_the_others(
     qtbot, window, images, tmp_path
 ):

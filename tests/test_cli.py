@@ -680,7 +680,23 @@ def test_the_cells_of_a_time_lapse_are_followed_from_frame_to_frame(
     assert segment(resume, phase_model_dir) == 2
     assert "cells followed over time: yes there, no now" in capsys.readouterr().err
     assert segment([*resume, "--track"], phase_model_dir) == 0
-    again = read_csv(out / "tracks.csv")  # the kept images' tables read back: to 10 digits
+    again = read_csv(out / "tracks.csv")
+    # a run made without --track is followed afterwards by continuing it with it: nothing
+    # is segmented again
+    plain = tmp_path / "plain"
+    assert segment([*args[:-1], plain], phase_model_dir) == 0  # --out plain, with --track
+    assert (plain / "tracks.csv").is_file()
+    untracked = [tmp_path / "movie.tif", folder, "--page", "all", "--out", plain, "--overwrite"]
+    assert segment(untracked, phase_model_dir) == 0
+    assert not (plain / "tracks.csv").exists()  # the replaced run's tracks went with it
+    assert "TrackObjects_Label" not in read_csv(plain / "cells.csv")[0]
+    capsys.readouterr()
+    assert segment([*untracked[:-1], "--resume", "--track"], phase_model_dir) == 0
+    assert "(7 by the earlier run)" in capsys.readouterr().err
+    assert len(read_csv(plain / "tracks.csv")) == len(tracks)
+    assert read_csv(plain / "cells.csv")[0][
+        "TrackObjects_Label"
+    ]  # the kept images' tables read back: to 10 digits
     assert [list(t.values())[:8] for t in again] == [list(t.values())[:8] for t in tracks]
     for new, old in zip(again, tracks, strict=True):
         assert [float(v) for v in list(new.values())[8:]] == pytest.approx(
