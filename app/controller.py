@@ -458,6 +458,9 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         if doc.result is not None:
             label = doc.result.label_at(x, y)
             text += f"   cell {label}" if label else "   background"
+            tracks = _track_column(doc.result)
+            if 0 < label <= len(tracks):
+                text += f", track {tracks[label - 1]}"
         return text
 
     def set_colour_channel(self, channel: int) -> None:

@@ -495,6 +495,9 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
         chosen = [int(tracks[k][c - 1]) for c in controller.selected_cells]
         assert sorted(chosen) == [t for t in followed if t in set(tracks[k].tolist())]
     assert window.table.selectionModel().selectedRows()  # shown in the table too
+    cell = controller.selected_cells[0]
+    y, x = (int(v) for v in np.argwhere(controller.current.result.labels == cell)[0])
+    assert f"cell {cell}, track {tracks[2][cell - 1]}" in controller.describe_pixel(x, y)
     assert controller.cannot_continue(controller.earlier_run(out)) == []
     controller.update_settings(batch_track=False)
     assert controller.cannot_continue(controller.earlier_run(out)) == [
