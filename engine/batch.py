@@ -418,7 +418,8 @@ def _follow(results: list[ImageResult], out: Path, by_page: bool) -> None:
 def _follow_one(sequence: str, members: list[ImageResult], times: list[int]) -> list[dict]:
     """Follow the cells of one time-lapse's images (``members`` at time points ``times``):
     their tables and ``_cells.csv`` files gain the track columns; returns tracks.csv's rows.
-    An image not done, or of another size, ends the tracks: those after it start anew."""
+    An image not done (or whose label file cannot be read back), or of another size, ends the
+    tracks: those after it start anew."""
     rows: list[dict] = []
     first_track = 1
     tracker: Tracker | None = None
@@ -447,7 +448,11 @@ def _follow_one(sequence: str, members: list[ImageResult], times: list[int]) -> 
         if r.status != "done" or r.table is None:
             close()  # a time point missing: the cells after it start new tracks
             continue
-        labels = read_labels(r.outputs["labels"])
+        try:
+            labels = read_labels(r.outputs["labels"])
+        except (OSError, ValueError):  # gone or damaged since it was written: as if missing
+            close()
+            continue
         if tracker is not None and labels.shape != shape:
             close()  # another size: not the same field
         if tracker is None:

@@ -168,3 +168,45 @@ def test_the_masks_of_a_hela_time_lapse_are_linked_as_their_labels_say():
     assert scores["right"] >= 1050 and scores["wrong"] <= 3
     assert scores["true_daughters"] >= 16 and scores["daughters_right"] >= 12
     assert scores["daughters"] - scores["daughters_right"] <= 2
+
+
+def test_a_batchs_time_lapse_is_followed_from_its_files_and_a_lost_one_starts_tracks_anew(
+    tmp_path,
+):
+    """The batch's last step (engine.batch._follow_one): label files read back one by one;
+    a time point that failed, or whose labels cannot be read back, ends the tracks before it
+    and the cells after it start new ones, numbered on; every _cells.csv gains the columns."""
+    from cellprop.engine.batch import _follow_one
+    from cellprop.engine.output import read_table, write_labels, write_table
+    from cellprop.engine.planes import ImageResult
+
+    seq = frames() + frames()[:2]  # six time points
+    members = []
+    for t, labels in enumerate(seq):
+        outputs = {"labels": tmp_path / f"t{t}_labels.tif", "cells": tmp_path / f"t{t}_cells.csv"}
+        write_labels(outputs["labels"], labels)
+        table = measure(labels)
+        write_table(outputs["cells"], table)
+        members.append(
+            ImageResult(
+                path=tmp_path / f"t{t}.tif",
+                name=f"t{t}.tif",
+                status="done",
+                outputs=outputs,
+                table=table,
+            )
+        )
+    members[2].status, members[2].table = "failed", None  # segmenting it failed
+    members[4].outputs["labels"].unlink()  # gone since
+    rows = _follow_one("frames", members, list(range(6)))
+    assert {r["Sequence"] for r in rows} == {"frames"}
+    stretches = sorted({(r["First_Frame"], r["Last_Frame"]) for r in rows})
+    assert (0, 1) in stretches and (3, 3) in stretches and (5, 5) in stretches
+    assert not any(r["First_Frame"] <= 2 <= r["Last_Frame"] for r in rows)
+    assert sorted(r["Track"] for r in rows) == list(range(1, len(rows) + 1))  # numbered on
+    for t in (0, 1, 3, 5):
+        written = read_table(members[t].outputs["cells"])
+        assert all(name in written.columns for name in TRACK_COLUMNS), t
+        if t in (3, 5):  # a new stretch: every cell new
+            assert (written.columns["TrackObjects_Lifetime"] == 1).all()
+    assert "TrackObjects_Label" not in read_table(members[4].outputs["cells"]).columns
