@@ -46,6 +46,7 @@ from .panels import (
     show_fraction,
 )
 from .table import CellTableView
+from .timecourse import TimeCourseView
 from .viewer import ImageViewer
 from .window_results import ResultsWindowMixin
 from .window_training import TrainingWindowMixin
@@ -163,6 +164,8 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self.bottom_tabs.addTab(cells, "Cells")
         self.histogram = HistogramView()
         self.bottom_tabs.addTab(self.histogram, "Distribution")
+        self.time_course = TimeCourseView()
+        self.bottom_tabs.addTab(self.time_course, "Over time")
         self.bottom_tabs.addTab(self.log_panel, "Log")
         self.bottom_dock = self._dock(
             "Measurements", self.bottom_tabs, Qt.DockWidgetArea.BottomDockWidgetArea
@@ -263,6 +266,9 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             ]
         )
         self.histogram.image_wanted.connect(self._show_bar_in)
+        self.time_course.page_wanted.connect(
+            lambda page: c.current is not None and c.set_plane(page, c.current.channel)
+        )
         self.histogram.colouring.connect(self._colour_cells)
         self.histogram.colour_cells.toggled.connect(
             lambda on: on and c.set_overlay("fills", visible=True)
@@ -370,6 +376,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             self.viewer.set_marks([])
             self.table.set_table(None)
             self.histogram.set_table(None)
+            self.time_course.set_document(None)
             self.cells_summary.setText("")
             self.setWindowTitle("cellprop")
             self.banner.hide()
@@ -571,6 +578,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             self.viewer.set_marks([])
             self.table.set_table(None)
             self.histogram.set_table(None)
+            self.time_course.set_document(None)
             self.cells_summary.setText("")
         if doc is not None and doc.error and doc.image is None:
             self._show_error(doc.error)
@@ -637,6 +645,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self.histogram.set_table(
             result.table if result is not None else None, self.controller.selected_cells
         )
+        self.time_course.set_document(doc)
         wanted, self._bar_wanted = self._bar_wanted, None
         if wanted is not None and wanted[:2] == (doc, getattr(doc, "plane", None)):
             self._select_bar(wanted[2])

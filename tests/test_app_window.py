@@ -1561,3 +1561,35 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         c.set_current(c.index_of(images[1]))  # another file: its own automatic contrast
     assert window._contrast != (5.0, 900.0)
+
+
+def test_the_cell_count_and_a_measurement_over_the_pages_of_a_time_lapse(qtbot, window, images):
+    """*Over time*: the count of cells (or a measurement's median) on each segmented page; a
+    page not segmented leaves a gap; a click on a point shows that page."""
+    frames = [np.load(p) for p in images]
+    movie = images[0].parent / "movie.npy"
+    np.save(movie, np.stack(frames))  # three time points: 2, 3 and 4 cells
+    c, view = window.controller, window.time_course
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([movie])
+    assert view.plot.pages.tolist() == [] and "0 of 3 pages" in view.note.text()
+    for page in (0, 2):  # page 1 left out
+        if c.current.page != page:
+            with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+                c.set_plane(page, 0)
+        with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+            window.run_action.trigger()
+        qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert view.plot.pages.tolist() == [0, 2] and view.plot.values.tolist() == [2.0, 4.0]
+    assert view.plot.shown == 2 and "2 of 3 pages segmented" in view.note.text()
+    assert view.plot.values_text() == "Page\tCells\n0\t2\n2\t4\n"
+    view.measurement.setCurrentIndex(view.measurement.findData("area"))
+    areas = [float(np.median(c.current.results[(p, 0)].table.columns["area"])) for p in (0, 2)]
+    assert view.plot.values.tolist() == areas
+    window.bottom_tabs.setCurrentWidget(view)
+    view.plot.resize(400, 200)
+    point = view.plot.point(0)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        qtbot.mouseClick(view.plot, Qt.MouseButton.LeftButton, pos=point.toPoint())
+    assert c.current.page == 0 and view.plot.shown == 0
+    assert view.measurement.currentData() == "area"  # kept while the pages change
