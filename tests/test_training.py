@@ -152,6 +152,37 @@ def test_reads_points_csv_layout_with_tiff_png_and_jpeg(tmp_path):
     assert samples[2].pixels.shape == (30, 30)
 
 
+def test_the_channel_the_cells_were_clicked_on_is_read(tmp_path, capsys):
+    """Cells in the blue of colour images and in the second channel of a two-channel TIFF:
+    load_dataset(channel=...) reads that channel; a file without it is named."""
+    folder = tmp_path / "cells"
+    (folder / "images").mkdir(parents=True)
+    cells = _blobs((40, 50), [(10, 10), (30, 25)])
+    other = np.full_like(cells, 90)
+    cv2.imwrite(str(folder / "images" / "a.png"), np.dstack([cells, np.zeros_like(cells), other]))
+    (folder / "points.csv").write_text("image,x,y\na.png,10,10\na.png,30,25\n")
+    (sample,) = load_dataset(folder, channel=3)  # OpenCV writes BGR: the cells are blue
+    np.testing.assert_array_equal(sample.pixels, cells)
+    (grey,) = load_dataset(folder)  # by default: the grey, the other stain mixed in
+    assert not np.array_equal(grey.pixels, cells)
+    two = tmp_path / "two"
+    (two / "images").mkdir(parents=True)
+    tifffile.imwrite(
+        two / "images" / "b.tif", np.stack([other, cells]), imagej=True, metadata={"axes": "CYX"}
+    )
+    (two / "points.csv").write_text("image,x,y\nb.tif,10,10\n")
+    (sample,) = load_dataset(two, channel=1)
+    np.testing.assert_array_equal(sample.pixels, cells)
+    with pytest.raises(DatasetError, match="b.tif: channel 2 does not exist"):
+        load_dataset(two, channel=2)
+    with pytest.raises(ValueError, match="--channel"):
+        TrainConfig(datasets=[str(two)], out=str(tmp_path / "m"), channel=-1).check()
+    # the command line passes it on: the missing channel is said by file, nothing is written
+    assert main([str(two), "--out", str(tmp_path / "m"), "--channel", "2", "--quiet"]) != 0
+    assert "b.tif: channel 2 does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "model.json").exists()
+
+
 def test_reads_one_csv_per_image_and_marker_label_images(tmp_path):
     per_image = tmp_path / "per_image"
     (per_image / "images").mkdir(parents=True)
@@ -376,6 +407,7 @@ def test_short_training_lowers_the_loss_and_exports_a_working_pair(tiny_run):
 
     info = json.loads((folder / "model.json").read_text())
     assert info["training"]["val_images"] == ["c2c12-small/0006.png"]
+    assert info["training"]["channel"] == 0  # the channel its images were read at
     assert info["training"]["best_val_loss"] == pytest.approx(
         min(h["val_loss"] for h in history), abs=1e-6
     )

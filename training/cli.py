@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["phase", "dic", "fluorescence", "brightfield"],
         help="kind of microscopy; sets the segmentation defaults (default: phase)",
     )
+    what.add_argument(
+        "--channel",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the channel of the images the cells are clicked on, from 0 (default 0; a colour "
+        "image's are 0 grey, 1 red, 2 green, 3 blue); segment with the same --channel",
+    )
     size = parser.add_argument_group("size")
     size.add_argument(
         "--scale",
@@ -171,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name or Path(args.out).resolve().name,
         description=args.description,
         modality=args.modality,
+        channel=args.channel,
         scale=args.scale,
         sigma=args.sigma,
         cell_diameter=args.cell_diameter,

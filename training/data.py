@@ -72,9 +72,9 @@ def _marker_centres(path: Path) -> np.ndarray:
     return np.asarray([(c, r) for r, c in centres], dtype=np.float64)
 
 
-def _read_pixels(path: Path) -> np.ndarray:
+def _read_pixels(path: Path, channel: int = 0) -> np.ndarray:
     try:
-        return read_image(path).pixels
+        return read_image(path, channel=channel).pixels
     except ImageError as exc:
         raise DatasetError(str(exc)) from None
 
@@ -85,7 +85,7 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
-def load_dataset(folder: str | Path, read_pixels: bool = True) -> list[Sample]:
+def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0) -> list[Sample]:
     """Read every annotated image of one dataset folder (layouts in the module docstring).
 
     Images without any centre are skipped: with no cells marked, their background would teach
@@ -97,6 +97,9 @@ def load_dataset(folder: str | Path, read_pixels: bool = True) -> list[Sample]:
         The dataset folder (holding ``images/``).
     read_pixels : bool
         False to read only the annotations (pixels left empty), e.g. for a summary.
+    channel : int
+        The channel of the images to read, from 0 (a colour image's: 0 grey, 1 red, 2 green,
+        3 blue); an image without it is an error naming the file.
 
     Returns
     -------
@@ -140,7 +143,7 @@ def load_dataset(folder: str | Path, read_pixels: bool = True) -> list[Sample]:
         points = by_name.get(path.name, by_name.get(path.stem))
         if points is None or len(points) == 0:
             continue
-        pixels = _read_pixels(path) if read_pixels else np.zeros((0, 0))
+        pixels = _read_pixels(path, channel) if read_pixels else np.zeros((0, 0))
         if read_pixels:
             rows, cols = pixels.shape
             outside = (
@@ -161,9 +164,10 @@ def load_dataset(folder: str | Path, read_pixels: bool = True) -> list[Sample]:
     return samples
 
 
-def load_datasets(folders: list[str | Path]) -> list[Sample]:
-    """Samples of several dataset folders, in the order given."""
+def load_datasets(folders: list[str | Path], channel: int = 0) -> list[Sample]:
+    """Samples of several dataset folders, in the order given (``channel``: as
+    :func:`load_dataset` takes it)."""
     samples: list[Sample] = []
     for folder in folders:
-        samples.extend(load_dataset(folder))
+        samples.extend(load_dataset(folder, channel=channel))
     return samples

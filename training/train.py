@@ -68,6 +68,9 @@ class TrainConfig:
     name: str = "custom"
     description: str = ""
     modality: str = "phase"
+    # The channel of the dataset's images the cells were clicked on (a colour image's: 0 grey,
+    # 1 red, 2 green, 3 blue), as `cellprop segment --channel` counts them.
+    channel: int = 0
     scale: float | None = None  # None: auto, cells ~20 px across at the network's scale
     sigma: float | None = None  # original pixels; None: 0.3 x the cells' size
     # Typical cell diameter, original pixels; None: the median neighbour distance, which equals
@@ -100,6 +103,8 @@ class TrainConfig:
         """Raise ValueError naming the first option out of range."""
         if self.modality not in MODALITIES:
             raise ValueError(f"--modality must be one of {', '.join(MODALITIES)}")
+        if self.channel < 0:
+            raise ValueError("--channel must be 0 or more (channels count from 0)")
         for name in ("base_channels", "depth", "epochs", "steps_per_epoch", "batch", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
@@ -121,6 +126,7 @@ class TrainConfig:
 
 _RESUME_MUST_MATCH = (
     "datasets",
+    "channel",
     "scale",
     "sigma",
     "base_channels",
@@ -305,7 +311,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     work.mkdir(parents=True, exist_ok=True)
     checkpoint_path = work / "checkpoint.pt"
 
-    samples = load_datasets(config.datasets)
+    samples = load_datasets(config.datasets, config.channel)
     train_samples, val_samples = split_samples(samples, config.val, config.val_fraction)
     if not train_samples:
         raise DatasetError("no training images left after holding out the validation images")
@@ -427,6 +433,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     seconds = seconds_before + time.perf_counter() - started
     training = {
         "datasets": [Path(d).name for d in config.datasets],
+        "channel": config.channel,
         "train_images": [s.name for s in train_samples],
         "val_images": [s.name for s in val_samples],
         "points": int(sum(len(s.points) for s in samples)),
