@@ -890,13 +890,10 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
 
 
 def _track_column(result) -> np.ndarray:
-    """Each cell's track (the table's TrackObjects_Label, where it fits the cells; else
-    none)."""
-    columns = getattr(getattr(result, "table", None), "columns", None) or {}
-    tracks = columns.get("TrackObjects_Label")
-    if tracks is None or len(tracks) != getattr(result, "n_cells", -1):
+    """Each cell of a result's track (none where its cells were not followed)."""
+    if result is None:
         return np.zeros(0, np.int64)
-    return np.asarray(tracks, np.int64)
+    return render.track_numbers(result.table, result.n_cells)
 
 
 def _tracks_of(result, cells) -> set:

@@ -72,7 +72,40 @@ def plotted_columns(columns: dict) -> list[str]:
     ]
 
 
-class HistogramPlot(QWidget):
+class PlotWidget(QWidget):
+    """A plot of the bottom tabs: drawn inside ``MARGIN`` (room for the axes' numbers), with
+    a right-click menu that copies its figures as a table (:meth:`table_text`, for a
+    spreadsheet) or the plot as a picture (for a slide)."""
+
+    MARGIN = (44, 10, 10, 34)  # left, top, right, bottom
+
+    def __init__(self, table_action: str, parent=None):
+        super().__init__(parent)
+        self.setMinimumHeight(140)
+        copy_table = QAction(table_action, self)
+        copy_table.triggered.connect(self.copy_table)
+        copy_plot = QAction("Copy the plot as a picture", self)
+        copy_plot.triggered.connect(lambda: QGuiApplication.clipboard().setPixmap(self.grab()))
+        self.addActions([copy_table, copy_plot])
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+
+    def table_text(self) -> str:
+        """The plot's figures as tab-separated rows (what a spreadsheet pastes into
+        columns); empty without any."""
+        raise NotImplementedError
+
+    def copy_table(self) -> str:
+        """Put :meth:`table_text` on the clipboard; returns it."""
+        text = self.table_text()
+        QGuiApplication.clipboard().setText(text)
+        return text
+
+    def _area(self) -> QRectF:
+        left, top, right, bottom = self.MARGIN
+        return QRectF(left, top, self.width() - left - right, self.height() - top - bottom)
+
+
+class HistogramPlot(PlotWidget):
     """The bars; the cells in the selection are drawn darker within their bar. Over several
     images (``shown`` given) the bars are all their cells and the image shown is an outline
     over them, multiplied by ``scale`` (all cells / its cells) to compare shapes."""
@@ -80,11 +113,8 @@ class HistogramPlot(QWidget):
     bars_chosen = Signal(int, int, bool)  # first and last bar, add to the selection
     bar_opened = Signal(int)  # a bar double-clicked
 
-    MARGIN = (44, 10, 10, 34)  # left, top, right, bottom: room for the axes' numbers
-
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setMinimumHeight(140)
+        super().__init__("Copy the bars as a table", parent)
         self.edges = np.zeros(0)
         self.counts = np.zeros(0, dtype=int)
         self.chosen = np.zeros(0, dtype=int)  # selected cells per bin
@@ -97,13 +127,6 @@ class HistogramPlot(QWidget):
         self.setMouseTracking(True)  # each bar's tooltip says what it holds
         self.setToolTip(self.describe_bar(-1))
         self.measurement = ""  # the CSV name of what the bars count (the copied table's)
-        # for a spreadsheet or a slide: the right-click menu
-        copy_bars = QAction("Copy the bars as a table", self)
-        copy_bars.triggered.connect(self.copy_bars)
-        copy_plot = QAction("Copy the plot as a picture", self)
-        copy_plot.triggered.connect(lambda: QGuiApplication.clipboard().setPixmap(self.grab()))
-        self.addActions([copy_bars, copy_plot])
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
     def set_bins(
         self,
@@ -121,10 +144,9 @@ class HistogramPlot(QWidget):
         self.scale = float(counts.sum()) / total if total else 1.0
         self.update()
 
-    def bars_text(self) -> str:
-        """The bars as tab-separated rows (what a spreadsheet pastes into columns): each
-        bar's range of the measurement, its cells, and over several images the image
-        shown's cells and selected ones."""
+    def table_text(self) -> str:
+        """The bars as tab-separated rows: each bar's range of the measurement, its cells,
+        and over several images the image shown's cells and selected ones."""
         name = self.measurement or "Value"
         head = [f"{name} from", f"{name} to"]
         if self.shown is None:
@@ -138,16 +160,6 @@ class HistogramPlot(QWidget):
                 row.append(str(int(self.shown[k])))
             lines.append("\t".join([*row, str(int(self.chosen[k]))]))
         return "\n".join(lines) + "\n" if len(self.counts) else ""
-
-    def copy_bars(self) -> str:
-        """Put :meth:`bars_text` on the clipboard; returns it."""
-        text = self.bars_text()
-        QGuiApplication.clipboard().setText(text)
-        return text
-
-    def _area(self) -> QRectF:
-        left, top, right, bottom = self.MARGIN
-        return QRectF(left, top, self.width() - left - right, self.height() - top - bottom)
 
     def bin_at(self, x: float) -> int:
         """The bar under horizontal position ``x`` (widget pixels), -1 for none."""

@@ -128,6 +128,16 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def track_numbers(table, n_cells: int) -> np.ndarray:
+    """Each cell's track, from a cell table's ``TrackObjects_Label`` (cells followed over
+    time), where it fits the ``n_cells`` cells; empty otherwise."""
+    columns = getattr(table, "columns", None) or {}
+    tracks = columns.get("TrackObjects_Label")
+    if tracks is None or len(tracks) != n_cells:
+        return np.zeros(0, np.int64)
+    return np.asarray(tracks, np.int64)
+
+
 def fills_rgba(labels: np.ndarray, tracks=None) -> np.ndarray:
     """Each cell filled with its own colour, background transparent. (H, W, 4) uint8.
 

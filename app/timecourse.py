@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QGuiApplication, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from .histogram import plotted_columns
+from .histogram import PlotWidget, plotted_columns
 from .table import friendly_name, table_columns
 
 #: The combo's entry for the number of cells (not a column of the tables).
@@ -34,7 +34,7 @@ def time_course(tables: dict, measurement: str = COUNT) -> tuple[np.ndarray, np.
     return pages, np.array(values, dtype=float)
 
 
-class TimeCoursePlot(QWidget):
+class TimeCoursePlot(PlotWidget):
     """Points joined by lines, one per segmented page; the page shown marked in orange."""
 
     page_clicked = Signal(int)
@@ -42,19 +42,12 @@ class TimeCoursePlot(QWidget):
     MARGIN = (52, 10, 12, 34)  # left, top, right, bottom
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setMinimumHeight(140)
+        super().__init__("Copy the values as a table", parent)
         self.pages = np.zeros(0, dtype=int)
         self.values = np.zeros(0)
         self.n_pages = 1
         self.shown = -1  # the page shown
         self.measurement = COUNT
-        copy_table = QAction("Copy the values as a table", self)
-        copy_table.triggered.connect(self.copy_values)
-        copy_plot = QAction("Copy the plot as a picture", self)
-        copy_plot.triggered.connect(lambda: QGuiApplication.clipboard().setPixmap(self.grab()))
-        self.addActions([copy_table, copy_plot])
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.setToolTip("Click a point to show that page; right-click to copy the values.")
 
     def set_course(self, pages, values, n_pages: int, shown: int, measurement: str) -> None:
@@ -62,21 +55,12 @@ class TimeCoursePlot(QWidget):
         self.n_pages, self.shown, self.measurement = max(int(n_pages), 1), int(shown), measurement
         self.update()
 
-    def values_text(self) -> str:
-        """Page and value per segmented page, tab-separated, for a spreadsheet."""
+    def table_text(self) -> str:
+        """Page and value per segmented page, tab-separated."""
         name = "Cells" if self.measurement == COUNT else f"Median {self.measurement}"
         lines = [f"Page\t{name}"]
         lines += [f"{p}\t{v:.6g}" for p, v in zip(self.pages, self.values, strict=True)]
         return "\n".join(lines) + "\n" if len(self.pages) else ""
-
-    def copy_values(self) -> str:
-        text = self.values_text()
-        QGuiApplication.clipboard().setText(text)
-        return text
-
-    def _area(self) -> QRectF:
-        left, top, right, bottom = self.MARGIN
-        return QRectF(left, top, self.width() - left - right, self.height() - top - bottom)
 
     def _range(self) -> tuple[float, float]:
         finite = self.values[np.isfinite(self.values)]

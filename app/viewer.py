@@ -164,12 +164,12 @@ class ImageViewer(QGraphicsView):
             return
         self._labels = result.labels
         if not result.layers:
-            columns = getattr(result.table, "columns", None) or {}
             result.layers = render.result_layers(
                 result.labels,
                 result.likelihood,
                 result.contribution,
-                columns.get("TrackObjects_Label"),  # followed over time: a track's colour
+                # followed over time: each cell in its track's colour
+                render.track_numbers(result.table, result.n_cells),
             )
         for name in ("fills", "outlines", "likelihood", "contribution"):
             self._set_pixmap(name, result.layers.get(name))

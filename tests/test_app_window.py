@@ -297,7 +297,7 @@ def test_the_distribution_over_all_images_outlines_the_image_shown(qtbot, window
     qtbot.mouseClick(plot, Qt.MouseButton.LeftButton, pos=plot.bar_centre(19).toPoint())
     assert c.selected_cells == (brightest,) and plot.chosen[19] == 1
     # the right-click menu copies the bars for a spreadsheet
-    rows = [line.split("\t") for line in plot.copy_bars().splitlines()]
+    rows = [line.split("\t") for line in plot.copy_table().splitlines()]
     assert QGuiApplication.clipboard().text().splitlines()[0] == "\t".join(rows[0])
     assert rows[0] == [
         "mean_intensity from",
@@ -1582,7 +1582,7 @@ def test_the_cell_count_and_a_measurement_over_the_pages_of_a_time_lapse(qtbot, 
         qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     assert view.plot.pages.tolist() == [0, 2] and view.plot.values.tolist() == [2.0, 4.0]
     assert view.plot.shown == 2 and "2 of 3 pages segmented" in view.note.text()
-    assert view.plot.values_text() == "Page\tCells\n0\t2\n2\t4\n"
+    assert view.plot.table_text() == "Page\tCells\n0\t2\n2\t4\n"
     view.measurement.setCurrentIndex(view.measurement.findData("area"))
     areas = [float(np.median(c.current.results[(p, 0)].table.columns["area"])) for p in (0, 2)]
     assert view.plot.values.tolist() == areas
