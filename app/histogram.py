@@ -104,6 +104,14 @@ class PlotWidget(QWidget):
         left, top, right, bottom = self.MARGIN
         return QRectF(left, top, self.width() - left - right, self.height() - top - bottom)
 
+    def _axes(self, painter: QPainter) -> QRectF:
+        """Draw the two axes in the text colour (the pen stays so); returns the area."""
+        area = self._area()
+        painter.setPen(QPen(self.palette().color(self.foregroundRole())))
+        painter.drawLine(area.bottomLeft(), area.bottomRight())
+        painter.drawLine(area.bottomLeft(), area.topLeft())
+        return area
+
 
 class HistogramPlot(PlotWidget):
     """The bars; the cells in the selection are drawn darker within their bar. Over several
@@ -176,11 +184,7 @@ class HistogramPlot(PlotWidget):
     def paintEvent(self, event):  # noqa: N802 - Qt override
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        area = self._area()
-        text = self.palette().color(self.foregroundRole())
-        painter.setPen(QPen(text))
-        painter.drawLine(area.bottomLeft(), area.bottomRight())
-        painter.drawLine(area.bottomLeft(), area.topLeft())
+        area = self._axes(painter)
         n = len(self.counts)
         if not n:
             painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "No cells")
@@ -217,7 +221,7 @@ class HistogramPlot(PlotWidget):
                 painter.drawLine(QPointF(x, height), QPointF(x + width, height))
                 y = height
             painter.drawLine(QPointF(area.right(), y), QPointF(area.right(), area.bottom()))
-            painter.setPen(QPen(text))
+            painter.setPen(QPen(self.palette().color(self.foregroundRole())))
         metrics = painter.fontMetrics()
         below = area.bottom() + metrics.height()
         for value, x, align in (

@@ -89,11 +89,7 @@ class TimeCoursePlot(PlotWidget):
     def paintEvent(self, event):  # noqa: N802 - Qt override
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        area = self._area()
-        text = self.palette().color(self.foregroundRole())
-        painter.setPen(QPen(text))
-        painter.drawLine(area.bottomLeft(), area.bottomRight())
-        painter.drawLine(area.bottomLeft(), area.topLeft())
+        area = self._axes(painter)
         if not len(self.pages):
             painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "No page segmented yet")
             return
