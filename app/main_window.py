@@ -649,7 +649,11 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         wanted, self._bar_wanted = self._bar_wanted, None
         if wanted is not None and wanted[:2] == (doc, getattr(doc, "plane", None)):
             self._select_bar(wanted[2])
+        paths = self._track_paths(doc)
+        self.viewer.set_tracks(paths)
         available = {"fills", "outlines", "centres"} if result is not None else set()
+        if paths:
+            available.add("tracks")
         if result is not None and result.likelihood is not None:
             available.add("likelihood")
         if result is not None and result.contribution is not None:
@@ -671,6 +675,22 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             "to sort. Missed or false cells: Edit ▸ Add cells by clicking (A), Remove selected "
             "cell (Delete)."
         )
+
+    @staticmethod
+    def _track_paths(doc) -> dict:
+        """Where the cells of the page shown, followed over time, have been on the pages
+        before it (``render.track_paths`` over the file's consecutive segmented pages)."""
+        result = doc.result if doc is not None else None
+        if result is None or not len(render.track_numbers(result.table, result.n_cells)):
+            return {}
+        pages = []
+        for page in range(doc.page, -1, -1):  # back to the first page not followed
+            earlier = doc.results.get((page, doc.channel))
+            if earlier is None or earlier.table is None:
+                break
+            pages.append(earlier)
+        pages.reverse()
+        return render.track_paths([r.table for r in pages], [r.n_cells for r in pages])
 
     @staticmethod
     def _area_column(table) -> tuple:

@@ -12,7 +12,7 @@ from .panels import OVERLAY_TIPS
 from .state import OVERLAY_NAMES, OVERLAY_TITLES
 
 #: Keys that show or hide an overlay (the others are in the View menu without one).
-OVERLAY_KEYS = {"fills": "C", "outlines": "O", "centres": "N"}
+OVERLAY_KEYS = {"fills": "C", "outlines": "O", "centres": "N", "tracks": "T"}
 
 
 def add_action(window: QMainWindow, text: str, slot, shortcut=None, tip: str = "") -> QAction:

@@ -97,6 +97,8 @@ OVERLAY_TIPS = {
     "outlines": "The outline of every cell found.",
     "centres": "A dot on each cell's centre with the cell's number (the same number as in the "
     "table).",
+    "tracks": "Where each cell of a time-lapse whose cells were followed over time has been: "
+    "its path from page to page up to the page shown, in its track's colour (T).",
     "likelihood": "What the network sees: bright where it thinks a cell centre is.",
     "contribution": "For each pixel, how strongly it belongs to the cell it was given to "
     "(the propagation from each detected centre).",
@@ -428,6 +430,8 @@ class OverlayPanel(QGroupBox):
             tip = OVERLAY_TIPS[name]
             if not ok and name in ("likelihood", "contribution"):
                 tip += "\n\nNot kept for batch results: press Segment to see it."
+            if not ok and name == "tracks":
+                tip += "\n\nFor time-lapses processed with Follow cells over time."
             self.checks[name].setToolTip(tip)
 
 

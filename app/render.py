@@ -138,6 +138,28 @@ def track_numbers(table, n_cells: int) -> np.ndarray:
     return np.asarray(tracks, np.int64)
 
 
+def track_paths(tables: list, n_cells: list | None = None) -> dict:
+    """Where the cells followed over time have been: ``tables`` are the cell tables of one
+    file's consecutive segmented pages up to the one shown, in page order (``n_cells``: each
+    one's cells, to check its track column fits). Returns {track: (k, 2) array of its
+    centres (x, y), page by page} for the tracks on the last page."""
+    seen: dict = {}
+    for t, table in enumerate(tables):
+        n = len(table) if n_cells is None else n_cells[t]
+        tracks = track_numbers(table, n)
+        columns = getattr(table, "columns", None) or {}
+        if not len(tracks) or "AreaShape_Center_X" not in columns:
+            seen = {}  # a page not followed: the paths start again after it
+            continue
+        xs = np.asarray(columns["AreaShape_Center_X"], float)
+        ys = np.asarray(columns["AreaShape_Center_Y"], float)
+        now = {}
+        for k, track in enumerate(tracks.tolist()):
+            now[track] = [*seen.get(track, []), (xs[k], ys[k])]
+        seen = now
+    return {track: np.asarray(points) for track, points in seen.items()}
+
+
 def fills_rgba(labels: np.ndarray, tracks=None) -> np.ndarray:
     """Each cell filled with its own colour, background transparent. (H, W, 4) uint8.
 

@@ -232,12 +232,13 @@ class Overlay:
     opacity: float
 
 
-OVERLAY_NAMES = ("fills", "outlines", "centres", "likelihood", "contribution")
+OVERLAY_NAMES = ("fills", "outlines", "centres", "tracks", "likelihood", "contribution")
 
 OVERLAY_TITLES = {
     "fills": "Cell colours",
     "outlines": "Outlines",
     "centres": "Centres and numbers",
+    "tracks": "Tracks",
     "likelihood": "Cell-centre likelihood",
     "contribution": "Propagation map",
 }
@@ -246,6 +247,7 @@ DEFAULT_OVERLAYS = {
     "fills": Overlay(True, 0.35),
     "outlines": Overlay(True, 1.0),
     "centres": Overlay(False, 1.0),
+    "tracks": Overlay(True, 0.9),
     "likelihood": Overlay(False, 0.6),
     "contribution": Overlay(False, 0.6),
 }

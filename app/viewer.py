@@ -79,7 +79,8 @@ class ImageViewer(QGraphicsView):
         self.scene().addItem(self._image_item)
         self._layers: dict[str, QGraphicsItem] = {}
         for z, name in enumerate(OVERLAY_NAMES, start=1):
-            item = QGraphicsItemGroup() if name == "centres" else QGraphicsPixmapItem()
+            grouped = name in ("centres", "tracks")  # drawn items, not an image
+            item = QGraphicsItemGroup() if grouped else QGraphicsPixmapItem()
             item.setZValue({"likelihood": 1, "contribution": 2}.get(name, z + 2))
             self.scene().addItem(item)
             self._layers[name] = item
@@ -189,6 +190,8 @@ class ImageViewer(QGraphicsView):
         for name in OVERLAY_NAMES:
             if name == "centres":
                 self._draw_centres(np.zeros((0, 2)))
+            elif name == "tracks":
+                self.set_tracks({})
             else:
                 self._set_pixmap(name, None)
         self._selection_item.setPixmap(QPixmap())
@@ -196,6 +199,34 @@ class ImageViewer(QGraphicsView):
     def _set_pixmap(self, name: str, rgba: np.ndarray | None) -> None:
         item = self._layers[name]
         item.setPixmap(QPixmap() if rgba is None else QPixmap.fromImage(qimage_from_array(rgba)))
+
+    def set_tracks(self, paths: dict) -> None:
+        """Draw where cells followed over time have been: {track: (k, 2) centres (x, y)}
+        (``render.track_paths``), each a line in its track's colour ending at the cell."""
+        group = self._layers["tracks"]
+        for child in group.childItems():
+            group.removeFromGroup(child)
+            self.scene().removeItem(child)
+        longest = [t for t, points in paths.items() if len(points) > 1]
+        if not longest:
+            return
+        colours = render.label_colours(max(longest))
+        for track in longest:
+            path = QPainterPath()
+            points = paths[track] + 0.5  # pixel centres
+            path.moveTo(QPointF(*points[0]))
+            for x, y in points[1:]:
+                path.lineTo(QPointF(x, y))
+            for colour, width in ((QColor(0, 0, 0, 160), 4), (QColor(*colours[track]), 2)):
+                pen = QPen(colour, width)
+                pen.setCosmetic(True)
+                item = QGraphicsPathItem(path)
+                item.setPen(pen)
+                group.addToGroup(item)
+
+    def tracks_drawn(self) -> int:
+        """How many tracks' paths are drawn (tests)."""
+        return len(self._layers["tracks"].childItems()) // 2
 
     def _draw_centres(self, centres: np.ndarray) -> None:
         group = self._layers["centres"]

@@ -482,6 +482,8 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
             fills[-1][track] = tuple(drawn[rows[0], cols[0], :3])
     both = set(fills[0]) & set(fills[1])
     assert both and all(fills[0][t] == fills[1][t] for t in both)
+    # at the first page nothing has a path yet, but the pages are tracked: the layer offered
+    assert window.viewer.tracks_drawn() == 0 and window.overlay_actions["tracks"].isEnabled()
     # the track's colour, not the cell number's (which differs from it here)
     assert any(t != k for k, t in enumerate(tracks[2].tolist(), start=1))
     colours = render.label_colours(int(max(tracks[2].max(), tracks[0].max())))
@@ -494,6 +496,10 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
             assert controller.step_page(1)
         chosen = [int(tracks[k][c - 1]) for c in controller.selected_cells]
         assert sorted(chosen) == [t for t in followed if t in set(tracks[k].tolist())]
+        # each cell seen before has its path drawn up to here
+        since = set(tracks[0].tolist()) | set(tracks[1].tolist() if k == 2 else [])
+        assert window.viewer.tracks_drawn() == len(since & set(tracks[k].tolist())) > 0
+        assert window.overlay_actions["tracks"].isEnabled()
     assert window.table.selectionModel().selectedRows()  # shown in the table too
     cell = controller.selected_cells[0]
     y, x = (int(v) for v in np.argwhere(controller.current.result.labels == cell)[0])

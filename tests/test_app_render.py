@@ -199,3 +199,26 @@ def test_cells_followed_over_time_are_filled_in_their_tracks_colour():
     assert (filled[labels == 0][:, 3] == 0).all()
     # tracks that do not fit the cells (a correction since): each cell its own colour
     np.testing.assert_array_equal(render.fills_rgba(labels, tracks[:2]), render.fills_rgba(labels))
+
+
+def test_the_paths_of_cells_followed_over_time_end_at_the_page_shown():
+    from cellprop.engine.features import measure
+    from cellprop.engine.track import measure_tracks, track_frames
+
+    frames = []
+    for t in range(3):  # one cell drifting right 5 px a page, one still, one new at the last
+        labels = np.zeros((40, 60), np.uint16)
+        labels[5:15, 5 + 5 * t : 15 + 5 * t] = 1
+        labels[25:35, 40:50] = 2
+        if t == 2:
+            labels[25:35, 5:15] = 3
+        frames.append(labels)
+    tables = [measure(f) for f in frames]
+    measure_tracks(track_frames(frames), tables)
+    paths = render.track_paths(tables)
+    moving, still, new = (int(tables[2].columns["TrackObjects_Label"][k]) for k in range(3))
+    np.testing.assert_allclose(paths[moving], [[9.5, 9.5], [14.5, 9.5], [19.5, 9.5]])
+    assert len(paths[still]) == 3 and len(paths[new]) == 1
+    assert render.track_paths(tables[:2]).keys() == {moving, still}
+    plain = measure(frames[1])  # a page measured again (a correction): no tracks
+    assert render.track_paths([tables[0], plain, tables[2]])[moving].tolist() == [[19.5, 9.5]]
