@@ -374,10 +374,9 @@ def _read_tiff_quietly(
             n_outer_channels = outer_shape[outer_axes.index("C")] if "C" in outer_axes else 1
             n_channels = n_outer_channels if n_outer_channels > 1 or rgb else n_samples
             # a colour image (not a colour one per channel of a multi-channel file, read as
-            # grey): its grey, red, green and blue, until its pixels show it to be grey
+            # grey): its grey, red, green and blue, unless its pixels show it to be grey;
+            # which it is, and so its channels, is known once decoded (_colour_plane)
             colour_file = rgb and n_outer_channels <= 1
-            if colour_file:
-                n_channels = len(COLOUR_CHANNELS)
 
             z = dict(page_dims).get("Z", 1)
             if page is None:
