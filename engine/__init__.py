@@ -21,6 +21,7 @@ behind it each hold one stage:
     output      write_labels, write_overlay, write_table, write_roi_zip
                 write_tables                         many images' cells in one CSV
                 write_image_table                    ... and each image's count and means
+                write_rows                           tracks.csv
                 write_points, write_training_set     clicked centres -> training dataset
     planes      Plane, ImageResult                   what a batch is over, what became of each
                 batch_planes, plane_name             every page as an image (page="all")
@@ -30,6 +31,8 @@ behind it each hold one stage:
     batch       process_image, process_batch         files in, result files out
     track       track_frames, measure_tracks         cells followed from time point to time
                                                      point (process_batch(track=True))
+                link_frames, links_from_tables,      one time point linked again (a
+                number_tracks, track_rows            correction), the rest as they were
     parallel    auto_workers                         images at once (--workers auto), in
                                                      worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
@@ -72,6 +75,7 @@ from .output import (
     write_overlay,
     write_points,
     write_roi_zip,
+    write_rows,
     write_table,
     write_tables,
     write_training_set,
@@ -89,15 +93,30 @@ from .planes import (
     planes_points,
 )
 from .size import DiameterEstimate, estimate_diameter
-from .track import TRACK_COLUMNS, TrackSettings, measure_tracks, track_frames
+from .track import (
+    TRACK_COLUMNS,
+    TrackSettings,
+    link_frames,
+    links_from_tables,
+    measure_tracks,
+    number_tracks,
+    track_frames,
+    track_rows,
+    unlinked,
+)
 
 __all__ = [
     "COLOUR_CHANNELS",
     "DARK_BACKGROUND",
     "TRACK_COLUMNS",
     "TrackSettings",
+    "link_frames",
+    "links_from_tables",
     "measure_tracks",
+    "number_tracks",
     "track_frames",
+    "track_rows",
+    "unlinked",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "BatchResult",
@@ -155,6 +174,7 @@ __all__ = [
     "write_overlay",
     "write_points",
     "write_roi_zip",
+    "write_rows",
     "write_table",
     "write_image_table",
     "write_tables",

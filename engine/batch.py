@@ -43,7 +43,7 @@ from .planes import (
     name_clash,
     planes_points,
 )
-from .track import Tracker, TrackSettings, measure_tracks
+from .track import Tracker, TrackSettings, track_rows
 
 __all__ = [
     "BatchResult",
@@ -395,71 +395,69 @@ def process_batch(
     return BatchResult(results=final, out_dir=out)
 
 
-def _follow(results: list[ImageResult], out: Path, by_page: bool) -> None:
-    """Follow the cells of each time-lapse among ``results`` (the pages of a multi-page file
-    where ``by_page``, else the images of a folder, in input order), add the track columns to
-    their tables and ``_cells.csv`` files, and write tracks.csv."""
-    sequences: dict = {}
-    for r in results:
-        paged = by_page and r.page is not None
-        key = (str(r.path), True) if paged else (str(Path(r.path).parent), False)
-        sequences.setdefault(key, []).append(r)
-    rows: list[dict] = []
-    for (where, paged), members in sequences.items():
+def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int]]]:
+    """The time-lapses among a batch's images (``items``: ImageResult or Plane, in input
+    order, failed ones too): the pages of a multi-page file where ``by_page``, else the
+    images of one folder. Returns (its name as tracks.csv gives it, the indexes of its
+    items, their time points: pages, or places in the folder's order)."""
+    groups: dict = {}
+    for k, item in enumerate(items):
+        paged = by_page and item.page is not None
+        key = (str(item.path), True) if paged else (str(Path(item.path).parent), False)
+        groups.setdefault(key, []).append(k)
+    found = []
+    for (where, paged), members in groups.items():
         if paged:
-            members.sort(key=lambda r: r.page)
-            name = re.sub(r"_p\d+c\d+(?=\.[^.]*$)", "", members[0].name)
-            rows += _follow_one(name, members, [r.page for r in members])
+            members.sort(key=lambda k: items[k].page)
+            name = re.sub(r"_p\d+c\d+(?=\.[^.]*$)", "", items[members[0]].name)
+            found.append((name, members, [items[k].page for k in members]))
         else:
-            rows += _follow_one(Path(where).name, members, list(range(len(members))))
+            found.append((Path(where).name, members, list(range(len(members)))))
+    return found
+
+
+def _follow(results: list[ImageResult], out: Path, by_page: bool) -> None:
+    """Follow the cells of each time-lapse among ``results`` (:func:`sequences`), add the
+    track columns to their tables and ``_cells.csv`` files, and write tracks.csv."""
+    rows: list[dict] = []
+    for name, members, times in sequences(results, by_page):
+        rows += _follow_one(name, [results[k] for k in members], times)
     write_rows(out / "tracks.csv", rows, overwrite=True)
 
 
 def _follow_one(sequence: str, members: list[ImageResult], times: list[int]) -> list[dict]:
     """Follow the cells of one time-lapse's images (``members`` at time points ``times``):
-    their tables and ``_cells.csv`` files gain the track columns; returns tracks.csv's rows.
-    An image not done (or whose label file cannot be read back), or of another size, ends the
-    tracks: those after it start anew."""
-    rows: list[dict] = []
-    first_track = 1
-    tracker: Tracker | None = None
+    their tables and ``_cells.csv`` files gain the track columns, and each its place in the
+    time-lapse (``ImageResult.sequence``); returns tracks.csv's rows. An image not done (or
+    whose label file cannot be read back), or of another size, ends the tracks: those after
+    it start anew."""
+    tracker = Tracker(TrackSettings())
     followed: list[int] = []  # the members in the tracker, by index
     shape = None
-
-    def close() -> None:
-        nonlocal first_track, tracker
-        if tracker is None:
-            return
-        names = {times[k]: members[k].name for k in followed}
-        found = measure_tracks(
-            tracker.tracks, [members[k].table for k in followed], [times[k] for k in followed]
-        )
-        for row in found:
-            head = {"Sequence": sequence, "Track": row.pop("Track"), "Parent": row.pop("Parent")}
-            head.update(First_Image=names[row["First_Frame"]], Last_Image=names[row["Last_Frame"]])
-            rows.append({**head, **row})
-        for k in followed:
-            write_table(members[k].outputs["cells"], members[k].table, overwrite=True)
-        first_track += tracker.tracks.n_tracks
-        tracker = None
-        followed.clear()
-
     for k, r in enumerate(members):
         if r.status != "done" or r.table is None:
-            close()  # a time point missing: the cells after it start new tracks
+            tracker.restart()  # a time point missing: the cells after it start new tracks
             continue
         try:
             labels = read_labels(r.outputs["labels"])
         except (OSError, ValueError):  # gone or damaged since it was written: as if missing
-            close()
+            tracker.restart()
             continue
-        if tracker is not None and labels.shape != shape:
-            close()  # another size: not the same field
-        if tracker is None:
-            tracker, shape = Tracker(TrackSettings(), first_track), labels.shape
+        if labels.shape != shape:
+            tracker.restart()  # another size: not the same field
+            shape = labels.shape
         tracker.add(labels)
         followed.append(k)
-    close()
+    rows = track_rows(
+        sequence,
+        tracker.tracks,
+        [members[k].table for k in followed],
+        [times[k] for k in followed],
+        [members[k].name for k in followed],
+    )
+    for k in followed:
+        members[k].sequence = (sequence, times[k])
+        write_table(members[k].outputs["cells"], members[k].table, overwrite=True)
     return rows
 
 
@@ -560,22 +558,32 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
     auto = given.get("diameter") == "auto"
     roi = bool(run.record.get("roi", False))
     results, problems = [], []
+    recorded_planes = []
     for name, row in run.rows.items():
+        page = str(row.get("Page") or run.record.get("page"))
+        recorded_planes.append(
+            Plane(Path(row.get("Path") or name), int(page) if page.isdigit() else None, name)
+        )
+    in_sequence: dict = {}  # where the run followed cells: each image's place in its time-lapse
+    if run.record.get("track"):
+        for sequence, members, times in sequences(recorded_planes, run.record.get("page") == "all"):
+            in_sequence.update({members[j]: (sequence, t) for j, t in enumerate(times)})
+    for k, (name, row) in enumerate(run.rows.items()):
         if row.get("Status") != "done":
             continue
-        recorded = Path(row.get("Path") or name)
+        recorded = recorded_planes[k].path
         path = next((p for p in (recorded, folder.parent / recorded.name) if p.is_file()), None)
         if path is None:
             problems.append(f"{name}: the image is no longer at {recorded}")
             continue
-        page = str(row.get("Page") or run.record.get("page"))
-        plane = Plane(path, int(page) if page.isdigit() else None, name)
+        plane = Plane(path, recorded_planes[k].page, name)
         try:
             result = _from_row(plane, row, output_paths(plane.target, folder, roi))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             problems.append(f"{name}: its results cannot be read ({exc})")
             continue
         result.settings = dict(given, diameter=result.diameter) if auto else dict(given)
+        result.sequence = in_sequence.get(k)
         results.append(result)
     return run, results, problems
 

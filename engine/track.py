@@ -29,8 +29,12 @@ __all__ = [
     "Tracker",
     "Tracks",
     "link_frames",
+    "links_from_tables",
     "measure_tracks",
+    "number_tracks",
     "track_frames",
+    "track_rows",
+    "unlinked",
 ]
 
 #: The columns following cells adds to each time point's cell table (CellProfiler's
@@ -180,6 +184,66 @@ def link_frames(
     return Links(source, daughter)
 
 
+def unlinked(n: int) -> Links:
+    """The links of a time point whose ``n`` cells follow from none (the first of a
+    time-lapse, or the first after a gap or a change of size)."""
+    return Links(np.zeros(n, np.int64), np.zeros(n, bool))
+
+
+def _extend(tracks: Tracks, links: Links, first_track: int) -> np.ndarray:
+    """Number the cells of the next time point from its links to the one before (the last
+    of ``tracks``, extended in place): a cell that was one goes on with its track, a new
+    cell or a daughter starts one (a daughter's parent: its mother's track)."""
+    before = tracks.labels[-1] if tracks.labels else np.zeros(0, np.int64)
+    ids = np.zeros(len(links.source), np.int64)
+    for k, came_from in enumerate(np.asarray(links.source, np.int64).tolist()):
+        if came_from and not links.daughter[k]:
+            ids[k] = before[came_from - 1]
+            continue
+        ids[k] = first_track + len(tracks.parents)
+        tracks.parents[int(ids[k])] = int(before[came_from - 1]) if came_from else 0
+    tracks.labels.append(ids)
+    tracks.links.append(links)
+    return ids
+
+
+def number_tracks(links: Iterable[Links], first_track: int = 1) -> Tracks:
+    """The tracks that the links of consecutive time points make (numbered from
+    ``first_track`` as the cells that start them come, time point by time point)."""
+    tracks = Tracks()
+    for step in links:
+        _extend(tracks, step, first_track)
+    return tracks
+
+
+def links_from_tables(tables: list) -> list[Links]:
+    """The links of time points whose cell tables carry :data:`TRACK_COLUMNS` (the cells of
+    a run that followed them, read back), so that one time point can be linked again, after
+    a correction, without linking every other; a table without them gets :func:`unlinked`.
+    A cell is a daughter where its track is not that of the cell it came from."""
+    found: list[Links] = []
+    before = np.zeros(0, np.int64)
+    for table in tables:
+        columns = table.columns
+        n = len(table)
+        ids = columns.get("TrackObjects_Label")
+        sources = columns.get("TrackObjects_ParentObjectNumber")
+        if ids is None or sources is None or len(ids) != n or len(sources) != n:
+            found.append(unlinked(n))
+            before = np.zeros(0, np.int64)
+            continue
+        ids = np.asarray(ids, np.int64)
+        source = np.asarray(sources, np.int64)
+        if n and (source.min() < 0 or source.max() > len(before)):  # not the table before's
+            source = np.zeros(n, np.int64)
+        came = source > 0
+        daughter = np.zeros(n, bool)
+        daughter[came] = ids[came] != before[source[came] - 1]
+        found.append(Links(source, daughter))
+        before = ids
+    return found
+
+
 class Tracker:
     """Follows cells one time point at a time (:meth:`add`), holding only the time point
     before: a long time-lapse's label images are read, followed and let go one by one."""
@@ -193,24 +257,17 @@ class Tracker:
     def add(self, labels: np.ndarray) -> np.ndarray:
         """Follow the cells of the next time point into it; returns each one's track."""
         labels = np.asarray(labels)
-        m = int(labels.max(initial=0))
         if self._previous is None:
-            links = Links(np.zeros(m, np.int64), np.zeros(m, bool))
+            links = unlinked(int(labels.max(initial=0)))
         else:
             links = link_frames(self._previous, labels, self.settings)
-        before = self.tracks.labels[-1] if self.tracks.labels else np.zeros(0, np.int64)
-        ids = np.zeros(m, np.int64)
-        for k in range(m):
-            came_from = int(links.source[k])
-            if came_from and not links.daughter[k]:
-                ids[k] = before[came_from - 1]
-                continue
-            ids[k] = self.first_track + len(self.tracks.parents)
-            self.tracks.parents[int(ids[k])] = int(before[came_from - 1]) if came_from else 0
-        self.tracks.labels.append(ids)
-        self.tracks.links.append(links)
         self._previous = labels
-        return ids
+        return _extend(self.tracks, links, self.first_track)
+
+    def restart(self) -> None:
+        """The next time point follows from none (a gap, or another size of image): its
+        cells start new tracks, numbered on from those so far."""
+        self._previous = None
 
 
 def track_frames(
@@ -299,4 +356,17 @@ def measure_tracks(tracks: Tracks, tables: list, times: list | None = None) -> l
                 f"Speed{suffix}": path * per_px / max(last - first, 1),
             }
         )
+    return rows
+
+
+def track_rows(sequence: str, tracks: Tracks, tables: list, times: list, names: list) -> list:
+    """tracks.csv's rows for one time-lapse: :func:`measure_tracks` (which adds the track
+    columns to ``tables``) with the time-lapse's name (``Sequence``) first and the names of
+    the images each track is first and last seen in (``names``, one per time point)."""
+    image = dict(zip(times, names, strict=True))
+    rows = []
+    for row in measure_tracks(tracks, tables, times):
+        head = {"Sequence": sequence, "Track": row.pop("Track"), "Parent": row.pop("Parent")}
+        head.update(First_Image=image[row["First_Frame"]], Last_Image=image[row["Last_Frame"]])
+        rows.append({**head, **row})
     return rows

@@ -671,6 +671,13 @@ def test_the_cells_of_a_time_lapse_are_followed_from_frame_to_frame(
     assert np.median(speeds) == pytest.approx(3, abs=0.5) and np.mean(abs(speeds - 3) < 1) > 0.8
     cells = read_csv(out / "cells.csv")
     assert all(c["TrackObjects_Label"] for c in cells)
+    from cellprop.engine import saved_results  # read back: each image's place in its time-lapse
+
+    _, back, _ = saved_results(out)
+    assert sorted(r.sequence for r in back) == [
+        *[("frames", t) for t in range(3)],
+        *[("movie.tif", t) for t in range(4)],
+    ]
     header = read_csv(out / "images.csv")[0]
     assert "Mean_Cells_TrackObjects_DistanceTraveled" in header
     assert "Mean_Cells_TrackObjects_Label" not in header  # a number, not a measurement

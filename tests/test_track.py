@@ -13,8 +13,11 @@ from cellprop.engine.track import (
     TRACK_COLUMNS,
     TrackSettings,
     link_frames,
+    links_from_tables,
     measure_tracks,
+    number_tracks,
     track_frames,
+    unlinked,
 )
 
 HELA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hela-dic"
@@ -210,3 +213,59 @@ def test_a_batchs_time_lapse_is_followed_from_its_files_and_a_lost_one_starts_tr
         if t in (3, 5):  # a new stretch: every cell new
             assert (written.columns["TrackObjects_Lifetime"] == 1).all()
     assert "TrackObjects_Label" not in read_table(members[4].outputs["cells"]).columns
+    assert [m.sequence for m in members] == [
+        ("frames", 0),
+        ("frames", 1),
+        None,
+        ("frames", 3),
+        None,
+        ("frames", 5),
+    ]
+    # the links read back from the files give the same tracks, the gaps included
+    written = [read_table(members[t].outputs["cells"]) for t in (0, 1, 3, 5)]
+    again = number_tracks(links_from_tables(written))
+    for t, table in enumerate(written):
+        assert again.labels[t].tolist() == table.columns["TrackObjects_Label"].tolist()
+
+
+def test_one_time_point_linked_again_leaves_the_others_tracks_as_they_were():
+    """What a correction of one time point does (the app's ``_follow_again``): its links to
+    the time point before and from the one after are made again from the labels, every other
+    time point's links are read back from its table, and the tracks numbered anew."""
+    seq = frames()
+    tracks = track_frames(seq)
+    tables = [measure(labels) for labels in seq]
+    measure_tracks(tracks, tables)
+    links = links_from_tables(tables)
+    assert [step.source.tolist() for step in links] == [
+        step.source.tolist() for step in tracks.links
+    ]
+    assert [step.daughter.tolist() for step in links] == [
+        step.daughter.tolist() for step in tracks.links
+    ]
+    renumbered = number_tracks(links)
+    assert renumbered.parents == tracks.parents
+    # time point 1 corrected: cell C taken out, so it ends a time point sooner
+    c = at(seq[1], 130, 100)
+    corrected = np.where(seq[1] == c, 0, seq[1])
+    corrected[corrected > c] -= 1
+    changed = [*tables[:1], measure(corrected), *tables[2:]]
+    links = links_from_tables(changed)
+    assert links[1].source.tolist() == [0] * 2  # its table lost its columns: unlinked
+    links[1] = link_frames(seq[0], corrected)
+    links[2] = link_frames(corrected, seq[2])
+    followed = number_tracks(links)
+    measure_tracks(followed, changed)
+    now = [seq[0], corrected, *seq[2:]]
+    a = followed.labels[0][at(seq[0], 20, 30) - 1]
+    assert [followed.labels[t][at(now[t], 20 + 4 * t, 30) - 1] for t in range(4)] == [a] * 4
+    assert followed.spans()[followed.labels[0][at(seq[0], 130, 100) - 1]] == (0, 0)
+    assert followed.n_tracks == tracks.n_tracks  # the same cells, C's track a step shorter
+    lifetime = changed[3].columns["TrackObjects_Lifetime"][at(seq[3], 20 + 12, 30) - 1]
+    assert lifetime == 4
+    # a table whose parents do not fit the table before it (not its time point before)
+    odd = measure(seq[3])
+    odd.columns.update({k: tables[3].columns[k] for k in TRACK_COLUMNS})
+    alone = links_from_tables([odd])
+    assert not alone[0].source.any()
+    assert unlinked(3).source.tolist() == [0, 0, 0] and not unlinked(3).daughter.any()
