@@ -73,6 +73,7 @@ class BatchItem:
     settings: object = None
     timings: dict = field(default_factory=dict)
     kept: bool = False  # done by the earlier run of a continued batch
+    sequence: tuple | None = None  # (time-lapse, time point) where its cells were followed
 
     @classmethod
     def of(cls, image_result, read_labels=None, channel: int | None = None) -> BatchItem:
@@ -113,6 +114,7 @@ class BatchItem:
             settings=getattr(image_result, "settings", None) if seg is None else seg.settings,
             timings={} if seg is None else dict(seg.timings or {}),
             kept=kept,
+            sequence=getattr(image_result, "sequence", None),
         )
 
     @property
@@ -144,6 +146,7 @@ class BatchItem:
             device=device,
             labels_file=self.outputs.get("labels"),
             name=self.name or self.path.name,
+            sequence=self.sequence,
         )
 
 
@@ -413,7 +416,7 @@ class BatchMixin:
             doc = self.documents[i]
             result = doc.results.get((r.page or 0, channel))
             if result is not None:
-                result.table = r.table
+                result.table, result.sequence = r.table, r.sequence
                 result.layers = {}  # drawn again: each cell in its track's colour
                 if doc is self.current and doc.plane == (r.page or 0, channel):
                     self.result_ready.emit(i)

@@ -293,7 +293,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         if doc is None or (page, channel) == doc.plane:
             return
         # cells followed over time stay selected: at the next page, the cells of their tracks
-        self._selected_tracks = _tracks_of(doc.result, self.selected_cells)
+        self._selected_tracks = self.selected_tracks
         doc.page, doc.channel = page, channel
         self.selected_cells = ()
         self.document_changed.emit(self.current_index)
@@ -403,6 +403,11 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
     def selected_cell(self) -> int:
         """The cell selected last (0: none): the one the table and the view go to."""
         return self.selected_cells[-1] if self.selected_cells else 0
+
+    @property
+    def selected_tracks(self) -> set:
+        """The tracks of the cells selected (none where the cells were not followed)."""
+        return _tracks_of(self.current.result if self.current else None, self.selected_cells)
 
     def select_cells(self, labels: Iterable[int]) -> None:
         """Select these cells of the image shown (rows chosen with Ctrl or Shift in the
@@ -747,9 +752,17 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
             doc.running = False
             doc.error = None
             doc.image = image
+            old = doc.results.get(plane)  # a time point of a time-lapse stays one
             doc.results[plane] = Result.of(
-                seg, table, layers, model=user.model, device=user.device, edits=int(given)
+                seg,
+                table,
+                layers,
+                model=user.model,
+                device=user.device,
+                edits=int(given),
+                sequence=old.sequence if old is not None else None,
             )
+            self._follow_again(doc, plane)
             self._memo_filled(doc, plane)
             self.document_changed.emit(self.documents.index(doc))
             self.result_ready.emit(self.documents.index(doc))

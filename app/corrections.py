@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .messages import readable_error
-from .state import Document, Result
+from .state import Document, Result, sequence_key, time_lapses
 from .workers import Job
 
 #: Corrections that Undo can take back, per image (each keeps a whole result in memory).
@@ -38,6 +38,16 @@ def _not_kept(clicks, centres) -> list:
         for x, y in clicks
         if not len(centres) or np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() > 1e-3
     ]
+
+
+def _labels_of(result: Result, engine) -> np.ndarray | None:
+    """A result's labels, read back from its file where parked (None: gone or damaged)."""
+    if result.labels is not None:
+        return result.labels
+    try:
+        return engine.read_labels(result.labels_file)
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 class CorrectionsMixin:
@@ -227,10 +237,12 @@ class CorrectionsMixin:
                 edits=old.edits + 1,
                 previous=old,
                 name=old.name,
+                sequence=old.sequence,
             )
             old.keep_aside(doc.results[plane])
             old.undone = None  # a new correction: what was undone is gone for good
             _trim_undo(doc.results[plane], UNDO_DEPTH)
+            self._follow_again(doc, plane)
             self._memo_filled(doc, plane)
             index = self.documents.index(doc)
             self.document_changed.emit(index)
@@ -282,12 +294,49 @@ class CorrectionsMixin:
         """Show ``result`` in place of ``left`` (kept aside for Undo or Redo)."""
         doc.results[doc.plane] = result
         left.keep_aside(result)
+        self._follow_again(doc, doc.plane)
         self.select_cell(0)
         index = self.documents.index(doc)
         self.document_changed.emit(index)
         self.result_ready.emit(index)
         self.log.emit("info", f"{doc.name}: correction {what}, {result.n_cells} cells")
         return True
+
+    def _follow_again(self, doc: Document, plane: tuple) -> None:
+        """The cells of one time point of a time-lapse whose cells were followed changed (a
+        correction, Undo, Redo, or segmented again): link them again to the time point before
+        and the one after (read back where parked), take every other time point's links from
+        its table, and number the tracks anew, so that its table, the fills, the tracks
+        overlay and an export follow the cells as they now are. About two links' time
+        (0.04 s each for 220 cells)."""
+        result = doc.results.get(plane)
+        if result is None or result.sequence is None:
+            return
+        engine = self.engine
+        members = self._sequence_members(doc, plane)
+        times = [time for time, _ in members]
+        results = [r for _, r in members]
+        tables = [r.table for r in results]
+        links = engine.links_from_tables(tables)
+        i = next((k for k, r in enumerate(results) if r is result), None)
+        if i is None:  # another result claims its time point: which is which is not known
+            return
+        for k in range(max(i, 1), min(i + 2, len(results))):
+            links[k] = engine.unlinked(len(tables[k]))
+            if times[k - 1] == times[k] - 1:  # the time point before it, not a gap
+                before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
+                if before is not None and after is not None and before.shape == after.shape:
+                    links[k] = engine.link_frames(before, after)
+        engine.measure_tracks(engine.number_tracks(links), tables, times)
+        for r in results:
+            r.layers = {}  # drawn again: each cell in its track's colour
+
+    def _sequence_members(self, doc: Document, plane: tuple) -> list:
+        """[(time point, result)] of the time-lapse the result at ``doc``'s ``plane`` belongs
+        to (:func:`~.state.time_lapses`), in time order."""
+        planes = [(d, p, r) for d in self.documents for p, r in d.results.items()]
+        members = time_lapses(planes).get(sequence_key(doc, plane, doc.results[plane]), {})
+        return [(time, r) for time, (_, _, r) in sorted(members.items())]
 
     def outline_points(self, csv_path: str | Path) -> bool:
         """Outline the cells at the centres a CSV file gives for the current image (the

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .messages import readable_error
-from .state import Document
+from .state import Document, time_lapses
 from .workers import Job
 
 # Confirm callback: given the files that exist already, return True to replace them.
@@ -55,8 +55,9 @@ class ExportMixin:
     ) -> bool:
         """Write the files of each (document, plane); ``combined``: also ``cells.csv`` with
         every image's cells and ``images.csv`` with each image's count and means (as a batch
-        writes them), so that a folder a batch wrote, its images corrected and exported again,
-        does not keep stale tables of all cells."""
+        writes them), and ``tracks.csv`` where cells were followed over time, so that a folder
+        a batch wrote, its images corrected and exported again, does not keep stale tables of
+        all cells or tracks."""
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
             return False
@@ -66,6 +67,9 @@ class ExportMixin:
             for doc, plane in planes
         ]
         gathered = [out_dir / "cells.csv", out_dir / "images.csv"] if combined else []
+        followed = self._time_lapses(plan) if combined else []
+        if followed:
+            gathered.append(out_dir / "tracks.csv")
         existing = [p for *_, paths in plan for p in paths.values() if p.exists()]
         existing += [p for p in gathered if p.exists()]
         if existing and not confirm_overwrite(existing):
@@ -115,6 +119,17 @@ class ExportMixin:
             if gathered and written:
                 engine.write_tables(gathered[0], tables, overwrite=overwrite)
                 engine.write_image_table(gathered[1], tables, overwrite=overwrite)
+                if followed:
+                    rows = []
+                    for name, members in followed:
+                        times, results, names = zip(*members, strict=True)
+                        tracks = engine.number_tracks(
+                            engine.links_from_tables([r.table for r in results])
+                        )
+                        rows += engine.track_rows(
+                            name, tracks, [r.table for r in results], times, names
+                        )
+                    engine.write_rows(gathered[2], rows, overwrite=overwrite)
                 return written, gathered
             return written, []
 
@@ -134,6 +149,22 @@ class ExportMixin:
             )
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def _time_lapses(self, plan: list) -> list:
+        """The time-lapses whose cells were followed among the planes to export
+        (:func:`~.state.time_lapses`): [(name, [(time point, result, the name its files go
+        by)])], each in time order."""
+        found = time_lapses([(doc, plane, result) for doc, plane, result, _ in plan])
+        return [
+            (
+                key[0],
+                [
+                    (t, r, self._export_target(d, p).name)
+                    for t, (d, p, r) in sorted(by_time.items())
+                ],
+            )
+            for key, by_time in found.items()
+        ]
 
     def has_unsaved_results(self) -> bool:
         return any(not r.outputs for d in self.documents for r in d.results.values())

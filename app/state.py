@@ -59,6 +59,10 @@ class Result:
     # of a multi-page file segmented page by page "movie_p3c0.tif"), so that an export into
     # that folder replaces them; None: the app's own naming (Controller._export_target)
     name: str | None = None
+    # where its cells were followed over time (a batch's *Follow cells over time*): the
+    # time-lapse's name and its time point there (engine ``ImageResult.sequence``); a
+    # correction links it again to the time points beside it (Controller._follow_again)
+    sequence: tuple | None = None
 
     @classmethod
     def of(cls, seg, table, layers: dict, **more) -> Result:
@@ -110,6 +114,26 @@ class Result:
         if 0 <= x < w and 0 <= y < h:
             return int(self.labels[y, x])
         return 0
+
+
+def sequence_key(doc: Document, plane: tuple, result: Result) -> tuple | None:
+    """Which time-lapse a result whose cells were followed belongs to: its name, the folder
+    of its file (a file's pages, or a folder's images) and the channel (None: not followed)."""
+    if result.sequence is None:
+        return None
+    return (result.sequence[0], doc.path.parent, plane[1])
+
+
+def time_lapses(planes) -> dict:
+    """The time-lapses among results (``planes``: (document, plane, result) triples) whose
+    cells were followed: {:func:`sequence_key`: {time point: (document, plane, result)}}; of
+    two results that claim one time point, the first."""
+    found: dict = {}
+    for doc, plane, result in planes:
+        key = sequence_key(doc, plane, result)
+        if key is not None:
+            found.setdefault(key, {}).setdefault(result.sequence[1], (doc, plane, result))
+    return found
 
 
 @dataclass(eq=False)  # one object per open file: compared by identity, never by pixels

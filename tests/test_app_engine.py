@@ -513,6 +513,58 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
         assert controller.export_all(tmp_path / "exported", lambda paths: False)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     assert (tmp_path / "exported" / "cells.csv").read_bytes() == (out / "cells.csv").read_bytes()
+    assert (tmp_path / "exported" / "tracks.csv").read_bytes() == (out / "tracks.csv").read_bytes()
+    # a cell taken out at the middle time point: its track ends at the first, the cell it
+    # became starts a track of its own, every other cell keeps its track; Undo and Redo too
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        assert controller.step_page(-1)
+
+    def tracks_now() -> list:
+        return [doc.results[(k, 0)].table.columns["TrackObjects_Label"].tolist() for k in range(3)]
+
+    before = tracks_now()
+    gone = next(t for t in before[1] if t in before[0] and t in before[2])
+    middle = doc.results[(1, 0)]
+    assert controller.remove_cell(before[1].index(gone) + 1)
+    qtbot.waitUntil(
+        lambda: not controller.busy and doc.results[(1, 0)] is not middle, timeout=RUN_MS
+    )
+    after = tracks_now()
+    assert len(after[1]) == len(before[1]) - 1 == doc.results[(1, 0)].n_cells
+    assert gone not in after[1] and after[0] == before[0]
+    became = before[2].index(gone)
+    assert after[2][became] not in after[1] + after[0]
+    assert doc.results[(2, 0)].table.columns["TrackObjects_Lifetime"][became] == 1
+    for k, (old, new) in enumerate(zip(before[2], after[2], strict=True)):
+        if k != became and old in before[0]:
+            assert new == old  # followed from the first time point: as it was
+    drawn = fakes.qimage_rgba(window.viewer.layer("fills").pixmap())
+    colours = render.label_colours(max(after[1]))
+    labels = controller.current.result.labels
+    for label, track in enumerate(after[1], start=1):  # the corrected page: track colours
+        rows, cols = np.nonzero(labels == label)
+        assert tuple(drawn[rows[0], cols[0], :3]) == tuple(colours[track])
+    assert controller.undo_correction()
+    assert tracks_now() == before
+    assert controller.redo_correction()
+    assert tracks_now() == after
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(tmp_path / "corrected", lambda paths: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    rows = {int(r["Track"]): r for r in csv.DictReader(open(tmp_path / "corrected/tracks.csv"))}
+    assert (rows[gone]["Last_Frame"], rows[gone]["Frames"]) == ("0", "1")
+    assert rows[after[2][became]]["First_Image"] == "movie_p2c0.tif"
+    written = csv.DictReader(open(tmp_path / "corrected/movie_p1c0_cells.csv", encoding="utf-8"))
+    assert [int(r["TrackObjects_Label"]) for r in written] == after[1]
+    # the run's folder opened again: its pages know their place in the time-lapse
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_paths([out])
+        reopened = later.documents[0].results
+        assert [reopened[(k, 0)].sequence for k in range(3)] == [("movie.tif", k) for k in range(3)]
+    finally:
+        later.shutdown()
 
 
 def test_a_3d_stack_in_a_batch_says_how_to_segment_it_and_then_does(

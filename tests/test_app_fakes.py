@@ -101,6 +101,7 @@ class ImageResult:
     outputs: dict = field(default_factory=dict)
     segmentation: Segmentation | None = None
     table: CellTable | None = None
+    sequence: tuple | None = None  # the fake follows no cells
 
 
 @dataclass
