@@ -408,18 +408,18 @@ class BatchMixin:
 
     def _take_tracks(self, results, channel: int) -> None:
         """Cells followed over time get their track columns once the whole batch is done:
-        the tables the window shows take them from the batch's final results."""
+        the tables the window shows take them from the batch's final results, and each its
+        place in its time-lapse; then the image shown is shown again (its time-lapse whole)."""
         for r in results:
             i = self.index_of(r.path)
             if i < 0 or r.status != "done" or r.table is None:
                 continue
-            doc = self.documents[i]
-            result = doc.results.get((r.page or 0, channel))
+            result = self.documents[i].results.get((r.page or 0, channel))
             if result is not None:
                 result.table, result.sequence = r.table, r.sequence
                 result.layers = {}  # drawn again: each cell in its track's colour
-                if doc is self.current and doc.plane == (r.page or 0, channel):
-                    self.result_ready.emit(i)
+        if self.current is not None and self.current.result is not None:
+            self.result_ready.emit(self.current_index)
 
     def _end_batch(self, paths, summary: BatchSummary, batch_result) -> None:
         for p in paths:

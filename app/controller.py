@@ -261,6 +261,57 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         memo = getattr(self.engine, "Memo", None)
         return memo() if memo is not None else None
 
+    def time_lapse(self) -> tuple[dict, int, int, bool]:
+        """The time-lapse of the image shown, for *Over time*: {time point: cell table} of
+        its segmented time points, how many time points it has, the one shown, and whether
+        they are pages of its file (else images of a folder whose cells a batch followed:
+        :func:`~.state.time_lapses`). A single image of no followed folder: ({}, 1, -1, True)."""
+        doc = self.current
+        if doc is None:
+            return {}, 1, -1, True
+        members = self._sequence_members(doc, doc.plane)
+        n_pages = doc.image.n_pages if doc.image is not None else 1
+        if n_pages <= 1 and len({id(d) for d, _, _ in members.values()}) > 1:
+            tables = {t: r.table for t, (_, _, r) in members.items() if r.table is not None}
+            return tables, max(members) + 1, doc.result.sequence[1], False
+        if n_pages <= 1:
+            return {}, 1, -1, True
+        tables = {
+            page: r.table
+            for (page, channel), r in doc.results.items()
+            if channel == doc.channel and r.table is not None
+        }
+        return tables, n_pages, doc.page, True
+
+    def show_time_point(self, time: int) -> None:
+        """Show this time point of the image shown's time-lapse (:meth:`time_lapse`): a page
+        of its file, or the image of its folder at that place; the cells selected stay
+        selected by their tracks."""
+        doc = self.current
+        if doc is None:
+            return
+        *_, by_page = self.time_lapse()
+        if by_page:
+            self.set_plane(time, doc.channel)
+            return
+        target = self._sequence_members(doc, doc.plane).get(time)
+        if target is not None and target[0] is not doc:
+            tracks = self.selected_tracks
+            self.set_current(self.documents.index(target[0]))
+            self._select_tracks(tracks, target[0], target[1])
+
+    def _select_tracks(self, tracks: set, doc: Document, plane: tuple) -> None:
+        """Select the cells of these tracks, once ``doc`` shows ``plane`` with its cells
+        ready (now, or when its image and labels are read)."""
+        if doc is self.current and doc.plane == plane and doc.image is not None:
+            result = doc.result
+            if result is not None and result.labels is not None:
+                self._selected_tracks = set()
+                column = _track_column(result)
+                self.select_cells(k for k, t in enumerate(column.tolist(), start=1) if t in tracks)
+                return
+        self._selected_tracks = set(tracks)
+
     def set_current(self, index: int) -> None:
         if not (0 <= index < len(self.documents)) or index == self.current_index:
             return
@@ -372,10 +423,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
                 self.image_ready.emit(self.current_index)
                 tracks, self._selected_tracks = self._selected_tracks, set()
                 if tracks and doc.result is not None and doc.plane == (page, channel):
-                    column = _track_column(doc.result)
-                    self.select_cells(
-                        k for k, t in enumerate(column.tolist(), start=1) if t in tracks
-                    )
+                    self._select_tracks(tracks, doc, (page, channel))
 
         def failed(exc, tb):
             if doc not in self.documents:  # closed meanwhile

@@ -313,9 +313,9 @@ class CorrectionsMixin:
         if result is None or result.sequence is None:
             return
         engine = self.engine
-        members = self._sequence_members(doc, plane)
+        members = sorted(self._sequence_members(doc, plane).items())
         times = [time for time, _ in members]
-        results = [r for _, r in members]
+        results = [r for _, (_, _, r) in members]
         tables = [r.table for r in results]
         links = engine.links_from_tables(tables)
         i = next((k for k, r in enumerate(results) if r is result), None)
@@ -331,12 +331,15 @@ class CorrectionsMixin:
         for r in results:
             r.layers = {}  # drawn again: each cell in its track's colour
 
-    def _sequence_members(self, doc: Document, plane: tuple) -> list:
-        """[(time point, result)] of the time-lapse the result at ``doc``'s ``plane`` belongs
-        to (:func:`~.state.time_lapses`), in time order."""
+    def _sequence_members(self, doc: Document, plane: tuple) -> dict:
+        """{time point: (document, plane, result)} of the time-lapse whose cells were
+        followed that the result at ``doc``'s ``plane`` belongs to (:func:`~.state.time_lapses`;
+        empty for none)."""
+        result = doc.results.get(plane)
+        if result is None or result.sequence is None:
+            return {}
         planes = [(d, p, r) for d in self.documents for p, r in d.results.items()]
-        members = time_lapses(planes).get(sequence_key(doc, plane, doc.results[plane]), {})
-        return [(time, r) for time, (_, _, r) in sorted(members.items())]
+        return time_lapses(planes).get(sequence_key(doc, plane, result), {})
 
     def outline_points(self, csv_path: str | Path) -> bool:
         """Outline the cells at the centres a CSV file gives for the current image (the

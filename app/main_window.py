@@ -266,9 +266,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             ]
         )
         self.histogram.image_wanted.connect(self._show_bar_in)
-        self.time_course.page_wanted.connect(
-            lambda page: c.current is not None and c.set_plane(page, c.current.channel)
-        )
+        self.time_course.page_wanted.connect(c.show_time_point)
         self.histogram.colouring.connect(self._colour_cells)
         self.histogram.colour_cells.toggled.connect(
             lambda on: on and c.set_overlay("fills", visible=True)
@@ -376,7 +374,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             self.viewer.set_marks([])
             self.table.set_table(None)
             self.histogram.set_table(None)
-            self.time_course.set_document(None)
+            self.time_course.set_time_lapse({}, 1, -1, True)
             self.cells_summary.setText("")
             self.setWindowTitle("cellprop")
             self.banner.hide()
@@ -578,7 +576,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             self.viewer.set_marks([])
             self.table.set_table(None)
             self.histogram.set_table(None)
-            self.time_course.set_document(None)
+            self.time_course.set_time_lapse({}, 1, -1, True)
             self.cells_summary.setText("")
         if doc is not None and doc.error and doc.image is None:
             self._show_error(doc.error)
@@ -645,11 +643,13 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self.histogram.set_table(
             result.table if result is not None else None, self.controller.selected_cells
         )
-        self.time_course.set_document(doc)
+        time_lapse = self.controller.time_lapse()
+        self.time_course.set_time_lapse(*time_lapse)
+        self.time_course.set_tracks(self.controller.selected_tracks)
         wanted, self._bar_wanted = self._bar_wanted, None
         if wanted is not None and wanted[:2] == (doc, getattr(doc, "plane", None)):
             self._select_bar(wanted[2])
-        paths = self._track_paths(doc)
+        paths = self._track_paths(*time_lapse[::2])
         self.viewer.set_tracks(paths)
         available = {"fills", "outlines", "centres"} if result is not None else set()
         if paths:
@@ -677,20 +677,15 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         )
 
     @staticmethod
-    def _track_paths(doc) -> dict:
-        """Where the cells of the page shown, followed over time, have been on the pages
-        before it (``render.track_paths`` over the file's consecutive segmented pages)."""
-        result = doc.result if doc is not None else None
-        if result is None or not len(render.track_numbers(result.table, result.n_cells)):
-            return {}
-        pages = []
-        for page in range(doc.page, -1, -1):  # back to the first page not followed
-            earlier = doc.results.get((page, doc.channel))
-            if earlier is None or earlier.table is None:
-                break
-            pages.append(earlier)
-        pages.reverse()
-        return render.track_paths([r.table for r in pages], [r.n_cells for r in pages])
+    def _track_paths(tables: dict, shown: int) -> dict:
+        """Where the cells of the time point shown, followed over time, have been at the
+        time points before it (``render.track_paths`` over the consecutive segmented time
+        points of its time-lapse, ``tables`` as ``AppController.time_lapse`` gives them)."""
+        consecutive = []
+        while shown in tables:  # back to the first time point not segmented
+            consecutive.append(tables[shown])
+            shown -= 1
+        return render.track_paths(consecutive[::-1])
 
     @staticmethod
     def _area_column(table) -> tuple:
@@ -825,6 +820,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self.viewer.show_selection(self.controller.selected_cells, centre)
         self.table.select_labels(self.controller.selected_cells)
         self.histogram.set_selected(self.controller.selected_cells)
+        self.time_course.set_tracks(self.controller.selected_tracks)
 
     def _show_error(self, message: str, action=None) -> None:
         if self.controller.documents:

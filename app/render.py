@@ -138,15 +138,14 @@ def track_numbers(table, n_cells: int) -> np.ndarray:
     return np.asarray(tracks, np.int64)
 
 
-def track_paths(tables: list, n_cells: list | None = None) -> dict:
+def track_paths(tables: list) -> dict:
     """Where the cells followed over time have been: ``tables`` are the cell tables of one
-    file's consecutive segmented pages up to the one shown, in page order (``n_cells``: each
-    one's cells, to check its track column fits). Returns {track: (k, 2) array of its
-    centres (x, y), page by page} for the tracks on the last page."""
+    time-lapse's consecutive segmented time points up to the one shown, in time order.
+    Returns {track: (k, 2) array of its centres (x, y), time point by time point} for the
+    tracks on the last one."""
     seen: dict = {}
-    for t, table in enumerate(tables):
-        n = len(table) if n_cells is None else n_cells[t]
-        tracks = track_numbers(table, n)
+    for table in tables:
+        tracks = track_numbers(table, len(table))
         columns = getattr(table, "columns", None) or {}
         if not len(tracks) or "AreaShape_Center_X" not in columns:
             seen = {}  # a page not followed: the paths start again after it

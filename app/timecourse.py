@@ -1,6 +1,10 @@
-"""The *Over time* tab: a time-lapse's cell count, or the median of a measurement, page by
-page, from the cell tables its segmented pages hold (a growth curve, cells rounding up,
-a reporter switching on). A click on a point shows that page."""
+"""The *Over time* tab: a time-lapse's cell count, or the median of a measurement, time
+point by time point, from the cell tables its segmented pages hold (a growth curve, cells
+rounding up, a reporter switching on); where its cells were followed, the measurement of
+each selected cell's track too (one cell growing until it divides). The time points are the
+pages of a file or, where a batch followed the cells of a folder's images, those images
+(``AppController.time_lapse``; "pages" below stands for either). A click on a point shows
+that time point."""
 
 from __future__ import annotations
 
@@ -10,10 +14,14 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .histogram import PlotWidget, plotted_columns
+from .render import label_colours
 from .table import friendly_name, table_columns
 
 #: The combo's entry for the number of cells (not a column of the tables).
 COUNT = "Cells"
+
+#: The most tracks drawn at once (a selection of every cell would draw a thicket).
+MAX_TRACKS = 12
 
 
 def time_course(tables: dict, measurement: str = COUNT) -> tuple[np.ndarray, np.ndarray]:
@@ -34,6 +42,23 @@ def time_course(tables: dict, measurement: str = COUNT) -> tuple[np.ndarray, np.
     return pages, np.array(values, dtype=float)
 
 
+def track_course(tables: dict, track: int, measurement: str) -> tuple[np.ndarray, np.ndarray]:
+    """The pages (in order) on which cells followed over time have ``track`` (their
+    ``TrackObjects_Label``), and its cell's ``measurement`` on each (nan where the table lacks
+    it)."""
+    pages, values = [], []
+    for page in sorted(tables):
+        columns = table_columns(tables[page])
+        tracks = np.asarray(columns.get("TrackObjects_Label", []), dtype=float)
+        rows = np.flatnonzero(tracks == track)
+        if not rows.size:
+            continue
+        column = columns.get(measurement)
+        pages.append(page)
+        values.append(float(column[rows[0]]) if column is not None else float("nan"))
+    return np.array(pages, dtype=int), np.array(values, dtype=float)
+
+
 class TimeCoursePlot(PlotWidget):
     """Points joined by lines, one per segmented page; the page shown marked in orange."""
 
@@ -47,36 +72,60 @@ class TimeCoursePlot(PlotWidget):
         self.values = np.zeros(0)
         self.n_pages = 1
         self.shown = -1  # the page shown
+        self.axis = "page"  # what a time point is: a "page" of a file, an "image" of a folder
         self.measurement = COUNT
-        self.setToolTip("Click a point to show that page; right-click to copy the values.")
+        self.tracks: dict = {}  # track -> (pages, values): the selected cells' tracks
+        self.setToolTip(
+            "Click a point to show that page; right-click to copy the values. Where the "
+            "cells were followed over time, a measurement of each selected cell's track is "
+            "drawn in its colour."
+        )
 
-    def set_course(self, pages, values, n_pages: int, shown: int, measurement: str) -> None:
+    def set_course(
+        self, pages, values, n_pages: int, shown: int, measurement: str, tracks=None, axis="page"
+    ) -> None:
+        """``tracks``: {track: (pages, values)} drawn beside the median, in their colours;
+        ``axis``: what a time point is, "page" or "image"."""
+        self.axis = axis
+        # room on the right for the tracks' numbers at the ends of their lines
+        self.MARGIN = (*type(self).MARGIN[:2], 56 if tracks else 12, type(self).MARGIN[3])
         self.pages, self.values = np.asarray(pages, int), np.asarray(values, float)
         self.n_pages, self.shown, self.measurement = max(int(n_pages), 1), int(shown), measurement
+        self.tracks = dict(tracks or {})
         self.update()
 
     def table_text(self) -> str:
-        """Page and value per segmented page, tab-separated."""
+        """Page and value per segmented page, and each track's, tab-separated."""
         name = "Cells" if self.measurement == COUNT else f"Median {self.measurement}"
-        lines = [f"Page\t{name}"]
-        lines += [f"{p}\t{v:.6g}" for p, v in zip(self.pages, self.values, strict=True)]
+        header = [f"{self.axis.title()}\t{name}", *(f"\tTrack {t}" for t in self.tracks)]
+        lines = ["".join(header)]
+        for p, v in zip(self.pages.tolist(), self.values.tolist(), strict=True):
+            cells = [f"{p}\t{v:.6g}"]
+            for pages, values in self.tracks.values():
+                at = np.flatnonzero(pages == p)
+                cells.append(f"\t{values[at[0]]:.6g}" if at.size else "\t")
+            lines.append("".join(cells))
         return "\n".join(lines) + "\n" if len(self.pages) else ""
 
     def _range(self) -> tuple[float, float]:
-        finite = self.values[np.isfinite(self.values)]
+        every = [self.values, *(values for _, values in self.tracks.values())]
+        finite = np.concatenate(every)
+        finite = finite[np.isfinite(finite)]
         if not finite.size:
             return 0.0, 1.0
         low = 0.0 if self.measurement == COUNT else float(finite.min())
         high = float(finite.max())
         return (low, high) if high > low else (low - 0.5, high + 0.5)
 
-    def point(self, k: int) -> QPointF:
-        """Where the value of ``self.pages[k]`` is drawn (widget pixels)."""
+    def point(self, k: int, track: int | None = None) -> QPointF:
+        """Where the value of ``self.pages[k]`` is drawn (widget pixels); with ``track``,
+        the ``k``-th value of that track's."""
+        pages, values = self.tracks[track] if track is not None else (self.pages, self.values)
         area = self._area()
         low, high = self._range()
         span = max(self.n_pages - 1, 1)
-        x = area.left() + area.width() * self.pages[k] / span
-        value = self.values[k] if np.isfinite(self.values[k]) else low
+        x = area.left() + area.width() * pages[k] / span
+        value = values[k] if np.isfinite(values[k]) else low
         return QPointF(x, area.bottom() - area.height() * (value - low) / (high - low))
 
     def page_at(self, x: float) -> int:
@@ -91,7 +140,7 @@ class TimeCoursePlot(PlotWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         area = self._axes(painter)
         if not len(self.pages):
-            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "No page segmented yet")
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, f"No {self.axis} segmented yet")
             return
         low, high = self._range()
         painter.drawText(
@@ -107,20 +156,35 @@ class TimeCoursePlot(PlotWidget):
         painter.drawText(
             QRectF(area.left(), area.bottom() + 4, area.width(), 14),
             Qt.AlignmentFlag.AlignCenter,
-            f"page (0 – {self.n_pages - 1})",
+            f"{self.axis} (0 – {self.n_pages - 1})",
         )
         if 0 <= self.shown < self.n_pages:  # the page shown
             x = area.left() + area.width() * self.shown / max(self.n_pages - 1, 1)
             painter.setPen(QPen(QColor(230, 120, 20), 2))
             painter.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
-        points = [self.point(k) for k in range(len(self.pages))]
-        painter.setPen(QPen(QColor(60, 100, 180), 2))
+        self._line(painter, None, QColor(60, 100, 180))
+        if self.tracks and np.isfinite(self.values[-1]):  # which line is which
+            painter.setPen(QPen(QColor(60, 100, 180)))
+            painter.drawText(self.point(len(self.pages) - 1) + QPointF(5, 4), "median")
+        colours = label_colours(max(self.tracks, default=0))
+        for track, (pages, _) in self.tracks.items():
+            colour = QColor(*(int(v) for v in colours[track]))
+            self._line(painter, track, colour)
+            end = self.point(len(pages) - 1, track)
+            painter.setPen(QPen(colour.darker(130)))
+            painter.drawText(end + QPointF(5, 4), f"#{track}")
+
+    def _line(self, painter: QPainter, track: int | None, colour: QColor) -> None:
+        """The median's points (``track`` None) or a track's, joined where pages follow."""
+        pages, values = self.tracks[track] if track is not None else (self.pages, self.values)
+        points = [self.point(k, track) for k in range(len(pages))]
+        painter.setPen(QPen(colour, 2))
         for k in range(1, len(points)):
-            if self.pages[k] == self.pages[k - 1] + 1:  # a page not segmented: a gap
+            if pages[k] == pages[k - 1] + 1:  # a page not segmented: a gap
                 painter.drawLine(points[k - 1], points[k])
-        painter.setBrush(QColor(60, 100, 180))
+        painter.setBrush(colour)
         for k, p in enumerate(points):
-            if np.isfinite(self.values[k]):
+            if np.isfinite(values[k]):
                 painter.drawEllipse(p, 3, 3)
 
     def mouseReleaseEvent(self, event):  # noqa: N802 - Qt override
@@ -144,7 +208,7 @@ class TimeCourseView(QWidget):
         self.plot = TimeCoursePlot()
         self.note = QLabel("")
         row = QHBoxLayout()
-        row.addWidget(QLabel("Over the pages:"))
+        row.addWidget(QLabel("Over time:"))
         row.addWidget(self.measurement, 1)
         row.addWidget(self.note)
         layout = QVBoxLayout(self)
@@ -153,21 +217,18 @@ class TimeCourseView(QWidget):
         layout.addWidget(self.plot, 1)
         self._tables: dict = {}
         self._n_pages, self._shown = 1, -1
+        self._by_page = True
         self._chosen = COUNT  # kept from image to image
+        self._tracks: list = []  # the selected cells' tracks
         self.measurement.currentIndexChanged.connect(self._chose)
         self.plot.page_clicked.connect(self.page_wanted.emit)
 
-    def set_document(self, doc) -> None:
-        """The image shown (a Document, or None): its segmented pages at the channel shown."""
-        image = getattr(doc, "image", None)
-        n_pages = image.n_pages if image is not None else 1
-        tables: dict = {}
-        if doc is not None and n_pages > 1:
-            for (page, channel), result in doc.results.items():
-                if channel == doc.channel and result.table is not None:
-                    tables[page] = result.table
-        self._tables, self._n_pages = tables, n_pages
-        self._shown = doc.page if doc is not None else -1
+    def set_time_lapse(self, tables: dict, n_points: int, shown: int, by_page: bool) -> None:
+        """The time-lapse of the image shown (``AppController.time_lapse``): {time point:
+        cell table} of its segmented time points, how many it has, the one shown, and
+        whether they are pages of a file (else images of a folder)."""
+        self._tables, self._n_pages, self._shown = dict(tables), max(int(n_points), 1), shown
+        self._by_page = by_page
         names = [COUNT]
         for table in tables.values():
             names += [n for n in plotted_columns(table_columns(table)) if n not in names]
@@ -180,11 +241,15 @@ class TimeCourseView(QWidget):
                 )
             self.measurement.setCurrentIndex(max(self.measurement.findData(self._chosen), 0))
             self.measurement.blockSignals(False)
-        if n_pages <= 1:
-            self.note.setText("for files of several pages (a time-lapse)")
-        else:
-            self.note.setText(f"{len(tables)} of {n_pages} pages segmented")
         self._redraw()
+
+    def set_tracks(self, tracks) -> None:
+        """The tracks of the cells selected (their ``TrackObjects_Label``; none where the
+        cells were not followed): each drawn with the measurement chosen."""
+        tracks = sorted({int(t) for t in tracks})
+        if tracks != self._tracks:
+            self._tracks = tracks
+            self._redraw()
 
     def _chose(self) -> None:
         self._chosen = self.measurement.currentData() or COUNT
@@ -193,4 +258,27 @@ class TimeCourseView(QWidget):
     def _redraw(self) -> None:
         name = self.measurement.currentData() or COUNT
         pages, values = time_course(self._tables, name)
-        self.plot.set_course(pages, values, self._n_pages, self._shown, name)
+        tracks = {}
+        for track in self._tracks[:MAX_TRACKS]:
+            course = track_course(self._tables, track, name)
+            if len(course[0]):
+                tracks[track] = course
+        # a cell is not counted: its tracks are drawn with a measurement
+        drawn = tracks if name != COUNT else {}
+        axis = "page" if self._by_page else "image"
+        self.plot.set_course(pages, values, self._n_pages, self._shown, name, drawn, axis)
+        if self._n_pages <= 1:
+            self.note.setText(
+                "for a time-lapse: a file of several pages, or a folder's images whose cells "
+                "a batch followed"
+            )
+            return
+        how = "segmented" if self._by_page else "followed"
+        text = f"{len(self._tables)} of {self._n_pages} {axis}s {how}"
+        if tracks and not drawn:
+            text += "; choose a measurement to follow the selected cells"
+        elif tracks:
+            text += f"; {len(tracks)} selected track{'s' if len(tracks) > 1 else ''}"
+            more = len(self._tracks) - MAX_TRACKS
+            text += f" (the first {MAX_TRACKS}; {more} more)" if more > 0 else ""
+        self.note.setText(text)

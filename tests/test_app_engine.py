@@ -567,6 +567,62 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
         later.shutdown()
 
 
+def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(
+    qtbot, controller, crops, tmp_path
+):
+    """A folder's images as time points (t000.png, t001.png, ...) whose cells a batch
+    followed: *Over time* plots them and a click shows the image of that time point with
+    the same tracks selected, the tracks overlay draws the paths across images, and a
+    correction of one image is linked again to its neighbours."""
+    import cv2
+
+    first = engine.read_image(crops[0]).pixels
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    paths = []
+    for t in range(3):  # drifting right 2 px a time point
+        paths.append(folder / f"t{t:03d}.png")
+        cv2.imwrite(str(paths[-1]), np.roll(first, 2 * t, axis=1))
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    controller.update_settings(batch_track=True, batch_workers=1)
+    controller.open_paths(paths)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(paths, tmp_path / "results")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    docs = [controller.documents[controller.index_of(p)] for p in paths]
+    assert [d.result.sequence for d in docs] == [("frames", t) for t in range(3)]
+    if controller.current is not docs[0] or docs[0].image is None:
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            controller.set_current(controller.index_of(paths[0]))
+    view = window.time_course
+    tables, n, shown, by_page = controller.time_lapse()
+    assert (sorted(tables), n, shown, by_page) == ([0, 1, 2], 3, 0, False)
+    assert view.plot.pages.tolist() == [0, 1, 2] and "3 of 3 images followed" in view.note.text()
+    assert view.plot.values.tolist() == [float(d.result.n_cells) for d in docs]
+    tracks = [d.result.table.columns["TrackObjects_Label"].tolist() for d in docs]
+    followed = [t for t in tracks[0] if t in tracks[1] and t in tracks[2]][:2]
+    controller.select_cells(tracks[0].index(t) + 1 for t in followed)
+    view.measurement.setCurrentIndex(view.measurement.findData("AreaShape_Area"))
+    assert sorted(view.plot.tracks) == sorted(followed)
+    for t in (2, 1):  # a click on a time point: its image, the same tracks selected
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            controller.show_time_point(t)
+        qtbot.waitUntil(lambda t=t: controller.selected_tracks == set(followed), timeout=RUN_MS)
+        assert controller.current is docs[t] and view.plot.shown == t
+        assert window.viewer.tracks_drawn() == len(set(tracks[t]) & set(tracks[t - 1]))
+    # taken out at the middle time point: its track ends before it, the next image's cell
+    # starts one of its own
+    gone = followed[0]
+    middle = docs[1].result
+    assert controller.remove_cell(tracks[1].index(gone) + 1)
+    qtbot.waitUntil(lambda: not controller.busy and docs[1].result is not middle, timeout=RUN_MS)
+    now = [d.result.table.columns["TrackObjects_Label"].tolist() for d in docs]
+    assert gone in now[0] and gone not in now[1] and gone not in now[2]
+    assert now[2][tracks[2].index(gone)] not in now[1]
+
+
 def test_a_3d_stack_in_a_batch_says_how_to_segment_it_and_then_does(
     qtbot, controller, crops, tmp_path
 ):

@@ -24,6 +24,7 @@ from cellprop.app.main_window import MainWindow  # noqa: E402
 from cellprop.app.messages import format_seconds  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
 from cellprop.app.state import Status  # noqa: E402
+from cellprop.app.timecourse import COUNT  # noqa: E402
 
 import cellprop  # noqa: E402
 
@@ -1593,3 +1594,24 @@ def test_the_cell_count_and_a_measurement_over_the_pages_of_a_time_lapse(qtbot, 
         qtbot.mouseClick(view.plot, Qt.MouseButton.LeftButton, pos=point.toPoint())
     assert c.current.page == 0 and view.plot.shown == 0
     assert view.measurement.currentData() == "area"  # kept while the pages change
+    # cells followed over time: a selected cell's track is drawn too, its own areas
+    for page in (0, 2):
+        table = c.current.results[(page, 0)].table
+        table.columns["TrackObjects_Label"] = np.arange(len(table), 0, -1)  # last cell: 1
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(2, 0)
+    c.select_cells([4, 3])  # tracks 1 and 2
+    assert c.selected_tracks == {1, 2} and sorted(view.plot.tracks) == [1, 2]
+    own = [c.current.results[(p, 0)].table.columns["area"] for p in (0, 2)]
+    pages, values = view.plot.tracks[1]
+    assert pages.tolist() == [0, 2] and values.tolist() == [own[0][1], own[1][3]]
+    assert "2 selected tracks" in view.note.text()
+    lines = view.plot.table_text().splitlines()
+    assert lines[0] == "Page\tMedian area\tTrack 1\tTrack 2"
+    assert lines[2] == f"2\t{areas[1]:.6g}\t{own[1][3]:.6g}\t{own[1][2]:.6g}"
+    high = view.plot.point(int(np.argmax(values)), 1)  # drawn within the plot, on its axis
+    assert view.plot._area().top() - 0.5 <= high.y() <= view.plot._area().bottom() + 0.5
+    view.measurement.setCurrentIndex(view.measurement.findData(COUNT))
+    assert view.plot.tracks == {} and "choose a measurement" in view.note.text()
+    c.select_cells([])
+    assert view.note.text() == "2 of 3 pages segmented"
