@@ -29,7 +29,15 @@ from .export import ConfirmOverwrite, ExportMixin
 from .marks import MarksMixin
 from .messages import STAGE_WORDS, readable_error, size_note
 from .settings_store import SettingsStore
-from .state import DEFAULT_OVERLAYS, Document, Overlay, Result, Status, UserSettings
+from .state import (
+    DEFAULT_OVERLAYS,
+    Document,
+    Overlay,
+    Result,
+    Status,
+    UserSettings,
+    sequence_key,
+)
 from .training_run import TrainingRun
 from .workers import Job, make_pool
 
@@ -295,26 +303,30 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
             self.set_plane(time, doc.channel)
             return
         target = self._sequence_members(doc, doc.plane).get(time)
-        if target is not None and target[0] is not doc:
-            tracks = self.selected_tracks
+        if target is not None:
             self.set_current(self.documents.index(target[0]))
-            self._select_tracks(tracks, target[0], target[1])
 
     def _select_tracks(self, tracks: set, doc: Document, plane: tuple) -> None:
-        """Select the cells of these tracks, once ``doc`` shows ``plane`` with its cells
-        ready (now, or when its image and labels are read)."""
-        if doc is self.current and doc.plane == plane and doc.image is not None:
-            result = doc.result
-            if result is not None and result.labels is not None:
-                self._selected_tracks = set()
-                column = _track_column(result)
-                self.select_cells(k for k, t in enumerate(column.tolist(), start=1) if t in tracks)
-                return
-        self._selected_tracks = set(tracks)
+        """Select the cells of these tracks in ``doc`` shown at ``plane``, with its cells
+        ready (none: nothing changes)."""
+        result = doc.result
+        if tracks and doc is self.current and doc.plane == plane and result is not None:
+            column = _track_column(result)
+            self.select_cells(k for k, t in enumerate(column.tolist(), start=1) if t in tracks)
 
     def set_current(self, index: int) -> None:
+        """Show another image; from one time point of a time-lapse whose cells a batch
+        followed to another (a folder's images), the cells selected stay selected by their
+        tracks."""
         if not (0 <= index < len(self.documents)) or index == self.current_index:
             return
+        shown, doc = self.current, self.documents[index]
+        carried = set()
+        if shown is not None and shown.result is not None and doc.result is not None:
+            if sequence_key(shown, shown.plane, shown.result) == sequence_key(
+                doc, doc.plane, doc.result
+            ):
+                carried = self.selected_tracks  # (no tracks: not followed)
         if self._warming is not None and self._job is not None:
             self._job.cancel()  # what it gets ready is let go with the memo below
         self._memo = self._new_memo()  # a correction of the image shown next starts afresh
@@ -323,12 +335,13 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         self.selected_cells = ()
         self.current_changed.emit(index)
         self.selection_changed.emit(0)
-        doc = self.documents[index]
         parked = doc.result is not None and doc.result.labels is None
         if parked or doc.image is None or (doc.image.page, doc.image.channel) != doc.plane:
+            self._selected_tracks = carried
             self._load_image(index)
         else:
             self.image_ready.emit(index)
+            self._select_tracks(carried, doc, doc.plane)
 
     def next_image(self) -> None:
         if self.documents:

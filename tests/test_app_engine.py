@@ -612,6 +612,12 @@ def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_t
         qtbot.waitUntil(lambda t=t: controller.selected_tracks == set(followed), timeout=RUN_MS)
         assert controller.current is docs[t] and view.plot.shown == t
         assert window.viewer.tracks_drawn() == len(set(tracks[t]) & set(tracks[t - 1]))
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.previous_image()  # stepping through the images: the same tracks too
+    qtbot.waitUntil(lambda: controller.selected_tracks == set(followed), timeout=RUN_MS)
+    assert controller.current is docs[0]
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.next_image()
     # taken out at the middle time point: its track ends before it, the next image's cell
     # starts one of its own
     gone = followed[0]
