@@ -308,11 +308,26 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
 
     def _select_tracks(self, tracks: set, doc: Document, plane: tuple) -> None:
         """Select the cells of these tracks in ``doc`` shown at ``plane``, with its cells
-        ready (none: nothing changes)."""
+        ready (none: nothing changes); a track not there is followed through its divisions:
+        its daughters' cells after it, its mother's before."""
         result = doc.result
         if tracks and doc is self.current and doc.plane == plane and result is not None:
-            column = _track_column(result)
-            self.select_cells(k for k, t in enumerate(column.tolist(), start=1) if t in tracks)
+            column = _track_column(result).tolist()
+            wanted = set(tracks)
+            if not wanted <= set(column):
+                wanted |= self.engine.relatives(wanted - set(column), self._lineage())
+            self.select_cells(k for k, t in enumerate(column, start=1) if t in wanted)
+
+    def _lineage(self) -> dict:
+        """{track: the track it divided from} in the time-lapse shown."""
+        tables, *_ = self.time_lapse()
+        return self.engine.lineage([tables[t] for t in sorted(tables)])
+
+    def selected_lineage(self) -> set:
+        """The tracks of the cells selected, their mothers' and their daughters' (*Over
+        time* draws them all: a cell before and after it divides)."""
+        tracks = self.selected_tracks
+        return self.engine.relatives(tracks, self._lineage()) if tracks else set()
 
     def set_current(self, index: int) -> None:
         """Show another image; from one time point of a time-lapse whose cells a batch

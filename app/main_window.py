@@ -645,7 +645,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         )
         time_lapse = self.controller.time_lapse()
         self.time_course.set_time_lapse(*time_lapse)
-        self.time_course.set_tracks(self.controller.selected_tracks)
+        self.time_course.set_tracks(self.controller.selected_lineage())
         wanted, self._bar_wanted = self._bar_wanted, None
         if wanted is not None and wanted[:2] == (doc, getattr(doc, "plane", None)):
             self._select_bar(wanted[2])
@@ -820,7 +820,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self.viewer.show_selection(self.controller.selected_cells, centre)
         self.table.select_labels(self.controller.selected_cells)
         self.histogram.set_selected(self.controller.selected_cells)
-        self.time_course.set_tracks(self.controller.selected_tracks)
+        self.time_course.set_tracks(self.controller.selected_lineage())
 
     def _show_error(self, message: str, action=None) -> None:
         if self.controller.documents:

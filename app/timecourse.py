@@ -245,7 +245,8 @@ class TimeCourseView(QWidget):
 
     def set_tracks(self, tracks) -> None:
         """The tracks of the cells selected (their ``TrackObjects_Label``; none where the
-        cells were not followed): each drawn with the measurement chosen."""
+        cells were not followed), their mothers' and daughters': each drawn with the
+        measurement chosen."""
         tracks = sorted({int(t) for t in tracks})
         if tracks != self._tracks:
             self._tracks = tracks
@@ -278,7 +279,7 @@ class TimeCourseView(QWidget):
         if tracks and not drawn:
             text += "; choose a measurement to follow the selected cells"
         elif tracks:
-            text += f"; {len(tracks)} selected track{'s' if len(tracks) > 1 else ''}"
+            text += f"; {len(tracks)} track{'s' if len(tracks) > 1 else ''} of the selected cells"
             more = len(self._tracks) - MAX_TRACKS
             text += f" (the first {MAX_TRACKS}; {more} more)" if more > 0 else ""
         self.note.setText(text)

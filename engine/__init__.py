@@ -33,6 +33,7 @@ behind it each hold one stage:
                                                      point (process_batch(track=True))
                 link_frames, links_from_tables,      one time point linked again (a
                 number_tracks, track_rows            correction), the rest as they were
+                lineage, relatives                   who divided from whom, by the tables
     parallel    auto_workers                         images at once (--workers auto), in
                                                      worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
@@ -96,10 +97,12 @@ from .size import DiameterEstimate, estimate_diameter
 from .track import (
     TRACK_COLUMNS,
     TrackSettings,
+    lineage,
     link_frames,
     links_from_tables,
     measure_tracks,
     number_tracks,
+    relatives,
     track_frames,
     track_rows,
     unlinked,
@@ -110,10 +113,12 @@ __all__ = [
     "DARK_BACKGROUND",
     "TRACK_COLUMNS",
     "TrackSettings",
+    "lineage",
     "link_frames",
     "links_from_tables",
     "measure_tracks",
     "number_tracks",
+    "relatives",
     "track_frames",
     "track_rows",
     "unlinked",

@@ -28,10 +28,12 @@ __all__ = [
     "TrackSettings",
     "Tracker",
     "Tracks",
+    "lineage",
     "link_frames",
     "links_from_tables",
     "measure_tracks",
     "number_tracks",
+    "relatives",
     "track_frames",
     "track_rows",
     "unlinked",
@@ -241,6 +243,42 @@ def links_from_tables(tables: list) -> list[Links]:
         daughter[came] = ids[came] != before[source[came] - 1]
         found.append(Links(source, daughter))
         before = ids
+    return found
+
+
+def lineage(tables: list) -> dict:
+    """{track: the track it divided from} of time points whose cell tables carry
+    :data:`TRACK_COLUMNS` (in time order, as :func:`links_from_tables` reads them), by the
+    tables' own track numbers; tracks that did not divide from one are left out."""
+    parents: dict = {}
+    before = np.zeros(0, np.int64)
+    for table, step in zip(tables, links_from_tables(tables), strict=True):
+        ids = np.asarray(table.columns.get("TrackObjects_Label", []), np.int64)
+        for k in np.flatnonzero(step.daughter).tolist():
+            parents[int(ids[k])] = int(before[step.source[k] - 1])
+        before = ids
+    return parents
+
+
+def relatives(tracks: Iterable[int], parents: dict) -> set:
+    """``tracks`` with their ancestors (mother, grandmother, ...) and descendants
+    (daughters, granddaughters, ...), ``parents`` as :func:`lineage` gives them; a sister
+    is not a relative here (nor her daughters)."""
+    children: dict = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    found = set(tracks)
+    for track in list(found):
+        up = parents.get(track, 0)
+        while up and up not in found:
+            found.add(up)
+            up = parents.get(up, 0)
+        down = list(children.get(track, []))
+        while down:
+            child = down.pop()
+            if child not in found:
+                found.add(child)
+                down += children.get(child, [])
     return found
 
 

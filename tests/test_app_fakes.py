@@ -30,11 +30,13 @@ from cellprop.engine import (
     clash_message,
     continued_planes,
     earlier_run,
+    lineage,
     name_clash,
     plane_name,
     planes_points,
     points_outside,
     read_points,
+    relatives,
     run_record,
     write_training_set,
 )
@@ -142,6 +144,8 @@ class FakeEngine:
     clash_message = staticmethod(clash_message)
     run_record = staticmethod(run_record)
     plane_name = staticmethod(plane_name)
+    lineage = staticmethod(lineage)
+    relatives = staticmethod(relatives)
     calibration = staticmethod(calibration)
 
     def __init__(self, delay: float = 0.0, stages: int = 10):

@@ -1564,6 +1564,43 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
     assert window._contrast != (5.0, 900.0)
 
 
+def test_a_selected_cell_is_followed_through_its_division(qtbot, window, images):
+    """A cell that divides: stepping on, the selection goes to its two daughters, and back
+    to her; *Over time* draws the mother's track and her daughters'."""
+    movie = images[0].parent / "movie.npy"
+    np.save(movie, np.stack([np.load(p) for p in images]))  # 2, 3 and 4 cells
+    c, view = window.controller, window.time_course
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([movie])
+    for page in (0, 1):
+        if c.current.page != page:
+            with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+                c.set_plane(page, 0)
+        with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+            window.run_action.trigger()
+        qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    # as a batch that followed them writes it: cell 2 of page 0 (track 2) divides into
+    # cells 2 and 3 of page 1 (tracks 3 and 4); cell 1 goes on as track 1
+    for page, tracks, parents in ((0, [1, 2], [0, 0]), (1, [1, 3, 4], [1, 2, 2])):
+        columns = c.current.results[(page, 0)].table.columns
+        columns["TrackObjects_Label"] = np.array(tracks)
+        columns["TrackObjects_ParentObjectNumber"] = np.array(parents)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(0, 0)
+    view.measurement.setCurrentIndex(view.measurement.findData("area"))
+    c.select_cells([2])
+    assert c.selected_tracks == {2} and c.selected_lineage() == {2, 3, 4}
+    assert {t: p.tolist() for t, (p, _) in view.plot.tracks.items()} == {2: [0], 3: [1], 4: [1]}
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(1, 0)
+    assert c.selected_cells == (2, 3) and c.selected_tracks == {3, 4}
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(0, 0)
+    assert c.selected_cells == (2,)
+    c.select_cells([1])  # a cell that does not divide: its own track alone
+    assert c.selected_lineage() == {1} and list(view.plot.tracks) == [1]
+
+
 def test_the_cell_count_and_a_measurement_over_the_pages_of_a_time_lapse(qtbot, window, images):
     """*Over time*: the count of cells (or a measurement's median) on each segmented page; a
     page not segmented leaves a gap; a click on a point shows that page."""
@@ -1605,7 +1642,7 @@ def test_the_cell_count_and_a_measurement_over_the_pages_of_a_time_lapse(qtbot, 
     own = [c.current.results[(p, 0)].table.columns["area"] for p in (0, 2)]
     pages, values = view.plot.tracks[1]
     assert pages.tolist() == [0, 2] and values.tolist() == [own[0][1], own[1][3]]
-    assert "2 selected tracks" in view.note.text()
+    assert "2 tracks of the selected cells" in view.note.text()
     lines = view.plot.table_text().splitlines()
     assert lines[0] == "Page\tMedian area\tTrack 1\tTrack 2"
     assert lines[2] == f"2\t{areas[1]:.6g}\t{own[1][3]:.6g}\t{own[1][2]:.6g}"

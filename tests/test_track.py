@@ -12,10 +12,12 @@ from cellprop.engine.features import measure
 from cellprop.engine.track import (
     TRACK_COLUMNS,
     TrackSettings,
+    lineage,
     link_frames,
     links_from_tables,
     measure_tracks,
     number_tracks,
+    relatives,
     track_frames,
     unlinked,
 )
@@ -71,6 +73,13 @@ def test_cells_keep_their_track_and_a_division_starts_two():
     assert d not in (a, b, b1, b2, c) and tracks.parents[d] == 0  # a newcomer
     assert tracks.n_tracks == 6
     assert tracks.spans()[c] == (0, 1) and tracks.spans()[d] == (3, 3)
+    # who divided from whom, read back from the tables; a daughter's relatives are her
+    # mother, not her sister
+    tables = [measure(labels) for labels in seq]
+    measure_tracks(tracks, tables)
+    assert lineage(tables) == {b1: b, b2: b}
+    assert relatives({b}, lineage(tables)) == {b, b1, b2}
+    assert relatives({b1}, lineage(tables)) == {b, b1} and relatives({a}, {b1: b}) == {a}
     links = tracks.links[2]
     assert links.daughter.sum() == 2 and not links.daughter[at(seq[2], 20 + 8, 30) - 1]
 
