@@ -6,9 +6,9 @@ Cell Tracking Challenge's simplest trackers do: between two time points, each pa
 that overlap (or, without overlap, whose centres lie within ``max_move`` cell diameters) is a
 candidate, the pairs are taken best first (most overlap, then nearest) as long as both cells
 are free, and a cell left over that lies on a cell already taken (two fifths of its area or
-more, ``daughter_overlap``) is that cell's second daughter: at a division the mother's track
-ends and both daughters start tracks of their own whose parent is the mother's (the
-challenge's convention). Every other cell left over starts a new track. There is no gap
+more, ``daughter_overlap``) is that cell's second daughter, if the two are alike in size
+(``daughter_ratio``): at a division the mother's track ends and both daughters start tracks
+of their own whose parent is the mother's (the challenge's convention). Every other cell left over starts a new track. There is no gap
 closing: a cell missed at one time point starts a new track at the next.
 
 The functions are plain numpy and take label images (0 background, cells 1..n), so they serve
@@ -67,10 +67,18 @@ class TrackSettings:
         (one already followed by another cell) for it to count as that cell's daughter;
         chosen among 0.1-0.5 on HeLa DIC frames t000-t069 by the daughters cellprop's own
         outlines call there (README, *Following cells over time*).
+    daughter_ratio : float
+        How large the smaller of two daughters must be, as a share of the larger one's area:
+        two daughters of a division are much alike, while an outline that cuts a piece off a
+        cell makes two cells of unlike size, the piece being no daughter (the larger goes on
+        with the track, the piece starts one). Chosen among 0-0.6 on the same frames: at 0.4,
+        18 daughters called there and 16 of 18 right, against 22 and 16 with no such rule,
+        with every true division in the masks themselves still found (0.5 loses two).
     """
 
     max_move: float = 0.5
     daughter_overlap: float = 0.4
+    daughter_ratio: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -180,9 +188,15 @@ def link_frames(
         if on_it >= settings.daughter_overlap:
             mothers[i] = j
     for i, j in mothers.items():
+        first = taken_b[i]
+        small, large = sorted((j, first), key=lambda k: (areas_a[k - 1], k))
+        if areas_a[small - 1] < settings.daughter_ratio * areas_a[large - 1]:
+            # a piece cut off, not a division: the larger cell goes on with the track
+            source[small - 1], source[large - 1] = 0, i
+            continue
         source[j - 1] = i
         daughter[j - 1] = True
-        daughter[taken_b[i] - 1] = True
+        daughter[first - 1] = True
     return Links(source, daughter)
 
 

@@ -84,6 +84,28 @@ def test_cells_keep_their_track_and_a_division_starts_two():
     assert links.daughter.sum() == 2 and not links.daughter[at(seq[2], 20 + 8, 30) - 1]
 
 
+def test_a_piece_cut_off_a_cell_is_no_daughter():
+    """Two cells on one of the time point before make a division only if they are alike in
+    size (``daughter_ratio``); a piece of a quarter of the cell's size starts a track of its
+    own, and the cell goes on with its track, whatever their numbers."""
+    before = np.zeros((60, 80), np.uint16)
+    disc(before, 1, 40, 30, 12)
+    for piece_first in (True, False):
+        after = np.zeros_like(before)
+        cell, piece = (2, 1) if piece_first else (1, 2)
+        disc(after, cell, 36, 30, 11)  # most of the cell ...
+        disc(after, piece, 49, 30, 5)  # ... and a piece cut off its edge, all on it
+        links = link_frames(before, after)
+        assert not links.daughter.any()
+        assert links.source[cell - 1] == 1 and links.source[piece - 1] == 0
+        alike = link_frames(before, after, TrackSettings(daughter_ratio=0.1))
+        assert alike.daughter.all()  # with a looser rule: a division
+    halves = np.zeros_like(before)
+    disc(halves, 1, 33, 30, 7)
+    disc(halves, 2, 47, 30, 7)
+    assert link_frames(before, halves).daughter.tolist() == [True, True]
+
+
 def test_a_cell_that_moved_off_itself_is_followed_within_half_a_diameter():
     before, after = np.zeros((60, 80), np.uint16), np.zeros((60, 80), np.uint16)
     disc(before, 1, 20, 30, 3)
