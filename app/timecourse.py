@@ -162,17 +162,21 @@ class TimeCoursePlot(PlotWidget):
             x = area.left() + area.width() * self.shown / max(self.n_pages - 1, 1)
             painter.setPen(QPen(QColor(230, 120, 20), 2))
             painter.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
-        self._line(painter, None, QColor(60, 100, 180))
-        if self.tracks and np.isfinite(self.values[-1]):  # which line is which
-            painter.setPen(QPen(QColor(60, 100, 180)))
-            painter.drawText(self.point(len(self.pages) - 1) + QPointF(5, 4), "median")
-        colours = label_colours(max(self.tracks, default=0))
+        median = QColor(60, 100, 180)
+        self._line(painter, None, median)
+        if not self.tracks:
+            return
+        ends = [(self.point(len(self.pages) - 1), "median", median)]  # which line is which
+        colours = label_colours(max(self.tracks))
         for track, (pages, _) in self.tracks.items():
             colour = QColor(*(int(v) for v in colours[track]))
             self._line(painter, track, colour)
-            end = self.point(len(pages) - 1, track)
-            painter.setPen(QPen(colour.darker(130)))
-            painter.drawText(end + QPointF(5, 4), f"#{track}")
+            ends.append((self.point(len(pages) - 1, track), f"#{track}", colour.darker(130)))
+        below = -1e9  # each name at the end of its line, moved down clear of the one above
+        for end, text, colour in sorted(ends, key=lambda e: e[0].y()):
+            below = max(end.y() + 4, below + 13)
+            painter.setPen(QPen(colour))
+            painter.drawText(QPointF(end.x() + 5, below), text)
 
     def _line(self, painter: QPainter, track: int | None, colour: QColor) -> None:
         """The median's points (``track`` None) or a track's, joined where pages follow."""
