@@ -43,6 +43,9 @@ def test_wheel_carries_code_models_and_licence(wheel):
     for model in shipped:
         for f in ("unet.onnx", "guided.onnx", "model.json"):
             assert f"cellprop/resources/models/{model}/{f}" in names
+    samples = ROOT / "resources" / "samples"
+    for sample in (p for p in samples.rglob("*") if p.is_file()):  # the time-lapse's frames too
+        assert f"cellprop/resources/samples/{sample.relative_to(samples).as_posix()}" in names
     for module in (
         "cellprop/__init__.py",
         "cellprop/cli.py",

@@ -4,7 +4,8 @@
 
 Starts the real window with the real engine and the shipped model on a sample image and
 saves: the welcome window, a segmented image with overlays and a selected cell, its cell
-centres marked for training, and a batch in progress. Settings go to a temporary file, so the user's own settings are not touched.
+centres marked for training, a batch in progress, and the shipped time-lapse with its cells
+followed (tracks drawn, two cells' areas over time). Settings go to a temporary file, so the user's own settings are not touched.
 """
 
 from __future__ import annotations
@@ -196,6 +197,38 @@ def main(argv=None) -> int:
         shoot("screenshot-batch.png")
         controller.cancel()
         wait_until(app, lambda: not controller.busy, args.timeout, "the batch to stop")
+
+        # the shipped time-lapse dropped with *Follow cells over time*: the last frame, each
+        # cell's path, two cells selected and their areas frame by frame
+        timelapse = ROOT / "resources" / "samples" / "c2c12-timelapse"
+        if timelapse.is_dir() and args.model == "phase":
+            controller.close_images(range(len(controller.documents)))
+            controller.update_settings(batch_track=True)
+            window.dialogs = Answers(work / "timelapse-results")
+            window.open_paths([timelapse])
+            wait_until(app, lambda: controller.busy, 30, "the time-lapse batch to start")
+            wait_until(app, lambda: not controller.busy, args.timeout, "the time-lapse batch")
+            last = controller.index_of(timelapse / "t006.png")
+            controller.set_current(last)
+            wait_until(
+                app,
+                lambda: (
+                    controller.current.image is not None and controller.current.result is not None
+                ),
+                60,
+                "the last frame",
+            )
+            controller.set_overlay("fills", visible=True, opacity=0.35)
+            controller.set_overlay("tracks", visible=True)
+            result = controller.current.result
+            h, w = result.labels.shape
+            distances = ((result.centres - [w / 2, h / 2]) ** 2).sum(axis=1)
+            controller.select_cells(int(k) + 1 for k in distances.argsort()[:2])
+            window.bottom_tabs.setCurrentWidget(window.time_course)
+            view = window.time_course
+            view.measurement.setCurrentIndex(view.measurement.findData("AreaShape_Area"))
+            window.viewer.fit()
+            shoot("screenshot-tracks.png")
         controller.shutdown()
         window.close()
     finally:
