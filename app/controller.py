@@ -257,10 +257,13 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         not exported, centres marked for training and not saved."""
         docs = [self.documents[i] for i in indices if 0 <= i < len(self.documents)]
         corrected = self.unexported_corrections(docs)
+        retracked = self.unexported_tracks(docs)
         marked = self.unsaved_marks(docs)
         parts = []
         if corrected:
             parts.append(f"corrections not exported on {corrected} image(s)")
+        if retracked:
+            parts.append(f"tracks changed by a correction and not exported on {retracked} image(s)")
         if marked:
             parts.append(f"cell centres marked for training and not saved on {marked} image(s)")
         return " and ".join(parts)

@@ -327,9 +327,17 @@ class CorrectionsMixin:
                 before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
                 if before is not None and after is not None and before.shape == after.shape:
                     links[k] = engine.link_frames(before, after)
+        followed = ("TrackObjects_Label", "TrackObjects_ParentObjectNumber")
+        before = [[t.columns.get(name) for name in followed] for t in tables]
         engine.measure_tracks(engine.number_tracks(links), tables, times)
-        for r in results:
+        for r, old in zip(results, before, strict=True):
             r.layers = {}  # drawn again: each cell in its track's colour
+            now = [r.table.columns.get(name) for name in followed]
+            same = all(
+                a is not None and np.array_equal(a, b) for a, b in zip(old, now, strict=True)
+            )
+            if r is not result and r.outputs and not same:
+                r.tracks_changed = True  # its files' tracks are out of date
 
     def _sequence_members(self, doc: Document, plane: tuple) -> dict:
         """{time point: (document, plane, result)} of the time-lapse whose cells were
@@ -401,3 +409,9 @@ class CorrectionsMixin:
         """How many of these images (default all) have corrections not exported yet."""
         docs = self.documents if docs is None else docs
         return sum(any(r.unsaved_edits for r in d.results.values()) for d in docs)
+
+    def unexported_tracks(self, docs: Iterable[Document] | None = None) -> int:
+        """How many of these images (default all) have tracks that a correction of another
+        time point changed since their files were written (``Result.tracks_changed``)."""
+        docs = self.documents if docs is None else docs
+        return sum(any(r.tracks_changed for r in d.results.values()) for d in docs)

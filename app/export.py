@@ -139,8 +139,17 @@ class ExportMixin:
             for *_, result, paths in written:
                 result.outputs.update(paths)
                 result.labels_file = paths["labels"]  # the same labels: may be parked now
+                result.tracks_changed = False
                 files += list(paths.values())
             self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
+            retracked = self.unexported_tracks()
+            if retracked and not combined:
+                self.log.emit(
+                    "info",
+                    f"The tracks of {retracked} other image(s) changed with the corrections of "
+                    "their time-lapse since their files were written: Export all writes them, "
+                    "and tracks.csv, anew.",
+                )
             self.exported.emit(files)
 
         def failed(exc, tb):
@@ -167,4 +176,6 @@ class ExportMixin:
         ]
 
     def has_unsaved_results(self) -> bool:
-        return any(not r.outputs for d in self.documents for r in d.results.values())
+        return any(
+            not r.outputs or r.tracks_changed for d in self.documents for r in d.results.values()
+        )

@@ -63,6 +63,9 @@ class Result:
     # time-lapse's name and its time point there (engine ``ImageResult.sequence``); a
     # correction links it again to the time points beside it (Controller._follow_again)
     sequence: tuple | None = None
+    # its track columns changed (a correction of another time point followed again) since
+    # its files were written: *Export all* writes them, and quitting asks first
+    tracks_changed: bool = False
 
     @classmethod
     def of(cls, seg, table, layers: dict, **more) -> Result:

@@ -538,6 +538,12 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     for k, (old, new) in enumerate(zip(before[2], after[2], strict=True)):
         if k != became and old in before[0]:
             assert new == old  # followed from the first time point: as it was
+    # the last time point's files now tell other tracks: said before quitting
+    assert doc.results[(2, 0)].tracks_changed and not doc.results[(0, 0)].tracks_changed
+    assert "tracks changed by a correction and not exported on 1 image" in (
+        controller.unsaved_work([0])
+    )
+    assert controller.has_unsaved_results()
     drawn = fakes.qimage_rgba(window.viewer.layer("fills").pixmap())
     colours = render.label_colours(max(after[1]))
     labels = controller.current.result.labels
@@ -551,6 +557,8 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
         assert controller.export_all(tmp_path / "corrected", lambda paths: False)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert not any(r.tracks_changed for r in doc.results.values())
+    assert not controller.has_unsaved_results()
     rows = {int(r["Track"]): r for r in csv.DictReader(open(tmp_path / "corrected/tracks.csv"))}
     assert (rows[gone]["Last_Frame"], rows[gone]["Frames"]) == ("0", "1")
     assert rows[after[2][became]]["First_Image"] == "movie_p2c0.tif"
