@@ -328,9 +328,9 @@ class CorrectionsMixin:
                 if before is not None and after is not None and before.shape == after.shape:
                     links[k] = engine.link_frames(before, after)
         followed = ("TrackObjects_Label", "TrackObjects_ParentObjectNumber")
-        before = [[t.columns.get(name) for name in followed] for t in tables]
+        was = [[t.columns.get(name) for name in followed] for t in tables]
         engine.measure_tracks(engine.number_tracks(links), tables, times)
-        for r, old in zip(results, before, strict=True):
+        for r, old in zip(results, was, strict=True):
             r.layers = {}  # drawn again: each cell in its track's colour
             now = [r.table.columns.get(name) for name in followed]
             same = all(

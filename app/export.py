@@ -80,6 +80,12 @@ class ExportMixin:
 
         def work(job: Job):
             out_dir.mkdir(parents=True, exist_ok=True)
+            rows = []  # tracks.csv's, first: the tables written below are the ones it numbers
+            for name, members in followed:
+                times, results, names = zip(*members, strict=True)
+                tables = [r.table for r in results]
+                tracks = engine.number_tracks(engine.links_from_tables(tables))
+                rows += engine.track_rows(name, tracks, tables, times, names)
             written, tables = [], []
             for n, (doc, plane, result, paths) in enumerate(plan):
                 if job.is_cancelled():
@@ -120,15 +126,6 @@ class ExportMixin:
                 engine.write_tables(gathered[0], tables, overwrite=overwrite)
                 engine.write_image_table(gathered[1], tables, overwrite=overwrite)
                 if followed:
-                    rows = []
-                    for name, members in followed:
-                        times, results, names = zip(*members, strict=True)
-                        tracks = engine.number_tracks(
-                            engine.links_from_tables([r.table for r in results])
-                        )
-                        rows += engine.track_rows(
-                            name, tracks, [r.table for r in results], times, names
-                        )
                     engine.write_rows(gathered[2], rows, overwrite=overwrite)
                 return written, gathered
             return written, []

@@ -385,9 +385,11 @@ def measure_tracks(tracks: Tracks, tables: list, times: list | None = None) -> l
             lifetime[k] = entry[2]
         table.columns["TrackObjects_Label"] = np.asarray(ids, np.int64)
         table.columns["TrackObjects_ParentObjectNumber"] = source
-        for stale in [n for n in table.columns if n.startswith("TrackObjects_DistanceTraveled")]:
+        distance = f"TrackObjects_DistanceTraveled{suffix}"
+        older = [n for n in table.columns if n.startswith("TrackObjects_DistanceTraveled")]
+        for stale in [n for n in older if n != distance]:
             del table.columns[stale]  # followed before, in other units
-        table.columns[f"TrackObjects_DistanceTraveled{suffix}"] = moved * per_px
+        table.columns[distance] = moved * per_px  # followed again: where it was
         table.columns["TrackObjects_Lifetime"] = lifetime
         previous_xy = xy
     rows = []

@@ -129,6 +129,9 @@ def test_track_columns_and_the_description_of_each_track():
     rows = measure_tracks(tracks, tables, times=[5, 6, 7, 8])
     for table in tables:
         assert all(name in table.columns for name in TRACK_COLUMNS)
+    names = list(tables[1].columns)
+    assert measure_tracks(tracks, tables, times=[5, 6, 7, 8]) == rows  # followed again: ...
+    assert list(tables[1].columns) == names  # ... the columns stay where they were
     a_row = {k: at(seq[t], 20 + 4 * t, 30) - 1 for t, k in enumerate(range(4))}
     moved = [tables[t].columns["TrackObjects_DistanceTraveled"][a_row[t]] for t in range(4)]
     assert moved == pytest.approx([0, 4, 4, 4], abs=0.05)
