@@ -18,12 +18,18 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 # Column names that hold the cell id, in the order they are looked for.
 LABEL_COLUMNS = ("label", "ObjectNumber", "cell", "id")
 
+#: Headings said otherwise than their words: a cell's track, and the cell it was (or divided
+#: from) at the time point before.
+HEADINGS = {"TrackObjects_Label": "Track", "TrackObjects_ParentObjectNumber": "Cell Before"}
+
 
 def friendly_name(column: str) -> str:
     """A short heading for a CellProfiler-style column name (the CSV keeps the full name)."""
     if column in LABEL_COLUMNS:
         return "Cell"
-    for prefix in ("AreaShape_", "Intensity_"):
+    if column in HEADINGS:
+        return HEADINGS[column]
+    for prefix in ("AreaShape_", "Intensity_", "TrackObjects_"):
         if column.startswith(prefix):
             column = column[len(prefix) :]
     column = column.replace("_um2", " (µm²)").replace("_um", " (µm)")

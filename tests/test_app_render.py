@@ -222,3 +222,19 @@ def test_the_paths_of_cells_followed_over_time_end_at_the_page_shown():
     assert render.track_paths(tables[:2]).keys() == {moving, still}
     plain = measure(frames[1])  # a page measured again (a correction): no tracks
     assert render.track_paths([tables[0], plain, tables[2]])[moving].tolist() == [[19.5, 9.5]]
+
+
+def test_the_cell_tables_headings_are_short_words_and_say_the_unit():
+    from cellprop.app.table import friendly_name
+
+    names = {
+        "ObjectNumber": "Cell",
+        "AreaShape_Area_um2": "Area (µm²)",
+        "AreaShape_MaxFeretDiameter": "Max Feret Diameter",
+        "Intensity_MeanIntensity_C1": "Mean Intensity C1",
+        "TrackObjects_Label": "Track",
+        "TrackObjects_ParentObjectNumber": "Cell Before",
+        "TrackObjects_DistanceTraveled_um": "Distance Traveled (µm)",
+        "TrackObjects_Lifetime": "Lifetime",
+    }
+    assert {name: friendly_name(name) for name in names} == names
