@@ -8,7 +8,8 @@ jobs (:mod:`.workers`); results come back as signals on the GUI thread.
 open, the settings, the model and the background work, and each larger task lives in
 its own module as a part of the class: :mod:`.corrections` (clicks that add or take out
 cells, Undo), :mod:`.marks` (centres marked for training, training a model),
-:mod:`.batches` (folder batches, a batch's results opened again) and :mod:`.export`.
+:mod:`.batches` (folder batches, a batch's results opened again), :mod:`.export` and
+:mod:`.timelapse` (the time points of a followed time-lapse, corrections followed again).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from . import render
@@ -38,6 +38,7 @@ from .state import (
     UserSettings,
     sequence_key,
 )
+from .timelapse import TimeLapseMixin, track_column
 from .training_run import TrainingRun
 from .workers import Job, make_pool
 
@@ -62,7 +63,7 @@ def _default_engine():
     return engine
 
 
-class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObject):
+class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeLapseMixin, QObject):
     """Owns the open documents, the settings and the background work."""
 
     documents_added = Signal(int, int)  # first index, count
@@ -272,66 +273,6 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         memo = getattr(self.engine, "Memo", None)
         return memo() if memo is not None else None
 
-    def time_lapse(self) -> tuple[dict, int, int, bool]:
-        """The time-lapse of the image shown, for *Over time*: {time point: cell table} of
-        its segmented time points, how many time points it has, the one shown, and whether
-        they are pages of its file (else images of a folder whose cells a batch followed:
-        :func:`~.state.time_lapses`). A single image of no followed folder: ({}, 1, -1, True)."""
-        doc = self.current
-        if doc is None:
-            return {}, 1, -1, True
-        members = self._sequence_members(doc, doc.plane)
-        n_pages = doc.image.n_pages if doc.image is not None else 1
-        if n_pages <= 1 and len({id(d) for d, _, _ in members.values()}) > 1:
-            tables = {t: r.table for t, (_, _, r) in members.items() if r.table is not None}
-            return tables, max(members) + 1, doc.result.sequence[1], False
-        if n_pages <= 1:
-            return {}, 1, -1, True
-        tables = {
-            page: r.table
-            for (page, channel), r in doc.results.items()
-            if channel == doc.channel and r.table is not None
-        }
-        return tables, n_pages, doc.page, True
-
-    def show_time_point(self, time: int) -> None:
-        """Show this time point of the image shown's time-lapse (:meth:`time_lapse`): a page
-        of its file, or the image of its folder at that place; the cells selected stay
-        selected by their tracks."""
-        doc = self.current
-        if doc is None:
-            return
-        *_, by_page = self.time_lapse()
-        if by_page:
-            self.set_plane(time, doc.channel)
-            return
-        target = self._sequence_members(doc, doc.plane).get(time)
-        if target is not None:
-            self.set_current(self.documents.index(target[0]))
-
-    def _select_tracks(self, tracks: set, doc: Document, plane: tuple) -> None:
-        """Select the cells of these tracks in ``doc`` shown at ``plane``, with its cells
-        ready (none: nothing changes); a track not there is followed through its divisions:
-        its daughters' cells after it, its mother's before."""
-        result = doc.result
-        if tracks and doc is self.current and doc.plane == plane and result is not None:
-            column = _track_column(result).tolist()
-            wanted = set(tracks)
-            if not wanted <= set(column):
-                wanted |= self.engine.relatives(wanted - set(column), self._lineage())
-            self.select_cells(k for k, t in enumerate(column, start=1) if t in wanted)
-
-    def _lineage(self) -> dict:
-        """{track: the track it divided from} in the time-lapse shown."""
-        tables, *_ = self.time_lapse()
-        return self.engine.lineage([tables[t] for t in sorted(tables)])
-
-    def selected_lineage(self) -> set:
-        """The tracks of the cells selected, their mothers' and their daughters' (*Over
-        time* draws them all: a cell before and after it divides)."""
-        tracks = self.selected_tracks
-        return self.engine.relatives(tracks, self._lineage()) if tracks else set()
-
     def set_current(self, index: int) -> None:
         """Show another image; from one time point of a time-lapse whose cells a batch
         followed to another (a folder's images), the cells selected stay selected by their
@@ -483,11 +424,6 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         """The cell selected last (0: none): the one the table and the view go to."""
         return self.selected_cells[-1] if self.selected_cells else 0
 
-    @property
-    def selected_tracks(self) -> set:
-        """The tracks of the cells selected (none where the cells were not followed)."""
-        return _tracks_of(self.current.result if self.current else None, self.selected_cells)
-
     def select_cells(self, labels: Iterable[int]) -> None:
         """Select these cells of the image shown (rows chosen with Ctrl or Shift in the
         table, cells Ctrl-clicked in the image): *Remove* takes them all out at once."""
@@ -542,7 +478,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
         if doc.result is not None:
             label = doc.result.label_at(x, y)
             text += f"   cell {label}" if label else "   background"
-            tracks = _track_column(doc.result)
+            tracks = track_column(doc.result)
             if 0 < label <= len(tracks):
                 text += f", track {tracks[label - 1]}"
         return text
@@ -979,19 +915,6 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, QObje
             self._job.cancel()
         self.stop_training()
         self.wait_idle(timeout_ms)
-
-
-def _track_column(result) -> np.ndarray:
-    """Each cell of a result's track (none where its cells were not followed)."""
-    if result is None:
-        return np.zeros(0, np.int64)
-    return render.track_numbers(result.table, result.n_cells)
-
-
-def _tracks_of(result, cells) -> set:
-    """The tracks of these cells of a result (none where its cells were not followed)."""
-    column = _track_column(result)
-    return {int(column[k - 1]) for k in cells if 0 < k <= len(column)}
 
 
 def _value_text(value) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .messages import readable_error
-from .state import Document, Result, sequence_key, time_lapses
+from .state import Document, Result
 from .workers import Job
 
 #: Corrections that Undo can take back, per image (each keeps a whole result in memory).
@@ -38,16 +38,6 @@ def _not_kept(clicks, centres) -> list:
         for x, y in clicks
         if not len(centres) or np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() > 1e-3
     ]
-
-
-def _labels_of(result: Result, engine) -> np.ndarray | None:
-    """A result's labels, read back from its file where parked (None: gone or damaged)."""
-    if result.labels is not None:
-        return result.labels
-    try:
-        return engine.read_labels(result.labels_file)
-    except (OSError, ValueError, TypeError):
-        return None
 
 
 class CorrectionsMixin:
@@ -302,53 +292,6 @@ class CorrectionsMixin:
         self.log.emit("info", f"{doc.name}: correction {what}, {result.n_cells} cells")
         return True
 
-    def _follow_again(self, doc: Document, plane: tuple) -> None:
-        """The cells of one time point of a time-lapse whose cells were followed changed (a
-        correction, Undo, Redo, or segmented again): link them again to the time point before
-        and the one after (read back where parked), take every other time point's links from
-        its table, and number the tracks anew, so that its table, the fills, the tracks
-        overlay and an export follow the cells as they now are. About two links' time
-        (0.04 s each for 220 cells)."""
-        result = doc.results.get(plane)
-        if result is None or result.sequence is None:
-            return
-        engine = self.engine
-        members = sorted(self._sequence_members(doc, plane).items())
-        times = [time for time, _ in members]
-        results = [r for _, (_, _, r) in members]
-        tables = [r.table for r in results]
-        links = engine.links_from_tables(tables)
-        i = next((k for k, r in enumerate(results) if r is result), None)
-        if i is None:  # another result claims its time point: which is which is not known
-            return
-        for k in range(max(i, 1), min(i + 2, len(results))):
-            links[k] = engine.unlinked(len(tables[k]))
-            if times[k - 1] == times[k] - 1:  # the time point before it, not a gap
-                before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
-                if before is not None and after is not None and before.shape == after.shape:
-                    links[k] = engine.link_frames(before, after)
-        followed = ("TrackObjects_Label", "TrackObjects_ParentObjectNumber")
-        was = [[t.columns.get(name) for name in followed] for t in tables]
-        engine.measure_tracks(engine.number_tracks(links), tables, times)
-        for r, old in zip(results, was, strict=True):
-            r.layers = {}  # drawn again: each cell in its track's colour
-            now = [r.table.columns.get(name) for name in followed]
-            same = all(
-                a is not None and np.array_equal(a, b) for a, b in zip(old, now, strict=True)
-            )
-            if r is not result and r.outputs and not same:
-                r.tracks_changed = True  # its files' tracks are out of date
-
-    def _sequence_members(self, doc: Document, plane: tuple) -> dict:
-        """{time point: (document, plane, result)} of the time-lapse whose cells were
-        followed that the result at ``doc``'s ``plane`` belongs to (:func:`~.state.time_lapses`;
-        empty for none)."""
-        result = doc.results.get(plane)
-        if result is None or result.sequence is None:
-            return {}
-        planes = [(d, p, r) for d in self.documents for p, r in d.results.items()]
-        return time_lapses(planes).get(sequence_key(doc, plane, result), {})
-
     def outline_points(self, csv_path: str | Path) -> bool:
         """Outline the cells at the centres a CSV file gives for the current image (the
         files ``cellprop segment --points`` reads: cells counted by hand in Fiji, or a cell
@@ -409,9 +352,3 @@ class CorrectionsMixin:
         """How many of these images (default all) have corrections not exported yet."""
         docs = self.documents if docs is None else docs
         return sum(any(r.unsaved_edits for r in d.results.values()) for d in docs)
-
-    def unexported_tracks(self, docs: Iterable[Document] | None = None) -> int:
-        """How many of these images (default all) have tracks that a correction of another
-        time point changed since their files were written (``Result.tracks_changed``)."""
-        docs = self.documents if docs is None else docs
-        return sum(any(r.tracks_changed for r in d.results.values()) for d in docs)

@@ -61,7 +61,7 @@ class Result:
     name: str | None = None
     # where its cells were followed over time (a batch's *Follow cells over time*): the
     # time-lapse's name and its time point there (engine ``ImageResult.sequence``); a
-    # correction links it again to the time points beside it (Controller._follow_again)
+    # correction links it again to the time points beside it (TimeLapseMixin._follow_again)
     sequence: tuple | None = None
     # its track columns changed (a correction of another time point followed again) since
     # its files were written: *Export all* writes them, and quitting asks first
