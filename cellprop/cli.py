@@ -431,13 +431,15 @@ def cmd_segment(args: argparse.Namespace) -> int:
         reported.append(res)
         if res.kept:
             kept_seen.append(res)
-        if res.kept and len(kept_seen) > KEPT_LINES:
+        if res.kept and not res.note and len(kept_seen) > KEPT_LINES:
             hidden.append(res)
             bar.update(1)
             return
         kept_lines_end()
         if res.kept:
             line = f"  kept    {res.name}: {res.n_cells} cells (done by the earlier run)"
+            if res.note:
+                line = f"  kept    {res.name}: {res.n_cells} cells ({res.note})"
         elif res.status == "done":
             estimated = (
                 f", diameter ~{res.diameter:.0f} px"

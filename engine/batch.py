@@ -319,7 +319,7 @@ def process_batch(
         if problem:
             raise ResumeError(problem)
         files = continued_planes(files, earlier)
-        kept = _kept(files, out, earlier, model, settings, roi)
+        kept = _kept(files, out, earlier, model, settings, roi, channel)
         _remove_leftovers(files, out, roi)
     else:
         for name in RUN_FILES:
@@ -473,25 +473,95 @@ def _remove_leftovers(files: list[Plane], out: Path, roi: bool) -> None:
 
 
 def _kept(
-    files: list[Plane], out, earlier: EarlierRun, model, settings, roi
+    files: list[Plane], out, earlier: EarlierRun, model, settings, roi, channel=None
 ) -> dict[int, ImageResult]:
-    """The images of ``files`` the earlier run in ``out`` finished, whose files are all there
-    and readable, as results taken over from it (by index into ``files``)."""
+    """The images of ``files`` the earlier run in ``out`` finished, as results taken over
+    from it (by index into ``files``): those whose files are all there and agree, and those
+    whose labels are there but changed since, or whose other files are gone
+    (:func:`_measured_again`: the labels kept, the rest made again from them). An image whose
+    labels are gone or unreadable is segmented again."""
     kept = {}
     for i, plane in enumerate(files):
         row = earlier.rows.get(plane.name)
         if row is None or row.get("Status") != "done":
             continue
+        targets = output_paths(plane.target, out, roi)
         try:
-            result = _from_row(plane, row, output_paths(plane.target, out, roi))
+            result = _from_row(plane, row, targets)
         except (OSError, UnicodeDecodeError, ValueError):
-            continue  # damaged: segmented again
+            try:  # files the run wrote changed since: never segment over labels someone made
+                result = _measured_again(plane, row, targets, settings, channel)
+            except (OSError, ValueError, ImageError):
+                continue  # damaged: segmented again
         given = settings
         if settings.diameter == "auto":
             given = replace(settings, diameter=result.diameter)
         result.settings = resolve_settings(model, given)
         kept[i] = result
     return kept
+
+
+def _measured_again(
+    plane: Plane, row: dict, targets: dict, settings: Settings, channel: int | None
+) -> ImageResult:
+    """An image the earlier run finished whose files no longer agree because its labels were
+    changed since (cells drawn or taken out in Fiji, say: their count or mean area is not
+    the one the run recorded). The labels are the user's: kept as they are (numbered 1..n
+    again where cells were taken out, each cell's pixels as they are), and the other files
+    made again from them and the image, as a kept result whose ``note`` says so; the
+    detection centres in its table are then the cells' centroids. ValueError or OSError where
+    the labels are gone or unreadable, do not fit the image, or are the run's own (another
+    file of the image damaged: segmented again, as the run made it)."""
+    started = time.perf_counter()
+    labels = read_labels(targets["labels"])
+    areas = np.bincount(labels.ravel())[1:]
+    areas = areas[areas > 0]
+    recorded = (row.get("Cells"), row.get("MeanArea_px"))
+    if recorded[0] == str(len(areas)) and (
+        not len(areas) or abs(float(recorded[1] or "nan") - areas.mean()) < 0.01
+    ):
+        raise ValueError(f"{targets['labels']}: as the run wrote it")
+    data = read_image(plane.path, page=plane.page, channel=channel)
+    if labels.shape != data.pixels.shape[:2]:
+        h, w = labels.shape
+        raise ValueError(f"{targets['labels']}: {w} x {h} pixels, not the image's")
+    ids, flat = np.unique(labels, return_inverse=True)
+    numbered = flat.reshape(labels.shape).astype(labels.dtype)
+    if ids[0] != 0:  # no background at all: every pixel a cell's
+        numbered += 1
+    n_cells = int(numbered.max(initial=0))
+    areas = np.bincount(numbered.ravel(), minlength=n_cells + 1)[1:].astype(float)
+    rows, cols = np.indices(numbered.shape)
+    centres = np.column_stack(  # each cell's centroid: where the user's cells are
+        [
+            np.bincount(numbered.ravel(), cols.ravel(), n_cells + 1)[1:] / np.maximum(areas, 1),
+            np.bincount(numbered.ravel(), rows.ravel(), n_cells + 1)[1:] / np.maximum(areas, 1),
+        ]
+    )
+    table = measure_image(numbered, data, settings.pixel_size, centres=centres)
+    size, unit = table.pixel_size, table.unit or "um"
+    if not np.array_equal(numbered, labels):
+        write_labels(targets["labels"], numbered, size, unit, overwrite=True)
+    write_overlay(targets["overlay"], data.display_pixels, numbered, centres, overwrite=True)
+    write_table(targets["cells"], table, overwrite=True)
+    if "roi" in targets:
+        write_roi_zip(targets["roi"], numbered, overwrite=True)
+    return ImageResult(
+        path=plane.path,
+        name=plane.name,
+        page=plane.page,
+        n_pages=data.n_pages,
+        n_cells=n_cells,
+        mean_area=float(areas.mean()) if n_cells else float("nan"),
+        seconds=time.perf_counter() - started,
+        outputs=targets,
+        table=table,
+        image_info=data.description,
+        diameter=float(row["Diameter_px"]) if row.get("Diameter_px") else None,
+        kept=True,
+        note="its files changed since the earlier run: its labels kept as they are, its cells "
+        "measured again from them",
+    )
 
 
 def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:

@@ -73,6 +73,9 @@ class ImageResult:
     settings : dict or None
         The values it was segmented with (``Segmentation.settings``; for a kept image, the
         run's settings resolved for its diameter).
+    note : str
+        What was done otherwise than segmenting it, where it matters to the user (a kept
+        image whose labels changed since the earlier run, measured again from them).
     sequence : tuple or None
         Where its cells were followed over time (``process_batch(track=True)``): the
         time-lapse's name, as tracks.csv gives it, and the image's time point in it.
@@ -94,6 +97,7 @@ class ImageResult:
     diameter: float | None = None
     settings: dict | None = None
     kept: bool = False
+    note: str = ""
     sequence: tuple | None = None
 
     def __post_init__(self) -> None:

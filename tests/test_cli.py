@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -242,6 +243,47 @@ def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
     assert "kept" not in capsys.readouterr().err
     assert all(r["Status"] == "done" for r in read_csv(out / "summary.csv"))
     assert (out / "frame0_cells.csv").read_bytes() == table
+
+
+def test_labels_edited_since_the_run_are_kept_and_measured_again_on_resume(
+    tmp_path, phase_model_dir, capsys
+):
+    """Cells taken out of a run's label image in Fiji (saved over it): continuing the run
+    keeps those labels (numbered 1..n again) and measures the cells again from them, never
+    segmenting over them; an image whose labels are the run's own but whose overlay is gone
+    is segmented again, as before."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in (0, 1):
+        shutil.copy(ROOT / f"resources/samples/c2c12-timelapse/t00{t}.png", folder)
+    out = tmp_path / "out"
+    args = ["segment", str(folder), "--model", str(phase_model_dir), "--out", str(out)]
+    assert main([*args, "--quiet"]) == 0
+    made = tifffile.imread(out / "t001_labels.tif")
+    n = int(made.max())
+    edited = made.copy()
+    edited[edited == 3] = 0  # cell 3 was no cell, and cell 7 is two
+    split = np.argwhere(edited == 7)
+    edited[tuple(split[split[:, 1] > np.median(split[:, 1])].T)] = 65000
+    tifffile.imwrite(out / "t001_labels.tif", edited)  # as Fiji saves a 16-bit label image
+    (out / "t000_overlay.png").unlink()
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "done    t000.png" in err and (out / "t000_overlay.png").is_file()
+    assert f"kept    t001.png: {n} cells (its files changed since the earlier run" in err
+    now = tifffile.imread(out / "t001_labels.tif")
+    assert now.max() == n and len(np.unique(now)) == n + 1  # one out, one more: 1..n again
+    np.testing.assert_array_equal(now > 0, edited > 0)  # every pixel as the user left it
+    for old in np.unique(edited)[1:]:
+        assert len(np.unique(now[edited == old])) == 1  # each cell one cell
+    cells = read_csv(out / "t001_cells.csv")
+    assert len(cells) == n and [int(c["ObjectNumber"]) for c in cells] == list(range(1, n + 1))
+    area = {int(c["ObjectNumber"]): float(c["AreaShape_Area"]) for c in cells}
+    assert all(area[k] == (now == k).sum() for k in (1, n))
+    summary = {r["Image"]: r for r in read_csv(out / "summary.csv")}
+    assert summary["t001.png"]["Cells"] == str(n)
+    assert sum(r["Image"] == "t001.png" for r in read_csv(out / "cells.csv")) == n
 
 
 def test_a_run_continued_over_fewer_images_keeps_the_others_in_its_tables(
