@@ -1564,6 +1564,18 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
     assert window._contrast != (5.0, 900.0)
 
 
+def _segment_pages(qtbot, window, pages) -> None:
+    """Segment these pages of the file shown, one after the other, as Segment on each would."""
+    c = window.controller
+    for page in pages:
+        if c.current.page != page:
+            with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+                c.set_plane(page, 0)
+        with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+            window.run_action.trigger()
+        qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+
+
 def test_a_selected_cell_is_followed_through_its_division(qtbot, window, images):
     """A cell that divides: stepping on, the selection goes to its two daughters, and back
     to her; *Over time* draws the mother's track and her daughters'."""
@@ -1572,13 +1584,7 @@ def test_a_selected_cell_is_followed_through_its_division(qtbot, window, images)
     c, view = window.controller, window.time_course
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         window.open_paths([movie])
-    for page in (0, 1):
-        if c.current.page != page:
-            with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
-                c.set_plane(page, 0)
-        with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
-            window.run_action.trigger()
-        qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    _segment_pages(qtbot, window, (0, 1))
     # as a batch that followed them writes it: cell 2 of page 0 (track 2) divides into
     # cells 2 and 3 of page 1 (tracks 3 and 4); cell 1 goes on as track 1
     for page, tracks, parents in ((0, [1, 2], [0, 0]), (1, [1, 3, 4], [1, 2, 2])):
@@ -1611,13 +1617,7 @@ def test_the_cell_count_and_a_measurement_over_the_pages_of_a_time_lapse(qtbot, 
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         window.open_paths([movie])
     assert view.plot.pages.tolist() == [] and "0 of 3 pages" in view.note.text()
-    for page in (0, 2):  # page 1 left out
-        if c.current.page != page:
-            with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
-                c.set_plane(page, 0)
-        with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
-            window.run_action.trigger()
-        qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    _segment_pages(qtbot, window, (0, 2))  # page 1 left out
     assert view.plot.pages.tolist() == [0, 2] and view.plot.values.tolist() == [2.0, 4.0]
     assert view.plot.shown == 2 and "2 of 3 pages segmented" in view.note.text()
     assert view.plot.table_text() == "Page\tCells\n0\t2\n2\t4\n"
