@@ -477,9 +477,9 @@ def _kept(
 ) -> dict[int, ImageResult]:
     """The images of ``files`` the earlier run in ``out`` finished, as results taken over
     from it (by index into ``files``): those whose files are all there and agree, and those
-    whose labels are there but changed since, or whose other files are gone
-    (:func:`_measured_again`: the labels kept, the rest made again from them). An image whose
-    labels are gone or unreadable is segmented again."""
+    whose labels were changed since (:func:`_measured_again`: the labels kept, the rest made
+    again from them). An image whose labels are gone or unreadable, or are the run's own with
+    another of its files gone or damaged, is segmented again."""
     kept = {}
     for i, plane in enumerate(files):
         row = earlier.rows.get(plane.name)
