@@ -8,8 +8,9 @@ candidate, the pairs are taken best first (most overlap, then nearest) as long a
 are free, and a cell left over that lies on a cell already taken (two fifths of its area or
 more, ``daughter_overlap``) is that cell's second daughter, if the two are alike in size
 (``daughter_ratio``): at a division the mother's track ends and both daughters start tracks
-of their own whose parent is the mother's (the challenge's convention). Every other cell left over starts a new track. There is no gap
-closing: a cell missed at one time point starts a new track at the next.
+of their own whose parent is the mother's (the challenge's convention). Every other cell
+left over starts a new track. There is no gap closing: a cell missed at one time point
+starts a new track at the next.
 
 The functions are plain numpy and take label images (0 background, cells 1..n), so they serve
 the command line, the app and the validation alike.
