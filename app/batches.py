@@ -73,6 +73,7 @@ class BatchItem:
     settings: object = None
     timings: dict = field(default_factory=dict)
     kept: bool = False  # done by the earlier run of a continued batch
+    note: str = ""  # what was done otherwise (engine ImageResult.note)
     sequence: tuple | None = None  # (time-lapse, time point) where its cells were followed
 
     @classmethod
@@ -114,6 +115,7 @@ class BatchItem:
             settings=getattr(image_result, "settings", None) if seg is None else seg.settings,
             timings={} if seg is None else dict(seg.timings or {}),
             kept=kept,
+            note=getattr(image_result, "note", "") or "",
             sequence=getattr(image_result, "sequence", None),
         )
 
@@ -384,6 +386,7 @@ class BatchMixin:
                     if doc is not self.current or doc.plane != item.plane:
                         result.park()  # a batch of a thousand images keeps tables, not labels
             how = ", done by the earlier run" if item.kept else size_note(item.settings)
+            how = f" ({item.note})" if item.note else how
             self.log.emit("info", f"{item.name}: {item.n_cells} cells{how}")
         elif item.status == "cancelled":
             summary.cancelled = True

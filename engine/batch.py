@@ -564,6 +564,10 @@ def _measured_again(
     )
 
 
+class _Disagree(ValueError):
+    """An image's files disagree (its table and its labels count other cells)."""
+
+
 def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
     """An image a run finished, from its summary.csv row and its files (``targets``), as a
     kept result; ValueError (naming the file) or OSError where a file is missing or damaged.
@@ -577,7 +581,7 @@ def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
     table = read_table(targets["cells"])
     n_cells = int(labels.max()) if labels.size else 0
     if len(table) != n_cells:  # one of the two cut short, or from another run
-        raise ValueError(f"{targets['cells']}: {len(table)} cells, the labels {n_cells}")
+        raise _Disagree(f"{targets['cells']}: {len(table)} cells, the labels {n_cells}")
     areas = np.bincount(labels.ravel())[1:]
     return ImageResult(
         path=plane.path,
@@ -650,7 +654,13 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
         try:
             result = _from_row(plane, row, output_paths(plane.target, folder, roi))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            problems.append(f"{name}: its results cannot be read ({exc})")
+            hint = ""
+            if isinstance(exc, _Disagree):  # labels changed since, or the table damaged
+                hint = (
+                    "; continuing the run (--resume, or Continue in the window) makes its "
+                    "files agree again, keeping labels changed since"
+                )
+            problems.append(f"{name}: its results cannot be read ({exc}){hint}")
             continue
         result.settings = dict(given, diameter=result.diameter) if auto else dict(given)
         result.sequence = in_sequence.get(k)

@@ -267,6 +267,12 @@ def test_labels_edited_since_the_run_are_kept_and_measured_again_on_resume(
     edited[tuple(split[split[:, 1] > np.median(split[:, 1])].T)] = 65000
     tifffile.imwrite(out / "t001_labels.tif", edited)  # as Fiji saves a 16-bit label image
     (out / "t000_overlay.png").unlink()
+    from cellprop.engine import saved_results
+
+    _, results, problems = saved_results(out)  # Open results: left out, saying what to do
+    assert [r.name for r in results] == [] and len(problems) == 2
+    assert "t001.png: its results cannot be read" in problems[1]
+    assert "continuing the run (--resume, or Continue in the window)" in problems[1]
     capsys.readouterr()
     assert main([*args, "--resume"]) == 0
     err = capsys.readouterr().err
