@@ -83,9 +83,9 @@ class ExportMixin:
             rows = []  # tracks.csv's, first: the tables written below are the ones it numbers
             for name, members in followed:
                 times, results, names = zip(*members, strict=True)
-                tables = [r.table for r in results]
-                tracks = engine.number_tracks(engine.links_from_tables(tables))
-                rows += engine.track_rows(name, tracks, tables, times, names)
+                lapse = [r.table for r in results]
+                tracks = engine.number_tracks(engine.links_from_tables(lapse))
+                rows += engine.track_rows(name, tracks, lapse, times, names)
             written, tables = [], []
             for n, (doc, plane, result, paths) in enumerate(plan):
                 if job.is_cancelled():

@@ -74,8 +74,7 @@ class TimeLapseMixin:
         doc = self.current
         if doc is None:
             return
-        *_, by_page = self.time_lapse()
-        if by_page:
+        if doc.image is not None and doc.image.n_pages > 1:
             self.set_plane(time, doc.channel)
             return
         target = self._sequence_members(doc, doc.plane).get(time)
@@ -89,9 +88,10 @@ class TimeLapseMixin:
         result = doc.result
         if tracks and doc is self.current and doc.plane == plane and result is not None:
             column = track_column(result).tolist()
+            missing = set(tracks) - set(column)
             wanted = set(tracks)
-            if not wanted <= set(column):
-                wanted |= self.engine.relatives(wanted - set(column), self._lineage())
+            if missing:
+                wanted |= self.engine.relatives(missing, self._lineage())
             self.select_cells(k for k, t in enumerate(column, start=1) if t in wanted)
 
     def _lineage(self) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
-from .features import measure_image
+from .features import centroids_and_areas, measure_image
 from .io import points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
@@ -530,14 +530,7 @@ def _measured_again(
     if ids[0] != 0:  # no background at all: every pixel a cell's
         numbered += 1
     n_cells = int(numbered.max(initial=0))
-    areas = np.bincount(numbered.ravel(), minlength=n_cells + 1)[1:].astype(float)
-    rows, cols = np.indices(numbered.shape)
-    centres = np.column_stack(  # each cell's centroid: where the user's cells are
-        [
-            np.bincount(numbered.ravel(), cols.ravel(), n_cells + 1)[1:] / np.maximum(areas, 1),
-            np.bincount(numbered.ravel(), rows.ravel(), n_cells + 1)[1:] / np.maximum(areas, 1),
-        ]
-    )
+    centres, areas = centroids_and_areas(numbered, n_cells)  # where the user's cells are
     table = measure_image(numbered, data, settings.pixel_size, centres=centres)
     size, unit = table.pixel_size, table.unit or "um"
     if not np.array_equal(numbered, labels):

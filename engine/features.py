@@ -15,7 +15,14 @@ import numpy as np
 
 from .memo import digest
 
-__all__ = ["CellTable", "calibration", "feret_diameters", "measure", "measure_image"]
+__all__ = [
+    "CellTable",
+    "calibration",
+    "centroids_and_areas",
+    "feret_diameters",
+    "measure",
+    "measure_image",
+]
 
 
 @dataclass
@@ -48,6 +55,18 @@ class CellTable:
         names = self.names
         values = [self.columns[n].tolist() for n in names]
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def centroids_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's centroid, (n, 2) of (x, y), and its area in pixels, for labels 1..``n``
+    of a label image, in one pass over it (a label with no pixel: centroid nan, area 0)."""
+    flat = labels.ravel()
+    areas = np.bincount(flat, minlength=n + 1)[1 : n + 1].astype(float)
+    rows, cols = np.indices(labels.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.bincount(flat, cols.ravel(), minlength=n + 1)[1 : n + 1] / areas
+        y = np.bincount(flat, rows.ravel(), minlength=n + 1)[1 : n + 1] / areas
+    return np.column_stack([x, y]), areas
 
 
 def _hull_points(coords: np.ndarray) -> np.ndarray:

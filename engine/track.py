@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .features import centroids_and_areas
+
 __all__ = [
     "TRACK_COLUMNS",
     "Links",
@@ -124,16 +126,6 @@ class Tracks:
         return spans
 
 
-def _centres_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    flat = labels.ravel()
-    areas = np.bincount(flat, minlength=n + 1)[1:].astype(float)
-    rows, cols = np.indices(labels.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        x = np.bincount(flat, cols.ravel(), minlength=n + 1)[1:] / areas
-        y = np.bincount(flat, rows.ravel(), minlength=n + 1)[1:] / areas
-    return np.column_stack([x, y]), areas
-
-
 def link_frames(
     before: np.ndarray, after: np.ndarray, settings: TrackSettings | None = None
 ) -> Links:
@@ -150,8 +142,8 @@ def link_frames(
     daughter = np.zeros(m, bool)
     if n == 0 or m == 0:
         return Links(source, daughter)
-    centres_b, areas_b = _centres_and_areas(before, n)
-    centres_a, areas_a = _centres_and_areas(after, m)
+    centres_b, areas_b = centroids_and_areas(before, n)
+    centres_a, areas_a = centroids_and_areas(after, m)
     present = np.concatenate([areas_b[areas_b > 0], areas_a[areas_a > 0]])
     reach = settings.max_move * float(np.median(2 * np.sqrt(present / np.pi)))
 
