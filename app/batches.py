@@ -222,6 +222,24 @@ class BatchMixin:
 
         self._start_side_job(Job(read, name=f"open results {folder.name}"), finished, failed)
 
+    @property
+    def batch_channel(self) -> int | None:
+        """The channel of each file a folder batch segments (the engine's ``channel``): the
+        one chosen (*Folder channel*), else the chosen model's own, read from its model.json
+        while it loads."""
+        return self.settings.batch_channel(self.model_channel())
+
+    def model_channel(self) -> int:
+        """The channel of a file the chosen model segments when none is chosen (0: the
+        first; also for a model that cannot be read, which the batch then reports)."""
+        status = self.model_status
+        if status.path and not status.loading and not status.error:
+            return int(status.defaults.get("channel") or 0)
+        try:
+            return self.engine.model_info(self.settings.model).channel
+        except self.engine.ModelError:
+            return 0
+
     def cannot_continue(self, earlier) -> list[str]:
         """Why a batch started now could not continue the ``earlier`` run (engine
         ``earlier_run``): how its model or settings differ from the ones chosen, in words;
@@ -236,7 +254,7 @@ class BatchMixin:
             settings,
             user.roi_zip,
             user.batch_page,
-            user.batch_channel,
+            self.batch_channel,
             None,
             user.batch_track,
         )
@@ -246,7 +264,7 @@ class BatchMixin:
         """The names the images of a folder batch of ``paths`` go by, with the settings
         chosen: the files' names, or with *Each page as an image* each page's."""
         user = self.settings
-        planes = self.engine.batch_planes(paths, user.batch_page, user.batch_channel)
+        planes = self.engine.batch_planes(paths, user.batch_page, self.batch_channel)
         return [plane.name for plane in planes]
 
     def run_batch(
@@ -271,7 +289,7 @@ class BatchMixin:
         self._add_documents([p for p in paths if self.index_of(p) < 0])
         user = self.settings
         engine = self.engine
-        page, channel = user.batch_page, user.batch_channel
+        page, channel = user.batch_page, self.batch_channel
         planes = engine.batch_planes(paths, page, channel)
         clash = engine.name_clash(planes)
         if clash is not None:
@@ -305,7 +323,7 @@ class BatchMixin:
             )
 
         self._batch = summary
-        self._batch_user = user
+        self._batch_user, self._batch_channel = user, channel
         # What is still to come, in the order the engine starts it: (file, page) per image,
         # and per file how many of its images (a file of many pages is running until its
         # last page ends).
@@ -435,7 +453,7 @@ class BatchMixin:
             statuses = [getattr(r, "status", "") for r in getattr(batch_result, "results", [])]
             summary.cancelled = summary.cancelled or "cancelled" in statuses
             if self._batch_user is not None and self._batch_user.batch_track:
-                self._take_tracks(batch_result.results, self._batch_user.batch_channel or 0)
+                self._take_tracks(batch_result.results, self._batch_channel or 0)
         summary.seconds = time.monotonic() - self._batch_started_at
         self._batch = None
         self.log.emit("info", "Batch finished: " + summary.describe())

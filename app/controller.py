@@ -52,7 +52,8 @@ class ModelStatus:
     description: str = ""
     provider: str = ""  # "CPU" / "CUDA" once loaded
     modality: str = ""  # model.json "modality": phase, dic, fluorescence, ...
-    defaults: dict = field(default_factory=dict)  # threshold, smoothness, min_size, diameter
+    # threshold, smoothness, min_size, diameter, edge_fraction, channel (of a file to segment)
+    defaults: dict = field(default_factory=dict)
     error: str = ""
     loading: bool = False
 
@@ -125,6 +126,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
         self._batch_queue: list = []
         self._batch_left: dict = {}
         self._batch_user = self.settings  # the settings the running batch was started with
+        self._batch_channel: int | None = None  # ... and the channel it segments
         self._correcting: Document | None = None  # the image whose correction is running
         self._queued_clicks: list = []  # cells clicked meanwhile, (x, y)
         # the image being got ready for corrections (prepare_corrections), and the cells
@@ -353,9 +355,15 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
 
         result = doc.results.get((page, channel))
         parked = result.labels_file if result is not None and result.labels is None else None
+        # A file looked at for the first time shows the channel the model segments (the one
+        # it was trained on), where the file has it; the first for the shipped models.
+        fresh = not (doc.seen or doc.results or doc.marks) and channel == 0
+        own = self.model_channel() if fresh else 0
 
         def read(job: Job):
             image = self.engine.read_image(doc.path, page=page, channel=channel)
+            if 0 < own < image.n_channels:
+                image = self.engine.read_image(doc.path, page=page, channel=own)
             if parked is None:
                 return image, None
             try:
@@ -369,7 +377,9 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
             if doc not in self.documents:  # closed meanwhile
                 return
             image, labels = out
-            doc.image = image
+            doc.image, doc.seen = image, True
+            if image.channel != channel and doc.plane == (page, channel):  # the model's
+                doc.channel = image.channel
             if doc.error and doc.result is None and not doc.running:
                 doc.error = None
             if parked is not None and result is doc.results.get((page, channel)):
@@ -556,6 +566,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
             smoothness=None,
             min_size=None,
             edge_fraction=None,
+            batch_channel_index=None,
         )
 
     def set_overlay(
@@ -708,6 +719,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
             "edge_fraction": float(defaults.get("edge_fraction", 0.0)),
             # the network's typical diameter, in the original image's pixels
             "diameter": float(diameter) / scale if diameter else None,
+            "channel": int(getattr(model, "channel", 0) or 0),
         }
         return ModelStatus(
             name=str(getattr(model, "name", "")),

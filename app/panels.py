@@ -65,7 +65,9 @@ TIPS = {
     "folder), which colour channel of each file is segmented, counted from 0 as the Channel "
     "box under the image counts them: the phase contrast or DIC channel of files that hold a "
     "fluorescent reporter too; of colour (RGB) images, 0 is their grey and 1, 2, 3 their "
-    "red, green and blue. Every channel is measured in each cell all the same.",
+    "red, green and blue. Every channel is measured in each cell all the same. In plain type "
+    "it is the model's own: the channel its training images were read from (the first for the "
+    "shipped models).",
     "threshold": "How sure the network must be that a spot is a cell centre (0 to 1). Lower it "
     "if faint cells are missed; raise it if background specks become cells.",
     "diameter": "Typical cell diameter in pixels of your image. Set it when your cells are much "
@@ -238,7 +240,7 @@ class SettingsPanel(QGroupBox):
         self.batch_track.toggled.connect(lambda b: self._edited("batch_track", bool(b)))
         self.batch_channel_index.valueChanged.connect(
             lambda v: self._edited("batch_channel_index", int(v))
-        )
+        )  # a value of yours, also the model's own (as the other boxes)
         self.threshold.valueChanged.connect(lambda v: self._edited("threshold", v))
         self.diameter.valueChanged.connect(lambda v: self._edited("diameter", v or None))
         self.estimate.clicked.connect(controller.estimate_diameter)
@@ -334,7 +336,11 @@ class SettingsPanel(QGroupBox):
             self.batch_workers.setValue(s.batch_workers or 0)
             self.batch_pages.setChecked(s.batch_pages)
             self.batch_track.setChecked(s.batch_track)
-            self.batch_channel_index.setValue(s.batch_channel_index)
+            # None: the model's own channel (the first for the shipped models)
+            own_channel = int(defaults.get("channel") or 0)
+            chosen = s.batch_channel_index
+            self.batch_channel_index.setValue(own_channel if chosen is None else chosen)
+            self._mark("batch_channel_index", chosen is not None, own_channel)
             for name, box in [
                 ("threshold", self.threshold),
                 ("smoothness", self.smoothness),

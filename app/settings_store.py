@@ -19,6 +19,10 @@ _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
 _INTS = ("min_size", "batch_workers", "batch_channel_index")
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages", "batch_track")
 _STRINGS = ("model", "device")
+#: Settings kept under another key than their name: the folder channel's meaning changed (its
+#: default became the model's own channel, "default" in the file), so the old key's 0, which
+#: was the default then, is not read as a choice (see ``load_settings``).
+_KEYS = {"batch_channel_index": "batch_channel"}
 #: Entries of File > Open recent.
 RECENT_MAX = 10
 
@@ -53,7 +57,10 @@ class SettingsStore:
             if raw:
                 values[name] = str(raw)
         for name in _FLOATS + _INTS:
-            raw = self._qs.value(f"segmentation/{name}")
+            raw = self._qs.value(f"segmentation/{_KEYS.get(name, name)}")
+            if raw is None and name == "batch_channel_index":  # kept by an earlier version
+                raw = self._qs.value(f"segmentation/{name}")
+                raw = None if str(raw) == "0" else raw
             if raw in (None, "", "default"):
                 continue
             try:
@@ -75,7 +82,8 @@ class SettingsStore:
     def save_settings(self, settings: UserSettings) -> None:
         for name in _STRINGS + _FLOATS + _INTS + _BOOLS:
             value = getattr(settings, name)
-            self._qs.setValue(f"segmentation/{name}", "default" if value is None else value)
+            key = f"segmentation/{_KEYS.get(name, name)}"
+            self._qs.setValue(key, "default" if value is None else value)
         self._qs.sync()
 
     def load_overlays(self) -> dict:

@@ -158,6 +158,9 @@ class Document:
     marks_undo: dict = field(default_factory=dict)
     marks_redo: dict = field(default_factory=dict)
     marks_unsaved: set = field(default_factory=set)
+    # read once at least: the page and channel shown are the user's from then on (before,
+    # the first look may turn to the channel the model segments)
+    seen: bool = False
 
     @property
     def name(self) -> str:
@@ -213,8 +216,10 @@ class UserSettings:
     batch_track: bool = False
     # The channel of each file a folder batch segments (counted from 0, as the Channel box
     # under the image counts them): the DIC or phase channel of a file that holds a
-    # fluorescent reporter too, whose channels are measured in each cell all the same.
-    batch_channel_index: int = 0
+    # fluorescent reporter too, whose channels are measured in each cell all the same. None:
+    # the one the model was trained on (model.json's training.channel; the first for the
+    # shipped models).
+    batch_channel_index: int | None = None
     # Images a folder batch segments at once, each in its own process; None: the engine's
     # ``auto_workers`` (one per core, up to four, within the memory).
     batch_workers: int | None = None
@@ -228,11 +233,12 @@ class UserSettings:
         (the first page of each file)."""
         return "all" if self.batch_pages else None
 
-    @property
-    def batch_channel(self) -> int | None:
-        """The engine's ``channel`` for a folder batch (None: the first, as before there was
-        a choice, so that a run made then continues)."""
-        return self.batch_channel_index or None
+    def batch_channel(self, model_channel: int = 0) -> int | None:
+        """The engine's ``channel`` for a folder batch: the one chosen, else the model's own
+        (``model_channel``); None for the first, as before there was a choice, so that a run
+        made then continues."""
+        chosen = self.batch_channel_index
+        return (model_channel if chosen is None else chosen) or None
 
     def engine_kwargs(self) -> dict:
         """Keyword arguments for ``cellprop.engine.Settings``."""

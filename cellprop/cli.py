@@ -345,7 +345,17 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if not paths:
         print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
         return EXIT_USAGE
-    planes = batch_planes(paths, args.page, args.channel)
+    try:
+        if args.model == "auto":
+            model = _suggested_model(paths, args)
+        else:
+            model = load_model(_default_model(args.model), device=args.device)
+    except ModelError as exc:
+        print(f"cellprop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    # No --channel: the channel the model was trained on (the first for the shipped ones).
+    channel = args.channel if args.channel is not None else (model.channel or None)
+    planes = batch_planes(paths, args.page, channel)
     clash = name_clash(planes)
     if clash is not None:
         print(f"cellprop: {clash_message(*clash)} (--out)", file=sys.stderr)
@@ -354,7 +364,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         p
         for p in planes
         if p.name != p.path.name
-        and (p.page is None or p.name != plane_name(p.path, p.page, args.channel))
+        and (p.page is None or p.name != plane_name(p.path, p.page, channel))
     ]
     given = len(planes)
     if args.resume:  # the run goes on over all it had, whatever of it is given again
@@ -388,11 +398,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 f"{args.points}: x,y without an image column fits one image, not "
                 f"{len(planes)}; add an image column (image,x,y)"
             )
-        if args.model == "auto":
-            model = _suggested_model(paths, args)
-        else:
-            model = load_model(_default_model(args.model), device=args.device)
-    except (ModelError, ValueError) as exc:
+    except ValueError as exc:
         print(f"cellprop: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -408,6 +414,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     pages = f" (every page of {len(paths)} file(s))" if given > len(paths) else ""
     if len(planes) > given:
         pages += f", and {len(planes) - given} more the earlier run finished (kept in its tables)"
+    if channel and args.channel is None:
+        pages += f", channel {channel} (the model's; --channel to choose another)"
     print(
         f"cellprop: model {model.name} on {model.provider}; {given} image(s){pages} -> {args.out}",
         file=log,
@@ -467,7 +475,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             workers=args.workers,
             on_result=on_result,
             page=args.page,
-            channel=args.channel,
+            channel=channel,
             points=points,
             resume=args.resume,
             track=args.track,

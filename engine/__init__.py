@@ -8,6 +8,7 @@ behind it each hold one stage:
                 read_points, points_outside          cell centres in (CSV: image,x,y or x,y)
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
+                model_info                           model.json alone (its channel, defaults)
     choose      suggest_model, background_level      which model suits an image (--model auto)
     size        estimate_diameter                    how large its cells are (--diameter auto)
     detect      centres and centre regions S_u
@@ -67,7 +68,15 @@ from .io import (
 )
 from .journal import earlier_run, run_record
 from .memo import Memo
-from .model import Model, ModelInfo, available_devices, list_models, load_model, load_models
+from .model import (
+    Model,
+    ModelInfo,
+    available_devices,
+    list_models,
+    load_model,
+    load_models,
+    model_info,
+)
 from .output import (
     read_labels,
     read_table,
@@ -160,6 +169,7 @@ __all__ = [
     "load_models",
     "measure",
     "measure_image",
+    "model_info",
     "name_clash",
     "output_paths",
     "plane_name",

@@ -129,6 +129,11 @@ class ModelInfo:
     modality: str
     info: dict = field(repr=False, compare=False)
 
+    @property
+    def channel(self) -> int:
+        """The channel of a file it segments when none is chosen (:func:`training_channel`)."""
+        return training_channel(self.info)
+
     def facts(self) -> str:
         """What a user choosing a model wants to know: its cells' size, its measured accuracy.
 
@@ -149,7 +154,38 @@ class ModelInfo:
             figures = ""
         if figures:
             facts.append(f"{figures} on held-out {validation.get('dataset', '')} images")
+        if self.channel:
+            facts.append(f"segments channel {self.channel} of a file unless told otherwise")
         return "; ".join(facts)
+
+
+def training_channel(info: dict) -> int:
+    """The channel of their files the model's training images were read from (model.json's
+    ``training.channel``, as ``cellprop-train --channel`` counts them: a colour image's 0 grey,
+    1 red, 2 green, 3 blue): the one to segment when none is chosen. 0 (the first) where
+    model.json does not say."""
+    try:
+        channel = int((info.get("training") or {}).get("channel") or 0)
+    except (TypeError, ValueError):
+        return 0
+    return max(channel, 0)
+
+
+def model_info(name_or_path: str | Path) -> ModelInfo:
+    """What a model (a name from :func:`list_models`, a folder or its model.json) says about
+    itself, without loading its networks. Raises ModelError as :func:`load_model` does."""
+    return _info_of(_resolve(name_or_path))
+
+
+def _info_of(folder: Path) -> ModelInfo:
+    info = _read_info(folder)
+    return ModelInfo(
+        name=str(info.get("name") or folder.name),
+        path=folder,
+        description=str(info.get("description", "")),
+        modality=str(info.get("modality", "")),
+        info=info,
+    )
 
 
 def _read_info(folder: Path) -> dict:
@@ -192,20 +228,10 @@ def list_models() -> list[ModelInfo]:
             continue
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             try:
-                info = _read_info(folder)
+                model = _info_of(folder)
             except ModelError:
                 continue
-            name = str(info.get("name") or folder.name)
-            found.setdefault(
-                name,
-                ModelInfo(
-                    name=name,
-                    path=folder,
-                    description=str(info.get("description", "")),
-                    modality=str(info.get("modality", "")),
-                    info=info,
-                ),
-            )
+            found.setdefault(model.name, model)
     return sorted(found.values(), key=lambda m: m.name)
 
 
@@ -246,6 +272,8 @@ class Model:
         self.name = str(info.get("name") or folder.name)
         self.description = str(info.get("description", ""))
         self.modality = str(info.get("modality", ""))
+        # the channel of a file to segment when none is chosen: the one it was trained on
+        self.channel = training_channel(info)
         self.defaults = dict(info["defaults"])
         inp = info["input"]
         norm = inp.get("normalisation", {})

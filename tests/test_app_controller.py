@@ -206,6 +206,7 @@ def test_model_defaults_and_provider_are_published(qtbot, controller):
         "min_size": 4,
         "edge_fraction": 0.35,
         "diameter": 16.0,
+        "channel": 0,
     }
 
 
@@ -253,17 +254,36 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     assert third.settings.diameter is None and not third.settings.diameter_each_image
     assert third.settings.edge_fraction is None
     assert third.settings.batch_workers == 3  # not a model default: the reset keeps it
-    assert third.settings.batch_pages and third.settings.batch_channel == 2
+    assert third.settings.batch_pages and third.settings.batch_channel_index is None  # model's
     assert third.settings.batch_track
     second.shutdown()
     third.shutdown()
+
+
+@pytest.mark.parametrize(
+    "kept, chosen",
+    [
+        ("batch_channel_index=0\n", None),  # an earlier version's default: now the model's
+        ("batch_channel_index=2\n", 2),  # ... and its choice
+        ("batch_channel=default\nbatch_channel_index=2\n", None),
+        ("batch_channel=0\n", 0),  # the first, chosen although the model's is another
+    ],
+)
+def test_the_folder_channel_kept_is_a_choice_only_where_one_was_made(settings_file, kept, chosen):
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text("[segmentation]\n" + kept)
+    store = make_store(settings_file)
+    settings = store.load_settings()
+    assert settings.batch_channel_index == chosen
+    store.save_settings(settings)
+    assert make_store(settings_file).load_settings() == settings
 
 
 def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     settings_file.parent.mkdir(parents=True)
     settings_file.write_text(
         "[segmentation]\nthreshold=banana\ndevice=quantum\nbatch_workers=0\n"
-        "batch_channel_index=-1\n"
+        "batch_channel_index=-1\nbatch_channel=banana\n"
     )
     assert make_store(settings_file).load_settings() == UserSettings()
 

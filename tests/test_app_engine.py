@@ -701,6 +701,69 @@ def test_a_folder_batch_segments_the_channel_chosen_and_shows_it(
     assert controller.cannot_continue(earlier) == ["channel: 1 there, the first now"]
 
 
+def test_a_model_trained_on_a_channel_shows_and_batches_that_channel(
+    qtbot, controller, crops, tmp_path, model_name
+):
+    """A model trained with `cellprop-train --channel 1` (cells in the second channel): a
+    file looked at for the first time shows that channel (a file of one channel its one), the
+    settings show it as the folder channel in plain type, and a folder batch segments it as
+    `cellprop segment` does without --channel. A channel the user chose stays chosen."""
+    import shutil
+
+    import tifffile
+
+    model = tmp_path / "models" / "c1"
+    shutil.copytree(engine.model_info(model_name).path, model)
+    info = json.loads((model / "model.json").read_text())
+    info["name"], info["training"]["channel"] = "c1", 1
+    (model / "model.json").write_text(json.dumps(info))
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    controller.update_settings(model=str(model))
+    qtbot.waitUntil(lambda: controller.model_status.provider != "", timeout=RUN_MS)
+    panel = window.settings_panel
+    assert panel.batch_channel_index.value() == 1
+    assert not panel.labels["batch_channel_index"].font().bold()
+    assert controller.batch_channel == 1
+    paths = []
+    for k in range(2):
+        cells = engine.read_image(crops[k]).pixels
+        paths.append(tmp_path / f"two{k}.tif")
+        tifffile.imwrite(
+            paths[-1],
+            np.stack([np.full_like(cells, 7), cells]),
+            imagej=True,
+            metadata={"axes": "CYX"},
+        )
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([*paths, crops[2]])
+    assert controller.current.plane == (0, 1) and controller.current.image.channel == 1
+
+    def show(index: int) -> tuple:
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            controller.set_current(index)
+        return controller.current.plane
+
+    assert show(2) == (0, 0)  # one channel only
+    assert show(0) == (0, 1)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_plane(0, 0)  # the reporter, chosen
+    assert show(1) == (0, 1) and show(0) == (0, 0)
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        assert controller.run_batch(paths, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert (sig.args[0].done, sig.args[0].failed) == (2, 0)
+    alone = engine.process_batch(paths, tmp_path / "cli", engine.load_model(model), channel=1)
+    assert json.loads((out / "run.json").read_text())["channel"] == 1
+    for k in range(2):
+        doc = controller.documents[k]
+        assert sorted(doc.results) == [(0, 1)] and doc.plane == (0, 1)
+        assert doc.result.n_cells == alone.results[k].n_cells > 0
+        got = (out / f"two{k}_labels.tif").read_bytes()
+        assert got == (tmp_path / "cli" / f"two{k}_labels.tif").read_bytes()
+
+
 def test_a_folder_of_well_folders_opens_and_batches_each_wells_images_apart(
     qtbot, controller, crops, tmp_path
 ):

@@ -52,6 +52,7 @@ class ModelInfo:
     path: Path
     description: str = ""
     modality: str = "phase"
+    channel: int = 0
 
     def facts(self) -> str:
         return "cells about 32 px across"
@@ -65,6 +66,7 @@ class Model:
     provider: str = "CPU"
     info: dict = field(default_factory=dict)
     defaults: dict = field(default_factory=dict)
+    channel: int = 0  # of a file, segmented when none is chosen
 
 
 @dataclass
@@ -159,6 +161,7 @@ class FakeEngine:
         self.batch_resumed: list = []  # the ``resume`` of each process_batch call
         self.batch_tracked: list = []  # the ``track`` of each process_batch call
         self.cores = 3  # what auto_workers answers
+        self.model_channel = 0  # the channel the fake model was trained on
 
     def auto_workers(self, images=None):
         return self.cores
@@ -217,7 +220,18 @@ class FakeEngine:
                 "edge_fraction": 0.35,
             },
         }
-        return Model(str(name_or_path), Path("/models/phase"), info=info, defaults=info["defaults"])
+        return Model(
+            str(name_or_path),
+            Path("/models/phase"),
+            info=info,
+            defaults=info["defaults"],
+            channel=self.model_channel,
+        )
+
+    def model_info(self, name_or_path):
+        if str(name_or_path) not in ("phase",) and not Path(name_or_path).is_dir():
+            raise ModelError(f"{name_or_path}: no model.json in this folder")
+        return ModelInfo(str(name_or_path), Path("/models/phase"), channel=self.model_channel)
 
     # --- segmentation
     def segment(

@@ -852,6 +852,10 @@ def test_closing_with_unsaved_results_asks_first(qtbot, window, images):
 def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     qtbot.waitUntil(lambda: window.controller.model_status.provider == "CPU", timeout=WAIT_MS)
     panel = window.settings_panel
+
+    def bold(name: str) -> bool:
+        return panel.labels[name].font().bold()
+
     assert panel.threshold.value() == pytest.approx(0.5)
     assert "In use: CPU" in panel.provider.text()
     panel.threshold.setValue(0.7)
@@ -898,10 +902,16 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert window.controller.settings.batch_pages and window.controller.settings.batch_track
     panel.reset.click()  # not model defaults either
     assert panel.batch_pages.isChecked() and panel.batch_track.isChecked()
+    # The folder channel starts at the model's own (the first for the fake's), in plain type.
+    assert panel.batch_channel_index.value() == 0 and not bold("batch_channel_index")
     panel.batch_channel_index.setValue(1)
-    assert window.controller.settings.batch_channel == 1
+    assert window.controller.batch_channel == 1 and bold("batch_channel_index")
     panel.batch_channel_index.setValue(0)
-    assert window.controller.settings.batch_channel is None  # the first: as runs made before
+    assert window.controller.batch_channel is None  # the first: as runs made before
+    assert bold("batch_channel_index")  # yours, although the model's too
+    panel.reset.click()  # the channel is the model's again
+    assert window.controller.settings.batch_channel_index is None
+    assert not bold("batch_channel_index")
     # The model list says what each model is for and what it was measured at.
     tip = panel.model.itemData(panel.model.findData("phase"), Qt.ItemDataRole.ToolTipRole)
     assert tip == "Phase contrast\ncells about 32 px across"

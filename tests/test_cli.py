@@ -1059,3 +1059,63 @@ def test_points_outside_the_image_fail_it_by_name(tmp_path, phase_model_dir, cap
     err = capsys.readouterr().err
     assert f"{SAMPLE}: 1 of its 2 points lie outside the image (512 x 512 pixels)" in err
     assert not (out / "c2c12_0006_crop512_labels.tif").exists()
+
+
+@pytest.fixture()
+def green_model_dir(tmp_path, phase_model_dir):
+    """The shipped phase model as if trained with `cellprop-train --channel 1` (the cells in
+    the second channel of their files, a reporter in the first)."""
+    folder = tmp_path / "models" / "phase-c1"
+    shutil.copytree(phase_model_dir, folder)
+    info = json.loads((folder / "model.json").read_text())
+    info["name"] = "phase-c1"
+    info["training"]["channel"] = 1
+    (folder / "model.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_a_model_trained_on_a_channel_segments_that_channel_unless_told(
+    tmp_path, green_model_dir, capsys, monkeypatch
+):
+    """A model records the channel it was trained on; `cellprop segment` reads that channel
+    of each file without --channel (and says so), as `--channel 1` with the same network;
+    --channel still chooses; `cellprop models` tells it."""
+    cells = cv2.imread(str(ROOT / "resources/samples/c2c12_0006_crop512.png"), 0)[:256, :256]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    two = np.stack([np.full_like(cells, 9), cells])  # a flat reporter, the cells
+    tifffile.imwrite(folder / "two.tif", two, imagej=True, metadata={"axes": "CYX"})
+    common = ["--device", "cpu", "--quiet", "--workers", "1"]
+
+    def run(*args):
+        return main(["segment", *map(str, args), *common])
+
+    own, told = tmp_path / "own", tmp_path / "told"
+    capsys.readouterr()
+    assert run(folder, "--model", green_model_dir, "--out", own) == 0
+    assert "1 image(s), channel 1 (the model's; --channel to choose another)" in (
+        capsys.readouterr().err
+    )
+    phase = green_model_dir.parent.parent / "phase"  # the same network, told the channel
+    shutil.copytree(ROOT / "resources/models/phase", phase)
+    assert run(folder, "--model", phase, "--out", told, "--channel", 1) == 0
+    labels = tifffile.imread(own / "two_labels.tif")
+    assert labels.max() >= 5
+    np.testing.assert_array_equal(labels, tifffile.imread(told / "two_labels.tif"))
+    assert json.loads((own / "run.json").read_text())["channel"] == 1
+    # --channel 0 segments the flat reporter: no cells in it
+    flat = tmp_path / "flat"
+    assert run(folder, "--model", green_model_dir, "--out", flat, "--channel", 0) == 0
+    assert tifffile.imread(flat / "two_labels.tif").max() == 0
+    # A file of one channel is refused by name, the rest of the batch goes on.
+    cv2.imwrite(str(folder / "grey.png"), cells)
+    again = tmp_path / "again"
+    assert run(folder, "--model", green_model_dir, "--out", again) == 1
+    err = capsys.readouterr().err
+    assert "grey.png" in err and "channel 1 does not exist" in err
+    assert (again / "two_labels.tif").is_file()
+    monkeypatch.setenv("CELLPROP_MODEL_PATH", str(green_model_dir.parent))
+    assert main(["models"]) == 0
+    listed = capsys.readouterr().out
+    facts = listed[re.search(r"^phase-c1 ", listed, re.MULTILINE).start() :].splitlines()[1]
+    assert facts.endswith("segments channel 1 of a file unless told otherwise")

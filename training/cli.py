@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="the channel of the images the cells are clicked on, from 0 (default 0; a colour "
-        "image's are 0 grey, 1 red, 2 green, 3 blue); segment with the same --channel",
+        "image's are 0 grey, 1 red, 2 green, 3 blue); the model records it, and cellprop "
+        "segment then reads that channel of a file unless --channel says otherwise",
     )
     size = parser.add_argument_group("size")
     size.add_argument(
