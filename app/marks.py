@@ -186,7 +186,8 @@ class MarksMixin:
                         "image; take them away (Clear the marks on this image) and save again"
                     )
                 planes.append((name, image.pixels, np.asarray(marks, float)))
-            return engine.write_training_set(folder, planes, overwrite=overwrite)
+            sources = [(doc.path, *plane) for doc, plane, _, _ in plan]
+            return engine.write_training_set(folder, planes, overwrite=overwrite, sources=sources)
 
         def finished(paths):
             for doc, plane, _, marks in plan:

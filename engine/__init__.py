@@ -24,6 +24,7 @@ behind it each hold one stage:
                 write_image_table                    ... and each image's count and means
                 write_rows                           tracks.csv
                 write_points, write_training_set     clicked centres -> training dataset
+                read_training_sources                ... and where its images came from
     planes      Plane, ImageResult                   what a batch is over, what became of each
                 batch_planes, plane_name             every page as an image (page="all")
                 continued_planes                     a run continued keeps all it finished
@@ -80,6 +81,7 @@ from .model import (
 from .output import (
     read_labels,
     read_table,
+    read_training_sources,
     write_image_table,
     write_labels,
     write_overlay,
@@ -194,4 +196,5 @@ __all__ = [
     "write_image_table",
     "write_tables",
     "write_training_set",
+    "read_training_sources",
 ]

@@ -162,10 +162,13 @@ class ModelInfo:
 def training_channel(info: dict) -> int:
     """The channel of their files the model's training images were read from (model.json's
     ``training.channel``, as ``cellprop-train --channel`` counts them: a colour image's 0 grey,
-    1 red, 2 green, 3 blue): the one to segment when none is chosen. 0 (the first) where
-    model.json does not say."""
+    1 red, 2 green, 3 blue; or, for a training set of planes the window saved, the channel of
+    the files they were taken from, ``training.source_channel``): the one to segment when none
+    is chosen. 0 (the first) where model.json does not say."""
+    training = info.get("training") or {}
+    source = training.get("source_channel")
     try:
-        channel = int((info.get("training") or {}).get("channel") or 0)
+        channel = int(source if source is not None else training.get("channel") or 0)
     except (TypeError, ValueError):
         return 0
     return max(channel, 0)

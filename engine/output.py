@@ -35,7 +35,14 @@ __all__ = [
     "write_image_table",
     "write_training_set",
     "write_rows",
+    "read_training_sources",
+    "SOURCES_FILE",
 ]
+
+#: A training set's record of where each of its images was taken from (written by
+#: :func:`write_training_set`): ``image,file,page,channel``.
+SOURCES_FILE = "sources.csv"
+_SOURCE_COLUMNS = ("image", "file", "page", "channel")
 
 
 @contextmanager
@@ -355,7 +362,31 @@ def write_points(path: str | Path, points: list, overwrite: bool = False) -> Pat
     return Path(path)
 
 
-def write_training_set(folder: str | Path, planes: list, overwrite: bool = False) -> list[Path]:
+def read_training_sources(folder: str | Path) -> dict[str, dict]:
+    """Where each image of a training set was taken from, by image name: ``{"file", "page",
+    "channel"}`` (page and channel as ints, counted from 0), from its :data:`SOURCES_FILE`.
+    Empty where the set has none (one made by hand) or it cannot be read; rows that cannot be
+    read are left out: the record informs, it never stops a training."""
+    path = Path(folder) / SOURCES_FILE
+    sources: dict[str, dict] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    page, channel = int(row["page"]), int(row["channel"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if row.get("image") and page >= 0 and channel >= 0:
+                    file = row.get("file") or ""
+                    sources[row["image"]] = {"file": file, "page": page, "channel": channel}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return sources
+
+
+def write_training_set(
+    folder: str | Path, planes: list, overwrite: bool = False, sources: list | None = None
+) -> list[Path]:
     """Add images and their clicked cell centres to a training dataset folder.
 
     The layout is the one ``cellprop-train`` reads: ``folder/images/NAME`` (each plane as a
@@ -364,7 +395,10 @@ def write_training_set(folder: str | Path, planes: list, overwrite: bool = False
 
     ``planes``: ``(NAME, pixels, [N, 2] (x, y))``, NAME ending in ``.tif``. A points.csv already
     there keeps its rows for other images (a dataset grows over several sessions); the rows of
-    these images are replaced.
+    these images are replaced. ``sources``: where each plane was taken from, ``(file, page,
+    channel)``, kept in ``folder/sources.csv`` (:func:`read_training_sources`) likewise, so that
+    a model trained on planes of one channel of their files segments that channel of such
+    files (``cellprop-train`` records it).
 
     Raises
     ------
@@ -404,6 +438,21 @@ def write_training_set(folder: str | Path, planes: list, overwrite: bool = False
         written.append(images / name)
     rows = kept + [(name, xy) for name, _, xy in planes]
     written.append(write_points(points_csv, rows, overwrite=True))
+    before_sources = read_training_sources(folder)
+    if sources is not None or set(before_sources) & set(names):
+        mine = dict(zip(names, sources or [], strict=False))
+        table = [
+            (n, s["file"], s["page"], s["channel"])
+            for n, s in before_sources.items()
+            if n not in names
+        ]
+        table += [(n, str(f), int(p or 0), int(c or 0)) for n, (f, p, c) in mine.items()]
+        with atomic_path(folder / SOURCES_FILE, True) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(_SOURCE_COLUMNS)
+                writer.writerows(table)
+        written.append(folder / SOURCES_FILE)
     return written
 
 

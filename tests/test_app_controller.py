@@ -18,6 +18,7 @@ import test_app_fakes as fakes  # noqa: E402
 from cellprop.app.controller import AppController  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
 from cellprop.app.state import Status, UserSettings  # noqa: E402
+from cellprop.engine import output as engine_output  # noqa: E402
 
 WAIT_MS = 10_000
 
@@ -840,7 +841,13 @@ def test_marked_centres_save_as_a_training_set_that_training_reads(
     with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
         assert controller.save_training_set(folder, lambda e: asked.append(e) or False)
     assert asked == []  # nothing of the same name was there
-    assert sorted(p.name for p in sig.args[0]) == ["img0.tif", "img1.tif", "points.csv"]
+    written = sorted(p.name for p in sig.args[0])
+    assert written == ["img0.tif", "img1.tif", "points.csv", "sources.csv"]
+    # where each plane came from: its file, page and channel
+    assert engine_output.read_training_sources(folder) == {
+        "img0.tif": {"file": str(images[0]), "page": 0, "channel": 0},
+        "img1.tif": {"file": str(images[1]), "page": 0, "channel": 0},
+    }
     assert controller.unsaved_marks() == 0
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     samples = {s.path.name: s for s in load_dataset(folder)}

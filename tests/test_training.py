@@ -21,6 +21,7 @@ from cellprop.training.data import (  # noqa: E402
     DatasetError,
     load_dataset,
     read_points_csv,
+    source_channel,
 )
 from cellprop.training.export import load_onnx_session  # noqa: E402
 from cellprop.training.metrics import detection_score, find_peaks  # noqa: E402
@@ -519,6 +520,55 @@ def test_fluorescence_training_follows_the_nuclei_size_where_they_lie_apart(tmp_
     assert "blob_diameter_px" not in phase["training"]
     assert phase["input"]["scale"] == pytest.approx(auto_scale(spacing))
     assert phase["input"]["scale"] < 0.5 < fluorescence["input"]["scale"]
+
+
+def test_planes_saved_from_one_channel_train_a_model_that_segments_that_channel(tmp_path):
+    """A training set the window saved from the third channel of its files (each plane a
+    TIFF of its own, sources.csv saying where it came from): the model records that channel
+    (training.source_channel; training.channel stays the one read, 0), and the engine then
+    segments that channel of a file unless told otherwise. Planes of two channels: none."""
+    from cellprop.engine import load_model, read_training_sources, write_training_set
+
+    folder = tmp_path / "set"
+    planes, sources = [], []
+    for k in range(3):
+        image, points = _sparse_nuclei(16, 60, seed=k)
+        planes.append((f"movie_p{k}c2.tif", image, points))
+        sources.append((tmp_path / "movie.tif", k, 2))
+    write_training_set(folder, planes[:2], sources=sources[:2])
+    write_training_set(folder, planes[2:], sources=sources[2:])  # a later session adds one
+    assert read_training_sources(folder)["movie_p2c2.tif"] == {
+        "file": str(tmp_path / "movie.tif"),
+        "page": 2,
+        "channel": 2,
+    }
+    samples = load_dataset(folder)
+    assert source_channel(samples) == 2
+    out = tmp_path / "model"
+    config = TrainConfig(
+        datasets=[str(folder)],
+        out=str(out),
+        modality="fluorescence",
+        base_channels=4,
+        depth=2,
+        epochs=1,
+        steps_per_epoch=2,
+        crop=64,
+        batch=2,
+        val=["movie_p2c2.tif"],
+        command="test",
+    )
+    train(config, progress=False, log=None)
+    training = json.loads((out / "model.json").read_text())["training"]
+    assert (training["channel"], training["source_channel"]) == (0, 2)
+    assert load_model(out, device="cpu").channel == 2
+    # the same image saved again from another channel: the set's planes no longer agree
+    write_training_set(folder, planes[:1], overwrite=True, sources=[(tmp_path / "m.tif", 0, 1)])
+    assert source_channel(load_dataset(folder)) is None
+    # a set without the record (made by hand): none either
+    write_training_set(folder, planes[:1], overwrite=True)
+    assert "movie_p0c2.tif" not in read_training_sources(folder)
+    assert source_channel(load_dataset(folder)) is None
 
 
 @pytest.mark.data

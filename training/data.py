@@ -18,8 +18,16 @@ from pathlib import Path
 import numpy as np
 from cellprop.engine.errors import ImageError, PointsError
 from cellprop.engine.io import IMAGE_EXTENSIONS, read_image, read_points
+from cellprop.engine.output import read_training_sources
 
-__all__ = ["Sample", "DatasetError", "load_dataset", "load_datasets", "read_points_csv"]
+__all__ = [
+    "Sample",
+    "DatasetError",
+    "load_dataset",
+    "load_datasets",
+    "read_points_csv",
+    "source_channel",
+]
 
 
 class DatasetError(ValueError):
@@ -162,6 +170,23 @@ def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0)
     if not samples:
         raise DatasetError(f"{folder}: no image has any cell centre")
     return samples
+
+
+def source_channel(samples: list[Sample]) -> int | None:
+    """The channel of their files every one of these images was taken from, where their
+    training sets say so (the window saves a plane of a file with where it came from, in
+    sources.csv) and all agree; else None. A model trained on them then segments that channel
+    of such files."""
+    channels, sets = set(), {}
+    for sample in samples:
+        folder = sample.path.parent.parent  # the set holding images/
+        if folder not in sets:
+            sets[folder] = read_training_sources(folder)
+        source = sets[folder].get(sample.path.name)
+        if source is None:
+            return None
+        channels.add(source["channel"])
+    return channels.pop() if len(channels) == 1 else None
 
 
 def load_datasets(folders: list[str | Path], channel: int = 0) -> list[Sample]:

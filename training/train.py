@@ -26,7 +26,7 @@ from cellprop.engine.normalise import (
 )
 
 from .augment import Augmentation, random_crop
-from .data import DatasetError, Sample, load_datasets
+from .data import DatasetError, Sample, load_datasets, source_channel
 from .export import MODALITIES, ExportCheck, export_model
 from .metrics import DetectionScore, detection_score, find_peaks
 from .targets import blob_diameter, estimate_cell_diameter, gaussian_targets
@@ -434,6 +434,8 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     training = {
         "datasets": [Path(d).name for d in config.datasets],
         "channel": config.channel,
+        # the images are planes of other files, all of this channel: the one to segment
+        "source_channel": None if config.channel else source_channel(samples),
         "train_images": [s.name for s in train_samples],
         "val_images": [s.name for s in val_samples],
         "points": int(sum(len(s.points) for s in samples)),
