@@ -20,7 +20,7 @@ from .workers import Job
 UNDO_DEPTH = 20
 
 
-def _trim_undo(result: Result, depth: int) -> None:
+def trim_undo(result: Result, depth: int) -> None:
     """Forget the results more than ``depth`` corrections back."""
     for _ in range(depth):
         if result.previous is None:
@@ -231,7 +231,7 @@ class CorrectionsMixin:
             )
             old.keep_aside(doc.results[plane])
             old.undone = None  # a new correction: what was undone is gone for good
-            _trim_undo(doc.results[plane], UNDO_DEPTH)
+            trim_undo(doc.results[plane], UNDO_DEPTH)
             self._follow_again(doc, plane)
             self._memo_filled(doc, plane)
             index = self.documents.index(doc)
@@ -284,12 +284,15 @@ class CorrectionsMixin:
         """Show ``result`` in place of ``left`` (kept aside for Undo or Redo)."""
         doc.results[doc.plane] = result
         left.keep_aside(result)
-        self._follow_again(doc, doc.plane)
+        # a link mended by hand and taken back (or made again): the outlines are the same,
+        # the links those of its table
+        self._follow_again(doc, doc.plane, relink=not (result.link_edit or left.link_edit))
         self.select_cell(0)
         index = self.documents.index(doc)
         self.document_changed.emit(index)
         self.result_ready.emit(index)
-        self.log.emit("info", f"{doc.name}: correction {what}, {result.n_cells} cells")
+        what = f"link {what}" if result.link_edit or left.link_edit else f"correction {what}"
+        self.log.emit("info", f"{doc.name}: {what}, {result.n_cells} cells")
         return True
 
     def outline_points(self, csv_path: str | Path) -> bool:

@@ -45,7 +45,7 @@ from .panels import (
     WelcomeView,
     show_fraction,
 )
-from .table import CellTableView
+from .table import CELL_BEFORE, CellTableView
 from .timecourse import TimeCourseView
 from .viewer import ImageViewer
 from .window_results import ResultsWindowMixin
@@ -254,6 +254,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self.viewer.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.table.cell_clicked.connect(self._row_clicked)
         self.table.cells_selected.connect(self.controller.select_cells)
+        self.table.cell_before_edited.connect(self.controller.link_cell)
         self.histogram.cells_chosen.connect(
             lambda cells, adding: c.select_cells([*c.selected_cells, *cells] if adding else cells)
         )
@@ -639,7 +640,8 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         result = doc.result if doc is not None else None
         self.viewer.set_result(result)
         self._coloured_by = None  # drawn in their own colours again
-        self.table.set_table(result.table if result is not None else None)
+        mendable = CELL_BEFORE if self.controller.links_mendable() else ""
+        self.table.set_table(result.table if result is not None else None, mendable)
         self.histogram.set_table(
             result.table if result is not None else None, self.controller.selected_cells
         )

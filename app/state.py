@@ -66,6 +66,8 @@ class Result:
     # its track columns changed (a correction of another time point followed again) since
     # its files were written: *Export all* writes them, and quitting asks first
     tracks_changed: bool = False
+    # it differs from ``previous`` only by a link mended by hand (its outlines are those)
+    link_edit: bool = False
 
     @classmethod
     def of(cls, seg, table, layers: dict, **more) -> Result:

@@ -10,6 +10,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -21,6 +22,8 @@ LABEL_COLUMNS = ("label", "ObjectNumber", "cell", "id")
 #: Headings said otherwise than their words: a cell's track, and the cell it was (or divided
 #: from) at the time point before.
 HEADINGS = {"TrackObjects_Label": "Track", "TrackObjects_ParentObjectNumber": "Cell Before"}
+#: The column whose values may be mended by hand where the time point before is there.
+CELL_BEFORE = "TrackObjects_ParentObjectNumber"
 
 
 def friendly_name(column: str) -> str:
@@ -58,10 +61,15 @@ def table_columns(table) -> dict:
 
 
 class CellTableModel(QAbstractTableModel):
-    """Rows = cells, columns = the engine's features, in the engine's order."""
+    """Rows = cells, columns = the engine's features, in the engine's order. Values are not
+    changed here: a value of the editable column typed in is told (``edited``), and the
+    table comes back measured anew."""
+
+    edited = Signal(int, int)  # the cell (its label) and the value typed in its editable column
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._editable = ""  # the column whose values may be typed in (none: "")
         self._names: list[str] = []
         self._columns: list[np.ndarray] = []
         self._n_rows = 0
@@ -81,6 +89,10 @@ class CellTableModel(QAbstractTableModel):
         if self._label_column is None and self._n_rows:
             self._label_column = np.arange(1, self._n_rows + 1)
         self.endResetModel()
+
+    def set_editable(self, name: str) -> None:
+        """Let the values of column ``name`` be typed in ("": none)."""
+        self._editable = name
 
     # --- lookup between cell ids and rows
     def label_of_row(self, row: int) -> int:
@@ -110,10 +122,33 @@ class CellTableModel(QAbstractTableModel):
     def columnCount(self, parent=QModelIndex()):  # noqa: B008, N802
         return 0 if parent.isValid() else len(self._names)
 
+    def _is_editable(self, index) -> bool:
+        return bool(self._editable) and self._names[index.column()] == self._editable
+
+    def flags(self, index):
+        flags = super().flags(index)
+        if index.isValid() and self._is_editable(index):
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole):  # noqa: N802 - Qt's
+        if not (index.isValid() and role == Qt.ItemDataRole.EditRole and self._is_editable(index)):
+            return False
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            return False
+        label = self.label_of_row(index.row())
+        if label and number != int(self._columns[index.column()][index.row()]):
+            self.edited.emit(label, number)
+        return False  # the table comes back from the controller, measured anew
+
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         value = self._columns[index.column()][index.row()]
+        if role == Qt.ItemDataRole.EditRole and self._is_editable(index):
+            return int(value)
         if role == Qt.ItemDataRole.DisplayRole:
             if isinstance(value, (float, np.floating)):
                 return f"{float(value):.4g}"
@@ -128,7 +163,14 @@ class CellTableModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
         horizontal = orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._names)
         if role == Qt.ItemDataRole.ToolTipRole and horizontal:
-            return f"{self._names[section]} (the column's name in the exported CSV)"
+            tip = f"{self._names[section]} (the column's name in the exported CSV)"
+            if self._names[section] == self._editable:
+                tip += (
+                    ".\nWrong? Double-click a cell's value and type the number of the cell it "
+                    "was at the time point before (0: none, a cell that came in); two cells "
+                    "from one are its daughters. Ctrl+Z undoes."
+                )
+            return tip
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if horizontal:
@@ -144,16 +186,27 @@ class CellTableView(QTableView):
 
     cell_clicked = Signal(int)
     cells_selected = Signal(object)  # the cells of the rows the user selected, the current last
+    cell_before_edited = Signal(int, int)  # a cell, and the cell before it was, typed in
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.cells = CellTableModel(self)
+        # told once the editor has closed: the table is then replaced by one measured anew
+        self.cells.edited.connect(
+            lambda cell, value: QTimer.singleShot(
+                0, lambda: self.cell_before_edited.emit(cell, value)
+            )
+        )
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.cells)
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
         self.setModel(self.proxy)
         self.setSortingEnabled(True)
         self.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # engine order until a click
+        self.setEditTriggers(  # only the editable column's values, where there is one
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
@@ -195,7 +248,10 @@ class CellTableView(QTableView):
         QGuiApplication.clipboard().setText(text)
         return text
 
-    def set_table(self, table) -> None:
+    def set_table(self, table, editable: str = "") -> None:
+        """Show a cell table; ``editable``: the column whose values may be typed in (the
+        cell before, where it can be mended)."""
+        self.cells.set_editable(editable)
         self.cells.set_table(table)
         # headings readable without dragging column borders (measuring every cell is slow)
         metrics = self.horizontalHeader().fontMetrics()

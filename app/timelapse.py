@@ -6,11 +6,14 @@ tracks (through divisions), and a corrected time point followed again; a part of
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 
 from . import render
+from .corrections import UNDO_DEPTH, trim_undo
 from .state import Document, Result, sequence_key, time_lapses
 
 
@@ -105,42 +108,131 @@ class TimeLapseMixin:
         tracks = self.selected_tracks
         return self.engine.relatives(tracks, self._lineage()) if tracks else set()
 
-    def _follow_again(self, doc: Document, plane: tuple) -> None:
+    def _followed_with(self, doc: Document, plane: tuple) -> tuple:
+        """The time-lapse the result at ``doc``'s ``plane`` is a followed time point of:
+        (its time points, their results, its own place among them, the links read from the
+        tables); None where it is none (or another result claims its time point)."""
+        result = doc.results.get(plane)
+        if result is None or result.sequence is None:
+            return None
+        members = sorted(self._sequence_members(doc, plane).items())
+        times = [time for time, _ in members]
+        results = [r for _, (_, _, r) in members]
+        i = next((k for k, r in enumerate(results) if r is result), None)
+        if i is None:  # another result claims its time point: which is which is not known
+            return None
+        return times, results, i, self.engine.links_from_tables([r.table for r in results])
+
+    def _follow_again(self, doc: Document, plane: tuple, relink: bool = True) -> None:
         """The cells of one time point of a time-lapse whose cells were followed changed (a
         correction, Undo, Redo, or segmented again): link them again to the time point before
         and the one after (read back where parked), take every other time point's links from
         its table, and number the tracks anew, so that its table, the fills, the tracks
         overlay and an export follow the cells as they now are. About two links' time
-        (0.04 s each for 220 cells)."""
-        result = doc.results.get(plane)
-        if result is None or result.sequence is None:
+        (0.04 s each for 220 cells). ``relink`` off: its outlines are as they were (a link
+        mended by hand undone or redone), and its own table's links hold."""
+        followed = self._followed_with(doc, plane)
+        if followed is None:
             return
+        times, results, i, links = followed
         engine = self.engine
-        members = sorted(self._sequence_members(doc, plane).items())
-        times = [time for time, _ in members]
-        results = [r for _, (_, _, r) in members]
-        tables = [r.table for r in results]
-        links = engine.links_from_tables(tables)
-        i = next((k for k, r in enumerate(results) if r is result), None)
-        if i is None:  # another result claims its time point: which is which is not known
-            return
-        for k in range(max(i, 1), min(i + 2, len(results))):
-            links[k] = engine.unlinked(len(tables[k]))
+        for k in range(max(i, 1), min(i + 2, len(results))) if relink else ():
+            links[k] = engine.unlinked(len(results[k].table))
             if times[k - 1] == times[k] - 1:  # the time point before it, not a gap
                 before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
                 if before is not None and after is not None and before.shape == after.shape:
                     links[k] = engine.link_frames(before, after)
+        self._number_again(times, results, links, results[i])
+
+    def _number_again(self, times: list, results: list, links: list, changed: Result) -> None:
+        """Number the tracks of a time-lapse's results anew from their links, into their
+        tables; those of the other time points whose tracks change are marked for *Export
+        all* (``tracks_changed``)."""
+        tables = [r.table for r in results]
         followed = ("TrackObjects_Label", "TrackObjects_ParentObjectNumber")
         was = [[t.columns.get(name) for name in followed] for t in tables]
-        engine.measure_tracks(engine.number_tracks(links), tables, times)
+        self.engine.measure_tracks(self.engine.number_tracks(links), tables, times)
         for r, old in zip(results, was, strict=True):
             r.layers = {}  # drawn again: each cell in its track's colour
             now = [r.table.columns.get(name) for name in followed]
             same = all(
                 a is not None and np.array_equal(a, b) for a, b in zip(old, now, strict=True)
             )
-            if r is not result and r.outputs and not same:
+            if r is not changed and r.outputs and not same:
                 r.tracks_changed = True  # its files' tracks are out of date
+
+    def links_mendable(self) -> bool:
+        """Whether the cells of the image shown were followed from a time point just before
+        it, so that a link can be mended by hand (:meth:`link_cell`)."""
+        doc = self.current
+        result = doc.result if doc is not None else None
+        if result is None or result.sequence is None or not len(track_column(result)):
+            return False
+        members = self._sequence_members(doc, doc.plane)
+        time = result.sequence[1]
+        return members.get(time, (None, None, None))[2] is result and time - 1 in members
+
+    def link_cell(self, cell: int, came_from: int) -> bool:
+        """Mend a link by hand: cell ``cell`` of the time point shown was cell ``came_from``
+        of the time point before (its *Cell Before*; 0: none, a cell that came in). Two cells
+        from one cell are its daughters; one left where two were goes on with its mother's
+        track. The tracks are numbered anew everywhere, as after a correction; it counts as
+        one (Undo takes it back, *Export* and *Export all* write it). A correction of this
+        time point's outlines, or of the one before's, links them again by themselves."""
+        doc = self.current
+        result = doc.result if doc is not None else None
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        followed = self._followed_with(doc, doc.plane) if result is not None else None
+        if followed is None or not len(track_column(result)):
+            self._report(
+                "The cells of this image were not followed over time: process its time-lapse "
+                "with Follow cells over time first."
+            )
+            return False
+        times, results, i, links = followed
+        if i == 0 or times[i - 1] != times[i] - 1:
+            self._report(f"{doc.name}: no time point just before it whose cells it came from.")
+            return False
+        try:
+            mended = self.engine.relink(links[i], cell, came_from, len(results[i - 1].table))
+        except ValueError as exc:
+            self._report(f"{doc.name}: {exc}")
+            return False
+        was = int(links[i].source[cell - 1])
+        if was == came_from:
+            return True
+        table = copy.copy(result.table)
+        table.columns = dict(result.table.columns)  # the one before stays Undo's
+        new = replace(
+            result,
+            table=table,
+            layers={},
+            edits=result.edits + 1,
+            previous=result,
+            undone=None,
+            outputs={},
+            tracks_changed=False,
+            link_edit=True,
+        )
+        result.keep_aside(new)
+        result.undone = None
+        trim_undo(new, UNDO_DEPTH)
+        doc.results[doc.plane] = results[i] = new
+        links[i] = mended
+        self._number_again(times, results, links, new)
+        index = self.documents.index(doc)
+        self.document_changed.emit(index)
+        self.result_ready.emit(index)
+        said = f"cell {came_from} of the time point before" if came_from else "no cell (new)"
+        self.log.emit(
+            "info",
+            f"{doc.name}: cell {cell} now comes from {said}; it came from "
+            f"{f'cell {was}' if was else 'none'} (Ctrl+Z undoes)",
+        )
+        self.select_cell(cell)
+        return True
 
     def _sequence_members(self, doc: Document, plane: tuple) -> dict:
         """{time point: (document, plane, result)} of the time-lapse whose cells were

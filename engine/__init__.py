@@ -36,6 +36,7 @@ behind it each hold one stage:
                 link_frames, links_from_tables,      one time point linked again (a
                 number_tracks, track_rows            correction), the rest as they were
                 lineage, relatives                   who divided from whom, by the tables
+                relink                               a link mended by hand
     parallel    auto_workers                         images at once (--workers auto), in
                                                      worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
@@ -114,6 +115,7 @@ from .track import (
     measure_tracks,
     number_tracks,
     relatives,
+    relink,
     track_frames,
     track_rows,
     unlinked,
@@ -130,6 +132,7 @@ __all__ = [
     "measure_tracks",
     "number_tracks",
     "relatives",
+    "relink",
     "track_frames",
     "track_rows",
     "unlinked",

@@ -37,6 +37,7 @@ __all__ = [
     "measure_tracks",
     "number_tracks",
     "relatives",
+    "relink",
     "track_frames",
     "track_rows",
     "unlinked",
@@ -193,6 +194,37 @@ def link_frames(
     return Links(source, daughter)
 
 
+def _daughters(source: np.ndarray) -> np.ndarray:
+    """Which cells are daughters: those that share the cell they came from with another
+    (:func:`link_frames` links a cell to one cell before, or two daughters to their mother)."""
+    source = np.asarray(source, np.int64)
+    counts = np.bincount(source, minlength=1)
+    return (source > 0) & (counts[source] >= 2)
+
+
+def relink(links: Links, cell: int, came_from: int, n_before: int) -> Links:
+    """The links of a time point with cell ``cell`` (its label) mended by hand: it was cell
+    ``came_from`` of the time point before, of ``n_before`` cells (0: none, a new cell).
+    Cells that share the cell they came from are its daughters (a division); the cell left
+    alone where two were goes on with its mother's track.
+
+    Raises
+    ------
+    ValueError
+        ``cell`` is not one of the time point's cells, or ``came_from`` not one before.
+    """
+    source = np.asarray(links.source, np.int64).copy()
+    if not 1 <= cell <= len(source):
+        raise ValueError(f"no cell {cell} here (its cells are 1 to {len(source)})")
+    if not 0 <= came_from <= n_before:
+        raise ValueError(
+            f"no cell {came_from} at the time point before (its cells are 1 to {n_before}; "
+            "0: none, a new cell)"
+        )
+    source[cell - 1] = came_from
+    return Links(source, _daughters(source))
+
+
 def unlinked(n: int) -> Links:
     """The links of a time point whose ``n`` cells follow from none (the first of a
     time-lapse, or the first after a gap or a change of size)."""
@@ -229,7 +261,8 @@ def links_from_tables(tables: list) -> list[Links]:
     """The links of time points whose cell tables carry :data:`TRACK_COLUMNS` (the cells of
     a run that followed them, read back), so that one time point can be linked again, after
     a correction, without linking every other; a table without them gets :func:`unlinked`.
-    A cell is a daughter where its track is not that of the cell it came from."""
+    A cell is a daughter where it shares the cell it came from with another (so that the
+    links do not depend on how the tracks were numbered when the table was measured)."""
     found: list[Links] = []
     before = np.zeros(0, np.int64)
     for table in tables:
@@ -241,15 +274,11 @@ def links_from_tables(tables: list) -> list[Links]:
             found.append(unlinked(n))
             before = np.zeros(0, np.int64)
             continue
-        ids = np.asarray(ids, np.int64)
         source = np.asarray(sources, np.int64)
         if n and (source.min() < 0 or source.max() > len(before)):  # not the table before's
             source = np.zeros(n, np.int64)
-        came = source > 0
-        daughter = np.zeros(n, bool)
-        daughter[came] = ids[came] != before[source[came] - 1]
-        found.append(Links(source, daughter))
-        before = ids
+        found.append(Links(source, _daughters(source)))
+        before = np.asarray(ids, np.int64)
     return found
 
 

@@ -702,7 +702,7 @@ def test_a_click_where_no_cell_is_found_changes_nothing_and_says_why(qtbot, cont
 
 
 def test_undo_keeps_a_bounded_number_of_corrections():
-    from cellprop.app.corrections import UNDO_DEPTH, _trim_undo
+    from cellprop.app.corrections import UNDO_DEPTH, trim_undo
     from cellprop.app.state import Result
 
     result = None
@@ -710,7 +710,7 @@ def test_undo_keeps_a_bounded_number_of_corrections():
         result = Result(
             np.zeros((2, 2), np.uint16), np.zeros((0, 2)), None, 0, edits=k, previous=result
         )
-    _trim_undo(result, UNDO_DEPTH)
+    trim_undo(result, UNDO_DEPTH)
     chain = []
     while result is not None:
         chain.append(result.edits)

@@ -25,7 +25,7 @@ from cellprop.app.main_window import MainWindow, sample_images  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
 from cellprop.app.state import Status  # noqa: E402
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 
 from cellprop import engine  # noqa: E402
 
@@ -573,6 +573,93 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
         assert [reopened[(k, 0)].sequence for k in range(3)] == [("movie.tif", k) for k in range(3)]
     finally:
         later.shutdown()
+
+
+def test_a_link_mended_by_hand_in_the_cells_table_makes_a_division_and_undoes(
+    qtbot, controller, crops, tmp_path
+):
+    """*Cell Before* typed in the Cells table (a cell followed from the wrong cell): the cell
+    now comes from the one typed, which thereby divides (two daughters, tracks of their own,
+    the cells after them following); the tracks of every time point are numbered anew, Undo
+    and Redo take it back and make it again, and *Export all* writes the division."""
+    import tifffile
+    from cellprop.app.table import CELL_BEFORE
+
+    first = engine.read_image(crops[0]).pixels
+    movie = tmp_path / "movie.tif"
+    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    controller.update_settings(batch_pages=True, batch_track=True, batch_workers=1)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch([movie], tmp_path / "results")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    doc = controller.documents[0]
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+
+    def column(page: int, name: str) -> list:
+        return doc.results[(page, 0)].table.columns[name].tolist()
+
+    def tracks_now() -> list:
+        return [column(k, "TrackObjects_Label") for k in range(3)]
+
+    def show(page: int) -> None:
+        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.show_plane_of(doc, (page, 0))
+
+    model = window.table.cells
+    show(0)  # no time point before the first: nothing to mend there
+    where = model.column_names().index(CELL_BEFORE)
+    assert not controller.links_mendable()
+    assert not model.flags(model.index(0, where)) & Qt.ItemFlag.ItemIsEditable
+    errors: list = []
+    controller.error.connect(errors.append)
+    assert not controller.link_cell(1, 1) and "no time point just before it" in errors[-1]
+    show(1)
+    assert controller.links_mendable()
+    assert model.flags(model.index(0, where)) & Qt.ItemFlag.ItemIsEditable
+    assert not model.flags(model.index(0, 0)) & Qt.ItemFlag.ItemIsEditable
+    before = tracks_now()
+    sources = column(1, CELL_BEFORE)
+    a = 1 + next(k for k, s in enumerate(sources) if s)  # a followed cell ...
+    b = 1 + next(k for k, s in enumerate(sources) if s and s != sources[a - 1])
+    mother = sources[b - 1]  # ... said to come from b's cell before
+    middle = doc.results[(1, 0)]
+    # typed in the table (its row found by the cell's number, whatever the sorting)
+    index = window.table.proxy.mapFromSource(model.index(model.row_of_label(a), where))
+    window.table.model().setData(index, mother)
+    qtbot.waitUntil(lambda: doc.results[(1, 0)] is not middle, timeout=RUN_MS)
+    after = tracks_now()
+    assert column(1, CELL_BEFORE)[a - 1] == mother
+    daughters = {after[1][a - 1], after[1][b - 1]}
+    assert len(daughters) == 2 and before[0][mother - 1] not in daughters
+    lineage = engine.lineage([doc.results[(k, 0)].table for k in range(3)])
+    assert [lineage.get(t) for t in sorted(daughters)] == [after[0][mother - 1]] * 2
+    old_track = before[0][sources[a - 1] - 1]
+    assert old_track in after[0] and old_track not in after[1]  # a's old track ends
+    for k, came in enumerate(column(2, CELL_BEFORE)):  # the cells after them follow them
+        if came in (a, b):
+            assert after[2][k] == after[1][came - 1]
+    assert doc.results[(1, 0)].unsaved_edits and doc.results[(2, 0)].tracks_changed
+    assert controller.has_unsaved_results()
+    # out of range: said, nothing changes
+    assert (
+        not controller.link_cell(a, 999) and "no cell 999 at the time point before" in (errors[-1])
+    )
+    assert tracks_now() == after
+    assert controller.undo_correction()
+    assert tracks_now() == before and column(1, CELL_BEFORE) == sources
+    assert controller.redo_correction()
+    assert tracks_now() == after
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(tmp_path / "mended", lambda paths: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    rows = {int(r["Track"]): r for r in csv.DictReader(open(tmp_path / "mended/tracks.csv"))}
+    assert {int(rows[t]["Parent"]) for t in daughters} == {after[0][mother - 1]}
+    written = csv.DictReader(open(tmp_path / "mended/movie_p1c0_cells.csv", encoding="utf-8"))
+    assert [int(r[CELL_BEFORE]) for r in written] == column(1, CELL_BEFORE)
 
 
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(

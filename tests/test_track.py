@@ -18,6 +18,7 @@ from cellprop.engine.track import (
     measure_tracks,
     number_tracks,
     relatives,
+    relink,
     track_frames,
     unlinked,
 )
@@ -303,3 +304,44 @@ def test_one_time_point_linked_again_leaves_the_others_tracks_as_they_were():
     alone = links_from_tables([odd])
     assert not alone[0].source.any()
     assert unlinked(3).source.tolist() == [0, 0, 0] and not unlinked(3).daughter.any()
+
+
+def test_a_link_mended_by_hand_makes_or_ends_a_division_and_renumbers_the_tracks():
+    """The cell a cell came from, said by hand (the app's *Cell Before*): given a mother
+    that another cell already came from, the two are her daughters; the one left where two
+    were goes on with her track; 0 starts a track of its own. Out of range: refused."""
+    seq = frames()
+    tracks = track_frames(seq)
+    tables = [measure(labels) for labels in seq]
+    measure_tracks(tracks, tables)
+    links = links_from_tables(tables)
+    n1 = len(tables[1])
+    a1, b0 = at(seq[1], 24, 30), at(seq[0], 80, 60)  # A at time point 1; B before
+    assert links[1].source[a1 - 1] == at(seq[0], 20, 30) and not links[1].daughter.any()
+    b1 = int(np.flatnonzero(links[1].source == b0)[0]) + 1  # B's cell at time point 1
+    mended = relink(links[1], a1, b0, len(tables[0]))
+    assert mended.source[a1 - 1] == b0 and mended.daughter[[a1 - 1, b1 - 1]].all()
+    assert mended.daughter.sum() == 2
+    links[1] = mended
+    renumbered = number_tracks(links)
+    track_b = renumbered.labels[0][b0 - 1]
+    daughters = renumbered.labels[1][[a1 - 1, b1 - 1]]
+    assert set(daughters.tolist()).isdisjoint({track_b})
+    assert [renumbered.parents[int(t)] for t in daughters] == [track_b] * 2
+    # A's old track ends at time point 0 (a cell that vanished)
+    track_a = renumbered.labels[0][at(seq[0], 20, 30) - 1]
+    assert renumbered.spans()[track_a] == (0, 0)
+    # A said to be new: B's cell left alone goes on with B's track again
+    alone = relink(mended, a1, 0, len(tables[0]))
+    assert alone.source[a1 - 1] == 0 and not alone.daughter.any()
+    links[1] = alone
+    again = number_tracks(links)
+    assert again.labels[1][b1 - 1] == again.labels[0][b0 - 1]
+    assert again.parents[int(again.labels[1][a1 - 1])] == 0
+    # the tables measured from mended links read back as the same links
+    measure_tracks(again, tables)
+    assert links_from_tables(tables)[1].source.tolist() == alone.source.tolist()
+    with pytest.raises(ValueError, match="no cell 99 at the time point before"):
+        relink(alone, a1, 99, len(tables[0]))
+    with pytest.raises(ValueError, match=f"its cells are 1 to {n1}"):
+        relink(alone, n1 + 1, 1, len(tables[0]))
