@@ -480,6 +480,26 @@ def test_a_stated_cell_diameter_sets_scale_and_sigma_and_is_recorded(
         dataclasses.replace(config, cell_diameter=0.0).check()
 
 
+def _quick_model(dataset: Path, out: Path, modality: str, val: str) -> dict:
+    """A model trained for two steps of a tiny network (its model.json): what training
+    records, not what it learns."""
+    config = TrainConfig(
+        datasets=[str(dataset)],
+        out=str(out),
+        modality=modality,
+        base_channels=4,
+        depth=2,
+        epochs=1,
+        steps_per_epoch=2,
+        crop=64,
+        batch=2,
+        val=[val],
+        command="test",
+    )
+    train(config, progress=False, log=None)
+    return json.loads((out / "model.json").read_text())
+
+
 def test_fluorescence_training_follows_the_nuclei_size_where_they_lie_apart(tmp_path):
     """Sparse nuclei, no --cell-diameter: a fluorescence model takes their own size for its
     scale (the spacing would make them 6 px across); phase contrast keeps the spacing."""
@@ -493,22 +513,7 @@ def test_fluorescence_training_follows_the_nuclei_size_where_they_lie_apart(tmp_
     (folder / "points.csv").write_text("\n".join(lines) + "\n")
 
     def quick(modality):
-        out = tmp_path / modality
-        config = TrainConfig(
-            datasets=[str(folder)],
-            out=str(out),
-            modality=modality,
-            base_channels=4,
-            depth=2,
-            epochs=1,
-            steps_per_epoch=2,
-            crop=64,
-            batch=2,
-            val=["n2.tif"],
-            command="test",
-        )
-        train(config, progress=False, log=None)
-        return json.loads((out / "model.json").read_text())
+        return _quick_model(folder, tmp_path / modality, modality, "n2.tif")
 
     fluorescence = quick("fluorescence")
     assert fluorescence["training"]["blob_diameter_px"] == pytest.approx(16, rel=0.15)
@@ -545,21 +550,7 @@ def test_planes_saved_from_one_channel_train_a_model_that_segments_that_channel(
     samples = load_dataset(folder)
     assert source_channel(samples) == 2
     out = tmp_path / "model"
-    config = TrainConfig(
-        datasets=[str(folder)],
-        out=str(out),
-        modality="fluorescence",
-        base_channels=4,
-        depth=2,
-        epochs=1,
-        steps_per_epoch=2,
-        crop=64,
-        batch=2,
-        val=["movie_p2c2.tif"],
-        command="test",
-    )
-    train(config, progress=False, log=None)
-    training = json.loads((out / "model.json").read_text())["training"]
+    training = _quick_model(folder, out, "fluorescence", "movie_p2c2.tif")["training"]
     assert (training["channel"], training["source_channel"]) == (0, 2)
     assert load_model(out, device="cpu").channel == 2
     # the same image saved again from another channel: the set's planes no longer agree
