@@ -219,7 +219,7 @@ class UserSettings:
     # The channel of each file a folder batch segments (counted from 0, as the Channel box
     # under the image counts them): the DIC or phase channel of a file that holds a
     # fluorescent reporter too, whose channels are measured in each cell all the same. None:
-    # the one the model was trained on (model.json's training.channel; the first for the
+    # the one the model was trained on (the engine's ``Model.channel``; the first for the
     # shipped models).
     batch_channel_index: int | None = None
     # Images a folder batch segments at once, each in its own process; None: the engine's
