@@ -480,7 +480,7 @@ def test_a_stated_cell_diameter_sets_scale_and_sigma_and_is_recorded(
         dataclasses.replace(config, cell_diameter=0.0).check()
 
 
-def _quick_model(dataset: Path, out: Path, modality: str, val: str) -> dict:
+def _quick_model(dataset: Path, out: Path, modality: str, val: str, log=None) -> dict:
     """A model trained for two steps of a tiny network (its model.json): what training
     records, not what it learns."""
     config = TrainConfig(
@@ -496,7 +496,7 @@ def _quick_model(dataset: Path, out: Path, modality: str, val: str) -> dict:
         val=[val],
         command="test",
     )
-    train(config, progress=False, log=None)
+    train(config, progress=False, log=log)
     return json.loads((out / "model.json").read_text())
 
 
@@ -550,7 +550,10 @@ def test_planes_saved_from_one_channel_train_a_model_that_segments_that_channel(
     samples = load_dataset(folder)
     assert source_channel(samples) == 2
     out = tmp_path / "model"
-    training = _quick_model(folder, out, "fluorescence", "movie_p2c2.tif")["training"]
+    logged: list = []
+    training = _quick_model(folder, out, "fluorescence", "movie_p2c2.tif", logged.append)
+    training = training["training"]
+    assert any("taken from channel 2 of their files" in line for line in logged)
     assert (training["channel"], training["source_channel"]) == (0, 2)
     assert load_model(out, device="cpu").channel == 2
     # the same image saved again from another channel: the set's planes no longer agree

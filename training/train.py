@@ -333,6 +333,13 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         + (" (the nuclei's size at the points)" if blob is not None and size == blob else "")
         + f": working scale {scale:g}, sigma {sigma_px:.2f} px at that scale"
     )
+    # the images are planes of other files, all of one channel: the one the model segments
+    source = None if config.channel else source_channel(samples)
+    if source:
+        log(
+            f"the images were taken from channel {source} of their files (sources.csv): the "
+            "model segments that channel of a file unless told otherwise"
+        )
     train_images = [
         prepare_sample(s, scale, sigma_px, config.low, config.high) for s in train_samples
     ]
@@ -434,8 +441,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     training = {
         "datasets": [Path(d).name for d in config.datasets],
         "channel": config.channel,
-        # the images are planes of other files, all of this channel: the one to segment
-        "source_channel": None if config.channel else source_channel(samples),
+        "source_channel": source,
         "train_images": [s.name for s in train_samples],
         "val_images": [s.name for s in val_samples],
         "points": int(sum(len(s.points) for s in samples)),
