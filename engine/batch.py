@@ -43,7 +43,7 @@ from .planes import (
     name_clash,
     planes_points,
 )
-from .track import Tracker, TrackSettings, track_rows
+from .track import TRACK_COLUMNS, Links, Tracker, TrackSettings, links_from_tables, track_rows
 
 __all__ = [
     "BatchResult",
@@ -377,7 +377,7 @@ def process_batch(
             finish(todo[k], res)
     final = [r for r in results if r is not None]
     if track:
-        _follow(final, out, by_page=page == "all")
+        _follow(final, out, page == "all", _earlier_before(earlier, page == "all"))
     elif overwrite and (out / "tracks.csv").is_file():
         (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
     journal.close(
@@ -416,21 +416,64 @@ def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int
     return found
 
 
-def _follow(results: list[ImageResult], out: Path, by_page: bool) -> None:
+def _recorded_planes(run: EarlierRun) -> list[Plane]:
+    """The images of an earlier run's summary, in its order, as planes (its images' paths
+    as recorded)."""
+    planes = []
+    for name, row in run.rows.items():
+        page = str(row.get("Page") or run.record.get("page"))
+        planes.append(
+            Plane(Path(row.get("Path") or name), int(page) if page.isdigit() else None, name)
+        )
+    return planes
+
+
+def _earlier_before(earlier: EarlierRun | None, by_page: bool) -> dict[str, str]:
+    """{image: the image just before it in its time-lapse} of an earlier run that followed
+    its cells (empty for none)."""
+    if earlier is None or not earlier.record.get("track"):
+        return {}
+    planes = _recorded_planes(earlier)
+    before = {}
+    for _, members, times in sequences(planes, by_page):
+        for a, b, ta, tb in zip(members, members[1:], times, times[1:], strict=False):
+            if tb == ta + 1:
+                before[planes[b].name] = planes[a].name
+    return before
+
+
+def _follow(results: list[ImageResult], out: Path, by_page: bool, before: dict) -> None:
     """Follow the cells of each time-lapse among ``results`` (:func:`sequences`), add the
-    track columns to their tables and ``_cells.csv`` files, and write tracks.csv."""
+    track columns to their tables and ``_cells.csv`` files, and write tracks.csv
+    (``before``: :func:`_earlier_before` of the run continued)."""
     rows: list[dict] = []
     for name, members, times in sequences(results, by_page):
-        rows += _follow_one(name, [results[k] for k in members], times)
+        rows += _follow_one(name, [results[k] for k in members], times, before)
     write_rows(out / "tracks.csv", rows, overwrite=True)
 
 
-def _follow_one(sequence: str, members: list[ImageResult], times: list[int]) -> list[dict]:
+def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) -> Links | None:
+    """The links of a kept image to the one before it as its table records them, where the
+    earlier run followed the two as neighbours and kept both: they may hold links mended by
+    hand (the window's *Cell Before*, exported into the run's folder), never to be linked
+    over. None where they must be linked."""
+    if not (result.kept and previous.kept and before.get(result.name) == previous.name):
+        return None
+    tables = [previous.table, result.table]
+    if any(not set(TRACK_COLUMNS[:2]) <= set(t.columns) for t in tables):
+        return None
+    return links_from_tables(tables)[1]
+
+
+def _follow_one(
+    sequence: str, members: list[ImageResult], times: list[int], before: dict | None = None
+) -> list[dict]:
     """Follow the cells of one time-lapse's images (``members`` at time points ``times``):
     their tables and ``_cells.csv`` files gain the track columns, and each its place in the
     time-lapse (``ImageResult.sequence``); returns tracks.csv's rows. An image not done (or
     whose label file cannot be read back), or of another size, ends the tracks: those after
-    it start anew."""
+    it start anew. Two images a continued run kept that it followed one after the other
+    (``before``: :func:`_earlier_before`) keep the links their tables record."""
     tracker = Tracker(TrackSettings())
     followed: list[int] = []  # the members in the tracker, by index
     shape = None
@@ -446,7 +489,10 @@ def _follow_one(sequence: str, members: list[ImageResult], times: list[int]) -> 
         if labels.shape != shape:
             tracker.restart()  # another size: not the same field
             shape = labels.shape
-        tracker.add(labels)
+        recorded = None
+        if followed and followed[-1] == k - 1:
+            recorded = _recorded_links(r, members[k - 1], before or {})
+        tracker.add(labels, recorded)
         followed.append(k)
     rows = track_rows(
         sequence,
@@ -625,12 +671,7 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
     auto = given.get("diameter") == "auto"
     roi = bool(run.record.get("roi", False))
     results, problems = [], []
-    recorded_planes = []
-    for name, row in run.rows.items():
-        page = str(row.get("Page") or run.record.get("page"))
-        recorded_planes.append(
-            Plane(Path(row.get("Path") or name), int(page) if page.isdigit() else None, name)
-        )
+    recorded_planes = _recorded_planes(run)
     in_sequence: dict = {}  # where the run followed cells: each image's place in its time-lapse
     if run.record.get("track"):
         for sequence, members, times in sequences(recorded_planes, run.record.get("page") == "all"):

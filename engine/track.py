@@ -328,12 +328,15 @@ class Tracker:
         self.tracks = Tracks()
         self._previous: np.ndarray | None = None
 
-    def add(self, labels: np.ndarray) -> np.ndarray:
-        """Follow the cells of the next time point into it; returns each one's track."""
+    def add(self, labels: np.ndarray, links: Links | None = None) -> np.ndarray:
+        """Follow the cells of the next time point into it; returns each one's track.
+        ``links``: how they follow from the time point before, known already (a run's own
+        tables read back, links mended by hand among them), instead of linking them."""
         labels = np.asarray(labels)
+        n = int(labels.max(initial=0))
         if self._previous is None:
-            links = unlinked(int(labels.max(initial=0)))
-        else:
+            links = unlinked(n)
+        elif links is None or len(links.source) != n:
             links = link_frames(self._previous, labels, self.settings)
         self._previous = labels
         return _extend(self.tracks, links, self.first_track)

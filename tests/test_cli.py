@@ -1119,3 +1119,49 @@ def test_a_model_trained_on_a_channel_segments_that_channel_unless_told(
     listed = capsys.readouterr().out
     facts = listed[re.search(r"^phase-c1 ", listed, re.MULTILINE).start() :].splitlines()[1]
     assert facts.endswith("segments channel 1 of a file unless told otherwise")
+
+
+def test_links_mended_by_hand_are_kept_when_a_followed_run_is_continued(tmp_path, phase_model_dir):
+    """A time-lapse followed by a run, one link mended by hand and exported into the run's
+    folder (what the window's *Cell Before* and *Export all* write), then a time point added
+    and the run continued: the kept images' links are the mended ones, not linked over."""
+    from cellprop.engine import links_from_tables, measure_tracks, number_tracks, relink
+    from cellprop.engine.output import read_table, write_table
+
+    folder, out = tmp_path / "movie", tmp_path / "out"
+    folder.mkdir()
+    shipped = sorted((ROOT / "resources/samples/c2c12-timelapse").glob("t*.png"))
+    for path in shipped[:3]:
+        shutil.copy(path, folder / path.name)
+    common = ["--model", phase_model_dir, "--device", "cpu", "--quiet", "--track", "--out", out]
+
+    def run(*more):
+        return main(["segment", str(folder), *map(str, common), *more])
+
+    assert run() == 0
+    names = [p.name for p in shipped[:3]]
+    tables = [read_table(out / f"{Path(n).stem}_cells.csv") for n in names]
+    links = links_from_tables(tables)
+    source = links[1].source.tolist()
+    a = 1 + next(k for k, s in enumerate(source) if s)
+    b = 1 + next(k for k, s in enumerate(source) if s and s != source[a - 1])
+    links[1] = relink(links[1], a, source[b - 1], len(tables[0]))  # a said to be b's sister
+    measure_tracks(number_tracks(links), tables)
+    for name, table in zip(names, tables, strict=True):
+        write_table(out / f"{Path(name).stem}_cells.csv", table, overwrite=True)
+    mended = tables[1].columns["TrackObjects_ParentObjectNumber"].tolist()
+    assert mended != source and mended[a - 1] == source[b - 1]
+    shutil.copy(shipped[3], folder / shipped[3].name)  # a time point more
+    assert run("--resume") == 0
+    now = [read_table(out / f"t00{t}_cells.csv") for t in range(4)]
+    assert now[1].columns["TrackObjects_ParentObjectNumber"].tolist() == mended
+    tracks = now[1].columns["TrackObjects_Label"]
+    daughters = {int(tracks[a - 1]), int(tracks[b - 1])}
+    rows = list(csv.DictReader(open(out / "tracks.csv", encoding="utf-8")))
+    mother = int(now[0].columns["TrackObjects_Label"][source[b - 1] - 1])
+    assert {int(r["Parent"]) for r in rows if int(r["Track"]) in daughters} == {mother}
+    assert now[3].columns["TrackObjects_ParentObjectNumber"].astype(bool).sum() >= 40
+    # a run replaced (--overwrite) follows the cells anew: the link as the labels say
+    assert run("--overwrite") == 0
+    again = read_table(out / "t001_cells.csv").columns["TrackObjects_ParentObjectNumber"]
+    assert again.tolist() == source
