@@ -460,7 +460,7 @@ def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) ->
     if not (result.kept and previous.kept and before.get(result.name) == previous.name):
         return None
     tables = [previous.table, result.table]
-    if any(not set(TRACK_COLUMNS[:2]) <= set(t.columns) for t in tables):
+    if any(t is None or not set(TRACK_COLUMNS[:2]) <= set(t.columns) for t in tables):
         return None
     return links_from_tables(tables)[1]
 
