@@ -49,6 +49,7 @@ from .table import CELL_BEFORE, CellTableView
 from .timecourse import TimeCourseView
 from .viewer import ImageViewer
 from .window_results import ResultsWindowMixin
+from .window_tracks import TracksWindowMixin
 from .window_training import TrainingWindowMixin
 
 # Files the window takes for tables of cell centres when dropped or opened (read_points).
@@ -85,7 +86,7 @@ def plane_label(doc, plane: tuple) -> str:
     return f"{doc.name} page {page}" + (f" channel {channel}" if channel else "")
 
 
-class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
+class MainWindow(ResultsWindowMixin, TrainingWindowMixin, TracksWindowMixin, QMainWindow):
     def __init__(self, controller: AppController | None = None, dialogs=None):
         super().__init__()
         self.controller = controller if controller is not None else AppController()
@@ -96,6 +97,10 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self._levels_set_for: tuple | None = None
         self._centre_on_selection = False
         self._bar_wanted: tuple | None = None  # (image, plane, bar) whose cells to select
+        # (image, plane, cell) waiting for a click on the cell it came from (Link to the cell
+        # before), and the one to select once its image is shown again
+        self._linking: tuple | None = None
+        self._cell_wanted: tuple | None = None
         self._coloured_by: tuple | None = None  # what the cells shown are coloured by
         self.setWindowTitle("cellprop")
         self.setWindowIcon(app_icon())
@@ -495,6 +500,9 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
             self.add_cells_action.setChecked(False)  # another image, or no result any more
             self._add_mode_toggled(False)
         self.remove_cell_action.setEnabled(can and c.selected_cell > 0)
+        self.link_action.setEnabled(
+            not c.busy and len(c.selected_cells) == 1 and c.links_mendable()
+        )
         several = len(c.selected_cells) > 1
         self.remove_cell_action.setText(
             f"Remove {len(c.selected_cells)} selected cells" if several else "Remove selected cell"
@@ -620,6 +628,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         self._show_result(doc)
         self._show_marks()
         self._update_correction_actions()
+        self._select_wanted_cell()
 
     def _result_ready(self, index: int) -> None:
         if index == self.controller.current_index:
@@ -714,6 +723,8 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
 
     def _viewer_clicked(self, x: int, y: int) -> None:
         self._centre_on_selection = False
+        if self._link_clicked(x, y):
+            return
         if self.mark_action.isChecked():
             # a click within 6 screen pixels of a mark takes it away
             self.controller.mark_at(x, y, radius=max(1.5, 6.0 / max(self.viewer.zoom, 1e-6)))
@@ -727,7 +738,7 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
     def _viewer_ctrl_clicked(self, x: int, y: int) -> None:
         """Ctrl-click (or Shift-click): a cell added to the selection, or taken out of it; in
         the click modes, a click like any other."""
-        if self.mark_action.isChecked() or self.add_cells_action.isChecked():
+        if self.mark_action.isChecked() or self.add_cells_action.isChecked() or self._linking:
             self._viewer_clicked(x, y)
             return
         self._centre_on_selection = False
@@ -856,7 +867,10 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
         rows += [
             ("Zoom", "Mouse wheel"),
             ("Move the image", "Drag"),
-            ("Stop adding cells or marking centres; else let go of the selected cells", "Esc"),
+            (
+                "Stop adding cells, marking centres or linking; else let go of the selected cells",
+                "Esc",
+            ),
             ("Copy the selected rows of the cells table", "Ctrl+C"),
             ("Select several cells (then Delete removes them together)", "Ctrl+click"),
         ]
@@ -883,6 +897,9 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, QMainWindow):
     def keyPressEvent(self, event):  # noqa: N802 - Qt override
         # Esc is Cancel while working; otherwise it ends adding cells or marking, else it
         # lets go of the cells selected.
+        if event.key() == Qt.Key.Key_Escape and self._linking is not None:
+            self.end_linking()
+            return
         if event.key() == Qt.Key.Key_Escape and self.add_cells_action.isChecked():
             self._add_mode_toggled(False)
             return

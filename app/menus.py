@@ -204,6 +204,15 @@ def build_actions(window) -> None:
         "the table) go out together (Delete)",
     )
     window.remove_cell_action.setIconText("Remove cell")
+    window.link_action = add_action(
+        window,
+        "Link to the cell before…",
+        window.start_linking,
+        "L",
+        "The selected cell was followed from the wrong cell (cells followed over time): the "
+        "time point before is shown, and a click on the cell it came from mends the link; "
+        "two cells from one are its daughters (L; Esc stops; Ctrl+Z undoes)",
+    )
     window.undo_action = add_action(
         window,
         "Undo correction",
@@ -347,6 +356,7 @@ def build_actions(window) -> None:
         None,
         window.add_cells_action,
         window.remove_cell_action,
+        window.link_action,
         None,
         window.points_action,
         None,

@@ -161,30 +161,43 @@ class TimeLapseMixin:
             if r is not changed and r.outputs and not same:
                 r.tracks_changed = True  # its files' tracks are out of date
 
-    def links_mendable(self) -> bool:
-        """Whether the cells of the image shown were followed from a time point just before
-        it, so that a link can be mended by hand (:meth:`link_cell`)."""
+    def time_point_before(self) -> tuple | None:
+        """(document, plane) of the time point just before the image shown, whose cells
+        those shown were followed from, so that a link can be mended by hand
+        (:meth:`link_cell`); None where there is none."""
         doc = self.current
         result = doc.result if doc is not None else None
         if result is None or result.sequence is None or not len(track_column(result)):
-            return False
+            return None
         members = self._sequence_members(doc, doc.plane)
         time = result.sequence[1]
-        return members.get(time, (None, None, None))[2] is result and time - 1 in members
+        if members.get(time, (None, None, None))[2] is not result or time - 1 not in members:
+            return None
+        before_doc, before_plane, _ = members[time - 1]
+        return before_doc, before_plane
 
-    def link_cell(self, cell: int, came_from: int) -> bool:
-        """Mend a link by hand: cell ``cell`` of the time point shown was cell ``came_from``
-        of the time point before (its *Cell Before*; 0: none, a cell that came in). Two cells
-        from one cell are its daughters; one left where two were goes on with its mother's
-        track. The tracks are numbered anew everywhere, as after a correction; it counts as
-        one (Undo takes it back, *Export* and *Export all* write it). A correction of this
-        time point's outlines, or of the one before's, links them again by themselves."""
-        doc = self.current
-        result = doc.result if doc is not None else None
+    def links_mendable(self) -> bool:
+        """Whether the cells of the image shown were followed from a time point just before
+        it, so that a link can be mended by hand (:meth:`link_cell`)."""
+        return self.time_point_before() is not None
+
+    def link_cell(
+        self, cell: int, came_from: int, doc: Document | None = None, plane: tuple | None = None
+    ) -> bool:
+        """Mend a link by hand: cell ``cell`` of the time point shown (or of ``doc`` at
+        ``plane``) was cell ``came_from`` of the time point before (its *Cell Before*; 0:
+        none, a cell that came in). Two cells from one cell are its daughters; one left where
+        two were goes on with its mother's track. The tracks are numbered anew everywhere, as
+        after a correction; it counts as one (Undo takes it back, *Export* and *Export all*
+        write it). A correction of this time point's outlines, or of the one before's, links
+        them again by themselves."""
+        doc = self.current if doc is None else doc
+        plane = doc.plane if doc is not None and plane is None else plane
+        result = doc.results.get(plane) if doc is not None else None
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
             return False
-        followed = self._followed_with(doc, doc.plane) if result is not None else None
+        followed = self._followed_with(doc, plane) if result is not None else None
         if followed is None or not len(track_column(result)):
             self._report(
                 "The cells of this image were not followed over time: process its time-lapse "
@@ -219,7 +232,7 @@ class TimeLapseMixin:
         result.keep_aside(new)
         result.undone = None
         trim_undo(new, UNDO_DEPTH)
-        doc.results[doc.plane] = results[i] = new
+        doc.results[plane] = results[i] = new
         links[i] = mended
         self._number_again(times, results, links, new)
         index = self.documents.index(doc)
@@ -231,7 +244,8 @@ class TimeLapseMixin:
             f"{doc.name}: cell {cell} now comes from {said}; it came from "
             f"{f'cell {was}' if was else 'none'} (Ctrl+Z undoes)",
         )
-        self.select_cell(cell)
+        if doc is self.current and doc.plane == plane:
+            self.select_cell(cell)
         return True
 
     def _sequence_members(self, doc: Document, plane: tuple) -> dict:

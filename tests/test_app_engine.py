@@ -660,6 +660,27 @@ def test_a_link_mended_by_hand_in_the_cells_table_makes_a_division_and_undoes(
     assert {int(rows[t]["Parent"]) for t in daughters} == {after[0][mother - 1]}
     written = csv.DictReader(open(tmp_path / "mended/movie_p1c0_cells.csv", encoding="utf-8"))
     assert [int(r[CELL_BEFORE]) for r in written] == column(1, CELL_BEFORE)
+    # by clicking: the cell selected, L shows the time point before, a click there on the
+    # cell it came from mends the link and shows its own time point again, the cell selected
+    assert controller.undo_correction()
+    assert tracks_now() == before
+    controller.select_cells([a])
+    assert window.link_action.isEnabled()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        window.link_action.trigger()
+    assert doc.plane == (0, 0)
+    y, x = (int(v) for v in np.argwhere(doc.result.labels == mother)[0])
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        window._viewer_clicked(x, y)
+    assert doc.plane == (1, 0) and controller.selected_cells == (a,)
+    assert tracks_now() == after and column(1, CELL_BEFORE)[a - 1] == mother
+    # Esc stops waiting for the click: a click then only selects
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        window.link_action.trigger()
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    window._viewer_clicked(x, y)
+    assert doc.plane == (0, 0) and controller.selected_cells == (mother,)
+    assert tracks_now() == after
 
 
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(
