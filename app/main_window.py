@@ -102,6 +102,11 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, TracksWindowMixin, QMa
         self._linking: tuple | None = None
         self._cell_wanted: tuple | None = None
         self._coloured_by: tuple | None = None  # what the cells shown are coloured by
+        # the channel in colour: its levels per (file, channel), set on the first page it is
+        # shown on and kept for the others (its brightness then compares over time), and how
+        # much brighter than them it is drawn
+        self._colour_levels: dict = {}
+        self._colour_gain = 1.0
         self.setWindowTitle("cellprop")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -283,11 +288,10 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, TracksWindowMixin, QMa
         self.display_panel.plane_changed.connect(c.set_plane)
         self.display_panel.colour_channel_changed.connect(c.set_colour_channel)
         self.display_panel.colour_changed.connect(
-            lambda name: self.viewer.set_colour_channel(
-                c.colour_pixels, render.CHANNEL_COLOURS[name]
-            )
+            lambda name: self._show_colour_channel(c.colour_pixels, render.CHANNEL_COLOURS[name])
         )
-        c.colour_ready.connect(self.viewer.set_colour_channel)
+        self.display_panel.colour_gain_changed.connect(self._colour_gain_changed)
+        c.colour_ready.connect(self._show_colour_channel)
         c.settings_changed.connect(lambda _: self._draw_scale_bar())  # a pixel size typed
         self.welcome.open_files.connect(self.ask_open_files)
         self.welcome.open_folder.connect(self.ask_open_folder)
@@ -705,6 +709,23 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, TracksWindowMixin, QMa
             if name.startswith("AreaShape_Area") or name == "area":
                 return name, np.asarray(columns[name], float)
         return "", None
+
+    def _show_colour_channel(self, pixels, colour=None) -> None:
+        """Draw the channel in colour (``pixels``; None: none) at its file's levels and the
+        brightness chosen."""
+        doc, channel = self.controller.current, self.controller.colour_channel
+        levels = None
+        if pixels is not None and doc is not None:
+            key = (doc.path, channel)
+            if key not in self._colour_levels:
+                self._colour_levels[key] = render.auto_contrast(pixels)
+            low, high = self._colour_levels[key]
+            levels = (low, low + max(high - low, 1e-9) / self._colour_gain)
+        self.viewer.set_colour_channel(pixels, colour, levels)
+
+    def _colour_gain_changed(self, gain: float) -> None:
+        self._colour_gain = gain
+        self._show_colour_channel(self.controller.colour_pixels)
 
     def _set_contrast(self, low: float, high: float) -> None:
         doc = self.controller.current

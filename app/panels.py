@@ -480,6 +480,7 @@ class DisplayPanel(QGroupBox):
     plane_changed = Signal(int, int)
     colour_channel_changed = Signal(int)  # -1: none
     colour_changed = Signal(str)  # a name of render.CHANNEL_COLOURS
+    colour_gain_changed = Signal(float)  # how much brighter the colour channel is drawn (x1)
 
     STEPS = 1000
 
@@ -532,16 +533,28 @@ class DisplayPanel(QGroupBox):
         row.addWidget(self.colour_channel, 1)
         row.addWidget(self.colour)
         layout.addRow(self._colour_label, pair)
+        # its brightness: x1/4 .. x4 on a log scale, x1 in the middle
+        self.colour_gain = QSlider(Qt.Orientation.Horizontal)
+        self.colour_gain.setRange(-100, 100)
+        self.colour_gain.setToolTip(
+            "How bright the channel in colour is drawn: to the right, faint signal shows; to "
+            "the left, only the brightest. Its levels are those of the first page it was "
+            "shown on, kept for the file's other pages (time points), so that its brightness "
+            "compares over time."
+        )
+        self._colour_gain_label = QLabel("Its brightness")
+        layout.addRow(self._colour_gain_label, self.colour_gain)
         self._lo, self._hi = 0.0, 255.0
         self.black.valueChanged.connect(self._slid)
         self.white.valueChanged.connect(self._slid)
         self.auto.clicked.connect(lambda: self.auto_contrast_requested.emit())
         self.page.valueChanged.connect(self._plane)
         self.channel.valueChanged.connect(self._plane)
-        self.colour_channel.currentIndexChanged.connect(
-            lambda _: self.colour_channel_changed.emit(self.colour_channel.currentData())
-        )
+        self.colour_channel.currentIndexChanged.connect(self._colour_channel_chosen)
         self.colour.currentTextChanged.connect(self.colour_changed.emit)
+        self.colour_gain.valueChanged.connect(
+            lambda v: self.colour_gain_changed.emit(2.0 ** (v / 50.0))
+        )
         self.set_planes(1, 1, 0, 0)
 
     def set_range(self, lo: float, hi: float, low: float, high: float) -> None:
@@ -597,6 +610,18 @@ class DisplayPanel(QGroupBox):
         self.colour_channel.blockSignals(False)
         for widget in (self._colour_label, self.colour_channel, self.colour):
             widget.setVisible(n_channels > 1)
+        self._show_gain()
+
+    def _show_gain(self) -> None:
+        """The brightness slider, where a channel is drawn in colour."""
+        chosen = self.colour_channel.currentData()
+        shown = self.colour_channel.isVisibleTo(self) and chosen is not None and chosen >= 0
+        for widget in (self._colour_gain_label, self.colour_gain):
+            widget.setVisible(shown)
+
+    def _colour_channel_chosen(self, _index: int) -> None:
+        self._show_gain()
+        self.colour_channel_changed.emit(self.colour_channel.currentData())
 
     def _plane(self) -> None:
         self.plane_changed.emit(self.page.value(), self.channel.value())

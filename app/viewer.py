@@ -350,14 +350,17 @@ class ImageViewer(QGraphicsView):
         bars = [i for i in self._scale_bar.childItems() if hasattr(i, "rect")]
         return bars[-1].rect().width() if self.scale_bar_label and bars else 0.0
 
-    def set_colour_channel(self, pixels: np.ndarray | None, colour=None) -> None:
+    def set_colour_channel(
+        self, pixels: np.ndarray | None, colour=None, levels: tuple | None = None
+    ) -> None:
         """Draw another channel's ``pixels`` (None: none) in ``colour`` (default: the one
-        drawn last) over the image, with its own automatic contrast."""
+        drawn last) over the image, transparent at ``levels[0]`` and opaque from ``levels[1]``
+        (default: its own automatic contrast)."""
         self.colour = self.colour if colour is None else colour
         if pixels is not None and self._pixels is not None and pixels.shape != self._pixels.shape:
             pixels = None  # another image's, arrived late
         self._colour_pixels = pixels
-        rgba = None if pixels is None else render.channel_rgba(pixels, self.colour)
+        rgba = None if pixels is None else render.channel_rgba(pixels, self.colour, levels)
         self._colour_item.setPixmap(
             QPixmap() if rgba is None else QPixmap.fromImage(qimage_from_array(rgba))
         )

@@ -463,6 +463,47 @@ def test_another_channel_is_drawn_in_colour_over_the_one_shown(qtbot, window, tm
     assert viewer.colour_layer().pixmap().isNull() and c.colour_pixels is None
 
 
+def test_a_reporter_in_colour_keeps_its_levels_over_time_and_its_brightness_is_chosen(
+    qtbot, window, tmp_path
+):
+    """A reporter that fades over a time-lapse: drawn at the levels of the first page it
+    was shown on, its second page's half as bright patch shows half as opaque (each page's
+    own contrast would have made it solid again); *Its brightness* draws it brighter or
+    fainter, on every page."""
+    rng = np.random.default_rng(1)
+    stack = rng.integers(0, 50, (2, 2, 32, 40)).astype(np.uint16)
+    stack[0, 1, 8:16, 10:20] = 4000
+    stack[1, 1, 8:16, 10:20] = 2000  # the reporter fades
+    path = tmp_path / "fading.npy"
+    np.save(path, stack)
+    c, panel, viewer = window.controller, window.display_panel, window.viewer
+
+    def alpha() -> int:
+        return int(fakes.qimage_rgba(viewer.colour_layer().pixmap())[12, 15, 3])
+
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([path])
+    assert not panel.colour_gain.isVisibleTo(window)  # no channel in colour yet
+    with qtbot.waitSignal(c.colour_ready, timeout=WAIT_MS):
+        panel.colour_channel.setCurrentIndex(1)
+    assert panel.colour_gain.isVisibleTo(window) and alpha() == 255
+    with qtbot.waitSignal(c.colour_ready, timeout=WAIT_MS):
+        with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+            c.step_page(1)
+    faded = alpha()
+    assert 100 < faded < 160  # about half: the first page's levels
+    panel.colour_gain.setValue(50)  # twice as bright: the faded patch solid again
+    assert alpha() == 255
+    panel.colour_gain.setValue(-50)  # half as bright
+    assert alpha() < faded * 0.6
+    with qtbot.waitSignal(c.colour_ready, timeout=WAIT_MS):
+        with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+            c.step_page(-1)
+    assert 100 < alpha() < 160  # the first page, half as bright too
+    panel.colour_channel.setCurrentIndex(0)
+    assert not panel.colour_gain.isVisibleTo(window)
+
+
 def test_cells_are_coloured_by_a_measurement_with_the_bars_as_legend(qtbot, window, images):
     """*Colour the cells by it* fills each cell with the viridis colour of its value (a
     measurement map), the Distribution's bars in the same colours; unticked, the cells get
