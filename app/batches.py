@@ -457,4 +457,12 @@ class BatchMixin:
         summary.seconds = time.monotonic() - self._batch_started_at
         self._batch = None
         self.log.emit("info", "Batch finished: " + summary.describe())
+        tracks = summary.out_dir / "tracks.csv"
+        if self._batch_user is not None and self._batch_user.batch_track and tracks.is_file():
+            try:
+                self.log.emit(
+                    "info", "Cells followed over time: " + self.engine.tracks_summary(tracks)
+                )
+            except (OSError, ValueError) as exc:
+                self._report(f"{tracks}: cannot be read ({exc})")
         self.batch_finished.emit(summary)

@@ -319,26 +319,6 @@ def _planned_outputs(planes: list, out: Path, roi: bool) -> list[Path]:
     return files
 
 
-def _tracks_summary(path: Path) -> str:
-    """What a run's tracks.csv says in a line: how many tracks, divisions, and tracks seen
-    from the first time point of their time-lapse to its last."""
-    import csv
-
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    mothers = {(r["Sequence"], r["Parent"]) for r in rows if r["Parent"] not in ("", "0")}
-    span: dict = {}
-    for r in rows:
-        first, last = span.get(r["Sequence"], (None, None))
-        start, end = int(r["First_Frame"]), int(r["Last_Frame"])
-        span[r["Sequence"]] = (start if first is None else min(first, start), max(last or 0, end))
-    whole = sum((int(r["First_Frame"]), int(r["Last_Frame"])) == span[r["Sequence"]] for r in rows)
-    return (
-        f"{len(rows)} tracks followed ({len(mothers)} division(s); {whole} from the first "
-        "time point to the last) -> tracks.csv"
-    )
-
-
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -537,7 +517,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
         file=log,
     )
     if args.track and (Path(args.out) / "tracks.csv").is_file():
-        print(f"cellprop: {_tracks_summary(Path(args.out) / 'tracks.csv')}", file=log)
+        from cellprop.engine import tracks_summary
+
+        print(f"cellprop: {tracks_summary(Path(args.out) / 'tracks.csv')}", file=log)
     several = [r for r in result.results if r.n_pages > 1 and args.page is None]
     if several:  # a time-lapse in one file gave one image: say so, and what gives them all
         more = f" and {len(several) - 1} more multi-page file(s)" if len(several) > 1 else ""

@@ -37,6 +37,7 @@ behind it each hold one stage:
                 number_tracks, track_rows            correction), the rest as they were
                 lineage, relatives                   who divided from whom, by the tables
                 relink                               a link mended by hand
+                tracks_summary                       a run's tracks.csv in a line
     parallel    auto_workers                         images at once (--workers auto), in
                                                      worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
@@ -118,6 +119,7 @@ from .track import (
     relink,
     track_frames,
     track_rows,
+    tracks_summary,
     unlinked,
 )
 
@@ -133,6 +135,7 @@ __all__ = [
     "number_tracks",
     "relatives",
     "relink",
+    "tracks_summary",
     "track_frames",
     "track_rows",
     "unlinked",

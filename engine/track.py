@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +41,7 @@ __all__ = [
     "relink",
     "track_frames",
     "track_rows",
+    "tracks_summary",
     "unlinked",
 ]
 
@@ -449,3 +451,27 @@ def track_rows(sequence: str, tracks: Tracks, tables: list, times: list, names: 
         head.update(First_Image=image[row["First_Frame"]], Last_Image=image[row["Last_Frame"]])
         rows.append({**head, **row})
     return rows
+
+
+def tracks_summary(path: str | Path) -> str:
+    """What a run's tracks.csv (:func:`track_rows`) says, in a line: how many tracks, how many
+    cells divided, and how many tracks run from the first time point of their time-lapse to
+    its last. OSError or ValueError where the file cannot be read as one."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    try:
+        mothers = {(r["Sequence"], r["Parent"]) for r in rows if r["Parent"] not in ("", "0")}
+        frames = [(r["Sequence"], int(r["First_Frame"]), int(r["Last_Frame"])) for r in rows]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a tracks.csv ({exc})") from exc
+    span: dict = {}
+    for sequence, first, last in frames:
+        start, end = span.get(sequence, (first, last))
+        span[sequence] = (min(start, first), max(end, last))
+    whole = sum((first, last) == span[sequence] for sequence, first, last in frames)
+    return (
+        f"{len(rows)} tracks followed ({len(mothers)} division(s); {whole} from the first "
+        "time point to the last) -> tracks.csv"
+    )

@@ -590,10 +590,14 @@ def test_a_link_mended_by_hand_in_the_cells_table_makes_a_division_and_undoes(
     frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])
     tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
     controller.update_settings(batch_pages=True, batch_track=True, batch_workers=1)
+    logs: list = []
+    controller.log.connect(lambda level, text: logs.append(text))
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
         assert controller.run_batch([movie], tmp_path / "results")
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     doc = controller.documents[0]
+    n_tracks = len(open(tmp_path / "results" / "tracks.csv").read().splitlines()) - 1
+    assert f"Cells followed over time: {n_tracks} tracks followed (" in "\n".join(logs)
     window = MainWindow(controller, dialogs=AlwaysYes())
     qtbot.addWidget(window)
     window.show()
