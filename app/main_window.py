@@ -48,6 +48,7 @@ from .panels import (
 from .table import CELL_BEFORE, CellTableView
 from .timecourse import TimeCourseView
 from .viewer import ImageViewer
+from .window_display import DisplayWindowMixin
 from .window_results import ResultsWindowMixin
 from .window_tracks import TracksWindowMixin
 from .window_training import TrainingWindowMixin
@@ -86,7 +87,9 @@ def plane_label(doc, plane: tuple) -> str:
     return f"{doc.name} page {page}" + (f" channel {channel}" if channel else "")
 
 
-class MainWindow(ResultsWindowMixin, TrainingWindowMixin, TracksWindowMixin, QMainWindow):
+class MainWindow(
+    DisplayWindowMixin, ResultsWindowMixin, TrainingWindowMixin, TracksWindowMixin, QMainWindow
+):
     def __init__(self, controller: AppController | None = None, dialogs=None):
         super().__init__()
         self.controller = controller if controller is not None else AppController()
@@ -710,38 +713,6 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, TracksWindowMixin, QMa
                 return name, np.asarray(columns[name], float)
         return "", None
 
-    def _show_colour_channel(self, pixels, colour=None) -> None:
-        """Draw the channel in colour (``pixels``; None: none) at its file's levels and the
-        brightness chosen."""
-        doc, channel = self.controller.current, self.controller.colour_channel
-        levels = None
-        if pixels is not None and doc is not None:
-            key = (doc.path, channel)
-            if key not in self._colour_levels:
-                self._colour_levels[key] = render.auto_contrast(pixels)
-            low, high = self._colour_levels[key]
-            levels = (low, low + max(high - low, 1e-9) / self._colour_gain)
-        self.viewer.set_colour_channel(pixels, colour, levels)
-
-    def _colour_gain_changed(self, gain: float) -> None:
-        self._colour_gain = gain
-        self._show_colour_channel(self.controller.colour_pixels)
-
-    def _set_contrast(self, low: float, high: float) -> None:
-        doc = self.controller.current
-        self._levels_set_for = (doc.path, doc.channel) if doc is not None else None
-        self._contrast = (low, high)
-        self.viewer.set_contrast(low, high)
-
-    def _auto_contrast(self) -> None:
-        doc = self.controller.current
-        if doc is None or doc.image is None:
-            return
-        self._levels_set_for = None  # automatic again: they follow each page
-        self._contrast = render.auto_contrast(doc.image.pixels)
-        self.viewer.set_contrast(*self._contrast)
-        self.display_panel.set_range(*render.value_range(doc.image.pixels), *self._contrast)
-
     def _viewer_clicked(self, x: int, y: int) -> None:
         self._centre_on_selection = False
         if self._link_clicked(x, y):
@@ -786,62 +757,6 @@ class MainWindow(ResultsWindowMixin, TrainingWindowMixin, TracksWindowMixin, QMa
         """Select the image shown's cells in a bar of the Distribution; the view goes there."""
         self._centre_on_selection = True
         self.controller.select_cells(self.histogram.cells_in_bin(bar))
-
-    def _overlays_changed(self, overlays: dict) -> None:
-        """The overlays' settings changed (a check box, a slider, a key): the View menu's
-        items follow, and anything hidden with H is shown again (the user is adjusting it)."""
-        for name, action in self.overlay_actions.items():
-            overlay = overlays.get(name)
-            action.setChecked(bool(overlay and overlay.visible))
-        self.viewer.apply_overlays(overlays)
-        if self.hide_overlays_action.isChecked():
-            self.hide_overlays(False)
-
-    def show_scale_bar(self, shown: bool) -> None:
-        """B: a scale bar over the image, or none; kept between sessions."""
-        self.scale_bar_action.setChecked(shown)
-        self.controller.store.set_flag("scale_bar", shown)
-        self._draw_scale_bar()
-        if shown and self.controller.current is not None and not self.viewer.scale_bar_label:
-            self.statusBar().showMessage(
-                "No scale bar: this image has no pixel size. Give one in the settings "
-                "(Pixel size), or open a calibrated file.",
-                6000,
-            )
-
-    def _draw_scale_bar(self) -> None:
-        """The scale bar of the image shown, at the pixel size its cells are measured with:
-        the one in the settings, else the file's."""
-        doc, bar = self.controller.current, None
-        if self.scale_bar_action.isChecked() and doc is not None and doc.image is not None:
-            size, unit = self.controller.engine.calibration(
-                doc.image, self.controller.settings.pixel_size
-            )
-            bar = render.scale_bar(doc.image.pixels.shape[1], size, unit)
-        self.viewer.set_scale_bar(bar)
-
-    def hide_overlays(self, hidden: bool) -> None:
-        """H: the image alone, or what was shown over it back again."""
-        self.hide_overlays_action.setChecked(hidden)
-        self.viewer.hide_layers(hidden)
-        self.statusBar().showMessage(
-            "Everything over the image hidden: H shows it again" if hidden else "", 4000
-        )
-
-    def _colour_cells(self, name: str, low: float, high: float) -> None:
-        """The Distribution asks for the cells shown coloured by a measurement between
-        ``low`` and ``high`` (its bars' range), or ("") in their own colours."""
-        doc = self.controller.current
-        result = doc.result if doc is not None else None
-        key = (id(result), name, low, high) if name and result is not None else None
-        if key == self._coloured_by or (key is not None and result.labels is None):
-            return
-        self._coloured_by = key
-        if key is None:
-            self.viewer.colour_cells(None)
-            return
-        values = self.histogram.values_by_label(name)
-        self.viewer.colour_cells(render.fills_by_value_rgba(result.labels, values, low, high))
 
     def _selection_changed(self, label: int) -> None:
         self._update_correction_actions()
