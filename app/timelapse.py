@@ -136,12 +136,17 @@ class TimeLapseMixin:
             return
         times, results, i, links = followed
         engine = self.engine
-        for k in range(max(i, 1), min(i + 2, len(results))) if relink else ():
+        linked = list(range(max(i, 1), min(i + 2, len(results)))) if relink else []
+        for k in linked:
             links[k] = engine.unlinked(len(results[k].table))
             if times[k - 1] == times[k] - 1:  # the time point before it, not a gap
                 before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
                 if before is not None and after is not None and before.shape == after.shape:
                     links[k] = engine.link_frames(before, after)
+        # its divisions settled by the time point after, as a batch settles them; the
+        # others' links are their tables' (mended by hand, maybe)
+        others = [k for k in range(len(links)) if k not in linked]
+        links = engine.settle_divisions(links, leave=others)
         self._number_again(times, results, links, results[i])
 
     def _number_again(self, times: list, results: list, links: list, changed: Result) -> None:

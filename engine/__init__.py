@@ -37,6 +37,7 @@ behind it each hold one stage:
                 number_tracks, track_rows            correction), the rest as they were
                 lineage, relatives                   who divided from whom, by the tables
                 relink                               a link mended by hand
+                settle_divisions                     a daughter no cell follows: a piece
                 tracks_summary                       a run's tracks.csv in a line
     parallel    auto_workers                         images at once (--workers auto), in
                                                      worker processes
@@ -117,6 +118,7 @@ from .track import (
     number_tracks,
     relatives,
     relink,
+    settle_divisions,
     track_frames,
     track_rows,
     tracks_summary,
@@ -135,6 +137,7 @@ __all__ = [
     "number_tracks",
     "relatives",
     "relink",
+    "settle_divisions",
     "tracks_summary",
     "track_frames",
     "track_rows",

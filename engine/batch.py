@@ -43,7 +43,16 @@ from .planes import (
     name_clash,
     planes_points,
 )
-from .track import TRACK_COLUMNS, Links, Tracker, TrackSettings, links_from_tables, track_rows
+from .track import (
+    TRACK_COLUMNS,
+    Links,
+    Tracker,
+    TrackSettings,
+    links_from_tables,
+    number_tracks,
+    settle_divisions,
+    track_rows,
+)
 
 __all__ = [
     "BatchResult",
@@ -476,6 +485,7 @@ def _follow_one(
     (``before``: :func:`_earlier_before`) keep the links their tables record."""
     tracker = Tracker(TrackSettings())
     followed: list[int] = []  # the members in the tracker, by index
+    mended: list[int] = []  # ... of those, the ones whose links their tables recorded
     shape = None
     for k, r in enumerate(members):
         if r.status != "done" or r.table is None:
@@ -492,11 +502,14 @@ def _follow_one(
         recorded = None
         if followed and followed[-1] == k - 1:
             recorded = _recorded_links(r, members[k - 1], before or {})
+        if recorded is not None:
+            mended.append(len(followed))
         tracker.add(labels, recorded)
         followed.append(k)
+    tracks = number_tracks(settle_divisions(tracker.tracks.links, leave=mended))
     rows = track_rows(
         sequence,
-        tracker.tracks,
+        tracks,
         [members[k].table for k in followed],
         [times[k] for k in followed],
         [members[k].name for k in followed],

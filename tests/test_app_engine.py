@@ -531,6 +531,11 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     )
     after = tracks_now()
     assert len(after[1]) == len(before[1]) - 1 == doc.results[(1, 0)].n_cells
+    # as a batch would follow the corrected outlines: the same tracks
+    from cellprop.app.timelapse import _labels_of
+
+    outlines = [_labels_of(doc.results[(k, 0)], engine) for k in range(3)]
+    assert [t.tolist() for t in engine.track_frames(outlines).labels] == after
     assert gone not in after[1] and after[0] == before[0]
     became = before[2].index(gone)
     assert after[2][became] not in after[1] + after[0]

@@ -19,6 +19,7 @@ from cellprop.engine.track import (
     number_tracks,
     relatives,
     relink,
+    settle_divisions,
     track_frames,
     unlinked,
 )
@@ -345,3 +346,55 @@ def test_a_link_mended_by_hand_makes_or_ends_a_division_and_renumbers_the_tracks
         relink(alone, a1, 99, len(tables[0]))
     with pytest.raises(ValueError, match=f"its cells are 1 to {n1}"):
         relink(alone, n1 + 1, 1, len(tables[0]))
+
+
+def _split_for_one_frame() -> list[np.ndarray]:
+    """Cell X whose outline splits it into two halves of like size at the second of four
+    time points (a segmentation error), whole again at the third; cell Y beside it divides
+    for real at the second, both daughters going on."""
+    out = []
+    for t in range(4):
+        labels = np.zeros((100, 160), np.uint16)
+        if t == 1:
+            disc(labels, 1, 30, 50, 8)
+            disc(labels, 2, 46, 50, 8)
+        else:
+            disc(labels, 1, 38, 50, 14)
+        if t == 0:
+            disc(labels, 3, 115, 50, 14)
+        else:
+            disc(labels, 3, 107 + t, 50, 8)
+            disc(labels, 4, 123 + t, 50, 8)
+        out.append(labels)
+    return out
+
+
+def test_a_daughter_no_cell_follows_was_a_piece_of_its_mother_split_off_for_one_frame():
+    """A division settled by the time point after it: the half of X that nothing follows
+    starts a track of its own, the other half goes on with X's track, so X is one track over
+    all four time points and divides nowhere; Y's division, both daughters going on, stays."""
+    seq = _split_for_one_frame()
+    raw = [unlinked(int(seq[0].max()))]
+    raw += [link_frames(a, b) for a, b in zip(seq, seq[1:], strict=False)]
+    assert raw[1].daughter.tolist() == [True, True, True, True]  # both splits look alike
+    tracks = track_frames(seq)
+    x = [int(tracks.labels[t][at(seq[t], 38, 50) - 1]) for t in (0, 2, 3)]
+    halves = [int(tracks.labels[1][k]) for k in (0, 1)]  # one of them X's, one a piece
+    assert len(set(x)) == 1 and x[0] in halves and tracks.spans()[x[0]] == (0, 3)
+    piece = next(p for p in halves if p != x[0])
+    assert tracks.spans()[piece] == (1, 1) and tracks.parents[piece] == 0
+    y0 = int(tracks.labels[0][at(seq[0], 115, 50) - 1])
+    daughters = [int(tracks.labels[1][k]) for k in (2, 3)]
+    assert [tracks.parents[d] for d in daughters] == [y0, y0]
+    assert lineage_count(tracks) == 2  # Y's two daughters, none of X's
+    # a division at the last time point, or before a gap, has no time point after to
+    # settle it; one mended by hand (``leave``) is the user's
+    assert settle_divisions(raw[:2])[1].daughter.tolist() == raw[1].daughter.tolist()
+    gap = [*raw[:2], unlinked(len(raw[2].source))]
+    assert settle_divisions(gap)[1].daughter.all()
+    assert settle_divisions(raw, leave=[1])[1].daughter.all()
+    assert settle_divisions(raw)[1].daughter.tolist() == [False, False, True, True]
+
+
+def lineage_count(tracks) -> int:
+    return sum(1 for parent in tracks.parents.values() if parent)
