@@ -1172,3 +1172,33 @@ def test_links_mended_by_hand_are_kept_when_a_followed_run_is_continued(tmp_path
     assert run("--overwrite") == 0
     again = read_table(out / "t001_cells.csv").columns["TrackObjects_ParentObjectNumber"]
     assert again.tolist() == source
+
+
+def test_a_link_typed_into_a_cells_csv_is_followed_when_the_run_is_continued(
+    tmp_path, phase_model_dir, capsys
+):
+    """The command line's way to mend a link: the cell before typed into an image's
+    _cells.csv (a spreadsheet), the run continued: that cell and the one already following
+    the same cell are its daughters, and tracks.csv says so."""
+    shipped = sorted((ROOT / "resources/samples/c2c12-timelapse").glob("t*.png"))[:3]
+    out = tmp_path / "out"
+    args = [*shipped, "--model", phase_model_dir, "--device", "cpu", "--track", "--out", out]
+    assert main(["segment", *map(str, args), "--quiet"]) == 0
+    path = out / "t001_cells.csv"
+    rows = read_csv(path)
+    a, b = rows[4], rows[6]
+    a["TrackObjects_ParentObjectNumber"] = b["TrackObjects_ParentObjectNumber"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    capsys.readouterr()
+    assert main(["segment", *map(str, args), "--quiet", "--resume"]) == 0
+    assert "tracks followed (1 division(s);" in capsys.readouterr().err
+    after = read_csv(path)
+    mother = int(b["TrackObjects_ParentObjectNumber"])
+    assert [int(after[k]["TrackObjects_ParentObjectNumber"]) for k in (4, 6)] == [mother] * 2
+    mother_track = read_csv(out / "t000_cells.csv")[mother - 1]["TrackObjects_Label"]
+    daughters = {after[k]["TrackObjects_Label"] for k in (4, 6)}
+    parents = {r["Parent"] for r in read_csv(out / "tracks.csv") if r["Track"] in daughters}
+    assert len(daughters) == 2 and parents == {mother_track}
