@@ -471,6 +471,11 @@ def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) ->
     tables = [previous.table, result.table]
     if any(t is None or not set(TRACK_COLUMNS[:2]) <= set(t.columns) for t in tables):
         return None
+    source = np.asarray(result.table.columns[TRACK_COLUMNS[1]], float)
+    if len(source) and not (
+        (source >= 0).all() and (source <= len(previous.table)).all() and (source % 1 == 0).all()
+    ):
+        return None  # a cell before that is none (a typing error): linked as the labels say
     return links_from_tables(tables)[1]
 
 
