@@ -468,15 +468,17 @@ def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) ->
     over. None where they must be linked."""
     if not (result.kept and previous.kept and before.get(result.name) == previous.name):
         return None
-    tables = [previous.table, result.table]
-    if any(t is None or not set(TRACK_COLUMNS[:2]) <= set(t.columns) for t in tables):
+    mother, table = previous.table, result.table
+    if mother is None or table is None:
         return None
-    source = np.asarray(result.table.columns[TRACK_COLUMNS[1]], float)
+    if any(not set(TRACK_COLUMNS[:2]) <= set(t.columns) for t in (mother, table)):
+        return None
+    source = np.asarray(table.columns[TRACK_COLUMNS[1]], float)
     if len(source) and not (
-        (source >= 0).all() and (source <= len(previous.table)).all() and (source % 1 == 0).all()
+        (source >= 0).all() and (source <= len(mother)).all() and (source % 1 == 0).all()
     ):
         return None  # a cell before that is none (a typing error): linked as the labels say
-    return links_from_tables(tables)[1]
+    return links_from_tables([mother, table])[1]
 
 
 def _follow_one(
