@@ -85,7 +85,9 @@ TIPS = {
     "so their size and shape would be wrong.",
     "edge_fraction": "Leave out cells cut by the image edge that show less than this share of "
     "a typical cell (of the cell diameter in use): fragments of cells that lie mostly outside "
-    "the image. 'keep all' keeps every cut cell; 'Leave out edge cells' above drops them all.",
+    "the image. How much shows is judged by the outline's area, or with the DIC model by how "
+    "near the edge the network placed the cell's centre. 'keep all' keeps every cut cell; "
+    "'Leave out edge cells' above drops them all.",
     "pixel_size": "Size of one pixel in micrometres, for areas and lengths in µm. 'From the file' "
     "uses the calibration stored in the image, if any; otherwise results are in pixels.",
     "roi_zip": "Also save the outlines as an ImageJ/Fiji ROI set (.zip) you can open in Fiji's "

@@ -168,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_share,
         default=None,
         metavar="F",
-        help="drop cells cut by the image border that are smaller than this fraction of a "
-        "typical cell's area (0 keeps them all; default: the model's)",
+        help="drop cells cut by the image border that show less than this fraction of a "
+        "typical cell, judged by their area or, where the model says so (dic), by how near "
+        "the border the network placed their centre (0 keeps them all; default: the model's)",
     )
     again = seg.add_mutually_exclusive_group()
     again.add_argument(

@@ -42,6 +42,9 @@ __all__ = [
     "Segmentation",
     "Settings",
     "detect_cells",
+    "EDGE_ESTIMATES",
+    "edge_centre_distance",
+    "edge_limits",
     "edge_min_size",
     "filter_cells",
     "network_input",
@@ -70,9 +73,13 @@ class Settings:
     exclude_border : bool
         Drop every cell touching the image border.
     edge_fraction : float, optional
-        Drop cells touching the image border whose area is below this fraction of a typical
-        cell's (pi d^2 / 4, d the cell diameter in use): fragments of cells mostly outside the
-        image, whose shape measurements mean little. 0 keeps them all.
+        Drop cells touching the image border that show less than this fraction of a typical
+        cell (a disc of the cell diameter in use): fragments of cells mostly outside the image,
+        whose shape measurements mean little. 0 keeps them all. How much of a cell shows is
+        judged by the model (model.json ``"edge_estimate"``): by its outline's area
+        (``"area"``, the default), or by where the network placed its centre (``"centre"``:
+        :func:`edge_centre_distance`), for models whose outlines of cut cells are less sure
+        than their centres.
     pixel_size : float, optional
         Physical pixel size (overrides the file's metadata) for measurements.
     propagation : {"crop", "full"}
@@ -203,15 +210,43 @@ def resolve_settings(model, settings: Settings) -> dict:
             if settings.edge_fraction is not None
             else d.get("edge_fraction", 0.0)
         ),
+        # How the edge rule judges what share of a cut cell shows: "area" or "centre".
+        edge_estimate=edge_estimate(d),
         # The graph cut runs on the image resized by this factor, where cells have the model's
         # own diameter: its weights, edge smoothing and seeds were tuned at that size.
         cut_scale=1.0 / ratio,
         model=model.name,
         provider=model.provider,
     )
-    # The edge rule's smallest area, original pixels, from the diameter in use.
-    resolved["edge_min_size"] = edge_min_size(resolved["edge_fraction"], resolved["diameter_px"])
+    # The edge rule, original pixels, from the diameter in use: the smallest area of a cut cell
+    # kept, or the nearest to the edge its centre may lie.
+    resolved["edge_min_size"], resolved["edge_centre_px"] = edge_limits(
+        resolved["edge_fraction"], resolved["diameter_px"], resolved["edge_estimate"]
+    )
     return resolved
+
+
+def edge_limits(fraction: float, diameter: float, estimate: str = "area") -> tuple[int, float]:
+    """The edge rule as :func:`filter_cells` takes it: (``edge_min``, ``edge_centre``) for cut
+    cells that show less than ``fraction`` of a cell of ``diameter`` pixels, judged by
+    ``estimate`` (:data:`EDGE_ESTIMATES`); the other limit is 0."""
+    if estimate == "centre":
+        return 0, edge_centre_distance(fraction, diameter)
+    return edge_min_size(fraction, diameter), 0.0
+
+
+#: How the edge rule may judge the share of a cut cell that shows (model.json "edge_estimate").
+EDGE_ESTIMATES = ("area", "centre")
+
+
+def edge_estimate(defaults: dict) -> str:
+    """A model's ``"edge_estimate"`` (``"area"`` where it names none); ValueError if unknown."""
+    value = str(defaults.get("edge_estimate", "area"))
+    if value not in EDGE_ESTIMATES:
+        raise ValueError(
+            f"model.json edge_estimate must be one of {', '.join(EDGE_ESTIMATES)}, got {value!r}"
+        )
+    return value
 
 
 def scaled_min_size(min_size_px: float, ratio: float) -> int:
@@ -225,30 +260,68 @@ def edge_min_size(fraction: float, diameter: float) -> int:
     return int(round(float(fraction) * np.pi * float(diameter) ** 2 / 4.0))
 
 
+def edge_centre_distance(fraction: float, diameter: float) -> float:
+    """How near the image edge (pixels) the centre of a cut cell lies when the cell shows
+    ``fraction`` of itself: the centroid of the part of a disc of ``diameter`` pixels that a
+    straight edge leaves, from that edge.
+
+    The networks learn to place a cell's centre at the middle of what they see of it (the
+    annotated points of a cut cell lie on its visible part), so a centre nearer the edge than
+    this means a cell that shows less: half a disc shows 1/2 with its centroid 4r/(3 pi) from
+    the edge, a thin sliver has its centroid next to the edge. 0 for a fraction of 0.
+    """
+    fraction = float(fraction)
+    if fraction <= 0.0:
+        return 0.0
+    if fraction >= 1.0:
+        return float(diameter) / 2.0
+    return float(np.interp(fraction, _SEGMENT_SHARE, _SEGMENT_CENTROID)) * float(diameter) / 2.0
+
+
+def _segment_table() -> tuple[np.ndarray, np.ndarray]:
+    """Circular segments of the unit disc by central angle: the share of the disc each covers
+    and its centroid's distance from its chord (both rise with the angle)."""
+    angle = np.linspace(1e-3, 2 * np.pi - 1e-3, 4001)
+    area = angle - np.sin(angle)
+    share = area / (2 * np.pi)
+    centroid = 4 * np.sin(angle / 2) ** 3 / (3 * area) - np.cos(angle / 2)
+    return share, np.maximum.accumulate(centroid)
+
+
+_SEGMENT_SHARE, _SEGMENT_CENTROID = _segment_table()
+
+
 def filter_cells(
     labels: np.ndarray,
     centres_rc: np.ndarray,
     min_size: int,
     exclude_border: bool = False,
     edge_min: int = 0,
+    edge_centre: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drop cells below ``min_size`` pixels and cells touching the image border (all of them
-    with ``exclude_border``, else those below ``edge_min`` pixels); number the rest 1..N in
-    detection order.
+    with ``exclude_border``, else those below ``edge_min`` pixels or whose centre lies nearer
+    than ``edge_centre`` pixels to the image edge); number the rest 1..N in detection order.
 
-    ``labels`` are 1..N for the N rows of ``centres_rc``; returns the new labels and the kept
-    rows.
+    ``labels`` are 1..N for the N rows of ``centres_rc`` ((row, col), pixels of ``labels``);
+    returns the new labels and the kept rows.
     """
     n = len(centres_rc)
     counts = np.bincount(labels.ravel(), minlength=n + 1)[: n + 1]
     keep = counts >= max(1, min_size)
     keep[0] = False
-    edge = border_labels(labels)
-    edge = edge[edge <= n]
+    edge = border_labels(labels).astype(np.int64)
+    edge = edge[(edge > 0) & (edge <= n)]
     if exclude_border:
         keep[edge] = False
-    elif edge_min > 0:
-        keep[edge[counts[edge] < edge_min]] = False
+    else:
+        if edge_min > 0:
+            keep[edge[counts[edge] < edge_min]] = False
+        if edge_centre > 0 and len(edge):
+            h, w = labels.shape[:2]
+            r, c = np.asarray(centres_rc, float).reshape(-1, 2)[edge - 1].T
+            depth = np.minimum(np.minimum(r, h - 1 - r), np.minimum(c, w - 1 - c))
+            keep[edge[depth < edge_centre]] = False
     new_ids = np.zeros(n + 1, np.int64)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
     out = new_ids[labels].astype(label_dtype(int(keep.sum())))
@@ -457,7 +530,12 @@ def segment(
     labels = rescale(labels, shape=(h, w), order=0)
     value = rescale(value, shape=(h, w), order=1)
     labels, centres_rc = filter_cells(
-        labels, centres_rc, cfg["min_size"], settings.exclude_border, cfg["edge_min_size"]
+        labels,
+        centres_rc,
+        cfg["min_size"],
+        settings.exclude_border,
+        cfg["edge_min_size"],
+        cfg["edge_centre_px"],
     )
     lap("graphcut")
 

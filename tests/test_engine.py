@@ -166,6 +166,45 @@ def test_cells_cut_by_the_border_go_below_the_edge_size_or_all_with_exclude_bord
     assert [tuple(r) for r in rows] == [every[2], every[3]]
 
 
+def test_a_cut_cells_centre_near_the_edge_says_how_little_of_it_shows():
+    """edge_centre_distance against drawn discs: a disc of 101 px cut by the image edge at
+    several depths; the centroid of the part left is where the rule puts a cell that shows
+    that share of itself."""
+    from cellprop.engine.pipeline import edge_centre_distance
+
+    yy, xx = np.mgrid[0:200, 0:200]
+    for inside in (5, 15, 30, 50, 75, 100):  # rows of the disc left in the image
+        disc = np.hypot(yy - (inside - 50.5), xx - 100) <= 50.5
+        share = disc.sum() / (np.pi * 50.5**2)
+        depth = yy[disc].mean() + 0.5  # from the image's top edge
+        assert edge_centre_distance(share, 101) == pytest.approx(depth, abs=0.6)
+    assert edge_centre_distance(0.5, 100) == pytest.approx(4 * 50 / (3 * np.pi))
+    assert edge_centre_distance(0.0, 100) == 0.0 and edge_centre_distance(1.0, 100) == 50.0
+
+
+def test_cut_cells_whose_centre_lies_at_the_edge_go():
+    from cellprop.engine.pipeline import filter_cells
+
+    labels = np.zeros((40, 60), np.uint16)
+    labels[0:12, 20:30] = 1  # cut by the top edge, its centre on the edge's first row
+    labels[0:12, 40:50] = 2  # cut by the top edge, its centre 8 rows in
+    labels[25:40, 50:60] = 3  # cut by the bottom and right edges, centre 3 columns from the right
+    labels[10:20, 5:15] = 4  # inside, its centre 2 rows from nothing: not a cut cell
+    centres = np.array([[0.0, 25.0], [8.0, 45.0], [33.0, 56.0], [15.0, 1.0]])
+
+    def kept(**kwargs):
+        out, rows = filter_cells(labels, centres, min_size=10, **kwargs)
+        assert int(out.max()) == len(rows)
+        return [int(labels[out == k][0]) for k in range(1, len(rows) + 1)]
+
+    assert kept() == [1, 2, 3, 4]
+    assert kept(edge_centre=1.0) == [2, 3, 4]
+    assert kept(edge_centre=5.0) == [2, 4]  # the cell at the corner: 3 columns from an edge
+    assert kept(edge_centre=9.0) == [4]
+    # With both limits a cut cell goes where either says so.
+    assert kept(edge_centre=1.0, edge_min=130) == [3, 4]  # 120 px and 150 px
+
+
 def test_the_edge_fraction_is_a_share_of_the_cell_size_in_use(tiny_model, monkeypatch):
     from cellprop.engine.pipeline import edge_min_size, resolve_settings
 
@@ -181,6 +220,25 @@ def test_the_edge_fraction_is_a_share_of_the_cell_size_in_use(tiny_model, monkey
     assert resolve_settings(tiny_model, Settings(edge_fraction=0.0))["edge_min_size"] == 0
     with pytest.raises(ValueError, match="edge fraction"):
         Settings(edge_fraction=1.5)
+    assert base["edge_estimate"] == "area" and base["edge_centre_px"] == 0.0
+
+
+def test_a_model_may_judge_cut_cells_by_their_centre(tiny_model, monkeypatch):
+    from cellprop.engine.pipeline import edge_centre_distance, resolve_settings
+
+    own = tiny_model.cell_diameter_px / tiny_model.scale
+    monkeypatch.setitem(tiny_model.defaults, "edge_fraction", 0.35)
+    monkeypatch.setitem(tiny_model.defaults, "edge_estimate", "centre")
+    base = resolve_settings(tiny_model, Settings())
+    assert base["edge_min_size"] == 0
+    assert base["edge_centre_px"] == pytest.approx(edge_centre_distance(0.35, own))
+    assert 0.3 * own / 2 < base["edge_centre_px"] < 0.4 * own / 2
+    twice = resolve_settings(tiny_model, Settings(diameter=2 * own))
+    assert twice["edge_centre_px"] == pytest.approx(2 * base["edge_centre_px"])
+    assert resolve_settings(tiny_model, Settings(edge_fraction=0.0))["edge_centre_px"] == 0.0
+    monkeypatch.setitem(tiny_model.defaults, "edge_estimate", "outline")
+    with pytest.raises(ValueError, match="edge_estimate must be one of area, centre"):
+        resolve_settings(tiny_model, Settings())
 
 
 def test_the_models_edge_sigma_reaches_the_boundary_image(tiny_model, monkeypatch):
