@@ -11,8 +11,8 @@ scored side by side:
 The baselines' two free choices (threshold method and correction factor) are picked on the same
 ``tune`` images that chose cellprop's defaults, so no method sees the test images before. The
 model's edge rule (model.json ``edge_fraction``: cells cut by the image edge that show less than
-that share of a typical cell are dropped) is applied to every method's labels alike, so the
-comparison is about the outlines, not about that filter.
+that share of a typical cell are dropped, judged as its ``edge_estimate`` says) is applied to
+every method's labels alike, so the comparison is about the outlines, not about that filter.
 
 Scores (cellprop.engine.evaluate): detection F1 at 10 px on the centroids of the objects
 (cellprop also on its detected peaks), and where masks exist mDice and AP at IoU 0.5. Writes
@@ -45,6 +45,7 @@ from cellprop.engine.evaluate import (  # noqa: E402
     AP50_ERRORS,
     Scores,
     ap_counts,
+    centroids,
     dice_per_cell,
     f1_score,
     link_scores,
@@ -76,14 +77,24 @@ BASELINE_GRID = {"method": ("otsu", "local"), "correction": (0.7, 0.85, 1.0, 1.2
 
 def edge_rule(model):
     """The model's edge rule as a function on a baseline's labels (cellprop's own labels have
-    it already): cells touching the image edge below its ``edge_min_size`` pixels go."""
-    edge_min = resolve_settings(model, Settings())["edge_min_size"]
+    it already): cells touching the image edge below its ``edge_min_size`` pixels go, or with
+    the model's ``edge_estimate`` "centre", those whose centre lies nearer the edge than its
+    ``edge_centre_px``. A baseline's centre of label k is ``centres[k - 1]`` ((x, y)) where it
+    grew from given centres (the seeded watershed, from cellprop's), else the centroid of its
+    own outline (the classical pipeline detects no centres)."""
+    cfg = resolve_settings(model, Settings())
+    edge_min, edge_centre = cfg["edge_min_size"], cfg["edge_centre_px"]
 
-    def apply(labels: np.ndarray) -> np.ndarray:
-        if edge_min <= 0:
+    def apply(labels: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+        if edge_min <= 0 and edge_centre <= 0:
             return labels
         n = int(labels.max())
-        return filter_cells(labels, np.zeros((n, 2)), 1, False, edge_min)[0]
+        if centres is None:
+            centres = np.zeros((n, 2))
+            present = np.unique(labels[labels > 0])
+            centres[present - 1] = centroids(labels)
+        centres_rc = np.asarray(centres, float).reshape(-1, 2)[:n, ::-1]
+        return filter_cells(labels, centres_rc, 1, False, edge_min, edge_centre)[0]
 
     return apply
 
@@ -105,7 +116,8 @@ def run_methods(case: Case, model, baseline_params: dict, diameter: float, modal
     out["seeded watershed"] = rule(
         seeded_watershed(
             case.image, result.centres, modality, diameter, **baseline_params["seeded watershed"]
-        )
+        ),
+        result.centres,
     )
     detection = sum(result.timings.get(k, 0.0) for k in ("normalise", "unet", "detect"))
     seconds["seeded watershed"] = time.perf_counter() - t0 + detection
@@ -121,7 +133,9 @@ def tune_baselines(cases: list[Case], model, diameter: float, modality: str) -> 
         ("classical", lambda c, i, **p: rule(classical_segment(c.image, modality, diameter, **p))),
         (
             "seeded watershed",
-            lambda c, i, **p: rule(seeded_watershed(c.image, centres[i], modality, diameter, **p)),
+            lambda c, i, **p: rule(
+                seeded_watershed(c.image, centres[i], modality, diameter, **p), centres[i]
+            ),
         ),
     ):
         ranked = []
@@ -198,6 +212,7 @@ def validate_dataset(
                 ("graphcut_weight", "smoothness"),
                 ("min_size_px", "min_size"),
                 ("edge_fraction", "edge_fraction"),
+                ("edge_estimate", "edge_estimate"),
                 ("scale", "scale"),
             )
         },
@@ -520,7 +535,9 @@ def write_report(
             "AP50 with the unlabelled-edge FPs not counted; the goals are judged on the AP50 above, with them counted. Every method's labels "
             "have been through the model's edge rule first (`edge_fraction` in the defaults "
             "below: cells cut by the edge that show less than that share of a typical cell are "
-            "dropped, as `cellprop segment` does).",
+            "dropped, as `cellprop segment` does; that share is judged by the outline's area, "
+            "or where `edge_estimate` is centre by how near the edge the cell's centre lies, a "
+            "baseline's being the centre it grew from, else its outline's centroid).",
             "",
             "| dataset | method | FP | unlabelled edge | background | second piece | too small "
             "| too large | FN | missed | merged | outline | AP50 without unlabelled edge |",
