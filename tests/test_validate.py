@@ -248,3 +248,28 @@ def test_baselines_go_through_the_models_edge_rule():
     phase = load_model(MODELS_DIR / "phase", device="cpu")
     assert "edge_fraction" not in phase.defaults
     assert validate.edge_rule(phase)(labels) is labels
+
+
+def test_baselines_cut_cells_are_judged_by_their_centre_where_the_model_does():
+    """The dic model judges a cut cell by where its centre lies (model.json edge_estimate):
+    a baseline's cut cell is judged by the centre it grew from (the seeded watershed's, given)
+    or else by its own centroid."""
+    import validate
+    from cellprop.engine import Settings, load_model
+    from cellprop.engine.pipeline import resolve_settings
+
+    dic = load_model(MODELS_DIR / "dic", device="cpu")
+    assert dic.defaults["edge_estimate"] == "centre"
+    near = resolve_settings(dic, Settings())["edge_centre_px"]
+    assert 10 < near < 30  # a cell of 110 px showing 0.25-0.5 of itself
+    labels = np.zeros((300, 300), np.int32)
+    labels[0:20, 50:150] = 1  # a sliver at the top edge: its centroid 10 rows in
+    labels[0:80, 200:280] = 2  # a cut cell showing much of itself: centroid 40 rows in
+    labels[100:150, 100:150] = 3  # inside
+    kept = validate.edge_rule(dic)(labels)
+    assert not kept[labels == 1].any() and kept[labels == 2].all() and kept[labels == 3].all()
+    # Centres given (x, y): the sliver grew from a centre 40 rows in, the big one from one on
+    # the edge's first row; the rule follows them, not the outlines.
+    given = np.array([[100.0, 40.0], [240.0, 0.0], [125.0, 125.0]])
+    kept = validate.edge_rule(dic)(labels, given)
+    assert kept[labels == 1].all() and not kept[labels == 2].any() and kept[labels == 3].all()
