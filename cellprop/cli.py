@@ -338,6 +338,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         process_batch,
         read_points,
     )
+    from cellprop.engine.pipeline import edge_note
 
     out = args.out.resolve()
     paths = find_images(args.inputs, recursive=args.recursive)
@@ -457,7 +458,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             )
             line = (
                 f"  done    {res.name} ({res.image_info}): {res.n_cells} cells"
-                f"{estimated}, {res.seconds:.1f} s"
+                f"{estimated}, {res.seconds:.1f} s{edge_note(res.settings)}"
             )
         else:
             line = f"  {res.status:<7} {res.error or res.name}"

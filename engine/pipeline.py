@@ -46,6 +46,7 @@ __all__ = [
     "edge_centre_distance",
     "edge_limits",
     "edge_min_size",
+    "edge_note",
     "filter_cells",
     "network_input",
     "resolve_settings",
@@ -235,6 +236,20 @@ def edge_limits(fraction: float, diameter: float, estimate: str = "area") -> tup
     return edge_min_size(fraction, diameter), 0.0
 
 
+def edge_note(settings: dict | None) -> str:
+    """For a log line about one image: "; 3 cells cut by the image edge left out (...)" where
+    the border or edge rule left cells out (``Segmentation.settings``), else ""."""
+    settings = settings or {}
+    count = int(settings.get("edge_left_out") or 0)
+    if not count:
+        return ""
+    cells = "1 cell" if count == 1 else f"{count} cells"
+    if settings.get("exclude_border"):
+        return f"; {cells} touching the image edge left out"
+    share = 100 * float(settings.get("edge_fraction") or 0.0)
+    return f"; {cells} cut by the image edge left out (showing under {share:.0f}% of a cell)"
+
+
 #: How the edge rule may judge the share of a cut cell that shows (model.json "edge_estimate").
 EDGE_ESTIMATES = ("area", "centre")
 
@@ -298,13 +313,15 @@ def filter_cells(
     exclude_border: bool = False,
     edge_min: int = 0,
     edge_centre: float = 0.0,
+    report: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drop cells below ``min_size`` pixels and cells touching the image border (all of them
     with ``exclude_border``, else those below ``edge_min`` pixels or whose centre lies nearer
     than ``edge_centre`` pixels to the image edge); number the rest 1..N in detection order.
 
     ``labels`` are 1..N for the N rows of ``centres_rc`` ((row, col), pixels of ``labels``);
-    returns the new labels and the kept rows.
+    returns the new labels and the kept rows. A ``report`` dict given gets ``"edge"``: how many
+    cells of ``min_size`` or more the border or edge rule left out.
     """
     n = len(centres_rc)
     counts = np.bincount(labels.ravel(), minlength=n + 1)[: n + 1]
@@ -312,6 +329,7 @@ def filter_cells(
     keep[0] = False
     edge = border_labels(labels).astype(np.int64)
     edge = edge[(edge > 0) & (edge <= n)]
+    sized = int(keep[edge].sum())
     if exclude_border:
         keep[edge] = False
     else:
@@ -322,6 +340,8 @@ def filter_cells(
             r, c = np.asarray(centres_rc, float).reshape(-1, 2)[edge - 1].T
             depth = np.minimum(np.minimum(r, h - 1 - r), np.minimum(c, w - 1 - c))
             keep[edge[depth < edge_centre]] = False
+    if report is not None:
+        report["edge"] = sized - int(keep[edge].sum())
     new_ids = np.zeros(n + 1, np.int64)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
     out = new_ids[labels].astype(label_dtype(int(keep.sum())))
@@ -529,6 +549,7 @@ def segment(
     del owner, boundary, intensity, cut_image
     labels = rescale(labels, shape=(h, w), order=0)
     value = rescale(value, shape=(h, w), order=1)
+    left_out: dict = {}
     labels, centres_rc = filter_cells(
         labels,
         centres_rc,
@@ -536,7 +557,9 @@ def segment(
         settings.exclude_border,
         cfg["edge_min_size"],
         cfg["edge_centre_px"],
+        report=left_out,
     )
+    cfg["edge_left_out"] = left_out["edge"]
     lap("graphcut")
 
     likelihood_full = rescale(likelihood, shape=(h, w), order=1).astype(np.float32, copy=False)

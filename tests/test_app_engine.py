@@ -1377,3 +1377,28 @@ def test_estimate_cell_diameter_measures_a_magnified_image(qtbot, tmp_path):
         assert panel.diameter.isEnabled() and panel.estimate.isEnabled()
     finally:
         controller.shutdown(RUN_MS)
+
+
+def test_the_log_says_how_many_cut_cells_the_edge_rule_left_out(qtbot, controller):
+    """Edge fragments at 80 % of a cell: the cells left out are those 'keep all' adds, and the
+    Log tab says how many (as `cellprop segment` does)."""
+    logs: list = []
+    controller.log.connect(lambda level, text: logs.append(text))
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([_source_image()])
+
+    def run(fraction: float) -> int:
+        controller.update_settings(edge_fraction=fraction)
+        with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+            assert controller.run_current()
+        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+        return controller.current.result.n_cells
+
+    every = run(0.0)
+    assert "left out" not in logs[-1]
+    kept = run(0.8)
+    assert 0 < kept < every
+    cells = "1 cell" if every - kept == 1 else f"{every - kept} cells"
+    assert logs[-1].endswith(
+        f"; {cells} cut by the image edge left out (showing under 80% of a cell)"
+    )

@@ -203,6 +203,12 @@ def test_cut_cells_whose_centre_lies_at_the_edge_go():
     assert kept(edge_centre=9.0) == [4]
     # With both limits a cut cell goes where either says so.
     assert kept(edge_centre=1.0, edge_min=130) == [3, 4]  # 120 px and 150 px
+    # How many cut cells the rule left out (a cut cell too small for min_size is not counted).
+    report: dict = {}
+    filter_cells(labels, centres, min_size=10, edge_centre=5.0, report=report)
+    assert report == {"edge": 2}
+    filter_cells(labels, centres, min_size=121, exclude_border=True, report=report)
+    assert report == {"edge": 1}  # cell 3; cell 1 (120 px) and 2 (120 px) were too small
 
 
 def test_the_edge_fraction_is_a_share_of_the_cell_size_in_use(tiny_model, monkeypatch):

@@ -217,6 +217,47 @@ def test_dic_segment_and_evaluate_from_the_command_line(dic_model_dir, shared_da
     assert report["detection"]["f1"] >= 0.5
 
 
+def test_dic_leaves_out_cut_cells_whose_centre_lies_at_the_edge_and_says_so(
+    dic_model_dir, shared_data, tmp_path, capsys
+):
+    """The dic model judges a cut cell by where the network put its centre (model.json
+    edge_estimate "centre", 0.35 of a cell: 17.5 px from the edge for its 110 px cells): the
+    cells it leaves out are the ones `--edge-fraction 0` adds, every cut cell kept has its
+    centre farther in, and the run says how many went."""
+    from cellprop.engine import load_model
+    from cellprop.engine.pipeline import resolve_settings
+
+    from cellprop.cli import main
+
+    near = resolve_settings(load_model(dic_model_dir, device="cpu"), Settings())["edge_centre_px"]
+    assert near == pytest.approx(17.5, abs=0.1)
+    frame = shared_data / "hela-dic" / "images" / "t070.tif"
+
+    def run(out, *extra):
+        args = ["segment", str(frame), "--out", str(tmp_path / out), "--model"]
+        assert main([*args, str(dic_model_dir), *extra]) == 0
+        with open(tmp_path / out / "t070_cells.csv", newline="") as f:
+            return list(csv.DictReader(f)), capsys.readouterr().err
+
+    rule, said = run("rule")
+    every, said_all = run("all", "--edge-fraction", "0")
+    left_out = len(every) - len(rule)
+    assert left_out > 0
+    assert (
+        f"; {left_out} cells cut by the image edge left out (showing under 35% of a cell)" in said
+    )
+    assert "left out" not in said_all
+
+    def depth(row):
+        x, y = float(row["Detection_Center_X"]), float(row["Detection_Center_Y"])
+        return min(x, y, 511 - x, 511 - y)
+
+    cut = [r for r in rule if r["TouchesBorder"] == "1"]
+    assert cut and all(depth(r) >= near for r in cut)
+    gone = [r for r in every if r["TouchesBorder"] == "1" and depth(r) < near]
+    assert len(gone) == left_out
+
+
 def test_expected_diameter_undoes_a_change_of_magnification(sample_segmentation, phase_model):
     """The same field imaged 1.5x larger, segmented with --diameter 1.5x the model's."""
     import cv2
