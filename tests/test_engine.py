@@ -426,6 +426,15 @@ def test_model_folders_and_errors(tiny_model_dir, tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="guided.onnx is missing") as err:
         load_model(broken)
     assert str(broken) in str(err.value)
+    odd = tmp_path / "odd"
+    shutil.copytree(tiny_model_dir, odd)
+    info = json.loads((odd / "model.json").read_text())
+    info["defaults"]["edge_estimate"] = "outline"
+    (odd / "model.json").write_text(json.dumps(info))
+    with pytest.raises(
+        ModelError, match="edge_estimate must be one of area, centre, got 'outline'"
+    ):
+        load_model(odd)
     (broken / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match="cannot be read"):
         load_model(broken)
