@@ -278,13 +278,12 @@ class Model:
         # the channel of a file to segment when none is chosen: the one it was trained on
         self.channel = training_channel(info)
         self.defaults = dict(info["defaults"])
-        from .pipeline import EDGE_ESTIMATES
+        from .pipeline import edge_estimate
 
-        if self.defaults.get("edge_estimate", "area") not in EDGE_ESTIMATES:
-            raise ModelError(
-                f"{folder}: model.json edge_estimate must be one of "
-                f"{', '.join(EDGE_ESTIMATES)}, got {self.defaults['edge_estimate']!r}"
-            )
+        try:
+            edge_estimate(self.defaults)
+        except ValueError as exc:
+            raise ModelError(f"{folder}: {exc}") from None
         inp = info["input"]
         norm = inp.get("normalisation", {})
         if norm.get("method", "percentile") != "percentile":
