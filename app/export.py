@@ -107,12 +107,15 @@ class ExportMixin:
                     unit=unit or "um",
                     overwrite=overwrite,
                 )
+                # cells followed over time are numbered by track, as `segment --track` does
+                tracks = engine.table_tracks(result.table, len(result.centres))
                 engine.write_overlay(
                     paths["overlay"],
                     image.display_pixels,
                     labels,
                     result.centres,
                     overwrite=overwrite,
+                    numbers=tracks if len(tracks) else None,
                 )
                 # no image-name column: the same per-image CSV as `cellprop segment`
                 engine.write_table(paths["cells"], result.table, overwrite=overwrite)

@@ -38,6 +38,7 @@ behind it each hold one stage:
                 lineage, relatives                   who divided from whom, by the tables
                 relink                               a link mended by hand
                 settle_divisions                     a daughter no cell follows: a piece
+                table_tracks                         each cell's track, from its table
                 tracks_summary                       a run's tracks.csv in a line
     parallel    auto_workers                         images at once (--workers auto), in
                                                      worker processes
@@ -119,6 +120,7 @@ from .track import (
     relatives,
     relink,
     settle_divisions,
+    table_tracks,
     track_frames,
     track_rows,
     tracks_summary,
@@ -138,6 +140,7 @@ __all__ = [
     "relatives",
     "relink",
     "settle_divisions",
+    "table_tracks",
     "tracks_summary",
     "track_frames",
     "track_rows",

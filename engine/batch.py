@@ -51,6 +51,7 @@ from .track import (
     links_from_tables,
     number_tracks,
     settle_divisions,
+    table_tracks,
     track_rows,
 )
 
@@ -386,7 +387,7 @@ def process_batch(
             finish(todo[k], res)
     final = [r for r in results if r is not None]
     if track:
-        _follow(final, out, page == "all", _earlier_before(earlier, page == "all"))
+        _follow(final, out, page == "all", _earlier_before(earlier, page == "all"), channel)
     elif overwrite and (out / "tracks.csv").is_file():
         (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
     journal.close(
@@ -451,14 +452,50 @@ def _earlier_before(earlier: EarlierRun | None, by_page: bool) -> dict[str, str]
     return before
 
 
-def _follow(results: list[ImageResult], out: Path, by_page: bool, before: dict) -> None:
+def _follow(
+    results: list[ImageResult],
+    out: Path,
+    by_page: bool,
+    before: dict,
+    channel: int | None = None,
+) -> None:
     """Follow the cells of each time-lapse among ``results`` (:func:`sequences`), add the
-    track columns to their tables and ``_cells.csv`` files, and write tracks.csv
-    (``before``: :func:`_earlier_before` of the run continued)."""
+    track columns to their tables and ``_cells.csv`` files, number the cells of their
+    overlays by track (:func:`_number_by_track`; ``channel`` as the images were read), and
+    write tracks.csv (``before``: :func:`_earlier_before` of the run continued)."""
     rows: list[dict] = []
     for name, members, times in sequences(results, by_page):
-        rows += _follow_one(name, [results[k] for k in members], times, before)
+        followed = [results[k] for k in members]
+        rows += _follow_one(name, followed, times, before)
+        for result in followed:
+            if result.sequence is not None:
+                _number_by_track(result, channel)
     write_rows(out / "tracks.csv", rows, overwrite=True)
+
+
+def _number_by_track(result: ImageResult, channel: int | None) -> None:
+    """Draw a followed image's overlay again with each cell's track beside it instead of its
+    ``ObjectNumber``: one cell, one number at every time point, as the window colours it.
+    Left as it was where the image, its labels or its table cannot say (read failing since,
+    a table without tracks)."""
+    target, table = result.outputs.get("overlay"), result.table
+    if target is None or table is None:
+        return
+    tracks = table_tracks(table, len(table))
+    columns = table.columns
+    if not len(tracks) or "Detection_Center_X" not in columns:
+        return
+    try:
+        labels = read_labels(result.outputs["labels"])
+        data = read_image(result.path, page=result.page, channel=channel)
+    except (OSError, ValueError, ImageError):
+        return
+    if labels.shape != data.pixels.shape[:2] or int(labels.max(initial=0)) != len(tracks):
+        return
+    centres = np.column_stack(
+        [np.asarray(columns[f"Detection_Center_{axis}"], float) for axis in "XY"]
+    )
+    write_overlay(target, data.display_pixels, labels, centres, overwrite=True, numbers=tracks)
 
 
 def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) -> Links | None:

@@ -136,14 +136,17 @@ def write_overlay(
     labels: np.ndarray,
     centres: np.ndarray | None = None,
     overwrite: bool = False,
+    numbers=None,
 ) -> Path:
     """Write a PNG of the image (contrast-stretched grey; a colour image, (H, W, 3), in its
     colours) with each cell's outline, centre and number.
 
     Outlines are the cells' own boundary pixels (yellow), so neighbouring cells stay apart;
     centres (x, y) are small red dots, row k the centre of cell k + 1, and beside each its
-    number (white on a dark edge, legible on any image): the ``ObjectNumber`` of its row in
-    the cell table, so that a cell seen in the picture is found in the table.
+    number (white on a dark edge, legible on any image): ``numbers[k]`` where given (a
+    followed time-lapse gives each cell's track, ``cellprop.engine.track.table_tracks``, so
+    that one cell has one number at every time point), else k + 1, the ``ObjectNumber`` of its row in the
+    cell table, so that a cell seen in the picture is found in the table.
     """
     import cv2
 
@@ -163,7 +166,10 @@ def write_overlay(
                 r = np.clip(xy[:, 1] + dr, 0, h - 1)
                 c = np.clip(xy[:, 0] + dc, 0, w - 1)
                 rgb[r, c] = (255, 40, 40)
-        _draw_numbers(rgb, xy)
+        shown_numbers = range(1, len(xy) + 1) if numbers is None else numbers
+        if len(shown_numbers) != len(xy):
+            raise ValueError(f"{len(shown_numbers)} numbers for {len(xy)} cells")
+        _draw_numbers(rgb, xy, shown_numbers)
     # encoded in memory and written by Python, as images are read (np.fromfile + imdecode):
     # OpenCV's own file functions cannot open non-ASCII paths on Windows (a user's "Müller")
     ok, png = cv2.imencode(".png", rgb[..., ::-1])
@@ -174,16 +180,17 @@ def write_overlay(
     return Path(path)
 
 
-def _draw_numbers(rgb: np.ndarray, xy: np.ndarray) -> None:
-    """Cell k + 1's number just right of and above centre ``xy[k]``, in place on ``rgb``."""
+def _draw_numbers(rgb: np.ndarray, xy: np.ndarray, numbers) -> None:
+    """``numbers[k]`` just right of and above centre ``xy[k]``, in place on ``rgb``."""
     import cv2
 
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
     bgr = np.ascontiguousarray(rgb[..., ::-1])
-    for k, (x, y) in enumerate(xy):
+    for (x, y), number in zip(xy, numbers, strict=True):
         at = (int(x) + 3, int(y) - 3)
-        cv2.putText(bgr, str(k + 1), at, font, scale, (0, 0, 0), 2, cv2.LINE_AA)
-        cv2.putText(bgr, str(k + 1), at, font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        text = str(int(number))
+        cv2.putText(bgr, text, at, font, scale, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(bgr, text, at, font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     rgb[...] = bgr[..., ::-1]
 
 

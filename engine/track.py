@@ -42,6 +42,7 @@ __all__ = [
     "relatives",
     "relink",
     "settle_divisions",
+    "table_tracks",
     "track_frames",
     "track_rows",
     "tracks_summary",
@@ -480,6 +481,21 @@ def track_rows(sequence: str, tracks: Tracks, tables: list, times: list, names: 
         head.update(First_Image=image[row["First_Frame"]], Last_Image=image[row["Last_Frame"]])
         rows.append({**head, **row})
     return rows
+
+
+def table_tracks(table, n_cells: int) -> np.ndarray:
+    """Each cell's track, from a cell table's ``TrackObjects_Label`` (cells followed over
+    time), where it fits the ``n_cells`` cells and holds whole numbers (a table typed over
+    by hand may not); empty otherwise. The window colours cells by it, and an overlay PNG
+    numbers them by it (``write_overlay(numbers=...)``)."""
+    columns = getattr(table, "columns", None) or {}
+    tracks = columns.get(TRACK_COLUMNS[0])
+    if tracks is None or len(tracks) != n_cells:
+        return np.zeros(0, np.int64)
+    values = np.asarray(tracks, float)
+    if not (np.isfinite(values).all() and (values % 1 == 0).all()):
+        return np.zeros(0, np.int64)
+    return values.astype(np.int64)
 
 
 def tracks_summary(path: str | Path) -> str:

@@ -514,6 +514,20 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     assert (tmp_path / "exported" / "cells.csv").read_bytes() == (out / "cells.csv").read_bytes()
     assert (tmp_path / "exported" / "tracks.csv").read_bytes() == (out / "tracks.csv").read_bytes()
+    # the overlays number each cell by its track, the batch's and the export's alike; by
+    # ObjectNumber the last page would read otherwise (its tracks differ from them, above)
+    overlay = "movie_p2c0_overlay.png"
+    drawn = (out / overlay).read_bytes()
+    assert (tmp_path / "exported" / overlay).read_bytes() == drawn
+    result = doc.results[(2, 0)]
+    labels = engine.read_labels(out / "movie_p2c0_labels.tif")
+    pixels = engine.read_image(movie, page=2).display_pixels
+    by = {"track": tracks[2], "number": None}
+    for kind, numbers in by.items():
+        engine.write_overlay(
+            tmp_path / f"{kind}.png", pixels, labels, result.centres, numbers=numbers
+        )
+    assert (tmp_path / "track.png").read_bytes() == drawn != (tmp_path / "number.png").read_bytes()
     # a cell taken out at the middle time point: its track ends at the first, the cell it
     # became starts a track of its own, every other cell keeps its track; Undo and Redo too
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):

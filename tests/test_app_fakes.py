@@ -38,6 +38,7 @@ from cellprop.engine import (
     read_points,
     relatives,
     run_record,
+    table_tracks,
     write_training_set,
 )
 from cellprop.engine.planes import _apart as apart_names
@@ -149,6 +150,7 @@ class FakeEngine:
     lineage = staticmethod(lineage)
     relatives = staticmethod(relatives)
     calibration = staticmethod(calibration)
+    table_tracks = staticmethod(table_tracks)  # a table's track column: the engine's
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay
@@ -320,7 +322,7 @@ class FakeEngine:
     def read_labels(self, path):
         return np.load(Path(path).with_suffix(".npy"))
 
-    def write_overlay(self, path, image, labels, centres=None, overwrite=False):
+    def write_overlay(self, path, image, labels, centres=None, overwrite=False, numbers=None):
         self._check(path, overwrite)
         Path(path).write_bytes(b"png")
 

@@ -726,6 +726,22 @@ def test_the_cells_of_a_time_lapse_are_followed_from_frame_to_frame(
     assert np.median(speeds) == pytest.approx(3, abs=0.5) and np.mean(abs(speeds - 3) < 1) > 0.8
     cells = read_csv(out / "cells.csv")
     assert all(c["TrackObjects_Label"] for c in cells)
+    # each overlay numbers a cell by its track, one number at every time point: t001's is the
+    # picture drawn so, not the one by ObjectNumber (most cells' track differs from it here)
+    from cellprop.engine import read_image, read_labels, write_overlay
+
+    rows = read_csv(out / "t001_cells.csv")
+    followed = [int(c["TrackObjects_Label"]) for c in rows]
+    assert sum(t != int(c["ObjectNumber"]) for t, c in zip(followed, rows, strict=True)) > 1
+    centres = [[float(c[f"Detection_Center_{a}"]) for a in "XY"] for c in rows]
+    pixels, labels = (
+        read_image(folder / "t001.png").display_pixels,
+        read_labels(out / "t001_labels.tif"),
+    )
+    for kind, numbers in {"track": followed, "number": None}.items():
+        write_overlay(tmp_path / f"{kind}.png", pixels, labels, np.array(centres), numbers=numbers)
+    drawn = (out / "t001_overlay.png").read_bytes()
+    assert (tmp_path / "track.png").read_bytes() == drawn != (tmp_path / "number.png").read_bytes()
     from cellprop.engine import saved_results  # read back: each image's place in its time-lapse
 
     _, back, _ = saved_results(out)
@@ -752,10 +768,12 @@ def test_the_cells_of_a_time_lapse_are_followed_from_frame_to_frame(
     assert segment(untracked, phase_model_dir) == 0
     assert not (plain / "tracks.csv").exists()  # the replaced run's tracks went with it
     assert "TrackObjects_Label" not in read_csv(plain / "cells.csv")[0]
+    assert (plain / "t001_overlay.png").read_bytes() == (tmp_path / "number.png").read_bytes()
     capsys.readouterr()
     assert segment([*untracked[:-1], "--resume", "--track"], phase_model_dir) == 0
     assert "(7 by the earlier run)" in capsys.readouterr().err
     assert len(read_csv(plain / "tracks.csv")) == len(tracks)
+    assert (plain / "t001_overlay.png").read_bytes() == drawn  # numbered by track now too
     assert read_csv(plain / "cells.csv")[0][
         "TrackObjects_Label"
     ]  # the kept images' tables read back: to 10 digits

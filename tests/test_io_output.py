@@ -163,6 +163,33 @@ def test_overlay_numbers_each_cell_as_the_table_does(tmp_path):
     )
 
 
+def test_overlay_writes_the_numbers_given_beside_the_cells(tmp_path):
+    """numbers= (a followed time-lapse's tracks) replace the ObjectNumbers beside the
+    centres: a two-digit number reaches further right than "1", the cell with number 2
+    looks as cell 2 does by default; a count that does not fit the cells is refused."""
+    import cv2
+
+    labels = np.zeros((80, 120), np.uint16)
+    labels[10:50, 10:50], labels[20:70, 60:110] = 1, 2
+    image = np.full(labels.shape, 100, np.uint16)
+    centres = np.array([[30.0, 30.0], [85.0, 45.0]])
+    write_overlay(tmp_path / "plain.png", image, labels, centres=centres)
+    write_overlay(tmp_path / "given.png", image, labels, centres=centres, numbers=[12, 2])
+
+    def strokes(name):
+        return (cv2.imread(str(tmp_path / name))[..., ::-1] >= 200).all(axis=2)
+
+    plain, given = strokes("plain.png"), strokes("given.png")
+    x, y = centres[0].astype(int)
+    right = [np.nonzero(d[y - 14 : y + 2, x : x + 30].any(axis=0))[0].max() for d in (plain, given)]
+    assert right[1] >= right[0] + 5  # "12" is wider than "1"
+    x, y = centres[1].astype(int)
+    assert np.array_equal(plain[y - 14 : y + 2, x : x + 18], given[y - 14 : y + 2, x : x + 18])
+    with pytest.raises(ValueError, match="1 numbers for 2 cells"):
+        write_overlay(tmp_path / "bad.png", image, labels, centres=centres, numbers=[3])
+    assert not (tmp_path / "bad.png").exists()
+
+
 def test_overlay_draws_outlines(tmp_path):
     labels = awkward_labels()
     image = np.full(labels.shape, 100, np.uint16)

@@ -398,3 +398,24 @@ def test_a_daughter_no_cell_follows_was_a_piece_of_its_mother_split_off_for_one_
 
 def lineage_count(tracks) -> int:
     return sum(1 for parent in tracks.parents.values() if parent)
+
+
+def test_a_tables_tracks_are_read_only_where_they_fit_its_cells():
+    """table_tracks: the track column of a table measured and followed, as whole numbers;
+    nothing where the table was not followed, does not fit the cells, or was typed over."""
+    from cellprop.engine.features import CellTable
+    from cellprop.engine.track import table_tracks
+
+    tables = [measure(f, np.zeros(f.shape)) for f in frames()]
+    assert len(table_tracks(tables[0], len(tables[0]))) == 0  # not followed
+    measure_tracks(track_frames(frames()), tables)
+    tracks = table_tracks(tables[2], len(tables[2]))
+    assert len(tracks) == len(tables[2]) > 1
+    assert tracks.dtype == np.int64
+    assert tracks.tolist() == np.asarray(tables[2].columns[TRACK_COLUMNS[0]]).astype(int).tolist()
+    assert len(table_tracks(tables[2], len(tables[2]) + 1)) == 0  # another cell count
+    typed = CellTable({TRACK_COLUMNS[0]: np.array([1.0, 2.5])}, None, None)
+    assert len(table_tracks(typed, 2)) == 0
+    assert table_tracks(
+        CellTable({TRACK_COLUMNS[0]: np.array([3.0, 1.0])}, None, None), 2
+    ).tolist() == [3, 1]
