@@ -290,7 +290,9 @@ class FakeEngine:
     def measure(self, labels, image, pixel_size=None, unit="um", centres=None):
         ids = np.arange(1, int(labels.max()) + 1)
         area = ndimage.sum(np.ones_like(labels), labels, ids)
-        mean = ndimage.mean(image, labels, ids)
+        total = ndimage.sum(image.astype(float), labels, ids)
+        # a label no pixel has any more (a cell taken out) measures nan, without dividing by 0
+        mean = np.divide(total, area, out=np.full(len(ids), np.nan), where=area > 0)
         return CellTable(
             {"label": ids, "area": area.astype(float), "mean_intensity": np.asarray(mean, float)}
         )
