@@ -216,6 +216,46 @@ class Scores:
     # The AP50 false positives and negatives by kind (ap50_errors), summed over images.
     ap50_errors: dict = field(default_factory=lambda: dict.fromkeys(AP50_ERRORS, 0))
     per_image: list = field(default_factory=list)
+    # Each image's own figures, for resampling (interval): detection (tp, fp, fn); the sum and
+    # count of its true cells' Dice; its AP50 (tp, fp, fn).
+    image_points: list = field(default_factory=list)
+    image_instances: list = field(default_factory=list)
+
+    def add_points(self, tp: int, fp: int, fn: int) -> None:
+        """Add one image's detection counts (:func:`match_points`)."""
+        self.tp, self.fp, self.fn = self.tp + tp, self.fp + fp, self.fn + fn
+        self.image_points.append((tp, fp, fn))
+
+    def interval(
+        self, metric: str, level: float = 0.95, rounds: int = 2000, seed: int = 0
+    ) -> tuple[float, float] | None:
+        """A bootstrap interval of a pooled score ("f1", "mdice" or "ap50"): the images are
+        drawn again with replacement ``rounds`` times, the score pooled over each draw as over
+        the images themselves, and the central ``level`` of those scores returned (None
+        without images). It says how much the score rests on which images were chosen; the
+        frames of one time-lapse are alike, so the spread over other sequences is wider."""
+        if metric == "f1":
+            if not self.image_points:
+                return None
+            tp, fp, fn = np.array(self.image_points, float).T
+        else:
+            if not self.image_instances:
+                return None
+            dice_sum, cells, tp, fp, fn = np.array(self.image_instances, float).T
+        rng = np.random.default_rng(seed)
+        draw = rng.integers(0, len(tp), size=(rounds, len(tp)))
+        if metric == "mdice":
+            values = dice_sum[draw].sum(1) / np.maximum(cells[draw].sum(1), 1)
+        elif metric == "ap50":
+            values = tp[draw].sum(1) / np.maximum((tp + fp + fn)[draw].sum(1), 1)
+        elif metric == "f1":
+            t = tp[draw].sum(1)
+            values = 2 * t / np.maximum(2 * t + fp[draw].sum(1) + fn[draw].sum(1), 1)
+        else:
+            raise ValueError(f"no interval for {metric!r}: f1, mdice or ap50")
+        tail = 100 * (1 - level) / 2
+        low, high = np.percentile(values, [tail, 100 - tail])
+        return float(low), float(high)
 
     def add_instances(self, true: np.ndarray, pred: np.ndarray) -> dict:
         """Add one image's instance scores against its mask; returns that image's figures.
@@ -232,6 +272,7 @@ class Scores:
         self.ap75_counts = [a + b for a, b in zip(self.ap75_counts, strict, strict=True)]
         for kind, n in _errors(overlap, 0.5).items():
             self.ap50_errors[kind] += n
+        self.image_instances.append((float(dice.sum()), len(dice), tp, fp, fn))
         return {
             "mdice": float(dice.mean()) if len(dice) else None,
             "ap50": tp / max(1, tp + fp + fn),
@@ -365,7 +406,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             entry["points"] = "detections" if detected is not None else "centroids"
             predicted = detected if detected is not None else centroids(pred)
             tp, fp, fn = match_points(points[image.name], predicted, radius)
-            scores.tp, scores.fp, scores.fn = scores.tp + tp, scores.fp + fp, scores.fn + fn
+            scores.add_points(tp, fp, fn)
             entry.update(tp=tp, fp=fp, fn=fn)
         mask = dataset / "masks" / f"{image.stem}.tif"
         if mask.is_file():

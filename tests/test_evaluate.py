@@ -68,6 +68,34 @@ def test_ap50_counts():
     assert ap_counts(true, pred, iou=0.85) == (0, 3, 2)  # IoU 0.8 no longer enough
 
 
+def test_an_interval_says_how_much_a_pooled_score_rests_on_the_images_chosen():
+    """Scores.interval resamples the images: images alike give the score itself; one image
+    found whole and one missed give an interval around the pooled score that reaches
+    towards both; the same seed gives the same interval."""
+    true = np.zeros((40, 40), np.int32)
+    true[0:10, 0:10], true[20:30, 20:30] = 1, 2
+    alike = Scores()
+    for _ in range(3):
+        alike.add_instances(true, true)
+        alike.add_points(2, 0, 0)
+    assert alike.interval("mdice") == alike.interval("ap50") == alike.interval("f1") == (1.0, 1.0)
+    mixed = Scores()
+    for pred in (true, np.zeros_like(true), true, true):
+        mixed.add_instances(true, pred)
+    mixed.add_points(4, 1, 2)
+    mixed.add_points(0, 0, 3)
+    assert mixed.mdice == mixed.ap50 == 0.75
+    low, high = mixed.interval("ap50")
+    assert 0.0 <= low < 0.75 < high == 1.0  # a draw of only found images scores 1
+    assert mixed.interval("mdice") == (low, high)  # Dice 1 or 0 per cell here, as AP50
+    assert mixed.interval("ap50", seed=0) == mixed.interval("ap50", seed=0)
+    f1 = mixed.interval("f1")
+    assert f1[0] < mixed.f1 < f1[1]
+    with pytest.raises(ValueError, match="no interval for 'ap75'"):
+        mixed.interval("ap75")
+    assert Scores().interval("mdice") is None and Scores().interval("f1") is None
+
+
 def test_unlabelled_border_false_positives_are_counted_apart():
     true = np.zeros((40, 40), np.int32)
     pred = np.zeros_like(true)

@@ -120,6 +120,8 @@ def test_validate_end_to_end_on_one_real_image(tmp_path):
     # exposure normalises to the same input, so it scores the same.
     assert "## The test images as another microscope would record them" in report
     assert f"| as recorded | {mdice:.3f} / {ap50:.3f} |" in report
+    # one test image: every draw of the interval is that image, so it is the score itself
+    assert f"| hela-dic | mdice >= 0.8 | {mdice:.3f} | {mdice:.3f}–{mdice:.3f} |" in report
     assert f"| 16-bit, other exposure | {mdice:.3f} / {ap50:.3f} |" in report
     assert "| magnification x2, --diameter given |" in report
     # --diameter auto: each row says which magnification it estimated; x2 is found as about 2.
@@ -191,13 +193,15 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
         "scores": {
             "classical": scores(0.2, 0.40, 0.10),
             "seeded watershed": scores(0.6, 0.78, 0.70),
-            "cellprop": dict(scores(0.5, 0.75, 0.80), f1_peaks=0.9),
+            "cellprop": dict(
+                scores(0.5, 0.75, 0.80), f1_peaks=0.9, intervals={"mdice": (0.70, 0.79)}
+            ),
         },
     }
     text = validate.write_report([result], None, tmp_path, "test")
     assert (tmp_path / "validation.md").read_text() == text
-    assert "| hela-dic | mdice >= 0.8 | 0.750 | missed by 0.050 |" in text
-    assert "| hela-dic | ap50 >= 0.75 | 0.800 | met |" in text
+    assert "| hela-dic | mdice >= 0.8 | 0.750 | 0.700–0.790 | missed by 0.050 |" in text
+    assert "| hela-dic | ap50 >= 0.75 | 0.800 | – | met |" in text  # no interval given
     assert "behind seeded watershed on mdice" in text
     assert "0.500 (0.900)" in text  # object F1, then the detected peaks' F1
     assert "| 0.800 | 0.400 | 1.00 |" in text  # AP50, AP75, seconds

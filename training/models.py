@@ -475,8 +475,7 @@ def add_scores(scores, case: Case, labels: np.ndarray | None = None, centres=Non
     """
     from cellprop.engine.evaluate import centroids, match_points
 
-    tp, fp, fn = match_points(case.points, centroids(labels) if centres is None else centres)
-    scores.tp, scores.fp, scores.fn = scores.tp + tp, scores.fp + fp, scores.fn + fn
+    scores.add_points(*match_points(case.points, centroids(labels) if centres is None else centres))
     if labels is not None and case.mask is not None:
         scores.add_instances(case.mask, labels)
 
