@@ -231,28 +231,28 @@ class Scores:
     ) -> tuple[float, float] | None:
         """A bootstrap interval of a pooled score ("f1", "mdice" or "ap50"): the images are
         drawn again with replacement ``rounds`` times, the score pooled over each draw as over
-        the images themselves, and the central ``level`` of those scores returned (None
-        without images). It says how much the score rests on which images were chosen; the
-        frames of one time-lapse are alike, so the spread over other sequences is wider."""
+        the images themselves, and the central ``level`` of those scores returned (None with
+        fewer than two images: one cannot say how much the score rests on it). It says how
+        much the score rests on which images were chosen; the frames of one time-lapse are
+        alike, so the spread over other sequences is wider."""
+        if metric not in ("f1", "mdice", "ap50"):
+            raise ValueError(f"no interval for {metric!r}: f1, mdice or ap50")
+        images = self.image_points if metric == "f1" else self.image_instances
+        if len(images) < 2:
+            return None
         if metric == "f1":
-            if not self.image_points:
-                return None
-            tp, fp, fn = np.array(self.image_points, float).T
+            tp, fp, fn = np.array(images, float).T
         else:
-            if not self.image_instances:
-                return None
-            dice_sum, cells, tp, fp, fn = np.array(self.image_instances, float).T
+            dice_sum, cells, tp, fp, fn = np.array(images, float).T
         rng = np.random.default_rng(seed)
         draw = rng.integers(0, len(tp), size=(rounds, len(tp)))
         if metric == "mdice":
             values = dice_sum[draw].sum(1) / np.maximum(cells[draw].sum(1), 1)
         elif metric == "ap50":
             values = tp[draw].sum(1) / np.maximum((tp + fp + fn)[draw].sum(1), 1)
-        elif metric == "f1":
+        else:
             t = tp[draw].sum(1)
             values = 2 * t / np.maximum(2 * t + fp[draw].sum(1) + fn[draw].sum(1), 1)
-        else:
-            raise ValueError(f"no interval for {metric!r}: f1, mdice or ap50")
         tail = 100 * (1 - level) / 2
         low, high = np.percentile(values, [tail, 100 - tail])
         return float(low), float(high)

@@ -94,6 +94,10 @@ def test_an_interval_says_how_much_a_pooled_score_rests_on_the_images_chosen():
     with pytest.raises(ValueError, match="no interval for 'ap75'"):
         mixed.interval("ap75")
     assert Scores().interval("mdice") is None and Scores().interval("f1") is None
+    one = Scores()
+    one.add_instances(true, true)
+    one.add_points(2, 0, 0)
+    assert one.interval("ap50") is None and one.interval("f1") is None  # one image says nothing
 
 
 def test_unlabelled_border_false_positives_are_counted_apart():

@@ -570,8 +570,9 @@ def write_report(
         "",
         "*95% interval*: the test images drawn again with replacement 2,000 times and the "
         "score pooled over each draw (engine/evaluate.py `Scores.interval`): how much the "
-        "measured score rests on which images were chosen. The frames of one time-lapse are "
-        "alike, so the spread over other sequences and microscopes is wider than this.",
+        "measured score rests on which images were chosen (none for one image). The frames "
+        "of one time-lapse are alike, so the spread over other sequences and microscopes is "
+        "wider than this.",
         "",
         "| dataset | goal | measured | 95% interval | |",
         "|---|---|---|---|---|",
