@@ -235,27 +235,44 @@ class Scores:
         fewer than two images: one cannot say how much the score rests on it). It says how
         much the score rests on which images were chosen; the frames of one time-lapse are
         alike, so the spread over other sequences is wider."""
+        draw = self._draws(metric, rounds, seed)
+        if draw is None:
+            return None
+        return _central(self._drawn(metric, draw), level)
+
+    def difference_interval(
+        self, other: Scores, metric: str, level: float = 0.95, rounds: int = 2000, seed: int = 0
+    ) -> tuple[float, float] | None:
+        """The same for this score minus ``other``'s, scored on the same images: both drawn
+        alike (paired), so that what the images share cancels. None where the two were not
+        scored on as many images, or on fewer than two."""
+        draw = self._draws(metric, rounds, seed)
+        if draw is None or len(other._images(metric)) != draw.shape[1]:
+            return None
+        return _central(self._drawn(metric, draw) - other._drawn(metric, draw), level)
+
+    def _images(self, metric: str) -> list:
         if metric not in ("f1", "mdice", "ap50"):
             raise ValueError(f"no interval for {metric!r}: f1, mdice or ap50")
-        images = self.image_points if metric == "f1" else self.image_instances
-        if len(images) < 2:
+        return self.image_points if metric == "f1" else self.image_instances
+
+    def _draws(self, metric: str, rounds: int, seed: int) -> np.ndarray | None:
+        """``rounds`` draws of image indexes with replacement; None for fewer than 2 images."""
+        n = len(self._images(metric))
+        if n < 2:
             return None
+        return np.random.default_rng(seed).integers(0, n, size=(rounds, n))
+
+    def _drawn(self, metric: str, draw: np.ndarray) -> np.ndarray:
+        """The pooled score of each draw (a row of image indexes)."""
         if metric == "f1":
-            tp, fp, fn = np.array(images, float).T
-        else:
-            dice_sum, cells, tp, fp, fn = np.array(images, float).T
-        rng = np.random.default_rng(seed)
-        draw = rng.integers(0, len(tp), size=(rounds, len(tp)))
-        if metric == "mdice":
-            values = dice_sum[draw].sum(1) / np.maximum(cells[draw].sum(1), 1)
-        elif metric == "ap50":
-            values = tp[draw].sum(1) / np.maximum((tp + fp + fn)[draw].sum(1), 1)
-        else:
+            tp, fp, fn = np.array(self.image_points, float).T
             t = tp[draw].sum(1)
-            values = 2 * t / np.maximum(2 * t + fp[draw].sum(1) + fn[draw].sum(1), 1)
-        tail = 100 * (1 - level) / 2
-        low, high = np.percentile(values, [tail, 100 - tail])
-        return float(low), float(high)
+            return 2 * t / np.maximum(2 * t + fp[draw].sum(1) + fn[draw].sum(1), 1)
+        dice_sum, cells, tp, fp, fn = np.array(self.image_instances, float).T
+        if metric == "mdice":
+            return dice_sum[draw].sum(1) / np.maximum(cells[draw].sum(1), 1)
+        return tp[draw].sum(1) / np.maximum((tp + fp + fn)[draw].sum(1), 1)
 
     def add_instances(self, true: np.ndarray, pred: np.ndarray) -> dict:
         """Add one image's instance scores against its mask; returns that image's figures.
@@ -327,6 +344,13 @@ class Scores:
             "ap75_counts": dict(zip(("tp", "fp", "fn"), self.ap75_counts, strict=True)),
             "per_image": self.per_image,
         }
+
+
+def _central(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` of ``values``: (low, high) percentiles."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _detections(table: Path) -> np.ndarray | None:

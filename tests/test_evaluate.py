@@ -98,6 +98,16 @@ def test_an_interval_says_how_much_a_pooled_score_rests_on_the_images_chosen():
     one.add_instances(true, true)
     one.add_points(2, 0, 0)
     assert one.interval("ap50") is None and one.interval("f1") is None  # one image says nothing
+    # paired: a method that finds everything on the same four images is never behind, level
+    # at a draw of only the images both found; against itself the difference is 0; on another
+    # number of images there is none
+    whole = Scores()
+    for _ in range(4):
+        whole.add_instances(true, true)
+    low, high = whole.difference_interval(mixed, "ap50")
+    assert low == 0.0 < 0.25 <= high <= 1.0
+    assert mixed.difference_interval(mixed, "mdice") == (0.0, 0.0)
+    assert whole.difference_interval(alike, "ap50") is None  # 4 images against 3
 
 
 def test_unlabelled_border_false_positives_are_counted_apart():

@@ -194,7 +194,10 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
             "classical": scores(0.2, 0.40, 0.10),
             "seeded watershed": scores(0.6, 0.78, 0.70),
             "cellprop": dict(
-                scores(0.5, 0.75, 0.80), f1_peaks=0.9, intervals={"mdice": (0.70, 0.79)}
+                scores(0.5, 0.75, 0.80),
+                f1_peaks=0.9,
+                intervals={"mdice": (0.70, 0.79)},
+                differences={"seeded watershed": {"mdice": (-0.06, 0.01), "ap50": None}},
             ),
         },
     }
@@ -203,6 +206,8 @@ def test_report_states_goals_met_and_missed_by_how_much(tmp_path):
     assert "| hela-dic | mdice >= 0.8 | 0.750 | 0.700–0.790 | missed by 0.050 |" in text
     assert "| hela-dic | ap50 >= 0.75 | 0.800 | – | met |" in text  # no interval given
     assert "behind seeded watershed on mdice" in text
+    assert "| hela-dic | seeded watershed | mdice | -0.030 | -0.060 to +0.010 |" in text
+    assert "| ap50 |" not in text.split("cellprop minus it")[1]  # no interval, no row
     assert "0.500 (0.900)" in text  # object F1, then the detected peaks' F1
     assert "| 0.800 | 0.400 | 1.00 |" in text  # AP50, AP75, seconds
     # FP 5: 2 at the unlabelled edge, 3 too small; FN 3: 1 missed, 2 outline; AP50 without the

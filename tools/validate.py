@@ -198,6 +198,14 @@ def validate_dataset(
         "mdice": scores["cellprop"].interval("mdice"),
         "ap50": scores["cellprop"].interval("ap50"),
     }
+    # ... and how far ahead of each comparison pipeline, both drawn alike (paired)
+    results["cellprop"]["differences"] = {
+        b: {
+            m: scores["cellprop"].difference_interval(scores[b], m)
+            for m in (("mdice", "ap50") if scores[b].mdice is not None else ("f1",))
+        }
+        for b in METHODS[:2]
+    }
     used = resolve_settings(model, Settings())
     return {
         "dataset": recipe.dataset,
@@ -606,6 +614,28 @@ def write_report(
             f"| {r['dataset']} | ahead of both baselines ({', '.join(metrics)}) | | | "
             + ("met |" if not behind else f"missed: {'; '.join(behind)} |")
         )
+    paired = [
+        (r, b, m, span)
+        for r in results
+        for b, spans in (r["scores"]["cellprop"].get("differences") or {}).items()
+        for m, span in spans.items()
+        if span
+    ]
+    if paired:
+        lines += [
+            "",
+            "cellprop's lead over each comparison pipeline, both scored on the same test images "
+            "and resampled alike (engine/evaluate.py `Scores.difference_interval`): an interval "
+            "above 0 is a lead these images would show whichever of them were drawn.",
+            "",
+            "| dataset | over | score | cellprop minus it | 95% interval |",
+            "|---|---|---|---|---|",
+        ]
+        for r, b, m, span in paired:
+            lead = (r["scores"]["cellprop"].get(m) or 0.0) - (r["scores"][b].get(m) or 0.0)
+            lines.append(
+                f"| {r['dataset']} | {b} | {m} | {lead:+.3f} | {span[0]:+.3f} to {span[1]:+.3f} |"
+            )
     tracked = [r for r in results if r.get("tracking")]
     if tracked:
         lines += [
