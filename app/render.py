@@ -130,12 +130,11 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def track_numbers(table, n_cells: int) -> np.ndarray:
     """Each cell's track, from a cell table's ``TrackObjects_Label`` (cells followed over
-    time), where it fits the ``n_cells`` cells; empty otherwise."""
-    columns = getattr(table, "columns", None) or {}
-    tracks = columns.get("TrackObjects_Label")
-    if tracks is None or len(tracks) != n_cells:
-        return np.zeros(0, np.int64)
-    return np.asarray(tracks, np.int64)
+    time), where it fits the ``n_cells`` cells; empty otherwise: the engine's reading
+    (``table_tracks``), the one its overlays are numbered by."""
+    from cellprop.engine.track import table_tracks  # loaded: a table was measured
+
+    return table_tracks(table, n_cells)
 
 
 def track_paths(tables: list) -> dict:
