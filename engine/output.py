@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -136,7 +136,7 @@ def write_overlay(
     labels: np.ndarray,
     centres: np.ndarray | None = None,
     overwrite: bool = False,
-    numbers=None,
+    numbers: Sequence[int] | np.ndarray | None = None,
 ) -> Path:
     """Write a PNG of the image (contrast-stretched grey; a colour image, (H, W, 3), in its
     colours) with each cell's outline, centre and number.
@@ -145,8 +145,8 @@ def write_overlay(
     centres (x, y) are small red dots, row k the centre of cell k + 1, and beside each its
     number (white on a dark edge, legible on any image): ``numbers[k]`` where given (a
     followed time-lapse gives each cell's track, ``cellprop.engine.track.table_tracks``, so
-    that one cell has one number at every time point), else k + 1, the ``ObjectNumber`` of its row in the
-    cell table, so that a cell seen in the picture is found in the table.
+    that one cell has one number at every time point), else k + 1, the ``ObjectNumber`` of
+    its row in the cell table, so that a cell seen in the picture is found in the table.
     """
     import cv2
 
