@@ -44,7 +44,7 @@ behind it each hold one stage:
                                                      worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
                 saved_results (batch)                a run's results read back, to look again
-    evaluate    F1 at 10 px, mDice, AP50
+    evaluate    F1 at 10 px, mDice, AP50; how much they rest on the images (Scores.interval)
 
 Never imports Qt or torch (import-linter contracts in pyproject.toml).
 """
