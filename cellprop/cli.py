@@ -550,18 +550,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report["dataset"] = str(args.dataset)
     report["predictions"] = str(args.predictions)
     d = report["detection"]
+    spans = report["intervals"]
+
+    def spread(metric: str) -> str:  # how much the score rests on the images scored
+        span = spans.get(metric)
+        return f"  95% over the images resampled: {span[0]:.3f}-{span[1]:.3f}" if span else ""
+
     print(f"images scored      {sum(1 for e in report['per_image'] if not e.get('missing'))}")
     print(
         f"detection F1       {d['f1']:.3f}  (precision {d['precision']:.3f}, recall "
         f"{d['recall']:.3f}; tp {d['tp']}, fp {d['fp']}, fn {d['fn']}; within "
         f"{args.radius:g} px)"
     )
+    if spans.get("f1"):
+        print(" " * 19 + spread("f1").strip())
     if report["mdice"] is not None:
         print(
             f"mDice              {report['mdice']:.3f}  ({report['mdice_cells']} "
-            "ground-truth cells)"
+            "ground-truth cells)" + spread("mdice")
         )
-        print(f"AP at IoU 0.5      {report['ap50']:.3f}")
+        print(f"AP at IoU 0.5      {report['ap50']:.3f}" + spread("ap50"))
         errors = report["ap50_errors"]
         for side, name in (("fp", "false positives"), ("fn", "false negatives")):
             kinds = [f"{n} {kind[3:]}" for kind, n in errors.items() if kind.startswith(side) and n]

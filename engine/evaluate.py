@@ -342,6 +342,8 @@ class Scores:
             "ap50_errors": dict(self.ap50_errors),
             "ap75": self.ap75,
             "ap75_counts": dict(zip(("tp", "fp", "fn"), self.ap75_counts, strict=True)),
+            # 95%, the images resampled (interval); None for fewer than two images
+            "intervals": {m: self.interval(m) for m in ("f1", "mdice", "ap50")},
             "per_image": self.per_image,
         }
 

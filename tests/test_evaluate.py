@@ -217,6 +217,19 @@ def test_evaluate_folder_and_command(tiny_dataset, capsys):
     assert report["detection"]["tp"] == 2 and report["mdice"] == pytest.approx(scores.mdice)
     assert report["ap75_counts"] == {"tp": 1, "fp": 1, "fn": 1}
     assert set(report["ap50_errors"].values()) == {0} and "false positives" not in out
+    # one image scored: nothing to resample
+    assert report["intervals"] == {"f1": None, "mdice": None, "ap50": None}
+    assert "resampled" not in out
+    # two images: b.png predicted empty (its one cell missed), so the images disagree
+    tifffile.imwrite(data / "masks" / "b.tif", np.pad(np.ones((10, 10), np.uint16), ((20, 20), (25, 25))))
+    tifffile.imwrite(pred / "b_labels.tif", np.zeros((50, 60), np.uint16))
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((pred / "evaluation.json").read_text())
+    low, high = report["intervals"]["ap50"]
+    assert report["ap50"] == pytest.approx(2 / 3) and low < report["ap50"] < high
+    assert f"AP at IoU 0.5      0.667  95% over the images resampled: {low:.3f}-{high:.3f}" in out
+    assert "95% over the images resampled" in out.split("mDice")[0]  # F1's, on its own line
 
 
 def test_evaluate_names_the_kinds_of_its_ap50_errors(tiny_dataset, tmp_path, capsys):
