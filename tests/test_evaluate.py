@@ -221,7 +221,9 @@ def test_evaluate_folder_and_command(tiny_dataset, capsys):
     assert report["intervals"] == {"f1": None, "mdice": None, "ap50": None}
     assert "resampled" not in out
     # two images: b.png predicted empty (its one cell missed), so the images disagree
-    tifffile.imwrite(data / "masks" / "b.tif", np.pad(np.ones((10, 10), np.uint16), ((20, 20), (25, 25))))
+    tifffile.imwrite(
+        data / "masks" / "b.tif", np.pad(np.ones((10, 10), np.uint16), ((20, 20), (25, 25)))
+    )
     tifffile.imwrite(pred / "b_labels.tif", np.zeros((50, 60), np.uint16))
     assert main(["evaluate", str(data), str(pred)]) == 0
     out = capsys.readouterr().out
