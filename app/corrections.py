@@ -232,7 +232,7 @@ class CorrectionsMixin:
             old.keep_aside(doc.results[plane])
             old.undone = None  # a new correction: what was undone is gone for good
             trim_undo(doc.results[plane], UNDO_DEPTH)
-            self._follow_again(doc, plane)
+            self._follow_again(doc, plane, was=old)
             self._memo_filled(doc, plane)
             index = self.documents.index(doc)
             self.document_changed.emit(index)
@@ -286,7 +286,8 @@ class CorrectionsMixin:
         left.keep_aside(result)
         # a link mended by hand and taken back (or made again): the outlines are the same,
         # the links those of its table
-        self._follow_again(doc, doc.plane, relink=not (result.link_edit or left.link_edit))
+        relink = not (result.link_edit or left.link_edit)
+        self._follow_again(doc, doc.plane, relink=relink, was=left)
         self.select_cell(0)
         index = self.documents.index(doc)
         self.document_changed.emit(index)

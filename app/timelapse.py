@@ -123,14 +123,20 @@ class TimeLapseMixin:
             return None
         return times, results, i, self.engine.links_from_tables([r.table for r in results])
 
-    def _follow_again(self, doc: Document, plane: tuple, relink: bool = True) -> None:
+    def _follow_again(
+        self, doc: Document, plane: tuple, relink: bool = True, was: Result | None = None
+    ) -> None:
         """The cells of one time point of a time-lapse whose cells were followed changed (a
         correction, Undo, Redo, or segmented again): link them again to the time point before
         and the one after (read back where parked), take every other time point's links from
         its table, and number the tracks anew, so that its table, the fills, the tracks
         overlay and an export follow the cells as they now are. About two links' time
-        (0.04 s each for 220 cells). ``relink`` off: its outlines are as they were (a link
-        mended by hand undone or redone), and its own table's links hold."""
+        (0.04 s each for 220 cells). ``was``: the result it replaced (a correction, Undo or
+        Redo of one): the cells that it left alone (their centres where they were) keep the
+        links they had, mended by hand or not (``engine.carry_links``), and only the cells
+        it added, took out or whose cell before it took out are linked anew; without it (the
+        image segmented again) every cell is. ``relink`` off: its outlines are as they were
+        (a link mended by hand undone or redone), and its own table's links hold."""
         followed = self._followed_with(doc, plane)
         if followed is None:
             return
@@ -143,11 +149,26 @@ class TimeLapseMixin:
                 before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
                 if before is not None and after is not None and before.shape == after.shape:
                     links[k] = engine.link_frames(before, after)
+                if was is not None:
+                    links[k] = self._carried(links[k], results, k, k == i, was)
         # its divisions settled by the time point after, as a batch settles them; the
         # others' links are their tables' (mended by hand, maybe)
         others = [k for k in range(len(links)) if k not in linked]
         links = engine.settle_divisions(links, leave=others)
         self._number_again(times, results, links, results[i])
+
+    def _carried(self, fresh, results: list, k: int, corrected: bool, was: Result):
+        """The links into time point ``k`` of ``results`` linked anew (``fresh``), holding
+        those of the cells a correction left alone: ``was`` is the result it replaced at time
+        point ``k`` (``corrected``) or at the one before."""
+        engine = self.engine
+        n_before, n_after = len(results[k - 1].table), len(results[k].table)
+        tables = [results[k - 1].table, was.table] if corrected else [was.table, results[k].table]
+        kept = engine.links_from_tables(tables)[1]
+        same = engine.same_centres(was.centres, results[k if corrected else k - 1].centres)
+        before = np.arange(1, n_before + 1) if corrected else same
+        after = same if corrected else np.arange(1, n_after + 1)
+        return engine.carry_links(kept, fresh, before, after)
 
     def _number_again(self, times: list, results: list, links: list, changed: Result) -> None:
         """Number the tracks of a time-lapse's results anew from their links, into their
@@ -194,8 +215,8 @@ class TimeLapseMixin:
         none, a cell that came in). Two cells from one cell are its daughters; one left where
         two were goes on with its mother's track. The tracks are numbered anew everywhere, as
         after a correction; it counts as one (Undo takes it back, *Export* and *Export all*
-        write it). A correction of this time point's outlines, or of the one before's, links
-        them again by themselves."""
+        write it). A later correction of other cells, at this time point or the one before,
+        leaves it as mended (:meth:`_follow_again`)."""
         doc = self.current if doc is None else doc
         plane = doc.plane if doc is not None and plane is None else plane
         result = doc.results.get(plane) if doc is not None else None

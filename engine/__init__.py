@@ -37,6 +37,8 @@ behind it each hold one stage:
                 number_tracks, track_rows            correction), the rest as they were
                 lineage, relatives                   who divided from whom, by the tables
                 relink                               a link mended by hand
+                same_centres, carry_links            a correction's cells left alone keep
+                                                     their links (mended ones too)
                 settle_divisions                     a daughter no cell follows: a piece
                 table_tracks                         each cell's track, from its table
                 tracks_summary                       a run's tracks.csv in a line
@@ -112,6 +114,7 @@ from .size import DiameterEstimate, estimate_diameter
 from .track import (
     TRACK_COLUMNS,
     TrackSettings,
+    carry_links,
     lineage,
     link_frames,
     links_from_tables,
@@ -119,6 +122,7 @@ from .track import (
     number_tracks,
     relatives,
     relink,
+    same_centres,
     settle_divisions,
     table_tracks,
     track_frames,
@@ -132,6 +136,7 @@ __all__ = [
     "DARK_BACKGROUND",
     "TRACK_COLUMNS",
     "TrackSettings",
+    "carry_links",
     "lineage",
     "link_frames",
     "links_from_tables",
@@ -139,6 +144,7 @@ __all__ = [
     "number_tracks",
     "relatives",
     "relink",
+    "same_centres",
     "settle_divisions",
     "table_tracks",
     "tracks_summary",

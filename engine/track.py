@@ -34,6 +34,7 @@ __all__ = [
     "TrackSettings",
     "Tracker",
     "Tracks",
+    "carry_links",
     "lineage",
     "link_frames",
     "links_from_tables",
@@ -41,6 +42,7 @@ __all__ = [
     "number_tracks",
     "relatives",
     "relink",
+    "same_centres",
     "settle_divisions",
     "table_tracks",
     "track_frames",
@@ -228,6 +230,69 @@ def relink(links: Links, cell: int, came_from: int, n_before: int) -> Links:
             "0: none, a new cell)"
         )
     source[cell - 1] = came_from
+    return Links(source, _daughters(source))
+
+
+def same_centres(was: np.ndarray, now: np.ndarray, tolerance: float = 0.01) -> np.ndarray:
+    """Which cell each cell of a time point was before it was corrected, by its centre: for
+    each of ``now``'s centres (x, y; label ``k`` at index ``k - 1``) the label of the cell of
+    ``was`` at the same place (within ``tolerance`` pixels), 0 where none was (a cell the
+    correction added). A correction outlines the image again from the centres it keeps, so
+    a cell it left alone keeps its centre (and its number may change)."""
+    from scipy.spatial import cKDTree
+
+    was = np.reshape(np.asarray(was, float), (-1, 2))
+    now = np.reshape(np.asarray(now, float), (-1, 2))
+    same = np.zeros(len(now), np.int64)
+    if not len(was) or not len(now):
+        return same
+    distance, index = cKDTree(was).query(now, distance_upper_bound=tolerance)
+    hit = np.isfinite(distance)
+    same[hit] = index[hit] + 1
+    return same
+
+
+def carry_links(kept: Links, fresh: Links, before: np.ndarray, after: np.ndarray) -> Links:
+    """The links of a time point linked again after a correction of it or of the time point
+    before, holding those of the cells the correction left alone.
+
+    ``kept`` are the links as they were (in the cell numbers before the correction),
+    ``fresh`` the time points linked anew (:func:`link_frames`, in today's numbers);
+    ``before`` and ``after`` say, for each cell of the time point before and of this one,
+    which cell it was when ``kept`` was made (0: one the correction added;
+    :func:`same_centres`; a time point not corrected maps each cell to itself). A cell that
+    was there keeps the cell it came from while that one is still there (a link mended by
+    hand stays mended), and stays a new cell where it was one unless it is now followed from
+    a cell the correction added. Every other cell takes its fresh link, but one that would
+    take a cell another keeps, without the fresh links calling it a daughter, starts a track
+    of its own: a cell added beside one left alone does not take its track."""
+    before = np.asarray(before, np.int64)
+    after = np.asarray(after, np.int64)
+    fresh_source = np.asarray(fresh.source, np.int64)
+    if len(after) != len(fresh_source):
+        raise ValueError(f"{len(after)} cells mapped, {len(fresh_source)} linked")
+    kept_source = np.asarray(kept.source, np.int64)
+    now_of = np.zeros(
+        max(int(before.max(initial=0)), int(kept_source.max(initial=0))) + 1, np.int64
+    )
+    now_of[before[before > 0]] = np.flatnonzero(before > 0) + 1  # cell then -> cell now
+    source = np.zeros(len(after), np.int64)
+    decided = np.zeros(len(after), bool)
+    for k, was in enumerate(after.tolist()):
+        if not was or was > len(kept_source):
+            continue
+        came_from = int(kept_source[was - 1])
+        if came_from:
+            if now_of[came_from]:
+                source[k], decided[k] = now_of[came_from], True
+        elif not fresh_source[k] or before[fresh_source[k] - 1]:
+            decided[k] = True  # a new cell, and nothing the correction added before it
+    taken = set(source[decided & (source > 0)].tolist())
+    for k in np.flatnonzero(~decided).tolist():
+        came_from = int(fresh_source[k])
+        if came_from in taken and not fresh.daughter[k]:
+            came_from = 0
+        source[k] = came_from
     return Links(source, _daughters(source))
 
 

@@ -594,6 +594,22 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
         later.shutdown()
 
 
+def _followed_movie(qtbot, controller, crops, tmp_path):
+    """Three time points of a crop drifting down, segmented by a batch that follows their
+    cells (into tmp_path/results); its document."""
+    import tifffile
+
+    first = engine.read_image(crops[0]).pixels
+    movie = tmp_path / "movie.tif"
+    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    controller.update_settings(batch_pages=True, batch_track=True, batch_workers=1)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch([movie], tmp_path / "results")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    return controller.documents[0]
+
+
 def test_a_link_mended_by_hand_in_the_cells_table_makes_a_division_and_undoes(
     qtbot, controller, crops, tmp_path
 ):
@@ -601,20 +617,11 @@ def test_a_link_mended_by_hand_in_the_cells_table_makes_a_division_and_undoes(
     now comes from the one typed, which thereby divides (two daughters, tracks of their own,
     the cells after them following); the tracks of every time point are numbered anew, Undo
     and Redo take it back and make it again, and *Export all* writes the division."""
-    import tifffile
     from cellprop.app.table import CELL_BEFORE
 
-    first = engine.read_image(crops[0]).pixels
-    movie = tmp_path / "movie.tif"
-    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])
-    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
-    controller.update_settings(batch_pages=True, batch_track=True, batch_workers=1)
     logs: list = []
     controller.log.connect(lambda level, text: logs.append(text))
-    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
-        assert controller.run_batch([movie], tmp_path / "results")
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    doc = controller.documents[0]
+    doc = _followed_movie(qtbot, controller, crops, tmp_path)
     n_tracks = len(open(tmp_path / "results" / "tracks.csv").read().splitlines()) - 1
     assert f"Cells followed over time: {n_tracks} tracks followed (" in "\n".join(logs)
     window = MainWindow(controller, dialogs=AlwaysYes())
@@ -704,6 +711,80 @@ def test_a_link_mended_by_hand_in_the_cells_table_makes_a_division_and_undoes(
     window._viewer_clicked(x, y)
     assert doc.plane == (0, 0) and controller.selected_cells == (mother,)
     assert tracks_now() == after
+
+
+def test_a_link_mended_by_hand_holds_through_corrections_of_other_cells(
+    qtbot, controller, crops, tmp_path
+):
+    """A link mended by hand, then a cell elsewhere taken out of that time point, and one of
+    the time point before: the mended link holds (the cells found again by their centres,
+    their numbers shifted), as does every link of a cell the corrections left alone; only
+    the cells whose cell before was taken out are linked anew. Undo of a correction brings
+    the links back as they were, the mended one included."""
+    from cellprop.app.table import CELL_BEFORE
+
+    doc = _followed_movie(qtbot, controller, crops, tmp_path)
+
+    def column(page: int) -> list:
+        return doc.results[(page, 0)].table.columns[CELL_BEFORE].tolist()
+
+    def show(page: int) -> None:
+        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.show_plane_of(doc, (page, 0))
+
+    def correct(page: int, cell: int) -> None:
+        show(page)
+        was = doc.results[(page, 0)]
+        assert controller.remove_cell(cell)
+        qtbot.waitUntil(
+            lambda: not controller.busy and doc.results[(page, 0)] is not was, timeout=RUN_MS
+        )
+
+    def at_centre(page: int, centre) -> int:
+        """The cell at time point ``page`` whose centre is ``centre`` (x, y)."""
+        centres = np.reshape(doc.results[(page, 0)].centres, (-1, 2))
+        return 1 + int(np.argmin(np.hypot(*(centres - centre).T)))
+
+    show(1)
+    sources = column(1)
+    a = 1 + next(k for k, s in enumerate(sources) if s)
+    b = 1 + next(k for k, s in enumerate(sources) if s and s != sources[a - 1])
+    mother = sources[b - 1]
+    assert controller.link_cell(a, mother)  # a divided from b's cell before, by hand
+    centres = [np.reshape(doc.results[(k, 0)].centres, (-1, 2)) for k in range(2)]
+    a_at, b_at, mother_at = centres[1][a - 1], centres[1][b - 1], centres[0][mother - 1]
+    mended = column(1)
+    # a cell of time point 1 taken out, the one with the lowest number but a and b (so the
+    # cells after it are numbered anew): a and b still come from their mother
+    gone = min(set(range(1, len(mended) + 1)) - {a, b})
+    correct(1, gone)
+    a, b = at_centre(1, a_at), at_centre(1, b_at)
+    assert column(1)[a - 1] == column(1)[b - 1] == mother
+    assert column(1) == mended[: gone - 1] + mended[gone:]  # every other link as it was
+    # a cell of time point 0 taken out, not the mother, one some cell came from
+    followed = column(1)
+    gone = min(s for s in followed if s and s != mother)
+    correct(0, gone)
+    mother = at_centre(0, mother_at)
+    now = column(1)
+    assert now[a - 1] == now[b - 1] == mother
+    for k, (was, is_now) in enumerate(zip(followed, now, strict=True)):
+        if was and was != gone:  # its cell before stayed: the same cell, renumbered
+            assert is_now == was - (was > gone), k
+    # those whose cell before was taken out: linked anew (or new cells, where what the
+    # links made afresh give them another cell keeps)
+    from cellprop.app.timelapse import _labels_of
+
+    fresh = engine.link_frames(*(_labels_of(doc.results[(k, 0)], engine) for k in range(2)))
+    orphans = [k for k, was in enumerate(followed) if was == gone]
+    assert orphans and all(now[k] in (fresh.source[k], 0) for k in orphans)
+    assert now != fresh.source.tolist()  # linked afresh, the mended link would be lost
+    assert controller.undo_correction()
+    assert column(1) == followed
+    lineage = engine.lineage([doc.results[(k, 0)].table for k in range(3)])
+    tracks = doc.results[(1, 0)].table.columns["TrackObjects_Label"]
+    assert lineage[int(tracks[a - 1])] == lineage[int(tracks[b - 1])]
 
 
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(

@@ -12,6 +12,7 @@ from cellprop.engine.features import measure
 from cellprop.engine.track import (
     TRACK_COLUMNS,
     TrackSettings,
+    carry_links,
     lineage,
     link_frames,
     links_from_tables,
@@ -19,6 +20,7 @@ from cellprop.engine.track import (
     number_tracks,
     relatives,
     relink,
+    same_centres,
     settle_divisions,
     track_frames,
     unlinked,
@@ -346,6 +348,107 @@ def test_a_link_mended_by_hand_makes_or_ends_a_division_and_renumbers_the_tracks
         relink(alone, a1, 99, len(tables[0]))
     with pytest.raises(ValueError, match=f"its cells are 1 to {n1}"):
         relink(alone, n1 + 1, 1, len(tables[0]))
+
+
+def centres_of(labels: np.ndarray) -> np.ndarray:
+    """(x, y) of each cell, label k at index k - 1, as a segmentation gives its centres."""
+    from scipy import ndimage as ndi
+
+    found = ndi.center_of_mass(labels > 0, labels, range(1, int(labels.max()) + 1))
+    return np.array([(x, y) for y, x in found])
+
+
+def without(labels: np.ndarray, cell: int) -> np.ndarray:
+    """``labels`` with ``cell`` taken out and the cells after it numbered one less."""
+    out = np.where(labels == cell, 0, labels)
+    out[out > cell] -= 1
+    return out
+
+
+def test_a_correction_links_again_only_the_cells_it_changed_and_a_mended_link_holds():
+    """What a correction of a followed time point does to its links (the app's
+    ``_follow_again`` with the result it replaced): the cells it left alone, found by their
+    centres, keep the links they had, one mended by hand included, whatever their numbers
+    now; a cell whose cell before was taken out, and a cell added, are linked anew; a cell
+    added on the spot of a cell before that a cell left alone came from starts a track."""
+    seq = frames()
+    links = track_frames(seq).links
+    n0, n1 = int(seq[0].max()), int(seq[1].max())
+    a0, b0, c0 = at(seq[0], 20, 30), at(seq[0], 80, 60), at(seq[0], 130, 100)
+    a1, b1, c1 = at(seq[1], 24, 30), at(seq[1], 80, 60), at(seq[1], 130, 100)
+    assert links[1].source[a1 - 1] == a0
+    mended = relink(links[1], a1, b0, n0)  # by hand: A came from B, which thus divided
+    assert mended.daughter[[a1 - 1, b1 - 1]].all()
+    everyone0, everyone1 = np.arange(1, n0 + 1), np.arange(1, n1 + 1)
+    assert same_centres(centres_of(seq[1]), centres_of(seq[1])).tolist() == everyone1.tolist()
+
+    # time point 1 corrected: C taken out; A and B (renumbered, maybe) keep the mended link
+    now = without(seq[1], c1)
+    fresh = link_frames(seq[0], now)
+    assert fresh.source[at(now, 24, 30) - 1] == a0  # linked anew, the mend would be lost
+    same = same_centres(centres_of(seq[1]), centres_of(now))
+    assert same.tolist() == [k for k in everyone1.tolist() if k != c1]
+    carried = carry_links(mended, fresh, everyone0, same)
+    a, b = at(now, 24, 30), at(now, 80, 60)
+    assert carried.source.tolist() == [b0 if k in (a, b) else 0 for k in range(1, n1)]
+    assert carried.daughter[[a - 1, b - 1]].all() and carried.daughter.sum() == 2
+
+    # the time point before corrected instead: C taken out there; C at time point 1 came
+    # from it and is linked anew (as fresh links say), the mend holds, B renumbered
+    before = without(seq[0], c0)
+    fresh = link_frames(before, seq[1])
+    same = same_centres(centres_of(seq[0]), centres_of(before))
+    carried = carry_links(mended, fresh, same, everyone1)
+    b = at(before, 80, 60)
+    assert carried.source[[a1 - 1, b1 - 1]].tolist() == [b] * 2
+    assert carried.source[c1 - 1] == fresh.source[c1 - 1] == 0
+
+    # a cell added at time point 1 where A was before, over part of A's outline: the links
+    # made afresh give it A's track and A none; A kept its centre, so it keeps its track and
+    # the cell added starts one (no division: the fresh links called it none)
+    added = seq[1].copy()
+    disc(added, n1 + 1, 20, 30, 8)
+    fresh = link_frames(seq[0], added)
+    assert fresh.source[[a1 - 1, n1]].tolist() == [0, a0] and not fresh.daughter.any()
+    centres = np.vstack([centres_of(seq[1]), [(20, 30)]])  # A's centre as it was
+    same = same_centres(centres_of(seq[1]), centres)
+    assert same.tolist() == [*everyone1.tolist(), 0]
+    carried = carry_links(links[1], fresh, everyone0, same)
+    assert carried.source[a1 - 1] == a0 and carried.source[n1] == 0
+    assert carried.source[:n1].tolist() == links[1].source.tolist()
+    with pytest.raises(ValueError, match="3 cells mapped, 4 linked"):
+        carry_links(links[1], fresh, everyone0, everyone1)
+
+
+@pytest.mark.skipif(not HELA.is_dir(), reason="../shared/data/hela-dic is absent")
+def test_on_hela_masks_a_correction_far_away_keeps_every_other_link_a_swap_included():
+    """Two consecutive HeLa DIC masks: two neighbouring cells' links swapped by hand, then a
+    cell far from them taken out of the later time point. Linked afresh, the swap would be
+    undone; carried, every cell but the one taken out keeps its link, the swap included."""
+    from cellprop.engine import read_image
+
+    masks = [read_image(HELA / "masks" / f"t{t:03d}.tif").pixels for t in (60, 61)]
+    flat = []
+    for mask in masks:
+        _, inverse = np.unique(mask, return_inverse=True)
+        flat.append(inverse.reshape(mask.shape).astype(np.int32))
+    before, after = flat
+    links = link_frames(before, after)
+    centres = centres_of(after)
+    followed = np.flatnonzero(links.source > 0) + 1
+    # two followed neighbours, and the followed cell farthest from the first
+    gap = np.hypot(*(centres[followed - 1] - centres[followed[0] - 1]).T)
+    x, y = followed[0], followed[np.argsort(gap)[1]]
+    far = followed[np.argmax(gap)]
+    swapped = relink(links, x, int(links.source[y - 1]), int(before.max()))
+    swapped = relink(swapped, y, int(links.source[x - 1]), int(before.max()))
+    assert not swapped.daughter.any()
+    now = without(after, far)
+    fresh = link_frames(before, now)
+    same = same_centres(centres, centres_of(now))
+    carried = carry_links(swapped, fresh, np.arange(1, before.max() + 1), same)
+    assert carried.source.tolist() == np.delete(swapped.source, far - 1).tolist()
+    assert carried.source.tolist() != fresh.source.tolist()  # afresh: the swap undone
 
 
 def _split_for_one_frame() -> list[np.ndarray]:
