@@ -173,6 +173,13 @@ RECIPES: dict[str, Recipe] = {
             # twice as wide (base_channels 32, this recipe otherwise, 15 min of training) reached
             # validation loss 0.00638 against 0.00647 and, tuned on this grid, 1.731 (mDice /
             # AP50 0.829 / 0.902) against this model's 1.746 (0.822 / 0.924): not adopted.
+            # Twenty-fourth session, aimed at the outlines too small of large faint cells,
+            # on the tune frames against 1.746 (none adopted, test frames not looked at):
+            # each cell grown by a watershed into unlabelled textured pixels (the baselines'
+            # DIC foreground, Otsu x0.8-1.2, at most 0.1-0.3 diameters) 1.642-1.732, worse
+            # the further it grows (the tune frames' outlines are not too small); the DIC
+            # texture (local standard deviation) as a data term of the cut, as the nuclei
+            # model's intensity, 1.430-1.530 (weight 0.03-1): texture lies outside cells too.
             # Trials on the first model showed no effect of the threshold (0.3-0.5: the peaks
             # lie far above it) nor of the cut's weight (20-100), worse results for foreground
             # seeds at 0.02 or above 0.1, and edge_beta 25 best of 10-40 (40 collapses).
