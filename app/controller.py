@@ -789,7 +789,8 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
                 edits=int(given),
                 sequence=old.sequence if old is not None else None,
             )
-            self._follow_again(doc, plane)
+            # cells found again at the same centres keep their links (mended ones too)
+            self._follow_again(doc, plane, was=old)
             self._memo_filled(doc, plane)
             self.document_changed.emit(self.documents.index(doc))
             self.result_ready.emit(self.documents.index(doc))

@@ -131,12 +131,12 @@ class TimeLapseMixin:
         and the one after (read back where parked), take every other time point's links from
         its table, and number the tracks anew, so that its table, the fills, the tracks
         overlay and an export follow the cells as they now are. About two links' time
-        (0.04 s each for 220 cells). ``was``: the result it replaced (a correction, Undo or
-        Redo of one): the cells that it left alone (their centres where they were) keep the
-        links they had, mended by hand or not (``engine.carry_links``), and only the cells
-        it added, took out or whose cell before it took out are linked anew; without it (the
-        image segmented again) every cell is. ``relink`` off: its outlines are as they were
-        (a link mended by hand undone or redone), and its own table's links hold."""
+        (0.04 s each for 220 cells). ``was``: the result it replaced (corrected, undone,
+        redone or segmented again): the cells found again at the same centres keep the links
+        they had, mended by hand or not (``engine.carry_links``), and only the others (cells
+        added, or whose cell before was taken out) are linked anew; without it every cell
+        is. ``relink`` off: its outlines are as they were (a link mended by hand undone or
+        redone), and its own table's links hold."""
         followed = self._followed_with(doc, plane)
         if followed is None:
             return

@@ -785,6 +785,18 @@ def test_a_link_mended_by_hand_holds_through_corrections_of_other_cells(
     lineage = engine.lineage([doc.results[(k, 0)].table for k in range(3)])
     tracks = doc.results[(1, 0)].table.columns["TrackObjects_Label"]
     assert lineage[int(tracks[a - 1])] == lineage[int(tracks[b - 1])]
+    # time point 1 segmented again: the cell taken out there is found again (linked anew),
+    # every cell found at the same centre keeps its link, the mended one included
+    show(1)
+    was = doc.results[(1, 0)]
+    assert controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy and doc.results[(1, 0)] is not was, timeout=RUN_MS)
+    again = doc.results[(1, 0)]
+    assert again.sequence == was.sequence and again.n_cells == was.n_cells + 1
+    same = engine.same_centres(was.centres, again.centres)
+    assert sorted(same.tolist()) == list(range(was.n_cells + 1))
+    assert [column(1)[k] for k in np.flatnonzero(same)] == [followed[c - 1] for c in same if c]
+    assert column(1)[at_centre(1, a_at) - 1] == column(1)[at_centre(1, b_at) - 1] == mother
 
 
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(
