@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .messages import counted
 from .panels import show_fraction
-from .training_run import MODALITIES, training_folder
+from .training_run import MODALITIES, START_EPOCHS, training_folder
 
 
 class TrainingWindowMixin:
@@ -117,8 +117,35 @@ class TrainingWindowMixin:
         if diameter is None:
             return
         options = ["--cell-diameter", f"{diameter:g}"] if diameter > 0 else []
+        start = self._ask_starting_model(modality)
+        if start is None:
+            return
+        if start:  # a model's network adapted: a short run does (cellprop-train --from)
+            options += ["--from", start, "--epochs", str(START_EPOCHS)]
         c.store.set_folder("training", str(Path(dataset).parent))
         c.train_model(dataset, out, modality, options)
+
+    def _ask_starting_model(self, modality: str) -> str | None:
+        """What the training starts from: "" a new network, or a model (its folder) whose
+        network it adapts, offered first where the model chosen is of the kind of microscopy
+        the images are; None: the user cancelled."""
+        c = self.controller
+        models = [m for m in c.available_models() if getattr(m, "path", None)]
+        new = "A new network (the most marked cells, the longest run)"
+        labels = [new] + [
+            f"The {m.name} model's network, adapted ({m.modality or 'unknown kind'}; fewer "
+            "marked cells, a shorter run)"
+            for m in models
+        ]
+        chosen = next(
+            (k for k, m in enumerate(models, start=1) if m.name == c.settings.model), None
+        )
+        offered = chosen if chosen and models[chosen - 1].modality == modality else 0
+        answer = self.dialogs.choose_item("Start from", "Train:", labels, offered)
+        if not answer:
+            return None
+        k = labels.index(answer)
+        return str(models[k - 1].path) if k else ""
 
     def _training_progress(self, text: str, fraction: float) -> None:
         self.training_widgets.show()

@@ -39,6 +39,8 @@ class ScriptedDialogs:
         self.folder = ""
         self.folders: list = []  # answers to choose_folder, in order; then ``folder``
         self.item = None  # the answer to choose_item (None: the one offered)
+        self.items: list = []  # answers to choose_item, in order; then ``item``
+        self.items_offered: list = []  # (items, the one offered) of each choose_item
         self.number = None  # the answer to choose_number (None: the value offered)
         self.numbers_offered: list = []
         self.choice = None  # the answer to choose (None: the first option)
@@ -71,6 +73,9 @@ class ScriptedDialogs:
 
     def choose_item(self, title, label, items, current=0):
         self.questions.append(label)
+        self.items_offered.append((list(items), items[current]))
+        if self.items:
+            return self.items.pop(0)
         return self.item if self.item is not None else items[current]
 
     def choose_points_file(self, start):
@@ -1495,7 +1500,7 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "notes.txt").write_text("mine")  # a folder of other files
     window.dialogs.folders = [str(dataset), str(tmp_path / "models")]
-    window.dialogs.item = "fluorescence"
+    window.dialogs.items = ["fluorescence"]  # then the start offered: a new network
     window.dialogs.number = 15  # the blobs' diameter: they lie about 40 px apart
     fractions = []
     c.training_progress.connect(lambda text, f: fractions.append(f))
@@ -1514,6 +1519,11 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
     assert (Path(folder) / "model.json").is_file() and (Path(folder) / "guided.onnx").is_file()
     info = json.loads((Path(folder) / "model.json").read_text())
     assert info["modality"] == "fluorescence"
+    # the phase model chosen is of another kind: a new network offered, and trained
+    items, offered = window.dialogs.items_offered[-1]
+    assert offered == items[0] and offered.startswith("A new network")
+    assert any(i.startswith("The phase model's network") for i in items)
+    assert "started_from" not in info["training"]
     assert window.dialogs.numbers_offered == [0.0]  # no Cell diameter set: the marks' spacing
     # the diameter given sets the working scale (15 px cells about 20 px across) and is kept
     assert info["input"]["scale"] == pytest.approx(1.35)
@@ -1525,6 +1535,30 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
     assert window.banner.action.text() == "Use this model"
     window.banner.action.click()
     assert c.settings.model == folder
+
+
+def test_a_training_from_the_window_may_start_from_a_models_network(qtbot, window, tmp_path):
+    """Train a model, images of the kind the chosen model is for: its network is offered
+    first, and chosen, the training starts from it (cellprop-train --from its folder) for a
+    shorter run; Cancel at that question trains nothing."""
+    from cellprop.app.training_run import START_EPOCHS
+
+    c = window.controller
+    runs = []
+    c.training_unavailable = lambda: ""
+    c.train_model = lambda d, o, m, options=(): runs.append((m, list(options))) or True
+    dataset = _tiny_training_set(tmp_path / "my-cells")
+    window.dialogs.folders = [str(dataset), str(tmp_path / "models")] * 2
+    window.dialogs.items = ["phase"]  # the kind of the model chosen (phase): it is offered
+    window.ask_train_model()
+    items, offered = window.dialogs.items_offered[-1]
+    assert offered.startswith("The phase model's network") and items[0].startswith("A new")
+    assert runs == [
+        ("phase", ["--from", str(Path("/models/phase")), "--epochs", str(START_EPOCHS)])
+    ]
+    window.dialogs.items = ["phase", ""]  # cancelled at "Start from"
+    window.ask_train_model()
+    assert len(runs) == 1
 
 
 def test_training_can_be_stopped_and_says_how_to_go_on(qtbot, window, tmp_path):

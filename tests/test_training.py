@@ -693,3 +693,101 @@ def test_tuning_chooses_the_filters_the_engine_then_applies(tiny_model_dir, tmp_
     assert dropped > 0  # the edge filter bit
     again = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary(scores).items()}
     assert again == record["scores"]
+
+
+# --- starting from a model's network (cellprop-train --from) ----------------------------------
+
+
+SAMPLE = REPO / "resources" / "samples" / "c2c12_0006_crop512.png"
+
+
+@pytest.mark.parametrize("name", ["phase", "dic", "nuclei"])
+def test_a_shipped_models_network_is_read_back_from_its_onnx_file(name):
+    """The torch U-Net rebuilt from a shipped model's unet.onnx (BatchNorm folded into its
+    convolutions) computes what onnxruntime computes; its BatchNorms given the statistics of
+    a batch stay the identity in evaluation, and in training mode on that batch too."""
+    from cellprop.training.start import calibrate_batchnorm, network_from, starting_model
+
+    start = starting_model(name)
+    model = network_from(start)
+    image = cv2.imread(str(SAMPLE), cv2.IMREAD_UNCHANGED).astype(np.float32)
+    low, high = np.percentile(image, start.normalisation)
+    x = np.clip((image - low) / (high - low), 0, 1)[None, None, :192, :256].astype(np.float32)
+    unet = load_onnx_session(start.path / "unet.onnx")
+    expected = unet.run(None, {"image": x})[0]
+    assert expected.max() > 0.5  # it sees cells here: the comparison is not of zeros
+    with torch.no_grad():
+        assert np.abs(model(torch.from_numpy(x)).numpy() - expected).max() < 1e-4
+    batch = torch.from_numpy(np.stack([x[0, :, :96, :96], x[0, :, 96:, 160:]]))
+    calibrate_batchnorm(model, [batch])
+    with torch.no_grad():
+        assert np.abs(model(torch.from_numpy(x)).numpy() - expected).max() < 1e-4
+        evaluated = model(batch)
+        model.train()
+        assert torch.allclose(model(batch), evaluated, atol=1e-4)
+
+
+def test_a_start_that_is_no_model_or_another_shape_is_refused(tmp_path, capsys):
+    from cellprop.training.start import starting_model
+
+    with pytest.raises(ValueError, match="--from: nowhere: no such model folder or model name"):
+        starting_model("nowhere")
+    dataset = _tiny_dataset(tmp_path)
+    config = TrainConfig(datasets=[str(dataset)], out=str(tmp_path / "m"), start_from="phase")
+    with pytest.raises(ValueError, match="--depth 2: the network of phase has 3"):
+        train(dataclasses.replace(config, depth=2), progress=False, log=None)
+    status = main([str(dataset), "--out", str(tmp_path / "m"), "--from", "nowhere", "--quiet"])
+    assert status == 2 and "--from: nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "model.json").exists()
+
+
+def _tiny_dataset(folder: Path) -> Path:
+    """One small image with two points: enough to reach the checks made before training."""
+    (folder / "set" / "images").mkdir(parents=True)
+    cv2.imwrite(str(folder / "set" / "images" / "a.png"), np.zeros((64, 64), np.uint8))
+    (folder / "set" / "points.csv").write_text("image,x,y\na.png,10,10\na.png,40,40\n")
+    return folder / "set"
+
+
+@pytest.mark.data
+def test_training_from_a_model_starts_where_it_was_and_keeps_its_shape(small_c2c12, tmp_path):
+    """Started from the phase model, a run of two steps already finds the cells of a held-out
+    C2C12 frame (a new network does not); the model keeps phase's architecture, input
+    normalisation and cell size at the network's scale, records where it started, and takes
+    phase's segmentation defaults, sizes in original pixels rescaled to these cells."""
+    from cellprop.training.start import starting_model
+
+    config = dataclasses.replace(
+        _tiny_config(small_c2c12, tmp_path / "started", 1),
+        scale=None,
+        base_channels=None,
+        depth=None,
+        modality=None,
+        steps_per_epoch=2,
+        start_from="phase",
+    )
+    started = train(config, progress=False, log=None)
+    new = train(
+        dataclasses.replace(config, start_from=None, out=str(tmp_path / "new")),
+        progress=False,
+        log=None,
+    )
+    f1 = [run.history[-1]["val_f1"] for run in (started, new)]
+    assert f1[0] >= 0.7 and f1[0] > f1[1] + 0.4, f1  # 2026-12-03: 0.786 against 0.028
+    phase = starting_model("phase")
+    info = json.loads((tmp_path / "started" / "model.json").read_text())
+    assert info["architecture"] == phase.info["architecture"]
+    assert info["modality"] == "phase"
+    assert info["input"]["normalisation"] == phase.info["input"]["normalisation"]
+    size = info["training"]["median_neighbour_distance_px"]
+    assert info["input"]["scale"] == pytest.approx(16.0 / size, abs=1e-3)
+    assert info["cell_diameter_px"] == pytest.approx(16.0, abs=0.05)
+    assert info["training"]["started_from"]["name"] == "phase"
+    ratio = size / phase.diameter
+    defaults, theirs = info["defaults"], phase.info["defaults"]
+    assert defaults["polarity"] == theirs["polarity"] == "bright_boundary"
+    assert defaults["propagation_margin_px"] == theirs["propagation_margin_px"]
+    assert defaults["region_radius_px"] == pytest.approx(
+        theirs["region_radius_px"] * ratio, abs=0.01
+    )
+    assert defaults["min_size_px"] == round(theirs["min_size_px"] * ratio**2)

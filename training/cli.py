@@ -28,6 +28,8 @@ examples:
   cellprop-train my-cells --out my-model
   cellprop-train plate1 plate2 --out my-model --modality fluorescence --epochs 60
   cellprop-train my-cells --out my-model --resume      (continue an interrupted run)
+  cellprop-train my-cells --out my-model --from dic --epochs 10
+                         (start from the shipped DIC model: fewer clicks and epochs)
 
 The defaults suit a laptop CPU (minutes to an hour). The working scale is chosen
 so that cells are about 20 pixels across (--cell-diameter, else the distance between
@@ -52,9 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what.add_argument(
         "--modality",
-        default="phase",
+        default=None,
         choices=["phase", "dic", "fluorescence", "brightfield"],
-        help="kind of microscopy; sets the segmentation defaults (default: phase)",
+        help="kind of microscopy; sets the segmentation defaults (default: the --from model's, "
+        "else phase)",
+    )
+    what.add_argument(
+        "--from",
+        dest="start_from",
+        default=None,
+        metavar="MODEL",
+        help="start from this model's network instead of a new one: a shipped model's name "
+        "(phase, dic, nuclei) or a model folder. Its architecture, input normalisation and "
+        "segmentation defaults carry over, and cells are brought to the size its network saw "
+        "them at; a short run (10 epochs) on a few clicked images then adapts it to your cells",
     )
     what.add_argument(
         "--channel",
@@ -95,10 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     net = parser.add_argument_group("network (bigger = slower, not always better)")
     net.add_argument(
-        "--base-channels", type=int, metavar="N", default=16, help="width of the first layer (16)"
+        "--base-channels",
+        type=int,
+        metavar="N",
+        default=None,
+        help="width of the first layer (16; with --from, the model's)",
     )
     net.add_argument(
-        "--depth", type=int, metavar="N", default=3, help="number of down-sampling steps (3)"
+        "--depth",
+        type=int,
+        metavar="N",
+        default=None,
+        help="number of down-sampling steps (3; with --from, the model's)",
     )
     run = parser.add_argument_group("training run")
     run.add_argument("--epochs", type=int, metavar="N", default=40, help="number of epochs (40)")
@@ -200,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         resume=args.resume,
         command=shlex.join(["cellprop-train", *argv]),
+        start_from=args.start_from,
     )
     from tqdm.auto import tqdm
 

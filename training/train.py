@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,13 @@ from .augment import Augmentation, random_crop
 from .data import DatasetError, Sample, load_datasets, source_channel
 from .export import MODALITIES, ExportCheck, export_model
 from .metrics import DetectionScore, detection_score, find_peaks
+from .start import (
+    StartingModel,
+    calibrate_batchnorm,
+    inherited_defaults,
+    network_from,
+    starting_model,
+)
 from .targets import blob_diameter, estimate_cell_diameter, gaussian_targets
 from .unet import UNet
 
@@ -67,7 +74,8 @@ class TrainConfig:
     work: str | None = None  # checkpoints; default OUT/checkpoints
     name: str = "custom"
     description: str = ""
-    modality: str = "phase"
+    # None: the starting model's (start_from), else phase
+    modality: str | None = None
     # The channel of the dataset's images the cells were clicked on (a colour image's: 0 grey,
     # 1 red, 2 green, 3 blue), as `cellprop segment --channel` counts them.
     channel: int = 0
@@ -77,8 +85,9 @@ class TrainConfig:
     # it for confluent cells and overestimates it for sparse ones (gowt1: 106 px for 60 px
     # nuclei). The cells' size the automatic scale and sigma follow.
     cell_diameter: float | None = None
-    base_channels: int = 16
-    depth: int = 3
+    # None: the starting model's (start_from), else 16 and 3
+    base_channels: int | None = None
+    depth: int | None = None
     epochs: int = 40
     steps_per_epoch: int = 50
     crop: int = 128
@@ -98,15 +107,18 @@ class TrainConfig:
     threads: int = 2
     resume: bool = False
     command: str = ""
+    # A model (a shipped model's name or a model folder) whose network the training starts
+    # from instead of a new one (training.start); None: a new network
+    start_from: str | None = None
 
     def check(self) -> None:
         """Raise ValueError naming the first option out of range."""
-        if self.modality not in MODALITIES:
+        if self.modality is not None and self.modality not in MODALITIES:
             raise ValueError(f"--modality must be one of {', '.join(MODALITIES)}")
         if self.channel < 0:
             raise ValueError("--channel must be 0 or more (channels count from 0)")
         for name in ("base_channels", "depth", "epochs", "steps_per_epoch", "batch", "threads"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
         if self.scale is not None and not 0 < self.scale <= 4:
             raise ValueError("--scale must be in (0, 4]")
@@ -114,8 +126,9 @@ class TrainConfig:
             raise ValueError("--sigma must be positive")
         if self.cell_diameter is not None and not self.cell_diameter > 0:
             raise ValueError("--cell-diameter must be positive")
-        if self.crop % 2**self.depth or self.crop < 2**self.depth:
-            raise ValueError(f"--crop must be a multiple of 2**depth = {2**self.depth}")
+        depth = self.depth or 1
+        if self.crop % 2**depth or self.crop < 2**depth:
+            raise ValueError(f"--crop must be a multiple of 2**depth = {2**depth}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError("--val-fraction must be in [0, 1)")
         if not 0 < self.gamma[0] <= 1 <= self.gamma[1]:
@@ -126,6 +139,7 @@ class TrainConfig:
 
 _RESUME_MUST_MATCH = (
     "datasets",
+    "start_from",
     "channel",
     "scale",
     "sigma",
@@ -146,6 +160,7 @@ _RESUME_MUST_MATCH = (
 )
 _OPTION = {
     "datasets": "the dataset list",
+    "start_from": "--from",
     "base_channels": "--base-channels",
     "steps_per_epoch": "--steps",
     "learning_rate": "--lr",
@@ -180,6 +195,60 @@ def auto_scale(cell_size: float) -> float:
     distance between neighbours) near 20 px, in steps of 0.05."""
     scale = TARGET_CELL_SIZE_PX / cell_size
     return float(np.clip(round(scale * 20) / 20, 0.1, 2.0))
+
+
+def resolve_start(config: TrainConfig) -> tuple[TrainConfig, StartingModel | None]:
+    """The run's settings with what they leave open filled in: the architecture, modality and
+    input normalisation of the model it starts from (``start_from``), else a new network's
+    (16 base channels, depth 3, phase). ValueError where an option given contradicts the
+    model started from (its network cannot change shape)."""
+    if not config.start_from:
+        return replace(
+            config,
+            base_channels=config.base_channels or 16,
+            depth=config.depth or 3,
+            modality=config.modality or "phase",
+        ), None
+    start = starting_model(config.start_from)
+    base, depth = start.architecture
+    for option, given, theirs in (
+        ("--base-channels", config.base_channels, base),
+        ("--depth", config.depth, depth),
+    ):
+        if given is not None and given != theirs:
+            raise ValueError(
+                f"{option} {given}: the network of {start.name} has {theirs}, and a training "
+                "started from it keeps its shape (leave the option out)"
+            )
+    low, high = start.normalisation
+    resolved = replace(
+        config,
+        base_channels=base,
+        depth=depth,
+        modality=config.modality or start.info.get("modality") or "phase",
+        low=low,
+        high=high,
+    )
+    resolved.check()
+    return resolved, start
+
+
+def start_scale(start: StartingModel, cell_size: float) -> float:
+    """The working scale at which cells of ``cell_size`` original pixels have the size the
+    starting model's network sees its cells at."""
+    return float(np.clip(round(start.network_diameter / cell_size, 3), 0.05, 4.0))
+
+
+def start_sigma(start: StartingModel) -> float:
+    """The width of the target blobs the starting model was trained with, at its working
+    scale (model.json ``sigma_px`` is at the scale it was trained at; a shipped model may run
+    at another, ``training.recipe.scale``)."""
+    info = start.info
+    trained_at = ((info.get("training") or {}).get("recipe") or {}).get("scale")
+    working = float(info["input"]["scale"])
+    return float(info.get("sigma_px") or SIGMA_PER_CELL_SIZE * start.network_diameter) * (
+        working / float(trained_at or working)
+    )
 
 
 def prepare_sample(
@@ -303,6 +372,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         The best model, the model.json content, the export check and per-epoch history.
     """
     config.check()
+    config, start = resolve_start(config)
     log = log or (lambda _line: None)
     started = time.perf_counter()
     torch.set_num_threads(config.threads)
@@ -323,9 +393,20 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     if config.cell_diameter is None and config.modality == "fluorescence":
         blob = blob_diameter([(s.pixels, s.points) for s in train_samples[:BLOB_IMAGES]])
     size = config.cell_diameter or min(neighbour, blob or neighbour)
-    scale = config.scale if config.scale is not None else auto_scale(size)
-    sigma_orig = config.sigma if config.sigma is not None else SIGMA_PER_CELL_SIZE * size
+    if config.scale is not None:
+        scale = config.scale
+    else:
+        scale = start_scale(start, size) if start else auto_scale(size)
+    if config.sigma is not None:
+        sigma_orig = config.sigma
+    else:
+        sigma_orig = start_sigma(start) / scale if start else SIGMA_PER_CELL_SIZE * size
     sigma_px = sigma_orig * scale
+    if start:
+        log(
+            f"starting from the network of {start.name} ({start.path}): cells "
+            f"{start.network_diameter:.0f} px across at its scale, as it saw its own"
+        )
     log(
         f"{len(train_samples)} training and {len(val_samples)} validation images, "
         f"{sum(len(s.points) for s in samples)} centres; neighbours {neighbour:.1f} px apart"
@@ -349,7 +430,13 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         raise DatasetError(f"images too small at scale {scale:g}: {', '.join(too_small)}")
 
     torch.manual_seed(config.seed)
-    model = UNet(config.base_channels, config.depth)
+    model = network_from(start) if start else UNet(config.base_channels, config.depth)
+    if start and not (config.resume and checkpoint_path.is_file()):
+        # the network as the model was; its BatchNorms take these images' statistics
+        rng = np.random.default_rng([config.seed, 10**6])
+        calibrate_batchnorm(
+            model, [_batch(train_images, rng, config, Augmentation.none())[0] for _ in range(4)]
+        )
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     history: list[dict] = []
     best_loss, best_state, first_epoch, seconds_before = math.inf, None, 0, 0.0
@@ -463,6 +550,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         "seconds": round(seconds, 1),
         "seed": config.seed,
         "command": config.command,
+        **({"started_from": start.record()} if start else {}),
     }
     check_image = (val_images or train_images)[0].image
     info, check = export_model(
@@ -478,6 +566,12 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         sigma_px=sigma_px,
         training=training,
         check_image=check_image,
+        # the starting model's defaults, where the model stays of its modality
+        defaults=(
+            inherited_defaults(start, size)
+            if start and config.modality == start.info.get("modality")
+            else None
+        ),
     )
     log(
         f"exported to {out} (onnxruntime vs torch: likelihood max abs diff "
