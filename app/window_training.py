@@ -126,21 +126,20 @@ class TrainingWindowMixin:
         c.train_model(dataset, out, modality, options)
 
     def _ask_starting_model(self, modality: str) -> str | None:
-        """What the training starts from: "" a new network, or a model (its folder) whose
-        network it adapts, offered first where the model chosen is of the kind of microscopy
-        the images are; None: the user cancelled."""
+        """What the training starts from: "" a new network, or a model of the images' kind
+        of microscopy (its folder) whose network it adapts, the model chosen offered first;
+        None: the user cancelled. No question where no model is of that kind: a network
+        trained on another kind of microscopy was a worse start than a new one (README)."""
         c = self.controller
-        models = [m for m in c.available_models() if getattr(m, "path", None)]
-        new = "A new network (the most marked cells, the longest run)"
-        labels = [new] + [
-            f"The {m.name} model's network, adapted ({m.modality or 'unknown kind'}; fewer "
-            "marked cells, a shorter run)"
+        models = [m for m in c.available_models() if m.modality == modality and m.path]
+        if not models:
+            return ""
+        labels = ["A new network (more marked cells, a longer run)"] + [
+            f"The {m.name} model's network, adapted to these cells (fewer marked cells, a "
+            "shorter run)"
             for m in models
         ]
-        chosen = next(
-            (k for k, m in enumerate(models, start=1) if m.name == c.settings.model), None
-        )
-        offered = chosen if chosen and models[chosen - 1].modality == modality else 0
+        offered = next((k for k, m in enumerate(models, start=1) if m.name == c.settings.model), 1)
         answer = self.dialogs.choose_item("Start from", "Train:", labels, offered)
         if not answer:
             return None

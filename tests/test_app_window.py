@@ -1519,10 +1519,8 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
     assert (Path(folder) / "model.json").is_file() and (Path(folder) / "guided.onnx").is_file()
     info = json.loads((Path(folder) / "model.json").read_text())
     assert info["modality"] == "fluorescence"
-    # the phase model chosen is of another kind: a new network offered, and trained
-    items, offered = window.dialogs.items_offered[-1]
-    assert offered == items[0] and offered.startswith("A new network")
-    assert any(i.startswith("The phase model's network") for i in items)
+    # no model is of that kind (the only one is phase): not asked, a new network trained
+    assert len(window.dialogs.items_offered) == 1
     assert "started_from" not in info["training"]
     assert window.dialogs.numbers_offered == [0.0]  # no Cell diameter set: the marks' spacing
     # the diameter given sets the working scale (15 px cells about 20 px across) and is kept
@@ -1538,9 +1536,9 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
 
 
 def test_a_training_from_the_window_may_start_from_a_models_network(qtbot, window, tmp_path):
-    """Train a model, images of the kind the chosen model is for: its network is offered
-    first, and chosen, the training starts from it (cellprop-train --from its folder) for a
-    shorter run; Cancel at that question trains nothing."""
+    """Train a model, images of the kind a model is for: its network is offered first, and
+    chosen, the training starts from it (cellprop-train --from its folder) for a shorter run;
+    Cancel at that question trains nothing."""
     from cellprop.app.training_run import START_EPOCHS
 
     c = window.controller

@@ -407,6 +407,13 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
             f"starting from the network of {start.name} ({start.path}): cells "
             f"{start.network_diameter:.0f} px across at its scale, as it saw its own"
         )
+        theirs = start.info.get("modality")
+        if theirs and theirs != config.modality:
+            log(
+                f"note: {start.name} was trained on {theirs} images, these are "
+                f"{config.modality}: its segmentation defaults are not taken, and a network "
+                "of another kind of microscopy can be a worse start than a new one"
+            )
     log(
         f"{len(train_samples)} training and {len(val_samples)} validation images, "
         f"{sum(len(s.points) for s in samples)} centres; neighbours {neighbour:.1f} px apart"
