@@ -131,7 +131,14 @@ class TrainingWindowMixin:
         None: the user cancelled. No question where no model is of that kind: a network
         trained on another kind of microscopy was a worse start than a new one (README)."""
         c = self.controller
-        models = [m for m in c.available_models() if m.modality == modality and m.path]
+        models = list(c.available_models())
+        try:  # the model chosen, a folder of its own maybe (not among those installed)
+            chosen = c.engine.model_info(c.settings.model)
+        except c.engine.ModelError:
+            chosen = None
+        if chosen is not None and all(m.path != chosen.path for m in models):
+            models.append(chosen)
+        models = [m for m in models if m.modality == modality and m.path]
         if not models:
             return ""
         labels = ["A new network (more marked cells, a longer run)"] + [
@@ -139,7 +146,8 @@ class TrainingWindowMixin:
             "shorter run)"
             for m in models
         ]
-        offered = next((k for k, m in enumerate(models, start=1) if m.name == c.settings.model), 1)
+        mine = chosen.path if chosen is not None else None
+        offered = next((k for k, m in enumerate(models, start=1) if m.path == mine), 1)
         answer = self.dialogs.choose_item("Start from", "Train:", labels, offered)
         if not answer:
             return None

@@ -233,7 +233,8 @@ class FakeEngine:
     def model_info(self, name_or_path):
         if str(name_or_path) not in ("phase",) and not Path(name_or_path).is_dir():
             raise ModelError(f"{name_or_path}: no model.json in this folder")
-        return ModelInfo(str(name_or_path), Path("/models/phase"), channel=self.model_channel)
+        folder = Path(name_or_path) if Path(name_or_path).is_dir() else Path("/models/phase")
+        return ModelInfo(folder.name, folder, channel=self.model_channel)
 
     # --- segmentation
     def segment(

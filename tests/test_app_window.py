@@ -1557,6 +1557,16 @@ def test_a_training_from_the_window_may_start_from_a_models_network(qtbot, windo
     window.dialogs.items = ["phase", ""]  # cancelled at "Start from"
     window.ask_train_model()
     assert len(runs) == 1
+    # a model folder of the user's chosen (not among those installed): offered first
+    mine = tmp_path / "my-phase-model"
+    mine.mkdir()
+    c.update_settings(model=str(mine))
+    window.dialogs.folders = [str(dataset), str(tmp_path / "models")]
+    window.dialogs.items = ["phase"]
+    window.ask_train_model()
+    items, offered = window.dialogs.items_offered[-1]
+    assert offered.startswith("The my-phase-model model's network") and len(items) == 3
+    assert runs[-1][1][:2] == ["--from", str(mine)]
 
 
 def test_training_can_be_stopped_and_says_how_to_go_on(qtbot, window, tmp_path):
