@@ -154,6 +154,9 @@ class ModelInfo:
             figures = ""
         if figures:
             facts.append(f"{figures} on held-out {validation.get('dataset', '')} images")
+        started = (self.info.get("training") or {}).get("started_from") or {}
+        if started.get("name"):
+            facts.append(f"adapted from {started['name']}")
         if self.channel:
             facts.append(f"segments channel {self.channel} of a file unless told otherwise")
         return "; ".join(facts)

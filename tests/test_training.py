@@ -783,6 +783,10 @@ def test_training_from_a_model_starts_where_it_was_and_keeps_its_shape(small_c2c
     assert info["input"]["scale"] == pytest.approx(16.0 / size, abs=1e-3)
     assert info["cell_diameter_px"] == pytest.approx(16.0, abs=0.05)
     assert info["training"]["started_from"]["name"] == "phase"
+    from cellprop.engine import model_info
+
+    assert "; adapted from phase" in model_info(tmp_path / "started").facts()
+    assert "adapted" not in model_info(tmp_path / "new").facts()
     ratio = size / phase.diameter
     defaults, theirs = info["defaults"], phase.info["defaults"]
     assert defaults["polarity"] == theirs["polarity"] == "bright_boundary"
