@@ -14,14 +14,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
-__all__ = ["MODALITIES", "START_EPOCHS", "TrainingRun", "training_folder", "training_unavailable"]
+__all__ = ["MODALITIES", "TrainingRun", "training_folder", "training_unavailable"]
 
 #: The kinds of microscopy cellprop-train knows (its --modality), as offered in the window.
 MODALITIES = ("phase", "dic", "fluorescence", "brightfield")
 
-#: Epochs of a training the window starts from a model's network (cellprop-train --from):
-#: it adapts what the network knows, rather than learning it all (40 epochs).
-START_EPOCHS = 10
 
 _EPOCH = re.compile(r"^epoch (\d+)/(\d+): (.*)$")
 _BAR = re.compile(r"^training:\s*(\d+)%")

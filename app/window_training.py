@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .messages import counted
 from .panels import show_fraction
-from .training_run import MODALITIES, START_EPOCHS, training_folder
+from .training_run import MODALITIES, training_folder
 
 
 class TrainingWindowMixin:
@@ -120,8 +120,8 @@ class TrainingWindowMixin:
         start = self._ask_starting_model(modality)
         if start is None:
             return
-        if start:  # a model's network adapted: a short run does (cellprop-train --from)
-            options += ["--from", start, "--epochs", str(START_EPOCHS)]
+        if start:  # a model's network adapted: cellprop-train --from runs a shorter training
+            options += ["--from", start]
         c.store.set_folder("training", str(Path(dataset).parent))
         c.train_model(dataset, out, modality, options)
 

@@ -1539,8 +1539,6 @@ def test_a_training_from_the_window_may_start_from_a_models_network(qtbot, windo
     """Train a model, images of the kind a model is for: its network is offered first, and
     chosen, the training starts from it (cellprop-train --from its folder) for a shorter run;
     Cancel at that question trains nothing."""
-    from cellprop.app.training_run import START_EPOCHS
-
     c = window.controller
     runs = []
     c.training_unavailable = lambda: ""
@@ -1551,9 +1549,7 @@ def test_a_training_from_the_window_may_start_from_a_models_network(qtbot, windo
     window.ask_train_model()
     items, offered = window.dialogs.items_offered[-1]
     assert offered.startswith("The phase model's network") and items[0].startswith("A new")
-    assert runs == [
-        ("phase", ["--from", str(Path("/models/phase")), "--epochs", str(START_EPOCHS)])
-    ]
+    assert runs == [("phase", ["--from", str(Path("/models/phase"))])]
     window.dialogs.items = ["phase", ""]  # cancelled at "Start from"
     window.ask_train_model()
     assert len(runs) == 1

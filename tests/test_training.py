@@ -795,3 +795,17 @@ def test_training_from_a_model_starts_where_it_was_and_keeps_its_shape(small_c2c
         theirs["region_radius_px"] * ratio, abs=0.01
     )
     assert defaults["min_size_px"] == round(theirs["min_size_px"] * ratio**2)
+
+
+def test_started_from_a_model_the_command_runs_ten_epochs_unless_told(tmp_path):
+    """cellprop-train --from: 10 epochs by default (the network adapts), 40 without it."""
+    assert build_parser().parse_args(["d", "--out", "m"]).epochs is None
+    dataset = _tiny_dataset(tmp_path)
+    out = tmp_path / "m"
+    args = [str(dataset), "--out", str(out), "--from", "phase", "--steps", "1", "--quiet"]
+    assert main([*args, "--batch", "2", "--crop", "64"]) == 0
+    info = json.loads((out / "model.json").read_text())
+    assert info["training"]["epochs"] == 10
+    last = torch.load(out / "checkpoints" / "checkpoint.pt", weights_only=False)
+    assert last["epoch"] == 9 and len(last["history"]) == 10
+    assert info["training"]["started_from"]["name"] == "phase"

@@ -122,7 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of down-sampling steps (3; with --from, the model's)",
     )
     run = parser.add_argument_group("training run")
-    run.add_argument("--epochs", type=int, metavar="N", default=40, help="number of epochs (40)")
+    run.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        default=None,
+        help="number of epochs (40; with --from, 10: the network adapts, it does not start anew)",
+    )
     run.add_argument("--steps", type=int, metavar="N", default=50, help="batches per epoch (50)")
     run.add_argument("--batch", type=int, metavar="N", default=8, help="crops per batch (8)")
     run.add_argument(
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     # torch is imported here, not at module level, so that --help is instant.
     from pathlib import Path
 
-    from .train import TrainConfig, train
+    from .train import START_EPOCHS, TrainConfig, train
 
     config = TrainConfig(
         datasets=args.datasets,
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         cell_diameter=args.cell_diameter,
         base_channels=args.base_channels,
         depth=args.depth,
-        epochs=args.epochs,
+        epochs=args.epochs or (START_EPOCHS if args.start_from else 40),
         steps_per_epoch=args.steps,
         crop=args.crop,
         batch=args.batch,

@@ -40,6 +40,7 @@ from .targets import blob_diameter, estimate_cell_diameter, gaussian_targets
 from .unet import UNet
 
 __all__ = [
+    "START_EPOCHS",
     "TrainConfig",
     "TrainResult",
     "PreparedImage",
@@ -54,6 +55,11 @@ __all__ = [
 #: given diameter, else the distance between neighbours): enough for the 3x3 convs to see a
 #: cell, small enough for a CPU.
 TARGET_CELL_SIZE_PX = 20.0
+
+#: Epochs a training started from a model's network runs unless told otherwise (--from): it
+#: adapts the network, rather than learning everything (40). On two hela-dic frames started
+#: from dic (README, *Starting from a model*), 8 epochs kept what the network knew.
+START_EPOCHS = 10
 
 #: Default Gaussian sigma as a fraction of the cells' size (their given diameter, else the
 #: median nearest-neighbour distance): 0.3 gives the reference code's 12 px on the paper's C2C12
