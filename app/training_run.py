@@ -19,7 +19,6 @@ __all__ = ["MODALITIES", "TrainingRun", "training_folder", "training_unavailable
 #: The kinds of microscopy cellprop-train knows (its --modality), as offered in the window.
 MODALITIES = ("phase", "dic", "fluorescence", "brightfield")
 
-
 _EPOCH = re.compile(r"^epoch (\d+)/(\d+): (.*)$")
 _BAR = re.compile(r"^training:\s*(\d+)%")
 _ERROR = "cellprop-train: "
