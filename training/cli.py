@@ -28,8 +28,8 @@ examples:
   cellprop-train my-cells --out my-model
   cellprop-train plate1 plate2 --out my-model --modality fluorescence --epochs 60
   cellprop-train my-cells --out my-model --resume      (continue an interrupted run)
-  cellprop-train my-cells --out my-model --from dic --epochs 10
-                         (start from the shipped DIC model: fewer clicks and epochs)
+  cellprop-train my-cells --out my-model --from dic
+                         (start from the shipped DIC model: fewer clicks, 10 epochs)
 
 The defaults suit a laptop CPU (minutes to an hour). The working scale is chosen
 so that cells are about 20 pixels across (--cell-diameter, else the distance between

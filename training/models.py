@@ -180,6 +180,9 @@ RECIPES: dict[str, Recipe] = {
             # the further it grows (the tune frames' outlines are not too small); the DIC
             # texture (local standard deviation) as a data term of the cut, as the nuclei
             # model's intensity, 1.430-1.530 (weight 0.03-1): texture lies outside cells too.
+            # The centre region S_u's radius (44 px, 0.4 diameters) at 22 / 66 / 88 px: 1.7457
+            # / 1.7457 / 1.7455, flat (each region is also the centre's Voronoi cell, and the
+            # likelihood that seeds the propagation is concentrated near the peak).
             # Trials on the first model showed no effect of the threshold (0.3-0.5: the peaks
             # lie far above it) nor of the cut's weight (20-100), worse results for foreground
             # seeds at 0.02 or above 0.1, and edge_beta 25 best of 10-40 (40 collapses).
