@@ -741,6 +741,40 @@ def test_a_start_that_is_no_model_or_another_shape_is_refused(tmp_path, capsys):
     assert not (tmp_path / "m" / "model.json").exists()
 
 
+def test_a_model_whose_network_cannot_be_read_back_exactly_is_refused(tiny_model_dir, tmp_path):
+    """A model folder whose unet.onnx keeps its BatchNorm as layers of their own (not folded
+    into the convolutions, as cellprop-train exports them): the network read back would
+    compute something else, so starting from it is refused, by name."""
+    import shutil
+    import warnings
+
+    from cellprop.training.start import network_from, starting_model
+    from cellprop.training.unet import UNet
+
+    folder = tmp_path / "unfolded"
+    shutil.copytree(tiny_model_dir, folder)
+    assert network_from(starting_model(tiny_model_dir)) is not None  # the exported one reads
+    torch.manual_seed(1)
+    net = UNet(base_channels=4, depth=3).eval()
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's tracing notes
+        torch.onnx.export(  # without constant folding, BatchNormalization stays a layer
+            net,
+            torch.zeros(1, 1, 32, 32),
+            str(folder / "unet.onnx"),
+            input_names=["image"],
+            output_names=["likelihood"],
+            do_constant_folding=False,
+            dynamo=False,
+        )
+    with pytest.raises(ValueError, match="does not compute what it does"):
+        network_from(starting_model(folder))
+
+
 def _tiny_dataset(folder: Path) -> Path:
     """One small image with two points: enough to reach the checks made before training."""
     (folder / "set" / "images").mkdir(parents=True)

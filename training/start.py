@@ -143,7 +143,27 @@ def network_from(start: StartingModel) -> UNet:
             conv.bias.copy_(torch.from_numpy(bias.copy()))
         for bn in _batchnorms(model):
             _set_identity(bn, torch.zeros(bn.num_features), torch.ones(bn.num_features))
-    return model.eval()
+    model.eval()
+    _check_read_back(model, path)
+    return model
+
+
+def _check_read_back(model: UNet, path: Path, tolerance: float = 1e-4) -> None:
+    """The rebuilt network must compute what the ONNX file computes (a graph whose layers are
+    not a U-Net's convolutions with BatchNorm folded in would not): ValueError if not."""
+    from .export import load_onnx_session
+
+    side = 4 * model.stride
+    x = torch.rand((1, 1, side, side), generator=torch.Generator().manual_seed(0))
+    session = load_onnx_session(path)
+    expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        difference = float((model(x) - torch.from_numpy(expected)).abs().max())
+    if not difference <= tolerance:
+        raise ValueError(
+            f"--from: {path}: the network read back from it does not compute what it does "
+            f"(largest difference {difference:.2g}): not a U-Net as cellprop-train exports one"
+        )
 
 
 def _batchnorms(model: nn.Module) -> list[nn.BatchNorm2d]:
