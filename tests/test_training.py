@@ -843,3 +843,38 @@ def test_started_from_a_model_the_command_runs_ten_epochs_unless_told(tmp_path):
     last = torch.load(out / "checkpoints" / "checkpoint.pt", weights_only=False)
     assert last["epoch"] == 9 and len(last["history"]) == 10
     assert info["training"]["started_from"]["name"] == "phase"
+
+
+@pytest.mark.data
+def test_a_training_from_a_model_resumes_where_it_stopped(small_c2c12, tmp_path):
+    """Interrupted and resumed, a training started from a model ends as an uninterrupted one
+    (the BatchNorm statistics are taken once, at the start, and then kept in the checkpoint);
+    resuming it from another model is refused."""
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_during_second_epoch(line):
+        if line.startswith("epoch 2/"):
+            raise Interrupt
+
+    config = dataclasses.replace(
+        _tiny_config(small_c2c12, tmp_path / "whole", 3),
+        scale=None,
+        base_channels=None,
+        depth=None,
+        modality=None,
+        steps_per_epoch=2,
+        start_from="phase",
+    )
+    whole = train(config, progress=False, log=None)
+    config = dataclasses.replace(config, out=str(tmp_path / "resumed"))
+    with pytest.raises(Interrupt):
+        train(config, progress=False, log=stop_during_second_epoch)
+    resumed = train(dataclasses.replace(config, resume=True), progress=False, log=None)
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in whole.history]
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    other = dataclasses.replace(config, resume=True, start_from="nuclei")
+    with pytest.raises(ValueError, match="cannot resume, --from was phase"):
+        train(other, progress=False, log=None)
