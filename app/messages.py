@@ -38,14 +38,23 @@ def readable_error(exc: BaseException, engine) -> str:
 
 
 def training_summary(model_dir: Path) -> str:
-    """For the log: "; held-out images: detection F1 0.930" from a trained model's
-    model.json, or "" where it does not say."""
+    """For the log: "; adapted from dic; held-out images: detection F1 0.930" from a trained
+    model's model.json (what it started from, where it started from a model), or "" where it
+    says neither."""
     try:
         training = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))["training"]
-        detection = training["val_detection"]
-        return f"; held-out images: detection F1 {float(detection['f1']):.3f}"
     except (OSError, ValueError, KeyError, TypeError):
         return ""
+    said = ""
+    started = training.get("started_from") if isinstance(training, dict) else None
+    if isinstance(started, dict) and started.get("name"):
+        said += f"; adapted from {started['name']}"
+    try:
+        detection = training["val_detection"]
+        said += f"; held-out images: detection F1 {float(detection['f1']):.3f}"
+    except (KeyError, TypeError, ValueError):
+        pass
+    return said
 
 
 def size_note(settings) -> str:

@@ -821,6 +821,11 @@ def test_training_from_a_model_starts_where_it_was_and_keeps_its_shape(small_c2c
 
     assert "; adapted from phase" in model_info(tmp_path / "started").facts()
     assert "adapted" not in model_info(tmp_path / "new").facts()
+    from cellprop.app.messages import training_summary  # what the window's log says
+
+    said = f"; held-out images: detection F1 {f1[0]:.3f}"
+    assert training_summary(tmp_path / "started") == "; adapted from phase" + said
+    assert training_summary(tmp_path / "new") == f"; held-out images: detection F1 {f1[1]:.3f}"
     ratio = size / phase.diameter
     defaults, theirs = info["defaults"], phase.info["defaults"]
     assert defaults["polarity"] == theirs["polarity"] == "bright_boundary"
