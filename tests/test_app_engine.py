@@ -1447,7 +1447,13 @@ def test_estimate_cell_diameter_measures_a_magnified_image(qtbot, tmp_path):
         assert not window.estimate_action.isEnabled()  # nothing open yet
         with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
             window.open_paths([path])
-        qtbot.waitUntil(lambda: controller.model_status.name == "phase", timeout=RUN_MS)
+        # loaded (its provider known), not only chosen: until then its status has no defaults
+        qtbot.waitUntil(
+            lambda: (
+                controller.model_status.name == "phase" and bool(controller.model_status.provider)
+            ),
+            timeout=RUN_MS,
+        )
         own = controller.model_status.defaults["diameter"]
         with qtbot.waitSignal(controller.settings_changed, timeout=RUN_MS):
             window.settings_panel.estimate.click()
