@@ -423,23 +423,26 @@ def test_short_training_lowers_the_loss_and_exports_a_working_pair(tiny_run):
     assert g.shape == x.shape and np.isfinite(g).all()
 
 
-@pytest.mark.data
-def test_training_is_reproducible_and_resumes_where_it_stopped(small_c2c12, tiny_run, tmp_path):
-    _, full = tiny_run
+def _interrupted_and_resumed(config: TrainConfig):
+    """The run stopped during its second epoch (before that epoch's checkpoint is written,
+    so resuming redoes it), then resumed to the end: the resumed run's result."""
 
     class Interrupt(Exception):
         pass
 
     def stop_during_second_epoch(line):
-        # Raised before the second epoch's checkpoint is written: resuming redoes that epoch.
         if line.startswith("epoch 2/"):
             raise Interrupt
 
-    config = _tiny_config(small_c2c12, tmp_path / "resumed", 4)
     with pytest.raises(Interrupt):
         train(config, progress=False, log=stop_during_second_epoch)
-    config.resume = True
-    resumed = train(config, progress=False, log=None)
+    return train(dataclasses.replace(config, resume=True), progress=False, log=None)
+
+
+@pytest.mark.data
+def test_training_is_reproducible_and_resumes_where_it_stopped(small_c2c12, tiny_run, tmp_path):
+    _, full = tiny_run
+    resumed = _interrupted_and_resumed(_tiny_config(small_c2c12, tmp_path / "resumed", 4))
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
     for key, value in full.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
@@ -783,6 +786,19 @@ def _tiny_dataset(folder: Path) -> Path:
     return folder / "set"
 
 
+def _started_config(dataset: Path, out: Path, epochs: int) -> TrainConfig:
+    """The tiny run, started from the phase model: what it leaves open is the model's."""
+    return dataclasses.replace(
+        _tiny_config(dataset, out, epochs),
+        scale=None,
+        base_channels=None,
+        depth=None,
+        modality=None,
+        steps_per_epoch=2,
+        start_from="phase",
+    )
+
+
 @pytest.mark.data
 def test_training_from_a_model_starts_where_it_was_and_keeps_its_shape(small_c2c12, tmp_path):
     """Started from the phase model, a run of two steps already finds the cells of a held-out
@@ -791,15 +807,7 @@ def test_training_from_a_model_starts_where_it_was_and_keeps_its_shape(small_c2c
     phase's segmentation defaults, sizes in original pixels rescaled to these cells."""
     from cellprop.training.start import starting_model
 
-    config = dataclasses.replace(
-        _tiny_config(small_c2c12, tmp_path / "started", 1),
-        scale=None,
-        base_channels=None,
-        depth=None,
-        modality=None,
-        steps_per_epoch=2,
-        start_from="phase",
-    )
+    config = _started_config(small_c2c12, tmp_path / "started", 1)
     started = train(config, progress=False, log=None)
     new = train(
         dataclasses.replace(config, start_from=None, out=str(tmp_path / "new")),
@@ -855,28 +863,10 @@ def test_a_training_from_a_model_resumes_where_it_stopped(small_c2c12, tmp_path)
     """Interrupted and resumed, a training started from a model ends as an uninterrupted one
     (the BatchNorm statistics are taken once, at the start, and then kept in the checkpoint);
     resuming it from another model is refused."""
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_during_second_epoch(line):
-        if line.startswith("epoch 2/"):
-            raise Interrupt
-
-    config = dataclasses.replace(
-        _tiny_config(small_c2c12, tmp_path / "whole", 3),
-        scale=None,
-        base_channels=None,
-        depth=None,
-        modality=None,
-        steps_per_epoch=2,
-        start_from="phase",
-    )
+    config = _started_config(small_c2c12, tmp_path / "whole", 3)
     whole = train(config, progress=False, log=None)
     config = dataclasses.replace(config, out=str(tmp_path / "resumed"))
-    with pytest.raises(Interrupt):
-        train(config, progress=False, log=stop_during_second_epoch)
-    resumed = train(dataclasses.replace(config, resume=True), progress=False, log=None)
+    resumed = _interrupted_and_resumed(config)
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in whole.history]
     for key, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
