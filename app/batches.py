@@ -9,8 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .messages import readable_error, size_note
 from .state import Result
 from .workers import Job
@@ -88,11 +86,9 @@ class BatchItem:
         if seg is not None:
             labels, centres = seg.labels, seg.centres
         elif kept and table is not None and "labels" in (image_result.outputs or {}):
-            columns = table.columns
-            if "Detection_Center_X" in columns and "Detection_Center_Y" in columns:
-                centres = np.column_stack(
-                    [columns["Detection_Center_X"], columns["Detection_Center_Y"]]
-                ).astype(float)
+            from cellprop.engine.features import detection_centres  # loaded: a table was read
+
+            centres = detection_centres(table)
             if read_labels is not None:
                 try:
                     labels = read_labels(image_result.outputs["labels"])

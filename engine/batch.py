@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
-from .features import centroids_and_areas, measure_image
+from .features import centroids_and_areas, detection_centres, measure_image
 from .io import points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
@@ -482,8 +482,8 @@ def _number_by_track(result: ImageResult, channel: int | None) -> None:
     if target is None or table is None:
         return
     tracks = table_tracks(table, len(table))
-    columns = table.columns
-    if not len(tracks) or "Detection_Center_X" not in columns:
+    centres = detection_centres(table)
+    if not len(tracks) or centres is None:
         return
     try:
         labels = read_labels(result.outputs["labels"])
@@ -492,9 +492,6 @@ def _number_by_track(result: ImageResult, channel: int | None) -> None:
         return
     if labels.shape != data.pixels.shape[:2] or int(labels.max(initial=0)) != len(tracks):
         return
-    centres = np.column_stack(
-        [np.asarray(columns[f"Detection_Center_{axis}"], float) for axis in "XY"]
-    )
     write_overlay(target, data.display_pixels, labels, centres, overwrite=True, numbers=tracks)
 
 

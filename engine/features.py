@@ -19,6 +19,7 @@ __all__ = [
     "CellTable",
     "calibration",
     "centroids_and_areas",
+    "detection_centres",
     "feret_diameters",
     "measure",
     "measure_image",
@@ -55,6 +56,18 @@ class CellTable:
         names = self.names
         values = [self.columns[n].tolist() for n in names]
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def detection_centres(table) -> np.ndarray | None:
+    """The centres (x, y) a cell table records where the network found each cell
+    (``Detection_Center_X/Y``, row k for cell k + 1: what a segmentation's centres were),
+    as float [N, 2]; None where it does not record them."""
+    columns = getattr(table, "columns", None) or {}
+    if "Detection_Center_X" not in columns or "Detection_Center_Y" not in columns:
+        return None
+    return np.column_stack(
+        [np.asarray(columns[f"Detection_Center_{axis}"], float) for axis in "XY"]
+    )
 
 
 def centroids_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
