@@ -26,6 +26,7 @@ from .graphcut import border_labels
 
 __all__ = [
     "AP50_ERRORS",
+    "DetectionCounts",
     "Scores",
     "ap50_errors",
     "ap_counts",
@@ -62,6 +63,27 @@ def f1_score(tp: int, fp: int, fn: int) -> float:
     rule for ``cellprop evaluate``, training's checkpoint scores and docs/validation.md."""
     total = 2 * tp + fp + fn
     return 2 * tp / total if total else 1.0
+
+
+class DetectionCounts:
+    """Precision, recall and F1 of matched detection counts ``tp``, ``fp`` and ``fn``, for
+    the classes that hold them (:class:`Scores`; training's checkpoint scores)."""
+
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        return f1_score(self.tp, self.fp, self.fn)
 
 
 def centroids(labels: np.ndarray) -> np.ndarray:
@@ -202,7 +224,7 @@ def _errors(o: _Overlap, iou: float) -> dict[str, int]:
 
 
 @dataclass
-class Scores:
+class Scores(DetectionCounts):
     """Summed counts and pooled per-cell Dice over images, and the ratios from them."""
 
     tp: int = 0
@@ -295,18 +317,6 @@ class Scores:
             "ap50": tp / max(1, tp + fp + fn),
             "ap75": strict[0] / max(1, sum(strict)),
         }
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        return f1_score(self.tp, self.fp, self.fn)
 
     @property
     def mdice(self) -> float | None:

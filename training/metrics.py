@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from cellprop.engine.detect import find_centres
-from cellprop.engine.evaluate import f1_score, match_points
+from cellprop.engine.evaluate import DetectionCounts, match_points
 
 __all__ = ["DetectionScore", "find_peaks", "detection_score"]
 
@@ -26,24 +26,13 @@ def find_peaks(likelihood: np.ndarray, threshold: float = 0.5, min_distance: int
 
 
 @dataclass(frozen=True)
-class DetectionScore:
-    """Counts summed over images, and the scores derived from them."""
+class DetectionScore(DetectionCounts):
+    """Counts summed over images, and the scores derived from them (precision, recall and F1
+    by the rule `cellprop evaluate` scores by)."""
 
     tp: int
     fp: int
     fn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        return f1_score(self.tp, self.fp, self.fn)  # the rule `cellprop evaluate` scores by
 
     def __add__(self, other: DetectionScore) -> DetectionScore:
         return DetectionScore(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
