@@ -269,7 +269,7 @@ class CorrectionsMixin:
             return False
         undone = doc.result
         undone.previous.undone = undone
-        return self._go_back(doc, undone.previous, undone, "undone")
+        return self._go_back(doc, undone.previous, undone, "undone", undone.link_edit)
 
     def redo_correction(self) -> bool:
         """The correction Undo took back, made again (no work: its result was kept)."""
@@ -278,21 +278,23 @@ class CorrectionsMixin:
             return False
         left = doc.result
         redone, left.undone = left.undone, None
-        return self._go_back(doc, redone, left, "redone")
+        return self._go_back(doc, redone, left, "redone", redone.link_edit)
 
-    def _go_back(self, doc: Document, result: Result, left: Result, what: str) -> bool:
-        """Show ``result`` in place of ``left`` (kept aside for Undo or Redo)."""
+    def _go_back(
+        self, doc: Document, result: Result, left: Result, what: str, link_edit: bool
+    ) -> bool:
+        """Show ``result`` in place of ``left`` (kept aside for Undo or Redo); ``link_edit``:
+        the step undone or redone is a link mended by hand, not a correction."""
         doc.results[doc.plane] = result
         left.keep_aside(result)
         # a link mended by hand and taken back (or made again): the outlines are the same,
         # the links those of its table
-        relink = not (result.link_edit or left.link_edit)
-        self._follow_again(doc, doc.plane, relink=relink, was=left)
+        self._follow_again(doc, doc.plane, relink=not link_edit, was=left)
         self.select_cell(0)
         index = self.documents.index(doc)
         self.document_changed.emit(index)
         self.result_ready.emit(index)
-        what = f"link {what}" if result.link_edit or left.link_edit else f"correction {what}"
+        what = f"link {what}" if link_edit else f"correction {what}"
         self.log.emit("info", f"{doc.name}: {what}, {result.n_cells} cells")
         return True
 

@@ -68,6 +68,10 @@ class Result:
     tracks_changed: bool = False
     # it differs from ``previous`` only by a link mended by hand (its outlines are those)
     link_edit: bool = False
+    # its links to the time points beside it as they were when it left the screen (a
+    # correction, Undo or Redo: TimeLapseMixin._follow_again), for going back to it: (weak
+    # references to the results before and after it then, the links into the one after)
+    beside: tuple | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, seg, table, layers: dict, **more) -> Result:

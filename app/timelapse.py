@@ -17,6 +17,38 @@ from .corrections import UNDO_DEPTH, trim_undo
 from .state import Document, Result, sequence_key, time_lapses
 
 
+def _beside(was: Result, results: list, i: int, engine) -> tuple:
+    """What going back to ``was``, the result just replaced at time point ``i`` of
+    ``results``, restores: weak references to the results before and after it, and the links
+    into the one after from its cells (those into it are its own table's)."""
+    import weakref
+
+    before = weakref.ref(results[i - 1]) if i > 0 else None
+    if i + 1 >= len(results):
+        return before, None, None
+    out = engine.links_from_tables([was.table, results[i + 1].table])[1]
+    # a copy: the table's columns it may share are written anew when tracks are numbered
+    out = replace(out, source=out.source.copy(), daughter=out.daughter.copy())
+    return before, weakref.ref(results[i + 1]), out
+
+
+def _restored(result: Result, results: list, i: int, links: list) -> list:
+    """The time points (``i``, ``i + 1``) whose links into them ``result``, back at time
+    point ``i`` of ``results``, takes back as they were when it left (``Result.beside``): those
+    beside it that are the very results they were then (their cells the same). ``links`` is
+    set accordingly (those into ``i`` are the result's own table's already)."""
+    if result.beside is None:
+        return []
+    before, after, out = result.beside
+    back = []
+    if i > 0 and before is not None and before() is results[i - 1]:
+        back.append(i)
+    if i + 1 < len(results) and after is not None and after() is results[i + 1]:
+        links[i + 1] = out
+        back.append(i + 1)
+    return back
+
+
 def track_column(result) -> np.ndarray:
     """Each cell of a result's track (none where its cells were not followed)."""
     if result is None:
@@ -135,14 +167,23 @@ class TimeLapseMixin:
         redone or segmented again): the cells found again at the same centres keep the links
         they had, mended by hand or not (``engine.carry_links``), and only the others (cells
         added, or whose cell before was taken out) are linked anew; without it every cell
-        is. ``relink`` off: its outlines are as they were (a link mended by hand undone or
-        redone), and its own table's links hold."""
+        is. A result that comes back (Undo, Redo) beside the very results it left there
+        takes back its links to them as they were (``Result.beside``), whatever cells the
+        correction took out or added. ``relink`` off: its outlines are as they were (a link
+        mended by hand undone or redone), and its own table's links hold."""
         followed = self._followed_with(doc, plane)
         if followed is None:
             return
         times, results, i, links = followed
         engine = self.engine
         linked = list(range(max(i, 1), min(i + 2, len(results)))) if relink else []
+        if was is not None:  # kept for going back to it (Undo, Redo): its links as they are
+            was.beside = _beside(was, results, i, engine)
+        if was is not None and relink:
+            # a result come back (Undo, Redo) beside the same time points it left: its links
+            # to them as they were, whatever cells the correction took out or added
+            for k in _restored(results[i], results, i, links):
+                linked.remove(k)
         for k in linked:
             links[k] = engine.unlinked(len(results[k].table))
             if times[k - 1] == times[k] - 1:  # the time point before it, not a gap
@@ -254,6 +295,7 @@ class TimeLapseMixin:
             outputs={},
             tracks_changed=False,
             link_edit=True,
+            beside=None,
         )
         result.keep_aside(new)
         result.undone = None

@@ -799,6 +799,64 @@ def test_a_link_mended_by_hand_holds_through_corrections_of_other_cells(
     assert column(1)[at_centre(1, a_at) - 1] == column(1)[at_centre(1, b_at) - 1] == mother
 
 
+def test_undo_of_taking_out_a_cell_whose_link_was_mended_brings_the_link_back(
+    qtbot, controller, crops, tmp_path
+):
+    """A cell whose link was mended by hand, taken out, and the correction undone: the cell
+    comes back with its mended link, and the cells after it with theirs (the time points
+    beside it are as they were), not linked afresh; Redo takes it out again as before.
+    (Before, this Undo was taken for the undoing of the link's mending, and the time point
+    after kept links into the cells of the correction it undid.)"""
+    from cellprop.app.table import CELL_BEFORE
+
+    doc = _followed_movie(qtbot, controller, crops, tmp_path)
+
+    def column(page: int) -> list:
+        return doc.results[(page, 0)].table.columns[CELL_BEFORE].tolist()
+
+    def tracks() -> list:
+        return [doc.results[(k, 0)].table.columns["TrackObjects_Label"].tolist() for k in range(3)]
+
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.show_plane_of(doc, (1, 0))
+    sources = column(1)
+    a = 1 + next(k for k, s in enumerate(sources) if s)
+    b = 1 + next(k for k, s in enumerate(sources) if s and s != sources[a - 1])
+    assert controller.link_cell(a, sources[b - 1])  # a divided from b's cell before
+    mended, mended_after, mended_tracks = column(1), column(2), tracks()
+    assert a in mended_after  # a cell of time point 2 came from a
+    was = doc.results[(1, 0)]
+    assert controller.remove_cell(a)
+    qtbot.waitUntil(lambda: not controller.busy and doc.results[(1, 0)] is not was, timeout=RUN_MS)
+    taken_out = column(1), column(2), tracks()
+    assert taken_out[0] == mended[: a - 1] + mended[a:]
+    # linked afresh, the cell would come from its old cell before and its mother not divide
+    from cellprop.app.timelapse import _labels_of
+
+    fresh = engine.link_frames(_labels_of(doc.results[(0, 0)], engine), _labels_of(was, engine))
+    assert fresh.source[a - 1] != mended[a - 1]
+    assert controller.undo_correction()
+    assert (column(1), column(2), tracks()) == (mended, mended_after, mended_tracks)
+    assert controller.redo_correction()
+    assert (column(1), column(2), tracks()) == taken_out
+    assert controller.undo_correction()
+    assert (column(1), column(2)) == (mended, mended_after)
+    # the time point after corrected meanwhile (its cells are others): its links are made
+    # from the cells it has now, the mended link into time point 1 still comes back
+    assert controller.redo_correction()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.show_plane_of(doc, (2, 0))
+    was = doc.results[(2, 0)]
+    assert controller.remove_cell(was.n_cells)
+    qtbot.waitUntil(lambda: not controller.busy and doc.results[(2, 0)] is not was, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.show_plane_of(doc, (1, 0))
+    assert controller.undo_correction()
+    assert column(1) == mended
+    assert len(column(2)) == len(mended_after) - 1 and max(column(2)) <= len(mended)
+    assert column(2) == mended_after[:-1]  # linked from the cells it has now, as before
+
+
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(
     qtbot, controller, crops, tmp_path
 ):
