@@ -32,9 +32,10 @@ def friendly_name(column: str) -> str:
         return "Cell"
     if column in HEADINGS:
         return HEADINGS[column]
-    for prefix in ("AreaShape_", "Intensity_", "TrackObjects_"):
+    for prefix in ("AreaShape_", "Intensity_", "TrackObjects_", "Neighbors_"):
         if column.startswith(prefix):
             column = column[len(prefix) :]
+    column = column.replace("_Adjacent", "")  # how neighbours are found: the only way here
     column = column.replace("_um2", " (µm²)").replace("_um", " (µm)")
     # split CamelCase words: "MaxFeretDiameter" -> "Max Feret Diameter"
     words, current = [], ""
@@ -151,7 +152,7 @@ class CellTableModel(QAbstractTableModel):
             return int(value)
         if role == Qt.ItemDataRole.DisplayRole:
             if isinstance(value, (float, np.floating)):
-                return f"{float(value):.4g}"
+                return f"{float(value):.4g}" if value == value else ""  # nan: no number
             return str(value.item() if hasattr(value, "item") else value)
         if role == Qt.ItemDataRole.UserRole:  # the raw value, for sorting
             return value.item() if hasattr(value, "item") else value

@@ -1,4 +1,5 @@
-"""Per-cell measurements with CellProfiler's names (MeasureObjectSizeShape, MeasureObjectIntensity).
+"""Per-cell measurements with CellProfiler's names (MeasureObjectSizeShape, MeasureObjectIntensity,
+MeasureObjectNeighbors).
 
 Shape features come from scikit-image's ``regionprops``; the few CellProfiler has and scikit-image
 lacks (form factor, compactness, minimum Feret diameter, orientation from the x axis) are written
@@ -23,6 +24,7 @@ __all__ = [
     "feret_diameters",
     "measure",
     "measure_image",
+    "neighbours",
 ]
 
 
@@ -80,6 +82,100 @@ def centroids_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
         x = np.bincount(flat, cols.ravel(), minlength=n + 1)[1 : n + 1] / areas
         y = np.bincount(flat, rows.ravel(), minlength=n + 1)[1 : n + 1] / areas
     return np.column_stack([x, y]), areas
+
+
+#: The method part of the neighbour columns' names: CellProfiler's *MeasureObjectNeighbors*
+#: names its measurements after how neighbours are found, and "Adjacent" is cells that touch.
+NEIGHBOURS = "Adjacent"
+
+# The 8 neighbours of a pixel, each pair of opposite offsets once: right, down, two diagonals.
+_HALF_RING = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def _beside(shape: tuple, dr: int, dc: int) -> tuple[tuple, tuple]:
+    """Slices of an image of ``shape``: each pixel of the first, and the pixel ``(dr, dc)``
+    from it in the second."""
+    h, w = shape
+    first = (slice(max(0, -dr), h - max(0, dr)), slice(max(0, -dc), w - max(0, dc)))
+    second = (slice(max(0, dr), h - max(0, -dr)), slice(max(0, dc), w - max(0, -dc)))
+    return first, second
+
+
+def neighbours(labels: np.ndarray, numbers, centres: np.ndarray, scale: float = 1.0) -> dict:
+    """CellProfiler's *MeasureObjectNeighbors* (method *Adjacent*) of the cells ``numbers``
+    (their labels, each once), in that order.
+
+    Two cells are neighbours where they touch: a pixel of one beside a pixel of the other,
+    side by side or corner to corner. Returns, by CellProfiler's names without their
+    ``Neighbors_`` prefix and ``_Adjacent`` suffix: ``NumberOfNeighbors`` (the cells it
+    touches); ``PercentTouching`` (of its outline pixels, those beside another cell: a cell
+    inside a dense colony near 100, a lone cell 0; its pixels on the image edge count as
+    outline); ``FirstClosestObjectNumber`` / ``SecondClosestObjectNumber`` and
+    ``FirstClosestDistance`` / ``SecondClosestDistance``, the nearest other cells by the
+    distance between centres (``centres``, (x, y) of each of ``numbers``: their centroids, as
+    CellProfiler's; times ``scale``, the pixel size; 0 and nan where there is no such cell);
+    ``AngleBetweenNeighbors``, the angle at its centre between those two (degrees, 0-180; nan
+    without two).
+    """
+    padded = np.pad(np.asarray(labels), 1)
+    inside = padded > 0
+    touching = np.zeros(padded.shape, bool)
+    outline = np.zeros(padded.shape, bool)
+    pairs = []
+    for dr, dc in _HALF_RING:
+        first, second = _beside(padded.shape, dr, dc)
+        a, b = padded[first], padded[second]
+        differ = a != b
+        meet = differ & (a > 0) & (b > 0)  # two cells side by side
+        pairs.append((a[meet].astype(np.int64), b[meet].astype(np.int64)))
+        touching[first] |= meet
+        touching[second] |= meet
+        if dr == 0 or dc == 0:  # a cell's pixel beside what is not that cell: its outline
+            outline[first] |= differ & (a > 0)
+            outline[second] |= differ & (b > 0)
+    numbers = np.asarray(numbers, np.int64).ravel()
+    n, top = len(numbers), int(padded.max()) + 1
+    one = np.concatenate([np.minimum(a, b) for a, b in pairs])
+    other = np.concatenate([np.maximum(a, b) for a, b in pairs])
+    touched = np.unique(one * top + other)  # each pair of touching cells once
+    count = np.bincount(np.concatenate([touched // top, touched % top]), minlength=top)[numbers]
+    flat = padded[inside]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = (
+            100.0
+            * (
+                np.bincount(flat, (touching & outline)[inside], minlength=top)
+                / np.bincount(flat, outline[inside], minlength=top)
+            )[numbers]
+        )
+    closest = np.zeros((n, 2), np.int64)
+    distance = np.full((n, 2), np.nan)
+    angle = np.full(n, np.nan)
+    if n > 1:
+        from scipy.spatial import cKDTree
+
+        xy = np.asarray(centres, float).reshape(n, 2)
+        k = min(3, n)
+        d, i = cKDTree(xy).query(xy, k=k)
+        # a cell's own centre comes first, unless another lies at the same place
+        own = i == np.arange(n)[:, None]
+        order = np.argsort(own, axis=1, kind="stable")[:, : k - 1]
+        i, d = np.take_along_axis(i, order, 1), np.take_along_axis(d, order, 1)
+        closest[:, : k - 1], distance[:, : k - 1] = numbers[i], d * scale
+        if k == 3:
+            u, v = xy[i[:, 0]] - xy, xy[i[:, 1]] - xy
+            cos = (u * v).sum(1) / (np.hypot(*u.T) * np.hypot(*v.T))
+            with np.errstate(invalid="ignore"):
+                angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return {
+        "NumberOfNeighbors": count,
+        "PercentTouching": percent,
+        "FirstClosestObjectNumber": closest[:, 0],
+        "FirstClosestDistance": distance[:, 0],
+        "SecondClosestObjectNumber": closest[:, 1],
+        "SecondClosestDistance": distance[:, 1],
+        "AngleBetweenNeighbors": angle,
+    }
 
 
 def _hull_points(coords: np.ndarray) -> np.ndarray:
@@ -181,7 +277,8 @@ def measure(
         _ConvexArea, _MinFeretDiameter, _MaxFeretDiameter, _BoundingBoxMinimum_X/_Y,
         _BoundingBoxMaximum_X/_Y (pixels, maximum exclusive), TouchesBorder, and with an image
         Intensity_MeanIntensity, _MinIntensity, _MaxIntensity, _IntegratedIntensity, then
-        those of each of ``channels``.
+        those of each of ``channels``; then the Neighbors_ columns of :func:`neighbours`
+        (``Neighbors_NumberOfNeighbors_Adjacent``, ...; distances with the length unit).
 
     Examples
     --------
@@ -280,6 +377,12 @@ def measure(
     if memo is not None:
         memo.clear()
         memo.update(used)
+    if props:  # of every cell, after the others' rows (a cell's neighbours are not its own)
+        centroids = np.column_stack([rows["AreaShape_Center_X"], rows["AreaShape_Center_Y"]])
+        near = neighbours(labels, rows["ObjectNumber"], centroids, s)
+        for name, values in near.items():
+            length = lu if name.endswith("Distance") else ""
+            rows[f"Neighbors_{name}_{NEIGHBOURS}{length}"] = values
 
     if not props:  # an empty table still has its columns, so CSV headers stay the same
         empty = measure(

@@ -196,11 +196,12 @@ def _draw_numbers(rgb: np.ndarray, xy: np.ndarray, numbers) -> None:
 
 def format_value(value) -> str:
     """A table value as the CSV files write it: numbers to 10 significant digits, booleans
-    as 1 / 0 (the app copies rows for a spreadsheet the same way)."""
+    as 1 / 0, nothing where there is no number (nan: a lone cell's distance to its nearest
+    neighbour; read back as nan); the app copies rows for a spreadsheet the same way."""
     if isinstance(value, (bool, np.bool_)):
         return "1" if value else "0"
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):.10g}"
+        return f"{float(value):.10g}" if value == value else ""
     return str(value)
 
 

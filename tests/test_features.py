@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from cellprop.engine import measure
@@ -248,3 +250,99 @@ def test_a_memo_of_rows_gives_the_same_table_measuring_only_what_changed(monkeyp
         without = measure(*args, centres=kept, channels={"C1": reporter})
         for name in without.names:
             np.testing.assert_array_equal(with_memo.columns[name], without.columns[name])
+
+
+def _neighbour_columns(table) -> dict:
+    """A table's neighbour columns by their short names (``NumberOfNeighbors``, ...)."""
+    return {
+        name.split("_")[1]: values
+        for name, values in table.columns.items()
+        if name.startswith("Neighbors_")
+    }
+
+
+def test_neighbours_of_touching_squares_and_a_lone_cell():
+    """A 3 x 3 block of touching 10 px squares, a square one pixel apart from it and one far
+    away: the middle square touches all eight others (corners included), a corner square
+    three; a pixel of background between two cells is not a touch; the nearest cells by
+    centroid, their distances and the angle between them follow the layout."""
+    labels = np.zeros((60, 80), np.uint16)
+    for k in range(9):
+        r, c = 5 + 10 * (k // 3), 5 + 10 * (k % 3)
+        labels[r : r + 10, c : c + 10] = k + 1
+    labels[5:15, 36:46] = 10  # one column of background between it and cell 3
+    labels[45:55, 65:75] = 11  # far from every other
+    near = _neighbour_columns(measure(labels))
+    assert near["NumberOfNeighbors"].tolist() == [3, 5, 3, 5, 8, 5, 3, 5, 3, 0, 0]
+    # a corner square: of its 36 outline pixels, its right column and bottom row (19) touch
+    assert near["PercentTouching"][[0, 4, 9]] == pytest.approx([100 * 19 / 36, 100.0, 0.0])
+    assert near["FirstClosestObjectNumber"][0] in (2, 4)
+    assert near["FirstClosestDistance"][[0, 4]].tolist() == [10.0, 10.0]
+    assert near["SecondClosestDistance"][0] == 10.0
+    assert near["AngleBetweenNeighbors"][0] == pytest.approx(90.0)  # right and below
+    assert near["FirstClosestObjectNumber"][9] == 3 and near["FirstClosestDistance"][9] == 11.0
+    # the far one's nearest: the block's bottom right square, 20 px up and 40 px left
+    assert near["FirstClosestObjectNumber"][10] == 9
+    assert near["FirstClosestDistance"][10] == pytest.approx(np.hypot(20, 40))
+    # in micrometres where the pixel size is known; counts and percentages unchanged
+    table = measure(labels, pixel_size=0.5)
+    assert table.columns["Neighbors_FirstClosestDistance_Adjacent_um"][0] == 5.0
+    assert table.columns["Neighbors_NumberOfNeighbors_Adjacent"][4] == 8
+
+
+def test_neighbours_of_one_or_two_cells_are_none_written_as_empty(tmp_path):
+    """A lone cell has no nearest cell (0, no distance) and no angle; two cells a nearest
+    but no second: no number is written empty in the CSV and read back as no number."""
+    from cellprop.engine.output import read_table, write_table
+
+    labels = np.zeros((30, 30), np.uint16)
+    labels[2:8, 2:8] = 1
+    alone = _neighbour_columns(measure(labels))
+    assert alone["FirstClosestObjectNumber"].tolist() == [0]
+    assert np.isnan(alone["FirstClosestDistance"][0]) and np.isnan(alone["AngleBetweenNeighbors"])
+    labels[20:26, 20:26] = 2
+    table = measure(labels)
+    two = _neighbour_columns(table)
+    assert two["FirstClosestObjectNumber"].tolist() == [2, 1]
+    assert two["SecondClosestObjectNumber"].tolist() == [0, 0]
+    assert np.isnan(two["SecondClosestDistance"]).all()
+    path = write_table(tmp_path / "cells.csv", table)
+    header, first = path.read_text().splitlines()[:2]
+    where = header.split(",").index("Neighbors_SecondClosestDistance_Adjacent")
+    assert first.split(",")[where] == ""
+    back = read_table(path)
+    assert np.isnan(back.columns["Neighbors_SecondClosestDistance_Adjacent"]).all()
+    assert back.columns["Neighbors_FirstClosestDistance_Adjacent"] == pytest.approx(
+        two["FirstClosestDistance"], rel=1e-9
+    )  # to the 10 significant digits written
+
+
+def test_neighbours_of_real_cells_agree_with_each_cell_dilated(phase_model):
+    """The cells of the shipped phase-contrast sample: each cell's neighbours are the other
+    cells under its mask dilated by one pixel (3 x 3), its touching outline pixels those of
+    its 4-connected outline under the other cells so dilated, its nearest cell the one whose
+    centroid is nearest: each computed here cell by cell, the slow way."""
+    from cellprop.engine import read_image, segment
+    from scipy import ndimage as ndi
+
+    sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
+    labels = segment(read_image(sample).pixels, phase_model).labels
+    table = measure(labels)
+    near = _neighbour_columns(table)
+    assert len(table) > 40
+    xy = np.column_stack([table.columns["AreaShape_Center_X"], table.columns["AreaShape_Center_Y"]])
+    square = np.ones((3, 3), bool)
+    for k, number in enumerate(table.columns["ObjectNumber"]):
+        mine = labels == number
+        around = labels[ndi.binary_dilation(mine, square)]
+        others = set(np.unique(around[(around != number) & (around > 0)]).tolist())
+        assert near["NumberOfNeighbors"][k] == len(others), number
+        outline = mine & ~ndi.binary_erosion(mine, border_value=0)
+        beside = ndi.binary_dilation((labels > 0) & ~mine, square)
+        touching = 100 * (outline & beside).sum() / outline.sum()
+        assert near["PercentTouching"][k] == pytest.approx(touching), number
+        distance = np.hypot(*(xy - xy[k]).T)
+        distance[k] = np.inf
+        assert near["FirstClosestDistance"][k] == pytest.approx(distance.min())
+        assert distance[near["FirstClosestObjectNumber"][k] - 1] == pytest.approx(distance.min())
+    assert 0 < near["NumberOfNeighbors"].mean() < 6  # touching neighbours, not all cells
