@@ -92,7 +92,7 @@ NEIGHBOURS = "Adjacent"
 _HALF_RING = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
-def _beside(shape: tuple, dr: int, dc: int) -> tuple[tuple, tuple]:
+def _offset_slices(shape: tuple, dr: int, dc: int) -> tuple[tuple, tuple]:
     """Slices of an image of ``shape``: each pixel of the first, and the pixel ``(dr, dc)``
     from it in the second."""
     h, w = shape
@@ -123,7 +123,7 @@ def neighbours(labels: np.ndarray, numbers, centres: np.ndarray, scale: float = 
     outline = np.zeros(padded.shape, bool)
     pairs = []
     for dr, dc in _HALF_RING:
-        first, second = _beside(padded.shape, dr, dc)
+        first, second = _offset_slices(padded.shape, dr, dc)
         a, b = padded[first], padded[second]
         differ = a != b
         meet = differ & (a > 0) & (b > 0)  # two cells side by side
