@@ -129,6 +129,10 @@ def test_histograms_are_offered_for_measurements_not_positions():
     assert not [n for n in names if "Center" in n or "BoundingBox" in n or "Orientation" in n]
     assert "ObjectNumber" not in names and "TouchesBorder" not in names
     assert "AreaShape_Solidity" in names  # once left out for the "id" in it, as if a number
+    # neighbours: how many and how near, not which cell is nearest
+    assert "Neighbors_NumberOfNeighbors_Adjacent" in names
+    assert "Neighbors_FirstClosestDistance_Adjacent" in names
+    assert not [n for n in names if "ClosestObjectNumber" in n]
     from cellprop.engine.track import measure_tracks, track_frames
 
     measure_tracks(track_frames([labels, labels]), [table, measure(labels)])

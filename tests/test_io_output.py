@@ -132,6 +132,10 @@ def test_the_image_table_counts_and_averages_each_images_cells(tmp_path):
     mean = np.asarray(table.columns["Intensity_MeanIntensity"], float)
     assert float(rows[0]["Mean_Cells_Intensity_MeanIntensity"]) == pytest.approx(mean.mean())
     assert float(rows[2]["Mean_Cells_AreaShape_Area_um2"]) == pytest.approx(area.mean() * 0.25)
+    touching = np.asarray(table.columns["Neighbors_NumberOfNeighbors_Adjacent"], float)
+    assert float(rows[0]["Mean_Cells_Neighbors_NumberOfNeighbors_Adjacent"]) == pytest.approx(
+        touching.mean()
+    )
     assert rows[0]["Mean_Cells_AreaShape_Area_um2"] == rows[2]["Mean_Cells_AreaShape_Area"] == ""
     assert rows[1]["Mean_Cells_AreaShape_Area"] == rows[1]["Median_Cells_AreaShape_Area"] == ""
     assert not [
