@@ -287,9 +287,7 @@ class CorrectionsMixin:
         the step undone or redone is a link mended by hand, not a correction."""
         doc.results[doc.plane] = result
         left.keep_aside(result)
-        # a link mended by hand and taken back (or made again): the outlines are the same,
-        # the links those of its table
-        self._follow_again(doc, doc.plane, relink=not link_edit, was=left)
+        self._follow_again(doc, doc.plane, was=left)
         self.select_cell(0)
         index = self.documents.index(doc)
         self.document_changed.emit(index)

@@ -68,9 +68,11 @@ class Result:
     tracks_changed: bool = False
     # it differs from ``previous`` only by a link mended by hand (its outlines are those)
     link_edit: bool = False
-    # its links to the time points beside it as they were when it left the screen (a
-    # correction, Undo or Redo: TimeLapseMixin._follow_again), for going back to it: (weak
-    # references to the results before and after it then, the links into the one after)
+    # where its cells were followed: a weak reference to the result at the time point before
+    # that its table's links are into (TimeLapseMixin._follow_again), and for going back to
+    # it (Undo, Redo), the links into the time point after as they were when it left the
+    # screen (a weak reference to the result there then, and those links)
+    linked_to: Any = field(default=None, repr=False, compare=False)
     beside: tuple | None = field(default=None, repr=False, compare=False)
 
     @classmethod

@@ -7,6 +7,7 @@ tracks (through divisions), and a corrected time point followed again; a part of
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -17,36 +18,29 @@ from .corrections import UNDO_DEPTH, trim_undo
 from .state import Document, Result, sequence_key, time_lapses
 
 
-def _beside(was: Result, results: list, i: int, engine) -> tuple:
+def _beside(was: Result, results: list, i: int, engine) -> tuple | None:
     """What going back to ``was``, the result just replaced at time point ``i`` of
-    ``results``, restores: weak references to the results before and after it, and the links
-    into the one after from its cells (those into it are its own table's)."""
-    import weakref
-
-    before = weakref.ref(results[i - 1]) if i > 0 else None
+    ``results``, restores of the time point after it: a weak reference to that result, and
+    the links into it from ``was``'s cells (None at the last time point)."""
     if i + 1 >= len(results):
-        return before, None, None
+        return None
     out = engine.links_from_tables([was.table, results[i + 1].table])[1]
     # a copy: the table's columns it may share are written anew when tracks are numbered
     out = replace(out, source=out.source.copy(), daughter=out.daughter.copy())
-    return before, weakref.ref(results[i + 1]), out
+    return weakref.ref(results[i + 1]), out
 
 
 def _restored(result: Result, results: list, i: int, links: list) -> list:
-    """The time points (``i``, ``i + 1``) whose links into them ``result``, back at time
-    point ``i`` of ``results``, takes back as they were when it left (``Result.beside``): those
-    beside it that are the very results they were then (their cells the same). ``links`` is
-    set accordingly (those into ``i`` are the result's own table's already)."""
-    if result.beside is None:
+    """``[i + 1]`` where ``result``, back at time point ``i`` of ``results``, left the very
+    result that is at the time point after it now (its cells the same): the links into that
+    one are set in ``links`` as they were then (``Result.beside``); else none."""
+    if result.beside is None or i + 1 >= len(results):
         return []
-    before, after, out = result.beside
-    back = []
-    if i > 0 and before is not None and before() is results[i - 1]:
-        back.append(i)
-    if i + 1 < len(results) and after is not None and after() is results[i + 1]:
-        links[i + 1] = out
-        back.append(i + 1)
-    return back
+    after, out = result.beside
+    if after() is not results[i + 1]:
+        return []
+    links[i + 1] = out
+    return [i + 1]
 
 
 def track_column(result) -> np.ndarray:
@@ -155,43 +149,57 @@ class TimeLapseMixin:
             return None
         return times, results, i, self.engine.links_from_tables([r.table for r in results])
 
-    def _follow_again(
-        self, doc: Document, plane: tuple, relink: bool = True, was: Result | None = None
-    ) -> None:
+    def _follow_again(self, doc: Document, plane: tuple, was: Result | None = None) -> None:
         """The cells of one time point of a time-lapse whose cells were followed changed (a
-        correction, Undo, Redo, or segmented again): link them again to the time point before
-        and the one after (read back where parked), take every other time point's links from
-        its table, and number the tracks anew, so that its table, the fills, the tracks
-        overlay and an export follow the cells as they now are. About two links' time
-        (0.04 s each for 220 cells). ``was``: the result it replaced (corrected, undone,
-        redone or segmented again): the cells found again at the same centres keep the links
-        they had, mended by hand or not (``engine.carry_links``), and only the others (cells
-        added, or whose cell before was taken out) are linked anew; without it every cell
-        is. A result that comes back (Undo, Redo) beside the very results it left there
-        takes back its links to them as they were (``Result.beside``), whatever cells the
-        correction took out or added. ``relink`` off: its outlines are as they were (a link
-        mended by hand undone or redone), and its own table's links hold."""
+        correction, Undo, Redo, a link mended by hand undone or redone, or segmented again):
+        link them again to the time point before and the one after (read back where parked),
+        take every other time point's links from its table, and number the tracks anew, so
+        that its table, the fills, the tracks overlay and an export follow the cells as they
+        now are. About two links' time (0.04 s each for 220 cells).
+
+        ``was``: the result it replaced. A table's links hold where the time point before is
+        the very result they were made against (``Result.linked_to``: a result come back by
+        Undo beside the same time point before, outlines unchanged by a mended link); where
+        that one was replaced since (by ``was``, or at another time, by a correction there
+        and its Undo), the cells found again at the same centres keep the links they had,
+        mended by hand or not (``engine.carry_links``), and only the others (cells added,
+        or whose cell before was taken out) are linked anew; a new result (corrected or
+        segmented again) keeps those of ``was`` for its cells at the same centres. A result
+        come back beside the very time point after it left takes back the links into that
+        one as they were (``Result.beside``), whatever cells the correction took out or
+        added."""
         followed = self._followed_with(doc, plane)
         if followed is None:
             return
         times, results, i, links = followed
         engine = self.engine
-        linked = list(range(max(i, 1), min(i + 2, len(results)))) if relink else []
+        # what every table's links were made against, where not yet said: the time point
+        # before as it is, and for the one after the changed one, the result it replaced
+        for k in range(1, len(results)):
+            if results[k].linked_to is None and k != i:
+                against = was if k == i + 1 and was is not None else results[k - 1]
+                results[k].linked_to = weakref.ref(against)
         if was is not None:  # kept for going back to it (Undo, Redo): its links as they are
+            if was.linked_to is None and i > 0:
+                was.linked_to = weakref.ref(results[i - 1])
             was.beside = _beside(was, results, i, engine)
-        if was is not None and relink:
-            # a result come back (Undo, Redo) beside the same time points it left: its links
-            # to them as they were, whatever cells the correction took out or added
-            for k in _restored(results[i], results, i, links):
-                linked.remove(k)
-        for k in linked:
+        restored = _restored(results[i], results, i, links)
+        linked = []
+        for k in range(max(i, 1), min(i + 2, len(results))):
+            against = results[k].linked_to() if results[k].linked_to is not None else None
+            if k in restored or against is results[k - 1]:
+                continue  # its table's links hold
+            linked.append(k)
             links[k] = engine.unlinked(len(results[k].table))
-            if times[k - 1] == times[k] - 1:  # the time point before it, not a gap
-                before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
-                if before is not None and after is not None and before.shape == after.shape:
-                    links[k] = engine.link_frames(before, after)
-                if was is not None:
-                    links[k] = self._carried(links[k], results, k, k == i, was)
+            if times[k - 1] != times[k] - 1:  # a gap: no time point just before it
+                continue
+            before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
+            if before is not None and after is not None and before.shape == after.shape:
+                links[k] = engine.link_frames(before, after)
+            if against is not None:  # its own links, carried onto the cells before it now
+                links[k] = self._carried(links[k], results, k, False, against)
+            elif k == i and was is not None:  # a new result: the links of the one it replaced
+                links[k] = self._carried(links[k], results, k, True, was)
         # its divisions settled by the time point after, as a batch settles them; the
         # others' links are their tables' (mended by hand, maybe)
         others = [k for k in range(len(links)) if k not in linked]
@@ -219,6 +227,8 @@ class TimeLapseMixin:
         followed = ("TrackObjects_Label", "TrackObjects_ParentObjectNumber")
         was = [[t.columns.get(name) for name in followed] for t in tables]
         self.engine.measure_tracks(self.engine.number_tracks(links), tables, times)
+        for k, r in enumerate(results):  # what its links are into (_follow_again)
+            r.linked_to = weakref.ref(results[k - 1]) if k else None
         for r, old in zip(results, was, strict=True):
             r.layers = {}  # drawn again: each cell in its track's colour
             now = [r.table.columns.get(name) for name in followed]
@@ -283,6 +293,8 @@ class TimeLapseMixin:
         was = int(links[i].source[cell - 1])
         if was == came_from:
             return True
+        if result.linked_to is None:  # as Undo will find it: its links into the one before
+            result.linked_to = weakref.ref(results[i - 1])
         table = copy.copy(result.table)
         table.columns = dict(result.table.columns)  # the one before stays Undo's
         new = replace(

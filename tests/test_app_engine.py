@@ -857,6 +857,48 @@ def test_undo_of_taking_out_a_cell_whose_link_was_mended_brings_the_link_back(
     assert column(2) == mended_after[:-1]  # linked from the cells it has now, as before
 
 
+def test_undo_at_two_time_points_in_turn_leaves_no_link_to_cells_not_shown(
+    qtbot, controller, crops, tmp_path
+):
+    """A cell of time point 1 taken out, a link of time point 2 mended by hand, then the
+    correction undone at time point 1 and the mending at time point 2: the links of time
+    point 2 are into the cells time point 1 has now (as before anything was done, but for the
+    cell mended and those that came from the cell taken out), not into those of the undone
+    correction, which are numbered otherwise."""
+    from cellprop.app.table import CELL_BEFORE
+
+    doc = _followed_movie(qtbot, controller, crops, tmp_path)
+
+    def column(page: int) -> list:
+        return doc.results[(page, 0)].table.columns[CELL_BEFORE].tolist()
+
+    def show(page: int) -> None:
+        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.show_plane_of(doc, (page, 0))
+
+    show(1)
+    first = column(2)
+    gone = min(s for s in first if s)  # a cell some cell of time point 2 came from
+    assert max(first) > gone  # the cells after it are numbered anew when it goes
+    was = doc.results[(1, 0)]
+    assert controller.remove_cell(gone)
+    qtbot.waitUntil(lambda: not controller.busy and doc.results[(1, 0)] is not was, timeout=RUN_MS)
+    show(2)
+    mended = 1 + next(k for k, s in enumerate(column(2)) if s)
+    assert controller.link_cell(mended, 0)  # said to be a cell that came in
+    show(1)
+    assert controller.undo_correction()  # the cell taken out is back
+    show(2)
+    assert controller.undo_correction()  # the mending taken back
+    now = column(2)
+    n_before = doc.results[(1, 0)].n_cells
+    assert max(now) <= n_before
+    for k, (before, after) in enumerate(zip(first, now, strict=True), start=1):
+        if before != gone and k != mended:
+            assert after == before, k
+
+
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(
     qtbot, controller, crops, tmp_path
 ):
