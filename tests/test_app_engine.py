@@ -899,6 +899,55 @@ def test_undo_at_two_time_points_in_turn_leaves_no_link_to_cells_not_shown(
             assert after == before, k
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_random_corrections_undos_and_mended_links_leave_no_link_to_cells_not_shown(
+    qtbot, controller, crops, tmp_path, seed
+):
+    """Thirty steps at random over a followed time-lapse's three time points (a cell taken
+    out, Undo, Redo, a cell said to have come in), the time point shown at random too: after
+    each, every link is into a cell of the time point before as it is now, and one that
+    overlaps the cell (the links are made by overlap, or carried from such; a mended one here
+    is to no cell). Before links were tied to the result they were made against, such
+    sequences left a time point linked to the cells of a correction since undone."""
+    from cellprop.app.table import CELL_BEFORE
+    from cellprop.app.timelapse import _labels_of
+
+    rng = np.random.default_rng(seed)
+    doc = _followed_movie(qtbot, controller, crops, tmp_path)
+    done = []
+
+    def show(page: int) -> None:
+        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.show_plane_of(doc, (page, 0))
+
+    for _ in range(30):
+        page, what = int(rng.integers(0, 3)), str(rng.choice(["out", "undo", "redo", "came in"]))
+        show(page)
+        result = doc.results[(page, 0)]
+        if what == "out" and result.n_cells > 2:
+            assert controller.remove_cell(int(rng.integers(1, result.n_cells + 1)))
+            qtbot.waitUntil(
+                lambda: not controller.busy and doc.results[(page, 0)] is not result,  # noqa: B023
+                timeout=RUN_MS,
+            )
+        elif what == "undo":
+            controller.undo_correction()
+        elif what == "redo":
+            controller.redo_correction()
+        elif what == "came in" and page:
+            controller.link_cell(int(rng.integers(1, result.n_cells + 1)), 0)
+        done.append((what, page))
+        for k in (1, 2):
+            before, now = doc.results[(k - 1, 0)], doc.results[(k, 0)]
+            sources = now.table.columns[CELL_BEFORE].astype(int)
+            assert sources.max(initial=0) <= before.n_cells, done
+            old, new = _labels_of(before, engine), _labels_of(now, engine)
+            for cell, source in enumerate(sources, start=1):
+                if source:
+                    assert ((new == cell) & (old == source)).any(), (done, k, cell, source)
+
+
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(
     qtbot, controller, crops, tmp_path
 ):
