@@ -610,6 +610,24 @@ def _followed_movie(qtbot, controller, crops, tmp_path):
     return controller.documents[0]
 
 
+def _page_shower(qtbot, controller, doc):
+    """show(page): page ``page`` of ``doc`` shown (and read), waiting for it if need be."""
+
+    def show(page: int) -> None:
+        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.show_plane_of(doc, (page, 0))
+
+    return show
+
+
+def _cells_before_of(doc):
+    """column(page): the *Cell Before* of each cell at page ``page`` of ``doc``."""
+    from cellprop.app.table import CELL_BEFORE
+
+    return lambda page: doc.results[(page, 0)].table.columns[CELL_BEFORE].tolist()
+
+
 def test_a_link_mended_by_hand_in_the_cells_table_makes_a_division_and_undoes(
     qtbot, controller, crops, tmp_path
 ):
@@ -634,10 +652,7 @@ def test_a_link_mended_by_hand_in_the_cells_table_makes_a_division_and_undoes(
     def tracks_now() -> list:
         return [column(k, "TrackObjects_Label") for k in range(3)]
 
-    def show(page: int) -> None:
-        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
-            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-                controller.show_plane_of(doc, (page, 0))
+    show = _page_shower(qtbot, controller, doc)
 
     model = window.table.cells
     show(0)  # no time point before the first: nothing to mend there
@@ -721,17 +736,12 @@ def test_a_link_mended_by_hand_holds_through_corrections_of_other_cells(
     their numbers shifted), as does every link of a cell the corrections left alone; only
     the cells whose cell before was taken out are linked anew. Undo of a correction brings
     the links back as they were, the mended one included."""
-    from cellprop.app.table import CELL_BEFORE
 
     doc = _followed_movie(qtbot, controller, crops, tmp_path)
 
-    def column(page: int) -> list:
-        return doc.results[(page, 0)].table.columns[CELL_BEFORE].tolist()
+    column = _cells_before_of(doc)
 
-    def show(page: int) -> None:
-        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
-            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-                controller.show_plane_of(doc, (page, 0))
+    show = _page_shower(qtbot, controller, doc)
 
     def correct(page: int, cell: int) -> None:
         show(page)
@@ -807,12 +817,10 @@ def test_undo_of_taking_out_a_cell_whose_link_was_mended_brings_the_link_back(
     beside it are as they were), not linked afresh; Redo takes it out again as before.
     (Before, this Undo was taken for the undoing of the link's mending, and the time point
     after kept links into the cells of the correction it undid.)"""
-    from cellprop.app.table import CELL_BEFORE
 
     doc = _followed_movie(qtbot, controller, crops, tmp_path)
 
-    def column(page: int) -> list:
-        return doc.results[(page, 0)].table.columns[CELL_BEFORE].tolist()
+    column = _cells_before_of(doc)
 
     def tracks() -> list:
         return [doc.results[(k, 0)].table.columns["TrackObjects_Label"].tolist() for k in range(3)]
@@ -865,17 +873,12 @@ def test_undo_at_two_time_points_in_turn_leaves_no_link_to_cells_not_shown(
     point 2 are into the cells time point 1 has now (as before anything was done, but for the
     cell mended and those that came from the cell taken out), not into those of the undone
     correction, which are numbered otherwise."""
-    from cellprop.app.table import CELL_BEFORE
 
     doc = _followed_movie(qtbot, controller, crops, tmp_path)
 
-    def column(page: int) -> list:
-        return doc.results[(page, 0)].table.columns[CELL_BEFORE].tolist()
+    column = _cells_before_of(doc)
 
-    def show(page: int) -> None:
-        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
-            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-                controller.show_plane_of(doc, (page, 0))
+    show = _page_shower(qtbot, controller, doc)
 
     show(1)
     first = column(2)
@@ -916,10 +919,7 @@ def test_random_corrections_undos_and_mended_links_leave_no_link_to_cells_not_sh
     doc = _followed_movie(qtbot, controller, crops, tmp_path)
     done = []
 
-    def show(page: int) -> None:
-        if controller.current is not doc or doc.plane != (page, 0) or doc.image is None:
-            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-                controller.show_plane_of(doc, (page, 0))
+    show = _page_shower(qtbot, controller, doc)
 
     for _ in range(30):
         page, what = int(rng.integers(0, 3)), str(rng.choice(["out", "undo", "redo", "came in"]))
