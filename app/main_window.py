@@ -268,6 +268,8 @@ class MainWindow(
         self.table.cell_clicked.connect(self._row_clicked)
         self.table.cells_selected.connect(self.controller.select_cells)
         self.table.cell_before_edited.connect(self.controller.link_cell)
+        self.table.set_hidden_columns(c.store.hidden_columns())  # as the user left them
+        self.table.hidden_changed.connect(c.store.set_hidden_columns)
         self.histogram.cells_chosen.connect(
             lambda cells, adding: c.select_cells([*c.selected_cells, *cells] if adding else cells)
         )

@@ -114,6 +114,18 @@ class SettingsStore:
         self._qs.setValue(f"view/{key}", bool(value))
         self._qs.sync()
 
+    def hidden_columns(self) -> list[str]:
+        """The cell table's columns hidden (right-click on its headings), by name."""
+        try:
+            names = json.loads(str(self._qs.value("view/hidden_columns", "[]") or "[]"))
+        except ValueError:  # a hand-edited or corrupt entry: every column shown
+            return []
+        return [str(n) for n in names] if isinstance(names, list) else []
+
+    def set_hidden_columns(self, names) -> None:
+        self._qs.setValue("view/hidden_columns", json.dumps(sorted(str(n) for n in names)))
+        self._qs.sync()
+
     def folder(self, key: str) -> str:
         return str(self._qs.value(f"folders/{key}", "") or "")
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView
 
 # Column names that hold the cell id, in the order they are looked for.
 LABEL_COLUMNS = ("label", "ObjectNumber", "cell", "id")
@@ -24,6 +24,24 @@ LABEL_COLUMNS = ("label", "ObjectNumber", "cell", "id")
 HEADINGS = {"TrackObjects_Label": "Track", "TrackObjects_ParentObjectNumber": "Cell Before"}
 #: The column whose values may be mended by hand where the time point before is there.
 CELL_BEFORE = "TrackObjects_ParentObjectNumber"
+
+
+#: The families of columns the header's menu groups, by the start of their names (the
+#: others: "Other"), in the order the menu lists them.
+COLUMN_GROUPS = (
+    ("Shape and position", ("AreaShape_", "Detection_", "TouchesBorder")),
+    ("Intensity", ("Intensity_",)),
+    ("Neighbours", ("Neighbors_",)),
+    ("Over time", ("TrackObjects_",)),
+)
+
+
+def column_group(column: str) -> str:
+    """The family of a column in the header's menu (:data:`COLUMN_GROUPS`)."""
+    for group, starts in COLUMN_GROUPS:
+        if column.startswith(starts):
+            return group
+    return "Other"
 
 
 def friendly_name(column: str) -> str:
@@ -110,11 +128,13 @@ class CellTableModel(QAbstractTableModel):
     def column_names(self) -> list:
         return list(self._names)
 
-    def row_text(self, row: int) -> list[str]:
-        """A row's values as the exported CSV writes them."""
+    def row_text(self, row: int, columns: list | None = None) -> list[str]:
+        """A row's values as the exported CSV writes them (of ``columns``, their indices:
+        default every column)."""
         from cellprop.engine.output import format_value  # loaded: a table was measured
 
-        return [format_value(column[row]) for column in self._columns]
+        chosen = range(len(self._columns)) if columns is None else columns
+        return [format_value(self._columns[c][row]) for c in chosen]
 
     # --- Qt model interface
     def rowCount(self, parent=QModelIndex()):  # noqa: B008, N802 - Qt's signature
@@ -188,6 +208,7 @@ class CellTableView(QTableView):
     cell_clicked = Signal(int)
     cells_selected = Signal(object)  # the cells of the rows the user selected, the current last
     cell_before_edited = Signal(int, int)  # a cell, and the cell before it was, typed in
+    hidden_changed = Signal(list)  # the names of the columns hidden, once the user changed them
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -217,8 +238,9 @@ class CellTableView(QTableView):
         self.horizontalHeader().setDefaultSectionSize(90)
         self.setToolTip(
             "One row per cell. Click a row to show the cell (Ctrl- or Shift-click: several, "
-            "to remove together); click a heading to sort; Ctrl+C copies the selected rows (the "
-            "whole table when none is selected) to paste into a spreadsheet."
+            "to remove together); click a heading to sort, right-click the headings to choose "
+            "the columns shown; Ctrl+C copies the selected rows (the whole table when none is "
+            "selected) to paste into a spreadsheet."
         )
         self.clicked.connect(self._row_clicked)
         self.selectionModel().selectionChanged.connect(self._rows_selected)
@@ -233,18 +255,75 @@ class CellTableView(QTableView):
         copy_all.triggered.connect(lambda: self.copy_rows(selected_only=False))
         self.addActions([copy, copy_all])
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        # Right-click on the headings: which columns are shown.
+        self._hidden: set[str] = set()
+        header = self.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(
+            lambda at: self.column_menu().exec(header.mapToGlobal(at))
+        )
+
+    def shown_columns(self) -> list[int]:
+        """The indices of the columns shown, in the table's order."""
+        return [c for c in range(self.cells.columnCount()) if not self.isColumnHidden(c)]
+
+    def set_hidden_columns(self, names) -> None:
+        """Hide the columns of these names, in this table and every one shown after it (a
+        name no table has is kept for one that has it); the cell's number always shows."""
+        self._hidden = {str(n) for n in names} - set(LABEL_COLUMNS)
+        for column, name in enumerate(self.cells.column_names()):
+            self.setColumnHidden(column, name in self._hidden)
+
+    def hidden_columns(self) -> list[str]:
+        return sorted(self._hidden)
+
+    def _show_columns(self, names, shown: bool) -> None:
+        names = set(names)
+        self.set_hidden_columns(self._hidden - names if shown else self._hidden | names)
+        self.hidden_changed.emit(self.hidden_columns())
+
+    def column_menu(self) -> QMenu:
+        """The headings' right-click menu: each family of columns (shape, intensity,
+        neighbours, ...) a submenu of its columns to tick, with *Show all* and *Hide all*,
+        and *Show every column*."""
+        menu = QMenu(self)
+        names = [n for n in self.cells.column_names() if n not in LABEL_COLUMNS]
+        groups: dict[str, list] = {}
+        for name in names:
+            groups.setdefault(column_group(name), []).append(name)
+        order = [g for g, _ in COLUMN_GROUPS] + ["Other"]
+        for group in sorted(groups, key=order.index):
+            members = groups[group]
+            sub = menu.addMenu(group)
+            sub.setToolTipsVisible(True)
+            sub.addAction("Show all", lambda m=members: self._show_columns(m, True))
+            sub.addAction("Hide all", lambda m=members: self._show_columns(m, False))
+            sub.addSeparator()
+            for name in members:
+                action = sub.addAction(friendly_name(name))
+                action.setToolTip(name)
+                action.setCheckable(True)
+                action.setChecked(name not in self._hidden)
+                action.toggled.connect(lambda on, n=name: self._show_columns([n], on))
+        menu.addSeparator()
+        every = menu.addAction("Show every column", lambda: self._show_columns(names, True))
+        every.setEnabled(bool(self._hidden & set(names)))
+        return menu
 
     def copy_rows(self, selected_only: bool = True) -> str:
         """Put rows on the clipboard as tab-separated text under the CSV's column names
         (what a spreadsheet pastes into columns), in the order shown: the selected rows, or
-        every row when none is selected or ``selected_only`` is off. Returns the text."""
+        every row when none is selected or ``selected_only`` is off; the columns shown.
+        Returns the text."""
         selected = self.selectionModel().selectedRows() if selected_only else []
         rows = sorted(i.row() for i in selected)
         rows = rows or list(range(self.proxy.rowCount()))
-        lines = ["\t".join(self.cells.column_names())]
+        shown = self.shown_columns()
+        names = self.cells.column_names()
+        lines = ["\t".join(names[c] for c in shown)]
         for row in rows:
             source = self.proxy.mapToSource(self.proxy.index(row, 0)).row()
-            lines.append("\t".join(self.cells.row_text(source)))
+            lines.append("\t".join(self.cells.row_text(source, shown)))
         text = "\n".join(lines) + "\n" if self.cells.rowCount() else ""
         QGuiApplication.clipboard().setText(text)
         return text
@@ -254,6 +333,7 @@ class CellTableView(QTableView):
         cell before, where it can be mended)."""
         self.cells.set_editable(editable)
         self.cells.set_table(table)
+        self.set_hidden_columns(self._hidden)
         # headings readable without dragging column borders (measuring every cell is slow)
         metrics = self.horizontalHeader().fontMetrics()
         for column in range(self.cells.columnCount()):

@@ -662,6 +662,70 @@ def test_the_table_copies_for_a_spreadsheet(qtbot, window, images):
     assert copied[1:] == [k for k in order if k in ("1", "4")]
 
 
+def test_the_columns_shown_are_chosen_by_right_click_on_the_headings(qtbot, window, images):
+    """The headings' menu hides and shows columns by family and one by one (never the cell's
+    number); the choice holds for the next image's table and the next session, Ctrl+C
+    copies the columns shown, and an export keeps them all."""
+    from cellprop.app.table import column_group
+    from PySide6.QtGui import QGuiApplication
+
+    open_and_run(qtbot, window, images[1:3])
+    table = window.table
+    names = table.cells.column_names()
+    menu = table.column_menu()
+    [other] = [a.menu() for a in menu.actions() if a.menu() is not None]  # the fakes' columns
+    assert other.title() == "Other"
+    ticks = {a.toolTip(): a for a in other.actions() if a.isCheckable()}
+    assert set(ticks) == set(names) - {"label"} and all(a.isChecked() for a in ticks.values())
+    ticks["area"].setChecked(False)
+    area = names.index("area")
+    assert table.isColumnHidden(area) and not table.isColumnHidden(names.index("label"))
+    assert window.controller.store.hidden_columns() == ["area"]
+    [copy_row, copy_all] = table.actions()
+    copy_all.trigger()
+    header = QGuiApplication.clipboard().text().splitlines()[0].split("\t")
+    assert header == [n for n in names if n != "area"]
+    # the next image's table: the same columns hidden
+    with qtbot.waitSignal(window.controller.image_ready, timeout=WAIT_MS):
+        window.controller.set_current(1)
+    with qtbot.waitSignal(window.controller.result_ready, timeout=WAIT_MS):
+        window.run_action.trigger()
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+    assert table.model().rowCount() == 4  # images[2]'s cells
+    assert table.isColumnHidden(table.cells.column_names().index("area"))
+    # Hide all of a family, then Show every column
+    menu = table.column_menu()
+    [other] = [a.menu() for a in menu.actions() if a.menu() is not None]
+    [hide_all] = [a for a in other.actions() if a.text() == "Hide all"]
+    hide_all.trigger()
+    assert table.shown_columns() == [table.cells.column_names().index("label")]
+    [every] = [a for a in table.column_menu().actions() if a.text() == "Show every column"]
+    every.trigger()
+    assert len(table.shown_columns()) == table.cells.columnCount()
+    assert window.controller.store.hidden_columns() == []
+    # families by the engine's names
+    assert column_group("AreaShape_Area") == "Shape and position"
+    assert column_group("Neighbors_NumberOfNeighbors_Adjacent") == "Neighbours"
+    assert column_group("Intensity_MeanIntensity_C1") == "Intensity"
+    assert column_group("TrackObjects_Label") == "Over time"
+
+
+def test_the_columns_hidden_last_session_are_hidden(qtbot, tmp_path, images):
+    store = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    store.set_hidden_columns(["area", "label"])
+    controller = AppController(engine=fakes.FakeEngine(), store=store)
+    win = MainWindow(controller, dialogs=ScriptedDialogs())
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        open_and_run(qtbot, win, images[:1])
+        names = win.table.cells.column_names()
+        assert win.table.isColumnHidden(names.index("area"))
+        assert not win.table.isColumnHidden(names.index("label"))  # the cell's number shows
+    finally:
+        controller.shutdown()
+
+
 def test_pixel_value_and_cell_id_under_the_cursor(qtbot, window, images):
     open_and_run(qtbot, window, images[:1])
     labels = window.controller.current.result.labels
