@@ -48,6 +48,13 @@ class BatchSummary:
         return text
 
 
+def _read_channel(image_result, channel: int | None) -> int:
+    """The channel of its file a batch's image was segmented on: the one it says it read
+    (a file of one channel is read whole, whatever the batch's channel), else the batch's."""
+    read = getattr(image_result, "channel", None)
+    return int(read) if read is not None else int(channel or 0)
+
+
 @dataclass(frozen=True)
 class BatchItem:
     """One finished image of a batch, copied on the worker thread.
@@ -103,7 +110,7 @@ class BatchItem:
             outputs=dict(image_result.outputs or {}),
             name=getattr(image_result, "name", "") or path.name,
             page=getattr(image_result, "page", None),
-            channel=channel or 0,
+            channel=_read_channel(image_result, channel),
             n_pages=int(getattr(image_result, "n_pages", 1) or 1),
             labels=labels,
             centres=centres,
@@ -431,7 +438,7 @@ class BatchMixin:
             i = self.index_of(r.path)
             if i < 0 or r.status != "done" or r.table is None:
                 continue
-            result = self.documents[i].results.get((r.page or 0, channel))
+            result = self.documents[i].results.get((r.page or 0, _read_channel(r, channel)))
             if result is not None:
                 result.table, result.sequence = r.table, r.sequence
                 result.layers = {}  # drawn again: each cell in its track's colour

@@ -459,6 +459,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             line = (
                 f"  done    {res.name} ({res.image_info}): {res.n_cells} cells"
                 f"{estimated}, {res.seconds:.1f} s{edge_note(res.settings)}"
+                + (f"; {res.note}" if res.note else "")
             )
         else:
             line = f"  {res.status:<7} {res.error or res.name}"

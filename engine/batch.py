@@ -60,6 +60,7 @@ __all__ = [
     "output_paths",
     "process_batch",
     "process_image",
+    "read_plane",
     "saved_results",
 ]
 
@@ -96,6 +97,25 @@ def output_paths(path: str | Path, out_dir: str | Path, roi: bool = False) -> di
     stem = Path(path).stem
     kinds = [k for k in OUTPUT_SUFFIXES if roi or k != "roi"]
     return {k: Path(out_dir) / f"{stem}{OUTPUT_SUFFIXES[k]}" for k in kinds}
+
+
+def read_plane(path: str | Path, page: int | None = None, channel: int | None = None):
+    """:func:`read_image` as a batch reads its files: a file of one channel is read whole,
+    whatever ``channel`` (the channel chosen, or the model's own, picks among the channels of
+    the files that have several; a grey image among colour ones has nothing else to give, as
+    the window shows it). ``ImageData.channel`` says which was read."""
+    try:
+        return read_image(path, page=page, channel=channel)
+    except ImageError as exc:
+        if not channel:
+            raise
+        try:
+            whole = read_image(path, page=page)
+        except ImageError:
+            raise exc from None
+        if whole.n_channels > 1:
+            raise
+        return whole
 
 
 def process_image(
@@ -138,8 +158,11 @@ def process_image(
         return result
     written: list[Path] = []
     try:
-        data = read_image(path, page=page, channel=channel)
+        data = read_plane(path, page=page, channel=channel)
         result.image_info, result.n_pages = data.description, data.n_pages
+        result.channel = data.channel
+        if channel and data.channel != channel:
+            result.note = f"a file of one channel: segmented it, not channel {channel}"
         outside = 0 if centres is None else points_outside(centres, data.pixels.shape)
         if outside and centres is not None:
             h, w = data.pixels.shape[:2]
@@ -487,7 +510,7 @@ def _number_by_track(result: ImageResult, channel: int | None) -> None:
         return
     try:
         labels = read_labels(result.outputs["labels"])
-        data = read_image(result.path, page=result.page, channel=channel)
+        data = read_plane(result.path, page=result.page, channel=channel)
     except (OSError, ValueError, ImageError):
         return
     if labels.shape != data.pixels.shape[:2] or int(labels.max(initial=0)) != len(tracks):
@@ -621,7 +644,7 @@ def _measured_again(
         not len(areas) or abs(float(recorded[1] or "nan") - areas.mean()) < 0.01
     ):
         raise ValueError(f"{targets['labels']}: as the run wrote it")
-    data = read_image(plane.path, page=plane.page, channel=channel)
+    data = read_plane(plane.path, page=plane.page, channel=channel)
     if labels.shape != data.pixels.shape[:2]:
         h, w = labels.shape
         raise ValueError(f"{targets['labels']}: {w} x {h} pixels, not the image's")
@@ -651,6 +674,7 @@ def _measured_again(
         table=table,
         image_info=data.description,
         diameter=float(row["Diameter_px"]) if row.get("Diameter_px") else None,
+        channel=data.channel,
         kept=True,
         note="its files changed since the earlier run: its labels kept as they are, its cells "
         "measured again from them",

@@ -79,6 +79,9 @@ class ImageResult:
     sequence : tuple or None
         Where its cells were followed over time (``process_batch(track=True)``): the
         time-lapse's name, as tracks.csv gives it, and the image's time point in it.
+    channel : int or None
+        The channel of its file it was read from (the one asked, or a file's only one:
+        :func:`~cellprop.engine.batch.read_plane`); None where not read here (kept).
     """
 
     path: Path
@@ -99,6 +102,7 @@ class ImageResult:
     kept: bool = False
     note: str = ""
     sequence: tuple | None = None
+    channel: int | None = None
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)

@@ -1035,7 +1035,8 @@ def test_a_folder_batch_segments_the_channel_chosen_and_shows_it(
 ):
     """Files of two channels, the cells in the second (a DIC or phase channel beside a
     reporter): the batch segments channel 1 as `cellprop segment --channel 1` does, and each
-    image shows that channel with its cells; a file of one channel fails by its name."""
+    image shows that channel with its cells; a file of one channel is segmented and shown on
+    its one channel, the log saying so."""
     import tifffile
 
     paths = []
@@ -1048,16 +1049,21 @@ def test_a_folder_batch_segments_the_channel_chosen_and_shows_it(
         )
     paths.append(crops[2])  # one channel only
     controller.update_settings(batch_channel_index=1, batch_workers=1)
-    errors: list = []
-    controller.error.connect(errors.append)
+    logs: list = []
+    controller.log.connect(lambda level, text: logs.append(text))
     out = tmp_path / "results"
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
         assert controller.run_batch(paths, out)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    assert (sig.args[0].done, sig.args[0].failed) == (2, 1)
-    assert "crop2.png" in errors[-1] and "channel 1 does not exist" in errors[-1]
+    assert (sig.args[0].done, sig.args[0].failed) == (3, 0)
+    assert any(
+        "crop2.png" in t and "a file of one channel: segmented it, not channel 1" in t for t in logs
+    )
     model = engine.load_model(controller.settings.model, device="cpu")
-    alone = engine.process_batch(paths[:2], tmp_path / "cli", model, channel=1)
+    alone = engine.process_batch(paths, tmp_path / "cli", model, channel=1)
+    grey = controller.documents[controller.index_of(paths[2])]
+    assert grey.plane == (0, 0) and sorted(grey.results) == [(0, 0)]
+    assert grey.result.n_cells == alone.results[2].n_cells > 0 and alone.results[2].channel == 0
     for k in range(2):
         doc = controller.documents[controller.index_of(paths[k])]
         assert doc.plane == (0, 1) and sorted(doc.results) == [(0, 1)]

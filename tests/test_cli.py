@@ -906,7 +906,8 @@ def test_a_multi_channel_file_gets_every_channels_intensity_per_cell(tmp_path, t
 
 def test_the_blue_of_a_colour_composite_is_segmented_with_channel_3(tmp_path, tiny_model_dir):
     """Nuclei in blue, another stain in green: --channel 3 segments the blue alone, as if it
-    were a file of its own, and measures all four of the file's channels in each cell."""
+    were a file of its own, and measures all four of the file's channels in each cell; a grey
+    file beside it (one channel) is segmented on its one channel."""
     blue = textured((96, 128), 63)
     green = textured((96, 128), 64)
     composite = np.dstack([np.zeros_like(blue), green, blue])
@@ -918,12 +919,13 @@ def test_the_blue_of_a_colour_composite_is_segmented_with_channel_3(tmp_path, ti
             [tmp_path / "composite.png", tmp_path / "blue.png", "--out", out, "--channel", "3"],
             tiny_model_dir,
         )
-        == 1
-    )  # blue.png has one channel only
+        == 0
+    )
     alone = tmp_path / "alone"
     assert segment([tmp_path / "blue.png", "--out", alone], tiny_model_dir) == 0
     labels = tifffile.imread(out / "composite_labels.tif")
     np.testing.assert_array_equal(labels, tifffile.imread(alone / "blue_labels.tif"))
+    np.testing.assert_array_equal(labels, tifffile.imread(out / "blue_labels.tif"))
     cells = read_csv(out / "composite_cells.csv")
     assert len(cells) == labels.max() > 0
     grey = np.rint(composite @ [0.299, 0.587, 0.114])
@@ -1132,13 +1134,20 @@ def test_a_model_trained_on_a_channel_segments_that_channel_unless_told(
     flat = tmp_path / "flat"
     assert run(folder, "--model", green_model_dir, "--out", flat, "--channel", 0) == 0
     assert tifffile.imread(flat / "two_labels.tif").max() == 0
-    # A file of one channel is refused by name, the rest of the batch goes on.
+    # A file of one channel has nothing else to give: it is segmented, saying so (as the
+    # window shows it); a channel a file of several lacks fails it by name, the rest goes on.
     cv2.imwrite(str(folder / "grey.png"), cells)
     again = tmp_path / "again"
-    assert run(folder, "--model", green_model_dir, "--out", again) == 1
+    assert run(folder, "--model", green_model_dir, "--out", again) == 0
     err = capsys.readouterr().err
-    assert "grey.png" in err and "channel 1 does not exist" in err
+    assert "grey.png" in err and "a file of one channel: segmented it, not channel 1" in err
+    np.testing.assert_array_equal(tifffile.imread(again / "grey_labels.tif"), labels)
     assert (again / "two_labels.tif").is_file()
+    beyond = tmp_path / "beyond"
+    assert run(folder, "--model", green_model_dir, "--out", beyond, "--channel", 2) == 1
+    err = capsys.readouterr().err
+    assert "two.tif: channel 2 does not exist (the file has 2)" in err
+    assert (beyond / "grey_labels.tif").is_file() and not (beyond / "two_labels.tif").exists()
     monkeypatch.setenv("CELLPROP_MODEL_PATH", str(green_model_dir.parent))
     assert main(["models"]) == 0
     listed = capsys.readouterr().out
