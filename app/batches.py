@@ -176,7 +176,10 @@ class BatchMixin:
 
         def read(job: Job):
             run, results, problems = engine.saved_results(folder)
-            return run, [BatchItem.of(r) for r in results], problems  # labels read when shown
+            channel = run.record.get("channel")  # the run's; each image's where it says
+            channel = channel if isinstance(channel, int) else None
+            items = [BatchItem.of(r, channel=channel) for r in results]
+            return run, items, problems  # labels read when shown
 
         def finished(out):
             run, items, problems = out
@@ -199,7 +202,7 @@ class BatchMixin:
                 doc = self.documents[i]
                 if id(doc) in busy:
                     continue
-                plane = (page if item.page is None else item.page, record.get("channel") or 0)
+                plane = (page if item.page is None else item.page, item.channel)
                 if not doc.results:  # the first of its planes opened is the one shown
                     doc.page, doc.channel = plane
                 doc.error = None

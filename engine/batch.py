@@ -711,6 +711,7 @@ def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
         table=table,
         image_info=row.get("Read") or "",
         diameter=float(row["Diameter_px"]) if row.get("Diameter_px") else None,
+        channel=int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None,
         kept=True,
     )
 

@@ -32,6 +32,7 @@ SUMMARY_COLUMNS = (
     "Image",
     "Path",
     "Page",
+    "Channel",
     "Status",
     "Cells",
     "MeanArea_px",
@@ -222,6 +223,7 @@ def _row(result) -> list:
         result.name,
         os.path.abspath(result.path),  # where a later look at the results finds the image
         "" if result.page is None else result.page,
+        "" if getattr(result, "channel", None) is None else result.channel,
         result.status,
         result.n_cells,
         "" if np.isnan(result.mean_area) else f"{result.mean_area:.2f}",

@@ -1073,7 +1073,23 @@ def test_a_folder_batch_segments_the_channel_chosen_and_shows_it(
             assert got == (tmp_path / "cli" / f"two{k}_{kind}").read_bytes(), (k, kind)
     # The reporter channel is measured in each cell as well.
     assert "Intensity_MeanIntensity_C0" in (out / "two0_cells.csv").read_text().splitlines()[0]
+    # the run's folder opened again: each image on the channel it was segmented on
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_paths([out])
+        planes = {Path(d.path).name: sorted(d.results) for d in later.documents}
+        assert planes == {"two0.tif": [(0, 1)], "two1.tif": [(0, 1)], "crop2.png": [(0, 0)]}
+        grey = later.documents[later.index_of(paths[2])]
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.set_current(later.index_of(paths[2]))
+        assert grey.image is not None and grey.result.n_cells == alone.results[2].n_cells
+    finally:
+        later.shutdown()
     earlier = engine.earlier_run(out)
+    assert (
+        earlier.rows["crop2.png"]["Channel"] == "0" and earlier.rows["two0.tif"]["Channel"] == "1"
+    )
     assert controller.cannot_continue(earlier) == []
     assert controller.batch_names(paths) == ["two0.tif", "two1.tif", "crop2.png"]
     controller.update_settings(batch_channel_index=0)
