@@ -166,6 +166,16 @@ def main(argv=None) -> int:
         window.viewer.fit()
         shoot("screenshot-distribution.png")
         window.histogram.scope.setCurrentIndex(0)
+        # the cells coloured by how many others each touches: a colony's crowded middle
+        controller.select_cell(0)
+        view = window.histogram
+        view.measurement.setCurrentIndex(
+            view.measurement.findData("Neighbors_NumberOfNeighbors_Adjacent")
+        )
+        view.colour_cells.setChecked(True)
+        shoot("screenshot-neighbours.png")
+        view.colour_cells.setChecked(False)
+        view.measurement.setCurrentIndex(view.measurement.findData("AreaShape_Area"))
         window.bottom_tabs.setCurrentIndex(0)
         controller.select_cell(0)
 
