@@ -34,18 +34,25 @@ BINS = 20
 
 def histogram_bins(values, n_bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
     """Equal bins from the smallest value to the largest: their ``n_bins + 1`` edges, and
-    each value's bin (-1 where the value is not a number). One bin when all are equal;
-    no edges when there is no number at all."""
+    each value's bin (-1 where the value is not a number). Whole numbers spanning fewer
+    than ``n_bins`` (a count of neighbours, a track's lifetime): one bin each (edges half
+    way between), so that no bar holds two of them and none falls between; one bin when all
+    are equal; no edges when there is no number at all."""
     values = np.asarray(values, dtype=float)
     finite = np.isfinite(values)
     if not finite.any():
         return np.zeros(0), np.full(values.shape, -1, dtype=int)
     low, high = float(values[finite].min()), float(values[finite].max())
-    if low == high:
-        edges = np.array([low - 0.5, high + 0.5])
+    if low == high or (high - low < n_bins and (values[finite] % 1 == 0).all()):
+        edges = np.arange(low - 0.5, high + 1.0)
     else:
         edges = np.linspace(low, high, n_bins + 1)
     return edges, bins_of(values, edges)
+
+
+def whole_bins(edges: np.ndarray) -> bool:
+    """Whether ``edges`` are one bin per whole number (:func:`histogram_bins`)."""
+    return len(edges) > 1 and float(edges[0]) % 1 == 0.5 and bool(np.allclose(np.diff(edges), 1.0))
 
 
 def bins_of(values, edges: np.ndarray) -> np.ndarray:
@@ -224,7 +231,7 @@ class HistogramPlot(PlotWidget):
             painter.setPen(QPen(self.palette().color(self.foregroundRole())))
         metrics = painter.fontMetrics()
         below = area.bottom() + metrics.height()
-        for value, x, align in (
+        labels = (
             (self.edges[0], area.left(), Qt.AlignmentFlag.AlignLeft),
             (
                 (self.edges[0] + self.edges[-1]) / 2,
@@ -232,7 +239,18 @@ class HistogramPlot(PlotWidget):
                 Qt.AlignmentFlag.AlignHCenter,
             ),
             (self.edges[-1], area.right(), Qt.AlignmentFlag.AlignRight),
-        ):
+        )
+        if whole_bins(self.edges):  # each bar's own number under it, as room allows
+            room = max(1, int(np.ceil(metrics.horizontalAdvance("0000") / width)))
+            labels = tuple(
+                (
+                    self.edges[k] + 0.5,
+                    area.left() + (k + 0.5) * width,
+                    Qt.AlignmentFlag.AlignHCenter,
+                )
+                for k in range(0, n, room)
+            )
+        for value, x, align in labels:
             label = f"{value:.4g}"
             w = metrics.horizontalAdvance(label)
             left = {Qt.AlignmentFlag.AlignLeft: x, Qt.AlignmentFlag.AlignRight: x - w}.get(

@@ -106,7 +106,7 @@ def test_result_layers_skip_maps_a_batch_did_not_keep(with_maps):
 
 
 def test_histogram_bins_run_from_the_smallest_value_to_the_largest():
-    from cellprop.app.histogram import histogram_bins
+    from cellprop.app.histogram import histogram_bins, whole_bins
 
     edges, which = histogram_bins([1.0, 2.0, 3.0, 10.0, np.nan], n_bins=3)
     np.testing.assert_allclose(edges, [1, 4, 7, 10])
@@ -115,6 +115,13 @@ def test_histogram_bins_run_from_the_smallest_value_to_the_largest():
     assert len(edges) == 2 and which.tolist() == [0, 0, 0]  # all equal: one bar
     edges, which = histogram_bins([np.nan])
     assert len(edges) == 0 and which.tolist() == [-1]
+    # whole numbers over fewer than the bins (neighbours touched): one bar each
+    edges, which = histogram_bins([0, 1, 1, 2, 5, np.nan])
+    np.testing.assert_allclose(edges, [-0.5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
+    assert which.tolist() == [0, 1, 1, 2, 5, -1] and whole_bins(edges)
+    edges, _ = histogram_bins(np.arange(40.0))  # more whole numbers than bins: equal bins
+    assert len(edges) == 21 and not whole_bins(edges)
+    assert not whole_bins(histogram_bins([0.5, 1.5])[0])
 
 
 def test_histograms_are_offered_for_measurements_not_positions():
