@@ -147,7 +147,11 @@ class TimeLapseMixin:
         i = next((k for k, r in enumerate(results) if r is result), None)
         if i is None:  # another result claims its time point: which is which is not known
             return None
-        return times, results, i, self.engine.links_from_tables([r.table for r in results])
+        links = self.engine.links_from_tables([r.table for r in results])
+        for k in range(1, len(results)):  # a time point closed: nothing just before the next
+            if times[k - 1] != times[k] - 1:
+                links[k] = self.engine.unlinked(len(results[k].table))
+        return times, results, i, links
 
     def _follow_again(self, doc: Document, plane: tuple, was: Result | None = None) -> None:
         """The cells of one time point of a time-lapse whose cells were followed changed (a

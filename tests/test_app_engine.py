@@ -948,6 +948,41 @@ def test_random_corrections_undos_and_mended_links_leave_no_link_to_cells_not_sh
                     assert ((new == cell) & (old == source)).any(), (done, k, cell, source)
 
 
+def test_a_time_point_closed_leaves_the_next_unlinked_when_the_time_lapse_is_followed_again(
+    qtbot, controller, crops, tmp_path
+):
+    """Four images of a folder followed over time, the second closed, the fourth corrected:
+    the third has no time point just before it any more, so its cells start tracks of their
+    own (as after a time point that failed) instead of taking the closed one's cell numbers
+    for the first one's."""
+    import cv2
+
+    first = engine.read_image(crops[0]).pixels
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    paths = []
+    for t in range(4):  # drifting right 2 px a time point
+        paths.append(folder / f"t{t:03d}.png")
+        cv2.imwrite(str(paths[-1]), np.roll(first, 2 * t, axis=1))
+    controller.update_settings(batch_track=True, batch_workers=1)
+    controller.open_paths(paths)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(paths, tmp_path / "results")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    docs = [controller.documents[controller.index_of(p)] for p in paths]
+    column = _cells_before_of(docs[2])
+    assert all(column(0))  # each cell of the third came from one of the second
+    assert controller.close_images([controller.index_of(paths[1])])
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(controller.index_of(paths[3]))
+    was = docs[3].result
+    assert controller.remove_cell(1)
+    qtbot.waitUntil(lambda: not controller.busy and docs[3].result is not was, timeout=RUN_MS)
+    assert not any(column(0))
+    tracks = [d.result.table.columns["TrackObjects_Label"].tolist() for d in (docs[0], docs[2])]
+    assert not set(tracks[0]) & set(tracks[1])  # new tracks, none of the first's
+
+
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(
     qtbot, controller, crops, tmp_path
 ):
