@@ -610,6 +610,28 @@ def _followed_movie(qtbot, controller, crops, tmp_path):
     return controller.documents[0]
 
 
+def _followed_folder(qtbot, controller, crops, tmp_path, n: int):
+    """A folder of ``n`` time points (t000.png, ...: a crop drifting right 2 px a time
+    point), opened and processed by a batch that follows their cells (into
+    tmp_path/results); their paths and documents."""
+    import cv2
+
+    first = engine.read_image(crops[0]).pixels
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    paths = []
+    for t in range(n):
+        paths.append(folder / f"t{t:03d}.png")
+        cv2.imwrite(str(paths[-1]), np.roll(first, 2 * t, axis=1))
+    controller.update_settings(batch_track=True, batch_workers=1)
+    controller.open_paths(paths)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(paths, tmp_path / "results")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    docs = [controller.documents[controller.index_of(p)] for p in paths]
+    return paths, docs
+
+
 def _page_shower(qtbot, controller, doc):
     """show(page): page ``page`` of ``doc`` shown (and read), waiting for it if need be."""
 
@@ -955,21 +977,7 @@ def test_a_time_point_closed_leaves_the_next_unlinked_when_the_time_lapse_is_fol
     the third has no time point just before it any more, so its cells start tracks of their
     own (as after a time point that failed) instead of taking the closed one's cell numbers
     for the first one's."""
-    import cv2
-
-    first = engine.read_image(crops[0]).pixels
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    paths = []
-    for t in range(4):  # drifting right 2 px a time point
-        paths.append(folder / f"t{t:03d}.png")
-        cv2.imwrite(str(paths[-1]), np.roll(first, 2 * t, axis=1))
-    controller.update_settings(batch_track=True, batch_workers=1)
-    controller.open_paths(paths)
-    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
-        assert controller.run_batch(paths, tmp_path / "results")
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    docs = [controller.documents[controller.index_of(p)] for p in paths]
+    paths, docs = _followed_folder(qtbot, controller, crops, tmp_path, 4)
     column = _cells_before_of(docs[2])
     assert all(column(0))  # each cell of the third came from one of the second
     assert controller.close_images([controller.index_of(paths[1])])
@@ -990,24 +998,10 @@ def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_t
     followed: *Over time* plots them and a click shows the image of that time point with
     the same tracks selected, the tracks overlay draws the paths across images, and a
     correction of one image is linked again to its neighbours."""
-    import cv2
-
-    first = engine.read_image(crops[0]).pixels
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    paths = []
-    for t in range(3):  # drifting right 2 px a time point
-        paths.append(folder / f"t{t:03d}.png")
-        cv2.imwrite(str(paths[-1]), np.roll(first, 2 * t, axis=1))
     window = MainWindow(controller, dialogs=AlwaysYes())
     qtbot.addWidget(window)
     window.show()
-    controller.update_settings(batch_track=True, batch_workers=1)
-    controller.open_paths(paths)
-    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
-        assert controller.run_batch(paths, tmp_path / "results")
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    docs = [controller.documents[controller.index_of(p)] for p in paths]
+    paths, docs = _followed_folder(qtbot, controller, crops, tmp_path, 3)
     assert [d.result.sequence for d in docs] == [("frames", t) for t in range(3)]
     if controller.current is not docs[0] or docs[0].image is None:
         with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
