@@ -259,9 +259,12 @@ class CellTableView(QTableView):
         self._hidden: set[str] = set()
         header = self.horizontalHeader()
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        header.customContextMenuRequested.connect(
-            lambda at: self.column_menu().exec(header.mapToGlobal(at))
-        )
+        header.customContextMenuRequested.connect(self._header_menu)
+
+    def _header_menu(self, at) -> None:
+        menu = self.column_menu()
+        menu.exec(self.horizontalHeader().mapToGlobal(at))
+        menu.deleteLater()  # made anew at each right-click
 
     def shown_columns(self) -> list[int]:
         """The indices of the columns shown, in the table's order."""

@@ -703,6 +703,14 @@ def test_the_columns_shown_are_chosen_by_right_click_on_the_headings(qtbot, wind
     every.trigger()
     assert len(table.shown_columns()) == table.cells.columnCount()
     assert window.controller.store.hidden_columns() == []
+    # a right-click on the headings opens the menu, and it goes once closed
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMenu
+
+    before = len(table.findChildren(QMenu))
+    QTimer.singleShot(100, lambda: QApplication.activePopupWidget().close())
+    table._header_menu(QPoint(5, 5))
+    qtbot.waitUntil(lambda: len(table.findChildren(QMenu)) == before, timeout=WAIT_MS)
     # families by the engine's names
     assert column_group("AreaShape_Area") == "Shape and position"
     assert column_group("Neighbors_NumberOfNeighbors_Adjacent") == "Neighbours"
