@@ -841,7 +841,12 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
         # as engine.batch does (a pixel size typed by the user is in micrometres)
         rows = self._memo.rows if self._memo is not None else None
         table = self.engine.measure_image(
-            seg.labels, image, typed_pixel_size, seg.centres, memo=rows
+            seg.labels,
+            image,
+            typed_pixel_size,
+            seg.centres,
+            memo=rows,
+            neighbour_distance=settings.neighbour_distance,
         )
         overlays = None
         if layers:

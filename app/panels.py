@@ -90,6 +90,11 @@ TIPS = {
     "'Leave out edge cells' above drops them all.",
     "pixel_size": "Size of one pixel in micrometres, for areas and lengths in µm. 'From the file' "
     "uses the calibration stored in the image, if any; otherwise results are in pixels.",
+    "neighbour_distance": "Which cells count as a cell's neighbours in its measurements "
+    "(Number Of Neighbors, Percent Touching): 'touching' counts the cells it touches; a "
+    "distance counts the cells within that many pixels of it, for cells that lie close "
+    "without touching (CellProfiler's 'Within a specified distance'; the columns then end in "
+    "the distance, Neighbors_NumberOfNeighbors_5). Applies to images segmented from now on.",
     "roi_zip": "Also save the outlines as an ImageJ/Fiji ROI set (.zip) you can open in Fiji's "
     "ROI Manager.",
     "reset": "Go back to the values recommended by the chosen model.",
@@ -192,6 +197,12 @@ class SettingsPanel(QGroupBox):
         self.edge_fraction.setSpecialValueText("keep all")
         self.edge_fraction.setKeyboardTracking(False)
         self.pixel_size = self._double(0.0, 1000.0, 0.01, 4, special="from the file", suffix=" µm")
+        self.neighbour_distance = QSpinBox()
+        self.neighbour_distance.setRange(0, 500)
+        self.neighbour_distance.setPrefix("within ")
+        self.neighbour_distance.setSuffix(" px")
+        self.neighbour_distance.setSpecialValueText("touching")
+        self.neighbour_distance.setKeyboardTracking(False)
         self.roi_zip = QCheckBox("Also save Fiji ROIs")
         self.reset = QPushButton("Reset to model defaults")
 
@@ -212,6 +223,7 @@ class SettingsPanel(QGroupBox):
             ("exclude_border", "Border cells", self.exclude_border),
             ("edge_fraction", "Edge fragments", self.edge_fraction),
             ("pixel_size", "Pixel size", self.pixel_size),
+            ("neighbour_distance", "Neighbours", self.neighbour_distance),
             ("roi_zip", "Export", self.roi_zip),
         ]:
             label = QLabel(title)
@@ -252,6 +264,9 @@ class SettingsPanel(QGroupBox):
         self.smoothness.valueChanged.connect(lambda v: self._edited("smoothness", v))
         self.min_size.valueChanged.connect(lambda v: self._edited("min_size", int(v)))
         self.pixel_size.valueChanged.connect(lambda v: self._edited("pixel_size", v or None))
+        self.neighbour_distance.valueChanged.connect(
+            lambda v: self._edited("neighbour_distance", int(v))
+        )
         self.exclude_border.toggled.connect(lambda b: self._edited("exclude_border", bool(b)))
         self.edge_fraction.valueChanged.connect(lambda v: self._edited("edge_fraction", v / 100))
         self.roi_zip.toggled.connect(lambda b: self._edited("roi_zip", bool(b)))
@@ -371,6 +386,7 @@ class SettingsPanel(QGroupBox):
             self.estimate.setEnabled(not s.diameter_each_image)
             self._mark("diameter", d is not None, defaults.get("diameter"))
             self.pixel_size.setValue(s.pixel_size or 0.0)
+            self.neighbour_distance.setValue(s.neighbour_distance)
             self.exclude_border.setChecked(s.exclude_border)
             # Shown in percent; None shows the model's fraction (0: keep all).
             own_edge = 100 * float(defaults.get("edge_fraction") or 0.0)

@@ -16,7 +16,7 @@ ORGANISATION = "cellprop"
 APPLICATION = "cellprop"
 
 _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
-_INTS = ("min_size", "batch_workers", "batch_channel_index")
+_INTS = ("min_size", "batch_workers", "batch_channel_index", "neighbour_distance")
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages", "batch_track")
 _STRINGS = ("model", "device")
 #: Settings kept under another key than their name: the folder channel's meaning changed (its
@@ -77,6 +77,8 @@ class SettingsStore:
             values.pop("batch_workers")
         if values.get("batch_channel_index", 0) < 0:
             values.pop("batch_channel_index")
+        if values.get("neighbour_distance", 0) < 0:
+            values.pop("neighbour_distance")
         return defaults.with_changes(**values)
 
     def save_settings(self, settings: UserSettings) -> None:

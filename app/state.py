@@ -214,6 +214,8 @@ class UserSettings:
     # Cells cut by the image edge below this fraction of a typical cell are left out.
     edge_fraction: float | None = None
     pixel_size: float | None = None
+    # The cells' neighbours: 0, the cells each touches; else those within this many pixels.
+    neighbour_distance: int = 0
     roi_zip: bool = True  # also write ImageJ ROI zips on export and in batches
     # A folder batch segments every page of a multi-page file (a time-lapse, a stack) as an
     # image of its own (the engine's page="all"), not only the first.
@@ -258,6 +260,7 @@ class UserSettings:
             "exclude_border": self.exclude_border,
             "edge_fraction": self.edge_fraction,
             "pixel_size": self.pixel_size,
+            "neighbour_distance": self.neighbour_distance,
         }
 
     @classmethod

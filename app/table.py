@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -44,16 +46,27 @@ def column_group(column: str) -> str:
     return "Other"
 
 
+#: The neighbour measurements that the distance neighbours are found within changes.
+_WITHIN = ("Neighbors_NumberOfNeighbors", "Neighbors_PercentTouching")
+
+
 def friendly_name(column: str) -> str:
     """A short heading for a CellProfiler-style column name (the CSV keeps the full name)."""
     if column in LABEL_COLUMNS:
         return "Cell"
     if column in HEADINGS:
         return HEADINGS[column]
+    within = ""
+    if column.startswith("Neighbors_"):  # how neighbours were found: touching, or a distance
+        found = re.fullmatch(r"(Neighbors_[A-Za-z]+)_(Adjacent|\d+)(_.*)?", column)
+        if found:
+            column = found.group(1) + (found.group(3) or "")
+            # the count and the touching share depend on it; the nearest cells do not
+            if found.group(2) != "Adjacent" and found.group(1) in _WITHIN:
+                within = f" (within {found.group(2)} px)"
     for prefix in ("AreaShape_", "Intensity_", "TrackObjects_", "Neighbors_"):
         if column.startswith(prefix):
             column = column[len(prefix) :]
-    column = column.replace("_Adjacent", "")  # how neighbours are found: the only way here
     column = column.replace("_um2", " (µm²)").replace("_um", " (µm)")
     # split CamelCase words: "MaxFeretDiameter" -> "Max Feret Diameter"
     words, current = [], ""
@@ -63,7 +76,7 @@ def friendly_name(column: str) -> str:
             current = ""
         current += ch
     words.append(current)
-    return " ".join(w.strip() for w in words if w.strip())
+    return " ".join(w.strip() for w in words if w.strip()) + within
 
 
 def table_columns(table) -> dict:

@@ -147,6 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
         "TIFF metadata, else sizes in pixels)",
     )
     seg.add_argument(
+        "--neighbour-distance",
+        "--neighbor-distance",
+        dest="neighbour_distance",
+        type=_count,
+        default=0,
+        metavar="PX",
+        help="count as a cell's neighbours the cells within this many pixels of it "
+        "(CellProfiler's 'Within a specified distance'; columns Neighbors_..._PX); "
+        "default 0: the cells it touches (Neighbors_..._Adjacent)",
+    )
+    seg.add_argument(
         "--min-size",
         type=_count,
         default=None,
@@ -391,6 +402,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             exclude_border=args.exclude_border,
             edge_fraction=args.edge_fraction,
             pixel_size=args.pixel_size,
+            neighbour_distance=args.neighbour_distance,
             propagation=args.propagation,
             memory_mb=args.memory,
         )

@@ -174,7 +174,13 @@ def process_image(
         seg = segment(
             data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
         )
-        table = measure_image(seg.labels, data, settings.pixel_size, centres=seg.centres)
+        table = measure_image(
+            seg.labels,
+            data,
+            settings.pixel_size,
+            centres=seg.centres,
+            neighbour_distance=settings.neighbour_distance,
+        )
         size, unit = table.pixel_size, table.unit or "um"  # as measured: given, or the file's
         writers = {
             "labels": lambda p: write_labels(p, seg.labels, size, unit, overwrite),
@@ -654,7 +660,13 @@ def _measured_again(
         numbered += 1
     n_cells = int(numbered.max(initial=0))
     centres, areas = centroids_and_areas(numbered, n_cells)  # where the user's cells are
-    table = measure_image(numbered, data, settings.pixel_size, centres=centres)
+    table = measure_image(
+        numbered,
+        data,
+        settings.pixel_size,
+        centres=centres,
+        neighbour_distance=settings.neighbour_distance,
+    )
     size, unit = table.pixel_size, table.unit or "um"
     if not np.array_equal(numbered, labels):
         write_labels(targets["labels"], numbered, size, unit, overwrite=True)

@@ -88,6 +88,16 @@ def centroids_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
 #: names its measurements after how neighbours are found, and "Adjacent" is cells that touch.
 NEIGHBOURS = "Adjacent"
 
+
+def neighbour_method(distance: int = 0) -> str:
+    """The method part of the neighbour columns' names, as CellProfiler writes it: "Adjacent"
+    for cells that touch (``distance`` 0), else the distance in pixels ("5": *Within a
+    specified distance*)."""
+    if distance < 0 or int(distance) != distance:
+        raise ValueError(f"neighbour distance must be a whole number of pixels, got {distance}")
+    return NEIGHBOURS if not distance else str(int(distance))
+
+
 # The 8 neighbours of a pixel, each pair of opposite offsets once: right, down, two diagonals.
 _HALF_RING = ((0, 1), (1, 0), (1, 1), (1, -1))
 
@@ -101,14 +111,21 @@ def _offset_slices(shape: tuple, dr: int, dc: int) -> tuple[tuple, tuple]:
     return first, second
 
 
-def neighbours(labels: np.ndarray, numbers, centres: np.ndarray, scale: float = 1.0) -> dict:
-    """CellProfiler's *MeasureObjectNeighbors* (method *Adjacent*) of the cells ``numbers``
-    (their labels, each once), in that order.
+def neighbours(
+    labels: np.ndarray, numbers, centres: np.ndarray, scale: float = 1.0, distance: int = 0
+) -> dict:
+    """CellProfiler's *MeasureObjectNeighbors* of the cells ``numbers`` (their labels, each
+    once), in that order: method *Adjacent* (``distance`` 0), or *Within a specified distance*
+    (``distance`` pixels).
 
     Two cells are neighbours where they touch: a pixel of one beside a pixel of the other,
-    side by side or corner to corner. Returns, by CellProfiler's names without their
-    ``Neighbors_`` prefix and ``_Adjacent`` suffix: ``NumberOfNeighbors`` (the cells it
-    touches); ``PercentTouching`` (of its outline pixels, those beside another cell: a cell
+    side by side or corner to corner; with a ``distance``, where a pixel of one lies within
+    ``distance`` pixels of a pixel of the other (centre to centre, to the half pixel, as
+    CellProfiler's disc: cells that touch are neighbours at any distance, and at 1 pixel the
+    two methods agree). Returns, by CellProfiler's names without their
+    ``Neighbors_`` prefix and method suffix (``_Adjacent``, ``_5``): ``NumberOfNeighbors`` (the
+    cells it touches, or lying within the distance); ``PercentTouching`` (of its outline
+    pixels, those beside another cell, or within the distance of one: a cell
     inside a dense colony near 100, a lone cell 0; its pixels on the image edge count as
     outline); ``FirstClosestObjectNumber`` / ``SecondClosestObjectNumber`` and
     ``FirstClosestDistance`` / ``SecondClosestDistance``, the nearest other cells by the
@@ -117,7 +134,82 @@ def neighbours(labels: np.ndarray, numbers, centres: np.ndarray, scale: float = 
     ``AngleBetweenNeighbors``, the angle at its centre between those two (degrees, 0-180; nan
     without two).
     """
-    padded = np.pad(np.asarray(labels), 1)
+    numbers = np.asarray(numbers, np.int64).ravel()
+    if distance:
+        count, percent = _within(np.asarray(labels), numbers, distance + 0.5)
+    else:
+        count, percent = _adjacent(np.asarray(labels), numbers)
+    n = len(numbers)
+    closest = np.zeros((n, 2), np.int64)
+    apart = np.full((n, 2), np.nan)
+    angle = np.full(n, np.nan)
+    if n > 1:
+        from scipy.spatial import cKDTree
+
+        xy = np.asarray(centres, float).reshape(n, 2)
+        k = min(3, n)
+        d, i = cKDTree(xy).query(xy, k=k)
+        # a cell's own centre comes first, unless another lies at the same place
+        own = i == np.arange(n)[:, None]
+        order = np.argsort(own, axis=1, kind="stable")[:, : k - 1]
+        i, d = np.take_along_axis(i, order, 1), np.take_along_axis(d, order, 1)
+        closest[:, : k - 1], apart[:, : k - 1] = numbers[i], d * scale
+        if k == 3:
+            u, v = xy[i[:, 0]] - xy, xy[i[:, 1]] - xy
+            cos = (u * v).sum(1) / (np.hypot(*u.T) * np.hypot(*v.T))
+            with np.errstate(invalid="ignore"):
+                angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return {
+        "NumberOfNeighbors": count,
+        "PercentTouching": percent,
+        "FirstClosestObjectNumber": closest[:, 0],
+        "FirstClosestDistance": apart[:, 0],
+        "SecondClosestObjectNumber": closest[:, 1],
+        "SecondClosestDistance": apart[:, 1],
+        "AngleBetweenNeighbors": angle,
+    }
+
+
+def _within(labels: np.ndarray, numbers: np.ndarray, reach: float) -> tuple:
+    """The neighbour counts and touching percentages of :func:`neighbours` at a distance: for
+    each cell, the other cells with a pixel within ``reach`` of one of its own, and the share
+    of its outline pixels that lie within ``reach`` of another cell. Cell by cell, in its box
+    widened by the reach (nothing farther can be near it)."""
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects(labels)
+    margin = int(np.ceil(reach))
+    h, w = labels.shape
+    count = np.zeros(len(numbers), np.int64)
+    percent = np.full(len(numbers), np.nan)
+    for k, number in enumerate(numbers.tolist()):
+        box = boxes[number - 1] if 0 < number <= len(boxes) else None
+        if box is None:
+            continue
+        rows = slice(max(0, box[0].start - margin), min(h, box[0].stop + margin))
+        cols = slice(max(0, box[1].start - margin), min(w, box[1].stop + margin))
+        patch = labels[rows, cols]
+        own = patch == number
+        others = (patch > 0) & ~own
+        near = ndimage.distance_transform_edt(~own) <= reach
+        count[k] = len(np.unique(patch[near & others]))
+        # its outline, as the touching cells': a pixel beside one not its own, or on the
+        # image edge (the box reaches past its pixels but there)
+        edged = np.pad(own, 1)
+        inner = edged[:-2, 1:-1] & edged[2:, 1:-1] & edged[1:-1, :-2] & edged[1:-1, 2:]
+        outline = own & ~inner
+        if others.any():
+            close = ndimage.distance_transform_edt(~others) <= reach
+            percent[k] = 100.0 * (outline & close).sum() / outline.sum()
+        else:
+            percent[k] = 0.0
+    return count, percent
+
+
+def _adjacent(labels: np.ndarray, numbers: np.ndarray) -> tuple:
+    """The neighbour counts and touching percentages of :func:`neighbours` of cells that
+    touch."""
+    padded = np.pad(labels, 1)
     inside = padded > 0
     touching = np.zeros(padded.shape, bool)
     outline = np.zeros(padded.shape, bool)
@@ -133,8 +225,7 @@ def neighbours(labels: np.ndarray, numbers, centres: np.ndarray, scale: float = 
         if dr == 0 or dc == 0:  # a cell's pixel beside what is not that cell: its outline
             outline[first] |= differ & (a > 0)
             outline[second] |= differ & (b > 0)
-    numbers = np.asarray(numbers, np.int64).ravel()
-    n, top = len(numbers), int(padded.max()) + 1
+    top = int(padded.max()) + 1
     one = np.concatenate([np.minimum(a, b) for a, b in pairs])
     other = np.concatenate([np.maximum(a, b) for a, b in pairs])
     touched = np.unique(one * top + other)  # each pair of touching cells once
@@ -148,34 +239,7 @@ def neighbours(labels: np.ndarray, numbers, centres: np.ndarray, scale: float = 
                 / np.bincount(flat, outline[inside], minlength=top)
             )[numbers]
         )
-    closest = np.zeros((n, 2), np.int64)
-    distance = np.full((n, 2), np.nan)
-    angle = np.full(n, np.nan)
-    if n > 1:
-        from scipy.spatial import cKDTree
-
-        xy = np.asarray(centres, float).reshape(n, 2)
-        k = min(3, n)
-        d, i = cKDTree(xy).query(xy, k=k)
-        # a cell's own centre comes first, unless another lies at the same place
-        own = i == np.arange(n)[:, None]
-        order = np.argsort(own, axis=1, kind="stable")[:, : k - 1]
-        i, d = np.take_along_axis(i, order, 1), np.take_along_axis(d, order, 1)
-        closest[:, : k - 1], distance[:, : k - 1] = numbers[i], d * scale
-        if k == 3:
-            u, v = xy[i[:, 0]] - xy, xy[i[:, 1]] - xy
-            cos = (u * v).sum(1) / (np.hypot(*u.T) * np.hypot(*v.T))
-            with np.errstate(invalid="ignore"):
-                angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-    return {
-        "NumberOfNeighbors": count,
-        "PercentTouching": percent,
-        "FirstClosestObjectNumber": closest[:, 0],
-        "FirstClosestDistance": distance[:, 0],
-        "SecondClosestObjectNumber": closest[:, 1],
-        "SecondClosestDistance": distance[:, 1],
-        "AngleBetweenNeighbors": angle,
-    }
+    return count, percent
 
 
 def _hull_points(coords: np.ndarray) -> np.ndarray:
@@ -238,6 +302,7 @@ def measure(
     centres: np.ndarray | None = None,
     channels: dict | None = None,
     memo: dict | None = None,
+    neighbour_distance: int = 0,
 ) -> CellTable:
     """Measure every labelled cell.
 
@@ -266,6 +331,10 @@ def measure(
         box, centre, the images under it, the calibration); a cell found there is not
         measured again (a correction changes a few cells of many), and the dict is left
         holding this call's cells only. The table is the same as without it.
+    neighbour_distance : int
+        How neighbours are found (:func:`neighbours`): 0, cells that touch (the columns end
+        in ``_Adjacent``); else cells within this many pixels of each other (in ``_5``, ...,
+        as CellProfiler's *Within a specified distance*).
 
     Returns
     -------
@@ -298,6 +367,7 @@ def measure(
             raise ValueError(f"{name} shape {np.shape(plane)} differs from labels {labels.shape}")
     if pixel_size is not None and not pixel_size > 0:
         raise ValueError(f"pixel size must be positive, got {pixel_size}")
+    method = neighbour_method(neighbour_distance)
     props = regionprops(labels.astype(np.int64, copy=False))
     s = 1.0 if pixel_size is None else float(pixel_size)
     lu = "" if pixel_size is None else f"_{unit}"  # length unit suffix
@@ -379,10 +449,10 @@ def measure(
         memo.update(used)
     if props:  # of every cell, after the others' rows (a cell's neighbours are not its own)
         centroids = np.column_stack([rows["AreaShape_Center_X"], rows["AreaShape_Center_Y"]])
-        near = neighbours(labels, rows["ObjectNumber"], centroids, s)
+        near = neighbours(labels, rows["ObjectNumber"], centroids, s, neighbour_distance)
         for name, values in near.items():
             length = lu if name.endswith("Distance") else ""
-            rows[f"Neighbors_{name}_{NEIGHBOURS}{length}"] = values
+            rows[f"Neighbors_{name}_{method}{length}"] = values
 
     if not props:  # an empty table still has its columns, so CSV headers stay the same
         empty = measure(
@@ -392,6 +462,7 @@ def measure(
             unit,
             None if centres is None else np.zeros((1, 2)),
             {k: np.zeros((3, 3), np.asarray(v).dtype) for k, v in channels.items()},
+            neighbour_distance=neighbour_distance,
         )
         return CellTable(
             {k: v[:0] for k, v in empty.columns.items()},
@@ -408,6 +479,7 @@ def measure_image(
     pixel_size: float | None = None,
     centres: np.ndarray | None = None,
     memo: dict | None = None,
+    neighbour_distance: int = 0,
 ) -> CellTable:
     """The cell table of one segmented image plane, as every front end writes it.
 
@@ -420,7 +492,7 @@ def measure_image(
     pixel_size : float, optional
         Micrometres per pixel, given by the user; default: the file's calibration (in its
         unit), else pixels.
-    centres, memo : optional
+    centres, memo, neighbour_distance : optional
         As :func:`measure`.
 
     A file of several channels has every channel of this plane measured too (read from the
@@ -442,7 +514,14 @@ def measure_image(
             plane = data.pixels if same else read_image(data.path, data.page, c).pixels
             channels[f"C{c}"] = plane
     return measure(
-        labels, data.pixels, size, unit or "um", centres=centres, channels=channels, memo=memo
+        labels,
+        data.pixels,
+        size,
+        unit or "um",
+        centres=centres,
+        channels=channels,
+        memo=memo,
+        neighbour_distance=neighbour_distance,
     )
 
 

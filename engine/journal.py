@@ -45,6 +45,10 @@ SUMMARY_COLUMNS = (
 #: Settings that change no result (how much memory one network call may take).
 _NOT_COMPARED = ("memory_mb",)
 
+#: Settings added since runs were first recorded, with the value a run made before them used:
+#: a run.json without them is continued as that value.
+_ADDED = {"neighbour_distance": 0}
+
 #: What a user calls each thing that must match for a run to be continued.
 _WORDS = {
     "threshold": "detection threshold",
@@ -54,6 +58,7 @@ _WORDS = {
     "exclude_border": "cells touching the border left out",
     "edge_fraction": "edge fragments left out below",
     "pixel_size": "pixel size",
+    "neighbour_distance": "neighbours within (pixels)",
     "propagation": "propagation",
     "roi": "ImageJ ROI sets",
     "page": "page",
@@ -93,7 +98,7 @@ def _compared(record: dict) -> dict:
     """The values of a run record (or an older run.json) that must match to continue it."""
     model = record.get("model") or {}
     settings = record.get("settings") or {}
-    values = {k: v for k, v in settings.items() if k not in _NOT_COMPARED}
+    values = {**_ADDED, **{k: v for k, v in settings.items() if k not in _NOT_COMPARED}}
     values.update(
         model=(model.get("name"), model.get("path")),
         roi=bool(record.get("roi", False)),

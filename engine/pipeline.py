@@ -83,6 +83,9 @@ class Settings:
         than their centres.
     pixel_size : float, optional
         Physical pixel size (overrides the file's metadata) for measurements.
+    neighbour_distance : int
+        How the cells' neighbours are measured: 0, cells that touch; else cells within this
+        many pixels of each other (:func:`cellprop.engine.features.neighbours`).
     propagation : {"crop", "full"}
         ``crop``: windows around each cell (fast); ``full``: the paper's whole-image passes.
     memory_mb : int
@@ -96,6 +99,7 @@ class Settings:
     exclude_border: bool = False
     edge_fraction: float | None = None
     pixel_size: float | None = None
+    neighbour_distance: int = 0
     propagation: str = "crop"
     memory_mb: int = 1024
 
@@ -115,6 +119,11 @@ class Settings:
             raise ValueError(f"edge fraction must lie between 0 and 1, got {self.edge_fraction}")
         if self.pixel_size is not None and not self.pixel_size > 0:
             raise ValueError(f"pixel size must be positive, got {self.pixel_size}")
+        if self.neighbour_distance < 0 or int(self.neighbour_distance) != self.neighbour_distance:
+            raise ValueError(
+                "neighbour distance must be a whole number of pixels, 0 or more, got "
+                f"{self.neighbour_distance}"
+            )
         if self.propagation not in ("crop", "full"):
             raise ValueError(f"propagation must be 'crop' or 'full', got {self.propagation!r}")
         if self.memory_mb < 64:

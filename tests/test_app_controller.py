@@ -235,6 +235,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         edge_fraction=0.2,
         device="cpu",
         pixel_size=0.65,
+        neighbour_distance=7,
         batch_workers=3,
         batch_pages=True,
         batch_track=True,
@@ -255,6 +256,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     assert third.settings.diameter is None and not third.settings.diameter_each_image
     assert third.settings.edge_fraction is None
     assert third.settings.batch_workers == 3  # not a model default: the reset keeps it
+    assert third.settings.neighbour_distance == 7  # how cells are measured: kept too
     assert third.settings.batch_pages and third.settings.batch_channel_index is None  # model's
     assert third.settings.batch_track
     second.shutdown()

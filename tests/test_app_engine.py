@@ -215,6 +215,38 @@ def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controll
     np.testing.assert_array_equal(back.labels, fresh.labels)
 
 
+def test_neighbours_within_a_distance_are_measured_and_kept_through_a_correction(
+    qtbot, controller, crops
+):
+    """Neighbours within 4 px, chosen in the settings: the image's table names its neighbour
+    columns after the distance, as the engine measures them; a correction after the box went
+    back to "touching" measures the cells as the result was measured (its own settings)."""
+    controller.update_settings(neighbour_distance=4)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:1])
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    first = controller.current.result
+    names = first.table.names
+    assert "Neighbors_NumberOfNeighbors_4" in names and "Neighbors_PercentTouching_4" in names
+    assert not any(name.endswith("_Adjacent") for name in names)
+    if first.n_cells < 3:
+        pytest.skip(f"the model {controller.settings.model!r} found too few cells to correct")
+    controller.update_settings(neighbour_distance=0)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.remove_cell(first.n_cells // 2)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    fixed = controller.current.result
+    assert fixed.n_cells == first.n_cells - 1 and fixed.table.names == names
+    image = controller.current.image
+    again = engine.measure_image(fixed.labels, image, None, fixed.centres, neighbour_distance=4)
+    assert fixed.table.rows() == again.rows()
+    touching = engine.measure_image(fixed.labels, image, None, fixed.centres)
+    within = again.columns["Neighbors_NumberOfNeighbors_4"]
+    assert (within >= touching.columns["Neighbors_NumberOfNeighbors_Adjacent"]).all()
+
+
 def test_event_loop_keeps_ticking_during_a_run(qtbot, controller):
     """A whole real image segmented while a 10 ms timer ticks on the GUI thread."""
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):

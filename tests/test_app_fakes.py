@@ -285,7 +285,9 @@ class FakeEngine:
             out[cell] = len(kept)
         return out, np.array(kept, float).reshape(-1, 2)
 
-    def measure_image(self, labels, data, pixel_size=None, centres=None, memo=None):
+    def measure_image(
+        self, labels, data, pixel_size=None, centres=None, memo=None, neighbour_distance=0
+    ):
         return self.measure(labels, data.pixels, pixel_size or data.pixel_size, "um", centres)
 
     def measure(self, labels, image, pixel_size=None, unit="um", centres=None):

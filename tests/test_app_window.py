@@ -1015,6 +1015,15 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert panel.batch_workers.value() == 2
     panel.batch_workers.setValue(0)
     assert window.controller.settings.batch_workers is None
+    # Neighbours: the cells touching, or those within a distance (not a model default).
+    assert panel.neighbour_distance.text() == "touching"
+    panel.neighbour_distance.setValue(5)
+    assert panel.neighbour_distance.text() == "within 5 px"
+    assert window.controller.settings.engine_kwargs()["neighbour_distance"] == 5
+    panel.reset.click()
+    assert panel.neighbour_distance.value() == 5
+    panel.neighbour_distance.setValue(0)
+    assert window.controller.settings.neighbour_distance == 0
     panel.batch_pages.setChecked(True)
     panel.batch_track.setChecked(True)
     assert window.controller.settings.batch_pages and window.controller.settings.batch_track
@@ -1041,6 +1050,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.exclude_border,
         panel.edge_fraction,
         panel.pixel_size,
+        panel.neighbour_distance,
         panel.model,
         panel.device,
         panel.batch_workers,

@@ -399,6 +399,44 @@ def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
         "page: 2 there, the first now",
     ]
     assert earlier.difference(now).startswith(f"{tmp_path}: its results were made with other")
+    # A run recorded before neighbours could be found at a distance found touching ones.
+    older = run_record(Model, Settings(pixel_size=0.65), False, 2, None, None)
+    del older["settings"]["neighbour_distance"]
+    assert EarlierRun(tmp_path, older, {}).differences(then) == []
+    farther = run_record(
+        Model, Settings(pixel_size=0.65, neighbour_distance=5), False, 2, None, None
+    )
+    assert EarlierRun(tmp_path, older, {}).differences(farther) == [
+        "neighbours within (pixels): 0 there, 5 now"
+    ]
+
+
+def test_neighbours_within_a_distance_from_the_command_line(tmp_path, phase_model_dir, capsys):
+    """``--neighbour-distance 6``: every table names its neighbour columns after the distance
+    and counts more neighbours than the cells touching; the run records it, and continuing the
+    run at another distance is refused in words."""
+    sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
+    near, touching = tmp_path / "near", tmp_path / "touching"
+    argv = ["segment", str(sample), "--model", str(phase_model_dir), "-q"]
+    assert main([*argv, "--out", str(near), "--neighbour-distance", "6"]) == 0
+    assert main([*argv, "--out", str(touching)]) == 0
+    far = read_csv(near / "c2c12_0006_crop512_cells.csv")
+    close = read_csv(touching / "c2c12_0006_crop512_cells.csv")
+    assert "Neighbors_NumberOfNeighbors_6" in far[0] and "Neighbors_PercentTouching_6" in far[0]
+    assert not any(name.endswith("_Adjacent") for name in far[0])
+    assert len(far) == len(close) > 40
+    counts = [
+        (int(a["Neighbors_NumberOfNeighbors_6"]), int(b["Neighbors_NumberOfNeighbors_Adjacent"]))
+        for a, b in zip(far, close, strict=True)
+    ]
+    assert all(a >= b for a, b in counts) and sum(a for a, _ in counts) > sum(b for _, b in counts)
+    assert "Mean_Cells_Neighbors_NumberOfNeighbors_6" in read_csv(near / "images.csv")[0]
+    assert json.loads((near / "run.json").read_text())["settings"]["neighbour_distance"] == 6
+    capsys.readouterr()
+    assert main([*argv, "--out", str(near), "--resume"]) == 2
+    assert "neighbours within (pixels): 6 there, 0 now" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(near), "--neighbour-distance", "-1"])
 
 
 def test_a_runs_results_read_back_are_what_it_wrote(tmp_path, tiny_model_dir):

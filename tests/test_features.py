@@ -317,32 +317,75 @@ def test_neighbours_of_one_or_two_cells_are_none_written_as_empty(tmp_path):
     )  # to the 10 significant digits written
 
 
-def test_neighbours_of_real_cells_agree_with_each_cell_dilated(phase_model):
+def test_neighbours_within_a_distance_of_squares_and_a_far_cell():
+    """CellProfiler's *Within a specified distance*: at 1 pixel the same neighbours and
+    touching shares as cells that touch; at 2 the square one pixel of background apart from
+    the block has two neighbours (the square beside it, and the one below that, corner to
+    corner 2.2 px away), its column facing them touching; the far cell, 32.9 px from its
+    nearest cell's corner, has none within 32 pixels and one within 33. The columns are named
+    after the distance; the nearest cells by centroid do not depend on it."""
+    labels = np.zeros((60, 80), np.uint16)
+    for k in range(9):
+        r, c = 5 + 10 * (k // 3), 5 + 10 * (k % 3)
+        labels[r : r + 10, c : c + 10] = k + 1
+    labels[5:15, 36:46] = 10
+    labels[45:55, 65:75] = 11
+    touching = measure(labels).columns
+    one = measure(labels, neighbour_distance=1).columns
+    for name, values in touching.items():
+        there = name.replace("_Adjacent", "_1")
+        np.testing.assert_allclose(one[there], values, rtol=1e-12, err_msg=name)
+    two = _neighbour_columns(measure(labels, neighbour_distance=2))
+    assert two["NumberOfNeighbors"].tolist() == [3, 5, 4, 5, 8, 6, 3, 5, 3, 2, 0]
+    assert two["PercentTouching"][9] == pytest.approx(100 * 10 / 36)  # its left column
+    assert "Neighbors_NumberOfNeighbors_2" in measure(labels, neighbour_distance=2).columns
+    assert np.hypot(65 - 34, 45 - 34) == pytest.approx(32.89, abs=0.01)
+    assert _neighbour_columns(measure(labels, neighbour_distance=32))["NumberOfNeighbors"][10] == 0
+    far = _neighbour_columns(measure(labels, neighbour_distance=33))
+    assert far["NumberOfNeighbors"][10] == 1
+    for name in ("FirstClosestObjectNumber", "FirstClosestDistance", "AngleBetweenNeighbors"):
+        np.testing.assert_array_equal(far[name], _neighbour_columns(measure(labels))[name])
+    empty = measure(np.zeros((9, 9), np.uint16), neighbour_distance=5)
+    assert "Neighbors_PercentTouching_5" in empty.columns and len(empty) == 0
+    with pytest.raises(ValueError, match="whole number"):
+        measure(labels, neighbour_distance=2.5)
+
+
+@pytest.mark.parametrize("distance", [0, 3, 8])
+def test_neighbours_of_real_cells_agree_with_each_cell_dilated(phase_model, distance):
     """The cells of the shipped phase-contrast sample: each cell's neighbours are the other
-    cells under its mask dilated by one pixel (3 x 3), its touching outline pixels those of
-    its 4-connected outline under the other cells so dilated, its nearest cell the one whose
-    centroid is nearest: each computed here cell by cell, the slow way."""
+    cells under its mask dilated by one pixel (3 x 3; at a distance, by a disc of that radius
+    and a half), its touching outline pixels those of its 4-connected outline under the other
+    cells so dilated, its nearest cell the one whose centroid is nearest: each computed here
+    cell by cell, the slow way."""
     from cellprop.engine import read_image, segment
     from scipy import ndimage as ndi
 
     sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
     labels = segment(read_image(sample).pixels, phase_model).labels
-    table = measure(labels)
+    table = measure(labels, neighbour_distance=distance)
     near = _neighbour_columns(table)
     assert len(table) > 40
     xy = np.column_stack([table.columns["AreaShape_Center_X"], table.columns["AreaShape_Center_Y"]])
-    square = np.ones((3, 3), bool)
+    reach = distance + 0.5 if distance else 1.5
+    r = int(reach)
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    disc = dy**2 + dx**2 <= reach**2
     for k, number in enumerate(table.columns["ObjectNumber"]):
         mine = labels == number
-        around = labels[ndi.binary_dilation(mine, square)]
+        around = labels[ndi.binary_dilation(mine, disc)]
         others = set(np.unique(around[(around != number) & (around > 0)]).tolist())
         assert near["NumberOfNeighbors"][k] == len(others), number
         outline = mine & ~ndi.binary_erosion(mine, border_value=0)
-        beside = ndi.binary_dilation((labels > 0) & ~mine, square)
+        beside = ndi.binary_dilation((labels > 0) & ~mine, disc)
         touching = 100 * (outline & beside).sum() / outline.sum()
         assert near["PercentTouching"][k] == pytest.approx(touching), number
-        distance = np.hypot(*(xy - xy[k]).T)
-        distance[k] = np.inf
-        assert near["FirstClosestDistance"][k] == pytest.approx(distance.min())
-        assert distance[near["FirstClosestObjectNumber"][k] - 1] == pytest.approx(distance.min())
-    assert 0 < near["NumberOfNeighbors"].mean() < 6  # touching neighbours, not all cells
+        distance_to = np.hypot(*(xy - xy[k]).T)
+        distance_to[k] = np.inf
+        assert near["FirstClosestDistance"][k] == pytest.approx(distance_to.min())
+        nearest = distance_to[near["FirstClosestObjectNumber"][k] - 1]
+        assert nearest == pytest.approx(distance_to.min())
+    counts = near["NumberOfNeighbors"]
+    assert 0 < counts.mean() < 6 + distance  # near neighbours, not all cells
+    if distance:  # more cells near than touching
+        assert counts.mean() > _neighbour_columns(measure(labels))["NumberOfNeighbors"].mean()

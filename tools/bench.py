@@ -79,6 +79,7 @@ def run_case(
     case: str, model_name: str, margin: int | None = None, frame: Path | None = None
 ) -> dict:
     """One case, in this process; returns its figures."""
+    import numpy as np
     from cellprop.engine import (
         Memo,
         Settings,
@@ -89,6 +90,7 @@ def run_case(
         segment,
     )
     from cellprop.engine.evaluate import compare_modes
+    from cellprop.engine.features import neighbours
 
     def load(name: str):
         model = load_model(name)
@@ -104,13 +106,26 @@ def run_case(
         outlined.append(seg.labels)
         # The cell table a batch writes and the app shows (every feature), after the labels.
         t0 = time.perf_counter()
-        measure(seg.labels, image, centres=seg.centres)
+        table = measure(seg.labels, image, centres=seg.centres)
+        measured = time.perf_counter() - t0
+        # Its neighbours alone: cells that touch (in the table above), and within 5 px.
+        numbers = table.columns["ObjectNumber"]
+        xy = np.column_stack(
+            [table.columns["AreaShape_Center_X"], table.columns["AreaShape_Center_Y"]]
+        )
+        near = {}
+        for distance in (0, 5):
+            t0 = time.perf_counter()
+            neighbours(seg.labels, numbers, xy, distance=distance)
+            near[distance] = round(time.perf_counter() - t0, 3)
         return {
             "shape": list(image.shape),
             "seconds": round(seconds, 2),
             "cells": seg.n_cells,
             "stages": {k: round(v, 2) for k, v in seg.timings.items()},
-            "measure_seconds": round(time.perf_counter() - t0, 2),
+            "measure_seconds": round(measured, 2),
+            "neighbours_seconds": near[0],
+            "neighbours_within_5_seconds": near[5],
         }
 
     def timed_correction(image) -> dict:
@@ -277,6 +292,12 @@ def report(r: dict) -> None:
     if "measure_seconds" in r:
         print(
             f"  the cell table (every feature of every cell) takes {r['measure_seconds']:.2f} s more"
+        )
+    if "neighbours_seconds" in r:
+        print(
+            f"  of which the neighbours, cells that touch: {r['neighbours_seconds']:.3f} s "
+            f"(within 5 px instead, --neighbour-distance 5: "
+            f"{r['neighbours_within_5_seconds']:.3f} s)"
         )
     if "correction_seconds" in r:
         print(
