@@ -565,6 +565,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
             diameter_each_image=False,
             smoothness=None,
             min_size=None,
+            max_size=None,
             edge_fraction=None,
             batch_channel_index=None,
         )
@@ -716,6 +717,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
             "threshold": defaults.get("threshold"),
             "smoothness": defaults.get("graphcut_weight"),
             "min_size": defaults.get("min_size_px"),
+            "max_size": defaults.get("max_size_px") or 0,
             "edge_fraction": float(defaults.get("edge_fraction", 0.0)),
             # the network's typical diameter, in the original image's pixels
             "diameter": float(diameter) / scale if diameter else None,

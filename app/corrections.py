@@ -211,9 +211,11 @@ class CorrectionsMixin:
             missing = _not_kept(added or [], seg.centres)
             if missing:
                 where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missing)
+                largest = seg.settings.get("max_size") or 0
                 self._report(
                     f"{doc.name}: no cell found at {where} (its outline came out empty or "
-                    f"smaller than the smallest cell, {seg.settings.get('min_size') or 0} px)"
+                    f"smaller than the smallest cell, {seg.settings.get('min_size') or 0} px"
+                    + (f", or larger than the largest, {largest} px)" if largest else ")")
                     + ("; nothing changed." if len(missing) == len(added) else ".")
                 )
                 if len(missing) == len(added):

@@ -60,12 +60,12 @@ def training_summary(model_dir: Path) -> str:
 def size_note(settings) -> str:
     """For the log: "; cell diameter estimated at 62 px (...)" where the engine measured the
     diameter on the image itself (``diameter="auto"``), and "; 3 cells cut by the image edge
-    left out (...)" where the edge rule left cells out (the engine's ``edge_note``, as the
+    left out (...)" where the edge rule left cells out (the engine's ``left_out_note``, as the
     command line says it); else ""."""
-    from cellprop.engine.pipeline import edge_note
+    from cellprop.engine.pipeline import left_out_note
 
     note = (settings or {}).get("diameter_estimate")
-    return (f"; {note}" if note else "") + edge_note(settings)
+    return (f"; {note}" if note else "") + left_out_note(settings)
 
 
 # The engine's stage names, as the progress text tells them to a biologist.

@@ -81,6 +81,9 @@ TIPS = {
     "smoothness": "How smooth the outlines are. Higher values give rounder, simpler outlines; "
     "lower values follow the image edges more closely.",
     "min_size": "Objects smaller than this many pixels are dropped (debris, noise).",
+    "max_size": "Objects larger than this many pixels are dropped: clumps of cells taken for "
+    "one, or outlines grown over the background. 'no limit' keeps them all; the Distribution "
+    "tab's largest bars show how large the cells of an image are.",
     "exclude_border": "Leave out cells that touch the image edge: they are only partly visible, "
     "so their size and shape would be wrong.",
     "edge_fraction": "Leave out cells cut by the image edge that show less than this share of "
@@ -188,6 +191,12 @@ class SettingsPanel(QGroupBox):
         self.min_size.setRange(0, 1_000_000)
         self.min_size.setSuffix(" px")
         self.min_size.setKeyboardTracking(False)
+        self.max_size = QSpinBox()
+        self.max_size.setRange(0, 100_000_000)
+        self.max_size.setSingleStep(100)
+        self.max_size.setSuffix(" px")
+        self.max_size.setSpecialValueText("no limit")
+        self.max_size.setKeyboardTracking(False)
         self.exclude_border = QCheckBox("Leave out edge cells")
         self.edge_fraction = QSpinBox()
         self.edge_fraction.setRange(0, 100)
@@ -220,6 +229,7 @@ class SettingsPanel(QGroupBox):
             ("diameter_each_image", "", self.diameter_each_image),
             ("smoothness", "Outline smoothness", self.smoothness),
             ("min_size", "Smallest cell", self.min_size),
+            ("max_size", "Largest cell", self.max_size),
             ("exclude_border", "Border cells", self.exclude_border),
             ("edge_fraction", "Edge fragments", self.edge_fraction),
             ("pixel_size", "Pixel size", self.pixel_size),
@@ -263,6 +273,7 @@ class SettingsPanel(QGroupBox):
         )
         self.smoothness.valueChanged.connect(lambda v: self._edited("smoothness", v))
         self.min_size.valueChanged.connect(lambda v: self._edited("min_size", int(v)))
+        self.max_size.valueChanged.connect(lambda v: self._edited("max_size", int(v)))
         self.pixel_size.valueChanged.connect(lambda v: self._edited("pixel_size", v or None))
         self.neighbour_distance.valueChanged.connect(
             lambda v: self._edited("neighbour_distance", int(v))
@@ -362,11 +373,13 @@ class SettingsPanel(QGroupBox):
                 ("threshold", self.threshold),
                 ("smoothness", self.smoothness),
                 ("min_size", self.min_size),
+                ("max_size", self.max_size),
             ]:
                 value = getattr(s, name)
                 shown = value if value is not None else defaults.get(name)
-                if name == "min_size" and value is None and shown and d not in (None, "auto"):
-                    # The engine scales the model's minimum to the diameter you give.
+                sized = name in ("min_size", "max_size")
+                if sized and value is None and shown and d not in (None, "auto"):
+                    # The engine scales the model's sizes to the diameter you give.
                     from cellprop.engine.pipeline import scaled_min_size
 
                     model_diameter = defaults.get("diameter")
@@ -374,7 +387,10 @@ class SettingsPanel(QGroupBox):
                         shown = scaled_min_size(shown, d / model_diameter)
                 if shown is not None:
                     box.setValue(shown)
-                self._mark(name, value is not None, defaults.get(name))
+                own_value = defaults.get(name)
+                if name == "max_size" and not own_value:
+                    own_value = None  # no limit: nothing to tell
+                self._mark(name, value is not None, own_value)
             own = defaults.get("diameter")
             # At zero the box shows the size used, the model's own, as the other boxes show
             # the model's values (the label is bold only for a value of yours).

@@ -16,7 +16,7 @@ ORGANISATION = "cellprop"
 APPLICATION = "cellprop"
 
 _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
-_INTS = ("min_size", "batch_workers", "batch_channel_index", "neighbour_distance")
+_INTS = ("min_size", "max_size", "batch_workers", "batch_channel_index", "neighbour_distance")
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages", "batch_track")
 _STRINGS = ("model", "device")
 #: Settings kept under another key than their name: the folder channel's meaning changed (its

@@ -210,6 +210,8 @@ class UserSettings:
     diameter_each_image: bool = False
     smoothness: float | None = None
     min_size: int | None = None
+    # Cells larger than this many pixels are left out (None: the model's, no limit).
+    max_size: int | None = None
     exclude_border: bool = False
     # Cells cut by the image edge below this fraction of a typical cell are left out.
     edge_fraction: float | None = None
@@ -257,6 +259,7 @@ class UserSettings:
             "diameter": "auto" if self.diameter_each_image else self.diameter,
             "smoothness": self.smoothness,
             "min_size": self.min_size,
+            "max_size": self.max_size,
             "exclude_border": self.exclude_border,
             "edge_fraction": self.edge_fraction,
             "pixel_size": self.pixel_size,

@@ -165,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop cells smaller than this many pixels (default: the model's)",
     )
     seg.add_argument(
+        "--max-size",
+        type=_count,
+        default=None,
+        metavar="PX",
+        help="drop cells larger than this many pixels: clumps, or outlines grown over the "
+        "background (default: no limit; 0: none)",
+    )
+    seg.add_argument(
         "--smoothness",
         type=float,
         default=None,
@@ -349,7 +357,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         process_batch,
         read_points,
     )
-    from cellprop.engine.pipeline import edge_note
+    from cellprop.engine.pipeline import left_out_note
 
     out = args.out.resolve()
     paths = find_images(args.inputs, recursive=args.recursive)
@@ -399,6 +407,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             diameter=args.diameter,
             smoothness=args.smoothness,
             min_size=args.min_size,
+            max_size=args.max_size,
             exclude_border=args.exclude_border,
             edge_fraction=args.edge_fraction,
             pixel_size=args.pixel_size,
@@ -470,7 +479,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             )
             line = (
                 f"  done    {res.name} ({res.image_info}): {res.n_cells} cells"
-                f"{estimated}, {res.seconds:.1f} s{edge_note(res.settings)}"
+                f"{estimated}, {res.seconds:.1f} s{left_out_note(res.settings)}"
                 + (f"; {res.note}" if res.note else "")
             )
         else:

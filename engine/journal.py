@@ -47,7 +47,7 @@ _NOT_COMPARED = ("memory_mb",)
 
 #: Settings added since runs were first recorded, with the value a run made before them used:
 #: a run.json without them is continued as that value.
-_ADDED = {"neighbour_distance": 0}
+_ADDED = {"neighbour_distance": 0, "max_size": None}
 
 #: What a user calls each thing that must match for a run to be continued.
 _WORDS = {
@@ -55,6 +55,7 @@ _WORDS = {
     "diameter": "cell diameter",
     "smoothness": "smoothness",
     "min_size": "smallest cell",
+    "max_size": "largest cell",
     "exclude_border": "cells touching the border left out",
     "edge_fraction": "edge fragments left out below",
     "pixel_size": "pixel size",

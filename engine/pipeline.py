@@ -46,7 +46,7 @@ __all__ = [
     "edge_centre_distance",
     "edge_limits",
     "edge_min_size",
-    "edge_note",
+    "left_out_note",
     "filter_cells",
     "network_input",
     "resolve_settings",
@@ -71,6 +71,9 @@ class Settings:
         Graph-cut pairwise (Potts) weight.
     min_size : int, optional
         Smallest cell kept, original pixels.
+    max_size : int, optional
+        Largest cell kept, original pixels (clumps, or outlines grown over the background);
+        None or 0: no limit (a model may set one, model.json ``"max_size_px"``).
     exclude_border : bool
         Drop every cell touching the image border.
     edge_fraction : float, optional
@@ -96,6 +99,7 @@ class Settings:
     diameter: float | str | None = None
     smoothness: float | None = None
     min_size: int | None = None
+    max_size: int | None = None
     exclude_border: bool = False
     edge_fraction: float | None = None
     pixel_size: float | None = None
@@ -115,6 +119,8 @@ class Settings:
             raise ValueError(f"smoothness must not be negative, got {self.smoothness}")
         if self.min_size is not None and self.min_size < 0:
             raise ValueError(f"min size must not be negative, got {self.min_size}")
+        if self.max_size is not None and self.max_size < 0:
+            raise ValueError(f"max size must not be negative, got {self.max_size}")
         if self.edge_fraction is not None and not 0.0 <= self.edge_fraction <= 1.0:
             raise ValueError(f"edge fraction must lie between 0 and 1, got {self.edge_fraction}")
         if self.pixel_size is not None and not self.pixel_size > 0:
@@ -192,6 +198,11 @@ def resolve_settings(model, settings: Settings) -> dict:
             if settings.min_size is not None
             else scaled_min_size(d.get("min_size_px", 0), ratio)
         ),
+        max_size=int(
+            settings.max_size
+            if settings.max_size is not None
+            else scaled_min_size(d.get("max_size_px", 0), ratio)
+        ),
         scale=float(scale),
         peak_min_distance=int(d.get("peak_min_distance", 2)),
         region_radius_px=float(d.get("region_radius_px", 15)) * ratio,
@@ -245,18 +256,32 @@ def edge_limits(fraction: float, diameter: float, estimate: str = "area") -> tup
     return edge_min_size(fraction, diameter), 0.0
 
 
-def edge_note(settings: dict | None) -> str:
+def left_out_note(settings: dict | None) -> str:
     """For a log line about one image: "; 3 cells cut by the image edge left out (...)" where
-    the border or edge rule left cells out (``Segmentation.settings``), else ""."""
+    the border or edge rule left cells out, "; 1 cell larger than the largest cell (30000 px)
+    left out" where the largest-cell rule did (``Segmentation.settings``), else ""."""
     settings = settings or {}
+
+    def cells(count: int) -> str:
+        return "1 cell" if count == 1 else f"{count} cells"
+
+    note = ""
     count = int(settings.get("edge_left_out") or 0)
-    if not count:
-        return ""
-    cells = "1 cell" if count == 1 else f"{count} cells"
-    if settings.get("exclude_border"):
-        return f"; {cells} touching the image edge left out"
-    share = 100 * float(settings.get("edge_fraction") or 0.0)
-    return f"; {cells} cut by the image edge left out (showing under {share:.0f}% of a cell)"
+    if count and settings.get("exclude_border"):
+        note += f"; {cells(count)} touching the image edge left out"
+    elif count:
+        share = 100 * float(settings.get("edge_fraction") or 0.0)
+        note += (
+            f"; {cells(count)} cut by the image edge left out (showing under {share:.0f}% of "
+            "a cell)"
+        )
+    count = int(settings.get("large_left_out") or 0)
+    if count:
+        note += (
+            f"; {cells(count)} larger than the largest cell ({settings.get('max_size')} px) "
+            "left out"
+        )
+    return note
 
 
 #: How the edge rule may judge the share of a cut cell that shows (model.json "edge_estimate").
@@ -323,19 +348,27 @@ def filter_cells(
     edge_min: int = 0,
     edge_centre: float = 0.0,
     report: dict | None = None,
+    max_size: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop cells below ``min_size`` pixels and cells touching the image border (all of them
-    with ``exclude_border``, else those below ``edge_min`` pixels or whose centre lies nearer
-    than ``edge_centre`` pixels to the image edge); number the rest 1..N in detection order.
+    """Drop cells below ``min_size`` pixels, above ``max_size`` (where it is not 0), and cells
+    touching the image border (all of them with ``exclude_border``, else those below
+    ``edge_min`` pixels or whose centre lies nearer than ``edge_centre`` pixels to the image
+    edge); number the rest 1..N in detection order.
 
     ``labels`` are 1..N for the N rows of ``centres_rc`` ((row, col), pixels of ``labels``);
     returns the new labels and the kept rows. A ``report`` dict given gets ``"edge"``: how many
-    cells of ``min_size`` or more the border or edge rule left out.
+    cells of ``min_size`` or more (and no more than ``max_size``) the border or edge rule left
+    out, and ``"large"``: how many cells over ``max_size`` were left out.
     """
     n = len(centres_rc)
     counts = np.bincount(labels.ravel(), minlength=n + 1)[: n + 1]
     keep = counts >= max(1, min_size)
     keep[0] = False
+    large = 0
+    if max_size > 0:
+        too_large = keep & (counts > max_size)
+        large = int(too_large.sum())
+        keep &= ~too_large
     edge = border_labels(labels).astype(np.int64)
     edge = edge[(edge > 0) & (edge <= n)]
     sized = int(keep[edge].sum())
@@ -351,6 +384,7 @@ def filter_cells(
             keep[edge[depth < edge_centre]] = False
     if report is not None:
         report["edge"] = sized - int(keep[edge].sum())
+        report["large"] = large
     new_ids = np.zeros(n + 1, np.int64)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
     out = new_ids[labels].astype(label_dtype(int(keep.sum())))
@@ -567,8 +601,9 @@ def segment(
         cfg["edge_min_size"],
         cfg["edge_centre_px"],
         report=left_out,
+        max_size=cfg["max_size"],
     )
-    cfg["edge_left_out"] = left_out["edge"]
+    cfg["edge_left_out"], cfg["large_left_out"] = left_out["edge"], left_out["large"]
     lap("graphcut")
 
     likelihood_full = rescale(likelihood, shape=(h, w), order=1).astype(np.float32, copy=False)

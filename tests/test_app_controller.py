@@ -236,6 +236,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         device="cpu",
         pixel_size=0.65,
         neighbour_distance=7,
+        max_size=5000,
         batch_workers=3,
         batch_pages=True,
         batch_track=True,
@@ -254,7 +255,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     third = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
     assert third.settings.threshold is None and third.settings.exclude_border
     assert third.settings.diameter is None and not third.settings.diameter_each_image
-    assert third.settings.edge_fraction is None
+    assert third.settings.edge_fraction is None and third.settings.max_size is None
     assert third.settings.batch_workers == 3  # not a model default: the reset keeps it
     assert third.settings.neighbour_distance == 7  # how cells are measured: kept too
     assert third.settings.batch_pages and third.settings.batch_channel_index is None  # model's

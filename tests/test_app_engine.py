@@ -215,6 +215,37 @@ def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controll
     np.testing.assert_array_equal(back.labels, fresh.labels)
 
 
+def test_a_cell_clicked_in_where_the_largest_cell_rule_took_one_out_says_why(
+    qtbot, controller, crops
+):
+    """The largest cell found, left out by a largest cell just under its size: a click at its
+    centre gives no cell, and the log says it came out larger than the largest cell."""
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:1])
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    first = controller.current.result
+    areas = np.bincount(first.labels.ravel())[1:]
+    largest = int(np.argmax(areas))
+    controller.update_settings(max_size=int(areas[largest]) - 1)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    capped = controller.current.result
+    assert capped.n_cells == first.n_cells - 1
+    said = []
+    controller.log.connect(lambda level, text: said.append(text))
+    x, y = first.centres[largest]
+    assert controller.add_cell_at(x, y)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert controller.current.result is capped  # nothing changed
+    assert any(
+        f"or larger than the largest, {int(areas[largest]) - 1} px); nothing changed" in text
+        for text in said
+    ), said
+
+
 def test_neighbours_within_a_distance_are_measured_and_kept_through_a_correction(
     qtbot, controller, crops
 ):

@@ -1015,6 +1015,12 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert panel.batch_workers.value() == 2
     panel.batch_workers.setValue(0)
     assert window.controller.settings.batch_workers is None
+    # The largest cell: no limit unless you set one; a model default, so the reset clears it.
+    assert panel.max_size.text() == "no limit" and not bold("max_size")
+    panel.max_size.setValue(4000)
+    assert window.controller.settings.engine_kwargs()["max_size"] == 4000 and bold("max_size")
+    panel.reset.click()
+    assert window.controller.settings.max_size is None and panel.max_size.text() == "no limit"
     # Neighbours: the cells touching, or those within a distance (not a model default).
     assert panel.neighbour_distance.text() == "touching"
     panel.neighbour_distance.setValue(5)
@@ -1051,6 +1057,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.edge_fraction,
         panel.pixel_size,
         panel.neighbour_distance,
+        panel.max_size,
         panel.model,
         panel.device,
         panel.batch_workers,

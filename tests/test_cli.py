@@ -401,13 +401,17 @@ def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
     assert earlier.difference(now).startswith(f"{tmp_path}: its results were made with other")
     # A run recorded before neighbours could be found at a distance found touching ones.
     older = run_record(Model, Settings(pixel_size=0.65), False, 2, None, None)
-    del older["settings"]["neighbour_distance"]
+    del older["settings"]["neighbour_distance"], older["settings"]["max_size"]
     assert EarlierRun(tmp_path, older, {}).differences(then) == []
     farther = run_record(
         Model, Settings(pixel_size=0.65, neighbour_distance=5), False, 2, None, None
     )
     assert EarlierRun(tmp_path, older, {}).differences(farther) == [
         "neighbours within (pixels): 0 there, 5 now"
+    ]
+    capped = run_record(Model, Settings(pixel_size=0.65, max_size=900), False, 2, None, None)
+    assert EarlierRun(tmp_path, older, {}).differences(capped) == [
+        "largest cell: the model's default there, 900 now"
     ]
 
 
@@ -437,6 +441,27 @@ def test_neighbours_within_a_distance_from_the_command_line(tmp_path, phase_mode
     assert "neighbours within (pixels): 6 there, 0 now" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*argv, "--out", str(near), "--neighbour-distance", "-1"])
+
+
+def test_the_largest_cell_from_the_command_line(tmp_path, phase_model_dir, capsys):
+    """``--max-size``: no cell over it in the table, the image's line says how many went, and
+    the cells kept are those of a run without it that are no larger."""
+    sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
+    argv = ["segment", str(sample), "--model", str(phase_model_dir)]
+    assert main([*argv, "--out", str(tmp_path / "all")]) == 0
+    every = read_csv(tmp_path / "all" / "c2c12_0006_crop512_cells.csv")
+    areas = sorted(float(r["AreaShape_Area"]) for r in every)
+    limit = int(areas[-4])  # the three largest go
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "capped"), "--max-size", str(limit)]) == 0
+    said = capsys.readouterr().err
+    assert f"3 cells larger than the largest cell ({limit} px) left out" in said
+    capped = read_csv(tmp_path / "capped" / "c2c12_0006_crop512_cells.csv")
+    assert len(capped) == len(every) - 3
+    assert sorted(float(r["AreaShape_Area"]) for r in capped) == areas[:-3]
+    assert (
+        json.loads((tmp_path / "capped" / "run.json").read_text())["settings"]["max_size"] == limit
+    )
 
 
 def test_a_runs_results_read_back_are_what_it_wrote(tmp_path, tiny_model_dir):

@@ -206,9 +206,47 @@ def test_cut_cells_whose_centre_lies_at_the_edge_go():
     # How many cut cells the rule left out (a cut cell too small for min_size is not counted).
     report: dict = {}
     filter_cells(labels, centres, min_size=10, edge_centre=5.0, report=report)
-    assert report == {"edge": 2}
+    assert report == {"edge": 2, "large": 0}
     filter_cells(labels, centres, min_size=121, exclude_border=True, report=report)
-    assert report == {"edge": 1}  # cell 3; cell 1 (120 px) and 2 (120 px) were too small
+    assert report == {"edge": 1, "large": 0}  # cell 3; cell 1 (120 px) and 2 (120 px) too small
+
+
+def test_cells_over_the_largest_size_go_and_are_counted_apart_from_the_edge_rule(
+    tiny_model, monkeypatch
+):
+    from cellprop.engine.pipeline import filter_cells, left_out_note, resolve_settings
+
+    labels = np.zeros((40, 60), np.uint16)
+    labels[10:15, 10:16] = 1  # inside, 30 px
+    labels[0:5, 20:26] = 2  # cut by the top edge, 30 px
+    labels[20:40, 0:10] = 3  # cut by the left and bottom edges, 200 px
+    labels[15:30, 30:45] = 4  # inside, 225 px
+    centres = np.array([[12.0, 13.0], [2.0, 23.0], [30.0, 5.0], [22.0, 37.0]])
+    report: dict = {}
+    out, rows = filter_cells(labels, centres, min_size=10, max_size=200, report=report)
+    assert rows.tolist() == centres[:3].tolist() and report == {"edge": 0, "large": 1}
+    np.testing.assert_array_equal(out, np.where(labels == 4, 0, labels))
+    # a cut cell too large counts as too large, not as left out by the edge rule
+    filter_cells(labels, centres, min_size=10, max_size=199, edge_min=100, report=report)
+    assert report == {"edge": 1, "large": 2}
+    _, rows = filter_cells(labels, centres, min_size=10, max_size=0)  # no limit
+    assert len(rows) == 4
+    said = left_out_note(
+        {"edge_left_out": 1, "edge_fraction": 0.5, "large_left_out": 2, "max_size": 199}
+    )
+    assert said == (
+        "; 1 cell cut by the image edge left out (showing under 50% of a cell)"
+        "; 2 cells larger than the largest cell (199 px) left out"
+    )
+    assert left_out_note({"max_size": 199, "large_left_out": 0}) == ""
+    # None: the model's, which has none unless its model.json says so; scaled as the minimum
+    assert resolve_settings(tiny_model, Settings())["max_size"] == 0
+    assert resolve_settings(tiny_model, Settings(max_size=500))["max_size"] == 500
+    monkeypatch.setitem(tiny_model.defaults, "max_size_px", 1000)  # the fixture is shared
+    own = tiny_model.cell_diameter_px / tiny_model.scale
+    assert resolve_settings(tiny_model, Settings(diameter=2 * own))["max_size"] == 4000
+    with pytest.raises(ValueError, match="max size"):
+        Settings(max_size=-1)
 
 
 def test_the_edge_fraction_is_a_share_of_the_cell_size_in_use(tiny_model, monkeypatch):

@@ -91,6 +91,28 @@ def test_the_detected_centres_given_back_give_the_same_cells(sample_segmentation
     np.testing.assert_allclose(again.centres, seg.centres, atol=1e-6)
 
 
+def test_the_largest_cell_rule_leaves_out_only_the_cells_over_it(sample_segmentation, phase_model):
+    """Cells over --max-size go, each other cell stays as it was (the cut is the same; only
+    the cells over the limit are taken away and the rest numbered again), and the image's
+    log line says how many went."""
+    from cellprop.engine.pipeline import left_out_note
+
+    image, seg = sample_segmentation
+    areas = np.bincount(seg.labels.ravel())[1:]
+    limit = int(np.percentile(areas, 80))
+    capped = segment(image, phase_model, Settings(max_size=limit))
+    small = np.flatnonzero(areas <= limit) + 1
+    assert capped.n_cells == len(small) < seg.n_cells
+    for new, old in enumerate(small, start=1):
+        np.testing.assert_array_equal(capped.labels == new, seg.labels == old)
+    np.testing.assert_allclose(capped.centres, seg.centres[small - 1])
+    gone = seg.n_cells - len(small)
+    assert capped.settings["large_left_out"] == gone
+    assert f"; {gone} cells larger than the largest cell ({limit} px) left out" in left_out_note(
+        capped.settings
+    )
+
+
 def test_a_centre_left_out_takes_only_its_own_cell_away(sample_segmentation, phase_model):
     image, seg = sample_segmentation
     k = seg.n_cells // 2  # a cell in the middle of the list, label k + 1
