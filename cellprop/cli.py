@@ -357,6 +357,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         process_batch,
         read_points,
     )
+    from cellprop.engine.batch import MEASURED_AGAIN
     from cellprop.engine.pipeline import left_out_note
 
     out = args.out.resolve()
@@ -451,9 +452,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     def kept_lines_end() -> None:
         if hidden:
+            again = any(r.note for r in hidden)  # all of them, with other measurement settings
             bar.write(
                 f"  kept    {len(hidden)} more image(s), {sum(r.n_cells for r in hidden)} cells "
-                "(done by the earlier run)",
+                f"(done by the earlier run{'; measured again' if again else ''})",
                 file=log,
             )
             hidden.clear()
@@ -462,7 +464,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         reported.append(res)
         if res.kept:
             kept_seen.append(res)
-        if res.kept and not res.note and len(kept_seen) > KEPT_LINES:
+        alike = not res.note or res.note.startswith(MEASURED_AGAIN)  # one line for the rest
+        if res.kept and alike and len(kept_seen) > KEPT_LINES:
             hidden.append(res)
             bar.update(1)
             return

@@ -358,7 +358,8 @@ def process_batch(
         if problem:
             raise ResumeError(problem)
         files = continued_planes(files, earlier)
-        kept = _kept(files, out, earlier, model, settings, roi, channel)
+        anew = earlier.measured_otherwise(record)  # the pixel size, say: measured again
+        kept = _kept(files, out, earlier, model, settings, roi, channel, anew)
         _remove_leftovers(files, out, roi)
     else:
         for name in RUN_FILES:
@@ -602,13 +603,22 @@ def _remove_leftovers(files: list[Plane], out: Path, roi: bool) -> None:
 
 
 def _kept(
-    files: list[Plane], out, earlier: EarlierRun, model, settings, roi, channel=None
+    files: list[Plane],
+    out,
+    earlier: EarlierRun,
+    model,
+    settings,
+    roi,
+    channel=None,
+    anew: list[str] | None = None,
 ) -> dict[int, ImageResult]:
     """The images of ``files`` the earlier run in ``out`` finished, as results taken over
     from it (by index into ``files``): those whose files are all there and agree, and those
     whose labels were changed since (:func:`_measured_again`: the labels kept, the rest made
     again from them). An image whose labels are gone or unreadable, or are the run's own with
-    another of its files gone or damaged, is segmented again."""
+    another of its files gone or damaged, is segmented again. ``anew``: the measurement
+    settings given otherwise than the run's, in words (its :meth:`EarlierRun.measured_otherwise`):
+    the cells kept are measured again with this run's (:func:`_measured_anew`)."""
     kept = {}
     for i, plane in enumerate(files):
         row = earlier.rows.get(plane.name)
@@ -622,6 +632,12 @@ def _kept(
                 result = _measured_again(plane, row, targets, settings, channel)
             except (OSError, ValueError, ImageError):
                 continue  # damaged: segmented again
+        else:
+            if anew:
+                try:
+                    result = _measured_anew(result, targets, settings, channel, anew)
+                except (OSError, ValueError, ImageError):
+                    continue  # its image gone or changed since: segmented again (or failed)
         given = settings
         if settings.diameter == "auto":
             given = replace(settings, diameter=result.diameter)
@@ -690,6 +706,54 @@ def _measured_again(
         kept=True,
         note="its files changed since the earlier run: its labels kept as they are, its cells "
         "measured again from them",
+    )
+
+
+#: The start of the note of an image a continued run kept and measured again with other
+#: measurement settings (:func:`_measured_anew`).
+MEASURED_AGAIN = "its cells measured again"
+
+
+def _measured_anew(
+    result: ImageResult, targets: dict, settings: Settings, channel: int | None, anew: list[str]
+) -> ImageResult:
+    """An image a run kept (``result``, from :func:`_from_row`) measured again with the
+    measurement settings of the run continuing it (another pixel size, neighbours found
+    otherwise: ``anew``, in words), its cells as they are: the same labels (written again
+    with the new calibration), the same detection centres, and the links its table records
+    (mended ones too) carried over for the cells to be followed again; its overlay and ROIs
+    stay. ValueError (naming the file) where the labels do not fit the image any more."""
+    started = time.perf_counter()
+    labels = read_labels(targets["labels"])
+    data = read_plane(result.path, page=result.page, channel=channel)
+    if labels.shape != data.pixels.shape[:2]:
+        h, w = labels.shape
+        raise ValueError(f"{targets['labels']}: {w} x {h} pixels, not the image's")
+    old = result.table
+    centres = detection_centres(old)
+    if centres is None:
+        centres = centroids_and_areas(labels, result.n_cells)[0]
+    table = measure_image(
+        labels,
+        data,
+        settings.pixel_size,
+        centres=centres,
+        neighbour_distance=settings.neighbour_distance,
+    )
+    recorded = old.columns if old is not None else {}
+    for name in TRACK_COLUMNS[:2]:  # its tracks and links, as recorded: followed again after
+        if name in recorded:
+            table.columns[name] = recorded[name]
+    size, unit = table.pixel_size, table.unit or "um"
+    write_labels(targets["labels"], labels, size, unit, overwrite=True)
+    write_table(targets["cells"], table, overwrite=True)
+    return replace(
+        result,
+        table=table,
+        image_info=data.description,
+        seconds=result.seconds + time.perf_counter() - started,
+        channel=data.channel,
+        note=f"{MEASURED_AGAIN}, " + "; ".join(anew),
     )
 
 

@@ -45,6 +45,10 @@ SUMMARY_COLUMNS = (
 #: Settings that change no result (how much memory one network call may take).
 _NOT_COMPARED = ("memory_mb",)
 
+#: Settings that change only how the cells are measured, not which cells there are: a run
+#: continued with others measures the cells it kept again (the labels as they are).
+MEASURED = ("pixel_size", "neighbour_distance")
+
 #: Settings added since runs were first recorded, with the value a run made before them used:
 #: a run.json without them is continued as that value.
 _ADDED = {"neighbour_distance": 0, "max_size": None}
@@ -168,10 +172,23 @@ class EarlierRun:
         in words ("detection threshold: 0.5 there, 0.4 now"); empty if nothing. Following
         cells over time where this run did not is no difference: the cells segmented stay
         as they are and are followed at the end (not the other way round: a run that
-        followed them continued without would leave its tracks half out of date)."""
+        followed them continued without would leave its tracks half out of date). Nor are
+        the settings that change only the measurements (:data:`MEASURED`,
+        :meth:`measured_otherwise`): the cells kept are measured again."""
+        return self._changed(record, lambda key: key not in MEASURED)
+
+    def measured_otherwise(self, record: dict) -> list[str]:
+        """The settings that change only the measurements (:data:`MEASURED`: the pixel size,
+        how neighbours are found) that a run with ``record`` gives otherwise than this one,
+        in words ("pixel size: the file's there, 0.65 now"); empty if none."""
+        return self._changed(record, lambda key: key in MEASURED)
+
+    def _changed(self, record: dict, among) -> list[str]:
         old, new = _compared(self.record), _compared(record)
         changed = []
         for key in dict.fromkeys([*old, *new]):
+            if not among(key):
+                continue
             if key == "track" and new.get(key) and not old.get(key):
                 continue  # cells followed in a run that did not: its cells stay as they are
             if old.get(key) != new.get(key):

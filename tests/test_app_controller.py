@@ -205,6 +205,7 @@ def test_model_defaults_and_provider_are_published(qtbot, controller):
         "threshold": 0.5,
         "smoothness": 20.0,
         "min_size": 4,
+        "max_size": 0,  # no limit
         "edge_fraction": 0.35,
         "diameter": 16.0,
         "channel": 0,

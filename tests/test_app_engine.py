@@ -1374,6 +1374,25 @@ def test_cancel_in_the_middle_of_a_batch_keeps_what_finished(qtbot, controller, 
         after = (out / "cells.csv").read_text(encoding="utf-8").splitlines()
         assert after[0] == cells[0] and sorted(after[1:]) == sorted(cells[1:])
         qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        # A pixel size set only now: continuing measures every cell kept again in µm, the
+        # window's tables too, and segments nothing.
+        later.update_settings(pixel_size=0.5)
+        assert later.cannot_continue(engine.earlier_run(out)) == []
+        said: list = []
+        later.log.connect(lambda level, text: said.append(text))
+        with qtbot.waitSignal(later.batch_finished, timeout=RUN_MS) as sig:
+            assert later.run_batch(paths, out, resume=True)
+        assert (sig.args[0].done, sig.args[0].kept) == (len(paths), len(paths))
+        assert any("measured again, pixel size: the file's there, 0.5 now" in t for t in said)
+        assert "AreaShape_Area_um2" in (out / "cells.csv").read_text().splitlines()[0]
+        for i, doc in enumerate(later.documents):
+            with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+                later.set_current(i)
+            labels = engine.read_image(out / f"{doc.path.stem}_labels.tif")
+            assert labels.pixel_size == pytest.approx(0.5)
+            np.testing.assert_array_equal(doc.result.labels, labels.pixels)
+            assert "AreaShape_Area_um2" in doc.result.table.names
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
     finally:
         later.shutdown()
 

@@ -395,18 +395,20 @@ def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
     assert earlier.differences(roomier) == []  # the memory budget changes no result
     assert earlier.differences(now) == [
         "detection threshold: the model's default there, 0.4 now",
-        "pixel size: 0.65 there, the file's now",
         "page: 2 there, the first now",
-    ]
+    ]  # the pixel size changes only the measurements: the cells kept are measured again
+    assert earlier.measured_otherwise(now) == ["pixel size: 0.65 there, the file's now"]
     assert earlier.difference(now).startswith(f"{tmp_path}: its results were made with other")
     # A run recorded before neighbours could be found at a distance found touching ones.
     older = run_record(Model, Settings(pixel_size=0.65), False, 2, None, None)
     del older["settings"]["neighbour_distance"], older["settings"]["max_size"]
     assert EarlierRun(tmp_path, older, {}).differences(then) == []
+    assert EarlierRun(tmp_path, older, {}).measured_otherwise(then) == []
     farther = run_record(
         Model, Settings(pixel_size=0.65, neighbour_distance=5), False, 2, None, None
     )
-    assert EarlierRun(tmp_path, older, {}).differences(farther) == [
+    assert EarlierRun(tmp_path, older, {}).differences(farther) == []
+    assert EarlierRun(tmp_path, older, {}).measured_otherwise(farther) == [
         "neighbours within (pixels): 0 there, 5 now"
     ]
     capped = run_record(Model, Settings(pixel_size=0.65, max_size=900), False, 2, None, None)
@@ -417,8 +419,8 @@ def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
 
 def test_neighbours_within_a_distance_from_the_command_line(tmp_path, phase_model_dir, capsys):
     """``--neighbour-distance 6``: every table names its neighbour columns after the distance
-    and counts more neighbours than the cells touching; the run records it, and continuing the
-    run at another distance is refused in words."""
+    and counts more neighbours than the cells touching; the run records it, and continued
+    with touching neighbours its cells are measured again so, its labels as they were."""
     sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
     near, touching = tmp_path / "near", tmp_path / "touching"
     argv = ["segment", str(sample), "--model", str(phase_model_dir), "-q"]
@@ -437,8 +439,12 @@ def test_neighbours_within_a_distance_from_the_command_line(tmp_path, phase_mode
     assert "Mean_Cells_Neighbors_NumberOfNeighbors_6" in read_csv(near / "images.csv")[0]
     assert json.loads((near / "run.json").read_text())["settings"]["neighbour_distance"] == 6
     capsys.readouterr()
-    assert main([*argv, "--out", str(near), "--resume"]) == 2
-    assert "neighbours within (pixels): 6 there, 0 now" in capsys.readouterr().err
+    labels = tifffile.imread(near / "c2c12_0006_crop512_labels.tif")
+    assert main([*argv[:-1], "--out", str(near), "--resume"]) == 0
+    assert "measured again, neighbours within (pixels): 6 there, 0 now" in capsys.readouterr().err
+    again = (near / "c2c12_0006_crop512_cells.csv").read_bytes()
+    assert again == (touching / "c2c12_0006_crop512_cells.csv").read_bytes()
+    np.testing.assert_array_equal(tifffile.imread(near / "c2c12_0006_crop512_labels.tif"), labels)
     with pytest.raises(SystemExit):
         main([*argv, "--out", str(near), "--neighbour-distance", "-1"])
 
@@ -1262,6 +1268,53 @@ def test_links_mended_by_hand_are_kept_when_a_followed_run_is_continued(tmp_path
     assert run("--overwrite") == 0
     again = read_table(out / "t001_cells.csv").columns["TrackObjects_ParentObjectNumber"]
     assert again.tolist() == source
+
+
+def test_a_followed_run_continued_with_a_pixel_size_is_measured_again_not_segmented(
+    tmp_path, phase_model_dir, capsys
+):
+    """A pixel size forgotten: the run continued with it measures the cells it kept again
+    in micrometres, their labels as they are and nothing segmented again, and its tables and
+    tracks are those a run given the pixel size from the start writes; a link mended by hand
+    in a table stays mended. A threshold changed is still refused."""
+    from cellprop.engine import read_image
+
+    shipped = sorted((ROOT / "resources/samples/c2c12-timelapse").glob("t*.png"))[:4]
+    base = [*map(str, shipped), "--model", str(phase_model_dir), "--track", "--quiet"]
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    assert main(["segment", *base, "--out", str(out)]) == 0
+    assert main(["segment", *base, "--out", str(fresh), "--pixel-size", "0.5"]) == 0
+    overlay = (out / "t002_overlay.png").read_bytes()
+    labels = tifffile.imread(out / "t002_labels.tif")
+    capsys.readouterr()
+    assert main(["segment", *base, "--out", str(out), "--resume", "--pixel-size", "0.5"]) == 0
+    said = capsys.readouterr().err
+    assert "4/4 image(s) done (4 by the earlier run)" in said
+    assert "measured again, pixel size: the file's there, 0.5 now" in said
+    for name in ["cells.csv", "images.csv", "tracks.csv", *(f"t00{k}_cells.csv" for k in range(4))]:
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
+    assert "AreaShape_Area_um2" in read_csv(out / "cells.csv")[0]
+    np.testing.assert_array_equal(tifffile.imread(out / "t002_labels.tif"), labels)
+    assert read_image(out / "t002_labels.tif").pixel_size == pytest.approx(0.5)
+    assert (out / "t002_overlay.png").read_bytes() == overlay
+    assert json.loads((out / "run.json").read_text())["settings"]["pixel_size"] == 0.5
+
+    # A link mended in a table (two cells from one: a division) holds through another one.
+    path = out / "t001_cells.csv"
+    rows = read_csv(path)
+    rows[4]["TrackObjects_ParentObjectNumber"] = rows[6]["TrackObjects_ParentObjectNumber"]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["segment", *base, "--out", str(out), "--resume", "--pixel-size", "0.25"]) == 0
+    assert "tracks followed (1 division(s);" in capsys.readouterr().err
+    after = read_csv(path)
+    assert after[4]["TrackObjects_ParentObjectNumber"] == rows[6]["TrackObjects_ParentObjectNumber"]
+    area = [float(r["AreaShape_Area_um2"]) for r in after]
+    assert area == pytest.approx([float(r["AreaShape_Area_um2"]) / 4 for r in rows])
+    assert main(["segment", *base, "--out", str(out), "--resume", "--threshold", "0.4"]) == 2
+    assert "detection threshold" in capsys.readouterr().err
 
 
 def test_a_link_typed_into_a_cells_csv_is_followed_when_the_run_is_continued(
