@@ -22,7 +22,7 @@ import numpy as np
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import centroids_and_areas, detection_centres, measure_image
 from .io import points_outside, read_image
-from .journal import EarlierRun, Journal, earlier_run, run_record
+from .journal import MEASURED, EarlierRun, Journal, earlier_run, run_record
 from .output import (
     read_labels,
     read_table,
@@ -420,10 +420,13 @@ def process_batch(
         _follow(final, out, page == "all", _earlier_before(earlier, page == "all"), channel)
     elif overwrite and (out / "tracks.csv").is_file():
         (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
+    used = resolved.get("settings") or (earlier and earlier.record.get("resolved"))
+    if isinstance(used, dict):  # every image kept: the earlier run's, measured as now
+        used = {**used, **{key: getattr(settings, key) for key in MEASURED}}
     journal.close(
         final,
         {
-            "resolved": resolved.get("settings") or (earlier and earlier.record.get("resolved")),
+            "resolved": used,
             "provider": model.provider,
             "device": model.device,
             "workers": workers,

@@ -1297,7 +1297,8 @@ def test_a_followed_run_continued_with_a_pixel_size_is_measured_again_not_segmen
     np.testing.assert_array_equal(tifffile.imread(out / "t002_labels.tif"), labels)
     assert read_image(out / "t002_labels.tif").pixel_size == pytest.approx(0.5)
     assert (out / "t002_overlay.png").read_bytes() == overlay
-    assert json.loads((out / "run.json").read_text())["settings"]["pixel_size"] == 0.5
+    record = json.loads((out / "run.json").read_text())
+    assert record["settings"]["pixel_size"] == record["resolved"]["pixel_size"] == 0.5
 
     # A link mended in a table (two cells from one: a division) holds through another one.
     path = out / "t001_cells.csv"
