@@ -119,6 +119,16 @@ def controller(qtbot, tmp_path, model_name):
     ctl.shutdown(RUN_MS)
 
 
+def _segmented(qtbot, controller, path):
+    """Open ``path`` in the window and segment it, waiting for the result."""
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([path])
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    return controller.current.result
+
+
 def test_open_run_fills_overlays_and_table_with_the_engines_numbers(
     qtbot, tmp_path, controller, crops
 ):
@@ -167,11 +177,7 @@ def test_open_run_fills_overlays_and_table_with_the_engines_numbers(
 def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controller, crops):
     """Corrections go through the engine with the result's own settings: removing a cell
     and clicking its centre again brings back its outline, as the last cell."""
-    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-        controller.open_paths(crops[:1])
-    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
-        controller.run_current()
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _segmented(qtbot, controller, crops[0])
     first = controller.current.result
     if first.n_cells < 3:
         pytest.skip(f"the model {controller.settings.model!r} found too few cells to correct")
@@ -220,11 +226,7 @@ def test_a_cell_clicked_in_where_the_largest_cell_rule_took_one_out_says_why(
 ):
     """The largest cell found, left out by a largest cell just under its size: a click at its
     centre gives no cell, and the log says it came out larger than the largest cell."""
-    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-        controller.open_paths(crops[:1])
-    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
-        controller.run_current()
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _segmented(qtbot, controller, crops[0])
     first = controller.current.result
     areas = np.bincount(first.labels.ravel())[1:]
     largest = int(np.argmax(areas))
@@ -253,11 +255,7 @@ def test_neighbours_within_a_distance_are_measured_and_kept_through_a_correction
     columns after the distance, as the engine measures them; a correction after the box went
     back to "touching" measures the cells as the result was measured (its own settings)."""
     controller.update_settings(neighbour_distance=4)
-    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-        controller.open_paths(crops[:1])
-    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
-        controller.run_current()
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _segmented(qtbot, controller, crops[0])
     first = controller.current.result
     names = first.table.names
     assert "Neighbors_NumberOfNeighbors_4" in names and "Neighbors_PercentTouching_4" in names
@@ -1576,11 +1574,7 @@ def test_marks_on_two_pages_of_a_time_lapse_make_a_training_set(qtbot, controlle
 
 
 def test_export_writes_the_same_files_as_the_command_line(qtbot, controller, crops, tmp_path):
-    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-        controller.open_paths(crops[:1])
-    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
-        controller.run_current()
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _segmented(qtbot, controller, crops[0])
     app_dir, cli_dir = tmp_path / "app", tmp_path / "cli"
     with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
         controller.export_current(app_dir, lambda existing: False)

@@ -141,15 +141,20 @@ def test_a_given_diameter_scales_the_models_size_defaults(tiny_model):
     assert resolve_settings(tiny_model, Settings(diameter=2 * own, min_size=7))["min_size"] == 7
 
 
-def test_cells_cut_by_the_border_go_below_the_edge_size_or_all_with_exclude_border():
-    from cellprop.engine.pipeline import filter_cells
-
+def _four_cells() -> tuple[np.ndarray, np.ndarray]:
+    """Four cells, two inside and two cut by the image edge, and their centres (row, col)."""
     labels = np.zeros((40, 60), np.uint16)
     labels[10:15, 10:16] = 1  # inside, 30 px
     labels[0:5, 20:26] = 2  # cut by the top edge, 30 px
     labels[20:40, 0:10] = 3  # cut by the left and bottom edges, 200 px
     labels[15:30, 30:45] = 4  # inside, 225 px
-    centres = np.array([[12.0, 13.0], [2.0, 23.0], [30.0, 5.0], [22.0, 37.0]])
+    return labels, np.array([[12.0, 13.0], [2.0, 23.0], [30.0, 5.0], [22.0, 37.0]])
+
+
+def test_cells_cut_by_the_border_go_below_the_edge_size_or_all_with_exclude_border():
+    from cellprop.engine.pipeline import filter_cells
+
+    labels, centres = _four_cells()
 
     def kept(**kwargs):
         out, rows = filter_cells(labels, centres, min_size=10, **kwargs)
@@ -216,12 +221,7 @@ def test_cells_over_the_largest_size_go_and_are_counted_apart_from_the_edge_rule
 ):
     from cellprop.engine.pipeline import filter_cells, left_out_note, resolve_settings
 
-    labels = np.zeros((40, 60), np.uint16)
-    labels[10:15, 10:16] = 1  # inside, 30 px
-    labels[0:5, 20:26] = 2  # cut by the top edge, 30 px
-    labels[20:40, 0:10] = 3  # cut by the left and bottom edges, 200 px
-    labels[15:30, 30:45] = 4  # inside, 225 px
-    centres = np.array([[12.0, 13.0], [2.0, 23.0], [30.0, 5.0], [22.0, 37.0]])
+    labels, centres = _four_cells()
     report: dict = {}
     out, rows = filter_cells(labels, centres, min_size=10, max_size=200, report=report)
     assert rows.tolist() == centres[:3].tolist() and report == {"edge": 0, "large": 1}
