@@ -360,6 +360,11 @@ def process_batch(
         files = continued_planes(files, earlier)
         anew = earlier.measured_otherwise(record)  # the pixel size, say: measured again
         kept = _kept(files, out, earlier, model, settings, roi, channel, anew)
+        if roi and not earlier.record.get("roi", False):  # ROI sets asked only now
+            for i, result in kept.items():
+                result.outputs = output_paths(files[i].target, out, True)
+                labels = read_labels(result.outputs["labels"])
+                write_roi_zip(result.outputs["roi"], labels, overwrite=True)
         _remove_leftovers(files, out, roi)
     else:
         for name in RUN_FILES:
@@ -623,6 +628,7 @@ def _kept(
     settings given otherwise than the run's, in words (its :meth:`EarlierRun.measured_otherwise`):
     the cells kept are measured again with this run's (:func:`_measured_anew`)."""
     kept = {}
+    roi = roi and bool(earlier.record.get("roi", False))  # the files it wrote
     for i, plane in enumerate(files):
         row = earlier.rows.get(plane.name)
         if row is None or row.get("Status") != "done":

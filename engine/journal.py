@@ -172,7 +172,8 @@ class EarlierRun:
         in words ("detection threshold: 0.5 there, 0.4 now"); empty if nothing. Following
         cells over time where this run did not is no difference: the cells segmented stay
         as they are and are followed at the end (not the other way round: a run that
-        followed them continued without would leave its tracks half out of date). Nor are
+        followed them continued without would leave its tracks half out of date); nor ROI
+        sets asked where this run wrote none: the images kept get theirs. Nor are
         the settings that change only the measurements (:data:`MEASURED`,
         :meth:`measured_otherwise`): the cells kept are measured again."""
         return self._changed(record, lambda key: key not in MEASURED)
@@ -189,8 +190,8 @@ class EarlierRun:
         for key in dict.fromkeys([*old, *new]):
             if not among(key):
                 continue
-            if key == "track" and new.get(key) and not old.get(key):
-                continue  # cells followed in a run that did not: its cells stay as they are
+            if key in ("track", "roi") and new.get(key) and not old.get(key):
+                continue  # followed, or ROI sets, where it did not: added to the cells kept
             if old.get(key) != new.get(key):
                 word = _WORDS.get(key, key.replace("_", " "))
                 was, now = _shown(old.get(key), key), _shown(new.get(key), key)

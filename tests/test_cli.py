@@ -1318,6 +1318,29 @@ def test_a_followed_run_continued_with_a_pixel_size_is_measured_again_not_segmen
     assert "detection threshold" in capsys.readouterr().err
 
 
+def test_roi_sets_asked_when_a_run_is_continued_are_written_for_the_images_it_kept(
+    tmp_path, phase_model_dir, capsys
+):
+    """--roi forgotten: the run continued with it writes each kept image's ROI set from its
+    labels, the same files as a run with --roi from the start, and records it; the other way
+    round (ROI sets there, none asked) is refused, as the folder would mix both."""
+    shipped = sorted((ROOT / "resources/samples/c2c12-timelapse").glob("t*.png"))[:2]
+    base = [*map(str, shipped), "--model", str(phase_model_dir), "--quiet"]
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    assert main(["segment", *base, "--out", str(out)]) == 0
+    assert not list(out.glob("*_rois.zip"))
+    assert main(["segment", *base, "--out", str(fresh), "--roi"]) == 0
+    labels = (out / "t001_labels.tif").read_bytes()
+    assert main(["segment", *base, "--out", str(out), "--resume", "--roi"]) == 0
+    for name in ("t000_rois.zip", "t001_rois.zip"):
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
+    assert (out / "t001_labels.tif").read_bytes() == labels  # kept, not written again
+    assert json.loads((out / "run.json").read_text())["roi"] is True
+    capsys.readouterr()
+    assert main(["segment", *base, "--out", str(fresh), "--resume"]) == 2
+    assert "ImageJ ROI sets: yes there, no now" in capsys.readouterr().err
+
+
 def test_a_link_typed_into_a_cells_csv_is_followed_when_the_run_is_continued(
     tmp_path, phase_model_dir, capsys
 ):
