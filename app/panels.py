@@ -40,6 +40,12 @@ from .state import OVERLAY_NAMES, OVERLAY_TITLES, Status
 
 CHOOSE_FOLDER = "__choose_folder__"
 
+#: How a measurement setting changed after segmenting reaches the cells already found.
+_MEASURED_FROM_NOW = (
+    "Applies to images segmented from now on; a folder's batch continued into its results "
+    "folder (Continue) measures the cells it made again, their outlines as they are."
+)
+
 TIPS = {
     "model": "The trained network to use. Pick the one made for your kind of microscopy "
     "(phase contrast, DIC, fluorescence), or choose a model folder you trained yourself. "
@@ -92,12 +98,13 @@ TIPS = {
     "near the edge the network placed the cell's centre. 'keep all' keeps every cut cell; "
     "'Leave out edge cells' above drops them all.",
     "pixel_size": "Size of one pixel in micrometres, for areas and lengths in µm. 'From the file' "
-    "uses the calibration stored in the image, if any; otherwise results are in pixels.",
+    "uses the calibration stored in the image, if any; otherwise results are in pixels. "
+    + _MEASURED_FROM_NOW,
     "neighbour_distance": "Which cells count as a cell's neighbours in its measurements "
     "(Number Of Neighbors, Percent Touching): 'touching' counts the cells it touches; a "
     "distance counts the cells within that many pixels of it, for cells that lie close "
     "without touching (CellProfiler's 'Within a specified distance'; the columns then end in "
-    "the distance, Neighbors_NumberOfNeighbors_5). Applies to images segmented from now on.",
+    "the distance, Neighbors_NumberOfNeighbors_5). " + _MEASURED_FROM_NOW,
     "roi_zip": "Also save the outlines as an ImageJ/Fiji ROI set (.zip) you can open in Fiji's "
     "ROI Manager.",
     "reset": "Go back to the values recommended by the chosen model.",
