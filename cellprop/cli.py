@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PX",
         help="drop cells larger than this many pixels: clumps, or outlines grown over the "
-        "background (default: no limit; 0: none)",
+        "background (default, and 0: no limit)",
     )
     seg.add_argument(
         "--smoothness",
@@ -202,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="go on with the run in --out that was stopped (cancelled, interrupted, or the "
         "computer stopped) or had failures: the images it finished are kept, the others "
-        "are segmented; give the same images, model and settings as that run",
+        "are segmented; give the same images, model and settings as that run (another "
+        "--pixel-size or --neighbour-distance measures the cells it kept again; --roi adds "
+        "their ROI sets)",
     )
     seg.add_argument("--roi", action="store_true", help="also write an ImageJ ROI zip per image")
     seg.add_argument(
