@@ -94,7 +94,9 @@ def neighbour_method(distance: int = 0) -> str:
     for cells that touch (``distance`` 0), else the distance in pixels ("5": *Within a
     specified distance*)."""
     if distance < 0 or int(distance) != distance:
-        raise ValueError(f"neighbour distance must be a whole number of pixels, got {distance}")
+        raise ValueError(
+            f"neighbour distance must be a whole number of pixels, 0 or more, got {distance}"
+        )
     return NEIGHBOURS if not distance else str(int(distance))
 
 

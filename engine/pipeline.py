@@ -18,6 +18,7 @@ import numpy as np
 
 from .detect import centre_regions, find_centres
 from .errors import Cancelled
+from .features import neighbour_method
 from .graphcut import (
     GRADIENT_SIGMA,
     GraphCutParams,
@@ -125,11 +126,7 @@ class Settings:
             raise ValueError(f"edge fraction must lie between 0 and 1, got {self.edge_fraction}")
         if self.pixel_size is not None and not self.pixel_size > 0:
             raise ValueError(f"pixel size must be positive, got {self.pixel_size}")
-        if self.neighbour_distance < 0 or int(self.neighbour_distance) != self.neighbour_distance:
-            raise ValueError(
-                "neighbour distance must be a whole number of pixels, 0 or more, got "
-                f"{self.neighbour_distance}"
-            )
+        neighbour_method(self.neighbour_distance)  # a whole number of pixels, 0 or more
         if self.propagation not in ("crop", "full"):
             raise ValueError(f"propagation must be 'crop' or 'full', got {self.propagation!r}")
         if self.memory_mb < 64:
