@@ -75,10 +75,9 @@ class SettingsStore:
             values.pop("device")
         if values.get("batch_workers", 1) < 1:
             values.pop("batch_workers")
-        if values.get("batch_channel_index", 0) < 0:
-            values.pop("batch_channel_index")
-        if values.get("neighbour_distance", 0) < 0:
-            values.pop("neighbour_distance")
+        for name in ("min_size", "max_size", "batch_channel_index", "neighbour_distance"):
+            if values.get(name, 0) < 0:  # a hand-edited entry the engine would refuse
+                values.pop(name)
         return defaults.with_changes(**values)
 
     def save_settings(self, settings: UserSettings) -> None:

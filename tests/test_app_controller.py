@@ -288,7 +288,8 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     settings_file.parent.mkdir(parents=True)
     settings_file.write_text(
         "[segmentation]\nthreshold=banana\ndevice=quantum\nbatch_workers=0\n"
-        "batch_channel_index=-1\nbatch_channel=banana\n"
+        "batch_channel_index=-1\nbatch_channel=banana\nmin_size=-3\nmax_size=-1\n"
+        "neighbour_distance=-2\n"
     )
     assert make_store(settings_file).load_settings() == UserSettings()
 
