@@ -347,6 +347,15 @@ def test_a_long_run_continued_names_its_first_kept_images_and_counts_the_rest(
     assert kept[-1].strip() == f"kept    2 more image(s), {cells} cells (done by the earlier run)"
     assert f"done    f{KEPT_LINES + 2:02d}.png" in err
     assert f"({KEPT_LINES + 2} by the earlier run)" in err
+    # Continued with a pixel size: every image measured again, said as shortly.
+    assert segment([folder, "--out", out, "--resume", "--pixel-size", "0.5"], tiny_model_dir) == 0
+    kept = [line.strip() for line in capsys.readouterr().err.splitlines() if "kept" in line]
+    assert len(kept) == KEPT_LINES + 1
+    assert kept[0].endswith("(its cells measured again, pixel size: the file's there, 0.5 now)")
+    assert kept[-1] == (
+        f"kept    3 more image(s), {cells + int(rows[-1]['Cells'])} cells "
+        "(done by the earlier run; measured again)"
+    )
 
 
 def test_a_result_folder_that_cannot_be_written_is_said_not_a_traceback(
