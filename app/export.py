@@ -142,6 +142,9 @@ class ExportMixin:
                 result.tracks_changed = False
                 files += list(paths.values())
             self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
+            measured = self._measured_otherwise([result for *_, result, _ in written])
+            if measured:
+                self.log.emit("info", measured)
             retracked = self.unexported_tracks()
             if retracked and not combined:
                 self.log.emit(
@@ -158,6 +161,31 @@ class ExportMixin:
             )
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def _measured_otherwise(self, results: list) -> str:
+        """Where some of ``results`` were measured with another pixel size or neighbour
+        distance than the settings give now (changed after segmenting): what the export
+        wrote, and how to measure them so; else ""."""
+        now = self.settings
+        otherwise = sum(
+            1
+            for r in results
+            if isinstance(r.settings, dict)
+            and (
+                r.settings.get("pixel_size") != now.pixel_size
+                or int(r.settings.get("neighbour_distance") or 0) != now.neighbour_distance
+            )
+        )
+        if not otherwise:
+            return ""
+        size = f"{now.pixel_size:g} µm" if now.pixel_size else "from the file"
+        near = f"within {now.neighbour_distance} px" if now.neighbour_distance else "touching"
+        return (
+            f"{otherwise} of the {len(results)} image(s) exported were measured with another "
+            f"pixel size or neighbours than the settings give now ({size}; {near}): their "
+            "files keep the measurements they were made with. Segment them again to measure "
+            "them so, or for a batch's images continue the batch into its folder."
+        )
 
     def _time_lapses(self, plan: list) -> list:
         """The time-lapses whose cells were followed among the planes to export

@@ -1611,11 +1611,25 @@ def test_export_records_the_calibration_the_cells_were_measured_with(
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     assert "AreaShape_Area_um2" in controller.current.result.table.names
     controller.update_settings(pixel_size=2.0)  # changed after segmenting, not run again
+    said: list = []
+    controller.log.connect(lambda level, text: said.append(text))
     with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
         controller.export_current(tmp_path / "out", lambda existing: False)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     labels = engine.read_image(tmp_path / "out" / "calibrated_labels.tif")
     assert (labels.pixel_size, labels.unit) == (pytest.approx(0.65), "um")
+    # ... and the log says so, and how to measure them with the pixel size set now
+    assert any(
+        "1 of the 1 image(s) exported were measured with another pixel size or neighbours "
+        "than the settings give now (2 µm; touching)" in text
+        for text in said
+    ), said
+    controller.update_settings(pixel_size=0.65)  # as made: nothing to say
+    said.clear()
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        controller.export_current(tmp_path / "again", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert said and not any("measured with another" in text for text in said)
 
 
 @pytest.mark.parametrize(
