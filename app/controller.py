@@ -28,6 +28,7 @@ from .corrections import CorrectionsMixin
 from .export import ConfirmOverwrite, ExportMixin
 from .marks import MarksMixin
 from .messages import STAGE_WORDS, readable_error, size_note
+from .remeasure import MeasureAgainMixin
 from .settings_store import SettingsStore
 from .state import (
     DEFAULT_OVERLAYS,
@@ -64,7 +65,15 @@ def _default_engine():
     return engine
 
 
-class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeLapseMixin, QObject):
+class AppController(
+    CorrectionsMixin,
+    MarksMixin,
+    BatchMixin,
+    ExportMixin,
+    TimeLapseMixin,
+    MeasureAgainMixin,
+    QObject,
+):
     """Owns the open documents, the settings and the background work."""
 
     documents_added = Signal(int, int)  # first index, count
@@ -261,12 +270,15 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
         docs = [self.documents[i] for i in indices if 0 <= i < len(self.documents)]
         corrected = self.unexported_corrections(docs)
         retracked = self.unexported_tracks(docs)
+        measured = sum(any(r.measured_anew for r in d.results.values()) for d in docs)
         marked = self.unsaved_marks(docs)
         parts = []
         if corrected:
             parts.append(f"corrections not exported on {corrected} image(s)")
         if retracked:
             parts.append(f"tracks changed by a correction and not exported on {retracked} image(s)")
+        if measured:
+            parts.append(f"cells measured again and not exported on {measured} image(s)")
         if marked:
             parts.append(f"cell centres marked for training and not saved on {marked} image(s)")
         return " and ".join(parts)
@@ -826,10 +838,7 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
         without ``layers``)."""
         job.progress("Loading the model", 0.0)
         model = self._model_for(*model_key)
-        image = doc.image
-        if image is None or (image.page, image.channel) != plane:
-            job.progress("Reading the image", 0.0)
-            image = self.engine.read_image(doc.path, page=plane[0], channel=plane[1])
+        image = self._image_at(doc, plane, job.progress)
         seg = self.engine.segment(
             image.pixels,
             model,
@@ -884,6 +893,17 @@ class AppController(CorrectionsMixin, MarksMixin, BatchMixin, ExportMixin, TimeL
     def _report(self, message: str, details: str | None = None) -> None:
         self.log.emit("error", message if not details else f"{message}\n{details.rstrip()}")
         self.error.emit(message)
+
+    def _image_at(self, doc, plane: tuple, progress=None):
+        """The image of ``doc`` at ``plane`` (page, channel): the one shown where it is that
+        plane, else read from its file (in a worker: it may take a while; ``progress`` is
+        told so)."""
+        image = doc.image
+        if image is None or (image.page, image.channel) != plane:
+            if progress is not None:
+                progress("Reading the image", 0.0)
+            image = self.engine.read_image(doc.path, page=plane[0], channel=plane[1])
+        return image
 
     def _start_work(self, job: Job, finished, failed, title: str) -> bool:
         if self._job is not None:

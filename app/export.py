@@ -91,9 +91,7 @@ class ExportMixin:
                 if job.is_cancelled():
                     break
                 job.progress(f"Writing {paths['labels'].name}", n / len(plan))
-                image = doc.image
-                if image is None or (image.page, image.channel) != plane:
-                    image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
+                image = self._image_at(doc, plane)
                 # the calibration the cells were measured with, not the one chosen now
                 made = result.settings if isinstance(result.settings, dict) else {}
                 pixel_size, unit = engine.calibration(image, made.get("pixel_size"))
@@ -139,7 +137,7 @@ class ExportMixin:
             for *_, result, paths in written:
                 result.outputs.update(paths)
                 result.labels_file = paths["labels"]  # the same labels: may be parked now
-                result.tracks_changed = False
+                result.tracks_changed = result.measured_anew = False
                 files += list(paths.values())
             self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
             measured = self._measured_otherwise([result for *_, result, _ in written])
@@ -183,8 +181,8 @@ class ExportMixin:
         return (
             f"{otherwise} of the {len(results)} image(s) exported were measured with another "
             f"pixel size or neighbours than the settings give now ({size}; {near}): their "
-            "files keep the measurements they were made with. Segment them again to measure "
-            "them so, or for a batch's images continue the batch into its folder."
+            "files keep the measurements they were made with. Image > Measure the cells again "
+            "measures them so, their outlines as they are."
         )
 
     def _time_lapses(self, plan: list) -> list:
@@ -205,5 +203,7 @@ class ExportMixin:
 
     def has_unsaved_results(self) -> bool:
         return any(
-            not r.outputs or r.tracks_changed for d in self.documents for r in d.results.values()
+            not r.outputs or r.tracks_changed or r.measured_anew
+            for d in self.documents
+            for r in d.results.values()
         )

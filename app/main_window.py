@@ -469,9 +469,9 @@ class MainWindow(
         self.export_action.setEnabled(
             not busy and current is not None and current.result is not None
         )
-        self.export_all_action.setEnabled(
-            not busy and any(d.result is not None for d in self.controller.documents)
-        )
+        segmented = any(d.result is not None for d in self.controller.documents)
+        self.export_all_action.setEnabled(not busy and segmented)
+        self.measure_again_action.setEnabled(not busy and segmented)
         self.cancel_action.setEnabled(busy)
         self.close_image_action.setEnabled(not busy and current is not None)
         self.close_all_action.setEnabled(not busy and has_docs)

@@ -176,9 +176,7 @@ class MarksMixin:
             planes = []
             for n, (doc, plane, name, marks) in enumerate(plan):
                 job.progress(f"Saving {doc.name}", n / len(plan))
-                image = doc.image
-                if image is None or (image.page, image.channel) != plane:
-                    image = engine.read_image(doc.path, page=plane[0], channel=plane[1])
+                image = self._image_at(doc, plane)
                 off = engine.points_outside(np.asarray(marks, float), image.pixels.shape[:2])
                 if off:  # marks read from a file for an image not shown then
                     raise engine.PointsError(

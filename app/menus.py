@@ -112,6 +112,15 @@ def build_actions(window) -> None:
         "Measure the typical cell diameter in this image with the chosen model and use it "
         "(for images taken at another magnification than the model's)",
     )
+    window.measure_again_action = add_action(
+        window,
+        "Measure the cells again",
+        c.measure_again,
+        None,
+        "Measure the cells of every segmented image again with the pixel size and neighbours "
+        "the settings give now, their outlines and corrections as they are (nothing is "
+        "segmented again; Export writes them)",
+    )
     window.next_action = add_action(
         window, "Next image", c.next_image, "PgDown", "Show the next image in the list (Page Down)"
     )
@@ -343,6 +352,7 @@ def build_actions(window) -> None:
         window.batch_action,
         window.suggest_action,
         window.estimate_action,
+        window.measure_again_action,
         None,
         window.previous_action,
         window.next_action,

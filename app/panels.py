@@ -42,8 +42,9 @@ CHOOSE_FOLDER = "__choose_folder__"
 
 #: How a measurement setting changed after segmenting reaches the cells already found.
 _MEASURED_FROM_NOW = (
-    "Applies to images segmented from now on; a folder's batch continued into its results "
-    "folder (Continue) measures the cells it made again, their outlines as they are."
+    "Applies to images segmented from now on; Image > Measure the cells again measures the "
+    "cells of the images segmented already with it, their outlines as they are (and a "
+    "folder's batch continued into its results folder does so too)."
 )
 
 TIPS = {

@@ -66,6 +66,9 @@ class Result:
     # its track columns changed (a correction of another time point followed again) since
     # its files were written: *Export all* writes them, and quitting asks first
     tracks_changed: bool = False
+    # its cells measured again (another pixel size or neighbour distance) since its files
+    # were written (*Image ▸ Measure the cells again*): *Export* writes them, and quitting asks
+    measured_anew: bool = False
     # it differs from ``previous`` only by a link mended by hand (its outlines are those)
     link_edit: bool = False
     # where its cells were followed: a weak reference to the result at the time point before

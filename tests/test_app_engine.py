@@ -1052,6 +1052,88 @@ def test_a_time_point_closed_leaves_the_next_unlinked_when_the_time_lapse_is_fol
     assert not set(tracks[0]) & set(tracks[1])  # new tracks, none of the first's
 
 
+def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_the_units(
+    qtbot, controller, crops, tmp_path
+):
+    """A pixel size and neighbours set after an image was segmented and corrected: *Measure
+    the cells again* gives its table as the engine measures those outlines so, nothing
+    segmented again; Undo goes back to the result before the correction measured so too,
+    and the export records the new calibration without a note that it differs."""
+    first = _segmented(qtbot, controller, crops[0])
+    if first.n_cells < 3:
+        pytest.skip(f"the model {controller.settings.model!r} found too few cells to correct")
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.remove_cell(first.n_cells // 2)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    fixed = controller.current.result
+    labels = fixed.labels.copy()
+    controller.update_settings(pixel_size=0.5, neighbour_distance=3)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.measure_again()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert controller.current.result is fixed and fixed.previous is first
+    np.testing.assert_array_equal(fixed.labels, labels)
+    image = controller.current.image
+    for result in (fixed, first):
+        expected = engine.measure_image(
+            result.labels, image, 0.5, result.centres, neighbour_distance=3
+        )
+        assert result.table.rows() == expected.rows()
+        assert "AreaShape_Area_um2" in result.table.names
+    assert not fixed.measured_anew  # no files of its own: Export writes it anyway
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.undo_correction()
+    assert controller.current.result is first
+    assert "Neighbors_NumberOfNeighbors_3" in controller.current.result.table.names
+    said: list = []
+    controller.log.connect(lambda level, text: said.append(text))
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        controller.export_current(tmp_path / "out", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    written = engine.read_image(next((tmp_path / "out").glob("*_labels.tif")))
+    assert written.pixel_size == pytest.approx(0.5)
+    assert not any("measured with another" in text for text in said), said
+
+
+def test_a_followed_batch_measured_again_in_the_window_keeps_its_tracks(
+    qtbot, controller, crops, tmp_path
+):
+    """A folder time-lapse a batch followed, measured again with a pixel size: each time
+    point's tracks and links stay, the distances come in micrometres (half the pixels'),
+    the images are marked for export (quitting would ask), and *Export all* into the run's
+    folder writes tables and tracks.csv as a run given the pixel size writes them."""
+    paths, docs = _followed_folder(qtbot, controller, crops, tmp_path, 3)
+    before = [dict(d.result.table.columns) for d in docs]
+    controller.update_settings(pixel_size=0.5)
+    assert controller.measure_again()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    for doc, old in zip(docs, before, strict=True):
+        new = doc.result.table.columns
+        for name in (
+            "TrackObjects_Label",
+            "TrackObjects_ParentObjectNumber",
+            "TrackObjects_Lifetime",
+        ):
+            np.testing.assert_array_equal(new[name], old[name])
+        np.testing.assert_allclose(
+            new["TrackObjects_DistanceTraveled_um"], 0.5 * old["TrackObjects_DistanceTraveled"]
+        )
+        assert "TrackObjects_DistanceTraveled" not in new and doc.result.measured_anew
+    assert controller.has_unsaved_results()
+    indices = [controller.index_of(p) for p in paths]
+    assert "cells measured again and not exported on 3 image(s)" in controller.unsaved_work(indices)
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert not controller.unsaved_work(indices)
+    model = engine.load_model(controller.settings.model, device="cpu")
+    fresh = tmp_path / "fresh"
+    engine.process_batch(paths, fresh, model, engine.Settings(pixel_size=0.5), roi=True, track=True)
+    for name in ["tracks.csv", *(f"t00{k}_cells.csv" for k in range(3))]:
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
+
+
 def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_time(
     qtbot, controller, crops, tmp_path
 ):

@@ -1,0 +1,125 @@
+"""Measuring the cells of the window's images again with the pixel size and neighbour
+distance the settings give now, their outlines as they are: a pixel size set, or neighbours
+chosen, after images were segmented and corrected, without segmenting them again (a batch
+continued into its folder does the same for its images, in the engine)."""
+
+from __future__ import annotations
+
+from .messages import readable_error
+from .state import Document, Result
+from .workers import Job
+
+#: The columns of a followed cell's track and link that its table keeps when it is measured
+#: again (the others, its distance and lifetime, are numbered anew from them).
+_KEPT = ("TrackObjects_Label", "TrackObjects_ParentObjectNumber")
+
+
+def _undo_chain(result: Result) -> list[Result]:
+    """``result`` and every result Undo and Redo go back to from it, each once."""
+    seen: dict[int, Result] = {}
+    todo = [result]
+    while todo:
+        r = todo.pop()
+        if r is None or id(r) in seen:
+            continue
+        seen[id(r)] = r
+        todo += [r.previous, r.undone]
+    return list(seen.values())
+
+
+class MeasureAgainMixin:
+    """The AppController's *Image ▸ Measure the cells again*."""
+
+    def measure_again(self) -> bool:
+        """Measure the cells of every segmented image (each of its segmented pages) again
+        with the pixel size and neighbour distance the settings give now, in the background:
+        the same labels and centres, a new table (and calibration, for exports); also the
+        results Undo and Redo go back to, so that going back does not bring back the old
+        units; a followed time-lapse's distances numbered anew in the new unit. Images whose
+        files were written are marked for *Export* (their files hold the old measurements)."""
+        if self.busy:
+            self._report("Already working; wait or press Cancel first.")
+            return False
+        plan = [
+            (doc, plane, _undo_chain(result))
+            for doc in self.documents
+            for plane, result in sorted(doc.results.items())
+        ]
+        if not plan:
+            self._report("Nothing to measure yet: no image has been segmented.")
+            return False
+        size, near = self.settings.pixel_size, self.settings.neighbour_distance
+        engine = self.engine
+
+        def work(job: Job):
+            measured = []
+            for n, (doc, plane, results) in enumerate(plan):
+                if job.is_cancelled():
+                    return None  # nothing changed: all or none
+                job.progress(f"Measuring {doc.name}", n / len(plan))
+                image = self._image_at(doc, plane)
+                tables = []
+                for r in results:
+                    labels = r.labels if r.labels is not None else engine.read_labels(r.labels_file)
+                    table = engine.measure_image(
+                        labels, image, size, r.centres, neighbour_distance=near
+                    )
+                    old = getattr(r.table, "columns", {}) or {}
+                    for name in _KEPT:
+                        if name in old:
+                            table.columns[name] = old[name]
+                    tables.append(table)
+                measured.append((doc, plane, results, tables))
+            return measured
+
+        def finished(measured):
+            if measured is None:
+                self.log.emit("info", "Measuring the cells again cancelled: nothing changed.")
+                return
+            for _doc, _plane, results, tables in measured:
+                for r, table in zip(results, tables, strict=True):
+                    r.table = table
+                    r.settings = {
+                        **(r.settings if isinstance(r.settings, dict) else {}),
+                        "pixel_size": size,
+                        "neighbour_distance": near,
+                    }
+                    r.measured_anew = bool(r.outputs)  # its files: the old measurements
+            self._number_measured_again([(doc, plane) for doc, plane, *_ in measured])
+            for index, doc in enumerate(self.documents):
+                if doc.results:
+                    self.document_changed.emit(index)
+            if self.current is not None and self.current.result is not None:
+                self.result_ready.emit(self.current_index)
+            unit = f"pixel size {size:g} µm" if size else "pixel size from the file"
+            how = f"neighbours within {near} px" if near else "touching neighbours"
+            self.log.emit(
+                "info",
+                f"Measured the cells of {len(measured)} image(s) again ({unit}; {how}), their "
+                "outlines as they are; Export writes them.",
+            )
+
+        def failed(exc, tb):
+            self._report(
+                "Measuring the cells again failed (nothing changed): "
+                + readable_error(exc, self.engine),
+                self._details(exc, tb),
+            )
+
+        return self._start_work(
+            Job(work, name="measure again"), finished, failed, "Measuring the cells again"
+        )
+
+    def _number_measured_again(self, planes: list[tuple[Document, tuple]]) -> None:
+        """Each followed time-lapse among ``planes``, its tables measured again: its tracks'
+        distances numbered anew in the new unit (its links as its tables record them)."""
+        done: set = set()
+        for doc, plane in planes:
+            followed = self._followed_with(doc, plane)
+            if followed is None:
+                continue
+            times, results, _i, links = followed
+            if id(results[0]) in done:
+                continue
+            done.add(id(results[0]))
+            self._number_again(times, results, links, None)
