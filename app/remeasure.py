@@ -9,10 +9,6 @@ from .messages import readable_error
 from .state import Document, Result
 from .workers import Job
 
-#: The columns of a followed cell's track and link that its table keeps when it is measured
-#: again (the others, its distance and lifetime, are numbered anew from them).
-_KEPT = ("TrackObjects_Label", "TrackObjects_ParentObjectNumber")
-
 
 def _undo_chain(result: Result) -> list[Result]:
     """``result`` and every result Undo and Redo go back to from it, each once."""
@@ -61,14 +57,9 @@ class MeasureAgainMixin:
                 tables = []
                 for r in results:
                     labels = r.labels if r.labels is not None else engine.read_labels(r.labels_file)
-                    table = engine.measure_image(
-                        labels, image, size, r.centres, neighbour_distance=near
+                    tables.append(
+                        engine.measure_again(labels, image, r.table, r.centres, size, near)
                     )
-                    old = getattr(r.table, "columns", {}) or {}
-                    for name in _KEPT:
-                        if name in old:
-                            table.columns[name] = old[name]
-                    tables.append(table)
                 measured.append((doc, plane, results, tables))
             return measured
 

@@ -31,6 +31,8 @@ behind it each hold one stage:
                 name_clash, clash_message            images that would write the same files
                 planes_points                        each image's centres in a points file
     batch       process_image, process_batch         files in, result files out
+                measure_again                        a plane's cells measured anew, their
+                                                     tracks and links kept
     track       track_frames, measure_tracks         cells followed from time point to time
                                                      point (process_batch(track=True))
                 link_frames, links_from_tables,      one time point linked again (a
@@ -53,6 +55,7 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 
 from .batch import (
     BatchResult,
+    measure_again,
     output_paths,
     process_batch,
     process_image,
@@ -188,6 +191,7 @@ __all__ = [
     "load_model",
     "load_models",
     "measure",
+    "measure_again",
     "measure_image",
     "model_info",
     "name_clash",

@@ -718,6 +718,29 @@ def _measured_again(
     )
 
 
+def measure_again(
+    labels: np.ndarray,
+    data,
+    table,
+    centres: np.ndarray,
+    pixel_size: float | None = None,
+    neighbour_distance: int = 0,
+):
+    """The cell table of a plane's cells (``labels``, detected at ``centres``) measured anew
+    (:func:`measure_image`: another pixel size, neighbours found otherwise), keeping the
+    track and the link to the time point before that ``table``, the one it replaces,
+    records for each cell (mended links too), for the cells to be followed again from them
+    (their distances and lifetimes are numbered anew: :func:`measure_tracks`)."""
+    fresh = measure_image(
+        labels, data, pixel_size, centres=centres, neighbour_distance=neighbour_distance
+    )
+    recorded = table.columns if table is not None else {}
+    for name in TRACK_COLUMNS[:2]:
+        if name in recorded:
+            fresh.columns[name] = recorded[name]
+    return fresh
+
+
 #: The start of the note of an image a continued run kept and measured again with other
 #: measurement settings (:func:`_measured_anew`).
 MEASURED_AGAIN = "its cells measured again"
@@ -742,17 +765,9 @@ def _measured_anew(
     centres = detection_centres(old)
     if centres is None:
         centres = centroids_and_areas(labels, result.n_cells)[0]
-    table = measure_image(
-        labels,
-        data,
-        settings.pixel_size,
-        centres=centres,
-        neighbour_distance=settings.neighbour_distance,
+    table = measure_again(
+        labels, data, old, centres, settings.pixel_size, settings.neighbour_distance
     )
-    recorded = old.columns if old is not None else {}
-    for name in TRACK_COLUMNS[:2]:  # its tracks and links, as recorded: followed again after
-        if name in recorded:
-            table.columns[name] = recorded[name]
     size, unit = table.pixel_size, table.unit or "um"
     write_labels(targets["labels"], labels, size, unit, overwrite=True)
     write_table(targets["cells"], table, overwrite=True)
