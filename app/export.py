@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .messages import readable_error
+from .messages import measured_with, readable_error
 from .state import Document, time_lapses
 from .workers import Job
 
@@ -176,11 +176,10 @@ class ExportMixin:
         )
         if not otherwise:
             return ""
-        size = f"{now.pixel_size:g} µm" if now.pixel_size else "from the file"
-        near = f"within {now.neighbour_distance} px" if now.neighbour_distance else "touching"
         return (
             f"{otherwise} of the {len(results)} image(s) exported were measured with another "
-            f"pixel size or neighbours than the settings give now ({size}; {near}): their "
+            "pixel size or neighbours than the settings give now "
+            f"({measured_with(now.pixel_size, now.neighbour_distance)}): their "
             "files keep the measurements they were made with. Image > Measure the cells again "
             "measures them so, their outlines as they are."
         )

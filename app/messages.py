@@ -57,6 +57,13 @@ def training_summary(model_dir: Path) -> str:
     return said
 
 
+def measured_with(pixel_size: float | None, neighbour_distance: int) -> str:
+    """How cells are measured, in words: "0.5 µm; within 3 px", "from the file; touching"."""
+    size = f"{pixel_size:g} µm" if pixel_size else "from the file"
+    near = f"within {neighbour_distance} px" if neighbour_distance else "touching"
+    return f"{size}; {near}"
+
+
 def size_note(settings) -> str:
     """For the log: "; cell diameter estimated at 62 px (...)" where the engine measured the
     diameter on the image itself (``diameter="auto"``), and "; 3 cells cut by the image edge

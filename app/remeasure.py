@@ -5,7 +5,7 @@ continued into its folder does the same for its images, in the engine)."""
 
 from __future__ import annotations
 
-from .messages import readable_error
+from .messages import measured_with, readable_error
 from .state import Document, Result
 from .workers import Job
 
@@ -82,12 +82,10 @@ class MeasureAgainMixin:
                     self.document_changed.emit(index)
             if self.current is not None and self.current.result is not None:
                 self.result_ready.emit(self.current_index)
-            unit = f"pixel size {size:g} µm" if size else "pixel size from the file"
-            how = f"neighbours within {near} px" if near else "touching neighbours"
             self.log.emit(
                 "info",
-                f"Measured the cells of {len(measured)} image(s) again ({unit}; {how}), their "
-                "outlines as they are; Export writes them.",
+                f"Measured the cells of {len(measured)} image(s) again (pixel size, neighbours: "
+                f"{measured_with(size, near)}), their outlines as they are; Export writes them.",
             )
 
         def failed(exc, tb):
