@@ -84,7 +84,7 @@ class ExportMixin:
             for name, members in followed:
                 times, results, names = zip(*members, strict=True)
                 lapse = [r.table for r in results]
-                tracks = engine.number_tracks(engine.links_from_tables(lapse))
+                tracks = engine.follow_tables(engine.links_from_tables(lapse), lapse, times)
                 rows += engine.track_rows(name, tracks, lapse, times, names)
             written, tables = [], []
             for n, (doc, plane, result, paths) in enumerate(plan):

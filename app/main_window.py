@@ -699,11 +699,12 @@ class MainWindow(
     @staticmethod
     def _track_paths(tables: dict, shown: int) -> dict:
         """Where the cells of the time point shown, followed over time, have been at the
-        time points before it (``render.track_paths`` over the consecutive segmented time
-        points of its time-lapse, ``tables`` as ``AppController.time_lapse`` gives them)."""
+        time points before it (``render.track_paths`` over the segmented time points of its
+        time-lapse, ``tables`` as ``AppController.time_lapse`` gives them, back to two not
+        segmented in a row: one is a gap its tracks go on across)."""
         consecutive = []
-        while shown in tables:  # back to the first time point not segmented
-            consecutive.append(tables[shown])
+        while shown in tables or (consecutive and shown - 1 in tables):
+            consecutive.append(tables.get(shown))  # None: a time point not segmented
             shown -= 1
         return render.track_paths(consecutive[::-1])
 

@@ -137,25 +137,31 @@ def track_numbers(table, n_cells: int) -> np.ndarray:
     return table_tracks(table, n_cells)
 
 
-def track_paths(tables: list) -> dict:
+def track_paths(tables: list, max_gap: int = 1) -> dict:
     """Where the cells followed over time have been: ``tables`` are the cell tables of one
-    time-lapse's consecutive segmented time points up to the one shown, in time order.
-    Returns {track: (k, 2) array of its centres (x, y), time point by time point} for the
-    tracks on the last one."""
+    time-lapse's consecutive time points up to the one shown, in time order (None: a time
+    point not segmented). Returns {track: (k, 2) array of its centres (x, y), time point by
+    time point} for the tracks on the last one; a track missed at up to ``max_gap`` time
+    points in a row (a gap closed, as the engine's ``TrackSettings.max_gap``) goes on across
+    them."""
     seen: dict = {}
+    missed: dict = {}  # track -> time points in a row it was not seen at
     for table in tables:
-        tracks = track_numbers(table, len(table))
         columns = getattr(table, "columns", None) or {}
-        if not len(tracks) or "AreaShape_Center_X" not in columns:
-            seen = {}  # a page not followed: the paths start again after it
+        tracks = track_numbers(table, len(table)) if table is not None else None
+        if table is not None and (not len(tracks) or "AreaShape_Center_X" not in columns):
+            seen, missed = {}, {}  # a page not followed: the paths start again after it
             continue
-        xs = np.asarray(columns["AreaShape_Center_X"], float)
-        ys = np.asarray(columns["AreaShape_Center_Y"], float)
         now = {}
-        for k, track in enumerate(tracks.tolist()):
-            now[track] = [*seen.get(track, []), (xs[k], ys[k])]
-        seen = now
-    return {track: np.asarray(points) for track, points in seen.items()}
+        if tracks is not None:
+            xs = np.asarray(columns["AreaShape_Center_X"], float)
+            ys = np.asarray(columns["AreaShape_Center_Y"], float)
+            for k, track in enumerate(tracks.tolist()):
+                now[track] = [*seen.get(track, []), (xs[k], ys[k])]
+        gone = {t: p for t, p in seen.items() if t not in now and missed.get(t, 0) < max_gap}
+        missed = {t: missed.get(t, 0) + 1 for t in gone}
+        seen = {**gone, **now}
+    return {track: np.asarray(points) for track, points in seen.items() if track not in missed}
 
 
 def fills_rgba(labels: np.ndarray, tracks=None) -> np.ndarray:

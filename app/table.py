@@ -21,9 +21,14 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView
 # Column names that hold the cell id, in the order they are looked for.
 LABEL_COLUMNS = ("label", "ObjectNumber", "cell", "id")
 
-#: Headings said otherwise than their words: a cell's track, and the cell it was (or divided
-#: from) at the time point before.
-HEADINGS = {"TrackObjects_Label": "Track", "TrackObjects_ParentObjectNumber": "Cell Before"}
+#: Headings said otherwise than their words: a cell's track, the cell it was (or divided
+#: from) at the time point before, and how many time points back that is (2 and more: its
+#: track was missed in between, a gap closed).
+HEADINGS = {
+    "TrackObjects_Label": "Track",
+    "TrackObjects_ParentObjectNumber": "Cell Before",
+    "TrackObjects_GapLength": "Time Points Back",
+}
 #: The column whose values may be mended by hand where the time point before is there.
 CELL_BEFORE = "TrackObjects_ParentObjectNumber"
 

@@ -228,9 +228,9 @@ class TimeLapseMixin:
         tables; those of the other time points whose tracks change are marked for *Export
         all* (``tracks_changed``)."""
         tables = [r.table for r in results]
-        followed = ("TrackObjects_Label", "TrackObjects_ParentObjectNumber")
+        followed = self.engine.LINK_COLUMNS
         was = [[t.columns.get(name) for name in followed] for t in tables]
-        self.engine.measure_tracks(self.engine.number_tracks(links), tables, times)
+        self.engine.measure_tracks(self.engine.follow_tables(links, tables, times), tables, times)
         for k, r in enumerate(results):  # what its links are into (_follow_again)
             r.linked_to = weakref.ref(results[k - 1]) if k else None
         for r, old in zip(results, was, strict=True):
@@ -295,8 +295,15 @@ class TimeLapseMixin:
             self._report(f"{doc.name}: {exc}")
             return False
         was = int(links[i].source[cell - 1])
-        if was == came_from:
-            return True
+        gap = result.table.columns.get(self.engine.TRACK_COLUMNS[4])
+        closed = gap is not None and len(gap) == len(links[i].source) and gap[cell - 1] > 1
+        if was == came_from and not (closed and came_from == 0):
+            return True  # as it was (a cell a gap was closed to, said to have come in: not)
+        if closed:  # its table's Cell Before is of a time point further back
+            parent = int(result.table.columns[self.engine.TRACK_COLUMNS[1]][cell - 1])
+            earlier = f"cell {parent} of {int(gap[cell - 1])} time points before (a gap closed)"
+        else:
+            earlier = f"cell {was}" if was else "none"
         if result.linked_to is None:  # as Undo will find it: its links into the one before
             result.linked_to = weakref.ref(results[i - 1])
         table = copy.copy(result.table)
@@ -325,8 +332,8 @@ class TimeLapseMixin:
         said = f"cell {came_from} of the time point before" if came_from else "no cell (new)"
         self.log.emit(
             "info",
-            f"{doc.name}: cell {cell} now comes from {said}; it came from "
-            f"{f'cell {was}' if was else 'none'} (Ctrl+Z undoes)",
+            f"{doc.name}: cell {cell} now comes from {said}; it came from {earlier} "
+            "(Ctrl+Z undoes)",
         )
         if doc is self.current and doc.plane == plane:
             self.select_cell(cell)

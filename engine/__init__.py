@@ -37,6 +37,8 @@ behind it each hold one stage:
                                                      point (process_batch(track=True))
                 link_frames, links_from_tables,      one time point linked again (a
                 number_tracks, track_rows            correction), the rest as they were
+                follow_tables, close_gaps            tracks numbered, gaps closed (a cell
+                LINK_COLUMNS                         missed at a time point), from tables
                 lineage, relatives                   who divided from whom, by the tables
                 relink                               a link mended by hand
                 same_centres, carry_links            a correction's cells left alone keep
@@ -115,9 +117,12 @@ from .planes import (
 )
 from .size import DiameterEstimate, estimate_diameter
 from .track import (
+    LINK_COLUMNS,
     TRACK_COLUMNS,
     TrackSettings,
     carry_links,
+    close_gaps,
+    follow_tables,
     lineage,
     link_frames,
     links_from_tables,
@@ -137,9 +142,12 @@ from .track import (
 __all__ = [
     "COLOUR_CHANNELS",
     "DARK_BACKGROUND",
+    "LINK_COLUMNS",
     "TRACK_COLUMNS",
     "TrackSettings",
     "carry_links",
+    "close_gaps",
+    "follow_tables",
     "lineage",
     "link_frames",
     "links_from_tables",

@@ -44,12 +44,13 @@ from .planes import (
     planes_points,
 )
 from .track import (
+    LINK_COLUMNS,
     TRACK_COLUMNS,
     Links,
     Tracker,
     TrackSettings,
+    follow_tables,
     links_from_tables,
-    number_tracks,
     settle_divisions,
     table_tracks,
     track_rows,
@@ -559,16 +560,18 @@ def _follow_one(
     """Follow the cells of one time-lapse's images (``members`` at time points ``times``):
     their tables and ``_cells.csv`` files gain the track columns, and each its place in the
     time-lapse (``ImageResult.sequence``); returns tracks.csv's rows. An image not done (or
-    whose label file cannot be read back), or of another size, ends the tracks: those after
+    whose label file cannot be read back) is a time point missed, a gap that a track may go
+    on across (``TrackSettings.max_gap``); one of another size ends the tracks, those after
     it start anew. Two images a continued run kept that it followed one after the other
     (``before``: :func:`_earlier_before`) keep the links their tables record."""
     tracker = Tracker(TrackSettings())
     followed: list[int] = []  # the members in the tracker, by index
     mended: list[int] = []  # ... of those, the ones whose links their tables recorded
+    breaks: list[int] = []  # ... and the ones of another size than the one before
     shape = None
     for k, r in enumerate(members):
         if r.status != "done" or r.table is None:
-            tracker.restart()  # a time point missing: the cells after it start new tracks
+            tracker.restart()  # a time point missing: a gap that may be closed
             continue
         try:
             labels = read_labels(r.outputs["labels"])
@@ -577,6 +580,7 @@ def _follow_one(
             continue
         if labels.shape != shape:
             tracker.restart()  # another size: not the same field
+            breaks += [len(followed)] if shape is not None else []
             shape = labels.shape
         recorded = None
         if followed and followed[-1] == k - 1:
@@ -585,7 +589,12 @@ def _follow_one(
             mended.append(len(followed))
         tracker.add(labels, recorded)
         followed.append(k)
-    tracks = number_tracks(settle_divisions(tracker.tracks.links, leave=mended))
+    tracks = follow_tables(
+        settle_divisions(tracker.tracks.links, leave=mended),
+        [members[k].table for k in followed],
+        [times[k] for k in followed],
+        breaks=breaks,
+    )
     rows = track_rows(
         sequence,
         tracks,
@@ -735,7 +744,7 @@ def measure_again(
         labels, data, pixel_size, centres=centres, neighbour_distance=neighbour_distance
     )
     recorded = table.columns if table is not None else {}
-    for name in TRACK_COLUMNS[:2]:
+    for name in LINK_COLUMNS:
         if name in recorded:
             fresh.columns[name] = recorded[name]
     return fresh

@@ -490,26 +490,42 @@ def link_scores(truth: list, predicted: list, settings=None) -> dict[str, int]:
     of ``true_links``); the daughter cells it calls (``daughters``), how many of them match a
     true daughter whose mother their mother matches (``daughters_right``), and the true
     daughters (``true_daughters``: a cell numbered anew that lies most on a cell whose number
-    ends there)."""
+    ends there). A gap closed (a cell linked to one further back than the time point before)
+    counts among ``gaps``, and among ``gaps_right`` where its two cells match one true cell;
+    its link counts as a link (``right`` or ``wrong``) too. ``true_gaps``: true cells matched
+    at a time point and two before it but not at the one between (the segmentation missed
+    them there), ``gaps_found``: how many of those keep their track across."""
     from .track import track_frames
 
     tracks = track_frames(predicted, settings)
     names = ("right", "wrong", "true_links", "found", "daughters", "daughters_right")
-    scores = dict.fromkeys((*names, "true_daughters"), 0)
+    gaps = ("gaps", "gaps_right", "true_gaps", "gaps_found")
+    scores = dict.fromkeys((*names, "true_daughters", *gaps), 0)
     matched = [_matches(t, p) for t, p in zip(truth, predicted, strict=True)]
     for step in range(1, len(predicted)):
         links = tracks.links[step]
-        before, after = matched[step - 1], matched[step]
-        for k, source in enumerate(links.source.tolist(), start=1):
-            if source and not links.daughter[k - 1] and source in before and k in after:
-                same = before[source] == after[k]
+        after = matched[step]
+        steps = links.steps().tolist()
+        for k, (source, back) in enumerate(zip(links.source.tolist(), steps, strict=True), 1):
+            earlier = matched[step - back]
+            if source and not links.daughter[k - 1] and source in earlier and k in after:
+                same = earlier[source] == after[k]
                 scores["right" if same else "wrong"] += 1
+                if back > 1:
+                    scores["gaps"] += 1
+                    scores["gaps_right"] += bool(same)
+        before = matched[step - 1]
         cell_before = {t: p for p, t in before.items()}
         for true_id, k in ((t, p) for p, t in after.items()):
             if true_id in cell_before:
                 scores["true_links"] += 1
                 made = links.source[k - 1] == cell_before[true_id] and not links.daughter[k - 1]
-                scores["found"] += bool(made)
+                scores["found"] += bool(made and steps[k - 1] == 1)
+            elif step >= 2 and true_id in (two := {t: p for p, t in matched[step - 2].items()}):
+                # a true cell outlined two time points back, missed at the one between
+                scores["true_gaps"] += 1
+                same = tracks.labels[step - 2][two[true_id] - 1] == tracks.labels[step][k - 1]
+                scores["gaps_found"] += bool(same)
         mothers = _true_mothers(truth[step - 1], truth[step])
         scores["true_daughters"] += len(mothers)
         scores["daughters"] += int(links.daughter.sum())

@@ -304,7 +304,7 @@ def _gathered(tables: list) -> tuple[list, list, list]:
 
 #: Cell-table columns that say which cell it is or where, not what it is like: their mean over
 #: an image's cells means nothing (an orientation's neither: it is an angle; nor a track's
-#: number or age). ObjectNumber covers TrackObjects_ParentObjectNumber.
+#: number, age or gap). ObjectNumber covers TrackObjects_ParentObjectNumber.
 NOT_AVERAGED = (
     "ObjectNumber",
     "Center_",
@@ -312,6 +312,7 @@ NOT_AVERAGED = (
     "Orientation",
     "TrackObjects_Label",
     "TrackObjects_Lifetime",
+    "TrackObjects_GapLength",
 )
 
 

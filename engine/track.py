@@ -11,8 +11,12 @@ more, ``daughter_overlap``) is that cell's second daughter, if the two are alike
 of their own whose parent is the mother's (the challenge's convention). Every other cell
 left over starts a new track. Once the next time point is linked too, a daughter that no
 cell follows there was a piece that the outline split off its mother for one time point,
-not a daughter (:func:`settle_divisions`). There is no gap closing: a cell missed at one
-time point starts a new track at the next.
+not a daughter (:func:`settle_divisions`). Then gaps are closed (:func:`close_gaps`, as
+TrackMate's and CellProfiler's LAP trackers close them): a track that ends, its cell followed
+by none, goes on with a cell that starts one (a new cell, no daughter) up to ``max_gap`` time
+points later, where that cell's centre lies within ``max_move`` cell diameters a time point
+of where the track was last seen: a cell the segmentation missed at one time point, or a time point that
+failed, does not break its track in two.
 
 The functions are plain numpy and take label images (0 background, cells 1..n), so they serve
 the command line, the app and the validation alike.
@@ -29,12 +33,15 @@ import numpy as np
 from .features import centroids_and_areas
 
 __all__ = [
+    "LINK_COLUMNS",
     "TRACK_COLUMNS",
     "Links",
     "TrackSettings",
     "Tracker",
     "Tracks",
     "carry_links",
+    "close_gaps",
+    "follow_tables",
     "lineage",
     "link_frames",
     "links_from_tables",
@@ -55,13 +62,21 @@ __all__ = [
 #: *TrackObjects* names): the cell's track; the ``ObjectNumber`` at the time point before of
 #: the cell it was, or divided from (0: a new cell); how far its centre moved from that
 #: cell's (pixels, or the table's unit: ``TrackObjects_DistanceTraveled_um``); and at how
-#: many time points its track has been seen, this one included.
+#: many time points its track has been seen, this one included; how many time points back
+#: that cell was (CellProfiler's *GapLength*: 1 the time point before, 2 and more where the
+#: track was missed in between and its gap closed; 0 a new cell, -1 one said by hand to
+#: have come in, the window's *Cell Before* set to none, which no gap is closed to).
 TRACK_COLUMNS = (
     "TrackObjects_Label",
     "TrackObjects_ParentObjectNumber",
     "TrackObjects_DistanceTraveled",
     "TrackObjects_Lifetime",
+    "TrackObjects_GapLength",
 )
+
+#: The track columns that say which cell each cell was, which a table measured anew keeps
+#: (links mended by hand among them): its track, the cell it came from and how far back.
+LINK_COLUMNS = (TRACK_COLUMNS[0], TRACK_COLUMNS[1], TRACK_COLUMNS[4])
 
 
 @dataclass(frozen=True)
@@ -86,21 +101,36 @@ class TrackSettings:
         with the track, the piece starts one). Chosen among 0-0.6 on the same frames: at 0.4,
         18 daughters called there and 16 of 18 right, against 22 and 16 with no such rule,
         with every true division in the masks themselves still found (0.5 loses two).
+    max_gap : int
+        How many time points in a row a track may be missed at and go on (gap closing,
+        :func:`close_gaps`); 0: none, a cell missed at one time point starts a new track at
+        the next.
     """
 
     max_move: float = 0.5
     daughter_overlap: float = 0.4
     daughter_ratio: float = 0.4
+    max_gap: int = 1
 
 
 @dataclass(frozen=True)
 class Links:
     """How the cells of one time point follow from those before: for cell ``k`` (label
     ``k``, at index ``k - 1``) ``source[k - 1]`` is the cell it was (0: none, a new cell),
-    and ``daughter[k - 1]`` says that it is one of two cells a division of its source made."""
+    and ``daughter[k - 1]`` says that it is one of two cells a division of its source made.
+    ``back[k - 1]``: how many followed time points before this one its source is (1, the
+    one just before, unless a gap was closed: :func:`close_gaps`; 0 for a cell said by hand
+    to have come in, :func:`relink` to none, which no gap is closed to); None: 1 for all."""
 
     source: np.ndarray
     daughter: np.ndarray
+    back: np.ndarray | None = None
+
+    def steps(self) -> np.ndarray:
+        """How many followed time points back each cell's source is (1: the one before)."""
+        if self.back is None:
+            return np.ones(len(self.source), np.int64)
+        return np.asarray(self.back, np.int64)
 
 
 @dataclass
@@ -214,7 +244,8 @@ def relink(links: Links, cell: int, came_from: int, n_before: int) -> Links:
     """The links of a time point with cell ``cell`` (its label) mended by hand: it was cell
     ``came_from`` of the time point before, of ``n_before`` cells (0: none, a new cell).
     Cells that share the cell they came from are its daughters (a division); the cell left
-    alone where two were goes on with its mother's track.
+    alone where two were goes on with its mother's track. A cell said to have come in is
+    kept from gap closing (:func:`close_gaps`): it starts a track.
 
     Raises
     ------
@@ -230,7 +261,9 @@ def relink(links: Links, cell: int, came_from: int, n_before: int) -> Links:
             "0: none, a new cell)"
         )
     source[cell - 1] = came_from
-    return Links(source, _daughters(source))
+    back = links.steps().copy()
+    back[cell - 1] = 1 if came_from else 0  # said to have come in: no gap closed to it
+    return Links(source, _daughters(source), back)
 
 
 def same_centres(was: np.ndarray, now: np.ndarray, tolerance: float = 0.01) -> np.ndarray:
@@ -265,7 +298,8 @@ def carry_links(kept: Links, fresh: Links, before: np.ndarray, after: np.ndarray
     hand stays mended), and stays a new cell where it was one unless it is now followed from
     a cell the correction added. Every other cell takes its fresh link, but one that would
     take a cell another keeps, without the fresh links calling it a daughter, starts a track
-    of its own: a cell added beside one left alone does not take its track."""
+    of its own: a cell added beside one left alone does not take its track. A cell said by
+    hand to have come in (``back`` 0) stays so while it follows from none."""
     before = np.asarray(before, np.int64)
     after = np.asarray(after, np.int64)
     fresh_source = np.asarray(fresh.source, np.int64)
@@ -293,7 +327,12 @@ def carry_links(kept: Links, fresh: Links, before: np.ndarray, after: np.ndarray
         if came_from in taken and not fresh.daughter[k]:
             came_from = 0
         source[k] = came_from
-    return Links(source, _daughters(source))
+    back = np.ones(len(after), np.int64)
+    said_new = kept.steps() == 0  # said by hand to have come in: still so where still new
+    for k, was in enumerate(after.tolist()):
+        if was and was <= len(said_new) and said_new[was - 1] and not source[k]:
+            back[k] = 0
+    return Links(source, _daughters(source), back)
 
 
 def settle_divisions(links: list[Links], leave: Iterable[int] = ()) -> list[Links]:
@@ -317,7 +356,7 @@ def settle_divisions(links: list[Links], leave: Iterable[int] = ()) -> list[Link
         pieces = step.daughter & ~followed[1:]
         if pieces.any():
             source = np.where(pieces, 0, np.asarray(step.source, np.int64))
-            settled[t] = Links(source, _daughters(source))
+            settled[t] = Links(source, _daughters(source), step.back)
     return settled
 
 
@@ -327,18 +366,138 @@ def unlinked(n: int) -> Links:
     return Links(np.zeros(n, np.int64), np.zeros(n, bool))
 
 
+def close_gaps(
+    links: list[Links],
+    centres: list,
+    areas: list,
+    times: list | None = None,
+    settings: TrackSettings | None = None,
+    breaks: Iterable[int] = (),
+) -> list[Links]:
+    """Links of consecutive followed time points with their gaps closed: a track that ends
+    (its cell followed by no cell of the next time point: not seen there, or that time point
+    failed) goes on with a cell that starts a track (a new cell, not a daughter) at most
+    ``settings.max_gap`` time points missed later, where the two centres lie within
+    ``max_move`` cell diameters a time point (the median diameter of both time points'
+    cells, as :func:`link_frames` reaches between two); pairs are taken shortest gap first,
+    then nearest, while both cells are free.
+
+    ``centres`` and ``areas``: each time point's cells' centres ((n, 2) of x, y, pixels) and
+    areas (pixels); ``times``: the time points' numbers (default 0, 1, ...: a time point
+    missing from them is one missed); ``breaks``: indexes into ``links`` that start anew (a
+    field of another size), across which no gap is closed. Only cells that follow from none
+    are joined, and none said by hand to have come in (``Links.back`` 0, :func:`relink`): the
+    links given stay as they are."""
+    settings = settings if settings is not None else TrackSettings()
+    links = list(links)
+    times = list(range(len(links))) if times is None else [int(t) for t in times]
+    if settings.max_gap < 1 or len(links) < 2:
+        return links
+    from scipy.spatial import cKDTree
+
+    cut = sorted(set(breaks))
+    xy = [np.reshape(np.asarray(c, float), (-1, 2)) for c in centres]
+    size = [np.asarray(a, float) for a in areas]
+    # the cells whose track ends at each time point: no cell of the next one came from them
+    ends = []
+    for t, step in enumerate(links):
+        ended = np.ones(len(step.source), bool)
+        if t + 1 < len(links):
+            after = links[t + 1]
+            came = (np.asarray(after.source, np.int64) > 0) & (after.steps() == 1)
+            ended[np.asarray(after.source, np.int64)[came] - 1] = False
+        ends.append(ended & np.isfinite(xy[t]).all(axis=1))
+    candidates = []
+    for u in range(1, len(links)):
+        starts = np.flatnonzero(
+            (np.asarray(links[u].source, np.int64) == 0)
+            & (links[u].steps() > 0)  # not said by hand to have come in
+            & np.isfinite(xy[u]).all(axis=1)
+        )
+        if not len(starts):
+            continue
+        for s in range(u - 1, -1, -1):
+            missed = times[u] - times[s] - 1
+            if missed > settings.max_gap or any(s < b <= u for b in cut):
+                break
+            if missed < 1 or not ends[s].any():
+                continue
+            present = np.concatenate([size[s][size[s] > 0], size[u][size[u] > 0]])
+            diameter = float(np.median(2 * np.sqrt(present / np.pi)))
+            reach = settings.max_move * diameter * (times[u] - times[s])
+            index = np.flatnonzero(ends[s])
+            near = cKDTree(xy[s][index]).query_ball_point(xy[u][starts], reach)
+            for j, found in zip(starts.tolist(), near, strict=True):
+                for q in found:
+                    i = int(index[q])
+                    d = float(np.hypot(*(xy[s][i] - xy[u][j])))
+                    candidates.append((missed, d, u, j, s, i))
+    if not candidates:
+        return links
+    sources = [np.asarray(step.source, np.int64).copy() for step in links]
+    backs = [step.steps().copy() for step in links]
+    taken, joined = set(), set()
+    for _missed, _d, u, j, s, i in sorted(candidates):
+        if sources[u][j] or (s, i) in taken:
+            continue
+        taken.add((s, i))
+        joined.add(u)
+        sources[u][j], backs[u][j] = i + 1, u - s
+    return [
+        Links(sources[u], step.daughter, backs[u]) if u in joined else step
+        for u, step in enumerate(links)
+    ]
+
+
+def _table_cells(table) -> tuple[np.ndarray, np.ndarray]:
+    """A cell table's centres ((n, 2) of x, y, pixels) and areas (pixels)."""
+    columns = table.columns
+    n = len(table)
+    if not n or "AreaShape_Center_X" not in columns:
+        return np.full((n, 2), np.nan), np.zeros(n)
+    xy = np.column_stack(
+        [
+            np.asarray(columns["AreaShape_Center_X"], float),
+            np.asarray(columns["AreaShape_Center_Y"], float),
+        ]
+    )
+    size = float(table.pixel_size) if table.pixel_size else 1.0
+    areas = np.asarray(columns.get("AreaShape_Area", np.zeros(n)), float) / size**2
+    return xy, areas
+
+
+def follow_tables(
+    links: list[Links],
+    tables: list,
+    times: list | None = None,
+    settings: TrackSettings | None = None,
+    breaks: Iterable[int] = (),
+) -> Tracks:
+    """The tracks of a time-lapse's followed time points from their links (divisions settled
+    already) and cell tables: its gaps closed by the cells' centres (:func:`close_gaps`),
+    numbered (:func:`number_tracks`). What a batch, the window and an export number a
+    time-lapse's tracks with."""
+    cells = [_table_cells(table) for table in tables]
+    closed = close_gaps(
+        links, [c for c, _ in cells], [a for _, a in cells], times, settings, breaks
+    )
+    return number_tracks(closed)
+
+
 def _extend(tracks: Tracks, links: Links, first_track: int) -> np.ndarray:
-    """Number the cells of the next time point from its links to the one before (the last
-    of ``tracks``, extended in place): a cell that was one goes on with its track, a new
-    cell or a daughter starts one (a daughter's parent: its mother's track)."""
-    before = tracks.labels[-1] if tracks.labels else np.zeros(0, np.int64)
+    """Number the cells of the next time point from its links to those before (the last of
+    ``tracks``, extended in place, or further back where a gap was closed): a cell that was
+    one goes on with its track, a new cell or a daughter starts one (a daughter's parent: its
+    mother's track)."""
     ids = np.zeros(len(links.source), np.int64)
-    for k, came_from in enumerate(np.asarray(links.source, np.int64).tolist()):
+    source = np.asarray(links.source, np.int64).tolist()
+    for k, (came_from, back) in enumerate(zip(source, links.steps().tolist(), strict=True)):
+        was = int(tracks.labels[-back][came_from - 1]) if came_from else 0
         if came_from and not links.daughter[k]:
-            ids[k] = before[came_from - 1]
+            ids[k] = was
             continue
         ids[k] = first_track + len(tracks.parents)
-        tracks.parents[int(ids[k])] = int(before[came_from - 1]) if came_from else 0
+        tracks.parents[int(ids[k])] = was
     tracks.labels.append(ids)
     tracks.links.append(links)
     return ids
@@ -358,7 +517,10 @@ def links_from_tables(tables: list) -> list[Links]:
     a run that followed them, read back), so that one time point can be linked again, after
     a correction, without linking every other; a table without them gets :func:`unlinked`.
     A cell is a daughter where it shares the cell it came from with another (so that the
-    links do not depend on how the tracks were numbered when the table was measured)."""
+    links do not depend on how the tracks were numbered when the table was measured). A
+    cell that came from one further back (``TrackObjects_GapLength`` over 1: a gap closed)
+    reads as a new cell here, its gap to be closed again (:func:`follow_tables`); one said by
+    hand to have come in (``TrackObjects_GapLength`` -1) as one that no gap is closed to."""
     found: list[Links] = []
     before = np.zeros(0, np.int64)
     for table in tables:
@@ -371,9 +533,14 @@ def links_from_tables(tables: list) -> list[Links]:
             before = np.zeros(0, np.int64)
             continue
         source = np.asarray(sources, np.int64)
+        gaps = columns.get(TRACK_COLUMNS[4])
+        gaps = np.asarray(gaps, float) if gaps is not None and len(gaps) == n else np.zeros(n)
+        source = np.where(gaps > 1, 0, source)
         if n and (source.min() < 0 or source.max() > len(before)):  # not the table before's
             source = np.zeros(n, np.int64)
-        found.append(Links(source, _daughters(source)))
+        said_new = (gaps < 0) & (source == 0)
+        back = np.where(said_new, 0, 1) if said_new.any() else None
+        found.append(Links(source, _daughters(source), back))
         before = np.asarray(ids, np.int64)
     return found
 
@@ -416,12 +583,14 @@ def relatives(tracks: Iterable[int], parents: dict) -> set:
 
 class Tracker:
     """Follows cells one time point at a time (:meth:`add`), holding only the time point
-    before: a long time-lapse's label images are read, followed and let go one by one."""
+    before: a long time-lapse's label images are read, followed and let go one by one (of
+    each, its cells' centres and areas are kept, ``cells``, for :func:`close_gaps`)."""
 
     def __init__(self, settings: TrackSettings | None = None, first_track: int = 1):
         self.settings = settings
         self.first_track = first_track
         self.tracks = Tracks()
+        self.cells: list[tuple[np.ndarray, np.ndarray]] = []
         self._previous: np.ndarray | None = None
 
     def add(self, labels: np.ndarray, links: Links | None = None) -> np.ndarray:
@@ -435,6 +604,7 @@ class Tracker:
         elif links is None or len(links.source) != n:
             links = link_frames(self._previous, labels, self.settings)
         self._previous = labels
+        self.cells.append(centroids_and_areas(labels, n))
         return _extend(self.tracks, links, self.first_track)
 
     def restart(self) -> None:
@@ -448,13 +618,16 @@ def track_frames(
 ) -> Tracks:
     """Follow the cells of consecutive time points (label images, in time order): each
     cell's track (numbered from ``first_track``), each track's parent (``Tracks``), the
-    divisions settled by the time point after them (:func:`settle_divisions`). The frames are
-    taken one at a time (:class:`Tracker`), so an iterator that reads them from files holds
-    two in memory."""
+    divisions settled by the time point after them (:func:`settle_divisions`), the gaps
+    closed (:func:`close_gaps`). The frames are taken one at a time (:class:`Tracker`), so
+    an iterator that reads them from files holds two in memory."""
     tracker = Tracker(settings, first_track)
     for labels in frames:
         tracker.add(labels)
-    return number_tracks(settle_divisions(tracker.tracks.links), first_track)
+    settled = settle_divisions(tracker.tracks.links)
+    centres, areas = zip(*tracker.cells, strict=True) if tracker.cells else ((), ())
+    closed = close_gaps(settled, list(centres), list(areas), settings=settings)
+    return number_tracks(closed, first_track)
 
 
 def measure_tracks(tracks: Tracks, tables: list, times: list | None = None) -> list[dict]:
@@ -462,7 +635,8 @@ def measure_tracks(tracks: Tracks, tables: list, times: list | None = None) -> l
     the order of ``tracks``; changed in place) and describe each track: a dict per track
     with ``Track``, ``Parent`` (the track it divided from, 0: none), ``First_Frame`` and
     ``Last_Frame`` (``times``: the time points' numbers, pages of a file or frames of a
-    folder; default 0, 1, ...), ``Frames`` (how many it is seen at),
+    folder; default 0, 1, ...), ``Frames`` (how many it is seen at, fewer than it spans
+    where a gap was closed),
     ``Start_X/Y`` and ``End_X/Y`` (pixels), ``Displacement`` (start to end),
     ``PathLength`` (the sum of its moves) and ``Speed`` (path length per time point), the last
     three in pixels or, where the tables are calibrated, ``_um`` (their unit)."""
@@ -473,28 +647,23 @@ def measure_tracks(tracks: Tracks, tables: list, times: list | None = None) -> l
     suffix = f"_{tables[0].unit or 'um'}" if size else ""
     per_px = float(size) if size else 1.0
     seen: dict = {}  # track -> [first time, last time, times seen, start xy, end xy, path]
-    previous_xy = np.zeros((0, 2))
+    where: list = []  # each time point's centres so far
     for t, (ids, links, table) in enumerate(zip(tracks.labels, tracks.links, tables, strict=True)):
         n = len(ids)
         if len(table) != n:
             raise ValueError(
                 f"time point {times[t]}: {len(table)} cells in its table, {n} in its labels"
             )
-        xy = (
-            np.column_stack(
-                [
-                    np.asarray(table.columns["AreaShape_Center_X"], float),
-                    np.asarray(table.columns["AreaShape_Center_Y"], float),
-                ]
-            )
-            if n
-            else np.zeros((0, 2))
-        )
-        source = np.asarray(links.source, np.int64)
+        xy = _table_cells(table)[0]
+        where.append(xy)
+        source, back = np.asarray(links.source, np.int64), links.steps()
         moved = np.zeros(n)
-        came = source > 0
-        if came.any():
-            moved[came] = np.hypot(*(xy[came] - previous_xy[source[came] - 1]).T)
+        gap = np.zeros(n, np.int64)
+        gap[(source == 0) & (back == 0)] = -1  # said by hand to have come in
+        for b in np.unique(back[source > 0]).tolist():  # 1, and where gaps were closed
+            came = (source > 0) & (back == b)
+            moved[came] = np.hypot(*(xy[came] - where[t - b][source[came] - 1]).T)
+            gap[came] = times[t] - times[t - b]
         lifetime = np.zeros(n, np.int64)
         for k, track in enumerate(ids.tolist()):
             entry = seen.get(track)
@@ -513,7 +682,9 @@ def measure_tracks(tracks: Tracks, tables: list, times: list | None = None) -> l
             del table.columns[stale]  # followed before, in other units
         table.columns[distance] = moved * per_px  # followed again: where it was
         table.columns["TrackObjects_Lifetime"] = lifetime
-        previous_xy = xy
+        table.columns["TrackObjects_GapLength"] = gap
+        for name in (*TRACK_COLUMNS[:2], distance, *TRACK_COLUMNS[3:]):  # in this order,
+            table.columns[name] = table.columns.pop(name)  # whatever a table carried
     rows = []
     for track, (first, last, pages, start, end, path) in sorted(seen.items()):
         rows.append(

@@ -589,8 +589,9 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
             tmp_path / f"{kind}.png", pixels, labels, result.centres, numbers=numbers
         )
     assert (tmp_path / "track.png").read_bytes() == drawn != (tmp_path / "number.png").read_bytes()
-    # a cell taken out at the middle time point: its track ends at the first, the cell it
-    # became starts a track of its own, every other cell keeps its track; Undo and Redo too
+    # a cell taken out at the middle time point: its track is missed there and goes on with
+    # the cell it became at the last (a gap closed), every other cell keeps its track; Undo
+    # and Redo too
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
         assert controller.step_page(-1)
 
@@ -613,8 +614,10 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     assert [t.tolist() for t in engine.track_frames(outlines).labels] == after
     assert gone not in after[1] and after[0] == before[0]
     became = before[2].index(gone)
-    assert after[2][became] not in after[1] + after[0]
-    assert doc.results[(2, 0)].table.columns["TrackObjects_Lifetime"][became] == 1
+    assert after[2][became] == gone
+    last = doc.results[(2, 0)].table.columns
+    assert last["TrackObjects_Lifetime"][became] == last["TrackObjects_GapLength"][became] == 2
+    assert last["TrackObjects_ParentObjectNumber"][became] == before[0].index(gone) + 1
     for k, (old, new) in enumerate(zip(before[2], after[2], strict=True)):
         if k != became and old in before[0]:
             assert new == old  # followed from the first time point: as it was
@@ -640,8 +643,11 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     assert not any(r.tracks_changed for r in doc.results.values())
     assert not controller.has_unsaved_results()
     rows = {int(r["Track"]): r for r in csv.DictReader(open(tmp_path / "corrected/tracks.csv"))}
-    assert (rows[gone]["Last_Frame"], rows[gone]["Frames"]) == ("0", "1")
-    assert rows[after[2][became]]["First_Image"] == "movie_p2c0.tif"
+    assert (rows[gone]["First_Frame"], rows[gone]["Last_Frame"], rows[gone]["Frames"]) == (
+        "0",
+        "2",
+        "2",
+    )
     written = csv.DictReader(open(tmp_path / "corrected/movie_p1c0_cells.csv", encoding="utf-8"))
     assert [int(r["TrackObjects_Label"]) for r in written] == after[1]
     # the run's folder opened again: its pages know their place in the time-lapse
@@ -1022,22 +1028,33 @@ def test_random_corrections_undos_and_mended_links_leave_no_link_to_cells_not_sh
             controller.link_cell(int(rng.integers(1, result.n_cells + 1)), 0)
         done.append((what, page))
         for k in (1, 2):
-            before, now = doc.results[(k - 1, 0)], doc.results[(k, 0)]
+            now = doc.results[(k, 0)]
             sources = now.table.columns[CELL_BEFORE].astype(int)
-            assert sources.max(initial=0) <= before.n_cells, done
-            old, new = _labels_of(before, engine), _labels_of(now, engine)
-            for cell, source in enumerate(sources, start=1):
-                if source:
+            gaps = now.table.columns["TrackObjects_GapLength"].astype(int)
+            new = _labels_of(now, engine)
+            for cell, (source, gap) in enumerate(zip(sources, gaps, strict=True), start=1):
+                if not source:
+                    continue
+                # into a cell of the time point it names as it is now: one that overlaps
+                # it, or, a gap closed, one of the same track
+                before = doc.results[(k - gap, 0)]
+                assert 1 <= gap <= k and source <= before.n_cells, (done, k, cell, source)
+                if gap == 1:
+                    old = _labels_of(before, engine)
                     assert ((new == cell) & (old == source)).any(), (done, k, cell, source)
+                else:
+                    track = before.table.columns["TrackObjects_Label"][source - 1]
+                    assert now.table.columns["TrackObjects_Label"][cell - 1] == track, done
 
 
-def test_a_time_point_closed_leaves_the_next_unlinked_when_the_time_lapse_is_followed_again(
+def test_a_time_point_closed_is_a_gap_when_the_time_lapse_is_followed_again(
     qtbot, controller, crops, tmp_path
 ):
     """Four images of a folder followed over time, the second closed, the fourth corrected:
-    the third has no time point just before it any more, so its cells start tracks of their
-    own (as after a time point that failed) instead of taking the closed one's cell numbers
-    for the first one's."""
+    the third has no time point just before it any more, so its cells follow those of the
+    first across the gap (a cell missed for a time point, as a batch follows them past one
+    that failed), by where they are, instead of taking the closed one's cell numbers for the
+    first one's."""
     paths, docs = _followed_folder(qtbot, controller, crops, tmp_path, 4)
     column = _cells_before_of(docs[2])
     assert all(column(0))  # each cell of the third came from one of the second
@@ -1047,9 +1064,21 @@ def test_a_time_point_closed_leaves_the_next_unlinked_when_the_time_lapse_is_fol
     was = docs[3].result
     assert controller.remove_cell(1)
     qtbot.waitUntil(lambda: not controller.busy and docs[3].result is not was, timeout=RUN_MS)
-    assert not any(column(0))
-    tracks = [d.result.table.columns["TrackObjects_Label"].tolist() for d in (docs[0], docs[2])]
-    assert not set(tracks[0]) & set(tracks[1])  # new tracks, none of the first's
+    third, first = docs[2].result.table.columns, docs[0].result.table.columns
+    assert any(column(0))
+    for cell, source in enumerate(column(0)):
+        if not source:
+            assert third["TrackObjects_Lifetime"][cell] == 1  # a new track
+            continue
+        assert third["TrackObjects_GapLength"][cell] == 2
+        assert third["TrackObjects_Label"][cell] == first["TrackObjects_Label"][source - 1]
+        moved = np.hypot(
+            third["AreaShape_Center_X"][cell] - first["AreaShape_Center_X"][source - 1],
+            third["AreaShape_Center_Y"][cell] - first["AreaShape_Center_Y"][source - 1],
+        )
+        assert moved == pytest.approx(third["TrackObjects_DistanceTraveled"][cell])
+        diameter = np.median(first["AreaShape_EquivalentDiameter"])
+        assert moved <= 2 * 0.5 * diameter * 1.1  # within reach of where it was seen
 
 
 def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_the_units(
@@ -1171,15 +1200,15 @@ def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_t
     assert controller.current is docs[0]
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
         controller.next_image()
-    # taken out at the middle time point: its track ends before it, the next image's cell
-    # starts one of its own
+    # taken out at the middle time point: its track is missed there and goes on with the
+    # next image's cell (a gap closed)
     gone = followed[0]
     middle = docs[1].result
     assert controller.remove_cell(tracks[1].index(gone) + 1)
     qtbot.waitUntil(lambda: not controller.busy and docs[1].result is not middle, timeout=RUN_MS)
     now = [d.result.table.columns["TrackObjects_Label"].tolist() for d in docs]
-    assert gone in now[0] and gone not in now[1] and gone not in now[2]
-    assert now[2][tracks[2].index(gone)] not in now[1]
+    assert gone in now[0] and gone not in now[1] and now[2][tracks[2].index(gone)] == gone
+    assert docs[2].result.table.columns["TrackObjects_GapLength"][tracks[2].index(gone)] == 2
 
 
 def test_a_3d_stack_in_a_batch_says_how_to_segment_it_and_then_does(

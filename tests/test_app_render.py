@@ -233,6 +233,18 @@ def test_the_paths_of_cells_followed_over_time_end_at_the_page_shown():
     assert render.track_paths(tables[:2]).keys() == {moving, still}
     plain = measure(frames[1])  # a page measured again (a correction): no tracks
     assert render.track_paths([tables[0], plain, tables[2]])[moving].tolist() == [[19.5, 9.5]]
+    # a page not segmented, or one the moving cell was missed at (a gap closed): its path
+    # goes on from where it was last seen; two such pages in a row end it
+    skipped = [tables[0], None, tables[2]]
+    assert render.track_paths(skipped)[moving].tolist() == [[9.5, 9.5], [19.5, 9.5]]
+    assert render.track_paths([tables[0], None, None, tables[2]])[moving].tolist() == [[19.5, 9.5]]
+    frames[1][frames[1] == 1] = 0
+    frames[1][frames[1] == 2] = 1
+    tables = [measure(f) for f in frames]
+    measure_tracks(track_frames(frames), tables)
+    paths = render.track_paths(tables)
+    assert paths[moving].tolist() == [[9.5, 9.5], [19.5, 9.5]] and len(paths[still]) == 3
+    assert render.track_paths(tables, max_gap=0)[moving].tolist() == [[19.5, 9.5]]
 
 
 def test_the_cell_tables_headings_are_short_words_and_say_the_unit():

@@ -13,6 +13,8 @@ from cellprop.engine.track import (
     TRACK_COLUMNS,
     TrackSettings,
     carry_links,
+    close_gaps,
+    follow_tables,
     lineage,
     link_frames,
     links_from_tables,
@@ -176,7 +178,18 @@ def test_links_are_scored_against_masks_that_number_each_cell_alike_in_every_fra
         "daughters": 2,
         "daughters_right": 2,
         "true_daughters": 2,
+        "gaps": 0,
+        "gaps_right": 0,
+        "true_gaps": 0,
+        "gaps_found": 0,
     }
+    missed = frames()
+    missed[2] = without(missed[2], at(missed[2], 28, 30))  # A not outlined at the third
+    scores = link_scores(frames(truth=True), missed)
+    assert (scores["gaps"], scores["gaps_right"], scores["true_gaps"]) == (1, 1, 1)
+    assert scores["gaps_found"] == 1 and scores["right"] == 6  # A's two links, one across
+    scores = link_scores(frames(truth=True), missed, TrackSettings(max_gap=0))
+    assert (scores["gaps"], scores["true_gaps"], scores["gaps_found"]) == (0, 1, 0)
     merged = frames()
     merged[1][merged[1] == at(merged[1], 130, 100)] = at(merged[1], 80, 60)  # B and C as one
     scores = link_scores(frames(truth=True), merged)
@@ -205,18 +218,31 @@ def test_the_masks_of_a_hela_time_lapse_are_linked_as_their_labels_say():
     assert right >= 1050 and wrong <= 3, (right, wrong)
     from cellprop.engine.evaluate import link_scores
 
-    scores = link_scores(masks, masks)  # the same, and divisions: 14 of 18 daughters found
+    # the same, and divisions: 14 of 18 daughters found
+    scores = link_scores(masks, masks, TrackSettings(max_gap=0))
     assert scores["right"] >= 1050 and scores["wrong"] <= 3
     assert scores["true_daughters"] >= 16 and scores["daughters_right"] >= 12
     assert scores["daughters"] - scores["daughters_right"] <= 2
+    assert scores["gaps"] == 0 and scores["true_gaps"] == 2 and scores["gaps_found"] == 0
+    # gaps closed (the default): the masks miss two cells for a frame each, and both keep
+    # their number across; the other two gaps closed join cells at the top edge that the
+    # masks (a tracker's, with no gap closing) number anew after a frame without them
+    closed = link_scores(masks, masks)
+    assert closed["gaps_found"] == closed["true_gaps"] == 2
+    assert closed["gaps"] == 4 and closed["gaps_right"] == 2
+    same = ("right", "true_links", "found", "daughters", "daughters_right")
+    assert {k: closed[k] for k in same} == {
+        **{k: scores[k] for k in same},
+        "right": scores["right"] + 2,
+    }
 
 
-def test_a_batchs_time_lapse_is_followed_from_its_files_and_a_lost_one_starts_tracks_anew(
-    tmp_path,
-):
+def test_a_batchs_time_lapse_is_followed_from_its_files_across_a_lost_time_point(tmp_path):
     """The batch's last step (engine.batch._follow_one): label files read back one by one;
-    a time point that failed, or whose labels cannot be read back, ends the tracks before it
-    and the cells after it start new ones, numbered on; every _cells.csv gains the columns."""
+    a time point that failed, or whose labels cannot be read back, is one the tracks are
+    missed at: a cell near where a track was last seen goes on with it after (a gap closed),
+    the others start new tracks, numbered on; every _cells.csv gains the columns. A field
+    of another size starts every track anew."""
     from cellprop.engine.batch import _follow_one
     from cellprop.engine.output import read_table, write_labels, write_table
     from cellprop.engine.planes import ImageResult
@@ -241,15 +267,28 @@ def test_a_batchs_time_lapse_is_followed_from_its_files_and_a_lost_one_starts_tr
     members[4].outputs["labels"].unlink()  # gone since
     rows = _follow_one("frames", members, list(range(6)))
     assert {r["Sequence"] for r in rows} == {"frames"}
-    stretches = sorted({(r["First_Frame"], r["Last_Frame"]) for r in rows})
-    assert (0, 1) in stretches and (3, 3) in stretches and (5, 5) in stretches
-    assert not any(r["First_Frame"] <= 2 <= r["Last_Frame"] for r in rows)
     assert sorted(r["Track"] for r in rows) == list(range(1, len(rows) + 1))  # numbered on
-    for t in (0, 1, 3, 5):
-        written = read_table(members[t].outputs["cells"])
+    tables = {t: read_table(members[t].outputs["cells"]) for t in (0, 1, 3, 5)}
+    for t, written in tables.items():
         assert all(name in written.columns for name in TRACK_COLUMNS), t
-        if t in (3, 5):  # a new stretch: every cell new
-            assert (written.columns["TrackObjects_Lifetime"] == 1).all()
+
+    def track_at(t, x, y):
+        return int(tables[t].columns["TrackObjects_Label"][at(seq[t], x, y) - 1])
+
+    # A, drifting 4 px a time point, is one track throughout, seen at four time points
+    a = track_at(0, 20, 30)
+    assert track_at(3, 32, 30) == track_at(5, 24, 30) == a
+    row = next(r for r in rows if r["Track"] == a)
+    assert (row["First_Frame"], row["Last_Frame"], row["Frames"]) == (0, 5, 4)
+    k = at(seq[3], 32, 30) - 1
+    assert tables[3].columns["TrackObjects_GapLength"][k] == 2
+    assert tables[3].columns["TrackObjects_Lifetime"][k] == 3
+    # D, new at time point 3 far from any track's end, and C at 5, where none ended: new
+    d, c = track_at(3, 30, 100), track_at(5, 130, 100)
+    assert {(r["First_Frame"], r["Frames"]) for r in rows if r["Track"] in (d, c)} == {
+        (3, 1),
+        (5, 1),
+    }
     assert "TrackObjects_Label" not in read_table(members[4].outputs["cells"]).columns
     assert [m.sequence for m in members] == [
         ("frames", 0),
@@ -259,11 +298,21 @@ def test_a_batchs_time_lapse_is_followed_from_its_files_and_a_lost_one_starts_tr
         None,
         ("frames", 5),
     ]
-    # the links read back from the files give the same tracks, the gaps included
-    written = [read_table(members[t].outputs["cells"]) for t in (0, 1, 3, 5)]
-    again = number_tracks(links_from_tables(written))
+    # the links read back from the files give the same tracks, the gaps closed again
+    written = [tables[t] for t in (0, 1, 3, 5)]
+    again = follow_tables(links_from_tables(written), written, [0, 1, 3, 5])
     for t, table in enumerate(written):
         assert again.labels[t].tolist() == table.columns["TrackObjects_Label"].tolist()
+    # another size of image at time point 3 (a field not the same): no gap closed into it
+    wide = np.zeros((120, 200), np.uint16)
+    wide[:, :160] = seq[3]
+    write_labels(members[3].outputs["labels"], wide, overwrite=True)
+    rows = _follow_one("frames", members, list(range(6)))
+    restarted = read_table(members[3].outputs["cells"]).columns
+    assert (restarted["TrackObjects_Lifetime"] == 1).all()
+    assert not set(restarted["TrackObjects_Label"].tolist()) & set(
+        read_table(members[1].outputs["cells"]).columns["TrackObjects_Label"].tolist()
+    )
 
 
 def test_one_time_point_linked_again_leaves_the_others_tracks_as_they_were():
@@ -522,3 +571,94 @@ def test_a_tables_tracks_are_read_only_where_they_fit_its_cells():
     assert table_tracks(
         CellTable({TRACK_COLUMNS[0]: np.array([3.0, 1.0])}, None, None), 2
     ).tolist() == [3, 1]
+
+
+def test_a_cell_missed_at_one_time_point_keeps_its_track_across_the_gap():
+    """Cell A is not outlined at the third time point: its track goes on at the fourth (a
+    gap closed, as TrackMate's and CellProfiler's LAP trackers close them), its table saying
+    how far back it was seen (GapLength 2) and how far it moved since; with no gap closing
+    (max_gap 0) it starts a track anew. Cells far from a track's end are not joined to it:
+    D, new at the fourth, 80 px from where C was last seen."""
+    seq = frames()
+    seq[2] = without(seq[2], at(seq[2], 28, 30))
+    tracks = track_frames(seq)
+    a = tracks.labels[0][at(seq[0], 20, 30) - 1]
+    assert tracks.labels[3][at(seq[3], 32, 30) - 1] == a
+    assert tracks.spans()[a] == (0, 3) and tracks.n_tracks == 6
+    d = tracks.labels[3][at(seq[3], 30, 100) - 1]
+    assert tracks.parents[d] == 0 and tracks.spans()[d] == (3, 3)
+    tables = [measure(labels) for labels in seq]
+    rows = measure_tracks(tracks, tables)
+    k = at(seq[3], 32, 30) - 1
+    assert tables[3].columns["TrackObjects_GapLength"][k] == 2
+    assert tables[3].columns["TrackObjects_ParentObjectNumber"][k] == at(seq[1], 24, 30)
+    assert tables[3].columns["TrackObjects_Lifetime"][k] == 3
+    assert tables[3].columns["TrackObjects_DistanceTraveled"][k] == pytest.approx(8, abs=0.01)
+    row = next(r for r in rows if r["Track"] == a)
+    assert (row["Frames"], row["PathLength"], row["Speed"]) == (
+        3,
+        pytest.approx(12, abs=0.02),
+        pytest.approx(4, abs=0.01),
+    )
+    assert sorted(set(tables[3].columns["TrackObjects_GapLength"].tolist())) == [0, 1, 2]
+    apart = track_frames(seq, TrackSettings(max_gap=0))
+    assert apart.labels[3][k] != apart.labels[0][at(seq[0], 20, 30) - 1]
+    # read back from the tables, the gap is closed again: the same tracks
+    again = follow_tables(links_from_tables(tables), tables)
+    assert [t.tolist() for t in again.labels] == [t.tolist() for t in tracks.labels]
+    # a time point missing altogether (failed): the same gap, by the time points' numbers
+    kept = [tables[0], tables[1], tables[3]]
+    skipped = follow_tables(
+        [
+            unlinked(len(t)) if i in (0, 2) else links_from_tables(kept)[i]
+            for i, t in enumerate(kept)
+        ],
+        kept,
+        times=[0, 1, 3],
+    )
+    assert skipped.labels[2][k] == skipped.labels[0][at(seq[0], 20, 30) - 1]
+    # ... and not across a field of another size
+    cut = follow_tables(
+        [
+            unlinked(len(t)) if i in (0, 2) else links_from_tables(kept)[i]
+            for i, t in enumerate(kept)
+        ],
+        kept,
+        times=[0, 1, 3],
+        breaks=[2],
+    )
+    assert cut.labels[2][k] not in cut.labels[0]
+    # nor across two time points missed, with one allowed
+    far = close_gaps(
+        [unlinked(1), unlinked(1)], [np.array([[10.0, 10.0]])] * 2, [np.array([100.0])] * 2, [0, 3]
+    )
+    assert far[1].source.tolist() == [0]
+    near = close_gaps(
+        [unlinked(1), unlinked(1)], [np.array([[10.0, 10.0]])] * 2, [np.array([100.0])] * 2, [0, 2]
+    )
+    assert near[1].source.tolist() == [1] and near[1].steps().tolist() == [1]
+
+
+def test_a_cell_said_by_hand_to_have_come_in_is_not_joined_across_a_gap():
+    """The window's *Cell Before* set to none on a cell a gap was closed to: it starts a
+    track of its own, and stays so when its tables are read back (GapLength -1) and the
+    tracks numbered again, as a continued batch numbers them."""
+    seq = frames()
+    seq[2] = without(seq[2], at(seq[2], 28, 30))
+    tables = [measure(labels) for labels in seq]
+    measure_tracks(track_frames(seq), tables)
+    k = at(seq[3], 32, 30)
+    links = links_from_tables(tables)
+    assert links[3].source[k - 1] == 0  # the gap is not a link to the time point before
+    links[3] = relink(links[3], k, 0, len(tables[2]))
+    tracks = follow_tables(links, tables)
+    a = tracks.labels[0][at(seq[0], 20, 30) - 1]
+    assert tracks.labels[3][k - 1] != a and tracks.parents[tracks.labels[3][k - 1]] == 0
+    measure_tracks(tracks, tables)
+    assert tables[3].columns["TrackObjects_GapLength"][k - 1] == -1
+    again = follow_tables(links_from_tables(tables), tables)
+    assert [t.tolist() for t in again.labels] == [t.tolist() for t in tracks.labels]
+    # said to come from a cell again: an ordinary link
+    links = links_from_tables(tables)
+    links[3] = relink(links[3], k, 1, len(tables[2]))
+    assert links[3].steps()[k - 1] == 1

@@ -649,11 +649,15 @@ def write_report(
             "daughter is right if it matches a true daughter (a cell numbered anew on one whose "
             "number ends) of the cell its mother matches. *Masks* links the masks themselves "
             "(the linking alone, every frame); *cellprop* the model's outlines of the test "
-            "frames.",
+            "frames. *Gaps closed*: links to a cell two frames back (a track missed for a "
+            "frame), and how many of those join one true cell; *missed cells followed*: of the "
+            "true cells matched at a frame and two before it but not at the one between, how "
+            "many keep their track across.",
             "",
             "| dataset | linked | frames | links right | wrong | true links made | "
-            "daughters called | right | true daughters |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "daughters called | right | true daughters | gaps closed | right | "
+            "missed cells followed |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in tracked:
             t = r["tracking"]
@@ -664,7 +668,8 @@ def write_report(
                 lines.append(
                     f"| {r['dataset']} | {what} | {frames} | {s['right']} | {s['wrong']} | "
                     f"{s['found']} of {s['true_links']} | {s['daughters']} | "
-                    f"{s['daughters_right']} | {s['true_daughters']} |"
+                    f"{s['daughters_right']} | {s['true_daughters']} | {s['gaps']} | "
+                    f"{s['gaps_right']} | {s['gaps_found']} of {s['true_gaps']} |"
                 )
     lines += ["", "## Images used for what", ""]
     for r in results:
