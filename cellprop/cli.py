@@ -248,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="follow the cells of time-lapses from time point to time point: the pages of a "
         "multi-page file (with --page all) or the images of a folder in name order; each "
-        "cell's track in the cell tables (TrackObjects_Label, ...), divisions included, and "
-        "tracks.csv with every track's start, end, parent and distance travelled",
+        "cell's track in the cell tables (TrackObjects_Label, ...), divisions included, a "
+        "cell missed at one time point kept on its track (gap closing), and tracks.csv with "
+        "every track's start, end, parent and distance travelled",
     )
     seg.add_argument(
         "--memory",
