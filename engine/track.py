@@ -583,14 +583,12 @@ def relatives(tracks: Iterable[int], parents: dict) -> set:
 
 class Tracker:
     """Follows cells one time point at a time (:meth:`add`), holding only the time point
-    before: a long time-lapse's label images are read, followed and let go one by one (of
-    each, its cells' centres and areas are kept, ``cells``, for :func:`close_gaps`)."""
+    before: a long time-lapse's label images are read, followed and let go one by one."""
 
     def __init__(self, settings: TrackSettings | None = None, first_track: int = 1):
         self.settings = settings
         self.first_track = first_track
         self.tracks = Tracks()
-        self.cells: list[tuple[np.ndarray, np.ndarray]] = []
         self._previous: np.ndarray | None = None
 
     def add(self, labels: np.ndarray, links: Links | None = None) -> np.ndarray:
@@ -604,7 +602,6 @@ class Tracker:
         elif links is None or len(links.source) != n:
             links = link_frames(self._previous, labels, self.settings)
         self._previous = labels
-        self.cells.append(centroids_and_areas(labels, n))
         return _extend(self.tracks, links, self.first_track)
 
     def restart(self) -> None:
@@ -622,11 +619,14 @@ def track_frames(
     closed (:func:`close_gaps`). The frames are taken one at a time (:class:`Tracker`), so
     an iterator that reads them from files holds two in memory."""
     tracker = Tracker(settings, first_track)
+    centres, areas = [], []  # each time point's cells', for the gaps
     for labels in frames:
         tracker.add(labels)
+        xy, area = centroids_and_areas(np.asarray(labels), len(tracker.tracks.labels[-1]))
+        centres.append(xy)
+        areas.append(area)
     settled = settle_divisions(tracker.tracks.links)
-    centres, areas = zip(*tracker.cells, strict=True) if tracker.cells else ((), ())
-    closed = close_gaps(settled, list(centres), list(areas), settings=settings)
+    closed = close_gaps(settled, centres, areas, settings=settings)
     return number_tracks(closed, first_track)
 
 
