@@ -516,15 +516,17 @@ def link_scores(truth: list, predicted: list, settings=None) -> dict[str, int]:
                     scores["gaps_right"] += bool(same)
         before = matched[step - 1]
         cell_before = {t: p for p, t in before.items()}
+        two_before = {t: p for p, t in matched[step - 2].items()} if step >= 2 else {}
         for true_id, k in ((t, p) for p, t in after.items()):
             if true_id in cell_before:
                 scores["true_links"] += 1
                 made = links.source[k - 1] == cell_before[true_id] and not links.daughter[k - 1]
                 scores["found"] += bool(made and steps[k - 1] == 1)
-            elif step >= 2 and true_id in (two := {t: p for p, t in matched[step - 2].items()}):
+            elif true_id in two_before:
                 # a true cell outlined two time points back, missed at the one between
                 scores["true_gaps"] += 1
-                same = tracks.labels[step - 2][two[true_id] - 1] == tracks.labels[step][k - 1]
+                was = two_before[true_id]
+                same = tracks.labels[step - 2][was - 1] == tracks.labels[step][k - 1]
                 scores["gaps_found"] += bool(same)
         mothers = _true_mothers(truth[step - 1], truth[step])
         scores["true_daughters"] += len(mothers)
