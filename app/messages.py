@@ -58,10 +58,12 @@ def training_summary(model_dir: Path) -> str:
 
 
 def measured_with(pixel_size: float | None, neighbour_distance: int) -> str:
-    """How cells are measured, in words: "0.5 µm; within 3 px", "from the file; touching"."""
+    """How cells are measured, in words: "0.5 µm; within 3 px", "from the file; touching",
+    "0.5 µm; expanded until adjacent"."""
     size = f"{pixel_size:g} µm" if pixel_size else "from the file"
-    near = f"within {neighbour_distance} px" if neighbour_distance else "touching"
-    return f"{size}; {near}"
+    from cellprop.engine.features import neighbours_in_words  # loaded: cells were measured
+
+    return f"{size}; {neighbours_in_words(neighbour_distance)}"
 
 
 def size_note(settings) -> str:

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import render
-from .state import OVERLAY_NAMES, OVERLAY_TITLES, Status
+from .state import EXPANDED, OVERLAY_NAMES, OVERLAY_TITLES, Status
 
 CHOOSE_FOLDER = "__choose_folder__"
 
@@ -102,10 +102,13 @@ TIPS = {
     "uses the calibration stored in the image, if any; otherwise results are in pixels. "
     + _MEASURED_FROM_NOW,
     "neighbour_distance": "Which cells count as a cell's neighbours in its measurements "
-    "(Number Of Neighbors, Percent Touching): 'touching' counts the cells it touches; a "
-    "distance counts the cells within that many pixels of it, for cells that lie close "
-    "without touching (CellProfiler's 'Within a specified distance'; the columns then end in "
-    "the distance, Neighbors_NumberOfNeighbors_5). " + _MEASURED_FROM_NOW,
+    "(Number Of Neighbors, Percent Touching): 'touching' counts the cells it touches; "
+    "'within' a distance counts the cells within that many pixels of it, for cells that lie "
+    "close without touching (CellProfiler's 'Within a specified distance'; the columns then "
+    "end in the distance, Neighbors_NumberOfNeighbors_5); 'expanded until adjacent' counts "
+    "the cells it would touch were every cell grown over the background until it met others, "
+    "for cells that never touch, such as nuclei (CellProfiler's 'Expand until adjacent'; "
+    "the columns end in _Expanded). " + _MEASURED_FROM_NOW,
     "roi_zip": "Also save the outlines as an ImageJ/Fiji ROI set (.zip) you can open in Fiji's "
     "ROI Manager.",
     "reset": "Go back to the values recommended by the chosen model.",
@@ -214,12 +217,31 @@ class SettingsPanel(QGroupBox):
         self.edge_fraction.setSpecialValueText("keep all")
         self.edge_fraction.setKeyboardTracking(False)
         self.pixel_size = self._double(0.0, 1000.0, 0.01, 4, special="from the file", suffix=" µm")
+        # How neighbours are found (CellProfiler's three methods), and the distance of one.
+        self.neighbours = QComboBox()
+        for title, key in [
+            ("touching", "touching"),
+            ("within", "within"),
+            ("expanded until adjacent", "expanded"),
+        ]:
+            self.neighbours.addItem(title, key)
+        # as narrow as the row needs beside the distance (the longest item fits alone)
+        self.neighbours.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.neighbours.setMinimumContentsLength(6)
         self.neighbour_distance = QSpinBox()
-        self.neighbour_distance.setRange(0, 500)
-        self.neighbour_distance.setPrefix("within ")
+        self.neighbour_distance.setRange(1, 500)
+        self.neighbour_distance.setValue(5)  # CellProfiler's, until one is chosen
         self.neighbour_distance.setSuffix(" px")
-        self.neighbour_distance.setSpecialValueText("touching")
         self.neighbour_distance.setKeyboardTracking(False)
+        neighbours_row = QWidget()
+        row = QHBoxLayout(neighbours_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.neighbours, 1)
+        row.addWidget(self.neighbour_distance)
+        self.neighbours.setToolTip(TIPS["neighbour_distance"])
+        self.neighbour_distance.setToolTip(TIPS["neighbour_distance"])
         self.roi_zip = QCheckBox("Also save Fiji ROIs")
         self.reset = QPushButton("Reset to model defaults")
 
@@ -241,7 +263,7 @@ class SettingsPanel(QGroupBox):
             ("exclude_border", "Border cells", self.exclude_border),
             ("edge_fraction", "Edge fragments", self.edge_fraction),
             ("pixel_size", "Pixel size", self.pixel_size),
-            ("neighbour_distance", "Neighbours", self.neighbour_distance),
+            ("neighbour_distance", "Neighbours", neighbours_row),
             ("roi_zip", "Export", self.roi_zip),
         ]:
             label = QLabel(title)
@@ -283,9 +305,8 @@ class SettingsPanel(QGroupBox):
         self.min_size.valueChanged.connect(lambda v: self._edited("min_size", int(v)))
         self.max_size.valueChanged.connect(lambda v: self._edited("max_size", int(v)))
         self.pixel_size.valueChanged.connect(lambda v: self._edited("pixel_size", v or None))
-        self.neighbour_distance.valueChanged.connect(
-            lambda v: self._edited("neighbour_distance", int(v))
-        )
+        self.neighbours.activated.connect(lambda _i: self._neighbours_chosen())
+        self.neighbour_distance.valueChanged.connect(lambda _v: self._neighbours_chosen())
         self.exclude_border.toggled.connect(lambda b: self._edited("exclude_border", bool(b)))
         self.edge_fraction.valueChanged.connect(lambda v: self._edited("edge_fraction", v / 100))
         self.roi_zip.toggled.connect(lambda b: self._edited("roi_zip", bool(b)))
@@ -330,6 +351,12 @@ class SettingsPanel(QGroupBox):
             if self.model.findData(value) < 0:
                 self.model.insertItem(self.model.count() - 1, Path(value).name, value)
         self.controller.update_settings(model=value)
+
+    def _neighbours_chosen(self) -> None:
+        """The neighbour distance the two boxes say: 0 touching, the distance, or EXPANDED."""
+        how = self.neighbours.currentData()
+        within = int(self.neighbour_distance.value())
+        self._edited("neighbour_distance", {"touching": 0, "expanded": EXPANDED}.get(how, within))
 
     def _edited(self, name: str, value) -> None:
         if not self._refreshing:
@@ -410,7 +437,12 @@ class SettingsPanel(QGroupBox):
             self.estimate.setEnabled(not s.diameter_each_image)
             self._mark("diameter", d is not None, defaults.get("diameter"))
             self.pixel_size.setValue(s.pixel_size or 0.0)
-            self.neighbour_distance.setValue(s.neighbour_distance)
+            near = s.neighbour_distance
+            how = "expanded" if near == EXPANDED else "within" if near else "touching"
+            self.neighbours.setCurrentIndex(self.neighbours.findData(how))
+            if near > 0:
+                self.neighbour_distance.setValue(near)
+            self.neighbour_distance.setVisible(how == "within")
             self.exclude_border.setChecked(s.exclude_border)
             # Shown in percent; None shows the model's fraction (0: keep all).
             own_edge = 100 * float(defaults.get("edge_fraction") or 0.0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from .state import DEFAULT_OVERLAYS, OVERLAY_NAMES, Overlay, UserSettings
+from .state import DEFAULT_OVERLAYS, EXPANDED, OVERLAY_NAMES, Overlay, UserSettings
 
 ORGANISATION = "cellprop"
 APPLICATION = "cellprop"
@@ -76,7 +76,8 @@ class SettingsStore:
         if values.get("batch_workers", 1) < 1:
             values.pop("batch_workers")
         for name in ("min_size", "max_size", "batch_channel_index", "neighbour_distance"):
-            if values.get(name, 0) < 0:  # a hand-edited entry the engine would refuse
+            lowest = EXPANDED if name == "neighbour_distance" else 0
+            if values.get(name, 0) < lowest:  # a hand-edited entry the engine would refuse
                 values.pop(name)
         return defaults.with_changes(**values)
 

@@ -12,6 +12,10 @@ from typing import Any
 
 import numpy as np
 
+#: ``neighbour_distance`` for the cells' neighbours grown until they meet: the engine's
+#: ``features.EXPANDED`` (CellProfiler's *Expand until adjacent*), without loading the engine.
+EXPANDED = -1
+
 
 class Status(str, enum.Enum):
     """Where an image stands, as the side list shows it."""
@@ -219,7 +223,8 @@ class UserSettings:
     # Cells cut by the image edge below this fraction of a typical cell are left out.
     edge_fraction: float | None = None
     pixel_size: float | None = None
-    # The cells' neighbours: 0, the cells each touches; else those within this many pixels.
+    # The cells' neighbours: 0, the cells each touches; EXPANDED, those it would touch were
+    # every cell grown until it met others; else those within this many pixels.
     neighbour_distance: int = 0
     roi_zip: bool = True  # also write ImageJ ROI zips on export and in batches
     # A folder batch segments every page of a multi-page file (a time-lapse, a stack) as an

@@ -62,12 +62,15 @@ def friendly_name(column: str) -> str:
     if column in HEADINGS:
         return HEADINGS[column]
     within = ""
-    if column.startswith("Neighbors_"):  # how neighbours were found: touching, or a distance
-        found = re.fullmatch(r"(Neighbors_[A-Za-z]+)_(Adjacent|\d+)(_.*)?", column)
+    if column.startswith("Neighbors_"):  # how neighbours were found: touching, a distance,
+        # or grown until they meet
+        found = re.fullmatch(r"(Neighbors_[A-Za-z]+)_(Adjacent|Expanded|\d+)(_.*)?", column)
         if found:
             column = found.group(1) + (found.group(3) or "")
             # the count and the touching share depend on it; the nearest cells do not
-            if found.group(2) != "Adjacent" and found.group(1) in _WITHIN:
+            if found.group(2) == "Expanded" and found.group(1) in _WITHIN:
+                within = " (expanded)"
+            elif found.group(2) != "Adjacent" and found.group(1) in _WITHIN:
                 within = f" (within {found.group(2)} px)"
     for prefix in ("AreaShape_", "Intensity_", "TrackObjects_", "Neighbors_"):
         if column.startswith(prefix):

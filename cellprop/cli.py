@@ -58,6 +58,19 @@ def _count(text: str) -> int:
     return value
 
 
+def _neighbour_distance(text: str) -> int:
+    if text.strip().lower() == "expand":
+        from cellprop.engine.features import EXPANDED
+
+        return EXPANDED
+    try:
+        return _count(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of pixels or 'expand', got {text}"
+        ) from None
+
+
 def _page(text: str) -> int | str:
     if text == "all":
         return text
@@ -150,12 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--neighbour-distance",
         "--neighbor-distance",
         dest="neighbour_distance",
-        type=_count,
+        type=_neighbour_distance,
         default=0,
-        metavar="PX",
+        metavar="PX|expand",
         help="count as a cell's neighbours the cells within this many pixels of it "
-        "(CellProfiler's 'Within a specified distance'; columns Neighbors_..._PX); "
-        "default 0: the cells it touches (Neighbors_..._Adjacent)",
+        "(CellProfiler's 'Within a specified distance'; columns Neighbors_..._PX), or "
+        "'expand': the cells it would touch were every cell grown over the background until "
+        "it met others (CellProfiler's 'Expand until adjacent', Neighbors_..._Expanded: for "
+        "nuclei, which never touch); default 0: the cells it touches (Neighbors_..._Adjacent)",
     )
     seg.add_argument(
         "--min-size",

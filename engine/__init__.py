@@ -19,6 +19,8 @@ behind it each hold one stage:
     memo        Memo                                 what segment() keeps for a correction
     features    measure                              per-cell table, CellProfiler names
                 measure_image                        ... of a plane as read: every channel
+                EXPANDED, neighbours_in_words        neighbours of cells grown until they
+                                                     meet; how neighbours are found, in words
     output      write_labels, write_overlay, write_table, write_roi_zip
                 write_tables                         many images' cells in one CSV
                 write_image_table                    ... and each image's count and means
@@ -66,7 +68,14 @@ from .batch import (
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError, ResumeError
 from .evaluate import evaluate_folder
-from .features import CellTable, calibration, measure, measure_image
+from .features import (
+    EXPANDED,
+    CellTable,
+    calibration,
+    measure,
+    measure_image,
+    neighbours_in_words,
+)
 from .io import (
     COLOUR_CHANNELS,
     IMAGE_EXTENSIONS,
@@ -167,6 +176,8 @@ __all__ = [
     "BatchResult",
     "Cancelled",
     "CellTable",
+    "EXPANDED",
+    "neighbours_in_words",
     "DiameterEstimate",
     "ImageData",
     "ImageError",

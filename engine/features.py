@@ -88,16 +88,32 @@ def centroids_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
 #: names its measurements after how neighbours are found, and "Adjacent" is cells that touch.
 NEIGHBOURS = "Adjacent"
 
+#: The neighbour distance that stands for CellProfiler's *Expand until adjacent*: every cell
+#: grown over the background until it meets another (its columns end in ``_Expanded``), the
+#: neighbours of cells that never touch, such as nuclei.
+EXPANDED = -1
+
 
 def neighbour_method(distance: int = 0) -> str:
     """The method part of the neighbour columns' names, as CellProfiler writes it: "Adjacent"
-    for cells that touch (``distance`` 0), else the distance in pixels ("5": *Within a
-    specified distance*)."""
+    for cells that touch (``distance`` 0), "Expanded" for cells grown until they meet
+    (:data:`EXPANDED`), else the distance in pixels ("5": *Within a specified distance*)."""
+    if distance == EXPANDED:
+        return "Expanded"
     if distance < 0 or int(distance) != distance:
         raise ValueError(
-            f"neighbour distance must be a whole number of pixels, 0 or more, got {distance}"
+            "neighbour distance must be a whole number of pixels, 0 or more, or "
+            f"{EXPANDED} (expanded until adjacent), got {distance}"
         )
     return NEIGHBOURS if not distance else str(int(distance))
+
+
+def neighbours_in_words(distance: int = 0) -> str:
+    """How neighbours are found, as a person says it: "touching", "within 5 px", "expanded
+    until adjacent"."""
+    if distance == EXPANDED:
+        return "expanded until adjacent"
+    return f"within {distance} px" if distance else "touching"
 
 
 # The 8 neighbours of a pixel, each pair of opposite offsets once: right, down, two diagonals.
@@ -117,17 +133,21 @@ def neighbours(
     labels: np.ndarray, numbers, centres: np.ndarray, scale: float = 1.0, distance: int = 0
 ) -> dict:
     """CellProfiler's *MeasureObjectNeighbors* of the cells ``numbers`` (their labels, each
-    once), in that order: method *Adjacent* (``distance`` 0), or *Within a specified distance*
-    (``distance`` pixels).
+    once), in that order: method *Adjacent* (``distance`` 0), *Within a specified distance*
+    (``distance`` pixels) or *Expand until adjacent* (``distance`` :data:`EXPANDED`).
 
     Two cells are neighbours where they touch: a pixel of one beside a pixel of the other,
     side by side or corner to corner; with a ``distance``, where a pixel of one lies within
     ``distance`` pixels of a pixel of the other (centre to centre, to the half pixel, as
     CellProfiler's disc: cells that touch are neighbours at any distance, and at 1 pixel the
-    two methods agree). Returns, by CellProfiler's names without their
-    ``Neighbors_`` prefix and method suffix (``_Adjacent``, ``_5``): ``NumberOfNeighbors`` (the
+    two methods agree); expanded, where they touch once every background pixel is given to
+    the cell nearest it (the cells' Voronoi neighbours, whatever lies between). Returns, by
+    CellProfiler's names without their ``Neighbors_`` prefix and method suffix
+    (``_Adjacent``, ``_5``, ``_Expanded``): ``NumberOfNeighbors`` (the
     cells it touches, or lying within the distance); ``PercentTouching`` (of its outline
-    pixels, those beside another cell, or within the distance of one: a cell
+    pixels, those beside another cell, or within the distance of one; expanded, of the grown
+    cell's outline, as CellProfiler's: what does not lie against another cell is the image
+    edge: a cell
     inside a dense colony near 100, a lone cell 0; its pixels on the image edge count as
     outline); ``FirstClosestObjectNumber`` / ``SecondClosestObjectNumber`` and
     ``FirstClosestDistance`` / ``SecondClosestDistance``, the nearest other cells by the
@@ -137,7 +157,9 @@ def neighbours(
     without two).
     """
     numbers = np.asarray(numbers, np.int64).ravel()
-    if distance:
+    if distance == EXPANDED:
+        count, percent = _adjacent(_expanded(np.asarray(labels)), numbers)
+    elif distance:
         count, percent = _within(np.asarray(labels), numbers, distance + 0.5)
     else:
         count, percent = _adjacent(np.asarray(labels), numbers)
@@ -170,6 +192,16 @@ def neighbours(
         "SecondClosestDistance": apart[:, 1],
         "AngleBetweenNeighbors": angle,
     }
+
+
+def _expanded(labels: np.ndarray) -> np.ndarray:
+    """Every background pixel given to the cell nearest it (CellProfiler's *Expand until
+    adjacent*; a tie to either): cells grown until they meet, whatever lies between."""
+    if not labels.any():
+        return labels
+    from skimage.segmentation import expand_labels
+
+    return expand_labels(labels, distance=float(sum(labels.shape)))
 
 
 def _within(labels: np.ndarray, numbers: np.ndarray, reach: float) -> tuple:
@@ -335,8 +367,9 @@ def measure(
         holding this call's cells only. The table is the same as without it.
     neighbour_distance : int
         How neighbours are found (:func:`neighbours`): 0, cells that touch (the columns end
-        in ``_Adjacent``); else cells within this many pixels of each other (in ``_5``, ...,
-        as CellProfiler's *Within a specified distance*).
+        in ``_Adjacent``); :data:`EXPANDED`, cells grown until they meet (``_Expanded``);
+        else cells within this many pixels of each other (in ``_5``, ..., as CellProfiler's
+        *Within a specified distance*).
 
     Returns
     -------

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ResumeError
+from .features import neighbours_in_words
 from .output import atomic_path, write_image_table, write_tables
 
 __all__ = ["EarlierRun", "Journal", "earlier_run", "run_record"]
@@ -63,7 +64,7 @@ _WORDS = {
     "exclude_border": "cells touching the border left out",
     "edge_fraction": "edge fragments left out below",
     "pixel_size": "pixel size",
-    "neighbour_distance": "neighbours within (pixels)",
+    "neighbour_distance": "neighbours",
     "propagation": "propagation",
     "roi": "ImageJ ROI sets",
     "page": "page",
@@ -133,6 +134,8 @@ def _shown(value, key: str = "") -> str:
         return "yes" if value else "no"
     if isinstance(value, tuple):  # (model name, folder)
         return f"{value[0]} ({value[1]})"
+    if key == "neighbour_distance":
+        return neighbours_in_words(value)
     return str(value)
 
 

@@ -88,8 +88,9 @@ class Settings:
     pixel_size : float, optional
         Physical pixel size (overrides the file's metadata) for measurements.
     neighbour_distance : int
-        How the cells' neighbours are measured: 0, cells that touch; else cells within this
-        many pixels of each other (:func:`cellprop.engine.features.neighbours`).
+        How the cells' neighbours are measured: 0, cells that touch; -1 (``EXPANDED``), cells
+        grown over the background until they meet; else cells within this many pixels of each
+        other (:func:`cellprop.engine.features.neighbours`).
     propagation : {"crop", "full"}
         ``crop``: windows around each cell (fast); ``full``: the paper's whole-image passes.
     memory_mb : int
@@ -126,7 +127,7 @@ class Settings:
             raise ValueError(f"edge fraction must lie between 0 and 1, got {self.edge_fraction}")
         if self.pixel_size is not None and not self.pixel_size > 0:
             raise ValueError(f"pixel size must be positive, got {self.pixel_size}")
-        neighbour_method(self.neighbour_distance)  # a whole number of pixels, 0 or more
+        neighbour_method(self.neighbour_distance)  # whole pixels, 0 or more, or EXPANDED
         if self.propagation not in ("crop", "full"):
             raise ValueError(f"propagation must be 'crop' or 'full', got {self.propagation!r}")
         if self.memory_mb < 64:

@@ -292,6 +292,8 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
         "neighbour_distance=-2\n"
     )
     assert make_store(settings_file).load_settings() == UserSettings()
+    settings_file.write_text("[segmentation]\nneighbour_distance=-1\n")  # grown until adjacent
+    assert make_store(settings_file).load_settings().neighbour_distance == -1
 
 
 def test_a_folder_with_another_programs_run_json_opens_as_images(qtbot, controller, images):

@@ -1084,8 +1084,8 @@ def test_a_time_point_closed_is_a_gap_when_the_time_lapse_is_followed_again(
 def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_the_units(
     qtbot, controller, crops, tmp_path
 ):
-    """A pixel size and neighbours set after an image was segmented and corrected: *Measure
-    the cells again* gives its table as the engine measures those outlines so, nothing
+    """A pixel size and neighbours (grown until they meet) set after an image was segmented
+    and corrected: *Measure the cells again* gives its table as the engine measures those outlines so, nothing
     segmented again; Undo goes back to the result before the correction measured so too,
     and the export records the new calibration without a note that it differs."""
     first = _segmented(qtbot, controller, crops[0])
@@ -1096,7 +1096,9 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     fixed = controller.current.result
     labels = fixed.labels.copy()
-    controller.update_settings(pixel_size=0.5, neighbour_distance=3)
+    controller.update_settings(pixel_size=0.5, neighbour_distance=engine.EXPANDED)
+    said: list = []
+    controller.log.connect(lambda level, text: said.append(text))
     with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
         assert controller.measure_again()
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
@@ -1105,7 +1107,7 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
     image = controller.current.image
     for result in (fixed, first):
         expected = engine.measure_image(
-            result.labels, image, 0.5, result.centres, neighbour_distance=3
+            result.labels, image, 0.5, result.centres, neighbour_distance=engine.EXPANDED
         )
         assert result.table.rows() == expected.rows()
         assert "AreaShape_Area_um2" in result.table.names
@@ -1113,9 +1115,9 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
     with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
         assert controller.undo_correction()
     assert controller.current.result is first
-    assert "Neighbors_NumberOfNeighbors_3" in controller.current.result.table.names
-    said: list = []
-    controller.log.connect(lambda level, text: said.append(text))
+    assert "Neighbors_NumberOfNeighbors_Expanded" in controller.current.result.table.names
+    assert any("0.5 µm; expanded until adjacent" in text for text in said), said
+    said.clear()
     with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
         controller.export_current(tmp_path / "out", lambda existing: False)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)

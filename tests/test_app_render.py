@@ -259,5 +259,9 @@ def test_the_cell_tables_headings_are_short_words_and_say_the_unit():
         "TrackObjects_ParentObjectNumber": "Cell Before",
         "TrackObjects_DistanceTraveled_um": "Distance Traveled (µm)",
         "TrackObjects_Lifetime": "Lifetime",
+        "Neighbors_NumberOfNeighbors_Adjacent": "Number Of Neighbors",
+        "Neighbors_PercentTouching_5": "Percent Touching (within 5 px)",
+        "Neighbors_NumberOfNeighbors_Expanded": "Number Of Neighbors (expanded)",
+        "Neighbors_FirstClosestDistance_Expanded_um": "First Closest Distance (µm)",
     }
     assert {name: friendly_name(name) for name in names} == names

@@ -1021,14 +1021,30 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert window.controller.settings.engine_kwargs()["max_size"] == 4000 and bold("max_size")
     panel.reset.click()
     assert window.controller.settings.max_size is None and panel.max_size.text() == "no limit"
-    # Neighbours: the cells touching, or those within a distance (not a model default).
-    assert panel.neighbour_distance.text() == "touching"
-    panel.neighbour_distance.setValue(5)
-    assert panel.neighbour_distance.text() == "within 5 px"
-    assert window.controller.settings.engine_kwargs()["neighbour_distance"] == 5
+
+    # Neighbours: the cells touching, those within a distance, or those met when grown (not
+    # a model default); the distance shows only where it counts.
+    def neighbours(how: str) -> None:
+        index = panel.neighbours.findData(how)
+        panel.neighbours.setCurrentIndex(index)
+        panel.neighbours.activated.emit(index)  # as a click on the item
+
+    assert panel.neighbours.currentText() == "touching"
+    assert panel.neighbour_distance.isHidden()
+    neighbours("within")
+    assert window.controller.settings.engine_kwargs()["neighbour_distance"] == 5  # the default
+    assert not panel.neighbour_distance.isHidden() and panel.neighbour_distance.text() == "5 px"
+    panel.neighbour_distance.setValue(8)
+    assert window.controller.settings.neighbour_distance == 8
     panel.reset.click()
-    assert panel.neighbour_distance.value() == 5
-    panel.neighbour_distance.setValue(0)
+    assert panel.neighbour_distance.value() == 8 and panel.neighbours.currentText() == "within"
+    neighbours("expanded")
+    assert window.controller.settings.engine_kwargs()["neighbour_distance"] == -1
+    assert panel.neighbour_distance.isHidden()
+    assert panel.neighbours.currentText() == "expanded until adjacent"
+    neighbours("within")  # the distance chosen before comes back
+    assert window.controller.settings.neighbour_distance == 8
+    neighbours("touching")
     assert window.controller.settings.neighbour_distance == 0
     panel.batch_pages.setChecked(True)
     panel.batch_track.setChecked(True)
@@ -1056,6 +1072,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.exclude_border,
         panel.edge_fraction,
         panel.pixel_size,
+        panel.neighbours,
         panel.neighbour_distance,
         panel.max_size,
         panel.model,

@@ -418,7 +418,7 @@ def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
     )
     assert EarlierRun(tmp_path, older, {}).differences(farther) == []
     assert EarlierRun(tmp_path, older, {}).measured_otherwise(farther) == [
-        "neighbours within (pixels): 0 there, 5 now"
+        "neighbours: touching there, within 5 px now"
     ]
     capped = run_record(Model, Settings(pixel_size=0.65, max_size=900), False, 2, None, None)
     assert EarlierRun(tmp_path, older, {}).differences(capped) == [
@@ -429,7 +429,8 @@ def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
 def test_neighbours_within_a_distance_from_the_command_line(tmp_path, phase_model_dir, capsys):
     """``--neighbour-distance 6``: every table names its neighbour columns after the distance
     and counts more neighbours than the cells touching; the run records it, and continued
-    with touching neighbours its cells are measured again so, its labels as they were."""
+    with touching neighbours its cells are measured again so, its labels as they were; and
+    again with ``expand``, the cells grown until they meet."""
     sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
     near, touching = tmp_path / "near", tmp_path / "touching"
     argv = ["segment", str(sample), "--model", str(phase_model_dir), "-q"]
@@ -450,12 +451,25 @@ def test_neighbours_within_a_distance_from_the_command_line(tmp_path, phase_mode
     capsys.readouterr()
     labels = tifffile.imread(near / "c2c12_0006_crop512_labels.tif")
     assert main([*argv[:-1], "--out", str(near), "--resume"]) == 0
-    assert "measured again, neighbours within (pixels): 6 there, 0 now" in capsys.readouterr().err
+    assert "measured again, neighbours: within 6 px there, touching now" in capsys.readouterr().err
     again = (near / "c2c12_0006_crop512_cells.csv").read_bytes()
     assert again == (touching / "c2c12_0006_crop512_cells.csv").read_bytes()
     np.testing.assert_array_equal(tifffile.imread(near / "c2c12_0006_crop512_labels.tif"), labels)
-    with pytest.raises(SystemExit):
-        main([*argv, "--out", str(near), "--neighbour-distance", "-1"])
+    # Grown until they meet (CellProfiler's Expand until adjacent): the run goes on so too.
+    assert main([*argv[:-1], "--out", str(near), "--resume", "--neighbour-distance", "expand"]) == 0
+    said = capsys.readouterr().err
+    assert "measured again, neighbours: touching there, expanded until adjacent now" in said
+    grown = read_csv(near / "c2c12_0006_crop512_cells.csv")
+    assert not any(name.endswith(("_Adjacent", "_6")) for name in grown[0])
+    assert sum(int(a["Neighbors_NumberOfNeighbors_Expanded"]) for a in grown) > sum(
+        b for _, b in counts
+    )
+    assert json.loads((near / "run.json").read_text())["settings"]["neighbour_distance"] == -1
+    np.testing.assert_array_equal(tifffile.imread(near / "c2c12_0006_crop512_labels.tif"), labels)
+    for wrong in ("-1", "near"):
+        with pytest.raises(SystemExit):
+            main([*argv, "--out", str(near), "--neighbour-distance", wrong])
+    assert "must be a number of pixels or 'expand', got near" in capsys.readouterr().err
 
 
 def test_the_largest_cell_from_the_command_line(tmp_path, phase_model_dir, capsys):

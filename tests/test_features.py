@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cellprop.engine import measure
-from cellprop.engine.features import feret_diameters
+from cellprop.engine import EXPANDED, measure
+from cellprop.engine.features import _expanded, feret_diameters
 from skimage.draw import ellipse
 from skimage.measure import regionprops
 
@@ -389,3 +389,74 @@ def test_neighbours_of_real_cells_agree_with_each_cell_dilated(phase_model, dist
     assert 0 < counts.mean() < 6 + distance  # near neighbours, not all cells
     if distance:  # more cells near than touching
         assert counts.mean() > _neighbour_columns(measure(labels))["NumberOfNeighbors"].mean()
+
+
+def test_neighbours_expanded_until_adjacent_of_cells_apart():
+    """CellProfiler's *Expand until adjacent*: four squares far apart, none touching or within
+    5 px of another, are each other's neighbours as their Voronoi regions meet: the top two
+    and the left two share a side, the top-middle and bottom-left squares the diagonal
+    between them, and the top-left and bottom-right squares do not meet. Each grown cell's
+    outline lies against others but where it reaches the image edge. The columns end in
+    _Expanded; the nearest cells by centroid are those of the other methods."""
+    labels = np.zeros((40, 60), np.uint16)
+    labels[5:10, 5:10] = 1  # top left
+    labels[5:10, 30:35] = 2  # top middle
+    labels[30:35, 5:10] = 3  # bottom left
+    labels[30:35, 50:55] = 4  # bottom right
+    assert _neighbour_columns(measure(labels))["NumberOfNeighbors"].tolist() == [0] * 4
+    assert _neighbour_columns(measure(labels, neighbour_distance=5))["NumberOfNeighbors"].sum() == 0
+    table = measure(labels, neighbour_distance=EXPANDED)
+    grown = _neighbour_columns(table)
+    assert grown["NumberOfNeighbors"].tolist() == [2, 3, 3, 2]
+    assert "Neighbors_NumberOfNeighbors_Expanded" in table.columns
+    assert ((grown["PercentTouching"] > 30) & (grown["PercentTouching"] < 70)).all()
+    for name in ("FirstClosestObjectNumber", "FirstClosestDistance", "AngleBetweenNeighbors"):
+        np.testing.assert_array_equal(grown[name], _neighbour_columns(measure(labels))[name])
+    alone = np.zeros((20, 20), np.uint16)
+    alone[5:9, 5:9] = 1  # grown over the whole image, it meets no cell
+    lone = _neighbour_columns(measure(alone, neighbour_distance=EXPANDED))
+    assert lone["NumberOfNeighbors"].tolist() == [0] and lone["PercentTouching"].tolist() == [0.0]
+    empty = measure(np.zeros((9, 9), np.uint16), neighbour_distance=EXPANDED)
+    assert "Neighbors_PercentTouching_Expanded" in empty.columns and len(empty) == 0
+    with pytest.raises(ValueError, match="expanded until adjacent"):
+        measure(labels, neighbour_distance=-2)
+
+
+def test_neighbours_expanded_of_real_cells_agree_with_nearest_cell_pixels(phase_model):
+    """The cells of the shipped phase-contrast sample, grown until they meet, computed here
+    the slow way: every background pixel given to the cell of the nearest cell pixel (a k-d
+    tree over all cell pixels, not a distance transform; where two cells are as near, either
+    will do), then each cell's neighbours the
+    other cells under its grown mask dilated by 3 x 3, and its touching share that of its
+    4-connected outline (the image edge counts as outline) beside another grown cell. A cell
+    has at least the neighbours it touches, and the cells at the colony's edge gain."""
+    from cellprop.engine import read_image, segment
+    from scipy import ndimage as ndi
+    from scipy.spatial import cKDTree
+
+    sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
+    labels = segment(read_image(sample).pixels, phase_model).labels
+    table = measure(labels, neighbour_distance=EXPANDED)
+    near = _neighbour_columns(table)
+    touching = _neighbour_columns(measure(labels))["NumberOfNeighbors"]
+    cells, background = np.argwhere(labels > 0), np.argwhere(labels == 0)
+    _, nearest = cKDTree(cells).query(background)
+    slow = labels.copy()
+    slow[tuple(background.T)] = labels[tuple(cells[nearest].T)]
+    grown = _expanded(labels)
+    differ = np.argwhere(grown != slow)  # only pixels as near to two cells (a tie)
+    assert len(differ) < 0.001 * labels.size
+    for r, c in differ:
+        to_theirs = np.hypot(*(cells[labels[tuple(cells.T)] == grown[r, c]] - (r, c)).T).min()
+        assert to_theirs == pytest.approx(np.hypot(*(cells - (r, c)).T).min())
+    square = np.ones((3, 3), bool)
+    for k, number in enumerate(table.columns["ObjectNumber"]):
+        mine = grown == number
+        around = grown[ndi.binary_dilation(mine, square)]
+        assert near["NumberOfNeighbors"][k] == len(np.unique(around[around != number])), number
+        outline = mine & ~ndi.binary_erosion(mine, border_value=0)
+        beside = ndi.binary_dilation(~mine, square, border_value=0)
+        share = 100 * (outline & beside).sum() / outline.sum()
+        assert near["PercentTouching"][k] == pytest.approx(share), number
+    assert (near["NumberOfNeighbors"] >= touching).all()
+    assert near["NumberOfNeighbors"].mean() > touching.mean() + 1
