@@ -80,6 +80,7 @@ class BatchItem:
     kept: bool = False  # done by the earlier run of a continued batch
     note: str = ""  # what was done otherwise (engine ImageResult.note)
     sequence: tuple | None = None  # (time-lapse, time point) where its cells were followed
+    tracking: dict | None = None  # how they were followed there (TrackSettings.record())
 
     @classmethod
     def of(cls, image_result, read_labels=None, channel: int | None = None) -> BatchItem:
@@ -120,6 +121,7 @@ class BatchItem:
             kept=kept,
             note=getattr(image_result, "note", "") or "",
             sequence=getattr(image_result, "sequence", None),
+            tracking=getattr(image_result, "tracking", None),
         )
 
     @property
@@ -152,6 +154,7 @@ class BatchItem:
             labels_file=self.outputs.get("labels"),
             name=self.name or self.path.name,
             sequence=self.sequence,
+            tracking=self.tracking,
         )
 
 
@@ -262,9 +265,14 @@ class BatchMixin:
             user.batch_page,
             self.batch_channel,
             None,
-            user.batch_track,
+            self._tracking(user),
         )
         return earlier.differences(record)
+
+    def _tracking(self, user):
+        """The engine's ``track`` for a batch with the settings ``user``: False, or how it
+        follows the cells (``TrackSettings``)."""
+        return self.engine.TrackSettings.of(user.batch_tracking) if user.batch_track else False
 
     def batch_names(self, paths: Iterable[Path]) -> list[str]:
         """The names the images of a folder batch of ``paths`` go by, with the settings
@@ -305,6 +313,7 @@ class BatchMixin:
             planes = engine.continued_planes(planes, out_dir)
         summary = BatchSummary(out_dir=out_dir, total=len(planes))
         at_once = workers or user.batch_workers or engine.auto_workers(len(planes))
+        tracking = self._tracking(user)
 
         def work(job: Job):
             job.progress("Loading the model", 0.0)
@@ -325,7 +334,7 @@ class BatchMixin:
                 page=page,
                 channel=channel,
                 resume=resume,
-                track=user.batch_track,
+                track=tracking,
             )
 
         self._batch = summary
@@ -444,6 +453,7 @@ class BatchMixin:
             result = self.documents[i].results.get((r.page or 0, _read_channel(r, channel)))
             if result is not None:
                 result.table, result.sequence = r.table, r.sequence
+                result.tracking = getattr(r, "tracking", None)
                 result.layers = {}  # drawn again: each cell in its track's colour
         if self.current is not None and self.current.result is not None:
             self.result_ready.emit(self.current_index)

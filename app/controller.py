@@ -802,6 +802,7 @@ class AppController(
                 device=user.device,
                 edits=int(given),
                 sequence=old.sequence if old is not None else None,
+                tracking=old.tracking if old is not None else None,
             )
             # cells found again at the same centres keep their links (mended ones too)
             self._follow_again(doc, plane, was=old)

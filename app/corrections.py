@@ -230,6 +230,7 @@ class CorrectionsMixin:
                 previous=old,
                 name=old.name,
                 sequence=old.sequence,
+                tracking=old.tracking,
             )
             old.keep_aside(doc.results[plane])
             old.undone = None  # a new correction: what was undone is gone for good

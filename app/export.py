@@ -84,7 +84,10 @@ class ExportMixin:
             for name, members in followed:
                 times, results, names = zip(*members, strict=True)
                 lapse = [r.table for r in results]
-                tracks = engine.follow_tables(engine.links_from_tables(lapse), lapse, times)
+                settings = self.track_settings(results[-1])  # as its cells were followed
+                tracks = engine.follow_tables(
+                    engine.links_from_tables(lapse), lapse, times, settings
+                )
                 rows += engine.track_rows(name, tracks, lapse, times, names)
             written, tables = [], []
             for n, (doc, plane, result, paths) in enumerate(plan):

@@ -669,7 +669,7 @@ class MainWindow(
         wanted, self._bar_wanted = self._bar_wanted, None
         if wanted is not None and wanted[:2] == (doc, getattr(doc, "plane", None)):
             self._select_bar(wanted[2])
-        paths = self._track_paths(*time_lapse[::2])
+        paths = self._track_paths(*time_lapse[::2], self.controller.track_settings().max_gap)
         self.viewer.set_tracks(paths)
         available = {"fills", "outlines", "centres"} if result is not None else set()
         if paths:
@@ -697,16 +697,20 @@ class MainWindow(
         )
 
     @staticmethod
-    def _track_paths(tables: dict, shown: int) -> dict:
+    def _track_paths(tables: dict, shown: int, max_gap: int) -> dict:
         """Where the cells of the time point shown, followed over time, have been at the
         time points before it (``render.track_paths`` over the segmented time points of its
-        time-lapse, ``tables`` as ``AppController.time_lapse`` gives them, back to two not
-        segmented in a row: one is a gap its tracks go on across)."""
-        consecutive = []
-        while shown in tables or (consecutive and shown - 1 in tables):
+        time-lapse, ``tables`` as ``AppController.time_lapse`` gives them, back to more than
+        ``max_gap`` not segmented in a row: fewer are a gap its tracks go on across)."""
+        consecutive: list = []
+        missing = 0  # time points not segmented in a row, back from the last one taken
+        while shown >= 0 and missing <= max_gap and (consecutive or shown in tables):
             consecutive.append(tables.get(shown))  # None: a time point not segmented
+            missing = missing + 1 if consecutive[-1] is None else 0
             shown -= 1
-        return render.track_paths(consecutive[::-1])
+        while consecutive and consecutive[-1] is None:
+            consecutive.pop()
+        return render.track_paths(consecutive[::-1], max_gap)
 
     @staticmethod
     def _area_column(table) -> tuple:

@@ -68,6 +68,15 @@ TIPS = {
     "gets its track's number (TrackObjects_Label), the cell it came from and how far it moved; "
     "a cell that divides starts two tracks whose parent is its own. The run folder gets "
     "tracks.csv: where each track starts and ends, its parent, distance and speed.",
+    "track_max_move": "How far a cell may move from one time point to the next and still be "
+    "followed, in cell diameters (the median of both time points' cells): a cell that overlaps "
+    "where it was is followed whatever the distance. Raise it for cells that move fast or lie "
+    "far apart between time points; too far, and neighbours may be taken for each other. "
+    "Applies to batches started from now on; a batch continued must follow its cells as it did.",
+    "track_max_gap": "A track whose cell is missed at up to this many time points in a row (not "
+    "outlined, or a time point that failed) goes on with a new cell near where it was last "
+    "seen, instead of ending (gap closing; 'none': it ends, and the new cell starts a track). "
+    "Applies to batches started from now on.",
     "batch_channel_index": "When many images are processed (Process all, or a dropped "
     "folder), which colour channel of each file is segmented, counted from 0 as the Channel "
     "box under the image counts them: the phase contrast or DIC channel of files that hold a "
@@ -181,6 +190,14 @@ class SettingsPanel(QGroupBox):
         self.batch_workers.setKeyboardTracking(False)
         self.batch_pages = QCheckBox("Each page as an image")
         self.batch_track = QCheckBox("Follow cells over time")
+        self.track_max_move = self._double(0.1, 20.0, 0.1, 1, suffix=" cell diameters")
+        self.track_max_move.setPrefix("up to ")
+        self.track_max_gap = QSpinBox()
+        self.track_max_gap.setRange(0, 10)
+        self.track_max_gap.setPrefix("up to ")
+        self.track_max_gap.setSuffix(" time points")
+        self.track_max_gap.setSpecialValueText("none")
+        self.track_max_gap.setKeyboardTracking(False)
         self.batch_channel_index = QSpinBox()
         self.batch_channel_index.setRange(0, 63)
         self.batch_channel_index.setSpecialValueText("0 (the first)")
@@ -253,6 +270,8 @@ class SettingsPanel(QGroupBox):
             ("batch_workers", "Folder images", self.batch_workers),
             ("batch_pages", "", self.batch_pages),
             ("batch_track", "", self.batch_track),
+            ("track_max_move", "Cells move", self.track_max_move),
+            ("track_max_gap", "Gaps closed", self.track_max_gap),
             ("batch_channel_index", "Folder channel", self.batch_channel_index),
             ("threshold", "Detection threshold", self.threshold),
             ("diameter", "Cell diameter", diameter_row),
@@ -292,6 +311,8 @@ class SettingsPanel(QGroupBox):
         )
         self.batch_pages.toggled.connect(lambda b: self._edited("batch_pages", bool(b)))
         self.batch_track.toggled.connect(lambda b: self._edited("batch_track", bool(b)))
+        self.track_max_move.valueChanged.connect(lambda v: self._edited("track_max_move", v))
+        self.track_max_gap.valueChanged.connect(lambda v: self._edited("track_max_gap", int(v)))
         self.batch_channel_index.valueChanged.connect(
             lambda v: self._edited("batch_channel_index", int(v))
         )  # a value of yours, also the model's own (as the other boxes)
@@ -399,6 +420,11 @@ class SettingsPanel(QGroupBox):
             self.batch_workers.setValue(s.batch_workers or 0)
             self.batch_pages.setChecked(s.batch_pages)
             self.batch_track.setChecked(s.batch_track)
+            self.track_max_move.setValue(s.track_max_move)
+            self.track_max_gap.setSuffix(" time point" if s.track_max_gap == 1 else " time points")
+            self.track_max_gap.setValue(s.track_max_gap)
+            for box in (self.track_max_move, self.track_max_gap):  # how cells are followed
+                box.setEnabled(s.batch_track)
             # None: the model's own channel (the first for the shipped models)
             own_channel = int(defaults.get("channel") or 0)
             chosen = s.batch_channel_index

@@ -137,7 +137,7 @@ def track_numbers(table, n_cells: int) -> np.ndarray:
     return table_tracks(table, n_cells)
 
 
-def track_paths(tables: list, max_gap: int = 1) -> dict:
+def track_paths(tables: list, max_gap: int) -> dict:
     """Where the cells followed over time have been: ``tables`` are the cell tables of one
     time-lapse's consecutive time points up to the one shown, in time order (None: a time
     point not segmented). Returns {track: (k, 2) array of its centres (x, y), time point by

@@ -15,8 +15,15 @@ from .state import DEFAULT_OVERLAYS, EXPANDED, OVERLAY_NAMES, Overlay, UserSetti
 ORGANISATION = "cellprop"
 APPLICATION = "cellprop"
 
-_FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size")
-_INTS = ("min_size", "max_size", "batch_workers", "batch_channel_index", "neighbour_distance")
+_FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size", "track_max_move")
+_INTS = (
+    "min_size",
+    "max_size",
+    "batch_workers",
+    "batch_channel_index",
+    "neighbour_distance",
+    "track_max_gap",
+)
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages", "batch_track")
 _STRINGS = ("model", "device")
 #: Settings kept under another key than their name: the folder channel's meaning changed (its
@@ -73,9 +80,16 @@ class SettingsStore:
                 values[name] = _to_bool(raw)
         if values.get("device") not in (None, "auto", "cpu", "cuda"):
             values.pop("device")
-        if values.get("batch_workers", 1) < 1:
-            values.pop("batch_workers")
-        for name in ("min_size", "max_size", "batch_channel_index", "neighbour_distance"):
+        for name in ("batch_workers", "track_max_move"):
+            if not values.get(name, 1) > 0:
+                values.pop(name)
+        for name in (
+            "min_size",
+            "max_size",
+            "batch_channel_index",
+            "neighbour_distance",
+            "track_max_gap",
+        ):
             lowest = EXPANDED if name == "neighbour_distance" else 0
             if values.get(name, 0) < lowest:  # a hand-edited entry the engine would refuse
                 values.pop(name)

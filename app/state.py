@@ -67,6 +67,9 @@ class Result:
     # time-lapse's name and its time point there (engine ``ImageResult.sequence``); a
     # correction links it again to the time points beside it (TimeLapseMixin._follow_again)
     sequence: tuple | None = None
+    # how its cells were followed there (engine ``TrackSettings.record()``): a correction
+    # links them again so, whatever the settings chosen since
+    tracking: dict | None = None
     # its track columns changed (a correction of another time point followed again) since
     # its files were written: *Export all* writes them, and quitting asks first
     tracks_changed: bool = False
@@ -234,6 +237,11 @@ class UserSettings:
     # pages of a file with batch_pages, the images of a folder in name order): the engine's
     # track=True, track columns in the cell tables and tracks.csv.
     batch_track: bool = False
+    # How a batch follows them (the engine's ``TrackSettings``): how far a cell may move from
+    # one time point to the next, in cell diameters, and at how many time points in a row a
+    # track may miss its cell and go on (gap closing).
+    track_max_move: float = 0.5
+    track_max_gap: int = 1
     # The channel of each file a folder batch segments (counted from 0, as the Channel box
     # under the image counts them): the DIC or phase channel of a file that holds a
     # fluorescent reporter too, whose channels are measured in each cell all the same. None:
@@ -252,6 +260,14 @@ class UserSettings:
         """The engine's ``page`` for a folder batch: "all" (each page as an image) or None
         (the first page of each file)."""
         return "all" if self.batch_pages else None
+
+    @property
+    def batch_tracking(self) -> dict | None:
+        """How a folder batch follows cells (the engine's ``TrackSettings.record()``); None
+        where it does not."""
+        if not self.batch_track:
+            return None
+        return {"max_move": self.track_max_move, "max_gap": self.track_max_gap}
 
     def batch_channel(self, model_channel: int = 0) -> int | None:
         """The engine's ``channel`` for a folder batch: the one chosen, else the model's own

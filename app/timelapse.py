@@ -153,6 +153,13 @@ class TimeLapseMixin:
                 links[k] = self.engine.unlinked(len(results[k].table))
         return times, results, i, links
 
+    def track_settings(self, result: Result | None = None):
+        """How the cells of ``result`` (default: the one shown) were followed: the engine's
+        ``TrackSettings`` the batch used (a result not followed: the defaults)."""
+        if result is None and self.current is not None:
+            result = self.current.result
+        return self.engine.TrackSettings.of(getattr(result, "tracking", None))
+
     def _follow_again(self, doc: Document, plane: tuple, was: Result | None = None) -> None:
         """The cells of one time point of a time-lapse whose cells were followed changed (a
         correction, Undo, Redo, a link mended by hand undone or redone, or segmented again):
@@ -199,7 +206,7 @@ class TimeLapseMixin:
                 continue
             before, after = _labels_of(results[k - 1], engine), _labels_of(results[k], engine)
             if before is not None and after is not None and before.shape == after.shape:
-                links[k] = engine.link_frames(before, after)
+                links[k] = engine.link_frames(before, after, self.track_settings(results[i]))
             if against is not None:  # its own links, carried onto the cells before it now
                 links[k] = self._carried(links[k], results, k, False, against)
             elif k == i and was is not None:  # a new result: the links of the one it replaced
@@ -230,7 +237,8 @@ class TimeLapseMixin:
         tables = [r.table for r in results]
         followed = self.engine.LINK_COLUMNS
         was = [[t.columns.get(name) for name in followed] for t in tables]
-        self.engine.measure_tracks(self.engine.follow_tables(links, tables, times), tables, times)
+        tracks = self.engine.follow_tables(links, tables, times, self.track_settings(changed))
+        self.engine.measure_tracks(tracks, tables, times)
         for k, r in enumerate(results):  # what its links are into (_follow_again)
             r.linked_to = weakref.ref(results[k - 1]) if k else None
         for r, old in zip(results, was, strict=True):

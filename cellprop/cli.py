@@ -268,6 +268,24 @@ def build_parser() -> argparse.ArgumentParser:
         "every track's start, end, parent and distance travelled",
     )
     seg.add_argument(
+        "--max-move",
+        type=_positive_float,
+        default=None,
+        metavar="DIAMETERS",
+        help="with --track: how far a cell may move from one time point to the next and be "
+        "followed, in cell diameters (the median of both time points' cells; default 0.5); "
+        "cells that overlap themselves are followed whatever the distance. Raise it for "
+        "cells that move fast or far apart between time points",
+    )
+    seg.add_argument(
+        "--max-gap",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="with --track: a track whose cell is missed at up to N time points in a row goes "
+        "on with a new cell near where it was last seen (gap closing; default 1, 0: none)",
+    )
+    seg.add_argument(
         "--memory",
         type=int,
         default=1024,
@@ -365,6 +383,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         OutputExists,
         ResumeError,
         Settings,
+        TrackSettings,
         batch_planes,
         clash_message,
         continued_planes,
@@ -378,6 +397,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from cellprop.engine.batch import MEASURED_AGAIN
     from cellprop.engine.pipeline import left_out_note
 
+    chosen = {"max_move": args.max_move, "max_gap": args.max_gap}
+    if not args.track and any(v is not None for v in chosen.values()):
+        print("cellprop: --max-move and --max-gap follow cells: add --track", file=sys.stderr)
+        return EXIT_USAGE
+    tracking = TrackSettings.of(chosen) if args.track else False
     out = args.out.resolve()
     paths = find_images(args.inputs, recursive=args.recursive)
     # Earlier results inside an input folder are not inputs.
@@ -523,7 +547,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             channel=channel,
             points=points,
             resume=args.resume,
-            track=args.track,
+            track=tracking,
         )
     except (OutputExists, ResumeError) as exc:
         bar.close()

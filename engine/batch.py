@@ -262,7 +262,7 @@ def process_batch(
     channel: int | None = None,
     points: dict | None = None,
     resume: bool = False,
-    track: bool = False,
+    track: bool | TrackSettings = False,
 ) -> BatchResult:
     """Process many images into one folder, keeping a record of the run there as it goes.
 
@@ -317,8 +317,11 @@ def process_batch(
         ``_cells.csv`` and ``cells.csv``) gains :data:`cellprop.engine.track.TRACK_COLUMNS`,
         and DIR/tracks.csv describes every track (:func:`cellprop.engine.track.measure_tracks`,
         with ``Sequence``, the file or folder, first, and the first and last image's names).
-        An image that failed breaks its time-lapse's tracks: the cells after it start new
-        ones; time points of another size start anew too.
+        An image that failed is a time point missed, a gap a track may go on across; time
+        points of another size start anew. ``True`` follows them with the default
+        :class:`~cellprop.engine.track.TrackSettings`, or give the settings (how far a cell
+        may move between time points, the gaps closed); a continued run must follow them
+        with the same ones.
 
     Returns
     -------
@@ -348,7 +351,8 @@ def process_batch(
     if resume and overwrite:
         raise ValueError("a run is either continued (resume) or replaced (overwrite), not both")
     out = Path(out_dir)
-    record = run_record(model, settings, roi, page, channel, points, track)
+    following = track if isinstance(track, TrackSettings) else TrackSettings() if track else None
+    record = run_record(model, settings, roi, page, channel, points, following)
     kept: dict[int, ImageResult] = {}
     earlier = None
     if resume:
@@ -422,8 +426,9 @@ def process_batch(
         for k, res in jobs:
             finish(todo[k], res)
     final = [r for r in results if r is not None]
-    if track:
-        _follow(final, out, page == "all", _earlier_before(earlier, page == "all"), channel)
+    if following is not None:
+        linked = _earlier_before(earlier, page == "all")
+        _follow(final, out, page == "all", linked, channel, following)
     elif overwrite and (out / "tracks.csv").is_file():
         (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
     used = resolved.get("settings") or (earlier and earlier.record.get("resolved"))
@@ -497,15 +502,17 @@ def _follow(
     by_page: bool,
     before: dict,
     channel: int | None = None,
+    settings: TrackSettings | None = None,
 ) -> None:
-    """Follow the cells of each time-lapse among ``results`` (:func:`sequences`), add the
-    track columns to their tables and ``_cells.csv`` files, number the cells of their
-    overlays by track (:func:`_number_by_track`; ``channel`` as the images were read), and
-    write tracks.csv (``before``: :func:`_earlier_before` of the run continued)."""
+    """Follow the cells of each time-lapse among ``results`` (:func:`sequences`) with
+    ``settings``, add the track columns to their tables and ``_cells.csv`` files, number the
+    cells of their overlays by track (:func:`_number_by_track`; ``channel`` as the images
+    were read), and write tracks.csv (``before``: :func:`_earlier_before` of the run
+    continued)."""
     rows: list[dict] = []
     for name, members, times in sequences(results, by_page):
         followed = [results[k] for k in members]
-        rows += _follow_one(name, followed, times, before)
+        rows += _follow_one(name, followed, times, before, settings)
         for result in followed:
             if result.sequence is not None:
                 _number_by_track(result, channel)
@@ -555,7 +562,11 @@ def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) ->
 
 
 def _follow_one(
-    sequence: str, members: list[ImageResult], times: list[int], before: dict | None = None
+    sequence: str,
+    members: list[ImageResult],
+    times: list[int],
+    before: dict | None = None,
+    settings: TrackSettings | None = None,
 ) -> list[dict]:
     """Follow the cells of one time-lapse's images (``members`` at time points ``times``):
     their tables and ``_cells.csv`` files gain the track columns, and each its place in the
@@ -564,7 +575,8 @@ def _follow_one(
     on across (``TrackSettings.max_gap``); one of another size ends the tracks, those after
     it start anew. Two images a continued run kept that it followed one after the other
     (``before``: :func:`_earlier_before`) keep the links their tables record."""
-    tracker = Tracker(TrackSettings())
+    settings = settings if settings is not None else TrackSettings()
+    tracker = Tracker(settings)
     followed: list[int] = []  # the members in the tracker, by index
     mended: list[int] = []  # ... of those, the ones whose links their tables recorded
     breaks: list[int] = []  # ... and the ones of another size than the one before
@@ -593,6 +605,7 @@ def _follow_one(
         settle_divisions(tracker.tracks.links, leave=mended),
         [members[k].table for k in followed],
         [times[k] for k in followed],
+        settings,
         breaks=breaks,
     )
     rows = track_rows(
@@ -604,6 +617,7 @@ def _follow_one(
     )
     for k in followed:
         members[k].sequence = (sequence, times[k])
+        members[k].tracking = settings.record()
         write_table(members[k].outputs["cells"], members[k].table, overwrite=True)
     return rows
 
@@ -886,6 +900,8 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
             continue
         result.settings = dict(given, diameter=result.diameter) if auto else dict(given)
         result.sequence = in_sequence.get(k)
+        if result.sequence is not None:  # followed so (a run.json before: the defaults)
+            result.tracking = TrackSettings.of(run.record.get("tracking")).record()
         results.append(result)
     return run, results, problems
 

@@ -26,6 +26,7 @@ import numpy as np
 from .errors import ResumeError
 from .features import neighbours_in_words
 from .output import atomic_path, write_image_table, write_tables
+from .track import TrackSettings
 
 __all__ = ["EarlierRun", "Journal", "earlier_run", "run_record"]
 
@@ -72,6 +73,8 @@ _WORDS = {
     "centres": "cell centres from",
     "points_digest": "points file (its contents)",
     "track": "cells followed over time",
+    "track_max_move": "how far a cell may move (cell diameters a time point)",
+    "track_max_gap": "gaps closed (time points)",
 }
 
 
@@ -81,8 +84,11 @@ def _digest(points: dict) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_record(model, settings, roi: bool, page, channel, points, track: bool = False) -> dict:
-    """What made a run's results: run.json's first fields, compared when a run is continued."""
+def run_record(model, settings, roi: bool, page, channel, points, track=False) -> dict:
+    """What made a run's results: run.json's first fields, compared when a run is continued.
+    ``track``: True, or the :class:`~cellprop.engine.track.TrackSettings`, where the run
+    follows its cells (recorded as ``"tracking"``)."""
+    following = track if isinstance(track, TrackSettings) else TrackSettings() if track else None
     return {
         "settings": asdict(settings),
         "model": {
@@ -96,7 +102,8 @@ def run_record(model, settings, roi: bool, page, channel, points, track: bool = 
         # Where the cells' centres came from: "network" or "points file".
         "centres": "network" if points is None else "points file",
         "points_digest": None if points is None else _digest(points),
-        "track": bool(track),
+        "track": following is not None,
+        "tracking": None if following is None else following.record(),
     }
 
 
@@ -114,6 +121,9 @@ def _compared(record: dict) -> dict:
         points_digest=record.get("points_digest"),
         track=bool(record.get("track", False)),
     )
+    if values["track"]:  # how, where it followed (a run.json before: the defaults)
+        chosen = TrackSettings.of(record.get("tracking")).record()
+        values.update({f"track_{name}": value for name, value in chosen.items()})
     return values
 
 
@@ -195,6 +205,8 @@ class EarlierRun:
                 continue
             if key in ("track", "roi") and new.get(key) and not old.get(key):
                 continue  # followed, or ROI sets, where it did not: added to the cells kept
+            if key.startswith("track_") and not (old.get("track") and new.get("track")):
+                continue  # how it follows, where both do
             if old.get(key) != new.get(key):
                 word = _WORDS.get(key, key.replace("_", " "))
                 was, now = _shown(old.get(key), key), _shown(new.get(key), key)

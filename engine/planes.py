@@ -79,6 +79,9 @@ class ImageResult:
     sequence : tuple or None
         Where its cells were followed over time (``process_batch(track=True)``): the
         time-lapse's name, as tracks.csv gives it, and the image's time point in it.
+    tracking : dict or None
+        How its cells were followed (``TrackSettings.record()``: how far a cell may move,
+        the gaps closed), where they were: a correction links them again so.
     channel : int or None
         The channel of its file it was read from (the one asked, or a file's only one:
         :func:`~cellprop.engine.batch.read_plane`); None where not read here (kept).
@@ -102,6 +105,7 @@ class ImageResult:
     kept: bool = False
     note: str = ""
     sequence: tuple | None = None
+    tracking: dict | None = None
     channel: int | None = None
 
     def __post_init__(self) -> None:

@@ -112,6 +112,28 @@ class TrackSettings:
     daughter_ratio: float = 0.4
     max_gap: int = 1
 
+    def __post_init__(self) -> None:
+        if not self.max_move > 0:
+            raise ValueError(f"cells must be let move some way, got {self.max_move} diameters")
+        if self.max_gap < 0 or int(self.max_gap) != self.max_gap:
+            raise ValueError(
+                f"gaps closed must be a whole number of time points, 0 or more, got {self.max_gap}"
+            )
+
+    #: The settings a user chooses (``--max-move``, ``--max-gap``, the window's), recorded
+    #: with a run that followed its cells: the others are the method's.
+    CHOSEN = ("max_move", "max_gap")
+
+    def record(self) -> dict:
+        """The chosen settings (:data:`CHOSEN`), for run.json and a result's own."""
+        return {name: getattr(self, name) for name in self.CHOSEN}
+
+    @classmethod
+    def of(cls, record: dict | None) -> TrackSettings:
+        """Settings from a :meth:`record` (None, or names it lacks: the defaults')."""
+        chosen = {k: v for k, v in (record or {}).items() if k in cls.CHOSEN and v is not None}
+        return cls(**chosen)
+
 
 @dataclass(frozen=True)
 class Links:

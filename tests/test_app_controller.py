@@ -241,6 +241,8 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         batch_workers=3,
         batch_pages=True,
         batch_track=True,
+        track_max_move=1.5,
+        track_max_gap=2,
         batch_channel_index=2,
     )
     first.update_settings(**chosen)
@@ -261,6 +263,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     assert third.settings.neighbour_distance == 7  # how cells are measured: kept too
     assert third.settings.batch_pages and third.settings.batch_channel_index is None  # model's
     assert third.settings.batch_track
+    assert third.settings.batch_tracking == {"max_move": 1.5, "max_gap": 2}  # kept
     second.shutdown()
     third.shutdown()
 
@@ -289,7 +292,7 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     settings_file.write_text(
         "[segmentation]\nthreshold=banana\ndevice=quantum\nbatch_workers=0\n"
         "batch_channel_index=-1\nbatch_channel=banana\nmin_size=-3\nmax_size=-1\n"
-        "neighbour_distance=-2\n"
+        "neighbour_distance=-2\ntrack_max_move=0\ntrack_max_gap=-1\n"
     )
     assert make_store(settings_file).load_settings() == UserSettings()
     settings_file.write_text("[segmentation]\nneighbour_distance=-1\n")  # grown until adjacent

@@ -601,6 +601,14 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     before = tracks_now()
     gone = next(t for t in before[1] if t in before[0] and t in before[2])
     middle = doc.results[(1, 0)]
+    # gaps no longer closed in the panel: for batches from now on; a correction follows the
+    # cells as the batch did (the result's own), and the batch could not be continued so
+    controller.update_settings(batch_track=True, track_max_gap=0)
+    assert controller.cannot_continue(controller.earlier_run(out)) == [
+        "gaps closed (time points): 1 there, 0 now"
+    ]
+    assert controller.track_settings(middle) == engine.TrackSettings()
+    assert middle.tracking == {"max_move": 0.5, "max_gap": 1}
     assert controller.remove_cell(before[1].index(gone) + 1)
     qtbot.waitUntil(
         lambda: not controller.busy and doc.results[(1, 0)] is not middle, timeout=RUN_MS
@@ -657,6 +665,9 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
             later.open_paths([out])
         reopened = later.documents[0].results
         assert [reopened[(k, 0)].sequence for k in range(3)] == [("movie.tif", k) for k in range(3)]
+        # ... and how their cells were followed (the run's, not the panel's, gaps of none)
+        assert later.settings.track_max_gap == 0
+        assert all(later.track_settings(r) == engine.TrackSettings() for r in reopened.values())
     finally:
         later.shutdown()
 

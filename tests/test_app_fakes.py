@@ -26,6 +26,7 @@ from cellprop.engine import (
     PointsError,
     ResumeError,
     Settings,
+    TrackSettings,
     calibration,
     clash_message,
     continued_planes,
@@ -135,6 +136,7 @@ class FakeEngine:
     OutputExists = OutputExists
     PointsError = PointsError
     Settings = Settings
+    TrackSettings = TrackSettings  # how cells are followed: the engine's
     read_points = staticmethod(read_points)  # plain CSV reading: the engine's own
     Plane = Plane
     planes_points = staticmethod(planes_points)  # name matching: the engine's

@@ -226,24 +226,41 @@ def test_the_paths_of_cells_followed_over_time_end_at_the_page_shown():
         frames.append(labels)
     tables = [measure(f) for f in frames]
     measure_tracks(track_frames(frames), tables)
-    paths = render.track_paths(tables)
+    paths = render.track_paths(tables, max_gap=1)
     moving, still, new = (int(tables[2].columns["TrackObjects_Label"][k]) for k in range(3))
     np.testing.assert_allclose(paths[moving], [[9.5, 9.5], [14.5, 9.5], [19.5, 9.5]])
     assert len(paths[still]) == 3 and len(paths[new]) == 1
-    assert render.track_paths(tables[:2]).keys() == {moving, still}
+    assert render.track_paths(tables[:2], max_gap=1).keys() == {moving, still}
     plain = measure(frames[1])  # a page measured again (a correction): no tracks
-    assert render.track_paths([tables[0], plain, tables[2]])[moving].tolist() == [[19.5, 9.5]]
+    assert render.track_paths([tables[0], plain, tables[2]], max_gap=1)[moving].tolist() == [
+        [19.5, 9.5]
+    ]
     # a page not segmented, or one the moving cell was missed at (a gap closed): its path
     # goes on from where it was last seen; two such pages in a row end it
     skipped = [tables[0], None, tables[2]]
-    assert render.track_paths(skipped)[moving].tolist() == [[9.5, 9.5], [19.5, 9.5]]
-    assert render.track_paths([tables[0], None, None, tables[2]])[moving].tolist() == [[19.5, 9.5]]
+    assert render.track_paths(skipped, max_gap=1)[moving].tolist() == [[9.5, 9.5], [19.5, 9.5]]
+    assert render.track_paths([tables[0], None, None, tables[2]], max_gap=1)[moving].tolist() == [
+        [19.5, 9.5]
+    ]
     frames[1][frames[1] == 1] = 0
     frames[1][frames[1] == 2] = 1
     tables = [measure(f) for f in frames]
     measure_tracks(track_frames(frames), tables)
-    paths = render.track_paths(tables)
+    paths = render.track_paths(tables, max_gap=1)
     assert paths[moving].tolist() == [[9.5, 9.5], [19.5, 9.5]] and len(paths[still]) == 3
+    # the window walks back from the page shown over as many pages not segmented in a row
+    # as the batch closed gaps across (MainWindow._track_paths; keys: the segmented pages)
+    from cellprop.app.main_window import MainWindow
+
+    lapse = {0: tables[0], 3: tables[2]}  # pages 1 and 2 not segmented
+    assert render.track_paths([tables[0], None, None, tables[2]], max_gap=2)[moving].tolist() == [
+        [9.5, 9.5],
+        [19.5, 9.5],
+    ]
+    assert MainWindow._track_paths(lapse, 3, 2)[moving].tolist() == [[9.5, 9.5], [19.5, 9.5]]
+    assert MainWindow._track_paths(lapse, 3, 1)[moving].tolist() == [[19.5, 9.5]]
+    assert MainWindow._track_paths(lapse, 2, 2) == {}  # the page shown not segmented
+    assert len(MainWindow._track_paths({**lapse, 1: tables[1]}, 3, 1)[still]) == 3
     assert render.track_paths(tables, max_gap=0)[moving].tolist() == [[19.5, 9.5]]
 
 

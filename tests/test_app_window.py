@@ -1047,10 +1047,20 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     neighbours("touching")
     assert window.controller.settings.neighbour_distance == 0
     panel.batch_pages.setChecked(True)
+    # how cells are followed: only while they are
+    assert not panel.track_max_move.isEnabled() and not panel.track_max_gap.isEnabled()
     panel.batch_track.setChecked(True)
     assert window.controller.settings.batch_pages and window.controller.settings.batch_track
+    assert panel.track_max_move.isEnabled() and panel.track_max_gap.text() == "up to 1 time point"
+    panel.track_max_move.setValue(1.5)
+    panel.track_max_gap.setValue(0)
+    assert window.controller.settings.batch_tracking == {"max_move": 1.5, "max_gap": 0}
+    assert panel.track_max_gap.text() == "none"
+    panel.track_max_gap.setValue(3)
+    assert panel.track_max_gap.text() == "up to 3 time points"
     panel.reset.click()  # not model defaults either
     assert panel.batch_pages.isChecked() and panel.batch_track.isChecked()
+    assert window.controller.settings.batch_tracking == {"max_move": 1.5, "max_gap": 3}
     # The folder channel starts at the model's own (the first for the fake's), in plain type.
     assert panel.batch_channel_index.value() == 0 and not bold("batch_channel_index")
     panel.batch_channel_index.setValue(1)
@@ -1080,6 +1090,8 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.batch_workers,
         panel.batch_pages,
         panel.batch_track,
+        panel.track_max_move,
+        panel.track_max_gap,
         panel.batch_channel_index,
     ):
         assert widget.toolTip()
@@ -1164,11 +1176,14 @@ def test_a_run_made_without_following_cells_is_continued_to_follow_them(
     qtbot, window, images, tmp_path
 ):
     """*Follow cells over time* ticked over a run made without it: continuing it is offered
-    (its images kept, then followed), and the batch is started with tracking."""
+    (its images kept, then followed), and the batch is started with tracking, as the panel
+    says cells move and gaps are closed."""
+    from cellprop.engine import TrackSettings
+
     qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
     out = tmp_path / "results"
     _stopped_run(window, out)
-    window.controller.update_settings(batch_track=True)
+    window.controller.update_settings(batch_track=True, track_max_move=1.2, track_max_gap=2)
     window.dialogs.folder = str(out)
     window.dialogs.choice = "Continue"
     window.open_paths([images[0].parent])
@@ -1178,7 +1193,8 @@ def test_a_run_made_without_following_cells_is_continued_to_follow_them(
     engine = window.controller.engine
     qtbot.waitUntil(lambda: len(engine.batch_resumed) == 1, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
-    assert engine.batch_resumed == [True] and engine.batch_tracked == [True]
+    assert engine.batch_resumed == [True]
+    assert engine.batch_tracked == [TrackSettings(max_move=1.2, max_gap=2)]
 
 
 def test_continuing_a_run_over_fewer_images_says_it_keeps_the_others(

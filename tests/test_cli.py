@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from cellprop.engine import auto_workers
+from cellprop.engine import TrackSettings, auto_workers
 from scipy import ndimage as ndi
 
 from cellprop.cli import main
@@ -877,7 +877,7 @@ def test_the_cells_of_a_time_lapse_are_followed_from_frame_to_frame(
 
 
 def test_the_shipped_time_lapse_of_real_cells_is_followed_through_its_seven_frames(
-    tmp_path, phase_model_dir
+    tmp_path, phase_model_dir, capsys
 ):
     """resources/samples/c2c12-timelapse: seven consecutive real frames of C2C12 cells,
     which move a few pixels a frame and do not divide there; nearly every cell keeps one
@@ -894,6 +894,18 @@ def test_the_shipped_time_lapse_of_real_cells_is_followed_through_its_seven_fram
     assert not any(t["Parent"] != "0" for t in tracks)  # no division in these frames
     speeds = [float(t["Speed"]) for t in whole]  # px a frame: slow, as the cells are
     assert 0.3 < np.median(speeds) < 3 and max(speeds) < 8
+    # how they were followed is the run's: recorded, read back, and kept when continued
+    assert json.loads((out / "run.json").read_text())["tracking"] == {"max_move": 0.5, "max_gap": 1}
+    from cellprop.engine import saved_results
+
+    assert {str(r.tracking) for r in saved_results(out)[1]} == {str(TrackSettings().record())}
+    assert main([*args, "--quiet", "--resume", "--max-move", "2", "--max-gap", "0"]) == 2
+    said = capsys.readouterr().err
+    assert "how far a cell may move (cell diameters a time point): 0.5 there, 2.0 now" in said
+    assert "gaps closed (time points): 1 there, 0 now" in said
+    assert main([*args, "--quiet", "--resume", "--max-move", "0.5", "--max-gap", "1"]) == 0
+    assert main([args[0], args[1], "--max-gap", "2", "--out", str(tmp_path / "no")]) == 2
+    assert "--max-move and --max-gap follow cells: add --track" in capsys.readouterr().err
 
 
 def test_pages_as_images_keep_their_names_apart_and_their_points(tmp_path, tiny_model_dir, capsys):

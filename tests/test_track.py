@@ -662,3 +662,70 @@ def test_a_cell_said_by_hand_to_have_come_in_is_not_joined_across_a_gap():
     links = links_from_tables(tables)
     links[3] = relink(links[3], k, 1, len(tables[2]))
     assert links[3].steps()[k - 1] == 1
+
+
+def _hopping(steps: int = 5) -> list[np.ndarray]:
+    """Time points of a cell that hops 20 px a time point (1.25 of its 16 px diameter, never
+    overlapping where it was) beside two that sit still, and a time point where it is not
+    outlined (the third)."""
+    out = []
+    for t in range(steps):
+        labels = np.zeros((60, 200), np.uint16)
+        disc(labels, 1, 40, 10, 8)
+        disc(labels, 2, 160, 10, 8)
+        if t != 2:
+            disc(labels, 3, 20 + 20 * t, 40, 8)
+        out.append(labels)
+    return out
+
+
+def test_how_far_a_cell_may_move_and_the_gaps_closed_are_chosen():
+    """The hopping cell (1.25 diameters a time point) starts a new track at every time point
+    with the defaults (half a diameter; its gap of one time point is 2.5 diameters away); let
+    move 1.5 diameters and across gaps of one time point, it is one track throughout, its
+    cell at the fourth time point two time points from the one before it; with gaps of none,
+    it breaks there. The still cells keep one track each whatever the settings."""
+    frames_ = _hopping()
+
+    def hopping_tracks(settings=None):
+        tracks = track_frames(frames_, settings)
+        return [int(t[-1]) for t in tracks.labels if len(t) == 3], tracks
+
+    broken, _ = hopping_tracks()
+    assert len(set(broken)) == 4  # a new track at every time point it was outlined at
+    whole, tracks = hopping_tracks(TrackSettings(max_move=1.5))
+    assert len(set(whole)) == 1 and tracks.links[3].steps()[2] == 2  # across the gap
+    assert set(int(t[0]) for t in tracks.labels) == {1}  # the still ones: one track each
+    none, _ = hopping_tracks(TrackSettings(max_move=1.5, max_gap=0))
+    assert len(set(none)) == 2  # linked from time point to time point, broken at the gap
+    assert TrackSettings(max_move=1.5, max_gap=0).record() == {"max_move": 1.5, "max_gap": 0}
+    assert TrackSettings.of({"max_gap": 2, "daughter_ratio": 0.9}) == TrackSettings(max_gap=2)
+    assert TrackSettings.of(None) == TrackSettings()
+    with pytest.raises(ValueError, match="move some way"):
+        TrackSettings(max_move=0)
+    with pytest.raises(ValueError, match="whole number of time points"):
+        TrackSettings(max_gap=-1)
+
+
+def test_a_batch_follows_its_time_lapse_as_told(tmp_path):
+    """The batch's follow step (``process_batch(track=TrackSettings(...))``) on the hopping
+    cell's files: with the cells let move 1.5 diameters it is one track, seen at four of
+    five time points, and each image is told how its cells were followed."""
+    from cellprop.engine.batch import _follow_one
+    from cellprop.engine.output import write_labels, write_table
+    from cellprop.engine.planes import ImageResult
+
+    members = []
+    for t, labels in enumerate(_hopping()):
+        outputs = {"labels": tmp_path / f"t{t}_labels.tif", "cells": tmp_path / f"t{t}_cells.csv"}
+        write_labels(outputs["labels"], labels)
+        table = measure(labels)
+        write_table(outputs["cells"], table)
+        members.append(ImageResult(tmp_path / f"t{t}.tif", outputs=outputs, table=table))
+    far = TrackSettings(max_move=1.5)
+    rows = _follow_one("hops", members, list(range(5)), settings=far)
+    assert sorted(r["Frames"] for r in rows) == [4, 5, 5]
+    assert all(m.tracking == {"max_move": 1.5, "max_gap": 1} for m in members)
+    rows = _follow_one("hops", members, list(range(5)))  # the defaults: it hops off its track
+    assert sorted(r["Frames"] for r in rows) == [1, 1, 1, 1, 5, 5]
+    assert all(m.tracking == TrackSettings().record() for m in members)
