@@ -859,6 +859,7 @@ class AppController(
             seg.centres,
             memo=rows,
             neighbour_distance=settings.neighbour_distance,
+            ring_width=settings.ring_width,
         )
         overlays = None
         if layers:

@@ -172,17 +172,17 @@ class ExportMixin:
             1
             for r in results
             if isinstance(r.settings, dict)
-            and (
-                r.settings.get("pixel_size") != now.pixel_size
-                or int(r.settings.get("neighbour_distance") or 0) != now.neighbour_distance
+            and any(
+                (r.settings.get(name) or (None if name == "pixel_size" else 0)) != value
+                for name, value in now.measuring.items()
             )
         )
         if not otherwise:
             return ""
         return (
             f"{otherwise} of the {len(results)} image(s) exported were measured with another "
-            "pixel size or neighbours than the settings give now "
-            f"({measured_with(now.pixel_size, now.neighbour_distance)}): their "
+            "pixel size, neighbours or ring than the settings give now "
+            f"({measured_with(**now.measuring)}): their "
             "files keep the measurements they were made with. Image > Measure the cells again "
             "measures them so, their outlines as they are."
         )

@@ -57,13 +57,14 @@ def training_summary(model_dir: Path) -> str:
     return said
 
 
-def measured_with(pixel_size: float | None, neighbour_distance: int) -> str:
-    """How cells are measured, in words: "0.5 µm; within 3 px", "from the file; touching",
-    "0.5 µm; expanded until adjacent"."""
+def measured_with(pixel_size: float | None, neighbour_distance: int, ring_width: int = 0) -> str:
+    """How cells are measured (``UserSettings.measuring``), in words: "0.5 µm; within 3 px",
+    "from the file; touching", "0.5 µm; expanded until adjacent; a ring of 4 px"."""
     size = f"{pixel_size:g} µm" if pixel_size else "from the file"
     from cellprop.engine.features import neighbours_in_words  # loaded: cells were measured
 
-    return f"{size}; {neighbours_in_words(neighbour_distance)}"
+    ring = f"; a ring of {ring_width} px" if ring_width else ""
+    return f"{size}; {neighbours_in_words(neighbour_distance)}{ring}"
 
 
 def size_note(settings) -> str:

@@ -118,6 +118,11 @@ TIPS = {
     "the cells it would touch were every cell grown over the background until it met others, "
     "for cells that never touch, such as nuclei (CellProfiler's 'Expand until adjacent'; "
     "the columns end in _Expanded). " + _MEASURED_FROM_NOW,
+    "ring_width": "Also measure a ring this many pixels wide around each cell: the background "
+    "nearer to it than to any other cell, the cytoplasm around a nucleus. Its area, and in "
+    "every channel its mean and integrated intensity and the cell's mean over the ring's "
+    "(Cell To Ring Ratio: a reporter's nuclear to cytoplasmic ratio, as in a translocation "
+    "assay). 'none' measures no ring. " + _MEASURED_FROM_NOW,
     "roi_zip": "Also save the outlines as an ImageJ/Fiji ROI set (.zip) you can open in Fiji's "
     "ROI Manager.",
     "reset": "Go back to the values recommended by the chosen model.",
@@ -259,6 +264,11 @@ class SettingsPanel(QGroupBox):
         row.addWidget(self.neighbour_distance)
         self.neighbours.setToolTip(TIPS["neighbour_distance"])
         self.neighbour_distance.setToolTip(TIPS["neighbour_distance"])
+        self.ring_width = QSpinBox()
+        self.ring_width.setRange(0, 200)
+        self.ring_width.setSuffix(" px wide")
+        self.ring_width.setSpecialValueText("none")
+        self.ring_width.setKeyboardTracking(False)
         self.roi_zip = QCheckBox("Also save Fiji ROIs")
         self.reset = QPushButton("Reset to model defaults")
 
@@ -283,6 +293,7 @@ class SettingsPanel(QGroupBox):
             ("edge_fraction", "Edge fragments", self.edge_fraction),
             ("pixel_size", "Pixel size", self.pixel_size),
             ("neighbour_distance", "Neighbours", neighbours_row),
+            ("ring_width", "Ring around cells", self.ring_width),
             ("roi_zip", "Export", self.roi_zip),
         ]:
             label = QLabel(title)
@@ -326,6 +337,7 @@ class SettingsPanel(QGroupBox):
         self.min_size.valueChanged.connect(lambda v: self._edited("min_size", int(v)))
         self.max_size.valueChanged.connect(lambda v: self._edited("max_size", int(v)))
         self.pixel_size.valueChanged.connect(lambda v: self._edited("pixel_size", v or None))
+        self.ring_width.valueChanged.connect(lambda v: self._edited("ring_width", int(v)))
         self.neighbours.activated.connect(lambda _i: self._neighbours_chosen())
         self.neighbour_distance.valueChanged.connect(lambda _v: self._neighbours_chosen())
         self.exclude_border.toggled.connect(lambda b: self._edited("exclude_border", bool(b)))
@@ -469,6 +481,7 @@ class SettingsPanel(QGroupBox):
             if near > 0:
                 self.neighbour_distance.setValue(near)
             self.neighbour_distance.setVisible(how == "within")
+            self.ring_width.setValue(s.ring_width)
             self.exclude_border.setChecked(s.exclude_border)
             # Shown in percent; None shows the model's fraction (0: keep all).
             own_edge = 100 * float(defaults.get("edge_fraction") or 0.0)

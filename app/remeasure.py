@@ -44,7 +44,7 @@ class MeasureAgainMixin:
         if not plan:
             self._report("Nothing to measure yet: no image has been segmented.")
             return False
-        size, near = self.settings.pixel_size, self.settings.neighbour_distance
+        measuring = self.settings.measuring
         engine = self.engine
 
         def work(job: Job):
@@ -58,7 +58,7 @@ class MeasureAgainMixin:
                 for r in results:
                     labels = r.labels if r.labels is not None else engine.read_labels(r.labels_file)
                     tables.append(
-                        engine.measure_again(labels, image, r.table, r.centres, size, near)
+                        engine.measure_again(labels, image, r.table, r.centres, **measuring)
                     )
                 measured.append((doc, plane, results, tables))
             return measured
@@ -72,8 +72,7 @@ class MeasureAgainMixin:
                     r.table = table
                     r.settings = {
                         **(r.settings if isinstance(r.settings, dict) else {}),
-                        "pixel_size": size,
-                        "neighbour_distance": near,
+                        **measuring,
                     }
                     r.measured_anew = bool(r.outputs)  # its files: the old measurements
             self._number_measured_again([(doc, plane) for doc, plane, *_ in measured])
@@ -85,7 +84,7 @@ class MeasureAgainMixin:
             self.log.emit(
                 "info",
                 f"Measured the cells of {len(measured)} image(s) again (pixel size, neighbours: "
-                f"{measured_with(size, near)}), their outlines as they are; Export writes them.",
+                f"{measured_with(**measuring)}), their outlines as they are; Export writes them.",
             )
 
         def failed(exc, tb):

@@ -22,6 +22,7 @@ _INTS = (
     "batch_workers",
     "batch_channel_index",
     "neighbour_distance",
+    "ring_width",
     "track_max_gap",
 )
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages", "batch_track")
@@ -80,19 +81,12 @@ class SettingsStore:
                 values[name] = _to_bool(raw)
         if values.get("device") not in (None, "auto", "cpu", "cuda"):
             values.pop("device")
-        for name in ("batch_workers", "track_max_move"):
-            if not values.get(name, 1) > 0:
+        for name in _INTS:  # a hand-edited entry the engine would refuse
+            lowest = {"neighbour_distance": EXPANDED, "batch_workers": 1}.get(name, 0)
+            if values.get(name, lowest) < lowest:
                 values.pop(name)
-        for name in (
-            "min_size",
-            "max_size",
-            "batch_channel_index",
-            "neighbour_distance",
-            "track_max_gap",
-        ):
-            lowest = EXPANDED if name == "neighbour_distance" else 0
-            if values.get(name, 0) < lowest:  # a hand-edited entry the engine would refuse
-                values.pop(name)
+        if not values.get("track_max_move", 1) > 0:
+            values.pop("track_max_move")
         return defaults.with_changes(**values)
 
     def save_settings(self, settings: UserSettings) -> None:

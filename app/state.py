@@ -229,6 +229,9 @@ class UserSettings:
     # The cells' neighbours: 0, the cells each touches; EXPANDED, those it would touch were
     # every cell grown until it met others; else those within this many pixels.
     neighbour_distance: int = 0
+    # Each cell's ring of this many pixels (the cytoplasm around a nucleus) measured too; 0:
+    # none (the engine's ``ring_width``).
+    ring_width: int = 0
     roi_zip: bool = True  # also write ImageJ ROI zips on export and in batches
     # A folder batch segments every page of a multi-page file (a time-lapse, a stack) as an
     # image of its own (the engine's page="all"), not only the first.
@@ -288,6 +291,17 @@ class UserSettings:
             "edge_fraction": self.edge_fraction,
             "pixel_size": self.pixel_size,
             "neighbour_distance": self.neighbour_distance,
+            "ring_width": self.ring_width,
+        }
+
+    @property
+    def measuring(self) -> dict:
+        """How cells are measured (the engine's ``MEASURED`` settings): the pixel size,
+        how neighbours are found, the ring; keywords of ``measure_again``."""
+        return {
+            "pixel_size": self.pixel_size,
+            "neighbour_distance": self.neighbour_distance,
+            "ring_width": self.ring_width,
         }
 
     @classmethod

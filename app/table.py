@@ -38,6 +38,7 @@ CELL_BEFORE = "TrackObjects_ParentObjectNumber"
 COLUMN_GROUPS = (
     ("Shape and position", ("AreaShape_", "Detection_", "TouchesBorder")),
     ("Intensity", ("Intensity_",)),
+    ("Ring around the cell", ("Ring_",)),
     ("Neighbours", ("Neighbors_",)),
     ("Over time", ("TrackObjects_",)),
 )
@@ -62,6 +63,10 @@ def friendly_name(column: str) -> str:
     if column in HEADINGS:
         return HEADINGS[column]
     within = ""
+    ring = ""
+    if column.startswith("Ring_"):  # the ring around the cell (engine ``rings``)
+        column = column.removeprefix("Ring_")
+        ring = "" if "CellToRingRatio" in column else "Ring "
     if column.startswith("Neighbors_"):  # how neighbours were found: touching, a distance,
         # or grown until they meet
         found = re.fullmatch(r"(Neighbors_[A-Za-z]+)_(Adjacent|Expanded|\d+)(_.*)?", column)
@@ -84,7 +89,7 @@ def friendly_name(column: str) -> str:
             current = ""
         current += ch
     words.append(current)
-    return " ".join(w.strip() for w in words if w.strip()) + within
+    return ring + " ".join(w.strip() for w in words if w.strip()) + within
 
 
 def table_columns(table) -> dict:

@@ -173,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
         "nuclei, which never touch); default 0: the cells it touches (Neighbors_..._Adjacent)",
     )
     seg.add_argument(
+        "--ring",
+        dest="ring_width",
+        type=_count,
+        default=0,
+        metavar="PX",
+        help="also measure a ring this many pixels wide around each cell (the background "
+        "nearer to it than to any other cell: the cytoplasm around a nucleus): its area and, "
+        "in every channel, its mean and integrated intensity and the cell's mean over the "
+        "ring's (Ring_Intensity_CellToRingRatio: a reporter's nuclear to cytoplasmic "
+        "ratio); default 0: none",
+    )
+    seg.add_argument(
         "--min-size",
         type=_count,
         default=None,
@@ -218,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="go on with the run in --out that was stopped (cancelled, interrupted, or the "
         "computer stopped) or had failures: the images it finished are kept, the others "
         "are segmented; give the same images, model and settings as that run (another "
-        "--pixel-size or --neighbour-distance measures the cells it kept again; --roi adds "
+        "--pixel-size, --neighbour-distance or --ring measures the cells it kept again; --roi adds "
         "their ROI sets)",
     )
     seg.add_argument("--roi", action="store_true", help="also write an ImageJ ROI zip per image")
@@ -455,6 +467,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             edge_fraction=args.edge_fraction,
             pixel_size=args.pixel_size,
             neighbour_distance=args.neighbour_distance,
+            ring_width=args.ring_width,
             propagation=args.propagation,
             memory_mb=args.memory,
         )

@@ -181,6 +181,7 @@ def process_image(
             settings.pixel_size,
             centres=seg.centres,
             neighbour_distance=settings.neighbour_distance,
+            ring_width=settings.ring_width,
         )
         size, unit = table.pixel_size, table.unit or "um"  # as measured: given, or the file's
         writers = {
@@ -714,6 +715,7 @@ def _measured_again(
         settings.pixel_size,
         centres=centres,
         neighbour_distance=settings.neighbour_distance,
+        ring_width=settings.ring_width,
     )
     size, unit = table.pixel_size, table.unit or "um"
     if not np.array_equal(numbered, labels):
@@ -748,14 +750,20 @@ def measure_again(
     centres: np.ndarray,
     pixel_size: float | None = None,
     neighbour_distance: int = 0,
+    ring_width: int = 0,
 ):
     """The cell table of a plane's cells (``labels``, detected at ``centres``) measured anew
-    (:func:`measure_image`: another pixel size, neighbours found otherwise), keeping the
-    track and the link to the time point before that ``table``, the one it replaces,
-    records for each cell (mended links too), for the cells to be followed again from them
-    (their distances and lifetimes are numbered anew: :func:`measure_tracks`)."""
+    (:func:`measure_image`: another pixel size, neighbours found otherwise, another ring),
+    keeping the track and the link to the time point before that ``table``, the one it
+    replaces, records for each cell (mended links too), for the cells to be followed again
+    from them (their distances and lifetimes are numbered anew: :func:`measure_tracks`)."""
     fresh = measure_image(
-        labels, data, pixel_size, centres=centres, neighbour_distance=neighbour_distance
+        labels,
+        data,
+        pixel_size,
+        centres=centres,
+        neighbour_distance=neighbour_distance,
+        ring_width=ring_width,
     )
     recorded = table.columns if table is not None else {}
     for name in LINK_COLUMNS:
@@ -789,7 +797,13 @@ def _measured_anew(
     if centres is None:
         centres = centroids_and_areas(labels, result.n_cells)[0]
     table = measure_again(
-        labels, data, old, centres, settings.pixel_size, settings.neighbour_distance
+        labels,
+        data,
+        old,
+        centres,
+        settings.pixel_size,
+        settings.neighbour_distance,
+        settings.ring_width,
     )
     size, unit = table.pixel_size, table.unit or "um"
     write_labels(targets["labels"], labels, size, unit, overwrite=True)

@@ -194,6 +194,41 @@ def neighbours(
     }
 
 
+def rings(labels: np.ndarray, width: int) -> np.ndarray:
+    """Each cell's ring: the background pixels within ``width`` pixels of it that lie nearer
+    to it than to any other cell (a tie to either), labelled with its number; 0 elsewhere
+    (cells, and the background farther from every cell). The cytoplasm around a nucleus, as
+    CellProfiler makes it: the nuclei grown by a distance (*IdentifySecondaryObjects*,
+    *Distance - N*) less the nuclei (*IdentifyTertiaryObjects*)."""
+    labels = np.asarray(labels)
+    if not labels.any() or width <= 0:
+        return np.zeros_like(labels)
+    from skimage.segmentation import expand_labels
+
+    return np.where(labels == 0, expand_labels(labels, distance=float(width)), 0)
+
+
+def _ring_columns(labels: np.ndarray, width: int, numbers, planes: list, means: dict) -> dict:
+    """The ``Ring_`` columns of :func:`measure` without their prefix, of the cells
+    ``numbers``: ``AreaShape_Area`` (pixels), and for each ``(suffix, plane)`` of ``planes``
+    ``Intensity_MeanIntensity``, ``_IntegratedIntensity`` and ``_CellToRingRatio`` (the
+    cell's mean, ``means[suffix]``, over the ring's; nan where that is no number)."""
+    numbers = np.asarray(numbers, np.int64)
+    around = rings(labels, width).ravel()
+    top = int(labels.max()) + 1
+    area = np.bincount(around, minlength=top)[numbers].astype(np.float64)
+    out = {"AreaShape_Area": area}
+    for suffix, plane in planes:
+        total = np.bincount(around, np.asarray(plane, np.float64).ravel(), minlength=top)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total[numbers] / area
+            ratio = np.asarray(means[suffix], np.float64) / mean
+        out[f"Intensity_MeanIntensity{suffix}"] = mean
+        out[f"Intensity_IntegratedIntensity{suffix}"] = total[numbers]
+        out[f"Intensity_CellToRingRatio{suffix}"] = np.where(np.isfinite(ratio), ratio, np.nan)
+    return out
+
+
 def _expanded(labels: np.ndarray) -> np.ndarray:
     """Every background pixel given to the cell nearest it (CellProfiler's *Expand until
     adjacent*; a tie to either): cells grown until they meet, whatever lies between."""
@@ -337,6 +372,7 @@ def measure(
     channels: dict | None = None,
     memo: dict | None = None,
     neighbour_distance: int = 0,
+    ring_width: int = 0,
 ) -> CellTable:
     """Measure every labelled cell.
 
@@ -370,6 +406,13 @@ def measure(
         in ``_Adjacent``); :data:`EXPANDED`, cells grown until they meet (``_Expanded``);
         else cells within this many pixels of each other (in ``_5``, ..., as CellProfiler's
         *Within a specified distance*).
+    ring_width : int
+        0: no ring. Else each cell's ring is measured too (:func:`rings`): the background
+        within this many pixels of it that lies nearer to it than to any other cell, the
+        cytoplasm around a nucleus: ``Ring_AreaShape_Area``, and of the image and each of
+        ``channels`` ``Ring_Intensity_MeanIntensity``, ``_IntegratedIntensity`` and
+        ``Ring_Intensity_CellToRingRatio`` (the cell's mean intensity over its ring's: a
+        reporter's nuclear to cytoplasmic ratio; nan for a ring of no pixels or mean 0).
 
     Returns
     -------
@@ -382,7 +425,8 @@ def measure(
         _BoundingBoxMaximum_X/_Y (pixels, maximum exclusive), TouchesBorder, and with an image
         Intensity_MeanIntensity, _MinIntensity, _MaxIntensity, _IntegratedIntensity, then
         those of each of ``channels``; then the Neighbors_ columns of :func:`neighbours`
-        (``Neighbors_NumberOfNeighbors_Adjacent``, ...; distances with the length unit).
+        (``Neighbors_NumberOfNeighbors_Adjacent``, ...; distances with the length unit); then
+        with a ``ring_width`` the Ring_ columns.
 
     Examples
     --------
@@ -403,6 +447,10 @@ def measure(
     if pixel_size is not None and not pixel_size > 0:
         raise ValueError(f"pixel size must be positive, got {pixel_size}")
     method = neighbour_method(neighbour_distance)
+    if ring_width < 0 or int(ring_width) != ring_width:
+        raise ValueError(
+            f"ring width must be a whole number of pixels, 0 or more, got {ring_width}"
+        )
     props = regionprops(labels.astype(np.int64, copy=False))
     s = 1.0 if pixel_size is None else float(pixel_size)
     lu = "" if pixel_size is None else f"_{unit}"  # length unit suffix
@@ -488,6 +536,12 @@ def measure(
         for name, values in near.items():
             length = lu if name.endswith("Distance") else ""
             rows[f"Neighbors_{name}_{method}{length}"] = values
+        if ring_width:
+            means = {suffix: rows[f"Intensity_MeanIntensity{suffix}"] for suffix, _ in planes}
+            around = _ring_columns(labels, int(ring_width), rows["ObjectNumber"], planes, means)
+            for name, values in around.items():
+                unit = au if name == "AreaShape_Area" else ""
+                rows[f"Ring_{name}{unit}"] = values * s * s if unit else values
 
     if not props:  # an empty table still has its columns, so CSV headers stay the same
         empty = measure(
@@ -498,6 +552,7 @@ def measure(
             None if centres is None else np.zeros((1, 2)),
             {k: np.zeros((3, 3), np.asarray(v).dtype) for k, v in channels.items()},
             neighbour_distance=neighbour_distance,
+            ring_width=ring_width,
         )
         return CellTable(
             {k: v[:0] for k, v in empty.columns.items()},
@@ -515,6 +570,7 @@ def measure_image(
     centres: np.ndarray | None = None,
     memo: dict | None = None,
     neighbour_distance: int = 0,
+    ring_width: int = 0,
 ) -> CellTable:
     """The cell table of one segmented image plane, as every front end writes it.
 
@@ -527,7 +583,7 @@ def measure_image(
     pixel_size : float, optional
         Micrometres per pixel, given by the user; default: the file's calibration (in its
         unit), else pixels.
-    centres, memo, neighbour_distance : optional
+    centres, memo, neighbour_distance, ring_width : optional
         As :func:`measure`.
 
     A file of several channels has every channel of this plane measured too (read from the
@@ -557,6 +613,7 @@ def measure_image(
         channels=channels,
         memo=memo,
         neighbour_distance=neighbour_distance,
+        ring_width=ring_width,
     )
 
 

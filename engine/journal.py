@@ -49,11 +49,11 @@ _NOT_COMPARED = ("memory_mb",)
 
 #: Settings that change only how the cells are measured, not which cells there are: a run
 #: continued with others measures the cells it kept again (the labels as they are).
-MEASURED = ("pixel_size", "neighbour_distance")
+MEASURED = ("pixel_size", "neighbour_distance", "ring_width")
 
 #: Settings added since runs were first recorded, with the value a run made before them used:
 #: a run.json without them is continued as that value.
-_ADDED = {"neighbour_distance": 0, "max_size": None}
+_ADDED = {"neighbour_distance": 0, "max_size": None, "ring_width": 0}
 
 #: What a user calls each thing that must match for a run to be continued.
 _WORDS = {
@@ -66,6 +66,7 @@ _WORDS = {
     "edge_fraction": "edge fragments left out below",
     "pixel_size": "pixel size",
     "neighbour_distance": "neighbours",
+    "ring_width": "ring around each cell",
     "propagation": "propagation",
     "roi": "ImageJ ROI sets",
     "page": "page",
@@ -146,6 +147,8 @@ def _shown(value, key: str = "") -> str:
         return f"{value[0]} ({value[1]})"
     if key == "neighbour_distance":
         return neighbours_in_words(value)
+    if key == "ring_width":
+        return f"{value} px" if value else "none"
     return str(value)
 
 
@@ -193,8 +196,8 @@ class EarlierRun:
 
     def measured_otherwise(self, record: dict) -> list[str]:
         """The settings that change only the measurements (:data:`MEASURED`: the pixel size,
-        how neighbours are found) that a run with ``record`` gives otherwise than this one,
-        in words ("pixel size: the file's there, 0.65 now"); empty if none."""
+        how neighbours are found, the ring) that a run with ``record`` gives otherwise than
+        this one, in words ("pixel size: the file's there, 0.65 now"); empty if none."""
         return self._changed(record, lambda key: key in MEASURED)
 
     def _changed(self, record: dict, among) -> list[str]:

@@ -91,6 +91,9 @@ class Settings:
         How the cells' neighbours are measured: 0, cells that touch; -1 (``EXPANDED``), cells
         grown over the background until they meet; else cells within this many pixels of each
         other (:func:`cellprop.engine.features.neighbours`).
+    ring_width : int
+        0: none. Else each cell's ring of this many pixels (the cytoplasm around a nucleus:
+        :func:`cellprop.engine.features.rings`) is measured too, its ``Ring_`` columns.
     propagation : {"crop", "full"}
         ``crop``: windows around each cell (fast); ``full``: the paper's whole-image passes.
     memory_mb : int
@@ -106,6 +109,7 @@ class Settings:
     edge_fraction: float | None = None
     pixel_size: float | None = None
     neighbour_distance: int = 0
+    ring_width: int = 0
     propagation: str = "crop"
     memory_mb: int = 1024
 
@@ -128,6 +132,10 @@ class Settings:
         if self.pixel_size is not None and not self.pixel_size > 0:
             raise ValueError(f"pixel size must be positive, got {self.pixel_size}")
         neighbour_method(self.neighbour_distance)  # whole pixels, 0 or more, or EXPANDED
+        if self.ring_width < 0 or int(self.ring_width) != self.ring_width:
+            raise ValueError(
+                f"ring width must be a whole number of pixels, 0 or more, got {self.ring_width}"
+            )
         if self.propagation not in ("crop", "full"):
             raise ValueError(f"propagation must be 'crop' or 'full', got {self.propagation!r}")
         if self.memory_mb < 64:

@@ -237,6 +237,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
         device="cpu",
         pixel_size=0.65,
         neighbour_distance=7,
+        ring_width=5,
         max_size=5000,
         batch_workers=3,
         batch_pages=True,
@@ -261,6 +262,7 @@ def test_settings_persist_across_a_restart(qtbot, settings_file):
     assert third.settings.edge_fraction is None and third.settings.max_size is None
     assert third.settings.batch_workers == 3  # not a model default: the reset keeps it
     assert third.settings.neighbour_distance == 7  # how cells are measured: kept too
+    assert third.settings.ring_width == 5
     assert third.settings.batch_pages and third.settings.batch_channel_index is None  # model's
     assert third.settings.batch_track
     assert third.settings.batch_tracking == {"max_move": 1.5, "max_gap": 2}  # kept
@@ -292,7 +294,7 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     settings_file.write_text(
         "[segmentation]\nthreshold=banana\ndevice=quantum\nbatch_workers=0\n"
         "batch_channel_index=-1\nbatch_channel=banana\nmin_size=-3\nmax_size=-1\n"
-        "neighbour_distance=-2\ntrack_max_move=0\ntrack_max_gap=-1\n"
+        "neighbour_distance=-2\ntrack_max_move=0\ntrack_max_gap=-1\nring_width=-3\n"
     )
     assert make_store(settings_file).load_settings() == UserSettings()
     settings_file.write_text("[segmentation]\nneighbour_distance=-1\n")  # grown until adjacent

@@ -1095,8 +1095,8 @@ def test_a_time_point_closed_is_a_gap_when_the_time_lapse_is_followed_again(
 def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_the_units(
     qtbot, controller, crops, tmp_path
 ):
-    """A pixel size and neighbours (grown until they meet) set after an image was segmented
-    and corrected: *Measure the cells again* gives its table as the engine measures those outlines so, nothing
+    """A pixel size, neighbours (grown until they meet) and a ring set after an image was
+    segmented and corrected: *Measure the cells again* gives its table as the engine measures those outlines so, nothing
     segmented again; Undo goes back to the result before the correction measured so too,
     and the export records the new calibration without a note that it differs."""
     first = _segmented(qtbot, controller, crops[0])
@@ -1107,7 +1107,7 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     fixed = controller.current.result
     labels = fixed.labels.copy()
-    controller.update_settings(pixel_size=0.5, neighbour_distance=engine.EXPANDED)
+    controller.update_settings(pixel_size=0.5, neighbour_distance=engine.EXPANDED, ring_width=3)
     said: list = []
     controller.log.connect(lambda level, text: said.append(text))
     with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
@@ -1118,7 +1118,12 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
     image = controller.current.image
     for result in (fixed, first):
         expected = engine.measure_image(
-            result.labels, image, 0.5, result.centres, neighbour_distance=engine.EXPANDED
+            result.labels,
+            image,
+            0.5,
+            result.centres,
+            neighbour_distance=engine.EXPANDED,
+            ring_width=3,
         )
         assert result.table.rows() == expected.rows()
         assert "AreaShape_Area_um2" in result.table.names
@@ -1127,7 +1132,8 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
         assert controller.undo_correction()
     assert controller.current.result is first
     assert "Neighbors_NumberOfNeighbors_Expanded" in controller.current.result.table.names
-    assert any("0.5 µm; expanded until adjacent" in text for text in said), said
+    assert any("0.5 µm; expanded until adjacent; a ring of 3 px" in text for text in said), said
+    assert "Ring_Intensity_CellToRingRatio" in controller.current.result.table.names
     said.clear()
     with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
         controller.export_current(tmp_path / "out", lambda existing: False)
@@ -1744,7 +1750,7 @@ def test_export_records_the_calibration_the_cells_were_measured_with(
     assert (labels.pixel_size, labels.unit) == (pytest.approx(0.65), "um")
     # ... and the log says so, and how to measure them with the pixel size set now
     assert any(
-        "1 of the 1 image(s) exported were measured with another pixel size or neighbours "
+        "1 of the 1 image(s) exported were measured with another pixel size, neighbours or ring "
         "than the settings give now (2 µm; touching)" in text
         for text in said
     ), said

@@ -288,7 +288,14 @@ class FakeEngine:
         return out, np.array(kept, float).reshape(-1, 2)
 
     def measure_image(
-        self, labels, data, pixel_size=None, centres=None, memo=None, neighbour_distance=0
+        self,
+        labels,
+        data,
+        pixel_size=None,
+        centres=None,
+        memo=None,
+        neighbour_distance=0,
+        ring_width=0,
     ):
         return self.measure(labels, data.pixels, pixel_size or data.pixel_size, "um", centres)
 

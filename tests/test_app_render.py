@@ -280,5 +280,8 @@ def test_the_cell_tables_headings_are_short_words_and_say_the_unit():
         "Neighbors_PercentTouching_5": "Percent Touching (within 5 px)",
         "Neighbors_NumberOfNeighbors_Expanded": "Number Of Neighbors (expanded)",
         "Neighbors_FirstClosestDistance_Expanded_um": "First Closest Distance (µm)",
+        "Ring_Intensity_MeanIntensity_C1": "Ring Mean Intensity C1",
+        "Ring_AreaShape_Area_um2": "Ring Area (µm²)",
+        "Ring_Intensity_CellToRingRatio": "Cell To Ring Ratio",
     }
     assert {name: friendly_name(name) for name in names} == names

@@ -1046,6 +1046,14 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert window.controller.settings.neighbour_distance == 8
     neighbours("touching")
     assert window.controller.settings.neighbour_distance == 0
+    # A ring around each cell: none unless asked (not a model default either)
+    assert panel.ring_width.text() == "none"
+    panel.ring_width.setValue(4)
+    assert window.controller.settings.engine_kwargs()["ring_width"] == 4
+    assert panel.ring_width.text() == "4 px wide"
+    panel.reset.click()
+    assert panel.ring_width.value() == 4
+    panel.ring_width.setValue(0)
     panel.batch_pages.setChecked(True)
     # how cells are followed: only while they are
     assert not panel.track_max_move.isEnabled() and not panel.track_max_gap.isEnabled()
@@ -1084,6 +1092,7 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
         panel.pixel_size,
         panel.neighbours,
         panel.neighbour_distance,
+        panel.ring_width,
         panel.max_size,
         panel.model,
         panel.device,

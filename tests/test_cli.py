@@ -1416,3 +1416,40 @@ def test_a_link_typed_into_a_cells_csv_is_followed_when_the_run_is_continued(
     assert "tracks followed (0 division(s);" in capsys.readouterr().err
     linked = [int(r["TrackObjects_ParentObjectNumber"]) for r in read_csv(path)]
     assert linked[4] != mother and sum(s > 0 for s in linked) >= 0.9 * len(linked)
+
+
+def test_a_ring_around_each_cell_from_the_command_line(tmp_path, phase_model_dir, capsys):
+    """``--ring 4``: each cell's ring of 4 px measured (its area, the image's intensity there
+    and the cell's over it), in the run's images.csv too; continued without it, the cells
+    are measured again without a ring, their labels as they were."""
+    sample = ROOT / "resources/samples/c2c12_0006_crop512.png"
+    out = tmp_path / "ring"
+    argv = ["segment", str(sample), "--model", str(phase_model_dir), "-q", "--out", str(out)]
+    assert main([*argv, "--ring", "4"]) == 0
+    cells = read_csv(out / "c2c12_0006_crop512_cells.csv")
+    assert len(cells) > 40
+    area = [float(c["Ring_AreaShape_Area"]) for c in cells]
+    assert all(a >= 0 for a in area) and np.median(area) > 10  # cells in a colony: small rings
+    # phase contrast: the halo around a cell is brighter than the cell
+    ratios = [
+        float(c["Ring_Intensity_CellToRingRatio"])
+        for c in cells
+        if float(c["Ring_AreaShape_Area"]) > 0
+    ]
+    assert len(ratios) > 30 and np.median(ratios) < 1
+    for c in cells:
+        if float(c["Ring_AreaShape_Area"]):
+            mean = float(c["Ring_Intensity_MeanIntensity"])
+            assert float(c["Ring_Intensity_IntegratedIntensity"]) == pytest.approx(
+                mean * float(c["Ring_AreaShape_Area"])
+            )
+    assert "Mean_Cells_Ring_Intensity_MeanIntensity" in read_csv(out / "images.csv")[0]
+    assert json.loads((out / "run.json").read_text())["settings"]["ring_width"] == 4
+    labels = tifffile.imread(out / "c2c12_0006_crop512_labels.tif")
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    assert "measured again, ring around each cell: 4 px there, none now" in capsys.readouterr().err
+    assert not any(n.startswith("Ring_") for n in read_csv(out / "c2c12_0006_crop512_cells.csv")[0])
+    np.testing.assert_array_equal(tifffile.imread(out / "c2c12_0006_crop512_labels.tif"), labels)
+    with pytest.raises(SystemExit):
+        main([*argv, "--ring", "-2"])

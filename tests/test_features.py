@@ -460,3 +460,49 @@ def test_neighbours_expanded_of_real_cells_agree_with_nearest_cell_pixels(phase_
         assert near["PercentTouching"][k] == pytest.approx(share), number
     assert (near["NumberOfNeighbors"] >= touching).all()
     assert near["NumberOfNeighbors"].mean() > touching.mean() + 1
+
+
+def test_a_ring_around_each_cell_is_the_background_nearer_to_it_than_to_any_other():
+    """Two nuclei 25 px apart in a reporter image: 100 in each nucleus, 40 and 80 in a band
+    12 px from each centre, 0 beyond. A ring of 4 px lies in the band: the reporter's mean
+    there is the band's, and the cell's mean over it 2.5 and 1.25. A ring of 15 px reaches
+    over the midline between them: each takes the pixels nearer to itself, none of a nucleus
+    and none twice; its mean is what those pixels hold. No ring, no Ring_ columns."""
+    from cellprop.engine.features import rings
+
+    labels = np.zeros((50, 90), np.uint16)
+    image = np.zeros((50, 90))
+    rows, cols = np.indices(labels.shape)
+    centres = [(30, 25), (55, 25)]
+    for k, (x, y) in enumerate(centres, start=1):
+        d = np.hypot(cols - x, rows - y)
+        image[(d > 5) & (d <= 12)] = 40 * k
+        labels[d <= 5] = k
+    image[labels > 0] = 100
+    table = measure(labels, image, ring_width=4)
+    ring = table.columns
+    np.testing.assert_allclose(ring["Ring_Intensity_MeanIntensity"], [40, 80])
+    np.testing.assert_allclose(ring["Ring_Intensity_CellToRingRatio"], [2.5, 1.25])
+    from scipy import ndimage as ndi
+
+    within = (ndi.distance_transform_edt(labels != 1) <= 4) & (labels == 0)  # of a pixel of it
+    assert ring["Ring_AreaShape_Area"][0] == within.sum() > 100
+    np.testing.assert_allclose(
+        ring["Ring_Intensity_IntegratedIntensity"], ring["Ring_AreaShape_Area"] * [40, 80]
+    )
+    wide = rings(labels, 15)
+    assert not (wide[labels > 0]).any()
+    for k, (x, y) in enumerate(centres, start=1):
+        mine = wide == k
+        near = np.hypot(cols - x, rows - y)
+        other = np.hypot(cols - centres[2 - k][0], rows - centres[2 - k][1])
+        assert (near[mine] <= 5 + 15 + 1).all() and (near[mine] <= other[mine] + 1).all()
+        assert mine[25, 42 if k == 1 else 43]  # each reaches the midline from its side
+    columns = measure(labels, image, ring_width=15).columns
+    means = [image[wide == k].mean() for k in (1, 2)]
+    np.testing.assert_allclose(columns["Ring_Intensity_MeanIntensity"], means)
+    assert not any(name.startswith("Ring_") for name in measure(labels, image).columns)
+    with pytest.raises(ValueError, match="ring width"):
+        measure(labels, image, ring_width=-1)
+    empty = measure(np.zeros((9, 9), np.uint16), np.zeros((9, 9)), ring_width=3)
+    assert "Ring_Intensity_CellToRingRatio" in empty.columns and len(empty) == 0
