@@ -863,7 +863,9 @@ class AppController(
         )
         overlays = None
         if layers:
-            overlays = render.result_layers(seg.labels, seg.likelihood, seg.contribution)
+            overlays = render.result_layers(
+                seg.labels, seg.likelihood, seg.contribution, ring=settings.ring_width
+            )
         return image, seg, table, overlays, model
 
     def _memo_filled(self, doc: Document, plane) -> None:

@@ -674,6 +674,8 @@ class MainWindow(
         available = {"fills", "outlines", "centres"} if result is not None else set()
         if paths:
             available.add("tracks")
+        if render.ring_width(result):
+            available.add("rings")
         if result is not None and result.likelihood is not None:
             available.add("likelihood")
         if result is not None and result.contribution is not None:

@@ -136,6 +136,9 @@ OVERLAY_TIPS = {
     "table).",
     "tracks": "Where each cell of a time-lapse whose cells were followed over time has been: "
     "its path from page to page up to the page shown, in its track's colour (T).",
+    "rings": "The ring around each cell whose intensity is measured (Ring around cells in the "
+    "settings): the background nearer to it than to any other cell, the cytoplasm around a "
+    "nucleus.",
     "likelihood": "What the network sees: bright where it thinks a cell centre is.",
     "contribution": "For each pixel, how strongly it belongs to the cell it was given to "
     "(the propagation from each detected centre).",
@@ -551,6 +554,11 @@ class OverlayPanel(QGroupBox):
                 tip += "\n\nNot kept for batch results: press Segment to see it."
             if not ok and name == "tracks":
                 tip += "\n\nFor time-lapses processed with Follow cells over time."
+            if not ok and name == "rings":
+                tip += (
+                    "\n\nSet Ring around cells in the settings, then Segment or Image > "
+                    "Measure the cells again."
+                )
             self.checks[name].setToolTip(tip)
 
 

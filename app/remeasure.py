@@ -75,6 +75,7 @@ class MeasureAgainMixin:
                         **measuring,
                     }
                     r.measured_anew = bool(r.outputs)  # its files: the old measurements
+                    r.layers = {}  # drawn again: its rings may be others
             self._number_measured_again([(doc, plane) for doc, plane, *_ in measured])
             for index, doc in enumerate(self.documents):
                 if doc.results:

@@ -290,10 +290,31 @@ def heatmap_rgba(values: np.ndarray, vmax: float | None = None) -> np.ndarray:
     return rgba
 
 
-def result_layers(labels: np.ndarray, likelihood=None, contribution=None, tracks=None) -> dict:
+def rings_rgba(labels: np.ndarray, width: int, colour=(0, 200, 255)) -> np.ndarray:
+    """Each cell's ring of ``width`` pixels (the engine's ``rings``: what its ``Ring_``
+    columns measure) in one colour, everything else transparent."""
+    from cellprop.engine.features import rings  # loaded: cells were measured with a ring
+
+    rgba = np.zeros((*labels.shape, 4), dtype=np.uint8)
+    rgba[rings(labels, width) > 0] = (*colour, 255)
+    return rgba
+
+
+def ring_width(result) -> int:
+    """The ring a result's cells were measured with (its settings' ``ring_width``; 0: none)."""
+    made = getattr(result, "settings", None)
+    return int((made.get("ring_width") if isinstance(made, dict) else 0) or 0)
+
+
+def result_layers(
+    labels: np.ndarray, likelihood=None, contribution=None, tracks=None, ring: int = 0
+) -> dict:
     """All overlay images of one result, {name: RGBA}; for drawing off the GUI thread.
-    ``tracks``: as :func:`fills_rgba` takes them (cells coloured by their track)."""
+    ``tracks``: as :func:`fills_rgba` takes them (cells coloured by their track); ``ring``:
+    the width of the rings measured (:func:`rings_rgba`; 0, none)."""
     layers = {"fills": fills_rgba(labels, tracks), "outlines": outlines_rgba(labels)}
+    if ring:
+        layers["rings"] = rings_rgba(labels, ring)
     if likelihood is not None:
         layers["likelihood"] = heatmap_rgba(likelihood, vmax=1.0)
     if contribution is not None:

@@ -317,13 +317,14 @@ class Overlay:
     opacity: float
 
 
-OVERLAY_NAMES = ("fills", "outlines", "centres", "tracks", "likelihood", "contribution")
+OVERLAY_NAMES = ("fills", "outlines", "centres", "tracks", "rings", "likelihood", "contribution")
 
 OVERLAY_TITLES = {
     "fills": "Cell colours",
     "outlines": "Outlines",
     "centres": "Centres and numbers",
     "tracks": "Tracks",
+    "rings": "Rings around cells",
     "likelihood": "Cell-centre likelihood",
     "contribution": "Propagation map",
 }
@@ -333,6 +334,7 @@ DEFAULT_OVERLAYS = {
     "outlines": Overlay(True, 1.0),
     "centres": Overlay(False, 1.0),
     "tracks": Overlay(True, 0.9),
+    "rings": Overlay(True, 0.35),
     "likelihood": Overlay(False, 0.6),
     "contribution": Overlay(False, 0.6),
 }

@@ -171,8 +171,9 @@ class ImageViewer(QGraphicsView):
                 result.contribution,
                 # followed over time: each cell in its track's colour
                 render.track_numbers(result.table, result.n_cells),
+                render.ring_width(result),
             )
-        for name in ("fills", "outlines", "likelihood", "contribution"):
+        for name in ("fills", "outlines", "rings", "likelihood", "contribution"):
             self._set_pixmap(name, result.layers.get(name))
         self._own_fills = result.layers.get("fills")
         self._draw_centres(result.centres)

@@ -285,3 +285,24 @@ def test_the_cell_tables_headings_are_short_words_and_say_the_unit():
         "Ring_Intensity_CellToRingRatio": "Cell To Ring Ratio",
     }
     assert {name: friendly_name(name) for name in names} == names
+
+
+def test_the_rings_layer_is_the_engines_rings_in_one_colour():
+    """``result_layers(..., ring=3)`` adds the rings the cells were measured with (the
+    engine's ``rings``) as an opaque colour where they lie; without a ring, no such layer.
+    A result's ring is its settings' (none where it has no settings)."""
+    from types import SimpleNamespace
+
+    from cellprop.engine.features import rings
+
+    labels = np.zeros((30, 40), np.uint16)
+    labels[5:12, 5:12] = 1
+    labels[15:25, 20:30] = 2
+    layers = render.result_layers(labels, ring=3)
+    where = rings(labels, 3) > 0
+    assert where.sum() > 50
+    assert (layers["rings"][where] == (0, 200, 255, 255)).all()
+    assert not layers["rings"][~where].any()
+    assert "rings" not in render.result_layers(labels)
+    assert render.ring_width(SimpleNamespace(settings={"ring_width": 4})) == 4
+    assert render.ring_width(SimpleNamespace(settings=None)) == 0

@@ -155,6 +155,35 @@ def test_run_fills_overlays_and_table_and_marks_the_list(qtbot, window, images):
     assert len(centres) == 2 * 2  # a dot and a number per cell
 
 
+def test_the_rings_measured_are_drawn_where_they_lie(qtbot, window, images):
+    """Without a ring the *Rings around cells* layer is not offered; with *Ring around cells*
+    set, the cells segmented from then on show their rings (the engine's) in their layer,
+    and the picture saved of the view has them too."""
+    from cellprop.app.state import OVERLAY_TITLES
+    from cellprop.engine.features import rings
+
+    open_and_run(qtbot, window, images[:1])
+    assert not window.overlay_actions["rings"].isEnabled()
+    assert window.viewer.layer("rings").pixmap().isNull()
+    window.controller.update_settings(ring_width=3)
+    with qtbot.waitSignal(window.controller.result_ready, timeout=WAIT_MS):
+        window.run_action.trigger()
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+    result = window.controller.current.result
+    assert window.overlay_actions["rings"].isEnabled()
+    assert window.overlay_actions["rings"].text().replace("&", "") == OVERLAY_TITLES["rings"]
+    drawn = fakes.qimage_rgba(window.viewer.layer("rings").pixmap())[..., 3] > 0
+    expected = rings(result.labels, 3) > 0
+    assert expected.any() and np.array_equal(drawn, expected)
+    assert window.viewer.layer("rings").isVisible()
+    window.overlay_actions["rings"].trigger()  # hidden: the picture has no rings
+    plain = fakes.qimage_rgba(window.viewer.picture())
+    window.overlay_actions["rings"].trigger()
+    shown = fakes.qimage_rgba(window.viewer.picture())
+    changed = (plain != shown).any(axis=2)
+    assert changed.any() and not changed[~expected].any()
+
+
 def test_overlay_controls_toggle_and_fade_the_layers(qtbot, window, images):
     open_and_run(qtbot, window, images[:1])
     window.overlay_panel.checks["likelihood"].setChecked(True)
