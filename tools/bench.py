@@ -90,7 +90,7 @@ def run_case(
         segment,
     )
     from cellprop.engine.evaluate import compare_modes
-    from cellprop.engine.features import EXPANDED, neighbours
+    from cellprop.engine.features import EXPANDED, _ring_columns, neighbours
 
     def load(name: str):
         model = load_model(name)
@@ -119,6 +119,11 @@ def run_case(
             t0 = time.perf_counter()
             neighbours(seg.labels, numbers, xy, distance=distance)
             near[distance] = round(time.perf_counter() - t0, 3)
+        # A ring of 5 px around each cell, its intensity (--ring 5), alone.
+        t0 = time.perf_counter()
+        means = {"": table.columns["Intensity_MeanIntensity"]}
+        _ring_columns(seg.labels, 5, numbers, [("", image)], means)
+        ring = round(time.perf_counter() - t0, 3)
         return {
             "shape": list(image.shape),
             "seconds": round(seconds, 2),
@@ -128,6 +133,7 @@ def run_case(
             "neighbours_seconds": near[0],
             "neighbours_within_5_seconds": near[5],
             "neighbours_expanded_seconds": near[EXPANDED],
+            "ring_seconds": ring,
         }
 
     def timed_correction(image) -> dict:
@@ -302,6 +308,8 @@ def report(r: dict) -> None:
             f"{r['neighbours_within_5_seconds']:.3f} s; grown until they meet, "
             f"--neighbour-distance expand: {r['neighbours_expanded_seconds']:.3f} s)"
         )
+    if "ring_seconds" in r:
+        print(f"  a ring of 5 px around each cell (--ring 5): {r['ring_seconds']:.3f} s more")
     if "correction_seconds" in r:
         print(
             f"  a correction (one cell added at a click, its table measured) takes "
