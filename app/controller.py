@@ -852,14 +852,9 @@ class AppController(
         job.progress("Measuring the cells", 1.0)
         # as engine.batch does (a pixel size typed by the user is in micrometres)
         rows = self._memo.rows if self._memo is not None else None
+        measured = {**settings.measured(), "pixel_size": typed_pixel_size}
         table = self.engine.measure_image(
-            seg.labels,
-            image,
-            typed_pixel_size,
-            seg.centres,
-            memo=rows,
-            neighbour_distance=settings.neighbour_distance,
-            ring_width=settings.ring_width,
+            seg.labels, image, centres=seg.centres, memo=rows, **measured
         )
         overlays = None
         if layers:

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import centroids_and_areas, detection_centres, measure_image
 from .io import points_outside, read_image
-from .journal import MEASURED, EarlierRun, Journal, earlier_run, run_record
+from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
     read_labels,
     read_table,
@@ -175,14 +175,7 @@ def process_image(
         seg = segment(
             data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
         )
-        table = measure_image(
-            seg.labels,
-            data,
-            settings.pixel_size,
-            centres=seg.centres,
-            neighbour_distance=settings.neighbour_distance,
-            ring_width=settings.ring_width,
-        )
+        table = measure_image(seg.labels, data, centres=seg.centres, **settings.measured())
         size, unit = table.pixel_size, table.unit or "um"  # as measured: given, or the file's
         writers = {
             "labels": lambda p: write_labels(p, seg.labels, size, unit, overwrite),
@@ -434,7 +427,7 @@ def process_batch(
         (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
     used = resolved.get("settings") or (earlier and earlier.record.get("resolved"))
     if isinstance(used, dict):  # every image kept: the earlier run's, measured as now
-        used = {**used, **{key: getattr(settings, key) for key in MEASURED}}
+        used = {**used, **settings.measured()}
     journal.close(
         final,
         {
@@ -709,14 +702,7 @@ def _measured_again(
         numbered += 1
     n_cells = int(numbered.max(initial=0))
     centres, areas = centroids_and_areas(numbered, n_cells)  # where the user's cells are
-    table = measure_image(
-        numbered,
-        data,
-        settings.pixel_size,
-        centres=centres,
-        neighbour_distance=settings.neighbour_distance,
-        ring_width=settings.ring_width,
-    )
+    table = measure_image(numbered, data, centres=centres, **settings.measured())
     size, unit = table.pixel_size, table.unit or "um"
     if not np.array_equal(numbered, labels):
         write_labels(targets["labels"], numbered, size, unit, overwrite=True)
@@ -796,15 +782,7 @@ def _measured_anew(
     centres = detection_centres(old)
     if centres is None:
         centres = centroids_and_areas(labels, result.n_cells)[0]
-    table = measure_again(
-        labels,
-        data,
-        old,
-        centres,
-        settings.pixel_size,
-        settings.neighbour_distance,
-        settings.ring_width,
-    )
+    table = measure_again(labels, data, old, centres, **settings.measured())
     size, unit = table.pixel_size, table.unit or "um"
     write_labels(targets["labels"], labels, size, unit, overwrite=True)
     write_table(targets["cells"], table, overwrite=True)

@@ -194,6 +194,13 @@ def neighbours(
     }
 
 
+def check_ring_width(width) -> None:
+    """ValueError unless ``width`` is a ring width :func:`measure` takes: whole pixels, 0 or
+    more (0: no ring)."""
+    if width < 0 or int(width) != width:
+        raise ValueError(f"ring width must be a whole number of pixels, 0 or more, got {width}")
+
+
 def rings(labels: np.ndarray, width: int) -> np.ndarray:
     """Each cell's ring: the background pixels within ``width`` pixels of it that lie nearer
     to it than to any other cell (a tie to either), labelled with its number; 0 elsewhere
@@ -458,10 +465,7 @@ def measure(
     if pixel_size is not None and not pixel_size > 0:
         raise ValueError(f"pixel size must be positive, got {pixel_size}")
     method = neighbour_method(neighbour_distance)
-    if ring_width < 0 or int(ring_width) != ring_width:
-        raise ValueError(
-            f"ring width must be a whole number of pixels, 0 or more, got {ring_width}"
-        )
+    check_ring_width(ring_width)
     props = regionprops(labels.astype(np.int64, copy=False))
     s = 1.0 if pixel_size is None else float(pixel_size)
     lu = "" if pixel_size is None else f"_{unit}"  # length unit suffix

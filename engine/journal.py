@@ -26,6 +26,7 @@ import numpy as np
 from .errors import ResumeError
 from .features import neighbours_in_words
 from .output import atomic_path, write_image_table, write_tables
+from .pipeline import MEASURED
 from .track import TrackSettings
 
 __all__ = ["EarlierRun", "Journal", "earlier_run", "run_record"]
@@ -46,10 +47,6 @@ SUMMARY_COLUMNS = (
 
 #: Settings that change no result (how much memory one network call may take).
 _NOT_COMPARED = ("memory_mb",)
-
-#: Settings that change only how the cells are measured, not which cells there are: a run
-#: continued with others measures the cells it kept again (the labels as they are).
-MEASURED = ("pixel_size", "neighbour_distance", "ring_width")
 
 #: Settings added since runs were first recorded, with the value a run made before them used:
 #: a run.json without them is continued as that value.

@@ -18,7 +18,7 @@ import numpy as np
 
 from .detect import centre_regions, find_centres
 from .errors import Cancelled
-from .features import neighbour_method
+from .features import check_ring_width, neighbour_method
 from .graphcut import (
     GRADIENT_SIGMA,
     GraphCutParams,
@@ -54,6 +54,11 @@ __all__ = [
     "scaled_min_size",
     "segment",
 ]
+
+
+#: Settings that change only how the cells are measured, not which cells there are: a run
+#: continued with others measures the cells it kept again (the labels as they are).
+MEASURED = ("pixel_size", "neighbour_distance", "ring_width")
 
 
 @dataclass(frozen=True)
@@ -132,14 +137,16 @@ class Settings:
         if self.pixel_size is not None and not self.pixel_size > 0:
             raise ValueError(f"pixel size must be positive, got {self.pixel_size}")
         neighbour_method(self.neighbour_distance)  # whole pixels, 0 or more, or EXPANDED
-        if self.ring_width < 0 or int(self.ring_width) != self.ring_width:
-            raise ValueError(
-                f"ring width must be a whole number of pixels, 0 or more, got {self.ring_width}"
-            )
+        check_ring_width(self.ring_width)
         if self.propagation not in ("crop", "full"):
             raise ValueError(f"propagation must be 'crop' or 'full', got {self.propagation!r}")
         if self.memory_mb < 64:
             raise ValueError(f"memory budget must be at least 64 MB, got {self.memory_mb}")
+
+    def measured(self) -> dict:
+        """How cells are measured (:data:`MEASURED`), as keywords of
+        :func:`~cellprop.engine.features.measure_image` and ``batch.measure_again``."""
+        return {name: getattr(self, name) for name in MEASURED}
 
 
 @dataclass
