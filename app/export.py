@@ -167,22 +167,18 @@ class ExportMixin:
         """Where some of ``results`` were measured with another pixel size or neighbour
         distance than the settings give now (changed after segmenting): what the export
         wrote, and how to measure them so; else ""."""
-        now = self.settings
+        now = self._measuring()
         otherwise = sum(
             1
             for r in results
-            if isinstance(r.settings, dict)
-            and any(
-                (r.settings.get(name) or (None if name == "pixel_size" else 0)) != value
-                for name, value in now.measuring.items()
-            )
+            if isinstance(r.settings, dict) and self._measuring(r.settings) != now
         )
         if not otherwise:
             return ""
         return (
             f"{otherwise} of the {len(results)} image(s) exported were measured with another "
             "pixel size, neighbours or ring than the settings give now "
-            f"({measured_with(**now.measuring)}): their "
+            f"({measured_with(**now)}): their "
             "files keep the measurements they were made with. Image > Measure the cells again "
             "measures them so, their outlines as they are."
         )

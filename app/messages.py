@@ -58,7 +58,7 @@ def training_summary(model_dir: Path) -> str:
 
 
 def measured_with(pixel_size: float | None, neighbour_distance: int, ring_width: int = 0) -> str:
-    """How cells are measured (``UserSettings.measuring``), in words: "0.5 µm; within 3 px",
+    """How cells are measured (the engine's ``Settings.measured()``), in words: "0.5 µm; within 3 px",
     "from the file; touching", "0.5 µm; expanded until adjacent; a ring of 4 px"."""
     size = f"{pixel_size:g} µm" if pixel_size else "from the file"
     from cellprop.engine.features import neighbours_in_words  # loaded: cells were measured

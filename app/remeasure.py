@@ -26,6 +26,15 @@ def _undo_chain(result: Result) -> list[Result]:
 class MeasureAgainMixin:
     """The AppController's *Image ▸ Measure the cells again*."""
 
+    def _measuring(self, settings=None) -> dict:
+        """How cells are measured with the settings chosen now (default) or ``settings`` (a
+        result's own, a dict; those it lacks: the engine's defaults): the engine's
+        ``Settings.measured()``, keywords of ``measure_again``."""
+        if settings is None:
+            return self.engine.Settings(**self.settings.engine_kwargs()).measured()
+        own = self.engine.Settings().measured()
+        return {name: settings.get(name, value) for name, value in own.items()}
+
     def measure_again(self) -> bool:
         """Measure the cells of every segmented image (each of its segmented pages) again
         with the pixel size and neighbour distance the settings give now, in the background:
@@ -44,7 +53,7 @@ class MeasureAgainMixin:
         if not plan:
             self._report("Nothing to measure yet: no image has been segmented.")
             return False
-        measuring = self.settings.measuring
+        measuring = self._measuring()
         engine = self.engine
 
         def work(job: Job):

@@ -294,16 +294,6 @@ class UserSettings:
             "ring_width": self.ring_width,
         }
 
-    @property
-    def measuring(self) -> dict:
-        """How cells are measured (the engine's ``MEASURED`` settings): the pixel size,
-        how neighbours are found, the ring; keywords of ``measure_again``."""
-        return {
-            "pixel_size": self.pixel_size,
-            "neighbour_distance": self.neighbour_distance,
-            "ring_width": self.ring_width,
-        }
-
     @classmethod
     def field_names(cls) -> list:
         return [f.name for f in fields(cls)]
