@@ -506,3 +506,20 @@ def test_a_ring_around_each_cell_is_the_background_nearer_to_it_than_to_any_othe
         measure(labels, image, ring_width=-1)
     empty = measure(np.zeros((9, 9), np.uint16), np.zeros((9, 9)), ring_width=3)
     assert "Ring_Intensity_CellToRingRatio" in empty.columns and len(empty) == 0
+
+
+def test_expanded_neighbours_and_a_ring_asked_together_are_each_as_alone(phase_model):
+    """Asked together, the expanded neighbours and the rings share one feature transform of
+    the image: the table is the one each gives alone, column for column."""
+    from cellprop.engine import read_image, segment
+
+    sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
+    image = read_image(sample).pixels
+    labels = segment(image, phase_model).labels
+    both = measure(labels, image, neighbour_distance=EXPANDED, ring_width=4).columns
+    grown = measure(labels, image, neighbour_distance=EXPANDED).columns
+    ring = measure(labels, image, ring_width=4).columns
+    assert list(both) == list(grown) + [n for n in ring if n.startswith("Ring_")]
+    for name, values in both.items():
+        alone = grown[name] if name in grown else ring[name]
+        np.testing.assert_array_equal(values, alone, err_msg=name)
