@@ -345,7 +345,7 @@ def process_batch(
     if resume and overwrite:
         raise ValueError("a run is either continued (resume) or replaced (overwrite), not both")
     out = Path(out_dir)
-    following = track if isinstance(track, TrackSettings) else TrackSettings() if track else None
+    following = TrackSettings.following(track)
     record = run_record(model, settings, roi, page, channel, points, following)
     kept: dict[int, ImageResult] = {}
     earlier = None

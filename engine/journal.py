@@ -86,7 +86,7 @@ def run_record(model, settings, roi: bool, page, channel, points, track=False) -
     """What made a run's results: run.json's first fields, compared when a run is continued.
     ``track``: True, or the :class:`~cellprop.engine.track.TrackSettings`, where the run
     follows its cells (recorded as ``"tracking"``)."""
-    following = track if isinstance(track, TrackSettings) else TrackSettings() if track else None
+    following = TrackSettings.following(track)
     return {
         "settings": asdict(settings),
         "model": {

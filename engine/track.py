@@ -134,6 +134,12 @@ class TrackSettings:
         chosen = {k: v for k, v in (record or {}).items() if k in cls.CHOSEN and v is not None}
         return cls(**chosen)
 
+    @classmethod
+    def following(cls, track) -> TrackSettings | None:
+        """How a batch given ``track`` (``process_batch``'s: False, True or settings)
+        follows its cells: None where it does not, the defaults for True."""
+        return track if isinstance(track, cls) else cls() if track else None
+
 
 @dataclass(frozen=True)
 class Links:
