@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .messages import measured_with, readable_error
+from .render import ring_width
 from .state import Document, time_lapses
 from .workers import Job
 
@@ -117,6 +118,7 @@ class ExportMixin:
                     result.centres,
                     overwrite=overwrite,
                     numbers=tracks if len(tracks) else None,
+                    ring=ring_width(result),
                 )
                 # no image-name column: the same per-image CSV as `cellprop segment`
                 engine.write_table(paths["cells"], result.table, overwrite=overwrite)

@@ -180,7 +180,7 @@ def process_image(
         writers = {
             "labels": lambda p: write_labels(p, seg.labels, size, unit, overwrite),
             "overlay": lambda p: write_overlay(
-                p, data.display_pixels, seg.labels, seg.centres, overwrite
+                p, data.display_pixels, seg.labels, seg.centres, overwrite, ring=settings.ring_width
             ),
             "cells": lambda p: write_table(p, table, overwrite=overwrite),
             "roi": lambda p: write_roi_zip(p, seg.labels, overwrite),
@@ -532,7 +532,10 @@ def _number_by_track(result: ImageResult, channel: int | None) -> None:
         return
     if labels.shape != data.pixels.shape[:2] or int(labels.max(initial=0)) != len(tracks):
         return
-    write_overlay(target, data.display_pixels, labels, centres, overwrite=True, numbers=tracks)
+    ring = int((result.settings or {}).get("ring_width") or 0)
+    write_overlay(
+        target, data.display_pixels, labels, centres, overwrite=True, numbers=tracks, ring=ring
+    )
 
 
 def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) -> Links | None:
@@ -706,7 +709,14 @@ def _measured_again(
     size, unit = table.pixel_size, table.unit or "um"
     if not np.array_equal(numbered, labels):
         write_labels(targets["labels"], numbered, size, unit, overwrite=True)
-    write_overlay(targets["overlay"], data.display_pixels, numbered, centres, overwrite=True)
+    write_overlay(
+        targets["overlay"],
+        data.display_pixels,
+        numbered,
+        centres,
+        overwrite=True,
+        ring=settings.ring_width,
+    )
     write_table(targets["cells"], table, overwrite=True)
     if "roi" in targets:
         write_roi_zip(targets["roi"], numbered, overwrite=True)
@@ -770,8 +780,9 @@ def _measured_anew(
     measurement settings of the run continuing it (another pixel size, neighbours found
     otherwise: ``anew``, in words), its cells as they are: the same labels (written again
     with the new calibration), the same detection centres, and the links its table records
-    (mended ones too) carried over for the cells to be followed again; its overlay and ROIs
-    stay. ValueError (naming the file) where the labels do not fit the image any more."""
+    (mended ones too) carried over for the cells to be followed again; its overlay drawn
+    again (a ring measured now shows), its ROIs as they were. ValueError (naming the file)
+    where the labels do not fit the image any more."""
     started = time.perf_counter()
     labels = read_labels(targets["labels"])
     data = read_plane(result.path, page=result.page, channel=channel)
@@ -786,6 +797,14 @@ def _measured_anew(
     size, unit = table.pixel_size, table.unit or "um"
     write_labels(targets["labels"], labels, size, unit, overwrite=True)
     write_table(targets["cells"], table, overwrite=True)
+    write_overlay(
+        targets["overlay"],
+        data.display_pixels,
+        labels,
+        centres,
+        overwrite=True,
+        ring=settings.ring_width,
+    )
     return replace(
         result,
         table=table,

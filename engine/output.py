@@ -137,9 +137,12 @@ def write_overlay(
     centres: np.ndarray | None = None,
     overwrite: bool = False,
     numbers: Sequence[int] | np.ndarray | None = None,
+    ring: int = 0,
 ) -> Path:
     """Write a PNG of the image (contrast-stretched grey; a colour image, (H, W, 3), in its
-    colours) with each cell's outline, centre and number.
+    colours) with each cell's outline, centre and number, and where ``ring`` (pixels) is not
+    0 the outer edge of the ring around each cell that ``Ring_`` columns measure (cyan, as the
+    window draws the rings; :func:`cellprop.engine.features.rings`).
 
     Outlines are the cells' own boundary pixels (yellow), so neighbouring cells stay apart;
     centres (x, y) are small red dots, row k the centre of cell k + 1, and beside each its
@@ -154,8 +157,13 @@ def write_overlay(
     rgb = shown.copy() if shown.ndim == 3 else np.dstack([shown, shown, shown])
     labels = np.asarray(labels)
     inner = labels > 0
-    edge = inner & (ndi.grey_erosion(labels, size=3) != ndi.grey_dilation(labels, size=3))
-    rgb[edge] = (255, 220, 0)
+    if ring:
+        from .features import rings
+
+        around = rings(labels, ring)
+        grown = np.where(inner, labels, around)  # each cell with its ring
+        rgb[(around > 0) & _edges(grown)] = (0, 200, 255)
+    rgb[inner & _edges(labels)] = (255, 220, 0)
     if centres is not None and len(centres):
         xy = np.rint(np.asarray(centres)).astype(int)
         h, w = labels.shape
@@ -178,6 +186,11 @@ def write_overlay(
     with atomic_path(path, overwrite) as tmp:
         Path(tmp).write_bytes(png.tobytes())
     return Path(path)
+
+
+def _edges(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose 3 x 3 neighbourhood holds another label than theirs (or background)."""
+    return ndi.grey_erosion(labels, size=3) != ndi.grey_dilation(labels, size=3)
 
 
 def _draw_numbers(rgb: np.ndarray, xy: np.ndarray, numbers) -> None:

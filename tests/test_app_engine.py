@@ -17,6 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from cellprop.app import render  # noqa: E402
@@ -1141,6 +1142,8 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
     written = engine.read_image(next((tmp_path / "out").glob("*_labels.tif")))
     assert written.pixel_size == pytest.approx(0.5)
     assert not any("measured with another" in text for text in said), said
+    bgr = cv2.imread(str(next((tmp_path / "out").glob("*_overlay.png"))))
+    assert (bgr == (255, 200, 0)).all(axis=2).sum() > 10 * first.n_cells  # its rings, cyan
 
 
 def test_a_followed_batch_measured_again_in_the_window_keeps_its_tracks(

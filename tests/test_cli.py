@@ -1446,10 +1446,17 @@ def test_a_ring_around_each_cell_from_the_command_line(tmp_path, phase_model_dir
     assert "Mean_Cells_Ring_Intensity_MeanIntensity" in read_csv(out / "images.csv")[0]
     assert json.loads((out / "run.json").read_text())["settings"]["ring_width"] == 4
     labels = tifffile.imread(out / "c2c12_0006_crop512_labels.tif")
+
+    def ring_pixels():  # the overlay's cyan: the rings' outer edges
+        bgr = cv2.imread(str(out / "c2c12_0006_crop512_overlay.png"))
+        return int((bgr == (255, 200, 0)).all(axis=2).sum())
+
+    assert ring_pixels() > 20 * len(cells)
     capsys.readouterr()
     assert main([*argv, "--resume"]) == 0
     assert "measured again, ring around each cell: 4 px there, none now" in capsys.readouterr().err
     assert not any(n.startswith("Ring_") for n in read_csv(out / "c2c12_0006_crop512_cells.csv")[0])
+    assert ring_pixels() == 0  # the overlay drawn again as the cells are measured now
     np.testing.assert_array_equal(tifffile.imread(out / "c2c12_0006_crop512_labels.tif"), labels)
     with pytest.raises(SystemExit):
         main([*argv, "--ring", "-2"])

@@ -202,6 +202,31 @@ def test_overlay_draws_outlines(tmp_path):
     assert rgb.shape == labels.shape and len(np.unique(rgb)) > 1
 
 
+def test_overlay_draws_the_outer_edge_of_each_cells_ring_when_one_was_measured(tmp_path):
+    """ring=5: a cyan line where each cell's ring of 5 px ends (the background 5 px out from
+    a lone cell; between two cells 6 px apart, where their rings meet), the cells' own
+    outlines yellow as ever; no cyan without a ring."""
+    import cv2
+
+    labels = np.zeros((80, 140), np.uint16)
+    labels[20:60, 20:60], labels[20:60, 66:106] = 1, 2  # 6 px apart
+    image = np.full(labels.shape, 100, np.uint16)
+    write_overlay(tmp_path / "ring.png", image, labels, ring=5)
+    write_overlay(tmp_path / "none.png", image, labels)
+
+    def cyan(name):
+        rgb = cv2.imread(str(tmp_path / name))[..., ::-1].astype(int)
+        return (rgb == (0, 200, 255)).all(axis=2), (rgb == (255, 220, 0)).all(axis=2)
+
+    ring, yellow = cyan("ring.png")
+    none, plain_yellow = cyan("none.png")
+    assert not none.any() and np.array_equal(yellow, plain_yellow)
+    assert ring[40, 14:16].any() and not ring[40, :13].any()  # 5 px left of cell 1's edge
+    assert ring[14:16, 40].any() and not ring[:13, 40].any()  # and above it
+    assert ring[40, 60:66].any()  # where the two rings meet
+    assert not ring[labels > 0].any()  # never over a cell
+
+
 def test_nothing_is_overwritten_without_asking(tmp_path):
     target = tmp_path / "x_labels.tif"
     target.write_bytes(b"the user's file")
