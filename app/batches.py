@@ -473,6 +473,10 @@ class BatchMixin:
         summary.seconds = time.monotonic() - self._batch_started_at
         self._batch = None
         self.log.emit("info", "Batch finished: " + summary.describe())
+        changed = getattr(batch_result, "followed_again", None)
+        if changed:  # continued with another reach or gaps: kept cells followed again
+            said = self.engine.followed_again(changed)
+            self.log.emit("info", said[0].upper() + said[1:])
         tracks = summary.out_dir / "tracks.csv"
         if self._batch_user is not None and self._batch_user.batch_track and tracks.is_file():
             try:

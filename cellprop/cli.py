@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --track: how far a cell may move from one time point to the next and be "
         "followed, in cell diameters (the median of both time points' cells; default 0.5); "
         "cells that overlap themselves are followed whatever the distance. Raise it for "
-        "cells that move fast or far apart between time points",
+        "cells that move fast or far apart between time points. With --resume, another "
+        "value than the run's follows the cells it kept again, nothing segmented again",
     )
     seg.add_argument(
         "--max-gap",
@@ -598,6 +599,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
         + f", {cells} cells; results in {args.out}",
         file=log,
     )
+    if result.followed_again:
+        from cellprop.engine import followed_again
+
+        print(f"cellprop: {followed_again(result.followed_again)}", file=log)
     if args.track and (Path(args.out) / "tracks.csv").is_file():
         from cellprop.engine import tracks_summary
 

@@ -59,6 +59,7 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 
 from .batch import (
     BatchResult,
+    followed_again,
     measure_again,
     output_paths,
     process_batch,
@@ -207,6 +208,7 @@ __all__ = [
     "find_images",
     "light_fits",
     "list_models",
+    "followed_again",
     "load_model",
     "load_models",
     "measure",

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ from .track import (
     Links,
     Tracker,
     TrackSettings,
+    follow_again,
     follow_tables,
     links_from_tables,
     settle_divisions,
@@ -83,6 +84,10 @@ class BatchResult:
 
     results: list[ImageResult]
     out_dir: Path
+    #: A continued run that follows its cells otherwise than the run it continues: how, in
+    #: words (:meth:`~cellprop.engine.journal.EarlierRun.followed_otherwise`); its kept
+    #: images were followed again, their links mended by hand kept. Empty otherwise.
+    followed_again: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[ImageResult]:
@@ -314,8 +319,9 @@ def process_batch(
         An image that failed is a time point missed, a gap a track may go on across; time
         points of another size start anew. ``True`` follows them with the default
         :class:`~cellprop.engine.track.TrackSettings`, or give the settings (how far a cell
-        may move between time points, the gaps closed); a continued run must follow them
-        with the same ones.
+        may move between time points, the gaps closed); a continued run that follows them
+        otherwise follows the cells it kept again, their links mended by hand kept
+        (:attr:`BatchResult.followed_again`).
 
     Returns
     -------
@@ -348,7 +354,7 @@ def process_batch(
     following = TrackSettings.following(track)
     record = run_record(model, settings, roi, page, channel, points, following)
     kept: dict[int, ImageResult] = {}
-    earlier = None
+    earlier, refollowed, was = None, [], None
     if resume:
         earlier = earlier_run(out)
         if earlier is None:
@@ -358,6 +364,8 @@ def process_batch(
             raise ResumeError(problem)
         files = continued_planes(files, earlier)
         anew = earlier.measured_otherwise(record)  # the pixel size, say: measured again
+        refollowed = earlier.followed_otherwise(record)  # another reach: followed again
+        was = TrackSettings.of(earlier.record.get("tracking")) if refollowed else None
         kept = _kept(files, out, earlier, model, settings, roi, channel, anew)
         if roi and not earlier.record.get("roi", False):  # ROI sets asked only now
             for i, result in kept.items():
@@ -422,7 +430,7 @@ def process_batch(
     final = [r for r in results if r is not None]
     if following is not None:
         linked = _earlier_before(earlier, page == "all")
-        _follow(final, out, page == "all", linked, channel, following)
+        _follow(final, out, page == "all", linked, channel, following, was)
     elif overwrite and (out / "tracks.csv").is_file():
         (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
     used = resolved.get("settings") or (earlier and earlier.record.get("resolved"))
@@ -440,7 +448,7 @@ def process_batch(
         },
         replace_cells=overwrite or resume,
     )
-    return BatchResult(results=final, out_dir=out)
+    return BatchResult(results=final, out_dir=out, followed_again=refollowed)
 
 
 def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int]]]:
@@ -497,16 +505,17 @@ def _follow(
     before: dict,
     channel: int | None = None,
     settings: TrackSettings | None = None,
+    was: TrackSettings | None = None,
 ) -> None:
     """Follow the cells of each time-lapse among ``results`` (:func:`sequences`) with
     ``settings``, add the track columns to their tables and ``_cells.csv`` files, number the
     cells of their overlays by track (:func:`_number_by_track`; ``channel`` as the images
     were read), and write tracks.csv (``before``: :func:`_earlier_before` of the run
-    continued)."""
+    continued; ``was``: how it followed them, where otherwise than ``settings``)."""
     rows: list[dict] = []
     for name, members, times in sequences(results, by_page):
         followed = [results[k] for k in members]
-        rows += _follow_one(name, followed, times, before, settings)
+        rows += _follow_one(name, followed, times, before, settings, was)
         for result in followed:
             if result.sequence is not None:
                 _number_by_track(result, channel)
@@ -564,6 +573,7 @@ def _follow_one(
     times: list[int],
     before: dict | None = None,
     settings: TrackSettings | None = None,
+    was: TrackSettings | None = None,
 ) -> list[dict]:
     """Follow the cells of one time-lapse's images (``members`` at time points ``times``):
     their tables and ``_cells.csv`` files gain the track columns, and each its place in the
@@ -571,13 +581,15 @@ def _follow_one(
     whose label file cannot be read back) is a time point missed, a gap that a track may go
     on across (``TrackSettings.max_gap``); one of another size ends the tracks, those after
     it start anew. Two images a continued run kept that it followed one after the other
-    (``before``: :func:`_earlier_before`) keep the links their tables record."""
+    (``before``: :func:`_earlier_before`) keep the links their tables record; where it
+    followed them otherwise (``was``), only those mended by hand (:func:`follow_again`)."""
     settings = settings if settings is not None else TrackSettings()
     tracker = Tracker(settings)
     followed: list[int] = []  # the members in the tracker, by index
     mended: list[int] = []  # ... of those, the ones whose links their tables recorded
     breaks: list[int] = []  # ... and the ones of another size than the one before
     shape = None
+    previous: np.ndarray | None = None  # the labels of the member just followed
     for k, r in enumerate(members):
         if r.status != "done" or r.table is None:
             tracker.restart()  # a time point missing: a gap that may be closed
@@ -589,15 +601,19 @@ def _follow_one(
             continue
         if labels.shape != shape:
             tracker.restart()  # another size: not the same field
+            previous = None
             breaks += [len(followed)] if shape is not None else []
             shape = labels.shape
         recorded = None
-        if followed and followed[-1] == k - 1:
+        if followed and followed[-1] == k - 1 and previous is not None:
             recorded = _recorded_links(r, members[k - 1], before or {})
+        if recorded is not None and was is not None:  # followed otherwise: mends stay
+            recorded = follow_again(recorded, previous, labels, was, settings)
         if recorded is not None:
             mended.append(len(followed))
         tracker.add(labels, recorded)
         followed.append(k)
+        previous = labels
     tracks = follow_tables(
         settle_divisions(tracker.tracks.links, leave=mended),
         [members[k].table for k in followed],
@@ -771,6 +787,16 @@ def measure_again(
 #: The start of the note of an image a continued run kept and measured again with other
 #: measurement settings (:func:`_measured_anew`).
 MEASURED_AGAIN = "its cells measured again"
+
+
+def followed_again(changed: list[str]) -> str:
+    """What is said of a continued run that followed the cells it kept again, following
+    them otherwise (``changed``: :attr:`BatchResult.followed_again`)."""
+    return (
+        "the cells of the images kept followed again, "
+        + "; ".join(changed)
+        + " (links mended by hand kept)"
+    )
 
 
 def _measured_anew(

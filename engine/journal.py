@@ -188,14 +188,24 @@ class EarlierRun:
         followed them continued without would leave its tracks half out of date); nor ROI
         sets asked where this run wrote none: the images kept get theirs. Nor are
         the settings that change only the measurements (:data:`MEASURED`,
-        :meth:`measured_otherwise`): the cells kept are measured again."""
-        return self._changed(record, lambda key: key not in MEASURED)
+        :meth:`measured_otherwise`): the cells kept are measured again; nor how cells are
+        followed, where both follow them (:meth:`followed_otherwise`): they are followed
+        again."""
+        return self._changed(
+            record, lambda key: key not in MEASURED and not key.startswith("track_")
+        )
 
     def measured_otherwise(self, record: dict) -> list[str]:
         """The settings that change only the measurements (:data:`MEASURED`: the pixel size,
         how neighbours are found, the ring) that a run with ``record`` gives otherwise than
         this one, in words ("pixel size: the file's there, 0.65 now"); empty if none."""
         return self._changed(record, lambda key: key in MEASURED)
+
+    def followed_otherwise(self, record: dict) -> list[str]:
+        """How a run with ``record`` follows cells otherwise than this one, where both
+        follow them (how far a cell may move, the gaps closed), in words ("how far a cell
+        may move (cell diameters a time point): 0.5 there, 1.5 now"); empty if alike."""
+        return self._changed(record, lambda key: key.startswith("track_"))
 
     def _changed(self, record: dict, among) -> list[str]:
         old, new = _compared(self.record), _compared(record)

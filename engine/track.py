@@ -46,6 +46,7 @@ __all__ = [
     "Tracks",
     "carry_links",
     "close_gaps",
+    "follow_again",
     "follow_tables",
     "lineage",
     "link_frames",
@@ -320,6 +321,35 @@ def relink(links: Links, cell: int, came_from: int, n_before: int) -> Links:
     back = links.steps().copy()
     back[cell - 1] = 1 if came_from else 0  # said to have come in: no gap closed to it
     return Links(source, _daughters(source), back)
+
+
+def follow_again(
+    recorded: Links,
+    before: np.ndarray,
+    after: np.ndarray,
+    was: TrackSettings,
+    settings: TrackSettings,
+) -> Links | None:
+    """The links of a time point (label images ``before`` and ``after``) followed again
+    with ``settings``, where its table records links (``recorded``,
+    :func:`links_from_tables`) that a run made with ``was``: the links mended by hand (the
+    window's *Cell Before*, a cell said to have come in, links kept through a correction)
+    are those recorded otherwise than ``was`` links the labels (:func:`link_frames`), and
+    stay; every other cell is linked anew. None where none was mended (link it anew). A
+    cell recorded as new where ``was`` makes it a daughter is linked anew too: a piece split
+    off its mother, settled so (:func:`settle_divisions`) as it will be again; gaps are
+    closed again afterwards (:func:`close_gaps`): a cell a gap was closed to reads as new
+    (:func:`links_from_tables`), as ``was`` made it."""
+    source = np.asarray(recorded.source, np.int64)
+    made = link_frames(before, after, was)
+    piece = (source == 0) & made.daughter & (recorded.steps() == 1)
+    mended = (source != made.source) & ~piece
+    if not mended.any():
+        return None
+    links, n_before = link_frames(before, after, settings), int(before.max(initial=0))
+    for cell in np.flatnonzero(mended) + 1:
+        links = relink(links, int(cell), int(source[cell - 1]), n_before)
+    return links
 
 
 def same_centres(was: np.ndarray, now: np.ndarray, tolerance: float = 0.01) -> np.ndarray:

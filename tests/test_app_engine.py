@@ -504,6 +504,42 @@ def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
         later.shutdown()
 
 
+def test_a_followed_batch_continued_with_another_reach_follows_its_cells_again(
+    qtbot, controller, crops, tmp_path
+):
+    """*Cells move* raised after a followed batch: *Process all* into the same folder,
+    continued, segments nothing again and follows the cells again with the new reach (the
+    Log says so; each page's result and run.json record how)."""
+    import tifffile
+
+    first = engine.read_image(crops[0]).pixels
+    movie = tmp_path / "movie.tif"
+    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    out = tmp_path / "results"
+    controller.update_settings(batch_pages=True, batch_track=True, batch_workers=1)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch([movie], out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    labels = {p.name: p.stat().st_mtime_ns for p in out.glob("*_labels.tif")}
+    controller.update_settings(track_max_move=1.5)
+    assert controller.cannot_continue(controller.earlier_run(out)) == []
+    said: list = []
+    controller.log.connect(lambda level, text: said.append(text))
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch([movie], out, resume=True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert any(
+        t.startswith("The cells of the images kept followed again, how far a cell may move")
+        and "0.5 there, 1.5 now" in t
+        for t in said
+    ), said
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_labels.tif")} == labels
+    doc = controller.documents[0]
+    assert all(doc.results[(k, 0)].tracking == {"max_move": 1.5, "max_gap": 1} for k in range(3))
+    assert json.loads((out / "run.json").read_text())["tracking"] == {"max_move": 1.5, "max_gap": 1}
+
+
 def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tracks(
     qtbot, controller, crops, tmp_path
 ):
@@ -602,12 +638,11 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
     before = tracks_now()
     gone = next(t for t in before[1] if t in before[0] and t in before[2])
     middle = doc.results[(1, 0)]
-    # gaps no longer closed in the panel: for batches from now on; a correction follows the
-    # cells as the batch did (the result's own), and the batch could not be continued so
+    # gaps no longer closed in the panel: for batches from now on (continuing this one
+    # follows its cells again so); a correction follows the cells as the batch did (the
+    # result's own)
     controller.update_settings(batch_track=True, track_max_gap=0)
-    assert controller.cannot_continue(controller.earlier_run(out)) == [
-        "gaps closed (time points): 1 there, 0 now"
-    ]
+    assert controller.cannot_continue(controller.earlier_run(out)) == []
     assert controller.track_settings(middle) == engine.TrackSettings()
     assert middle.tracking == {"max_move": 0.5, "max_gap": 1}
     assert controller.remove_cell(before[1].index(gone) + 1)

@@ -776,3 +776,38 @@ def test_a_batch_follows_its_time_lapse_as_told(tmp_path):
     rows = _follow_one("hops", members, list(range(5)))  # the defaults: it hops off its track
     assert sorted(r["Frames"] for r in rows) == [1, 1, 1, 1, 5, 5]
     assert all(m.tracking == TrackSettings().record() for m in members)
+
+
+def test_a_run_followed_again_otherwise_links_its_cells_anew_but_the_links_mended_by_hand(
+    tmp_path,
+):
+    """A continued run that follows its kept images otherwise than the run did (another
+    reach: ``_follow_one(..., was=...)``) links them anew, the hopping cell then one track,
+    but for the links mended by hand in their tables (the last time point's first still
+    cell said to have come from none), which stay. Continued alike, every link the tables
+    record stays (only gaps are closed again): the hopping cell's breaks too."""
+    from cellprop.engine.batch import _follow_one
+    from cellprop.engine.output import write_labels, write_table
+    from cellprop.engine.planes import ImageResult
+
+    members = []
+    for t, labels in enumerate(_hopping()):
+        outputs = {"labels": tmp_path / f"t{t}_labels.tif", "cells": tmp_path / f"t{t}_cells.csv"}
+        write_labels(outputs["labels"], labels)
+        table = measure(labels)
+        write_table(outputs["cells"], table)
+        members.append(ImageResult(Path(f"t{t}.tif"), outputs=outputs, table=table, kept=True))
+    rows = _follow_one("hops", members, list(range(5)))  # the defaults
+    assert sorted(r["Frames"] for r in rows) == [1, 1, 1, 1, 5, 5]
+    last = members[4].table.columns
+    assert last["TrackObjects_ParentObjectNumber"][0] == 1
+    last["TrackObjects_ParentObjectNumber"][0], last["TrackObjects_GapLength"][0] = 0, -1
+    before = {f"t{t}.tif": f"t{t - 1}.tif" for t in range(1, 5)}
+    far = TrackSettings(max_move=1.5)
+    alike = _follow_one("hops", members, list(range(5)), before, far)
+    assert sorted(r["Frames"] for r in alike) == [1, 1, 1, 2, 4, 5]
+    last = members[4].table.columns
+    last["TrackObjects_ParentObjectNumber"][0], last["TrackObjects_GapLength"][0] = 0, -1
+    rows = _follow_one("hops", members, list(range(5)), before, far, was=TrackSettings())
+    assert sorted(r["Frames"] for r in rows) == [1, 4, 4, 5]
+    assert members[4].table.columns["TrackObjects_GapLength"][0] == -1
