@@ -336,7 +336,9 @@ class FakeEngine:
     def read_labels(self, path):
         return np.load(Path(path).with_suffix(".npy"))
 
-    def write_overlay(self, path, image, labels, centres=None, overwrite=False, numbers=None):
+    def write_overlay(
+        self, path, image, labels, centres=None, overwrite=False, numbers=None, ring=0
+    ):
         self._check(path, overwrite)
         Path(path).write_bytes(b"png")
 
