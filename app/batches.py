@@ -253,12 +253,25 @@ class BatchMixin:
         """Why a batch started now could not continue the ``earlier`` run (engine
         ``earlier_run``): how its model or settings differ from the ones chosen, in words;
         empty when it could, or while the chosen model is not loaded yet to tell."""
+        record = self._batch_record()
+        return [] if record is None else earlier.differences(record)
+
+    def follows_otherwise(self, earlier) -> list[str]:
+        """How a batch started now would follow the cells otherwise than the ``earlier`` run
+        did, where both follow them (another reach, other gaps), in words: continued, it
+        follows the cells it kept again. Empty where alike, or not known yet."""
+        record = self._batch_record()
+        return [] if record is None else earlier.followed_otherwise(record)
+
+    def _batch_record(self) -> dict | None:
+        """The run record (engine ``run_record``) of a batch started now with the settings
+        chosen; None while the chosen model is not loaded yet to tell."""
         status = self.model_status
         if status.loading or status.error or not status.path:
-            return []
+            return None
         user = self.settings
         settings = self.engine.Settings(**user.engine_kwargs())
-        record = self.engine.run_record(
+        return self.engine.run_record(
             status,
             settings,
             user.roi_zip,
@@ -267,7 +280,6 @@ class BatchMixin:
             None,
             self._tracking(user),
         )
-        return earlier.differences(record)
 
     def _tracking(self, user):
         """The engine's ``track`` for a batch with the settings ``user``: False, or how it

@@ -75,10 +75,18 @@ class ResultsWindowMixin:
                 options = ["Replace"]
             else:
                 follow = self.controller.settings.batch_track and not earlier.record.get("track")
+                again = self.controller.follows_otherwise(earlier)
                 text += (
                     f"Continue: keep those and segment the other {len(names) - done}, with "
                     "the same model and settings as then"
                     + (", then follow the cells of all of them over time" if follow else "")
+                    + (
+                        ", then follow the cells of all of them again ("
+                        + "; ".join(again)
+                        + "; links mended by hand kept)"
+                        if again
+                        else ""
+                    )
                     + ".\n"
                 )
                 options = ["Continue", "Replace"]

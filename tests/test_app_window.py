@@ -1168,14 +1168,15 @@ def test_batch_into_a_folder_with_files_asks_and_no_starts_nothing(qtbot, window
     assert (out / "cells.csv").read_text() == "earlier run"
 
 
-def _stopped_run(window, out, page=None, **changed):
-    """The record a run with the window's model and settings (``changed`` where given) left
-    when it stopped after img0."""
+def _stopped_run(window, out, page=None, track=False, **changed):
+    """The record a run with the window's model and settings (``changed`` where given;
+    ``track``: how it followed the cells) left when it stopped after img0."""
     engine = window.controller.engine
     status = window.controller.model_status
     settings = engine.Settings(**{**window.controller.settings.engine_kwargs(), **changed})
     roi = window.controller.settings.roi_zip
-    record = dict(engine.run_record(status, settings, roi, page, None, None), state="running")
+    made = engine.run_record(status, settings, roi, page, None, None, track)
+    record = dict(made, state="running")
     out.mkdir()
     (out / "run.json").write_text(json.dumps(record))
     (out / "summary.csv").write_text(
@@ -1233,6 +1234,34 @@ def test_a_run_made_without_following_cells_is_continued_to_follow_them(
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
     assert engine.batch_resumed == [True]
     assert engine.batch_tracked == [TrackSettings(max_move=1.2, max_gap=2)]
+
+
+def test_a_followed_run_continued_with_another_reach_says_it_follows_the_cells_again(
+    qtbot, window, images, tmp_path
+):
+    """*Cells move* changed since a run that followed its cells: continuing it is offered,
+    saying that the cells of all its images will be followed again, and how otherwise."""
+    from cellprop.engine import TrackSettings
+
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
+    out = tmp_path / "results"
+    _stopped_run(window, out, track=TrackSettings())
+    window.controller.update_settings(batch_track=True, track_max_move=1.2)
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = "Continue"
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: len(window.dialogs.offered) == 1, timeout=WAIT_MS)
+    assert window.dialogs.offered == [["Continue", "Replace"]]
+    question = window.dialogs.questions[-1]
+    assert (
+        "then follow the cells of all of them again (how far a cell may move (cell diameters "
+        "a time point): 0.5 there, 1.2 now; links mended by hand kept)"
+    ) in question
+    assert "over time" not in question  # followed already
+    engine = window.controller.engine
+    qtbot.waitUntil(lambda: len(engine.batch_resumed) == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+    assert engine.batch_tracked == [TrackSettings(max_move=1.2)]
 
 
 def test_continuing_a_run_over_fewer_images_says_it_keeps_the_others(
