@@ -72,11 +72,12 @@ TIPS = {
     "followed, in cell diameters (the median of both time points' cells): a cell that overlaps "
     "where it was is followed whatever the distance. Raise it for cells that move fast or lie "
     "far apart between time points; too far, and neighbours may be taken for each other. "
-    "Applies to batches started from now on; a batch continued must follow its cells as it did.",
+    "Applies to batches started from now on; to follow a finished batch's cells again with it "
+    "(nothing segmented again), process the same images into its folder and Continue.",
     "track_max_gap": "A track whose cell is missed at up to this many time points in a row (not "
     "outlined, or a time point that failed) goes on with a new cell near where it was last "
     "seen, instead of ending (gap closing; 'none': it ends, and the new cell starts a track). "
-    "Applies to batches started from now on.",
+    "Applies to batches started from now on, and to a finished batch continued into its folder.",
     "batch_channel_index": "When many images are processed (Process all, or a dropped "
     "folder), which colour channel of each file is segmented, counted from 0 as the Channel "
     "box under the image counts them: the phase contrast or DIC channel of files that hold a "

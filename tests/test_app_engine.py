@@ -504,23 +504,26 @@ def test_a_time_lapse_batch_segments_every_page_and_opens_again_page_by_page(
         later.shutdown()
 
 
+def _drifting_movie(crop: Path, folder: Path) -> Path:
+    """A three-page time-lapse (movie.tif in ``folder``) of ``crop`` drifting down 2 px a
+    page."""
+    import tifffile
+
+    first = engine.read_image(crop).pixels
+    movie = folder / "movie.tif"
+    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    return movie
+
+
 def test_a_followed_batch_continued_with_another_reach_follows_its_cells_again(
     qtbot, controller, crops, tmp_path
 ):
     """*Cells move* raised after a followed batch: *Process all* into the same folder,
     continued, segments nothing again and follows the cells again with the new reach (the
     Log says so; each page's result and run.json record how)."""
-    import tifffile
-
-    first = engine.read_image(crops[0]).pixels
-    movie = tmp_path / "movie.tif"
-    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])
-    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
-    out = tmp_path / "results"
-    controller.update_settings(batch_pages=True, batch_track=True, batch_workers=1)
-    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
-        assert controller.run_batch([movie], out)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    doc = _followed_movie(qtbot, controller, crops, tmp_path)
+    movie, out = doc.path, tmp_path / "results"
     labels = {p.name: p.stat().st_mtime_ns for p in out.glob("*_labels.tif")}
     controller.update_settings(track_max_move=1.5)
     assert controller.cannot_continue(controller.earlier_run(out)) == []
@@ -535,7 +538,6 @@ def test_a_followed_batch_continued_with_another_reach_follows_its_cells_again(
         for t in said
     ), said
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_labels.tif")} == labels
-    doc = controller.documents[0]
     assert all(doc.results[(k, 0)].tracking == {"max_move": 1.5, "max_gap": 1} for k in range(3))
     assert json.loads((out / "run.json").read_text())["tracking"] == {"max_move": 1.5, "max_gap": 1}
 
@@ -545,12 +547,7 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
 ):
     """*Follow cells over time*: the batch's pages get track columns (as `cellprop segment
     --track` writes them), and so do the tables the window shows and exports."""
-    import tifffile
-
-    first = engine.read_image(crops[0]).pixels
-    movie = tmp_path / "movie.tif"
-    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])  # drifting down
-    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    movie = _drifting_movie(crops[0], tmp_path)
     out = tmp_path / "results"
     controller.update_settings(batch_pages=True, batch_track=True, batch_workers=2)
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
@@ -711,12 +708,7 @@ def test_a_batch_follows_the_cells_of_a_time_lapse_and_the_window_shows_their_tr
 def _followed_movie(qtbot, controller, crops, tmp_path):
     """Three time points of a crop drifting down, segmented by a batch that follows their
     cells (into tmp_path/results); its document."""
-    import tifffile
-
-    first = engine.read_image(crops[0]).pixels
-    movie = tmp_path / "movie.tif"
-    frames = np.stack([np.roll(first, 2 * t, axis=0) for t in range(3)])
-    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    movie = _drifting_movie(crops[0], tmp_path)
     controller.update_settings(batch_pages=True, batch_track=True, batch_workers=1)
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
         assert controller.run_batch([movie], tmp_path / "results")

@@ -754,21 +754,29 @@ def test_how_far_a_cell_may_move_and_the_gaps_closed_are_chosen():
         TrackSettings(max_gap=-1)
 
 
-def test_a_batch_follows_its_time_lapse_as_told(tmp_path):
-    """The batch's follow step (``process_batch(track=TrackSettings(...))``) on the hopping
-    cell's files: with the cells let move 1.5 diameters it is one track, seen at four of
-    five time points, and each image is told how its cells were followed."""
-    from cellprop.engine.batch import _follow_one
+def _hopping_results(folder: Path, kept: bool = False) -> list:
+    """The hopping cell's time points as a batch's results (ImageResult, ``t<k>.tif``), their
+    labels and tables written into ``folder``; ``kept``: as a continued run's kept images."""
     from cellprop.engine.output import write_labels, write_table
     from cellprop.engine.planes import ImageResult
 
     members = []
     for t, labels in enumerate(_hopping()):
-        outputs = {"labels": tmp_path / f"t{t}_labels.tif", "cells": tmp_path / f"t{t}_cells.csv"}
+        outputs = {"labels": folder / f"t{t}_labels.tif", "cells": folder / f"t{t}_cells.csv"}
         write_labels(outputs["labels"], labels)
         table = measure(labels)
         write_table(outputs["cells"], table)
-        members.append(ImageResult(tmp_path / f"t{t}.tif", outputs=outputs, table=table))
+        members.append(ImageResult(Path(f"t{t}.tif"), outputs=outputs, table=table, kept=kept))
+    return members
+
+
+def test_a_batch_follows_its_time_lapse_as_told(tmp_path):
+    """The batch's follow step (``process_batch(track=TrackSettings(...))``) on the hopping
+    cell's files: with the cells let move 1.5 diameters it is one track, seen at four of
+    five time points, and each image is told how its cells were followed."""
+    from cellprop.engine.batch import _follow_one
+
+    members = _hopping_results(tmp_path)
     far = TrackSettings(max_move=1.5)
     rows = _follow_one("hops", members, list(range(5)), settings=far)
     assert sorted(r["Frames"] for r in rows) == [4, 5, 5]
@@ -787,16 +795,8 @@ def test_a_run_followed_again_otherwise_links_its_cells_anew_but_the_links_mende
     cell said to have come from none), which stay. Continued alike, every link the tables
     record stays (only gaps are closed again): the hopping cell's breaks too."""
     from cellprop.engine.batch import _follow_one
-    from cellprop.engine.output import write_labels, write_table
-    from cellprop.engine.planes import ImageResult
 
-    members = []
-    for t, labels in enumerate(_hopping()):
-        outputs = {"labels": tmp_path / f"t{t}_labels.tif", "cells": tmp_path / f"t{t}_cells.csv"}
-        write_labels(outputs["labels"], labels)
-        table = measure(labels)
-        write_table(outputs["cells"], table)
-        members.append(ImageResult(Path(f"t{t}.tif"), outputs=outputs, table=table, kept=True))
+    members = _hopping_results(tmp_path, kept=True)
     rows = _follow_one("hops", members, list(range(5)))  # the defaults
     assert sorted(r["Frames"] for r in rows) == [1, 1, 1, 1, 5, 5]
     last = members[4].table.columns
