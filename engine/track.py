@@ -8,7 +8,7 @@ candidate, and the links are the one-to-one assignment of candidates that costs 
 al. 2008): a link costs the distance its cell moved, in ``max_move`` reaches (an overlapping
 pair farther than two reaches costing two), and a cell left unlinked 1.05, so that every
 cell that can be linked is, the nearest way round for all of them together (taking the
-nearest pair first, the way of this module until the twenty-ninth session, can leave a
+best pair first, the way of this module until the twenty-ninth session, can leave a
 cell's own successor to a neighbour that had another nearby). A cell left over that lies on
 a cell already taken (two fifths of its area or
 more, ``daughter_overlap``) is that cell's second daughter, if the two are alike in size
@@ -20,8 +20,9 @@ not a daughter (:func:`settle_divisions`). Then gaps are closed (:func:`close_ga
 TrackMate's and CellProfiler's LAP trackers close them): a track that ends, its cell followed
 by none, goes on with a cell that starts one (a new cell, no daughter) up to ``max_gap`` time
 points later, where that cell's centre lies within ``max_move`` cell diameters a time point
-of where the track was last seen: a cell the segmentation missed at one time point, or a time point that
-failed, does not break its track in two.
+of where the track was last seen (again the assignment of least cost in all): a cell the
+segmentation missed at one time point, or a time point that failed, does not break its track
+in two.
 
 The functions are plain numpy and take label images (0 background, cells 1..n), so they serve
 the command line, the app and the validation alike.
@@ -465,8 +466,10 @@ def close_gaps(
     failed) goes on with a cell that starts a track (a new cell, not a daughter) at most
     ``settings.max_gap`` time points missed later, where the two centres lie within
     ``max_move`` cell diameters a time point (the median diameter of both time points'
-    cells, as :func:`link_frames` reaches between two); pairs are taken shortest gap first,
-    then nearest, while both cells are free.
+    cells, as :func:`link_frames` reaches between two). The gaps closed are the one-to-one
+    assignment of such pairs that costs least in all (:func:`_assign`, as a LAP tracker's
+    gap-closing step): a pair costs the distance in reaches, plus one for each time point
+    missed beyond the first, so that a shorter gap goes first wherever it can.
 
     ``centres`` and ``areas``: each time point's cells' centres ((n, 2) of x, y, pixels) and
     areas (pixels); ``times``: the time points' numbers (default 0, 1, ...: a time point
@@ -516,17 +519,25 @@ def close_gaps(
             for j, found in zip(starts.tolist(), near, strict=True):
                 for q in found:
                     i = int(index[q])
-                    d = float(np.hypot(*(xy[s][i] - xy[u][j])))
-                    candidates.append((missed, d, u, j, s, i))
+                    d = float(np.hypot(*(xy[s][i] - xy[u][j]))) / max(reach, 1e-9)
+                    candidates.append((missed - 1 + d, (u, j), (s, i)))
     if not candidates:
         return links
+    cost, late, early = zip(*candidates, strict=True)  # (u, j) starting, (s, i) ended
+    new_cells, lost = sorted(set(late)), sorted(set(early))
+    new_at, lost_at = {c: k for k, c in enumerate(new_cells)}, {c: k for k, c in enumerate(lost)}
+    pairs = _assign(
+        np.array([lost_at[c] for c in early], np.int64),
+        np.array([new_at[c] for c in late], np.int64),
+        np.asarray(cost) * 2 / settings.max_gap,  # 0 .. 2, as _assign's costs
+        len(lost),
+        len(new_cells),
+    )
     sources = [np.asarray(step.source, np.int64).copy() for step in links]
     backs = [step.steps().copy() for step in links]
-    taken, joined = set(), set()
-    for _missed, _d, u, j, s, i in sorted(candidates):
-        if sources[u][j] or (s, i) in taken:
-            continue
-        taken.add((s, i))
+    joined = set()
+    for e, b in pairs:
+        (s, i), (u, j) = lost[e], new_cells[b]
         joined.add(u)
         sources[u][j], backs[u][j] = i + 1, u - s
     return [

@@ -145,6 +145,24 @@ def test_cells_that_moved_are_linked_the_nearest_way_round_for_all_of_them():
     assert link_frames(before, after, TrackSettings(max_move=1.0)).source.tolist() == [2, 0]
 
 
+def test_gaps_are_closed_the_nearest_way_round_for_all_cells_too():
+    """Two cells 15 px apart missed at one time point, found 10 px to the right at the next:
+    the second cell's old place lies nearest the first's new one, so closing the nearest gap
+    first (as until the twenty-ninth session) would join those two and leave both others
+    apart; the assignment joins each cell to itself."""
+    frames = []
+    for t in range(3):
+        labels = np.zeros((40, 140), np.uint16)
+        disc(labels, 1, 120, 20, 4)  # a cell sitting still, far off
+        if t != 1:
+            for label, x in ((2, 30), (3, 45)):
+                disc(labels, label, x + 5 * t, 20, 4)
+        frames.append(labels)
+    tracks = track_frames(frames, TrackSettings(max_move=1.0))
+    assert tracks.labels[2].tolist() == tracks.labels[0].tolist()  # each cell its own track
+    assert tracks.links[2].steps().tolist() == [1, 2, 2]
+
+
 def _crowd(move: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A crowded field of 196 cells 12 px across, 14 px apart, before and after each moved
     ``move`` times 0.5-1 of a diameter in a random direction (cell k is label k in both)."""
