@@ -523,3 +523,34 @@ def test_expanded_neighbours_and_a_ring_asked_together_are_each_as_alone(phase_m
     for name, values in both.items():
         alone = grown[name] if name in grown else ring[name]
         np.testing.assert_array_equal(values, alone, err_msg=name)
+
+
+def test_centroids_and_areas_are_every_pixels_means_to_the_last_bit():
+    """The cells' centroids from their pixels alone (rows from flat indices less columns)
+    are those of summing every pixel's row and column, bit for bit, and regionprops'
+    within rounding; a label with no pixel has none (nan, area 0)."""
+    from cellprop.engine.features import centroids_and_areas
+
+    rng = np.random.default_rng(3)
+    labels = np.zeros((300, 517), np.uint16)
+    for k in range(1, 60):
+        if k == 7:
+            continue  # no pixel
+        r, c = rng.integers(10, 290), rng.integers(10, 507)
+        rr, cc = ellipse(r, c, rng.integers(3, 12), rng.integers(3, 12), labels.shape)
+        labels[rr, cc] = k
+    n = 60
+    centres, areas = centroids_and_areas(labels, n)
+    rows, cols = np.indices(labels.shape)
+    flat = labels.ravel()
+    count = np.bincount(flat, minlength=n + 1)[1:].astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.bincount(flat, cols.ravel(), minlength=n + 1)[1:] / count
+        y = np.bincount(flat, rows.ravel(), minlength=n + 1)[1:] / count
+    assert np.array_equal(centres, np.column_stack([x, y]), equal_nan=True)
+    assert np.array_equal(areas, count)
+    assert np.isnan(centres[6]).all() and areas[6] == 0 and areas[59] == 0
+    for region in regionprops(labels):
+        k = region.label - 1
+        assert centres[k] == pytest.approx(region.centroid[::-1], abs=1e-9)
+        assert areas[k] == region.area
