@@ -1481,6 +1481,10 @@ def test_a_ring_around_each_cell_from_the_command_line(tmp_path, phase_model_dir
     assert "measured again, ring around each cell: 4 px there, none now" in capsys.readouterr().err
     assert not any(n.startswith("Ring_") for n in read_csv(out / "c2c12_0006_crop512_cells.csv")[0])
     assert ring_pixels() == 0  # the overlay drawn again as the cells are measured now
+    # the ring again, and the cells followed: the overlay numbered by track keeps the rings
+    assert main([*argv, "--ring", "4", "--track", "--resume"]) == 0
+    assert "TrackObjects_Label" in read_csv(out / "c2c12_0006_crop512_cells.csv")[0]
+    assert ring_pixels() > 20 * len(cells)
     np.testing.assert_array_equal(tifffile.imread(out / "c2c12_0006_crop512_labels.tif"), labels)
     with pytest.raises(SystemExit):
         main([*argv, "--ring", "-2"])
