@@ -21,6 +21,7 @@ __all__ = [
     "calibration",
     "centroids_and_areas",
     "detection_centres",
+    "feature_transform",
     "feret_diameters",
     "measure",
     "measure_image",
@@ -221,15 +222,15 @@ def rings(labels: np.ndarray, width: int, transform: tuple | None = None) -> np.
     (cells, and the background farther from every cell). The cytoplasm around a nucleus, as
     CellProfiler makes it: the nuclei grown by a distance (*IdentifySecondaryObjects*,
     *Distance - N*) less the nuclei (*IdentifyTertiaryObjects*). ``transform``: the labels'
-    :func:`_feature_transform`, where the caller has it."""
+    :func:`feature_transform`, where the caller has it."""
     labels = np.asarray(labels)
     if not labels.any() or width <= 0:
         return np.zeros_like(labels)
-    grown, distance = transform if transform is not None else _feature_transform(labels)
+    grown, distance = transform if transform is not None else feature_transform(labels)
     return np.where((labels == 0) & (distance <= width), grown, 0)
 
 
-def _feature_transform(labels: np.ndarray, distances: bool = True) -> tuple:
+def feature_transform(labels: np.ndarray, distances: bool = True) -> tuple:
     """Every pixel given the label of the cell pixel nearest it (the Euclidean feature
     transform; a tie to either; cells keep their own), and with ``distances`` how far that
     pixel is (else None). Indices in 32 bits: half the memory of skimage's
@@ -276,7 +277,7 @@ def _ring_columns(
 def _expanded(labels: np.ndarray) -> np.ndarray:
     """Every background pixel given to the cell nearest it (CellProfiler's *Expand until
     adjacent*; a tie to either): cells grown until they meet, whatever lies between."""
-    return _feature_transform(labels, distances=False)[0] if labels.any() else labels
+    return feature_transform(labels, distances=False)[0] if labels.any() else labels
 
 
 def _within(labels: np.ndarray, numbers: np.ndarray, reach: float) -> tuple:
@@ -413,6 +414,7 @@ def measure(
     memo: dict | None = None,
     neighbour_distance: int = 0,
     ring_width: int = 0,
+    transform: tuple | None = None,
 ) -> CellTable:
     """Measure every labelled cell.
 
@@ -453,6 +455,9 @@ def measure(
         ``channels`` ``Ring_Intensity_MeanIntensity``, ``_IntegratedIntensity`` and
         ``Ring_Intensity_CellToRingRatio`` (the cell's mean intensity over its ring's: a
         reporter's nuclear to cytoplasmic ratio; nan for a ring of no pixels or mean 0).
+    transform : tuple, optional
+        The labels' :func:`feature_transform`, where the caller has it (the overlay of the
+        same cells draws their rings from it too); else made here when needed.
 
     Returns
     -------
@@ -569,9 +574,8 @@ def measure(
         memo.update(used)
     if props:  # of every cell, after the others' rows (a cell's neighbours are not its own)
         centroids = np.column_stack([rows["AreaShape_Center_X"], rows["AreaShape_Center_Y"]])
-        transform = None  # the cells grown, for both expanded neighbours and rings: once
-        if ring_width and neighbour_distance == EXPANDED:
-            transform = _feature_transform(labels)
+        if transform is None and ring_width and neighbour_distance == EXPANDED:
+            transform = feature_transform(labels)  # for both expanded neighbours and rings
         grown = None if transform is None else transform[0]
         numbers = rows["ObjectNumber"]
         near = neighbours(labels, numbers, centroids, s, neighbour_distance, grown)
@@ -613,6 +617,7 @@ def measure_image(
     memo: dict | None = None,
     neighbour_distance: int = 0,
     ring_width: int = 0,
+    transform: tuple | None = None,
 ) -> CellTable:
     """The cell table of one segmented image plane, as every front end writes it.
 
@@ -625,7 +630,7 @@ def measure_image(
     pixel_size : float, optional
         Micrometres per pixel, given by the user; default: the file's calibration (in its
         unit), else pixels.
-    centres, memo, neighbour_distance, ring_width : optional
+    centres, memo, neighbour_distance, ring_width, transform : optional
         As :func:`measure`.
 
     A file of several channels has every channel of this plane measured too (read from the
@@ -656,6 +661,7 @@ def measure_image(
         memo=memo,
         neighbour_distance=neighbour_distance,
         ring_width=ring_width,
+        transform=transform,
     )
 
 

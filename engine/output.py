@@ -138,11 +138,13 @@ def write_overlay(
     overwrite: bool = False,
     numbers: Sequence[int] | np.ndarray | None = None,
     ring: int = 0,
+    transform: tuple | None = None,
 ) -> Path:
     """Write a PNG of the image (contrast-stretched grey; a colour image, (H, W, 3), in its
     colours) with each cell's outline, centre and number, and where ``ring`` (pixels) is not
     0 the outer edge of the ring around each cell that ``Ring_`` columns measure (cyan, as the
-    window draws the rings; :func:`cellprop.engine.features.rings`).
+    window draws the rings; :func:`cellprop.engine.features.rings`; ``transform``: the
+    labels' feature transform, where the caller has it from measuring the same rings).
 
     Outlines are the cells' own boundary pixels (yellow), so neighbouring cells stay apart;
     centres (x, y) are small red dots, row k the centre of cell k + 1, and beside each its
@@ -160,7 +162,7 @@ def write_overlay(
     if ring:
         from .features import rings
 
-        around = rings(labels, ring)
+        around = rings(labels, ring, transform)
         grown = np.where(inner, labels, around)  # each cell with its ring
         rgb[(around > 0) & _edges(grown)] = (0, 200, 255)
     rgb[inner & _edges(labels)] = (255, 220, 0)

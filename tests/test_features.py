@@ -510,8 +510,10 @@ def test_a_ring_around_each_cell_is_the_background_nearer_to_it_than_to_any_othe
 
 def test_expanded_neighbours_and_a_ring_asked_together_are_each_as_alone(phase_model):
     """Asked together, the expanded neighbours and the rings share one feature transform of
-    the image: the table is the one each gives alone, column for column."""
+    the image: the table is the one each gives alone, column for column; and so is it with
+    the transform given by the caller (a batch draws the same rings in the overlay)."""
     from cellprop.engine import read_image, segment
+    from cellprop.engine.features import feature_transform
 
     sample = Path(__file__).resolve().parents[1] / "resources/samples/c2c12_0006_crop512.png"
     image = read_image(sample).pixels
@@ -523,6 +525,13 @@ def test_expanded_neighbours_and_a_ring_asked_together_are_each_as_alone(phase_m
     for name, values in both.items():
         alone = grown[name] if name in grown else ring[name]
         np.testing.assert_array_equal(values, alone, err_msg=name)
+    given = feature_transform(labels)
+    for distance in (EXPANDED, 0):
+        made = measure(labels, image, neighbour_distance=distance, ring_width=4).columns
+        told = measure(labels, image, neighbour_distance=distance, ring_width=4, transform=given)
+        assert list(told.columns) == list(made)
+        for name, values in told.columns.items():
+            np.testing.assert_array_equal(values, made[name], err_msg=name)
 
 
 def test_centroids_and_areas_are_every_pixels_means_to_the_last_bit():
