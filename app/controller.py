@@ -853,13 +853,19 @@ class AppController(
         # as engine.batch does (a pixel size typed by the user is in micrometres)
         rows = self._memo.rows if self._memo is not None else None
         measured = {**settings.measured(), "pixel_size": typed_pixel_size}
+        # the rings the table measures and the layer draws, from one transform of the labels
+        grown = self.engine.feature_transform(seg.labels) if settings.ring_width else None
         table = self.engine.measure_image(
-            seg.labels, image, centres=seg.centres, memo=rows, **measured
+            seg.labels, image, centres=seg.centres, memo=rows, transform=grown, **measured
         )
         overlays = None
         if layers:
             overlays = render.result_layers(
-                seg.labels, seg.likelihood, seg.contribution, ring=settings.ring_width
+                seg.labels,
+                seg.likelihood,
+                seg.contribution,
+                ring=settings.ring_width,
+                transform=grown,
             )
         return image, seg, table, overlays, model
 

@@ -290,13 +290,16 @@ def heatmap_rgba(values: np.ndarray, vmax: float | None = None) -> np.ndarray:
     return rgba
 
 
-def rings_rgba(labels: np.ndarray, width: int, colour=(0, 200, 255)) -> np.ndarray:
+def rings_rgba(
+    labels: np.ndarray, width: int, colour=(0, 200, 255), transform: tuple | None = None
+) -> np.ndarray:
     """Each cell's ring of ``width`` pixels (the engine's ``rings``: what its ``Ring_``
-    columns measure) in one colour, everything else transparent."""
+    columns measure) in one colour, everything else transparent. ``transform``: the labels'
+    ``feature_transform``, where the caller has it from measuring them."""
     from cellprop.engine.features import rings  # loaded: cells were measured with a ring
 
     rgba = np.zeros((*labels.shape, 4), dtype=np.uint8)
-    rgba[rings(labels, width) > 0] = (*colour, 255)
+    rgba[rings(labels, width, transform) > 0] = (*colour, 255)
     return rgba
 
 
@@ -307,14 +310,19 @@ def ring_width(result) -> int:
 
 
 def result_layers(
-    labels: np.ndarray, likelihood=None, contribution=None, tracks=None, ring: int = 0
+    labels: np.ndarray,
+    likelihood=None,
+    contribution=None,
+    tracks=None,
+    ring: int = 0,
+    transform: tuple | None = None,
 ) -> dict:
     """All overlay images of one result, {name: RGBA}; for drawing off the GUI thread.
     ``tracks``: as :func:`fills_rgba` takes them (cells coloured by their track); ``ring``:
-    the width of the rings measured (:func:`rings_rgba`; 0, none)."""
+    the width of the rings measured (:func:`rings_rgba`, with ``transform``; 0, none)."""
     layers = {"fills": fills_rgba(labels, tracks), "outlines": outlines_rgba(labels)}
     if ring:
-        layers["rings"] = rings_rgba(labels, ring)
+        layers["rings"] = rings_rgba(labels, ring, transform=transform)
     if likelihood is not None:
         layers["likelihood"] = heatmap_rgba(likelihood, vmax=1.0)
     if contribution is not None:

@@ -296,8 +296,14 @@ class FakeEngine:
         memo=None,
         neighbour_distance=0,
         ring_width=0,
+        transform=None,
     ):
         return self.measure(labels, data.pixels, pixel_size or data.pixel_size, "um", centres)
+
+    def feature_transform(self, labels):
+        from cellprop.engine.features import feature_transform
+
+        return feature_transform(labels)
 
     def measure(self, labels, image, pixel_size=None, unit="um", centres=None):
         ids = np.arange(1, int(labels.max()) + 1)
