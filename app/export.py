@@ -111,6 +111,8 @@ class ExportMixin:
                 )
                 # cells followed over time are numbered by track, as `segment --track` does
                 tracks = engine.table_tracks(result.table, len(result.centres))
+                ring = ring_width(result)  # the overlay's rings and the ROIs' from one transform
+                grown = engine.feature_transform(labels) if ring and "roi" in paths else None
                 engine.write_overlay(
                     paths["overlay"],
                     image.display_pixels,
@@ -118,12 +120,15 @@ class ExportMixin:
                     result.centres,
                     overwrite=overwrite,
                     numbers=tracks if len(tracks) else None,
-                    ring=ring_width(result),
+                    ring=ring,
+                    transform=grown,
                 )
                 # no image-name column: the same per-image CSV as `cellprop segment`
                 engine.write_table(paths["cells"], result.table, overwrite=overwrite)
                 if "roi" in paths:
-                    engine.write_roi_zip(paths["roi"], labels, overwrite=overwrite)
+                    engine.write_roi_zip(
+                        paths["roi"], labels, overwrite=overwrite, ring=ring, transform=grown
+                    )
                 written.append((doc, plane, result, paths))
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None

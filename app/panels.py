@@ -125,7 +125,8 @@ TIPS = {
     "(Cell To Ring Ratio: a reporter's nuclear to cytoplasmic ratio, as in a translocation "
     "assay). 'none' measures no ring. " + _MEASURED_FROM_NOW,
     "roi_zip": "Also save the outlines as an ImageJ/Fiji ROI set (.zip) you can open in Fiji's "
-    "ROI Manager.",
+    "ROI Manager (cell-1, cell-2, ...), and where a ring is measured each cell's ring after "
+    "them (ring-1, ...), to measure or check in Fiji.",
     "reset": "Go back to the values recommended by the chosen model.",
 }
 

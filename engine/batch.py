@@ -197,7 +197,9 @@ def process_image(
                 transform=grown,
             ),
             "cells": lambda p: write_table(p, table, overwrite=overwrite),
-            "roi": lambda p: write_roi_zip(p, seg.labels, overwrite),
+            "roi": lambda p: write_roi_zip(
+                p, seg.labels, overwrite, ring=settings.ring_width, transform=grown
+            ),
         }
         for kind, target in targets.items():
             writers[kind](target)
@@ -380,7 +382,9 @@ def process_batch(
             for i, result in kept.items():
                 result.outputs = output_paths(files[i].target, out, True)
                 labels = read_labels(result.outputs["labels"])
-                write_roi_zip(result.outputs["roi"], labels, overwrite=True)
+                write_roi_zip(
+                    result.outputs["roi"], labels, overwrite=True, ring=settings.ring_width
+                )
         _remove_leftovers(files, out, roi)
     else:
         for name in RUN_FILES:
@@ -752,7 +756,9 @@ def _measured_again(
     )
     write_table(targets["cells"], table, overwrite=True)
     if "roi" in targets:
-        write_roi_zip(targets["roi"], numbered, overwrite=True)
+        write_roi_zip(
+            targets["roi"], numbered, overwrite=True, ring=settings.ring_width, transform=grown
+        )
     return ImageResult(
         path=plane.path,
         name=plane.name,
@@ -827,8 +833,9 @@ def _measured_anew(
     otherwise: ``anew``, in words), its cells as they are: the same labels (written again
     with the new calibration), the same detection centres, and the links its table records
     (mended ones too) carried over for the cells to be followed again; its overlay drawn
-    again (a ring measured now shows), its ROIs as they were. ValueError (naming the file)
-    where the labels do not fit the image any more."""
+    again (a ring measured now shows), its ROIs written again where the run wrote them (the
+    rings among them). ValueError (naming the file) where the labels do not fit the image any
+    more."""
     started = time.perf_counter()
     labels = read_labels(targets["labels"])
     data = read_plane(result.path, page=result.page, channel=channel)
@@ -853,6 +860,10 @@ def _measured_anew(
         ring=settings.ring_width,
         transform=grown,
     )
+    if "roi" in targets:  # a ring measured now, or otherwise, is in them
+        write_roi_zip(
+            targets["roi"], labels, overwrite=True, ring=settings.ring_width, transform=grown
+        )
     return replace(
         result,
         table=table,

@@ -22,7 +22,7 @@ from .errors import OutputExists, PointsError
 __all__ = [
     "atomic_path",
     "format_value",
-    "label_outline",
+    "boundary_loops",
     "masks_from_rois",
     "read_labels",
     "read_table",
@@ -480,30 +480,28 @@ def write_training_set(
     return written
 
 
-_STEP = {(0, 1): 0, (1, 0): 1, (0, -1): 2, (-1, 0): 3}  # (dx, dy) -> direction index
-
-
-def label_outline(mask: np.ndarray) -> np.ndarray:
-    """The outer boundary of a 4-connected pixel set, along pixel edges.
+def boundary_loops(mask: np.ndarray) -> list[np.ndarray]:
+    """Every boundary of a pixel set, along pixel edges: each 4-connected piece's outer
+    boundary, clockwise on screen, and each of its holes' boundaries, counter-clockwise (the
+    set on the right of every edge walked), the outer boundary of the piece that holds the
+    first pixel in raster order first.
 
     Vertices are pixel corners in ImageJ's convention (pixel (row r, col c) spans x c..c+1 and
-    y r..r+1), clockwise on screen, without collinear points. Filling the polygon (pixel centres
-    inside) gives back the pixel set, minus any holes.
-
-    Parameters
-    ----------
-    mask : numpy.ndarray
-        2-D bool array holding one connected object.
+    y r..r+1), without collinear points. Filling the loops together, even-odd (pixel centres
+    inside an odd number of loops), gives back the pixel set exactly. Where the set touches
+    itself only at a corner, each loop turns right there (keeps the pixel walked around on
+    its right), which keeps 4-connected pieces and their holes apart.
 
     Returns
     -------
-    numpy.ndarray
-        int [K, 2] of (x, y).
+    list of numpy.ndarray
+        int [K, 2] of (x, y) each; none for an empty set.
     """
     m = np.pad(np.asarray(mask, bool), 1)
     r, c = np.nonzero(m)
-    # Directed boundary edges with the object on their right (clockwise on screen).
+    # Directed boundary edges with the set on their right (clockwise on screen).
     edges: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    starts: list[tuple[int, int]] = []
 
     def add(x0: int, y0: int, x1: int, y1: int) -> None:
         edges.setdefault((x0, y0), []).append((x1, y1))
@@ -511,70 +509,109 @@ def label_outline(mask: np.ndarray) -> np.ndarray:
     for y, x in zip(r.tolist(), c.tolist(), strict=True):
         if not m[y - 1, x]:
             add(x, y, x + 1, y)
+            starts.append((x, y))  # a top edge: the first in raster order is an outer one
         if not m[y, x + 1]:
             add(x + 1, y, x + 1, y + 1)
         if not m[y + 1, x]:
             add(x + 1, y + 1, x, y + 1)
+            starts.append((x + 1, y + 1))  # a bottom edge: every hole has one
         if not m[y, x - 1]:
             add(x, y + 1, x, y)
-    # Start on the top edge of the first pixel in raster order: certainly the outer boundary.
-    start = (int(c[0]), int(r[0]))
-    points = [start]
-    prev = start
-    current = edges[start].pop(0)
-    while current != start:
-        outs = edges[current]
-        if len(outs) > 1:
-            # A corner where the object touches itself diagonally: turn right (keep the pixel
-            # we are walking around on our right), which traces each 4-connected piece alone.
-            d_in = (current[0] - prev[0], current[1] - prev[1])
-            right = (-d_in[1], d_in[0])
-            pick = next(
-                (o for o in outs if (o[0] - current[0], o[1] - current[1]) == right), outs[0]
-            )
-            outs.remove(pick)
-            nxt = pick
-        else:
-            nxt = outs.pop()
-        points.append(current)
-        prev, current = current, nxt
-    pts = np.array(points, np.int64) - 1  # undo the padding
-    # Drop vertices in the middle of straight runs.
-    before = np.roll(pts, 1, axis=0)
-    after = np.roll(pts, -1, axis=0)
-    cross = (pts[:, 0] - before[:, 0]) * (after[:, 1] - pts[:, 1]) - (pts[:, 1] - before[:, 1]) * (
-        after[:, 0] - pts[:, 0]
-    )
-    return pts[cross != 0]
+    loops = []
+    for start in starts:
+        if not edges.get(start):
+            continue  # walked already
+        points = [start]
+        prev, current = start, edges[start].pop(0)
+        while current != start:
+            outs = edges[current]
+            if len(outs) > 1:
+                # a corner where the set touches itself diagonally: turn right
+                d_in = (current[0] - prev[0], current[1] - prev[1])
+                right = (-d_in[1], d_in[0])
+                nxt = next(
+                    (o for o in outs if (o[0] - current[0], o[1] - current[1]) == right), outs[0]
+                )
+                outs.remove(nxt)
+            else:
+                nxt = outs.pop()
+            points.append(current)
+            prev, current = current, nxt
+        pts = np.array(points, np.int64) - 1  # undo the padding
+        # Drop vertices in the middle of straight runs.
+        before, after = np.roll(pts, 1, axis=0), np.roll(pts, -1, axis=0)
+        cross = (pts[:, 0] - before[:, 0]) * (after[:, 1] - pts[:, 1]) - (
+            pts[:, 1] - before[:, 1]
+        ) * (after[:, 0] - pts[:, 0])
+        loops.append(pts[cross != 0])
+    return loops
 
 
-def write_roi_zip(path: str | Path, labels: np.ndarray, overwrite: bool = False) -> Path:
-    """Write one ImageJ ROI per cell (traced polygons along pixel edges) into a zip for Fiji.
-
-    ROI names are ``cell-<label>`` so a ROI is found from a CSV row; filling each ROI in ImageJ
-    gives back the cell's pixels exactly (cells with holes lose their holes).
-    """
+def _roi(loops: list[np.ndarray], offset: np.ndarray, name: str):
+    """One ImageJ ROI of a pixel set's boundaries (:func:`boundary_loops`, shifted by
+    ``offset``, (x, y)): a traced polygon where there is one loop, as ImageJ's wand makes it,
+    else a composite shape (ImageJ's ``ShapeRoi``, filled even-odd: a cell with holes, or in
+    pieces; a ring around a cell), its path of the loops, each moved to, drawn and closed."""
     import roifile
 
-    labels = np.asarray(labels)
-    rois = []
-    for k, box in enumerate(ndi.find_objects(labels)):
-        if box is None:
-            continue
-        label = k + 1
-        sub = labels[box] == label
-        pieces, n = ndi.label(sub)
-        if n > 1:  # keep the largest 4-connected piece; fusion makes cells connected
-            sizes = np.bincount(pieces.ravel())
-            sizes[0] = 0
-            sub = pieces == int(np.argmax(sizes))
-        pts = label_outline(sub) + np.array([box[1].start, box[0].start])
-        roi = roifile.ImagejRoi.frompoints(pts.astype(np.int32), name=f"cell-{label}")
+    loops = [loop + offset for loop in loops]
+    if len(loops) == 1:
+        pts = loops[0]
+        roi = roifile.ImagejRoi.frompoints(pts.astype(np.int32), name=name)
         roi.roitype = roifile.ROI_TYPE.TRACED
         roi.options = roifile.ROI_OPTIONS(0)
         roi.right = int(pts[:, 0].max())
         roi.bottom = int(pts[:, 1].max())
-        rois.append(roi)
+        return roi
+    moveto, lineto, close = 0.0, 1.0, 4.0  # java.awt.geom.PathIterator's segment types
+    path = []
+    for loop in loops:
+        steps = np.column_stack([np.full(len(loop), lineto), loop]).astype(np.float32)
+        steps[0, 0] = moveto
+        path += [steps.ravel(), np.array([close], np.float32)]
+    roi = roifile.ImagejRoi()
+    roi.roitype = roifile.ROI_TYPE.RECT
+    roi.name = name
+    roi.multi_coordinates = np.concatenate(path)
+    roi.shape_roi_size = len(roi.multi_coordinates)
+    every = np.concatenate(loops)
+    roi.left, roi.top = (int(v) for v in every.min(axis=0))
+    roi.right, roi.bottom = (int(v) for v in every.max(axis=0))
+    return roi
+
+
+def write_roi_zip(
+    path: str | Path,
+    labels: np.ndarray,
+    overwrite: bool = False,
+    ring: int = 0,
+    transform: tuple | None = None,
+) -> Path:
+    """Write one ImageJ ROI per cell into a zip for Fiji, traced along pixel edges, and where
+    ``ring`` (pixels) is not 0 one of each cell's ring after them (the pixels its ``Ring_``
+    columns measure: :func:`cellprop.engine.features.rings`; ``transform`` as it takes it).
+
+    ROI names are ``cell-<label>`` and ``ring-<label>``, so a ROI is found from a CSV row.
+    Filling each ROI in ImageJ gives back the cell's pixels, or its ring's, exactly: a cell
+    of one piece without holes is a traced polygon; a cell with holes or in pieces, and a
+    ring (a cell's outline is its hole), a composite shape (:func:`_roi`).
+    """
+    import roifile
+
+    labels = np.asarray(labels)
+    regions = [("cell", labels)]
+    if ring:
+        from .features import rings
+
+        regions.append(("ring", rings(labels, ring, transform)))
+    rois = []
+    for kind, image in regions:
+        for k, box in enumerate(ndi.find_objects(image)):
+            if box is None:
+                continue
+            loops = boundary_loops(image[box] == k + 1)
+            corner = np.array([box[1].start, box[0].start])
+            rois.append(_roi(loops, corner, f"{kind}-{k + 1}"))
     with atomic_path(path, overwrite) as tmp:
         tmp.unlink()  # roifile appends to an existing zip; give it a fresh one
         if rois:
@@ -586,10 +623,12 @@ def write_roi_zip(path: str | Path, labels: np.ndarray, overwrite: bool = False)
     return Path(path)
 
 
-def masks_from_rois(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
-    """Read a ROI zip written by :func:`write_roi_zip` back into a label image (for checks).
+def masks_from_rois(path: str | Path, shape: tuple[int, int], kind: str = "cell") -> np.ndarray:
+    """Read a ROI zip written by :func:`write_roi_zip` back into a label image (for checks):
+    its ROIs of ``kind`` (``cell`` or ``ring``), each filled as ImageJ fills it.
 
-    Pixels whose centre lies inside a ROI's polygon get the label in the ROI's name.
+    Pixels whose centre lies inside a ROI (an odd number of its loops) get the label in the
+    ROI's name.
     """
     import roifile
     from skimage.draw import polygon
@@ -597,9 +636,15 @@ def masks_from_rois(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     labels = np.zeros(shape, np.int32)
     rois = roifile.roiread(path) if Path(path).stat().st_size > 22 else []
     for roi in rois if isinstance(rois, list) else [rois]:
-        xy = np.asarray(roi.coordinates())
-        label = int(str(roi.name).split("-")[-1])
-        # Pixel (r, c) has its centre at (c + 0.5, r + 0.5) in ImageJ coordinates.
-        rr, cc = polygon(xy[:, 1] - 0.5, xy[:, 0] - 0.5, shape)
-        labels[rr, cc] = label
+        named, _, label = str(roi.name).rpartition("-")
+        if named != kind:
+            continue
+        inside = np.zeros(shape, bool)
+        loops = roi.coordinates(multi=True) if roi.composite else [roi.coordinates()]
+        for xy in loops:
+            xy = np.asarray(xy)
+            # Pixel (r, c) has its centre at (c + 0.5, r + 0.5) in ImageJ coordinates.
+            rr, cc = polygon(xy[:, 1] - 0.5, xy[:, 0] - 0.5, shape)
+            inside[rr, cc] ^= True
+        labels[inside] = int(label)
     return labels

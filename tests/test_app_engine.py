@@ -25,6 +25,8 @@ from cellprop.app.controller import AppController  # noqa: E402
 from cellprop.app.main_window import MainWindow, sample_images  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
 from cellprop.app.state import Status  # noqa: E402
+from cellprop.engine.features import rings  # noqa: E402
+from cellprop.engine.output import masks_from_rois  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 
@@ -1171,6 +1173,9 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
     assert not any("measured with another" in text for text in said), said
     bgr = cv2.imread(str(next((tmp_path / "out").glob("*_overlay.png"))))
     assert (bgr == (255, 200, 0)).all(axis=2).sum() > 10 * first.n_cells  # its rings, cyan
+    rois = next((tmp_path / "out").glob("*_rois.zip"))  # and its rings' ROIs after the cells'
+    around = masks_from_rois(rois, first.labels.shape, "ring")
+    np.testing.assert_array_equal(around, rings(first.labels, 3))
 
 
 def test_a_followed_batch_measured_again_in_the_window_keeps_its_tracks(

@@ -343,7 +343,15 @@ class FakeEngine:
         return np.load(Path(path).with_suffix(".npy"))
 
     def write_overlay(
-        self, path, image, labels, centres=None, overwrite=False, numbers=None, ring=0
+        self,
+        path,
+        image,
+        labels,
+        centres=None,
+        overwrite=False,
+        numbers=None,
+        ring=0,
+        transform=None,
     ):
         self._check(path, overwrite)
         Path(path).write_bytes(b"png")
@@ -362,7 +370,7 @@ class FakeEngine:
         rows = table.rows()
         Path(path).write_text("\n".join(str(r) for r in rows))
 
-    def write_roi_zip(self, path, labels, overwrite=False):
+    def write_roi_zip(self, path, labels, overwrite=False, ring=0, transform=None):
         self._check(path, overwrite)
         Path(path).write_bytes(b"zip")
 

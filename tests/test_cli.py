@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import tifffile
 from cellprop.engine import TrackSettings, auto_workers
+from cellprop.engine.features import rings
+from cellprop.engine.output import masks_from_rois
 from scipy import ndimage as ndi
 
 from cellprop.cli import main
@@ -1444,11 +1446,13 @@ def test_a_link_typed_into_a_cells_csv_is_followed_when_the_run_is_continued(
 
 def test_a_ring_around_each_cell_from_the_command_line(tmp_path, phase_model_dir, capsys):
     """``--ring 4``: each cell's ring of 4 px measured (its area, the image's intensity there
-    and the cell's over it), in the run's images.csv too; continued without it, the cells
-    are measured again without a ring, their labels as they were."""
+    and the cell's over it), in the run's images.csv too, and with ``--roi`` written as
+    ROIs after the cells'; continued without it, the cells are measured again without a
+    ring (the ROIs without rings), their labels as they were."""
     sample = ROOT / "resources/samples/c2c12_0006_crop512.png"
     out = tmp_path / "ring"
     argv = ["segment", str(sample), "--model", str(phase_model_dir), "-q", "--out", str(out)]
+    argv.append("--roi")
     assert main([*argv, "--ring", "4"]) == 0
     cells = read_csv(out / "c2c12_0006_crop512_cells.csv")
     assert len(cells) > 40
@@ -1476,15 +1480,21 @@ def test_a_ring_around_each_cell_from_the_command_line(tmp_path, phase_model_dir
         return int((bgr == (255, 200, 0)).all(axis=2).sum())
 
     assert ring_pixels() > 20 * len(cells)
+    rois = out / "c2c12_0006_crop512_rois.zip"
+    around = masks_from_rois(rois, labels.shape, "ring")
+    np.testing.assert_array_equal(around, rings(labels, 4))
+    np.testing.assert_array_equal(masks_from_rois(rois, labels.shape), labels)
     capsys.readouterr()
     assert main([*argv, "--resume"]) == 0
     assert "measured again, ring around each cell: 4 px there, none now" in capsys.readouterr().err
     assert not any(n.startswith("Ring_") for n in read_csv(out / "c2c12_0006_crop512_cells.csv")[0])
     assert ring_pixels() == 0  # the overlay drawn again as the cells are measured now
+    assert not masks_from_rois(rois, labels.shape, "ring").any()  # and the ROIs written again
     # the ring again, and the cells followed: the overlay numbered by track keeps the rings
     assert main([*argv, "--ring", "4", "--track", "--resume"]) == 0
     assert "TrackObjects_Label" in read_csv(out / "c2c12_0006_crop512_cells.csv")[0]
     assert ring_pixels() > 20 * len(cells)
+    np.testing.assert_array_equal(masks_from_rois(rois, labels.shape, "ring"), around)
     np.testing.assert_array_equal(tifffile.imread(out / "c2c12_0006_crop512_labels.tif"), labels)
     with pytest.raises(SystemExit):
         main([*argv, "--ring", "-2"])

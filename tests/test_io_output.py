@@ -23,7 +23,8 @@ from cellprop.engine import (
     write_tables,
     write_training_set,
 )
-from cellprop.engine.output import label_outline, masks_from_rois
+from cellprop.engine.features import feature_transform, rings
+from cellprop.engine.output import boundary_loops, masks_from_rois
 from skimage.draw import ellipse
 
 
@@ -51,7 +52,7 @@ def awkward_labels() -> np.ndarray:
     # An L with a diagonal pinch: (70,100)-(71,101) touch only at a corner.
     labels[60:70, 100:102] = k
     labels[68:70, 102:110] = k
-    labels[70, 110] = k  # corner-touching pixel; the ROI keeps the 4-connected body only
+    labels[70, 110] = k  # corner-touching pixel: a cell in two 4-connected pieces
     return labels
 
 
@@ -59,19 +60,58 @@ def test_outline_of_a_square_is_its_four_corners():
     mask = np.zeros((5, 5), bool)
     mask[1:3, 2:4] = True
     # Rows 1-2, columns 2-3: corners x 2..4, y 1..3, clockwise on screen.
-    np.testing.assert_array_equal(label_outline(mask), [[2, 1], [4, 1], [4, 3], [2, 3]])
+    (outline,) = boundary_loops(mask)
+    np.testing.assert_array_equal(outline, [[2, 1], [4, 1], [4, 3], [2, 3]])
 
 
 def test_roi_zip_round_trips_to_the_same_masks(tmp_path):
-    labels = awkward_labels()
+    """Each cell's ROI fills to exactly its pixels in ImageJ's way: a traced polygon for a
+    cell of one piece without holes, a composite shape (filled even-odd) for a cell with a
+    hole (one holding a piece of the cell too) or in two pieces that touch at a corner."""
+    labels = np.zeros((100, 140), np.uint16)
+    labels[:90, :120] = awkward_labels()
+    pinched = int(labels.max())
+    labels[80:95, 122:138] = pinched + 1  # a cell with a hole
+    labels[85:88, 127:131] = 0
+    labels[75:78, 122:125] = pinched + 2  # a hole of one pixel
+    labels[76, 123] = 0
+    labels[40:50, 125:135] = pinched + 3  # a hole that holds a piece of the cell
+    labels[42:48, 127:133] = 0
+    labels[44:46, 129:131] = pinched + 3
     path = write_roi_zip(tmp_path / "rois.zip", labels)
     rois = roifile.roiread(path)
     assert len(rois) == len(np.unique(labels)) - 1
-    assert all(r.roitype == roifile.ROI_TYPE.TRACED for r in rois)
-    back = masks_from_rois(path, labels.shape)
-    expected = labels.copy()
-    expected[70, 110] = 0  # the corner-only pixel is not part of the 4-connected cell
-    np.testing.assert_array_equal(back, expected)
+    composite = {r.name for r in rois if r.composite}
+    assert composite == {f"cell-{pinched + k}" for k in range(4)}
+    assert all(r.roitype == roifile.ROI_TYPE.TRACED for r in rois if not r.composite)
+    np.testing.assert_array_equal(masks_from_rois(path, labels.shape), labels)
+    assert not masks_from_rois(path, labels.shape, "ring").any()  # no ring asked
+
+
+def test_boundary_loops_are_outer_clockwise_and_holes_counter_clockwise():
+    mask = np.zeros((7, 7), bool)
+    mask[1:6, 1:6] = True
+    mask[3, 3] = False
+    outer, hole = boundary_loops(mask)
+    np.testing.assert_array_equal(outer, [[1, 1], [6, 1], [6, 6], [1, 6]])
+    np.testing.assert_array_equal(hole, [[4, 3], [3, 3], [3, 4], [4, 4]])
+    assert boundary_loops(np.zeros((3, 3), bool)) == []
+
+
+def test_roi_zip_with_rings_holds_each_cells_ring_after_the_cells(tmp_path):
+    """With ``ring``, the zip holds ``ring-<label>`` ROIs after the cells' that fill to
+    exactly the pixels the Ring_ columns measure (a ring round a cell: its hole), from the
+    transform given or made."""
+    labels = awkward_labels()
+    transform = feature_transform(labels)
+    path = write_roi_zip(tmp_path / "rois.zip", labels, ring=3, transform=transform)
+    names = [r.name for r in roifile.roiread(path)]
+    n = int(labels.max())
+    assert names == [f"cell-{k}" for k in range(1, n + 1)] + [f"ring-{k}" for k in range(1, n + 1)]
+    np.testing.assert_array_equal(masks_from_rois(path, labels.shape, "ring"), rings(labels, 3))
+    np.testing.assert_array_equal(masks_from_rois(path, labels.shape), labels)
+    again = write_roi_zip(tmp_path / "again.zip", labels, ring=3)
+    assert again.read_bytes() == path.read_bytes()  # the same rings without a transform
 
 
 def test_labels_tiff_keeps_values_and_pixel_size(tmp_path):
