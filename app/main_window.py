@@ -858,8 +858,13 @@ class MainWindow(
 
     def closeEvent(self, event):  # noqa: N802
         c = self.controller
+        unexported = c.has_unsaved_results()
         if c.busy and not self.dialogs.ask(
-            "Stop and quit?", "Work is still running. Stop it and quit?"
+            "Stop and quit?",
+            "Work is still running, and some results have not been exported yet. Stop the "
+            "work and quit without saving them?"
+            if unexported
+            else "Work is still running. Stop it and quit?",
         ):
             event.ignore()
             return
@@ -871,8 +876,8 @@ class MainWindow(
             event.ignore()
             return
         if (
-            not c.busy
-            and c.has_unsaved_results()
+            not c.busy  # asked above
+            and unexported
             and not self.dialogs.ask(
                 "Quit without saving?", "Some results have not been exported yet. Quit anyway?"
             )

@@ -996,6 +996,23 @@ def test_closing_with_unsaved_results_asks_first(qtbot, window, images):
     assert "not been exported" in window.dialogs.questions[-1]
 
 
+def test_closing_while_work_runs_says_results_would_be_lost_too(qtbot, window, images):
+    """Quitting while another image is segmented, with an image's cells not exported: the
+    one question asked says both (it used to ask only whether to stop the work)."""
+    open_and_run(qtbot, window, images[:2])
+    window.controller.engine.delay = 0.2
+    window.next_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.current_index == 1, timeout=WAIT_MS)
+    window.run_action.trigger()
+    assert window.controller.busy
+    window.dialogs.answers = [False]
+    assert not window.close()
+    assert "not been exported" in window.dialogs.questions[-1]
+    assert "Work is still running" in window.dialogs.questions[-1]
+    window.controller.cancel()
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+
+
 def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     qtbot.waitUntil(lambda: window.controller.model_status.provider == "CPU", timeout=WAIT_MS)
     panel = window.settings_panel
