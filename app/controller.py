@@ -792,7 +792,8 @@ class AppController(
             image, seg, table, layers, model, seconds = out
             doc.running = False
             doc.error = None
-            doc.image = image
+            if doc.plane == plane:  # the page it ran on still shown (else that page's image)
+                doc.image = image
             old = doc.results.get(plane)  # a time point of a time-lapse stays one
             doc.results[plane] = Result.of(
                 seg,

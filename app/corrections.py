@@ -84,7 +84,7 @@ class CorrectionsMixin:
             )
 
         def finished(out):
-            if doc.image is None:
+            if doc.image is None and doc.plane == plane:  # not another page shown since
                 doc.image = out[0]
             self._memo_filled(doc, plane)
             self.log.emit(
@@ -207,7 +207,8 @@ class CorrectionsMixin:
 
         def finished(out):
             image, seg, table, layers, _model = out
-            doc.image = image
+            if doc.plane == plane:  # the page it ran on still shown (else that page's image)
+                doc.image = image
             missing = _not_kept(added or [], seg.centres)
             if missing:
                 where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missing)
@@ -241,7 +242,8 @@ class CorrectionsMixin:
             self.document_changed.emit(index)
             self.result_ready.emit(index)
             self.log.emit("info", f"{doc.name}: {what}; {seg.n_cells} cells (Ctrl+Z undoes)")
-            self.select_cell(int(seg.n_cells) if added else 0)
+            if self.current is doc and doc.plane == plane:  # not a cell of another image
+                self.select_cell(int(seg.n_cells) if added else 0)
 
         def failed(exc, tb):
             if self._queued_clicks:

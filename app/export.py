@@ -19,12 +19,6 @@ ConfirmOverwrite = Callable[[list], bool]
 class ExportMixin:
     """The controller's export (state in ``AppController.__init__``)."""
 
-    def export_paths(self, doc: Document, out_dir: Path, roi: bool, plane=None) -> dict:
-        """Where export writes the files of one image (its plane shown, or ``plane``): the
-        names ``cellprop segment`` uses (see :meth:`_export_target`)."""
-        target = self._export_target(doc, plane or doc.plane)
-        return dict(self.engine.output_paths(target, out_dir, roi=roi))
-
     def _export_target(self, doc: Document, plane: tuple) -> Path:
         """The image plane as export names it: as the batch that made its cells named it
         (``Result.name``: a page of a time-lapse, movie_p3c0.tif), else the file's name for
@@ -63,20 +57,39 @@ class ExportMixin:
             self._report("Already working; wait or press Cancel first.")
             return False
         roi = self.settings.roi_zip
+        engine = self.engine
+        # named as a batch of them would be: images of one name in other folders (A01/img1.tif,
+        # A02/img1.tif) after their folders too, A01_img1; two that would still write the
+        # same files (img.tif and img.png of one folder) refused before anything is written
+        named = engine.batch_planes(
+            [
+                engine.Plane(doc.path, plane[0], self._export_target(doc, plane).name)
+                for doc, plane in planes
+            ]
+        )
+        clash = engine.name_clash(named)
+        if clash is not None:
+            self._report(f"Nothing exported: {engine.clash_message(*clash)}.")
+            return False
         plan = [
-            (doc, plane, doc.results[plane], self.export_paths(doc, out_dir, roi, plane))
-            for doc, plane in planes
+            (
+                doc,
+                plane,
+                doc.results[plane],
+                dict(engine.output_paths(at.target, out_dir, roi)),
+                at.target.name,
+            )
+            for (doc, plane), at in zip(planes, named, strict=True)
         ]
         gathered = [out_dir / "cells.csv", out_dir / "images.csv"] if combined else []
         followed = self._time_lapses(plan) if combined else []
         if followed:
             gathered.append(out_dir / "tracks.csv")
-        existing = [p for *_, paths in plan for p in paths.values() if p.exists()]
+        existing = [p for *_, paths, _ in plan for p in paths.values() if p.exists()]
         existing += [p for p in gathered if p.exists()]
         if existing and not confirm_overwrite(existing):
             self.log.emit("info", "Export cancelled: files exist and were kept.")
             return False
-        engine = self.engine
         overwrite = bool(existing)  # only reached when the user agreed to replace them
 
         def work(job: Job):
@@ -91,7 +104,7 @@ class ExportMixin:
                 )
                 rows += engine.track_rows(name, tracks, lapse, times, names)
             written, tables = [], []
-            for n, (doc, plane, result, paths) in enumerate(plan):
+            for n, (doc, plane, result, paths, named_as) in enumerate(plan):
                 if job.is_cancelled():
                     break
                 job.progress(f"Writing {paths['labels'].name}", n / len(plan))
@@ -132,7 +145,7 @@ class ExportMixin:
                 written.append((doc, plane, result, paths))
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
-                tables.append((self._export_target(doc, plane).name, result.table, page))
+                tables.append((named_as, result.table, page))
             if gathered and written:
                 engine.write_tables(gathered[0], tables, overwrite=overwrite)
                 engine.write_image_table(gathered[1], tables, overwrite=overwrite)
@@ -194,15 +207,10 @@ class ExportMixin:
         """The time-lapses whose cells were followed among the planes to export
         (:func:`~.state.time_lapses`): [(name, [(time point, result, the name its files go
         by)])], each in time order."""
-        found = time_lapses([(doc, plane, result) for doc, plane, result, _ in plan])
+        found = time_lapses([(doc, plane, result) for doc, plane, result, *_ in plan])
+        names = {id(result): named_as for *_, result, _, named_as in plan}
         return [
-            (
-                key[0],
-                [
-                    (t, r, self._export_target(d, p).name)
-                    for t, (d, p, r) in sorted(by_time.items())
-                ],
-            )
+            (key[0], [(t, r, names[id(r)]) for t, (_, _, r) in sorted(by_time.items())])
             for key, by_time in found.items()
         ]
 

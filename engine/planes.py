@@ -267,7 +267,7 @@ def clash_message(a: Plane, b: Plane) -> str:
     """What is wrong with two images whose result files would be the same (name_clash)."""
     return (
         f"{b.where} and {a.where} would write the same result files ({b.target.stem}_*); "
-        "process them into different result folders"
+        "write them into different result folders"
     )
 
 

@@ -455,7 +455,10 @@ def test_a_batch_of_every_page_shows_each_pages_cells_on_its_page(
     with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
         controller.set_plane(0, 0)
     run_and_wait(qtbot, controller)
-    assert controller.export_paths(doc, tmp_path, roi=False)["labels"].name == "movie_labels.tif"
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
+        controller.export_current(tmp_path / "page0", lambda existing: False)
+    assert "movie_labels.tif" in {p.name for p in sig.args[0]}
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
 
 
 def test_batch_runs_the_chosen_number_of_images_at_once(qtbot, controller, images, tmp_path):
@@ -618,6 +621,81 @@ def background_pixel(result) -> tuple:
     ys, xs = np.nonzero(result.labels == 0)
     far = [(x, y) for x, y in zip(xs, ys, strict=True) if 4 <= x < 60 and 4 <= y < 60]
     return far[len(far) // 2]
+
+
+def test_a_correction_that_ends_on_another_image_selects_nothing_there(qtbot, controller, images):
+    """A cell added to one image while the user has gone on to the next: the new cell is
+    added to its own image, and no cell of the image shown is selected (a Delete then would
+    take out a cell nobody chose)."""
+    open_and_wait(qtbot, controller, images[1:])
+    run_and_wait(qtbot, controller)
+    controller.set_current(1)
+    run_and_wait(qtbot, controller)
+    controller.set_current(0)
+    qtbot.waitUntil(lambda: controller.current.image is not None, timeout=WAIT_MS)
+    first = controller.current
+    x, y = background_pixel(first.result)
+    controller.engine.delay = 0.05
+    with qtbot.waitSignal(
+        controller.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b
+    ):
+        assert controller.add_cell_at(x, y)
+        controller.set_current(1)
+    assert first.result.n_cells == 4 and first.result.label_at(x, y) == 4
+    assert controller.current is not first and controller.current.result.n_cells == 4
+    assert controller.selected_cells == ()
+
+
+def test_a_page_shown_while_its_file_is_segmented_keeps_its_own_pixels(qtbot, controller, images):
+    """Another page of a time-lapse shown while the first is segmented: the page shown keeps
+    its own image when the segmentation ends (it took the segmented page's pixels)."""
+    movie = _time_lapse(images[0].parent)
+    open_and_wait(qtbot, controller, [movie])
+    controller.engine.delay = 0.05
+    with qtbot.waitSignal(
+        controller.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b
+    ):
+        assert controller.run_current()
+        controller.set_plane(2, 0)
+    qtbot.waitUntil(lambda: not controller._loads, timeout=WAIT_MS)
+    doc = controller.current
+    assert doc.plane == (2, 0) and list(doc.results) == [(0, 0)]
+    np.testing.assert_array_equal(doc.image.pixels, np.load(movie)[2])
+
+
+def test_export_all_names_images_of_one_name_after_their_folders(
+    qtbot, controller, images, tmp_path
+):
+    """Two images of one file name in two folders (well A and well B) exported together get
+    their folder's name in front (as a batch names them), nothing of one written over the
+    other's; two that would still write the same files are refused before any is written."""
+    wells = []
+    for well in ("A01", "B01"):
+        (tmp_path / well).mkdir()
+        wells.append(fakes.make_blob_image(tmp_path / well / "field1.npy", n_cells=3))
+    open_and_wait(qtbot, controller, wells)
+    for k in range(2):
+        controller.set_current(k)
+        run_and_wait(qtbot, controller)
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
+        controller.export_all(tmp_path / "out", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    written = {p.name for p in sig.args[0]}
+    assert {"A01_field1_labels.tif", "B01_field1_labels.tif"} <= written
+    rows = (tmp_path / "out" / "cells.csv").read_text().splitlines()
+    assert {r.split(",")[0] for r in rows} == {"A01_field1.npy", "B01_field1.npy"}
+    # the same name in one folder (.npy beside .tif): refused, nothing written
+    twin = fakes.make_blob_image(tmp_path / "A01" / "field1.tif.npy", n_cells=2)
+    twin = twin.rename(tmp_path / "A01" / "field1.tif")
+    said: list = []
+    controller.error.connect(said.append)
+    controller.open_paths([twin])
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_current(2)
+    run_and_wait(qtbot, controller)
+    assert not controller.export_all(tmp_path / "again", lambda existing: False)
+    assert "would write the same result files" in said[-1] and "Nothing exported" in said[-1]
+    assert not (tmp_path / "again").exists()
 
 
 def test_a_cell_added_at_a_click_removed_and_undone(qtbot, controller, images, tmp_path):
