@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .messages import readable_error, size_note
+from .messages import count_cells, readable_error, size_note
 from .state import Result
 from .workers import Job
 
@@ -432,7 +432,7 @@ class BatchMixin:
                         result.park()  # a batch of a thousand images keeps tables, not labels
             how = ", done by the earlier run" if item.kept else size_note(item.settings)
             how = f" ({item.note})" if item.note else how
-            self.log.emit("info", f"{item.name}: {item.n_cells} cells{how}")
+            self.log.emit("info", f"{item.name}: {count_cells(item.n_cells)}{how}")
         elif item.status == "cancelled":
             summary.cancelled = True
         elif item.status == "skipped":

@@ -27,7 +27,7 @@ from .batches import BatchItem, BatchMixin, BatchSummary
 from .corrections import CorrectionsMixin
 from .export import ConfirmOverwrite, ExportMixin
 from .marks import MarksMixin
-from .messages import STAGE_WORDS, readable_error, size_note
+from .messages import STAGE_WORDS, count_cells, readable_error, size_note
 from .remeasure import MeasureAgainMixin
 from .settings_store import SettingsStore
 from .state import (
@@ -812,7 +812,7 @@ class AppController(
             self.result_ready.emit(self.documents.index(doc))
             self.log.emit(
                 "info",
-                f"{doc.name}: {seg.n_cells} cells{what} in {seconds:.1f} s "
+                f"{doc.name}: {count_cells(seg.n_cells)}{what} in {seconds:.1f} s "
                 f"({getattr(model, 'provider', '')}){size_note(seg.settings)}",
             )
             if self.model_status.provider != getattr(model, "provider", ""):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .messages import readable_error
+from .messages import count_cells, readable_error
 from .state import Document, Result
 from .workers import Job
 
@@ -241,7 +241,7 @@ class CorrectionsMixin:
             index = self.documents.index(doc)
             self.document_changed.emit(index)
             self.result_ready.emit(index)
-            self.log.emit("info", f"{doc.name}: {what}; {seg.n_cells} cells (Ctrl+Z undoes)")
+            self.log.emit("info", f"{doc.name}: {what}; {count_cells(seg.n_cells)} (Ctrl+Z undoes)")
             if self.current is doc and doc.plane == plane:  # not a cell of another image
                 self.select_cell(int(seg.n_cells) if added else 0)
 
@@ -298,7 +298,7 @@ class CorrectionsMixin:
         self.document_changed.emit(index)
         self.result_ready.emit(index)
         what = f"link {what}" if link_edit else f"correction {what}"
-        self.log.emit("info", f"{doc.name}: {what}, {result.n_cells} cells")
+        self.log.emit("info", f"{doc.name}: {what}, {count_cells(result.n_cells)}")
         return True
 
     def outline_points(self, csv_path: str | Path) -> bool:

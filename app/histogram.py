@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QColor, QGuiApplication, QPainter, QPen
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from . import render
+from .messages import count_cells
 from .table import LABEL_COLUMNS, friendly_name, table_columns
 from .viewer import adds_to_selection
 
@@ -488,12 +489,12 @@ class HistogramView(QWidget):
     @staticmethod
     def _describe(every, mine, images: int, left_out: int, picked) -> str:
         """The summary line: how many cells, their median; the selection."""
-        every = every[np.isfinite(every)]
+        every, mine = every[np.isfinite(every)], mine[np.isfinite(mine)]  # measured ones
         parts = []
         if images:
             parts.append(
-                f"{len(every)} cells in {images} image{'s' * (images != 1)}; "
-                f"median {np.median(every):.4g}"
+                f"{count_cells(len(every))} in {images} image{'s' * (images != 1)}"
+                + (f"; median {np.median(every):.4g}" if len(every) else "")
             )
             if left_out:
                 parts.append(f"{left_out} without this measurement left out")
@@ -502,7 +503,7 @@ class HistogramView(QWidget):
                     f"the image shown (orange outline): {len(mine)}, median {np.median(mine):.4g}"
                 )
         elif len(mine):
-            parts.append(f"{len(mine)} cells; median {np.median(mine):.4g}")
+            parts.append(f"{count_cells(len(mine))}; median {np.median(mine):.4g}")
         if parts and picked.sum():
             parts.append(f"{picked.sum()} selected (Delete removes them)")
         return "; ".join(parts)

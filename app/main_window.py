@@ -35,6 +35,7 @@ from .dialogs import Dialogs
 from .histogram import HistogramView
 from .icon import app_icon
 from .menus import build_actions
+from .messages import count_cells
 from .panels import (
     DisplayPanel,
     DocumentList,
@@ -686,7 +687,7 @@ class MainWindow(
         if result is None:
             self.cells_summary.setText("Not segmented yet: press Segment (F5).")
             return
-        text = f"{result.n_cells} cells"
+        text = count_cells(result.n_cells)
         area_name, areas = self._area_column(result.table)
         if areas is not None and len(areas):
             suffix = area_name.removeprefix("AreaShape_Area").lstrip("_")  # "", "um2", "nm2"

@@ -7,6 +7,11 @@ import json
 from pathlib import Path
 
 
+def count_cells(n: int) -> str:
+    """A count of cells in words: "1 cell", "0 cells", "12 cells"."""
+    return f"{n} cell{'s' * (n != 1)}"
+
+
 def readable_error(exc: BaseException, engine) -> str:
     """A sentence a biologist can act on, for any exception the engine may raise."""
     if isinstance(exc, MemoryError):

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import render
+from .messages import count_cells
 from .state import EXPANDED, OVERLAY_NAMES, OVERLAY_TITLES, Status
 
 CHOOSE_FOLDER = "__choose_folder__"
@@ -801,7 +802,7 @@ class DocumentList(QListWidget):
         status = doc.status
         text = doc.name
         if status == Status.DONE:
-            text += f"  —  {doc.n_cells} cells"
+            text += f"  —  {count_cells(doc.n_cells)}"
         elif status == Status.RUNNING:
             text += "  —  waiting…" if doc.waiting else "  —  working…"
         elif status == Status.FAILED:

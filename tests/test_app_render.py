@@ -124,6 +124,22 @@ def test_histogram_bins_run_from_the_smallest_value_to_the_largest():
     assert not whole_bins(histogram_bins([0.5, 1.5])[0])
 
 
+def test_the_distributions_summary_counts_cells_in_words_and_gives_no_median_of_none():
+    """One cell is "1 cell"; images of no cells, or of cells none of which has the
+    measurement (a nearest neighbour's distance, one cell alone), give no "median nan"."""
+    from cellprop.app.histogram import HistogramView
+
+    describe, none = HistogramView._describe, np.zeros(0, bool)
+    assert describe(np.zeros(0), np.zeros(0), 1, 0, none) == "0 cells in 1 image"
+    assert describe(np.array([np.nan]), np.array([np.nan]), 1, 0, none) == "0 cells in 1 image"
+    assert describe(np.array([4.0]), np.array([4.0]), 0, 0, none) == "1 cell; median 4"
+    assert describe(np.array([np.nan]), np.array([np.nan]), 0, 0, none) == ""
+    assert describe(np.array([1.0, 3.0]), np.array([3.0]), 2, 1, none) == (
+        "2 cells in 2 images; median 2; 1 without this measurement left out; "
+        "the image shown (orange outline): 1, median 3"
+    )
+
+
 def test_histograms_are_offered_for_measurements_not_positions():
     from cellprop.app.histogram import plotted_columns
     from cellprop.engine.features import measure
