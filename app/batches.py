@@ -38,7 +38,10 @@ class BatchSummary:
             text += f", {self.skipped} skipped (results existed)"
         if self.cancelled:
             text += " (stopped by you)"
-        text += f"; results in {self.out_dir}"
+        # a batch stopped before it wrote anything (a model that cannot be used) made none
+        text += (
+            f"; results in {self.out_dir}" if Path(self.out_dir).is_dir() else "; nothing written"
+        )
         if self.first_pages:
             more = f" and {len(self.first_pages) - 1} more" if len(self.first_pages) > 1 else ""
             text += (

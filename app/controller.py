@@ -823,6 +823,8 @@ class AppController(
             doc.running = False
             if isinstance(exc, self.engine.Cancelled):
                 self.log.emit("info", f"{doc.name}: stopped; nothing changed.")
+            elif isinstance(exc, self.engine.ModelError):  # the model's fault, not the image's
+                self._report(readable_error(exc, self.engine), self._details(exc, tb))
             else:
                 doc.error = readable_error(exc, self.engine)
                 self._report(f"{doc.name}: {doc.error}", self._details(exc, tb))

@@ -140,7 +140,8 @@ class ResultsWindowMixin:
         if summary.failed:
             names = ", ".join(Path(p).name for p, _ in summary.errors[:5])
             self._show_error(
-                f"Batch finished: {summary.failed} image(s) failed ({names}). "
+                f"Batch finished{' (stopped by you)' * summary.cancelled}: "
+                f"{summary.failed} image(s) failed ({names}). "
                 "See the Log tab for details.",
                 folder,
             )

@@ -93,6 +93,17 @@ def test_corrupt_file_is_marked_failed_with_a_readable_message(qtbot, controller
     assert controller.documents[0].status == Status.FAILED
 
 
+def test_a_batch_summary_names_its_folder_only_where_it_wrote_one(tmp_path):
+    """A batch stopped before writing anything (a model that cannot be used) does not
+    point the user to a results folder that was never made."""
+    from cellprop.app.batches import BatchSummary
+
+    summary = BatchSummary(tmp_path / "never made", total=2, cancelled=True)
+    assert summary.describe() == "0 of 2 images segmented (stopped by you); nothing written"
+    summary.out_dir = tmp_path
+    assert summary.describe().endswith(f"; results in {tmp_path}")
+
+
 def test_next_and_previous_step_through_images_and_stop_at_the_ends(qtbot, controller, images):
     open_and_wait(qtbot, controller, images)
     controller.previous_image()
@@ -175,7 +186,8 @@ def test_missing_model_is_a_readable_error_and_the_app_goes_on(qtbot, controller
         controller.run_current()
     assert "/nowhere/model" in sig.args[0]
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
-    assert controller.current.status == Status.FAILED
+    # the model's fault, not the image's: the image is not marked failed (red in the list)
+    assert controller.current.status == Status.NOT_RUN and controller.current.error is None
     controller.update_settings(model="phase")
     run_and_wait(qtbot, controller)
     assert controller.current.status == Status.DONE
