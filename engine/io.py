@@ -356,10 +356,15 @@ def _read_tiff_quietly(
                 if warnings:
                     raise ImageError(path, f"the TIFF file is damaged ({warnings[0]})")
                 raise ImageError(path, "the TIFF file holds no image")
-            series = tif.series[0]
+            every = _tiff_series(tif)
+            counts = [_tiff_layout(s)[3] for s in every]
+            n_pages, k, local = sum(counts), 0, page or 0
+            while k < len(every) - 1 and local >= counts[k]:  # the series that holds the page
+                local, k = local - counts[k], k + 1
+            series = every[k]
             axes, shape = series.axes, tuple(series.shape)
             keyframe = series.keyframe
-            in_page, outer_axes, page_dims, n_pages = _tiff_layout(series)
+            in_page, outer_axes, page_dims, _ = _tiff_layout(series)
             outer_shape = shape[: len(outer_axes)]
             page_shape = shape[len(outer_axes) :]
             height = page_shape[in_page.index("Y")] if "Y" in in_page else 0
@@ -399,14 +404,15 @@ def _read_tiff_quietly(
 
             # Flat index of the TIFF page to decode: only that page is read from disk.
             index = []
-            rest = page
+            rest = local
             page_sizes = [n for _, n in page_dims]
             page_idx = np.unravel_index(rest, page_sizes) if page_sizes else ()
             it = iter(page_idx)
             for a in outer_axes:
                 index.append((0 if colour_file else channel) if a == "C" else int(next(it)))
             flat = int(np.ravel_multi_index(index, outer_shape, order="C")) if outer_shape else 0
-            data = tif.asarray(key=flat, series=0) if outer_shape else series.asarray()
+            at = tif.series.index(series)
+            data = tif.asarray(key=flat, series=at) if outer_shape else series.asarray()
             pixels = _plane_from_page(np.asarray(data), in_page, rgb, channel, n_outer_channels)
             colour, is_colour_file = None, False
             if pixels.ndim == 3 and colour_file:
@@ -440,6 +446,15 @@ def _read_tiff_quietly(
     )
 
 
+def _tiff_series(tif) -> list:
+    """The series of a TIFF file whose planes are its pages, one after the other: every
+    series but reduced-resolution ones (a thumbnail). A file written page by page (tifffile's
+    writer called once a page, each page a series of its own) or of pages of several sizes
+    has them all as pages, not only its first series'."""
+    found = [s for s in tif.series if not s.keyframe.is_reduced]
+    return found or list(tif.series[:1])
+
+
 def _tiff_layout(series) -> tuple[str, str, list, int]:
     """How a TIFF series divides into planes: the axes inside one TIFF page, the axes outside
     it, the page axes ((axis, length) of everything outside a plane that is not a channel:
@@ -466,7 +481,7 @@ def count_pages(path: str | Path) -> int:
             import tifffile
 
             with _tifffile_warnings(), tifffile.TiffFile(path) as tif:
-                return max(1, _tiff_layout(tif.series[0])[3]) if tif.series else 1
+                return max(1, sum(_tiff_layout(s)[3] for s in _tiff_series(tif)))
         if kind is not None:
             from PIL import Image
 

@@ -103,6 +103,20 @@ def test_pages_are_counted_from_the_header_as_reading_sees_them(tmp_path):
     got = read_image(ome, page=2, channel=1)
     np.testing.assert_array_equal(got.pixels, tcyx[2, 1])
     assert (got.n_pages, got.n_channels, got.pixel_size, got.unit) == (3, 2, 0.5, "um")
+    # Written page by page (tifffile's writer once a page: each page a series of its own),
+    # and pages of two sizes: every page counted and read, not only the first series'.
+    by_page = tmp_path / "by_page.tif"
+    pages = [ramp(np.uint8) // (k + 1) for k in range(3)] + [np.full((20, 30), 9, np.uint8)]
+    with tifffile.TiffWriter(by_page) as tif:
+        for plane in pages:
+            tif.write(plane, photometric="minisblack")
+    assert count_pages(by_page) == 4
+    for k, plane in enumerate(pages):
+        got = read_image(by_page, page=k)
+        np.testing.assert_array_equal(got.pixels, plane)
+        assert got.n_pages == 4
+    with pytest.raises(ImageError, match="page 4 does not exist"):
+        read_image(by_page, page=4)
     cv2.imwrite(str(tmp_path / "one.png"), ramp(np.uint8))
     assert count_pages(tmp_path / "one.png") == 1
     (tmp_path / "broken.tif").write_bytes(b"II*\x00" + b"\xff" * 20)
