@@ -235,9 +235,12 @@ def feature_transform(labels: np.ndarray, distances: bool = True) -> tuple:
     transform; a tie to either; cells keep their own), and with ``distances`` how far that
     pixel is (else None). Indices in 32 bits: half the memory of skimage's
     ``expand_labels``, which gives the same labels (a 4096 x 4096 mosaic: 2.5 s against
-    3.7 s)."""
+    3.7 s). Without any cell: every pixel 0, infinitely far (the transform itself would
+    leave its indices unset)."""
     from scipy import ndimage
 
+    if not labels.any():  # an empty well, a black frame
+        return np.zeros_like(labels), np.full(labels.shape, np.inf) if distances else None
     nearest = np.empty((2, *labels.shape), np.int32)
     distance = ndimage.distance_transform_edt(
         labels == 0, return_distances=distances, return_indices=True, indices=nearest

@@ -462,6 +462,24 @@ def test_neighbours_expanded_of_real_cells_agree_with_nearest_cell_pixels(phase_
     assert near["NumberOfNeighbors"].mean() > touching.mean() + 1
 
 
+def test_an_image_without_cells_measures_no_ring_and_no_neighbours(tmp_path):
+    """An empty well with a ring and neighbours grown until they meet: no cell, no row, and
+    no index read from memory the feature transform never set (it failed at random with an
+    IndexError); its overlay and ROI set with a ring are written too."""
+    from cellprop.engine import EXPANDED, write_overlay, write_roi_zip
+    from cellprop.engine.features import feature_transform
+
+    labels = np.zeros((300, 300), np.int32)
+    grown, distance = feature_transform(labels)
+    assert not grown.any() and np.isinf(distance).all()
+    image = np.full((300, 300), 7.0)
+    for _ in range(3):
+        table = measure(labels, image, ring_width=5, neighbour_distance=EXPANDED)
+        assert len(table) == 0
+    write_overlay(tmp_path / "o.png", image, labels, ring=5, transform=(grown, distance))
+    write_roi_zip(tmp_path / "r.zip", labels, ring=5, transform=(grown, distance))
+
+
 def test_a_ring_around_each_cell_is_the_background_nearer_to_it_than_to_any_other():
     """Two nuclei 25 px apart in a reporter image: 100 in each nucleus, 40 and 80 in a band
     12 px from each centre, 0 beyond. A ring of 4 px lies in the band: the reporter's mean
