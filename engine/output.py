@@ -45,6 +45,16 @@ SOURCES_FILE = "sources.csv"
 _SOURCE_COLUMNS = ("image", "file", "page", "channel")
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and back: once, at import)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 @contextmanager
 def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
@@ -65,6 +75,10 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         yield tmp_path
         if path.exists() and not overwrite:
             raise OutputExists(path)
+        # the mode a file made the plain way gets (the temporary one is the owner's alone):
+        # colleagues on a shared disk read the results; a file replaced keeps its own
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import roifile
@@ -112,6 +114,22 @@ def test_roi_zip_with_rings_holds_each_cells_ring_after_the_cells(tmp_path):
     np.testing.assert_array_equal(masks_from_rois(path, labels.shape), labels)
     again = write_roi_zip(tmp_path / "again.zip", labels, ring=3)
     assert again.read_bytes() == path.read_bytes()  # the same rings without a transform
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX's")
+def test_results_are_readable_as_any_file_made_here_and_a_replaced_one_keeps_its_mode(tmp_path):
+    """Result files get the mode the umask gives a new file (colleagues on a shared disk
+    read them; they were the owner's alone, 0600, as the temporary file they were written
+    to); a file replaced (overwrite) keeps the mode it had."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    labels = awkward_labels()
+    made = write_labels(tmp_path / "l.tif", labels)
+    assert made.stat().st_mode & 0o777 == 0o666 & ~umask
+    made.chmod(0o640)
+    write_labels(made, labels, overwrite=True)
+    assert made.stat().st_mode & 0o777 == 0o640
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
 def test_labels_tiff_keeps_values_and_pixel_size(tmp_path):
