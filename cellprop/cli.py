@@ -407,7 +407,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         process_batch,
         read_points,
     )
-    from cellprop.engine.batch import MEASURED_AGAIN
+    from cellprop.engine.batch import MEASURED_AGAIN, OUTPUT_SUFFIXES
     from cellprop.engine.pipeline import left_out_note
 
     chosen = {"max_move": args.max_move, "max_gap": args.max_gap}
@@ -417,8 +417,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
     tracking = TrackSettings.of(chosen) if args.track else False
     out = args.out.resolve()
     paths = find_images(args.inputs, recursive=args.recursive)
-    # Earlier results inside an input folder are not inputs.
-    paths = [p for p in paths if not (p.exists() and p.resolve().is_relative_to(out))]
+    # Earlier results inside an input folder are not inputs (results written beside the
+    # images, --out the images' own folder); the images in --out are.
+    made = (OUTPUT_SUFFIXES["labels"], OUTPUT_SUFFIXES["overlay"])
+    paths = [
+        p
+        for p in paths
+        if not (p.name.endswith(made) and p.exists() and p.resolve().is_relative_to(out))
+    ]
     if not paths:
         print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
         return EXIT_USAGE

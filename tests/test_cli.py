@@ -543,6 +543,13 @@ def test_results_inside_the_input_folder_are_not_inputs(inputs, tmp_path, tiny_m
     assert segment([folder, "--out", folder / "results", "--overwrite"], tiny_model_dir) == 0
     rows = read_csv(folder / "results" / "summary.csv")
     assert [r["Image"] for r in rows] == ["a.png"]
+    # results beside the images, and the images in a folder inside --out: the images are
+    # inputs (they were all left out: "no images found"), the results written there are not
+    for out in (folder, tmp_path):
+        assert segment([folder, "--out", out, "--overwrite"], tiny_model_dir) == 0
+        assert segment([folder / "a.png", "--out", out, "--overwrite"], tiny_model_dir) == 0
+        assert [r["Image"] for r in read_csv(out / "summary.csv")] == ["a.png"]
+    assert (folder / "a_labels.tif").is_file() and (folder / "a_overlay.png").is_file()
 
 
 def test_a_failure_while_writing_leaves_nothing_of_that_image(
