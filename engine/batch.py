@@ -370,6 +370,12 @@ def process_batch(
         earlier = earlier_run(out)
         if earlier is None:
             raise ResumeError(f"{out}: no earlier run to continue here (no run.json)")
+        if not (out / "summary.csv").is_file():  # written with run.json, as the run began
+            raise ResumeError(
+                f"{out / 'summary.csv'} is missing: it says which images the run finished, "
+                "so that their files (labels drawn over in Fiji too) are kept; put it back, "
+                "or replace the run (--overwrite; in the window, Replace)"
+            )
         problem = earlier.difference(record)
         if problem:
             raise ResumeError(problem)
@@ -723,13 +729,18 @@ def _measured_again(
     file of the image damaged: segmented again, as the run made it)."""
     started = time.perf_counter()
     labels = read_labels(targets["labels"])
-    areas = np.bincount(labels.ravel())[1:]
-    areas = areas[areas > 0]
+    every = np.bincount(labels.ravel())[1:]
+    areas = every[every > 0]
     recorded = (row.get("Cells"), row.get("MeanArea_px"))
     if recorded[0] == str(len(areas)) and (
         not len(areas) or abs(float(recorded[1] or "nan") - areas.mean()) < 0.01
     ):
-        raise ValueError(f"{targets['labels']}: as the run wrote it")
+        try:  # as many cells, as large on average: drawn otherwise, if its table says so
+            table = read_table(targets["cells"])
+        except (OSError, UnicodeDecodeError, ValueError):
+            table = None
+        if table is None or _areas_agree(table, every):
+            raise ValueError(f"{targets['labels']}: as the run wrote it")
     data = read_plane(plane.path, page=plane.page, channel=channel)
     if labels.shape != data.pixels.shape[:2]:
         h, w = labels.shape
@@ -878,6 +889,16 @@ class _Disagree(ValueError):
     """An image's files disagree (its table and its labels count other cells)."""
 
 
+def _areas_agree(table, areas: np.ndarray) -> bool:
+    """Whether a cell table's areas in pixels (``AreaShape_Area``) are ``areas``, its labels'
+    (by label, from 1); True for a table without them."""
+    recorded = table.columns.get("AreaShape_Area") if table is not None else None
+    if recorded is None:
+        return True
+    recorded = np.asarray(recorded, float)
+    return len(recorded) == len(areas) and bool(np.array_equal(recorded, areas))
+
+
 def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
     """An image a run finished, from its summary.csv row and its files (``targets``), as a
     kept result; ValueError (naming the file) or OSError where a file is missing or damaged.
@@ -889,10 +910,13 @@ def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
             raise ValueError(f"{target}: missing")
     labels = read_labels(targets["labels"])
     table = read_table(targets["cells"])
-    n_cells = int(labels.max()) if labels.size else 0
-    if len(table) != n_cells:  # one of the two cut short, or from another run
-        raise _Disagree(f"{targets['cells']}: {len(table)} cells, the labels {n_cells}")
     areas = np.bincount(labels.ravel())[1:]
+    n_cells = len(areas)
+    present = int(np.count_nonzero(areas))  # fewer: cells taken out (set to 0 in Fiji)
+    if len(table) != n_cells or present != n_cells:  # cut short, another run's, or edited
+        raise _Disagree(f"{targets['cells']}: {len(table)} cells, the labels {present}")
+    if not _areas_agree(table, areas):  # cells drawn otherwise since, as many as there were
+        raise _Disagree(f"{targets['cells']}: its cells' areas are not the labels' any more")
     return ImageResult(
         path=plane.path,
         name=plane.name,

@@ -255,7 +255,7 @@ def earlier_run(folder: str | Path) -> EarlierRun | None:
         raise ResumeError(f"{path}: not the record of a cellprop run ({exc})") from exc
     rows: dict = {}
     summary = folder / "summary.csv"
-    if summary.is_file():  # absent when a run was killed before its first image ended
+    if summary.is_file():  # written with run.json; process_batch refuses to continue without it
         try:
             with open(summary, newline="", encoding="utf-8") as fh:
                 for row in csv.DictReader(fh):

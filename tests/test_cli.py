@@ -294,6 +294,48 @@ def test_labels_edited_since_the_run_are_kept_and_measured_again_on_resume(
     assert sum(r["Image"] == "t001.png" for r in read_csv(out / "cells.csv")) == n
 
 
+def test_cells_taken_out_or_redrawn_in_the_labels_are_measured_again_on_resume(
+    tmp_path, phase_model_dir, capsys
+):
+    """Cells set to 0 in a run's label image (Fiji's way of taking them out: the largest
+    number stays) and a boundary moved between two cells (as many cells, as large on
+    average): continuing the run measures them again from those labels, where it kept
+    the run's table of the cells no longer there (and of their old areas); a run whose
+    summary.csv was taken away is not continued over its labels, it says why."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in (0, 1):
+        shutil.copy(ROOT / f"resources/samples/c2c12-timelapse/t00{t}.png", folder)
+    out = tmp_path / "out"
+    args = ["segment", str(folder), "--model", str(phase_model_dir), "--out", str(out), "-q"]
+    assert main(args) == 0
+    first, second = (tifffile.imread(out / f"t00{t}_labels.tif") for t in (0, 1))
+    n = int(first.max())
+    taken = np.where(np.isin(first, [2, 5]), 0, first).astype(first.dtype)
+    tifffile.imwrite(out / "t000_labels.tif", taken)
+    moved = second.copy()  # the pixels of a cell that touch its neighbour given to that one
+    grown = ndi.grey_dilation(second, size=3)
+    a = int(second[(second > 0) & (grown != second) & (grown > 0)][0])
+    b = int(np.max(np.where(ndi.binary_dilation(second == a) & (second != a), second, 0)))
+    near = ndi.binary_dilation(second == b) & (second == a)
+    assert b and near.any()
+    moved[near] = b
+    tifffile.imwrite(out / "t001_labels.tif", moved)
+    capsys.readouterr()
+    assert main([*args[:-1], "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"kept    t000.png: {n - 2} cells (its files changed since the earlier run" in err
+    assert "kept    t001.png" in err and "changed since" in err.split("kept    t001.png")[1]
+    assert len(read_csv(out / "t000_cells.csv")) == n - 2
+    areas = [float(c["AreaShape_Area"]) for c in read_csv(out / "t001_cells.csv")]
+    assert areas == np.bincount(moved.ravel())[1:].astype(float).tolist()
+    np.testing.assert_array_equal(tifffile.imread(out / "t001_labels.tif"), moved)
+    (out / "summary.csv").rename(tmp_path / "summary.csv")
+    assert main([*args, "--resume"]) == 2
+    assert "summary.csv" in capsys.readouterr().err
+    np.testing.assert_array_equal(tifffile.imread(out / "t001_labels.tif"), moved)
+
+
 def test_a_run_continued_over_fewer_images_keeps_the_others_in_its_tables(
     tmp_path, tiny_model_dir, capsys
 ):
