@@ -334,7 +334,9 @@ class SettingsPanel(QGroupBox):
             lambda v: self._edited("batch_channel_index", int(v))
         )  # a value of yours, also the model's own (as the other boxes)
         self.threshold.valueChanged.connect(lambda v: self._edited("threshold", v))
-        self.diameter.valueChanged.connect(lambda v: self._edited("diameter", v or None))
+        self.diameter.valueChanged.connect(  # 0: the model's; else a pixel at the least
+            lambda v: self._edited("diameter", max(v, 1.0) if v else None)
+        )
         self.estimate.clicked.connect(controller.estimate_diameter)
         self.diameter_each_image.toggled.connect(
             lambda b: self._edited("diameter_each_image", bool(b))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -21,8 +22,18 @@ KEPT_LINES = 10
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not 0 < value < math.inf:  # (nan and inf too)
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number, 0 or more, got {text}")
     return value
 
 
@@ -52,7 +63,10 @@ def _share(text: str) -> float:
 
 
 def _count(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
     return value
@@ -64,20 +78,22 @@ def _neighbour_distance(text: str) -> int:
 
         return EXPANDED
     try:
-        return _count(text)
+        int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be a number of pixels or 'expand', got {text}"
         ) from None
+    return _count(text)
 
 
 def _page(text: str) -> int | str:
     if text == "all":
         return text
     try:
-        return _count(text)
+        int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a page number or 'all', got {text}") from None
+    return _count(text)
 
 
 def _workers(text: str) -> int | str:
@@ -201,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--smoothness",
-        type=float,
+        type=_non_negative_float,
         default=None,
         metavar="W",
         help="graph-cut smoothness weight (default: the model's, 20)",

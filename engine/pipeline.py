@@ -10,6 +10,7 @@ the model's defaults, times each stage and maps results back to the original pix
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -124,18 +125,26 @@ class Settings:
         if isinstance(self.diameter, str):
             if self.diameter != "auto":
                 raise ValueError(f"diameter must be a number or 'auto', got {self.diameter!r}")
-        elif self.diameter is not None and not self.diameter > 0:
-            raise ValueError(f"diameter must be positive, got {self.diameter}")
-        if self.smoothness is not None and self.smoothness < 0:
-            raise ValueError(f"smoothness must not be negative, got {self.smoothness}")
+        elif self.diameter is not None and not 1 <= self.diameter < math.inf:
+            # (below a pixel the image would be enlarged past any memory; nan hung)
+            raise ValueError(f"diameter must be a number of pixels, 1 or more, got {self.diameter}")
+        if self.smoothness is not None and not 0 <= self.smoothness < math.inf:
+            raise ValueError(f"smoothness must be a number, 0 or more, got {self.smoothness}")
         if self.min_size is not None and self.min_size < 0:
             raise ValueError(f"min size must not be negative, got {self.min_size}")
         if self.max_size is not None and self.max_size < 0:
             raise ValueError(f"max size must not be negative, got {self.max_size}")
+        if self.max_size and self.min_size and self.min_size > self.max_size:
+            raise ValueError(
+                f"the smallest cell ({self.min_size} px) is larger than the largest "
+                f"({self.max_size} px): no cell would be kept"
+            )
         if self.edge_fraction is not None and not 0.0 <= self.edge_fraction <= 1.0:
             raise ValueError(f"edge fraction must lie between 0 and 1, got {self.edge_fraction}")
-        if self.pixel_size is not None and not self.pixel_size > 0:
-            raise ValueError(f"pixel size must be positive, got {self.pixel_size}")
+        if self.pixel_size is not None and not 1e-6 <= self.pixel_size <= 1e6:
+            raise ValueError(
+                f"pixel size must be a positive number (micrometres), got {self.pixel_size}"
+            )
         neighbour_method(self.neighbour_distance)  # whole pixels, 0 or more, or EXPANDED
         check_ring_width(self.ring_width)
         if self.propagation not in ("crop", "full"):

@@ -514,6 +514,16 @@ def test_neighbours_within_a_distance_from_the_command_line(tmp_path, phase_mode
         with pytest.raises(SystemExit):
             main([*argv, "--out", str(near), "--neighbour-distance", wrong])
     assert "must be a number of pixels or 'expand', got near" in capsys.readouterr().err
+    for option, wrong, said in (
+        ("--ring", "1.5", "must be a whole number, got 1.5"),  # "invalid _count value"
+        ("--smoothness", "nan", "must be a number, 0 or more, got nan"),
+        ("--diameter", "inf", "must be a positive number, got inf"),
+        ("--pixel-size", "inf", "must be a positive number, got inf"),
+    ):
+        with pytest.raises(SystemExit):
+            main([*argv, "--out", str(tmp_path / "never"), option, wrong])
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
 
 
 def test_the_largest_cell_from_the_command_line(tmp_path, phase_model_dir, capsys):

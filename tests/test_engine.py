@@ -247,6 +247,26 @@ def test_cells_over_the_largest_size_go_and_are_counted_apart_from_the_edge_rule
     assert resolve_settings(tiny_model, Settings(diameter=2 * own))["max_size"] == 4000
     with pytest.raises(ValueError, match="max size"):
         Settings(max_size=-1)
+    with pytest.raises(ValueError, match=r"smallest cell \(500 px\) is larger than the largest"):
+        Settings(min_size=500, max_size=100)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"smoothness": float("nan")},  # hung the graph cut
+        {"smoothness": float("inf")},
+        {"diameter": float("inf")},  # ZeroDivisionError
+        {"diameter": 0.5},  # the image enlarged 88 times for the phase model
+        {"diameter": float("nan")},
+        {"pixel_size": 1e-300},  # its TIFF resolution could not be written
+        {"pixel_size": float("inf")},
+        {"pixel_size": float("nan")},
+    ],
+)
+def test_settings_refuse_numbers_no_image_could_be_segmented_or_measured_with(given):
+    with pytest.raises(ValueError, match="must be"):
+        Settings(**given)
 
 
 def test_the_edge_fraction_is_a_share_of_the_cell_size_in_use(tiny_model, monkeypatch):
