@@ -377,6 +377,8 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
     One model serves the whole batch, so that the images' measurements stay comparable; the
     choice and its figures are printed.
     """
+    import numpy as np
+
     from cellprop.engine import ImageError, load_model, load_models, read_image
     from cellprop.engine.choose import suggest_model
 
@@ -389,6 +391,9 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
             pixels = read_image(path, page=page, channel=args.channel).pixels
         except ImageError:
             continue  # the batch reports it
+        seen = pixels[np.isfinite(pixels)]
+        if not seen.size or seen.min() == seen.max():
+            continue  # a blank frame (an empty well) says nothing of the cells
         suggestion = suggest_model(pixels, models)
         print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
         return suggestion.model
@@ -431,6 +436,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
         print("cellprop: --max-move and --max-gap follow cells: add --track", file=sys.stderr)
         return EXIT_USAGE
     tracking = TrackSettings.of(chosen) if args.track else False
+    if args.out.exists() and not args.out.is_dir():
+        print(
+            f"cellprop: --out {args.out} is a file, not a folder for the results", file=sys.stderr
+        )
+        return EXIT_USAGE
     out = args.out.resolve()
     paths = find_images(args.inputs, recursive=args.recursive)
     # Earlier results inside an input folder are not inputs (results written beside the
@@ -471,9 +481,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if not (args.overwrite or args.resume):
         existing = [f for f in _planned_outputs(planes, args.out, args.roi) if f.exists()]
         if existing:
-            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            more = f" and {len(existing) - 1} more exist" if len(existing) > 1 else " exists"
             print(
-                f"cellprop: {existing[0]}{more} exist already; nothing was written. "
+                f"cellprop: {existing[0]}{more} already; nothing was written. "
                 "Use --overwrite to replace them, --resume to go on with a run that stopped, "
                 "or another --out folder.",
                 file=sys.stderr,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from cellprop.engine import ModelError, load_model, read_image, suggest_model
@@ -90,8 +91,15 @@ def test_cli_auto_uses_one_model_for_the_batch_and_says_why(tmp_path, shared_dat
 
 
 def test_cli_auto_on_the_shipped_sample_chooses_phase(tmp_path, capsys):
+    """... also where a blank frame (an empty well) comes first: it says nothing of the
+    cells (it chose nuclei from one, for the whole batch)."""
     sample = ROOT / "resources" / "samples" / "c2c12_0006_crop512.png"
+    blank = tmp_path / "a_blank.png"
+    cv2.imwrite(str(blank), np.zeros((64, 64), np.uint8))
     out = tmp_path / "out"
-    assert main(["segment", str(sample), "--out", str(out), "--model", "auto", "--quiet"]) == 0
-    assert "model phase chosen for this image (lit background" in capsys.readouterr().err
+    argv = ["segment", str(blank), str(sample), "--out", str(out), "--model", "auto", "-q"]
+    assert main(argv) == 0
+    said = capsys.readouterr().err
+    assert "model phase chosen for this image (lit background" in said
+    assert "(c2c12_0006_crop512.png)" in said
     assert json.loads((out / "run.json").read_text())["model"]["name"] == "phase"

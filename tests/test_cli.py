@@ -136,8 +136,10 @@ def test_existing_results_are_never_overwritten_without_the_flag(
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     (out / "good1_cells.csv").write_text("edited by the user\n")
     assert segment([good, "--out", out], tiny_model_dir) == 2
-    assert "exist already" in capsys.readouterr().err
+    assert "more exist already; nothing was written" in capsys.readouterr().err
     assert (out / "good1_cells.csv").read_text() == "edited by the user\n"
+    assert segment([good, "--out", out / "good1_cells.csv"], tiny_model_dir) == 2
+    assert "is a file, not a folder for the results" in capsys.readouterr().err
     assert {p.name for p in out.iterdir()} == set(before)
     assert segment([good, "--out", out, "--overwrite"], tiny_model_dir) == 0
     assert (out / "good1_cells.csv").read_text() != "edited by the user\n"
