@@ -736,9 +736,10 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
     return found
 
 
-def _number(value: str, path: Path, line: int, column: str) -> float:
+def _number(value: str, path: Path, line: int, column: str, comma: bool = False) -> float:
+    """``value`` as a number (``comma``: a decimal comma allowed, 12,5) or PointsError."""
     try:
-        number = float(value)
+        number = float(value.replace(",", ".") if comma else value)
     except (TypeError, ValueError):
         raise PointsError(f"{path}: line {line}: {column} is not a number: {value!r}") from None
     if not np.isfinite(number):
@@ -749,7 +750,10 @@ def _number(value: str, path: Path, line: int, column: str) -> float:
 def read_points(path: str | Path) -> dict[str, np.ndarray]:
     """Read cell centres (pixels) from a CSV file.
 
-    Two layouts are understood: ``image,x,y`` (one file for many images; the result keyed by
+    Two layouts are understood (columns separated by commas, or by tabs as Fiji saves a
+    table as text, or by semicolons with decimal commas as a spreadsheet in French or German
+    writes CSV; UTF-8, else Windows' code page):
+    ``image,x,y`` (one file for many images; the result keyed by
     image file name) and ``x,y`` (one image's centres, header optional; keyed by ``""``). Column
     names are matched without regard to case and other columns are ignored, so a results table
     of Fiji's Multi-point tool (Analyze > Measure: ``X``, ``Y``, in pixels when the image is not
@@ -769,12 +773,21 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PointsError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    rows = list(csv.reader(line for line in text.splitlines() if line.strip()))
-    if not rows:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PointsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:  # Excel's CSV on Windows: its code page, not UTF-8
+        text = data.decode("cp1252", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
         return {}
+    # Fiji's .txt and .xls tables are tab-separated; a spreadsheet in a language that writes
+    # 12,5 separates its CSV columns with semicolons, its numbers then with decimal commas
+    delimiter = "\t" if "\t" in lines[0] else ";" if ";" in lines[0] else ","
+    comma = delimiter != ","
+    rows = list(csv.reader(lines, delimiter=delimiter))
     header = [cell.strip().lower() for cell in rows[0]]
     if "x" not in header and "detection_center_x" in header:  # cellprop's own cell tables
         header = [{"detection_center_x": "x", "detection_center_y": "y"}.get(h, h) for h in header]
@@ -791,7 +804,7 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
         if len(row) <= need:
             raise PointsError(f"{path}: line {line}: expected {need + 1} columns, got {len(row)}")
         key = row[iimage].strip() if iimage is not None else ""
-        xy = (_number(row[ix], path, line, "x"), _number(row[iy], path, line, "y"))
+        xy = (_number(row[ix], path, line, "x", comma), _number(row[iy], path, line, "y", comma))
         points.setdefault(key, []).append(xy)
     return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
 

@@ -335,3 +335,13 @@ def test_points_files_give_each_image_its_centres(tmp_path):
     bad.write_text("x,y\n1,oops\n")
     with pytest.raises(PointsError, match=r"bad\.csv: line 2: y is not a number"):
         read_points(bad)
+    # the same table as a spreadsheet in German writes it (semicolons, decimal commas, its
+    # Windows code page), and as Fiji saves it as text (tabs)
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(
+        "image;X;Y;Länge µm\nMüller.tif;10;20;1,5\nMüller.tif;30,5;40;2\n".encode("cp1252")
+    )
+    assert read_points(excel)["Müller.tif"].tolist() == [[10.0, 20.0], [30.5, 40.0]]
+    tabs = tmp_path / "Results.txt"
+    tabs.write_text(" \tX\tY\n1\t10\t20\n2\t30.5\t40\n")
+    assert read_points(tabs)[""].tolist() == [[10.0, 20.0], [30.5, 40.0]]
