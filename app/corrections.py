@@ -29,17 +29,6 @@ def trim_undo(result: Result, depth: int) -> None:
     result.previous = None
 
 
-def _not_kept(clicks, centres) -> list:
-    """The clicked centres that did not become cells (the size or border filters dropped
-    them): a kept centre comes back among the result's centres, to rounding."""
-    centres = np.reshape(centres, (-1, 2))
-    return [
-        (x, y)
-        for x, y in clicks
-        if not len(centres) or np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() > 1e-3
-    ]
-
-
 class CorrectionsMixin:
     """The controller's corrections (its state lives in ``AppController.__init__``)."""
 
@@ -209,7 +198,7 @@ class CorrectionsMixin:
             image, seg, table, layers, _model = out
             if doc.plane == plane:  # the page it ran on still shown (else that page's image)
                 doc.image = image
-            missing = _not_kept(added or [], seg.centres)
+            missing = self.engine.points_not_kept(added or [], seg.centres)
             if missing:
                 where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missing)
                 largest = seg.settings.get("max_size") or 0

@@ -6,6 +6,7 @@ behind it each hold one stage:
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
                 count_pages                          pages of a multi-page file (header only)
                 read_points, points_outside          cell centres in (CSV: image,x,y or x,y)
+                points_not_kept                      points that gave no cell
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
                 model_info                           model.json alone (its channel, defaults)
@@ -85,6 +86,7 @@ from .io import (
     ImageData,
     count_pages,
     find_images,
+    points_not_kept,
     points_outside,
     read_image,
     read_points,
@@ -222,6 +224,7 @@ __all__ = [
     "plane_name",
     "planes_points",
     "process_batch",
+    "points_not_kept",
     "points_outside",
     "process_image",
     "read_image",

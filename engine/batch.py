@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import centroids_and_areas, detection_centres, feature_transform, measure_image
-from .io import points_outside, read_image
+from .io import points_not_kept, points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
     read_labels,
@@ -180,6 +180,16 @@ def process_image(
         seg = segment(
             data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
         )
+        if centres is not None:  # a point that gave no cell is said, not dropped quietly
+            missed = points_not_kept(centres, seg.centres)
+            if missed:
+                at = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missed[:3])
+                more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
+                said = (
+                    f"{len(missed)} of its {len(centres)} points gave no cell ({at}{more}: "
+                    "nothing there to outline, or left out by the size or edge rules)"
+                )
+                result.note = "; ".join(filter(None, [result.note, said]))
         grown = _grown(seg.labels, settings)
         table = measure_image(
             seg.labels, data, centres=seg.centres, transform=grown, **settings.measured()

@@ -809,6 +809,18 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
 
 
+def points_not_kept(given, centres) -> list[tuple[float, float]]:
+    """The points of ``given`` ((x, y) rows) that did not become cells of a segmentation whose
+    cells lie at ``centres`` (its outline empty, or left out by the size or edge filters): a
+    point kept comes back among the centres, to rounding."""
+    centres = np.reshape(np.asarray(centres, float), (-1, 2))
+    return [
+        (float(x), float(y))
+        for x, y in np.reshape(np.asarray(given, float), (-1, 2))
+        if not len(centres) or np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() > 1e-3
+    ]
+
+
 def points_outside(centres, shape: tuple) -> int:
     """How many (x, y) centres lie off an image of this (rows, cols) shape: points in
     micrometres (a calibrated Fiji table) or of another image would otherwise be outlined at the

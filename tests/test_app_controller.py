@@ -845,15 +845,6 @@ def test_clicks_during_a_correction_wait_and_are_added_together(qtbot, settings_
         ctl.shutdown()
 
 
-def test_clicked_centres_that_did_not_become_cells_are_named():
-    from cellprop.app.corrections import _not_kept
-
-    centres = np.array([[10.0, 20.0], [30.5, 40.25]])
-    assert _not_kept([(30.5, 40.25), (50.0, 60.0)], centres) == [(50.0, 60.0)]
-    assert _not_kept([(1.0, 2.0)], np.zeros((0, 2))) == [(1.0, 2.0)]
-    assert _not_kept([], centres) == []
-
-
 def test_a_corrected_batch_exported_again_gets_a_fresh_table_of_all_cells(
     qtbot, controller, images
 ):

@@ -1147,7 +1147,7 @@ def test_edge_fraction_reaches_the_run_record_and_bad_values_are_refused(
 SAMPLE = ROOT / "resources" / "samples" / "c2c12_0006_crop512.png"
 
 
-def test_points_outline_the_cells_a_user_clicked(tmp_path, phase_model_dir):
+def test_points_outline_the_cells_a_user_clicked(tmp_path, phase_model_dir, capsys):
     """--points: a Fiji Multi-point table of the detected centres, one left out, gives back
     the same cells less that one; the rest of the pipeline is the one detection uses."""
     found = tmp_path / "found"
@@ -1173,6 +1173,15 @@ def test_points_outline_the_cells_a_user_clicked(tmp_path, phase_model_dir):
     assert (b[kept] == renumbered[kept]).mean() > 0.99
     assert json.loads((given / "run.json").read_text())["centres"] == "points file"
     assert json.loads((found / "run.json").read_text())["centres"] == "network"
+    # points that give no cell (here every cell smaller than the smallest allowed) are said
+    none = tmp_path / "none"
+    argv = ["segment", str(SAMPLE), "--out", str(none), "--points", str(table)]
+    assert main([*argv, "--min-size", "1000000"]) == 0
+    n = len(xy) - 1
+    x, y = next(p for k, p in enumerate(xy) if k != left_out)
+    said = capsys.readouterr().err
+    assert f"{n} of its {n} points gave no cell (x {x:.0f}, y {y:.0f}; " in said
+    assert f"and {n - 3} more: nothing there to outline, or left out by the size" in said
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])  # here; in worker processes

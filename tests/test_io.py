@@ -16,6 +16,7 @@ from cellprop.engine import (
     count_pages,
     find_images,
     planes_points,
+    points_not_kept,
     read_image,
     read_points,
 )
@@ -313,6 +314,15 @@ def test_points_find_images_of_one_name_by_folder_page_or_whole_path(tmp_path):
         "folders; name this one by its folder (A02/f.tif) or as its results are named "
         "(A02_f.tif)"
     )
+
+
+def test_points_that_did_not_become_cells_are_named():
+    """A point (a click in the window, a row of --points) whose cell was not kept: it does
+    not come back among the result's centres."""
+    centres = np.array([[10.0, 20.0], [30.5, 40.25]])
+    assert points_not_kept([(30.5, 40.25), (50.0, 60.0)], centres) == [(50.0, 60.0)]
+    assert points_not_kept([(1.0, 2.0)], np.zeros((0, 2))) == [(1.0, 2.0)]
+    assert points_not_kept([], centres) == []
 
 
 def test_points_files_give_each_image_its_centres(tmp_path):
