@@ -7,6 +7,7 @@ behind; existing results are never replaced unless ``overwrite`` is set.
 
 from __future__ import annotations
 
+import errno
 import glob
 import numbers
 import platform
@@ -229,6 +230,11 @@ def process_image(
         result.status, result.error = "skipped", str(exc)
     except MemoryError:
         result.status, result.error = "failed", f"{path}: out of memory while segmenting"
+    except OSError as exc:
+        if exc.errno in _FOLDER_FULL:  # no image after it could be written either: stop
+            _remove(written)
+            raise
+        result.status, result.error = "failed", f"{path}: {type(exc).__name__}: {exc}"
     except Exception as exc:  # one bad image must not stop a batch; say which and why
         result.status, result.error = "failed", f"{path}: {type(exc).__name__}: {exc}"
     except BaseException:  # Ctrl-C while its files are written: they go, then the run stops
@@ -240,6 +246,11 @@ def process_image(
         result.segmentation = result.table = None
     result.seconds = time.perf_counter() - started
     return result
+
+
+#: Errors writing a result that hold for every image after it (the disk full, over its quota,
+#: read-only): the batch stops, saying so once, instead of failing each image by name.
+_FOLDER_FULL = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def _remove(files: list[Path]) -> None:

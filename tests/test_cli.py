@@ -435,6 +435,26 @@ def test_a_result_folder_that_cannot_be_written_is_said_not_a_traceback(
     assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
     assert "kept    frame0.png" in capsys.readouterr().err
 
+    # ... or while an image's own files are written: the run stops there too, saying so
+    # once (each image after it failed by name, as if its image were at fault)
+    from cellprop.engine import batch
+
+    write_table = batch.write_table
+
+    def full(path, *args, **kwargs):
+        if "frame1" in str(path):
+            raise OSError(28, "No space left on device", str(path))
+        return write_table(path, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "write_table", full)
+    again = tmp_path / "again"
+    assert segment([folder, "--out", again], tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write the results to {again / 'frame1_cells.csv'}: No space left" in err
+    assert "failed" not in err and "--resume goes on" in err
+    assert (again / "frame0_labels.tif").is_file() and not list(again.glob("frame1*"))
+    assert not list(again.glob("frame2*"))
+
 
 def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
     from cellprop.engine import Settings
