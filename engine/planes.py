@@ -177,6 +177,15 @@ def batch_planes(
     return _apart(planes)
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` made absolute, its links followed where they lead somewhere (a link that
+    loops is left as it is: reading it then says what is wrong with it)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        return path.absolute()
+
+
 def _apart(planes: list[Plane]) -> list[Plane]:
     """Images of files in different folders whose names would write the same result files
     (``A01/img1.tif`` and ``A02/img1.tif``, an experiment saved well by well) are named after
@@ -188,7 +197,7 @@ def _apart(planes: list[Plane]) -> list[Plane]:
         groups.setdefault(plane.target.stem.lower(), []).append(i)
     planes = list(planes)
     for members in groups.values():
-        folders = [planes[i].path.resolve().parent for i in members]
+        folders = [_resolved(planes[i].path).parent for i in members]
         if len(members) < 2 or len(set(folders)) < len(members):
             continue
         try:
@@ -219,10 +228,10 @@ def _path_matches(key: str, plane: Plane, own: str) -> bool:
     ``A01\\field1.tif``, or a whole path) is this image: its folders are the last of the
     image's folders, its file name the image's own name."""
     given = Path(key.replace("\\", "/"))
-    given = given.resolve() if given.is_absolute() else given
+    given = _resolved(given) if given.is_absolute() else given
     if len(given.parts) < 2 or given.name not in (own, own if plane.page else plane.path.name):
         return False
-    folders, where = given.parts[:-1], plane.path.resolve().parent.parts
+    folders, where = given.parts[:-1], _resolved(plane.path).parent.parts
     return len(folders) <= len(where) and where[len(where) - len(folders) :] == folders
 
 
@@ -240,7 +249,7 @@ def planes_points(
     owns = [_own_name(plane, channel) for plane in planes]
     shared: dict[str, set] = {}
     for plane, own in zip(planes, owns, strict=True):
-        shared.setdefault(own, set()).add(plane.path.resolve().parent)
+        shared.setdefault(own, set()).add(_resolved(plane.path).parent)
     paths = [k for k in points if "/" in k or "\\" in k]
     out: dict[str, np.ndarray | str | None] = {}
     for plane, own in zip(planes, owns, strict=True):

@@ -456,6 +456,23 @@ def test_a_result_folder_that_cannot_be_written_is_said_not_a_traceback(
     assert not list(again.glob("frame2*"))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links need rights on Windows")
+def test_a_link_that_loops_among_the_inputs_fails_by_name(tmp_path, tiny_model_dir, capsys):
+    """A symbolic link that points at itself: that input fails by name, the others run (it
+    stopped the run with a traceback: 'Symlink loop')."""
+    folder = _three_images(tmp_path)
+    (folder / "loop.png").symlink_to("loop.png")
+    assert (
+        segment(
+            [folder / "loop.png", folder / "frame0.png", "--out", tmp_path / "o"], tiny_model_dir
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "loop.png" in err and "Traceback" not in err
+    assert (tmp_path / "o" / "frame0_labels.tif").is_file()
+
+
 def test_what_differs_from_an_earlier_run_is_said_in_a_users_words(tmp_path):
     from cellprop.engine import Settings
     from cellprop.engine.journal import EarlierRun, run_record
