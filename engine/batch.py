@@ -385,6 +385,8 @@ def process_batch(
     out = Path(out_dir)
     following = TrackSettings.following(track)
     record = run_record(model, settings, roi, page, channel, points, following)
+    if settings.diameter != "auto":  # (else each image's own, known once it is segmented)
+        record["resolved"] = resolve_settings(model, settings)  # the defaults it stands for
     kept: dict[int, ImageResult] = {}
     earlier, refollowed, was = None, [], None
     if resume:

@@ -105,11 +105,21 @@ def run_record(model, settings, roi: bool, page, channel, points, track=False) -
     }
 
 
-def _compared(record: dict) -> dict:
-    """The values of a run record (or an older run.json) that must match to continue it."""
+#: Settings whose None means the model's default: compared as the value it stood for (the
+#: run's ``"resolved"``), so that a run given the default by name (--threshold 0.5) continues
+#: one that was not, and the other way round.
+_DEFAULTED = ("threshold", "smoothness", "min_size", "max_size", "edge_fraction")
+
+
+def _compared(record: dict, resolved: dict | None = None) -> dict:
+    """The values of a run record (or an older run.json) that must match to continue it;
+    a default (None) as the value ``resolved`` gives it."""
     model = record.get("model") or {}
     settings = record.get("settings") or {}
     values = {**_ADDED, **{k: v for k, v in settings.items() if k not in _NOT_COMPARED}}
+    for key in _DEFAULTED:
+        if values.get(key) is None and (resolved or {}).get(key) is not None:
+            values[key] = resolved[key]
     values.update(
         model=(model.get("name"), model.get("path")),
         roi=bool(record.get("roi", False)),
@@ -208,7 +218,11 @@ class EarlierRun:
         return self._changed(record, lambda key: key.startswith("track_"))
 
     def _changed(self, record: dict, among) -> list[str]:
-        old, new = _compared(self.record), _compared(record)
+        # the defaults as each run resolved them (a run stopped before it recorded its own:
+        # as this one does, with the same model); as given where ``record`` does not say
+        now = record.get("resolved") or None
+        was = (self.record.get("resolved") or now) if now else None
+        old, new = _compared(self.record, was), _compared(record, now)
         changed = []
         for key in dict.fromkeys([*old, *new]):
             if not among(key):

@@ -248,6 +248,14 @@ def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
     assert all(r["Status"] == "done" for r in read_csv(out / "summary.csv"))
     assert (out / "frame0_cells.csv").read_bytes() == table
 
+    # A model's default given by name continues a run made without it, and the other way
+    # round (it was refused as other settings); another value still is.
+    smooth = load_model(tiny_model_dir).defaults.get("graphcut_weight", 20.0)
+    given = [*argv, "--threshold", "0.01", "--resume", "-q"]
+    assert main([*given, "--smoothness", str(smooth)]) == 0
+    assert main([*given, "--smoothness", str(smooth + 1)]) == 2
+    assert f"smoothness: {smooth} there, {smooth + 1} now" in capsys.readouterr().err
+
 
 def test_labels_edited_since_the_run_are_kept_and_measured_again_on_resume(
     tmp_path, phase_model_dir, capsys
