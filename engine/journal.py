@@ -118,8 +118,9 @@ def _compared(record: dict, resolved: dict | None = None) -> dict:
     settings = record.get("settings") or {}
     values = {**_ADDED, **{k: v for k, v in settings.items() if k not in _NOT_COMPARED}}
     for key in _DEFAULTED:
-        if values.get(key) is None and (resolved or {}).get(key) is not None:
-            values[key] = resolved[key]
+        stood_for = (resolved or {}).get(key)
+        if values.get(key) is None and stood_for is not None:
+            values[key] = stood_for
     values.update(
         model=(model.get("name"), model.get("path")),
         roi=bool(record.get("roi", False)),
