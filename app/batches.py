@@ -273,7 +273,10 @@ class BatchMixin:
         if status.loading or status.error or not status.path:
             return None
         user = self.settings
-        settings = self.engine.Settings(**user.engine_kwargs())
+        try:
+            settings = self.engine.Settings(**user.engine_kwargs())
+        except ValueError:  # none a batch could start with (run_batch says why)
+            return None
         return self.engine.run_record(
             status,
             settings,
@@ -314,6 +317,8 @@ class BatchMixin:
             return False
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
+            return False
+        if self._settings_refused():
             return False
         self._add_documents([p for p in paths if self.index_of(p) < 0])
         user = self.settings

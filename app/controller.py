@@ -759,6 +759,17 @@ class AppController(
             self.progress.emit("Stopping after the current step…", -1.0)
             self.log.emit("info", "Cancel requested")
 
+    def _settings_refused(self) -> bool:
+        """Whether the settings chosen are ones no image can be segmented with (the smallest
+        cell larger than the largest): said, and then nothing starts (it is not the image
+        that is at fault)."""
+        try:
+            self.engine.Settings(**self.settings.engine_kwargs())
+        except ValueError as exc:
+            self._report(f"Nothing was started: {exc}.")
+            return True
+        return False
+
     def run_current(self, centres=None, what: str = "") -> bool:
         """Segment the current image in the background. False if nothing could start.
 
@@ -770,6 +781,8 @@ class AppController(
             return False
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
+            return False
+        if self._settings_refused():
             return False
         index = self.current_index
         plane = doc.plane

@@ -175,6 +175,26 @@ def test_second_run_while_busy_is_refused_with_a_message(qtbot, controller, imag
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
 
 
+def test_settings_no_image_could_be_segmented_with_start_nothing_and_say_why(
+    qtbot, controller, images, tmp_path
+):
+    """The smallest cell set larger than the largest: Segment and Process all start
+    nothing, say why, and mark no image failed; the batch's Continue check does not raise."""
+    open_and_wait(qtbot, controller, images)
+    controller.update_settings(min_size=500, max_size=100)
+    said: list = []
+    controller.error.connect(said.append)
+    assert not controller.run_current()
+    assert not controller.run_batch(images, tmp_path / "out")
+    assert len(said) == 2 and all("smallest cell (500 px) is larger" in t for t in said)
+    assert all(d.status == Status.NOT_RUN for d in controller.documents)
+    assert not (tmp_path / "out").exists()
+    assert controller.cannot_continue(None) == []
+    controller.update_settings(max_size=0)
+    run_and_wait(qtbot, controller)
+    assert controller.current.status == Status.DONE
+
+
 def test_missing_model_is_a_readable_error_and_the_app_goes_on(qtbot, controller, images):
     open_and_wait(qtbot, controller, images)
     with qtbot.waitSignal(
