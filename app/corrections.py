@@ -86,11 +86,13 @@ class CorrectionsMixin:
             if isinstance(exc, self.engine.Cancelled):
                 # Cancel meant the edits waiting too; another image shown lets them go anyway
                 self._queued_clicks, self._queued_removals = [], []
-                self.log.emit(
-                    "info",
-                    f"{doc.name}: getting ready for corrections stopped"
-                    + (f"; {waiting} waiting edits dropped" if waiting else ""),
-                )
+                self.log.emit("info", f"{doc.name}: getting ready for corrections stopped")
+                if waiting:  # said where it is seen, not only in the Log
+                    self._report(
+                        f"{doc.name}: {waiting} cell{'s' * (waiting > 1)} clicked or removed "
+                        "while it was got ready for corrections not changed (stopped, or "
+                        "another image shown); click them again"
+                    )
             else:  # the edits waiting are tried all the same, and report their own failure
                 self.log.emit(
                     "warning",

@@ -1415,10 +1415,15 @@ def test_add_mode_gets_each_batch_image_ready_once(qtbot, window, images, tmp_pa
     qtbot.keyClick(window.viewer, Qt.Key.Key_A)  # add mode on
     assert c.busy and c._warming is c.documents[0]
     assert "ready for corrections" in window.progress_text.text()
-    c.cancel()
+    ys, xs = np.nonzero(c.current.result.labels == 0)
+    assert c.add_cell_at(int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))  # waits for it
+    with qtbot.waitSignal(c.error, timeout=WAIT_MS) as said:
+        c.cancel()
+    assert "1 cell clicked or removed while it was got ready" in said.args[0]
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     qtbot.wait(50)  # what the window does once work has ended
     assert not c.busy and "getting ready for corrections stopped" in window.log_panel.toPlainText()
+    assert c.current.result.edits == 0
 
     # the next image, shown with the mode on, is got ready; a click meanwhile waits
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
