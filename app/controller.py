@@ -954,8 +954,7 @@ class AppController(
         if waiting and doc is self.current and doc.result is not None:
             if self._add_cells(doc, clicks, removed):
                 return
-        if waiting:
-            self.log.emit("info", f"{doc.name}: {waiting} waiting edits dropped")
+        self._say_dropped(doc, waiting, "a correction ran")
         self.progress.emit("", 1.0)
         self.busy_changed.emit(False)
 

@@ -32,6 +32,16 @@ def trim_undo(result: Result, depth: int) -> None:
 class CorrectionsMixin:
     """The controller's corrections (its state lives in ``AppController.__init__``)."""
 
+    def _say_dropped(self, doc: Document, waiting: int, while_: str) -> None:
+        """Cells clicked or removed that waited (``while_`` other work ran) and were let go
+        (that work stopped, or another image shown): said where it is seen, not only in the
+        Log."""
+        if waiting:
+            self._report(
+                f"{doc.name}: {waiting} cell{'s' * (waiting > 1)} clicked or removed while "
+                f"{while_} not changed (stopped, or another image shown); click them again"
+            )
+
     def can_correct(self) -> bool:
         """True when the current image has a result that a click may correct (also while
         it is got ready for corrections: clicks then wait for that)."""
@@ -87,12 +97,7 @@ class CorrectionsMixin:
                 # Cancel meant the edits waiting too; another image shown lets them go anyway
                 self._queued_clicks, self._queued_removals = [], []
                 self.log.emit("info", f"{doc.name}: getting ready for corrections stopped")
-                if waiting:  # said where it is seen, not only in the Log
-                    self._report(
-                        f"{doc.name}: {waiting} cell{'s' * (waiting > 1)} clicked or removed "
-                        "while it was got ready for corrections not changed (stopped, or "
-                        "another image shown); click them again"
-                    )
+                self._say_dropped(doc, waiting, "it was got ready for corrections")
             else:  # the edits waiting are tried all the same, and report their own failure
                 self.log.emit(
                     "warning",

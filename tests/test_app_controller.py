@@ -668,14 +668,22 @@ def test_a_correction_that_ends_on_another_image_selects_nothing_there(qtbot, co
     first = controller.current
     x, y = background_pixel(first.result)
     controller.engine.delay = 0.05
+    said: list = []
+    controller.error.connect(said.append)
     with qtbot.waitSignal(
         controller.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b
     ):
         assert controller.add_cell_at(x, y)
+        assert controller.add_cell_at(x + 1, y)  # waits for the correction running
         controller.set_current(1)
     assert first.result.n_cells == 4 and first.result.label_at(x, y) == 4
     assert controller.current is not first and controller.current.result.n_cells == 4
     assert controller.selected_cells == ()
+    # the click that waited is let go with the image, and said so
+    assert said == [
+        f"{first.name}: 1 cell clicked or removed while a correction ran not changed "
+        "(stopped, or another image shown); click them again"
+    ]
 
 
 def test_a_page_shown_while_its_file_is_segmented_keeps_its_own_pixels(qtbot, controller, images):
