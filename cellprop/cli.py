@@ -20,46 +20,44 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 KEPT_LINES = 10
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value < math.inf:  # (nan and inf too)
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
+def _bounded(text: str, ok, words: str) -> float:
+    """``text`` as a number for which ``ok`` holds, else argparse's error: it must
+    ``words`` (nan and inf fail every test but their own)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a number, 0 or more, got {text}")
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must {words}, got {text}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    return _bounded(text, lambda v: 0 < v < math.inf, "be a positive number")
+
+
+def _non_negative_float(text: str) -> float:
+    return _bounded(text, lambda v: 0 <= v < math.inf, "be a number, 0 or more")
+
+
+def _fraction(text: str) -> float:
+    return _bounded(text, lambda v: 0 < v < 1, "lie between 0 and 1")
+
+
+def _share(text: str) -> float:
+    return _bounded(text, lambda v: 0 <= v <= 1, "lie between 0 and 1")
 
 
 def _diameter(text: str) -> float | str:
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return _positive_float(text)
+        float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be a number of pixels or 'auto', got {text!r}"
         ) from None
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
-    return value
-
-
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
-    return value
+    return _positive_float(text)
 
 
 def _count(text: str) -> int:
