@@ -42,7 +42,10 @@ def value_range(pixels: np.ndarray) -> tuple:
         return 0.0, 255.0
     if pixels.dtype == np.uint16:
         return 0.0, float(max(int(pixels.max()), 1))
-    lo, hi = float(np.nanmin(pixels)), float(np.nanmax(pixels))
+    seen = pixels[np.isfinite(pixels)]  # a float image's nan and inf pixels set no level
+    if not seen.size:
+        return 0.0, 1.0
+    lo, hi = float(seen.min()), float(seen.max())
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
@@ -65,8 +68,8 @@ def scale_bar(width_px: int, pixel_size: float | None, unit: str | None, fractio
     to 1, 2 or 5 times a power of ten, labelled in nm, µm or mm, whichever reads best
     (``"50 µm"``). None without a calibration in a unit of length."""
     per_unit = _UM_PER_UNIT.get(unit or "")
-    if not pixel_size or pixel_size <= 0 or per_unit is None or width_px <= 0:
-        return None
+    if not (pixel_size and 0 < pixel_size < np.inf) or per_unit is None or width_px <= 0:
+        return None  # (a calibration of nan or inf too)
     um_per_px = pixel_size * per_unit
     target = fraction * width_px * um_per_px
     power = 10.0 ** np.floor(np.log10(target))

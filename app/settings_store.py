@@ -16,6 +16,17 @@ ORGANISATION = "cellprop"
 APPLICATION = "cellprop"
 
 _FLOATS = ("threshold", "diameter", "smoothness", "edge_fraction", "pixel_size", "track_max_move")
+#: The values the settings panel's boxes can take: an entry outside them (hand-edited or
+#: corrupt; nan and inf too), which the engine would refuse or the scale bar could not
+#: draw, falls back to the default.
+_FLOAT_RANGES = {
+    "threshold": (0.01, 0.99),
+    "diameter": (1.0, 2000.0),
+    "smoothness": (0.0, 500.0),
+    "edge_fraction": (0.0, 1.0),
+    "pixel_size": (1e-6, 1000.0),
+    "track_max_move": (0.1, 20.0),
+}
 _INTS = (
     "min_size",
     "max_size",
@@ -85,8 +96,9 @@ class SettingsStore:
             lowest = {"neighbour_distance": EXPANDED, "batch_workers": 1}.get(name, 0)
             if values.get(name, lowest) < lowest:
                 values.pop(name)
-        if not values.get("track_max_move", 1) > 0:
-            values.pop("track_max_move")
+        for name, (lowest, highest) in _FLOAT_RANGES.items():
+            if name in values and not lowest <= values[name] <= highest:
+                values.pop(name)
         return defaults.with_changes(**values)
 
     def save_settings(self, settings: UserSettings) -> None:

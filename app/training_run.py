@@ -129,7 +129,9 @@ class TrainingRun(QObject):
         if self._buffer.strip():
             self._line(self._buffer.strip())
             self._buffer = ""
-        if self._stopping:
+        if self._stopping and not (self._epochs or any("resuming from" in x for x in self.lines)):
+            self.finished.emit(False, "training stopped before its first epoch ended: nothing kept")
+        elif self._stopping:
             self.finished.emit(
                 False,
                 "training stopped; the epochs done are kept in its checkpoint: continue with "

@@ -787,7 +787,10 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     # 12,5 separates its CSV columns with semicolons, its numbers then with decimal commas
     delimiter = "\t" if "\t" in lines[0] else ";" if ";" in lines[0] else ","
     comma = delimiter != ","
-    rows = list(csv.reader(lines, delimiter=delimiter))
+    try:
+        rows = list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error as exc:  # a field of more than 128 kB: no table of points
+        raise PointsError(f"{path}: cannot read: not a table of points ({exc})") from None
     header = [cell.strip().lower() for cell in rows[0]]
     if "x" not in header and "detection_center_x" in header:  # cellprop's own cell tables
         header = [{"detection_center_x": "x", "detection_center_y": "y"}.get(h, h) for h in header]

@@ -329,6 +329,15 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
         "neighbour_distance=-2\ntrack_max_move=0\ntrack_max_gap=-1\nring_width=-3\n"
     )
     assert make_store(settings_file).load_settings() == UserSettings()
+    # numbers no box of the panel can show (the scale bar raised with a pixel size of nan;
+    # every Segment was refused with a threshold of nan)
+    settings_file.write_text(
+        "[segmentation]\npixel_size=nan\nthreshold=nan\ndiameter=-5\nsmoothness=inf\n"
+        "edge_fraction=7\ntrack_max_move=inf\n"
+    )
+    assert make_store(settings_file).load_settings() == UserSettings()
+    settings_file.write_text("[segmentation]\npixel_size=0.65\nthreshold=0.3\n")
+    assert make_store(settings_file).load_settings().pixel_size == 0.65
     settings_file.write_text("[segmentation]\nneighbour_distance=-1\n")  # grown until adjacent
     assert make_store(settings_file).load_settings().neighbour_distance == -1
 

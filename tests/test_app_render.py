@@ -36,6 +36,9 @@ def test_value_range_follows_the_bit_depth():
     assert render.value_range(np.zeros((2, 2), np.uint8)) == (0.0, 255.0)
     assert render.value_range(np.full((2, 2), 4095, np.uint16)) == (0.0, 4095.0)
     assert render.value_range(np.array([[0.5, 2.5]], np.float32)) == (0.5, 2.5)
+    # nan and inf pixels set no level (all nan raised in the window; inf made the sliders inf)
+    assert render.value_range(np.array([[0.5, np.inf, np.nan, 2.5]])) == (0.5, 2.5)
+    assert render.value_range(np.full((2, 2), np.nan, np.float32)) == (0.0, 1.0)
 
 
 def test_label_colours_differ_between_neighbouring_ids_and_background_is_black():
@@ -213,6 +216,8 @@ def test_no_scale_bar_without_a_length_per_pixel():
     assert render.scale_bar(1000, None, None) is None
     assert render.scale_bar(1000, 0.5, "pixel") is None
     assert render.scale_bar(1000, 0.0, "um") is None
+    assert render.scale_bar(1000, float("nan"), "um") is None  # raised in the window
+    assert render.scale_bar(1000, float("inf"), "um") is None  # "inf mm", of no length
 
 
 def test_cells_followed_over_time_are_filled_in_their_tracks_colour():

@@ -1780,8 +1780,17 @@ def test_training_can_be_stopped_and_says_how_to_go_on(qtbot, window, tmp_path):
     pytest.importorskip("torch")
     c = window.controller
     dataset = _tiny_training_set(tmp_path / "set")
+    short = ["--epochs", "500", "--steps", "2", "--batch", "2"]
+    # stopped before any epoch ended: nothing to go on with, and it says so
     with qtbot.waitSignal(c.training_progress, timeout=60_000):
-        assert c.train_model(dataset, tmp_path / "model", "phase", ["--epochs", "500"])
+        assert c.train_model(dataset, tmp_path / "early", "phase", short)
+    with qtbot.waitSignal(c.training_finished, timeout=60_000) as sig:
+        window.stop_training_button.click()
+    assert sig.args == [False, "training stopped before its first epoch ended: nothing kept"]
+    said = []
+    c.training_progress.connect(lambda text, done: said.append(text))
+    assert c.train_model(dataset, tmp_path / "model", "phase", short)
+    qtbot.waitUntil(lambda: any("epoch 1 of 500 done" in t for t in said), timeout=120_000)
     assert not c.train_model(dataset, tmp_path / "other", "phase")  # one at a time
     with qtbot.waitSignal(c.training_finished, timeout=60_000) as sig:
         window.stop_training_button.click()

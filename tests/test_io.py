@@ -352,6 +352,10 @@ def test_points_files_give_each_image_its_centres(tmp_path):
         "image;X;Y;Länge µm\nMüller.tif;10;20;1,5\nMüller.tif;30,5;40;2\n".encode("cp1252")
     )
     assert read_points(excel)["Müller.tif"].tolist() == [[10.0, 20.0], [30.5, 40.0]]
+    huge = tmp_path / "huge.csv"  # a field past the csv module's limit: said, not raised
+    huge.write_text("x,y\n" + "1" * 200_000 + ",2\n")
+    with pytest.raises(PointsError, match=r"huge\.csv: cannot read: not a table of points"):
+        read_points(huge)
     tabs = tmp_path / "Results.txt"
     tabs.write_text(" \tX\tY\n1\t10\t20\n2\t30.5\t40\n")
     assert read_points(tabs)[""].tolist() == [[10.0, 20.0], [30.5, 40.0]]
