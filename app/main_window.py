@@ -761,6 +761,8 @@ class MainWindow(
             self._select_bar(bar)
         else:
             self._bar_wanted = (doc, plane, bar)
+            # the bar's cells, not those of the tracks selected here carried over there
+            self.controller.select_cells(())
             self.controller.show_plane_of(doc, plane)
 
     def _select_bar(self, bar: int) -> None:

@@ -1916,6 +1916,51 @@ def test_a_selected_cell_is_followed_through_its_division(qtbot, window, images)
     assert c.selected_lineage() == {1} and list(view.plot.tracks) == [1]
 
 
+def test_a_bar_double_clicked_selects_its_cells_not_the_tracks_selected_before(
+    qtbot, window, images
+):
+    """Cells followed over time selected on one page, then a bar of the pooled Distribution
+    double-clicked that shows another page: the bar's cells are selected there, not the
+    cells of the tracks selected before (which came after them and replaced them)."""
+    movie = images[0].parent / "movie.npy"
+    np.save(movie, np.stack([np.load(p) for p in images]))  # 2, 3 and 4 cells
+    c, view = window.controller, window.histogram
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([movie])
+    _segment_pages(qtbot, window, (0, 2))
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(0, 0)
+    window.bottom_tabs.setCurrentWidget(view)
+    view.plot.resize(600, 300)
+    view.scope.setCurrentIndex(1)  # All segmented images
+    view.measurement.setCurrentIndex(view.measurement.findData("mean_intensity"))
+    shows = [
+        k
+        for k in range(len(view.plot.counts))
+        if "show movie.npy page 2" in view.plot.describe_bar(k)
+    ]
+    bar = shows[0]
+    later = c.current.results[(2, 0)].table.columns["mean_intensity"]
+    edges = view.plot.edges
+    inside = [k + 1 for k, v in enumerate(later) if edges[bar] <= v <= edges[bar + 1]]
+    other = next(k for k in range(1, len(later) + 1) if k not in inside)
+    # followed: page 0's cell 1 and page 2's cell ``other`` (not in the bar) are track 1
+    first = c.current.results[(0, 0)].table
+    first.columns["TrackObjects_Label"] = np.arange(1, len(first) + 1)
+    tracks = np.arange(2, len(later) + 2)
+    tracks[other - 1] = 1
+    c.current.results[(2, 0)].table.columns["TrackObjects_Label"] = tracks
+    c.select_cells([1])
+    assert c.selected_tracks == {1}
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        qtbot.mouseDClick(
+            view.plot, Qt.MouseButton.LeftButton, pos=view.plot.bar_centre(bar).toPoint()
+        )
+    qtbot.waitUntil(lambda: c.current.page == 2, timeout=WAIT_MS)
+    qtbot.wait(50)
+    assert list(c.selected_cells) == inside and other not in c.selected_cells
+
+
 def test_the_cell_count_and_a_measurement_over_the_pages_of_a_time_lapse(qtbot, window, images):
     """*Over time*: the count of cells (or a measurement's median) on each segmented page; a
     page not segmented leaves a gap; a click on a point shows that page."""
