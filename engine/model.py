@@ -242,14 +242,19 @@ def list_models() -> list[ModelInfo]:
 
 
 def _resolve(name_or_path: str | Path) -> Path:
+    """The folder of a model given by folder or by name. A bare name (``phase``) is the
+    installed model of that name, even where a folder of that name lies in the working
+    folder (a user's images, or a model: ``./phase`` names that one)."""
     path = Path(name_or_path)
     if path.is_file() and path.name == "model.json":
         return path.parent
-    if path.is_dir():
+    text = str(name_or_path)
+    bare = isinstance(name_or_path, str) and len(path.parts) == 1 and not text.startswith(".")
+    installed = [m.path for m in list_models() if text in (m.name, m.path.name)]
+    if path.is_dir() and not (bare and installed):
         return path
-    for model in list_models():
-        if model.name == str(name_or_path) or model.path.name == str(name_or_path):
-            return model.path
+    if installed:
+        return installed[0]
     names = ", ".join(m.name for m in list_models()) or "none installed"
     raise ModelError(f"{name_or_path}: no such model folder or model name (available: {names})")
 

@@ -505,6 +505,13 @@ def test_model_folders_and_errors(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CELLPROP_MODEL_PATH", str(tiny_model_dir.parent))
     assert "tiny" in [m.name for m in list_models()]
     assert load_model("tiny").path == tiny_model_dir
+    # A folder of that name where the command runs (the user's images: 'tiny/') does not
+    # hide the model of that name ('not a model folder'); './tiny' names the folder.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()
+    assert load_model("tiny").path == tiny_model_dir
+    with pytest.raises(ModelError, match="model.json"):
+        load_model("./tiny")
 
 
 def test_devices_and_no_onnxruntime_noise(tiny_model_dir):
