@@ -86,8 +86,10 @@ class TrainingWindowMixin:
         if not chosen:
             return
         out = training_folder(Path(chosen), Path(dataset))
-        if (out / "model.json").is_file() and not self.dialogs.ask(
-            "Replace the model?", f"{out} holds a model already. Replace it with the new one?"
+        replace = out.is_dir() and any(out.iterdir())  # cellprop-train refuses it unasked
+        held = "a model" if (out / "model.json").is_file() else "files (an earlier training?)"
+        if replace and not self.dialogs.ask(
+            "Replace the model?", f"{out} holds {held} already. Replace it with the new one?"
         ):
             return
         # the kind of microscopy sets the new model's segmentation defaults; start from the
@@ -117,6 +119,7 @@ class TrainingWindowMixin:
         if diameter is None:
             return
         options = ["--cell-diameter", f"{diameter:g}"] if diameter > 0 else []
+        options += ["--overwrite"] if replace else []
         start = self._ask_starting_model(modality)
         if start is None:
             return

@@ -187,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in the work folder"
     )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the model (or other files) in --out; without it a folder that holds "
+        "anything is refused",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     return parser
 
@@ -213,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         cell_diameter=args.cell_diameter,
         base_channels=args.base_channels,
         depth=args.depth,
-        epochs=args.epochs or (START_EPOCHS if args.start_from else 40),
+        epochs=args.epochs
+        if args.epochs is not None
+        else (START_EPOCHS if args.start_from else 40),
         steps_per_epoch=args.steps,
         crop=args.crop,
         batch=args.batch,
@@ -226,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         zoom=tuple(args.zoom),
         threads=args.threads,
         resume=args.resume,
+        overwrite=args.overwrite,
         command=shlex.join(["cellprop-train", *argv]),
         start_from=args.start_from,
     )
@@ -238,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ValueError) as exc:
         print(f"cellprop-train: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # the export's check, or torch: the epochs done are kept
+        print(
+            f"cellprop-train: error: {exc}; the epochs done are kept in its checkpoint "
+            "(--resume goes on from them)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("cellprop-train: interrupted; continue with --resume", file=sys.stderr)
         return 130

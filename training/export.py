@@ -55,9 +55,20 @@ class ExportCheck:
     unet_max_abs_diff: float
     guided_rel_error: float
     guided_max_abs_diff: float
+    # the share of grad_input's pixels off by more than a thousandth of its largest value
+    guided_outliers: float = 0.0
 
     def ok(self, unet_tol: float = 1e-4, guided_tol: float = 1e-4) -> bool:
-        return self.unet_max_abs_diff <= unet_tol and self.guided_rel_error <= guided_tol
+        """Both graphs as torch computes them: the guided gradient to ``guided_tol``, or off
+        at a few pixels only (at most 0.1% of them, 5% of its norm): where two values a
+        max-pooling window compares are equal to rounding (clipped pixels), torch and
+        onnxruntime may each pass the gradient to another of them; a graph written wrong
+        is off nearly everywhere. (Held to the relative error alone, a real image's check
+        failed at random after hours of training: 24 pixels of 196,608, 2% of the norm.)"""
+        guided = self.guided_rel_error <= guided_tol or (
+            self.guided_outliers <= 1e-3 and self.guided_rel_error <= 0.05
+        )
+        return self.unet_max_abs_diff <= unet_tol and guided
 
 
 def export_onnx(model: UNet, out_dir: Path) -> tuple[Path, Path]:
@@ -181,7 +192,9 @@ def verify_export(
     error = float(np.linalg.norm(got - expected))
     # An all-zero guided gradient (possible for an untrained net) must be matched exactly.
     rel = error / norm if norm > 0 else (0.0 if error == 0 else float("inf"))
-    return ExportCheck(unet_diff, rel, float(np.max(np.abs(got - expected))))
+    off = np.abs(got - expected)
+    outliers = float(np.mean(off > 1e-3 * float(np.max(np.abs(expected))))) if norm > 0 else 0.0
+    return ExportCheck(unet_diff, rel, float(np.max(off)), outliers)
 
 
 def default_engine_settings(modality: str, scale: float, cell_diameter_px: float) -> dict:
@@ -265,7 +278,8 @@ def export_model(
             raise RuntimeError(
                 f"ONNX export of {out_dir} does not match torch: unet max abs diff "
                 f"{check.unet_max_abs_diff:.2e} (limit 1e-4), guided relative error "
-                f"{check.guided_rel_error:.2e} (limit 1e-4)"
+                f"{check.guided_rel_error:.2e} (limit 1e-4, or 5e-2 where at most 0.1% of "
+                f"the pixels are off: {check.guided_outliers:.2%})"
             )
         unet_tmp.replace(out_dir / "unet.onnx")
         guided_tmp.replace(out_dir / "guided.onnx")
@@ -298,6 +312,7 @@ def export_model(
         "export_check": {
             "unet_max_abs_diff": check.unet_max_abs_diff,
             "guided_rel_error": check.guided_rel_error,
+            "guided_outliers": check.guided_outliers,
         },
         "versions": _versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

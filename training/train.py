@@ -112,6 +112,9 @@ class TrainConfig:
     zoom: tuple[float, float] = (0.8, 1.25)
     threads: int = 2
     resume: bool = False
+    # replace a model, or other files, in ``out`` (without it, training into a folder that
+    # holds anything but an earlier run's checkpoints to --resume is refused)
+    overwrite: bool = False
     command: str = ""
     # A model (a shipped model's name or a model folder) whose network the training starts
     # from instead of a new one (training.start); None: a new network
@@ -123,18 +126,24 @@ class TrainConfig:
             raise ValueError(f"--modality must be one of {', '.join(MODALITIES)}")
         if self.channel < 0:
             raise ValueError("--channel must be 0 or more (channels count from 0)")
+        options = {"steps_per_epoch": "steps"}  # cellprop-train's name of each
         for name in ("base_channels", "depth", "epochs", "steps_per_epoch", "batch", "threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+                raise ValueError(
+                    f"--{options.get(name, name).replace('_', '-')} must be at least 1"
+                )
+        if not self.learning_rate > 0:
+            raise ValueError("--lr must be positive")
         if self.scale is not None and not 0 < self.scale <= 4:
             raise ValueError("--scale must be in (0, 4]")
         if self.sigma is not None and not self.sigma > 0:
             raise ValueError("--sigma must be positive")
         if self.cell_diameter is not None and not self.cell_diameter > 0:
             raise ValueError("--cell-diameter must be positive")
-        depth = self.depth or 1
-        if self.crop % 2**depth or self.crop < 2**depth:
-            raise ValueError(f"--crop must be a multiple of 2**depth = {2**depth}")
+        if self.depth is not None and (self.crop % 2**self.depth or self.crop < 2**self.depth):
+            raise ValueError(f"--crop must be a multiple of 2**depth = {2**self.depth}")
+        if self.crop < 2 or self.crop % 2:  # (the depth the model gives: checked with it)
+            raise ValueError("--crop must be an even number of pixels, 2 or more")
         if not 0 <= self.val_fraction < 1:
             raise ValueError("--val-fraction must be in [0, 1)")
         if not 0 < self.gamma[0] <= 1 <= self.gamma[1]:
@@ -379,12 +388,20 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     """
     config.check()
     config, start = resolve_start(config)
+    config.check()  # again with the network's depth known (a new one's, or the model's)
     log = log or (lambda _line: None)
     started = time.perf_counter()
     torch.set_num_threads(config.threads)
     out = Path(config.out)
+    if not (config.resume or config.overwrite) and out.is_dir() and any(out.iterdir()):
+        held = "a model" if (out / "model.json").is_file() else "files"
+        raise ValueError(
+            f"--out {out} holds {held} already: nothing replaced; give another --out, "
+            "--resume to go on with the training there, or --overwrite to replace it"
+        )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder for the model")
     work = Path(config.work) if config.work else out / "checkpoints"
-    work.mkdir(parents=True, exist_ok=True)
     checkpoint_path = work / "checkpoint.pt"
 
     samples = load_datasets(config.datasets, config.channel)
@@ -442,6 +459,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     if too_small:
         raise DatasetError(f"images too small at scale {scale:g}: {', '.join(too_small)}")
 
+    work.mkdir(parents=True, exist_ok=True)  # (not before: a dataset refused leaves none)
     torch.manual_seed(config.seed)
     model = network_from(start) if start else UNet(config.base_channels, config.depth)
     if start and not (config.resume and checkpoint_path.is_file()):
