@@ -425,6 +425,7 @@ def train_recipe(
             threads=threads,
             seed=0,
             command=command,
+            overwrite=True,  # `make models` makes the shipped models again, in their folders
         )
         result = train(config, progress=sys.stderr.isatty(), log=lambda line: log("  " + line))
     info = result.info
