@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import glob
 import numbers
+import os
 import platform
 import re
 import sys
@@ -22,7 +23,7 @@ import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import centroids_and_areas, detection_centres, feature_transform, measure_image
-from .io import points_not_kept, points_outside, read_image
+from .io import _natural_key, points_not_kept, points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
     read_labels,
@@ -38,6 +39,7 @@ from .pipeline import Settings, resolve_settings, segment
 from .planes import (
     ImageResult,
     Plane,
+    _resolved,
     batch_planes,
     clash_message,
     continued_planes,
@@ -501,17 +503,36 @@ def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int
     groups: dict = {}
     for k, item in enumerate(items):
         paged = by_page and item.page is not None
-        key = (str(item.path), True) if paged else (str(Path(item.path).parent), False)
+        where = _resolved(Path(item.path))  # an image kept by a run: its path as recorded
+        key = (str(where), True) if paged else (str(where.parent), False)
         groups.setdefault(key, []).append(k)
+    folders = [Path(where) for where, paged in groups if not paged]
+    named = dict(zip(map(str, folders), _folder_names(folders), strict=True))
     found = []
     for (where, paged), members in groups.items():
         if paged:
             members.sort(key=lambda k: items[k].page)
             name = re.sub(r"_p\d+c\d+(?=\.[^.]*$)", "", items[members[0]].name)
             found.append((name, members, [items[k].page for k in members]))
-        else:
-            found.append((Path(where).name, members, list(range(len(members)))))
+        else:  # in name order (t8 before t10), whatever order the files were given in
+            members.sort(key=lambda k: _natural_key(Path(Path(items[k].path).name)))
+            found.append((named[where], members, list(range(len(members)))))
     return found
+
+
+def _folder_names(folders: list[Path]) -> list[str]:
+    """The names time-lapses in these folders go by in tracks.csv: the folder's name, and
+    where folders of one name hold time-lapses (plate/A01/pos1, plate/A02/pos1) as much of
+    their paths as tells them apart (A01/pos1, A02/pos1)."""
+    names = [f.name for f in folders]
+    for name in set(names):
+        alike = [k for k, n in enumerate(names) if n == name]
+        if len(alike) < 2:
+            continue
+        common = Path(os.path.commonpath([folders[k] for k in alike]))
+        for k in alike:
+            names[k] = folders[k].relative_to(common).as_posix() if common != folders[k] else name
+    return names
 
 
 def _recorded_planes(run: EarlierRun) -> list[Plane]:

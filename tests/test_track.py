@@ -829,3 +829,27 @@ def test_a_run_followed_again_otherwise_links_its_cells_anew_but_the_links_mende
     rows = _follow_one("hops", members, list(range(5)), before, far, was=TrackSettings())
     assert sorted(r["Frames"] for r in rows) == [1, 4, 4, 5]
     assert members[4].table.columns["TrackObjects_GapLength"][0] == -1
+
+
+def test_time_lapses_are_in_name_order_and_folders_of_one_name_told_apart(tmp_path, monkeypatch):
+    """The images of a folder are its time points in name order (t8 before t10), whatever
+    order they were given in (a shell's t10 t11 t8 t9); an image a run kept is in its
+    folder's time-lapse, however its path was written; two folders of one name (a plate's
+    A01/pos1 and A02/pos1) are two time-lapses of two names in tracks.csv (one name, their
+    tracks' numbers collided)."""
+    from cellprop.engine.batch import sequences
+    from cellprop.engine.planes import Plane
+
+    monkeypatch.chdir(tmp_path)
+    given = ["plate/A01/pos1/t10.png", "plate/A01/pos1/t8.png", "plate/A02/pos1/t9.png"]
+    planes = [Plane(Path(p)) for p in given] + [Plane(tmp_path / "plate/A01/pos1/t9.png")]
+    found = [
+        (name, [planes[k].path.name for k in members], times)
+        for name, members, times in sequences(planes, by_page=False)
+    ]
+    assert found == [
+        ("A01/pos1", ["t8.png", "t9.png", "t10.png"], [0, 1, 2]),
+        ("A02/pos1", ["t9.png"], [0]),
+    ]
+    alone = sequences([Plane(Path("frames/t0.png"))], by_page=False)
+    assert alone[0][0] == "frames"  # a folder of its own name: its name, as before
