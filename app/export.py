@@ -150,7 +150,9 @@ class ExportMixin:
                 engine.write_tables(gathered[0], tables, overwrite=overwrite)
                 engine.write_image_table(gathered[1], tables, overwrite=overwrite)
                 if followed:
-                    engine.write_rows(gathered[2], rows, overwrite=overwrite)
+                    engine.write_rows(
+                        gathered[2], rows, overwrite=overwrite, columns=engine.TRACKS_CSV_COLUMNS
+                    )
                 return written, gathered
             return written, []
 

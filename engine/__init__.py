@@ -132,6 +132,7 @@ from .size import DiameterEstimate, estimate_diameter
 from .track import (
     LINK_COLUMNS,
     TRACK_COLUMNS,
+    TRACKS_CSV_COLUMNS,
     TrackSettings,
     carry_links,
     close_gaps,
@@ -157,6 +158,7 @@ __all__ = [
     "DARK_BACKGROUND",
     "LINK_COLUMNS",
     "TRACK_COLUMNS",
+    "TRACKS_CSV_COLUMNS",
     "TrackSettings",
     "carry_links",
     "close_gaps",

@@ -49,6 +49,7 @@ from .planes import (
 from .track import (
     LINK_COLUMNS,
     TRACK_COLUMNS,
+    TRACKS_CSV_COLUMNS,
     Links,
     Tracker,
     TrackSettings,
@@ -582,7 +583,7 @@ def _follow(
         for result in followed:
             if result.sequence is not None:
                 _number_by_track(result, channel)
-    write_rows(out / "tracks.csv", rows, overwrite=True)
+    write_rows(out / "tracks.csv", rows, overwrite=True, columns=TRACKS_CSV_COLUMNS)
 
 
 def _grown(labels: np.ndarray, settings: Settings) -> tuple | None:

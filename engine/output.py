@@ -299,10 +299,13 @@ def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Pat
     return Path(path)
 
 
-def write_rows(path: str | Path, rows: list, overwrite: bool = False) -> Path:
+def write_rows(
+    path: str | Path, rows: list, overwrite: bool = False, columns: Sequence[str] = ()
+) -> Path:
     """Write dicts as CSV rows, the union of their keys as columns in first-seen order, values
-    as :func:`format_value` writes them (a run's ``tracks.csv``)."""
-    names: list[str] = []
+    as :func:`format_value` writes them (a run's ``tracks.csv``); ``columns``: the header
+    where there is no row (a file of no rows keeps its columns, as the cell tables do)."""
+    names: list[str] = [] if rows else list(columns)
     for row in rows:
         names += [n for n in row if n not in names]
     with atomic_path(path, overwrite) as tmp:

@@ -40,6 +40,7 @@ from .features import centroids_and_areas
 
 __all__ = [
     "LINK_COLUMNS",
+    "TRACKS_CSV_COLUMNS",
     "TRACK_COLUMNS",
     "Links",
     "TrackSettings",
@@ -79,6 +80,26 @@ TRACK_COLUMNS = (
     "TrackObjects_DistanceTraveled",
     "TrackObjects_Lifetime",
     "TrackObjects_GapLength",
+)
+
+#: tracks.csv's columns (in pixels; a calibrated run's lengths end in ``_um``), its header
+#: where no cell was followed at all.
+TRACKS_CSV_COLUMNS = (
+    "Sequence",
+    "Track",
+    "Parent",
+    "First_Image",
+    "Last_Image",
+    "First_Frame",
+    "Last_Frame",
+    "Frames",
+    "Start_X",
+    "Start_Y",
+    "End_X",
+    "End_Y",
+    "Displacement",
+    "PathLength",
+    "Speed",
 )
 
 #: The track columns that say which cell each cell was, which a table measured anew keeps

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from cellprop.engine import TrackSettings, auto_workers
+from cellprop.engine import TRACKS_CSV_COLUMNS, TrackSettings, auto_workers
 from cellprop.engine.features import rings
 from cellprop.engine.output import masks_from_rois
 from scipy import ndimage as ndi
@@ -874,6 +874,21 @@ def test_every_page_of_a_time_lapse_is_an_image_of_its_own(
     ).read_bytes()
 
 
+def test_a_time_lapse_without_cells_writes_tracks_csv_with_its_columns(tmp_path, tiny_model_dir):
+    """Frames where no cell is found (empty wells): tracks.csv holds its header, as the
+    cell tables do, not two bytes a spreadsheet or script cannot read columns from."""
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    for t in range(2):
+        cv2.imwrite(str(folder / f"t{t}.png"), np.zeros((64, 64), np.uint8))
+    assert segment([folder, "--track", "--out", tmp_path / "out"], tiny_model_dir) == 0
+    lines = (tmp_path / "out" / "tracks.csv").read_text().splitlines()
+    assert lines == [
+        "Sequence,Track,Parent,First_Image,Last_Image,First_Frame,Last_Frame,Frames,"
+        "Start_X,Start_Y,End_X,End_Y,Displacement,PathLength,Speed"
+    ]
+
+
 def test_the_cells_of_a_time_lapse_are_followed_from_frame_to_frame(
     tmp_path, phase_model_dir, capsys
 ):
@@ -904,6 +919,7 @@ def test_the_cells_of_a_time_lapse_are_followed_from_frame_to_frame(
     )
     assert whole >= 0.8 * len(tracks)
     assert {t["Sequence"] for t in tracks} == {"movie.tif", "frames"}
+    assert list(tracks[0]) == list(TRACKS_CSV_COLUMNS)  # the columns an empty one names
     for first, second in (("movie_p0c0", "movie_p1c0"), ("t000", "t001")):
         before = {int(c["TrackObjects_Label"]): c for c in read_csv(out / f"{first}_cells.csv")}
         after = read_csv(out / f"{second}_cells.csv")
