@@ -671,12 +671,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         span = spans.get(metric)
         return f"  95% over the images resampled: {span[0]:.3f}-{span[1]:.3f}" if span else ""
 
-    print(f"images scored      {sum(1 for e in report['per_image'] if not e.get('missing'))}")
-    print(
-        f"detection F1       {d['f1']:.3f}  (precision {d['precision']:.3f}, recall "
-        f"{d['recall']:.3f}; tp {d['tp']}, fp {d['fp']}, fn {d['fn']}; within "
-        f"{args.radius:g} px)"
-    )
+    scored = [e for e in report["per_image"] if not (e.get("missing") or e.get("error"))]
+    print(f"images scored      {len(scored)}")
+    if any("tp" in e for e in scored):
+        print(
+            f"detection F1       {d['f1']:.3f}  (precision {d['precision']:.3f}, recall "
+            f"{d['recall']:.3f}; tp {d['tp']}, fp {d['fp']}, fn {d['fn']}; within "
+            f"{args.radius:g} px)"
+        )
+    else:  # (it said F1 1.000 of nothing)
+        print("detection F1       no points of these images in the dataset's points.csv")
     if spans.get("f1"):
         print(" " * 19 + spread("f1").strip())
     if report["mdice"] is not None:
@@ -700,6 +704,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             + ", ".join(missing[:5])
             + (" ..." if len(missing) > 5 else "")
         )
+    for failed in (e for e in report["per_image"] if e.get("error")):
+        print(f"not scored         {failed['image']}: {failed['error']}")
     target = args.json or (args.predictions / "evaluation.json")
     try:
         target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -406,14 +406,16 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
     -------
     Scores
         Detection counts over images with points, Dice and AP over images with masks.
-        Images without a prediction are listed in ``per_image`` with ``"missing": true``
-        and not scored.
+        Images without a prediction are listed in ``per_image`` with ``"missing": true``,
+        those whose prediction or mask cannot be read or differ in size with ``"error"``
+        (why), and not scored.
 
     Raises
     ------
     FileNotFoundError
         No images folder, or not one prediction found.
     """
+    from .errors import ImageError
     from .io import IMAGE_EXTENSIONS, read_image, read_points
 
     dataset, pred_dir = Path(dataset), Path(pred_dir)
@@ -431,7 +433,17 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             scores.per_image.append({"image": image.name, "missing": True})
             continue
         found += 1
-        pred = read_image(pred_path).pixels
+        mask = dataset / "masks" / f"{image.stem}.tif"
+        try:  # one unreadable or mismatched file is that image's failure, not the whole run's
+            pred = read_image(pred_path).pixels
+            true = read_image(mask).pixels if mask.is_file() else None
+            if true is not None and true.shape != pred.shape:
+                raise ValueError(
+                    f"{pred_path}: shape {pred.shape} differs from {mask} {true.shape}"
+                )
+        except (ValueError, ImageError) as exc:
+            scores.per_image.append({"image": image.name, "error": str(exc)})
+            continue
         entry: dict = {
             "image": image.name,
             "prediction": pred_path.name,
@@ -444,13 +456,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             tp, fp, fn = match_points(points[image.name], predicted, radius)
             scores.add_points(tp, fp, fn)
             entry.update(tp=tp, fp=fp, fn=fn)
-        mask = dataset / "masks" / f"{image.stem}.tif"
-        if mask.is_file():
-            true = read_image(mask).pixels
-            if true.shape != pred.shape:
-                raise ValueError(
-                    f"{pred_path}: shape {pred.shape} differs from {mask} {true.shape}"
-                )
+        if true is not None:
             entry.update(scores.add_instances(true, pred))
         scores.per_image.append(entry)
     if found == 0:

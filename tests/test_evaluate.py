@@ -258,6 +258,29 @@ def test_evaluate_names_the_kinds_of_its_ap50_errors(tiny_dataset, tmp_path, cap
     assert report["ap50_errors"] == scores.ap50_errors
 
 
+def test_a_prediction_that_cannot_be_scored_is_named_and_the_rest_scored(tiny_dataset, capsys):
+    """A prediction of another size than its mask, or one that cannot be read: that image
+    is named, not scored, and the others are (one stopped the whole evaluation); without
+    points for any image scored, detection says so instead of 'F1 1.000'."""
+    data, pred = tiny_dataset
+    tifffile.imwrite(data / "masks" / "b.tif", np.zeros((50, 60), np.uint16))
+    tifffile.imwrite(pred / "b_labels.tif", np.zeros((40, 60), np.uint16))  # cropped
+    scores = evaluate_folder(data, pred)
+    assert (scores.tp, scores.fp, scores.fn) == (2, 0, 0)  # a.png's, as without b.png
+    failed = [e for e in scores.per_image if e.get("error")]
+    assert [e["image"] for e in failed] == ["b.png"] and "differs from" in failed[0]["error"]
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert "images scored      1" in out and "not scored         b.png: " in out
+    (pred / "b_labels.tif").write_bytes(b"not a tiff")
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    assert "not scored         b.png: " in capsys.readouterr().out
+    (data / "points.csv").unlink()
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert "detection F1       no points of these images" in out and "F1       1.000" not in out
+
+
 def test_evaluate_without_predictions_is_a_clear_error(tiny_dataset, tmp_path, capsys):
     data, _ = tiny_dataset
     (tmp_path / "nothing").mkdir()
