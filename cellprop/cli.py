@@ -717,19 +717,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from cellprop.engine import available_devices, list_models
+    from cellprop.engine import available_devices, broken_models, list_models
 
     models = list_models()
     if not models:
         print("no models installed")
-        return EXIT_OK
-    width = max(len(m.name) for m in models)
+    width = max((len(m.name) for m in models), default=0)
     for m in models:
         print(f"{m.name:<{width}}  {m.modality:<12}  {m.description}")
         facts = m.facts()
         if facts:
             print(f"{'':<{width}}  {facts}")
         print(f"{'':<{width}}  {m.path}")
+    for folder, why in broken_models():  # left out above: said, not hidden
+        print(f"not usable: {folder}: {why}")
     print(f"devices: {', '.join(available_devices())}")
     return EXIT_OK
 

@@ -9,6 +9,7 @@ behind it each hold one stage:
                 points_not_kept                      points that gave no cell
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
+                broken_models                        model folders that cannot be used, and why
                 model_info                           model.json alone (its channel, defaults)
     choose      suggest_model, background_level      which model suits an image (--model auto)
     size        estimate_diameter                    how large its cells are (--diameter auto)
@@ -97,6 +98,7 @@ from .model import (
     Model,
     ModelInfo,
     available_devices,
+    broken_models,
     list_models,
     load_model,
     load_models,
@@ -214,6 +216,7 @@ __all__ = [
     "feature_transform",
     "find_images",
     "light_fits",
+    "broken_models",
     "list_models",
     "load_model",
     "load_models",

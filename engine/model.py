@@ -22,6 +22,7 @@ __all__ = [
     "Model",
     "ModelInfo",
     "available_devices",
+    "broken_models",
     "list_models",
     "load_model",
     "load_models",
@@ -241,6 +242,22 @@ def list_models() -> list[ModelInfo]:
     return sorted(found.values(), key=lambda m: m.name)
 
 
+def broken_models() -> list[tuple[Path, str]]:
+    """The folders among the installed models' (the shipped folder, CELLPROP_MODEL_PATH)
+    that hold a model.json but cannot be used, each with why (:func:`list_models` leaves
+    them out)."""
+    broken = []
+    for root in _search_path():
+        if not root.is_dir():
+            continue
+        for folder in sorted(p for p in root.iterdir() if (p / "model.json").is_file()):
+            try:
+                _info_of(folder)
+            except ModelError as exc:
+                broken.append((folder, str(exc)))
+    return broken
+
+
 def _resolve(name_or_path: str | Path) -> Path:
     """The folder of a model given by folder or by name. A bare name (``phase``) is the
     installed model of that name, even where a folder of that name lies in the working
@@ -255,6 +272,9 @@ def _resolve(name_or_path: str | Path) -> Path:
         return path
     if installed:
         return installed[0]
+    for folder, why in broken_models():  # a model of that name there, which cannot be used
+        if folder.name == text:
+            raise ModelError(why)
     names = ", ".join(m.name for m in list_models()) or "none installed"
     raise ModelError(f"{name_or_path}: no such model folder or model name (available: {names})")
 

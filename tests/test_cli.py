@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -711,6 +712,28 @@ def test_models_command_lists_models(tiny_model_dir, monkeypatch, capsys):
     assert "tiny" in out and "random weights" in out and "devices: cpu" in out
     tiny = out[re.search(r"^tiny ", out, re.MULTILINE).start() :].splitlines()
     assert tiny[1].strip() == "cells about 24 px across"  # 12 px at scale 0.5; never validated
+
+
+def test_a_model_that_cannot_be_used_is_said_not_hidden(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """A model folder on CELLPROP_MODEL_PATH that cannot be used (its model.json damaged):
+    `cellprop models` says so and why, and --model by its name says why, not 'no such
+    model' (it was left out of the list without a word)."""
+    broken = tmp_path / "mine"
+    broken.mkdir()
+    (broken / "model.json").write_text("{not json")
+    (tmp_path / "notes").mkdir()  # a folder of something else: no model, nothing said
+    monkeypatch.setenv(
+        "CELLPROP_MODEL_PATH", os.pathsep.join([str(tiny_model_dir.parent), str(tmp_path)])
+    )
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"not usable: {broken}: " in out and "cannot be read" in out and "notes" not in out
+    image = ROOT / "resources/samples/c2c12_0006_crop512.png"
+    assert main(["segment", str(image), "--model", "mine", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "model.json cannot be read" in err and "no such model" not in err
 
 
 def test_models_command_says_what_each_shipped_model_was_measured_at(capsys):
