@@ -887,6 +887,19 @@ def test_started_from_a_model_the_command_runs_ten_epochs_unless_told(tmp_path):
     assert info["training"]["started_from"]["name"] == "phase"
 
 
+def test_resume_without_a_checkpoint_and_no_validation_images_are_said(tmp_path, capsys):
+    """--resume where no checkpoint is: the training starts anew, and says so (it did so
+    without a word); a training without validation images names the loss it ends with as
+    the training images' (it called it the validation loss)."""
+    dataset = _tiny_dataset(tmp_path)
+    out = tmp_path / "m"
+    args = [str(dataset), "--out", str(out), "--epochs", "1", "--steps", "1", "--batch", "2"]
+    assert main([*args, "--crop", "64", "--resume", "--base-channels", "4", "--depth", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "--resume: no checkpoint at " in captured.err and "starts anew" in captured.err
+    assert "training loss (no validation)" in captured.out
+
+
 @pytest.mark.data
 def test_a_training_from_a_model_resumes_where_it_stopped(small_c2c12, tmp_path):
     """Interrupted and resumed, a training started from a model ends as an uninterrupted one

@@ -259,8 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     summary = result.info["training"]
     detection = summary.get("val_detection") or {}
+    # without validation images the loss that chose the network is the training images'
+    loss = "validation loss" if summary.get("val_images") else "training loss (no validation)"
     print(
-        f"model written to {args.out}: validation loss {summary['best_val_loss']:.5f}"
+        f"model written to {args.out}: {loss} {summary['best_val_loss']:.5f}"
         + (f", detection F1 {detection['f1']:.3f}" if detection else "")
     )
     return 0

@@ -471,6 +471,8 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     history: list[dict] = []
     best_loss, best_state, first_epoch, seconds_before = math.inf, None, 0, 0.0
+    if config.resume and not checkpoint_path.is_file():  # said: not the training hoped for
+        log(f"--resume: no checkpoint at {checkpoint_path}, so the training starts anew")
     if config.resume and checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         saved = state["config"]
