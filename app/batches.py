@@ -497,6 +497,10 @@ class BatchMixin:
         if changed:  # continued with another reach or gaps: kept cells followed again
             said = self.engine.followed_again(changed)
             self.log.emit("info", said[0].upper() + said[1:])
+        restarted = getattr(batch_result, "restarted", None)
+        if restarted:  # a stray frame of another size in a followed folder
+            said = self.engine.started_anew(restarted)
+            self.log.emit("warning", said[0].upper() + said[1:])
         tracks = summary.out_dir / "tracks.csv"
         if self._batch_user is not None and self._batch_user.batch_track and tracks.is_file():
             try:

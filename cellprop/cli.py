@@ -633,6 +633,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
         from cellprop.engine import followed_again
 
         print(f"cellprop: {followed_again(result.followed_again)}", file=log)
+    if result.restarted:
+        from cellprop.engine import started_anew
+
+        print(f"cellprop: {started_anew(result.restarted)}", file=log)
     if args.track and (Path(args.out) / "tracks.csv").is_file():
         from cellprop.engine import tracks_summary
 

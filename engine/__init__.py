@@ -67,6 +67,7 @@ from .batch import (
     process_batch,
     process_image,
     saved_results,
+    started_anew,
 )
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError, ResumeError
@@ -166,6 +167,7 @@ __all__ = [
     "close_gaps",
     "follow_tables",
     "followed_again",
+    "started_anew",
     "lineage",
     "link_frames",
     "links_from_tables",

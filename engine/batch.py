@@ -92,6 +92,9 @@ class BatchResult:
     #: words (:meth:`~cellprop.engine.journal.EarlierRun.followed_otherwise`); its kept
     #: images were followed again, their links mended by hand kept. Empty otherwise.
     followed_again: list[str] = field(default_factory=list)
+    #: Images whose cells started every track anew, as a field of another size than the
+    #: image before them in their time-lapse (a stray frame: :func:`started_anew` says so).
+    restarted: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[ImageResult]:
@@ -473,9 +476,10 @@ def process_batch(
         for k, res in jobs:
             finish(todo[k], res)
     final = [r for r in results if r is not None]
+    restarted: list[str] = []
     if following is not None:
         linked = _earlier_before(earlier, page == "all")
-        _follow(final, out, page == "all", linked, channel, following, was)
+        restarted = _follow(final, out, page == "all", linked, channel, following, was)
     elif overwrite and (out / "tracks.csv").is_file():
         (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
     used = resolved.get("settings") or (earlier and earlier.record.get("resolved"))
@@ -493,7 +497,7 @@ def process_batch(
         },
         replace_cells=overwrite or resume,
     )
-    return BatchResult(results=final, out_dir=out, followed_again=refollowed)
+    return BatchResult(results=final, out_dir=out, followed_again=refollowed, restarted=restarted)
 
 
 def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int]]]:
@@ -575,15 +579,18 @@ def _follow(
     ``settings``, add the track columns to their tables and ``_cells.csv`` files, number the
     cells of their overlays by track (:func:`_number_by_track`; ``channel`` as the images
     were read), and write tracks.csv (``before``: :func:`_earlier_before` of the run
-    continued; ``was``: how it followed them, where otherwise than ``settings``)."""
+    continued; ``was``: how it followed them, where otherwise than ``settings``). Returns
+    the names of the images where a time-lapse started anew, a field of another size."""
     rows: list[dict] = []
+    restarted: list[str] = []
     for name, members, times in sequences(results, by_page):
         followed = [results[k] for k in members]
-        rows += _follow_one(name, followed, times, before, settings, was)
+        rows += _follow_one(name, followed, times, before, settings, was, restarted)
         for result in followed:
             if result.sequence is not None:
                 _number_by_track(result, channel)
     write_rows(out / "tracks.csv", rows, overwrite=True, columns=TRACKS_CSV_COLUMNS)
+    return restarted
 
 
 def _grown(labels: np.ndarray, settings: Settings) -> tuple | None:
@@ -644,6 +651,7 @@ def _follow_one(
     before: dict | None = None,
     settings: TrackSettings | None = None,
     was: TrackSettings | None = None,
+    restarted: list[str] | None = None,
 ) -> list[dict]:
     """Follow the cells of one time-lapse's images (``members`` at time points ``times``):
     their tables and ``_cells.csv`` files gain the track columns, and each its place in the
@@ -672,7 +680,10 @@ def _follow_one(
         if labels.shape != shape:
             tracker.restart()  # another size: not the same field
             previous = None
-            breaks += [len(followed)] if shape is not None else []
+            if shape is not None:
+                breaks.append(len(followed))
+                if restarted is not None:
+                    restarted.append(r.name)
             shape = labels.shape
         recorded = None
         if followed and followed[-1] == k - 1 and previous is not None:
@@ -869,6 +880,16 @@ def measure_again(
 #: The start of the note of an image a continued run kept and measured again with other
 #: measurement settings (:func:`_measured_anew`).
 MEASURED_AGAIN = "its cells measured again"
+
+
+def started_anew(names: list[str]) -> str:
+    """What is said of the images where a followed time-lapse started anew, each a field of
+    another size than the image before it (:attr:`BatchResult.restarted`)."""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"tracks started anew at {shown}: a field of another size than the image before "
+        "(not the same field: a stray frame in the folder?)"
+    )
 
 
 def followed_again(changed: list[str]) -> str:

@@ -897,6 +897,18 @@ def test_every_page_of_a_time_lapse_is_an_image_of_its_own(
     ).read_bytes()
 
 
+def test_a_frame_of_another_size_in_a_followed_folder_is_said(tmp_path, tiny_model_dir, capsys):
+    """A stray frame of another size in a folder followed over time: every track starts
+    anew at it (it is not the same field), and the run says where (it did so silently)."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, shape in enumerate([(96, 128), (80, 90), (80, 90)]):
+        cv2.imwrite(str(folder / f"t{t}.png"), textured(shape, 10 + t))
+    assert segment([folder, "--track", "--out", tmp_path / "out"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "tracks started anew at t1.png: a field of another size than the image before" in err
+
+
 def test_a_time_lapse_without_cells_writes_tracks_csv_with_its_columns(tmp_path, tiny_model_dir):
     """Frames where no cell is found (empty wells): tracks.csv holds its header, as the
     cell tables do, not two bytes a spreadsheet or script cannot read columns from."""
