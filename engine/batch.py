@@ -574,7 +574,7 @@ def _follow(
     channel: int | None = None,
     settings: TrackSettings | None = None,
     was: TrackSettings | None = None,
-) -> None:
+) -> list[str]:
     """Follow the cells of each time-lapse among ``results`` (:func:`sequences`) with
     ``settings``, add the track columns to their tables and ``_cells.csv`` files, number the
     cells of their overlays by track (:func:`_number_by_track`; ``channel`` as the images
