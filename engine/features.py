@@ -589,8 +589,8 @@ def measure(
             means = {suffix: rows[f"Intensity_MeanIntensity{suffix}"] for suffix, _ in planes}
             around = _ring_columns(labels, int(ring_width), numbers, planes, means, transform)
             for name, values in around.items():
-                unit = au if name == "AreaShape_Area" else ""
-                rows[f"Ring_{name}{unit}"] = values * s * s if unit else values
+                area = name == "AreaShape_Area"  # (not ``unit``: the table's, returned below)
+                rows[f"Ring_{name}{au if area else ''}"] = values * s * s if area else values
 
     if not props:  # an empty table still has its columns, so CSV headers stay the same
         empty = measure(

@@ -524,6 +524,10 @@ def test_a_ring_around_each_cell_is_the_background_nearer_to_it_than_to_any_othe
         measure(labels, image, ring_width=-1)
     empty = measure(np.zeros((9, 9), np.uint16), np.zeros((9, 9)), ring_width=3)
     assert "Ring_Intensity_CellToRingRatio" in empty.columns and len(empty) == 0
+    # calibrated in nm, with a ring: the table keeps its unit (the ring's columns took it,
+    # and the label image was then written as 500 µm a pixel instead of 500 nm)
+    nm = measure(labels, image, pixel_size=500.0, unit="nm", ring_width=4)
+    assert (nm.pixel_size, nm.unit) == (500.0, "nm") and "Ring_AreaShape_Area_nm2" in nm.columns
 
 
 def test_expanded_neighbours_and_a_ring_asked_together_are_each_as_alone(phase_model):
