@@ -176,6 +176,18 @@ def process_image(
         result.channel = data.channel
         if channel and data.channel != channel:
             result.note = f"a file of one channel: segmented it, not channel {channel}"
+        if data.pixel_height and settings.pixel_size is None:  # (given: taken as square)
+            result.note = "; ".join(
+                filter(
+                    None,
+                    [
+                        result.note,
+                        f"its pixels are not square ({data.pixel_size:g} x "
+                        f"{data.pixel_height:g} {data.unit}): measured as {data.pixel_size:g} "
+                        f"{data.unit} square",
+                    ],
+                )
+            )
         outside = 0 if centres is None else points_outside(centres, data.pixels.shape)
         if outside and centres is not None:
             h, w = data.pixels.shape[:2]

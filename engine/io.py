@@ -104,6 +104,9 @@ class ImageData:
         The plane in colour, (H, W, 3) red, green, blue in the file's dtype, where the file is a
         colour image and its grey (channel 0) was read: for showing it as it looks. None
         otherwise.
+    pixel_height : float or None
+        A pixel's height where the file records it other than its width (``pixel_size``):
+        cells are measured as if pixels were square, ``pixel_size`` wide (a batch says so).
     """
 
     pixels: np.ndarray
@@ -116,6 +119,7 @@ class ImageData:
     unit: str | None = None
     colour: np.ndarray | None = None
     is_colour_file: bool = False
+    pixel_height: float | None = None
 
     @property
     def display_pixels(self) -> np.ndarray:
@@ -421,6 +425,7 @@ def _read_tiff_quietly(
             elif pixels.ndim == 3:
                 pixels = to_grey(pixels)
             pixel_size, unit = _tiff_pixel_size(tif, keyframe)
+            pixel_height = _tiff_pixel_height(tif, keyframe, pixel_size)
     except ImageError:
         raise
     except MemoryError as exc:
@@ -443,6 +448,7 @@ def _read_tiff_quietly(
         unit=unit,
         colour=colour,
         is_colour_file=is_colour_file,
+        pixel_height=pixel_height,
     )
 
 
@@ -557,6 +563,24 @@ def _normalise_unit(unit: str | None) -> str | None:
     if key in ("", "pixel", "pixels", "px", "none", "inch", "inches"):
         return None
     return _UNIT_ALIASES.get(key, key)
+
+
+def _tiff_pixel_height(tif, page, width: float | None) -> float | None:
+    """A pixel's height, in the unit of its ``width``, where the file records one more than
+    1% other than the width (OME's PhysicalSizeY, else the YResolution tag); else None."""
+    if not width:
+        return None
+    height = None
+    if tif.is_ome and tif.ome_metadata:
+        match = re.search(r'PhysicalSizeY="([0-9.eE+-]+)"', tif.ome_metadata)
+        height = float(match.group(1)) if match else None
+    else:
+        xres, yres = page.tags.get("XResolution"), page.tags.get("YResolution")
+        if xres is not None and yres is not None:
+            x, y = (v.value if isinstance(v.value, tuple) else (v.value, 1) for v in (xres, yres))
+            if x[0] and x[1] and y[0] and y[1]:
+                height = width * (x[0] / x[1]) / (y[0] / y[1])  # resolution: pixels a unit
+    return height if height and abs(height / width - 1) > 0.01 else None
 
 
 def _tiff_pixel_size(tif, page) -> tuple[float | None, str | None]:

@@ -359,3 +359,37 @@ def test_points_files_give_each_image_its_centres(tmp_path):
     tabs = tmp_path / "Results.txt"
     tabs.write_text(" \tX\tY\n1\t10\t20\n2\t30.5\t40\n")
     assert read_points(tabs)[""].tolist() == [[10.0, 20.0], [30.5, 40.0]]
+
+
+def test_pixels_taller_than_wide_are_read_and_said(tmp_path, capsys):
+    """A file whose pixels are 0.5 um wide and 0.6 um tall (ImageJ's resolution, OME's
+    PhysicalSizeY): its pixel height is read, and a batch says the cells were measured as
+    if the pixels were square (they were, without a word, 17% off in area)."""
+    from cellprop.cli import main
+
+    plane = (np.indices((60, 80)).sum(0) % 7 * 30).astype(np.uint8)
+    tifffile.imwrite(
+        tmp_path / "tall.tif",
+        plane,
+        imagej=True,
+        resolution=(2.0, 1 / 0.6),
+        metadata={"unit": "um"},
+    )
+    tifffile.imwrite(
+        tmp_path / "tall.ome.tif",
+        plane,
+        ome=True,
+        metadata={"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.6},
+    )
+    tifffile.imwrite(
+        tmp_path / "square.tif", plane, imagej=True, resolution=(2.0, 2.0), metadata={"unit": "um"}
+    )
+    for name in ("tall.tif", "tall.ome.tif"):
+        got = read_image(tmp_path / name)
+        assert (got.pixel_size, got.pixel_height, got.unit) == (0.5, pytest.approx(0.6), "um")
+    assert read_image(tmp_path / "square.tif").pixel_height is None
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "tall.tif"), "--out", str(out), "--quiet"]) == 0
+    assert "its pixels are not square (0.5 x 0.6 um): measured as 0.5 um square" in (
+        capsys.readouterr().err
+    )
