@@ -1836,11 +1836,8 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
     """. and , show the next and previous page of a multi-page file (Fiji's keys for the
     slices of a stack); each page keeps its own cells."""
     frames = [np.load(p) for p in images]
-    movie = images[0].parent / "movie.npy"
-    np.save(movie, np.stack(frames))  # three time points: 2, 3 and 4 cells
     c = window.controller
-    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
-        window.open_paths([movie])
+    _open_movie(qtbot, window, images)
     assert window.next_page_action.isEnabled() and not window.previous_page_action.isEnabled()
     with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
         window.run_action.trigger()
@@ -1873,6 +1870,15 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
     assert window._contrast != (5.0, 900.0)
 
 
+def _open_movie(qtbot, window, images) -> Path:
+    """The three images as the time points of one file (2, 3 and 4 cells), opened."""
+    movie = images[0].parent / "movie.npy"
+    np.save(movie, np.stack([np.load(p) for p in images]))
+    with qtbot.waitSignal(window.controller.image_ready, timeout=WAIT_MS):
+        window.open_paths([movie])
+    return movie
+
+
 def _segment_pages(qtbot, window, pages) -> None:
     """Segment these pages of the file shown, one after the other, as Segment on each would."""
     c = window.controller
@@ -1888,11 +1894,8 @@ def _segment_pages(qtbot, window, pages) -> None:
 def test_a_selected_cell_is_followed_through_its_division(qtbot, window, images):
     """A cell that divides: stepping on, the selection goes to its two daughters, and back
     to her; *Over time* draws the mother's track and her daughters'."""
-    movie = images[0].parent / "movie.npy"
-    np.save(movie, np.stack([np.load(p) for p in images]))  # 2, 3 and 4 cells
     c, view = window.controller, window.time_course
-    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
-        window.open_paths([movie])
+    _open_movie(qtbot, window, images)
     _segment_pages(qtbot, window, (0, 1))
     # as a batch that followed them writes it: cell 2 of page 0 (track 2) divides into
     # cells 2 and 3 of page 1 (tracks 3 and 4); cell 1 goes on as track 1
@@ -1922,11 +1925,8 @@ def test_a_bar_double_clicked_selects_its_cells_not_the_tracks_selected_before(
     """Cells followed over time selected on one page, then a bar of the pooled Distribution
     double-clicked that shows another page: the bar's cells are selected there, not the
     cells of the tracks selected before (which came after them and replaced them)."""
-    movie = images[0].parent / "movie.npy"
-    np.save(movie, np.stack([np.load(p) for p in images]))  # 2, 3 and 4 cells
     c, view = window.controller, window.histogram
-    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
-        window.open_paths([movie])
+    _open_movie(qtbot, window, images)
     _segment_pages(qtbot, window, (0, 2))
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         c.set_plane(0, 0)
@@ -1964,12 +1964,8 @@ def test_a_bar_double_clicked_selects_its_cells_not_the_tracks_selected_before(
 def test_the_cell_count_and_a_measurement_over_the_pages_of_a_time_lapse(qtbot, window, images):
     """*Over time*: the count of cells (or a measurement's median) on each segmented page; a
     page not segmented leaves a gap; a click on a point shows that page."""
-    frames = [np.load(p) for p in images]
-    movie = images[0].parent / "movie.npy"
-    np.save(movie, np.stack(frames))  # three time points: 2, 3 and 4 cells
     c, view = window.controller, window.time_course
-    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
-        window.open_paths([movie])
+    _open_movie(qtbot, window, images)
     assert view.plot.pages.tolist() == [] and "0 of 3 pages" in view.note.text()
     _segment_pages(qtbot, window, (0, 2))  # page 1 left out
     assert view.plot.pages.tolist() == [0, 2] and view.plot.values.tolist() == [2.0, 4.0]
