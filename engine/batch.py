@@ -177,16 +177,10 @@ def process_image(
         if channel and data.channel != channel:
             result.note = f"a file of one channel: segmented it, not channel {channel}"
         if data.pixel_height and settings.pixel_size is None:  # (given: taken as square)
-            result.note = "; ".join(
-                filter(
-                    None,
-                    [
-                        result.note,
-                        f"its pixels are not square ({data.pixel_size:g} x "
-                        f"{data.pixel_height:g} {data.unit}): measured as {data.pixel_size:g} "
-                        f"{data.unit} square",
-                    ],
-                )
+            result.note = _noted(
+                result.note,
+                f"its pixels are not square ({data.pixel_size:g} x {data.pixel_height:g} "
+                f"{data.unit}): measured as {data.pixel_size:g} {data.unit} square",
             )
         outside = 0 if centres is None else points_outside(centres, data.pixels.shape)
         if outside and centres is not None:
@@ -204,11 +198,11 @@ def process_image(
             if missed:
                 at = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missed[:3])
                 more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
-                said = (
+                result.note = _noted(
+                    result.note,
                     f"{len(missed)} of its {len(centres)} points gave no cell ({at}{more}: "
-                    "nothing there to outline, or left out by the size or edge rules)"
+                    "nothing there to outline, or left out by the size or edge rules)",
                 )
-                result.note = "; ".join(filter(None, [result.note, said]))
         grown = _grown(seg.labels, settings)
         table = measure_image(
             seg.labels, data, centres=seg.centres, transform=grown, **settings.measured()
@@ -264,6 +258,11 @@ def process_image(
         result.segmentation = result.table = None
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _noted(note: str, more: str) -> str:
+    """An image's note (said on its line) with ``more`` after what it said already."""
+    return f"{note}; {more}" if note else more
 
 
 #: Errors writing a result that hold for every image after it (the disk full, over its quota,
