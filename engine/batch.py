@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import centroids_and_areas, detection_centres, feature_transform, measure_image
-from .io import _natural_key, points_not_kept, points_outside, read_image
+from .io import _natural_key, plane_size, points_not_kept, points_outside, read_image
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
     read_labels,
@@ -986,6 +986,10 @@ def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
         if not target.is_file():
             raise ValueError(f"{target}: missing")
     labels = read_labels(targets["labels"])
+    size = plane_size(plane.path, plane.page)  # the image as it is now (None: cannot say)
+    if size is not None and size != labels.shape:  # replaced since by another image
+        h, w = size
+        raise ValueError(f"{plane.where}: {w} x {h} pixels now, not its results' size")
     table = read_table(targets["cells"])
     areas = np.bincount(labels.ravel())[1:]
     n_cells = len(areas)

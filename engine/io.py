@@ -360,12 +360,7 @@ def _read_tiff_quietly(
                 if warnings:
                     raise ImageError(path, f"the TIFF file is damaged ({warnings[0]})")
                 raise ImageError(path, "the TIFF file holds no image")
-            every = _tiff_series(tif)
-            counts = [_tiff_layout(s)[3] for s in every]
-            n_pages, k, local = sum(counts), 0, page or 0
-            while k < len(every) - 1 and local >= counts[k]:  # the series that holds the page
-                local, k = local - counts[k], k + 1
-            series = every[k]
+            series, local, n_pages = _series_of(tif, page or 0)
             axes, shape = series.axes, tuple(series.shape)
             keyframe = series.keyframe
             in_page, outer_axes, page_dims, _ = _tiff_layout(series)
@@ -461,6 +456,18 @@ def _tiff_series(tif) -> list:
     return found or list(tif.series[:1])
 
 
+def _series_of(tif, page: int) -> tuple:
+    """The series of a TIFF file that holds ``page`` (counted over every series'
+    pages: :func:`_tiff_series`), the page's number within it, and the file's number of
+    pages (the last series, and a page past its own, where ``page`` is past the file's)."""
+    every = _tiff_series(tif)
+    counts = [_tiff_layout(s)[3] for s in every]
+    k, local = 0, page
+    while k < len(every) - 1 and local >= counts[k]:
+        local, k = local - counts[k], k + 1
+    return every[k], local, sum(counts)
+
+
 def _tiff_layout(series) -> tuple[str, str, list, int]:
     """How a TIFF series divides into planes: the axes inside one TIFF page, the axes outside
     it, the page axes ((axis, length) of everything outside a plane that is not a channel:
@@ -473,6 +480,31 @@ def _tiff_layout(series) -> tuple[str, str, list, int]:
     outer_shape = shape[: len(outer_axes)]
     page_dims = [(a, n) for a, n in zip(outer_axes, outer_shape, strict=True) if a != "C"]
     return in_page, outer_axes, page_dims, int(np.prod([n for _, n in page_dims], dtype=np.int64))
+
+
+def plane_size(path: str | Path, page: int | None = None) -> tuple[int, int] | None:
+    """(rows, columns) of one page of an image file, from its header: no pixel is decoded.
+    None where the file cannot say (gone, damaged: reading it says what is wrong)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            kind = _sniff(fh.read(16))
+        if kind == "TIFF":
+            import tifffile
+
+            with _tifffile_warnings(), tifffile.TiffFile(path) as tif:
+                series = _series_of(tif, page or 0)[0]
+                in_page = _tiff_layout(series)[0]
+                inner = tuple(series.shape)[len(series.shape) - len(in_page) :]
+                return int(inner[in_page.index("Y")]), int(inner[in_page.index("X")])
+        if kind is not None:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return int(im.size[1]), int(im.size[0])
+    except Exception:  # noqa: BLE001 - any damage: not known here
+        return None
+    return None
 
 
 def count_pages(path: str | Path) -> int:

@@ -258,6 +258,22 @@ def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
     assert f"smoothness: {smooth} there, {smooth + 1} now" in capsys.readouterr().err
 
 
+def test_an_image_replaced_by_one_of_another_size_is_segmented_again_on_resume(
+    tmp_path, tiny_model_dir, capsys
+):
+    """An input image replaced since the run by another of another size (a bad frame taken
+    again): continuing the run segments it again, its results the new image's size (they
+    were kept, 96 x 128 labels for an image of 80 x 90)."""
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    cv2.imwrite(str(folder / "frame1.png"), textured((80, 90), 7))
+    capsys.readouterr()
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    assert tifffile.imread(out / "frame1_labels.tif").shape == (80, 90)
+    assert tifffile.imread(out / "frame0_labels.tif").shape == (96, 128)  # kept as it was
+
+
 def test_labels_edited_since_the_run_are_kept_and_measured_again_on_resume(
     tmp_path, phase_model_dir, capsys
 ):

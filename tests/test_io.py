@@ -20,7 +20,7 @@ from cellprop.engine import (
     read_image,
     read_points,
 )
-from cellprop.engine.io import to_grey
+from cellprop.engine.io import plane_size, to_grey
 
 RNG = np.random.default_rng(7)
 
@@ -112,6 +112,8 @@ def test_pages_are_counted_from_the_header_as_reading_sees_them(tmp_path):
         for plane in pages:
             tif.write(plane, photometric="minisblack")
     assert count_pages(by_page) == 4
+    assert [plane_size(by_page, k) for k in (0, 3)] == [pages[0].shape, (20, 30)]  # from headers
+    assert plane_size(tmp_path / "nowhere.tif") is None
     for k, plane in enumerate(pages):
         got = read_image(by_page, page=k)
         np.testing.assert_array_equal(got.pixels, plane)
