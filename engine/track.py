@@ -870,6 +870,11 @@ def tracks_summary(path: str | Path) -> str:
         start, end = span.get(sequence, (first, last))
         span[sequence] = (min(start, first), max(end, last))
     whole = sum((first, last) == span[sequence] for sequence, first, last in frames)
+    if span and all(first == last for first, last in span.values()):
+        return (
+            "no cell followed: each time-lapse given has one time point (the pages of a "
+            "multi-page file are its time points with --page all) -> tracks.csv"
+        )
     return (
         f"{len(rows)} tracks followed ({len(mothers)} division(s); {whole} from the first "
         "time point to the last) -> tracks.csv"

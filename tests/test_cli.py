@@ -925,6 +925,15 @@ def test_a_frame_of_another_size_in_a_followed_folder_is_said(tmp_path, tiny_mod
     assert "tracks started anew at t1.png: a field of another size than the image before" in err
 
 
+def test_following_one_time_point_says_there_is_nothing_to_follow(tmp_path, tiny_model_dir, capsys):
+    """--track on one image (a multi-page file given without --page all): no cell can be
+    followed, and the run says so instead of 'N tracks followed ... N from the first time
+    point to the last'."""
+    image = _three_images(tmp_path) / "frame0.png"
+    assert segment([image, "--track", "--out", tmp_path / "out"], tiny_model_dir) == 0
+    assert "no cell followed: each time-lapse given has one time point" in capsys.readouterr().err
+
+
 def test_a_time_lapse_without_cells_writes_tracks_csv_with_its_columns(tmp_path, tiny_model_dir):
     """Frames where no cell is found (empty wells): tracks.csv holds its header, as the
     cell tables do, not two bytes a spreadsheet or script cannot read columns from."""
