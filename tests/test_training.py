@@ -205,6 +205,15 @@ def test_reads_one_csv_per_image_and_marker_label_images(tmp_path):
     tifffile.imwrite(markers / "markers" / "m.tif", labels)
     (sample,) = load_dataset(markers)
     assert sorted(map(tuple, sample.points.tolist())) == [(4.0, 3.0), (31.5, 20.5)]
+    # a marker image of another size than its image, or in colour: said, by name (the
+    # first trained on another image's centres, the second on its grey values as labels)
+    tifffile.imwrite(markers / "markers" / "m.tif", labels[:20])
+    with pytest.raises(DatasetError, match=r"m\.tif: 40x20, not the size of its image m\.tif"):
+        load_dataset(markers)
+    colour = np.dstack([labels, labels * 0, labels * 0]).astype(np.uint8)
+    tifffile.imwrite(markers / "markers" / "m.tif", colour, photometric="rgb")
+    with pytest.raises(DatasetError, match="must be one channel of labels, not colour"):
+        load_dataset(markers)
 
 
 def test_dataset_errors_name_the_file(tmp_path):

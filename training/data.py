@@ -65,19 +65,25 @@ def read_points_csv(path: Path) -> dict[str, np.ndarray]:
         raise DatasetError(str(exc)) from None
 
 
-def _marker_centres(path: Path) -> np.ndarray:
-    """(x, y) centroids of the labels of a marker image (0 = background)."""
+def _marker_centres(path: Path) -> tuple[np.ndarray, tuple]:
+    """(x, y) centroids of the labels of a marker image (0 = background), and its size."""
     from scipy import ndimage
 
-    labels = _read_pixels(path)
+    try:
+        data = read_image(path)
+    except ImageError as exc:
+        raise DatasetError(str(exc)) from None
+    if data.is_colour_file or data.n_channels > 1:  # (its grey would be taken for labels)
+        raise DatasetError(f"{path}: a marker image must be one channel of labels, not colour")
+    labels = data.pixels
     if not np.issubdtype(labels.dtype, np.integer):
         raise DatasetError(f"{path}: marker image must hold integer labels, not {labels.dtype}")
     ids = np.unique(labels)
     ids = ids[ids != 0]
     if ids.size == 0:
-        return np.zeros((0, 2))
+        return np.zeros((0, 2)), labels.shape
     centres = ndimage.center_of_mass(np.ones(labels.shape), labels, ids)
-    return np.asarray([(c, r) for r, c in centres], dtype=np.float64)
+    return np.asarray([(c, r) for r, c in centres], dtype=np.float64), labels.shape
 
 
 def _read_pixels(path: Path, channel: int = 0) -> np.ndarray:
@@ -123,6 +129,7 @@ def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0)
         raise DatasetError(f"{images_dir}: no images ({', '.join(IMAGE_EXTENSIONS)})")
 
     by_name: dict[str, np.ndarray] = {}
+    markers: dict[str, tuple] = {}  # a marker image's path and size, by its image's stem
     if (folder / "points.csv").is_file():
         by_name = read_points_csv(folder / "points.csv")
         known = {p.name for p in files} | {p.stem for p in files}
@@ -139,7 +146,8 @@ def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0)
             by_name[csv_path.stem] = read_points_csv(csv_path).get("", np.zeros((0, 2)))
     elif (folder / "markers").is_dir():
         for marker in _image_files(folder / "markers"):
-            by_name[marker.stem] = _marker_centres(marker)
+            by_name[marker.stem], shape = _marker_centres(marker)
+            markers[marker.stem] = (marker, shape)
     else:
         raise DatasetError(
             f"{folder}: no cell centres found: expected points.csv (image,x,y), "
@@ -154,6 +162,12 @@ def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0)
         pixels = _read_pixels(path, channel) if read_pixels else np.zeros((0, 0))
         if read_pixels:
             rows, cols = pixels.shape
+            marker, shape = markers.get(path.stem, (None, pixels.shape))
+            if shape != pixels.shape:  # its centres would be another image's
+                raise DatasetError(
+                    f"{marker}: {shape[1]}x{shape[0]}, not the size of its image {path.name} "
+                    f"({cols}x{rows})"
+                )
             outside = (
                 (points[:, 0] < -0.5)
                 | (points[:, 1] < -0.5)
