@@ -482,10 +482,10 @@ def _tiff_layout(series) -> tuple[str, str, list, int]:
     return in_page, outer_axes, page_dims, int(np.prod([n for _, n in page_dims], dtype=np.int64))
 
 
-def plane_size(path: str | Path, page: int | None = None) -> tuple[int, int] | None:
-    """(rows, columns) of one page of an image file, from its header: no pixel is decoded.
-    None where the file cannot say (gone, damaged: reading it says what is wrong)."""
-    path = Path(path)
+def _from_header(path: str | Path, of_tiff, of_other, otherwise):
+    """What ``of_tiff`` (given the tifffile.TiffFile) or ``of_other`` (given the PIL image)
+    says of an image file from its header, no pixel decoded; ``otherwise`` where the file
+    cannot say (gone, damaged: reading it then says what is wrong with it)."""
     try:
         with open(path, "rb") as fh:
             kind = _sniff(fh.read(16))
@@ -493,41 +493,40 @@ def plane_size(path: str | Path, page: int | None = None) -> tuple[int, int] | N
             import tifffile
 
             with _tifffile_warnings(), tifffile.TiffFile(path) as tif:
-                series = _series_of(tif, page or 0)[0]
-                in_page = _tiff_layout(series)[0]
-                inner = tuple(series.shape)[len(series.shape) - len(in_page) :]
-                return int(inner[in_page.index("Y")]), int(inner[in_page.index("X")])
+                return of_tiff(tif)
         if kind is not None:
             from PIL import Image
 
             with Image.open(path) as im:
-                return int(im.size[1]), int(im.size[0])
-    except Exception:  # noqa: BLE001 - any damage: not known here
-        return None
-    return None
+                return of_other(im)
+    except Exception:  # noqa: BLE001 - any damage: not known from the header
+        return otherwise
+    return otherwise
+
+
+def plane_size(path: str | Path, page: int | None = None) -> tuple[int, int] | None:
+    """(rows, columns) of one page of an image file, from its header: no pixel is decoded.
+    None where the file cannot say (gone, damaged: reading it says what is wrong)."""
+
+    def of_tiff(tif) -> tuple[int, int]:
+        series = _series_of(tif, page or 0)[0]
+        in_page = _tiff_layout(series)[0]
+        inner = tuple(series.shape)[len(series.shape) - len(in_page) :]
+        return int(inner[in_page.index("Y")]), int(inner[in_page.index("X")])
+
+    return _from_header(path, of_tiff, lambda im: (int(im.size[1]), int(im.size[0])), None)
 
 
 def count_pages(path: str | Path) -> int:
     """How many pages (time points, slices, positions) an image file holds, from its header:
     no pixel is decoded. A file that cannot be read counts as one page (reading it then says
     what is wrong with it)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            kind = _sniff(fh.read(16))
-        if kind == "TIFF":
-            import tifffile
-
-            with _tifffile_warnings(), tifffile.TiffFile(path) as tif:
-                return max(1, sum(_tiff_layout(s)[3] for s in _tiff_series(tif)))
-        if kind is not None:
-            from PIL import Image
-
-            with Image.open(path) as im:
-                return max(1, int(getattr(im, "n_frames", 1)))
-    except Exception:  # noqa: BLE001 - any damage: one page, reported when it is read
-        return 1
-    return 1
+    return _from_header(
+        path,
+        lambda tif: max(1, sum(_tiff_layout(s)[3] for s in _tiff_series(tif))),
+        lambda im: max(1, int(getattr(im, "n_frames", 1))),
+        1,
+    )
 
 
 def _plane_from_page(
