@@ -224,38 +224,40 @@ def _search_path() -> list[Path]:
     return folders
 
 
-def list_models() -> list[ModelInfo]:
-    """The models found in the shipped folder (and CELLPROP_MODEL_PATH), sorted by name.
-
-    Broken folders are left out here; :func:`load_model` on one says what is wrong.
-    """
+def _installed() -> tuple[list[ModelInfo], list[tuple[Path, str]]]:
+    """One look through the shipped folder and CELLPROP_MODEL_PATH: the models found there,
+    sorted by name (the first of a name), and the folders with a model.json that cannot be
+    used, each with why."""
     found: dict[str, ModelInfo] = {}
+    broken: list[tuple[Path, str]] = []
     for root in _search_path():
         if not root.is_dir():
             continue
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             try:
                 model = _info_of(folder)
-            except ModelError:
+            except ModelError as exc:
+                if (folder / "model.json").is_file():  # a model that cannot be used
+                    broken.append((folder, str(exc)))
                 continue
             found.setdefault(model.name, model)
-    return sorted(found.values(), key=lambda m: m.name)
+    return sorted(found.values(), key=lambda m: m.name), broken
+
+
+def list_models() -> list[ModelInfo]:
+    """The models found in the shipped folder (and CELLPROP_MODEL_PATH), sorted by name.
+
+    Broken folders are left out here (:func:`broken_models` says which and why);
+    :func:`load_model` on one says what is wrong.
+    """
+    return _installed()[0]
 
 
 def broken_models() -> list[tuple[Path, str]]:
     """The folders among the installed models' (the shipped folder, CELLPROP_MODEL_PATH)
     that hold a model.json but cannot be used, each with why (:func:`list_models` leaves
     them out)."""
-    broken = []
-    for root in _search_path():
-        if not root.is_dir():
-            continue
-        for folder in sorted(p for p in root.iterdir() if (p / "model.json").is_file()):
-            try:
-                _info_of(folder)
-            except ModelError as exc:
-                broken.append((folder, str(exc)))
-    return broken
+    return _installed()[1]
 
 
 def _resolve(name_or_path: str | Path) -> Path:
@@ -267,15 +269,16 @@ def _resolve(name_or_path: str | Path) -> Path:
         return path.parent
     text = str(name_or_path)
     bare = isinstance(name_or_path, str) and len(path.parts) == 1 and not text.startswith(".")
-    installed = [m.path for m in list_models() if text in (m.name, m.path.name)]
+    models, broken = _installed()
+    installed = [m.path for m in models if text in (m.name, m.path.name)]
     if path.is_dir() and not (bare and installed):
         return path
     if installed:
         return installed[0]
-    for folder, why in broken_models():  # a model of that name there, which cannot be used
+    for folder, why in broken:  # a model of that name there, which cannot be used
         if folder.name == text:
             raise ModelError(why)
-    names = ", ".join(m.name for m in list_models()) or "none installed"
+    names = ", ".join(m.name for m in models) or "none installed"
     raise ModelError(f"{name_or_path}: no such model folder or model name (available: {names})")
 
 
