@@ -173,15 +173,17 @@ class BatchMixin:
         except self.engine.ResumeError:
             return None
 
-    def open_results(self, folder: str | Path) -> None:
+    def open_results(self, folder: str | Path, images: str | Path | None = None) -> None:
         """Open the images a batch run wrote into ``folder`` with their cells read back from
         its files (engine ``saved_results``), to look at, correct and export them again
-        without segmenting them again. Images open already keep the results they have."""
+        without segmenting them again. Images open already keep the results they have.
+        ``images``: the folder the images were moved to since the run; where some are not
+        found and none was given, ``images_missing`` asks the window for it."""
         folder = Path(folder)
         engine = self.engine
 
         def read(job: Job):
-            run, results, problems = engine.saved_results(folder)
+            run, results, problems = engine.saved_results(folder, images)
             channel = run.record.get("channel")  # the run's; each image's where it says
             channel = channel if isinstance(channel, int) else None
             items = [BatchItem.of(r, channel=channel) for r in results]
@@ -191,6 +193,9 @@ class BatchMixin:
             run, items, problems = out
             for problem in problems:
                 self._report(f"{folder}: {problem}")
+            gone = [p.gone for p in problems if getattr(p, "gone", None)]
+            if gone and images is None:  # moved since: the window asks where to
+                self.images_missing.emit(str(folder), gone)
             record = run.record
             model = record.get("model") or {}
             # a correction re-runs the model that made the cells: its folder, or its name

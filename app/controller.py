@@ -88,6 +88,9 @@ class AppController(
     batch_progress = Signal(int, int, float)  # finished, total, seconds left (-1 unknown)
     batch_finished = Signal(object)  # BatchSummary
     folder_opened = Signal(str, int)  # folder, images found in it: the window offers a batch
+    # a results folder whose images moved since the run: the folder, where they were (the
+    # window asks where they are now, and opens the results again with that folder)
+    images_missing = Signal(str, object)
     exported = Signal(object)  # list of written paths
     log = Signal(str, str)  # level ("info", "warning", "error"), message
     error = Signal(str)  # a readable message to show in the window

@@ -242,6 +242,9 @@ class MainWindow(
         c.folder_opened.connect(
             lambda folder, n: QTimer.singleShot(0, lambda: self.offer_batch(folder, n))
         )
+        c.images_missing.connect(
+            lambda folder, gone: QTimer.singleShot(0, lambda: self.find_moved_images(folder, gone))
+        )
         c.log.connect(self.log_panel.add)
         c.hint.connect(lambda message: self.banner.show_message(message, "hint"))
         c.model_changed.connect(self._model_changed)
@@ -431,6 +434,27 @@ class MainWindow(
         if folder:
             c.open_results(folder)
             c.store.add_recent([folder])
+
+    def find_moved_images(self, folder: str, gone: list) -> None:
+        """Results opened whose images are no longer where the run read them (an
+        experiment's folder moved or copied to another disk): asks where they are now, and
+        opens the results again with the images found there (by their file names)."""
+        c = self.controller
+        n = len(gone)
+        where = Path(gone[0]).parent
+        question = (
+            f"{n} image{'s' if n != 1 else ''} of the results in {folder} "
+            f"{'are' if n != 1 else 'is'} no longer where the run read "
+            f"{'them' if n != 1 else 'it'} ({where}). Find the folder that holds "
+            f"{'them' if n != 1 else 'it'} now?"
+        )
+        if not self.dialogs.ask("Images moved", question):
+            return
+        chosen = self.dialogs.choose_folder(
+            f"Where are the images of {Path(folder).name} now?", c.store.folder("open")
+        )
+        if chosen:
+            c.open_results(folder, images=chosen)
 
     def dragEnterEvent(self, event):  # noqa: N802 - Qt override
         if event.mimeData().hasUrls():

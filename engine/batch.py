@@ -23,7 +23,14 @@ import numpy as np
 
 from .errors import Cancelled, ImageError, OutputExists, ResumeError
 from .features import centroids_and_areas, detection_centres, feature_transform, measure_image
-from .io import _natural_key, plane_size, points_not_kept, points_outside, read_image
+from .io import (
+    _natural_key,
+    pixels_digest,
+    plane_size,
+    points_not_kept,
+    points_outside,
+    read_image,
+)
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
     read_labels,
@@ -63,6 +70,7 @@ from .track import (
 
 __all__ = [
     "BatchResult",
+    "LeftOut",
     "output_paths",
     "process_batch",
     "process_image",
@@ -173,7 +181,7 @@ def process_image(
     try:
         data = read_plane(path, page=page, channel=channel)
         result.image_info, result.n_pages = data.description, data.n_pages
-        result.channel = data.channel
+        result.channel, result.digest = data.channel, pixels_digest(data.pixels)
         if channel and data.channel != channel:
             result.note = f"a file of one channel: segmented it, not channel {channel}"
         if data.pixel_height and settings.pixel_size is None:  # (given: taken as square)
@@ -405,6 +413,7 @@ def process_batch(
     if settings.diameter != "auto":  # (else each image's own, known once it is segmented)
         record["resolved"] = resolve_settings(model, settings)  # the defaults it stands for
     kept: dict[int, ImageResult] = {}
+    changed: dict[int, str] = {}  # images segmented again, their image changed: why
     earlier, refollowed, was = None, [], None
     if resume:
         earlier = earlier_run(out)
@@ -423,7 +432,7 @@ def process_batch(
         anew = earlier.measured_otherwise(record)  # the pixel size, say: measured again
         refollowed = earlier.followed_otherwise(record)  # another reach: followed again
         was = TrackSettings.of(earlier.record.get("tracking")) if refollowed else None
-        kept = _kept(files, out, earlier, model, settings, roi, channel, anew)
+        kept = _kept(files, out, earlier, model, settings, roi, channel, anew, changed)
         if roi and not earlier.record.get("roi", False):  # ROI sets asked only now
             for i, result in kept.items():
                 result.outputs = output_paths(files[i].target, out, True)
@@ -451,6 +460,8 @@ def process_batch(
     def finish(i: int, res: ImageResult) -> None:
         nonlocal done
         done += 1
+        if i in changed and not res.kept:
+            res.note = _noted(res.note, changed[i])
         if not res.kept:
             journal.add(res)
         if on_result is not None:
@@ -747,6 +758,7 @@ def _kept(
     roi,
     channel=None,
     anew: list[str] | None = None,
+    again: dict[int, str] | None = None,
 ) -> dict[int, ImageResult]:
     """The images of ``files`` the earlier run in ``out`` finished, as results taken over
     from it (by index into ``files``): those whose files are all there and agree, and those
@@ -754,7 +766,9 @@ def _kept(
     again from them). An image whose labels are gone or unreadable, or are the run's own with
     another of its files gone or damaged, is segmented again. ``anew``: the measurement
     settings given otherwise than the run's, in words (its :meth:`EarlierRun.measured_otherwise`):
-    the cells kept are measured again with this run's (:func:`_measured_anew`)."""
+    the cells kept are measured again with this run's (:func:`_measured_anew`). ``again``
+    is given the images segmented again because their image changed since (another size,
+    other pixels), by index: why, in words, for their note."""
     kept = {}
     roi = roi and bool(earlier.record.get("roi", False))  # the files it wrote
     for i, plane in enumerate(files):
@@ -763,12 +777,14 @@ def _kept(
             continue
         targets = output_paths(plane.target, out, roi)
         try:
-            result = _from_row(plane, row, targets)
-        except (OSError, UnicodeDecodeError, ValueError):
+            result = _from_row(plane, row, targets, pixels=True)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
             try:  # files the run wrote changed since: never segment over labels someone made
                 result = _measured_again(plane, row, targets, settings, channel)
             except (OSError, ValueError, ImageError):
-                continue  # damaged: segmented again
+                if isinstance(exc, _ImageChanged) and again is not None:
+                    again[i] = exc.note
+                continue  # damaged, or its image changed: segmented again
         else:
             if anew:
                 try:
@@ -850,6 +866,7 @@ def _measured_again(
         image_info=data.description,
         diameter=float(row["Diameter_px"]) if row.get("Diameter_px") else None,
         channel=data.channel,
+        digest=pixels_digest(data.pixels),
         kept=True,
         note="its files changed since the earlier run: its labels kept as they are, its cells "
         "measured again from them",
@@ -966,6 +983,14 @@ class _Disagree(ValueError):
     """An image's files disagree (its table and its labels count other cells)."""
 
 
+class _ImageChanged(ValueError):
+    """An image is not the one its results were made from (other pixels under its name)."""
+
+    def __init__(self, where: str, how: str) -> None:
+        super().__init__(f"{where}: {how}")
+        self.note = f"its image changed since the earlier run ({how}): segmented again"
+
+
 def _areas_agree(table, areas: np.ndarray) -> bool:
     """Whether a cell table's areas in pixels (``AreaShape_Area``) are ``areas``, its labels'
     (by label, from 1); True for a table without them."""
@@ -976,9 +1001,11 @@ def _areas_agree(table, areas: np.ndarray) -> bool:
     return len(recorded) == len(areas) and bool(np.array_equal(recorded, areas))
 
 
-def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
+def _from_row(plane: Plane, row: dict, targets: dict, pixels: bool = False) -> ImageResult:
     """An image a run finished, from its summary.csv row and its files (``targets``), as a
-    kept result; ValueError (naming the file) or OSError where a file is missing or damaged.
+    kept result; ValueError (naming the file) or OSError where a file is missing or damaged,
+    :class:`_ImageChanged` where the image is of another size now, or, with ``pixels`` (the
+    image read again: a continued run), has other pixels than its row's ``Digest``.
 
     The files are the truth, not the row: cells corrected in the app and exported into the
     run's folder count as they are now."""
@@ -989,7 +1016,16 @@ def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
     size = plane_size(plane.path, plane.page)  # the image as it is now (None: cannot say)
     if size is not None and size != labels.shape:  # replaced since by another image
         h, w = size
-        raise ValueError(f"{plane.where}: {w} x {h} pixels now, not its results' size")
+        raise _ImageChanged(plane.where, f"{w} x {h} pixels now, not its results' size")
+    digest = row.get("Digest") or ""  # (a run before fingerprints: not compared)
+    if pixels and digest:
+        channel = int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None
+        try:
+            now = pixels_digest(read_plane(plane.path, page=plane.page, channel=channel).pixels)
+        except ImageError as exc:
+            raise _ImageChanged(plane.where, f"it cannot be read now: {exc}") from exc
+        if now != digest:
+            raise _ImageChanged(plane.where, "other pixels than those its cells were found on")
     table = read_table(targets["cells"])
     areas = np.bincount(labels.ravel())[1:]
     n_cells = len(areas)
@@ -1011,10 +1047,27 @@ def _from_row(plane: Plane, row: dict, targets: dict) -> ImageResult:
         diameter=float(row["Diameter_px"]) if row.get("Diameter_px") else None,
         channel=int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None,
         kept=True,
+        digest=digest,
     )
 
 
-def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], list[str]]:
+class LeftOut(str):
+    """One image of a results folder left out by :func:`saved_results`, and why (a str).
+    ``gone``: where the run read the image, where it is gone from (moved since: the folder
+    it is in now may be given); None where it was left out for another reason."""
+
+    gone: Path | None = None
+
+    @classmethod
+    def of(cls, why: str, gone: Path | None = None) -> LeftOut:
+        left = cls(why)
+        left.gone = gone
+        return left
+
+
+def saved_results(
+    folder: str | Path, images: str | Path | None = None
+) -> tuple[EarlierRun, list[ImageResult], list[LeftOut]]:
     """The images a batch run in ``folder`` finished, read back from its files, to look at
     (and correct) them again without segmenting them again.
 
@@ -1025,10 +1078,12 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
     results : list of ImageResult
         One per image it finished whose files are all there, in the run's order, as kept
         results (``kept``, ``table``, ``outputs``; ``settings``: the run's as given, with the
-        image's own diameter where it was measured on each); ``path`` is the image where the
-        run read it, or, moved since, beside the result folder.
-    problems : list of str
-        Each image left out and why (image or result file gone or damaged), by name.
+        image's own diameter where it was measured on each); ``path`` is the image in
+        ``images`` (a folder the images were moved to since, where given), else where the
+        run read it, else (moved since) beside the result folder.
+    problems : list of LeftOut
+        Each image left out and why (image or result file gone or damaged), by name; an
+        image not found where it was looked for has its ``gone`` set.
 
     Raises
     ------
@@ -1057,9 +1112,14 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
         if row.get("Status") != "done":
             continue
         recorded = recorded_planes[k].path
-        path = next((p for p in (recorded, folder.parent / recorded.name) if p.is_file()), None)
+        places = [recorded, folder.parent / recorded.name]
+        if images is not None:
+            places.insert(0, Path(images) / recorded.name)
+        path = next((p for p in places if p.is_file()), None)
         if path is None:
-            problems.append(f"{name}: the image is no longer at {recorded}")
+            also = "" if images is None else f" nor in {images}"
+            gone = f"{name}: the image is no longer at {recorded}{also}"
+            problems.append(LeftOut.of(gone, recorded))
             continue
         plane = Plane(path, recorded_planes[k].page, name)
         try:
@@ -1071,7 +1131,7 @@ def saved_results(folder: str | Path) -> tuple[EarlierRun, list[ImageResult], li
                     "; continuing the run (--resume, or Continue in the window) makes its "
                     "files agree again, keeping labels changed since"
                 )
-            problems.append(f"{name}: its results cannot be read ({exc}){hint}")
+            problems.append(LeftOut.of(f"{name}: its results cannot be read ({exc}){hint}"))
             continue
         result.settings = dict(given, diameter=result.diameter) if auto else dict(given)
         result.sequence = in_sequence.get(k)

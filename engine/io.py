@@ -7,6 +7,7 @@ so that a batch can report it and go on.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 import re
@@ -27,6 +28,7 @@ __all__ = [
     "ImageData",
     "count_pages",
     "find_images",
+    "pixels_digest",
     "read_image",
     "points_outside",
     "read_points",
@@ -515,6 +517,15 @@ def plane_size(path: str | Path, page: int | None = None) -> tuple[int, int] | N
         return int(inner[in_page.index("Y")]), int(inner[in_page.index("X")])
 
     return _from_header(path, of_tiff, lambda im: (int(im.size[1]), int(im.size[0])), None)
+
+
+def pixels_digest(pixels: np.ndarray) -> str:
+    """A fingerprint of a plane's pixels (their size, type and values; 16 hex digits): the
+    same for the same pixels read again, whatever the file's compression or metadata."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{pixels.shape}{pixels.dtype.str}".encode())
+    digest.update(np.ascontiguousarray(pixels).data)
+    return digest.hexdigest()
 
 
 def count_pages(path: str | Path) -> int:

@@ -43,6 +43,7 @@ SUMMARY_COLUMNS = (
     "Seconds",
     "Read",
     "Error",
+    "Digest",
 )
 
 #: Settings that change no result (how much memory one network call may take).
@@ -295,6 +296,7 @@ def _row(result) -> list:
         f"{result.seconds:.2f}",
         result.image_info,
         result.error or "",
+        getattr(result, "digest", ""),
     ]
 
 

@@ -85,6 +85,10 @@ class ImageResult:
     channel : int or None
         The channel of its file it was read from (the one asked, or a file's only one:
         :func:`~cellprop.engine.batch.read_plane`); None where not read here (kept).
+    digest : str
+        A fingerprint of the pixels it was segmented from (:func:`pixels_digest`), recorded
+        in summary.csv: a continued run segments again an image whose pixels changed since
+        (another image saved under its name). Empty where not known (a run before it).
     """
 
     path: Path
@@ -107,6 +111,7 @@ class ImageResult:
     sequence: tuple | None = None
     tracking: dict | None = None
     channel: int | None = None
+    digest: str = ""
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)

@@ -394,6 +394,46 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
         later.shutdown()
 
 
+def test_results_whose_images_moved_ask_where_they_are_and_open_from_there(
+    qtbot, controller, crops, tmp_path
+):
+    """The experiment's folder moved (another disk) after its batch ran: opening the results
+    finds none of its images, says which and where they were, and asks (images_missing);
+    opened again with the folder they are in now, every image opens with its cells."""
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    moved = tmp_path / "archive" / "2026-12-01"
+    moved.parent.mkdir()
+    crops[0].parent.rename(moved)
+    later = AppController(store=controller.store)
+    try:
+        errors: list = []
+        later.error.connect(errors.append)
+        with qtbot.waitSignal(later.images_missing, timeout=RUN_MS) as asked:
+            later.open_results(out)
+        assert asked.args[0] == str(out) and asked.args[1] == crops
+        assert later.documents == [] and "crop0.png: the image is no longer at" in errors[0]
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out, images=moved)
+        assert [d.path for d in later.documents] == [moved / p.name for p in crops]
+        assert [d.status for d in later.documents] == [Status.DONE] * 3
+        labels = engine.read_image(out / "crop0_labels.tif").pixels
+        np.testing.assert_array_equal(later.documents[0].result.labels, labels)
+        # a folder that holds none of them: said, not asked again
+        errors.clear()
+        third = AppController(store=controller.store)
+        third.error.connect(errors.append)
+        third.images_missing.connect(lambda *a: errors.append("asked"))
+        third.open_results(out, images=tmp_path)
+        qtbot.waitUntil(lambda: len(errors) == 3, timeout=RUN_MS)
+        assert all(f"nor in {tmp_path}" in e for e in errors)
+        third.shutdown()
+    finally:
+        later.shutdown()
+
+
 def test_an_image_a_batch_segmented_is_got_ready_for_quick_corrections(
     qtbot, controller, crops, tmp_path
 ):

@@ -1368,6 +1368,29 @@ def test_open_results_asks_for_the_folder_and_hands_it_to_the_controller(
     assert opened == [str(tmp_path / "results")]
 
 
+def test_results_whose_images_moved_ask_for_their_folder(qtbot, window, tmp_path, monkeypatch):
+    """The controller found the images of a results folder gone: the window asks whether to
+    look for them, then for their folder, and opens the results again with it; no, or no
+    folder chosen, opens nothing."""
+    opened = []
+    monkeypatch.setattr(
+        window.controller, "open_results", lambda folder, images=None: opened.append(images)
+    )
+    gone = [tmp_path / "old" / "t000.tif", tmp_path / "old" / "t001.tif"]
+    window.dialogs.answers = [False]
+    window.controller.images_missing.emit(str(tmp_path / "results"), gone)
+    qtbot.waitUntil(lambda: len(window.dialogs.questions) == 1, timeout=WAIT_MS)
+    question = window.dialogs.questions[0]
+    assert "2 images of the results" in question and str(tmp_path / "old") in question
+    assert opened == []  # no: nothing opened
+    window.dialogs.folder = ""
+    window.find_moved_images(str(tmp_path / "results"), gone[:1])
+    assert "1 image of the results" in window.dialogs.questions[-1] and opened == []
+    window.dialogs.folder = str(tmp_path / "new")
+    window.find_moved_images(str(tmp_path / "results"), gone)
+    assert opened == [str(tmp_path / "new")]
+
+
 def test_choosing_a_broken_model_folder_says_so_in_the_panel(qtbot, window, tmp_path):
     panel = window.settings_panel
     window.dialogs.folder = str(tmp_path / "not-a-model")

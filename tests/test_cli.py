@@ -274,6 +274,47 @@ def test_an_image_replaced_by_one_of_another_size_is_segmented_again_on_resume(
     assert tifffile.imread(out / "frame0_labels.tif").shape == (96, 128)  # kept as it was
 
 
+def test_an_image_replaced_by_another_of_its_size_is_segmented_again_on_resume(
+    tmp_path, tiny_model_dir, capsys
+):
+    """An input image replaced since the run by another of the same size (the wrong
+    field saved under its name, then the right one): summary.csv keeps a fingerprint of the
+    pixels each image was segmented from, and continuing the run segments that image again,
+    saying why; the others are kept. A run recorded before fingerprints keeps its images."""
+    from cellprop.engine.io import pixels_digest
+
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    rows = {r["Image"]: r for r in read_csv(out / "summary.csv")}
+    assert rows["frame1.png"]["Digest"] == pixels_digest(cv2.imread(str(folder / "frame1.png"), 0))
+    kept = (out / "frame0_labels.tif").stat().st_mtime_ns
+    other = textured((96, 128), 99)
+    cv2.imwrite(str(folder / "frame1.png"), other)
+    assert segment([folder, "--out", out], tiny_model_dir) == 2  # (not continued: refused)
+    capsys.readouterr()
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    assert main([*argv, "--threshold", "0.01", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "frame1.png" in err and "its image changed since the earlier run (other pixels" in err
+    assert "frame0.png" not in err.split("its image changed")[0].splitlines()[-1]
+    rows = {r["Image"]: r for r in read_csv(out / "summary.csv")}
+    assert rows["frame1.png"]["Digest"] == pixels_digest(other)
+    assert (out / "frame0_labels.tif").stat().st_mtime_ns == kept  # not written again
+    assert rows["frame0.png"]["Digest"] == pixels_digest(cv2.imread(str(folder / "frame0.png"), 0))
+
+    # summary.csv of a run before fingerprints (no Digest column): its images are kept.
+    with open(out / "summary.csv", newline="") as fh:
+        old = [row[:-1] for row in csv.reader(fh)]
+    with open(out / "summary.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows(old)
+    cv2.imwrite(str(folder / "frame2.png"), textured((96, 128), 98))
+    again = (out / "frame2_labels.tif").stat().st_mtime_ns
+    assert main([*argv, "--threshold", "0.01", "--resume"]) == 0
+    assert "changed since" not in capsys.readouterr().err
+    assert (out / "frame2_labels.tif").stat().st_mtime_ns == again
+
+
 def test_labels_edited_since_the_run_are_kept_and_measured_again_on_resume(
     tmp_path, phase_model_dir, capsys
 ):
