@@ -390,6 +390,32 @@ def _find_prediction(pred_dir: Path, stem: str) -> Path | None:
     return None
 
 
+def _made_from(pred_dir: Path) -> dict[str, dict]:
+    """The summary.csv rows of the cellprop run that wrote ``pred_dir``, by image name
+    (empty where there is none, or it cannot be read): where each prediction was made from."""
+    import csv
+
+    try:
+        with open(pred_dir / "summary.csv", newline="", encoding="utf-8") as fh:
+            return {r["Image"]: r for r in csv.DictReader(fh) if r.get("Image")}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError):
+        return {}
+
+
+def _other_pixels(image: Path, row: dict) -> bool:
+    """Whether the run's row (summary.csv) of ``image`` records other pixels than the
+    image's (its ``Digest``): the prediction was made from another image of that name (another
+    dataset's). False where the row records none, or names a page of a file."""
+    from .batch import read_plane
+    from .io import pixels_digest
+
+    digest, page = row.get("Digest") or "", row.get("Page") or ""
+    if not digest or page:
+        return False
+    channel = int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None
+    return pixels_digest(read_plane(image, channel=channel).pixels) != digest
+
+
 def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 10.0) -> Scores:
     """Score predicted label images against a dataset folder (shared/data layout).
 
@@ -407,8 +433,10 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
     Scores
         Detection counts over images with points, Dice and AP over images with masks.
         Images without a prediction are listed in ``per_image`` with ``"missing": true``,
-        those whose prediction or mask cannot be read or differ in size with ``"error"``
-        (why), and not scored.
+        those whose prediction or mask cannot be read or differ in size, or whose
+        prediction a cellprop run made from other pixels than the image's (its summary.csv
+        says: another dataset's image of the same name), with ``"error"`` (why), and not
+        scored.
 
     Raises
     ------
@@ -427,6 +455,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
     points = read_points(dataset / "points.csv") if (dataset / "points.csv").is_file() else {}
     scores = Scores()
     found = 0
+    made = _made_from(pred_dir)
     for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
         pred_path = _find_prediction(pred_dir, image.stem)
         if pred_path is None:
@@ -440,6 +469,12 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             if true is not None and true.shape != pred.shape:
                 raise ValueError(
                     f"{pred_path}: shape {pred.shape} differs from {mask} {true.shape}"
+                )
+            if image.name in made and _other_pixels(image, made[image.name]):
+                where = made[image.name].get("Path") or "another file"
+                raise ValueError(
+                    f"{pred_path}: made from other pixels than {image} (from {where}, "
+                    "says the run's summary.csv: another image of the same name?)"
                 )
         except (ValueError, ImageError) as exc:
             scores.per_image.append({"image": image.name, "error": str(exc)})

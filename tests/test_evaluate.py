@@ -281,6 +281,26 @@ def test_a_prediction_that_cannot_be_scored_is_named_and_the_rest_scored(tiny_da
     assert "detection F1       no points of these images" in out and "F1       1.000" not in out
 
 
+def test_predictions_made_from_another_datasets_images_are_not_scored(tiny_dataset, tmp_path):
+    """Predictions a cellprop run made from another dataset's images of the same names
+    (same size: nothing else tells): its summary.csv records the pixels each was made
+    from, and those images are named, not scored; predictions of these images are."""
+    data, _ = tiny_dataset
+    other = tmp_path / "other"
+    other.mkdir()
+    cv2.imwrite(str(other / "a.png"), np.full((50, 60), 7, np.uint8))  # another a.png
+    cv2.imwrite(str(other / "b.png"), np.zeros((50, 60), np.uint8))  # b.png's pixels
+    out = tmp_path / "out"
+    assert main(["segment", str(other), "--out", str(out), "--quiet"]) in (0, 1)
+    scores = evaluate_folder(data, out)
+    failed = {e["image"]: e["error"] for e in scores.per_image if e.get("error")}
+    assert list(failed) == ["a.png"]
+    assert (
+        "made from other pixels than" in failed["a.png"] and str(other / "a.png") in failed["a.png"]
+    )
+    assert [e["image"] for e in scores.per_image if "cells" in e] == ["b.png"]
+
+
 def test_evaluate_without_predictions_is_a_clear_error(tiny_dataset, tmp_path, capsys):
     data, _ = tiny_dataset
     (tmp_path / "nothing").mkdir()
