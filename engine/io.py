@@ -62,22 +62,40 @@ _RGB_WEIGHTS = np.array([0.299, 0.587, 0.114])
 COLOUR_CHANNELS = ("grey", "red", "green", "blue")
 
 # Resolutions that image editors write by default; they say nothing about the microscope.
-_DEFAULT_DPI = {1.0, 72.0, 96.0, 150.0, 200.0, 300.0, 600.0, 1200.0}
+#: The baseline resolution tags (pixels an inch or a centimetre) are a calibration only
+#: finer than this many pixels an inch (a pixel under 20 µm): coarser, they are what image
+#: editors, screens and printers write (72, 96, 144, 300 dpi; a 600 or 1200 dpi scan), and a
+#: microscope's pixel is never so large.
+_MIN_CALIBRATED_DPI = 1270.0
 
-_UNIT_ALIASES = {
-    "micron": "um",
-    "microns": "um",
-    "micrometer": "um",
-    "micrometre": "um",
-    "\u00b5m": "um",
-    "\u03bcm": "um",
-    "\\u00b5m": "um",
-    "um": "um",
-    "nm": "nm",
-    "nanometer": "nm",
-    "mm": "mm",
-    "millimeter": "mm",
-    "cm": "cm",
+#: Units of length as files name them (lower case), by the unit they are measured in here
+#: (µm, or nm for a file calibrated in nm) and how many of it one is: mm, cm and m in µm
+#: (one column of areas in µm² for a batch of them), Å in nm.
+_LENGTH_UNITS = {
+    **dict.fromkeys(
+        (
+            "um",
+            "micron",
+            "microns",
+            "micrometer",
+            "micrometers",
+            "micrometre",
+            "micrometres",
+            "\u00b5m",
+            "\u03bcm",
+            "u",
+            "\\u00b5m",
+        ),
+        ("um", 1.0),
+    ),
+    **dict.fromkeys(("nm", "nanometer", "nanometers", "nanometre", "nanometres"), ("nm", 1.0)),
+    **dict.fromkeys(("mm", "millimeter", "millimeters", "millimetre", "millimetres"), ("um", 1e3)),
+    **dict.fromkeys(("cm", "centimeter", "centimeters", "centimetre", "centimetres"), ("um", 1e4)),
+    **dict.fromkeys(("m", "meter", "meters", "metre", "metres"), ("um", 1e6)),
+    **dict.fromkeys(
+        ("\u00e5", "\u212b", "angstrom", "angstroms", "\u00e5ngstr\u00f6m"), ("nm", 0.1)
+    ),
+    **dict.fromkeys(("pm", "picometer", "picometers", "picometre", "picometres"), ("nm", 1e-3)),
 }
 
 
@@ -363,6 +381,7 @@ def _read_tiff_quietly(
                     raise ImageError(path, f"the TIFF file is damaged ({warnings[0]})")
                 raise ImageError(path, "the TIFF file holds no image")
             series, local, n_pages = _series_of(tif, page or 0)
+            _check_imagej(path, tif, series)
             axes, shape = series.axes, tuple(series.shape)
             keyframe = series.keyframe
             in_page, outer_axes, page_dims, _ = _tiff_layout(series)
@@ -371,12 +390,20 @@ def _read_tiff_quietly(
             height = page_shape[in_page.index("Y")] if "Y" in in_page else 0
             width = page_shape[in_page.index("X")] if "X" in in_page else 0
             _check_size(path, height, width)
-            rgb = "S" in in_page and keyframe.photometric in (
-                tifffile.PHOTOMETRIC.RGB,
-                tifffile.PHOTOMETRIC.YCBCR,
-                tifffile.PHOTOMETRIC.PALETTE,
+            named = _samples_named(series)  # samples that are channels, or planes
+            rgb = (
+                not named
+                and "S" in in_page
+                and keyframe.photometric
+                in (
+                    tifffile.PHOTOMETRIC.RGB,
+                    tifffile.PHOTOMETRIC.YCBCR,
+                    tifffile.PHOTOMETRIC.PALETTE,
+                )
             )
             n_samples = page_shape[in_page.index("S")] if "S" in in_page else 1
+            if named and named != "C":  # time points or slices: planes, not channels
+                n_samples = 1
             n_outer_channels = outer_shape[outer_axes.index("C")] if "C" in outer_axes else 1
             n_channels = n_outer_channels if n_outer_channels > 1 or rgb else n_samples
             # a colour image (not a colour one per channel of a multi-channel file, read as
@@ -411,18 +438,18 @@ def _read_tiff_quietly(
             it = iter(page_idx)
             for a in outer_axes:
                 index.append((0 if colour_file else channel) if a == "C" else int(next(it)))
+            sample = int(next(it, channel))  # the plane among a page's samples named so
             flat = int(np.ravel_multi_index(index, outer_shape, order="C")) if outer_shape else 0
             at = tif.series.index(series)
             data = tif.asarray(key=flat, series=at) if outer_shape else series.asarray()
-            pixels = _plane_from_page(np.asarray(data), in_page, rgb, channel, n_outer_channels)
+            pixels = _plane_from_page(np.asarray(data), in_page, rgb, sample, n_outer_channels)
             colour, is_colour_file = None, False
             if pixels.ndim == 3 and colour_file:
                 pixels, colour, is_colour_file = _colour_plane(path, pixels, channel)
                 n_channels = len(COLOUR_CHANNELS) if is_colour_file else 1
             elif pixels.ndim == 3:
                 pixels = to_grey(pixels)
-            pixel_size, unit = _tiff_pixel_size(tif, keyframe)
-            pixel_height = _tiff_pixel_height(tif, keyframe, pixel_size)
+            pixel_size, unit, pixel_height = _tiff_calibration(tif, keyframe, at)
     except ImageError:
         raise
     except MemoryError as exc:
@@ -449,6 +476,29 @@ def _read_tiff_quietly(
     )
 
 
+def _check_imagej(path: Path, tif, series) -> None:
+    """Refuse an ImageJ hyperstack that holds fewer planes than its header announces (an
+    acquisition stopped early): tifffile then reads its planes as one list, and which is a
+    channel and which a time point or slice could only be guessed."""
+    ij = tif.imagej_metadata or {}
+    dims = {k: int(ij.get(k) or 1) for k in ("channels", "slices", "frames")}
+    announced = dims["channels"] * dims["slices"] * dims["frames"]
+    if announced <= 1 or series.kind == "imagej":
+        return
+    held = int(np.prod(series.shape[: len(series.axes) - len(series.keyframe.axes)]))
+    if held >= announced:
+        return
+    names = {"channels": "channels", "slices": "slices", "frames": "time points"}
+    said = " x ".join(f"{n} {names[k]}" for k, n in dims.items() if n > 1)
+    raise ImageError(
+        path,
+        f"an ImageJ hyperstack of {said} ({announced} planes) that holds {held}: an "
+        "acquisition stopped early? Which plane is which channel, slice or time point cannot "
+        "be told; open it in Fiji and save the planes it has again (Image > Hyperstacks > "
+        "Reduce Dimensionality, or Duplicate the whole time points)",
+    )
+
+
 def _tiff_series(tif) -> list:
     """The series of a TIFF file whose planes are its pages, one after the other: every
     series but reduced-resolution ones (a thumbnail). A file written page by page (tifffile's
@@ -470,17 +520,35 @@ def _series_of(tif, page: int) -> tuple:
     return every[k], local, sum(counts)
 
 
+def _samples_named(series) -> str:
+    """The axis a series names the samples of its pages where that is not "S": "C", "T",
+    "Z", ... (tifffile writes an array of 3 or 4 planes, its axes given as CYX, TYX or ZYX,
+    as the samples of one RGB page, and its series keeps the axes given: channels, time
+    points or slices, not colours); "" where the samples are samples."""
+    key, axes = series.keyframe.axes, series.axes
+    if "S" not in key or axes.endswith(key) or len(axes) < len(key):
+        return ""
+    named, s = axes[len(axes) - len(key) :], key.index("S")
+    alike = all(a == b for k, (a, b) in enumerate(zip(named, key, strict=True)) if k != s)
+    return named[s] if alike and named[s] not in "YXS" else ""
+
+
 def _tiff_layout(series) -> tuple[str, str, list, int]:
     """How a TIFF series divides into planes: the axes inside one TIFF page, the axes outside
     it, the page axes ((axis, length) of everything outside a plane that is not a channel:
-    time, slice, position) and how many planes (pages, in this module's sense) they make."""
+    time, slice, position) and how many planes (pages, in this module's sense) they make. A
+    page's samples that the series names time points or slices (:func:`_samples_named`) are
+    a page axis too, the last."""
     axes, shape = series.axes, tuple(series.shape)
     in_page = series.keyframe.axes
-    if not axes.endswith(in_page):  # pages that tifffile could not shape: plain list
+    named = _samples_named(series)
+    if not axes.endswith(in_page) and not named:  # pages tifffile could not shape: a list
         in_page = axes[-len(series.keyframe.shape) :]
     outer_axes = axes[: len(axes) - len(in_page)]
     outer_shape = shape[: len(outer_axes)]
     page_dims = [(a, n) for a, n in zip(outer_axes, outer_shape, strict=True) if a != "C"]
+    if named and named != "C":
+        page_dims.append((named, int(series.keyframe.shape[in_page.index("S")])))
     return in_page, outer_axes, page_dims, int(np.prod([n for _, n in page_dims], dtype=np.int64))
 
 
@@ -598,71 +666,89 @@ def _tiff_reason(exc: Exception) -> str:
     return f"cannot read the TIFF file ({text})"
 
 
-def _normalise_unit(unit: str | None) -> str | None:
+def _length_unit(unit: str | None) -> tuple[str, float] | None:
+    """What a file's unit of length stands for: the unit measured in here ("um" or "nm") and
+    how many of it one is. None for no length (pixel, inch: then the resolution tags say) or
+    a unit not known: no calibration rather than a column named after it."""
     if not unit:
         return None
-    key = str(unit).strip().lower()
-    if key in ("", "pixel", "pixels", "px", "none", "inch", "inches"):
-        return None
-    return _UNIT_ALIASES.get(key, key)
+    return _LENGTH_UNITS.get(str(unit).strip().lower())
 
 
-def _tiff_pixel_height(tif, page, width: float | None) -> float | None:
-    """A pixel's height, in the unit of its ``width``, where the file records one more than
-    1% other than the width (OME's PhysicalSizeY, else the YResolution tag); else None."""
-    if not width:
-        return None
-    height = None
-    if tif.is_ome and tif.ome_metadata:
-        match = re.search(r'PhysicalSizeY="([0-9.eE+-]+)"', tif.ome_metadata)
-        height = float(match.group(1)) if match else None
-    else:
-        xres, yres = page.tags.get("XResolution"), page.tags.get("YResolution")
-        if xres is not None and yres is not None:
-            x, y = (v.value if isinstance(v.value, tuple) else (v.value, 1) for v in (xres, yres))
-            if x[0] and x[1] and y[0] and y[1]:
-                height = width * (x[0] / x[1]) / (y[0] / y[1])  # resolution: pixels a unit
-    return height if height and abs(height / width - 1) > 0.01 else None
+def _ome_pixels(tif, at: int) -> dict:
+    """The attributes of the OME ``Pixels`` element of the ``at``-th image of an OME-TIFF
+    (its series ``at``; each image of a file has its own pixel size), or {} where not there."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(tif.ome_metadata)
+    except ET.ParseError:
+        return {}
+    images = [e for e in root if e.tag.rsplit("}", 1)[-1] == "Image"]
+    if not images:
+        return {}
+    image = images[min(at, len(images) - 1)]
+    pixels = next((e for e in image if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    return dict(pixels.attrib) if pixels is not None else {}
 
 
-def _tiff_pixel_size(tif, page) -> tuple[float | None, str | None]:
-    """Pixel size from ImageJ, OME or the baseline resolution tags, in that order of trust."""
-    xres = page.tags.get("XResolution")
-    per_unit = None
-    if xres is not None:
-        num, den = xres.value if isinstance(xres.value, tuple) else (xres.value, 1)
-        if num and den:
-            per_unit = den / num  # resolution is pixels per unit; we want units per pixel
+def _tiff_calibration(tif, page, at: int = 0) -> tuple[float | None, str | None, float | None]:
+    """A TIFF's pixel size, its unit ("um" or "nm"), and a pixel's height (in that unit)
+    where the file records one more than 1% other than its width, else None; from ImageJ's
+    metadata, the OME ``Pixels`` of its series ``at`` (each image of an OME-TIFF has its
+    own), or the baseline resolution tags, in that order of trust."""
 
-    ij = tif.imagej_metadata
-    if ij and per_unit is not None:
-        unit = _normalise_unit(ij.get("unit"))
-        if unit is not None:
-            return float(per_unit), unit
+    def ratio(tag) -> float | None:  # pixels a unit, as the rational the tag holds
+        if tag is None:
+            return None
+        value = tag.value if isinstance(tag.value, tuple) else (tag.value, 1)
+        return value[0] / value[1] if value[0] and value[1] else None
 
-    if tif.is_ome and tif.ome_metadata:
-        match = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
-        if match:
-            unit_match = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
-            unit = _normalise_unit(unit_match.group(1) if unit_match else "um") or "um"
-            return float(match.group(1)), unit
+    across = ratio(page.tags.get("XResolution"))
+    down = ratio(page.tags.get("YResolution"))
+    tall = across / down if across and down else 1.0  # a pixel's height over its width
+
+    def taller(size: float) -> float | None:
+        return size * tall if abs(tall - 1) > 0.01 else None
+
+    length = _length_unit((tif.imagej_metadata or {}).get("unit"))
+    if length is not None and across:
+        unit, factor = length
+        return factor / across, unit, taller(factor / across)
+
+    ome = _ome_pixels(tif, at) if tif.is_ome and tif.ome_metadata else {}
+    size, length = (
+        _positive(ome.get("PhysicalSizeX")),
+        _length_unit(ome.get("PhysicalSizeXUnit", "um")),
+    )
+    if size and length is not None:
+        unit, factor = length
+        size *= factor
+        height = _positive(ome.get("PhysicalSizeY"))
+        height_unit = _length_unit(ome.get("PhysicalSizeYUnit", "um"))
+        if height and height_unit is not None and height_unit[0] == unit:
+            height *= height_unit[1]
+            return size, unit, height if abs(height / size - 1) > 0.01 else None
+        return size, unit, None
 
     resunit = page.tags.get("ResolutionUnit")
     code = int(resunit.value) if resunit is not None else 2  # TIFF default is inch
-    if per_unit is None:
-        return None, None
-    if code == 3:  # centimetre
-        return float(per_unit * 1e4), "um"
-    if code == 2:  # inch: ignore the dpi values image editors write by default
-        dpi = 1.0 / per_unit
-        if round(dpi, 6) in _DEFAULT_DPI:
-            return None, None
-        return float(per_unit * 25400.0), "um"
-    if code == 4:  # millimetre (tifffile extension)
-        return float(per_unit * 1e3), "um"
-    if code == 5:  # micrometre (tifffile extension)
-        return float(per_unit), "um"
-    return None, None
+    per_um = {2: 1 / 25400.0, 3: 1e-4, 4: 1e-3, 5: 1.0}.get(code)  # (4, 5: tifffile's)
+    if not across or per_um is None:
+        return None, None, None
+    size = 1.0 / (across * per_um)
+    if code in (2, 3) and size > 25400.0 / _MIN_CALIBRATED_DPI:  # an editor's dpi
+        return None, None, None
+    return size, "um", taller(size)
+
+
+def _positive(text) -> float:
+    """A positive finite number from a metadata attribute's text; 0.0 where it is none."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return 0.0
+    return value if np.isfinite(value) and value > 0 else 0.0
 
 
 # --- PNG, JPEG, BMP ----------------------------------------------------------------------------
@@ -730,10 +816,11 @@ def _pil_to_array(im) -> np.ndarray:
 
 
 def _png_is_16bit_colour(path: Path) -> bool:
-    # IHDR: bit depth at byte 24, colour type at byte 25 (2 = RGB, 6 = RGBA).
+    # IHDR: bit depth at byte 24, colour type at byte 25 (2 = RGB, 4 = grey and alpha,
+    # 6 = RGBA: Pillow reads each of them as 8 bits).
     with open(path, "rb") as fh:
         head = fh.read(26)
-    return len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
+    return len(head) == 26 and head[24] == 16 and head[25] in (2, 4, 6)
 
 
 def _read_png16_colour(path: Path) -> np.ndarray:

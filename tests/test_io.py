@@ -219,6 +219,130 @@ def test_pixel_size_from_metadata(tmp_path):
     assert read_image(tmp_path / "dpi.tif").pixel_size is None
 
 
+def test_pixel_sizes_of_editors_units_and_images_of_one_ome_file(tmp_path):
+    """The resolution an image editor or a screen writes (96 dpi written in centimetres,
+    144 dpi of a Retina screen) is no calibration (it was taken for 265 and 176 um pixels);
+    lengths in mm, cm, m or a spelled-out unit are measured in um, Angstrom in nm, a unit not
+    known is none; each image of an OME-TIFF has its own pixel size (all had the first's)."""
+    data = ramp(np.uint16)
+    for name, resolution, unit in (
+        ("cm96.tif", 37.7953, "CENTIMETER"),
+        ("retina.tif", 144, "INCH"),
+        ("scan.tif", 1200, "INCH"),
+    ):
+        tifffile.imwrite(
+            tmp_path / name, data, resolution=(resolution, resolution), resolutionunit=unit
+        )
+        assert read_image(tmp_path / name).pixel_size is None, name
+    tifffile.imwrite(
+        tmp_path / "fine.tif", data, resolution=(25400 / 0.65, 25400 / 0.65), resolutionunit="INCH"
+    )
+    assert read_image(tmp_path / "fine.tif").pixel_size == pytest.approx(0.65)
+    for unit, size, expected in (
+        ("mm", 0.0005, (0.5, "um")),
+        ("micrometers", 0.5, (0.5, "um")),
+        ("nanometre", 80.0, (80.0, "nm")),
+        ("angstrom", 800.0, (80.0, "nm")),
+        ("furlong", 0.5, (None, None)),
+    ):
+        tifffile.imwrite(
+            tmp_path / "ij.tif",
+            data,
+            imagej=True,
+            resolution=(1 / size, 1 / size),
+            metadata={"unit": unit},
+        )
+        got = read_image(tmp_path / "ij.tif")
+        size, unit_read = expected
+        assert (got.pixel_size, got.unit) == (size and pytest.approx(size), unit_read), unit
+    with tifffile.TiffWriter(tmp_path / "two.ome.tif", ome=True) as tif:
+        tif.write(data, metadata={"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+        tif.write(
+            data[:40],
+            metadata={
+                "axes": "YX",
+                "PhysicalSizeX": 2.0,
+                "PhysicalSizeY": 2.0,
+                "PhysicalSizeXUnit": "mm",
+                "PhysicalSizeYUnit": "mm",
+            },
+        )
+    assert read_image(tmp_path / "two.ome.tif", page=0).pixel_size == pytest.approx(0.5)
+    second = read_image(tmp_path / "two.ome.tif", page=1)
+    assert (second.pixel_size, second.unit, second.pixel_height) == (
+        pytest.approx(2000.0),
+        "um",
+        None,
+    )
+
+
+def test_planes_tifffile_stores_as_the_samples_of_one_page_are_its_channels_or_pages(tmp_path):
+    """tifffile writes 3 or 4 planes given as CYX, TYX or ZYX as one RGB page, its series
+    keeping the axes: they are 4 channels, 3 time points, 3 slices (they were one grey
+    plane, the rest lost); an ImageJ hyperstack with fewer planes than its header announces
+    is refused, saying so (its channels were read as time points)."""
+    planes = np.stack([np.full((30, 40), 10 * k + 1, np.uint8) for k in range(4)])
+    # (as tifffile up to 2026 writes such arrays unless told otherwise)
+    as_rgb = {"photometric": "rgb", "planarconfig": "separate"}
+    tifffile.imwrite(tmp_path / "c.tif", planes, metadata={"axes": "CYX"}, **as_rgb)
+    got = read_image(tmp_path / "c.tif", channel=2)
+    assert (got.n_channels, got.n_pages, got.pixels[0, 0], got.colour) == (4, 1, 21, None)
+    tifffile.imwrite(tmp_path / "t.tif", planes[:3], metadata={"axes": "TYX"}, **as_rgb)
+    assert [read_image(tmp_path / "t.tif", page=p).pixels[0, 0] for p in range(3)] == [1, 11, 21]
+    assert read_image(tmp_path / "t.tif").n_channels == 1 and count_pages(tmp_path / "t.tif") == 3
+    tifffile.imwrite(tmp_path / "z.tif", planes[:3], metadata={"axes": "ZYX"}, **as_rgb)
+    with pytest.raises(ImageError, match="3-D stack of 3 slices"):
+        read_image(tmp_path / "z.tif")
+    tifffile.imwrite(
+        tmp_path / "tc.tif",
+        np.stack([planes[:3], planes[:3] + 100]),
+        metadata={"axes": "TCYX"},
+        **as_rgb,
+    )
+    assert read_image(tmp_path / "tc.tif", page=1, channel=2).pixels[0, 0] == 121
+    # a colour image stays one: its grey, red, green and blue
+    rgb = np.dstack([planes[0] * 9, planes[1], planes[2]])
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    assert read_image(tmp_path / "rgb.tif").n_channels == 4
+    header = b"ImageJ=1.54f\nimages=6\nchannels=2\nframes=3\nhyperstack=true\nmode=composite\n"
+    tifffile.imwrite(
+        tmp_path / "stopped.tif",
+        np.concatenate([planes, planes[:1]]),
+        metadata=None,
+        description=header,
+    )
+    with pytest.raises(ImageError, match="2 channels x 3 time points .6 planes. that holds 5"):
+        read_image(tmp_path / "stopped.tif", page=0)
+
+
+def test_a_16_bit_grey_and_alpha_png_keeps_its_16_bits(tmp_path):
+    """A PNG of 16-bit grey and alpha (colour type 4): Pillow reads it as 8 bits (12-bit
+    data came back in 7 levels); read with its 16 bits, as grey."""
+    import struct
+    import zlib
+
+    grey = (np.arange(20 * 30).reshape(20, 30) * 50).astype(np.uint16)
+    pixels = np.dstack([grey, np.full_like(grey, 65535)]).astype(">u2")
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 30, 20, 16, 4, 0, 0, 0)
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+    (tmp_path / "la16.png").write_bytes(png)
+    got = read_image(tmp_path / "la16.png")
+    assert got.pixels.dtype == np.uint16 and got.n_channels == 1
+    np.testing.assert_array_equal(got.pixels, grey)
+
+
 def _truncate(path, keep=0.5):
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
