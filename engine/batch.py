@@ -33,8 +33,10 @@ from .io import (
 )
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
+    NAME_MAX,
     read_labels,
     read_table,
+    temporary_stem,
     write_labels,
     write_overlay,
     write_roi_zip,
@@ -172,6 +174,17 @@ def process_image(
     started = time.perf_counter()
     result = ImageResult(path=path, name=name or path.name, page=page)
     targets = output_paths(path.with_name(result.name), out_dir, roi)
+    longest = max(targets.values(), key=lambda p: len(os.fsencode(p.name)))
+    if len(os.fsencode(longest.name)) > NAME_MAX:  # said before it is segmented
+        result.status = "failed"
+        result.error = str(
+            ImageError(
+                path,
+                f"its results' names would be too long for a file name ({longest.name[:40]}"
+                f"... is over {NAME_MAX} bytes); give the file a shorter name",
+            )
+        )
+        return result
     existing = [p for p in targets.values() if p.exists()]
     if existing and not overwrite:
         result.status = "skipped"
@@ -276,6 +289,15 @@ def _noted(note: str, more: str) -> str:
 #: Errors writing a result that hold for every image after it (the disk full, over its quota,
 #: read-only): the batch stops, saying so once, instead of failing each image by name.
 _FOLDER_FULL = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; False for a name no file can have (too long: that image
+    fails by name, the batch goes on)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _remove(files: list[Path]) -> None:
@@ -489,7 +511,7 @@ def process_batch(
         before = set()
         if not (overwrite or resume):
             for k, plane in enumerate(running):
-                if any(p.exists() for p in output_paths(plane.target, out, roi).values()):
+                if any(_exists(p) for p in output_paths(plane.target, out, roi).values()):
                     before.add(k)
         again = (*args[:2], True, *args[3:])
         jobs = in_processes(
@@ -745,7 +767,8 @@ def _remove_leftovers(files: list[Plane], out: Path, roi: bool) -> None:
     for plane in files:
         targets += output_paths(plane.target, out, roi).values()
     for target in targets:
-        for left in out.glob(f".{glob.escape(target.stem)}.*{glob.escape(target.suffix)}"):
+        start = glob.escape(temporary_stem(target))
+        for left in out.glob(f"{start}.*{glob.escape(target.suffix)}"):
             left.unlink(missing_ok=True)
 
 

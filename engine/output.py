@@ -55,6 +55,22 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+#: The longest file name most file systems take, in bytes.
+NAME_MAX = 255
+
+
+def temporary_stem(path: str | Path) -> str:
+    """The start of the name of :func:`atomic_path`'s temporary file for ``path``:
+    ".<stem>", the stem cut short where the temporary name (".<stem>.<8 random><suffix>")
+    would be longer than a file name can be while ``path``'s is not."""
+    path = Path(path)
+    room = NAME_MAX - len(os.fsencode(path.suffix)) - 10  # the dots and mkstemp's 8
+    stem = path.stem
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return f".{stem}"
+
+
 @contextmanager
 def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
@@ -68,7 +84,9 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     if path.exists() and not overwrite:
         raise OutputExists(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{temporary_stem(path)}.", suffix=path.suffix, dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:

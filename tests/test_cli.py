@@ -274,6 +274,27 @@ def test_an_image_replaced_by_one_of_another_size_is_segmented_again_on_resume(
     assert tifffile.imread(out / "frame0_labels.tif").shape == (96, 128)  # kept as it was
 
 
+def test_long_file_names_are_segmented_or_refused_before_segmenting(
+    tmp_path, tiny_model_dir, capsys
+):
+    """A 244-byte file name: its results' names fit, and so do the temporary files they are
+    written through (they did not: "File name too long"); one whose results' names would
+    not fit is refused by name before it is segmented, and the batch goes on."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    fits, too_long = "x" * 240 + ".png", "y" * 246 + ".png"
+    for name in (fits, too_long):
+        cv2.imwrite(str(folder / name), textured((96, 128), 3))
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out, "--roi"], tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    assert "its results' names would be too long for a file name" in err and "y" * 40 in err
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("x")) == [
+        "x" * 240 + suffix for suffix in ("_cells.csv", "_labels.tif", "_overlay.png", "_rois.zip")
+    ]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
 def test_an_image_replaced_by_another_of_its_size_is_segmented_again_on_resume(
     tmp_path, tiny_model_dir, capsys
 ):
