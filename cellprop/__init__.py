@@ -9,7 +9,13 @@ The package is split in layers that only import downwards:
 * ``cellprop.cli``      - the ``cellprop`` command line, a thin front end over the engine
 """
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# onnxruntime's official builds collect telemetry by default: a device id and an event queue
+# under ~/.cache/Microsoft, sent to Microsoft's servers. cellprop promises no network at run
+# time: switched off before anything imports onnxruntime (worker processes inherit it).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 try:
     __version__ = version("cellprop")
