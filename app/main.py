@@ -156,6 +156,15 @@ def main(argv: list | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.self_test and _headless():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    elif _headless() and not os.environ.get("QT_QPA_PLATFORM"):
+        # Qt would abort, blaming a missing libxcb-cursor0: say what is really missing
+        print(
+            "cellprop-gui: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are "
+            "not set): start it from a desktop session, or over ssh with -X; the command "
+            "line (cellprop segment ...) needs none",
+            file=sys.stderr,
+        )
+        return 2
     app = _application([])
     if args.self_test:
         return self_test(args.self_test, args.timeout)

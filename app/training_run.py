@@ -28,13 +28,14 @@ def training_unavailable() -> str:
     """Why models cannot be trained from this app, or "" when they can."""
     if getattr(sys, "frozen", False):
         return (
-            "This installed app does not include training: install cellprop with its training "
-            "extra (pip install 'cellprop[train]') and run cellprop-train"
+            "This installed app does not include training: train a model with cellprop-train "
+            "where cellprop is installed in Python with PyTorch (see the README), then choose "
+            "its folder here"
         )
     if importlib.util.find_spec("torch") is None:  # looks for it; does not import it
         return (
-            "Training needs PyTorch, which is not installed with this app: "
-            "pip install 'cellprop[train]'"
+            "Training needs PyTorch, which is not installed with this app: install it into "
+            f"this Python ({sys.executable}): pip install torch onnx"
         )
     return ""
 

@@ -326,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="score predicted labels against a dataset (F1 at 10 px, mDice, AP50)",
         description="Score DIR's <stem>_labels.tif against DATASET (images/, points.csv, "
         "masks/): detection F1 with one-to-one matching within 10 px, mDice over ground-truth "
-        "cells (METHOD.md section 7) where masks exist, and average precision at IoU 0.5.",
+        "cells (each true cell's Dice with the predicted cell covering most of it, as the paper "
+        "scores) where masks exist, and average precision at IoU 0.5.",
     )
     ev.add_argument("dataset", type=Path, metavar="DATASET")
     ev.add_argument("predictions", type=Path, metavar="PRED_DIR")
@@ -765,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
             "cellprop.training.cli",
             argv[1:],
             "training",
-            "install the training extra: pip install 'cellprop[train]'",
+            "install PyTorch and onnx into this Python: pip install torch onnx",
         )
     parser = build_parser()
     args = parser.parse_args(argv)

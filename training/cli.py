@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shlex
 import sys
 
@@ -201,6 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cellprop-train``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    missing = [m for m in ("torch", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:  # the app's own install has neither: say so, not a traceback
+        print(
+            f"cellprop-train: training needs {' and '.join(missing)}, not installed in this "
+            f"Python ({sys.executable}): pip install {' '.join(missing)} (from a checkout, "
+            "`make .venv/.dev` installs them)",
+            file=sys.stderr,
+        )
+        return 2
     # torch is imported here, not at module level, so that --help is instant.
     from pathlib import Path
 
