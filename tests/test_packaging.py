@@ -13,8 +13,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: What a build never takes from the checkout: setuptools' own build/ and egg-info (a
+#: build in place keeps in build/lib every file removed since, and ships it), the venv, outputs.
+_NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*-output", ".*cache")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """The wheel built from a clean copy of the source tree, as a release is built."""
+    import shutil
+
+    source = tmp_path_factory.mktemp("source") / "cellprop"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [
@@ -27,7 +37,7 @@ def wheel(tmp_path_factory) -> Path:
             "-q",
             "-w",
             str(out),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         cwd=out,
@@ -59,6 +69,14 @@ def test_wheel_carries_code_models_and_licence(wheel):
         n.split("/")[0] in {"app", "engine", "training", "resources", "tests"} for n in names
     )
     assert any(n.endswith("licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
+    # Every module in it is one of the source tree's now (none removed since), and the
+    # attribution of the shipped samples and the models' training data goes with them.
+    folders = {"engine": "engine", "app": "app", "training": "training", "": "cellprop"}
+    for name in (n for n in names if n.startswith("cellprop/") and n.endswith(".py")):
+        part = name.split("/")
+        folder = folders.get(part[1] if len(part) > 2 else "", part[1])
+        assert (ROOT / folder / part[-1]).is_file(), name
+    assert "cellprop/resources/ATTRIBUTION.md" in names
 
 
 def test_installed_wheel_finds_its_models_outside_the_source_tree(wheel, tmp_path):
