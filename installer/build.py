@@ -59,7 +59,17 @@ def build(cpu_only: bool = False, clean: bool = False) -> Path:
         f"built {bundle} in {time.perf_counter() - start:.0f} s, "
         f"{folder_size(bundle) / 2**20:.0f} MB"
     )
+    if sys.platform == "win32":  # the setup program, of the version pyproject.toml says
+        print(f"then: iscc /DAppVersion={_version()} installer\\cellprop.iss")
     return bundle
+
+
+def _version() -> str:
+    """The project's version, as pyproject.toml gives it."""
+    import tomllib
+
+    with open(HERE.parent / "pyproject.toml", "rb") as fh:
+        return str(tomllib.load(fh)["project"]["version"])
 
 
 def main(argv: list[str] | None = None) -> int:
