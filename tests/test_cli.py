@@ -835,6 +835,49 @@ def test_models_command_says_what_each_shipped_model_was_measured_at(capsys):
         assert f"on held-out {info['validation']['dataset']} images" in facts
 
 
+def test_training_without_torch_says_what_to_install(tmp_path, monkeypatch, capsys):
+    """cellprop-train and `cellprop train` where torch and onnx are not installed (the app's
+    own install): one line saying what to install, exit 2 (it was a traceback)."""
+    import importlib.util
+
+    from cellprop.training import cli as training_cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        training_cli.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("torch", "onnx") else real(name, *a),
+    )
+    args = [str(tmp_path / "data"), "--out", str(tmp_path / "model")]
+    assert training_cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "training needs torch and onnx, not installed in this Python" in err
+    assert "pip install torch onnx" in err and "Traceback" not in err
+    assert main(["train", *args]) == 2
+    assert "pip install torch onnx" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_run_leaves_no_telemetry_and_sends_none(tmp_path):
+    """onnxruntime's official builds keep a device id and an event queue under
+    ~/.cache/Microsoft for Microsoft's telemetry servers, on by default: cellprop switches
+    it off (no network at run time), whatever the user's environment says otherwise."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env["HOME"] = str(tmp_path / "home")
+    sample = ROOT / "resources" / "samples" / "c2c12_0006_crop512.png"
+    code = "import sys; from cellprop.cli import main; sys.exit(main(sys.argv[1:]))"
+    subprocess.run(
+        [sys.executable, "-c", code, "segment", str(sample), "--out", str(tmp_path / "o"), "-q"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    assert (tmp_path / "o" / "c2c12_0006_crop512_labels.tif").is_file()
+    assert not (tmp_path / "home" / ".cache" / "Microsoft").exists()
+
+
 def test_segment_does_not_load_qt_or_torch():
     code = (
         "import sys; from cellprop import cli; cli.build_parser();"
