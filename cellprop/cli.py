@@ -13,6 +13,8 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -408,6 +410,28 @@ def _planned_outputs(planes: list, out: Path, roi: bool) -> list[Path]:
     return files
 
 
+@contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """SIGTERM (``kill``, a cluster's scheduler at the end of a job's time) stops a batch as
+    Ctrl-C does: the image under way leaves no half-written files, the finished ones keep
+    theirs, and the run says how to go on; it ended without a word."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -579,21 +603,22 @@ def cmd_segment(args: argparse.Namespace) -> int:
         bar.update(1)
 
     try:
-        result = process_batch(
-            planes,
-            args.out,
-            model,
-            settings,
-            overwrite=args.overwrite,
-            roi=args.roi,
-            workers=args.workers,
-            on_result=on_result,
-            page=args.page,
-            channel=channel,
-            points=points,
-            resume=args.resume,
-            track=tracking,
-        )
+        with _terminated_as_interrupted():
+            result = process_batch(
+                planes,
+                args.out,
+                model,
+                settings,
+                overwrite=args.overwrite,
+                roi=args.roi,
+                workers=args.workers,
+                on_result=on_result,
+                page=args.page,
+                channel=channel,
+                points=points,
+                resume=args.resume,
+                track=tracking,
+            )
     except (OutputExists, ResumeError) as exc:
         bar.close()
         print(f"cellprop: {exc}", file=sys.stderr)
@@ -602,8 +627,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
         kept_lines_end()
         bar.close()
         done = sum(r.status == "done" for r in reported)
+        where = exc.filename or args.out
+        if Path(where).name.startswith("."):  # a temporary file's: name its folder
+            where = Path(where).parent
         print(
-            f"cellprop: cannot write the results to {exc.filename or args.out}: "
+            f"cellprop: cannot write the results to {where}: "
             f"{exc.strerror or exc}"
             + (f"; the {done} image(s) done keep their results (--resume goes on)" if done else ""),
             file=sys.stderr,

@@ -34,6 +34,7 @@ from .io import (
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
     NAME_MAX,
+    NotLabels,
     read_labels,
     read_table,
     temporary_stem,
@@ -436,6 +437,7 @@ def process_batch(
         record["resolved"] = resolve_settings(model, settings)  # the defaults it stands for
     kept: dict[int, ImageResult] = {}
     changed: dict[int, str] = {}  # images segmented again, their image changed: why
+    refused: dict[int, ImageResult] = {}  # images whose labels changed and cannot be used
     earlier, refollowed, was = None, [], None
     if resume:
         earlier = earlier_run(out)
@@ -454,7 +456,7 @@ def process_batch(
         anew = earlier.measured_otherwise(record)  # the pixel size, say: measured again
         refollowed = earlier.followed_otherwise(record)  # another reach: followed again
         was = TrackSettings.of(earlier.record.get("tracking")) if refollowed else None
-        kept = _kept(files, out, earlier, model, settings, roi, channel, anew, changed)
+        kept = _kept(files, out, earlier, model, settings, roi, channel, anew, changed, refused)
         if roi and not earlier.record.get("roi", False):  # ROI sets asked only now
             for i, result in kept.items():
                 result.outputs = output_paths(files[i].target, out, True)
@@ -497,9 +499,9 @@ def process_batch(
             res.segmentation = None
         results[i] = res
 
-    for i, res in kept.items():
+    for i, res in [*kept.items(), *refused.items()]:
         finish(i, res)
-    todo = [i for i in range(len(files)) if i not in kept]
+    todo = [i for i in range(len(files)) if i not in kept and i not in refused]
     workers = max(1, min(workers, len(todo)))
     if workers == 1:
         for i in todo:
@@ -782,6 +784,7 @@ def _kept(
     channel=None,
     anew: list[str] | None = None,
     again: dict[int, str] | None = None,
+    refused: dict[int, ImageResult] | None = None,
 ) -> dict[int, ImageResult]:
     """The images of ``files`` the earlier run in ``out`` finished, as results taken over
     from it (by index into ``files``): those whose files are all there and agree, and those
@@ -791,7 +794,9 @@ def _kept(
     settings given otherwise than the run's, in words (its :meth:`EarlierRun.measured_otherwise`):
     the cells kept are measured again with this run's (:func:`_measured_anew`). ``again``
     is given the images segmented again because their image changed since (another size,
-    other pixels), by index: why, in words, for their note."""
+    other pixels), by index: why, in words, for their note; ``refused`` the images whose
+    label files changed since and cannot be used (:class:`_Protected`), as failed results:
+    they are not segmented over."""
     kept = {}
     roi = roi and bool(earlier.record.get("roi", False))  # the files it wrote
     for i, plane in enumerate(files):
@@ -804,6 +809,10 @@ def _kept(
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             try:  # files the run wrote changed since: never segment over labels someone made
                 result = _measured_again(plane, row, targets, settings, channel)
+            except _Protected as protected:
+                if refused is not None:
+                    refused[i] = plane.result(status="failed", error=protected.advice())
+                continue
             except (OSError, ValueError, ImageError):
                 if isinstance(exc, _ImageChanged) and again is not None:
                     again[i] = exc.note
@@ -834,7 +843,10 @@ def _measured_again(
     the labels are gone or unreadable, do not fit the image, or are the run's own (another
     file of the image damaged: segmented again, as the run made it)."""
     started = time.perf_counter()
-    labels = read_labels(targets["labels"])
+    try:
+        labels = read_labels(targets["labels"])
+    except NotLabels as exc:  # another image saved over it: perhaps cells drawn by hand
+        raise _Protected(str(exc)) from exc
     every = np.bincount(labels.ravel())[1:]
     areas = every[every > 0]
     recorded = (row.get("Cells"), row.get("MeanArea_px"))
@@ -848,9 +860,9 @@ def _measured_again(
         if table is None or _areas_agree(table, every):
             raise ValueError(f"{targets['labels']}: as the run wrote it")
     data = read_plane(plane.path, page=plane.page, channel=channel)
-    if labels.shape != data.pixels.shape[:2]:
+    if labels.shape != data.pixels.shape[:2]:  # changed since, and so is the image
         h, w = labels.shape
-        raise ValueError(f"{targets['labels']}: {w} x {h} pixels, not the image's")
+        raise _Protected(f"{targets['labels']}: {w} x {h} pixels, not the image's")
     ids, flat = np.unique(labels, return_inverse=True)
     numbered = flat.reshape(labels.shape).astype(labels.dtype)
     if ids[0] != 0:  # no background at all: every pixel a cell's
@@ -1002,6 +1014,18 @@ def _measured_anew(
     )
 
 
+class _Protected(ValueError):
+    """An image's label file changed since the run, and cannot be used as it is now (no
+    label image, or another size than the image): never segmented over (it may hold cells
+    drawn by hand); the image fails, saying so."""
+
+    def advice(self) -> str:
+        return (
+            f"{self}: not segmented over, as it may hold cells drawn by hand; save it as a "
+            "16-bit label image of the image's size, or delete it to segment the image again"
+        )
+
+
 class _Disagree(ValueError):
     """An image's files disagree (its table and its labels count other cells)."""
 
@@ -1041,7 +1065,7 @@ def _from_row(plane: Plane, row: dict, targets: dict, pixels: bool = False) -> I
         h, w = size
         raise _ImageChanged(plane.where, f"{w} x {h} pixels now, not its results' size")
     digest = row.get("Digest") or ""  # (a run before fingerprints: not compared)
-    if pixels and digest:
+    if pixels and digest and plane.path.is_file():  # (gone since: its results stay)
         channel = int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None
         try:
             now = pixels_digest(read_plane(plane.path, page=plane.page, channel=channel).pixels)

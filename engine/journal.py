@@ -13,7 +13,9 @@ one folder never mixes results made two ways.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
+import io
 import json
 import os
 import time
@@ -272,14 +274,50 @@ def earlier_run(folder: str | Path) -> EarlierRun | None:
     rows: dict = {}
     summary = folder / "summary.csv"
     if summary.is_file():  # written with run.json; process_batch refuses to continue without it
-        try:
-            with open(summary, newline="", encoding="utf-8") as fh:
-                for row in csv.DictReader(fh):
-                    if row.get("Image"):
-                        rows[row["Image"]] = row
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise ResumeError(f"{summary}: cannot be read ({exc})") from exc
+        rows = _summary_rows(summary)
     return EarlierRun(folder=folder, record=record, rows=rows)
+
+
+#: summary.csv's columns of numbers (a spreadsheet saving it may write them with a comma).
+_SUMMARY_NUMBERS = ("MeanArea_px", "Diameter_px", "Seconds")
+
+
+def _summary_rows(summary: Path) -> dict:
+    """summary.csv's rows by image name, as cellprop wrote it or as a spreadsheet saved it
+    again (Excel's "CSV UTF-8" with its byte-order mark, or a European Excel's semicolons
+    and decimal commas). ResumeError where it cannot be read or lacks the columns that say
+    which images the run finished: never taken for a run that finished none (its images
+    would be segmented over labels drawn since)."""
+    try:
+        raw = summary.read_bytes()
+    except OSError as exc:
+        raise ResumeError(f"{summary}: cannot be read ({exc})") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # saved again in the spreadsheet's own encoding
+        text = raw.decode("cp1252", errors="replace")
+    header = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=header.count)
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        found = list(reader)
+    except csv.Error as exc:
+        raise ResumeError(f"{summary}: cannot be read ({exc})") from exc
+    if not {"Image", "Status"} <= set(reader.fieldnames or ()):
+        raise ResumeError(
+            f"{summary}: no Image and Status columns, so which images the run finished "
+            "cannot be told (saved again otherwise than cellprop writes it?); put back the one "
+            "the run wrote, or replace the run (--overwrite; in the window, Replace)"
+        )
+    rows: dict = {}
+    for row in found:
+        if delimiter != ",":  # decimal commas
+            for key in _SUMMARY_NUMBERS:
+                if row.get(key):
+                    row[key] = row[key].replace(",", ".")
+        if row.get("Image"):
+            rows[row["Image"]] = row
+    return rows
 
 
 def _row(result) -> list:
@@ -318,7 +356,16 @@ class Journal:
                 writer.writerows(_row(r) for r in kept)
 
     def add(self, result) -> None:
-        """Record one finished image (appended, so that a killed run keeps every row)."""
+        """Record one finished image (appended, so that a killed run keeps every row).
+        OSError where the run's record is gone (its folder removed, or emptied, while the run
+        wrote to it): the run stops, saying so, rather than end "done" with files missing."""
+        if not (self.folder / "run.json").is_file():
+            raise OSError(
+                errno.ENOENT,
+                "the result folder was removed or emptied while the run wrote to it (its "
+                "run.json is gone); run it again",
+                str(self.folder),
+            )
         with open(self.folder / "summary.csv", "a", newline="", encoding="utf-8") as fh:
             csv.writer(fh).writerow(_row(result))
 

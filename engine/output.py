@@ -133,13 +133,22 @@ def write_labels(
     return Path(path)
 
 
+class NotLabels(ValueError):
+    """A TIFF that reads, but is no label image (:func:`read_labels`): another kind of
+    image saved under a label image's name, or labels of fractions or negative numbers."""
+
+
 def read_labels(path: str | Path) -> np.ndarray:
-    """Read back a label image :func:`write_labels` wrote (2-D, unsigned integers).
+    """Read back a label image :func:`write_labels` wrote (2-D, unsigned integers), or one
+    edited and saved again otherwise: as Fiji's 32-bit (float) or another program's signed
+    integers, or with an axis of one (1, H, W), as long as its values are whole numbers from
+    0 (returned as uint16, or uint32 past 65535).
 
     Raises
     ------
     ValueError
-        The file is not such an image (names the file); OSError where it cannot be read.
+        The file is not a TIFF that can be read (names the file); :class:`NotLabels` where
+        it is one, but no label image (and why); OSError where it cannot be read.
     """
     import tifffile
 
@@ -147,9 +156,22 @@ def read_labels(path: str | Path) -> np.ndarray:
         labels = tifffile.imread(path)
     except (tifffile.TiffFileError, ValueError) as exc:
         raise ValueError(f"{path}: not a label image ({exc})") from exc
-    if labels.ndim != 2 or labels.dtype.kind != "u":
-        raise ValueError(f"{path}: not a label image ({labels.ndim}-D, {labels.dtype})")
-    return labels
+    labels = np.asarray(labels)
+    if labels.ndim > 2 and sum(n > 1 for n in labels.shape) <= 2:
+        labels = labels.reshape([n for n in labels.shape if n > 1] or [1, 1])
+    if labels.ndim != 2 or labels.dtype.kind not in "uif":
+        raise NotLabels(f"{path}: not a label image ({labels.ndim}-D, {labels.dtype})")
+    if labels.dtype.kind == "u":
+        return labels
+    kind = f"{labels.dtype.itemsize * 8}-bit {'float' if labels.dtype.kind == 'f' else 'signed'}"
+    if labels.size and not (
+        np.isfinite(labels).all() and labels.min() >= 0 and labels.max() < 2**32
+    ):
+        raise NotLabels(f"{path}: not a label image ({kind}, with negative or no numbers)")
+    if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+        raise NotLabels(f"{path}: not a label image ({kind}, with fractions)")
+    top = labels.max(initial=0)
+    return labels.astype(np.uint16 if top < 65536 else np.uint32)
 
 
 def _display_8bit(image: np.ndarray) -> np.ndarray:

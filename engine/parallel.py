@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -69,6 +70,23 @@ def _start_worker(model_bytes: bytes, threads: int, stop) -> None:
     os.environ.setdefault("CELLPROP_THREADS", str(threads))
     _WORKER["model"] = pickle.loads(model_bytes)
     _WORKER["stop"] = stop
+    _end_with_parent()
+
+
+def _end_with_parent() -> None:
+    """End this worker as soon as the process that started it is gone (killed by the
+    out-of-memory killer or ``kill -9``, or crashed): it would otherwise finish its image,
+    wait for more for ever, and keep its memory. Its temporary files are removed when the
+    run is continued."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent watch", daemon=True).start()
 
 
 def _work(task: Callable, plane: Plane, args: tuple) -> ImageResult:

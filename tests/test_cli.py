@@ -274,6 +274,201 @@ def test_an_image_replaced_by_one_of_another_size_is_segmented_again_on_resume(
     assert tifffile.imread(out / "frame0_labels.tif").shape == (96, 128)  # kept as it was
 
 
+def _edited_run(tmp_path, tiny_model_dir):
+    """A finished run of three images, frame0's labels edited since (one cell taken out)."""
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    labels = tifffile.imread(out / "frame0_labels.tif")
+    assert labels.max() >= 2
+    labels[labels == 1] = 0
+    return folder, out, labels
+
+
+def test_resume_keeps_labels_edited_when_excel_saved_the_summary_again(
+    tmp_path, tiny_model_dir, capsys
+):
+    """summary.csv saved again by Excel (its UTF-8 byte-order mark, a European Excel's
+    semicolons and decimal commas): the run is continued as before, the labels edited since
+    kept (it read no row, and segmented every image again, over them); one with no Image
+    column is refused, nothing touched."""
+    folder, out, edited = _edited_run(tmp_path, tiny_model_dir)
+    tifffile.imwrite(out / "frame0_labels.tif", edited)
+    rows = list(csv.reader(open(out / "summary.csv", newline="", encoding="utf-8")))
+    numbers = [rows[0].index(c) for c in ("MeanArea_px", "Diameter_px", "Seconds")]
+    for row in rows[1:]:
+        for k in numbers:
+            row[k] = row[k].replace(".", ",")
+    with open(out / "summary.csv", "w", newline="", encoding="utf-8-sig") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(rows)
+    kept = {p.name: p.stat().st_mtime_ns for p in out.glob("frame[12]_labels.tif")}
+    capsys.readouterr()
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    assert main([*argv, "--threshold", "0.01", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "kept    frame0.png" in err and "done    frame" not in err
+    np.testing.assert_array_equal(tifffile.imread(out / "frame0_labels.tif") > 0, edited > 0)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("frame[12]_labels.tif")} == kept
+    (out / "summary.csv").write_text("Bild;Status\nframe0.png;done\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main([*argv, "--threshold", "0.01", "--resume", "-q"]) == 2
+    assert "no Image and Status columns" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("saved", ["float32", "int32", "stacked"])
+def test_resume_keeps_labels_saved_again_as_float_or_signed(
+    tmp_path, tiny_model_dir, capsys, saved
+):
+    """Labels edited and saved as Fiji's 32-bit (float), another program's signed integers,
+    or with an axis of one: kept and measured again (they were taken for damage and
+    segmented over); labels with fractions fail that image by name, the file untouched."""
+    folder, out, edited = _edited_run(tmp_path, tiny_model_dir)
+    as_saved = {
+        "float32": edited.astype(np.float32),
+        "int32": edited.astype(np.int32),
+        "stacked": edited[None],
+    }[saved]
+    tifffile.imwrite(out / "frame0_labels.tif", as_saved)
+    capsys.readouterr()
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    assert main([*argv, "--threshold", "0.01", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "kept    frame0.png" in err and "its files changed since the earlier run" in err
+    table = read_csv(out / "frame0_cells.csv")
+    assert len(table) == len(np.unique(edited)) - 1
+    if saved != "float32":
+        return
+    fractions = edited.astype(np.float32) * 0.5
+    tifffile.imwrite(out / "frame0_labels.tif", fractions)
+    before = (out / "frame0_labels.tif").read_bytes()
+    assert main([*argv, "--threshold", "0.01", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "32-bit float, with fractions): not segmented over" in err
+    assert "delete it to segment the image again" in err
+    assert (out / "frame0_labels.tif").read_bytes() == before
+    assert [r["Status"] for r in read_csv(out / "summary.csv")] == ["failed", "done", "done"]
+
+
+def test_resume_keeps_an_image_moved_away_since_in_its_tables(tmp_path, tiny_model_dir, capsys):
+    """An image the run finished, moved away since and not given again: its cells stay in
+    the run's tables, as its files stay in the folder (it failed, "no such file", its cells
+    gone from cells.csv)."""
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    cells = read_csv(out / "cells.csv")
+    (folder / "frame0.png").rename(tmp_path / "frame0.png")
+    capsys.readouterr()
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    assert [r["Status"] for r in read_csv(out / "summary.csv")] == ["done"] * 3
+    by_image = lambda rows: sorted(rows, key=lambda r: r["Image"])  # noqa: E731 (after the others)
+    assert by_image(read_csv(out / "cells.csv")) == by_image(cells)
+
+
+def _many_images(tmp_path, n=24):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(n):
+        cv2.imwrite(str(folder / f"f{k:02d}.png"), textured((192, 256), 40 + k))
+    return folder
+
+
+def _wait_for(condition, seconds=60.0):
+    import time
+
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "waited too long"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_stops_a_batch_as_ctrl_c_does(tmp_path, tiny_model_dir):
+    """kill (a cluster's scheduler at the end of a job's time) stops a batch as Ctrl-C does:
+    no half-written files, the finished images' results kept, and a line saying how to go
+    on (exit 130); it died without a word."""
+    import signal
+
+    folder, out = _many_images(tmp_path), tmp_path / "out"
+    code = "import sys; from cellprop.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    run = subprocess.Popen(
+        [sys.executable, "-c", code, *argv, "--threshold", "0.01", "--workers", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    summary = out / "summary.csv"
+    _wait_for(lambda: summary.is_file() and len(summary.read_text().splitlines()) >= 3)
+    run.send_signal(signal.SIGTERM)
+    err = run.communicate(timeout=120)[1]
+    assert run.returncode == 130, err
+    assert "interrupted; finished images keep their results" in err and "--resume" in err
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert main([*argv, "--threshold", "0.01", "--resume", "-q"]) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_worker_processes_end_with_a_batch_killed_outright(tmp_path, tiny_model_dir):
+    """The process running a batch killed outright (kill -9, the out-of-memory killer): its
+    worker processes end too (they finished their image, then waited for ever, holding their
+    memory)."""
+    import os
+    import signal
+
+    folder, out = _many_images(tmp_path), tmp_path / "out"
+    code = "import sys; from cellprop.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    run = subprocess.Popen(
+        [sys.executable, "-c", code, *argv, "--threshold", "0.01", "--workers", "2", "-q"],
+        stderr=subprocess.DEVNULL,
+    )
+
+    def workers() -> list[int]:
+        found = []
+        for pid in Path(f"/proc/{run.pid}/task").glob("*/children"):
+            found += [int(p) for p in pid.read_text().split()]
+        return [
+            p
+            for p in found
+            if "resource_tracker"
+            not in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
+        ]
+
+    summary = out / "summary.csv"
+    _wait_for(lambda: summary.is_file() and len(summary.read_text().splitlines()) >= 3)
+    started = workers()
+    assert len(started) == 2
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+
+    def gone(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    _wait_for(lambda: all(gone(p) for p in started), seconds=30)
+
+
+def test_a_result_folder_removed_while_the_run_writes_stops_it(tmp_path, tiny_model_dir):
+    """The result folder deleted while a run writes to it: the run stops, saying so (it was
+    silently made again and the run ended "done", its tables listing files that were gone)."""
+    import shutil
+
+    from cellprop.engine import Settings, load_model, process_batch
+
+    folder, out = _three_images(tmp_path), tmp_path / "out"
+    with pytest.raises(OSError, match="removed or emptied while the run wrote to it"):
+        process_batch(
+            sorted(folder.iterdir()),
+            out,
+            load_model(tiny_model_dir),
+            Settings(threshold=0.01),
+            on_result=lambda r: shutil.rmtree(out),
+        )
+
+
 def test_long_file_names_are_segmented_or_refused_before_segmenting(
     tmp_path, tiny_model_dir, capsys
 ):
