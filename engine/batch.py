@@ -15,16 +15,18 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .errors import Cancelled, ImageError, OutputExists, ResumeError
+from .errors import Cancelled, FolderInUse, ImageError, OutputExists, ResumeError
 from .features import centroids_and_areas, detection_centres, feature_transform, measure_image
 from .io import (
     _natural_key,
+    pixel_size_of,
     pixels_digest,
     plane_size,
     points_not_kept,
@@ -292,6 +294,32 @@ def _noted(note: str, more: str) -> str:
 _FOLDER_FULL = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
+@contextmanager
+def _alone_in(out: Path) -> Iterator[None]:
+    """Hold the folder ``out`` for one run while it runs: another run writing into it at the
+    same time (a second command, the window and a terminal, a continued run started twice)
+    is refused, saying so, instead of both segmenting the same images and mixing their
+    tables. An advisory lock of the folder (flock), let go when the run ends or its process
+    dies; not held where the system has none (Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderInUse(
+                f"{out}: another cellprop run is writing its results into this folder now; "
+                "wait for it to end (or stop it), or choose another result folder"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def _exists(path: Path) -> bool:
     """Whether ``path`` exists; False for a name no file can have (too long: that image
     fails by name, the batch goes on)."""
@@ -416,6 +444,8 @@ def process_batch(
     ResumeError
         ``resume`` and the folder holds no run to continue, or one made another way (the
         message says what differs); raised before any image is processed.
+    FolderInUse
+        Another run is writing into ``out_dir`` now (a ResumeError).
     """
     if page is not None and page != "all" and not isinstance(page, numbers.Integral):
         raise ValueError(f"page must be a page number or 'all', not {page!r}")
@@ -431,119 +461,137 @@ def process_batch(
     if resume and overwrite:
         raise ValueError("a run is either continued (resume) or replaced (overwrite), not both")
     out = Path(out_dir)
-    following = TrackSettings.following(track)
-    record = run_record(model, settings, roi, page, channel, points, following)
-    if settings.diameter != "auto":  # (else each image's own, known once it is segmented)
-        record["resolved"] = resolve_settings(model, settings)  # the defaults it stands for
-    kept: dict[int, ImageResult] = {}
-    changed: dict[int, str] = {}  # images segmented again, their image changed: why
-    refused: dict[int, ImageResult] = {}  # images whose labels changed and cannot be used
-    earlier, refollowed, was = None, [], None
-    if resume:
-        earlier = earlier_run(out)
-        if earlier is None:
-            raise ResumeError(f"{out}: no earlier run to continue here (no run.json)")
-        if not (out / "summary.csv").is_file():  # written with run.json, as the run began
-            raise ResumeError(
-                f"{out / 'summary.csv'} is missing: it says which images the run finished, "
-                "so that their files (labels drawn over in Fiji too) are kept; put it back, "
-                "or replace the run (--overwrite; in the window, Replace)"
-            )
-        problem = earlier.difference(record)
-        if problem:
-            raise ResumeError(problem)
-        files = continued_planes(files, earlier)
-        anew = earlier.measured_otherwise(record)  # the pixel size, say: measured again
-        refollowed = earlier.followed_otherwise(record)  # another reach: followed again
-        was = TrackSettings.of(earlier.record.get("tracking")) if refollowed else None
-        kept = _kept(files, out, earlier, model, settings, roi, channel, anew, changed, refused)
-        if roi and not earlier.record.get("roi", False):  # ROI sets asked only now
-            for i, result in kept.items():
-                result.outputs = output_paths(files[i].target, out, True)
-                labels = read_labels(result.outputs["labels"])
-                write_roi_zip(
-                    result.outputs["roi"], labels, overwrite=True, ring=settings.ring_width
+    hold = ExitStack()  # this run's hold on its folder (_alone_in), let go however it ends
+    held = out.is_dir()
+    if held:
+        hold.enter_context(_alone_in(out))
+    try:
+        following = TrackSettings.following(track)
+        record = run_record(model, settings, roi, page, channel, points, following)
+        if settings.diameter != "auto":  # (else each image's own, known once it is segmented)
+            record["resolved"] = resolve_settings(model, settings)  # the defaults it stands for
+        kept: dict[int, ImageResult] = {}
+        changed: dict[int, str] = {}  # images segmented again, their image changed: why
+        refused: dict[int, ImageResult] = {}  # images whose labels changed and cannot be used
+        earlier, refollowed, was = None, [], None
+        if resume:
+            earlier = earlier_run(out)
+            if earlier is None:
+                raise ResumeError(f"{out}: no earlier run to continue here (no run.json)")
+            if not (out / "summary.csv").is_file():  # written with run.json, as the run began
+                raise ResumeError(
+                    f"{out / 'summary.csv'} is missing: it says which images the run finished, "
+                    "so that their files (labels drawn over in Fiji too) are kept; put it back, "
+                    "or replace the run (--overwrite; in the window, Replace)"
                 )
-        _remove_leftovers(files, out, roi)
-    else:
-        for name in RUN_FILES:
-            if (out / name).exists() and not overwrite:
-                raise OutputExists(out / name)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    journal = Journal(out, record, replace=overwrite or resume, kept=list(kept.values()))
-    results: list[ImageResult | None] = [None] * len(files)
-    done = 0
-    # Continuing a run, the other images' files there are its own: an image it was writing
-    # when it stopped has some of them, and they are replaced.
-    if points is not None:  # each image's centres, or why it has none
-        points = planes_points(points, files, channel)
-    args = (out, settings, overwrite or resume, roi, channel, points)
-    resolved: dict = {}
+            problem = earlier.difference(record)
+            if problem:
+                raise ResumeError(problem)
+            files = continued_planes(files, earlier)
+            anew = earlier.measured_otherwise(record)  # the pixel size, say: measured again
+            refollowed = earlier.followed_otherwise(record)  # another reach: followed again
+            was = TrackSettings.of(earlier.record.get("tracking")) if refollowed else None
+            kept = _kept(files, out, earlier, model, settings, roi, channel, anew, changed, refused)
+            if roi and not earlier.record.get("roi", False):  # ROI sets asked only now
+                for i, result in kept.items():
+                    result.outputs = output_paths(files[i].target, out, True)
+                    labels = read_labels(result.outputs["labels"])
+                    write_roi_zip(
+                        result.outputs["roi"], labels, overwrite=True, ring=settings.ring_width
+                    )
+            _remove_leftovers(files, out, roi)
+        else:
+            for name in RUN_FILES:
+                if (out / name).exists() and not overwrite:
+                    raise OutputExists(out / name)
+        out.mkdir(parents=True, exist_ok=True)
+        if not held:  # a folder made now: held from here
+            hold.enter_context(_alone_in(out))
+        started = time.perf_counter()
+        journal = Journal(out, record, replace=overwrite or resume, kept=list(kept.values()))
+        results: list[ImageResult | None] = [None] * len(files)
+        done = 0
+        # Continuing a run, the other images' files there are its own: an image it was writing
+        # when it stopped has some of them, and they are replaced.
+        if points is not None:  # each image's centres, or why it has none
+            points = planes_points(points, files, channel)
+        args = (out, settings, overwrite or resume, roi, channel, points)
+        resolved: dict = {}
 
-    def finish(i: int, res: ImageResult) -> None:
-        nonlocal done
-        done += 1
-        if i in changed and not res.kept:
-            res.note = _noted(res.note, changed[i])
-        if not res.kept:
-            journal.add(res)
-        if on_result is not None:
-            on_result(res)
-        if progress is not None:
-            progress(res.name, done / len(files))
-        # Keep the small per-cell table, not the image-sized arrays: a batch of a thousand
-        # frames must not hold a thousand label images.
-        if res.segmentation is not None:
-            resolved.setdefault("settings", res.segmentation.settings)
-            res.segmentation = None
-        results[i] = res
+        def finish(i: int, res: ImageResult) -> None:
+            nonlocal done
+            done += 1
+            if i in changed and not res.kept:
+                res.note = _noted(res.note, changed[i])
+            if not res.kept:
+                journal.add(res)
+            if on_result is not None:
+                on_result(res)
+            if progress is not None:
+                progress(res.name, done / len(files))
+            # Keep the small per-cell table, not the image-sized arrays: a batch of a thousand
+            # frames must not hold a thousand label images.
+            if res.segmentation is not None:
+                resolved.setdefault("settings", res.segmentation.settings)
+                res.segmentation = None
+            results[i] = res
 
-    for i, res in [*kept.items(), *refused.items()]:
-        finish(i, res)
-    todo = [i for i in range(len(files)) if i not in kept and i not in refused]
-    workers = max(1, min(workers, len(todo)))
-    if workers == 1:
-        for i in todo:
-            finish(i, _one(files[i], model, args, cancel))
-    else:
-        running = [files[i] for i in todo]
-        # A lost image's second try replaces its own files, unless they were there before
-        # the run (a user's, never replaced without overwrite).
-        before = set()
-        if not (overwrite or resume):
-            for k, plane in enumerate(running):
-                if any(_exists(p) for p in output_paths(plane.target, out, roi).values()):
-                    before.add(k)
-        again = (*args[:2], True, *args[3:])
-        jobs = in_processes(
-            running, _one, model, args, workers, cancel, lambda k: args if k in before else again
+        for i, res in [*kept.items(), *refused.items()]:
+            finish(i, res)
+        todo = [i for i in range(len(files)) if i not in kept and i not in refused]
+        workers = max(1, min(workers, len(todo)))
+        if workers == 1:
+            for i in todo:
+                finish(i, _one(files[i], model, args, cancel))
+        else:
+            running = [files[i] for i in todo]
+            # A lost image's second try replaces its own files, unless they were there before
+            # the run (a user's, never replaced without overwrite).
+            before = set()
+            if not (overwrite or resume):
+                for k, plane in enumerate(running):
+                    if any(_exists(p) for p in output_paths(plane.target, out, roi).values()):
+                        before.add(k)
+            again = (*args[:2], True, *args[3:])
+            jobs = in_processes(
+                running,
+                _one,
+                model,
+                args,
+                workers,
+                cancel,
+                lambda k: args if k in before else again,
+            )
+            for k, res in jobs:
+                finish(todo[k], res)
+        final = [r for r in results if r is not None]
+        restarted: list[str] = []
+        if following is not None:
+            linked = _earlier_before(earlier, page == "all")
+            restarted = _follow(final, out, page == "all", linked, channel, following, was)
+        elif overwrite and (out / "tracks.csv").is_file():
+            (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
+        used = resolved.get("settings") or (earlier and earlier.record.get("resolved"))
+        if isinstance(used, dict):  # every image kept: the earlier run's, measured as now
+            used = {**used, **settings.measured()}
+        journal.close(
+            final,
+            {
+                "resolved": used,
+                "provider": model.provider,
+                "device": model.device,
+                "workers": workers,
+                "seconds": round(time.perf_counter() - started, 3),
+                "versions": _versions(),
+            },
+            replace_cells=overwrite or resume,
         )
-        for k, res in jobs:
-            finish(todo[k], res)
-    final = [r for r in results if r is not None]
-    restarted: list[str] = []
-    if following is not None:
-        linked = _earlier_before(earlier, page == "all")
-        restarted = _follow(final, out, page == "all", linked, channel, following, was)
-    elif overwrite and (out / "tracks.csv").is_file():
-        (out / "tracks.csv").unlink()  # the replaced run's, which followed its cells
-    used = resolved.get("settings") or (earlier and earlier.record.get("resolved"))
-    if isinstance(used, dict):  # every image kept: the earlier run's, measured as now
-        used = {**used, **settings.measured()}
-    journal.close(
-        final,
-        {
-            "resolved": used,
-            "provider": model.provider,
-            "device": model.device,
-            "workers": workers,
-            "seconds": round(time.perf_counter() - started, 3),
-            "versions": _versions(),
-        },
-        replace_cells=overwrite or resume,
-    )
-    return BatchResult(results=final, out_dir=out, followed_again=refollowed, restarted=restarted)
+        return BatchResult(
+            results=final, out_dir=out, followed_again=refollowed, restarted=restarted
+        )
+
+    finally:
+        hold.close()
 
 
 def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int]]]:
@@ -1074,6 +1122,8 @@ def _from_row(plane: Plane, row: dict, targets: dict, pixels: bool = False) -> I
         if now != digest:
             raise _ImageChanged(plane.where, "other pixels than those its cells were found on")
     table = read_table(targets["cells"])
+    if any(name.startswith("AreaShape_Area_") for name in table.columns):  # measured so
+        table.pixel_size, table.unit = pixel_size_of(targets["labels"])
     areas = np.bincount(labels.ravel())[1:]
     n_cells = len(areas)
     present = int(np.count_nonzero(areas))  # fewer: cells taken out (set to 0 in Fiji)

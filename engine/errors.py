@@ -56,3 +56,8 @@ class PointsError(ValueError):
 class ResumeError(ValueError):
     """An earlier run in a result folder cannot be continued (none there, or other settings);
     the message names the folder and what differs."""
+
+
+class FolderInUse(ResumeError):
+    """A result folder another run is writing into now: a run there cannot start (nor
+    continue the other) until it ends."""

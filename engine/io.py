@@ -596,6 +596,18 @@ def pixels_digest(pixels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def pixel_size_of(path: str | Path) -> tuple[float | None, str | None]:
+    """A TIFF's pixel size and unit from its header (a label image cellprop wrote carries the
+    one its cells were measured with), no pixel decoded; (None, None) where it records none
+    or cannot be read."""
+    return _from_header(
+        path,
+        lambda tif: _tiff_calibration(tif, tif.pages.first)[:2],
+        lambda im: (None, None),
+        (None, None),
+    )
+
+
 def count_pages(path: str | Path) -> int:
     """How many pages (time points, slices, positions) an image file holds, from its header:
     no pixel is decoded. A file that cannot be read counts as one page (reading it then says

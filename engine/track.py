@@ -579,8 +579,24 @@ def _table_cells(table) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(columns["AreaShape_Center_Y"], float),
         ]
     )
-    size = float(table.pixel_size) if table.pixel_size else 1.0
-    areas = np.asarray(columns.get("AreaShape_Area", np.zeros(n)), float) / size**2
+    # a calibrated table's areas are in its unit (AreaShape_Area_um2): back into pixels
+    size = float(table.pixel_size) if table.pixel_size else None
+    named = f"AreaShape_Area_{table.unit or 'um'}2"
+    if size and named in columns:
+        areas = np.asarray(columns[named], float) / size**2
+    elif "AreaShape_Area" in columns:
+        areas = np.asarray(columns["AreaShape_Area"], float)
+    elif {"AreaShape_BoundingBoxMinimum_X", "AreaShape_BoundingBoxMaximum_Y"} <= set(columns):
+        # its calibration unknown: the boxes' (pixels) say how large the cells are
+        wide = np.asarray(columns["AreaShape_BoundingBoxMaximum_X"], float) - np.asarray(
+            columns["AreaShape_BoundingBoxMinimum_X"], float
+        )
+        tall = np.asarray(columns["AreaShape_BoundingBoxMaximum_Y"], float) - np.asarray(
+            columns["AreaShape_BoundingBoxMinimum_Y"], float
+        )
+        areas = np.pi / 4 * wide * tall
+    else:
+        areas = np.zeros(n)
     return xy, areas
 
 

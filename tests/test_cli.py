@@ -451,6 +451,60 @@ def test_worker_processes_end_with_a_batch_killed_outright(tmp_path, tiny_model_
     _wait_for(lambda: all(gone(p) for p in started), seconds=30)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no folder lock on Windows")
+def test_a_second_run_into_a_folder_another_run_writes_is_refused(tmp_path, tiny_model_dir, capsys):
+    """Two runs writing into one folder at once (a continued run started twice, the window
+    and a terminal): the second is refused while the first runs, saying so, nothing written
+    (both segmented the same images, and two settings mixed their tables); once it ends,
+    the folder is free."""
+    folder, out = _many_images(tmp_path), tmp_path / "out"
+    code = "import sys; from cellprop.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    run = subprocess.Popen(
+        [sys.executable, "-c", code, *argv, "--threshold", "0.01", "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    summary = out / "summary.csv"
+    try:
+        _wait_for(lambda: summary.is_file() and len(summary.read_text().splitlines()) >= 2)
+        capsys.readouterr()
+        assert main([*argv, "--threshold", "0.01", "--resume", "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "another cellprop run is writing its results into this folder now" in err
+        assert run.poll() is None  # (the first still running: the refusal was the lock's)
+    finally:
+        err = run.communicate(timeout=300)[1]
+    assert run.returncode == 0, err
+    assert main([*argv, "--threshold", "0.01", "--resume", "-q"]) == 0
+
+
+def test_a_calibrated_run_followed_afterwards_is_followed_as_from_the_start(
+    tmp_path, phase_model_dir
+):
+    """A run given a pixel size, its cells followed afterwards (--resume --track): tracks.csv
+    and the tables come out as from a run that followed them from the start, distances in
+    um (they came out in pixels: the kept tables' calibration was not read back)."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(3):
+        shutil.copy(ROOT / f"resources/samples/c2c12-timelapse/t00{t}.png", folder)
+    base = ["segment", str(folder), "--model", str(phase_model_dir), "--pixel-size", "0.65", "-q"]
+    assert main([*base, "--out", str(tmp_path / "whole"), "--track"]) == 0
+    assert main([*base, "--out", str(tmp_path / "later")]) == 0
+    assert main([*base, "--out", str(tmp_path / "later"), "--resume", "--track"]) == 0
+    for name in ("tracks.csv", "t002_cells.csv"):  # (to the digits of the tables read back)
+        made, later = read_csv(tmp_path / "whole" / name), read_csv(tmp_path / "later" / name)
+        assert list(later[0]) == list(made[0]), name
+        for a, b in zip(later, made, strict=True):
+            for key, value in b.items():
+                try:
+                    assert float(a[key]) == pytest.approx(float(value), rel=1e-7, abs=1e-6), key
+                except ValueError:
+                    assert a[key] == value, key
+    assert "_um" in (tmp_path / "whole" / "tracks.csv").read_text().splitlines()[0]
+
+
 def test_a_result_folder_removed_while_the_run_writes_stops_it(tmp_path, tiny_model_dir):
     """The result folder deleted while a run writes to it: the run stops, saying so (it was
     silently made again and the run ended "done", its tables listing files that were gone)."""

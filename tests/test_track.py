@@ -671,6 +671,23 @@ def test_a_cell_missed_at_one_time_point_keeps_its_track_across_the_gap():
     # read back from the tables, the gap is closed again: the same tracks
     again = follow_tables(links_from_tables(tables), tables)
     assert [t.tolist() for t in again.labels] == [t.tolist() for t in tracks.labels]
+    # ... also from tables measured in um (their areas in um2: none was found, no cell was
+    # within reach, no gap closed), read back with or without their calibration
+    from cellprop.engine.output import read_table, write_table
+
+    calibrated = [measure(labels, pixel_size=0.65) for labels in seq]
+    linked = links_from_tables(tables)
+    again = follow_tables(linked, calibrated)
+    assert [t.tolist() for t in again.labels] == [t.tolist() for t in tracks.labels]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(folder) / f"t{i}.csv" for i in range(len(calibrated))]
+        for path, t in zip(paths, calibrated, strict=True):
+            write_table(path, t)
+        uncalibrated = [read_table(p) for p in paths]  # (pixel size not in the file)
+    again = follow_tables(linked, uncalibrated)
+    assert [t.tolist() for t in again.labels] == [t.tolist() for t in tracks.labels]
     # a time point missing altogether (failed): the same gap, by the time points' numbers
     kept = [tables[0], tables[1], tables[3]]
     skipped = follow_tables(
