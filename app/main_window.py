@@ -441,12 +441,16 @@ class MainWindow(
         opens the results again with the images found there (by their file names)."""
         c = self.controller
         n = len(gone)
-        where = Path(gone[0]).parent
+        folders = list(dict.fromkeys(str(Path(p).parent) for p in gone))
+        where = ", ".join(folders[:3]) + (
+            f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+        )
         question = (
             f"{n} image{'s' if n != 1 else ''} of the results in {folder} "
             f"{'are' if n != 1 else 'is'} no longer where the run read "
             f"{'them' if n != 1 else 'it'} ({where}). Find the folder that holds "
-            f"{'them' if n != 1 else 'it'} now?"
+            f"{'them' if n != 1 else 'it'} now? (Images of several folders: the folder "
+            "that holds those folders.)"
         )
         if not self.dialogs.ask("Images moved", question):
             return

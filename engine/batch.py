@@ -1205,23 +1205,37 @@ def saved_results(
     if run.record.get("track"):
         for sequence, members, times in sequences(recorded_planes, run.record.get("page") == "all"):
             in_sequence.update({members[j]: (sequence, t) for j, t in enumerate(times)})
+    root = _common_folder([recorded_planes[k].path for k in range(len(run.rows))])
+    opened: dict[tuple, str] = {}  # (path, page) of each image opened: its results' name
     for k, (name, row) in enumerate(run.rows.items()):
         if row.get("Status") != "done":
             continue
         recorded = recorded_planes[k].path
         places = [recorded, folder.parent / recorded.name]
-        if images is not None:
-            places.insert(0, Path(images) / recorded.name)
+        if images is not None:  # where they were moved: by their place under the run's
+            under = [Path(images) / recorded.relative_to(root)] if root else []  # folders
+            places = [*under, Path(images) / recorded.name, *places]
         path = next((p for p in places if p.is_file()), None)
         if path is None:
             also = "" if images is None else f" nor in {images}"
             gone = f"{name}: the image is no longer at {recorded}{also}"
             problems.append(LeftOut.of(gone, recorded))
             continue
-        plane = Plane(path, recorded_planes[k].page, name)
-        try:
-            result = _from_row(plane, row, output_paths(plane.target, folder, roi))
+        page = recorded_planes[k].page
+        if (path, page) in opened:  # found by its file name where another's is
+            problems.append(
+                LeftOut.of(f"{name}: not opened: {path} is the image of {opened[path, page]}")
+            )
+            continue
+        plane = Plane(path, page, name)
+        try:  # found elsewhere than where the run read it: the pixels its cells were found on?
+            result = _from_row(
+                plane, row, output_paths(plane.target, folder, roi), pixels=path != recorded
+            )
         except (OSError, UnicodeDecodeError, ValueError) as exc:
+            if isinstance(exc, _ImageChanged):
+                problems.append(LeftOut.of(f"{name}: not opened: {exc}", recorded))
+                continue
             hint = ""
             if isinstance(exc, _Disagree):  # labels changed since, or the table damaged
                 hint = (
@@ -1235,7 +1249,17 @@ def saved_results(
         if result.sequence is not None:  # followed so (a run.json before: the defaults)
             result.tracking = TrackSettings.of(run.record.get("tracking")).record()
         results.append(result)
+        opened[path, page] = name
     return run, results, problems
+
+
+def _common_folder(paths: list[Path]) -> Path | None:
+    """The folder every one of ``paths`` lies below (an experiment's, its wells' folders
+    below it); None where there is none (different drives) or no path."""
+    try:
+        return Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else None
+    except ValueError:
+        return None
 
 
 def _one(plane: Plane, model, args: tuple, cancel: Callable[[], bool] | None) -> ImageResult:

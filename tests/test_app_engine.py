@@ -434,6 +434,52 @@ def test_results_whose_images_moved_ask_where_they_are_and_open_from_there(
         later.shutdown()
 
 
+def test_moved_wells_open_by_their_folders_and_never_with_another_wells_cells(
+    qtbot, controller, crops, tmp_path
+):
+    """A plate of wells whose images share a file name (A01/field1.png, B01/field1.png),
+    moved after its batch: the plate's new folder opens each image by its well's folder;
+    one well's folder chosen opens its image, and not the other well's cells on it (they
+    were: the same file name, the other's results)."""
+    import shutil
+
+    plate = tmp_path / "plate"
+    for well, crop in (("A01", crops[0]), ("B01", crops[1])):
+        (plate / well).mkdir(parents=True)
+        shutil.copy(crop, plate / well / "field1.png")
+    out = tmp_path / "results"
+    wells = [plate / "A01" / "field1.png", plate / "B01" / "field1.png"]
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(wells, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    made = {d.path.parent.name: d.result.n_cells for d in controller.documents}
+    moved = tmp_path / "archive" / "plate"
+    moved.parent.mkdir()
+    plate.rename(moved)
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out, images=moved)
+        assert [d.path for d in later.documents] == [
+            moved / "A01" / "field1.png",
+            moved / "B01" / "field1.png",
+        ]
+        assert {d.path.parent.name: d.result.n_cells for d in later.documents} == made
+    finally:
+        later.shutdown()
+    third = AppController(store=controller.store)
+    try:
+        errors: list = []
+        third.error.connect(errors.append)
+        with qtbot.waitSignal(third.image_ready, timeout=RUN_MS):
+            third.open_results(out, images=moved / "A01")
+        assert [d.path for d in third.documents] == [moved / "A01" / "field1.png"]
+        assert third.documents[0].result.n_cells == made["A01"]
+        qtbot.waitUntil(lambda: any("B01_field1.png: not opened" in e for e in errors))
+    finally:
+        third.shutdown()
+
+
 def test_an_image_a_batch_segmented_is_got_ready_for_quick_corrections(
     qtbot, controller, crops, tmp_path
 ):
