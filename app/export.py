@@ -147,17 +147,23 @@ class ExportMixin:
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
                 tables.append((named_as, result.table, page))
             if gathered and written:
+                # a run's folder: its other images (closed, or not opened) stay in its tables
+                left, tracked, unread = engine.run_left_out(
+                    out_dir, [t[0] for t in tables], [name for name, _ in followed]
+                )
+                tables += left
+                rows += tracked
                 engine.write_tables(gathered[0], tables, overwrite=overwrite)
                 engine.write_image_table(gathered[1], tables, overwrite=overwrite)
                 if followed:
                     engine.write_rows(
                         gathered[2], rows, overwrite=overwrite, columns=engine.TRACKS_CSV_COLUMNS
                     )
-                return written, gathered
-            return written, []
+                return written, gathered, unread
+            return written, [], []
 
         def finished(out):
-            written, files = out
+            written, files, unread = out
             files = list(files)
             for *_, result, paths in written:
                 result.outputs.update(paths)
@@ -165,6 +171,11 @@ class ExportMixin:
                 result.tracks_changed = result.measured_anew = False
                 files += list(paths.values())
             self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
+            for problem in unread:
+                self.log.emit(
+                    "warning",
+                    f"{out_dir}: the run's tables could not keep {problem}",
+                )
             measured = self._measured_otherwise([result for *_, result, _ in written])
             if measured:
                 self.log.emit("info", measured)

@@ -66,6 +66,7 @@ from .batch import (
     output_paths,
     process_batch,
     process_image,
+    run_left_out,
     saved_results,
     started_anew,
 )
@@ -239,6 +240,7 @@ __all__ = [
     "read_points",
     "read_table",
     "run_record",
+    "run_left_out",
     "saved_results",
     "segment",
     "suggest_model",

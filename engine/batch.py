@@ -7,6 +7,7 @@ behind; existing results are never replaced unless ``overwrite`` is set.
 
 from __future__ import annotations
 
+import csv
 import errno
 import glob
 import numbers
@@ -80,6 +81,7 @@ __all__ = [
     "process_batch",
     "process_image",
     "read_plane",
+    "run_left_out",
     "saved_results",
 ]
 
@@ -1251,6 +1253,44 @@ def saved_results(
         results.append(result)
         opened[path, page] = name
     return run, results, problems
+
+
+def run_left_out(
+    folder: str | Path, names: Iterable[str], sequences: Iterable[str] = ()
+) -> tuple[list, list[dict], list[str]]:
+    """What the batch run in ``folder`` holds besides some of its images written into it
+    again (*Export all* of those open in the window): the cell tables of the images it
+    finished other than ``names`` (as :func:`write_tables` takes them: name, table, page),
+    the rows of its tracks.csv of time-lapses other than ``sequences``, and the images whose
+    table could not be read (why, by name). The run's tables of all cells, images and tracks
+    then keep them, as its folder keeps their files. Nothing where ``folder`` holds no run."""
+    try:
+        run = earlier_run(folder)
+    except ResumeError:
+        run = None
+    if run is None:
+        return [], [], []
+    folder, names, sequences = Path(folder), set(names), set(sequences)
+    roi = bool(run.record.get("roi", False))
+    tables, problems = [], []
+    for plane, (name, row) in zip(_recorded_planes(run), run.rows.items(), strict=True):
+        if row.get("Status") != "done" or name in names:
+            continue
+        try:
+            table = read_table(output_paths(plane.target, folder, roi)["cells"])
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        tables.append((name, table, plane.page))
+    rows: list[dict] = []
+    try:
+        with open(folder / "tracks.csv", newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.DictReader(fh) if r.get("Sequence") not in sequences]
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problems.append(f"tracks.csv: {exc}")
+    return tables, rows, problems
 
 
 def _common_folder(paths: list[Path]) -> Path | None:

@@ -434,6 +434,47 @@ def test_results_whose_images_moved_ask_where_they_are_and_open_from_there(
         later.shutdown()
 
 
+def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
+    qtbot, controller, crops, tmp_path
+):
+    """A run's results opened, one image closed, another corrected, *Export all* back into
+    the run's folder: cells.csv and images.csv keep the closed image's cells (they were
+    written from the images open only, and lost it), the corrected image's are its own."""
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    before = read_rows(out / "cells.csv")
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out)
+        assert later.close_images([2])
+        assert later.current_index == 0
+        n = later.current.result.n_cells
+        with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
+            assert later.remove_cell(1)
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        with qtbot.waitSignal(later.exported, timeout=RUN_MS):
+            assert later.export_all(out, lambda existing: True)
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+    finally:
+        later.shutdown()
+    after = read_rows(out / "cells.csv")
+    count = lambda rows, name: sum(r["Image"] == name for r in rows)  # noqa: E731
+    assert count(after, "crop2.png") == count(before, "crop2.png") > 0
+    assert count(after, "crop0.png") == n - 1
+    images = [r["Image"] for r in read_rows(out / "images.csv")]
+    assert sorted(images) == ["crop0.png", "crop1.png", "crop2.png"]
+
+
+def read_rows(path):
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_moved_wells_open_by_their_folders_and_never_with_another_wells_cells(
     qtbot, controller, crops, tmp_path
 ):

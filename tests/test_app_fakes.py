@@ -39,6 +39,7 @@ from cellprop.engine import (
     points_outside,
     read_points,
     relatives,
+    run_left_out,
     run_record,
     table_tracks,
     write_training_set,
@@ -155,6 +156,7 @@ class FakeEngine:
     relatives = staticmethod(relatives)
     calibration = staticmethod(calibration)
     table_tracks = staticmethod(table_tracks)  # a table's track column: the engine's
+    run_left_out = staticmethod(run_left_out)  # a run folder's other tables: the engine's
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay
