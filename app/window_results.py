@@ -218,4 +218,12 @@ class ResultsWindowMixin:
             self._show_error(f"{path}: the picture could not be written (no permission?)")
 
     def _export_start(self, doc) -> str:
+        """The folder an export offers: that of the run whose results it writes again (a
+        batch's, or one opened: its tables brought up to date), else the last one chosen,
+        else the image's (never, for a run's results, the images' own folder: dropped again,
+        it would offer their labels and overlays as images)."""
+        result = getattr(doc, "result", None)
+        made = getattr(result, "outputs", None) or {}
+        if made.get("labels") is not None:
+            return str(Path(made["labels"]).parent)
         return self.controller.store.folder("export") or str(doc.path.parent)

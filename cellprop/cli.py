@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_float,
         default=None,
         metavar="W",
-        help="graph-cut smoothness weight (default: the model's, 20)",
+        help="graph-cut smoothness weight (default: the model's; phase, dic 20, nuclei 5)",
     )
     seg.add_argument(
         "--exclude-border", action="store_true", help="drop cells touching the image border"
@@ -325,11 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser(
         "evaluate",
-        help="score predicted labels against a dataset (F1 at 10 px, mDice, AP50)",
+        help="score predicted labels against a dataset (F1 at 10 px, mDice, AP50, AP75)",
         description="Score DIR's <stem>_labels.tif against DATASET (images/, points.csv, "
-        "masks/): detection F1 with one-to-one matching within 10 px, mDice over ground-truth "
-        "cells (each true cell's Dice with the predicted cell covering most of it, as the paper "
-        "scores) where masks exist, and average precision at IoU 0.5.",
+        "masks/): detection F1 with one-to-one matching within 10 px (of the detected centres "
+        "in <stem>_cells.csv where there, else of the outlines' centroids), mDice over "
+        "ground-truth cells (each true cell's Dice with the predicted cell covering most of it, "
+        "as the paper scores) where masks exist, and average precision at IoU 0.5 and 0.75, "
+        "with 95% intervals from resampling the images; written to PRED_DIR/evaluation.json.",
     )
     ev.add_argument("dataset", type=Path, metavar="DATASET")
     ev.add_argument("predictions", type=Path, metavar="PRED_DIR")
@@ -729,7 +731,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 print(f"  AP50 {name + ':':17}{', '.join(kinds)}")
         print(f"AP at IoU 0.75     {report['ap75']:.3f}  (how closely outlines fit)")
     else:
-        print("mDice, AP50        no masks in the dataset")
+        print("mDice, AP50        none of the images scored has a mask")
     missing = [e["image"] for e in report["per_image"] if e.get("missing")]
     if missing:
         print(

@@ -860,7 +860,8 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
     inputs : iterable of str or pathlib.Path
         Files are kept as given (even with an unsupported ending or missing, so that the run
         reports them by name); folders contribute their image files (see ``IMAGE_EXTENSIONS``),
-        hidden files excepted, in natural order (``img2`` before ``img10``).
+        hidden files and cellprop's own label images and overlays (beside their tables)
+        excepted, in natural order (``img2`` before ``img10``).
     recursive : bool
         Also look into sub-folders, except hidden ones and cellprop's own result folders
         (those holding a ``run.json``: their label images and overlays are not inputs).
@@ -894,11 +895,30 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
             else:
                 candidates = [p for p in item.iterdir() if p.is_file()]
             for p in sorted(candidates, key=_natural_key):
-                if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS:
+                if (
+                    not p.name.startswith(".")
+                    and p.suffix.lower() in IMAGE_EXTENSIONS
+                    and not _a_result(p)
+                ):
                     add(p)
         else:
             add(item)
     return found
+
+
+#: The images cellprop writes for an image, by the end of their names (engine.batch's
+#: OUTPUT_SUFFIXES): with its table beside them, they are results, not images to segment.
+_RESULT_IMAGES = ("_labels.tif", "_overlay.png")
+
+
+def _a_result(path: Path) -> bool:
+    """Whether ``path`` is a label image or overlay cellprop wrote (``IMG_labels.tif`` beside
+    its ``IMG_cells.csv``), where results were saved beside the images (an export into the
+    images' folder): a folder's images leave them out."""
+    for end in _RESULT_IMAGES:
+        if path.name.endswith(end):
+            return path.with_name(path.name[: -len(end)] + "_cells.csv").is_file()
+    return False
 
 
 def _number(value: str, path: Path, line: int, column: str, comma: bool = False) -> float:

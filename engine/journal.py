@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
-import io
 import json
 import os
 import time
@@ -27,7 +26,7 @@ import numpy as np
 
 from .errors import ResumeError
 from .features import neighbours_in_words
-from .output import atomic_path, write_image_table, write_tables
+from .output import atomic_path, read_csv_rows, write_image_table, write_tables
 from .pipeline import MEASURED
 from .track import TrackSettings
 
@@ -289,21 +288,12 @@ def _summary_rows(summary: Path) -> dict:
     which images the run finished: never taken for a run that finished none (its images
     would be segmented over labels drawn since)."""
     try:
-        raw = summary.read_bytes()
-    except OSError as exc:
+        table, comma = read_csv_rows(summary)
+    except (OSError, csv.Error) as exc:
         raise ResumeError(f"{summary}: cannot be read ({exc})") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:  # saved again in the spreadsheet's own encoding
-        text = raw.decode("cp1252", errors="replace")
-    header = text.split("\n", 1)[0]
-    delimiter = max((",", ";", "\t"), key=header.count)
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-        found = list(reader)
-    except csv.Error as exc:
-        raise ResumeError(f"{summary}: cannot be read ({exc})") from exc
-    if not {"Image", "Status"} <= set(reader.fieldnames or ()):
+    header = table[0] if table else []
+    found = [dict(zip(header, row, strict=False)) for row in table[1:]]
+    if not {"Image", "Status"} <= set(header):
         raise ResumeError(
             f"{summary}: no Image and Status columns, so which images the run finished "
             "cannot be told (saved again otherwise than cellprop writes it?); put back the one "
@@ -311,7 +301,7 @@ def _summary_rows(summary: Path) -> dict:
         )
     rows: dict = {}
     for row in found:
-        if delimiter != ",":  # decimal commas
+        if comma:  # decimal commas
             for key in _SUMMARY_NUMBERS:
                 if row.get(key):
                     row[key] = row[key].replace(",", ".")

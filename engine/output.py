@@ -8,6 +8,7 @@ replaces an existing file unless asked to.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -288,6 +289,23 @@ def write_table(path: str | Path, table, overwrite: bool = False) -> Path:
     return Path(path)
 
 
+def read_csv_rows(path: str | Path) -> tuple[list[list[str]], bool]:
+    """A CSV file's rows, as cellprop wrote it or as a spreadsheet saved it again: UTF-8 with
+    or without Excel's byte-order mark (else the spreadsheet's own cp1252), separated by
+    commas, semicolons (a European Excel's) or tabs; and whether its numbers are written
+    with decimal commas (a semicolon-separated file's). OSError where it cannot be read,
+    csv.Error where it is no CSV."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    header = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=header.count)
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return rows, delimiter == ";"
+
+
 def read_table(path: str | Path):
     """Read back a per-image cell table :func:`write_table` wrote, as a CellTable.
 
@@ -301,8 +319,10 @@ def read_table(path: str | Path):
     """
     from .features import CellTable
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        rows, comma = read_csv_rows(path)  # (saved again by a spreadsheet, too)
+    except csv.Error as exc:
+        raise ValueError(f"{path}: not a cell table ({exc})") from exc
     if not rows or len(set(map(len, rows))) != 1:
         raise ValueError(f"{path}: not a cell table (no heading, or rows of unequal length)")
     header, body = rows[0], rows[1:]
@@ -311,7 +331,9 @@ def read_table(path: str | Path):
     columns = {}
     for name, values in zip(header, zip(*body, strict=True), strict=True):
         try:
-            columns[name] = np.array([float(v) if v else np.nan for v in values])
+            columns[name] = np.array(
+                [float(v.replace(",", ".") if comma else v) if v else np.nan for v in values]
+            )
         except ValueError:
             columns[name] = np.array(values, dtype=object)
     return CellTable(columns=columns)

@@ -971,6 +971,25 @@ def test_export_asks_before_replacing_files(qtbot, window, images, tmp_path):
     assert window.dialogs.opened == [str(out)]
 
 
+def test_export_offers_the_folder_of_the_run_that_made_the_results(
+    qtbot, window, images, tmp_path, monkeypatch
+):
+    """Results a batch wrote (or opened from its folder): export offers that folder, whose
+    tables it brings up to date (it offered the images' folder, where the labels and
+    overlays were then taken for images by the next batch); others: the last folder chosen."""
+    open_and_run(qtbot, window, images[:1])
+    offered = []
+    monkeypatch.setattr(
+        window.dialogs, "choose_folder", lambda title, start: offered.append(start) or ""
+    )
+    window.controller.store.set_folder("export", str(tmp_path / "last"))
+    window.export_action.trigger()
+    window.controller.current.result.outputs = {"labels": tmp_path / "run" / "img0_labels.tif"}
+    window.export_action.trigger()
+    window.export_all_action.trigger()
+    assert offered == [str(tmp_path / "last"), str(tmp_path / "run"), str(tmp_path / "run")]
+
+
 def test_about_box_has_version_licence_and_citation(window):
     text = window.about_text()
     assert cellprop.__version__ in text

@@ -411,6 +411,17 @@ def test_real_images_read(shared_data):
     assert mask.pixels.dtype == np.uint16 and mask.pixels.max() > 0
 
 
+def test_a_folder_of_images_leaves_out_results_saved_beside_them(tmp_path):
+    """Results exported into the images' folder (IMG_labels.tif, IMG_overlay.png beside
+    IMG_cells.csv): the folder's images are its images, not those (they were segmented as
+    images, their cells in the tables); a file named so without its table is an image."""
+    for name in ("a.png", "a_labels.tif", "a_overlay.png", "b_overlay.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8), np.uint8))
+    (tmp_path / "a_cells.csv").write_text("ObjectNumber\n")
+    assert [p.name for p in find_images([tmp_path])] == ["a.png", "b_overlay.png"]
+    assert [p.name for p in find_images([tmp_path / "a_labels.tif"])] == ["a_labels.tif"]
+
+
 def test_points_find_images_of_one_name_by_folder_page_or_whole_path(tmp_path):
     """planes_points over an experiment saved well by well, and a time-lapse's pages: a
     whole path, a folder path, a results name, a page's own name, a file's first page by the

@@ -163,6 +163,30 @@ def test_cell_tables_and_labels_read_back_as_written(tmp_path):
         read_labels(tmp_path / "a.csv")
 
 
+def test_a_cell_table_saved_again_by_a_spreadsheet_reads_back_the_same(tmp_path):
+    """A cell table opened in Excel and saved again: with its byte-order mark (CSV UTF-8),
+    or as a European Excel saves it (semicolons, decimal commas, cp1252): the same numbers
+    (it was "not a cell table", and a continued run segmented the image again)."""
+    import csv
+
+    table = measure(awkward_labels(), pixel_size=0.5, unit="um")
+    write_table(tmp_path / "a.csv", table)
+    with open(tmp_path / "a.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    with open(tmp_path / "bom.csv", "w", newline="", encoding="utf-8-sig") as fh:
+        csv.writer(fh, lineterminator="\r\n").writerows(rows)
+    with open(tmp_path / "de.csv", "w", newline="", encoding="cp1252") as fh:
+        csv.writer(fh, delimiter=";").writerows(
+            [rows[0]] + [[v.replace(".", ",") for v in row] for row in rows[1:]]
+        )
+    made = read_table(tmp_path / "a.csv")
+    for name in ("bom.csv", "de.csv"):
+        back = read_table(tmp_path / name)
+        assert back.names == made.names, name
+        for column in made.names:
+            np.testing.assert_array_equal(back.columns[column], made.columns[column])
+
+
 def test_the_image_table_counts_and_averages_each_images_cells(tmp_path):
     """images.csv: one row per image, its cell count and the mean and median of each
     measurement over its cells (CellProfiler's per-image names), not of positions, numbers

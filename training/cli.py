@@ -14,7 +14,7 @@ Train a cell-detection model from clicked cell centres, and write a model folder
 (unet.onnx, guided.onnx, model.json) that cellprop segments with.
 
 Each DATASET is a folder holding:
-  images/              your microscopy images (TIFF 8/16-bit, PNG, JPEG)
+  images/              your microscopy images (TIFF 8/16/32-bit, PNG, JPEG, BMP)
 and the cell centres in one of three forms:
   points.csv           columns image,x,y: one row per cell (x = column, y = row, pixels)
   points/<image>.csv   columns x,y: one file per image
