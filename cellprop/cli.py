@@ -664,6 +664,16 @@ def cmd_segment(args: argparse.Namespace) -> int:
         from cellprop.engine import followed_again
 
         print(f"cellprop: {followed_again(result.followed_again)}", file=log)
+    if result.left_over:
+        named = ", ".join(result.left_over[:3]) + (
+            f" and {len(result.left_over) - 3} more" if len(result.left_over) > 3 else ""
+        )
+        print(
+            f"cellprop: the files of {len(result.left_over)} image(s) the replaced run "
+            f"finished stay in {args.out} ({named}), not in this run's tables; delete them "
+            "if they are not wanted",
+            file=log,
+        )
     if result.restarted:
         from cellprop.engine import started_anew
 

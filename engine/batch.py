@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import errno
 import glob
+import math
 import numbers
 import os
 import platform
@@ -110,6 +111,9 @@ class BatchResult:
     #: Images whose cells started every track anew, as a field of another size than the
     #: image before them in their time-lapse (a stray frame: :func:`started_anew` says so).
     restarted: list[str] = field(default_factory=list)
+    #: A run that replaced another (overwrite): the images that run finished that this one
+    #: was not given, whose files stay in the folder beside this run's (by name).
+    left_over: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[ImageResult]:
@@ -473,6 +477,7 @@ def process_batch(
         if settings.diameter != "auto":  # (else each image's own, known once it is segmented)
             record["resolved"] = resolve_settings(model, settings)  # the defaults it stands for
         kept: dict[int, ImageResult] = {}
+        left_over: list[str] = []  # a replaced run's images not among these, their files left
         changed: dict[int, str] = {}  # images segmented again, their image changed: why
         refused: dict[int, ImageResult] = {}  # images whose labels changed and cannot be used
         earlier, refollowed, was = None, [], None
@@ -506,6 +511,8 @@ def process_batch(
             for name in RUN_FILES:
                 if (out / name).exists() and not overwrite:
                     raise OutputExists(out / name)
+            if overwrite:
+                left_over = _replaced_images(out, files)
         out.mkdir(parents=True, exist_ok=True)
         if not held:  # a folder made now: held from here
             hold.enter_context(_alone_in(out))
@@ -589,7 +596,11 @@ def process_batch(
             replace_cells=overwrite or resume,
         )
         return BatchResult(
-            results=final, out_dir=out, followed_again=refollowed, restarted=restarted
+            results=final,
+            out_dir=out,
+            followed_again=refollowed,
+            restarted=restarted,
+            left_over=left_over,
         )
 
     finally:
@@ -868,9 +879,10 @@ def _kept(
                     again[i] = exc.note
                 continue  # damaged, or its image changed: segmented again
         else:
-            if anew:
+            otherwise = anew or _calibrated_otherwise(result, plane, settings)
+            if otherwise:
                 try:
-                    result = _measured_anew(result, targets, settings, channel, anew)
+                    result = _measured_anew(result, targets, settings, channel, otherwise)
                 except (OSError, ValueError, ImageError):
                     continue  # its image gone or changed since: segmented again (or failed)
         given = settings
@@ -1013,6 +1025,44 @@ def followed_again(changed: list[str]) -> str:
         + "; ".join(changed)
         + " (links mended by hand kept)"
     )
+
+
+def _replaced_images(out: Path, files: list[Plane]) -> list[str]:
+    """The images the run in ``out`` (replaced now) finished that ``files`` do not hold and
+    whose labels are still there: their files stay beside the new run's, not in its tables."""
+    try:
+        earlier = earlier_run(out)
+    except ResumeError:
+        return []
+    if earlier is None:
+        return []
+    names = {p.name for p in files}
+    roi = bool(earlier.record.get("roi", False))
+    return [
+        name
+        for plane, (name, row) in zip(_recorded_planes(earlier), earlier.rows.items(), strict=True)
+        if row.get("Status") == "done"
+        and name not in names
+        and output_paths(plane.target, out, roi)["labels"].is_file()
+    ]
+
+
+def _calibrated_otherwise(result: ImageResult, plane: Plane, settings: Settings) -> list[str]:
+    """Where a kept image's table was measured with another pixel size than this run
+    measures it with (a continued run that measured it anew was stopped half-way, and is
+    continued now as the run was made): why, in words, for it to be measured again; else
+    empty. Its table's calibration is its labels' (:func:`_from_row`), this run's the one
+    given, else its file's."""
+    was = result.table.pixel_size if result.table is not None else None
+    now = settings.pixel_size
+    if now is None:
+        now = pixel_size_of(plane.path)[0] if plane.path.is_file() else None
+    if was is None and now is None:
+        return []
+    if was is not None and now is not None and math.isclose(was, now, rel_tol=1e-6):
+        return []
+    shown = lambda size: "none" if size is None else f"{size:g}"  # noqa: E731
+    return [f"pixel size: {shown(was)} in its table, {shown(now)} in this run"]
 
 
 def _measured_anew(

@@ -505,6 +505,61 @@ def test_a_calibrated_run_followed_afterwards_is_followed_as_from_the_start(
     assert "_um" in (tmp_path / "whole" / "tracks.csv").read_text().splitlines()[0]
 
 
+def test_a_run_stopped_while_measuring_anew_is_continued_in_one_unit(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    """A run continued with a pixel size (its kept images measured anew in um) stopped
+    half-way, then continued as it was made (no pixel size): every table in pixels again (the
+    images measured in um before the stop kept their um tables: cells.csv mixed units)."""
+    from cellprop.engine import Settings, load_model, process_batch
+
+    folder, out = _three_images(tmp_path), tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    from cellprop.engine import batch
+
+    written = []
+    real = batch.write_table
+
+    def stop_at_the_second(path, *args, **kwargs):  # Ctrl-C while tables are measured anew
+        if written:
+            raise KeyboardInterrupt
+        written.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "write_table", stop_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        process_batch(
+            sorted(folder.iterdir()),
+            out,
+            load_model(tiny_model_dir),
+            Settings(threshold=0.01, pixel_size=0.65),
+            resume=True,
+        )
+    monkeypatch.setattr(batch, "write_table", real)
+    assert "AreaShape_Area_um2" in read_csv(out / "frame0_cells.csv")[0]
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    for name in ("frame0_cells.csv", "frame1_cells.csv", "cells.csv"):
+        header = read_csv(out / name)[0]
+        assert "AreaShape_Area" in header and "AreaShape_Area_um2" not in header, name
+
+
+def test_a_run_replacing_another_over_fewer_images_says_whose_files_stay(
+    tmp_path, tiny_model_dir, capsys
+):
+    """--overwrite of a run of three images by a run of one: the other two images' files
+    stay in the folder (never deleted unasked), and the run says so, by name (it said
+    nothing, and they lay beside the new results, in none of its tables)."""
+    folder, out = _three_images(tmp_path), tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    capsys.readouterr()
+    assert segment([folder / "frame0.png", "--out", out, "--overwrite"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "the files of 2 image(s) the replaced run finished stay in" in err
+    assert "frame1.png, frame2.png" in err
+    assert (out / "frame1_labels.tif").is_file()
+    assert [r["Image"] for r in read_csv(out / "cells.csv")][-1] == "frame0.png"
+
+
 def test_a_result_folder_removed_while_the_run_writes_stops_it(tmp_path, tiny_model_dir):
     """The result folder deleted while a run writes to it: the run stops, saying so (it was
     silently made again and the run ended "done", its tables listing files that were gone)."""
