@@ -489,6 +489,8 @@ class MainWindow(
         self.controller.run_current()
 
     def _set_busy(self, busy: bool) -> None:
+        if not busy and getattr(self, "_waiting_offers", None):
+            QTimer.singleShot(0, self._offer_waiting)  # a folder dropped meanwhile
         has_docs = bool(self.controller.documents)
         self.run_action.setEnabled(not busy and has_docs)
         self.batch_action.setEnabled(not busy and has_docs)

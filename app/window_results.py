@@ -14,16 +14,31 @@ class ResultsWindowMixin:
     """Batch, export and picture commands of :class:`~.main_window.MainWindow`."""
 
     def offer_batch(self, folder: str, n_images: int) -> None:
-        if self.controller.busy:
+        if self.controller.busy:  # asked once the work under way ends (_offer_waiting)
+            self._waiting_offers = [*getattr(self, "_waiting_offers", []), (folder, n_images)]
+            self.banner.show_message(
+                f"{n_images} image{'s' if n_images != 1 else ''} of {folder} added; "
+                "processing the whole folder is "
+                "offered when the work under way ends.",
+                "hint",
+            )
             return
         if not self.dialogs.ask(
             "Process the whole folder?",
-            f"{n_images} images were found in\n{folder}\n\n"
+            f"{n_images} image{'s were' if n_images != 1 else ' was'} found in\n{folder}\n\n"
             "Segment all of them now and save the results?",
         ):
             return
         paths = self.controller.images_found_in(folder)
         self._start_batch(paths, Path(folder) / "cellprop-results")
+
+    def _offer_waiting(self) -> None:
+        """Offer the batches of folders dropped while other work ran, now that it ended (one
+        at a time: those after a batch started wait for it)."""
+        waiting = getattr(self, "_waiting_offers", [])
+        while waiting and not self.controller.busy:
+            folder, n_images = waiting.pop(0)
+            self.offer_batch(folder, n_images)
 
     def ask_batch_all(self) -> None:
         paths = [d.path for d in self.controller.documents]
@@ -76,9 +91,14 @@ class ResultsWindowMixin:
             else:
                 follow = self.controller.settings.batch_track and not earlier.record.get("track")
                 again = self.controller.follows_otherwise(earlier)
+                rest = len(names) - done
                 text += (
-                    f"Continue: keep those and segment the other {len(names) - done}, with "
-                    "the same model and settings as then"
+                    (
+                        f"Continue: keep those and segment the other {rest}, with the same "
+                        "model and settings as then"
+                        if rest
+                        else "Continue: keep them all, nothing segmented again"
+                    )
                     + (", then follow the cells of all of them over time" if follow else "")
                     + (
                         ", then follow the cells of all of them again ("

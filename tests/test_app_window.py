@@ -836,6 +836,30 @@ def test_dropping_a_folder_offers_a_batch_into_a_chosen_folder(qtbot, window, im
     assert window.dialogs.opened == [str(out)]
 
 
+def test_a_folder_dropped_while_a_batch_runs_is_offered_when_it_ends(
+    qtbot, window, images, tmp_path
+):
+    """A second folder dropped while the first one's batch runs: said at once, and its
+    batch offered when the first ends (its images were added without a word, and no batch
+    was ever offered)."""
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "other.npy").write_bytes(images[0].read_bytes())
+    window.controller.engine.delay = 0.2  # the first batch still runs when the second comes
+    window.dialogs.folders = [str(tmp_path / "results1"), str(tmp_path / "results2")]
+    with qtbot.waitSignal(window.controller.batch_started, timeout=WAIT_MS):
+        window.open_paths([images[0].parent])
+    window.open_paths([second])
+    qtbot.waitUntil(lambda: "offered when the work under way ends" in window.banner.text.text())
+    assert len(window.dialogs.questions) == 1
+    qtbot.waitUntil(lambda: len(window.dialogs.questions) == 2, timeout=WAIT_MS)
+    assert (
+        "1 image was found in" in window.dialogs.questions[1]
+        and str(second) in (window.dialogs.questions[1])
+    )
+    qtbot.waitUntil(lambda: (tmp_path / "results2" / "other_labels.tif").is_file(), timeout=WAIT_MS)
+
+
 def test_dropping_a_folder_of_well_folders_batches_the_images_below_it(
     qtbot, window, images, tmp_path
 ):
@@ -1356,6 +1380,23 @@ def test_the_real_question_with_options_answers_the_button_pressed(qtbot, window
     answer = Dialogs(window).choose("Continue the earlier run?", "text", ["Continue", "Replace"])
     assert answer == ("" if press == "Cancel" else press)
     assert sorted(t.replace("&", "") for t in seen[0]) == ["Cancel", "Continue", "Replace"]
+
+
+def test_a_run_that_did_every_image_offered_again_says_nothing_would_be_segmented(
+    qtbot, window, images, tmp_path
+):
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
+    out = tmp_path / "results"
+    _stopped_run(window, out)
+    rows = "".join(f"img{k}.npy,x,done,2\n" for k in range(3))
+    (out / "summary.csv").write_text("Image,Path,Status,Cells\n" + rows)
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = ""  # the user closes the question
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: len(window.dialogs.offered) == 1, timeout=WAIT_MS)
+    question = window.dialogs.questions[-1]
+    assert "keep them all, nothing segmented again" in question
+    assert "segment the other 0" not in question
 
 
 def test_a_stopped_run_made_with_other_settings_can_only_be_replaced(
