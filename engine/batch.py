@@ -206,6 +206,8 @@ def process_image(
         result.channel, result.digest = data.channel, pixels_digest(data.pixels)
         if channel and data.channel != channel:
             result.note = f"a file of one channel: segmented it, not channel {channel}"
+        if data.note:
+            result.note = _noted(result.note, data.note)
         if data.pixel_height and settings.pixel_size is None:  # (given: taken as square)
             result.note = _noted(
                 result.note,

@@ -127,6 +127,8 @@ class ImageData:
     pixel_height : float or None
         A pixel's height where the file records it other than its width (``pixel_size``):
         cells are measured as if pixels were square, ``pixel_size`` wide (a batch says so).
+    note : str
+        What a user should know about how it was read, or "" (a batch says it).
     """
 
     pixels: np.ndarray
@@ -140,6 +142,9 @@ class ImageData:
     colour: np.ndarray | None = None
     is_colour_file: bool = False
     pixel_height: float | None = None
+    #: What a user should know about how the file was read (a photo's EXIF rotation not
+    #: applied); "" for nothing.
+    note: str = ""
 
     @property
     def display_pixels(self) -> np.ndarray:
@@ -781,6 +786,7 @@ def _read_other(path: Path, kind: str, page: int | None, channel: int | None) ->
                 im.seek(page)
             im.load()  # decodes now, so truncation is reported here
             pixels = _pil_to_array(im)
+            turned = _exif_rotation(im)
         if kind == "PNG" and _png_is_16bit_colour(path):
             pixels = _read_png16_colour(path)
         colour, is_colour_file = None, False
@@ -811,6 +817,36 @@ def _read_other(path: Path, kind: str, page: int | None, channel: int | None) ->
         channel=channel or 0,
         colour=colour,
         is_colour_file=is_colour_file,
+        note=turned,
+    )
+
+
+#: EXIF orientations (tag 274) that show a photo otherwise than it is stored.
+_EXIF_TURNS = {
+    2: "mirrored",
+    3: "turned 180 degrees",
+    4: "flipped upside down",
+    5: "mirrored and turned",
+    6: "turned 90 degrees clockwise",
+    7: "mirrored and turned",
+    8: "turned 90 degrees anticlockwise",
+}
+
+
+def _exif_rotation(im) -> str:
+    """A note where a photo's EXIF asks viewers to show it turned or mirrored (a camera held
+    sideways): cellprop reads its pixels as stored, as Fiji and microscopy software do, so
+    that points clicked there fit; a photo viewer shows it otherwise. "" where it asks
+    nothing."""
+    try:
+        turn = int(im.getexif().get(274, 1))
+    except Exception:  # noqa: BLE001 - no EXIF, or damaged: nothing to say
+        return ""
+    if turn not in _EXIF_TURNS:
+        return ""
+    return (
+        f"its EXIF asks viewers to show it {_EXIF_TURNS[turn]}: read as stored, as Fiji reads "
+        "it (results and coordinates fit the stored image, not the photo viewer's)"
     )
 
 

@@ -315,6 +315,27 @@ def test_planes_tifffile_stores_as_the_samples_of_one_page_are_its_channels_or_p
         read_image(tmp_path / "stopped.tif", page=0)
 
 
+def test_a_photo_that_asks_to_be_shown_turned_is_read_as_stored_and_said(tmp_path, capsys):
+    """A JPEG whose EXIF asks viewers to turn it (a camera held sideways): read as stored,
+    as Fiji reads it (points clicked there fit), and the batch says so, as photo viewers
+    show it turned (it was silent)."""
+    from PIL import Image
+
+    from cellprop.cli import main
+
+    pixels = (np.indices((60, 40)).sum(0) % 9 * 25).astype(np.uint8)
+    photo = Image.fromarray(pixels)
+    exif = photo.getexif()
+    exif[0x0112] = 6
+    photo.save(tmp_path / "turned.jpg", exif=exif)
+    got = read_image(tmp_path / "turned.jpg")
+    assert got.pixels.shape == (60, 40) and "turned 90 degrees clockwise" in got.note
+    Image.fromarray(pixels).save(tmp_path / "plain.jpg")
+    assert read_image(tmp_path / "plain.jpg").note == ""
+    assert main(["segment", str(tmp_path / "turned.jpg"), "--out", str(tmp_path / "o")]) == 0
+    assert "its EXIF asks viewers to show it turned" in capsys.readouterr().err
+
+
 def test_a_16_bit_grey_and_alpha_png_keeps_its_16_bits(tmp_path):
     """A PNG of 16-bit grey and alpha (colour type 4): Pillow reads it as 8 bits (12-bit
     data came back in 7 levels); read with its 16 bits, as grey."""
