@@ -227,7 +227,7 @@ def _search_path() -> list[Path]:
 def _installed() -> tuple[list[ModelInfo], list[tuple[Path, str]]]:
     """One look through the shipped folder and CELLPROP_MODEL_PATH: the models found there,
     sorted by name (the first of a name), and the folders with a model.json that cannot be
-    used, each with why."""
+    used, each with why (a model hidden by another of its name found first, too)."""
     found: dict[str, ModelInfo] = {}
     broken: list[tuple[Path, str]] = []
     for root in _search_path():
@@ -240,7 +240,16 @@ def _installed() -> tuple[list[ModelInfo], list[tuple[Path, str]]]:
                 if (folder / "model.json").is_file():  # a model that cannot be used
                     broken.append((folder, str(exc)))
                 continue
-            found.setdefault(model.name, model)
+            first = found.setdefault(model.name, model)
+            if first is not model:  # hidden by a model of its name found before it
+                broken.append(
+                    (
+                        folder,
+                        f"named {model.name!r}, as the model in {first.path}, which "
+                        "--model and the window find by that name: give this one's folder, "
+                        'or rename it (model.json "name")',
+                    )
+                )
     return sorted(found.values(), key=lambda m: m.name), broken
 
 

@@ -1118,6 +1118,19 @@ def test_a_model_that_cannot_be_used_is_said_not_hidden(
     assert "model.json cannot be read" in err and "no such model" not in err
 
 
+def test_a_model_named_as_a_shipped_one_is_said_to_be_hidden(tmp_path, monkeypatch, capsys):
+    """A model of your own on CELLPROP_MODEL_PATH named as a shipped one (phase): --model
+    phase finds the shipped one, and `cellprop models` says yours is hidden and how to use it
+    (it was left out without a word)."""
+    mine = tmp_path / "my-phase"
+    shutil.copytree(ROOT / "resources" / "models" / "phase", mine)
+    monkeypatch.setenv("CELLPROP_MODEL_PATH", str(tmp_path))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"not usable: {mine}: named 'phase', as the model in" in out
+    assert "give this one's folder" in out
+
+
 def test_models_command_says_what_each_shipped_model_was_measured_at(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
