@@ -177,6 +177,7 @@ class ExportMixin:
                     f"{out_dir}: the run's tables could not keep {problem}",
                 )
             measured = self._measured_otherwise([result for *_, result, _ in written])
+            self.export_note = measured  # said with the export, not only in the Log
             if measured:
                 self.log.emit("info", measured)
             retracked = self.unexported_tracks()

@@ -174,8 +174,11 @@ class ResultsWindowMixin:
         self.statusBar().showMessage(f"Saved {len(files)} files", 8000)
         if files:
             folder = Path(files[0]).parent
+            note = getattr(self.controller, "export_note", "")  # measured otherwise than now
             self.banner.show_message(
-                f"Saved {len(files)} files in {folder}.", "done", self._open_folder_action(folder)
+                f"Saved {counted(len(files), 'file')} in {folder}." + (f" {note}" if note else ""),
+                "hint" if note else "done",
+                self._open_folder_action(folder),
             )
 
     def _open_folder_action(self, folder) -> tuple | None:

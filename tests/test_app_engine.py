@@ -1916,12 +1916,14 @@ def test_export_records_the_calibration_the_cells_were_measured_with(
         "than the settings give now (2 µm; touching)" in text
         for text in said
     ), said
+    assert controller.export_note.startswith("1 of the 1 image(s) exported were measured")
     controller.update_settings(pixel_size=0.65)  # as made: nothing to say
     said.clear()
     with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
         controller.export_current(tmp_path / "again", lambda existing: False)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     assert said and not any("measured with another" in text for text in said)
+    assert controller.export_note == ""
 
 
 @pytest.mark.parametrize(

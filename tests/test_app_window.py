@@ -1014,6 +1014,18 @@ def test_export_offers_the_folder_of_the_run_that_made_the_results(
     assert offered == [str(tmp_path / "last"), str(tmp_path / "run"), str(tmp_path / "run")]
 
 
+def test_an_export_of_cells_measured_otherwise_says_so_above_the_image(window, tmp_path):
+    """Cells measured with another pixel size than the settings give now, exported: the
+    banner says so with the export (it was only in the Log tab)."""
+    window.controller.export_note = "1 of the 1 image(s) exported were measured otherwise"
+    window._exported([tmp_path / "a_labels.tif"])
+    assert window.banner.kind == "hint"
+    assert "were measured otherwise" in window.banner.text.text()
+    window.controller.export_note = ""
+    window._exported([tmp_path / "a_labels.tif"])
+    assert window.banner.kind == "done" and "Saved 1 file in" in window.banner.text.text()
+
+
 def test_about_box_has_version_licence_and_citation(window):
     text = window.about_text()
     assert cellprop.__version__ in text
