@@ -914,6 +914,7 @@ def _measured_again(
     every = np.bincount(labels.ravel())[1:]
     areas = every[every > 0]
     recorded = (row.get("Cells"), row.get("MeanArea_px"))
+    rows_changed = False  # the labels as the run wrote them, rows of its table taken out
     if recorded[0] == str(len(areas)) and (
         not len(areas) or abs(float(recorded[1] or "nan") - areas.mean()) < 0.01
     ):
@@ -923,6 +924,7 @@ def _measured_again(
             table = None
         if table is None or _areas_agree(table, every):
             raise ValueError(f"{targets['labels']}: as the run wrote it")
+        rows_changed = len(table) != len(areas)
     data = read_plane(plane.path, page=plane.page, channel=channel)
     if labels.shape != data.pixels.shape[:2]:  # changed since, and so is the image
         h, w = labels.shape
@@ -967,8 +969,14 @@ def _measured_again(
         channel=data.channel,
         digest=pixels_digest(data.pixels),
         kept=True,
-        note="its files changed since the earlier run: its labels kept as they are, its cells "
-        "measured again from them",
+        note=(
+            f"its table has other rows than its labels' cells since the earlier run: made "
+            f"again from the labels, every cell in them (to take cells out, set them to 0 in "
+            f"{targets['labels'].name} or take them out in the window)"
+            if rows_changed
+            else "its files changed since the earlier run: its labels kept as they are, its "
+            "cells measured again from them"
+        ),
     )
 
 

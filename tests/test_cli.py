@@ -316,6 +316,24 @@ def test_resume_keeps_labels_edited_when_excel_saved_the_summary_again(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_rows_taken_out_of_a_cell_table_are_said_to_come_back(tmp_path, tiny_model_dir, capsys):
+    """Debris rows deleted from IMG_cells.csv in a spreadsheet (the labels as the run wrote
+    them): the continued run makes the table again from the labels, every cell in them, and
+    says so and how to take cells out (it said the labels had changed)."""
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    lines = (out / "frame0_cells.csv").read_text().splitlines()
+    (out / "frame0_cells.csv").write_text("\n".join(lines[:-2]) + "\n")
+    capsys.readouterr()
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    assert main([*argv, "--threshold", "0.01", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "its table has other rows than its labels' cells since the earlier run" in err
+    assert "set them to 0 in frame0_labels.tif" in err
+    assert len((out / "frame0_cells.csv").read_text().splitlines()) == len(lines)
+
+
 @pytest.mark.parametrize("saved", ["float32", "int32", "stacked"])
 def test_resume_keeps_labels_saved_again_as_float_or_signed(
     tmp_path, tiny_model_dir, capsys, saved
