@@ -236,6 +236,9 @@ class EarlierRun:
                 continue  # how it follows, where both do
             if old.get(key) != new.get(key):
                 word = _WORDS.get(key, key.replace("_", " "))
+                if key == "points_digest" and old.get(key) and new.get(key):
+                    changed.append(f"{word}: other cell centres than the run's")  # (no hashes)
+                    continue
                 was, now = _shown(old.get(key), key), _shown(new.get(key), key)
                 changed.append(f"{word}: {was} there, {now} now")
         return changed

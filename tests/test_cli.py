@@ -316,6 +316,24 @@ def test_resume_keeps_labels_edited_when_excel_saved_the_summary_again(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_run_continued_with_other_points_says_so_in_words(tmp_path, tiny_model_dir, capsys):
+    """A run made at the cell centres of a points file, continued with that file changed:
+    refused, saying the centres differ (it showed two fingerprints, 25d4ee44... there,
+    5d8dc2ab... now)."""
+    folder = _three_images(tmp_path)
+    points = tmp_path / "points.csv"
+    points.write_text("image,x,y\n" + "".join(f"frame{k}.png,40,40\n" for k in range(3)))
+    out = tmp_path / "out"
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    assert main([*argv, "--points", str(points), "-q"]) in (0, 1)
+    points.write_text("image,x,y\n" + "".join(f"frame{k}.png,50,40\n" for k in range(3)))
+    capsys.readouterr()
+    assert main([*argv, "--points", str(points), "--resume", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "points file (its contents): other cell centres than the run's" in err
+    assert not re.search(r"[0-9a-f]{16}", err)
+
+
 def test_rows_taken_out_of_a_cell_table_are_said_to_come_back(tmp_path, tiny_model_dir, capsys):
     """Debris rows deleted from IMG_cells.csv in a spreadsheet (the labels as the run wrote
     them): the continued run makes the table again from the labels, every cell in them, and
