@@ -105,6 +105,15 @@ def table_columns(table) -> dict:
     return {name: np.array([r[name] for r in rows]) for name in rows[0]}
 
 
+def column_kind(name: str) -> str:
+    """A column's name without what only says how it was measured: its unit
+    (``AreaShape_Area_um2``: ``AreaShape_Area``) and for neighbours their method
+    (``Neighbors_NumberOfNeighbors_5``, ``_Adjacent``, ``_Expanded``): a column hidden stays
+    hidden once the cells are measured otherwise."""
+    name = re.sub(r"_(?:um|nm|mm)2?$", "", name)
+    return re.sub(r"^(Neighbors_[A-Za-z]+)_(?:Adjacent|Expanded|\d+)$", r"\1", name)
+
+
 class CellTableModel(QAbstractTableModel):
     """Rows = cells, columns = the engine's features, in the engine's order. Values are not
     changed here: a value of the editable column typed in is told (``edited``), and the
@@ -298,17 +307,27 @@ class CellTableView(QTableView):
 
     def set_hidden_columns(self, names) -> None:
         """Hide the columns of these names, in this table and every one shown after it (a
-        name no table has is kept for one that has it); the cell's number always shows."""
+        name no table has is kept for one that has it; one measured otherwise since, in
+        another unit or with neighbours found otherwise, is hidden as it was: its
+        :func:`column_kind`); the cell's number always shows."""
         self._hidden = {str(n) for n in names} - set(LABEL_COLUMNS)
         for column, name in enumerate(self.cells.column_names()):
-            self.setColumnHidden(column, name in self._hidden)
+            self.setColumnHidden(column, self._is_hidden(name))
+
+    def _is_hidden(self, name: str) -> bool:
+        return column_kind(name) in {column_kind(n) for n in self._hidden}
 
     def hidden_columns(self) -> list[str]:
         return sorted(self._hidden)
 
     def _show_columns(self, names, shown: bool) -> None:
         names = set(names)
-        self.set_hidden_columns(self._hidden - names if shown else self._hidden | names)
+        if shown:  # (hidden under another unit or neighbour method too)
+            kinds = {column_kind(n) for n in names}
+            hidden = {n for n in self._hidden if column_kind(n) not in kinds}
+        else:
+            hidden = self._hidden | names
+        self.set_hidden_columns(hidden)
         self.hidden_changed.emit(self.hidden_columns())
 
     def column_menu(self) -> QMenu:
@@ -332,11 +351,11 @@ class CellTableView(QTableView):
                 action = sub.addAction(friendly_name(name))
                 action.setToolTip(name)
                 action.setCheckable(True)
-                action.setChecked(name not in self._hidden)
+                action.setChecked(not self._is_hidden(name))
                 action.toggled.connect(lambda on, n=name: self._show_columns([n], on))
         menu.addSeparator()
         every = menu.addAction("Show every column", lambda: self._show_columns(names, True))
-        every.setEnabled(bool(self._hidden & set(names)))
+        every.setEnabled(any(self._is_hidden(n) for n in names))
         return menu
 
     def copy_rows(self, selected_only: bool = True) -> str:

@@ -70,6 +70,8 @@ class ResultsWindowMixin:
             done = len(earlier.done(set(names)))
             others = len(earlier.done()) - done
             stopped = "" if earlier.finished else " It stopped before its end."
+            if earlier.finished and earlier.record.get("cancelled"):  # (Cancel, or quit)
+                stopped = " It was cancelled before its end."
             text = (
                 f"{out} holds the results of an earlier run of these images: "
                 f"{done} of {counted(len(names), 'image')} done.{stopped}"

@@ -747,6 +747,34 @@ def test_the_columns_shown_are_chosen_by_right_click_on_the_headings(qtbot, wind
     assert column_group("TrackObjects_Label") == "Over time"
 
 
+def test_columns_hidden_stay_hidden_when_the_cells_are_measured_otherwise(qtbot):
+    """Neighbour columns hidden, then neighbours counted within 5 px (their names end in _5,
+    not _Adjacent), or areas measured in um2: still hidden (they all came back); shown
+    again by their new names."""
+    from cellprop.app.table import CellTableView, column_kind
+    from cellprop.engine import measure
+
+    assert column_kind("Neighbors_FirstClosestDistance_Adjacent_um") == (
+        "Neighbors_FirstClosestDistance"
+    )
+    assert column_kind("AreaShape_Area_nm2") == "AreaShape_Area"
+    assert column_kind("Intensity_MeanIntensity_C1") == "Intensity_MeanIntensity_C1"
+    labels = np.zeros((30, 30), np.int32)
+    labels[2:10, 2:10], labels[2:10, 10:18] = 1, 2
+    view = CellTableView()
+    qtbot.addWidget(view)
+    view.set_table(measure(labels))
+    view.set_hidden_columns(["Neighbors_NumberOfNeighbors_Adjacent", "AreaShape_Area"])
+    view.set_table(measure(labels, pixel_size=0.5, neighbour_distance=5))
+    names = view.cells.column_names()
+    for name in ("Neighbors_NumberOfNeighbors_5", "AreaShape_Area_um2"):
+        assert view.isColumnHidden(names.index(name)), name
+    assert not view.isColumnHidden(names.index("AreaShape_Perimeter_um"))
+    view._show_columns(["Neighbors_NumberOfNeighbors_5"], True)
+    assert not view.isColumnHidden(names.index("Neighbors_NumberOfNeighbors_5"))
+    assert view.hidden_columns() == ["AreaShape_Area"]
+
+
 def test_the_columns_hidden_last_session_are_hidden(qtbot, tmp_path, images):
     store = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     store.set_hidden_columns(["area", "label"])
@@ -1409,6 +1437,19 @@ def test_a_run_that_did_every_image_offered_again_says_nothing_would_be_segmente
     question = window.dialogs.questions[-1]
     assert "keep them all, nothing segmented again" in question
     assert "segment the other 0" not in question
+
+
+def test_a_cancelled_run_offered_again_says_it_was_cancelled(qtbot, window, images, tmp_path):
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
+    out = tmp_path / "results"
+    _stopped_run(window, out)
+    record = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps(dict(record, state="finished", cancelled=2)))
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = ""  # the user closes the question
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: len(window.dialogs.offered) == 1, timeout=WAIT_MS)
+    assert "It was cancelled before its end." in window.dialogs.questions[-1]
 
 
 def test_a_stopped_run_made_with_other_settings_can_only_be_replaced(
