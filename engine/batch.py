@@ -208,6 +208,12 @@ def process_image(
             result.note = f"a file of one channel: segmented it, not channel {channel}"
         if data.note:
             result.note = _noted(result.note, data.note)
+        finite = (
+            data.pixels[np.isfinite(data.pixels)] if data.pixels.dtype.kind == "f" else data.pixels
+        )
+        if not finite.size or finite.min() == finite.max():  # nothing to find cells in
+            level = f"every pixel {finite.flat[0]:g}" if finite.size else "no pixel a number"
+            result.note = _noted(result.note, f"a blank image ({level})")
         if data.pixel_height and settings.pixel_size is None:  # (given: taken as square)
             result.note = _noted(
                 result.note,

@@ -316,6 +316,22 @@ def test_resume_keeps_labels_edited_when_excel_saved_the_summary_again(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_blank_image_is_said_to_be_blank(tmp_path, tiny_model_dir, capsys):
+    """An image of one value everywhere (a shutter closed, an empty export) or of no number
+    at all: "0 cells" says why (it said nothing)."""
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    tifffile.imwrite(folder / "grey.tif", np.full((64, 64), 7, np.uint16))
+    tifffile.imwrite(folder / "nan.tif", np.full((64, 64), np.nan, np.float32))
+    cv2.imwrite(str(folder / "cells.png"), textured((96, 128), 3))
+    argv = ["segment", str(folder), "--out", str(tmp_path / "o"), "--model", str(tiny_model_dir)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "grey.tif (64 x 64, uint16): 0 cells" in err and "a blank image (every pixel 7)" in err
+    assert "a blank image (no pixel a number)" in err
+    assert err.count("a blank image") == 2
+
+
 def test_a_run_continued_with_other_points_says_so_in_words(tmp_path, tiny_model_dir, capsys):
     """A run made at the cell centres of a points file, continued with that file changed:
     refused, saying the centres differ (it showed two fingerprints, 25d4ee44... there,
