@@ -444,11 +444,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
         Settings,
         TrackSettings,
         batch_planes,
-        clash_message,
         continued_planes,
         find_images,
         load_model,
-        name_clash,
         plane_name,
         process_batch,
         read_points,
@@ -489,11 +487,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # No --channel: the channel the model was trained on (the first for the shipped ones).
     channel = args.channel if args.channel is not None else (model.channel or None)
-    planes = batch_planes(paths, args.page, channel)
-    clash = name_clash(planes)
-    if clash is not None:
-        print(f"cellprop: {clash_message(*clash)} (--out)", file=sys.stderr)
-        return EXIT_USAGE
+    planes = batch_planes(paths, args.page, channel)  # (two of one name fail, said by name)
     renamed = [
         p
         for p in planes

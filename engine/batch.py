@@ -57,7 +57,6 @@ from .planes import (
     batch_planes,
     clash_message,
     continued_planes,
-    name_clash,
     planes_points,
 )
 from .track import (
@@ -464,9 +463,7 @@ def process_batch(
     if page is not None and page != "all" and not isinstance(page, numbers.Integral):
         raise ValueError(f"page must be a page number or 'all', not {page!r}")
     files = batch_planes(paths, page, channel)
-    clash = name_clash(files)
-    if clash is not None:
-        raise ValueError(clash_message(*clash))
+    clashed = _clashing(files)  # (they fail by name; the others run)
     settings = settings if settings is not None else Settings()
     if workers == "auto":
         workers = auto_workers(len(files))
@@ -553,9 +550,12 @@ def process_batch(
                 res.segmentation = None
             results[i] = res
 
-        for i, res in [*kept.items(), *refused.items()]:
+        kept = {i: r for i, r in kept.items() if i not in clashed}
+        for i, res in [*kept.items(), *refused.items(), *clashed.items()]:
             finish(i, res)
-        todo = [i for i in range(len(files)) if i not in kept and i not in refused]
+        todo = [
+            i for i in range(len(files)) if i not in kept and i not in refused and i not in clashed
+        ]
         workers = max(1, min(workers, len(todo)))
         if workers == 1:
             for i in todo:
@@ -1041,6 +1041,26 @@ def followed_again(changed: list[str]) -> str:
         + "; ".join(changed)
         + " (links mended by hand kept)"
     )
+
+
+def _clashing(files: list[Plane]) -> dict[int, ImageResult]:
+    """The images of a batch that would write the same result files as another of it
+    (``img.tif`` and ``img.png`` of one folder; ``A.tif`` and ``a.tif`` on a disk that does
+    not tell case apart), as failed results by index, each naming the other: they fail, the
+    rest of the batch runs (one such pair refused every image)."""
+    groups: dict[str, list[int]] = {}
+    for i, plane in enumerate(files):
+        groups.setdefault(plane.target.stem.lower(), []).append(i)
+    failed = {}
+    for members in groups.values():
+        for i in members if len(members) > 1 else ():
+            other = files[members[1] if i == members[0] else members[0]]
+            why = clash_message(other, files[i]).replace(
+                "write them into different result folders",
+                "rename one, or segment them into different result folders",
+            )
+            failed[i] = files[i].result(status="failed", error=why)
+    return failed
 
 
 def _replaced_images(out: Path, files: list[Plane]) -> list[str]:
