@@ -53,7 +53,7 @@ from .pipeline import Settings, resolve_settings, segment
 from .planes import (
     ImageResult,
     Plane,
-    _resolved,
+    _folder_of,
     batch_planes,
     clash_message,
     continued_planes,
@@ -623,7 +623,8 @@ def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int
     groups: dict = {}
     for k, item in enumerate(items):
         paged = by_page and item.page is not None
-        where = _resolved(Path(item.path))  # an image kept by a run: its path as recorded
+        # (an image kept by a run: its path as recorded; a link: the folder it lies in)
+        where = _folder_of(Path(item.path)) / Path(item.path).name
         key = (str(where), True) if paged else (str(where.parent), False)
         groups.setdefault(key, []).append(k)
     folders = [Path(where) for where, paged in groups if not paged]

@@ -191,6 +191,12 @@ def _resolved(path: Path) -> Path:
         return path.absolute()
 
 
+def _folder_of(path: Path) -> Path:
+    """The folder ``path`` lies in, made absolute, its links followed: the folder given,
+    not the one a linked file points into (an annex of files: each in a folder of its own)."""
+    return _resolved(Path(path).parent)
+
+
 def _apart(planes: list[Plane]) -> list[Plane]:
     """Images of files in different folders whose names would write the same result files
     (``A01/img1.tif`` and ``A02/img1.tif``, an experiment saved well by well) are named after
@@ -202,7 +208,7 @@ def _apart(planes: list[Plane]) -> list[Plane]:
         groups.setdefault(plane.target.stem.lower(), []).append(i)
     planes = list(planes)
     for members in groups.values():
-        folders = [_resolved(planes[i].path).parent for i in members]
+        folders = [_folder_of(planes[i].path) for i in members]
         if len(members) < 2 or len(set(folders)) < len(members):
             continue
         try:
@@ -233,10 +239,10 @@ def _path_matches(key: str, plane: Plane, own: str) -> bool:
     ``A01\\field1.tif``, or a whole path) is this image: its folders are the last of the
     image's folders, its file name the image's own name."""
     given = Path(key.replace("\\", "/"))
-    given = _resolved(given) if given.is_absolute() else given
+    given = _folder_of(given) / given.name if given.is_absolute() else given
     if len(given.parts) < 2 or given.name not in (own, own if plane.page else plane.path.name):
         return False
-    folders, where = given.parts[:-1], _resolved(plane.path).parent.parts
+    folders, where = given.parts[:-1], _folder_of(plane.path).parts
     return len(folders) <= len(where) and where[len(where) - len(folders) :] == folders
 
 
@@ -254,7 +260,7 @@ def planes_points(
     owns = [_own_name(plane, channel) for plane in planes]
     shared: dict[str, set] = {}
     for plane, own in zip(planes, owns, strict=True):
-        shared.setdefault(own, set()).add(_resolved(plane.path).parent)
+        shared.setdefault(own, set()).add(_folder_of(plane.path))
     paths = [k for k in points if "/" in k or "\\" in k]
     out: dict[str, np.ndarray | str | None] = {}
     for plane, own in zip(planes, owns, strict=True):

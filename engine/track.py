@@ -264,12 +264,14 @@ def link_frames(
     # overlaps most, among cells not yet mothers)
     iou = {(i, j): c / (areas_b[i - 1] + areas_a[j - 1] - c) for (i, j), c in overlap.items()}
     mothers: dict = {}
+    claimed: set = set()  # a cell left over is one mother's daughter, not two mothers'
     for i, j in sorted(overlap, key=lambda p: (-iou[p], p)):
-        if source[j - 1] or i not in taken_b or i in mothers:
+        if source[j - 1] or i not in taken_b or i in mothers or j in claimed:
             continue
         on_it = overlap.get((i, j), 0) / areas_a[j - 1]
         if on_it >= settings.daughter_overlap:
             mothers[i] = j
+            claimed.add(j)
     for i, j in mothers.items():
         first = taken_b[i]
         small, large = sorted((j, first), key=lambda k: (areas_a[k - 1], k))

@@ -316,6 +316,37 @@ def test_resume_keeps_labels_edited_when_excel_saved_the_summary_again(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
+def test_folders_of_links_are_the_folders_given(tmp_path, tiny_model_dir, capsys):
+    """Time points given as links into a store of files each in a folder of its own (git-
+    annex, DataLad), and two positions' folders of links into one store: grouped and named
+    by the folders given (each link was its own time-lapse, named after the store's folders,
+    and the two positions' images clashed)."""
+    store = tmp_path / "annex"
+    lapse, positions = tmp_path / "lapse", [tmp_path / "pos1", tmp_path / "pos2"]
+    for folder in (lapse, *positions):
+        folder.mkdir()
+    for t in range(3):
+        kept = store / f"obj{t}" / f"SHA{t}.png"
+        kept.parent.mkdir(parents=True)
+        cv2.imwrite(str(kept), textured((96, 128), 60 + t))
+        (lapse / f"t{t}.png").symlink_to(kept)
+        for p, position in enumerate(positions):  # each position's own files, in one store
+            own = store / "positions" / f"SHA{p}{t}.png"
+            own.parent.mkdir(exist_ok=True)
+            cv2.imwrite(str(own), textured((96, 128), 70 + 3 * p + t))
+            (position / f"t{t}.png").symlink_to(own)
+    out = tmp_path / "out"
+    argv = ["segment", str(lapse), "--out", str(out), "--model", str(tiny_model_dir)]
+    assert main([*argv, "--threshold", "0.01", "--track", "-q"]) == 0
+    assert {r["Sequence"] for r in read_csv(out / "tracks.csv")} == {"lapse"}
+    argv = ["segment", *map(str, positions), "--out", str(tmp_path / "out2")]
+    assert main([*argv, "--model", str(tiny_model_dir), "--threshold", "0.01", "-q"]) == 0
+    assert sorted(r["Image"] for r in read_csv(tmp_path / "out2" / "summary.csv")) == [
+        f"pos{p}_t{t}.png" for p in (1, 2) for t in range(3)
+    ]
+
+
 def test_a_blank_image_is_said_to_be_blank(tmp_path, tiny_model_dir, capsys):
     """An image of one value everywhere (a shutter closed, an empty export) or of no number
     at all: "0 cells" says why (it said nothing)."""

@@ -638,6 +638,36 @@ def test_a_tables_tracks_are_read_only_where_they_fit_its_cells():
     ).tolist() == [3, 1]
 
 
+def test_a_new_cell_lying_on_two_cells_is_the_daughter_of_one_only():
+    """A new cell lying half on each of two touching cells: the second daughter of one of
+    them, both daughters flagged, the other cell going on with its track (it was made the
+    daughter of both: the other mother's track ended in a division of one daughter, and the
+    tracks read back from the tables differed)."""
+
+    def discs(*cells):
+        yy, xx = np.mgrid[:200, :200]
+        labels = np.zeros((200, 200), np.int32)
+        for k, (x, y, r) in enumerate(cells, 1):
+            labels[(xx - x) ** 2 + (yy - y) ** 2 <= r * r] = k
+        return labels
+
+    seq = [
+        discs((60, 100, 20), (100, 100, 20)),
+        discs((55, 100, 12), (105, 100, 12), (80, 100, 10)),
+        discs((54, 100, 12), (106, 100, 12), (80, 100, 10)),
+    ]
+    links = link_frames(seq[0], seq[1])
+    assert links.daughter.sum() == 2  # one division: two daughters of one mother
+    mother = links.source[2]
+    assert sorted(links.source[links.daughter].tolist()) == [mother, mother]
+    tracks = track_frames(seq)
+    assert sum(1 for p in tracks.parents.values() if p) == 2  # two daughters, one mother
+    tables = [measure(labels) for labels in seq]
+    measure_tracks(tracks, tables)
+    again = follow_tables(links_from_tables(tables), tables)
+    assert [t.tolist() for t in again.labels] == [t.tolist() for t in tracks.labels]
+
+
 def test_a_cell_missed_at_one_time_point_keeps_its_track_across_the_gap():
     """Cell A is not outlined at the third time point: its track goes on at the fourth (a
     gap closed, as TrackMate's and CellProfiler's LAP trackers close them), its table saying
