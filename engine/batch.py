@@ -68,6 +68,7 @@ from .track import (
     TrackSettings,
     follow_again,
     follow_tables,
+    link_frames,
     links_from_tables,
     settle_divisions,
     table_tracks,
@@ -781,6 +782,7 @@ def _follow_one(
     tracker = Tracker(settings)
     followed: list[int] = []  # the members in the tracker, by index
     mended: list[int] = []  # ... of those, the ones whose links their tables recorded
+    keep: dict[int, np.ndarray] = {}  # ... linked anew but for these cells, mended by hand
     breaks: list[int] = []  # ... and the ones of another size than the one before
     shape = None
     previous: np.ndarray | None = None  # the labels of the member just followed
@@ -806,13 +808,16 @@ def _follow_one(
             recorded = _recorded_links(r, members[k - 1], before or {})
         if recorded is not None and was is not None:  # followed otherwise: mends stay
             recorded = follow_again(recorded, previous, labels, was, settings)
-        if recorded is not None:
+            if recorded is not None:  # the rest linked anew: settled, the mended cells not
+                fresh = link_frames(previous, labels, settings).source
+                keep[len(followed)] = np.asarray(recorded.source) != fresh
+        elif recorded is not None:
             mended.append(len(followed))
         tracker.add(labels, recorded)
         followed.append(k)
         previous = labels
     tracks = follow_tables(
-        settle_divisions(tracker.tracks.links, leave=mended),
+        settle_divisions(tracker.tracks.links, leave=mended, keep=keep),
         [members[k].table for k in followed],
         [times[k] for k in followed],
         settings,

@@ -445,14 +445,17 @@ def carry_links(kept: Links, fresh: Links, before: np.ndarray, after: np.ndarray
     return Links(source, _daughters(source), back)
 
 
-def settle_divisions(links: list[Links], leave: Iterable[int] = ()) -> list[Links]:
+def settle_divisions(
+    links: list[Links], leave: Iterable[int] = (), keep: dict | None = None
+) -> list[Links]:
     """Links of consecutive time points with every division settled by the time point after
     it: a daughter that no cell of the next time point follows was a piece that the outline
     split off its mother for one time point (it merged back, or was never a cell), not a
     daughter; it starts a track of its own and its sister goes on with the mother's (as
     :func:`relink` to none). A division at the last time point, or before one that follows
     from none of its cells (a gap), stays, as do those at the time points ``leave`` (indexes
-    into ``links``: links mended by hand). On the HeLa DIC frames (README, *Following cells
+    into ``links``: links mended by hand), and those of the cells ``keep`` gives for a time
+    point ({index: cells' bool mask}: a time point linked anew but for its mended cells). On the HeLa DIC frames (README, *Following cells
     over time*): no daughter called on the tune frames t000-t069, nor in the masks, is one
     such; on the test frames t070-t083 all six false daughters were."""
     settled = list(links)
@@ -464,6 +467,8 @@ def settle_divisions(links: list[Links], leave: Iterable[int] = ()) -> list[Link
         followed = np.zeros(len(step.source) + 1, bool)
         followed[after] = True
         pieces = step.daughter & ~followed[1:]
+        if keep and t in keep:
+            pieces &= ~np.asarray(keep[t], bool)
         if pieces.any():
             source = np.where(pieces, 0, np.asarray(step.source, np.int64))
             settled[t] = Links(source, _daughters(source), step.back)

@@ -316,6 +316,55 @@ def test_resume_keeps_labels_edited_when_excel_saved_the_summary_again(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_mended_time_point_followed_otherwise_is_settled_but_for_its_mends(tmp_path, capsys):
+    """Nucleus A outlined as two at t2 only (a piece split off for one time point, which the
+    run settles as no division), nucleus B at t2 said by hand to have come in: continued
+    with another --max-move, the mend stays and A's piece is still no division (the time
+    point's other cells, linked anew, were never settled: A's track ended in a division)."""
+    nuclei = ROOT / "resources" / "models" / "nuclei"
+    if not (nuclei / "model.json").is_file():
+        pytest.skip("the shipped nuclei model is not there")
+    folder = tmp_path / "P"
+    folder.mkdir()
+    yy, xx = np.mgrid[:240, :280]
+    points = ["image,x,y"]
+    for t in range(5):
+        a, b = (70 + 2 * t, 120, 30), (200, 120 - 2 * t, 26)
+        plane = np.full((240, 280), 10.0)
+        for x, y, r in (a, b):
+            plane += 180 / (1 + np.exp((np.hypot(xx - x, yy - y) - r) / 1.5))
+        plane += np.random.default_rng(t).normal(0, 3, plane.shape)
+        tifffile.imwrite(folder / f"t{t}.tif", np.clip(plane, 0, 255).astype(np.uint8))
+        halves = [a[0] - 14, a[0] + 14] if t == 2 else [a[0]]
+        points += [f"t{t}.tif,{x},120" for x in halves] + [f"t{t}.tif,{b[0]},{b[1]}"]
+    (tmp_path / "points.csv").write_text("\n".join(points) + "\n")
+    argv = [
+        "segment",
+        str(folder),
+        "--model",
+        str(nuclei),
+        "--points",
+        str(tmp_path / "points.csv"),
+    ]
+    runs = {}
+    for name, more in (("same", []), ("otherwise", ["--max-move", "0.6"])):
+        out = tmp_path / name
+        assert main([*argv, "--track", "--out", str(out), "-q"]) == 0
+        table = out / "t2_cells.csv"
+        rows = list(csv.reader(open(table, newline="")))
+        parent = rows[0].index("TrackObjects_ParentObjectNumber")
+        gap = rows[0].index("TrackObjects_GapLength")
+        rows[3][parent], rows[3][gap] = "0", "-1"  # B (cell 3) came in, says the user
+        with open(table, "w", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+        assert main([*argv, "--track", "--resume", "--out", str(out), "-q", *more]) == 0
+        runs[name] = read_csv(out / "tracks.csv")
+    assert [r["Parent"] for r in runs["otherwise"]] == ["0"] * len(runs["otherwise"])
+    assert len(runs["otherwise"]) == len(runs["same"])
+    row = read_csv(tmp_path / "otherwise" / "t2_cells.csv")[2]
+    assert (row["TrackObjects_ParentObjectNumber"], row["TrackObjects_GapLength"]) == ("0", "-1")
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
 def test_folders_of_links_are_the_folders_given(tmp_path, tiny_model_dir, capsys):
     """Time points given as links into a store of files each in a folder of its own (git-
