@@ -1072,20 +1072,25 @@ def _clashing(files: list[Plane]) -> dict[int, ImageResult]:
 def _replaced_images(out: Path, files: list[Plane]) -> list[str]:
     """The images the run in ``out`` (replaced now) finished that ``files`` do not hold and
     whose labels are still there: their files stay beside the new run's, not in its tables."""
+    others = _finished_besides(out, {p.name for p in files}) or []
+    return [name for name, _, targets in others if targets["labels"].is_file()]
+
+
+def _finished_besides(folder: str | Path, names) -> list[tuple[str, Plane, dict]] | None:
+    """The images the batch run in ``folder`` finished other than ``names``: (name, plane,
+    its result files), in the run's order; None where the folder holds no run (or its
+    record cannot be read)."""
     try:
-        earlier = earlier_run(out)
+        run = earlier_run(folder)
     except ResumeError:
-        return []
-    if earlier is None:
-        return []
-    names = {p.name for p in files}
-    roi = bool(earlier.record.get("roi", False))
+        return None
+    if run is None:
+        return None
+    roi = bool(run.record.get("roi", False))
     return [
-        name
-        for plane, (name, row) in zip(_recorded_planes(earlier), earlier.rows.items(), strict=True)
-        if row.get("Status") == "done"
-        and name not in names
-        and output_paths(plane.target, out, roi)["labels"].is_file()
+        (name, plane, output_paths(plane.target, Path(folder), roi))
+        for plane, (name, row) in zip(_recorded_planes(run), run.rows.items(), strict=True)
+        if row.get("Status") == "done" and name not in names
     ]
 
 
@@ -1356,20 +1361,14 @@ def run_left_out(
     the rows of its tracks.csv of time-lapses other than ``sequences``, and the images whose
     table could not be read (why, by name). The run's tables of all cells, images and tracks
     then keep them, as its folder keeps their files. Nothing where ``folder`` holds no run."""
-    try:
-        run = earlier_run(folder)
-    except ResumeError:
-        run = None
-    if run is None:
+    others = _finished_besides(folder, set(names))
+    if others is None:
         return [], [], []
-    folder, names, sequences = Path(folder), set(names), set(sequences)
-    roi = bool(run.record.get("roi", False))
+    folder, sequences = Path(folder), set(sequences)
     tables, problems = [], []
-    for plane, (name, row) in zip(_recorded_planes(run), run.rows.items(), strict=True):
-        if row.get("Status") != "done" or name in names:
-            continue
+    for name, plane, targets in others:
         try:
-            table = read_table(output_paths(plane.target, folder, roi)["cells"])
+            table = read_table(targets["cells"])
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             problems.append(f"{name}: {exc}")
             continue
