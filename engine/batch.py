@@ -38,6 +38,7 @@ from .io import (
 from .journal import EarlierRun, Journal, earlier_run, run_record
 from .output import (
     NAME_MAX,
+    OUTPUT_SUFFIXES,
     NotLabels,
     read_labels,
     read_table,
@@ -85,14 +86,6 @@ __all__ = [
     "run_left_out",
     "saved_results",
 ]
-
-#: Files written for each image, by kind: DIR/<stem><suffix>.
-OUTPUT_SUFFIXES = {
-    "labels": "_labels.tif",
-    "overlay": "_overlay.png",
-    "cells": "_cells.csv",
-    "roi": "_rois.zip",
-}
 
 #: Files written once per run (tracks.csv where cells are followed over time).
 RUN_FILES = ("cells.csv", "images.csv", "summary.csv", "run.json", "tracks.csv")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageError, PointsError
+from .output import OUTPUT_SUFFIXES
 
 __all__ = [
     "COLOUR_CHANNELS",
@@ -942,18 +943,15 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
     return found
 
 
-#: The images cellprop writes for an image, by the end of their names (engine.batch's
-#: OUTPUT_SUFFIXES): with its table beside them, they are results, not images to segment.
-_RESULT_IMAGES = ("_labels.tif", "_overlay.png")
-
-
 def _a_result(path: Path) -> bool:
     """Whether ``path`` is a label image or overlay cellprop wrote (``IMG_labels.tif`` beside
     its ``IMG_cells.csv``), where results were saved beside the images (an export into the
     images' folder): a folder's images leave them out."""
-    for end in _RESULT_IMAGES:
+    for kind in ("labels", "overlay"):
+        end = OUTPUT_SUFFIXES[kind]
         if path.name.endswith(end):
-            return path.with_name(path.name[: -len(end)] + "_cells.csv").is_file()
+            table = path.name[: -len(end)] + OUTPUT_SUFFIXES["cells"]
+            return path.with_name(table).is_file()
     return False
 
 

@@ -56,6 +56,14 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+#: Files written for each image, by kind: DIR/<stem><suffix> (engine.batch.output_paths).
+OUTPUT_SUFFIXES = {
+    "labels": "_labels.tif",
+    "overlay": "_overlay.png",
+    "cells": "_cells.csv",
+    "roi": "_rois.zip",
+}
+
 #: The longest file name most file systems take, in bytes.
 NAME_MAX = 255
 
