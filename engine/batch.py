@@ -57,6 +57,7 @@ from .planes import (
     _folder_of,
     batch_planes,
     clash_message,
+    clashes,
     continued_planes,
     planes_points,
 )
@@ -1047,16 +1048,12 @@ def _clashing(files: list[Plane]) -> dict[int, ImageResult]:
     (``img.tif`` and ``img.png`` of one folder; ``A.tif`` and ``a.tif`` on a disk that does
     not tell case apart), as failed results by index, each naming the other: they fail, the
     rest of the batch runs (one such pair refused every image)."""
-    groups: dict[str, list[int]] = {}
-    for i, plane in enumerate(files):
-        groups.setdefault(plane.target.stem.lower(), []).append(i)
     failed = {}
-    for members in groups.values():
-        for i in members if len(members) > 1 else ():
+    for members in clashes(files):
+        for i in members:
             other = files[members[1] if i == members[0] else members[0]]
-            why = clash_message(other, files[i]).replace(
-                "write them into different result folders",
-                "rename one, or segment them into different result folders",
+            why = clash_message(
+                other, files[i], "rename one, or segment them into different result folders"
             )
             failed[i] = files[i].result(status="failed", error=why)
     return failed

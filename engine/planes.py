@@ -283,23 +283,33 @@ def planes_points(
     return out
 
 
-def clash_message(a: Plane, b: Plane) -> str:
-    """What is wrong with two images whose result files would be the same (name_clash)."""
+def clash_message(
+    a: Plane, b: Plane, advice: str = "write them into different result folders"
+) -> str:
+    """What is wrong with two images whose result files would be the same (name_clash), and
+    what to do."""
     return (
-        f"{b.where} and {a.where} would write the same result files ({b.target.stem}_*); "
-        "write them into different result folders"
+        f"{b.where} and {a.where} would write the same result files ({b.target.stem}_*); {advice}"
     )
 
 
+def clashes(planes: list[Plane]) -> list[list[int]]:
+    """The groups of ``planes`` (indexes, two or more each) whose result files would be the
+    same ones (one file on a disk that does not tell case apart, too)."""
+    groups: dict[str, list[int]] = {}
+    for i, plane in enumerate(planes):
+        groups.setdefault(plane.target.stem.lower(), []).append(i)
+    return [members for members in groups.values() if len(members) > 1]
+
+
 def name_clash(planes: list[Plane]) -> tuple[Plane, Plane] | None:
-    """Two of ``planes`` whose result files would be the same ones, or None."""
-    seen: dict[str, Plane] = {}
-    for plane in planes:
-        stem = plane.target.stem.lower()  # one file on a case-insensitive disk
-        if stem in seen:
-            return seen[stem], plane
-        seen[stem] = plane
-    return None
+    """Two of ``planes`` whose result files would be the same ones (the first such pair in
+    their order), or None."""
+    found = clashes(planes)
+    if not found:
+        return None
+    first = min(found, key=lambda members: members[1])
+    return planes[first[0]], planes[first[1]]
 
 
 def continued_planes(planes: list[Plane], earlier: EarlierRun | str | Path | None) -> list[Plane]:
