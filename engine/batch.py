@@ -35,7 +35,7 @@ from .io import (
     points_outside,
     read_image,
 )
-from .journal import EarlierRun, Journal, earlier_run, run_record
+from .journal import EarlierRun, Journal, earlier_run, row_channel, run_record
 from .output import (
     NAME_MAX,
     OUTPUT_SUFFIXES,
@@ -1202,8 +1202,8 @@ def _from_row(plane: Plane, row: dict, targets: dict, pixels: bool = False) -> I
         h, w = size
         raise _ImageChanged(plane.where, f"{w} x {h} pixels now, not its results' size")
     digest = row.get("Digest") or ""  # (a run before fingerprints: not compared)
+    channel = row_channel(row)
     if pixels and digest and plane.path.is_file():  # (gone since: its results stay)
-        channel = int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None
         try:
             now = pixels_digest(read_plane(plane.path, page=plane.page, channel=channel).pixels)
         except ImageError as exc:
@@ -1231,7 +1231,7 @@ def _from_row(plane: Plane, row: dict, targets: dict, pixels: bool = False) -> I
         table=table,
         image_info=row.get("Read") or "",
         diameter=float(row["Diameter_px"]) if row.get("Diameter_px") else None,
-        channel=int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None,
+        channel=channel,
         kept=True,
         digest=digest,
     )

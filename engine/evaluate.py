@@ -408,12 +408,12 @@ def _other_pixels(image: Path, row: dict) -> bool:
     dataset's). False where the row records none, or names a page of a file."""
     from .batch import read_plane
     from .io import pixels_digest
+    from .journal import row_channel
 
     digest, page = row.get("Digest") or "", row.get("Page") or ""
     if not digest or page:
         return False
-    channel = int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None
-    return pixels_digest(read_plane(image, channel=channel).pixels) != digest
+    return pixels_digest(read_plane(image, channel=row_channel(row)).pixels) != digest
 
 
 def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 10.0) -> Scores:

@@ -313,6 +313,11 @@ def _summary_rows(summary: Path) -> dict:
     return rows
 
 
+def row_channel(row: dict) -> int | None:
+    """The channel a summary.csv row says its image was read from; None where it says none."""
+    return int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None
+
+
 def _row(result) -> list:
     """One image's summary.csv row (an ImageResult)."""
     return [
