@@ -35,7 +35,7 @@ from .dialogs import Dialogs
 from .histogram import HistogramView
 from .icon import app_icon
 from .menus import build_actions
-from .messages import count_cells
+from .messages import count_cells, counted
 from .panels import (
     DisplayPanel,
     DocumentList,
@@ -446,7 +446,7 @@ class MainWindow(
             f" and {len(folders) - 3} more" if len(folders) > 3 else ""
         )
         question = (
-            f"{n} image{'s' if n != 1 else ''} of the results in {folder} "
+            f"{counted(n, 'image')} of the results in {folder} "
             f"{'are' if n != 1 else 'is'} no longer where the run read "
             f"{'them' if n != 1 else 'it'} ({where}). Find the folder that holds "
             f"{'them' if n != 1 else 'it'} now? (Images of several folders: the folder "

@@ -17,7 +17,7 @@ class ResultsWindowMixin:
         if self.controller.busy:  # asked once the work under way ends (_offer_waiting)
             self._waiting_offers = [*getattr(self, "_waiting_offers", []), (folder, n_images)]
             self.banner.show_message(
-                f"{n_images} image{'s' if n_images != 1 else ''} of {folder} added; "
+                f"{counted(n_images, 'image')} of {folder} added; "
                 "processing the whole folder is "
                 "offered when the work under way ends.",
                 "hint",
@@ -25,7 +25,8 @@ class ResultsWindowMixin:
             return
         if not self.dialogs.ask(
             "Process the whole folder?",
-            f"{n_images} image{'s were' if n_images != 1 else ' was'} found in\n{folder}\n\n"
+            f"{counted(n_images, 'image')} {'was' if n_images == 1 else 'were'} found in\n"
+            f"{folder}\n\n"
             "Segment all of them now and save the results?",
         ):
             return
