@@ -329,11 +329,9 @@ class BatchMixin:
         user = self.settings
         engine = self.engine
         page, channel = user.batch_page, self.batch_channel
+        # Images whose result files would be the same ones (img.tif and img.png of one
+        # folder) fail by name in the run, as with cellprop segment; the others run.
         planes = engine.batch_planes(paths, page, channel)
-        clash = engine.name_clash(planes)
-        if clash is not None:
-            self._report(engine.clash_message(*clash) + "; nothing was started.")
-            return False
         if resume:  # what the earlier run finished of other images stays in its tables
             planes = engine.continued_planes(planes, out_dir)
         summary = BatchSummary(out_dir=out_dir, total=len(planes))

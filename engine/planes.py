@@ -202,14 +202,15 @@ def _apart(planes: list[Plane]) -> list[Plane]:
     (``A01/img1.tif`` and ``A02/img1.tif``, an experiment saved well by well) are named after
     their folders too: ``A01_img1.tif``, ``A02_img1.tif`` (as many folder names as tell them
     apart; one in the folder the others lie below keeps its name). Clashes within one folder
-    (``movie_p1c0.png`` beside page 1 of ``movie.tif``) stay: :func:`name_clash` finds them."""
+    (``movie_p1c0.png`` beside page 1 of ``movie.tif``) stay: :func:`name_clash` finds them,
+    and only them (``A01/img1.png`` beside ``A01/img1.tif`` leaves ``A02/img1.tif`` apart)."""
     groups: dict[str, list[int]] = {}
     for i, plane in enumerate(planes):
         groups.setdefault(plane.target.stem.lower(), []).append(i)
     planes = list(planes)
     for members in groups.values():
         folders = [_folder_of(planes[i].path) for i in members]
-        if len(members) < 2 or len(set(folders)) < len(members):
+        if len(set(folders)) < 2:
             continue
         try:
             common = Path(os.path.commonpath(folders))

@@ -1571,14 +1571,25 @@ def test_a_folder_of_well_folders_opens_and_batches_each_wells_images_apart(
         saved = out / f"A0{k + 1}_field1_labels.tif"
         assert doc.result.labels_file == saved
         assert doc.result.n_cells == engine.read_image(saved).pixels.max() > 0
-    # Two files of one folder whose results would be the same files: said, nothing started.
+    # Two files of one folder whose results would be the same files fail, each naming the
+    # other (as with cellprop segment); the rest of the batch runs.
     clash = exp / "A01" / "field1.tif"
-    clash.write_bytes((out / "A01_field1_labels.tif").read_bytes())
-    errors: list = []
-    controller.error.connect(errors.append)
-    assert not controller.run_batch([exp / "A01" / "field1.png", clash], tmp_path / "other")
-    assert "would write the same result files (field1_*)" in errors[-1]
-    assert not (tmp_path / "other").exists()
+    clash.write_bytes(crops[0].read_bytes())
+    other = tmp_path / "other"
+    pair = [exp / "A01" / "field1.png", clash]
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        assert controller.run_batch([*pair, exp / "A02" / "field1.png"], other)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert (sig.args[0].done, sig.args[0].failed) == (1, 2)
+    rows = {r["Image"]: r for r in csv.DictReader(open(other / "summary.csv", encoding="utf-8"))}
+    for mine, theirs in (pair, pair[::-1]):
+        why = rows[f"A01_{mine.name}"]["Error"]
+        assert f"{theirs} would write the same result files (A01_field1_*)" in why, why
+        failed = controller.documents[controller.index_of(mine)]
+        assert "rename one" in (failed.error or ""), failed.error
+    assert (
+        rows["A02_field1.png"]["Status"] == "done" and (other / "A02_field1_labels.tif").is_file()
+    )
 
 
 def test_a_run_of_one_page_reopened_exports_under_the_runs_names(
