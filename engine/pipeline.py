@@ -540,7 +540,9 @@ def segment(
     if centres is not None:  # (x, y) original pixels -> (row, col) at the network's scale
         xy = np.asarray(centres, np.float64).reshape(-1, 2)
         given = to_network_coordinates(xy[:, ::-1], [sy, sx])
-        given = np.clip(given, 0, np.array(likelihood.shape) - 1)
+        # Onto the image's extent there (its edge pixels' outer sides, where the centres of
+        # the grid's last pixels would move a point on the image's outermost row inwards).
+        given = np.clip(given, -0.5, np.array(likelihood.shape) - 0.5)
         cfg["centres_given"] = int(len(xy))
     centres_net, regions = detect_cells(likelihood, cfg, given)
     lap("detect")

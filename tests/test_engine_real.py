@@ -91,6 +91,31 @@ def test_the_detected_centres_given_back_give_the_same_cells(sample_segmentation
     np.testing.assert_allclose(again.centres, seg.centres, atol=1e-6)
 
 
+def test_a_point_on_the_images_outermost_pixels_stays_where_it_was_clicked(
+    sample_segmentation, phase_model
+):
+    """Clicks on the first and last row and column of the image (cells the edge cuts) come
+    back as the cells' centres where they were clicked, not moved inwards onto the network's
+    coarser grid (which then also called them points that gave no cell)."""
+    from cellprop.engine import points_not_kept
+
+    image, seg = sample_segmentation
+    h, w = image.shape[:2]
+    edge = seg.labels.copy()
+    edge[1:-1, 1:-1] = 0
+    touching = [k for k in np.unique(edge) if k][:4]
+    clicked = []
+    for k in touching:  # a pixel of each edge cell on the image's outermost row or column
+        rows, cols = np.nonzero(edge == k)
+        clicked.append((float(cols[0]), float(rows[0])))
+    assert len(clicked) >= 3 and all(x in (0, w - 1) or y in (0, h - 1) for x, y in clicked)
+    again = segment(image, phase_model, Settings(exclude_border=False), centres=clicked)
+    assert again.n_cells >= 3  # (a click on a cell's far rim may give none: then it is named)
+    for x, y in again.centres:
+        assert min(np.hypot(x - cx, y - cy) for cx, cy in clicked) < 1e-6, (x, y)
+    assert len(points_not_kept(clicked, again.centres)) == len(clicked) - again.n_cells
+
+
 def test_the_largest_cell_rule_leaves_out_only_the_cells_over_it(sample_segmentation, phase_model):
     """Cells over --max-size go, each other cell stays as it was (the cut is the same; only
     the cells over the limit are taken away and the rest numbered again), and the image's
