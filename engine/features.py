@@ -61,6 +61,12 @@ class CellTable:
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
+#: The edition of what the cell tables measure, recorded in a batch's run.json: a run
+#: continued from an earlier edition measures the cells it keeps again. 2: Compactness as
+#: CellProfiler 4 has it (P^2 / (4 pi A)), and no form factor for a cell of no perimeter.
+MEASURES = 2
+
+
 def detection_centres(table) -> np.ndarray | None:
     """The centres (x, y) a cell table records where the network found each cell
     (``Detection_Center_X/Y``, row k for cell k + 1: what a segmentation's centres were),
@@ -468,7 +474,8 @@ def measure(
         Columns, in order: ObjectNumber, AreaShape_Center_X/Y, AreaShape_Area, _Perimeter,
         _EquivalentDiameter, _MajorAxisLength, _MinorAxisLength, _Eccentricity, _Orientation
         (degrees, counter-clockwise from the x axis as seen on screen, -90..90), _Solidity,
-        _Extent, _FormFactor (4 pi A / P^2), _Compactness (2 pi mean(r^2) / A: 1 for a disk),
+        _Extent, _FormFactor (4 pi A / P^2), _Compactness (P^2 / (4 pi A): 1 for a disk, as
+        CellProfiler 4 has it; both empty, nan, for a cell of no perimeter: one or two pixels),
         _ConvexArea, _MinFeretDiameter, _MaxFeretDiameter, _BoundingBoxMinimum_X/_Y,
         _BoundingBoxMaximum_X/_Y (pixels, maximum exclusive), TouchesBorder, and with an image
         Intensity_MeanIntensity, _MinIntensity, _MaxIntensity, _IntegratedIntensity, then
@@ -535,7 +542,6 @@ def measure(
         orientation = 0.5 * np.degrees(np.arctan2(-2.0 * mu11, mu02 - mu20))
         if orientation <= -90.0:
             orientation += 180.0
-        r2 = ((coords - np.array([cy, cx])) ** 2).sum(1).mean()
         min_feret, max_feret = feret_diameters(coords)
         put("ObjectNumber", int(p.label))
         put("AreaShape_Center_X", float(cx))
@@ -552,8 +558,10 @@ def measure(
         put("AreaShape_Orientation", float(orientation))
         put("AreaShape_Solidity", float(p.solidity))
         put("AreaShape_Extent", float(p.extent))
-        put("AreaShape_FormFactor", 4 * np.pi * area / perimeter**2 if perimeter > 0 else 0.0)
-        put("AreaShape_Compactness", float(2 * np.pi * r2 / area) if area > 1 else 1.0)
+        # Both of the perimeter (CellProfiler 4's): none for a cell of one or two pixels,
+        # whose perimeter scikit-image counts as 0.
+        put("AreaShape_FormFactor", 4 * np.pi * area / perimeter**2 if perimeter > 0 else np.nan)
+        put("AreaShape_Compactness", perimeter**2 / (4 * np.pi * area) if perimeter > 0 else np.nan)
         put(f"AreaShape_ConvexArea{au}", float(p.area_convex) * s * s)
         put(f"AreaShape_MinFeretDiameter{lu}", min_feret * s)
         put(f"AreaShape_MaxFeretDiameter{lu}", max_feret * s)

@@ -27,6 +27,7 @@ import numpy as np
 from .errors import ResumeError
 from .features import neighbours_in_words
 from .output import atomic_path, read_csv_rows, write_image_table, write_tables
+from .features import MEASURES
 from .pipeline import MEASURED
 from .track import TrackSettings
 
@@ -75,6 +76,7 @@ _WORDS = {
     "track": "cells followed over time",
     "track_max_move": "how far a cell may move (cell diameters a time point)",
     "track_max_gap": "gaps closed (time points)",
+    "measures": "the cell tables' measurements",
 }
 
 
@@ -104,6 +106,7 @@ def run_record(model, settings, roi: bool, page, channel, points, track=False) -
         "points_digest": None if points is None else _digest(points),
         "track": following is not None,
         "tracking": None if following is None else following.record(),
+        "measures": MEASURES,
     }
 
 
@@ -131,6 +134,7 @@ def _compared(record: dict, resolved: dict | None = None) -> dict:
         centres=record.get("centres", "network"),
         points_digest=record.get("points_digest"),
         track=bool(record.get("track", False)),
+        measures=record.get("measures", 1),  # (a run.json before they were recorded: the first)
     )
     if values["track"]:  # how, where it followed (a run.json before: the defaults)
         chosen = TrackSettings.of(record.get("tracking")).record()
@@ -159,7 +163,16 @@ def _shown(value, key: str = "") -> str:
         return neighbours_in_words(value)
     if key == "ring_width":
         return f"{value} px" if value else "none"
+    if key == "measures":
+        return _MEASURES_SHOWN.get(value, f"edition {value}")
     return str(value)
+
+
+#: What each edition of the measurements (:data:`~cellprop.engine.features.MEASURES`) is.
+_MEASURES_SHOWN = {
+    1: "cellprop's first (Compactness of the pixels' spread)",
+    2: "CellProfiler 4's Compactness",
+}
 
 
 @dataclass(frozen=True)
@@ -205,14 +218,15 @@ class EarlierRun:
         followed, where both follow them (:meth:`followed_otherwise`): they are followed
         again."""
         return self._changed(
-            record, lambda key: key not in MEASURED and not key.startswith("track_")
+            record, lambda key: not _measures(key) and not key.startswith("track_")
         )
 
     def measured_otherwise(self, record: dict) -> list[str]:
         """The settings that change only the measurements (:data:`MEASURED`: the pixel size,
-        how neighbours are found, the ring) that a run with ``record`` gives otherwise than
-        this one, in words ("pixel size: the file's there, 0.65 now"); empty if none."""
-        return self._changed(record, lambda key: key in MEASURED)
+        how neighbours are found, the ring; and the edition of the measurements themselves,
+        :data:`~cellprop.engine.features.MEASURES`) that a run with ``record`` gives otherwise
+        than this one, in words ("pixel size: the file's there, 0.65 now"); empty if none."""
+        return self._changed(record, _measures)
 
     def followed_otherwise(self, record: dict) -> list[str]:
         """How a run with ``record`` follows cells otherwise than this one, where both
@@ -253,6 +267,11 @@ class EarlierRun:
             + "; ".join(changed)
             + "); continue it with the same ones, or write to another folder"
         )
+
+
+def _measures(key: str) -> bool:
+    """Whether a run record's ``key`` changes only how the cells kept are measured."""
+    return key in MEASURED or key == "measures"
 
 
 def earlier_run(folder: str | Path) -> EarlierRun | None:

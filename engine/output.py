@@ -278,8 +278,8 @@ def format_value(value) -> str:
     neighbour; read back as nan); the app copies rows for a spreadsheet the same way."""
     if isinstance(value, (bool, np.bool_)):
         return "1" if value else "0"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.10g}" if value == value else ""
+    if isinstance(value, (float, np.floating)):  # (-0.0 + 0.0 is 0.0: no "-0" written)
+        return f"{float(value) + 0.0:.10g}" if value == value else ""
     return str(value)
 
 

@@ -927,6 +927,50 @@ def test_a_long_run_continued_names_its_first_kept_images_and_counts_the_rest(
     )
 
 
+def test_a_run_made_before_the_measurements_changed_is_measured_again_when_continued(
+    tmp_path, tiny_model_dir, capsys
+):
+    """A run.json without the edition of the measurements (made before Compactness became
+    CellProfiler 4's): continuing it measures the cells it keeps again, and says so, instead
+    of putting two definitions of a column into one cells.csv; once, not on every continue."""
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["measures"] == 2
+    del record["measures"]
+    (out / "run.json").write_text(json.dumps(record))
+    for table in [out / "cells.csv", *out.glob("*_cells.csv")]:  # as the first edition wrote
+        rows = read_csv(table)
+        for row in rows:
+            row["AreaShape_Compactness"] = "0.5"
+        with open(table, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    capsys.readouterr()
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    kept = [line.strip() for line in capsys.readouterr().err.splitlines() if "kept" in line]
+    assert len(kept) == 3 and all(
+        line.endswith(
+            "(its cells measured again, the cell tables' measurements: cellprop's first "
+            "(Compactness of the pixels' spread) there, CellProfiler 4's Compactness now)"
+        )
+        for line in kept
+    ), kept
+    rows = read_csv(out / "cells.csv")
+    assert rows and all(
+        float(r["AreaShape_Compactness"])
+        == pytest.approx(
+            float(r["AreaShape_Perimeter"]) ** 2 / (4 * np.pi * float(r["AreaShape_Area"]))
+        )
+        for r in rows
+    )
+    assert json.loads((out / "run.json").read_text())["measures"] == 2
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    assert "measured again" not in capsys.readouterr().err
+
+
 def test_a_result_folder_that_cannot_be_written_is_said_not_a_traceback(
     tmp_path, tiny_model_dir, capsys, monkeypatch
 ):

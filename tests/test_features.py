@@ -50,7 +50,8 @@ def test_disc_is_round_and_compact():
     assert t["AreaShape_Area"] == pytest.approx(np.pi * r * r, rel=0.01)
     # 4 pi A / P^2 is 1 for a true circle; digital perimeters run a few percent long.
     assert t["AreaShape_FormFactor"] == pytest.approx(1.0, abs=0.1)
-    assert t["AreaShape_Compactness"] == pytest.approx(1.0, abs=0.02)
+    # Compactness as CellProfiler 4 has it: P^2 / (4 pi A), the form factor's inverse.
+    assert t["AreaShape_Compactness"] == pytest.approx(1 / t["AreaShape_FormFactor"])
     assert t["AreaShape_Eccentricity"] < 0.05
     assert t["AreaShape_MinFeretDiameter"] == pytest.approx(2 * r + 1, abs=1.0)
     assert t["AreaShape_MaxFeretDiameter"] == pytest.approx(2 * r + 1, abs=1.0)
@@ -96,6 +97,7 @@ def test_agrees_with_scikit_image_on_irregular_cells():
         assert row["AreaShape_Extent"] == pytest.approx(p.extent)
         assert row["AreaShape_ConvexArea"] == p.area_convex
         assert row["AreaShape_FormFactor"] == pytest.approx(4 * np.pi * p.area / p.perimeter**2)
+        assert row["AreaShape_Compactness"] == pytest.approx(p.perimeter**2 / (4 * np.pi * p.area))
         # Feret diameters against brute force over the pixel squares' corners.
         rr, cc = np.nonzero(labels == p.label)
         corners = np.concatenate(
@@ -112,6 +114,20 @@ def test_agrees_with_scikit_image_on_irregular_cells():
         assert row["Intensity_MinIntensity"] == values.min()
         assert row["Intensity_MaxIntensity"] == values.max()
         assert row["Intensity_IntegratedIntensity"] == pytest.approx(values.sum())
+
+
+def test_a_cell_of_no_perimeter_has_no_form_factor_or_compactness():
+    """One- and two-pixel cells have a perimeter of 0 (scikit-image's, as CellProfiler's):
+    their form factor and compactness are left empty, not 0 (the least round) or 1."""
+    labels = np.zeros((9, 9), np.uint8)
+    labels[1, 1] = 1
+    labels[5, 5:7] = 2
+    labels[2:5, 2] = 3  # a line of three pixels has a perimeter
+    rows = measure(labels).rows()
+    for row in rows[:2]:
+        assert row["AreaShape_Perimeter"] == 0
+        assert np.isnan(row["AreaShape_FormFactor"]) and np.isnan(row["AreaShape_Compactness"])
+    assert rows[2]["AreaShape_Compactness"] == pytest.approx(1 / rows[2]["AreaShape_FormFactor"])
 
 
 def test_physical_units_named_and_scaled():

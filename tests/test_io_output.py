@@ -163,6 +163,17 @@ def test_cell_tables_and_labels_read_back_as_written(tmp_path):
         read_labels(tmp_path / "a.csv")
 
 
+def test_table_values_are_written_as_a_spreadsheet_reads_them():
+    """Ten significant digits, 1/0 for yes/no, nothing for no number, and no negative zero
+    (the orientation of a symmetric cell comes out as -0.0)."""
+    from cellprop.engine.output import format_value
+
+    assert format_value(-0.0) == format_value(np.float64(-0.0)) == "0"
+    assert format_value(np.float32(-0.0)) == "0"
+    assert format_value(-1e-12) == "-1e-12" and format_value(2 / 3) == "0.6666666667"
+    assert format_value(np.nan) == "" and format_value(True) == "1" and format_value(7) == "7"
+
+
 def test_a_cell_table_saved_again_by_a_spreadsheet_reads_back_the_same(tmp_path):
     """A cell table opened in Excel and saved again: with its byte-order mark (CSV UTF-8),
     or as a European Excel saves it (semicolons, decimal commas, cp1252): the same numbers
