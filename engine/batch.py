@@ -25,7 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import Cancelled, FolderInUse, ImageError, OutputExists, ResumeError
-from .features import centroids_and_areas, detection_centres, feature_transform, measure_image
+from .features import (
+    calibration,
+    centroids_and_areas,
+    detection_centres,
+    feature_transform,
+    measure_image,
+)
 from .io import (
     _natural_key,
     pixel_size_of,
@@ -35,7 +41,7 @@ from .io import (
     points_outside,
     read_image,
 )
-from .journal import EarlierRun, Journal, earlier_run, row_channel, run_record
+from .journal import EarlierRun, Journal, add_note, earlier_run, row_channel, run_record
 from .output import (
     NAME_MAX,
     OUTPUT_SUFFIXES,
@@ -201,15 +207,21 @@ def process_image(
         if channel and data.channel != channel:
             result.note = f"a file of one channel: segmented it, not channel {channel}"
         if data.note:
-            result.note = _noted(result.note, data.note)
+            result.note = add_note(result.note, data.note)
         finite = (
             data.pixels[np.isfinite(data.pixels)] if data.pixels.dtype.kind == "f" else data.pixels
         )
         if not finite.size or finite.min() == finite.max():  # nothing to find cells in
             level = f"every pixel {finite.flat[0]:g}" if finite.size else "no pixel a number"
-            result.note = _noted(result.note, f"a blank image ({level})")
+            result.note = add_note(result.note, f"a blank image ({level})")
+        given, read = settings.pixel_size, calibration(data)
+        if given and read[0] and (read[0] * _IN_UM.get(read[1] or "", np.nan) != given):
+            result.note = add_note(
+                result.note,
+                f"measured at {given:g} um/px as given, not the file's {read[0]:g} {read[1]}/px",
+            )
         if data.pixel_height and settings.pixel_size is None:  # (given: taken as square)
-            result.note = _noted(
+            result.note = add_note(
                 result.note,
                 f"its pixels are not square ({data.pixel_size:g} x {data.pixel_height:g} "
                 f"{data.unit}): measured as {data.pixel_size:g} {data.unit} square",
@@ -230,7 +242,7 @@ def process_image(
             if missed:
                 at = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missed[:3])
                 more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
-                result.note = _noted(
+                result.note = add_note(
                     result.note,
                     f"{len(missed)} of its {len(centres)} points gave no cell ({at}{more}: "
                     "nothing there to outline, or left out by the size or edge rules)",
@@ -292,9 +304,8 @@ def process_image(
     return result
 
 
-def _noted(note: str, more: str) -> str:
-    """An image's note (said on its line) with ``more`` after what it said already."""
-    return f"{note}; {more}" if note else more
+#: Micrometres in a pixel size's unit (a file calibrated so: :func:`calibration`).
+_IN_UM = {"um": 1.0, "nm": 1e-3}
 
 
 #: Errors writing a result that hold for every image after it (the disk full, over its quota,
@@ -531,7 +542,7 @@ def process_batch(
             nonlocal done
             done += 1
             if i in changed and not res.kept:
-                res.note = _noted(res.note, changed[i])
+                res.note = add_note(res.note, changed[i])
             if not res.kept:
                 journal.add(res)
             if on_result is not None:
@@ -1234,6 +1245,7 @@ def _from_row(plane: Plane, row: dict, targets: dict, pixels: bool = False) -> I
         channel=channel,
         kept=True,
         digest=digest,
+        earlier_note=row.get("Note") or "",
     )
 
 

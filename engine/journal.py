@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ResumeError
-from .features import neighbours_in_words
+from .features import MEASURES, neighbours_in_words
 from .output import atomic_path, read_csv_rows, write_image_table, write_tables
-from .features import MEASURES
 from .pipeline import MEASURED
 from .track import TrackSettings
 
@@ -46,6 +45,7 @@ SUMMARY_COLUMNS = (
     "Read",
     "Error",
     "Digest",
+    "Note",
 )
 
 #: Settings that change no result (how much memory one network call may take).
@@ -352,7 +352,13 @@ def _row(result) -> list:
         result.image_info,
         result.error or "",
         getattr(result, "digest", ""),
+        add_note(getattr(result, "earlier_note", ""), getattr(result, "note", "")),
     ]
+
+
+def add_note(note: str, more: str) -> str:
+    """A note with ``more`` after what it said already."""
+    return f"{note}; {more}" if note and more else note or more
 
 
 class Journal:

@@ -89,6 +89,9 @@ class ImageResult:
         A fingerprint of the pixels it was segmented from (:func:`pixels_digest`), recorded
         in summary.csv: a continued run segments again an image whose pixels changed since
         (another image saved under its name). Empty where not known (a run before it).
+    earlier_note : str
+        A kept image's note from the earlier run's summary.csv (its ``Note``: pixels not
+        square, a blank image, ...), written there again.
     """
 
     path: Path
@@ -112,6 +115,7 @@ class ImageResult:
     tracking: dict | None = None
     channel: int | None = None
     digest: str = ""
+    earlier_note: str = ""
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)

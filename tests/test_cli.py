@@ -760,9 +760,10 @@ def test_an_image_replaced_by_another_of_its_size_is_segmented_again_on_resume(
     assert (out / "frame0_labels.tif").stat().st_mtime_ns == kept  # not written again
     assert rows["frame0.png"]["Digest"] == pixels_digest(cv2.imread(str(folder / "frame0.png"), 0))
 
-    # summary.csv of a run before fingerprints (no Digest column): its images are kept.
+    # summary.csv of a run before fingerprints (no Digest column, nor Note): its images are kept.
     with open(out / "summary.csv", newline="") as fh:
-        old = [row[:-1] for row in csv.reader(fh)]
+        old = [row[:-2] for row in csv.reader(fh)]
+    assert old[0][-1] == "Error"
     with open(out / "summary.csv", "w", newline="") as fh:
         csv.writer(fh).writerows(old)
     cv2.imwrite(str(folder / "frame2.png"), textured((96, 128), 98))

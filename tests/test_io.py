@@ -519,6 +519,13 @@ def test_points_files_give_each_image_its_centres(tmp_path):
     assert read_points(tabs)[""].tolist() == [[10.0, 20.0], [30.5, 40.0]]
 
 
+def _summary_rows(folder):
+    import csv
+
+    with open(folder / "summary.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_pixels_taller_than_wide_are_read_and_said(tmp_path, capsys):
     """A file whose pixels are 0.5 um wide and 0.6 um tall (ImageJ's resolution, OME's
     PhysicalSizeY): its pixel height is read, and a batch says the cells were measured as
@@ -548,6 +555,21 @@ def test_pixels_taller_than_wide_are_read_and_said(tmp_path, capsys):
     assert read_image(tmp_path / "square.tif").pixel_height is None
     out = tmp_path / "out"
     assert main(["segment", str(tmp_path / "tall.tif"), "--out", str(out), "--quiet"]) == 0
-    assert "its pixels are not square (0.5 x 0.6 um): measured as 0.5 um square" in (
-        capsys.readouterr().err
-    )
+    said = "its pixels are not square (0.5 x 0.6 um): measured as 0.5 um square"
+    assert said in capsys.readouterr().err
+    # ... and summary.csv keeps it (a --quiet run's, or a log nobody kept), a continued run too
+    note = lambda folder: _summary_rows(folder)[0]["Note"]  # noqa: E731
+    assert note(out) == said
+    assert main(["segment", str(tmp_path / "tall.tif"), "--out", str(out), "--resume"]) == 0
+    assert note(out) == said
+    # A pixel size given where the file has another: measured at the one given, and said.
+    for given, expected in (
+        ("0.3", "measured at 0.3 um/px as given, not the file's 0.5 um/px"),
+        ("0.5", ""),
+    ):
+        run = tmp_path / f"given{given}"
+        args = ["segment", str(tmp_path / "square.tif"), "--out", str(run), "--pixel-size", given]
+        assert main(args) == 0
+        assert note(run) == expected
+        err = capsys.readouterr().err
+        assert expected in err if expected else "as given" not in err
