@@ -140,6 +140,7 @@ class AppController(
         self._batch_user = self.settings  # the settings the running batch was started with
         self._batch_channel: int | None = None  # ... and the channel it segments
         self._correcting: Document | None = None  # the image whose correction is running
+        self._correcting_plane: tuple | None = None  # and its plane (page, channel)
         self._queued_clicks: list = []  # cells clicked meanwhile, (x, y)
         # the image being got ready for corrections (prepare_corrections), and the cells
         # removed meanwhile (their numbers in its result, which that does not change)
@@ -949,12 +950,14 @@ class AppController(
     def _work_done(self) -> None:
         self._job = None
         doc, self._correcting, self._warming = self._correcting, None, None
+        plane, self._correcting_plane = self._correcting_plane, None
         clicks, self._queued_clicks = self._queued_clicks, []
         removed, self._queued_removals = self._queued_removals, []
         # Clicks (and removals, while the image was got ready) that came while a correction
         # ran: one more correction does them all, and the app stays busy meanwhile.
+        # (on the page they were made on: another page shown since lets them go)
         waiting = len(clicks) + len(removed)
-        if waiting and doc is self.current and doc.result is not None:
+        if waiting and doc is self.current and doc.plane == plane and doc.result is not None:
             if self._add_cells(doc, clicks, removed):
                 return
         self._say_dropped(doc, waiting, "a correction ran")

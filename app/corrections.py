@@ -48,7 +48,11 @@ class CorrectionsMixin:
         doc = self.current
         if doc is None or doc.result is None:
             return False
-        return not self.busy or (self._warming is doc and doc.result.labels is not None)
+        return not self.busy or (
+            self._warming is doc
+            and self._correcting_plane == doc.plane
+            and doc.result.labels is not None
+        )
 
     def prepare_corrections(self, again: bool = True) -> bool:
         """Get the image shown ready for quick corrections, in the background: when a batch
@@ -113,6 +117,7 @@ class CorrectionsMixin:
         )
         if started:
             self._correcting = self._warming = doc
+            self._correcting_plane = plane
             self._memo_tried = (doc, plane)
         return started
 
@@ -142,7 +147,7 @@ class CorrectionsMixin:
         h, w = doc.result.labels.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
             return False
-        if self.busy and self._correcting is doc:
+        if self.busy and self._correcting is doc and self._correcting_plane == doc.plane:
             self._queued_clicks.append((float(x), float(y)))
             self.log.emit(
                 "info",
@@ -259,7 +264,7 @@ class CorrectionsMixin:
             Job(work, name=f"correct {doc.name}"), finished, failed, f"Correcting {doc.name}"
         )
         if started:
-            self._correcting = doc
+            self._correcting, self._correcting_plane = doc, plane
         return started
 
     def undo_correction(self) -> bool:

@@ -695,6 +695,42 @@ def test_a_correction_that_ends_on_another_image_selects_nothing_there(qtbot, co
     ]
 
 
+def test_a_click_waiting_when_another_page_is_shown_is_not_added_to_that_page(
+    qtbot, controller, images
+):
+    """Cells clicked on one time point while a correction runs, then '.' to the next one:
+    the waiting click is let go with its page, and said so, not added to the page shown
+    (a false cell at another time point)."""
+    movie = _time_lapse(images[0].parent)
+    open_and_wait(qtbot, controller, [movie])
+    run_and_wait(qtbot, controller)
+    controller.set_plane(1, 0)
+    qtbot.waitUntil(lambda: controller.current.image is not None, timeout=WAIT_MS)
+    run_and_wait(qtbot, controller)
+    controller.set_plane(0, 0)
+    qtbot.waitUntil(lambda: controller.current.image is not None, timeout=WAIT_MS)
+    doc = controller.current
+    first, second = doc.results[(0, 0)], doc.results[(1, 0)]
+    x, y = background_pixel(first)
+    controller.engine.delay = 0.05
+    said: list = []
+    controller.error.connect(said.append)
+    with qtbot.waitSignal(
+        controller.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b
+    ):
+        assert controller.add_cell_at(x, y)
+        assert controller.add_cell_at(x + 1, y)  # waits for the correction running
+        controller.set_plane(1, 0)
+    assert doc.results[(0, 0)].n_cells == first.n_cells + 1  # the first click, on its page
+    assert doc.results[(1, 0)] is second and second.edits == 0  # nothing added there
+    assert said == [
+        f"{doc.name}: 1 cell clicked or removed while a correction ran not changed "
+        "(stopped, or another image shown); click them again"
+    ]
+    # nor does a click on the page shown now wait for page 0's correction: it is its own
+    assert not controller.busy and controller.can_correct()
+
+
 def test_a_page_shown_while_its_file_is_segmented_keeps_its_own_pixels(qtbot, controller, images):
     """Another page of a time-lapse shown while the first is segmented: the page shown keeps
     its own image when the segmentation ends (it took the segmented page's pixels)."""
