@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .messages import measured_with, readable_error
 from .render import ring_width
-from .state import Document, time_lapses
+from .state import Document, Result, time_lapses, undo_chain
 from .workers import Job
 
 # Confirm callback: given the files that exist already, return True to replace them.
@@ -91,6 +91,7 @@ class ExportMixin:
             self.log.emit("info", "Export cancelled: files exist and were kept.")
             return False
         overwrite = bool(existing)  # only reached when the user agreed to replace them
+        stale = self._replaced_results(plan, set(existing))
 
         def work(job: Job):
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,6 +166,12 @@ class ExportMixin:
         def finished(out):
             written, files, unread = out
             files = list(files)
+            gone = {p for *_, paths in written for p in paths.values()}
+            for result in stale:  # its files hold another result now
+                if result.labels_file in gone:
+                    result.labels_file = None
+                if gone.intersection(result.outputs.values()):
+                    result.outputs = {}
             for *_, result, paths in written:
                 result.outputs.update(paths)
                 result.labels_file = paths["labels"]  # the same labels: may be parked now
@@ -196,6 +203,31 @@ class ExportMixin:
             )
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def _replaced_results(self, plan: list, replaced: set) -> list[Result]:
+        """The results not exported now whose files an export ``plan`` replaces (``replaced``):
+        one that Undo goes back to, exported into the same folder before the correction
+        exported now, or another image's. Their labels are read now, while the files still
+        hold them (parked, they would be read back from files holding the new ones); once
+        the export is done their files are no longer theirs (unsaved again: quitting asks)."""
+        if not replaced:
+            return []
+        exporting = {id(result) for _, _, result, *_ in plan}
+        stale = [
+            r
+            for doc in self.documents
+            for shown in doc.results.values()
+            for r in undo_chain(shown)
+            if id(r) not in exporting
+            and (r.labels_file in replaced or replaced.intersection(r.outputs.values()))
+        ]
+        for r in stale:
+            if r.labels is None and r.labels_file is not None:
+                try:
+                    r.labels = self.engine.read_labels(r.labels_file)
+                except (OSError, ValueError) as exc:
+                    self.log.emit("warning", f"{r.labels_file}: {exc}")
+        return stale
 
     def _measured_otherwise(self, results: list) -> str:
         """Where some of ``results`` were measured with another pixel size or neighbour

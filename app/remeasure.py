@@ -6,21 +6,8 @@ continued into its folder does the same for its images, in the engine)."""
 from __future__ import annotations
 
 from .messages import measured_with, readable_error
-from .state import Document, Result
+from .state import Document, undo_chain
 from .workers import Job
-
-
-def _undo_chain(result: Result) -> list[Result]:
-    """``result`` and every result Undo and Redo go back to from it, each once."""
-    seen: dict[int, Result] = {}
-    todo = [result]
-    while todo:
-        r = todo.pop()
-        if r is None or id(r) in seen:
-            continue
-        seen[id(r)] = r
-        todo += [r.previous, r.undone]
-    return list(seen.values())
 
 
 class MeasureAgainMixin:
@@ -46,7 +33,7 @@ class MeasureAgainMixin:
             self._report("Already working; wait or press Cancel first.")
             return False
         plan = [
-            (doc, plane, _undo_chain(result))
+            (doc, plane, undo_chain(result))
             for doc in self.documents
             for plane, result in sorted(doc.results.items())
         ]

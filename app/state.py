@@ -137,6 +137,19 @@ class Result:
         return 0
 
 
+def undo_chain(result: Result) -> list[Result]:
+    """``result`` and every result Undo and Redo go back to from it, each once."""
+    seen: dict[int, Result] = {}
+    todo: list[Result | None] = [result]
+    while todo:
+        r = todo.pop()
+        if r is None or id(r) in seen:
+            continue
+        seen[id(r)] = r
+        todo += [r.previous, r.undone]
+    return list(seen.values())
+
+
 def sequence_key(doc: Document, plane: tuple, result: Result) -> tuple | None:
     """Which time-lapse a result whose cells were followed belongs to: its name, the folder
     of its file (a file's pages, or a folder's images) and the channel (None: not followed)."""

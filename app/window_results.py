@@ -247,9 +247,12 @@ class ResultsWindowMixin:
         """The folder an export offers: that of the run whose results it writes again (a
         batch's, or one opened: its tables brought up to date), else the last one chosen,
         else the image's (never, for a run's results, the images' own folder: dropped again,
-        it would offer their labels and overlays as images)."""
+        it would offer their labels and overlays as images). A correction's result has no
+        files yet: those of the result it corrects (Undo's) say where it belongs."""
         result = getattr(doc, "result", None)
-        made = getattr(result, "outputs", None) or {}
-        if made.get("labels") is not None:
-            return str(Path(made["labels"]).parent)
+        while result is not None:
+            made = getattr(result, "outputs", None) or {}
+            if made.get("labels") is not None:
+                return str(Path(made["labels"]).parent)
+            result = getattr(result, "previous", None)
         return self.controller.store.folder("export") or str(doc.path.parent)

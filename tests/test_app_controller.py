@@ -731,6 +731,47 @@ def test_a_click_waiting_when_another_page_is_shown_is_not_added_to_that_page(
     assert not controller.busy and controller.can_correct()
 
 
+def test_a_correction_exported_over_an_earlier_export_leaves_undo_its_own_cells(
+    qtbot, controller, images, tmp_path
+):
+    """Corrected, exported; corrected again, exported into the same folder (replacing the
+    files); then Undo: the result shown again keeps its own outlines even once its image
+    left the memory (they were read back from the files, which hold the later cells: a
+    table of one count beside labels of another), and it counts as not exported (quitting
+    asks)."""
+    open_and_wait(qtbot, controller, images[:1])
+    run_and_wait(qtbot, controller)
+    out = tmp_path / "x"
+
+    def correct_and_export(replace: bool):
+        x, y = background_pixel(controller.current.result)
+        edits = controller.current.result.edits
+        assert controller.add_cell_at(x, y)
+        qtbot.waitUntil(
+            lambda: controller.current.result.edits == edits + 1 and not controller.busy,
+            timeout=WAIT_MS,
+        )
+        with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+            assert controller.export_current(out, lambda existing: replace)
+        qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+        return controller.current.result
+
+    first = correct_and_export(False)
+    second = correct_and_export(True)
+    assert second.previous is first and second.n_cells == first.n_cells + 1
+    own = first.labels.copy()
+    assert not controller.has_unsaved_results()
+    assert controller.undo_correction()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert controller.current.result is first
+    first.park()  # its image left the memory (as after a look at other images)
+    assert first.labels is not None  # nothing to read back: its files are not its own now
+    np.testing.assert_array_equal(first.labels, own)
+    assert int(first.labels.max()) == first.n_cells == len(first.table)
+    assert first.unsaved_edits and controller.has_unsaved_results()
+    assert second.outputs and second.labels_file == out / f"{images[0].stem}_labels.tif"
+
+
 def test_a_page_shown_while_its_file_is_segmented_keeps_its_own_pixels(qtbot, controller, images):
     """Another page of a time-lapse shown while the first is segmented: the page shown keeps
     its own image when the segmentation ends (it took the segmented page's pixels)."""

@@ -1036,10 +1036,20 @@ def test_export_offers_the_folder_of_the_run_that_made_the_results(
     )
     window.controller.store.set_folder("export", str(tmp_path / "last"))
     window.export_action.trigger()
-    window.controller.current.result.outputs = {"labels": tmp_path / "run" / "img0_labels.tif"}
+    c = window.controller
+    c.current.result.outputs = {"labels": tmp_path / "run" / "img0_labels.tif"}
     window.export_action.trigger()
     window.export_all_action.trigger()
     assert offered == [str(tmp_path / "last"), str(tmp_path / "run"), str(tmp_path / "run")]
+    # Corrected, it has no files yet: it belongs to the run all the same (it offered the
+    # images' folder, and the run's files and tables were left as they were).
+    ys, xs = np.nonzero(c.current.result.labels == 0)
+    assert c.add_cell_at(int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
+    qtbot.waitUntil(lambda: c.current.result.edits == 1 and not c.busy, timeout=WAIT_MS)
+    assert not c.current.result.outputs
+    window.export_action.trigger()
+    window.export_all_action.trigger()
+    assert offered[3:] == [str(tmp_path / "run"), str(tmp_path / "run")]
 
 
 def test_an_export_of_cells_measured_otherwise_says_so_above_the_image(window, tmp_path):
