@@ -147,6 +147,11 @@ class CorrectionsMixin:
         h, w = doc.result.labels.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
             return False
+        near = self._centred_at(doc.result, x, y)
+        if near and near not in self._queued_removals:  # on a cell's drawn centre: a second
+            # centre there would add nothing (one waiting to be removed is a cell clicked anew)
+            self._report(f"{doc.name}: cell {near} has its centre there already; nothing added.")
+            return False
         if self.busy and self._correcting is doc and self._correcting_plane == doc.plane:
             self._queued_clicks.append((float(x), float(y)))
             self.log.emit(
@@ -157,6 +162,16 @@ class CorrectionsMixin:
         if not self.can_correct():
             return False
         return self._add_cells(doc, [(float(x), float(y))])
+
+    @staticmethod
+    def _centred_at(result: Result, x: float, y: float) -> int:
+        """The cell of ``result`` whose centre lies within a pixel of (x, y), else 0."""
+        centres = np.reshape(result.centres, (-1, 2))
+        if not len(centres):
+            return 0
+        distance = np.hypot(centres[:, 0] - x, centres[:, 1] - y)
+        k = int(np.argmin(distance))
+        return k + 1 if distance[k] < 1.0 else 0
 
     def _add_cells(self, doc: Document, clicks: list, removed: Iterable[int] = ()) -> bool:
         """One correction: cells clicked added, cells numbered ``removed`` taken out."""
@@ -210,7 +225,9 @@ class CorrectionsMixin:
             image, seg, table, layers, _model = out
             if doc.plane == plane:  # the page it ran on still shown (else that page's image)
                 doc.image = image
-            missing = self.engine.points_not_kept(added or [], seg.centres)
+            kept = self.engine.points_kept(centres, seg.centres)
+            before = len(kept) - len(added or [])  # the cells it had (less those removed)
+            missing = [tuple(p) for p, k in zip(added or [], kept[before:], strict=True) if not k]
             if missing:
                 where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missing)
                 largest = seg.settings.get("max_size") or 0
@@ -222,6 +239,15 @@ class CorrectionsMixin:
                 )
                 if len(missing) == len(added):
                     return
+            had = np.reshape(centres, (-1, 2))[:before]
+            lost = [tuple(p) for p, k in zip(had, kept[:before], strict=True) if not k]
+            if lost:  # a cell the new one took the place of: said, not gone quietly
+                where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in lost)
+                self._report(
+                    f"{doc.name}: the cell{'s' * (len(lost) > 1)} at {where} gave way to the "
+                    "one added (its outline came out empty beside it); Ctrl+Z brings "
+                    f"{'them' if len(lost) > 1 else 'it'} back"
+                )
             doc.results[plane] = Result.of(
                 seg,
                 table,

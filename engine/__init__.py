@@ -6,7 +6,7 @@ behind it each hold one stage:
     io          read_image, find_images              images in (TIFF, PNG, JPEG, BMP)
                 count_pages                          pages of a multi-page file (header only)
                 read_points, points_outside          cell centres in (CSV: image,x,y or x,y)
-                points_not_kept                      points that gave no cell
+                points_not_kept, points_kept         points that gave no cell
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
                 broken_models                        model folders that cannot be used, and why
@@ -89,6 +89,7 @@ from .io import (
     ImageData,
     count_pages,
     find_images,
+    points_kept,
     points_not_kept,
     points_outside,
     read_image,
@@ -232,6 +233,7 @@ __all__ = [
     "plane_name",
     "planes_points",
     "process_batch",
+    "points_kept",
     "points_not_kept",
     "points_outside",
     "process_image",

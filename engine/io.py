@@ -1031,15 +1031,30 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
 
 
+def points_kept(given, centres) -> np.ndarray:
+    """Which points of ``given`` ((x, y) rows: all those a segmentation was made from) became
+    its cells, which lie at ``centres``: a cell keeps its point's place, to rounding, and the
+    cells keep the points' order, so a point kept is the next cell's. Of two points at one place (a click
+    on a cell's centre) only the first can be a cell: the second is not kept."""
+    given = np.reshape(np.asarray(given, float), (-1, 2))
+    centres = np.reshape(np.asarray(centres, float), (-1, 2))
+    kept = np.zeros(len(given), bool)
+    j = 0
+    for i, point in enumerate(given):
+        if j < len(centres) and np.abs(centres[j] - point).max() <= 1e-3:
+            kept[i], j = True, j + 1
+    return kept
+
+
 def points_not_kept(given, centres) -> list[tuple[float, float]]:
     """The points of ``given`` ((x, y) rows) that did not become cells of a segmentation whose
-    cells lie at ``centres`` (its outline empty, or left out by the size or edge filters): a
-    point kept comes back among the centres, to rounding."""
-    centres = np.reshape(np.asarray(centres, float), (-1, 2))
+    cells lie at ``centres`` (its outline empty, or left out by the size or edge filters;
+    :func:`points_kept`)."""
+    given = np.reshape(np.asarray(given, float), (-1, 2))
     return [
         (float(x), float(y))
-        for x, y in np.reshape(np.asarray(given, float), (-1, 2))
-        if not len(centres) or np.hypot(centres[:, 0] - x, centres[:, 1] - y).min() > 1e-3
+        for (x, y), k in zip(given, points_kept(given, centres), strict=True)
+        if not k
     ]
 
 

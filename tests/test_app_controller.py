@@ -772,6 +772,45 @@ def test_a_correction_exported_over_an_earlier_export_leaves_undo_its_own_cells(
     assert second.outputs and second.labels_file == out / f"{images[0].stem}_labels.tif"
 
 
+def test_a_click_on_a_cells_centre_adds_nothing_and_a_cell_lost_to_a_new_one_is_said(
+    qtbot, controller, images, monkeypatch
+):
+    """A click on a drawn centre: a second centre there would give no cell, yet it was
+    logged 'cell added' with an Undo step and unsaved work; it is said and nothing happens.
+    A cell that comes out empty beside the one added (a click inside it, near its centre)
+    is said too, not lost quietly with the count unchanged."""
+    open_and_wait(qtbot, controller, images[:1])
+    run_and_wait(qtbot, controller)
+    said: list = []
+    controller.error.connect(said.append)
+    result = controller.current.result
+    x, y = result.centres[1]
+    assert not controller.add_cell_at(x + 0.4, y - 0.3)
+    assert said == [f"{images[0].name}: cell 2 has its centre there already; nothing added."]
+    assert controller.current.result is result and not controller.busy
+
+    segment = controller.engine.segment
+
+    def losing_the_first(
+        image, model, settings=None, progress=None, cancel=None, centres=None, memo=None
+    ):
+        given = None if centres is None else np.reshape(centres, (-1, 2))[1:]
+        return segment(image, model, settings, progress, cancel, given, memo)
+
+    monkeypatch.setattr(controller.engine, "segment", losing_the_first)
+    bx, by = background_pixel(result)
+    assert controller.add_cell_at(bx, by)
+    qtbot.waitUntil(
+        lambda: controller.current.result.edits == 1 and not controller.busy, timeout=WAIT_MS
+    )
+    assert controller.current.result.n_cells == result.n_cells  # one lost, one added
+    x, y = result.centres[0]
+    assert said[-1] == (
+        f"{images[0].name}: the cell at x {x:.0f}, y {y:.0f} gave way to the one added (its "
+        "outline came out empty beside it); Ctrl+Z brings it back"
+    )
+
+
 def test_a_page_shown_while_its_file_is_segmented_keeps_its_own_pixels(qtbot, controller, images):
     """Another page of a time-lapse shown while the first is segmented: the page shown keeps
     its own image when the segmentation ends (it took the segmented page's pixels)."""
@@ -864,7 +903,8 @@ def test_a_cell_added_at_a_click_removed_and_undone(qtbot, controller, images, t
     assert not controller.redo_correction() and len(engine.segment_calls) == calls
     assert controller.undo_correction() and doc.result is added and added.undone is removed
     assert removed.layers == {}  # kept aside without its overlay images
-    correct_and_wait(qtbot, controller, lambda: controller.add_cell_at(x, y))
+    x2, y2 = background_pixel(added)  # (a click at x, y now: on the added cell's centre)
+    correct_and_wait(qtbot, controller, lambda: controller.add_cell_at(x2, y2))
     # a new correction after Undo: what was undone is gone, Undo still goes back
     assert doc.result.previous is added and added.undone is None
     assert not controller.redo_correction()

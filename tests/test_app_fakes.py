@@ -35,6 +35,7 @@ from cellprop.engine import (
     name_clash,
     plane_name,
     planes_points,
+    points_kept,
     points_not_kept,
     points_outside,
     read_points,
@@ -143,6 +144,7 @@ class FakeEngine:
     Plane = Plane
     planes_points = staticmethod(planes_points)  # name matching: the engine's
     points_outside = staticmethod(points_outside)
+    points_kept = staticmethod(points_kept)
     points_not_kept = staticmethod(points_not_kept)
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
     ResumeError = ResumeError

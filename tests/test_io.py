@@ -478,9 +478,18 @@ def test_points_that_did_not_become_cells_are_named():
     """A point (a click in the window, a row of --points) whose cell was not kept: it does
     not come back among the result's centres."""
     centres = np.array([[10.0, 20.0], [30.5, 40.25]])
-    assert points_not_kept([(30.5, 40.25), (50.0, 60.0)], centres) == [(50.0, 60.0)]
+    got = points_not_kept([(10.0, 20.0), (30.5, 40.25), (50.0, 60.0)], centres)
+    assert got == [(50.0, 60.0)]
+    assert points_not_kept([(10.0, 20.0), (50.0, 60.0), (30.5, 40.25)], centres) == [(50.0, 60.0)]
     assert points_not_kept([(1.0, 2.0)], np.zeros((0, 2))) == [(1.0, 2.0)]
     assert points_not_kept([], centres) == []
+    # Of two points at one place only the first can be a cell; the cells keep the points'
+    # order, so the second is the one not kept (by place alone, both looked kept).
+    from cellprop.engine import points_kept
+
+    given = [(30.5, 40.25), (5.0, 5.0), (30.5, 40.25)]
+    assert points_kept(given, centres[1:]).tolist() == [True, False, False]
+    assert points_not_kept(given, centres[1:]) == [(5.0, 5.0), (30.5, 40.25)]
 
 
 def test_points_files_give_each_image_its_centres(tmp_path):
