@@ -239,6 +239,64 @@ def test_dataset_errors_name_the_file(tmp_path):
         load_dataset(folder)
 
 
+def test_a_cell_clicked_twice_counts_once_and_images_left_out_are_named(tmp_path):
+    """Two exports of the same clicks pasted together, or a double click: each cell once
+    (the spacing of the points was 0, which crashed the automatic scale, or 1 px, which
+    trained a useless model of cells 1 px across), said; images without centres, named."""
+    folder = tmp_path / "d"
+    (folder / "images").mkdir(parents=True)
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(folder / "images" / name), _blobs((40, 40), []))
+    rows = ["a.png,5,5", "a.png,20,20", "a.png,30,8"]
+    twice = [*rows, *rows, "a.png,21,20.5", "b.png,10,10"]
+    (folder / "points.csv").write_text("image,x,y\n" + "\n".join(twice) + "\n")
+    notes: list = []
+    a, b = load_dataset(folder, notes=notes)
+    assert a.points.tolist() == [[5, 5], [20, 20], [30, 8]] and b.points.tolist() == [[10, 10]]
+    assert notes == [
+        f"{folder / 'images' / 'a.png'}: 4 centre(s) within 2 px of another (the same cell "
+        "clicked twice) counted once",
+        f"{folder}: 1 image(s) without cell centres left out: c.png",
+    ]
+
+
+def test_centres_that_name_no_image_or_two_are_refused_by_name(tmp_path):
+    """points/ and markers/ files that match no image (a case typo, a marker image named
+    t000_markers.tif) were passed over without a word, their images left out; a stem that
+    names two images (t000.tif and t000.png) gave both the same centres. A points/ file
+    written as image,x,y gave none."""
+    folder = tmp_path / "d"
+    (folder / "images").mkdir(parents=True)
+    (folder / "points").mkdir()
+    for name in ("t000.png", "t001.png"):
+        cv2.imwrite(str(folder / "images" / name), _blobs((40, 40), []))
+    (folder / "points" / "t000.csv").write_text("image,x,y\nt000.png,3,4\nt000.png,9,9\n")
+    (folder / "points" / "T001.csv").write_text("x,y\n5,6\n")
+    with pytest.raises(DatasetError, match=r"points: images not found in .*: T001 \(each file"):
+        load_dataset(folder)
+    (folder / "points" / "T001.csv").rename(folder / "points" / "t001.csv")
+    first, second = load_dataset(folder)
+    assert first.points.tolist() == [[3, 4], [9, 9]] and second.points.tolist() == [[5, 6]]
+    (folder / "points" / "t001.csv").write_text("image,x,y\nother.png,5,6\n")
+    with pytest.raises(DatasetError, match=r"t001\.csv: its rows name other images \(other"):
+        load_dataset(folder)
+
+    cv2.imwrite(str(folder / "images" / "t001.tif"), _blobs((40, 40), []))
+    (folder / "points.csv").write_text("image,x,y\nt001,5,6\n")
+    with pytest.raises(DatasetError, match=r"t001 names t001\.png and t001\.tif"):
+        load_dataset(folder)
+
+    marked = tmp_path / "m"
+    (marked / "images").mkdir(parents=True)
+    (marked / "markers").mkdir()
+    cv2.imwrite(str(marked / "images" / "t000.png"), _blobs((40, 40), []))
+    labels = np.zeros((40, 40), np.uint16)
+    labels[5:8, 5:8] = 1
+    tifffile.imwrite(marked / "markers" / "t000_markers.tif", labels)
+    with pytest.raises(DatasetError, match=r"markers: images not found .*: t000_markers"):
+        load_dataset(marked)
+
+
 def test_a_cellprop_cell_table_is_a_points_csv(tmp_path):
     """README: cells found by a shipped model and corrected in the app, exported with *Export
     all*, are a training set: its cells.csv (Image, ..., Detection_Center_X/Y) reads as
@@ -367,7 +425,8 @@ def test_cli_reports_a_bad_dataset_with_its_name(tmp_path, capsys):
 def test_a_folder_that_holds_anything_is_not_trained_into_unless_told(tmp_path, capsys):
     """A model folder, or any folder of other files (the training set's own), given as
     --out: refused before anything is read or written, unless --overwrite (or --resume, the
-    same training going on); the window asks, then passes --overwrite."""
+    same training going on, where its checkpoint is); the window asks, then passes
+    --overwrite."""
     model = tmp_path / "my-model"
     model.mkdir()
     (model / "model.json").write_text('{"mine": 1}')
@@ -894,6 +953,75 @@ def test_started_from_a_model_the_command_runs_ten_epochs_unless_told(tmp_path):
     last = torch.load(out / "checkpoints" / "checkpoint.pt", weights_only=False)
     assert last["epoch"] == 9 and len(last["history"]) == 10
     assert info["training"]["started_from"]["name"] == "phase"
+
+
+def test_folders_that_cannot_be_written_a_broken_checkpoint_and_a_stop_are_said(
+    tmp_path, capsys, monkeypatch
+):
+    """No traceback where --out or --work cannot be made (a file in the way), nor for a
+    checkpoint cut short; --resume with no checkpoint does not write into a folder of other
+    files; a Ctrl-C before the first epoch ended leaves no folder that refuses the run."""
+    import cellprop.training.train as training
+
+    dataset = _tiny_dataset(tmp_path)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    base = [str(dataset), "--epochs", "1", "--steps", "1", "--batch", "2", "--crop", "64"]
+    base += ["--base-channels", "4", "--depth", "2", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "m"), "--work", str(afile)]) == 2
+    assert f"--work {afile} is a file" in capsys.readouterr().err
+    assert main([*base, "--out", str(afile / "model")]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {afile / 'model'}" in err and "Traceback" not in err
+    assert afile.read_text() == "mine"
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main([*base, "--out", str(mine), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "holds files already and no checkpoint to resume from" in err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+    out = tmp_path / "m"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "checkpoint.pt").write_bytes(b"")  # cut short
+    assert main([*base, "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'checkpoints' / 'checkpoint.pt'}: not a checkpoint that can be read" in err
+    assert "Traceback" not in err
+
+    def stopped(config, progress, log):
+        Path(config.out, "checkpoints").mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_train", stopped)
+    fresh = tmp_path / "fresh"
+    assert main([*base, "--out", str(fresh)]) == 130
+    assert "before the first epoch ended: nothing kept" in capsys.readouterr().err
+    assert not fresh.exists()
+
+
+def test_one_cell_an_image_trains_with_its_size_given_and_a_shipped_name_is_said(tmp_path, capsys):
+    """Single-cell crops: the spacing of the points cannot be measured, so the size must
+    be given, and is enough (it was refused whatever was given); a model named as an
+    installed one (trained into phase/) is said to be hidden by it."""
+    dataset = tmp_path / "set"
+    (dataset / "images").mkdir(parents=True)
+    for k in range(2):
+        cv2.imwrite(str(dataset / "images" / f"c{k}.png"), _blobs((64, 64), [(32, 32)]))
+    (dataset / "points.csv").write_text("image,x,y\nc0.png,32,32\nc1.png,32,32\n")
+    base = [str(dataset), "--epochs", "1", "--steps", "1", "--batch", "2", "--crop", "64"]
+    base += ["--base-channels", "4", "--depth", "2"]
+    assert main([*base, "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "give it (--cell-diameter PIXELS)" in capsys.readouterr().err
+    out = tmp_path / "phase"
+    assert main([*base, "--out", str(out), "--cell-diameter", "20"]) == 0
+    err = capsys.readouterr().err
+    assert "note: a model named 'phase' is installed already" in err
+    info = json.loads((out / "model.json").read_text())
+    assert info["training"]["median_neighbour_distance_px"] is None
+    assert info["cell_diameter_px"] == pytest.approx(20 * info["input"]["scale"])
 
 
 def test_resume_without_a_checkpoint_and_no_validation_images_are_said(tmp_path, capsys):

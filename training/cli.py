@@ -214,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     # torch is imported here, not at module level, so that --help is instant.
     from pathlib import Path
 
-    from .train import START_EPOCHS, TrainConfig, train
+    try:  # (a Ctrl-C while torch loads, a second or two: no traceback)
+        from .train import START_EPOCHS, TrainConfig, train
+    except KeyboardInterrupt:
+        print("cellprop-train: interrupted", file=sys.stderr)
+        return 130
 
     config = TrainConfig(
         datasets=args.datasets,
@@ -264,8 +268,23 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except OSError as exc:  # a folder that cannot be written (read-only, a file in the way)
+        where = exc.filename or args.out
+        print(
+            f"cellprop-train: error: cannot write {where}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
-        print("cellprop-train: interrupted; continue with --resume", file=sys.stderr)
+        work = Path(args.work) if args.work else Path(args.out) / "checkpoints"
+        if (work / "checkpoint.pt").is_file():
+            print("cellprop-train: interrupted; continue with --resume", file=sys.stderr)
+        else:
+            print(
+                "cellprop-train: interrupted before the first epoch ended: nothing kept, "
+                "run it again to start anew",
+                file=sys.stderr,
+            )
         return 130
     summary = result.info["training"]
     detection = summary.get("val_detection") or {}

@@ -12,6 +12,7 @@ Only centres are read: instance masks (``masks/``) are never used for training.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,11 +100,72 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
-def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0) -> list[Sample]:
+#: Centres nearer than this (pixels) to one clicked before it are that cell clicked twice.
+REPEAT_PX = 2.0
+
+
+def _without_repeats(points: np.ndarray) -> tuple[np.ndarray, int]:
+    """``points`` less those within :data:`REPEAT_PX` of one before them (a cell clicked
+    twice, or two exports of the same clicks pasted together), and how many went."""
+    from scipy.spatial import cKDTree
+
+    keep = np.ones(len(points), bool)
+    for i, j in sorted(cKDTree(points).query_pairs(REPEAT_PX)):
+        if keep[i]:
+            keep[j] = False
+    return points[keep], int((~keep).sum())
+
+
+def _named(by_name: dict, files: list[Path], where: Path, how: str) -> None:
+    """DatasetError where the centres ``by_name`` (read from ``where``) name images that
+    ``files`` (images/) lack, or name by its stem one of two images of that stem."""
+    known = {p.name for p in files} | {p.stem for p in files}
+    unknown = sorted(set(by_name) - known - {""})
+    if unknown:
+        raise DatasetError(
+            f"{where}: images not found in {files[0].parent}: {', '.join(unknown[:5])}"
+            + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            + f" ({how})"
+        )
+    stems = Counter(p.stem for p in files)
+    for key in by_name:
+        if stems.get(key, 0) > 1 and key not in {p.name for p in files}:
+            both = sorted(p.name for p in files if p.stem == key)
+            raise DatasetError(
+                f"{where}: {key} names {' and '.join(both)}, which cannot be told apart: name "
+                "the image with its extension"
+            )
+
+
+def _file_points(csv_path: Path) -> np.ndarray:
+    """The centres of a ``points/<image>.csv``: its x,y rows; rows with an image column are
+    taken where they name its image (the file's own name), else the file is refused."""
+    got = read_points_csv(csv_path)
+    if "" in got:
+        return got[""]
+    own = csv_path.stem
+    mine = [v for k, v in got.items() if k in (own, Path(own).stem) or Path(k).stem == own]
+    if not mine:
+        raise DatasetError(
+            f"{csv_path}: its rows name other images ({', '.join(sorted(got)[:3])}); a file of "
+            "points/ holds the x,y of the image it is named after"
+        )
+    return np.concatenate(mine)
+
+
+def load_dataset(
+    folder: str | Path,
+    read_pixels: bool = True,
+    channel: int = 0,
+    notes: list[str] | None = None,
+) -> list[Sample]:
     """Read every annotated image of one dataset folder (layouts in the module docstring).
 
     Images without any centre are skipped: with no cells marked, their background would teach
-    the network that cells there are background. Centres outside the image are an error.
+    the network that cells there are background (they are named in ``notes``). A centre
+    within :data:`REPEAT_PX` of another of its image is that cell clicked twice: counted once,
+    and said in ``notes``. Centres outside the image, and centres naming no image of the
+    folder, are errors.
 
     Parameters
     ----------
@@ -114,6 +176,8 @@ def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0)
     channel : int
         The channel of the images to read, from 0 (a colour image's: 0 grey, 1 red, 2 green,
         3 blue); an image without it is an error naming the file.
+    notes : list of str, optional
+        Receives a line for what was left out or merged, naming the files.
 
     Returns
     -------
@@ -131,34 +195,45 @@ def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0)
     by_name: dict[str, np.ndarray] = {}
     markers: dict[str, tuple] = {}  # a marker image's path and size, by its image's stem
     if (folder / "points.csv").is_file():
-        by_name = read_points_csv(folder / "points.csv")
-        known = {p.name for p in files} | {p.stem for p in files}
-        unknown = sorted(set(by_name) - known)
+        where = folder / "points.csv"
+        by_name = read_points_csv(where)
         if "" in by_name:
-            raise DatasetError(f"{folder / 'points.csv'}: needs an 'image' column (image,x,y)")
-        if unknown:
-            raise DatasetError(
-                f"{folder / 'points.csv'}: images not found in {images_dir}: "
-                + ", ".join(unknown[:5])
-            )
+            raise DatasetError(f"{where}: needs an 'image' column (image,x,y)")
+        _named(by_name, files, where, "its image column names them")
     elif (folder / "points").is_dir():
-        for csv_path in sorted((folder / "points").glob("*.csv")):
-            by_name[csv_path.stem] = read_points_csv(csv_path).get("", np.zeros((0, 2)))
+        where = folder / "points"
+        for csv_path in sorted(where.glob("*.csv")):
+            by_name[csv_path.stem] = _file_points(csv_path)
+        _named(by_name, files, where, "each file is named after its image: points/<image>.csv")
     elif (folder / "markers").is_dir():
-        for marker in _image_files(folder / "markers"):
+        where = folder / "markers"
+        for marker in _image_files(where):
             by_name[marker.stem], shape = _marker_centres(marker)
             markers[marker.stem] = (marker, shape)
+        _named(
+            by_name,
+            files,
+            where,
+            "each marker image is named as its image, another extension allowed",
+        )
     else:
         raise DatasetError(
             f"{folder}: no cell centres found: expected points.csv (image,x,y), "
             "points/<image>.csv (x,y) or markers/<image> label images"
         )
 
-    samples = []
+    samples, unmarked = [], []
     for path in files:
         points = by_name.get(path.name, by_name.get(path.stem))
         if points is None or len(points) == 0:
+            unmarked.append(path.name)
             continue
+        points, repeats = _without_repeats(np.asarray(points, np.float64).reshape(-1, 2))
+        if repeats and notes is not None:
+            notes.append(
+                f"{path}: {repeats} centre(s) within {REPEAT_PX:g} px of another (the same "
+                "cell clicked twice) counted once"
+            )
         pixels = _read_pixels(path, channel) if read_pixels else np.zeros((0, 0))
         if read_pixels:
             rows, cols = pixels.shape
@@ -182,7 +257,15 @@ def load_dataset(folder: str | Path, read_pixels: bool = True, channel: int = 0)
                 )
         samples.append(Sample(f"{folder.name}/{path.name}", path, pixels, points))
     if not samples:
-        raise DatasetError(f"{folder}: no image has any cell centre")
+        raise DatasetError(
+            f"{folder}: none of its {len(files)} image(s) has a cell centre in {where.name}"
+        )
+    if unmarked and notes is not None:
+        notes.append(
+            f"{folder}: {len(unmarked)} image(s) without cell centres left out: "
+            + ", ".join(unmarked[:5])
+            + (f" and {len(unmarked) - 5} more" if len(unmarked) > 5 else "")
+        )
     return samples
 
 
@@ -203,10 +286,12 @@ def source_channel(samples: list[Sample]) -> int | None:
     return channels.pop() if len(channels) == 1 else None
 
 
-def load_datasets(folders: list[str | Path], channel: int = 0) -> list[Sample]:
-    """Samples of several dataset folders, in the order given (``channel``: as
-    :func:`load_dataset` takes it)."""
+def load_datasets(
+    folders: list[str | Path], channel: int = 0, notes: list[str] | None = None
+) -> list[Sample]:
+    """Samples of several dataset folders, in the order given (``channel``, ``notes``: as
+    :func:`load_dataset` takes them)."""
     samples: list[Sample] = []
     for folder in folders:
-        samples.extend(load_dataset(folder, channel=channel))
+        samples.extend(load_dataset(folder, channel=channel, notes=notes))
     return samples

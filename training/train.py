@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -372,6 +373,9 @@ def _progress(total: int, initial: int, enabled: bool):
 def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     """Run a whole training and export the best model to ``config.out``.
 
+    Stopped (Ctrl-C) before its first epoch ended, it leaves no folder it made (an empty
+    model folder would refuse the same command run again, and there is nothing to resume).
+
     Parameters
     ----------
     config : TrainConfig
@@ -386,6 +390,22 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     TrainResult
         The best model, the model.json content, the export check and per-epoch history.
     """
+    out = Path(config.out)
+    work = Path(config.work) if config.work else out / "checkpoints"
+    made = [folder for folder in (out, work) if not folder.exists()]
+    try:
+        return _train(config, progress, log)
+    except KeyboardInterrupt:
+        if not (work / "checkpoint.pt").is_file():
+            (work / "checkpoint.pt.partial").unlink(missing_ok=True)
+            for folder in reversed(made):
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+        raise
+
+
+def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
+    """:func:`train`'s work."""
     config.check()
     config, start = resolve_start(config)
     config.check()  # again with the network's depth known (a new one's, or the model's)
@@ -393,22 +413,46 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     started = time.perf_counter()
     torch.set_num_threads(config.threads)
     out = Path(config.out)
-    if not (config.resume or config.overwrite) and out.is_dir() and any(out.iterdir()):
+    work = Path(config.work) if config.work else out / "checkpoints"
+    checkpoint_path = work / "checkpoint.pt"
+    resuming = config.resume and checkpoint_path.is_file()
+    if not (resuming or config.overwrite) and out.is_dir() and any(out.iterdir()):
         held = "a model" if (out / "model.json").is_file() else "files"
         raise ValueError(
-            f"--out {out} holds {held} already: nothing replaced; give another --out, "
-            "--resume to go on with the training there, or --overwrite to replace it"
+            f"--out {out} holds {held} already"
+            + (f" and no checkpoint to resume from ({checkpoint_path})" if config.resume else "")
+            + ": nothing replaced; give another --out"
+            + ("" if config.resume else ", --resume to go on with the training there")
+            + ", or --overwrite to replace it"
         )
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder for the model")
-    work = Path(config.work) if config.work else out / "checkpoints"
-    checkpoint_path = work / "checkpoint.pt"
+    if work.exists() and not work.is_dir():
+        raise ValueError(f"--work {work} is a file, not a folder for the checkpoints")
+    hidden = _hidden_by(config.name, out)
+    if hidden is not None:
+        log(
+            f"note: a model named {hidden.name!r} is installed already ({hidden.path}): "
+            f"--model {hidden.name} segments with that one, and --model {out} with this one; "
+            "--name and another --out give this one a name of its own"
+        )
 
-    samples = load_datasets(config.datasets, config.channel)
+    notes: list[str] = []
+    samples = load_datasets(config.datasets, config.channel, notes)
+    for note in notes:
+        log(note)
     train_samples, val_samples = split_samples(samples, config.val, config.val_fraction)
     if not train_samples:
         raise DatasetError("no training images left after holding out the validation images")
-    neighbour = estimate_cell_diameter([s.points for s in train_samples])
+    try:
+        neighbour: float | None = estimate_cell_diameter([s.points for s in train_samples])
+    except ValueError:  # one cell an image: the size must be given
+        if config.cell_diameter is None:
+            raise DatasetError(
+                "every training image has one cell centre, so the distance between "
+                "neighbours does not tell the cells' size: give it (--cell-diameter PIXELS)"
+            ) from None
+        neighbour = None
     # the cells' size: the diameter given, else the spacing of the points (right for cells
     # that touch; sparse cells would come out far too small at the automatic scale), or for
     # fluorescence the bright nuclei's own size where that is smaller (sparse nuclei)
@@ -439,7 +483,8 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
             )
     log(
         f"{len(train_samples)} training and {len(val_samples)} validation images, "
-        f"{sum(len(s.points) for s in samples)} centres; neighbours {neighbour:.1f} px apart"
+        f"{sum(len(s.points) for s in samples)} centres"
+        + (f"; neighbours {neighbour:.1f} px apart" if neighbour is not None else "")
         + (f", cells {size:.1f} px across" if size != neighbour else "")
         + (" (the nuclei's size at the points)" if blob is not None and size == blob else "")
         + f": working scale {scale:g}, sigma {sigma_px:.2f} px at that scale"
@@ -471,11 +516,18 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     history: list[dict] = []
     best_loss, best_state, first_epoch, seconds_before = math.inf, None, 0, 0.0
-    if config.resume and not checkpoint_path.is_file():  # said: not the training hoped for
+    if config.resume and not resuming:  # said: not the training hoped for
         log(f"--resume: no checkpoint at {checkpoint_path}, so the training starts anew")
-    if config.resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        saved = state["config"]
+    if resuming:
+        try:
+            state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+            saved = state["config"]
+        except Exception as exc:  # cut short (a full disk), or not a checkpoint
+            raise ValueError(
+                f"{checkpoint_path}: not a checkpoint that can be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'empty'}); remove it to start "
+                "the training anew"
+            ) from None
         # Only the number of epochs (and threads, output, wording) may change on resume: the
         # rest would silently mix two different trainings in one model.
         # A checkpoint written before an option existed was trained with its default.
@@ -492,6 +544,12 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         history, best_loss, best_state = state["history"], state["best_loss"], state["best_state"]
         first_epoch, seconds_before = state["epoch"] + 1, state["seconds"]
         log(f"resuming from {checkpoint_path} after epoch {first_epoch}")
+        epochs_then = saved.get("epochs", config.epochs)
+        if epochs_then != config.epochs:  # allowed, but it changes the learning-rate schedule
+            log(
+                f"--resume: {config.epochs} epochs now, {epochs_then} when the training began "
+                f"(--epochs {epochs_then} keeps them)"
+            )
 
     augmentation = (
         Augmentation(gamma=tuple(config.gamma), zoom=tuple(config.zoom))
@@ -500,6 +558,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     )
     total_steps = config.epochs * config.steps_per_epoch
     bar = _progress(total_steps, first_epoch * config.steps_per_epoch, progress)
+    partial = work / "checkpoint.pt.partial"  # written whole, then put in the checkpoint's place
     try:
         for epoch in range(first_epoch, config.epochs):
             rng = np.random.default_rng([config.seed, epoch])
@@ -530,8 +589,8 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             bar.set_postfix(epoch=epoch + 1, loss=f"{train_loss:.5f}", val=f"{val_loss:.5f}")
             log(
-                f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.5f}, "
-                f"validation loss {val_loss:.5f}"
+                f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.5f}"
+                + (f", validation loss {val_loss:.5f}" if val_images else "")
                 + (f", detection F1 {score.f1:.3f}" if score is not None else "")
                 + (" (best)" if best_loss == val_loss else "")
             )
@@ -546,8 +605,9 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
                     "best_state": best_state,
                     "seconds": seconds_before + time.perf_counter() - started,
                 },
-                checkpoint_path,
+                partial,
             )
+            os.replace(partial, checkpoint_path)  # whole, or the one before: never cut short
     finally:
         bar.close()
 
@@ -578,7 +638,7 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         "val_detection": (
             dict(score.as_dict(), threshold=0.5, match_radius_px=10.0) if score else None
         ),
-        "median_neighbour_distance_px": round(neighbour, 2),
+        "median_neighbour_distance_px": None if neighbour is None else round(neighbour, 2),
         **({"blob_diameter_px": round(blob, 2)} if blob is not None else {}),
         "seconds": round(seconds, 1),
         "seed": config.seed,
@@ -612,6 +672,21 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     )
     info = _measure_size_reference(out, info, val_samples or train_samples[:4], log)
     return TrainResult(model, info, check, history)
+
+
+def _hidden_by(name: str, out: Path):
+    """The installed model (shipped, or in CELLPROP_MODEL_PATH) that ``--model`` finds by this
+    model's name, or by its folder's, instead of it (a model trained into ``phase/``); None
+    where none."""
+    from cellprop.engine.model import list_models
+
+    for model in list_models():
+        if {name, out.name} & {
+            model.name,
+            model.path.name,
+        } and model.path.resolve() != out.resolve():
+            return model
+    return None
 
 
 def _measure_size_reference(out: Path, info: dict, samples, log) -> dict:
