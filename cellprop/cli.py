@@ -547,8 +547,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
         pages += f", and {len(planes) - given} more the earlier run finished (kept in its tables)"
     if channel and args.channel is None:
         pages += f", channel {channel} (the model's; --channel to choose another)"
+    # a model of the user's says which folder it is (one named as a shipped model is not that)
+    from cellprop.engine.model import models_folder
+
+    shipped = Path(model.path).parent.resolve() == models_folder().resolve()
+    which = model.name if shipped else f"{model.name} ({model.path})"
     print(
-        f"cellprop: model {model.name} on {model.provider}; {given} image(s){pages} -> {args.out}",
+        f"cellprop: model {which} on {model.provider}; {given} image(s){pages} -> {args.out}",
         file=log,
     )
     bar = tqdm(total=len(planes), unit="image", disable=args.quiet, file=log, dynamic_ncols=True)

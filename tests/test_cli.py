@@ -2050,6 +2050,8 @@ def test_a_model_trained_on_a_channel_segments_that_channel_unless_told(
     phase = green_model_dir.parent.parent / "phase"  # the same network, told the channel
     shutil.copytree(ROOT / "resources/models/phase", phase)
     assert run(folder, "--model", phase, "--out", told, "--channel", 1) == 0
+    # a folder of the user's named as a shipped model: its line says which folder it is
+    assert f"cellprop: model phase ({phase}) on CPU" in capsys.readouterr().err
     labels = tifffile.imread(own / "two_labels.tif")
     assert labels.max() >= 5
     np.testing.assert_array_equal(labels, tifffile.imread(told / "two_labels.tif"))
