@@ -500,6 +500,9 @@ class BatchMixin:
         if changed:  # continued with another reach or gaps: kept cells followed again
             said = self.engine.followed_again(changed)
             self.log.emit("info", said[0].upper() + said[1:])
+        mixed = getattr(batch_result, "mixed_units", "")
+        if mixed:  # files calibrated and not: sizes in two sets of columns
+            self.log.emit("warning", mixed[0].upper() + mixed[1:])
         restarted = getattr(batch_result, "restarted", None)
         if restarted:  # a stray frame of another size in a followed folder
             said = self.engine.started_anew(restarted)

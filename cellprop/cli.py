@@ -673,6 +673,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
             "if they are not wanted",
             file=log,
         )
+    if result.mixed_units:
+        print(f"cellprop: {result.mixed_units}", file=log)
     if result.restarted:
         from cellprop.engine import started_anew
 

@@ -120,6 +120,30 @@ class BatchResult:
         return [r for r in self.results if r.status == "failed"]
 
     @property
+    def mixed_units(self) -> str:
+        """Where the images done were measured in different units (files calibrated and
+        not, or in um and in nm): what is said of it, since cells.csv then holds their sizes
+        in columns of different names, each empty for the others; else ""."""
+        units: dict[str, list[str]] = {}
+        for r in self.results:
+            if r.status == "done" and r.table is not None:
+                unit = (r.table.unit or "um") if r.table.pixel_size else "pixels"
+                units.setdefault(unit, []).append(r.name)
+        if len(units) < 2:
+            return ""
+        parts = [
+            f"{len(names)} in {unit} ({', '.join(names[:2])}{', ...' if len(names) > 2 else ''})"
+            for unit, names in units.items()
+        ]
+        return (
+            "the images' cells were measured in different units, "
+            + "; ".join(parts)
+            + ": cells.csv and images.csv hold their sizes in columns of different names "
+            "(AreaShape_Area_um2 beside AreaShape_Area), each empty for the others; a pixel "
+            "size given (--pixel-size, the window's Pixel size) measures them alike"
+        )
+
+    @property
     def ok(self) -> bool:
         return all(r.status == "done" for r in self.results)
 

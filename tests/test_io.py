@@ -582,3 +582,15 @@ def test_pixels_taller_than_wide_are_read_and_said(tmp_path, capsys):
         assert note(run) == expected
         err = capsys.readouterr().err
         assert expected in err if expected else "as given" not in err
+    # A calibrated file beside one that is not: the run ends saying so (cells.csv then holds
+    # their sizes in columns of different names).
+    cv2.imwrite(str(tmp_path / "plain.png"), plane)
+    mixed = tmp_path / "mixed"
+    files = [str(tmp_path / "square.tif"), str(tmp_path / "plain.png")]
+    assert main(["segment", *files, "--out", str(mixed)]) == 0
+    assert (
+        "the images' cells were measured in different units, 1 in um (square.tif); 1 in "
+        "pixels (plain.png): cells.csv and images.csv hold their sizes"
+    ) in capsys.readouterr().err
+    assert main(["segment", *files, "--out", str(tmp_path / "alike"), "--pixel-size", "0.5"]) == 0
+    assert "different units" not in capsys.readouterr().err
