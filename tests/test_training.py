@@ -343,7 +343,7 @@ def test_split_holds_out_whole_images(tmp_path):
     assert len(train_set) == 7
     train_set, val_set = split_samples(samples, ["2", "a/3.png"], 0.15)
     assert [s.name for s in val_set] == ["a/2.png", "a/3.png"]
-    with pytest.raises(DatasetError, match="nope"):
+    with pytest.raises(DatasetError, match="no such image: nope.png .an image without cell"):
         split_samples(samples, ["nope.png"], 0.15)
 
 

@@ -296,7 +296,10 @@ def split_samples(
         found = {n for s in valid for n in (s.name, s.path.name, s.path.stem)}
         missing = sorted(wanted - found)
         if missing:
-            raise DatasetError(f"--val: no such image: {', '.join(missing)}")
+            raise DatasetError(
+                f"--val: no such image: {', '.join(missing)} (an image without cell centres "
+                "is left out, and cannot be a validation image either)"
+            )
         return [s for s in samples if not held_out(s)], valid
     train, valid = [], []
     by_dataset: dict[str, list[Sample]] = {}
