@@ -304,8 +304,9 @@ def process_image(
         result.mean_area = float(areas.mean()) if seg.n_cells else float("nan")
     except Cancelled:
         result.status = "cancelled"
-    except ImageError as exc:
-        result.status, result.error = "failed", str(exc)
+    except ImageError as exc:  # (one found in its pixels, not its file, named by its file)
+        error = exc if exc.path is not None else ImageError(path, exc.reason)
+        result.status, result.error = "failed", str(error)
     except OutputExists as exc:
         result.status, result.error = "skipped", str(exc)
     except MemoryError:
@@ -316,7 +317,10 @@ def process_image(
             raise
         result.status, result.error = "failed", f"{path}: {type(exc).__name__}: {exc}"
     except Exception as exc:  # one bad image must not stop a batch; say which and why
-        result.status, result.error = "failed", f"{path}: {type(exc).__name__}: {exc}"
+        if "bad_alloc" in str(exc):  # onnxruntime's own out of memory
+            result.status, result.error = "failed", f"{path}: out of memory while segmenting"
+        else:
+            result.status, result.error = "failed", f"{path}: {type(exc).__name__}: {exc}"
     except BaseException:  # Ctrl-C while its files are written: they go, then the run stops
         _remove(written)
         raise

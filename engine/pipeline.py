@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .detect import centre_regions, find_centres
-from .errors import Cancelled
+from .errors import Cancelled, ImageError
 from .features import check_ring_width, neighbour_method
 from .graphcut import (
     GRADIENT_SIGMA,
@@ -28,6 +28,7 @@ from .graphcut import (
     label_dtype,
     segment_cells,
 )
+from .io import MAX_PIXELS
 from .memo import Memo
 from .normalise import (
     normalise,
@@ -508,6 +509,15 @@ def segment(
 
     report("normalise", 0.0)
     h, w = image.shape
+    enlarged = max(cfg["scale"], cfg["cut_scale"])  # a diameter given smaller than the model's
+    if enlarged > 1 and h * w * enlarged**2 > MAX_PIXELS:
+        raise ImageError(
+            None,
+            f"at a cell diameter of {cfg['diameter_px']:g} px it is segmented {enlarged:g} "
+            f"times as large, {round(w * enlarged)} x {round(h * enlarged)} pixels, over the "
+            f"{MAX_PIXELS // 2**20} Mpixel limit (the memory it would take): give a larger "
+            "diameter, or crop the image",
+        )
     lo, hi = percentiles(image, model.low, model.high)
     empty = np.zeros((h, w), np.float32)
     if not hi > lo:  # a flat image holds no cells; the network must not be asked to invent some

@@ -972,6 +972,24 @@ def test_a_run_made_before_the_measurements_changed_is_measured_again_when_conti
     assert "measured again" not in capsys.readouterr().err
 
 
+def test_a_diameter_that_would_enlarge_an_image_past_the_size_limit_fails_it_by_name(
+    tmp_path, phase_model_dir, capsys
+):
+    """--diameter 4 with a model of 32 px cells segments the image 8 times as large: a
+    1040 x 1392 frame then took 2.5 GB, a 4096 x 4096 one some 25 GB (the size limit was
+    checked on the image as read only); it fails by name, saying why, before any work."""
+    frame = ROOT / "resources/samples/c2c12_0000.png"
+    out = tmp_path / "out"
+    args = ["segment", str(frame), "--out", str(out), "--model", str(phase_model_dir)]
+    assert main([*args, "--diameter", "4"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{frame}: at a cell diameter of 4 px it is segmented 8 times as large, 11136 x 8320 "
+        "pixels, over the 64 Mpixel limit"
+    ) in err
+    assert not (out / "c2c12_0000_labels.tif").exists()
+
+
 def test_a_result_folder_that_cannot_be_written_is_said_not_a_traceback(
     tmp_path, tiny_model_dir, capsys, monkeypatch
 ):
