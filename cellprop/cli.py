@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,14 @@ def _bounded(text: str, ok, words: str) -> float:
     if not ok(value):
         raise argparse.ArgumentTypeError(f"must {words}, got {text}")
     return value
+
+
+def _folder(text: str) -> Path:
+    """A folder to write: not an empty name (an unset variable would write into the folder
+    the command runs in)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty name")
+    return Path(text)
 
 
 def _positive_float(text: str) -> float:
@@ -128,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/cells.csv, DIR/summary.csv and DIR/run.json.",
     )
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    seg.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="result folder")
+    seg.add_argument(
+        "--out", "-o", required=True, type=_folder, metavar="DIR", help="result folder"
+    )
     seg.add_argument(
         "--model",
         "-m",
@@ -465,6 +476,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     out = args.out.resolve()
+    gone = [name for name in args.inputs if not os.path.lexists(name)]
+    if gone and len(gone) == len(args.inputs):  # a typo: no run folder made, to be in the way
+        print(f"cellprop: no such file or folder: {', '.join(gone)}", file=sys.stderr)
+        return EXIT_USAGE
     paths = find_images(args.inputs, recursive=args.recursive)
     # Earlier results inside an input folder are not inputs (results written beside the
     # images, --out the images' own folder); the images in --out are.

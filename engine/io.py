@@ -302,11 +302,16 @@ def read_image(path: str | Path, page: int | None = None, channel: int | None = 
         channel asked for does not exist. The message names the file and the reason.
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageError(path, "no such file")
-    if path.is_dir():
-        raise ImageError(path, "is a folder, not an image file")
-    size = path.stat().st_size
+    try:
+        if not path.exists():
+            raise ImageError(path, "no such file")
+        if path.is_dir():
+            if not os.access(path, os.R_OK | os.X_OK):  # (a batch names such a folder)
+                raise ImageError(path, "a folder that cannot be read (permission denied)")
+            raise ImageError(path, "is a folder, not an image file")
+        size = path.stat().st_size
+    except PermissionError:
+        raise ImageError(path, "cannot be opened (permission denied)") from None
     if size == 0:
         raise ImageError(path, "the file is empty (0 bytes)")
     ext = path.suffix.lower()
@@ -912,26 +917,40 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
     seen: set[Path] = set()
 
     def add(p: Path) -> None:
-        key = p.resolve() if p.exists() else p
+        try:
+            key = p.resolve() if p.exists() else p
+        except OSError:  # behind a folder that cannot be read: the run names it
+            key = p
         if key not in seen:
             seen.add(key)
             found.append(p)
 
     for item in inputs:
         item = Path(item)
-        if item.is_dir():
+        if _is(item, Path.is_dir):
+            unreadable: list[Path] = []  # folders that cannot be listed: they fail by name
             if recursive:
                 candidates = []
-                for root, dirs, files in os.walk(item):
+                for root, dirs, files in os.walk(
+                    item, onerror=lambda e, into=unreadable: into.append(Path(e.filename))
+                ):
                     dirs[:] = sorted(
                         d
                         for d in dirs
-                        if not d.startswith(".") and not (Path(root) / d / "run.json").is_file()
+                        if not d.startswith(".")
+                        and not _is(Path(root) / d / "run.json", Path.is_file)
                     )
                     candidates += [Path(root) / f for f in files]
             else:
-                candidates = [p for p in item.iterdir() if p.is_file()]
+                try:
+                    candidates = [p for p in item.iterdir() if _is(p, Path.is_file)]
+                except OSError:
+                    candidates, unreadable = [], [item]
+            candidates += unreadable
             for p in sorted(candidates, key=_natural_key):
+                if p in unreadable:
+                    add(p)
+                    continue
                 if (
                     not p.name.startswith(".")
                     and p.suffix.lower() in IMAGE_EXTENSIONS
@@ -941,6 +960,15 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         else:
             add(item)
     return found
+
+
+def _is(path: Path, kind) -> bool:
+    """``kind(path)`` (``Path.is_dir``, ``Path.is_file``), False where it cannot be told (a
+    folder that cannot be read on the way)."""
+    try:
+        return kind(path)
+    except OSError:
+        return False
 
 
 def _a_result(path: Path) -> bool:

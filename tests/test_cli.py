@@ -1264,6 +1264,16 @@ def test_no_images_and_unknown_model_are_usage_errors(tmp_path, tiny_model_dir, 
     (tmp_path / "empty").mkdir()
     assert segment([tmp_path / "empty", "--out", tmp_path / "o"], tiny_model_dir) == 2
     assert "no images found" in capsys.readouterr().err
+    # A path mistyped: said, and no result folder made (it was, and then refused the command
+    # put right: "cells.csv exists already"); nor an empty --out (an unset $OUT) taken for "."
+    nowhere = tmp_path / "nosuchdir"
+    assert segment([nowhere, "--out", tmp_path / "o"], tiny_model_dir) == 2
+    assert f"no such file or folder: {nowhere}" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit) as ended:
+        main(["segment", str(tmp_path / "empty"), "--out", ""])
+    assert ended.value.code == 2
+    assert "--out/-o: must name a folder, got an empty name" in capsys.readouterr().err
     cv2.imwrite(str(tmp_path / "a.png"), textured((32, 32)))
     assert (
         main(

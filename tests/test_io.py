@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -441,6 +442,36 @@ def test_a_folder_of_images_leaves_out_results_saved_beside_them(tmp_path):
     (tmp_path / "a_cells.csv").write_text("ObjectNumber\n")
     assert [p.name for p in find_images([tmp_path])] == ["a.png", "b_overlay.png"]
     assert [p.name for p in find_images([tmp_path / "a_labels.tif"])] == ["a_labels.tif"]
+
+
+def test_a_folder_that_cannot_be_read_is_an_input_that_fails_by_name(tmp_path, monkeypatch):
+    """A folder without read permission (a shared drive), given or met below one with -r:
+    it was a PermissionError traceback that stopped the whole run; now it is an input of its
+    own that fails, saying why, beside the images that can be read."""
+    locked = tmp_path / "exp" / "locked"
+    locked.mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "exp" / "x.png"), np.zeros((8, 8), np.uint8))
+    cv2.imwrite(str(locked / "y.png"), np.zeros((8, 8), np.uint8))
+    denied = lambda path: PermissionError(13, "Permission denied", str(path))  # noqa: E731
+    real_iterdir, real_scandir = Path.iterdir, os.scandir
+
+    def iterdir(self):
+        if self.name == "locked":
+            raise denied(self)
+        return real_iterdir(self)
+
+    def scandir(path="."):
+        if Path(path).name == "locked":
+            raise denied(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).name != "locked")
+    assert find_images([locked]) == [locked]
+    assert find_images([tmp_path / "exp"], recursive=True) == [locked, tmp_path / "exp" / "x.png"]
+    with pytest.raises(ImageError, match=r"locked: a folder that cannot be read \(permission"):
+        read_image(locked)
 
 
 def test_points_find_images_of_one_name_by_folder_page_or_whole_path(tmp_path):
