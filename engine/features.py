@@ -273,9 +273,12 @@ def _ring_columns(
     area = np.bincount(around, minlength=top)[numbers].astype(np.float64)
     out = {"AreaShape_Area": area}
     for suffix, plane in planes:
-        total = np.bincount(around, np.asarray(plane, np.float64).ravel(), minlength=top)
+        values = np.asarray(plane, np.float64).ravel()
+        finite = np.isfinite(values)  # (NaN where a ratio image is masked: left out)
+        total = np.bincount(around[finite], values[finite], minlength=top)
+        counted = np.bincount(around[finite], minlength=top)[numbers]
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = total[numbers] / area
+            mean = total[numbers] / counted
             ratio = np.asarray(means[suffix], np.float64) / mean
         out[f"Intensity_MeanIntensity{suffix}"] = mean
         out[f"Intensity_IntegratedIntensity{suffix}"] = total[numbers]
@@ -572,10 +575,15 @@ def measure(
         put("TouchesBorder", bool(r0 == 0 or c0 == 0 or r1 == h or c1 == w))
         for suffix, plane in planes:
             values = np.asarray(plane)[coords[:, 0], coords[:, 1]].astype(np.float64)
-            put(f"Intensity_MeanIntensity{suffix}", float(values.mean()))
-            put(f"Intensity_MinIntensity{suffix}", float(values.min()))
-            put(f"Intensity_MaxIntensity{suffix}", float(values.max()))
-            put(f"Intensity_IntegratedIntensity{suffix}", float(values.sum()))
+            values = values[np.isfinite(values)]  # NaN or inf pixels (a masked ratio image)
+            if values.size:
+                put(f"Intensity_MeanIntensity{suffix}", float(values.mean()))
+                put(f"Intensity_MinIntensity{suffix}", float(values.min()))
+                put(f"Intensity_MaxIntensity{suffix}", float(values.max()))
+                put(f"Intensity_IntegratedIntensity{suffix}", float(values.sum()))
+            else:  # none a number: none measured
+                for name in ("Mean", "Min", "Max", "Integrated"):
+                    put(f"Intensity_{name}Intensity{suffix}", np.nan)
         if key is not None:  # this cell's row, its number aside
             used[key] = [
                 (name, values[-1]) for name, values in rows.items() if name != "ObjectNumber"

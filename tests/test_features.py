@@ -601,3 +601,31 @@ def test_centroids_and_areas_are_every_pixels_means_to_the_last_bit():
         k = region.label - 1
         assert centres[k] == pytest.approx(region.centroid[::-1], abs=1e-9)
         assert areas[k] == region.area
+
+
+def test_pixels_that_are_no_number_are_left_out_of_the_intensities():
+    """A ratio image masked with NaN (Fiji's), or an inf from a division by 0: one such
+    pixel made a cell's four intensities empty, or its mean and total inf; they are of the
+    cell's other pixels now (empty only where none is a number), in its ring too."""
+    labels = np.zeros((20, 30), np.uint8)
+    labels[2:6, 2:6] = 1
+    labels[2:6, 12:16] = 2
+    labels[12:16, 2:6] = 3
+    image = np.full(labels.shape, 2.0, np.float32)
+    image[labels == 1] = 4.0
+    image[3, 3], image[3, 13] = np.nan, np.inf
+    image[labels == 3] = np.nan
+    image[0, :] = np.nan  # in the rings
+    one, two, three = measure(labels, image, ring_width=2).rows()
+    for row in (one, two):
+        assert row["Intensity_MaxIntensity"] == (4.0 if row is one else 2.0)
+        assert np.isfinite(row["Intensity_MeanIntensity"])
+        assert row["Intensity_IntegratedIntensity"] == pytest.approx(
+            15 * row["Intensity_MeanIntensity"]
+        )
+        assert row["Ring_Intensity_MeanIntensity"] == pytest.approx(2.0)
+    assert one["Intensity_MeanIntensity"] == 4.0 and two["Intensity_MinIntensity"] == 2.0
+    assert all(
+        np.isnan(three[f"Intensity_{k}Intensity"]) for k in ("Mean", "Min", "Max", "Integrated")
+    )
+    assert one["Ring_AreaShape_Area"] > 0
