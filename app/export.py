@@ -85,6 +85,19 @@ class ExportMixin:
         followed = self._time_lapses(plan) if combined else []
         if followed:
             gathered.append(out_dir / "tracks.csv")
+            # a time point of a followed time-lapse of the run there, closed: its tracks
+            # would be split at it (its files stay), and continuing the run keeps them so
+            left = engine.time_points_left_out(out_dir, [named_as for *_, named_as in plan])
+            if left:
+                more = f" and {len(left) - 1} more" if len(left) > 1 else ""
+                self._report(
+                    f"Nothing exported: {left[0]}{more}, of the time-lapse followed in "
+                    f"{out_dir}, {'are' if more else 'is'} not open, and the tracks of the "
+                    "other time points would be split there. Open the run's results again "
+                    "(File > Open results) and export all of them, or export into another "
+                    "folder."
+                )
+                return False
         existing = [p for *_, paths, _ in plan for p in paths.values() if p.exists()]
         existing += [p for p in gathered if p.exists()]
         if existing and not confirm_overwrite(existing):

@@ -69,6 +69,7 @@ from .batch import (
     run_left_out,
     saved_results,
     started_anew,
+    time_points_left_out,
 )
 from .choose import DARK_BACKGROUND, Suggestion, background_level, light_fits, suggest_model
 from .errors import Cancelled, ImageError, ModelError, OutputExists, PointsError, ResumeError
@@ -170,6 +171,7 @@ __all__ = [
     "follow_tables",
     "followed_again",
     "started_anew",
+    "time_points_left_out",
     "lineage",
     "link_frames",
     "links_from_tables",

@@ -1414,6 +1414,27 @@ def run_left_out(
     return tables, rows, problems
 
 
+def time_points_left_out(folder: str | Path, names: Iterable[str]) -> list[str]:
+    """The images of the time-lapses the batch run in ``folder`` followed that writing
+    ``names`` (some of its images: *Export all* of those open in the window) into it would
+    leave out of their time-lapse's tracks: time points it finished, not among ``names``, of
+    a time-lapse some of ``names`` belong to (the tracks of the others would be split there,
+    while their files stay). Empty where the run did not follow its cells, or is none."""
+    try:
+        run = earlier_run(folder)
+    except ResumeError:
+        return []
+    if run is None or not run.record.get("track"):
+        return []
+    planes, given, done = _recorded_planes(run), set(names), set(run.done())
+    left = []
+    for _, members, _ in sequences(planes, run.record.get("page") == "all"):
+        own = [planes[k].name for k in members]
+        if given.intersection(own):
+            left += [name for name in own if name not in given and name in done]
+    return left
+
+
 def _common_folder(paths: list[Path]) -> Path | None:
     """The folder every one of ``paths`` lies below (an experiment's, its wells' folders
     below it); None where there is none (different drives) or no path."""

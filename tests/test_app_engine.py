@@ -1247,6 +1247,23 @@ def test_a_time_point_closed_is_a_gap_when_the_time_lapse_is_followed_again(
         assert moved == pytest.approx(third["TrackObjects_DistanceTraveled"][cell])
         diameter = np.median(first["AreaShape_EquivalentDiameter"])
         assert moved <= 2 * 0.5 * diameter * 1.1  # within reach of where it was seen
+    # Export all into the run's folder would split every track at the closed time point
+    # (its files stay there, and a continued run then kept the split): refused, saying so;
+    # into another folder the time-lapse of the images open is written.
+    said: list = []
+    controller.error.connect(said.append)
+    run = tmp_path / "results"
+    before = (run / "tracks.csv").read_bytes()
+    assert not controller.export_all(run, lambda existing: True)
+    assert said[-1].startswith(
+        f"Nothing exported: t001.png, of the time-lapse followed in {run}, is not open, and "
+        "the tracks of the other time points would be split there."
+    )
+    assert (run / "tracks.csv").read_bytes() == before
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(tmp_path / "elsewhere", lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert (tmp_path / "elsewhere" / "tracks.csv").is_file()
 
 
 def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_the_units(

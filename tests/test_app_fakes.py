@@ -43,6 +43,7 @@ from cellprop.engine import (
     run_left_out,
     run_record,
     table_tracks,
+    time_points_left_out,
     write_training_set,
 )
 from cellprop.engine.planes import _apart as apart_names
@@ -145,6 +146,7 @@ class FakeEngine:
     planes_points = staticmethod(planes_points)  # name matching: the engine's
     points_outside = staticmethod(points_outside)
     points_kept = staticmethod(points_kept)
+    time_points_left_out = staticmethod(time_points_left_out)
     points_not_kept = staticmethod(points_not_kept)
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
     ResumeError = ResumeError
