@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from .messages import measured_with, readable_error
 from .render import ring_width
 from .state import Document, Result, time_lapses, undo_chain
@@ -117,7 +119,7 @@ class ExportMixin:
                     engine.links_from_tables(lapse), lapse, times, settings
                 )
                 rows += engine.track_rows(name, tracks, lapse, times, names)
-            written, tables = [], []
+            written, tables, counts = [], [], {}
             for n, (doc, plane, result, paths, named_as) in enumerate(plan):
                 if job.is_cancelled():
                     break
@@ -157,9 +159,13 @@ class ExportMixin:
                         paths["roi"], labels, overwrite=overwrite, ring=ring, transform=grown
                     )
                 written.append((doc, plane, result, paths))
+                areas = np.bincount(np.asarray(labels).ravel())[1:]
+                areas = areas[areas > 0]
+                counts[named_as] = (len(areas), float(areas.mean()) if len(areas) else np.nan)
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
                 tables.append((named_as, result.table, page))
+            engine.recount(out_dir, counts)  # a run's folder: its summary.csv says so too
             if gathered and written:
                 # a run's folder: its other images (closed, or not opened) stay in its tables
                 left, tracked, unread = engine.run_left_out(

@@ -53,6 +53,7 @@ behind it each hold one stage:
     parallel    auto_workers                         images at once (--workers auto), in
                                                      worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
+                recount                              its summary's counts, after an export
                 saved_results (batch)                a run's results read back, to look again
     evaluate    F1 at 10 px, mDice, AP50; how much they rest on the images (Scores.interval)
 
@@ -96,7 +97,7 @@ from .io import (
     read_image,
     read_points,
 )
-from .journal import earlier_run, run_record
+from .journal import earlier_run, recount, run_record
 from .memo import Memo
 from .model import (
     Model,
@@ -243,6 +244,7 @@ __all__ = [
     "read_labels",
     "read_points",
     "read_table",
+    "recount",
     "run_record",
     "run_left_out",
     "saved_results",

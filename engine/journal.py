@@ -332,6 +332,35 @@ def _summary_rows(summary: Path) -> dict:
     return rows
 
 
+def recount(folder: str | Path, counts: dict) -> None:
+    """Bring the ``Cells`` and ``MeanArea_px`` of the batch run's summary.csv in ``folder`` up
+    to date for images whose results were written there again (*Export* of corrections into
+    a run's folder): ``counts`` {image name: (cells, mean area in pixels)}. Nothing where the
+    folder holds no summary.csv that can be read, or it names none of them."""
+    summary = Path(folder) / "summary.csv"
+    if not summary.is_file():
+        return
+    try:
+        rows = _summary_rows(summary)
+    except ResumeError:
+        return
+    changed = False
+    for name, (cells, area) in counts.items():
+        row = rows.get(name)
+        if row is not None and row.get("Status") == "done":
+            row["Cells"] = str(int(cells))
+            row["MeanArea_px"] = "" if area != area else f"{area:.2f}"
+            changed = True
+    if not changed:
+        return
+    names = list(dict.fromkeys([*SUMMARY_COLUMNS, *(k for row in rows.values() for k in row)]))
+    with atomic_path(summary, True) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, names, restval="")
+            writer.writeheader()
+            writer.writerows(rows.values())
+
+
 def row_channel(row: dict) -> int | None:
     """The channel a summary.csv row says its image was read from; None where it says none."""
     return int(row["Channel"]) if (row.get("Channel") or "").isdigit() else None

@@ -466,6 +466,13 @@ def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
     assert count(after, "crop0.png") == n - 1
     images = [r["Image"] for r in read_rows(out / "images.csv")]
     assert sorted(images) == ["crop0.png", "crop1.png", "crop2.png"]
+    # summary.csv counts the corrected image's cells as they are now (it kept the run's)
+    summary = {r["Image"]: r for r in read_rows(out / "summary.csv")}
+    assert summary["crop0.png"]["Cells"] == str(n - 1)
+    labels = engine.read_labels(out / "crop0_labels.tif")
+    mean = np.bincount(labels.ravel())[1:].mean()
+    assert float(summary["crop0.png"]["MeanArea_px"]) == pytest.approx(mean, abs=0.01)
+    assert int(summary["crop2.png"]["Cells"]) == count(before, "crop2.png")
 
 
 def read_rows(path):

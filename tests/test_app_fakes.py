@@ -39,6 +39,7 @@ from cellprop.engine import (
     points_not_kept,
     points_outside,
     read_points,
+    recount,
     relatives,
     run_left_out,
     run_record,
@@ -147,6 +148,7 @@ class FakeEngine:
     points_outside = staticmethod(points_outside)
     points_kept = staticmethod(points_kept)
     time_points_left_out = staticmethod(time_points_left_out)
+    recount = staticmethod(recount)
     points_not_kept = staticmethod(points_not_kept)
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
     ResumeError = ResumeError
