@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class TrainingRun(QObject):
     @property
     def command(self) -> str:
         """The same training as a command line (for the log, and to go on with --resume)."""
-        return " ".join(["cellprop-train", *self.arguments[2:]])
+        return shlex.join(["cellprop-train", *self.arguments[2:]])  # pasted: one word a path
 
     @property
     def stopped(self) -> bool:
@@ -141,7 +142,11 @@ class TrainingRun(QObject):
         elif code == 0 and (self.out / "model.json").is_file():
             self.finished.emit(True, str(self.out))
         else:
-            errors = [line[len(_ERROR) :] for line in self.lines if line.startswith(_ERROR)]
+            errors = [
+                line[len(_ERROR) :].removeprefix("error: ")
+                for line in self.lines
+                if line.startswith(_ERROR)
+            ]
             reason = errors[-1] if errors else (self.lines[-1] if self.lines else f"exit {code}")
             self.finished.emit(False, f"training failed: {reason}")
 

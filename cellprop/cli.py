@@ -424,7 +424,7 @@ def _planned_outputs(planes: list, out: Path, roi: bool) -> list[Path]:
 
 
 @contextmanager
-def _terminated_as_interrupted() -> Iterator[None]:
+def terminated_as_interrupted() -> Iterator[None]:
     """SIGTERM (``kill``, a cluster's scheduler at the end of a job's time) stops a batch as
     Ctrl-C does: the image under way leaves no half-written files, the finished ones keep
     theirs, and the run says how to go on; it ended without a word."""
@@ -619,7 +619,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         bar.update(1)
 
     try:
-        with _terminated_as_interrupted():
+        with terminated_as_interrupted():
             result = process_batch(
                 planes,
                 args.out,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -1933,16 +1934,19 @@ def test_training_can_be_stopped_and_says_how_to_go_on(qtbot, window, tmp_path):
     with qtbot.waitSignal(c.training_finished, timeout=60_000) as sig:
         window.stop_training_button.click()
     assert sig.args == [False, "training stopped before its first epoch ended: nothing kept"]
+    assert not (tmp_path / "early").exists()  # nothing left that would refuse it again
     said = []
     c.training_progress.connect(lambda text, done: said.append(text))
-    assert c.train_model(dataset, tmp_path / "model", "phase", short)
+    model = tmp_path / "my model"  # the command to go on with, pasted: its path one word
+    assert c.train_model(dataset, model, "phase", short)
     qtbot.waitUntil(lambda: any("epoch 1 of 500 done" in t for t in said), timeout=120_000)
     assert not c.train_model(dataset, tmp_path / "other", "phase")  # one at a time
     with qtbot.waitSignal(c.training_finished, timeout=60_000) as sig:
         window.stop_training_button.click()
     ok, message = sig.args
     assert not ok and "--resume" in message and "training stopped" in message
-    assert not c.training and not (tmp_path / "model" / "model.json").exists()
+    assert f"--out {shlex.quote(str(model))} " in message
+    assert not c.training and not (model / "model.json").exists()
 
 
 def test_without_the_training_extra_the_window_says_what_to_install(qtbot, tmp_path, monkeypatch):

@@ -6,6 +6,8 @@ import csv
 import dataclasses
 import json
 import os
+import signal
+import time
 from pathlib import Path
 
 import cv2
@@ -997,6 +999,16 @@ def test_folders_that_cannot_be_written_a_broken_checkpoint_and_a_stop_are_said(
 
     monkeypatch.setattr(training, "_train", stopped)
     fresh = tmp_path / "fresh"
+    assert main([*base, "--out", str(fresh)]) == 130
+    assert "before the first epoch ended: nothing kept" in capsys.readouterr().err
+    assert not fresh.exists()
+
+    def terminated(config, progress, log):  # the window's Stop, a scheduler's end of time
+        Path(config.out, "checkpoints").mkdir(parents=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # (the signal arrives first)
+
+    monkeypatch.setattr(training, "_train", terminated)
     assert main([*base, "--out", str(fresh)]) == 130
     assert "before the first epoch ended: nothing kept" in capsys.readouterr().err
     assert not fresh.exists()

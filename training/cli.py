@@ -256,8 +256,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # tqdm.write keeps the progress bar intact below the per-epoch lines.
     log = (lambda _line: None) if args.quiet else (lambda line: tqdm.write(line, file=sys.stderr))
+    from cellprop.cli import terminated_as_interrupted
+
     try:
-        result = train(config, progress=not args.quiet, log=log)
+        with terminated_as_interrupted():  # (the window's Stop: as Ctrl-C, nothing half left)
+            result = train(config, progress=not args.quiet, log=log)
     except (DatasetError, ValueError) as exc:
         print(f"cellprop-train: error: {exc}", file=sys.stderr)
         return 2
