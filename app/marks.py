@@ -138,6 +138,40 @@ class MarksMixin:
             planes.append(self.engine.Plane(doc.path, plane[0], f"{Path(name).stem}.tif"))
         return [p.name for p in self.engine.batch_planes(planes)]
 
+    @staticmethod
+    def _of_set(doc: Document, folder: Path) -> bool:
+        """Whether ``doc`` is an image of the training set in ``folder`` (its images/), opened
+        there to correct its centres."""
+        try:
+            return doc.path.parent.resolve() == (folder / "images").resolve()
+        except OSError:
+            return False
+
+    def _names_in(self, folder: Path, marked: list) -> list[str]:
+        """The names the marked planes (document, plane) get in the training set in
+        ``folder``: a set's own image keeps its file's; a plane saved there before keeps the
+        name it got then (its sources.csv says which: one of two files of one name saved
+        from two folders, saved again alone, would otherwise get a name of its own and be
+        in the set twice); else :meth:`training_names`'."""
+        names = self.training_names(marked)
+        recorded = {}
+        for name, source in self.engine.read_training_sources(folder).items():
+            try:
+                where = str(Path(source["file"]).resolve())
+            except OSError:
+                continue
+            recorded[where, source["page"], source["channel"]] = name
+        for k, (doc, plane) in enumerate(marked):
+            if self._of_set(doc, folder) and plane == (0, 0):
+                names[k] = doc.path.name
+                continue
+            try:
+                key = (str(doc.path.resolve()), *plane)
+            except OSError:
+                continue
+            names[k] = recorded.get(key, names[k])
+        return names
+
     def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         """Write every marked plane and its centres into a dataset folder for cellprop-train
         (images/ and points.csv; a points.csv already there keeps its other images' rows).
@@ -147,9 +181,10 @@ class MarksMixin:
             return False
         folder = Path(folder)
         marked = [(d, plane) for d in self.documents for plane, m in d.marks.items() if m]
+        names = self._names_in(folder, marked)
         plan = [
             (doc, plane, name, list(doc.marks[plane]))
-            for (doc, plane), name in zip(marked, self.training_names(marked), strict=True)
+            for (doc, plane), name in zip(marked, names, strict=True)
         ]
         if not plan:
             self._report(
@@ -165,7 +200,16 @@ class MarksMixin:
                 f"{' and '.join(sources)} would both be saved as {twice[0]}: rename one of them"
             )
             return False
-        existing = [folder / "images" / n for n in names if (folder / "images" / n).exists()]
+        own = {
+            name
+            for (doc, plane), name in zip(marked, names, strict=True)
+            if plane == (0, 0) and self._of_set(doc, folder)
+        }
+        existing = [
+            folder / "images" / n
+            for n in names
+            if n not in own and (folder / "images" / n).exists()
+        ]
         if existing and not confirm_overwrite(existing):
             self.log.emit("info", "Training set not saved: images of those names exist.")
             return False
@@ -177,13 +221,14 @@ class MarksMixin:
             for n, (doc, plane, name, marks) in enumerate(plan):
                 job.progress(f"Saving {doc.name}", n / len(plan))
                 image = self._image_at(doc, plane)
+                mine = name in own  # the set's own image, its centres corrected: it stays
                 off = engine.points_outside(np.asarray(marks, float), image.pixels.shape[:2])
                 if off:  # marks read from a file for an image not shown then
                     raise engine.PointsError(
                         f"{doc.path}: {off} of its {len(marks)} marked centres lie outside the "
                         "image; take them away (Clear the marks on this image) and save again"
                     )
-                planes.append((name, image.pixels, np.asarray(marks, float)))
+                planes.append((name, None if mine else image.pixels, np.asarray(marks, float)))
             sources = [(doc.path, *plane) for doc, plane, _, _ in plan]
             return engine.write_training_set(folder, planes, overwrite=overwrite, sources=sources)
 

@@ -504,9 +504,10 @@ def write_training_set(
     zlib-compressed TIFF, so training sees the very pixels that were clicked on, whatever page
     or channel of whichever file they came from) and ``folder/points.csv`` (``image,x,y``).
 
-    ``planes``: ``(NAME, pixels, [N, 2] (x, y))``, NAME ending in ``.tif``. A points.csv already
-    there keeps its rows for other images (a dataset grows over several sessions); the rows of
-    these images are replaced. ``sources``: where each plane was taken from, ``(file, page,
+    ``planes``: ``(NAME, pixels, [N, 2] (x, y))``, NAME ending in ``.tif``; pixels None for an
+    image of the set itself, ``images/NAME`` (its centres corrected), which stays as it is. A
+    points.csv already there keeps its rows for other images (a dataset grows over several
+    sessions); the rows of these images are replaced. ``sources``: where each plane was taken from, ``(file, page,
     channel)``, kept in ``folder/sources.csv`` (:func:`read_training_sources`) likewise, so that
     a model trained on planes of one channel of their files segments that channel of such
     files (``cellprop-train`` records it).
@@ -516,7 +517,9 @@ def write_training_set(
     OutputExists
         An image of that name is in ``images/`` and ``overwrite`` is False (nothing written).
     PointsError
-        The existing points.csv cannot be read or has no image column (nothing written).
+        The existing points.csv cannot be read or has no image column, or the set keeps its
+        centres otherwise (``points/``, ``markers/``: a points.csv beside them would be read
+        instead of them); nothing written.
     """
     import tifffile
 
@@ -529,10 +532,20 @@ def write_training_set(
         raise ValueError(f"two images would be saved as {twice[0]}: rename one of them")
     images = folder / "images"
     if not overwrite:
-        for name in names:
-            if (images / name).exists():
+        for name, pixels, _ in planes:
+            if pixels is not None and (images / name).exists():
                 raise OutputExists(images / name)
+    for name, pixels, _ in planes:
+        if pixels is None and not (images / name).is_file():
+            raise ValueError(f"{images / name}: no such image of the training set")
     points_csv = folder / "points.csv"
+    for layout in ("points", "markers"):
+        if not points_csv.exists() and (folder / layout).is_dir():
+            raise PointsError(
+                f"{folder} keeps its cell centres in {layout}/ (one file per image): a "
+                "points.csv written beside them would be read instead of them, and their images "
+                "left out of training; save into another folder"
+            )
     kept: list = []
     if points_csv.exists():
         before = read_points(points_csv)
@@ -544,6 +557,8 @@ def write_training_set(
         kept = [(name, xy) for name, xy in before.items() if name not in set(names)]
     written = []
     for name, pixels, _ in planes:
+        if pixels is None:  # the set's own image: stays
+            continue
         with atomic_path(images / name, overwrite) as tmp:
             tifffile.imwrite(tmp, np.asarray(pixels), compression="zlib", photometric="minisblack")
         written.append(images / name)

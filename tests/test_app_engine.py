@@ -1900,6 +1900,77 @@ def test_marks_on_two_pages_of_a_time_lapse_make_a_training_set(qtbot, controlle
     assert samples["timelapse_p2c0.tif"].points.tolist() == [[70.0, 50.0]]
 
 
+def test_a_training_set_corrected_or_grown_again_keeps_one_copy_of_each_image(
+    qtbot, controller, crops, tmp_path
+):
+    """A set's own PNG opened, its centres brought back and one more clicked, saved into the
+    set: its centres are updated in place (a TIFF copy was added beside it, the old centres
+    kept on the PNG, and training saw the image twice); one of two images of one name from
+    two folders, saved again alone, keeps the name it got (it became field1.tif, a second
+    copy); a set of points/ files is refused (points.csv would hide them)."""
+    import shutil
+
+    from cellprop.training.data import load_dataset
+
+    own = tmp_path / "set"
+    (own / "images").mkdir(parents=True)
+    shutil.copy(crops[0], own / "images" / "a.png")
+    (own / "points.csv").write_text("image,x,y\na.png,10,12\na.png,40,30\n")
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([own / "images" / "a.png"])
+    assert controller.open_marks(own / "points.csv") == 1 and len(controller.marks()) == 2
+    assert controller.mark_at(60, 70) == "added"
+    asked: list = []
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.save_training_set(own, lambda existing: asked.append(existing))
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert asked == [] and sorted(p.name for p in (own / "images").iterdir()) == ["a.png"]
+    assert (own / "images" / "a.png").read_bytes() == crops[0].read_bytes()
+    (sample,) = load_dataset(own)
+    assert sample.points.tolist() == [[10, 12], [40, 30], [60, 70]]
+
+    wells = []
+    for well, crop in (("A01", crops[1]), ("A02", crops[2])):
+        (tmp_path / well).mkdir()
+        wells.append(tmp_path / well / "field1.png")
+        shutil.copy(crop, wells[-1])
+    controller.open_paths(wells)
+
+    def show(path):
+        controller.set_current(controller.index_of(path))
+        qtbot.waitUntil(lambda: controller.current.image is not None, timeout=RUN_MS)
+
+    for path in wells:
+        show(path)
+        assert controller.mark_at(20, 20) == "added"
+    grown = tmp_path / "grown"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.save_training_set(grown, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert controller.close_images(
+        [controller.index_of(wells[1]), controller.index_of(own / "images" / "a.png")]
+    )
+    show(wells[0])
+    assert controller.mark_at(30, 40) == "added"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.save_training_set(grown, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    names = sorted(p.name for p in (grown / "images").iterdir())
+    assert names == ["A01_field1.tif", "A02_field1.tif", "a.tif"]  # (a.png's too, open then)
+    samples = {s.path.name: s.points.tolist() for s in load_dataset(grown)}
+    assert samples["A01_field1.tif"] == [[20, 20], [30, 40]]
+
+    hand = tmp_path / "hand"
+    (hand / "images").mkdir(parents=True)
+    (hand / "points").mkdir()
+    said: list = []
+    controller.error.connect(said.append)
+    assert controller.save_training_set(hand, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert "keeps its cell centres in points/" in said[-1]
+    assert not (hand / "points.csv").exists() and not any((hand / "images").iterdir())
+
+
 def test_export_writes_the_same_files_as_the_command_line(qtbot, controller, crops, tmp_path):
     _segmented(qtbot, controller, crops[0])
     app_dir, cli_dir = tmp_path / "app", tmp_path / "cli"

@@ -39,6 +39,7 @@ from cellprop.engine import (
     points_not_kept,
     points_outside,
     read_points,
+    read_training_sources,
     recount,
     relatives,
     run_left_out,
@@ -150,6 +151,7 @@ class FakeEngine:
     time_points_left_out = staticmethod(time_points_left_out)
     recount = staticmethod(recount)
     points_not_kept = staticmethod(points_not_kept)
+    read_training_sources = staticmethod(read_training_sources)
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
     ResumeError = ResumeError
     earlier_run = staticmethod(earlier_run)  # reads a run's record: the engine's
