@@ -367,7 +367,8 @@ def follow_again(
     source = np.asarray(recorded.source, np.int64)
     made = link_frames(before, after, was)
     piece = (source == 0) & made.daughter & (recorded.steps() == 1)
-    mended = (source != made.source) & ~piece
+    said_new = recorded.steps() == 0  # said by hand to have come in: no gap closed to it
+    mended = ((source != made.source) & ~piece) | said_new
     if not mended.any():
         return None
     links, n_before = link_frames(before, after, settings), int(before.max(initial=0))

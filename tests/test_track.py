@@ -11,9 +11,11 @@ import pytest
 from cellprop.engine.features import measure
 from cellprop.engine.track import (
     TRACK_COLUMNS,
+    Links,
     TrackSettings,
     carry_links,
     close_gaps,
+    follow_again,
     follow_tables,
     lineage,
     link_frames,
@@ -900,3 +902,18 @@ def test_time_lapses_are_in_name_order_and_folders_of_one_name_told_apart(tmp_pa
     ]
     alone = sequences([Plane(Path("frames/t0.png"))], by_page=False)
     assert alone[0][0] == "frames"  # a folder of its own name: its name, as before
+
+
+def test_a_cell_said_to_have_come_in_stays_so_when_followed_again_otherwise():
+    """A cell marked by hand as come in (GapLength -1), where the links a run made gave it
+    no cell before either (a gap cell): followed again with another reach, it stayed new in
+    the links but lost the mark, so that a gap was closed to it again (GapLength 2) while the
+    run said mended links were kept."""
+    before, after = np.zeros((60, 80), np.int32), np.zeros((60, 80), np.int32)
+    disc(before, 1, 20, 30, 6)
+    disc(after, 1, 22, 30, 6)
+    disc(after, 2, 70, 10, 5)  # no cell near it before
+    recorded = Links(np.array([1, 0]), np.array([False, False]), np.array([1, 0]))
+    again = follow_again(recorded, before, after, TrackSettings(), TrackSettings(max_move=2.0))
+    assert again is not None
+    assert again.source.tolist() == [1, 0] and again.steps().tolist() == [1, 0]
