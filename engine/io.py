@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -931,9 +931,7 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
             unreadable: list[Path] = []  # folders that cannot be listed: they fail by name
             if recursive:
                 candidates = []
-                for root, dirs, files in os.walk(
-                    item, onerror=lambda e, into=unreadable: into.append(Path(e.filename))
-                ):
+                for root, dirs, files in os.walk(item, onerror=_unreadable_into(unreadable)):
                     dirs[:] = sorted(
                         d
                         for d in dirs
@@ -960,6 +958,15 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         else:
             add(item)
     return found
+
+
+def _unreadable_into(folders: list[Path]) -> Callable[[OSError], None]:
+    """An ``os.walk`` ``onerror`` that adds each folder it cannot list to ``folders``."""
+
+    def unreadable(error: OSError) -> None:
+        folders.append(Path(error.filename))
+
+    return unreadable
 
 
 def _is(path: Path, kind) -> bool:

@@ -664,6 +664,21 @@ def background_pixel(result) -> tuple:
     return far[len(far) // 2]
 
 
+def _click_twice_then(qtbot, controller, x, y, leave) -> list:
+    """A cell clicked at (x, y), another beside it while that correction runs (it waits),
+    then ``leave()`` (another image or page shown) before it ends; what was said."""
+    controller.engine.delay = 0.05
+    said: list = []
+    controller.error.connect(said.append)
+    with qtbot.waitSignal(
+        controller.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b
+    ):
+        assert controller.add_cell_at(x, y)
+        assert controller.add_cell_at(x + 1, y)  # waits for the correction running
+        leave()
+    return said
+
+
 def test_a_correction_that_ends_on_another_image_selects_nothing_there(qtbot, controller, images):
     """A cell added to one image while the user has gone on to the next: the new cell is
     added to its own image, and no cell of the image shown is selected (a Delete then would
@@ -676,15 +691,7 @@ def test_a_correction_that_ends_on_another_image_selects_nothing_there(qtbot, co
     qtbot.waitUntil(lambda: controller.current.image is not None, timeout=WAIT_MS)
     first = controller.current
     x, y = background_pixel(first.result)
-    controller.engine.delay = 0.05
-    said: list = []
-    controller.error.connect(said.append)
-    with qtbot.waitSignal(
-        controller.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b
-    ):
-        assert controller.add_cell_at(x, y)
-        assert controller.add_cell_at(x + 1, y)  # waits for the correction running
-        controller.set_current(1)
+    said = _click_twice_then(qtbot, controller, x, y, lambda: controller.set_current(1))
     assert first.result.n_cells == 4 and first.result.label_at(x, y) == 4
     assert controller.current is not first and controller.current.result.n_cells == 4
     assert controller.selected_cells == ()
@@ -712,15 +719,7 @@ def test_a_click_waiting_when_another_page_is_shown_is_not_added_to_that_page(
     doc = controller.current
     first, second = doc.results[(0, 0)], doc.results[(1, 0)]
     x, y = background_pixel(first)
-    controller.engine.delay = 0.05
-    said: list = []
-    controller.error.connect(said.append)
-    with qtbot.waitSignal(
-        controller.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b
-    ):
-        assert controller.add_cell_at(x, y)
-        assert controller.add_cell_at(x + 1, y)  # waits for the correction running
-        controller.set_plane(1, 0)
+    said = _click_twice_then(qtbot, controller, x, y, lambda: controller.set_plane(1, 0))
     assert doc.results[(0, 0)].n_cells == first.n_cells + 1  # the first click, on its page
     assert doc.results[(1, 0)] is second and second.edits == 0  # nothing added there
     assert said == [
