@@ -292,8 +292,40 @@ class MarksMixin:
             self._set_marks(doc, (0, 0), marks, f"centres read from {csv_path.name}")
             doc.marks_unsaved.discard((0, 0))  # the file holds them: nothing to lose
             changed += 1
+        changed += self._other_planes_marks(csv_path, points)
         if not changed and not refused:
             self._report(f"{csv_path}: no cell centres for the open images in this file")
+        return changed
+
+    def _other_planes_marks(self, csv_path: Path, points: dict) -> int:
+        """Marks of a training set's points file for the pages and channels other than the
+        first of the open files they were taken from (``movie_p2c0.tif``, ``two_p0c1.tif``:
+        the set's sources.csv says which file, page and channel each is); how many planes
+        got marks. (They were left out: the marking of a time-lapse or of a nuclei channel
+        came back on its first plane only.)"""
+        by_file: dict = {}
+        for doc in self.documents:
+            try:
+                by_file[doc.path.resolve()] = doc
+            except OSError:
+                continue
+        changed = 0
+        for name, source in self.engine.read_training_sources(csv_path.parent).items():
+            plane = (source["page"], source["channel"])
+            xy = points.get(name)
+            if xy is None or plane == (0, 0):
+                continue
+            try:
+                doc = by_file.get(Path(source["file"]).resolve())
+            except OSError:
+                continue
+            if doc is None:
+                continue
+            marks = [(float(x), float(y)) for x, y in np.reshape(xy, (-1, 2))]
+            what = f"centres of page {plane[0]} channel {plane[1]} read from {csv_path.name}"
+            self._set_marks(doc, plane, marks, what)
+            doc.marks_unsaved.discard(plane)
+            changed += 1
         return changed
 
     # ------------------------------------------------------------------ training a model

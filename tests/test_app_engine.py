@@ -1898,6 +1898,14 @@ def test_marks_on_two_pages_of_a_time_lapse_make_a_training_set(qtbot, controlle
     np.testing.assert_array_equal(samples["timelapse_p2c0.tif"].pixels, stack[2])
     assert samples["timelapse.tif"].points.tolist() == [[5.0, 6.0]]
     assert samples["timelapse_p2c0.tif"].points.tolist() == [[70.0, 50.0]]
+    # Taken up again on the original file another day: every page's centres come back on
+    # their page (only the first page's did), as sources.csv says where each was taken
+    doc = controller.current
+    assert controller.clear_marks() and controller.marks() == []
+    doc.marks.clear()
+    assert controller.open_marks(tmp_path / "set" / "points.csv") == 2
+    assert doc.marks == {(0, 0): [(5.0, 6.0)], (2, 0): [(70.0, 50.0)]}
+    assert controller.unsaved_marks() == 0  # the file holds them
 
 
 def test_a_training_set_corrected_or_grown_again_keeps_one_copy_of_each_image(
