@@ -333,6 +333,28 @@ def test_read_points_csv_keys_by_image(tmp_path):
     assert points["B.png"].tolist() == [[3.0, 4.0]]
 
 
+def test_two_training_sets_of_one_name_keep_their_images_apart(tmp_path):
+    """a/cells and b/cells: their images were both named cells/t000.tif, and the two sets
+    shared one validation split; they are named by their parent folders too now."""
+    from cellprop.training.data import load_datasets
+
+    for parent in ("a", "b"):
+        folder = tmp_path / parent / "cells"
+        (folder / "images").mkdir(parents=True)
+        for k in range(2):
+            cv2.imwrite(str(folder / "images" / f"t{k}.png"), _blobs((30, 30), []))
+        (folder / "points.csv").write_text("image,x,y\nt0.png,5,5\nt1.png,9,9\n")
+    samples = load_datasets([tmp_path / "a" / "cells", tmp_path / "b" / "cells"])
+    assert [s.name for s in samples] == [
+        "a_cells/t0.png",
+        "a_cells/t1.png",
+        "b_cells/t0.png",
+        "b_cells/t1.png",
+    ]
+    train_set, val_set = split_samples(samples, [], 0.5)
+    assert [s.name for s in val_set] == ["a_cells/t1.png", "b_cells/t1.png"]  # one of each
+
+
 def test_split_holds_out_whole_images(tmp_path):
     from cellprop.training.data import Sample
 

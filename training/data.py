@@ -158,6 +158,7 @@ def load_dataset(
     read_pixels: bool = True,
     channel: int = 0,
     notes: list[str] | None = None,
+    label: str | None = None,
 ) -> list[Sample]:
     """Read every annotated image of one dataset folder (layouts in the module docstring).
 
@@ -178,6 +179,8 @@ def load_dataset(
         3 blue); an image without it is an error naming the file.
     notes : list of str, optional
         Receives a line for what was left out or merged, naming the files.
+    label : str, optional
+        What the samples' names start with (default the folder's name).
 
     Returns
     -------
@@ -255,7 +258,7 @@ def load_dataset(
                     f"{path}: {int(outside.sum())} centre(s) outside the {cols}x{rows} image, "
                     f"e.g. x={x:g}, y={y:g}"
                 )
-        samples.append(Sample(f"{folder.name}/{path.name}", path, pixels, points))
+        samples.append(Sample(f"{label or folder.name}/{path.name}", path, pixels, points))
     if not samples:
         raise DatasetError(
             f"{folder}: none of its {len(files)} image(s) has a cell centre in {where.name}"
@@ -291,7 +294,12 @@ def load_datasets(
 ) -> list[Sample]:
     """Samples of several dataset folders, in the order given (``channel``, ``notes``: as
     :func:`load_dataset` takes them)."""
+    paths = [Path(folder) for folder in folders]
+    names = [p.name for p in paths]
     samples: list[Sample] = []
-    for folder in folders:
-        samples.extend(load_dataset(folder, channel=channel, notes=notes))
+    for folder in paths:
+        label = folder.name
+        if names.count(folder.name) > 1:  # two sets named alike (a/cells, b/cells): apart
+            label = "_".join(folder.resolve().parts[-2:])
+        samples.extend(load_dataset(folder, channel=channel, notes=notes, label=label))
     return samples
