@@ -145,22 +145,34 @@ class ModelInfo:
         scale = self.info.get("input", {}).get("scale") or 1.0
         if diameter:
             facts.append(f"cells about {float(diameter) / float(scale):.0f} px across")
+        threshold = (self.info.get("defaults") or {}).get("threshold")
+        if isinstance(threshold, (int, float)):
+            facts.append(f"detection threshold {threshold:g}")
         validation = self.info.get("validation") or {}
         ours = (validation.get("scores") or {}).get("cellprop") or {}
-        if ours.get("mdice") is not None:
-            figures = f"mDice {ours['mdice']:.3f}, AP50 {ours['ap50']:.3f}"
-        elif ours.get("f1_peaks", ours.get("f1")) is not None:
-            figures = f"detection F1 {ours.get('f1_peaks', ours.get('f1')):.3f}"
-        else:
-            figures = ""
-        if figures:
-            facts.append(f"{figures} on held-out {validation.get('dataset', '')} images")
+        shown = [
+            f"{name} {_figure(ours.get(key))}"
+            for name, key in (("mDice", "mdice"), ("AP50", "ap50"))
+            if isinstance(ours.get(key), (int, float))
+        ]
+        if not shown and isinstance(ours.get("f1_peaks", ours.get("f1")), (int, float)):
+            shown = [f"detection F1 {_figure(ours.get('f1_peaks', ours.get('f1')))}"]
+        if shown:
+            facts.append(f"{', '.join(shown)} on held-out {validation.get('dataset', '')} images")
         started = (self.info.get("training") or {}).get("started_from") or {}
         if started.get("name"):
             facts.append(f"adapted from {started['name']}")
         if self.channel:
             facts.append(f"segments channel {self.channel} of a file unless told otherwise")
         return "; ".join(facts)
+
+
+def _figure(value: float) -> str:
+    """A score to three decimals, halves rounded up as the README and validation give them
+    (0.7975: 0.798, where binary floating point made it 0.797)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return str(Decimal(str(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
 
 
 def training_channel(info: dict) -> int:

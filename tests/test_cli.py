@@ -1298,7 +1298,7 @@ def test_models_command_lists_models(tiny_model_dir, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "tiny" in out and "random weights" in out and "devices: cpu" in out
     tiny = out[re.search(r"^tiny ", out, re.MULTILINE).start() :].splitlines()
-    assert tiny[1].strip() == "cells about 24 px across"  # 12 px at scale 0.5; never validated
+    assert tiny[1].strip() == "cells about 24 px across; detection threshold 0.5"  # never validated
 
 
 def test_a_model_that_cannot_be_used_is_said_not_hidden(
@@ -1350,11 +1350,20 @@ def test_models_command_says_what_each_shipped_model_was_measured_at(capsys):
         facts = out[start.start() :].splitlines()[1]
         own = info["cell_diameter_px"] / info["input"]["scale"]
         assert f"cells about {own:.0f} px across" in facts
-        if ours["mdice"] is not None:
-            assert f"mDice {ours['mdice']:.3f}, AP50 {ours['ap50']:.3f}" in facts
+        if ours["mdice"] is not None:  # to three decimals, halves up (0.7975: 0.798)
+            half_up = lambda v: f"{float(v) + 1e-9:.3f}"  # noqa: E731
+            assert f"mDice {half_up(ours['mdice'])}, AP50 {half_up(ours['ap50'])}" in facts
         else:
             assert re.search(r"detection F1 0\.\d{3}", facts)
         assert f"on held-out {info['validation']['dataset']} images" in facts
+        assert f"detection threshold {info['defaults']['threshold']:g}" in facts
+    assert "mDice 0.798, AP50 0.742" in out  # the dic model's, as the README gives them
+    # a model.json of a figure without the other (edited by hand): the one there is shown
+    # (it was a TypeError traceback, the models after it not listed)
+    from cellprop.engine.model import ModelInfo
+
+    info = {"validation": {"dataset": "x", "scores": {"cellprop": {"mdice": 0.5, "ap50": None}}}}
+    assert "mDice 0.500 on held-out x images" in ModelInfo("m", ROOT, "", "phase", info).facts()
 
 
 def test_training_without_torch_says_what_to_install(tmp_path, monkeypatch, capsys):
