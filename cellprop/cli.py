@@ -740,7 +740,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{d['recall']:.3f}; tp {d['tp']}, fp {d['fp']}, fn {d['fn']}; within "
             f"{args.radius:g} px)"
         )
-    else:  # (it said F1 1.000 of nothing)
+    elif scored:  # (it said F1 1.000 of nothing)
         print("detection F1       no points of these images in the dataset's points.csv")
     if spans.get("f1"):
         print(" " * 19 + spread("f1").strip())
@@ -756,7 +756,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             if kinds:
                 print(f"  AP50 {name + ':':17}{', '.join(kinds)}")
         print(f"AP at IoU 0.75     {report['ap75']:.3f}  (how closely outlines fit)")
-    else:
+    elif scored:
         print("mDice, AP50        none of the images scored has a mask")
     missing = [e["image"] for e in report["per_image"] if e.get("missing")]
     if missing:
@@ -773,6 +773,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"scores written to  {target}")
     except OSError as exc:
         print(f"cellprop: cannot write {target}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not scored:  # every prediction refused: no score at all (it ended 0)
+        print("cellprop: no image scored (above: why each was not)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

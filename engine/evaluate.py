@@ -238,6 +238,7 @@ class Scores(DetectionCounts):
     # The AP50 false positives and negatives by kind (ap50_errors), summed over images.
     ap50_errors: dict = field(default_factory=lambda: dict.fromkeys(AP50_ERRORS, 0))
     per_image: list = field(default_factory=list)
+    radius: float = 10.0  # the detection matching radius, pixels
     # Each image's own figures, for resampling (interval): detection (tp, fp, fn); the sum and
     # count of its true cells' Dice; its AP50 (tp, fp, fn).
     image_points: list = field(default_factory=list)
@@ -335,7 +336,8 @@ class Scores(DetectionCounts):
 
     def report(self) -> dict:
         return {
-            "images": len(self.per_image),
+            # the images scored (per_image lists those not scored too, and why)
+            "images": sum(1 for e in self.per_image if not (e.get("missing") or e.get("error"))),
             "detection": {
                 "f1": self.f1,
                 "precision": self.precision,
@@ -343,7 +345,7 @@ class Scores(DetectionCounts):
                 "tp": self.tp,
                 "fp": self.fp,
                 "fn": self.fn,
-                "radius_px": 10,
+                "radius_px": self.radius,
             },
             "mdice": self.mdice,
             "mdice_cells": len(self.dice),
@@ -444,7 +446,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         No images folder, or not one prediction found.
     """
     from .errors import ImageError
-    from .io import IMAGE_EXTENSIONS, read_image, read_points
+    from .io import IMAGE_EXTENSIONS, plane_size, read_image, read_points
 
     dataset, pred_dir = Path(dataset), Path(pred_dir)
     images = dataset / "images"
@@ -452,8 +454,13 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         raise FileNotFoundError(f"{dataset}: no images/ folder (expected the dataset layout)")
     if not pred_dir.is_dir():
         raise FileNotFoundError(f"{pred_dir}: no such folder of predictions")
+    if pred_dir.resolve() == images.resolve():  # the images given for their labels
+        raise ValueError(
+            f"{pred_dir}: the dataset's own images, not predictions; give the folder of "
+            "cellprop segment's results"
+        )
     points = read_points(dataset / "points.csv") if (dataset / "points.csv").is_file() else {}
-    scores = Scores()
+    scores = Scores(radius=radius)
     found = 0
     made = _made_from(pred_dir)
     for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
@@ -462,13 +469,20 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             scores.per_image.append({"image": image.name, "missing": True})
             continue
         found += 1
-        mask = dataset / "masks" / f"{image.stem}.tif"
+        masks = [dataset / "masks" / f"{image.stem}{ext}" for ext in (".tif", ".tiff", ".png")]
+        mask = next((m for m in masks if m.is_file()), masks[0])
         try:  # one unreadable or mismatched file is that image's failure, not the whole run's
             pred = read_image(pred_path).pixels
             true = read_image(mask).pixels if mask.is_file() else None
             if true is not None and true.shape != pred.shape:
                 raise ValueError(
                     f"{pred_path}: shape {pred.shape} differs from {mask} {true.shape}"
+                )
+            size = plane_size(image)  # (an image without a mask: its own size)
+            if size is not None and tuple(pred.shape[:2]) != tuple(size):
+                raise ValueError(
+                    f"{pred_path}: {pred.shape[1]} x {pred.shape[0]} pixels, not the size of "
+                    f"{image} ({size[1]} x {size[0]})"
                 )
             if image.name in made and _other_pixels(image, made[image.name]):
                 where = made[image.name].get("Path") or "another file"
@@ -486,6 +500,8 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         }
         if image.name in points:
             detected = _detections(pred_path.parent / f"{image.stem}_cells.csv")
+            if detected is not None and len(detected) != entry["cells"]:
+                detected = None  # its table is not of these labels (edited since): their own
             entry["points"] = "detections" if detected is not None else "centroids"
             predicted = detected if detected is not None else centroids(pred)
             tp, fp, fn = match_points(points[image.name], predicted, radius)

@@ -318,3 +318,42 @@ def test_detections_from_the_cells_table_are_used_when_present(tiny_dataset):
     scores = evaluate_folder(data, pred)
     assert (scores.tp, scores.fp, scores.fn) == (1, 1, 1)
     assert scores.per_image[0]["points"] == "detections"
+
+
+def test_evaluate_refuses_what_it_cannot_score_and_says_what_it_scored(
+    tiny_dataset, tmp_path, capsys
+):
+    """A prediction of another size than its image where there is no mask, a cells.csv of
+    other labels than the prediction's (edited in Fiji since), the dataset's own images
+    given as predictions, and a run where nothing could be scored: each said, not scored
+    as if fine; evaluation.json gives the radius used and the images scored; PNG masks count."""
+    data, pred = tiny_dataset
+    tifffile.imwrite(pred / "b_labels.tif", np.zeros((40, 60), np.uint16))  # b.png: no mask
+    (pred / "a_cells.csv").write_text(  # three detections, the labels two cells
+        "ObjectNumber,Detection_Center_X,Detection_Center_Y\n1,9.5,9.5\n2,37,34.5\n3,50,5\n"
+    )
+    scores = evaluate_folder(data, pred, radius=5)
+    failed = {e["image"]: e["error"] for e in scores.per_image if e.get("error")}
+    assert "60 x 40 pixels, not the size of" in failed["b.png"]
+    assert scores.per_image[0]["points"] == "centroids" and (scores.tp, scores.fp) == (2, 0)
+    report = scores.report()
+    assert report["detection"]["radius_px"] == 5 and report["images"] == 1
+    with pytest.raises(ValueError, match="the dataset's own images, not predictions"):
+        evaluate_folder(data, data / "images")
+    # nothing scored: said, and not exit 0
+    (pred / "a_labels.tif").write_bytes(b"not a tiff")
+    assert main(["evaluate", str(data), str(pred)]) == 1
+    captured = capsys.readouterr()
+    assert "images scored      0" in captured.out and "no image scored" in captured.err
+    assert "no points of these images" not in captured.out
+    # a mask saved as PNG is read as one
+    (data / "masks" / "a.tif").rename(data / "masks" / "a.png.tif")
+    guess = np.zeros((50, 60), np.uint16)
+    guess[5:15, 5:15] = 1
+    tifffile.imwrite(pred / "a_labels.tif", guess)
+    (pred / "a_cells.csv").unlink()
+    cv2.imwrite(
+        str(data / "masks" / "a.png"),
+        tifffile.imread(data / "masks" / "a.png.tif").astype(np.uint8),
+    )
+    assert evaluate_folder(data, pred).mdice is not None
