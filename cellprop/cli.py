@@ -410,8 +410,50 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
             continue  # a blank frame (an empty well) says nothing of the cells
         suggestion = suggest_model(pixels, models)
         print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
+        _others_suited(paths[paths.index(path) + 1 :], suggestion.model, models, args)
         return suggestion.model
     return load_model(_default_model(None), device=args.device)
+
+
+#: How many other images of a batch ``--model auto`` looks at for another kind of microscopy.
+AUTO_LOOKS = 5
+
+
+def _others_suited(paths: list[Path], chosen, models, args: argparse.Namespace) -> None:
+    """``--model auto`` on a folder of several kinds of image: up to :data:`AUTO_LOOKS` of
+    the other images, spread over the batch, each offered to the models; those that suit
+    another model better are named (the first image's model segments them all, which on
+    a DIC or fluorescence image made for phase contrast finds next to nothing right)."""
+    import numpy as np
+
+    from cellprop.engine import ImageError, read_image
+    from cellprop.engine.choose import suggest_model
+
+    if not paths:
+        return
+    picked = sorted(set(np.linspace(0, len(paths) - 1, min(AUTO_LOOKS, len(paths))).round()))
+    other: dict[str, list[str]] = {}
+    for k in picked:
+        path = paths[int(k)]
+        try:
+            page = 0 if args.page == "all" else args.page
+            pixels = read_image(path, page=page, channel=args.channel).pixels
+        except ImageError:
+            continue
+        seen = pixels[np.isfinite(pixels)]
+        if not seen.size or seen.min() == seen.max():
+            continue
+        better = suggest_model(pixels, models).model
+        if better.name != chosen.name:
+            other.setdefault(better.name, []).append(path.name)
+    for name, names in other.items():
+        print(
+            f"cellprop: note: {', '.join(names)} look{'s' * (len(names) == 1)} like images "
+            f"for {name}, not {chosen.name}: --model auto segments the whole batch with "
+            f"{chosen.name}, so that its measurements compare; segment each kind with its own "
+            f"--model (--model {name} for these)",
+            file=sys.stderr,
+        )
 
 
 def _planned_outputs(planes: list, out: Path, roi: bool) -> list[Path]:

@@ -85,6 +85,11 @@ def test_cli_auto_uses_one_model_for_the_batch_and_says_why(tmp_path, shared_dat
     )
     err = capsys.readouterr().err
     assert "model nuclei chosen for this image (dark background" in err and "t000.tif" in err
+    # the phase-contrast image among them is named: segmented for nuclei, its cells are wrong
+    assert (
+        "note: c2c12_0006_crop512.png looks like images for phase, not nuclei: --model auto "
+        "segments the whole batch with nuclei"
+    ) in err
     run = json.loads((out / "run.json").read_text())
     assert run["model"]["name"] == "nuclei"
     assert (out / "c2c12_0006_crop512_labels.tif").is_file()
@@ -101,5 +106,5 @@ def test_cli_auto_on_the_shipped_sample_chooses_phase(tmp_path, capsys):
     assert main(argv) == 0
     said = capsys.readouterr().err
     assert "model phase chosen for this image (lit background" in said
-    assert "(c2c12_0006_crop512.png)" in said
+    assert "(c2c12_0006_crop512.png)" in said and "note:" not in said
     assert json.loads((out / "run.json").read_text())["model"]["name"] == "phase"
