@@ -87,9 +87,12 @@ class ExportMixin:
         followed = self._time_lapses(plan) if combined else []
         if followed:
             gathered.append(out_dir / "tracks.csv")
-            # a time point of a followed time-lapse of the run there, closed: its tracks
-            # would be split at it (its files stay), and continuing the run keeps them so
-            left = engine.time_points_left_out(out_dir, [named_as for *_, named_as in plan])
+        if any(result.sequence is not None for _, _, result, *_ in plan):
+            # a time point of a followed time-lapse of the run there, closed: the tracks of
+            # those written would be split at it (its files stay; a continued run keeps that)
+            shown = {r.name for d in self.documents for r in d.results.values() if r.name}
+            shown.update(named_as for *_, named_as in plan)
+            left = engine.time_points_left_out(out_dir, sorted(shown))
             if left:
                 more = f" and {len(left) - 1} more" if len(left) > 1 else ""
                 self._report(
@@ -190,7 +193,7 @@ class ExportMixin:
                 if result.labels_file in gone:
                     result.labels_file = None
                 if gone.intersection(result.outputs.values()):
-                    result.outputs = {}
+                    result.outputs, result.files_replaced = {}, True
             for *_, result, paths in written:
                 result.outputs.update(paths)
                 result.labels_file = paths["labels"]  # the same labels: may be parked now

@@ -78,6 +78,9 @@ class Result:
     measured_anew: bool = False
     # it differs from ``previous`` only by a link mended by hand (its outlines are those)
     link_edit: bool = False
+    # its files were replaced by another result's (a correction of it exported over them,
+    # then undone): it is in no file now, as a correction not exported
+    files_replaced: bool = False
     # where its cells were followed: a weak reference to the result at the time point before
     # that its table's links are into (TimeLapseMixin._follow_again), and for going back to
     # it (Undo, Redo), the links into the time point after as they were when it left the
@@ -104,7 +107,7 @@ class Result:
     @property
     def unsaved_edits(self) -> bool:
         """Corrected by hand (or outlined at given points) and not exported since."""
-        return bool(self.edits) and not self.outputs
+        return (bool(self.edits) or self.files_replaced) and not self.outputs
 
     def park(self) -> None:
         """Let go of the labels and layers while the image is not shown, if a file holds

@@ -769,6 +769,24 @@ def test_a_correction_exported_over_an_earlier_export_leaves_undo_its_own_cells(
     assert int(first.labels.max()) == first.n_cells == len(first.table)
     assert first.unsaved_edits and controller.has_unsaved_results()
     assert second.outputs and second.labels_file == out / f"{images[0].stem}_labels.tif"
+    # back to the network's own result, whose files a batch might have written: the same
+    assert controller.undo_correction()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    network = controller.current.result
+    assert network.edits == 0 and network.outputs == {}  # (exported into x: none before)
+    network.outputs = {"labels": out / "elsewhere_labels.tif"}  # as a batch's, not replaced
+    assert not network.unsaved_edits
+    redone = [controller.redo_correction(), controller.redo_correction()]
+    assert redone == [True, True] and controller.current.result is second
+    network.outputs = {"labels": second.labels_file}  # a batch's files, replaced by "second"
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.export_current(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert network.files_replaced and network.unsaved_edits
+    assert controller.undo_correction() and controller.undo_correction()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert controller.current.result is network  # in no file now: closing it asks
+    assert "corrections not exported on 1 image(s)" in controller.unsaved_work([0])
 
 
 def test_a_click_on_a_cells_centre_adds_nothing_and_a_cell_lost_to_a_new_one_is_said(

@@ -1267,6 +1267,10 @@ def test_a_time_point_closed_is_a_gap_when_the_time_lapse_is_followed_again(
         "the tracks of the other time points would be split there."
     )
     assert (run / "tracks.csv").read_bytes() == before
+    table = (run / "t003_cells.csv").read_bytes()
+    assert not controller.export_current(run, lambda existing: True)  # nor one time point
+    assert "t001.png, of the time-lapse followed in" in said[-1]
+    assert (run / "t003_cells.csv").read_bytes() == table
     with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
         assert controller.export_all(tmp_path / "elsewhere", lambda existing: False)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)

@@ -1053,6 +1053,10 @@ def test_one_cell_an_image_trains_with_its_size_given_and_a_shipped_name_is_said
     assert main([*base, "--out", str(out), "--cell-diameter", "20"]) == 0
     err = capsys.readouterr().err
     assert "note: a model named 'phase' is installed already" in err
+    assert f"--model {out.resolve()} with this one" in err  # (a bare phase is the shipped)
+    with pytest.raises(SystemExit):  # an unset variable: not the folder it runs in
+        main([*base, "--out", ""])
+    assert "--out: must name a folder, got an empty name" in capsys.readouterr().err
     info = json.loads((out / "model.json").read_text())
     assert info["training"]["median_neighbour_distance_px"] is None
     assert info["cell_diameter_px"] == pytest.approx(20 * info["input"]["scale"])

@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset folder(s)")
-    parser.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to write")
+    parser.add_argument(
+        "--out", required=True, type=_folder, metavar="MODEL_DIR", help="model folder to write"
+    )
     what = parser.add_argument_group("what the model is for")
     what.add_argument("--name", default=None, help="model name (default: MODEL_DIR's name)")
     what.add_argument(
@@ -196,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     return parser
+
+
+def _folder(text: str) -> str:
+    """A folder to write: not an empty name (an unset variable: the folder the command runs
+    in would get the model's files)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty name")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -436,8 +436,8 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     if hidden is not None:
         log(
             f"note: a model named {hidden.name!r} is installed already ({hidden.path}): "
-            f"--model {hidden.name} segments with that one, and --model {out} with this one; "
-            "--name and another --out give this one a name of its own"
+            f"--model {hidden.name} segments with that one, and --model {out.resolve()} with "
+            "this one; --name and another --out give this one a name of its own"
         )
 
     notes: list[str] = []
