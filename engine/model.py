@@ -151,12 +151,13 @@ class ModelInfo:
         validation = self.info.get("validation") or {}
         ours = (validation.get("scores") or {}).get("cellprop") or {}
         shown = [
-            f"{name} {_figure(ours.get(key))}"
+            f"{name} {_figure(ours[key])}"
             for name, key in (("mDice", "mdice"), ("AP50", "ap50"))
             if isinstance(ours.get(key), (int, float))
         ]
-        if not shown and isinstance(ours.get("f1_peaks", ours.get("f1")), (int, float)):
-            shown = [f"detection F1 {_figure(ours.get('f1_peaks', ours.get('f1')))}"]
+        f1 = ours.get("f1_peaks", ours.get("f1"))
+        if not shown and isinstance(f1, (int, float)):
+            shown = [f"detection F1 {_figure(f1)}"]
         if shown:
             facts.append(f"{', '.join(shown)} on held-out {validation.get('dataset', '')} images")
         started = (self.info.get("training") or {}).get("started_from") or {}
