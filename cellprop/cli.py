@@ -786,6 +786,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print("detection F1       no points of these images in the dataset's points.csv")
     if spans.get("f1"):
         print(" " * 19 + spread("f1").strip())
+    kinds = [e.get("points") for e in scored if "tp" in e]
+    if "detections" in kinds and "centroids" in kinds:  # two measures in one F1: said
+        print(
+            " " * 19 + f"on the detected centres of {kinds.count('detections')} image(s), the "
+            f"outlines' centroids of {kinds.count('centroids')} (no cells.csv of their labels)"
+        )
     if report["mdice"] is not None:
         print(
             f"mDice              {report['mdice']:.3f}  ({report['mdice_cells']} "

@@ -498,13 +498,17 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             "prediction": pred_path.name,
             "cells": int(len(np.unique(pred)) - (pred.min() == 0)),
         }
-        if image.name in points:
+        clicked = points.get(image.name)
+        if clicked is None:  # its file converted since (t070.tif -> t070.png): by its stem
+            alike = [k for k in points if Path(k).stem == image.stem]
+            clicked = points[alike[0]] if len(alike) == 1 else None
+        if clicked is not None:
             detected = _detections(pred_path.parent / f"{image.stem}_cells.csv")
             if detected is not None and len(detected) != entry["cells"]:
                 detected = None  # its table is not of these labels (edited since): their own
             entry["points"] = "detections" if detected is not None else "centroids"
             predicted = detected if detected is not None else centroids(pred)
-            tp, fp, fn = match_points(points[image.name], predicted, radius)
+            tp, fp, fn = match_points(clicked, predicted, radius)
             scores.add_points(tp, fp, fn)
             entry.update(tp=tp, fp=fp, fn=fn)
         if true is not None:

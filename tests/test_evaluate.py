@@ -357,3 +357,22 @@ def test_evaluate_refuses_what_it_cannot_score_and_says_what_it_scored(
         tifffile.imread(data / "masks" / "a.png.tif").astype(np.uint8),
     )
     assert evaluate_folder(data, pred).mdice is not None
+
+
+def test_points_of_an_image_converted_since_count_and_mixed_measures_are_said(tiny_dataset, capsys):
+    """points.csv naming a.tif where the images were converted to PNG since: a.png's points
+    by its stem (it said 'no points'); F1 over images scored on detected centres and on
+    outline centroids says so (only evaluation.json told)."""
+    data, pred = tiny_dataset
+    (data / "points.csv").write_text("image,x,y\na.tif,9.5,9.5\na.tif,37,34.5\nb.png,30,25\n")
+    guess = np.zeros((50, 60), np.uint16)
+    guess[20:30, 25:35] = 1
+    tifffile.imwrite(pred / "b_labels.tif", guess)
+    (pred / "a_cells.csv").write_text(
+        "ObjectNumber,Detection_Center_X,Detection_Center_Y\n1,9.5,9.5\n2,37,34.5\n"
+    )
+    scores = evaluate_folder(data, pred)
+    assert (scores.tp, scores.fp, scores.fn) == (3, 0, 0)
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert "on the detected centres of 1 image(s), the outlines' centroids of 1" in out
