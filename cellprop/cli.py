@@ -767,6 +767,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = scores.report()
     report["dataset"] = str(args.dataset)
     report["predictions"] = str(args.predictions)
+    target = args.json or (args.predictions / "evaluation.json")
+    try:  # written first: the summary below may go into a pipe that closes (`| head`)
+        target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        print(f"cellprop: cannot write {target}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     d = report["detection"]
     spans = report["intervals"]
 
@@ -815,13 +821,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     for failed in (e for e in report["per_image"] if e.get("error")):
         print(f"not scored         {failed['image']}: {failed['error']}")
-    target = args.json or (args.predictions / "evaluation.json")
-    try:
-        target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"scores written to  {target}")
-    except OSError as exc:
-        print(f"cellprop: cannot write {target}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    print(f"scores written to  {target}")
     if not scored:  # every prediction refused: no score at all (it ended 0)
         print("cellprop: no image scored (above: why each was not)", file=sys.stderr)
         return EXIT_FAILED
@@ -881,7 +881,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handlers = {"segment": cmd_segment, "evaluate": cmd_evaluate, "models": cmd_models}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except BrokenPipeError:  # read through `| head`, which closed it: no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":
