@@ -147,13 +147,14 @@ class MarksMixin:
         except OSError:
             return False
 
-    def _names_in(self, folder: Path, marked: list) -> list[str]:
+    def _names_in(self, folder: Path, marked: list) -> tuple[list[str], set[str]]:
         """The names the marked planes (document, plane) get in the training set in
         ``folder``: a set's own image keeps its file's; a plane saved there before keeps the
         name it got then (its sources.csv says which: one of two files of one name saved
         from two folders, saved again alone, would otherwise get a name of its own and be
-        in the set twice); else :meth:`training_names`'."""
-        names = self.training_names(marked)
+        in the set twice); else :meth:`training_names`'. And the names of the set's own
+        images among them (their files stay as they are)."""
+        names, own = self.training_names(marked), set()
         recorded = {}
         for name, source in self.engine.read_training_sources(folder).items():
             try:
@@ -164,13 +165,14 @@ class MarksMixin:
         for k, (doc, plane) in enumerate(marked):
             if self._of_set(doc, folder) and plane == (0, 0):
                 names[k] = doc.path.name
+                own.add(names[k])
                 continue
             try:
                 key = (str(doc.path.resolve()), *plane)
             except OSError:
                 continue
             names[k] = recorded.get(key, names[k])
-        return names
+        return names, own
 
     def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         """Write every marked plane and its centres into a dataset folder for cellprop-train
@@ -181,7 +183,7 @@ class MarksMixin:
             return False
         folder = Path(folder)
         marked = [(d, plane) for d in self.documents for plane, m in d.marks.items() if m]
-        names = self._names_in(folder, marked)
+        names, own = self._names_in(folder, marked)
         plan = [
             (doc, plane, name, list(doc.marks[plane]))
             for (doc, plane), name in zip(marked, names, strict=True)
@@ -192,7 +194,6 @@ class MarksMixin:
                 "click the centre of every cell in an image."
             )
             return False
-        names = [name for _, _, name, _ in plan]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             sources = [str(d.path) for d, _, n, _ in plan if n == twice[0]]
@@ -200,11 +201,6 @@ class MarksMixin:
                 f"{' and '.join(sources)} would both be saved as {twice[0]}: rename one of them"
             )
             return False
-        own = {
-            name
-            for (doc, plane), name in zip(marked, names, strict=True)
-            if plane == (0, 0) and self._of_set(doc, folder)
-        }
         existing = [
             folder / "images" / n
             for n in names

@@ -35,7 +35,7 @@ def _bounded(text: str, ok, words: str) -> float:
     return value
 
 
-def _folder(text: str) -> Path:
+def folder_argument(text: str) -> Path:
     """A folder to write: not an empty name (an unset variable would write into the folder
     the command runs in)."""
     if not text.strip():
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     seg.add_argument(
-        "--out", "-o", required=True, type=_folder, metavar="DIR", help="result folder"
+        "--out", "-o", required=True, type=folder_argument, metavar="DIR", help="result folder"
     )
     seg.add_argument(
         "--model",
@@ -391,28 +391,39 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
     One model serves the whole batch, so that the images' measurements stay comparable; the
     choice and its figures are printed.
     """
-    import numpy as np
 
-    from cellprop.engine import ImageError, load_model, load_models, read_image
+    from cellprop.engine import load_model, load_models
     from cellprop.engine.choose import suggest_model
 
     models = load_models(device=args.device)
     if not models:
         return load_model(_default_model(None), device=args.device)  # says what is missing
     for path in paths:
-        try:
-            page = 0 if args.page == "all" else args.page
-            pixels = read_image(path, page=page, channel=args.channel).pixels
-        except ImageError:
-            continue  # the batch reports it
-        seen = pixels[np.isfinite(pixels)]
-        if not seen.size or seen.min() == seen.max():
-            continue  # a blank frame (an empty well) says nothing of the cells
+        pixels = _telling_plane(path, args)
+        if pixels is None:
+            continue
         suggestion = suggest_model(pixels, models)
         print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
         _others_suited(paths[paths.index(path) + 1 :], suggestion.model, models, args)
         return suggestion.model
     return load_model(_default_model(None), device=args.device)
+
+
+def _telling_plane(path: Path, args: argparse.Namespace):
+    """The plane of ``path`` a batch with ``args`` segments first, for ``--model auto`` to
+    judge; None where it cannot be read (the batch reports it) or is blank (an empty well
+    says nothing of the cells)."""
+    import numpy as np
+
+    from cellprop.engine import ImageError, read_image
+
+    try:
+        page = 0 if args.page == "all" else args.page
+        pixels = read_image(path, page=page, channel=args.channel).pixels
+    except ImageError:
+        return None
+    seen = pixels[np.isfinite(pixels)]
+    return None if not seen.size or seen.min() == seen.max() else pixels
 
 
 #: How many other images of a batch ``--model auto`` looks at for another kind of microscopy.
@@ -426,7 +437,6 @@ def _others_suited(paths: list[Path], chosen, models, args: argparse.Namespace) 
     a DIC or fluorescence image made for phase contrast finds next to nothing right)."""
     import numpy as np
 
-    from cellprop.engine import ImageError, read_image
     from cellprop.engine.choose import suggest_model
 
     if not paths:
@@ -435,13 +445,8 @@ def _others_suited(paths: list[Path], chosen, models, args: argparse.Namespace) 
     other: dict[str, list[str]] = {}
     for k in picked:
         path = paths[int(k)]
-        try:
-            page = 0 if args.page == "all" else args.page
-            pixels = read_image(path, page=page, channel=args.channel).pixels
-        except ImageError:
-            continue
-        seen = pixels[np.isfinite(pixels)]
-        if not seen.size or seen.min() == seen.max():
+        pixels = _telling_plane(path, args)
+        if pixels is None:
             continue
         better = suggest_model(pixels, models).model
         if better.name != chosen.name:

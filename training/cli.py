@@ -7,6 +7,8 @@ import importlib.util
 import shlex
 import sys
 
+from cellprop.cli import folder_argument
+
 from .data import DatasetError
 
 DESCRIPTION = """\
@@ -48,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset folder(s)")
     parser.add_argument(
-        "--out", required=True, type=_folder, metavar="MODEL_DIR", help="model folder to write"
+        "--out",
+        required=True,
+        type=folder_argument,  # (not an empty name: an unset variable)
+        metavar="MODEL_DIR",
+        help="model folder to write",
     )
     what = parser.add_argument_group("what the model is for")
     what.add_argument("--name", default=None, help="model name (default: MODEL_DIR's name)")
@@ -200,14 +206,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _folder(text: str) -> str:
-    """A folder to write: not an empty name (an unset variable: the folder the command runs
-    in would get the model's files)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("must name a folder, got an empty name")
-    return text
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cellprop-train``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -232,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = TrainConfig(
         datasets=args.datasets,
-        out=args.out,
+        out=str(args.out),
         work=args.work,
         name=args.name or Path(args.out).resolve().name,
         description=args.description,
