@@ -26,7 +26,7 @@ def wheel(tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("source") / "cellprop"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
+    built = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -34,14 +34,18 @@ def wheel(tmp_path_factory) -> Path:
             "wheel",
             "--no-deps",
             "--no-build-isolation",
-            "-q",
             "-w",
             str(out),
             str(source),
         ],
         check=True,
         cwd=out,
+        capture_output=True,
+        text=True,
     )
+    # A resources/ folder missing from pyproject's packages (a model added) builds all the same,
+    # with a page of setuptools warnings at every install: list it there.
+    assert "would be ignored" not in built.stdout + built.stderr, built.stdout + built.stderr
     (found,) = out.glob("cellprop-*.whl")
     return found
 
