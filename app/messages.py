@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 def count_cells(n: int) -> str:
-    """A count of cells in words: "1 cell", "0 cells", "12 cells"."""
+    """A count of cells in words: "1 cell", "0 cells", "12 cells" (as the engine's, which
+    this module does not import: the window starts before the engine is loaded)."""
     return f"{n} cell{'s' * (n != 1)}"
 
 

@@ -510,6 +510,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         read_points,
     )
     from cellprop.engine.batch import MEASURED_AGAIN, OUTPUT_SUFFIXES
+    from cellprop.engine.pipeline import count_cells as _cells
     from cellprop.engine.pipeline import left_out_note
 
     chosen = {"max_move": args.max_move, "max_gap": args.max_gap}
@@ -628,7 +629,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         if hidden:
             again = any(r.note for r in hidden)  # all of them, with other measurement settings
             bar.write(
-                f"  kept    {len(hidden)} more image(s), {sum(r.n_cells for r in hidden)} cells "
+                f"  kept    {len(hidden)} more image(s), {_cells(sum(r.n_cells for r in hidden))} "
                 f"(done by the earlier run{'; measured again' if again else ''})",
                 file=log,
             )
@@ -645,9 +646,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
             return
         kept_lines_end()
         if res.kept:
-            line = f"  kept    {res.name}: {res.n_cells} cells (done by the earlier run)"
+            line = f"  kept    {res.name}: {_cells(res.n_cells)} (done by the earlier run)"
             if res.note:
-                line = f"  kept    {res.name}: {res.n_cells} cells ({res.note})"
+                line = f"  kept    {res.name}: {_cells(res.n_cells)} ({res.note})"
         elif res.status == "done":
             estimated = (
                 f", diameter ~{res.diameter:.0f} px"
@@ -655,7 +656,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 else ""
             )
             line = (
-                f"  done    {res.name} ({res.image_info}): {res.n_cells} cells"
+                f"  done    {res.name} ({res.image_info}): {_cells(res.n_cells)}"
                 f"{estimated}, {res.seconds:.1f} s{left_out_note(res.settings)}"
                 + (f"; {res.note}" if res.note else "")
             )
@@ -718,7 +719,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     print(
         f"cellprop: {done}/{len(result.results)} image(s) done"
         + (f" ({kept} by the earlier run)" if kept else "")
-        + f", {cells} cells; results in {args.out}",
+        + f", {_cells(cells)}; results in {args.out}",
         file=log,
     )
     if result.followed_again:

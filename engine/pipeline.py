@@ -279,15 +279,17 @@ def edge_limits(fraction: float, diameter: float, estimate: str = "area") -> tup
     return edge_min_size(fraction, diameter), 0.0
 
 
+def count_cells(n: int) -> str:
+    """A count of cells in words, for every front end's messages: "1 cell", "0 cells"."""
+    return f"{n} cell{'s' * (n != 1)}"
+
+
 def left_out_note(settings: dict | None) -> str:
     """For a log line about one image: "; 3 cells cut by the image edge left out (...)" where
     the border or edge rule left cells out, "; 1 cell larger than the largest cell (30000 px)
     left out" where the largest-cell rule did (``Segmentation.settings``), else ""."""
     settings = settings or {}
-
-    def cells(count: int) -> str:
-        return "1 cell" if count == 1 else f"{count} cells"
-
+    cells = count_cells
     note = ""
     count = int(settings.get("edge_left_out") or 0)
     if count and settings.get("exclude_border"):
