@@ -287,7 +287,9 @@ def count_cells(n: int) -> str:
 def left_out_note(settings: dict | None) -> str:
     """For a log line about one image: "; 3 cells cut by the image edge left out (...)" where
     the border or edge rule left cells out, "; 1 cell larger than the largest cell (30000 px)
-    left out" where the largest-cell rule did (``Segmentation.settings``), else ""."""
+    left out" where the largest-cell rule did, "; all 12 cells found were smaller than the
+    smallest cell (900 px) and left out" where the smallest-cell rule left none
+    (``Segmentation.settings``), else ""."""
     settings = settings or {}
     cells = count_cells
     note = ""
@@ -305,6 +307,13 @@ def left_out_note(settings: dict | None) -> str:
         note += (
             f"; {cells(count)} larger than the largest cell ({settings.get('max_size')} px) "
             "left out"
+        )
+    count = int(settings.get("small_left_out") or 0)
+    if count and count == settings.get("n_detected"):  # every cell found, none kept: say why
+        note += (
+            f"; {'the' if count == 1 else 'all'} {cells(count)} found "
+            f"{'was' if count == 1 else 'were'} smaller than the smallest cell "
+            f"({settings.get('min_size')} px) and left out"
         )
     return note
 
@@ -383,8 +392,8 @@ def filter_cells(
     ``labels`` are 1..N for the N rows of ``centres_rc`` ((row, col), pixels of ``labels``);
     returns the new labels and the kept rows. A ``report`` dict given gets ``"edge"``: how many
     cells of ``min_size`` or more (and no more than ``max_size``) the border or edge rule left
-    out, and ``"large"``: how many cells over ``max_size`` were left out.
-    """
+    out, ``"large"``: how many cells over ``max_size`` were left out, and ``"small"``: how many
+    were under ``min_size`` (or empty)."""
     n = len(centres_rc)
     counts = np.bincount(labels.ravel(), minlength=n + 1)[: n + 1]
     keep = counts >= max(1, min_size)
@@ -410,6 +419,7 @@ def filter_cells(
     if report is not None:
         report["edge"] = sized - int(keep[edge].sum())
         report["large"] = large
+        report["small"] = int((counts[1:] < max(1, min_size)).sum())
     new_ids = np.zeros(n + 1, np.int64)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
     out = new_ids[labels].astype(label_dtype(int(keep.sum())))
@@ -640,6 +650,7 @@ def segment(
         max_size=cfg["max_size"],
     )
     cfg["edge_left_out"], cfg["large_left_out"] = left_out["edge"], left_out["large"]
+    cfg["small_left_out"] = left_out["small"]
     lap("graphcut")
 
     likelihood_full = rescale(likelihood, shape=(h, w), order=1).astype(np.float32, copy=False)

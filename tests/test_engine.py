@@ -211,9 +211,9 @@ def test_cut_cells_whose_centre_lies_at_the_edge_go():
     # How many cut cells the rule left out (a cut cell too small for min_size is not counted).
     report: dict = {}
     filter_cells(labels, centres, min_size=10, edge_centre=5.0, report=report)
-    assert report == {"edge": 2, "large": 0}
+    assert report == {"edge": 2, "large": 0, "small": 0}
     filter_cells(labels, centres, min_size=121, exclude_border=True, report=report)
-    assert report == {"edge": 1, "large": 0}  # cell 3; cell 1 (120 px) and 2 (120 px) too small
+    assert report == {"edge": 1, "large": 0, "small": 3}  # cell 3; the 120 px ones too small
 
 
 def test_cells_over_the_largest_size_go_and_are_counted_apart_from_the_edge_rule(
@@ -224,11 +224,11 @@ def test_cells_over_the_largest_size_go_and_are_counted_apart_from_the_edge_rule
     labels, centres = _four_cells()
     report: dict = {}
     out, rows = filter_cells(labels, centres, min_size=10, max_size=200, report=report)
-    assert rows.tolist() == centres[:3].tolist() and report == {"edge": 0, "large": 1}
+    assert rows.tolist() == centres[:3].tolist() and report == {"edge": 0, "large": 1, "small": 0}
     np.testing.assert_array_equal(out, np.where(labels == 4, 0, labels))
     # a cut cell too large counts as too large, not as left out by the edge rule
     filter_cells(labels, centres, min_size=10, max_size=199, edge_min=100, report=report)
-    assert report == {"edge": 1, "large": 2}
+    assert report == {"edge": 1, "large": 2, "small": 0}
     _, rows = filter_cells(labels, centres, min_size=10, max_size=0)  # no limit
     assert len(rows) == 4
     said = left_out_note(
@@ -239,6 +239,17 @@ def test_cells_over_the_largest_size_go_and_are_counted_apart_from_the_edge_rule
         "; 2 cells larger than the largest cell (199 px) left out"
     )
     assert left_out_note({"max_size": 199, "large_left_out": 0}) == ""
+    # A smallest cell that leaves none of the cells found says so; one that leaves some, not.
+    out, rows = filter_cells(labels, centres, min_size=10_000, report=report)
+    assert len(rows) == 0 and report["small"] == 4
+    gone = {"small_left_out": 4, "n_detected": 4, "min_size": 10_000}
+    assert left_out_note(gone) == (
+        "; all 4 cells found were smaller than the smallest cell (10000 px) and left out"
+    )
+    assert left_out_note({**gone, "small_left_out": 1, "n_detected": 1}) == (
+        "; the 1 cell found was smaller than the smallest cell (10000 px) and left out"
+    )
+    assert left_out_note({**gone, "n_detected": 5}) == ""
     # None: the model's, which has none unless its model.json says so; scaled as the minimum
     assert resolve_settings(tiny_model, Settings())["max_size"] == 0
     assert resolve_settings(tiny_model, Settings(max_size=500))["max_size"] == 500
