@@ -84,6 +84,7 @@ class BatchItem:
     note: str = ""  # what was done otherwise (engine ImageResult.note)
     sequence: tuple | None = None  # (time-lapse, time point) where its cells were followed
     tracking: dict | None = None  # how they were followed there (TrackSettings.record())
+    model: str | None = None  # the model that made it where not the batch's (run.json "made")
 
     @classmethod
     def of(cls, image_result, read_labels=None, channel: int | None = None) -> BatchItem:
@@ -125,6 +126,7 @@ class BatchItem:
             note=getattr(image_result, "note", "") or "",
             sequence=getattr(image_result, "sequence", None),
             tracking=getattr(image_result, "tracking", None),
+            model=getattr(image_result, "model", None),
         )
 
     @property
@@ -152,7 +154,7 @@ class BatchItem:
             settings=self.settings,
             timings=self.timings,
             outputs=self.outputs,
-            model=model,
+            model=self.model or model,
             device=device,
             labels_file=self.outputs.get("labels"),
             name=self.name or self.path.name,

@@ -5,6 +5,7 @@ every segmented image (then with the gathered ``cells.csv`` and ``images.csv``);
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,7 @@ class ExportMixin:
                     engine.links_from_tables(lapse), lapse, times, settings
                 )
                 rows += engine.track_rows(name, tracks, lapse, times, names)
-            written, tables, counts = [], [], {}
+            written, tables, counts, makers = [], [], {}, {}
             for n, (doc, plane, result, paths, named_as) in enumerate(plan):
                 if job.is_cancelled():
                     break
@@ -165,10 +166,13 @@ class ExportMixin:
                 areas = np.bincount(np.asarray(labels).ravel())[1:]
                 areas = areas[areas > 0]
                 counts[named_as] = (len(areas), float(areas.mean()) if len(areas) else np.nan)
+                makers[named_as] = self._made_record(result)
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
                 tables.append((named_as, result.table, page))
-            engine.recount(out_dir, counts)  # a run's folder: its summary.csv says so too
+            # a run's folder: its summary.csv says so too, and its run.json what made each
+            # (opened again, a correction re-runs the model that made it, measured so)
+            engine.recount(out_dir, counts, makers)
             if gathered and written:
                 # a run's folder: its other images (closed, or not opened) stay in its tables
                 left, tracked, unread = engine.run_left_out(
@@ -225,6 +229,12 @@ class ExportMixin:
             )
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def _made_record(self, result: Result) -> dict:
+        """What made ``result`` as a run's record keeps it (engine ``recount``'s ``made``):
+        the model as chosen and the engine settings it was segmented and measured with."""
+        settings, (model, _), _ = self._made_with(result)
+        return {"model": model, "settings": asdict(settings)}
 
     def _replaced_results(self, plan: list, replaced: set) -> list[Result]:
         """The results not exported now whose files an export ``plan`` replaces (``replaced``):

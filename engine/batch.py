@@ -41,7 +41,15 @@ from .io import (
     points_outside,
     read_image,
 )
-from .journal import EarlierRun, Journal, add_note, earlier_run, row_channel, run_record
+from .journal import (
+    EarlierRun,
+    Journal,
+    add_note,
+    earlier_run,
+    made_by,
+    row_channel,
+    run_record,
+)
 from .output import (
     NAME_MAX,
     OUTPUT_SUFFIXES,
@@ -1374,6 +1382,10 @@ def saved_results(
             problems.append(LeftOut.of(f"{name}: its results cannot be read ({exc}){hint}"))
             continue
         result.settings = dict(given, diameter=result.diameter) if auto else dict(given)
+        own = made_by(run.record, name)  # exported there since, made otherwise than the run
+        if own is not None:
+            result.settings = dict(own["settings"])
+            result.model = str(own.get("model") or "") or None
         result.sequence = in_sequence.get(k)
         if result.sequence is not None:  # followed so (a run.json before: the defaults)
             result.tracking = TrackSettings.of(run.record.get("tracking")).record()

@@ -332,33 +332,68 @@ def _summary_rows(summary: Path) -> dict:
     return rows
 
 
-def recount(folder: str | Path, counts: dict) -> None:
+def recount(folder: str | Path, counts: dict, made: dict | None = None) -> None:
     """Bring the ``Cells`` and ``MeanArea_px`` of the batch run's summary.csv in ``folder`` up
     to date for images whose results were written there again (*Export* of corrections into
-    a run's folder): ``counts`` {image name: (cells, mean area in pixels)}. Nothing where the
-    folder holds no summary.csv that can be read, or it names none of them."""
-    summary = Path(folder) / "summary.csv"
+    a run's folder): ``counts`` {image name: (cells, mean area in pixels)}; and where ``made``
+    gives what made each ({image name: {"model": the model as the window names it,
+    "settings": the engine settings}}: segmented again with another model or measured with
+    another pixel size since the run), record it in run.json's ``"made"``, so that its results
+    opened again (:func:`~cellprop.engine.batch.saved_results`) are corrected and measured
+    so. Nothing where the folder holds no summary.csv that can be read, or it names none of
+    them."""
+    folder = Path(folder)
+    summary = folder / "summary.csv"
     if not summary.is_file():
         return
     try:
         rows = _summary_rows(summary)
     except ResumeError:
         return
-    changed = False
+    changed = []
     for name, (cells, area) in counts.items():
         row = rows.get(name)
         if row is not None and row.get("Status") == "done":
             row["Cells"] = str(int(cells))
             row["MeanArea_px"] = "" if area != area else f"{area:.2f}"
-            changed = True
+            changed.append(name)
     if not changed:
         return
+    if made:
+        _record_made(folder, {name: made[name] for name in changed if name in made})
     names = list(dict.fromkeys([*SUMMARY_COLUMNS, *(k for row in rows.values() for k in row)]))
     with atomic_path(summary, True) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, names, restval="")
             writer.writeheader()
             writer.writerows(rows.values())
+
+
+def _record_made(folder: Path, made: dict) -> None:
+    """Add ``made`` ({image name: {"model", "settings"}}) to run.json's ``"made"`` in
+    ``folder`` (nothing where run.json cannot be read: the run's own record stays)."""
+    try:
+        run = earlier_run(folder)
+    except ResumeError:
+        return
+    if run is None or not made:
+        return
+    record = dict(run.record)
+    earlier = record.get("made")
+    record["made"] = {**(earlier if isinstance(earlier, dict) else {}), **made}
+    with atomic_path(folder / "run.json", True) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", "utf-8")
+
+
+def made_by(record: dict, name: str) -> dict | None:
+    """What made the image ``name`` of a run whose record (run.json) is ``record``, where that
+    is not the run's model and settings ({"model", "settings"}: exported there from the window
+    since); None: the run's."""
+    made = record.get("made")
+    own = made.get(name) if isinstance(made, dict) else None
+    if not isinstance(own, dict) or not isinstance(own.get("settings"), dict):
+        return None
+    return own
 
 
 def row_channel(row: dict) -> int | None:
@@ -399,7 +434,17 @@ class Journal:
 
     def __init__(self, folder: Path, record: dict, replace: bool, kept: Iterable = ()) -> None:
         self.folder = Path(folder)
+        kept = list(kept)
         self.record = dict(record, state="running", created=_now())
+        if replace and kept:  # continued: what made the images it keeps, where not the run
+            try:
+                earlier = earlier_run(self.folder)
+            except ResumeError:
+                earlier = None
+            made = {r.name: made_by(earlier.record, r.name) for r in kept} if earlier else {}
+            made = {name: own for name, own in made.items() if own is not None}
+            if made:
+                self.record["made"] = made
         self._write_json(replace)
         with atomic_path(self.folder / "summary.csv", replace) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:

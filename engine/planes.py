@@ -92,6 +92,11 @@ class ImageResult:
     earlier_note : str
         A kept image's note from the earlier run's summary.csv (its ``Note``: pixels not
         square, a blank image, ...), written there again.
+    model : str or None
+        The model that made its cells where that is not the run's (an image segmented again
+        in the window with another model, exported into the run's folder: run.json's
+        ``"made"``), as the window names it (a shipped model's name or a folder); None: the
+        run's.
     """
 
     path: Path
@@ -116,6 +121,7 @@ class ImageResult:
     channel: int | None = None
     digest: str = ""
     earlier_note: str = ""
+    model: str | None = None
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)

@@ -475,6 +475,64 @@ def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
     assert int(summary["crop2.png"]["Cells"]) == count(before, "crop2.png")
 
 
+def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(
+    qtbot, controller, crops, tmp_path
+):
+    """One image of a run segmented again with another model and pixel size, exported into
+    the run's folder: opened again, it is corrected with that model and measured at that
+    pixel size (both were the run's, and a correction changed its outlines and areas)."""
+    if not {"phase", "nuclei"} <= {m.name for m in engine.list_models()}:
+        pytest.skip("needs the shipped phase and nuclei models")
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    controller.update_settings(model="nuclei", pixel_size=0.5, threshold=0.05)
+    controller.set_current(1)
+    qtbot.waitUntil(lambda: controller.current.path == crops[1], timeout=RUN_MS)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    made = controller.current.result
+    assert made.model == "nuclei" and made.n_cells > 1
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    later = AppController(store=controller.store)
+    try:
+        later.update_settings(model="phase", pixel_size=None, threshold=None)
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out)
+        by_path = {d.path: d for d in later.documents}
+        other, again = by_path[crops[0]].result, by_path[crops[1]].result
+        assert Path(other.model).name == "phase" and again.model == "nuclei"
+        assert again.settings["pixel_size"] == 0.5
+        later.set_current(later.documents.index(by_path[crops[1]]))
+        qtbot.waitUntil(lambda: later.current.result.labels is not None, timeout=RUN_MS)
+        before = later.current.result.labels.copy()
+        np.testing.assert_array_equal(before, made.labels)
+        centres = later.current.result.centres  # as its table keeps them
+        n = later.current.result.n_cells
+        with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
+            assert later.remove_cell(n)
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        fixed = later.current.result
+    finally:
+        later.shutdown()
+    # as a correction in the window that made it: the same model from the same centres
+    pixels = engine.read_image(crops[1]).pixels
+    expected = engine.segment(
+        pixels,
+        engine.load_model("nuclei", device="cpu"),
+        settings=engine.Settings(threshold=0.05, pixel_size=0.5),
+        centres=centres[:-1],
+    )
+    np.testing.assert_array_equal(fixed.labels, expected.labels)
+    assert "AreaShape_Area_um2" in fixed.table.columns  # measured at 0.5 µm, as exported
+    area = fixed.table.columns["AreaShape_Area_um2"][0]
+    assert area == pytest.approx(np.count_nonzero(fixed.labels == 1) * 0.25)
+
+
 def read_rows(path):
     import csv
 

@@ -209,6 +209,40 @@ def test_a_stopped_run_goes_on_with_resume_and_ends_as_one_run(tmp_path, tiny_mo
     assert (run["state"], run["done"], run["kept"]) == ("finished", 3, 1)
 
 
+def test_what_made_an_image_exported_into_a_run_is_kept_by_the_run_and_its_continuation(
+    tmp_path, tiny_model_dir
+):
+    """An image of a run made again otherwise (another model, pixel size) and exported into
+    its folder: run.json records what made it (``recount``'s ``made``), its results open so
+    (``saved_results``), and a continued run keeps that record for the images it keeps."""
+    from cellprop.engine import recount, saved_results
+
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    _stopped_run(folder, out, tiny_model_dir, after=2)
+    own = {"model": "/elsewhere/other-model", "settings": {"pixel_size": 0.5, "threshold": 0.3}}
+    recount(out, {"frame1.png": (7, 30.0), "absent.png": (1, 1.0)}, {"frame1.png": own})
+    assert json.loads((out / "run.json").read_text())["made"] == {"frame1.png": own}
+    _, results, _ = saved_results(out)
+    by_name = {r.name: r for r in results}
+    assert by_name["frame1.png"].model == own["model"]
+    assert by_name["frame1.png"].settings == own["settings"]
+    assert by_name["frame0.png"].model is None  # the run's
+    assert by_name["frame0.png"].settings["threshold"] == 0.01
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["state"] == "finished" and run["made"] == {"frame1.png": own}
+    _, results, _ = saved_results(out)
+    assert {r.name: r.model for r in results} == {
+        "frame0.png": None,
+        "frame1.png": own["model"],
+        "frame2.png": None,
+    }
+    # replaced (--overwrite), the run's record is its own again
+    assert segment([folder, "--out", out, "--overwrite"], tiny_model_dir) == 0
+    assert "made" not in json.loads((out / "run.json").read_text())
+
+
 def test_resume_keeps_what_a_cancelled_run_did_and_refuses_other_settings(
     tmp_path, tiny_model_dir, capsys
 ):
