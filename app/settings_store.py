@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QByteArray, QSettings
 
 from .state import DEFAULT_OVERLAYS, EXPANDED, OVERLAY_NAMES, Overlay, UserSettings
 
@@ -36,6 +36,18 @@ _INTS = (
     "ring_width",
     "track_max_gap",
 )
+#: The whole numbers' ranges, as the settings panel's boxes take them (the neighbour
+#: distance's lowest: "expanded until adjacent"): an entry outside them, which the engine
+#: would refuse or the panel would show otherwise than it is used, falls back to the default.
+_INT_RANGES = {
+    "min_size": (0, 1_000_000),
+    "max_size": (0, 100_000_000),
+    "batch_workers": (1, 64),
+    "batch_channel_index": (0, 63),
+    "neighbour_distance": (EXPANDED, 500),
+    "ring_width": (0, 200),
+    "track_max_gap": (0, 10),
+}
 _BOOLS = ("exclude_border", "roi_zip", "diameter_each_image", "batch_pages", "batch_track")
 _STRINGS = ("model", "device")
 #: Settings kept under another key than their name: the folder channel's meaning changed (its
@@ -92,9 +104,8 @@ class SettingsStore:
                 values[name] = _to_bool(raw)
         if values.get("device") not in (None, "auto", "cpu", "cuda"):
             values.pop("device")
-        for name in _INTS:  # a hand-edited entry the engine would refuse
-            lowest = {"neighbour_distance": EXPANDED, "batch_workers": 1}.get(name, 0)
-            if values.get(name, lowest) < lowest:
+        for name, (lowest, highest) in _INT_RANGES.items():
+            if name in values and not lowest <= values[name] <= highest:
                 values.pop(name)
         for name, (lowest, highest) in _FLOAT_RANGES.items():
             if name in values and not lowest <= values[name] <= highest:
@@ -186,7 +197,13 @@ class SettingsStore:
         self._qs.sync()
 
     def window_state(self) -> tuple:
-        return self._qs.value("window/geometry"), self._qs.value("window/state")
+        """The window's saved geometry and dock layout (QByteArray), each None where none was
+        saved or what the file holds is not one (cut short, edited by hand): the window then
+        starts with its first-start layout instead of failing to start."""
+        return tuple(
+            value if isinstance(value, QByteArray | bytes) else None
+            for value in (self._qs.value("window/geometry"), self._qs.value("window/state"))
+        )
 
     def save_window_state(self, geometry, state) -> None:
         self._qs.setValue("window/geometry", geometry)

@@ -340,6 +340,15 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     assert make_store(settings_file).load_settings().pixel_size == 0.65
     settings_file.write_text("[segmentation]\nneighbour_distance=-1\n")  # grown until adjacent
     assert make_store(settings_file).load_settings().neighbour_distance == -1
+    # whole numbers past what the panel's boxes take: used as they were, shown otherwise
+    settings_file.write_text(
+        "[segmentation]\nmin_size=5000000\nmax_size=200000000\nbatch_workers=1000\n"
+        "batch_channel=99\nneighbour_distance=100000\nring_width=100000\ntrack_max_gap=500\n"
+    )
+    assert make_store(settings_file).load_settings() == UserSettings()
+    settings_file.write_text("[segmentation]\nmin_size=1000000\nring_width=200\n")  # the most
+    kept = make_store(settings_file).load_settings()
+    assert (kept.min_size, kept.ring_width) == (1_000_000, 200)
 
 
 def test_a_folder_with_another_programs_run_json_opens_as_images(qtbot, controller, images):
