@@ -7,6 +7,7 @@ behind; existing results are never replaced unless ``overwrite`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import glob
@@ -525,6 +526,7 @@ def process_batch(
             record["resolved"] = resolve_settings(model, settings)  # the defaults it stands for
         kept: dict[int, ImageResult] = {}
         left_over: list[str] = []  # a replaced run's images not among these, their files left
+        replaced: dict[str, dict] = {}  # the replaced run's files of the images given again
         changed: dict[int, str] = {}  # images segmented again, their image changed: why
         refused: dict[int, ImageResult] = {}  # images whose labels changed and cannot be used
         earlier, refollowed, was = None, [], None
@@ -560,6 +562,7 @@ def process_batch(
                     raise OutputExists(out / name)
             if overwrite:
                 left_over = _replaced_images(out, files)
+                replaced = _replaced_files(out, files)
         out.mkdir(parents=True, exist_ok=True)
         if not held:  # a folder made now: held from here
             hold.enter_context(_alone_in(out))
@@ -581,6 +584,7 @@ def process_batch(
                 res.note = add_note(res.note, changed[i])
             if not res.kept:
                 journal.add(res)
+            _remove_replaced(res, replaced.get(res.name))
             if on_result is not None:
                 on_result(res)
             if progress is not None:
@@ -1111,6 +1115,29 @@ def _replaced_images(out: Path, files: list[Plane]) -> list[str]:
     whose labels are still there: their files stay beside the new run's, not in its tables."""
     others = _finished_besides(out, {p.name for p in files}) or []
     return [name for name, _, targets in others if targets["labels"].is_file()]
+
+
+def _replaced_files(out: Path, files: list[Plane]) -> dict[str, dict]:
+    """The result files the run in ``out`` (replaced now) wrote for the images ``files`` give
+    again, by name: {name: {kind: path}}."""
+    given = {p.name for p in files}
+    return {
+        name: targets for name, _, targets in _finished_besides(out, set()) or [] if name in given
+    }
+
+
+def _remove_replaced(result: ImageResult, earlier: dict | None) -> None:
+    """The files of ``result``'s image that the replaced run wrote (``earlier``) and this one
+    did not write again go: all of them where the image failed now (an unusable file leaves
+    no results), its ROI set where this run writes none (its cells are not the labels'). An
+    image cancelled keeps them (not segmented now, as one not given)."""
+    if not earlier or result.status not in ("done", "failed", "skipped"):
+        return
+    written = set(result.outputs.values()) if result.status == "done" else set()
+    for path in earlier.values():
+        if path not in written:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def _finished_besides(folder: str | Path, names) -> list[tuple[str, Plane, dict]] | None:

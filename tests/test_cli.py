@@ -209,6 +209,37 @@ def test_a_stopped_run_goes_on_with_resume_and_ends_as_one_run(tmp_path, tiny_mo
     assert (run["state"], run["done"], run["kept"]) == ("finished", 3, 1)
 
 
+def test_overwrite_leaves_no_files_of_the_replaced_run_that_are_not_this_runs(
+    tmp_path, tiny_model_dir
+):
+    """A run replaced (--overwrite): an image that fails now keeps none of the earlier run's
+    files (they looked like this run's results), and one segmented now without --roi keeps
+    no ROI set of the earlier cells (Fiji measured cells that were no longer there); the
+    images of the run not given again, and a user's own files, stay."""
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out, "--roi"], tiny_model_dir) == 0
+    assert (out / "frame0_rois.zip").is_file() and (out / "frame1_rois.zip").is_file()
+    (out / "notes.txt").write_text("mine")
+    (folder / "frame1.png").write_bytes((folder / "frame1.png").read_bytes()[:200])  # cut
+    (folder / "frame2.png").unlink()  # not given again: its files stay (left over)
+    assert segment([folder, "--out", out, "--overwrite"], tiny_model_dir) == 1
+    assert {p.name for p in out.iterdir()} == {
+        "frame0_labels.tif",
+        "frame0_overlay.png",
+        "frame0_cells.csv",
+        "frame2_labels.tif",
+        "frame2_overlay.png",
+        "frame2_cells.csv",
+        "frame2_rois.zip",
+        "notes.txt",
+        "cells.csv",
+        "images.csv",
+        "summary.csv",
+        "run.json",
+    }
+
+
 def test_what_made_an_image_exported_into_a_run_is_kept_by_the_run_and_its_continuation(
     tmp_path, tiny_model_dir
 ):
