@@ -79,7 +79,7 @@ class ExportMixin:
                 doc,
                 plane,
                 doc.results[plane],
-                dict(engine.output_paths(at.target, out_dir, roi)),
+                dict(engine.output_paths(at.target, out_dir, roi or self._has_roi(at, out_dir))),
                 at.target.name,
             )
             for (doc, plane), at in zip(planes, named, strict=True)
@@ -229,6 +229,12 @@ class ExportMixin:
             )
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def _has_roi(self, plane, out_dir: Path) -> bool:
+        """Whether ``out_dir`` holds a ROI set of ``plane`` (a run's, exported with *Also save
+        Fiji ROIs*): replaced with the labels written, even with that unticked now, so that
+        it never outlines other cells than they hold."""
+        return bool(self.engine.output_paths(plane.target, out_dir, True)["roi"].is_file())
 
     def _made_record(self, result: Result) -> dict:
         """What made ``result`` as a run's record keeps it (engine ``recount``'s ``made``):

@@ -585,6 +585,20 @@ def test_export_writes_all_files_and_never_overwrites_without_asking(
     with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
         assert controller.export_current(out, lambda existing: True)
     assert (out / "img0_cells.csv").read_text() != "mine"
+    # *Also save Fiji ROIs* unticked since: the ROI set there is replaced with the labels
+    # (it was left, outlining the cells exported before), and asked about with them
+    controller.update_settings(roi_zip=False)
+    (out / "img0_rois.zip").write_bytes(b"the cells exported before")
+    asked.clear()
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.export_current(out, lambda existing: asked.append(existing) or True)
+    assert out / "img0_rois.zip" in asked[0] and len(asked[0]) == 4
+    assert (out / "img0_rois.zip").read_bytes() == b"zip"  # the fake engine's ROI set
+    elsewhere = tmp_path / "elsewhere"
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS) as sig:
+        assert controller.export_current(elsewhere, lambda existing: False)
+    assert sorted(p.name for p in sig.args[0]) == names[:3]  # none asked for, none there
 
 
 def test_export_all_writes_every_segmented_image(qtbot, controller, images, tmp_path):
