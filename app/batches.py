@@ -178,7 +178,9 @@ class BatchMixin:
     def open_results(self, folder: str | Path, images: str | Path | None = None) -> None:
         """Open the images a batch run wrote into ``folder`` with their cells read back from
         its files (engine ``saved_results``), to look at, correct and export them again
-        without segmenting them again. Images open already keep the results they have.
+        without segmenting them again. Images open already with cells of this window's own
+        not exported (or being segmented) keep them, and the window is told so; those whose
+        cells are in files (another run's) take this run's.
         ``images``: the folder the images were moved to since the run; where some are not
         found and none was given, ``images_missing`` asks the window for it."""
         folder = Path(folder)
@@ -206,15 +208,19 @@ class BatchMixin:
             page = record.get("page") if isinstance(record.get("page"), int) else 0
             items = [i for i in items if i.usable]
             self._add_documents([i.path for i in items])
-            busy = {
-                id(d) for d in self.documents if d.results or d.running
-            }  # never replace what this window made or corrected
-            shown = []
+            # never replace what this window made or corrected and did not export: cells of
+            # another run's folder (its files hold them) make way for this run's
+            busy = {id(d) for d in self.documents if d.running or self._own_cells(d)}
+            shown, kept = [], []
             for item in items:
                 i = self.index_of(item.path)
                 doc = self.documents[i]
                 if id(doc) in busy:
+                    if doc not in kept:
+                        kept.append(doc)
                     continue
+                if self._memo_holds is not None and self._memo_holds[0] is doc:
+                    self._memo_holds = None  # other cells now: got ready for them anew
                 plane = (page if item.page is None else item.page, item.channel)
                 if not doc.results:  # the first of its planes opened is the one shown
                     doc.page, doc.channel = plane
@@ -228,6 +234,13 @@ class BatchMixin:
                 f"Opened the results of {len(shown)} images from {folder} (model "
                 f"{model.get('name', '?')}, {record.get('created', 'date not recorded')})",
             )
+            if kept:
+                self._report(
+                    f"{folder}: {len(kept)} image(s) kept the cells they have in this window "
+                    f"({kept[0].name}{', ...' if len(kept) > 1 else ''}: segmented, corrected "
+                    "or being segmented, and not exported); close them (File > Close image) "
+                    "and open the results again for this run's cells on them."
+                )
             if self.current is None and shown:
                 self.set_current(shown[0])
             elif self.current_index in shown:
@@ -240,6 +253,15 @@ class BatchMixin:
                 self._report(readable_error(exc, engine), self._details(exc, tb))
 
         self._start_side_job(Job(read, name=f"open results {folder.name}"), finished, failed)
+
+    def _own_cells(self, doc) -> bool:
+        """Whether ``doc`` holds cells made in this window and in no file (segmented,
+        corrected, measured again or followed anew, and not exported) or centres marked and
+        not saved: what opening a run's results on it must not replace."""
+        return bool(self.unsaved_marks([doc])) or any(
+            not r.outputs or r.tracks_changed or r.measured_anew or r.unsaved_edits
+            for r in doc.results.values()
+        )
 
     @property
     def batch_channel(self) -> int | None:

@@ -533,6 +533,40 @@ def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(
     assert area == pytest.approx(np.count_nonzero(fixed.labels == 1) * 0.25)
 
 
+def test_open_results_of_a_run_replaces_another_runs_cells_but_not_the_windows_own(
+    qtbot, controller, crops, tmp_path
+):
+    """Two runs of the same images, the first one's results opened again: its cells show
+    (the second run's stayed, and the Log said "0 images"), except on an image corrected
+    and not exported, which keeps its cells, the window saying so."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, first)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    made = {d.path: d.result.n_cells for d in controller.documents}
+    controller.update_settings(threshold=0.9)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, second)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert {d.path: d.result.n_cells for d in controller.documents} != made
+    controller.set_current(0)
+    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.remove_cell(1)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    corrected = controller.current.result
+    said: list = []
+    controller.error.connect(said.append)
+    controller.open_results(first)
+    qtbot.waitUntil(lambda: bool(said), timeout=RUN_MS)
+    docs = {d.path: d for d in controller.documents}
+    assert docs[crops[0]].result is corrected
+    for path in crops[1:]:
+        assert docs[path].result.n_cells == made[path]
+        assert docs[path].result.outputs["labels"].parent == first
+    assert len(said) == 1 and "1 image(s) kept the cells" in said[0] and "crop0.png" in said[0]
+
+
 def read_rows(path):
     import csv
 
