@@ -198,6 +198,14 @@ class AppController(
                 except Exception as exc:  # noqa: BLE001
                     self._report(readable_error(exc, self.engine))
                     continue
+                if not found and (path / "cells.csv").is_file():  # what an export writes
+                    self._report(
+                        f"No images found in the folder {path} nor below it: it holds "
+                        "cellprop's results (cells.csv, label images, overlays), not the images "
+                        "they were made from. Open those images; a batch's result folder (with "
+                        "its run.json) opens with its cells: File > Open results."
+                    )
+                    continue
                 if not found:
                     self._report(f"No images found in the folder {path} nor below it.")
                     continue

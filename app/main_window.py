@@ -314,8 +314,17 @@ class MainWindow(
         tables = [p for p in paths if p.is_file() and p.suffix.lower() in POINTS_SUFFIXES]
         others = [p for p in paths if p not in tables]
         if others:
-            self.controller.open_paths(others)
-            self.controller.store.add_recent([p for p in others if p.exists()])
+            c = self.controller
+            c.open_paths(others)
+            # what opened: a file, a folder with images, a run's folder (not one without)
+            c.store.add_recent(
+                [
+                    p
+                    for p in others
+                    if p.is_file()
+                    or (p.is_dir() and (c.images_found_in(p) or c.earlier_run(p) is not None))
+                ]
+            )
         for table in tables:
             self.use_points_file(table)
 
@@ -433,7 +442,8 @@ class MainWindow(
         )
         if folder:
             c.open_results(folder)
-            c.store.add_recent([folder])
+            if c.earlier_run(folder) is not None:  # a run's folder (else it says why not)
+                c.store.add_recent([folder])
 
     def find_moved_images(self, folder: str, gone: list) -> None:
         """Results opened whose images are no longer where the run read them (an

@@ -44,6 +44,7 @@ from cellprop.engine import (
     relatives,
     run_left_out,
     run_record,
+    saved_results,
     table_tracks,
     time_points_left_out,
     write_training_set,
@@ -155,6 +156,7 @@ class FakeEngine:
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
     ResumeError = ResumeError
     earlier_run = staticmethod(earlier_run)  # reads a run's record: the engine's
+    saved_results = staticmethod(saved_results)  # ... and its results (refuses a non-run)
     continued_planes = staticmethod(continued_planes)  # ... and the images it finished
     name_clash = staticmethod(name_clash)  # plain name comparisons: the engine's
     clash_message = staticmethod(clash_message)

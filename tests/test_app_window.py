@@ -975,6 +975,28 @@ def test_images_are_closed_from_the_list_asking_before_work_is_lost(qtbot, windo
     assert c.index_of(images[0]) == 0 and window.documents.count() == 1
 
 
+def test_a_folder_of_exported_results_is_named_so_and_not_kept_as_a_run(qtbot, window, tmp_path):
+    """A folder an export wrote (its tables, label images and overlays; no images, no
+    run.json): dropped, the window says what it holds (it said no images were there);
+    chosen in *Open results*, it is refused and not added to *Open recent*."""
+    c = window.controller
+    exported = tmp_path / "exported"
+    exported.mkdir()
+    (exported / "cells.csv").write_text("Image,ObjectNumber\nimg0.tif,1\n")
+    (exported / "img0_cells.csv").write_text("ObjectNumber\n1\n")
+    (exported / "img0_labels.tif").write_bytes(b"")
+    said: list = []
+    c.error.connect(said.append)
+    window.open_paths([exported])
+    assert len(said) == 1 and "cellprop's results" in said[0] and "Open results" in said[0]
+    window.dialogs.folder = str(exported)
+    window.ask_open_results()
+    qtbot.waitUntil(lambda: len(said) == 2, timeout=WAIT_MS)
+    assert "no run.json" in said[1]
+    assert c.store.recent() == []
+    assert c.documents == []
+
+
 def test_open_recent_opens_again_what_was_opened(qtbot, window, images, tmp_path):
     """File > Open recent: each opening (a folder, images chosen together) an entry, the
     latest first, kept between sessions; an entry opens what of it is still there and says
