@@ -660,11 +660,13 @@ class MainWindow(
             self._levels_set_for = None
             # a colour image as it looks (a stained section, a camera's picture); a grey one
             # stretched, as microscopy cameras use a fraction of their range
+            # (a colour image's levels from its colours: a 16-bit one's grey is not as bright)
             self._contrast = (
-                render.value_range(pixels) if colour is not None else render.auto_contrast(pixels)
+                render.value_range(colour) if colour is not None else render.auto_contrast(pixels)
             )
         self.viewer.set_image(pixels, *self._contrast, keep_view=same_shape, colour=colour)
-        self.display_panel.set_range(*render.value_range(pixels), *self._contrast)
+        shown = colour if colour is not None else pixels
+        self.display_panel.set_range(*render.value_range(shown), *self._contrast)
         self.display_panel.set_planes(
             doc.image.n_pages,
             doc.image.n_channels,
@@ -679,10 +681,19 @@ class MainWindow(
         self._show_marks()
         self._update_correction_actions()
         self._select_wanted_cell()
+        self._describe_hovered()
+
+    def _describe_hovered(self) -> None:
+        """The status bar's pixel value and cell under a cursor that has not moved, for what
+        is shown now (another page, channel or result): it kept the last one's."""
+        hovered = self.viewer.hovered
+        if hovered is not None:
+            self.pixel_info.setText(self.controller.describe_pixel(*hovered))
 
     def _result_ready(self, index: int) -> None:
         if index == self.controller.current_index:
             self._show_result(self.controller.current)
+            self._describe_hovered()
 
     def _document_changed(self, index: int) -> None:
         self._set_busy(self.controller.busy)

@@ -671,6 +671,7 @@ class DisplayPanel(QGroupBox):
         self._colour_gain_label = QLabel("Its brightness")
         layout.addRow(self._colour_gain_label, self.colour_gain)
         self._lo, self._hi = 0.0, 255.0
+        self._levels = (0.0, 255.0)  # the black and white points shown
         self.black.valueChanged.connect(self._slid)
         self.white.valueChanged.connect(self._slid)
         self.auto.clicked.connect(lambda: self.auto_contrast_requested.emit())
@@ -684,8 +685,12 @@ class DisplayPanel(QGroupBox):
         self.set_planes(1, 1, 0, 0)
 
     def set_range(self, lo: float, hi: float, low: float, high: float) -> None:
-        """Value range of the image (lo..hi) and the shown black/white points."""
+        """Value range of the image (lo..hi) and the shown black/white points; the sliders'
+        range takes in the points too (levels kept from a brighter page of a time-lapse stay
+        as they are, not cut to this page's brightest pixel)."""
+        lo, hi = min(lo, low), max(hi, high)
         self._lo, self._hi = lo, hi if hi > lo else lo + 1
+        self._levels = (low, high)
         for slider, value in ((self.black, low), (self.white, high)):
             slider.blockSignals(True)
             slider.setValue(round((value - self._lo) / (self._hi - self._lo) * self.STEPS))
@@ -696,9 +701,16 @@ class DisplayPanel(QGroupBox):
         return self._lo + slider.value() / self.STEPS * (self._hi - self._lo)
 
     def _slid(self) -> None:
-        low, high = self._value(self.black), self._value(self.white)
+        """One slider moved: its level changes, the other stays exactly as it was (read back
+        from its slider, it moved by a step's rounding)."""
+        low, high = self._levels
+        if self.sender() is self.white:
+            high = self._value(self.white)
+        else:
+            low = self._value(self.black)
         if high <= low:
             high = low + (self._hi - self._lo) / self.STEPS
+        self._levels = (low, high)
         self.range_label.setText(f"{low:.4g} – {high:.4g}")
         self.contrast_changed.emit(low, high)
 

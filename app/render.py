@@ -37,15 +37,24 @@ def auto_contrast(pixels: np.ndarray, low_pct: float = 0.5, high_pct: float = 99
 
 
 def value_range(pixels: np.ndarray) -> tuple:
-    """(minimum, maximum) a contrast control should offer for this image."""
+    """(minimum, maximum) a contrast control should offer for this image: its values, but
+    for a few far outliers (a hot pixel, a ratio image's division by almost nothing), which
+    would leave the image's own values a sliver of the slider: no further than the span of
+    the 0.001st to 99.999th percentiles beyond them (a few pixels in a million; small bright
+    objects, beads or spots, are many more)."""
     if pixels.dtype == np.uint8:
         return 0.0, 255.0
-    if pixels.dtype == np.uint16:
-        return 0.0, float(max(int(pixels.max()), 1))
-    seen = pixels[np.isfinite(pixels)]  # a float image's nan and inf pixels set no level
-    if not seen.size:
+    seen = pixels[np.isfinite(pixels)] if pixels.dtype.kind == "f" else pixels.ravel()
+    if not seen.size:  # a float image's nan and inf pixels set no level
         return 0.0, 1.0
     lo, hi = float(seen.min()), float(seen.max())
+    if seen.size > 100:
+        sample = seen[:: max(1, seen.size // 500_000)]
+        low, high = (float(v) for v in np.percentile(sample, [0.001, 99.999]))
+        span = max(high - low, 1.0 if pixels.dtype.kind in "iu" else 0.0)
+        lo, hi = max(lo, low - span), min(hi, high + span)
+    if pixels.dtype == np.uint16:
+        return 0.0, float(max(hi, 1.0))
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
@@ -54,6 +63,7 @@ def to_display(pixels: np.ndarray, low: float, high: float) -> np.ndarray:
     a colour (H, W, 3) image gives its colours, each between the same levels)."""
     scale = 255.0 / max(high - low, 1e-12)
     out = (pixels.astype(np.float32) - np.float32(low)) * np.float32(scale)
+    np.nan_to_num(out, copy=False, nan=0.0)  # a float image's nan pixels black, said nothing
     np.clip(out, 0, 255, out=out)
     return np.ascontiguousarray(out.astype(np.uint8))
 

@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
 from . import render
 from .state import DEFAULT_OVERLAYS, OVERLAY_NAMES
 
-# Cell ids are drawn only up to this many cells: beyond it they hide the image.
+# Cell ids are drawn only up to this many cells: beyond it they hide the image; the centres'
+# dots up to the second (beyond it, tens of thousands of items slow every redraw).
 MAX_CELL_IDS = 3000
+MAX_CELL_DOTS = 20000
 
 
 def adds_to_selection(event) -> bool:
@@ -74,6 +76,7 @@ class ImageViewer(QGraphicsView):
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         self.setMouseTracking(True)
+        self.hovered: tuple | None = None  # the image pixel under the cursor, while over it
         self._image_item = QGraphicsPixmapItem()
         self._image_item.setZValue(0)
         self.scene().addItem(self._image_item)
@@ -234,8 +237,9 @@ class ImageViewer(QGraphicsView):
         for child in group.childItems():
             group.removeFromGroup(child)
             self.scene().removeItem(child)
-        if centres is None or len(centres) == 0 or len(centres) > MAX_CELL_IDS:
+        if centres is None or len(centres) == 0 or len(centres) > MAX_CELL_DOTS:
             return
+        numbered = len(centres) <= MAX_CELL_IDS  # more: the dots without their numbers
         pen = QPen(QColor(0, 0, 0), 1)
         pen.setCosmetic(True)
         brush = QBrush(QColor(255, 64, 64))
@@ -248,13 +252,15 @@ class ImageViewer(QGraphicsView):
             dot.setBrush(brush)
             dot.setPen(pen)
             dot.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            group.addToGroup(dot)
+            if not numbered:
+                continue
             text = QGraphicsSimpleTextItem(str(label))
             text.setFont(font)
             text.setBrush(QBrush(QColor(255, 255, 255)))
             text.setPen(QPen(QColor(0, 0, 0), 0.6))
             text.setPos(QPointF(x + 0.5, y + 0.5))
             text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-            group.addToGroup(dot)
             group.addToGroup(text)
 
     def mark_pending(self, x: int, y: int) -> None:
@@ -290,6 +296,7 @@ class ImageViewer(QGraphicsView):
                 item.setZValue(22)
                 item.setPos(QPointF(key[0] + 0.5, key[1] + 0.5))
                 item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+                item.setVisible(not self.layers_hidden)  # H: everything over the image hidden
                 self.scene().addItem(item)
                 items.append(item)
             self._marks[key] = items
@@ -304,7 +311,9 @@ class ImageViewer(QGraphicsView):
             if item is not None:
                 item.setVisible(overlay.visible and not self.layers_hidden)
                 item.setOpacity(overlay.opacity)
-        for item in (self._selection_item, self._colour_item, self._scale_bar):
+        for item in (self._selection_item, self._colour_item, self._scale_bar, self._pending):
+            item.setVisible(not self.layers_hidden)
+        for item in (item for items in self._marks.values() for item in items):
             item.setVisible(not self.layers_hidden)
 
     def set_scale_bar(self, bar: tuple | None) -> None:
@@ -445,7 +454,12 @@ class ImageViewer(QGraphicsView):
     def mouseMoveEvent(self, event):  # noqa: N802
         super().mouseMoveEvent(event)
         if self._pixels is not None:
-            self.mouse_moved.emit(*self._pixel_at(event.position().toPoint()))
+            self.hovered = self._pixel_at(event.position().toPoint())
+            self.mouse_moved.emit(*self.hovered)
+
+    def leaveEvent(self, event):  # noqa: N802
+        self.hovered = None
+        super().leaveEvent(event)
 
     def mousePressEvent(self, event):  # noqa: N802
         self._press_pos = event.position().toPoint()

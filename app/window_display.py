@@ -40,9 +40,10 @@ class DisplayWindowMixin:
         if doc is None or doc.image is None:
             return
         self._levels_set_for = None  # automatic again: they follow each page
-        self._contrast = render.auto_contrast(doc.image.pixels)
+        shown = doc.image.colour if doc.image.colour is not None else doc.image.pixels
+        self._contrast = render.auto_contrast(shown)
         self.viewer.set_contrast(*self._contrast)
-        self.display_panel.set_range(*render.value_range(doc.image.pixels), *self._contrast)
+        self.display_panel.set_range(*render.value_range(shown), *self._contrast)
 
     def _overlays_changed(self, overlays: dict) -> None:
         """The overlays' settings changed (a check box, a slider, a key): the View menu's

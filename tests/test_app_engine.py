@@ -20,6 +20,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import tifffile  # noqa: E402
 from cellprop.app import render  # noqa: E402
 from cellprop.app.controller import AppController  # noqa: E402
 from cellprop.app.main_window import MainWindow, sample_images  # noqa: E402
@@ -1909,6 +1910,27 @@ def test_pages_of_a_16_bit_time_lapse_are_chosen_in_the_display_panel(qtbot, con
     assert controller.current.plane == (2, 0)
     low, high = window._contrast
     assert 3000 <= low < high <= 3500  # automatic contrast follows the 16-bit values
+
+
+def test_a_16_bit_colour_image_is_shown_to_its_brightest_colour(qtbot, controller, tmp_path):
+    """A 16-bit RGB TIFF whose red runs to 60000: its levels, Auto contrast and the White
+    slider reach that red (they stopped at its grey's brightest, 66% of the red white)."""
+    ramp = np.tile(np.linspace(0, 60000, 256), (64, 1)).astype(np.uint16)
+    composite = np.dstack([ramp, ramp // 20, ramp // 20])
+    path = tmp_path / "rgb16.tif"
+    tifffile.imwrite(path, composite, photometric="rgb")
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        window.open_paths([path])
+    assert controller.current.image.colour is not None
+    assert window._contrast == (0.0, 60000.0)
+    shown = fakes.qimage_rgba(window.viewer._image_item.pixmap())
+    assert (np.diff(shown[10, :, 0].astype(int)) >= 0).all() and shown[10, 128, 0] < 200
+    window.display_panel.auto.click()
+    assert window._contrast[1] > 50000
+    assert window.display_panel._hi >= 60000
 
 
 def test_a_colour_image_is_shown_in_colour_and_any_of_its_colours_segmented(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -30,6 +31,29 @@ def test_auto_contrast_of_a_flat_image_is_still_a_valid_range():
 def test_to_display_maps_low_to_black_and_high_to_white():
     image = np.array([[10, 20, 30]], np.uint16)
     assert render.to_display(image, 10, 30).tolist() == [[0, 127, 255]]
+
+
+def test_value_range_leaves_out_far_outliers_and_nan_pixels_show_black_quietly():
+    """One hot pixel (or a ratio's division by almost nothing) leaves the image's own values
+    the slider's range (they were a sliver of it: no white level below 50 could be set)."""
+    rng = np.random.default_rng(0)
+    ratio = rng.uniform(0.1, 1.9, (1000, 1000)).astype(np.float32)
+    ratio[5, 5] = 5e4
+    lo, hi = render.value_range(ratio)
+    assert lo == pytest.approx(0.1, abs=0.01) and 1.9 < hi < 4.0
+    camera = rng.integers(100, 4000, (1000, 1000)).astype(np.uint16)
+    camera[7, 7] = 65535
+    assert render.value_range(camera)[1] < 8000
+    camera[:10, :20] = 20000  # beads: 200 pixels in a million, reachable
+    assert render.value_range(camera)[1] >= 20000
+    camera[:10, :20] = 3000
+    camera[7, 7] = 4000  # values as they are: all of them
+    assert render.value_range(camera) == (0.0, float(camera.max()))
+    ratio[5, 5] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shown = render.to_display(ratio, 0.1, 1.9)
+    assert shown[5, 5] == 0
 
 
 def test_value_range_follows_the_bit_depth():

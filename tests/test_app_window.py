@@ -458,9 +458,16 @@ def test_keys_show_and_hide_what_is_drawn_over_the_image(qtbot, window, images):
     assert not any(viewer.layer(name).isVisible() for name in shown)
     assert not viewer._selection_item.isVisible()
     assert {name for name, o in c.overlays.items() if o.visible} == shown  # settings kept
+    viewer.set_marks([(10, 12)])  # centres marked for training and a cell being added too
+    viewer.mark_pending(20, 22)
+    crosses = viewer._marks[(10.0, 12.0)]
+    assert not any(item.isVisible() for item in crosses) and not viewer._pending.isVisible()
     qtbot.keyClick(viewer, Qt.Key.Key_H)
     assert all(viewer.layer(name).isVisible() for name in shown)
     assert viewer._selection_item.isVisible()
+    assert all(item.isVisible() for item in crosses) and viewer._pending.isVisible()
+    viewer.set_marks([])
+    viewer.clear_pending()
     qtbot.keyClick(viewer, Qt.Key.Key_H)
     qtbot.keyClick(viewer, Qt.Key.Key_C)  # an overlay switched while hidden: all shown again
     assert not window.hide_overlays_action.isChecked()
@@ -468,6 +475,20 @@ def test_keys_show_and_hide_what_is_drawn_over_the_image(qtbot, window, images):
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     assert window.overlay_actions["centres"] in view_menu.actions()
     assert "Outlines</td><td>&nbsp;&nbsp;<b>O</b>" in window.shortcuts_text()
+
+
+def test_the_centres_of_thousands_of_cells_are_drawn_without_their_numbers(window):
+    """Past MAX_CELL_IDS cells the numbers would hide the image: the dots are drawn alone
+    (nothing was drawn, the box ticked)."""
+    from cellprop.app.viewer import MAX_CELL_IDS
+
+    viewer = window.viewer
+    group = viewer.layer("centres")
+    viewer._draw_centres(np.array([[5.0, 6.0], [7.0, 8.0]]))
+    assert len(group.childItems()) == 4  # dots and numbers
+    many = np.random.default_rng(0).uniform(0, 500, (MAX_CELL_IDS + 1, 2))
+    viewer._draw_centres(many)
+    assert len(group.childItems()) == MAX_CELL_IDS + 1  # the dots
 
 
 def test_another_channel_is_drawn_in_colour_over_the_one_shown(qtbot, window, tmp_path):
@@ -2061,6 +2082,35 @@ def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, im
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         c.set_current(c.index_of(images[1]))  # another file: its own automatic contrast
     assert window._contrast != (5.0, 900.0)
+
+
+def test_levels_set_and_the_value_under_the_cursor_follow_the_pages_shown(qtbot, window, images):
+    """Stepping to a dimmer page keeps the white level set on a brighter one (the slider,
+    cut to this page's brightest pixel, changed it at the next touch), a slider moved moves
+    its own level only, and the status bar gives the value under a cursor that has not
+    moved on the page shown now (it kept the page before's)."""
+    frame = np.load(images[0]).astype(np.float32)
+    movie = images[0].parent / "dimming.npy"
+    np.save(movie, np.stack([frame, frame / 4]))
+    c, panel = window.controller, window.display_panel
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([movie])
+    low = window._contrast[0]
+    panel.white.setValue(panel.white.maximum() - 10)  # the user's white level
+    white = window._contrast[1]
+    assert window._contrast[0] == low  # the black level as it was, to the last digit
+    y, x = np.unravel_index(int(np.argmax(frame)), frame.shape)
+    window.viewer.hovered = (int(x), int(y))  # the cursor resting on the brightest pixel
+    window._describe_hovered()
+    before = window.pixel_info.text()
+    window.viewer.setFocus()
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        qtbot.keyClick(window.viewer, Qt.Key.Key_Period)
+    assert c.current.page == 1 and window._contrast == (low, white)
+    shown = window.pixel_info.text()
+    assert shown != before and shown == c.describe_pixel(int(x), int(y))
+    panel.black.setValue(panel.black.value() + 1)  # the black level nudged on the dim page
+    assert window._contrast[1] == white
 
 
 def _open_movie(qtbot, window, images) -> Path:
