@@ -35,6 +35,7 @@ from .features import (
 )
 from .io import (
     _natural_key,
+    page_axes,
     pixel_size_of,
     pixels_digest,
     plane_size,
@@ -680,11 +681,36 @@ def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int
         if paged:
             members.sort(key=lambda k: items[k].page)
             name = re.sub(r"_p\d+c\d+(?=\.[^.]*$)", "", items[members[0]].name)
-            found.append((name, members, [items[k].page for k in members]))
+            pages = [items[k].page for k in members]
+            for suffix, own, times in _over_time(Path(items[members[0]].path), members, pages):
+                found.append((name + suffix, own, times))
         else:  # in name order (t8 before t10), whatever order the files were given in
             members.sort(key=lambda k: _natural_key(Path(Path(items[k].path).name)))
             found.append((named[where], members, list(range(len(members)))))
     return found
+
+
+def _over_time(path: Path, members: list[int], pages: list[int]) -> list[tuple]:
+    """The time-lapses among the pages of one file (``members``, of ``pages``): all of them,
+    in page order, unless its header says its pages are slices (a 3-D stack: each slice on
+    its own, no cell followed from slice to slice; a hyperstack of time points of slices:
+    each slice followed over the time points). Returns [(suffix of its name, its members,
+    their time points)]."""
+    axes = page_axes(path)
+    if not any(axis == "Z" and n > 1 for axis, n in axes):
+        return [("", members, pages)]
+    sizes = [n for _, n in axes]
+    groups: dict[tuple, list] = {}
+    for k, page in zip(members, pages, strict=True):
+        if page >= math.prod(sizes):
+            return [("", members, pages)]  # the header says otherwise than the run read it
+        where = dict(zip([a for a, _ in axes], np.unravel_index(page, sizes), strict=True))
+        place = tuple((a.lower(), int(i)) for a, i in where.items() if a != "T")
+        groups.setdefault(place, []).append((k, int(where.get("T", 0))))
+    return [
+        (" " + " ".join(f"{a}{i}" for a, i in place), [k for k, _ in own], [t for _, t in own])
+        for place, own in groups.items()
+    ]
 
 
 def _folder_names(folders: list[Path]) -> list[str]:

@@ -619,6 +619,21 @@ def pixel_size_of(path: str | Path) -> tuple[float | None, str | None]:
     )
 
 
+def page_axes(path: str | Path) -> tuple[tuple[str, int], ...]:
+    """What the pages of a multi-page file are, from its header: their axes other than
+    channels, outermost first, with their lengths (``(("T", 5), ("Z", 3))``: 5 time points of
+    3 slices, page ``t * 3 + z``); () where the file names none (not a TIFF, several series,
+    one page) or cannot be read."""
+
+    def of_tiff(tif) -> tuple:
+        every = _tiff_series(tif)
+        if len(every) != 1:
+            return ()
+        return tuple((str(a), int(n)) for a, n in _tiff_layout(every[0])[2])
+
+    return _from_header(path, of_tiff, lambda im: (), ())
+
+
 def count_pages(path: str | Path) -> int:
     """How many pages (time points, slices, positions) an image file holds, from its header:
     no pixel is decoded. A file that cannot be read counts as one page (reading it then says

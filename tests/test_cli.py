@@ -240,6 +240,42 @@ def test_overwrite_leaves_no_files_of_the_replaced_run_that_are_not_this_runs(
     }
 
 
+def test_track_follows_each_slice_of_a_hyperstack_over_time_and_no_cell_through_slices(
+    tmp_path, tiny_model_dir
+):
+    """--track --page all on a hyperstack of 2 time points of 2 slices follows each slice
+    over the 2 time points (it followed 4 "time points" through the slices: distances and
+    speeds from one slice to the next); a 3-D stack's slices are not followed at all."""
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    frames = [textured((64, 80), seed) for seed in range(4)]
+    tifffile.imwrite(
+        folder / "t2z2.tif",
+        np.stack(frames).reshape(2, 2, 64, 80),
+        imagej=True,
+        metadata={"axes": "TZYX"},
+    )
+    tifffile.imwrite(
+        folder / "zstack.tif", np.stack(frames[:3]), imagej=True, metadata={"axes": "ZYX"}
+    )
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out, "--page", "all", "--track"], tiny_model_dir) == 0
+    rows = read_csv(out / "tracks.csv")
+    assert {r["Sequence"] for r in rows} == {
+        "t2z2.tif z0",
+        "t2z2.tif z1",
+        "zstack.tif z0",
+        "zstack.tif z1",
+        "zstack.tif z2",
+    }
+    assert all(int(r["Last_Frame"]) <= 1 for r in rows if r["Sequence"].startswith("t2z2"))
+    assert any(int(r["Frames"]) == 2 for r in rows if r["Sequence"].startswith("t2z2"))
+    assert all(int(r["Frames"]) == 1 for r in rows if r["Sequence"].startswith("zstack"))
+    # page 2 of the hyperstack (t1 z0) follows page 0 (t0 z0), not page 1 (t0 z1)
+    later = read_csv(out / "t2z2_p2c0_cells.csv")
+    assert any(float(r["TrackObjects_Lifetime"]) == 2 for r in later)
+
+
 def test_what_made_an_image_exported_into_a_run_is_kept_by_the_run_and_its_continuation(
     tmp_path, tiny_model_dir
 ):
