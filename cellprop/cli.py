@@ -551,15 +551,15 @@ def cmd_segment(args: argparse.Namespace) -> int:
     # No --channel: the channel the model was trained on (the first for the shipped ones).
     channel = args.channel if args.channel is not None else (model.channel or None)
     planes = batch_planes(paths, args.page, channel)  # (two of one name fail, said by name)
+    given = len(planes)
+    if args.resume:  # the run goes on over all it had, whatever of it is given again (each
+        planes = continued_planes(planes, out)  # named as it named them)
     renamed = [
         p
-        for p in planes
+        for p in planes[:given]
         if p.name != p.path.name
         and (p.page is None or p.name != plane_name(p.path, p.page, channel))
     ]
-    given = len(planes)
-    if args.resume:  # the run goes on over all it had, whatever of it is given again
-        planes = continued_planes(planes, out)
     if not (args.overwrite or args.resume):
         existing = [f for f in _planned_outputs(planes, args.out, args.roi) if f.exists()]
         if existing:

@@ -213,7 +213,21 @@ def _apart(planes: list[Plane]) -> list[Plane]:
     their folders too: ``A01_img1.tif``, ``A02_img1.tif`` (as many folder names as tell them
     apart; one in the folder the others lie below keeps its name). Clashes within one folder
     (``movie_p1c0.png`` beside page 1 of ``movie.tif``) stay: :func:`name_clash` finds them,
-    and only them (``A01/img1.png`` beside ``A01/img1.tif`` leaves ``A02/img1.tif`` apart)."""
+    and only them (``A01/img1.png`` beside ``A01/img1.tif`` leaves ``A02/img1.tif`` apart).
+
+    Named so again until no name clashes across folders (``A01/f.png`` named ``A01_f.png``
+    beside a ``flat/A01_f.png``: ``A01_A01_f.png``, ``flat_A01_f.png``), so that images named
+    once keep their names when named again (the command line names them, then the run)."""
+    for _ in range(8):
+        named = _apart_once(planes)
+        if named == list(planes):
+            break
+        planes = named
+    return list(planes)
+
+
+def _apart_once(planes: list[Plane]) -> list[Plane]:
+    """One pass of :func:`_apart`."""
     groups: dict[str, list[int]] = {}
     for i, plane in enumerate(planes):
         groups.setdefault(plane.target.stem.lower(), []).append(i)
@@ -323,6 +337,29 @@ def name_clash(planes: list[Plane]) -> tuple[Plane, Plane] | None:
     return planes[first[0]], planes[first[1]]
 
 
+def _as_recorded(planes: list[Plane], earlier: EarlierRun) -> list[Plane]:
+    """``planes`` named as the run ``earlier`` named the same images (file and page), where
+    that name is not another's here: images of a plate's wells named after their wells
+    (``A02_f.png``) keep that name when one well is given again alone (named ``f.png``, it was
+    segmented again, and in the tables twice)."""
+    recorded: dict[tuple, str] = {}
+    for name, row in earlier.rows.items():
+        if row.get("Path"):
+            page = (row.get("Page") or "").strip()
+            where = (_resolved(Path(row["Path"])), int(page) if page.isdigit() else None)
+            recorded.setdefault(where, name)
+    taken = {p.name for p in planes}
+    named = []
+    for plane in planes:
+        was = recorded.get((_resolved(plane.path), plane.page))
+        if was and was != plane.name and was not in taken:
+            taken.discard(plane.name)
+            taken.add(was)
+            plane = Plane(plane.path, plane.page, was)
+        named.append(plane)
+    return named
+
+
 def continued_planes(planes: list[Plane], earlier: EarlierRun | str | Path | None) -> list[Plane]:
     """The images a run continuing ``earlier`` (a run's record, or its folder) is over:
     ``planes``, then the images it finished that are not among them (by name; not one whose
@@ -339,6 +376,7 @@ def continued_planes(planes: list[Plane], earlier: EarlierRun | str | Path | Non
             earlier = None
     if earlier is None:
         return list(planes)
+    planes = _as_recorded(planes, earlier)
     names = {p.name for p in planes}
     stems = {p.target.stem for p in planes}
     more = []

@@ -585,6 +585,7 @@ def test_export_writes_all_files_and_never_overwrites_without_asking(
     with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
         assert controller.export_current(out, lambda existing: True)
     assert (out / "img0_cells.csv").read_text() != "mine"
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     # *Also save Fiji ROIs* unticked since: the ROI set there is replaced with the labels
     # (it was left, outlining the cells exported before), and asked about with them
     controller.update_settings(roi_zip=False)
@@ -592,6 +593,7 @@ def test_export_writes_all_files_and_never_overwrites_without_asking(
     asked.clear()
     with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
         assert controller.export_current(out, lambda existing: asked.append(existing) or True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     assert out / "img0_rois.zip" in asked[0] and len(asked[0]) == 4
     assert (out / "img0_rois.zip").read_bytes() == b"zip"  # the fake engine's ROI set
     elsewhere = tmp_path / "elsewhere"

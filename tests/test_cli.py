@@ -276,6 +276,61 @@ def test_track_follows_each_slice_of_a_hyperstack_over_time_and_no_cell_through_
     assert any(float(r["TrackObjects_Lifetime"]) == 2 for r in later)
 
 
+def test_a_plate_run_continued_over_one_well_or_more_keeps_each_images_name(
+    tmp_path, tiny_model_dir
+):
+    """Wells of one file name (A01/f.png, A02/f.png) are named after their wells; continued
+    (--resume) over one well alone, or over more wells than at first, each image keeps the
+    name the run gave it (named anew, it was segmented again and in the tables twice)."""
+    plate = tmp_path / "plate"
+    for k, well in enumerate(("A01", "A02")):
+        (plate / well).mkdir(parents=True)
+        cv2.imwrite(str(plate / well / "f.png"), textured((64, 80), k))
+    out = tmp_path / "out"
+    assert segment([plate, "--recursive", "--out", out], tiny_model_dir) == 0
+    first = read_csv(out / "summary.csv")
+    assert [r["Image"] for r in first] == ["A01_f.png", "A02_f.png"]
+    cells = read_csv(out / "cells.csv")
+    assert segment([plate / "A02", "--out", out, "--resume"], tiny_model_dir) == 0
+    assert sorted(r["Image"] for r in read_csv(out / "summary.csv")) == ["A01_f.png", "A02_f.png"]
+    assert len(read_csv(out / "cells.csv")) == len(cells)
+    assert not (out / "f_labels.tif").exists()
+    # the other way round: one well first, the plate continued
+    again = tmp_path / "again"
+    assert segment([plate / "A01", "--out", again], tiny_model_dir) == 0
+    assert segment([plate, "--recursive", "--out", again, "--resume"], tiny_model_dir) == 0
+    rows = read_csv(again / "summary.csv")
+    assert sorted((r["Image"], Path(r["Path"]).parent.name) for r in rows) == [
+        ("A02_f.png", "A02"),
+        ("f.png", "A01"),
+    ]
+
+
+def test_names_made_apart_clash_no_more_and_a_finished_run_continues_as_it_was(
+    tmp_path, tiny_model_dir
+):
+    """A01/f.png named A01_f.png beside a flat/A01_f.png: both named after their folders
+    again, once and for all (named once more by the run, they were not the names said, and
+    --resume of the finished run failed both as clashing with themselves)."""
+    from cellprop.engine import batch_planes
+
+    folder = tmp_path / "in"
+    for k, where in enumerate(("A01/f.png", "A02/f.png", "flat/A01_f.png")):
+        (folder / where).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / where), textured((64, 80), k))
+    planes = batch_planes(sorted(folder.rglob("*.png")))
+    names = sorted(p.name for p in planes)
+    assert names == ["A01_A01_f.png", "A02_f.png", "flat_A01_f.png"]
+    assert batch_planes(planes) == planes  # named again: the same names
+    out = tmp_path / "out"
+    assert segment([folder, "--recursive", "--out", out], tiny_model_dir) == 0
+    assert sorted(r["Image"] for r in read_csv(out / "summary.csv")) == names
+    assert (out / "A01_A01_f_labels.tif").is_file()
+    assert segment([folder, "--recursive", "--out", out, "--resume"], tiny_model_dir) == 0
+    rows = read_csv(out / "summary.csv")
+    assert sorted((r["Image"], r["Status"]) for r in rows) == [(n, "done") for n in names]
+
+
 def test_what_made_an_image_exported_into_a_run_is_kept_by_the_run_and_its_continuation(
     tmp_path, tiny_model_dir
 ):
