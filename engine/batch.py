@@ -56,6 +56,7 @@ from .output import (
     NAME_MAX,
     OUTPUT_SUFFIXES,
     NotLabels,
+    as_written,
     read_labels,
     read_table,
     temporary_stem,
@@ -581,6 +582,8 @@ def process_batch(
         def finish(i: int, res: ImageResult) -> None:
             nonlocal done
             done += 1
+            if res.table is not None:  # as its file holds it (a kept one read back has so)
+                res.table = as_written(res.table)
             if i in changed and not res.kept:
                 res.note = add_note(res.note, changed[i])
             if not res.kept:

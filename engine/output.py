@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -281,6 +282,23 @@ def format_value(value) -> str:
     if isinstance(value, (float, np.floating)):  # (-0.0 + 0.0 is 0.0: no "-0" written)
         return f"{float(value) + 0.0:.10g}" if value == value else ""
     return str(value)
+
+
+def as_written(table):
+    """``table`` (a :class:`~cellprop.engine.features.CellTable`) with its numbers as the CSV
+    files hold them (:func:`format_value`: 10 significant digits), as a table read back from
+    its file has them: what a run computes from its tables (images.csv's means, the distances
+    of cells followed) comes out the same whether a table was measured now or read back from
+    an earlier run's file (a run continued)."""
+    columns = {}
+    for name, column in table.columns.items():
+        values = np.asarray(column)
+        if values.dtype.kind == "f":
+            values = np.array(
+                [float(format_value(v) or "nan") for v in values.tolist()], dtype=np.float64
+            )
+        columns[name] = values
+    return replace(table, columns=columns)
 
 
 def write_table(path: str | Path, table, overwrite: bool = False) -> Path:

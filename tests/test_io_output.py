@@ -366,3 +366,29 @@ def test_a_training_set_grows_and_refuses_what_it_would_lose(tmp_path):
     with pytest.raises(PointsError, match="has no image column"):
         write_training_set(other, [("one.tif", plane, [(1, 1)])])
     assert not (other / "images").exists()
+
+
+def test_a_table_as_written_holds_the_numbers_its_file_gives_back(tmp_path):
+    """What a run computes from a table measured now (images.csv's means, the distances of
+    cells followed) is what it computes from the table read back from its file (a continued
+    run's kept images): the same numbers, to the last bit."""
+    from cellprop.engine.features import CellTable
+    from cellprop.engine.output import as_written, read_table, write_image_table, write_table
+
+    rng = np.random.default_rng(1)
+    table = CellTable(
+        {
+            "ObjectNumber": np.arange(1, 201),
+            "AreaShape_Area": rng.uniform(100, 5000, 200),
+            "Intensity_MeanIntensity": rng.uniform(0, 1, 200).astype(np.float32),
+            "Neighbors_FirstClosestDistance": np.r_[np.nan, -0.0, rng.uniform(1, 9, 198)],
+        }
+    )
+    written = as_written(table)
+    back = read_table(write_table(tmp_path / "a_cells.csv", table))
+    for name in table.columns:
+        np.testing.assert_array_equal(written.columns[name], back.columns[name])
+    assert written.columns["AreaShape_Area"].tolist() != table.columns["AreaShape_Area"].tolist()
+    write_image_table(tmp_path / "now.csv", [("a.tif", written, None)])
+    write_image_table(tmp_path / "back.csv", [("a.tif", back, None)])
+    assert (tmp_path / "now.csv").read_bytes() == (tmp_path / "back.csv").read_bytes()
