@@ -342,7 +342,11 @@ class AppController(
         if doc is None or (page, channel) == doc.plane:
             return
         # cells followed over time stay selected: at the next page, the cells of their tracks
-        self._selected_tracks = self.selected_tracks
+        # (not at a page of another time-lapse: a hyperstack's other slice, its own tracks)
+        now, then = doc.result, doc.results.get((page, channel))
+        alike = now is None or then is None or now.sequence is None or then.sequence is None
+        alike = alike or now.sequence[0] == then.sequence[0]
+        self._selected_tracks = self.selected_tracks if alike else set()
         doc.page, doc.channel = page, channel
         self.selected_cells = ()
         self.document_changed.emit(self.current_index)

@@ -84,6 +84,10 @@ class TimeLapseMixin:
             return {}, 1, -1, True
         members = self._sequence_members(doc, doc.plane)
         n_pages = doc.image.n_pages if doc.image is not None else 1
+        slices = self._slice_members(doc)
+        if slices:  # one slice of a hyperstack, followed over its time points
+            tables = {t: r.table for t, (_, _, r) in slices.items() if r.table is not None}
+            return tables, max(slices) + 1, doc.result.sequence[1], True
         if n_pages <= 1 and len({id(d) for d, _, _ in members.values()}) > 1:
             tables = {t: r.table for t, (_, _, r) in members.items() if r.table is not None}
             return tables, max(members) + 1, doc.result.sequence[1], False
@@ -102,6 +106,11 @@ class TimeLapseMixin:
         selected by their tracks."""
         doc = self.current
         if doc is None:
+            return
+        slices = self._slice_members(doc)
+        if slices:  # a hyperstack's slice: its page at that time point
+            if time in slices:
+                self.set_plane(slices[time][1][0], doc.channel)
             return
         if doc.image is not None and doc.image.n_pages > 1:
             self.set_plane(time, doc.channel)
@@ -346,6 +355,17 @@ class TimeLapseMixin:
         if doc is self.current and doc.plane == plane:
             self.select_cell(cell)
         return True
+
+    def _slice_members(self, doc: Document) -> dict:
+        """Where the result shown is one slice of a hyperstack followed over its time points
+        (a batch's --track of every page: its pages are not its time points), that
+        time-lapse's members (:meth:`_sequence_members`); else empty."""
+        members = self._sequence_members(doc, doc.plane)
+        if any(d is not doc for d, _, _ in members.values()):
+            return {}
+        if all(plane[0] == t for t, (_, plane, _) in members.items()):
+            return {}  # pages as time points: the file's own
+        return members
 
     def _sequence_members(self, doc: Document, plane: tuple) -> dict:
         """{time point: (document, plane, result)} of the time-lapse whose cells were

@@ -893,13 +893,16 @@ def tracks_summary(path: str | Path) -> str:
     for sequence, first, last in frames:
         start, end = span.get(sequence, (first, last))
         span[sequence] = (min(start, first), max(end, last))
-    whole = sum((first, last) == span[sequence] for sequence, first, last in frames)
-    if span and all(first == last for first, last in span.values()):
+    # (a time-lapse of one time point: a single image, a 3-D stack's slice; nothing followed)
+    followed = [f for f in frames if span[f[0]][0] != span[f[0]][1]]
+    whole = sum((first, last) == span[sequence] for sequence, first, last in followed)
+    if not followed:
         return (
             "no cell followed: each time-lapse given has one time point (the pages of a "
-            "multi-page file are its time points with --page all) -> tracks.csv"
+            "multi-page file are its time points with --page all, but for the slices of a "
+            "3-D stack) -> tracks.csv"
         )
     return (
-        f"{len(rows)} tracks followed ({len(mothers)} division(s); {whole} from the first "
+        f"{len(followed)} tracks followed ({len(mothers)} division(s); {whole} from the first "
         "time point to the last) -> tracks.csv"
     )

@@ -568,6 +568,45 @@ def test_open_results_of_a_run_replaces_another_runs_cells_but_not_the_windows_o
     assert len(said) == 1 and "1 image(s) kept the cells" in said[0] and "crop0.png" in said[0]
 
 
+def test_a_hyperstacks_slice_is_a_time_lapse_of_its_own_in_the_window(
+    qtbot, controller, crops, tmp_path
+):
+    """A hyperstack of 2 time points of 2 slices, its cells followed: *Over time* of a slice
+    shows its own 2 time points (it showed the 4 pages), a click on one shows that time
+    point's page of the slice, and stepping to the other slice lets go of the cells selected
+    (its tracks are numbered on their own: another slice's cell 1 was selected)."""
+    frames = [engine.read_image(p).pixels for p in crops]
+    movie = tmp_path / "hyper.tif"
+    stack = np.stack([frames[0], frames[1], frames[2], frames[0][::-1]]).reshape(2, 2, 256, 256)
+    tifffile.imwrite(movie, stack, imagej=True, metadata={"axes": "TZYX"})
+    controller.update_settings(batch_pages=True, batch_track=True, batch_workers=1)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch([movie], tmp_path / "out")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    controller.set_current(0)
+    qtbot.waitUntil(lambda: controller.current.image is not None, timeout=RUN_MS)
+    doc = controller.current
+    assert {p[0]: r.sequence for p, r in doc.results.items()} == {
+        0: ("hyper.tif z0", 0),
+        1: ("hyper.tif z1", 0),
+        2: ("hyper.tif z0", 1),
+        3: ("hyper.tif z1", 1),
+    }
+    controller.set_plane(1, 0)  # time point 0 of slice z1
+    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
+    tables, n, shown, _ = controller.time_lapse()
+    assert (sorted(tables), n, shown) == ([0, 1], 2, 0)
+    controller.show_time_point(1)
+    qtbot.waitUntil(lambda: controller.current.page == 3, timeout=RUN_MS)
+    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
+    controller.select_cells([1])
+    assert controller.selected_tracks
+    assert controller.step_page(-1)  # page 2: slice z0
+    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
+    qtbot.wait(100)
+    assert controller.current.page == 2 and not controller.selected_cells
+
+
 def read_rows(path):
     import csv
 
