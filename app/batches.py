@@ -211,10 +211,14 @@ class BatchMixin:
             # never replace what this window made or corrected and did not export: cells of
             # another run's folder (its files hold them) make way for this run's
             busy = {id(d) for d in self.documents if d.running or self._own_cells(d)}
+            # (this run's cells already, corrected and exported there maybe: kept, with Undo)
+            ours = {id(d) for d in self.documents if self._cells_in(d, folder)}
             shown, kept = [], []
             for item in items:
                 i = self.index_of(item.path)
                 doc = self.documents[i]
+                if id(doc) in ours and id(doc) not in busy:
+                    continue
                 if id(doc) in busy:
                     if doc not in kept:
                         kept.append(doc)
@@ -253,6 +257,20 @@ class BatchMixin:
                 self._report(readable_error(exc, engine), self._details(exc, tb))
 
         self._start_side_job(Job(read, name=f"open results {folder.name}"), finished, failed)
+
+    @staticmethod
+    def _cells_in(doc, folder: Path) -> bool:
+        """Whether ``doc`` shows cells of the run in ``folder`` already (opened from it, or
+        corrected and exported there): kept, with their Undo, not read back again."""
+        try:
+            where = folder.resolve()
+            return any(
+                Path(path).parent.resolve() == where
+                for r in doc.results.values()
+                for path in r.outputs.values()
+            )
+        except OSError:
+            return False
 
     def _own_cells(self, doc) -> bool:
         """Whether ``doc`` holds cells made in this window and in no file (segmented,

@@ -887,8 +887,12 @@ class AppController(
         measured = {**settings.measured(), "pixel_size": typed_pixel_size}
         # the rings the table measures and the layer draws, from one transform of the labels
         grown = self.engine.feature_transform(seg.labels) if settings.ring_width else None
-        table = self.engine.measure_image(
-            seg.labels, image, centres=seg.centres, memo=rows, transform=grown, **measured
+        # its numbers as its file will hold them, as a batch keeps its tables (what is
+        # computed from them, a time-lapse's distances, comes out as a run's)
+        table = self.engine.as_written(
+            self.engine.measure_image(
+                seg.labels, image, centres=seg.centres, memo=rows, transform=grown, **measured
+            )
         )
         overlays = None
         if layers:

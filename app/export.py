@@ -117,7 +117,8 @@ class ExportMixin:
             rows = []  # tracks.csv's, first: the tables written below are the ones it numbers
             for name, members in followed:
                 times, results, names = zip(*members, strict=True)
-                lapse = [r.table for r in results]
+                # each table as its file holds it, as a batch's (a run continued reads them so)
+                lapse = [engine.as_written(r.table) for r in results]
                 settings = self.track_settings(results[-1])  # as its cells were followed
                 tracks = engine.follow_tables(
                     engine.links_from_tables(lapse), lapse, times, settings
@@ -169,7 +170,7 @@ class ExportMixin:
                 makers[named_as] = self._made_record(result)
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
-                tables.append((named_as, result.table, page))
+                tables.append((named_as, engine.as_written(result.table), page))
             # a run's folder: its summary.csv says so too, and its run.json what made each
             # (opened again, a correction re-runs the model that made it, measured so)
             engine.recount(out_dir, counts, makers)

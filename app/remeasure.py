@@ -53,9 +53,8 @@ class MeasureAgainMixin:
                 tables = []
                 for r in results:
                     labels = r.labels if r.labels is not None else engine.read_labels(r.labels_file)
-                    tables.append(
-                        engine.measure_again(labels, image, r.table, r.centres, **measuring)
-                    )
+                    again = engine.measure_again(labels, image, r.table, r.centres, **measuring)
+                    tables.append(engine.as_written(again))  # as a batch's (controller)
                 measured.append((doc, plane, results, tables))
             return measured
 

@@ -24,7 +24,7 @@ _FLOAT_RANGES = {
     "diameter": (1.0, 2000.0),
     "smoothness": (0.0, 500.0),
     "edge_fraction": (0.0, 1.0),
-    "pixel_size": (1e-6, 1000.0),
+    "pixel_size": (1e-4, 1000.0),  # the box's 4 decimals: below, it would show none
     "track_max_move": (0.1, 20.0),
 }
 _INTS = (

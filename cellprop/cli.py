@@ -552,12 +552,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
     channel = args.channel if args.channel is not None else (model.channel or None)
     planes = batch_planes(paths, args.page, channel)  # (two of one name fail, said by name)
     given = len(planes)
+    named = set(planes)  # (named after their folders here: said below)
     if args.resume:  # the run goes on over all it had, whatever of it is given again (each
         planes = continued_planes(planes, out)  # named as it named them)
     renamed = [
         p
         for p in planes[:given]
-        if p.name != p.path.name
+        if p in named
+        and p.name != p.path.name
         and (p.page is None or p.name != plane_name(p.path, p.page, channel))
     ]
     if not (args.overwrite or args.resume):

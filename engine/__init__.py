@@ -27,6 +27,7 @@ behind it each hold one stage:
                 write_tables                         many images' cells in one CSV
                 write_image_table                    ... and each image's count and means
                 write_rows                           tracks.csv
+                as_written                           a table's numbers as its CSV holds them
                 write_points, write_training_set     clicked centres -> training dataset
                 read_training_sources                ... and where its images came from
     planes      Plane, ImageResult                   what a batch is over, what became of each
@@ -110,6 +111,7 @@ from .model import (
     model_info,
 )
 from .output import (
+    as_written,
     read_labels,
     read_table,
     read_training_sources,
@@ -244,6 +246,7 @@ __all__ = [
     "read_labels",
     "read_points",
     "read_table",
+    "as_written",
     "recount",
     "run_record",
     "run_left_out",

@@ -44,6 +44,7 @@ from .io import (
     read_image,
 )
 from .journal import (
+    MEASURED_AGAIN,
     EarlierRun,
     Journal,
     add_note,
@@ -1098,11 +1099,6 @@ def measure_again(
     return fresh
 
 
-#: The start of the note of an image a continued run kept and measured again with other
-#: measurement settings (:func:`_measured_anew`).
-MEASURED_AGAIN = "its cells measured again"
-
-
 def started_anew(names: list[str]) -> str:
     """What is said of the images where a followed time-lapse started anew, each a field of
     another size than the image before it (:attr:`BatchResult.restarted`)."""
@@ -1159,8 +1155,8 @@ def _remove_replaced(result: ImageResult, earlier: dict | None) -> None:
     """The files of ``result``'s image that the replaced run wrote (``earlier``) and this one
     did not write again go: all of them where the image failed now (an unusable file leaves
     no results), its ROI set where this run writes none (its cells are not the labels'). An
-    image cancelled keeps them (not segmented now, as one not given)."""
-    if not earlier or result.status not in ("done", "failed", "skipped"):
+    image cancelled or skipped keeps them (not segmented now, as one not given)."""
+    if not earlier or result.status not in ("done", "failed"):
         return
     written = set(result.outputs.values()) if result.status == "done" else set()
     for path in earlier.values():
@@ -1441,7 +1437,10 @@ def saved_results(
         own = made_by(run.record, name)  # exported there since, made otherwise than the run
         if own is not None:
             result.settings = dict(own["settings"])
-            result.model = str(own.get("model") or "") or None
+            model = str(own.get("model") or "")
+            if ("/" in model or "\\" in model) and not Path(model).is_dir():
+                model = Path(model).name  # a folder moved since: the model of its name
+            result.model = model or None
         result.sequence = in_sequence.get(k)
         if result.sequence is not None:  # followed so (a run.json before: the defaults)
             result.tracking = TrackSettings.of(run.record.get("tracking")).record()

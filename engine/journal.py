@@ -80,6 +80,11 @@ _WORDS = {
 }
 
 
+#: The start of the note of an image a continued run kept and measured again with other
+#: measurement settings (batch ``_measured_anew``).
+MEASURED_AGAIN = "its cells measured again"
+
+
 def _digest(points: dict) -> str:
     """A fingerprint of a points dict ({image name: [N, 2] (x, y)}), to 1/1000 pixel."""
     plain = {k: np.round(np.asarray(v, float), 3).tolist() for k, v in sorted(points.items())}
@@ -380,9 +385,37 @@ def _record_made(folder: Path, made: dict) -> None:
         return
     record = dict(run.record)
     earlier = record.get("made")
-    record["made"] = {**(earlier if isinstance(earlier, dict) else {}), **made}
+    kept = dict(earlier) if isinstance(earlier, dict) else {}
+    for name, own in made.items():
+        if _as_the_run(record, own):  # made as the run made it (again): no entry
+            kept.pop(name, None)
+        else:
+            kept[name] = own
+    if kept:
+        record["made"] = kept
+    else:
+        record.pop("made", None)
+    if record == run.record:
+        return
     with atomic_path(folder / "run.json", True) as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", "utf-8")
+
+
+def _as_the_run(record: dict, own: dict) -> bool:
+    """Whether ``own`` ({"model", "settings"}) is what the run whose record is ``record``
+    made its images with: its model (by name or folder), and each setting as given or as it
+    resolved it (a window's result keeps the values resolved)."""
+    model = record.get("model") or {}
+    if own.get("model") not in (model.get("name"), model.get("path")):
+        return False
+    given = record.get("settings") or {}
+    found = record.get("resolved")
+    resolved: dict = found if isinstance(found, dict) else {}
+    settings = own.get("settings") or {}
+    return all(
+        value == given.get(key) or (key in resolved and value == resolved[key])
+        for key, value in settings.items()
+    )
 
 
 def made_by(record: dict, name: str) -> dict | None:
@@ -441,8 +474,15 @@ class Journal:
                 earlier = earlier_run(self.folder)
             except ResumeError:
                 earlier = None
-            made = {r.name: made_by(earlier.record, r.name) for r in kept} if earlier else {}
-            made = {name: own for name, own in made.items() if own is not None}
+            made = {}
+            before = earlier.record if earlier is not None else {}
+            for r in kept:
+                own = made_by(before, r.name)
+                if own is not None and r.note.startswith(MEASURED_AGAIN):  # as measured now
+                    measured = {k: record["settings"].get(k) for k in MEASURED}
+                    own = {**own, "settings": {**own["settings"], **measured}}
+                if own is not None:
+                    made[r.name] = own
             if made:
                 self.record["made"] = made
         self._write_json(replace)

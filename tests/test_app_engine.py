@@ -206,7 +206,10 @@ def test_a_cell_removed_and_clicked_back_in_with_the_real_engine(qtbot, controll
     model = engine.load_model(controller.settings.model, device="cpu")
     fresh = engine.segment(controller.current.image.pixels, model, centres=back.centres)
     np.testing.assert_array_equal(back.labels, fresh.labels)
-    table = engine.measure_image(fresh.labels, controller.current.image, None, fresh.centres)
+    # (as its file holds it: the window keeps each table so, as a batch does)
+    table = engine.as_written(
+        engine.measure_image(fresh.labels, controller.current.image, None, fresh.centres)
+    )
     assert back.table.rows() == table.rows() and len(controller._memo.rows) == back.n_cells
     # What Undo goes back to keeps its labels and cells, not a second likelihood nor its
     # overlay images; undone, it is drawn again from them.
@@ -273,7 +276,9 @@ def test_neighbours_within_a_distance_are_measured_and_kept_through_a_correction
     fixed = controller.current.result
     assert fixed.n_cells == first.n_cells - 1 and fixed.table.names == names
     image = controller.current.image
-    again = engine.measure_image(fixed.labels, image, None, fixed.centres, neighbour_distance=4)
+    again = engine.as_written(
+        engine.measure_image(fixed.labels, image, None, fixed.centres, neighbour_distance=4)
+    )
     assert fixed.table.rows() == again.rows()
     touching = engine.measure_image(fixed.labels, image, None, fixed.centres)
     within = again.columns["Neighbors_NumberOfNeighbors_4"]
@@ -605,6 +610,35 @@ def test_a_hyperstacks_slice_is_a_time_lapse_of_its_own_in_the_window(
     qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
     qtbot.wait(100)
     assert controller.current.page == 2 and not controller.selected_cells
+
+
+def test_open_results_of_the_run_shown_again_keeps_its_corrections_and_their_undo(
+    qtbot, controller, crops, tmp_path
+):
+    """A run's results corrected and exported into its folder, then the same run opened
+    again (to bring back an image closed): the corrected image keeps its result and Undo
+    (read back anew, it lost both), the closed one comes back."""
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    controller.set_current(0)
+    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.remove_cell(1)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    corrected = controller.current.result
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert controller.close_images([2])
+    said: list = []
+    controller.log.connect(lambda level, text: said.append(text))
+    controller.open_results(out)
+    qtbot.waitUntil(lambda: any("Opened the results" in t for t in said), timeout=RUN_MS)
+    docs = {d.path: d for d in controller.documents}
+    assert docs[crops[0]].result is corrected and corrected.previous is not None
+    assert crops[2] in docs and docs[crops[2]].result is not None
 
 
 def read_rows(path):
@@ -1442,7 +1476,7 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
             neighbour_distance=engine.EXPANDED,
             ring_width=3,
         )
-        assert result.table.rows() == expected.rows()
+        assert result.table.rows() == engine.as_written(expected).rows()
         assert "AreaShape_Area_um2" in result.table.names
     assert not fixed.measured_anew  # no files of its own: Export writes it anyway
     with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):

@@ -384,6 +384,9 @@ class FakeEngine:
         rows = table.rows()
         Path(path).write_text("\n".join(str(r) for r in rows))
 
+    def as_written(self, table):
+        return table  # the fake tables' numbers are written as they are
+
     def write_roi_zip(self, path, labels, overwrite=False, ring=0, transform=None):
         self._check(path, overwrite)
         Path(path).write_bytes(b"zip")

@@ -343,7 +343,9 @@ def test_what_made_an_image_exported_into_a_run_is_kept_by_the_run_and_its_conti
     folder = _three_images(tmp_path)
     out = tmp_path / "out"
     _stopped_run(folder, out, tiny_model_dir, after=2)
-    own = {"model": "/elsewhere/other-model", "settings": {"pixel_size": 0.5, "threshold": 0.3}}
+    other = tmp_path / "other-model"
+    other.mkdir()
+    own = {"model": str(other), "settings": {"pixel_size": 0.5, "threshold": 0.3}}
     recount(out, {"frame1.png": (7, 30.0), "absent.png": (1, 1.0)}, {"frame1.png": own})
     assert json.loads((out / "run.json").read_text())["made"] == {"frame1.png": own}
     _, results, _ = saved_results(out)
@@ -361,7 +363,24 @@ def test_what_made_an_image_exported_into_a_run_is_kept_by_the_run_and_its_conti
         "frame1.png": own["model"],
         "frame2.png": None,
     }
+    # continued with another pixel size, its cells measured again: recorded so
+    assert segment([folder, "--out", out, "--resume", "--pixel-size", "0.25"], tiny_model_dir) == 0
+    made = json.loads((out / "run.json").read_text())["made"]
+    measured = {"pixel_size": 0.25, "neighbour_distance": 0, "ring_width": 0}
+    assert made == {"frame1.png": {**own, "settings": {**own["settings"], **measured}}}
+    # the model's folder moved since: the model of its name
+    other.rmdir()
+    _, results, _ = saved_results(out)
+    assert {r.name: r.model for r in results}["frame1.png"] == "other-model"
+    # made again as the run made it and exported there: no entry of its own
+    run = json.loads((out / "run.json").read_text())
+    as_run = {"model": run["model"]["name"], "settings": dict(run["settings"])}
+    recount(out, {"frame1.png": (7, 30.0), "frame2.png": (3, 9.0)}, {"frame1.png": as_run})
+    assert "made" not in json.loads((out / "run.json").read_text())
+    recount(out, {"frame2.png": (3, 9.0)}, {"frame2.png": as_run})  # nothing to record
+    assert "made" not in json.loads((out / "run.json").read_text())
     # replaced (--overwrite), the run's record is its own again
+    recount(out, {"frame1.png": (7, 30.0)}, {"frame1.png": own})
     assert segment([folder, "--out", out, "--overwrite"], tiny_model_dir) == 0
     assert "made" not in json.loads((out / "run.json").read_text())
 
