@@ -829,6 +829,9 @@ def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) ->
     if any(not set(TRACK_COLUMNS[:2]) <= set(t.columns) for t in (mother, table)):
         return None
     source = np.asarray(table.columns[TRACK_COLUMNS[1]], float)
+    gaps = table.columns.get(TRACK_COLUMNS[4])  # a gap closed: a cell further back, not of
+    if gaps is not None and len(gaps) == len(source):  # the table before (links_from_tables)
+        source = np.where(np.asarray(gaps, float) > 1, 0, source)
     if len(source) and not (
         (source >= 0).all() and (source <= len(mother)).all() and (source % 1 == 0).all()
     ):

@@ -2340,6 +2340,44 @@ def test_links_mended_by_hand_are_kept_when_a_followed_run_is_continued(tmp_path
     assert again.tolist() == source
 
 
+def test_a_cell_said_to_have_come_in_after_an_empty_time_point_stays_so_when_continued(
+    tmp_path, phase_model_dir
+):
+    """A time point with no cells (a blank frame), and after it a cell said by hand to have
+    come in (ParentObjectNumber 0, GapLength -1): continued with --track, it stays new (the
+    gap closed to the cells before the blank frame made every link of the time point read as
+    a typing error, and the mend was lost)."""
+    folder = tmp_path / "lapse"
+    folder.mkdir()
+    shipped = sorted((ROOT / "resources/samples/c2c12-timelapse").glob("t*.png"))[:4]
+    for k, path in enumerate(shipped):
+        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[:256, :256]
+        if k == 1:
+            frame = np.full_like(frame, int(np.median(frame)))
+        cv2.imwrite(str(folder / f"t00{k}.png"), frame)
+    base = [str(folder), "--model", str(phase_model_dir), "--track", "--quiet"]
+    out = tmp_path / "out"
+    assert main(["segment", *base, "--out", str(out)]) == 0
+    assert not read_csv(out / "t001_cells.csv")
+    path = out / "t002_cells.csv"
+    rows = read_csv(path)
+    gap = [r for r in rows if r["TrackObjects_GapLength"] == "2"]
+    assert gap, "no gap closed across the blank frame"
+    gap[0]["TrackObjects_ParentObjectNumber"], gap[0]["TrackObjects_GapLength"] = "0", "-1"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["segment", *base, "--out", str(out), "--resume"]) == 0
+    again = {r["ObjectNumber"]: r for r in read_csv(path)}[gap[0]["ObjectNumber"]]
+    assert (again["TrackObjects_ParentObjectNumber"], again["TrackObjects_GapLength"]) == (
+        "0",
+        "-1",
+    )
+    others = [r for r in read_csv(path) if r["ObjectNumber"] != gap[0]["ObjectNumber"]]
+    assert any(r["TrackObjects_GapLength"] == "2" for r in others)  # the other gaps closed
+
+
 def test_a_followed_run_continued_with_a_pixel_size_is_measured_again_not_segmented(
     tmp_path, phase_model_dir, capsys
 ):
