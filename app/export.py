@@ -13,6 +13,7 @@ import numpy as np
 from .messages import measured_with, readable_error
 from .render import ring_width
 from .state import Document, Result, time_lapses, undo_chain
+from .timelapse import followed_links
 from .workers import Job
 
 # Confirm callback: given the files that exist already, return True to replace them.
@@ -115,14 +116,19 @@ class ExportMixin:
         def work(job: Job):
             out_dir.mkdir(parents=True, exist_ok=True)
             rows = []  # tracks.csv's, first: the tables written below are the ones it numbers
+            numbered: dict = {}  # id(result): its table, its tracks as followed across these
             for name, members in followed:
                 times, results, names = zip(*members, strict=True)
                 # each table as its file holds it, as a batch's (a run continued reads them so)
                 lapse = [engine.as_written(r.table) for r in results]
                 settings = self.track_settings(results[-1])  # as its cells were followed
-                tracks = engine.follow_tables(
-                    engine.links_from_tables(lapse), lapse, times, settings
-                )
+                # a time point closed: the tracks go on across it, a gap closed, in tracks.csv
+                # and the tables alike (they were linked to it, and tracks.csv as if it were
+                # the one before)
+                links = followed_links(engine, lapse, times)
+                tracks = engine.follow_tables(links, lapse, times, settings)
+                engine.measure_tracks(tracks, lapse, times)
+                numbered.update({id(r): t for r, t in zip(results, lapse, strict=True)})
                 rows += engine.track_rows(name, tracks, lapse, times, names)
             written, tables, counts, makers = [], [], {}, {}
             for n, (doc, plane, result, paths, named_as) in enumerate(plan):
@@ -130,6 +136,7 @@ class ExportMixin:
                     break
                 job.progress(f"Writing {paths['labels'].name}", n / len(plan))
                 image = self._image_at(doc, plane)
+                table = numbered.get(id(result), result.table)
                 # the calibration the cells were measured with, not the one chosen now
                 made = result.settings if isinstance(result.settings, dict) else {}
                 pixel_size, unit = engine.calibration(image, made.get("pixel_size"))
@@ -144,7 +151,7 @@ class ExportMixin:
                     overwrite=overwrite,
                 )
                 # cells followed over time are numbered by track, as `segment --track` does
-                tracks = engine.table_tracks(result.table, len(result.centres))
+                tracks = engine.table_tracks(table, len(result.centres))
                 ring = ring_width(result)  # the overlay's rings and the ROIs' from one transform
                 grown = engine.feature_transform(labels) if ring and "roi" in paths else None
                 engine.write_overlay(
@@ -158,19 +165,19 @@ class ExportMixin:
                     transform=grown,
                 )
                 # no image-name column: the same per-image CSV as `cellprop segment`
-                engine.write_table(paths["cells"], result.table, overwrite=overwrite)
+                engine.write_table(paths["cells"], table, overwrite=overwrite)
                 if "roi" in paths:
                     engine.write_roi_zip(
                         paths["roi"], labels, overwrite=overwrite, ring=ring, transform=grown
                     )
-                written.append((doc, plane, result, paths))
+                written.append((doc, plane, result, paths, table))
                 areas = np.bincount(np.asarray(labels).ravel())[1:]
                 areas = areas[areas > 0]
                 counts[named_as] = (len(areas), float(areas.mean()) if len(areas) else np.nan)
                 makers[named_as] = self._made_record(result)
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
-                tables.append((named_as, engine.as_written(result.table), page))
+                tables.append((named_as, engine.as_written(table), page))
             # a run's folder: its summary.csv says so too, and its run.json what made each
             # (opened again, a correction re-runs the model that made it, measured so)
             engine.recount(out_dir, counts, makers)
@@ -193,13 +200,14 @@ class ExportMixin:
         def finished(out):
             written, files, unread = out
             files = list(files)
-            gone = {p for *_, paths in written for p in paths.values()}
+            gone = {p for *_, paths, _ in written for p in paths.values()}
             for result in stale:  # its files hold another result now
                 if result.labels_file in gone:
                     result.labels_file = None
                 if gone.intersection(result.outputs.values()):
                     result.outputs, result.files_replaced = {}, True
-            for *_, result, paths in written:
+            for *_, result, paths, table in written:
+                result.table = table  # (its tracks as written, followed across those exported)
                 result.outputs.update(paths)
                 result.labels_file = paths["labels"]  # the same labels: may be parked now
                 result.tracks_changed = result.measured_anew = False
@@ -210,7 +218,7 @@ class ExportMixin:
                     "warning",
                     f"{out_dir}: the run's tables could not keep {problem}",
                 )
-            measured = self._measured_otherwise([result for *_, result, _ in written])
+            measured = self._measured_otherwise([result for *_, result, _, _ in written])
             self.export_note = measured  # said with the export, not only in the Log
             if measured:
                 self.log.emit("info", measured)

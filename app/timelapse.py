@@ -66,6 +66,17 @@ def _labels_of(result: Result, engine) -> np.ndarray | None:
         return None
 
 
+def followed_links(engine, tables: list, times: list) -> list:
+    """The links of a followed time-lapse's time points (``times``) read from their tables
+    (engine ``links_from_tables``), none into a time point that is not among them (closed
+    in the window: the cells after it are linked anew, a gap closed across it)."""
+    links = engine.links_from_tables(tables)
+    for k in range(1, len(tables)):
+        if times[k - 1] != times[k] - 1:
+            links[k] = engine.unlinked(len(tables[k]))
+    return links
+
+
 class TimeLapseMixin:
     """The controller's time-lapses (its state lives in ``AppController.__init__``)."""
 
@@ -156,10 +167,7 @@ class TimeLapseMixin:
         i = next((k for k, r in enumerate(results) if r is result), None)
         if i is None:  # another result claims its time point: which is which is not known
             return None
-        links = self.engine.links_from_tables([r.table for r in results])
-        for k in range(1, len(results)):  # a time point closed: nothing just before the next
-            if times[k - 1] != times[k] - 1:
-                links[k] = self.engine.unlinked(len(results[k].table))
+        links = followed_links(self.engine, [r.table for r in results], times)
         return times, results, i, links
 
     def track_settings(self, result: Result | None = None):

@@ -1040,6 +1040,37 @@ def _followed_folder(qtbot, controller, crops, tmp_path, n: int):
     return paths, docs
 
 
+def test_export_all_with_a_time_point_closed_follows_the_cells_across_it(
+    qtbot, controller, crops, tmp_path
+):
+    """A followed folder's middle time point closed, *Export all* into another folder: the
+    cells after it go on with their tracks across it (a gap closed, GapLength 2, their
+    parents the cells of the time point before it, the distance from there), in their
+    tables and in tracks.csv alike (their parents, numbers of the closed one, were read as
+    those of the one before it)."""
+    paths, docs = _followed_folder(qtbot, controller, crops, tmp_path, 3)
+    assert controller.close_images([controller.index_of(paths[1])])
+    out = tmp_path / "elsewhere"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    first, last = read_rows(out / "t000_cells.csv"), read_rows(out / "t002_cells.csv")
+    linked = [r for r in last if r["TrackObjects_ParentObjectNumber"] != "0"]
+    assert len(linked) > len(last) // 2
+    for row in linked:
+        assert row["TrackObjects_GapLength"] == "2"
+        parent = first[int(row["TrackObjects_ParentObjectNumber"]) - 1]
+        assert parent["TrackObjects_Label"] == row["TrackObjects_Label"]
+        dx = float(row["AreaShape_Center_X"]) - float(parent["AreaShape_Center_X"])
+        dy = float(row["AreaShape_Center_Y"]) - float(parent["AreaShape_Center_Y"])
+        assert float(row["TrackObjects_DistanceTraveled"]) == pytest.approx(np.hypot(dx, dy))
+    tracks = {r["Track"]: r for r in read_rows(out / "tracks.csv")}
+    for row in linked:
+        track = tracks[row["TrackObjects_Label"]]
+        assert (track["First_Frame"], track["Last_Frame"]) == ("0", "2")
+    assert docs[2].result.table.columns["TrackObjects_GapLength"].max() == 2  # as written
+
+
 def _page_shower(qtbot, controller, doc):
     """show(page): page ``page`` of ``doc`` shown (and read), waiting for it if need be."""
 
