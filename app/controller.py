@@ -367,15 +367,41 @@ class AppController(
 
     def step_page(self, step: int) -> bool:
         """Show the page ``step`` pages on (1: the next time point of a time-lapse, -1: the
-        one before) of a multi-page image. False at either end, or with one page only."""
+        one before) of a multi-page image; of a folder's images whose cells a batch followed
+        over time, the image of the next (or previous) time point segmented. False at either
+        end, or with one page only."""
+        target = self._step_target(step)
+        if target is None:
+            return False
+        kind, where = target
+        if kind == "page":
+            self.set_plane(where, self.current.channel)
+        else:
+            self.set_current(where)
+        return True
+
+    def can_step_page(self, step: int) -> bool:
+        """Whether :meth:`step_page` has somewhere to go (the window's . and , keys)."""
+        return self._step_target(step) is not None
+
+    def _step_target(self, step: int) -> tuple | None:
+        """("page", page) of the image shown, or ("image", index) of the time point of its
+        followed folder ``step`` on; None where there is none."""
         doc = self.current
         if doc is None or doc.image is None:
-            return False
-        page = doc.page + step
-        if not 0 <= page < doc.image.n_pages:
-            return False
-        self.set_plane(page, doc.channel)
-        return True
+            return None
+        if doc.image.n_pages > 1:
+            page = doc.page + step
+            return ("page", page) if 0 <= page < doc.image.n_pages else None
+        members = self._sequence_members(doc, doc.plane)
+        if doc.result is None or len({id(d) for d, _, _ in members.values()}) < 2:
+            return None
+        now = doc.result.sequence[1]
+        beyond = sorted(t for t in members if (t - now) * step > 0)
+        if not beyond:
+            return None
+        target = members[beyond[0] if step > 0 else beyond[-1]][0]
+        return ("image", self.documents.index(target))
 
     def _load_image(self, index: int) -> None:
         doc = self.documents[index]

@@ -540,9 +540,8 @@ class MainWindow(
     def _update_correction_actions(self) -> None:
         c = self.controller
         current = c.current
-        image = current.image if current is not None else None
-        self.next_page_action.setEnabled(image is not None and current.page + 1 < image.n_pages)
-        self.previous_page_action.setEnabled(image is not None and current.page > 0)
+        self.next_page_action.setEnabled(c.can_step_page(1))
+        self.previous_page_action.setEnabled(c.can_step_page(-1))
         self.points_action.setEnabled(not c.busy and current is not None)
         can = c.can_correct()
         self.add_cells_action.setEnabled(can)

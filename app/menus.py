@@ -137,7 +137,8 @@ def build_actions(window) -> None:
         "Next page",
         lambda: c.step_page(1),
         ".",
-        "Show the next page of a multi-page file: the next time point or slice (.)",
+        "Show the next page of a multi-page file: the next time point or slice; of a "
+        "folder's images followed over time, the next time point's (.)",
     )
     window.previous_page_action = add_action(
         window,

@@ -1604,8 +1604,12 @@ def test_a_folder_time_lapse_whose_cells_were_followed_is_stepped_through_over_t
         controller.previous_image()  # stepping through the images: the same tracks too
     qtbot.waitUntil(lambda: controller.selected_tracks == set(followed), timeout=RUN_MS)
     assert controller.current is docs[0]
+    assert not window.previous_page_action.isEnabled()  # the first time point
+    window.viewer.setFocus()
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-        controller.next_image()
+        qtbot.keyClick(window.viewer, Qt.Key.Key_Period)  # Fiji's key: the next time point
+    qtbot.waitUntil(lambda: controller.selected_tracks == set(followed), timeout=RUN_MS)
+    assert controller.current is docs[1] and window.previous_page_action.isEnabled()
     # taken out at the middle time point: its track is missed there and goes on with the
     # next image's cell (a gap closed)
     gone = followed[0]
