@@ -539,6 +539,16 @@ def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(
     assert area == pytest.approx(np.count_nonzero(fixed.labels == 1) * 0.25)
 
 
+def _first_corrected(qtbot, controller):
+    """The first image shown, its cell 1 removed (a correction not exported): its result."""
+    controller.set_current(0)
+    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.remove_cell(1)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    return controller.current.result
+
+
 def test_open_results_of_a_run_replaces_another_runs_cells_but_not_the_windows_own(
     qtbot, controller, crops, tmp_path
 ):
@@ -555,12 +565,7 @@ def test_open_results_of_a_run_replaces_another_runs_cells_but_not_the_windows_o
         assert controller.run_batch(crops, second)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     assert {d.path: d.result.n_cells for d in controller.documents} != made
-    controller.set_current(0)
-    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
-    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
-        assert controller.remove_cell(1)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    corrected = controller.current.result
+    corrected = _first_corrected(qtbot, controller)
     said: list = []
     controller.error.connect(said.append)
     controller.open_results(first)
@@ -622,12 +627,7 @@ def test_open_results_of_the_run_shown_again_keeps_its_corrections_and_their_und
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
         assert controller.run_batch(crops, out)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    controller.set_current(0)
-    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
-    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
-        assert controller.remove_cell(1)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    corrected = controller.current.result
+    corrected = _first_corrected(qtbot, controller)
     with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
         assert controller.export_all(out, lambda existing: True)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
