@@ -177,7 +177,7 @@ class ExportMixin:
                 makers[named_as] = self._made_record(result)
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
                 page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
-                tables.append((named_as, engine.as_written(table), page))
+                tables.append((named_as, table, page))  # (as its file holds it already)
             # a run's folder: its summary.csv says so too, and its run.json what made each
             # (opened again, a correction re-runs the model that made it, measured so)
             engine.recount(out_dir, counts, makers)

@@ -1565,7 +1565,7 @@ def test_a_followed_batch_measured_again_in_the_window_keeps_its_tracks(
     model = engine.load_model(controller.settings.model, device="cpu")
     fresh = tmp_path / "fresh"
     engine.process_batch(paths, fresh, model, engine.Settings(pixel_size=0.5), roi=True, track=True)
-    for name in ["tracks.csv", *(f"t00{k}_cells.csv" for k in range(3))]:
+    for name in ["tracks.csv", "images.csv", "cells.csv", *(f"t00{k}_cells.csv" for k in range(3))]:
         assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
 
 
