@@ -13,7 +13,7 @@ import numpy as np
 from .messages import measured_with, readable_error
 from .render import ring_width
 from .state import Document, Result, time_lapses, undo_chain
-from .timelapse import followed_links
+from .timelapse import field_breaks, followed_links
 from .workers import Job
 
 # Confirm callback: given the files that exist already, return True to replace them.
@@ -126,7 +126,8 @@ class ExportMixin:
                 # and the tables alike (they were linked to it, and tracks.csv as if it were
                 # the one before)
                 links = followed_links(engine, lapse, times)
-                tracks = engine.follow_tables(links, lapse, times, settings)
+                breaks = field_breaks(engine, results)  # a field of another size: anew
+                tracks = engine.follow_tables(links, lapse, times, settings, breaks=breaks)
                 engine.measure_tracks(tracks, lapse, times)
                 numbered.update({id(r): t for r, t in zip(results, lapse, strict=True)})
                 rows += engine.track_rows(name, tracks, lapse, times, names)

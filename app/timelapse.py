@@ -77,6 +77,23 @@ def followed_links(engine, tables: list, times: list) -> list:
     return links
 
 
+def field_breaks(engine, results: list) -> list[int]:
+    """The indexes of a time-lapse's results (in time order) whose labels are of another size
+    than those before: another field, where every track starts anew, as a batch follows
+    them (engine ``follow_tables``' ``breaks``); sizes read from the labels' file headers
+    where parked."""
+    sizes = []
+    for r in results:
+        if r.labels is not None:
+            sizes.append(tuple(r.labels.shape[:2]))
+        elif r.labels_file is not None:
+            sizes.append(engine.plane_size(r.labels_file))
+        else:
+            sizes.append(None)
+    known = [(k, size) for k, size in enumerate(sizes) if size is not None]
+    return [k for (_, a), (k, b) in zip(known, known[1:], strict=False) if a != b]
+
+
 class TimeLapseMixin:
     """The controller's time-lapses (its state lives in ``AppController.__init__``)."""
 
@@ -254,7 +271,13 @@ class TimeLapseMixin:
         tables = [r.table for r in results]
         followed = self.engine.LINK_COLUMNS
         was = [[t.columns.get(name) for name in followed] for t in tables]
-        tracks = self.engine.follow_tables(links, tables, times, self.track_settings(changed))
+        tracks = self.engine.follow_tables(
+            links,
+            tables,
+            times,
+            self.track_settings(changed),
+            breaks=field_breaks(self.engine, results),
+        )
         self.engine.measure_tracks(tracks, tables, times)
         for k, r in enumerate(results):  # what its links are into (_follow_again)
             r.linked_to = weakref.ref(results[k - 1]) if k else None

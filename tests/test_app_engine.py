@@ -1071,6 +1071,37 @@ def test_export_all_with_a_time_point_closed_follows_the_cells_across_it(
     assert docs[2].result.table.columns["TrackObjects_GapLength"].max() == 2  # as written
 
 
+def test_a_field_of_another_size_starts_every_track_anew_in_the_window_too(
+    qtbot, controller, crops, tmp_path
+):
+    """A followed folder with a frame of another size (a stray field): the batch starts every
+    track anew there and after it, and so do the window's Export all and a correction (they
+    closed gaps across it, joining tracks of other fields)."""
+    first = engine.read_image(crops[0]).pixels
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    paths = []
+    for t in range(4):
+        frame = np.roll(first, 2 * t, axis=1)
+        paths.append(folder / f"t{t:03d}.png")
+        cv2.imwrite(str(paths[-1]), frame[:200, :240] if t == 2 else frame)
+    controller.update_settings(batch_track=True, batch_workers=1)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(paths, tmp_path / "results")
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    batch = read_rows(tmp_path / "results" / "tracks.csv")
+    out = tmp_path / "elsewhere"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert len(read_rows(out / "tracks.csv")) == len(batch)
+    assert {r["TrackObjects_GapLength"] for r in read_rows(out / "t003_cells.csv")} == {"0"}
+    corrected = _first_corrected(qtbot, controller)  # t000: every track followed again
+    assert corrected.sequence[1] == 0
+    last = controller.documents[controller.index_of(paths[3])].result
+    assert set(last.table.columns["TrackObjects_GapLength"].tolist()) == {0}
+
+
 def _page_shower(qtbot, controller, doc):
     """show(page): page ``page`` of ``doc`` shown (and read), waiting for it if need be."""
 
