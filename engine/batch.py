@@ -90,6 +90,7 @@ from .track import (
     follow_tables,
     link_frames,
     links_from_tables,
+    relink,
     settle_divisions,
     table_tracks,
     track_rows,
@@ -832,11 +833,55 @@ def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) ->
     gaps = table.columns.get(TRACK_COLUMNS[4])  # a gap closed: a cell further back, not of
     if gaps is not None and len(gaps) == len(source):  # the table before (links_from_tables)
         source = np.where(np.asarray(gaps, float) > 1, 0, source)
-    if len(source) and not (
-        (source >= 0).all() and (source <= len(mother)).all() and (source % 1 == 0).all()
-    ):
-        return None  # a cell before that is none (a typing error): linked as the labels say
+    wrong = ~((source >= 0) & (source <= len(mother)) & (source % 1 == 0))
+    if wrong.all():
+        return None  # no cell before that is one (another table's?): linked as labels say
+    if wrong.any():  # a typing error: that cell linked as the labels say (_typed_wrong)
+        columns = dict(table.columns)
+        columns[TRACK_COLUMNS[1]] = np.where(wrong, 0, source)
+        table = replace(table, columns=columns)
     return links_from_tables([mother, table])[1]
+
+
+def _mend_typed_wrong(
+    recorded: Links,
+    result: ImageResult,
+    previous: ImageResult,
+    before: np.ndarray,
+    after: np.ndarray,
+    settings: TrackSettings,
+) -> Links:
+    """``recorded`` (:func:`_recorded_links`) with each cell whose table names a cell before
+    that is none (:func:`_typed_wrong`) linked as the labels (``before``, ``after``) say,
+    the others' mends kept; ``result``'s note names them."""
+    wrong = _typed_wrong(result, previous)
+    if not wrong:
+        return recorded
+    made = link_frames(before, after, settings).source
+    n_before = int(before.max(initial=0))
+    for cell in wrong:
+        recorded = relink(recorded, cell, int(made[cell - 1]), n_before)
+    result.note = add_note(
+        result.note,
+        f"its table named for cell(s) {', '.join(map(str, wrong))} a cell before that "
+        f"{previous.name} has not (typed wrong?): linked as the labels say",
+    )
+    return recorded
+
+
+def _typed_wrong(result: ImageResult, previous: ImageResult) -> list[int]:
+    """The cells of a kept image whose table names a cell before that the image before has
+    not (a typing error in a mend by hand), where others are right: linked as the labels
+    say (:func:`_recorded_links` read them as new cells)."""
+    table, mother = result.table, previous.table
+    if table is None or mother is None or TRACK_COLUMNS[1] not in table.columns:
+        return []
+    source = np.asarray(table.columns[TRACK_COLUMNS[1]], float)
+    gaps = table.columns.get(TRACK_COLUMNS[4])
+    if gaps is not None and len(gaps) == len(source):
+        source = np.where(np.asarray(gaps, float) > 1, 0, source)
+    wrong = ~((source >= 0) & (source <= len(mother)) & (source % 1 == 0))
+    return [] if wrong.all() else [int(k) + 1 for k in np.flatnonzero(wrong)]
 
 
 def _follow_one(
@@ -884,6 +929,8 @@ def _follow_one(
         recorded = None
         if followed and followed[-1] == k - 1 and previous is not None:
             recorded = _recorded_links(r, members[k - 1], before or {})
+        if recorded is not None and previous is not None:
+            recorded = _mend_typed_wrong(recorded, r, members[k - 1], previous, labels, settings)
         if recorded is not None and was is not None:  # followed otherwise: mends stay
             recorded = follow_again(recorded, previous, labels, was, settings)
             if recorded is not None:  # the rest linked anew: settled, the mended cells not
