@@ -162,9 +162,13 @@ def track_paths(tables: list, max_gap: int) -> dict:
     for table in tables:
         columns = getattr(table, "columns", None) or {}
         tracks = track_numbers(table, len(table)) if table is not None else None
-        if table is not None and (not len(tracks) or "AreaShape_Center_X" not in columns):
+        if (
+            table is not None
+            and len(table)
+            and (not len(tracks) or "AreaShape_Center_X" not in columns)
+        ):
             seen, missed = {}, {}  # a page not followed: the paths start again after it
-            continue
+            continue  # (one without cells, a blank frame: a time point every track missed)
         now = {}
         if tracks is not None:
             xs = np.asarray(columns["AreaShape_Center_X"], float)

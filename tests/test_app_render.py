@@ -293,6 +293,12 @@ def test_the_paths_of_cells_followed_over_time_end_at_the_page_shown():
     measure_tracks(track_frames(frames), tables)
     paths = render.track_paths(tables, max_gap=1)
     assert paths[moving].tolist() == [[9.5, 9.5], [19.5, 9.5]] and len(paths[still]) == 3
+    # a page with no cells at all (a blank frame): every path goes on across it (they all
+    # started again after it, as after a page not followed)
+    empty = measure(np.zeros((40, 60), np.uint16))
+    assert len(empty) == 0
+    paths = render.track_paths([tables[0], empty, tables[2]], max_gap=1)
+    assert paths[moving].tolist() == [[9.5, 9.5], [19.5, 9.5]] and len(paths[still]) == 2
     # the window walks back from the page shown over as many pages not segmented in a row
     # as the batch closed gaps across (MainWindow._track_paths; keys: the segmented pages)
     from cellprop.app.main_window import MainWindow
