@@ -829,11 +829,7 @@ def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) ->
         return None
     if any(not set(TRACK_COLUMNS[:2]) <= set(t.columns) for t in (mother, table)):
         return None
-    source = np.asarray(table.columns[TRACK_COLUMNS[1]], float)
-    gaps = table.columns.get(TRACK_COLUMNS[4])  # a gap closed: a cell further back, not of
-    if gaps is not None and len(gaps) == len(source):  # the table before (links_from_tables)
-        source = np.where(np.asarray(gaps, float) > 1, 0, source)
-    wrong = ~((source >= 0) & (source <= len(mother)) & (source % 1 == 0))
+    source, wrong = _cells_before(table, mother)
     if wrong.all():
         return None  # no cell before that is one (another table's?): linked as labels say
     if wrong.any():  # a typing error: that cell linked as the labels say (_typed_wrong)
@@ -876,12 +872,19 @@ def _typed_wrong(result: ImageResult, previous: ImageResult) -> list[int]:
     table, mother = result.table, previous.table
     if table is None or mother is None or TRACK_COLUMNS[1] not in table.columns:
         return []
+    wrong = _cells_before(table, mother)[1]
+    return [] if wrong.all() else [int(k) + 1 for k in np.flatnonzero(wrong)]
+
+
+def _cells_before(table, mother) -> tuple[np.ndarray, np.ndarray]:
+    """The cell before each cell of ``table`` as it records it (0 where a gap was closed: a
+    cell further back, not of ``mother``, as :func:`links_from_tables` reads it), and where
+    that is no cell of ``mother`` (a typing error)."""
     source = np.asarray(table.columns[TRACK_COLUMNS[1]], float)
     gaps = table.columns.get(TRACK_COLUMNS[4])
     if gaps is not None and len(gaps) == len(source):
         source = np.where(np.asarray(gaps, float) > 1, 0, source)
-    wrong = ~((source >= 0) & (source <= len(mother)) & (source % 1 == 0))
-    return [] if wrong.all() else [int(k) + 1 for k in np.flatnonzero(wrong)]
+    return source, ~((source >= 0) & (source <= len(mother)) & (source % 1 == 0))
 
 
 def _follow_one(

@@ -395,9 +395,13 @@ def _record_made(folder: Path, made: dict) -> None:
         record["made"] = kept
     else:
         record.pop("made", None)
-    if record == run.record:
-        return
-    with atomic_path(folder / "run.json", True) as tmp:
+    if record != run.record:
+        write_record(folder, record, replace=True)
+
+
+def write_record(folder: Path, record: dict, replace: bool) -> None:
+    """Write a run's record, ``folder``/run.json (whole or not at all)."""
+    with atomic_path(folder / "run.json", replace) as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", "utf-8")
 
 
@@ -533,8 +537,7 @@ class Journal:
         self._write_json(True)
 
     def _write_json(self, replace: bool) -> None:
-        with atomic_path(self.folder / "run.json", replace) as tmp:
-            tmp.write_text(json.dumps(self.record, indent=2, default=str) + "\n", "utf-8")
+        write_record(self.folder, self.record, replace)
 
 
 def _now() -> str:
