@@ -337,6 +337,12 @@ def name_clash(planes: list[Plane]) -> tuple[Plane, Plane] | None:
     return planes[first[0]], planes[first[1]]
 
 
+def _row_plane(name: str, row: dict) -> Plane:
+    """The image a summary.csv row (with a ``Path``) names: its file and page, as named."""
+    page = (row.get("Page") or "").strip()
+    return Plane(Path(row["Path"]), int(page) if page.isdigit() else None, name)
+
+
 def _as_recorded(planes: list[Plane], earlier: EarlierRun) -> list[Plane]:
     """``planes`` named as the run ``earlier`` named the same images (file and page), where
     that name is not another's here: images of a plate's wells named after their wells
@@ -345,9 +351,8 @@ def _as_recorded(planes: list[Plane], earlier: EarlierRun) -> list[Plane]:
     recorded: dict[tuple, str] = {}
     for name, row in earlier.rows.items():
         if row.get("Path"):
-            page = (row.get("Page") or "").strip()
-            where = (_resolved(Path(row["Path"])), int(page) if page.isdigit() else None)
-            recorded.setdefault(where, name)
+            plane = _row_plane(name, row)
+            recorded.setdefault((_resolved(plane.path), plane.page), name)
     taken = {p.name for p in planes}
     named = []
     for plane in planes:
@@ -383,8 +388,7 @@ def continued_planes(planes: list[Plane], earlier: EarlierRun | str | Path | Non
     for name, row in earlier.rows.items():
         if row.get("Status") != "done" or name in names or not row.get("Path"):
             continue
-        page = (row.get("Page") or "").strip()
-        plane = Plane(Path(row["Path"]), int(page) if page.isdigit() else None, name)
+        plane = _row_plane(name, row)
         if plane.target.stem not in stems:
             more.append(plane)
             stems.add(plane.target.stem)
