@@ -122,6 +122,9 @@ class AppController(
         self.current_index = -1
         self.selected_cells: tuple = ()  # cell numbers, in the order they were selected
         self._selected_tracks: set = set()  # their tracks, while another page is read
+        # tracks selected at an earlier time point that the one shown missed: the selection
+        # goes on with them, to the time point where they are found again
+        self._held_tracks: set = set()
         self.settings = self.store.load_settings()
         self.overlays = self.store.load_overlays()
         self.model_status = ModelStatus(name=self.settings.model)
@@ -266,7 +269,7 @@ class AppController(
             self.current_changed.emit(self.current_index)
         else:
             self.current_index = -1
-            self.selected_cells = ()
+            self.selected_cells, self._held_tracks = (), set()
             if self.documents:
                 self.set_current(min(closing[0], len(self.documents) - 1))
             else:
@@ -317,7 +320,7 @@ class AppController(
         self._memo = self._new_memo()  # a correction of the image shown next starts afresh
         self._memo_holds = self._memo_tried = None
         self.current_index = index
-        self.selected_cells = ()
+        self.selected_cells, self._held_tracks = (), set()
         self.current_changed.emit(index)
         self.selection_changed.emit(0)
         parked = doc.result is not None and doc.result.labels is None
@@ -348,7 +351,7 @@ class AppController(
         alike = alike or now.sequence[0] == then.sequence[0]
         self._selected_tracks = self.selected_tracks if alike else set()
         doc.page, doc.channel = page, channel
-        self.selected_cells = ()
+        self.selected_cells, self._held_tracks = (), set()
         self.document_changed.emit(self.current_index)
         self._load_image(self.current_index)
 
@@ -494,7 +497,8 @@ class AppController(
         result = self.current.result if self.current else None
         n_cells = result.n_cells if result is not None else 0
         chosen = tuple(dict.fromkeys(int(k) for k in labels if 0 < int(k) <= n_cells))
-        if chosen != self.selected_cells:
+        held, self._held_tracks = self._held_tracks, set()  # a choice of its own
+        if chosen != self.selected_cells or held:
             self.selected_cells = chosen
             self.selection_changed.emit(self.selected_cell)
 

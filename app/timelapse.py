@@ -99,8 +99,10 @@ class TimeLapseMixin:
 
     @property
     def selected_tracks(self) -> set:
-        """The tracks of the cells selected (none where the cells were not followed)."""
-        return tracks_of(self.current.result if self.current else None, self.selected_cells)
+        """The tracks of the cells selected (none where the cells were not followed), and those
+        selected at an earlier time point that the one shown missed (held until found again)."""
+        result = self.current.result if self.current else None
+        return tracks_of(result, self.selected_cells) | self._held_tracks
 
     def time_lapse(self) -> tuple[dict, int, int, bool]:
         """The time-lapse of the image shown, for *Over time*: {time point: cell table} of
@@ -150,15 +152,21 @@ class TimeLapseMixin:
     def _select_tracks(self, tracks: set, doc: Document, plane: tuple) -> None:
         """Select the cells of these tracks in ``doc`` shown at ``plane``, with its cells
         ready (none: nothing changes); a track not there is followed through its divisions:
-        its daughters' cells after it, its mother's before."""
+        its daughters' cells after it, its mother's before; one missed at this time point (and
+        its relatives too) stays selected, with none of its cells, for the time points after."""
         result = doc.result
         if tracks and doc is self.current and doc.plane == plane and result is not None:
             column = track_column(result).tolist()
-            missing = set(tracks) - set(column)
-            wanted = set(tracks)
+            found = set(column)
+            missing, wanted, held = set(tracks) - found, set(tracks), set()
             if missing:
-                wanted |= self.engine.relatives(missing, self._lineage())
+                lineage = self._lineage()
+                wanted |= self.engine.relatives(missing, lineage)
+                held = {t for t in missing if not self.engine.relatives({t}, lineage) & found}
             self.select_cells(k for k, t in enumerate(column, start=1) if t in wanted)
+            if held:
+                self._held_tracks = held
+                self.selection_changed.emit(self.selected_cell)
 
     def _lineage(self) -> dict:
         """{track: the track it divided from} in the time-lapse shown."""

@@ -2162,6 +2162,41 @@ def test_a_selected_cell_is_followed_through_its_division(qtbot, window, images)
     assert c.selected_lineage() == {1} and list(view.plot.tracks) == [1]
 
 
+def test_a_selected_cell_missed_at_one_time_point_stays_selected_after_it(
+    qtbot, window, images
+):
+    """A selected cell that the time point after misses (its track goes on after a gap):
+    stepping across it, the selection holds the track, *Over time* still draws it, and
+    the cell is selected again where it is found; a click of one's own drops it."""
+    c, view = window.controller, window.time_course
+    _open_movie(qtbot, window, images)
+    _segment_pages(qtbot, window, (0, 1, 2))
+    # track 2 (cell 2 of page 0) is missed at page 1 and found again at page 2 (cell 3)
+    for page, tracks in ((0, [1, 2]), (1, [1, 3, 4]), (2, [1, 5, 2, 6])):
+        columns = c.current.results[(page, 0)].table.columns
+        columns["TrackObjects_Label"] = np.array(tracks)
+        columns["TrackObjects_ParentObjectNumber"] = np.zeros(len(tracks), int)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(0, 0)
+    view.measurement.setCurrentIndex(view.measurement.findData("area"))
+    c.select_cells([2])
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(1, 0)
+    assert c.selected_cells == () and c.selected_tracks == {2}
+    assert {t: p.tolist() for t, (p, _) in view.plot.tracks.items()} == {2: [0, 2]}
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(2, 0)
+    assert c.selected_cells == (3,) and c.selected_tracks == {2}
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(1, 0)
+    assert c.selected_tracks == {2}
+    c.select_cell(0)  # a click on the background: nothing selected any more
+    assert c.selected_tracks == set() and view.plot.tracks == {}
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(2, 0)
+    assert c.selected_cells == ()
+
+
 def test_a_bar_double_clicked_selects_its_cells_not_the_tracks_selected_before(
     qtbot, window, images
 ):
