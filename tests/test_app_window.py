@@ -2162,9 +2162,7 @@ def test_a_selected_cell_is_followed_through_its_division(qtbot, window, images)
     assert c.selected_lineage() == {1} and list(view.plot.tracks) == [1]
 
 
-def test_a_selected_cell_missed_at_one_time_point_stays_selected_after_it(
-    qtbot, window, images
-):
+def test_a_selected_cell_missed_at_one_time_point_stays_selected_after_it(qtbot, window, images):
     """A selected cell that the time point after misses (its track goes on after a gap):
     stepping across it, the selection holds the track, *Over time* still draws it, and
     the cell is selected again where it is found; a click of one's own drops it."""
