@@ -96,10 +96,13 @@ def normalise(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.nda
     if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
         raise TypeError(f"cannot normalise an image of dtype {image.dtype}")
     lo, hi = percentiles(image, low, high)
-    out = image.astype(np.float32)
     if not hi > lo:
         # A flat image holds no structure; zeros are the honest input for it.
-        return np.zeros_like(out)
+        return np.zeros(image.shape, np.float32)
+    if image.dtype.kind == "f" and image.dtype.itemsize > 4:
+        # scaled in its own precision first: values past float32's range (1e40) are not inf
+        return ((image - lo) * (1.0 / (hi - lo))).astype(np.float32)
+    out = image.astype(np.float32)
     out -= np.float32(lo)
     out *= np.float32(1.0 / (hi - lo))
     return out

@@ -185,13 +185,21 @@ def read_labels(path: str | Path) -> np.ndarray:
 
 
 def _display_8bit(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, np.float32)
-    lo, hi = np.percentile(
-        image[:: max(1, image.shape[0] // 512), :: max(1, image.shape[1] // 512)], [0.5, 99.5]
-    )
+    """A grey image stretched to 8 bits between its 0.5 and 99.5 percentiles, over its finite
+    pixels only (a masked ratio image's NaN, drawn black, does not blank the rest)."""
+    image = np.asarray(image)
+    if image.dtype.kind not in "f" or image.dtype.itemsize < 4:
+        image = image.astype(np.float32)
+    sample = image[:: max(1, image.shape[0] // 512), :: max(1, image.shape[1] // 512)]
+    sample = sample[np.isfinite(sample)]
+    if not sample.size:
+        return np.zeros(image.shape, np.uint8)
+    lo, hi = np.percentile(sample, [0.5, 99.5])
     if not hi > lo:
         return np.zeros(image.shape, np.uint8)
-    return np.clip((image - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    with np.errstate(invalid="ignore"):
+        stretched = np.clip((image - lo) * (255.0 / (hi - lo)), 0, 255)
+    return np.nan_to_num(stretched, nan=0.0).astype(np.uint8)
 
 
 def write_overlay(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -293,6 +294,28 @@ def test_overlay_draws_outlines(tmp_path):
     write_overlay(tmp_path / "o.png", image, labels, centres=np.array([[60.0, 40.0]]))
     rgb = read_image(tmp_path / "o.png").pixels  # grey reading is enough to see drawing
     assert rgb.shape == labels.shape and len(np.unique(rgb)) > 1
+
+
+def test_overlay_of_a_float_image_with_nan_pixels_shows_the_image(tmp_path):
+    """A masked ratio image (NaN where masked): its other pixels are stretched as they would
+    be without the NaN (the stretch was NaN, and the whole overlay black), the NaN drawn
+    black, and no warning printed."""
+    rng = np.random.default_rng(3)
+    image = rng.random((60, 80)).astype(np.float32)
+    labels = np.zeros(image.shape, np.int32)
+    masked = image.copy()
+    masked[:5, :5] = np.nan
+    masked[10, 10] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_overlay(tmp_path / "clean.png", image, labels)
+        write_overlay(tmp_path / "masked.png", masked, labels)
+    clean = read_image(tmp_path / "clean.png").pixels
+    shown = read_image(tmp_path / "masked.png").pixels
+    assert shown.mean() > 100 and (shown[:5, :5] == 0).all()
+    away = np.ones(image.shape, bool)
+    away[:11, :11] = False
+    assert np.abs(shown[away].astype(int) - clean[away]).max() <= 1
 
 
 def test_overlay_draws_the_outer_edge_of_each_cells_ring_when_one_was_measured(tmp_path):

@@ -34,6 +34,16 @@ def test_normalise_makes_8_and_16_bit_versions_of_one_image_equal():
     assert np.allclose(normalise(image8), normalise(image16), atol=1e-5)
 
 
+def test_normalise_scales_float64_values_past_float32s_range():
+    """A float64 image of values near 1e40 (past float32's 3.4e38): scaled as it is, not made
+    inf by a cast first (the image then read as blank, 0 cells)."""
+    rng = np.random.default_rng(2)
+    small = rng.random((40, 50))
+    out = normalise(small * 1e40)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert np.allclose(out, normalise(small), atol=1e-5)
+
+
 def test_flat_images_and_bad_arguments():
     assert not normalise(np.full((8, 8), 7, np.uint8)).any()
     with pytest.raises(ValueError):
