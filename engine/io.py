@@ -202,9 +202,13 @@ def to_grey(rgb: np.ndarray) -> np.ndarray:
 
 def _is_grey(rgb: np.ndarray) -> bool:
     """Whether red, green and blue agree everywhere, to 1% of the range (the rounding of a
-    grey image saved in colour, JPEG's included)."""
+    grey image saved in colour, JPEG's included): of the type's range, or where smaller the
+    values' (but 2 levels at least), so that a dim 16-bit colour image is not taken for grey."""
     if rgb.dtype.kind in "ui":
         tolerance = float(np.iinfo(rgb.dtype).max // 100)
+        if rgb.size:
+            spanned = float(rgb.max()) - float(rgb.min())
+            tolerance = min(tolerance, max(2.0, 0.01 * spanned))
     else:
         finite = rgb[np.isfinite(rgb)]
         tolerance = 0.01 * float(np.ptp(finite)) if finite.size else 0.0

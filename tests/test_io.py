@@ -187,6 +187,21 @@ def test_grey_image_saved_in_colour_is_one_grey_channel(tmp_path):
     assert read_image(tmp_path / "marked.tif").n_channels == 4
 
 
+def test_a_dim_16_bit_colour_image_is_colour_and_its_grey_copy_grey(tmp_path):
+    """A 16-bit colour image of dim 12-bit data (red 140-572, green 0, blue a flat 300):
+    colour, its red its own channel, though its colours differ by less than 1% of 65535;
+    the same grey in all three stays one grey channel."""
+    rng = np.random.default_rng(4)
+    red = rng.integers(140, 573, (30, 40)).astype(np.uint16)
+    rgb = np.dstack([red, np.zeros_like(red), np.full_like(red, 300)])
+    tifffile.imwrite(tmp_path / "dim.tif", rgb, photometric="rgb")
+    got = read_image(tmp_path / "dim.tif", channel=1)
+    assert got.n_channels == 4 and got.channel_names[1] == "red"
+    np.testing.assert_array_equal(got.pixels, red)
+    tifffile.imwrite(tmp_path / "grey.tif", np.dstack([red] * 3), photometric="rgb")
+    assert read_image(tmp_path / "grey.tif").n_channels == 1
+
+
 def test_png_16bit_and_jpeg(tmp_path):
     data = ramp(np.uint16)
     cv2.imwrite(str(tmp_path / "a.png"), data)
