@@ -492,6 +492,28 @@ def terminated_as_interrupted() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _not_written_by_cellprop(existing: list[Path], out: Path) -> str:
+    """A warning where a label image or overlay that a run would replace is not one cellprop
+    wrote: no run recorded in ``out`` (run.json) and not beside its table (IMG_cells.csv), as
+    a mask drawn by hand and named so would be; "" where there is none."""
+    from cellprop.engine.batch import OUTPUT_SUFFIXES
+    from cellprop.engine.io import written_result
+
+    if (out / "run.json").is_file():
+        return ""
+    ends = (OUTPUT_SUFFIXES["labels"], OUTPUT_SUFFIXES["overlay"])
+    own = [f for f in existing if f.name.endswith(ends) and not written_result(f)]
+    if not own:
+        return ""
+    more = f" and {len(own) - 1} more" if len(own) > 1 else ""
+    return (
+        f" {own[0].name}{more} {'are' if more else 'is'} not beside the table cellprop writes "
+        "with its labels, and no cellprop run is recorded there (run.json): a file of your "
+        "own, a mask drawn by hand perhaps, that --overwrite would replace; choose another "
+        "--out folder to keep it."
+    )
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -531,11 +553,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
     paths = find_images(args.inputs, recursive=args.recursive)
     # Earlier results inside an input folder are not inputs (results written beside the
     # images, --out the images' own folder); the images in --out are.
+    # A file given by name is an input whatever its name (an image called my_overlay.png).
     made = (OUTPUT_SUFFIXES["labels"], OUTPUT_SUFFIXES["overlay"])
+    named_files = {Path(name) for name in args.inputs if os.path.isfile(name)}
     paths = [
         p
         for p in paths
-        if not (p.name.endswith(made) and p.exists() and p.resolve().is_relative_to(out))
+        if p in named_files
+        or not (p.name.endswith(made) and p.exists() and p.resolve().is_relative_to(out))
     ]
     if not paths:
         print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
@@ -569,7 +594,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             print(
                 f"cellprop: {existing[0]}{more} already; nothing was written. "
                 "Use --overwrite to replace them, --resume to go on with a run that stopped, "
-                "or another --out folder.",
+                "or another --out folder." + _not_written_by_cellprop(existing, out),
                 file=sys.stderr,
             )
             return EXIT_USAGE

@@ -924,8 +924,9 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         hidden files and cellprop's own label images and overlays (beside their tables)
         excepted, in natural order (``img2`` before ``img10``).
     recursive : bool
-        Also look into sub-folders, except hidden ones and cellprop's own result folders
-        (those holding a ``run.json``: their label images and overlays are not inputs).
+        Also look into sub-folders, except hidden ones (in cellprop's own result folders, as
+        in any, the label images and overlays beside their tables are left out: a folder of
+        images with its results saved beside them keeps its images).
 
     Returns
     -------
@@ -951,12 +952,7 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
             if recursive:
                 candidates = []
                 for root, dirs, files in os.walk(item, onerror=_unreadable_into(unreadable)):
-                    dirs[:] = sorted(
-                        d
-                        for d in dirs
-                        if not d.startswith(".")
-                        and not _is(Path(root) / d / "run.json", Path.is_file)
-                    )
+                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                     candidates += [Path(root) / f for f in files]
             else:
                 try:
@@ -971,7 +967,7 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
                 if (
                     not p.name.startswith(".")
                     and p.suffix.lower() in IMAGE_EXTENSIONS
-                    and not _a_result(p)
+                    and not written_result(p)
                 ):
                     add(p)
         else:
@@ -997,7 +993,7 @@ def _is(path: Path, kind) -> bool:
         return False
 
 
-def _a_result(path: Path) -> bool:
+def written_result(path: Path) -> bool:
     """Whether ``path`` is a label image or overlay cellprop wrote (``IMG_labels.tif`` beside
     its ``IMG_cells.csv``), where results were saved beside the images (an export into the
     images' folder): a folder's images leave them out."""

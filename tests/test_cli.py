@@ -146,6 +146,34 @@ def test_existing_results_are_never_overwritten_without_the_flag(
     assert (out / "good1_cells.csv").read_text() != "edited by the user\n"
 
 
+def test_a_mask_of_ones_own_named_as_cellprops_labels_is_said_to_be_so(
+    tmp_path, tiny_model_dir, capsys
+):
+    """A mask drawn by hand, img_labels.tif beside img.png, and results to be written into
+    that folder: refused (as any existing file), saying that it is not one cellprop wrote
+    (no table beside it, no run recorded there), so that --overwrite is not taken lightly;
+    an image named my_overlay.png given by name is segmented (it was dropped: "no images")."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "img.png"), textured((96, 128), 1))
+    mask = np.zeros((96, 128), np.uint16)
+    mask[10:40, 10:40] = 1
+    tifffile.imwrite(folder / "img_labels.tif", mask)
+    assert segment([folder, "--out", folder], tiny_model_dir) == 2
+    err = capsys.readouterr().err
+    assert "img_labels.tif is not beside the table cellprop writes" in err
+    assert "a file of your own" in err
+    assert np.array_equal(tifffile.imread(folder / "img_labels.tif"), mask)
+    # labels cellprop wrote (its table beside them, its run.json there): no such warning
+    out = tmp_path / "out"
+    assert segment([folder / "img.png", "--out", out], tiny_model_dir) == 0
+    assert segment([folder / "img.png", "--out", out], tiny_model_dir) == 2
+    assert "a file of your own" not in capsys.readouterr().err
+    cv2.imwrite(str(folder / "my_overlay.png"), textured((96, 128), 2))
+    assert segment([folder / "my_overlay.png", "--out", folder], tiny_model_dir) == 0
+    assert (folder / "my_overlay_labels.tif").is_file()
+
+
 def _three_images(tmp_path):
     folder = tmp_path / "three"
     folder.mkdir()

@@ -459,6 +459,22 @@ def test_a_folder_of_images_leaves_out_results_saved_beside_them(tmp_path):
     assert [p.name for p in find_images([tmp_path / "a_labels.tif"])] == ["a_labels.tif"]
 
 
+def test_a_sub_folder_with_its_results_saved_beside_its_images_keeps_its_images(tmp_path):
+    """-r over a folder one of whose sub-folders a run wrote its results into, beside the
+    images (its run.json there): that sub-folder's images are inputs, its results not (the
+    whole sub-folder was skipped, its images with it, without a word)."""
+    exp = tmp_path / "exp1"
+    exp.mkdir()
+    for name in ("a.png", "a_labels.tif", "a_overlay.png"):
+        cv2.imwrite(str(exp / name), np.zeros((8, 8), np.uint8))
+    (exp / "a_cells.csv").write_text("ObjectNumber\n")
+    (exp / "run.json").write_text("{}")
+    (tmp_path / "exp2").mkdir()
+    cv2.imwrite(str(tmp_path / "exp2" / "b.png"), np.zeros((8, 8), np.uint8))
+    found = find_images([tmp_path], recursive=True)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["exp1/a.png", "exp2/b.png"]
+
+
 def test_a_folder_that_cannot_be_read_is_an_input_that_fails_by_name(tmp_path, monkeypatch):
     """A folder without read permission (a shared drive), given or met below one with -r:
     it was a PermissionError traceback that stopped the whole run; now it is an input of its
