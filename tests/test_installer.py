@@ -104,6 +104,34 @@ def test_frozen_cli_segments_the_samples_in_worker_processes(bundle, tmp_path):
     assert summary.count(",done,") == len(samples), summary
 
 
+def test_frozen_cli_reads_tiffs_of_every_compression_microscopes_write(bundle, tmp_path):
+    """A sample saved as TIFF with each compression microscopes and Fiji write (the LZW of
+    the Cell Tracking Challenge's images among them): the bundle segments each, as the pip
+    install does (its imagecodecs lacked a module that LZW, PackBits and zstd need, and
+    every such file failed: "the TIFF data cannot be decoded")."""
+    import tifffile
+    from cellprop.engine import read_image
+
+    pixels = read_image(_sample()).pixels[:400, :500]  # (a crop: quicker)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    kinds = ("none", "lzw", "packbits", "zlib", "zstd", "lzma", "jpeg", "jpeg2000")
+    for kind in kinds:
+        compression = None if kind == "none" else kind
+        tifffile.imwrite(folder / f"{kind}.tif", pixels, compression=compression)
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [str(bundle / "cellprop"), "segment", str(folder), "--out", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=_bare_env(),
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    summary = (out / "summary.csv").read_text()
+    assert summary.count(",done,") == len(kinds), summary
+
+
 def test_frozen_gui_self_test(bundle, tmp_path):
     result = subprocess.run(
         [str(bundle / "cellprop-gui"), "--self-test", str(_sample())],
