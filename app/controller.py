@@ -709,10 +709,19 @@ class AppController(
         engine = self.engine
 
         def work(job: Job):
-            models = engine.load_models(device=device)
-            return engine.suggest_model(pixels, models)
+            left_out: list = []
+            models = engine.load_models(device=device, left_out=left_out)
+            if not models:
+                raise engine.ModelError(
+                    "no model could be loaded to choose from"
+                    + "".join(f"; {why}" for _, why in left_out)
+                )
+            return engine.suggest_model(pixels, models), left_out
 
-        def finished(suggestion):
+        def finished(out):
+            suggestion, left_out = out
+            for folder, why in left_out:
+                self.log.emit("warning", f"Suggest a model left out {folder}: {why}")
             self.log.emit("info", f"{name}: {suggestion.describe()}")
             self.update_settings(model=suggestion.model.name)
 

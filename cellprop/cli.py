@@ -395,7 +395,10 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
     from cellprop.engine import load_model, load_models
     from cellprop.engine.choose import suggest_model
 
-    models = load_models(device=args.device)
+    left_out: list = []
+    models = load_models(device=args.device, left_out=left_out)
+    for folder, why in left_out:
+        print(f"cellprop: --model auto leaves out {folder}: {why}", file=sys.stderr)
     if not models:
         return load_model(_default_model(None), device=args.device)  # says what is missing
     for path in paths:

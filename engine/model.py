@@ -229,6 +229,16 @@ def _read_info(folder: Path) -> dict:
     return info
 
 
+def _networks_there(folder: Path, info: dict) -> None:
+    """ModelError where a network file model.json names is not in ``folder`` (a model copied
+    without them: listed as not usable, not offered to ``--model auto``)."""
+    files = info.get("files") or {}
+    for key in ("unet", "guided"):
+        name = str(files.get(key, f"{key}.onnx"))
+        if not (folder / name).is_file():
+            raise ModelError(f"{folder}: {name} is missing")
+
+
 def _search_path() -> list[Path]:
     """Shipped models first, then folders listed in CELLPROP_MODEL_PATH (os.pathsep separated)."""
     folders = [models_folder()]
@@ -249,6 +259,7 @@ def _installed() -> tuple[list[ModelInfo], list[tuple[Path, str]]]:
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             try:
                 model = _info_of(folder)
+                _networks_there(folder, model.info)
             except ModelError as exc:
                 if (folder / "model.json").is_file():  # a model that cannot be used
                     broken.append((folder, str(exc)))
@@ -292,7 +303,9 @@ def _resolve(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     bare = isinstance(name_or_path, str) and len(path.parts) == 1 and not text.startswith(".")
     models, broken = _installed()
-    installed = [m.path for m in models if text in (m.name, m.path.name)]
+    # by its name first; else by its folder's name (a model named otherwise than its folder)
+    installed = [m.path for m in models if text == m.name]
+    installed += [m.path for m in models if text == m.path.name and text != m.name]
     if path.is_dir() and not (bare and installed):
         return path
     if installed:
@@ -448,6 +461,18 @@ def load_model(name_or_path: str | Path, device: str = "auto") -> Model:
     return Model(_resolve(name_or_path), device=device)
 
 
-def load_models(device: str = "auto") -> list[Model]:
-    """Every installed model (:func:`list_models`), loaded: the candidates of ``--model auto``."""
-    return [load_model(m.path, device=device) for m in list_models()]
+def load_models(device: str = "auto", left_out: list | None = None) -> list[Model]:
+    """Every installed model (:func:`list_models`) that loads: the candidates of ``--model
+    auto``. One that does not (its network damaged, say) is left out, not the end of the
+    choice: (its folder, why) appended to ``left_out`` where given. ModelError only where
+    ``device`` cannot be had (cuda asked for where it does not work)."""
+    models = []
+    for info in list_models():
+        try:
+            models.append(load_model(info.path, device=device))
+        except ModelError as exc:
+            if device == "cuda" and not _cuda_works():
+                raise
+            if left_out is not None:
+                left_out.append((info.path, str(exc)))
+    return models

@@ -1540,6 +1540,51 @@ def test_a_model_named_as_a_shipped_one_is_said_to_be_hidden(tmp_path, monkeypat
     assert "give this one's folder" in out
 
 
+def test_a_model_in_a_folder_named_as_a_shipped_model_does_not_take_its_name(
+    tmp_path, monkeypatch, capsys
+):
+    """A model of one's own named "mynuc" kept in a folder called nuclei: --model nuclei is
+    the shipped nuclei model, as `cellprop models` lists it (it loaded "mynuc", unsaid);
+    --model mynuc is that one."""
+    mine = tmp_path / "nuclei"
+    shutil.copytree(ROOT / "resources" / "models" / "phase", mine)
+    info = json.loads((mine / "model.json").read_text())
+    (mine / "model.json").write_text(json.dumps({**info, "name": "mynuc"}))
+    monkeypatch.setenv("CELLPROP_MODEL_PATH", str(tmp_path))
+    image = ROOT / "resources/samples/c2c12_0006_crop512.png"
+    for name, folder in (("nuclei", ROOT / "resources" / "models" / "nuclei"), ("mynuc", mine)):
+        out = tmp_path / f"out-{name}"
+        assert main(["segment", str(image), "--model", name, "--out", str(out), "-q"]) == 0
+        run = json.loads((out / "run.json").read_text())
+        assert run["model"]["name"] == name and Path(run["model"]["path"]) == folder
+
+
+def test_model_auto_leaves_out_a_model_that_does_not_load(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """A model of one's own copied without its networks is listed as not usable, and one
+    whose network is damaged is left out of --model auto, saying so; the shipped models
+    still choose (every image was refused: "unet.onnx is missing")."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    info = json.loads((tiny_model_dir / "model.json").read_text())
+    (bare / "model.json").write_text(json.dumps({**info, "name": "bare"}))
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_model_dir, damaged)
+    (damaged / "model.json").write_text(json.dumps({**info, "name": "damaged"}))
+    (damaged / "unet.onnx").write_bytes(b"not a network")
+    monkeypatch.setenv("CELLPROP_MODEL_PATH", str(tmp_path))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"not usable: {bare}: {bare}: unet.onnx is missing" in out
+    image = ROOT / "resources/samples/c2c12_0006_crop512.png"
+    argv = ["segment", str(image), "--model", "auto", "--out", str(tmp_path / "o"), "-q"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"--model auto leaves out {damaged}: {damaged}: unet.onnx cannot be loaded" in err
+    assert "model phase chosen for this image" in err
+
+
 def test_models_command_says_what_each_shipped_model_was_measured_at(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
