@@ -804,11 +804,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report["dataset"] = str(args.dataset)
     report["predictions"] = str(args.predictions)
     target = args.json or (args.predictions / "evaluation.json")
+    unwritten = None
     try:  # written first: the summary below may go into a pipe that closes (`| head`)
         target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        print(f"cellprop: cannot write {target}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except OSError as exc:  # the scores are still printed (a read-only folder of results)
+        unwritten = f"cannot write {target}: {exc}; give --json FILE to keep the scores"
     d = report["detection"]
     spans = report["intervals"]
 
@@ -834,18 +834,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             " " * 19 + f"on the detected centres of {kinds.count('detections')} image(s), the "
             f"outlines' centroids of {kinds.count('centroids')} (no cells.csv of their labels)"
         )
-    if report["mdice"] is not None:
-        print(
-            f"mDice              {report['mdice']:.3f}  ({report['mdice_cells']} "
-            "ground-truth cells)" + spread("mdice")
-        )
-        print(f"AP at IoU 0.5      {report['ap50']:.3f}" + spread("ap50"))
-        errors = report["ap50_errors"]
-        for side, name in (("fp", "false positives"), ("fn", "false negatives")):
-            kinds = [f"{n} {kind[3:]}" for kind, n in errors.items() if kind.startswith(side) and n]
-            if kinds:
-                print(f"  AP50 {name + ':':17}{', '.join(kinds)}")
-        print(f"AP at IoU 0.75     {report['ap75']:.3f}  (how closely outlines fit)")
+    if any("ap50" in e for e in scored):  # a mask scored: an empty one's false cells count
+        if report["mdice"] is not None:
+            print(
+                f"mDice              {report['mdice']:.3f}  ({report['mdice_cells']} "
+                "ground-truth cells)" + spread("mdice")
+            )
+        else:
+            print("mDice              no cells in the masks of the images scored")
+        if report["ap50"] is not None:
+            print(f"AP at IoU 0.5      {report['ap50']:.3f}" + spread("ap50"))
+            errors = report["ap50_errors"]
+            for side, name in (("fp", "false positives"), ("fn", "false negatives")):
+                kinds = [
+                    f"{n} {kind[3:]}" for kind, n in errors.items() if kind.startswith(side) and n
+                ]
+                if kinds:
+                    print(f"  AP50 {name + ':':17}{', '.join(kinds)}")
+            print(f"AP at IoU 0.75     {report['ap75']:.3f}  (how closely outlines fit)")
+        else:
+            print("AP at IoU 0.5      no cells in the masks nor in the predictions")
     elif scored:
         print("mDice, AP50        none of the images scored has a mask")
     missing = [e["image"] for e in report["per_image"] if e.get("missing")]
@@ -857,6 +865,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     for failed in (e for e in report["per_image"] if e.get("error")):
         print(f"not scored         {failed['image']}: {failed['error']}")
+    if unwritten:
+        print(f"cellprop: {unwritten}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"scores written to  {target}")
     if not scored:  # every prediction refused: no score at all (it ended 0)
         print("cellprop: no image scored (above: why each was not)", file=sys.stderr)

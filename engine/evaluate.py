@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,13 +336,14 @@ class Scores(DetectionCounts):
         return self.ap75_counts[0] / total if total else None
 
     def report(self) -> dict:
+        pointed = bool(self.image_points)  # no points scored: no F1 (it read 1.0 of nothing)
         return {
             # the images scored (per_image lists those not scored too, and why)
             "images": sum(1 for e in self.per_image if not (e.get("missing") or e.get("error"))),
             "detection": {
-                "f1": self.f1,
-                "precision": self.precision,
-                "recall": self.recall,
+                "f1": self.f1 if pointed else None,
+                "precision": self.precision if pointed else None,
+                "recall": self.recall if pointed else None,
                 "tp": self.tp,
                 "fp": self.fp,
                 "fn": self.fn,
@@ -368,14 +370,18 @@ def _central(values: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def _detections(table: Path) -> np.ndarray | None:
-    """Detected centres (x, y) from a per-image cells CSV, if it has them."""
+    """Detected centres (x, y) from a per-image cells CSV, if it has them; None where it has
+    not, or cannot be read (cut short, edited into words: the outlines' centroids then)."""
     if not table.is_file():
         return None
-    with open(table, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if "Detection_Center_X" not in (reader.fieldnames or []):
-            return None
-        xy = [(float(r["Detection_Center_X"]), float(r["Detection_Center_Y"])) for r in reader]
+    try:
+        with open(table, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if "Detection_Center_X" not in (reader.fieldnames or []):
+                return None
+            xy = [(float(r["Detection_Center_X"]), float(r["Detection_Center_Y"])) for r in reader]
+    except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError):
+        return None
     return np.array(xy, float).reshape(-1, 2)
 
 
@@ -407,15 +413,19 @@ def _made_from(pred_dir: Path) -> dict[str, dict]:
 def _other_pixels(image: Path, row: dict) -> bool:
     """Whether the run's row (summary.csv) of ``image`` records other pixels than the
     image's (its ``Digest``): the prediction was made from another image of that name (another
-    dataset's). False where the row records none, or names a page of a file."""
+    dataset's, or another page of a file whose pages the dataset holds as images). False
+    where the row records none."""
     from .batch import read_plane
     from .io import pixels_digest
     from .journal import row_channel
 
     digest, page = row.get("Digest") or "", row.get("Page") or ""
-    if not digest or page:
+    if not digest:
         return False
-    return pixels_digest(read_plane(image, channel=row_channel(row)).pixels) != digest
+    plane = read_plane(image, channel=row_channel(row))
+    if page.isdigit() and plane.n_pages > 1:  # the file itself, of its pages: that page
+        plane = read_plane(image, page=int(page), channel=row_channel(row))
+    return pixels_digest(plane.pixels) != digest
 
 
 def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 10.0) -> Scores:
@@ -459,16 +469,33 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             f"{pred_dir}: the dataset's own images, not predictions; give the folder of "
             "cellprop segment's results"
         )
+    if pred_dir.resolve() == (dataset / "masks").resolve():  # the truth scored against itself
+        raise ValueError(
+            f"{pred_dir}: the dataset's own masks, not predictions; give the folder of "
+            "cellprop segment's results"
+        )
     points = read_points(dataset / "points.csv") if (dataset / "points.csv").is_file() else {}
     scores = Scores(radius=radius)
     found = 0
     made = _made_from(pred_dir)
-    for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS):
+    listed = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    stems = Counter(p.stem for p in listed)
+    for image in listed:
         pred_path = _find_prediction(pred_dir, image.stem)
         if pred_path is None:
             scores.per_image.append({"image": image.name, "missing": True})
             continue
         found += 1
+        if stems[image.stem] > 1:  # t021.tif and t021.png: a prediction of either, or both
+            alike = ", ".join(p.name for p in listed if p.stem == image.stem)
+            scores.per_image.append(
+                {
+                    "image": image.name,
+                    "error": f"{images}: {alike} have one name; which of them "
+                    f"{pred_path.name} is of cannot be told (rename or remove one)",
+                }
+            )
+            continue
         masks = [dataset / "masks" / f"{image.stem}{ext}" for ext in (".tif", ".tiff", ".png")]
         mask = next((m for m in masks if m.is_file()), masks[0])
         try:  # one unreadable or mismatched file is that image's failure, not the whole run's
@@ -485,7 +512,9 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
                     f"{image} ({size[1]} x {size[0]})"
                 )
             if image.name in made and _other_pixels(image, made[image.name]):
-                where = made[image.name].get("Path") or "another file"
+                row = made[image.name]
+                where = row.get("Path") or "another file"
+                where += f" page {row['Page']}" if row.get("Page") else ""
                 raise ValueError(
                     f"{pred_path}: made from other pixels than {image} (from {where}, "
                     "says the run's summary.csv: another image of the same name?)"

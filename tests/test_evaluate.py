@@ -376,3 +376,92 @@ def test_points_of_an_image_converted_since_count_and_mixed_measures_are_said(ti
     assert main(["evaluate", str(data), str(pred)]) == 0
     out = capsys.readouterr().out
     assert "on the detected centres of 1 image(s), the outlines' centroids of 1" in out
+
+
+def test_a_damaged_cells_table_falls_back_to_the_outlines_centroids(tiny_dataset, capsys):
+    """A cells.csv cut short or with words for numbers (edited in a spreadsheet): that image
+    is scored on its outlines' centroids (a traceback, or the whole evaluation stopped with
+    a message naming no file)."""
+    data, pred = tiny_dataset
+    for text in (
+        "ObjectNumber,Detection_Center_X,Detection_Center_Y\n1,9.5,9.5\n2,37",  # cut short
+        "ObjectNumber,Detection_Center_X,Detection_Center_Y\n1,9.5,9.5\n2,n/a,34.5\n",
+    ):
+        (pred / "a_cells.csv").write_text(text)
+        scores = evaluate_folder(data, pred)
+        assert scores.per_image[0]["points"] == "centroids" and scores.tp == 2
+        assert main(["evaluate", str(data), str(pred)]) == 0
+        assert "detection F1       1.000" in capsys.readouterr().out
+
+
+def test_an_empty_mask_still_counts_the_cells_predicted_on_it(tiny_dataset, tmp_path, capsys):
+    """A mask with no cells (an empty field) and five cells predicted there: AP50 0 with its
+    five false positives, printed (it said "none of the images scored has a mask"), and no
+    detection F1 recorded where no points were scored (it recorded 1.0 of nothing)."""
+    data, _ = tiny_dataset
+    (data / "points.csv").unlink()
+    tifffile.imwrite(data / "masks" / "a.tif", np.zeros((50, 60), np.uint16))
+    pred = tmp_path / "five"
+    pred.mkdir()
+    guess = np.zeros((50, 60), np.uint16)
+    for k in range(5):
+        guess[5:10, 5 + 10 * k : 10 + 10 * k] = k + 1
+    tifffile.imwrite(pred / "a_labels.tif", guess)
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert "mDice              no cells in the masks of the images scored" in out
+    assert "AP at IoU 0.5      0.000" in out and "false positives: 5 background" in out
+    report = json.loads((pred / "evaluation.json").read_text())
+    assert report["ap50_counts"] == {"tp": 0, "fp": 5, "fn": 0}
+    assert report["detection"]["f1"] is None and report["detection"]["tp"] == 0
+
+
+def test_scores_are_printed_where_evaluation_json_cannot_be_written(tiny_dataset, tmp_path, capsys):
+    """--json into a folder that is not there (or a read-only folder of results): the
+    scores are printed all the same, then why the file is not written, exit 1 (only the
+    error was printed)."""
+    data, pred = tiny_dataset
+    target = tmp_path / "no such folder" / "e.json"
+    assert main(["evaluate", str(data), str(pred), "--json", str(target)]) == 1
+    captured = capsys.readouterr()
+    assert "detection F1       1.000" in captured.out and "mDice" in captured.out
+    assert f"cannot write {target}" in captured.err and "--json FILE" in captured.err
+
+
+def test_evaluate_refuses_the_masks_and_two_images_of_one_name(tiny_dataset, capsys):
+    """The dataset's masks given as predictions (every score 1.000, and evaluation.json
+    written among the masks): refused. Two images of one name, a.png and a.tif: neither
+    is scored, said why (one prediction was scored twice)."""
+    data, pred = tiny_dataset
+    with pytest.raises(ValueError, match="the dataset's own masks, not predictions"):
+        evaluate_folder(data, data / "masks")
+    assert main(["evaluate", str(data), str(data / "masks")]) == 2
+    assert not (data / "masks" / "evaluation.json").exists()
+    capsys.readouterr()
+    tifffile.imwrite(data / "images" / "a.tif", np.zeros((50, 60), np.uint8))
+    scores = evaluate_folder(data, pred)
+    failed = {e["image"]: e["error"] for e in scores.per_image if e.get("error")}
+    assert sorted(failed) == ["a.png", "a.tif"]
+    assert "a.png, a.tif have one name" in failed["a.png"] and scores.report()["images"] == 0
+
+
+def test_predictions_of_a_files_pages_are_checked_against_the_pages_given(tmp_path):
+    """A --page all run over a time-lapse, scored against a dataset holding its pages as
+    images (movie_p0c0.tif, ...) with two of them swapped: those two are named, made from
+    other pixels (the check was skipped for pages), the page in its place is scored."""
+    rng = np.random.default_rng(5)
+    frames = (rng.random((3, 48, 64)) * 200).astype(np.uint8)
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, frames, imagej=True, metadata={"axes": "TYX"})
+    out = tmp_path / "out"
+    assert main(["segment", str(movie), "--page", "all", "--out", str(out), "--quiet"]) in (0, 1)
+    data = tmp_path / "dataset"
+    (data / "images").mkdir(parents=True)
+    for page, frame in zip((2, 1, 0), frames, strict=True):  # pages 0 and 2 swapped
+        tifffile.imwrite(data / "images" / f"movie_p{page}c0.tif", frame)
+    scores = evaluate_folder(data, out)
+    failed = {e["image"]: e["error"] for e in scores.per_image if e.get("error")}
+    assert sorted(failed) == ["movie_p0c0.tif", "movie_p2c0.tif"]
+    assert "made from other pixels than" in failed["movie_p0c0.tif"]
+    assert f"{movie} page 0" in failed["movie_p0c0.tif"]
+    assert [e["image"] for e in scores.per_image if "cells" in e] == ["movie_p1c0.tif"]
