@@ -916,11 +916,16 @@ def main(argv: list[str] | None = None) -> int:
             "install cellprop with its Qt dependency (PySide6)",
         )
     if argv and argv[0] == "train":
+        frozen = getattr(sys, "frozen", False)  # the desktop bundle: no Python to install into
         return _delegate(
             "cellprop.training.cli",
             argv[1:],
             "training",
-            "install PyTorch and onnx into this Python: pip install torch onnx",
+            "this installed app does not include training: train a model with cellprop-train "
+            "where cellprop is installed in Python with PyTorch (see the README), then give "
+            "its folder to --model"
+            if frozen
+            else "install PyTorch and onnx into this Python: pip install torch onnx",
         )
     parser = build_parser()
     args = parser.parse_args(argv)

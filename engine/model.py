@@ -240,7 +240,8 @@ def _networks_there(folder: Path, info: dict) -> None:
 
 
 def _search_path() -> list[Path]:
-    """Shipped models first, then folders listed in CELLPROP_MODEL_PATH (os.pathsep separated)."""
+    """Shipped models first, then folders listed in CELLPROP_MODEL_PATH (os.pathsep separated):
+    each a folder of model folders, or a model's own folder."""
     folders = [models_folder()]
     extra = os.environ.get("CELLPROP_MODEL_PATH", "")
     folders += [Path(p) for p in extra.split(os.pathsep) if p]
@@ -256,7 +257,9 @@ def _installed() -> tuple[list[ModelInfo], list[tuple[Path, str]]]:
     for root in _search_path():
         if not root.is_dir():
             continue
-        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        # a folder of models, or a model's own folder named there
+        inside = [root] if (root / "model.json").is_file() else root.iterdir()
+        for folder in sorted(p for p in inside if p.is_dir()):
             try:
                 model = _info_of(folder)
                 _networks_there(folder, model.info)

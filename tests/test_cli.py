@@ -1496,13 +1496,27 @@ def test_no_images_and_unknown_model_are_usage_errors(tmp_path, tiny_model_dir, 
     assert not (tmp_path / "o").exists()
 
 
-def test_models_command_lists_models(tiny_model_dir, monkeypatch, capsys):
-    monkeypatch.setenv("CELLPROP_MODEL_PATH", str(tiny_model_dir.parent))
+@pytest.mark.parametrize("where", ["parent", "itself"])
+def test_models_command_lists_models(tiny_model_dir, monkeypatch, capsys, where):
+    """CELLPROP_MODEL_PATH naming a folder of models, or a model's own folder (which was
+    left out without a word)."""
+    path = tiny_model_dir.parent if where == "parent" else tiny_model_dir
+    monkeypatch.setenv("CELLPROP_MODEL_PATH", str(path))
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "tiny" in out and "random weights" in out and "devices: cpu" in out
     tiny = out[re.search(r"^tiny ", out, re.MULTILINE).start() :].splitlines()
     assert tiny[1].strip() == "cells about 24 px across; detection threshold 0.5"  # never validated
+
+
+def test_train_in_the_desktop_bundle_says_where_to_train(monkeypatch, capsys):
+    """`cellprop train` in the desktop bundle (frozen, training left out): where training
+    is done instead (it said to pip install into a Python the bundle does not have)."""
+    monkeypatch.setitem(sys.modules, "cellprop.training.cli", None)  # (import: ImportError)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert main(["train", "data"]) == 2
+    err = capsys.readouterr().err
+    assert "this installed app does not include training" in err and "pip install" not in err
 
 
 def test_a_model_that_cannot_be_used_is_said_not_hidden(
