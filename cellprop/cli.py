@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Segment every cell. For each image IMG writes DIR/IMG_labels.tif "
         "(instance labels, 0 = background), DIR/IMG_overlay.png (outlines), DIR/IMG_cells.csv "
         "(per-cell features) and with --roi DIR/IMG_rois.zip (ImageJ ROIs); for the run "
-        "DIR/cells.csv, DIR/summary.csv and DIR/run.json.",
+        "DIR/cells.csv (every cell), DIR/images.csv (one row per image), DIR/summary.csv, "
+        "DIR/run.json and with --track DIR/tracks.csv.",
     )
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     seg.add_argument(
