@@ -1691,9 +1691,8 @@ def test_cells_are_added_by_clicking_removed_with_delete_and_undone(qtbot, windo
     assert c.current.result.n_cells == 3 and window.table.model().rowCount() == 3
     assert window.redo_action.isEnabled() and window.redo_action.text() == "Redo correction"
     window.viewer.setFocus()
-    redo = (
-        window.redo_action.shortcut()
-    )  # the platform's Redo: Ctrl+Shift+Z on a Linux desktop, Ctrl+Y offscreen and on Windows
+    # the platform's Redo: Ctrl+Shift+Z on a Linux desktop, Ctrl+Y offscreen and on Windows
+    redo = window.redo_action.shortcut()
     qtbot.keyClick(window.viewer, redo[0].key(), redo[0].keyboardModifiers())
     assert c.current.result.n_cells == 2 and window.table.model().rowCount() == 2
     assert not window.redo_action.isEnabled()
