@@ -419,6 +419,8 @@ def _read_tiff_quietly(
             n_samples = page_shape[in_page.index("S")] if "S" in in_page else 1
             if named and named != "C":  # time points or slices: planes, not channels
                 n_samples = 1
+            elif not (named or rgb) and n_samples > 1:  # grey + alpha: the alpha is no channel
+                n_samples -= _alpha_samples(keyframe)
             n_outer_channels = outer_shape[outer_axes.index("C")] if "C" in outer_axes else 1
             n_channels = n_outer_channels if n_outer_channels > 1 or rgb else n_samples
             # a colour image (not a colour one per channel of a multi-channel file, read as
@@ -464,6 +466,7 @@ def _read_tiff_quietly(
                 n_channels = len(COLOUR_CHANNELS) if is_colour_file else 1
             elif pixels.ndim == 3:
                 pixels = to_grey(pixels)
+            pixels, note = _white_is_zero(pixels, keyframe)
             pixel_size, unit, pixel_height = _tiff_calibration(tif, keyframe, at)
     except ImageError:
         raise
@@ -488,6 +491,40 @@ def _read_tiff_quietly(
         colour=colour,
         is_colour_file=is_colour_file,
         pixel_height=pixel_height,
+        note=note,
+    )
+
+
+def _alpha_samples(keyframe) -> int:
+    """How many of a TIFF page's extra samples are alpha (transparency), not channels."""
+    import tifffile
+
+    alpha = (tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA)
+    return sum(1 for kind in keyframe.extrasamples or () if kind in alpha)
+
+
+def _white_is_zero(pixels: np.ndarray, keyframe) -> tuple[np.ndarray, str]:
+    """A grey TIFF page stored white-is-zero (MinIsWhite: 0 white, as some scanners and old
+    software write): its values turned the other way round, as viewers show it (segmented as
+    it looks: its raw values are its negative), and a note saying so; else as it is, ""."""
+    import tifffile
+
+    if keyframe.photometric != tifffile.PHOTOMETRIC.MINISWHITE or pixels.ndim != 2:
+        return pixels, ""
+    if pixels.dtype == bool:
+        pixels = ~pixels
+    elif pixels.dtype.kind == "u":
+        bits = int(keyframe.bitspersample or 0)
+        top = (1 << bits) - 1 if 0 < bits < 8 * pixels.dtype.itemsize else None
+        top = np.iinfo(pixels.dtype).max if top is None else top
+        pixels = (top - pixels).astype(pixels.dtype)
+    else:
+        return pixels, (
+            "stored white-is-zero (MinIsWhite), which viewers show inverted: read as stored"
+        )
+    return pixels, (
+        "stored white-is-zero (MinIsWhite): read inverted, as viewers show it (its "
+        "intensities are measured so too)"
     )
 
 

@@ -202,6 +202,43 @@ def test_a_dim_16_bit_colour_image_is_colour_and_its_grey_copy_grey(tmp_path):
     assert read_image(tmp_path / "grey.tif").n_channels == 1
 
 
+def test_a_white_is_zero_tiff_is_read_as_viewers_show_it(tmp_path):
+    """A TIFF stored MinIsWhite (0 white): read inverted, as every viewer shows it, with a
+    note (its raw values, the negative of the picture, were segmented: dark cells on a light
+    field taken for light ones); 8- and 16-bit, and a bilevel one."""
+    picture = ramp(np.uint8, (30, 40))
+    tifffile.imwrite(tmp_path / "w8.tif", 255 - picture, photometric="miniswhite")
+    got = read_image(tmp_path / "w8.tif")
+    np.testing.assert_array_equal(got.pixels, picture)
+    assert "white-is-zero (MinIsWhite): read inverted" in got.note
+    wide = ramp(np.uint16, (30, 40))
+    tifffile.imwrite(tmp_path / "w16.tif", 65535 - wide, photometric="miniswhite")
+    np.testing.assert_array_equal(read_image(tmp_path / "w16.tif").pixels, wide)
+    marks = picture > 128
+    tifffile.imwrite(tmp_path / "w1.tif", ~marks, photometric="miniswhite")
+    np.testing.assert_array_equal(read_image(tmp_path / "w1.tif").pixels, marks * 255)
+    tifffile.imwrite(tmp_path / "b8.tif", picture)  # black-is-zero, as most: as stored
+    assert read_image(tmp_path / "b8.tif").note == ""
+
+
+def test_a_grey_tiff_with_transparency_is_one_grey_channel(tmp_path):
+    """Grey + alpha saved as TIFF (GIMP's, ExtraSamples alpha): one grey channel, as the
+    same picture in a PNG (its alpha was channel 1, measured in the CSV and segmentable)."""
+    grey = ramp(np.uint8, (30, 40))
+    both = np.dstack([grey, np.full_like(grey, 255)])
+    tifffile.imwrite(
+        tmp_path / "ga.tif", both, photometric="minisblack", extrasamples=["unassalpha"]
+    )
+    got = read_image(tmp_path / "ga.tif")
+    assert got.n_channels == 1
+    np.testing.assert_array_equal(got.pixels, grey)
+    with pytest.raises(ImageError, match="channel 1 does not exist"):
+        read_image(tmp_path / "ga.tif", channel=1)
+    # two samples that are channels (no alpha said): both kept
+    tifffile.imwrite(tmp_path / "two.tif", both, photometric="minisblack", planarconfig="contig")
+    assert read_image(tmp_path / "two.tif").n_channels == 2
+
+
 def test_png_16bit_and_jpeg(tmp_path):
     data = ramp(np.uint16)
     cv2.imwrite(str(tmp_path / "a.png"), data)
