@@ -487,11 +487,11 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             continue
         found += 1
         if stems[image.stem] > 1:  # t021.tif and t021.png: a prediction of either, or both
-            alike = ", ".join(p.name for p in listed if p.stem == image.stem)
+            named = ", ".join(p.name for p in listed if p.stem == image.stem)
             scores.per_image.append(
                 {
                     "image": image.name,
-                    "error": f"{images}: {alike} have one name; which of them "
+                    "error": f"{images}: {named} have one name; which of them "
                     f"{pred_path.name} is of cannot be told (rename or remove one)",
                 }
             )

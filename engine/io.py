@@ -308,6 +308,8 @@ def read_image(path: str | Path, page: int | None = None, channel: int | None = 
     path = Path(path)
     try:
         if not path.exists():
+            if path.is_symlink():  # its image moved or deleted since the link was made
+                raise ImageError(path, f"a link to {os.readlink(path)}, which is not there")
             raise ImageError(path, "no such file")
         if path.is_dir():
             if not os.access(path, os.R_OK | os.X_OK):  # (a batch names such a folder)
@@ -970,17 +972,22 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
     list of pathlib.Path
         Without duplicates, in the order found.
     """
-    found: list[Path] = []
-    seen: set[Path] = set()
+    found: list[Path | None] = []
+    seen: dict[Path, int] = {}  # each file (links resolved): its place in found
 
     def add(p: Path) -> None:
         try:
             key = p.resolve() if p.exists() else p
         except OSError:  # behind a folder that cannot be read: the run names it
             key = p
-        if key not in seen:
-            seen.add(key)
-            found.append(p)
+        earlier = seen.get(key)
+        if earlier is not None:
+            shown = found[earlier]
+            if shown is None or not shown.is_symlink() or p.is_symlink():
+                return
+            found[earlier] = None  # a link and the file it names: the file, by its own name
+        seen[key] = len(found)
+        found.append(p)
 
     for item in inputs:
         item = Path(item)
@@ -988,12 +995,20 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
             unreadable: list[Path] = []  # folders that cannot be listed: they fail by name
             if recursive:
                 candidates = []
-                for root, dirs, files in os.walk(item, onerror=_unreadable_into(unreadable)):
-                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                walked: set = set()  # folders met (links followed: each once, no loop)
+                for root, dirs, files in os.walk(
+                    item, onerror=_unreadable_into(unreadable), followlinks=True
+                ):
+                    walked.add(_resolved(Path(root)))
+                    dirs[:] = sorted(
+                        d
+                        for d in dirs
+                        if not d.startswith(".") and _resolved(Path(root) / d) not in walked
+                    )
                     candidates += [Path(root) / f for f in files]
             else:
                 try:
-                    candidates = [p for p in item.iterdir() if _is(p, Path.is_file)]
+                    candidates = [p for p in item.iterdir() if _is(p, Path.is_file) or _dangling(p)]
                 except OSError:
                     candidates, unreadable = [], [item]
             candidates += unreadable
@@ -1009,7 +1024,21 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
                     add(p)
         else:
             add(item)
-    return found
+    return [p for p in found if p is not None]
+
+
+def _resolved(folder: Path) -> Path:
+    """``folder`` with its links resolved (as it is where that fails)."""
+    try:
+        return folder.resolve()
+    except OSError:
+        return folder
+
+
+def _dangling(path: Path) -> bool:
+    """Whether ``path`` is a link to a file that is not there (an input that fails by name:
+    the image it named was moved or deleted)."""
+    return path.is_symlink() and not path.exists()
 
 
 def _unreadable_into(folders: list[Path]) -> Callable[[OSError], None]:

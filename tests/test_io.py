@@ -512,6 +512,34 @@ def test_a_sub_folder_with_its_results_saved_beside_its_images_keeps_its_images(
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["exp1/a.png", "exp2/b.png"]
 
 
+def test_links_in_folders_are_followed_once_and_a_broken_one_is_named(tmp_path):
+    """A folder linked into the experiment (-r: searched, as its images are the
+    experiment's; a link back up the tree searched once, not round and round), a link
+    beside the image it names (the image, by its own name: results were named after the
+    link), and a link whose image is gone (an input that fails by name: it was left out
+    without a word)."""
+    exp, store = tmp_path / "exp", tmp_path / "store"
+    exp.mkdir()
+    store.mkdir()
+    for folder, name in ((exp, "top.png"), (store, "kept.png"), (exp, "zz_real.png")):
+        cv2.imwrite(str(folder / name), np.zeros((8, 8), np.uint8))
+    (exp / "linked").symlink_to(store)
+    (exp / "linked" / "up").symlink_to(exp)  # a loop
+    (exp / "aa_link.png").symlink_to(exp / "zz_real.png")
+    (exp / "gone.png").symlink_to(tmp_path / "moved" / "gone.png")
+    deep = find_images([exp], recursive=True)
+    assert [p.relative_to(exp).as_posix() for p in deep] == [
+        "gone.png",
+        "linked/kept.png",
+        "top.png",
+        "zz_real.png",
+    ]
+    flat = find_images([exp])
+    assert [p.name for p in flat] == ["gone.png", "top.png", "zz_real.png"]
+    with pytest.raises(ImageError, match="gone.png: a link to .*moved.*, which is not there"):
+        read_image(exp / "gone.png")
+
+
 def test_a_folder_that_cannot_be_read_is_an_input_that_fails_by_name(tmp_path, monkeypatch):
     """A folder without read permission (a shared drive), given or met below one with -r:
     it was a PermissionError traceback that stopped the whole run; now it is an input of its
