@@ -362,6 +362,7 @@ class MarksMixin:
         run, self._training = self._training, None
         if ok:
             self.log.emit("info", f"Model trained: {message}{training_summary(Path(message))}")
+            self._model_replaced(Path(message))
         elif run is not None and run.stopped:
             self.log.emit("info", message[0].upper() + message[1:])
         else:
@@ -369,3 +370,13 @@ class MarksMixin:
         if run is not None:
             run.deleteLater()
         self.training_finished.emit(ok, message)
+
+    def _model_replaced(self, folder: Path) -> None:
+        """A model was trained into ``folder``: the network kept in memory is let go, and
+        where it is the model in use (trained again into its own folder) that is loaded anew,
+        its defaults with it (it went on segmenting with the network it had replaced)."""
+        with self._model_lock:
+            self._model_cache = {}
+        in_use = self.model_status.path
+        if in_use and Path(in_use).resolve() == folder.resolve():
+            self.load_model()

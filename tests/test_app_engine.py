@@ -2470,3 +2470,38 @@ def test_the_log_says_how_many_cut_cells_the_edge_rule_left_out(qtbot, controlle
     assert logs[-1].endswith(
         f"; {cells} cut by the image edge left out (showing under 80% of a cell)"
     )
+
+
+def test_a_model_trained_again_into_its_own_folder_is_loaded_anew(qtbot, tmp_path):
+    """The model in use trained again into its own folder (Replace): the window loads the
+    new one, its defaults with it (it went on segmenting with the network it had replaced,
+    unsaid). Here the training run's end is given as it reports it, the folder rewritten."""
+    import shutil
+
+    mine = tmp_path / "mine"
+    shutil.copytree(REPO / "resources" / "models" / "phase", mine)
+    store = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    controller = AppController(store=store)
+    try:
+        with qtbot.waitSignal(
+            controller.model_changed,
+            timeout=RUN_MS,
+            check_params_cb=lambda status: not status.loading,
+        ):
+            controller.update_settings(model=str(mine), device="cpu")
+        old = controller._model_for(str(mine), "cpu")
+        assert controller.model_status.defaults["threshold"] == 0.5
+        info = json.loads((mine / "model.json").read_text())  # as the new training wrote it
+        info["defaults"]["threshold"] = 0.3
+        (mine / "model.json").write_text(json.dumps(info))
+        with qtbot.waitSignal(
+            controller.model_changed,
+            timeout=RUN_MS,
+            check_params_cb=lambda status: not status.loading,
+        ):
+            controller._training_done(True, str(mine))
+        assert controller.model_status.defaults["threshold"] == 0.3
+        new = controller._model_for(str(mine), "cpu")
+        assert new is not old and new.defaults["threshold"] == 0.3
+    finally:
+        controller.shutdown(RUN_MS)
