@@ -360,7 +360,7 @@ class MainWindow(
             self.banner.hide()
             c.outline_points(path)
         elif answer == mark:
-            c.open_marks(path)
+            c.open_marks(path, self._confirm_marks_replaced)
 
     def _fill_recent_menu(self) -> None:
         """File > Open recent: an item per entry, the latest first, and one to clear them."""

@@ -3,7 +3,7 @@ a model trained on it in a child process; a part of :class:`~.controller.AppCont
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -250,17 +250,22 @@ class MarksMixin:
             Job(work, name="training set"), finished, failed, "Saving the training set"
         )
 
-    def open_marks(self, csv_path: str | Path) -> int:
+    def open_marks(
+        self, csv_path: str | Path, confirm_replace: Callable[[str], bool] | None = None
+    ) -> int:
         """Marks from a points file (a training set's points.csv, or any file
         ``--points`` reads) for the open images it names: each image's own rows, by its
         name (or path, as a batch finds them: engine ``planes_points``) or the name it has in
-        a training set; an x,y file's rows go to the image shown. Replaces their marks on the
-        first plane (Undo brings them back). Returns how many images got marks."""
+        a training set, on their first plane; an x,y file's rows go to the image and page
+        shown. Replaces their marks (Undo brings them back); where marks clicked and not
+        saved would be replaced, ``confirm_replace`` is asked first (the question; False:
+        nothing is changed). Returns how many images got marks."""
         csv_path = Path(csv_path)
         points = self._read_points_file(csv_path)
         if points is None:
             return 0
-        changed = refused = 0
+        refused = 0
+        plan: list = []  # (document, plane, marks, what), replaced only once all are read
         docs = self.documents
         names = self.training_names([(doc, (0, 0)) for doc in docs])
         planes = self.engine.batch_planes([doc.path for doc in docs])  # named apart
@@ -270,8 +275,9 @@ class MarksMixin:
             xy = found[plane.name]
             if xy is None or isinstance(xy, str):
                 xy = points.get(name, xy)  # as a training set names it, else why not
+            target = (0, 0)
             if xy is None and doc is self.current:
-                xy = points.get("")
+                xy, target = points.get(""), doc.plane  # the page shown
             if isinstance(xy, str):  # a name several folders' images share
                 self._report(f"{csv_path}: {xy}")
                 refused += 1
@@ -280,32 +286,53 @@ class MarksMixin:
                 continue
             xy = np.reshape(xy, (-1, 2))
             # an image not shown is checked when the training set is saved
-            shown = doc.image is not None and (doc.image.page, doc.image.channel) == (0, 0)
+            shown = doc.image is not None and (doc.image.page, doc.image.channel) == target
             if shown and not self._points_on_image(csv_path, doc, xy):
                 refused += 1
                 continue
             marks = [(float(x), float(y)) for x, y in xy]
-            self._set_marks(doc, (0, 0), marks, f"centres read from {csv_path.name}")
-            doc.marks_unsaved.discard((0, 0))  # the file holds them: nothing to lose
-            changed += 1
-        changed += self._other_planes_marks(csv_path, points)
-        if not changed and not refused:
+            what = f"centres read from {csv_path.name}"
+            if target != (0, 0):
+                what = f"centres of page {target[0]} read from {csv_path.name}"
+            plan.append((doc, target, marks, what))
+        plan += self._other_planes_marks(csv_path, points)
+        clicked = [
+            (doc, plane)
+            for doc, plane, marks, _ in plan
+            if plane in doc.marks_unsaved and doc.marks.get(plane) and doc.marks[plane] != marks
+        ]
+        if clicked and confirm_replace is not None:
+            which = ", ".join(
+                doc.name if plane == (0, 0) else f"{doc.name} page {plane[0]}"
+                for doc, plane in clicked[:3]
+            ) + (f" and {len(clicked) - 3} more" if len(clicked) > 3 else "")
+            question = (
+                f"The centres marked on {which} are not saved. Replace them with those of "
+                f"{csv_path.name}? (Edit > Undo brings them back while the image is open.)"
+            )
+            if not confirm_replace(question):
+                self.log.emit("info", f"{csv_path.name} not opened: the centres marked kept")
+                return 0
+        for doc, plane, marks, what in plan:
+            self._set_marks(doc, plane, marks, what)
+            doc.marks_unsaved.discard(plane)  # the file holds them: nothing to lose
+        if not plan and not refused:
             self._report(f"{csv_path}: no cell centres for the open images in this file")
-        return changed
+        return len(plan)
 
-    def _other_planes_marks(self, csv_path: Path, points: dict) -> int:
+    def _other_planes_marks(self, csv_path: Path, points: dict) -> list:
         """Marks of a training set's points file for the pages and channels other than the
         first of the open files they were taken from (``movie_p2c0.tif``, ``two_p0c1.tif``:
-        the set's sources.csv says which file, page and channel each is); how many planes
-        got marks. (They were left out: the marking of a time-lapse or of a nuclei channel
-        came back on its first plane only.)"""
+        the set's sources.csv says which file, page and channel each is): (document, plane,
+        marks, what) for each. (They were left out: the marking of a time-lapse or of a
+        nuclei channel came back on its first plane only.)"""
         by_file: dict = {}
         for doc in self.documents:
             try:
                 by_file[doc.path.resolve()] = doc
             except OSError:
                 continue
-        changed = 0
+        found = []
         for name, source in self.engine.read_training_sources(csv_path.parent).items():
             plane = (source["page"], source["channel"])
             xy = points.get(name)
@@ -319,10 +346,8 @@ class MarksMixin:
                 continue
             marks = [(float(x), float(y)) for x, y in np.reshape(xy, (-1, 2))]
             what = f"centres of page {plane[0]} channel {plane[1]} read from {csv_path.name}"
-            self._set_marks(doc, plane, marks, what)
-            doc.marks_unsaved.discard(plane)
-            changed += 1
-        return changed
+            found.append((doc, plane, marks, what))
+        return found
 
     # ------------------------------------------------------------------ training a model
     @staticmethod

@@ -61,7 +61,10 @@ class TrainingWindowMixin:
         path = self.dialogs.choose_points_file(start)
         if path:
             c.store.set_folder("training", str(Path(path).parent))
-            c.open_marks(path)
+            c.open_marks(path, self._confirm_marks_replaced)
+
+    def _confirm_marks_replaced(self, question: str) -> bool:
+        return self.dialogs.ask("Replace the centres marked?", question)
 
     def ask_train_model(self) -> None:
         c = self.controller

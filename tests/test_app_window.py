@@ -1877,6 +1877,46 @@ def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
     assert c.unsaved_marks() == 0
 
 
+def test_opening_marked_centres_over_unsaved_clicks_asks_first(qtbot, window, images, tmp_path):
+    """Centres clicked and not saved, then a points file opened: asked before they are
+    replaced (they were replaced unasked, and closing no longer asked either); No keeps
+    them, still unsaved."""
+    c = window.controller
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([images[0]])
+    for x in (5, 15, 25):
+        c.mark_at(x, 10)
+    table = tmp_path / "old.csv"
+    table.write_text(f"image,x,y\n{images[0].name},40,40\n")
+    window.dialogs.points_file = str(table)
+    window.dialogs.answers = [False]
+    window.ask_open_marks()
+    assert "are not saved. Replace them with those of old.csv?" in window.dialogs.questions[-1]
+    assert c.marks() == [(5.0, 10.0), (15.0, 10.0), (25.0, 10.0)] and c.unsaved_marks() == 1
+    window.ask_open_marks()  # yes
+    assert c.marks() == [(40.0, 40.0)] and c.unsaved_marks() == 0
+
+
+def test_an_xy_file_of_centres_marks_the_page_shown(qtbot, window, images, tmp_path):
+    """A time-lapse's page 2 shown: an x,y file's centres are that page's (they went to page
+    0, out of sight, and were not checked against the image)."""
+    c = window.controller
+    _open_movie(qtbot, window, images)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_plane(2, 0)
+    plain = tmp_path / "plain.csv"
+    plain.write_text("x,y\n12,14\n")
+    window.dialogs.points_file = str(plain)
+    window.ask_open_marks()
+    assert window.dialogs.questions == []  # nothing clicked there: nothing to ask
+    assert c.current.marks == {(2, 0): [(12.0, 14.0)]}
+    off = tmp_path / "off.csv"
+    off.write_text("x,y\n500,500\n")
+    window.dialogs.points_file = str(off)
+    window.ask_open_marks()
+    assert c.current.marks == {(2, 0): [(12.0, 14.0)]}  # off the page shown: refused
+
+
 def test_marking_and_adding_cells_take_turns(qtbot, window, images):
     open_and_run(qtbot, window, images[:1])
     window.viewer.setFocus()
