@@ -187,6 +187,25 @@ def read_plane(path: str | Path, page: int | None = None, channel: int | None = 
         return whole
 
 
+def _points_in_units(centres: np.ndarray, data) -> str:
+    """A note where a calibrated image's points all lie within its size in its unit (0.65 um
+    pixels, 1040 px wide: all x below 676), as a Fiji table saved in micrometres would: on an
+    image whose pixels are under a unit wide, such points are on the image, so nothing else
+    tells (they were outlined at the wrong places without a word); "" otherwise."""
+    size, unit = data.pixel_size, data.unit
+    xy = np.reshape(np.asarray(centres, float), (-1, 2))
+    if not size or not unit or not 0 < size <= 0.8 or len(xy) < 5:
+        return ""
+    h, w = data.pixels.shape[:2]
+    if (xy[:, 0].max() > w * size) or (xy[:, 1].max() > h * size):
+        return ""
+    return (
+        f"all {len(xy)} points lie within {w * size:.0f} x {h * size:.0f} px, the image's size "
+        f"in {unit} ({size:g} {unit}/px): were they saved in {unit} (a calibrated Fiji "
+        "table)? They must be in pixels"
+    )
+
+
 def process_image(
     path: str | Path,
     out_dir: str | Path,
@@ -271,6 +290,8 @@ def process_image(
                 f"{outside} of its {len(centres)} points lie outside the image ({w} x {h} "
                 "pixels); points must be in pixels (x = column, y = row) of this image",
             )
+        if centres is not None:
+            result.note = add_note(result.note, _points_in_units(centres, data))
         seg = segment(
             data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
         )

@@ -1112,12 +1112,24 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     except OSError as exc:
         raise PointsError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        text = data.decode("utf-8-sig")
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text": UTF-16
+            text = data.decode("utf-16")
+        else:
+            text = data.decode("utf-8-sig")
     except UnicodeDecodeError:  # Excel's CSV on Windows: its code page, not UTF-8
         text = data.decode("cp1252", errors="replace")
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
+    if "\x00" in text:
+        raise PointsError(f"{path}: cannot read: not a table of points (binary data)")
+    # (line number, line): blank lines, and rows of separators only (a spreadsheet's empty
+    # rows, ",,"), left out; the numbers kept for the messages
+    numbered = [
+        (n, line)
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and line.strip(" \t,;")
+    ]
+    if not numbered:
         return {}
+    lines = [line for _, line in numbered]
     # Fiji's .txt and .xls tables are tab-separated; a spreadsheet in a language that writes
     # 12,5 separates its CSV columns with semicolons, its numbers then with decimal commas
     delimiter = "\t" if "\t" in lines[0] else ";" if ";" in lines[0] else ","
@@ -1132,19 +1144,57 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     if "x" in header and "y" in header:
         ix, iy = header.index("x"), header.index("y")
         iimage = header.index("image") if "image" in header else None
-        body, first_line = rows[1:], 2
+        body = list(zip([n for n, _ in numbered[1:]], rows[1:], strict=True))
     else:  # no header: x,y per line
+        if len(rows[0]) < 2 and len(rows) > 1:  # one column: not a table of points
+            raise PointsError(
+                f"{path}: line {numbered[0][0]}: not a table of points (x,y or image,x,y; "
+                f"one column here)"
+            )
         ix, iy, iimage = 0, 1, None
-        body, first_line = rows, 1
+        body = list(zip([n for n, _ in numbered], rows, strict=True))
     points: dict[str, list[tuple[float, float]]] = {}
-    for line, row in enumerate(body, start=first_line):
+    for line, row in body:
         need = max(ix, iy, iimage if iimage is not None else 0)
         if len(row) <= need:
             raise PointsError(f"{path}: line {line}: expected {need + 1} columns, got {len(row)}")
         key = row[iimage].strip() if iimage is not None else ""
+        if iimage is not None and not key:
+            raise PointsError(f"{path}: line {line}: the image is empty (which image's is it?)")
         xy = (_number(row[ix], path, line, "x", comma), _number(row[iy], path, line, "y", comma))
         points.setdefault(key, []).append(xy)
+    _one_plane_each(path, header, [row for _, row in body], iimage)
     return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
+
+
+#: Columns of Fiji's results tables that say which plane of a stack a point was clicked on.
+_PLANE_COLUMNS = ("slice", "frame", "ch")
+
+
+def _one_plane_each(path: Path, header: list, rows: list, iimage: int | None) -> None:
+    """PointsError where a Fiji table's Slice, Frame or Ch column puts one image's points on
+    several planes of a stack: a table of points gives one plane its centres (they were all
+    outlined on one page, most of them where no cell was clicked)."""
+    for column in _PLANE_COLUMNS:
+        if column not in header:
+            continue
+        at = header.index(column)
+        planes: dict[str, set] = {}
+        for row in rows:
+            if len(row) > at and row[at].strip():
+                key = row[iimage].strip() if iimage is not None else ""
+                planes.setdefault(key, set()).add(row[at].strip())
+        for key, found in planes.items():
+            if len(found) > 1:
+                shown = ", ".join(sorted(found, key=lambda v: (len(v), v))[:5])
+                whose = f"{key}'s points" if key else "its points"
+                raise PointsError(
+                    f"{path}: {whose} lie on {len(found)} planes of a stack (its "
+                    f"{header[at].title()} column: {shown}): a table of points gives one "
+                    "plane of an image its centres; give each page its own rows, with an "
+                    "image column naming the page as its results are named (movie_p1c0.tif "
+                    "for the second), or one plane's points"
+                )
 
 
 def points_kept(given, centres) -> np.ndarray:

@@ -276,7 +276,8 @@ def planes_points(
 ) -> dict[str, np.ndarray | str | None]:
     """The centres a points file (:func:`cellprop.engine.read_points`) gives each image of a
     batch, by the image's name: the rows of its name (as its results are named:
-    ``A01_field1.tif``, ``movie_p3c0.tif``), else of its path (``A01/field1.tif``, the
+    ``A01_field1.tif``, ``movie_p3c0.tif``; a page other than the first segmented alone,
+    ``--page 3``, by its page's name first), else of its path (``A01/field1.tif``, the
     folders as many as tell it apart), else of its file name (a file's first page too), else
     the file's ``x,y`` rows without an image column; None where none of these gives it
     centres. Where only its file name does and images in different folders share that name
@@ -289,7 +290,11 @@ def planes_points(
     paths = [k for k in points if "/" in k or "\\" in k]
     out: dict[str, np.ndarray | str | None] = {}
     for plane, own in zip(planes, owns, strict=True):
-        centres = points.get(plane.name)
+        centres = None
+        if plane.page and plane.name == plane.path.name:  # --page N: the file named so
+            centres = points.get(plane_name(plane.path, plane.page, channel))  # its page's
+        if centres is None:
+            centres = points.get(plane.name)
         if centres is None:
             centres = next((points[k] for k in paths if _path_matches(k, plane, own)), None)
         if centres is None:

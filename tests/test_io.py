@@ -570,6 +570,50 @@ def test_a_folder_that_cannot_be_read_is_an_input_that_fails_by_name(tmp_path, m
         read_image(locked)
 
 
+def test_points_tables_as_spreadsheets_and_fiji_leave_them(tmp_path):
+    """Messages name the file's own line (blank lines counted); a spreadsheet's rows of
+    separators only are skipped (they refused the file); an empty image cell is named (it
+    was dropped, or the file refused as having no image column); Excel's "Unicode Text"
+    (UTF-16, tabs) reads; an image given as the points file is no table; a Fiji table whose
+    Slice column puts an image's points on several planes is refused, saying so (they were
+    all outlined on one page)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,x,y\n\na.tif,1,2\n\n\na.tif,3,abc\n")
+    with pytest.raises(PointsError, match="line 6: y is not a number: 'abc'"):
+        read_points(bad)
+    empty_rows = tmp_path / "rows.csv"
+    empty_rows.write_text("image,x,y\na.tif,1,2\n,,\n;;\n")
+    assert read_points(empty_rows)["a.tif"].tolist() == [[1.0, 2.0]]
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("image,x,y\na.tif,1,2\n,3,4\n")
+    with pytest.raises(PointsError, match="line 3: the image is empty"):
+        read_points(unnamed)
+    utf16 = tmp_path / "unicode.txt"
+    utf16.write_text("X\tY\n42.5\t150.5\n", encoding="utf-16")
+    assert read_points(utf16)[""].tolist() == [[42.5, 150.5]]
+    picture = tmp_path / "img.png"
+    cv2.imwrite(str(picture), np.zeros((8, 8), np.uint8))
+    with pytest.raises(PointsError, match="img.png: cannot read: not a table of points"):
+        read_points(picture)
+    fiji = tmp_path / "fiji.csv"
+    fiji.write_text(" ,X,Y,Slice\n1,10,20,2\n2,30,40,3\n")
+    with pytest.raises(PointsError, match=r"lie on 2 planes of a stack \(its Slice column: 2, 3\)"):
+        read_points(fiji)
+    fiji.write_text(" ,X,Y,Slice\n1,10,20,3\n2,30,40,3\n")  # one plane's: its points
+    assert read_points(fiji)[""].tolist() == [[10.0, 20.0], [30.0, 40.0]]
+
+
+def test_a_page_segmented_alone_takes_its_own_rows(tmp_path):
+    """--page 2 of stack.tif, with a points file naming the first page stack.tif and page 2
+    stack_p2c0.tif (as a training set and --page all name them): page 2's rows (it took the
+    first page's); with rows for stack.tif only, those."""
+    stack = tmp_path / "stack.tif"
+    planes = [Plane(stack, 2, "stack.tif")]
+    first, own = np.array([[1.0, 1.0]]), np.array([[2.0, 2.0]])
+    assert planes_points({"stack.tif": first, "stack_p2c0.tif": own}, planes)["stack.tif"] is own
+    assert planes_points({"stack.tif": first}, planes)["stack.tif"] is first
+
+
 def test_points_find_images_of_one_name_by_folder_page_or_whole_path(tmp_path):
     """planes_points over an experiment saved well by well, and a time-lapse's pages: a
     whole path, a folder path, a results name, a page's own name, a file's first page by the
