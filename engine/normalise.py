@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "finite_filled",
     "normalise",
     "rescale",
     "prepare",
@@ -61,6 +62,18 @@ def percentiles(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> tupl
         values = values[..., ::step, ::step]
     lo, hi = np.percentile(values, [low, high])
     return float(lo), float(hi)
+
+
+def finite_filled(image: np.ndarray) -> np.ndarray:
+    """A float image's NaN and infinite pixels (masked or saturated data) set to the median
+    of the others (0 where none is a number), so that they poison neither the percentiles
+    nor the network; any other image as it is. Segmentation and training read alike."""
+    image = np.asarray(image)
+    if image.dtype.kind != "f" or np.isfinite(image).all():
+        return image
+    finite = np.isfinite(image)
+    fill = float(np.median(image[finite])) if finite.any() else 0.0
+    return np.where(finite, image, fill).astype(image.dtype, copy=False)
 
 
 def normalise(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:

@@ -31,6 +31,7 @@ from .graphcut import (
 from .io import MAX_PIXELS
 from .memo import Memo
 from .normalise import (
+    finite_filled,
     normalise,
     percentiles,
     rescale,
@@ -486,11 +487,7 @@ def segment(
     if image.ndim != 2:
         raise ValueError(f"segment expects a 2-D image, got shape {image.shape}")
     timings: dict[str, float] = {}
-    if image.dtype.kind == "f" and not np.isfinite(image).all():
-        # NaN/inf pixels (masked or saturated float data) would poison the percentiles.
-        finite = np.isfinite(image)
-        fill = float(np.median(image[finite])) if finite.any() else 0.0
-        image = np.where(finite, image, fill)
+    image = finite_filled(image)  # NaN/inf pixels would poison the percentiles
     estimate = None
     if settings.diameter == "auto":
         if progress is not None:

@@ -262,6 +262,34 @@ def test_a_cell_clicked_twice_counts_once_and_images_left_out_are_named(tmp_path
     ]
 
 
+def test_an_images_rows_by_its_name_and_its_stem_are_all_its_centres(tmp_path):
+    """points.csv naming one image t000.tif in some rows and t000 in others (two sources
+    pasted together): all its rows are its centres (the stem's were dropped, those cells
+    taught as background without a word)."""
+    folder = tmp_path / "d"
+    (folder / "images").mkdir(parents=True)
+    cv2.imwrite(str(folder / "images" / "t000.png"), _blobs((40, 40), []))
+    (folder / "points.csv").write_text("image,x,y\nt000.png,5,5\nt000,20,20\nt000.png,30,8\n")
+    (sample,) = load_dataset(folder)
+    assert sorted(sample.points.tolist()) == [[5, 5], [20, 20], [30, 8]]
+
+
+def test_nan_pixels_of_a_float_image_are_filled_for_training_as_for_segmenting(tmp_path):
+    """A float image with a few NaN pixels (a masked ratio image): trained on as segmenting
+    reads it, NaN filled with the median (the whole image read as flat, all zeros, while its
+    cells were still taught on it)."""
+    folder = tmp_path / "d"
+    (folder / "images").mkdir(parents=True)
+    pixels = _blobs((40, 50), [(10, 10), (30, 20)]).astype(np.float32)
+    pixels[:3, :3] = np.nan
+    tifffile.imwrite(folder / "images" / "ratio.tif", pixels)
+    (folder / "points.csv").write_text("image,x,y\nratio.tif,10,10\nratio.tif,30,20\n")
+    (sample,) = load_dataset(folder)
+    assert np.isfinite(sample.pixels).all()
+    assert sample.pixels[0, 0] == np.median(pixels[np.isfinite(pixels)])
+    assert np.array_equal(sample.pixels[5:], pixels[5:])
+
+
 def test_centres_that_name_no_image_or_two_are_refused_by_name(tmp_path):
     """points/ and markers/ files that match no image (a case typo, a marker image named
     t000_markers.tif) were passed over without a word, their images left out; a stem that

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from cellprop.engine.errors import ImageError, PointsError
 from cellprop.engine.io import IMAGE_EXTENSIONS, read_image, read_points
+from cellprop.engine.normalise import finite_filled
 from cellprop.engine.output import read_training_sources
 
 __all__ = [
@@ -88,8 +89,10 @@ def _marker_centres(path: Path) -> tuple[np.ndarray, tuple]:
 
 
 def _read_pixels(path: Path, channel: int = 0) -> np.ndarray:
+    """The pixels trained on, as segmentation reads them: NaN and infinite pixels filled
+    (a few made the whole image read as flat, all zeros, its cells still taught on it)."""
     try:
-        return read_image(path, channel=channel).pixels
+        return finite_filled(read_image(path, channel=channel).pixels)
     except ImageError as exc:
         raise DatasetError(str(exc)) from None
 
@@ -227,7 +230,9 @@ def load_dataset(
 
     samples, unmarked = [], []
     for path in files:
-        points = by_name.get(path.name, by_name.get(path.stem))
+        # its rows by its name and by its stem alike (t000.tif and t000 in one file: both)
+        found = [by_name[k] for k in dict.fromkeys((path.name, path.stem)) if k in by_name]
+        points = np.concatenate([np.reshape(p, (-1, 2)) for p in found]) if found else None
         if points is None or len(points) == 0:
             unmarked.append(path.name)
             continue
