@@ -499,6 +499,48 @@ def write_points(path: str | Path, points: list, overwrite: bool = False) -> Pat
     return Path(path)
 
 
+def _points_with_more_columns(path: Path, rows: list, replaced: set) -> bool:
+    """Write a training set's points.csv that has columns of its own beside image, x and y
+    (a cell type, a comment; a cellprop cell table used as one) again with them: the rows of
+    the images not ``replaced`` as they were (decimal commas made points), then ``rows`` of
+    the replaced ones, their other columns blank. False (nothing written) where it has no
+    other columns, or cannot be read so: :func:`write_points` then writes image,x,y (their
+    columns were dropped, unasked, at every save)."""
+    try:
+        table, comma = read_csv_rows(path)
+    except (OSError, csv.Error):
+        return False
+    table = [row for row in table if "".join(row).strip()]
+    if not table:
+        return False
+    header = [cell.strip().lower() for cell in table[0]]
+    if "x" not in header and "detection_center_x" in header:
+        header = [{"detection_center_x": "x", "detection_center_y": "y"}.get(h, h) for h in header]
+    if not {"image", "x", "y"} <= set(header) or len(header) == 3:
+        return False
+    at = {key: header.index(key) for key in ("image", "x", "y")}
+    out = [table[0]]
+    for row in table[1:]:
+        row = row + [""] * (len(header) - len(row))
+        if row[at["image"]].strip() in replaced:
+            continue
+        if comma:
+            for key in ("x", "y"):
+                row[at[key]] = row[at[key]].replace(",", ".")
+        out.append(row)
+    for name, centres in rows:
+        if name not in replaced:
+            continue
+        for x, y in np.reshape(np.asarray(centres, np.float64), (-1, 2)):
+            row = [""] * len(header)
+            row[at["image"]], row[at["x"]], row[at["y"]] = name, format_value(x), format_value(y)
+            out.append(row)
+    with atomic_path(path, True) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(out)
+    return True
+
+
 def read_training_sources(folder: str | Path) -> dict[str, dict]:
     """Where each image of a training set was taken from, by image name: ``{"file", "page",
     "channel"}`` (page and channel as ints, counted from 0), from its :data:`SOURCES_FILE`.
@@ -589,7 +631,9 @@ def write_training_set(
             tifffile.imwrite(tmp, np.asarray(pixels), compression="zlib", photometric="minisblack")
         written.append(images / name)
     rows = kept + [(name, xy) for name, _, xy in planes]
-    written.append(write_points(points_csv, rows, overwrite=True))
+    if not (points_csv.exists() and _points_with_more_columns(points_csv, rows, set(names))):
+        write_points(points_csv, rows, overwrite=True)
+    written.append(points_csv)
     before_sources = read_training_sources(folder)
     if sources is not None or set(before_sources) & set(names):
         mine = dict(zip(names, sources or [], strict=False))

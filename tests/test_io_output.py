@@ -391,6 +391,30 @@ def test_a_training_set_grows_and_refuses_what_it_would_lose(tmp_path):
     assert not (other / "images").exists()
 
 
+def test_a_training_sets_own_columns_stay_when_centres_are_saved_into_it(tmp_path):
+    """A points.csv with columns of its own (a cell type, a comment; saved from a European
+    Excel, semicolons and decimal commas) and centres saved into it again: the other
+    images' rows keep them (they were dropped, unasked, the file rewritten as image,x,y),
+    the image saved anew has its rows with those columns blank."""
+    folder = tmp_path / "set"
+    (folder / "images").mkdir(parents=True)
+    plane = np.zeros((300, 400), np.uint8)
+    (folder / "points.csv").write_text(
+        "image;x;y;cell_type;comment\n"
+        "t000.tif;164,9;200,8;mitotic;check\n"
+        "t001.tif;12;13;interphase;\n"
+    )
+    write_training_set(folder, [("t001.tif", plane, [(100, 100), (200, 200)])])
+    lines = (folder / "points.csv").read_text().splitlines()
+    assert lines == [
+        "image,x,y,cell_type,comment",
+        "t000.tif,164.9,200.8,mitotic,check",
+        "t001.tif,100,100,,",
+        "t001.tif,200,200,,",
+    ]
+    assert read_points(folder / "points.csv")["t000.tif"].tolist() == [[164.9, 200.8]]
+
+
 def test_a_table_as_written_holds_the_numbers_its_file_gives_back(tmp_path):
     """What a run computes from a table measured now (images.csv's means, the distances of
     cells followed) is what it computes from the table read back from its file (a continued
