@@ -163,6 +163,7 @@ class AppController(
         # to image and page to page while they have it; its pixels once read
         self.colour_channel = -1
         self.colour_pixels = None
+        self._colour_of: tuple = ()  # (document, page, channel) colour_pixels are of
 
     # ------------------------------------------------------------------ documents
     @property
@@ -540,7 +541,8 @@ class AppController(
         if rgb is not None and rgb.shape[:2] == (h, w):
             text += "   RGB " + ", ".join(_value_text(v) for v in rgb[y, x])
         colour = self.colour_pixels
-        if colour is not None and colour.shape[:2] == (h, w):
+        shown = (doc, doc.page, self.colour_channel) == self._colour_of  # (not the last page's)
+        if colour is not None and shown and colour.shape[:2] == (h, w):
             name = doc.image.channel_name(self.colour_channel)
             text += f"   {name} {_value_text(colour[y, x])}"
         if doc.result is not None:
@@ -570,6 +572,7 @@ class AppController(
         def finished(colour):
             if self.current is doc and (doc.page, self.colour_channel) == plane:
                 self.colour_pixels = colour.pixels
+                self._colour_of = (doc, *plane)
                 self.colour_ready.emit(colour.pixels)
 
         def failed(exc, tb):

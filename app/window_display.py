@@ -24,6 +24,7 @@ class DisplayWindowMixin:
             low, high = self._colour_levels[key]
             levels = (low, low + max(high - low, 1e-9) / self._colour_gain)
         self.viewer.set_colour_channel(pixels, colour, levels)
+        self._describe_hovered()  # its value under a cursor at rest: this page's, this image's
 
     def _colour_gain_changed(self, gain: float) -> None:
         self._colour_gain = gain

@@ -577,6 +577,15 @@ def test_a_reporter_in_colour_keeps_its_levels_over_time_and_its_brightness_is_c
         with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
             c.step_page(-1)
     assert 100 < alpha() < 160  # the first page, half as bright too
+    # the status bar under a cursor at rest: the colour channel's value of the page shown,
+    # once its pixels come (it gave the page before's, until the mouse moved)
+    viewer.hovered = (12, 10)
+    window._describe_hovered()
+    assert "channel 1 4000" in window.pixel_info.text()
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.step_page(1)
+    assert "channel 1 4000" not in window.pixel_info.text()  # not the page before's
+    qtbot.waitUntil(lambda: "channel 1 2000" in window.pixel_info.text(), timeout=WAIT_MS)
     panel.colour_channel.setCurrentIndex(0)
     assert not panel.colour_gain.isVisibleTo(window)
 
