@@ -30,7 +30,10 @@ class ExportMixin:
         result = doc.results.get(plane)
         if result is not None and result.name:
             return doc.path.with_name(result.name)
-        if plane == (0, 0):
+        # the file's own name, unless a batch's result of another plane of it has it (a run
+        # on channel 1 names its results after the file): then this plane's own name
+        taken = any(r.name == doc.path.name for other, r in doc.results.items() if other != plane)
+        if plane == (0, 0) and not taken:
             return doc.path
         return doc.path.with_name(self.engine.plane_name(doc.path, *plane))
 

@@ -617,6 +617,32 @@ def test_export_all_writes_every_segmented_image(qtbot, controller, images, tmp_
     assert counts == ["img0.npy,2", "img1.npy,3", "img2.npy,4"]
 
 
+def test_a_channel_segmented_beside_a_batchs_other_channel_exports_apart(
+    qtbot, controller, tmp_path
+):
+    """A batch on channel 1 names its results after the file (two_labels.tif); channel 0
+    then segmented in the window exports as two_p0c0 (both were named two_: Export all
+    refused, and Export wrote channel 0's cells over the batch's channel 1 files)."""
+    planes = [np.load(fakes.make_blob_image(tmp_path / f"c{k}.npy", n_cells=k + 1)) for k in (0, 1)]
+    np.save(tmp_path / "two.npy", np.stack(planes)[None])  # one page of two channels
+    open_and_wait(qtbot, controller, [tmp_path / "two.npy"])
+    assert controller.current.image.n_channels == 2
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_plane(0, 1)
+    run_and_wait(qtbot, controller)
+    controller.current.results[(0, 1)].name = "two.npy"  # as a batch on channel 1 names it
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_plane(0, 0)
+    run_and_wait(qtbot, controller)
+    out = tmp_path / "all"
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.export_all(out, lambda existing: False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert (out / "two_labels.tif").is_file() and (out / "two_p0c0_labels.tif").is_file()
+    rows = (out / "images.csv").read_text().splitlines()  # the fake engine's: name, count
+    assert sorted(rows) == ["two.npy,2", "two_p0c0.npy,1"]  # channel 1: two cells, 0: one
+
+
 def test_results_are_kept_per_page(qtbot, controller, tmp_path):
     stack = np.stack(
         [np.load(fakes.make_blob_image(tmp_path / f"p{k}.npy", n_cells=k + 1)) for k in range(2)]
