@@ -156,10 +156,13 @@ class TrainingRun(QObject):
 
 
 def training_folder(chosen: Path, dataset: Path) -> Path:
-    """Where a model goes when the user chose ``chosen``: that folder when it is empty or
-    already a model folder, else a new folder in it named after the training set (so that a
-    folder of other files never gets a model's files strewn into it)."""
+    """Where a model goes when the user chose ``chosen``: that folder when it is empty,
+    already a model folder or the folder of a training stopped (its checkpoints), else a new
+    folder in it named after the training set (so that a folder of other files never gets a
+    model's files strewn into it)."""
     chosen = Path(chosen)
     if not chosen.exists() or (chosen / "model.json").is_file() or not any(chosen.iterdir()):
+        return chosen
+    if (chosen / "checkpoints" / "checkpoint.pt").is_file():
         return chosen
     return chosen / f"{Path(dataset).name}-model"

@@ -90,7 +90,13 @@ class TrainingWindowMixin:
             return
         out = training_folder(Path(chosen), Path(dataset))
         replace = out.is_dir() and any(out.iterdir())  # cellprop-train refuses it unasked
-        held = "a model" if (out / "model.json").is_file() else "files (an earlier training?)"
+        held = (
+            "a model"
+            if (out / "model.json").is_file()
+            else "a training that was stopped"
+            if (out / "checkpoints" / "checkpoint.pt").is_file()
+            else "files (an earlier training?)"
+        )
         if replace and not self.dialogs.ask(
             "Replace the model?", f"{out} holds {held} already. Replace it with the new one?"
         ):

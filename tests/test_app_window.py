@@ -2347,3 +2347,20 @@ def test_the_window_without_a_display_says_so_instead_of_aborting(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert "no display to open a window on" in done.stderr
+
+
+def test_the_folder_of_a_stopped_training_is_chosen_again_as_it_is(tmp_path):
+    """The folder of a training that was stopped (its checkpoints, no model yet) chosen
+    again for a model: that folder, where the window asks before replacing it (a new
+    sub-folder was made in it, the old checkpoints left beside); a folder of other files
+    gets a sub-folder, as before."""
+    from cellprop.app.training_run import training_folder
+
+    stopped = tmp_path / "stopped_model"
+    (stopped / "checkpoints").mkdir(parents=True)
+    (stopped / "checkpoints" / "checkpoint.pt").write_bytes(b"x")
+    assert training_folder(stopped, tmp_path / "cells") == stopped
+    other = tmp_path / "models"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert training_folder(other, tmp_path / "cells") == other / "cells-model"

@@ -1118,3 +1118,33 @@ def test_a_training_from_a_model_resumes_where_it_stopped(small_c2c12, tmp_path)
     other = dataclasses.replace(config, resume=True, start_from="nuclei")
     with pytest.raises(ValueError, match="cannot resume, --from was phase"):
         train(other, progress=False, log=None)
+
+
+def test_what_a_training_is_given_is_read_as_meant(tmp_path, capsys, monkeypatch):
+    """One set given twice is refused (it was trained on twice); `.` is the set's own name
+    (the model recorded an empty one); --resume takes the set spelled otherwise (set/ for
+    set: it was refused); a --work holding another training's checkpoint is not replaced
+    unasked; --quiet leaves out the epochs' lines, not the notes."""
+    dataset = _tiny_dataset(tmp_path)
+    cv2.imwrite(str(dataset / "images" / "b.png"), np.zeros((64, 64), np.uint8))  # no points
+    short = ["--epochs", "1", "--steps", "1", "--batch", "2", "--crop", "64"]
+    short += ["--base-channels", "4", "--depth", "2"]
+    assert main([str(dataset), str(tmp_path / "set/"), "--out", str(tmp_path / "x"), *short]) == 2
+    assert "the same training set given twice" in capsys.readouterr().err
+    monkeypatch.chdir(dataset)
+    assert main([".", "--out", str(tmp_path / "m"), *short, "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 image(s) without cell centres left out: b.png" in err  # a note, said
+    assert "epoch 1/1" not in err
+    info = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert info["training"]["datasets"] == ["set"]
+    assert info["description"].endswith("trained on set")
+    monkeypatch.chdir(tmp_path)
+    assert main(["set/", "--out", "m", *short, "--epochs", "2", "--resume", "--quiet"]) == 0
+    assert "resuming from" in capsys.readouterr().err
+    work = tmp_path / "work"
+    assert main(["set", "--out", "a", "--work", str(work), *short, "--quiet"]) == 0
+    before = (work / "checkpoint.pt").read_bytes()
+    assert main(["set", "--out", "b", "--work", str(work), *short, "--seed", "3"]) == 2
+    assert "holds a training's checkpoint already" in capsys.readouterr().err
+    assert (work / "checkpoint.pt").read_bytes() == before

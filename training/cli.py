@@ -262,8 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     from tqdm.auto import tqdm
 
-    # tqdm.write keeps the progress bar intact below the per-epoch lines.
-    log = (lambda _line: None) if args.quiet else (lambda line: tqdm.write(line, file=sys.stderr))
+    # tqdm.write keeps the progress bar intact below the per-epoch lines; --quiet leaves out
+    # those lines only (its notes, images left out among them, are still said)
+    def log(line: str) -> None:
+        if not (args.quiet and line.startswith("epoch ")):
+            tqdm.write(line, file=sys.stderr)
+
     from cellprop.cli import terminated_as_interrupted
 
     try:

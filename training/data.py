@@ -263,7 +263,9 @@ def load_dataset(
                     f"{path}: {int(outside.sum())} centre(s) outside the {cols}x{rows} image, "
                     f"e.g. x={x:g}, y={y:g}"
                 )
-        samples.append(Sample(f"{label or folder.name}/{path.name}", path, pixels, points))
+        samples.append(
+            Sample(f"{label or folder.resolve().name}/{path.name}", path, pixels, points)
+        )
     if not samples:
         raise DatasetError(
             f"{folder}: none of its {len(files)} image(s) has a cell centre in {where.name}"
@@ -300,11 +302,15 @@ def load_datasets(
     """Samples of several dataset folders, in the order given (``channel``, ``notes``: as
     :func:`load_dataset` takes them)."""
     paths = [Path(folder) for folder in folders]
-    names = [p.name for p in paths]
+    where = [p.resolve() for p in paths]
+    twice = next((p for k, p in enumerate(paths) if where[k] in where[:k]), None)
+    if twice is not None:  # (its images were trained on twice, its points counted twice)
+        raise DatasetError(f"{twice}: the same training set given twice")
+    names = [p.name for p in where]  # (".": the folder's own name)
     samples: list[Sample] = []
-    for folder in paths:
-        label = folder.name
-        if names.count(folder.name) > 1:  # two sets named alike (a/cells, b/cells): apart
+    for folder, name in zip(paths, names, strict=True):
+        label = name
+        if names.count(name) > 1:  # two sets named alike (a/cells, b/cells): apart
             label = "_".join(folder.resolve().parts[-2:])
         samples.extend(load_dataset(folder, channel=channel, notes=notes, label=label))
     return samples

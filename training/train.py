@@ -407,6 +407,17 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
         raise
 
 
+def _same_folders(key: str, before, config: TrainConfig) -> bool:
+    """Whether a checkpoint's dataset list is the one given now, spelled otherwise (ds1/ for
+    ds1, or its whole path): the same folders (resuming was refused)."""
+    if key != "datasets" or not isinstance(before, (list, tuple)):
+        return False
+    now = config.datasets
+    return len(before) == len(now) and all(
+        Path(a).resolve() == Path(b).resolve() for a, b in zip(before, now, strict=True)
+    )
+
+
 def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     """:func:`train`'s work."""
     config.check()
@@ -432,6 +443,12 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
         raise ValueError(f"--out {out} is a file, not a folder for the model")
     if work.exists() and not work.is_dir():
         raise ValueError(f"--work {work} is a file, not a folder for the checkpoints")
+    if config.work and not (resuming or config.overwrite) and checkpoint_path.is_file():
+        raise ValueError(  # another training's, which --resume could still go on with
+            f"--work {work} holds a training's checkpoint already ({checkpoint_path}): "
+            "nothing replaced; give another --work, --resume to go on with that training, "
+            "or --overwrite to replace it"
+        )
     hidden = _hidden_by(config.name, out)
     if hidden is not None:
         log(
@@ -508,6 +525,9 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
         raise DatasetError(f"images too small at scale {scale:g}: {', '.join(too_small)}")
 
     work.mkdir(parents=True, exist_ok=True)  # (not before: a dataset refused leaves none)
+    if not resuming:  # (--overwrite) the replaced training's: never resumed as this one's
+        checkpoint_path.unlink(missing_ok=True)
+        (work / "checkpoint.pt.partial").unlink(missing_ok=True)
     torch.manual_seed(config.seed)
     model = network_from(start) if start else UNet(config.base_channels, config.depth)
     if start and not (config.resume and checkpoint_path.is_file()):
@@ -537,7 +557,9 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
         defaults = {f.name: f.default for f in fields(TrainConfig)}
         for key in _RESUME_MUST_MATCH:
             before = saved.get(key, defaults[key])
-            if before != getattr(config, key):
+            if key == "datasets" and "dataset_folders" in state:  # whatever folder it was in
+                before = state["dataset_folders"]
+            if before != getattr(config, key) and not _same_folders(key, before, config):
                 raise ValueError(
                     f"{checkpoint_path}: cannot resume, {_OPTION.get(key, key)} was "
                     f"{before} (now {getattr(config, key)})"
@@ -600,6 +622,8 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
             torch.save(
                 {
                     "config": asdict(config),
+                    # the sets' folders, whatever folder it was started in (resume compares)
+                    "dataset_folders": [str(Path(d).resolve()) for d in config.datasets],
                     "epoch": epoch,
                     "model": model.state_dict(),
                     "optimiser": optimiser.state_dict(),
@@ -622,7 +646,7 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     score = evaluate(model, val_images, scale)[1] if val_images else None
     seconds = seconds_before + time.perf_counter() - started
     training = {
-        "datasets": [Path(d).name for d in config.datasets],
+        "datasets": [Path(d).resolve().name for d in config.datasets],
         "channel": config.channel,
         "source_channel": source,
         "train_images": [s.name for s in train_samples],
