@@ -999,11 +999,11 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
                 for root, dirs, files in os.walk(
                     item, onerror=_unreadable_into(unreadable), followlinks=True
                 ):
-                    walked.add(_resolved(Path(root)))
+                    walked.add(resolved(Path(root)))
                     dirs[:] = sorted(
                         d
                         for d in dirs
-                        if not d.startswith(".") and _resolved(Path(root) / d) not in walked
+                        if not d.startswith(".") and resolved(Path(root) / d) not in walked
                     )
                     candidates += [Path(root) / f for f in files]
             else:
@@ -1027,12 +1027,14 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
     return [p for p in found if p is not None]
 
 
-def _resolved(folder: Path) -> Path:
-    """``folder`` with its links resolved (as it is where that fails)."""
+def resolved(path: Path) -> Path:
+    """``path`` made absolute, its links followed where they lead somewhere (a link that
+    loops, or a folder that cannot be read, is left as it is: reading it then says what is
+    wrong with it)."""
     try:
-        return folder.resolve()
-    except OSError:
-        return folder
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        return path.absolute()
 
 
 def _dangling(path: Path) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import ResumeError
 from .features import CellTable
-from .io import count_pages
+from .io import count_pages, resolved
 from .journal import EarlierRun, earlier_run
 from .pipeline import Segmentation
 
@@ -192,19 +192,10 @@ def batch_planes(
     return _apart(planes)
 
 
-def _resolved(path: Path) -> Path:
-    """``path`` made absolute, its links followed where they lead somewhere (a link that
-    loops is left as it is: reading it then says what is wrong with it)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symbolic link loop
-        return path.absolute()
-
-
 def _folder_of(path: Path) -> Path:
     """The folder ``path`` lies in, made absolute, its links followed: the folder given,
     not the one a linked file points into (an annex of files: each in a folder of its own)."""
-    return _resolved(Path(path).parent)
+    return resolved(Path(path).parent)
 
 
 def _apart(planes: list[Plane]) -> list[Plane]:
@@ -357,11 +348,11 @@ def _as_recorded(planes: list[Plane], earlier: EarlierRun) -> list[Plane]:
     for name, row in earlier.rows.items():
         if row.get("Path"):
             plane = _row_plane(name, row)
-            recorded.setdefault((_resolved(plane.path), plane.page), name)
+            recorded.setdefault((resolved(plane.path), plane.page), name)
     taken = {p.name for p in planes}
     named = []
     for plane in planes:
-        was = recorded.get((_resolved(plane.path), plane.page))
+        was = recorded.get((resolved(plane.path), plane.page))
         if was and was != plane.name and was not in taken:
             taken.discard(plane.name)
             taken.add(was)
