@@ -137,6 +137,7 @@ class AppController(
         self._recently_viewed: list = []
         # (path, model) pairs whose light was compared: each is said once, not on every re-read
         self._modality_checked: set = set()
+        self._notes_said: set = set()  # (file, note) of how each was read, said once
         self._batch: BatchSummary | None = None
         self._batch_queue: list = []
         self._batch_left: dict = {}
@@ -457,6 +458,10 @@ class AppController(
                 doc.error = f"{doc.name}: {problem}; segment it again"
                 self._report(doc.error)
             self._check_modality(doc)
+            note = getattr(image, "note", "")  # how it was read (a photo's EXIF turn): once
+            if note and (doc.path, note) not in self._notes_said:
+                self._notes_said.add((doc.path, note))
+                self.log.emit("info", f"{doc.name}: {note}")
             self._forget_old_images(doc)
             self.document_changed.emit(self.documents.index(doc))
             if self.current is doc:

@@ -506,27 +506,17 @@ def _alpha_samples(keyframe) -> int:
 
 
 def _white_is_zero(pixels: np.ndarray, keyframe) -> tuple[np.ndarray, str]:
-    """A grey TIFF page stored white-is-zero (MinIsWhite: 0 white, as some scanners and old
-    software write): its values turned the other way round, as viewers show it (segmented as
-    it looks: its raw values are its negative), and a note saying so; else as it is, ""."""
+    """A grey TIFF page stored white-is-zero (MinIsWhite: what Fiji writes for an image shown
+    with an inverted LUT, dark on white): read as stored, as Fiji reads and measures it (its
+    values are the data; the LUT only showed them inverted), with a note saying so, since
+    viewers show it inverted; else "" (the pixels as they are either way)."""
     import tifffile
 
     if keyframe.photometric != tifffile.PHOTOMETRIC.MINISWHITE or pixels.ndim != 2:
         return pixels, ""
-    if pixels.dtype == bool:
-        pixels = ~pixels
-    elif pixels.dtype.kind == "u":
-        bits = int(keyframe.bitspersample or 0)
-        top = (1 << bits) - 1 if 0 < bits < 8 * pixels.dtype.itemsize else None
-        top = np.iinfo(pixels.dtype).max if top is None else top
-        pixels = (top - pixels).astype(pixels.dtype)
-    else:
-        return pixels, (
-            "stored white-is-zero (MinIsWhite), which viewers show inverted: read as stored"
-        )
     return pixels, (
-        "stored white-is-zero (MinIsWhite): read inverted, as viewers show it (its "
-        "intensities are measured so too)"
+        "stored white-is-zero (Fiji's inverted LUT): read as stored, as Fiji measures it "
+        "(other viewers show it inverted)"
     )
 
 

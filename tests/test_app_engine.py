@@ -2505,3 +2505,25 @@ def test_a_model_trained_again_into_its_own_folder_is_loaded_anew(qtbot, tmp_pat
         assert new is not old and new.defaults["threshold"] == 0.3
     finally:
         controller.shutdown(RUN_MS)
+
+
+def test_how_an_image_was_read_is_said_in_the_log_once(qtbot, tmp_path):
+    """An image read otherwise than a viewer shows it (stored white-is-zero, as Fiji saves
+    an inverted LUT; a photo's EXIF turn): the window's log says so, once per file (only a
+    batch's line said it)."""
+    path = tmp_path / "inverted.tif"
+    tifffile.imwrite(path, np.tile(np.arange(64, dtype=np.uint8), (48, 1)), photometric=0)
+    store = SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    controller = AppController(store=store)
+    logged = []
+    controller.log.connect(lambda level, text: logged.append(text))
+    try:
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            controller.open_paths([path])
+        said = [t for t in logged if "white-is-zero" in t]
+        assert said == [
+            "inverted.tif: stored white-is-zero (Fiji's inverted LUT): read as stored, as Fiji "
+            "measures it (other viewers show it inverted)"
+        ]
+    finally:
+        controller.shutdown(RUN_MS)
