@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 import os
 import re
@@ -1074,6 +1075,46 @@ def _number(value: str, path: Path, line: int, column: str, comma: bool = False)
     return number
 
 
+def points_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], bool] | None:
+    """A table of points as :func:`read_points` reads it: its header's names (lower case;
+    a cellprop cell table's ``Detection_Center_X/Y`` as ``x``, ``y``), its rows, each with
+    the line of the file it ends on (a cell typed over two lines, Alt+Enter in Excel, keeps
+    the count right), blank rows and rows of separators only (a spreadsheet's ``,,``) left
+    out, the header among them; and whether its numbers are written with decimal commas (a
+    file of semicolons or tabs). None for an empty file; PointsError where it is no table."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PointsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text": UTF-16
+            text = data.decode("utf-16")
+        else:
+            text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:  # Excel's CSV on Windows: its code page, not UTF-8
+        text = data.decode("cp1252", errors="replace")
+    if "\x00" in text:
+        raise PointsError(f"{path}: cannot read: not a table of points (binary data)")
+    first = next((line for line in text.splitlines() if line.strip(" \t,;")), None)
+    if first is None:
+        return None
+    # Fiji's .txt and .xls tables are tab-separated; a spreadsheet in a language that writes
+    # 12,5 separates its CSV columns with semicolons, its numbers then with decimal commas
+    delimiter = "\t" if "\t" in first else ";" if ";" in first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    numbered = []
+    try:
+        for row in reader:
+            if "".join(row).strip(" \t,;"):
+                numbered.append((reader.line_num, row))
+    except csv.Error as exc:  # a field of more than 128 kB: no table of points
+        raise PointsError(f"{path}: cannot read: not a table of points ({exc})") from None
+    header = [cell.strip().lower() for cell in numbered[0][1]]
+    if "x" not in header and "detection_center_x" in header:  # cellprop's own cell tables
+        header = [{"detection_center_x": "x", "detection_center_y": "y"}.get(h, h) for h in header]
+    return header, numbered, delimiter != ","
+
+
 def read_points(path: str | Path) -> dict[str, np.ndarray]:
     """Read cell centres (pixels) from a CSV file.
 
@@ -1099,52 +1140,22 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
         The file cannot be read, or a row has too few columns or a value that is not a number.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PointsError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text": UTF-16
-            text = data.decode("utf-16")
-        else:
-            text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:  # Excel's CSV on Windows: its code page, not UTF-8
-        text = data.decode("cp1252", errors="replace")
-    if "\x00" in text:
-        raise PointsError(f"{path}: cannot read: not a table of points (binary data)")
-    # (line number, line): blank lines, and rows of separators only (a spreadsheet's empty
-    # rows, ",,"), left out; the numbers kept for the messages
-    numbered = [
-        (n, line)
-        for n, line in enumerate(text.splitlines(), start=1)
-        if line.strip() and line.strip(" \t,;")
-    ]
-    if not numbered:
+    table = points_table(path)
+    if table is None:
         return {}
-    lines = [line for _, line in numbered]
-    # Fiji's .txt and .xls tables are tab-separated; a spreadsheet in a language that writes
-    # 12,5 separates its CSV columns with semicolons, its numbers then with decimal commas
-    delimiter = "\t" if "\t" in lines[0] else ";" if ";" in lines[0] else ","
-    comma = delimiter != ","
-    try:
-        rows = list(csv.reader(lines, delimiter=delimiter))
-    except csv.Error as exc:  # a field of more than 128 kB: no table of points
-        raise PointsError(f"{path}: cannot read: not a table of points ({exc})") from None
-    header = [cell.strip().lower() for cell in rows[0]]
-    if "x" not in header and "detection_center_x" in header:  # cellprop's own cell tables
-        header = [{"detection_center_x": "x", "detection_center_y": "y"}.get(h, h) for h in header]
+    header, numbered, comma = table
     if "x" in header and "y" in header:
         ix, iy = header.index("x"), header.index("y")
         iimage = header.index("image") if "image" in header else None
-        body = list(zip([n for n, _ in numbered[1:]], rows[1:], strict=True))
+        body = numbered[1:]
     else:  # no header: x,y per line
-        if len(rows[0]) < 2 and len(rows) > 1:  # one column: not a table of points
+        if len(numbered[0][1]) < 2 and len(numbered) > 1:  # one column: no table of points
             raise PointsError(
                 f"{path}: line {numbered[0][0]}: not a table of points (x,y or image,x,y; "
                 f"one column here)"
             )
         ix, iy, iimage = 0, 1, None
-        body = list(zip([n for n, _ in numbered], rows, strict=True))
+        body = numbered
     points: dict[str, list[tuple[float, float]]] = {}
     for line, row in body:
         need = max(ix, iy, iimage if iimage is not None else 0)
@@ -1159,14 +1170,15 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
     return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}
 
 
-#: Columns of Fiji's results tables that say which plane of a stack a point was clicked on.
-_PLANE_COLUMNS = ("slice", "frame", "ch")
+#: Columns of Fiji's results tables that say which slice or time point of a stack a point
+#: was clicked on (its channel, Ch, is of no matter: channels share their geometry).
+_PLANE_COLUMNS = ("slice", "frame")
 
 
 def _one_plane_each(path: Path, header: list, rows: list, iimage: int | None) -> None:
-    """PointsError where a Fiji table's Slice, Frame or Ch column puts one image's points on
-    several planes of a stack: a table of points gives one plane its centres (they were all
-    outlined on one page, most of them where no cell was clicked)."""
+    """PointsError where a Fiji table's Slice or Frame column puts one image's points on
+    several planes of a stack (1 and 1.0 one plane): a table of points gives one plane its
+    centres (they were all outlined on one page, most of them where no cell was clicked)."""
     for column in _PLANE_COLUMNS:
         if column not in header:
             continue
@@ -1175,7 +1187,12 @@ def _one_plane_each(path: Path, header: list, rows: list, iimage: int | None) ->
         for row in rows:
             if len(row) > at and row[at].strip():
                 key = row[iimage].strip() if iimage is not None else ""
-                planes.setdefault(key, set()).add(row[at].strip())
+                value = row[at].strip()
+                try:
+                    value = f"{float(value.replace(',', '.')):g}"
+                except ValueError:
+                    pass
+                planes.setdefault(key, set()).add(value)
         for key, found in planes.items():
             if len(found) > 1:
                 shown = ", ".join(sorted(found, key=lambda v: (len(v), v))[:5])

@@ -502,25 +502,21 @@ def write_points(path: str | Path, points: list, overwrite: bool = False) -> Pat
 def _points_with_more_columns(path: Path, rows: list, replaced: set) -> bool:
     """Write a training set's points.csv that has columns of its own beside image, x and y
     (a cell type, a comment; a cellprop cell table used as one) again with them: the rows of
-    the images not ``replaced`` as they were (decimal commas made points), then ``rows`` of
-    the replaced ones, their other columns blank. False (nothing written) where it has no
-    other columns, or cannot be read so: :func:`write_points` then writes image,x,y (their
-    columns were dropped, unasked, at every save)."""
-    try:
-        table, comma = read_csv_rows(path)
-    except (OSError, csv.Error):
+    the images not ``replaced`` (names, or stems naming them) as they were (decimal commas
+    made points), then ``rows`` of the replaced ones, their other columns blank. False
+    (nothing written) where it has no other columns: :func:`write_points` then writes
+    image,x,y (their columns were dropped, unasked, at every save)."""
+    from .io import points_table
+
+    table = points_table(path)  # read as read_points reads it (it read the file already)
+    if table is None:
         return False
-    table = [row for row in table if "".join(row).strip()]
-    if not table:
-        return False
-    header = [cell.strip().lower() for cell in table[0]]
-    if "x" not in header and "detection_center_x" in header:
-        header = [{"detection_center_x": "x", "detection_center_y": "y"}.get(h, h) for h in header]
+    header, numbered, comma = table
     if not {"image", "x", "y"} <= set(header) or len(header) == 3:
         return False
     at = {key: header.index(key) for key in ("image", "x", "y")}
-    out = [table[0]]
-    for row in table[1:]:
+    out = [numbered[0][1]]
+    for _, row in numbered[1:]:
         row = row + [""] * (len(header) - len(row))
         if row[at["image"]].strip() in replaced:
             continue
@@ -614,6 +610,8 @@ def write_training_set(
                 "points.csv written beside them would be read instead of them, and their images "
                 "left out of training; save into another folder"
             )
+    # an image's rows by its name, or by its stem (t000 for t000.tif): replaced alike
+    replaced = {*names, *(Path(name).stem for name in names)}
     kept: list = []
     if points_csv.exists():
         before = read_points(points_csv)
@@ -622,7 +620,7 @@ def write_training_set(
                 f"{points_csv}: has no image column (image,x,y), so it is not a dataset's "
                 "points file; choose another folder"
             )
-        kept = [(name, xy) for name, xy in before.items() if name not in set(names)]
+        kept = [(name, xy) for name, xy in before.items() if name not in replaced]
     written = []
     for name, pixels, _ in planes:
         if pixels is None:  # the set's own image: stays
@@ -631,7 +629,7 @@ def write_training_set(
             tifffile.imwrite(tmp, np.asarray(pixels), compression="zlib", photometric="minisblack")
         written.append(images / name)
     rows = kept + [(name, xy) for name, _, xy in planes]
-    if not (points_csv.exists() and _points_with_more_columns(points_csv, rows, set(names))):
+    if not (points_csv.exists() and _points_with_more_columns(points_csv, rows, replaced)):
         write_points(points_csv, rows, overwrite=True)
     written.append(points_csv)
     before_sources = read_training_sources(folder)

@@ -596,8 +596,14 @@ def test_points_tables_as_spreadsheets_and_fiji_leave_them(tmp_path):
     fiji.write_text(" ,X,Y,Slice\n1,10,20,2\n2,30,40,3\n")
     with pytest.raises(PointsError, match=r"lie on 2 planes of a stack \(its Slice column: 2, 3\)"):
         read_points(fiji)
-    fiji.write_text(" ,X,Y,Slice\n1,10,20,3\n2,30,40,3\n")  # one plane's: its points
+    fiji.write_text(" ,X,Y,Slice\n1,10,20,3\n2,30,40,3.0\n")  # one plane's: its points
     assert read_points(fiji)[""].tolist() == [[10.0, 20.0], [30.0, 40.0]]
+    fiji.write_text(" ,X,Y,Ch,Slice\n1,10,20,1,3\n2,30,40,2,3\n")  # channels: one plane
+    assert read_points(fiji)[""].tolist() == [[10.0, 20.0], [30.0, 40.0]]
+    noted = tmp_path / "noted.csv"  # a comment typed over two lines (Alt+Enter in Excel)
+    noted.write_text('image,x,y,comment\na.tif,1,2,"two\nlines"\na.tif,3,abc,\n')
+    with pytest.raises(PointsError, match="line 4: y is not a number"):
+        read_points(noted)
 
 
 def test_a_page_segmented_alone_takes_its_own_rows(tmp_path):

@@ -413,6 +413,19 @@ def test_a_training_sets_own_columns_stay_when_centres_are_saved_into_it(tmp_pat
         "t001.tif,200,200,,",
     ]
     assert read_points(folder / "points.csv")["t000.tif"].tolist() == [[164.9, 200.8]]
+    # tabs and decimal commas (Fiji's text, a European spreadsheet's), a comment typed over
+    # two lines, and rows naming an image by its stem: read as read_points reads them, the
+    # stem's rows replaced with the image's (they stayed, and were trained on beside them)
+    (folder / "points.csv").write_text(
+        'image\tx\ty\tcomment\nt000.tif\t1,5\t2,5\t"two\nlines"\nt002\t3\t4\t\n'
+    )
+    write_training_set(folder, [("t002.tif", plane, [(7, 8)])])
+    back = read_points(folder / "points.csv")
+    assert {k: v.tolist() for k, v in back.items()} == {
+        "t000.tif": [[1.5, 2.5]],
+        "t002.tif": [[7.0, 8.0]],
+    }
+    assert '"two\nlines"' in (folder / "points.csv").read_text()
 
 
 def test_a_table_as_written_holds_the_numbers_its_file_gives_back(tmp_path):
