@@ -974,9 +974,10 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         earlier = seen.get(key)
         if earlier is not None:
             shown = found[earlier]
-            if shown is None or not shown.is_symlink() or p.is_symlink():
+            beside = shown is not None and shown.parent == p.parent
+            if not (beside and shown.is_symlink() and not p.is_symlink()):
                 return
-            found[earlier] = None  # a link and the file it names: the file, by its own name
+            found[earlier] = None  # a link beside the file it names: the file, by its name
         seen[key] = len(found)
         found.append(p)
 
@@ -986,16 +987,12 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
             unreadable: list[Path] = []  # folders that cannot be listed: they fail by name
             if recursive:
                 candidates = []
-                walked: set = set()  # folders met (links followed: each once, no loop)
+                top = resolved(item)
+                walked: set = {top}  # folders met (links followed: each once, no loop)
                 for root, dirs, files in os.walk(
                     item, onerror=_unreadable_into(unreadable), followlinks=True
                 ):
-                    walked.add(resolved(Path(root)))
-                    dirs[:] = sorted(
-                        d
-                        for d in dirs
-                        if not d.startswith(".") and resolved(Path(root) / d) not in walked
-                    )
+                    dirs[:] = _subfolders(Path(root), dirs, top, walked)
                     candidates += [Path(root) / f for f in files]
             else:
                 try:
@@ -1016,6 +1013,22 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         else:
             add(item)
     return [p for p in found if p is not None]
+
+
+def _subfolders(root: Path, names: list, top: Path, walked: set) -> list:
+    """The sub-folders of ``root`` a recursive search goes on into, in name order: not hidden
+    ones, nor one met already (a folder and a link to it: the folder, by its own name; a
+    link to a folder walked), nor a link leading above the folder searched (a link to a
+    parent would search its other folders too). Those kept are added to ``walked``."""
+    real = [d for d in names if not (root / d).is_symlink()]
+    kept = []
+    for d in sorted(names, key=lambda d: (d not in real, d)):  # the folders before links
+        where = resolved(root / d)
+        if d.startswith(".") or where in walked or top.is_relative_to(where):
+            continue
+        walked.add(where)
+        kept.append(d)
+    return sorted(kept)
 
 
 def resolved(path: Path) -> Path:
@@ -1054,13 +1067,15 @@ def _is(path: Path, kind) -> bool:
 
 def written_result(path: Path) -> bool:
     """Whether ``path`` is a label image or overlay cellprop wrote (``IMG_labels.tif`` beside
-    its ``IMG_cells.csv``), where results were saved beside the images (an export into the
-    images' folder): a folder's images leave them out."""
+    its ``IMG_cells.csv``, or in a run's folder, beside its run.json), where results were
+    saved beside the images (an export into the images' folder): a folder's images leave
+    them out."""
     for kind in ("labels", "overlay"):
         end = OUTPUT_SUFFIXES[kind]
         if path.name.endswith(end):
             table = path.name[: -len(end)] + OUTPUT_SUFFIXES["cells"]
-            return path.with_name(table).is_file()
+            # (in a run's folder, its run.json beside: its own, its tables removed or not)
+            return path.with_name(table).is_file() or path.with_name("run.json").is_file()
     return False
 
 

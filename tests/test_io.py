@@ -507,6 +507,9 @@ def test_a_sub_folder_with_its_results_saved_beside_its_images_keeps_its_images(
     cv2.imwrite(str(tmp_path / "exp2" / "b.png"), np.zeros((8, 8), np.uint8))
     found = find_images([tmp_path], recursive=True)
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["exp1/a.png", "exp2/b.png"]
+    (exp / "a_cells.csv").unlink()  # a run's own, its tables removed: still no inputs
+    found = find_images([tmp_path], recursive=True)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["exp1/a.png", "exp2/b.png"]
 
 
 def test_links_in_folders_are_followed_once_and_a_broken_one_is_named(tmp_path):
@@ -522,15 +525,27 @@ def test_links_in_folders_are_followed_once_and_a_broken_one_is_named(tmp_path):
         cv2.imwrite(str(folder / name), np.zeros((8, 8), np.uint8))
     (exp / "linked").symlink_to(store)
     (exp / "linked" / "up").symlink_to(exp)  # a loop
+    (tmp_path / "elsewhere").mkdir()
+    cv2.imwrite(str(tmp_path / "elsewhere" / "not_mine.png"), np.zeros((8, 8), np.uint8))
+    (exp / "parent").symlink_to(tmp_path)  # above the folder searched: not followed
+    (exp / "again").symlink_to(exp / "sub")  # a folder and a link to it: the folder
+    (exp / "sub").mkdir()
+    cv2.imwrite(str(exp / "sub" / "s.png"), np.zeros((8, 8), np.uint8))
     (exp / "aa_link.png").symlink_to(exp / "zz_real.png")
     (exp / "gone.png").symlink_to(tmp_path / "moved" / "gone.png")
     deep = find_images([exp], recursive=True)
     assert [p.relative_to(exp).as_posix() for p in deep] == [
         "gone.png",
         "linked/kept.png",
+        "sub/s.png",
         "top.png",
         "zz_real.png",
     ]
+    # a link in one folder given and the image it names in another given: as found first
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "A01.png").symlink_to(store / "kept.png")
+    both = find_images([tmp_path / "mine", store])
+    assert both == [tmp_path / "mine" / "A01.png"]
     flat = find_images([exp])
     assert [p.name for p in flat] == ["gone.png", "top.png", "zz_real.png"]
     with pytest.raises(ImageError, match="gone.png: a link to .*moved.*, which is not there"):
