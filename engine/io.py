@@ -974,8 +974,9 @@ def find_images(inputs: Iterable[str | Path], recursive: bool = False) -> list[P
         earlier = seen.get(key)
         if earlier is not None:
             shown = found[earlier]
-            beside = shown is not None and shown.parent == p.parent
-            if not (beside and shown.is_symlink() and not p.is_symlink()):
+            if shown is None or shown.parent != p.parent:
+                return
+            if not shown.is_symlink() or p.is_symlink():
                 return
             found[earlier] = None  # a link beside the file it names: the file, by its name
         seen[key] = len(found)
