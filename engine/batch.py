@@ -194,15 +194,17 @@ def _points_in_units(centres: np.ndarray, data) -> str:
     tells (they were outlined at the wrong places without a word); "" otherwise."""
     size, unit = data.pixel_size, data.unit
     xy = np.reshape(np.asarray(centres, float), (-1, 2))
-    if not size or not unit or not 0 < size <= 0.8 or len(xy) < 5:
+    # said only where points clicked all over the image would fall there by chance less
+    # than once in a thousand (0.65 um pixels: 8 points; 0.8 um: 16)
+    if not size or not unit or not 0 < size < 1 or len(xy) < 5 or size ** (2 * len(xy)) > 1e-3:
         return ""
     h, w = data.pixels.shape[:2]
     if (xy[:, 0].max() > w * size) or (xy[:, 1].max() > h * size):
         return ""
     return (
-        f"all {len(xy)} points lie within {w * size:.0f} x {h * size:.0f} px, the image's size "
-        f"in {unit} ({size:g} {unit}/px): were they saved in {unit} (a calibrated Fiji "
-        "table)? They must be in pixels"
+        f"all {len(xy)} points lie in its top left {w * size:.0f} x {h * size:.0f} pixels, "
+        f"as many pixels as the image is {unit} wide and high ({size:g} {unit}/px): were "
+        f"they saved in {unit} (a calibrated Fiji table)? They must be in pixels"
     )
 
 

@@ -380,7 +380,7 @@ def _detections(table: Path) -> np.ndarray | None:
             if "Detection_Center_X" not in (reader.fieldnames or []):
                 return None
             xy = [(float(r["Detection_Center_X"]), float(r["Detection_Center_Y"])) for r in reader]
-    except (OSError, UnicodeDecodeError, csv.Error, TypeError, ValueError):
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
         return None
     return np.array(xy, float).reshape(-1, 2)
 

@@ -175,14 +175,14 @@ def test_a_mask_of_ones_own_named_as_cellprops_labels_is_said_to_be_so(
 
 
 def test_points_in_micrometres_on_a_calibrated_image_are_said_to_be_so(tmp_path, capsys):
-    """A Fiji table measured on a calibrated image (0.8 um pixels) gives micrometres: all on
+    """A Fiji table measured on a calibrated image (0.5 um pixels) gives micrometres: all on
     the image, so nothing refused them, and cells were outlined at the wrong places without
     a word; the image's line now asks whether they were saved in micrometres."""
     image = ROOT / "resources/samples/c2c12_0006_crop512.png"
     pixels = cv2.imread(str(image), cv2.IMREAD_GRAYSCALE)
     calibrated = tmp_path / "calibrated.tif"
     tifffile.imwrite(
-        calibrated, pixels, imagej=True, resolution=(1.25, 1.25), metadata={"unit": "micron"}
+        calibrated, pixels, imagej=True, resolution=(2.0, 2.0), metadata={"unit": "micron"}
     )
     clicked = [(206.5, 34.5), (130.5, 50.5), (92.5, 68.5), (42.5, 150.5), (154.5, 226.5)]
     table = tmp_path / "um.csv"
@@ -190,12 +190,12 @@ def test_points_in_micrometres_on_a_calibrated_image_are_said_to_be_so(tmp_path,
     argv = ["segment", str(calibrated), "--points", str(table), "--out", str(tmp_path / "o")]
     assert main([*argv, "-q"]) == 0
     err = capsys.readouterr().err
-    assert "all 5 points lie within 410 x 410 px, the image's size in um" in err
+    assert "all 5 points lie in its top left 256 x 256 pixels, as many pixels as the" in err
     pixel_table = tmp_path / "px.csv"  # the same points spread over the image: no such note
     pixel_table.write_text(table.read_text().replace("206.5,34.5", "480.5,500.5"))
     argv = ["segment", str(calibrated), "--points", str(pixel_table), "--out", str(tmp_path / "p")]
     assert main([*argv, "-q"]) == 0
-    assert "the image's size in um" not in capsys.readouterr().err
+    assert "as many pixels as the image is um" not in capsys.readouterr().err
 
 
 def _three_images(tmp_path):

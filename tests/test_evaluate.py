@@ -386,6 +386,7 @@ def test_a_damaged_cells_table_falls_back_to_the_outlines_centroids(tiny_dataset
     for text in (
         "ObjectNumber,Detection_Center_X,Detection_Center_Y\n1,9.5,9.5\n2,37",  # cut short
         "ObjectNumber,Detection_Center_X,Detection_Center_Y\n1,9.5,9.5\n2,n/a,34.5\n",
+        "ObjectNumber,Detection_Center_X\n1,9.5\n2,37\n",  # its Y column taken out
     ):
         (pred / "a_cells.csv").write_text(text)
         scores = evaluate_folder(data, pred)

@@ -1142,6 +1142,10 @@ def test_what_a_training_is_given_is_read_as_meant(tmp_path, capsys, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert main(["set/", "--out", "m", *short, "--epochs", "2", "--resume", "--quiet"]) == 0
     assert "resuming from" in capsys.readouterr().err
+    (tmp_path / "linked").symlink_to(dataset)  # a set given by a link: by the link's name
+    from cellprop.training.data import load_datasets
+
+    assert [s.name for s in load_datasets(["linked"])] == ["linked/a.png"]
     work = tmp_path / "work"
     assert main(["set", "--out", "a", "--work", str(work), *short, "--quiet"]) == 0
     before = (work / "checkpoint.pt").read_bytes()

@@ -12,6 +12,7 @@ Only centres are read: instance masks (``masks/``) are never used for training.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,7 +307,8 @@ def load_datasets(
     twice = next((p for k, p in enumerate(paths) if where[k] in where[:k]), None)
     if twice is not None:  # (its images were trained on twice, its points counted twice)
         raise DatasetError(f"{twice}: the same training set given twice")
-    names = [p.name for p in where]  # (".": the folder's own name)
+    # named as given, a link's own name kept (--val link/a.tif); ".": the folder's own name
+    names = [Path(os.path.abspath(p)).name for p in paths]
     samples: list[Sample] = []
     for folder, name in zip(paths, names, strict=True):
         label = name

@@ -646,7 +646,7 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     score = evaluate(model, val_images, scale)[1] if val_images else None
     seconds = seconds_before + time.perf_counter() - started
     training = {
-        "datasets": [Path(d).resolve().name for d in config.datasets],
+        "datasets": [Path(os.path.abspath(d)).name for d in config.datasets],
         "channel": config.channel,
         "source_channel": source,
         "train_images": [s.name for s in train_samples],
