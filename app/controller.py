@@ -164,7 +164,7 @@ class AppController(
         # to image and page to page while they have it; its pixels once read
         self.colour_channel = -1
         self.colour_pixels = None
-        self._colour_of: tuple = ()  # (document, page, channel) colour_pixels are of
+        self._colour_of: tuple = ()  # (file, page, channel) colour_pixels are of
 
     # ------------------------------------------------------------------ documents
     @property
@@ -497,13 +497,17 @@ class AppController(
         """The cell selected last (0: none): the one the table and the view go to."""
         return self.selected_cells[-1] if self.selected_cells else 0
 
-    def select_cells(self, labels: Iterable[int]) -> None:
+    def select_cells(self, labels: Iterable[int], keep_held: bool = False) -> None:
         """Select these cells of the image shown (rows chosen with Ctrl or Shift in the
-        table, cells Ctrl-clicked in the image): *Remove* takes them all out at once."""
+        table, cells Ctrl-clicked in the image): *Remove* takes them all out at once.
+        ``keep_held``: the tracks held across a time point that missed them stay selected
+        (a cell added to the selection), else they go (a choice of its own)."""
         result = self.current.result if self.current else None
         n_cells = result.n_cells if result is not None else 0
         chosen = tuple(dict.fromkeys(int(k) for k in labels if 0 < int(k) <= n_cells))
-        held, self._held_tracks = self._held_tracks, set()  # a choice of its own
+        held = set() if keep_held else self._held_tracks
+        if not keep_held:
+            self._held_tracks = set()
         if chosen != self.selected_cells or held:
             self.selected_cells = chosen
             self.selection_changed.emit(self.selected_cell)
@@ -529,7 +533,7 @@ class AppController(
         if label in self.selected_cells:
             self.select_cells(k for k in self.selected_cells if k != label)
         elif label:
-            self.select_cells([*self.selected_cells, label])
+            self.select_cells([*self.selected_cells, label], keep_held=True)
         return label
 
     def describe_pixel(self, x: int, y: int) -> str:
@@ -546,7 +550,7 @@ class AppController(
         if rgb is not None and rgb.shape[:2] == (h, w):
             text += "   RGB " + ", ".join(_value_text(v) for v in rgb[y, x])
         colour = self.colour_pixels
-        shown = (doc, doc.page, self.colour_channel) == self._colour_of  # (not the last page's)
+        shown = (doc.path, doc.page, self.colour_channel) == self._colour_of  # (not the last's)
         if colour is not None and shown and colour.shape[:2] == (h, w):
             name = doc.image.channel_name(self.colour_channel)
             text += f"   {name} {_value_text(colour[y, x])}"
@@ -577,7 +581,7 @@ class AppController(
         def finished(colour):
             if self.current is doc and (doc.page, self.colour_channel) == plane:
                 self.colour_pixels = colour.pixels
-                self._colour_of = (doc, *plane)
+                self._colour_of = (doc.path, *plane)
                 self.colour_ready.emit(colour.pixels)
 
         def failed(exc, tb):

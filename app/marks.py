@@ -293,7 +293,7 @@ class MarksMixin:
             marks = [(float(x), float(y)) for x, y in xy]
             what = f"centres read from {csv_path.name}"
             if target != (0, 0):
-                what = f"centres of page {target[0]} read from {csv_path.name}"
+                what = f"centres of page {target[0]} channel {target[1]} read from {csv_path.name}"
             plan.append((doc, target, marks, what))
         plan += self._other_planes_marks(csv_path, points)
         clicked = [
@@ -303,7 +303,7 @@ class MarksMixin:
         ]
         if clicked and confirm_replace is not None:
             which = ", ".join(
-                doc.name if plane == (0, 0) else f"{doc.name} page {plane[0]}"
+                doc.name if plane == (0, 0) else f"{doc.name} page {plane[0]} channel {plane[1]}"
                 for doc, plane in clicked[:3]
             ) + (f" and {len(clicked) - 3} more" if len(clicked) > 3 else "")
             question = (

@@ -2238,6 +2238,9 @@ def test_a_selected_cell_missed_at_one_time_point_stays_selected_after_it(qtbot,
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         c.set_plane(1, 0)
     assert c.selected_tracks == {2}
+    x, y = np.round(c.current.result.centres[0]).astype(int)  # cell 1, track 1
+    c.toggle_cell_at(int(x), int(y))  # Ctrl-click: added to the selection, 2 still held
+    assert c.selected_cells == (1,) and c.selected_tracks == {1, 2}
     c.select_cell(0)  # a click on the background: nothing selected any more
     assert c.selected_tracks == set() and view.plot.tracks == {}
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
