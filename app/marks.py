@@ -238,6 +238,8 @@ class MarksMixin:
                 f"Saved {total} cell centres on {len(plan)} images to {folder} "
                 f"(train a model on it: cellprop-train {folder} --out MODEL_FOLDER)",
             )
+            # the set's own files first: the banner names (and opens) the folder of the first
+            paths = sorted(paths, key=lambda p: Path(p).parent != Path(folder))
             self.exported.emit(list(paths))
 
         def failed(exc, tb):

@@ -1884,6 +1884,8 @@ def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
         "img0.tif,30,12",
     ]
     assert c.unsaved_marks() == 0
+    # the banner names the training set's folder, the one to train on (it named its images/)
+    assert f"in {tmp_path / 'training'}." in window.banner.text.text()
 
 
 def test_opening_marked_centres_over_unsaved_clicks_asks_first(qtbot, window, images, tmp_path):
