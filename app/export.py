@@ -88,7 +88,16 @@ class ExportMixin:
             )
             for (doc, plane), at in zip(planes, named, strict=True)
         ]
-        gathered = [out_dir / "cells.csv", out_dir / "images.csv"] if combined else []
+        # one image exported into a run's folder: the run's tables of all cells and images
+        # brought up to date too, its other images kept (they kept its cells as they were);
+        # where the run followed its cells, Export all (tracks.csv too) does, as said below
+        into_run = (out_dir / "summary.csv").is_file() and (out_dir / "cells.csv").is_file()
+        followed_run = (out_dir / "tracks.csv").is_file()
+        gathered = (
+            [out_dir / "cells.csv", out_dir / "images.csv"]
+            if combined or (into_run and not followed_run)
+            else []
+        )
         followed = self._time_lapses(plan) if combined else []
         if followed:
             gathered.append(out_dir / "tracks.csv")
@@ -221,6 +230,12 @@ class ExportMixin:
                 self.log.emit(
                     "warning",
                     f"{out_dir}: the run's tables could not keep {problem}",
+                )
+            if into_run and followed_run and not combined:
+                self.log.emit(
+                    "info",
+                    f"{out_dir}: the run's cells.csv, images.csv and tracks.csv still hold "
+                    "the cells as they were; Export all brings them up to date",
                 )
             measured = self._measured_otherwise([result for *_, result, _, _ in written])
             self.export_note = measured  # said with the export, not only in the Log

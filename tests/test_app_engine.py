@@ -343,6 +343,11 @@ def test_batch_of_three_with_a_corrupt_file(qtbot, controller, crops, tmp_path):
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
 
 
+def _csv_rows(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controller, crops, tmp_path):
     out = tmp_path / "results"
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
@@ -374,10 +379,20 @@ def test_a_results_folder_opens_with_its_cells_ready_to_correct(qtbot, controlle
             assert later.remove_cell(1)
         assert doc.result.n_cells == n - 1 and doc.result.edits == 1
         qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
-        # Exported into the run's folder, the correction is what the folder opens with next.
-        with qtbot.waitSignal(later.exported, timeout=RUN_MS):
+        # Exported into the run's folder, the correction is what the folder opens with next;
+        # the run's tables of all cells and images count it too (they kept the cells as they
+        # were, unsaid, until an Export all), the other images' rows kept
+        others = [r for r in _csv_rows(out / "cells.csv") if r["Image"] != "crop0.png"]
+        with qtbot.waitSignal(later.exported, timeout=RUN_MS) as sig:
             assert later.export_current(out, lambda existing: True)
         qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        assert out / "cells.csv" in sig.args[0] and out / "images.csv" in sig.args[0]
+        rows = _csv_rows(out / "cells.csv")
+        assert sum(r["Image"] == "crop0.png" for r in rows) == n - 1
+        assert [r for r in rows if r["Image"] != "crop0.png"] == others
+        counts = {r["Image"]: int(r["Count_Cells"]) for r in _csv_rows(out / "images.csv")}
+        summary = {r["Image"]: int(r["Cells"]) for r in _csv_rows(out / "summary.csv")}
+        assert counts == summary and counts["crop0.png"] == n - 1
         third = AppController(store=controller.store)
         try:
             with qtbot.waitSignal(third.image_ready, timeout=RUN_MS):
