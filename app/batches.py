@@ -365,6 +365,8 @@ class BatchMixin:
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
             return False
+        if self._choosing_model():
+            return False
         if self._settings_refused():
             return False
         self._add_documents([p for p in paths if self.index_of(p) < 0])

@@ -132,6 +132,7 @@ class AppController(
         self._load_pool = load_pool if load_pool is not None else make_pool(1)
         self._job: Job | None = None  # the one heavy job (run, batch, export)
         self._loads: set = set()  # image/model loads in flight (kept alive until done)
+        self._suggesting = False  # Suggest a model choosing (segmenting waits for it)
         self._model_lock = threading.Lock()
         self._model_cache: dict = {}
         self._recently_viewed: list = []
@@ -720,6 +721,8 @@ class AppController(
         pixels, device, name = doc.image.pixels, self.settings.device, doc.name
         engine = self.engine
 
+        self._suggesting = True  # until it has chosen: segmenting now would use the model before
+
         def work(job: Job):
             left_out: list = []
             models = engine.load_models(device=device, left_out=left_out)
@@ -731,6 +734,7 @@ class AppController(
             return engine.suggest_model(pixels, models), left_out
 
         def finished(out):
+            self._suggesting = False
             suggestion, left_out = out
             for folder, why in left_out:
                 self.log.emit("warning", f"Suggest a model left out {folder}: {why}")
@@ -738,6 +742,7 @@ class AppController(
             self.update_settings(model=suggestion.model.name)
 
         def failed(exc, tb):
+            self._suggesting = False
             self._report(readable_error(exc, self.engine), self._details(exc, tb))
 
         self._start_side_job(Job(work, name="suggest a model"), finished, failed)
@@ -837,6 +842,13 @@ class AppController(
             return True
         return False
 
+    def _choosing_model(self) -> bool:
+        """Whether *Suggest a model* is still choosing (said): segmenting now would use the
+        model before it, and the model shown would then not be the one that made the cells."""
+        if self._suggesting:
+            self._report("Suggest a model is choosing the model; segment once it has.")
+        return self._suggesting
+
     def run_current(self, centres=None, what: str = "") -> bool:
         """Segment the current image in the background. False if nothing could start.
 
@@ -848,6 +860,8 @@ class AppController(
             return False
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
+            return False
+        if self._choosing_model():
             return False
         if self._settings_refused():
             return False

@@ -2344,6 +2344,9 @@ def test_suggest_a_model_switches_to_the_one_for_the_image(qtbot, tmp_path, imag
         assert window.suggest_action.isEnabled()
         with qtbot.waitSignal(controller.settings_changed, timeout=RUN_MS):
             window.suggest_action.trigger()
+            # segmenting while it chooses waits for it (it used the model before, and the
+            # one shown then was not the one that made the cells)
+            assert not controller.run_current()
         assert controller.settings.model == expected
         assert any(f"model {expected} chosen for this image" in t for t in logged)
         qtbot.waitUntil(lambda: controller.model_status.name == expected, timeout=RUN_MS)
