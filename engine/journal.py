@@ -304,6 +304,14 @@ def earlier_run(folder: str | Path) -> EarlierRun | None:
     return EarlierRun(folder=folder, record=record, rows=rows)
 
 
+def name_as_written(text: str) -> str:
+    """``text`` as the tables write it: a file name's bytes that are not UTF-8 (a Latin-1
+    name copied from an old disk or share, which Python holds as lone surrogates) as ``?``,
+    as ``ls`` shows them, so that every table stays UTF-8 that spreadsheets and pandas read
+    (writing them stopped the batch); the name on disk is kept."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 #: summary.csv's columns of numbers (a spreadsheet saving it may write them with a comma).
 _SUMMARY_NUMBERS = ("MeanArea_px", "Diameter_px", "Seconds")
 
@@ -368,7 +376,7 @@ def recount(folder: str | Path, counts: dict, made: dict | None = None) -> None:
         _record_made(folder, {name: made[name] for name in changed if name in made})
     names = list(dict.fromkeys([*SUMMARY_COLUMNS, *(k for row in rows.values() for k in row)]))
     with atomic_path(summary, True) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
             writer = csv.DictWriter(fh, names, restval="")
             writer.writeheader()
             writer.writerows(rows.values())
@@ -491,7 +499,7 @@ class Journal:
                 self.record["made"] = made
         self._write_json(replace)
         with atomic_path(self.folder / "summary.csv", replace) as tmp:
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(SUMMARY_COLUMNS)
                 writer.writerows(_row(r) for r in kept)
@@ -507,7 +515,9 @@ class Journal:
                 "run.json is gone); run it again",
                 str(self.folder),
             )
-        with open(self.folder / "summary.csv", "a", newline="", encoding="utf-8") as fh:
+        with open(
+            self.folder / "summary.csv", "a", newline="", encoding="utf-8", errors="replace"
+        ) as fh:
             csv.writer(fh).writerow(_row(result))
 
     def close(self, results: list, extra: dict, replace_cells: bool) -> None:
@@ -517,7 +527,7 @@ class Journal:
         write_tables(self.folder / "cells.csv", tables, replace_cells)
         write_image_table(self.folder / "images.csv", tables, replace_cells)
         with atomic_path(self.folder / "summary.csv", True) as tmp:
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(SUMMARY_COLUMNS)
                 writer.writerows(_row(r) for r in results)

@@ -315,7 +315,7 @@ def write_table(path: str | Path, table, overwrite: bool = False) -> Path:
     names = list(table.columns)
     columns = [table.columns[n].tolist() for n in names]
     with atomic_path(path, overwrite) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
             writer = csv.writer(fh)
             writer.writerow(names)
             for row in zip(*columns, strict=True):
@@ -386,7 +386,7 @@ def write_tables(path: str | Path, tables: list, overwrite: bool = False) -> Pat
     """
     lead, items, names = _gathered(tables)
     with atomic_path(path, overwrite) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
             writer = csv.writer(fh)
             writer.writerow([*lead, *names])
             for first, table in items:
@@ -405,7 +405,7 @@ def write_rows(
     for row in rows:
         names += [n for n in row if n not in names]
     with atomic_path(path, overwrite) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
             writer = csv.writer(fh)
             writer.writerow(names)
             for row in rows:
@@ -458,7 +458,7 @@ def write_image_table(path: str | Path, tables: list, overwrite: bool = False) -
     header = [*lead, "Count_Cells"]
     header += [f"{kind}_Cells_{n}" for kind in ("Mean", "Median") for n in measured]
     with atomic_path(path, overwrite) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             for first, table in items:
@@ -642,7 +642,7 @@ def write_training_set(
         ]
         table += [(n, str(f), int(p or 0), int(c or 0)) for n, (f, p, c) in mine.items()]
         with atomic_path(folder / SOURCES_FILE, True) as tmp:
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(_SOURCE_COLUMNS)
                 writer.writerows(table)

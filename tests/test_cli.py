@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -2689,3 +2690,37 @@ def test_a_ring_around_each_cell_from_the_command_line(tmp_path, phase_model_dir
     np.testing.assert_array_equal(tifffile.imread(out / "c2c12_0006_crop512_labels.tif"), labels)
     with pytest.raises(SystemExit):
         main([*argv, "--ring", "-2"])
+
+
+def test_an_image_named_otherwise_than_utf8_is_segmented_and_kept_on_resume(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    """A file name of Latin-1 bytes (copied from an old disk or share: ``caf\\xe9.png``) is
+    written in the tables as ``caf?.png``, as ``ls`` shows it, every table UTF-8; writing it
+    stopped the batch with a UnicodeEncodeError, no cells.csv written and the images after
+    it left, and --resume stopped alike. Continuing the run keeps it as done."""
+    folder = _three_images(tmp_path)
+    odd = os.fsdecode(b"caf\xe9.png")
+    try:
+        shutil.copy(folder / "frame1.png", folder / odd)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes UTF-8 names only")
+    # Python's own stderr writes such a name escaped (backslashreplace); pytest's capture is strict
+    err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
+    monkeypatch.setattr(sys, "stderr", err)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    rows = read_csv(out / "summary.csv")
+    assert sorted(r["Image"] for r in rows) == ["caf?.png", *(f"frame{k}.png" for k in range(3))]
+    assert all(r["Status"] == "done" for r in rows)
+    cells = read_csv(out / "cells.csv")
+    assert {r["Image"] for r in cells} >= {"caf?.png", "frame2.png"}
+    assert json.loads((out / "run.json").read_text())["state"] == "finished"
+    labels = out / os.fsdecode(b"caf\xe9_labels.tif")
+    made = labels.stat().st_mtime_ns
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    err.flush()
+    said = err.buffer.getvalue().decode()
+    assert "kept    caf\\udce9.png" in said and "(4 by the earlier run)" in said
+    assert labels.stat().st_mtime_ns == made  # kept, not segmented again
+    assert [r["Image"] for r in read_csv(out / "summary.csv")] == [r["Image"] for r in rows]
