@@ -194,21 +194,43 @@ class ExportMixin:
             # a run's folder: its summary.csv says so too, and its run.json what made each
             # (opened again, a correction re-runs the model that made it, measured so)
             engine.recount(out_dir, counts, makers)
-            if gathered and written:
-                # a run's folder: its other images (closed, or not opened) stay in its tables
-                left, tracked, unread = engine.run_left_out(
-                    out_dir, [t[0] for t in tables], [name for name, _ in followed]
-                )
-                tables += left
-                rows += tracked
-                engine.write_tables(gathered[0], tables, overwrite=overwrite)
-                engine.write_image_table(gathered[1], tables, overwrite=overwrite)
+            if not (gathered and written):
+                return written, [], []
+            run = engine.run_tables(out_dir, tables, [name for name, _ in followed])
+            if combined:  # a run's folder: its other images (closed, not opened) stay in them
+                every = tables if run.tables is None else run.tables
+                engine.write_tables(gathered[0], every, overwrite=overwrite)
+                engine.write_image_table(gathered[1], every, overwrite=overwrite)
                 if followed:
                     engine.write_rows(
-                        gathered[2], rows, overwrite=overwrite, columns=engine.TRACKS_CSV_COLUMNS
+                        gathered[2],
+                        rows + run.tracks,
+                        overwrite=overwrite,
+                        columns=engine.TRACKS_CSV_COLUMNS,
                     )
-                return written, gathered, unread
-            return written, [], []
+                kept = [f"{out_dir}: the run's tables could not keep {p}" for p in run.unread]
+                return written, gathered, kept
+            # one image into a run's folder: the run's tables only where they stay whole
+            why = _run_tables_kept(run, out_dir)
+            if why:
+                return (
+                    written,
+                    [],
+                    [f"{out_dir}: cells.csv and images.csv left as they were: {why}"],
+                )
+            try:
+                engine.write_tables(gathered[0], run.tables, overwrite=overwrite)
+                engine.write_image_table(gathered[1], run.tables, overwrite=overwrite)
+            except OSError as exc:
+                return (
+                    written,
+                    [],
+                    [
+                        f"{out_dir}: cells.csv and images.csv could not be brought up to date "
+                        f"({exc}); close them where they are open and export again"
+                    ],
+                )
+            return written, gathered, []
 
         def finished(out):
             written, files, unread = out
@@ -227,10 +249,7 @@ class ExportMixin:
                 files += list(paths.values())
             self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
             for problem in unread:
-                self.log.emit(
-                    "warning",
-                    f"{out_dir}: the run's tables could not keep {problem}",
-                )
+                self.log.emit("warning", problem)
             if into_run and followed_run and not combined:
                 self.log.emit(
                     "info",
@@ -332,3 +351,17 @@ class ExportMixin:
             for d in self.documents
             for r in d.results.values()
         )
+
+
+def _run_tables_kept(run, out_dir: Path) -> str:
+    """Why one image exported into a folder cannot bring the run's cells.csv and images.csv
+    there up to date (:func:`~cellprop.engine.run_tables` says what they would hold), in
+    words; "" where it can. They are left as they were rather than lose a row."""
+    if run.tables is None:
+        return f"{out_dir / 'run.json'} is missing or cannot be read, so which images they hold cannot be told"
+    if run.new:
+        return f"{run.new[0]} is not one of the run's images"
+    if run.unread:
+        more = f" and {len(run.unread) - 1} more" if len(run.unread) > 1 else ""
+        return f"the table of {run.unread[0]}{more} could not be read"
+    return ""

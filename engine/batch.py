@@ -104,7 +104,8 @@ __all__ = [
     "process_batch",
     "process_image",
     "read_plane",
-    "run_left_out",
+    "RunTables",
+    "run_tables",
     "saved_results",
 ]
 
@@ -1526,27 +1527,59 @@ def saved_results(
     return run, results, problems
 
 
-def run_left_out(
-    folder: str | Path, names: Iterable[str], sequences: Iterable[str] = ()
-) -> tuple[list, list[dict], list[str]]:
-    """What the batch run in ``folder`` holds besides some of its images written into it
-    again (*Export all* of those open in the window): the cell tables of the images it
-    finished other than ``names`` (as :func:`write_tables` takes them: name, table, page),
-    the rows of its tracks.csv of time-lapses other than ``sequences``, and the images whose
-    table could not be read (why, by name). The run's tables of all cells, images and tracks
-    then keep them, as its folder keeps their files. Nothing where ``folder`` holds no run."""
-    others = _finished_besides(folder, set(names))
-    if others is None:
-        return [], [], []
+@dataclass(frozen=True)
+class RunTables:
+    """The tables of all cells and images of a batch run's folder once some images are
+    written into it again (:func:`run_tables`).
+
+    Attributes
+    ----------
+    tables : list or None
+        (name, table, page) of every image the run finished, in the run's order, each image
+        written again with its table as given, then the images the run does not hold; None
+        where the folder holds no run (or its record cannot be read).
+    tracks : list of dict
+        The rows of its tracks.csv of time-lapses other than those written again.
+    unread : list of str
+        Images of the run whose table could not be read (why, by name): not in ``tables``.
+    new : list of str
+        The names given that are none of the run's images.
+    """
+
+    tables: list | None
+    tracks: list[dict]
+    unread: list[str]
+    new: list[str]
+
+
+def run_tables(folder: str | Path, tables: list, sequences: Iterable[str] = ()) -> RunTables:
+    """What the batch run in ``folder`` holds with ``tables`` (name, CellTable, page: some of
+    its images, corrected in the window, written into it again by *Export* or *Export all*):
+    its images in its order, those given with their tables, the others with their files'
+    (closed, or not opened: the folder keeps their files, so its tables of all cells and
+    images keep them); and its tracks.csv's rows of time-lapses other than ``sequences``."""
+    try:
+        run = earlier_run(folder)
+    except ResumeError:
+        run = None
+    if run is None:
+        return RunTables(None, [], [], [t[0] for t in tables])
     folder, sequences = Path(folder), set(sequences)
-    tables, problems = [], []
-    for name, plane, targets in others:
-        try:
-            table = read_table(targets["cells"])
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            problems.append(f"{name}: {exc}")
-            continue
-        tables.append((name, table, plane.page))
+    given = {t[0]: t for t in tables}
+    roi = bool(run.record.get("roi", False))
+    merged, problems = [], []
+    for plane, (name, row) in zip(_recorded_planes(run), run.rows.items(), strict=True):
+        if name in given:
+            merged.append(given[name])
+        elif row.get("Status") == "done":
+            try:
+                table = read_table(output_paths(plane.target, folder, roi)["cells"])
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                problems.append(f"{name}: {exc}")
+                continue
+            merged.append((name, table, plane.page))
+    new = [name for name in given if name not in run.rows]
+    merged += [given[name] for name in new]
     rows: list[dict] = []
     try:
         with open(folder / "tracks.csv", newline="", encoding="utf-8-sig") as fh:
@@ -1555,7 +1588,7 @@ def run_left_out(
         pass
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         problems.append(f"tracks.csv: {exc}")
-    return tables, rows, problems
+    return RunTables(merged, rows, problems, new)
 
 
 def time_points_left_out(folder: str | Path, names: Iterable[str]) -> list[str]:

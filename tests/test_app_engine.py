@@ -496,6 +496,113 @@ def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
     assert int(summary["crop2.png"]["Cells"]) == count(before, "crop2.png")
 
 
+def _export_one(qtbot, later, out, index: int) -> list:
+    """Take cell 1 out of image ``index`` and export it alone into ``out``: the warnings."""
+    warned: list = []
+    later.log.connect(lambda level, text: warned.append(text) if level == "warning" else None)
+    if later.current_index != index:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.set_current(index)
+    with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
+        assert later.remove_cell(1)
+    qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+    with qtbot.waitSignal(later.exported, timeout=RUN_MS):
+        assert later.export_current(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+    return warned
+
+
+def test_one_image_exported_into_a_run_keeps_its_tables_whole_and_in_order(
+    qtbot, controller, crops, tmp_path, monkeypatch
+):
+    """*Export* of one corrected image into a run's folder updates the run's cells.csv and
+    images.csv in the run's order (it moved to the top); where that would lose rows (no
+    readable run.json, another image's table unreadable) they are left as they were, and
+    where they cannot be written (open in Excel on Windows) the image is exported all the
+    same: each time the Log says why. (They were cut down to the image exported, or its rows
+    moved, or the export failed after writing its files.)"""
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    names = [p.name for p in crops]
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out)
+        # the middle image: its rows stay in the middle, counted anew
+        assert not _export_one(qtbot, later, out, 1)
+        n = later.documents[1].result.n_cells
+        assert [r["Image"] for r in read_rows(out / "images.csv")] == names
+        assert list(dict.fromkeys(r["Image"] for r in read_rows(out / "cells.csv"))) == names
+        counts = {r["Image"]: int(r["Count_Cells"]) for r in read_rows(out / "images.csv")}
+        assert counts["crop1.png"] == n
+        # another image's table damaged since: the run's tables stay as they were
+        tables = {name: (out / name).read_bytes() for name in ("cells.csv", "images.csv")}
+        kept = (out / "crop2_cells.csv").read_bytes()
+        (out / "crop2_cells.csv").write_text("not,a,cell table\n1,2,3\n")
+        warned = _export_one(qtbot, later, out, 0)
+        assert {name: (out / name).read_bytes() for name in tables} == tables
+        assert "crop2.png" in warned[0] and "left as they were" in warned[0]
+        (out / "crop2_cells.csv").write_bytes(kept)
+        # cells.csv open in a spreadsheet that locks it: the image's files written all the same
+        real = os.replace
+
+        def locked(src, dst, *args, **kwargs):
+            if Path(dst).name == "cells.csv":
+                raise PermissionError(13, "used by another process", str(dst))
+            return real(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", locked)
+        warned = _export_one(qtbot, later, out, 1)
+        monkeypatch.setattr(os, "replace", real)
+        assert "cells.csv and images.csv could not be brought up to date" in warned[0]
+        assert later.current.result.outputs and not later.has_unsaved_results()
+        labels = engine.read_labels(out / "crop1_labels.tif")
+        assert len(np.unique(labels)) - 1 == later.current.result.n_cells
+        # no run record: nothing says which images the tables hold
+        (out / "run.json").unlink()
+        tables = {name: (out / name).read_bytes() for name in ("cells.csv", "images.csv")}
+        warned = _export_one(qtbot, later, out, 0)
+        assert {name: (out / name).read_bytes() for name in tables} == tables
+        assert "run.json" in warned[0]
+    finally:
+        later.shutdown()
+
+
+def test_an_image_the_run_does_not_hold_exported_into_its_folder_leaves_its_tables(
+    qtbot, controller, crops, tmp_path
+):
+    """Page 0 of a time-lapse segmented in the window (``movie.tif``) exported into the
+    folder of a run of every page (which named it ``movie_p0c0.tif``): the run's cells.csv
+    and images.csv are left as they were, the Log says why (they held the page twice)."""
+    movie = tmp_path / "movie.tif"
+    frames = [engine.read_image(p).pixels for p in crops]
+    tifffile.imwrite(movie, np.stack(frames), imagej=True, metadata={"axes": "TYX"})
+    controller.update_settings(batch_pages=True, batch_track=False, batch_workers=1)
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch([movie], out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    tables = {name: (out / name).read_bytes() for name in ("cells.csv", "images.csv")}
+    fresh = AppController(store=controller.store)
+    warned: list = []
+    fresh.log.connect(lambda level, text: warned.append(text) if level == "warning" else None)
+    try:
+        with qtbot.waitSignal(fresh.image_ready, timeout=RUN_MS):
+            fresh.open_paths([movie])
+        with qtbot.waitSignal(fresh.result_ready, timeout=RUN_MS):
+            assert fresh.run_current()
+        qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+        with qtbot.waitSignal(fresh.exported, timeout=RUN_MS):
+            assert fresh.export_current(out, lambda existing: True)
+        qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+    finally:
+        fresh.shutdown()
+    assert {name: (out / name).read_bytes() for name in tables} == tables
+    assert any("movie.tif is not one of the run's images" in w for w in warned)
+
+
 def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(
     qtbot, controller, crops, tmp_path
 ):

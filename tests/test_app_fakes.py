@@ -42,8 +42,8 @@ from cellprop.engine import (
     read_training_sources,
     recount,
     relatives,
-    run_left_out,
     run_record,
+    run_tables,
     saved_results,
     table_tracks,
     time_points_left_out,
@@ -166,7 +166,7 @@ class FakeEngine:
     relatives = staticmethod(relatives)
     calibration = staticmethod(calibration)
     table_tracks = staticmethod(table_tracks)  # a table's track column: the engine's
-    run_left_out = staticmethod(run_left_out)  # a run folder's other tables: the engine's
+    run_tables = staticmethod(run_tables)  # a run folder's tables: the engine's
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay
