@@ -132,7 +132,7 @@ class AppController(
         self._load_pool = load_pool if load_pool is not None else make_pool(1)
         self._job: Job | None = None  # the one heavy job (run, batch, export)
         self._loads: set = set()  # image/model loads in flight (kept alive until done)
-        self._suggesting = False  # Suggest a model choosing (segmenting waits for it)
+        self._suggesting = 0  # Suggest a model choosing, how many (segmenting waits for them)
         self._model_lock = threading.Lock()
         self._model_cache: dict = {}
         self._recently_viewed: list = []
@@ -532,7 +532,7 @@ class AppController(
         Ctrl-click). Returns its number (0: background)."""
         label = self._cell_at(x, y)
         if label in self.selected_cells:
-            self.select_cells(k for k in self.selected_cells if k != label)
+            self.select_cells((k for k in self.selected_cells if k != label), keep_held=True)
         elif label:
             self.select_cells([*self.selected_cells, label], keep_held=True)
         return label
@@ -721,7 +721,7 @@ class AppController(
         pixels, device, name = doc.image.pixels, self.settings.device, doc.name
         engine = self.engine
 
-        self._suggesting = True  # until it has chosen: segmenting now would use the model before
+        self._suggesting += 1  # until it has chosen: segmenting now would use the model before
 
         def work(job: Job):
             left_out: list = []
@@ -734,7 +734,7 @@ class AppController(
             return engine.suggest_model(pixels, models), left_out
 
         def finished(out):
-            self._suggesting = False
+            self._suggesting -= 1
             suggestion, left_out = out
             for folder, why in left_out:
                 self.log.emit("warning", f"Suggest a model left out {folder}: {why}")
@@ -742,7 +742,7 @@ class AppController(
             self.update_settings(model=suggestion.model.name)
 
         def failed(exc, tb):
-            self._suggesting = False
+            self._suggesting -= 1
             self._report(readable_error(exc, self.engine), self._details(exc, tb))
 
         self._start_side_job(Job(work, name="suggest a model"), finished, failed)
@@ -847,7 +847,7 @@ class AppController(
         model before it, and the model shown would then not be the one that made the cells."""
         if self._suggesting:
             self._report("Suggest a model is choosing the model; segment once it has.")
-        return self._suggesting
+        return self._suggesting > 0
 
     def run_current(self, centres=None, what: str = "") -> bool:
         """Segment the current image in the background. False if nothing could start.

@@ -2419,6 +2419,43 @@ def test_export_records_the_calibration_the_cells_were_measured_with(
     assert controller.export_note == ""
 
 
+def test_segmenting_waits_for_every_suggest_a_model_still_choosing(
+    qtbot, controller, crops, monkeypatch
+):
+    """*Suggest a model* pressed twice: segmenting is refused until both have chosen (the
+    first to finish let it run while the second still chose, and switched the model after)."""
+    import threading
+    from types import SimpleNamespace
+
+    gates = [threading.Event(), threading.Event()]
+    calls: list = []
+
+    def suggest(pixels, models):
+        k = len(calls)
+        calls.append(k)
+        gates[k].wait(60)
+        model = SimpleNamespace(name=controller.settings.model)
+        return SimpleNamespace(model=model, describe=lambda: f"suggestion {k}")
+
+    monkeypatch.setattr(engine, "load_models", lambda device=None, left_out=None: ["m"])
+    monkeypatch.setattr(engine, "suggest_model", suggest)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:1])
+    try:
+        assert controller.suggest_model() and controller.suggest_model()
+        gates[0].set()
+        qtbot.waitUntil(lambda: len(calls) == 2, timeout=RUN_MS)  # the first chose
+        qtbot.wait(100)
+        assert not controller.run_current()  # the second still chooses
+    finally:
+        gates[1].set()
+        gates[0].set()
+    qtbot.waitUntil(lambda: not controller._choosing_model(), timeout=RUN_MS)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+
+
 @pytest.mark.parametrize(
     ("image", "start", "expected"),
     [

@@ -2243,6 +2243,9 @@ def test_a_selected_cell_missed_at_one_time_point_stays_selected_after_it(qtbot,
     x, y = np.round(c.current.result.centres[0]).astype(int)  # cell 1, track 1
     c.toggle_cell_at(int(x), int(y))  # Ctrl-click: added to the selection, 2 still held
     assert c.selected_cells == (1,) and c.selected_tracks == {1, 2}
+    c.toggle_cell_at(int(x), int(y))  # Ctrl-click again: taken out, 2 still held
+    assert c.selected_cells == () and c.selected_tracks == {2}
+    c.toggle_cell_at(int(x), int(y))
     c.select_cell(0)  # a click on the background: nothing selected any more
     assert c.selected_tracks == set() and view.plot.tracks == {}
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
