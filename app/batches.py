@@ -547,6 +547,9 @@ class BatchMixin:
         mixed = getattr(batch_result, "mixed_units", "")
         if mixed:  # files calibrated and not: sizes in two sets of columns
             self.log.emit("warning", mixed[0].upper() + mixed[1:])
+        series = getattr(batch_result, "mixed_series", "")
+        if series:  # positions saved side by side in one followed folder
+            self.log.emit("warning", series[0].upper() + series[1:])
         restarted = getattr(batch_result, "restarted", None)
         if restarted:  # a stray frame of another size in a followed folder
             said = self.engine.started_anew(restarted)

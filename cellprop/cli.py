@@ -769,6 +769,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         )
     if result.mixed_units:
         print(f"cellprop: {result.mixed_units}", file=log)
+    if result.mixed_series:
+        print(f"cellprop: {result.mixed_series}", file=log)
     if result.restarted:
         from cellprop.engine import started_anew
 

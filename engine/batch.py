@@ -135,6 +135,30 @@ class BatchResult:
         return [r for r in self.results if r.status == "failed"]
 
     @property
+    def mixed_series(self) -> str:
+        """Where the images of a folder followed as one time-lapse look like several series
+        (:func:`several_series`: positions or slices saved side by side, XY01_T001 ...
+        XY02_T001): what is said of it, since the tracks then run from one into the next;
+        else ""."""
+        folders: dict[str, list[ImageResult]] = {}
+        for r in self.results:
+            if r.sequence is not None and r.page is None:
+                folders.setdefault(str(r.sequence[0]), []).append(r)
+        said = []
+        for name, members in folders.items():
+            members.sort(key=lambda r: r.sequence[1])
+            if several_series([Path(r.name).stem for r in members]):
+                said.append(f"{name} ({members[0].name} ... {members[-1].name})")
+        if not said:
+            return ""
+        return (
+            f"the images of {'; '.join(said)} were followed as one time-lapse, in name order, "
+            "but their names differ otherwise than in one number, as those of several "
+            "positions or slices saved side by side do: the tracks run from one into the "
+            "next. Put each series in a folder of its own to follow them apart"
+        )
+
+    @property
     def mixed_units(self) -> str:
         """Where the images done were measured in different units (files calibrated and
         not, or in um and in nm): what is said of it, since cells.csv then holds their sizes
@@ -1175,6 +1199,21 @@ def measure_again(
         if name in recorded:
             fresh.columns[name] = recorded[name]
     return fresh
+
+
+def several_series(stems: list[str]) -> bool:
+    """Whether names of the images of one folder (their stems, in name order) look like
+    several series rather than the time points of one: they differ otherwise than in
+    numbers (posA_t0, posB_t0), or in more than one of their numbers (XY01_T001, XY02_T001;
+    t001_z01, t001_z02). The time points of one time-lapse differ in one number alone."""
+    parts = [re.split(r"(\d+)", stem) for stem in stems]
+    if len({tuple(p[0::2]) for p in parts}) > 1:
+        return True
+    numbers = [[int(n) for n in p[1::2]] for p in parts]
+    if not numbers:
+        return False
+    varying = sum(len({row[i] for row in numbers}) > 1 for i in range(len(numbers[0])))
+    return varying > 1
 
 
 def started_anew(names: list[str]) -> str:

@@ -2724,3 +2724,40 @@ def test_an_image_named_otherwise_than_utf8_is_segmented_and_kept_on_resume(
     assert "kept    caf\\udce9.png" in said and "(4 by the earlier run)" in said
     assert labels.stat().st_mtime_ns == made  # kept, not segmented again
     assert [r["Image"] for r in read_csv(out / "summary.csv")] == [r["Image"] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("names", "several"),
+    [
+        (["t8", "t9", "t10"], False),
+        (["img_001_ch1", "img_002_ch1", "img_003_ch1"], False),  # one number changes
+        (["2026-12-04_frame1", "2026-12-04_frame2"], False),
+        (["posA_t0", "posA_t1", "posB_t0", "posB_t1"], True),  # other letters
+        (["XY01_T001", "XY01_T002", "XY02_T001", "XY02_T002"], True),  # two numbers change
+        (["t001_z01", "t001_z02", "t002_z01"], True),
+        (["t000"], False),
+    ],
+)
+def test_names_of_several_series_in_one_folder_are_told(names, several):
+    from cellprop.engine.batch import several_series
+
+    assert several_series(names) is several
+
+
+def test_a_folder_of_several_positions_followed_as_one_says_so(tmp_path, tiny_model_dir, capsys):
+    """Two positions' time points saved side by side in one folder (XY01_T1, XY02_T1, as
+    microscopes export them): followed as one time-lapse, as the README says, with a word
+    that the tracks run from one position into the next (nothing was said); one position's
+    folder is followed without it."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for xy in (1, 2):
+        for t in range(2):
+            cv2.imwrite(str(folder / f"XY0{xy}_T{t}.png"), textured((96, 128), 10 * xy + t))
+    assert segment([folder, "--out", tmp_path / "both", "--track"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "export (XY01_T0.png ... XY02_T1.png) were followed as one time-lapse" in err
+    for f in folder.glob("XY02_*"):
+        f.unlink()
+    assert segment([folder, "--out", tmp_path / "one", "--track"], tiny_model_dir) == 0
+    assert "followed as one time-lapse" not in capsys.readouterr().err
