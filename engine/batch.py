@@ -140,15 +140,15 @@ class BatchResult:
         (:func:`several_series`: positions or slices saved side by side, XY01_T001 ...
         XY02_T001): what is said of it, since the tracks then run from one into the next;
         else ""."""
-        folders: dict[str, list[ImageResult]] = {}
+        folders: dict[str, list[tuple]] = {}  # (time point, image name) by time-lapse
         for r in self.results:
             if r.sequence is not None and r.page is None:
-                folders.setdefault(str(r.sequence[0]), []).append(r)
+                folders.setdefault(str(r.sequence[0]), []).append((r.sequence[1], r.name))
         said = []
         for name, members in folders.items():
-            members.sort(key=lambda r: r.sequence[1])
-            if several_series([Path(r.name).stem for r in members]):
-                said.append(f"{name} ({members[0].name} ... {members[-1].name})")
+            members.sort()
+            if several_series([Path(image).stem for _, image in members]):
+                said.append(f"{name} ({members[0][1]} ... {members[-1][1]})")
         if not said:
             return ""
         return (
