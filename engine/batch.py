@@ -1611,8 +1611,11 @@ def run_tables(folder: str | Path, tables: list, sequences: Iterable[str] = ()) 
         if name in given:
             merged.append(given[name])
         elif row.get("Status") == "done":
+            cells = output_paths(plane.target, folder, roi)["cells"]
             try:
-                table = read_table(output_paths(plane.target, folder, roi)["cells"])
+                table = read_table(cells)
+                if "ObjectNumber" not in table.columns:  # (a --resume takes it: its labels')
+                    raise ValueError(f"{cells}: not a cell table (no ObjectNumber column)")
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 problems.append(f"{name}: {exc}")
                 continue

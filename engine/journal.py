@@ -340,9 +340,32 @@ def _summary_rows(summary: Path) -> dict:
             for key in _SUMMARY_NUMBERS:
                 if row.get(key):
                     row[key] = row[key].replace(",", ".")
+        _named_as_on_disk(row)
         if row.get("Image"):
             rows[row["Image"]] = row
     return rows
+
+
+def _named_as_on_disk(row: dict) -> None:
+    """A summary.csv row of an image whose file name is not UTF-8 (its bytes written as
+    ``?``: :func:`name_as_written`) given the name its file and result files have on disk
+    again, in ``Path`` and ``Image``, where one file beside the path written is named so: its
+    run is opened, continued and exported into as any other (its path, written so, is none)."""
+    path = row.get("Path") or ""
+    if "?" not in path:
+        return
+    where = Path(path)
+    try:
+        if where.exists():
+            return
+        found = [p for p in where.parent.iterdir() if name_as_written(p.name) == where.name]
+    except OSError:
+        return
+    if len(found) != 1:
+        return
+    row["Path"] = str(found[0])
+    shown, own = name_as_written(found[0].stem), found[0].stem
+    row["Image"] = (row.get("Image") or "").replace(shown, own)
 
 
 def recount(folder: str | Path, counts: dict, made: dict | None = None) -> None:

@@ -360,8 +360,6 @@ def read_table(path: str | Path):
     if not rows or len(set(map(len, rows))) != 1:
         raise ValueError(f"{path}: not a cell table (no heading, or rows of unequal length)")
     header, body = rows[0], rows[1:]
-    if "ObjectNumber" not in header:
-        raise ValueError(f"{path}: not a cell table (no ObjectNumber column)")
     if not body:
         return CellTable(columns={name: np.zeros(0) for name in header})
     columns = {}

@@ -2724,6 +2724,14 @@ def test_an_image_named_otherwise_than_utf8_is_segmented_and_kept_on_resume(
     assert "kept    caf\\udce9.png" in said and "(4 by the earlier run)" in said
     assert labels.stat().st_mtime_ns == made  # kept, not segmented again
     assert [r["Image"] for r in read_csv(out / "summary.csv")] == [r["Image"] for r in rows]
+    # continued over the other images alone, or opened again: its image found by its own name
+    assert segment([folder / "frame0.png", "--out", out, "--resume"], tiny_model_dir) == 0
+    assert labels.stat().st_mtime_ns == made
+    assert [r["Status"] for r in read_csv(out / "summary.csv")] == ["done"] * 4
+    from cellprop.engine import saved_results
+
+    _, results, problems = saved_results(out)
+    assert not problems and odd in [r.name for r in results if r.status == "done"]
 
 
 @pytest.mark.parametrize(
@@ -2761,3 +2769,16 @@ def test_a_folder_of_several_positions_followed_as_one_says_so(tmp_path, tiny_mo
         f.unlink()
     assert segment([folder, "--out", tmp_path / "one", "--track"], tiny_model_dir) == 0
     assert "followed as one time-lapse" not in capsys.readouterr().err
+
+
+def test_a_table_whose_object_number_column_was_renamed_is_kept_on_resume(tmp_path, tiny_model_dir):
+    """An image's cell table edited in a spreadsheet, its ObjectNumber column renamed: a
+    continued run keeps the image as it was (its labels not segmented over)."""
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    table = out / "frame1_cells.csv"
+    table.write_text(table.read_text().replace("ObjectNumber", "Cell", 1))
+    made = (out / "frame1_labels.tif").stat().st_mtime_ns
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    assert (out / "frame1_labels.tif").stat().st_mtime_ns == made
