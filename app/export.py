@@ -74,6 +74,9 @@ class ExportMixin:
                 for doc, plane in planes
             ]
         )
+        # an image the run in that folder holds (page 0 of its time-lapse, a well's image
+        # opened alone) named as it named it: its files replaced, its rows in the tables once
+        named = engine.named_as_run(named, out_dir, [plane[1] for _, plane in planes])
         clash = engine.name_clash(named)
         if clash is not None:
             self._report(f"Nothing exported: {engine.clash_message(*clash)}.")

@@ -33,6 +33,7 @@ behind it each hold one stage:
     planes      Plane, ImageResult                   what a batch is over, what became of each
                 batch_planes, plane_name             every page as an image (page="all")
                 continued_planes                     a run continued keeps all it finished
+                named_as_run                         an export named as the run there named it
                 name_clash, clash_message            images that would write the same files
                 planes_points                        each image's centres in a points file
     batch       process_image, process_batch         files in, result files out
@@ -135,6 +136,7 @@ from .planes import (
     clash_message,
     continued_planes,
     name_clash,
+    named_as_run,
     plane_name,
     planes_points,
 )
@@ -218,6 +220,7 @@ __all__ = [
     "calibration",
     "clash_message",
     "continued_planes",
+    "named_as_run",
     "count_pages",
     "plane_size",
     "background_level",

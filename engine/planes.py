@@ -20,7 +20,7 @@ import numpy as np
 from .errors import ResumeError
 from .features import CellTable
 from .io import count_pages, resolved
-from .journal import EarlierRun, earlier_run, name_as_written
+from .journal import EarlierRun, earlier_run, name_as_written, row_channel
 from .pipeline import Segmentation
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "batch_planes",
     "clash_message",
     "continued_planes",
+    "named_as_run",
     "name_clash",
     "plane_name",
     "planes_points",
@@ -353,6 +354,41 @@ def _as_recorded(planes: list[Plane], earlier: EarlierRun) -> list[Plane]:
     named = []
     for plane in planes:
         was = recorded.get((resolved(plane.path), plane.page))
+        if was and was != plane.name and was not in taken:
+            taken.discard(plane.name)
+            taken.add(was)
+            plane = Plane(plane.path, plane.page, was)
+        named.append(plane)
+    return named
+
+
+def named_as_run(
+    planes: list[Plane], folder: str | Path, channels: Iterable[int | None] = ()
+) -> list[Plane]:
+    """``planes`` (images written into ``folder``: the window's export), each read from
+    ``channels`` (0 where not given), named as the batch run in ``folder`` named the same
+    image (file, page and channel), where that name is not another's here: page 0 of a
+    time-lapse segmented in the window goes by the run's ``movie_p0c0.tif``, a well's image
+    opened alone by ``A01_img.png``, so that its files replace the run's of it and its
+    tables hold it once. ``planes`` as they are where the folder holds no run."""
+    try:
+        run = earlier_run(folder)
+    except ResumeError:
+        return list(planes)
+    if run is None:
+        return list(planes)
+    recorded: dict[tuple, str] = {}
+    for name, row in run.rows.items():
+        if row.get("Path"):
+            plane = _row_plane(name, row)
+            key = (resolved(plane.path), plane.page or 0, row_channel(row) or 0)
+            recorded.setdefault(key, name)
+    channels = list(channels)
+    taken = {p.name for p in planes}
+    named = []
+    for k, plane in enumerate(planes):
+        channel = channels[k] if k < len(channels) else 0
+        was = recorded.get((resolved(plane.path), plane.page or 0, channel or 0))
         if was and was != plane.name and was not in taken:
             taken.discard(plane.name)
             taken.add(was)

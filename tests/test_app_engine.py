@@ -570,12 +570,13 @@ def test_one_image_exported_into_a_run_keeps_its_tables_whole_and_in_order(
         later.shutdown()
 
 
-def test_an_image_the_run_does_not_hold_exported_into_its_folder_leaves_its_tables(
+def test_an_image_exported_into_a_run_goes_by_the_runs_name_or_leaves_its_tables(
     qtbot, controller, crops, tmp_path
 ):
-    """Page 0 of a time-lapse segmented in the window (``movie.tif``) exported into the
-    folder of a run of every page (which named it ``movie_p0c0.tif``): the run's cells.csv
-    and images.csv are left as they were, the Log says why (they held the page twice)."""
+    """Page 0 of a time-lapse segmented in the window exported into the folder of a run of
+    every page: it goes by the run's name (``movie_p0c0.tif``, its files replaced), and the
+    run's tables hold it once (twice, as ``movie.tif`` too). An image the run does not
+    hold leaves its cells.csv and images.csv as they were, the Log saying why."""
     movie = tmp_path / "movie.tif"
     frames = [engine.read_image(p).pixels for p in crops]
     tifffile.imwrite(movie, np.stack(frames), imagej=True, metadata={"axes": "TYX"})
@@ -584,23 +585,33 @@ def test_an_image_the_run_does_not_hold_exported_into_its_folder_leaves_its_tabl
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
         assert controller.run_batch([movie], out)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    tables = {name: (out / name).read_bytes() for name in ("cells.csv", "images.csv")}
+    pages = [r["Image"] for r in read_rows(out / "images.csv")]
     fresh = AppController(store=controller.store)
     warned: list = []
     fresh.log.connect(lambda level, text: warned.append(text) if level == "warning" else None)
     try:
         with qtbot.waitSignal(fresh.image_ready, timeout=RUN_MS):
-            fresh.open_paths([movie])
-        with qtbot.waitSignal(fresh.result_ready, timeout=RUN_MS):
-            assert fresh.run_current()
-        qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
-        with qtbot.waitSignal(fresh.exported, timeout=RUN_MS):
-            assert fresh.export_current(out, lambda existing: True)
-        qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+            fresh.open_paths([movie, crops[0]])
+        for k in range(2):
+            if fresh.current_index != k:
+                with qtbot.waitSignal(fresh.image_ready, timeout=RUN_MS):
+                    fresh.set_current(k)
+            with qtbot.waitSignal(fresh.result_ready, timeout=RUN_MS):
+                assert fresh.run_current()
+            qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+            if k == 1:
+                tables = {n: (out / n).read_bytes() for n in ("cells.csv", "images.csv")}
+            with qtbot.waitSignal(fresh.exported, timeout=RUN_MS):
+                assert fresh.export_current(out, lambda existing: True)
+            qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+            if k == 0:
+                assert not (out / "movie_labels.tif").exists() and not warned
+                assert [r["Image"] for r in read_rows(out / "images.csv")] == pages
+                assert fresh.current.result.outputs["labels"] == out / "movie_p0c0_labels.tif"
     finally:
         fresh.shutdown()
-    assert {name: (out / name).read_bytes() for name in tables} == tables
-    assert any("movie.tif is not one of the run's images" in w for w in warned)
+    assert {n: (out / n).read_bytes() for n in tables} == tables
+    assert any("crop0.png is not one of the run's images" in w for w in warned)
 
 
 def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(

@@ -33,6 +33,7 @@ from cellprop.engine import (
     earlier_run,
     lineage,
     name_clash,
+    named_as_run,
     plane_name,
     planes_points,
     points_kept,
@@ -159,6 +160,7 @@ class FakeEngine:
     saved_results = staticmethod(saved_results)  # ... and its results (refuses a non-run)
     continued_planes = staticmethod(continued_planes)  # ... and the images it finished
     name_clash = staticmethod(name_clash)  # plain name comparisons: the engine's
+    named_as_run = staticmethod(named_as_run)
     clash_message = staticmethod(clash_message)
     run_record = staticmethod(run_record)
     plane_name = staticmethod(plane_name)

@@ -2782,3 +2782,25 @@ def test_a_table_whose_object_number_column_was_renamed_is_kept_on_resume(tmp_pa
     made = (out / "frame1_labels.tif").stat().st_mtime_ns
     assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
     assert (out / "frame1_labels.tif").stat().st_mtime_ns == made
+
+
+def test_images_written_into_a_run_are_named_as_the_run_named_them(tmp_path, tiny_model_dir):
+    """engine.named_as_run: a well's image opened alone in the window and exported into the
+    run of the plate goes by the run's name (A01_img.png, not img.png beside it), each
+    channel only as the run read it, and an image the run does not hold keeps its own."""
+    from cellprop.engine import Plane, named_as_run
+
+    plate = tmp_path / "plate"
+    for well in ("A01", "A02"):
+        (plate / well).mkdir(parents=True)
+        cv2.imwrite(str(plate / well / "img.png"), textured((96, 128), len(well)))
+    cv2.imwrite(str(tmp_path / "other.png"), textured((96, 128), 5))
+    out = tmp_path / "out"
+    assert segment([plate, "-r", "--out", out], tiny_model_dir) == 0
+    given = [
+        Plane(plate / "A02" / "img.png", 0, "img.png"),
+        Plane(tmp_path / "other.png", 0, "other.png"),
+    ]
+    assert [p.name for p in named_as_run(given, out, [0, 0])] == ["A02_img.png", "other.png"]
+    assert [p.name for p in named_as_run(given, out, [1, 0])] == ["img.png", "other.png"]
+    assert [p.name for p in named_as_run(given, tmp_path / "none")] == ["img.png", "other.png"]
