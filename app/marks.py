@@ -135,7 +135,10 @@ class MarksMixin:
         planes = []
         for doc, plane in items:
             name = doc.path.name if plane == (0, 0) else self.engine.plane_name(doc.path, *plane)
-            planes.append(self.engine.Plane(doc.path, plane[0], f"{Path(name).stem}.tif"))
+            # a file name's bytes that are not UTF-8 (Latin-1 café.tif) as _: points.csv and
+            # sources.csv, UTF-8, name the image as its file is named
+            stem = "".join("_" if "\udc80" <= c <= "\udcff" else c for c in Path(name).stem)
+            planes.append(self.engine.Plane(doc.path, plane[0], f"{stem}.tif"))
         return [p.name for p in self.engine.batch_planes(planes)]
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -1186,6 +1187,29 @@ def test_marked_centres_save_as_a_training_set_that_training_reads(
     samples = {s.path.name: s for s in load_dataset(folder)}
     assert samples["img1.tif"].points.tolist() == [[38.0, 11.0], [50.0, 50.0]]
     assert samples["old.tif"].points.tolist() == [[5.0, 6.0]]
+
+
+def test_an_image_named_otherwise_than_utf8_saves_into_a_training_set(
+    qtbot, controller, images, tmp_path
+):
+    """A file named in Latin-1 bytes (caf\\xe9) marked and saved into a training set: its
+    plane is named caf_.tif, as points.csv names it (saving stopped at points.csv with a
+    UnicodeEncodeError, the image written and no points for it)."""
+    from cellprop.training.data import load_dataset
+
+    odd = images[0].with_name(os.fsdecode(b"caf\xe9.npy"))
+    try:
+        shutil.copy(images[0], odd)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes UTF-8 names only")
+    open_and_wait(qtbot, controller, [odd])
+    controller.mark_at(10, 10)
+    folder = tmp_path / "set"
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.save_training_set(folder, lambda e: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    samples = {s.path.name: s for s in load_dataset(folder)}
+    assert samples["caf_.tif"].points.tolist() == [[10.0, 10.0]]
 
 
 def test_a_saved_training_set_opens_again_to_go_on_marking(qtbot, settings_file, images, tmp_path):
