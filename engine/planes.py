@@ -345,21 +345,8 @@ def _as_recorded(planes: list[Plane], earlier: EarlierRun) -> list[Plane]:
     that name is not another's here: images of a plate's wells named after their wells
     (``A02_f.png``) keep that name when one well is given again alone (named ``f.png``, it was
     segmented again, and in the tables twice)."""
-    recorded: dict[tuple, str] = {}
-    for name, row in earlier.rows.items():
-        if row.get("Path"):
-            plane = _row_plane(name, row)
-            recorded.setdefault((resolved(plane.path), plane.page), name)
-    taken = {p.name for p in planes}
-    named = []
-    for plane in planes:
-        was = recorded.get((resolved(plane.path), plane.page))
-        if was and was != plane.name and was not in taken:
-            taken.discard(plane.name)
-            taken.add(was)
-            plane = Plane(plane.path, plane.page, was)
-        named.append(plane)
-    return named
+    keys = [(resolved(p.path), p.page) for p in planes]
+    return _named_by(planes, keys, earlier, lambda plane, row: (resolved(plane.path), plane.page))
 
 
 def named_as_run(
@@ -377,18 +364,28 @@ def named_as_run(
         return list(planes)
     if run is None:
         return list(planes)
+    given = list(channels)
+    given += [0] * (len(planes) - len(given))
+    keys = [(resolved(p.path), p.page or 0, c or 0) for p, c in zip(planes, given, strict=False)]
+    return _named_by(
+        planes,
+        keys,
+        run,
+        lambda plane, row: (resolved(plane.path), plane.page or 0, row_channel(row) or 0),
+    )
+
+
+def _named_by(planes: list[Plane], keys: list, run: EarlierRun, key_of) -> list[Plane]:
+    """``planes`` (``keys``: what tells each image) named as ``run`` named the image its
+    row's ``key_of(plane, row)`` tells alike, where that name is not another's here."""
     recorded: dict[tuple, str] = {}
     for name, row in run.rows.items():
         if row.get("Path"):
-            plane = _row_plane(name, row)
-            key = (resolved(plane.path), plane.page or 0, row_channel(row) or 0)
-            recorded.setdefault(key, name)
-    channels = list(channels)
+            recorded.setdefault(key_of(_row_plane(name, row), row), name)
     taken = {p.name for p in planes}
     named = []
-    for k, plane in enumerate(planes):
-        channel = channels[k] if k < len(channels) else 0
-        was = recorded.get((resolved(plane.path), plane.page or 0, channel or 0))
+    for plane, key in zip(planes, keys, strict=True):
+        was = recorded.get(key)
         if was and was != plane.name and was not in taken:
             taken.discard(plane.name)
             taken.add(was)
