@@ -50,7 +50,6 @@ from .journal import (
     add_note,
     earlier_run,
     made_by,
-    name_as_written,
     row_channel,
     run_record,
 )
@@ -1052,7 +1051,7 @@ def _kept(
     kept = {}
     roi = roi and bool(earlier.record.get("roi", False))  # the files it wrote
     for i, plane in enumerate(files):
-        row = earlier.rows.get(plane.name) or earlier.rows.get(name_as_written(plane.name))
+        row = earlier.rows.get(plane.name)
         if row is None or row.get("Status") != "done":
             continue
         targets = output_paths(plane.target, out, roi)

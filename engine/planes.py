@@ -20,7 +20,7 @@ import numpy as np
 from .errors import ResumeError
 from .features import CellTable
 from .io import count_pages, resolved
-from .journal import EarlierRun, earlier_run, name_as_written, row_channel
+from .journal import EarlierRun, earlier_run, row_channel
 from .pipeline import Segmentation
 
 __all__ = [
@@ -411,9 +411,8 @@ def continued_planes(planes: list[Plane], earlier: EarlierRun | str | Path | Non
     if earlier is None:
         return list(planes)
     planes = _as_recorded(planes, earlier)
-    # an image named otherwise than UTF-8 has its row under the name as written (name_as_written)
-    names = {n for p in planes for n in (p.name, name_as_written(p.name))}
-    stems = {s for p in planes for s in (p.target.stem, name_as_written(p.target.stem))}
+    names = {p.name for p in planes}
+    stems = {p.target.stem for p in planes}
     more = []
     for name, row in earlier.rows.items():
         if row.get("Status") != "done" or name in names or not row.get("Path"):
