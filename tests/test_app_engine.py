@@ -455,6 +455,24 @@ def test_results_whose_images_moved_ask_where_they_are_and_open_from_there(
         later.shutdown()
 
 
+def _correct_and_export(qtbot, later, out, index: int, every: bool = False) -> list:
+    """Take cell 1 out of image ``index`` and export it alone into ``out`` (``every``: all
+    images, *Export all*): the warnings."""
+    warned: list = []
+    later.log.connect(lambda level, text: warned.append(text) if level == "warning" else None)
+    if later.current_index != index:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.set_current(index)
+    with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
+        assert later.remove_cell(1)
+    qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+    export = later.export_all if every else later.export_current
+    with qtbot.waitSignal(later.exported, timeout=RUN_MS):
+        assert export(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+    return warned
+
+
 def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
     qtbot, controller, crops, tmp_path
 ):
@@ -473,12 +491,7 @@ def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
         assert later.close_images([2])
         assert later.current_index == 0
         n = later.current.result.n_cells
-        with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
-            assert later.remove_cell(1)
-        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
-        with qtbot.waitSignal(later.exported, timeout=RUN_MS):
-            assert later.export_all(out, lambda existing: True)
-        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        _correct_and_export(qtbot, later, out, 0, every=True)
     finally:
         later.shutdown()
     after = read_rows(out / "cells.csv")
@@ -494,22 +507,6 @@ def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
     mean = np.bincount(labels.ravel())[1:].mean()
     assert float(summary["crop0.png"]["MeanArea_px"]) == pytest.approx(mean, abs=0.01)
     assert int(summary["crop2.png"]["Cells"]) == count(before, "crop2.png")
-
-
-def _export_one(qtbot, later, out, index: int) -> list:
-    """Take cell 1 out of image ``index`` and export it alone into ``out``: the warnings."""
-    warned: list = []
-    later.log.connect(lambda level, text: warned.append(text) if level == "warning" else None)
-    if later.current_index != index:
-        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
-            later.set_current(index)
-    with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
-        assert later.remove_cell(1)
-    qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
-    with qtbot.waitSignal(later.exported, timeout=RUN_MS):
-        assert later.export_current(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
-    return warned
 
 
 def test_one_image_exported_into_a_run_keeps_its_tables_whole_and_in_order(
@@ -531,7 +528,7 @@ def test_one_image_exported_into_a_run_keeps_its_tables_whole_and_in_order(
         with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
             later.open_results(out)
         # the middle image: its rows stay in the middle, counted anew
-        assert not _export_one(qtbot, later, out, 1)
+        assert not _correct_and_export(qtbot, later, out, 1)
         n = later.documents[1].result.n_cells
         assert [r["Image"] for r in read_rows(out / "images.csv")] == names
         assert list(dict.fromkeys(r["Image"] for r in read_rows(out / "cells.csv"))) == names
@@ -541,7 +538,7 @@ def test_one_image_exported_into_a_run_keeps_its_tables_whole_and_in_order(
         tables = {name: (out / name).read_bytes() for name in ("cells.csv", "images.csv")}
         kept = (out / "crop2_cells.csv").read_bytes()
         (out / "crop2_cells.csv").write_text("not,a,cell table\n1,2,3\n")
-        warned = _export_one(qtbot, later, out, 0)
+        warned = _correct_and_export(qtbot, later, out, 0)
         assert {name: (out / name).read_bytes() for name in tables} == tables
         assert "crop2.png" in warned[0] and "left as they were" in warned[0]
         (out / "crop2_cells.csv").write_bytes(kept)
@@ -554,7 +551,7 @@ def test_one_image_exported_into_a_run_keeps_its_tables_whole_and_in_order(
             return real(src, dst, *args, **kwargs)
 
         monkeypatch.setattr(os, "replace", locked)
-        warned = _export_one(qtbot, later, out, 1)
+        warned = _correct_and_export(qtbot, later, out, 1)
         monkeypatch.setattr(os, "replace", real)
         assert "cells.csv and images.csv could not be brought up to date" in warned[0]
         assert later.current.result.outputs and not later.has_unsaved_results()
@@ -563,7 +560,7 @@ def test_one_image_exported_into_a_run_keeps_its_tables_whole_and_in_order(
         # no run record: nothing says which images the tables hold
         (out / "run.json").unlink()
         tables = {name: (out / name).read_bytes() for name in ("cells.csv", "images.csv")}
-        warned = _export_one(qtbot, later, out, 0)
+        warned = _correct_and_export(qtbot, later, out, 0)
         assert {name: (out / name).read_bytes() for name in tables} == tables
         assert "run.json" in warned[0]
     finally:
