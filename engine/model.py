@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -87,12 +88,32 @@ def _cuda_works() -> bool:
         return _CUDA[0]
 
 
+def _preload_cuda_libraries(ort) -> None:
+    """Load the CUDA and cuDNN libraries of pip's NVIDIA packages, where there are any.
+
+    onnxruntime-gpu's CUDA provider links against libcublas, libcudnn, ...: found only on the
+    system's library path, unless they are loaded first. ``pip install cellprop[cuda]`` puts them
+    beside onnxruntime (nvidia/cu13, nvidia/cudnn), which onnxruntime's own ``preload_dlls``
+    (1.21 and later) loads. It prints what it cannot find: that is kept from the user, who is
+    told the device in use instead; a machine without them runs on the CPU as before.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        with open(os.devnull, "w") as null, redirect_stdout(null), redirect_stderr(null):
+            preload()
+    except Exception:  # a folder or library it did not expect: the CPU it is
+        pass
+
+
 def _probe_cuda() -> bool:
     ort = _ort()
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return False
     try:
         ort.set_default_logger_severity(_ORT_SILENT)
+        _preload_cuda_libraries(ort)
         session = ort.InferenceSession(
             _PROBE_ONNX,
             _session_options(_ORT_SILENT),

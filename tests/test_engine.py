@@ -574,6 +574,53 @@ def test_the_cuda_probe_is_silent_when_threads_ask_at_once(monkeypatch):
     assert levels[-1] == engine_model._ORT_SEVERITY  # and turned back to errors only
 
 
+def test_the_cuda_probe_loads_pips_cuda_libraries_first_and_silently(monkeypatch, capfd):
+    """`pip install cellprop[cuda]` puts CUDA and cuDNN in nvidia/ beside onnxruntime, off the
+    system's library path: the CUDA provider finds them only once onnxruntime's preload_dlls
+    has loaded them (seen on an H200 with the system's CUDA hidden from the loader: the CPU
+    without it, CUDA with it). It prints each library it cannot find; the user sees none."""
+    from cellprop.engine import model as engine_model
+
+    ort = engine_model._ort()
+    order = []
+
+    def preload():
+        order.append("preload")
+        print("Failed to load libcublasLt.so.13: cannot open shared object file")
+        print("Please follow https://onnxruntime.ai/docs/install/#cuda-and-cudnn", file=sys.stderr)
+
+    class CudaSession:
+        def __init__(self, *args, **kwargs):
+            order.append("session")
+
+        def get_providers(self):
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+        def run(self, outputs, feeds):
+            return [feeds["x"]]
+
+    monkeypatch.setattr(ort, "preload_dlls", preload, raising=False)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", CudaSession)
+    monkeypatch.setattr(engine_model, "_CUDA", [])
+    assert available_devices() == ["cpu", "cuda"]
+    assert order == ["preload", "session"]
+    assert capfd.readouterr() == ("", "")
+    # An onnxruntime without preload_dlls (before 1.21), or one whose preload fails, probes as
+    # before.
+    monkeypatch.delattr(ort, "preload_dlls")
+    monkeypatch.setattr(engine_model, "_CUDA", [])
+    assert available_devices() == ["cpu", "cuda"]
+
+    def broken():
+        raise RuntimeError("Invalid parameter of directory")
+
+    monkeypatch.setattr(ort, "preload_dlls", broken, raising=False)
+    monkeypatch.setattr(engine_model, "_CUDA", [])
+    assert available_devices() == ["cpu", "cuda"]
+    assert capfd.readouterr() == ("", "")
+
+
 def test_engine_runs_with_torch_unavailable(tiny_model_dir, tmp_path):
     """A segment run in a process where importing torch (or Qt) fails."""
     from cellprop.engine import write_labels
