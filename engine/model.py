@@ -44,6 +44,10 @@ _PROBE_ONNX = (
 )
 
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# cuDNN's convolution algorithm for each input shape: onnxruntime's default (EXHAUSTIVE) times
+# every algorithm the first time a shape is seen, worth it for a server that sees one shape a
+# million times. cellprop sees a new shape with nearly every image and cell window.
+_CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
 
 
 # onnxruntime's logger is one setting for the whole process: the CUDA probe turns it down to
@@ -405,8 +409,10 @@ class Model:
     def _open_sessions(self) -> None:
         """The two onnxruntime sessions, on ``self.device`` (may fall back to the CPU)."""
         folder, files = self.path, self.info["files"]
-        providers = [_PROVIDERS[self.device]] + (
-            ["CPUExecutionProvider"] if self.device == "cuda" else []
+        providers: list = (
+            [(_PROVIDERS["cuda"], _CUDA_OPTIONS), _PROVIDERS["cpu"]]
+            if self.device == "cuda"
+            else [_PROVIDERS["cpu"]]
         )
         self._sessions = {}
         for key in ("unet", "guided"):

@@ -28,6 +28,13 @@ def shared_data() -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def shared_data_if_any() -> Path | None:
+    """The real datasets where they are at hand, else None: for tests that use them if they can."""
+    folder = shared_data_dir()
+    return folder if (folder / "c2c12-phase" / "images").is_dir() else None
+
+
 def _shipped_model_dir(name: str) -> Path:
     """A shipped model folder; skips the test until it is committed."""
     folder = ROOT / "resources" / "models" / name
