@@ -35,13 +35,22 @@ __all__ = [
 _ORT_SEVERITY = 3  # ERROR: real failures still reach stderr
 _ORT_SILENT = 4  # FATAL only: used while probing CUDA, whose failure is expected and handled
 
-# An ONNX graph "y = Identity(x)" for float [1], serialised with onnx.helper (71 bytes). Used to
-# find out whether the CUDA provider really works before any model is loaded.
+_ONES_3X3 = b"\x00\x00\x80?" * 9  # nine float32 ones, little-endian: the probe's kernel
+# An ONNX graph "y = Conv(x, w)", a 3 x 3 kernel of ones over a [1, 1, 3, 3] input, padded by
+# 1; serialised with onnx.helper (167 bytes). Used to find out whether the CUDA provider really
+# works before any model is loaded: a convolution, because cuDNN (which onnxruntime's CUDA
+# provider loads only when a network first runs) is needed by every model, and a machine with
+# CUDA but without cuDNN must run on the CPU rather than fail at the first image.
 _PROBE_ONNX = (
-    b'\x08\x08\x12\x00:;\n\x10\n\x01x\x12\x01y"\x08Identity\x12\x05probeZ\x0f\n\x01x\x12\n\n'
-    b"\x08\x08\x01\x12\x04\n\x02\x08\x01b\x0f\n\x01y\x12\n\n\x08\x08\x01\x12\x04\n\x02\x08\x01"
-    b"B\x04\n\x00\x10\x11"
+    b'\x08\x08\x12\x00:\x9a\x01\n"\n\x01x\n\x01w\x12\x01y"\x04Conv*\x11\n\x04pads@\x01@\x01@\x01'
+    b"@\x01\xa0\x01\x07\x12\x05probe*3\x08\x01\x08\x01\x08\x03\x08\x03\x10\x01B\x01wJ$"
+    + _ONES_3X3
+    + b"Z\x1b\n\x01x\x12\x16\n\x14\x08\x01\x12\x10\n\x02\x08\x01\n\x02\x08\x01\n\x02\x08\x03\n\x02"
+    b"\x08\x03b\x1b\n\x01y\x12\x16\n\x14\x08\x01\x12\x10\n\x02\x08\x01\n\x02\x08\x01\n\x02\x08"
+    b"\x03\n\x02\x08\x03B\x04\n\x00\x10\x11"
 )
+# What it gives for an input of ones: each pixel the number of pixels in its 3 x 3 window.
+_PROBE_ANSWER = np.array([[4, 6, 4], [6, 9, 6], [4, 6, 4]], np.float32)
 
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # cuDNN's convolution algorithm for each input shape: onnxruntime's default (EXHAUSTIVE) times
@@ -121,12 +130,12 @@ def _probe_cuda() -> bool:
         session = ort.InferenceSession(
             _PROBE_ONNX,
             _session_options(_ORT_SILENT),
-            providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
+            providers=[("CUDAExecutionProvider", _CUDA_OPTIONS), "CPUExecutionProvider"],
         )
         if session.get_providers()[0] != "CUDAExecutionProvider":
             return False
-        out = session.run(None, {"x": np.ones(1, np.float32)})[0]
-        return bool(out[0] == 1.0)
+        out = session.run(None, {"x": np.ones((1, 1, 3, 3), np.float32)})[0]
+        return bool(np.array_equal(np.asarray(out).reshape(3, 3), _PROBE_ANSWER))
     except Exception:
         return False
     finally:

@@ -597,7 +597,7 @@ def test_the_cuda_probe_loads_pips_cuda_libraries_first_and_silently(monkeypatch
             return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
         def run(self, outputs, feeds):
-            return [feeds["x"]]
+            return [engine_model._PROBE_ANSWER.reshape(feeds["x"].shape)]
 
     monkeypatch.setattr(ort, "preload_dlls", preload, raising=False)
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider"])
@@ -619,6 +619,34 @@ def test_the_cuda_probe_loads_pips_cuda_libraries_first_and_silently(monkeypatch
     monkeypatch.setattr(engine_model, "_CUDA", [])
     assert available_devices() == ["cpu", "cuda"]
     assert capfd.readouterr() == ("", "")
+
+
+def test_the_cuda_probe_runs_a_convolution(monkeypatch):
+    """CUDA without cuDNN initialises a session and runs an Identity, then fails at the first
+    convolution, i.e. at the first image. The probe runs a convolution (its graph checked on
+    the CPU here) and takes such a machine for a CPU one."""
+    from cellprop.engine import model as engine_model
+
+    ort = engine_model._ort()
+    on_cpu = ort.InferenceSession(engine_model._PROBE_ONNX, providers=["CPUExecutionProvider"])
+    out = on_cpu.run(None, {"x": np.ones((1, 1, 3, 3), np.float32)})[0]
+    assert np.array_equal(out[0, 0], engine_model._PROBE_ANSWER)
+
+    class NoCudnnSession:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def get_providers(self):
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+        def run(self, outputs, feeds):
+            raise RuntimeError("CUDNN failure 4: libcudnn.so.9: cannot open shared object file")
+
+    monkeypatch.setattr(ort, "preload_dlls", lambda: None, raising=False)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", NoCudnnSession)
+    monkeypatch.setattr(engine_model, "_CUDA", [])
+    assert available_devices() == ["cpu"]
 
 
 def test_engine_runs_with_torch_unavailable(tiny_model_dir, tmp_path):
