@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .messages import count_cells, readable_error, size_note
+from .messages import count_cells, counted, readable_error, size_note
 from .state import Result
 from .workers import Job
 
@@ -342,9 +342,14 @@ class BatchMixin:
     def batch_names(self, paths: Iterable[Path]) -> list[str]:
         """The names the images of a folder batch of ``paths`` go by, with the settings
         chosen: the files' names, or with *Each page as an image* each page's."""
+        return list(self.batch_sources(paths))
+
+    def batch_sources(self, paths: Iterable[Path]) -> dict[str, Path]:
+        """{name: the file it is read from} of the images of a folder batch of ``paths``
+        (:meth:`batch_names`)."""
         user = self.settings
         planes = self.engine.batch_planes(paths, user.batch_page, self.batch_channel)
-        return [plane.name for plane in planes]
+        return {plane.name: plane.path for plane in planes}
 
     def run_batch(
         self,
@@ -376,6 +381,7 @@ class BatchMixin:
         # Images whose result files would be the same ones (img.tif and img.png of one
         # folder) fail by name in the run, as with cellprop segment; the others run.
         planes = engine.batch_planes(paths, page, channel)
+        own = len(planes)  # these files' images; a continued run's other images join them
         if resume:  # what the earlier run finished of other images stays in its tables
             planes = engine.continued_planes(planes, out_dir)
         summary = BatchSummary(out_dir=out_dir, total=len(planes))
@@ -445,9 +451,16 @@ class BatchMixin:
         self.batch_started.emit(total)
         self.batch_progress.emit(0, total, -1.0)
         at_a_time = f", {at_once} at a time" if at_once > 1 and total > 1 else ""
-        pages = f" (every page of {len(paths)} files)" if total > len(paths) else ""
+        pages = f" (every page of {len(paths)} files)" if own > len(paths) else ""
         pages += f", channel {channel}" if channel else ""
-        self.log.emit("info", f"Batch of {total} images{pages} into {out_dir}{at_a_time}")
+        kept = (
+            f"; {counted(total - own, 'other image')} the earlier run finished kept in its tables"
+            if total > own
+            else ""
+        )
+        self.log.emit(
+            "info", f"Batch of {counted(own, 'image')}{pages} into {out_dir}{at_a_time}{kept}"
+        )
         return started
 
     def _on_batch_result(self, item: BatchItem) -> None:
@@ -544,6 +557,10 @@ class BatchMixin:
         if changed:  # continued with another reach or gaps: kept cells followed again
             said = self.engine.followed_again(changed)
             self.log.emit("info", said[0].upper() + said[1:])
+        left = getattr(batch_result, "left_over", None)
+        if left:  # a replaced run's other images: their files stay, out of the tables
+            said = self.engine.replaced_left_over(left, summary.out_dir)
+            self.log.emit("warning", said[0].upper() + said[1:])
         mixed = getattr(batch_result, "mixed_units", "")
         if mixed:  # files calibrated and not: sizes in two sets of columns
             self.log.emit("warning", mixed[0].upper() + mixed[1:])

@@ -438,7 +438,8 @@ class MainWindow(
     def ask_open_results(self) -> None:
         c = self.controller
         folder = self.dialogs.choose_folder(
-            "Open the results of an earlier run", c.store.folder("batch_parent")
+            "Open the results of an earlier run",
+            c.store.folder("batch_results") or c.store.folder("batch_parent"),
         )
         if folder:
             c.open_results(folder)

@@ -57,16 +57,33 @@ class ResultsWindowMixin:
             "Processing them replaces your corrections with the network's cells. Go on?",
         ):
             return
-        start = self.controller.store.folder("batch_parent")
-        out = self.dialogs.choose_folder(
-            "Where should the results be saved?", str(suggested if not start else Path(start))
-        )
+        # Beside the images (their folder's cellprop-results), unless the user keeps results
+        # elsewhere: then in the folder the last batch's results went into, to make this
+        # one's beside them. Never the last batch's own folder: a new folder of images saved
+        # there, as it was suggested, replaced another experiment's results.
+        elsewhere = self.controller.store.folder("batch_parent")
+        store = Path(elsewhere) if elsewhere and Path(elsewhere).is_dir() else suggested
+        out = self.dialogs.choose_folder("Where should the results be saved?", str(store))
         if not out:
             return
         out = Path(out)
         overwrite = resume = False
-        names = self.controller.batch_names(paths)
+        sources = self.controller.batch_sources(paths)
+        names = list(sources)
         earlier = self._earlier_run(out, names)
+        other = earlier.of_other_files(sources) if earlier is not None else []
+        if other:  # another experiment's images of these names: neither "these images"
+            folder = Path((earlier.rows[other[0]] or {}).get("Path", "")).parent
+            if not self.dialogs.ask(
+                "Replace another run's results?",
+                f"{out} holds the results of a run of other images: "
+                f"{counted(len(other), 'image')} of the same names from {folder}, "
+                f"not from {Path(sources[other[0]]).parent}.\n\n"
+                "Replace them? That run's results are lost. (No: nothing is started; choose "
+                "another folder.)",
+            ):
+                return
+            overwrite, earlier = True, None
         if earlier is not None:
             done = len(earlier.done(set(names)))
             others = len(earlier.done()) - done
@@ -126,7 +143,9 @@ class ResultsWindowMixin:
             )
             if not overwrite:
                 return
-        self.controller.store.set_folder("batch_parent", str(out))
+        beside = out == suggested.parent or out.parent == suggested.parent
+        self.controller.store.set_folder("batch_parent", "" if beside else str(out.parent))
+        self.controller.store.set_folder("batch_results", str(out))
         self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
 
     def _earlier_run(self, out: Path, names: list):

@@ -758,15 +758,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
         print(f"cellprop: {followed_again(result.followed_again)}", file=log)
     if result.left_over:
-        named = ", ".join(result.left_over[:3]) + (
-            f" and {len(result.left_over) - 3} more" if len(result.left_over) > 3 else ""
-        )
-        print(
-            f"cellprop: the files of {len(result.left_over)} image(s) the replaced run "
-            f"finished stay in {args.out} ({named}), not in this run's tables; delete them "
-            "if they are not wanted",
-            file=log,
-        )
+        from cellprop.engine import replaced_left_over
+
+        print(f"cellprop: {replaced_left_over(result.left_over, args.out)}", file=log)
     if result.mixed_units:
         print(f"cellprop: {result.mixed_units}", file=log)
     if result.mixed_series:

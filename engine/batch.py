@@ -1225,6 +1225,16 @@ def started_anew(names: list[str]) -> str:
     )
 
 
+def replaced_left_over(names: list[str], out: str | Path) -> str:
+    """What is said of the images a replaced run in ``out`` finished that are not among the
+    images of the run that replaced it (:attr:`BatchResult.left_over`): their files stay."""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"the files of {len(names)} image(s) the replaced run finished stay in {out} "
+        f"({shown}), not in this run's tables; delete them if they are not wanted"
+    )
+
+
 def followed_again(changed: list[str]) -> str:
     """What is said of a continued run that followed the cells it kept again, following
     them otherwise (``changed``: :attr:`BatchResult.followed_again`)."""

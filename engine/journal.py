@@ -211,6 +211,19 @@ class EarlierRun:
             if row.get("Status") == "done" and (names is None or n in names)
         ]
 
+    def of_other_files(self, sources: dict) -> list[str]:
+        """The images of ``sources`` ({image name: the file it is read from now}) that this
+        run read from another file under the same name: another experiment's images named
+        alike (``day1/t000.tif`` and ``day2/t000.tif``), whose results continuing or
+        replacing this run would take the place of. Images it has no file for, or only a
+        relative path (not written by a run: relative to what cannot be known), are none."""
+        other = []
+        for name, path in sources.items():
+            recorded = (self.rows.get(name) or {}).get("Path") or ""
+            if os.path.isabs(recorded) and _file_key(recorded) != _file_key(path):
+                other.append(name)
+        return other
+
     def differences(self, record: dict) -> list[str]:
         """What a run with ``record`` (:func:`run_record`) would do otherwise than this one,
         in words ("detection threshold: 0.5 there, 0.4 now"); empty if nothing. Following
@@ -277,6 +290,11 @@ class EarlierRun:
 def _measures(key: str) -> bool:
     """Whether a run record's ``key`` changes only how the cells kept are measured."""
     return key in MEASURED or key == "measures"
+
+
+def _file_key(path: str | Path) -> str:
+    """A file's path as compared between runs: absolute, and in the case the system compares."""
+    return os.path.normcase(os.path.abspath(path))
 
 
 def earlier_run(folder: str | Path) -> EarlierRun | None:

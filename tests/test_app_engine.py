@@ -2697,3 +2697,82 @@ def test_how_an_image_was_read_is_said_in_the_log_once(qtbot, tmp_path):
         ]
     finally:
         controller.shutdown(RUN_MS)
+
+
+class AcceptingWhatIsOffered(AlwaysYes):
+    """A user who takes the folder each dialog offers (presses Choose), and answers ``no``
+    to the questions whose title is in it; every question is kept."""
+
+    def __init__(self, no=()):
+        self.no, self.offered, self.questions = set(no), [], []
+        self.folder = None  # where given, chosen instead of what is offered
+
+    def ask(self, title, question):
+        self.questions.append((title, question))
+        return title not in self.no
+
+    def choose(self, title, text, options):
+        self.questions.append((title, text))
+        return options[0]
+
+    def choose_folder(self, title, start):
+        self.offered.append(start)
+        return self.folder or start
+
+
+def test_a_second_experiment_named_alike_is_never_saved_over_the_first(
+    qtbot, controller, crops, tmp_path
+):
+    """day1/ and day2/ hold images of the same names (t000.png ...), as a microscope names
+    each day's. The window offered the last batch's own folder for the next one, and then
+    took day1's results for an earlier run of day2's images ("Continue: nothing segmented
+    again"): day2's results replaced day1's, and with more images in day1 the tables held
+    both days. Each folder's batch is offered a folder beside its images; day1's results,
+    chosen on purpose, are named as another run's, and nothing is replaced unless asked."""
+    import shutil
+
+    days = [tmp_path / "day1", tmp_path / "day2"]
+    for day, count in zip(days, (3, 2), strict=True):
+        day.mkdir()
+        for k in range(count):
+            shutil.copy(crops[k], day / f"t00{k}.png")
+    dialogs = AcceptingWhatIsOffered(no={"Replace another run's results?"})
+    window = MainWindow(controller, dialogs=dialogs)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        window.open_paths([days[0]])
+    first = days[0] / "cellprop-results"
+    assert dialogs.offered == [str(first)]
+    kept = {p.name: p.read_bytes() for p in first.iterdir()}
+    assert len([n for n in kept if n.endswith("_labels.tif")]) == 3
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    # day2: its own folder is offered, not day1's results.
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        window.open_paths([days[1]])
+    assert dialogs.offered[-1] == str(days[1] / "cellprop-results")
+    assert (days[1] / "cellprop-results" / "t001_labels.tif").is_file()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    # day1's results chosen for day2's images: named as another run's; "no" starts nothing.
+    dialogs.folder = str(first)
+    asked = len(dialogs.questions)
+    window.open_paths([days[1]])
+    qtbot.waitUntil(lambda: len(dialogs.questions) > asked + 1, timeout=RUN_MS)
+    title, question = dialogs.questions[-1]
+    assert title == "Replace another run's results?"
+    assert "2 images of the same names from" in question and str(days[0]) in question
+    assert "Continue" not in question
+    qtbot.wait(300)
+    assert not controller.busy
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == kept
+    # Results kept elsewhere (a results drive): the next batch is offered that place.
+    elsewhere = tmp_path / "results" / "day2"
+    elsewhere.parent.mkdir()
+    dialogs.folder = str(elsewhere)
+    dialogs.no = set()
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        window.open_paths([days[1]])
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    dialogs.folder = None
+    window.ask_batch_all()
+    assert dialogs.offered[-1] == str(elsewhere.parent)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)

@@ -43,6 +43,7 @@ from cellprop.engine import (
     read_training_sources,
     recount,
     relatives,
+    replaced_left_over,
     run_record,
     run_tables,
     saved_results,
@@ -169,6 +170,7 @@ class FakeEngine:
     calibration = staticmethod(calibration)
     table_tracks = staticmethod(table_tracks)  # a table's track column: the engine's
     run_tables = staticmethod(run_tables)  # a run folder's tables: the engine's
+    replaced_left_over = staticmethod(replaced_left_over)  # wording: the engine's
 
     def __init__(self, delay: float = 0.0, stages: int = 10):
         self.delay = delay

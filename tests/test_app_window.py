@@ -2372,3 +2372,49 @@ def test_the_folder_of_a_stopped_training_is_chosen_again_as_it_is(tmp_path):
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     assert training_folder(other, tmp_path / "cells") == other / "cells-model"
+
+
+def test_a_replaced_runs_images_left_in_its_folder_are_named_in_the_log(
+    qtbot, window, images, tmp_path, monkeypatch
+):
+    """Replacing a run of other images leaves their files in the folder, out of the new
+    tables: the command line said so, the window said nothing."""
+    engine = window.controller.engine
+    run = engine.process_batch
+
+    def replacing(*args, **kwargs):
+        result = run(*args, **kwargs)
+        result.left_over = ["a.png", "b.tif"]  # what the engine finds of the replaced run
+        return result
+
+    monkeypatch.setattr(engine, "process_batch", replacing)
+    out = tmp_path / "results"
+    window.dialogs.folder = str(out)
+    with qtbot.waitSignal(window.controller.batch_finished, timeout=WAIT_MS):
+        window.open_paths([images[0].parent])
+    log = window.log_panel.toPlainText()
+    assert (
+        f"The files of 2 image(s) the replaced run finished stay in {out} (a.png, b.tif), "
+        "not in this run's tables; delete them if they are not wanted"
+    ) in log
+
+
+def test_continuing_a_run_of_more_images_says_which_are_its_own(qtbot, window, images, tmp_path):
+    """A run continued over fewer images than it finished keeps the others in its tables: the
+    Log said "Batch of 4 images (every page of 3 files)" for 3 files of one page each."""
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.path), timeout=WAIT_MS)
+    out = tmp_path / "results"
+    _stopped_run(window, out)
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    other = fakes.make_blob_image(elsewhere / "other.npy", n_cells=2, seed=9)
+    with (out / "summary.csv").open("a") as summary:
+        summary.write(f"other.npy,{other},done,2\n")
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = "Continue"
+    window.open_paths([images[0].parent])
+    qtbot.waitUntil(lambda: "Batch finished" in window.log_panel.toPlainText(), timeout=WAIT_MS)
+    log = window.log_panel.toPlainText()
+    assert f"Batch of 3 images into {out}, 3 at a time; 1 other image the earlier run " in log
+    assert "finished kept in its tables" in log
+    assert "every page" not in log

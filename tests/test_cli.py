@@ -2804,3 +2804,46 @@ def test_images_written_into_a_run_are_named_as_the_run_named_them(tmp_path, tin
     assert [p.name for p in named_as_run(given, out, [0, 0])] == ["A02_img.png", "other.png"]
     assert [p.name for p in named_as_run(given, out, [1, 0])] == ["img.png", "other.png"]
     assert [p.name for p in named_as_run(given, tmp_path / "none")] == ["img.png", "other.png"]
+
+
+def test_an_earlier_run_tells_images_of_its_names_read_from_other_files(
+    tmp_path, tiny_model_dir, capsys
+):
+    """day1/ and day2/ hold images of the same names: a run of day1's is not a run of day2's
+    images (engine EarlierRun.of_other_files, which the window asks before it offers to
+    continue a run), while the same files named otherwise (../day1/a.png) are."""
+    from cellprop.engine import earlier_run
+
+    days = [tmp_path / "day1", tmp_path / "day2"]
+    for day in days:
+        day.mkdir()
+        for name in ("a", "b"):
+            cv2.imwrite(str(day / f"{name}.png"), textured((60, 80), seed=ord(name)))
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "segment",
+                str(days[0]),
+                "--out",
+                str(out),
+                "--model",
+                str(tiny_model_dir),
+                "--threshold",
+                "0.01",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    earlier = earlier_run(out)
+    assert earlier.of_other_files({"a.png": days[1] / "a.png", "c.png": days[1] / "c.png"}) == [
+        "a.png"
+    ]
+    roundabout = days[1] / ".." / "day1" / "b.png"
+    assert earlier.of_other_files({"a.png": days[0] / "a.png", "b.png": roundabout}) == []
+    # A summary written by hand with relative paths tells nothing either way.
+    summary = (out / "summary.csv").read_text(encoding="utf-8")
+    (out / "summary.csv").write_text(summary.replace(str(days[0]) + os.sep, ""), "utf-8")
+    assert earlier_run(out).of_other_files({"a.png": days[1] / "a.png"}) == []
