@@ -560,10 +560,13 @@ class MainWindow(
         self.remove_cell_action.setIconText("Remove cells" if several else "Remove cell")
         result = c.current.result if c.current is not None else None
         marking = self.mark_action.isChecked()
-        if not c.can_mark() and marking:
+        # The next image still being read is no reason to stop: marking image after image,
+        # the mode went off at each new one, and the clicks on it selected cells instead.
+        loading = current is not None and current.image is None and not current.error
+        if not c.can_mark() and marking and not loading:
             self._mark_mode_toggled(False)  # nothing shown to mark
             marking = False
-        self.mark_action.setEnabled(c.can_mark())
+        self.mark_action.setEnabled(c.can_mark() or marking)
         self.mark_detected_action.setEnabled(c.can_mark() and result is not None)
         self.clear_marks_action.setEnabled(bool(c.marks()))
         self.save_marks_action.setEnabled(not c.busy)

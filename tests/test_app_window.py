@@ -2418,3 +2418,27 @@ def test_continuing_a_run_of_more_images_says_which_are_its_own(qtbot, window, i
     assert f"Batch of 3 images into {out}, 3 at a time; 1 other image the earlier run " in log
     assert "finished kept in its tables" in log
     assert "every page" not in log
+
+
+def test_marking_goes_on_from_image_to_image(qtbot, window, images):
+    """Marking image after image (Page Down or the next image): the mode went off while the
+    next image was being read, and the clicks on it selected cells instead of marking them."""
+    c = window.controller
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images)
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_M)
+    window.viewer.pixel_clicked.emit(10, 10)
+    for k, step in enumerate((window.next_action.trigger, window.next_action.trigger), start=1):
+        with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+            step()
+        assert c.current_index == k and window.mark_action.isChecked()
+        window.viewer.pixel_clicked.emit(20 + k, 20)
+        assert c.marks() == [(20.0 + k, 20.0)]
+    assert [len(c.marks(d)) for d in c.documents] == [1, 1, 1]
+    # An image that cannot be read ends the mode: nothing is shown to mark.
+    images[0].write_bytes(b"broken")
+    c.documents[0].image = None
+    with qtbot.waitSignal(c.error, timeout=WAIT_MS):
+        c.set_current(0)
+    qtbot.waitUntil(lambda: not window.mark_action.isChecked(), timeout=WAIT_MS)
