@@ -499,11 +499,14 @@ def write_points(path: str | Path, points: list, overwrite: bool = False) -> Pat
     return Path(path)
 
 
-def _points_with_more_columns(path: Path, rows: list, replaced: set) -> bool:
+def _points_with_more_columns(
+    path: Path, rows: list, replaced: set, renamed: dict | None = None
+) -> bool:
     """Write a training set's points.csv that has columns of its own beside image, x and y
     (a cell type, a comment; a cellprop cell table used as one) again with them: the rows of
     the images not ``replaced`` (names, or stems naming them) as they were (decimal commas
-    made points), then ``rows`` of the replaced ones, their other columns blank. False
+    made points; an image named as ``renamed`` says), then ``rows`` of the replaced ones,
+    their other columns blank. False
     (nothing written) where it has no other columns: :func:`write_points` then writes
     image,x,y (their columns were dropped, unasked, at every save)."""
     from .io import points_table
@@ -520,6 +523,7 @@ def _points_with_more_columns(path: Path, rows: list, replaced: set) -> bool:
         row = row + [""] * (len(header) - len(row))
         if row[at["image"]].strip() in replaced:
             continue
+        row[at["image"]] = (renamed or {}).get(row[at["image"]].strip(), row[at["image"]])
         if comma:
             for key in ("x", "y"):
                 row[at[key]] = row[at[key]].replace(",", ".")
@@ -610,8 +614,19 @@ def write_training_set(
                 "points.csv written beside them would be read instead of them, and their images "
                 "left out of training; save into another folder"
             )
-    # an image's rows by its name, or by its stem (t000 for t000.tif): replaced alike
-    replaced = {*names, *(Path(name).stem for name in names)}
+    # An image's rows by its name, or by its stem (t000 for t000.tif): replaced alike. Where
+    # the stem is another image's of the set (images/t000.png, its rows written "t000"), its
+    # rows are that image's: they stay, named by the image's whole name now, since the stem
+    # will name two images (they were dropped, and the image left out of the next training).
+    others = [p.name for p in images.iterdir() if p.name not in names] if images.is_dir() else []
+    renamed = {}
+    for stem in {Path(name).stem for name in names}:
+        owners = [other for other in others if Path(other).stem == stem]
+        if len(owners) == 1:
+            renamed[stem] = owners[0]
+        elif owners:  # named by a stem of two images already: left as the set had it
+            renamed[stem] = stem
+    replaced = {*names, *(Path(name).stem for name in names)} - set(renamed)
     kept: list = []
     if points_csv.exists():
         before = read_points(points_csv)
@@ -620,7 +635,9 @@ def write_training_set(
                 f"{points_csv}: has no image column (image,x,y), so it is not a dataset's "
                 "points file; choose another folder"
             )
-        kept = [(name, xy) for name, xy in before.items() if name not in replaced]
+        kept = [
+            (renamed.get(name, name), xy) for name, xy in before.items() if name not in replaced
+        ]
     written = []
     for name, pixels, _ in planes:
         if pixels is None:  # the set's own image: stays
@@ -629,7 +646,7 @@ def write_training_set(
             tifffile.imwrite(tmp, np.asarray(pixels), compression="zlib", photometric="minisblack")
         written.append(images / name)
     rows = kept + [(name, xy) for name, _, xy in planes]
-    if not (points_csv.exists() and _points_with_more_columns(points_csv, rows, replaced)):
+    if not (points_csv.exists() and _points_with_more_columns(points_csv, rows, replaced, renamed)):
         write_points(points_csv, rows, overwrite=True)
     written.append(points_csv)
     before_sources = read_training_sources(folder)

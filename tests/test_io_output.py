@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 import roifile
@@ -426,6 +427,33 @@ def test_a_training_sets_own_columns_stay_when_centres_are_saved_into_it(tmp_pat
         "t002.tif": [[7.0, 8.0]],
     }
     assert '"two\nlines"' in (folder / "points.csv").read_text()
+
+
+@pytest.mark.parametrize("columns", ["", ",comment"])
+def test_centres_saved_beside_an_image_of_their_stem_keep_that_images_rows(tmp_path, columns):
+    """A set whose points.csv names images/t000.png by its stem ("t000", as the README
+    allows), and t000.tif (another file: marked in the window) saved into it: t000.png's rows
+    were dropped, unasked, and t000.png left out of the next training. They stay, named by
+    the image's whole name, since "t000" now names two images."""
+    folder = tmp_path / "set"
+    (folder / "images").mkdir(parents=True)
+    cv2.imwrite(str(folder / "images" / "t000.png"), np.zeros((60, 80), np.uint8))
+    extra = ",x" if columns else ""
+    (folder / "points.csv").write_text(
+        f"image,x,y{columns}\nt000,10,11{extra}\nt000,20,21{extra}\nt000,30,31{extra}\n"
+    )
+    write_training_set(folder, [("t000.tif", np.zeros((60, 80), np.uint8), [(5, 6)])])
+    back = read_points(folder / "points.csv")
+    assert {k: v.tolist() for k, v in back.items()} == {
+        "t000.png": [[10.0, 11.0], [20.0, 21.0], [30.0, 31.0]],
+        "t000.tif": [[5.0, 6.0]],
+    }
+    # Saved again: t000.tif's rows replaced, t000.png's kept.
+    write_training_set(
+        folder, [("t000.tif", np.zeros((60, 80), np.uint8), [(7, 8)])], overwrite=True
+    )
+    back = read_points(folder / "points.csv")
+    assert back["t000.tif"].tolist() == [[7.0, 8.0]] and len(back["t000.png"]) == 3
 
 
 def test_a_table_as_written_holds_the_numbers_its_file_gives_back(tmp_path):
