@@ -378,6 +378,7 @@ class MarksMixin:
             return False
         run = TrainingRun([dataset], Path(out), ["--modality", modality, *options], parent=self)
         run.progress.connect(self.training_progress)
+        run.note.connect(lambda said: self.log.emit("warning", said[0].upper() + said[1:]))
         run.finished.connect(self._training_done)
         self._training = run
         self.log.emit("info", f"Training a model: {run.command}")

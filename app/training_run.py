@@ -46,6 +46,11 @@ class TrainingRun(QObject):
 
     progress = Signal(str, float)  # what it is doing, fraction done 0..1 (-1: unknown)
     finished = Signal(bool, str)  # True and the model folder, or False and the reason
+    # What cellprop-train says the user should know ("note: ..."): images without centres
+    # left out, centres clicked twice counted once, a model of that name installed already,
+    # a start from a model of another microscopy. The command line prints them; the window's
+    # Log showed none.
+    note = Signal(str)
 
     def __init__(self, datasets: list, out: Path, options: list, parent: QObject | None = None):
         super().__init__(parent)
@@ -120,6 +125,8 @@ class TrainingRun(QObject):
             return
         self.lines.append(line)
         del self.lines[:-200]
+        if line.startswith("note: "):
+            self.note.emit(line[len("note: ") :])
         epoch = _EPOCH.match(line)
         if epoch:
             done, total = int(epoch.group(1)), int(epoch.group(2))

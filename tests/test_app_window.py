@@ -1971,6 +1971,10 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
     c = window.controller
     assert window.train_action.isEnabled(), c.training_unavailable()
     dataset = _tiny_training_set(tmp_path / "my-cells")
+    # an image not marked yet: left out, which the Log says as the command line does
+    import tifffile
+
+    tifffile.imwrite(dataset / "images" / "unmarked.tif", np.zeros((96, 96), np.uint16))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "notes.txt").write_text("mine")  # a folder of other files
     window.dialogs.folders = [str(dataset), str(tmp_path / "models")]
@@ -2004,6 +2008,9 @@ def test_a_model_is_trained_from_the_window_and_then_used(qtbot, window, tmp_pat
     assert not window.training_widgets.isVisible() and window.train_action.isEnabled()
     assert "Model trained" in window.banner.text.text()
     assert "Model trained: " in window.log_panel.toPlainText()
+    assert "1 image(s) without cell centres left out: unmarked.tif" in (
+        window.log_panel.toPlainText()
+    )
     assert window.banner.action.text() == "Use this model"
     window.banner.action.click()
     assert c.settings.model == folder

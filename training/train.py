@@ -459,8 +459,8 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
 
     notes: list[str] = []
     samples = load_datasets(config.datasets, config.channel, notes)
-    for note in notes:
-        log(note)
+    for note in notes:  # what was left out or merged: "note:", as the window shows them
+        log(f"note: {note}")
     train_samples, val_samples = split_samples(samples, config.val, config.val_fraction)
     if not train_samples:
         raise DatasetError("no training images left after holding out the validation images")
