@@ -138,7 +138,11 @@ class TrainingRun(QObject):
         if self._buffer.strip():
             self._line(self._buffer.strip())
             self._buffer = ""
-        if self._stopping and not (self._epochs or any("resuming from" in x for x in self.lines)):
+        # cellprop-train's own last word, where it says it (an epoch said just before a
+        # Stop whose checkpoint was not written yet), else the epochs said
+        nothing = any("before the first epoch ended: nothing kept" in x for x in self.lines[-3:])
+        kept = self._epochs or any("resuming from" in x for x in self.lines)
+        if self._stopping and (nothing or not kept):
             self.finished.emit(False, "training stopped before its first epoch ended: nothing kept")
         elif self._stopping:
             self.finished.emit(

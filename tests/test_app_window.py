@@ -2449,3 +2449,29 @@ def test_marking_goes_on_from_image_to_image(qtbot, window, images):
     with qtbot.waitSignal(c.error, timeout=WAIT_MS):
         c.set_current(0)
     qtbot.waitUntil(lambda: not window.mark_action.isChecked(), timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize(
+    "last, said",
+    [
+        ("cellprop-train: interrupted; continue with --resume", "the epochs done are kept"),
+        (
+            "cellprop-train: interrupted before the first epoch ended: nothing kept, run it "
+            "again to start anew",
+            "before its first epoch ended: nothing kept",
+        ),
+    ],
+)
+def test_a_stopped_training_says_what_cellprop_train_kept(qtbot, tmp_path, last, said):
+    """Stopped just after cellprop-train said "epoch 1 of 2", before it had written that
+    epoch's checkpoint: the window said the epochs were kept, the command line that nothing
+    was. What cellprop-train says last is what the window says."""
+    from cellprop.app.training_run import TrainingRun
+
+    run = TrainingRun([tmp_path / "set"], tmp_path / "model", [])
+    run._stopping = True  # as stop() leaves it
+    for line in ("epoch 1/2: train loss 0.01000", last):
+        run._line(line)
+    with qtbot.waitSignal(run.finished) as sig:
+        run._ended(130, None)
+    assert sig.args[0] is False and said in sig.args[1]

@@ -613,12 +613,6 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
                 best_loss = val_loss
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             bar.set_postfix(epoch=epoch + 1, loss=f"{train_loss:.5f}", val=f"{val_loss:.5f}")
-            log(
-                f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.5f}"
-                + (f", validation loss {val_loss:.5f}" if val_images else "")
-                + (f", detection F1 {score.f1:.3f}" if score is not None else "")
-                + (" (best)" if best_loss == val_loss else "")
-            )
             torch.save(
                 {
                     "config": asdict(config),
@@ -635,6 +629,14 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
                 partial,
             )
             os.replace(partial, checkpoint_path)  # whole, or the one before: never cut short
+            # Said once kept: a Stop just after this line keeps the epoch (the window tells
+            # "the epochs done are kept" by it).
+            log(
+                f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.5f}"
+                + (f", validation loss {val_loss:.5f}" if val_images else "")
+                + (f", detection F1 {score.f1:.3f}" if score is not None else "")
+                + (" (best)" if best_loss == val_loss else "")
+            )
     finally:
         bar.close()
 
