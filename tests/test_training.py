@@ -1026,6 +1026,11 @@ def test_folders_that_cannot_be_written_a_broken_checkpoint_and_a_stop_are_said(
     err = capsys.readouterr().err
     assert f"cannot write {afile / 'model'}" in err and "Traceback" not in err
     assert afile.read_text() == "mine"
+    # with --work elsewhere, said before training (it was said after the last epoch)
+    work = tmp_path / "w"
+    assert main([*base, "--out", str(afile / "model"), "--work", str(work)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {afile / 'model'}" in err and not work.exists()
 
     mine = tmp_path / "mine"
     mine.mkdir()

@@ -524,7 +524,10 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     if too_small:
         raise DatasetError(f"images too small at scale {scale:g}: {', '.join(too_small)}")
 
-    work.mkdir(parents=True, exist_ok=True)  # (not before: a dataset refused leaves none)
+    # (not before: a dataset refused leaves none.) The model's folder first: with --work
+    # elsewhere, an --out that cannot be written was found only after the whole training.
+    out.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     if not resuming:  # (--overwrite) the replaced training's: never resumed as this one's
         checkpoint_path.unlink(missing_ok=True)
         (work / "checkpoint.pt.partial").unlink(missing_ok=True)
