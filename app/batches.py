@@ -38,10 +38,11 @@ class BatchSummary:
             text += f", {self.skipped} skipped (results existed)"
         if self.cancelled:
             text += " (stopped by you)"
-        # a batch stopped before it wrote anything (a model that cannot be used) made none
-        text += (
-            f"; results in {self.out_dir}" if Path(self.out_dir).is_dir() else "; nothing written"
-        )
+        # a batch stopped before it wrote anything (a model that cannot be used, a folder
+        # that cannot be written) made none
+        out = Path(self.out_dir)
+        wrote = out.is_dir() and (self.done or self.kept or (out / "summary.csv").is_file())
+        text += f"; results in {out}" if wrote else "; nothing written"
         if self.first_pages:
             more = f" and {len(self.first_pages) - 1} more" if len(self.first_pages) > 1 else ""
             text += (

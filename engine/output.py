@@ -94,9 +94,12 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     if path.exists() and not overwrite:
         raise OutputExists(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f"{temporary_stem(path)}.", suffix=path.suffix, dir=path.parent
-    )
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f"{temporary_stem(path)}.", suffix=path.suffix, dir=path.parent
+        )
+    except OSError as exc:  # a read-only folder: named by the file wanted, not a hidden one
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -101,8 +101,33 @@ def test_a_batch_summary_names_its_folder_only_where_it_wrote_one(tmp_path):
 
     summary = BatchSummary(tmp_path / "never made", total=2, cancelled=True)
     assert summary.describe() == "0 of 2 images segmented (stopped by you); nothing written"
-    summary.out_dir = tmp_path
+    # a folder there, but nothing written into it (read-only: every image failed there)
+    summary = BatchSummary(tmp_path, total=2, failed=2)
+    assert summary.describe() == "0 of 2 images segmented, 2 failed; nothing written"
+    (tmp_path / "summary.csv").write_text("Image,Path,Status\n")  # the failures, said there
     assert summary.describe().endswith(f"; results in {tmp_path}")
+    summary = BatchSummary(tmp_path / "never made", total=2, done=1)
+    (tmp_path / "never made").mkdir()
+    assert summary.describe().endswith(f"; results in {tmp_path / 'never made'}")
+
+
+def test_a_folder_that_cannot_be_written_is_named_not_its_hidden_temporary_file(
+    tmp_path, monkeypatch
+):
+    """Results written into a read-only folder failed naming a hidden temporary file
+    (.img_labels.x1y2.tif) the user never saw; the file wanted is named."""
+    import tempfile
+
+    from cellprop.engine.output import atomic_path
+
+    def refused(prefix, suffix, dir):
+        raise PermissionError(13, "Permission denied", f"{dir}/{prefix}x1y2{suffix}")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(PermissionError) as err, atomic_path(tmp_path / "img_labels.tif"):
+        pass
+    assert err.value.filename == str(tmp_path / "img_labels.tif")
+    assert str(tmp_path / "img_labels.tif") in str(err.value)
 
 
 def test_next_and_previous_step_through_images_and_stop_at_the_ends(qtbot, controller, images):
