@@ -24,9 +24,17 @@ def add_action(window: QMainWindow, text: str, slot, shortcut=None, tip: str = "
     if tip:
         action.setToolTip(tip)
         action.setStatusTip(tip)
+    # first, a number typed into a settings box and not confirmed: every command sees it
+    action.triggered.connect(lambda *_: _take_typed(window))
     action.triggered.connect(slot)
     window.addAction(action)
     return action
+
+
+def _take_typed(window) -> None:
+    panel = getattr(window, "settings_panel", None)
+    if panel is not None:
+        panel.take_typed()
 
 
 def _fill(target, *actions) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QValidator
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -355,6 +356,14 @@ class SettingsPanel(QGroupBox):
         controller.settings_changed.connect(self.refresh)
         controller.model_changed.connect(self.refresh)
         self.refresh()
+
+    def take_typed(self) -> None:
+        """Take a number typed into a box and not confirmed yet (no Enter, no Tab) as its
+        setting. The boxes send their value only then, so as not to act on every digit; the
+        toolbar and the keys (F5) take no focus from the box, and Segment ran with the value
+        before, the box showing the one typed."""
+        for box in self.findChildren(QAbstractSpinBox):
+            box.interpretText()  # a box whose text is its value: nothing happens
 
     @staticmethod
     def _double(lo, hi, step, decimals, special="", suffix=""):

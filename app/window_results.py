@@ -49,6 +49,7 @@ class ResultsWindowMixin:
         self._start_batch(paths, paths[0].parent / "cellprop-results")
 
     def _start_batch(self, paths: list, suggested: Path) -> None:
+        self.settings_panel.take_typed()  # (a folder dropped: no command took it)
         docs = [d for d in self.controller.documents if d.path in set(paths)]
         corrected = self.controller.unexported_corrections(docs)
         if corrected and not self.dialogs.ask(

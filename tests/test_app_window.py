@@ -2475,3 +2475,39 @@ def test_a_stopped_training_says_what_cellprop_train_kept(qtbot, tmp_path, last,
     with qtbot.waitSignal(run.finished) as sig:
         run._ended(130, None)
     assert sig.args[0] is False and said in sig.args[1]
+
+
+def test_a_number_typed_and_not_confirmed_is_the_one_segmented_with(qtbot, window, images):
+    """A threshold typed into its box, then Segment on the toolbar (or F5), without Enter or
+    Tab: the boxes send their value only when confirmed, and the toolbar takes no focus, so
+    the run used the value before while the box showed the one typed."""
+    c = window.controller
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[:1])
+    box = window.settings_panel.threshold
+    box.setFocus()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), "0.2")
+    assert box.text().startswith("0.2") and c.settings.threshold is None  # not sent yet
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.run_action.trigger()
+    assert c.settings.threshold == pytest.approx(0.2)
+    assert c.current.result.settings["threshold"] == pytest.approx(0.2)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("name", ["my-model", "phase"])
+def test_a_model_folder_given_relative_is_kept_by_its_whole_path(
+    qtbot, window, tmp_path, monkeypatch, name
+):
+    """`cellprop-gui ./my-model/` from the folder that holds it: the setting was kept as
+    "my-model", which the next session, started elsewhere, could not find; and ./phase (a
+    fine-tuned copy kept under the shipped model's name) loaded the installed phase."""
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "model.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    c = window.controller
+    with qtbot.waitSignal(c.settings_changed, timeout=WAIT_MS):
+        window.open_paths([f"./{name}/"])
+    assert c.settings.model == str(folder)
