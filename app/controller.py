@@ -189,8 +189,10 @@ class AppController(
         for raw in paths:
             path = Path(raw)
             if path.is_dir() and (path / "model.json").is_file():
-                # a model folder (trained here, or from a colleague): segment with it
-                self.update_settings(model=str(path))
+                # a model folder (trained here, or from a colleague): segment with it, by its
+                # whole path (./phase given: that folder, not the installed phase; kept as
+                # said from wherever the window is started next)
+                self.update_settings(model=str(path.resolve()))
                 self.log.emit("info", f"Model chosen: the folder {path}")
             elif path.is_dir() and self.earlier_run(path) is not None:
                 self.open_results(path)  # a batch's results: its images and their cells
@@ -917,7 +919,9 @@ class AppController(
             doc.running = False
             if isinstance(exc, self.engine.Cancelled):
                 self.log.emit("info", f"{doc.name}: stopped; nothing changed.")
-            elif isinstance(exc, self.engine.ModelError):  # the model's fault, not the image's
+            elif isinstance(exc, self.engine.ModelError) or (
+                isinstance(exc, self.engine.ImageError) and exc.path is None
+            ):  # the model's fault, or the settings' (a diameter too small), not the image's
                 self._report(readable_error(exc, self.engine), self._details(exc, tb))
             else:
                 doc.error = readable_error(exc, self.engine)

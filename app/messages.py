@@ -25,6 +25,8 @@ def readable_error(exc: BaseException, engine) -> str:
         return f"The model could not be used: {exc}"
     image_error = getattr(engine, "ImageError", ())
     if image_error and isinstance(exc, image_error):
+        if getattr(exc, "path", "") is None:  # read, but too large for the settings chosen
+            return f"This image cannot be segmented with these settings: {exc.reason}"
         return f"This image could not be read: {exc}"
     points_error = getattr(engine, "PointsError", ())
     if points_error and isinstance(exc, points_error):

@@ -409,7 +409,8 @@ class Model:
         if device == "cuda" and not _cuda_works():
             raise ModelError(
                 "CUDA was asked for but does not work here (no GPU or no CUDA "
-                "libraries); use --device cpu or auto"
+                "libraries): run it on the CPU, or let it choose (--device cpu or auto; in "
+                "the window, Run on: CPU or Automatic)"
             )
         self.device = "cuda" if device == "cuda" or (device == "auto" and _cuda_works()) else "cpu"
         self.provider = self.device.upper()

@@ -2776,3 +2776,23 @@ def test_a_second_experiment_named_alike_is_never_saved_over_the_first(
     window.ask_batch_all()
     assert dialogs.offered[-1] == str(elsewhere.parent)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+
+
+def test_a_diameter_too_small_for_the_image_is_said_as_a_setting_not_a_broken_image(
+    qtbot, controller, tmp_path
+):
+    """A diameter of 1 px on a 512 x 512 image asks for it 32 times as large, over the
+    memory limit: said as "could not be read: <array>: ...", and the image marked failed,
+    red in the list, though nothing is wrong with it."""
+    from cellprop.resources import path as resource_path
+
+    errors: list = []
+    controller.error.connect(errors.append)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([resource_path("samples", "c2c12_0006_crop512.png")])
+    controller.update_settings(diameter=1.0)
+    controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy and bool(errors), timeout=RUN_MS)
+    assert "cannot be segmented with these settings: at a cell diameter of 1 px" in errors[-1]
+    assert "<array>" not in errors[-1] and "could not be read" not in errors[-1]
+    assert controller.documents[0].status != Status.FAILED
