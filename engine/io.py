@@ -399,15 +399,12 @@ def _read_tiff_quietly(
                     raise ImageError(path, f"the TIFF file is damaged ({warnings[0]})")
                 raise ImageError(path, "the TIFF file holds no image")
             series, local, n_pages = _series_of(tif, page or 0)
-            _check_imagej(path, tif, series)
+            _check_series(path, tif, series)
             axes, shape = series.axes, tuple(series.shape)
             keyframe = series.keyframe
             in_page, outer_axes, page_dims, _ = _tiff_layout(series)
             outer_shape = shape[: len(outer_axes)]
             page_shape = shape[len(outer_axes) :]
-            height = page_shape[in_page.index("Y")] if "Y" in in_page else 0
-            width = page_shape[in_page.index("X")] if "X" in in_page else 0
-            _check_size(path, height, width)
             named = _samples_named(series)  # samples that are channels, or planes
             rgb = (
                 not named
@@ -461,6 +458,14 @@ def _read_tiff_quietly(
             sample = int(next(it, channel))  # the plane among a page's samples named so
             flat = int(np.ravel_multi_index(index, outer_shape, order="C")) if outer_shape else 0
             at = tif.series.index(series)
+            if outer_shape and series.pages[flat] is None:  # announced, never written
+                held = sum(p is not None for p in series.pages)
+                raise ImageError(
+                    path,
+                    f"page {page} is not in the file: its metadata announces {n_pages} "
+                    f"pages, but {len(series.pages) - held} of its {len(series.pages)} planes "
+                    "were never written (an acquisition stopped early?); choose another page",
+                )
             data = tif.asarray(key=flat, series=at) if outer_shape else series.asarray()
             pixels = _plane_from_page(np.asarray(data), in_page, rgb, sample, n_outer_channels)
             colour, is_colour_file = None, False
@@ -519,6 +524,26 @@ def _white_is_zero(pixels: np.ndarray, keyframe) -> tuple[np.ndarray, str]:
         "stored white-is-zero (Fiji's inverted LUT): read as stored, as Fiji measures it "
         "(other viewers show it inverted)"
     )
+
+
+def _check_series(path: Path, tif, series) -> None:
+    """Refuse a TIFF series that cannot be read plane by plane, as its header tells: an
+    ImageJ hyperstack holding fewer planes than announced, pages that are not planes (rows
+    of an image: tifffile's YXC written as grey, one page a row), planes with no pixels or
+    over the size limit. :func:`count_pages` asks the same, so that such a file is one
+    failed image, not one per page it seems to have."""
+    _check_imagej(path, tif, series)
+    in_page, outer_axes, _, _ = _tiff_layout(series)
+    page_shape = tuple(series.shape)[len(outer_axes) :]
+    if "Y" not in in_page or "X" not in in_page:
+        raise ImageError(
+            path,
+            f"its pages are not image planes (axes {series.axes}, shape "
+            f"{tuple(series.shape)}, each of its {len(series.pages)} pages "
+            f"{tuple(series.keyframe.shape)}): save it with one plane per page (the "
+            "channels first, CYX) or as RGB",
+        )
+    _check_size(path, page_shape[in_page.index("Y")], page_shape[in_page.index("X")])
 
 
 def _check_imagej(path: Path, tif, series) -> None:
@@ -672,12 +697,20 @@ def count_pages(path: str | Path) -> int:
     """How many pages (time points, slices, positions) an image file holds, from its header:
     no pixel is decoded. A file that cannot be read counts as one page (reading it then says
     what is wrong with it)."""
-    return _from_header(
-        path,
-        lambda tif: max(1, sum(_tiff_layout(s)[3] for s in _tiff_series(tif))),
-        lambda im: max(1, int(getattr(im, "n_frames", 1))),
-        1,
-    )
+
+    def of_tiff(tif) -> int:
+        every = _tiff_series(tif)
+        refused = 0
+        for series in every:  # what reading it would refuse
+            try:
+                _check_series(Path(path), tif, series)
+            except ImageError:
+                refused += 1
+        if refused == len(every):  # no page of it can be read: one image, failed once
+            return 1
+        return max(1, sum(_tiff_layout(s)[3] for s in every))
+
+    return _from_header(path, of_tiff, lambda im: max(1, int(getattr(im, "n_frames", 1))), 1)
 
 
 def _plane_from_page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -363,6 +364,65 @@ def test_planes_tifffile_stores_as_the_samples_of_one_page_are_its_channels_or_p
     )
     with pytest.raises(ImageError, match="2 channels x 3 time points .6 planes. that holds 5"):
         read_image(tmp_path / "stopped.tif", page=0)
+
+
+def test_a_file_no_page_of_which_can_be_read_is_one_image_and_says_why(tmp_path, capsys):
+    """Files whose header promises pages that cannot be read: an ImageJ hyperstack holding
+    fewer planes than announced, tifffile's YXC written as grey (each page a row of the
+    image: it failed as "no pixels (256 x 0)"), planes over the size limit. With --page
+    all each was failed once per page it seemed to have (261 rows for 3 files); it is one
+    image, failed once, saying why. An OME-TIFF missing planes its metadata announces reads
+    the pages it has and names the others as not in the file (it said "page is None")."""
+    from cellprop.cli import main
+
+    planes = np.stack([np.full((30, 40), 10 * k + 1, np.uint8) for k in range(6)])
+    header = b"ImageJ=1.54f\nimages=10\nchannels=2\nframes=5\nhyperstack=true\n"
+    tifffile.imwrite(tmp_path / "stopped.tif", planes, metadata=None, description=header)
+    yxc = np.dstack([planes[0], planes[1], planes[2]]).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "rows.tif", yxc, photometric="minisblack", metadata={"axes": "YXC"})
+    for name in ("stopped.tif", "rows.tif"):
+        assert count_pages(tmp_path / name) == 1
+    with pytest.raises(ImageError, match=r"its pages are not image planes \(axes YXC"):
+        read_image(tmp_path / "rows.tif", channel=1)
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "stopped.tif"),
+                str(tmp_path / "rows.tif"),
+                "--page",
+                "all",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 1
+    )
+    capsys.readouterr()
+    rows = list(csv.DictReader(open(out / "summary.csv", encoding="utf-8")))
+    assert [(r["Image"], r["Status"]) for r in rows] == [
+        ("stopped.tif", "failed"),
+        ("rows.tif", "failed"),
+    ]
+    # OME: 3 time points written, 5 announced
+    tifffile.imwrite(
+        tmp_path / "ome.ome.tif",
+        planes[:6].reshape(3, 2, 30, 40),
+        ome=True,
+        metadata={"axes": "TCYX"},
+    )
+    data = (tmp_path / "ome.ome.tif").read_bytes().replace(b'SizeT="3"', b'SizeT="5"')
+    (tmp_path / "short.ome.tif").write_bytes(data)
+    assert count_pages(tmp_path / "short.ome.tif") == 5
+    assert read_image(tmp_path / "short.ome.tif", page=2, channel=1).pixels[0, 0] == 51
+    with pytest.raises(
+        ImageError,
+        match="page 3 is not in the file: its metadata announces 5 "
+        "pages, but 4 of its 10 planes were never written",
+    ):
+        read_image(tmp_path / "short.ome.tif", page=3)
 
 
 def test_a_photo_that_asks_to_be_shown_turned_is_read_as_stored_and_said(tmp_path, capsys):
