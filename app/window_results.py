@@ -62,9 +62,11 @@ class ResultsWindowMixin:
         # elsewhere: then in the folder the last batch's results went into, to make this
         # one's beside them. Never the last batch's own folder: a new folder of images saved
         # there, as it was suggested, replaced another experiment's results.
-        elsewhere = self.controller.store.folder("batch_parent")
-        store = Path(elsewhere) if elsewhere and Path(elsewhere).is_dir() else suggested
-        out = self.dialogs.choose_folder("Where should the results be saved?", str(store))
+        # (A run's own folder there: kept so before this version, never offered.)
+        elsewhere = Path(self.controller.store.folder("batch_parent") or suggested)
+        usable = elsewhere.is_dir() and not (elsewhere / "run.json").is_file()
+        start = elsewhere if usable else suggested
+        out = self.dialogs.choose_folder("Where should the results be saved?", str(start))
         if not out:
             return
         out = Path(out)
@@ -80,8 +82,8 @@ class ResultsWindowMixin:
                 f"{out} holds the results of a run of other images: "
                 f"{counted(len(other), 'image')} of the same names from {folder}, "
                 f"not from {Path(sources[other[0]]).parent}.\n\n"
-                "Replace them? That run's results are lost. (No: nothing is started; choose "
-                "another folder.)",
+                "Replace them? That run's results of images of these names are lost. (No: "
+                "nothing is started; choose another folder.)",
             ):
                 return
             overwrite, earlier = True, None

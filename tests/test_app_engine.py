@@ -2749,6 +2749,7 @@ def test_a_second_experiment_named_alike_is_never_saved_over_the_first(
     # day2: its own folder is offered, not day1's results.
     with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
         window.open_paths([days[1]])
+    print(dialogs.questions[-3:], dialogs.offered[-3:], controller.busy)
     assert dialogs.offered[-1] == str(days[1] / "cellprop-results")
     assert (days[1] / "cellprop-results" / "t001_labels.tif").is_file()
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
@@ -2775,6 +2776,12 @@ def test_a_second_experiment_named_alike_is_never_saved_over_the_first(
     dialogs.folder = None
     window.ask_batch_all()
     assert dialogs.offered[-1] == str(elsewhere.parent)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    # A run's own folder kept as that place (as versions before this one kept it): never
+    # offered; the images' own folder is.
+    controller.store.set_folder("batch_parent", str(first))
+    window.offer_batch(str(days[1]), 2)  # (its images are open: dropped again, offered so)
+    assert dialogs.offered[-1] == str(days[1] / "cellprop-results")
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
 
 
