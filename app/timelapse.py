@@ -310,7 +310,9 @@ class TimeLapseMixin:
         time = result.sequence[1]
         if members.get(time, (None, None, None))[2] is not result or time - 1 not in members:
             return None
-        before_doc, before_plane, _ = members[time - 1]
+        before_doc, before_plane, before = members[time - 1]
+        if field_breaks(self.engine, [before, result]):  # another field: tracks start anew
+            return None
         return before_doc, before_plane
 
     def links_mendable(self) -> bool:
@@ -344,6 +346,12 @@ class TimeLapseMixin:
         times, results, i, links = followed
         if i == 0 or times[i - 1] != times[i] - 1:
             self._report(f"{doc.name}: no time point just before it whose cells it came from.")
+            return False
+        if field_breaks(self.engine, results[i - 1 : i + 1]):  # as a batch follows them
+            self._report(
+                f"{doc.name}: the time point before is a field of another size, so its tracks "
+                "start anew here; no cell of it came from one of that field."
+            )
             return False
         try:
             mended = self.engine.relink(links[i], cell, came_from, len(results[i - 1].table))

@@ -1230,6 +1230,21 @@ def test_a_field_of_another_size_starts_every_track_anew_in_the_window_too(
     assert corrected.sequence[1] == 0
     last = controller.documents[controller.index_of(paths[3])].result
     assert set(last.table.columns["TrackObjects_GapLength"].tolist()) == {0}
+    # No link can be mended across the field's edge: the window took one (t002 from t001,
+    # t003 from t002), which a continued run then dropped without a word.
+    errors: list = []
+    controller.error.connect(errors.append)
+    for t in (2, 3):
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            controller.set_current(controller.index_of(paths[t]))
+        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+        assert not controller.links_mendable()
+        assert not controller.link_cell(1, 1)
+        assert "a field of another size, so its tracks start anew here" in errors[-1]
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(controller.index_of(paths[1]))  # t001 from t000: as ever
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert controller.links_mendable()
 
 
 def _page_shower(qtbot, controller, doc):
