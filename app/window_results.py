@@ -50,7 +50,8 @@ class ResultsWindowMixin:
 
     def _start_batch(self, paths: list, suggested: Path) -> None:
         self.settings_panel.take_typed()  # (a folder dropped: no command took it)
-        docs = [d for d in self.controller.documents if d.path in set(paths)]
+        chosen = set(paths)
+        docs = [d for d in self.controller.documents if d.path in chosen]
         corrected = self.controller.unexported_corrections(docs)
         if corrected and not self.dialogs.ask(
             "Replace your corrections?",
