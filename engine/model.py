@@ -104,8 +104,9 @@ def _cuda_works() -> bool:
 def _preload_cuda_libraries(ort) -> None:
     """Load the CUDA and cuDNN libraries of pip's NVIDIA packages, where there are any.
 
-    onnxruntime-gpu's CUDA provider links against libcublas, libcudnn, ...: found only on the
-    system's library path, unless they are loaded first. ``pip install cellprop[cuda]`` puts them
+    onnxruntime-gpu's CUDA provider needs libcublas, libcudart, libcudnn, ... (the first ones
+    when it loads, cuDNN when a network first runs): found only on the system's library path,
+    unless they are loaded first. ``pip install cellprop[cuda]`` puts them
     beside onnxruntime (nvidia/cu13, nvidia/cudnn), which onnxruntime's own ``preload_dlls``
     (1.21 and later) loads. It prints what it cannot find: that is kept from the user, who is
     told the device in use instead; a machine without them runs on the CPU as before.
