@@ -180,18 +180,28 @@ class MarksMixin:
     def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         """Write every marked plane and its centres into a dataset folder for cellprop-train
         (images/ and points.csv; a points.csv already there keeps its other images' rows).
-        Images of the same name there are replaced only if ``confirm_overwrite`` agrees."""
+        A plane whose every mark was cleared since it was saved or read loses its rows there
+        (its image stays; training leaves it out). Images of the same name there are replaced only if ``confirm_overwrite`` agrees."""
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
             return False
         folder = Path(folder)
-        marked = [(d, plane) for d in self.documents for plane, m in d.marks.items() if m]
+        # Planes whose every mark was taken away since they were saved or read: their rows
+        # in the set go too (saved as no centres), else training would still use them.
+        marked = [
+            (d, plane)
+            for d in self.documents
+            for plane, m in d.marks.items()
+            if m or plane in d.marks_unsaved
+        ]
         names, own = self._names_in(folder, marked)
         plan = [
             (doc, plane, name, list(doc.marks[plane]))
             for (doc, plane), name in zip(marked, names, strict=True)
         ]
-        if not plan:
+        cleared = [name for *_, name, marks in plan if not marks]
+        cleared_there = [n for n in cleared if (folder / "images" / n).is_file()]
+        if not any(marks for *_, marks in plan) and not cleared_there:
             self._report(
                 "No cell centres marked yet: choose Edit > Mark cell centres for training and "
                 "click the centre of every cell in an image."
@@ -206,8 +216,8 @@ class MarksMixin:
             return False
         existing = [
             folder / "images" / n
-            for n in names
-            if n not in own and (folder / "images" / n).exists()
+            for *_, n, marks in plan
+            if marks and n not in own and (folder / "images" / n).exists()
         ]
         if existing and not confirm_overwrite(existing):
             self.log.emit("info", "Training set not saved: images of those names exist.")
@@ -219,6 +229,9 @@ class MarksMixin:
             planes = []
             for n, (doc, plane, name, marks) in enumerate(plan):
                 job.progress(f"Saving {doc.name}", n / len(plan))
+                if not marks:  # cleared: its rows go, its image stays (none is written)
+                    planes.append((name, None, np.zeros((0, 2))))
+                    continue
                 image = self._image_at(doc, plane)
                 mine = name in own  # the set's own image, its centres corrected: it stays
                 off = engine.points_outside(np.asarray(marks, float), image.pixels.shape[:2])
@@ -236,9 +249,16 @@ class MarksMixin:
                 if doc.marks.get(plane) == marks:  # not changed while it was being written
                     doc.marks_unsaved.discard(plane)
             total = sum(len(m) for *_, m in plan)
+            saved = sum(bool(m) for *_, m in plan)
+            gone = (
+                f"; the centres of {len(cleared_there)} images whose marks were cleared taken "
+                "away (their files stay, and training leaves them out)"
+                if cleared_there
+                else ""
+            )
             self.log.emit(
                 "info",
-                f"Saved {total} cell centres on {len(plan)} images to {folder} "
+                f"Saved {total} cell centres on {saved} images to {folder}{gone} "
                 f"(train a model on it: cellprop-train {folder} --out MODEL_FOLDER)",
             )
             # the set's own files first: the banner names (and opens) the folder of the first

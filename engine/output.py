@@ -576,7 +576,10 @@ def write_training_set(
     or channel of whichever file they came from) and ``folder/points.csv`` (``image,x,y``).
 
     ``planes``: ``(NAME, pixels, [N, 2] (x, y))``, NAME ending in ``.tif``; pixels None for an
-    image of the set itself, ``images/NAME`` (its centres corrected), which stays as it is. A
+    image of the set itself, ``images/NAME`` (its centres corrected), which stays as it is. With
+    pixels None and no centres, the image's rows are taken away (every mark on it cleared): its
+    file stays, and ``cellprop-train`` leaves it out, saying so; one not in the set is passed
+    over. A
     points.csv already there keeps its rows for other images (a dataset grows over several
     sessions); the rows of these images are replaced. ``sources``: where each plane was taken from, ``(file, page,
     channel)``, kept in ``folder/sources.csv`` (:func:`read_training_sources`) likewise, so that
@@ -597,11 +600,19 @@ def write_training_set(
     from .io import read_points
 
     folder = Path(folder)
+    images = folder / "images"
+    # marks cleared on an image that is not in the set: nothing of it to take away
+    there = [
+        pixels is not None or len(xy) > 0 or (images / name).is_file()
+        for name, pixels, xy in planes
+    ]
+    planes = [plane for plane, keep in zip(planes, there, strict=True) if keep]
+    if sources is not None:
+        sources = [source for source, keep in zip(sources, there, strict=False) if keep]
     names = [name for name, _, _ in planes]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"two images would be saved as {twice[0]}: rename one of them")
-    images = folder / "images"
     if not overwrite:
         for name, pixels, _ in planes:
             if pixels is not None and (images / name).exists():

@@ -2818,3 +2818,54 @@ def test_a_diameter_too_small_for_the_image_is_said_as_a_setting_not_a_broken_im
     assert "cannot be segmented with these settings: at a cell diameter of 1 px" in errors[-1]
     assert "<array>" not in errors[-1] and "could not be read" not in errors[-1]
     assert controller.documents[0].status != Status.FAILED
+
+
+def test_clearing_every_mark_of_a_saved_image_takes_its_centres_out_of_the_set(
+    qtbot, controller, crops, tmp_path
+):
+    """Every mark of an image taken away (Clear the marks), the set saved again: its rows
+    leave points.csv, so training no longer uses centres the user took back (they stayed,
+    since only planes with marks were saved). Its image stays, and training leaves it out,
+    saying so; the other image's centres are untouched; a cleared image that was never in
+    the set changes nothing; and with nothing marked but a cleared image of the set, saving
+    still takes its centres away."""
+    from cellprop.training.data import load_dataset
+
+    def show(path):
+        controller.set_current(controller.index_of(path))
+        qtbot.waitUntil(lambda: controller.current.image is not None, timeout=RUN_MS)
+
+    def save(folder):
+        with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+            assert controller.save_training_set(folder, lambda existing: True)
+        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+
+    lines: list = []
+    controller.log.connect(lambda level, text: lines.append(text))
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:3])
+    for path, xy in zip(crops[:2], ((20, 20), (30, 40)), strict=True):
+        show(path)
+        assert controller.mark_at(*xy) == "added"
+    folder = tmp_path / "set"
+    save(folder)
+    assert sorted(s.points.tolist() for s in load_dataset(folder)) == [[[20, 20]], [[30, 40]]]
+
+    show(crops[0])
+    assert controller.clear_marks() and controller.marks() == []
+    show(crops[2])  # marked and cleared, never saved: not in the set
+    assert controller.mark_at(5, 5) == "added" and controller.clear_marks()
+    save(folder)
+    notes: list = []
+    (sample,) = load_dataset(folder, notes=notes)
+    assert sample.path.name == f"{crops[1].stem}.tif" and sample.points.tolist() == [[30, 40]]
+    kept = sorted(p.name for p in (folder / "images").iterdir())
+    assert kept == sorted(f"{p.stem}.tif" for p in crops[:2])  # the cleared one's file stays
+    assert any("without cell centres left out" in n for n in notes), notes
+    assert "centres of 1 images whose marks were cleared taken away" in lines[-1]
+
+    # Only a cleared image left to save: its rows go too (not "nothing marked yet")
+    show(crops[1])
+    assert controller.clear_marks()
+    save(folder)
+    assert (folder / "points.csv").read_text().splitlines() == ["image,x,y"]

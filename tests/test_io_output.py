@@ -392,6 +392,41 @@ def test_a_training_set_grows_and_refuses_what_it_would_lose(tmp_path):
     assert not (other / "images").exists()
 
 
+def test_an_image_saved_with_no_centres_leaves_the_training_set_s_points(tmp_path):
+    """An image of the set given with no pixels and no centres (every mark on it cleared):
+    its rows go, with those of a stem naming it and in a points.csv with columns of its own;
+    its file and its source stay. One not in the set is passed over (no source row, no
+    error), and the sources of the others stay aligned with their planes."""
+    from cellprop.engine import read_training_sources
+
+    folder = tmp_path / "set"
+    plane = np.arange(200, dtype=np.uint16).reshape(10, 20)
+    write_training_set(
+        folder,
+        [("one.tif", plane, [(3, 4)]), ("two.tif", plane, [(5, 6)])],
+        sources=[("a.png", 0, 0), ("b.png", 0, 0)],
+    )
+    with open(folder / "points.csv", "a") as fh:
+        fh.write("one,7,8\n")  # the same image named by its stem
+    write_training_set(
+        folder,
+        [("gone.tif", None, []), ("one.tif", None, np.zeros((0, 2))), ("two.tif", plane, [(1, 1)])],
+        overwrite=True,
+        sources=[("g.png", 0, 0), ("a.png", 0, 0), ("b2.png", 2, 0)],
+    )
+    assert {k: v.tolist() for k, v in read_points(folder / "points.csv").items()} == {
+        "two.tif": [[1.0, 1.0]]
+    }
+    assert sorted(p.name for p in (folder / "images").iterdir()) == ["one.tif", "two.tif"]
+    sources = read_training_sources(folder)
+    assert sorted(sources) == ["one.tif", "two.tif"]
+    assert (sources["one.tif"]["file"], sources["two.tif"]["file"]) == ("a.png", "b2.png")
+    assert sources["two.tif"]["page"] == 2
+    (folder / "points.csv").write_text("image,x,y,kind\ntwo.tif,1,1,a\none.tif,3,4,b\n")
+    write_training_set(folder, [("two.tif", None, [])])
+    assert (folder / "points.csv").read_text().splitlines() == ["image,x,y,kind", "one.tif,3,4,b"]
+
+
 def test_a_training_sets_own_columns_stay_when_centres_are_saved_into_it(tmp_path):
     """A points.csv with columns of its own (a cell type, a comment; saved from a European
     Excel, semicolons and decimal commas) and centres saved into it again: the other
