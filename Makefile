@@ -6,12 +6,13 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: help demo test lint bench models validate screenshot installer clean sysdeps
+.PHONY: help demo test lint bench bench-window models validate screenshot installer clean sysdeps
 
 help:
 	@echo "make demo       segment the bundled samples with the shipped model -> demo-output/"
 	@echo "make test       set up (venv, pip, system libraries) and run the whole test suite"
 	@echo "make bench      speed/memory benchmark of the engine (prints figures)"
+	@echo "make bench-window what the window adds to a batch of 1,000 small images (prints figures)"
 	@echo "make models     retrain the shipped models from ../shared/data"
 	@echo "make validate   accuracy report -> docs/validation.md"
 	@echo "make screenshot real window under Xvfb -> docs/*.png"
@@ -42,6 +43,9 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python tools/bench.py
+
+bench-window: $(VENV)/.dev
+	$(BIN)/python tools/bench_window.py
 
 models: $(VENV)/.dev
 	$(BIN)/python -m cellprop.training.models ../shared/data

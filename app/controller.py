@@ -119,6 +119,9 @@ class AppController(
         self.store = store if store is not None else SettingsStore()
         self.documents: list[Document] = []
         self._index_by_path: dict = {}  # resolved path -> index in documents
+        # each open image's path as given -> resolved: a batch of thousands asks the index of
+        # its images' own paths a few times an image, and resolving asks the disk each time
+        self._resolved: dict = {}
         self.current_index = -1
         self.selected_cells: tuple = ()  # cell numbers, in the order they were selected
         self._selected_tracks: set = set()  # their tracks, while another page is read
@@ -176,7 +179,9 @@ class AppController(
 
     def index_of(self, path: str | Path) -> int:
         """Position of an open image in the list, -1 if it is not open."""
-        return self._index_by_path.get(Path(path).resolve(), -1)
+        path = Path(path)
+        key = self._resolved.get(path)
+        return self._index_by_path.get(path.resolve() if key is None else key, -1)
 
     def open_paths(self, paths: Iterable[str | Path]) -> list:
         """Open image files and every image inside folders. Returns the new indices.
@@ -246,7 +251,8 @@ class AppController(
         if added:
             first = len(self.documents)
             for n, doc in enumerate(added):  # a dict: batches of thousands look up often
-                self._index_by_path[doc.path.resolve()] = first + n
+                self._resolved[doc.path] = doc.path.resolve()
+                self._index_by_path[self._resolved[doc.path]] = first + n
             self.documents.extend(added)
             self.documents_added.emit(first, len(added))
         return added
@@ -265,7 +271,8 @@ class AppController(
         shown = self.current
         gone = {id(self.documents[i]) for i in closing}
         self.documents = [d for d in self.documents if id(d) not in gone]
-        self._index_by_path = {d.path.resolve(): n for n, d in enumerate(self.documents)}
+        self._resolved = {d.path: d.path.resolve() for d in self.documents}
+        self._index_by_path = {self._resolved[d.path]: n for n, d in enumerate(self.documents)}
         self._recently_viewed = [d for d in self._recently_viewed if id(d) not in gone]
         self.documents_removed.emit(closing)
         self.log.emit("info", f"{len(closing)} image(s) closed")

@@ -205,6 +205,14 @@ class MainWindow(
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
         self.progress.setRange(0, 1000)
+        # a batch's progress drawn at most ten times a second (the bar repaints at once, 1-3 ms
+        # each: a folder of thousands of images kept or failing fast spent seconds on it); the
+        # last figure is drawn when the timer ends
+        self._batch_figures: tuple | None = None
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(100)
+        self._progress_timer.timeout.connect(self._batch_progress_due)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the work in progress. Finished images are kept.")
         self.zoom_label = QLabel()
@@ -511,7 +519,9 @@ class MainWindow(
         self.export_action.setEnabled(
             not busy and current is not None and current.result is not None
         )
-        segmented = any(d.result is not None for d in self.controller.documents)
+        # not looked for while work runs (a batch changes a document per image: thousands of
+        # documents walked thousands of times), when both actions are off anyway
+        segmented = not busy and any(d.result is not None for d in self.controller.documents)
         self.export_all_action.setEnabled(not busy and segmented)
         self.measure_again_action.setEnabled(not busy and segmented)
         self.cancel_action.setEnabled(busy)

@@ -785,6 +785,9 @@ class DocumentList(QListWidget):
             "green: done, red: failed (hover for the reason)."
         )
         self.setAlternatingRowColors(True)
+        # one line each: the list need not measure every row again when one changes (a batch
+        # changes one per image, thousands of rows)
+        self.setUniformItemSizes(True)
         controller.documents_added.connect(self._added)
         controller.documents_removed.connect(self._removed)
         controller.document_changed.connect(self.update_row)

@@ -166,6 +166,20 @@ class ResultsWindowMixin:
         self.progress.setFormat("%v of %m images")
 
     def _batch_progress(self, done: int, total: int, eta: float) -> None:
+        self._batch_figures = (done, total, eta)
+        if done >= total or not self._progress_timer.isActive():
+            self._draw_batch_progress()
+            self._progress_timer.start()  # the figures until it ends: drawn then
+
+    def _batch_progress_due(self) -> None:
+        if self._batch_figures is not None:  # figures came meanwhile: drawn, and the next wait
+            self._draw_batch_progress()
+            self._progress_timer.start()
+
+    def _draw_batch_progress(self) -> None:
+        if self._batch_figures is None:
+            return
+        (done, total, eta), self._batch_figures = self._batch_figures, None
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.progress_text.setText(
@@ -175,6 +189,8 @@ class ResultsWindowMixin:
         )
 
     def _batch_finished(self, summary) -> None:
+        self._progress_timer.stop()
+        self._batch_figures = None
         self.progress.setFormat("%p%")
         self.progress.setRange(0, 1000)
         text = summary.describe()

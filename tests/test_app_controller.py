@@ -1417,3 +1417,22 @@ def test_an_image_closed_while_it_is_read_is_left_alone_when_the_read_ends(
         assert all(i == 0 for i in changed)
     finally:
         ctl.shutdown()
+
+
+def test_an_image_is_found_by_any_path_to_it_after_others_are_closed(qtbot, controller, images):
+    """An image opened through a link (a folder linked into the user's home) is the same
+    image by its real path and by the path it was opened as, once looked up and again after
+    other images were closed (the paths as given are remembered resolved, not resolved at
+    each look-up); an image closed is not found by either, nor opened twice by the other."""
+    link = images[0].parent.parent / "linked"
+    link.symlink_to(images[0].parent)
+    via_link = [link / p.name for p in images]
+    open_and_wait(qtbot, controller, via_link)
+    for k in range(3):
+        assert controller.index_of(via_link[k]) == controller.index_of(images[k]) == k
+    assert controller.open_paths([images[1]]) == []  # the same file: not a second image
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert controller.close_images([0])
+    assert controller.index_of(via_link[0]) == controller.index_of(images[0]) == -1
+    assert controller.index_of(via_link[2]) == controller.index_of(images[2]) == 1
+    assert controller.index_of(str(link / ".." / "linked" / images[2].name)) == 1

@@ -2527,3 +2527,26 @@ def test_images_reported_one_by_one_count_the_pool_once(qtbot, window):
         view.pool_changed()
     qtbot.wait(400)
     assert len(calls) == 2
+
+
+def test_a_batchs_progress_is_drawn_at_most_ten_times_a_second_and_ends_right(qtbot, window):
+    """Thousands of images arriving fast (kept by an earlier run, or failing) repainted the
+    progress bar for each one, 1-3 ms a time: the first figures are drawn at once, those
+    arriving within the next tenth of a second only once it ends (the latest of them), and
+    the last image's at once."""
+    drawn: list = []
+    set_value = window.progress.setValue
+    window.progress.setValue = lambda v: drawn.append(v) or set_value(v)
+    window._batch_started(500)
+    for done in range(1, 200):
+        window._batch_progress(done, 500, 10.0)
+    assert drawn[-1] == 1 and len(drawn) <= 3  # the start's 0, then the first figures
+    assert window.progress.value() == 1 and "1 of 500 images" in window.progress_text.text()
+    qtbot.waitUntil(lambda: window.progress.value() == 199, timeout=WAIT_MS)
+    assert "199 of 500 images" in window.progress_text.text()
+    window._batch_progress(200, 500, 9.0)  # within a tenth of a second of the last drawing
+    window._batch_progress(500, 500, 0.0)  # the last: drawn at once
+    assert window.progress.value() == 500 and window.progress_text.text() == "Batch: finishing…"
+    assert 200 not in drawn
+    qtbot.wait(250)
+    assert window.progress.value() == 500  # nothing older drawn over it after
