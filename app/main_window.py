@@ -254,6 +254,8 @@ class MainWindow(
             lambda folder, gone: QTimer.singleShot(0, lambda: self.find_moved_images(folder, gone))
         )
         c.log.connect(self.log_panel.add)
+        for note in c.store.set_aside:  # the settings file edited by hand, say
+            self.log_panel.add("warning", f"Setting not used: {note}")
         c.hint.connect(lambda message: self.banner.show_message(message, "hint"))
         c.model_changed.connect(self._model_changed)
         c.error.connect(self._show_error)

@@ -75,6 +75,9 @@ class SettingsStore:
 
     def __init__(self, qsettings: QSettings | None = None):
         self._qs = qsettings if qsettings is not None else default_qsettings()
+        #: What the last :meth:`load_settings` could not use, in words (an entry edited by
+        #: hand to a number the boxes cannot take): the window's Log says so at start.
+        self.set_aside: list[str] = []
 
     @property
     def file_name(self) -> str:
@@ -82,7 +85,13 @@ class SettingsStore:
 
     def load_settings(self) -> UserSettings:
         defaults = UserSettings()
-        values = {}
+        values, raws = {}, {}
+        self.set_aside = []
+
+        def aside(name: str, raw, why: str) -> None:
+            key = f"segmentation/{_KEYS.get(name, name)}"
+            self.set_aside.append(f"{key} = {raw} in {self.file_name}: {why}; the default is used")
+
         for name in _STRINGS:
             raw = self._qs.value(f"segmentation/{name}")
             if raw:
@@ -96,20 +105,19 @@ class SettingsStore:
                 continue
             try:
                 values[name] = int(raw) if name in _INTS else float(raw)
-            except (TypeError, ValueError):
-                continue  # a hand-edited or corrupt entry falls back to the default
+                raws[name] = raw  # as the file has it, for a message
+            except (TypeError, ValueError):  # a hand-edited or corrupt entry: the default
+                aside(name, raw, "not a whole number" if name in _INTS else "not a number")
         for name in _BOOLS:
             raw = self._qs.value(f"segmentation/{name}")
             if raw is not None:
                 values[name] = _to_bool(raw)
         if values.get("device") not in (None, "auto", "cpu", "cuda"):
-            values.pop("device")
-        for name, (lowest, highest) in _INT_RANGES.items():
+            aside("device", values.pop("device"), "not auto, cpu or cuda")
+        for name, (lowest, highest) in {**_INT_RANGES, **_FLOAT_RANGES}.items():
             if name in values and not lowest <= values[name] <= highest:
                 values.pop(name)
-        for name, (lowest, highest) in _FLOAT_RANGES.items():
-            if name in values and not lowest <= values[name] <= highest:
-                values.pop(name)
+                aside(name, raws[name], f"outside {lowest:g} to {highest:g}")
         return defaults.with_changes(**values)
 
     def save_settings(self, settings: UserSettings) -> None:

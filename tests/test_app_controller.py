@@ -354,7 +354,23 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
         "batch_channel_index=-1\nbatch_channel=banana\nmin_size=-3\nmax_size=-1\n"
         "neighbour_distance=-2\ntrack_max_move=0\ntrack_max_gap=-1\nring_width=-3\n"
     )
-    assert make_store(settings_file).load_settings() == UserSettings()
+    store = make_store(settings_file)
+    assert store.load_settings() == UserSettings()
+    # each entry set aside is said (the window's Log shows them at start), file and all
+    said = {note.split(" = ")[0]: note for note in store.set_aside}
+    assert len(said) == len(store.set_aside) == 10, store.set_aside  # (batch_channel_index: an
+    # older key, read only where batch_channel is not there)
+    assert said["segmentation/threshold"] == (
+        f"segmentation/threshold = banana in {settings_file}: not a number; the default is used"
+    )
+    assert said["segmentation/device"].startswith("segmentation/device = quantum in ")
+    assert "not auto, cpu or cuda" in said["segmentation/device"]
+    assert (
+        "= -3 in " in said["segmentation/min_size"]
+        and "outside 0 to 1e+06" in said["segmentation/min_size"]
+    )
+    assert "not a whole number" in said["segmentation/batch_channel"]
+    assert make_store(settings_file).set_aside == []  # nothing read yet
     # numbers no box of the panel can show (the scale bar raised with a pixel size of nan;
     # every Segment was refused with a threshold of nan)
     settings_file.write_text(
@@ -363,7 +379,8 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     )
     assert make_store(settings_file).load_settings() == UserSettings()
     settings_file.write_text("[segmentation]\npixel_size=0.65\nthreshold=0.3\n")
-    assert make_store(settings_file).load_settings().pixel_size == 0.65
+    store = make_store(settings_file)
+    assert store.load_settings().pixel_size == 0.65 and store.set_aside == []
     settings_file.write_text("[segmentation]\nneighbour_distance=-1\n")  # grown until adjacent
     assert make_store(settings_file).load_settings().neighbour_distance == -1
     # whole numbers past what the panel's boxes take: used as they were, shown otherwise

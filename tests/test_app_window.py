@@ -2550,3 +2550,20 @@ def test_a_batchs_progress_is_drawn_at_most_ten_times_a_second_and_ends_right(qt
     assert 200 not in drawn
     qtbot.wait(250)
     assert window.progress.value() == 500  # nothing older drawn over it after
+
+
+def test_a_setting_edited_by_hand_out_of_range_is_named_in_the_log_at_start(qtbot, tmp_path):
+    """A threshold of 5 typed into the settings file: the default is used (as before), and
+    the Log says which entry of which file was not used and why (it fell back in silence)."""
+    ini = tmp_path / "settings.ini"
+    ini.write_text("[segmentation]\nthreshold=5\nsmoothness=2.5\n")
+    store = SettingsStore(QSettings(str(ini), QSettings.Format.IniFormat))
+    controller = AppController(engine=fakes.FakeEngine(), store=store)
+    win = MainWindow(controller, dialogs=ScriptedDialogs())
+    qtbot.addWidget(win)
+    try:
+        log = win.log_panel.toPlainText()
+        assert f"Setting not used: segmentation/threshold = 5 in {ini}: outside 0.01 to 0.99" in log
+        assert "smoothness" not in log and controller.settings.smoothness == 2.5
+    finally:
+        controller.shutdown()
