@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .messages import count_cells, counted, readable_error, size_note
-from .state import Result
+from .messages import count_cells, counted, first_three, readable_error, size_note
+from .state import Result, undo_chain
 from .workers import Job
 
 
@@ -435,6 +435,8 @@ class BatchMixin:
                 summary.cancelled = True
             self._end_batch(paths, summary, None)
 
+        if overwrite and not resume:
+            self._keep_what_the_batch_replaces(paths, planes, out_dir, user.roi_zip)
         job = Job(work, name="batch")
         job.signals.partial.connect(self._on_batch_result)
         total = len(planes)
@@ -463,6 +465,57 @@ class BatchMixin:
             "info", f"Batch of {counted(own, 'image')}{pages} into {out_dir}{at_a_time}{kept}"
         )
         return started
+
+    def _keep_what_the_batch_replaces(self, paths, planes, out_dir: Path, roi: bool) -> None:
+        """Other open images whose results are in files this batch replaces (a run of other
+        images of these names, replaced when asked): their labels are read now, while the
+        files still hold them (parked, they would have been read back from files holding
+        this run's cells, drawn over the wrong image), and they are in no file from now on:
+        kept in the window, unsaved (quitting asks first, Export saves them)."""
+        batch = {id(self.documents[i]) for i in map(self.index_of, paths) if i >= 0}
+        where = out_dir.resolve()
+
+        def there(file) -> bool:
+            return file is not None and Path(file).parent.resolve() == where
+
+        candidates = [
+            (doc, r)
+            for doc in self.documents
+            if id(doc) not in batch
+            for shown in doc.results.values()
+            for r in undo_chain(shown)
+            if there(r.labels_file) or any(map(there, r.outputs.values()))
+        ]
+        if not candidates:
+            return
+        written = {
+            p.resolve()
+            for plane in planes
+            for p in self.engine.output_paths(plane.name, out_dir, roi).values()
+        }
+        touched: dict = {}
+        for doc, r in candidates:
+            if r.labels_file is not None and Path(r.labels_file).resolve() in written:
+                if r.labels is None:
+                    try:
+                        r.labels = self.engine.read_labels(r.labels_file)
+                    except (OSError, ValueError) as exc:
+                        self.log.emit("warning", f"{r.labels_file}: {exc}")
+                r.labels_file = None
+                touched[id(doc)] = doc
+            if any(Path(f).resolve() in written for f in r.outputs.values()):
+                r.outputs, r.files_replaced = {}, True
+                touched[id(doc)] = doc
+        if touched:
+            names = [doc.name for doc in touched.values()]
+            self.log.emit(
+                "warning",
+                f"{counted(len(names), 'other open image')} ({first_three(names)}) "
+                f"had their cells in files of {out_dir} that this run replaces: their cells "
+                "stay in the window, in no file now (Export saves them; quitting asks first)",
+            )
+            for doc in touched.values():
+                self.document_changed.emit(self.documents.index(doc))
 
     def _on_batch_result(self, item: BatchItem) -> None:
         summary = self._batch

@@ -35,7 +35,7 @@ from .dialogs import Dialogs
 from .histogram import HistogramView
 from .icon import app_icon
 from .menus import build_actions
-from .messages import count_cells, counted
+from .messages import count_cells, counted, first_three
 from .panels import (
     DisplayPanel,
     DocumentList,
@@ -463,9 +463,7 @@ class MainWindow(
         c = self.controller
         n = len(gone)
         folders = list(dict.fromkeys(str(Path(p).parent) for p in gone))
-        where = ", ".join(folders[:3]) + (
-            f" and {len(folders) - 3} more" if len(folders) > 3 else ""
-        )
+        where = first_three(folders)
         question = (
             f"{counted(n, 'image')} of the results in {folder} "
             f"{'are' if n != 1 else 'is'} no longer where the run read "

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .export import ConfirmOverwrite
-from .messages import readable_error, training_summary
+from .messages import first_three, readable_error, training_summary
 from .state import Document
 from .training_run import TrainingRun, training_unavailable
 from .workers import Job
@@ -327,10 +327,14 @@ class MarksMixin:
             if plane in doc.marks_unsaved and doc.marks.get(plane) and doc.marks[plane] != marks
         ]
         if clicked and confirm_replace is not None:
-            which = ", ".join(
-                doc.name if plane == (0, 0) else f"{doc.name} page {plane[0]} channel {plane[1]}"
-                for doc, plane in clicked[:3]
-            ) + (f" and {len(clicked) - 3} more" if len(clicked) > 3 else "")
+            which = first_three(
+                [
+                    doc.name
+                    if plane == (0, 0)
+                    else f"{doc.name} page {plane[0]} channel {plane[1]}"
+                    for doc, plane in clicked
+                ]
+            )
             question = (
                 f"The centres marked on {which} are not saved. Replace them with those of "
                 f"{csv_path.name}? (Edit > Undo brings them back while the image is open.)"

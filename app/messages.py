@@ -111,3 +111,8 @@ def format_seconds(seconds: float) -> str:
 def counted(n: int, noun: str) -> str:
     """The count with its noun: 1 centre, 2 centres."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def first_three(names: list[str]) -> str:
+    """``names`` as a sentence shows them: the first three, and how many more."""
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")

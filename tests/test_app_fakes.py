@@ -442,7 +442,7 @@ class FakeEngine:
         out = Path(out_dir) / f"{Path(name).stem}_labels.tif"
         if out.exists() and not overwrite:
             return ImageResult(path, "skipped", name, page, error=f"{out}: exists already")
-        self.write_labels(out, seg.labels)
+        self.write_labels(out, seg.labels, overwrite=overwrite)
         return ImageResult(
             path,
             "done",

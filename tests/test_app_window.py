@@ -2567,3 +2567,47 @@ def test_a_setting_edited_by_hand_out_of_range_is_named_in_the_log_at_start(qtbo
         assert "smoothness" not in log and controller.settings.smoothness == 2.5
     finally:
         controller.shutdown()
+
+
+def test_another_runs_open_images_keep_their_cells_when_a_batch_replaces_their_files(
+    qtbot, window, tmp_path
+):
+    """day1's images segmented into results/, then day2's images of the same names saved
+    there too, replacing them when asked: day1's images, still open, held their cells only
+    as the run's files (parked), and were read back from files now holding day2's cells,
+    drawn over day1's images. Their cells are read before the run writes, kept in the
+    window and said to be in no file now (Export saves them, quitting asks first); an open
+    image of day1 whose name day2 lacks keeps its file."""
+    c = window.controller
+    days = {}
+    for day, count, cells in (("day1", 3, 2), ("day2", 2, 5)):
+        (tmp_path / day).mkdir()
+        days[day] = [
+            fakes.make_blob_image(tmp_path / day / f"t00{k}.npy", n_cells=cells + k, seed=k)
+            for k in range(count)
+        ]
+    out = tmp_path / "results"
+    window.dialogs.folder = str(out)
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS):
+        window.open_paths([tmp_path / "day1"])
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    day1 = [c.documents[c.index_of(p)] for p in days["day1"]]
+    cells_then = [c.engine.read_labels(d.result.labels_file).copy() for d in day1]
+    assert all(d.result.labels is None for d in day1 if d is not c.current)  # parked
+    said: list = []
+    c.log.connect(lambda level, text: said.append((level, text)))
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS):
+        window.open_paths([tmp_path / "day2"])  # into results/ too; Replace: yes
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert not np.array_equal(c.engine.read_labels(out / "t001_labels.tif"), cells_then[1])
+    for doc, cells in zip(day1[:2], cells_then[:2], strict=True):
+        assert doc.result.labels is not None and np.array_equal(doc.result.labels, cells)
+        assert doc.result.labels_file is None and doc.result.unsaved_edits
+    assert day1[2].result.labels_file == out / "t002_labels.tif"  # not replaced: still its own
+    assert not day1[2].result.unsaved_edits
+    warnings = [text for level, text in said if level == "warning"]
+    assert any(
+        f"2 other open images (t000.npy, t001.npy) had their cells in files of {out}" in t
+        for t in warnings
+    ), warnings
+    assert c.unexported_corrections(day1) == 2  # quitting asks first
