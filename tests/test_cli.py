@@ -2847,3 +2847,27 @@ def test_an_earlier_run_tells_images_of_its_names_read_from_other_files(
     summary = (out / "summary.csv").read_text(encoding="utf-8")
     (out / "summary.csv").write_text(summary.replace(str(days[0]) + os.sep, ""), "utf-8")
     assert earlier_run(out).of_other_files({"a.png": days[1] / "a.png"}) == []
+
+
+def test_an_image_segmented_again_on_resume_that_fails_now_leaves_no_old_results(
+    tmp_path, tiny_model_dir, capsys
+):
+    """Continuing a run where an image it finished has since become unreadable (overwritten
+    by a broken copy): it is tried again and fails, and its results from the image as it was
+    are removed, as replacing a run removes a failing image's (they stayed beside a summary
+    row saying failed, and Open results showed them); the other images' files are kept."""
+    folder = _three_images(tmp_path)
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    kept = (out / "frame0_labels.tif").stat().st_mtime_ns
+    (folder / "frame1.png").write_bytes(b"not a PNG any more")
+    capsys.readouterr()
+    argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
+    assert main([*argv, "--threshold", "0.01", "--resume"]) == 1  # (as segment() runs it)
+    err = capsys.readouterr().err
+    assert "frame1.png" in err
+    rows = {r["Image"]: r for r in read_csv(out / "summary.csv")}
+    assert rows["frame1.png"]["Status"] == "failed"
+    assert not list(out.glob("frame1_*")), sorted(p.name for p in out.iterdir())
+    assert (out / "frame0_labels.tif").stat().st_mtime_ns == kept
+    assert {r["Image"] for r in read_csv(out / "cells.csv")} == {"frame0.png", "frame2.png"}
