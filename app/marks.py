@@ -18,6 +18,14 @@ from .workers import Job
 MARKS_UNDO_DEPTH = 200
 
 
+def _folder_key(folder: Path) -> str:
+    """A folder as :attr:`Document.marks_in` keeps it (one folder however it is reached)."""
+    try:
+        return str(Path(folder).resolve())
+    except OSError:
+        return str(Path(folder).absolute())
+
+
 class MarksMixin:
     """The controller's training marks and model training (state in ``AppController``)."""
 
@@ -119,9 +127,13 @@ class MarksMixin:
 
     def unsaved_marks(self, docs: Iterable[Document] | None = None) -> int:
         """How many image planes (of these images, default all) have marks changed since
-        they were last saved."""
+        they were last saved, or every mark cleared where a file still holds them."""
         docs = self.documents if docs is None else docs
-        return sum(bool(d.marks.get(plane)) for d in docs for plane in d.marks_unsaved)
+        return sum(
+            bool(d.marks.get(plane)) or bool(d.marks_in.get(plane))
+            for d in docs
+            for plane in d.marks_unsaved
+        )
 
     def training_name(self, doc: Document, plane: tuple) -> str:
         """The name a marked plane gets in a training set's images/: always a TIFF (the plane
@@ -180,19 +192,22 @@ class MarksMixin:
     def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         """Write every marked plane and its centres into a dataset folder for cellprop-train
         (images/ and points.csv; a points.csv already there keeps its other images' rows).
-        A plane whose every mark was cleared since it was saved or read loses its rows there
-        (its image stays; training leaves it out). Images of the same name there are replaced only if ``confirm_overwrite`` agrees."""
+        A plane whose every mark was cleared since it was saved into this folder or read
+        from it loses its rows there (its image stays; training leaves it out); one never
+        there changes nothing. Images of the same name there are replaced only if ``confirm_overwrite`` agrees."""
         if self.busy:
             self._report("Already working; wait or press Cancel first.")
             return False
         folder = Path(folder)
-        # Planes whose every mark was taken away since they were saved or read: their rows
-        # in the set go too (saved as no centres), else training would still use them.
+        here = _folder_key(folder)
+        # Planes whose every mark was taken away since they were saved into this set or read
+        # from it: their rows there go too (saved as no centres), else training would still
+        # use them. (Not those never in it: another image would lose the rows of its name.)
         marked = [
             (d, plane)
             for d in self.documents
             for plane, m in d.marks.items()
-            if m or plane in d.marks_unsaved
+            if m or here in d.marks_in.get(plane, ())
         ]
         names, own = self._names_in(folder, marked)
         plan = [
@@ -246,7 +261,14 @@ class MarksMixin:
 
         def finished(paths):
             for doc, plane, _, marks in plan:
-                if doc.marks.get(plane) == marks:  # not changed while it was being written
+                if doc.marks.get(plane) != marks:  # changed while it was being written
+                    continue
+                kept_in = doc.marks_in.setdefault(plane, set())
+                if marks:
+                    kept_in.add(here)
+                else:  # its rows are gone from this set (other sets may still hold them)
+                    kept_in.discard(here)
+                if marks or not kept_in:
                     doc.marks_unsaved.discard(plane)
             total = sum(len(m) for *_, m in plan)
             saved = sum(bool(m) for *_, m in plan)
@@ -345,6 +367,7 @@ class MarksMixin:
         for doc, plane, marks, what in plan:
             self._set_marks(doc, plane, marks, what)
             doc.marks_unsaved.discard(plane)  # the file holds them: nothing to lose
+            doc.marks_in.setdefault(plane, set()).add(_folder_key(csv_path.parent))
         if not plan and not refused:
             self._report(f"{csv_path}: no cell centres for the open images in this file")
         return len(plan)

@@ -192,6 +192,10 @@ class Document:
     marks_undo: dict = field(default_factory=dict)
     marks_redo: dict = field(default_factory=dict)
     marks_unsaved: set = field(default_factory=set)
+    # where each plane's marks are kept in files: the training sets they were saved into and
+    # the folders of the points files they were read from ({plane: {folder, ...}}); a plane
+    # whose every mark is cleared loses its rows there when the set is saved again
+    marks_in: dict = field(default_factory=dict)
     # read once at least: the page and channel shown are the user's from then on (before,
     # the first look may turn to the channel the model segments)
     seen: bool = False

@@ -2826,9 +2826,13 @@ def test_clearing_every_mark_of_a_saved_image_takes_its_centres_out_of_the_set(
     """Every mark of an image taken away (Clear the marks), the set saved again: its rows
     leave points.csv, so training no longer uses centres the user took back (they stayed,
     since only planes with marks were saved). Its image stays, and training leaves it out,
-    saying so; the other image's centres are untouched; a cleared image that was never in
-    the set changes nothing; and with nothing marked but a cleared image of the set, saving
-    still takes its centres away."""
+    saying so; the other image's centres are untouched. Only where the set holds that
+    image's marks: an image cleared that was never saved there (another file of the same
+    name, or one whose marks were added and taken away again in a later session) changes
+    nothing; a set saved elsewhere meanwhile does not count as this one; quitting asks
+    while a set still holds marks cleared in the window."""
+    import shutil
+
     from cellprop.training.data import load_dataset
 
     def show(path):
@@ -2840,6 +2844,9 @@ def test_clearing_every_mark_of_a_saved_image_takes_its_centres_out_of_the_set(
             assert controller.save_training_set(folder, lambda existing: True)
         qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
 
+    def centres(folder):
+        return {s.path.name: s.points.tolist() for s in load_dataset(folder, notes=[])}
+
     lines: list = []
     controller.log.connect(lambda level, text: lines.append(text))
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
@@ -2847,25 +2854,56 @@ def test_clearing_every_mark_of_a_saved_image_takes_its_centres_out_of_the_set(
     for path, xy in zip(crops[:2], ((20, 20), (30, 40)), strict=True):
         show(path)
         assert controller.mark_at(*xy) == "added"
-    folder = tmp_path / "set"
+    folder, elsewhere = tmp_path / "set", tmp_path / "elsewhere"
     save(folder)
-    assert sorted(s.points.tolist() for s in load_dataset(folder)) == [[[20, 20]], [[30, 40]]]
+    assert centres(folder) == {"crop0.tif": [[20, 20]], "crop1.tif": [[30, 40]]}
 
     show(crops[0])
     assert controller.clear_marks() and controller.marks() == []
+    assert controller.unsaved_marks() == 1  # the set still holds them: quitting asks
     show(crops[2])  # marked and cleared, never saved: not in the set
     assert controller.mark_at(5, 5) == "added" and controller.clear_marks()
+    show(crops[1])
+    assert controller.mark_at(50, 50) == "added"
+    save(elsewhere)  # another set: crop0's rows in the first one stay for now
+    assert controller.unsaved_marks() == 1
+    assert centres(folder) == {"crop0.tif": [[20, 20]], "crop1.tif": [[30, 40]]}
     save(folder)
     notes: list = []
     (sample,) = load_dataset(folder, notes=notes)
-    assert sample.path.name == f"{crops[1].stem}.tif" and sample.points.tolist() == [[30, 40]]
+    assert sample.path.name == "crop1.tif" and sample.points.tolist() == [[30, 40], [50, 50]]
     kept = sorted(p.name for p in (folder / "images").iterdir())
-    assert kept == sorted(f"{p.stem}.tif" for p in crops[:2])  # the cleared one's file stays
+    assert kept == ["crop0.tif", "crop1.tif"]  # the cleared one's file stays
     assert any("without cell centres left out" in n for n in notes), notes
     assert "centres of 1 images whose marks were cleared taken away" in lines[-1]
+    assert controller.unsaved_marks() == 0
 
-    # Only a cleared image left to save: its rows go too (not "nothing marked yet")
+    # Another file of a name in the set (A02's field1 beside A01's), marked and cleared:
+    # never in the set, so crop1.tif's rows stay
+    other = tmp_path / "other" / "crop1.png"
+    other.parent.mkdir()
+    shutil.copy(crops[2], other)
+    controller.open_paths([other])
+    show(other)
+    assert controller.mark_at(7, 7) == "added" and controller.clear_marks()
+    assert controller.unsaved_marks() == 0  # nothing of it in a file: nothing to lose
+    # crop1 closed and opened again (a later session): a mark added and taken away
+    assert controller.close_images([controller.index_of(crops[1])])
+    controller.open_paths([crops[1]])
     show(crops[1])
+    assert controller.mark_at(9, 9) == "added" and controller.mark_at(9, 9) == "removed"
+    show(crops[2])
+    assert controller.mark_at(60, 60) == "added"
+    save(folder)
+    assert centres(folder) == {"crop1.tif": [[30, 40], [50, 50]], "crop2.tif": [[60, 60]]}
+    assert controller.close_images([controller.index_of(other)])  # (crop1 named once again)
+
+    # Its marks read back from the set, every one cleared, and nothing else to save: its
+    # rows go too (not "nothing marked yet")
+    show(crops[1])
+    assert controller.open_marks(folder / "points.csv") == 2
+    assert controller.clear_marks()
+    show(crops[2])
     assert controller.clear_marks()
     save(folder)
     assert (folder / "points.csv").read_text().splitlines() == ["image,x,y"]
