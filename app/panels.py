@@ -774,6 +774,10 @@ class DisplayPanel(QGroupBox):
         self.plane_changed.emit(self.page.value(), self.channel.value())
 
 
+#: Where a row of the image list keeps the status its icon shows.
+_STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
 class DocumentList(QListWidget):
     """The open images with their status and cell count."""
 
@@ -785,9 +789,6 @@ class DocumentList(QListWidget):
             "green: done, red: failed (hover for the reason)."
         )
         self.setAlternatingRowColors(True)
-        # one line each: the list need not measure every row again when one changes (a batch
-        # changes one per image, thousands of rows)
-        self.setUniformItemSizes(True)
         controller.documents_added.connect(self._added)
         controller.documents_removed.connect(self._removed)
         controller.document_changed.connect(self.update_row)
@@ -836,12 +837,18 @@ class DocumentList(QListWidget):
         marked = sum(len(m) for m in doc.marks.values())
         if marked:  # cell centres clicked for training
             text += f"  ·  {marked} marked"
-        item.setText(text)
-        item.setIcon(_status_icon(status))
         tip = f"{doc.path}\nStatus: {status.value}"
         if doc.error:
             tip += f"\n{doc.error}"
-        item.setToolTip(tip)
+        # Each change makes the list measure its rows again (rows of any width: a long name
+        # scrolls): a batch asks several times an image, mostly for the row as it is.
+        if item.text() != text:
+            item.setText(text)
+        if item.data(_STATUS_ROLE) != status.value:
+            item.setData(_STATUS_ROLE, status.value)
+            item.setIcon(_status_icon(status))
+        if item.toolTip() != tip:
+            item.setToolTip(tip)
 
     def _select(self, index: int) -> None:
         if self.currentRow() != index:

@@ -2611,3 +2611,23 @@ def test_another_runs_open_images_keep_their_cells_when_a_batch_replaces_their_f
         for t in warnings
     ), warnings
     assert c.unexported_corrections(day1) == 2  # quitting asks first
+
+
+def test_a_long_image_name_keeps_its_status_within_reach_in_the_list(qtbot, window, tmp_path):
+    """Rows of the image list are as wide as their text: a microscope's long file name scrolls
+    sideways to its cell count (rows laid out all alike, for speed, cut it off at the first
+    row's width, and with it "— 3 cells" or "— failed"). A row is set again only where its
+    text, icon or tip changed."""
+    short = fakes.make_blob_image(tmp_path / "a.npy")
+    long = fakes.make_blob_image(tmp_path / ("plate1_well_B03_field_0007_" * 4 + "ch00.npy"))
+    open_and_run(qtbot, window, [short, long])
+    rows = window.documents
+    rows.resize(240, 300)
+    rows.doItemsLayout()
+    qtbot.waitUntil(lambda: rows.horizontalScrollBar().maximum() > 0, timeout=WAIT_MS)
+    second = rows.visualItemRect(rows.item(1)).width()
+    assert second >= rows.fontMetrics().horizontalAdvance(rows.item(1).text())
+    changed: list = []
+    rows.model().dataChanged.connect(lambda *args: changed.append(args))
+    rows.update_row(1)  # as it is: nothing set again
+    assert changed == []
