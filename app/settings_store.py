@@ -64,6 +64,11 @@ def default_qsettings() -> QSettings:
     )
 
 
+#: How a settings file may say yes and no (Qt writes true and false).
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _to_bool(value) -> bool:
     if isinstance(value, str):
         return value.lower() in ("1", "true", "yes")
@@ -85,11 +90,16 @@ class SettingsStore:
 
     def load_settings(self) -> UserSettings:
         defaults = UserSettings()
-        values, raws = {}, {}
+        values: dict = {}
+        raws: dict = {}  # each number as the file has it, for a message
+        keys: dict = {}  # the key each was read under (an older version's, for one)
         self.set_aside = []
 
         def aside(name: str, raw, why: str) -> None:
-            key = f"segmentation/{_KEYS.get(name, name)}"
+            key = keys.get(name, f"segmentation/{_KEYS.get(name, name)}")
+            if isinstance(raw, (list, tuple)):  # "0,5": a list to QSettings
+                raw = ",".join(map(str, raw))
+            raw = str(raw) if len(str(raw)) <= 40 else f"{str(raw)[:37]}..."
             self.set_aside.append(f"{key} = {raw} in {self.file_name}: {why}; the default is used")
 
         for name in _STRINGS:
@@ -97,21 +107,35 @@ class SettingsStore:
             if raw:
                 values[name] = str(raw)
         for name in _FLOATS + _INTS:
-            raw = self._qs.value(f"segmentation/{_KEYS.get(name, name)}")
+            keys[name] = f"segmentation/{_KEYS.get(name, name)}"
+            raw = self._qs.value(keys[name])
             if raw is None and name == "batch_channel_index":  # kept by an earlier version
-                raw = self._qs.value(f"segmentation/{name}")
+                keys[name] = f"segmentation/{name}"
+                raw = self._qs.value(keys[name])
                 raw = None if str(raw) == "0" else raw
             if raw in (None, "", "default"):
                 continue
             try:
-                values[name] = int(raw) if name in _INTS else float(raw)
-                raws[name] = raw  # as the file has it, for a message
-            except (TypeError, ValueError):  # a hand-edited or corrupt entry: the default
-                aside(name, raw, "not a whole number" if name in _INTS else "not a number")
+                number = float(raw)
+                if name in _INTS:
+                    if not number.is_integer():  # (12.0 is twelve; an infinity is not)
+                        raise ValueError(raw)
+                    number = int(number) if abs(number) < 2**53 else int(raw)
+                values[name], raws[name] = number, raw
+            except (TypeError, ValueError, OverflowError):  # a hand-edited or corrupt entry
+                why = "not a whole number" if name in _INTS else "not a number"
+                if isinstance(raw, (list, tuple)) and name in _FLOATS:
+                    why += " (a decimal point, not a comma)"
+                aside(name, raw, why)
         for name in _BOOLS:
             raw = self._qs.value(f"segmentation/{name}")
-            if raw is not None:
-                values[name] = _to_bool(raw)
+            if raw is None or raw in ("", "default"):
+                continue
+            word = str(raw).strip().lower()
+            if isinstance(raw, bool) or word in _TRUE + _FALSE:
+                values[name] = raw if isinstance(raw, bool) else word in _TRUE
+            else:
+                aside(name, raw, "not true or false")
         if values.get("device") not in (None, "auto", "cpu", "cuda"):
             aside("device", values.pop("device"), "not auto, cpu or cuda")
         for name, (lowest, highest) in {**_INT_RANGES, **_FLOAT_RANGES}.items():

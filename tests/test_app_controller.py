@@ -392,6 +392,37 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     settings_file.write_text("[segmentation]\nmin_size=1000000\nring_width=200\n")  # the most
     kept = make_store(settings_file).load_settings()
     assert (kept.min_size, kept.ring_width) == (1_000_000, 200)
+    # QA: yes and no said otherwise, or "default" (became False: roi_zip's default is True),
+    # an infinity Qt stored for a whole number (the window did not start), a decimal comma
+    # (said as a Python list), an older version's key (named as the new one), 5,000 digits
+    # (all in the Log), 12.0 for twelve (not a whole number)
+    settings_file.write_text(
+        "[segmentation]\nroi_zip=default\nbatch_pages=on\nexclude_border=yes please\n"
+        "diameter_each_image=No\nmin_size=@Variant(\\0\\0\\0\\x87\\x7f\\x80\\0\\0)\n"
+        "threshold=0,5\nbatch_channel_index=99\nmax_size=" + "9" * 5000 + "\nring_width=12.0\n"
+    )
+    store = make_store(settings_file)
+    loaded = store.load_settings()
+    assert loaded.roi_zip is UserSettings().roi_zip is True
+    assert (loaded.batch_pages, loaded.diameter_each_image, loaded.ring_width) == (True, False, 12)
+    assert loaded.exclude_border == UserSettings().exclude_border
+    assert (loaded.min_size, loaded.threshold, loaded.max_size) == (None, None, None)
+    said = {note.split(" = ")[0]: note for note in store.set_aside}
+    assert sorted(said) == [
+        "segmentation/batch_channel_index",
+        "segmentation/exclude_border",
+        "segmentation/max_size",
+        "segmentation/min_size",
+        "segmentation/threshold",
+    ], store.set_aside
+    assert "= yes please in " in said["segmentation/exclude_border"]
+    assert "not true or false" in said["segmentation/exclude_border"]
+    assert "segmentation/threshold = 0,5 in " in said["segmentation/threshold"]
+    assert "(a decimal point, not a comma)" in said["segmentation/threshold"]
+    assert "= 99 in " in said["segmentation/batch_channel_index"]
+    assert (
+        "= 9999999999" in said["segmentation/max_size"] and len(said["segmentation/max_size"]) < 300
+    )
 
 
 def test_a_folder_with_another_programs_run_json_opens_as_images(qtbot, controller, images):
