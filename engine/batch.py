@@ -603,8 +603,8 @@ def process_batch(
             # The earlier run's files of the images it finished that are segmented again (their
             # image changed since, or a file of theirs damaged): replaced as they are written,
             # gone where the image fails now (they stayed, results of the image as it was)
-            again = [p for i, p in enumerate(files) if i not in kept and i not in refused]
-            replaced = _replaced_files(out, again)
+            redone = [p for i, p in enumerate(files) if i not in kept and i not in refused]
+            replaced = _replaced_files(out, redone)
             if roi and not earlier.record.get("roi", False):  # ROI sets asked only now
                 for i, result in kept.items():
                     result.outputs = output_paths(files[i].target, out, True)
