@@ -789,6 +789,12 @@ class DocumentList(QListWidget):
             "green: done, red: failed (hover for the reason)."
         )
         self.setAlternatingRowColors(True)
+        # Rows one line each, laid out all alike: a change of one does not make the list
+        # measure thousands again (a batch changes one per image). Each row is the list's
+        # width, a long name shortened in its middle, so its status at the end stays in
+        # sight (its tip names the whole path).
+        self.setUniformItemSizes(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         controller.documents_added.connect(self._added)
         controller.documents_removed.connect(self._removed)
         controller.document_changed.connect(self.update_row)
@@ -840,8 +846,8 @@ class DocumentList(QListWidget):
         tip = f"{doc.path}\nStatus: {status.value}"
         if doc.error:
             tip += f"\n{doc.error}"
-        # Each change makes the list measure its rows again (rows of any width: a long name
-        # scrolls): a batch asks several times an image, mostly for the row as it is.
+        # A batch asks several times an image, mostly for the row as it is: set only what
+        # changed (each setting is a repaint).
         if item.text() != text:
             item.setText(text)
         if item.data(_STATUS_ROLE) != status.value:

@@ -2614,20 +2614,24 @@ def test_another_runs_open_images_keep_their_cells_when_a_batch_replaces_their_f
 
 
 def test_a_long_image_name_keeps_its_status_within_reach_in_the_list(qtbot, window, tmp_path):
-    """Rows of the image list are as wide as their text: a microscope's long file name scrolls
-    sideways to its cell count (rows laid out all alike, for speed, cut it off at the first
-    row's width, and with it "— 3 cells" or "— failed"). A row is set again only where its
-    text, icon or tip changed."""
+    """A microscope's long file name in the image list: its row is the list's width, the name
+    shortened in its middle, so its cell count or "failed" at the end stays in sight (rows
+    laid out all alike cut it off at the end, with the status). A row is set again only where
+    its text, icon or tip changed."""
     short = fakes.make_blob_image(tmp_path / "a.npy")
     long = fakes.make_blob_image(tmp_path / ("plate1_well_B03_field_0007_" * 4 + "ch00.npy"))
-    open_and_run(qtbot, window, [short, long])
+    open_and_run(qtbot, window, [long, short])  # the long one shown and segmented
     rows = window.documents
     rows.resize(240, 300)
     rows.doItemsLayout()
-    qtbot.waitUntil(lambda: rows.horizontalScrollBar().maximum() > 0, timeout=WAIT_MS)
-    second = rows.visualItemRect(rows.item(1)).width()
-    assert second >= rows.fontMetrics().horizontalAdvance(rows.item(1).text())
+    qtbot.wait(50)
+    item = rows.item(0)
+    assert item.text().endswith(" cells")
+    room = rows.visualItemRect(item).width() - rows.iconSize().width() - 12
+    assert 0 < room <= rows.viewport().width()
+    shown = rows.fontMetrics().elidedText(item.text(), rows.textElideMode(), room)
+    assert shown != item.text() and shown.startswith("plate1_") and shown.endswith("cells")
     changed: list = []
     rows.model().dataChanged.connect(lambda *args: changed.append(args))
-    rows.update_row(1)  # as it is: nothing set again
+    rows.update_row(0)  # as it is: nothing set again
     assert changed == []
