@@ -600,11 +600,6 @@ def process_batch(
             refollowed = earlier.followed_otherwise(record)  # another reach: followed again
             was = TrackSettings.of(earlier.record.get("tracking")) if refollowed else None
             kept = _kept(files, out, earlier, model, settings, roi, channel, anew, changed, refused)
-            # The earlier run's files of the images it finished that are segmented again (their
-            # image changed since, or a file of theirs damaged): replaced as they are written,
-            # gone where the image fails now (they stayed, results of the image as it was)
-            redone = [p for i, p in enumerate(files) if i not in kept and i not in refused]
-            replaced = _replaced_files(out, redone)
             if roi and not earlier.record.get("roi", False):  # ROI sets asked only now
                 for i, result in kept.items():
                     result.outputs = output_paths(files[i].target, out, True)

@@ -16,7 +16,13 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from cellprop.engine import TRACKS_CSV_COLUMNS, TrackSettings, auto_workers
+from cellprop.engine import (
+    TRACKS_CSV_COLUMNS,
+    TrackSettings,
+    auto_workers,
+    read_labels,
+    write_labels,
+)
 from cellprop.engine.features import rings
 from cellprop.engine.output import masks_from_rois
 from scipy import ndimage as ndi
@@ -2849,25 +2855,28 @@ def test_an_earlier_run_tells_images_of_its_names_read_from_other_files(
     assert earlier_run(out).of_other_files({"a.png": days[1] / "a.png"}) == []
 
 
-def test_an_image_segmented_again_on_resume_that_fails_now_leaves_no_old_results(
+def test_an_image_that_cannot_be_read_on_resume_keeps_its_labels_edited_by_hand(
     tmp_path, tiny_model_dir, capsys
 ):
-    """Continuing a run where an image it finished has since become unreadable (overwritten
-    by a broken copy): it is tried again and fails, and its results from the image as it was
-    are removed, as replacing a run removes a failing image's (they stayed beside a summary
-    row saying failed, and Open results showed them); the other images' files are kept."""
+    """Continuing a run where an image it finished cannot be read any more (a copy cut
+    short), after its labels were corrected by hand in Fiji: it fails, and its files stay,
+    the user's labels among them. (A version of this session removed a failing image's
+    earlier files on --resume, as replacing a run does; that deleted labels the user had
+    edited, which the run could not tell from its own once the image was unreadable.)"""
     folder = _three_images(tmp_path)
     out = tmp_path / "out"
     assert segment([folder, "--out", out], tiny_model_dir) == 0
+    labels = read_labels(out / "frame1_labels.tif")
+    labels[labels == labels.max()] = 0  # one cell taken out by hand
+    write_labels(out / "frame1_labels.tif", labels, overwrite=True)
+    edited = (out / "frame1_labels.tif").read_bytes()
     kept = (out / "frame0_labels.tif").stat().st_mtime_ns
     (folder / "frame1.png").write_bytes(b"not a PNG any more")
     capsys.readouterr()
     argv = ["segment", str(folder), "--out", str(out), "--model", str(tiny_model_dir)]
     assert main([*argv, "--threshold", "0.01", "--resume"]) == 1  # (as segment() runs it)
-    err = capsys.readouterr().err
-    assert "frame1.png" in err
+    assert "frame1.png" in capsys.readouterr().err
     rows = {r["Image"]: r for r in read_csv(out / "summary.csv")}
     assert rows["frame1.png"]["Status"] == "failed"
-    assert not list(out.glob("frame1_*")), sorted(p.name for p in out.iterdir())
+    assert (out / "frame1_labels.tif").read_bytes() == edited
     assert (out / "frame0_labels.tif").stat().st_mtime_ns == kept
-    assert {r["Image"] for r in read_csv(out / "cells.csv")} == {"frame0.png", "frame2.png"}
