@@ -468,10 +468,12 @@ class BatchMixin:
 
     def _keep_what_the_batch_replaces(self, paths, planes, out_dir: Path, roi: bool) -> None:
         """Other open images whose results are in files this batch replaces (a run of other
-        images of these names, replaced when asked): their labels are read now, while the
-        files still hold them (parked, they would have been read back from files holding
-        this run's cells, drawn over the wrong image), and they are in no file from now on:
-        kept in the window, unsaved (quitting asks first, Export saves them)."""
+        images of these names, replaced when asked). Those whose cells are only in the files
+        (parked) let them go: they were read back from files holding this run's cells and
+        drawn over the wrong image. (Reading them all first froze the window and kept
+        gigabytes for a day of frames, to save results the user had agreed to lose.) Those
+        held in the window (shown, corrected) stay there, in no file now: unsaved, so that
+        quitting asks first and Export saves them. The Log names both."""
         batch = {id(self.documents[i]) for i in map(self.index_of, paths) if i >= 0}
         where = out_dir.resolve()
 
@@ -479,12 +481,14 @@ class BatchMixin:
             return file is not None and Path(file).parent.resolve() == where
 
         candidates = [
-            (doc, r)
+            (doc, plane, list(undo_chain(shown)))
             for doc in self.documents
             if id(doc) not in batch
-            for shown in doc.results.values()
-            for r in undo_chain(shown)
-            if there(r.labels_file) or any(map(there, r.outputs.values()))
+            for plane, shown in doc.results.items()
+            if any(
+                there(r.labels_file) or any(map(there, r.outputs.values()))
+                for r in undo_chain(shown)
+            )
         ]
         if not candidates:
             return
@@ -493,29 +497,42 @@ class BatchMixin:
             for plane in planes
             for p in self.engine.output_paths(plane.name, out_dir, roi).values()
         }
-        touched: dict = {}
-        for doc, r in candidates:
-            if r.labels_file is not None and Path(r.labels_file).resolve() in written:
-                if r.labels is None:
-                    try:
-                        r.labels = self.engine.read_labels(r.labels_file)
-                    except (OSError, ValueError) as exc:
-                        self.log.emit("warning", f"{r.labels_file}: {exc}")
-                r.labels_file = None
-                touched[id(doc)] = doc
-            if any(Path(f).resolve() in written for f in r.outputs.values()):
-                r.outputs, r.files_replaced = {}, True
-                touched[id(doc)] = doc
-        if touched:
-            names = [doc.name for doc in touched.values()]
+
+        def replaced(file) -> bool:
+            return file is not None and Path(file).resolve() in written
+
+        gone: dict = {}
+        kept: dict = {}
+        for doc, plane, chain in candidates:
+            if any(r.labels is None and replaced(r.labels_file) for r in chain):
+                del doc.results[plane]  # its cells only in a file that is this run's now
+                gone[id(doc)] = doc
+                continue
+            for r in chain:
+                if replaced(r.labels_file):
+                    r.labels_file = None
+                    kept[id(doc)] = doc
+                if any(map(replaced, r.outputs.values())):
+                    r.outputs, r.files_replaced = {}, True
+                    kept[id(doc)] = doc
+        if gone:
+            names = [doc.name for doc in gone.values()]
             self.log.emit(
                 "warning",
-                f"{counted(len(names), 'other open image')} ({first_three(names)}) "
-                f"had their cells in files of {out_dir} that this run replaces: their cells "
+                f"{counted(len(names), 'other open image')} ({first_three(names)}) showed "
+                f"cells from files of {out_dir} that this run replaces: no longer shown "
+                "(that run's results, replaced as you agreed)",
+            )
+        if kept:
+            names = [doc.name for doc in kept.values()]
+            self.log.emit(
+                "warning",
+                f"{counted(len(names), 'other open image')} ({first_three(names)}) had "
+                f"their cells in files of {out_dir} that this run replaces: the cells shown "
                 "stay in the window, in no file now (Export saves them; quitting asks first)",
             )
-            for doc in touched.values():
-                self.document_changed.emit(self.documents.index(doc))
+        for doc in {**gone, **kept}.values():
+            self.document_changed.emit(self.documents.index(doc))
 
     def _on_batch_result(self, item: BatchItem) -> None:
         summary = self._batch

@@ -364,10 +364,14 @@ class MarksMixin:
             if not confirm_replace(question):
                 self.log.emit("info", f"{csv_path.name} not opened: the centres marked kept")
                 return 0
+        # a training set's points file (not a cell table, nor a file of x,y rows): clearing
+        # these marks is saved by saving into that set again
+        a_set = csv_path.name == "points.csv" and (csv_path.parent / "images").is_dir()
         for doc, plane, marks, what in plan:
             self._set_marks(doc, plane, marks, what)
             doc.marks_unsaved.discard(plane)  # the file holds them: nothing to lose
-            doc.marks_in.setdefault(plane, set()).add(_folder_key(csv_path.parent))
+            if a_set:
+                doc.marks_in.setdefault(plane, set()).add(_folder_key(csv_path.parent))
         if not plan and not refused:
             self._report(f"{csv_path}: no cell centres for the open images in this file")
         return len(plan)

@@ -11,7 +11,7 @@ import html
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QStyledItemDelegate,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -778,6 +779,15 @@ class DisplayPanel(QGroupBox):
 _STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+class _RowsOfTheListsWidth(QStyledItemDelegate):
+    """Rows that ask for no width of their own: laid out alike (the first row's size for
+    all), each is the list's width, whatever the first name's length, and a long name is
+    shortened to fit it."""
+
+    def sizeHint(self, option, index):  # noqa: N802 - Qt override
+        return QSize(1, super().sizeHint(option, index).height())
+
+
 class DocumentList(QListWidget):
     """The open images with their status and cell count."""
 
@@ -795,6 +805,7 @@ class DocumentList(QListWidget):
         # sight (its tip names the whole path).
         self.setUniformItemSizes(True)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setItemDelegate(_RowsOfTheListsWidth(self))
         controller.documents_added.connect(self._added)
         controller.documents_removed.connect(self._removed)
         controller.document_changed.connect(self.update_row)

@@ -118,9 +118,9 @@ class SettingsStore:
             try:
                 number = float(raw)
                 if name in _INTS:
-                    if not number.is_integer():  # (12.0 is twelve; an infinity is not)
+                    if not number.is_integer():  # (12.0 is twelve, 1e30 a whole number)
                         raise ValueError(raw)
-                    number = int(number) if abs(number) < 2**53 else int(raw)
+                    number = int(number)
                 values[name], raws[name] = number, raw
             except (TypeError, ValueError, OverflowError):  # a hand-edited or corrupt entry
                 why = "not a whole number" if name in _INTS else "not a number"

@@ -139,7 +139,7 @@ class ResultsWindowMixin:
             if not answer:
                 return
             resume, overwrite = answer == "Continue", answer == "Replace"
-        elif out.is_dir() and any(out.iterdir()):
+        elif not overwrite and out.is_dir() and any(out.iterdir()):  # (asked just above)
             overwrite = self.dialogs.ask(
                 "Replace earlier results?",
                 f"{out} already contains files.\n\nReplace the results in it? "

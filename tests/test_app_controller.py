@@ -400,6 +400,7 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
         "[segmentation]\nroi_zip=default\nbatch_pages=on\nexclude_border=yes please\n"
         "diameter_each_image=No\nmin_size=@Variant(\\0\\0\\0\\x87\\x7f\\x80\\0\\0)\n"
         "threshold=0,5\nbatch_channel_index=99\nmax_size=" + "9" * 5000 + "\nring_width=12.0\n"
+        "track_max_gap=1e30\n"
     )
     store = make_store(settings_file)
     loaded = store.load_settings()
@@ -414,7 +415,10 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
         "segmentation/max_size",
         "segmentation/min_size",
         "segmentation/threshold",
+        "segmentation/track_max_gap",
     ], store.set_aside
+    assert "= 1e30 in " in said["segmentation/track_max_gap"]
+    assert "outside 0 to 10" in said["segmentation/track_max_gap"]
     assert "= yes please in " in said["segmentation/exclude_border"]
     assert "not true or false" in said["segmentation/exclude_border"]
     assert "segmentation/threshold = 0,5 in " in said["segmentation/threshold"]

@@ -2780,6 +2780,16 @@ def test_a_second_experiment_named_alike_is_never_saved_over_the_first(
     qtbot.wait(300)
     assert not controller.busy
     assert {p.name: p.read_bytes() for p in first.iterdir()} == kept
+    # "yes": replaced, asked once (it asked "Replace earlier results?" again after it)
+    dialogs.no = set()
+    asked = len(dialogs.questions)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        window.open_paths([days[1]])
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    titles = [title for title, _ in dialogs.questions[asked:]]
+    assert titles == ["Process the whole folder?", "Replace another run's results?"], titles
+    summary = (first / "summary.csv").read_text()
+    assert str(days[1] / "t001.png") in summary and str(days[0]) not in summary
     # Results kept elsewhere (a results drive): the next batch is offered that place.
     elsewhere = tmp_path / "results" / "day2"
     elsewhere.parent.mkdir()
@@ -2907,3 +2917,12 @@ def test_clearing_every_mark_of_a_saved_image_takes_its_centres_out_of_the_set(
     assert controller.clear_marks()
     save(folder)
     assert (folder / "points.csv").read_text().splitlines() == ["image,x,y"]
+
+    # Marks read from a file that is not a training set's (a batch's cell table, say):
+    # cleared, nothing is left unsaved (quitting asked, and no save could answer it)
+    table = tmp_path / "results" / "cells.csv"
+    table.parent.mkdir()
+    table.write_text("image,x,y\ncrop2.png,11,12\n")
+    show(crops[2])
+    assert controller.open_marks(table) == 1 and controller.clear_marks()
+    assert controller.unsaved_marks() == 0

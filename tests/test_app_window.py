@@ -2573,11 +2573,12 @@ def test_another_runs_open_images_keep_their_cells_when_a_batch_replaces_their_f
     qtbot, window, tmp_path
 ):
     """day1's images segmented into results/, then day2's images of the same names saved
-    there too, replacing them when asked: day1's images, still open, held their cells only
-    as the run's files (parked), and were read back from files now holding day2's cells,
-    drawn over day1's images. Their cells are read before the run writes, kept in the
-    window and said to be in no file now (Export saves them, quitting asks first); an open
-    image of day1 whose name day2 lacks keeps its file."""
+    there too, replacing them when asked: day1's images still open held their cells only as
+    that run's files (parked), and were read back from files now holding day2's cells,
+    drawn over day1's images. The one shown keeps its cells in the window, said to be in no
+    file now (Export saves them, quitting asks first); one held only in a file shows no
+    cells now (that run's results, which the user agreed to replace); an image of day1
+    whose name day2 lacks keeps its file. Both kinds are named in the Log."""
     c = window.controller
     days = {}
     for day, count, cells in (("day1", 3, 2), ("day2", 2, 5)):
@@ -2592,25 +2593,31 @@ def test_another_runs_open_images_keep_their_cells_when_a_batch_replaces_their_f
         window.open_paths([tmp_path / "day1"])
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     day1 = [c.documents[c.index_of(p)] for p in days["day1"]]
-    cells_then = [c.engine.read_labels(d.result.labels_file).copy() for d in day1]
-    assert all(d.result.labels is None for d in day1 if d is not c.current)  # parked
+    assert c.current is day1[0] and day1[0].result.labels is not None  # shown: held
+    assert day1[1].result.labels is None  # parked: only in its file
+    shown_cells = day1[0].result.labels.copy()
     said: list = []
     c.log.connect(lambda level, text: said.append((level, text)))
+    asked = len(window.dialogs.questions)
     with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS):
         window.open_paths([tmp_path / "day2"])  # into results/ too; Replace: yes
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
-    assert not np.array_equal(c.engine.read_labels(out / "t001_labels.tif"), cells_then[1])
-    for doc, cells in zip(day1[:2], cells_then[:2], strict=True):
-        assert doc.result.labels is not None and np.array_equal(doc.result.labels, cells)
-        assert doc.result.labels_file is None and doc.result.unsaved_edits
-    assert day1[2].result.labels_file == out / "t002_labels.tif"  # not replaced: still its own
+    replace = [q for q in window.dialogs.questions[asked:] if "Replace" in q]
+    assert len(replace) == 1, replace  # asked once
+    assert not np.array_equal(c.engine.read_labels(out / "t000_labels.tif"), shown_cells)
+    assert np.array_equal(day1[0].result.labels, shown_cells)
+    assert day1[0].result.labels_file is None and day1[0].result.unsaved_edits
+    assert day1[1].result is None and day1[1].results == {}  # no cells of day2's shown
+    assert day1[2].result.labels_file == out / "t002_labels.tif"  # not replaced: its own
     assert not day1[2].result.unsaved_edits
     warnings = [text for level, text in said if level == "warning"]
     assert any(
-        f"2 other open images (t000.npy, t001.npy) had their cells in files of {out}" in t
-        for t in warnings
+        f"1 other open image (t001.npy) showed cells from files of {out}" in t for t in warnings
     ), warnings
-    assert c.unexported_corrections(day1) == 2  # quitting asks first
+    assert any(
+        f"1 other open image (t000.npy) had their cells in files of {out}" in t for t in warnings
+    ), warnings
+    assert c.unexported_corrections(day1) == 1  # quitting asks first
 
 
 def test_a_long_image_name_keeps_its_status_within_reach_in_the_list(qtbot, window, tmp_path):
@@ -2618,19 +2625,19 @@ def test_a_long_image_name_keeps_its_status_within_reach_in_the_list(qtbot, wind
     shortened in its middle, so its cell count or "failed" at the end stays in sight (rows
     laid out all alike cut it off at the end, with the status). A row is set again only where
     its text, icon or tip changed."""
-    short = fakes.make_blob_image(tmp_path / "a.npy")
-    long = fakes.make_blob_image(tmp_path / ("plate1_well_B03_field_0007_" * 4 + "ch00.npy"))
-    open_and_run(qtbot, window, [long, short])  # the long one shown and segmented
+    names = [f"plate1_well_B0{k}_field_0007_" * 4 + "ch00.npy" for k in range(3)]
+    longs = [fakes.make_blob_image(tmp_path / name, seed=k) for k, name in enumerate(names)]
+    open_and_run(qtbot, window, longs)  # every name long, the first too (QA: so it failed)
     rows = window.documents
     rows.resize(240, 300)
-    rows.doItemsLayout()
     qtbot.wait(50)
+    assert rows.horizontalScrollBar().maximum() == 0  # nothing out of sight sideways
     item = rows.item(0)
     assert item.text().endswith(" cells")
     room = rows.visualItemRect(item).width() - rows.iconSize().width() - 12
     assert 0 < room <= rows.viewport().width()
     shown = rows.fontMetrics().elidedText(item.text(), rows.textElideMode(), room)
-    assert shown != item.text() and shown.startswith("plate1_") and shown.endswith("cells")
+    assert shown != item.text() and shown.startswith("plate1_") and shown.endswith(" cells")
     changed: list = []
     rows.model().dataChanged.connect(lambda *args: changed.append(args))
     rows.update_row(0)  # as it is: nothing set again
