@@ -521,7 +521,7 @@ class BatchMixin:
                 "warning",
                 f"{counted(len(names), 'other open image')} ({first_three(names)}) showed "
                 f"cells from files of {out_dir} that this run replaces: no longer shown "
-                "(that run's results, replaced as you agreed)",
+                "(Segment shows them again, or open the results they came from)",
             )
         if kept:
             names = [doc.name for doc in kept.values()]

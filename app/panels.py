@@ -775,6 +775,8 @@ class DisplayPanel(QGroupBox):
         self.plane_changed.emit(self.page.value(), self.channel.value())
 
 
+#: What follows an image's name in its row of the image list: its status, its marks.
+_STATUS_MARKS = ("  —  ", "  ·  ")
 #: Where a row of the image list keeps the status its icon shows.
 _STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -782,10 +784,23 @@ _STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 class _RowsOfTheListsWidth(QStyledItemDelegate):
     """Rows that ask for no width of their own: laid out alike (the first row's size for
     all), each is the list's width, whatever the first name's length, and a long name is
-    shortened to fit it."""
+    shortened in its middle to fit it, never what follows it (" —  3 cells · 5 marked")."""
 
     def sizeHint(self, option, index):  # noqa: N802 - Qt override
         return QSize(1, super().sizeHint(option, index).height())
+
+    def initStyleOption(self, option, index):  # noqa: N802 - Qt override
+        super().initStyleOption(option, index)
+        room = option.rect.width() - option.decorationSize.width() - 16
+        metrics = option.fontMetrics
+        if room <= 0 or metrics.horizontalAdvance(option.text) <= room:
+            return
+        cut = min((i for i in map(option.text.find, _STATUS_MARKS) if i >= 0), default=-1)
+        if cut < 0:
+            return  # a name alone: the list shortens it
+        name, status = option.text[:cut], option.text[cut:]
+        left = max(room - metrics.horizontalAdvance(status), metrics.averageCharWidth() * 6)
+        option.text = metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, left) + status
 
 
 class DocumentList(QListWidget):

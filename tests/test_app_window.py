@@ -2642,3 +2642,19 @@ def test_a_long_image_name_keeps_its_status_within_reach_in_the_list(qtbot, wind
     rows.model().dataChanged.connect(lambda *args: changed.append(args))
     rows.update_row(0)  # as it is: nothing set again
     assert changed == []
+    # With centres marked too (QA: the row read "plate1_well_B03_…lls · 3 marked", the cell
+    # count cut out of its middle): only the name is shortened, whatever the width
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    for xy in ((10, 10), (20, 20), (30, 30)):
+        assert window.controller.mark_at(*xy) == "added"
+    assert item.text().endswith(" cells  ·  3 marked")
+    for width in (150, 240, 400):
+        rows.resize(width, 300)
+        qtbot.wait(20)
+        option = QStyleOptionViewItem()
+        option.initFrom(rows.viewport())
+        option.rect = rows.visualItemRect(item)
+        rows.itemDelegate().initStyleOption(option, rows.indexFromItem(item))
+        assert option.text.startswith("p") and option.text.endswith(" cells  ·  3 marked")
+        assert "…" in option.text or "..." in option.text
