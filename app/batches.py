@@ -515,22 +515,25 @@ class BatchMixin:
                 if any(map(replaced, r.outputs.values())):
                     r.outputs, r.files_replaced = {}, True
                     kept[id(doc)] = doc
-        if gone:
-            names = [doc.name for doc in gone.values()]
-            self.log.emit(
-                "warning",
-                f"{counted(len(names), 'other open image')} ({first_three(names)}) showed "
-                f"cells from files of {out_dir} that this run replaces: no longer shown "
-                "(Segment shows them again, or open the results they came from)",
-            )
-        if kept:
-            names = [doc.name for doc in kept.values()]
-            self.log.emit(
-                "warning",
-                f"{counted(len(names), 'other open image')} ({first_three(names)}) had "
-                f"their cells in files of {out_dir} that this run replaces: the cells shown "
-                "stay in the window, in no file now (Export saves them; quitting asks first)",
-            )
+        for docs, what in (
+            (
+                gone,
+                f"showed cells from files of {out_dir} that this run replaces: no longer "
+                "shown (Segment shows them again, or open the results they came from)",
+            ),
+            (
+                kept,
+                f"had their cells in files of {out_dir} that this run replaces: the cells "
+                "shown stay in the window, in no file now (Export saves them; quitting asks "
+                "first)",
+            ),
+        ):
+            if docs:
+                names = [doc.name for doc in docs.values()]
+                self.log.emit(
+                    "warning",
+                    f"{counted(len(names), 'other open image')} ({first_three(names)}) {what}",
+                )
         for doc in {**gone, **kept}.values():
             self.document_changed.emit(self.documents.index(doc))
 
