@@ -480,15 +480,16 @@ class BatchMixin:
         def there(file) -> bool:
             return file is not None and Path(file).parent.resolve() == where
 
-        candidates = [
-            (doc, plane, list(undo_chain(shown)))
+        chains = [
+            (doc, plane, undo_chain(shown))
             for doc in self.documents
             if id(doc) not in batch
             for plane, shown in doc.results.items()
-            if any(
-                there(r.labels_file) or any(map(there, r.outputs.values()))
-                for r in undo_chain(shown)
-            )
+        ]
+        candidates = [
+            (doc, plane, chain)
+            for doc, plane, chain in chains
+            if any(there(r.labels_file) or any(map(there, r.outputs.values())) for r in chain)
         ]
         if not candidates:
             return

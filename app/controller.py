@@ -271,7 +271,7 @@ class AppController(
         shown = self.current
         gone = {id(self.documents[i]) for i in closing}
         self.documents = [d for d in self.documents if id(d) not in gone]
-        self._resolved = {d.path: d.path.resolve() for d in self.documents}
+        self._resolved = {d.path: self._resolved[d.path] for d in self.documents}
         self._index_by_path = {self._resolved[d.path]: n for n, d in enumerate(self.documents)}
         self._recently_viewed = [d for d in self._recently_viewed if id(d) not in gone]
         self.documents_removed.emit(closing)
