@@ -114,5 +114,8 @@ def counted(n: int, noun: str) -> str:
 
 
 def first_three(names: list[str]) -> str:
-    """``names`` as a sentence shows them: the first three, and how many more."""
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    """``names`` as a sentence shows them: the first three, and how many more (worded as the
+    engine's run messages word them)."""
+    from cellprop.engine.batch import first_three as in_words  # loaded: there are names
+
+    return in_words(names)

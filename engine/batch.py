@@ -1215,7 +1215,7 @@ def several_series(stems: list[str]) -> bool:
     return varying > 1
 
 
-def _first_three(names: list[str]) -> str:
+def first_three(names: list[str]) -> str:
     """``names`` as a sentence shows them: the first three, and how many more."""
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
@@ -1223,7 +1223,7 @@ def _first_three(names: list[str]) -> str:
 def started_anew(names: list[str]) -> str:
     """What is said of the images where a followed time-lapse started anew, each a field of
     another size than the image before it (:attr:`BatchResult.restarted`)."""
-    shown = _first_three(names)
+    shown = first_three(names)
     return (
         f"tracks started anew at {shown}: a field of another size than the image before "
         "(not the same field: a stray frame in the folder?)"
@@ -1233,7 +1233,7 @@ def started_anew(names: list[str]) -> str:
 def replaced_left_over(names: list[str], out: str | Path) -> str:
     """What is said of the images a replaced run in ``out`` finished that are not among the
     images of the run that replaced it (:attr:`BatchResult.left_over`): their files stay."""
-    shown = _first_three(names)
+    shown = first_three(names)
     return (
         f"the files of {len(names)} image(s) the replaced run finished stay in {out} "
         f"({shown}), not in this run's tables; delete them if they are not wanted"
