@@ -296,12 +296,17 @@ class AppController(
         not exported, centres marked for training and not saved."""
         docs = [self.documents[i] for i in indices if 0 <= i < len(self.documents)]
         corrected = self.unexported_corrections(docs)
+        replaced = self.cells_in_no_file(docs)
         retracked = self.unexported_tracks(docs)
         measured = sum(any(r.measured_anew for r in d.results.values()) for d in docs)
         marked = self.unsaved_marks(docs)
         parts = []
         if corrected:
             parts.append(f"corrections not exported on {corrected} image(s)")
+        if replaced:
+            parts.append(
+                f"cells whose files were replaced since, in no file now, on {replaced} image(s)"
+            )
         if retracked:
             parts.append(f"tracks changed by a correction and not exported on {retracked} image(s)")
         if measured:

@@ -387,4 +387,11 @@ class CorrectionsMixin:
     def unexported_corrections(self, docs: Iterable[Document] | None = None) -> int:
         """How many of these images (default all) have corrections not exported yet."""
         docs = self.documents if docs is None else docs
-        return sum(any(r.unsaved_edits for r in d.results.values()) for d in docs)
+        return sum(any(r.edits and not r.outputs for r in d.results.values()) for d in docs)
+
+    def cells_in_no_file(self, docs: Iterable[Document] | None = None) -> int:
+        """How many of these images (default all) show cells, not corrected, whose files
+        were replaced since (``Result.in_no_file``): not corrections, but lost all the same
+        when closed or segmented again."""
+        docs = self.documents if docs is None else docs
+        return sum(any(r.in_no_file for r in d.results.values()) for d in docs)

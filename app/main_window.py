@@ -492,18 +492,23 @@ class MainWindow(
     # ------------------------------------------------------------------ running
     def run_current(self) -> None:
         doc = self.controller.current
-        if (
-            doc is not None
-            and doc.result is not None
-            and doc.result.unsaved_edits
-            and not self.dialogs.ask(
+        result = doc.result if doc is not None else None
+        if result is not None and result.unsaved_edits:
+            if result.edits:
+                why = (
+                    f"You corrected the cells of {doc.name} ({result.edits} corrections) and "
+                    "have not exported them."
+                )
+            else:
+                why = (
+                    f"The cells of {doc.name} are in no file now (their files were replaced "
+                    "since) and have not been exported."
+                )
+            if not self.dialogs.ask(
                 "Segment again?",
-                f"You corrected the cells of {doc.name} ({doc.result.edits} corrections) and "
-                "have not exported them.\n\nSegmenting again replaces them with the network's "
-                "cells. Segment again?",
-            )
-        ):
-            return
+                f"{why}\n\nSegmenting again replaces them with the network's cells. Segment again?",
+            ):
+                return
         self.banner.hide()
         self.controller.run_current()
 

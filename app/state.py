@@ -109,6 +109,13 @@ class Result:
         """Corrected by hand (or outlined at given points) and not exported since."""
         return (bool(self.edits) or self.files_replaced) and not self.outputs
 
+    @property
+    def in_no_file(self) -> bool:
+        """Not corrected, but in no file any more: the files it was read from or exported
+        to were replaced since (a batch of other images saved over them, a correction of it
+        exported over them and then undone). Export saves it; closing asks first."""
+        return self.files_replaced and not self.edits and not self.outputs
+
     def park(self) -> None:
         """Let go of the labels and layers while the image is not shown, if a file holds
         the labels (the window reads them back before it shows the image again)."""

@@ -53,10 +53,20 @@ class ResultsWindowMixin:
         chosen = set(paths)
         docs = [d for d in self.controller.documents if d.path in chosen]
         corrected = self.controller.unexported_corrections(docs)
-        if corrected and not self.dialogs.ask(
-            "Replace your corrections?",
-            f"{corrected} of these images have cells you corrected and have not exported.\n\n"
-            "Processing them replaces your corrections with the network's cells. Go on?",
+        replaced = self.controller.cells_in_no_file(docs)
+        said = []
+        if corrected:
+            said.append(
+                f"{corrected} of these images have cells you corrected and have not exported."
+            )
+        if replaced:
+            said.append(
+                f"{replaced} of these images show cells that are in no file now (their files "
+                "were replaced since) and have not been exported."
+            )
+        if said and not self.dialogs.ask(
+            "Replace your corrections?" if corrected else "Replace cells in no file?",
+            "\n".join(said) + "\n\nProcessing them replaces those cells with the network's. Go on?",
         ):
             return
         # Beside the images (their folder's cellprop-results), unless the user keeps results

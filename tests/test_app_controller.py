@@ -915,7 +915,9 @@ def test_a_correction_exported_over_an_earlier_export_leaves_undo_its_own_cells(
     assert controller.undo_correction() and controller.undo_correction()
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     assert controller.current.result is network  # in no file now: closing it asks
-    assert "corrections not exported on 1 image(s)" in controller.unsaved_work([0])
+    unsaved = controller.unsaved_work([0])  # not called a correction: it is none
+    assert "cells whose files were replaced since, in no file now, on 1 image(s)" in unsaved
+    assert "corrections" not in unsaved and controller.unexported_corrections() == 0
 
 
 def test_a_click_on_a_cells_centre_adds_nothing_and_a_cell_lost_to_a_new_one_is_said(

@@ -2617,7 +2617,19 @@ def test_another_runs_open_images_keep_their_cells_when_a_batch_replaces_their_f
     assert any(
         f"1 other open image (t000.npy) had their cells in files of {out}" in t for t in warnings
     ), warnings
-    assert c.unexported_corrections(day1) == 1  # quitting asks first
+    # quitting asks first, not calling them corrections (none were made); so does
+    # segmenting the image again, or processing it in a batch
+    assert c.cells_in_no_file(day1) == 1 and c.unexported_corrections(day1) == 0
+    assert "in no file now, on 1 image(s)" in c.unsaved_work(range(len(c.documents)))
+    window.dialogs.answers = [False]
+    window.run_current()
+    assert "The cells of t000.npy are in no file now" in window.dialogs.questions[-1]
+    assert "You corrected" not in window.dialogs.questions[-1]
+    asked, window.dialogs.answers = len(window.dialogs.questions), [False]
+    window._start_batch([day1[0].path], tmp_path / "elsewhere")
+    assert "1 of these images show cells that are in no file now" in window.dialogs.questions[-1]
+    assert "corrected" not in window.dialogs.questions[-1]
+    assert len(window.dialogs.questions) == asked + 1 and not c.busy  # answered no
 
 
 def test_a_long_image_name_keeps_its_status_within_reach_in_the_list(qtbot, window, tmp_path):
