@@ -69,9 +69,12 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-def _to_bool(value) -> bool:
+def _to_bool(value, default: bool = False) -> bool:
+    """A yes or no as the settings file says it (any of ``_TRUE`` and ``_FALSE``, in any
+    case); ``default`` where it says neither (an entry edited by hand to something else)."""
     if isinstance(value, str):
-        return value.lower() in ("1", "true", "yes")
+        word = value.strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else default
     return bool(value)
 
 
@@ -159,7 +162,8 @@ class SettingsStore:
             if visible is None or opacity is None:
                 continue
             try:
-                overlays[name] = Overlay(_to_bool(visible), min(1.0, max(0.0, float(opacity))))
+                shown = _to_bool(visible, overlays[name].visible)
+                overlays[name] = Overlay(shown, min(1.0, max(0.0, float(opacity))))
             except (TypeError, ValueError):
                 continue
         return overlays
@@ -173,7 +177,7 @@ class SettingsStore:
     def flag(self, key: str, default: bool = False) -> bool:
         """A choice of the View menu kept between sessions (``"scale_bar"``)."""
         value = self._qs.value(f"view/{key}")
-        return default if value is None else _to_bool(value)
+        return default if value is None else _to_bool(value, default)
 
     def set_flag(self, key: str, value: bool) -> None:
         self._qs.setValue(f"view/{key}", bool(value))

@@ -429,6 +429,25 @@ def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
     )
 
 
+def test_view_choices_and_overlays_read_yes_and_no_as_the_settings_do(settings_file):
+    """The View menu's choices and the overlays' visibility take yes and no as the
+    segmentation settings do (on/off, any case, spaces): "on" hid an overlay and "off" or a
+    word of nothing turned a choice off whatever its default was."""
+    settings_file.parent.mkdir()
+    settings_file.write_text(
+        "[view]\nscale_bar=On\nlegend=off\nruler=maybe\n"
+        "[overlays]\ncentres_visible= YES \ncentres_opacity=0.5\nfills_visible=off\n"
+        "fills_opacity=0.2\noutlines_visible=sometimes\noutlines_opacity=0.7\n"
+    )
+    store = make_store(settings_file)
+    assert store.flag("scale_bar") is True and store.flag("legend", True) is False
+    assert store.flag("ruler", True) is True and store.flag("ruler") is False  # its default
+    overlays = store.load_overlays()
+    assert overlays["centres"].visible is True and overlays["centres"].opacity == 0.5
+    assert overlays["fills"].visible is False and overlays["fills"].opacity == 0.2
+    assert overlays["outlines"].visible is True and overlays["outlines"].opacity == 0.7
+
+
 def test_a_folder_with_another_programs_run_json_opens_as_images(qtbot, controller, images):
     (images[0].parent / "run.json").write_text('{"acquisition": "microscope software"}')
     with qtbot.waitSignal(controller.folder_opened, timeout=WAIT_MS) as sig:
