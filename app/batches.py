@@ -9,7 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .messages import count_cells, counted, first_three, readable_error, size_note
+from .messages import (
+    count_cells,
+    counted,
+    first_three,
+    plane_label,
+    readable_error,
+    size_note,
+)
 from .state import Result, undo_chain
 from .workers import Job
 
@@ -502,21 +509,25 @@ class BatchMixin:
         def replaced(file) -> bool:
             return file is not None and Path(file).resolve() in written
 
-        gone: dict = {}
+        # named with their page where a file has several (one page's cells may go, another's
+        # stay), before any is let go
+        named = {(id(doc), plane): plane_label(doc, plane) for doc, plane, _ in candidates}
+        gone: dict = {}  # (id(doc), plane): doc
         kept: dict = {}
         for doc, plane, chain in candidates:
+            key = (id(doc), plane)
             if any(r.labels is None and replaced(r.labels_file) for r in chain):
                 del doc.results[plane]  # its cells only in a file that is this run's now
-                gone[id(doc)] = doc
+                gone[key] = doc
                 continue
             for r in chain:
                 if replaced(r.labels_file):
                     r.labels_file = None
-                    kept[id(doc)] = doc
+                    kept[key] = doc
                 if any(map(replaced, r.outputs.values())):
                     r.outputs, r.files_replaced = {}, True
-                    kept[id(doc)] = doc
-        for docs, what in (
+                    kept[key] = doc
+        for planes_of, what in (
             (
                 gone,
                 f"showed cells from files of {out_dir} that this run replaces: no longer "
@@ -529,13 +540,13 @@ class BatchMixin:
                 "first)",
             ),
         ):
-            if docs:
-                names = [doc.name for doc in docs.values()]
+            if planes_of:
+                names = [named[key] for key in planes_of]
                 self.log.emit(
                     "warning",
                     f"{counted(len(names), 'other open image')} ({first_three(names)}) {what}",
                 )
-        for doc in {**gone, **kept}.values():
+        for doc in {id(doc): doc for doc in [*gone.values(), *kept.values()]}.values():
             self.document_changed.emit(self.documents.index(doc))
 
     def _on_batch_result(self, item: BatchItem) -> None:

@@ -35,7 +35,7 @@ from .dialogs import Dialogs
 from .histogram import HistogramView
 from .icon import app_icon
 from .menus import build_actions
-from .messages import count_cells, counted, first_three
+from .messages import count_cells, counted, first_three, plane_label
 from .panels import (
     DisplayPanel,
     DocumentList,
@@ -77,15 +77,6 @@ def _row(*widgets: QWidget) -> QWidget:
     for widget in widgets:
         layout.addWidget(widget)
     return row
-
-
-def plane_label(doc, plane: tuple) -> str:
-    """An image's name in the pooled Distribution's tooltips: with its page and channel
-    where it is not a file's first plane or the file has several segmented."""
-    page, channel = plane
-    if plane == (0, 0) and len(doc.results) < 2:
-        return doc.name
-    return f"{doc.name} page {page}" + (f" channel {channel}" if channel else "")
 
 
 class MainWindow(

@@ -119,3 +119,12 @@ def first_three(names: list[str]) -> str:
     from cellprop.engine.batch import first_three as in_words  # loaded: there are names
 
     return in_words(names)
+
+
+def plane_label(doc, plane: tuple) -> str:
+    """An image's name (the pooled Distribution's tooltips, the Log): with its page and
+    channel where it is not a file's first plane or the file has several segmented."""
+    page, channel = plane
+    if plane == (0, 0) and len(doc.results) < 2:
+        return doc.name
+    return f"{doc.name} page {page}" + (f" channel {channel}" if channel else "")

@@ -2632,6 +2632,45 @@ def test_another_runs_open_images_keep_their_cells_when_a_batch_replaces_their_f
     assert len(window.dialogs.questions) == asked + 1 and not c.busy  # answered no
 
 
+def test_a_batch_replacing_one_page_of_another_runs_file_names_the_page_in_the_log(
+    qtbot, window, tmp_path
+):
+    """day1's movie (every page as an image) and day2's movie of the same name into one
+    folder, replaced when asked: the page shown keeps its cells, the other page lets them
+    go; the Log names each by its page (it named the file twice, once in each line, so that
+    which page lost its cells could not be told)."""
+    c = window.controller
+    c.update_settings(batch_pages=True)
+    for day, seed in (("day1", 1), ("day2", 5)):
+        (tmp_path / day).mkdir()
+        page = np.load(fakes.make_blob_image(tmp_path / f"{day}.npy", n_cells=3, seed=seed))
+        np.save(tmp_path / day / "movie.npy", np.stack([page, page[::-1]]))
+    out = tmp_path / "results"
+    window.dialogs.folder = str(out)
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS):
+        window.open_paths([tmp_path / "day1"])
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    movie = c.current
+    assert movie.path == tmp_path / "day1" / "movie.npy" and movie.plane == (0, 0)
+    assert sorted(movie.results) == [(0, 0), (1, 0)]
+    assert movie.results[(1, 0)].labels is None  # not shown: only in its file
+    said: list = []
+    c.log.connect(lambda level, text: said.append((level, text)))
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS):
+        window.open_paths([tmp_path / "day2"])  # into results/ too; Replace: yes
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert sorted(movie.results) == [(0, 0)] and movie.results[(0, 0)].labels_file is None
+    warnings = [text for level, text in said if level == "warning"]
+    assert any(
+        f"1 other open image (movie.npy page 1) showed cells from files of {out}" in t
+        for t in warnings
+    ), warnings
+    assert any(
+        f"1 other open image (movie.npy page 0) had their cells in files of {out}" in t
+        for t in warnings
+    ), warnings
+
+
 def test_a_long_image_name_keeps_its_status_within_reach_in_the_list(qtbot, window, tmp_path):
     """A microscope's long file name in the image list: its row is the list's width, the name
     shortened in its middle, so its cell count or "failed" at the end stays in sight (rows
