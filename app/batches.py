@@ -473,14 +473,11 @@ class BatchMixin:
         )
         return started
 
-    def _keep_what_the_batch_replaces(self, paths, planes, out_dir: Path, roi: bool) -> None:
-        """Other open images whose results are in files this batch replaces (a run of other
-        images of these names, replaced when asked). Those whose cells are only in the files
-        (parked) let them go: they were read back from files holding this run's cells and
-        drawn over the wrong image. (Reading them all first froze the window and kept
-        gigabytes for a day of frames, to save results the user had agreed to lose.) Those
-        held in the window (shown, corrected) stay there, in no file now: unsaved, so that
-        quitting asks first and Export saves them. The Log names both."""
+    def _replaced_elsewhere(self, paths, planes, out_dir: Path, roi: bool) -> list:
+        """Other open images whose results are in files a batch of ``planes`` into
+        ``out_dir`` would replace (a run of other images of these names, or an export
+        there): (document, plane, its undo chain, goes), ``goes`` where its cells are only
+        in such a file (parked), else they are held in the window (shown, corrected)."""
         batch = {id(self.documents[i]) for i in map(self.index_of, paths) if i >= 0}
         where = out_dir.resolve()
 
@@ -499,7 +496,7 @@ class BatchMixin:
             if any(there(r.labels_file) or any(map(there, r.outputs.values())) for r in chain)
         ]
         if not candidates:
-            return
+            return []
         written = {
             p.resolve()
             for plane in planes
@@ -509,24 +506,55 @@ class BatchMixin:
         def replaced(file) -> bool:
             return file is not None and Path(file).resolve() in written
 
-        # named with their page where a file has several (one page's cells may go, another's
-        # stay), before any is let go
-        named = {(id(doc), plane): plane_label(doc, plane) for doc, plane, _ in candidates}
+        found = []
+        for doc, plane, chain in candidates:
+            goes = any(r.labels is None and replaced(r.labels_file) for r in chain)
+            if goes or any(
+                replaced(r.labels_file) or any(map(replaced, r.outputs.values())) for r in chain
+            ):
+                found.append((doc, plane, chain, goes, replaced))
+        return found
+
+    def open_images_a_batch_replaces(self, paths, out_dir: str | Path) -> tuple[list, list]:
+        """The names (with their page where a file has several) of other open images whose
+        cells are in files a batch of ``paths`` into ``out_dir`` would replace: those that
+        would show no cells then, and those that would keep theirs in the window only (the
+        question before replacing names them)."""
+        user = self.settings
+        planes = self.engine.batch_planes(
+            [Path(p) for p in paths], user.batch_page, self.batch_channel
+        )
+        found = self._replaced_elsewhere(paths, planes, Path(out_dir), user.roi_zip)
+        return (
+            [plane_label(doc, plane) for doc, plane, _, goes, _ in found if goes],
+            [plane_label(doc, plane) for doc, plane, _, goes, _ in found if not goes],
+        )
+
+    def _keep_what_the_batch_replaces(self, paths, planes, out_dir: Path, roi: bool) -> None:
+        """Other open images whose results are in files this batch replaces (a run of other
+        images of these names, replaced when asked). Those whose cells are only in the files
+        (parked) let them go: they were read back from files holding this run's cells and
+        drawn over the wrong image. (Reading them all first froze the window and kept
+        gigabytes for a day of frames, to save results the user had agreed to lose.) Those
+        held in the window (shown, corrected) stay there, in no file now: unsaved, so that
+        quitting asks first and Export saves them. The Log names both, each with its page
+        where a file has several (one page's cells may go, another's stay)."""
+        found = self._replaced_elsewhere(paths, planes, out_dir, roi)
+        named = {(id(doc), plane): plane_label(doc, plane) for doc, plane, *_ in found}
         gone: dict = {}  # (id(doc), plane): doc
         kept: dict = {}
-        for doc, plane, chain in candidates:
+        for doc, plane, chain, goes, replaced in found:
             key = (id(doc), plane)
-            if any(r.labels is None and replaced(r.labels_file) for r in chain):
+            if goes:
                 del doc.results[plane]  # its cells only in a file that is this run's now
                 gone[key] = doc
                 continue
             for r in chain:
                 if replaced(r.labels_file):
                     r.labels_file = None
-                    kept[key] = doc
                 if any(map(replaced, r.outputs.values())):
                     r.outputs, r.files_replaced = {}, True
-                    kept[key] = doc
+            kept[key] = doc
         for planes_of, what in (
             (
                 gone,

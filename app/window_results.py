@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .messages import counted, format_seconds
+from .messages import counted, first_three, format_seconds
 
 
 class ResultsWindowMixin:
@@ -94,7 +94,7 @@ class ResultsWindowMixin:
                 f"{counted(len(other), 'image')} of the same names from {folder}, "
                 f"not from {Path(sources[other[0]]).parent}.\n\n"
                 "Replace them? That run's results of images of these names are lost. (No: "
-                "nothing is started; choose another folder.)",
+                "nothing is started; choose another folder.)" + self._open_ones_lost(paths, out),
             ):
                 return
             overwrite, earlier = True, None
@@ -153,7 +153,8 @@ class ResultsWindowMixin:
             overwrite = self.dialogs.ask(
                 "Replace earlier results?",
                 f"{out} already contains files.\n\nReplace the results in it? "
-                "(No: nothing is started; choose another folder.)",
+                "(No: nothing is started; choose another folder.)"
+                + self._open_ones_lost(paths, out),
             )
             if not overwrite:
                 return
@@ -161,6 +162,24 @@ class ResultsWindowMixin:
         self.controller.store.set_folder("batch_parent", "" if beside else str(out.parent))
         self.controller.store.set_folder("batch_results", str(out))
         self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
+
+    def _open_ones_lost(self, paths: list, out: Path) -> str:
+        """What replacing the files in ``out`` would do to other open images whose cells are
+        in them (another run's, an export's), in words for the question ("" where none)."""
+        gone, kept = self.controller.open_images_a_batch_replaces(paths, out)
+        text = ""
+        if gone:
+            text += (
+                f"\n\n{counted(len(gone), 'other open image')} ({first_three(gone)}) show "
+                "cells read from files there: they would show none (Segment finds them again)."
+            )
+        if kept:
+            text += (
+                f"\n\n{counted(len(kept), 'other open image')} ({first_three(kept)}) have "
+                "cells from files there: those shown stay in the window, in no file (Export "
+                "saves them)."
+            )
+        return text
 
     def _earlier_run(self, out: Path, names: list):
         """The record of a batch run in ``out`` that processed some of the images ``names``,

@@ -1353,6 +1353,45 @@ def test_batch_into_a_folder_with_files_asks_and_no_starts_nothing(qtbot, window
     assert (out / "cells.csv").read_text() == "earlier run"
 
 
+def test_a_batch_over_an_export_names_the_open_images_whose_cells_it_replaces(
+    qtbot, window, tmp_path
+):
+    """day1's images segmented and exported into a folder (no run's record there), then
+    day2's images of the same names processed into it: the question before replacing names
+    the open images whose cells are in those files (it said only "already contains
+    files", and what it did to them was said only afterwards, in the Log)."""
+    c = window.controller
+    day1 = []
+    for day, cells in (("day1", 2), ("day2", 5)):
+        (tmp_path / day).mkdir()
+        made = [
+            fakes.make_blob_image(tmp_path / day / f"t00{k}.npy", n_cells=cells + k, seed=k)
+            for k in range(2)
+        ]
+        day1 = day1 or made
+    open_and_run(qtbot, window, day1)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_current(1)
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.run_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    exported = tmp_path / "exported"
+    with qtbot.waitSignal(c.exported, timeout=WAIT_MS):
+        assert c.export_all(exported, lambda existing: True)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    first = c.documents[0].result
+    assert first.outputs["labels"] == exported / "t000_labels.tif"
+    window.dialogs.folder = str(exported)
+    window.dialogs.answers = [True, False]  # yes: process the folder; no: do not replace
+    asked = len(window.dialogs.questions)
+    window.open_paths([tmp_path / "day2"])
+    qtbot.waitUntil(lambda: len(window.dialogs.questions) == asked + 2, timeout=WAIT_MS)
+    question = window.dialogs.questions[-1]
+    assert "already contains files" in question
+    assert "2 other open images (t000.npy, t001.npy) have cells from files there" in question
+    assert not c.busy and c.documents[0].result is first  # answered no: nothing changed
+
+
 def _stopped_run(window, out, page=None, track=False, **changed):
     """The record a run with the window's model and settings (``changed`` where given;
     ``track``: how it followed the cells) left when it stopped after img0."""
@@ -2603,7 +2642,9 @@ def test_another_runs_open_images_keep_their_cells_when_a_batch_replaces_their_f
         window.open_paths([tmp_path / "day2"])  # into results/ too; Replace: yes
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     replace = [q for q in window.dialogs.questions[asked:] if "Replace" in q]
-    assert len(replace) == 1, replace  # asked once
+    assert len(replace) == 1, replace  # asked once, naming what it does to day1's open images
+    assert "1 other open image (t001.npy) show cells read from files there" in replace[0]
+    assert "1 other open image (t000.npy) have cells from files there" in replace[0]
     assert not np.array_equal(c.engine.read_labels(out / "t000_labels.tif"), shown_cells)
     assert np.array_equal(day1[0].result.labels, shown_cells)
     assert day1[0].result.labels_file is None and day1[0].result.unsaved_edits
