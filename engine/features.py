@@ -201,8 +201,9 @@ def neighbours(
         closest[:, : k - 1], apart[:, : k - 1] = numbers[i], d * scale
         if k == 3:
             u, v = xy[i[:, 0]] - xy, xy[i[:, 1]] - xy
-            cos = (u * v).sum(1) / (np.hypot(*u.T) * np.hypot(*v.T))
-            with np.errstate(invalid="ignore"):
+            # (no angle where a neighbour's centre is the cell's own: a cell in another's hole)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cos = (u * v).sum(1) / (np.hypot(*u.T) * np.hypot(*v.T))
                 angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
     return {
         "NumberOfNeighbors": count,
@@ -281,7 +282,10 @@ def _ring_columns(
             mean = total[numbers] / counted
             ratio = np.asarray(means[suffix], np.float64) / mean
         out[f"Intensity_MeanIntensity{suffix}"] = mean
-        out[f"Intensity_IntegratedIntensity{suffix}"] = total[numbers]
+        # none a number (or no ring): none measured, as a cell's own intensities
+        out[f"Intensity_IntegratedIntensity{suffix}"] = np.where(
+            counted > 0, total[numbers], np.nan
+        )
         out[f"Intensity_CellToRingRatio{suffix}"] = np.where(np.isfinite(ratio), ratio, np.nan)
     return out
 

@@ -333,6 +333,21 @@ def test_neighbours_of_one_or_two_cells_are_none_written_as_empty(tmp_path):
     )  # to the 10 significant digits written
 
 
+def test_a_cell_in_anothers_hole_at_its_centre_has_no_angle_and_says_nothing(recwarn):
+    """A ring-shaped cell with another in its hole, both centred at one point, and a third
+    cell: the angle at either of the two is none, without a warning printed (numpy's
+    RuntimeWarning of a division by 0 broke into the progress bar)."""
+    labels = np.zeros((40, 60), np.uint16)
+    rows, cols = np.indices(labels.shape)
+    d = np.hypot(cols - 15, rows - 15)
+    labels[(d >= 6) & (d <= 10)] = 1
+    labels[d <= 3] = 2
+    labels[30:36, 45:51] = 3
+    angle = _neighbour_columns(measure(labels))["AngleBetweenNeighbors"]
+    assert np.isnan(angle[:2]).all() and np.isfinite(angle[2])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_neighbours_within_a_distance_of_squares_and_a_far_cell():
     """CellProfiler's *Within a specified distance*: at 1 pixel the same neighbours and
     touching shares as cells that touch; at 2 the square one pixel of background apart from
@@ -629,3 +644,11 @@ def test_pixels_that_are_no_number_are_left_out_of_the_intensities():
         np.isnan(three[f"Intensity_{k}Intensity"]) for k in ("Mean", "Min", "Max", "Integrated")
     )
     assert one["Ring_AreaShape_Area"] > 0
+    # a ring of pixels none of which is a number: none measured (its total was written 0)
+    image[10:20, :] = np.nan
+    third = measure(labels, image, ring_width=2).rows()[2]
+    assert third["Ring_AreaShape_Area"] > 0
+    assert all(
+        np.isnan(third[f"Ring_Intensity_{k}"])
+        for k in ("MeanIntensity", "IntegratedIntensity", "CellToRingRatio")
+    )
