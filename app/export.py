@@ -91,6 +91,10 @@ class ExportMixin:
             )
             for (doc, plane), at in zip(planes, named, strict=True)
         ]
+        other = self._another_images_results(plan, out_dir)
+        if other:
+            self._report(f"Nothing exported: {other}")
+            return False
         # one image exported into a run's folder: the run's tables of all cells and images
         # brought up to date too, its other images kept (they kept its cells as they were);
         # where the run followed its cells, Export all (tracks.csv too) does, as said below
@@ -279,6 +283,36 @@ class ExportMixin:
             )
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def _another_images_results(self, plan: list, out_dir: Path) -> str:
+        """Why ``plan`` must not be exported into the run in ``out_dir``, in words ("" where
+        it may): an image it names as the run named another file's (``other/b.png`` into the
+        folder of a run of ``img4/b.png``), whose cells would take that image's place in the
+        run's files and tables (*Open results* then drew them over that image). An image
+        whose cells came from that folder (its results opened, the images moved since) is
+        the run's own."""
+        try:
+            run = self.engine.earlier_run(out_dir)
+        except self.engine.ResumeError:  # (said when its tables are left as they were)
+            return ""
+        if run is None:
+            return ""
+        where = out_dir.resolve()
+
+        def from_there(result: Result) -> bool:
+            files = [r.labels_file for r in undo_chain(result)]
+            files += [f for r in undo_chain(result) for f in r.outputs.values()]
+            return any(f is not None and Path(f).parent.resolve() == where for f in files)
+
+        for doc, _, result, _, named_as in plan:
+            if run.of_other_files({named_as: doc.path}) and not from_there(result):
+                recorded = (run.rows.get(named_as) or {}).get("Path")
+                return (
+                    f"{out_dir} holds the results of a run whose {named_as} is {recorded}, "
+                    f"another image than {doc.path}: its cells would take that image's place "
+                    "in the run's files and tables. Export into another folder."
+                )
+        return ""
 
     def _has_roi(self, plane, out_dir: Path) -> bool:
         """Whether ``out_dir`` holds a ROI set of ``plane`` (a run's, exported with *Also save

@@ -611,6 +611,47 @@ def test_an_image_exported_into_a_run_goes_by_the_runs_name_or_leaves_its_tables
     assert any("crop0.png is not one of the run's images" in w for w in warned)
 
 
+def test_another_image_of_a_runs_name_is_not_exported_into_its_folder(
+    qtbot, controller, crops, tmp_path
+):
+    """A run of crop0-2, then another image named crop1.png (other pixels, another folder)
+    segmented in the window and exported into the run's folder: refused, naming both
+    files, nothing written (its cells took the run's crop1 files and rows, and Open results
+    drew them over the run's crop1). The run's own image, its results opened, still goes."""
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    (tmp_path / "other").mkdir()
+    stranger = tmp_path / "other" / crops[1].name
+    cv2.imwrite(str(stranger), cv2.imread(str(crops[1]), cv2.IMREAD_UNCHANGED)[::-1])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    fresh = AppController(store=controller.store)
+    errors: list = []
+    fresh.error.connect(errors.append)
+    try:
+        with qtbot.waitSignal(fresh.image_ready, timeout=RUN_MS):
+            fresh.open_paths([stranger])
+        with qtbot.waitSignal(fresh.result_ready, timeout=RUN_MS):
+            assert fresh.run_current()
+        qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+        asked: list = []
+        for export in (fresh.export_current, fresh.export_all):
+            assert not export(out, asked.append)
+            assert f"whose crop1.png is {crops[1]}, another image than {stranger}" in errors[-1]
+        assert asked == [] and len(errors) == 2
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    finally:
+        fresh.shutdown()
+    own = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(own.image_ready, timeout=RUN_MS):
+            own.open_results(out)
+        assert not _correct_and_export(qtbot, own, out, 1)  # the run's own: exported
+        assert own.documents[1].result.outputs["labels"] == out / "crop1_labels.tif"
+    finally:
+        own.shutdown()
+
 def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(
     qtbot, controller, crops, tmp_path
 ):
