@@ -151,18 +151,33 @@ class ExportMixin:
                 numbered.update({id(r): t for r, t in zip(results, lapse, strict=True)})
                 rows += engine.track_rows(name, tracks, lapse, times, names)
             written, tables, counts, makers = [], [], {}, {}
+            unread: list = []  # what the Log says of the images not read
             for n, (doc, plane, result, paths, named_as) in enumerate(plan):
                 if job.is_cancelled():
                     break
                 job.progress(f"Writing {paths['labels'].name}", n / len(plan))
-                image = self._image_at(doc, plane)
                 table = numbered.get(id(result), result.table)
-                # the calibration the cells were measured with, not the one chosen now
-                made = result.settings if isinstance(result.settings, dict) else {}
-                pixel_size, unit = engine.calibration(image, made.get("pixel_size"))
                 labels = result.labels  # parked (not shown): read back from its file
                 if labels is None:
                     labels = engine.read_labels(result.labels_file)
+                try:
+                    image = self._image_at(doc, plane)
+                except (engine.ImageError, OSError) as exc:
+                    # deleted or moved since it was segmented: its cells, table and ROIs
+                    # are in the window still, and written; the overlay has no image to
+                    # draw on (the outlines over black), and the Log says so
+                    image = None
+                    unread.append(
+                        f"{paths['overlay'].name}: the outlines drawn over black, since "
+                        f"the image could not be read ({readable_error(exc, engine)}); the "
+                        "labels, table and ROIs are those shown"
+                    )
+                # the calibration the cells were measured with, not the one chosen now
+                made = result.settings if isinstance(result.settings, dict) else {}
+                if image is not None:
+                    pixel_size, unit = engine.calibration(image, made.get("pixel_size"))
+                else:  # the table's, measured when the image was there
+                    pixel_size, unit = table.pixel_size, table.unit
                 engine.write_labels(
                     paths["labels"],
                     labels,
@@ -176,7 +191,7 @@ class ExportMixin:
                 grown = engine.feature_transform(labels) if ring and "roi" in paths else None
                 engine.write_overlay(
                     paths["overlay"],
-                    image.display_pixels,
+                    image.display_pixels if image is not None else np.zeros_like(labels, np.uint8),
                     labels,
                     result.centres,
                     overwrite=overwrite,
@@ -196,13 +211,14 @@ class ExportMixin:
                 counts[named_as] = (len(areas), float(areas.mean()) if len(areas) else np.nan)
                 makers[named_as] = self._made_record(result)
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
-                page = plane[0] if getattr(image, "n_pages", 1) > 1 else None
+                pages = getattr(image, "n_pages", 1) if image is not None else len(doc.results)
+                page = plane[0] if pages > 1 or plane[0] else None
                 tables.append((named_as, table, page))  # (as its file holds it already)
             # a run's folder: its summary.csv says so too, and its run.json what made each
             # (opened again, a correction re-runs the model that made it, measured so)
             engine.recount(out_dir, counts, makers)
             if not (gathered and written):
-                return written, [], []
+                return written, [], unread
             run = engine.run_tables(out_dir, tables, [name for name, _ in followed])
             if combined:  # a run's folder: its other images (closed, not opened) stay in them
                 every = tables if run.tables is None else run.tables
@@ -216,14 +232,14 @@ class ExportMixin:
                         columns=engine.TRACKS_CSV_COLUMNS,
                     )
                 kept = [f"{out_dir}: the run's tables could not keep {p}" for p in run.unread]
-                return written, gathered, kept
+                return written, gathered, unread + kept
             # one image into a run's folder: the run's tables only where they stay whole
             why = _run_tables_kept(run, out_dir)
             if why:
                 return (
                     written,
                     [],
-                    [f"{out_dir}: cells.csv and images.csv left as they were: {why}"],
+                    [*unread, f"{out_dir}: cells.csv and images.csv left as they were: {why}"],
                 )
             try:
                 engine.write_tables(gathered[0], run.tables, overwrite=overwrite)
@@ -233,11 +249,12 @@ class ExportMixin:
                     written,
                     [],
                     [
+                        *unread,
                         f"{out_dir}: cells.csv and images.csv could not be brought up to date "
-                        f"({exc}); close them where they are open and export again"
+                        f"({exc}); close them where they are open and export again",
                     ],
                 )
-            return written, gathered, []
+            return written, gathered, unread
 
         def finished(out):
             written, files, unread = out

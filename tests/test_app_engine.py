@@ -652,6 +652,51 @@ def test_another_image_of_a_runs_name_is_not_exported_into_its_folder(
     finally:
         own.shutdown()
 
+
+def test_cells_of_an_image_deleted_since_are_exported_all_the_same(
+    qtbot, controller, crops, tmp_path
+):
+    """An image segmented and corrected, then deleted (or moved) on disk while its pixels
+    had left the memory: Export all wrote nothing, of it or of the other images ("This
+    image could not be read"), and its corrections could be saved nowhere. Its labels,
+    table and ROIs are written from the window, the overlay over black, the Log saying so;
+    the other image is exported as ever."""
+    controller.MAX_IMAGES_IN_MEMORY = 1
+    controller.update_settings(roi_zip=True)
+    warned: list = []
+    controller.log.connect(lambda level, text: warned.append(text) if level == "warning" else None)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:2])
+    for k in (0, 1):
+        if controller.current_index != k:
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.set_current(k)
+        with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+            assert controller.run_current()
+        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+        if k == 0:
+            with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+                assert controller.remove_cell(1)
+            qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    gone = controller.documents[0]
+    assert gone.image is None and gone.result.edits == 1  # its pixels let go, its cells not
+    crops[0].unlink()
+    out = tmp_path / "exported"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    for k in (0, 1):
+        result = controller.documents[k].result
+        labels = engine.read_labels(out / f"crop{k}_labels.tif")
+        np.testing.assert_array_equal(labels, result.labels)
+        assert len(read_rows(out / f"crop{k}_cells.csv")) == result.n_cells
+        assert (out / f"crop{k}_overlay.png").is_file() and (out / f"crop{k}_rois.zip").is_file()
+    assert [r["Image"] for r in read_rows(out / "images.csv")] == ["crop0.png", "crop1.png"]
+    assert not controller.has_unsaved_results()
+    said = [w for w in warned if "crop0_overlay.png" in w]
+    assert len(said) == 1 and "drawn over black" in said[0] and str(crops[0]) in said[0]
+
+
 def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(
     qtbot, controller, crops, tmp_path
 ):
