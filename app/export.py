@@ -274,6 +274,13 @@ class ExportMixin:
             self.log.emit("info", f"Exported {len(files)} files to {out_dir}")
             for problem in unread:
                 self.log.emit("warning", problem)
+            tables_of_all = [n for n in ("cells.csv", "images.csv") if (out_dir / n).is_file()]
+            if tables_of_all and not into_run and not combined:  # an Export all's, not a run's
+                self.log.emit(
+                    "warning",
+                    f"{out_dir}: {' and '.join(tables_of_all)} left as they were, with the "
+                    "cells of an earlier Export all; Export all brings them up to date",
+                )
             if into_run and followed_run and not combined:
                 self.log.emit(
                     "info",

@@ -1188,6 +1188,38 @@ def test_a_corrected_batch_exported_again_gets_a_fresh_table_of_all_cells(
     assert controller.unexported_corrections() == 0
 
 
+def test_one_image_exported_into_an_export_all_folder_says_its_tables_are_as_they_were(
+    qtbot, controller, images, tmp_path
+):
+    """*Export all* of two images, a cell of one taken out, then *Export* of it alone into
+    the same folder: its own files are its cells now, cells.csv and images.csv (of the
+    Export all, no run's) still hold them as they were, and the Log says so and how to
+    bring them up to date (it said only "Exported 4 files")."""
+    open_and_wait(qtbot, controller, images[:2])
+    for k in (0, 1):
+        if controller.current_index != k:
+            with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+                controller.set_current(k)
+        correct_and_wait(qtbot, controller, controller.run_current)
+    out = tmp_path / "exported"
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    tables = {n: (out / n).read_bytes() for n in ("cells.csv", "images.csv")}
+    said: list = []
+    controller.log.connect(lambda level, text: said.append((level, text)))
+    correct_and_wait(qtbot, controller, lambda: controller.remove_cell(1))
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.export_current(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert {n: (out / n).read_bytes() for n in tables} == tables
+    assert (
+        "warning",
+        f"{out}: cells.csv and images.csv left as they were, with the cells of an earlier "
+        "Export all; Export all brings them up to date",
+    ) in said, said
+
+
 # --- centres marked for training ---------------------------------------------------------------
 
 
