@@ -27,7 +27,7 @@ from .batches import BatchItem, BatchMixin, BatchSummary
 from .corrections import CorrectionsMixin
 from .export import ConfirmOverwrite, ExportMixin
 from .marks import MarksMixin
-from .messages import STAGE_WORDS, count_cells, readable_error, size_note
+from .messages import STAGE_WORDS, count_cells, points_missed, readable_error, size_note
 from .remeasure import MeasureAgainMixin
 from .settings_store import SettingsStore
 from .state import (
@@ -918,10 +918,12 @@ class AppController(
             self._memo_filled(doc, plane)
             self.document_changed.emit(self.documents.index(doc))
             self.result_ready.emit(self.documents.index(doc))
+            missed = points_missed(self.engine, centres, seg.centres) if given else ""
             self.log.emit(
-                "info",
+                "warning" if missed else "info",
                 f"{doc.name}: {count_cells(seg.n_cells)}{what} in {seconds:.1f} s "
-                f"({getattr(model, 'provider', '')}){size_note(seg.settings)}",
+                f"({getattr(model, 'provider', '')}){size_note(seg.settings)}"
+                + (f"; {missed}" if missed else ""),
             )
             if self.model_status.provider != getattr(model, "provider", ""):
                 self.model_status = self._status_of(model)

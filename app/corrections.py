@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .messages import count_cells, readable_error
+from .messages import count_cells, points_missed, readable_error
 from .state import Document, Result
 from .workers import Job
 
@@ -212,7 +212,9 @@ class CorrectionsMixin:
             return True
         return self._add_cells(doc, [], labels)
 
-    def _correct(self, doc: Document, centres, what: str, added=None) -> bool:
+    def _correct(
+        self, doc: Document, centres, what: str, added=None, points_file: bool = False
+    ) -> bool:
         old = doc.result
         plane = doc.plane
         settings, model_key, typed_pixel_size = self._made_with(old)
@@ -241,7 +243,10 @@ class CorrectionsMixin:
                     return
             had = np.reshape(centres, (-1, 2))[:before]
             lost = [tuple(p) for p, k in zip(had, kept[:before], strict=True) if not k]
-            if lost:  # a cell the new one took the place of: said, not gone quietly
+            missed = points_missed(self.engine, centres, seg.centres) if points_file else ""
+            if missed:  # a points file's: said with the correction, below
+                said = f"{what}; {missed}"
+            elif lost:  # a cell the new one took the place of: said, not gone quietly
                 where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in lost)
                 self._report(
                     f"{doc.name}: the cell{'s' * (len(lost) > 1)} at {where} gave way to the "
@@ -268,7 +273,11 @@ class CorrectionsMixin:
             index = self.documents.index(doc)
             self.document_changed.emit(index)
             self.result_ready.emit(index)
-            self.log.emit("info", f"{doc.name}: {what}; {count_cells(seg.n_cells)} (Ctrl+Z undoes)")
+            self.log.emit(
+                "warning" if missed else "info",
+                f"{doc.name}: {said if missed else what}; {count_cells(seg.n_cells)} "
+                "(Ctrl+Z undoes)",
+            )
             if self.current is doc and doc.plane == plane:  # not a cell of another image
                 self.select_cell(int(seg.n_cells) if added else 0)
 
@@ -361,7 +370,7 @@ class CorrectionsMixin:
             return False
         what = f" at the {len(xy)} points of {csv_path.name}"
         if doc.result is not None:
-            return self._correct(doc, xy, f"cells outlined{what}")
+            return self._correct(doc, xy, f"cells outlined{what}", points_file=True)
         return self.run_current(centres=xy, what=what)
 
     def _read_points_file(self, csv_path: Path) -> dict | None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 
 def count_cells(n: int) -> str:
     """A count of cells in words: "1 cell", "0 cells", "12 cells" (as the engine's, which
@@ -128,3 +130,20 @@ def plane_label(doc, plane: tuple) -> str:
     if plane == (0, 0) and len(doc.results) < 2:
         return doc.name
     return f"{doc.name} page {page}" + (f" channel {channel}" if channel else "")
+
+
+def points_missed(engine, centres, found) -> str:
+    """The points given (a points file's) that gave no cell among the cells ``found``
+    (their centres), in words as ``cellprop segment --points`` says them; "" where each
+    gave one."""
+    given = np.reshape(np.asarray(centres, float), (-1, 2))
+    kept = engine.points_kept(given, found)
+    missed = [tuple(p) for p, k in zip(given, kept, strict=True) if not k]
+    if not missed:
+        return ""
+    at = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missed[:3])
+    more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
+    return (
+        f"{len(missed)} of the {len(given)} points gave no cell ({at}{more}: nothing there to "
+        "outline, or left out by the size or edge rules)"
+    )

@@ -1826,6 +1826,34 @@ def test_cells_outlined_at_points_from_a_file(qtbot, window, images, tmp_path):
     assert c.current.result.previous is result and c.current.result.n_cells == 1
 
 
+def test_points_of_a_file_that_give_no_cell_are_named(qtbot, window, images, tmp_path):
+    """A points file with a point where nothing can be outlined (in the background, the
+    smallest cell larger than what it gives): the Log names it, as `segment --points` does,
+    when the image is outlined at the points and when they correct its cells (it said
+    "16 cells at the 48 points" and nothing of the other 32)."""
+    c = window.controller
+    c.update_settings(min_size=30)  # the fake's cell in the background has 25 px
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[2:])
+    pixels = c.current.image.pixels
+    from scipy import ndimage
+
+    blobs, n = ndimage.label(pixels > pixels.mean() + pixels.std())
+    (y0, x0), (y1, x1) = ndimage.center_of_mass(blobs > 0, blobs, [1, 3])
+    table = tmp_path / "Results.csv"
+    table.write_text(f"X,Y\n{x0},{y0}\n60,60\n{x1},{y1}\n")
+    window.dialogs.points_file = str(table)
+    for k in range(2):  # outlined, then (a result there) a correction
+        with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+            window.points_action.trigger()
+        qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+        assert c.current.result.n_cells == 2
+        log = window.log_panel.toPlainText().splitlines()
+        said = [line for line in log if "1 of the 3 points gave no cell (x 60, y 60:" in line]
+        assert len(said) == k + 1, log
+    assert "gave way" not in window.log_panel.toPlainText()
+
+
 def test_a_dropped_table_of_centres_outlines_or_marks_cells_as_the_user_chooses(
     qtbot, window, images, tmp_path
 ):
