@@ -701,8 +701,13 @@ class MainWindow(
 
     def _result_ready(self, index: int) -> None:
         if index == self.controller.current_index:
-            self._show_result(self.controller.current)
+            doc = self.controller.current
+            self._show_result(doc)
             self._describe_hovered()
+            # "Saved 3 files in ..." is not true of cells corrected since: it goes
+            done = self.banner.isVisible() and self.banner.kind == "done"
+            if done and doc.result is not None and not doc.result.outputs:
+                self.banner.hide()
 
     def _document_changed(self, index: int) -> None:
         self._set_busy(self.controller.busy)

@@ -1096,6 +1096,12 @@ def test_export_asks_before_replacing_files(qtbot, window, images, tmp_path):
     assert window.banner.kind == "done" and f"Saved 4 files in {out}" in window.banner.text.text()
     window.banner.action.click()
     assert window.dialogs.opened == [str(out)]
+    # a correction since: "Saved" is not true of its cells any more, and goes (QA: it stayed)
+    c = window.controller
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        assert c.remove_cell(1)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert not window.banner.isVisible()
 
 
 def test_export_offers_the_folder_of_the_run_that_made_the_results(
