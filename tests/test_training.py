@@ -608,6 +608,48 @@ def test_resume_refuses_a_checkpoint_of_a_different_training(small_c2c12, tiny_r
 
 
 @pytest.mark.data
+def test_resume_refuses_a_training_set_changed_since_it_began(small_c2c12, tmp_path):
+    """The same command continued after centres were taken out of points.csv: refused,
+    saying what changed (it went on quietly at another working scale,
+    epochs of two sets in one model, the best chosen across them). Left as it was, the set
+    continues as ever."""
+    import shutil
+
+    dataset = tmp_path / "c2c12-small"
+    shutil.copytree(small_c2c12, dataset)
+    config = dataclasses.replace(_tiny_config(dataset, tmp_path / "model", 3), scale=None)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_during_second_epoch(line):
+        if line.startswith("epoch 2/"):
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(config, progress=False, log=stop_during_second_epoch)
+    points = (dataset / "points.csv").read_text()
+    rows = points.splitlines()
+    (dataset / "points.csv").write_text("\n".join(rows[:1] + rows[1::3]) + "\n")
+    resume = dataclasses.replace(config, resume=True)
+    with pytest.raises(ValueError, match="the training set changed since the training began") as e:
+        train(resume, progress=False, log=None)
+    assert "cell centres added, removed or moved" in str(e.value)
+    assert "working scale" in str(e.value)  # (automatic: from the centres' spacing)
+    (dataset / "points.csv").write_text(points)
+    assert len(train(resume, progress=False, log=None).history) == 3
+
+
+def test_what_changed_in_a_training_set_is_said_by_image():
+    from cellprop.training.train import _set_changed
+
+    then = {"train_images": ["a", "b", "c"], "val_images": ["v"], "centres": "1", "scale": 0.5}
+    now = {**then, "train_images": ["a", "c", "d"]}
+    assert _set_changed(then, now) == "training images: 3 then, 3 now; b no longer; d new"
+    assert _set_changed(then, {**then, "centres": "2"}) == "cell centres added, removed or moved"
+    assert _set_changed(then, dict(then)) == "" and _set_changed(None, then) == ""
+
+@pytest.mark.data
 def test_a_stated_cell_diameter_sets_scale_and_sigma_and_is_recorded(
     small_c2c12, tiny_run, tmp_path
 ):

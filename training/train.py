@@ -9,6 +9,7 @@ exactly where an uninterrupted one would be.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -544,6 +545,7 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     best_loss, best_state, first_epoch, seconds_before = math.inf, None, 0, 0.0
     if config.resume and not resuming:  # said: not the training hoped for
         log(f"--resume: no checkpoint at {checkpoint_path}, so the training starts anew")
+    trained_on = _trained_on(train_samples, val_samples, scale, sigma_px)
     if resuming:
         try:
             state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
@@ -567,6 +569,12 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
                     f"{checkpoint_path}: cannot resume, {_OPTION.get(key, key)} was "
                     f"{before} (now {getattr(config, key)})"
                 )
+        changed = _set_changed(state.get("trained_on"), trained_on)
+        if changed:  # the same options, another set: two trainings in one model
+            raise ValueError(
+                f"{checkpoint_path}: cannot resume, the training set changed since the "
+                f"training began ({changed}); --overwrite trains anew on the set as it is"
+            )
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         history, best_loss, best_state = state["history"], state["best_loss"], state["best_state"]
@@ -628,6 +636,7 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
                     "best_loss": best_loss,
                     "best_state": best_state,
                     "seconds": seconds_before + time.perf_counter() - started,
+                    "trained_on": trained_on,  # (resume compares: the set may change)
                 },
                 partial,
             )
@@ -704,6 +713,45 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     )
     info = _measure_size_reference(out, info, val_samples or train_samples[:4], log)
     return TrainResult(model, info, check, history)
+
+
+def _trained_on(train_samples, val_samples, scale: float, sigma_px: float) -> dict:
+    """What a training learns from besides its options: the images it trains and validates
+    on, a fingerprint of their centres, and the working scale and target width they gave
+    (automatic, from the centres' spacing). A checkpoint keeps it, and --resume compares it."""
+    digest = hashlib.sha256()
+    for sample in [*train_samples, *val_samples]:
+        digest.update(sample.name.encode("utf-8", "surrogateescape"))
+        digest.update(np.round(np.asarray(sample.points, np.float64), 3).tobytes())
+    return {
+        "train_images": [s.name for s in train_samples],
+        "val_images": [s.name for s in val_samples],
+        "centres": digest.hexdigest()[:16],
+        "scale": round(float(scale), 6),
+        "sigma_px": round(float(sigma_px), 4),
+    }
+
+
+def _set_changed(then: dict | None, now: dict) -> str:
+    """How the training set differs from the one a checkpoint was trained on, in words; ""
+    where alike, or the checkpoint (written before it was kept) does not say."""
+    if not then:
+        return ""
+    said = []
+    for key, what in (("train_images", "training images"), ("val_images", "validation images")):
+        before, after = then.get(key, []), now[key]
+        if before != after:
+            gone = [n for n in before if n not in after]
+            new = [n for n in after if n not in before]
+            parts = [f"{len(before)} then, {len(after)} now"]
+            parts += [f"{', '.join(gone[:3])} no longer"] if gone else []
+            parts += [f"{', '.join(new[:3])} new"] if new else []
+            said.append(f"{what}: " + "; ".join(parts))
+    if then.get("centres") != now["centres"] and not said:
+        said.append("cell centres added, removed or moved")
+    if then.get("scale") != now["scale"]:
+        said.append(f"working scale {then.get('scale'):g} then, {now['scale']:g} now")
+    return "; ".join(said)
 
 
 def _hidden_by(name: str, out: Path):
