@@ -649,6 +649,7 @@ def test_what_changed_in_a_training_set_is_said_by_image():
     assert _set_changed(then, {**then, "centres": "2"}) == "cell centres added, removed or moved"
     assert _set_changed(then, dict(then)) == "" and _set_changed(None, then) == ""
 
+
 @pytest.mark.data
 def test_a_stated_cell_diameter_sets_scale_and_sigma_and_is_recorded(
     small_c2c12, tiny_run, tmp_path
@@ -1074,6 +1075,24 @@ def test_folders_that_cannot_be_written_a_broken_checkpoint_and_a_stop_are_said(
     err = capsys.readouterr().err
     assert f"cannot write {afile / 'model'}" in err and not work.exists()
 
+    # an --out there already that cannot be written (a read-only share): said before
+    # training, naming it (QA: the whole training ran, then a temporary file was named)
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    real = training.tempfile.TemporaryFile
+
+    def refused(*args, dir=None, **kwargs):
+        if Path(dir) == readonly:
+            raise OSError(30, "Read-only file system")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(training.tempfile, "TemporaryFile", refused)
+    assert main([*base, "--out", str(readonly), "--work", str(work)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {readonly}: Read-only file system (--out: nothing trained)" in err
+    assert not work.exists()  # not one epoch, and the folder it made for them gone
+    monkeypatch.undo()
+
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
@@ -1099,6 +1118,9 @@ def test_folders_that_cannot_be_written_a_broken_checkpoint_and_a_stop_are_said(
     assert main([*base, "--out", str(fresh)]) == 130
     assert "before the first epoch ended: nothing kept" in capsys.readouterr().err
     assert not fresh.exists()
+    # the folders above it that it made go too (QA: newa/newb/ were left)
+    assert main([*base, "--out", str(tmp_path / "newa" / "newb" / "model")]) == 130
+    assert "nothing kept" in capsys.readouterr().err and not (tmp_path / "newa").exists()
 
     def terminated(config, progress, log):  # the window's Stop, a scheduler's end of time
         Path(config.out, "checkpoints").mkdir(parents=True)
@@ -1109,6 +1131,18 @@ def test_folders_that_cannot_be_written_a_broken_checkpoint_and_a_stop_are_said(
     assert main([*base, "--out", str(fresh)]) == 130
     assert "before the first epoch ended: nothing kept" in capsys.readouterr().err
     assert not fresh.exists()
+    monkeypatch.undo()
+
+    # stopped once the model is written, while its size reference is measured: said so
+    # (it said "continue with --resume", as if the model, already replaced, were not there)
+    def measuring(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_measure_size_reference", measuring)
+    assert main([*base, "--out", str(fresh)]) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted after the model was written to {fresh}, before its size" in err
+    assert (fresh / "model.json").is_file() and (fresh / "guided.onnx").is_file()
 
 
 def test_one_cell_an_image_trains_with_its_size_given_and_a_shipped_name_is_said(tmp_path, capsys):

@@ -264,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # tqdm.write keeps the progress bar intact below the per-epoch lines; --quiet leaves out
     # those lines only (its notes, images left out among them, are still said)
+    exported: list = []  # the model written (an interruption after it says so)
+
     def log(line: str) -> None:
+        if line.startswith("exported to "):
+            exported.append(line)
         if not (args.quiet and line.startswith("epoch ")):
             tqdm.write(line, file=sys.stderr)
 
@@ -285,14 +289,28 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:  # a folder that cannot be written (read-only, a file in the way)
         where = exc.filename or args.out
+        work = Path(args.work) if args.work else Path(args.out) / "checkpoints"
+        kept = (
+            f"; the epochs done are kept in {work / 'checkpoint.pt'} (--resume goes on from "
+            "them once it can be written)"
+            if (work / "checkpoint.pt").is_file()
+            else ""
+        )
         print(
-            f"cellprop-train: error: cannot write {where}: {exc.strerror or exc}",
+            f"cellprop-train: error: cannot write {where}: {exc.strerror or exc}{kept}",
             file=sys.stderr,
         )
         return 1
     except KeyboardInterrupt:
         work = Path(args.work) if args.work else Path(args.out) / "checkpoints"
-        if (work / "checkpoint.pt").is_file():
+        if exported:  # the model is written: only its size reference was still to come
+            print(
+                f"cellprop-train: interrupted after the model was written to {args.out}, "
+                "before its size reference for --diameter auto was measured: it segments "
+                "as it is, and --resume measures that too (nothing trained again)",
+                file=sys.stderr,
+            )
+        elif (work / "checkpoint.pt").is_file():
             print("cellprop-train: interrupted; continue with --resume", file=sys.stderr)
         else:
             print(

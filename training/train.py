@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -396,16 +397,31 @@ def train(config: TrainConfig, progress: bool = True, log=print) -> TrainResult:
     """
     out = Path(config.out)
     work = Path(config.work) if config.work else out / "checkpoints"
-    made = [folder for folder in (out, work) if not folder.exists()]
+    made = _folders_to_make(out) + _folders_to_make(work)  # (their parents made too)
     try:
         return _train(config, progress, log)
-    except KeyboardInterrupt:
+    except BaseException:  # stopped or failed: the folders it made and left empty go
         if not (work / "checkpoint.pt").is_file():
-            (work / "checkpoint.pt.partial").unlink(missing_ok=True)
-            for folder in reversed(made):
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
+            try:  # (what stopped it may be a folder that cannot be written: said as it is)
+                if work.is_dir():
+                    (work / "checkpoint.pt.partial").unlink(missing_ok=True)
+                for folder in sorted(set(made), key=lambda f: len(f.parts), reverse=True):
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
+            except OSError:
+                pass
         raise
+
+
+def _folders_to_make(folder: Path) -> list[Path]:
+    """``folder`` and each of its parents that does not exist yet (a training makes them)."""
+    folder = folder.absolute()
+    missing = []
+    for each in (folder, *folder.parents):
+        if each.exists():
+            break
+        missing.append(each)
+    return missing
 
 
 def _same_folders(key: str, before, config: TrainConfig) -> bool:
@@ -529,6 +545,8 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     # elsewhere, an --out that cannot be written was found only after the whole training.
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
+    for folder, option in ((out, "--out"), (work, "--work")):
+        _writable(folder, option)  # (a folder there already, read-only: before, not after)
     if not resuming:  # (--overwrite) the replaced training's: never resumed as this one's
         checkpoint_path.unlink(missing_ok=True)
         (work / "checkpoint.pt.partial").unlink(missing_ok=True)
@@ -713,6 +731,18 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     )
     info = _measure_size_reference(out, info, val_samples or train_samples[:4], log)
     return TrainResult(model, info, check, history)
+
+
+def _writable(folder: Path, option: str) -> None:
+    """OSError naming ``folder`` (and ``option``) where no file can be written in it: found
+    before the training, not once it is over (a read-only share, a disk full)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"{exc.strerror or exc} ({option}: nothing trained)", str(folder)
+        ) from None
 
 
 def _trained_on(train_samples, val_samples, scale: float, sigma_px: float) -> dict:
