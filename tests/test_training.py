@@ -196,6 +196,12 @@ def test_reads_one_csv_per_image_and_marker_label_images(tmp_path):
     (per_image / "points" / "f2.csv").write_text("x,y\n1,2\n")
     samples = load_dataset(per_image)
     assert [s.points.tolist() for s in samples] == [[[3.0, 4.0], [10.5, 20.0]], [[1.0, 2.0]]]
+    # a points.csv beside them too: which holds the centres cannot be told (points/ was
+    # passed over without a word, its images "without cell centres")
+    (per_image / "points.csv").write_text("image,x,y\nf1.png,3,4\n")
+    with pytest.raises(DatasetError, match=r"holds cell centres in points\.csv and points/"):
+        load_dataset(per_image)
+    (per_image / "points.csv").unlink()
 
     markers = tmp_path / "markers"
     (markers / "images").mkdir(parents=True)

@@ -201,6 +201,20 @@ def load_dataset(
 
     by_name: dict[str, np.ndarray] = {}
     markers: dict[str, tuple] = {}  # a marker image's path and size, by its image's stem
+    layouts = [
+        name
+        for name, holds in (
+            ("points.csv", (folder / "points.csv").is_file()),
+            ("points/", (folder / "points").is_dir() and any((folder / "points").glob("*.csv"))),
+            ("markers/", (folder / "markers").is_dir() and bool(_image_files(folder / "markers"))),
+        )
+        if holds
+    ]
+    if len(layouts) > 1:  # one would be passed over without a word
+        raise DatasetError(
+            f"{folder}: holds cell centres in {' and '.join(layouts)}: which to train on "
+            "cannot be told; move all but one of them out of the folder"
+        )
     if (folder / "points.csv").is_file():
         where = folder / "points.csv"
         by_name = read_points_csv(where)
