@@ -300,7 +300,7 @@ def _installed() -> tuple[list[ModelInfo], list[tuple[Path, str]]]:
                 _networks_there(folder, model.info)
             except ModelError as exc:
                 if (folder / "model.json").is_file():  # a model that cannot be used
-                    broken.append((folder, str(exc)))
+                    broken.append((folder, _why(folder, exc)))
                 continue
             first = found.setdefault(model.name, model)
             if first is not model:  # hidden by a model of its name found before it
@@ -322,6 +322,14 @@ def list_models() -> list[ModelInfo]:
     :func:`load_model` on one says what is wrong.
     """
     return _installed()[0]
+
+
+def _why(folder: Path, exc: Exception) -> str:
+    """Why the model in ``folder`` cannot be used, without the folder where the message
+    begins with it (said after the folder: "not usable: FOLDER: why")."""
+    text = str(exc)
+    lead = f"{folder}: "
+    return text[len(lead) :] if text.startswith(lead) else text
 
 
 def broken_models() -> list[tuple[Path, str]]:
@@ -350,7 +358,7 @@ def _resolve(name_or_path: str | Path) -> Path:
         return installed[0]
     for folder, why in broken:  # a model of that name there, which cannot be used
         if folder.name == text:
-            raise ModelError(why)
+            raise ModelError(f"{folder}: {why}")
     names = ", ".join(m.name for m in models) or "none installed"
     raise ModelError(f"{name_or_path}: no such model folder or model name (available: {names})")
 
@@ -515,5 +523,5 @@ def load_models(device: str = "auto", left_out: list | None = None) -> list[Mode
             if device == "cuda" and not _cuda_works():
                 raise
             if left_out is not None:
-                left_out.append((info.path, str(exc)))
+                left_out.append((info.path, _why(info.path, exc)))
     return models
