@@ -1206,14 +1206,26 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
         ix, iy, iimage = 0, 1, None
         body = numbered
     points: dict[str, list[tuple[float, float]]] = {}
-    for line, row in body:
+    for k, (line, row) in enumerate(body):
         need = max(ix, iy, iimage if iimage is not None else 0)
         if len(row) <= need:
             raise PointsError(f"{path}: line {line}: expected {need + 1} columns, got {len(row)}")
         key = row[iimage].strip() if iimage is not None else ""
         if iimage is not None and not key:
             raise PointsError(f"{path}: line {line}: the image is empty (which image's is it?)")
-        xy = (_number(row[ix], path, line, "x", comma), _number(row[iy], path, line, "y", comma))
+        try:
+            xy = (
+                _number(row[ix], path, line, "x", comma),
+                _number(row[iy], path, line, "y", comma),
+            )
+        except PointsError as exc:
+            if k == 0 and iimage is None and "x" not in header:  # a header it does not know
+                raise PointsError(
+                    f"{exc}; no x and y columns were found, so the first line was read as a "
+                    "point: name the columns image,x,y (a folder's points) or x,y (one "
+                    "image's) in the first line"
+                ) from None
+            raise
         points.setdefault(key, []).append(xy)
     _one_plane_each(path, header, [row for _, row in body], iimage)
     return {key: np.asarray(value, dtype=np.float64) for key, value in points.items()}

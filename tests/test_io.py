@@ -761,6 +761,16 @@ def test_points_files_give_each_image_its_centres(tmp_path):
     bad.write_text("x,y\n1,oops\n")
     with pytest.raises(PointsError, match=r"bad\.csv: line 2: y is not a number"):
         read_points(bad)
+    # a header of other names (file,col,row), or none before image,x,y rows: the first line
+    # is read as a point, and the message says which names a header needs
+    for text in ("file,col,row\na.png,1,2\n", "a.png,1,2\n"):
+        bad.write_text(text)
+        with pytest.raises(PointsError, match="line 1: x is not a number") as e:
+            read_points(bad)
+        assert "name the columns image,x,y (a folder's points) or x,y" in str(e.value)
+    bad.write_text("x,y\n1,oops\n")
+    with pytest.raises(PointsError, match="y is not a number: 'oops'$"):
+        read_points(bad)  # (a header it knows: no such hint)
     # the same table as a spreadsheet in German writes it (semicolons, decimal commas, its
     # Windows code page), and as Fiji saves it as text (tabs)
     excel = tmp_path / "excel.csv"

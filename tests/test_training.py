@@ -1105,6 +1105,9 @@ def test_folders_that_cannot_be_written_a_broken_checkpoint_and_a_stop_are_said(
     assert main([*base, "--out", str(mine), "--resume"]) == 2
     err = capsys.readouterr().err
     assert "holds files already and no checkpoint to resume from" in err
+    assert main([*base, "--out", str(mine)]) == 2  # no --resume offered: nothing to go on with
+    err = capsys.readouterr().err
+    assert "holds files already" in err and "--resume" not in err
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
     out = tmp_path / "m"

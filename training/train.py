@@ -453,7 +453,12 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
             f"--out {out} holds {held} already"
             + (f" and no checkpoint to resume from ({checkpoint_path})" if config.resume else "")
             + ": nothing replaced; give another --out"
-            + ("" if config.resume else ", --resume to go on with the training there")
+            # (--resume only where there is a training to go on with)
+            + (
+                ", --resume to go on with the training there"
+                if not config.resume and checkpoint_path.is_file()
+                else ""
+            )
             + ", or --overwrite to replace it"
         )
     if out.exists() and not out.is_dir():
