@@ -268,6 +268,26 @@ def test_a_cell_clicked_twice_counts_once_and_images_left_out_are_named(tmp_path
     ]
 
 
+def test_a_multi_page_image_is_trained_on_its_first_page_and_says_so(tmp_path):
+    """A stack of three pages whose Fiji table puts its points on slice 2: trained on the
+    first page (as ever), said by name (it was silent, the centres of another frame taught
+    against the first); a file of one page says nothing."""
+    folder = tmp_path / "d"
+    (folder / "images").mkdir(parents=True)
+    page = _blobs((40, 40), [(10, 10)], np.uint16)
+    stack = np.stack([page] * 3)
+    tifffile.imwrite(folder / "images" / "stack.tif", stack, imagej=True, metadata={"axes": "TYX"})
+    tifffile.imwrite(folder / "images" / "one.tif", page)
+    (folder / "points.csv").write_text("image,x,y,slice\nstack.tif,10,10,2\none.tif,10,10,1\n")
+    notes: list = []
+    assert len(load_dataset(folder, notes=notes)) == 2
+    assert notes == [
+        f"{folder / 'images' / 'stack.tif'}: 3 pages: trained on its first, its centres "
+        "taken to lie there (the window's Save as training set writes each page as an "
+        "image of its own)"
+    ]
+
+
 def test_an_images_rows_by_its_name_and_its_stem_are_all_its_centres(tmp_path):
     """points.csv naming one image t000.tif in some rows and t000 in others (two sources
     pasted together): all its rows are its centres (the stem's were dropped, those cells

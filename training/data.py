@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from cellprop.engine.errors import ImageError, PointsError
-from cellprop.engine.io import IMAGE_EXTENSIONS, read_image, read_points
+from cellprop.engine.io import IMAGE_EXTENSIONS, count_pages, read_image, read_points
 from cellprop.engine.normalise import finite_filled
 from cellprop.engine.output import read_training_sources
 
@@ -258,6 +258,13 @@ def load_dataset(
                 "cell clicked twice) counted once"
             )
         pixels = _read_pixels(path, channel) if read_pixels else np.zeros((0, 0))
+        pages = count_pages(path) if read_pixels and notes is not None else 1
+        if pages > 1:  # (a Fiji table's Slice column may name another: said, not guessed)
+            notes.append(
+                f"{path}: {pages} pages: trained on its first, its centres taken to lie "
+                "there (the window's Save as training set writes each page as an image of "
+                "its own)"
+            )
         if read_pixels:
             rows, cols = pixels.shape
             marker, shape = markers.get(path.stem, (None, pixels.shape))
