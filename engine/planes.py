@@ -17,9 +17,9 @@ from typing import cast
 
 import numpy as np
 
-from .errors import ResumeError
+from .errors import ImageError, ResumeError
 from .features import CellTable
-from .io import count_pages, resolved
+from .io import count_pages, read_image, resolved
 from .journal import EarlierRun, earlier_run, row_channel
 from .pipeline import Segmentation
 
@@ -189,8 +189,21 @@ def batch_planes(
         if n == 1:
             planes.append(Plane(p, None, p.name))
         else:
-            planes += [Plane(p, k, plane_name(p, k, channel)) for k in range(n)]
+            read = _channel_read(p, channel)
+            planes += [Plane(p, k, plane_name(p, k, read)) for k in range(n)]
     return _apart(planes)
+
+
+def _channel_read(path: Path, channel: int | None) -> int | None:
+    """The channel a batch reads of the multi-page file ``path`` when ``channel`` is asked:
+    0 where the file has one channel (read whole, whatever the channel: its pages are named
+    ``_p3c0``, not after a channel it lacks), else ``channel``."""
+    if not channel:
+        return channel
+    try:
+        return channel if read_image(path, page=0).n_channels > 1 else 0
+    except ImageError:  # (its pages fail by name when read)
+        return channel
 
 
 def _folder_of(path: Path) -> Path:

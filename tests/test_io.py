@@ -692,6 +692,30 @@ def test_a_page_segmented_alone_takes_its_own_rows(tmp_path):
     assert planes_points({"stack.tif": first}, planes)["stack.tif"] is first
 
 
+def test_every_page_of_a_file_is_named_after_the_channel_read(tmp_path):
+    """--page all --channel 1: the pages of a file of two channels are named _p<page>c1;
+    those of a file of one channel, read whole whatever the channel, _p<page>c0 (they were
+    named after channel 1, which summary.csv said was not read)."""
+    from cellprop.engine import batch_planes
+
+    plane = np.arange(20 * 30, dtype=np.uint16).reshape(20, 30)
+    grey = tmp_path / "grey.tif"
+    tifffile.imwrite(grey, np.stack([plane] * 3), imagej=True, metadata={"axes": "TYX"})
+    two = tmp_path / "two.tif"
+    tifffile.imwrite(
+        two, np.stack([[plane, plane + 1]] * 2), imagej=True, metadata={"axes": "TCYX"}
+    )
+    names = [p.name for p in batch_planes([grey, two], "all", 1)]
+    assert names == [
+        "grey_p0c0.tif",
+        "grey_p1c0.tif",
+        "grey_p2c0.tif",
+        "two_p0c1.tif",
+        "two_p1c1.tif",
+    ]
+    assert [p.name for p in batch_planes([two], "all", None)] == ["two_p0c0.tif", "two_p1c0.tif"]
+
+
 def test_points_find_images_of_one_name_by_folder_page_or_whole_path(tmp_path):
     """planes_points over an experiment saved well by well, and a time-lapse's pages: a
     whole path, a folder path, a results name, a page's own name, a file's first page by the
