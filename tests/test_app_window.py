@@ -1241,6 +1241,18 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     assert window.controller.settings.engine_kwargs()["max_size"] == 4000 and bold("max_size")
     panel.reset.click()
     assert window.controller.settings.max_size is None and panel.max_size.text() == "no limit"
+    # a model that cannot be loaded: its values cannot be told, and the boxes say so (they
+    # showed their minimums, a threshold of 0.01, or the last model's values); yours stay
+    panel.threshold.setValue(0.7)
+    window.controller.update_settings(model=str(Path("/nowhere") / "model"))
+    qtbot.waitUntil(lambda: bool(window.controller.model_status.error), timeout=WAIT_MS)
+    assert panel.smoothness.text() == panel.min_size.text() == "model's"
+    assert panel.threshold.value() == pytest.approx(0.7) and panel.threshold.text() != "model's"
+    window.controller.update_settings(model="phase")
+    qtbot.waitUntil(lambda: window.controller.model_status.provider == "CPU", timeout=WAIT_MS)
+    assert panel.smoothness.value() == 20.0 and panel.smoothness.text() != "model's"
+    assert panel.min_size.value() == 4
+    panel.reset.click()
 
     # Neighbours: the cells touching, those within a distance, or those met when grown (not
     # a model default); the distance shows only where it counts.
