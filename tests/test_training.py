@@ -338,6 +338,7 @@ def test_centres_that_name_no_image_or_two_are_refused_by_name(tmp_path):
         load_dataset(folder)
 
     cv2.imwrite(str(folder / "images" / "t001.tif"), _blobs((40, 40), []))
+    (folder / "points").rename(tmp_path / "points-aside")  # (one layout a set: points.csv)
     (folder / "points.csv").write_text("image,x,y\nt001,5,6\n")
     with pytest.raises(DatasetError, match=r"t001 names t001\.png and t001\.tif"):
         load_dataset(folder)
