@@ -220,7 +220,7 @@ class EarlierRun:
         other = []
         for name, path in sources.items():
             recorded = (self.rows.get(name) or {}).get("Path") or ""
-            if os.path.isabs(recorded) and _file_key(recorded) != _file_key(path):
+            if os.path.isabs(recorded) and not _same_file(recorded, path):
                 other.append(name)
         return other
 
@@ -295,6 +295,17 @@ def _measures(key: str) -> bool:
 def _file_key(path: str | Path) -> str:
     """A file's path as compared between runs: absolute, and in the case the system compares."""
     return os.path.normcase(os.path.abspath(path))
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: spelled alike (:func:`_file_key`), or where both
+    are there, the same file reached another way (a linked folder, another mount's path)."""
+    if _file_key(a) == _file_key(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (one of them gone: not known to be the same)
+        return False
 
 
 def earlier_run(folder: str | Path) -> EarlierRun | None:

@@ -641,6 +641,20 @@ def test_another_image_of_a_runs_name_is_not_exported_into_its_folder(
             assert f"whose crop1.png is {crops[1]}, another image than {stranger}" in errors[-1]
         assert asked == [] and len(errors) == 2
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+        # the run's own crop1.png reached through a linked folder: the same file, exported
+        # (review: its path spelled otherwise was refused as another image)
+        alias = tmp_path / "alias"
+        alias.symlink_to(crops[0].parent, target_is_directory=True)
+        fresh.open_paths([alias / crops[1].name])
+        with qtbot.waitSignal(fresh.image_ready, timeout=RUN_MS):
+            fresh.set_current(1)
+        with qtbot.waitSignal(fresh.result_ready, timeout=RUN_MS):
+            assert fresh.run_current()
+        qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+        with qtbot.waitSignal(fresh.exported, timeout=RUN_MS):
+            assert fresh.export_current(out, lambda existing: True)
+        qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+        assert len(errors) == 2
     finally:
         fresh.shutdown()
     own = AppController(store=controller.store)
