@@ -704,9 +704,11 @@ class MainWindow(
             doc = self.controller.current
             self._show_result(doc)
             self._describe_hovered()
-            # "Saved 3 files in ..." is not true of cells corrected since: it goes
-            done = self.banner.isVisible() and self.banner.kind == "done"
-            if done and doc.result is not None and not doc.result.outputs:
+            # "Saved 3 files in ..." is not true of cells corrected since: it goes (other
+            # banners, a model trained, a batch finished, stay)
+            saved = getattr(self, "_saved_said", None)
+            shown = self.banner.isVisible() and self.banner.text.text() == saved
+            if shown and doc.result is not None and not doc.result.outputs:
                 self.banner.hide()
 
     def _document_changed(self, index: int) -> None:

@@ -246,11 +246,13 @@ class ResultsWindowMixin:
         if files:
             folder = Path(files[0]).parent
             note = getattr(self.controller, "export_note", "")  # measured otherwise than now
-            self.banner.show_message(
-                f"Saved {counted(len(files), 'file')} in {folder}." + (f" {note}" if note else ""),
-                "hint" if note else "done",
-                self._open_folder_action(folder),
+            said = f"Saved {counted(len(files), 'file')} in {folder}." + (
+                f" {note}" if note else ""
             )
+            self.banner.show_message(
+                said, "hint" if note else "done", self._open_folder_action(folder)
+            )
+            self._saved_said = said  # (a correction since makes it untrue: it goes then)
 
     def _open_folder_action(self, folder) -> tuple | None:
         """The banner's "Open folder" button for ``folder``, if it exists."""

@@ -1102,6 +1102,13 @@ def test_export_asks_before_replacing_files(qtbot, window, images, tmp_path):
         assert c.remove_cell(1)
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
     assert not window.banner.isVisible()
+    # another green banner (a model trained, its Use this model) stays (review: it went)
+    window._training_finished(True, str(tmp_path / "model"))
+    assert "Model trained" in window.banner.text.text()
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        assert c.remove_cell(1)
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert window.banner.isVisible() and "Model trained" in window.banner.text.text()
 
 
 def test_export_offers_the_folder_of_the_run_that_made_the_results(
