@@ -743,7 +743,7 @@ class AppController(
             if not models:
                 raise engine.ModelError(
                     "no model could be loaded to choose from"
-                    + "".join(f"; {why}" for _, why in left_out)
+                    + "".join(f"; {folder}: {why}" for folder, why in left_out)
                 )
             return engine.suggest_model(pixels, models), left_out
 

@@ -2579,6 +2579,27 @@ def test_segmenting_waits_for_every_suggest_a_model_still_choosing(
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
 
 
+def test_suggest_a_model_with_none_to_choose_names_each_model_left_out(
+    qtbot, controller, crops, monkeypatch
+):
+    """Every installed model refused: the message names each model's folder and why (the
+    folder was left out of the reason, so which model failed could not be told)."""
+    broken = Path("/models/mine")
+
+    def none_loaded(device=None, left_out=None):
+        left_out.append((broken, "unet.onnx cannot be loaded (truncated)"))
+        return []
+
+    monkeypatch.setattr(engine, "load_models", none_loaded)
+    errors: list = []
+    controller.error.connect(errors.append)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:1])
+    assert controller.suggest_model()
+    qtbot.waitUntil(lambda: bool(errors), timeout=RUN_MS)
+    assert f"no model could be loaded to choose from; {broken}: unet.onnx cannot" in errors[0]
+
+
 @pytest.mark.parametrize(
     ("image", "start", "expected"),
     [
