@@ -514,7 +514,11 @@ def test_a_folder_that_holds_anything_is_not_trained_into_unless_told(tmp_path, 
     for out, held in ((model, "holds a model already"), (dataset, "holds files already")):
         assert main([str(dataset), "--out", str(out), "--quiet"]) == 2
         err = capsys.readouterr().err
-        assert held in err and "--overwrite" in err and "--resume" in err
+        assert held in err and "--overwrite" in err and "--resume" not in err  # none to go on
+    (model / "checkpoints").mkdir()
+    (model / "checkpoints" / "checkpoint.pt").write_bytes(b"a training's")
+    assert main([str(dataset), "--out", str(model), "--quiet"]) == 2
+    assert "--resume to go on with the training there" in capsys.readouterr().err
     assert (model / "model.json").read_text() == '{"mine": 1}'
     assert sorted(p.name for p in dataset.iterdir()) == ["images"]
     # told: past that check (to the dataset's own problem here: no points)
