@@ -502,6 +502,8 @@ class AppController(
         while len(self._recently_viewed) > self.MAX_IMAGES_IN_MEMORY:
             old = self._recently_viewed.pop(0)
             if old is not self.current and not old.running:
+                if old.image is not None:
+                    old.pages_seen = int(getattr(old.image, "n_pages", 1) or 1)
                 old.image = None
                 for result in old.results.values():
                     result.park()  # labels a file holds too are read back when shown

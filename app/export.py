@@ -211,7 +211,10 @@ class ExportMixin:
                 counts[named_as] = (len(areas), float(areas.mean()) if len(areas) else np.nan)
                 makers[named_as] = self._made_record(result)
                 # a page of a time-lapse carries its page, as the batch's cells.csv does
-                pages = getattr(image, "n_pages", 1) if image is not None else len(doc.results)
+                if image is not None:
+                    pages = getattr(image, "n_pages", 1)
+                else:  # its file gone: as many as it had when last read, else those segmented
+                    pages = doc.pages_seen or len({at[0] for at in doc.results})
                 page = plane[0] if pages > 1 or plane[0] else None
                 tables.append((named_as, table, page))  # (as its file holds it already)
             # a run's folder: its summary.csv says so too, and its run.json what made each

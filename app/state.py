@@ -206,6 +206,9 @@ class Document:
     # read once at least: the page and channel shown are the user's from then on (before,
     # the first look may turn to the channel the model segments)
     seen: bool = False
+    # how many pages its file had when its pixels were last let go (0: not known): an
+    # export of it once the file is gone still gives a page of a multi-page file its Page
+    pages_seen: int = 0
 
     @property
     def name(self) -> str:

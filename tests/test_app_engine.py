@@ -711,6 +711,33 @@ def test_cells_of_an_image_deleted_since_are_exported_all_the_same(
     assert len(said) == 1 and "drawn over black" in said[0] and str(crops[0]) in said[0]
 
 
+def test_a_page_of_a_time_lapse_deleted_since_is_exported_with_its_page(
+    qtbot, controller, crops, tmp_path
+):
+    """Page 0 of a three-page time-lapse segmented, its pixels let go, its file deleted:
+    exported with its Page in cells.csv, as while the file was there (the page count was
+    guessed from the planes segmented: one, so no Page)."""
+    movie = tmp_path / "movie.tif"
+    frames = [engine.read_image(p).pixels for p in crops]
+    tifffile.imwrite(movie, np.stack(frames), imagej=True, metadata={"axes": "TYX"})
+    controller.MAX_IMAGES_IN_MEMORY = 1
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([movie, crops[0]])
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(1)
+    assert controller.documents[0].image is None
+    movie.unlink()
+    out = tmp_path / "exported"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    rows = read_rows(out / "cells.csv")
+    assert rows and {(r["Image"], r["Page"]) for r in rows} == {("movie.tif", "0")}
+
+
 def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(
     qtbot, controller, crops, tmp_path
 ):
