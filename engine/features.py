@@ -64,7 +64,8 @@ class CellTable:
 #: The edition of what the cell tables measure, recorded in a batch's run.json: a run
 #: continued from an earlier edition measures the cells it keeps again. 2: Compactness as
 #: CellProfiler 4 has it (P^2 / (4 pi A)), and no form factor for a cell of no perimeter.
-MEASURES = 2
+#: 3: no ring integrated intensity where no pixel of the ring is a number (it was 0).
+MEASURES = 3
 
 
 def detection_centres(table) -> np.ndarray | None:

@@ -177,6 +177,7 @@ def _shown(value, key: str = "") -> str:
 _MEASURES_SHOWN = {
     1: "cellprop's first (Compactness of the pixels' spread)",
     2: "CellProfiler 4's Compactness",
+    3: "CellProfiler 4's Compactness; no ring total where no ring pixel is a number",
 }
 
 
