@@ -674,10 +674,21 @@ def test_resume_refuses_a_training_set_changed_since_it_began(small_c2c12, tmp_p
 def test_what_changed_in_a_training_set_is_said_by_image():
     from cellprop.training.train import _set_changed
 
-    then = {"train_images": ["a", "b", "c"], "val_images": ["v"], "centres": "1", "scale": 0.5}
+    then = {
+        "train_images": ["a", "b", "c"],
+        "val_images": ["v"],
+        "centres": "1",
+        "pixels": "p",
+        "scale": 0.5,
+        "sigma_px": 4.0,
+    }
     now = {**then, "train_images": ["a", "c", "d"]}
     assert _set_changed(then, now) == "training images: 3 then, 3 now; b no longer; d new"
     assert _set_changed(then, {**then, "centres": "2"}) == "cell centres added, removed or moved"
+    assert _set_changed(then, {**then, "pixels": "q", "sigma_px": 5.0}) == (
+        "images of the same names replaced by others (their pixels differ); target width "
+        "4 px then, 5 now"
+    )
     assert _set_changed(then, dict(then)) == "" and _set_changed(None, then) == ""
 
 
@@ -1122,6 +1133,16 @@ def test_folders_that_cannot_be_written_a_broken_checkpoint_and_a_stop_are_said(
     err = capsys.readouterr().err
     assert f"cannot write {readonly}: Read-only file system (--out: nothing trained)" in err
     assert not work.exists()  # not one epoch, and the folder it made for them gone
+    # with --overwrite of an earlier training whose checkpoint is in --work: those epochs are
+    # not said to be this training's, kept for --resume (review)
+    old = tmp_path / "old-work"
+    old.mkdir()
+    (old / "checkpoint.pt").write_bytes(b"an earlier training's")
+    os.utime(old / "checkpoint.pt", (time.time() - 3600, time.time() - 3600))
+    assert main([*base, "--out", str(readonly), "--work", str(old), "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "nothing trained" in err and "epochs done are kept" not in err
+    assert (old / "checkpoint.pt").read_bytes() == b"an earlier training's"
     monkeypatch.undo()
 
     mine = tmp_path / "mine"

@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import shlex
 import sys
+import time
 
 from cellprop.cli import folder_argument
 
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cellprop.cli import terminated_as_interrupted
 
+    began = time.time()  # (a checkpoint written since is this training's)
     try:
         with terminated_as_interrupted():  # (the window's Stop: as Ctrl-C, nothing half left)
             result = train(config, progress=not args.quiet, log=log)
@@ -290,10 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a folder that cannot be written (read-only, a file in the way)
         where = exc.filename or args.out
         work = Path(args.work) if args.work else Path(args.out) / "checkpoints"
-        kept = (
-            f"; the epochs done are kept in {work / 'checkpoint.pt'} (--resume goes on from "
-            "them once it can be written)"
-            if (work / "checkpoint.pt").is_file()
+        checkpoint = work / "checkpoint.pt"
+        kept = (  # this training's epochs, not the one --overwrite was to replace
+            f"; the epochs done are kept in {checkpoint} (--resume goes on from them once it "
+            "can be written)"
+            if checkpoint.is_file() and (args.resume or checkpoint.stat().st_mtime >= began)
             else ""
         )
         print(

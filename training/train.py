@@ -754,14 +754,18 @@ def _trained_on(train_samples, val_samples, scale: float, sigma_px: float) -> di
     """What a training learns from besides its options: the images it trains and validates
     on, a fingerprint of their centres, and the working scale and target width they gave
     (automatic, from the centres' spacing). A checkpoint keeps it, and --resume compares it."""
-    digest = hashlib.sha256()
+    digest, pixels = hashlib.sha256(), hashlib.sha256()
     for sample in [*train_samples, *val_samples]:
         digest.update(sample.name.encode("utf-8", "surrogateescape"))
         digest.update(np.round(np.asarray(sample.points, np.float64), 3).tobytes())
+        image = np.ascontiguousarray(sample.pixels)
+        pixels.update(f"{image.shape}{image.dtype.str}".encode())
+        pixels.update(image.data)
     return {
         "train_images": [s.name for s in train_samples],
         "val_images": [s.name for s in val_samples],
         "centres": digest.hexdigest()[:16],
+        "pixels": pixels.hexdigest()[:16],
         "scale": round(float(scale), 6),
         "sigma_px": round(float(sigma_px), 4),
     }
@@ -784,8 +788,12 @@ def _set_changed(then: dict | None, now: dict) -> str:
             said.append(f"{what}: " + "; ".join(parts))
     if then.get("centres") != now["centres"] and not said:
         said.append("cell centres added, removed or moved")
+    if then.get("pixels", now["pixels"]) != now["pixels"] and not said:
+        said.append("images of the same names replaced by others (their pixels differ)")
     if then.get("scale") != now["scale"]:
         said.append(f"working scale {then.get('scale'):g} then, {now['scale']:g} now")
+    elif then.get("sigma_px") != now["sigma_px"]:  # (fluorescence: from the nuclei's size)
+        said.append(f"target width {then.get('sigma_px'):g} px then, {now['sigma_px']:g} now")
     return "; ".join(said)
 
 
