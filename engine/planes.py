@@ -200,9 +200,9 @@ def _channel_read(path: Path, channel: int | None) -> int | None:
     ``_p3c0``, not after a channel it lacks), else ``channel``."""
     if not channel:
         return channel
-    try:
+    try:  # (one page decoded: a header does not tell a grey image saved in colour)
         return channel if read_image(path, page=0).n_channels > 1 else 0
-    except ImageError:  # (its pages fail by name when read)
+    except (ImageError, OSError, ValueError):  # (its pages fail by name when read)
         return channel
 
 
