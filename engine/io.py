@@ -1219,7 +1219,7 @@ def read_points(path: str | Path) -> dict[str, np.ndarray]:
                 _number(row[iy], path, line, "y", comma),
             )
         except PointsError as exc:
-            if k == 0 and iimage is None and "x" not in header:  # a header it does not know
+            if k == 0 and body is numbered:  # the first line: a header it does not know?
                 raise PointsError(
                     f"{exc}; no x and y columns were found, so the first line was read as a "
                     "point: name the columns image,x,y (a folder's points) or x,y (one "

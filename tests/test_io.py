@@ -787,7 +787,7 @@ def test_points_files_give_each_image_its_centres(tmp_path):
         read_points(bad)
     # a header of other names (file,col,row), or none before image,x,y rows: the first line
     # is read as a point, and the message says which names a header needs
-    for text in ("file,col,row\na.png,1,2\n", "a.png,1,2\n"):
+    for text in ("file,col,row\na.png,1,2\n", "a.png,1,2\n", "image,x,row\na.png,1,2\n"):
         bad.write_text(text)
         with pytest.raises(PointsError, match="line 1: x is not a number") as e:
             read_points(bad)
