@@ -167,8 +167,9 @@ class MarksMixin:
         ``folder``: a set's own image keeps its file's; a plane saved there before keeps the
         name it got then (its sources.csv says which: one of two files of one name saved
         from two folders, saved again alone, would otherwise get a name of its own and be
-        in the set twice); else :meth:`training_names`'. And the names of the set's own
-        images among them (their files stay as they are)."""
+        in the set twice); else :meth:`training_names`'. And the names of the images whose
+        files stay as they are: the set's own, and those a plane saved there before wrote
+        (the same plane of the same file: not asked about again, as if another's)."""
         names, own = self.training_names(marked), set()
         recorded = {}
         for name, source in self.engine.read_training_sources(folder).items():
@@ -187,6 +188,8 @@ class MarksMixin:
             except OSError:
                 continue
             names[k] = recorded.get(key, names[k])
+            if key in recorded and (folder / "images" / names[k]).is_file():
+                own.add(names[k])
         return names, own
 
     def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
@@ -318,7 +321,13 @@ class MarksMixin:
         planes = self.engine.batch_planes([doc.path for doc in docs])  # named apart
         named = {k: v for k, v in points.items() if k}  # x,y rows: the image shown's only
         found = self.engine.planes_points(named, planes)
+        # a training set's record of where each image was taken from first: a file saved
+        # there under another name (src_crop_0000.tif, beside src2's crop_0000) gets its own
+        recorded = self._recorded_planes_marks(csv_path, points)
+        by_record = {id(doc) for doc, plane, *_ in recorded if plane == (0, 0)}
         for doc, name, plane in zip(docs, names, planes, strict=True):
+            if id(doc) in by_record:
+                continue
             xy = found[plane.name]
             if xy is None or isinstance(xy, str):
                 xy = points.get(name, xy)  # as a training set names it, else why not
@@ -342,7 +351,7 @@ class MarksMixin:
             if target != (0, 0):
                 what = f"centres of page {target[0]} channel {target[1]} read from {csv_path.name}"
             plan.append((doc, target, marks, what))
-        plan += self._other_planes_marks(csv_path, points)
+        plan += recorded
         clicked = [
             (doc, plane)
             for doc, plane, marks, _ in plan
@@ -376,12 +385,13 @@ class MarksMixin:
             self._report(f"{csv_path}: no cell centres for the open images in this file")
         return len(plan)
 
-    def _other_planes_marks(self, csv_path: Path, points: dict) -> list:
-        """Marks of a training set's points file for the pages and channels other than the
-        first of the open files they were taken from (``movie_p2c0.tif``, ``two_p0c1.tif``:
-        the set's sources.csv says which file, page and channel each is): (document, plane,
-        marks, what) for each. (They were left out: the marking of a time-lapse or of a
-        nuclei channel came back on its first plane only.)"""
+    def _recorded_planes_marks(self, csv_path: Path, points: dict) -> list:
+        """Marks of a training set's points file for the planes of the open files they were
+        taken from, as its sources.csv records them (``movie_p2c0.tif``, ``two_p0c1.tif``,
+        and a first page saved under another name than its file's, ``src_crop_0000.tif``):
+        (document, plane, marks, what) for each. (They were left out: the marking of a
+        time-lapse or of a nuclei channel came back on its first plane only, and a file
+        saved beside another of its name got none back.)"""
         by_file: dict = {}
         for doc in self.documents:
             try:
@@ -392,7 +402,7 @@ class MarksMixin:
         for name, source in self.engine.read_training_sources(csv_path.parent).items():
             plane = (source["page"], source["channel"])
             xy = points.get(name)
-            if xy is None or plane == (0, 0):
+            if xy is None:
                 continue
             try:
                 doc = by_file.get(Path(source["file"]).resolve())
@@ -401,7 +411,9 @@ class MarksMixin:
             if doc is None:
                 continue
             marks = [(float(x), float(y)) for x, y in np.reshape(xy, (-1, 2))]
-            what = f"centres of page {plane[0]} channel {plane[1]} read from {csv_path.name}"
+            what = f"centres read from {csv_path.name}"
+            if plane != (0, 0):
+                what = f"centres of page {plane[0]} channel {plane[1]} read from {csv_path.name}"
             found.append((doc, plane, marks, what))
         return found
 

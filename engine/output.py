@@ -566,6 +566,21 @@ def read_training_sources(folder: str | Path) -> dict[str, dict]:
     return sources
 
 
+def _not_a_sources_file(path: Path) -> str:
+    """Why ``path``, where it exists, is not a :data:`SOURCES_FILE` a training set wrote (its
+    columns), in words; "" where it is one, or is not there."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            header = next(csv.reader(fh), [])
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not header or set(_SOURCE_COLUMNS) <= {h.strip().lower() for h in header}:
+        return ""
+    return f"its columns are {','.join(header[:6])}"
+
+
 def write_training_set(
     folder: str | Path, planes: list, overwrite: bool = False, sources: list | None = None
 ) -> list[Path]:
@@ -620,6 +635,13 @@ def write_training_set(
     for name, pixels, _ in planes:
         if pixels is None and not (images / name).is_file():
             raise ValueError(f"{images / name}: no such image of the training set")
+    foreign = _not_a_sources_file(folder / SOURCES_FILE)
+    if foreign:  # the user's own sources.csv (samples, conditions): never replaced unasked
+        raise PointsError(
+            f"{folder / SOURCES_FILE}: {foreign}, not a training set's record of where its "
+            f"images came from ({','.join(_SOURCE_COLUMNS)}), and a training set writes one "
+            "there; move it away or save into another folder"
+        )
     points_csv = folder / "points.csv"
     for layout in ("points", "markers"):
         if not points_csv.exists() and (folder / layout).is_dir():
@@ -665,11 +687,15 @@ def write_training_set(
     written.append(points_csv)
     before_sources = read_training_sources(folder)
     if sources is not None or set(before_sources) & set(names):
-        mine = dict(zip(names, sources or [], strict=False))
+        # the set's own images (pixels None) keep where they were taken from: opened from
+        # images/ to correct their centres, they were recorded as taken from there, page 0
+        # channel 0 (a model trained on channel 1 of its files then segmented channel 0)
+        own = {name for name, pixels, _ in planes if pixels is None and name in before_sources}
+        mine = {n: s for n, s in zip(names, sources or [], strict=False) if n not in own}
         table = [
             (n, s["file"], s["page"], s["channel"])
             for n, s in before_sources.items()
-            if n not in names
+            if n not in mine
         ]
         table += [(n, str(f), int(p or 0), int(c or 0)) for n, (f, p, c) in mine.items()]
         with atomic_path(folder / SOURCES_FILE, True) as tmp:

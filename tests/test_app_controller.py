@@ -1304,19 +1304,32 @@ def test_marked_centres_save_as_a_training_set_that_training_reads(
     # the very pixels that were clicked on
     assert np.array_equal(samples["img1.tif"].pixels, np.load(images[1]))
 
-    # saving again would replace img0.tif and img1.tif: asked, and declined, nothing changes
+    # saving again: img0.tif and img1.tif are these files' own planes, saved there before:
+    # not asked about as if another image's (QA: asked, and No saved nothing at all)
     controller.mark_at(50, 50)
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.save_training_set(folder, lambda e: asked.append(e) or False)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert asked == [] and controller.unsaved_marks() == 0
+    samples = {s.path.name: s for s in load_dataset(folder)}
+    assert samples["img1.tif"].points.tolist() == [[38.0, 11.0], [50.0, 50.0]]
+    assert samples["old.tif"].points.tolist() == [[5.0, 6.0]]
+    # img1.tif another file's (an earlier session's image of that name): asked, and
+    # declined, nothing changes; agreed, replaced
+    sources = (folder / "sources.csv").read_text()
+    (folder / "sources.csv").write_text(sources.replace(str(images[1]), "/elsewhere/img1.npy"))
+    controller.mark_at(52, 30)
     before = (folder / "points.csv").read_text()
     assert not controller.save_training_set(folder, lambda e: asked.append(e) or False)
-    assert sorted(p.name for p in asked[0]) == ["img0.tif", "img1.tif"]
+    assert sorted(p.name for p in asked[0]) == ["img1.tif"]
     assert (folder / "points.csv").read_text() == before
     assert controller.unsaved_marks() == 1
     with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
         assert controller.save_training_set(folder, lambda e: True)
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
     samples = {s.path.name: s for s in load_dataset(folder)}
-    assert samples["img1.tif"].points.tolist() == [[38.0, 11.0], [50.0, 50.0]]
-    assert samples["old.tif"].points.tolist() == [[5.0, 6.0]]
+    assert samples["img1.tif"].points.tolist() == [[38.0, 11.0], [50.0, 50.0], [52.0, 30.0]]
+    assert engine_output.read_training_sources(folder)["img1.tif"]["file"] == str(images[1])
 
 
 def test_an_image_named_otherwise_than_utf8_saves_into_a_training_set(
@@ -1449,6 +1462,15 @@ def test_marked_wells_of_one_file_name_are_saved_apart_and_read_back(
         assert len(errors) == 2 and "name this one by its folder (A01/field.npy)" in errors[0]
     finally:
         second.shutdown()
+    # one well opened alone: its marks back, by the set's record of where A02_field.tif was
+    # taken from (QA: by name only, field.tif, which the set does not hold: none back)
+    third = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    try:
+        open_and_wait(qtbot, third, wells[1:])
+        assert third.open_marks(tmp_path / "set" / "points.csv") == 1
+        assert third.documents[0].marks[(0, 0)] == [(6.0, 6.0), (20.0, 30.0)]
+    finally:
+        third.shutdown()
 
 
 def test_marks_from_a_file_that_lie_off_the_image_are_refused_by_name(

@@ -390,6 +390,32 @@ def test_a_training_set_grows_and_refuses_what_it_would_lose(tmp_path):
     with pytest.raises(PointsError, match="has no image column"):
         write_training_set(other, [("one.tif", plane, [(1, 1)])])
     assert not (other / "images").exists()
+    # a sources.csv of the user's own there (samples and conditions): refused, kept as it is
+    # (QA: replaced by the set's record without a word)
+    mine = tmp_path / "plate1"
+    mine.mkdir()
+    (mine / "sources.csv").write_text("sample,condition,date\nA1,control,2026-11-30\n")
+    with pytest.raises(PointsError, match=r"sources\.csv: its columns are sample,condition"):
+        write_training_set(mine, [("one.tif", plane, [(1, 1)])], sources=[("/a.tif", 0, 0)])
+    assert (mine / "sources.csv").read_text() == "sample,condition,date\nA1,control,2026-11-30\n"
+    assert sorted(p.name for p in mine.iterdir()) == ["sources.csv"]
+
+
+def test_the_sets_own_image_corrected_keeps_where_it_was_taken_from(tmp_path):
+    """Channel 1 of a file saved into a set, then its image opened from the set's images/
+    and its centres corrected: sources.csv still says the file and channel 1 (QA: it said
+    the set's own image, channel 0, and a model trained on it segmented channel 0)."""
+    from cellprop.engine import read_training_sources
+
+    folder = tmp_path / "set"
+    plane = np.arange(200, dtype=np.uint16).reshape(10, 20)
+    write_training_set(folder, [("two_p0c1.tif", plane, [(3, 4)])], sources=[("/d/two.tif", 0, 1)])
+    own = folder / "images" / "two_p0c1.tif"
+    write_training_set(folder, [("two_p0c1.tif", None, [(3, 4), (9, 5)])], sources=[(own, 0, 0)])
+    assert read_training_sources(folder) == {
+        "two_p0c1.tif": {"file": "/d/two.tif", "page": 0, "channel": 1}
+    }
+    assert read_points(folder / "points.csv")["two_p0c1.tif"].tolist() == [[3, 4], [9, 5]]
 
 
 def test_an_image_saved_with_no_centres_leaves_the_training_set_s_points(tmp_path):
