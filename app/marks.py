@@ -77,11 +77,21 @@ class MarksMixin:
         doc = self.current
         if not self.can_mark() or doc.result is None or doc.result.labels is None:
             return 0
-        ids = np.unique(doc.result.labels)
+        labels = doc.result.labels
+        ids = np.unique(labels)
         ids = ids[(ids > 0) & (ids <= len(doc.result.centres))]
-        found = np.reshape(doc.result.centres, (-1, 2))[ids - 1]
         marks = self.marks(doc)
         if marks:
+            # a cell marked already: a mark on its outline's pixels (clicked anywhere on
+            # it, not only within a few pixels of where the network put its centre: it was
+            # marked twice, and trained as two cells)
+            xy = np.rint(np.asarray(marks, float)).astype(int)
+            h, w = labels.shape[:2]
+            inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+            taken = labels[xy[inside, 1], xy[inside, 0]]
+            ids = ids[~np.isin(ids, taken)]
+        found = np.reshape(doc.result.centres, (-1, 2))[ids - 1]
+        if marks and len(found):  # and one near its centre (a mark just off its outline)
             near = np.hypot(
                 found[:, None, 0] - np.asarray(marks)[None, :, 0],
                 found[:, None, 1] - np.asarray(marks)[None, :, 1],

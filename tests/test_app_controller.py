@@ -1265,6 +1265,20 @@ def test_the_detected_cells_become_marks_once(qtbot, controller, images):
     assert marks[0] == (1.0, 1.0)
     assert np.allclose(marks[1:], controller.current.result.centres)
     assert controller.mark_detected_cells() == 0  # each is marked already
+    # a cell clicked by hand off its detected centre (on its outline, 4 px away): not
+    # marked a second time (QA: it was, and trained as two cells)
+    assert controller.clear_marks()
+    result = controller.current.result
+    cx, cy = result.centres[0]
+    x, y = next(
+        (cx + dx, cy + dy)
+        for dx in (4, -4, 0)
+        for dy in (0, 4, -4)
+        if result.labels[int(round(cy + dy)), int(round(cx + dx))] == 1
+    )
+    controller.mark_at(x, y)
+    assert controller.mark_detected_cells() == 3
+    assert controller.marks()[0] == (x, y) and len(controller.marks()) == 4
 
 
 def test_marked_centres_save_as_a_training_set_that_training_reads(
