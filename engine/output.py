@@ -695,7 +695,7 @@ def write_training_set(
         table = [
             (n, s["file"], s["page"], s["channel"])
             for n, s in before_sources.items()
-            if n not in mine
+            if n not in names or n in own  # (an image written anew: its own record, or none)
         ]
         table += [(n, str(f), int(p or 0), int(c or 0)) for n, (f, p, c) in mine.items()]
         with atomic_path(folder / SOURCES_FILE, True) as tmp:
