@@ -455,6 +455,21 @@ def test_results_whose_images_moved_ask_where_they_are_and_open_from_there(
         later.shutdown()
 
 
+def _segment_each(qtbot, ctl, count: int, then=None) -> None:
+    """Segment the first ``count`` open images one after the other, each shown in turn;
+    ``then(k)``: a correction started on image k once segmented (True where one started),
+    waited for."""
+    for k in range(count):
+        if ctl.current_index != k:
+            with qtbot.waitSignal(ctl.image_ready, timeout=RUN_MS):
+                ctl.set_current(k)
+        with qtbot.waitSignal(ctl.result_ready, timeout=RUN_MS):
+            assert ctl.run_current()
+        qtbot.waitUntil(lambda: not ctl.busy, timeout=RUN_MS)
+        if then is not None and then(k):  # (busy from the start of a correction)
+            qtbot.waitUntil(lambda: not ctl.busy, timeout=RUN_MS)
+
+
 def _correct_and_export(qtbot, later, out, index: int, every: bool = False) -> list:
     """Take cell 1 out of image ``index`` and export it alone into ``out`` (``every``: all
     images, *Export all*): the warnings."""
@@ -589,22 +604,18 @@ def test_an_image_exported_into_a_run_goes_by_the_runs_name_or_leaves_its_tables
     try:
         with qtbot.waitSignal(fresh.image_ready, timeout=RUN_MS):
             fresh.open_paths([movie, crops[0]])
-        for k in range(2):
-            if fresh.current_index != k:
-                with qtbot.waitSignal(fresh.image_ready, timeout=RUN_MS):
-                    fresh.set_current(k)
-            with qtbot.waitSignal(fresh.result_ready, timeout=RUN_MS):
-                assert fresh.run_current()
-            qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
-            if k == 1:
-                tables = {n: (out / n).read_bytes() for n in ("cells.csv", "images.csv")}
-            with qtbot.waitSignal(fresh.exported, timeout=RUN_MS):
-                assert fresh.export_current(out, lambda existing: True)
-            qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
-            if k == 0:
+        tables: dict = {}
+
+        def export(k: int) -> bool:  # each segmented, then exported into the run's folder
+            if k == 1:  # (the movie's page 0 exported by then)
                 assert not (out / "movie_labels.tif").exists() and not warned
                 assert [r["Image"] for r in read_rows(out / "images.csv")] == pages
-                assert fresh.current.result.outputs["labels"] == out / "movie_p0c0_labels.tif"
+                movie_result = fresh.documents[0].result
+                assert movie_result.outputs["labels"] == out / "movie_p0c0_labels.tif"
+                tables.update({n: (out / n).read_bytes() for n in ("cells.csv", "images.csv")})
+            return fresh.export_current(out, lambda existing: True)
+
+        _segment_each(qtbot, fresh, 2, then=export)
     finally:
         fresh.shutdown()
     assert {n: (out / n).read_bytes() for n in tables} == tables
@@ -681,17 +692,7 @@ def test_cells_of_an_image_deleted_since_are_exported_all_the_same(
     controller.log.connect(lambda level, text: warned.append(text) if level == "warning" else None)
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
         controller.open_paths(crops[:2])
-    for k in (0, 1):
-        if controller.current_index != k:
-            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
-                controller.set_current(k)
-        with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
-            assert controller.run_current()
-        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-        if k == 0:
-            with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
-                assert controller.remove_cell(1)
-            qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _segment_each(qtbot, controller, 2, then=lambda k: k == 0 and controller.remove_cell(1))
     gone = controller.documents[0]
     assert gone.image is None and gone.result.edits == 1  # its pixels let go, its cells not
     crops[0].unlink()

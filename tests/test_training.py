@@ -603,9 +603,9 @@ def test_short_training_lowers_the_loss_and_exports_a_working_pair(tiny_run):
     assert g.shape == x.shape and np.isfinite(g).all()
 
 
-def _interrupted_and_resumed(config: TrainConfig):
+def _stopped_in_second_epoch(config: TrainConfig) -> None:
     """The run stopped during its second epoch (before that epoch's checkpoint is written,
-    so resuming redoes it), then resumed to the end: the resumed run's result."""
+    so resuming redoes it): its first epoch kept."""
 
     class Interrupt(Exception):
         pass
@@ -616,6 +616,12 @@ def _interrupted_and_resumed(config: TrainConfig):
 
     with pytest.raises(Interrupt):
         train(config, progress=False, log=stop_during_second_epoch)
+
+
+def _interrupted_and_resumed(config: TrainConfig):
+    """The run stopped during its second epoch, then resumed to the end: the resumed run's
+    result."""
+    _stopped_in_second_epoch(config)
     return train(dataclasses.replace(config, resume=True), progress=False, log=None)
 
 
@@ -649,16 +655,7 @@ def test_resume_refuses_a_training_set_changed_since_it_began(small_c2c12, tmp_p
     dataset = tmp_path / "c2c12-small"
     shutil.copytree(small_c2c12, dataset)
     config = dataclasses.replace(_tiny_config(dataset, tmp_path / "model", 3), scale=None)
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_during_second_epoch(line):
-        if line.startswith("epoch 2/"):
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        train(config, progress=False, log=stop_during_second_epoch)
+    _stopped_in_second_epoch(config)
     points = (dataset / "points.csv").read_text()
     rows = points.splitlines()
     (dataset / "points.csv").write_text("\n".join(rows[:1] + rows[1::3]) + "\n")
