@@ -195,9 +195,18 @@ class CellTableModel(QAbstractTableModel):
         except (TypeError, ValueError):
             return False
         label = self.label_of_row(index.row())
-        if label and number != int(self._columns[index.column()][index.row()]):
+        shown = int(self._columns[index.column()][index.row()])
+        # the number typed is a cell of the time point before; the one shown may be of one
+        # further back (a gap closed: Time Points Back 2), where the same number is a link
+        gap = self._column_named("TrackObjects_GapLength")
+        further = gap is not None and gap[index.row()] > 1
+        if label and (number != shown or further):
             self.edited.emit(label, number)
         return False  # the table comes back from the controller, measured anew
+
+    def _column_named(self, name: str):
+        """The values of the column ``name``, or None where the table has none."""
+        return self._columns[self._names.index(name)] if name in self._names else None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():

@@ -2803,3 +2803,31 @@ def test_a_long_image_name_keeps_its_status_within_reach_in_the_list(qtbot, wind
         rows.itemDelegate().initStyleOption(option, rows.indexFromItem(item))
         assert option.text.startswith("p") and option.text.endswith(" cells  ·  3 marked")
         assert "…" in option.text or "..." in option.text
+
+
+def test_typing_the_number_shown_as_cell_before_across_a_gap_links_to_the_time_point_before(qtbot):
+    """A cell whose gap was closed shows the cell it was two time points back (Time Points
+    Back 2) as Cell Before; typing that number, a cell of the time point before as the column
+    means, is a link to make (it was dropped as no change, unsaid). Where the number shown is
+    of the time point before, typing it again changes nothing."""
+    from types import SimpleNamespace
+
+    from cellprop.app.table import CELL_BEFORE, CellTableModel
+
+    model = CellTableModel()
+    model.set_table(
+        SimpleNamespace(
+            columns={
+                "ObjectNumber": np.array([1, 2]),
+                CELL_BEFORE: np.array([3, 4]),
+                "TrackObjects_GapLength": np.array([2, 1]),
+            }
+        )
+    )
+    model.set_editable(CELL_BEFORE)
+    typed: list = []
+    model.edited.connect(lambda label, number: typed.append((label, number)))
+    model.setData(model.index(0, 1), 3)  # across the gap: a link to make
+    model.setData(model.index(1, 1), 4)  # the time point before's already
+    model.setData(model.index(1, 1), 5)
+    assert typed == [(1, 3), (2, 5)]
