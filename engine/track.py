@@ -337,9 +337,9 @@ def relink(links: Links, cell: int, came_from: int, n_before: int) -> Links:
     if not 1 <= cell <= len(source):
         raise ValueError(f"no cell {cell} here (its cells are 1 to {len(source)})")
     if not 0 <= came_from <= n_before:
+        cells = f"its cells are 1 to {n_before}" if n_before else "it has no cell"
         raise ValueError(
-            f"no cell {came_from} at the time point before (its cells are 1 to {n_before}; "
-            "0: none, a new cell)"
+            f"no cell {came_from} at the time point before ({cells}; 0: none, a new cell)"
         )
     source[cell - 1] = came_from
     back = links.steps().copy()

@@ -464,6 +464,8 @@ def test_a_link_mended_by_hand_makes_or_ends_a_division_and_renumbers_the_tracks
         relink(alone, a1, 99, len(tables[0]))
     with pytest.raises(ValueError, match=f"its cells are 1 to {n1}"):
         relink(alone, n1 + 1, 1, len(tables[0]))
+    with pytest.raises(ValueError, match=r"\(it has no cell; 0: none, a new cell\)"):
+        relink(alone, a1, 1, 0)  # a blank time point before (it said "1 to 0")
 
 
 def centres_of(labels: np.ndarray) -> np.ndarray:
