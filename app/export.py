@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .messages import measured_with, readable_error
+from .messages import measured_with, plane_label, readable_error
 from .render import ring_width
-from .state import Document, Result, time_lapses, undo_chain
+from .state import Document, Result, sequence_key, time_lapses, undo_chain
 from .timelapse import field_breaks, followed_links
 from .workers import Job
 
@@ -124,6 +124,18 @@ class ExportMixin:
                     "folder."
                 )
                 return False
+        relinked = [] if combined else self._neighbours_relinked(plan, out_dir)
+        if relinked:
+            # its files written alone, the next time point's would still link to its cells
+            # as they were numbered: a run opened or continued then followed them wrongly
+            more = f" and {len(relinked) - 1} more" if len(relinked) > 1 else ""
+            self._report(
+                f"Nothing exported: the correction changed how {relinked[0]}{more} of the "
+                f"time-lapse followed in {out_dir} link{'' if more else 's'} to its cells, "
+                "and their files would go on linking to the cells as they were. Export all "
+                "writes them together (or export into another folder)."
+            )
+            return False
         existing = [p for *_, paths, _ in plan for p in paths.values() if p.exists()]
         existing += [p for p in gathered if p.exists()]
         if existing and not confirm_overwrite(existing):
@@ -310,6 +322,34 @@ class ExportMixin:
             )
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
+
+    def _neighbours_relinked(self, plan: list, out_dir: Path) -> list[str]:
+        """The names of other time points of a time-lapse of ``plan`` whose links a
+        correction changed (``Result.tracks_changed``) and which the followed run in
+        ``out_dir`` holds: their files link to the cells of ``plan``'s as they were."""
+        if not (out_dir / "tracks.csv").is_file():
+            return []
+        lapses = {
+            sequence_key(doc, plane, result)
+            for doc, plane, result, *_ in plan
+            if result.sequence is not None
+        }
+        planned = {id(result) for _, _, result, *_ in plan}
+        where = out_dir.resolve()
+
+        def there(result: Result) -> bool:  # its files in that run's folder
+            files = [result.labels_file, *result.outputs.values()]
+            return any(f is not None and Path(f).parent.resolve() == where for f in files)
+
+        return [
+            plane_label(doc, plane)
+            for doc in self.documents
+            for plane, result in doc.results.items()
+            if result.tracks_changed
+            and id(result) not in planned
+            and sequence_key(doc, plane, result) in lapses
+            and there(result)
+        ]
 
     def _another_images_results(self, plan: list, out_dir: Path) -> str:
         """Why ``plan`` must not be exported into the run in ``out_dir``, in words ("" where

@@ -1329,6 +1329,44 @@ def test_export_all_with_a_time_point_closed_follows_the_cells_across_it(
     assert docs[2].result.table.columns["TrackObjects_GapLength"].max() == 2  # as written
 
 
+def test_one_time_point_corrected_is_not_exported_alone_over_its_neighbours_links(
+    qtbot, controller, crops, tmp_path
+):
+    """A followed folder's middle time point corrected (a cell taken out: the cells after it
+    numbered anew), then *Export* of it alone into the run's folder: refused, naming the
+    time point whose links changed (its files went on linking to the old numbers, and the
+    run opened again or continued followed its cells to their neighbours'); *Export all*
+    writes them together, each cell after it linked to the cell it lies on."""
+    paths, docs = _followed_folder(qtbot, controller, crops, tmp_path, 3)
+    out = tmp_path / "results"
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(controller.index_of(paths[1]))
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.remove_cell(1)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert docs[2].result.tracks_changed
+    errors: list = []
+    controller.error.connect(errors.append)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert not controller.export_current(out, lambda existing: True)
+    assert "the correction changed how t002.png of the time-lapse followed in" in errors[-1]
+    assert "Export all writes them together" in errors[-1]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    middle = engine.read_labels(out / "t001_labels.tif")
+    last = engine.read_labels(out / "t002_labels.tif")
+    linked = 0
+    for row in read_rows(out / "t002_cells.csv"):
+        parent = int(row["TrackObjects_ParentObjectNumber"])
+        if parent and row["TrackObjects_GapLength"] == "1":  # (2: the cell taken out's)
+            # the cell before lies where this one is (drifting 2 px a time point)
+            assert (middle[last == int(row["ObjectNumber"])] == parent).mean() > 0.5
+            linked += 1
+    assert linked >= 2
+
+
 def test_a_field_of_another_size_starts_every_track_anew_in_the_window_too(
     qtbot, controller, crops, tmp_path
 ):
