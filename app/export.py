@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .messages import measured_with, plane_label, readable_error
+from .messages import first_three, measured_with, plane_label, readable_error
 from .render import ring_width
 from .state import Document, Result, sequence_key, time_lapses, undo_chain
 from .timelapse import field_breaks, followed_links
@@ -115,11 +115,10 @@ class ExportMixin:
             shown.update(named_as for *_, named_as in plan)
             left = engine.time_points_left_out(out_dir, sorted(shown))
             if left:
-                more = f" and {len(left) - 1} more" if len(left) > 1 else ""
                 self._report(
-                    f"Nothing exported: {left[0]}{more}, of the time-lapse followed in "
-                    f"{out_dir}, {'are' if more else 'is'} not open, and the tracks of the "
-                    "other time points would be split there. Open the run's results again "
+                    f"Nothing exported: {first_three(left)}, of the time-lapse followed in "
+                    f"{out_dir}, {'are' if len(left) > 1 else 'is'} not open, and the tracks of "
+                    "the other time points would be split there. Open the run's results again "
                     "(File > Open results) and export all of them, or export into another "
                     "folder."
                 )
@@ -128,12 +127,11 @@ class ExportMixin:
         if relinked:
             # its files written alone, the next time point's would still link to its cells
             # as they were numbered: a run opened or continued then followed them wrongly
-            more = f" and {len(relinked) - 1} more" if len(relinked) > 1 else ""
             self._report(
-                f"Nothing exported: the correction changed how {relinked[0]}{more} of the "
-                f"time-lapse followed in {out_dir} link{'' if more else 's'} to its cells, "
-                "and their files would go on linking to the cells as they were. Export all "
-                "writes them together (or export into another folder)."
+                f"Nothing exported: the correction changed how {first_three(relinked)} of the "
+                f"time-lapse followed in {out_dir} link{'' if len(relinked) > 1 else 's'} to its "
+                "cells, and their files would go on linking to the cells as they were. Export "
+                "all writes them together (or export into another folder)."
             )
             return False
         existing = [p for *_, paths, _ in plan for p in paths.values() if p.exists()]
