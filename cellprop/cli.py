@@ -589,7 +589,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         for p in planes[:given]
         if p in named
         and p.name != p.path.name
-        and (p.page is None or p.name != plane_name(p.path, p.page, channel))
+        # (a page's own name: after the channel read, 0 for a file of one channel)
+        and (p.page is None or p.name not in {plane_name(p.path, p.page, c) for c in (channel, 0)})
     ]
     if not (args.overwrite or args.resume):
         existing = [f for f in _planned_outputs(planes, args.out, args.roi) if f.exists()]

@@ -2090,6 +2090,22 @@ def test_pages_as_images_keep_their_names_apart_and_their_points(tmp_path, tiny_
     )
 
 
+def test_every_page_of_a_one_channel_file_with_a_channel_asked_is_named_c0_unsaid(
+    tmp_path, tiny_model_dir, capsys
+):
+    """--page all --channel 1 on a time-lapse of one channel: its pages are named after the
+    channel read (movie_p0c0, read whole), and nothing says they share a name with an image
+    in another folder (the names were taken for names made apart, QA)."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    frames = np.stack([textured((96, 128), 5 + k) for k in range(2)])
+    tifffile.imwrite(folder / "movie.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out, "--page", "all", "--channel", "1"], tiny_model_dir) == 0
+    assert "another folder" not in capsys.readouterr().err
+    assert (out / "movie_p0c0_labels.tif").is_file() and (out / "movie_p1c0_labels.tif").is_file()
+
+
 def test_an_experiment_saved_folder_by_folder_keeps_each_wells_results(
     tmp_path, tiny_model_dir, capsys
 ):
