@@ -830,7 +830,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if "detections" in kinds and "centroids" in kinds:  # two measures in one F1: said
         print(
             " " * 19 + f"on the detected centres of {kinds.count('detections')} image(s), the "
-            f"outlines' centroids of {kinds.count('centroids')} (no cells.csv of their labels)"
+            f"outlines' centroids of {kinds.count('centroids')} (no cells.csv that counts "
+            "their labels' cells: none there, or the labels edited since)"
         )
     if any("ap50" in e for e in scored):  # a mask scored: an empty one's false cells count
         if report["mdice"] is not None:

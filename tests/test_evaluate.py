@@ -376,6 +376,11 @@ def test_points_of_an_image_converted_since_count_and_mixed_measures_are_said(ti
     assert main(["evaluate", str(data), str(pred)]) == 0
     out = capsys.readouterr().out
     assert "on the detected centres of 1 image(s), the outlines' centroids of 1" in out
+    # b's table there but of other cells (its labels edited since): not said to be missing
+    (pred / "b_cells.csv").write_text("ObjectNumber,Detection_Center_X,Detection_Center_Y\n")
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert "(no cells.csv that counts their labels' cells: none there, or the labels" in out
 
 
 def test_a_damaged_cells_table_falls_back_to_the_outlines_centroids(tiny_dataset, capsys):
