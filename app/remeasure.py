@@ -77,6 +77,9 @@ class MeasureAgainMixin:
                     self.document_changed.emit(index)
             if self.current is not None and self.current.result is not None:
                 self.result_ready.emit(self.current_index)
+                # the same cells: those selected stay selected, shown so again (the table
+                # and the outline were drawn anew without them, while Delete still took one)
+                self.selection_changed.emit(self.selected_cell)
             self.log.emit(
                 "info",
                 f"Measured the cells of {len(measured)} image(s) again (pixel size, neighbours: "

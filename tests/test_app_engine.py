@@ -1872,6 +1872,27 @@ def test_cells_measured_again_in_the_window_keep_their_outlines_and_undo_keeps_t
     np.testing.assert_array_equal(around, rings(first.labels, 3))
 
 
+def test_cells_measured_again_stay_selected_in_the_table_and_the_view(qtbot, controller, crops):
+    """A cell selected, the cells measured again with a pixel size: it is still selected
+    in the table and on the image (both were drawn anew without it while the window still
+    held it: Delete took away a cell nothing showed as selected)."""
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths(crops[:1])
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    controller.select_cell(2)
+    assert window.table.selected_labels() == [2]
+    controller.update_settings(pixel_size=0.5)
+    assert controller.measure_again()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert "AreaShape_Area_um2" in controller.current.result.table.columns  # measured again
+    assert controller.selected_cells == (2,) and window.table.selected_labels() == [2]
+    assert not window.viewer._selection_item.pixmap().isNull()  # its outline drawn
+
+
 def test_a_followed_batch_measured_again_in_the_window_keeps_its_tracks(
     qtbot, controller, crops, tmp_path
 ):
