@@ -902,6 +902,7 @@ class AppController(
             image, seg, table, layers, model, seconds = out
             doc.running = False
             doc.error = None
+            unseen = doc.image is None  # (a file that could not be read, mended since)
             if doc.plane == plane:  # the page it ran on still shown (else that page's image)
                 doc.image = image
             old = doc.results.get(plane)  # a time point of a time-lapse stays one
@@ -919,6 +920,8 @@ class AppController(
             self._follow_again(doc, plane, was=old)
             self._memo_filled(doc, plane)
             self.document_changed.emit(self.documents.index(doc))
+            if unseen and doc is self.current and doc.plane == plane:
+                self.image_ready.emit(self.current_index)  # its pixels, drawn at last
             self.result_ready.emit(self.documents.index(doc))
             missed = points_missed(self.engine, centres, seg.centres) if given else ""
             self.log.emit(

@@ -648,6 +648,7 @@ class MainWindow(
             self.cells_summary.setText("")
         if doc is not None and doc.error and doc.image is None:
             self._show_error(doc.error)
+            self._unread_said = self.banner.text.text()  # (it goes once the image is read)
         else:
             self.banner.hide()
 
@@ -660,6 +661,9 @@ class MainWindow(
         doc = self.controller.current
         if doc is None or doc.image is None:
             return
+        said = getattr(self, "_unread_said", None)  # "could not be read", shown as it loaded
+        if said and self.banner.isVisible() and self.banner.text.text() == said:
+            self.banner.hide()  # read now (the file mended since): not true any more
         pixels = doc.image.pixels
         same_shape = self.viewer._pixels is not None and self.viewer._pixels.shape == pixels.shape
         # another page of a file whose levels the user set (a time-lapse stepped through)

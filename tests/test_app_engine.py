@@ -1893,6 +1893,39 @@ def test_cells_measured_again_stay_selected_in_the_table_and_the_view(qtbot, con
     assert not window.viewer._selection_item.pixmap().isNull()  # its outline drawn
 
 
+def test_a_file_mended_on_disk_is_drawn_and_its_error_goes(qtbot, controller, crops, tmp_path):
+    """Two files that could not be read (cut short), mended on disk while open: one shown
+    again (another image, then it) is drawn and the red "could not be read" stays no more;
+    the other segmented (F5) while still shown is drawn under its cells (its cells came over
+    an empty view, the image never drawn)."""
+    import shutil
+
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    broken = [tmp_path / "b.png", tmp_path / "c.png"]
+    for path in broken:
+        path.write_bytes(crops[0].read_bytes()[:200])
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([crops[1], *broken])
+    for k, path in enumerate(broken, start=1):
+        controller.set_current(k)
+        qtbot.waitUntil(lambda k=k: bool(controller.documents[k].error), timeout=RUN_MS)
+        assert window.banner.isVisible() and "could not be read" in window.banner.text.text()
+        shutil.copy(crops[0], path)  # mended
+        if k == 1:  # shown again
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.set_current(0)
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.set_current(1)
+            assert window.viewer._pixels is not None and not window.banner.isVisible()
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        window.run_action.trigger()  # segmented while shown
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert controller.current.result.n_cells > 0
+    assert window.viewer._pixels is not None and not window.viewer._image_item.pixmap().isNull()
+
+
 def test_a_followed_batch_measured_again_in_the_window_keeps_its_tracks(
     qtbot, controller, crops, tmp_path
 ):
