@@ -880,7 +880,8 @@ class MainWindow(
         with the keys the viewer and the click modes take too."""
         rows = []
         for action in self.actions():
-            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            native = QKeySequence.SequenceFormat.NativeText
+            keys = " or ".join(k.toString(native) for k in action.shortcuts() if not k.isEmpty())
             if keys:
                 rows.append((action.text().replace("&", ""), keys))
         rows += [

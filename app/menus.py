@@ -19,7 +19,10 @@ def add_action(window: QMainWindow, text: str, slot, shortcut=None, tip: str = "
     """A command of the window: its name, what it does, its key and its tip (the status bar
     shows the tip too); the window answers its key wherever the focus is."""
     action = QAction(text, window)
-    if shortcut is not None:
+    if isinstance(shortcut, QKeySequence.StandardKey):
+        # every key the platform gives it (Redo: Ctrl+Y and Ctrl+Shift+Z), not the first only
+        action.setShortcuts(shortcut)
+    elif shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))
     if tip:
         action.setToolTip(tip)

@@ -114,6 +114,16 @@ def column_kind(name: str) -> str:
     return re.sub(r"^(Neighbors_[A-Za-z]+)_(?:Adjacent|Expanded|\d+)$", r"\1", name)
 
 
+def shown_number(value: float) -> str:
+    """A measurement as the table shows it: four significant digits, but a large one whole
+    (an integrated intensity of 96873, not 9.687e+04); "" for no number."""
+    if value != value:
+        return ""
+    if 1e4 <= abs(value) < 1e15:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
+
+
 class CellTableModel(QAbstractTableModel):
     """Rows = cells, columns = the engine's features, in the engine's order. Values are not
     changed here: a value of the editable column typed in is told (``edited``), and the
@@ -216,7 +226,7 @@ class CellTableModel(QAbstractTableModel):
             return int(value)
         if role == Qt.ItemDataRole.DisplayRole:
             if isinstance(value, (float, np.floating)):
-                return f"{float(value):.4g}" if value == value else ""  # nan: no number
+                return shown_number(float(value))
             return str(value.item() if hasattr(value, "item") else value)
         if role == Qt.ItemDataRole.UserRole:  # the raw value, for sorting
             return value.item() if hasattr(value, "item") else value

@@ -341,6 +341,8 @@ class ImageViewer(QGraphicsView):
         box_w = max(length, size.width()) + 2 * pad
         box_h = size.height() + thickness + 2.5 * pad
         left, top = w - 2 * unit - box_w, h - 2 * unit - box_h
+        if left < 0 or top < 0:  # an image too small for it (20 px): none, not one over it
+            return
         box = self.scene().addRect(
             QRectF(left, top, box_w, box_h), QPen(Qt.PenStyle.NoPen), QColor(0, 0, 0, 150)
         )
@@ -430,7 +432,8 @@ class ImageViewer(QGraphicsView):
         self.zoom_changed.emit(self.zoom)
 
     def zoom_by(self, factor: float) -> None:
-        new = min(64.0, max(0.02, self.zoom * factor))
+        # (a tiny image fitted past 64x: zooming in goes on from there, never out)
+        new = min(max(64.0, self.zoom), max(0.02, self.zoom * factor))
         self._fit_on_resize = False
         self.scale(new / self.zoom, new / self.zoom)
         self.zoom_changed.emit(self.zoom)

@@ -60,17 +60,19 @@ class DisplayWindowMixin:
         """B: a scale bar over the image, or none; kept between sessions."""
         self.scale_bar_action.setChecked(shown)
         self.controller.store.set_flag("scale_bar", shown)
-        self._draw_scale_bar()
+        bar = self._draw_scale_bar()
         if shown and self.controller.current is not None and not self.viewer.scale_bar_label:
             self.statusBar().showMessage(
-                "No scale bar: this image has no pixel size. Give one in the settings "
+                "No scale bar: this image is too small for one."
+                if bar is not None
+                else "No scale bar: this image has no pixel size. Give one in the settings "
                 "(Pixel size), or open a calibrated file.",
                 6000,
             )
 
-    def _draw_scale_bar(self) -> None:
+    def _draw_scale_bar(self):
         """The scale bar of the image shown, at the pixel size its cells are measured with:
-        the one in the settings, else the file's."""
+        the one in the settings, else the file's (``render.scale_bar``'s, or None: none)."""
         doc, bar = self.controller.current, None
         if self.scale_bar_action.isChecked() and doc is not None and doc.image is not None:
             size, unit = self.controller.engine.calibration(
@@ -78,6 +80,7 @@ class DisplayWindowMixin:
             )
             bar = render.scale_bar(doc.image.pixels.shape[1], size, unit)
         self.viewer.set_scale_bar(bar)
+        return bar
 
     def hide_overlays(self, hidden: bool) -> None:
         """H: the image alone, or what was shown over it back again."""

@@ -682,6 +682,17 @@ def test_a_scale_bar_follows_the_pixel_size_and_is_in_the_picture(qtbot, window,
     qtbot.keyClick(viewer, Qt.Key.Key_B)
     qtbot.keyClick(viewer, Qt.Key.Key_B)
     assert "no pixel size" in window.statusBar().currentMessage()
+    # an image too small for the bar (16 px): none, not one over it, and said so (its box
+    # reached past the image's top left, over its cells)
+    tiny = tmp_path / "tiny.npy"
+    np.save(tiny, np.load(images[0])[:16, :16])
+    window.open_paths([tiny])
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        c.set_current(c.index_of(tiny))
+    qtbot.keyClick(viewer, Qt.Key.Key_B)
+    qtbot.keyClick(viewer, Qt.Key.Key_B)
+    assert viewer.scale_bar_label == "" and not viewer._scale_bar.childItems()
+    assert "too small for one" in window.statusBar().currentMessage()
     qtbot.keyClick(viewer, Qt.Key.Key_B)
     assert not c.store.flag("scale_bar")  # kept off for the next session
 
@@ -2831,3 +2842,40 @@ def test_typing_the_number_shown_as_cell_before_across_a_gap_links_to_the_time_p
     model.setData(model.index(1, 1), 4)  # the time point before's already
     model.setData(model.index(1, 1), 5)
     assert typed == [(1, 3), (2, 5)]
+
+
+def test_large_measurements_show_whole_in_the_table():
+    """The table showed an integrated intensity of 96873 as 9.687e+04; large values whole,
+    others to four significant digits, no number as nothing."""
+    from cellprop.app.table import shown_number
+
+    assert shown_number(96873.4) == "96873" and shown_number(145257.0) == "145257"
+    assert shown_number(1234.56) == "1235" and shown_number(0.123456) == "0.1235"
+    assert shown_number(float("nan")) == "" and shown_number(3e-7) == "3e-07"
+
+
+def test_zoom_in_on_an_image_fitted_past_the_largest_zoom_goes_on_in(qtbot, window, tmp_path):
+    """A 5 x 5 image fitted to the window (over 64x): Zoom in zoomed out to 64x."""
+    tiny = tmp_path / "tiny.npy"
+    np.save(tiny, np.arange(25, dtype=np.uint16).reshape(5, 5))
+    with qtbot.waitSignal(window.controller.image_ready, timeout=WAIT_MS):
+        window.open_paths([tiny])
+    window.resize(900, 700)
+    window.viewer.fit()
+    fitted = window.viewer.zoom
+    assert fitted > 64
+    window.viewer.zoom_by(1.25)
+    assert window.viewer.zoom >= fitted
+
+
+def test_redo_answers_every_key_the_platform_gives_it(window):
+    """Redo on Ctrl+Shift+Z too, as the README says (only the first of the platform's keys,
+    Ctrl+Y, was bound)."""
+    from PySide6.QtGui import QKeySequence
+
+    keys = [k.toString() for k in window.redo_action.shortcuts()]
+    assert set(keys) >= {
+        k.toString() for k in QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+    }
+    assert len(keys) >= 2
+    assert "Ctrl+Shift+Z" in window.shortcuts_text() and "Ctrl+Y" in window.shortcuts_text()
