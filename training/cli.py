@@ -276,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     from cellprop.cli import terminated_as_interrupted
 
     began = time.time()  # (a checkpoint written since is this training's)
+    checkpoint = (
+        Path(args.work) if args.work else Path(args.out) / "checkpoints"
+    ) / "checkpoint.pt"
     try:
         with terminated_as_interrupted():  # (the window's Stop: as Ctrl-C, nothing half left)
             result = train(config, progress=not args.quiet, log=log)
@@ -291,8 +294,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:  # a folder that cannot be written (read-only, a file in the way)
         where = exc.filename or args.out
-        work = Path(args.work) if args.work else Path(args.out) / "checkpoints"
-        checkpoint = work / "checkpoint.pt"
         kept = (  # this training's epochs, not the one --overwrite was to replace
             f"; the epochs done are kept in {checkpoint} (--resume goes on from them once it "
             "can be written)"
@@ -305,7 +306,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     except KeyboardInterrupt:
-        work = Path(args.work) if args.work else Path(args.out) / "checkpoints"
         if exported:  # the model is written: only its size reference was still to come
             print(
                 f"cellprop-train: interrupted after the model was written to {args.out}, "
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 "as it is, and --resume measures that too (nothing trained again)",
                 file=sys.stderr,
             )
-        elif (work / "checkpoint.pt").is_file():
+        elif checkpoint.is_file():
             print("cellprop-train: interrupted; continue with --resume", file=sys.stderr)
         else:
             print(
