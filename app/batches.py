@@ -17,7 +17,7 @@ from .messages import (
     readable_error,
     size_note,
 )
-from .state import Result, undo_chain
+from .state import Result, files_in, undo_chain
 from .workers import Job
 
 
@@ -479,11 +479,6 @@ class BatchMixin:
         there): (document, plane, its undo chain, goes), ``goes`` where its cells are only
         in such a file (parked), else they are held in the window (shown, corrected)."""
         batch = {id(self.documents[i]) for i in map(self.index_of, paths) if i >= 0}
-        where = out_dir.resolve()
-
-        def there(file) -> bool:
-            return file is not None and Path(file).parent.resolve() == where
-
         chains = [
             (doc, plane, undo_chain(shown))
             for doc in self.documents
@@ -491,9 +486,7 @@ class BatchMixin:
             for plane, shown in doc.results.items()
         ]
         candidates = [
-            (doc, plane, chain)
-            for doc, plane, chain in chains
-            if any(there(r.labels_file) or any(map(there, r.outputs.values())) for r in chain)
+            (doc, plane, chain) for doc, plane, chain in chains if files_in(chain, out_dir)
         ]
         if not candidates:
             return []

@@ -12,7 +12,7 @@ import numpy as np
 
 from .messages import first_three, measured_with, plane_label, readable_error
 from .render import ring_width
-from .state import Document, Result, sequence_key, time_lapses, undo_chain
+from .state import Document, Result, files_in, sequence_key, time_lapses, undo_chain
 from .timelapse import field_breaks, followed_links
 from .workers import Job
 
@@ -333,12 +333,6 @@ class ExportMixin:
             if result.sequence is not None
         }
         planned = {id(result) for _, _, result, *_ in plan}
-        where = out_dir.resolve()
-
-        def there(result: Result) -> bool:  # its files in that run's folder
-            files = [result.labels_file, *result.outputs.values()]
-            return any(f is not None and Path(f).parent.resolve() == where for f in files)
-
         return [
             plane_label(doc, plane)
             for doc in self.documents
@@ -346,7 +340,7 @@ class ExportMixin:
             if result.tracks_changed
             and id(result) not in planned
             and sequence_key(doc, plane, result) in lapses
-            and there(result)
+            and files_in([result], out_dir)  # (its files in that run's folder)
         ]
 
     def _another_images_results(self, plan: list, out_dir: Path) -> str:
@@ -362,15 +356,9 @@ class ExportMixin:
             return ""
         if run is None:
             return ""
-        where = out_dir.resolve()
-
-        def from_there(result: Result) -> bool:
-            files = [r.labels_file for r in undo_chain(result)]
-            files += [f for r in undo_chain(result) for f in r.outputs.values()]
-            return any(f is not None and Path(f).parent.resolve() == where for f in files)
-
         for doc, _, result, _, named_as in plan:
-            if run.of_other_files({named_as: doc.path}) and not from_there(result):
+            mine = files_in(undo_chain(result), out_dir)  # its cells came from that folder
+            if run.of_other_files({named_as: doc.path}) and not mine:
                 recorded = (run.rows.get(named_as) or {}).get("Path")
                 return (
                     f"{out_dir} holds the results of a run whose {named_as} is {recorded}, "

@@ -6,6 +6,7 @@ Plain dataclasses, no Qt. The controller changes them and announces changes with
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,17 @@ def undo_chain(result: Result) -> list[Result]:
         seen[id(r)] = r
         todo += [r.previous, r.undone]
     return list(seen.values())
+
+
+def files_in(results: Iterable[Result], folder: Path) -> bool:
+    """Whether any of these results has a file in ``folder``: the labels it is read back
+    from, or those it was exported to."""
+    where = Path(folder).resolve()
+    return any(
+        f is not None and Path(f).parent.resolve() == where
+        for r in results
+        for f in (r.labels_file, *r.outputs.values())
+    )
 
 
 def sequence_key(doc: Document, plane: tuple, result: Result) -> tuple | None:
