@@ -476,8 +476,9 @@ class BatchMixin:
     def _replaced_elsewhere(self, paths, planes, out_dir: Path, roi: bool) -> list:
         """Other open images whose results are in files a batch of ``planes`` into
         ``out_dir`` would replace (a run of other images of these names, or an export
-        there): (document, plane, its undo chain, goes), ``goes`` where its cells are only
-        in such a file (parked), else they are held in the window (shown, corrected)."""
+        there): (document, plane, its undo chain, goes, replaced), ``goes`` where its cells
+        are only in such a file (parked), else they are held in the window (shown,
+        corrected); ``replaced(file)``: whether the batch replaces that file."""
         batch = {id(self.documents[i]) for i in map(self.index_of, paths) if i >= 0}
         chains = [
             (doc, plane, undo_chain(shown))
