@@ -473,8 +473,9 @@ class BatchMixin:
         )
         return started
 
-    def _replaced_elsewhere(self, paths, planes, out_dir: Path, roi: bool) -> list:
-        """Other open images whose results are in files a batch of ``planes`` into
+    def _replaced_elsewhere(self, paths, names, out_dir: Path, roi: bool) -> list:
+        """Other open images whose results are in files a batch of ``paths`` (its images
+        named ``names``) into
         ``out_dir`` would replace (a run of other images of these names, or an export
         there): (document, plane, its undo chain, goes, replaced), ``goes`` where its cells
         are only in such a file (parked), else they are held in the window (shown,
@@ -493,8 +494,8 @@ class BatchMixin:
             return []
         written = {
             p.resolve()
-            for plane in planes
-            for p in self.engine.output_paths(plane.name, out_dir, roi).values()
+            for name in names
+            for p in self.engine.output_paths(name, out_dir, roi).values()
         }
 
         def replaced(file) -> bool:
@@ -509,16 +510,15 @@ class BatchMixin:
                 found.append((doc, plane, chain, goes, replaced))
         return found
 
-    def open_images_a_batch_replaces(self, paths, out_dir: str | Path) -> tuple[list, list]:
+    def open_images_a_batch_replaces(
+        self, paths, names: list[str], out_dir: str | Path
+    ) -> tuple[list, list]:
         """The names (with their page where a file has several) of other open images whose
-        cells are in files a batch of ``paths`` into ``out_dir`` would replace: those that
-        would show no cells then, and those that would keep theirs in the window only (the
-        question before replacing names them)."""
-        user = self.settings
-        planes = self.engine.batch_planes(
-            [Path(p) for p in paths], user.batch_page, self.batch_channel
-        )
-        found = self._replaced_elsewhere(paths, planes, Path(out_dir), user.roi_zip)
+        cells are in files a batch of ``paths`` (its images named ``names``, as
+        :meth:`batch_names` gives them) into ``out_dir`` would replace: those that would show
+        no cells then, and those that would keep theirs in the window only (the question
+        before replacing names them)."""
+        found = self._replaced_elsewhere(paths, names, Path(out_dir), self.settings.roi_zip)
         return (
             [plane_label(doc, plane) for doc, plane, _, goes, _ in found if goes],
             [plane_label(doc, plane) for doc, plane, _, goes, _ in found if not goes],
@@ -533,7 +533,7 @@ class BatchMixin:
         held in the window (shown, corrected) stay there, in no file now: unsaved, so that
         quitting asks first and Export saves them. The Log names both, each with its page
         where a file has several (one page's cells may go, another's stay)."""
-        found = self._replaced_elsewhere(paths, planes, out_dir, roi)
+        found = self._replaced_elsewhere(paths, [p.name for p in planes], out_dir, roi)
         named = {(id(doc), plane): plane_label(doc, plane) for doc, plane, *_ in found}
         gone: dict = {}  # (id(doc), plane): doc
         kept: dict = {}

@@ -94,7 +94,8 @@ class ResultsWindowMixin:
                 f"{counted(len(other), 'image')} of the same names from {folder}, "
                 f"not from {Path(sources[other[0]]).parent}.\n\n"
                 "Replace them? That run's results of images of these names are lost. (No: "
-                "nothing is started; choose another folder.)" + self._open_ones_lost(paths, out),
+                "nothing is started; choose another folder.)"
+                + self._open_ones_lost(paths, names, out),
             ):
                 return
             overwrite, earlier = True, None
@@ -154,7 +155,7 @@ class ResultsWindowMixin:
                 "Replace earlier results?",
                 f"{out} already contains files.\n\nReplace the results in it? "
                 "(No: nothing is started; choose another folder.)"
-                + self._open_ones_lost(paths, out),
+                + self._open_ones_lost(paths, names, out),
             )
             if not overwrite:
                 return
@@ -163,10 +164,10 @@ class ResultsWindowMixin:
         self.controller.store.set_folder("batch_results", str(out))
         self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
 
-    def _open_ones_lost(self, paths: list, out: Path) -> str:
+    def _open_ones_lost(self, paths: list, names: list, out: Path) -> str:
         """What replacing the files in ``out`` would do to other open images whose cells are
         in them (another run's, an export's), in words for the question ("" where none)."""
-        gone, kept = self.controller.open_images_a_batch_replaces(paths, out)
+        gone, kept = self.controller.open_images_a_batch_replaces(paths, names, out)
         text = ""
         if gone:
             text += (
