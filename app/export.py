@@ -160,7 +160,7 @@ class ExportMixin:
                 engine.measure_tracks(tracks, lapse, times)
                 numbered.update({id(r): t for r, t in zip(results, lapse, strict=True)})
                 rows += engine.track_rows(name, tracks, lapse, times, names)
-            written, tables, counts, makers = [], [], {}, {}
+            written, tables, counts, makers, rows_of = [], [], {}, {}, []
             unread: list = []  # what the Log says of the images not read
             for n, (doc, plane, result, paths, named_as) in enumerate(plan):
                 if job.is_cancelled():
@@ -227,9 +227,23 @@ class ExportMixin:
                     pages = doc.pages_seen or len({at[0] for at in doc.results})
                 page = plane[0] if pages > 1 or plane[0] else None
                 tables.append((named_as, table, page))  # (as its file holds it already)
+                rows_of.append(
+                    self._summary_row(doc, plane, result, named_as, image, page, counts[named_as])
+                )
             # a run's folder: its summary.csv says so too, and its run.json what made each
             # (opened again, a correction re-runs the model that made it, measured so)
-            engine.recount(out_dir, counts, makers)
+            # a folder of the window's own exports: their record, as a run's, so that Open
+            # results reads them back another day (a run's folder: its summary's counts)
+            exported = [(row, makers[row["Image"]]) for row in rows_of]
+            every_roi = all("roi" in paths for *_, paths, _ in written)
+            if not engine.record_export(
+                out_dir,
+                exported,
+                self._model_entry(exported[0][1]["model"]) if exported else {},
+                every_roi,
+                self._followed_whole(followed, plan),
+            ):
+                engine.recount(out_dir, counts, makers)
             if not (gathered and written):
                 return written, [], unread
             run = engine.run_tables(out_dir, tables, [name for name, _ in followed])
@@ -378,6 +392,53 @@ class ExportMixin:
         the model as chosen and the engine settings it was segmented and measured with."""
         settings, (model, _), _ = self._made_with(result)
         return {"model": model, "settings": asdict(settings)}
+
+    def _summary_row(
+        self, doc: Document, plane: tuple, result: Result, name: str, image, page, count
+    ) -> dict:
+        """The summary.csv row of one image exported (engine ``record_export``), as a batch
+        writes it: where its file is, the plane, its cells; and, its image read, what was
+        read and the fingerprint of its pixels (*Open results* of images moved since tells
+        them by it)."""
+        settings = result.settings if isinstance(result.settings, dict) else {}
+        diameter = settings.get("diameter_px")
+        n, area = count
+        return {
+            "Image": name,
+            "Path": str(Path(doc.path).absolute()),
+            "Page": "" if page is None else page,
+            "Channel": plane[1],
+            "Status": "done",
+            "Cells": n,
+            "MeanArea_px": "" if area != area else f"{area:.2f}",
+            "Diameter_px": f"{diameter:.1f}" if isinstance(diameter, (int, float)) else "",
+            "Read": image.description if image is not None else "",
+            "Digest": self.engine.pixels_digest(image.pixels) if image is not None else "",
+            "Note": "exported from the window",
+        }
+
+    def _model_entry(self, chosen: str) -> dict:
+        """run.json's ``"model"`` of the model the window names ``chosen`` (a name or a
+        folder), as a batch records it; by the name alone where it cannot be found now."""
+        try:
+            info = self.engine.model_info(chosen)
+        except self.engine.ModelError:
+            return {"name": str(chosen), "path": "", "description": ""}
+        return {"name": info.name, "path": str(info.path), "description": info.description}
+
+    def _followed_whole(self, followed: list, plan: list) -> dict | None:
+        """How the cells of an *Export all* were followed (``TrackSettings.record()``), where
+        every image exported is a time point of a time-lapse followed (``followed``:
+        :meth:`_time_lapses`) and each time-lapse is whole, from its first time point on
+        without one missing: as *Open results* finds them again by their files. None
+        otherwise (their tables keep their tracks; opened again, they are not followed)."""
+        members = [m for _, lapse in followed for m in lapse]
+        if not followed or len(members) != len(plan):
+            return None
+        for _, lapse in followed:
+            if [t for t, *_ in lapse] != list(range(len(lapse))):
+                return None
+        return self.track_settings(followed[0][1][-1][1]).record()
 
     def _replaced_results(self, plan: list, replaced: set) -> list[Result]:
         """The results not exported now whose files an export ``plan`` replaces (``replaced``):

@@ -7,6 +7,7 @@ behind it each hold one stage:
                 count_pages                          pages of a multi-page file (header only)
                 read_points, points_outside          cell centres in (CSV: image,x,y or x,y)
                 points_not_kept, points_kept         points that gave no cell
+                pixels_digest                        a plane's pixels' fingerprint
     normalise   percentiles, rescale                 shared with training
     model       list_models, load_model              model folders, onnxruntime sessions
                 broken_models                        model folders that cannot be used, and why
@@ -56,6 +57,7 @@ behind it each hold one stage:
                                                      worker processes
     journal     earlier_run, run_record              a run's record, to continue it (--resume)
                 recount                              its summary's counts, after an export
+                record_export                        the window's exports kept as a run's
                 saved_results (batch)                a run's results read back, to look again
     evaluate    F1 at 10 px, mDice, AP50; how much they rest on the images (Scores.interval)
 
@@ -94,6 +96,7 @@ from .io import (
     ImageData,
     count_pages,
     find_images,
+    pixels_digest,
     plane_size,
     points_kept,
     points_not_kept,
@@ -101,7 +104,7 @@ from .io import (
     read_image,
     read_points,
 )
-from .journal import earlier_run, recount, run_record
+from .journal import earlier_run, record_export, recount, run_record
 from .memo import Memo
 from .model import (
     Model,
@@ -242,6 +245,7 @@ __all__ = [
     "model_info",
     "name_clash",
     "output_paths",
+    "pixels_digest",
     "plane_name",
     "planes_points",
     "process_batch",
@@ -255,6 +259,7 @@ __all__ = [
     "read_table",
     "as_written",
     "recount",
+    "record_export",
     "run_record",
     "run_tables",
     "saved_results",

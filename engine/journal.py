@@ -30,7 +30,7 @@ from .output import atomic_path, read_csv_rows, write_image_table, write_tables
 from .pipeline import MEASURED
 from .track import TrackSettings
 
-__all__ = ["EarlierRun", "Journal", "earlier_run", "run_record"]
+__all__ = ["EarlierRun", "Journal", "earlier_run", "record_export", "run_record"]
 
 SUMMARY_COLUMNS = (
     "Image",
@@ -433,6 +433,102 @@ def recount(folder: str | Path, counts: dict, made: dict | None = None) -> None:
             writer = csv.DictWriter(fh, names, restval="")
             writer.writeheader()
             writer.writerows(rows.values())
+
+
+#: run.json's mark of a record the window's exports keep (:func:`record_export`), not a
+#: batch run's.
+EXPORTED = "exported"
+
+
+def record_export(
+    folder: str | Path,
+    exported: list[tuple[dict, dict]],
+    model: dict,
+    roi: bool,
+    track: dict | None = None,
+) -> bool:
+    """Keep the record of the images the window exported into ``folder`` (*Export*, *Export
+    all*) where no batch run holds it: run.json and summary.csv as a run writes them, so that
+    *Open results* reads the images back with their cells another day, as it does a batch's,
+    and another export there keeps each image's row. ``exported``: (summary row, what made
+    it: {"model", "settings"}) of each image written now; ``model``: run.json's ``"model"``
+    entry of the first's model, used where the folder holds no record yet; ``roi``: whether
+    each of them has its ROI set there; ``track``: how their cells were followed
+    (``TrackSettings.record()``), where every one of them is a time point of a time-lapse
+    followed whole. The images of an earlier export there keep their rows, and each image
+    made otherwise than the record's first is recorded in ``"made"``.
+
+    Returns False, writing nothing, where the folder holds a batch run's record (its summary's
+    counts are :func:`recount`'s), a record that cannot be read, or a summary.csv without a
+    run.json (not cellprop's, or a run's whose record is gone)."""
+    folder = Path(folder)
+    try:
+        run = earlier_run(folder)
+    except ResumeError:
+        return False
+    if run is None and (folder / "summary.csv").exists():
+        return False
+    if run is not None and not run.record.get(EXPORTED):
+        return False
+    if not exported:
+        return True
+    rows = dict(run.rows) if run is not None else {}
+    new = [row["Image"] for row, _ in exported if row["Image"] not in rows]
+    rows.update({row["Image"]: row for row, _ in exported})
+    first = exported[0][1]
+    if run is not None:
+        record = dict(run.record)
+    else:
+        record = {
+            "settings": dict(first["settings"]),
+            "model": model,
+            "roi": True,
+            "page": None,
+            "channel": None,
+            "centres": "network",
+            "points_digest": None,
+            "track": False,
+            "tracking": None,
+            "measures": MEASURES,
+            EXPORTED: True,
+            "created": _now(),
+        }
+    record["roi"] = bool(record.get("roi")) and roi
+    # the pages of multi-page files: each row says its own (a single-page image's: none)
+    record["page"] = "all" if any(str(r.get("Page") or "") for r in rows.values()) else None
+    # followed where the images written now are followed and the others were, or are
+    # written again (a time point corrected, exported alone into its time-lapse's folder)
+    names = {row["Image"] for row, _ in exported}
+    was = bool(record.get("track"))
+    followed = track is not None and (was or names.issuperset(rows))
+    if track is None and was and not new:
+        followed, track = True, record.get("tracking")
+    record["track"], record["tracking"] = followed, (track if followed else None)
+    earlier = record.get("made")
+    made = dict(earlier) if isinstance(earlier, dict) else {}
+    for row, own in exported:
+        if _as_the_run(record, own):
+            made.pop(row["Image"], None)
+        else:
+            made[row["Image"]] = own
+    if made:
+        record["made"] = made
+    else:
+        record.pop("made", None)
+    record.update(
+        state="finished",
+        images=len(rows),
+        done=len(rows),
+        cells=sum(int(r.get("Cells") or 0) for r in rows.values()),
+        ended=_now(),
+    )
+    write_record(folder, record, replace=run is not None)
+    with atomic_path(folder / "summary.csv", run is not None) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
+            writer = csv.DictWriter(fh, SUMMARY_COLUMNS, restval="", extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows.values())
+    return True
 
 
 def _record_made(folder: Path, made: dict) -> None:

@@ -1191,10 +1191,11 @@ def test_a_corrected_batch_exported_again_gets_a_fresh_table_of_all_cells(
 def test_one_image_exported_into_an_export_all_folder_says_its_tables_are_as_they_were(
     qtbot, controller, images, tmp_path
 ):
-    """*Export all* of two images, a cell of one taken out, then *Export* of it alone into
-    the same folder: its own files are its cells now, cells.csv and images.csv (of the
-    Export all, no run's) still hold them as they were, and the Log says so and how to
-    bring them up to date (it said only "Exported 4 files")."""
+    """*Export all* of two images (as a version before the window's exports kept a record
+    wrote it: no run.json nor summary.csv), a cell of one taken out, then *Export* of it
+    alone into the same folder: its own files are its cells now, cells.csv and images.csv
+    still hold them as they were (which images they hold cannot be told), and the Log says
+    so and how to bring them up to date (it said only "Exported 4 files")."""
     open_and_wait(qtbot, controller, images[:2])
     for k in (0, 1):
         if controller.current_index != k:
@@ -1205,6 +1206,8 @@ def test_one_image_exported_into_an_export_all_folder_says_its_tables_are_as_the
     with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
         assert controller.export_all(out, lambda existing: True)
     qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    for name in ("run.json", "summary.csv"):
+        (out / name).unlink()
     tables = {n: (out / n).read_bytes() for n in ("cells.csv", "images.csv")}
     said: list = []
     controller.log.connect(lambda level, text: said.append((level, text)))

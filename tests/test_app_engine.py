@@ -488,6 +488,80 @@ def _correct_and_export(qtbot, later, out, index: int, every: bool = False) -> l
     return warned
 
 
+def test_images_exported_from_the_window_open_again_with_their_cells_another_day(
+    qtbot, controller, crops, tmp_path
+):
+    """Images segmented and corrected in the window, exported one by one into a folder and
+    *Export all* into another: another day, *Open results* of either folder opens every image
+    with its cells as exported, the correction included (the window's exports keep a record
+    there as a run's; before, "no run.json here" and the corrections could only be made
+    again). A correction exported there later keeps the other images' rows, and in Export
+    all's folder brings cells.csv up to date; another image of a name it holds is refused,
+    as in a run's folder."""
+    controller.open_paths(crops[:2])
+    _segment_each(qtbot, controller, 2)
+    n = controller.documents[0].result.n_cells
+    one_by_one, every = tmp_path / "one by one", tmp_path / "all"
+    _correct_and_export(qtbot, controller, one_by_one, 0)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(1)
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_current(one_by_one, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(every, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    made = [controller.documents[k].results[0, 0] for k in range(2)]
+    assert made[0].n_cells == n - 1
+    for out in (one_by_one, every):
+        later = AppController(store=controller.store)
+        try:
+            with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+                later.open_results(out)
+            assert [d.path for d in later.documents] == crops[:2]
+            assert [d.status for d in later.documents] == [Status.DONE] * 2
+            for k, result in enumerate(made):
+                if later.current_index != k:
+                    with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+                        later.set_current(k)
+                np.testing.assert_array_equal(later.current.result.labels, result.labels)
+                assert later.current.result.table.names == result.table.names
+            # corrected again there, by the model that made the cells: the one chosen
+            with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+                later.set_current(0)
+            with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
+                assert later.remove_cell(1)
+            qtbot.waitUntil(lambda ctl=later: not ctl.busy, timeout=RUN_MS)
+            assert later.current.result.n_cells == n - 2
+            # exported alone there: its row, and in Export all's folder its tables, count it
+            # (they were left as they were: which images they held could not be told)
+            with qtbot.waitSignal(later.exported, timeout=RUN_MS):
+                assert later.export_current(out, lambda existing: True)
+            qtbot.waitUntil(lambda ctl=later: not ctl.busy, timeout=RUN_MS)
+            summary = {r["Image"]: r["Cells"] for r in read_rows(out / "summary.csv")}
+            assert summary == {"crop0.png": str(n - 2), "crop1.png": str(made[1].n_cells)}
+        finally:
+            later.shutdown()
+    cells = [r["Image"] for r in read_rows(every / "cells.csv")]
+    assert cells.count("crop0.png") == n - 2 and cells.count("crop1.png") == made[1].n_cells
+    # another image of a name the folder holds: refused, naming both, its files kept
+    other = tmp_path / "other" / "crop1.png"
+    other.parent.mkdir()
+    cv2.imwrite(str(other), np.flipud(cv2.imread(str(crops[1]), cv2.IMREAD_UNCHANGED)))
+    before = (every / "crop1_labels.tif").read_bytes()
+    errors: list = []
+    controller.error.connect(errors.append)
+    controller.open_paths([other])
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(controller.index_of(other))
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert not controller.export_current(every, lambda existing: True)
+    assert str(crops[1]) in errors[-1] and str(other) in errors[-1]
+    assert (every / "crop1_labels.tif").read_bytes() == before
+
+
 def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
     qtbot, controller, crops, tmp_path
 ):
@@ -2609,7 +2683,8 @@ def test_export_writes_the_same_files_as_the_command_line(qtbot, controller, cro
     model = engine.load_model(controller.settings.model, device="cpu")
     engine.process_image(crops[0], cli_dir, model, engine.Settings(), roi=True)
     app_files = sorted(p.name for p in app_dir.iterdir())
-    assert app_files == sorted(p.name for p in cli_dir.iterdir())
+    # and the record Open results reads them back by, as a batch's folder holds it
+    assert app_files == sorted([*(p.name for p in cli_dir.iterdir()), "run.json", "summary.csv"])
     assert (app_dir / "crop0_cells.csv").read_text() == (cli_dir / "crop0_cells.csv").read_text()
     np.testing.assert_array_equal(
         engine.read_image(app_dir / "crop0_labels.tif").pixels,

@@ -34,6 +34,7 @@ from cellprop.engine import (
     lineage,
     name_clash,
     named_as_run,
+    pixels_digest,
     plane_name,
     planes_points,
     points_kept,
@@ -41,6 +42,7 @@ from cellprop.engine import (
     points_outside,
     read_points,
     read_training_sources,
+    record_export,
     recount,
     relatives,
     replaced_left_over,
@@ -153,6 +155,8 @@ class FakeEngine:
     points_kept = staticmethod(points_kept)
     time_points_left_out = staticmethod(time_points_left_out)
     recount = staticmethod(recount)
+    record_export = staticmethod(record_export)  # the window's exports' record: the engine's
+    pixels_digest = staticmethod(pixels_digest)
     points_not_kept = staticmethod(points_not_kept)
     read_training_sources = staticmethod(read_training_sources)
     write_training_set = staticmethod(write_training_set)  # plain file writing: the engine's
