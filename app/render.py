@@ -6,6 +6,7 @@ Pure numpy, no Qt: the viewer wraps these arrays in QImages, tests check them di
 from __future__ import annotations
 
 import numpy as np
+from cellprop.engine.normalise import working_float
 
 # Golden-ratio hue steps give neighbouring label ids clearly different colours.
 _GOLDEN = 0.618033988749895
@@ -62,7 +63,9 @@ def to_display(pixels: np.ndarray, low: float, high: float) -> np.ndarray:
     """Grey uint8 image with ``low`` shown black and ``high`` white (8-, 16-bit or float input;
     a colour (H, W, 3) image gives its colours, each between the same levels)."""
     scale = 255.0 / max(high - low, 1e-12)
-    out = (pixels.astype(np.float32) - np.float32(low)) * np.float32(scale)
+    # (a 32-bit integer image far from 0 in float64: float32 would round its contrast away)
+    work = working_float(pixels.dtype)
+    out = (pixels.astype(work) - work(low)) * work(scale)
     np.nan_to_num(out, copy=False, nan=0.0)  # a float image's nan pixels black, said nothing
     np.clip(out, 0, 255, out=out)
     return np.ascontiguousarray(out.astype(np.uint8))

@@ -23,6 +23,7 @@ __all__ = [
     "percentiles",
     "to_network_coordinates",
     "to_original_coordinates",
+    "working_float",
 ]
 
 
@@ -76,6 +77,17 @@ def finite_filled(image: np.ndarray) -> np.ndarray:
     return np.where(finite, image, fill).astype(image.dtype, copy=False)
 
 
+def working_float(dtype) -> type:
+    """The float type an image of ``dtype`` is scaled in: float64 for 64-bit values and 32-bit
+    integers, float32 for the rest. A float64 image's values past float32's range (1e40) are
+    not made inf, and a 32- or 64-bit integer image far from 0 (an offset of 2**31, a sum
+    image) keeps its contrast, which float32's 24 bits would round away before the offset is
+    taken off (the network, the overlay and the window alike)."""
+    dtype = np.dtype(dtype)
+    wide = dtype.itemsize > 4 or (dtype.kind in "iu" and dtype.itemsize == 4)
+    return np.float64 if wide else np.float32
+
+
 def normalise(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
     """Map an image's robust intensity range onto [0, 1].
 
@@ -112,8 +124,7 @@ def normalise(image: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.nda
     if not hi > lo:
         # A flat image holds no structure; zeros are the honest input for it.
         return np.zeros(image.shape, np.float32)
-    if image.dtype.kind == "f" and image.dtype.itemsize > 4:
-        # scaled in its own precision first: values past float32's range (1e40) are not inf
+    if working_float(image.dtype) == np.float64:
         return ((image - lo) * (1.0 / (hi - lo))).astype(np.float32)
     out = image.astype(np.float32)
     out -= np.float32(lo)

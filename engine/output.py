@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import OutputExists, PointsError
+from .normalise import working_float
 
 __all__ = [
     "atomic_path",
@@ -191,8 +192,7 @@ def _display_8bit(image: np.ndarray) -> np.ndarray:
     """A grey image stretched to 8 bits between its 0.5 and 99.5 percentiles, over its finite
     pixels only (a masked ratio image's NaN, drawn black, does not blank the rest)."""
     image = np.asarray(image)
-    if image.dtype.kind not in "f" or image.dtype.itemsize < 4:
-        image = image.astype(np.float32)
+    image = image.astype(working_float(image.dtype), copy=False)
     sample = image[:: max(1, image.shape[0] // 512), :: max(1, image.shape[1] // 512)]
     sample = sample[np.isfinite(sample)]
     if not sample.size:

@@ -33,6 +33,14 @@ def test_to_display_maps_low_to_black_and_high_to_white():
     assert render.to_display(image, 10, 30).tolist() == [[0, 127, 255]]
 
 
+def test_to_display_of_a_64_bit_image_far_from_0_keeps_its_grey_levels():
+    """An int64 image of 2**40 + 0..255 between the levels 2**40 and 2**40 + 255: shown as
+    those 256 grey levels, not the few float32 rounds them to."""
+    image = np.arange(256, dtype=np.int64).reshape(16, 16)
+    shown = render.to_display(image + 2**40, 2**40, 2**40 + 255)
+    np.testing.assert_array_equal(shown, image.astype(np.uint8))
+
+
 def test_value_range_leaves_out_far_outliers_and_nan_pixels_show_black_quietly():
     """One hot pixel (or a ratio's division by almost nothing) leaves the image's own values
     the slider's range (they were a sliver of it: no white level below 50 could be set)."""

@@ -319,6 +319,19 @@ def test_overlay_of_a_float_image_with_nan_pixels_shows_the_image(tmp_path):
     assert np.abs(shown[away].astype(int) - clean[away]).max() <= 1
 
 
+def test_overlay_of_a_32_bit_image_far_from_0_shows_its_contrast(tmp_path):
+    """A uint32 image of 2**31 + 0..255 (a camera's offset): drawn as the same pixels without
+    the offset, not rounded to a few grey levels by float32 (the overlay was nearly flat)."""
+    rng = np.random.default_rng(4)
+    image8 = rng.integers(0, 256, (60, 80)).astype(np.uint8)
+    labels = np.zeros(image8.shape, np.int32)
+    write_overlay(tmp_path / "own.png", image8, labels)
+    write_overlay(tmp_path / "far.png", image8.astype(np.uint32) + np.uint32(2**31), labels)
+    own, far = (read_image(tmp_path / f"{n}.png").pixels for n in ("own", "far"))
+    assert len(np.unique(far)) > 200
+    np.testing.assert_array_equal(far, own)
+
+
 def test_overlay_draws_the_outer_edge_of_each_cells_ring_when_one_was_measured(tmp_path):
     """ring=5: a cyan line where each cell's ring of 5 px ends (the background 5 px out from
     a lone cell; between two cells 6 px apart, where their rings meet), the cells' own

@@ -44,6 +44,19 @@ def test_normalise_scales_float64_values_past_float32s_range():
     assert np.allclose(out, normalise(small), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "offset"), [(np.uint32, 2**31), (np.int32, -(2**30)), (np.int64, 2**40)]
+)
+def test_normalise_keeps_the_contrast_of_32_and_64_bit_integers_far_from_0(dtype, offset):
+    """A 32- or 64-bit integer image whose values lie far from 0 (a camera's offset, a sum
+    image): normalised as the same pixels without the offset, not cast to float32 first
+    (its 24 bits rounded 2**31 + 0..255 to a few values: 1 cell instead of 8, no word)."""
+    rng = np.random.default_rng(3)
+    image8 = rng.integers(0, 256, (40, 50)).astype(np.uint8)
+    out = normalise(image8.astype(dtype) + dtype(offset))
+    assert np.allclose(out, normalise(image8), atol=1e-5)
+
+
 def test_flat_images_and_bad_arguments():
     assert not normalise(np.full((8, 8), 7, np.uint8)).any()
     with pytest.raises(ValueError):
