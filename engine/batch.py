@@ -595,6 +595,9 @@ def process_batch(
             problem = earlier.difference(record)
             if problem:
                 raise ResumeError(problem)
+            other = _of_other_files(earlier, files)
+            if other:
+                raise ResumeError(other)
             files = continued_planes(files, earlier)
             anew = earlier.measured_otherwise(record)  # the pixel size, say: measured again
             refollowed = earlier.followed_otherwise(record)  # another reach: followed again
@@ -779,6 +782,29 @@ def _folder_names(folders: list[Path]) -> list[str]:
         for k in alike:
             names[k] = folders[k].relative_to(common).as_posix() if common != folders[k] else name
     return names
+
+
+def _of_other_files(earlier: EarlierRun, files: list[Plane]) -> str:
+    """Why a run over ``files`` cannot continue ``earlier``, in words, where it read other
+    files under the same names (``day2/t000.png`` given to continue a run of
+    ``day1/t000.png``: its outlines were kept and measured on the other image, or its files
+    replaced as "changed since"); "" where none. An image the run read from a file that is
+    gone since is not one: moved, it is continued and its pixels compared."""
+    sources = {plane.name: plane.path for plane in files}
+    other = [
+        name
+        for name in earlier.of_other_files(sources)
+        if Path(earlier.rows[name].get("Path") or "").exists()
+    ]
+    if not other:
+        return ""
+    recorded = earlier.rows[other[0]]["Path"]
+    more = f" (and {len(other) - 1} more of the same names)" if len(other) > 1 else ""
+    return (
+        f"{earlier.folder}: its results are of other images of these names: {other[0]} "
+        f"from {recorded}, not {sources[other[0]]}{more}; continue it with its own images, "
+        "or write to another folder (or replace it: --overwrite)"
+    )
 
 
 def _recorded_planes(run: EarlierRun) -> list[Plane]:

@@ -733,6 +733,34 @@ def test_resume_keeps_an_image_moved_away_since_in_its_tables(tmp_path, tiny_mod
     assert by_image(read_csv(out / "cells.csv")) == by_image(cells)
 
 
+def test_resume_with_another_folders_images_of_the_same_names_is_refused(
+    tmp_path, tiny_model_dir, capsys
+):
+    """--resume given day 2's images into the folder of day 1's run (the same file names):
+    refused before anything is written, naming both files (day 1's outlines, corrected by
+    hand, were kept and measured on day 2's pixels, and the others replaced as "changed
+    since", exit 0). The run's images moved to another folder since continue it."""
+    day1 = _three_images(tmp_path)
+    day2 = tmp_path / "day2"
+    day2.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(day2 / f"frame{k}.png"), textured((96, 128), 50 + k))
+    out = tmp_path / "out"
+    assert segment([day1, "--out", out], tiny_model_dir) == 0
+    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert segment([day2, "--out", out, "--resume"], tiny_model_dir) == 2
+    err = capsys.readouterr().err
+    assert "its results are of other images of these names" in err
+    assert str(day1 / "frame0.png") in err and str(day2 / "frame0.png") in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+    moved = tmp_path / "archive"
+    day1.rename(moved)
+    assert segment([moved, "--out", out, "--resume"], tiny_model_dir) == 0
+    assert "other images" not in capsys.readouterr().err
+    assert all(r["Status"] == "done" for r in read_csv(out / "summary.csv"))
+
+
 def _many_images(tmp_path, n=24):
     folder = tmp_path / "many"
     folder.mkdir()
