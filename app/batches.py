@@ -510,6 +510,32 @@ class BatchMixin:
                 found.append((doc, plane, chain, goes, replaced))
         return found
 
+    def files_a_batch_replaces(
+        self, paths, names: list[str], out_dir: str | Path
+    ) -> tuple[list[Path], list[Path], list[Path]]:
+        """What a batch of ``paths`` (its images named ``names``) into ``out_dir`` would do to
+        the files there, for the question before it: the files it would replace (its
+        images' result files, the tables of all cells); those of them that no cellprop run
+        or export made (a label image or overlay of the user's, a mask drawn by hand named
+        so); and its own images that another's results would be written over (that one
+        fails instead, engine ``process_batch``: not among those replaced)."""
+        out_dir, engine = Path(out_dir), self.engine
+        planned = [out_dir / name for name in engine.RUN_FILES]
+        roi = self.settings.roi_zip
+        planned += [p for n in names for p in engine.output_paths(n, out_dir, roi).values()]
+        images = {Path(p).resolve() for p in paths}
+        existing = [p for p in dict.fromkeys(planned) if p.is_file()]
+        over = [p for p in existing if p.resolve() in images]
+        replaced = [p for p in existing if p.resolve() not in images]
+        run = (out_dir / "run.json").is_file()
+        ends = tuple(engine.OUTPUT_SUFFIXES[kind] for kind in ("labels", "overlay"))
+        own = [
+            p
+            for p in replaced
+            if not run and p.name.endswith(ends) and not engine.written_result(p)
+        ]
+        return replaced, own, over
+
     def open_images_a_batch_replaces(
         self, paths, names: list[str], out_dir: str | Path
     ) -> tuple[list, list]:

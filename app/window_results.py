@@ -150,19 +150,40 @@ class ResultsWindowMixin:
             if not answer:
                 return
             resume, overwrite = answer == "Continue", answer == "Replace"
-        elif not overwrite and out.is_dir() and any(out.iterdir()):  # (asked just above)
-            overwrite = self.dialogs.ask(
-                "Replace earlier results?",
-                f"{out} already contains files.\n\nReplace the results in it? "
-                "(No: nothing is started; choose another folder.)"
-                + self._open_ones_lost(paths, names, out),
-            )
-            if not overwrite:
-                return
+        elif not overwrite and out.is_dir():  # (asked just above)
+            replaced, own, over = self.controller.files_a_batch_replaces(paths, names, out)
+            if replaced:  # (an image of the batch's written over: it fails, naming it)
+                overwrite = self.dialogs.ask(
+                    "Replace earlier results?",
+                    self._replace_question(out, replaced, own, over)
+                    + self._open_ones_lost(paths, names, out),
+                )
+                if not overwrite:
+                    return
         beside = out == suggested.parent or out.parent == suggested.parent
         self.controller.store.set_folder("batch_parent", "" if beside else str(out.parent))
         self.controller.store.set_folder("batch_results", str(out))
         self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
+
+    def _replace_question(self, out: Path, replaced: list, own: list, over: list) -> str:
+        """The question before a batch replaces files in ``out`` (the controller's
+        ``files_a_batch_replaces``), naming them: a folder of the user's own files (the
+        images' folder) is not replaced on a word that names none."""
+        names = first_three([p.name for p in replaced])
+        text = f"{out} holds files this batch would replace: {names}."
+        if own:
+            text += (
+                f"\n\n{first_three([p.name for p in own])} "
+                f"{'were' if len(own) > 1 else 'was'} not written by cellprop (a mask drawn "
+                "by hand, perhaps): replaced, lost."
+            )
+        if over:
+            text += (
+                f"\n\n{first_three([p.name for p in over])}, among the images to process, "
+                "is where another image's results would go: that other image fails instead "
+                "(its results are not saved), and the image there is kept as it is."
+            )
+        return text + "\n\nReplace them? (No: nothing is started; choose another folder.)"
 
     def _open_ones_lost(self, paths: list, names: list, out: Path) -> str:
         """What replacing the files in ``out`` would do to other open images whose cells are

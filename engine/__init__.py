@@ -38,6 +38,8 @@ behind it each hold one stage:
                 name_clash, clash_message            images that would write the same files
                 planes_points                        each image's centres in a points file
     batch       process_image, process_batch         files in, result files out
+                output_paths, RUN_FILES,             the result files' names; whether a
+                OUTPUT_SUFFIXES, written_result      label image there is cellprop's
                 measure_again                        a plane's cells measured anew, their
                                                      tracks and links kept
     track       track_frames, measure_tracks         cells followed from time point to time
@@ -65,6 +67,7 @@ Never imports Qt or torch (import-linter contracts in pyproject.toml).
 """
 
 from .batch import (
+    RUN_FILES,
     BatchResult,
     followed_again,
     measure_again,
@@ -103,6 +106,7 @@ from .io import (
     points_outside,
     read_image,
     read_points,
+    written_result,
 )
 from .journal import earlier_run, record_export, recount, run_record
 from .memo import Memo
@@ -117,6 +121,7 @@ from .model import (
     model_info,
 )
 from .output import (
+    OUTPUT_SUFFIXES,
     as_written,
     read_labels,
     read_table,
@@ -261,6 +266,9 @@ __all__ = [
     "recount",
     "record_export",
     "run_record",
+    "RUN_FILES",
+    "OUTPUT_SUFFIXES",
+    "written_result",
     "run_tables",
     "saved_results",
     "segment",

@@ -567,6 +567,7 @@ def process_batch(
     if resume and overwrite:
         raise ValueError("a run is either continued (resume) or replaced (overwrite), not both")
     out = Path(out_dir)
+    clashed.update(_over_inputs(files, out, roi, clashed))
     hold = ExitStack()  # this run's hold on its folder (_alone_in), let go however it ends
     held = out.is_dir()
     if held:
@@ -1290,6 +1291,29 @@ def _clashing(files: list[Plane]) -> dict[int, ImageResult]:
             )
             failed[i] = files[i].result(status="failed", error=why)
     return failed
+
+
+def _over_inputs(files: list[Plane], out: Path, roi: bool, failed: dict) -> dict[int, ImageResult]:
+    """The images of a batch whose result files would be written over another of its images
+    (results saved in the images' own folder, which holds ``crop0_labels.tif`` of the user's,
+    a mask drawn by hand, opened as an image beside ``crop0.png``), as failed results by
+    index, naming it: that image is never replaced by results (nor segmented after it was);
+    the rest of the batch runs. ``failed``: those failing already."""
+    inputs = {os.path.normcase(os.path.abspath(p.path)): p for p in files}
+    over = {}
+    for i, plane in enumerate(files):
+        if i in failed:
+            continue
+        for path in output_paths(plane.target, out, roi).values():
+            other = inputs.get(os.path.normcase(os.path.abspath(path)))
+            if other is not None:
+                why = (
+                    f"{plane.where}: its results would be written over {other.path}, an image "
+                    "of this batch; save the results in another folder than the images'"
+                )
+                over[i] = plane.result(status="failed", error=why)
+                break
+    return over
 
 
 def _replaced_images(out: Path, files: list[Plane]) -> list[str]:

@@ -17,6 +17,8 @@ import numpy as np
 # The engine's own errors and value types: the fake replaces only the work (reading, models,
 # segmentation), so a change to these types reaches the app's tests too.
 from cellprop.engine import (
+    OUTPUT_SUFFIXES,
+    RUN_FILES,
     Cancelled,
     ImageData,
     ImageError,
@@ -52,6 +54,7 @@ from cellprop.engine import (
     table_tracks,
     time_points_left_out,
     write_training_set,
+    written_result,
 )
 from cellprop.engine.planes import _apart as apart_names
 from scipy import ndimage
@@ -155,6 +158,9 @@ class FakeEngine:
     points_kept = staticmethod(points_kept)
     time_points_left_out = staticmethod(time_points_left_out)
     recount = staticmethod(recount)
+    RUN_FILES = RUN_FILES  # the result files' names: the engine's
+    OUTPUT_SUFFIXES = OUTPUT_SUFFIXES
+    written_result = staticmethod(written_result)
     record_export = staticmethod(record_export)  # the window's exports' record: the engine's
     pixels_digest = staticmethod(pixels_digest)
     points_not_kept = staticmethod(points_not_kept)

@@ -1384,18 +1384,61 @@ def test_batch_into_a_folder_with_files_asks_and_no_starts_nothing(qtbot, window
     window.dialogs.answers = [True, False]  # yes: process the folder; no: do not replace
     window.open_paths([images[0].parent])
     qtbot.waitUntil(lambda: len(window.dialogs.questions) == 2, timeout=WAIT_MS)
-    assert "already contains files" in window.dialogs.questions[1]
+    assert f"{out} holds files this batch would replace: cells.csv." in window.dialogs.questions[1]
     assert not window.controller.busy
     assert (out / "cells.csv").read_text() == "earlier run"
+
+
+def test_a_batch_into_the_images_folder_names_the_users_files_it_would_replace(
+    qtbot, window, tmp_path
+):
+    """Results of a folder's images to be saved into that folder, which holds a mask of the
+    user's named as a label image (opened as an image too), an overlay and a table of the
+    user's: the question names the overlay and the table, says the overlay was not written
+    by cellprop, and that the mask, an image of the batch, is kept (the engine fails the
+    image whose labels would go over it: tests/test_cli.py); it said "already contains
+    files", naming none. Answered no, nothing starts."""
+    c = window.controller
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    images = [fakes.make_blob_image(folder / f"crop{k}.npy", n_cells=3, seed=k) for k in range(2)]
+    mask = folder / "crop0_labels.tif"
+    with open(mask, "wb") as fh:  # (an image the fake engine reads)
+        np.save(fh, np.zeros((64, 64), np.uint8))
+    (folder / "crop0_overlay.png").write_bytes(b"a figure of the user's")
+    (folder / "crop1_cells.csv").write_text("Class\nmine\n")
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([*images, mask])
+    window.dialogs.folder = str(folder)
+    window.dialogs.answers = [False]
+    asked = len(window.dialogs.questions)
+    window.ask_batch_all()
+    question = window.dialogs.questions[asked]
+    assert f"{folder} holds files this batch would replace: " in question
+    assert "crop1_cells.csv" in question and "crop0_overlay.png" in question
+    assert "crop0_overlay.png was not written by cellprop" in question
+    assert "crop0_labels.tif, among the images to process, is where another image's" in question
+    assert not c.busy and (folder / "crop1_cells.csv").read_text() == "Class\nmine\n"
+    # a folder of other files, none of which it would replace: nothing to ask
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "protocol.txt").write_text("fixed in PFA")
+    window.dialogs.folder = str(other)
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS):
+        window.ask_batch_all()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert len(window.dialogs.questions) == asked + 1
+    assert (other / "crop1_labels.tif").is_file()
 
 
 def test_a_batch_over_an_export_names_the_open_images_whose_cells_it_replaces(
     qtbot, window, tmp_path
 ):
-    """day1's images segmented and exported into a folder (no run's record there), then
-    day2's images of the same names processed into it: the question before replacing names
-    the open images whose cells are in those files (it said only "already contains
-    files", and what it did to them was said only afterwards, in the Log)."""
+    """day1's images segmented and exported into a folder (the window's record of its
+    exports there), then day2's images of the same names processed into it: the question
+    before replacing names the other images whose results those are, and the open images
+    whose cells are in those files (it said only "already contains files", and what it did
+    to them was said only afterwards, in the Log)."""
     c = window.controller
     day1 = []
     for day, cells in (("day1", 2), ("day2", 5)):
@@ -1423,7 +1466,7 @@ def test_a_batch_over_an_export_names_the_open_images_whose_cells_it_replaces(
     window.open_paths([tmp_path / "day2"])
     qtbot.waitUntil(lambda: len(window.dialogs.questions) == asked + 2, timeout=WAIT_MS)
     question = window.dialogs.questions[-1]
-    assert "already contains files" in question
+    assert "holds the results of a run of other images: 2 images of the same names" in question
     assert "2 other open images (t000.npy, t001.npy) have cells from files there" in question
     assert not c.busy and c.documents[0].result is first  # answered no: nothing changed
 
@@ -2598,6 +2641,28 @@ def test_a_number_typed_and_not_confirmed_is_the_one_segmented_with(qtbot, windo
     assert c.settings.threshold == pytest.approx(0.2)
     assert c.current.result.settings["threshold"] == pytest.approx(0.2)
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("language", ["en_US", "de_DE"])
+def test_a_pixel_size_typed_with_either_decimal_mark_is_that_number(qtbot, window, language):
+    """0,325 and 0.325 typed as the pixel size (or a diameter) are 0.325 on a computer set to
+    English or to German: Qt's box took the other mark for a thousands separator, 325 µm,
+    every area 10**6 times too large, said nowhere."""
+    from PySide6.QtCore import QLocale
+
+    c, panel = window.controller, window.settings_panel
+    for box, name, typed, value in (
+        (panel.pixel_size, "pixel_size", ("0,325", "0.325"), 0.325),
+        (panel.diameter, "diameter", ("27,5", "27.5"), 27.5),
+    ):
+        box.setLocale(QLocale(language))
+        for text in typed:
+            c.update_settings(**{name: None})
+            box.setFocus()
+            box.lineEdit().selectAll()
+            qtbot.keyClicks(box.lineEdit(), text)
+            box.interpretText()
+            assert getattr(c.settings, name) == pytest.approx(value), (text, language)
 
 
 @pytest.mark.parametrize("name", ["my-model", "phase"])

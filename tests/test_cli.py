@@ -761,6 +761,32 @@ def test_resume_with_another_folders_images_of_the_same_names_is_refused(
     assert all(r["Status"] == "done" for r in read_csv(out / "summary.csv"))
 
 
+def test_a_batch_never_writes_its_results_over_one_of_its_images(tmp_path, tiny_model_dir):
+    """Results saved into the images' own folder, which holds the user's mask
+    ``frame0_labels.tif`` opened as an image beside ``frame0.png`` (the window opens every
+    image of a folder dropped on it), the earlier results replaced: frame0 fails, naming that
+    image, which keeps its pixels (it was segmented, then written over with frame0's
+    labels); the other images are segmented."""
+    from cellprop.engine import Settings, load_model, process_batch
+
+    folder = _three_images(tmp_path)
+    mask = folder / "frame0_labels.tif"
+    write_labels(mask, (textured((96, 128), 7) > 128).astype(np.uint16))
+    before = mask.read_bytes()
+    result = process_batch(
+        sorted(folder.iterdir()),
+        folder,
+        load_model(tiny_model_dir),
+        Settings(threshold=0.01),
+        overwrite=True,
+    )
+    status = {r.name: (r.status, r.error or "") for r in result.results}
+    assert status["frame0.png"][0] == "failed"
+    assert f"written over {mask}, an image of this batch" in status["frame0.png"][1]
+    assert [status[n][0] for n in ("frame0_labels.tif", "frame1.png", "frame2.png")] == ["done"] * 3
+    assert mask.read_bytes() == before
+
+
 def _many_images(tmp_path, n=24):
     folder = tmp_path / "many"
     folder.mkdir()
