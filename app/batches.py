@@ -34,6 +34,8 @@ class BatchSummary:
     errors: list = field(default_factory=list)  # (path, message)
     # multi-page files of which only the first page was segmented ("movie.tif (14 pages)")
     first_pages: list = field(default_factory=list)
+    # why the run stopped before its end, where it did (a disk full, its folder deleted)
+    stopped: str = ""
 
     def describe(self) -> str:
         text = f"{self.done} of {self.total} images segmented"
@@ -45,6 +47,8 @@ class BatchSummary:
             text += f", {self.skipped} skipped (results existed)"
         if self.cancelled:
             text += " (stopped by you)"
+        elif self.stopped:
+            text += " before the run stopped"
         # a batch stopped before it wrote anything (a model that cannot be used, a folder
         # that cannot be written) made none
         out = Path(self.out_dir)
@@ -437,7 +441,8 @@ class BatchMixin:
 
         def failed(exc, tb):
             if not isinstance(exc, self.engine.Cancelled):
-                self._report(readable_error(exc, self.engine), self._details(exc, tb))
+                summary.stopped = readable_error(exc, self.engine)
+                self._report(summary.stopped, self._details(exc, tb))
             else:
                 summary.cancelled = True
             self._end_batch(paths, summary, None)

@@ -250,7 +250,19 @@ class ResultsWindowMixin:
         if summary.done and Path(summary.out_dir, "run.json").is_file():
             # the run's results, to open with their cells another day
             self.controller.store.add_recent([summary.out_dir])
-        if summary.failed:
+        if summary.stopped:  # (a disk full, the folder deleted): not a run that ended
+            goes_on = Path(summary.out_dir, "run.json").is_file() and (summary.done > 0)
+            self._show_error(
+                f"The batch stopped before its end: {summary.stopped}. {text}."
+                + (
+                    " Once that is mended, Process all into the same folder and Continue "
+                    "goes on from there."
+                    if goes_on
+                    else ""
+                ),
+                folder,
+            )
+        elif summary.failed:
             names = ", ".join(Path(p).name for p, _ in summary.errors[:5])
             self._show_error(
                 f"Batch finished{' (stopped by you)' * summary.cancelled}: "

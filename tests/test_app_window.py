@@ -909,6 +909,38 @@ def test_dropping_a_model_folder_chooses_that_model(qtbot, window, tmp_path):
     assert f"Model chosen: the folder {folder}" in window.log_panel.toPlainText()
 
 
+def test_a_batch_stopped_by_a_full_disk_ends_in_red_saying_why(qtbot, window, images, tmp_path):
+    """The disk filled up after the first image: the batch ends with a red message that it
+    stopped before its end, why and what was done (it ended with the green "Batch finished:
+    1 of 3 images segmented", the disk's error shown for a moment only)."""
+    import errno
+
+    c = window.controller
+    real = c.engine.process_batch
+    out = tmp_path / "results"
+
+    def full_after_one(paths, out_dir, *args, on_result=None, **kwargs):
+        def first_only(result):
+            on_result(result)
+            raise OSError(errno.ENOSPC, "No space left on device", str(out_dir))
+
+        return real(paths, out_dir, *args, on_result=first_only, **kwargs)
+
+    c.engine.process_batch = full_after_one
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images)
+    window.dialogs.folder = str(out)
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS) as sig:
+        window.ask_batch_all()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    assert sig.args[0].stopped and sig.args[0].done == 1
+    text = window.banner.text.text()
+    assert window.banner.kind == "error" and text.startswith("The batch stopped before its end")
+    assert "No space left on device" in text
+    assert "1 of 3 images segmented before the run stopped" in text
+    assert "Batch finished: 1 of 3" in window.log_panel.toPlainText()
+
+
 def test_dropping_a_folder_offers_a_batch_into_a_chosen_folder(qtbot, window, images, tmp_path):
     images[1].write_bytes(b"corrupt")
     out = tmp_path / "results"
