@@ -726,10 +726,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
         where = exc.filename or args.out
         if Path(where).name.startswith("."):  # a temporary file's: name its folder
             where = Path(where).parent
+        # (the folder removed or emptied while the run wrote to it: nothing kept to go on)
+        kept = done and (Path(args.out) / "run.json").is_file()
         print(
             f"cellprop: cannot write the results to {where}: "
             f"{exc.strerror or exc}"
-            + (f"; the {done} image(s) done keep their results (--resume goes on)" if done else ""),
+            + (f"; the {done} image(s) done keep their results (--resume goes on)" if kept else ""),
             file=sys.stderr,
         )
         return EXIT_FAILED if reported else EXIT_USAGE

@@ -787,6 +787,30 @@ def test_a_batch_never_writes_its_results_over_one_of_its_images(tmp_path, tiny_
     assert mask.read_bytes() == before
 
 
+def test_a_result_folder_removed_while_the_run_writes_is_not_said_to_keep_results(
+    tmp_path, tiny_model_dir, capsys, monkeypatch
+):
+    """The result folder deleted while the run wrote to it (after the first image): the run
+    stops saying so, and does not say that the images done keep their results and that
+    --resume goes on (they were gone, and --resume found no run)."""
+    import cellprop.engine.batch as batch
+
+    folder, out = _three_images(tmp_path), tmp_path / "out"
+    real, written = batch.write_table, []
+
+    def removed_after_the_first(path, *args, **kwargs):
+        if written:
+            shutil.rmtree(out)
+        written.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "write_table", removed_after_the_first)
+    assert segment([folder, "--out", out, "--workers", "1"], tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    assert "the result folder was removed or emptied while the run wrote to it" in err
+    assert "keep their results" not in err and "--resume goes on" not in err
+
+
 def _many_images(tmp_path, n=24):
     folder = tmp_path / "many"
     folder.mkdir()
