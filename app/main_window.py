@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -110,6 +110,8 @@ class MainWindow(
         self._build_docks()
         self._build_status_bar()
         build_actions(self)
+        self._escape_key = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
+        self._escape_key.setEnabled(False)  # while work runs (_set_busy)
         self.scale_bar_action.setChecked(self.controller.store.flag("scale_bar"))
         self._connect()
         self._restore_state()
@@ -521,6 +523,7 @@ class MainWindow(
         self.export_all_action.setEnabled(not busy and segmented)
         self.measure_again_action.setEnabled(not busy and segmented)
         self.cancel_action.setEnabled(busy)
+        self._escape_key.setEnabled(busy)  # (else a box, the table, keyPressEvent take Esc)
         self.close_image_action.setEnabled(not busy and current is not None)
         self.close_all_action.setEnabled(not busy and has_docs)
         if not busy:
@@ -888,7 +891,8 @@ class MainWindow(
             ("Zoom", "Mouse wheel"),
             ("Move the image", "Drag"),
             (
-                "Stop adding cells, marking centres or linking; else let go of the selected cells",
+                "Stop adding cells, marking centres or linking; else let go of the selected "
+                "cells; else stop the work in progress",
                 "Esc",
             ),
             ("Copy the selected rows of the cells table", "Ctrl+C"),
@@ -915,21 +919,30 @@ class MainWindow(
             )
 
     def keyPressEvent(self, event):  # noqa: N802 - Qt override
-        # Esc is Cancel while working; otherwise it ends adding cells or marking, else it
-        # lets go of the cells selected.
-        if event.key() == Qt.Key.Key_Escape and self._linking is not None:
-            self.end_linking()
-            return
-        if event.key() == Qt.Key.Key_Escape and self.add_cells_action.isChecked():
-            self._add_mode_toggled(False)
-            return
-        if event.key() == Qt.Key.Key_Escape and self.mark_action.isChecked():
-            self._mark_mode_toggled(False)
-            return
-        if event.key() == Qt.Key.Key_Escape and self.controller.selected_cells:
-            self.controller.select_cells([])
+        if event.key() == Qt.Key.Key_Escape and self._escape_mode():
             return
         super().keyPressEvent(event)
+
+    def _escape_mode(self) -> bool:
+        """Esc: end linking, adding cells or marking, else let go of the cells selected, as
+        the shortcuts list says; False where there was none of them."""
+        if self._linking is not None:
+            self.end_linking()
+        elif self.add_cells_action.isChecked():
+            self._add_mode_toggled(False)
+        elif self.mark_action.isChecked():
+            self._mark_mode_toggled(False)
+        elif self.controller.selected_cells:
+            self.controller.select_cells([])
+        else:
+            return False
+        return True
+
+    def _escape(self) -> None:
+        """Esc while work runs: what it does otherwise first (marking is allowed during a
+        batch: a reflexive Esc to end it stopped a long batch without a word), else Cancel."""
+        if not self._escape_mode():
+            self.cancel_action.trigger()
 
     def closeEvent(self, event):  # noqa: N802
         c = self.controller

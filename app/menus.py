@@ -76,8 +76,10 @@ def build_actions(window) -> None:
     window.run_action = add_action(
         window, "Segment", window.run_current, "F5", "Find and outline the cells in this image (F5)"
     )
+    # (Esc is the window's own key while work runs: it first ends a click mode, or lets go
+    # of the cells selected, as it says; MainWindow._escape)
     window.cancel_action = add_action(
-        window, "Cancel", c.cancel, "Esc", "Stop the work in progress"
+        window, "Cancel", c.cancel, None, "Stop the work in progress (Esc)"
     )
     window.batch_action = add_action(
         window,

@@ -2005,6 +2005,26 @@ def test_a_dropped_table_of_centres_outlines_or_marks_cells_as_the_user_chooses(
     assert c.current.name == "img0.npy" and c.marks() == [(20.5, 30.5), (40.0, 12.0)]
 
 
+def test_esc_while_a_batch_runs_ends_marking_first_then_cancels(qtbot, window, images, tmp_path):
+    """Marking cell centres during a batch (allowed), Esc ends the marking, as the shortcuts
+    list says, and the batch goes on (it cancelled the batch at once, marking still on); a
+    second Esc cancels it."""
+    c = window.controller
+    c.engine.delay = 0.05
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images)
+    assert c.run_batch(images, tmp_path / "results") and c.busy
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_M)
+    assert window.mark_action.isChecked()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
+    assert not window.mark_action.isChecked() and c.busy
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS) as sig:
+        qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
+    assert sig.args[0].cancelled
+    assert "Esc" in window.cancel_action.toolTip()
+
+
 def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
     qtbot, window, images, tmp_path
 ):
