@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
+from cellprop import TRAIN_INSTALL
+
 __all__ = ["MODALITIES", "TrainingRun", "training_folder", "training_unavailable"]
 
 #: The kinds of microscopy cellprop-train knows (its --modality), as offered in the window.
@@ -33,10 +35,14 @@ def training_unavailable() -> str:
             "where cellprop is installed in Python with PyTorch (see the README), then choose "
             "its folder here"
         )
-    if importlib.util.find_spec("torch") is None:  # looks for it; does not import it
+    # looked for, not imported (an export needs onnx: cellprop-train refused without it)
+    missing = [m for m in ("torch", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        what = "PyTorch" if missing == ["torch"] else " and ".join(missing)
         return (
-            "Training needs PyTorch, which is not installed with this app: install it into "
-            f"this Python ({sys.executable}): pip install torch onnx"
+            f"Training needs {what}, which {'is' if len(missing) == 1 else 'are'} not "
+            f"installed with this app: install {'it' if len(missing) == 1 else 'them'} into "
+            f"this Python ({sys.executable}): {TRAIN_INSTALL}"
         )
     return ""
 

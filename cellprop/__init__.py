@@ -27,3 +27,9 @@ CITATION = (
     "Propagating from Detection Response. MICCAI 2019, LNCS 11764, pp. 649-657. "
     "doi:10.1007/978-3-030-32239-7_72"
 )
+
+#: The command that installs what training needs into the Python cellprop runs in, as the
+#: ``train`` extra pins it (pyproject.toml; tests/test_packaging.py holds them alike): a bare
+#: ``pip install torch`` takes the newest torch, past the one cellprop is tested with, and
+#: on Linux several GB of CUDA packages with it.
+TRAIN_INSTALL = 'pip install "torch>=2.2,<=2.13.0" "onnx>=1.15"'

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cellprop import TRAIN_INSTALL
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Images kept from the earlier run of a continued run that get a line each (the rest, one).
 KEPT_LINES = 10
@@ -926,7 +928,7 @@ def main(argv: list[str] | None = None) -> int:
             "where cellprop is installed in Python with PyTorch (see the README), then give "
             "its folder to --model"
             if frozen
-            else "install PyTorch and onnx into this Python: pip install torch onnx",
+            else f"install PyTorch and onnx into this Python: {TRAIN_INSTALL}",
         )
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -2288,7 +2288,7 @@ def test_without_the_training_extra_the_window_says_what_to_install(qtbot, tmp_p
     qtbot.addWidget(win)
     try:
         assert not win.train_action.isEnabled()
-        assert "pip install torch onnx" in win.train_action.toolTip()
+        assert 'pip install "torch>=2.2,<=2.13.0"' in win.train_action.toolTip()
         errors = []
         controller.error.connect(errors.append)
         assert not controller.train_model(tmp_path, tmp_path / "m", "phase")
@@ -2302,6 +2302,33 @@ def test_an_installed_app_says_that_training_is_not_in_it(monkeypatch):
 
     monkeypatch.setattr(training_run.sys, "frozen", True, raising=False)
     assert "installed app does not include training" in training_run.training_unavailable()
+
+
+def test_training_is_not_offered_with_torch_but_no_onnx_and_says_the_pinned_install(
+    monkeypatch,
+):
+    """torch installed and onnx not: the window said training was available, and the
+    cellprop-train it started then refused ("training needs onnx"). It says what is missing
+    and the install as the train extra pins it (a bare `pip install torch onnx` took the
+    newest torch and several GB of CUDA packages)."""
+    import importlib.util
+    import re
+
+    from cellprop.app import training_run
+
+    from cellprop import TRAIN_INSTALL
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        training_run.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnx" else real(name, *a) or object(),
+    )
+    why = training_run.training_unavailable()
+    assert why.startswith("Training needs onnx, which is not installed") and TRAIN_INSTALL in why
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    extra = re.findall(r'"([^"]+)"', re.search(r"^train = \[(.*)\]$", pyproject, re.M)[1])
+    assert TRAIN_INSTALL == "pip install " + " ".join(f'"{r}"' for r in extra)
 
 
 def test_the_pages_of_a_time_lapse_are_stepped_with_fijis_keys(qtbot, window, images):

@@ -1756,9 +1756,10 @@ def test_training_without_torch_says_what_to_install(tmp_path, monkeypatch, caps
     assert training_cli.main(args) == 2
     err = capsys.readouterr().err
     assert "training needs torch and onnx, not installed in this Python" in err
-    assert "pip install torch onnx" in err and "Traceback" not in err
+    # as the train extra pins them (a bare `pip install torch onnx` took the newest torch)
+    assert 'pip install "torch>=2.2,<=2.13.0" "onnx>=1.15"' in err and "Traceback" not in err
     assert main(["train", *args]) == 2
-    assert "pip install torch onnx" in capsys.readouterr().err
+    assert 'pip install "torch>=2.2,<=2.13.0"' in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
 
 

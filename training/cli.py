@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 
+from cellprop import TRAIN_INSTALL
 from cellprop.cli import folder_argument
 
 from .data import DatasetError
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:  # the app's own install has neither: say so, not a traceback
         print(
             f"cellprop-train: training needs {' and '.join(missing)}, not installed in this "
-            f"Python ({sys.executable}): pip install {' '.join(missing)} (from a checkout, "
+            f"Python ({sys.executable}): {TRAIN_INSTALL} (from a checkout, "
             "`make .venv/.dev` installs them)",
             file=sys.stderr,
         )
