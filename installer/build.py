@@ -10,6 +10,7 @@ TensorRT providers (about 285 MB) for machines without an NVIDIA GPU.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -53,7 +54,7 @@ def build(cpu_only: bool = False, clean: bool = False) -> Path:
     if clean:
         cmd.append("--clean")
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=HERE.parent)
+    subprocess.run(cmd, check=True, env=env, cwd=HERE.parent)  # (main says why it failed)
     bundle = DIST / "cellprop"
     print(
         f"built {bundle} in {time.perf_counter() - start:.0f} s, "
@@ -79,7 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--clean", action="store_true", help="rebuild from scratch")
     args = parser.parse_args(argv)
-    build(cpu_only=args.cpu_only, clean=args.clean)
+    if importlib.util.find_spec("PyInstaller") is None:
+        print(
+            "build.py: PyInstaller is not installed in this Python "
+            f'({sys.executable}): pip install "pyinstaller>=6.5" (the installer extra; '
+            "`make installer` installs it)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        build(cpu_only=args.cpu_only, clean=args.clean)
+    except subprocess.CalledProcessError as exc:
+        print(f"build.py: PyInstaller failed (exit {exc.returncode}); see above", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -115,3 +115,64 @@ def test_installed_wheel_finds_its_models_outside_the_source_tree(wheel, tmp_pat
     ).stdout.split("\n")
     for line in out[:3]:
         assert line.startswith(str(target)), out
+    # `python -m cellprop` is the cellprop command (where its script is not on the PATH)
+    shown = subprocess.run(
+        [sys.executable, "-m", "cellprop", "--version"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0 and "cellprop" in shown.stdout + shown.stderr, shown
+
+
+def test_the_source_distribution_carries_the_installers_build(tmp_path):
+    """The sdist holds tests/test_installer.py and the Makefile's `installer` target: it
+    carries installer/ too (build.py, the spec, the bundle's licence texts), not its outputs
+    (tests/test_installer.py failed from it: "can't open file .../installer/build.py")."""
+    import shutil
+    import tarfile
+
+    source = tmp_path / "cellprop"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
+    for left in ("build", "dist"):  # a bundle built in the checkout: never shipped
+        (source / "installer" / left / "x").mkdir(parents=True)
+    out = tmp_path / "sdist"
+    out.mkdir()
+    code = (
+        "import sys; from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(out)], cwd=source, check=True, capture_output=True
+    )
+    (sdist,) = out.glob("cellprop-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for needed in (
+        "installer/build.py",
+        "installer/cellprop.spec",
+        "installer/licenses/NOTICE.md",
+        "tests/test_installer.py",
+        "Makefile",
+    ):
+        assert needed in names, needed
+    assert not any(n.startswith(("installer/build/", "installer/dist/")) for n in names)
+
+
+def test_the_installers_build_without_pyinstaller_says_so(monkeypatch, capsys):
+    """installer/build.py in a Python without PyInstaller: one line saying what to install
+    (it ended in a CalledProcessError traceback)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_py", ROOT / "installer" / "build.py")
+    build_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_py)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        build_py.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "PyInstaller" else real(name, *a),
+    )
+    assert build_py.main([]) == 2
+    err = capsys.readouterr().err
+    assert "PyInstaller is not installed" in err and "pyinstaller>=6.5" in err
