@@ -4,6 +4,9 @@ object with these methods)."""
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
@@ -43,7 +46,24 @@ class Dialogs:
         return files
 
     def choose_folder(self, title: str, start: str) -> str:
-        return QFileDialog.getExistingDirectory(self.parent, title, start)
+        """A folder ("" if the user cancels). ``start`` that does not exist yet (the results
+        folder suggested beside the images) is made for the dialog to open in, and taken
+        away again, still empty, where another folder is chosen: Qt's own dialog (used
+        where the desktop offers none) showed it as a name to type, and choosing it said
+        "Directory not found" every time."""
+        made = None
+        folder = Path(start) if start else None
+        if folder is not None and not folder.exists() and folder.parent.is_dir():
+            try:
+                folder.mkdir()
+                made = folder
+            except OSError:  # (a folder of images on a disk that cannot be written: its own)
+                start = str(folder.parent)
+        chosen = QFileDialog.getExistingDirectory(self.parent, title, start)
+        if made is not None and (not chosen or Path(chosen) != made):
+            with contextlib.suppress(OSError):  # (something put there meanwhile: kept)
+                made.rmdir()
+        return chosen
 
     def choose_points_file(self, start: str) -> str:
         path, _ = QFileDialog.getOpenFileName(

@@ -1657,6 +1657,40 @@ def test_the_real_question_with_options_answers_the_button_pressed(qtbot, window
     assert sorted(t.replace("&", "") for t in seen[0]) == ["Cancel", "Continue", "Replace"]
 
 
+@pytest.mark.parametrize("accept", [True, False])
+def test_the_real_folder_dialog_takes_the_suggested_results_folder(qtbot, window, tmp_path, accept):
+    """Qt's own folder dialog (where the desktop offers none) opened at the results folder
+    suggested beside the images, which does not exist yet: choosing it at once gives it
+    (it said "Directory not found" every time); cancelled, no folder is left behind."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+    images = tmp_path / "experiment"
+    images.mkdir()
+    suggested = images / "cellprop-results"
+    said = []
+
+    def answer(tries=[accept]):  # noqa: B006 (once: accepted, then given up)
+        if said[-1:] == ["answered"]:
+            return
+        dialog = QApplication.activeModalWidget()
+        QTimer.singleShot(20, answer)  # (first: accept() waits for a message box it shows)
+        if isinstance(dialog, QMessageBox):  # "Directory not found": said, and closed
+            said.append(dialog.text())
+            dialog.accept()
+        elif isinstance(dialog, QFileDialog):
+            dialog.accept() if tries and tries.pop() else dialog.reject()
+
+    QTimer.singleShot(20, answer)
+    chosen = Dialogs(window).choose_folder("Where should the results be saved?", str(suggested))
+    said.append("answered")  # (no more answers)
+    assert said == ["answered"]
+    if accept:
+        assert Path(chosen) == suggested and suggested.is_dir()
+    else:
+        assert chosen == "" and not suggested.exists()
+
+
 def test_a_run_that_did_every_image_offered_again_says_nothing_would_be_segmented(
     qtbot, window, images, tmp_path
 ):
