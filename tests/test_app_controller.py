@@ -94,6 +94,19 @@ def test_corrupt_file_is_marked_failed_with_a_readable_message(qtbot, controller
     assert controller.documents[0].status == Status.FAILED
 
 
+def test_the_time_left_of_a_continued_batch_counts_the_images_it_segments():
+    """900 of 1,000 images kept by the earlier run (they arrive at once), 10 segmented in
+    20 s: 90 left at 2 s each (it said about 2 s, counting the kept ones as segmented)."""
+    from cellprop.app.batches import BatchSummary, time_left
+
+    summary = BatchSummary(Path("out"), total=1000, done=910, kept=900)
+    assert time_left(summary, 20.0) == pytest.approx(180.0)
+    summary = BatchSummary(Path("out"), total=1000, done=900, kept=900)
+    assert time_left(summary, 0.5) == -1.0  # only kept ones yet: cannot tell
+    assert time_left(BatchSummary(Path("out"), total=4, done=2, failed=2), 9.0) == 0.0
+    assert time_left(BatchSummary(Path("out"), total=4, done=1), 3.0) == pytest.approx(9.0)
+
+
 def test_a_batch_summary_names_its_folder_only_where_it_wrote_one(tmp_path):
     """A batch stopped before writing anything (a model that cannot be used) does not
     point the user to a results folder that was never made."""
