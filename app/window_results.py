@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QEventLoop, QTimer
+
 from .messages import counted, first_three, format_seconds
 
 
@@ -82,6 +84,7 @@ class ResultsWindowMixin:
             return
         out = Path(out)
         overwrite = resume = False
+        self._model_loaded()  # (whether an earlier run there can be continued rests on it)
         sources = self.controller.batch_sources(paths)
         names = list(sources)
         earlier = self._earlier_run(out, names)
@@ -164,6 +167,27 @@ class ResultsWindowMixin:
         self.controller.store.set_folder("batch_parent", "" if beside else str(out.parent))
         self.controller.store.set_folder("batch_results", str(out))
         self.controller.run_batch(paths, out, overwrite=overwrite, resume=resume)
+
+    def _model_loaded(self, seconds: float = 120.0) -> None:
+        """Wait for the model chosen to be loaded (or to fail to), the window answering
+        meanwhile: Continue was offered for a run made with the model before, the model
+        chosen not loaded yet to tell, and then refused as made with another model."""
+        if not self.controller.model_status.loading:
+            return
+        loop = QEventLoop()
+
+        def changed(status) -> None:
+            if not status.loading:
+                loop.quit()
+
+        self.controller.model_changed.connect(changed)
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        self.statusBar().showMessage("Waiting for the model to load…")
+        try:
+            loop.exec()
+        finally:
+            self.controller.model_changed.disconnect(changed)
+            self.statusBar().clearMessage()
 
     def _replace_question(self, out: Path, replaced: list, own: list, over: list) -> str:
         """The question before a batch replaces files in ``out`` (the controller's

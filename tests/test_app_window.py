@@ -1519,6 +1519,32 @@ def _stopped_run(window, out, page=None, track=False, **changed):
     )
 
 
+def test_a_batch_asked_for_while_another_model_loads_offers_only_what_it_can_do(
+    qtbot, window, images, tmp_path
+):
+    """Another model chosen, and Process all at once into the folder of a run stopped with
+    the model before: the question waits for the model, then offers Replace only, saying
+    why (it offered Continue, the model not loaded yet to tell, and Continue was then
+    refused: "model: phase there, ... now", 0 images segmented)."""
+    c = window.controller
+    qtbot.waitUntil(lambda: bool(c.model_status.path), timeout=WAIT_MS)
+    out = tmp_path / "results"
+    _stopped_run(window, out)
+    other = tmp_path / "other-model"
+    other.mkdir()
+    (other / "model.json").write_text("{}")
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images)
+    c.update_settings(model=str(other))
+    assert c.model_status.loading
+    window.dialogs.folder = str(out)
+    window.dialogs.choice = ""  # (closed: nothing started)
+    window.ask_batch_all()
+    assert window.dialogs.offered == [["Replace"]]
+    assert "other settings" in window.dialogs.questions[-1]
+    assert not c.busy
+
+
 @pytest.mark.parametrize("choice", ["Continue", "Replace", ""])
 def test_batch_into_the_folder_of_a_stopped_run_offers_to_continue_it(
     qtbot, window, images, tmp_path, choice
