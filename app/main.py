@@ -174,9 +174,24 @@ def main(argv: list | None = None) -> int:
     window = MainWindow()
     window.show()
     _install_excepthook(window)
+    _close_on_ctrl_c(window)
     if args.paths:
         window.open_paths(args.paths)
     return app.exec()
+
+
+def _close_on_ctrl_c(window) -> None:
+    """Ctrl-C in the terminal the window was started from closes it as its close button
+    does (asking first where results are not saved): Qt's event loop never gave Python the
+    signal, and the window went on. A timer lets Python look for it five times a second."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)  # (back in Python: its signal handlers run)
+    timer.start(200)
 
 
 if __name__ == "__main__":

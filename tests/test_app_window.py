@@ -2650,6 +2650,35 @@ def test_the_window_without_a_display_says_so_instead_of_aborting(tmp_path):
     assert "no display to open a window on" in done.stderr
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_in_the_terminal_closes_the_window(tmp_path):
+    """cellprop-gui started from a terminal, Ctrl-C there: the window closes (nothing to
+    save) and the program ends; it went on, ending only on kill."""
+    import signal
+    import subprocess
+
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),  # (the test's own settings)
+    )
+    code = "import sys; from cellprop.app.main import main; print('up', flush=True); sys.exit(main([]))"
+    gui = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert gui.stdout.readline().strip() == b"up"
+        import time
+
+        time.sleep(4)  # (the window shown, its event loop running)
+        gui.send_signal(signal.SIGINT)
+        assert gui.wait(timeout=30) == 0
+    finally:
+        if gui.poll() is None:
+            gui.kill()
+            gui.wait()
+
+
 def test_the_folder_of_a_stopped_training_is_chosen_again_as_it_is(tmp_path):
     """The folder of a training that was stopped (its checkpoints, no model yet) chosen
     again for a model: that folder, where the window asks before replacing it (a new
