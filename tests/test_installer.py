@@ -64,6 +64,12 @@ def test_bundle_carries_the_licences_of_what_it_redistributes(bundle):
     assert "PySide6-Essentials" in notice and "PyMaxflow" in notice
     assert "GNU LESSER GENERAL PUBLIC LICENSE" in (licences / "LGPL-3.0.txt").read_text()
     assert (bundle / "LICENSE").is_file() or (bundle / "_internal" / "LICENSE").is_file()
+    # Python's own, a package no requirement names, and the system libraries' (QA: none)
+    assert "PYTHON SOFTWARE FOUNDATION LICENSE" in (licences / "python" / "LICENSE.txt").read_text()
+    assert any((licences / "typing_extensions").rglob("*"))
+    system = [p.parent.name for p in (licences / "system").glob("*/copyright")]
+    assert any(name.startswith("libssl") for name in system), system
+    assert any(name.startswith("libglib") for name in system), system
     onnxruntime = [p for p in licences.iterdir() if p.name.startswith("onnxruntime")]
     assert any(f.name.startswith("ThirdPartyNotices") for d in onnxruntime for f in d.rglob("*"))
     dangling = [p for p in bundle.rglob("*") if p.is_symlink() and not p.exists()]
