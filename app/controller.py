@@ -27,7 +27,15 @@ from .batches import BatchItem, BatchMixin, BatchSummary
 from .corrections import CorrectionsMixin
 from .export import ConfirmOverwrite, ExportMixin
 from .marks import MarksMixin
-from .messages import STAGE_WORDS, count_cells, points_missed, readable_error, size_note
+from .messages import (
+    STAGE_WORDS,
+    count_cells,
+    counted,
+    first_three,
+    points_missed,
+    readable_error,
+    size_note,
+)
 from .remeasure import MeasureAgainMixin
 from .settings_store import SettingsStore
 from .state import (
@@ -42,6 +50,10 @@ from .state import (
 from .timelapse import TimeLapseMixin, track_column
 from .training_run import TrainingRun
 from .workers import Job, make_pool
+
+#: Microscopes' own file formats (Zeiss, Nikon, Leica, Olympus, Imaris, DeltaVision), which
+#: cellprop does not read: a folder's files of them are named, not left out without a word.
+VENDOR_FORMATS = (".czi", ".nd2", ".lif", ".lof", ".oib", ".oir", ".vsi", ".ims", ".dv", ".lsm")
 
 
 @dataclass
@@ -220,9 +232,16 @@ class AppController(
                     )
                     continue
                 if not found:
-                    self._report(f"No images found in the folder {path} nor below it.")
+                    self._report(
+                        f"No images found in the folder {path} nor below it."
+                        + self._files_not_read(path)
+                    )
                     continue
-                self.log.emit("info", f"{len(found)} images found in {path}{inside}")
+                self.log.emit("info", f"{counted(len(found), 'image')} found in {path}{inside}")
+                left = self._left_in_folder(path, found, below=not inside)
+                if left:
+                    self.hint.emit(left)
+                    self.log.emit("warning", left)
                 new_docs += self._add_documents(found)
                 self._found_in[str(path)] = found
                 self.folder_opened.emit(str(path), len(found))
@@ -234,6 +253,52 @@ class AppController(
         if indices and self.current is None:
             self.set_current(indices[0])
         return indices
+
+    def _left_in_folder(self, folder: Path, found: list, below: bool) -> str:
+        """What opening ``folder`` left out, in words ("" where nothing): images in its
+        sub-folders where it holds images of its own (``below``: a plate's overview beside
+        its well folders opened alone, the wells' images without a word), and files of
+        microscopes' own formats that cellprop cannot read (.czi, .nd2, ...)."""
+        said = []
+        if below:
+            try:
+                deeper = [
+                    p for p in self.engine.find_images([folder], recursive=True) if p not in found
+                ]
+            except Exception:  # noqa: BLE001 (a sub-folder that cannot be read: as before)
+                deeper = []
+            if deeper:
+                where = sorted({p.parent.relative_to(folder).as_posix() for p in deeper})
+                said.append(
+                    f"{counted(len(deeper), 'more image')} in its sub-folders "
+                    f"({first_three(where)}) {'were' if len(deeper) > 1 else 'was'} not "
+                    "opened: open those folders (or a folder that holds only them) to "
+                    "process them"
+                )
+        note = self._files_not_read(folder).strip()
+        if note:
+            said.append(note)
+        return f"{folder}: " + "; ".join(said) + "." if said else ""
+
+    def _files_not_read(self, folder: Path) -> str:
+        """ " N files ..." of microscopes' own formats in ``folder`` that cellprop cannot read,
+        and what to do ("" where none): they were left out without a word."""
+        try:
+            kinds = [
+                p.suffix.lower()
+                for p in Path(folder).iterdir()
+                if p.suffix.lower() in VENDOR_FORMATS and not p.name.startswith(".")
+            ]
+        except OSError:
+            return ""
+        n, kinds = len(kinds), sorted(set(kinds))
+        if not n:
+            return ""
+        return (
+            f" {counted(n, 'file')} of a microscope's own format ({', '.join(kinds)}) "
+            f"{'were' if n > 1 else 'was'} left out: cellprop reads TIFF, PNG, JPEG and BMP; "
+            "save them as TIFF (Fiji: File > Save As > Tiff, with Bio-Formats)"
+        )
 
     def images_found_in(self, folder: str | Path) -> list[Path]:
         """The images opening ``folder`` found (in it, or in its sub-folders where it held

@@ -941,6 +941,37 @@ def test_a_batch_stopped_by_a_full_disk_ends_in_red_saying_why(qtbot, window, im
     assert "Batch finished: 1 of 3" in window.log_panel.toPlainText()
 
 
+def test_a_folder_says_which_images_and_files_it_left_out(qtbot, window, tmp_path):
+    """A plate's folder with its overview beside its well folders, and a Zeiss file: it
+    opens the overview, and says that the wells' images and the .czi were left out, and
+    why (it offered "1 image was found" and said nothing of them); a folder of .czi and .nd2
+    files only says what they are and what to do (it said only "No images found")."""
+    c = window.controller
+    plate = tmp_path / "plate"
+    for well in ("A01", "B01"):
+        (plate / well).mkdir(parents=True)
+        fakes.make_blob_image(plate / well / "img.npy", n_cells=2, seed=1)
+    fakes.make_blob_image(plate / "overview.npy", n_cells=2, seed=2)
+    (plate / "stack.czi").write_bytes(b"ZISRAWFILE")
+    window.dialogs.answers = [False]  # (not processed)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([plate])
+    log = window.log_panel.toPlainText()
+    assert f"1 image found in {plate}" in log
+    assert "2 more images in its sub-folders (A01, B01) were not opened" in log
+    assert "1 file of a microscope's own format (.czi) was left out" in log
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    for name in ("a.czi", "b.nd2"):
+        (vendor / name).write_bytes(b"x")
+    errors: list = []
+    c.error.connect(errors.append)
+    window.open_paths([vendor])
+    assert errors and f"No images found in the folder {vendor} nor below it." in errors[-1]
+    assert "2 files of a microscope's own format (.czi, .nd2) were left out" in errors[-1]
+    assert "save them as TIFF" in errors[-1]
+
+
 def test_dropping_a_folder_offers_a_batch_into_a_chosen_folder(qtbot, window, images, tmp_path):
     images[1].write_bytes(b"corrupt")
     out = tmp_path / "results"
