@@ -486,6 +486,10 @@ def segment(
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"segment expects a 2-D image, got shape {image.shape}")
+    if not image.size:
+        raise ValueError(f"segment expects an image with pixels, got shape {image.shape}")
+    if image.dtype == bool:  # a mask: 0 and 1 (numpy subtracts no booleans)
+        image = image.astype(np.uint8)
     timings: dict[str, float] = {}
     image = finite_filled(image)  # NaN/inf pixels would poison the percentiles
     estimate = None

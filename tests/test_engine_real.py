@@ -227,6 +227,19 @@ def test_blank_image_gives_zero_cells(phase_model):
     assert segment(np.zeros((200, 300), np.uint8), phase_model).n_cells == 0
 
 
+def test_a_mask_is_segmented_as_0_and_1_and_an_image_without_pixels_is_refused(phase_model):
+    """segment() of a bool image (a mask) as the 0/1 image it is (numpy's "boolean
+    subtract" TypeError), and of a 0 x 0 array a message saying so (an IndexError)."""
+    mask = np.zeros((200, 300), bool)
+    mask[60:90, 100:130] = True
+    assert segment(mask, phase_model).labels.shape == mask.shape
+    np.testing.assert_array_equal(
+        segment(mask, phase_model).labels, segment(mask.astype(np.uint8), phase_model).labels
+    )
+    with pytest.raises(ValueError, match=r"an image with pixels, got shape \(0, 0\)"):
+        segment(np.zeros((0, 0), np.uint8), phase_model)
+
+
 @pytest.mark.data
 def test_dic_segment_and_evaluate_from_the_command_line(dic_model_dir, shared_data, tmp_path):
     """Dense, touching HeLa cells in DIC against the silver-truth masks: held-out frames."""
