@@ -551,6 +551,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
             f"cellprop: --out {args.out} is a file, not a folder for the results", file=sys.stderr
         )
         return EXIT_USAGE
+    if args.out.is_symlink() and not args.out.exists():  # ("File exists", when made)
+        print(
+            f"cellprop: --out {args.out} is a link to {os.readlink(args.out)}, which does not "
+            "exist: make that folder (a disk not mounted?), or give another --out",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     out = args.out.resolve()
     gone = [name for name in args.inputs if not os.path.lexists(name)]
     if gone and len(gone) == len(args.inputs):  # a typo: no run folder made, to be in the way

@@ -153,6 +153,21 @@ def test_existing_results_are_never_overwritten_without_the_flag(
     assert (out / "good1_cells.csv").read_text() != "edited by the user\n"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links")
+def test_an_out_folder_that_links_to_nowhere_is_said_so(inputs, tmp_path, tiny_model_dir, capsys):
+    """--out a link whose folder is not there (a disk not mounted): said so, before any
+    work ("cannot write the results to ...: File exists", after loading the model)."""
+    out = tmp_path / "results"
+    out.symlink_to(tmp_path / "unmounted" / "results")
+    assert segment([inputs / "good1.png", "--out", out], tiny_model_dir) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"--out {out} is a link to {tmp_path / 'unmounted' / 'results'}, which does not exist"
+        in err
+    )
+    assert not (tmp_path / "unmounted").exists()
+
+
 def test_a_mask_of_ones_own_named_as_cellprops_labels_is_said_to_be_so(
     tmp_path, tiny_model_dir, capsys
 ):
