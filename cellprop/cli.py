@@ -578,6 +578,20 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if not paths:
         print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
         return EXIT_USAGE
+    # a folder given among others that gave no image: said, not passed over without a word
+    empty = [
+        name
+        for name in args.inputs
+        if os.path.isdir(name) and not find_images([name], recursive=args.recursive)
+    ]
+    if empty:
+        below = [n for n in empty if not args.recursive and find_images([n], recursive=True)]
+        print(
+            f"cellprop: no images found in {', '.join(empty)}"
+            + (f" ({', '.join(below)}: only in its sub-folders, add -r)" if below else "")
+            + "; the other inputs are segmented",
+            file=sys.stderr,
+        )
     try:
         if args.model == "auto":
             model = _suggested_model(paths, args)

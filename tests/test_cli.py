@@ -168,6 +168,23 @@ def test_an_out_folder_that_links_to_nowhere_is_said_so(inputs, tmp_path, tiny_m
     assert not (tmp_path / "unmounted").exists()
 
 
+def test_a_folder_without_images_given_among_others_is_said_so(
+    inputs, tmp_path, tiny_model_dir, capsys
+):
+    """An empty folder, and one whose images are only in its sub-folders, given beside an
+    image: each is named (passed over without a word), with -r for the second; the image
+    is segmented."""
+    empty, wells = tmp_path / "empty", tmp_path / "plate"
+    empty.mkdir()
+    (wells / "A01").mkdir(parents=True)
+    shutil.copy(inputs / "good1.png", wells / "A01" / "img.png")
+    out = tmp_path / "out"
+    assert segment([inputs / "good1.png", empty, wells, "--out", out], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert f"no images found in {empty}, {wells} ({wells}: only in its sub-folders, add -r)" in err
+    assert (out / "good1_labels.tif").is_file()
+
+
 def test_a_mask_of_ones_own_named_as_cellprops_labels_is_said_to_be_so(
     tmp_path, tiny_model_dir, capsys
 ):
