@@ -74,6 +74,15 @@ def time_left(summary: BatchSummary, elapsed: float) -> float:
     return elapsed / segmented * left if segmented > 0 else -1.0
 
 
+def _holds(result, item: BatchItem) -> bool:
+    """Whether the window's ``result`` is the cells a continued run kept (``item``): exported
+    into the files the run kept them from, not corrected since."""
+    if result is None or result.labels_file is None or result.unsaved_edits:
+        return False
+    labels = item.outputs.get("labels")
+    return labels is not None and Path(labels) == Path(result.labels_file)
+
+
 def _read_channel(image_result, channel: int | None) -> int:
     """The channel of its file a batch's image was segmented on: the one it says it read
     (a file of one channel is read whole, whatever the batch's channel), else the batch's."""
@@ -639,8 +648,12 @@ class BatchMixin:
             if doc is not None:
                 doc.error = None
                 if item.usable:
-                    result = item.result(self._batch_user.model, self._batch_user.device)
-                    doc.results[item.plane] = result
+                    result = doc.results.get(item.plane)
+                    if not (item.kept and not item.note and _holds(result, item)):
+                        result = item.result(self._batch_user.model, self._batch_user.device)
+                        doc.results[item.plane] = result
+                    # (else: its cells, kept by the run from the files the window exported
+                    # them to, as they are; Undo goes on: it went)
                     if doc.result is None and doc.channel != item.channel:
                         # shown: another channel, without cells; show the one segmented
                         doc.page, doc.channel = item.plane

@@ -562,6 +562,33 @@ def test_images_exported_from_the_window_open_again_with_their_cells_another_day
     assert (every / "crop1_labels.tif").read_bytes() == before
 
 
+def test_a_batch_continued_over_an_exported_correction_keeps_its_undo(
+    qtbot, controller, crops, tmp_path
+):
+    """A batch's image corrected and exported into its folder, then the batch processed
+    again into that folder and continued: the image keeps its cells and Undo still takes
+    the correction back (the run kept them from the files the window wrote; the window
+    took its copy of them, without the Undo it had)."""
+    out = tmp_path / "results"
+    controller.open_paths(crops)
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+        assert controller.run_batch(crops, out)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=60_000)
+    n = controller.current.result.n_cells
+    _correct_and_export(qtbot, controller, out, 0)
+    doc = controller.current
+    assert doc.result.n_cells == n - 1 and doc.result.previous is not None
+    with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS) as sig:
+        assert controller.run_batch(crops, out, resume=True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    assert sig.args[0].kept == 3
+    assert doc.result.n_cells == n - 1 and doc.result.previous is not None
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.undo_correction()
+    assert doc.result.n_cells == n
+
+
 def test_export_all_into_a_runs_folder_keeps_its_other_images_in_its_tables(
     qtbot, controller, crops, tmp_path
 ):
