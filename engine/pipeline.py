@@ -145,7 +145,8 @@ class Settings:
             raise ValueError(f"edge fraction must lie between 0 and 1, got {self.edge_fraction}")
         if self.pixel_size is not None and not 1e-6 <= self.pixel_size <= 1e6:
             raise ValueError(
-                f"pixel size must be a positive number (micrometres), got {self.pixel_size}"
+                "pixel size must be between 0.000001 and 1000000 micrometres (a pixel's "
+                f"width in µm: 0.325, say), got {self.pixel_size:g}"
             )
         neighbour_method(self.neighbour_distance)  # whole pixels, 0 or more, or EXPANDED
         check_ring_width(self.ring_width)

@@ -280,6 +280,15 @@ def test_settings_refuse_numbers_no_image_could_be_segmented_or_measured_with(gi
         Settings(**given)
 
 
+def test_a_pixel_size_out_of_range_is_said_as_the_range_not_as_not_positive():
+    """1e-9 µm (a pixel size typed in metres, say): the message gives the range and the
+    number as typed (it said "must be a positive number, got 1e-09")."""
+    with pytest.raises(ValueError) as refused:
+        Settings(pixel_size=1e-9)
+    assert "between 0.000001 and 1000000 micrometres" in str(refused.value)
+    assert "positive" not in str(refused.value) and "got 1e-09" in str(refused.value)
+
+
 def test_the_edge_fraction_is_a_share_of_the_cell_size_in_use(tiny_model, monkeypatch):
     from cellprop.engine.pipeline import edge_min_size, resolve_settings
 
