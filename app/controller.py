@@ -923,6 +923,18 @@ class AppController(
             return True
         return False
 
+    def batch_refused(self) -> bool:
+        """Whether a batch would be refused before its first image, said now (the window
+        asks this before it asks where the results go): *Suggest a model* still choosing,
+        settings no image can be segmented with, or a model that cannot be used."""
+        if self._choosing_model() or self._settings_refused():
+            return True
+        status = self.model_status
+        if status.error:
+            self._report(f"Nothing was started: the model cannot be used: {status.error}")
+            return True
+        return False
+
     def _choosing_model(self) -> bool:
         """Whether *Suggest a model* is still choosing (said): segmenting now would use the
         model before it, and the model shown would then not be the one that made the cells."""

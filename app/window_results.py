@@ -52,6 +52,9 @@ class ResultsWindowMixin:
 
     def _start_batch(self, paths: list, suggested: Path) -> None:
         self.settings_panel.take_typed()  # (a folder dropped: no command took it)
+        self._model_loaded()  # (whether a run in the folder can be continued rests on it too)
+        if self.controller.batch_refused():  # said before any question, not after them all
+            return
         chosen = set(paths)
         docs = [d for d in self.controller.documents if d.path in chosen]
         corrected = self.controller.unexported_corrections(docs)
@@ -84,7 +87,6 @@ class ResultsWindowMixin:
             return
         out = Path(out)
         overwrite = resume = False
-        self._model_loaded()  # (whether an earlier run there can be continued rests on it)
         sources = self.controller.batch_sources(paths)
         names = list(sources)
         earlier = self._earlier_run(out, names)

@@ -1550,6 +1550,28 @@ def _stopped_run(window, out, page=None, track=False, **changed):
     )
 
 
+def test_a_batch_that_would_be_refused_says_so_before_asking_where_to_save(
+    qtbot, window, images, tmp_path
+):
+    """The smallest cell larger than the largest, or a model that cannot be used: Process
+    all says so at once (it asked where to save the results first, and refused only then)."""
+    c = window.controller
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images)
+    errors: list = []
+    c.error.connect(errors.append)
+    window.dialogs.folders = [str(tmp_path / "results")]
+    c.update_settings(min_size=500, max_size=100)
+    window.ask_batch_all()
+    assert "Nothing was started: the smallest cell (500 px) is larger" in errors[-1]
+    c.update_settings(min_size=None, max_size=None)
+    c.update_settings(model=str(tmp_path / "gone-model"))  # (moved away: cannot be loaded)
+    window.ask_batch_all()
+    assert "Nothing was started: the model cannot be used" in errors[-1]
+    assert window.dialogs.folders == [str(tmp_path / "results")]  # never asked
+    assert not c.busy and not (tmp_path / "results").exists()
+
+
 def test_a_batch_asked_for_while_another_model_loads_offers_only_what_it_can_do(
     qtbot, window, images, tmp_path
 ):
