@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import html
 import time
+from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -804,6 +805,7 @@ class DisplayPanel(QGroupBox):
 _STATUS_MARKS = ("  —  ", "  ·  ")
 #: Where a row of the image list keeps the status its icon shows.
 _STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+_NAME_ROLE = Qt.ItemDataRole.UserRole + 2  # the file name of its image (the list counts them)
 
 
 class _RowsOfTheListsWidth(QStyledItemDelegate):
@@ -846,6 +848,9 @@ class DocumentList(QListWidget):
         self.setUniformItemSizes(True)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setItemDelegate(_RowsOfTheListsWidth(self))
+        # how many open images have each file name: those of one name (a plate's wells'
+        # A01/img.png, A02/img.png) are shown with their folder's, else they read alike
+        self._names: Counter = Counter()
         controller.documents_added.connect(self._added)
         controller.documents_removed.connect(self._removed)
         controller.document_changed.connect(self.update_row)
@@ -868,15 +873,32 @@ class DocumentList(QListWidget):
             painter.end()
 
     def _added(self, first: int, count: int) -> None:
+        docs = self.controller.documents
+        alike = set()
         for i in range(first, first + count):
+            self._names[docs[i].name] += 1
+            if self._names[docs[i].name] == 2:  # a second of that name: the first's row too
+                alike.add(docs[i].name)
             self.addItem(QListWidgetItem())
             self.update_row(i)
+        for i in range(first):
+            if docs[i].name in alike:
+                self.update_row(i)
 
     def _removed(self, indices: list) -> None:
         self.blockSignals(True)  # the controller says which image is shown next
+        alone = set()
         for i in reversed(indices):
+            name = self.item(i).data(_NAME_ROLE) if self.item(i) is not None else None
             self.takeItem(i)
+            if name is not None:
+                self._names[name] -= 1
+                if self._names[name] == 1:
+                    alone.add(name)
         self.blockSignals(False)
+        for i, doc in enumerate(self.controller.documents):  # one of its name left: plain
+            if doc.name in alone:
+                self.update_row(i)
 
     def update_row(self, index: int) -> None:
         item = self.item(index)
@@ -885,6 +907,10 @@ class DocumentList(QListWidget):
         doc = self.controller.documents[index]
         status = doc.status
         text = doc.name
+        if self._names[doc.name] > 1:  # another open image of that name: its folder's too
+            text = f"{doc.path.parent.name}/{doc.name}"
+        if item.data(_NAME_ROLE) != doc.name:
+            item.setData(_NAME_ROLE, doc.name)
         if status == Status.DONE:
             text += f"  —  {count_cells(doc.n_cells)}"
         elif status == Status.RUNNING:

@@ -941,6 +941,25 @@ def test_a_batch_stopped_by_a_full_disk_ends_in_red_saying_why(qtbot, window, im
     assert "Batch finished: 1 of 3" in window.log_panel.toPlainText()
 
 
+def test_open_images_of_one_name_are_listed_with_their_folders(qtbot, window, tmp_path):
+    """A plate's wells, each with its img.npy: the list shows A01/img.npy, B01/img.npy
+    (it showed img.npy twice); one of them closed, the other is img.npy again."""
+    c = window.controller
+    wells = []
+    for well in ("A01", "B01"):
+        (tmp_path / well).mkdir()
+        wells.append(fakes.make_blob_image(tmp_path / well / "img.npy", n_cells=2, seed=1))
+    other = fakes.make_blob_image(tmp_path / "other.npy", n_cells=2, seed=2)
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths([other, wells[0]])
+    rows = lambda: [window.documents.item(i).text() for i in range(window.documents.count())]  # noqa: E731
+    assert rows() == ["other.npy", "img.npy"]
+    window.open_paths([wells[1]])
+    assert rows() == ["other.npy", "A01/img.npy", "B01/img.npy"]
+    assert c.close_images([1])
+    assert rows() == ["other.npy", "img.npy"]
+
+
 def test_a_folder_says_which_images_and_files_it_left_out(qtbot, window, tmp_path):
     """A plate's folder with its overview beside its well folders, and a Zeiss file: it
     opens the overview, and says that the wells' images and the .czi were left out, and
@@ -1172,6 +1191,7 @@ def test_export_asks_before_replacing_files(qtbot, window, images, tmp_path):
     assert window.dialogs.opened == [str(out)]
     # a correction since: "Saved" is not true of its cells any more, and goes (QA: it stayed)
     c = window.controller
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)  # (the export's job ends after it)
     with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
         assert c.remove_cell(1)
     qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
