@@ -217,6 +217,13 @@ class BatchMixin:
         found and none was given, ``images_missing`` asks the window for it."""
         folder = Path(folder)
         engine = self.engine
+        batch = self._batch
+        if batch is not None and Path(batch.out_dir).resolve() == folder.resolve():
+            self._report(
+                f"{folder}: the batch running now is writing its results there; its images "
+                "show their cells as they are done, and the folder opens once it has ended."
+            )
+            return
 
         def read(job: Job):
             run, results, problems = engine.saved_results(folder, images)

@@ -2158,6 +2158,26 @@ def test_esc_while_a_batch_runs_ends_marking_first_then_cancels(qtbot, window, i
     assert "Esc" in window.cancel_action.toolTip()
 
 
+def test_the_results_of_the_batch_running_are_not_opened_before_it_ends(
+    qtbot, window, images, tmp_path
+):
+    """Open results of the folder the batch running now writes into: said so (it logged
+    "Opened the results of 0 images", the run's record still running)."""
+    c = window.controller
+    c.engine.delay = 0.05
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images)
+    out = tmp_path / "results"
+    assert c.run_batch(images, out) and c.busy
+    errors: list = []
+    c.error.connect(errors.append)
+    c.open_results(out)
+    assert errors and "the batch running now is writing its results there" in errors[-1]
+    with qtbot.waitSignal(c.batch_finished, timeout=WAIT_MS):
+        c.cancel()
+    assert "Opened the results of 0 images" not in window.log_panel.toPlainText()
+
+
 def test_cell_centres_are_marked_for_training_and_saved_as_a_training_set(
     qtbot, window, images, tmp_path
 ):
