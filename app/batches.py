@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .messages import (
@@ -363,7 +363,7 @@ class BatchMixin:
             settings = self.engine.Settings(**user.engine_kwargs())
         except ValueError:  # none a batch could start with (run_batch says why)
             return None
-        return self.engine.run_record(
+        record = self.engine.run_record(
             status,
             settings,
             user.roi_zip,
@@ -372,6 +372,15 @@ class BatchMixin:
             None,
             self._tracking(user),
         )
+        # what each default stands for with this model, as a batch records it: compared with
+        # a record that gives the values themselves (the window's exports keep the values
+        # their cells were made with), the same values are no difference
+        given = asdict(settings)
+        record["resolved"] = {
+            key: given[key] if given.get(key) is not None else status.defaults.get(key)
+            for key in ("threshold", "smoothness", "min_size", "max_size", "edge_fraction")
+        }
+        return record
 
     def _tracking(self, user):
         """The engine's ``track`` for a batch with the settings ``user``: False, or how it

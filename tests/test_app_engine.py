@@ -544,6 +544,9 @@ def test_images_exported_from_the_window_open_again_with_their_cells_another_day
             later.shutdown()
     cells = [r["Image"] for r in read_rows(every / "cells.csv")]
     assert cells.count("crop0.png") == n - 2 and cells.count("crop1.png") == made[1].n_cells
+    # processed again into it with the settings untouched: it may be continued (it was
+    # "made with other settings": the record gives the values, a batch None for defaults)
+    assert controller.cannot_continue(engine.earlier_run(every)) == []
     # another image of a name the folder holds: refused, naming both, its files kept
     other = tmp_path / "other" / "crop1.png"
     other.parent.mkdir()
