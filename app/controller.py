@@ -213,6 +213,16 @@ class AppController(
                 self.log.emit("info", f"Model chosen: the folder {path}")
             elif path.is_dir() and self.earlier_run(path) is not None:
                 self.open_results(path)  # a batch's results: its images and their cells
+                # the images beside them that it does not hold (results saved into the
+                # images' own folder): opened too, not hidden behind the results
+                others = self._beside_results(path)
+                if others:
+                    new_docs += self._add_documents(others)
+                    self.log.emit(
+                        "info",
+                        f"{counted(len(others), 'image')} of {path} that its results do not "
+                        "hold opened too",
+                    )
             elif path.is_dir():
                 try:
                     found = list(self.engine.find_images([path]))
@@ -253,6 +263,19 @@ class AppController(
         if indices and self.current is None:
             self.set_current(indices[0])
         return indices
+
+    def _beside_results(self, folder: Path) -> list[Path]:
+        """The images in ``folder`` (itself, not below) that the run recorded there does not
+        hold: a folder of images the window exported into, or a batch wrote into."""
+        try:
+            run = self.engine.earlier_run(folder)
+            found = list(self.engine.find_images([folder]))
+        except Exception:  # noqa: BLE001 (said when its results are opened)
+            return []
+        held = {
+            Path(row.get("Path") or "").resolve() for row in run.rows.values() if row.get("Path")
+        }
+        return [p for p in found if p.resolve() not in held]
 
     def _left_in_folder(self, folder: Path, found: list, below: bool) -> str:
         """What opening ``folder`` left out, in words ("" where nothing): images in its

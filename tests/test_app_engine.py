@@ -565,6 +565,28 @@ def test_images_exported_from_the_window_open_again_with_their_cells_another_day
     assert (every / "crop1_labels.tif").read_bytes() == before
 
 
+def test_a_folder_of_images_exported_into_opens_all_its_images(qtbot, controller, crops):
+    """One image segmented and exported into its own folder (the first export's folder
+    offered), then that folder opened another day: its other images open too, beside the
+    one whose cells the record gives (only crop0 opened, the others hidden, no batch)."""
+    folder = crops[0].parent
+    _segmented(qtbot, controller, crops[0])
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_current(folder, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_paths([folder])
+        qtbot.waitUntil(lambda: len(later.documents) == 3, timeout=60_000)
+        assert sorted(d.path for d in later.documents) == sorted(crops)
+        by_path = {d.path: d for d in later.documents}
+        qtbot.waitUntil(lambda: by_path[crops[0]].status == Status.DONE, timeout=60_000)
+        assert [by_path[p].status for p in crops[1:]] == [Status.NOT_RUN] * 2
+    finally:
+        later.shutdown()
+
+
 def test_a_batch_continued_over_an_exported_correction_keeps_its_undo(
     qtbot, controller, crops, tmp_path
 ):
