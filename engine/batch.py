@@ -1576,7 +1576,7 @@ def saved_results(
         for sequence, members, times in sequences(recorded_planes, run.record.get("page") == "all"):
             in_sequence.update({members[j]: (sequence, t) for j, t in enumerate(times)})
     root = _common_folder([recorded_planes[k].path for k in range(len(run.rows))])
-    opened: dict[tuple, str] = {}  # (path, page) of each image opened: its results' name
+    opened: dict[tuple, str] = {}  # (path, page, channel) of each image opened: its name
     for k, (name, row) in enumerate(run.rows.items()):
         if row.get("Status") != "done":
             continue
@@ -1592,9 +1592,11 @@ def saved_results(
             problems.append(LeftOut.of(gone, recorded))
             continue
         page = recorded_planes[k].page
-        if (path, page) in opened:  # found by its file name where another's is
+        # (two channels of one file are two images: the window exports both)
+        plane_of = (path, page, row_channel(row))
+        if plane_of in opened:  # found by its file name where another's is
             problems.append(
-                LeftOut.of(f"{name}: not opened: {path} is the image of {opened[path, page]}")
+                LeftOut.of(f"{name}: not opened: {path} is the image of {opened[plane_of]}")
             )
             continue
         plane = Plane(path, page, name)
@@ -1626,7 +1628,7 @@ def saved_results(
         if result.sequence is not None:  # followed so (a run.json before: the defaults)
             result.tracking = TrackSettings.of(run.record.get("tracking")).record()
         results.append(result)
-        opened[path, page] = name
+        opened[plane_of] = name
     return run, results, problems
 
 

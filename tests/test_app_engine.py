@@ -565,6 +565,38 @@ def test_images_exported_from_the_window_open_again_with_their_cells_another_day
     assert (every / "crop1_labels.tif").read_bytes() == before
 
 
+def test_two_channels_of_one_file_exported_open_again_both(qtbot, controller, crops, tmp_path):
+    """A colour image's grey and its green channel segmented and exported with Export all:
+    Open results gives both their cells (the second was "not opened: ... is the image of"
+    the first, its cells and corrections lost)."""
+    grey = cv2.imread(str(crops[0]), cv2.IMREAD_GRAYSCALE)
+    colour = tmp_path / "colour.png"
+    cv2.imwrite(str(colour), cv2.merge([grey // 2, grey, grey // 3]))
+    _segmented(qtbot, controller, colour)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_plane(0, 2)  # the green
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    made = {plane: r.n_cells for plane, r in controller.current.results.items()}
+    assert sorted(made) == [(0, 0), (0, 2)]
+    out = tmp_path / "exported"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    later = AppController(store=controller.store)
+    try:
+        errors: list = []
+        later.error.connect(errors.append)
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out)
+        (doc,) = later.documents
+        assert {plane: r.n_cells for plane, r in doc.results.items()} == made
+        assert not errors, errors
+    finally:
+        later.shutdown()
+
+
 def test_a_folder_of_images_exported_into_opens_all_its_images(qtbot, controller, crops):
     """One image segmented and exported into its own folder (the first export's folder
     offered), then that folder opened another day: its other images open too, beside the
