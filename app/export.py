@@ -140,6 +140,13 @@ class ExportMixin:
             self.log.emit("info", "Export cancelled: files exist and were kept.")
             return False
         overwrite = bool(existing)  # only reached when the user agreed to replace them
+        # tables of all cells an earlier version's Export all left, with no record of which
+        # images they hold: one image exported alone there keeps them, and makes none
+        unrecorded_tables = (
+            not combined
+            and not (out_dir / "run.json").exists()
+            and any((out_dir / n).is_file() for n in ("cells.csv", "images.csv"))
+        )
         stale = self._replaced_results(plan, set(existing))
 
         def work(job: Job):
@@ -236,13 +243,17 @@ class ExportMixin:
             # results reads them back another day (a run's folder: its summary's counts)
             exported = [(row, makers[row["Image"]]) for row in rows_of]
             every_roi = all("roi" in paths for *_, paths, _ in written)
-            if not engine.record_export(
+            # (tables an earlier version's Export all left and no record of which images
+            # they hold: a record of one image alone would speak for the folder, and the next
+            # export would rewrite the tables from it alone)
+            recorded = not unrecorded_tables and engine.record_export(
                 out_dir,
                 exported,
                 self._model_entry(exported[0][1]["model"]) if exported else {},
                 every_roi,
                 self._followed_whole(followed, plan),
-            ):
+            )
+            if not recorded:
                 engine.recount(out_dir, counts, makers)
             if not (gathered and written):
                 return written, [], unread

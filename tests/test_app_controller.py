@@ -1234,6 +1234,16 @@ def test_one_image_exported_into_an_export_all_folder_says_its_tables_are_as_the
         f"{out}: cells.csv and images.csv left as they were, with the cells of an earlier "
         "Export all; Export all brings them up to date",
     ) in said, said
+    # no record of that one image alone, which would speak for the folder: the next export
+    # of another image rewrote the tables from it, the third image's rows gone (QA)
+    assert not (out / "run.json").exists() and not (out / "summary.csv").exists()
+    with qtbot.waitSignal(controller.image_ready, timeout=WAIT_MS):
+        controller.set_current(0)
+    correct_and_wait(qtbot, controller, lambda: controller.remove_cell(1))
+    with qtbot.waitSignal(controller.exported, timeout=WAIT_MS):
+        assert controller.export_current(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)
+    assert {n: (out / n).read_bytes() for n in tables} == tables
 
 
 # --- centres marked for training ---------------------------------------------------------------
