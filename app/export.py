@@ -242,6 +242,7 @@ class ExportMixin:
             # a folder of the window's own exports: their record, as a run's, so that Open
             # results reads them back another day (a run's folder: its summary's counts)
             exported = [(row, makers[row["Image"]]) for row in rows_of]
+            done = {id(result) for _, _, result, *_ in written}
             every_roi = all("roi" in paths for *_, paths, _ in written)
             # (tables an earlier version's Export all left and no record of which images
             # they hold: a record of one image alone would speak for the folder, and the next
@@ -251,7 +252,11 @@ class ExportMixin:
                 exported,
                 self._model_entry(exported[0][1]["model"]) if exported else {},
                 every_roi,
-                self._followed_whole(followed, plan),
+                {
+                    named_as: (*result.sequence, self.track_settings(result).record())
+                    for _, _, result, _, named_as in plan
+                    if result.sequence is not None and id(result) in done
+                },
             )
             if not recorded:
                 engine.recount(out_dir, counts, makers)
@@ -436,20 +441,6 @@ class ExportMixin:
         except self.engine.ModelError:
             return {"name": str(chosen), "path": "", "description": ""}
         return {"name": info.name, "path": str(info.path), "description": info.description}
-
-    def _followed_whole(self, followed: list, plan: list) -> dict | None:
-        """How the cells of an *Export all* were followed (``TrackSettings.record()``), where
-        every image exported is a time point of a time-lapse followed (``followed``:
-        :meth:`_time_lapses`) and each time-lapse is whole, from its first time point on
-        without one missing: as *Open results* finds them again by their files. None
-        otherwise (their tables keep their tracks; opened again, they are not followed)."""
-        members = [m for _, lapse in followed for m in lapse]
-        if not followed or len(members) != len(plan):
-            return None
-        for _, lapse in followed:
-            if [t for t, *_ in lapse] != list(range(len(lapse))):
-                return None
-        return self.track_settings(followed[0][1][-1][1]).record()
 
     def _replaced_results(self, plan: list, replaced: set) -> list[Result]:
         """The results not exported now whose files an export ``plan`` replaces (``replaced``):

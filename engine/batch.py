@@ -45,6 +45,7 @@ from .io import (
 )
 from .journal import (
     MEASURED_AGAIN,
+    SEQUENCES,
     EarlierRun,
     Journal,
     add_note,
@@ -820,6 +821,26 @@ def _recorded_planes(run: EarlierRun) -> list[Plane]:
     return planes
 
 
+def _run_sequences(run: EarlierRun, planes: list[Plane], by_page: bool) -> list[tuple]:
+    """The time-lapses among a run's images (``planes``: :func:`_recorded_planes`), as
+    :func:`sequences` gives them: as its record names them where the window exported them
+    (run.json's ``"sequences"``: each image's time-lapse and time point as followed, the
+    folder's other images none, a time point closed a gap), else found from its files."""
+    given = run.record.get(SEQUENCES)
+    if not isinstance(given, dict):
+        return sequences(planes, by_page)
+    groups: dict[str, list] = {}
+    for k, plane in enumerate(planes):
+        entry = given.get(plane.name)
+        if isinstance(entry, list) and len(entry) == 2:
+            groups.setdefault(str(entry[0]), []).append((int(entry[1]), k))
+    found = []
+    for name, members in groups.items():
+        members.sort()
+        found.append((name, [k for _, k in members], [t for t, _ in members]))
+    return found
+
+
 def _earlier_before(earlier: EarlierRun | None, by_page: bool) -> dict[str, str]:
     """{image: the image just before it in its time-lapse} of an earlier run that followed
     its cells (empty for none)."""
@@ -827,7 +848,7 @@ def _earlier_before(earlier: EarlierRun | None, by_page: bool) -> dict[str, str]
         return {}
     planes = _recorded_planes(earlier)
     before = {}
-    for _, members, times in sequences(planes, by_page):
+    for _, members, times in _run_sequences(earlier, planes, by_page):
         for a, b, ta, tb in zip(members, members[1:], times, times[1:], strict=False):
             if tb == ta + 1:
                 before[planes[b].name] = planes[a].name
@@ -1573,7 +1594,8 @@ def saved_results(
     recorded_planes = _recorded_planes(run)
     in_sequence: dict = {}  # where the run followed cells: each image's place in its time-lapse
     if run.record.get("track"):
-        for sequence, members, times in sequences(recorded_planes, run.record.get("page") == "all"):
+        by_page = run.record.get("page") == "all"
+        for sequence, members, times in _run_sequences(run, recorded_planes, by_page):
             in_sequence.update({members[j]: (sequence, t) for j, t in enumerate(times)})
     root = _common_folder([recorded_planes[k].path for k in range(len(run.rows))])
     opened: dict[tuple, str] = {}  # (path, page, channel) of each image opened: its name
@@ -1713,7 +1735,7 @@ def time_points_left_out(folder: str | Path, names: Iterable[str]) -> list[str]:
         return []
     planes, given, done = _recorded_planes(run), set(names), set(run.done())
     left = []
-    for _, members, _ in sequences(planes, run.record.get("page") == "all"):
+    for _, members, _ in _run_sequences(run, planes, run.record.get("page") == "all"):
         own = [planes[k].name for k in members]
         if given.intersection(own):
             left += [name for name in own if name not in given and name in done]

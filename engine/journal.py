@@ -439,13 +439,18 @@ def recount(folder: str | Path, counts: dict, made: dict | None = None) -> None:
 #: batch run's.
 EXPORTED = "exported"
 
+#: run.json's {image name: [time-lapse, time point]} of the images the window exported whose
+#: cells were followed (:func:`record_export`): as written, where a batch's are found again
+#: from its images' files (``batch.sequences``).
+SEQUENCES = "sequences"
+
 
 def record_export(
     folder: str | Path,
     exported: list[tuple[dict, dict]],
     model: dict,
     roi: bool,
-    track: dict | None = None,
+    followed: dict | None = None,
 ) -> bool:
     """Keep the record of the images the window exported into ``folder`` (*Export*, *Export
     all*) where no batch run holds it: run.json and summary.csv as a run writes them, so that
@@ -453,10 +458,13 @@ def record_export(
     and another export there keeps each image's row. ``exported``: (summary row, what made
     it: {"model", "settings"}) of each image written now; ``model``: run.json's ``"model"``
     entry of the first's model, used where the folder holds no record yet; ``roi``: whether
-    each of them has its ROI set there; ``track``: how their cells were followed
-    (``TrackSettings.record()``), where every one of them is a time point of a time-lapse
-    followed whole. The images of an earlier export there keep their rows, and each image
-    made otherwise than the record's first is recorded in ``"made"``.
+    each of them has its ROI set there; ``followed``: of those that are time points of a
+    time-lapse whose cells were followed, {image name: (time-lapse, time point, how they
+    were followed: ``TrackSettings.record()``)}, kept as run.json's ``"sequences"`` (each
+    image's time-lapse and time point as written, whatever else the folder holds, and a
+    time point closed a gap; :func:`~cellprop.engine.batch.saved_results` reads them) and
+    ``"tracking"``. The images of an earlier export there keep their rows and time points,
+    and each image made otherwise than the record's first is recorded in ``"made"``.
 
     Returns False, writing nothing, where the folder holds a batch run's record (its summary's
     counts are :func:`recount`'s), a record that cannot be read, or a summary.csv without a
@@ -473,7 +481,6 @@ def record_export(
     if not exported:
         return True
     rows = dict(run.rows) if run is not None else {}
-    new = [row["Image"] for row, _ in exported if row["Image"] not in rows]
     rows.update({row["Image"]: row for row, _ in exported})
     first = exported[0][1]
     if run is not None:
@@ -496,14 +503,19 @@ def record_export(
     record["roi"] = bool(record.get("roi")) and roi
     # the pages of multi-page files: each row says its own (a single-page image's: none)
     record["page"] = "all" if any(str(r.get("Page") or "") for r in rows.values()) else None
-    # followed where the images written now are followed and the others were, or are
-    # written again (a time point corrected, exported alone into its time-lapse's folder)
-    names = {row["Image"] for row, _ in exported}
-    was = bool(record.get("track"))
-    followed = track is not None and (was or names.issuperset(rows))
-    if track is None and was and not new:
-        followed, track = True, record.get("tracking")
-    record["track"], record["tracking"] = followed, (track if followed else None)
+    # each image's time-lapse and time point, as written now or by an earlier export
+    earlier = record.get(SEQUENCES)
+    sequences = dict(earlier) if isinstance(earlier, dict) else {}
+    followed = followed or {}
+    for row, _ in exported:
+        sequences.pop(row["Image"], None)
+    tracking = record.get("tracking")
+    for name, (lapse, time_point, how) in followed.items():
+        sequences[name] = [lapse, int(time_point)]
+        tracking = how
+    record[SEQUENCES] = sequences
+    record["track"] = bool(sequences)
+    record["tracking"] = tracking if sequences else None
     earlier = record.get("made")
     made = dict(earlier) if isinstance(earlier, dict) else {}
     for row, own in exported:

@@ -1487,6 +1487,107 @@ def test_export_all_with_a_time_point_closed_follows_the_cells_across_it(
     assert docs[2].result.table.columns["TrackObjects_GapLength"].max() == 2  # as written
 
 
+def _linked_right(first: list, last: list) -> int:
+    """How many cells of ``last`` (a time point's table rows) link to the cell of ``first``
+    (the time point they came from) that they lie on, each checked (it drifts 2 px a time
+    point): their parents exist and lie within a few pixels."""
+    linked = [r for r in last if r["TrackObjects_ParentObjectNumber"] != "0"]
+    for row in linked:
+        parent = first[int(row["TrackObjects_ParentObjectNumber"]) - 1]
+        dx = float(row["AreaShape_Center_X"]) - float(parent["AreaShape_Center_X"])
+        dy = float(row["AreaShape_Center_Y"]) - float(parent["AreaShape_Center_Y"])
+        assert np.hypot(dx, dy) < 10, (row, parent)
+        assert parent["TrackObjects_Label"] == row["TrackObjects_Label"]
+    return len(linked)
+
+
+def test_a_followed_time_lapse_exported_with_other_images_opens_again_followed(
+    qtbot, controller, crops, tmp_path
+):
+    """A followed time-lapse and an image of no time-lapse exported together with Export
+    all, then another image alone into that folder: opened again, the time points are
+    followed (each in its place) and the other images not (the record said "not followed"
+    whenever any other image was in it, or was exported there later, and the corrections
+    of the reopened time points then left stale links)."""
+    paths, docs = _followed_folder(qtbot, controller, crops, tmp_path, 3)
+    for extra in crops[1:]:
+        controller.open_paths([extra])
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(controller.index_of(crops[1]))
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    out = tmp_path / "exported"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(controller.index_of(crops[2]))
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        controller.run_current()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_current(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    record = json.loads((out / "run.json").read_text())
+    assert record["track"] and sorted(record["sequences"]) == ["t000.png", "t001.png", "t002.png"]
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out)
+        qtbot.waitUntil(lambda: len(later.documents) == 5, timeout=60_000)
+        times = {
+            d.path.name: (d.result.sequence[1] if d.result.sequence else None)
+            for d in later.documents
+        }
+        assert times == {
+            "t000.png": 0,
+            "t001.png": 1,
+            "t002.png": 2,
+            "crop1.png": None,
+            "crop2.png": None,
+        }
+    finally:
+        later.shutdown()
+
+
+def test_a_time_lapse_exported_with_a_time_point_closed_is_corrected_with_its_links_right(
+    qtbot, controller, crops, tmp_path
+):
+    """A followed time-lapse's middle time point closed, Export all into a new folder, opened
+    again another day, a cell of the first time point taken out, Export all again: the last
+    time point's cells link to the cells they lie on (it was opened as not followed: its
+    links went on naming the old numbers, 83-208 px away, and the Log said nothing)."""
+    paths, _ = _followed_folder(qtbot, controller, crops, tmp_path, 3)
+    assert controller.close_images([controller.index_of(paths[1])])
+    out = tmp_path / "exported"
+    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
+        assert controller.export_all(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out)
+        assert [d.result.sequence[1] for d in later.documents] == [0, 2]
+        first = later.documents[0]
+        if later.current_index != 0:
+            with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+                later.set_current(0)
+        qtbot.waitUntil(lambda: first.result.labels is not None, timeout=60_000)
+        n = first.result.n_cells
+        with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
+            assert later.remove_cell(1)
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        with qtbot.waitSignal(later.exported, timeout=RUN_MS):
+            assert later.export_all(out, lambda existing: True)
+        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+    finally:
+        later.shutdown()
+    before, last = read_rows(out / "t000_cells.csv"), read_rows(out / "t002_cells.csv")
+    assert len(before) == n - 1 and "TrackObjects_ParentObjectNumber" in before[0]
+    assert _linked_right(before, last) > len(last) // 2
+
+
 def test_one_time_point_corrected_is_not_exported_alone_over_its_neighbours_links(
     qtbot, controller, crops, tmp_path
 ):
