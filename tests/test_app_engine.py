@@ -470,6 +470,15 @@ def _segment_each(qtbot, ctl, count: int, then=None) -> None:
             qtbot.waitUntil(lambda: not ctl.busy, timeout=RUN_MS)
 
 
+def _export_into(qtbot, ctl, out, every: bool = True) -> None:
+    """*Export all* (``every``) or *Export* of the image shown into ``out``, replacing files
+    there, waited for."""
+    export = ctl.export_all if every else ctl.export_current
+    with qtbot.waitSignal(ctl.exported, timeout=RUN_MS):
+        assert export(out, lambda existing: True)
+    qtbot.waitUntil(lambda: not ctl.busy, timeout=RUN_MS)
+
+
 def _correct_and_export(qtbot, later, out, index: int, every: bool = False) -> list:
     """Take cell 1 out of image ``index`` and export it alone into ``out`` (``every``: all
     images, *Export all*): the warnings."""
@@ -505,12 +514,8 @@ def test_images_exported_from_the_window_open_again_with_their_cells_another_day
     _correct_and_export(qtbot, controller, one_by_one, 0)
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
         controller.set_current(1)
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_current(one_by_one, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(every, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, one_by_one, every=False)
+    _export_into(qtbot, controller, every)
     made = [controller.documents[k].results[0, 0] for k in range(2)]
     assert made[0].n_cells == n - 1
     for out in (one_by_one, every):
@@ -535,9 +540,7 @@ def test_images_exported_from_the_window_open_again_with_their_cells_another_day
             assert later.current.result.n_cells == n - 2
             # exported alone there: its row, and in Export all's folder its tables, count it
             # (they were left as they were: which images they held could not be told)
-            with qtbot.waitSignal(later.exported, timeout=RUN_MS):
-                assert later.export_current(out, lambda existing: True)
-            qtbot.waitUntil(lambda ctl=later: not ctl.busy, timeout=RUN_MS)
+            _export_into(qtbot, later, out, every=False)
             summary = {r["Image"]: r["Cells"] for r in read_rows(out / "summary.csv")}
             assert summary == {"crop0.png": str(n - 2), "crop1.png": str(made[1].n_cells)}
         finally:
@@ -581,9 +584,7 @@ def test_two_channels_of_one_file_exported_open_again_both(qtbot, controller, cr
     made = {plane: r.n_cells for plane, r in controller.current.results.items()}
     assert sorted(made) == [(0, 0), (0, 2)]
     out = tmp_path / "exported"
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out)
     later = AppController(store=controller.store)
     try:
         errors: list = []
@@ -603,9 +604,7 @@ def test_a_folder_of_images_exported_into_opens_all_its_images(qtbot, controller
     one whose cells the record gives (only crop0 opened, the others hidden, no batch)."""
     folder = crops[0].parent
     _segmented(qtbot, controller, crops[0])
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_current(folder, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, folder, every=False)
     later = AppController(store=controller.store)
     try:
         with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
@@ -820,9 +819,7 @@ def test_another_image_of_a_runs_name_is_not_exported_into_its_folder(
         with qtbot.waitSignal(fresh.result_ready, timeout=RUN_MS):
             assert fresh.run_current()
         qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
-        with qtbot.waitSignal(fresh.exported, timeout=RUN_MS):
-            assert fresh.export_current(out, lambda existing: True)
-        qtbot.waitUntil(lambda: not fresh.busy, timeout=RUN_MS)
+        _export_into(qtbot, fresh, out, every=False)
         assert len(errors) == 2
     finally:
         fresh.shutdown()
@@ -855,9 +852,7 @@ def test_cells_of_an_image_deleted_since_are_exported_all_the_same(
     assert gone.image is None and gone.result.edits == 1  # its pixels let go, its cells not
     crops[0].unlink()
     out = tmp_path / "exported"
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out)
     for k in (0, 1):
         result = controller.documents[k].result
         labels = engine.read_labels(out / f"crop{k}_labels.tif")
@@ -890,9 +885,7 @@ def test_a_page_of_a_time_lapse_deleted_since_is_exported_with_its_page(
     assert controller.documents[0].image is None
     movie.unlink()
     out = tmp_path / "exported"
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out)
     rows = read_rows(out / "cells.csv")
     assert rows and {(r["Image"], r["Page"]) for r in rows} == {("movie.tif", "0")}
 
@@ -917,9 +910,7 @@ def test_an_image_made_otherwise_exported_into_a_run_opens_with_what_made_it(
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     made = controller.current.result
     assert made.model == "nuclei" and made.n_cells > 1
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out)
     later = AppController(store=controller.store)
     try:
         later.update_settings(model="phase", pixel_size=None, threshold=None)
@@ -1044,9 +1035,7 @@ def test_open_results_of_the_run_shown_again_keeps_its_corrections_and_their_und
         assert controller.run_batch(crops, out)
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     corrected = _first_corrected(qtbot, controller)
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out)
     assert controller.close_images([2])
     said: list = []
     controller.log.connect(lambda level, text: said.append(text))
@@ -1518,17 +1507,13 @@ def test_a_followed_time_lapse_exported_with_other_images_opens_again_followed(
         controller.run_current()
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
     out = tmp_path / "exported"
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out)
     with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
         controller.set_current(controller.index_of(crops[2]))
     with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
         controller.run_current()
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_current(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out, every=False)
     record = json.loads((out / "run.json").read_text())
     assert record["track"] and sorted(record["sequences"]) == ["t000.png", "t001.png", "t002.png"]
     later = AppController(store=controller.store)
@@ -1561,9 +1546,7 @@ def test_a_time_lapse_exported_with_a_time_point_closed_is_corrected_with_its_li
     paths, _ = _followed_folder(qtbot, controller, crops, tmp_path, 3)
     assert controller.close_images([controller.index_of(paths[1])])
     out = tmp_path / "exported"
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out)
     later = AppController(store=controller.store)
     try:
         with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
@@ -1578,9 +1561,7 @@ def test_a_time_lapse_exported_with_a_time_point_closed_is_corrected_with_its_li
         with qtbot.waitSignal(later.result_ready, timeout=RUN_MS):
             assert later.remove_cell(1)
         qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
-        with qtbot.waitSignal(later.exported, timeout=RUN_MS):
-            assert later.export_all(out, lambda existing: True)
-        qtbot.waitUntil(lambda: not later.busy, timeout=RUN_MS)
+        _export_into(qtbot, later, out)
     finally:
         later.shutdown()
     before, last = read_rows(out / "t000_cells.csv"), read_rows(out / "t002_cells.csv")
@@ -1611,9 +1592,7 @@ def test_one_time_point_corrected_is_not_exported_alone_over_its_neighbours_link
     assert "the correction changed how t002.png of the time-lapse followed in" in errors[-1]
     assert "Export all writes them together" in errors[-1]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    with qtbot.waitSignal(controller.exported, timeout=RUN_MS):
-        assert controller.export_all(out, lambda existing: True)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    _export_into(qtbot, controller, out)
     middle = engine.read_labels(out / "t001_labels.tif")
     last = engine.read_labels(out / "t002_labels.tif")
     linked = 0
