@@ -167,7 +167,8 @@ class ExportMixin:
                 engine.measure_tracks(tracks, lapse, times)
                 numbered.update({id(r): t for r, t in zip(results, lapse, strict=True)})
                 rows += engine.track_rows(name, tracks, lapse, times, names)
-            written, tables, counts, makers, rows_of = [], [], {}, {}, []
+            written, tables, counts, makers = [], [], {}, {}
+            exported, sequences = [], {}  # the record's rows, and where cells were followed
             unread: list = []  # what the Log says of the images not read
             for n, (doc, plane, result, paths, named_as) in enumerate(plan):
                 if job.is_cancelled():
@@ -234,15 +235,14 @@ class ExportMixin:
                     pages = doc.pages_seen or len({at[0] for at in doc.results})
                 page = plane[0] if pages > 1 or plane[0] else None
                 tables.append((named_as, table, page))  # (as its file holds it already)
-                rows_of.append(
-                    self._summary_row(doc, plane, result, named_as, image, page, counts[named_as])
-                )
+                row = self._summary_row(doc, plane, result, named_as, image, page, counts[named_as])
+                exported.append((row, makers[named_as]))
+                if result.sequence is not None:
+                    sequences[named_as] = (*result.sequence, self.track_settings(result).record())
             # a run's folder: its summary.csv says so too, and its run.json what made each
             # (opened again, a correction re-runs the model that made it, measured so)
             # a folder of the window's own exports: their record, as a run's, so that Open
             # results reads them back another day (a run's folder: its summary's counts)
-            exported = [(row, makers[row["Image"]]) for row in rows_of]
-            done = {id(result) for _, _, result, *_ in written}
             every_roi = all("roi" in paths for *_, paths, _ in written)
             # (tables an earlier version's Export all left and no record of which images
             # they hold: a record of one image alone would speak for the folder, and the next
@@ -252,11 +252,7 @@ class ExportMixin:
                 exported,
                 self._model_entry(exported[0][1]["model"]) if exported else {},
                 every_roi,
-                {
-                    named_as: (*result.sequence, self.track_settings(result).record())
-                    for _, _, result, _, named_as in plan
-                    if result.sequence is not None and id(result) in done
-                },
+                sequences,
             )
             if not recorded:
                 engine.recount(out_dir, counts, makers)

@@ -427,12 +427,19 @@ def recount(folder: str | Path, counts: dict, made: dict | None = None) -> None:
         return
     if made:
         _record_made(folder, {name: made[name] for name in changed if name in made})
-    names = list(dict.fromkeys([*SUMMARY_COLUMNS, *(k for row in rows.values() for k in row)]))
-    with atomic_path(summary, True) as tmp:
+    _write_summary(folder, rows.values(), replace=True)
+
+
+def _write_summary(folder: Path, rows: Iterable[dict], replace: bool) -> None:
+    """Write a run's summary.csv from its rows (dicts by column: :data:`SUMMARY_COLUMNS`,
+    and any a row has besides, kept)."""
+    rows = list(rows)
+    names = list(dict.fromkeys([*SUMMARY_COLUMNS, *(k for row in rows for k in row)]))
+    with atomic_path(folder / "summary.csv", replace) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
             writer = csv.DictWriter(fh, names, restval="")
             writer.writeheader()
-            writer.writerows(rows.values())
+            writer.writerows(rows)
 
 
 #: run.json's mark of a record the window's exports keep (:func:`record_export`), not a
@@ -516,17 +523,7 @@ def record_export(
     record[SEQUENCES] = sequences
     record["track"] = bool(sequences)
     record["tracking"] = tracking if sequences else None
-    earlier = record.get("made")
-    made = dict(earlier) if isinstance(earlier, dict) else {}
-    for row, own in exported:
-        if _as_the_run(record, own):
-            made.pop(row["Image"], None)
-        else:
-            made[row["Image"]] = own
-    if made:
-        record["made"] = made
-    else:
-        record.pop("made", None)
+    _add_made(record, {row["Image"]: own for row, own in exported})
     record.update(
         state="finished",
         images=len(rows),
@@ -535,11 +532,7 @@ def record_export(
         ended=_now(),
     )
     write_record(folder, record, replace=run is not None)
-    with atomic_path(folder / "summary.csv", run is not None) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as fh:
-            writer = csv.DictWriter(fh, SUMMARY_COLUMNS, restval="", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows.values())
+    _write_summary(folder, rows.values(), replace=run is not None)
     return True
 
 
@@ -553,10 +546,18 @@ def _record_made(folder: Path, made: dict) -> None:
     if run is None or not made:
         return
     record = dict(run.record)
+    _add_made(record, made)
+    if record != run.record:
+        write_record(folder, record, replace=True)
+
+
+def _add_made(record: dict, made: dict) -> None:
+    """Add ``made`` ({image name: {"model", "settings"}}) to ``record``'s ``"made"``: an
+    image made as the run made it (again) has no entry."""
     earlier = record.get("made")
     kept = dict(earlier) if isinstance(earlier, dict) else {}
     for name, own in made.items():
-        if _as_the_run(record, own):  # made as the run made it (again): no entry
+        if _as_the_run(record, own):
             kept.pop(name, None)
         else:
             kept[name] = own
@@ -564,8 +565,6 @@ def _record_made(folder: Path, made: dict) -> None:
         record["made"] = kept
     else:
         record.pop("made", None)
-    if record != run.record:
-        write_record(folder, record, replace=True)
 
 
 def write_record(folder: Path, record: dict, replace: bool) -> None:
