@@ -211,11 +211,11 @@ class AppController(
                 # said from wherever the window is started next)
                 self.update_settings(model=str(path.resolve()))
                 self.log.emit("info", f"Model chosen: the folder {path}")
-            elif path.is_dir() and self.earlier_run(path) is not None:
+            elif path.is_dir() and (run := self.earlier_run(path)) is not None:
                 self.open_results(path)  # a batch's results: its images and their cells
                 # the images beside them that it does not hold (results saved into the
                 # images' own folder): opened too, not hidden behind the results
-                others = self._beside_results(path)
+                others = self._beside_results(path, run)
                 if others:
                     new_docs += self._add_documents(others)
                     self.log.emit(
@@ -264,11 +264,11 @@ class AppController(
             self.set_current(indices[0])
         return indices
 
-    def _beside_results(self, folder: Path) -> list[Path]:
-        """The images in ``folder`` (itself, not below) that the run recorded there does not
-        hold: a folder of images the window exported into, or a batch wrote into."""
+    def _beside_results(self, folder: Path, run) -> list[Path]:
+        """The images in ``folder`` (itself, not below) that the run recorded there (``run``:
+        its record) does not hold: a folder of images the window exported into, or a batch
+        wrote into."""
         try:
-            run = self.engine.earlier_run(folder)
             found = list(self.engine.find_images([folder]))
         except Exception:  # noqa: BLE001 (said when its results are opened)
             return []
