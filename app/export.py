@@ -351,7 +351,7 @@ class ExportMixin:
         """The names of other time points of a time-lapse of ``plan`` whose links a
         correction changed (``Result.tracks_changed``) and which the followed run in
         ``out_dir`` holds: their files link to the cells of ``plan``'s as they were."""
-        if not (out_dir / "tracks.csv").is_file():
+        if not self._followed_there(out_dir):
             return []
         lapses = {
             sequence_key(doc, plane, result)
@@ -368,6 +368,17 @@ class ExportMixin:
             and sequence_key(doc, plane, result) in lapses
             and files_in([result], out_dir)  # (its files in that run's folder)
         ]
+
+    def _followed_there(self, out_dir: Path) -> bool:
+        """Whether ``out_dir`` holds cells followed over time: a followed run's (tracks.csv),
+        or time points the window exported there one by one (its record says so)."""
+        if (out_dir / "tracks.csv").is_file():
+            return True
+        try:
+            run = self.engine.earlier_run(out_dir)
+        except self.engine.ResumeError:
+            return False
+        return run is not None and bool(run.record.get("track"))
 
     def _another_images_results(self, plan: list, out_dir: Path) -> str:
         """Why ``plan`` must not be exported into the run in ``out_dir``, in words ("" where

@@ -832,7 +832,7 @@ def _run_sequences(run: EarlierRun, planes: list[Plane], by_page: bool) -> list[
     groups: dict[str, list] = {}
     for k, plane in enumerate(planes):
         entry = given.get(plane.name)
-        if isinstance(entry, list) and len(entry) == 2:
+        if isinstance(entry, list) and len(entry) >= 2:
             groups.setdefault(str(entry[0]), []).append((int(entry[1]), k))
     found = []
     for name, members in groups.items():
@@ -1320,13 +1320,14 @@ def _over_inputs(files: list[Plane], out: Path, roi: bool, failed: dict) -> dict
     a mask drawn by hand, opened as an image beside ``crop0.png``), as failed results by
     index, naming it: that image is never replaced by results (nor segmented after it was);
     the rest of the batch runs. ``failed``: those failing already."""
-    inputs = {os.path.normcase(os.path.abspath(p.path)): p for p in files}
+    # (by the files they are: a result folder reached through a link is the images' own)
+    inputs = {os.path.normcase(os.path.realpath(p.path)): p for p in files}
     over = {}
     for i, plane in enumerate(files):
         if i in failed:
             continue
         for path in output_paths(plane.target, out, roi).values():
-            other = inputs.get(os.path.normcase(os.path.abspath(path)))
+            other = inputs.get(os.path.normcase(os.path.realpath(path)))
             if other is not None:
                 why = (
                     f"{plane.where}: its results would be written over {other.path}, an image "
@@ -1648,7 +1649,9 @@ def saved_results(
             result.model = model or None
         result.sequence = in_sequence.get(k)
         if result.sequence is not None:  # followed so (a run.json before: the defaults)
-            result.tracking = TrackSettings.of(run.record.get("tracking")).record()
+            entry = (run.record.get(SEQUENCES) or {}).get(name)  # (the window's: its own)
+            how = entry[2] if isinstance(entry, list) and len(entry) > 2 else None
+            result.tracking = TrackSettings.of(how or run.record.get("tracking")).record()
         results.append(result)
         opened[plane_of] = name
     return run, results, problems

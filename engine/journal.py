@@ -236,9 +236,15 @@ class EarlierRun:
         :meth:`measured_otherwise`): the cells kept are measured again; nor how cells are
         followed, where both follow them (:meth:`followed_otherwise`): they are followed
         again."""
-        return self._changed(
+        changed = self._changed(
             record, lambda key: not _measures(key) and not key.startswith("track_")
         )
+        if self.record.get(SEQUENCES):  # (a batch would follow them again from its files)
+            changed.append(
+                "cells followed over time: by time-lapse and time point as the window "
+                "exported them there, which a batch cannot go on with"
+            )
+        return changed
 
     def measured_otherwise(self, record: dict) -> list[str]:
         """The settings that change only the measurements (:data:`MEASURED`: the pixel size,
@@ -446,9 +452,9 @@ def _write_summary(folder: Path, rows: Iterable[dict], replace: bool) -> None:
 #: batch run's.
 EXPORTED = "exported"
 
-#: run.json's {image name: [time-lapse, time point]} of the images the window exported whose
-#: cells were followed (:func:`record_export`): as written, where a batch's are found again
-#: from its images' files (``batch.sequences``).
+#: run.json's {image name: [time-lapse, time point, how its cells were followed]} of the
+#: images the window exported whose cells were followed (:func:`record_export`): as written,
+#: where a batch's are found again from its images' files (``batch.sequences``).
 SEQUENCES = "sequences"
 
 
@@ -510,15 +516,27 @@ def record_export(
     record["roi"] = bool(record.get("roi")) and roi
     # the pages of multi-page files: each row says its own (a single-page image's: none)
     record["page"] = "all" if any(str(r.get("Page") or "") for r in rows.values()) else None
-    # each image's time-lapse and time point, as written now or by an earlier export
+    # each image's time-lapse, time point and how its cells were followed, as written now
+    # or by an earlier export; two time-lapses of one name (two days' "frames" folders)
+    # named apart, by where their files lie and the channel
     earlier = record.get(SEQUENCES)
     sequences = dict(earlier) if isinstance(earlier, dict) else {}
-    followed = followed or {}
     for row, _ in exported:
         sequences.pop(row["Image"], None)
+
+    def lapse_of(name: str) -> tuple:
+        row = rows.get(name) or {}
+        return (str(Path(row.get("Path") or "").parent), str(row.get("Channel") or ""))
+
+    owners = {entry[0]: lapse_of(name) for name, entry in sequences.items()}
     tracking = record.get("tracking")
-    for name, (lapse, time_point, how) in followed.items():
-        sequences[name] = [lapse, int(time_point)]
+    for name, (lapse, time_point, how) in (followed or {}).items():
+        own, label, n = lapse_of(name), lapse, 1
+        while owners.get(label, own) != own:
+            n += 1
+            label = f"{lapse} ({n})"
+        owners[label] = own
+        sequences[name] = [label, int(time_point), how]
         tracking = how
     record[SEQUENCES] = sequences
     record["track"] = bool(sequences)

@@ -1569,6 +1569,75 @@ def test_a_time_lapse_exported_with_a_time_point_closed_is_corrected_with_its_li
     assert _linked_right(before, last) > len(last) // 2
 
 
+def test_two_time_lapses_of_one_name_exported_together_stay_apart(
+    qtbot, controller, crops, tmp_path
+):
+    """Two days' "frames" folders, each followed by its own batch (cells moving up to 0.5
+    and 2 diameters), exported together: the record keeps them apart, each with its own
+    reach (they were one time-lapse with two time points 0, reopened with the last reach),
+    and no batch offers to go on with them (it followed them again from its files, the
+    record's time-lapses gone)."""
+    first = engine.read_image(crops[0]).pixels
+    for day, reach in (("day1", 0.5), ("day2", 2.0)):
+        folder = tmp_path / day / "frames"
+        folder.mkdir(parents=True)
+        paths = []
+        for t in range(2):
+            paths.append(folder / f"t{t:03d}.png")
+            cv2.imwrite(str(paths[-1]), np.roll(first, 2 * t, axis=1))
+        controller.update_settings(batch_track=True, batch_workers=1, track_max_move=reach)
+        controller.open_paths(paths)
+        with qtbot.waitSignal(controller.batch_finished, timeout=RUN_MS):
+            assert controller.run_batch(paths, tmp_path / day / "results")
+        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    out = tmp_path / "exported"
+    _export_into(qtbot, controller, out)
+    record = json.loads((out / "run.json").read_text())
+    lapses = {name: (entry[0], entry[2]["max_move"]) for name, entry in record["sequences"].items()}
+    assert len(set(lapses.values())) == 2 and len({lapse for lapse, _ in lapses.values()}) == 2
+    assert any(
+        "a batch cannot go on with" in d
+        for d in controller.cannot_continue(engine.earlier_run(out))
+    )
+    later = AppController(store=controller.store)
+    try:
+        with qtbot.waitSignal(later.image_ready, timeout=RUN_MS):
+            later.open_results(out)
+        qtbot.waitUntil(lambda: len(later.documents) == 4, timeout=60_000)
+        reach = {d.path.parent.parent.name: d.result.tracking["max_move"] for d in later.documents}
+        assert reach == {"day1": 0.5, "day2": 2.0}
+    finally:
+        later.shutdown()
+
+
+def test_time_points_exported_one_by_one_are_not_exported_alone_over_their_links(
+    qtbot, controller, crops, tmp_path
+):
+    """A followed time-lapse's time points exported one by one into a folder, then a cell
+    of the first taken out and that time point exported alone there: refused, as in a
+    run's folder (the next time point's file went on linking to the old numbers, a parent
+    197 px away, and the folder opened again as followed, with those links)."""
+    paths, docs = _followed_folder(qtbot, controller, crops, tmp_path, 3)
+    out = tmp_path / "one by one"
+    for k in range(3):
+        if controller.current_index != controller.index_of(paths[k]):
+            with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+                controller.set_current(controller.index_of(paths[k]))
+        _export_into(qtbot, controller, out, every=False)
+    errors: list = []
+    controller.error.connect(errors.append)
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(controller.index_of(paths[0]))
+    qtbot.waitUntil(lambda: docs[0].result.labels is not None, timeout=60_000)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.remove_cell(1)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    before = (out / "t001_cells.csv").read_bytes()
+    assert not controller.export_current(out, lambda existing: True)
+    assert "the correction changed how t001.png" in errors[-1]
+    assert (out / "t001_cells.csv").read_bytes() == before
+
+
 def test_one_time_point_corrected_is_not_exported_alone_over_its_neighbours_links(
     qtbot, controller, crops, tmp_path
 ):

@@ -817,6 +817,18 @@ def test_a_batch_never_writes_its_results_over_one_of_its_images(tmp_path, tiny_
     assert f"written over {mask}, an image of this batch" in status["frame0.png"][1]
     assert [status[n][0] for n in ("frame0_labels.tif", "frame1.png", "frame2.png")] == ["done"] * 3
     assert mask.read_bytes() == before
+    # nor through a link to the images' folder (its paths compared as spelled: replaced)
+    link = tmp_path / "results"
+    link.symlink_to(folder)
+    result = process_batch(
+        sorted(folder.iterdir()),
+        link,
+        load_model(tiny_model_dir),
+        Settings(threshold=0.01),
+        overwrite=True,
+    )
+    assert {r.name: r.status for r in result.results}["frame0.png"] == "failed"
+    assert mask.read_bytes() == before
 
 
 def test_a_result_folder_removed_while_the_run_writes_is_not_said_to_keep_results(
