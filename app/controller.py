@@ -215,12 +215,12 @@ class AppController(
                 self.open_results(path)  # a batch's results: its images and their cells
                 # the images beside them that it does not hold (results saved into the
                 # images' own folder): opened too, not hidden behind the results
-                others = self._beside_results(path, run)
-                if others:
-                    new_docs += self._add_documents(others)
+                added = self._add_documents(self._beside_results(path, run))
+                if added:  # (open already, the batch writing there: none)
+                    new_docs += added
                     self.log.emit(
                         "info",
-                        f"{counted(len(others), 'image')} of {path} that its results do not "
+                        f"{counted(len(added), 'image')} of {path} that its results do not "
                         "hold opened too",
                     )
             elif path.is_dir():
@@ -307,9 +307,9 @@ class AppController(
         """ " N files ..." of microscopes' own formats in ``folder`` that cellprop cannot read,
         and what to do ("" where none): they were left out without a word."""
         try:
-            kinds = [
+            kinds = [  # (in it and below it: a plate's wells)
                 p.suffix.lower()
-                for p in Path(folder).iterdir()
+                for p in Path(folder).rglob("*")
                 if p.suffix.lower() in VENDOR_FORMATS and not p.name.startswith(".")
             ]
         except OSError:

@@ -9,10 +9,39 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
 PICTURE_FILTER = "PNG (*.png);;TIFF (*.tif *.tiff);;JPEG (*.jpg *.jpeg)"
+
+
+class DecimalBox(QDoubleSpinBox):
+    """A box for a number with decimals that reads either mark as the decimal point: "0,325"
+    and "0.325" are 0.325 whatever the language the computer is set to. Qt's box reads the
+    other mark as a thousands separator, so that a pixel size typed with a decimal comma on
+    an English system (or a point on a German one) was taken as 325 µm, every area 10**6
+    times too large, without a word (QA); no pixel size, diameter or weight is typed with
+    thousands separators."""
+
+    def _as_decimal(self, text: str) -> str:
+        point = self.locale().decimalPoint()
+        return text.replace("," if point == "." else ".", point)
+
+    def validate(self, text: str, pos: int):
+        return super().validate(self._as_decimal(text), pos)
+
+    def valueFromText(self, text: str) -> float:
+        return super().valueFromText(self._as_decimal(text))
 
 
 class Dialogs:
@@ -82,9 +111,29 @@ class Dialogs:
     def choose_number(
         self, title: str, label: str, value: float, minimum: float, maximum: float
     ) -> float | None:
-        """A number typed by the user (whole pixels or one decimal), or None if they cancel."""
-        number, ok = QInputDialog.getDouble(self.parent, title, label, value, minimum, maximum, 1)
-        return number if ok else None
+        """A number typed by the user (whole pixels or one decimal; either decimal mark, as
+        the settings' boxes read it: Qt's own number dialog took "27,5" for 275 on an
+        English system), or None if they cancel."""
+        dialog = QDialog(self.parent)
+        dialog.setWindowTitle(title)
+        box = DecimalBox()
+        box.setRange(minimum, maximum)
+        box.setDecimals(1)
+        box.setValue(value)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(QLabel(label))
+        layout.addWidget(box)
+        layout.addWidget(buttons)
+        box.selectAll()
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        box.interpretText()
+        return box.value()
 
     def choose_item(self, title: str, label: str, items: list, current: int = 0) -> str:
         """One of ``items``, or "" if the user cancels."""

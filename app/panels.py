@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import render
+from .dialogs import DecimalBox
 from .messages import count_cells
 from .state import EXPANDED, OVERLAY_NAMES, OVERLAY_TITLES, Status
 
@@ -178,25 +178,6 @@ def show_fraction(bar: QProgressBar, fraction: float) -> None:
     else:
         bar.setRange(0, 1000)
         bar.setValue(round(min(1.0, fraction) * 1000))
-
-
-class DecimalBox(QDoubleSpinBox):
-    """A box for a number with decimals that reads either mark as the decimal point: "0,325"
-    and "0.325" are 0.325 whatever the language the computer is set to. Qt's box reads the
-    other mark as a thousands separator, so that a pixel size typed with a decimal comma on
-    an English system (or a point on a German one) was taken as 325 µm, every area 10**6
-    times too large, without a word (QA); no pixel size, diameter or weight is typed with
-    thousands separators."""
-
-    def _as_decimal(self, text: str) -> str:
-        point = self.locale().decimalPoint()
-        return text.replace("," if point == "." else ".", point)
-
-    def validate(self, text: str, pos: int):
-        return super().validate(self._as_decimal(text), pos)
-
-    def valueFromText(self, text: str) -> float:
-        return super().valueFromText(self._as_decimal(text))
 
 
 class SettingsPanel(QGroupBox):

@@ -980,8 +980,8 @@ def test_a_folder_says_which_images_and_files_it_left_out(qtbot, window, tmp_pat
     assert "2 more images in its sub-folders (A01, B01) were not opened" in log
     assert "1 file of a microscope's own format (.czi) was left out" in log
     vendor = tmp_path / "vendor"
-    vendor.mkdir()
-    for name in ("a.czi", "b.nd2"):
+    (vendor / "A01").mkdir(parents=True)
+    for name in ("a.czi", "A01/b.nd2"):  # (a well's below it too)
         (vendor / name).write_bytes(b"x")
     errors: list = []
     c.error.connect(errors.append)
@@ -1788,6 +1788,33 @@ def test_the_real_folder_dialog_takes_the_suggested_results_folder(qtbot, window
         assert Path(chosen) == suggested and suggested.is_dir()
     else:
         assert chosen == "" and not suggested.exists()
+
+
+@pytest.mark.parametrize("language", ["en_US", "de_DE"])
+def test_the_number_dialog_reads_either_decimal_mark(qtbot, window, language):
+    """The training's cell diameter asked in a number dialog: "27,5" and "27.5" are 27.5
+    (Qt's own number dialog gave 275 for "27,5" on an English system, without a word)."""
+    from cellprop.app.dialogs import DecimalBox
+    from PySide6.QtCore import QLocale, QTimer
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    answers = []
+    for typed in ("27,5", "27.5"):
+
+        def answer(typed=typed):
+            dialog = QApplication.activeModalWidget()
+            if not isinstance(dialog, QDialog):
+                QTimer.singleShot(20, answer)
+                return
+            box = dialog.findChild(DecimalBox)
+            box.setLocale(QLocale(language))
+            box.lineEdit().selectAll()
+            qtbot.keyClicks(box.lineEdit(), typed)
+            dialog.accept()
+
+        QTimer.singleShot(20, answer)
+        answers.append(Dialogs(window).choose_number("Cell diameter", "px", 30.0, 1.0, 500.0))
+    assert answers == [27.5, 27.5]
 
 
 def test_a_run_that_did_every_image_offered_again_says_nothing_would_be_segmented(
