@@ -805,13 +805,13 @@ def test_a_batch_never_writes_its_results_over_one_of_its_images(tmp_path, tiny_
     mask = folder / "frame0_labels.tif"
     write_labels(mask, (textured((96, 128), 7) > 128).astype(np.uint16))
     before = mask.read_bytes()
-    result = process_batch(
-        sorted(folder.iterdir()),
-        folder,
-        load_model(tiny_model_dir),
-        Settings(threshold=0.01),
-        overwrite=True,
-    )
+    model = load_model(tiny_model_dir)
+
+    def into(out):
+        inputs = sorted(folder.iterdir())
+        return process_batch(inputs, out, model, Settings(threshold=0.01), overwrite=True)
+
+    result = into(folder)
     status = {r.name: (r.status, r.error or "") for r in result.results}
     assert status["frame0.png"][0] == "failed"
     assert f"written over {mask}, an image of this batch" in status["frame0.png"][1]
@@ -820,14 +820,7 @@ def test_a_batch_never_writes_its_results_over_one_of_its_images(tmp_path, tiny_
     # nor through a link to the images' folder (its paths compared as spelled: replaced)
     link = tmp_path / "results"
     link.symlink_to(folder)
-    result = process_batch(
-        sorted(folder.iterdir()),
-        link,
-        load_model(tiny_model_dir),
-        Settings(threshold=0.01),
-        overwrite=True,
-    )
-    assert {r.name: r.status for r in result.results}["frame0.png"] == "failed"
+    assert {r.name: r.status for r in into(link).results}["frame0.png"] == "failed"
     assert mask.read_bytes() == before
 
 
