@@ -91,7 +91,11 @@ class ExportMixin:
             )
             for (doc, plane), at in zip(planes, named, strict=True)
         ]
-        other = self._another_images_results(plan, out_dir)
+        try:  # the run (or the record of the window's exports) in that folder, read once
+            there = engine.earlier_run(out_dir)
+        except engine.ResumeError:  # (said when its tables are left as they were)
+            there = None
+        other = self._another_images_results(plan, out_dir, there)
         if other:
             self._report(f"Nothing exported: {other}")
             return False
@@ -123,7 +127,7 @@ class ExportMixin:
                     "folder."
                 )
                 return False
-        relinked = [] if combined else self._neighbours_relinked(plan, out_dir)
+        relinked = [] if combined else self._neighbours_relinked(plan, out_dir, there)
         if relinked:
             # its files written alone, the next time point's would still link to its cells
             # as they were numbered: a run opened or continued then followed them wrongly
@@ -347,11 +351,14 @@ class ExportMixin:
 
         return self._start_work(Job(work, name="export"), finished, failed, "Exporting")
 
-    def _neighbours_relinked(self, plan: list, out_dir: Path) -> list[str]:
+    def _neighbours_relinked(self, plan: list, out_dir: Path, run) -> list[str]:
         """The names of other time points of a time-lapse of ``plan`` whose links a
         correction changed (``Result.tracks_changed``) and which the followed run in
-        ``out_dir`` holds: their files link to the cells of ``plan``'s as they were."""
-        if not self._followed_there(out_dir):
+        ``out_dir`` holds (a run's tracks.csv, or time points the window exported there one
+        by one, its record ``run`` says so): their files link to the cells of ``plan``'s as
+        they were."""
+        followed = run is not None and bool(run.record.get("track"))
+        if not (followed or (out_dir / "tracks.csv").is_file()):
             return []
         lapses = {
             sequence_key(doc, plane, result)
@@ -369,28 +376,13 @@ class ExportMixin:
             and files_in([result], out_dir)  # (its files in that run's folder)
         ]
 
-    def _followed_there(self, out_dir: Path) -> bool:
-        """Whether ``out_dir`` holds cells followed over time: a followed run's (tracks.csv),
-        or time points the window exported there one by one (its record says so)."""
-        if (out_dir / "tracks.csv").is_file():
-            return True
-        try:
-            run = self.engine.earlier_run(out_dir)
-        except self.engine.ResumeError:
-            return False
-        return run is not None and bool(run.record.get("track"))
-
-    def _another_images_results(self, plan: list, out_dir: Path) -> str:
+    def _another_images_results(self, plan: list, out_dir: Path, run) -> str:
         """Why ``plan`` must not be exported into the run in ``out_dir``, in words ("" where
         it may): an image it names as the run named another file's (``other/b.png`` into the
         folder of a run of ``img4/b.png``), whose cells would take that image's place in the
         run's files and tables (*Open results* then drew them over that image). An image
         whose cells came from that folder (its results opened, the images moved since) is
-        the run's own."""
-        try:
-            run = self.engine.earlier_run(out_dir)
-        except self.engine.ResumeError:  # (said when its tables are left as they were)
-            return ""
+        the run's own. ``run``: its record (None: none there, or one that cannot be read)."""
         if run is None:
             return ""
         for doc, _, result, _, named_as in plan:
