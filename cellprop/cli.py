@@ -563,7 +563,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     if gone and len(gone) == len(args.inputs):  # a typo: no run folder made, to be in the way
         print(f"cellprop: no such file or folder: {', '.join(gone)}", file=sys.stderr)
         return EXIT_USAGE
-    paths = find_images(args.inputs, recursive=args.recursive)
+    found = paths = find_images(args.inputs, recursive=args.recursive)
     # Earlier results inside an input folder are not inputs (results written beside the
     # images, --out the images' own folder); the images in --out are.
     # A file given by name is an input whatever its name (an image called my_overlay.png).
@@ -579,11 +579,15 @@ def cmd_segment(args: argparse.Namespace) -> int:
         print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
         return EXIT_USAGE
     # a folder given among others that gave no image: said, not passed over without a word
-    empty = [
-        name
-        for name in args.inputs
-        if os.path.isdir(name) and not find_images([name], recursive=args.recursive)
-    ]
+    # (by where the images found lie: each folder is not looked through again)
+    homes = {Path(os.path.abspath(p)).parent for p in found}
+
+    def holds(folder: Path) -> bool:  # images in it (below it too, with -r)
+        if not args.recursive:
+            return folder in homes
+        return any(h.is_relative_to(folder) for h in homes)
+
+    empty = [n for n in args.inputs if os.path.isdir(n) and not holds(Path(os.path.abspath(n)))]
     if empty:
         below = [n for n in empty if not args.recursive and find_images([n], recursive=True)]
         print(
