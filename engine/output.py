@@ -774,15 +774,22 @@ def boundary_loops(mask: np.ndarray) -> list[np.ndarray]:
     return loops
 
 
+# The largest coordinate a traced polygon can hold: ImageJ stores its corner in 16 bits and
+# reads values from 60,536 up as negative (ij.io.RoiDecoder.getShort, for ROIs that begin just
+# off the image). A composite shape's path is floats, exact to 2**24 px.
+_ROI_SHORT_MAX = 60535
+
+
 def _roi(loops: list[np.ndarray], offset: np.ndarray, name: str):
     """One ImageJ ROI of a pixel set's boundaries (:func:`boundary_loops`, shifted by
     ``offset``, (x, y)): a traced polygon where there is one loop, as ImageJ's wand makes it,
     else a composite shape (ImageJ's ``ShapeRoi``, filled even-odd: a cell with holes, or in
-    pieces; a ring around a cell), its path of the loops, each moved to, drawn and closed."""
+    pieces; a ring around a cell; a cell beyond x or y 60,535 of a stitched image, which a
+    polygon cannot place), its path of the loops, each moved to, drawn and closed."""
     import roifile
 
     loops = [loop + offset for loop in loops]
-    if len(loops) == 1:
+    if len(loops) == 1 and loops[0].max() <= _ROI_SHORT_MAX:
         pts = loops[0]
         roi = roifile.ImagejRoi.frompoints(pts.astype(np.int32), name=name)
         roi.roitype = roifile.ROI_TYPE.TRACED

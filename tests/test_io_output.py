@@ -92,6 +92,22 @@ def test_roi_zip_round_trips_to_the_same_masks(tmp_path):
     assert not masks_from_rois(path, labels.shape, "ring").any()  # no ring asked
 
 
+def test_roi_zip_places_cells_of_a_stitched_strip_beyond_60535_px(tmp_path):
+    """A traced polygon's corner is 16 bits that ImageJ reads as negative from 60,536 up
+    (``RoiDecoder.getShort``): a cell there is a composite shape, whose path is floats, and
+    fills to its own pixels; one at 40,000 px stays a polygon (ImageJ reads that one right)."""
+    labels = np.zeros((20, 70_010), np.uint16)
+    labels[5:10, 40_000:40_005] = 1
+    labels[5:10, 62_000:62_005] = 2
+    labels[12:15, 69_000:69_010] = 3
+    labels[3:6, 100:104] = 4
+    path = write_roi_zip(tmp_path / "rois.zip", labels)
+    rois = {r.name: r for r in roifile.roiread(path)}
+    assert {name for name, r in rois.items() if r.composite} == {"cell-2", "cell-3"}
+    assert rois["cell-1"].roitype == roifile.ROI_TYPE.TRACED
+    np.testing.assert_array_equal(masks_from_rois(path, labels.shape), labels)
+
+
 def test_boundary_loops_are_outer_clockwise_and_holes_counter_clockwise():
     mask = np.zeros((7, 7), bool)
     mask[1:6, 1:6] = True
