@@ -832,6 +832,9 @@ class DocumentList(QListWidget):
         # how many open images have each file name: those of one name (a plate's wells'
         # A01/img.png, A02/img.png) are shown with their folder's, else they read alike
         self._names: Counter = Counter()
+        # the folders shown before each such name, by its images' paths (made when first
+        # asked; forgotten when an image of that name comes or goes)
+        self._folders: dict[str, dict] = {}
         controller.documents_added.connect(self._added)
         controller.documents_removed.connect(self._removed)
         controller.document_changed.connect(self.update_row)
@@ -855,30 +858,31 @@ class DocumentList(QListWidget):
 
     def _added(self, first: int, count: int) -> None:
         docs = self.controller.documents
-        alike = set()
         for i in range(first, first + count):
             self._names[docs[i].name] += 1
-            if self._names[docs[i].name] == 2:  # a second of that name: the first's row too
-                alike.add(docs[i].name)
+            self._folders.pop(docs[i].name, None)
             self.addItem(QListWidgetItem())
+        for i in range(first, first + count):  # each row once every name is counted
             self.update_row(i)
+        # the others of their names show their folders (anew)
+        alike = {d.name for d in docs[first : first + count] if self._names[d.name] > 1}
         for i in range(first):
             if docs[i].name in alike:
                 self.update_row(i)
 
     def _removed(self, indices: list) -> None:
         self.blockSignals(True)  # the controller says which image is shown next
-        alone = set()
+        again = set()  # names whose other images' rows show their folders otherwise now
         for i in reversed(indices):
             name = self.item(i).data(_NAME_ROLE) if self.item(i) is not None else None
             self.takeItem(i)
             if name is not None:
                 self._names[name] -= 1
-                if self._names[name] == 1:
-                    alone.add(name)
+                self._folders.pop(name, None)
+                again.add(name)
         self.blockSignals(False)
         for i, doc in enumerate(self.controller.documents):  # one of its name left: plain
-            if doc.name in alone:
+            if doc.name in again:
                 self.update_row(i)
 
     def update_row(self, index: int) -> None:
@@ -889,7 +893,7 @@ class DocumentList(QListWidget):
         status = doc.status
         text = doc.name
         if self._names[doc.name] > 1:  # another open image of that name: its folder's too
-            text = f"{doc.path.parent.name}/{doc.name}"
+            text = f"{self._folders_of(doc.name).get(doc.path, doc.path.parent.name)}/{text}"
         if item.data(_NAME_ROLE) != doc.name:
             item.setData(_NAME_ROLE, doc.name)
         if status == Status.DONE:
@@ -913,6 +917,22 @@ class DocumentList(QListWidget):
             item.setIcon(_status_icon(status))
         if item.toolTip() != tip:
             item.setToolTip(tip)
+
+    def _folders_of(self, name: str) -> dict:
+        """The folders to show before the open images of ``name``, by path: as many of the
+        last folders as tell them apart (plate1/A01/img.png and plate2/A01/img.png, not
+        A01/img.png twice), the same number for all of them."""
+        if name not in self._folders:
+            parents = {
+                d.path: d.path.parent.parts for d in self.controller.documents if d.name == name
+            }
+            longest = max(map(len, parents.values()), default=1)
+            for depth in range(1, longest + 1):
+                shown = {p: "/".join(parts[-depth:]) for p, parts in parents.items()}
+                if len(set(shown.values())) == len(set(parents.values())):
+                    break
+            self._folders[name] = shown
+        return self._folders[name]
 
     def _select(self, index: int) -> None:
         if self.currentRow() != index:

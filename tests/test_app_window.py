@@ -960,6 +960,26 @@ def test_open_images_of_one_name_are_listed_with_their_folders(qtbot, window, tm
     assert rows() == ["other.npy", "img.npy"]
 
 
+def test_wells_of_one_name_in_two_plates_are_listed_with_as_many_folders_as_tell_them_apart(
+    qtbot, window, tmp_path
+):
+    """plate1/A01/img.npy, plate1/B01/img.npy and plate2/A01/img.npy: the list shows the
+    plates too (it showed A01/img.npy twice); plate2's closed, the wells alone again."""
+    c = window.controller
+    paths = []
+    for plate, well in (("plate1", "A01"), ("plate1", "B01"), ("plate2", "A01")):
+        (tmp_path / plate / well).mkdir(parents=True)
+        paths.append(fakes.make_blob_image(tmp_path / plate / well / "img.npy", n_cells=2))
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(paths[:2])
+    rows = lambda: [window.documents.item(i).text() for i in range(window.documents.count())]  # noqa: E731
+    assert rows() == ["A01/img.npy", "B01/img.npy"]
+    window.open_paths(paths[2:])
+    assert rows() == ["plate1/A01/img.npy", "plate1/B01/img.npy", "plate2/A01/img.npy"]
+    assert c.close_images([2])
+    assert rows() == ["A01/img.npy", "B01/img.npy"]
+
+
 def test_a_folder_says_which_images_and_files_it_left_out(qtbot, window, tmp_path):
     """A plate's folder with its overview beside its well folders, and a Zeiss file: it
     opens the overview, and says that the wells' images and the .czi were left out, and
