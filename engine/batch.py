@@ -1301,14 +1301,14 @@ def followed_again(changed: list[str]) -> str:
 def _clashing(files: list[Plane]) -> dict[int, ImageResult]:
     """The images of a batch that would write the same result files as another of it
     (``img.tif`` and ``img.png`` of one folder; ``A.tif`` and ``a.tif`` on a disk that does
-    not tell case apart), as failed results by index, each naming the other: they fail, the
+    not tell case apart), as failed results by index, each naming the others: they fail, the
     rest of the batch runs (one such pair refused every image)."""
     failed = {}
     for members in clashes(files):
         for i in members:
-            other = files[members[1] if i == members[0] else members[0]]
+            others = [files[j] for j in members if j != i]
             why = clash_message(
-                other, files[i], "rename one, or segment them into different result folders"
+                others, files[i], "rename one, or segment them into different result folders"
             )
             failed[i] = files[i].result(status="failed", error=why)
     return failed

@@ -319,13 +319,14 @@ def planes_points(
 
 
 def clash_message(
-    a: Plane, b: Plane, advice: str = "write them into different result folders"
+    a: Plane | list[Plane], b: Plane, advice: str = "write them into different result folders"
 ) -> str:
-    """What is wrong with two images whose result files would be the same (name_clash), and
+    """What is wrong with images whose result files would be the same (name_clash): ``b``'s
+    with ``a``'s, or with each of a list's (``img.tif``, ``img.png`` and ``img.jpg``), and
     what to do."""
-    return (
-        f"{b.where} and {a.where} would write the same result files ({b.target.stem}_*); {advice}"
-    )
+    named = [b.where, *(o.where for o in (a if isinstance(a, list) else [a]))]
+    together = ", ".join(named[:-1]) + " and " + named[-1]
+    return f"{together} would write the same result files ({b.target.stem}_*); {advice}"
 
 
 def clashes(planes: list[Plane]) -> list[list[int]]:

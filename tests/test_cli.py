@@ -2163,6 +2163,24 @@ def test_the_shipped_time_lapse_of_real_cells_is_followed_through_its_seven_fram
     assert "--max-move and --max-gap follow cells: add --track" in capsys.readouterr().err
 
 
+def test_three_files_of_one_stem_each_name_both_others(tmp_path, tiny_model_dir, capsys):
+    """img.png, img.tif and img.bmp would write the same files: each fails naming the two
+    others (each named only one of them), and the folder's other image runs."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    same = [folder / f"img.{ext}" for ext in ("png", "tif", "bmp")]
+    for k, path in enumerate(same):
+        cv2.imwrite(str(path), textured((64, 64), k))
+    cv2.imwrite(str(folder / "other.png"), textured((64, 64), 9))
+    assert segment([folder, "--out", tmp_path / "x"], tiny_model_dir) == 1
+    rows = {r["Image"]: r for r in read_csv(tmp_path / "x" / "summary.csv")}
+    for path in same:
+        why = rows[path.name]["Error"]
+        assert "would write the same result files (img_*)" in why, why
+        assert all(str(p) in why for p in same), why
+    assert rows["other.png"]["Status"] == "done"
+
+
 def test_pages_as_images_keep_their_names_apart_and_their_points(tmp_path, tiny_model_dir, capsys):
     folder = _time_lapse(tmp_path)
     clash = folder / "movie_p1c0.png"
