@@ -86,7 +86,6 @@ _LENGTH_UNITS = {
             "\u00b5m",
             "\u03bcm",
             "u",
-            "\\u00b5m",
         ),
         ("um", 1.0),
     ),
@@ -777,7 +776,10 @@ def _length_unit(unit: str | None) -> tuple[str, float] | None:
     a unit not known: no calibration rather than a column named after it."""
     if not unit:
         return None
-    return _LENGTH_UNITS.get(str(unit).strip().lower())
+    # ImageJ writes a unit's letters beyond ASCII as Java escapes (\u00B5m, \u00C5): read
+    # them as the letters they stand for
+    unit = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), str(unit))
+    return _LENGTH_UNITS.get(unit.strip().lower())
 
 
 def _ome_pixels(tif, at: int) -> dict:
@@ -842,7 +844,9 @@ def _tiff_calibration(tif, page, at: int = 0) -> tuple[float | None, str | None,
     if not across or per_um is None:
         return None, None, None
     size = 1.0 / (across * per_um)
-    if code in (2, 3) and size > 25400.0 / _MIN_CALIBRATED_DPI:  # an editor's dpi
+    # an editor's dpi (1270 itself among them: a calibration is finer; a rational's rounding
+    # allowed for)
+    if code in (2, 3) and size >= 25400.0 / _MIN_CALIBRATED_DPI * (1 - 1e-9):
         return None, None, None
     return size, "um", taller(size)
 

@@ -280,6 +280,8 @@ def test_pixel_sizes_of_editors_units_and_images_of_one_ome_file(tmp_path):
         ("cm96.tif", 37.7953, "CENTIMETER"),
         ("retina.tif", 144, "INCH"),
         ("scan.tif", 1200, "INCH"),
+        ("1270.tif", 1270, "INCH"),  # calibrations are finer (it was taken for 20 um)
+        ("500.tif", 500, "CENTIMETER"),
     ):
         tifffile.imwrite(
             tmp_path / name, data, resolution=(resolution, resolution), resolutionunit=unit
@@ -294,6 +296,9 @@ def test_pixel_sizes_of_editors_units_and_images_of_one_ome_file(tmp_path):
         ("micrometers", 0.5, (0.5, "um")),
         ("nanometre", 80.0, (80.0, "nm")),
         ("angstrom", 800.0, (80.0, "nm")),
+        ("\\u00C5", 5.0, (0.5, "nm")),  # as ImageJ writes Å (it was no calibration)
+        ("\\u00B5m", 0.2, (0.2, "um")),
+        ("\\u03BCm", 0.2, (0.2, "um")),
         ("furlong", 0.5, (None, None)),
     ):
         tifffile.imwrite(
