@@ -398,6 +398,39 @@ def _find_prediction(pred_dir: Path, stem: str) -> Path | None:
     return None
 
 
+def _label_image(path: Path) -> np.ndarray:
+    """A prediction or mask read as a label image: whole numbers from 0 (a float TIFF of
+    whole numbers as Fiji saves labels, too), never a colour image, fractions or negative
+    numbers, which would be scored as cells cut to whole numbers.
+
+    Raises
+    ------
+    ImageError
+        It cannot be read (names it); ValueError (NotLabels) where it is no label image.
+    """
+    from .io import read_image
+    from .output import NotLabels, as_labels
+
+    read = read_image(path)
+    if read.is_colour_file:
+        raise NotLabels(f"{path}: not a label image (a colour image)")
+    return as_labels(read.pixels, path)
+
+
+def _same_pixels(labels: np.ndarray, image: Path) -> bool:
+    """Whether ``labels`` are ``image``'s own pixels (its first plane), not all 0: an image
+    copied for its prediction (a blank image's prediction of no cell is one). False where
+    the image cannot be read (its own failure says why)."""
+    from .errors import ImageError
+    from .io import read_image
+
+    try:
+        pixels = read_image(image).pixels
+    except ImageError:
+        return False
+    return pixels.shape == labels.shape and labels.any() and np.array_equal(pixels, labels)
+
+
 def _made_from(pred_dir: Path) -> dict[str, dict]:
     """The summary.csv rows of the cellprop run that wrote ``pred_dir``, by image name
     (empty where there is none, or it cannot be read): where each prediction was made from."""
@@ -456,7 +489,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         No images folder, or not one prediction found.
     """
     from .errors import ImageError
-    from .io import IMAGE_EXTENSIONS, plane_size, read_image, read_points
+    from .io import IMAGE_EXTENSIONS, plane_size, read_points
 
     dataset, pred_dir = Path(dataset), Path(pred_dir)
     images = dataset / "images"
@@ -499,17 +532,20 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         masks = [dataset / "masks" / f"{image.stem}{ext}" for ext in (".tif", ".tiff", ".png")]
         mask = next((m for m in masks if m.is_file()), masks[0])
         try:  # one unreadable or mismatched file is that image's failure, not the whole run's
-            pred = read_image(pred_path).pixels
-            true = read_image(mask).pixels if mask.is_file() else None
-            if true is not None and true.shape != pred.shape:
+            pred = _label_image(pred_path)
+            true = _label_image(mask) if mask.is_file() else None
+            size = plane_size(image)  # (None where the image cannot say: the two compared)
+            for path, labels in ((mask, true), (pred_path, pred)):
+                ought = size if size is not None else pred.shape
+                if labels is not None and tuple(labels.shape) != tuple(ought):
+                    raise ValueError(
+                        f"{path}: {labels.shape[1]} x {labels.shape[0]} pixels, not the size "
+                        f"of {image if size is not None else pred_path} ({ought[1]} x {ought[0]})"
+                    )
+            if _same_pixels(pred, image):
                 raise ValueError(
-                    f"{pred_path}: shape {pred.shape} differs from {mask} {true.shape}"
-                )
-            size = plane_size(image)  # (an image without a mask: its own size)
-            if size is not None and tuple(pred.shape[:2]) != tuple(size):
-                raise ValueError(
-                    f"{pred_path}: {pred.shape[1]} x {pred.shape[0]} pixels, not the size of "
-                    f"{image} ({size[1]} x {size[0]})"
+                    f"{pred_path}: the pixels of {image}, not its cells' labels (a copy of the "
+                    "dataset's images?); give the folder of cellprop segment's results"
                 )
             if image.name in made and _other_pixels(image, made[image.name]):
                 row = made[image.name]

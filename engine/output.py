@@ -170,6 +170,18 @@ def read_labels(path: str | Path) -> np.ndarray:
         labels = tifffile.imread(path)
     except (tifffile.TiffFileError, ValueError) as exc:
         raise ValueError(f"{path}: not a label image ({exc})") from exc
+    return as_labels(labels, path)
+
+
+def as_labels(labels: np.ndarray, path: str | Path) -> np.ndarray:
+    """``labels`` read from ``path`` as :func:`read_labels` returns them: unsigned integers
+    (whole numbers from 0 of floats or signed integers made so; an axis of one dropped).
+
+    Raises
+    ------
+    NotLabels
+        They are no label image (not 2-D, negative numbers, fractions), naming ``path``.
+    """
     labels = np.asarray(labels)
     if labels.ndim > 2 and sum(n > 1 for n in labels.shape) <= 2:
         labels = labels.reshape([n for n in labels.shape if n > 1] or [1, 1])

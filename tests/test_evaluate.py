@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -268,7 +269,8 @@ def test_a_prediction_that_cannot_be_scored_is_named_and_the_rest_scored(tiny_da
     scores = evaluate_folder(data, pred)
     assert (scores.tp, scores.fp, scores.fn) == (2, 0, 0)  # a.png's, as without b.png
     failed = [e for e in scores.per_image if e.get("error")]
-    assert [e["image"] for e in failed] == ["b.png"] and "differs from" in failed[0]["error"]
+    assert [e["image"] for e in failed] == ["b.png"]
+    assert f"{pred / 'b_labels.tif'}: 60 x 40 pixels, not the size of" in failed[0]["error"]
     assert main(["evaluate", str(data), str(pred)]) == 0
     out = capsys.readouterr().out
     assert "images scored      1" in out and "not scored         b.png: " in out
@@ -279,6 +281,42 @@ def test_a_prediction_that_cannot_be_scored_is_named_and_the_rest_scored(tiny_da
     assert main(["evaluate", str(data), str(pred)]) == 0
     out = capsys.readouterr().out
     assert "detection F1       no points of these images" in out and "F1       1.000" not in out
+
+
+def test_what_is_no_label_image_is_named_not_scored(tiny_dataset, tmp_path):
+    """A mask of another size than its image is named as the odd one (the prediction of the
+    image's size was); a prediction of fractions (cells 0.5 and 1.5, read as 0 and 1) or in
+    colour, and a copy of the dataset's images given as predictions, are named, not scored
+    (they scored as cells cut to whole numbers, or grey levels as cells)."""
+    data, pred = tiny_dataset
+    tifffile.imwrite(data / "masks" / "b.tif", np.zeros((40, 60), np.uint16))
+    tifffile.imwrite(pred / "b_labels.tif", np.zeros((50, 60), np.uint16))
+    failed = {e["image"]: e["error"] for e in evaluate_folder(data, pred).per_image if "error" in e}
+    assert failed["b.png"].startswith(f"{data / 'masks' / 'b.tif'}: 60 x 40 pixels, not the size")
+    (data / "masks" / "b.tif").unlink()
+    labels = tifffile.imread(pred / "a_labels.tif")
+    tifffile.imwrite(
+        pred / "a_labels.tif", np.where(labels > 0, labels - 0.5, 0).astype(np.float32)
+    )
+    failed = {e["image"]: e["error"] for e in evaluate_folder(data, pred).per_image if "error" in e}
+    assert "a_labels.tif: not a label image (32-bit float, with fractions)" in failed["a.png"]
+    colour = np.zeros((50, 60, 3), np.uint8)
+    colour[..., 2] = labels
+    (pred / "a_labels.tif").unlink()
+    cv2.imwrite(str(pred / "a.png"), colour)  # (a prediction of PNG, in colour)
+    failed = {e["image"]: e["error"] for e in evaluate_folder(data, pred).per_image if "error" in e}
+    assert failed["a.png"] == f"{pred / 'a.png'}: not a label image (a colour image)"
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):  # images of cells, not blank ones
+        cv2.imwrite(str(data / "images" / name), rng.integers(0, 255, (50, 60), np.uint8))
+    copy = tmp_path / "copy"
+    shutil.copytree(data / "images", copy)
+    scores = evaluate_folder(data, copy)
+    failed = {e["image"]: e["error"] for e in scores.per_image if "error" in e}
+    assert (
+        f"{copy / 'a.png'}: the pixels of {data / 'images' / 'a.png'}, not its" in failed["a.png"]
+    )
+    assert main(["evaluate", str(data), str(copy)]) == 1
 
 
 def test_predictions_made_from_another_datasets_images_are_not_scored(tiny_dataset, tmp_path):
