@@ -1052,23 +1052,46 @@ class AppController(
         )
 
     def _segment(
-        self, job: Job, doc, plane, model_key, settings, centres, typed_pixel_size, layers=True
+        self,
+        job: Job,
+        doc,
+        plane,
+        model_key,
+        settings,
+        centres,
+        typed_pixel_size,
+        layers=True,
+        before=None,
     ):
         """On the worker thread: the model, the image plane (read if not at hand), its
         segmentation (at ``centres`` if given), the cell table and the overlay layers (None
-        without ``layers``)."""
+        without ``layers``). ``before``: (labels, their centres, the cells removed) of a
+        correction, whose cells the edit does not reach keep their outlines
+        (engine ``keep_unreached``)."""
         job.progress("Loading the model", 0.0)
         model = self._model_for(*model_key)
         image = self._image_at(doc, plane, job.progress)
-        seg = self.engine.segment(
-            image.pixels,
-            model,
-            settings,
-            progress=job.progress,
-            cancel=job.is_cancelled,
-            centres=centres,
-            memo=self._memo,
-        )
+
+        def run(at, share=(0.0, 1.0)):
+            low, width = share
+            return self.engine.segment(
+                image.pixels,
+                model,
+                settings,
+                progress=lambda stage, f: job.progress(stage, low + width * f),
+                cancel=job.is_cancelled,
+                centres=at,
+                memo=self._memo,
+            )
+
+        if before is None:
+            seg = run(centres)
+        else:  # the method from the cells' own centres first: what the edit changes of it
+            labels, old_centres, removed = before
+            was = run(old_centres, (0.0, 0.3))
+            seg = self.engine.keep_unreached(
+                labels, old_centres, removed, centres, was, run(centres, (0.3, 0.7))
+            )
         job.progress("Measuring the cells", 1.0)
         # as engine.batch does (a pixel size typed by the user is in micrometres)
         rows = self._memo.rows if self._memo is not None else None

@@ -185,7 +185,8 @@ class CorrectionsMixin:
             parts.append(f"{len(clicks)} cells added")
         if removed:
             parts.append(f"cell{'s' * (len(removed) > 1)} {', '.join(map(str, removed))} removed")
-        return self._correct(doc, centres, "; ".join(parts), added=clicks or None)
+        before = (doc.result.labels, np.reshape(doc.result.centres, (-1, 2)), removed)
+        return self._correct(doc, centres, "; ".join(parts), added=clicks or None, before=before)
 
     def remove_cell(self, label: int | None = None) -> bool:
         """Take a cell out (debris, a false detection, half of a split cell); default the
@@ -213,15 +214,25 @@ class CorrectionsMixin:
         return self._add_cells(doc, [], labels)
 
     def _correct(
-        self, doc: Document, centres, what: str, added=None, points_file: bool = False
+        self,
+        doc: Document,
+        centres,
+        what: str,
+        added=None,
+        points_file: bool = False,
+        before=None,
     ) -> bool:
+        """Segment ``doc``'s plane again from ``centres``; ``before`` (labels, centres, cells
+        removed): the cells the edit does not reach keep their outlines, as they are."""
         old = doc.result
         plane = doc.plane
         settings, model_key, typed_pixel_size = self._made_with(old)
         model_name, device = model_key
 
         def work(job: Job):
-            return self._segment(job, doc, plane, model_key, settings, centres, typed_pixel_size)
+            return self._segment(
+                job, doc, plane, model_key, settings, centres, typed_pixel_size, before=before
+            )
 
         def finished(out):
             image, seg, table, layers, _model = out
@@ -248,10 +259,16 @@ class CorrectionsMixin:
                 said = f"{what}; {missed}"
             elif lost:  # a cell the new one took the place of: said, not gone quietly
                 where = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in lost)
+                why = (
+                    "gave way to the one added (its outline came out empty beside it, or "
+                    "outside the size or edge limits)"
+                    if added
+                    else "went too (its outline, given the pixels of the cells removed, came "
+                    "out outside the size or edge limits, or empty)"
+                )
                 self._report(
-                    f"{doc.name}: the cell{'s' * (len(lost) > 1)} at {where} gave way to the "
-                    "one added (its outline came out empty beside it); Ctrl+Z brings "
-                    f"{'them' if len(lost) > 1 else 'it'} back"
+                    f"{doc.name}: the cell{'s' * (len(lost) > 1)} at {where} {why}; Ctrl+Z "
+                    f"brings {'them' if len(lost) > 1 else 'it'} back"
                 )
             doc.results[plane] = Result.of(
                 seg,

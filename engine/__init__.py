@@ -19,6 +19,8 @@ behind it each hold one stage:
     projection  maximum projection
     graphcut    per-cell PyMaxflow cut and fusion
     pipeline    Settings, segment                    all stages on one image
+                keep_unreached                       a correction: cells it does not reach
+                                                     keep their outlines as they are
     memo        Memo                                 what segment() keeps for a correction
     features    measure                              per-cell table, CellProfiler names
                 measure_image                        ... of a plane as read: every channel
@@ -137,7 +139,7 @@ from .output import (
     write_training_set,
 )
 from .parallel import auto_workers
-from .pipeline import Segmentation, Settings, segment
+from .pipeline import Segmentation, Settings, keep_unreached, segment
 from .planes import (
     ImageResult,
     Plane,
@@ -271,6 +273,7 @@ __all__ = [
     "written_result",
     "run_tables",
     "saved_results",
+    "keep_unreached",
     "segment",
     "suggest_model",
     "write_labels",

@@ -55,6 +55,7 @@ __all__ = [
     "network_input",
     "resolve_settings",
     "scaled_min_size",
+    "keep_unreached",
     "segment",
 ]
 
@@ -663,3 +664,65 @@ def segment(
     return Segmentation(
         labels, likelihood_full, value.astype(np.float32, copy=False), centres_xy, timings, cfg
     )
+
+
+def keep_unreached(
+    labels: np.ndarray,
+    centres: np.ndarray,
+    removed,
+    given: np.ndarray,
+    before: Segmentation,
+    after: Segmentation,
+) -> Segmentation:
+    """A correction's cells: ``after`` where the edit reaches, ``labels`` as they are where it
+    does not.
+
+    ``labels`` are an image's cells 1..N as they stand, at ``centres`` (N rows, x, y): the
+    outlines the method gave, or edited since (drawn in Fiji and read back; a neighbour of a
+    cell that a size or edge rule left out, which a run from these centres alone would grow
+    into its place). ``before`` is :func:`segment` from ``centres``, ``after`` from
+    ``given``: ``centres`` less the cells numbered ``removed``, in order, then the cells
+    clicked. The edit reaches the cells whose outlines differ between ``before`` and
+    ``after``, the cells removed and those added: those take ``after``'s outlines (where no
+    cell it leaves alone lies), and every other cell keeps its pixels. Where ``labels`` are
+    ``before``'s the outcome is ``after``, to the pixel: a fresh run from ``given``.
+
+    Returns ``after`` with those cells, numbered 1..n in the order of ``given`` (those the
+    edit reached that ``after`` has not, left out), and their centres: ``after``'s, or for a
+    cell it has not (one the edit left alone), its point of ``given``.
+    """
+    from .io import points_kept
+
+    labels = np.asarray(labels)
+    centres = np.reshape(np.asarray(centres, np.float64), (-1, 2))
+    given = np.reshape(np.asarray(given, np.float64), (-1, 2))
+    removed = sorted({int(k) for k in removed if 0 < int(k) <= len(centres)})
+    stay = len(centres) - len(removed)
+    # Every cell by one number: its row of ``given`` + 1 (cells kept, then those added); a
+    # cell removed by one after those.
+    of_old = np.zeros(max(len(centres), int(labels.max(initial=0))) + 1, np.int64)
+    of_old[np.delete(np.arange(1, len(centres) + 1), [k - 1 for k in removed])] = np.arange(
+        1, stay + 1
+    )
+    of_old[removed] = np.arange(len(given) + 1, len(given) + 1 + len(removed))
+    of_before = np.concatenate(
+        [[0], of_old[1 : len(centres) + 1][points_kept(centres, before.centres)]]
+    )
+    of_after = np.concatenate([[0], np.flatnonzero(points_kept(given, after.centres)) + 1])
+    now, was, will = of_old[labels], of_before[before.labels], of_after[after.labels]
+    differ = was != will
+    reached = np.union1d(np.unique(was[differ]), np.unique(will[differ]))
+    reached = np.union1d(reached, np.arange(stay + 1, len(given) + len(removed) + 1))
+    reached = reached[reached > 0]
+    out = np.where(np.isin(now, reached), 0, now)
+    painted = np.isin(will, reached) & (out == 0)
+    out[painted] = will[painted]
+    present = np.unique(out)
+    present = present[present > 0]
+    rank = np.zeros(int(present.max(initial=0)) + 1, np.int64)
+    rank[present] = np.arange(1, len(present) + 1)
+    points = given[present - 1].copy()
+    from_after = np.isin(present, of_after[1:])
+    points[from_after] = after.centres[np.searchsorted(of_after[1:], present[from_after])]
+    cells = rank[out].astype(label_dtype(len(present)))
+    return replace(after, labels=cells, centres=points)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from cellprop.engine import (
     clash_message,
     continued_planes,
     earlier_run,
+    keep_unreached,
     lineage,
     name_clash,
     named_as_run,
@@ -267,6 +268,12 @@ class FakeEngine:
         return ModelInfo(folder.name, folder, channel=self.model_channel)
 
     # --- segmentation
+    @staticmethod
+    def keep_unreached(labels, centres, removed, given, before, after):
+        """The engine's own, on the fake's cells (whose count is a field of their own)."""
+        kept = keep_unreached(labels, centres, removed, given, before, after)
+        return replace(kept, n_cells=len(kept.centres))
+
     def segment(
         self, image, model, settings=None, progress=None, cancel=None, centres=None, memo=None
     ):

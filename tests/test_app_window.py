@@ -1986,7 +1986,8 @@ def test_add_mode_gets_each_batch_image_ready_once(qtbot, window, images, tmp_pa
     assert c.current.result.edits == 0  # it waits
     qtbot.waitUntil(lambda: c.current.result.edits == 1 and not c.busy, timeout=WAIT_MS)
     assert c.current.result.n_cells == int(labels.max()) + 1
-    assert len(c.engine.segment_calls) == calls + 3  # stopped, got ready, corrected
+    # stopped, got ready, corrected (from its centres, then with the cell added)
+    assert len(c.engine.segment_calls) == calls + 4
 
     # back to the first: shown again it starts afresh (another image was shown meanwhile)
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):

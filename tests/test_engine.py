@@ -687,3 +687,46 @@ def test_non_finite_pixels_do_not_break_segmentation(tiny_model):
     image[30, 30] = np.inf
     seg = segment(image, tiny_model, Settings(threshold=0.01))
     assert np.isfinite(seg.likelihood).all() and seg.labels.shape == image.shape
+
+
+def _cells(shape, boxes) -> np.ndarray:
+    """Label image of boxes (row0, row1, col0, col1), numbered 1.. in order."""
+    labels = np.zeros(shape, np.uint16)
+    for k, (r0, r1, c0, c1) in enumerate(boxes, start=1):
+        labels[r0:r1, c0:c1] = k
+    return labels
+
+
+def _run(labels, centres):
+    from cellprop.engine import Segmentation
+
+    blank = np.zeros(labels.shape, np.float32)
+    return Segmentation(labels, blank, blank, np.reshape(np.asarray(centres, float), (-1, 2)))
+
+
+def test_a_correction_keeps_the_cells_it_does_not_reach_as_they_are():
+    """Cell 2 removed (cell 1 takes back its pixels) and a cell clicked in at the right:
+    where the labels are the method's own the outcome is the run from the new centres, to
+    the pixel; where cells were edited since (a hole punched in cell 3, cell 4 drawn by hand
+    where the method's own run gives nothing) those the edit does not reach keep their
+    pixels and centres (a correction gave every cell the method's outline again)."""
+    from cellprop.engine import keep_unreached
+
+    shape = (40, 60)
+    c1, c2, c3, c4, click = (5.0, 5.0), (15.0, 5.0), (5.0, 30.0), (47.0, 32.0), (55.0, 5.0)
+    own = _cells(shape, [(0, 10, 0, 10), (0, 10, 10, 20), (25, 35, 0, 10)])
+    corrected = _cells(shape, [(0, 10, 0, 18), (25, 35, 0, 10), (0, 10, 50, 60)])
+    before, after = _run(own, [c1, c2, c3]), _run(corrected, [c1, c3, click])
+    same = keep_unreached(own, [c1, c2, c3], [2], [c1, c3, click], before, after)
+    np.testing.assert_array_equal(same.labels, corrected)
+    np.testing.assert_array_equal(same.centres, after.centres)
+
+    edited = own.copy()
+    edited[28:30, 3:5] = 0  # a hole in cell 3
+    edited[30:35, 45:50] = 4  # a cell drawn by hand, whose outline the method leaves empty
+    got = keep_unreached(edited, [c1, c2, c3, c4], [2], [c1, c3, c4, click], before, after)
+    expected = _cells(shape, [(0, 10, 0, 18), (25, 35, 0, 10), (30, 35, 45, 50), (0, 10, 50, 60)])
+    expected[28:30, 3:5] = 0
+    np.testing.assert_array_equal(got.labels, expected)
+    np.testing.assert_array_equal(got.centres, [c1, c3, c4, click])
+    assert got.labels.dtype == np.uint16

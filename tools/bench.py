@@ -85,6 +85,7 @@ def run_case(
         Memo,
         Settings,
         estimate_diameter,
+        keep_unreached,
         load_model,
         measure,
         read_image,
@@ -103,7 +104,6 @@ def run_case(
         t0 = time.perf_counter()
         seg = segment(image, model, Settings())
         seconds = time.perf_counter() - t0
-        found.append(seg.centres)
         outlined.append(seg.labels)
         # The cell table a batch writes and the app shows (every feature), after the labels.
         t0 = time.perf_counter()
@@ -140,20 +140,27 @@ def run_case(
         }
 
     def timed_correction(image) -> dict:
-        # The app's correction: the image segmented again from its centres plus a click, with
-        # the Memo its first segmentation filled (as the window keeps one), and without.
+        # The app's correction: the image segmented from its cells' centres and again from
+        # them plus a click (the cells the click does not reach keep their outlines:
+        # keep_unreached), with the Memo its first segmentation filled (as the window keeps
+        # one), and without.
         h, w = image.shape
-        centres = [*found[-1], (w / 2, h / 2)]
-        # Each with the cell table measured after, as the window shows it.
         memo = Memo()
-        seg = segment(image, model, Settings(), memo=memo)
-        measure(seg.labels, image, centres=seg.centres, memo=memo.rows)
+        first = segment(image, model, Settings(), memo=memo)
+        measure(first.labels, image, centres=first.centres, memo=memo.rows)
+        centres = [*first.centres, (w / 2, h / 2)]
+
+        def corrected(memo=None):
+            # Each with the cell table measured after, as the window shows it.
+            before = segment(image, model, Settings(), centres=first.centres, memo=memo)
+            after = segment(image, model, Settings(), centres=centres, memo=memo)
+            seg = keep_unreached(first.labels, first.centres, [], centres, before, after)
+            measure(seg.labels, image, centres=seg.centres, memo=memo.rows if memo else None)
+
         t0 = time.perf_counter()
-        seg = segment(image, model, Settings(), centres=centres, memo=memo)
-        measure(seg.labels, image, centres=seg.centres, memo=memo.rows)
+        corrected(memo)
         t1 = time.perf_counter()
-        seg = segment(image, model, Settings(), centres=centres)
-        measure(seg.labels, image, centres=seg.centres)
+        corrected()
         return {
             "correction_seconds": round(t1 - t0, 2),
             "correction_seconds_without_memo": round(time.perf_counter() - t1, 2),
@@ -180,8 +187,7 @@ def run_case(
         measure_tracks(track_frames(frames), tables)
         return {"track_seconds": round(time.perf_counter() - t0, 3)}
 
-    found: list = []  # the detected centres of timed_segment's image
-    outlined: list = []  # and its labels
+    outlined: list = []  # the labels of timed_segment's image
     model = load(model_name)
     base = peak_mb()
     cpu0 = time.process_time()
