@@ -14,6 +14,7 @@ cells, Undo), :mod:`.marks` (centres marked for training, training a model),
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -1185,11 +1186,28 @@ class AppController(
         # (on the page they were made on: another page shown since lets them go)
         waiting = len(clicks) + len(removed)
         if waiting and doc is self.current and doc.plane == plane and doc.result is not None:
-            if self._add_cells(doc, clicks, removed):
+            clicks = self._clicks_anew(doc, clicks, removed)
+            if (clicks or removed) and self._add_cells(doc, clicks, removed):
                 return
+            waiting = 0 if not (clicks or removed) else waiting
         self._say_dropped(doc, waiting, "a correction ran")
         self.progress.emit("", 1.0)
         self.busy_changed.emit(False)
+
+    def _clicks_anew(self, doc, clicks: list, removed: list) -> list:
+        """The clicks that waited for a correction, less those on the centre of a cell now
+        (a double click: the first one's cell is there; not one ``removed`` with them, a
+        cell clicked anew) or on another of them, which are said as a click on a centre is."""
+        anew: list = []
+        for x, y in clicks:
+            near = self._centred_at(doc.result, x, y)
+            if near and near not in removed:
+                self._report(
+                    f"{doc.name}: cell {near} has its centre there already; nothing added."
+                )
+            elif all(math.hypot(x - a, y - b) >= 1.0 for a, b in anew):
+                anew.append((x, y))
+        return anew
 
     def _start_side_job(self, job: Job, finished, failed) -> None:
         self._loads.add(job)

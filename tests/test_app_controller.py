@@ -840,6 +840,33 @@ def _click_twice_then(qtbot, controller, x, y, leave) -> list:
     return said
 
 
+def test_a_double_click_adds_one_cell_and_says_the_second_is_on_its_centre(
+    qtbot, controller, images
+):
+    """Two clicks on one pixel, the second while the first's correction runs: one cell is
+    added, and the second is said to be on its centre (it ran a second correction, which
+    reported 'no cell found at ...' as an error)."""
+    open_and_wait(qtbot, controller, images[:1])
+    run_and_wait(qtbot, controller)
+    result = controller.current.result
+    x, y = background_pixel(result)
+    controller.engine.delay = 0.05
+    said: list = []
+    controller.error.connect(said.append)
+    calls = len(controller.engine.segment_calls)
+    with qtbot.waitSignal(
+        controller.busy_changed, timeout=WAIT_MS, check_params_cb=lambda b: not b
+    ):
+        assert controller.add_cell_at(x, y)
+        assert controller.add_cell_at(x, y)  # waits for the correction running
+    added = controller.current.result
+    assert added.n_cells == result.n_cells + 1 and added.edits == 1
+    assert len(controller.engine.segment_calls) == calls + 2  # one correction's two runs
+    assert said == [
+        f"{images[0].name}: cell {added.n_cells} has its centre there already; nothing added."
+    ]
+
+
 def test_a_correction_that_ends_on_another_image_selects_nothing_there(qtbot, controller, images):
     """A cell added to one image while the user has gone on to the next: the new cell is
     added to its own image, and no cell of the image shown is selected (a Delete then would
