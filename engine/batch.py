@@ -213,7 +213,7 @@ def read_plane(path: str | Path, page: int | None = None, channel: int | None = 
         return whole
 
 
-def _points_in_units(centres: np.ndarray, data) -> str:
+def points_in_units(centres: np.ndarray, data) -> str:
     """A note where a calibrated image's points all lie within its size in its unit (0.65 um
     pixels, 1040 px wide: all x below 676), as a Fiji table saved in micrometres would: on an
     image whose pixels are under a unit wide, such points are on the image, so nothing else
@@ -319,7 +319,7 @@ def process_image(
                 "pixels); points must be in pixels (x = column, y = row) of this image",
             )
         if centres is not None:
-            result.note = add_note(result.note, _points_in_units(centres, data))
+            result.note = add_note(result.note, points_in_units(centres, data))
         seg = segment(
             data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
         )

@@ -144,6 +144,16 @@ def test_verify_export_reports_a_mismatch(exported, tmp_path):
     assert verify_export(model, unet_path, guided_path).ok()
 
 
+def test_verify_export_checks_on_an_image_smaller_than_the_stride(exported):
+    """A crop of one small cell, smaller than the network's stride, as the image to check
+    the export on: padded to the stride, as the engine pads it (a training of such crops
+    ran every epoch, then failed at its export: 'image (14, 14) is smaller than the stride
+    16')."""
+    model, unet_path, guided_path = exported
+    small = np.random.default_rng(0).random((model.stride - 2, model.stride - 1), np.float32)
+    assert verify_export(model, unet_path, guided_path, small).ok()
+
+
 def test_a_gradient_off_at_a_few_pixels_of_tied_maxima_passes_the_check():
     """Off at 46 of 196,608 pixels, 2% of its norm (a real training's check: torch and
     onnxruntime passed a max-pooling gradient to different ones of equal values): the

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from cellprop.engine.batch import points_in_units
 from cellprop.engine.errors import ImageError, PointsError
 from cellprop.engine.io import IMAGE_EXTENSIONS, count_pages, read_image, read_points
 from cellprop.engine.normalise import finite_filled
@@ -89,19 +90,30 @@ def _marker_centres(path: Path) -> tuple[np.ndarray, tuple]:
     return np.asarray([(c, r) for r, c in centres], dtype=np.float64), labels.shape
 
 
-def _read_pixels(path: Path, channel: int = 0) -> np.ndarray:
-    """The pixels trained on, as segmentation reads them: NaN and infinite pixels filled
-    (a few made the whole image read as flat, all zeros, its cells still taught on it)."""
+def _read_pixels(path: Path, channel: int = 0):
+    """The image trained on (engine ``ImageData``), its pixels as segmentation reads them:
+    NaN and infinite pixels filled (a few made the whole image read as flat, all zeros, its
+    cells still taught on it)."""
     try:
-        return finite_filled(read_image(path, channel=channel).pixels)
+        data = read_image(path, channel=channel)
     except ImageError as exc:
         raise DatasetError(str(exc)) from None
+    return replace(data, pixels=finite_filled(data.pixels))
 
 
 def _image_files(folder: Path) -> list[Path]:
+    """The images of ``folder``, in name order; not hidden files (the ``._0000.png`` that
+    macOS writes beside each file on a shared or exFAT drive), as segmenting leaves them."""
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
     )
+
+
+def _points_files(folder: Path) -> list[Path]:
+    """The points files of a ``points/`` folder, in name order; not hidden files."""
+    return sorted(p for p in folder.glob("*.csv") if not p.name.startswith("."))
 
 
 #: Centres nearer than this (pixels) to one clicked before it are that cell clicked twice.
@@ -205,7 +217,7 @@ def load_dataset(
         name
         for name, holds in (
             ("points.csv", (folder / "points.csv").is_file()),
-            ("points/", (folder / "points").is_dir() and any((folder / "points").glob("*.csv"))),
+            ("points/", (folder / "points").is_dir() and bool(_points_files(folder / "points"))),
             ("markers/", (folder / "markers").is_dir() and bool(_image_files(folder / "markers"))),
         )
         if holds
@@ -223,7 +235,7 @@ def load_dataset(
         _named(by_name, files, where, "its image column names them")
     elif (folder / "points").is_dir():
         where = folder / "points"
-        for csv_path in sorted(where.glob("*.csv")):
+        for csv_path in _points_files(where):
             by_name[csv_path.stem] = _file_points(csv_path)
         _named(by_name, files, where, "each file is named after its image: points/<image>.csv")
     elif (folder / "markers").is_dir():
@@ -257,7 +269,11 @@ def load_dataset(
                 f"{path}: {repeats} centre(s) within {REPEAT_PX:g} px of another (the same "
                 "cell clicked twice) counted once"
             )
-        pixels = _read_pixels(path, channel) if read_pixels else np.zeros((0, 0))
+        data = _read_pixels(path, channel) if read_pixels else None
+        pixels = data.pixels if data is not None else np.zeros((0, 0))
+        in_units = points_in_units(points, data) if data is not None else ""
+        if in_units and notes is not None:  # (as segmenting at these points says it)
+            notes.append(f"{path}: {in_units}")
         pages = count_pages(path) if read_pixels and notes is not None else 1
         if pages > 1:  # (a Fiji table's Slice column may name another: said, not guessed)
             notes.append(

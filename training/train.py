@@ -135,14 +135,16 @@ class TrainConfig:
                 raise ValueError(
                     f"--{options.get(name, name).replace('_', '-')} must be at least 1"
                 )
-        if not self.learning_rate > 0:
+        if not 0 < self.learning_rate < math.inf:
             raise ValueError("--lr must be positive")
+        if not 0 <= self.seed < 2**32:  # (numpy's seeds)
+            raise ValueError("--seed must be a whole number from 0 to 4294967295")
         if self.scale is not None and not 0 < self.scale <= 4:
             raise ValueError("--scale must be in (0, 4]")
-        if self.sigma is not None and not self.sigma > 0:
-            raise ValueError("--sigma must be positive")
-        if self.cell_diameter is not None and not self.cell_diameter > 0:
-            raise ValueError("--cell-diameter must be positive")
+        if self.sigma is not None and not 0 < self.sigma < math.inf:
+            raise ValueError("--sigma must be a positive number of pixels")
+        if self.cell_diameter is not None and not 0 < self.cell_diameter < math.inf:
+            raise ValueError("--cell-diameter must be a positive number of pixels")
         if self.depth is not None and (self.crop % 2**self.depth or self.crop < 2**self.depth):
             raise ValueError(f"--crop must be a multiple of 2**depth = {2**self.depth}")
         if self.crop < 2 or self.crop % 2:  # (the depth the model gives: checked with it)
@@ -604,7 +606,13 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
         first_epoch, seconds_before = state["epoch"] + 1, state["seconds"]
         log(f"resuming from {checkpoint_path} after epoch {first_epoch}")
         epochs_then = saved.get("epochs", config.epochs)
-        if epochs_then != config.epochs:  # allowed, but it changes the learning-rate schedule
+        if first_epoch >= config.epochs:  # --epochs counts them all, not more of them
+            log(
+                f"--resume: {first_epoch} epochs trained already, --epochs {config.epochs} "
+                "asks for no more: the model is exported as it stands (--epochs counts all "
+                "the epochs of a training, those done included)"
+            )
+        elif epochs_then != config.epochs:  # allowed, but it changes the learning rate's course
             log(
                 f"--resume: {config.epochs} epochs now, {epochs_then} when the training began "
                 f"(--epochs {epochs_then} keeps them)"
@@ -615,7 +623,7 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
         if config.augment
         else Augmentation.none()
     )
-    total_steps = config.epochs * config.steps_per_epoch
+    total_steps = max(config.epochs, first_epoch) * config.steps_per_epoch
     bar = _progress(total_steps, first_epoch * config.steps_per_epoch, progress)
     partial = work / "checkpoint.pt.partial"  # written whole, then put in the checkpoint's place
     try:
@@ -690,7 +698,7 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
         "val_images": [s.name for s in val_samples],
         "points": int(sum(len(s.points) for s in samples)),
         "train_points": int(sum(len(s.points) for s in train_samples)),
-        "epochs": config.epochs,
+        "epochs": len(history),  # those trained (a run resumed with fewer asked: its own)
         "steps_per_epoch": config.steps_per_epoch,
         "batch": config.batch,
         "crop": config.crop,
@@ -709,7 +717,8 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
         "command": config.command,
         **({"started_from": start.record()} if start else {}),
     }
-    check_image = (val_images or train_images)[0].image
+    # the export checked on the largest image (a held-out one where any is as large)
+    check_image = max(val_images + train_images, key=lambda im: min(im.image.shape)).image
     info, check = export_model(
         model,
         out,
