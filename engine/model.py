@@ -246,6 +246,11 @@ def _info_of(folder: Path) -> ModelInfo:
 def _read_info(folder: Path) -> dict:
     meta = folder / "model.json"
     if not meta.is_file():
+        if (folder / "checkpoints" / "checkpoint.pt").is_file():  # cellprop-train's, stopped
+            raise ModelError(
+                f"{folder}: a training that has not finished (its checkpoint is there, no "
+                "model.json yet): the same cellprop-train command with --resume finishes it"
+            )
         raise ModelError(f"{folder}: not a model folder (no model.json)")
     try:
         info = json.loads(meta.read_text(encoding="utf-8"))

@@ -518,6 +518,13 @@ def test_model_folders_and_errors(tiny_model_dir, tmp_path, monkeypatch):
         load_model(broken)
     with pytest.raises(ModelError, match="unknown device"):
         load_model(tiny_model_dir, device="tpu")
+    # a training stopped before its export: said, with how to finish it (it said only
+    # "not a model folder")
+    stopped = tmp_path / "stopped"
+    (stopped / "checkpoints").mkdir(parents=True)
+    (stopped / "checkpoints" / "checkpoint.pt").write_bytes(b"PK")
+    with pytest.raises(ModelError, match="a training that has not finished .* with --resume"):
+        load_model(stopped)
     if "cuda" not in available_devices():
         with pytest.raises(ModelError, match="CUDA"):
             load_model(tiny_model_dir, device="cuda")

@@ -675,7 +675,9 @@ def test_resume_refuses_a_checkpoint_of_a_different_training(small_c2c12, tiny_r
     config = _tiny_config(small_c2c12, folder, 6)
     config.resume = True
     config.base_channels = 5
-    with pytest.raises(ValueError, match=r"cannot resume, --base-channels was 4 \(now 5\)"):
+    with pytest.raises(
+        ValueError, match=r"cannot resume, --base-channels was 4 \(now 5\); .* --overwrite"
+    ):
         train(config, progress=False, log=None)
 
 

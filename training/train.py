@@ -592,7 +592,8 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
             if before != getattr(config, key) and not _same_folders(key, before, config):
                 raise ValueError(
                     f"{checkpoint_path}: cannot resume, {_OPTION.get(key, key)} was "
-                    f"{before} (now {getattr(config, key)})"
+                    f"{before} (now {getattr(config, key)}); resume with what it began "
+                    "with (a folder moved since: moved back), or --overwrite to train anew"
                 )
         changed = _set_changed(state.get("trained_on"), trained_on)
         if changed:  # the same options, another set: two trainings in one model
