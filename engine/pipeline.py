@@ -674,22 +674,23 @@ def keep_unreached(
     before: Segmentation,
     after: Segmentation,
 ) -> Segmentation:
-    """A correction's cells: ``after`` where the edit reaches, ``labels`` as they are where it
-    does not.
+    """A correction's cells: ``after`` where the edit changes what the method gives,
+    ``labels`` as they are everywhere else.
 
     ``labels`` are an image's cells 1..N as they stand, at ``centres`` (N rows, x, y): the
-    outlines the method gave, or edited since (drawn in Fiji and read back; a neighbour of a
-    cell that a size or edge rule left out, which a run from these centres alone would grow
-    into its place). ``before`` is :func:`segment` from ``centres``, ``after`` from
-    ``given``: ``centres`` less the cells numbered ``removed``, in order, then the cells
-    clicked. The edit reaches the cells whose outlines differ between ``before`` and
-    ``after``, the cells removed and those added: those take ``after``'s outlines (where no
-    cell it leaves alone lies), and every other cell keeps its pixels. Where ``labels`` are
-    ``before``'s the outcome is ``after``, to the pixel: a fresh run from ``given``.
+    outlines the method gave, or edited since (drawn in Fiji and read back; the neighbour of
+    a cell that a size or edge rule left out, which a run from these centres alone grows into
+    its place). ``before`` is :func:`segment` from ``centres``, ``after`` from ``given``:
+    ``centres`` less the cells numbered ``removed``, in order, then the cells clicked. Where
+    ``before`` and ``after`` differ (the pixels the edit moves from cell to cell: a removed
+    cell's, taken back by its neighbours; a cell added, and what it took) the outcome is
+    ``after``'s; everywhere else it is ``labels``' (a removed cell's pixels there, background).
+    Where ``labels`` are ``before``'s the outcome is ``after``, to the pixel: a fresh run from
+    ``given``.
 
-    Returns ``after`` with those cells, numbered 1..n in the order of ``given`` (those the
-    edit reached that ``after`` has not, left out), and their centres: ``after``'s, or for a
-    cell it has not (one the edit left alone), its point of ``given``.
+    Returns ``after`` with the cells so, numbered 1..n in the order of ``given``, and their
+    centres: ``after``'s, or for a cell it has not (left alone by the edit, with pixels of
+    ``labels`` only), its point of ``given``.
     """
     from .io import points_kept
 
@@ -710,13 +711,8 @@ def keep_unreached(
     )
     of_after = np.concatenate([[0], np.flatnonzero(points_kept(given, after.centres)) + 1])
     now, was, will = of_old[labels], of_before[before.labels], of_after[after.labels]
-    differ = was != will
-    reached = np.union1d(np.unique(was[differ]), np.unique(will[differ]))
-    reached = np.union1d(reached, np.arange(stay + 1, len(given) + len(removed) + 1))
-    reached = reached[reached > 0]
-    out = np.where(np.isin(now, reached), 0, now)
-    painted = np.isin(will, reached) & (out == 0)
-    out[painted] = will[painted]
+    out = np.where(was != will, will, now)
+    out[out > len(given)] = 0  # a removed cell's pixels the method gives alike either way
     present = np.unique(out)
     present = present[present > 0]
     rank = np.zeros(int(present.max(initial=0)) + 1, np.int64)

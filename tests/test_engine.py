@@ -737,3 +737,13 @@ def test_a_correction_keeps_the_cells_it_does_not_reach_as_they_are():
     np.testing.assert_array_equal(got.labels, expected)
     np.testing.assert_array_equal(got.centres, [c1, c3, c4, click])
     assert got.labels.dtype == np.uint16
+
+    # Cell 1's neighbour on the left (columns 0-4) was left out by an edge rule: a run from
+    # the kept centres grows cell 1 into its place, before the edit and after it alike. The
+    # edit (cell 2 removed) gives cell 1 cell 2's pixels, not the left-out cell's too.
+    kept = _cells(shape, [(0, 10, 5, 10), (0, 10, 10, 20), (25, 35, 0, 10)])
+    grown = _cells(shape, [(0, 10, 0, 10), (0, 10, 10, 20), (25, 35, 0, 10)])
+    before = _run(grown, [c1, c2, c3])
+    after = _run(_cells(shape, [(0, 10, 0, 20), (25, 35, 0, 10)]), [c1, c3])
+    got = keep_unreached(kept, [c1, c2, c3], [2], [c1, c3], before, after)
+    np.testing.assert_array_equal(got.labels, _cells(shape, [(0, 10, 5, 20), (25, 35, 0, 10)]))
