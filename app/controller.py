@@ -802,7 +802,10 @@ class AppController(
         if key in self._modality_checked:
             return
         self._modality_checked.add(key)
-        dark = self.engine.background_level(doc.image.pixels) < self.engine.DARK_BACKGROUND
+        level = self.engine.background_level(doc.image.pixels)
+        if level != level:  # NaN: an image of one value, whose light tells nothing
+            return
+        dark = level < self.engine.DARK_BACKGROUND
         if self.engine.light_fits(modality, dark):
             return
         light = "a dark background, like fluorescence" if dark else "a lit background"

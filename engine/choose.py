@@ -28,7 +28,7 @@ import numpy as np
 
 from .detect import find_centres
 from .errors import ModelError
-from .normalise import normalise, percentiles, rescale
+from .normalise import normalise, percentiles, rescale, working_float
 from .propagate import likelihood_map
 
 if TYPE_CHECKING:
@@ -72,11 +72,12 @@ class Suggestion:
     def describe(self) -> str:
         """One line for a log: what was chosen and why."""
         kind = "dark background: fluorescence" if self.fluorescence else "lit background"
+        if self.median != self.median:  # NaN: one value all over
+            kind = "an image of one value: its light tells nothing"
+        else:
+            kind += f", median {self.median:.2f}"
         scores = ", ".join(f"{k} {v:.2f}" for k, v in self.confidence.items())
-        return (
-            f"model {self.model.name} chosen for this image ({kind}, median {self.median:.2f}; "
-            f"centre confidence {scores})"
-        )
+        return f"model {self.model.name} chosen for this image ({kind}; centre confidence {scores})"
 
 
 def centre_confidence(model, normalised: np.ndarray, scale: float, max_side: int = _MAX_SIDE):
@@ -103,10 +104,16 @@ def background_level(pixels: np.ndarray) -> float:
     """The image's median after percentile normalisation (1, 99.8), in [0, 1].
 
     Below :data:`DARK_BACKGROUND` the image is taken as fluorescence (a dark background).
+    NaN for an image of one value (blank, saturated): its light tells nothing. Scaled in the
+    float its type needs (``working_float``: a 32-bit image offset by 2**31 kept its contrast
+    in the network's input, not here, and was taken for fluorescence).
     """
-    pixels = np.asarray(pixels, dtype=np.float32)
+    pixels = np.asarray(pixels)
+    pixels = pixels.astype(working_float(pixels.dtype), copy=False)
     lo, hi = percentiles(pixels, 1.0, 99.8)
-    return float(np.clip((np.median(pixels) - lo) / max(hi - lo, 1e-6), 0.0, 1.0))
+    if not hi > lo:
+        return float("nan")
+    return float(np.clip((np.median(pixels) - lo) / (hi - lo), 0.0, 1.0))
 
 
 def light_fits(modality: str, dark: bool) -> bool:
@@ -131,10 +138,12 @@ def suggest_model(pixels: np.ndarray, models: Sequence) -> Suggestion:
     """
     if not models:
         raise ModelError("no model to choose from")
-    pixels = np.asarray(pixels, dtype=np.float32)
+    pixels = np.asarray(pixels)
+    pixels = pixels.astype(working_float(pixels.dtype), copy=False)
     median = background_level(pixels)
-    fluorescence = median < DARK_BACKGROUND
-    pool = [m for m in models if light_fits(m.modality, fluorescence)] or list(models)
+    fluorescence = bool(median < DARK_BACKGROUND)  # (False where the light tells nothing)
+    pool = [m for m in models if light_fits(m.modality, fluorescence)] if median == median else []
+    pool = pool or list(models)
     confidence = {
         m.name: centre_confidence(m, normalise(pixels, m.low, m.high), m.scale) for m in pool
     }

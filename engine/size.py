@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .choose import centre_confidence
-from .normalise import normalise, percentiles
+from .normalise import normalise, percentiles, working_float
 
 __all__ = [
     "PLATEAU",
@@ -93,7 +93,8 @@ def estimate_diameter(pixels: np.ndarray, model, steps: np.ndarray = STEPS) -> D
         ``diameter`` None when no trial scale found any cell (e.g. an empty or flat image).
     """
     own = (model.cell_diameter_px or 16.0) / model.scale
-    pixels = np.asarray(pixels, dtype=np.float32)
+    pixels = np.asarray(pixels)
+    pixels = pixels.astype(working_float(pixels.dtype), copy=False)  # (an offset of 2**31 too)
     lo, hi = percentiles(pixels, model.low, model.high)
     if not hi > lo:
         return DiameterEstimate(None, None, own)

@@ -3113,6 +3113,13 @@ def test_an_image_that_does_not_fit_the_model_gets_a_hint(qtbot, tmp_path):
         qtbot.waitUntil(lambda: len(hints) == 2, timeout=RUN_MS)
         assert "t045.tif has a dark background" in hints[1] and "'dic'" in hints[1]
         assert window.banner.isVisible()
+        # A blank white frame has no light to judge (it was "a dark background")
+        blank = tmp_path / "blank.png"
+        cv2.imwrite(str(blank), np.full((64, 64), 255, np.uint8))
+        index = controller.open_paths([blank])[0]
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            controller.set_current(index)
+        assert len(hints) == 2, hints
     finally:
         controller.shutdown(RUN_MS)
 

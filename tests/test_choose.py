@@ -69,6 +69,25 @@ def test_a_dark_background_lets_only_fluorescence_models_compete(shipped):
     assert set(s.confidence) == {"phase", "dic"}
 
 
+@pytest.mark.parametrize("sample", SAMPLES[-1:], ids=lambda p: p.name)
+def test_a_32_bit_image_far_from_0_and_a_flat_image_are_judged_by_what_they_show(shipped, sample):
+    """A phase image offset by 2**31 as 32-bit integers is lit, as its 8-bit self (float32
+    rounded its contrast away: 'dark background: fluorescence', nuclei chosen); an image of
+    one value has no light to judge (it was 'a dark background'), and all models compete."""
+    from cellprop.engine import background_level
+
+    pixels = read_image(sample).pixels
+    offset = pixels.astype(np.int64) + 2**31
+    assert background_level(offset) == pytest.approx(background_level(pixels), abs=1e-6)
+    s = suggest_model(offset.astype(np.uint32), shipped)
+    assert s.model.name == "phase" and not s.fluorescence
+    flat = np.full((64, 64), 255, np.uint8)
+    assert np.isnan(background_level(flat))
+    s = suggest_model(flat, shipped)
+    assert set(s.confidence) == {"phase", "dic", "nuclei"}
+    assert "an image of one value: its light tells nothing" in s.describe()
+
+
 def test_no_candidates_is_an_error():
     with pytest.raises(ModelError, match="no model"):
         suggest_model(np.zeros((32, 32)), [])

@@ -44,6 +44,16 @@ def test_the_magnification_of_a_resized_phase_image_is_found(phase_model, sample
     assert f"{est.diameter:.0f} px" in est.describe()
 
 
+def test_a_32_bit_image_far_from_0_is_measured_as_its_8_bit_self(phase_model, sample):
+    """The sample offset by 2**31 as 32-bit integers (a camera offset, a sum image): the same
+    diameter as the 8-bit image (float32 rounded its contrast away: 38 px for 32)."""
+    crop = sample[:256, :320]
+    offset = crop.astype(np.uint32) + np.uint32(2**31)
+    assert estimate_diameter(offset, phase_model).diameter == pytest.approx(
+        estimate_diameter(crop, phase_model).diameter
+    )
+
+
 def test_a_flat_image_gives_no_estimate_and_segments_at_the_model_scale(phase_model):
     flat = np.full((200, 240), 90, np.uint8)
     est = estimate_diameter(flat, phase_model)
