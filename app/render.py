@@ -32,9 +32,22 @@ def auto_contrast(pixels: np.ndarray, low_pct: float = 0.5, high_pct: float = 99
     low, high = np.percentile(sample, [low_pct, high_pct])
     if high <= low:
         low, high = float(sample.min()), float(sample.max())
-    if high <= low:
-        high = low + 1.0
+    if high <= low:  # one value all over (blank, saturated): shown as that value looks
+        return _flat_range(pixels.dtype, float(low))
     return float(low), float(high)
+
+
+def _flat_range(dtype, value: float) -> tuple:
+    """The display range of an image of one ``value``: its type's range for integers (a
+    saturated 8-bit frame white, 128 mid-grey), else 0 to 1 or to the value (drawn black
+    at its own value and value + 1, whatever it was)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return float(info.min), float(info.max)
+    if 0.0 <= value <= 1.0:
+        return 0.0, 1.0
+    return min(0.0, value), max(0.0, value)
 
 
 def value_range(pixels: np.ndarray) -> tuple:

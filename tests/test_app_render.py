@@ -23,9 +23,22 @@ def test_auto_contrast_clips_the_extremes_of_a_16_bit_image():
     assert shown[0, 0] == 255 and 100 < np.median(shown) < 160
 
 
-def test_auto_contrast_of_a_flat_image_is_still_a_valid_range():
-    low, high = render.auto_contrast(np.full((10, 10), 7, np.uint8))
-    assert high > low
+def test_auto_contrast_of_a_flat_image_shows_it_as_its_value_looks():
+    """A saturated frame is white, 128 of 8 bits mid-grey, a float image of 5.0 white and of
+    0.25 a quarter grey (each was drawn black, between its value and value + 1)."""
+    for value, dtype, grey in (
+        (255, np.uint8, 255),
+        (128, np.uint8, 128),
+        (0, np.uint8, 0),
+        (65535, np.uint16, 255),
+        (5.0, np.float32, 255),
+        (0.25, np.float64, 63),
+        (-3.0, np.float32, 0),
+    ):
+        image = np.full((10, 10), value, dtype)
+        low, high = render.auto_contrast(image)
+        assert high > low
+        assert render.to_display(image, low, high)[0, 0] == grey, (value, dtype, low, high)
 
 
 def test_to_display_maps_low_to_black_and_high_to_white():
