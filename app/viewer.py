@@ -432,8 +432,9 @@ class ImageViewer(QGraphicsView):
         self.zoom_changed.emit(self.zoom)
 
     def zoom_by(self, factor: float) -> None:
-        # (a tiny image fitted past 64x: zooming in goes on from there, never out)
-        new = min(max(64.0, self.zoom), max(0.02, self.zoom * factor))
+        # (a tiny image fitted past 64x: zooming in goes on from there, never out; a long
+        # strip fitted under 2%: zooming out stops there, never in)
+        new = min(max(64.0, self.zoom), max(min(0.02, self.zoom), self.zoom * factor))
         self._fit_on_resize = False
         self.scale(new / self.zoom, new / self.zoom)
         self.zoom_changed.emit(self.zoom)

@@ -3242,6 +3242,21 @@ def test_zoom_in_on_an_image_fitted_past_the_largest_zoom_goes_on_in(qtbot, wind
     assert window.viewer.zoom >= fitted
 
 
+def test_zoom_out_on_a_strip_fitted_under_the_smallest_zoom_goes_on_out(qtbot, window, tmp_path):
+    """A 60,000 x 100 strip fitted to the window (under 2%): the wheel's zoom out zoomed in
+    to 2%."""
+    strip = tmp_path / "strip.npy"
+    np.save(strip, np.tile(np.arange(100, dtype=np.uint16), (100, 600)))
+    with qtbot.waitSignal(window.controller.image_ready, timeout=WAIT_MS):
+        window.open_paths([strip])
+    window.resize(900, 700)
+    window.viewer.fit()
+    fitted = window.viewer.zoom
+    assert fitted < 0.02
+    window.viewer.zoom_by(1 / 1.25)
+    assert window.viewer.zoom <= fitted
+
+
 def test_redo_answers_every_key_the_platform_gives_it(window):
     """Redo on Ctrl+Shift+Z too, as the README says (only the first of the platform's keys,
     Ctrl+Y, was bound)."""
