@@ -578,7 +578,17 @@ class AppController(
             if doc not in self.documents:  # closed meanwhile
                 return
             doc.error = readable_error(exc, self.engine)
-            self.document_changed.emit(self.documents.index(doc))
+            shown = doc.image
+            if shown is not None and (shown.page, shown.channel) != (page, channel):
+                # another page or channel of a file read before: its page is said, and the
+                # one read before is not shown for it any more
+                doc.error += f" (page {page}, channel {channel})"
+                if doc.plane == (page, channel):
+                    doc.image = None
+            index = self.documents.index(doc)
+            self.document_changed.emit(index)
+            if doc.image is None and self.current is doc:
+                self.current_changed.emit(index)  # the window shows none of its pixels
             self._report(doc.error, self._details(exc, tb))
 
         self._start_side_job(job, finished, failed)

@@ -3574,3 +3574,30 @@ def test_outlines_edited_in_fiji_and_opened_again_keep_their_edits_through_a_cor
     assert drawn in kept and holed in kept and len(kept) > opened.n_cells / 2
     for j in kept:
         np.testing.assert_array_equal(fixed.labels == j - (j > k), opened.labels == j, f"cell {j}")
+
+
+def test_a_page_that_cannot_be_read_shows_none_of_another_pages_pixels(qtbot, controller, tmp_path):
+    """A 3-page TIFF whose last page is cut short: choosing it says which page could not be
+    read, and the window shows no pixels (it showed page 1's under the chooser's 'page 2',
+    the status bar giving page 1's values as page 2's)."""
+    pages = np.stack([np.full((64, 64), v, np.uint8) for v in (10, 120, 240)])
+    with tifffile.TiffWriter(tmp_path / "full.tif") as tif:
+        for page in pages:
+            tif.write(page, contiguous=False)
+    data = (tmp_path / "full.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) - 64 * 40])
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        window.open_paths([tmp_path / "cut.tif"])
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_plane(1, 0)
+    assert controller.current.image.page == 1
+    errors: list = []
+    controller.error.connect(errors.append)
+    controller.set_plane(2, 0)
+    qtbot.waitUntil(lambda: bool(errors), timeout=RUN_MS)
+    assert controller.current.image is None and window.viewer._pixels is None
+    assert "cut.tif" in errors[0] and errors[0].endswith("(page 2, channel 0)"), errors
+    assert window.banner.isVisible()
