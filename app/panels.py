@@ -712,7 +712,7 @@ class DisplayPanel(QGroupBox):
             slider.blockSignals(True)
             slider.setValue(round((value - self._lo) / (self._hi - self._lo) * self.STEPS))
             slider.blockSignals(False)
-        self.range_label.setText(f"{low:.4g} – {high:.4g}")
+        self.range_label.setText(levels_text(low, high))
 
     def _value(self, slider) -> float:
         return self._lo + slider.value() / self.STEPS * (self._hi - self._lo)
@@ -728,7 +728,7 @@ class DisplayPanel(QGroupBox):
         if high <= low:
             high = low + (self._hi - self._lo) / self.STEPS
         self._levels = (low, high)
-        self.range_label.setText(f"{low:.4g} – {high:.4g}")
+        self.range_label.setText(levels_text(low, high))
         self.contrast_changed.emit(low, high)
 
     def set_planes(
@@ -780,6 +780,22 @@ class DisplayPanel(QGroupBox):
 
     def _plane(self) -> None:
         self.plane_changed.emit(self.page.value(), self.channel.value())
+
+
+def levels_text(low: float, high: float) -> str:
+    """The black and white levels in words: whole numbers whole (65535, not 6.554e+04), else
+    with as many digits as tell the two apart (1000.000001 – 1000.000002, not 1000 – 1000)."""
+
+    def whole(v: float) -> bool:
+        return float(v).is_integer() and abs(v) < 1e15
+
+    if whole(low) and whole(high):
+        return f"{low:.0f} – {high:.0f}"
+    for digits in range(4, 17):
+        a, b = f"{low:.{digits}g}", f"{high:.{digits}g}"
+        if a != b:
+            break
+    return f"{a} – {b}"
 
 
 #: What follows an image's name in its row of the image list: its status, its marks.

@@ -378,3 +378,13 @@ def test_the_rings_layer_is_the_engines_rings_in_one_colour():
     assert "rings" not in render.result_layers(labels)
     assert render.ring_width(SimpleNamespace(settings={"ring_width": 4})) == 4
     assert render.ring_width(SimpleNamespace(settings=None)) == 0
+
+
+def test_the_levels_read_whole_and_apart():
+    """A 16-bit maximum reads 65535 (it read 6.554e+04), and two levels of a narrow float
+    image read apart (they read 1000 – 1000)."""
+    from cellprop.app.panels import levels_text
+
+    assert levels_text(0.0, 65535.0) == "0 – 65535"
+    assert levels_text(1000.000001, 1000.000002) == "1000.000001 – 1000.000002"
+    assert levels_text(0.25, 0.75) == "0.25 – 0.75"
