@@ -951,7 +951,12 @@ def _pil_to_array(im) -> np.ndarray:
         return np.array(im)[..., 0]
     if mode in ("RGB", "RGBA", "RGBa", "RGBX"):
         return np.array(im)
-    # Palette, CMYK, YCbCr, ...: Pillow knows how to make them RGB.
+    if mode == "P":  # a palette's indices (a label image's numbers, an 8-bit image saved
+        # with a lookup table), as Fiji reads it and as a TIFF of one is read here
+        return np.array(im)
+    if mode == "PA":  # ... with transparency: the indices alone
+        return np.array(im)[..., 0]
+    # CMYK, YCbCr, ...: Pillow knows how to make them RGB.
     return np.array(im.convert("RGB"))
 
 

@@ -249,6 +249,23 @@ def test_png_16bit_and_jpeg(tmp_path):
     assert jpg.shape == grey.shape and np.abs(jpg.astype(int) - grey).mean() < 3
 
 
+def test_a_palette_png_is_read_as_its_indices_as_a_palette_tiff_is(tmp_path):
+    """A label image (or an 8-bit image saved with a lookup table) as a palette PNG: its
+    indices, as Fiji reads it and as its TIFF is read (it was read as the colours of its
+    lookup table: labels 0..6 became grey levels 0..180 in four channels)."""
+    from PIL import Image
+
+    labels = (np.arange(64 * 64).reshape(64, 64) % 7).astype(np.uint8)
+    image = Image.fromarray(labels, mode="L").convert("P")
+    image.putpalette([v for i in range(256) for v in ((i * 37) % 256, (i * 91) % 256, i)])
+    image.save(tmp_path / "labels.png")
+    image.save(tmp_path / "labels.tif")
+    for name in ("labels.png", "labels.tif"):
+        got = read_image(tmp_path / name)
+        assert (got.n_channels, got.is_colour_file) == (1, False), name
+        np.testing.assert_array_equal(got.pixels, labels)
+
+
 def test_pixel_size_from_metadata(tmp_path):
     data = ramp(np.uint16)
     tifffile.imwrite(
