@@ -856,6 +856,11 @@ class AppController(
             suggestion, left_out = out
             for folder, why in left_out:
                 self.log.emit("warning", f"Suggest a model left out {folder}: {why}")
+            if not suggestion.found:  # nothing to choose by: the model stays as it is
+                said = f"{name}: {suggestion.describe()}; the model stays {self.settings.model}"
+                self.log.emit("warning", said)
+                self.hint.emit(said)
+                return
             self.log.emit("info", f"{name}: {suggestion.describe()}")
             self.update_settings(model=suggestion.model.name)
 

@@ -404,15 +404,29 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
         print(f"cellprop: --model auto leaves out {folder}: {why}", file=sys.stderr)
     if not models:
         return load_model(_default_model(None), device=args.device)  # says what is missing
+    looked = 0
     for path in paths:
         pixels = _telling_plane(path, args)
         if pixels is None:
             continue
         suggestion = suggest_model(pixels, models)
+        looked += 1
+        if not suggestion.found:  # an empty well: the next image tells
+            print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
+            if looked < AUTO_TRIES:
+                continue
+            break
         print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
         _others_suited(paths[paths.index(path) + 1 :], suggestion.model, models, args)
         return suggestion.model
-    return load_model(_default_model(None), device=args.device)
+    model = load_model(_default_model(None), device=args.device)
+    if looked:
+        print(
+            f"cellprop: --model auto found no cell in {looked} image(s) to choose by; "
+            f"{model.name} segments them (give --model to choose)",
+            file=sys.stderr,
+        )
+    return model
 
 
 def _telling_plane(path: Path, args: argparse.Namespace):
@@ -434,6 +448,8 @@ def _telling_plane(path: Path, args: argparse.Namespace):
 
 #: How many other images of a batch ``--model auto`` looks at for another kind of microscopy.
 AUTO_LOOKS = 5
+#: How many images ``--model auto`` tries to choose by, where no model finds a cell in them.
+AUTO_TRIES = 10
 
 
 def _others_suited(paths: list[Path], chosen, models, args: argparse.Namespace) -> None:

@@ -69,8 +69,17 @@ class Suggestion:
     median: float
     confidence: dict = field(default_factory=dict)
 
+    @property
+    def found(self) -> bool:
+        """Whether any model found a cell in the image: where none did (an empty well, a
+        smooth ramp), the choice rests on nothing."""
+        return any(v > 0 for v in self.confidence.values())
+
     def describe(self) -> str:
         """One line for a log: what was chosen and why."""
+        if not self.found:
+            names = ", ".join(self.confidence)
+            return f"no model finds a cell in this image ({names} tried): nothing to choose by"
         kind = "dark background: fluorescence" if self.fluorescence else "lit background"
         if self.median != self.median:  # NaN: one value all over
             kind = "an image of one value: its light tells nothing"

@@ -3601,3 +3601,23 @@ def test_a_page_that_cannot_be_read_shows_none_of_another_pages_pixels(qtbot, co
     assert controller.current.image is None and window.viewer._pixels is None
     assert "cut.tif" in errors[0] and errors[0].endswith("(page 2, channel 0)"), errors
     assert window.banner.isVisible()
+
+
+def test_suggest_a_model_on_an_image_without_cells_keeps_the_model_and_says_why(
+    qtbot, controller, tmp_path
+):
+    """Image ▸ Suggest a model on an empty well: no model finds a cell, so the model stays
+    and the window says so (it switched to dic, the first by name, on scores of 0)."""
+    if not {"phase", "dic", "nuclei"} <= {m.name for m in engine.list_models()}:
+        pytest.skip("the three shipped models are not all installed")
+    well = tmp_path / "well.png"
+    cv2.imwrite(str(well), np.random.default_rng(0).poisson(3, (256, 256)).astype(np.uint8))
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([well])
+    hints: list = []
+    controller.hint.connect(hints.append)
+    assert controller.suggest_model()
+    qtbot.waitUntil(lambda: bool(hints), timeout=RUN_MS)
+    assert "no model finds a cell in this image" in hints[0]
+    assert hints[0].endswith(f"the model stays {controller.settings.model}")
+    assert controller.settings.model == "phase"

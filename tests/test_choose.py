@@ -84,8 +84,8 @@ def test_a_32_bit_image_far_from_0_and_a_flat_image_are_judged_by_what_they_show
     flat = np.full((64, 64), 255, np.uint8)
     assert np.isnan(background_level(flat))
     s = suggest_model(flat, shipped)
-    assert set(s.confidence) == {"phase", "dic", "nuclei"}
-    assert "an image of one value: its light tells nothing" in s.describe()
+    assert set(s.confidence) == {"phase", "dic", "nuclei"} and not s.found
+    assert "no model finds a cell in this image" in s.describe()
 
 
 def test_no_candidates_is_an_error():
@@ -127,3 +127,13 @@ def test_cli_auto_on_the_shipped_sample_chooses_phase(tmp_path, capsys):
     assert "model phase chosen for this image (lit background" in said
     assert "(c2c12_0006_crop512.png)" in said and "note:" not in said
     assert json.loads((out / "run.json").read_text())["model"]["name"] == "phase"
+    # An empty well of camera noise first, where no model finds a cell: the next image
+    # chooses (dic was chosen from nothing, all scores 0, for the whole batch)
+    noise = tmp_path / "a_noise.png"
+    cv2.imwrite(str(noise), np.random.default_rng(0).poisson(3, (256, 256)).astype(np.uint8))
+    argv = ["segment", str(noise), str(sample), "--out", str(tmp_path / "o2"), "--model", "auto"]
+    assert main([*argv, "-q"]) == 0
+    said = capsys.readouterr().err
+    assert "no model finds a cell in this image" in said and "(a_noise.png)" in said
+    assert "model phase chosen for this image (lit background" in said
+    assert json.loads((tmp_path / "o2" / "run.json").read_text())["model"]["name"] == "phase"
