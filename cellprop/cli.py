@@ -727,7 +727,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
         elif res.status == "done":
             estimated = (
                 f", diameter ~{res.diameter:.0f} px"
-                if args.diameter == "auto" and res.diameter
+                if args.diameter == "auto"
+                and res.diameter
+                and res.settings.get("diameter_measured", True)  # (else its note says)
                 else ""
             )
             line = (

@@ -361,6 +361,8 @@ def process_image(
         result.segmentation, result.table = seg, table
         result.n_cells = seg.n_cells
         result.diameter = float(seg.settings["diameter_px"])
+        if seg.settings.get("diameter_measured") is False:  # said, not taken for a measure
+            result.note = add_note(result.note, seg.settings["diameter_estimate"])
         result.settings = seg.settings
         areas = np.bincount(seg.labels.ravel())[1:]
         result.mean_area = float(areas.mean()) if seg.n_cells else float("nan")

@@ -506,6 +506,7 @@ def segment(
     cfg = resolve_settings(model, settings)
     if estimate is not None:
         cfg["diameter_estimated"] = True
+        cfg["diameter_measured"] = estimate.diameter is not None  # (else the model's own)
         cfg["diameter_estimate"] = estimate.describe()
 
     def report(stage: str, fraction: float) -> None:

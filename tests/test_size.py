@@ -113,6 +113,15 @@ def test_cli_estimates_per_image_and_records_it(tmp_path, sample, capsys):
     assert 1.6 < double / native < 2.5
     run = json.loads((out / "run.json").read_text())
     assert run["settings"]["diameter"] == "auto"
+    # A smooth ramp, no cell at any scale: its line and summary.csv say the model's size was
+    # used (it printed "diameter ~32 px" as if measured)
+    cv2.imwrite(str(tmp_path / "ramp.png"), np.tile(np.arange(256, dtype=np.uint8), (256, 1)))
+    argv = ["segment", str(tmp_path / "ramp.png"), "--out", str(tmp_path / "o2")]
+    assert main([*argv, "--model", "phase", "--diameter", "auto"]) == 0
+    err = capsys.readouterr().err
+    assert "diameter ~" not in err and "could not be estimated" in err
+    (row,) = csv.DictReader(open(tmp_path / "o2" / "summary.csv", encoding="utf-8"))
+    assert "could not be estimated" in row["Note"]
 
 
 def test_cli_rejects_a_diameter_that_is_neither(tmp_path, capsys):
