@@ -55,12 +55,17 @@ class DiameterEstimate:
         The model's own typical cell diameter, original pixels of its training images.
     confidence : dict
         Magnification tried -> median likelihood of the centres found there (0: none).
+    beyond : str
+        ``"larger"`` or ``"smaller"`` where the model was most confident at the largest or
+        smallest magnification tried: the cells may be larger (smaller) still, which the
+        trials do not tell; "" otherwise.
     """
 
     diameter: float | None
     magnification: float | None
     model_diameter: float
     confidence: dict = field(default_factory=dict)
+    beyond: str = ""
 
     def describe(self) -> str:
         """One line for a log."""
@@ -68,6 +73,15 @@ class DiameterEstimate:
             return (
                 f"cell diameter could not be estimated (no cells found at any scale); the "
                 f"model's {self.model_diameter:.0f} px is used"
+            )
+        if self.beyond:
+            most = "more" if self.beyond == "larger" else "less"
+            end = "largest" if self.beyond == "larger" else "smallest"
+            return (
+                f"cell diameter estimated at {self.diameter:.0f} px or {most} (x"
+                f"{self.magnification:.2f} the model's {self.model_diameter:.0f} px; the model "
+                f"was most confident at the {end} size tried, and cells {self.beyond} still "
+                "are not told apart: give --diameter if they are)"
             )
         return (
             f"cell diameter estimated at {self.diameter:.0f} px (x{self.magnification:.2f} the "
@@ -115,7 +129,9 @@ def estimate_diameter(pixels: np.ndarray, model, steps: np.ndarray = STEPS) -> D
         return DiameterEstimate(None, None, own, confidence)
     top = np.asarray(steps)[scores >= scores.max() - PLATEAU]
     magnification = float(2.0 ** top.mean())
-    return DiameterEstimate(own * magnification, magnification, own, confidence)
+    best = int(np.argmax(scores))
+    beyond = {len(scores) - 1: "larger", 0: "smaller"}.get(best, "") if len(scores) > 1 else ""
+    return DiameterEstimate(own * magnification, magnification, own, confidence, beyond)
 
 
 def measure_reference(model, images) -> tuple[float, list[float]]:

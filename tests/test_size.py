@@ -54,6 +54,17 @@ def test_a_32_bit_image_far_from_0_is_measured_as_its_8_bit_self(phase_model, sa
     )
 
 
+def test_cells_smaller_than_the_smallest_trial_are_said_to_be_at_most_that(phase_model, sample):
+    """The sample at a quarter of its size (8 px cells): the model is most confident at the
+    smallest size tried, so the estimate says 'or less' and to give --diameter (it said
+    'estimated at 13 px' as if measured)."""
+    small = rescale(sample.astype(np.float32), 0.25, order=1)
+    est = estimate_diameter(small, phase_model)
+    assert est.beyond == "smaller" and est.magnification == pytest.approx(2 ** STEPS[0])
+    assert "px or less" in est.describe() and "give --diameter" in est.describe()
+    assert estimate_diameter(sample, phase_model).beyond == ""
+
+
 def test_a_flat_image_gives_no_estimate_and_segments_at_the_model_scale(phase_model):
     flat = np.full((200, 240), 90, np.uint8)
     est = estimate_diameter(flat, phase_model)
