@@ -620,6 +620,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"cellprop: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.diameter is not None and not model.cell_diameter_px:  # (a hand-made folder)
+        print(
+            f"cellprop: --diameter cannot be used with the model {model.name}: its "
+            "model.json gives no cell_diameter_px, the size of its cells to rescale to",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     # No --channel: the channel the model was trained on (the first for the shipped ones).
     channel = args.channel if args.channel is not None else (model.channel or None)
     planes = batch_planes(paths, args.page, channel)  # (two of one name fail, said by name)

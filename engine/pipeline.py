@@ -204,7 +204,12 @@ def resolve_settings(model, settings: Settings) -> dict:
         raise ValueError("diameter 'auto' is estimated per image; segment() resolves it")
     d = model.defaults
     scale = model.scale
-    if settings.diameter is not None and model.cell_diameter_px:
+    if settings.diameter is not None and not model.cell_diameter_px:  # (a hand-made folder)
+        raise ValueError(
+            f"a cell diameter cannot be used with the model {model.name}: its model.json "
+            "gives no cell_diameter_px, the size of its cells to rescale to"
+        )
+    if settings.diameter is not None:
         scale = model.cell_diameter_px / settings.diameter
     # Defaults in original pixels (minimum size, centre region) were set for the model's own
     # cell size; cells `ratio` times wider need them `ratio` times wider too.

@@ -3031,3 +3031,22 @@ def test_an_image_that_cannot_be_read_on_resume_keeps_its_labels_edited_by_hand(
     assert rows["frame1.png"]["Status"] == "failed"
     assert (out / "frame1_labels.tif").read_bytes() == edited
     assert (out / "frame0_labels.tif").stat().st_mtime_ns == kept
+
+
+def test_a_diameter_with_a_model_that_gives_no_cell_size_is_refused(
+    tmp_path, tiny_model_dir, capsys
+):
+    """A hand-made model folder whose model.json has no cell_diameter_px: --diameter is
+    refused before any work (it was recorded as used, the image segmented at the model's
+    own scale; then a traceback)."""
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    info = json.loads((folder / "model.json").read_text())
+    info.pop("cell_diameter_px", None)
+    (folder / "model.json").write_text(json.dumps(info))
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), textured((64, 64)))
+    assert segment([image, "--out", tmp_path / "out", "--diameter", "40"], folder) == 2
+    assert "gives no cell_diameter_px" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert segment([image, "--out", tmp_path / "out"], folder) == 0  # without it: as ever

@@ -121,6 +121,15 @@ def test_diameter_rescales_and_results_come_back_to_the_original_size(tiny_model
     seg = segment(image, tiny_model, Settings(threshold=0.01, diameter=40.0))
     assert seg.labels.shape == seg.contribution.shape == seg.likelihood.shape == image.shape
     assert seg.settings["scale"] == pytest.approx(tiny_model.cell_diameter_px / 40.0)
+    # a model folder whose model.json gives no cell size: refused, not ignored (the diameter
+    # was recorded as used and the image segmented at the model's own scale)
+    saved = tiny_model.cell_diameter_px
+    tiny_model.cell_diameter_px = None
+    try:
+        with pytest.raises(ValueError, match="gives no cell_diameter_px"):
+            segment(image, tiny_model, Settings(diameter=40.0))
+    finally:
+        tiny_model.cell_diameter_px = saved
 
 
 def test_a_given_diameter_scales_the_models_size_defaults(tiny_model):
