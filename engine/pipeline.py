@@ -434,6 +434,17 @@ def filter_cells(
     return out, centres_rc[keep[1:]]
 
 
+def _rows_kept(every: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The rows of ``every`` that ``kept`` is (a subset of its rows in their order, as
+    :func:`filter_cells` returns them), by index."""
+    rows, j = [], 0
+    for i, row in enumerate(every):
+        if j < len(kept) and np.array_equal(row, kept[j]):
+            rows.append(i)
+            j += 1
+    return np.asarray(rows, np.int64)
+
+
 def detect_cells(
     likelihood: np.ndarray, cfg: dict, centres: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -648,6 +659,7 @@ def segment(
     labels = rescale(labels, shape=(h, w), order=0)
     value = rescale(value, shape=(h, w), order=1)
     left_out: dict = {}
+    every_rc = centres_rc
     labels, centres_rc = filter_cells(
         labels,
         centres_rc,
@@ -664,6 +676,9 @@ def segment(
 
     likelihood_full = rescale(likelihood, shape=(h, w), order=1).astype(np.float32, copy=False)
     centres_xy = centres_rc[:, ::-1].copy() if len(centres_rc) else np.zeros((0, 2))
+    if given is not None:  # the points given, as given (one on the image's last row or
+        # column, past the last pixel's centre, was moved onto it: not found again)
+        centres_xy = xy[_rows_kept(every_rc, centres_rc)]
     lap("finish")
     report("done", 1.0)
     cfg["n_detected"] = int(n)
@@ -680,23 +695,22 @@ def keep_unreached(
     before: Segmentation,
     after: Segmentation,
 ) -> Segmentation:
-    """A correction's cells: ``after`` where the edit changes what the method gives,
-    ``labels`` as they are everywhere else.
+    """A correction's cells: the method's outlines with the edit where the cells are the
+    method's own, the labels as they are where they were edited since.
 
     ``labels`` are an image's cells 1..N as they stand, at ``centres`` (N rows, x, y): the
-    outlines the method gave, or edited since (drawn in Fiji and read back; the neighbour of
-    a cell that a size or edge rule left out, which a run from these centres alone grows into
-    its place). ``before`` is :func:`segment` from ``centres``, ``after`` from ``given``:
-    ``centres`` less the cells numbered ``removed``, in order, then the cells clicked. Where
-    ``before`` and ``after`` differ (the pixels the edit moves from cell to cell: a removed
-    cell's, taken back by its neighbours; a cell added, and what it took) the outcome is
-    ``after``'s; everywhere else it is ``labels``' (a removed cell's pixels there, background).
-    Where ``labels`` are ``before``'s the outcome is ``after``, to the pixel: a fresh run from
-    ``given``.
+    outlines the method gave, or edited since (drawn in Fiji and read back; the place of a
+    cell that a size or edge rule left out, into which a run from these centres alone grows
+    its neighbour). ``before`` is :func:`segment` from ``centres``, ``after`` from ``given``:
+    ``centres`` less the cells numbered ``removed``, in order, then the cells clicked. Each
+    pixel where ``labels`` agree with ``before`` takes ``after``'s cell; a pixel where they
+    do not keeps its own, but for the pixels of a cell removed and of a cell added, which
+    take ``after``'s. Where ``labels`` are ``before``'s the outcome is ``after``, to the
+    pixel: a fresh run from ``given``.
 
     Returns ``after`` with the cells so, numbered 1..n in the order of ``given``, and their
-    centres: ``after``'s, or for a cell it has not (left alone by the edit, with pixels of
-    ``labels`` only), its point of ``given``.
+    centres: ``after``'s, or for a cell it has not (with pixels of ``labels`` only), its
+    point of ``given``.
     """
     from .io import points_kept
 
@@ -717,8 +731,14 @@ def keep_unreached(
     )
     of_after = np.concatenate([[0], np.flatnonzero(points_kept(given, after.centres)) + 1])
     now, was, will = of_old[labels], of_before[before.labels], of_after[after.labels]
-    out = np.where(was != will, will, now)
-    out[out > len(given)] = 0  # a removed cell's pixels the method gives alike either way
+    # Where the labels are the method's own (as ``before`` gives them), the method's outlines
+    # with the edit; where they differ (edited since, a cell left out), they stay; a removed
+    # cell's pixels and a cell added are the method's with the edit.
+    out = np.where(now == was, will, now)
+    gone = now > len(given)
+    out[gone] = will[gone]
+    added = will > stay
+    out[added] = will[added]
     present = np.unique(out)
     present = present[present > 0]
     rank = np.zeros(int(present.max(initial=0)) + 1, np.int64)

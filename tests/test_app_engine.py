@@ -2988,7 +2988,7 @@ def test_segmenting_waits_for_every_suggest_a_model_still_choosing(
         calls.append(k)
         gates[k].wait(60)
         model = SimpleNamespace(name=controller.settings.model)
-        return SimpleNamespace(model=model, describe=lambda: f"suggestion {k}")
+        return SimpleNamespace(model=model, found=True, describe=lambda: f"suggestion {k}")
 
     monkeypatch.setattr(engine, "load_models", lambda device=None, left_out=None: ["m"])
     monkeypatch.setattr(engine, "suggest_model", suggest)
@@ -3621,3 +3621,74 @@ def test_suggest_a_model_on_an_image_without_cells_keeps_the_model_and_says_why(
     assert "no model finds a cell in this image" in hints[0]
     assert hints[0].endswith(f"the model stays {controller.settings.model}")
     assert controller.settings.model == "phase"
+
+
+def test_a_cell_clicked_past_the_last_pixels_centre_is_added(qtbot, controller):
+    """A click at x 511.3, y 511.7 of a 512 x 512 image (past the last pixel's centre, where
+    segment() moved the point onto it): the cell is added, at the point clicked (the
+    correction failed: IndexError)."""
+    sample = REPO / "resources" / "samples" / "c2c12_0006_crop512.png"
+    if not sample.is_file() or controller.settings.model != "phase":
+        pytest.skip("needs the shipped phase model and its 512 x 512 sample")
+    first = _segmented(qtbot, controller, sample)
+    errors: list = []
+    controller.error.connect(errors.append)
+    with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+        assert controller.add_cell_at(511.3, 511.7)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+    added = controller.current.result
+    assert errors == [] and added.n_cells == first.n_cells + 1
+    np.testing.assert_array_equal(np.reshape(added.centres, (-1, 2))[-1], [511.3, 511.7])
+    assert added.labels[511, 511] == added.n_cells
+
+
+def test_a_cell_removed_from_outlines_split_and_merged_in_fiji_leaves_no_specks(
+    qtbot, controller, tmp_path
+):
+    """A run's largest cell split in two and two touching cells merged in Fiji, kept by
+    --resume (each cell's centre its centroid) and opened again: removing a cell leaves
+    every other cell in one piece, as it was (its place went to background pixel by pixel,
+    neighbours getting one- and two-pixel specks of it)."""
+    from scipy import ndimage as ndi
+
+    from cellprop.cli import main
+
+    sample = REPO / "resources" / "samples" / "c2c12_0006_crop512.png"
+    if not sample.is_file() or controller.settings.model != "phase":
+        pytest.skip("needs the shipped phase model and its 512 x 512 sample")
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "crop.png").write_bytes(sample.read_bytes())
+    args = ["segment", str(tmp_path / "imgs"), "--out", str(tmp_path / "run"), "--quiet"]
+    assert main([*args, "--model", "phase", "--device", "cpu"]) == 0
+    labels = engine.read_labels(tmp_path / "run" / "crop_labels.tif").astype(np.int64)
+    n = int(labels.max())
+    big = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    middle = int(np.median(np.nonzero(labels == big)[1]))
+    labels[(labels == big) & (np.arange(labels.shape[1])[None, :] > middle)] = n + 1
+    for j in range(1, n + 1):  # the first cell that touches another (but the one split)
+        near = ndi.binary_dilation(labels == j, iterations=2) & (labels > 0) & (labels <= n)
+        near &= (labels != j) & (labels != big)
+        if j != big and near.any():
+            labels[labels == int(np.bincount(labels[near]).argmax())] = j  # merged into j
+            break
+    tifffile.imwrite(tmp_path / "run" / "crop_labels.tif", labels.astype(np.uint16))
+    assert main([*args, "--model", "phase", "--device", "cpu", "--resume"]) == 0
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_results(tmp_path / "run")
+    qtbot.waitUntil(lambda: controller.current.result.labels is not None, timeout=RUN_MS)
+    opened = controller.current.result
+
+    def pieces(result) -> dict:
+        return {j: ndi.label(result.labels == j)[1] for j in range(1, result.n_cells + 1)}
+
+    before = pieces(opened)
+    for k in range(5, opened.n_cells, opened.n_cells // 5):
+        with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+            assert controller.remove_cell(k)
+        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+        after = pieces(controller.current.result)
+        for j, count in after.items():
+            was = before[j + (j >= k)]
+            assert count <= was, f"cell {j + (j >= k)} in {count} pieces once cell {k} went"
+        with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+            assert controller.undo_correction()
