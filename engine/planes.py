@@ -20,7 +20,7 @@ import numpy as np
 from .errors import ImageError, ResumeError
 from .features import CellTable
 from .io import count_pages, read_image, resolved
-from .journal import EarlierRun, earlier_run, row_channel
+from .journal import EarlierRun, earlier_run, name_as_written, row_channel
 from .pipeline import Segmentation
 
 __all__ = [
@@ -296,10 +296,12 @@ def planes_points(
     out: dict[str, np.ndarray | str | None] = {}
     for plane, own in zip(planes, owns, strict=True):
         centres = None
-        if plane.page and plane.name == plane.path.name:  # --page N: the file named so
+        if plane.page is not None and plane.name == plane.path.name:  # --page N (0 too):
             centres = points.get(plane_name(plane.path, plane.page, channel))  # its page's
         if centres is None:
             centres = points.get(plane.name)
+        if centres is None:  # a name whose bytes are not UTF-8, as cellprop's tables write it
+            centres = points.get(name_as_written(plane.name))
         if centres is None:
             centres = next((points[k] for k in paths if _path_matches(k, plane, own)), None)
         if centres is None:

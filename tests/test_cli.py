@@ -2222,6 +2222,12 @@ def test_pages_as_images_keep_their_names_apart_and_their_points(tmp_path, tiny_
         [],
         [("20", "30")],
     )
+    # --page 0 alone takes its page's own rows too, as --page 1 does (page 0 was taken for
+    # no page: "the points file gives no cell centres for movie.tif")
+    points.write_text("image,x,y\nmovie_p0c0.tif,20,30\nmovie_p1c0.tif,50,40\n")
+    for page in ("0", "1"):
+        args = [folder / "movie.tif", "--out", tmp_path / f"page{page}", "--page", page]
+        assert segment([*args, "--points", points], tiny_model_dir) == 0, capsys.readouterr().err
 
 
 def test_every_page_of_a_one_channel_file_with_a_channel_asked_is_named_c0_unsaid(
@@ -2889,6 +2895,10 @@ def test_an_image_named_otherwise_than_utf8_is_segmented_and_kept_on_resume(
 
     _, results, problems = saved_results(out)
     assert not problems and odd in [r.name for r in results if r.status == "done"]
+    # its cells.csv rows (caf?.png) fed back as points outline it again (it had none)
+    again = tmp_path / "again"
+    assert segment([folder, "--out", again, "--points", out / "cells.csv"], tiny_model_dir) == 0
+    assert [r["Status"] for r in read_csv(again / "summary.csv")] == ["done"] * 4
 
 
 @pytest.mark.parametrize(
