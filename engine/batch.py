@@ -174,11 +174,12 @@ class BatchResult:
             f"{len(names)} in {unit} ({', '.join(names[:2])}{', ...' if len(names) > 2 else ''})"
             for unit, names in units.items()
         ]
+        columns = ["AreaShape_Area" + ("" if unit == "pixels" else f"_{unit}2") for unit in units]
         return (
             "the images' cells were measured in different units, "
             + "; ".join(parts)
             + ": cells.csv and images.csv hold their sizes in columns of different names "
-            "(AreaShape_Area_um2 beside AreaShape_Area), each empty for the others; a pixel "
+            f"({' beside '.join(columns)}), each empty for the others; a pixel "
             "size given (--pixel-size, the window's Pixel size) measures them alike"
         )
 

@@ -895,7 +895,19 @@ def test_pixels_taller_than_wide_are_read_and_said(tmp_path, capsys):
     assert main(["segment", *files, "--out", str(mixed)]) == 0
     assert (
         "the images' cells were measured in different units, 1 in um (square.tif); 1 in "
-        "pixels (plain.png): cells.csv and images.csv hold their sizes"
+        "pixels (plain.png): cells.csv and images.csv hold their sizes in columns of "
+        "different names (AreaShape_Area_um2 beside AreaShape_Area)"
     ) in capsys.readouterr().err
+    # one in nm names its own column (it said _um2 of every unit)
+    tifffile.imwrite(
+        tmp_path / "nm.tif",
+        plane,
+        imagej=True,
+        resolution=(1 / 650, 1 / 650),
+        metadata={"unit": "nm"},
+    )
+    files = [str(tmp_path / "nm.tif"), str(tmp_path / "plain.png")]
+    assert main(["segment", *files, "--out", str(tmp_path / "nm")]) == 0
+    assert "(AreaShape_Area_nm2 beside AreaShape_Area)" in capsys.readouterr().err
     assert main(["segment", *files, "--out", str(tmp_path / "alike"), "--pixel-size", "0.5"]) == 0
     assert "different units" not in capsys.readouterr().err
