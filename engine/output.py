@@ -127,7 +127,8 @@ def write_labels(
     """Write an instance label image as a zlib-compressed TIFF (uint16, or uint32 if needed).
 
     The pixel size, when known, is written as ImageJ reads it (resolution and unit), so Fiji
-    shows the labels calibrated like the image.
+    shows the labels calibrated like the image; past 65535 cells (uint32, which ImageJ's
+    metadata does not hold) as the TIFF's resolution in pixels a centimetre.
     """
     import tifffile
 
@@ -142,6 +143,10 @@ def write_labels(
             kwargs["imagej"] = True
             kwargs["metadata"] = {"unit": "micron" if unit == "um" else unit}
             kwargs.pop("photometric")
+        else:  # (ImageJ's metadata holds no 32-bit integers) pixels a centimetre, as TIFF
+            # says a length without it, so the unit is not lost
+            per_cm = 1e4 / (pixel_size * {"um": 1.0, "nm": 1e-3}.get(unit, 1.0))
+            kwargs["resolution"], kwargs["resolutionunit"] = (per_cm, per_cm), "CENTIMETER"
     with atomic_path(path, overwrite) as tmp:
         tifffile.imwrite(tmp, labels.astype(dtype, copy=False), **kwargs)
     return Path(path)

@@ -159,6 +159,12 @@ def test_labels_tiff_keeps_values_and_pixel_size(tmp_path):
     many = np.arange(70000, dtype=np.uint32).reshape(280, 250)
     write_labels(tmp_path / "many.tif", many)
     assert tifffile.imread(tmp_path / "many.tif").dtype == np.uint32
+    # past 65535 cells the pixel size keeps its unit, as pixels a centimetre (it was written
+    # with no unit, and read back as none)
+    for size, unit, um in ((0.65, "um", 0.65), (650.0, "nm", 0.65)):
+        write_labels(tmp_path / "many.tif", many, pixel_size=size, unit=unit, overwrite=True)
+        got = read_image(tmp_path / "many.tif")
+        assert got.pixel_size == pytest.approx(um) and got.unit == "um", (size, unit)
 
 
 def test_cell_tables_and_labels_read_back_as_written(tmp_path):
