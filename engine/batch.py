@@ -370,8 +370,10 @@ def process_image(
     except Cancelled:
         result.status = "cancelled"
     except ImageError as exc:  # (one found in its pixels, not its file, named by its file)
-        error = exc if exc.path is not None else ImageError(path, exc.reason)
-        result.status, result.error = "failed", str(error)
+        error = str(exc if exc.path is not None else ImageError(path, exc.reason))
+        if page is not None and name not in (None, Path(path).name):  # one page of many:
+            error = error.replace(f"{path}: ", f"{path} page {page}: ", 1)  # which one
+        result.status, result.error = "failed", error
     except OutputExists as exc:
         result.status, result.error = "skipped", str(exc)
     except MemoryError:

@@ -3060,3 +3060,20 @@ def test_a_diameter_with_a_model_that_gives_no_cell_size_is_refused(
     assert "gives no cell_diameter_px" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert segment([image, "--out", tmp_path / "out"], folder) == 0  # without it: as ever
+
+
+def test_a_page_that_fails_is_named_by_its_page(tmp_path, tiny_model_dir, capsys):
+    """--page all with page 2's points off the image: its line names the page (it named
+    only the file, 'movie.tif: 2 of its 2 points lie outside the image')."""
+    folder = _time_lapse(tmp_path)
+    points = tmp_path / "points.csv"
+    points.write_text(
+        "image,x,y\nmovie_p0c0.tif,20,30\nmovie_p1c0.tif,20,30\n"
+        "movie_p2c0.tif,500,30\nmovie_p2c0.tif,600,30\n"
+    )
+    args = [folder / "movie.tif", "--out", tmp_path / "out", "--page", "all", "--points", points]
+    assert segment(args, tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'movie.tif'} page 2: 2 of its 2 points lie outside the image" in err
+    (row,) = [r for r in read_csv(tmp_path / "out" / "summary.csv") if r["Status"] == "failed"]
+    assert row["Image"] == "movie_p2c0.tif" and "movie.tif page 2: " in row["Error"]
