@@ -745,6 +745,9 @@ class BatchMixin:
         series = getattr(batch_result, "mixed_series", "")
         if series:  # positions saved side by side in one followed folder
             self.log.emit("warning", series[0].upper() + series[1:])
+        skipped = getattr(batch_result, "skipped_times", "")
+        if skipped:  # t001, t003: a time point missing from the folder
+            self.log.emit("warning", skipped[0].upper() + skipped[1:])
         restarted = getattr(batch_result, "restarted", None)
         if restarted:  # a stray frame of another size in a followed folder
             said = self.engine.started_anew(restarted)

@@ -820,6 +820,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         print(f"cellprop: {result.mixed_units}", file=log)
     if result.mixed_series:
         print(f"cellprop: {result.mixed_series}", file=log)
+    if result.skipped_times:
+        print(f"cellprop: {result.skipped_times}", file=log)
     if result.restarted:
         from cellprop.engine import started_anew
 

@@ -134,19 +134,44 @@ class BatchResult:
     def failed(self) -> list[ImageResult]:
         return [r for r in self.results if r.status == "failed"]
 
+    def _folder_time_lapses(self) -> dict[str, list[tuple]]:
+        """The folders followed as time-lapses: their images' (time point, name), in order,
+        by time-lapse."""
+        folders: dict[str, list[tuple]] = {}
+        for r in self.results:
+            if r.sequence is not None and r.page is None:
+                folders.setdefault(str(r.sequence[0]), []).append((r.sequence[1], r.name))
+        return {name: sorted(members) for name, members in folders.items()}
+
+    @property
+    def skipped_times(self) -> str:
+        """Where the names of a folder followed as a time-lapse skip time points (t001,
+        t003: :func:`times_in_names`): what is said of it, since its cells are then followed
+        as missed there; else ""."""
+        said = []
+        for name, members in self._folder_time_lapses().items():
+            gaps = [
+                f"{a[1]} to {b[1]}"
+                for a, b in zip(members, members[1:], strict=False)
+                if b[0] - a[0] > 1
+            ]
+            if gaps:
+                said.append(f"{name} ({first_three(gaps)})")
+        if not said:
+            return ""
+        return (
+            f"the names of {'; '.join(said)} skip time points: their cells are followed as "
+            "missed there (GapLength 2 across one, closed where --max-gap allows)"
+        )
+
     @property
     def mixed_series(self) -> str:
         """Where the images of a folder followed as one time-lapse look like several series
         (:func:`several_series`: positions or slices saved side by side, XY01_T001 ...
         XY02_T001): what is said of it, since the tracks then run from one into the next;
         else ""."""
-        folders: dict[str, list[tuple]] = {}  # (time point, image name) by time-lapse
-        for r in self.results:
-            if r.sequence is not None and r.page is None:
-                folders.setdefault(str(r.sequence[0]), []).append((r.sequence[1], r.name))
         said = []
-        for name, members in folders.items():
-            members.sort()
+        for name, members in self._folder_time_lapses().items():
             if several_series([Path(image).stem for _, image in members]):
                 said.append(f"{name} ({members[0][1]} ... {members[-1][1]})")
         if not said:
@@ -749,8 +774,29 @@ def sequences(items: list, by_page: bool) -> list[tuple[str, list[int], list[int
                 found.append((name + suffix, own, times))
         else:  # in name order (t8 before t10), whatever order the files were given in
             members.sort(key=lambda k: _natural_key(Path(Path(items[k].path).name)))
-            found.append((named[where], members, list(range(len(members)))))
+            stems = [Path(items[k].path).stem for k in members]
+            found.append((named[where], members, times_in_names(stems)))
     return found
+
+
+def times_in_names(stems: list[str]) -> list[int]:
+    """The time points of a folder's images (their stems, in name order): by the one number
+    their names differ in, counted in its step (t000, t001, t003: 0, 1, 3, a time point
+    missed; frame_0120, frame_0240, frame_0480: 0, 1, 3), where the numbers keep one step
+    but for time points missing; else by their places (0, 1, 2, ...)."""
+    places = list(range(len(stems)))
+    parts = [re.split(r"(\d+)", stem) for stem in stems]
+    if len(stems) < 2 or len({tuple(p[0::2]) for p in parts}) > 1:
+        return places
+    numbers = np.array([[int(n) for n in p[1::2]] for p in parts], dtype=np.int64)
+    varying = [i for i in range(numbers.shape[1]) if len(set(numbers[:, i])) > 1]
+    if len(varying) != 1:
+        return places
+    values = numbers[:, varying[0]]
+    steps = np.diff(values)
+    if (steps <= 0).any() or (steps % steps.min()).any():
+        return places
+    return [int(v) for v in (values - values[0]) // steps.min()]
 
 
 def _over_time(path: Path, members: list[int], pages: list[int]) -> list[tuple]:

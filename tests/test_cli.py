@@ -3077,3 +3077,20 @@ def test_a_page_that_fails_is_named_by_its_page(tmp_path, tiny_model_dir, capsys
     assert f"{folder / 'movie.tif'} page 2: 2 of its 2 points lie outside the image" in err
     (row,) = [r for r in read_csv(tmp_path / "out" / "summary.csv") if r["Status"] == "failed"]
     assert row["Image"] == "movie_p2c0.tif" and "movie.tif page 2: " in row["Error"]
+
+
+def test_a_time_point_missing_from_a_folder_counts_as_missed(tmp_path, tiny_model_dir, capsys):
+    """t000, t001, t003 followed: t003 is time point 3, its cells' gaps 2 across the missing
+    one, and the run says the names skip it (t003 was taken for the time point just after
+    t001: GapLength 1, Last_Frame 2, speeds over the wrong span, nothing said)."""
+    folder = tmp_path / "lapse"
+    folder.mkdir()
+    frame = textured((96, 128), 7)
+    for t in ("000", "001", "003"):
+        cv2.imwrite(str(folder / f"t{t}.png"), frame)  # the same cells at each time point
+    out = tmp_path / "out"
+    assert segment([folder, "--out", out, "--track"], tiny_model_dir) == 0
+    assert "the names of lapse (t001.png to t003.png) skip time points" in capsys.readouterr().err
+    later = read_csv(out / "t003_cells.csv")
+    assert later and {r["TrackObjects_GapLength"] for r in later} == {"2"}
+    assert {r["Last_Frame"] for r in read_csv(out / "tracks.csv")} == {"3"}

@@ -919,3 +919,21 @@ def test_a_cell_said_to_have_come_in_stays_so_when_followed_again_otherwise():
     again = follow_again(recorded, before, after, TrackSettings(), TrackSettings(max_move=2.0))
     assert again is not None
     assert again.source.tolist() == [1, 0] and again.steps().tolist() == [1, 0]
+
+
+def test_a_folders_time_points_come_from_the_number_its_names_differ_in():
+    """t000, t001, t003: time points 0, 1, 3 (a time point missing from the folder was taken
+    for none: t003 linked as if just after t001, its speed over two time points); a number
+    of its own step (seconds) counted in its step; names that keep no step, or differ in two
+    numbers, by their places."""
+    from cellprop.engine.batch import times_in_names
+
+    assert times_in_names(["t000", "t001", "t003"]) == [0, 1, 3]
+    assert times_in_names(["t010", "t011", "t012"]) == [0, 1, 2]
+    assert times_in_names(["frame_0120", "frame_0240", "frame_0480"]) == [0, 1, 3]
+    assert times_in_names(["a_1_x", "a_2_x", "a_4_x"]) == [0, 1, 3]
+    assert times_in_names(["t1", "t3", "t4"]) == [0, 2, 3]
+    assert times_in_names(["t0", "t2", "t5"]) == [0, 1, 2]  # steps 2, 3: by place
+    assert times_in_names(["XY01_T001", "XY01_T002", "XY02_T001"]) == [0, 1, 2]
+    assert times_in_names(["a", "b", "c"]) == [0, 1, 2]
+    assert times_in_names(["t5"]) == [0]
