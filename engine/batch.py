@@ -986,6 +986,21 @@ def _recorded_links(result: ImageResult, previous: ImageResult, before: dict) ->
     return links_from_tables([mother, table])[1]
 
 
+def _said_new(table) -> Links | None:
+    """The links of a kept image that follows a time point missed (none to it) where its
+    table says cells came in (``TrackObjects_GapLength`` -1, ``ParentObjectNumber`` 0, set
+    by hand): no gap is closed to those; None where it says none such."""
+    gaps, sources = table.columns.get(TRACK_COLUMNS[4]), table.columns.get(TRACK_COLUMNS[1])
+    n = len(table)
+    if gaps is None or sources is None or len(gaps) != n or len(sources) != n:
+        return None
+    said = (np.asarray(gaps, float) < 0) & (np.asarray(sources, float) == 0)
+    if not said.any():
+        return None
+    none = np.zeros(n, np.int64)
+    return Links(none, none.astype(bool), np.where(said, 0, 1))
+
+
 def _mend_typed_wrong(
     recorded: Links,
     result: ImageResult,
@@ -1079,6 +1094,14 @@ def _follow_one(
         recorded = None
         if followed and followed[-1] == k - 1 and previous is not None:
             recorded = _recorded_links(r, members[k - 1], before or {})
+        elif r.kept:  # after a time point missed: no links, but its cells said to have come
+            said = _said_new(r.table)  # in stay so, no gap closed to them
+            if said is not None:
+                mended.append(len(followed))
+                tracker.add(labels, said)
+                followed.append(k)
+                previous = labels
+                continue
         if recorded is not None and previous is not None:
             recorded = _mend_typed_wrong(recorded, r, members[k - 1], previous, labels, settings)
         if recorded is not None and was is not None:  # followed otherwise: mends stay

@@ -739,8 +739,9 @@ class Tracker:
         tables read back, links mended by hand among them), instead of linking them."""
         labels = np.asarray(labels)
         n = int(labels.max(initial=0))
-        if self._previous is None:
-            links = unlinked(n)
+        if self._previous is None:  # (given links of none: cells said to have come in)
+            given = links is not None and len(links.source) == n and not np.any(links.source)
+            links = links if given else unlinked(n)
         elif links is None or len(links.source) != n:
             links = link_frames(self._previous, labels, self.settings)
         self._previous = labels

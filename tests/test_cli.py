@@ -3094,3 +3094,37 @@ def test_a_time_point_missing_from_a_folder_counts_as_missed(tmp_path, tiny_mode
     later = read_csv(out / "t003_cells.csv")
     assert later and {r["TrackObjects_GapLength"] for r in later} == {"2"}
     assert {r["Last_Frame"] for r in read_csv(out / "tracks.csv")} == {"3"}
+
+
+def test_a_cell_said_to_have_come_in_after_a_failed_time_point_stays_so(tmp_path, tiny_model_dir):
+    """t002 damaged, so t003's cells were followed across it (a gap closed, GapLength 2);
+    one said by hand to have come in (Cell Before 0, GapLength -1) stays so through
+    --resume --track (its gap was closed again, the edit lost without a word)."""
+    folder = tmp_path / "lapse"
+    folder.mkdir()
+    frame = textured((96, 128), 7)
+    for t in ("000", "001", "003"):
+        cv2.imwrite(str(folder / f"t{t}.png"), frame)
+    (folder / "t002.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    points = tmp_path / "points.csv"
+    points.write_text(
+        "image,x,y\n" + "".join(f"t{t}.png,30,40\nt{t}.png,90,50\n" for t in ("000", "001", "003"))
+    )
+    out = tmp_path / "out"
+    argv = [folder, "--out", out, "--track", "--points", points]
+    assert segment(argv, tiny_model_dir) == 1  # (t002 failed)
+    table = out / "t003_cells.csv"
+    rows = read_csv(table)
+    assert [r["TrackObjects_GapLength"] for r in rows] == ["2", "2"]
+    rows[0]["TrackObjects_ParentObjectNumber"], rows[0]["TrackObjects_GapLength"] = "0", "-1"
+    with open(table, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert segment([*argv, "--resume"], tiny_model_dir) == 1
+    again = read_csv(table)
+    assert (again[0]["TrackObjects_ParentObjectNumber"], again[0]["TrackObjects_GapLength"]) == (
+        "0",
+        "-1",
+    )
+    assert again[1]["TrackObjects_GapLength"] == "2"  # the other still followed across
