@@ -3692,3 +3692,44 @@ def test_a_cell_removed_from_outlines_split_and_merged_in_fiji_leaves_no_specks(
             assert count <= was, f"cell {j + (j >= k)} in {count} pieces once cell {k} went"
         with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
             assert controller.undo_correction()
+
+
+def test_a_cell_after_a_failed_time_point_is_said_to_have_come_in(
+    qtbot, controller, crops, tmp_path
+):
+    """A followed folder whose t002 failed: a cell of t003 that the run followed across it
+    (a gap closed) is said in the window to have come in (Cell Before 0): its table says so
+    (it was refused: 'no time point just before it whose cells it came from')."""
+    from cellprop.cli import main
+
+    folder = tmp_path / "lapse"
+    folder.mkdir()
+    for t in ("000", "001", "003"):
+        (folder / f"t{t}.png").write_bytes(crops[0].read_bytes())
+    (folder / "t002.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    points = tmp_path / "points.csv"
+    points.write_text(
+        "image,x,y\n"
+        + "".join(f"t{t}.png,60,60\nt{t}.png,180,150\n" for t in ("000", "001", "003"))
+    )
+    out = tmp_path / "out"
+    argv = ["segment", str(folder), "--out", str(out), "--track", "--points", str(points)]
+    assert main([*argv, "--model", controller.settings.model, "--device", "cpu", "-q"]) == 1
+    gaps = [r["TrackObjects_GapLength"] for r in csv.DictReader(open(out / "t003_cells.csv"))]
+    if "2" not in gaps:
+        pytest.skip(f"no cell followed across the failed time point ({gaps})")
+    cell = gaps.index("2") + 1
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_results(out)
+    doc = next(d for d in controller.documents if d.path.name == "t003.png")
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.set_current(controller.documents.index(doc))
+    qtbot.waitUntil(
+        lambda: doc.result is not None and doc.result.labels is not None, timeout=RUN_MS
+    )
+    errors: list = []
+    controller.error.connect(errors.append)
+    assert controller.link_cell(cell, 0), errors
+    columns = doc.result.table.columns
+    assert int(columns["TrackObjects_ParentObjectNumber"][cell - 1]) == 0
+    assert int(columns["TrackObjects_GapLength"][cell - 1]) == -1
