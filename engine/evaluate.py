@@ -428,7 +428,7 @@ def _same_pixels(labels: np.ndarray, image: Path) -> bool:
         pixels = read_image(image).pixels
     except ImageError:
         return False
-    return pixels.shape == labels.shape and labels.any() and np.array_equal(pixels, labels)
+    return bool(pixels.shape == labels.shape and labels.any() and np.array_equal(pixels, labels))
 
 
 def _made_from(pred_dir: Path) -> dict[str, dict]:

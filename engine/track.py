@@ -740,8 +740,8 @@ class Tracker:
         labels = np.asarray(labels)
         n = int(labels.max(initial=0))
         if self._previous is None:  # (given links of none: cells said to have come in)
-            given = links is not None and len(links.source) == n and not np.any(links.source)
-            links = links if given else unlinked(n)
+            if links is None or len(links.source) != n or np.any(links.source):
+                links = unlinked(n)
         elif links is None or len(links.source) != n:
             links = link_frames(self._previous, labels, self.settings)
         self._previous = labels
