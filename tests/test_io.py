@@ -266,15 +266,16 @@ def test_a_palette_png_is_read_as_its_indices_as_a_palette_tiff_is(tmp_path):
         np.testing.assert_array_equal(got.pixels, labels)
 
 
+def calibrated(path, data, size: float, unit: str) -> None:
+    """``data`` written as Fiji saves a calibrated image: ``size`` ``unit`` a pixel."""
+    tifffile.imwrite(
+        path, data, imagej=True, resolution=(1 / size, 1 / size), metadata={"unit": unit}
+    )
+
+
 def test_pixel_size_from_metadata(tmp_path):
     data = ramp(np.uint16)
-    tifffile.imwrite(
-        tmp_path / "ij.tif",
-        data,
-        imagej=True,
-        resolution=(1 / 0.65, 1 / 0.65),
-        metadata={"unit": "micron"},
-    )
+    calibrated(tmp_path / "ij.tif", data, 0.65, "micron")
     got = read_image(tmp_path / "ij.tif")
     assert got.unit == "um" and got.pixel_size == pytest.approx(0.65, rel=1e-6)
     tifffile.imwrite(
@@ -899,13 +900,7 @@ def test_pixels_taller_than_wide_are_read_and_said(tmp_path, capsys):
         "different names (AreaShape_Area_um2 beside AreaShape_Area)"
     ) in capsys.readouterr().err
     # one in nm names its own column (it said _um2 of every unit)
-    tifffile.imwrite(
-        tmp_path / "nm.tif",
-        plane,
-        imagej=True,
-        resolution=(1 / 650, 1 / 650),
-        metadata={"unit": "nm"},
-    )
+    calibrated(tmp_path / "nm.tif", plane, 650, "nm")
     files = [str(tmp_path / "nm.tif"), str(tmp_path / "plain.png")]
     assert main(["segment", *files, "--out", str(tmp_path / "nm")]) == 0
     assert "(AreaShape_Area_nm2 beside AreaShape_Area)" in capsys.readouterr().err
