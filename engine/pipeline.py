@@ -434,6 +434,41 @@ def filter_cells(
     return out, centres_rc[keep[1:]]
 
 
+def _pieces_as_they_were(out: np.ndarray, now: np.ndarray, will: np.ndarray) -> None:
+    """Each cell of ``out`` that changed, in no more pieces than it has in ``now`` or in
+    ``will`` (the labels as they were, the method's with the edit): pieces beyond those, the
+    smallest, become background (a removed cell's place reached across a band erased in
+    Fiji, a pixel of a cell clicked into). In place."""
+    from scipy import ndimage as ndi
+
+    changed = out != now
+    cells = np.union1d(np.unique(out[changed]), np.unique(now[changed]))
+    boxes = [ndi.find_objects(image) for image in (out, now, will)]
+
+    def box_of(cell: int) -> tuple | None:  # around the cell in all three
+        if cell > len(boxes[0]) or boxes[0][cell - 1] is None:
+            return None  # (not in ``out``: nothing to cut)
+        found = [b[cell - 1] for b in boxes if cell <= len(b) and b[cell - 1] is not None]
+        return tuple(
+            slice(min(f[a].start for f in found), max(f[a].stop for f in found)) for a in (0, 1)
+        )
+
+    for cell in cells[cells > 0].tolist():
+        box = box_of(cell)
+        if box is None:
+            continue
+        pieces, n = ndi.label(out[box] == cell)
+        if n < 2:
+            continue
+        allowed = max(ndi.label(now[box] == cell)[1], ndi.label(will[box] == cell)[1], 1)
+        if n <= allowed:
+            continue
+        sizes = np.bincount(pieces.ravel())[1:]
+        small = np.argsort(sizes)[: n - allowed] + 1
+        view = out[box]
+        view[np.isin(pieces, small)] = 0
+
+
 def _rows_kept(every: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """The rows of ``every`` that ``kept`` is (a subset of its rows in their order, as
     :func:`filter_cells` returns them), by index."""
@@ -739,6 +774,12 @@ def keep_unreached(
     out[gone] = will[gone]
     added = will > stay
     out[added] = will[added]
+    # A cell the method gives before the edit and not after it (its outline came out empty
+    # beside a cell added, or past a size limit) goes whole, as in a fresh run: not its
+    # pixels that differed from the method's alone, a remnant under the smallest cell.
+    gave_way = np.setdiff1d(of_before[1:], of_after[1:])
+    out[np.isin(out, gave_way[gave_way <= stay])] = 0
+    _pieces_as_they_were(out, now, will)
     present = np.unique(out)
     present = present[present > 0]
     rank = np.zeros(int(present.max(initial=0)) + 1, np.int64)

@@ -3692,6 +3692,25 @@ def test_a_cell_removed_from_outlines_split_and_merged_in_fiji_leaves_no_specks(
             assert count <= was, f"cell {j + (j >= k)} in {count} pieces once cell {k} went"
         with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
             assert controller.undo_correction()
+    # ... and a click inside a cell, off its centre: the cells stay whole, a cell that
+    # gives way goes whole (a click left the cell clicked into as 5 px in two pieces)
+    smallest = int(controller.current.result.settings.get("min_size") or 0)
+    centres = np.reshape(opened.centres, (-1, 2))
+    for k in range(3, opened.n_cells, opened.n_cells // 6):
+        ys, xs = np.nonzero(opened.labels == k)
+        far = int(np.argmax(np.hypot(xs - centres[k - 1][0], ys - centres[k - 1][1])))
+        x, y = (xs[far] + centres[k - 1][0]) / 2, (ys[far] + centres[k - 1][1]) / 2
+        controller.add_cell_at(round(x), round(y))
+        qtbot.waitUntil(lambda: not controller.busy, timeout=RUN_MS)
+        got = controller.current.result
+        if got is opened:
+            continue  # no cell there
+        for j, count in pieces(got).items():
+            assert count <= max(before.get(j, 1), 1), f"cell {j} in {count} pieces (click in {k})"
+        areas = np.bincount(got.labels.ravel())[1:]
+        assert areas.min() >= min(smallest, np.bincount(opened.labels.ravel())[1:].min())
+        with qtbot.waitSignal(controller.result_ready, timeout=RUN_MS):
+            assert controller.undo_correction()
 
 
 def test_a_cell_after_a_failed_time_point_is_said_to_have_come_in(
