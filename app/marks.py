@@ -3,6 +3,7 @@ a model trained on it in a child process; a part of :class:`~.controller.AppCont
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -30,9 +31,15 @@ class MarksMixin:
     """The controller's training marks and model training (state in ``AppController``)."""
 
     def can_mark(self) -> bool:
-        """True when the current image is shown, so that its cell centres can be clicked."""
+        """True when the current image is shown, so that its cell centres can be clicked: the
+        plane the marks go to, not the one shown while the next is read (a click there went
+        to the next page)."""
         doc = self.current
-        return doc is not None and doc.image is not None
+        return (
+            doc is not None
+            and doc.image is not None
+            and (doc.image.page, doc.image.channel) == doc.plane
+        )
 
     def marks(self, doc: Document | None = None) -> list:
         """The centres marked for training on the plane shown, [(x, y), ...]."""
@@ -198,9 +205,24 @@ class MarksMixin:
             except OSError:
                 continue
             names[k] = recorded.get(key, names[k])
-            if key in recorded and (folder / "images" / names[k]).is_file():
+            saved = folder / "images" / names[k]
+            # (a file changed since it was saved there: its image there is not of these marks,
+            # and is replaced only if the user agrees)
+            if key in recorded and saved.is_file() and self._saved_alike(saved, doc, plane):
                 own.add(names[k])
         return names, own
+
+    def _saved_alike(self, saved: Path, doc: Document, plane: tuple) -> bool:
+        """Whether the image a training set holds at ``saved`` has the pixels of ``doc``'s
+        ``plane`` as they are now (the ones its marks were clicked on)."""
+        try:
+            image = doc.image
+            if image is None or (image.page, image.channel) != plane:
+                image = self.engine.read_image(doc.path, page=plane[0], channel=plane[1])
+            there = self.engine.read_image(saved).pixels
+        except (OSError, ValueError):
+            return False
+        return there.shape == image.pixels.shape and bool(np.array_equal(there, image.pixels))
 
     def save_training_set(self, folder: str | Path, confirm_overwrite: ConfirmOverwrite) -> bool:
         """Write every marked plane and its centres into a dataset folder for cellprop-train
@@ -294,7 +316,8 @@ class MarksMixin:
             self.log.emit(
                 "info",
                 f"Saved {total} cell centres on {saved} images to {folder}{gone} "
-                f"(train a model on it: cellprop-train {folder} --out MODEL_FOLDER)",
+                f"(train a model on it: cellprop-train {shlex.quote(str(folder))} --out "
+                "MODEL_FOLDER)",
             )
             # the set's own files first: the banner names (and opens) the folder of the first
             paths = sorted(paths, key=lambda p: Path(p).parent != Path(folder))

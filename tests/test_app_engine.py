@@ -3752,3 +3752,61 @@ def test_a_cell_after_a_failed_time_point_is_said_to_have_come_in(
     columns = doc.result.table.columns
     assert int(columns["TrackObjects_ParentObjectNumber"][cell - 1]) == 0
     assert int(columns["TrackObjects_GapLength"][cell - 1]) == -1
+
+
+def _marked_and_saved(qtbot, tmp_path, ini: str, path, clicks, folder) -> tuple[list, list]:
+    """A window's session: ``path`` opened, ``clicks`` marked, saved into ``folder``; the
+    images it asked to replace, and what the Log said."""
+    store = SettingsStore(QSettings(str(tmp_path / ini), QSettings.Format.IniFormat))
+    ctl = AppController(store=store)
+    asked, said = [], []
+    ctl.log.connect(lambda level, text: said.append(text))
+    try:
+        with qtbot.waitSignal(ctl.image_ready, timeout=RUN_MS):
+            ctl.open_paths([path])
+        for x, y in clicks:
+            assert ctl.mark_at(x, y) == "added"
+        with qtbot.waitSignal(ctl.exported, timeout=RUN_MS):
+            assert ctl.save_training_set(folder, lambda names: asked.append(names) or True)
+        qtbot.waitUntil(lambda: not ctl.busy, timeout=RUN_MS)
+    finally:
+        ctl.shutdown(RUN_MS)
+    return asked, said
+
+
+def test_a_file_changed_since_it_was_saved_into_a_training_set_is_asked_about(qtbot, tmp_path):
+    """t000.tif saved into a set, then replaced on disk by another image, marked and saved
+    there again: the set's image is replaced only as asked, with the pixels the new marks
+    were clicked on (the set kept the old pixels under the new marks, without a word); the
+    Log's command to train on the set quotes a folder with a space."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "exp" / "t000.tif"
+    path.parent.mkdir()
+    tifffile.imwrite(path, rng.integers(0, 255, (200, 300), dtype=np.uint8))
+    folder = tmp_path / "my set"
+    asked, said = _marked_and_saved(qtbot, tmp_path, "1.ini", path, [(250, 150)], folder)
+    assert asked == [] and any(f"cellprop-train '{folder}' --out" in s for s in said), said
+    again = rng.integers(0, 255, (200, 300), dtype=np.uint8)
+    tifffile.imwrite(path, again)
+    asked, _ = _marked_and_saved(qtbot, tmp_path, "2.ini", path, [(10, 10)], folder)
+    assert asked and "t000.tif" in str(asked[0])
+    np.testing.assert_array_equal(tifffile.imread(folder / "images" / "t000.tif"), again)
+    # unchanged, it is saved there again without a question
+    asked, _ = _marked_and_saved(qtbot, tmp_path, "3.ini", path, [(20, 20)], folder)
+    assert asked == []
+
+
+def test_a_click_while_the_next_page_is_read_marks_nothing(qtbot, controller, tmp_path):
+    """'.' to the next page, a click before it is shown: no mark goes to the page being
+    read, nor to the one still shown (it went to the next page, unseen)."""
+    pages = np.stack([np.full((64, 64), 50 * (k + 1), np.uint8) for k in range(3)])
+    tifffile.imwrite(tmp_path / "movie.tif", pages, imagej=True, metadata={"axes": "TYX"})
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        controller.open_paths([tmp_path / "movie.tif"])
+    assert controller.mark_at(40, 40) == "added"
+    controller.set_plane(1, 0)  # read in the background: page 0 is still the one shown
+    assert not controller.can_mark()
+    assert controller.mark_at(10, 10) == "" and controller.mark_at(40, 40) == ""
+    assert controller.current.marks == {(0, 0): [(40.0, 40.0)]}
+    qtbot.waitUntil(lambda: controller.current.image.page == 1, timeout=RUN_MS)
+    assert controller.can_mark() and controller.mark_at(10, 10) == "added"
