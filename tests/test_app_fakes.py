@@ -204,8 +204,13 @@ class FakeEngine:
         path = Path(path)
         try:
             pixels = np.load(path)
-        except Exception as exc:
-            raise ImageError(path, "not an image file") from exc
+        except Exception:
+            try:  # a TIFF the engine wrote (a training set's image)
+                import tifffile
+
+                pixels = tifffile.imread(path)
+            except Exception as exc:
+                raise ImageError(path, "not an image file") from exc
         if pixels.ndim == 4:  # pages, channels
             n_pages, n_channels = pixels.shape[:2]
             if not (0 <= page < n_pages and 0 <= channel < n_channels):
