@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMessageBox,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -25,7 +26,24 @@ IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
 PICTURE_FILTER = "PNG (*.png);;TIFF (*.tif *.tiff);;JPEG (*.jpg *.jpeg)"
 
 
-class DecimalBox(QDoubleSpinBox):
+class _StepsFromShown:
+    """A box whose lowest value stands for another number it shows (the model's diameter,
+    "32 px"; "automatic (2)"): a step up or down goes on from the number shown
+    (``shown_at_minimum``), not from the lowest value (one step made 32 px 1 px)."""
+
+    shown_at_minimum: float | None = None
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt override
+        if self.shown_at_minimum is not None and self.value() == self.minimum():
+            self.setValue(self.shown_at_minimum)
+        super().stepBy(steps)
+
+
+class IntBox(_StepsFromShown, QSpinBox):
+    """A box for a whole number (:class:`_StepsFromShown`)."""
+
+
+class DecimalBox(_StepsFromShown, QDoubleSpinBox):
     """A box for a number with decimals that reads either mark as the decimal point: "0,325"
     and "0.325" are 0.325 whatever the language the computer is set to. Qt's box reads the
     other mark as a thousands separator, so that a pixel size typed with a decimal comma on

@@ -160,6 +160,8 @@ class MainWindow(
         self.settings_dock = self._dock("Settings", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.table = CellTableView()
+        # Ctrl+C on the image copies the rows of the cells chosen there, as on the table
+        self.viewer.addAction(self.table.copy_action)
         self.cells_summary = QLabel("No cells yet: open an image and press Segment.")
         cells = QWidget()
         cells_layout = QVBoxLayout(cells)

@@ -12,10 +12,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QValidator
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
     QAbstractSpinBox,
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -38,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import render
-from .dialogs import DecimalBox
+from .dialogs import DecimalBox, IntBox
 from .messages import count_cells
 from .state import EXPANDED, OVERLAY_NAMES, OVERLAY_TITLES, Status
 
@@ -180,6 +182,21 @@ def show_fraction(bar: QProgressBar, fraction: float) -> None:
         bar.setValue(round(min(1.0, fraction) * 1000))
 
 
+class _WheelWhenFocused(QObject):
+    """Wheel events over a box that has not the keyboard's focus scroll what holds it (the
+    settings' scroll area), not the box's value."""
+
+    def eventFilter(self, watched, event):  # noqa: N802 - Qt override
+        if event.type() != QEvent.Type.Wheel or watched.hasFocus():
+            return False
+        holder = watched.parentWidget()
+        while holder is not None and not isinstance(holder, QAbstractScrollArea):
+            holder = holder.parentWidget()
+        if holder is not None:
+            QApplication.sendEvent(holder.verticalScrollBar(), event)
+        return True
+
+
 class SettingsPanel(QGroupBox):
     """Model, device and segmentation settings. Calls ``controller.update_settings``."""
 
@@ -198,7 +215,7 @@ class SettingsPanel(QGroupBox):
         self.device = QComboBox()
         self.provider = QLabel()
         self.provider.setWordWrap(True)
-        self.batch_workers = QSpinBox()
+        self.batch_workers = IntBox()
         self.batch_workers.setRange(0, 64)
         self.batch_workers.setSuffix(" at once")
         self.batch_workers.setKeyboardTracking(False)
@@ -357,6 +374,12 @@ class SettingsPanel(QGroupBox):
         self.reset.clicked.connect(controller.reset_to_model_defaults)
         controller.settings_changed.connect(self.refresh)
         controller.model_changed.connect(self.refresh)
+        # The wheel over a box changes it only once it is clicked into: scrolling the panel
+        # past a box changed the setting (Largest cell from no limit to 100 px) unnoticed.
+        self._wheel_guard = _WheelWhenFocused(self)
+        for box in [*self.findChildren(QAbstractSpinBox), *self.findChildren(QComboBox)]:
+            box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            box.installEventFilter(self._wheel_guard)
         self.refresh()
 
     def take_typed(self) -> None:
@@ -445,9 +468,9 @@ class SettingsPanel(QGroupBox):
             else:
                 self.provider.setText("")
             # At zero the box shows the number "automatic" stands for on this computer.
-            self.batch_workers.setSpecialValueText(
-                f"automatic ({self.controller.engine.auto_workers()})"
-            )
+            automatic = self.controller.engine.auto_workers()
+            self.batch_workers.setSpecialValueText(f"automatic ({automatic})")
+            self.batch_workers.shown_at_minimum = automatic  # a step goes on from it
             self.batch_workers.setValue(s.batch_workers or 0)
             self.batch_pages.setChecked(s.batch_pages)
             self.batch_track.setChecked(s.batch_track)
@@ -493,6 +516,7 @@ class SettingsPanel(QGroupBox):
             # At zero the box shows the size used, the model's own, as the other boxes show
             # the model's values (the label is bold only for a value of yours).
             self.diameter.setSpecialValueText(f"{own:.0f} px" if own else "model's")
+            self.diameter.shown_at_minimum = round(own) if own else None  # (a step: from it)
             self.diameter.setValue(s.diameter or 0.0)
             self.diameter_each_image.setChecked(s.diameter_each_image)
             # Measured on each image: the box's value and its Estimate do not apply.

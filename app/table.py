@@ -305,6 +305,7 @@ class CellTableView(QTableView):
         copy.setShortcut(QKeySequence.StandardKey.Copy)
         copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         copy.triggered.connect(lambda: self.copy_rows(selected_only=True))
+        self.copy_action = copy  # (the window gives it to the image too: cells chosen there)
         copy_all = QAction("Copy the whole table", self)
         copy_all.triggered.connect(lambda: self.copy_rows(selected_only=False))
         self.addActions([copy, copy_all])

@@ -3268,3 +3268,57 @@ def test_redo_answers_every_key_the_platform_gives_it(window):
     }
     assert len(keys) >= 2
     assert "Ctrl+Shift+Z" in window.shortcuts_text() and "Ctrl+Y" in window.shortcuts_text()
+
+
+def test_a_box_showing_the_models_value_steps_from_it_and_the_wheel_needs_focus(qtbot, window):
+    """The cell diameter shows the model's size ("32 px" at the box's lowest value): one
+    step up makes it 33, not 1 px; the folder images' "automatic (3)" steps to 4, not 1.
+    A wheel turned over a box without the keyboard's focus changes nothing (scrolling the
+    panel made Largest cell 100 px, unnoticed)."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    panel, c = window.settings_panel, window.controller
+    qtbot.waitUntil(lambda: panel.diameter.shown_at_minimum is not None, timeout=WAIT_MS)
+    shown = panel.diameter.shown_at_minimum
+    assert c.settings.diameter is None and panel.diameter.text() == f"{shown:.0f} px"
+    panel.diameter.stepBy(1)
+    assert c.settings.diameter == shown + 1
+    panel.batch_workers.stepBy(1)
+    assert c.settings.batch_workers == c.engine.auto_workers() + 1
+    window.viewer.setFocus()
+    for box in (panel.max_size, panel.threshold, panel.pixel_size):
+        before = (c.settings.max_size, c.settings.threshold, c.settings.pixel_size)
+        at = QPointF(box.width() / 2, box.height() / 2)
+        wheel = QWheelEvent(
+            at,
+            box.mapToGlobal(at),
+            QPoint(),
+            QPoint(0, 120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(box, wheel)
+        assert (c.settings.max_size, c.settings.threshold, c.settings.pixel_size) == before
+
+
+def test_ctrl_c_on_the_image_copies_the_rows_of_the_cells_chosen_there(qtbot, window, images):
+    """A cell clicked in the image, then Ctrl+C with the image's focus: its row is copied, as
+    from the table (Ctrl+C worked only with the table's focus)."""
+    from PySide6.QtWidgets import QApplication
+
+    c = window.controller
+    with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[:1])
+    with qtbot.waitSignal(c.result_ready, timeout=WAIT_MS):
+        window.run_action.trigger()
+    qtbot.waitUntil(lambda: not c.busy, timeout=WAIT_MS)
+    c.select_cell(1)
+    QApplication.clipboard().setText("nothing")
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    text = QApplication.clipboard().text().splitlines()
+    assert len(text) == 2 and text[1].split("\t")[0] == "1", text
