@@ -469,17 +469,6 @@ def _pieces_as_they_were(out: np.ndarray, now: np.ndarray, will: np.ndarray) -> 
         view[np.isin(pieces, small)] = 0
 
 
-def _rows_kept(every: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """The rows of ``every`` that ``kept`` is (a subset of its rows in their order, as
-    :func:`filter_cells` returns them), by index."""
-    rows, j = [], 0
-    for i, row in enumerate(every):
-        if j < len(kept) and np.array_equal(row, kept[j]):
-            rows.append(i)
-            j += 1
-    return np.asarray(rows, np.int64)
-
-
 def detect_cells(
     likelihood: np.ndarray, cfg: dict, centres: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -713,7 +702,9 @@ def segment(
     centres_xy = centres_rc[:, ::-1].copy() if len(centres_rc) else np.zeros((0, 2))
     if given is not None:  # the points given, as given (one on the image's last row or
         # column, past the last pixel's centre, was moved onto it: not found again)
-        centres_xy = xy[_rows_kept(every_rc, centres_rc)]
+        from .io import points_kept
+
+        centres_xy = xy[points_kept(every_rc, centres_rc)]
     lap("finish")
     report("done", 1.0)
     cfg["n_detected"] = int(n)
@@ -743,9 +734,8 @@ def keep_unreached(
     take ``after``'s. Where ``labels`` are ``before``'s the outcome is ``after``, to the
     pixel: a fresh run from ``given``.
 
-    Returns ``after`` with the cells so, numbered 1..n in the order of ``given``, and their
-    centres: ``after``'s, or for a cell it has not (with pixels of ``labels`` only), its
-    point of ``given``.
+    Returns ``after`` with the cells so, numbered 1..n in the order of ``given``, at their
+    points of ``given`` (as :func:`segment` gives the cells of points given).
     """
     from .io import points_kept
 
@@ -784,8 +774,5 @@ def keep_unreached(
     present = present[present > 0]
     rank = np.zeros(int(present.max(initial=0)) + 1, np.int64)
     rank[present] = np.arange(1, len(present) + 1)
-    points = given[present - 1].copy()
-    from_after = np.isin(present, of_after[1:])
-    points[from_after] = after.centres[np.searchsorted(of_after[1:], present[from_after])]
     cells = rank[out].astype(label_dtype(len(present)))
-    return replace(after, labels=cells, centres=points)
+    return replace(after, labels=cells, centres=given[present - 1])
