@@ -785,14 +785,10 @@ def times_in_names(stems: list[str]) -> list[int]:
     missed; frame_0120, frame_0240, frame_0480: 0, 1, 3), where the numbers keep one step
     but for time points missing; else by their places (0, 1, 2, ...)."""
     places = list(range(len(stems)))
-    parts = [re.split(r"(\d+)", stem) for stem in stems]
-    if len(stems) < 2 or len({tuple(p[0::2]) for p in parts}) > 1:
+    varying = _varying_numbers(stems)
+    if varying is None or varying.shape[1] != 1:
         return places
-    numbers = np.array([[int(n) for n in p[1::2]] for p in parts], dtype=np.int64)
-    varying = [i for i in range(numbers.shape[1]) if len(set(numbers[:, i])) > 1]
-    if len(varying) != 1:
-        return places
-    values = numbers[:, varying[0]]
+    values = varying[:, 0]
     steps = np.diff(values)
     if (steps <= 0).any() or (steps % steps.min()).any():
         return places
@@ -1327,14 +1323,20 @@ def several_series(stems: list[str]) -> bool:
     several series rather than the time points of one: they differ otherwise than in
     numbers (posA_t0, posB_t0), or in more than one of their numbers (XY01_T001, XY02_T001;
     t001_z01, t001_z02). The time points of one time-lapse differ in one number alone."""
+    varying = _varying_numbers(stems)
+    return varying is None or varying.shape[1] > 1
+
+
+def _varying_numbers(stems: list[str]) -> np.ndarray | None:
+    """The numbers in which names (stems) differ, a row for each name and a column for each
+    number that is not the same in all; None where they differ otherwise than in numbers."""
     parts = [re.split(r"(\d+)", stem) for stem in stems]
     if len({tuple(p[0::2]) for p in parts}) > 1:
-        return True
-    numbers = [[int(n) for n in p[1::2]] for p in parts]
-    if not numbers:
-        return False
-    varying = sum(len({row[i] for row in numbers}) > 1 for i in range(len(numbers[0])))
-    return varying > 1
+        return None
+    # (Python's integers: a name may hold a number of 20 digits)
+    numbers = np.array([[int(n) for n in p[1::2]] for p in parts] or [[]], dtype=object)
+    numbers = numbers.reshape(len(stems), -1) if stems else np.zeros((0, 0), object)
+    return numbers[:, [len(set(numbers[:, i])) > 1 for i in range(numbers.shape[1])]]
 
 
 def first_three(names: list[str]) -> str:

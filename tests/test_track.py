@@ -937,3 +937,5 @@ def test_a_folders_time_points_come_from_the_number_its_names_differ_in():
     assert times_in_names(["XY01_T001", "XY01_T002", "XY02_T001"]) == [0, 1, 2]
     assert times_in_names(["a", "b", "c"]) == [0, 1, 2]
     assert times_in_names(["t5"]) == [0]
+    # a number past 64 bits (a long time stamp) is a number all the same
+    assert times_in_names([f"a_{10**20 + k}" for k in (0, 1, 3)]) == [0, 1, 3]
