@@ -417,17 +417,20 @@ def _label_image(path: Path) -> np.ndarray:
     return as_labels(read.pixels, path)
 
 
-def _same_pixels(labels: np.ndarray, image: Path) -> bool:
-    """Whether ``labels`` are ``image``'s own pixels (its first plane), not all 0: an image
-    copied for its prediction (a blank image's prediction of no cell is one). False where
-    the image cannot be read (its own failure says why)."""
+def _pixels_of(image: Path) -> np.ndarray | None:
+    """A dataset image's pixels (its first plane), or None where it cannot be read."""
     from .errors import ImageError
     from .io import read_image
 
     try:
-        pixels = read_image(image).pixels
+        return read_image(image).pixels
     except ImageError:
-        return False
+        return None
+
+
+def _same_pixels(labels: np.ndarray, pixels: np.ndarray) -> bool:
+    """Whether ``labels`` are an image's own ``pixels``, not all 0: an image copied for its
+    prediction (a blank image's prediction of no cell is one)."""
     return bool(pixels.shape == labels.shape and labels.any() and np.array_equal(pixels, labels))
 
 
@@ -534,7 +537,8 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         try:  # one unreadable or mismatched file is that image's failure, not the whole run's
             pred = _label_image(pred_path)
             true = _label_image(mask) if mask.is_file() else None
-            size = plane_size(image)  # (None where the image cannot say: the two compared)
+            own = _pixels_of(image)  # (a 3-D stack's from its header; None where it
+            size = own.shape[:2] if own is not None else plane_size(image)  # cannot say)
             for path, labels in ((mask, true), (pred_path, pred)):
                 ought = size if size is not None else pred.shape
                 if labels is not None and tuple(labels.shape) != tuple(ought):
@@ -542,7 +546,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
                         f"{path}: {labels.shape[1]} x {labels.shape[0]} pixels, not the size "
                         f"of {image if size is not None else pred_path} ({ought[1]} x {ought[0]})"
                     )
-            if _same_pixels(pred, image):
+            if own is not None and _same_pixels(pred, own):
                 raise ValueError(
                     f"{pred_path}: the pixels of {image}, not its cells' labels (a copy of the "
                     "dataset's images?); give the folder of cellprop segment's results"
