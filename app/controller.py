@@ -1085,7 +1085,7 @@ class AppController(
         """On the worker thread: the model, the image plane (read if not at hand), its
         segmentation (at ``centres`` if given), the cell table and the overlay layers (None
         without ``layers``). ``before``: (labels, their centres, the cells removed) of a
-        correction, whose cells the edit does not reach keep their outlines
+        correction, whose labels where they are not the method's own stay as they are
         (engine ``keep_unreached``)."""
         job.progress("Loading the model", 0.0)
         model = self._model_for(*model_key)
@@ -1220,9 +1220,7 @@ class AppController(
         for x, y in clicks:
             near = self._centred_at(doc.result, x, y)
             if near and near not in removed:
-                self._report(
-                    f"{doc.name}: cell {near} has its centre there already; nothing added."
-                )
+                self._on_a_centre(doc, near)
             elif all(math.hypot(x - a, y - b) >= 1.0 for a, b in anew):
                 anew.append((x, y))
         return anew

@@ -150,7 +150,7 @@ class CorrectionsMixin:
         near = self._centred_at(doc.result, x, y)
         if near and near not in self._queued_removals:  # on a cell's drawn centre: a second
             # centre there would add nothing (one waiting to be removed is a cell clicked anew)
-            self._report(f"{doc.name}: cell {near} has its centre there already; nothing added.")
+            self._on_a_centre(doc, near)
             return False
         if self.busy and self._correcting is doc and self._correcting_plane == doc.plane:
             self._queued_clicks.append((float(x), float(y)))
@@ -162,6 +162,11 @@ class CorrectionsMixin:
         if not self.can_correct():
             return False
         return self._add_cells(doc, [(float(x), float(y))])
+
+    def _on_a_centre(self, doc: Document, cell: int) -> None:
+        """Say that a click on ``cell``'s drawn centre adds nothing (a second centre there
+        would give no cell)."""
+        self._report(f"{doc.name}: cell {cell} has its centre there already; nothing added.")
 
     @staticmethod
     def _centred_at(result: Result, x: float, y: float) -> int:
