@@ -216,9 +216,7 @@ class MarksMixin:
         """Whether the image a training set holds at ``saved`` has the pixels of ``doc``'s
         ``plane`` as they are now (the ones its marks were clicked on)."""
         try:
-            image = doc.image
-            if image is None or (image.page, image.channel) != plane:
-                image = self.engine.read_image(doc.path, page=plane[0], channel=plane[1])
+            image = self._image_at(doc, plane)
             there = self.engine.read_image(saved).pixels
         except (OSError, ValueError):
             return False
