@@ -411,12 +411,11 @@ def _suggested_model(paths: list[Path], args: argparse.Namespace):
             continue
         suggestion = suggest_model(pixels, models)
         looked += 1
+        print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
         if not suggestion.found:  # an empty well: the next image tells
-            print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
             if looked < AUTO_TRIES:
                 continue
             break
-        print(f"cellprop: {suggestion.describe()} ({path.name})", file=sys.stderr)
         _others_suited(paths[paths.index(path) + 1 :], suggestion.model, models, args)
         return suggestion.model
     model = load_model(_default_model(None), device=args.device)

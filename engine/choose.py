@@ -147,8 +147,7 @@ def suggest_model(pixels: np.ndarray, models: Sequence) -> Suggestion:
     """
     if not models:
         raise ModelError("no model to choose from")
-    pixels = np.asarray(pixels)
-    pixels = pixels.astype(working_float(pixels.dtype), copy=False)
+    pixels = np.asarray(pixels)  # (each step scales it in the float its type needs)
     median = background_level(pixels)
     fluorescence = bool(median < DARK_BACKGROUND)  # (False where the light tells nothing)
     pool = [m for m in models if light_fits(m.modality, fluorescence)] if median == median else []
