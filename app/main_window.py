@@ -555,6 +555,7 @@ class MainWindow(
         self.next_page_action.setEnabled(c.can_step_page(1))
         self.previous_page_action.setEnabled(c.can_step_page(-1))
         self.points_action.setEnabled(not c.busy and current is not None)
+        self.save_view_action.setEnabled(current is not None and current.image is not None)
         can = c.can_correct()
         self.add_cells_action.setEnabled(can)
         if not can and self.add_cells_action.isChecked() and not c.busy:

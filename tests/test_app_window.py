@@ -621,8 +621,11 @@ def test_cells_are_coloured_by_a_measurement_with_the_bars_as_legend(qtbot, wind
 def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images, tmp_path):
     """File ▸ Save the view as a picture: the whole image as shown (its contrast, outlines
     over it), one pixel per image pixel whatever the zoom; a name typed without a kind gets
-    .png, and an existing file of that name is replaced only if the user agrees."""
+    .png, and an existing file of that name is replaced only if the user agrees; with no
+    image shown there is nothing to save, and the action is off."""
+    assert not window.save_view_action.isEnabled()
     open_and_run(qtbot, window, images[:1])
+    assert window.save_view_action.isEnabled()
     c, viewer = window.controller, window.viewer
     viewer.zoom_by(3.0)  # the zoom does not matter
     window.dialogs.picture_file = str(tmp_path / "figure.png")
@@ -645,6 +648,8 @@ def test_the_view_is_saved_as_a_picture_at_full_resolution(qtbot, window, images
     assert (tmp_path / "figure.png").read_bytes() == before
     window.save_view_action.trigger()  # agreed: the image alone now
     assert (fakes.qimage_rgba(QImage(str(tmp_path / "figure.png")))[..., 0] == grey).all()
+    window.close_all_action.trigger()
+    assert not window.save_view_action.isEnabled()
 
 
 def test_a_scale_bar_follows_the_pixel_size_and_is_in_the_picture(qtbot, window, images, tmp_path):
