@@ -500,14 +500,14 @@ class SettingsPanel(QGroupBox):
                     model_diameter = defaults.get("diameter")
                     if model_diameter:
                         shown = scaled_min_size(shown, d / model_diameter)
-                if name != "max_size":  # (its own "no limit" at 0 says what None is)
-                    # the model's value where it cannot be told (a model that cannot be
-                    # loaded): said so, not the box's minimum or the last model's value
+                # the model's value where it cannot be told (a model that cannot be
+                # loaded): said so, not the box's minimum or the last model's value (yours,
+                # just reset); the largest cell's 0 is otherwise its own "no limit"
+                if name == "max_size":
+                    box.setSpecialValueText("no limit" if defaults else "model's")
+                else:
                     box.setSpecialValueText("" if shown is not None else "model's")
-                if shown is not None:
-                    box.setValue(shown)
-                elif name != "max_size":
-                    box.setValue(box.minimum())
+                box.setValue(shown if shown is not None else box.minimum())
                 own_value = defaults.get(name)
                 if name == "max_size" and not own_value:
                     own_value = None  # no limit: nothing to tell

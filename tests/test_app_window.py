@@ -1374,10 +1374,14 @@ def test_settings_panel_shows_model_defaults_and_sends_changes(qtbot, window):
     qtbot.waitUntil(lambda: bool(window.controller.model_status.error), timeout=WAIT_MS)
     assert panel.smoothness.text() == panel.min_size.text() == "model's"
     assert panel.threshold.value() == pytest.approx(0.7) and panel.threshold.text() != "model's"
+    panel.max_size.setValue(4000)
+    panel.reset.click()  # the model's largest cell cannot be told either: not yours left shown
+    assert panel.max_size.text() == "model's" and not bold("max_size")
+    assert window.controller.settings.max_size is None
     window.controller.update_settings(model="phase")
     qtbot.waitUntil(lambda: window.controller.model_status.provider == "CPU", timeout=WAIT_MS)
     assert panel.smoothness.value() == 20.0 and panel.smoothness.text() != "model's"
-    assert panel.min_size.value() == 4
+    assert panel.min_size.value() == 4 and panel.max_size.text() == "no limit"
     panel.reset.click()
 
     # Neighbours: the cells touching, those within a distance, or those met when grown (not
