@@ -57,6 +57,7 @@ from .journal import (
 from .output import (
     NAME_MAX,
     OUTPUT_SUFFIXES,
+    UM_PER_UNIT,
     NotLabels,
     as_written,
     read_labels,
@@ -325,7 +326,7 @@ def process_image(
             level = f"every pixel {finite.flat[0]:g}" if finite.size else "no pixel a number"
             result.note = add_note(result.note, f"a blank image ({level})")
         given, read = settings.pixel_size, calibration(data)
-        if given and read[0] and (read[0] * _IN_UM.get(read[1] or "", np.nan) != given):
+        if given and read[0] and (read[0] * UM_PER_UNIT.get(read[1] or "", np.nan) != given):
             result.note = add_note(
                 result.note,
                 f"measured at {given:g} um/px as given, not the file's {read[0]:g} {read[1]}/px",
@@ -422,10 +423,6 @@ def process_image(
         result.segmentation = result.table = None
     result.seconds = time.perf_counter() - started
     return result
-
-
-#: Micrometres in a pixel size's unit (a file calibrated so: :func:`calibration`).
-_IN_UM = {"um": 1.0, "nm": 1e-3}
 
 
 #: Errors writing a result that hold for every image after it (the disk full, over its quota,

@@ -69,6 +69,10 @@ OUTPUT_SUFFIXES = {
 #: The longest file name most file systems take, in bytes.
 NAME_MAX = 255
 
+#: Micrometres in a pixel-size unit as the engine keeps it (engine.io reads every other
+#: unit of length as one of these).
+UM_PER_UNIT = {"um": 1.0, "nm": 1e-3}
+
 
 def temporary_stem(path: str | Path) -> str:
     """The start of the name of :func:`atomic_path`'s temporary file for ``path``:
@@ -145,7 +149,7 @@ def write_labels(
             kwargs.pop("photometric")
         else:  # (ImageJ's metadata holds no 32-bit integers) pixels a centimetre, as TIFF
             # says a length without it, so the unit is not lost
-            per_cm = 1e4 / (pixel_size * {"um": 1.0, "nm": 1e-3}.get(unit, 1.0))
+            per_cm = 1e4 / (pixel_size * UM_PER_UNIT.get(unit, 1.0))
             kwargs["resolution"], kwargs["resolutionunit"] = (per_cm, per_cm), "CENTIMETER"
     with atomic_path(path, overwrite) as tmp:
         tifffile.imwrite(tmp, labels.astype(dtype, copy=False), **kwargs)
