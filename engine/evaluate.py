@@ -288,15 +288,18 @@ class Scores(DetectionCounts):
         return np.random.default_rng(seed).integers(0, n, size=(rounds, n))
 
     def _drawn(self, metric: str, draw: np.ndarray) -> np.ndarray:
-        """The pooled score of each draw (a row of image indexes)."""
+        """The pooled score of each draw (a row of image indexes); NaN for a draw that has
+        no score, as the headline has none for no images of the kind (a draw of empty masks
+        alone has no true cell for mDice: not a score of 0, which pulled an interval's low
+        end to 0 where a set holds an empty field)."""
         if metric == "f1":
             tp, fp, fn = np.array(self.image_points, float).T
             t = tp[draw].sum(1)
-            return 2 * t / np.maximum(2 * t + fp[draw].sum(1) + fn[draw].sum(1), 1)
+            return _ratio(2 * t, 2 * t + fp[draw].sum(1) + fn[draw].sum(1))
         dice_sum, cells, tp, fp, fn = np.array(self.image_instances, float).T
         if metric == "mdice":
-            return dice_sum[draw].sum(1) / np.maximum(cells[draw].sum(1), 1)
-        return tp[draw].sum(1) / np.maximum((tp + fp + fn)[draw].sum(1), 1)
+            return _ratio(dice_sum[draw].sum(1), cells[draw].sum(1))
+        return _ratio(tp[draw].sum(1), (tp + fp + fn)[draw].sum(1))
 
     def add_instances(self, true: np.ndarray, pred: np.ndarray) -> dict:
         """Add one image's instance scores against its mask; returns that image's figures.
@@ -362,8 +365,19 @@ class Scores(DetectionCounts):
         }
 
 
-def _central(values: np.ndarray, level: float) -> tuple[float, float]:
-    """The central ``level`` of ``values``: (low, high) percentiles."""
+def _ratio(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """``part / whole``, NaN where ``whole`` is 0 (nothing to score)."""
+    out = np.full(part.shape, np.nan)
+    np.divide(part, whole, out=out, where=whole > 0)
+    return out
+
+
+def _central(values: np.ndarray, level: float) -> tuple[float, float] | None:
+    """The central ``level`` of ``values`` that are scores: (low, high) percentiles; the
+    draws without a score (NaN) are left out, and None is returned where none has one."""
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return None
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)

@@ -111,6 +111,28 @@ def test_an_interval_says_how_much_a_pooled_score_rests_on_the_images_chosen():
     assert whole.difference_interval(alike, "ap50") is None  # 4 images against 3
 
 
+def test_an_interval_leaves_out_draws_that_have_no_score():
+    """A draw of empty fields alone has no true cell, so no mDice (and, with nothing predicted
+    either, no AP50): it is left out of the interval, not scored 0. With one image of cells
+    found half, the others empty, every draw that has a score has that image's."""
+    true = np.zeros((40, 40), np.int32)
+    true[0:10, 0:10], true[20:30, 20:30] = 1, 2
+    half = np.where(true == 1, 1, 0).astype(np.int32)
+    empty, speck = np.zeros_like(true), np.zeros_like(true)
+    speck[35:38, 35:38] = 1
+    scores = Scores()
+    scores.add_instances(true, half)
+    scores.add_instances(empty, speck)  # an empty field, one cell predicted on it
+    assert scores.mdice == 0.5
+    assert scores.interval("mdice") == (0.5, 0.5)  # was (0.0, 0.5): a quarter of draws are B, B
+    assert scores.difference_interval(scores, "mdice") == (0.0, 0.0)
+    nothing = Scores()
+    nothing.add_instances(empty, empty)
+    nothing.add_instances(empty, empty)
+    assert nothing.ap50 is None and nothing.interval("ap50") is None
+    assert nothing.interval("mdice") is None
+
+
 def test_unlabelled_border_false_positives_are_counted_apart():
     true = np.zeros((40, 40), np.int32)
     pred = np.zeros_like(true)
