@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 import json
 import os
 import signal
@@ -679,6 +680,16 @@ def test_resume_refuses_a_checkpoint_of_a_different_training(small_c2c12, tiny_r
         ValueError, match=r"cannot resume, --base-channels was 4 \(now 5\); .* --overwrite"
     ):
         train(config, progress=False, log=None)
+    # the kind of microscopy and the cell size too: resumed without them, a fluorescence
+    # training went on as phase contrast (model.json said phase), and another diameter was
+    # blamed on the training set
+    config.base_channels = 4
+    for option, value, said in [
+        ("modality", "fluorescence", "--modality was phase (now fluorescence)"),
+        ("cell_diameter", 30.0, "--cell-diameter was not given (now 30.0)"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(f"cannot resume, {said}; ")):
+            train(dataclasses.replace(config, **{option: value}), progress=False, log=None)
 
 
 @pytest.mark.data

@@ -160,6 +160,8 @@ class TrainConfig:
 _RESUME_MUST_MATCH = (
     "datasets",
     "start_from",
+    "modality",
+    "cell_diameter",
     "channel",
     "scale",
     "sigma",
@@ -590,9 +592,12 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
             if key == "datasets" and "dataset_folders" in state:  # whatever folder it was in
                 before = state["dataset_folders"]
             if before != getattr(config, key) and not _same_folders(key, before, config):
+                then, now = (
+                    "not given" if v is None else v for v in (before, getattr(config, key))
+                )
                 raise ValueError(
                     f"{checkpoint_path}: cannot resume, {_OPTION.get(key, key)} was "
-                    f"{before} (now {getattr(config, key)}); resume with what it began "
+                    f"{then} (now {now}); resume with what it began "
                     "with (a folder moved since: moved back), or --overwrite to train anew"
                 )
         changed = _set_changed(state.get("trained_on"), trained_on)
