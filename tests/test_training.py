@@ -229,6 +229,21 @@ def test_reads_one_csv_per_image_and_marker_label_images(tmp_path):
     tifffile.imwrite(markers / "markers" / "m.tif", colour, photometric="rgb")
     with pytest.raises(DatasetError, match="must be one channel of labels, not colour"):
         load_dataset(markers)
+    # a black-and-white mask (every spot 255, as Fiji makes from a point selection): a cell
+    # at each spot, said; it was one centre at their mean, where no cell lies, unsaid
+    mask = np.where(labels > 0, 255, 0).astype(np.uint8)
+    mask[10, 10] = 255  # a spot of one pixel
+    cv2.imwrite(str(markers / "markers" / "m.png"), mask)
+    (markers / "markers" / "m.tif").unlink()
+    notes = []
+    (sample,) = load_dataset(markers, notes=notes)
+    assert sorted(map(tuple, sample.points.tolist())) == [(4.0, 3.0), (10.0, 10.0), (31.5, 20.5)]
+    assert any("one value (255) in 3 separate spots" in note for note in notes), notes
+    # one cell marked with one value: one spot, nothing said
+    cv2.imwrite(str(markers / "markers" / "m.png"), np.where(labels == 7, 255, 0).astype(np.uint8))
+    notes = []
+    (sample,) = load_dataset(markers, notes=notes)
+    assert sample.points.tolist() == [[4.0, 3.0]] and not any("spots" in n for n in notes)
 
 
 def test_points_saved_in_micrometres_of_a_calibrated_image_are_said(tmp_path):

@@ -69,8 +69,11 @@ def read_points_csv(path: Path) -> dict[str, np.ndarray]:
         raise DatasetError(str(exc)) from None
 
 
-def _marker_centres(path: Path) -> tuple[np.ndarray, tuple]:
-    """(x, y) centroids of the labels of a marker image (0 = background), and its size."""
+def _marker_centres(path: Path, notes: list[str] | None = None) -> tuple[np.ndarray, tuple]:
+    """(x, y) centroids of the labels of a marker image (0 = background), and its size. An
+    image of one value in separate spots (a black-and-white mask, as Fiji makes from a point
+    selection) has a cell in each spot: taken as one label, their mean would be one centre
+    where no cell lies. Said in ``notes``."""
     from scipy import ndimage
 
     try:
@@ -86,6 +89,15 @@ def _marker_centres(path: Path) -> tuple[np.ndarray, tuple]:
     ids = ids[ids != 0]
     if ids.size == 0:
         return np.zeros((0, 2)), labels.shape
+    if ids.size == 1:
+        spots, n = ndimage.label(labels != 0, structure=np.ones((3, 3)))
+        if n > 1:
+            if notes is not None:
+                notes.append(
+                    f"{path}: one value ({ids[0]}) in {n} separate spots, a black-and-white "
+                    "mask: each spot taken as a cell's marker"
+                )
+            labels, ids = spots, np.arange(1, n + 1)
     centres = ndimage.center_of_mass(np.ones(labels.shape), labels, ids)
     return np.asarray([(c, r) for r, c in centres], dtype=np.float64), labels.shape
 
@@ -241,7 +253,7 @@ def load_dataset(
     elif (folder / "markers").is_dir():
         where = folder / "markers"
         for marker in _image_files(where):
-            by_name[marker.stem], shape = _marker_centres(marker)
+            by_name[marker.stem], shape = _marker_centres(marker, notes)
             markers[marker.stem] = (marker, shape)
         _named(
             by_name,
