@@ -214,7 +214,7 @@ def default_engine_settings(modality: str, scale: float, cell_diameter_px: float
     if modality not in _POLARITY:
         raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, got {modality!r}")
     diameter_orig = cell_diameter_px / scale
-    return {
+    defaults = {
         "threshold": 0.5,
         "peak_min_distance": 2,
         "region_radius_px": round(0.4 * diameter_orig, 1),
@@ -224,6 +224,11 @@ def default_engine_settings(modality: str, scale: float, cell_diameter_px: float
         "min_size_px": int(round(0.05 * np.pi * (diameter_orig / 2) ** 2)),
         "propagation_margin_px": int(np.ceil(1.5 * cell_diameter_px)),
     }
+    if modality == "fluorescence":
+        # the image is the evidence of where a fluorescent cell ends (the shipped nuclei
+        # model's choice): with the authors' neutral data term outlines grow past it
+        defaults["data_term"] = "intensity"
+    return defaults
 
 
 def _versions() -> dict:
