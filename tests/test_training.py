@@ -469,8 +469,16 @@ def test_split_holds_out_whole_images(tmp_path):
     assert len(train_set) == 7
     train_set, val_set = split_samples(samples, ["2", "a/3.png"], 0.15)
     assert [s.name for s in val_set] == ["a/2.png", "a/3.png"]
-    with pytest.raises(DatasetError, match="no such image: nope.png .an image without cell"):
+    with pytest.raises(DatasetError, match="no such image: nope.png .give an image .* its path"):
         split_samples(samples, ["nope.png"], 0.15)
+    # the image's path, as the shell completes it, names it too
+    on_disk = tmp_path / "cells" / "images" / "0002.png"
+    on_disk.parent.mkdir(parents=True)
+    on_disk.write_bytes(b"")
+    kept = Sample("cells/0002.png", on_disk, np.zeros((4, 4)), np.zeros((1, 2)))
+    for given in (str(on_disk), os.path.relpath(on_disk)):
+        train_set, val_set = split_samples([*samples, kept], [given], 0.15)
+        assert val_set == [kept] and len(train_set) == len(samples)
 
 
 # --- crops and metrics ---------------------------------------------------------------------

@@ -294,19 +294,23 @@ def split_samples(
     """
     if val:
         wanted = set(val)
+        # a path to the image, as a shell completes it (cells/images/0002.png), names it too
+        paths = {os.path.realpath(v): v for v in val if os.path.isfile(v)}
 
-        def held_out(s: Sample) -> bool:
-            return bool({s.name, s.path.name, s.path.stem} & wanted)
+        def names(s: Sample) -> set:
+            named = {s.name, s.path.name, s.path.stem}
+            return named | {paths[p]} if (p := os.path.realpath(s.path)) in paths else named
 
-        valid = [s for s in samples if held_out(s)]
-        found = {n for s in valid for n in (s.name, s.path.name, s.path.stem)}
+        valid = [s for s in samples if names(s) & wanted]
+        found = {n for s in valid for n in names(s)}
         missing = sorted(wanted - found)
         if missing:
             raise DatasetError(
-                f"--val: no such image: {', '.join(missing)} (an image without cell centres "
-                "is left out, and cannot be a validation image either)"
+                f"--val: no such image: {', '.join(missing)} (give an image of the training "
+                "set by its file name, its name without extension, or its path; an image "
+                "without cell centres is left out, and cannot be a validation image either)"
             )
-        return [s for s in samples if not held_out(s)], valid
+        return [s for s in samples if not names(s) & wanted], valid
     train, valid = [], []
     by_dataset: dict[str, list[Sample]] = {}
     for s in samples:
