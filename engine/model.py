@@ -193,9 +193,17 @@ class ModelInfo:
         f1 = ours.get("f1_peaks", ours.get("f1"))
         if not shown and isinstance(f1, (int, float)):
             shown = [f"detection F1 {_figure(f1)}"]
+        training = self.info.get("training") or {}
+        own = training.get("val_detection") or {}
         if shown:
             facts.append(f"{', '.join(shown)} on held-out {validation.get('dataset', '')} images")
-        started = (self.info.get("training") or {}).get("started_from") or {}
+        elif isinstance(own.get("f1"), (int, float)):  # a model you trained: its own check
+            n = len(training.get("val_images") or ())
+            facts.append(
+                f"detection F1 {_figure(own['f1'])} on its {n} validation image"
+                + ("s" if n != 1 else "")
+            )
+        started = training.get("started_from") or {}
         if started.get("name"):
             facts.append(f"adapted from {started['name']}")
         if self.channel:

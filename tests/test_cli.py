@@ -1774,6 +1774,13 @@ def test_models_command_says_what_each_shipped_model_was_measured_at(capsys):
 
     info = {"validation": {"dataset": "x", "scores": {"cellprop": {"mdice": 0.5, "ap50": None}}}}
     assert "mDice 0.500 on held-out x images" in ModelInfo("m", ROOT, "", "phase", info).facts()
+    # a model trained by a user has no validation run: its training's own check is shown
+    # (a model that found nothing, F1 0, was listed as a good one was)
+    for f1, said in [(0.0, "detection F1 0.000"), (0.9801, "detection F1 0.980")]:
+        info = {"training": {"val_images": ["a/1.png", "a/2.png"], "val_detection": {"f1": f1}}}
+        assert (
+            f"{said} on its 2 validation images" in ModelInfo("m", ROOT, "", "phase", info).facts()
+        )
 
 
 def test_training_without_torch_says_what_to_install(tmp_path, monkeypatch, capsys):
