@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import re
 import json
 import os
+import re
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -363,6 +364,44 @@ def test_nan_pixels_of_a_float_image_are_filled_for_training_as_for_segmenting(t
     assert np.array_equal(sample.pixels[5:], pixels[5:])
 
 
+def test_what_keeps_a_training_set_from_loading_is_said_with_what_to_do(tmp_path):
+    """Fiji's XY Coordinates saved as .txt in points/ are read (they were passed over, the set
+    said to have no centres); a points.csv naming images by a path (Windows' or this
+    system's) says to give the file name alone; images in a folder of images/ are said to be
+    not looked into; a centre a pixel past the last, counted from 1, is said to be."""
+    folder = tmp_path / "d"
+    (folder / "images").mkdir(parents=True)
+    (folder / "points").mkdir()
+    cv2.imwrite(str(folder / "images" / "0000.png"), _blobs((32, 32), []))
+    (folder / "points" / "0000.txt").write_text("X\tY\n3\t4\n20\t21\n")
+    (sample,) = load_dataset(folder)
+    assert sample.points.tolist() == [[3, 4], [20, 21]]
+    (folder / "points" / "0000.csv").write_text("x,y\n3,4\n")
+    with pytest.raises(DatasetError, match=r"0000\.csv and 0000\.txt are the centres of one"):
+        load_dataset(folder)
+    shutil.rmtree(folder / "points")
+    for name in (r"C:\data\exp1\0000.png", "images/0000.png"):
+        (folder / "points.csv").write_text(f"image,x,y\n{name},3,4\n")
+        with pytest.raises(DatasetError, match="by its file name alone: 0000.png, not"):
+            load_dataset(folder)
+    (folder / "points.csv").write_text("image,x,y\n0000.png,32,32\n")  # counted from 1
+    with pytest.raises(DatasetError, match=r"x=32, y=32 \(pixels are counted from 0, the last"):
+        load_dataset(folder)
+    (folder / "points.csv").write_text("image,x,y\n0000.png,60,32\n")  # just outside
+    with pytest.raises(DatasetError, match=r"x=60, y=32$"):
+        load_dataset(folder)
+    day = folder / "images" / "day1"
+    day.mkdir()
+    (folder / "images" / "0000.png").rename(day / "0000.png")
+    with pytest.raises(DatasetError, match=r"its folders \(day1\) are not looked into"):
+        load_dataset(folder)
+    (day / "0000.png").rename(folder / "images" / "0000.png")
+    (folder / "points.csv").write_text("image,x,y\n0000.png,10,10\n0000.png,20,20\n")
+    config = TrainConfig(datasets=[str(folder)], out=str(tmp_path / "m"), scale=0.1, epochs=1)
+    with pytest.raises(DatasetError, match=r"too small at scale 0\.1 .*a larger --scale"):
+        train(config, progress=False, log=None)
+
+
 def test_centres_that_name_no_image_or_two_are_refused_by_name(tmp_path):
     """points/ and markers/ files that match no image (a case typo, a marker image named
     t000_markers.tif) were passed over without a word, their images left out; a stem that
@@ -375,7 +414,10 @@ def test_centres_that_name_no_image_or_two_are_refused_by_name(tmp_path):
         cv2.imwrite(str(folder / "images" / name), _blobs((40, 40), []))
     (folder / "points" / "t000.csv").write_text("image,x,y\nt000.png,3,4\nt000.png,9,9\n")
     (folder / "points" / "T001.csv").write_text("x,y\n5,6\n")
-    with pytest.raises(DatasetError, match=r"points: images not found in .*: T001 \(each file"):
+    with pytest.raises(
+        DatasetError,
+        match=r"points: images not found in .*: T001 \(each file.*differ in case: T001 is not t001",
+    ):
         load_dataset(folder)
     (folder / "points" / "T001.csv").rename(folder / "points" / "t001.csv")
     first, second = load_dataset(folder)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 from cellprop.engine.batch import points_in_units
@@ -123,9 +123,26 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
+#: The kinds of a ``points/`` folder's tables: CSV, and the tab-separated text Fiji saves
+#: (*File ▸ Save As ▸ XY Coordinates*, results saved as .txt).
+POINTS_SUFFIXES = (".csv", ".txt", ".tsv")
+
+
 def _points_files(folder: Path) -> list[Path]:
-    """The points files of a ``points/`` folder, in name order; not hidden files."""
-    return sorted(p for p in folder.glob("*.csv") if not p.name.startswith("."))
+    """The points files of a ``points/`` folder, in name order; not hidden files. Two of one
+    image (0000.csv and 0000.txt) are refused: which holds its centres cannot be told."""
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in POINTS_SUFFIXES and p.is_file() and not p.name.startswith(".")
+    )
+    stems = Counter(p.stem for p in files)
+    twice = sorted(p.name for p in files if stems[p.stem] > 1)
+    if twice:
+        raise DatasetError(
+            f"{folder}: {' and '.join(twice[:2])} are the centres of one image: keep one"
+        )
+    return files
 
 
 #: Centres nearer than this (pixels) to one clicked before it are that cell clicked twice.
@@ -153,7 +170,7 @@ def _named(by_name: dict, files: list[Path], where: Path, how: str) -> None:
         raise DatasetError(
             f"{where}: images not found in {files[0].parent}: {', '.join(unknown[:5])}"
             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-            + f" ({how})"
+            + f" ({how}{_naming_hint(unknown, known)})"
         )
     stems = Counter(p.stem for p in files)
     for key in by_name:
@@ -163,6 +180,19 @@ def _named(by_name: dict, files: list[Path], where: Path, how: str) -> None:
                 f"{where}: {key} names {' and '.join(both)}, which cannot be told apart: name "
                 "the image with its extension"
             )
+
+
+def _naming_hint(unknown: list[str], known: set[str]) -> str:
+    """What the first of ``unknown`` names would have to be to name an image of ``known``:
+    its file name alone, not a path; its letters in the file's case."""
+    lower = {k.lower(): k for k in known}
+    for name in unknown:
+        base = PureWindowsPath(name).name  # a path of either system's, C:\\data\\0000.png too
+        if base != name and base in known:
+            return f"; name an image by its file name alone: {base}, not {name}"
+        if name.lower() in lower:
+            return f"; the names differ in case: {name} is not {lower[name.lower()]}"
+    return ""
 
 
 def _file_points(csv_path: Path) -> np.ndarray:
@@ -221,7 +251,16 @@ def load_dataset(
         raise DatasetError(f"{folder}: not a dataset folder (it has no images/ folder)")
     files = _image_files(images_dir)
     if not files:
-        raise DatasetError(f"{images_dir}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+        inside = sorted(p.name for p in images_dir.iterdir() if p.is_dir())
+        raise DatasetError(
+            f"{images_dir}: no images ({', '.join(IMAGE_EXTENSIONS)})"
+            + (
+                f"; its folders ({', '.join(inside[:3])}) are not looked into: put the "
+                "images in images/ itself, or give each folder as a dataset of its own"
+                if inside
+                else ""
+            )
+        )
 
     by_name: dict[str, np.ndarray] = {}
     markers: dict[str, tuple] = {}  # a marker image's path and size, by its image's stem
@@ -309,9 +348,19 @@ def load_dataset(
             )
             if outside.any():
                 x, y = points[np.argmax(outside)]
+                off = points[outside]
+                by_one = (
+                    (off >= -0.5).all(1) & (off[:, 0] <= cols + 0.5) & (off[:, 1] <= rows + 0.5)
+                )
                 raise DatasetError(
                     f"{path}: {int(outside.sum())} centre(s) outside the {cols}x{rows} image, "
                     f"e.g. x={x:g}, y={y:g}"
+                    + (
+                        f" (pixels are counted from 0, the last at x={cols - 1}, "
+                        f"y={rows - 1}: centres counted from 1 lie a pixel off)"
+                        if by_one.all()
+                        else ""
+                    )
                 )
         samples.append(
             Sample(f"{label or folder.resolve().name}/{path.name}", path, pixels, points)

@@ -552,7 +552,10 @@ def _train(config: TrainConfig, progress: bool, log) -> TrainResult:
     val_images = [prepare_sample(s, scale, sigma_px, config.low, config.high) for s in val_samples]
     too_small = [im.name for im in train_images if min(im.image.shape) < 8]
     if too_small:
-        raise DatasetError(f"images too small at scale {scale:g}: {', '.join(too_small)}")
+        raise DatasetError(
+            f"images too small at scale {scale:g} (under 8 px across for the network): "
+            f"{', '.join(too_small)}; a larger --scale, or larger images, train on them"
+        )
 
     # (not before: a dataset refused leaves none.) The model's folder first: with --work
     # elsewhere, an --out that cannot be written was found only after the whole training.
