@@ -177,8 +177,11 @@ def read_labels(path: str | Path) -> np.ndarray:
 
     try:
         labels = tifffile.imread(path)
-    except (tifffile.TiffFileError, ValueError) as exc:
-        raise ValueError(f"{path}: not a label image ({exc})") from exc
+    except (OSError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile's and its codecs' (damaged data)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a label image that can be read ({reason})") from exc
     return as_labels(labels, path)
 
 

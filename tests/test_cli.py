@@ -552,6 +552,30 @@ def _edited_run(tmp_path, tiny_model_dir):
     return folder, out, labels
 
 
+def test_resume_segments_again_an_image_whose_labels_data_is_damaged(
+    tmp_path, tiny_model_dir, capsys
+):
+    """A finished image's label TIFF whose header reads but whose compressed data is damaged
+    (a disk error, a copy cut short): segmented again like a labels file cut to nothing. It
+    was a DeflateError traceback, and every later --resume ended so."""
+    folder, out = _three_images(tmp_path), tmp_path / "out"
+    assert segment([folder, "--out", out], tiny_model_dir) == 0
+    labels = out / "frame1_labels.tif"
+    with tifffile.TiffFile(labels) as tif:
+        assert tif.pages[0].compression != 1  # (compressed: its data can be damaged)
+        offset, count = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
+    data = bytearray(labels.read_bytes())
+    data[offset : offset + count] = bytes(range(256)) * (count // 256) + bytes(count % 256)
+    labels.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="frame1_labels.tif: not a label image that can be"):
+        read_labels(labels)
+    capsys.readouterr()
+    assert segment([folder, "--out", out, "--resume"], tiny_model_dir) == 0
+    err = capsys.readouterr().err
+    assert "kept    frame0.png" in err and "done    frame1.png" in err
+    assert read_labels(labels).max() > 0
+
+
 def test_resume_keeps_labels_edited_when_excel_saved_the_summary_again(
     tmp_path, tiny_model_dir, capsys
 ):
