@@ -534,6 +534,11 @@ def _check_series(path: Path, tif, series) -> None:
     _check_imagej(path, tif, series)
     in_page, outer_axes, _, _ = _tiff_layout(series)
     page_shape = tuple(series.shape)[len(outer_axes) :]
+    # (tifffile's axes say so only where the file does: written without them, YXC is a
+    # stack of pages each a row of the image, its channels its few columns)
+    rows = "Y" in in_page and "X" in in_page and len(series.pages) > 1
+    if rows and page_shape[in_page.index("X")] <= 5 < page_shape[in_page.index("Y")]:
+        in_page = ""
     if "Y" not in in_page or "X" not in in_page:
         raise ImageError(
             path,

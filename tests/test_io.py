@@ -403,10 +403,22 @@ def test_a_file_no_page_of_which_can_be_read_is_one_image_and_says_why(tmp_path,
     tifffile.imwrite(tmp_path / "stopped.tif", planes, metadata=None, description=header)
     yxc = np.dstack([planes[0], planes[1], planes[2]]).astype(np.uint16)
     tifffile.imwrite(tmp_path / "rows.tif", yxc, photometric="minisblack", metadata={"axes": "YXC"})
-    for name in ("stopped.tif", "rows.tif"):
+    # the same written as a plain imwrite of two channels writes it, without its axes (they
+    # read QYX, or IYX without tifffile's metadata): 30 "images" of 40 x 2 pixels each
+    tifffile.imwrite(tmp_path / "plain.tif", yxc[..., :2])
+    tifffile.imwrite(tmp_path / "bare.tif", yxc, photometric="minisblack", metadata=None)
+    for name in ("stopped.tif", "rows.tif", "plain.tif", "bare.tif"):
         assert count_pages(tmp_path / name) == 1
     with pytest.raises(ImageError, match=r"its pages are not image planes \(axes YXC"):
         read_image(tmp_path / "rows.tif", channel=1)
+    for name, axes in (("plain.tif", "QYX"), ("bare.tif", "IYX")):
+        with pytest.raises(ImageError, match=rf"not image planes \(axes {axes}, .*pages \(40, "):
+            read_image(tmp_path / name)
+    # a stack of narrow planes as tall as wide, or of one page, is one all the same
+    tifffile.imwrite(tmp_path / "narrow.tif", np.ones((6, 5, 5), np.uint8))
+    assert read_image(tmp_path / "narrow.tif", page=5).pixels.shape == (5, 5)
+    tifffile.imwrite(tmp_path / "strip.tif", np.ones((40, 2), np.uint8))
+    assert read_image(tmp_path / "strip.tif").pixels.shape == (40, 2)
     out = tmp_path / "out"
     assert (
         main(
