@@ -580,15 +580,23 @@ def cmd_segment(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     found = paths = find_images(args.inputs, recursive=args.recursive)
     # Earlier results inside an input folder are not inputs (results written beside the
-    # images, --out the images' own folder); the images in --out are.
+    # images, --out the images' own folder); the images in --out are, and so are images of
+    # yours named so where no run of cellprop is recorded (exp1_labels.tif, no table beside:
+    # find_images leaves out those beside their tables).
     # A file given by name is an input whatever its name (an image called my_overlay.png).
     made = (OUTPUT_SUFFIXES["labels"], OUTPUT_SUFFIXES["overlay"])
     named_files = {Path(name) for name in args.inputs if os.path.isfile(name)}
+    run_in_out = (out / "run.json").is_file()
     paths = [
         p
         for p in paths
         if p in named_files
-        or not (p.name.endswith(made) and p.exists() and p.resolve().is_relative_to(out))
+        or not (
+            run_in_out
+            and p.name.endswith(made)
+            and p.exists()
+            and p.resolve().is_relative_to(out)
+        )
     ]
     if not paths:
         print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)

@@ -213,6 +213,24 @@ def test_a_mask_of_ones_own_named_as_cellprops_labels_is_said_to_be_so(
     assert (folder / "my_overlay_labels.tif").is_file()
 
 
+def test_images_of_ones_own_named_as_results_are_segmented_with_out_their_own_folder(
+    tmp_path, tiny_model_dir, capsys
+):
+    """--out the images' own folder, where no run is recorded: exp1_labels.tif and
+    exp2_overlay.png, images of the user's own with no table beside them, are inputs (they
+    were left out without a word: "1 image(s)"). Run again into it, its results are not."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    for k, name in enumerate(("a.png", "exp1_labels.tif", "exp2_overlay.png")):
+        cv2.imwrite(str(folder / name), textured((96, 128), k))
+    assert segment([folder, "--out", folder], tiny_model_dir) == 0
+    assert "3/3 image(s) done" in capsys.readouterr().err
+    assert (folder / "exp1_labels_labels.tif").is_file()
+    assert (folder / "exp2_overlay_cells.csv").is_file()
+    assert segment([folder, "--out", folder, "--resume"], tiny_model_dir) == 0
+    assert "3/3 image(s) done" in capsys.readouterr().err
+
+
 def test_points_in_micrometres_on_a_calibrated_image_are_said_to_be_so(tmp_path, capsys):
     """A Fiji table measured on a calibrated image (0.5 um pixels) gives micrometres: all on
     the image, so nothing refused them, and cells were outlined at the wrong places without
