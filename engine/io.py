@@ -639,9 +639,7 @@ def _from_header(path: str | Path, of_tiff, of_other, otherwise):
             with _tifffile_warnings(), tifffile.TiffFile(path) as tif:
                 return of_tiff(tif)
         if kind is not None:
-            from PIL import Image
-
-            with Image.open(path) as im:
+            with _open_pil(path) as im:
                 return of_other(im)
     except Exception:  # noqa: BLE001 - any damage: not known from the header
         return otherwise
@@ -868,11 +866,22 @@ def _positive(text) -> float:
 # --- PNG, JPEG, BMP ----------------------------------------------------------------------------
 
 
+def _open_pil(path: Path):
+    """``PIL.Image.open(path)`` without Pillow's "decompression bomb" check: it spoke of a
+    DOS attack (an error past 179 Mpixel, a warning on the console past 89), where
+    cellprop's own limit (:data:`MAX_PIXELS`) is checked on the header before any pixel is
+    decoded and says what to do."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    return Image.open(path)
+
+
 def _read_other(path: Path, kind: str, page: int | None, channel: int | None) -> ImageData:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with _open_pil(path) as im:
             width, height = im.size
             _check_size(path, height, width)
             n_pages = getattr(im, "n_frames", 1)

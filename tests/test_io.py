@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+import struct
+import warnings
+import zlib
 from pathlib import Path
 
 import cv2
@@ -538,8 +541,22 @@ def test_bad_files_give_one_clear_error_naming_the_file(tmp_path, capfd):
     # A 20000 x 20000 TIFF (400 MB, written sparse): refused from its header, nothing decoded.
     tifffile.imwrite(tmp_path / "huge.tif", shape=(20000, 20000), dtype=np.uint8)
     cases["huge"] = (tmp_path / "huge.tif", "larger than the 64 Mpixel limit")
+    # PNGs whose headers say 14000 x 14000 and 10000 x 10000: Pillow's "decompression bomb"
+    # error (a DOS attack, it said) and console warning, not the limit, spoke for them
+    for side in (14000, 10000):
+        png = b"\x89PNG\r\n\x1a\n"
+        for kind, data in [
+            (b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)),
+            (b"IDAT", zlib.compress(b"")),  # (its pixels cut short: never decoded)
+            (b"IEND", b""),
+        ]:
+            png += struct.pack(">I", len(data)) + kind + data
+            png += struct.pack(">I", zlib.crc32(kind + data))
+        (tmp_path / f"huge{side}.png").write_bytes(png)
+        cases[f"huge png {side}"] = (tmp_path / f"huge{side}.png", "than the 64 Mpixel limit")
     for name, (path, reason) in cases.items():
-        with pytest.raises(ImageError) as err:
+        with pytest.raises(ImageError) as err, warnings.catch_warnings():
+            warnings.simplefilter("error")  # (Pillow's DecompressionBombWarning: a failure)
             read_image(path)
         assert str(err.value).startswith(str(path) + ": "), name
         assert reason in err.value.reason, (name, err.value.reason)
