@@ -54,7 +54,7 @@ def _non_negative_float(text: str) -> float:
 
 
 def _fraction(text: str) -> float:
-    return _bounded(text, lambda v: 0 < v < 1, "lie between 0 and 1")
+    return _bounded(text, lambda v: 0 < v < 1, "lie between 0 and 1, not either")
 
 
 def _share(text: str) -> float:
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         default=None,
         metavar="T",
-        help="detection threshold on the likelihood, 0..1 (default: the model's)",
+        help="detection threshold on the likelihood, between 0 and 1, not either (default: the model's)",
     )
     seg.add_argument(
         "--diameter",
@@ -592,10 +592,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         for p in paths
         if p in named_files
         or not (
-            run_in_out
-            and p.name.endswith(made)
-            and p.exists()
-            and p.resolve().is_relative_to(out)
+            run_in_out and p.name.endswith(made) and p.exists() and p.resolve().is_relative_to(out)
         )
     ]
     if not paths:

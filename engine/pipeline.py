@@ -124,7 +124,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must lie between 0 and 1, got {self.threshold}")
+            raise ValueError(
+                f"threshold must lie between 0 and 1 (not 0 or 1 itself), got {self.threshold}"
+            )
         if isinstance(self.diameter, str):
             if self.diameter != "auto":
                 raise ValueError(f"diameter must be a number or 'auto', got {self.diameter!r}")
@@ -565,6 +567,13 @@ def segment(
 
     report("normalise", 0.0)
     h, w = image.shape
+    given = None if estimate is not None else settings.diameter  # (not one measured)
+    if given is not None and given > max(h, w):  # 5000 for 50: an area, or in nm?
+        raise ImageError(
+            None,
+            f"at a cell diameter of {given:g} px no cell fits in its {w} x {h} pixels, nothing "
+            "can be found: give your cells' diameter in pixels of the image",
+        )
     enlarged = max(cfg["scale"], cfg["cut_scale"])  # a diameter given smaller than the model's
     if enlarged > 1 and h * w * enlarged**2 > MAX_PIXELS:
         raise ImageError(

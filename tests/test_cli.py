@@ -2405,6 +2405,26 @@ def test_edge_fraction_reaches_the_run_record_and_bad_values_are_refused(
     assert "--edge-fraction: must lie between 0 and 1, got 1.5" in capsys.readouterr().err
 
 
+def test_a_threshold_of_one_and_a_diameter_no_cell_fits_are_said(
+    inputs, tmp_path, tiny_model_dir, capsys
+):
+    """--threshold 1 is refused saying 0 and 1 themselves are not thresholds (it said "must
+    lie between 0 and 1, got 1"); a diameter wider than the image (5000 for 50 px cells: an
+    area?) fails the image, saying so, where it was a run of 0 cells and exit 0; one as wide
+    as the image's longer side is segmented."""
+    with pytest.raises(SystemExit):
+        segment([inputs / "good1.png", "--out", tmp_path / "x", "--threshold", "1"], tiny_model_dir)
+    assert "--threshold: must lie between 0 and 1, not either, got 1" in capsys.readouterr().err
+    h, w = cv2.imread(str(inputs / "good1.png")).shape[:2]
+    args = [inputs / "good1.png", "--out", tmp_path / "big", "--diameter", "5000"]
+    assert segment(args, tiny_model_dir) == 1
+    assert f"good1.png: at a cell diameter of 5000 px no cell fits in its {w} x {h} pixels" in (
+        capsys.readouterr().err
+    )
+    args = [inputs / "good1.png", "--out", tmp_path / "wide", "--diameter", str(max(h, w))]
+    assert segment(args, tiny_model_dir) == 0
+
+
 SAMPLE = ROOT / "resources" / "samples" / "c2c12_0006_crop512.png"
 
 
