@@ -668,6 +668,16 @@ def process_batch(
                 res.table = as_written(res.table)
             if i in changed and not res.kept:
                 res.note = add_note(res.note, changed[i])
+                left = [
+                    p.name
+                    for p in output_paths(files[i].target, out, roi).values()
+                    if res.status != "done" and p.is_file()
+                ]
+                if left:  # (the earlier run's results of it, maybe all there is of its image)
+                    res.error = (
+                        f"{res.error}; the earlier run finished it, and its files from then "
+                        f"are left as they were, out of the tables: {', '.join(left)}"
+                    )
             if not res.kept:
                 journal.add(res)
             _remove_replaced(res, replaced.get(res.name))
