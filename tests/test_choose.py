@@ -51,6 +51,31 @@ def test_real_images_of_each_modality_choose_their_model(
         assert s.fluorescence == (expected == "nuclei")
 
 
+@pytest.mark.parametrize(
+    ("dataset", "frame", "zoom", "expected"),
+    [
+        ("hela-dic", "t075.tif", 0.5, "dic"),  # another objective: half the magnification
+        ("hela-dic", "t066.tif", 2.5, "dic"),
+        ("c2c12-phase", "0006.png", 0.4, "phase"),
+    ],
+)
+def test_a_model_is_chosen_for_images_taken_at_another_magnification(
+    shipped, shared_data, dataset, frame, zoom, expected
+):
+    """Each model is asked at its cells' size halved to doubled and its best answer counts:
+    asked at its own scale only, the phase model won these HeLa frames (0.85 against 0.82 at
+    x0.5) and the dic model C2C12 at x0.4, and segmented them into a cell or two."""
+    pixels = read_image(shared_data / dataset / "images" / frame).pixels
+    size = (round(pixels.shape[1] * zoom), round(pixels.shape[0] * zoom))
+    zoomed = cv2.resize(
+        pixels, size, interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR
+    )
+    s = suggest_model(zoomed, shipped)
+    assert s.model.name == expected, s.describe()
+    other = max(v for k, v in s.confidence.items() if k != expected)
+    assert s.confidence[expected] > other + 0.05, s.describe()
+
+
 def test_the_official_wsispdr_crop_chooses_phase(shipped, shared_data):
     image = shared_data / "wsispdr-reference" / "image" / "test" / "ori" / "00000.png"
     assert suggest_model(read_image(image).pixels, shipped).model.name == "phase"

@@ -233,6 +233,10 @@ def test_model_choice_is_checked_on_every_image_and_reported(tmp_path):
     text = validate.write_report([], None, tmp_path, "test", choice)
     assert "## Model choice (`--model auto`)" in text
     assert "| hela-dic (84) | dic | 84 of 84 |" in text
+    # the test frames at half and twice the magnification: still their model (the phase
+    # model won HeLa at x0.5 and x3 where each model was asked at its own scale only)
+    assert rows["hela-dic test frames x0.5"]["images"] == 14
+    assert "| c2c12-phase test frames x2 (1) | phase | 1 of 1 |" in text
 
 
 def test_baselines_go_through_the_models_edge_rule():

@@ -386,11 +386,25 @@ def model_choice_check(data: Path, models: Path = MODELS_DIR) -> dict | None:
     reference = data / "wsispdr-reference" / "image" / "test" / "ori" / "00000.png"
     if reference.is_file():
         sources.append(("phase", "wsispdr-reference", [reference]))
+    # the test frames as another objective or camera binning gives them: half and twice the
+    # magnification (each model is asked at its cells' size halved to doubled)
+    for r in RECIPES.values():
+        if r.dataset in ("c2c12-phase", "hela-dic") and (data / r.dataset / "images").is_dir():
+            for zoom in (0.5, 2.0):
+                frames = [data / r.dataset / "images" / name for name in r.test]
+                sources.append((r.name, f"{r.dataset} test frames x{zoom:g}", frames, zoom))
     rows = []
-    for expected, dataset, files in sources:
+    for expected, dataset, files, *zoom in sources:
         right, margins, t0 = 0, [], time.perf_counter()
         for f in files:
-            s = suggest_model(read_image(f).pixels, loaded)
+            pixels = read_image(f).pixels
+            if zoom:
+                size = (round(pixels.shape[1] * zoom[0]), round(pixels.shape[0] * zoom[0]))
+                shrink = zoom[0] < 1
+                pixels = cv2.resize(
+                    pixels, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+                )
+            s = suggest_model(pixels, loaded)
             right += s.model.name == expected
             others = [v for k, v in s.confidence.items() if k != expected]
             margins.append(s.confidence.get(expected, 0.0) - max(others, default=0.0))
@@ -765,7 +779,8 @@ def write_report(
             "## Model choice (`--model auto`)",
             "",
             "`suggest_model` (engine/choose.py) on every image of each dataset, training frames "
-            "included (it judges the networks' confidence, not the segmentation): how often it "
+            "included (it judges the networks' confidence, not the segmentation), and on the "
+            "test frames resized to half and twice their magnification: how often it "
             "picks the dataset's model, and the smallest margin of the right model's centre "
             "confidence over the best other competitor's.",
             "",
