@@ -101,26 +101,36 @@ class Suggestion:
 
 
 def centre_confidence(
-    model, normalised: np.ndarray, scale: float, max_side: int = _MAX_SIDE, min_centres: int = 1
+    model,
+    normalised: np.ndarray,
+    scale: float,
+    max_side: int = _MAX_SIDE,
+    min_centres: int = 1,
+    at: tuple[int, int] | None = None,
 ):
     """Median likelihood at the centres ``model`` finds in a normalised image run at ``scale``.
 
-    Only a centred window of at most ``max_side`` network-scale pixels is looked at (it bounds
-    the time taken); 0 when fewer than ``min_centres`` centres are found. Also what
+    Only a window of at most ``max_side`` network-scale pixels is looked at (it bounds the
+    time taken), centred on the image's centre or on ``at`` (row, column; the window kept
+    inside the image); 0 when fewer than ``min_centres`` centres are found. Also what
     :mod:`.size` compares across scales.
     """
     # Crop in the image's pixels first: a large image is never rescaled whole.
     side = int(np.ceil(max_side / scale))
     rows, cols = normalised.shape
-    r0, c0 = max(0, (rows - side) // 2), max(0, (cols - side) // 2)
+    if at is None:
+        r0, c0 = max(0, (rows - side) // 2), max(0, (cols - side) // 2)
+    else:
+        r0 = int(np.clip(at[0] - side // 2, 0, max(0, rows - side)))
+        c0 = int(np.clip(at[1] - side // 2, 0, max(0, cols - side)))
     net = rescale(normalised[r0 : r0 + side, c0 : c0 + side], scale, order=1)
     likelihood = likelihood_map(model, net)
     threshold = float(model.defaults.get("threshold", 0.5))
     centres = find_centres(likelihood, threshold, int(model.defaults.get("peak_min_distance", 2)))
     if not len(centres) or len(centres) < min_centres:
         return 0.0
-    at = np.round(centres).astype(int)
-    return float(np.median(likelihood[at[:, 0], at[:, 1]]))
+    peaks = np.round(centres).astype(int)
+    return float(np.median(likelihood[peaks[:, 0], peaks[:, 1]]))
 
 
 def background_level(pixels: np.ndarray) -> float:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cellprop.engine import Settings, read_image, segment
-from cellprop.engine.normalise import rescale
+from cellprop.engine.normalise import normalise, rescale
 from cellprop.engine.pipeline import resolve_settings
-from cellprop.engine.size import STEPS, estimate_diameter
+from cellprop.engine.size import STEPS, busiest_point, estimate_diameter
 from cellprop.training.models import RECIPES, calibrate_size
 
 from cellprop.cli import main
@@ -91,6 +91,24 @@ def test_auto_diameter_segments_a_twice_magnified_image_like_the_original(phase_
     assert auto.settings["diameter_px"] == pytest.approx(auto.settings["diameter"]) and isinstance(
         auto.settings["diameter"], float
     )
+
+
+def test_cells_around_an_empty_middle_are_measured_where_they_are(phase_model, shared_data):
+    """A scratch assay: the frame's middle, 500 px across, holds no cells (camera noise on
+    the background level), 185 of its 230 cells around it. The trials' windows are centred
+    where the cells are, not on the empty middle, where the trials of small cells looked at
+    background alone and found nothing (38 px estimated, 32 for the whole frame). A frame
+    whose middle holds cells is measured in its middle, as ever."""
+    frame = read_image(shared_data / "c2c12-phase" / "images" / "0006.png").pixels
+    whole = estimate_diameter(frame, phase_model)
+    assert busiest_point(normalise(frame, phase_model.low, phase_model.high), 305) is None
+    rows, cols = frame.shape
+    scratch = frame.astype(np.float64)
+    middle = (slice(rows // 2 - 250, rows // 2 + 250), slice(cols // 2 - 250, cols // 2 + 250))
+    level = np.median(frame)
+    scratch[middle] = np.random.default_rng(0).normal(level, 2.0, (500, 500))
+    est = estimate_diameter(np.clip(scratch, 0, 255).astype(np.uint8), phase_model)
+    assert abs(np.log2(est.diameter / whole.diameter)) < np.log2(1.1), (est, whole)
 
 
 def test_settings_accept_auto_and_reject_other_words(phase_model):
