@@ -315,6 +315,8 @@ def read_image(path: str | Path, page: int | None = None, channel: int | None = 
             if not os.access(path, os.R_OK | os.X_OK):  # (a batch names such a folder)
                 raise ImageError(path, "a folder that cannot be read (permission denied)")
             raise ImageError(path, "is a folder, not an image file")
+        if not path.is_file():  # a named pipe, a device: reading it could wait for ever
+            raise ImageError(path, "not a regular file (a pipe or a device), not an image")
         size = path.stat().st_size
     except PermissionError:
         raise ImageError(path, "cannot be opened (permission denied)") from None

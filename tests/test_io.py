@@ -526,6 +526,8 @@ def test_bad_files_give_one_clear_error_naming_the_file(tmp_path, capfd):
     cases["trunc.png"] = (_truncate(tmp_path / "trunc.png"), "truncated")
     (tmp_path / "empty.tif").write_bytes(b"")
     cases["empty.tif"] = (tmp_path / "empty.tif", "empty")
+    os.mkfifo(tmp_path / "pipe.tif")  # (found by -r in a folder: it was "empty (0 bytes)")
+    cases["pipe"] = (tmp_path / "pipe.tif", "not a regular file (a pipe or a device)")
     cv2.imwrite(str(tmp_path / "real.png"), ramp(np.uint8))
     (tmp_path / "png_named.tif").write_bytes((tmp_path / "real.png").read_bytes())
     cases["wrong extension"] = (tmp_path / "png_named.tif", "holds a PNG image")
