@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cellprop import TRAIN_INSTALL
@@ -535,6 +535,29 @@ def _not_written_by_cellprop(existing: list[Path], out: Path) -> str:
     )
 
 
+def _other_kinds(inputs: list[str]) -> str:
+    """What the folders given hold instead of images, where they hold files of other kinds
+    (.gif, .webp: passed over without a word): " (it holds 2 .gif files; the kinds read
+    are ...)"; "" where they hold none."""
+    from collections import Counter
+
+    from cellprop.engine.io import IMAGE_EXTENSIONS
+
+    kinds: Counter = Counter()
+    for name in inputs:
+        if os.path.isdir(name):
+            with suppress(OSError):
+                kinds.update(
+                    p.suffix.lower() or "(no extension)"
+                    for p in Path(name).iterdir()
+                    if not p.name.startswith(".") and p.is_file()
+                )
+    if not kinds:
+        return ""
+    held = ", ".join(f"{n} {k}" for k, n in kinds.most_common(4))
+    return f" (it holds {held} files; the kinds read are {', '.join(IMAGE_EXTENSIONS)})"
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -596,7 +619,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
         )
     ]
     if not paths:
-        print("cellprop: no images found in " + ", ".join(args.inputs), file=sys.stderr)
+        print(
+            "cellprop: no images found in " + ", ".join(args.inputs) + _other_kinds(args.inputs),
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     # a folder given among others that gave no image: said, not passed over without a word
     # (by where the images found lie: each folder is not looked through again)

@@ -185,6 +185,24 @@ def test_a_folder_without_images_given_among_others_is_said_so(
     assert (out / "good1_labels.tif").is_file()
 
 
+def test_a_folder_of_other_kinds_of_file_says_what_it_holds(tmp_path, tiny_model_dir, capsys):
+    """A folder of GIFs and WebPs (kinds not read): "no images found" says what it holds and
+    which kinds are read, where it only named the folder."""
+    from PIL import Image
+
+    folder = tmp_path / "movies"
+    folder.mkdir()
+    for name in ("a.gif", "b.gif", "c.webp"):
+        Image.new("L", (40, 40)).save(folder / name)
+    assert segment([folder, "--out", tmp_path / "out"], tiny_model_dir) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"no images found in {folder} (it holds 2 .gif, 1 .webp files; the kinds read are .tif"
+        in err
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_mask_of_ones_own_named_as_cellprops_labels_is_said_to_be_so(
     tmp_path, tiny_model_dir, capsys
 ):
