@@ -150,11 +150,16 @@ class BatchResult:
         t003: :func:`times_in_names`): what is said of it, since its cells are then followed
         as missed there; else ""."""
         said = []
-        for name, members in self._folder_time_lapses().items():
+        # (by all of a folder's images, those that failed too: a time point that failed
+        # is no name skipped, and is named among the images not processed)
+        for name, members, times in sequences(self.results, by_page=True):
+            images = [self.results[k] for k in members]
+            if images[0].page is not None or all(r.sequence is None for r in images):
+                continue  # a file's pages, or a folder not followed
             gaps = [
-                f"{a[1]} to {b[1]}"
-                for a, b in zip(members, members[1:], strict=False)
-                if b[0] - a[0] > 1
+                f"{a.name} to {b.name}"
+                for a, b, ta, tb in zip(images, images[1:], times, times[1:], strict=False)
+                if tb - ta > 1
             ]
             if gaps:
                 said.append(f"{name} ({first_three(gaps)})")
@@ -1081,6 +1086,9 @@ def _follow_one(
         if r.status != "done" or r.table is None:
             tracker.restart()  # a time point missing: a gap that may be closed
             continue
+        if followed and times[k] - times[followed[-1]] > 1:  # names that skip time points:
+            tracker.restart()  # missed there, a gap closed as --max-gap allows (it was
+            previous = None  # linked across, whatever --max-gap)
         try:
             labels = read_labels(r.outputs["labels"])
         except (OSError, ValueError):  # gone or damaged since it was written: as if missing

@@ -3184,6 +3184,22 @@ def test_a_time_point_missing_from_a_folder_counts_as_missed(tmp_path, tiny_mode
     later = read_csv(out / "t003_cells.csv")
     assert later and {r["TrackObjects_GapLength"] for r in later} == {"2"}
     assert {r["Last_Frame"] for r in read_csv(out / "tracks.csv")} == {"3"}
+    # --max-gap 0 closes no gap, across a name skipped as across a time point that failed
+    # (the cells were linked across the skipped name whatever --max-gap)
+    assert (
+        segment([folder, "--out", out, "--resume", "--track", "--max-gap", "0"], tiny_model_dir)
+        == 0
+    )
+    later = read_csv(out / "t003_cells.csv")
+    assert {r["TrackObjects_GapLength"] for r in later} == {"0"}
+    assert {r["TrackObjects_ParentObjectNumber"] for r in later} == {"0"}
+    # a time point whose image fails is no name skipped: the run says only that it failed
+    cv2.imwrite(str(folder / "t002.png"), frame)
+    (folder / "t001.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    capsys.readouterr()
+    assert segment([folder, "--out", tmp_path / "o2", "--track"], tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    assert "t001.png" in err and "skip time points" not in err
 
 
 def test_a_cell_said_to_have_come_in_after_a_failed_time_point_stays_so(tmp_path, tiny_model_dir):
