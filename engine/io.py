@@ -868,7 +868,7 @@ def _positive(text) -> float:
 # --- PNG, JPEG, BMP ----------------------------------------------------------------------------
 
 
-def _open_pil(path: Path):
+def _open_pil(path: str | Path):
     """``PIL.Image.open(path)`` without Pillow's "decompression bomb" check: it spoke of a
     DOS attack (an error past 179 Mpixel, a warning on the console past 89), where
     cellprop's own limit (:data:`MAX_PIXELS`) is checked on the header before any pixel is

@@ -567,11 +567,11 @@ def segment(
 
     report("normalise", 0.0)
     h, w = image.shape
-    given = None if estimate is not None else settings.diameter  # (not one measured)
-    if given is not None and given > max(h, w):  # 5000 for 50: an area, or in nm?
+    wide = None if estimate is not None else settings.diameter  # (not one measured)
+    if isinstance(wide, (int, float)) and wide > max(h, w):  # 5000 for 50: an area, or nm?
         raise ImageError(
             None,
-            f"at a cell diameter of {given:g} px no cell fits in its {w} x {h} pixels, nothing "
+            f"at a cell diameter of {wide:g} px no cell fits in its {w} x {h} pixels, nothing "
             "can be found: give your cells' diameter in pixels of the image",
         )
     enlarged = max(cfg["scale"], cfg["cut_scale"])  # a diameter given smaller than the model's
