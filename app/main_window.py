@@ -574,7 +574,15 @@ class MainWindow(
         marking = self.mark_action.isChecked()
         # The next image still being read is no reason to stop: marking image after image,
         # the mode went off at each new one, and the clicks on it selected cells instead.
-        loading = current is not None and current.image is None and not current.error
+        # (a page or channel of its file too: the one shown until the next is read)
+        loading = (
+            current is not None
+            and not current.error
+            and (
+                current.image is None
+                or (current.image.page, current.image.channel) != current.plane
+            )
+        )
         if not c.can_mark() and marking and not loading:
             self._mark_mode_toggled(False)  # nothing shown to mark
             marking = False

@@ -3810,3 +3810,24 @@ def test_a_click_while_the_next_page_is_read_marks_nothing(qtbot, controller, tm
     assert controller.current.marks == {(0, 0): [(40.0, 40.0)]}
     qtbot.waitUntil(lambda: controller.current.image.page == 1, timeout=RUN_MS)
     assert controller.can_mark() and controller.mark_at(10, 10) == "added"
+
+
+def test_marking_stays_on_from_page_to_page(qtbot, controller, tmp_path):
+    """Marking a time-lapse page by page: the mode stays on while the next page is read,
+    with '.' or the page chooser (it went off at each page, as the old page's pixels are
+    no page to mark, and the next clicks selected cells)."""
+    pages = np.stack([np.full((64, 64), 50 * (k + 1), np.uint8) for k in range(3)])
+    tifffile.imwrite(tmp_path / "movie.tif", pages, imagej=True, metadata={"axes": "TYX"})
+    window = MainWindow(controller, dialogs=AlwaysYes())
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+        window.open_paths([tmp_path / "movie.tif"])
+    window.mark_action.trigger()
+    assert window.mark_action.isChecked()
+    for page in (1, 2):
+        with qtbot.waitSignal(controller.image_ready, timeout=RUN_MS):
+            window.next_page_action.trigger() if page == 1 else controller.set_plane(2, 0)
+            assert window.mark_action.isChecked(), "marking went off while the page was read"
+        assert window.mark_action.isChecked() and controller.current.plane == (page, 0)
+        assert controller.mark_at(10 + page, 10) == "added"
