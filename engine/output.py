@@ -7,6 +7,7 @@ replaces an existing file unless asked to.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -533,7 +534,8 @@ def _points_with_more_columns(
     (a cell type, a comment; a cellprop cell table used as one) again with them: the rows of
     the images not ``replaced`` (names, or stems naming them) as they were (decimal commas
     made points; an image named as ``renamed`` says), then ``rows`` of the replaced ones,
-    their other columns blank. False
+    their other columns those of the row of the same centre before (blank for a new one).
+    False
     (nothing written) where it has no other columns: :func:`write_points` then writes
     image,x,y (their columns were dropped, unasked, at every save)."""
     from .io import points_table
@@ -546,9 +548,13 @@ def _points_with_more_columns(
         return False
     at = {key: header.index(key) for key in ("image", "x", "y")}
     out = [numbered[0][1]]
+    before: dict[str, list] = {}  # the replaced images' rows, for the centres that stay
     for _, row in numbered[1:]:
         row = row + [""] * (len(header) - len(row))
         if row[at["image"]].strip() in replaced:
+            with contextlib.suppress(ValueError):
+                xy = [float(row[at[key]].replace(",", ".")) for key in ("x", "y")]
+                before.setdefault(row[at["image"]].strip(), []).append((xy, row))
             continue
         row[at["image"]] = (renamed or {}).get(row[at["image"]].strip(), row[at["image"]])
         if comma:
@@ -558,8 +564,15 @@ def _points_with_more_columns(
     for name, centres in rows:
         if name not in replaced:
             continue
+        # a centre that was there keeps its row's other columns (a cell type typed in);
+        # the new ones' are blank (all of an image's were blanked at each save)
+        was = before.get(name, []) + before.get(Path(name).stem, [])
         for x, y in np.reshape(np.asarray(centres, np.float64), (-1, 2)):
-            row = [""] * len(header)
+            same = next(
+                (k for k, (xy, _) in enumerate(was) if abs(xy[0] - x) + abs(xy[1] - y) < 1e-3),
+                None,
+            )
+            row = list(was.pop(same)[1]) if same is not None else [""] * len(header)
             row[at["image"]], row[at["x"]], row[at["y"]] = name, format_value(x), format_value(y)
             out.append(row)
     with atomic_path(path, True) as tmp:

@@ -510,6 +510,25 @@ def test_a_training_sets_own_columns_stay_when_centres_are_saved_into_it(tmp_pat
         "t001.tif,200,200,,",
     ]
     assert read_points(folder / "points.csv")["t000.tif"].tolist() == [[164.9, 200.8]]
+    # saved again with the centres it had and one more (the window opened them and a cell
+    # was clicked): those that stay keep their columns (all the image's were blanked)
+    (folder / "points.csv").write_text(
+        "image,x,y,cell_type\nt000.tif,164.9,200.8,mitotic\nt001.tif,12.25,13,interphase\n"
+    )
+    write_training_set(
+        folder,
+        [
+            ("t000.tif", plane, [(164.9, 200.8)]),
+            ("t001.tif", None, [(12.25, 13.0), (50, 60)]),  # (the set's own image)
+        ],
+        overwrite=True,
+    )
+    assert (folder / "points.csv").read_text().splitlines() == [
+        "image,x,y,cell_type",
+        "t000.tif,164.9,200.8,mitotic",
+        "t001.tif,12.25,13,interphase",
+        "t001.tif,50,60,",
+    ]
     # tabs and decimal commas (Fiji's text, a European spreadsheet's), a comment typed over
     # two lines, and rows naming an image by its stem: read as read_points reads them, the
     # stem's rows replaced with the image's (they stayed, and were trained on beside them)
