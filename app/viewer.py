@@ -469,6 +469,12 @@ class ImageViewer(QGraphicsView):
         self._press_pos = event.position().toPoint()
         super().mousePressEvent(event)
 
+    def mouseDoubleClickEvent(self, event):  # noqa: N802
+        """A double click is one click, the first: its second press clicked again (a
+        training mark just added taken away, a cell added by it clicked on)."""
+        super().mouseDoubleClickEvent(event)
+        self._press_pos = None
+
     def mouseReleaseEvent(self, event):  # noqa: N802
         super().mouseReleaseEvent(event)
         pos = event.position().toPoint()
