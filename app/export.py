@@ -123,8 +123,10 @@ class ExportMixin:
                     f"Nothing exported: {first_three(left)}, of the time-lapse followed in "
                     f"{out_dir}, {'are' if len(left) > 1 else 'is'} not open, and the tracks of "
                     "the other time points would be split there. Open the run's results again "
-                    "(File > Open results) and export all of them, or export into another "
-                    "folder."
+                    "(File > Open results) and export all of them; one that does not open so "
+                    "(its labels edited since its table was written) is measured as its labels "
+                    "are by continuing the run first (Process all, then Continue; or cellprop "
+                    "segment --resume). Or export into another folder."
                 )
                 return False
         relinked = [] if combined else self._neighbours_relinked(plan, out_dir, there)
