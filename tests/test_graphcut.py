@@ -243,3 +243,46 @@ def test_seed_radius_keeps_far_map_evidence_from_forcing_the_outline():
     assert not near[20, 45] and near[20, 20]
     inside = disc(shape, centre, 10)
     assert near.sum() >= 0.9 * cell.sum() and (near & ~inside).sum() == 0
+
+
+def test_a_cut_that_fills_its_window_is_no_cell():
+    """A centre found in a fluorescence background (GOWT1 with gamma 0.5): the intensity term's
+    Otsu threshold, on the window's own range, calls half of the noise "cell", the dark
+    background makes the Potts term free, and the cut spreads until the window's rim stops it,
+    a box-shaped false cell. It fills a window three times as padded too: left out. A nucleus
+    in the same noise is cut as before."""
+    shape, centre = (240, 240), (120.0, 120.0)
+    noise = np.random.default_rng(2).uniform(0.0, 0.3, shape).astype(np.float32)
+    owner = disc(shape, centre, 30).astype(np.int32)
+    value = (np.where(disc(shape, centre, 6), 1.0, 0.02) * owner).astype(np.float32)
+    params = GraphCutParams(weight=5.0, fg_seed=0.05, bg_seed=0.2, pad=4, data_term="intensity")
+
+    def cut(image):
+        boundary = boundary_image(image, "dark_boundary")
+        return segment_cells(owner, value, np.array([centre]), boundary, params, intensity=image)
+
+    assert not cut(noise).any()
+    nucleus = disc(shape, centre, 12)
+    kept = cut(np.where(nucleus, 0.8, noise).astype(np.float32)) > 0
+    assert (nucleus & ~kept).sum() == 0 and kept.sum() < 1.3 * nucleus.sum()
+
+
+def test_a_long_cell_stopped_by_its_window_is_cut_again_with_room():
+    """A long cell lying diagonally (C2C12), its centre region a small part of it: the cut on
+    that region's box reached the window's rim at its corners and was cut off straight
+    there. It is cut again in a window three times as padded, and kept (the map's data term:
+    a long cell is no box-shaped noise)."""
+    shape, centre = (240, 240), (120.0, 120.0)
+    rows, cols = np.indices(shape)
+    along = ((rows - 120) + (cols - 120)) / np.sqrt(2)
+    across = ((rows - 120) - (cols - 120)) / np.sqrt(2)
+    cell = (np.abs(along) < 40) & (np.abs(across) < 8)
+    owner = disc(shape, centre, 70).astype(np.int32)  # its map's region holds all of it
+    value = np.where(disc(shape, centre, 6), 1.0, 0.0).astype(np.float32)  # strong at its centre
+    params = GraphCutParams(fg_seed=0.05, bg_seed=0.2, pad=4)
+    halo = ndi.binary_dilation(cell, iterations=2) & ~cell  # phase contrast's bright outline
+    boundary = halo.astype(np.float32)
+    kept = segment_cells(owner, value, np.array([centre]), boundary, params) > 0
+    first = (slice(120 - 10 - 4, 120 + 11 + 4),) * 2  # the seeds' box, padded once
+    assert kept.sum() > cell[first].sum() + 100  # more of it than that window holds
+    assert not (kept & ~ndi.binary_dilation(cell, iterations=3)).any()  # along its outline
