@@ -950,6 +950,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     for failed in (e for e in report["per_image"] if e.get("error")):
         print(f"not scored         {failed['image']}: {failed['error']}")
+    for noted in (e for e in report["per_image"] if e.get("note")):
+        print(f"note               {noted['image']}: {noted['note']}")
     if unwritten:
         print(f"cellprop: {unwritten}", file=sys.stderr)
         return EXIT_FAILED

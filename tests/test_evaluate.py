@@ -531,3 +531,42 @@ def test_predictions_of_a_files_pages_are_checked_against_the_pages_given(tmp_pa
     assert "made from other pixels than" in failed["movie_p0c0.tif"]
     assert f"{movie} page 0" in failed["movie_p0c0.tif"]
     assert [e["image"] for e in scores.per_image if "cells" in e] == ["movie_p1c0.tif"]
+
+
+def test_a_black_and_white_mask_has_a_cell_in_each_spot_and_another_page_is_refused(
+    tmp_path, capsys
+):
+    """A mask of one value (every cell 255, as a thresholded mask saves them) is a cell in
+    each separate spot, and evaluate says so: it was one cell an image, scored mDice 0.25 for
+    0.87. A prediction the run made from page 1 of the dataset's own multi-page file is
+    named, not scored against it (its first page, which is scored; it was)."""
+    data = tmp_path / "set"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    labels = np.zeros((40, 60), np.uint16)
+    labels[5:15, 5:15], labels[20:30, 30:45] = 1, 2
+    image = (labels > 0).astype(np.uint8) * 200 + 20
+    cv2.imwrite(str(data / "images" / "a.png"), image)
+    cv2.imwrite(str(data / "masks" / "a.png"), np.where(labels > 0, 255, 0).astype(np.uint8))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    tifffile.imwrite(pred / "a_labels.tif", labels)
+    scores = evaluate_folder(data, pred)
+    assert scores.mdice == 1.0 and scores.ap50 == 1.0
+    (entry,) = scores.per_image
+    assert entry["note"] == "a.png: one value (255) in 2 separate spots, each taken as a cell"
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    assert "note               a.png: a.png: one value (255)" in capsys.readouterr().out
+
+    movie = tmp_path / "movies"
+    (movie / "images").mkdir(parents=True)
+    (movie / "masks").mkdir()
+    frames = np.stack([image, np.roll(image, 9, axis=1)])
+    tifffile.imwrite(movie / "images" / "m.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    tifffile.imwrite(movie / "masks" / "m.tif", labels)
+    out = tmp_path / "out"
+    assert main(
+        ["segment", str(movie / "images" / "m.tif"), "--page", "1", "--out", str(out), "-q"]
+    ) in (0, 1)
+    failed = {e["image"]: e.get("error", "") for e in evaluate_folder(movie, out).per_image}
+    assert "made from other pixels than" in failed["m.tif"] and "page 1" in failed["m.tif"]
