@@ -5,6 +5,7 @@ object with these methods)."""
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
@@ -100,7 +101,9 @@ class Dialogs:
         "Directory not found" every time."""
         made = None
         folder = Path(start) if start else None
-        if folder is not None and not folder.exists() and folder.parent.is_dir():
+        # (os.path: False where it cannot be looked at, a folder of another user or a name
+        # too long, where Path raised, and the dialog never opened again)
+        if folder is not None and not os.path.exists(folder) and os.path.isdir(folder.parent):
             try:
                 folder.mkdir()
                 made = folder

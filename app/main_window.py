@@ -7,6 +7,7 @@ replace); everything else is a controller call or a controller signal shown on s
 from __future__ import annotations
 
 import html
+import os
 from pathlib import Path
 
 import numpy as np
@@ -375,7 +376,7 @@ class MainWindow(
         for k, entry in enumerate(entries):
             first = Path(entry[0])
             label = first.name + (f" and {len(entry) - 1} more" if len(entry) > 1 else "")
-            if (first / "run.json").is_file():
+            if os.path.isfile(first / "run.json"):  # (False where it cannot be reached)
                 label += " (results)"
             action = menu.addAction(f"&{(k + 1) % 10}  {label}  —  {first.parent}")
             action.setToolTip("\n".join(entry[:10]) + ("\n…" if len(entry) > 10 else ""))
@@ -417,7 +418,7 @@ class MainWindow(
     def open_recent(self, entry: list) -> None:
         """Open an entry of File > Open recent again: what of it is still there, saying what
         is not (an entry with nothing left leaves the list)."""
-        there = [p for p in entry if Path(p).exists()]
+        there = [p for p in entry if os.path.exists(p)]  # (unreachable: as gone)
         gone = [p for p in entry if p not in there]
         if gone:
             more = f" (and {len(gone) - 1} more of that entry)" if len(gone) > 1 else ""

@@ -5,6 +5,7 @@ theirs; what is done is the controller's."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
@@ -80,7 +81,7 @@ class ResultsWindowMixin:
         # there, as it was suggested, replaced another experiment's results.
         # (A run's own folder there: kept so before this version, never offered.)
         elsewhere = Path(self.controller.store.folder("batch_parent") or suggested)
-        usable = elsewhere.is_dir() and not (elsewhere / "run.json").is_file()
+        usable = os.path.isdir(elsewhere) and not os.path.isfile(elsewhere / "run.json")
         start = elsewhere if usable else suggested
         out = self.dialogs.choose_folder("Where should the results be saved?", str(start))
         if not out:

@@ -1185,6 +1185,17 @@ def test_open_recent_opens_again_what_was_opened(qtbot, window, images, tmp_path
     assert c.store.recent() == []
     later._fill_recent_menu()
     assert not later.recent_menu.actions()[0].isEnabled()
+    # an entry that cannot be looked at (a name too long; a folder of another user alike):
+    # the menu, its other entries and Clear the list are there, and it opens as gone (the
+    # menu was left empty and opening it raised, every time)
+    unreachable = str(tmp_path / ("x" * 300) / "img.tif")
+    c.store.add_recent([unreachable])
+    later._fill_recent_menu()
+    actions = [a for a in later.recent_menu.actions() if not a.isSeparator()]
+    assert [a.text() for a in actions][-1] == "Clear the list" and actions[-1].isEnabled()
+    actions[0].trigger()
+    assert f"{unreachable} is no longer there" in later.banner.text.text()
+    assert c.store.recent() == []
     later.controller.shutdown()
 
 
@@ -1838,6 +1849,31 @@ def test_the_real_folder_dialog_takes_the_suggested_results_folder(qtbot, window
         assert Path(chosen) == suggested and suggested.is_dir()
     else:
         assert chosen == "" and not suggested.exists()
+
+
+def test_a_folder_dialog_opens_where_the_start_folder_cannot_be_looked_at(
+    qtbot, window, images, tmp_path, monkeypatch
+):
+    """The folder last used cannot be looked at (another user's, a name too long): the dialog
+    opens all the same (it raised before opening, and again at every try, as the folder kept
+    is replaced only by one chosen); so does Process all's, the results' parent kept so."""
+    from PySide6.QtWidgets import QFileDialog
+
+    offered = []
+    monkeypatch.setattr(
+        QFileDialog,
+        "getExistingDirectory",
+        lambda parent, title, start: offered.append(start) or "",
+    )
+    unreachable = str(tmp_path / ("x" * 300) / "results")
+    assert Dialogs(window).choose_folder("Open a folder", unreachable) == ""
+    assert offered == [unreachable]
+    with qtbot.waitSignal(window.controller.image_ready, timeout=WAIT_MS):
+        window.open_paths(images[:1])
+    window.controller.store.set_folder("batch_parent", unreachable)
+    window.dialogs.folder = ""  # (the dialog cancelled)
+    window.batch_action.trigger()
+    assert not window.controller.busy
 
 
 @pytest.mark.parametrize("language", ["en_US", "de_DE"])
