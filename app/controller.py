@@ -738,8 +738,11 @@ class AppController(
         if new == self.settings:
             return
         model_changed = (new.model, new.device) != (self.settings.model, self.settings.device)
+        changed = [
+            n for n in UserSettings.field_names() if getattr(new, n) != getattr(self.settings, n)
+        ]
         self.settings = new
-        self.store.save_settings(new)
+        self.store.save_settings(new, changed)
         self.settings_changed.emit(new)
         if model_changed:
             self.load_model()
@@ -766,7 +769,7 @@ class AppController(
         )
         if new != old:
             self.overlays = {**self.overlays, name: new}
-            self.store.save_overlays(self.overlays)
+            self.store.save_overlays(self.overlays, [name])
             self.overlays_changed.emit(self.overlays)
 
     # ------------------------------------------------------------------ model

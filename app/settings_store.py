@@ -147,8 +147,12 @@ class SettingsStore:
                 aside(name, raws[name], f"outside {lowest:g} to {highest:g}")
         return defaults.with_changes(**values)
 
-    def save_settings(self, settings: UserSettings) -> None:
+    def save_settings(self, settings: UserSettings, names=None) -> None:
+        """Keep ``settings``, or only those of ``names`` (the ones changed: a second window
+        open beside the first wrote all of its own, older ones over those the first kept)."""
         for name in _STRINGS + _FLOATS + _INTS + _BOOLS:
+            if names is not None and name not in names:
+                continue
             value = getattr(settings, name)
             key = f"segmentation/{_KEYS.get(name, name)}"
             self._qs.setValue(key, "default" if value is None else value)
@@ -163,13 +167,18 @@ class SettingsStore:
                 continue
             try:
                 shown = _to_bool(visible, overlays[name].visible)
-                overlays[name] = Overlay(shown, min(1.0, max(0.0, float(opacity))))
+                opaque = float(opacity)
             except (TypeError, ValueError):
                 continue
+            if opaque == opaque:  # (nan: its default; it was 0, a layer ticked and unseen)
+                overlays[name] = Overlay(shown, min(1.0, max(0.0, opaque)))
         return overlays
 
-    def save_overlays(self, overlays: dict) -> None:
+    def save_overlays(self, overlays: dict, names=None) -> None:
+        """Keep the overlays, or only those of ``names`` (as :meth:`save_settings`)."""
         for name, overlay in overlays.items():
+            if names is not None and name not in names:
+                continue
             self._qs.setValue(f"overlays/{name}_visible", overlay.visible)
             self._qs.setValue(f"overlays/{name}_opacity", overlay.opacity)
         self._qs.sync()

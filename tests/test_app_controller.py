@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_app_fakes as fakes  # noqa: E402
 from cellprop.app.controller import AppController  # noqa: E402
 from cellprop.app.settings_store import SettingsStore  # noqa: E402
-from cellprop.app.state import Status, UserSettings  # noqa: E402
+from cellprop.app.state import DEFAULT_OVERLAYS, Status, UserSettings  # noqa: E402
 from cellprop.engine import output as engine_output  # noqa: E402
 
 WAIT_MS = 10_000
@@ -358,6 +358,28 @@ def test_the_folder_channel_kept_is_a_choice_only_where_one_was_made(settings_fi
     assert settings.batch_channel_index == chosen
     store.save_settings(settings)
     assert make_store(settings_file).load_settings() == settings
+
+
+def test_two_windows_open_together_keep_each_others_settings(qtbot, settings_file):
+    """Two copies of the app open at once: each keeps what it changes, not all its settings
+    as they were when it started over the other's (the first's threshold was lost when the
+    second changed the smallest cell); overlays alike."""
+    first = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    second = AppController(engine=fakes.FakeEngine(), store=make_store(settings_file))
+    first.update_settings(threshold=0.3)
+    first.set_overlay("outlines", opacity=0.2)
+    second.update_settings(min_size=40)
+    second.set_overlay("centres", visible=False)
+    kept = make_store(settings_file)
+    assert kept.load_settings().threshold == 0.3 and kept.load_settings().min_size == 40
+    overlays = kept.load_overlays()
+    assert overlays["outlines"].opacity == 0.2 and not overlays["centres"].visible
+    first.shutdown()
+    second.shutdown()
+    # an opacity kept as nan: the layer's default, not 0 (ticked, and never seen)
+    other = settings_file.with_name("other.ini")  # (a file of its own: Qt caches the first)
+    other.write_text("[overlays]\noutlines_visible=true\noutlines_opacity=nan\n")
+    assert make_store(other).load_overlays()["outlines"] == DEFAULT_OVERLAYS["outlines"]
 
 
 def test_corrupt_settings_file_falls_back_to_defaults(settings_file):
