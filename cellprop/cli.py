@@ -952,6 +952,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"not scored         {failed['image']}: {failed['error']}")
     for noted in (e for e in report["per_image"] if e.get("note")):
         print(f"note               {noted['image']}: {noted['note']}")
+    for note in report.get("notes", ()):
+        print(f"note               {note}")
     if unwritten:
         print(f"cellprop: {unwritten}", file=sys.stderr)
         return EXIT_FAILED

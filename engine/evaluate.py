@@ -244,6 +244,9 @@ class Scores(DetectionCounts):
     # count of its true cells' Dice; its AP50 (tp, fp, fn).
     image_points: list = field(default_factory=list)
     image_instances: list = field(default_factory=list)
+    # What of the dataset was passed over, in words (masks or points naming no image, images
+    # without a mask beside others that have one): said, where a score left them out unsaid
+    notes: list = field(default_factory=list)
 
     def add_points(self, tp: int, fp: int, fn: int) -> None:
         """Add one image's detection counts (:func:`match_points`)."""
@@ -362,6 +365,7 @@ class Scores(DetectionCounts):
             # 95%, the images resampled (interval); None for fewer than two images
             "intervals": {m: self.interval(m) for m in ("f1", "mdice", "ap50")},
             "per_image": self.per_image,
+            "notes": self.notes,
         }
 
 
@@ -546,6 +550,10 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
     found = 0
     made = _made_from(pred_dir)
     listed = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if "" in points and len(listed) == 1:  # x,y alone (Fiji's table) for the one image
+        points[listed[0].name] = points.pop("")
+    mask_files = _mask_files(dataset / "masks")
+    used_masks: set = set()
     stems = Counter(p.stem for p in listed)
     for image in listed:
         pred_path = _find_prediction(pred_dir, image.stem)
@@ -563,8 +571,10 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
                 }
             )
             continue
-        masks = [dataset / "masks" / f"{image.stem}{ext}" for ext in (".tif", ".tiff", ".png")]
-        mask = next((m for m in masks if m.is_file()), masks[0])
+        # masks/<stem>.tif, .tiff or .png, the extension in any case (crop1.TIF too)
+        named = [mask_files.get(f"{image.stem}{ext}".lower()) for ext in (".tif", ".tiff", ".png")]
+        mask = next((m for m in named if m is not None), dataset / "masks" / f"{image.stem}.tif")
+        used_masks.add(mask)
         try:  # one unreadable or mismatched file is that image's failure, not the whole run's
             pred = _label_image(pred_path)
             true, spots = _truth(mask) if mask.is_file() else (None, "")
@@ -618,7 +628,49 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         scores.per_image.append(entry)
     if found == 0:
         raise FileNotFoundError(f"{pred_dir}: no predicted label image for any image of {images}")
+    scores.notes += _passed_over(listed, points, mask_files, used_masks, scores.per_image)
     return scores
+
+
+def _mask_files(folder: Path) -> dict[str, Path]:
+    """The label images of a dataset's ``masks/``, by their names in lower case."""
+    if not folder.is_dir():
+        return {}
+    kinds = (".tif", ".tiff", ".png")
+    return {
+        p.name.lower(): p
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in kinds and not p.name.startswith(".")
+    }
+
+
+def _passed_over(listed, points: dict, mask_files: dict, used: set, per_image: list) -> list:
+    """What of a dataset a score passed over, in words: masks that name no image, images
+    scored without a mask where others have one, points.csv's names of no image."""
+    notes = []
+    unused = sorted(p.name for p in mask_files.values() if p not in used)
+    if unused:
+        notes.append(
+            f"masks/ {', '.join(unused[:5])}{' ...' if len(unused) > 5 else ''}: of no image "
+            "(a mask is named as its image, masks/<image stem>.tif or .png), not scored"
+        )
+    if mask_files:
+        scored = {e["image"] for e in per_image if "cells" in e and "mdice" not in e}
+        bare = [p.name for p in listed if p.name in scored]
+        if bare:
+            notes.append(
+                f"no mask for {', '.join(bare[:5])}{' ...' if len(bare) > 5 else ''} "
+                "(masks/<image stem>.tif or .png): left out of mDice and AP"
+            )
+    known = {p.name for p in listed} | {p.stem for p in listed}
+    strays = sorted(k for k in points if k and k not in known and Path(k).stem not in known)
+    if strays:
+        notes.append(
+            f"points.csv names {', '.join(strays[:5])}{' ...' if len(strays) > 5 else ''}, "
+            "of no image in images/ (the names must be the images' own, case and all): "
+            "their centres not scored"
+        )
+    return notes
 
 
 def _matches(true: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> dict[int, int]:

@@ -570,3 +570,37 @@ def test_a_black_and_white_mask_has_a_cell_in_each_spot_and_another_page_is_refu
     ) in (0, 1)
     failed = {e["image"]: e.get("error", "") for e in evaluate_folder(movie, out).per_image}
     assert "made from other pixels than" in failed["m.tif"] and "page 1" in failed["m.tif"]
+
+
+def test_what_of_a_dataset_is_passed_over_is_said(tmp_path, capsys):
+    """Masks named otherwise than their images (crop2_mask.tif), a mask's extension in
+    capitals (crop1.TIF: read), points.csv naming an image not there, a Fiji x,y table for a
+    dataset of one image: each said, or read, where the score left them out unsaid."""
+    data = tmp_path / "set"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    labels = np.zeros((40, 60), np.uint16)
+    labels[5:15, 5:15], labels[20:30, 30:45] = 1, 2
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for name in ("crop1", "crop2"):
+        cv2.imwrite(str(data / "images" / f"{name}.png"), (labels > 0).astype(np.uint8) * 200)
+        tifffile.imwrite(pred / f"{name}_labels.tif", labels)
+    tifffile.imwrite(data / "masks" / "crop1.TIF", labels)
+    tifffile.imwrite(data / "masks" / "crop2_mask.tif", labels)
+    (data / "points.csv").write_text("image,x,y\ncrop1.png,10,10\ncrop3.png,5,5\n")
+    scores = evaluate_folder(data, pred)
+    assert len(scores.dice) == 2  # crop1's two cells, its mask read
+    notes = " | ".join(scores.notes)
+    assert "masks/ crop2_mask.tif: of no image" in notes
+    assert "no mask for crop2.png" in notes
+    assert "points.csv names crop3.png, of no image in images/" in notes
+    assert main(["evaluate", str(data), str(pred)]) == 0
+    assert "note               no mask for crop2.png" in capsys.readouterr().out
+    # one image, its centres an x,y table (Fiji's Multi-point): read for it
+    one = tmp_path / "one"
+    (one / "images").mkdir(parents=True)
+    cv2.imwrite(str(one / "images" / "crop1.png"), (labels > 0).astype(np.uint8) * 200)
+    (one / "points.csv").write_text("X,Y\n10,10\n37,25\n")
+    scores = evaluate_folder(one, pred)
+    assert (scores.tp, scores.fp, scores.fn) == (2, 0, 0)
