@@ -626,8 +626,20 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         if true is not None:
             entry.update(scores.add_instances(true, pred))
         scores.per_image.append(entry)
+    inside = sorted(p.name for p in images.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = (
+        f"images/ {', '.join(inside[:3])}{' ...' if len(inside) > 3 else ''}: folders, not "
+        "looked into (a dataset's images lie in images/ itself; give each folder's as a "
+        "dataset of its own)"
+        if inside
+        else ""
+    )
     if found == 0:
-        raise FileNotFoundError(f"{pred_dir}: no predicted label image for any image of {images}")
+        raise FileNotFoundError(
+            f"{pred_dir}: no predicted label image for any image of {images}"
+            + (f"; {folders}" if folders else "")
+        )
+    scores.notes += [folders] if folders else []
     scores.notes += _passed_over(listed, points, mask_files, used_masks, scores.per_image)
     return scores
 

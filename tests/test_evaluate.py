@@ -597,6 +597,14 @@ def test_what_of_a_dataset_is_passed_over_is_said(tmp_path, capsys):
     assert "points.csv names crop3.png, of no image in images/" in notes
     assert main(["evaluate", str(data), str(pred)]) == 0
     assert "note               no mask for crop2.png" in capsys.readouterr().out
+    # images in folders of images/ (a plate's wells): said, scored or not (they were left out
+    # unsaid, or the predictions blamed)
+    (data / "images" / "A01").mkdir()
+    cv2.imwrite(str(data / "images" / "A01" / "field1.png"), (labels > 0).astype(np.uint8))
+    assert "images/ A01: folders, not looked into" in " | ".join(evaluate_folder(data, pred).notes)
+    (tmp_path / "none").mkdir()  # no prediction at all: the folders said with it
+    with pytest.raises(FileNotFoundError, match="images/ A01: folders, not looked into"):
+        evaluate_folder(data, tmp_path / "none")
     # one image, its centres an x,y table (Fiji's Multi-point): read for it
     one = tmp_path / "one"
     (one / "images").mkdir(parents=True)
