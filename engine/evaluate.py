@@ -98,6 +98,21 @@ def centroids(labels: np.ndarray) -> np.ndarray:
     return rc[:, ::-1]
 
 
+#: True x predicted cells one image's overlap table may hold (8 bytes each, and as many again
+#: for its IoU): 2 GB at most, some 11,000 cells each.
+_MAX_PAIRS = 125_000_000
+
+
+def _check_pairs(n_true: int, n_pred: int) -> None:
+    """ValueError where an image's true and predicted ids (background included) are too many
+    for one overlap table (a table of every pair: 60 GB at 90,000 cells; a traceback)."""
+    if n_true * n_pred > _MAX_PAIRS:
+        raise ValueError(
+            f"{n_true - 1} true and {n_pred - 1} predicted cells in one image, too many to "
+            "score together: score it in tiles (crop image, mask and labels alike)"
+        )
+
+
 @dataclass(frozen=True)
 class _Overlap:
     """True x predicted labels of one image (background 0 included where present): their ids,
@@ -115,6 +130,7 @@ class _Overlap:
         pred = np.asarray(pred)
         t_ids, t_inv = np.unique(np.asarray(true).astype(np.int64).ravel(), return_inverse=True)
         p_ids, p_inv = np.unique(pred.astype(np.int64).ravel(), return_inverse=True)
+        _check_pairs(len(t_ids), len(p_ids))
         table = np.bincount(
             t_inv.ravel() * len(p_ids) + p_inv.ravel(), minlength=len(t_ids) * len(p_ids)
         ).reshape(len(t_ids), len(p_ids))
@@ -587,6 +603,8 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
                         f"{path}: {labels.shape[1]} x {labels.shape[0]} pixels, not the size "
                         f"of {image if size is not None else pred_path} ({ought[1]} x {ought[0]})"
                     )
+            if true is not None:  # (before any of it is scored: named, not a traceback)
+                _check_pairs(len(np.unique(true)), len(np.unique(pred)))
             if own is not None and _same_pixels(pred, own):
                 raise ValueError(
                     f"{pred_path}: the pixels of {image}, not its cells' labels (a copy of the "

@@ -612,3 +612,29 @@ def test_what_of_a_dataset_is_passed_over_is_said(tmp_path, capsys):
     (one / "points.csv").write_text("X,Y\n10,10\n37,25\n")
     scores = evaluate_folder(one, pred)
     assert (scores.tp, scores.fp, scores.fn) == (2, 0, 0)
+
+
+def test_an_image_of_too_many_cells_to_score_together_is_named(tmp_path, monkeypatch):
+    """An image whose cells are too many for one overlap table (a stitched scan's 90,000
+    nuclei asked 60 GB, a traceback): named, not scored, the other images scored."""
+    import cellprop.engine.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "_MAX_PAIRS", 100)  # (a small table, as a large one would)
+    data, pred = tmp_path / "set", tmp_path / "pred"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    pred.mkdir()
+    many = np.zeros((40, 60), np.uint16)
+    for k in range(12):
+        many[2 + 3 * k, 2 : 2 + k + 1] = k + 1
+    few = np.zeros_like(many)
+    few[10:20, 10:20] = 1
+    for name, labels in (("many", many), ("few", few)):
+        cv2.imwrite(str(data / "images" / f"{name}.png"), (labels > 0).astype(np.uint8) * 200)
+        tifffile.imwrite(data / "masks" / f"{name}.tif", labels)
+        tifffile.imwrite(pred / f"{name}_labels.tif", labels)
+    scores = evaluate_folder(data, pred)
+    failed = {e["image"]: e["error"] for e in scores.per_image if e.get("error")}
+    assert list(failed) == ["many.png"]
+    assert "12 true and 12 predicted cells in one image, too many to score" in failed["many.png"]
+    assert scores.mdice == 1.0 and len(scores.dice) == 1  # few.png's cell
