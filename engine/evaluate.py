@@ -588,8 +588,8 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             )
             continue
         # masks/<stem>.tif, .tiff or .png, the extension in any case (crop1.TIF too)
-        named = [mask_files.get(f"{image.stem}{ext}".lower()) for ext in (".tif", ".tiff", ".png")]
-        mask = next((m for m in named if m is not None), dataset / "masks" / f"{image.stem}.tif")
+        kinds = [mask_files.get(f"{image.stem}{ext}".lower()) for ext in (".tif", ".tiff", ".png")]
+        mask = next((m for m in kinds if m is not None), dataset / "masks" / f"{image.stem}.tif")
         used_masks.add(mask)
         try:  # one unreadable or mismatched file is that image's failure, not the whole run's
             pred = _label_image(pred_path)
