@@ -305,7 +305,10 @@ def planes_points(
         if centres is None:
             centres = next((points[k] for k in paths if _path_matches(k, plane, own)), None)
         if centres is None:
-            bare = (own, own if plane.page else plane.path.name)
+            # ... or its name without extension (t000, as a training set's points.csv may
+            # name it, which training and evaluate read: the outlines were refused it)
+            stems = (Path(own).stem,) + (() if plane.page else (plane.path.stem,))
+            bare = (own, own if plane.page else plane.path.name, *stems)
             named = next((n for n in bare if n in points), None)
             if named is not None and len(shared[own]) > 1:
                 where = Path(plane.path.parent.name, own).as_posix()

@@ -744,6 +744,10 @@ def test_a_page_segmented_alone_takes_its_own_rows(tmp_path):
     first, own = np.array([[1.0, 1.0]]), np.array([[2.0, 2.0]])
     assert planes_points({"stack.tif": first, "stack_p2c0.tif": own}, planes)["stack.tif"] is own
     assert planes_points({"stack.tif": first}, planes)["stack.tif"] is first
+    # an image named without its extension (t000, as training and evaluate read it): its rows
+    frame = [Plane(tmp_path / "frame1.png", None, "frame1.png")]
+    assert planes_points({"frame1": own}, frame)["frame1.png"] is own
+    assert planes_points({"frame2": own}, frame)["frame1.png"] is None
 
 
 def test_every_page_of_a_file_is_named_after_the_channel_read(tmp_path):
