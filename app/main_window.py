@@ -56,7 +56,7 @@ from .window_tracks import TracksWindowMixin
 from .window_training import TrainingWindowMixin
 
 # Files the window takes for tables of cell centres when dropped or opened (read_points).
-POINTS_SUFFIXES = {".csv", ".txt"}
+POINTS_SUFFIXES = {".csv", ".txt", ".tsv"}  # (a .tsv was opened as an image, and failed)
 
 
 def sample_images() -> list:

@@ -2224,6 +2224,10 @@ def test_a_dropped_table_of_centres_outlines_or_marks_cells_as_the_user_chooses(
     window.open_paths([table])
     assert not c.documents and window.dialogs.offered == []
     assert "Results.csv is a table of cell centres, not an image" in window.banner.text.text()
+    tabs = tmp_path / "centres.tsv"  # (tab-separated, as read elsewhere: it was opened as
+    tabs.write_text("x\ty\n20.5\t30.5\n")  # an image, and failed)
+    window.open_paths([tabs])
+    assert not c.documents and "centres.tsv is a table of cell centres" in window.banner.text.text()
     with qtbot.waitSignal(c.image_ready, timeout=WAIT_MS):
         window.open_paths(images[2:])
     window.dialogs.choice = "Mark its centres for training"
