@@ -376,6 +376,15 @@ def test_what_keeps_a_training_set_from_loading_is_said_with_what_to_do(tmp_path
     (folder / "points" / "0000.txt").write_text("X\tY\n3\t4\n20\t21\n")
     (sample,) = load_dataset(folder)
     assert sample.points.tolist() == [[3, 4], [20, 21]]
+    # a file of no centres (a header alone): its image left out, said, as anywhere (it was
+    # "its rows name other images ()", the whole set refused)
+    cv2.imwrite(str(folder / "images" / "0001.png"), _blobs((32, 32), []))
+    (folder / "points" / "0001.csv").write_text("x,y\n")
+    notes: list = []
+    (sample,) = load_dataset(folder, notes=notes)
+    assert sample.path.name == "0000.png" and any("0001.png" in n for n in notes), notes
+    (folder / "points" / "0001.csv").unlink()
+    (folder / "images" / "0001.png").unlink()
     (folder / "points" / "0000.csv").write_text("x,y\n3,4\n")
     with pytest.raises(DatasetError, match=r"0000\.csv and 0000\.txt are the centres of one"):
         load_dataset(folder)

@@ -199,6 +199,8 @@ def _file_points(csv_path: Path) -> np.ndarray:
     """The centres of a ``points/<image>.csv``: its x,y rows; rows with an image column are
     taken where they name its image (the file's own name), else the file is refused."""
     got = read_points_csv(csv_path)
+    if not got:  # empty, or a header alone: no centres, its image left out as any such
+        return np.zeros((0, 2))
     if "" in got:
         return got[""]
     own = csv_path.stem
