@@ -632,6 +632,23 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         if clicked is None:  # its file converted since (t070.tif -> t070.png): by its stem
             alike = [k for k in points if Path(k).stem == image.stem]
             clicked = points[alike[0]] if len(alike) == 1 else None
+        if clicked is not None and size is not None:  # said, as training and segment say it
+            xy = np.reshape(np.asarray(clicked, np.float64), (-1, 2))
+            rows, cols = size
+            off = int(
+                np.count_nonzero(
+                    (xy[:, 0] < -0.5)
+                    | (xy[:, 1] < -0.5)
+                    | (xy[:, 0] > cols - 0.5)
+                    | (xy[:, 1] > rows - 0.5)
+                )
+            )
+            if off:
+                said = (
+                    f"{off} of its {len(xy)} points lie outside its {cols} x {rows} pixels "
+                    "(saved in micrometres? counted from 1?): counted as cells missed"
+                )
+                entry["note"] = f"{entry['note']}; {said}" if entry.get("note") else said
         if clicked is not None:
             detected = _detections(pred_path.parent / f"{image.stem}_cells.csv")
             if detected is not None and len(detected) != entry["cells"]:

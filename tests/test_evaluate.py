@@ -588,8 +588,12 @@ def test_what_of_a_dataset_is_passed_over_is_said(tmp_path, capsys):
         tifffile.imwrite(pred / f"{name}_labels.tif", labels)
     tifffile.imwrite(data / "masks" / "crop1.TIF", labels)
     tifffile.imwrite(data / "masks" / "crop2_mask.tif", labels)
-    (data / "points.csv").write_text("image,x,y\ncrop1.png,10,10\ncrop3.png,5,5\n")
+    (data / "points.csv").write_text(
+        "image,x,y\ncrop1.png,10,10\ncrop1.png,60,40\ncrop3.png,5,5\n"  # 60,40: outside
+    )
     scores = evaluate_folder(data, pred)
+    (first,) = [e for e in scores.per_image if e["image"] == "crop1.png"]
+    assert "1 of its 2 points lie outside its 60 x 40 pixels" in first["note"]
     assert len(scores.dice) == 2  # crop1's two cells, its mask read
     notes = " | ".join(scores.notes)
     assert "masks/ crop2_mask.tif: of no image" in notes
