@@ -2481,6 +2481,15 @@ def test_points_outline_the_cells_a_user_clicked(tmp_path, phase_model_dir, caps
     said = capsys.readouterr().err
     assert f"{n} of its {n} points gave no cell (x {x:.0f}, y {y:.0f}; " in said
     assert f"and {n - 3} more: nothing there to outline, or left out by the size" in said
+    # a cell clicked twice (0.7 px apart): said so, not "nothing there to outline"
+    x, y = xy[0]
+    twice = tmp_path / "twice.csv"
+    twice.write_text(f"x,y\n{x},{y}\n{x + 0.5},{y + 0.5}\n")
+    argv = ["segment", str(SAMPLE), "--out", str(tmp_path / "twice"), "--points", str(twice)]
+    assert main(argv) == 0
+    said = capsys.readouterr().err
+    assert "1 of its 2 points lie within 2 px of another (the same cell clicked twice)" in said
+    assert "gave no cell" not in said
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])  # here; in worker processes
