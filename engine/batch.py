@@ -357,9 +357,11 @@ def process_image(
         )
         if centres is not None:  # a point that gave no cell is said, not dropped quietly
             missed = points_not_kept(centres, seg.centres)
-            given = np.reshape(np.asarray(centres, float), (-1, 2))
+            clicked = np.reshape(np.asarray(centres, float), (-1, 2))
             twice = [  # a cell clicked twice (within 2 px of a point before it): said so
-                p for p in missed if (np.hypot(*(given[: _first_at(given, p)] - p).T) <= 2.0).any()
+                p
+                for p in missed
+                if (np.hypot(*(clicked[: _first_at(clicked, p)] - p).T) <= 2.0).any()
             ]
             if twice:
                 result.note = add_note(
