@@ -127,7 +127,7 @@ def centre_confidence(
     likelihood = likelihood_map(model, net)
     threshold = float(model.defaults.get("threshold", 0.5))
     centres = find_centres(likelihood, threshold, int(model.defaults.get("peak_min_distance", 2)))
-    if not len(centres) or len(centres) < min_centres:
+    if len(centres) < max(1, min_centres):
         return 0.0
     peaks = np.round(centres).astype(int)
     return float(np.median(likelihood[peaks[:, 0], peaks[:, 1]]))
