@@ -30,6 +30,7 @@ __all__ = [
     "masks_from_rois",
     "read_labels",
     "read_table",
+    "spots_as_cells",
     "write_labels",
     "write_overlay",
     "write_roi_zip",
@@ -184,6 +185,22 @@ def read_labels(path: str | Path) -> np.ndarray:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{path}: not a label image that can be read ({reason})") from exc
     return as_labels(labels, path)
+
+
+def spots_as_cells(labels: np.ndarray) -> tuple[np.ndarray, str]:
+    """Label images of one value in separate spots (a black-and-white mask: every cell 255, as
+    a thresholded mask or Fiji's *Create Mask* of a point selection saves them) with a cell in
+    each spot, and what was done, in words ("one value (255) in 3 separate spots"); other
+    label images as they are, and "". Taken as one label, the spots were one cell an image
+    (training: one centre at their mean, where no cell lies; evaluate: one true cell)."""
+    values = np.unique(labels)
+    if len(values) != 2 or values[0] != 0:
+        return labels, ""
+    spots, n = ndi.label(labels > 0, structure=np.ones((3, 3)))
+    if n < 2:
+        return labels, ""
+    said = f"one value ({values[1]}) in {n} separate spots"
+    return spots.astype(np.uint16 if n < 65536 else np.uint32), said
 
 
 def as_labels(labels: np.ndarray, path: str | Path) -> np.ndarray:

@@ -22,7 +22,7 @@ from cellprop.engine.batch import points_in_units
 from cellprop.engine.errors import ImageError, PointsError
 from cellprop.engine.io import IMAGE_EXTENSIONS, count_pages, read_image, read_points
 from cellprop.engine.normalise import finite_filled
-from cellprop.engine.output import read_training_sources
+from cellprop.engine.output import read_training_sources, spots_as_cells
 
 __all__ = [
     "Sample",
@@ -85,19 +85,13 @@ def _marker_centres(path: Path, notes: list[str] | None = None) -> tuple[np.ndar
     labels = data.pixels
     if not np.issubdtype(labels.dtype, np.integer):
         raise DatasetError(f"{path}: marker image must hold integer labels, not {labels.dtype}")
+    labels, said = spots_as_cells(labels)
+    if said and notes is not None:
+        notes.append(f"{path}: {said}, a black-and-white mask: each spot taken as a cell's marker")
     ids = np.unique(labels)
     ids = ids[ids != 0]
     if ids.size == 0:
         return np.zeros((0, 2)), labels.shape
-    if ids.size == 1:
-        spots, n = ndimage.label(labels != 0, structure=np.ones((3, 3)))
-        if n > 1:
-            if notes is not None:
-                notes.append(
-                    f"{path}: one value ({ids[0]}) in {n} separate spots, a black-and-white "
-                    "mask: each spot taken as a cell's marker"
-                )
-            labels, ids = spots, np.arange(1, n + 1)
     centres = ndimage.center_of_mass(np.ones(labels.shape), labels, ids)
     return np.asarray([(c, r) for r, c in centres], dtype=np.float64), labels.shape
 
