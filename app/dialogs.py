@@ -117,7 +117,10 @@ class Dialogs:
 
     def choose_points_file(self, start: str) -> str:
         path, _ = QFileDialog.getOpenFileName(
-            self.parent, "Cell centres (CSV)", start, "CSV files (*.csv *.txt);;All files (*)"
+            self.parent,
+            "Cell centres (CSV)",
+            start,
+            "Tables of centres (*.csv *.txt *.tsv);;All files (*)",
         )
         return path
 

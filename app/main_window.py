@@ -55,9 +55,6 @@ from .window_results import ResultsWindowMixin
 from .window_tracks import TracksWindowMixin
 from .window_training import TrainingWindowMixin
 
-# Files the window takes for tables of cell centres when dropped or opened (read_points).
-POINTS_SUFFIXES = {".csv", ".txt", ".tsv"}  # (a .tsv was opened as an image, and failed)
-
 
 def sample_images() -> list:
     """The example images shipped in cellprop.resources.samples (may be empty)."""
@@ -316,6 +313,8 @@ class MainWindow(
     def open_paths(self, paths) -> None:
         """Open images and folders; a table of cell centres among them (Fiji's Results.csv,
         a training set's points.csv) is used for the images open (:meth:`use_points_file`)."""
+        from cellprop.engine.io import POINTS_SUFFIXES  # (loaded: the images are read so)
+
         paths = [Path(p) for p in paths]
         tables = [p for p in paths if p.is_file() and p.suffix.lower() in POINTS_SUFFIXES]
         others = [p for p in paths if p not in tables]

@@ -39,6 +39,9 @@ __all__ = [
 
 #: File name endings read by :func:`read_image` and picked up from folders by :func:`find_images`.
 IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+#: The kinds of file read as tables of cell centres (:func:`read_points`): CSV, and the
+#: tab-separated text Fiji saves (*File ▸ Save As ▸ XY Coordinates*, results saved as .txt).
+POINTS_SUFFIXES = (".csv", ".txt", ".tsv")
 
 #: Largest image (one plane) accepted: 64 Mpixel, e.g. 8192 x 8192. Segmentation needs about
 #: 60 bytes per pixel at the network's scale plus the image itself, so this keeps one image well

@@ -20,7 +20,13 @@ from pathlib import Path, PureWindowsPath
 import numpy as np
 from cellprop.engine.batch import points_in_units
 from cellprop.engine.errors import ImageError, PointsError
-from cellprop.engine.io import IMAGE_EXTENSIONS, count_pages, read_image, read_points
+from cellprop.engine.io import (
+    IMAGE_EXTENSIONS,
+    POINTS_SUFFIXES,
+    count_pages,
+    read_image,
+    read_points,
+)
 from cellprop.engine.normalise import finite_filled
 from cellprop.engine.output import read_training_sources, spots_as_cells
 
@@ -115,11 +121,6 @@ def _image_files(folder: Path) -> list[Path]:
         for p in folder.iterdir()
         if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
     )
-
-
-#: The kinds of a ``points/`` folder's tables: CSV, and the tab-separated text Fiji saves
-#: (*File ▸ Save As ▸ XY Coordinates*, results saved as .txt).
-POINTS_SUFFIXES = (".csv", ".txt", ".tsv")
 
 
 def _points_files(folder: Path) -> list[Path]:
