@@ -538,7 +538,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
         No images folder, or not one prediction found.
     """
     from .errors import ImageError
-    from .io import IMAGE_EXTENSIONS, plane_size, points_outside, read_points
+    from .io import IMAGE_EXTENSIONS, plane_size, points_outside
 
     dataset, pred_dir = Path(dataset), Path(pred_dir)
     images = dataset / "images"
@@ -556,7 +556,7 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
             f"{pred_dir}: the dataset's own masks, not predictions; give the folder of "
             "cellprop segment's results"
         )
-    points = read_points(dataset / "points.csv") if (dataset / "points.csv").is_file() else {}
+    points = _dataset_points(dataset)
     scores = Scores(radius=radius)
     found = 0
     made = _made_from(pred_dir)
@@ -663,6 +663,25 @@ def evaluate_folder(dataset: str | Path, pred_dir: str | Path, radius: float = 1
     scores.notes += [folders] if folders else []
     scores.notes += _passed_over(listed, points, mask_files, used_masks, scores.per_image)
     return scores
+
+
+def _dataset_points(dataset: Path) -> dict:
+    """The clicked centres of a dataset, by image name, as training reads them: its
+    points.csv, or points/<image>.csv (.txt, .tsv) one file per image (it said "no points"
+    of a set training read)."""
+    from .io import POINTS_SUFFIXES, read_points
+
+    if (dataset / "points.csv").is_file():
+        return read_points(dataset / "points.csv")
+    folder = dataset / "points"
+    if not folder.is_dir():
+        return {}
+    points: dict = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in POINTS_SUFFIXES and not path.name.startswith("."):
+            for name, xy in read_points(path).items():
+                points[name or path.stem] = xy  # x,y rows: the image it is named after
+    return points
 
 
 def _mask_files(folder: Path) -> dict[str, Path]:

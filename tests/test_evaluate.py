@@ -616,6 +616,12 @@ def test_what_of_a_dataset_is_passed_over_is_said(tmp_path, capsys):
     (one / "points.csv").write_text("X,Y\n10,10\n37,25\n")
     scores = evaluate_folder(one, pred)
     assert (scores.tp, scores.fp, scores.fn) == (2, 0, 0)
+    # the same centres one file per image, points/<image>.csv, as training reads them
+    (one / "points.csv").unlink()
+    (one / "points").mkdir()
+    (one / "points" / "crop1.csv").write_text("x,y\n10,10\n37,25\n")
+    scores = evaluate_folder(one, pred)
+    assert (scores.tp, scores.fp, scores.fn) == (2, 0, 0)
 
 
 def test_an_image_of_too_many_cells_to_score_together_is_named(tmp_path, monkeypatch):
