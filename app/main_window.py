@@ -575,14 +575,7 @@ class MainWindow(
         # The next image still being read is no reason to stop: marking image after image,
         # the mode went off at each new one, and the clicks on it selected cells instead.
         # (a page or channel of its file too: the one shown until the next is read)
-        loading = (
-            current is not None
-            and not current.error
-            and (
-                current.image is None
-                or (current.image.page, current.image.channel) != current.plane
-            )
-        )
+        loading = current is not None and not current.error and not c.can_mark()
         if not c.can_mark() and marking and not loading:
             self._mark_mode_toggled(False)  # nothing shown to mark
             marking = False

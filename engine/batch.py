@@ -39,7 +39,7 @@ from .io import (
     pixel_size_of,
     pixels_digest,
     plane_size,
-    points_not_kept,
+    points_kept,
     points_outside,
     read_image,
 )
@@ -356,20 +356,17 @@ def process_image(
             data.pixels, model, settings, progress=progress, cancel=cancel, centres=centres
         )
         if centres is not None:  # a point that gave no cell is said, not dropped quietly
-            missed = points_not_kept(centres, seg.centres)
             clicked = np.reshape(np.asarray(centres, float), (-1, 2))
-            twice = [  # a cell clicked twice (within 2 px of a point before it): said so
-                p
-                for p in missed
-                if (np.hypot(*(clicked[: _first_at(clicked, p)] - p).T) <= 2.0).any()
-            ]
+            lost = np.flatnonzero(~points_kept(clicked, seg.centres))
+            # a cell clicked twice (within 2 px of a point before it): said so
+            twice = {i for i in lost if (np.hypot(*(clicked[:i] - clicked[i]).T) <= 2.0).any()}
             if twice:
                 result.note = add_note(
                     result.note,
                     f"{len(twice)} of its {len(centres)} points lie within 2 px of another "
                     "(the same cell clicked twice): one cell each",
                 )
-                missed = [p for p in missed if p not in twice]
+            missed = [tuple(clicked[i]) for i in lost if i not in twice]
             if missed:
                 at = "; ".join(f"x {x:.0f}, y {y:.0f}" for x, y in missed[:3])
                 more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
@@ -1157,11 +1154,6 @@ def _follow_one(
         members[k].tracking = settings.record()
         write_table(members[k].outputs["cells"], members[k].table, overwrite=True)
     return rows
-
-
-def _first_at(points: np.ndarray, point) -> int:
-    """The index of the first of ``points`` ((x, y) rows) at ``point``."""
-    return int(np.flatnonzero((np.abs(points - np.asarray(point)) <= 1e-9).all(1))[0])
 
 
 def _remove_leftovers(files: list[Plane], out: Path, roi: bool) -> None:
